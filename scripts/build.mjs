@@ -1,0 +1,42 @@
+// One esbuild script, three kinds of bundle: the extension host (node, cjs, `vscode` external), the
+// training child + CLI (node, cjs, its own bundle so TensorFlow.js never loads in the extension host),
+// and the webviews (browser, iife). `--watch` rebuilds on change.
+import * as esbuild from 'esbuild';
+import { existsSync, mkdirSync, copyFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+const watch = process.argv.includes('--watch');
+const production = process.argv.includes('--production');
+const common = { bundle: true, sourcemap: !production, minify: production, logLevel: 'warning', mainFields: ['module', 'main'] };
+
+const node = { ...common, platform: 'node', format: 'cjs', target: 'node20' };
+const builds = [
+  { ...node, entryPoints: { extension: 'src/extension.ts' }, outdir: 'out', external: ['vscode'] },
+  // tfjs-node is optional (it cannot install everywhere) and native: never bundled, required at run time.
+  { ...node, entryPoints: { child: 'src/engine/child.ts', cli: 'src/engine/cli.ts' }, outdir: 'out',
+    external: ['@tensorflow/tfjs-node', 'h5wasm'] },
+  { ...common, platform: 'browser', format: 'iife', target: 'es2022',
+    entryPoints: Object.fromEntries(webviewEntries().map((f) => [f.replace(/\.ts$/, ''), join('src/webview', f)])),
+    outdir: 'out/webview' },
+].filter((b) => Object.values(b.entryPoints).every((p) => existsSync(p)) && Object.keys(b.entryPoints).length > 0);
+
+function webviewEntries() {
+  const dir = 'src/webview';
+  if (!existsSync(dir)) return [];
+  // Each `*.view.ts` is one webview app; other files are shared modules.
+  return readdirSync(dir).filter((f) => f.endsWith('.view.ts'));
+}
+
+function copyWasm() {
+  // The wasm backend loads its .wasm files from disk; ship them next to the child bundle.
+  const src = 'node_modules/@tensorflow/tfjs-backend-wasm/dist';
+  mkdirSync('out/wasm', { recursive: true });
+  for (const f of readdirSync(src).filter((f) => f.endsWith('.wasm'))) copyFileSync(join(src, f), join('out/wasm', f));
+}
+
+copyWasm();
+if (watch) {
+  for (const b of builds) (await esbuild.context(b)).watch();
+} else {
+  await Promise.all(builds.map((b) => esbuild.build(b)));
+}

@@ -18,7 +18,8 @@ const builds = [
   { ...common, platform: 'browser', format: 'iife', target: 'es2022',
     entryPoints: Object.fromEntries(webviewEntries().map((f) => [f.replace(/\.ts$/, ''), join('src/webview', f)])),
     outdir: 'out/webview' },
-].filter((b) => Object.values(b.entryPoints).every((p) => existsSync(p)) && Object.keys(b.entryPoints).length > 0);
+].map((b) => ({ ...b, entryPoints: Object.fromEntries(Object.entries(b.entryPoints).filter(([, p]) => existsSync(p))) }))
+  .filter((b) => Object.keys(b.entryPoints).length > 0);
 
 function webviewEntries() {
   const dir = 'src/webview';

@@ -1,0 +1,58 @@
+/**
+ * What a clamp sees while it builds its overrides for one forward call: the model, the batch, a lazily
+ * computed clean "base" pass (spec §3.4 two-pass clamps; computed inside the loss function, so it is
+ * differentiated too) and the override set it writes into. Later writes to the same site overwrite
+ * earlier ones where their masks overlap (spec §3.4 composition order).
+ */
+import { tf } from '../tf';
+import { ModelConfig } from '../model/config';
+import { forward, ForwardResult, ModelInputs, Overrides, Weights } from '../model/forward';
+
+export interface BatchLabels {
+  /** [B, C+1] labels, host copy (clamps that depend on labels build their values from it). */
+  labels: Int32Array;
+  size: number;
+}
+
+export class ClampContext {
+  readonly overrides: Overrides = new Map();
+  private basePass: ForwardResult | null = null;
+
+  constructor(
+    readonly config: ModelConfig,
+    readonly weights: Weights,
+    readonly inputs: ModelInputs,
+    readonly host: BatchLabels,
+  ) {}
+
+  get batchSize(): number { return this.host.size; }
+
+  /** The clean forward pass (no clamps), every site recorded; computed once per call. */
+  base(): ForwardResult {
+    if (!this.basePass) this.basePass = forward(this.config, this.weights, this.inputs, { record: true });
+    return this.basePass;
+  }
+
+  /** A further pass of the same model with the given overrides (multi-pass clamps). */
+  pass(overrides: Overrides, record: boolean | ReadonlySet<string> = true): ForwardResult {
+    return forward(this.config, this.weights, this.inputs, { overrides, record });
+  }
+
+  /** Sets `value` on the entries of `site` where `mask` is true, on top of earlier overrides. */
+  set(site: string, value: tf.Tensor, mask: tf.Tensor): void {
+    const prev = this.overrides.get(site);
+    if (!prev) { this.overrides.set(site, { value, mask }); return; }
+    this.overrides.set(site, { value: tf.where(mask, value, prev.value), mask: tf.logicalOr(prev.mask, mask) });
+  }
+}
+
+/** A boolean mask of `shape` that is true on the given heads (axis 1 of a head-major site). */
+export function headMask(shape: number[], heads: number[], rows?: number[]): tf.Tensor {
+  const [B, H, T, X] = shape;
+  const m = new Uint8Array(B * H * T * X);
+  for (let b = 0; b < B; b++) for (const h of heads) for (let t = 0; t < T; t++) {
+    if (rows && !rows.includes(t)) continue;
+    m.fill(1, ((b * H + h) * T + t) * X, ((b * H + h) * T + t + 1) * X);
+  }
+  return tf.tensor(m, shape, 'bool');
+}

@@ -1,0 +1,39 @@
+import { makeLabelScheme } from './labels';
+import { TaskData } from './sampler';
+import { makeSyntheticFeatures } from './synthetic';
+import type { DataConfig, FeatureBank } from './types';
+
+/** Features for a config: the §1.5 synthetic stand-in, or a [classes, exemplars, dim] tensor from a file. */
+export async function loadFeatureBank(cfg: DataConfig): Promise<FeatureBank> {
+  if (cfg.features === 'synthetic') {
+    const sum = (a: number[]) => a.reduce((s, x) => s + x, 0);
+    return makeSyntheticFeatures({
+      // The paper's 1623 × 5, or more if the splits ask for it.
+      classes: Math.max(1623, sum(cfg.classSplit)),
+      exemplars: Math.max(5, sum(cfg.exemplarSplit)),
+      dim: 512,
+      seed: cfg.featureSeed,
+      classScale: cfg.classScale,
+      exemplarNoise: cfg.exemplarNoise,
+    });
+  }
+  // Loaded lazily so the synthetic path (and the webview bundle) never pulls in file IO.
+  const { readFeatureFile } = await import('../io/featureFile');
+  const { shape, data } = await readFeatureFile(cfg.features, cfg.featuresKey);
+  if (shape.length !== 3) {
+    throw new Error(`Features in ${cfg.features} have shape [${shape.join(', ')}]; expected rank 3 [classes, exemplars, dim]`);
+  }
+  const [classes, exemplars, dim] = shape;
+  if (data.length !== classes * exemplars * dim) {
+    throw new Error(`Features in ${cfg.features}: ${data.length} values do not fill shape [${shape.join(', ')}]`);
+  }
+  const key = cfg.featuresKey ? ` (${cfg.featuresKey})` : '';
+  return { classes, exemplars, dim, data, source: `${cfg.features}${key}` };
+}
+
+/** Builds the task (features, label scheme, splits) for a config. */
+export async function loadTaskData(cfg: DataConfig): Promise<TaskData> {
+  const bank = await loadFeatureBank(cfg);
+  const labels = makeLabelScheme(cfg.numLabels, cfg.labelSplit, cfg.labelSplitSeed);
+  return new TaskData(bank, cfg, labels);
+}

@@ -1,0 +1,180 @@
+// On-disk layout of training runs:
+//   <workspace>/.induction-lab/runs/<run-id>/run.json                      config + status (atomic rewrites)
+//                                           /metrics.jsonl                 one JSON object per logged step
+//                                           /checkpoints/seq-<n>.safetensors  weights after n training sequences
+// Run ids start with a UTC timestamp so a plain name sort is chronological.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { JsonlAppender, describeFsError, readJsonl, writeFileAtomic, writeJsonAtomic } from './atomic';
+
+export const RUN_JSON = 'run.json';
+export const METRICS_JSONL = 'metrics.jsonl';
+export const CHECKPOINTS_DIR = 'checkpoints';
+
+/** `<workspaceFolder>/.induction-lab/runs` */
+export function defaultRunsRoot(workspaceFolder: string): string {
+  return path.join(workspaceFolder, '.induction-lab', 'runs');
+}
+
+/** e.g. "2026-11-26T12-30-05-fast-ab12": UTC time (no ':' for Windows), a slug of `name`, 4 random hex. */
+export function makeRunId(name: string, now: Date = new Date()): string {
+  const stamp = now.toISOString().slice(0, 19).replace(/:/g, '-');
+  const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40).replace(/-+$/, '') || 'run';
+  return `${stamp}-${slug}-${randomBytes(2).toString('hex')}`;
+}
+
+function checkRunId(id: string): void {
+  // Ids become folder names: no separators, no '.'/'..', nothing a shell or Windows would choke on.
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(id) || id.length > 200) throw new Error(`invalid run id "${id}"`);
+}
+
+const CHECKPOINT_RE = /^seq-(\d+)\.safetensors$/;
+
+export interface CheckpointRef { sequences: number; path: string }
+
+export class RunDir {
+  private constructor(readonly path: string) {}
+
+  get id(): string { return path.basename(this.path); }
+  get runJsonPath(): string { return path.join(this.path, RUN_JSON); }
+  get metricsPath(): string { return path.join(this.path, METRICS_JSONL); }
+  get checkpointsDir(): string { return path.join(this.path, CHECKPOINTS_DIR); }
+
+  /**
+   * Creates `<root>/<id>/checkpoints` (mkdir -p) and proves the folder is writable by writing and
+   * removing a probe file: mkdir succeeding on an existing read-only folder proves nothing.
+   */
+  static create(root: string, id: string): RunDir {
+    checkRunId(id);
+    const dir = path.resolve(root, id);
+    try {
+      fs.mkdirSync(path.join(dir, CHECKPOINTS_DIR), { recursive: true });
+      const probe = path.join(dir, `.probe-${process.pid}-${randomBytes(4).toString('hex')}`);
+      fs.writeFileSync(probe, 'ok');
+      fs.unlinkSync(probe);
+    } catch (err) {
+      throw new Error(`cannot create run folder ${dir}: ${describeFsError(err)}`, { cause: err });
+    }
+    return new RunDir(dir);
+  }
+
+  /** Opens an existing run; a folder without run.json is not a run. */
+  static open(dir: string): RunDir {
+    const rd = new RunDir(path.resolve(dir));
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(rd.runJsonPath);
+    } catch (err) {
+      throw new Error(`not a run folder: ${dir} (cannot read ${RUN_JSON}: ${describeFsError(err)})`, { cause: err });
+    }
+    if (!st.isFile()) throw new Error(`not a run folder: ${dir} (${RUN_JSON} is not a file)`);
+    return rd;
+  }
+
+  readRunJson<T = Record<string, unknown>>(): T {
+    let text: string;
+    try {
+      text = fs.readFileSync(this.runJsonPath, 'utf8');
+    } catch (err) {
+      throw new Error(`cannot read ${this.runJsonPath}: ${describeFsError(err)}`, { cause: err });
+    }
+    try {
+      return JSON.parse(text) as T;
+    } catch (err) {
+      throw new Error(`${this.runJsonPath}: invalid JSON: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  writeRunJson(value: unknown): void {
+    writeJsonAtomic(this.runJsonPath, value);
+  }
+
+  /**
+   * Shallow-merges `patch` into run.json (created if missing) and writes it atomically; returns the
+   * result. Single-writer by design: only the training process updates its run.
+   */
+  updateRunJson<T extends object = Record<string, unknown>>(patch: Partial<T>): T {
+    const current = fs.existsSync(this.runJsonPath) ? this.readRunJson<T>() : ({} as T);
+    if (typeof current !== 'object' || current === null || Array.isArray(current)) {
+      throw new Error(`${this.runJsonPath}: expected a JSON object to update`);
+    }
+    const merged = { ...current, ...patch } as T;
+    this.writeRunJson(merged);
+    return merged;
+  }
+
+  /** A new appender on metrics.jsonl; the caller closes it. */
+  metrics(): JsonlAppender {
+    return new JsonlAppender(this.metricsPath);
+  }
+
+  /** All logged metric rows; [] before the first one is written. */
+  readMetrics<T = unknown>(): T[] {
+    if (!fs.existsSync(this.metricsPath)) return [];
+    return readJsonl(this.metricsPath) as T[];
+  }
+
+  checkpointPath(sequences: number): string {
+    if (!Number.isSafeInteger(sequences) || sequences < 0) throw new Error(`invalid checkpoint sequence count ${sequences}`);
+    return path.join(this.checkpointsDir, `seq-${sequences}.safetensors`);
+  }
+
+  /** Atomically writes checkpoint bytes (e.g. from encodeSafetensors); returns its path. */
+  writeCheckpoint(sequences: number, bytes: Uint8Array): string {
+    const p = this.checkpointPath(sequences);
+    fs.mkdirSync(this.checkpointsDir, { recursive: true });
+    writeFileAtomic(p, bytes);
+    return p;
+  }
+
+  /** Checkpoints by ascending sequence count; temp files and strays are ignored. */
+  listCheckpoints(): CheckpointRef[] {
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.checkpointsDir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw new Error(`cannot list ${this.checkpointsDir}: ${describeFsError(err)}`, { cause: err });
+    }
+    const out: CheckpointRef[] = [];
+    for (const n of names) {
+      const m = CHECKPOINT_RE.exec(n);
+      if (m) out.push({ sequences: Number(m[1]), path: path.join(this.checkpointsDir, n) });
+    }
+    return out.sort((a, b) => a.sequences - b.sequences);
+  }
+
+  latestCheckpoint(): CheckpointRef | undefined {
+    const all = this.listCheckpoints();
+    return all[all.length - 1];
+  }
+}
+
+export interface RunEntry { id: string; path: string; runJson: unknown }
+export interface RunProblem { id: string; path: string; error: string }
+/** An array of readable runs (ascending id = oldest first) that also carries the folders it skipped. */
+export type RunListing = RunEntry[] & { problems: RunProblem[] };
+
+/** Lists runs under `root` (missing root = no runs). Hidden entries and plain files are ignored. */
+export function listRuns(root: string): RunListing {
+  const runs = [] as unknown as RunListing;
+  runs.problems = [];
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(root, { withFileTypes: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return runs;
+    throw new Error(`cannot list runs in ${root}: ${describeFsError(err)}`, { cause: err });
+  }
+  for (const e of entries.filter((d) => d.isDirectory() && !d.name.startsWith('.')).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    const dir = path.join(root, e.name);
+    try {
+      runs.push({ id: e.name, path: dir, runJson: RunDir.open(dir).readRunJson() });
+    } catch (err) {
+      runs.problems.push({ id: e.name, path: dir, error: (err as Error).message });
+    }
+  }
+  return runs;
+}

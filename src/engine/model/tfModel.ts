@@ -1,0 +1,56 @@
+/** Host parameters ↔ TensorFlow.js variables, and host batches → model input tensors. */
+import { tf } from '../tf';
+import { ModelConfig } from './config';
+import { Params, paramSpecs } from './params';
+import { ModelInputs, Weights } from './forward';
+import { Batch, FeatureBank, gatherExemplars } from '../data';
+
+export class TfWeights {
+  readonly vars: Record<string, tf.Variable> = {};
+
+  constructor(readonly config: ModelConfig, params: Params, trainable = true) {
+    for (const s of paramSpecs(config)) this.vars[s.name] = tf.variable(tf.tensor(params[s.name], s.shape), trainable, `${s.name}`.replace(/\./g, '/') + `_${nextId++}`);
+  }
+
+  get weights(): Weights { return this.vars; }
+
+  /** Writes host values into the variables (after an optimiser step). */
+  assign(params: Params): void {
+    for (const s of paramSpecs(this.config)) {
+      const t = tf.tensor(params[s.name], s.shape);
+      this.vars[s.name].assign(t);
+      t.dispose();
+    }
+  }
+
+  read(): Params {
+    const out: Params = {};
+    for (const [k, v] of Object.entries(this.vars)) out[k] = v.dataSync() as Float32Array;
+    return out;
+  }
+
+  dispose(): void { for (const v of Object.values(this.vars)) v.dispose(); }
+}
+let nextId = 0;
+
+/** Gathers the batch's exemplar vectors and labels into tensors (caller disposes). */
+export function batchInputs(bank: FeatureBank, batch: Batch): ModelInputs {
+  const items = batch.labels.length / batch.size;
+  return {
+    exemplars: tf.tensor3d(gatherExemplars(bank, batch), [batch.size, items, bank.dim]),
+    labels: tf.tensor2d(batch.labels, [batch.size, items], 'int32'),
+  };
+}
+
+/** Rows [start, start+n) of a batch. */
+export function sliceBatch(batch: Batch, start: number, n: number): Batch {
+  const items = batch.labels.length / batch.size;
+  const end = Math.min(batch.size, start + n);
+  return {
+    size: end - start,
+    classes: batch.classes.subarray(start * items, end * items),
+    exemplarIdx: batch.exemplarIdx.subarray(start * items, end * items),
+    labels: batch.labels.subarray(start * items, end * items),
+    correct: batch.correct.subarray(start, end),
+  };
+}

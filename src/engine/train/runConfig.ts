@@ -1,0 +1,144 @@
+/**
+ * A run's full configuration (what run.json stores and a --config file holds), its validation and the
+ * named presets. Counts are in sequences, as in the paper ("iterations" = sequences; a step = batch).
+ */
+import { DataConfig, TaskData } from '../data';
+import { DEFAULT_MODEL_CONFIG, ModelConfig, validateModelConfig } from '../model/config';
+import { ClampSpec, normalizeClamps } from '../clamps/spec';
+import { BackendPreference } from '../tf';
+
+export interface TrainConfig {
+  /** Adam learning rate (constant). */
+  lr: number;
+  batchSize: number;
+  /** Total sequences to train on. */
+  sequences: number;
+  /** Evaluate when the sequence counter first reaches each multiple of this (and at 0 and the end). */
+  evalEvery: number;
+  /** Save a checkpoint at each multiple of this (0 = only the final one); the final one is always saved. */
+  checkpointEvery: number;
+  initSeed: number;
+  trainSeed: number;
+  evalSeed: number;
+  backend: BackendPreference;
+}
+
+export interface RunConfig {
+  name: string;
+  preset?: string;
+  description?: string;
+  model: ModelConfig;
+  data: DataConfig;
+  train: TrainConfig;
+  clamps: ClampSpec[];
+}
+
+const DEFAULT_TRAIN: TrainConfig = {
+  lr: 1e-5, batchSize: 32, sequences: 1_000_000, evalEvery: 5000, checkpointEvery: 10_000,
+  initSeed: 5, trainSeed: 0, evalSeed: 1, backend: 'auto',
+};
+
+/** Every Layer-2 head except H3 (the reference's REST_HEADS): the single-induction-head models of §4–5. */
+export const REST_HEADS = ['L2H0', 'L2H1', 'L2H2', 'L2H4', 'L2H5', 'L2H6', 'L2H7'];
+
+export interface Preset { description: string; config: DeepPartial<RunConfig> }
+export type DeepPartial<T> = { [K in keyof T]?: T[K] extends Array<infer _> ? T[K] : T[K] extends object ? DeepPartial<T[K]> : T[K] };
+
+export const PRESETS: Record<string, Preset> = {
+  paper: {
+    description: "The paper's main run (Fig 3): lr 1e-5, 1e6 sequences, all 8 Layer-2 heads. Minutes to tens of minutes.",
+    config: { train: { lr: 1e-5, sequences: 1_000_000, evalEvery: 5000, checkpointEvery: 10_000 } },
+  },
+  fast: {
+    description: 'The main run at lr 1e-4 (spec §9.4): the phase change after ≈ 1–4k steps instead of ≈ 8–14k. 2e5 sequences.',
+    config: { train: { lr: 1e-4, sequences: 200_000, evalEvery: 2000, checkpointEvery: 10_000 } },
+  },
+  demo: {
+    description: 'A clamped run at the fast scale: one induction head (L2H3) with the other seven Layer-2 heads ablated, as in the paper\'s §4–5 controls. 1.6e5 sequences.',
+    config: { train: { lr: 1e-4, sequences: 160_000, evalEvery: 2000, checkpointEvery: 20_000 }, clamps: [{ kind: 'ablate', heads: REST_HEADS }] },
+  },
+  smoke: {
+    description: 'A seconds-long run for checking a set-up: 100 steps, small eval sets.',
+    config: { train: { lr: 1e-4, sequences: 3200, evalEvery: 800, checkpointEvery: 1600 }, data: { evalSize: 100 } as Partial<DataConfig> },
+  },
+};
+
+export const DEFAULT_PRESET = 'demo';
+
+function isObj(x: unknown): x is Record<string, unknown> { return typeof x === 'object' && x !== null && !Array.isArray(x); }
+
+/** Deep merge of plain objects; arrays and scalars in `over` replace. Unknown keys are rejected by `resolveRunConfig`. */
+export function merge<T>(base: T, over: unknown): T {
+  if (!isObj(over)) return (over === undefined ? base : over) as T;
+  const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
+  for (const [k, v] of Object.entries(over)) out[k] = isObj(v) && isObj(out[k]) ? merge(out[k], v) : v;
+  return out as T;
+}
+
+export function baseConfig(): RunConfig {
+  return { name: 'run', model: { ...DEFAULT_MODEL_CONFIG }, data: { ...TaskData.DEFAULT_DATA_CONFIG, classSplit: [50, 1473, 100], exemplarSplit: [1, 4, 0], labelSplit: [8, 2, 0] }, train: { ...DEFAULT_TRAIN }, clamps: [] };
+}
+
+/** The config of a preset; an unknown name is an error listing the known ones. */
+export function presetConfig(name: string): RunConfig {
+  const p = PRESETS[name];
+  if (!p) throw new Error(`unknown preset "${name}" (known: ${Object.keys(PRESETS).join(', ')})`);
+  return resolveRunConfig(merge(baseConfig(), { name, preset: name, ...p.config }));
+}
+
+/** Builds a validated RunConfig from user JSON on top of a preset (default: the base paper settings). */
+export function resolveRunConfig(raw: unknown, base: RunConfig = baseConfig()): RunConfig {
+  if (!isObj(raw)) throw new Error('a run config must be a JSON object');
+  checkKeys(raw, base as unknown as Record<string, unknown>, '');
+  const c = merge(base, raw);
+  // The label count is one fact shared by the data and the model.
+  if (isObj(raw.data) && raw.data.numLabels !== undefined && !(isObj(raw.model) && raw.model.numLabels !== undefined)) c.model.numLabels = c.data.numLabels;
+  if (isObj(raw.model) && raw.model.numLabels !== undefined && !(isObj(raw.data) && raw.data.numLabels !== undefined)) c.data.numLabels = c.model.numLabels;
+  validateRunConfig(c);
+  c.clamps = normalizeClamps(c.clamps, c.model.depth, c.model.numHeads);
+  return c;
+}
+
+const OPTIONAL_KEYS = new Set(['preset', 'description', 'data.featuresKey']);
+
+function checkKeys(raw: Record<string, unknown>, base: Record<string, unknown>, prefix: string): void {
+  for (const [k, v] of Object.entries(raw)) {
+    const path = prefix + k;
+    if (!(k in base) && !OPTIONAL_KEYS.has(path)) {
+      throw new Error(`unknown config key "${path}" (known here: ${Object.keys(base).join(', ')})`);
+    }
+    if (isObj(v) && isObj(base[k])) checkKeys(v, base[k] as Record<string, unknown>, path + '.');
+  }
+}
+
+function num(v: unknown, path: string, lo: number, hi: number, integer: boolean): void {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < lo || v > hi || (integer && !Number.isInteger(v))) {
+    throw new Error(`${path} must be ${integer ? 'an integer' : 'a number'} in [${lo}, ${hi}], got ${JSON.stringify(v)}`);
+  }
+}
+
+export function validateRunConfig(c: RunConfig): void {
+  if (typeof c.name !== 'string' || !/^[\w.-]{1,80}$/.test(c.name)) throw new Error(`name must be 1–80 letters, digits, ".", "_" or "-", got ${JSON.stringify(c.name)}`);
+  validateModelConfig(c.model);
+  const t = c.train;
+  num(t.lr, 'train.lr', 1e-9, 1, false);
+  num(t.batchSize, 'train.batchSize', 1, 65536, true);
+  num(t.sequences, 'train.sequences', 0, 1e10, true);
+  num(t.evalEvery, 'train.evalEvery', 1, 1e10, true);
+  num(t.checkpointEvery, 'train.checkpointEvery', 0, 1e10, true);
+  for (const k of ['initSeed', 'trainSeed', 'evalSeed'] as const) num(t[k], `train.${k}`, 0, 2 ** 31 - 1, true);
+  if (new Set([t.initSeed, t.trainSeed, t.evalSeed]).size !== 3) throw new Error(`train.initSeed, trainSeed and evalSeed must differ (got ${t.initSeed}, ${t.trainSeed}, ${t.evalSeed})`);
+  if (!['auto', 'tensorflow', 'wasm', 'cpu'].includes(t.backend)) throw new Error(`train.backend must be auto, tensorflow, wasm or cpu, got ${JSON.stringify(t.backend)}`);
+  const d = c.data;
+  if (typeof d.features !== 'string' || d.features === '') throw new Error('data.features must be "synthetic" or a file path');
+  num(d.numLabels, 'data.numLabels', 2, 1000, true);
+  num(d.contextLen, 'data.contextLen', 1, 64, true);
+  num(d.evalSize, 'data.evalSize', 1, 1e6, true);
+  num(d.classScale, 'data.classScale', 0, 100, false);
+  num(d.exemplarNoise, 'data.exemplarNoise', 0, 100, false);
+  for (const k of ['classSplit', 'exemplarSplit', 'labelSplit'] as const) {
+    if (!Array.isArray(d[k]) || d[k].length !== 3 || d[k].some((x) => !Number.isInteger(x) || x < 0)) throw new Error(`data.${k} must be three whole numbers [train, val, test], got ${JSON.stringify(d[k])}`);
+  }
+  if (d.numLabels !== c.model.numLabels) throw new Error(`data.numLabels (${d.numLabels}) and model.numLabels (${c.model.numLabels}) must agree`);
+  if (d.contextLen !== c.model.contextLen) throw new Error(`data.contextLen (${d.contextLen}) and model.contextLen (${c.model.contextLen}) must agree`);
+}

@@ -1,0 +1,58 @@
+/**
+ * The one message protocol of Induction Lab. Types only (no runtime imports), shared by the extension
+ * host, the training child process, the CLI and the webviews, so each boundary is typed on both sides.
+ */
+
+// ---- Metrics records (one line of metrics.jsonl) ----
+
+export interface EvalSetMetrics {
+  loss: number; acc: number; inContextAcc: number; inContextProb: number; prob: number; useContextProb: number;
+}
+
+export interface MetricsRecord {
+  sequences: number;
+  step: number;
+  /** Seconds since the run (or the resumed segment's origin) started. */
+  wallTime: number;
+  /** Mean training loss over the steps since the previous record (NaN at step 0). */
+  trainLoss: number;
+  /** Per evaluator (fsl_train, fsl_val_rl, fsl_train_valex, fsl_test_class). */
+  eval: Record<string, EvalSetMetrics>;
+  /** Induction strength of each last-layer head on the fsl_train eval set (spec §5.3). */
+  inductionStrength: number[];
+  /** Previous-token score of each first-layer head on the fsl_train eval set (spec §5.4, raw). */
+  prevTokenScore: number[];
+}
+
+export type RunStatus = 'created' | 'running' | 'completed' | 'cancelled' | 'failed';
+
+// ---- Extension → training child ----
+
+export interface StartMessage {
+  type: 'start';
+  /** A full or partial run config (JSON), resolved on top of `preset` (default preset if absent). */
+  config: unknown;
+  preset?: string;
+  /** Folder that holds run folders. */
+  runsRoot: string;
+}
+export interface ResumeMessage { type: 'resume'; runDir: string }
+export interface CancelMessage { type: 'cancel' }
+export type ToChildMessage = StartMessage | ResumeMessage | CancelMessage;
+
+// ---- Training child → extension ----
+
+export interface StartedMessage {
+  type: 'started'; runId: string; runDir: string; backend: string; backendNotes: string[];
+  totalSequences: number; startSequences: number; config: unknown;
+}
+export interface ProgressMessage {
+  type: 'progress'; sequences: number; step: number; totalSequences: number; stepsPerSecond: number; trainLoss: number;
+}
+export interface MetricsMessage { type: 'metrics'; record: MetricsRecord }
+export interface CheckpointMessage { type: 'checkpoint'; sequences: number; path: string }
+export interface WarningMessage { type: 'warning'; message: string }
+export interface ErrorMessage { type: 'error'; message: string }
+export interface FinishedMessage { type: 'finished'; status: RunStatus; sequences: number; runDir: string; seconds: number }
+export type FromChildMessage =
+  | StartedMessage | ProgressMessage | MetricsMessage | CheckpointMessage | WarningMessage | ErrorMessage | FinishedMessage;

@@ -1,0 +1,120 @@
+// The UI pass: drives the workbench in Chromium as a person would — activity bar, runs tree, command
+// palette, a checkpoint's hover — and saves a PNG after each step. A failing step leaves
+// `<pass>-FAILED-<step>.png` and the code-server log in the results folder, and its error names the step.
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { UI_CHECKPOINT_LABEL, UI_RUN_LABEL } from './fixture.mjs';
+
+const STEP_TIMEOUT = 60_000;
+
+/**
+ * @param {{ browser: any, server: any, workspace: string, pass: string, resultsDir: string,
+ *   extensionDevelopmentPath?: string, version: string }} opts
+ * @returns {Promise<{ passed: string[], failed: Array<{ step: string, error: string }> }>}
+ */
+export async function runUiPass({ browser, server, workspace, pass, resultsDir, extensionDevelopmentPath, version }) {
+  mkdirSync(resultsDir, { recursive: true });
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  const page = await context.newPage();
+  const consoleLines = [];
+  page.on('console', (m) => consoleLines.push(`[${m.type()}] ${m.text()}`));
+  const result = { passed: [], failed: [] };
+  let shot = 0;
+  const screenshot = (name) => page.screenshot({ path: join(resultsDir, `${pass}-${String(++shot).padStart(2, '0')}-${name}.png`) });
+
+  /** Runs one named step; after a failure the remaining steps are reported as skipped failures. */
+  const step = async (name, fn) => {
+    if (result.failed.length > 0) return;
+    const t0 = Date.now();
+    try {
+      await fn();
+      result.passed.push(name);
+      console.log(`  ✔ [${pass}] ${name} (${Date.now() - t0} ms)`);
+    } catch (err) {
+      const slug = name.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '').toLowerCase();
+      const png = join(resultsDir, `${pass}-FAILED-${slug}.png`);
+      await page.screenshot({ path: png }).catch(() => {});
+      const log = join(resultsDir, `${pass}-code-server.log`);
+      try {
+        copyFileSync(server.log, log);
+      } catch {
+        /* no log yet */
+      }
+      writeFileSync(join(resultsDir, `${pass}-browser-console.log`), consoleLines.join('\n') + '\n');
+      const message = `UI step "${name}" failed in the ${pass} pass: ${firstLine(err)} (screenshot ${png}, log ${log})`;
+      result.failed.push({ step: name, error: message });
+      console.log(`  ✖ [${pass}] ${name}\n    ${message}`);
+    }
+  };
+
+  try {
+    const payload = extensionDevelopmentPath
+      ? [['extensionDevelopmentPath', server.remoteUri(extensionDevelopmentPath)]]
+      : undefined;
+
+    await step('workbench loads', async () => {
+      await page.goto(server.url(workspace, payload));
+      await page.locator('.monaco-workbench').waitFor({ timeout: STEP_TIMEOUT });
+    });
+
+    const container = page.locator('.part.activitybar a.action-label[aria-label="Induction Lab"]');
+    const sidebarRow = (text) => page.locator('.part.sidebar .monaco-list-row', { hasText: text });
+
+    await step('activity-bar container shows the runs tree', async () => {
+      await container.waitFor({ timeout: STEP_TIMEOUT });
+      await container.click();
+      await page.locator('.part.sidebar .pane-header', { hasText: 'Runs' }).waitFor({ timeout: STEP_TIMEOUT });
+      // The icon can appear before the extension host is ready: real tree content proves it is.
+      await sidebarRow(UI_RUN_LABEL).first().waitFor({ timeout: STEP_TIMEOUT });
+      await sidebarRow('unnamed-run').first().waitFor({ timeout: STEP_TIMEOUT });
+      await screenshot('runs-tree');
+    });
+
+    await step('command palette runs "Induction Lab: Show Engine Info"', async () => {
+      await page.locator('.part.sidebar').click({ position: { x: 100, y: 400 } });
+      await page.keyboard.press('F1');
+      const input = page.locator('.quick-input-widget input');
+      await input.waitFor({ timeout: STEP_TIMEOUT });
+      await input.fill('>Induction Lab: Show Engine Info');
+      await page
+        .locator('.quick-input-widget .monaco-list-row', { hasText: 'Induction Lab: Show Engine Info' })
+        .first()
+        .waitFor({ timeout: STEP_TIMEOUT });
+      await screenshot('command-palette');
+      await page.keyboard.press('Enter');
+      await page
+        .locator('.notifications-toasts .notification-toast', { hasText: `Induction Lab ${version}` })
+        .waitFor({ timeout: STEP_TIMEOUT });
+      await screenshot('engine-info');
+    });
+
+    await step('run expands to its checkpoints', async () => {
+      await sidebarRow(UI_RUN_LABEL).first().click();
+      await sidebarRow(UI_CHECKPOINT_LABEL).first().waitFor({ timeout: STEP_TIMEOUT });
+      await sidebarRow('seq 500').first().waitFor({ timeout: STEP_TIMEOUT });
+      await screenshot('checkpoints');
+    });
+
+    await step('hovering a checkpoint shows its tooltip', async () => {
+      // Move away first so the hover is a fresh one, then rest on the checkpoint's label.
+      await page.mouse.move(700, 450);
+      await sidebarRow(UI_CHECKPOINT_LABEL).first().locator('.label-name').hover();
+      const hover = page.locator('.monaco-hover', { hasText: 'Sequences seen' });
+      await hover.first().waitFor({ state: 'visible', timeout: STEP_TIMEOUT });
+      const text = await hover.first().innerText();
+      for (const want of [UI_RUN_LABEL, '2,000', 'fsl_train']) {
+        if (!text.includes(want)) throw new Error(`hover text lacks "${want}": ${JSON.stringify(text)}`);
+      }
+      await screenshot('checkpoint-hover');
+    });
+  } finally {
+    await context.close().catch(() => {});
+  }
+  return result;
+}
+
+function firstLine(err) {
+  // Playwright's message: "locator.waitFor: Timeout …" then a call log naming the locator.
+  const msg = err instanceof Error ? err.message : String(err);
+  return msg.split('\n').map((l) => l.trim()).filter(Boolean).slice(0, 3).join(' — ') || msg;
+}

@@ -1,0 +1,112 @@
+/**
+ * Training end to end on small settings: determinism, cancel + resume equal to an uninterrupted run,
+ * checkpoint round trip and corruption errors, config validation errors.
+ */
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { initBackend } from '../../src/engine/tf';
+import { presetConfig, resolveRunConfig, RunConfig } from '../../src/engine/train/runConfig';
+import { runTraining } from '../../src/engine/train/trainer';
+import { RunDir } from '../../src/engine/io';
+import { readCheckpoint, encodeCheckpoint, decodeCheckpoint } from '../../src/engine/model/checkpoint';
+import { initParams } from '../../src/engine/model/params';
+import { DEFAULT_MODEL_CONFIG } from '../../src/engine/model/config';
+import type { FromChildMessage, MetricsRecord } from '../../src/shared/protocol';
+
+before(async () => { await initBackend('cpu'); });
+
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'il-train-'));
+
+function tinyRun(over: Record<string, unknown> = {}): RunConfig {
+  return resolveRunConfig({
+    name: 'tiny', train: { sequences: 320, evalEvery: 96, checkpointEvery: 160, lr: 1e-3, backend: 'cpu' },
+    data: { evalSize: 40 }, clamps: [{ kind: 'ablate', heads: ['L2H0', '1:1'] }], ...over,
+  });
+}
+
+async function train(cfg: RunConfig, root: string, id: string, stopAfterSteps = Infinity, resume = false) {
+  const dir = resume ? RunDir.open(path.join(root, id)) : RunDir.create(root, id);
+  const msgs: FromChildMessage[] = [];
+  let steps = 0;
+  const fin = await runTraining(cfg, dir, { emit: (m) => msgs.push(m), shouldStop: () => steps++ >= stopAfterSteps }, resume);
+  return { dir, msgs, fin };
+}
+
+const strip = (rows: MetricsRecord[]) => rows.map(({ wallTime: _w, ...r }) => r);
+
+test('the same seeds give bit-identical metrics and checkpoints; another init seed does not', async () => {
+  const root = tmp();
+  const a = await train(tinyRun(), root, 'a');
+  const b = await train(tinyRun(), root, 'b');
+  assert.equal(a.fin.status, 'completed');
+  assert.deepEqual(strip(a.dir.readMetrics()), strip(b.dir.readMetrics()));
+  const ca = readCheckpoint(a.dir.latestCheckpoint()!.path), cb = readCheckpoint(b.dir.latestCheckpoint()!.path);
+  assert.deepEqual(ca.params, cb.params);
+  const c = await train(tinyRun({ train: { sequences: 320, evalEvery: 96, checkpointEvery: 160, lr: 1e-3, backend: 'cpu', initSeed: 7 } }), root, 'c');
+  assert.notDeepEqual(readCheckpoint(c.dir.latestCheckpoint()!.path).params, ca.params);
+  // Schedule: eval at 0, at the first step reaching each multiple of 96 (multiples of 32 in x), and at the end.
+  assert.deepEqual(a.dir.readMetrics<MetricsRecord>().map((r) => r.sequences), [0, 96, 192, 288, 320]);
+  assert.deepEqual(a.dir.listCheckpoints().map((k) => k.sequences), [160, 320]);
+  const run = a.dir.readRunJson<{ status: string; backend: string; config: RunConfig }>();
+  assert.equal(run.status, 'completed');
+  assert.equal(run.backend, 'cpu');
+  assert.deepEqual(run.config.clamps, [{ kind: 'ablate', heads: ['L2H0', 'L2H1'] }], 'heads stored canonically');
+  const kinds = new Set(a.msgs.map((m) => m.type));
+  for (const k of ['started', 'progress', 'metrics', 'checkpoint', 'finished']) assert.ok(kinds.has(k as FromChildMessage['type']), k);
+});
+
+test('a cancelled run resumes from its checkpoint and ends exactly where an uninterrupted run ends', async () => {
+  const root = tmp();
+  const full = await train(tinyRun(), root, 'full');
+  const part = await train(tinyRun(), root, 'part', 4);
+  assert.equal(part.fin.status, 'cancelled');
+  assert.equal(part.fin.sequences, 128);
+  assert.equal(part.dir.readRunJson<{ status: string }>().status, 'cancelled');
+  assert.equal(part.dir.latestCheckpoint()!.sequences, 128);
+  const resumed = await train(tinyRun(), root, 'part', Infinity, true);
+  assert.equal(resumed.fin.status, 'completed');
+  assert.deepEqual(readCheckpoint(resumed.dir.latestCheckpoint()!.path).params, readCheckpoint(full.dir.latestCheckpoint()!.path).params);
+  // Same evaluations; the extra record at the interruption only splits the next row's mean train loss.
+  const scheduled = (rows: MetricsRecord[]) => strip(rows.filter((r) => r.sequences !== 128)).map((r) => (r.sequences === 192 ? { ...r, trainLoss: 0 } : r));
+  assert.deepEqual(scheduled(resumed.dir.readMetrics()), scheduled(full.dir.readMetrics()));
+});
+
+test('checkpoints round-trip and corrupt or mismatched ones are refused with a clear error', () => {
+  const c = DEFAULT_MODEL_CONFIG;
+  const params = initParams(c, 5);
+  const bytes = encodeCheckpoint({ config: c, sequences: 4096, params });
+  const back = decodeCheckpoint(bytes, 'x.safetensors');
+  assert.equal(back.sequences, 4096);
+  assert.deepEqual(back.params, params);
+  assert.throws(() => decodeCheckpoint(bytes.subarray(0, bytes.length - 100), 'cut.safetensors'), /cut\.safetensors/);
+  assert.throws(() => decodeCheckpoint(bytes.subarray(0, 5), 'tiny.safetensors'), /tiny\.safetensors/);
+  assert.throws(() => decodeCheckpoint(bytes, 'x', { ...c, numLabels: 10 }), /numLabels = 5, the run expects 10/);
+  const small = encodeCheckpoint({ config: { ...c, dModel: 32 }, sequences: 0, params: initParams({ ...c, dModel: 32 }, 1) });
+  assert.throws(() => decodeCheckpoint(small, 'small', c), /dModel = 32/);
+  assert.throws(() => readCheckpoint('/nonexistent/seq-1.safetensors'), /cannot read checkpoint .*ENOENT/);
+});
+
+test('bad configs are rejected with errors that name the problem', () => {
+  assert.throws(() => presetConfig('nope'), /unknown preset "nope" \(known: .*demo/);
+  assert.throws(() => resolveRunConfig({ train: { lrr: 1 } }), /unknown config key "train\.lrr"/);
+  assert.throws(() => resolveRunConfig({ train: { lr: -1 } }), /train\.lr must be a number in/);
+  assert.throws(() => resolveRunConfig({ train: { batchSize: 2.5 } }), /train\.batchSize must be an integer/);
+  assert.throws(() => resolveRunConfig({ train: { trainSeed: 5 } }), /must differ/);
+  assert.throws(() => resolveRunConfig({ clamps: [{ kind: 'ablate', heads: ['2:9'] }] }), /unknown head "2:9": the model has 2 layers/);
+  assert.throws(() => resolveRunConfig({ clamps: [{ kind: 'ablate', heads: ['L2H9'] }] }), /unknown head "L2H9": each layer has 8 heads/);
+  assert.throws(() => resolveRunConfig({ clamps: [{ kind: 'frobnicate' }] }), /unknown clamp kind "frobnicate"/);
+  assert.throws(() => resolveRunConfig({ clamps: [{ kind: 'ablate', heads: ['L2H1'], from: 100, until: 50 }] }), /until \(50\) must be after from \(100\)/);
+  assert.throws(() => resolveRunConfig({ model: { dModel: 60 } }), /divisible by model\.numHeads/);
+  assert.throws(() => resolveRunConfig({ data: { classSplit: [50, 10] } }), /data\.classSplit must be three whole numbers/);
+  assert.equal(resolveRunConfig({ data: { numLabels: 10, labelSplit: [36, 9, 0] } }).model.numLabels, 10, 'the label count is shared');
+});
+
+test('an unwritable output folder fails before training with the path in the message', () => {
+  const root = tmp();
+  const file = path.join(root, 'a-file');
+  fs.writeFileSync(file, 'x');
+  assert.throws(() => RunDir.create(file, 'run'), /cannot create run folder .*a-file.*ENOTDIR/);
+});

@@ -42,20 +42,31 @@ export function packageVsix({ root = defaultRoot, outFile, log = console.log }) 
         filter: (p) => !relative(root, p).startsWith(join('out', 'test')),
       });
     }
-    for (const mod of productionModules(root)) cpSync(join(root, mod), join(staging, mod), { recursive: true });
+    // Modules without source maps, TypeScript, markdown, tests or dot-files (LICENSE files stay): less to
+    // ship and fewer files for vsce to match.
+    const skipFile = /\.(map|ts|mts|cts|md|markdown|py|cc|h5|yml)$/i;
+    const skipDir = /^(\..*|tests?|__tests__|docs?|examples?|benchmarks?|coverage)$/i;
+    const keep = (p) => {
+      const parts = relative(root, p).split(sep).slice(1);
+      if (parts.slice(0, -1).some((d) => skipDir.test(d)) || skipDir.test(parts.at(-1)) && statSync(p).isDirectory()) return false;
+      return !skipFile.test(p) || /license/i.test(p);
+    };
+    for (const mod of productionModules(root)) cpSync(join(root, mod), join(staging, mod), { recursive: true, filter: keep });
+    log(`staged ${relative(tmpdir(), staging)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     mkdirSync(dirname(resolve(outFile)), { recursive: true });
     const vsce = join(root, 'node_modules', '@vscode', 'vsce', 'vsce');
     const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version;
     const args = [vsce, 'package', '--out', resolve(outFile), '--allow-missing-repository'];
     if (!['LICENSE', 'LICENSE.md', 'LICENSE.txt'].some((f) => existsSync(join(root, f)))) args.push('--skip-license');
-    const r = spawnSync(process.execPath, args, { cwd: staging, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' } });
+    const r = spawnSync(process.execPath, args, { cwd: staging, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
     const output = `${r.stdout ?? ''}${r.stderr ?? ''}`;
     if (r.status !== 0) throw new Error(`vsce package failed (exit ${r.status ?? r.signal}):\n${output}`);
     const done = output.split('\n').find((l) => l.includes('Packaged:'));
-    log(`${done?.replace(/^.*DONE\s*/, '').trim() ?? `packaged ${outFile}`} — version ${version}`);
+    // eslint-disable-next-line no-control-regex
+    log(`${done?.replace(/\x1b\[[0-9;]*m/g, '').replace(/^.*DONE\s*/, '').trim() ?? `packaged ${outFile}`} — version ${version}`);
     return { file: resolve(outFile), bytes: statSync(outFile).size, seconds: (Date.now() - t0) / 1000 };
   } finally {
-    rmSync(staging, { recursive: true, force: true });
+    if (!process.env.KEEP_STAGING) rmSync(staging, { recursive: true, force: true });
   }
 }
 

@@ -92,7 +92,7 @@ async function train(a: Args): Promise<void> {
     const backend = one(a, 'backend');
     if (backend) config.train.backend = backend as RunConfig['train']['backend'];
     if (one(a, 'name')) config.name = one(a, 'name')!;
-    for (const c of a.flags.get('clamp') ?? []) config.clamps.push(parseClampFlag(c, config.model.depth, config.model.numHeads));
+    for (const c of a.flags.get('clamp') ?? []) config.clamps.push(parseClampFlag(c, config.model));
     config = resolveRunConfig(config as unknown as Record<string, unknown>, config);
     const root = path.resolve(one(a, 'out') ?? defaultRunsRoot(process.cwd()));
     runDir = RunDir.create(root, makeRunId(config.name));

@@ -5,6 +5,7 @@
 import * as path from 'node:path';
 import { RunDir, writeFileAtomic } from './io';
 import type { MetricsRecord } from '../shared/protocol';
+import { describeClamp } from './clamps/spec';
 import type { RunJson } from './train/trainer';
 
 const LN2 = Math.log(2);
@@ -65,7 +66,7 @@ export function summarizeRun(runDir: RunDir): string {
   lines.push(`# Run ${run.id}`, '');
   lines.push(`- preset: ${run.preset ?? '(custom)'} · status: **${run.status}** · backend: ${run.backend ?? '?'} · ${run.parameters} parameters`);
   lines.push(`- lr ${run.config.train.lr}, batch ${run.config.train.batchSize}, ${run.sequences} of ${run.config.train.sequences} sequences, seeds init ${run.config.train.initSeed} / train ${run.config.train.trainSeed} / eval ${run.config.train.evalSeed}`);
-  lines.push(`- clamps: ${run.config.clamps.length ? run.config.clamps.map((c) => `${c.kind} ${'heads' in c ? c.heads.join(',') : ''}${c.from !== undefined || c.until !== undefined ? ` [${c.from ?? 0}, ${c.until ?? '∞'})` : ''}`).join('; ') : 'none'}`);
+  lines.push(`- clamps: ${run.config.clamps.length ? run.config.clamps.map((c) => `${describeClamp(c)}`).join('; ') : 'none'}`);
   lines.push(`- features: ${run.features ?? run.config.data.features}`, '');
   if (last) {
     const lt = learningTime(rows), pe = plateauEnd(rows);

@@ -7,22 +7,30 @@
 import { tf } from '../tf';
 import { ModelConfig } from '../model/config';
 import { forward, ForwardResult, ModelInputs, Overrides, Weights } from '../model/forward';
+import { HostOverride } from '../model/hostOverride';
 
-export interface BatchLabels {
-  /** [B, C+1] labels, host copy (clamps that depend on labels build their values from it). */
+/** Host copies of the batch that clamps build constant values from. */
+export interface BatchHost {
+  /** [B, C+1] labels. */
   labels: Int32Array;
   size: number;
+  /** [B, C+1, inputDim] raw exemplar features (needed by the match-heads clamp). */
+  exemplars?: Float32Array;
 }
+/** @deprecated name kept for callers that only pass labels. */
+export type BatchLabels = BatchHost;
 
 export class ClampContext {
   readonly overrides: Overrides = new Map();
   private basePass: ForwardResult | null = null;
+  /** The layer-1 clamp's pattern pass (spec §4.6), read by the combined perfect-copy clamp. */
+  layer1PatternPass: ForwardResult | null = null;
 
   constructor(
     readonly config: ModelConfig,
     readonly weights: Weights,
     readonly inputs: ModelInputs,
-    readonly host: BatchLabels,
+    readonly host: BatchHost,
   ) {}
 
   get batchSize(): number { return this.host.size; }
@@ -44,15 +52,23 @@ export class ClampContext {
     if (!prev) { this.overrides.set(site, { value, mask }); return; }
     this.overrides.set(site, { value: tf.where(mask, value, prev.value), mask: tf.logicalOr(prev.mask, mask) });
   }
+
+  setHost(o: HostOverride): void {
+    this.set(o.site, tf.tensor(o.value, o.shape), tf.tensor(o.mask, o.shape, 'bool'));
+  }
 }
 
-/** A boolean mask of `shape` that is true on the given heads (axis 1 of a head-major site). */
-export function headMask(shape: number[], heads: number[], rows?: number[]): tf.Tensor {
+/** A boolean mask of a head-major [B, H, T, X] site: true on the given heads (and rows, if given). */
+export function headMaskArray(shape: number[], heads: number[], rows?: number[]): Uint8Array {
   const [B, H, T, X] = shape;
   const m = new Uint8Array(B * H * T * X);
   for (let b = 0; b < B; b++) for (const h of heads) for (let t = 0; t < T; t++) {
     if (rows && !rows.includes(t)) continue;
     m.fill(1, ((b * H + h) * T + t) * X, ((b * H + h) * T + t + 1) * X);
   }
-  return tf.tensor(m, shape, 'bool');
+  return m;
+}
+
+export function headMask(shape: number[], heads: number[], rows?: number[]): tf.Tensor {
+  return tf.tensor(headMaskArray(shape, heads, rows), shape, 'bool');
 }

@@ -33,14 +33,23 @@ export class TfWeights {
 }
 let nextId = 0;
 
-/** Gathers the batch's exemplar vectors and labels into tensors (caller disposes). */
-export function batchInputs(bank: FeatureBank, batch: Batch): ModelInputs {
+/** Host copies of a batch that clamps read: labels and the raw exemplar vectors. */
+export interface HostBatch { labels: Int32Array; size: number; exemplars: Float32Array }
+
+/** Gathers the batch's exemplar vectors; returns the model's input tensors (caller disposes) and host copies. */
+export function batchTensors(bank: FeatureBank, batch: Batch): { inputs: ModelInputs; host: HostBatch } {
   const items = batch.labels.length / batch.size;
+  const exemplars = gatherExemplars(bank, batch);
   return {
-    exemplars: tf.tensor3d(gatherExemplars(bank, batch), [batch.size, items, bank.dim]),
-    labels: tf.tensor2d(batch.labels, [batch.size, items], 'int32'),
+    inputs: {
+      exemplars: tf.tensor3d(exemplars, [batch.size, items, bank.dim]),
+      labels: tf.tensor2d(batch.labels, [batch.size, items], 'int32'),
+    },
+    host: { labels: batch.labels, size: batch.size, exemplars },
   };
 }
+
+export function batchInputs(bank: FeatureBank, batch: Batch): ModelInputs { return batchTensors(bank, batch).inputs; }
 
 /** Rows [start, start+n) of a batch. */
 export function sliceBatch(batch: Batch, start: number, n: number): Batch {

@@ -7,7 +7,7 @@ import { tf } from '../tf';
 import { Batch, EvalSetSpec, FeatureBank } from '../data';
 import { ModelConfig, seqLen } from '../model/config';
 import { Weights } from '../model/forward';
-import { batchInputs } from '../model/tfModel';
+import { batchTensors } from '../model/tfModel';
 import { site } from '../model/sites';
 import { clampedForward } from '../clamps/apply';
 import { ClampSpec } from '../clamps/spec';
@@ -30,8 +30,8 @@ export function evaluate(c: ModelConfig, w: Weights, bank: FeatureBank, sets: Ev
     const isTrain = spec.name === 'fsl_train';
     const wanted = new Set(isTrain ? [site.pattern(0), site.pattern(c.depth - 1)] : []);
     const { logits, patterns } = tf.tidy(() => {
-      const inputs = batchInputs(bank, batch);
-      const r = clampedForward(c, w, inputs, { labels: batch.labels, size: batch.size }, clamps, sequences, { record: wanted });
+      const { inputs, host } = batchTensors(bank, batch);
+      const r = clampedForward(c, w, inputs, host, clamps, sequences, { record: wanted });
       return { logits: r.logits.dataSync() as Float32Array, patterns: [...wanted].map((s) => r.acts.get(s)!.dataSync() as Float32Array) };
     });
     out.eval[spec.name] = classificationMetrics(logits, batch.size, c.numLabels, batch.labels, c.contextLen + 1);

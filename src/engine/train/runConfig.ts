@@ -95,7 +95,7 @@ export function resolveRunConfig(raw: unknown, base: RunConfig = baseConfig()): 
   if (isObj(raw.data) && raw.data.numLabels !== undefined && !(isObj(raw.model) && raw.model.numLabels !== undefined)) c.model.numLabels = c.data.numLabels;
   if (isObj(raw.model) && raw.model.numLabels !== undefined && !(isObj(raw.data) && raw.data.numLabels !== undefined)) c.data.numLabels = c.model.numLabels;
   validateRunConfig(c);
-  c.clamps = normalizeClamps(c.clamps, c.model.depth, c.model.numHeads);
+  c.clamps = normalizeClamps(c.clamps, c.model);
   return c;
 }
 

@@ -10,10 +10,10 @@ import { tf, initBackend, BackendInfo } from '../tf';
 import { Rng } from '../rng';
 import { loadTaskData } from '../data';
 import { initParams, Params, countParams } from '../model/params';
-import { TfWeights, batchInputs } from '../model/tfModel';
+import { TfWeights, batchTensors } from '../model/tfModel';
 import { crossEntropy } from '../model/forward';
 import { encodeCheckpoint, readCheckpoint } from '../model/checkpoint';
-import { clampedForward } from '../clamps/apply';
+import { clampedForward, checkClampResources } from '../clamps/apply';
 import { adamInit, adamStep, AdamState, DEFAULT_ADAM } from './adam';
 import { evaluate } from './evaluate';
 import { RunConfig } from './runConfig';
@@ -77,6 +77,7 @@ export async function runTraining(config: RunConfig, runDir: RunDir, io: TrainIO
   try {
     backend = await initBackend(config.train.backend);
     task = await loadTaskData(config.data);
+    checkClampResources(config.model, config.clamps);
   } catch (e) {
     setStatus({ status: 'failed', error: (e as Error).message });
     throw e;
@@ -144,8 +145,7 @@ export async function runTraining(config: RunConfig, runDir: RunDir, io: TrainIO
       const seqBefore = step * B;
       const batch = task.sampleBatch(new Rng(config.train.trainSeed, step + 1), B);
       const { loss, grads } = tf.tidy(() => {
-        const inputs = batchInputs(task.bank, batch);
-        const host = { labels: batch.labels, size: batch.size };
+        const { inputs, host } = batchTensors(task.bank, batch);
         const targets = tf.tensor1d(Int32Array.from({ length: B }, (_, b) => batch.labels[b * 3 + 2]), 'int32');
         const { value, grads } = tf.variableGrads(() => crossEntropy(clampedForward(config.model, weights.weights, inputs, host, config.clamps, seqBefore).logits, targets), varList);
         const g: Partial<Params> = {};

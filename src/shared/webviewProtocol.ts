@@ -1,0 +1,256 @@
+/**
+ * Messages between the extension host and the Induction Lab webviews. One module that both sides
+ * import: every message is discriminated by `type` and the two directions are separate unions
+ * ("to webview" = host → webview, "from webview" = webview → host). The runtime part is limited to
+ * constants and type guards with no imports, so the webview bundle and the host can both use them.
+ *
+ * Handshake: a webview posts `ready` once its listener is attached; the host waits for it before
+ * posting anything, then sends `runs`, `metrics` (full arrays), the current `step`, and whatever the
+ * view needs (`patterns`, `influence`, `subcircuits`). Afterwards it streams `metricsAppend` rows.
+ * The selected step is global: when any view posts `selectStep`, the host broadcasts `step` to every
+ * open view (including the sender; views treat an unchanged step as a no-op).
+ */
+import type { MetricsRecord, RunStatus } from './protocol';
+
+export type { MetricsRecord, RunStatus };
+
+/** The webview apps; each is `src/webview/<name>.view.ts` → `out/webview/<name>.view.js`. */
+export type ViewName = 'dashboard' | 'attention' | 'influence' | 'subcircuits' | 'compare';
+export const VIEW_NAMES: readonly ViewName[] = ['dashboard', 'attention', 'influence', 'subcircuits', 'compare'];
+
+// ---- Data the host sends ----
+
+/** A clamp as listed in run.json (heads canonical, e.g. "L2H3"); active while from ≤ sequences < until. */
+export interface ClampSummary { kind: string; heads?: string[]; from?: number; until?: number }
+
+export interface RunSummary {
+  id: string;
+  name: string;
+  status: RunStatus | string;
+  preset?: string;
+  clamps: ClampSummary[];
+  backend?: string;
+  totalSequences: number;
+  /** Sequences of the saved checkpoints, ascending (lets step sliders snap to loadable checkpoints). */
+  checkpoints?: number[];
+}
+
+/** `single`: one eval sequence; `average`: mean pattern over an eval set. */
+export type PatternMode = 'single' | 'average';
+export const PATTERN_MODES: readonly PatternMode[] = ['single', 'average'];
+
+export interface AttentionPatterns {
+  runId: string;
+  /** Checkpoint the patterns come from (sequences seen). */
+  sequences: number;
+  mode: PatternMode;
+  /** Token labels of the positions, normally ['x1', 'ℓ1', 'x2', 'ℓ2', 'xq']. */
+  tokens: string[];
+  /** Post-softmax attention, [layer][head][query][key]; layer 0 = paper's Layer 1. */
+  layers: number[][][][];
+  /** Eval set the sequence(s) come from, e.g. "fsl_train". */
+  evalSet?: string;
+  /** For `single`: the index of the sequence in the eval set. */
+  sequenceIndex?: number;
+  /** Free text shown under the grid, e.g. the sequence's classes and labels. */
+  note?: string;
+}
+
+export type InfluenceKind =
+  | 'valuePreserving' | 'patternPreserving' | 'keepOneValue' | 'keepOnePattern'
+  | 'compositionK' | 'compositionV' | 'compositionQ';
+export const INFLUENCE_KINDS: readonly InfluenceKind[] = [
+  'valuePreserving', 'patternPreserving', 'keepOneValue', 'keepOnePattern', 'compositionK', 'compositionV', 'compositionQ',
+];
+
+/** Default titles, formulas and colour ranges (science spec §5.6, App Fig 11); the host may override title/formula. */
+export const INFLUENCE_INFO: Record<InfluenceKind, { title: string; formula: string; signed: boolean; range: [number, number] }> = {
+  valuePreserving: {
+    title: 'Accuracy change from ablating Layer 1 head (value-preserving)',
+    formula: 'M_pv[i,j] = acc(only L2H i; ablate L1H j; preserve values) − acc(only L2H i)',
+    signed: true, range: [-0.16, 0.16],
+  },
+  patternPreserving: {
+    title: 'Accuracy change from ablating Layer 1 head (pattern-preserving)',
+    formula: 'M_pp[i,j] = acc(only L2H i; ablate L1H j; preserve patterns) − acc(only L2H i)',
+    signed: true, range: [-0.16, 0.16],
+  },
+  keepOneValue: {
+    title: 'Accuracy with one head per layer (value-preserving)',
+    formula: 'acc(only L2H i; all Layer 1 heads except j ablated; preserve values)',
+    signed: false, range: [0, 1],
+  },
+  keepOnePattern: {
+    title: 'Accuracy with one head per layer (pattern-preserving)',
+    formula: 'acc(only L2H i; all Layer 1 heads except j ablated; preserve patterns)',
+    signed: false, range: [0, 1],
+  },
+  compositionK: {
+    title: 'K-composition score',
+    formula: 'K[i,j] = ‖W_O⁽ʲ⁾ W_K⁽ⁱ⁾‖_F / (‖W_O⁽ʲ⁾‖_F ‖W_K⁽ⁱ⁾‖_F)',
+    signed: false, range: [0.09, 0.16],
+  },
+  compositionV: {
+    title: 'V-composition score',
+    formula: 'V[i,j] = ‖W_O⁽ʲ⁾ W_V⁽ⁱ⁾‖_F / (‖W_O⁽ʲ⁾‖_F ‖W_V⁽ⁱ⁾‖_F)',
+    signed: false, range: [0.09, 0.16],
+  },
+  compositionQ: {
+    title: 'Q-composition score',
+    formula: 'Q[i,j] = ‖W_O⁽ʲ⁾ W_Q⁽ⁱ⁾‖_F / (‖W_O⁽ʲ⁾‖_F ‖W_Q⁽ⁱ⁾‖_F)',
+    signed: false, range: [0.09, 0.16],
+  },
+};
+
+export interface InfluenceMatrix {
+  runId: string;
+  sequences: number;
+  kind: InfluenceKind;
+  /** Row labels (Layer-2 heads, "L2H0".."L2H7") and column labels (Layer-1 heads, "L1H0".."L1H7"). */
+  rows: string[];
+  cols: string[];
+  /** values[row][col], 8×8. */
+  values: number[][];
+  /** Signed values get a symmetric diverging scale (RdBu, blue negative); unsigned get viridis. */
+  signed: boolean;
+  /** Shown under the heatmap. */
+  formula: string;
+  title?: string;
+}
+
+export interface SubcircuitCurve {
+  /** Series name within a panel (Fig 6: "50 classes"); Fig 5b uses `stepsClamped` as legend text. */
+  label: string;
+  /** Legend text under '"Clamped" steps', e.g. "None", "1", "1, 2 (layer 1)", "3v, 5 (copy)". */
+  stepsClamped: string;
+  /** What is still learned, e.g. "B, C"; the default column of the small-multiples grid. */
+  stepsLearned: string;
+  /** Sequences seen, ascending. */
+  xs: number[];
+  /** fsl_train loss at each x. */
+  ys: number[];
+  /** Small-multiples column title (Fig 6: "Subcircuit B evolution"); defaults to stepsLearned. */
+  panel?: string;
+  /** Small-multiples row (Fig 6: "# classes" / "# labels"). */
+  row?: string;
+}
+
+export interface SubcircuitCurves { title?: string; curves: SubcircuitCurve[]; layout?: SubcircuitLayout }
+export type SubcircuitLayout = 'overlay' | 'grid';
+
+// ---- Host → webview ----
+
+/** The runs this view should show (dashboard: a picker, with `activeRunId` preselected; compare: all of them). */
+export interface RunsMessage { type: 'runs'; runs: RunSummary[]; activeRunId?: string }
+/** The full metrics of one run (replaces what the view had). */
+export interface MetricsMessage { type: 'metrics'; runId: string; records: MetricsRecord[] }
+/** New rows of one run (appended, keyed by `sequences`; a repeated `sequences` replaces the old row). */
+export interface MetricsAppendMessage { type: 'metricsAppend'; runId: string; records: MetricsRecord[] }
+/** The selected step (sequences seen) shared by every open view; null = follow the latest. */
+export interface StepMessage { type: 'step'; sequences: number | null }
+export interface PatternsMessage { type: 'patterns'; patterns: AttentionPatterns; inReplyTo?: number }
+/** Influence matrices of a run: any mix of kinds and checkpoints (several checkpoints animate with the step). */
+export interface InfluenceMessage { type: 'influence'; runId: string; matrices: InfluenceMatrix[]; inReplyTo?: number }
+export interface SubcircuitsMessage { type: 'subcircuits'; data: SubcircuitCurves }
+/** The outcome of an `export` (after the host's save dialog). */
+export interface ExportResultMessage { type: 'exportResult'; inReplyTo?: number; ok: boolean; path?: string; error?: string }
+/** A line of status for the view to show (e.g. "computing patterns…", or an error). */
+export interface StatusMessage { type: 'status'; level: 'info' | 'warning' | 'error'; message: string }
+
+export type ToWebviewMessage =
+  | RunsMessage | MetricsMessage | MetricsAppendMessage | StepMessage | PatternsMessage | InfluenceMessage
+  | SubcircuitsMessage | ExportResultMessage | StatusMessage;
+
+// ---- Webview → host ----
+
+export interface ReadyMessage { type: 'ready'; view: ViewName }
+export interface SelectStepMessage { type: 'selectStep'; sequences: number | null }
+/** `sequences`: the selected step (the host snaps it to a checkpoint; null = the latest checkpoint). */
+export interface RequestPatternsMessage { type: 'requestPatterns'; runId: string; sequences: number | null; mode: PatternMode; requestId?: number }
+/** Optional: asks for matrices of a kind the host has not sent yet (the host may ignore it). */
+export interface RequestInfluenceMessage { type: 'requestInfluence'; runId: string; kind: InfluenceKind; requestId?: number }
+export type ExportFormat = 'png' | 'svg' | 'csv' | 'json';
+export const EXPORT_FORMATS: readonly ExportFormat[] = ['png', 'svg', 'csv', 'json'];
+/** `data` is base64 for png, text otherwise; the host shows the save dialog and replies with `exportResult`. */
+export interface ExportMessage { type: 'export'; format: ExportFormat; fileName: string; data: string; requestId?: number }
+export interface OpenRunMessage { type: 'openRun'; runId: string }
+
+export type FromWebviewMessage =
+  | ReadyMessage | SelectStepMessage | RequestPatternsMessage | RequestInfluenceMessage | ExportMessage | OpenRunMessage;
+
+// ---- Evaluation sets (science spec §1.4) ----
+
+export const EVAL_SETS = ['fsl_train', 'fsl_val_rl', 'fsl_test_class', 'fsl_train_valex'] as const;
+export type EvalSetName = (typeof EVAL_SETS)[number];
+/** Figure legends; note "test (exemplars)" is fsl_test_class (new classes), not fsl_train_valex. */
+export const EVAL_SET_LEGENDS: Record<EvalSetName, string> = {
+  fsl_train: 'train',
+  fsl_val_rl: 'test (relabel)',
+  fsl_test_class: 'test (exemplars)',
+  fsl_train_valex: 'train (new exemplars)',
+};
+/** ln 2: loss of picking a random one of the two in-context labels (dashed "random label from context"). */
+export const LN2 = Math.LN2;
+export const LN2_LABEL = 'random label from context';
+
+// ---- Type guards (validate what crosses the boundary) ----
+
+type Rec = Record<string, unknown>;
+const isObj = (x: unknown): x is Rec => typeof x === 'object' && x !== null && !Array.isArray(x);
+const isStr = (x: unknown): x is string => typeof x === 'string';
+const isNum = (x: unknown): x is number => typeof x === 'number' && !Number.isNaN(x);
+const isOpt = (x: unknown, g: (y: unknown) => boolean): boolean => x === undefined || g(x);
+const isArr = (x: unknown, g: (y: unknown) => boolean): boolean => Array.isArray(x) && x.every(g);
+const isStepValue = (x: unknown): boolean => x === null || (isNum(x) && x >= 0);
+
+function isRunSummary(x: unknown): boolean {
+  return isObj(x) && isStr(x.id) && isStr(x.name) && isStr(x.status) && isNum(x.totalSequences)
+    && isArr(x.clamps, (c) => isObj(c) && isStr(c.kind)) && isOpt(x.checkpoints, (c) => isArr(c, isNum));
+}
+function isPatterns(x: unknown): boolean {
+  return isObj(x) && isStr(x.runId) && isNum(x.sequences) && PATTERN_MODES.includes(x.mode as PatternMode)
+    && isArr(x.tokens, isStr) && isArr(x.layers, (l) => isArr(l, (h) => isArr(h, (q) => isArr(q, isNum))));
+}
+function isInfluenceMatrix(x: unknown): boolean {
+  return isObj(x) && isStr(x.runId) && isNum(x.sequences) && INFLUENCE_KINDS.includes(x.kind as InfluenceKind)
+    && isArr(x.rows, isStr) && isArr(x.cols, isStr) && isArr(x.values, (r) => isArr(r, isNum))
+    && typeof x.signed === 'boolean' && isStr(x.formula);
+}
+function isCurve(x: unknown): boolean {
+  return isObj(x) && isStr(x.label) && isStr(x.stepsClamped) && isStr(x.stepsLearned)
+    && isArr(x.xs, isNum) && isArr(x.ys, (y) => typeof y === 'number') && (x.xs as number[]).length === (x.ys as number[]).length;
+}
+/** Records are produced by our own engine; check the shape cheaply (key fields only). */
+const isRecord = (x: unknown): boolean => isObj(x) && isNum(x.sequences) && isObj(x.eval);
+
+const TO_WEBVIEW: Record<ToWebviewMessage['type'], (m: Rec) => boolean> = {
+  runs: (m) => isArr(m.runs, isRunSummary) && isOpt(m.activeRunId, isStr),
+  metrics: (m) => isStr(m.runId) && isArr(m.records, isRecord),
+  metricsAppend: (m) => isStr(m.runId) && isArr(m.records, isRecord),
+  step: (m) => isStepValue(m.sequences),
+  patterns: (m) => isPatterns(m.patterns),
+  influence: (m) => isStr(m.runId) && isArr(m.matrices, isInfluenceMatrix),
+  subcircuits: (m) => isObj(m.data) && isArr(m.data.curves, isCurve),
+  exportResult: (m) => typeof m.ok === 'boolean',
+  status: (m) => isStr(m.message) && ['info', 'warning', 'error'].includes(m.level as string),
+};
+
+const FROM_WEBVIEW: Record<FromWebviewMessage['type'], (m: Rec) => boolean> = {
+  ready: (m) => VIEW_NAMES.includes(m.view as ViewName),
+  selectStep: (m) => isStepValue(m.sequences),
+  requestPatterns: (m) => isStr(m.runId) && isStepValue(m.sequences) && PATTERN_MODES.includes(m.mode as PatternMode) && isOpt(m.requestId, isNum),
+  requestInfluence: (m) => isStr(m.runId) && INFLUENCE_KINDS.includes(m.kind as InfluenceKind),
+  export: (m) => EXPORT_FORMATS.includes(m.format as ExportFormat) && isStr(m.fileName) && m.fileName.length > 0 && isStr(m.data),
+  openRun: (m) => isStr(m.runId),
+};
+
+export function isToWebviewMessage(x: unknown): x is ToWebviewMessage {
+  if (!isObj(x) || !isStr(x.type) || !Object.prototype.hasOwnProperty.call(TO_WEBVIEW, x.type)) return false;
+  return TO_WEBVIEW[x.type as ToWebviewMessage['type']](x);
+}
+
+/** The host calls this on everything a webview posts: anything else is dropped. */
+export function isFromWebviewMessage(x: unknown): x is FromWebviewMessage {
+  if (!isObj(x) || !isStr(x.type) || !Object.prototype.hasOwnProperty.call(FROM_WEBVIEW, x.type)) return false;
+  return FROM_WEBVIEW[x.type as FromWebviewMessage['type']](x);
+}

@@ -26,12 +26,11 @@ const norm = (raw: unknown[]) => normalizeClamps(raw, C);
 function run(clamps: ClampSpec[], params: Params = initParams(C, 5), seed = 1) {
   const d = randomInputs(C, B, seed);
   const w = new TfWeights(C, params, false);
-  const acts = tf.tidy(() => {
+  const acts = new Map<string, number[]>();
+  tf.tidy(() => {
     const r = clampedForward(C, w.weights, toInputs(C, B, d), { labels: d.y, size: B, exemplars: d.x }, clamps, 0, { record: true });
-    const out = new Map<string, number[]>();
-    for (const [k, v] of r.acts) out.set(k, Array.from(v.dataSync()));
-    out.set('logits', Array.from(r.logits.dataSync()));
-    return out;
+    for (const [k, v] of r.acts) acts.set(k, Array.from(v.dataSync()));
+    acts.set('logits', Array.from(r.logits.dataSync()));
   });
   w.dispose();
   return { acts, d };
@@ -83,13 +82,12 @@ function gradNorms(clamps: ClampSpec[], params = initParams(C, 5)): Record<strin
   const d = randomInputs(C, 8, 3);
   const w = new TfWeights(C, params);
   const names = new Map(Object.entries(w.vars).map(([k, v]) => [v.name, k]));
-  const out = tf.tidy(() => {
+  const out: Record<string, number> = {};
+  tf.tidy(() => {
     const inputs = toInputs(C, 8, d);
     const { grads } = tf.variableGrads(() => crossEntropy(clampedForward(C, w.weights, inputs, { labels: d.y, size: 8, exemplars: d.x }, clamps, 0).logits, tf.tensor1d(d.y.filter((_, i) => i % 3 === 2), 'int32')), Object.values(w.vars));
-    const r: Record<string, number> = {};
-    for (const k of Object.keys(w.vars)) r[k] = 0;
-    for (const [n, g] of Object.entries(grads)) r[names.get(n)!] = Math.hypot(...g.dataSync());
-    return r;
+    for (const k of Object.keys(w.vars)) out[k] = 0;
+    for (const [n, g] of Object.entries(grads)) out[names.get(n)!] = Math.hypot(...g.dataSync());
   });
   w.dispose();
   return out;

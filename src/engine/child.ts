@@ -3,8 +3,9 @@
  * one `start` or `resume` message, trains, and reports with the protocol's messages. A `cancel`
  * message or SIGTERM stops it after the current step with a checkpoint, so the run can be resumed.
  */
-import { presetConfig, resolveRunConfig, DEFAULT_PRESET } from './train/runConfig';
+import { resolveRunConfig, baseConfig, DEFAULT_PRESET } from './train/runConfig';
 import { runTraining } from './train/trainer';
+import { resolvePreset } from './presets';
 import { RunDir, makeRunId } from './io';
 import type { FromChildMessage, ToChildMessage } from '../shared/protocol';
 
@@ -26,8 +27,10 @@ async function handle(m: ToChildMessage): Promise<void> {
       runDir = RunDir.open(m.runDir);
       config = resolveRunConfig(runDir.readRunJson<{ config: unknown }>().config);
     } else {
-      config = resolveRunConfig(m.config ?? {}, presetConfig(m.preset ?? DEFAULT_PRESET));
-      runDir = RunDir.create(m.runsRoot, makeRunId(config.name));
+      // A config without a preset stands on the paper's defaults; neither means the default preset.
+      const base = m.preset || m.config === undefined ? resolvePreset(m.preset ?? DEFAULT_PRESET, m.scale ?? 'fast') : baseConfig();
+      config = resolveRunConfig(m.config ?? {}, base);
+      runDir = RunDir.create(m.runsRoot, m.runId ?? makeRunId(config.name));
     }
     await runTraining(config, runDir, { emit: send, shouldStop: () => stop }, m.type === 'resume');
     process.exitCode = 0;

@@ -4,20 +4,26 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { presetConfig, resolveRunConfig, PRESETS, DEFAULT_PRESET, RunConfig } from './train/runConfig';
+import { resolveRunConfig, DEFAULT_PRESET, RunConfig } from './train/runConfig';
+import { resolvePreset, presetNames } from './presets';
 import { runTraining } from './train/trainer';
 import { RunDir, makeRunId, defaultRunsRoot } from './io';
 import { parseClampFlag } from './clamps/spec';
 import { forwardJson } from './inspect';
-import { summarizeRun } from './report';
+import { summarizeRun, fmtSeq } from './report';
+import { runSweep, SweepJob } from './sweep';
+import { runSubcircuits } from './science/subcircuits';
+import { experimentPresets } from './presets';
 import type { FromChildMessage } from '../shared/protocol';
 
 const HELP = `induction-lab — train and inspect the induction-head model of "What needs to go right for an induction head?"
 
 Usage:
-  induction-lab train [--preset NAME | --config FILE] [--out DIR] [--seed N] [--sequences N] [--clamp SPEC]... [--backend auto|wasm|cpu|tensorflow] [--resume RUN_DIR]
-  induction-lab presets
+  induction-lab train [--preset NAME [--scale fast|paper] | --config FILE] [--out DIR] [--seed N] [--sequences N] [--clamp SPEC]... [--backend auto|wasm|cpu|tensorflow] [--resume RUN_DIR]
+  induction-lab presets [--scale fast|paper]
   induction-lab forward CHECKPOINT --input FILE
+  induction-lab sweep PREFIX [--scale fast|paper] [--workers N] [--out DIR] [--seed N]
+  induction-lab subcircuits [--scale fast|paper] [--workers N] [--out DIR] [--seed N] [--sequences N]
   induction-lab --help
 
 train      Trains a model in this process and writes a run folder (run.json, metrics.jsonl,
@@ -26,9 +32,30 @@ train      Trains a model in this process and writes a run folder (run.json, met
            --out DIR       folder that holds run folders (default .induction-lab/runs)
            --seed N        model init seed (train.initSeed; the paper's main seed is 5)
            --sequences N   total training sequences (train.sequences)
-           --clamp SPEC    add a clamp, e.g. ablate:L2H1,L2H2  or  ablate:1:0,1:1@from=32000,until=64000
-                           heads: L<layer>H<head> (paper layers from 1) or <layer>:<head> (code layers from 0)
+           --preset NAME   paper, fast, demo, smoke, or a figure condition such as fig5b.perfect_l1
+           --scale S       fast (lr 1e-4, shorter; default) or paper (lr 1e-5, the paper's lengths) for figure presets
+           --clamp SPEC    add a clamp: KIND[:ITEM,ITEM…] where an item is a head (optionally HEAD@VALUE
+                           for strength/temperature) or key=value (from, until, strength, temperature,
+                           rows=labels, till, from-layer). Heads: L<layer>H<head> (paper layers from 1,
+                           e.g. L2H3) or <layer>:<head> (code layers from 0, e.g. 1:3). Kinds:
+                             ablate:L2H1,L2H2            zero-ablate heads
+                             prev-token:L1H2@0.9         previous-token pattern (strength s; rows=labels)
+                             induction:L2H3@1            induction pattern at the query row
+                             match:L2H3@0                match heads by cosine (temperature)
+                             layer1                      perfect previous-token input (subcircuit A)
+                             copy:L2H3                   perfect copy from the head's scores
+                             temperature:L1H4@2          divide clean scores by T
+                             disallow-prev-token:L1H2    no previous-token attention (rows=labels)
+                             silence-non-label:L2H3      query attends to label tokens only
+                             ablate-embedding            zero token embedding
+                             preserve:values,patterns    two-pass preservation (analysis)
+                             graft-in:CKPT,till=0        Layer 1 from a trained checkpoint
+                           window: add from=SEQ and/or until=SEQ, e.g. ablate:L2H1,from=32000,until=64000
            --resume DIR    continue a stopped run from its last checkpoint
+sweep      Trains every figure preset whose name starts with PREFIX (e.g. fig5b, fig6.labels10,
+           appfig15), one process per core; finished runs are reused, stopped ones resumed.
+subcircuits  Trains the subcircuit set from one initialisation (no clamp; A+B = copy clamped;
+           B = layer 1 + copy; C = induction pattern; B+C = layer 1) and prints when each learns.
 forward    Runs a checkpoint on sequences from a JSON file
            {"exemplars": [[x1, x2, xq], …], "labels": [[y1, y2, yq?], …]} and prints
            {"logits": [[…L at the query…], …], "patterns": [layer][sequence][head][query][key]}.
@@ -62,14 +89,24 @@ function int(a: Args, k: string): number | undefined {
   return Number(v);
 }
 
+function checkFlags(a: Args, known: Set<string>, cmd: string): void {
+  for (const k of a.flags.keys()) if (!known.has(k) && k !== 'help') fail(`unknown option --${k} for ${cmd} (see --help)`);
+}
+
+function scaleOf(a: Args): 'fast' | 'paper' {
+  const s = one(a, 'scale') ?? 'fast';
+  if (s !== 'fast' && s !== 'paper') fail(`--scale must be fast or paper, got "${s}"`);
+  return s;
+}
+
 function progressBar(done: number, total: number, extra: string): string {
   const w = 30, f = total > 0 ? Math.min(1, done / total) : 1;
   return `[${'#'.repeat(Math.round(f * w)).padEnd(w, '.')}] ${(f * 100).toFixed(0).padStart(3)}% ${extra}`;
 }
 
 async function train(a: Args): Promise<void> {
-  const known = new Set(['preset', 'config', 'out', 'seed', 'sequences', 'clamp', 'backend', 'resume', 'name']);
-  for (const k of a.flags.keys()) if (!known.has(k)) fail(`unknown option --${k} for train (see --help)`);
+  const known = new Set(['preset', 'scale', 'config', 'out', 'seed', 'sequences', 'clamp', 'backend', 'resume', 'name']);
+  checkFlags(a, known, 'train');
   let config: RunConfig;
   let runDir: RunDir;
   const resumeDir = one(a, 'resume');
@@ -77,7 +114,7 @@ async function train(a: Args): Promise<void> {
     runDir = RunDir.open(resumeDir);
     config = resolveRunConfig(runDir.readRunJson<{ config: unknown }>().config);
   } else {
-    const base = presetConfig(one(a, 'preset') ?? DEFAULT_PRESET);
+    const base = resolvePreset(one(a, 'preset') ?? DEFAULT_PRESET, scaleOf(a));
     let raw: Record<string, unknown> = {};
     const file = one(a, 'config');
     if (file) {
@@ -131,17 +168,71 @@ async function forwardCmd(a: Args): Promise<void> {
   process.stdout.write(JSON.stringify(out) + '\n');
 }
 
+function sweepDisplay(): (job: SweepJob, m: FromChildMessage) => void {
+  const last = new Map<string, number>();
+  return (job, m) => {
+    if (m.type === 'progress') {
+      if (Date.now() - (last.get(job.key) ?? 0) < 5000 && m.sequences < m.totalSequences) return;
+      last.set(job.key, Date.now());
+      process.stderr.write(`${job.key}: ${progressBar(m.sequences, m.totalSequences, `loss ${m.trainLoss.toFixed(3)}`)}\n`);
+    } else if (m.type === 'started') process.stderr.write(`${job.key}: started on ${m.backend} → ${m.runDir}\n`);
+    else if (m.type === 'finished') process.stderr.write(`${job.key}: ${m.status} in ${m.seconds.toFixed(0)} s\n`);
+    else if (m.type === 'error') process.stderr.write(`${job.key}: error: ${m.message}\n`);
+  };
+}
+
+function stopOnSigint(): () => boolean {
+  let stop = false;
+  process.on('SIGINT', () => { if (stop) process.exit(130); stop = true; process.stderr.write('\nstopping all runs after their current step (Ctrl-C again to abort)…\n'); });
+  return () => stop;
+}
+
+async function sweep(a: Args): Promise<void> {
+  const prefix = a._[1];
+  if (!prefix) fail('sweep needs a preset prefix, e.g. fig5b (see `induction-lab presets`)');
+  const scale = scaleOf(a);
+  const chosen = experimentPresets(scale).filter((p) => p.name === prefix || p.name.startsWith(prefix + '.'));
+  if (!chosen.length) fail(`no figure preset starts with "${prefix}" (families: fig5b, fig6, fig4b, appfig8, appfig15)`);
+  const seed = int(a, 'seed');
+  const jobs = chosen.map((p) => {
+    const config = resolvePreset(p.name, scale);
+    if (seed !== undefined) config.train.initSeed = seed;
+    return { key: `${p.name}-${scale}-seed${config.train.initSeed}`, config };
+  });
+  const root = path.resolve(one(a, 'out') ?? path.join(defaultRunsRoot(process.cwd()), 'sweeps'));
+  process.stderr.write(`${jobs.length} runs → ${root}\n`);
+  const res = await runSweep(jobs, { root, workers: int(a, 'workers'), onMessage: sweepDisplay(), shouldStop: stopOnSigint() });
+  for (const r of res) process.stdout.write(`${r.status.padEnd(10)} ${r.reused ? '(reused) ' : ''}${r.runDir}${r.error ? `  ${r.error}` : ''}\n`);
+  if (res.some((r) => r.status === 'failed')) process.exitCode = 1;
+}
+
+async function subcircuits(a: Args): Promise<void> {
+  const root = path.resolve(one(a, 'out') ?? path.join(defaultRunsRoot(process.cwd()), 'subcircuits'));
+  const { curves, runs } = await runSubcircuits({
+    scale: scaleOf(a), root, workers: int(a, 'workers'), initSeed: int(a, 'seed'), sequences: int(a, 'sequences'),
+    onMessage: sweepDisplay(), shouldStop: stopOnSigint(),
+  });
+  process.stdout.write('| measures | clamped steps | learns | learning time (loss < 0.4·ln 2) | final loss | status |\n|---|---|---|---:|---:|---|\n');
+  for (const c of curves) process.stdout.write(`| ${c.measures} | ${c.label} | ${c.stepsLearned} | ${fmtSeq(c.learningTime)} | ${c.ys.length ? c.ys[c.ys.length - 1].toFixed(4) : '—'} | ${c.status} |\n`);
+  if (runs.some((r) => r.status === 'failed')) process.exitCode = 1;
+}
+
 async function main(argv: string[]): Promise<void> {
   const a = parseArgs(argv);
   const cmd = a._[0];
   if (!cmd || a.flags.has('help') || cmd === 'help') { process.stdout.write(HELP); return; }
   switch (cmd) {
     case 'train': return train(a);
-    case 'presets':
-      for (const [n, p] of Object.entries(PRESETS)) process.stdout.write(`${n.padEnd(8)} ${n === DEFAULT_PRESET ? '(default) ' : ''}${p.description}\n`);
+    case 'presets': {
+      const all = presetNames(scaleOf(a));
+      const w = Math.max(...all.map((p) => p.name.length));
+      for (const p of all) process.stdout.write(`${p.name.padEnd(w)}  ${p.name === DEFAULT_PRESET ? '(default) ' : ''}${p.description}\n`);
       return;
+    }
     case 'forward': return forwardCmd(a);
-    default: fail(`unknown command "${cmd}" (train, presets, forward; see --help)`);
+    case 'sweep': return sweep(a);
+    case 'subcircuits': return subcircuits(a);
+    default: fail(`unknown command "${cmd}" (train, presets, forward, sweep, subcircuits; see --help)`);
   }
 }
 

@@ -33,8 +33,12 @@ export interface StartMessage {
   /** A full or partial run config (JSON), resolved on top of `preset` (default preset if absent). */
   config: unknown;
   preset?: string;
+  /** Scale of a figure preset: 'fast' (lr 1e-4, default) or 'paper'. */
+  scale?: 'fast' | 'paper';
   /** Folder that holds run folders. */
   runsRoot: string;
+  /** Fixed run id (sweeps name their runs by condition); default: timestamp + name. */
+  runId?: string;
 }
 export interface ResumeMessage { type: 'resume'; runDir: string }
 export interface CancelMessage { type: 'cancel' }

@@ -6,6 +6,9 @@ import { DataConfig, TaskData } from '../data';
 import { DEFAULT_MODEL_CONFIG, ModelConfig, validateModelConfig } from '../model/config';
 import { ClampSpec, normalizeClamps } from '../clamps/spec';
 import { BackendPreference } from '../tf';
+import { REST_HEADS } from '../science/conditions';
+
+export { REST_HEADS };
 
 export interface TrainConfig {
   /** Adam learning rate (constant). */
@@ -38,8 +41,6 @@ const DEFAULT_TRAIN: TrainConfig = {
   initSeed: 5, trainSeed: 0, evalSeed: 1, backend: 'auto',
 };
 
-/** Every Layer-2 head except H3 (the reference's REST_HEADS): the single-induction-head models of §4–5. */
-export const REST_HEADS = ['L2H0', 'L2H1', 'L2H2', 'L2H4', 'L2H5', 'L2H6', 'L2H7'];
 
 export interface Preset { description: string; config: DeepPartial<RunConfig> }
 export type DeepPartial<T> = { [K in keyof T]?: T[K] extends Array<infer _> ? T[K] : T[K] extends object ? DeepPartial<T[K]> : T[K] };

@@ -1,0 +1,98 @@
+/**
+ * Runs many training runs, one child process each, at most `workers` at a time (TensorFlow.js uses one
+ * core per process, so one worker per core). Runs live in `<root>/<key>/`: a finished run whose config
+ * matches is reused, a stopped one is resumed from its checkpoint, anything else starts fresh.
+ */
+import { fork, ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { RunConfig } from './train/runConfig';
+import { RunDir } from './io';
+import type { FromChildMessage, ToChildMessage, RunStatus } from '../shared/protocol';
+
+export interface SweepJob { key: string; config: RunConfig }
+export interface SweepResult { key: string; runDir: string; status: RunStatus; reused: boolean; error?: string }
+
+export interface SweepOptions {
+  root: string;
+  workers?: number;
+  /** Every message of every child, tagged with its job. */
+  onMessage?: (job: SweepJob, m: FromChildMessage) => void;
+  /** Polled; true cancels all running children (they checkpoint) and starts no more. */
+  shouldStop?: () => boolean;
+}
+
+/** Where the training child's entry is: the bundle next to this one, or the TypeScript source under tsx. */
+export function childEntry(): { file: string; execArgv: string[] } {
+  const js = path.join(__dirname, 'child.js');
+  if (fs.existsSync(js)) return { file: js, execArgv: [] };
+  const ts = path.join(__dirname, 'child.ts');
+  if (fs.existsSync(ts)) return { file: ts, execArgv: ['--import', 'tsx'] };
+  throw new Error(`training child not found next to ${__dirname} (run \`npm run build\`)`);
+}
+
+const stable = (x: unknown): string => JSON.stringify(x, (_k, v) => (v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort()) : v));
+
+function plan(job: SweepJob, root: string): { action: 'reuse' | 'resume' | 'start'; dir: string } {
+  const dir = path.join(root, job.key);
+  if (!fs.existsSync(path.join(dir, 'run.json'))) return { action: 'start', dir };
+  try {
+    const run = RunDir.open(dir);
+    const rj = run.readRunJson<{ status: RunStatus; config: RunConfig }>();
+    if (stable(rj.config) !== stable(job.config)) return { action: 'start', dir };
+    if (rj.status === 'completed') return { action: 'reuse', dir };
+    if (run.latestCheckpoint()) return { action: 'resume', dir };
+  } catch { /* unreadable: start over */ }
+  return { action: 'start', dir };
+}
+
+export async function runSweep(jobs: SweepJob[], opts: SweepOptions): Promise<SweepResult[]> {
+  fs.mkdirSync(opts.root, { recursive: true });
+  const workers = Math.max(1, opts.workers ?? os.availableParallelism());
+  const entry = childEntry();
+  const results: SweepResult[] = [];
+  const queue = [...jobs];
+  const live = new Set<ChildProcess>();
+  let stopping = false;
+  const poll = setInterval(() => {
+    if (!stopping && opts.shouldStop?.()) { stopping = true; for (const c of live) c.send({ type: 'cancel' } satisfies ToChildMessage); }
+  }, 200);
+
+  const runOne = (job: SweepJob): Promise<SweepResult> => {
+    const p = plan(job, opts.root);
+    if (p.action === 'reuse') return Promise.resolve({ key: job.key, runDir: p.dir, status: 'completed', reused: true });
+    if (p.action === 'start' && fs.existsSync(p.dir)) fs.rmSync(p.dir, { recursive: true, force: true });
+    return new Promise((resolve) => {
+      const child = fork(entry.file, [], { execArgv: entry.execArgv, serialization: 'advanced', stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+      live.add(child);
+      let status: RunStatus = 'failed', error: string | undefined, stderr = '';
+      child.stderr?.on('data', (d) => { stderr = (stderr + d).slice(-4000); });
+      child.on('message', (m: FromChildMessage) => {
+        if (m.type === 'finished') status = m.status;
+        if (m.type === 'error') error = m.message;
+        opts.onMessage?.(job, m);
+      });
+      child.on('exit', (code) => {
+        live.delete(child);
+        if (code !== 0 && !error) error = `training process exited with code ${code}${stderr ? `: ${stderr.trim().split('\n').pop()}` : ''}`;
+        resolve({ key: job.key, runDir: p.dir, status: error ? 'failed' : status, reused: false, error });
+      });
+      const msg: ToChildMessage = p.action === 'resume'
+        ? { type: 'resume', runDir: p.dir }
+        : { type: 'start', config: job.config, runsRoot: opts.root, runId: job.key };
+      child.send(msg);
+    });
+  };
+
+  const worker = async () => {
+    while (queue.length && !stopping) results.push(await runOne(queue.shift()!));
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.min(workers, jobs.length) }, worker));
+  } finally {
+    clearInterval(poll);
+    for (const c of live) c.kill('SIGTERM');
+  }
+  return jobs.map((j) => results.find((r) => r.key === j.key) ?? { key: j.key, runDir: path.join(opts.root, j.key), status: 'cancelled', reused: false });
+}

@@ -1,0 +1,36 @@
+/** The sweep scheduler: child processes, reuse of finished runs, resume of stopped ones. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { runSweep } from '../../src/engine/sweep';
+import { resolveRunConfig } from '../../src/engine/train/runConfig';
+import { RunDir } from '../../src/engine/io';
+
+const tiny = (seed: number) => resolveRunConfig({ name: `s${seed}`, train: { sequences: 256, evalEvery: 128, checkpointEvery: 64, lr: 1e-3, backend: 'cpu', initSeed: seed }, data: { evalSize: 20 } });
+
+test('runs jobs in child processes, reuses finished runs and resumes stopped ones', { timeout: 600_000 }, async () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'il-sweep-'));
+  const jobs = [{ key: 'a', config: tiny(5) }, { key: 'b', config: tiny(6) }];
+  const seen = new Set<string>();
+  const first = await runSweep(jobs, { root, workers: 2, onMessage: (j, m) => seen.add(`${j.key}:${m.type}`) });
+  assert.deepEqual(first.map((r) => [r.key, r.status, r.reused]), [['a', 'completed', false], ['b', 'completed', false]]);
+  for (const k of ['a:started', 'a:metrics', 'a:checkpoint', 'a:finished', 'b:finished']) assert.ok(seen.has(k), k);
+  assert.equal(RunDir.open(path.join(root, 'a')).readRunJson<{ status: string }>().status, 'completed');
+
+  const again = await runSweep(jobs, { root, workers: 2 });
+  assert.deepEqual(again.map((r) => r.reused), [true, true]);
+
+  // Stop a run early, then let the next sweep resume it.
+  const c = { key: 'c', config: tiny(7) };
+  let checkpoints = 0;
+  const stopped = await runSweep([c], { root, workers: 1, onMessage: (_j, m) => { if (m.type === 'checkpoint') checkpoints++; }, shouldStop: () => checkpoints >= 1 });
+  assert.equal(stopped[0].status, 'cancelled');
+  const seqAtStop = RunDir.open(path.join(root, 'c')).latestCheckpoint()!.sequences;
+  assert.ok(seqAtStop < 256);
+  let resumedFrom = -1;
+  const resumed = await runSweep([c], { root, workers: 1, onMessage: (_j, m) => { if (m.type === 'started') resumedFrom = m.startSequences; } });
+  assert.equal(resumed[0].status, 'completed');
+  assert.equal(resumedFrom, seqAtStop);
+});

@@ -24,6 +24,25 @@ export interface MetricsRecord {
   prevTokenScore: number[];
 }
 
+/**
+ * What is shown when hovering a checkpoint (checkpoints/seq-N.summary.json, written with the checkpoint):
+ * attention of every head on a canonical sequence (the first fsl_train eval sequence) and averaged over
+ * the fsl_train eval set, the head scores and the eval losses at that point.
+ */
+export interface CheckpointSummary {
+  sequences: number;
+  step: number;
+  tokens: string[];
+  /** Labels of the canonical sequence [ℓ1, ℓ2, answer]. */
+  canonicalLabels: number[];
+  /** [layer][head][query][key], post-softmax. */
+  patterns: number[][][][];
+  meanPatterns: number[][][][];
+  inductionStrength: number[];
+  prevTokenScore: number[];
+  eval: Record<string, { loss: number; acc: number }>;
+}
+
 export type RunStatus = 'created' | 'running' | 'completed' | 'cancelled' | 'failed';
 
 // ---- Extension → training child ----

@@ -87,17 +87,17 @@ export const INFLUENCE_INFO: Record<InfluenceKind, { title: string; formula: str
   },
   compositionK: {
     title: 'K-composition score',
-    formula: 'K[i,j] = ‖W_O⁽ʲ⁾ W_K⁽ⁱ⁾‖_F / (‖W_O⁽ʲ⁾‖_F ‖W_K⁽ⁱ⁾‖_F)',
+    formula: 'K[i,j] = ‖W_O^(j) W_K^(i)‖_F / (‖W_O^(j)‖_F ‖W_K^(i)‖_F)',
     signed: false, range: [0.09, 0.16],
   },
   compositionV: {
     title: 'V-composition score',
-    formula: 'V[i,j] = ‖W_O⁽ʲ⁾ W_V⁽ⁱ⁾‖_F / (‖W_O⁽ʲ⁾‖_F ‖W_V⁽ⁱ⁾‖_F)',
+    formula: 'V[i,j] = ‖W_O^(j) W_V^(i)‖_F / (‖W_O^(j)‖_F ‖W_V^(i)‖_F)',
     signed: false, range: [0.09, 0.16],
   },
   compositionQ: {
     title: 'Q-composition score',
-    formula: 'Q[i,j] = ‖W_O⁽ʲ⁾ W_Q⁽ⁱ⁾‖_F / (‖W_O⁽ʲ⁾‖_F ‖W_Q⁽ⁱ⁾‖_F)',
+    formula: 'Q[i,j] = ‖W_O^(j) W_Q^(i)‖_F / (‖W_O^(j)‖_F ‖W_Q^(i)‖_F)',
     signed: false, range: [0.09, 0.16],
   },
 };

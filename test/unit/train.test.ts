@@ -54,6 +54,14 @@ test('the same seeds give bit-identical metrics and checkpoints; another init se
   assert.equal(run.status, 'completed');
   assert.equal(run.backend, 'cpu');
   assert.deepEqual(run.config.clamps, [{ kind: 'ablate', heads: ['L2H0', 'L2H1'] }], 'heads stored canonically');
+  // Each checkpoint carries the summary a hover shows: patterns of every head, rows summing to 1.
+  const summary = JSON.parse(fs.readFileSync(a.dir.latestCheckpoint()!.path.replace('.safetensors', '.summary.json'), 'utf8'));
+  assert.equal(summary.sequences, 320);
+  assert.deepEqual(summary.tokens, ['x1', 'ℓ1', 'x2', 'ℓ2', 'xq']);
+  assert.equal(summary.patterns.length, 2);
+  assert.equal(summary.patterns[1].length, 8);
+  for (const row of summary.meanPatterns[0][3]) assert.ok(Math.abs(row.reduce((x: number, y: number) => x + y, 0) - 1) < 1e-5);
+  assert.equal(summary.inductionStrength.length, 8);
   const kinds = new Set(a.msgs.map((m) => m.type));
   for (const k of ['started', 'progress', 'metrics', 'checkpoint', 'finished']) assert.ok(kinds.has(k as FromChildMessage['type']), k);
 });

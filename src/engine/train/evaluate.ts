@@ -19,16 +19,18 @@ export interface EvalResult {
   eval: Record<string, EvalSetMetrics>;
   inductionStrength: number[];
   prevTokenScore: number[];
+  /** Attention of every layer and head on fsl_train: [layer][head][query][key]. */
+  patterns: { canonical: number[][][][]; mean: number[][][][]; tokens: string[]; canonicalLabels: number[] };
 }
 
 export interface EvalSet { spec: EvalSetSpec; batch: Batch }
 
 export function evaluate(c: ModelConfig, w: Weights, bank: FeatureBank, sets: EvalSet[], clamps: ClampSpec[], sequences: number): EvalResult {
-  const out: EvalResult = { eval: {}, inductionStrength: [], prevTokenScore: [] };
   const T = seqLen(c), H = c.numHeads;
+  const out: EvalResult = { eval: {}, inductionStrength: [], prevTokenScore: [], patterns: { canonical: [], mean: [], tokens: tokenNames(c.contextLen), canonicalLabels: [] } };
   for (const { spec, batch } of sets) {
     const isTrain = spec.name === 'fsl_train';
-    const wanted = new Set(isTrain ? [site.pattern(0), site.pattern(c.depth - 1)] : []);
+    const wanted = new Set(isTrain ? Array.from({ length: c.depth }, (_, l) => site.pattern(l)) : []);
     const { logits, patterns } = tf.tidy(() => {
       const { inputs, host } = batchTensors(bank, batch);
       const r = clampedForward(c, w, inputs, host, clamps, sequences, { record: wanted });
@@ -36,10 +38,29 @@ export function evaluate(c: ModelConfig, w: Weights, bank: FeatureBank, sets: Ev
     });
     out.eval[spec.name] = classificationMetrics(logits, batch.size, c.numLabels, batch.labels, c.contextLen + 1);
     if (isTrain) {
-      const [first, last] = patterns.length === 2 ? patterns : [patterns[0], patterns[0]];
+      const first = patterns[0], last = patterns[patterns.length - 1];
       if (T === 5 && c.depth >= 2) out.inductionStrength = Array.from(inductionStrength(last, batch.size, H, T, batch.correct));
       out.prevTokenScore = Array.from(prevTokenScore(first, batch.size, H, T));
+      out.patterns.canonical = patterns.map((p) => headGrids(p, 0, 1, H, T));
+      out.patterns.mean = patterns.map((p) => headGrids(p, 0, batch.size, H, T));
+      out.patterns.canonicalLabels = Array.from(batch.labels.subarray(0, c.contextLen + 1));
     }
+  }
+  return out;
+}
+
+/** Token names of a sequence: x1 ℓ1 x2 ℓ2 … xq. */
+export function tokenNames(contextLen: number): string[] {
+  const t: string[] = [];
+  for (let i = 1; i <= contextLen; i++) t.push(`x${i}`, `ℓ${i}`);
+  return [...t, 'xq'];
+}
+
+/** Mean over sequences [from, to) of a [B, H, T, T] pattern → [H][T][T]. */
+function headGrids(p: Float32Array, from: number, to: number, H: number, T: number): number[][][] {
+  const out = Array.from({ length: H }, () => Array.from({ length: T }, () => new Array<number>(T).fill(0)));
+  for (let b = from; b < to; b++) for (let h = 0; h < H; h++) for (let i = 0; i < T; i++) for (let j = 0; j < T; j++) {
+    out[h][i][j] += p[((b * H + h) * T + i) * T + j] / (to - from);
   }
   return out;
 }

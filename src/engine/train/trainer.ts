@@ -15,10 +15,13 @@ import { crossEntropy } from '../model/forward';
 import { encodeCheckpoint, readCheckpoint } from '../model/checkpoint';
 import { clampedForward, checkClampResources } from '../clamps/apply';
 import { adamInit, adamStep, AdamState, DEFAULT_ADAM } from './adam';
-import { evaluate } from './evaluate';
+import { evaluate, EvalResult } from './evaluate';
 import { RunConfig } from './runConfig';
-import { RunDir, writeFileAtomic, decodeSafetensors, encodeSafetensors, NamedTensor } from '../io';
-import type { FromChildMessage, FinishedMessage, MetricsRecord, RunStatus } from '../../shared/protocol';
+import { RunDir, writeFileAtomic, writeJsonAtomic, decodeSafetensors, encodeSafetensors, NamedTensor } from '../io';
+import type { FromChildMessage, FinishedMessage, MetricsRecord, RunStatus, CheckpointSummary } from '../../shared/protocol';
+
+/** checkpoints/seq-N.safetensors → checkpoints/seq-N.summary.json */
+export const summaryPath = (checkpoint: string) => checkpoint.replace(/\.safetensors$/, '.summary.json');
 
 export const ENGINE_VERSION = '0.1.0';
 
@@ -118,10 +121,13 @@ export async function runTraining(config: RunConfig, runDir: RunDir, io: TrainIO
   });
 
   let lossSum = 0, lossCount = 0;
+  let lastEval: { seq: number; r: EvalResult } | null = null;
   const doEval = (seq: number) => {
     const r = evaluate(config.model, weights.weights, task.bank, evalSets, config.clamps, seq);
+    lastEval = { seq, r };
+    const { patterns: _p, ...measures } = r;
     const record: MetricsRecord = {
-      sequences: seq, step, wallTime: (Date.now() - t0) / 1000, trainLoss: lossCount ? lossSum / lossCount : NaN, ...r,
+      sequences: seq, step, wallTime: (Date.now() - t0) / 1000, trainLoss: lossCount ? lossSum / lossCount : NaN, ...measures,
     };
     lossSum = 0; lossCount = 0;
     log.append(record);
@@ -129,6 +135,14 @@ export async function runTraining(config: RunConfig, runDir: RunDir, io: TrainIO
   };
   const saveCheckpoint = (seq: number) => {
     const p = runDir.writeCheckpoint(seq, encodeCheckpoint({ config: config.model, sequences: seq, params }));
+    // What a hover on this checkpoint shows, computed now so readers never need the model.
+    const ev = lastEval?.seq === seq ? lastEval.r : evaluate(config.model, weights.weights, task.bank, evalSets.filter((e) => e.spec.name === 'fsl_train'), config.clamps, seq);
+    const summary: CheckpointSummary = {
+      sequences: seq, step, tokens: ev.patterns.tokens, canonicalLabels: ev.patterns.canonicalLabels,
+      patterns: ev.patterns.canonical, meanPatterns: ev.patterns.mean, inductionStrength: ev.inductionStrength, prevTokenScore: ev.prevTokenScore,
+      eval: Object.fromEntries(Object.entries(ev.eval).map(([k, v]) => [k, { loss: v.loss, acc: v.acc }])),
+    };
+    writeJsonAtomic(summaryPath(p), summary);
     writeFileAtomic(path.join(runDir.checkpointsDir, ADAM_FILE), encodeSafetensors(adamToTensors(adam)));
     setStatus({ sequences: seq });
     io.emit({ type: 'checkpoint', sequences: seq, path: p });

@@ -22,6 +22,7 @@ Usage:
   induction-lab train [--preset NAME [--scale fast|paper] | --config FILE] [--out DIR] [--seed N] [--sequences N] [--clamp SPEC]... [--backend auto|wasm|cpu|tensorflow] [--resume RUN_DIR]
   induction-lab presets [--scale fast|paper]
   induction-lab forward CHECKPOINT --input FILE
+  induction-lab measure RUN_DIR [--checkpoint SEQUENCES] [--what NAMES] [--subsample N] [--json] [--force]
   induction-lab sweep PREFIX [--scale fast|paper] [--workers N] [--out DIR] [--seed N]
   induction-lab subcircuits [--scale fast|paper] [--workers N] [--out DIR] [--seed N] [--sequences N]
   induction-lab --help
@@ -52,6 +53,12 @@ train      Trains a model in this process and writes a run folder (run.json, met
                              graft-in:CKPT,till=0        Layer 1 from a trained checkpoint
                            window: add from=SEQ and/or until=SEQ, e.g. ablate:L2H1,from=32000,until=64000
            --resume DIR    continue a stopped run from its last checkpoint
+measure    Computes per-checkpoint measures (default: the latest checkpoint), caches them in
+           RUN_DIR/measures/ and prints them. --what takes a comma list or "all": dense,
+           induction-strength, prev-token-score, ablations, additivity, complementarity,
+           influence-matrix, composition, paths, posthoc, learning-time. The dense set has 78,400
+           sequences; --subsample N (e.g. 2000) measures a fixed random subset, advisable for
+           influence-matrix (264 configurations), paths and posthoc (many checkpoints).
 sweep      Trains every figure preset whose name starts with PREFIX (e.g. fig5b, fig6.labels10,
            appfig15), one process per core; finished runs are reused, stopped ones resumed.
 subcircuits  Trains the subcircuit set from one initialisation (no clamp; A+B = copy clamped;
@@ -73,7 +80,7 @@ function parseArgs(argv: string[]): Args {
     const t = argv[i];
     if (t.startsWith('--')) {
       const [k, inline] = t.slice(2).split(/=(.*)/s, 2);
-      const boolean = k === 'help';
+      const boolean = k === 'help' || k === 'force' || k === 'json';
       const v = inline ?? (boolean ? 'true' : argv[++i]);
       if (v === undefined) fail(`--${k} needs a value`);
       a.flags.set(k, [...(a.flags.get(k) ?? []), v]);
@@ -217,6 +224,18 @@ async function subcircuits(a: Args): Promise<void> {
   if (runs.some((r) => r.status === 'failed')) process.exitCode = 1;
 }
 
+async function measure(a: Args): Promise<void> {
+  checkFlags(a, new Set(['checkpoint', 'what', 'subsample', 'backend', 'points', 'force', 'json', 'reference', 'pt-head', 'ih-head']), 'measure');
+  if (!a._[1]) fail('measure needs a run folder');
+  const { measureCommand } = await import('./measures/command');
+  const r = await measureCommand({
+    runDir: a._[1], checkpoint: int(a, 'checkpoint'), what: a.flags.get('what'), subsample: int(a, 'subsample'),
+    backend: one(a, 'backend'), points: int(a, 'points'), force: a.flags.has('force'), reference: int(a, 'reference'),
+    ptHead: one(a, 'pt-head'), ihHead: one(a, 'ih-head'),
+  }, (l) => process.stdout.write(l + '\n'));
+  if (a.flags.has('json')) process.stdout.write(JSON.stringify(r) + '\n');
+}
+
 async function main(argv: string[]): Promise<void> {
   const a = parseArgs(argv);
   const cmd = a._[0];
@@ -230,9 +249,10 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'forward': return forwardCmd(a);
+    case 'measure': return measure(a);
     case 'sweep': return sweep(a);
     case 'subcircuits': return subcircuits(a);
-    default: fail(`unknown command "${cmd}" (train, presets, forward, sweep, subcircuits; see --help)`);
+    default: fail(`unknown command "${cmd}" (train, presets, forward, measure, sweep, subcircuits; see --help)`);
   }
 }
 

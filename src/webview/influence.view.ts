@@ -1,0 +1,178 @@
+/**
+ * PTH → IH influence matrices (science spec §5.6, App Fig 11): 8×8 heatmaps, rows = Layer-2 head,
+ * columns = Layer-1 head; RdBu (blue negative, symmetric) for signed kinds, viridis for unsigned; the
+ * formula under each. Needs from the host: `influence` (any mix of kinds and checkpoints), `step`, and
+ * optionally `runs` (for the run name). Several checkpoints animate with the shared step (Play).
+ * Picking a kind the host has not sent posts `requestInfluence`.
+ */
+import { select } from 'd3-selection';
+import type { InfluenceKind, InfluenceMatrix, RunSummary, ToWebviewMessage } from '../shared/webviewProtocol';
+import { INFLUENCE_INFO, INFLUENCE_KINDS } from '../shared/webviewProtocol';
+import { connect, post, createStepSharer, nextRequestId } from './lib/host';
+import { persisted } from './lib/state';
+import { h, statusLine, segmented, selectBox, checkbox } from './lib/dom';
+import { createPanel } from './lib/panel';
+import { child } from './lib/chart';
+import { drawHeatmaps, heatmapSize, type HeatmapSpec } from './lib/heatmap';
+import { drawColorbar } from './lib/colorbar';
+import { createStepSlider } from './lib/slider';
+import { viridis, diverging, onThemeChange } from './lib/theme';
+import { influenceDomain, type DomainMode } from './lib/domains';
+import { floorStep, uniqueSorted } from './lib/steps';
+import { toCsv } from './lib/csv';
+import { fileStem, fmtInt, fmtValue, wrapText } from './lib/format';
+import { gridColumns } from './lib/layout';
+
+const S = persisted({ step: null as number | null, kind: 'all' as string, range: 'paper' as string, values: true });
+
+let runs: RunSummary[] = [];
+let runId = '';
+let matrices: InfluenceMatrix[] = [];
+const requested = new Set<string>();
+
+const kindOf = (): InfluenceKind | 'all' => (S.value.kind === 'all' || INFLUENCE_KINDS.includes(S.value.kind as InfluenceKind) ? S.value.kind as InfluenceKind | 'all' : 'all');
+const available = (): InfluenceKind[] => INFLUENCE_KINDS.filter((k) => matrices.some((m) => m.kind === k));
+const shownKinds = (): InfluenceKind[] => { const k = kindOf(); return k === 'all' ? available() : [k]; };
+/** For each shown kind, the matrix in force at the selected step. */
+function current(): InfluenceMatrix[] {
+  return shownKinds().flatMap((k) => {
+    const ms = matrices.filter((m) => m.kind === k);
+    const s = floorStep(uniqueSorted(ms.map((m) => m.sequences)), S.value.step);
+    const m = ms.find((x) => x.sequences === s);
+    return m ? [m] : [];
+  });
+}
+const runName = () => runs.find((r) => r.id === runId)?.name ?? runId;
+
+const app = document.getElementById('app')!;
+const top = h('div', { class: 'run-header' }, [h('h1', { text: 'PTH → IH influence' })]);
+const runLabel = h('span', { class: 'meta' });
+top.append(runLabel);
+app.append(top);
+const controls = h('div', { class: 'toolbar' });
+app.append(controls);
+const kindSel = selectBox('Matrix', [], kindOf(), (v) => { S.update({ kind: v }); ensureRequested(); render(); });
+const rangeSeg = segmented<DomainMode>('Colour range', [{ value: 'paper', label: 'Paper range' }, { value: 'auto', label: 'Fit to data' }],
+  S.value.range === 'auto' ? 'auto' : 'paper', (v) => { S.update({ range: v }); render(); });
+const valuesBox = checkbox('Show values', S.value.values, (v) => { S.update({ values: v }); render(); });
+controls.append(kindSel.root, h('span', { class: 'field-label', text: 'Colours' }), rangeSeg.root, valuesBox.root);
+const share = createStepSharer();
+const slider = createStepSlider(app, {
+  label: 'Checkpoint (sequences seen)', follow: true, play: true, playMs: 700,
+  onChange: (v, final) => { S.update({ step: v }); render(); share(v, final); },
+});
+const setStatus = statusLine(app);
+
+const panel = createPanel(app, 'Influence matrices', {
+  stem: () => fileStem(runName() || 'run', 'influence', kindOf(), current()[0] ? `seq${current()[0].sequences}` : undefined),
+  title: () => `${runName()}: PTH → IH influence at ${fmtInt(current()[0]?.sequences ?? 0)} sequences`,
+  svg: () => svg.node(),
+  csv: () => toCsv(['sequences', 'kind', 'row', 'col', 'value'], matrices.filter((m) => shownKinds().includes(m.kind))
+    .flatMap((m) => m.values.flatMap((r, i) => r.map((v, j) => [m.sequences, m.kind, m.rows[i], m.cols[j], v])))),
+  json: () => matrices.filter((m) => shownKinds().includes(m.kind)),
+}, setStatus);
+const svg = select(panel.body).append('svg').attr('class', 'chart').attr('role', 'figure').attr('aria-label', 'Influence matrices');
+const empty = h('div', { class: 'empty', text: 'Waiting for influence matrices…' });
+panel.body.append(empty);
+
+/** ".12", "−.05", "+.03"; near-zero values as ".00" without a sign. */
+function signedCell(v: number, signed: boolean): string {
+  const a = Math.abs(v).toFixed(2).replace(/^0/, '');
+  if (!signed || a === '.00') return a;
+  return (v < 0 ? '−' : '+') + a;
+}
+
+function ensureRequested(): void {
+  const k = kindOf();
+  if (k === 'all' || !runId || available().includes(k) || requested.has(`${runId}|${k}`)) return;
+  requested.add(`${runId}|${k}`);
+  post({ type: 'requestInfluence', runId, kind: k, requestId: nextRequestId() });
+  setStatus(`Requested ${INFLUENCE_INFO[k].title}…`);
+}
+
+function updateControls(): void {
+  const av = available();
+  kindSel.setOptions([{ value: 'all', label: 'All (App Fig 11)' },
+    ...INFLUENCE_KINDS.map((k) => ({ value: k, label: `${INFLUENCE_INFO[k].title}${av.includes(k) ? '' : ' (not computed)'}` }))], kindOf());
+  slider.setSteps(uniqueSorted(matrices.map((m) => m.sequences)));
+  slider.setValue(S.value.step);
+  runLabel.textContent = runId ? `run ${runName()}` : '';
+}
+
+function render(): void {
+  const ms = current();
+  empty.style.display = ms.length ? 'none' : '';
+  svg.style('display', () => (ms.length ? null : 'none'));
+  const width = Math.max(300, panel.body.clientWidth);
+  const cols = ms.length > 1 ? gridColumns(width, 330, 2) : 1;
+  const blockW = Math.min(460, Math.floor(width / cols) - 12);
+  const labelW = 40;
+  const cell = Math.max(18, Math.min(40, Math.floor((blockW - labelW) / 8)));
+  type Block = { m: InfluenceMatrix; x: number; y: number };
+  const blocks: Block[] = [];
+  const heights: number[] = [];
+  const layout = ms.map((m) => {
+    const title = wrapText(`${m.title ?? INFLUENCE_INFO[m.kind].title} · ${fmtInt(m.sequences)} seq`, Math.floor(blockW / 6.6));
+    const formula = wrapText(m.formula || INFLUENCE_INFO[m.kind].formula, Math.floor(blockW / 6.1));
+    const hm = heatmapSize({ rows: m.rows, cols: m.cols, cell, rowLabels: true, labelW, colLabels: 'top' });
+    return { m, title, formula, h: title.length * 15 + hm.height + 8 + 42 + formula.length * 13 + 14 };
+  });
+  layout.forEach((b, i) => { const r = Math.floor(i / cols); heights[r] = Math.max(heights[r] ?? 0, b.h); });
+  let y = 0;
+  const rowY = heights.map((hgt) => { const v = y; y += hgt; return v; });
+  layout.forEach((b, i) => blocks.push({ m: b.m, x: (i % cols) * (blockW + 12), y: rowY[Math.floor(i / cols)] }));
+
+  svg.selectAll<SVGGElement, (typeof layout)[number]>('g.block').data(layout, (b) => b.m.kind).join('g').attr('class', 'block')
+    .each(function (b, i) {
+      const g = select(this).attr('transform', `translate(${blocks[i].x},${blocks[i].y})`);
+      const m = b.m;
+      const domain = influenceDomain(m, S.value.range === 'auto' ? 'auto' : 'paper');
+      const color = m.signed ? diverging(domain) : viridis(domain);
+      child(g, 'g', 'titles').selectAll('text').data(b.title).join('text').attr('class', 'panel-title').attr('y', (_t, k) => 12 + k * 15).text((t) => t);
+      const ty = b.title.length * 15 + 2;
+      const spec: HeatmapSpec = {
+        key: m.kind, x: 0, y: ty, rows: m.rows, cols: m.cols, values: m.values, cell, color,
+        rowLabels: true, labelW, colLabels: 'top', showValues: S.value.values && cell >= 24,
+        format: (v) => signedCell(v, m.signed),
+        ariaLabel: `${INFLUENCE_INFO[m.kind].title}: rows Layer 2 heads, columns Layer 1 heads, at ${fmtInt(m.sequences)} sequences`,
+        describe: (r, c, v) => [`row ${m.rows[r]} (Layer 2) · column ${m.cols[c]} (Layer 1)`, `${m.kind} = ${fmtValue(v, 4)}`, `${fmtInt(m.sequences)} sequences`],
+      };
+      drawHeatmaps(child(g, 'g', 'map'), [spec]);
+      const hm = heatmapSize(spec);
+      const cb = child(g, 'g', 'cbar').attr('transform', `translate(${labelW},${ty + hm.height + 8})`);
+      const cbH = drawColorbar(cb, {
+        id: `inf-${m.kind}`, domain, color, width: Math.min(8 * cell, 260), ticks: 4,
+        label: m.signed ? `signed, RdBu, ±${Number(domain[1].toPrecision(2))} (blue negative)` : `viridis, ${Number(domain[0].toPrecision(2))}…${Number(domain[1].toPrecision(2))}`,
+      });
+      child(g, 'g', 'formula').attr('transform', `translate(0,${ty + hm.height + 8 + cbH + 6})`).selectAll('text').data(b.formula).join('text')
+        .attr('class', 'formula-text').attr('y', (_t, k) => k * 13).text((t) => t);
+    });
+  svg.attr('width', width).attr('height', y + 4);
+}
+
+function onMessage(m: ToWebviewMessage): void {
+  switch (m.type) {
+    case 'runs': runs = m.runs; updateControls(); break;
+    case 'influence': {
+      if (m.runId !== runId) { matrices = []; runId = m.runId; }
+      const key = (x: InfluenceMatrix) => `${x.kind}|${x.sequences}`;
+      const incoming = new Set(m.matrices.map(key));
+      matrices = [...matrices.filter((x) => !incoming.has(key(x))), ...m.matrices].sort((a, b) => a.sequences - b.sequences);
+      setStatus('');
+      updateControls();
+      ensureRequested();
+      render();
+      break;
+    }
+    case 'step': if (m.sequences !== S.value.step) { S.update({ step: m.sequences }); slider.setValue(m.sequences); render(); } break;
+    case 'exportResult': setStatus(m.ok ? `Saved ${m.path ?? ''}` : `Export failed: ${m.error ?? 'cancelled'}`, m.ok ? 'info' : 'error'); break;
+    case 'status': setStatus(m.message, m.level); break;
+    default: break;
+  }
+}
+
+new ResizeObserver(() => render()).observe(panel.body);
+onThemeChange(render);
+updateControls();
+render();
+connect('influence', onMessage);

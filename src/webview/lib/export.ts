@@ -1,0 +1,122 @@
+/**
+ * Figure and data export. SVG: the live chart cloned with its computed (theme-resolved) styles inlined,
+ * a background and an optional title, so the file looks like the view outside VS Code. PNG: that SVG
+ * drawn onto a canvas at 2×. CSV/JSON: text from the view. The host shows the save dialog.
+ */
+import type { ExportFormat } from '../../shared/webviewProtocol';
+import { post, nextRequestId } from './host';
+import { cssVar } from './theme';
+
+const STYLE_PROPS = [
+  'fill', 'fill-opacity', 'stroke', 'stroke-width', 'stroke-opacity', 'stroke-dasharray', 'stroke-linecap',
+  'stroke-linejoin', 'opacity', 'font-family', 'font-size', 'font-weight', 'font-style', 'text-anchor',
+  'dominant-baseline', 'visibility', 'display', 'shape-rendering', 'stop-color', 'stop-opacity', 'paint-order',
+];
+
+/** Non-inherited properties and their initial values. */
+const NOT_INHERITED: Record<string, string> = { opacity: '1', display: 'inline', 'stop-color': 'rgb(0, 0, 0)', 'stop-opacity': '1' };
+
+export interface SvgExportOptions { title?: string; background?: string }
+
+/** Serializes `svg` with computed styles inlined; elements with class `no-export` are dropped. */
+export function serializeSvg(svg: SVGSVGElement, o: SvgExportOptions = {}): { text: string; width: number; height: number } {
+  const clone = svg.cloneNode(true) as SVGSVGElement;
+  const src = [svg, ...Array.from(svg.querySelectorAll('*'))];
+  const dst = [clone, ...Array.from(clone.querySelectorAll('*'))];
+  const computed = new Map<Element, CSSStyleDeclaration>(src.map((el) => [el, getComputedStyle(el)]));
+  src.forEach((el, i) => {
+    const cs = computed.get(el)!;
+    const parent = i === 0 ? undefined : computed.get(el.parentElement!);
+    const decl: string[] = [];
+    for (const p of STYLE_PROPS) {
+      let v = cs.getPropertyValue(p);
+      if (!v) continue;
+      // Keep the file small: inherited values equal to the parent's, and non-inherited defaults, are implied.
+      if (p in NOT_INHERITED) { if (v === NOT_INHERITED[p]) continue; } else if (parent && parent.getPropertyValue(p) === v) continue;
+      // Gradient references: keep the local attribute (computed values may be absolute URLs).
+      if (v.includes('url(')) { const a = el.getAttribute(p); if (!a) continue; v = a; }
+      decl.push(`${p}:${v}`);
+    }
+    const d = dst[i] as Element;
+    d.setAttribute('style', decl.join(';'));
+    d.removeAttribute('class');
+    d.removeAttribute('tabindex');
+    d.removeAttribute('role');
+  });
+  src.forEach((el, i) => { if (el.classList.contains('no-export')) dst[i].remove(); });
+
+  const box = svg.getBoundingClientRect();
+  const bodyWidth = Math.ceil(Number(svg.getAttribute('width')) || box.width);
+  const bodyHeight = Math.ceil(Number(svg.getAttribute('height')) || box.height);
+  const pad = 10;
+  const titleH = o.title ? 26 : 0;
+  const width = bodyWidth + 2 * pad;
+  const height = bodyHeight + titleH + 2 * pad;
+  const ns = 'http://www.w3.org/2000/svg';
+  const wrap = document.createElementNS(ns, 'g');
+  wrap.setAttribute('transform', `translate(${pad},${titleH + pad})`);
+  while (clone.firstChild) wrap.append(clone.firstChild);
+  const bg = document.createElementNS(ns, 'rect');
+  bg.setAttribute('width', String(width));
+  bg.setAttribute('height', String(height));
+  bg.setAttribute('fill', o.background ?? cssVar('--vscode-editor-background', '#1e1e1e'));
+  clone.append(bg);
+  if (o.title) {
+    const t = document.createElementNS(ns, 'text');
+    t.setAttribute('x', String(pad));
+    t.setAttribute('y', String(pad + 16));
+    const cs = getComputedStyle(svg);
+    t.setAttribute('style', `fill:${cs.color};font-family:${cs.fontFamily};font-size:14px;font-weight:600`);
+    t.textContent = o.title;
+    clone.append(t);
+  }
+  clone.append(wrap);
+  clone.setAttribute('xmlns', ns);
+  clone.setAttribute('width', String(width));
+  clone.setAttribute('height', String(height));
+  clone.setAttribute('viewBox', `0 0 ${width} ${height}`);
+  clone.removeAttribute('aria-label');
+  return { text: `<?xml version="1.0" encoding="UTF-8"?>\n${new XMLSerializer().serializeToString(clone)}`, width, height };
+}
+
+/** Renders SVG text to a PNG (base64, no data: prefix) at `scale`× resolution. */
+export async function svgToPngBase64(svgText: string, width: number, height: number, scale = 2): Promise<string> {
+  const img = new Image();
+  img.src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(svgText)}`;
+  await img.decode();
+  const canvas = document.createElement('canvas');
+  canvas.width = Math.round(width * scale);
+  canvas.height = Math.round(height * scale);
+  const ctx = canvas.getContext('2d');
+  if (!ctx) throw new Error('no 2D canvas');
+  ctx.scale(scale, scale);
+  ctx.drawImage(img, 0, 0, width, height);
+  return canvas.toDataURL('image/png').replace(/^data:image\/png;base64,/, '');
+}
+
+export interface ExportSource {
+  /** File name stem without extension, e.g. "main-loss-seq120000". */
+  stem: () => string;
+  /** Title drawn at the top of exported figures. */
+  title?: () => string;
+  svg: () => SVGSVGElement | null;
+  csv: () => string;
+  json: () => unknown;
+}
+
+/** Builds the file and posts `export`; returns the request id (matched by `exportResult.inReplyTo`). */
+export async function exportAs(format: ExportFormat, src: ExportSource): Promise<number> {
+  const requestId = nextRequestId();
+  const fileName = `${src.stem()}.${format}`;
+  let data: string;
+  if (format === 'csv') data = src.csv();
+  else if (format === 'json') data = JSON.stringify(src.json(), (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2);
+  else {
+    const svg = src.svg();
+    if (!svg) throw new Error('nothing to export yet');
+    const s = serializeSvg(svg, { title: src.title?.() });
+    data = format === 'svg' ? s.text : await svgToPngBase64(s.text, s.width, s.height);
+  }
+  post({ type: 'export', format, fileName, data, requestId });
+  return requestId;
+}

@@ -1,0 +1,21 @@
+/** A titled section with optional controls and an export toolbar (PNG, SVG, CSV, JSON). */
+import { EXPORT_FORMATS } from '../../shared/webviewProtocol';
+import { h, button } from './dom';
+import { exportAs, type ExportSource } from './export';
+
+export interface Panel { root: HTMLElement; controls: HTMLElement; body: HTMLElement; setTitle(t: string): void }
+
+export function createPanel(parent: HTMLElement, title: string, source: ExportSource, onStatus: (text: string, level?: 'info' | 'error') => void): Panel {
+  const heading = h('h2', { text: title });
+  const controls = h('div', { class: 'controls' });
+  const tools = h('div', { class: 'export', role: 'toolbar', 'aria-label': `Export ${title}` });
+  for (const f of EXPORT_FORMATS) {
+    tools.append(button(f.toUpperCase(), `Export ${title} as ${f.toUpperCase()}`, () => {
+      exportAs(f, source).then(() => onStatus(`Exporting ${f.toUpperCase()}…`), (e: unknown) => onStatus(`Export failed: ${e instanceof Error ? e.message : String(e)}`, 'error'));
+    }, 'btn small'));
+  }
+  const body = h('div', { class: 'panel-body' });
+  const root = h('section', { class: 'panel', 'aria-label': title }, [h('header', { class: 'panel-head' }, [heading, controls, tools]), body]);
+  parent.append(root);
+  return { root, controls, body, setTitle: (t) => { heading.textContent = t; root.setAttribute('aria-label', t); } };
+}

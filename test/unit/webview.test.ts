@@ -1,0 +1,297 @@
+// Webview pure modules: CSV builder, steps and data-join keys, scale domains, layouts, state restore,
+// the webview message protocol's type guards and the HTML shell (CSP + nonce).
+// Run: node --import tsx --test test/unit/webview.test.ts
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { rgb } from 'd3-color';
+import type { MetricsRecord } from '../../src/shared/protocol';
+import {
+  isToWebviewMessage, isFromWebviewMessage, INFLUENCE_KINDS, INFLUENCE_INFO, EVAL_SET_LEGENDS, VIEW_NAMES, LN2,
+  type ToWebviewMessage, type FromWebviewMessage,
+} from '../../src/shared/webviewProtocol';
+import { csvField, toCsv, metricsCsv, curvesCsv } from '../../src/webview/lib/csv';
+import { mergeRecords, nearestIndex, snapStep, floorStep, uniqueSorted, cellKey, pointKey, matrixKey } from '../../src/webview/lib/steps';
+import { symmetricDomain, extentDomain, influenceDomain, metricDomain, sequencesDomain, clampBands, ceilTo } from '../../src/webview/lib/domains';
+import { fmtSeqShort, fmtValue, fmtCell, fileStem, wrapText } from '../../src/webview/lib/format';
+import { attentionLayout, gridColumns } from '../../src/webview/lib/layout';
+import { groupCurves } from '../../src/webview/lib/curves';
+import { restoreState } from '../../src/webview/lib/state';
+import { viridis, diverging, textOn } from '../../src/webview/lib/theme';
+import { chooseRun } from '../../src/webview/lib/runHeader';
+import { webviewHtml, createNonce, contentSecurityPolicy, escapeHtml } from '../../src/webview/html';
+
+const ev = (loss: number) => ({ loss, acc: 0.5, inContextAcc: 0.6, inContextProb: 0.7, prob: 0.4, useContextProb: 0.9 });
+const rec = (sequences: number, loss = 1): MetricsRecord => ({
+  sequences, step: sequences / 32, wallTime: sequences / 1000, trainLoss: loss,
+  eval: { fsl_train: ev(loss), fsl_val_rl: ev(loss + 0.1) },
+  inductionStrength: Array.from({ length: 8 }, (_, h) => h / 10), prevTokenScore: Array.from({ length: 8 }, (_, h) => 1 - h / 10),
+});
+
+describe('csv', () => {
+  test('fields: numbers at full precision, missing values empty, quoting, formula guard', () => {
+    assert.equal(csvField(0.1 + 0.2), '0.30000000000000004');
+    assert.equal(csvField(-0.5), '-0.5');
+    assert.equal(csvField(NaN), '');
+    assert.equal(csvField(Infinity), '');
+    assert.equal(csvField(null), '');
+    assert.equal(csvField(undefined), '');
+    assert.equal(csvField(true), 'true');
+    assert.equal(csvField('plain'), 'plain');
+    assert.equal(csvField('a,b'), '"a,b"');
+    assert.equal(csvField('say "hi"'), '"say ""hi"""');
+    assert.equal(csvField('two\nlines'), '"two\nlines"');
+    assert.equal(csvField('=cmd()'), "'=cmd()");
+    assert.equal(csvField('@x'), "'@x");
+    assert.equal(csvField('-12'), '-12');
+    assert.equal(csvField('ℓ1'), 'ℓ1');
+  });
+  test('table: header + CRLF rows; a row of the wrong length throws', () => {
+    assert.equal(toCsv(['a', 'b'], [[1, 'x'], [2, 'y,z']]), 'a,b\r\n1,x\r\n2,"y,z"\r\n');
+    assert.equal(toCsv(['a'], []), 'a\r\n');
+    assert.throws(() => toCsv(['a', 'b'], [[1]]), /1 fields, header has 2/);
+  });
+  test('metrics table: one row per record, eval sets and heads as columns', () => {
+    const csv = metricsCsv([rec(0, 1.6), rec(1000, 0.7)]);
+    const lines = csv.trimEnd().split('\r\n');
+    assert.equal(lines.length, 3);
+    const header = lines[0].split(',');
+    assert.deepEqual(header.slice(0, 5), ['sequences', 'step', 'wallTime', 'trainLoss', 'fsl_train.loss']);
+    assert.ok(header.includes('fsl_test_class.loss'));
+    assert.ok(header.includes('inductionStrength.L2H7') && header.includes('prevTokenScore.L1H0'));
+    const row = lines[2].split(',');
+    assert.equal(row[header.indexOf('sequences')], '1000');
+    assert.equal(row[header.indexOf('fsl_train.loss')], '0.7');
+    assert.equal(row[header.indexOf('fsl_val_rl.loss')], String(0.7 + 0.1));
+    assert.equal(row[header.indexOf('fsl_test_class.loss')], '', 'absent eval set is empty');
+    assert.equal(row[header.indexOf('inductionStrength.L2H3')], '0.3');
+  });
+  test('curves table: long format', () => {
+    const csv = curvesCsv([{ cols: { label: 'None' }, xs: [0, 10], ys: [1.6, 0.7] }, { cols: { label: '1, 2 (layer 1)' }, xs: [0], ys: [1.65] }]);
+    assert.equal(csv, 'label,sequences,value\r\nNone,0,1.6\r\nNone,10,0.7\r\n"1, 2 (layer 1)",0,1.65\r\n');
+  });
+});
+
+describe('steps and keys', () => {
+  test('mergeRecords appends in order and replaces a repeated sequences', () => {
+    const a = [rec(0), rec(10)];
+    assert.deepEqual(mergeRecords(a, [rec(20), rec(30)]).map((r) => r.sequences), [0, 10, 20, 30]);
+    const replaced = mergeRecords(a, [rec(10, 0.5), rec(5)]);
+    assert.deepEqual(replaced.map((r) => r.sequences), [0, 5, 10]);
+    assert.equal(replaced[2].trainLoss, 0.5);
+    assert.deepEqual(mergeRecords([], [rec(30), rec(10)]).map((r) => r.sequences), [10, 30]);
+    assert.notEqual(mergeRecords(a, []), a, 'returns a copy');
+  });
+  test('nearest / snap / floor', () => {
+    const s = [0, 100, 200, 400];
+    assert.equal(nearestIndex(s, 149), 1);
+    assert.equal(nearestIndex(s, 151), 2);
+    assert.equal(nearestIndex(s, 150), 1, 'ties go to the earlier step');
+    assert.equal(nearestIndex(s, -5), 0);
+    assert.equal(nearestIndex(s, 1e9), 3);
+    assert.equal(nearestIndex([], 3), -1);
+    assert.equal(snapStep(s, 290), 200);
+    assert.equal(snapStep(s, null), 400);
+    assert.equal(snapStep([], 5), null);
+    assert.equal(floorStep(s, 399), 200);
+    assert.equal(floorStep(s, -1), 0);
+    assert.equal(floorStep(s, null), 400);
+    assert.deepEqual(uniqueSorted([3, 1, 3, NaN, 2]), [1, 2, 3]);
+  });
+  test('data-join keys are unique per cell and stable', () => {
+    const keys = new Set<string>();
+    for (let l = 0; l < 2; l++) for (let h = 0; h < 8; h++) for (let q = 0; q < 5; q++) for (let k = 0; k < 5; k++) keys.add(cellKey(l, h, q, k));
+    assert.equal(keys.size, 2 * 8 * 5 * 5);
+    assert.equal(cellKey(1, 3, 4, 3), cellKey(1, 3, 4, 3));
+    assert.notEqual(cellKey(1, 11, 1, 1), cellKey(11, 1, 1, 1));
+    assert.notEqual(pointKey('fsl_train', 1000), pointKey('fsl_train', 100));
+    assert.equal(new Set(Array.from({ length: 64 }, (_, i) => matrixKey(i >> 3, i & 7))).size, 64);
+  });
+});
+
+describe('domains and colours', () => {
+  const m = (kind: (typeof INFLUENCE_KINDS)[number], values: number[][], signed = INFLUENCE_INFO[kind].signed) => ({ kind, values, signed });
+  test('symmetric and extent domains', () => {
+    assert.deepEqual(symmetricDomain([-0.05, 0.2, NaN]), [-0.2, 0.2]);
+    assert.deepEqual(symmetricDomain([0, 0], 0.16), [-0.16, 0.16]);
+    assert.deepEqual(extentDomain([0.3, 0.1]), [0.1, 0.3]);
+    assert.deepEqual(extentDomain([0.5]), [0, 1]);
+    assert.deepEqual(extentDomain([], [2, 3]), [2, 3]);
+  });
+  test('influence: signed kinds symmetric (paper ±0.16, widened, or ±max|v|); unsigned viridis ranges', () => {
+    assert.deepEqual(influenceDomain(m('valuePreserving', [[-0.05, 0.02]]), 'paper'), [-0.16, 0.16]);
+    assert.deepEqual(influenceDomain(m('valuePreserving', [[-0.3, 0.02]]), 'paper'), [-0.3, 0.3], 'never clips silently');
+    assert.deepEqual(influenceDomain(m('patternPreserving', [[-0.05, 0.02]]), 'auto'), [-0.05, 0.05]);
+    assert.deepEqual(influenceDomain(m('keepOneValue', [[0.4, 0.9]]), 'paper'), [0, 1]);
+    assert.deepEqual(influenceDomain(m('keepOneValue', [[0.4, 0.9]]), 'auto'), [0.4, 0.9]);
+    assert.deepEqual(influenceDomain(m('compositionK', [[0.1, 0.12]]), 'paper'), [0.09, 0.16]);
+    assert.deepEqual(influenceDomain(m('compositionV', [[0.1, 0.2]]), 'paper'), [0.09, 0.2]);
+    const d = influenceDomain(m('compositionQ', [[-0.1, 0.05]], true), 'paper');
+    assert.equal(d[0], -d[1], 'a kind the host marks signed is symmetric');
+  });
+  test('metric / sequences domains', () => {
+    assert.deepEqual(metricDomain('loss', [0.3, 1.2]), [0, 1.75]);
+    assert.deepEqual(metricDomain('loss', [2.1]), [0, 2.25]);
+    assert.deepEqual(metricDomain('acc', [0.3]), [0, 1]);
+    assert.deepEqual(sequencesDomain(1e6, [0, 5000]), [0, 1e6], 'fixed to the planned length: appends do not rescale');
+    assert.deepEqual(sequencesDomain(0, [0, 5000]), [0, 5000]);
+    assert.deepEqual(sequencesDomain(0, []), [0, 1]);
+    assert.equal(ceilTo(1.5, 0.25), 1.5);
+    assert.ok(LN2 < metricDomain('loss', [])[1]);
+  });
+  test('clamp windows become bands', () => {
+    const b = clampBands([{ kind: 'ablate', heads: ['L2H0'], from: 100, until: 300 }, { kind: 'ablate', heads: ['L2H1'] },
+      { kind: 'ablate', heads: ['L1H2'], from: 500 }, { kind: 'ablate', from: 2000 }], 1000);
+    assert.deepEqual(b.map((x) => [x.x0, x.x1]), [[100, 300], [0, 1000], [500, 1000]]);
+    assert.match(b[0].label, /ablate L2H0 \(100–300\)/);
+    assert.match(b[1].label, /whole run/);
+    assert.match(b[2].label, /500–end/);
+  });
+  test('RdBu is blue for negative values, viridis runs purple → yellow', () => {
+    const d = diverging([-0.16, 0.16]);
+    const neg = rgb(d(-0.16)), pos = rgb(d(0.16)), mid = rgb(d(0));
+    assert.ok(neg.b > neg.r, `negative should be blue: ${neg}`);
+    assert.ok(pos.r > pos.b, `positive should be red: ${pos}`);
+    assert.ok(mid.r > 230 && mid.g > 230 && mid.b > 230, 'zero is near white');
+    assert.equal(rgb(d(-1)).toString(), neg.toString(), 'clamped');
+    const v = viridis([0, 1]);
+    assert.ok(rgb(v(0)).b > rgb(v(0)).g && rgb(v(1)).r > 200 && rgb(v(1)).g > 200);
+    assert.equal(textOn(v(0)), '#ffffff');
+    assert.equal(textOn(v(1)), '#000000');
+  });
+});
+
+describe('formats and layouts', () => {
+  test('formats', () => {
+    assert.equal(fmtSeqShort(0), '0');
+    assert.equal(fmtSeqShort(250000), '250k');
+    assert.equal(fmtSeqShort(1500000), '1.5M');
+    assert.equal(fmtValue(NaN), '–');
+    assert.equal(fmtValue(0.1234), '0.123');
+    assert.equal(fmtCell(-0.001), '0.00');
+    assert.equal(fmtCell(0.456), '0.46');
+    assert.equal(fileStem('my run/1', 'loss', undefined, 'seq100'), 'my_run_1-loss-seq100');
+    assert.deepEqual(wrapText('a bb ccc dddd', 6), ['a bb', 'ccc', 'dddd']);
+  });
+  test('attention grid fits the width and cells do not overlap', () => {
+    for (const width of [320, 520, 900, 1600]) {
+      const L = attentionLayout(width, 2, 8, 5);
+      assert.ok(L.cell >= 8 && L.cell <= 26);
+      if (width >= 520) assert.ok(L.width <= width, `width ${width}: grid ${L.width}`);
+      const boxes = [];
+      for (let l = 0; l < 2; l++) for (let h = 0; h < 8; h++) {
+        const p = L.position(l, h);
+        const x0 = p.firstInRow ? p.x + L.labelW : p.x;
+        boxes.push([x0, p.y, x0 + 5 * L.cell, p.y + 5 * L.cell]);
+      }
+      for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+        const [a, b] = [boxes[i], boxes[j]];
+        assert.ok(a[2] <= b[0] || b[2] <= a[0] || a[3] <= b[1] || b[3] <= a[1], `width ${width}: heatmaps ${i} and ${j} overlap`);
+      }
+      assert.ok(L.height >= L.position(1, 7).y + 5 * L.cell);
+    }
+    assert.equal(attentionLayout(900, 2, 8, 5).perRow, 8);
+    assert.equal(attentionLayout(400, 2, 8, 5).perRow, 4);
+    assert.equal(gridColumns(900, 210, 4), 4);
+    assert.equal(gridColumns(100, 210, 4), 1);
+  });
+  test('subcircuit curves group into panels × rows', () => {
+    const c = (label: string, stepsLearned: string, panel?: string, row?: string) => ({ label, stepsClamped: 'x', stepsLearned, xs: [0], ys: [1], panel, row });
+    const g = groupCurves([c('50', 'B', 'Subcircuit B evolution', '# classes'), c('100', 'B', 'Subcircuit B evolution', '# classes'),
+      c('50', 'C', 'Subcircuit C evolution', '# classes'), c('5', 'C', 'Subcircuit C evolution', '# labels')]);
+    assert.deepEqual(g.rows, ['# classes', '# labels']);
+    assert.deepEqual(g.panels, ['Subcircuit B evolution', 'Subcircuit C evolution']);
+    assert.equal(g.cell('# classes', 'Subcircuit B evolution').length, 2);
+    assert.equal(g.cell('# labels', 'Subcircuit B evolution').length, 0);
+    assert.deepEqual(g.labels('# classes'), ['50', '100']);
+    assert.deepEqual(groupCurves([c('None', 'all')]).panels, ['all'], 'stepsLearned when no panel');
+  });
+});
+
+describe('state and run choice', () => {
+  test('restoreState keeps saved values of the right type only', () => {
+    const d = { step: null as number | null, kind: 'all', values: true, hidden: [] as string[] };
+    assert.deepEqual(restoreState(d, undefined), d);
+    assert.deepEqual(restoreState(d, { step: 5000, kind: 'compositionK', values: false, hidden: ['a'], junk: 1 }),
+      { step: 5000, kind: 'compositionK', values: false, hidden: ['a'] });
+    assert.deepEqual(restoreState(d, { step: 'x', kind: 3, values: 'no', hidden: 'a' }), { ...d, step: 'x' });
+    assert.deepEqual(restoreState(d, { step: null }), d);
+  });
+  test('chooseRun: a newly announced host run wins, else the saved one', () => {
+    const runs = [{ id: 'a' }, { id: 'b' }, { id: 'c' }].map((r) => ({ ...r, name: r.id, status: 'completed', clamps: [], totalSequences: 1 }));
+    assert.deepEqual(chooseRun(runs, '', 'b', ''), { runId: 'b', lastActive: 'b' });
+    assert.deepEqual(chooseRun(runs, 'c', 'b', 'b'), { runId: 'c', lastActive: 'b' }, 'user picked c after b was announced');
+    assert.deepEqual(chooseRun(runs, 'c', 'a', 'b'), { runId: 'a', lastActive: 'a' }, 'a new run was announced');
+    assert.equal(chooseRun(runs, 'gone', undefined, '').runId, 'a');
+    assert.equal(chooseRun([], 'x', undefined, '').runId, '');
+  });
+});
+
+describe('webview protocol guards', () => {
+  const run = { id: 'r1', name: 'main', status: 'running', preset: 'paper', clamps: [{ kind: 'ablate', heads: ['L2H0'], from: 0, until: 10 }], backend: 'cpu', totalSequences: 1e6, checkpoints: [0, 1000] };
+  const layers = [0, 1].map(() => Array.from({ length: 8 }, () => Array.from({ length: 5 }, () => [1, 0, 0, 0, 0])));
+  const matrix = { runId: 'r1', sequences: 0, kind: 'valuePreserving', rows: ['L2H0'], cols: ['L1H0'], values: [[0.1]], signed: true, formula: 'f' };
+  const good: ToWebviewMessage[] = [
+    { type: 'runs', runs: [run], activeRunId: 'r1' },
+    { type: 'metrics', runId: 'r1', records: [rec(0)] },
+    { type: 'metricsAppend', runId: 'r1', records: [rec(10)] },
+    { type: 'step', sequences: 1000 },
+    { type: 'step', sequences: null },
+    { type: 'patterns', patterns: { runId: 'r1', sequences: 0, mode: 'average', tokens: ['x1', 'ℓ1', 'x2', 'ℓ2', 'xq'], layers }, inReplyTo: 3 },
+    { type: 'influence', runId: 'r1', matrices: [matrix as never] },
+    { type: 'subcircuits', data: { curves: [{ label: 'None', stepsClamped: 'None', stepsLearned: 'A, B, C', xs: [0, 1], ys: [1.6, NaN] }] } },
+    { type: 'exportResult', ok: true, path: '/tmp/x.png', inReplyTo: 1 },
+    { type: 'status', level: 'info', message: 'hi' },
+  ];
+  test('valid host → webview messages pass', () => { for (const m of good) assert.ok(isToWebviewMessage(m), m.type); });
+  test('invalid host → webview messages fail', () => {
+    const bad: unknown[] = [
+      null, 'runs', { type: 'nope' }, { type: 'toString' }, { type: 'runs', runs: [{ id: 1 }] }, { type: 'step', sequences: -1 },
+      { type: 'step', sequences: 'x' }, { type: 'metrics', runId: 'r', records: [{}] },
+      { type: 'patterns', patterns: { runId: 'r', sequences: 0, mode: 'both', tokens: [], layers: [] } },
+      { type: 'influence', runId: 'r', matrices: [{ ...matrix, kind: 'other' }] },
+      { type: 'subcircuits', data: { curves: [{ label: 'a', stepsClamped: '', stepsLearned: '', xs: [0, 1], ys: [1] }] } },
+      { type: 'status', level: 'loud', message: 'x' },
+    ];
+    for (const m of bad) assert.equal(isToWebviewMessage(m), false, JSON.stringify(m));
+  });
+  test('webview → host messages', () => {
+    const ok: FromWebviewMessage[] = [
+      ...VIEW_NAMES.map((view) => ({ type: 'ready' as const, view })),
+      { type: 'selectStep', sequences: 5000 }, { type: 'selectStep', sequences: null },
+      { type: 'requestPatterns', runId: 'r1', sequences: 5000, mode: 'single', requestId: 2 },
+      { type: 'requestPatterns', runId: 'r1', sequences: null, mode: 'average' },
+      { type: 'requestInfluence', runId: 'r1', kind: 'compositionQ' },
+      { type: 'export', format: 'png', fileName: 'a.png', data: 'iVBOR' },
+      { type: 'openRun', runId: 'r1' },
+    ];
+    for (const m of ok) assert.ok(isFromWebviewMessage(m), JSON.stringify(m));
+    for (const m of [{ type: 'ready', view: 'other' }, { type: 'export', format: 'gif', fileName: 'a', data: '' },
+      { type: 'export', format: 'csv', fileName: '', data: 'a' }, { type: 'requestPatterns', runId: 'r', sequences: 1, mode: 'x' },
+      { type: 'openRun' }, { type: 'selectStep' }, { type: 'runs', runs: [] }]) assert.equal(isFromWebviewMessage(m), false, JSON.stringify(m));
+  });
+  test('legends and kinds', () => {
+    assert.equal(EVAL_SET_LEGENDS.fsl_test_class, 'test (exemplars)');
+    assert.equal(EVAL_SET_LEGENDS.fsl_val_rl, 'test (relabel)');
+    assert.equal(INFLUENCE_KINDS.length, 7);
+    for (const k of INFLUENCE_KINDS) assert.ok(INFLUENCE_INFO[k].formula.length > 10, k);
+  });
+});
+
+describe('html shell', () => {
+  test('CSP with nonce, nonce on the script, escaped title', () => {
+    const nonce = createNonce();
+    assert.match(nonce, /^[A-Za-z0-9]{32}$/);
+    assert.notEqual(createNonce(), nonce);
+    const html = webviewHtml({ cspSource: 'vscode-resource:', nonce, scriptUri: 'https://x/out/webview/dashboard.view.js', styleUri: 'https://x/media/webview.css', title: 'Run <dash> & "co"' });
+    assert.ok(html.includes(escapeHtml(contentSecurityPolicy('vscode-resource:', nonce))));
+    assert.match(html, /default-src &#39;none&#39;; script-src &#39;nonce-[A-Za-z0-9]{32}&#39;; style-src vscode-resource: &#39;unsafe-inline&#39;; img-src vscode-resource: data:/);
+    assert.ok(html.includes(`<script nonce="${nonce}" src="https://x/out/webview/dashboard.view.js"></script>`));
+    assert.ok(html.includes('<title>Run &lt;dash&gt; &amp; &quot;co&quot;</title>'));
+    assert.ok(!/\son[a-z]+=/.test(html), 'no inline event handlers');
+    assert.equal((html.match(/<script/g) ?? []).length, 1);
+  });
+  test('rejects a weak nonce', () => {
+    assert.throws(() => webviewHtml({ cspSource: 'x', nonce: 'abc', scriptUri: 's', styleUri: 's', title: 't' }), /nonce/);
+    assert.throws(() => webviewHtml({ cspSource: 'x', nonce: "a' 'unsafe-eval' 'x1234567890", scriptUri: 's', styleUri: 's', title: 't' }), /nonce/);
+  });
+});

@@ -1,0 +1,107 @@
+/**
+ * Reading what the views show from run folders (no vscode import): run summaries, metrics, attention
+ * patterns from checkpoint summaries, cached influence matrices and subcircuit curves. Everything is
+ * read from files the engine wrote; nothing here computes with the model.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { RunDir, listRuns } from '../engine/io';
+import type { CheckpointSummary, MetricsRecord } from '../shared/protocol';
+import type { AttentionPatterns, InfluenceMatrix, PatternMode, RunSummary, SubcircuitCurve, InfluenceKind } from '../shared/webviewProtocol';
+import { INFLUENCE_INFO } from '../shared/webviewProtocol';
+
+export interface RunInfo { summary: RunSummary; dir: string }
+
+interface RunJsonLike { id?: string; name?: string; status?: string; preset?: string; backend?: string; config?: { clamps?: RunSummary['clamps']; train?: { sequences?: number } } }
+
+export function runSummary(dir: string): RunSummary {
+  const rd = RunDir.open(dir);
+  const rj = rd.readRunJson<RunJsonLike>();
+  return {
+    id: rd.id, name: rj.name ?? rd.id, status: rj.status ?? 'unknown', preset: rj.preset, backend: rj.backend,
+    clamps: rj.config?.clamps ?? [], totalSequences: rj.config?.train?.sequences ?? 0,
+    checkpoints: rd.listCheckpoints().map((c) => c.sequences),
+  };
+}
+
+/** Every run under the runs roots, newest first; unreadable folders are skipped. */
+export function findRuns(roots: string[]): RunInfo[] {
+  const out: RunInfo[] = [];
+  for (const root of roots) for (const r of listRuns(root)) {
+    try { out.push({ summary: runSummary(r.path), dir: r.path }); } catch { /* listed as a problem by listRuns */ }
+  }
+  return out.sort((a, b) => b.summary.id.localeCompare(a.summary.id));
+}
+
+export function readMetrics(dir: string): MetricsRecord[] {
+  try { return RunDir.open(dir).readMetrics<MetricsRecord>(); } catch { return []; }
+}
+
+/** The checkpoint nearest to `sequences` (null = the latest). */
+export function nearestCheckpoint(dir: string, sequences: number | null): { sequences: number; path: string } | undefined {
+  const cks = RunDir.open(dir).listCheckpoints();
+  if (!cks.length) return undefined;
+  if (sequences === null) return cks[cks.length - 1];
+  return cks.reduce((best, c) => (Math.abs(c.sequences - sequences) < Math.abs(best.sequences - sequences) ? c : best));
+}
+
+export function readCheckpointSummary(checkpointPath: string): CheckpointSummary | null {
+  try { return JSON.parse(fs.readFileSync(checkpointPath.replace(/\.safetensors$/, '.summary.json'), 'utf8')) as CheckpointSummary; } catch { return null; }
+}
+
+export function attentionPatterns(runId: string, dir: string, sequences: number | null, mode: PatternMode): AttentionPatterns | string {
+  const ck = nearestCheckpoint(dir, sequences);
+  if (!ck) return 'this run has no checkpoint yet';
+  const s = readCheckpointSummary(ck.path);
+  if (!s) return `no attention summary next to ${path.basename(ck.path)} (written by runs of this version)`;
+  const [y1, y2, yq] = s.canonicalLabels;
+  return {
+    runId, sequences: ck.sequences, mode, tokens: s.tokens, layers: mode === 'single' ? s.patterns : s.meanPatterns, evalSet: 'fsl_train',
+    sequenceIndex: mode === 'single' ? 0 : undefined,
+    note: mode === 'single' ? `fsl_train sequence #0: ℓ1 = ${y1}, ℓ2 = ${y2}, answer ${yq} (${yq === y1 ? 'first' : 'second'} pair matches)` : 'mean over the fsl_train eval set',
+  };
+}
+
+interface CachedInfluence { sequences: number; result: { rows: string[]; cols: string[]; removeValuesPreserved: number[][]; removePatternsPreserved: number[][]; keepValuesPreserved: number[][]; keepPatternsPreserved: number[][] } }
+interface CachedComposition { sequences: number; result: { rows: string[]; cols: string[]; scores: { q: number[][]; k: number[][]; v: number[][] } } }
+
+/** Influence matrices cached by `induction-lab measure` (measures/influence-matrix-*.json, composition-*.json). */
+export function influenceMatrices(runId: string, dir: string): InfluenceMatrix[] {
+  const mdir = path.join(dir, 'measures');
+  let files: string[] = [];
+  try { files = fs.readdirSync(mdir); } catch { return []; }
+  const out: InfluenceMatrix[] = [];
+  const mk = (kind: InfluenceKind, sequences: number, rows: string[], cols: string[], values: number[][]): InfluenceMatrix =>
+    ({ runId, sequences, kind, rows, cols, values, signed: INFLUENCE_INFO[kind].signed, formula: INFLUENCE_INFO[kind].formula, title: INFLUENCE_INFO[kind].title });
+  for (const f of files.sort()) {
+    try {
+      if (f.startsWith('influence-matrix-seq-')) {
+        const c = JSON.parse(fs.readFileSync(path.join(mdir, f), 'utf8')) as CachedInfluence;
+        const r = c.result;
+        out.push(mk('valuePreserving', c.sequences, r.rows, r.cols, r.removeValuesPreserved), mk('patternPreserving', c.sequences, r.rows, r.cols, r.removePatternsPreserved),
+          mk('keepOneValue', c.sequences, r.rows, r.cols, r.keepValuesPreserved), mk('keepOnePattern', c.sequences, r.rows, r.cols, r.keepPatternsPreserved));
+      } else if (f.startsWith('composition-seq-')) {
+        const c = JSON.parse(fs.readFileSync(path.join(mdir, f), 'utf8')) as CachedComposition;
+        const r = c.result;
+        out.push(mk('compositionK', c.sequences, r.rows, r.cols, r.scores.k), mk('compositionV', c.sequences, r.rows, r.cols, r.scores.v), mk('compositionQ', c.sequences, r.rows, r.cols, r.scores.q));
+      }
+    } catch { /* a half-written or foreign file: skip */ }
+  }
+  return out;
+}
+
+/** Subcircuit curves from the runs of `induction-lab subcircuits` (folders subcircuits-<scale>-seed<s>-<condition>). */
+export function subcircuitCurves(root: string, labels: Record<string, { label: string; stepsClamped: string; stepsLearned: string }>): SubcircuitCurve[] {
+  let dirs: string[] = [];
+  try { dirs = fs.readdirSync(root).filter((d) => d.startsWith('subcircuits-')); } catch { return []; }
+  const curves: SubcircuitCurve[] = [];
+  for (const d of dirs.sort()) {
+    const cond = Object.keys(labels).find((k) => d.endsWith(`-${k}`));
+    if (!cond) continue;
+    const rows = readMetrics(path.join(root, d));
+    if (!rows.length) continue;
+    const m = /^subcircuits-(\w+)-seed(\d+)-/.exec(d);
+    curves.push({ ...labels[cond], label: `${labels[cond].stepsClamped} · ${m?.[1] ?? ''} seed ${m?.[2] ?? ''}`, xs: rows.map((r) => r.sequences), ys: rows.map((r) => r.eval.fsl_train.loss) });
+  }
+  return curves;
+}

@@ -1,0 +1,204 @@
+/**
+ * The host side of the webviews: one `ViewConnection` per webview (HTML with a nonce'd CSP, the `ready`
+ * handshake, typed messages checked with the protocol's guards), the dashboard in the side panel, and
+ * panels (attention, influence, subcircuits, compare) that restore after a reload through serializers.
+ * `LabViews` keeps the state every view shares — above all the one selected step.
+ */
+import * as vscode from 'vscode';
+import * as path from 'node:path';
+import { webviewHtml, createNonce } from '../webview/html';
+import { isFromWebviewMessage, ToWebviewMessage, FromWebviewMessage, ViewName, RunSummary } from '../shared/webviewProtocol';
+import type { MetricsRecord } from '../shared/protocol';
+import { attentionPatterns, findRuns, influenceMatrices, readMetrics, RunInfo, subcircuitCurves } from './labData';
+import { fig5bConditions } from '../engine/science/conditions';
+
+const TITLES: Record<ViewName, string> = {
+  dashboard: 'Induction Lab dashboard', attention: 'Attention patterns', influence: 'PTH → IH influence matrix',
+  subcircuits: 'Subcircuit progress', compare: 'Compare runs',
+};
+
+class ViewConnection {
+  private ready = false;
+  private queue: ToWebviewMessage[] = [];
+  constructor(readonly view: ViewName, readonly webview: vscode.Webview, readonly state: { runId?: string; runIds?: string[] }, extensionUri: vscode.Uri, onMessage: (c: ViewConnection, m: FromWebviewMessage) => void, disposables: vscode.Disposable[]) {
+    webview.options = { enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'out', 'webview'), vscode.Uri.joinPath(extensionUri, 'media')] };
+    webview.html = webviewHtml({
+      cspSource: webview.cspSource, nonce: createNonce(), title: TITLES[view],
+      scriptUri: webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'out', 'webview', `${view}.view.js`)).toString(),
+      styleUri: webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'media', 'webview.css')).toString(),
+    });
+    disposables.push(webview.onDidReceiveMessage((m: unknown) => {
+      if (!isFromWebviewMessage(m)) return; // anything else crossing the boundary is dropped
+      if (m.type === 'ready') { this.ready = true; for (const q of this.queue.splice(0)) void webview.postMessage(q); }
+      onMessage(this, m);
+    }));
+  }
+  post(m: ToWebviewMessage): void {
+    if (this.ready) void this.webview.postMessage(m); else this.queue.push(m);
+  }
+  /** Re-sent in full after `ready`, so drop what was queued for an earlier page. */
+  reset(): void { this.queue = []; }
+}
+
+export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
+  private readonly conns = new Set<ViewConnection>();
+  private readonly disposables: vscode.Disposable[] = [];
+  private step: number | null = null;
+  private runs: RunInfo[] = [];
+  activeRunId: string | undefined;
+
+  constructor(private readonly extensionUri: vscode.Uri, private readonly roots: () => string[], private readonly log: vscode.LogOutputChannel) {
+    this.refreshRuns();
+    for (const v of ['attention', 'influence', 'subcircuits', 'compare'] as const) {
+      this.disposables.push(vscode.window.registerWebviewPanelSerializer(`inductionLab.${v}`, {
+        // The page saves its own UI state (including the run it shows); fall back to the active run.
+        deserializeWebviewPanel: async (panel, state: { runId?: string; runIds?: string[] } | undefined) => {
+          this.attachPanel(v, panel, { runId: state?.runId || this.activeRunId, runIds: Array.isArray(state?.runIds) ? state!.runIds : undefined });
+        },
+      }));
+    }
+  }
+
+  // ---- state ----
+
+  refreshRuns(): RunInfo[] {
+    this.runs = findRuns(this.roots());
+    if (!this.activeRunId || !this.runs.some((r) => r.summary.id === this.activeRunId)) this.activeRunId = this.runs[0]?.summary.id;
+    for (const c of this.conns) this.sendRuns(c);
+    return this.runs;
+  }
+
+  get allRuns(): RunInfo[] { return this.runs; }
+  private run(id: string | undefined): RunInfo | undefined { return this.runs.find((r) => r.summary.id === id); }
+
+  /** A live metrics row from a training child. */
+  appendMetrics(runId: string, record: MetricsRecord): void {
+    for (const c of this.conns) if (this.shows(c, runId)) c.post({ type: 'metricsAppend', runId, records: [record] });
+  }
+
+  /** A run folder changed on disk (e.g. a CLI run): resend its summary and metrics. */
+  runChanged(runId: string): void {
+    this.refreshRuns();
+    const r = this.run(runId);
+    if (!r) return;
+    for (const c of this.conns) if (this.shows(c, runId)) c.post({ type: 'metrics', runId, records: readMetrics(r.dir) });
+  }
+
+  setActiveRun(runId: string): void {
+    this.activeRunId = runId;
+    for (const c of this.conns) if (c.view === 'dashboard') this.sendAll(c);
+  }
+
+  private shows(c: ViewConnection, runId: string): boolean {
+    if (c.view === 'dashboard') return true;
+    if (c.view === 'compare') return (c.state.runIds ?? []).includes(runId);
+    return c.state.runId === runId;
+  }
+
+  private summaries(ids?: string[]): RunSummary[] { return this.runs.filter((r) => !ids || ids.includes(r.summary.id)).map((r) => r.summary); }
+
+  private sendRuns(c: ViewConnection): void {
+    if (c.view === 'compare') c.post({ type: 'runs', runs: this.summaries(c.state.runIds) });
+    else if (c.view === 'dashboard') c.post({ type: 'runs', runs: this.summaries(), activeRunId: this.activeRunId });
+    else c.post({ type: 'runs', runs: this.summaries(c.state.runId ? [c.state.runId] : undefined), activeRunId: c.state.runId });
+  }
+
+  private sendAll(c: ViewConnection): void {
+    this.sendRuns(c);
+    const ids = c.view === 'compare' ? c.state.runIds ?? [] : c.view === 'dashboard' ? this.runs.map((r) => r.summary.id) : c.state.runId ? [c.state.runId] : [];
+    for (const id of ids) { const r = this.run(id); if (r) c.post({ type: 'metrics', runId: id, records: readMetrics(r.dir) }); }
+    c.post({ type: 'step', sequences: this.step });
+    if (c.view === 'influence' && c.state.runId) this.sendInfluence(c, c.state.runId);
+    if (c.view === 'subcircuits') this.sendSubcircuits(c);
+  }
+
+  private sendInfluence(c: ViewConnection, runId: string, inReplyTo?: number): void {
+    const r = this.run(runId);
+    if (!r) return;
+    const matrices = influenceMatrices(runId, r.dir);
+    c.post({ type: 'influence', runId, matrices, inReplyTo });
+    if (!matrices.some((m) => m.kind === 'valuePreserving')) {
+      c.post({ type: 'status', level: 'info', message: 'No influence matrix computed for this run yet: run "Induction Lab: Compute Influence Matrix" (or `induction-lab measure RUN --what influence-matrix,composition --subsample 2000`).' });
+    }
+  }
+
+  sendSubcircuits(c?: ViewConnection): void {
+    const labels = Object.fromEntries(fig5bConditions().map((k) => [k.name, { label: k.label, stepsClamped: k.label, stepsLearned: k.stepsLearned }]));
+    const curves = this.roots().flatMap((root) => subcircuitCurves(path.join(root, 'subcircuits'), labels));
+    for (const conn of c ? [c] : [...this.conns].filter((x) => x.view === 'subcircuits')) {
+      conn.post({ type: 'subcircuits', data: { title: 'Subcircuit progress: fsl_train loss of the clamped runs (Fig 5b)', curves, layout: 'overlay' } });
+      if (!curves.length) conn.post({ type: 'status', level: 'info', message: 'No subcircuit runs yet: run "Induction Lab: Run Subcircuit Progress".' });
+    }
+  }
+
+  refreshInfluence(runId: string): void { for (const c of this.conns) if (c.view === 'influence' && c.state.runId === runId) this.sendInfluence(c, runId); }
+
+  // ---- messages from views ----
+
+  private onMessage = (c: ViewConnection, m: FromWebviewMessage): void => {
+    switch (m.type) {
+      case 'ready': this.sendAll(c); return;
+      case 'selectStep':
+        this.step = m.sequences;
+        for (const x of this.conns) x.post({ type: 'step', sequences: m.sequences });
+        return;
+      case 'requestPatterns': {
+        const r = this.run(m.runId);
+        const p = r ? attentionPatterns(m.runId, r.dir, m.sequences, m.mode) : `unknown run ${m.runId}`;
+        if (typeof p === 'string') c.post({ type: 'status', level: 'warning', message: p });
+        else c.post({ type: 'patterns', patterns: p, inReplyTo: m.requestId });
+        return;
+      }
+      case 'requestInfluence': this.sendInfluence(c, m.runId, m.requestId); return;
+      case 'openRun': this.setActiveRun(m.runId); void vscode.commands.executeCommand('inductionLab.dashboard.focus'); return;
+      case 'export': void this.exportFile(c, m); return;
+    }
+  };
+
+  private async exportFile(c: ViewConnection, m: Extract<FromWebviewMessage, { type: 'export' }>): Promise<void> {
+    const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
+    const target = await vscode.window.showSaveDialog({
+      defaultUri: folder ? vscode.Uri.joinPath(folder, path.basename(m.fileName)) : undefined,
+      filters: { [m.format.toUpperCase()]: [m.format] },
+    });
+    if (!target) { c.post({ type: 'exportResult', inReplyTo: m.requestId, ok: false, error: 'cancelled' }); return; }
+    try {
+      const bytes = m.format === 'png' ? Buffer.from(m.data, 'base64') : Buffer.from(m.data, 'utf8');
+      await vscode.workspace.fs.writeFile(target, bytes);
+      c.post({ type: 'exportResult', inReplyTo: m.requestId, ok: true, path: target.fsPath });
+    } catch (e) {
+      c.post({ type: 'exportResult', inReplyTo: m.requestId, ok: false, error: (e as Error).message });
+    }
+  }
+
+  // ---- views and panels ----
+
+  resolveWebviewView(view: vscode.WebviewView): void {
+    const ds: vscode.Disposable[] = [];
+    const conn = new ViewConnection('dashboard', view.webview, {}, this.extensionUri, this.onMessage, ds);
+    this.conns.add(conn);
+    view.onDidDispose(() => { this.conns.delete(conn); ds.forEach((d) => d.dispose()); });
+  }
+
+  openPanel(view: Exclude<ViewName, 'dashboard'>, state: { runId?: string; runIds?: string[] }): void {
+    const panel = vscode.window.createWebviewPanel(`inductionLab.${view}`, TITLES[view], vscode.ViewColumn.Active, { enableScripts: true });
+    this.attachPanel(view, panel, state);
+  }
+
+  private attachPanel(view: ViewName, panel: vscode.WebviewPanel, state: { runId?: string; runIds?: string[] }): void {
+    const r = state.runId ? this.run(state.runId) : undefined;
+    panel.title = r ? `${TITLES[view]} — ${r.summary.name}` : TITLES[view];
+    panel.iconPath = vscode.Uri.joinPath(this.extensionUri, 'media', 'icon.svg');
+    const ds: vscode.Disposable[] = [];
+    const conn = new ViewConnection(view, panel.webview, state, this.extensionUri, this.onMessage, ds);
+    this.conns.add(conn);
+    panel.onDidDispose(() => { this.conns.delete(conn); ds.forEach((d) => d.dispose()); });
+    this.log.debug(`opened ${view} panel ${JSON.stringify(state)}`);
+  }
+
+  /** Number of open views of a kind (used by tests). */
+  count(view: ViewName): number { return [...this.conns].filter((c) => c.view === view).length; }
+
+  dispose(): void { this.disposables.forEach((d) => d.dispose()); }
+}
+

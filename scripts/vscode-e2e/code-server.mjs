@@ -21,6 +21,20 @@ export const USER_SETTINGS = {
   'workbench.secondarySideBar.defaultVisibility': 'hidden',
 };
 
+/** Process groups of servers started and not yet stopped: killAllSync() is the last resort on exit. */
+const liveGroups = new Set();
+
+export function killAllSync(signal = 'SIGKILL') {
+  for (const pid of liveGroups) {
+    try {
+      process.kill(-pid, signal);
+    } catch {
+      /* already gone */
+    }
+  }
+  liveGroups.clear();
+}
+
 function freePort() {
   return new Promise((resolve, reject) => {
     const srv = createServer();
@@ -80,9 +94,10 @@ export function installExtension(toolchain, dir, vsix) {
 
 /**
  * Starts code-server and waits until it answers. Returns { port, url(), pid, log, stop() }; stop() is
- * idempotent, and killGroupSync() is there for process 'exit' handlers.
+ * idempotent, and killGroupSync() is there for process 'exit' handlers. `smokeTestDriver` is needed for
+ * the test payload (extensionTestsPath) but hides notification toasts, so UI passes run without it.
  */
-export async function startCodeServer(toolchain, dir) {
+export async function startCodeServer(toolchain, dir, { smokeTestDriver = false } = {}) {
   const d = serverDirs(dir);
   prepareDirs(d);
   const port = await freePort();
@@ -100,12 +115,13 @@ export async function startCodeServer(toolchain, dir) {
       '--disable-getting-started-override',
       '--ignore-last-opened',
       // Without it the test payload (extensionTestsPath) is silently ignored.
-      '--vscode-option', 'enable-smoke-test-driver',
+      ...(smokeTestDriver ? ['--vscode-option', 'enable-smoke-test-driver'] : []),
     ],
     { detached: true, stdio: ['ignore', logFd, logFd], env: serverEnv(toolchain) },
   );
   closeSync(logFd);
   const pid = child.pid;
+  liveGroups.add(pid);
   let exited = false;
   child.on('exit', () => (exited = true));
 
@@ -131,6 +147,7 @@ export async function startCodeServer(toolchain, dir) {
       for (let i = 0; i < 50 && groupAlive(); i++) await sleep(100);
       if (groupAlive()) killGroupSync('SIGKILL');
       for (let i = 0; i < 20 && groupAlive(); i++) await sleep(100);
+      liveGroups.delete(pid);
     })());
 
   const server = {

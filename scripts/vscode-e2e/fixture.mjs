@@ -6,14 +6,15 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The run the UI pass looks for, and the checkpoint it hovers. */
-export const UI_RUN_LABEL = 'fixture run';
-export const UI_CHECKPOINT_LABEL = 'seq 2000';
-
 const losses = (seq) => ({
   fsl_train: Number((2.05 * Math.exp(-seq / 3000) + 0.7).toFixed(4)),
   fsl_val_rl: Number((2.08 * Math.exp(-seq / 4000) + 0.75).toFixed(4)),
 });
+
+/** The run the UI pass looks for, the checkpoint it hovers and a loss the hover must show. */
+export const UI_RUN_LABEL = 'fixture run';
+export const UI_CHECKPOINT_LABEL = 'seq 2000';
+export const UI_CHECKPOINT_LOSS = losses(2000).fsl_train.toFixed(4);
 
 const RUNS = [
   {

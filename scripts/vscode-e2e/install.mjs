@@ -14,7 +14,8 @@ export const PLAYWRIGHT_CORE_VERSION = '1.65.1';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const repoRoot = resolve(here, '../..');
-export const cacheDir = join(repoRoot, '.cache', 'vscode-e2e');
+/** The cache; VSCODE_E2E_CACHE moves it (e.g. to a folder that outlives fresh clones on a CI machine). */
+export const cacheDir = process.env.VSCODE_E2E_CACHE ? resolve(process.env.VSCODE_E2E_CACHE) : join(repoRoot, '.cache', 'vscode-e2e');
 
 /** @typedef {{ node: string, nodeDir: string, codeServer: string, chromium: string, playwrightCore: string }} Toolchain */
 
@@ -65,8 +66,19 @@ function dpkgInstalled(pkg) {
   return r.status === 0 && r.stdout.includes('install ok installed');
 }
 
+/**
+ * The environment without what an outer `npm run` exports (npm_config_*, npm_node_execpath, NODE): the
+ * inner npm would read them as its own config; code-server's postinstall, for one, checks the Node
+ * version in npm_config_user_agent.
+ */
+function cleanEnv(extra = {}) {
+  const env = { ...process.env };
+  for (const k of Object.keys(env)) if (/^npm_/i.test(k) || k === 'NODE') delete env[k];
+  return { ...env, ...extra };
+}
+
 /** npm install into a prefix folder of the cache, as a throw-away package (no lock, no save). */
-function npmInstallInto(prefix, spec, env = process.env) {
+function npmInstallInto(prefix, spec, env = cleanEnv()) {
   rmSync(prefix, { recursive: true, force: true });
   mkdirSync(prefix, { recursive: true });
   writeFileSync(join(prefix, 'package.json'), '{ "private": true }\n');
@@ -98,20 +110,21 @@ export function ensureInstalled() {
     if (!dpkgInstalled('libkrb5-dev')) timed('libkrb5-dev (apt)', () => aptInstall(['libkrb5-dev']));
     // Node 24 first on PATH so npm, its lifecycle scripts and node-gyp all run on it; headers from the
     // same package so native modules build offline.
-    const env = {
-      ...process.env,
-      PATH: join(t.nodeDir, 'bin') + delimiter + process.env.PATH,
-      npm_config_nodedir: t.nodeDir,
-    };
+    const env = cleanEnv({ PATH: join(t.nodeDir, 'bin') + delimiter + process.env.PATH, npm_config_nodedir: t.nodeDir });
     timed(`code-server@${CODE_SERVER_VERSION}`, () =>
       npmInstallInto(join(cacheDir, 'code-server'), `code-server@${CODE_SERVER_VERSION}`, env),
     );
+    // Its postinstall builds VS Code's native modules; if npm skipped install scripts, say so now.
+    const probe = join(dirname(t.codeServer), '..', '..', 'lib', 'vscode', 'node_modules', '@vscode', 'spdlog', 'build', 'Release', 'spdlog.node');
+    if (!existsSync(probe)) {
+      throw new Error(`code-server installed without its native modules (${probe} missing): were npm install scripts disabled?`);
+    }
     writeFileSync(marker('code-server'), CODE_SERVER_VERSION + '\n');
   }
   if (!existsSync(marker('playwright')) || !existsSync(t.playwrightCore)) {
     installed = true;
     // playwright-core only drives the system chromium; never run a browser download step.
-    const env = { ...process.env, PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD: '1' };
+    const env = cleanEnv({ PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD: '1' });
     timed(`playwright-core@${PLAYWRIGHT_CORE_VERSION}`, () =>
       npmInstallInto(join(cacheDir, 'playwright'), `playwright-core@${PLAYWRIGHT_CORE_VERSION}`, env),
     );

@@ -1,18 +1,20 @@
 // The UI pass: drives the workbench in Chromium as a person would — activity bar, runs tree, command
 // palette, a checkpoint's hover — and saves a PNG after each step. A failing step leaves
 // `<pass>-FAILED-<step>.png` and the code-server log in the results folder, and its error names the step.
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { UI_CHECKPOINT_LABEL, UI_RUN_LABEL } from './fixture.mjs';
+import { UI_CHECKPOINT_LABEL, UI_CHECKPOINT_LOSS, UI_RUN_LABEL } from './fixture.mjs';
 
-const STEP_TIMEOUT = 60_000;
+const STEP_TIMEOUT = 45_000;
 
 /**
  * @param {{ browser: any, server: any, workspace: string, pass: string, resultsDir: string,
- *   extensionDevelopmentPath?: string, version: string }} opts
+ *   extensionDevelopmentPath?: string, version: string, toasts?: boolean }} opts
+ *   `extensionDevelopmentPath` opens an Extension Development Host (needs a server started with the
+ *   smoke-test driver, which hides toasts: pass `toasts: false`); without it the installed extension runs.
  * @returns {Promise<{ passed: string[], failed: Array<{ step: string, error: string }> }>}
  */
-export async function runUiPass({ browser, server, workspace, pass, resultsDir, extensionDevelopmentPath, version }) {
+export async function runUiPass({ browser, server, workspace, pass, resultsDir, extensionDevelopmentPath, version, toasts = true }) {
   mkdirSync(resultsDir, { recursive: true });
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
   const page = await context.newPage();
@@ -34,12 +36,7 @@ export async function runUiPass({ browser, server, workspace, pass, resultsDir, 
       const slug = name.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '').toLowerCase();
       const png = join(resultsDir, `${pass}-FAILED-${slug}.png`);
       await page.screenshot({ path: png }).catch(() => {});
-      const log = join(resultsDir, `${pass}-code-server.log`);
-      try {
-        copyFileSync(server.log, log);
-      } catch {
-        /* no log yet */
-      }
+      const log = join(resultsDir, `${pass}-code-server.log`); // copied by run.mjs with the server's logs
       writeFileSync(join(resultsDir, `${pass}-browser-console.log`), consoleLines.join('\n') + '\n');
       const message = `UI step "${name}" failed in the ${pass} pass: ${firstLine(err)} (screenshot ${png}, log ${log})`;
       result.failed.push({ step: name, error: message });
@@ -63,7 +60,8 @@ export async function runUiPass({ browser, server, workspace, pass, resultsDir, 
     await step('activity-bar container shows the runs tree', async () => {
       await container.waitFor({ timeout: STEP_TIMEOUT });
       await container.click();
-      await page.locator('.part.sidebar .pane-header', { hasText: 'Runs' }).waitFor({ timeout: STEP_TIMEOUT });
+      // A container with one view shows it under the merged title "Induction Lab: Runs".
+      await page.locator('.part.sidebar .composite.title', { hasText: 'Induction Lab' }).waitFor({ timeout: STEP_TIMEOUT });
       // The icon can appear before the extension host is ready: real tree content proves it is.
       await sidebarRow(UI_RUN_LABEL).first().waitFor({ timeout: STEP_TIMEOUT });
       await sidebarRow('unnamed-run').first().waitFor({ timeout: STEP_TIMEOUT });
@@ -82,10 +80,16 @@ export async function runUiPass({ browser, server, workspace, pass, resultsDir, 
         .waitFor({ timeout: STEP_TIMEOUT });
       await screenshot('command-palette');
       await page.keyboard.press('Enter');
-      await page
-        .locator('.notifications-toasts .notification-toast', { hasText: `Induction Lab ${version}` })
-        .waitFor({ timeout: STEP_TIMEOUT });
+      const message = `Induction Lab ${version}`;
+      if (toasts) {
+        await page.locator('.notifications-toasts .notification-toast', { hasText: message }).waitFor({ timeout: STEP_TIMEOUT });
+      } else {
+        // The smoke-test driver suppresses toasts: read the message in the notification centre instead.
+        await page.locator('[id="status.notifications"] a, [id="status.notifications"]').first().click();
+        await page.locator('.notifications-center .monaco-list-row', { hasText: message }).waitFor({ timeout: STEP_TIMEOUT });
+      }
       await screenshot('engine-info');
+      if (!toasts) await page.keyboard.press('Escape');
     });
 
     await step('run expands to its checkpoints', async () => {
@@ -99,10 +103,11 @@ export async function runUiPass({ browser, server, workspace, pass, resultsDir, 
       // Move away first so the hover is a fresh one, then rest on the checkpoint's label.
       await page.mouse.move(700, 450);
       await sidebarRow(UI_CHECKPOINT_LABEL).first().locator('.label-name').hover();
-      const hover = page.locator('.monaco-hover', { hasText: 'Sequences seen' });
+      const hover = page.locator('.monaco-hover', { hasText: UI_RUN_LABEL });
       await hover.first().waitFor({ state: 'visible', timeout: STEP_TIMEOUT });
       const text = await hover.first().innerText();
-      for (const want of [UI_RUN_LABEL, '2,000', 'fsl_train']) {
+      // The run's name, the checkpoint's sequences and its fsl_train eval loss (fixture: 1.7525).
+      for (const want of [UI_RUN_LABEL, '2,000', UI_CHECKPOINT_LOSS]) {
         if (!text.includes(want)) throw new Error(`hover text lacks "${want}": ${JSON.stringify(text)}`);
       }
       await screenshot('checkpoint-hover');
@@ -115,6 +120,7 @@ export async function runUiPass({ browser, server, workspace, pass, resultsDir, 
 
 function firstLine(err) {
   // Playwright's message: "locator.waitFor: Timeout …" then a call log naming the locator.
-  const msg = err instanceof Error ? err.message : String(err);
+  // eslint-disable-next-line no-control-regex
+  const msg = (err instanceof Error ? err.message : String(err)).replace(/\x1b\[[0-9;]*m/g, '');
   return msg.split('\n').map((l) => l.trim()).filter(Boolean).slice(0, 3).join(' — ') || msg;
 }

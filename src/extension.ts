@@ -1,219 +1,204 @@
-// Extension host entry. For now: the "Induction Lab" activity-bar container with a runs tree (runs found
-// under <workspace>/.induction-lab/runs/*/run.json, each expandable to its checkpoints), a checkpoint
-// tooltip resolved lazily, and two commands. Returns a small API that the integration tests use.
+/**
+ * Extension host entry: thin wiring of the runs tree, the run manager (training in forked children),
+ * the webviews and the commands. The engine never runs here; TensorFlow.js never loads here.
+ */
 import * as vscode from 'vscode';
-import { promises as fs } from 'node:fs';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { fork } from 'node:child_process';
+import { RunsTreeProvider, RunNode, CheckpointNode, RunsTreeNode, runsRoots, debounce } from './extension/runsTree';
+import { RunManager } from './extension/runManager';
+import { LabViews } from './extension/webviews';
+import { startRunFlow } from './extension/startRunFlow';
+import { CheckpointHoverProvider, RUN_FILES_SELECTOR } from './extension/fileHover';
+import { runSubcircuits } from './engine/science/subcircuits';
+import type { StartMessage } from './shared/protocol';
 
-/** Where runs live, relative to a workspace folder. */
-export const RUNS_DIR = path.join('.induction-lab', 'runs');
-
-export interface RunNode {
-  kind: 'run';
-  /** Absolute path of the run folder. */
-  dir: string;
-  /** run.json `name`, else the folder name. */
-  name: string;
-  /** run.json `status`, if any. */
-  status?: string;
-}
-
-export interface CheckpointNode {
-  kind: 'checkpoint';
-  run: RunNode;
-  /** N of `checkpoints/seq-<N>.safetensors`: sequences seen. */
-  sequences: number;
-  file: string;
-}
-
-export type RunsTreeNode = RunNode | CheckpointNode;
+export type { RunNode, CheckpointNode, RunsTreeNode } from './extension/runsTree';
+export { RUNS_DIR, checkpointTooltip, evalLossesAt } from './extension/runsTree';
 
 /** What `activate()` returns: used by the integration tests, not a public contract. */
 export interface InductionLabApi {
   readonly runs: RunsTreeProvider;
+  readonly manager: RunManager;
+  readonly views: LabViews;
+  /** Starts a run without the quick picks (tests, scripts): resolves with its run folder once started. */
+  startRun(msg: Omit<StartMessage, 'type' | 'runsRoot'> & { runsRoot?: string }): Promise<string>;
 }
 
-const CHECKPOINT_RE = /^seq-(\d+)\.safetensors$/;
-
-export class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeNode> {
-  private readonly changed = new vscode.EventEmitter<RunsTreeNode | undefined>();
-  readonly onDidChangeTreeData = this.changed.event;
-
-  refresh(): void {
-    this.changed.fire(undefined);
-  }
-
-  dispose(): void {
-    this.changed.dispose();
-  }
-
-  async getChildren(element?: RunsTreeNode): Promise<RunsTreeNode[]> {
-    if (!element) return findRuns();
-    if (element.kind === 'run') return findCheckpoints(element);
-    return [];
-  }
-
-  getTreeItem(node: RunsTreeNode): vscode.TreeItem {
-    if (node.kind === 'run') {
-      const item = new vscode.TreeItem(node.name, vscode.TreeItemCollapsibleState.Collapsed);
-      item.id = `run:${node.dir}`;
-      item.description = node.status;
-      item.contextValue = 'run';
-      item.iconPath = new vscode.ThemeIcon('beaker');
-      item.resourceUri = vscode.Uri.file(node.dir);
-      return item;
-    }
-    const item = new vscode.TreeItem(`seq ${node.sequences}`, vscode.TreeItemCollapsibleState.None);
-    item.id = `checkpoint:${node.file}`;
-    item.contextValue = 'checkpoint';
-    item.iconPath = new vscode.ThemeIcon('save');
-    // The tooltip is left unset so VS Code asks resolveTreeItem for it on hover.
-    return item;
-  }
-
-  async resolveTreeItem(item: vscode.TreeItem, node: RunsTreeNode): Promise<vscode.TreeItem> {
-    if (node.kind === 'checkpoint') item.tooltip = await checkpointTooltip(node);
-    return item;
-  }
+function settings() {
+  const c = vscode.workspace.getConfiguration('inductionLab');
+  return {
+    backend: c.get<string>('backend', 'auto'), defaultPreset: c.get<string>('defaultPreset', 'demo'), evalEvery: c.get<number>('evalEvery', 0),
+  };
 }
 
-async function findRuns(): Promise<RunNode[]> {
-  const runs: RunNode[] = [];
-  for (const folder of vscode.workspace.workspaceFolders ?? []) {
-    if (folder.uri.scheme !== 'file') continue;
-    const root = path.join(folder.uri.fsPath, RUNS_DIR);
-    for (const entry of await readDirSafe(root)) {
-      if (!entry.isDirectory()) continue;
-      const dir = path.join(root, entry.name);
-      const meta = await readJson(path.join(dir, 'run.json'));
-      if (meta === undefined) continue;
-      runs.push({
-        kind: 'run',
-        dir,
-        name: typeof meta.name === 'string' && meta.name ? meta.name : entry.name,
-        status: typeof meta.status === 'string' ? meta.status : undefined,
-      });
-    }
-  }
-  return runs.sort((a, b) => a.name.localeCompare(b.name));
-}
-
-async function findCheckpoints(run: RunNode): Promise<CheckpointNode[]> {
-  const dir = path.join(run.dir, 'checkpoints');
-  const nodes: CheckpointNode[] = [];
-  for (const entry of await readDirSafe(dir)) {
-    const m = CHECKPOINT_RE.exec(entry.name);
-    if (m && entry.isFile()) nodes.push({ kind: 'checkpoint', run, sequences: Number(m[1]), file: path.join(dir, entry.name) });
-  }
-  return nodes.sort((a, b) => a.sequences - b.sequences);
-}
-
-/** Run name, sequences, and the eval losses logged at exactly those sequences (metrics.jsonl), if any. */
-export async function checkpointTooltip(node: CheckpointNode): Promise<vscode.MarkdownString> {
-  const md = new vscode.MarkdownString(undefined, true);
-  md.appendMarkdown(`**${escapeMd(node.run.name)}** — checkpoint\n\n`);
-  md.appendMarkdown(`Sequences seen: ${node.sequences.toLocaleString('en-US')}\n\n`);
-  const losses = await evalLossesAt(path.join(node.run.dir, 'metrics.jsonl'), node.sequences);
-  if (losses.length === 0) {
-    md.appendMarkdown('_No eval metrics at this checkpoint._');
-  } else {
-    md.appendMarkdown('| eval set | loss |\n|---|---:|\n');
-    for (const [name, loss] of losses) md.appendMarkdown(`| ${escapeMd(name)} | ${loss.toFixed(4)} |\n`);
-  }
-  return md;
-}
-
-/**
- * Eval losses of the metrics.jsonl line whose `sequences` equals `sequences`. Accepts the numbers as
- * top-level `*loss*` fields or inside an `eval` object (`{ eval: { fsl_train: { loss } } }` or
- * `{ eval: { fsl_train: 0.7 } }`).
- */
-export async function evalLossesAt(file: string, sequences: number): Promise<Array<[string, number]>> {
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch {
-    return [];
-  }
-  for (const line of text.split('\n')) {
-    if (!line.trim()) continue;
-    let rec: Record<string, unknown>;
-    try {
-      rec = JSON.parse(line) as Record<string, unknown>;
-    } catch {
-      continue;
-    }
-    if (rec.sequences !== sequences) continue;
-    const out: Array<[string, number]> = [];
-    const evals = rec.eval;
-    if (evals && typeof evals === 'object') {
-      for (const [name, v] of Object.entries(evals as Record<string, unknown>)) {
-        const loss = typeof v === 'number' ? v : (v as { loss?: unknown } | null)?.loss;
-        if (typeof loss === 'number') out.push([name, loss]);
-      }
-    }
-    for (const [key, v] of Object.entries(rec)) if (/loss/i.test(key) && typeof v === 'number') out.push([key, v]);
-    return out;
-  }
-  return [];
-}
-
-async function readDirSafe(dir: string) {
-  try {
-    return await fs.readdir(dir, { withFileTypes: true });
-  } catch {
-    return [];
-  }
-}
-
-async function readJson(file: string): Promise<Record<string, unknown> | undefined> {
-  try {
-    const v: unknown = JSON.parse(await fs.readFile(file, 'utf8'));
-    return v && typeof v === 'object' ? (v as Record<string, unknown>) : {};
-  } catch {
-    return undefined;
-  }
-}
-
-function escapeMd(s: string): string {
-  return s.replace(/[\\`*_{}[\]()#+\-.!|<>]/g, '\\$&');
+/** Adds the user's settings (backend, eval cadence) to a start message's config. */
+function withSettings(msg: StartMessage): StartMessage {
+  const s = settings();
+  const cfg = (msg.config ?? {}) as { train?: Record<string, unknown> };
+  const train: Record<string, unknown> = { ...(cfg.train ?? {}) };
+  if (s.backend !== 'auto' && train.backend === undefined) train.backend = s.backend;
+  if (s.evalEvery > 0 && train.evalEvery === undefined) train.evalEvery = s.evalEvery;
+  return { ...msg, config: { ...cfg, ...(Object.keys(train).length ? { train } : {}) } };
 }
 
 export function activate(context: vscode.ExtensionContext): InductionLabApi {
+  const log = vscode.window.createOutputChannel('Induction Lab', { log: true });
   const runs = new RunsTreeProvider();
-  const view = vscode.window.createTreeView('inductionLab.runs', { treeDataProvider: runs, showCollapseAll: true });
+  const tree = vscode.window.createTreeView('inductionLab.runs', { treeDataProvider: runs, showCollapseAll: true });
+  const manager = new RunManager(context.extensionPath, log);
+  const views = new LabViews(context.extensionUri, runsRoots, log);
+  const root = (): string => {
+    const r = runsRoots()[0];
+    if (!r) throw new Error('Open a folder first: runs are saved in the workspace.');
+    return r;
+  };
 
-  // Refresh when a run appears, changes status or writes a checkpoint.
-  const watcher = vscode.workspace.createFileSystemWatcher('**/.induction-lab/runs/**');
-  const refreshSoon = debounce(() => runs.refresh(), 300);
-  watcher.onDidCreate(refreshSoon);
-  watcher.onDidDelete(refreshSoon);
-  watcher.onDidChange(refreshSoon);
+  // Live metrics from our own children go straight to the views; runs started elsewhere (the CLI) show up
+  // through the file watcher.
+  manager.onMessage((run, m) => {
+    if (m.type === 'started') { views.refreshRuns(); views.setActiveRun(m.runId); runs.refresh(); }
+    else if (m.type === 'metrics' && run.runId) views.appendMetrics(run.runId, m.record);
+    else if (m.type === 'checkpoint' || m.type === 'finished') { runs.refresh(); views.refreshRuns(); }
+  });
+  const watcher = vscode.workspace.createFileSystemWatcher('**/{run.json,metrics.jsonl,*.safetensors}');
+  const changed = new Set<string>();
+  const flush = debounce(() => {
+    runs.refresh();
+    for (const dir of changed) if (!manager.runs.some((r) => r.runDir === dir)) views.runChanged(path.basename(dir));
+    changed.clear();
+  }, 400);
+  const onFile = (u: vscode.Uri) => {
+    const d = path.dirname(u.fsPath);
+    changed.add(path.basename(d) === 'checkpoints' ? path.dirname(d) : d);
+    flush();
+  };
+  watcher.onDidCreate(onFile); watcher.onDidChange(onFile); watcher.onDidDelete(onFile);
 
+  const startRun = async (msg: StartMessage, title: string): Promise<string> => {
+    const run = await manager.start(withSettings(msg), title);
+    return run.runDir!;
+  };
+  const pickRun = async (filter: (n: RunNode) => boolean, title: string): Promise<RunNode | undefined> => {
+    const all = (await runs.getChildren()).filter((n): n is RunNode => n.kind === 'run').filter(filter);
+    if (!all.length) { void vscode.window.showInformationMessage(`Induction Lab: no run to ${title.toLowerCase()}.`); return undefined; }
+    const p = await vscode.window.showQuickPick(all.map((n) => ({ label: n.name, description: `${n.status ?? ''} ${n.preset ?? ''}`, node: n })), { title });
+    return p?.node;
+  };
+  const runIdOf = (n: RunNode) => path.basename(n.dir);
+  const guard = (f: (...a: any[]) => unknown) => async (...a: any[]) => {
+    try { return await f(...a); } catch (e) { void vscode.window.showErrorMessage(`Induction Lab: ${(e as Error).message}`); return undefined; }
+  };
+
+  const cmd = (id: string, f: (...a: any[]) => unknown) => vscode.commands.registerCommand(id, guard(f));
   context.subscriptions.push(
-    runs,
-    view,
-    watcher,
-    vscode.workspace.onDidChangeWorkspaceFolders(() => runs.refresh()),
-    vscode.commands.registerCommand('inductionLab.refreshRuns', () => runs.refresh()),
-    vscode.commands.registerCommand('inductionLab.showEngineInfo', async () => {
+    log, runs, tree, manager, views, watcher,
+    vscode.window.registerWebviewViewProvider('inductionLab.dashboard', views),
+    vscode.languages.registerHoverProvider(RUN_FILES_SELECTOR, new CheckpointHoverProvider()),
+    vscode.workspace.onDidChangeWorkspaceFolders(() => { runs.refresh(); views.refreshRuns(); }),
+    cmd('inductionLab.refreshRuns', () => { runs.refresh(); views.refreshRuns(); }),
+    cmd('inductionLab.showEngineInfo', async () => {
       const version = String((context.extension.packageJSON as { version?: unknown }).version ?? 'unknown');
+      const last = views.allRuns.find((r) => r.summary.backend);
       // Not awaited: the promise of showInformationMessage settles only when the toast is dismissed.
-      void vscode.window.showInformationMessage(`Induction Lab ${version} (extension host Node ${process.version})`);
+      void vscode.window.showInformationMessage(`Induction Lab ${version} (extension host Node ${process.version}); training backend preference: ${settings().backend}${last ? `; last run trained on ${last.summary.backend}` : ''}`);
       return version;
     }),
+    cmd('inductionLab.startClampedRun', async () => {
+      const msg = await startRunFlow(root(), settings().defaultPreset);
+      if (msg) { await startRun(msg, `training ${msg.preset}`); void vscode.commands.executeCommand('inductionLab.dashboard.focus'); }
+    }),
+    cmd('inductionLab.startRunFromFile', async (uri?: vscode.Uri) => {
+      const doc = uri ? await vscode.workspace.openTextDocument(uri) : vscode.window.activeTextEditor?.document;
+      if (!doc) throw new Error('open a run config (JSON) in the editor first');
+      let config: Record<string, unknown>;
+      try { config = JSON.parse(doc.getText()); } catch (e) { throw new Error(`${path.basename(doc.fileName)} is not valid JSON: ${(e as Error).message}`); }
+      const preset = typeof config.preset === 'string' ? config.preset.replace(/@.*$/, '') : undefined;
+      await startRun({ type: 'start', config: { ...config, preset: undefined }, preset, runsRoot: root() }, `training ${path.basename(doc.fileName)}`);
+    }),
+    cmd('inductionLab.stopRun', async () => {
+      const active = manager.runs.filter((r) => !r.cancelled);
+      if (!active.length) { void vscode.window.showInformationMessage('Induction Lab: no run is training.'); return; }
+      const p = active.length === 1 ? { run: active[0] } : await vscode.window.showQuickPick(active.map((r) => ({ label: r.runId ?? r.key, run: r })), { title: 'Stop which run?' });
+      if (p) manager.stop(p.run);
+    }),
+    cmd('inductionLab.resumeRun', async (node?: RunNode) => {
+      const n = node ?? await pickRun((r) => r.status === 'cancelled' || r.status === 'failed', 'Resume run');
+      if (n) await startRun({ type: 'resume', runDir: n.dir } as unknown as StartMessage, `resuming ${n.name}`);
+    }),
+    cmd('inductionLab.duplicateRun', async (node?: RunNode) => {
+      const n = node ?? await pickRun(() => true, 'Duplicate run');
+      if (!n) return;
+      const rj = JSON.parse(fs.readFileSync(path.join(n.dir, 'run.json'), 'utf8')) as { config: Record<string, unknown> };
+      const doc = await vscode.workspace.openTextDocument({ language: 'json', content: JSON.stringify({ ...rj.config, name: `${rj.config.name}-copy` }, null, 2) });
+      await vscode.window.showTextDocument(doc);
+      void vscode.window.showInformationMessage('Edit the config, then run "Induction Lab: Start Run from Config File".');
+    }),
+    cmd('inductionLab.deleteRun', async (node?: RunNode) => {
+      const n = node ?? await pickRun((r) => r.status !== 'running', 'Delete run');
+      if (!n) return;
+      if (manager.runs.some((r) => r.runDir === n.dir)) throw new Error(`${n.name} is training; stop it first`);
+      const ok = await vscode.window.showWarningMessage(`Delete run "${n.name}" and all its checkpoints?`, { modal: true, detail: n.dir }, 'Delete');
+      if (ok !== 'Delete') return;
+      await vscode.workspace.fs.delete(vscode.Uri.file(n.dir), { recursive: true, useTrash: false });
+      runs.refresh(); views.refreshRuns();
+    }),
+    cmd('inductionLab.openDashboard', (node?: RunNode) => { if (node) views.setActiveRun(runIdOf(node)); return vscode.commands.executeCommand('inductionLab.dashboard.focus'); }),
+    cmd('inductionLab.openAttention', (node?: RunNode | CheckpointNode) => views.openPanel('attention', { runId: node ? runIdOf(node.kind === 'run' ? node : node.run) : views.activeRunId })),
+    cmd('inductionLab.openInfluence', (node?: RunNode) => views.openPanel('influence', { runId: node ? runIdOf(node) : views.activeRunId })),
+    cmd('inductionLab.openSubcircuits', () => views.openPanel('subcircuits', {})),
+    cmd('inductionLab.openCompare', async () => {
+      const all = views.refreshRuns();
+      const picks = await vscode.window.showQuickPick(all.map((r) => ({ label: r.summary.name, description: r.summary.id, id: r.summary.id })), { canPickMany: true, title: 'Compare which runs?' });
+      if (picks?.length) views.openPanel('compare', { runIds: picks.map((p) => p.id) });
+    }),
+    cmd('inductionLab.computeInfluence', async (node?: RunNode) => {
+      const n = node ?? await pickRun((r) => r.status !== 'running', 'Compute influence matrix');
+      if (!n) return;
+      if (!vscode.workspace.isTrusted) throw new Error('measures run only in a trusted workspace');
+      await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Induction Lab: influence matrix of ${n.name}`, cancellable: true }, (progress, token) =>
+        new Promise<void>((resolve, reject) => {
+          const child = fork(path.join(context.extensionPath, 'out', 'cli.js'), ['measure', n.dir, '--what', 'influence-matrix,composition', '--subsample', '2000'], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+          token.onCancellationRequested(() => child.kill('SIGTERM'));
+          progress.report({ message: '264 ablation configurations on 2,000 training sequences…' });
+          let err = '';
+          child.stdout?.on('data', (d) => log.info(String(d).trimEnd()));
+          child.stderr?.on('data', (d) => { err += d; log.warn(String(d).trimEnd()); });
+          child.on('exit', (code) => {
+            if (code === 0) { views.refreshInfluence(runIdOf(n)); resolve(); }
+            else if (token.isCancellationRequested) resolve();
+            else reject(new Error(err.trim().split('\n').pop() || `measure exited with code ${code}`));
+          });
+        }));
+      views.openPanel('influence', { runId: runIdOf(n) });
+    }),
+    cmd('inductionLab.runSubcircuits', async () => {
+      if (!vscode.workspace.isTrusted) throw new Error('training runs only in a trusted workspace');
+      const rootDir = path.join(root(), 'subcircuits');
+      views.openPanel('subcircuits', {});
+      await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Induction Lab: subcircuit progress (5 clamped runs)', cancellable: true }, async (progress, token) => {
+        const done = new Set<string>();
+        const refresh = debounce(() => views.sendSubcircuits(), 1000);
+        const { runs: res } = await runSubcircuits({
+          scale: 'fast', root: rootDir, shouldStop: () => token.isCancellationRequested,
+          onMessage: (job, m) => {
+            if (m.type === 'metrics') refresh();
+            if (m.type === 'finished') { done.add(job.key); progress.report({ increment: 20, message: `${done.size}/5 runs done` }); }
+          },
+        });
+        views.sendSubcircuits();
+        const failed = res.filter((r) => r.status === 'failed');
+        if (failed.length) throw new Error(`${failed.length} subcircuit run(s) failed: ${failed.map((f) => f.error).join('; ')}`);
+      });
+    }),
   );
-  return { runs };
+  return {
+    runs, manager, views,
+    startRun: (m) => startRun({ type: 'start', ...m, runsRoot: m.runsRoot ?? root() } as StartMessage, `training ${m.preset ?? 'run'}`),
+  };
 }
 
 export function deactivate(): void {
-  // Everything is disposed through context.subscriptions.
-}
-
-function debounce(fn: () => void, ms: number): () => void {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return () => {
-    if (timer) clearTimeout(timer);
-    timer = setTimeout(fn, ms);
-  };
+  // Everything (children included) is disposed through context.subscriptions.
 }

@@ -112,6 +112,88 @@ export async function runUiPass({ browser, server, workspace, pass, resultsDir, 
       }
       await screenshot('checkpoint-hover');
     });
+
+    /** The frame of a webview that holds `selector` (webviews are two nested iframes). */
+    const webviewFrame = async (selector, timeout = STEP_TIMEOUT) => {
+      const t0 = Date.now();
+      while (Date.now() - t0 < timeout) {
+        for (const f of page.frames()) {
+          if (await f.locator(selector).count().catch(() => 0)) return f;
+        }
+        await page.waitForTimeout(500);
+      }
+      throw new Error(`no webview frame with ${selector}`);
+    };
+    const palette = async (title) => {
+      await page.keyboard.press('Escape');
+      await page.keyboard.press('F1');
+      const input = page.locator('.quick-input-widget input');
+      await input.waitFor({ timeout: STEP_TIMEOUT });
+      await input.fill(`>${title}`);
+      await page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first().waitFor({ timeout: STEP_TIMEOUT });
+      await page.keyboard.press('Enter');
+    };
+    const quickPick = async (text, pick) => {
+      const input = page.locator('.quick-input-widget input');
+      await page.locator('.quick-input-widget .quick-input-title, .quick-input-widget .quick-input-header', { hasText: text }).first().waitFor({ timeout: STEP_TIMEOUT });
+      if (pick !== undefined) {
+        await input.fill(pick);
+        await page.locator('.quick-input-widget .monaco-list-row', { hasText: pick }).first().waitFor({ timeout: STEP_TIMEOUT });
+      }
+    };
+
+    await step('palette "Start clamped run" → preset, clamps, confirm → the run trains and appears in the tree', async () => {
+      await palette('Induction Lab: Start clamped run');
+      await quickPick('preset', 'smoke');
+      await screenshot('start-run-preset');
+      await page.keyboard.press('Enter');
+      // Step 2 is a multi-select of clamps: pick none, accept.
+      await quickPick('clamps');
+      await screenshot('start-run-clamps');
+      await page.keyboard.press('Enter');
+      await quickPick('confirm', 'Start');
+      await screenshot('start-run-confirm');
+      await page.keyboard.press('Enter');
+      await sidebarRow('smoke').first().waitFor({ timeout: STEP_TIMEOUT });
+      await screenshot('run-started');
+    });
+
+    await step('the dashboard in the side panel shows the run\'s live loss curves', async () => {
+      await page.keyboard.press('Escape');
+      await palette('Induction Lab: Open Dashboard');
+      const f = await webviewFrame('svg[aria-label="Per-head scores"]', 90_000);
+      // Curves appear once the first evaluations arrive.
+      await f.locator('text=smoke').first().waitFor({ timeout: 90_000 });
+      await f.locator('path.line, path.curve, path[class*="line"]').first().waitFor({ timeout: 90_000 });
+      // Wait until the run finished (the tree shows "completed") so the checkpoints exist.
+      await sidebarRow('completed').first().waitFor({ timeout: 180_000 });
+      await page.waitForTimeout(1500);
+      await screenshot('dashboard');
+    });
+
+    await step('hovering a checkpoint of the new run shows every head', async () => {
+      await sidebarRow('smoke').first().click();
+      await sidebarRow('seq 3200').first().waitFor({ timeout: STEP_TIMEOUT });
+      await page.mouse.move(700, 450);
+      await sidebarRow('seq 3200').first().locator('.label-name').hover();
+      const hover = page.locator('.monaco-hover', { hasText: 'Strongest induction head' });
+      await hover.first().waitFor({ state: 'visible', timeout: STEP_TIMEOUT });
+      const imgs = await hover.first().locator('img').count();
+      if (imgs < 1) throw new Error('the checkpoint hover has no attention thumbnail');
+      await screenshot('new-run-checkpoint-hover');
+    });
+
+    await step('the attention panel draws all 16 heads', async () => {
+      await page.mouse.move(700, 450);
+      await palette('Induction Lab: Show Attention Patterns');
+      const f = await webviewFrame('svg[aria-label="Attention patterns, layers by heads"]', 60_000);
+      const heads = f.locator('[aria-label^="Layer "][aria-label*=" head "]');
+      const t0 = Date.now();
+      while ((await heads.count()) < 16 && Date.now() - t0 < 60_000) await page.waitForTimeout(500);
+      const n = await heads.count();
+      if (n !== 16) throw new Error(`expected 16 head heatmaps, found ${n}`);
+      await screenshot('attention-panel');
+    });
   } finally {
     await context.close().catch(() => {});
   }

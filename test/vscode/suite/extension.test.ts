@@ -15,7 +15,9 @@ describe('Induction Lab extension', () => {
 
   it('registers its commands', async () => {
     const commands = await vscode.commands.getCommands(true);
-    for (const id of ['inductionLab.refreshRuns', 'inductionLab.showEngineInfo']) {
+    for (const id of ['inductionLab.refreshRuns', 'inductionLab.showEngineInfo', 'inductionLab.startClampedRun', 'inductionLab.startRunFromFile',
+      'inductionLab.stopRun', 'inductionLab.resumeRun', 'inductionLab.duplicateRun', 'inductionLab.deleteRun', 'inductionLab.openAttention',
+      'inductionLab.openInfluence', 'inductionLab.computeInfluence', 'inductionLab.openSubcircuits', 'inductionLab.runSubcircuits', 'inductionLab.openCompare']) {
       assert.ok(commands.includes(id), `command ${id} is not registered`);
     }
   });

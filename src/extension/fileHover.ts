@@ -1,0 +1,36 @@
+/**
+ * Hovering a checkpoint's step in a run's files (metrics.jsonl, run.json, a checkpoint summary) shows the
+ * same heads as the runs tree: the line's `"sequences": N` is matched to checkpoints/seq-N.
+ */
+import * as vscode from 'vscode';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { readSummary, checkpointMarkdown } from './checkpointHover';
+
+export class CheckpointHoverProvider implements vscode.HoverProvider {
+  provideHover(doc: vscode.TextDocument, pos: vscode.Position): vscode.Hover | undefined {
+    const line = doc.lineAt(pos.line).text;
+    const re = /"sequences"\s*:\s*(\d+)/g;
+    let m: RegExpExecArray | null;
+    while ((m = re.exec(line))) {
+      const range = new vscode.Range(pos.line, m.index, pos.line, m.index + m[0].length);
+      // metrics.jsonl lines are long: the whole line counts as hovering its step.
+      if (!range.contains(pos) && !doc.fileName.endsWith('.jsonl')) continue;
+      const runDir = path.dirname(doc.fileName).endsWith(`${path.sep}checkpoints`) ? path.dirname(path.dirname(doc.fileName)) : path.dirname(doc.fileName);
+      const ckpt = path.join(runDir, 'checkpoints', `seq-${m[1]}.safetensors`);
+      if (!fs.existsSync(ckpt)) return new vscode.Hover(`No checkpoint was saved at ${Number(m[1]).toLocaleString('en-US')} sequences.`, range);
+      const summary = readSummary(ckpt);
+      if (!summary) return new vscode.Hover(`Checkpoint \`${path.basename(ckpt)}\` (no summary saved with it).`, range);
+      let name = path.basename(runDir);
+      try { name = JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8')).name ?? name; } catch { /* keep folder name */ }
+      return new vscode.Hover(new vscode.MarkdownString(checkpointMarkdown(name, summary), true), range);
+    }
+    return undefined;
+  }
+}
+
+export const RUN_FILES_SELECTOR: vscode.DocumentSelector = [
+  { scheme: 'file', pattern: '**/metrics.jsonl' },
+  { scheme: 'file', pattern: '**/run.json' },
+  { scheme: 'file', pattern: '**/checkpoints/*.summary.json' },
+];

@@ -126,6 +126,8 @@ export async function runUiPass({ browser, server, workspace, pass, resultsDir, 
     };
     const palette = async (title) => {
       await page.keyboard.press('Escape');
+      // Take focus back from any webview (keys typed there do not reach the workbench).
+      await page.locator('.part.editor').click({ position: { x: 300, y: 300 } });
       await page.keyboard.press('F1');
       const input = page.locator('.quick-input-widget input');
       await input.waitFor({ timeout: STEP_TIMEOUT });
@@ -159,8 +161,7 @@ export async function runUiPass({ browser, server, workspace, pass, resultsDir, 
     });
 
     await step('the dashboard in the side panel shows the run\'s live loss curves', async () => {
-      await page.keyboard.press('Escape');
-      await palette('Induction Lab: Open Dashboard');
+      // Starting a run focuses the dashboard view in the side panel.
       const f = await webviewFrame('svg[aria-label="Per-head scores"]', 90_000);
       // Curves appear once the first evaluations arrive.
       await f.locator('text=smoke').first().waitFor({ timeout: 90_000 });

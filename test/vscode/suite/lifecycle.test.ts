@@ -29,11 +29,15 @@ const tiny = { data: { evalSize: 20 }, train: { sequences: 192, evalEvery: 64, c
 describe('Training lifecycle in the real extension host', function () {
   this.timeout(240_000);
   let runDir = '';
+  const made: string[] = [];
+  // Leave the fixture workspace as it was for the other suites.
+  after(() => { for (const d of made) fs.rmSync(d, { recursive: true, force: true }); });
 
   it('trains a tiny run in a child process: started → metrics → checkpoint → finished', async () => {
     const a = await api();
     const watch = nextRun(a);
     runDir = await a.startRun({ preset: 'smoke', config: tiny });
+    made.push(runDir);
     const messages = await watch.done;
     const types = messages.map((m) => m.type);
     for (const t of ['started', 'metrics', 'checkpoint', 'finished'] as const) assert.ok(types.includes(t), `no ${t} message in ${types.join(',')}`);
@@ -68,6 +72,7 @@ describe('Training lifecycle in the real extension host', function () {
     const a = await api();
     const watch = nextRun(a);
     const dir = await a.startRun({ preset: 'smoke', config: { ...tiny, train: { ...tiny.train, sequences: 64_000, evalEvery: 32_000, checkpointEvery: 32_000 } } });
+    made.push(dir);
     // Cancel once it is training.
     await new Promise<void>((resolve) => {
       const sub = a.manager.onMessage((_r, m) => { if (m.type === 'progress') { sub.dispose(); resolve(); } });

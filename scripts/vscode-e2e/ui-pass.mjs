@@ -163,9 +163,13 @@ export async function runUiPass({ browser, server, workspace, pass, resultsDir, 
     await step('the dashboard in the side panel shows the run\'s live loss curves', async () => {
       // Starting a run focuses the dashboard view in the side panel.
       const f = await webviewFrame('svg[aria-label="Per-head scores"]', 90_000);
-      // Curves appear once the first evaluations arrive.
-      await f.locator('text=smoke').first().waitFor({ timeout: 90_000 });
-      await f.locator('path.line, path.curve, path[class*="line"]').first().waitFor({ timeout: 90_000 });
+      // Curves appear once the first evaluations arrive; the header names the run.
+      await f.locator('path.line').first().waitFor({ timeout: 90_000 });
+      const t0 = Date.now();
+      while (!(await f.locator('body').innerText()).includes('smoke')) {
+        if (Date.now() - t0 > 60_000) throw new Error('the dashboard does not show the new run "smoke"');
+        await page.waitForTimeout(500);
+      }
       // Wait until the run finished (the tree shows "completed") so the checkpoints exist.
       await sidebarRow('completed').first().waitFor({ timeout: 180_000 });
       await page.waitForTimeout(1500);

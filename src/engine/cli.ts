@@ -14,6 +14,7 @@ import { summarizeRun, fmtSeq } from './report';
 import { runSweep, SweepJob } from './sweep';
 import { runSubcircuits } from './science/subcircuits';
 import { experimentPresets } from './presets';
+import { FIGURES, FigureId, reproduce as reproduceFigure, slurmScript } from './science/reproduce';
 import type { FromChildMessage } from '../shared/protocol';
 
 const HELP = `induction-lab — train and inspect the induction-head model of "What needs to go right for an induction head?"
@@ -25,6 +26,7 @@ Usage:
   induction-lab measure RUN_DIR [--checkpoint SEQUENCES] [--what NAMES] [--subsample N] [--json] [--force]
   induction-lab sweep PREFIX [--scale fast|paper] [--workers N] [--out DIR] [--seed N]
   induction-lab subcircuits [--scale fast|paper] [--workers N] [--out DIR] [--seed N] [--sequences N]
+  induction-lab reproduce FIGURE [--scale fast|paper] [--seeds 5,6] [--out DIR] [--runs DIR] [--workers N] [--subsample N] [--emit slurm]
   induction-lab --help
 
 train      Trains a model in this process and writes a run folder (run.json, metrics.jsonl,
@@ -53,6 +55,7 @@ train      Trains a model in this process and writes a run folder (run.json, met
                              graft-in:CKPT,till=0        Layer 1 from a trained checkpoint
                            window: add from=SEQ and/or until=SEQ, e.g. ablate:L2H1,from=32000,until=64000
            --resume DIR    continue a stopped run from its last checkpoint
+           --run-id ID     fixed run folder name (resumed if stopped, skipped if complete)
 measure    Computes per-checkpoint measures (default: the latest checkpoint), caches them in
            RUN_DIR/measures/ and prints them. --what takes a comma list or "all": dense,
            induction-strength, prev-token-score, ablations, additivity, complementarity,
@@ -63,6 +66,10 @@ sweep      Trains every figure preset whose name starts with PREFIX (e.g. fig5b,
            appfig15), one process per core; finished runs are reused, stopped ones resumed.
 subcircuits  Trains the subcircuit set from one initialisation (no clamp; A+B = copy clamped;
            B = layer 1 + copy; C = induction pattern; B+C = layer 1) and prints when each learns.
+reproduce  Regenerates a figure of the paper (fig3a, fig3b, fig4a, fig4b, fig5a, fig5b, fig6, appfig11,
+           appfig15): trains the runs it needs (one process per core; finished runs reused), computes
+           its measures and writes DIR/FIGURE/figure.svg, data.json and data.csv. --emit slurm writes a
+           Slurm job-array script running the same CLI per run, plus a merge job, instead.
 forward    Runs a checkpoint on sequences from a JSON file
            {"exemplars": [[x1, x2, xq], …], "labels": [[y1, y2, yq?], …]} and prints
            {"logits": [[…L at the query…], …], "patterns": [layer][sequence][head][query][key]}.
@@ -112,11 +119,21 @@ function progressBar(done: number, total: number, extra: string): string {
 }
 
 async function train(a: Args): Promise<void> {
-  const known = new Set(['preset', 'scale', 'config', 'out', 'seed', 'sequences', 'clamp', 'backend', 'resume', 'name']);
+  const known = new Set(['preset', 'scale', 'config', 'out', 'seed', 'sequences', 'clamp', 'backend', 'resume', 'name', 'run-id']);
   checkFlags(a, known, 'train');
   let config: RunConfig;
   let runDir: RunDir;
-  const resumeDir = one(a, 'resume');
+  let resumeDir = one(a, 'resume');
+  const runId = one(a, 'run-id');
+  if (runId && !resumeDir) {
+    // A fixed run folder (scripts, Slurm arrays): finished → nothing to do; stopped → resume.
+    const dir = path.resolve(one(a, 'out') ?? defaultRunsRoot(process.cwd()), runId);
+    if (fs.existsSync(path.join(dir, 'run.json'))) {
+      const st = RunDir.open(dir).readRunJson<{ status: string }>().status;
+      if (st === 'completed') { process.stderr.write(`${dir} is already complete\n`); return; }
+      if (RunDir.open(dir).latestCheckpoint()) resumeDir = dir;
+    }
+  }
   if (resumeDir) {
     runDir = RunDir.open(resumeDir);
     config = resolveRunConfig(runDir.readRunJson<{ config: unknown }>().config);
@@ -139,7 +156,7 @@ async function train(a: Args): Promise<void> {
     for (const c of a.flags.get('clamp') ?? []) config.clamps.push(parseClampFlag(c, config.model));
     config = resolveRunConfig(config as unknown as Record<string, unknown>, config);
     const root = path.resolve(one(a, 'out') ?? defaultRunsRoot(process.cwd()));
-    runDir = RunDir.create(root, makeRunId(config.name));
+    runDir = RunDir.create(root, runId ?? makeRunId(config.name));
   }
   let stop = false;
   process.on('SIGINT', () => { if (stop) process.exit(130); stop = true; process.stderr.write('\nstopping after this step (Ctrl-C again to abort)…\n'); });
@@ -236,6 +253,35 @@ async function measure(a: Args): Promise<void> {
   if (a.flags.has('json')) process.stdout.write(JSON.stringify(r) + '\n');
 }
 
+async function reproduceCmd(a: Args): Promise<void> {
+  checkFlags(a, new Set(['scale', 'seeds', 'out', 'runs', 'workers', 'subsample', 'emit']), 'reproduce');
+  const fig = a._[1] as FigureId;
+  if (!fig || !(FIGURES as readonly string[]).includes(fig)) fail(`reproduce needs a figure: ${FIGURES.join(', ')}`);
+  const scale = scaleOf(a);
+  const seedsText = one(a, 'seeds') ?? '5';
+  if (!/^\d+(,\d+)*$/.test(seedsText)) fail(`--seeds takes a comma list of whole numbers, got "${seedsText}"`);
+  const seeds = seedsText.split(',').map(Number);
+  const out = path.resolve(one(a, 'out') ?? path.join(process.cwd(), 'figures'));
+  const runsRoot = path.resolve(one(a, 'runs') ?? path.join(defaultRunsRoot(process.cwd()), 'reproduce'));
+  const emit = one(a, 'emit');
+  if (emit !== undefined) {
+    if (emit !== 'slurm') fail(`--emit supports slurm, got "${emit}"`);
+    const { script, configs } = slurmScript(fig, scale, seeds, runsRoot, out);
+    const dir = path.join(out, fig, 'slurm-configs');
+    fs.mkdirSync(dir, { recursive: true });
+    for (const c of configs) fs.writeFileSync(path.join(dir, `${c.key}.json`), JSON.stringify(c.config, null, 2));
+    const file = path.join(out, fig, 'slurm.sh');
+    fs.writeFileSync(file, script, { mode: 0o755 });
+    process.stdout.write(`wrote ${file} (${configs.length} array tasks + a merge job) and ${configs.length} configs in ${dir}\n`);
+    return;
+  }
+  const r = await reproduceFigure(fig, {
+    scale, seeds, out, runsRoot, workers: int(a, 'workers'), subsample: int(a, 'subsample'),
+    onMessage: sweepDisplay(), shouldStop: stopOnSigint(), log: (l) => process.stderr.write(l + '\n'),
+  });
+  process.stdout.write(`${r.figure.title}\n${JSON.stringify(r.numbers, null, 1)}\nwrote ${r.files.join(', ')}\n`);
+}
+
 async function main(argv: string[]): Promise<void> {
   const a = parseArgs(argv);
   const cmd = a._[0];
@@ -251,8 +297,9 @@ async function main(argv: string[]): Promise<void> {
     case 'forward': return forwardCmd(a);
     case 'measure': return measure(a);
     case 'sweep': return sweep(a);
+    case 'reproduce': return reproduceCmd(a);
     case 'subcircuits': return subcircuits(a);
-    default: fail(`unknown command "${cmd}" (train, presets, forward, measure, sweep, subcircuits; see --help)`);
+    default: fail(`unknown command "${cmd}" (train, presets, forward, measure, sweep, subcircuits, reproduce; see --help)`);
   }
 }
 

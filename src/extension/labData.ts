@@ -62,7 +62,7 @@ export function attentionPatterns(runId: string, dir: string, sequences: number 
   };
 }
 
-interface CachedInfluence { sequences: number; result: { rows: string[]; cols: string[]; removeValuesPreserved: number[][]; removePatternsPreserved: number[][]; keepValuesPreserved: number[][]; keepPatternsPreserved: number[][] } }
+interface CachedInfluence { sequences: number; result: { matrix: { rows: string[]; cols: string[]; removeValuesPreserved: number[][]; removePatternsPreserved: number[][]; keepValuesPreserved: number[][]; keepPatternsPreserved: number[][] } } }
 interface CachedComposition { sequences: number; result: { rows: string[]; cols: string[]; scores: { q: number[][]; k: number[][]; v: number[][] } } }
 
 /** Influence matrices cached by `induction-lab measure` (measures/influence-matrix-*.json, composition-*.json). */
@@ -77,7 +77,7 @@ export function influenceMatrices(runId: string, dir: string): InfluenceMatrix[]
     try {
       if (f.startsWith('influence-matrix-seq-')) {
         const c = JSON.parse(fs.readFileSync(path.join(mdir, f), 'utf8')) as CachedInfluence;
-        const r = c.result;
+        const r = c.result.matrix;
         out.push(mk('valuePreserving', c.sequences, r.rows, r.cols, r.removeValuesPreserved), mk('patternPreserving', c.sequences, r.rows, r.cols, r.removePatternsPreserved),
           mk('keepOneValue', c.sequences, r.rows, r.cols, r.keepValuesPreserved), mk('keepOnePattern', c.sequences, r.rows, r.cols, r.keepPatternsPreserved));
       } else if (f.startsWith('composition-seq-')) {

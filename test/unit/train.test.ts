@@ -118,3 +118,31 @@ test('an unwritable output folder fails before training with the path in the mes
   fs.writeFileSync(file, 'x');
   assert.throws(() => RunDir.create(file, 'run'), /cannot create run folder .*a-file.*ENOTDIR/);
 });
+
+test('the fast engine trains like the TensorFlow.js engine (same run, metrics within float32 rounding) and resumes exactly', async () => {
+  const root = tmp();
+  const cfg = (engine: string, backend: string) => tinyRun({ train: { sequences: 320, evalEvery: 96, checkpointEvery: 160, lr: 1e-3, backend, engine } });
+  const fast = await train(cfg('fast', 'auto'), root, 'fast');
+  const ref = await train(cfg('tfjs', 'cpu'), root, 'ref');
+  assert.match(fast.dir.readRunJson<{ engine: string }>().engine, /^fast/);
+  assert.match(ref.dir.readRunJson<{ engine: string }>().engine, /^tfjs \(cpu\)/);
+  const a = fast.dir.readMetrics<MetricsRecord>(), b = ref.dir.readMetrics<MetricsRecord>();
+  assert.equal(a.length, b.length);
+  for (let i = 0; i < a.length; i++) {
+    for (const k of Object.keys(b[i].eval)) assert.ok(Math.abs(a[i].eval[k].loss - b[i].eval[k].loss) < 2e-4 * Math.max(1, b[i].eval[k].loss), `${k} at ${a[i].sequences}: ${a[i].eval[k].loss} vs ${b[i].eval[k].loss}`);
+    for (let h = 0; h < 8; h++) assert.ok(Math.abs(a[i].inductionStrength[h] - b[i].inductionStrength[h]) < 1e-3);
+  }
+  const part = await train(cfg('fast', 'auto'), root, 'part', 4);
+  assert.equal(part.fin.status, 'cancelled');
+  await train(cfg('fast', 'auto'), root, 'part', Infinity, true);
+  assert.deepEqual(readCheckpoint(part.dir.latestCheckpoint()!.path).params, readCheckpoint(fast.dir.latestCheckpoint()!.path).params);
+});
+
+test('a run that needs the TensorFlow.js engine says why, and forcing the fast path there is an error', async () => {
+  const root = tmp();
+  const r = await train(tinyRun({ clamps: [{ kind: 'layer1' }], train: { sequences: 64, evalEvery: 64, checkpointEvery: 0, lr: 1e-3, backend: 'auto' } }), root, 'l1');
+  const run = r.dir.readRunJson<{ engine: string; backendNotes: string[] }>();
+  assert.match(run.engine, /^tfjs/);
+  assert.ok(run.backendNotes.some((n) => /the layer1 clamp reads passes of the model/.test(n)), run.backendNotes.join('; '));
+  await assert.rejects(train(tinyRun({ clamps: [{ kind: 'copy', head: 'L2H3' }], train: { sequences: 64, engine: 'fast' } }), root, 'forced'), /train\.engine is "fast" but the copy clamp/);
+});

@@ -3,14 +3,8 @@
  * per-evaluator metrics, plus the live head measures (induction strength of last-layer heads and
  * previous-token score of first-layer heads) on the fsl_train set.
  */
-import { tf } from '../tf';
-import { Batch, EvalSetSpec, FeatureBank } from '../data';
+import { Batch, EvalSetSpec } from '../data';
 import { ModelConfig, seqLen } from '../model/config';
-import { Weights } from '../model/forward';
-import { batchTensors } from '../model/tfModel';
-import { site } from '../model/sites';
-import { clampedForward } from '../clamps/apply';
-import { ClampSpec } from '../clamps/spec';
 import { classificationMetrics } from '../measures/classification';
 import { inductionStrength, prevTokenScore } from '../measures/attention';
 import type { EvalSetMetrics } from '../../shared/protocol';
@@ -25,17 +19,15 @@ export interface EvalResult {
 
 export interface EvalSet { spec: EvalSetSpec; batch: Batch }
 
-export function evaluate(c: ModelConfig, w: Weights, bank: FeatureBank, sets: EvalSet[], clamps: ClampSpec[], sequences: number): EvalResult {
+/** One forward pass of an engine on an eval batch: query logits [B, L] and, if asked, every layer's pattern [B, H, T, T]. */
+export type EvalForward = (batch: Batch, withPatterns: boolean) => { logits: Float32Array; patterns: Float32Array[] };
+
+export function evaluate(c: ModelConfig, sets: EvalSet[], run: EvalForward): EvalResult {
   const T = seqLen(c), H = c.numHeads;
   const out: EvalResult = { eval: {}, inductionStrength: [], prevTokenScore: [], patterns: { canonical: [], mean: [], tokens: tokenNames(c.contextLen), canonicalLabels: [] } };
   for (const { spec, batch } of sets) {
     const isTrain = spec.name === 'fsl_train';
-    const wanted = new Set(isTrain ? Array.from({ length: c.depth }, (_, l) => site.pattern(l)) : []);
-    const { logits, patterns } = tf.tidy(() => {
-      const { inputs, host } = batchTensors(bank, batch);
-      const r = clampedForward(c, w, inputs, host, clamps, sequences, { record: wanted });
-      return { logits: r.logits.dataSync() as Float32Array, patterns: [...wanted].map((s) => r.acts.get(s)!.dataSync() as Float32Array) };
-    });
+    const { logits, patterns } = run(batch, isTrain);
     out.eval[spec.name] = classificationMetrics(logits, batch.size, c.numLabels, batch.labels, c.contextLen + 1);
     if (isTrain) {
       const first = patterns[0], last = patterns[patterns.length - 1];

@@ -6,16 +6,15 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { tf, initBackend, BackendInfo } from '../tf';
+import { tf } from '../tf';
 import { Rng } from '../rng';
 import { loadTaskData } from '../data';
 import { initParams, Params, countParams } from '../model/params';
-import { TfWeights, batchTensors } from '../model/tfModel';
-import { crossEntropy } from '../model/forward';
 import { encodeCheckpoint, readCheckpoint } from '../model/checkpoint';
-import { clampedForward, checkClampResources } from '../clamps/apply';
-import { adamInit, adamStep, AdamState, DEFAULT_ADAM } from './adam';
+import { checkClampResources } from '../clamps/apply';
+import { adamInit, AdamState } from './adam';
 import { evaluate, EvalResult } from './evaluate';
+import { createEngine, TrainEngine } from './engines';
 import { RunConfig } from './runConfig';
 import { RunDir, writeFileAtomic, writeJsonAtomic, decodeSafetensors, encodeSafetensors, NamedTensor } from '../io';
 import type { FromChildMessage, FinishedMessage, MetricsRecord, RunStatus, CheckpointSummary } from '../../shared/protocol';
@@ -33,7 +32,7 @@ export interface TrainIO {
 
 export interface RunJson {
   id: string; name: string; preset?: string; status: RunStatus; config: RunConfig;
-  backend?: string; backendNotes?: string[]; versions: Record<string, string>;
+  engine?: string; backend?: string; backendNotes?: string[]; versions: Record<string, string>;
   created: string; updated: string; sequences: number; parameters: number; error?: string; features?: string;
 }
 
@@ -75,10 +74,8 @@ export async function runTraining(config: RunConfig, runDir: RunDir, io: TrainIO
     };
   runDir.writeRunJson(runJson);
 
-  let backend: BackendInfo;
   let task;
   try {
-    backend = await initBackend(config.train.backend);
     task = await loadTaskData(config.data);
     checkClampResources(config.model, config.clamps);
   } catch (e) {
@@ -89,14 +86,14 @@ export async function runTraining(config: RunConfig, runDir: RunDir, io: TrainIO
 
   // Parameters, optimiser and position: fresh, or from the last checkpoint.
   let params: Params = initParams(config.model, config.train.initSeed);
-  let adam = adamInit(params);
+  let adam: AdamState | null = null;
   let step = 0;
   if (resume) {
     const last = runDir.latestCheckpoint();
     if (last) {
       params = readCheckpoint(last.path, config.model).params;
       const adamPath = path.join(runDir.checkpointsDir, ADAM_FILE);
-      if (fs.existsSync(adamPath)) adam = adamFromTensors(fs.readFileSync(adamPath), adamPath, params);
+      adam = fs.existsSync(adamPath) ? adamFromTensors(fs.readFileSync(adamPath), adamPath, params) : adamInit(params);
       if (adam.step * B !== last.sequences) {
         io.emit({ type: 'warning', message: `optimiser state (${adam.step * B} sequences) does not match checkpoint ${last.sequences}: restarting Adam moments` });
         adam = adamInit(params); adam.step = last.sequences / B;
@@ -107,23 +104,28 @@ export async function runTraining(config: RunConfig, runDir: RunDir, io: TrainIO
       writeFileAtomic(runDir.metricsPath, kept.map((r) => JSON.stringify(r) + '\n').join(''));
     }
   }
-  const weights = new TfWeights(config.model, params);
-  const nameOf = new Map(Object.entries(weights.vars).map(([k, v]) => [v.name, k]));
+  let engine: TrainEngine;
+  try {
+    engine = await createEngine(config.train.engine, config.train.backend, config.model, task.bank, config.clamps, params, adam);
+  } catch (e) {
+    setStatus({ status: 'failed', error: (e as Error).message });
+    throw e;
+  }
   const evalSets = task.evalSets(config.train.evalSeed);
   const log = runDir.metrics();
   setStatus({
-    status: 'running', backend: backend.name, backendNotes: backend.skipped, features: task.bank.source,
-    versions: { ...runJson.versions, tfjs: backend.tfjsVersion },
+    status: 'running', engine: engine.name, backend: engine.backend, backendNotes: engine.notes, features: task.bank.source,
+    versions: { ...runJson.versions, tfjs: tf.version_core },
   });
   io.emit({
-    type: 'started', runId: runDir.id, runDir: runDir.path, backend: backend.name, backendNotes: backend.skipped,
+    type: 'started', runId: runDir.id, runDir: runDir.path, backend: engine.name, backendNotes: engine.notes,
     totalSequences: total, startSequences: step * B, config,
   });
 
   let lossSum = 0, lossCount = 0;
   let lastEval: { seq: number; r: EvalResult } | null = null;
   const doEval = (seq: number) => {
-    const r = evaluate(config.model, weights.weights, task.bank, evalSets, config.clamps, seq);
+    const r = evaluate(config.model, evalSets, engine.evalForward(seq));
     lastEval = { seq, r };
     const { patterns: _p, ...measures } = r;
     const record: MetricsRecord = {
@@ -134,16 +136,16 @@ export async function runTraining(config: RunConfig, runDir: RunDir, io: TrainIO
     io.emit({ type: 'metrics', record });
   };
   const saveCheckpoint = (seq: number) => {
-    const p = runDir.writeCheckpoint(seq, encodeCheckpoint({ config: config.model, sequences: seq, params }));
+    const p = runDir.writeCheckpoint(seq, encodeCheckpoint({ config: config.model, sequences: seq, params: engine.params() }));
     // What a hover on this checkpoint shows, computed now so readers never need the model.
-    const ev = lastEval?.seq === seq ? lastEval.r : evaluate(config.model, weights.weights, task.bank, evalSets.filter((e) => e.spec.name === 'fsl_train'), config.clamps, seq);
+    const ev = lastEval?.seq === seq ? lastEval.r : evaluate(config.model, evalSets.filter((e) => e.spec.name === 'fsl_train'), engine.evalForward(seq));
     const summary: CheckpointSummary = {
       sequences: seq, step, tokens: ev.patterns.tokens, canonicalLabels: ev.patterns.canonicalLabels,
       patterns: ev.patterns.canonical, meanPatterns: ev.patterns.mean, inductionStrength: ev.inductionStrength, prevTokenScore: ev.prevTokenScore,
       eval: Object.fromEntries(Object.entries(ev.eval).map(([k, v]) => [k, { loss: v.loss, acc: v.acc }])),
     };
     writeJsonAtomic(summaryPath(p), summary);
-    writeFileAtomic(path.join(runDir.checkpointsDir, ADAM_FILE), encodeSafetensors(adamToTensors(adam)));
+    writeFileAtomic(path.join(runDir.checkpointsDir, ADAM_FILE), encodeSafetensors(adamToTensors(engine.adamState())));
     setStatus({ sequences: seq });
     io.emit({ type: 'checkpoint', sequences: seq, path: p });
   };
@@ -153,22 +155,12 @@ export async function runTraining(config: RunConfig, runDir: RunDir, io: TrainIO
   let lastProgress = Date.now(), lastProgressStep = step;
   try {
     if (step === 0) doEval(0);
-    const varList = Object.values(weights.vars);
     while (step * B < total) {
       if (io.shouldStop()) { status = 'cancelled'; break; }
       const seqBefore = step * B;
       const batch = task.sampleBatch(new Rng(config.train.trainSeed, step + 1), B);
-      const { loss, grads } = tf.tidy(() => {
-        const { inputs, host } = batchTensors(task.bank, batch);
-        const targets = tf.tensor1d(Int32Array.from({ length: B }, (_, b) => batch.labels[b * 3 + 2]), 'int32');
-        const { value, grads } = tf.variableGrads(() => crossEntropy(clampedForward(config.model, weights.weights, inputs, host, config.clamps, seqBefore).logits, targets), varList);
-        const g: Partial<Params> = {};
-        for (const [n, t] of Object.entries(grads)) g[nameOf.get(n)!] = t.dataSync() as Float32Array;
-        return { loss: value.dataSync()[0], grads: g };
-      });
+      const loss = engine.step(batch, seqBefore, config.train.lr);
       if (!Number.isFinite(loss)) throw new Error(`training loss became ${loss} at step ${step}`);
-      adamStep({ ...DEFAULT_ADAM, lr: config.train.lr }, adam, params, grads);
-      weights.assign(params);
       step += 1; lossSum += loss; lossCount += 1;
       const seq = step * B;
       if (every(config.train.evalEvery, seq) > every(config.train.evalEvery, seqBefore) && seq < total) doEval(seq);
@@ -187,11 +179,11 @@ export async function runTraining(config: RunConfig, runDir: RunDir, io: TrainIO
   } catch (e) {
     log.close();
     setStatus({ status: 'failed', error: (e as Error).message, sequences: step * B });
-    weights.dispose();
+    engine.dispose();
     throw e;
   }
   log.close();
-  weights.dispose();
+  engine.dispose();
   setStatus({ status, sequences: step * B });
   const fin: FinishedMessage = { type: 'finished', status, sequences: step * B, runDir: runDir.path, seconds: (Date.now() - t0) / 1000 };
   io.emit(fin);

@@ -1,0 +1,147 @@
+/**
+ * The two ways a training step can run. `tfjs`: the TensorFlow.js reference model (every clamp, every
+ * backend). `fast`: the hand-written WebAssembly forward/backward (src/engine/fast), used automatically
+ * when the model and every clamp of the run are supported — attention-only models with constant clamps
+ * (ablation, previous-token / induction / match patterns, disallow, silence, ablate-embedding). Both give
+ * the same numbers within float32 rounding (test/unit/fast.test.ts); the run records which one ran.
+ */
+import { tf, initBackend, BackendInfo } from '../tf';
+import { Batch, FeatureBank } from '../data';
+import { ModelConfig } from '../model/config';
+import { Params, cloneParams } from '../model/params';
+import { crossEntropy } from '../model/forward';
+import { TfWeights, batchTensors } from '../model/tfModel';
+import { site } from '../model/sites';
+import { clampedForward, hostOverrides, allConstant } from '../clamps/apply';
+import { ClampSpec } from '../clamps/spec';
+import { adamInit, adamStep, AdamState, DEFAULT_ADAM } from './adam';
+import { EvalForward } from './evaluate';
+import { FastModel, FastAdam, fastBatch, unsupportedReason } from '../fast';
+import { gatherExemplars } from '../data';
+
+export type EnginePreference = 'auto' | 'fast' | 'tfjs';
+
+export interface TrainEngine {
+  /** What ran, for run.json and the UI, e.g. "fast (wasm simd)" or "tfjs (wasm)". */
+  readonly name: string;
+  readonly backend: string;
+  readonly notes: string[];
+  /** One Adam step on a batch; returns the loss before the update. */
+  step(batch: Batch, sequences: number, lr: number): number;
+  evalForward(sequences: number): EvalForward;
+  params(): Params;
+  adamState(): AdamState;
+  dispose(): void;
+}
+
+class TfEngine implements TrainEngine {
+  readonly name: string;
+  private readonly weights: TfWeights;
+  private readonly nameOf: Map<string, string>;
+  private readonly params_: Params;
+  private adam: AdamState;
+  constructor(private readonly c: ModelConfig, private readonly bank: FeatureBank, private readonly clamps: ClampSpec[], params: Params, adam: AdamState, readonly backend: string, readonly notes: string[]) {
+    this.name = `tfjs (${backend})`;
+    this.params_ = cloneParams(params);
+    this.adam = adam;
+    this.weights = new TfWeights(c, this.params_);
+    this.nameOf = new Map(Object.entries(this.weights.vars).map(([k, v]) => [v.name, k]));
+  }
+  step(batch: Batch, sequences: number, lr: number): number {
+    const vars = Object.values(this.weights.vars);
+    const { loss, grads } = tf.tidy(() => {
+      const { inputs, host } = batchTensors(this.bank, batch);
+      const items = this.c.contextLen + 1;
+      const targets = tf.tensor1d(Int32Array.from({ length: batch.size }, (_, b) => batch.labels[b * items + items - 1]), 'int32');
+      const { value, grads } = tf.variableGrads(() => crossEntropy(clampedForward(this.c, this.weights.weights, inputs, host, this.clamps, sequences).logits, targets), vars);
+      const g: Partial<Params> = {};
+      for (const [n, t] of Object.entries(grads)) g[this.nameOf.get(n)!] = t.dataSync() as Float32Array;
+      return { loss: value.dataSync()[0], grads: g };
+    });
+    adamStep({ ...DEFAULT_ADAM, lr }, this.adam, this.params_, grads);
+    this.weights.assign(this.params_);
+    return loss;
+  }
+  evalForward(sequences: number): EvalForward {
+    return (batch, withPatterns) => {
+      const wanted = new Set(withPatterns ? Array.from({ length: this.c.depth }, (_, l) => site.pattern(l)) : []);
+      const out: { logits: Float32Array; patterns: Float32Array[] } = { logits: new Float32Array(0), patterns: [] };
+      tf.tidy(() => {
+        const { inputs, host } = batchTensors(this.bank, batch);
+        const r = clampedForward(this.c, this.weights.weights, inputs, host, this.clamps, sequences, { record: wanted });
+        out.logits = r.logits.dataSync() as Float32Array;
+        out.patterns = [...wanted].map((s) => r.acts.get(s)!.dataSync() as Float32Array);
+      });
+      return out;
+    };
+  }
+  params(): Params { return cloneParams(this.params_); }
+  adamState(): AdamState { return this.adam; }
+  dispose(): void { this.weights.dispose(); }
+}
+
+class FastEngine implements TrainEngine {
+  readonly name: string;
+  readonly backend = 'wasm';
+  private readonly model: FastModel;
+  private readonly adam: FastAdam;
+  constructor(private readonly c: ModelConfig, private readonly bank: FeatureBank, private readonly clamps: ClampSpec[], params: Params, adam: AdamState, readonly notes: string[]) {
+    this.model = new FastModel(c);
+    this.name = `fast (wasm ${this.model.variant})`;
+    const views = this.model.paramViews();
+    for (const k of Object.keys(params)) views[k].set(params[k]);
+    this.adam = new FastAdam(this.model);
+    this.adam.load(adam);
+  }
+  private host(batch: Batch) {
+    return { labels: batch.labels, size: batch.size, exemplars: this.needsExemplars ? gatherExemplars(this.bank, batch) : undefined };
+  }
+  private get needsExemplars(): boolean { return this.clamps.some((c) => c.kind === 'match'); }
+  step(batch: Batch, sequences: number, lr: number): number {
+    const overrides = hostOverrides(this.c, this.host(batch), this.clamps, sequences);
+    const r = this.model.run(this.model.paramViews(), fastBatch(this.bank, batch, this.model), { overrides, backward: true });
+    this.adam.step({ ...DEFAULT_ADAM, lr });
+    return r.loss;
+  }
+  evalForward(sequences: number): EvalForward {
+    return (batch, withPatterns) => {
+      const overrides = hostOverrides(this.c, this.host(batch), this.clamps, sequences);
+      const record = new Set(withPatterns ? Array.from({ length: this.c.depth }, (_, l) => site.pattern(l)) : []);
+      const r = this.model.run(this.model.paramViews(), fastBatch(this.bank, batch, this.model), { overrides, record, backward: false });
+      return { logits: r.logits.slice(), patterns: [...record].map((s) => r.acts.get(s)!) };
+    };
+  }
+  params(): Params { return cloneParams(this.model.paramViews()); }
+  adamState(): AdamState { return this.adam.state(); }
+  dispose(): void { /* WebAssembly memory is freed with the model */ }
+}
+
+/** Why the fast path cannot train this run, or null. */
+export function fastUnsupported(c: ModelConfig, clamps: ClampSpec[]): string | null {
+  const why = unsupportedReason(c);
+  if (why) return why;
+  if (!allConstant(clamps)) {
+    const kinds = [...new Set(clamps.filter((k) => !allConstant([k])).map((k) => k.kind))];
+    return `the ${kinds.join(', ')} clamp${kinds.length > 1 ? 's read' : ' reads'} passes of the model, which only the TensorFlow.js engine runs`;
+  }
+  return null;
+}
+
+/**
+ * Picks the engine: `fast` when it supports the run (unless the TensorFlow.js engine or a specific
+ * backend was asked for), else TensorFlow.js on the best backend that loads.
+ */
+export async function createEngine(pref: EnginePreference, backendPref: 'auto' | 'tensorflow' | 'wasm' | 'cpu', c: ModelConfig, bank: FeatureBank, clamps: ClampSpec[], params: Params, adam: AdamState | null): Promise<TrainEngine> {
+  const st = adam ?? adamInit(params);
+  const why = fastUnsupported(c, clamps);
+  const notes: string[] = [];
+  if (pref === 'fast' && why) throw new Error(`train.engine is "fast" but ${why}`);
+  if (pref !== 'tfjs' && !why && (backendPref === 'auto' || pref === 'fast')) {
+    try { return new FastEngine(c, bank, clamps, params, st, notes); } catch (e) {
+      if (pref === 'fast') throw e;
+      notes.push(`fast path unavailable: ${(e as Error).message}`);
+    }
+  } else if (pref === 'auto' && why) notes.push(`TensorFlow.js engine: ${why}`);
+  const be: BackendInfo = await initBackend(backendPref);
+  return new TfEngine(c, bank, clamps, params, st, be.name, [...notes, ...be.skipped.map((s) => `skipped ${s}`)]);
+}

@@ -45,7 +45,7 @@ test('train writes a run folder with a report; forward inspects its checkpoint',
   const dir = tmp();
   const cfg = path.join(dir, 'cfg.json');
   fs.writeFileSync(cfg, JSON.stringify({ data: { evalSize: 20 }, train: { evalEvery: 64, checkpointEvery: 64, backend: 'cpu' } }));
-  const r = cli(['train', '--preset', 'smoke', '--config', cfg, '--sequences', '128', '--clamp', 'ablate:L2H1@from=64', '--out', dir]);
+  const r = cli(['train', '--preset', 'smoke', '--config', cfg, '--sequences', '128', '--clamp', 'ablate:L2H1,from=64', '--out', dir]);
   assert.equal(r.code, 0, r.err);
   const [run] = fs.readdirSync(dir).filter((f) => f !== 'cfg.json');
   const runDir = path.join(dir, run);

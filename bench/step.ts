@@ -115,10 +115,16 @@ async function main(): Promise<void> {
     w.dispose();
   }
 
-  // ---- PyTorch peer ----
+  // ---- PyTorch peer (installed through apt when absent and we are root) ----
   if (!args.has('--no-torch')) {
     const py = process.env.BENCH_PYTHON ?? '/usr/bin/python3';
-    const probe = spawnSync(py, ['-c', 'import torch'], { encoding: 'utf8' });
+    let probe = spawnSync(py, ['-c', 'import torch'], { encoding: 'utf8' });
+    if (probe.status !== 0 && process.getuid?.() === 0) {
+      process.stderr.write('installing python3-torch and libopenblas0-pthread through apt (one time)…\n');
+      spawnSync('apt-get', ['update'], { stdio: 'ignore' });
+      spawnSync('apt-get', ['install', '-y', 'python3-torch', 'libopenblas0-pthread'], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+      probe = spawnSync(py, ['-c', 'import torch'], { encoding: 'utf8' });
+    }
     if (probe.status === 0) {
       const blas = '/usr/lib/x86_64-linux-gnu/openblas-pthread';
       const r = spawnSync(py, [path.join(__dirname, 'torch_step.py'), ...SIZES.map(String)], {
@@ -138,18 +144,58 @@ async function main(): Promise<void> {
   const torch32 = rows.find((r) => r.name === 'pytorch' && r.batch === 32);
   const names = [...new Set(rows.map((r) => r.name))];
   const lines: string[] = [];
-  lines.push(`| implementation | batch | ms/step (median) | p10 | steps/s | sequences/s | ÷ fast+adam.ts B=32 |${torch32 ? ' speed-up vs pytorch |' : ''}`);
-  lines.push(`|---|---:|---:|---:|---:|---:|---:|${torch32 ? '---:|' : ''}`);
+  // FLOP limit (notes/engine-performance.md): 45.4 MFLOP per batch-32 step ÷ one core's AVX-512 peak ≈ 300 GFLOP/s.
+  const flopLimitMs = (B: number) => (45.4e6 * (B / 32)) / 300e9 * 1000;
+  lines.push(`| implementation | batch | ms/step (median) | p10 | steps/s | sequences/s | ÷ fast+adam.ts B=32 | × FLOP limit |${torch32 ? ' speed-up vs pytorch |' : ''}`);
+  lines.push(`|---|---:|---:|---:|---:|---:|---:|---:|${torch32 ? '---:|' : ''}`);
   for (const n of names) for (const B of SIZES) {
     const r = rows.find((x) => x.name === n && x.batch === B);
     if (!r) continue;
     const med = median(r.times);
     const torch = rows.find((x) => x.name === 'pytorch' && x.batch === B);
-    lines.push(`| ${n} | ${B} | ${med.toFixed(3)} | ${pct(r.times, 0.1).toFixed(3)} | ${(1000 / med).toFixed(1)} | ${((1000 / med) * B).toFixed(0)} | ${(med / ref).toFixed(2)} |${torch32 ? ` ${torch ? (median(torch.times) / med).toFixed(2) + '×' : ''} |` : ''}`);
+    lines.push(`| ${n} | ${B} | ${med.toFixed(3)} | ${pct(r.times, 0.1).toFixed(3)} | ${(1000 / med).toFixed(1)} | ${((1000 / med) * B).toFixed(0)} | ${(med / ref).toFixed(2)} | ${(med / flopLimitMs(B)).toFixed(1)} |${torch32 ? ` ${torch ? (median(torch.times) / med).toFixed(2) + '×' : ''} |` : ''}`);
   }
   env.push(`load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} at end; n = ${names.map((n) => `${n}: ${rows.filter((r) => r.name === n).map((r) => r.times.length).join('/')}`).join(', ')}`);
   console.log(lines.join('\n'));
   console.log('\n' + env.map((e) => `- ${e}`).join('\n'));
+  if (!args.has('--no-wall')) console.log('\n' + (await wallTimes()));
+}
+
+/**
+ * Wall time of whole runs as the trainer does them (sampling, evaluation every N sequences, checkpoints):
+ * the paper's main run and the Fig 5b sweep at paper scale. Measured on a fraction of each run
+ * (default 2 %, `--full` for all of it) and scaled up; the Fig 5b sweep is scheduled on one worker per core.
+ */
+async function wallTimes(): Promise<string> {
+  const fs = await import('node:fs');
+  const { resolvePreset } = await import('../src/engine/presets');
+  const { runTraining } = await import('../src/engine/train/trainer');
+  const { RunDir } = await import('../src/engine/io');
+  const frac = args.has('--full') ? 1 : QUICK ? 0.005 : 0.02;
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'il-bench-'));
+  const measure = async (name: string, scale: 'paper' | 'fast') => {
+    const cfg = resolvePreset(name, scale);
+    const full = cfg.train.sequences;
+    cfg.train.sequences = Math.max(cfg.train.batchSize * 20, Math.round((full * frac) / cfg.train.batchSize) * cfg.train.batchSize);
+    cfg.train.checkpointEvery = 0;
+    let engine = '';
+    const t0 = performance.now();
+    await runTraining(cfg, RunDir.create(root, name.replace(/[^\w.-]/g, '_')), { emit: (m) => { if (m.type === 'started') engine = m.backend; }, shouldStop: () => false });
+    const s = ((performance.now() - t0) / 1000) * (full / cfg.train.sequences);
+    return { name, engine, seconds: s, full };
+  };
+  const rows = [await measure('paper', 'paper')];
+  const fig5b = [] as typeof rows;
+  for (const n of ['noclamp', 'perfect_prev_tok_attn_single', 'perfect_l1', 'perfect_match', 'perfect_copy', 'perfect_l1_and_copy']) fig5b.push(await measure(`fig5b.${n}`, 'paper'));
+  // Longest-first onto one worker per core.
+  const workers = new Array<number>(Math.max(1, os.availableParallelism())).fill(0);
+  for (const r of [...fig5b].sort((a, b) => b.seconds - a.seconds)) { const i = workers.indexOf(Math.min(...workers)); workers[i] += r.seconds; }
+  const fmt = (s: number) => (s >= 3600 ? `${(s / 3600).toFixed(1)} h` : s >= 60 ? `${(s / 60).toFixed(1)} min` : `${s.toFixed(0)} s`);
+  const out = [`Wall time at paper scale (${frac === 1 ? 'measured in full' : `measured on ${(frac * 100).toFixed(1)} % of each run and scaled`}):`, '', '| run | engine | sequences | wall time |', '|---|---|---:|---:|'];
+  for (const r of [...rows, ...fig5b]) out.push(`| ${r.name} | ${r.engine} | ${r.full.toLocaleString('en-US')} | ${fmt(r.seconds)} |`);
+  out.push(`| Fig 5b sweep on ${workers.length} workers | | | ${fmt(Math.max(...workers))} |`);
+  fs.rmSync(root, { recursive: true, force: true });
+  return out.join('\n');
 }
 
 main().catch((e) => { console.error(e); process.exit(1); });

@@ -32,6 +32,8 @@ function wasmDir(): string | null {
 }
 
 async function tryBackend(name: BackendName): Promise<string | null> {
+  // PROD skips debug checks and silences the "install tfjs-node" banner: the run says which backend ran.
+  tf.env().set('PROD', true);
   try {
     if (name === 'tensorflow') {
       // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -59,8 +61,6 @@ export async function initBackend(pref: BackendPreference = 'auto'): Promise<Bac
   for (const name of order) {
     const why = await tryBackend(name);
     if (why === null) {
-      // Quiet the "install tfjs-node" banner and keep float32 everywhere.
-      tf.env().set('IS_TEST', false);
       current = { name, skipped, tfjsVersion: tf.version_core };
       return current;
     }

@@ -125,9 +125,12 @@ export async function runUiPass({ browser, server, workspace, pass, resultsDir, 
       throw new Error(`no webview frame with ${selector}`);
     };
     const palette = async (title) => {
+      // Close any hover (it would take the click), then take focus back from any webview (keys typed
+      // there do not reach the workbench).
+      await page.mouse.move(1000, 700);
       await page.keyboard.press('Escape');
-      // Take focus back from any webview (keys typed there do not reach the workbench).
-      await page.locator('.part.editor').click({ position: { x: 300, y: 300 } });
+      await page.waitForTimeout(300);
+      await page.locator('.part.editor').first().click({ position: { x: 300, y: 300 }, force: true });
       await page.keyboard.press('F1');
       const input = page.locator('.quick-input-widget input');
       await input.waitFor({ timeout: STEP_TIMEOUT });

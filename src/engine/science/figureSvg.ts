@@ -29,7 +29,7 @@ function viridisLite(t: number): string {
 }
 
 function linePanel(p: LinePanel, x0: number, y0: number, W: number, H: number): string {
-  const m = { l: 44, r: 8, t: 22, b: 34 };
+  const m = { l: 44, r: 22, t: 22, b: 34 };
   const all = p.series.flatMap((s) => s.ys.filter(Number.isFinite));
   const xMax = Math.max(1, ...p.series.flatMap((s) => s.xs));
   const [yLo, yHi] = p.yDomain ?? [Math.min(0, ...all), Math.max(...all, 1e-9)];
@@ -50,7 +50,7 @@ function linePanel(p: LinePanel, x0: number, y0: number, W: number, H: number): 
   });
   const legend = [...p.series.map((s, i) => ({ label: s.label, color: s.color ?? DARK2[i % 8], dashed: s.dashed })), ...(p.hline ? [{ label: p.hline.label, color: '#888', dashed: true }] : [])];
   legend.forEach((l, i) => {
-    const ly = y0 + m.t + 4 + i * 11, lx = X(xMax) - 130;
+    const ly = y0 + m.t + 4 + i * 11, lx = X(xMax) - 150;
     o.push(`<line x1="${lx}" x2="${lx + 14}" y1="${ly}" y2="${ly}" stroke="${l.color}" stroke-width="2"${l.dashed ? ' stroke-dasharray="4 2"' : ''}/><text x="${lx + 17}" y="${ly + 3}" font-size="8.5">${esc(l.label)}</text>`);
   });
   return o.join('');

@@ -90,7 +90,7 @@ function scatterPanel(p: ScatterPanel, x0: number, y0: number, W: number, H: num
 }
 
 export function figureSvg(f: FigureData): string {
-  const PW = 420, PH = f.panels.some((p) => p.kind === 'heat') ? 300 : 260;
+  const PW = f.columns === 1 ? 560 : 420, PH = f.panels.some((p) => p.kind === 'heat') ? 300 : 260;
   const cols = Math.max(1, f.columns), rows = Math.ceil(f.panels.length / cols);
   const W = cols * PW, H = 30 + rows * PH + 14 * f.notes.length;
   const o = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" fill="#222">`, `<rect width="${W}" height="${H}" fill="white"/>`, `<text x="8" y="20" font-size="14" font-weight="bold">${esc(f.title)}</text>`];

@@ -89,3 +89,24 @@ test('train writes a run folder with a report; forward inspects its checkpoint',
   assert.equal(c.code, 2);
   assert.match(c.err, /cut\.safetensors/);
 });
+
+test('reproduce draws the toy-model figure and emits a Slurm job array for a figure\'s runs', () => {
+  const dir = tmp();
+  const r = cli(['reproduce', 'fig5a', '--out', dir]);
+  assert.equal(r.code, 0, r.err);
+  const data = JSON.parse(fs.readFileSync(path.join(dir, 'fig5a', 'data.json'), 'utf8'));
+  const it = data.numbers.iterationsTo10pct;
+  assert.ok(it.none > it.c && it.c > it['b+c'], `clamping factors shortens the plateau: ${JSON.stringify(it)}`);
+  assert.match(fs.readFileSync(path.join(dir, 'fig5a', 'figure.svg'), 'utf8'), /^<svg/);
+  assert.match(fs.readFileSync(path.join(dir, 'fig5a', 'data.csv'), 'utf8'), /^panel,series,x,y\n/);
+  const s = cli(['reproduce', 'fig5b', '--scale', 'paper', '--emit', 'slurm', '--out', dir, '--runs', path.join(dir, 'runs')]);
+  assert.equal(s.code, 0, s.err);
+  const script = fs.readFileSync(path.join(dir, 'fig5b', 'slurm.sh'), 'utf8');
+  assert.match(script, /#SBATCH --job-name=induction-lab-fig5b/);
+  assert.match(script, /KEYS=\(fig5b\.noclamp-paper-seed5 .*fig5b\.perfect_l1_and_copy-paper-seed5\)/);
+  const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'fig5b', 'slurm-configs', 'fig5b.perfect_l1-paper-seed5.json'), 'utf8'));
+  assert.equal(cfg.train.lr, 1e-5);
+  assert.equal(cfg.train.sequences, 600_000);
+  assert.deepEqual(cfg.clamps.map((c: { kind: string }) => c.kind), ['ablate', 'layer1']);
+  assert.match(cli(['reproduce', 'fig99']).err, /reproduce needs a figure: fig3a, fig3b/);
+});

@@ -18,7 +18,7 @@ function family(prefix: string, conds: Condition[], settings: DeepPartial<RunCon
 export function experimentPresets(scale: Scale): ExperimentPreset[] {
   const fig6Long = scaleSettings(scale, 2_000_000, 5000, 300_000);
   // Clamped runs converge within ≈ 3e4 sequences at the fast scale (Fig 5b), so their fast runs are short.
-  const fig6Short = scaleSettings(scale, 300_000, 1000, 64_000);
+  const fig6Short = scaleSettings(scale, 300_000, 1000, 32_000);
   return [
     ...family('fig5b', fig5bConditions(), scaleSettings(scale, 600_000, 1000, 200_000), 'Fig 5b clamp condition'),
     ...FIG6_ROWS.flatMap((row) => fig6Columns().flatMap((col) => family(`fig6.${row.name}`, [col], col.name === 'noclamp' ? fig6Long : fig6Short, `Fig 6 ${row.label}, ${col.label}`, { data: row.data } as DeepPartial<RunConfig>))),

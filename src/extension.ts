@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fork } from 'node:child_process';
-import { RunsTreeProvider, RunNode, CheckpointNode, RunsTreeNode, runsRoots, debounce } from './extension/runsTree';
+import { RunsTreeProvider, RunNode, CheckpointNode, runsRoots, debounce } from './extension/runsTree';
 import { RunManager } from './extension/runManager';
 import { LabViews } from './extension/webviews';
 import { startRunFlow } from './extension/startRunFlow';

@@ -17,8 +17,6 @@ export interface BatchHost {
   /** [B, C+1, inputDim] raw exemplar features (needed by the match-heads clamp). */
   exemplars?: Float32Array;
 }
-/** @deprecated name kept for callers that only pass labels. */
-export type BatchLabels = BatchHost;
 
 export class ClampContext {
   readonly overrides: Overrides = new Map();
@@ -67,8 +65,4 @@ export function headMaskArray(shape: number[], heads: number[], rows?: number[])
     m.fill(1, ((b * H + h) * T + t) * X, ((b * H + h) * T + t + 1) * X);
   }
   return m;
-}
-
-export function headMask(shape: number[], heads: number[], rows?: number[]): tf.Tensor {
-  return tf.tensor(headMaskArray(shape, heads, rows), shape, 'bool');
 }

@@ -6,6 +6,7 @@
  */
 import * as vscode from 'vscode';
 import { fork, ChildProcess } from 'node:child_process';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type { FromChildMessage, ToChildMessage, StartMessage } from '../shared/protocol';
 
@@ -41,7 +42,7 @@ export class RunManager implements vscode.Disposable {
 
   private maxConcurrent(): number {
     const n = vscode.workspace.getConfiguration('inductionLab').get<number>('maxConcurrentRuns', 0);
-    return n > 0 ? n : Math.max(1, require('node:os').availableParallelism?.() ?? 2);
+    return n > 0 ? n : Math.max(1, os.availableParallelism());
   }
 
   /** Starts a run (new or resumed). Resolves when the child reports `started`, rejects on an early error. */

@@ -173,6 +173,41 @@ export function activate(context: vscode.ExtensionContext): InductionLabApi {
         }));
       views.openPanel('influence', { runId: runIdOf(n) });
     }),
+    cmd('inductionLab.reproduceFigure', async () => {
+      if (!vscode.workspace.isTrusted) throw new Error('training runs only in a trusted workspace');
+      const figs = ['fig3a', 'fig3b', 'fig4a', 'fig4b', 'fig5a', 'fig5b', 'fig6', 'appfig11', 'appfig15'];
+      const fig = await vscode.window.showQuickPick(figs, { title: 'Reproduce which figure of the paper?' });
+      if (!fig) return;
+      const scale = await vscode.window.showQuickPick([{ label: 'fast', detail: 'lr 1e-4, shorter runs (minutes)' }, { label: 'paper', detail: "the paper's lr 1e-5 and run lengths (hours for some figures)" }], { title: `${fig}: scale` });
+      if (!scale) return;
+      const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+      if (!folder) throw new Error('Open a folder first: figures are saved in the workspace.');
+      const out = path.join(folder, 'figures');
+      // The CLI in a child process: training runs in its own children, measures never load TensorFlow.js here.
+      await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Induction Lab: reproducing ${fig} (${scale.label})`, cancellable: true }, (progress, token) =>
+        new Promise<void>((resolve, reject) => {
+          const child = fork(path.join(context.extensionPath, 'out', 'cli.js'), ['reproduce', fig, '--scale', scale.label, '--out', out, '--runs', path.join(root(), 'reproduce')], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+          token.onCancellationRequested(() => child.kill('SIGINT'));
+          let err = '';
+          child.stdout?.on('data', (d) => log.info(String(d).trimEnd()));
+          child.stderr?.on('data', (d) => {
+            const text = String(d);
+            err = (err + text).slice(-2000);
+            log.info(text.trimEnd());
+            const last = text.trim().split('\n').pop();
+            if (last) progress.report({ message: last.slice(0, 120) });
+          });
+          child.on('exit', (code) => {
+            if (code === 0) resolve();
+            else if (token.isCancellationRequested) resolve();
+            else reject(new Error(err.trim().split('\n').pop() || `reproduce exited with code ${code}`));
+          });
+        }));
+      const svg = vscode.Uri.file(path.join(out, fig, 'figure.svg'));
+      try { await vscode.workspace.fs.stat(svg); } catch { return; }
+      await vscode.commands.executeCommand('vscode.open', svg);
+      runs.refresh(); views.refreshRuns(); views.sendSubcircuits();
+    }),
     cmd('inductionLab.runSubcircuits', async () => {
       if (!vscode.workspace.isTrusted) throw new Error('training runs only in a trusted workspace');
       const rootDir = path.join(root(), 'subcircuits');

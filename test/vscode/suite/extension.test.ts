@@ -17,7 +17,7 @@ describe('Induction Lab extension', () => {
     const commands = await vscode.commands.getCommands(true);
     for (const id of ['inductionLab.refreshRuns', 'inductionLab.showEngineInfo', 'inductionLab.startClampedRun', 'inductionLab.startRunFromFile',
       'inductionLab.stopRun', 'inductionLab.resumeRun', 'inductionLab.duplicateRun', 'inductionLab.deleteRun', 'inductionLab.openAttention',
-      'inductionLab.openInfluence', 'inductionLab.computeInfluence', 'inductionLab.openSubcircuits', 'inductionLab.runSubcircuits', 'inductionLab.openCompare']) {
+      'inductionLab.openInfluence', 'inductionLab.computeInfluence', 'inductionLab.openSubcircuits', 'inductionLab.runSubcircuits', 'inductionLab.openCompare', 'inductionLab.reproduceFigure']) {
       assert.ok(commands.includes(id), `command ${id} is not registered`);
     }
   });

@@ -1,7 +1,7 @@
 /**
  * Training-step benchmark: implementation × batch size → ms per step (median after warm-up), steps/s, and
  * the ratio to the fast path's batch-32 time measured in the same run. One step = sample → inputs →
- * forward → backward → Adam, as the trainer does it. Run: npx tsx bench/step.ts [--quick] [--no-torch]
+ * forward → backward → Adam, as the trainer does it. Run: npx tsx bench/step.ts [--quick] [--no-torch] [--no-wall | --only-wall] [--full]
  *
  *  fast + adam.ts        src/engine/fast (WebAssembly kernels) + the engine's JavaScript Adam (train/adam.ts)
  *  fast + FastAdam       the same with the WebAssembly Adam (float32 arithmetic, the default)
@@ -43,6 +43,7 @@ const pct = (a: number[], q: number) => { const s = [...a].sort((x, y) => x - y)
 type Stepper = () => void;
 
 async function main(): Promise<void> {
+  if (args.has('--only-wall')) { console.log(await wallTimes()); return; }
   const task = await loadTaskData(TaskData.DEFAULT_DATA_CONFIG);
   const pools = new Map<number, Batch[]>(SIZES.map((B) => [B, Array.from({ length: 32 }, (_, i) => task.sampleBatch(new Rng(0, i + 1), B))]));
   const rows: Row[] = [];
@@ -172,6 +173,8 @@ async function wallTimes(): Promise<string> {
   const { runTraining } = await import('../src/engine/train/trainer');
   const { RunDir } = await import('../src/engine/io');
   const frac = args.has('--full') ? 1 : QUICK ? 0.005 : 0.02;
+  // The step benchmark above left TensorFlow.js on its last backend (cpu); runs pick the best one.
+  await initBackend('wasm');
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'il-bench-'));
   const measure = async (name: string, scale: 'paper' | 'fast') => {
     const cfg = resolvePreset(name, scale);

@@ -6,11 +6,12 @@
 import * as fs from 'node:fs';
 import type { CheckpointSummary } from '../shared/protocol';
 import { patternGridSvg, svgDataUri } from './thumbnail';
+import { summaryPath } from '../engine/io/runStore';
 
 const LEGEND: Record<string, string> = { fsl_train: 'train', fsl_val_rl: 'test (relabel)', fsl_test_class: 'test (exemplars)', fsl_train_valex: 'train (new exemplars)' };
 
 export function readSummary(checkpointPath: string): CheckpointSummary | null {
-  try { return JSON.parse(fs.readFileSync(checkpointPath.replace(/\.safetensors$/, '.summary.json'), 'utf8')) as CheckpointSummary; } catch { return null; }
+  try { return JSON.parse(fs.readFileSync(summaryPath(checkpointPath), 'utf8')) as CheckpointSummary; } catch { return null; }
 }
 
 export function checkpointMarkdown(runName: string, s: CheckpointSummary): string {

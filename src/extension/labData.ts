@@ -6,7 +6,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RunDir, listRuns } from '../engine/io';
-import type { CheckpointSummary, MetricsRecord } from '../shared/protocol';
+import { readSummary } from './checkpointHover';
+import type { MetricsRecord } from '../shared/protocol';
 import type { AttentionPatterns, InfluenceMatrix, PatternMode, RunSummary, SubcircuitCurve, InfluenceKind } from '../shared/webviewProtocol';
 import { INFLUENCE_INFO } from '../shared/webviewProtocol';
 
@@ -45,14 +46,10 @@ export function nearestCheckpoint(dir: string, sequences: number | null): { sequ
   return cks.reduce((best, c) => (Math.abs(c.sequences - sequences) < Math.abs(best.sequences - sequences) ? c : best));
 }
 
-export function readCheckpointSummary(checkpointPath: string): CheckpointSummary | null {
-  try { return JSON.parse(fs.readFileSync(checkpointPath.replace(/\.safetensors$/, '.summary.json'), 'utf8')) as CheckpointSummary; } catch { return null; }
-}
-
 export function attentionPatterns(runId: string, dir: string, sequences: number | null, mode: PatternMode): AttentionPatterns | string {
   const ck = nearestCheckpoint(dir, sequences);
   if (!ck) return 'this run has no checkpoint yet';
-  const s = readCheckpointSummary(ck.path);
+  const s = readSummary(ck.path);
   if (!s) return `no attention summary next to ${path.basename(ck.path)} (written by runs of this version)`;
   const [y1, y2, yq] = s.canonicalLabels;
   return {

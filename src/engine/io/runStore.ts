@@ -13,6 +13,9 @@ export const RUN_JSON = 'run.json';
 export const METRICS_JSONL = 'metrics.jsonl';
 export const CHECKPOINTS_DIR = 'checkpoints';
 
+/** checkpoints/seq-N.safetensors → checkpoints/seq-N.summary.json (what a hover on the checkpoint shows). */
+export const summaryPath = (checkpoint: string): string => checkpoint.replace(/\.safetensors$/, '.summary.json');
+
 /** `<workspaceFolder>/.induction-lab/runs` */
 export function defaultRunsRoot(workspaceFolder: string): string {
   return path.join(workspaceFolder, '.induction-lab', 'runs');

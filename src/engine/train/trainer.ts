@@ -16,11 +16,8 @@ import { adamInit, AdamState } from './adam';
 import { evaluate, EvalResult } from './evaluate';
 import { createEngine, TrainEngine } from './engines';
 import { RunConfig } from './runConfig';
-import { RunDir, writeFileAtomic, writeJsonAtomic, decodeSafetensors, encodeSafetensors, NamedTensor } from '../io';
+import { RunDir, summaryPath, writeFileAtomic, writeJsonAtomic, decodeSafetensors, encodeSafetensors, NamedTensor } from '../io';
 import type { FromChildMessage, FinishedMessage, MetricsRecord, RunStatus, CheckpointSummary } from '../../shared/protocol';
-
-/** checkpoints/seq-N.safetensors → checkpoints/seq-N.summary.json */
-export const summaryPath = (checkpoint: string) => checkpoint.replace(/\.safetensors$/, '.summary.json');
 
 export const ENGINE_VERSION = '0.1.0';
 

@@ -12,7 +12,8 @@ import { TfWeights } from '../../src/engine/model/tfModel';
 import { forward, crossEntropy, Overrides } from '../../src/engine/model/forward';
 import { siteShapes, site } from '../../src/engine/model/sites';
 import { HostOverride, newHostOverride } from '../../src/engine/model/hostOverride';
-import { hostOverrides } from '../../src/engine/clamps/apply';
+import { hostOverrides, clampedForward } from '../../src/engine/clamps/apply';
+import { ClampSpec } from '../../src/engine/clamps/spec';
 import { adamInit, adamStep, DEFAULT_ADAM } from '../../src/engine/train/adam';
 import { Rng } from '../../src/engine/rng';
 import { FastModel, FastBatch, FastResult, supports, unsupportedReason } from '../../src/engine/fast/model';
@@ -285,6 +286,96 @@ for (const variant of variants) {
   });
 }
 
+// The multi-pass clamps (spec §4.6, §4.7) folded into one fast pass, against clampedForward on TF.js.
+interface ClampRef { loss: number; logits: Float32Array; grads: Params; acts: Map<string, Float32Array> }
+function clampReference(c: ModelConfig, params: Params, batch: FastBatch, clamps: ClampSpec[], record: ReadonlySet<string>): ClampRef {
+  const w = new TfWeights(c, params);
+  const nameOf = new Map(Object.entries(w.vars).map(([k, v]) => [v.name, k]));
+  const C1 = c.contextLen + 1, B = batch.size;
+  let out: ClampRef | null = null;
+  try {
+    tf.tidy(() => {
+      const inputs = { exemplars: tf.tensor3d(batch.exemplars, [B, C1, c.inputDim]), labels: tf.tensor2d(batch.labels, [B, C1], 'int32') };
+      const host = { labels: batch.labels, size: B, exemplars: batch.exemplars };
+      const targets = tf.tensor1d(Int32Array.from({ length: B }, (_, b) => batch.labels[b * C1 + c.contextLen]), 'int32');
+      const fr = clampedForward(c, w.weights, inputs, host, clamps, 0, { record });
+      const acts = new Map<string, Float32Array>();
+      for (const s of record) acts.set(s, fr.acts.get(s)!.dataSync() as Float32Array);
+      const logits = fr.logits.dataSync() as Float32Array;
+      const { value, grads } = tf.variableGrads(() => crossEntropy(clampedForward(c, w.weights, inputs, host, clamps, 0).logits, targets), Object.values(w.vars));
+      const g: Params = {};
+      for (const [n, t] of Object.entries(grads)) g[nameOf.get(n)!] = t.dataSync() as Float32Array;
+      out = { loss: value.dataSync()[0], logits, grads: g, acts };
+    });
+  } finally { w.dispose(); }
+  return out!;
+}
+
+/** Copy logits hold −1e9 sentinels: those must match exactly, the rest within the usual tolerance. */
+function closeLogits(a: Float32Array, b: Float32Array): void {
+  assert.equal(a.length, b.length);
+  const fa: number[] = [], fb: number[] = [];
+  for (let i = 0; i < b.length; i++) {
+    if (Math.abs(b[i]) >= 1e8) assert.ok(Math.abs(a[i] - b[i]) <= 1e-7 * Math.abs(b[i]), `logit ${i}: fast ${a[i]} vs tfjs ${b[i]}`);
+    else { fa.push(a[i]); fb.push(b[i]); }
+  }
+  close('finite logits', fa, fb);
+}
+
+const isZero = (a: Float32Array) => a.every((v) => v === 0);
+
+for (const variant of variants) {
+  describe(`fast path (${variant}): multi-pass clamps vs clampedForward on TensorFlow.js cpu`, () => {
+    const c = DEFAULT_MODEL_CONFIG, B = 12;
+    const rest: ClampSpec = { kind: 'ablate', heads: ['L2H0', 'L2H1', 'L2H2', 'L2H4', 'L2H5', 'L2H6', 'L2H7'] };
+    const patterns = new Set([site.pattern(0), site.pattern(1)]);
+    const cases: { name: string; clamps: ClampSpec[]; zero: string[] }[] = [
+      { name: 'layer1 + REST_HEADS ablated', clamps: [rest, { kind: 'layer1' }], zero: ['blocks.0.attn.qkv.weight', 'blocks.0.attn.proj.weight', 'blocks.0.ln.weight', 'blocks.0.ln.bias'] },
+      { name: 'perfect copy from L2H3', clamps: [{ kind: 'copy', head: 'L2H3' }], zero: ['unembed.weight', 'unembed.bias', 'ln_final.weight', 'ln_final.bias', 'blocks.1.attn.proj.weight'] },
+      { name: 'layer1 + perfect copy from L2H3', clamps: [{ kind: 'layer1' }, { kind: 'copy', head: 'L2H3' }], zero: ['unembed.weight', 'unembed.bias', 'ln_final.weight', 'blocks.1.attn.proj.weight', 'blocks.0.attn.qkv.weight', 'blocks.0.attn.proj.weight', 'embed.label.weight'] },
+      { name: 'layer1 + induction clamp on L2H3 + REST_HEADS', clamps: [rest, { kind: 'layer1' }, { kind: 'induction', heads: ['L2H3'], strength: 0.9 }], zero: ['blocks.0.attn.qkv.weight'] },
+    ];
+    for (const cs of cases) {
+      test(`${cs.name}: loss, logits, every gradient; recorded patterns as the engine's evaluation reads them`, () => {
+        const params = initParams(c, 31), batch = makeBatch(c, B, 32);
+        // Trained-looking weights: larger than init so every path carries gradient well above float32 noise.
+        for (const k of Object.keys(params)) if (k.endsWith('weight') && !k.includes('ln')) for (let i = 0; i < params[k].length; i++) params[k][i] *= 3;
+        const ref = clampReference(c, params, batch, cs.clamps, patterns);
+        const m = new FastModel(c, { wasm: variant });
+        const layer1 = cs.clamps.some((k) => k.kind === 'layer1');
+        const copy = cs.clamps.find((k) => k.kind === 'copy');
+        const copyHead = copy ? 3 : undefined;
+        const ovr = hostOverrides(c, { labels: batch.labels, size: B }, cs.clamps, 0);
+        const r = m.run(params, batch, { backward: true, layer1, copyHead, overrides: copy ? undefined : ovr });
+        close('loss', [r.loss], [ref.loss]);
+        closeLogits(r.logits, ref.logits);
+        for (const s of paramSpecs(c)) close(`grad ${s.name}`, r.grads![s.name], ref.grads[s.name]);
+        for (const z of cs.zero) assert.ok(isZero(r.grads![z]), `${z} gets no gradient under ${cs.name}`);
+        assert.ok(!isZero(r.grads!['blocks.1.attn.qkv.weight']), 'the induction head still learns');
+        // Evaluation: the patterns of the reference's final pass (the copy clamp's logits come from a clean pass).
+        const ev = m.run(params, batch, { backward: false, layer1, record: patterns, overrides: ovr });
+        // Probabilities in [0, 1] after two blocks of 3×-scaled weights: 1e-5 absolute (float32 rounding amplified by the softmax).
+        for (const s of patterns) close(`site ${s}`, ev.acts.get(s)!, ref.acts.get(s)!, 1e-5, 1e-5);
+        if (!copy) closeLogits(ev.logits, ref.logits);
+        // The query-only forward and the recording forward agree on the loss.
+        const rec = m.run(params, batch, { backward: true, layer1, copyHead, record: patterns, overrides: copy ? undefined : ovr });
+        close('loss (recording)', [rec.loss], [ref.loss]);
+        for (const s of paramSpecs(c)) close(`grad ${s.name} (recording)`, rec.grads![s.name], ref.grads[s.name]);
+      });
+    }
+
+    test('refuses what it cannot fold: copy with overrides, layer1 over the embedding, copy from a bad head', () => {
+      const m = new FastModel(c, { wasm: variant }), params = initParams(c, 1), batch = makeBatch(c, 4, 2);
+      const abl = hostOverrides(c, { labels: batch.labels, size: 4 }, [rest], 0);
+      assert.throws(() => m.run(params, batch, { backward: true, copyHead: 3, overrides: abl }), /perfect-copy clamp reads a clean pass/);
+      const emb = hostOverrides(c, { labels: batch.labels, size: 4 }, [{ kind: 'ablate-embedding' }], 0);
+      assert.throws(() => m.run(params, batch, { backward: true, layer1: true, overrides: emb }), /cannot override hook_embed/);
+      assert.throws(() => m.run(params, batch, { backward: true, copyHead: 8 }), /copyHead 8 is not a head of the last block/);
+      assert.throws(() => new FastModel(ODD, { wasm: variant }).run(initParams(ODD, 1), makeBatch(ODD, 2, 1), { backward: true, layer1: true }), /two-layer model/);
+    });
+  });
+}
+
 describe('fast path: finite differences (float32 central differences)', () => {
   test('a few entries of every parameter, with a pattern override active', () => {
     const c = SMALL, B = 4, T = seqLen(c), H = c.numHeads;
@@ -315,6 +406,29 @@ describe('fast path: finite differences (float32 central differences)', () => {
     }
     assert.ok(checked >= 4 * paramSpecs(c).length);
   });
+});
+
+describe('fast path: finite differences through the folded layer-1 / copy passes', () => {
+  for (const [label, opts] of [['layer1', { layer1: true }], ['copy', { copyHead: 1 }], ['layer1 + copy', { layer1: true, copyHead: 0 }]] as const) {
+    test(`${label}: a few entries of every parameter with a gradient`, () => {
+      const c = { ...SMALL, contextLen: 2 }, B = 4;
+      const params = initParams(c, 23), batch = makeBatch(c, B, 24);
+      for (const k of Object.keys(params)) if (k.endsWith('weight') && !k.includes('ln')) for (let i = 0; i < params[k].length; i++) params[k][i] *= 2;
+      const m = new FastModel(c);
+      const g = cloneParams(m.run(params, batch, { backward: true, ...opts }).grads!);
+      const rng = new Rng(6, 6), eps = 2e-3;
+      let nonzero = 0;
+      for (const s of paramSpecs(c)) for (let t = 0; t < 3; t++) {
+        const i = rng.int(params[s.name].length), p2 = cloneParams(params), x0 = p2[s.name][i];
+        p2[s.name][i] = x0 + eps; const lp = m.run(p2, batch, { backward: false, ...opts }).loss;
+        p2[s.name][i] = x0 - eps; const lm = m.run(p2, batch, { backward: false, ...opts }).loss;
+        const fd = (lp - lm) / (2 * eps);
+        assert.ok(Math.abs(fd - g[s.name][i]) <= 2e-2 * Math.abs(fd) + 3e-4, `${s.name}[${i}]: analytic ${g[s.name][i]} vs central difference ${fd}`);
+        if (Math.abs(g[s.name][i]) > 1e-3) nonzero++;
+      }
+      assert.ok(nonzero >= 5, `some checked gradients are well above noise (${nonzero})`);
+    });
+  }
 });
 
 describe('fast Adam', () => {

@@ -140,9 +140,36 @@ test('the fast engine trains like the TensorFlow.js engine (same run, metrics wi
 
 test('a run that needs the TensorFlow.js engine says why, and forcing the fast path there is an error', async () => {
   const root = tmp();
-  const r = await train(tinyRun({ clamps: [{ kind: 'layer1' }], train: { sequences: 64, evalEvery: 64, checkpointEvery: 0, lr: 1e-3, backend: 'auto' } }), root, 'l1');
+  const temp = { kind: 'temperature', heads: ['L2H3'], temperature: 2 };
+  const r = await train(tinyRun({ clamps: [temp], train: { sequences: 64, evalEvery: 64, checkpointEvery: 0, lr: 1e-3, backend: 'auto' } }), root, 'temp');
   const run = r.dir.readRunJson<{ engine: string; backendNotes: string[] }>();
   assert.match(run.engine, /^tfjs/);
-  assert.ok(run.backendNotes.some((n) => /the layer1 clamp reads passes of the model/.test(n)), run.backendNotes.join('; '));
-  await assert.rejects(train(tinyRun({ clamps: [{ kind: 'copy', head: 'L2H3' }], train: { sequences: 64, engine: 'fast' } }), root, 'forced'), /train\.engine is "fast" but the copy clamp/);
+  assert.ok(run.backendNotes.some((n) => /the temperature clamp reads passes of the model/.test(n)), run.backendNotes.join('; '));
+  await assert.rejects(train(tinyRun({ clamps: [{ kind: 'copy', head: 'L1H3' }], train: { sequences: 64, engine: 'fast' } }), root, 'forced'), /train\.engine is "fast" but the copy \(from L1H3, not a last-layer head\) clamp/);
+  await assert.rejects(train(tinyRun({ clamps: [{ kind: 'layer1' }, { kind: 'ablate-embedding' }], train: { sequences: 64, engine: 'fast' } }), root, 'forced2'), /ablate-embedding clamp with the layer1 clamp runs on the TensorFlow\.js engine only/);
 });
+
+// Fig 5b's multi-pass conditions: the fast engine folds their passes; a whole run matches the TF.js engine.
+for (const [name, clamps] of [
+  ['layer1 (REST_HEADS ablated)', [{ kind: 'ablate', heads: ['L2H0', 'L2H1', 'L2H2', 'L2H4', 'L2H5', 'L2H6', 'L2H7'] }, { kind: 'layer1' }]],
+  ['perfect copy, with L1H1 ablated (which the copy\'s clean pass ignores)', [{ kind: 'ablate', heads: ['L1H1'] }, { kind: 'copy', head: 'L2H3' }]],
+  ['layer1 + perfect copy, copy switched on at 96 sequences', [{ kind: 'layer1' }, { kind: 'copy', head: 'L2H3', from: 96 }]],
+] as const) {
+  test(`${name}: the fast engine runs it and trains like the TensorFlow.js engine`, async () => {
+    const root = tmp();
+    const cfg = (engine: string, backend: string) => tinyRun({ clamps, train: { sequences: 256, evalEvery: 64, checkpointEvery: 0, lr: 1e-3, backend, engine } });
+    const fast = await train(cfg('auto', 'auto'), root, 'fast');
+    const ref = await train(cfg('tfjs', 'cpu'), root, 'ref');
+    assert.match(fast.dir.readRunJson<{ engine: string }>().engine, /^fast/);
+    const a = fast.dir.readMetrics<MetricsRecord>(), b = ref.dir.readMetrics<MetricsRecord>();
+    assert.equal(a.length, b.length);
+    for (let i = 0; i < a.length; i++) {
+      for (const k of Object.keys(b[i].eval)) {
+        assert.ok(Math.abs(a[i].eval[k].loss - b[i].eval[k].loss) < 2e-4 * Math.max(1, b[i].eval[k].loss), `${k} at ${a[i].sequences}: ${a[i].eval[k].loss} vs ${b[i].eval[k].loss}`);
+        assert.ok(Math.abs(a[i].eval[k].acc - b[i].eval[k].acc) <= 0.026, `${k} accuracy at ${a[i].sequences}: ${a[i].eval[k].acc} vs ${b[i].eval[k].acc}`);
+      }
+      for (let h = 0; h < 8; h++) assert.ok(Math.abs(a[i].inductionStrength[h] - b[i].inductionStrength[h]) < 1e-3, `IS L2H${h} at ${a[i].sequences}`);
+    }
+    assert.ok(Math.abs(a[a.length - 1].trainLoss - b[b.length - 1].trainLoss) < 2e-4 * Math.max(1, b[b.length - 1].trainLoss));
+  });
+}

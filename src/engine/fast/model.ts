@@ -52,6 +52,28 @@ export interface FastOptions {
   record?: boolean | ReadonlySet<string>;
   /** Compute the gradients of the loss (else forward only). */
   backward: boolean;
+  /**
+   * The layer-1 clamp (spec §4.6; two-layer models), its three passes folded into this one. The last
+   * block reads the clean embedding E where block 0's output would be (the final pass), and its queries
+   * and keys read the shifted embedding E′ (the pattern pass: token t reads E at σ(t) = 0, t−1 for
+   * 1 ≤ t ≤ T−2, T−1; [E0, E0, E1, E2, E4] for T = 5). Everything else of the two passes is identical, so
+   * nothing is computed twice: the gradient reaches E through the values, the residual and the shifted
+   * queries and keys — exactly the reference's, whose passes are differentiated too. Block 0's output is
+   * replaced, so its parameters get zero gradient and it runs only when one of its sites is recorded.
+   * Recorded q / k / rot_q / rot_k / attn_scores of the last block are the pattern pass's; every other
+   * site is the final pass's (blocks.0.hook_resid_post records E). Overrides may not touch the embedding
+   * or what the pattern pass reads (checked).
+   */
+  layer1?: boolean;
+  /**
+   * The perfect-copy clamp (spec §4.7) from this head of the last block: the query logits are the head's
+   * pre-softmax scores at label keys 1 and 3 (logit[y1] = z1, logit[y2] = z2, the rest −1e9, written as
+   * the reference writes them), so the last block's value path, the final LayerNorm and the unembedding
+   * get zero gradient and are not computed unless a site is recorded. The reference reads the scores
+   * from a clean pass, so no overrides are allowed (run them as a separate forward pass). Combined with
+   * `layer1` the scores are the pattern pass's (the combined clamp of §4.7). Needs two context pairs.
+   */
+  copyHead?: number;
 }
 
 export interface FastResult {
@@ -109,6 +131,8 @@ interface LayerBufs {
 interface Layout {
   B: number; N: number; nEx: number; nLab: number;
   X: number; Xu: number; labels: number; hashes: number; exmap: number; labmap: number; tokmap: number; uex: number; ylist: number;
+  /** [B, T] the row of parts that token t's query and key read under the layer-1 clamp (tokmap at σ(t)). */
+  smap: number;
   parts: number; embed: number; layers: LayerBufs[]; lnf: number; statsF: number; logits: number; qlogits: number;
   dlog: number; dlnf: number; dh: number; dao: number; dmerged: number; dz: number; dp: number; ds: number;
   drq: number; drk: number; dv: number; dqkv: number; dln: number; dparts: number; tmp: number; scratch: number;
@@ -124,7 +148,7 @@ interface Layout {
   views: LayoutViews;
 }
 interface LayoutViews {
-  X: Float32Array; labels: Int32Array; hashes: Uint32Array; exmap: Int32Array; labmap: Int32Array; tokmap: Int32Array;
+  X: Float32Array; labels: Int32Array; hashes: Uint32Array; exmap: Int32Array; labmap: Int32Array; tokmap: Int32Array; smap: Int32Array;
   uex: Int32Array; ylist: Int32Array; logits: Float32Array; qlogits: Float32Array; dlog: Float32Array;
 }
 
@@ -281,7 +305,7 @@ export class FastModel {
       lay = {
         B, N, nEx, nLab,
         X: a.f32(nEx * I), Xu: a.f32(nEx * I), labels: a.f32(nEx), hashes: a.f32(nEx), exmap: a.f32(nEx), labmap: a.f32(nLab),
-        tokmap: a.f32(N), uex: a.f32(nEx), ylist: a.f32(nLab),
+        tokmap: a.f32(N), smap: a.f32(N), uex: a.f32(nEx), ylist: a.f32(nLab),
         parts: a.f32(N * d), embed: a.f32(N * d), layers, lnf: a.f32(N * d), statsF: a.f32(2 * N), logits: a.f32(N * L), qlogits: a.f32(B * L),
         dlog: a.f32(N * L), dlnf: a.f32(N * d), dh: a.f32(N * d), dao: a.f32(N * d), dmerged: a.f32(N * d), dz: a.f32(N * d),
         dp: a.f32(BH * T * T), ds: a.f32(BH * T * T), drq: a.f32(N * d), drk: a.f32(N * d), dv: a.f32(N * d),
@@ -297,7 +321,7 @@ export class FastModel {
       const { N, nEx, nLab, B: b } = lay;
       lay.views = {
         X: this.f32(lay.X, nEx * this.I), labels: this.i32(lay.labels, nEx), hashes: new Uint32Array(this.kern.memory.buffer, lay.hashes, nEx),
-        exmap: this.i32(lay.exmap, nEx), labmap: this.i32(lay.labmap, nLab), tokmap: this.i32(lay.tokmap, N),
+        exmap: this.i32(lay.exmap, nEx), labmap: this.i32(lay.labmap, nLab), tokmap: this.i32(lay.tokmap, N), smap: this.i32(lay.smap, N),
         uex: this.i32(lay.uex, nEx), ylist: this.i32(lay.ylist, nLab),
         logits: this.f32(lay.logits, N * this.L), qlogits: this.f32(lay.qlogits, b * this.L), dlog: this.f32(lay.dlog, N * this.L),
       };
@@ -386,6 +410,42 @@ export class FastModel {
     } else k.rope_from_heads(drot, this.cos, this.sin, this.lay.dqkv, 3 * d, off, map, B, T, t0, H, D, add);
   }
 
+  /** Sites the layer-1 clamp's folded passes read from the clean embedding or share with the pattern pass. */
+  private layer1Fixed(): string[] {
+    const n = this.names[this.depth - 1];
+    return [site.embed, site.embedExemplar, site.embedLabel, this.names[0].residPost, n.residPre, n.ln, n.q, n.k, n.rotQ, n.rotK, n.scores];
+  }
+
+  /** Refuses clamp combinations run() cannot compute exactly as the reference does. */
+  private checkClamps(l1: boolean, copyHead: number | undefined, overrides: Map<string, HostOverride> | undefined): void {
+    if (l1 && this.depth !== 2) throw new Error(`the layer1 clamp needs a two-layer model; this one has ${this.depth} layers`);
+    if (l1 && overrides) {
+      const bad = this.layer1Fixed().filter((s) => overrides.has(s));
+      if (bad.length) throw new Error(`with the layer1 clamp the fast path cannot override ${bad.join(', ')} (the clamp's passes read them clean); use the TensorFlow.js engine`);
+    }
+    if (copyHead === undefined) return;
+    if (!Number.isInteger(copyHead) || copyHead < 0 || copyHead >= this.H) throw new Error(`copyHead ${copyHead} is not a head of the last block (0…${this.H - 1})`);
+    if (this.C !== 2) throw new Error(`the perfect-copy clamp needs two context pairs; this model has ${this.C}`);
+    if (overrides && overrides.size) throw new Error('the perfect-copy clamp reads a clean pass: run its overrides as a separate forward pass');
+  }
+
+  /**
+   * Query logits of the perfect-copy clamp, in the reference's float32 arithmetic (clamps/apply.ts):
+   * oh1·z1 + oh2·z2 + (1 − oh1 − oh2)·(−1e9), z1, z2 = the head's scores at keys 1 and 3.
+   */
+  private copyLogits(h: number): void {
+    const { T, H, L } = this, lay = this.lay, B = lay.B, fr = Math.fround;
+    const S = this.f32(lay.layers[this.depth - 1].scores, B * H * T * T), lg = lay.views.logits, y = lay.views.labels;
+    for (let b = 0; b < B; b++) {
+      const r = ((b * H + h) * T + T - 1) * T, z1 = S[r + 1], z2 = S[r + 3], y1 = y[b * 3], y2 = y[b * 3 + 1];
+      const o = (b * T + T - 1) * L;
+      for (let j = 0; j < L; j++) {
+        const a = j === y1 ? 1 : 0, c = j === y2 ? 1 : 0;
+        lg[o + j] = fr(fr(fr(a * z1) + fr(c * z2)) + fr((1 - (a + c)) * -1e9));
+      }
+    }
+  }
+
   run(params: Params, batch: FastBatch, opts: FastOptions): FastResult {
     const { k, T, d, H, D, L, C, I, depth } = this;
     const C1 = C + 1, B = batch.size;
@@ -407,6 +467,8 @@ export class FastModel {
     if (batch.exemplars !== lv.X) lv.X.set(batch.exemplars);
     if (batch.labels !== lv.labels) lv.labels.set(batch.labels);
     for (let i = 0; i < B * C1; i++) { const y = lv.labels[i]; if (!(y >= 0 && y < L)) throw new Error(`batch.labels[${i}] = ${y} is outside [0, ${L})`); }
+    const l1 = opts.layer1 === true, copyH = opts.copyHead ?? -1, copy = copyH >= 0;
+    this.checkClamps(l1, opts.copyHead, opts.overrides);
     // Overrides may allocate (first use of a site at this batch size), which may grow the memory.
     this.loadOverrides(opts.overrides, B);
     lv = this.layout(B).views;
@@ -429,6 +491,11 @@ export class FastModel {
     else if (this.rec !== false) for (const s of this.truncSites) if (this.rec.has(s)) { full = true; break; }
     let tokenMode = false;
     for (const s of this.layer0Sites) if (this.has(s)) { tokenMode = true; break; }
+    // layer1: block 0's output is replaced, so it runs only to record its sites.
+    const rec = this.rec;
+    const skip0 = l1 && !(rec === true || (rec !== false && Object.entries(this.names[0]).some(([key, s]) => key !== 'residPost' && rec.has(s))));
+    // copy with nothing recorded: the last block stops at the scores the copy logits read.
+    const copyOnly = copy && this.rec === false;
     const dedup = this.dedup && !this.has(site.embedExemplar) && !this.has(site.embedLabel);
     const N = B * T, BH = B * H, nEx = lay.nEx, nLab = lay.nLab;
     const tq = (l: number) => (l === depth - 1 && !full ? T - 1 : 0);
@@ -489,6 +556,11 @@ export class FastModel {
       for (let c = 0; c < C; c++) { tm[b * T + 2 * c] = ex[b * C1 + c]; tm[b * T + 2 * c + 1] = lm[b * C + c]; }
       tm[b * T + 2 * C] = ex[b * C1 + C];
     }
+    if (l1) {
+      // The layer-1 pattern pass's shift σ: [0, 0, 1, …, T−3, T−1].
+      const sm = lv.smap;
+      for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) sm[b * T + t] = tm[b * T + (t === 0 || t === T - 1 ? t : t - 1)];
+    }
     const partsLab = lay.parts + nUex * d * F;
     // parts[0:nUex] = Xsrc · W_exᵀ + b_ex                                  [nUex, d]
     k.gemm_nt(nUex, d, I, Xsrc, I, p['embed.exemplar.weight'], I, lay.parts, d, 0);
@@ -510,11 +582,15 @@ export class FastModel {
     const scale = 1 / Math.sqrt(D);
     for (let l = 0; l < depth; l++) {
       const nm = this.names[l], bf = lay.layers[l], t0 = tq(l);
-      const x = l === 0 ? lay.embed : lay.layers[l - 1].rp;                // [B, T, d] block input
+      const l1Last = l1 && l === depth - 1, last = l === depth - 1;
+      if (l === 0 && skip0) { this.hook(nm.residPost, lay.embed, N * d); continue; }
+      // [B, T, d] block input (layer1: the last block reads E, the final pass's clamped block-0 output)
+      const x = l === 0 || l1Last ? lay.embed : lay.layers[l - 1].rp;
       this.hook(nm.residPre, x, N * d);
       const lp = this.lp[l];
-      const rows = l === 0 && !tokenMode;  // LN + QKV over the distinct rows of parts
+      const rows = (l === 0 && !tokenMode) || l1Last;  // LN + QKV over the distinct rows of parts
       const map = rows ? lay.tokmap : 0;
+      const qkMap = l1Last ? lay.smap : map;          // layer1: queries and keys from the shifted rows
       const pooled = this.pooled(l, t0, rows);
       this.lastPooled = pooled;
       if (rows) {
@@ -534,11 +610,12 @@ export class FastModel {
       }
       // Feature index of qkv = which·d + head·D + dim → q, k, v [B, H, T, D]
       // q, k [B, H, T, D] then RoPE → rot_q, rot_k (one fused pass unless q / k is overridden in between).
-      this.headsRope(bf.qkv, 0, map, bf.q, bf.rq, B, t0, nm.q, nm.rotQ);
-      this.headsRope(bf.qkv, d, map, bf.k, bf.rk, B, 0, nm.k, nm.rotK);
-      if (!pooled) { k.to_heads(bf.qkv, 3 * d, 2 * d, map, bf.v, B, T, 0, H, D); this.hook(nm.v, bf.v, BH * T * D); }
+      this.headsRope(bf.qkv, 0, qkMap, bf.q, bf.rq, B, t0, nm.q, nm.rotQ);
+      this.headsRope(bf.qkv, d, qkMap, bf.k, bf.rk, B, 0, nm.k, nm.rotK);
+      if (!pooled && !(copyOnly && last)) { k.to_heads(bf.qkv, 3 * d, 2 * d, map, bf.v, B, T, 0, H, D); this.hook(nm.v, bf.v, BH * T * D); }
       // scores = (rq·rkᵀ)/√D, causal −1e20                                 [B, H, T, T]
       k.attn_scores(bf.rq, bf.rk, bf.scores, BH, T, t0, D, scale); this.hook(nm.scores, bf.scores, BH * T * T);
+      if (copyOnly && last) break; // nothing after the copied scores reaches the loss
       k.softmax(bf.scores, bf.pc, BH, T, t0);
       // pattern: the computed softmax (pc) is kept for the backward pass when an override replaces entries.
       let patt = bf.pc;
@@ -557,18 +634,22 @@ export class FastModel {
       if (t0 === 0) k.gemm(N, d, d, bf.merged, d, 1, this.projT[l], d, bf.ao, d, 0);
       else k.gemm(B, d, d, bf.merged + t0 * d * F, T * d, 1, this.projT[l], d, bf.ao + t0 * d * F, T * d, 0);
       this.hook(nm.attnOut, bf.ao, N * d);
-      k.add_rows(x, bf.ao, bf.rp, B, T, t0, d); this.hook(nm.residPost, bf.rp, N * d);   // resid_post = x + attn_out
+      k.add_rows(x, bf.ao, bf.rp, B, T, t0, d);                                            // resid_post = x + attn_out
+      this.hook(nm.residPost, l1 && l === 0 ? lay.embed : bf.rp, N * d);                     // (layer1: replaced by E)
     }
 
     // ---- final LayerNorm, unembedding, loss ----
-    const tF = full ? 0 : T - 1;
-    const h = lay.layers[depth - 1].rp;
-    k.ln_fwd(h, lay.lnf, lay.statsF, p['ln_final.weight'], p['ln_final.bias'], B, T, tF, d, this.config.lnEps);
-    this.hook(site.lnFinal, lay.lnf, N * d);
-    // logits = lnf · W_unᵀ + b_un                                         [B, T, L] (query row, or all)
-    if (tF === 0) k.gemm(N, L, d, lay.lnf, d, 1, this.unT, L, lay.logits, L, 0);
-    else k.gemm(B, L, d, lay.lnf + tF * d * F, T * d, 1, this.unT, L, lay.logits + tF * L * F, T * L, 0);
-    k.add_bias(lay.logits + tF * L * F, tF === 0 ? L : T * L, p['unembed.bias'], tF === 0 ? N : B, L);
+    if (!copyOnly) {
+      const tF = full ? 0 : T - 1;
+      const h = lay.layers[depth - 1].rp;
+      k.ln_fwd(h, lay.lnf, lay.statsF, p['ln_final.weight'], p['ln_final.bias'], B, T, tF, d, this.config.lnEps);
+      this.hook(site.lnFinal, lay.lnf, N * d);
+      // logits = lnf · W_unᵀ + b_un                                         [B, T, L] (query row, or all)
+      if (tF === 0) k.gemm(N, L, d, lay.lnf, d, 1, this.unT, L, lay.logits, L, 0);
+      else k.gemm(B, L, d, lay.lnf + tF * d * F, T * d, 1, this.unT, L, lay.logits + tF * L * F, T * L, 0);
+      k.add_bias(lay.logits + tF * L * F, tF === 0 ? L : T * L, p['unembed.bias'], tF === 0 ? N : B, L);
+    }
+    if (copy) this.copyLogits(copyH);
     this.hook(site.logits, lay.logits, N * L);
 
     // Cross-entropy at the query (double precision), dlogits = (softmax − onehot)/B.
@@ -585,12 +666,12 @@ export class FastModel {
     }
     loss /= B;
     const result: FastResult = { loss, logits: ql, acts: this.acts };
-    if (opts.backward) { this.backward(dedup, tokenMode, nUex, nUlab, Xsrc); result.grads = this.gObj; }
+    if (opts.backward) { this.backward(dedup, tokenMode, nUex, nUlab, Xsrc, l1, copyH); result.grads = this.gObj; }
     this.ov = null;
     return result;
   }
 
-  private backward(dedup: boolean, tokenMode: boolean, nUex: number, nUlab: number, Xsrc: number): void {
+  private backward(dedup: boolean, tokenMode: boolean, nUex: number, nUlab: number, Xsrc: number, l1: boolean, copyH: number): void {
     const { k, T, d, H, D, L, I, depth, p, g } = this;
     const lay = this.lay, B = lay.B, N = lay.N, BH = B * H, tq = T - 1;
     const scale = 1 / Math.sqrt(D);
@@ -599,57 +680,76 @@ export class FastModel {
     for (let l = 0; l < depth; l++) { k.fill(this.lg[l].lnW, d, 0); k.fill(this.lg[l].lnB, d, 0); }
     k.fill(g['ln_final.weight'], d, 0); k.fill(g['ln_final.bias'], d, 0);
 
-    // ---- unembedding and final LayerNorm (query rows only: nothing else reaches the loss) ----
-    const dlq = lay.dlog + tq * L * F, lnq = lay.lnf + tq * d * F;
-    this.block(site.logits, lay.dlog, N * L);
-    k.gemm(L, d, B, dlq, 1, T * L, lnq, T * d, g['unembed.weight'], d, 0);              // dW_un = dlᵀ·lnf  [L, d]
-    k.col_sum(dlq, T * L, B, L, g['unembed.bias'], 0);                                  // db_un             [L]
-    k.gemm(B, d, L, dlq, T * L, 1, p['unembed.weight'], d, lay.dlnf + tq * d * F, T * d, 0); // dlnf = dl·W_un [B, d]
-    this.block(site.lnFinal, lay.dlnf, N * d);
+    const copy = copyH >= 0;
     k.fill(lay.dh, N * d, 0);
-    const hLast = lay.layers[depth - 1].rp;
-    k.ln_bwd(hLast, lay.dlnf, lay.statsF, p['ln_final.weight'], lay.dh, g['ln_final.weight'], g['ln_final.bias'], B, T, tq, d, 0);
+    if (copy) {
+      // The copy logits replace the unembedding's: nothing after the copied scores gets gradient.
+      k.fill(g['unembed.weight'], L * d, 0); k.fill(g['unembed.bias'], L, 0);
+    } else {
+      // ---- unembedding and final LayerNorm (query rows only: nothing else reaches the loss) ----
+      const dlq = lay.dlog + tq * L * F, lnq = lay.lnf + tq * d * F;
+      this.block(site.logits, lay.dlog, N * L);
+      k.gemm(L, d, B, dlq, 1, T * L, lnq, T * d, g['unembed.weight'], d, 0);              // dW_un = dlᵀ·lnf  [L, d]
+      k.col_sum(dlq, T * L, B, L, g['unembed.bias'], 0);                                  // db_un             [L]
+      k.gemm(B, d, L, dlq, T * L, 1, p['unembed.weight'], d, lay.dlnf + tq * d * F, T * d, 0); // dlnf = dl·W_un [B, d]
+      this.block(site.lnFinal, lay.dlnf, N * d);
+      const hLast = lay.layers[depth - 1].rp;
+      k.ln_bwd(hLast, lay.dlnf, lay.statsF, p['ln_final.weight'], lay.dh, g['ln_final.weight'], g['ln_final.bias'], B, T, tq, d, 0);
+    }
 
     // ---- blocks, last to first; dh = gradient of the block's (hooked) output ----
     for (let l = depth - 1; l >= 0; l--) {
       const nm = this.names[l], bf = lay.layers[l], t0 = l === depth - 1 ? tq : 0;
-      const rows = l === 0 && !tokenMode, map = rows ? lay.tokmap : 0;
-      const x = l === 0 ? lay.embed : lay.layers[l - 1].rp;
       const lp = this.lp[l], lg = this.lg[l];
-      this.block(nm.residPost, lay.dh, N * d);
-      // attn_out branch (the residual branch keeps dh)
-      let dao = lay.dh;
-      if (this.has(nm.attnOut)) { k.copy(lay.dh, lay.dao, N * d); dao = lay.dao; this.block(nm.attnOut, dao, N * d); }
-      const nq = B * (T - t0), rs = t0 === 0 ? d : T * d, ro = t0 * d * F;              // query rows, stride, offset
-      k.gemm(d, d, nq, dao + ro, 1, rs, bf.merged + ro, rs, lg.proj, d, 0);  // dW_proj = daoᵀ·merged
-      k.gemm(nq, d, d, dao + ro, rs, 1, lp.proj, d, lay.dmerged + ro, rs, 0); // dmerged = dao·W_proj
-      k.to_heads(lay.dmerged, d, 0, 0, lay.dz, B, T, t0, H, D);                              // dz [B, H, T, D]
-      this.block(nm.z, lay.dz, BH * T * D);
-      const patt = this.has(nm.pattern) ? bf.patt : bf.pc;
+      if (l1 && l === 0) { k.fill(lg.qkv, 3 * d * d, 0); k.fill(lg.proj, d * d, 0); continue; } // block 0's output is replaced
+      const l1Last = l1 && l === depth - 1, cp = copy && l === depth - 1;
+      const rows = (l === 0 && !tokenMode) || l1Last, map = rows ? lay.tokmap : 0, qkMap = l1Last ? lay.smap : map;
+      const x = l === 0 ? lay.embed : lay.layers[l - 1].rp;
       const pooled = l === depth - 1 && this.lastPooled;
-      if (!pooled) k.attn_z_bwd(patt, bf.v, lay.dz, lay.dp, lay.dv, BH, T, t0, D);         // dp [B,H,T,T], dv [B,H,T,D]
-      else {
-        // dY[b,h] = dz[b,h,query] · W_v,h [B, H, d]; dW_v,h = dz_hᵀ · Y_h [D, d]; dp[query] = dY · lnᵀ
-        for (let h = 0; h < H; h++) {
-          const dzh = lay.dz + (h * T + t0) * D * F, wv = (2 * d + h * D) * d * F;
-          k.gemm(B, d, D, dzh, H * T * D, 1, lp.qkv + wv, d, lay.dpool + h * d * F, H * d, 0);
-          k.gemm(D, d, B, dzh, 1, H * T * D, lay.pool + h * d * F, H * d, lg.qkv + wv, d, 0);
+      if (cp) {
+        // dloss/dscores at the query row: keys 1 and 3 of the copied head (the logits' only inputs).
+        k.fill(lg.proj, d * d, 0);
+        k.fill(lay.ds, BH * T * T, 0);
+        const ds = this.f32(lay.ds, BH * T * T), dl = lay.views.dlog, y = lay.views.labels;
+        for (let b = 0; b < B; b++) {
+          const r = ((b * H + copyH) * T + tq) * T, o = (b * T + tq) * L;
+          ds[r + 1] = dl[o + y[b * 3]]; ds[r + 3] = dl[o + y[b * 3 + 1]];
         }
-        k.attn_pool_dp(bf.ln, lay.dpool, lay.dp, B, H, T, d);
+      } else {
+        this.block(nm.residPost, lay.dh, N * d);
+        // attn_out branch (the residual branch keeps dh)
+        let dao = lay.dh;
+        if (this.has(nm.attnOut)) { k.copy(lay.dh, lay.dao, N * d); dao = lay.dao; this.block(nm.attnOut, dao, N * d); }
+        const nq = B * (T - t0), rs = t0 === 0 ? d : T * d, ro = t0 * d * F;              // query rows, stride, offset
+        k.gemm(d, d, nq, dao + ro, 1, rs, bf.merged + ro, rs, lg.proj, d, 0);  // dW_proj = daoᵀ·merged
+        k.gemm(nq, d, d, dao + ro, rs, 1, lp.proj, d, lay.dmerged + ro, rs, 0); // dmerged = dao·W_proj
+        k.to_heads(lay.dmerged, d, 0, 0, lay.dz, B, T, t0, H, D);                              // dz [B, H, T, D]
+        this.block(nm.z, lay.dz, BH * T * D);
+        const patt = this.has(nm.pattern) ? bf.patt : bf.pc;
+        if (!pooled) k.attn_z_bwd(patt, bf.v, lay.dz, lay.dp, lay.dv, BH, T, t0, D);         // dp [B,H,T,T], dv [B,H,T,D]
+        else {
+          // dY[b,h] = dz[b,h,query] · W_v,h [B, H, d]; dW_v,h = dz_hᵀ · Y_h [D, d]; dp[query] = dY · lnᵀ
+          for (let h = 0; h < H; h++) {
+            const dzh = lay.dz + (h * T + t0) * D * F, wv = (2 * d + h * D) * d * F;
+            k.gemm(B, d, D, dzh, H * T * D, 1, lp.qkv + wv, d, lay.dpool + h * d * F, H * d, 0);
+            k.gemm(D, d, B, dzh, 1, H * T * D, lay.pool + h * d * F, H * d, lg.qkv + wv, d, 0);
+          }
+          k.attn_pool_dp(bf.ln, lay.dpool, lay.dp, B, H, T, d);
+        }
+        this.block(nm.pattern, lay.dp, BH * T * T);
+        k.softmax_bwd(bf.pc, lay.dp, lay.ds, BH, T, t0);
       }
-      this.block(nm.pattern, lay.dp, BH * T * T);
-      k.softmax_bwd(bf.pc, lay.dp, lay.ds, BH, T, t0);
       this.block(nm.scores, lay.ds, BH * T * T);
       k.attn_scores_bwd(lay.ds, bf.rq, bf.rk, lay.drq, lay.drk, BH, T, t0, D, scale);     // drq, drk [B,H,T,D]
       this.block(nm.rotQ, lay.drq, BH * T * D); this.block(nm.rotK, lay.drk, BH * T * D);
-      if (!pooled) this.block(nm.v, lay.dv, BH * T * D);
+      if (!pooled && !cp) this.block(nm.v, lay.dv, BH * T * D);
       if (rows) {
         // dqkv over the distinct rows: tokens sharing a row add up.
         const nr = nUex + nUlab;
         k.fill(lay.dqkv, nr * 3 * d, 0);
-        this.ropeFromHeads(lay.drq, 0, map, B, t0, nm.q, 1);
-        this.ropeFromHeads(lay.drk, d, map, B, 0, nm.k, 1);
-        k.from_heads(lay.dv, lay.dqkv, 3 * d, 2 * d, map, B, T, 0, H, D, 1);
+        this.ropeFromHeads(lay.drq, 0, qkMap, B, t0, nm.q, 1);
+        this.ropeFromHeads(lay.drk, d, qkMap, B, 0, nm.k, 1);
+        if (!cp) k.from_heads(lay.dv, lay.dqkv, 3 * d, 2 * d, map, B, T, 0, H, D, 1);
         k.gemm(3 * d, d, nr, lay.dqkv, 1, 3 * d, bf.ln, d, lg.qkv, d, 0);   // dW_qkv [3d, d]
         k.gemm(nr, d, 3 * d, lay.dqkv, 3 * d, 1, lp.qkv, d, lay.dln, d, 0);  // dln [nr, d]
         // dparts = LN backward + the residual gradient of every token of the row.
@@ -658,18 +758,20 @@ export class FastModel {
       } else {
         this.ropeFromHeads(lay.drq, 0, 0, B, t0, nm.q, 0);
         this.ropeFromHeads(lay.drk, d, 0, B, 0, nm.k, 0);
-        if (!pooled) k.from_heads(lay.dv, lay.dqkv, 3 * d, 2 * d, 0, B, T, 0, H, D, 0);
+        if (!pooled && !cp) k.from_heads(lay.dv, lay.dqkv, 3 * d, 2 * d, 0, B, T, 0, H, D, 0);
+        if (cp && t0 === 0) throw new Error('internal: the copy head is in the last block, which runs from the query row');
         if (t0 === 0) {
           k.gemm(3 * d, d, N, lay.dqkv, 1, 3 * d, bf.ln, d, lg.qkv, d, 0);
           k.gemm(N, d, 3 * d, lay.dqkv, 3 * d, 1, lp.qkv, d, lay.dln, d, 0);
         } else {
           // q rows only at the query; k (and v unless pooled) everywhere.
-          const kv = pooled ? d : 2 * d;
+          const kv = pooled || cp ? d : 2 * d;
+          if (cp) k.fill(lg.qkv + 2 * d * d * F, d * d, 0);                                  // W_v: no gradient
           k.gemm(d, d, B, lay.dqkv + t0 * 3 * d * F, 1, T * 3 * d, bf.ln + t0 * d * F, T * d, lg.qkv, d, 0);
           k.gemm(kv, d, N, lay.dqkv + d * F, 1, 3 * d, bf.ln, d, lg.qkv + d * d * F, d, 0);
           k.gemm(N, d, kv, lay.dqkv + d * F, 3 * d, 1, lp.qkv + d * d * F, d, lay.dln, d, 0);
           k.gemm(B, d, d, lay.dqkv + t0 * 3 * d * F, T * 3 * d, 1, lp.qkv, d, lay.dln + t0 * d * F, T * d, 1);
-          if (pooled) k.attn_pool_dz(patt, lay.dpool, lay.dln, B, H, T, d);                 // dln += Σ_h p·dY (the value path)
+          if (pooled && !cp) k.attn_pool_dz(this.has(nm.pattern) ? bf.patt : bf.pc, lay.dpool, lay.dln, B, H, T, d); // dln += Σ_h p·dY (the value path)
         }
         this.block(nm.ln, lay.dln, N * d);
         // dh (residual) += LN backward → gradient of the block input

@@ -1,9 +1,10 @@
 /**
  * The two ways a training step can run. `tfjs`: the TensorFlow.js reference model (every clamp, every
  * backend). `fast`: the hand-written WebAssembly forward/backward (src/engine/fast), used automatically
- * when the model and every clamp of the run are supported — attention-only models with constant clamps
- * (ablation, previous-token / induction / match patterns, disallow, silence, ablate-embedding). Both give
- * the same numbers within float32 rounding (test/unit/fast.test.ts); the run records which one ran.
+ * when the model and every clamp of the run are supported — attention-only models with the constant
+ * clamps (ablation, previous-token / induction / match patterns, disallow, silence, ablate-embedding) and
+ * the layer-1 and perfect-copy clamps, whose passes the fast model folds into one (see FastOptions).
+ * Both give the same numbers within float32 rounding (test/unit/fast.test.ts); the run records which ran.
  */
 import { tf, initBackend, BackendInfo } from '../tf';
 import { Batch, FeatureBank } from '../data';
@@ -13,7 +14,8 @@ import { crossEntropy } from '../model/forward';
 import { TfWeights, batchTensors } from '../model/tfModel';
 import { site } from '../model/sites';
 import { clampedForward, hostOverrides, allConstant } from '../clamps/apply';
-import { ClampSpec } from '../clamps/spec';
+import { ClampSpec, isActive } from '../clamps/spec';
+import { parseHead } from '../clamps/heads';
 import { adamInit, adamStep, AdamState, DEFAULT_ADAM } from './adam';
 import { EvalForward } from './evaluate';
 import { FastModel, FastAdam, fastBatch, unsupportedReason } from '../fast';
@@ -97,18 +99,37 @@ class FastEngine implements TrainEngine {
     return { labels: batch.labels, size: batch.size, exemplars: this.needsExemplars ? gatherExemplars(this.bank, batch) : undefined };
   }
   private get needsExemplars(): boolean { return this.clamps.some((c) => c.kind === 'match'); }
+  /** The multi-pass clamps active at `sequences`, as the fast model's options. */
+  private passes(sequences: number): { layer1: boolean; copyHead?: number } {
+    let layer1 = false, copyHead: number | undefined;
+    for (const s of this.clamps) if (isActive(s, sequences)) {
+      if (s.kind === 'layer1') layer1 = true;
+      else if (s.kind === 'copy') copyHead = parseHead(s.head, this.c.depth, this.c.numHeads).head;
+    }
+    return { layer1, copyHead };
+  }
   step(batch: Batch, sequences: number, lr: number): number {
-    const overrides = hostOverrides(this.c, this.host(batch), this.clamps, sequences);
-    const r = this.model.run(this.model.paramViews(), fastBatch(this.bank, batch, this.model), { overrides, backward: true });
+    const mp = this.passes(sequences);
+    // The copy logits come from a clean pass (spec §4.7): no other clamp reaches the loss.
+    const overrides = mp.copyHead === undefined ? hostOverrides(this.c, this.host(batch), this.clamps, sequences) : undefined;
+    const r = this.model.run(this.model.paramViews(), fastBatch(this.bank, batch, this.model), { overrides, backward: true, ...mp });
     this.adam.step({ ...DEFAULT_ADAM, lr });
     return r.loss;
   }
   evalForward(sequences: number): EvalForward {
     return (batch, withPatterns) => {
+      const mp = this.passes(sequences);
       const overrides = hostOverrides(this.c, this.host(batch), this.clamps, sequences);
       const record = new Set(withPatterns ? Array.from({ length: this.c.depth }, (_, l) => site.pattern(l)) : []);
-      const r = this.model.run(this.model.paramViews(), fastBatch(this.bank, batch, this.model), { overrides, record, backward: false });
-      return { logits: r.logits.slice(), patterns: [...record].map((s) => r.acts.get(s)!) };
+      const fb = fastBatch(this.bank, batch, this.model);
+      let logits: Float32Array | null = null;
+      if (mp.copyHead !== undefined && overrides.size > 0) {
+        // Copy logits from the clean pass; the patterns from the clamped final pass, as the reference records them.
+        logits = this.model.run(this.model.paramViews(), fb, { backward: false, ...mp }).logits.slice();
+        mp.copyHead = undefined;
+      }
+      const r = this.model.run(this.model.paramViews(), fb, { overrides: mp.copyHead === undefined ? overrides : undefined, record, backward: false, ...mp });
+      return { logits: logits ?? r.logits.slice(), patterns: [...record].map((s) => r.acts.get(s)!) };
     };
   }
   params(): Params { return cloneParams(this.model.paramViews()); }
@@ -120,9 +141,18 @@ class FastEngine implements TrainEngine {
 export function fastUnsupported(c: ModelConfig, clamps: ClampSpec[]): string | null {
   const why = unsupportedReason(c);
   if (why) return why;
-  if (!allConstant(clamps)) {
-    const kinds = [...new Set(clamps.filter((k) => !allConstant([k])).map((k) => k.kind))];
+  // layer1 and copy (from a last-layer head) are folded into the fast pass; other multi-pass clamps are not.
+  const folded = (k: ClampSpec) => k.kind === 'layer1' || (k.kind === 'copy' && parseHead(k.head, c.depth, c.numHeads).layer === c.depth - 1);
+  const multi = clamps.filter((k) => !allConstant([k]) && !folded(k));
+  if (multi.length) {
+    const kinds = [...new Set(multi.map((k) => (k.kind === 'copy' ? `copy (from ${k.head}, not a last-layer head)` : k.kind)))];
     return `the ${kinds.join(', ')} clamp${kinds.length > 1 ? 's read' : ' reads'} passes of the model, which only the TensorFlow.js engine runs`;
+  }
+  if (clamps.some((k) => k.kind === 'layer1')) {
+    // These override sites that the folded layer-1 passes read clean (the embedding, the last block's scores).
+    const lastLayer = (heads: string[]) => heads.some((h) => parseHead(h, c.depth, c.numHeads).layer === c.depth - 1);
+    const clash = clamps.filter((k) => k.kind === 'ablate-embedding' || k.kind === 'silence-non-label' || (k.kind === 'disallow-prev-token' && lastLayer(k.heads)));
+    if (clash.length) return `the ${[...new Set(clash.map((k) => k.kind))].join(', ')} clamp with the layer1 clamp runs on the TensorFlow.js engine only`;
   }
   return null;
 }

@@ -8,6 +8,8 @@
  *  fast + FastAdam exact the WebAssembly Adam bit-identical to adam.ts (double arithmetic)
  *  fast (simd build)     the plain-SIMD128 kernels (what Node 20 runs without relaxed SIMD)
  *  fast, no dedup        without embedding identical exemplar rows once
+ *  fast engine: CLAMP    the trainer's fast engine (train/engines.ts: host overrides built per batch, the
+ *                        layer-1 / copy passes folded) with the Fig 5b clamps of each condition
  *  tfjs-wasm, tfjs-cpu   the TensorFlow.js reference engine, as src/engine/train/trainer.ts steps
  *  pytorch               bench/torch_step.py (PyTorch + OpenBLAS, one thread), when /usr/bin/python3 has torch
  *
@@ -30,6 +32,8 @@ import { forward, crossEntropy } from '../src/engine/model/forward';
 import { adamInit, adamStep, DEFAULT_ADAM } from '../src/engine/train/adam';
 import { Rng } from '../src/engine/rng';
 import { FastModel, FastAdam, fastBatch, wasmVariantSupported } from '../src/engine/fast';
+import { createEngine } from '../src/engine/train/engines';
+import { fig5bConditions } from '../src/engine/science/conditions';
 
 const args = new Set(process.argv.slice(2));
 const QUICK = args.has('--quick');
@@ -73,6 +77,20 @@ async function main(): Promise<void> {
       },
     })),
   ];
+  // The trainer's fast engine on each Fig 5b condition (its clamps; the multi-pass ones folded).
+  const engines = new Map<string, Awaited<ReturnType<typeof createEngine>>>();
+  for (const cond of fig5bConditions()) for (const B of SIZES) {
+    engines.set(`${cond.name}/${B}`, await createEngine('fast', 'auto', c, task.bank, cond.config.clamps!, initParams(c, 5), null));
+  }
+  for (const cond of fig5bConditions()) {
+    fastVariants.push({
+      name: `fast engine: ${cond.label}`, make: (B) => {
+        const e = engines.get(`${cond.name}/${B}`)!;
+        let i = 0;
+        return () => { e.step(pools.get(B)![i++ % 32], 0, DEFAULT_ADAM.lr); };
+      },
+    });
+  }
   for (const B of SIZES) {
     const steppers = fastVariants.map((v) => ({ name: v.name, step: v.make(B), times: [] as number[] }));
     const warm = B === 32 ? 200 : 30, rounds = QUICK ? 10 : 40, per = B === 32 ? 25 : 5;

@@ -1,7 +1,7 @@
 /**
  * Training-step benchmark: implementation × batch size → ms per step (median after warm-up), steps/s, and
  * the ratio to the fast path's batch-32 time measured in the same run. One step = sample → inputs →
- * forward → backward → Adam, as the trainer does it. Run: npx tsx bench/step.ts [--quick] [--no-torch] [--no-wall | --only-wall] [--full]
+ * forward → backward → Adam, as the trainer does it. Run: npx tsx bench/step.ts [--quick] [--no-torch] [--no-wall | --only-wall | --only-fast] [--full]
  *
  *  fast + adam.ts        src/engine/fast (WebAssembly kernels) + the engine's JavaScript Adam (train/adam.ts)
  *  fast + FastAdam       the same with the WebAssembly Adam (float32 arithmetic, the default)
@@ -101,7 +101,7 @@ async function main(): Promise<void> {
   }
 
   // ---- TensorFlow.js, as the trainer steps ----
-  for (const backend of ['wasm', 'cpu'] as const) {
+  for (const backend of args.has('--only-fast') ? [] : (['wasm', 'cpu'] as const)) {
     await initBackend(backend);
     const params = initParams(c, 5), st = adamInit(params);
     const w = new TfWeights(c, params);
@@ -135,7 +135,7 @@ async function main(): Promise<void> {
   }
 
   // ---- PyTorch peer (installed through apt when absent and we are root) ----
-  if (!args.has('--no-torch')) {
+  if (!args.has('--no-torch') && !args.has('--only-fast')) {
     const py = process.env.BENCH_PYTHON ?? '/usr/bin/python3';
     let probe = spawnSync(py, ['-c', 'import torch'], { encoding: 'utf8' });
     if (probe.status !== 0 && process.getuid?.() === 0) {
@@ -177,7 +177,7 @@ async function main(): Promise<void> {
   env.push(`load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} at end; n = ${names.map((n) => `${n}: ${rows.filter((r) => r.name === n).map((r) => r.times.length).join('/')}`).join(', ')}`);
   console.log(lines.join('\n'));
   console.log('\n' + env.map((e) => `- ${e}`).join('\n'));
-  if (!args.has('--no-wall')) console.log('\n' + (await wallTimes()));
+  if (!args.has('--no-wall') && !args.has('--only-fast')) console.log('\n' + (await wallTimes()));
 }
 
 /**

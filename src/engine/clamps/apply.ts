@@ -128,7 +128,7 @@ function cosine(a: Float32Array, b: Float32Array): number {
   return ab / Math.sqrt(aa * bb || 1);
 }
 
-// ---- Clamps that read passes of the model (TensorFlow.js only) ----
+// ---- Clamps that read passes of the model (TensorFlow.js; the fast model folds layer1 and copy into its own pass) ----
 
 const donors = new Map<string, TfWeights>();
 /** A frozen donor model (graft clamps), loaded once per process. */

@@ -18,7 +18,8 @@
  *    backward pass always starts from the query row alone.
  *  - In that query-only last block the values are pooled before their projection (v_j = W_v·ln_j is
  *    linear): z_h = W_v,h · Σ_j p_hj ln_j, D·d multiply-adds per (b, h) instead of T·D·d — unless its
- *    hook_v is overridden or recorded, when v is formed as usual.
+ *    hook_v is recorded or overridden by anything but whole-head zero ablation (then z_h = 0 for the
+ *    ablated heads, which pass no gradient back), when v is formed as usual.
  *  - Layer 0's LayerNorm and QKV projection act on each token independently and there is no additive
  *    positional embedding (RoPE), so they are computed once per distinct embedding row ("rows mode"):
  *    identical exemplar vectors (the training set has one exemplar per class, and the query repeats a
@@ -337,6 +338,34 @@ export class FastModel {
   private lay!: Layout;
   /** Whether the last block ran with pooled values (set by the forward pass for the backward pass). */
   private lastPooled = false;
+  /** [B·H] heads of the last block whose hook_v override is a whole-head zero ablation (1), or null. */
+  private vAbl: Uint8Array | null = null;
+  private readonly ablCache = new WeakMap<HostOverride, Uint8Array | null>();
+
+  /**
+   * Whether an override of the last block's hook_v is a head ablation — per (b, h) either every T·D
+   * entry masked with value 0 or none — as [B·H] flags; null if it is anything else. A zero-ablated head
+   * has z = 0 and passes no gradient to W_v or its pattern, so the pooled query path stays exact.
+   */
+  private headAblation(o: HostOverride): Uint8Array | null {
+    if (this.ablCache.has(o)) return this.ablCache.get(o)!;
+    const [B, H, T, D] = o.shape, n = T * D, flags = new Uint8Array(B * H);
+    let ok = o.shape.length === 4;
+    for (let bh = 0; ok && bh < B * H; bh++) {
+      const m0 = o.mask[bh * n];
+      for (let i = bh * n; i < (bh + 1) * n; i++) if (o.mask[i] !== m0 || (m0 && o.value[i] !== 0)) { ok = false; break; }
+      flags[bh] = m0 ? 1 : 0;
+    }
+    const r = ok ? flags : null;
+    this.ablCache.set(o, r);
+    return r;
+  }
+
+  /** Zeroes row t of the flagged (b, h) of a head-major [B, H, T, D] buffer. */
+  private zeroHeads(ptr: number, t: number, flags: Uint8Array): void {
+    const { T, D } = this, a = this.f32(ptr, flags.length * T * D);
+    for (let bh = 0; bh < flags.length; bh++) if (flags[bh]) a.fill(0, (bh * T + t) * D, (bh * T + t + 1) * D);
+  }
 
   private recording(name: string): boolean { const r = this.rec; return r === true || (r !== false && r.has(name)); }
 
@@ -360,6 +389,7 @@ export class FastModel {
   /** Copies the caller's overrides into the kernels' memory, checking names and shapes. */
   private loadOverrides(overrides: Map<string, HostOverride> | undefined, B: number): void {
     this.ov = null;
+    this.vAbl = null;
     if (!overrides || overrides.size === 0) return;
     const shapes = siteShapes(this.config, B);
     for (const [name, o] of overrides) {
@@ -375,6 +405,8 @@ export class FastModel {
       new Uint8Array(this.kern.memory.buffer, buf.mask, n).set(o.mask);
     }
     this.ov = overrides;
+    const v = overrides.get(this.names[this.depth - 1].v);
+    this.vAbl = v ? this.headAblation(v) : null;
   }
 
   /**
@@ -383,7 +415,7 @@ export class FastModel {
    */
   private pooled(l: number, t0: number, rows: boolean): boolean {
     const v = this.names[l].v;
-    return l === this.depth - 1 && t0 === this.T - 1 && !rows && !this.has(v) && !this.recording(v);
+    return l === this.depth - 1 && t0 === this.T - 1 && !rows && (!this.has(v) || this.vAbl !== null) && !this.recording(v);
   }
 
   /** qkv columns [off, off+d) → heads (raw site `rawName`) → RoPE (site `rotName`), rows [t0, T). */
@@ -627,6 +659,7 @@ export class FastModel {
         // z[b, h, query] = Y[b, h] · W_v,hᵀ  (W_v,h = rows 2d + h·D … of W_qkv) [B, H, D]
         k.attn_pool(patt, bf.ln, lay.pool, B, H, T, d);
         for (let h = 0; h < H; h++) k.gemm(B, D, d, lay.pool + h * d * F, H * d, 1, this.qkvT[l] + (2 * d + h * D) * F, 3 * d, bf.z + (h * T + t0) * D * F, H * T * D, 0);
+        if (this.vAbl) this.zeroHeads(bf.z, t0, this.vAbl);                                // zero-ablated heads: z = 0
       }
       this.hook(nm.z, bf.z, BH * T * D);
       k.from_heads(bf.z, bf.merged, d, 0, 0, B, T, t0, H, D, 0);                         // [B, T, d] head h → dims h·D…
@@ -729,6 +762,7 @@ export class FastModel {
         if (!pooled) k.attn_z_bwd(patt, bf.v, lay.dz, lay.dp, lay.dv, BH, T, t0, D);         // dp [B,H,T,T], dv [B,H,T,D]
         else {
           // dY[b,h] = dz[b,h,query] · W_v,h [B, H, d]; dW_v,h = dz_hᵀ · Y_h [D, d]; dp[query] = dY · lnᵀ
+          if (this.vAbl) this.zeroHeads(lay.dz, t0, this.vAbl);                             // zero-ablated heads pass nothing back
           for (let h = 0; h < H; h++) {
             const dzh = lay.dz + (h * T + t0) * D * F, wv = (2 * d + h * D) * d * F;
             k.gemm(B, d, D, dzh, H * T * D, 1, lp.qkv + wv, d, lay.dpool + h * d * F, H * d, 0);
@@ -742,7 +776,7 @@ export class FastModel {
       this.block(nm.scores, lay.ds, BH * T * T);
       k.attn_scores_bwd(lay.ds, bf.rq, bf.rk, lay.drq, lay.drk, BH, T, t0, D, scale);     // drq, drk [B,H,T,D]
       this.block(nm.rotQ, lay.drq, BH * T * D); this.block(nm.rotK, lay.drk, BH * T * D);
-      if (!pooled && !cp) this.block(nm.v, lay.dv, BH * T * D);
+      if (!pooled && !cp) this.block(nm.v, lay.dv, BH * T * D);  // (pooled: v was never formed)
       if (rows) {
         // dqkv over the distinct rows: tokens sharing a row add up.
         const nr = nUex + nUlab;

@@ -14,6 +14,11 @@ const N = arg('runs', 6), SEQ = arg('sequences', 32_000);
 
 async function main(): Promise<void> {
   const cores = os.availableParallelism();
+  // The bundled child, as the CLI and the extension fork it (not the TypeScript source under tsx, whose
+  // per-child compile would be measured too). `npm ci` builds it; else run `npm run build` first.
+  const built = path.join(__dirname, '..', 'out', 'child.js');
+  if (!fs.existsSync(built)) throw new Error(`${built} not found: run \`npm run build\` first`);
+  const entry = { file: built, execArgv: [] };
   const jobs = (tag: string) => Array.from({ length: N }, (_, i) => {
     const config = resolvePreset('demo');
     config.train.sequences = SEQ; config.train.evalEvery = 8000; config.train.checkpointEvery = 0; config.train.initSeed = 100 + i;
@@ -24,7 +29,7 @@ async function main(): Promise<void> {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'il-bench-sweep-'));
     let engine = '';
     const t0 = performance.now();
-    const res = await runSweep(jobs(`w${workers}`), { root, workers, onMessage: (_j, m) => { if (m.type === 'started') engine = m.backend; } });
+    const res = await runSweep(jobs(`w${workers}`), { root, workers, entry, onMessage: (_j, m) => { if (m.type === 'started') engine = m.backend; } });
     const seconds = (performance.now() - t0) / 1000;
     if (res.some((r) => r.status !== 'completed')) throw new Error(`a run failed: ${res.map((r) => r.error).filter(Boolean).join('; ')}`);
     rows.push({ workers, seconds, engine });

@@ -8,6 +8,9 @@ import { runTraining } from './train/trainer';
 import { resolvePreset } from './presets';
 import { RunDir, makeRunId } from './io';
 import type { FromChildMessage, ToChildMessage } from '../shared/protocol';
+import { enableRelaxedSimd } from './fast/relaxedSimd';
+
+enableRelaxedSimd();
 
 let stop = false;
 let started = false;

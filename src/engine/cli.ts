@@ -12,6 +12,9 @@ import { parseClampFlag } from './clamps/spec';
 import { forwardJson } from './inspect';
 import { summarizeRun, fmtSeq } from './report';
 import { runSweep, SweepJob } from './sweep';
+import { enableRelaxedSimd } from './fast/relaxedSimd';
+
+enableRelaxedSimd();
 import { runSubcircuits } from './science/subcircuits';
 import { experimentPresets } from './presets';
 import { FIGURES, FigureId, reproduce as reproduceFigure, slurmScript } from './science/reproduce';

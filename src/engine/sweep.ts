@@ -17,6 +17,8 @@ export interface SweepResult { key: string; runDir: string; status: RunStatus; r
 export interface SweepOptions {
   root: string;
   workers?: number;
+  /** The training child to fork (default: childEntry()). */
+  entry?: { file: string; execArgv: string[] };
   /** Every message of every child, tagged with its job. */
   onMessage?: (job: SweepJob, m: FromChildMessage) => void;
   /** Polled; true cancels all running children (they checkpoint) and starts no more. */
@@ -50,7 +52,7 @@ function plan(job: SweepJob, root: string): { action: 'reuse' | 'resume' | 'star
 export async function runSweep(jobs: SweepJob[], opts: SweepOptions): Promise<SweepResult[]> {
   fs.mkdirSync(opts.root, { recursive: true });
   const workers = Math.max(1, opts.workers ?? os.availableParallelism());
-  const entry = childEntry();
+  const entry = opts.entry ?? childEntry();
   const results: SweepResult[] = [];
   const queue = [...jobs];
   const live = new Set<ChildProcess>();

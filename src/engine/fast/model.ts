@@ -364,7 +364,7 @@ export class FastModel {
   /** Zeroes row t of the flagged (b, h) of a head-major [B, H, T, D] buffer. */
   private zeroHeads(ptr: number, t: number, flags: Uint8Array): void {
     const { T, D } = this, a = this.f32(ptr, flags.length * T * D);
-    for (let bh = 0; bh < flags.length; bh++) if (flags[bh]) a.fill(0, (bh * T + t) * D, (bh * T + t + 1) * D);
+    for (let bh = 0; bh < flags.length; bh++) if (flags[bh]) for (let i = (bh * T + t) * D, e = i + D; i < e; i++) a[i] = 0;
   }
 
   private recording(name: string): boolean { const r = this.rec; return r === true || (r !== false && r.has(name)); }

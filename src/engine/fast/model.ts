@@ -26,6 +26,10 @@
  *    context exemplar) are embedded once, and the ≤ L label embeddings once each. Needs no override on
  *    hook_embed, blocks.0.hook_resid_pre, blocks.0.ln.hook_normalized or blocks.0.attn.hook_{q,k,v};
  *    deduplicating exemplars also needs none on hook_embed_exemplar / hook_embed_label.
+ *  - The multi-pass clamps of the catalogue that training uses are folded into this one pass (options
+ *    `layer1` and `copyHead`; see FastOptions): their passes differ only in a few sites, which are
+ *    computed from the right inputs, and the gradient flows through all of them as through the
+ *    reference's differentiated passes.
  */
 import { ModelConfig, headDim, seqLen, validateModelConfig } from '../model/config';
 import { Params, ParamSpec, paramSpecs } from '../model/params';

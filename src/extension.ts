@@ -178,7 +178,7 @@ export function activate(context: vscode.ExtensionContext): InductionLabApi {
       const figs = ['fig3a', 'fig3b', 'fig4a', 'fig4b', 'fig5a', 'fig5b', 'fig6', 'appfig11', 'appfig15'];
       const fig = await vscode.window.showQuickPick(figs, { title: 'Reproduce which figure of the paper?' });
       if (!fig) return;
-      const scale = await vscode.window.showQuickPick([{ label: 'fast', detail: 'lr 1e-4, shorter runs (minutes)' }, { label: 'paper', detail: "the paper's lr 1e-5 and run lengths (hours for some figures)" }], { title: `${fig}: scale` });
+      const scale = await vscode.window.showQuickPick([{ label: 'fast', detail: 'lr 1e-4, shorter runs (minutes)' }, { label: 'paper', detail: "the paper's lr 1e-5 and run lengths (≈ 5–30 min per figure on two cores)" }], { title: `${fig}: scale` });
       if (!scale) return;
       const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
       if (!folder) throw new Error('Open a folder first: figures are saved in the workspace.');

@@ -9,7 +9,7 @@ import { tf, initBackend } from '../../src/engine/tf';
 import { ModelConfig, DEFAULT_MODEL_CONFIG, seqLen, headDim } from '../../src/engine/model/config';
 import { initParams, Params, cloneParams, paramSpecs } from '../../src/engine/model/params';
 import { TfWeights } from '../../src/engine/model/tfModel';
-import { forward, crossEntropy, Overrides } from '../../src/engine/model/forward';
+import { forward, crossEntropy, Overrides, Weights, ModelInputs, ForwardResult } from '../../src/engine/model/forward';
 import { siteShapes, site } from '../../src/engine/model/sites';
 import { HostOverride, newHostOverride } from '../../src/engine/model/hostOverride';
 import { hostOverrides, clampedForward } from '../../src/engine/clamps/apply';
@@ -51,32 +51,38 @@ function makeBatch(c: ModelConfig, B: number, seed: number, distinct = false): F
 
 interface Ref { loss: number; logits: Float32Array; grads: Params; acts: Map<string, Float32Array> }
 
-/** The TensorFlow.js engine on the same params, batch and overrides. */
-function reference(c: ModelConfig, params: Params, batch: FastBatch, ovr?: Map<string, HostOverride>): Ref {
+type TfForward = (w: Weights, inputs: ModelInputs, record?: boolean | ReadonlySet<string>) => ForwardResult;
+
+/** The TensorFlow.js engine on the same params and batch: `fwd` recording `record`, then its loss and gradients. */
+function tfReference(c: ModelConfig, params: Params, batch: FastBatch, fwd: TfForward, record: boolean | ReadonlySet<string>): Ref {
   const w = new TfWeights(c, params);
   const nameOf = new Map(Object.entries(w.vars).map(([k, v]) => [v.name, k]));
   const C1 = c.contextLen + 1, B = batch.size;
   let out: Ref | null = null;
   try {
     tf.tidy(() => {
-      const inputs = {
-        exemplars: tf.tensor3d(batch.exemplars, [B, C1, c.inputDim]),
-        labels: tf.tensor2d(batch.labels, [B, C1], 'int32'),
-      };
-      const overrides: Overrides = new Map();
-      for (const [k, o] of ovr ?? []) overrides.set(k, { value: tf.tensor(o.value, o.shape), mask: tf.tensor(o.mask, o.shape, 'bool') });
+      const inputs = { exemplars: tf.tensor3d(batch.exemplars, [B, C1, c.inputDim]), labels: tf.tensor2d(batch.labels, [B, C1], 'int32') };
       const targets = tf.tensor1d(Int32Array.from({ length: B }, (_, b) => batch.labels[b * C1 + c.contextLen]), 'int32');
-      const fr = forward(c, w.weights, inputs, { overrides, record: true });
+      const fr = fwd(w.weights, inputs, record);
       const acts = new Map<string, Float32Array>();
       for (const [k, t] of fr.acts) acts.set(k, t.dataSync() as Float32Array);
       const logits = fr.logits.dataSync() as Float32Array;
-      const { value, grads } = tf.variableGrads(() => crossEntropy(forward(c, w.weights, inputs, { overrides }).logits, targets), Object.values(w.vars));
+      const { value, grads } = tf.variableGrads(() => crossEntropy(fwd(w.weights, inputs).logits, targets), Object.values(w.vars));
       const g: Params = {};
       for (const [n, t] of Object.entries(grads)) g[nameOf.get(n)!] = t.dataSync() as Float32Array;
       out = { loss: value.dataSync()[0], logits, grads: g, acts };
     });
   } finally { w.dispose(); }
   return out!;
+}
+
+/** The TensorFlow.js model on the same params, batch and overrides, every site recorded. */
+function reference(c: ModelConfig, params: Params, batch: FastBatch, ovr?: Map<string, HostOverride>): Ref {
+  return tfReference(c, params, batch, (w, inputs, record) => {
+    const overrides: Overrides = new Map();
+    for (const [k, o] of ovr ?? []) overrides.set(k, { value: tf.tensor(o.value, o.shape), mask: tf.tensor(o.mask, o.shape, 'bool') });
+    return forward(c, w, inputs, { overrides, record });
+  }, true);
 }
 
 /**
@@ -287,28 +293,10 @@ for (const variant of variants) {
 }
 
 // The multi-pass clamps (spec §4.6, §4.7) folded into one fast pass, against clampedForward on TF.js.
-interface ClampRef { loss: number; logits: Float32Array; grads: Params; acts: Map<string, Float32Array> }
-function clampReference(c: ModelConfig, params: Params, batch: FastBatch, clamps: ClampSpec[], record: ReadonlySet<string>): ClampRef {
-  const w = new TfWeights(c, params);
-  const nameOf = new Map(Object.entries(w.vars).map(([k, v]) => [v.name, k]));
-  const C1 = c.contextLen + 1, B = batch.size;
-  let out: ClampRef | null = null;
-  try {
-    tf.tidy(() => {
-      const inputs = { exemplars: tf.tensor3d(batch.exemplars, [B, C1, c.inputDim]), labels: tf.tensor2d(batch.labels, [B, C1], 'int32') };
-      const host = { labels: batch.labels, size: B, exemplars: batch.exemplars };
-      const targets = tf.tensor1d(Int32Array.from({ length: B }, (_, b) => batch.labels[b * C1 + c.contextLen]), 'int32');
-      const fr = clampedForward(c, w.weights, inputs, host, clamps, 0, { record });
-      const acts = new Map<string, Float32Array>();
-      for (const s of record) acts.set(s, fr.acts.get(s)!.dataSync() as Float32Array);
-      const logits = fr.logits.dataSync() as Float32Array;
-      const { value, grads } = tf.variableGrads(() => crossEntropy(clampedForward(c, w.weights, inputs, host, clamps, 0).logits, targets), Object.values(w.vars));
-      const g: Params = {};
-      for (const [n, t] of Object.entries(grads)) g[nameOf.get(n)!] = t.dataSync() as Float32Array;
-      out = { loss: value.dataSync()[0], logits, grads: g, acts };
-    });
-  } finally { w.dispose(); }
-  return out!;
+/** clampedForward (the TF.js engine's clamps) on the same params and batch, recording `record`. */
+function clampReference(c: ModelConfig, params: Params, batch: FastBatch, clamps: ClampSpec[], record: ReadonlySet<string>): Ref {
+  const host = { labels: batch.labels, size: batch.size, exemplars: batch.exemplars };
+  return tfReference(c, params, batch, (w, inputs, rec) => clampedForward(c, w, inputs, host, clamps, 0, { record: rec }), record);
 }
 
 /** Copy logits hold −1e9 sentinels: those must match exactly, the rest within the usual tolerance. */

@@ -119,6 +119,21 @@ test('an unwritable output folder fails before training with the path in the mes
   assert.throws(() => RunDir.create(file, 'run'), /cannot create run folder .*a-file.*ENOTDIR/);
 });
 
+/**
+ * Two engines' metrics.jsonl agree within float32 rounding: eval losses within 2e-4 (relative above 1),
+ * induction strengths within 1e-3, and (if `acc`) accuracies within one of 40 eval sequences.
+ */
+function sameMetrics(a: MetricsRecord[], b: MetricsRecord[], acc: boolean): void {
+  assert.equal(a.length, b.length);
+  for (let i = 0; i < a.length; i++) {
+    for (const k of Object.keys(b[i].eval)) {
+      assert.ok(Math.abs(a[i].eval[k].loss - b[i].eval[k].loss) < 2e-4 * Math.max(1, b[i].eval[k].loss), `${k} at ${a[i].sequences}: ${a[i].eval[k].loss} vs ${b[i].eval[k].loss}`);
+      if (acc) assert.ok(Math.abs(a[i].eval[k].acc - b[i].eval[k].acc) <= 0.026, `${k} accuracy at ${a[i].sequences}: ${a[i].eval[k].acc} vs ${b[i].eval[k].acc}`);
+    }
+    for (let h = 0; h < 8; h++) assert.ok(Math.abs(a[i].inductionStrength[h] - b[i].inductionStrength[h]) < 1e-3, `IS L2H${h} at ${a[i].sequences}`);
+  }
+}
+
 test('the fast engine trains like the TensorFlow.js engine (same run, metrics within float32 rounding) and resumes exactly', async () => {
   const root = tmp();
   const cfg = (engine: string, backend: string) => tinyRun({ train: { sequences: 320, evalEvery: 96, checkpointEvery: 160, lr: 1e-3, backend, engine } });
@@ -126,12 +141,7 @@ test('the fast engine trains like the TensorFlow.js engine (same run, metrics wi
   const ref = await train(cfg('tfjs', 'cpu'), root, 'ref');
   assert.match(fast.dir.readRunJson<{ engine: string }>().engine, /^fast/);
   assert.match(ref.dir.readRunJson<{ engine: string }>().engine, /^tfjs \(cpu\)/);
-  const a = fast.dir.readMetrics<MetricsRecord>(), b = ref.dir.readMetrics<MetricsRecord>();
-  assert.equal(a.length, b.length);
-  for (let i = 0; i < a.length; i++) {
-    for (const k of Object.keys(b[i].eval)) assert.ok(Math.abs(a[i].eval[k].loss - b[i].eval[k].loss) < 2e-4 * Math.max(1, b[i].eval[k].loss), `${k} at ${a[i].sequences}: ${a[i].eval[k].loss} vs ${b[i].eval[k].loss}`);
-    for (let h = 0; h < 8; h++) assert.ok(Math.abs(a[i].inductionStrength[h] - b[i].inductionStrength[h]) < 1e-3);
-  }
+  sameMetrics(fast.dir.readMetrics<MetricsRecord>(), ref.dir.readMetrics<MetricsRecord>(), false);
   const part = await train(cfg('fast', 'auto'), root, 'part', 4);
   assert.equal(part.fin.status, 'cancelled');
   await train(cfg('fast', 'auto'), root, 'part', Infinity, true);
@@ -164,14 +174,7 @@ for (const [name, clamps] of [
     assert.match(fast.dir.readRunJson<{ engine: string }>().engine, /^fast/);
     assert.match(ref.dir.readRunJson<{ engine: string }>().engine, /^tfjs \(wasm\)/);
     const a = fast.dir.readMetrics<MetricsRecord>(), b = ref.dir.readMetrics<MetricsRecord>();
-    assert.equal(a.length, b.length);
-    for (let i = 0; i < a.length; i++) {
-      for (const k of Object.keys(b[i].eval)) {
-        assert.ok(Math.abs(a[i].eval[k].loss - b[i].eval[k].loss) < 2e-4 * Math.max(1, b[i].eval[k].loss), `${k} at ${a[i].sequences}: ${a[i].eval[k].loss} vs ${b[i].eval[k].loss}`);
-        assert.ok(Math.abs(a[i].eval[k].acc - b[i].eval[k].acc) <= 0.026, `${k} accuracy at ${a[i].sequences}: ${a[i].eval[k].acc} vs ${b[i].eval[k].acc}`);
-      }
-      for (let h = 0; h < 8; h++) assert.ok(Math.abs(a[i].inductionStrength[h] - b[i].inductionStrength[h]) < 1e-3, `IS L2H${h} at ${a[i].sequences}`);
-    }
+    sameMetrics(a, b, true);
     assert.ok(Math.abs(a[a.length - 1].trainLoss - b[b.length - 1].trainLoss) < 2e-4 * Math.max(1, b[b.length - 1].trainLoss));
   });
 }

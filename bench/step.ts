@@ -201,7 +201,7 @@ async function wallTimes(): Promise<string> {
     cfg.train.checkpointEvery = 0;
     let engine = '';
     const t0 = performance.now();
-    await runTraining(cfg, RunDir.create(root, name.replace(/[^\w.-]/g, '_')), { emit: (m) => { if (m.type === 'started') engine = m.backend; }, shouldStop: () => false });
+    await runTraining(cfg, RunDir.create(root, name.replace(/[^\w.-]/g, '_')), { emit: (m) => { if (m.type === 'started') engine = m.engine; }, shouldStop: () => false });
     const s = ((performance.now() - t0) / 1000) * (full / cfg.train.sequences);
     return { name, engine, seconds: s, full };
   };

@@ -29,7 +29,7 @@ async function main(): Promise<void> {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'il-bench-sweep-'));
     let engine = '';
     const t0 = performance.now();
-    const res = await runSweep(jobs(`w${workers}`), { root, workers, entry, onMessage: (_j, m) => { if (m.type === 'started') engine = m.backend; } });
+    const res = await runSweep(jobs(`w${workers}`), { root, workers, entry, onMessage: (_j, m) => { if (m.type === 'started') engine = m.engine; } });
     const seconds = (performance.now() - t0) / 1000;
     if (res.some((r) => r.status !== 'completed')) throw new Error(`a run failed: ${res.map((r) => r.error).filter(Boolean).join('; ')}`);
     rows.push({ workers, seconds, engine });

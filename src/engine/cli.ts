@@ -166,7 +166,7 @@ async function train(a: Args): Promise<void> {
   const tty = process.stderr.isTTY;
   let lastLine = 0;
   const emit = (m: FromChildMessage) => {
-    if (m.type === 'started') process.stderr.write(`run ${m.runId} → ${m.runDir}\nbackend: ${m.backend}${m.backendNotes.length ? ` (skipped ${m.backendNotes.join('; ')})` : ''}\n`);
+    if (m.type === 'started') process.stderr.write(`run ${m.runId} → ${m.runDir}\nengine: ${m.engine} (${m.engineDetail})${m.engineNotes.length ? `; ${m.engineNotes.join('; ')}` : ''}\n`);
     else if (m.type === 'progress') {
       const line = progressBar(m.sequences, m.totalSequences, `${m.sequences}/${m.totalSequences} seq · ${m.stepsPerSecond.toFixed(0)} steps/s · loss ${m.trainLoss.toFixed(3)}`);
       if (tty) process.stderr.write(`\r${line}`);
@@ -202,7 +202,7 @@ function sweepDisplay(): (job: SweepJob, m: FromChildMessage) => void {
       if (Date.now() - (last.get(job.key) ?? 0) < 5000 && m.sequences < m.totalSequences) return;
       last.set(job.key, Date.now());
       process.stderr.write(`${job.key}: ${progressBar(m.sequences, m.totalSequences, `loss ${m.trainLoss.toFixed(3)}`)}\n`);
-    } else if (m.type === 'started') process.stderr.write(`${job.key}: started on ${m.backend} → ${m.runDir}\n`);
+    } else if (m.type === 'started') process.stderr.write(`${job.key}: started on the ${m.engine} engine (${m.engineDetail}) → ${m.runDir}\n`);
     else if (m.type === 'finished') process.stderr.write(`${job.key}: ${m.status} in ${m.seconds.toFixed(0)} s\n`);
     else if (m.type === 'error') process.stderr.write(`${job.key}: error: ${m.message}\n`);
   };

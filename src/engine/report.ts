@@ -64,7 +64,7 @@ export function summarizeRun(runDir: RunDir): string {
   const last = rows[rows.length - 1];
   const lines: string[] = [];
   lines.push(`# Run ${run.id}`, '');
-  lines.push(`- preset: ${run.preset ?? '(custom)'} · status: **${run.status}** · engine: ${run.engine ?? run.backend ?? '?'} · ${run.parameters} parameters`);
+  lines.push(`- preset: ${run.preset ?? '(custom)'} · status: **${run.status}** · engine: ${run.engineDetail ? `${run.engine} (${run.engineDetail})` : run.engine ?? run.backend ?? '?'} · ${run.parameters} parameters`);
   lines.push(`- lr ${run.config.train.lr}, batch ${run.config.train.batchSize}, ${run.sequences} of ${run.config.train.sequences} sequences, seeds init ${run.config.train.initSeed} / train ${run.config.train.trainSeed} / eval ${run.config.train.evalSeed}`);
   lines.push(`- clamps: ${run.config.clamps.length ? run.config.clamps.map((c) => `${describeClamp(c)}`).join('; ') : 'none'}`);
   lines.push(`- features: ${run.features ?? run.config.data.features}`, '');

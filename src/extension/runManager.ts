@@ -67,7 +67,7 @@ export class RunManager implements vscode.Disposable {
         run.last = m;
         if (m.type === 'started') {
           run.runId = m.runId; run.runDir = m.runDir; started = true;
-          this.log.info(`[${m.runId}] started on ${m.backend}${m.backendNotes.length ? ` (skipped ${m.backendNotes.join('; ')})` : ''} → ${m.runDir}`);
+          this.log.info(`[${m.runId}] started on the ${m.engine} engine (${m.engineDetail})${m.engineNotes.length ? `; ${m.engineNotes.join('; ')}` : ''} → ${m.runDir}`);
           resolve(run);
           void this.showProgress(run, title, (f) => { report = f; });
         } else if (m.type === 'error') {

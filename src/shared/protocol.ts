@@ -66,7 +66,17 @@ export type ToChildMessage = StartMessage | ResumeMessage | CancelMessage;
 // ---- Training child → extension ----
 
 export interface StartedMessage {
-  type: 'started'; runId: string; runDir: string; backend: string; backendNotes: string[];
+  type: 'started'; runId: string; runDir: string;
+  /** The engine that trains (contracts.md §1): the fast WebAssembly engine or the TensorFlow.js reference. */
+  engine: 'fast' | 'tfjs';
+  /** e.g. "WebAssembly SIMD (relaxed)" or "TensorFlow.js, wasm backend". */
+  engineDetail: string;
+  /** The TensorFlow.js backend when the TF.js engine trains; null on the fast engine. */
+  backend: 'tensorflow' | 'wasm' | 'cpu' | null;
+  /** Why this engine and backend. */
+  engineNotes: string[];
+  /** @deprecated the same as engineNotes (kept until the UI reads engineNotes). */
+  backendNotes: string[];
   totalSequences: number; startSequences: number; config: unknown;
 }
 export interface ProgressMessage {

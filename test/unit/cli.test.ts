@@ -50,7 +50,8 @@ test('train writes a run folder with a report; forward inspects its checkpoint',
   const [run] = fs.readdirSync(dir).filter((f) => f !== 'cfg.json');
   const runDir = path.join(dir, run);
   assert.match(r.out, /\| train \(`fsl_train`\) \|/);
-  assert.match(r.err, /backend: tfjs \(cpu\)/);
+  // train.backend chooses the TF.js backend only; the fast engine still trains (contracts.md §1).
+  assert.match(r.err, /engine: fast \(WebAssembly SIMD( \(relaxed\))?\); train\.backend "cpu" applies to the TensorFlow\.js engine only/);
   assert.doesNotMatch(r.err, /Hi, looks like/);
   const runJson = JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8'));
   assert.equal(runJson.status, 'completed');

@@ -8,7 +8,7 @@ import { runSweep } from '../../src/engine/sweep';
 import { resolveRunConfig } from '../../src/engine/train/runConfig';
 import { RunDir } from '../../src/engine/io';
 
-const tiny = (seed: number) => resolveRunConfig({ name: `s${seed}`, train: { sequences: 256, evalEvery: 128, checkpointEvery: 64, lr: 1e-3, backend: 'cpu', initSeed: seed }, data: { evalSize: 20 } });
+const tiny = (seed: number) => resolveRunConfig({ name: `s${seed}`, train: { sequences: 256, evalEvery: 128, checkpointEvery: 64, lr: 1e-3, initSeed: seed }, data: { evalSize: 20 } });
 
 test('runs jobs in child processes, reuses finished runs and resumes stopped ones', { timeout: 600_000 }, async () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'il-sweep-'));
@@ -22,13 +22,16 @@ test('runs jobs in child processes, reuses finished runs and resumes stopped one
   const again = await runSweep(jobs, { root, workers: 2 });
   assert.deepEqual(again.map((r) => r.reused), [true, true]);
 
-  // Stop a run early, then let the next sweep resume it.
-  const c = { key: 'c', config: tiny(7) };
+  // Stop a run early, then let the next sweep resume it (long enough that the fast engine is still
+  // training when the stop reaches the child).
+  const long = tiny(7);
+  long.train.sequences = 32_000; long.train.checkpointEvery = 1600; long.train.evalEvery = 16_000;
+  const c = { key: 'c', config: long };
   let checkpoints = 0;
   const stopped = await runSweep([c], { root, workers: 1, onMessage: (_j, m) => { if (m.type === 'checkpoint') checkpoints++; }, shouldStop: () => checkpoints >= 1 });
   assert.equal(stopped[0].status, 'cancelled');
   const seqAtStop = RunDir.open(path.join(root, 'c')).latestCheckpoint()!.sequences;
-  assert.ok(seqAtStop < 256);
+  assert.ok(seqAtStop < 32_000);
   let resumedFrom = -1;
   const resumed = await runSweep([c], { root, workers: 1, onMessage: (_j, m) => { if (m.type === 'started') resumedFrom = m.startSequences; } });
   assert.equal(resumed[0].status, 'completed');

@@ -22,7 +22,7 @@ const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'il-train-'));
 
 function tinyRun(over: Record<string, unknown> = {}): RunConfig {
   return resolveRunConfig({
-    name: 'tiny', train: { sequences: 320, evalEvery: 96, checkpointEvery: 160, lr: 1e-3, backend: 'cpu' },
+    name: 'tiny', train: { sequences: 320, evalEvery: 96, checkpointEvery: 160, lr: 1e-3 },
     data: { evalSize: 40 }, clamps: [{ kind: 'ablate', heads: ['L2H0', '1:1'] }], ...over,
   });
 }
@@ -39,20 +39,25 @@ const strip = (rows: MetricsRecord[]) => rows.map(({ wallTime: _w, ...r }) => r)
 
 test('the same seeds give bit-identical metrics and checkpoints; another init seed does not', async () => {
   const root = tmp();
-  const a = await train(tinyRun(), root, 'a');
+  // A TF.js backend preference does not switch the fast engine off (contracts.md §1).
+  const cpuPref = tinyRun({ train: { sequences: 320, evalEvery: 96, checkpointEvery: 160, lr: 1e-3, backend: 'cpu' } });
+  const a = await train(cpuPref, root, 'a');
   const b = await train(tinyRun(), root, 'b');
   assert.equal(a.fin.status, 'completed');
   assert.deepEqual(strip(a.dir.readMetrics()), strip(b.dir.readMetrics()));
   const ca = readCheckpoint(a.dir.latestCheckpoint()!.path), cb = readCheckpoint(b.dir.latestCheckpoint()!.path);
   assert.deepEqual(ca.params, cb.params);
-  const c = await train(tinyRun({ train: { sequences: 320, evalEvery: 96, checkpointEvery: 160, lr: 1e-3, backend: 'cpu', initSeed: 7 } }), root, 'c');
+  const c = await train(tinyRun({ train: { sequences: 320, evalEvery: 96, checkpointEvery: 160, lr: 1e-3, initSeed: 7 } }), root, 'c');
   assert.notDeepEqual(readCheckpoint(c.dir.latestCheckpoint()!.path).params, ca.params);
   // Schedule: eval at 0, at the first step reaching each multiple of 96 (multiples of 32 in x), and at the end.
   assert.deepEqual(a.dir.readMetrics<MetricsRecord>().map((r) => r.sequences), [0, 96, 192, 288, 320]);
   assert.deepEqual(a.dir.listCheckpoints().map((k) => k.sequences), [160, 320]);
-  const run = a.dir.readRunJson<{ status: string; backend: string; config: RunConfig }>();
+  const run = a.dir.readRunJson<{ status: string; engine: string; engineDetail: string; backend: string | null; engineNotes: string[]; config: RunConfig }>();
   assert.equal(run.status, 'completed');
-  assert.equal(run.backend, 'cpu');
+  assert.equal(run.engine, 'fast');
+  assert.match(run.engineDetail, /^WebAssembly SIMD/);
+  assert.equal(run.backend, null, 'no TF.js backend ran');
+  assert.ok(run.engineNotes.some((n) => /train\.backend "cpu" applies to the TensorFlow\.js engine only/.test(n)), run.engineNotes.join('; '));
   assert.deepEqual(run.config.clamps, [{ kind: 'ablate', heads: ['L2H0', 'L2H1'] }], 'heads stored canonically');
   // Each checkpoint carries the summary a hover shows: patterns of every head, rows summing to 1.
   const summary = JSON.parse(fs.readFileSync(a.dir.latestCheckpoint()!.path.replace('.safetensors', '.summary.json'), 'utf8'));
@@ -138,9 +143,10 @@ test('the fast engine trains like the TensorFlow.js engine (same run, metrics wi
   const root = tmp();
   const cfg = (engine: string, backend: string) => tinyRun({ train: { sequences: 320, evalEvery: 96, checkpointEvery: 160, lr: 1e-3, backend, engine } });
   const fast = await train(cfg('fast', 'auto'), root, 'fast');
-  const ref = await train(cfg('tfjs', 'cpu'), root, 'ref');
-  assert.match(fast.dir.readRunJson<{ engine: string }>().engine, /^fast/);
-  assert.match(ref.dir.readRunJson<{ engine: string }>().engine, /^tfjs \(cpu\)/);
+  const ref = await train(cfg('tfjs', 'wasm'), root, 'ref');
+  assert.equal(fast.dir.readRunJson<{ engine: string }>().engine, 'fast');
+  const refJson = ref.dir.readRunJson<{ engine: string; backend: string; engineDetail: string }>();
+  assert.deepEqual([refJson.engine, refJson.backend, refJson.engineDetail], ['tfjs', 'wasm', 'TensorFlow.js, wasm backend']);
   sameMetrics(fast.dir.readMetrics<MetricsRecord>(), ref.dir.readMetrics<MetricsRecord>(), false);
   const part = await train(cfg('fast', 'auto'), root, 'part', 4);
   assert.equal(part.fin.status, 'cancelled');
@@ -152,9 +158,9 @@ test('a run that needs the TensorFlow.js engine says why, and forcing the fast p
   const root = tmp();
   const temp = { kind: 'temperature', heads: ['L2H3'], temperature: 2 };
   const r = await train(tinyRun({ clamps: [temp], train: { sequences: 64, evalEvery: 64, checkpointEvery: 0, lr: 1e-3, backend: 'auto' } }), root, 'temp');
-  const run = r.dir.readRunJson<{ engine: string; backendNotes: string[] }>();
-  assert.match(run.engine, /^tfjs/);
-  assert.ok(run.backendNotes.some((n) => /the temperature clamp reads passes of the model/.test(n)), run.backendNotes.join('; '));
+  const run = r.dir.readRunJson<{ engine: string; engineNotes: string[] }>();
+  assert.equal(run.engine, 'tfjs');
+  assert.ok(run.engineNotes.some((n) => /the temperature clamp reads passes of the model/.test(n)), run.engineNotes.join('; '));
   await assert.rejects(train(tinyRun({ clamps: [{ kind: 'copy', head: 'L1H3' }], train: { sequences: 64, engine: 'fast' } }), root, 'forced'), /train\.engine is "fast" but the copy \(from L1H3, not a last-layer head\) clamp/);
   await assert.rejects(train(tinyRun({ clamps: [{ kind: 'layer1' }, { kind: 'ablate-embedding' }], train: { sequences: 64, engine: 'fast' } }), root, 'forced2'), /ablate-embedding clamp with the layer1 clamp runs on the TensorFlow\.js engine only/);
 });
@@ -171,8 +177,9 @@ for (const [name, clamps] of [
     const fast = await train(cfg('auto', 'auto'), root, 'fast');
     // The reference on tfjs-wasm (the multi-pass clamps take seconds per step on tfjs-cpu).
     const ref = await train(cfg('tfjs', 'wasm'), root, 'ref');
-    assert.match(fast.dir.readRunJson<{ engine: string }>().engine, /^fast/);
-    assert.match(ref.dir.readRunJson<{ engine: string }>().engine, /^tfjs \(wasm\)/);
+    assert.equal(fast.dir.readRunJson<{ engine: string }>().engine, 'fast');
+    const refJson = ref.dir.readRunJson<{ engine: string; backend: string }>();
+    assert.deepEqual([refJson.engine, refJson.backend], ['tfjs', 'wasm']);
     const a = fast.dir.readMetrics<MetricsRecord>(), b = ref.dir.readMetrics<MetricsRecord>();
     sameMetrics(a, b, true);
     assert.ok(Math.abs(a[a.length - 1].trainLoss - b[b.length - 1].trainLoss) < 2e-4 * Math.max(1, b[b.length - 1].trainLoss));

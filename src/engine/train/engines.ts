@@ -6,7 +6,7 @@
  * the layer-1 and perfect-copy clamps, whose passes the fast model folds into one (see FastOptions).
  * Both give the same numbers within float32 rounding (test/unit/fast.test.ts); the run records which ran.
  */
-import { tf, initBackend, BackendInfo } from '../tf';
+import { tf, initBackend, BackendInfo, BackendName, BackendPreference } from '../tf';
 import { Batch, FeatureBank } from '../data';
 import { ModelConfig } from '../model/config';
 import { Params, cloneParams } from '../model/params';
@@ -23,11 +23,16 @@ import { FastModel, FastAdam, fastBatch, unsupportedReason } from '../fast';
 import { gatherExemplars } from '../data';
 
 export type EnginePreference = 'auto' | 'fast' | 'tfjs';
+export type EngineName = 'fast' | 'tfjs';
 
 export interface TrainEngine {
-  /** What ran, for run.json and the UI, e.g. "fast (wasm simd)" or "tfjs (wasm)". */
-  readonly name: string;
-  readonly backend: string;
+  /** Which engine runs (run.json `engine`, contracts.md §1). */
+  readonly engine: EngineName;
+  /** How, for people: "WebAssembly SIMD (relaxed)" or "TensorFlow.js, wasm backend" (run.json `engineDetail`). */
+  readonly engineDetail: string;
+  /** The TensorFlow.js backend when the TF.js engine runs; null on the fast engine, where it is irrelevant. */
+  readonly backend: BackendName | null;
+  /** Why this engine and backend (run.json `engineNotes`). */
   readonly notes: string[];
   /** One Adam step on a batch; returns the loss before the update. */
   step(batch: Batch, sequences: number, lr: number): number;
@@ -38,13 +43,14 @@ export interface TrainEngine {
 }
 
 class TfEngine implements TrainEngine {
-  readonly name: string;
+  readonly engine = 'tfjs';
+  readonly engineDetail: string;
   private readonly weights: TfWeights;
   private readonly nameOf: Map<string, string>;
   private readonly params_: Params;
   private adam: AdamState;
-  constructor(private readonly c: ModelConfig, private readonly bank: FeatureBank, private readonly clamps: ClampSpec[], params: Params, adam: AdamState, readonly backend: string, readonly notes: string[]) {
-    this.name = `tfjs (${backend})`;
+  constructor(private readonly c: ModelConfig, private readonly bank: FeatureBank, private readonly clamps: ClampSpec[], params: Params, adam: AdamState, readonly backend: BackendName, readonly notes: string[]) {
+    this.engineDetail = `TensorFlow.js, ${backend} backend`;
     this.params_ = cloneParams(params);
     this.adam = adam;
     this.weights = new TfWeights(c, this.params_);
@@ -87,13 +93,14 @@ class TfEngine implements TrainEngine {
 const BATCH_FREE = new Set<ClampSpec['kind']>(['ablate', 'prev-token', 'disallow-prev-token', 'silence-non-label', 'ablate-embedding', 'layer1', 'copy']);
 
 class FastEngine implements TrainEngine {
-  readonly name: string;
-  readonly backend = 'wasm';
+  readonly engine = 'fast';
+  readonly engineDetail: string;
+  readonly backend = null;
   private readonly model: FastModel;
   private readonly adam: FastAdam;
   constructor(private readonly c: ModelConfig, private readonly bank: FeatureBank, private readonly clamps: ClampSpec[], params: Params, adam: AdamState, readonly notes: string[]) {
     this.model = new FastModel(c);
-    this.name = `fast (wasm ${this.model.variant})`;
+    this.engineDetail = this.model.variant === 'relaxed' ? 'WebAssembly SIMD (relaxed)' : 'WebAssembly SIMD';
     const views = this.model.paramViews();
     for (const k of Object.keys(params)) views[k].set(params[k]);
     this.adam = new FastAdam(this.model);
@@ -176,20 +183,26 @@ export function fastUnsupported(c: ModelConfig, clamps: ClampSpec[]): string | n
 }
 
 /**
- * Picks the engine: `fast` when it supports the run (unless the TensorFlow.js engine or a specific
- * backend was asked for), else TensorFlow.js on the best backend that loads.
+ * Picks the engine: `fast` when it supports the run (unless the TensorFlow.js engine is asked for), else
+ * TensorFlow.js on the preferred backend or the best one that loads. The backend preference applies to
+ * the TensorFlow.js engine only: it never switches the fast engine off (contracts.md §1).
  */
-export async function createEngine(pref: EnginePreference, backendPref: 'auto' | 'tensorflow' | 'wasm' | 'cpu', c: ModelConfig, bank: FeatureBank, clamps: ClampSpec[], params: Params, adam: AdamState | null): Promise<TrainEngine> {
+export async function createEngine(pref: EnginePreference, backendPref: BackendPreference, c: ModelConfig, bank: FeatureBank, clamps: ClampSpec[], params: Params, adam: AdamState | null): Promise<TrainEngine> {
   const st = adam ?? adamInit(params);
   const why = fastUnsupported(c, clamps);
   const notes: string[] = [];
   if (pref === 'fast' && why) throw new Error(`train.engine is "fast" but ${why}`);
-  if (pref !== 'tfjs' && !why && (backendPref === 'auto' || pref === 'fast')) {
-    try { return new FastEngine(c, bank, clamps, params, st, notes); } catch (e) {
-      if (pref === 'fast') throw e;
-      notes.push(`fast path unavailable: ${(e as Error).message}`);
+  if (pref !== 'tfjs' && !why) {
+    try {
+      const e = new FastEngine(c, bank, clamps, params, st, notes);
+      if (backendPref !== 'auto') notes.push(`train.backend "${backendPref}" applies to the TensorFlow.js engine only; the fast engine ran`);
+      return e;
+    } catch (err) {
+      if (pref === 'fast') throw err;
+      notes.push(`fast engine unavailable: ${(err as Error).message}`);
     }
-  } else if (pref === 'auto' && why) notes.push(`TensorFlow.js engine: ${why}`);
+  } else if (pref === 'tfjs') notes.push('TensorFlow.js engine: train.engine is "tfjs"');
+  else if (why) notes.push(`TensorFlow.js engine: ${why}`);
   const be: BackendInfo = await initBackend(backendPref);
-  return new TfEngine(c, bank, clamps, params, st, be.name, [...notes, ...be.skipped.map((s) => `skipped ${s}`)]);
+  return new TfEngine(c, bank, clamps, params, st, be.name, [...notes, ...be.skipped.map((s) => `skipped backend ${s}`)]);
 }

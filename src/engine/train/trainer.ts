@@ -29,7 +29,9 @@ export interface TrainIO {
 
 export interface RunJson {
   id: string; name: string; preset?: string; status: RunStatus; config: RunConfig;
-  engine?: string; backend?: string; backendNotes?: string[]; versions: Record<string, string>;
+  /** contracts.md §1; old runs have engine "fast (wasm relaxed)" / "tfjs (wasm)", backend "wasm" and backendNotes. */
+  engine?: string; engineDetail?: string; backend?: string | null; engineNotes?: string[]; backendNotes?: string[];
+  versions: Record<string, string>;
   created: string; updated: string; sequences: number; parameters: number; error?: string; features?: string;
 }
 
@@ -111,11 +113,13 @@ export async function runTraining(config: RunConfig, runDir: RunDir, io: TrainIO
   const evalSets = task.evalSets(config.train.evalSeed);
   const log = runDir.metrics();
   setStatus({
-    status: 'running', engine: engine.name, backend: engine.backend, backendNotes: engine.notes, features: task.bank.source,
+    status: 'running', engine: engine.engine, engineDetail: engine.engineDetail, backend: engine.backend, engineNotes: engine.notes,
+    features: task.bank.source,
     versions: { ...runJson.versions, tfjs: tf.version_core },
   });
   io.emit({
-    type: 'started', runId: runDir.id, runDir: runDir.path, backend: engine.name, backendNotes: engine.notes,
+    type: 'started', runId: runDir.id, runDir: runDir.path, engine: engine.engine, engineDetail: engine.engineDetail,
+    backend: engine.backend, engineNotes: engine.notes, backendNotes: engine.notes,
     totalSequences: total, startSequences: step * B, config,
   });
 

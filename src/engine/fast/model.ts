@@ -35,6 +35,8 @@ import { ModelConfig, headDim, seqLen, validateModelConfig } from '../model/conf
 import { Params, ParamSpec, paramSpecs } from '../model/params';
 import { site, siteShapes } from '../model/sites';
 import { HostOverride } from '../model/hostOverride';
+import { ropeTables } from '../model/rope';
+import { queryLoss } from '../model/queryLoss';
 import { KernelExports, Kernels, WasmPreference, WasmVariant, loadKernels } from './kernels';
 
 export interface FastBatch {
@@ -221,14 +223,10 @@ export class FastModel {
     for (let l = 0; l < this.depth; l++) { this.qkvT.push(this.arena.f32(d * 3 * d)); this.projT.push(this.arena.f32(d * d)); } // [d, 3d], [d, d]
     this.unT = this.arena.f32(d * this.L);                              // [d, L]
 
-    // RoPE tables [T, D], exactly as forward.ts builds them.
+    // RoPE tables [T, D] (the reference's, model/rope.ts).
     this.cos = this.arena.f32(T * D); this.sin = this.arena.f32(T * D);
-    const cs = this.f32(this.cos, T * D), sn = this.f32(this.sin, T * D);
-    for (let p = 0; p < T; p++) for (let i = 0; i < D / 2; i++) {
-      const theta = p / Math.pow(config.ropeBase, (2 * i) / D);
-      cs[p * D + 2 * i] = cs[p * D + 2 * i + 1] = Math.cos(theta);
-      sn[p * D + 2 * i] = sn[p * D + 2 * i + 1] = Math.sin(theta);
-    }
+    const rope = ropeTables(T, D, config.ropeBase);
+    this.f32(this.cos, T * D).set(rope.cos); this.f32(this.sin, T * D).set(rope.sin);
 
     for (let l = 0; l < this.depth; l++) {
       this.names.push({
@@ -689,19 +687,10 @@ export class FastModel {
     if (copy) this.copyLogits(copyH);
     this.hook(site.logits, lay.logits, N * L);
 
-    // Cross-entropy at the query (double precision), dlogits = (softmax − onehot)/B.
-    const lg = lv.logits, ql = lv.qlogits, dl = lv.dlog;
-    let loss = 0;
-    for (let b = 0; b < B; b++) {
-      const o = (b * T + T - 1) * L, y = lv.labels[b * C1 + C];
-      let m = -Infinity;
-      for (let j = 0; j < L; j++) { ql[b * L + j] = lg[o + j]; if (lg[o + j] > m) m = lg[o + j]; }
-      let s = 0;
-      for (let j = 0; j < L; j++) s += Math.exp(lg[o + j] - m);
-      loss += m + Math.log(s) - lg[o + y];
-      if (opts.backward) for (let j = 0; j < L; j++) dl[o + j] = (Math.exp(lg[o + j] - m) / s - (j === y ? 1 : 0)) / B;
-    }
-    loss /= B;
+    // Cross-entropy at the query (model/queryLoss.ts), dlogits = (softmax − onehot)/B.
+    const lg = lv.logits, ql = lv.qlogits;
+    for (let b = 0; b < B; b++) ql.set(lg.subarray((b * T + T - 1) * L, (b * T + T) * L), b * L);
+    const loss = queryLoss(lg, B, L, lv.labels, C1, { stride: T * L, offset: (T - 1) * L, dlogits: opts.backward ? lv.dlog : undefined, divisor: B });
     const result: FastResult = { loss, logits: ql, acts: this.acts };
     if (opts.backward) { this.backward(dedup, tokenMode, nUex, nUlab, Xsrc, l1, copyH); result.grads = this.gObj; }
     this.ov = null;

@@ -24,6 +24,7 @@ import { Params } from '../model/params';
 import { TfWeights, batchTensors, sliceBatch } from '../model/tfModel';
 import { readCheckpoint } from '../model/checkpoint';
 import { site } from '../model/sites';
+import { queryLoss } from '../model/queryLoss';
 import { clampedForward } from '../clamps/apply';
 import { ClampSpec, isActive, normalizeClamps } from '../clamps/spec';
 import { formatHead } from '../clamps/heads';
@@ -230,18 +231,10 @@ export function configurationClamps(ctx: MeasureContext, clamps: ClampSpec[], wi
   return normalizeClamps([...(withoutBase ? [] : ctx.baseClamps), ...clamps], ctx.config);
 }
 
-/** Per-sequence CE and correctness from query logits [B, L]. */
+/** Per-sequence CE and correctness from query logits [B, L] (model/queryLoss.ts). */
 export function lossAndCorrect(logits: Float32Array, B: number, L: number, labels: Int32Array, items: number,
   loss: Float32Array, correct: Uint8Array, offset = 0): void {
-  for (let b = 0; b < B; b++) {
-    const row = b * L, y = labels[b * items + items - 1];
-    let max = -Infinity, arg = 0;
-    for (let j = 0; j < L; j++) { const z = logits[row + j]; if (z > max) { max = z; arg = j; } }
-    let sum = 0;
-    for (let j = 0; j < L; j++) sum += Math.exp(logits[row + j] - max);
-    loss[offset + b] = max + Math.log(sum) - logits[row + y];
-    correct[offset + b] = arg === y ? 1 : 0;
-  }
+  queryLoss(logits, B, L, labels, items, { loss, correct, outOffset: offset });
 }
 
 /**

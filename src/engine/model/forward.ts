@@ -9,6 +9,7 @@
 import { tf } from '../tf';
 import { ModelConfig, headDim, seqLen } from './config';
 import { site } from './sites';
+import { ropeTables } from './rope';
 
 export interface ModelInputs {
   /** [B, C+1, inputDim] exemplar features: context exemplars then the query. */
@@ -45,12 +46,7 @@ function constants(c: ModelConfig): Constants {
   let k = constantsCache.get(key);
   if (k) return k;
   const T = seqLen(c), D = headDim(c);
-  const cos = new Float32Array(T * D), sin = new Float32Array(T * D);
-  for (let p = 0; p < T; p++) for (let i = 0; i < D / 2; i++) {
-    const theta = p / Math.pow(c.ropeBase, (2 * i) / D);
-    cos[p * D + 2 * i] = cos[p * D + 2 * i + 1] = Math.cos(theta);
-    sin[p * D + 2 * i] = sin[p * D + 2 * i + 1] = Math.sin(theta);
-  }
+  const { cos, sin } = ropeTables(T, D, c.ropeBase);
   // (x·swap)[2i] = −x[2i+1], (x·swap)[2i+1] = x[2i]: RoPE as x·cos + (x·swap)·sin without strided slices.
   const swap = new Float32Array(D * D);
   for (let i = 0; i < D / 2; i++) { swap[(2 * i + 1) * D + 2 * i] = -1; swap[2 * i * D + 2 * i + 1] = 1; }

@@ -134,7 +134,8 @@ test('preserve values: ablating a Layer-1 head leaves Layer-2 values equal to th
   assert.ok(maxAbsDiff(pp.get(site.v(1))!, clean.get(site.v(1))!) > 1e-4, 'values still feel the ablation');
   // Ablation overrides preserved values (composition order): the ablated head's values are zero.
   const both = run(norm([{ kind: 'ablate', heads: ['L1H1'] }, { kind: 'preserve', what: ['values'] }])).acts.get(site.v(0))!;
-  for (let b = 0; b < B; b++) for (let k = 0; k < 40; k++) assert.equal(both[(b * 8 + 1) * 40 + k], 0);
+  // hook_v is position-major [B, T, H, D]: head 1 is entries (b·5 + t)·64 + 8 … + 15.
+  for (let b = 0; b < B; b++) for (let t = 0; t < 5; t++) for (let e = 0; e < 8; e++) assert.equal(both[(b * 5 + t) * 64 + 8 + e], 0);
 });
 
 test('match, temperature, disallow-prev-token, silence-non-label and ablate-embedding do what §4.5–4.10 say', () => {
@@ -187,7 +188,8 @@ test('a clamp window switches the clamp on and off by sequences seen', () => {
   const w = new TfWeights(C, initParams(C, 5), false);
   const clamps = norm([{ kind: 'ablate', heads: ['L2H3'], from: 100, until: 200 }]);
   const v = (seq: number) => tf.tidy(() => Array.from(clampedForward(C, w.weights, toInputs(C, B, d), { labels: d.y, size: B }, clamps, seq, { record: true }).acts.get(site.v(1))!.dataSync()));
-  const head3Zero = (a: number[]) => a.slice(3 * 40, 4 * 40).every((x) => x === 0);
+  // Head 3 of sequence 0 in position-major [B, T, H, D]: entries t·64 + 24 … t·64 + 31.
+  const head3Zero = (a: number[]) => Array.from({ length: 5 }, (_, t) => a.slice(t * 64 + 24, t * 64 + 32)).flat().every((x) => x === 0);
   assert.equal(head3Zero(v(99)), false);
   assert.equal(head3Zero(v(100)), true);
   assert.equal(head3Zero(v(199)), true);

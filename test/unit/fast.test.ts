@@ -133,8 +133,8 @@ describe('fast path: configuration', () => {
     const p = initParams(SMALL, 1), b = makeBatch(SMALL, 2, 1);
     assert.throws(() => m.run(p, { ...b, size: 3 }, { backward: false }), /exemplars has/);
     assert.throws(() => m.run({ ...p, 'unembed.bias': new Float32Array(2) }, b, { backward: false }), /unembed\.bias/);
-    const bad = newHostOverride(site.v(0), [2, 2, 5, 4]);
-    assert.throws(() => m.run(p, b, { backward: false, overrides: new Map([[bad.site, bad]]) }), /expected \[2, 2, 5, 8\]/);
+    const bad = newHostOverride(site.v(0), [2, 2, 5, 8]);
+    assert.throws(() => m.run(p, b, { backward: false, overrides: new Map([[bad.site, bad]]) }), /expected \[2, 5, 2, 8\]/);
     const unknown = newHostOverride('blocks.9.attn.hook_v', [1]);
     assert.throws(() => m.run(p, b, { backward: false, overrides: new Map([[unknown.site, unknown]]) }), /unknown site/);
     const lab = { ...b, labels: b.labels.slice() }; lab.labels[0] = 99;

@@ -100,8 +100,8 @@ test('RoPE: with the same query and key vector at every position, scores depend 
   const c = TINY, B = 1, H = c.numHeads, T = 5, D = c.dModel / c.numHeads;
   const w = new TfWeights(c, initParams(c, 2), false);
   const qv = Array.from({ length: D }, (_, i) => Math.cos(i + 1)), kv = Array.from({ length: D }, (_, i) => Math.sin(2 * i + 1));
-  const full = (vec: number[]) => tf.tensor4d(Array.from({ length: B * H * T * D }, (_, i) => vec[i % D]), [B, H, T, D]);
-  const ones = tf.ones([B, H, T, D], 'bool');
+  const full = (vec: number[]) => tf.tensor4d(Array.from({ length: B * H * T * D }, (_, i) => vec[i % D]), [B, T, H, D]);
+  const ones = tf.ones([B, T, H, D], 'bool');
   const overrides: Overrides = new Map([[site.q(0), { value: full(qv), mask: ones }], [site.k(0), { value: full(kv), mask: ones }]]);
   const s = tf.tidy(() => forward(c, w.weights, toInputs(c, B, randomInputs(c, B, 3)), { overrides, record: true }).acts.get(site.attnScores(0))!.arraySync() as number[][][][]);
   for (let off = 0; off < T; off++) {
@@ -128,7 +128,7 @@ test('ablation removes exactly one head\'s contribution and gives its value weig
   const Wp = params[`blocks.${L2}.attn.proj.weight`];
   for (let b = 0; b < B; b++) for (let t = 0; t < 5; t++) for (let o = 0; o < 64; o++) {
     let contrib = 0;
-    for (let k = 0; k < D; k++) contrib += clean.z[b][h][t][k] * Wp[o * 64 + h * D + k];
+    for (let k = 0; k < D; k++) contrib += clean.z[b][t][h][k] * Wp[o * 64 + h * D + k]; // hook_z is [B, T, H, D]
     assert.ok(Math.abs(clean.out[b][t][o] - contrib - abl[b][t][o]) < 1e-5);
   }
   const grads = tf.tidy(() => {

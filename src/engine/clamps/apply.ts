@@ -15,7 +15,7 @@ import { site } from '../model/sites';
 import { HostOverride, newHostOverride, mergeHostOverrides } from '../model/hostOverride';
 import { TfWeights } from '../model/tfModel';
 import { readCheckpoint } from '../model/checkpoint';
-import { ClampContext, BatchHost, headMaskArray } from './context';
+import { ClampContext, BatchHost, headMaskArray, perHeadMaskArray } from './context';
 import { ClampSpec, ClampKind, CLAMP_ORDER, isActive } from './spec';
 import { parseHead } from './heads';
 
@@ -48,8 +48,8 @@ function queryRow(o: HostOverride, heads: number[], row: (b: number) => number[]
 const HOST: { [K in ClampKind]?: HostBuild<K> } = {
   // §4.1 the heads' values are zero, so their output (W_proj has no bias) is exactly zero.
   ablate: (spec, c, host) => [...byLayer(c, spec.heads)].map(([layer, heads]) => {
-    const shape = [host.size, c.numHeads, seqLen(c), headDim(c)];
-    return { site: site.v(layer), shape, value: new Float32Array(shape.reduce((a, b) => a * b)), mask: headMaskArray(shape, heads) };
+    const shape = [host.size, seqLen(c), c.numHeads, headDim(c)]; // position-major hook_v
+    return { site: site.v(layer), shape, value: new Float32Array(shape.reduce((a, b) => a * b)), mask: perHeadMaskArray(shape, heads) };
   }),
   // §4.3 P[0,0] = 1; P[i,i−1] = s, P[i,i] = 1 − s for i ≥ 1; all rows, or label rows 1, 3 only.
   'prev-token': (spec, c, host) => [...byLayer(c, spec.heads)].map(([layer, heads]) => {

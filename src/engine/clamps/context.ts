@@ -66,3 +66,11 @@ export function headMaskArray(shape: number[], heads: number[], rows?: number[])
   }
   return m;
 }
+
+/** A boolean mask of a position-major per-head site [B, T, H, D] (hook_v, hook_z, …): true on the given heads. */
+export function perHeadMaskArray(shape: number[], heads: number[]): Uint8Array {
+  const [B, T, H, D] = shape;
+  const m = new Uint8Array(B * T * H * D);
+  for (let bt = 0; bt < B * T; bt++) for (const h of heads) m.fill(1, (bt * H + h) * D, (bt * H + h + 1) * D);
+  return m;
+}

@@ -1,6 +1,7 @@
 /**
  * The fast training path: the same model as src/engine/model/forward.ts (pre-LN attention-only blocks,
- * interleaved RoPE, causal mask S·M + (1−M)(−1e20), heads head-major [B, H, T, D], weights [out, in]),
+ * interleaved RoPE, causal mask S·M + (1−M)(−1e20), heads head-major [B, H, T, D] inside — the per-head
+ * sites are position-major [B, T, H, D] at the interface, as in sites.ts —, weights [out, in]),
  * forward and hand-written backward, with every intermediate reachable as the same named site and the
  * same override semantics: where(mask, value, computed), no gradient into the computation an overridden
  * entry replaced, the gradient of downstream entries flowing normally.
@@ -33,7 +34,7 @@
  */
 import { ModelConfig, headDim, seqLen, validateModelConfig } from '../model/config';
 import { Params, ParamSpec, paramSpecs } from '../model/params';
-import { site, siteShapes } from '../model/sites';
+import { site, siteShapes, perHeadSites } from '../model/sites';
 import { HostOverride } from '../model/hostOverride';
 import { ropeTables } from '../model/rope';
 import { queryLoss } from '../model/queryLoss';
@@ -112,6 +113,14 @@ export function supports(c: ModelConfig): boolean { return unsupportedReason(c) 
 
 const F = 4; // bytes per float32 / int32
 
+/** src [B, X, Y, D] → dst [B, Y, X, D] (position-major ↔ head-major per-head vectors). */
+function swapMiddle(src: ArrayLike<number>, dst: { [i: number]: number }, B: number, X: number, Y: number, D: number): void {
+  for (let b = 0; b < B; b++) for (let x = 0; x < X; x++) for (let y = 0; y < Y; y++) {
+    const si = ((b * X + x) * Y + y) * D, di = ((b * Y + y) * X + x) * D;
+    for (let e = 0; e < D; e++) dst[di + e] = src[si + e];
+  }
+}
+
 /** Bump allocator over the kernels' memory; grows it on demand (which detaches every view: `gen` counts). */
 class Arena {
   top: number;
@@ -189,6 +198,8 @@ export class FastModel {
   private readonly lg: LayerParams[] = [];
   private readonly labelSlot: Int32Array;
   private readonly truncSites: Set<string>;
+  /** Per-head vector sites: position-major [B, T, H, D] at the interface, head-major [B, H, T, D] inside. */
+  private readonly perHead: Set<string>;
   private readonly layer0Sites: string[];
   private readonly layouts = new Map<number, Layout>();
   private viewGen = -1;
@@ -246,6 +257,7 @@ export class FastModel {
       this.lp.push(at(this.p)); this.lg.push(at(this.g));
     }
     this.labelSlot = new Int32Array(this.L);
+    this.perHead = new Set(Array.from({ length: this.depth }, (_, l) => perHeadSites(l)).flat());
     const last = this.names[this.depth - 1];
     // Sites computed at the query position only unless recorded.
     this.truncSites = new Set([last.q, last.rotQ, last.scores, last.pattern, last.z, last.attnOut, last.residPost, site.lnFinal, site.logits]);
@@ -351,12 +363,14 @@ export class FastModel {
    */
   private headAblation(o: HostOverride): Uint8Array | null {
     if (this.ablCache.has(o)) return this.ablCache.get(o)!;
-    const [B, H, T, D] = o.shape, n = T * D, flags = new Uint8Array(B * H);
+    const [B, T, H, D] = o.shape, flags = new Uint8Array(B * H); // position-major hook_v
     let ok = o.shape.length === 4;
-    for (let bh = 0; ok && bh < B * H; bh++) {
-      const m0 = o.mask[bh * n];
-      for (let i = bh * n; i < (bh + 1) * n; i++) if (o.mask[i] !== m0 || (m0 && o.value[i] !== 0)) { ok = false; break; }
-      flags[bh] = m0 ? 1 : 0;
+    for (let b = 0; ok && b < B; b++) for (let h = 0; ok && h < H; h++) {
+      const m0 = o.mask[(b * T * H + h) * D];
+      for (let t = 0; ok && t < T; t++) for (let i = ((b * T + t) * H + h) * D, e = i + D; i < e; i++) {
+        if (o.mask[i] !== m0 || (m0 && o.value[i] !== 0)) { ok = false; break; }
+      }
+      flags[b * H + h] = m0 ? 1 : 0;
     }
     const r = ok ? flags : null;
     this.ablCache.set(o, r);
@@ -377,7 +391,11 @@ export class FastModel {
       const o = this.lay.ovr.get(name);
       if (o !== undefined && this.ov.has(name)) this.k.where_apply(ptr, o.val, o.mask, n);
     }
-    if (this.rec !== false && this.recording(name)) this.acts.set(name, this.f32(ptr, n).slice());
+    if (this.rec !== false && this.recording(name)) {
+      const v = this.f32(ptr, n);
+      if (!this.perHead.has(name)) this.acts.set(name, v.slice());
+      else { const out = new Float32Array(n); swapMiddle(v, out, this.lay.B, this.H, this.T, this.D); this.acts.set(name, out); }
+    }
   }
 
   /** Zeroes the gradient of overridden entries of `name` (n floats at ptr). */
@@ -403,8 +421,11 @@ export class FastModel {
       }
       let buf = this.lay.ovr.get(name);
       if (!buf) { buf = { val: this.arena.f32(n), mask: this.arena.alloc(n), n }; this.lay.ovr.set(name, buf); }
-      new Float32Array(this.kern.memory.buffer, buf.val, n).set(o.value);
-      new Uint8Array(this.kern.memory.buffer, buf.mask, n).set(o.mask);
+      const val = new Float32Array(this.kern.memory.buffer, buf.val, n), mask = new Uint8Array(this.kern.memory.buffer, buf.mask, n);
+      if (this.perHead.has(name)) {
+        // Position-major [B, T, H, D] at the interface, head-major [B, H, T, D] inside.
+        swapMiddle(o.value, val, B, this.T, this.H, this.D); swapMiddle(o.mask, mask, B, this.T, this.H, this.D);
+      } else { val.set(o.value); mask.set(o.mask); }
     }
     this.ov = overrides;
     const v = overrides.get(this.names[this.depth - 1].v);

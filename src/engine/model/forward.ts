@@ -38,7 +38,7 @@ export interface ForwardResult {
 export type Weights = Record<string, tf.Tensor>;
 
 /** Constants that depend only on the config: RoPE tables, the causal mask, the pair-swap matrix. */
-interface Constants { cos: tf.Tensor2D; sin: tf.Tensor2D; swap: tf.Tensor2D; mask: tf.Tensor2D; negMask: tf.Tensor2D }
+interface Constants { cos: tf.Tensor3D; sin: tf.Tensor3D; swap: tf.Tensor2D; mask: tf.Tensor2D; negMask: tf.Tensor2D }
 const constantsCache = new Map<string, Constants>();
 
 function constants(c: ModelConfig): Constants {
@@ -53,7 +53,8 @@ function constants(c: ModelConfig): Constants {
   const mask = new Float32Array(T * T), negMask = new Float32Array(T * T);
   for (let i = 0; i < T; i++) for (let j = 0; j < T; j++) { mask[i * T + j] = j <= i ? 1 : 0; negMask[i * T + j] = j <= i ? 0 : -1e20; }
   k = {
-    cos: tf.keep(tf.tensor2d(cos, [T, D])), sin: tf.keep(tf.tensor2d(sin, [T, D])), swap: tf.keep(tf.tensor2d(swap, [D, D])),
+    // [T, 1, D]: broadcast over the heads of position-major [B, T, H, D].
+    cos: tf.keep(tf.tensor3d(cos, [T, 1, D])), sin: tf.keep(tf.tensor3d(sin, [T, 1, D])), swap: tf.keep(tf.tensor2d(swap, [D, D])),
     mask: tf.keep(tf.tensor2d(mask, [T, T])), negMask: tf.keep(tf.tensor2d(negMask, [T, T])),
   };
   constantsCache.set(key, k);
@@ -95,6 +96,7 @@ function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number)
   return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, eps))), gamma), beta);
 }
 
+/** RoPE of position-major x [B, T, H, D]. */
 function rope(x: tf.Tensor, k: Constants): tf.Tensor {
   const D = x.shape[3]!;
   const swapped = tf.reshape(matMulFast(tf.reshape(x, [-1, D]), k.swap), x.shape);
@@ -129,18 +131,20 @@ export function forward(c: ModelConfig, w: Weights, inputs: ModelInputs, opts: F
     const p = (n: string) => w[`blocks.${l}.${n}`];
     const x = hook(site.residPre(l), h);
     const z = hook(site.lnNormalized(l), layerNorm(x, p('ln.weight'), p('ln.bias'), c.lnEps));
-    // qkv [B, T, 3d] → [B, T, 3H, D] → [B, 3H, T, D]; feature index = which·d + head·D + dim.
-    const qkv = tf.transpose(tf.reshape(linear(z, p('attn.qkv.weight')), [B, T, 3 * H, D]), [0, 2, 1, 3]);
-    const [q0, k0, v0] = tf.split(qkv, 3, 1);
+    // qkv [B, T, 3d] → [B, T, 3H, D] → q, k, v [B, T, H, D] (position-major, as TransformerLens);
+    // feature index = which·d + head·D + dim.
+    const [q0, k0, v0] = tf.split(tf.reshape(linear(z, p('attn.qkv.weight')), [B, T, 3 * H, D]), 3, 2);
     const q = hook(site.q(l), q0), kk = hook(site.k(l), k0), v = hook(site.v(l), v0);
     const rq = hook(site.rotQ(l), rope(q, k)), rk = hook(site.rotK(l), rope(kk, k));
+    // Attention is head-major: [B, T, H, D] → [B, H, T, D].
+    const [qh, kh, vh] = [rq, rk, v].map((x) => tf.transpose(x, [0, 2, 1, 3]));
     // Scores [B, H, T(query), T(key)], scaled, causal mask as S·M + (1−M)·(−1e20).
-    const s = tf.mul(matMulFast(rq, tf.transpose(rk, [0, 1, 3, 2])), scale);
+    const s = tf.mul(matMulFast(qh, tf.transpose(kh, [0, 1, 3, 2])), scale);
     const scores = hook(site.attnScores(l), tf.add(tf.mul(s, k.mask), k.negMask));
     const pattern = hook(site.pattern(l), tf.softmax(scores, -1));
-    const zz = hook(site.z(l), matMulFast(pattern, v));
-    // Heads concatenated along features (head h → dims h·D … h·D+D−1), then the output projection.
-    const merged = tf.reshape(tf.transpose(zz, [0, 2, 1, 3]), [B, T, d]);
+    // z [B, H, T, D] → [B, T, H, D]; heads concatenated along features (head h → dims h·D … h·D+D−1).
+    const zz = hook(site.z(l), tf.transpose(matMulFast(pattern, vh), [0, 2, 1, 3]));
+    const merged = tf.reshape(zz, [B, T, d]);
     const attnOut = hook(site.attnOut(l), linear(merged, p('attn.proj.weight')));
     if (c.mlpRatio === null) {
       h = hook(site.residPost(l), tf.add(x, attnOut));

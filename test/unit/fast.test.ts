@@ -16,7 +16,7 @@ import { hostOverrides, clampedForward } from '../../src/engine/clamps/apply';
 import { ClampSpec } from '../../src/engine/clamps/spec';
 import { adamInit, adamStep, DEFAULT_ADAM } from '../../src/engine/train/adam';
 import { Rng } from '../../src/engine/rng';
-import { FastModel, FastBatch, FastResult, supports, unsupportedReason } from '../../src/engine/fast/model';
+import { FastModel, ExemplarBatch as FastBatch, FastResult, supports, unsupportedReason } from '../../src/engine/fast/model';
 import { FastAdam } from '../../src/engine/fast/adam';
 import { fastBatch } from '../../src/engine/fast/batch';
 import { wasmVariantSupported, WasmVariant } from '../../src/engine/fast/kernels';
@@ -288,6 +288,27 @@ for (const variant of variants) {
       const ref = reference(c, params, batch);
       const m = new FastModel(c, { wasm: variant });
       compareAll(c, m.run(params, { ...batch, exemplarIds }, { backward: true, record: true }), ref, Object.keys(siteShapes(c, B)));
+    });
+
+    test('a HostBatch (distinct vectors in any order, plus an index) gives the same results as the full arrays', () => {
+      const c = DEFAULT_MODEL_CONFIG, B = 8, I = c.inputDim, C1 = c.contextLen + 1;
+      const params = initParams(c, 3), batch = makeBatch(c, B, 31);
+      // Distinct rows, reversed, after one unused row; the index points each item at its row.
+      const keys: string[] = [], rowOf = new Map<string, number>();
+      for (let r = 0; r < B * C1; r++) {
+        const key = Buffer.from(batch.exemplars.buffer, r * I * 4, I * 4).toString('base64');
+        if (!rowOf.has(key)) { rowOf.set(key, -1); keys.push(key); }
+      }
+      const U = keys.length, vectors = new Float32Array((U + 1) * I).fill(7);
+      keys.forEach((key, u) => { rowOf.set(key, U - u); vectors.set(new Float32Array(Uint8Array.from(Buffer.from(key, 'base64')).buffer), (U - u) * I); });
+      const index = Int32Array.from({ length: B * C1 }, (_, r) => rowOf.get(Buffer.from(batch.exemplars.buffer, r * I * 4, I * 4).toString('base64'))!);
+      const hb = { size: B, labels: batch.labels, vectors, index };
+      const ref = reference(c, params, batch);
+      for (const dedup of [true, false]) {
+        const m = new FastModel(c, { wasm: variant, dedup });
+        compareAll(c, m.run(params, hb, { backward: true, record: true }), ref, Object.keys(siteShapes(c, B)));
+      }
+      assert.throws(() => new FastModel(c, { wasm: variant }).run(params, { ...hb, index: index.map(() => U + 1) }, { backward: false }), /not a row of batch\.vectors/);
     });
   });
 }

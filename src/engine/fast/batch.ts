@@ -1,13 +1,13 @@
 /** Host batches (indices into a feature bank, src/engine/data) → FastBatch. */
 import { Batch, FeatureBank } from '../data';
-import { FastBatch, FastModel } from './model';
+import { ExemplarBatch, FastModel } from './model';
 
 /**
  * The batch's exemplar vectors [B, 3, dim], labels [B, 3] and exemplar ids (class · exemplars + index, so
  * the model embeds each distinct vector once without hashing). With a model, they are written straight
  * into its input buffers (no allocation, no copy in run()); the result is then valid until its next run.
  */
-export function fastBatch(bank: FeatureBank, batch: Batch, model?: FastModel): FastBatch {
+export function fastBatch(bank: FeatureBank, batch: Batch, model?: FastModel): ExemplarBatch {
   const B = batch.size, items = batch.labels.length / B, dim = bank.dim;
   let exemplars: Float32Array, labels: Int32Array, exemplarIds: Int32Array;
   if (model) ({ exemplars, labels, exemplarIds } = model.batchViews(B));

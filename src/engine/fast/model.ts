@@ -36,11 +36,15 @@ import { ModelConfig, headDim, seqLen, validateModelConfig } from '../model/conf
 import { Params, ParamSpec, paramSpecs } from '../model/params';
 import { site, siteShapes, perHeadSites } from '../model/sites';
 import { HostOverride } from '../model/hostOverride';
+import type { HostBatch } from '../model/hostBatch';
 import { ropeTables } from '../model/rope';
 import { queryLoss } from '../model/queryLoss';
 import { KernelExports, Kernels, WasmPreference, WasmVariant, loadKernels } from './kernels';
 
-export interface FastBatch {
+/** The fast model's input: a HostBatch (distinct vectors + index) or the full exemplar arrays. */
+export type FastBatch = HostBatch | ExemplarBatch;
+
+export interface ExemplarBatch {
   size: number;
   /** [B, C+1, inputDim]: context exemplars then the query. */
   exemplars: Float32Array;
@@ -49,9 +53,16 @@ export interface FastBatch {
   /**
    * Optional [B, C+1] identities of the exemplar vectors (e.g. class · exemplarsPerClass + exemplar index):
    * equal ids promise bitwise-equal vectors, so identical rows are found without hashing the vectors.
-   * Without it they are found by hashing and comparing. fastBatch() fills it.
+   * Without it they are found by hashing and comparing.
    */
   exemplarIds?: Int32Array;
+}
+
+function checkHostBatch(b: HostBatch, C1: number, I: number): void {
+  const U = b.vectors.length / I;
+  if (!Number.isInteger(U)) throw new Error(`batch.vectors has ${b.vectors.length} values, not a whole number of ${I}-dimensional vectors`);
+  if (b.index.length !== b.size * C1) throw new Error(`batch.index has ${b.index.length} values, expected [${b.size}, ${C1}] = ${b.size * C1}`);
+  for (let i = 0; i < b.index.length; i++) if (!(b.index[i] >= 0 && b.index[i] < U)) throw new Error(`batch.index[${i}] = ${b.index[i]} is not a row of batch.vectors (${U} rows)`);
 }
 
 export interface FastOptions {
@@ -501,11 +512,81 @@ export class FastModel {
     }
   }
 
+  /**
+   * The exemplar rows the embedding reads: Xsrc [nUex, I] and exmap [B·C1] (item → row). Under dedup each
+   * distinct vector is one row, found by the HostBatch's index, the caller's exemplar ids, or by hashing
+   * the vectors (bitwise equality); otherwise every item is its own row.
+   */
+  private exemplarRows(batch: FastBatch, dedup: boolean): { nUex: number; Xsrc: number } {
+    const { k, I } = this, lay = this.lay, lv = lay.views, nEx = lay.nEx, ex = lv.exmap, ue = lv.uex;
+    const rows = 'vectors' in batch ? batch : null;
+    const copyRow = (dst: number, r: number) => this.f32(dst + 0, I).set(rows!.vectors.subarray(r * I, (r + 1) * I));
+    if (!dedup) {
+      if (rows) for (let r = 0; r < nEx; r++) copyRow(lay.X + r * I * F, rows.index[r]);
+      for (let r = 0; r < nEx; r++) ex[r] = r;
+      return { nUex: nEx, Xsrc: lay.X };
+    }
+    let nUex: number;
+    const ids = rows ? rows.index : (batch as ExemplarBatch).exemplarIds;
+    if (ids) {
+      // Distinct vectors by id (open addressing on the id); ue = the first item of each.
+      if (ids.length !== nEx) throw new Error(`batch.${rows ? 'index' : 'exemplarIds'} has ${ids.length} values, expected ${nEx}`);
+      const tab = lay.table, keys = lay.tableKeys, mask = tab.length - 1;
+      tab.fill(0);
+      nUex = 0;
+      for (let r = 0; r < nEx; r++) {
+        const id = ids[r];
+        let s = (Math.imul(id ^ (id >>> 15), 0x2c1b3c6d) >>> 12) & mask, found = -1;
+        while (tab[s] !== 0) { if (keys[s] === id) { found = tab[s] - 1; break; } s = (s + 1) & mask; }
+        if (found < 0) { tab[s] = nUex + 1; keys[s] = id; ue[nUex] = r; found = nUex++; }
+        ex[r] = found;
+      }
+    } else {
+      // Distinct exemplar vectors (bitwise), found by hash then confirmed by comparison.
+      k.hash_rows(lay.X, nEx, I, lay.hashes);
+      const h = lv.hashes, tab = lay.table, mask = tab.length - 1;
+      tab.fill(0);
+      nUex = 0;
+      for (let r = 0; r < nEx; r++) {
+        let s = h[r] & mask, found = -1;
+        while (tab[s] !== 0) {
+          const rep = tab[s] - 1;
+          if (h[rep] === h[r] && k.rows_equal(lay.X + rep * I * F, lay.X + r * I * F, I)) { found = ex[rep]; break; }
+          s = (s + 1) & mask;
+        }
+        if (found < 0) { tab[s] = r + 1; ue[nUex] = r; found = nUex++; }
+        ex[r] = found;
+      }
+    }
+    if (rows) for (let u = 0; u < nUex; u++) copyRow(lay.Xu + u * I * F, rows.index[ue[u]]);
+    else k.gather_rows(lay.X, lay.uex, nUex, I, lay.Xu);                   // Xu [nUex, I]
+    return { nUex, Xsrc: lay.Xu };
+  }
+
+  /** Label rows of parts after the nUex exemplar rows: labmap [B·C] and ylist; returns their count. */
+  private labelRows(nUex: number, dedup: boolean): number {
+    const { C } = this, C1 = C + 1, lay = this.lay, lv = lay.views, B = lay.B, lm = lv.labmap, yl = lv.ylist;
+    if (!dedup) {
+      for (let b = 0; b < B; b++) for (let c = 0; c < C; c++) { lm[b * C + c] = nUex + b * C + c; yl[b * C + c] = lv.labels[b * C1 + c]; }
+      return lay.nLab;
+    }
+    const slot = this.labelSlot; // label → row among the distinct labels (−1 = unseen)
+    slot.fill(-1);
+    let n = 0;
+    for (let b = 0; b < B; b++) for (let c = 0; c < C; c++) {
+      const y = lv.labels[b * C1 + c];
+      if (slot[y] < 0) { slot[y] = n; yl[n++] = y; }
+      lm[b * C + c] = nUex + slot[y];
+    }
+    return n;
+  }
+
   run(params: Params, batch: FastBatch, opts: FastOptions): FastResult {
     const { k, T, d, H, D, L, C, I, depth } = this;
     const C1 = C + 1, B = batch.size;
     if (!Number.isInteger(B) || B < 1) throw new Error(`batch.size must be a positive integer, got ${B}`);
-    if (batch.exemplars.length !== B * C1 * I) throw new Error(`batch.exemplars has ${batch.exemplars.length} values, expected [${B}, ${C1}, ${I}] = ${B * C1 * I}`);
+    if ('vectors' in batch) checkHostBatch(batch, C1, I);
+    else if (batch.exemplars.length !== B * C1 * I) throw new Error(`batch.exemplars has ${batch.exemplars.length} values, expected [${B}, ${C1}, ${I}] = ${B * C1 * I}`);
     if (batch.labels.length !== B * C1) throw new Error(`batch.labels has ${batch.labels.length} values, expected [${B}, ${C1}] = ${B * C1}`);
     const lay = this.layout(B);
     this.lay = lay;
@@ -519,7 +600,7 @@ export class FastModel {
       if (!src || src.length !== dst.length) throw new Error(`params: tensor ${sp.name} ${src ? `has ${src.length} values` : 'is missing'}, expected [${sp.shape.join(',')}]`);
       if (src !== dst) dst.set(src); // (this.pObj's properties resolve to exactly these views)
     }
-    if (batch.exemplars !== lv.X) lv.X.set(batch.exemplars);
+    if (!('vectors' in batch) && batch.exemplars !== lv.X) lv.X.set(batch.exemplars);
     if (batch.labels !== lv.labels) lv.labels.set(batch.labels);
     for (let i = 0; i < B * C1; i++) { const y = lv.labels[i]; if (!(y >= 0 && y < L)) throw new Error(`batch.labels[${i}] = ${y} is outside [0, ${L})`); }
     const l1 = opts.layer1 === true, copyH = opts.copyHead ?? -1, copy = copyH >= 0;
@@ -556,56 +637,10 @@ export class FastModel {
     const tq = (l: number) => (l === depth - 1 && !full ? T - 1 : 0);
 
     // ---- embeddings: parts = [exemplar rows; label rows] (each distinct row once under dedup) ----
-    let nUex: number, nUlab: number;   // exemplar / label rows in parts
-    let Xsrc: number;                  // [nUex, I] exemplar rows to embed
-    const ex = lv.exmap, lm = lv.labmap, tm = lv.tokmap, yl = lv.ylist;
-    if (dedup && batch.exemplarIds) {
-      // Distinct exemplar vectors by the caller's ids (open addressing on the id).
-      const ids = batch.exemplarIds, tab = lay.table, keys = lay.tableKeys, mask = tab.length - 1, ue = lv.uex;
-      if (ids.length !== nEx) throw new Error(`batch.exemplarIds has ${ids.length} values, expected [${B}, ${C1}] = ${nEx}`);
-      tab.fill(0);
-      nUex = 0;
-      for (let r = 0; r < nEx; r++) {
-        const id = ids[r];
-        let s = (Math.imul(id ^ (id >>> 15), 0x2c1b3c6d) >>> 12) & mask, found = -1;
-        while (tab[s] !== 0) { if (keys[s] === id) { found = tab[s] - 1; break; } s = (s + 1) & mask; }
-        if (found < 0) { tab[s] = nUex + 1; keys[s] = id; ue[nUex] = r; found = nUex++; }
-        ex[r] = found;
-      }
-    } else if (dedup) {
-      // Distinct exemplar vectors (bitwise), found by hash then confirmed by comparison.
-      k.hash_rows(lay.X, nEx, I, lay.hashes);
-      const h = lv.hashes, tab = lay.table, mask = tab.length - 1, ue = lv.uex;
-      tab.fill(0);
-      nUex = 0;
-      for (let r = 0; r < nEx; r++) {
-        let s = h[r] & mask, found = -1;
-        while (tab[s] !== 0) {
-          const rep = tab[s] - 1;
-          if (h[rep] === h[r] && k.rows_equal(lay.X + rep * I * F, lay.X + r * I * F, I)) { found = ex[rep]; break; }
-          s = (s + 1) & mask;
-        }
-        if (found < 0) { tab[s] = r + 1; ue[nUex] = r; found = nUex++; }
-        ex[r] = found;
-      }
-    } else { nUex = 0; }
-    if (dedup) {
-      k.gather_rows(lay.X, lay.uex, nUex, I, lay.Xu);                     // Xu [nUex, I]
-      Xsrc = lay.Xu;
-      // Distinct context labels.
-      const slot = this.labelSlot; // label → row among the distinct labels (−1 = unseen)
-      slot.fill(-1);
-      nUlab = 0;
-      for (let b = 0; b < B; b++) for (let c = 0; c < C; c++) {
-        const y = lv.labels[b * C1 + c];
-        if (slot[y] < 0) { slot[y] = nUlab; yl[nUlab++] = y; }
-        lm[b * C + c] = nUex + slot[y];
-      }
-    } else {
-      nUex = nEx; nUlab = nLab; Xsrc = lay.X;
-      for (let r = 0; r < nEx; r++) ex[r] = r;
-      for (let b = 0; b < B; b++) for (let c = 0; c < C; c++) { lm[b * C + c] = nEx + b * C + c; yl[b * C + c] = lv.labels[b * C1 + c]; }
-    }
+    // exmap [B·C1] → row of Xsrc; labmap [B·C] → row of parts; ylist = the label of each label row.
+    const { nUex, Xsrc } = this.exemplarRows(batch, dedup);
+    const nUlab = this.labelRows(nUex, dedup);
+    const ex = lv.exmap, lm = lv.labmap, tm = lv.tokmap;
     // Token t of sequence b: exemplar c at t = 2c, label c at t = 2c+1, the query at t = 2C.
     for (let b = 0; b < B; b++) {
       for (let c = 0; c < C; c++) { tm[b * T + 2 * c] = ex[b * C1 + c]; tm[b * T + 2 * c + 1] = lm[b * C + c]; }

@@ -25,7 +25,7 @@ const HELP = `induction-lab — train and inspect the induction-head model of "W
 Usage:
   induction-lab train [--preset NAME [--scale fast|paper] | --config FILE] [--out DIR] [--seed N] [--sequences N] [--clamp SPEC]... [--backend auto|wasm|cpu|tensorflow] [--resume RUN_DIR]
   induction-lab presets [--scale fast|paper]
-  induction-lab forward CHECKPOINT --input FILE
+  induction-lab forward CHECKPOINT --input FILE [--engine auto|fast|tfjs]
   induction-lab measure RUN_DIR [--checkpoint SEQUENCES] [--what NAMES] [--subsample N] [--json] [--force]
   induction-lab sweep PREFIX [--scale fast|paper] [--workers N] [--out DIR] [--seed N]
   induction-lab subcircuits [--scale fast|paper] [--workers N] [--out DIR] [--seed N] [--sequences N]
@@ -75,7 +75,8 @@ reproduce  Regenerates a figure of the paper (fig3a, fig3b, fig4a, fig4b, fig5a,
            Slurm job-array script running the same CLI per run, plus a merge job, instead.
 forward    Runs a checkpoint on sequences from a JSON file
            {"exemplars": [[x1, x2, xq], …], "labels": [[y1, y2, yq?], …]} and prints
-           {"logits": [[…L at the query…], …], "patterns": [layer][sequence][head][query][key]}.
+           {"engine": …, "logits": [[…L at the query…], …], "patterns": [layer][sequence][head][query][key]}
+           (the fast engine unless --engine tfjs; --backend picks the TF.js backend).
 `;
 
 function fail(msg: string): never {
@@ -191,7 +192,9 @@ async function forwardCmd(a: Args): Promise<void> {
   if (!input) fail('forward needs --input FILE');
   let raw: unknown;
   try { raw = JSON.parse(fs.readFileSync(input, 'utf8')); } catch (e) { fail(`cannot read input ${input}: ${(e as Error).message}`); }
-  const out = await forwardJson(ckpt, raw, (one(a, 'backend') ?? 'auto') as 'auto');
+  const engine = one(a, 'engine') ?? 'auto';
+  if (!['auto', 'fast', 'tfjs'].includes(engine)) fail(`--engine must be auto, fast or tfjs, got "${engine}"`);
+  const out = await forwardJson(ckpt, raw, { engine: engine as 'auto', backend: (one(a, 'backend') ?? 'auto') as 'auto' });
   process.stdout.write(JSON.stringify(out) + '\n');
 }
 

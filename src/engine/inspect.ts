@@ -1,14 +1,16 @@
-/** Running a saved checkpoint on hand-written sequences (the CLI's `forward`). */
-import { tf, initBackend, BackendPreference } from './tf';
+/** Running a saved checkpoint on hand-written sequences (the CLI's `forward`), through the one forward interface. */
+import { initBackend, BackendPreference } from './tf';
 import { readCheckpoint } from './model/checkpoint';
-import { forward } from './model/forward';
-import { TfWeights } from './model/tfModel';
+import { seqLen } from './model/config';
+import { hostBatchOf } from './model/hostBatch';
 import { site } from './model/sites';
+import { EngineName, EnginePreference, Forward } from './forward';
 
-export interface ForwardJsonOutput { logits: number[][]; patterns: number[][][][][] }
+export interface ForwardJsonOutput { engine: EngineName; logits: number[][]; patterns: number[][][][][] }
 
 /** Validates `{exemplars: [[x1, x2, xq], …], labels: [[y1, y2, yq?], …]}` against the checkpoint's model. */
-export async function forwardJson(checkpointPath: string, raw: unknown, backend: BackendPreference = 'auto'): Promise<ForwardJsonOutput> {
+export async function forwardJson(checkpointPath: string, raw: unknown,
+  opts: { engine?: EnginePreference; backend?: BackendPreference } = {}): Promise<ForwardJsonOutput> {
   const ck = readCheckpoint(checkpointPath);
   const c = ck.config;
   const items = c.contextLen + 1;
@@ -34,16 +36,23 @@ export async function forwardJson(checkpointPath: string, raw: unknown, backend:
       y[b * items + i] = l;
     });
   });
-  await initBackend(backend);
-  const w = new TfWeights(c, ck.params, false);
+  const engine = opts.engine ?? 'auto';
+  if (engine !== 'fast') await initBackend(opts.backend ?? 'auto');
+  const fwd = new Forward(c, { params: ck.params }, { engine });
   try {
-    return tf.tidy(() => {
-      const wanted = new Set(Array.from({ length: c.depth }, (_, l) => site.pattern(l)));
-      const r = forward(c, w.weights, { exemplars: tf.tensor3d(x, [B, items, c.inputDim]), labels: tf.tensor2d(y, [B, items], 'int32') }, { record: wanted });
-      return {
-        logits: r.logits.arraySync() as number[][],
-        patterns: Array.from({ length: c.depth }, (_, l) => r.acts.get(site.pattern(l))!.arraySync() as number[][][][]),
-      };
-    });
-  } finally { w.dispose(); }
+    const record = new Set(Array.from({ length: c.depth }, (_, l) => site.pattern(l)));
+    const r = fwd.run(hostBatchOf(B, x, y), [], { record });
+    const T = seqLen(c), H = c.numHeads, L = c.numLabels;
+    return {
+      engine: r.engine,
+      logits: Array.from({ length: B }, (_, b) => Array.from(r.logits.subarray(b * L, (b + 1) * L))),
+      patterns: Array.from({ length: c.depth }, (_, l) => nest(r.acts.get(site.pattern(l))!, [B, H, T, T]) as number[][][][]),
+    };
+  } finally { fwd.dispose(); }
+}
+
+/** A row-major array as nested lists of the given shape. */
+function nest(a: Float32Array, shape: number[], at = 0): unknown[] {
+  const [n, ...rest] = shape, size = rest.reduce((p, q) => p * q, 1);
+  return Array.from({ length: n }, (_, i) => (rest.length ? nest(a, rest, at + i * size) : a[at + i]));
 }

@@ -17,18 +17,14 @@ import { TfWeights } from '../model/tfModel';
 import { readCheckpoint } from '../model/checkpoint';
 import { ClampContext, BatchHost, headMaskArray, perHeadMaskArray } from './context';
 import { ClampSpec, ClampKind, CLAMP_ORDER, isActive } from './spec';
-import { parseHead } from './heads';
+import { parseHead, headsByLayer } from './heads';
 
 export type { BatchHost } from './context';
 
 const NEG = -1e9;
 
 /** Heads of a clamp grouped by layer. */
-function byLayer(c: ModelConfig, heads: string[]): Map<number, number[]> {
-  const m = new Map<number, number[]>();
-  for (const h of heads.map((s) => parseHead(s, c.depth, c.numHeads))) m.set(h.layer, [...(m.get(h.layer) ?? []), h.head]);
-  return m;
-}
+const byLayer = (c: ModelConfig, heads: string[]): Map<number, number[]> => headsByLayer(heads, c.depth, c.numHeads);
 
 type Spec<K extends ClampKind> = Extract<ClampSpec, { kind: K }>;
 type HostBuild<K extends ClampKind> = (spec: Spec<K>, c: ModelConfig, host: BatchHost) => HostOverride[];

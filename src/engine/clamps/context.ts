@@ -8,15 +8,10 @@ import { tf } from '../tf';
 import { ModelConfig } from '../model/config';
 import { forward, ForwardResult, ModelInputs, Overrides, Weights } from '../model/forward';
 import { HostOverride } from '../model/hostOverride';
+import { ClampBatch } from '../model/hostBatch';
 
-/** Host copies of the batch that clamps build constant values from. */
-export interface BatchHost {
-  /** [B, C+1] labels. */
-  labels: Int32Array;
-  size: number;
-  /** [B, C+1, inputDim] raw exemplar features (needed by the match-heads clamp). */
-  exemplars?: Float32Array;
-}
+/** @deprecated the clamps' view of a batch is model/hostBatch.ts ClampBatch (this alias goes when callers move). */
+export type BatchHost = ClampBatch;
 
 export class ClampContext {
   readonly overrides: Overrides = new Map();

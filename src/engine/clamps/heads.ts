@@ -23,3 +23,10 @@ export function parseHeadList(text: string | string[], depth: number, numHeads: 
   const parts = Array.isArray(text) ? text : text.split(',').map((s) => s.trim()).filter(Boolean);
   return parts.map((p) => parseHead(p, depth, numHeads));
 }
+
+/** Head names grouped by layer: "L1H2", "L2H3", "L2H5" → {0: [2], 1: [3, 5]} (in the order given). */
+export function headsByLayer(heads: string[], depth: number, numHeads: number): Map<number, number[]> {
+  const m = new Map<number, number[]>();
+  for (const h of heads.map((s) => parseHead(s, depth, numHeads))) m.set(h.layer, [...(m.get(h.layer) ?? []), h.head]);
+  return m;
+}

@@ -38,6 +38,7 @@ import { site, siteShapes, perHeadSites } from '../model/sites';
 import { HostOverride } from '../model/hostOverride';
 import type { HostBatch } from '../model/hostBatch';
 import { ropeTables } from '../model/rope';
+import { copyLogit } from '../clamps/copy';
 import { queryLoss } from '../model/queryLoss';
 import { KernelExports, Kernels, WasmPreference, WasmVariant, loadKernels } from './kernels';
 
@@ -69,6 +70,12 @@ export interface FastOptions {
   overrides?: Map<string, HostOverride>;
   /** Record every site (true), none (false, the default), or the given ones. */
   record?: boolean | ReadonlySet<string>;
+  /**
+   * Record these sites at the query position only — [B, X] of a [B, T, X] site, [B, H, D] of a per-head
+   * one, [B, H, T_key] of scores and patterns (the query's row) — without computing the last block at
+   * every position (what the induction strength reads, spec §5.3).
+   */
+  recordQuery?: ReadonlySet<string>;
   /** Compute the gradients of the loss (else forward only). */
   backward: boolean;
   /**
@@ -104,6 +111,8 @@ export interface FastResult {
   grads?: Params;
   /** Recorded sites (post-override values): fresh copies, the caller's to keep. */
   acts: Map<string, Float32Array>;
+  /** The query position's slices of the `recordQuery` sites (see FastOptions.recordQuery). */
+  queryActs: Map<string, Float32Array>;
 }
 
 export interface FastModelOptions {
@@ -359,7 +368,9 @@ export class FastModel {
   // ---- per-call state (set by run) ----
   private ov: Map<string, HostOverride> | null = null;
   private rec: boolean | ReadonlySet<string> = false;
+  private recQuery: ReadonlySet<string> | null = null;
   private acts: Map<string, Float32Array> = new Map();
+  private queryActs: Map<string, Float32Array> = new Map();
   private lay!: Layout;
   /** Whether the last block ran with pooled values (set by the forward pass for the backward pass). */
   private lastPooled = false;
@@ -394,7 +405,11 @@ export class FastModel {
     for (let bh = 0; bh < flags.length; bh++) if (flags[bh]) for (let i = (bh * T + t) * D, e = i + D; i < e; i++) a[i] = 0;
   }
 
-  private recording(name: string): boolean { const r = this.rec; return r === true || (r !== false && r.has(name)); }
+  /** Whether `name` is recorded in full or at the query position. */
+  private recording(name: string): boolean {
+    const r = this.rec;
+    return r === true || (r !== false && r.has(name)) || (this.recQuery !== null && this.recQuery.has(name));
+  }
 
   /** Applies the override of `name` (if any) to the n floats at ptr, then records it if asked. */
   private hook(name: string, ptr: number, n: number): void {
@@ -402,11 +417,31 @@ export class FastModel {
       const o = this.lay.ovr.get(name);
       if (o !== undefined && this.ov.has(name)) this.k.where_apply(ptr, o.val, o.mask, n);
     }
-    if (this.rec !== false && this.recording(name)) {
+    const r = this.rec;
+    if (r === true || (r !== false && r.has(name))) {
       const v = this.f32(ptr, n);
       if (!this.perHead.has(name)) this.acts.set(name, v.slice());
       else { const out = new Float32Array(n); swapMiddle(v, out, this.lay.B, this.H, this.T, this.D); this.acts.set(name, out); }
     }
+    if (this.recQuery?.has(name)) this.queryActs.set(name, this.querySlice(name, ptr, n));
+  }
+
+  /**
+   * The query position's slice of a site: [B, X] of a [B, T, X] site, [B, H, D] of a per-head one,
+   * [B, H, T_key] (the query's row) of scores and patterns — valid in the query-only last block too.
+   */
+  private querySlice(name: string, ptr: number, n: number): Float32Array {
+    const { T, H } = this, B = this.lay.B, v = this.f32(ptr, n), t = T - 1;
+    const attn = name.endsWith('.hook_attn_scores') || name.endsWith('.hook_pattern');
+    if (attn || this.perHead.has(name)) {
+      // Head-major inside: [B, H, T, X] → [B, H, X] at row T−1.
+      const X = n / (B * H * T), out = new Float32Array(B * H * X);
+      for (let bh = 0; bh < B * H; bh++) out.set(v.subarray((bh * T + t) * X, (bh * T + t + 1) * X), bh * X);
+      return out;
+    }
+    const X = n / (B * T), out = new Float32Array(B * X);
+    for (let b = 0; b < B; b++) out.set(v.subarray((b * T + t) * X, (b * T + t + 1) * X), b * X);
+    return out;
   }
 
   /** Zeroes the gradient of overridden entries of `name` (n floats at ptr). */
@@ -496,19 +531,16 @@ export class FastModel {
   }
 
   /**
-   * Query logits of the perfect-copy clamp, in the reference's float32 arithmetic (clamps/apply.ts):
-   * oh1·z1 + oh2·z2 + (1 − oh1 − oh2)·(−1e9), z1, z2 = the head's scores at keys 1 and 3.
+   * Query logits of the perfect-copy clamp (clamps/copy.ts, the reference's float32 arithmetic),
+   * z1, z2 = the head's scores at keys 1 and 3.
    */
   private copyLogits(h: number): void {
-    const { T, H, L } = this, lay = this.lay, B = lay.B, fr = Math.fround;
+    const { T, H, L } = this, lay = this.lay, B = lay.B;
     const S = this.f32(lay.layers[this.depth - 1].scores, B * H * T * T), lg = lay.views.logits, y = lay.views.labels;
     for (let b = 0; b < B; b++) {
       const r = ((b * H + h) * T + T - 1) * T, z1 = S[r + 1], z2 = S[r + 3], y1 = y[b * 3], y2 = y[b * 3 + 1];
       const o = (b * T + T - 1) * L;
-      for (let j = 0; j < L; j++) {
-        const a = j === y1 ? 1 : 0, c = j === y2 ? 1 : 0;
-        lg[o + j] = fr(fr(fr(a * z1) + fr(c * z2)) + fr((1 - (a + c)) * -1e9));
-      }
+      for (let j = 0; j < L; j++) lg[o + j] = copyLogit(j, y1, y2, z1, z2);
     }
   }
 
@@ -612,6 +644,8 @@ export class FastModel {
     k.set_scratch(lay.scratch);
     this.rec = opts.record ?? false;
     this.acts = new Map();
+    this.recQuery = opts.recordQuery && opts.recordQuery.size ? opts.recordQuery : null;
+    this.queryActs = new Map();
 
     // Weight transposes for the forward GEMMs (Y = X·Wᵀ as X[rows, in] · Wᵀ[in, out]).
     const p = this.p;
@@ -629,7 +663,7 @@ export class FastModel {
     for (const s of this.layer0Sites) if (this.has(s)) { tokenMode = true; break; }
     // layer1: block 0's output is replaced, so it runs only to record its sites.
     const rec = this.rec;
-    const skip0 = l1 && !(rec === true || (rec !== false && Object.entries(this.names[0]).some(([key, s]) => key !== 'residPost' && rec.has(s))));
+    const skip0 = l1 && !(rec === true || Object.entries(this.names[0]).some(([key, s]) => key !== 'residPost' && this.recording(s)));
     // copy with nothing recorded: the last block stops at the scores the copy logits read.
     const copyOnly = copy && this.rec === false;
     const dedup = this.dedup && !this.has(site.embedExemplar) && !this.has(site.embedLabel);
@@ -747,7 +781,7 @@ export class FastModel {
     const lg = lv.logits, ql = lv.qlogits;
     for (let b = 0; b < B; b++) ql.set(lg.subarray((b * T + T - 1) * L, (b * T + T) * L), b * L);
     const loss = queryLoss(lg, B, L, lv.labels, C1, { stride: T * L, offset: (T - 1) * L, dlogits: opts.backward ? lv.dlog : undefined, divisor: B });
-    const result: FastResult = { loss, logits: ql, acts: this.acts };
+    const result: FastResult = { loss, logits: ql, acts: this.acts, queryActs: this.queryActs };
     if (opts.backward) { this.backward(dedup, tokenMode, nUex, nUlab, Xsrc, l1, copyH); result.grads = this.gObj; }
     this.ov = null;
     return result;

@@ -9,13 +9,22 @@
  * i.e. attention on the correct label token minus attention on the other label token.
  */
 export function inductionStrength(pattern: Float32Array, B: number, H: number, T: number, correct: Uint8Array): Float64Array {
+  return isOfRows(pattern, B, H, T, correct, (b, h) => ((b * H + h) * T + (T - 1)) * T);
+}
+
+/** The same from the query rows alone, [B, H, T_key] (what a forward pass records with `recordQuery`). */
+export function inductionStrengthAtQuery(rows: Float32Array, B: number, H: number, T: number, correct: Uint8Array): Float64Array {
+  return isOfRows(rows, B, H, T, correct, (b, h) => (b * H + h) * T);
+}
+
+function isOfRows(a: Float32Array, B: number, H: number, T: number, correct: Uint8Array, rowAt: (b: number, h: number) => number): Float64Array {
   if (T !== 5) throw new Error(`induction strength is defined for 2 context pairs (5 tokens), got ${T} tokens`);
   const out = new Float64Array(H);
   for (let b = 0; b < B; b++) {
     const c = correct[b];
     for (let h = 0; h < H; h++) {
-      const row = ((b * H + h) * T + (T - 1)) * T;
-      out[h] += pattern[row + 2 * c + 1] - pattern[row + 2 * (1 - c) + 1];
+      const row = rowAt(b, h);
+      out[h] += a[row + 2 * c + 1] - a[row + 2 * (1 - c) + 1];
     }
   }
   for (let h = 0; h < H; h++) out[h] /= B;

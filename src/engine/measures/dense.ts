@@ -12,25 +12,27 @@
  *
  *   IS_h = mean_s ( A_h[4, 2c_s+1] − A_h[4, 2(1−c_s)+1] ),   PT_h = mean_{s, i∈{1,3}} A_h[i, i−1]
  *
- * A `MeasureContext` holds one checkpoint's weights, the task and the sequences; every configuration
- * evaluated through it sees exactly the same sequences. The subsample is drawn with a fixed seed from
+ * A `MeasureContext` holds one checkpoint's weights (behind the engine's one forward interface,
+ * src/engine/forward: the fast engine wherever it supports a configuration's clamps, TensorFlow.js
+ * otherwise), the task and the sequences; every configuration evaluated through it sees exactly the same
+ * sequences. The subsample is drawn with a fixed seed from
  * the dense set, so it is also the same across checkpoints and across processes.
  */
-import { tf } from '../tf';
 import { Rng } from '../rng';
 import { Batch, TaskData, loadTaskData } from '../data';
 import { ModelConfig, seqLen } from '../model/config';
 import { Params } from '../model/params';
-import { TfWeights, batchTensors, sliceBatch } from '../model/tfModel';
+import { TfWeights, sliceBatch } from '../model/tfModel';
+import { HostBatch, hostBatch } from '../model/hostBatch';
 import { readCheckpoint } from '../model/checkpoint';
 import { site } from '../model/sites';
 import { queryLoss } from '../model/queryLoss';
-import { clampedForward } from '../clamps/apply';
 import { ClampSpec, isActive, normalizeClamps } from '../clamps/spec';
 import { formatHead } from '../clamps/heads';
-import { inductionStrength, prevTokenScore } from './attention';
+import { inductionStrengthAtQuery, prevTokenScore } from './attention';
 import { CheckpointRef, RunDir } from '../io';
 import { RunConfig, resolveRunConfig } from '../train/runConfig';
+import { EngineName, EnginePreference, Forward } from '../forward';
 
 /** Seed of the subsample: fixed, so every configuration, checkpoint and process sees the same sequences. */
 export const SUBSAMPLE_SEED = 5_2024;
@@ -44,10 +46,15 @@ export interface MeasureContext {
   run: RunConfig;
   config: ModelConfig;
   params: Params;
-  weights: TfWeights;
+  /** The checkpoint behind the forward interface; its engine preference is `forward.engine`. */
+  forward: Forward;
+  /** @deprecated TF.js variables of the checkpoint, made on first use (the measures use `forward`). */
+  readonly weights: TfWeights;
   task: TaskData;
   /** The sequences every configuration is evaluated on: the dense set or its subsample. */
   batch: Batch;
+  /** `batch` in chunks of `chunk` sequences, as the models read them (made once, so the clean passes cache per chunk). */
+  readonly chunks: HostBatch[];
   /** Size of the full dense set (78,400 for the paper's data config). */
   denseSize: number;
   /** Subsample size, or null when `batch` is the whole dense set. */
@@ -81,6 +88,8 @@ export interface HeadScores {
 
 export interface DenseResult {
   n: number;
+  /** The engine that ran it. */
+  engine: EngineName;
   /** 1 where the argmax at the query is the target. */
   correct: Uint8Array;
   /** Cross-entropy of each sequence. */
@@ -152,6 +161,8 @@ export interface MakeContextOptions {
   chunk?: number;
   /** Prepend the run's ablations active at `sequences` (default true). */
   includeRunAblations?: boolean;
+  /** auto (the fast engine where it supports the clamps, the default), fast or tfjs. */
+  engine?: EnginePreference;
 }
 
 export function makeMeasureContext(o: MakeContextOptions): MeasureContext {
@@ -164,15 +175,30 @@ export function makeMeasureContext(o: MakeContextOptions): MeasureContext {
     const sub = o.subsample && o.subsample < dense.size ? o.subsample : null;
     b = { batch: sub ? takeRows(dense, subsampleIndices(dense.size, sub)) : dense, denseSize: dense.size, subsample: sub };
   }
-  return {
-    run: o.run, config, params: o.params, weights: new TfWeights(config, o.params, false), task: o.task,
+  const chunk = o.chunk ?? DEFAULT_CHUNK, batch = b.batch, bank = o.task.bank;
+  let weights: TfWeights | null = null, chunks: HostBatch[] | null = null;
+  const ctx: MeasureContext = {
+    run: o.run, config, params: o.params, forward: new Forward(config, { params: o.params }, { engine: o.engine }), task: o.task,
+    get weights() { return (weights ??= new TfWeights(config, o.params, false)); },
+    get chunks() {
+      if (!chunks) {
+        chunks = [];
+        for (let start = 0; start < batch.size; start += chunk) chunks.push(hostBatch(bank, sliceBatch(batch, start, chunk)));
+      }
+      return chunks;
+    },
     batch: b.batch, denseSize: b.denseSize, subsample: b.subsample, sequences: o.sequences,
     checkpointPath: o.checkpointPath ?? null, runDir: o.runDir ?? null,
     baseClamps: o.includeRunAblations === false ? [] : runAblations(o.run, o.sequences),
     includeRunAblations: o.includeRunAblations !== false,
-    chunk: o.chunk ?? DEFAULT_CHUNK, stats: { configs: 0, chunks: 0, memoHits: 0 }, memo: new Map(),
+    chunk, stats: { configs: 0, chunks: 0, memoHits: 0 }, memo: new Map(),
   };
+  disposers.set(ctx, () => { weights?.dispose(); weights = null; });
+  return ctx;
 }
+
+/** What disposeContext frees besides the forward interface: the lazily made TF.js weights. */
+const disposers = new WeakMap<MeasureContext, () => void>();
 
 /** The run's config from run.json, with a clear error when it is missing or invalid. */
 export function readRunConfig(rd: RunDir): RunConfig {
@@ -200,7 +226,7 @@ function listSequences(s: number[]): string {
  * task and the dense set (or its seeded subsample of `subsample` sequences). Dispose with disposeContext.
  */
 export async function openMeasureContext(runDir: string | RunDir, checkpointSequences?: number, subsample?: number | null,
-  opts: { chunk?: number; includeRunAblations?: boolean } = {}): Promise<MeasureContext> {
+  opts: { chunk?: number; includeRunAblations?: boolean; engine?: EnginePreference } = {}): Promise<MeasureContext> {
   const rd = typeof runDir === 'string' ? RunDir.open(runDir) : runDir;
   const run = readRunConfig(rd);
   const ref = findCheckpoint(rd, checkpointSequences);
@@ -215,11 +241,15 @@ export function contextAtCheckpoint(ctx: MeasureContext, ref: CheckpointRef): Me
   return makeMeasureContext({
     run: ctx.run, params: ck.params, task: ctx.task, sequences: ref.sequences, checkpointPath: ref.path, runDir: ctx.runDir,
     batch: { batch: ctx.batch, denseSize: ctx.denseSize, subsample: ctx.subsample }, chunk: ctx.chunk,
-    includeRunAblations: ctx.includeRunAblations,
+    includeRunAblations: ctx.includeRunAblations, engine: ctx.forward.engine,
   });
 }
 
-export function disposeContext(ctx: MeasureContext): void { ctx.weights.dispose(); ctx.memo.clear(); }
+export function disposeContext(ctx: MeasureContext): void {
+  disposers.get(ctx)?.();
+  ctx.forward.dispose();
+  ctx.memo.clear();
+}
 
 /** Head names of one layer: layerHeads(c, 1) = ['L2H0', …]. */
 export function layerHeads(c: ModelConfig, layer: number): string[] {
@@ -239,45 +269,44 @@ export function lossAndCorrect(logits: Float32Array, B: number, L: number, label
 
 /**
  * Evaluates one configuration (the context's base clamps + `clamps`) on the context's sequences, in
- * chunks of ctx.chunk, each inside tf.tidy. Results without `record` are memoised per context.
+ * chunks of ctx.chunk, through the context's forward interface. Results without `record` are memoised
+ * per context.
  */
 export function denseEval(ctx: MeasureContext, clamps: ClampSpec[], opts: DenseEvalOptions = {}): DenseResult {
   const list = configurationClamps(ctx, clamps, opts.withoutBaseClamps);
   const key = JSON.stringify(list) + (opts.headScores ? '|hs' : '');
-  const memo = opts.record && opts.record.size ? undefined : ctx.memo.get(key);
+  // A result with head scores also answers the same configuration without them.
+  const memo = opts.record && opts.record.size ? undefined : ctx.memo.get(key) ?? (opts.headScores ? undefined : ctx.memo.get(key + '|hs'));
   if (memo) { ctx.stats.memoHits++; return memo; }
 
   const c = ctx.config, B = ctx.batch.size, L = c.numLabels, T = seqLen(c), H = c.numHeads, items = c.contextLen + 1;
   const last = c.depth - 1;
+  // Head scores read layer 0's pattern (label rows) and the last layer's query row only.
   const want = new Set<string>(opts.record ?? []);
-  if (opts.headScores) { want.add(site.pattern(0)); want.add(site.pattern(last)); }
+  if (opts.headScores) want.add(site.pattern(0));
+  const wantQuery = new Set<string>(opts.headScores ? [site.pattern(last)] : []);
   const loss = new Float32Array(B), correct = new Uint8Array(B);
   const is = new Float64Array(H), pt = new Float64Array(H);
   const parts = new Map<string, Float32Array[]>();
+  const engine = ctx.forward.choose(list, ctx.sequences).engine;
   ctx.stats.configs++;
-  for (let start = 0; start < B; start += ctx.chunk) {
-    const sub = sliceBatch(ctx.batch, start, ctx.chunk);
-    const n = sub.size;
-    let logits: Float32Array = new Float32Array(0);
-    const acts = new Map<string, Float32Array>();
-    tf.tidy(() => {
-      const { inputs, host } = batchTensors(ctx.task.bank, sub);
-      const r = clampedForward(c, ctx.weights.weights, inputs, host, list, ctx.sequences, { record: want });
-      for (const s of want) acts.set(s, r.acts.get(s)!.dataSync() as Float32Array);
-      logits = r.logits.dataSync() as Float32Array;
-    });
+  let start = 0;
+  for (const chunk of ctx.chunks) {
+    const n = chunk.size, sub = sliceBatch(ctx.batch, start, n);
+    const r = ctx.forward.run(chunk, list, { sequences: ctx.sequences, record: want, recordQuery: wantQuery });
     ctx.stats.chunks++;
-    lossAndCorrect(logits, n, L, sub.labels, items, loss, correct, start);
+    lossAndCorrect(r.logits, n, L, chunk.labels, items, loss, correct, start);
     if (opts.headScores) {
-      const isC = inductionStrength(acts.get(site.pattern(last))!, n, H, T, sub.correct);
-      const ptC = prevTokenScore(acts.get(site.pattern(0))!, n, H, T);
+      const isC = inductionStrengthAtQuery(r.queryActs.get(site.pattern(last))!, n, H, T, sub.correct);
+      const ptC = prevTokenScore(r.acts.get(site.pattern(0))!, n, H, T);
       for (let h = 0; h < H; h++) { is[h] += isC[h] * n; pt[h] += ptC[h] * n; }
     }
-    for (const s of opts.record ?? []) parts.set(s, [...(parts.get(s) ?? []), acts.get(s)!]);
+    for (const s of opts.record ?? []) parts.set(s, [...(parts.get(s) ?? []), r.acts.get(s)!]);
+    start += n;
   }
   let accSum = 0, lossSum = 0;
   for (let b = 0; b < B; b++) { accSum += correct[b]; lossSum += loss[b]; }
-  const res: DenseResult = { n: B, correct, loss, acc: accSum / B, meanLoss: lossSum / B };
+  const res: DenseResult = { n: B, engine, correct, loss, acc: accSum / B, meanLoss: lossSum / B };
   if (opts.headScores) {
     res.headScores = {
       isHeads: layerHeads(c, last), inductionStrength: Array.from(is, (v) => v / B),

@@ -16,6 +16,13 @@ export interface HostBatch {
   index: Int32Array;
 }
 
+/** What clamps read from a batch to build their values: labels, size, and the items' raw exemplars [B, C+1, I] (match clamp). */
+export interface ClampBatch {
+  size: number;
+  labels: Int32Array;
+  exemplars?: Float32Array;
+}
+
 /** A data batch (indices into a feature bank) as a HostBatch: one vector per distinct (class, exemplar). */
 export function hostBatch(bank: FeatureBank, batch: Batch): HostBatch {
   const n = batch.labels.length, dim = bank.dim;

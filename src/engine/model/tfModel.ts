@@ -4,6 +4,7 @@ import { ModelConfig } from './config';
 import { Params, paramSpecs } from './params';
 import { ModelInputs, Weights } from './forward';
 import { Batch, FeatureBank, gatherExemplars } from '../data';
+import { ClampBatch, HostBatch } from './hostBatch';
 
 export class TfWeights {
   readonly vars: Record<string, tf.Variable> = {};
@@ -33,11 +34,9 @@ export class TfWeights {
 }
 let nextId = 0;
 
-/** Host copies of a batch that clamps read: labels and the raw exemplar vectors. */
-export interface HostBatch { labels: Int32Array; size: number; exemplars: Float32Array }
 
 /** Gathers the batch's exemplar vectors; returns the model's input tensors (caller disposes) and host copies. */
-export function batchTensors(bank: FeatureBank, batch: Batch): { inputs: ModelInputs; host: HostBatch } {
+export function batchTensors(bank: FeatureBank, batch: Batch): { inputs: ModelInputs; host: ClampBatch & { exemplars: Float32Array } } {
   const items = batch.labels.length / batch.size;
   const exemplars = gatherExemplars(bank, batch);
   return {
@@ -62,4 +61,11 @@ export function sliceBatch(batch: Batch, start: number, n: number): Batch {
     labels: batch.labels.subarray(start * items, end * items),
     correct: batch.correct.subarray(start, end),
   };
+}
+
+/** A HostBatch as the model's input tensors (caller disposes; inside tf.tidy). */
+export function hostBatchInputs(c: ModelConfig, b: HostBatch): ModelInputs {
+  const items = b.labels.length / b.size, U = b.vectors.length / c.inputDim;
+  const rows = tf.gather(tf.tensor2d(b.vectors, [U, c.inputDim]), tf.tensor1d(b.index, 'int32'));
+  return { exemplars: tf.reshape(rows, [b.size, items, c.inputDim]), labels: tf.tensor2d(b.labels, [b.size, items], 'int32') };
 }

@@ -12,7 +12,6 @@ import { ModelConfig } from '../model/config';
 import { Params, cloneParams } from '../model/params';
 import { crossEntropy } from '../model/forward';
 import { TfWeights, batchTensors } from '../model/tfModel';
-import { site } from '../model/sites';
 import { HostOverride } from '../model/hostOverride';
 import { clampedForward, hostOverrides, allConstant } from '../clamps/apply';
 import { ClampSpec, isActive } from '../clamps/spec';
@@ -20,10 +19,11 @@ import { parseHead } from '../clamps/heads';
 import { adamInit, adamStep, AdamState, DEFAULT_ADAM } from './adam';
 import { EvalForward } from './evaluate';
 import { FastModel, FastAdam, fastBatch, unsupportedReason } from '../fast';
+import { Forward, EngineName, EnginePreference } from '../forward';
+import { HostBatch, hostBatch } from '../model/hostBatch';
 import { gatherExemplars } from '../data';
 
-export type EnginePreference = 'auto' | 'fast' | 'tfjs';
-export type EngineName = 'fast' | 'tfjs';
+export type { EngineName, EnginePreference };
 
 export interface TrainEngine {
   /** Which engine runs (run.json `engine`, contracts.md §1). */
@@ -49,12 +49,14 @@ class TfEngine implements TrainEngine {
   private readonly nameOf: Map<string, string>;
   private readonly params_: Params;
   private adam: AdamState;
+  private readonly hosts: HostBatches;
   constructor(private readonly c: ModelConfig, private readonly bank: FeatureBank, private readonly clamps: ClampSpec[], params: Params, adam: AdamState, readonly backend: BackendName, readonly notes: string[]) {
     this.engineDetail = `TensorFlow.js, ${backend} backend`;
     this.params_ = cloneParams(params);
     this.adam = adam;
     this.weights = new TfWeights(c, this.params_);
     this.nameOf = new Map(Object.entries(this.weights.vars).map(([k, v]) => [v.name, k]));
+    this.hosts = new HostBatches(bank);
   }
   step(batch: Batch, sequences: number, lr: number): number {
     const vars = Object.values(this.weights.vars);
@@ -72,21 +74,24 @@ class TfEngine implements TrainEngine {
     return loss;
   }
   evalForward(sequences: number): EvalForward {
-    return (batch, withPatterns) => {
-      const wanted = new Set(withPatterns ? Array.from({ length: this.c.depth }, (_, l) => site.pattern(l)) : []);
-      const out: { logits: Float32Array; patterns: Float32Array[] } = { logits: new Float32Array(0), patterns: [] };
-      tf.tidy(() => {
-        const { inputs, host } = batchTensors(this.bank, batch);
-        const r = clampedForward(this.c, this.weights.weights, inputs, host, this.clamps, sequences, { record: wanted });
-        out.logits = r.logits.dataSync() as Float32Array;
-        out.patterns = [...wanted].map((s) => r.acts.get(s)!.dataSync() as Float32Array);
-      });
-      return out;
-    };
+    // Evaluation runs on the engine that trains (a run's numbers come from one engine).
+    const fwd = new Forward(this.c, { tf: this.weights }, { engine: 'tfjs' });
+    return (batch, want) => fwd.run(this.hosts.of(batch), this.clamps, { sequences, ...want });
   }
   params(): Params { return cloneParams(this.params_); }
   adamState(): AdamState { return this.adam; }
   dispose(): void { this.weights.dispose(); }
+}
+
+/** The eval sets as HostBatches, made once per batch (they are fixed for a run). */
+class HostBatches {
+  private readonly made = new WeakMap<Batch, HostBatch>();
+  constructor(private readonly bank: FeatureBank) {}
+  of(b: Batch): HostBatch {
+    let h = this.made.get(b);
+    if (!h) { h = hostBatch(this.bank, b); this.made.set(b, h); }
+    return h;
+  }
 }
 
 /** Clamp kinds whose overrides depend on the batch size only (not on its labels or exemplars). */
@@ -98,6 +103,7 @@ class FastEngine implements TrainEngine {
   readonly backend = null;
   private readonly model: FastModel;
   private readonly adam: FastAdam;
+  private readonly hosts: HostBatches;
   constructor(private readonly c: ModelConfig, private readonly bank: FeatureBank, private readonly clamps: ClampSpec[], params: Params, adam: AdamState, readonly notes: string[]) {
     this.model = new FastModel(c);
     this.engineDetail = this.model.variant === 'relaxed' ? 'WebAssembly SIMD (relaxed)' : 'WebAssembly SIMD';
@@ -105,6 +111,7 @@ class FastEngine implements TrainEngine {
     for (const k of Object.keys(params)) views[k].set(params[k]);
     this.adam = new FastAdam(this.model);
     this.adam.load(adam);
+    this.hosts = new HostBatches(bank);
   }
   private host(batch: Batch) {
     return { labels: batch.labels, size: batch.size, exemplars: this.needsExemplars ? gatherExemplars(this.bank, batch) : undefined };
@@ -142,20 +149,8 @@ class FastEngine implements TrainEngine {
     return r.loss;
   }
   evalForward(sequences: number): EvalForward {
-    return (batch, withPatterns) => {
-      const mp = this.passes(sequences);
-      const overrides = this.overrides(batch, sequences);
-      const record = new Set(withPatterns ? Array.from({ length: this.c.depth }, (_, l) => site.pattern(l)) : []);
-      const fb = fastBatch(this.bank, batch, this.model);
-      let logits: Float32Array | null = null;
-      if (mp.copyHead !== undefined && overrides.size > 0) {
-        // Copy logits from the clean pass; the patterns from the clamped final pass, as the reference records them.
-        logits = this.model.run(this.model.paramViews(), fb, { backward: false, ...mp }).logits.slice();
-        mp.copyHead = undefined;
-      }
-      const r = this.model.run(this.model.paramViews(), fb, { overrides: mp.copyHead === undefined ? overrides : undefined, record, backward: false, ...mp });
-      return { logits: logits ?? r.logits.slice(), patterns: [...record].map((s) => r.acts.get(s)!) };
-    };
+    const fwd = new Forward(this.c, { fast: this.model }, { engine: 'fast' });
+    return (batch, want) => fwd.run(this.hosts.of(batch), this.clamps, { sequences, ...want });
   }
   params(): Params { return cloneParams(this.model.paramViews()); }
   adamState(): AdamState { return this.adam.state(); }

@@ -6,35 +6,58 @@
 import { Batch, EvalSetSpec } from '../data';
 import { ModelConfig, seqLen } from '../model/config';
 import { classificationMetrics } from '../measures/classification';
-import { inductionStrength, prevTokenScore } from '../measures/attention';
+import { inductionStrength, inductionStrengthAtQuery, prevTokenScore } from '../measures/attention';
+import { site } from '../model/sites';
+import type { ForwardOutput } from '../forward';
 import type { EvalSetMetrics } from '../../shared/protocol';
 
 export interface EvalResult {
   eval: Record<string, EvalSetMetrics>;
   inductionStrength: number[];
   prevTokenScore: number[];
-  /** Attention of every layer and head on fsl_train: [layer][head][query][key]. */
+  /** Attention of every layer and head on fsl_train: [layer][head][query][key] (with EvaluateOptions.patterns). */
   patterns: { canonical: number[][][][]; mean: number[][][][]; tokens: string[]; canonicalLabels: number[] };
 }
 
 export interface EvalSet { spec: EvalSetSpec; batch: Batch }
 
-/** One forward pass of an engine on an eval batch: query logits [B, L] and, if asked, every layer's pattern [B, H, T, T]. */
-export type EvalForward = (batch: Batch, withPatterns: boolean) => { logits: Float32Array; patterns: Float32Array[] };
+/**
+ * The run's clamped forward on an eval batch (an engine's one forward interface, src/engine/forward, with
+ * the run's clamps at the current sequence count): query logits, recorded sites and query slices.
+ */
+export type EvalForward = (batch: Batch, want: { record?: ReadonlySet<string>; recordQuery?: ReadonlySet<string> }) => ForwardOutput;
 
-export function evaluate(c: ModelConfig, sets: EvalSet[], run: EvalForward): EvalResult {
-  const T = seqLen(c), H = c.numHeads;
+export interface EvaluateOptions {
+  /**
+   * Also the attention of every layer and head on fsl_train (canonical sequence and mean), for the
+   * checkpoint summary. Without it the last layer runs at the query only and `patterns` holds empty lists.
+   */
+  patterns?: boolean;
+}
+
+export function evaluate(c: ModelConfig, sets: EvalSet[], run: EvalForward, opts: EvaluateOptions = {}): EvalResult {
+  const T = seqLen(c), H = c.numHeads, last = c.depth - 1;
   const out: EvalResult = { eval: {}, inductionStrength: [], prevTokenScore: [], patterns: { canonical: [], mean: [], tokens: tokenNames(c.contextLen), canonicalLabels: [] } };
+  const all = Array.from({ length: c.depth }, (_, l) => site.pattern(l));
   for (const { spec, batch } of sets) {
     const isTrain = spec.name === 'fsl_train';
-    const { logits, patterns } = run(batch, isTrain);
-    out.eval[spec.name] = classificationMetrics(logits, batch.size, c.numLabels, batch.labels, c.contextLen + 1);
+    // fsl_train: layer 0's pattern (previous-token score) and the last layer's query row (induction strength).
+    const record = new Set(isTrain ? (opts.patterns ? all : [site.pattern(0)]) : []);
+    const recordQuery = new Set(isTrain && !opts.patterns ? [site.pattern(last)] : []);
+    const r = run(batch, { record, recordQuery });
+    out.eval[spec.name] = classificationMetrics(r.logits, batch.size, c.numLabels, batch.labels, c.contextLen + 1);
     if (isTrain) {
-      const first = patterns[0], last = patterns[patterns.length - 1];
-      if (T === 5 && c.depth >= 2) out.inductionStrength = Array.from(inductionStrength(last, batch.size, H, T, batch.correct));
-      out.prevTokenScore = Array.from(prevTokenScore(first, batch.size, H, T));
-      out.patterns.canonical = patterns.map((p) => headGrids(p, 0, 1, H, T));
-      out.patterns.mean = patterns.map((p) => headGrids(p, 0, batch.size, H, T));
+      if (T === 5 && c.depth >= 2) {
+        out.inductionStrength = Array.from(opts.patterns
+          ? inductionStrength(r.acts.get(site.pattern(last))!, batch.size, H, T, batch.correct)
+          : inductionStrengthAtQuery(r.queryActs.get(site.pattern(last))!, batch.size, H, T, batch.correct));
+      }
+      out.prevTokenScore = Array.from(prevTokenScore(r.acts.get(site.pattern(0))!, batch.size, H, T));
+      if (opts.patterns) {
+        const patterns = all.map((s) => r.acts.get(s)!);
+        out.patterns.canonical = patterns.map((p) => headGrids(p, 0, 1, H, T));
+        out.patterns.mean = patterns.map((p) => headGrids(p, 0, batch.size, H, T));
+      }
       out.patterns.canonicalLabels = Array.from(batch.labels.subarray(0, c.contextLen + 1));
     }
   }

@@ -139,7 +139,9 @@ export async function runTraining(config: RunConfig, runDir: RunDir, io: TrainIO
   const saveCheckpoint = (seq: number) => {
     const p = runDir.writeCheckpoint(seq, encodeCheckpoint({ config: config.model, sequences: seq, params: engine.params() }));
     // What a hover on this checkpoint shows, computed now so readers never need the model.
-    const ev = lastEval?.seq === seq ? lastEval.r : evaluate(config.model, evalSets.filter((e) => e.spec.name === 'fsl_train'), engine.evalForward(seq));
+    // Every head's attention for the hover (evaluations skip it); the eval losses of this point if logged.
+    const ev = evaluate(config.model, evalSets.filter((e) => e.spec.name === 'fsl_train'), engine.evalForward(seq), { patterns: true });
+    if (lastEval?.seq === seq) ev.eval = lastEval.r.eval;
     const summary: CheckpointSummary = {
       sequences: seq, step, tokens: ev.patterns.tokens, canonicalLabels: ev.patterns.canonicalLabels,
       patterns: ev.patterns.canonical, meanPatterns: ev.patterns.mean, inductionStrength: ev.inductionStrength, prevTokenScore: ev.prevTokenScore,

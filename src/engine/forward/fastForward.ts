@@ -1,0 +1,103 @@
+/**
+ * A forward-only pass on the fast engine with any clamp list fastForwardUnsupported accepts, composed
+ * exactly as the reference composes it (spec §3.4, clamps/apply.ts):
+ *
+ *   clean pass (the unclamped model, no overrides) → preserve → temperature → layer 1 → perfect copy →
+ *   the constant clamps (ablate-embedding, ablate, patterns, match, disallow, silence), later overrides
+ *   winning where their masks overlap.
+ *
+ * The two-pass clamps become host overrides read from the clean pass: preserve copies a site of every
+ * layer with a full mask, temperature writes the chosen heads' clean scores / T, perfect copy writes the
+ * query logits from one head's clean scores (with the layer-1 clamp, a last-layer head's scores come from
+ * the layer-1 pattern pass, which the fast model records as that layer's scores). The clean pass depends
+ * only on the parameters and the batch, so the caller caches it per batch (`clean`).
+ */
+import { ModelConfig, seqLen } from '../model/config';
+import { Params } from '../model/params';
+import { HostOverride, newHostOverride, mergeHostOverrides } from '../model/hostOverride';
+import { HostBatch, itemExemplars } from '../model/hostBatch';
+import { site, siteShapes } from '../model/sites';
+import { ClampSpec, CLAMP_ORDER } from '../clamps/spec';
+import { headsByLayer, parseHead } from '../clamps/heads';
+import { hostOverrides } from '../clamps/apply';
+import { copyLogitsOverride } from '../clamps/copy';
+import { FastModel } from '../fast/model';
+
+export interface FastForwardResult {
+  /** [B, L] query logits (a copy). */
+  logits: Float32Array;
+  acts: Map<string, Float32Array>;
+  queryActs: Map<string, Float32Array>;
+}
+
+/** The clean-pass sites each preserved activation comes from (spec §4.2), per layer. */
+export const PRESERVED_SITE = { patterns: site.pattern, values: site.v, queries: site.rotQ, keys: site.rotK } as const;
+
+/** Sites of the clean pass that these clamps read. */
+export function cleanSitesNeeded(c: ModelConfig, clamps: ClampSpec[]): Set<string> {
+  const out = new Set<string>();
+  const layer1 = clamps.some((k) => k.kind === 'layer1');
+  for (const k of clamps) {
+    if (k.kind === 'preserve') for (let l = 0; l < c.depth; l++) for (const w of k.what) out.add(PRESERVED_SITE[w](l));
+    else if (k.kind === 'temperature') for (const l of headsByLayer(k.heads, c.depth, c.numHeads).keys()) out.add(site.attnScores(l));
+    else if (k.kind === 'copy') {
+      const h = parseHead(k.head, c.depth, c.numHeads);
+      if (!(layer1 && h.layer === c.depth - 1)) out.add(site.attnScores(h.layer));
+    }
+  }
+  return out;
+}
+
+const onesByLength = new Map<number, Uint8Array>();
+function ones(n: number): Uint8Array {
+  let m = onesByLength.get(n);
+  if (!m) { m = new Uint8Array(n).fill(1); onesByLength.set(n, m); }
+  return m;
+}
+
+/**
+ * Runs `active` (clamps active now, windows stripped) forward-only on `model`. `clean(sites)` returns the
+ * clean pass's recorded sites for this batch (computing it when needed).
+ */
+export function fastClampedForward(model: FastModel, params: Params, batch: HostBatch, active: ClampSpec[],
+  rec: { record?: ReadonlySet<string>; recordQuery?: ReadonlySet<string> }, clean: (sites: Set<string>) => Map<string, Float32Array>): FastForwardResult {
+  const c = model.config, B = batch.size, T = seqLen(c), H = c.numHeads;
+  const ordered = [...active].sort((a, b) => CLAMP_ORDER.indexOf(a.kind) - CLAMP_ORDER.indexOf(b.kind));
+  const layer1 = ordered.some((k) => k.kind === 'layer1');
+  const needed = cleanSitesNeeded(c, ordered);
+  const base = needed.size ? clean(needed) : new Map<string, Float32Array>();
+  const shapes = siteShapes(c, B);
+  const list: HostOverride[] = [];
+  for (const k of ordered) {
+    if (k.kind === 'preserve') {
+      // §4.2: every head of every layer, full masks.
+      for (let l = 0; l < c.depth; l++) for (const w of k.what) {
+        const s = PRESERVED_SITE[w](l), v = base.get(s)!;
+        list.push({ site: s, shape: shapes[s], value: v, mask: ones(v.length) });
+      }
+    } else if (k.kind === 'temperature') {
+      // §4.8: the heads' clean pre-softmax scores divided by T (in float32, as the reference divides them).
+      const tT = Math.fround(k.temperature);
+      for (const [l, heads] of headsByLayer(k.heads, c.depth, c.numHeads)) {
+        const s = site.attnScores(l), S = base.get(s)!, o = newHostOverride(s, shapes[s]);
+        for (let b = 0; b < B; b++) for (const h of heads) for (let i = ((b * H + h) * T) * T, e = i + T * T; i < e; i++) {
+          o.value[i] = Math.fround(S[i] / tT); o.mask[i] = 1;
+        }
+        list.push(o);
+      }
+    } else if (k.kind === 'copy') {
+      // §4.7: the query logits from the head's scores (the layer-1 pattern pass's for a last-layer head).
+      const h = parseHead(k.head, c.depth, c.numHeads);
+      const scores = layer1 && h.layer === c.depth - 1
+        ? model.run(params, batch, { backward: false, layer1: true, record: new Set([site.attnScores(h.layer)]) }).acts.get(site.attnScores(h.layer))!
+        : base.get(site.attnScores(h.layer))!;
+      list.push(copyLogitsOverride(scores, h.head, batch.labels, B, H, T, c.numLabels));
+    }
+  }
+  // The constant clamps come after the two-pass ones and layer 1 / copy in the composition order.
+  const exemplars = ordered.some((k) => k.kind === 'match') ? itemExemplars(batch, c.inputDim) : undefined;
+  for (const o of hostOverrides(c, { labels: batch.labels, size: B, exemplars }, ordered, 0).values()) list.push(o);
+  const overrides = mergeHostOverrides(list);
+  const r = model.run(params, batch, { backward: false, layer1, overrides: overrides.size ? overrides : undefined, ...rec });
+  return { logits: r.logits.slice(), acts: r.acts, queryActs: r.queryActs };
+}

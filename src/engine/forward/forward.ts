@@ -1,0 +1,151 @@
+/**
+ * The one forward interface of the engine (issue 11 part 1): training-time evaluation, every measure,
+ * the `forward` command and the checkpoint summaries run
+ *
+ *   forward.run(batch, clamps, { sequences, record }) → query logits [B, L] + recorded sites
+ *
+ * with the fast engine wherever it supports the clamps (forward/support.ts) and TensorFlow.js otherwise —
+ * the same rule as training (`auto`), or the engine asked for. Each result says which engine ran; `choose`
+ * says why. The clean pass the two-pass clamps read is cached per batch object, so a measure that runs
+ * many configurations on the same chunk computes it once (the cache assumes the parameters do not change
+ * while this Forward lives; make a new one when they do).
+ */
+import { ModelConfig } from '../model/config';
+import { siteShapes } from '../model/sites';
+import { Params, cloneParams } from '../model/params';
+import { HostBatch } from '../model/hostBatch';
+import { TfWeights } from '../model/tfModel';
+import { ClampSpec, isActive } from '../clamps/spec';
+import { FastModel } from '../fast/model';
+import type { WasmPreference } from '../fast/kernels';
+import { fastForwardUnsupported } from './support';
+import { fastClampedForward } from './fastForward';
+import { tfClampedForward } from './tfForward';
+
+export type EngineName = 'fast' | 'tfjs';
+export type EnginePreference = 'auto' | EngineName;
+
+export interface ForwardOptions {
+  /** Sequences seen, for the clamps' windows; undefined: every clamp is active. */
+  sequences?: number;
+  /** Sites to return (post-override, in the layouts of model/sites.ts). */
+  record?: ReadonlySet<string>;
+  /**
+   * Sites to return at the query position only — [B, X] of a [B, T, X] site, [B, H, D] of a per-head site,
+   * [B, H, T_key] of scores and patterns — so the last block need not run at every position.
+   */
+  recordQuery?: ReadonlySet<string>;
+}
+
+export interface ForwardOutput {
+  /** [B, L] logits at the query position (the caller's to keep). */
+  logits: Float32Array;
+  acts: Map<string, Float32Array>;
+  /** The recordQuery sites' query slices. */
+  queryActs: Map<string, Float32Array>;
+  engine: EngineName;
+}
+
+/** Where the parameters live: plain arrays, a fast model's own buffers (training) or TF.js variables. */
+export type ForwardSource = { params: Params } | { fast: FastModel } | { tf: TfWeights };
+
+export interface ForwardConstructorOptions {
+  engine?: EnginePreference;
+  wasm?: WasmPreference;
+}
+
+/** The clamps active at `sequences` with their windows dropped (they have done their job). */
+export function activeClamps(clamps: ClampSpec[], sequences?: number): ClampSpec[] {
+  return clamps.filter((k) => sequences === undefined || isActive(k, sequences)).map(({ from: _f, until: _u, ...k }) => k as ClampSpec);
+}
+
+export class Forward {
+  readonly engine: EnginePreference;
+  /** Passes run, by engine, and clean passes computed (tests and progress lines read them). */
+  readonly stats = { fast: 0, tfjs: 0, cleanPasses: 0 };
+  private fast: FastModel | null = null;
+  private tfw: TfWeights | null = null;
+  private ownsTf = false;
+  private params: Params | null = null;
+  private readonly wasm: WasmPreference;
+  private readonly clean = new WeakMap<HostBatch, Map<string, Float32Array>>();
+
+  constructor(readonly config: ModelConfig, source: ForwardSource, opts: ForwardConstructorOptions = {}) {
+    this.engine = opts.engine ?? 'auto';
+    this.wasm = opts.wasm ?? 'auto';
+    if ('params' in source) this.params = source.params;
+    else if ('fast' in source) { this.fast = source.fast; this.params = source.fast.paramViews(); }
+    else this.tfw = source.tf;
+  }
+
+  /** Which engine runs this clamp list (at `sequences`) and why not the fast one. */
+  choose(clamps: ClampSpec[], sequences?: number): { engine: EngineName; reason: string | null } {
+    if (this.engine === 'tfjs') return { engine: 'tfjs', reason: 'the TensorFlow.js engine was asked for' };
+    const why = fastForwardUnsupported(this.config, activeClamps(clamps, sequences));
+    if (why && this.engine === 'fast') throw new Error(`the engine is "fast" but ${why}`);
+    return why ? { engine: 'tfjs', reason: why } : { engine: 'fast', reason: null };
+  }
+
+  run(batch: HostBatch, clamps: ClampSpec[], opts: ForwardOptions = {}): ForwardOutput {
+    const active = activeClamps(clamps, opts.sequences);
+    const { engine } = this.choose(active);
+    if (engine === 'fast') {
+      this.stats.fast++;
+      const model = this.fastModel(), params = this.hostParams();
+      const r = fastClampedForward(model, params, batch, active, opts, (sites) => this.cleanPass(batch, sites));
+      return { ...r, engine };
+    }
+    this.stats.tfjs++;
+    const full = new Set([...(opts.record ?? []), ...(opts.recordQuery ?? [])]);
+    const r = tfClampedForward(this.config, this.tfWeights(), batch, active, full);
+    const shapes = siteShapes(this.config, batch.size), queryActs = new Map<string, Float32Array>();
+    for (const s of opts.recordQuery ?? []) queryActs.set(s, querySlice(s, r.acts.get(s)!, shapes[s]));
+    for (const s of opts.recordQuery ?? []) if (!opts.record?.has(s)) r.acts.delete(s);
+    return { logits: r.logits, acts: r.acts, queryActs, engine };
+  }
+
+  /** The clean pass's sites for this batch (computed, or extended to more sites, on demand). */
+  private cleanPass(batch: HostBatch, sites: Set<string>): Map<string, Float32Array> {
+    const have = this.clean.get(batch);
+    if (have && [...sites].every((s) => have.has(s))) return have;
+    const all = new Set([...(have?.keys() ?? []), ...sites]);
+    this.stats.cleanPasses++;
+    const acts = this.fastModel().run(this.hostParams(), batch, { backward: false, record: all }).acts;
+    this.clean.set(batch, acts);
+    return acts;
+  }
+
+  private hostParams(): Params {
+    if (!this.params) this.params = this.tfw!.read();
+    return this.params;
+  }
+
+  private fastModel(): FastModel {
+    if (!this.fast) this.fast = new FastModel(this.config, { wasm: this.wasm });
+    return this.fast;
+  }
+
+  private tfWeights(): TfWeights {
+    if (!this.tfw) { this.tfw = new TfWeights(this.config, cloneParams(this.hostParams()), false); this.ownsTf = true; }
+    return this.tfw;
+  }
+
+  /** Frees what this Forward created (the TF.js variables it made; WebAssembly memory goes with the model). */
+  dispose(): void {
+    if (this.ownsTf && this.tfw) this.tfw.dispose();
+    this.tfw = null; this.ownsTf = false;
+  }
+}
+
+/** The query position's slice of a recorded site in its interface layout (see ForwardOptions.recordQuery). */
+export function querySlice(name: string, full: Float32Array, shape: number[]): Float32Array {
+  const B = shape[0];
+  if (name.endsWith('.hook_attn_scores') || name.endsWith('.hook_pattern')) {
+    const [, H, T] = shape, out = new Float32Array(B * H * T);            // [B, H, T, T] → [B, H, T]
+    for (let bh = 0; bh < B * H; bh++) out.set(full.subarray((bh * T + T - 1) * T, (bh * T + T) * T), bh * T);
+    return out;
+  }
+  const T = shape[1], X = full.length / (B * T), out = new Float32Array(B * X);  // [B, T, …] → [B, …]
+  for (let b = 0; b < B; b++) out.set(full.subarray((b * T + T - 1) * X, (b * T + T) * X), b * X);
+  return out;
+}

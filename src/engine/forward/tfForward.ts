@@ -1,0 +1,21 @@
+/** A forward-only pass on the TensorFlow.js reference engine (clamps/apply.ts clampedForward), on host arrays. */
+import { tf } from '../tf';
+import { ModelConfig } from '../model/config';
+import { HostBatch, itemExemplars } from '../model/hostBatch';
+import { TfWeights, hostBatchInputs } from '../model/tfModel';
+import { clampedForward } from '../clamps/apply';
+import { ClampSpec } from '../clamps/spec';
+
+export function tfClampedForward(c: ModelConfig, weights: TfWeights, batch: HostBatch, active: ClampSpec[],
+  record: ReadonlySet<string> | undefined): { logits: Float32Array; acts: Map<string, Float32Array> } {
+  const acts = new Map<string, Float32Array>();
+  let logits: Float32Array = new Float32Array(0);
+  tf.tidy(() => {
+    const inputs = hostBatchInputs(c, batch);
+    const exemplars = active.some((k) => k.kind === 'match') ? itemExemplars(batch, c.inputDim) : undefined;
+    const r = clampedForward(c, weights.weights, inputs, { labels: batch.labels, size: batch.size, exemplars }, active, 0, { record });
+    for (const s of record ?? []) acts.set(s, r.acts.get(s)!.dataSync() as Float32Array);
+    logits = r.logits.dataSync() as Float32Array;
+  });
+  return { logits, acts };
+}

@@ -18,6 +18,7 @@ export interface KernelExports {
   transpose(src: number, rows: number, cols: number, dst: number): void;
   fill(p: number, n: number, v: number): void;
   copy(src: number, dst: number, n: number): void;
+  axpy(y: number, x: number, n: number, a: number): void;
   where_apply(buf: number, val: number, mask: number, n: number): void;
   grad_mask(g: number, mask: number, n: number): void;
   add_bias(y: number, ld: number, b: number, rows: number, d: number): void;

@@ -122,6 +122,19 @@ export interface FastModelOptions {
   dedup?: boolean;
 }
 
+export interface ModelInternals {
+  k: KernelExports;
+  memory: WebAssembly.Memory;
+  paramBlock: number; gradBlock: number; paramCount: number;
+  specs: ParamSpec[];
+  /** Allocates n floats (64-byte aligned); may grow the memory. */
+  alloc: (floats: number) => number;
+  /** Byte offset of a parameter tensor in the parameter block. */
+  param: (name: string) => number;
+  /** [T, D] RoPE tables (model/rope.ts). */
+  rope: { cos: number; sin: number };
+}
+
 /** Why the fast path cannot run this config, or null when it can. */
 export function unsupportedReason(c: ModelConfig): string | null {
   try { validateModelConfig(c); } catch (e) { return (e as Error).message; }
@@ -303,8 +316,16 @@ export class FastModel {
   }
 
   /** For FastAdam: the kernels, the parameter and gradient blocks (paramSpecs order) and an allocator. */
-  internals(): { k: KernelExports; memory: WebAssembly.Memory; paramBlock: number; gradBlock: number; paramCount: number; specs: ParamSpec[]; alloc: (floats: number) => number } {
-    return { k: this.k, memory: this.kern.memory, paramBlock: this.paramBlock, gradBlock: this.gradBlock, paramCount: this.paramCount, specs: this.specs, alloc: (n) => this.arena.f32(n) };
+  /**
+   * For FastAdam and the forward-only evaluators of this folder: the kernels, the parameter and gradient
+   * blocks (paramSpecs order) with each parameter's byte offset (`param`, valid after a run() has loaded
+   * the parameters), the RoPE tables and an allocator (which may grow the memory: take views after it).
+   */
+  internals(): ModelInternals {
+    return {
+      k: this.k, memory: this.kern.memory, paramBlock: this.paramBlock, gradBlock: this.gradBlock, paramCount: this.paramCount,
+      specs: this.specs, alloc: (n) => this.arena.f32(n), param: (name) => this.p[name], rope: { cos: this.cos, sin: this.sin },
+    };
   }
 
   /** Bytes of WebAssembly memory in use. */

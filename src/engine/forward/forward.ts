@@ -13,10 +13,11 @@
 import { ModelConfig } from '../model/config';
 import { siteShapes } from '../model/sites';
 import { Params, cloneParams } from '../model/params';
-import { HostBatch } from '../model/hostBatch';
+import { HostBatch, itemExemplars } from '../model/hostBatch';
 import { TfWeights } from '../model/tfModel';
 import { ClampSpec, isActive } from '../clamps/spec';
 import { FastModel } from '../fast/model';
+import { AblationEvaluator, ablationPlan } from '../fast/ablationEval';
 import type { WasmPreference } from '../fast/kernels';
 import { fastForwardUnsupported } from './support';
 import { fastClampedForward } from './fastForward';
@@ -52,6 +53,11 @@ export type ForwardSource = { params: Params } | { fast: FastModel } | { tf: TfW
 export interface ForwardConstructorOptions {
   engine?: EnginePreference;
   wasm?: WasmPreference;
+  /**
+   * Many configurations will run on the same batches (measures): head-ablation configurations then run
+   * from a cached clean pass of each batch (fast/ablationEval.ts) instead of a full pass each.
+   */
+  reuseBatches?: boolean;
 }
 
 /** The clamps active at `sequences` with their windows dropped (they have done their job). */
@@ -63,16 +69,21 @@ export class Forward {
   readonly engine: EnginePreference;
   /** Passes run, by engine, and clean passes computed (tests and progress lines read them). */
   readonly stats = { fast: 0, tfjs: 0, cleanPasses: 0 };
+  /** Clean passes of the ablation evaluator (reuseBatches). */
+  get evaluatorCleanPasses(): number { return this.evaluator?.cleanPasses ?? 0; }
   private fast: FastModel | null = null;
   private tfw: TfWeights | null = null;
   private ownsTf = false;
   private params: Params | null = null;
   private readonly wasm: WasmPreference;
   private readonly clean = new WeakMap<HostBatch, Map<string, Float32Array>>();
+  private readonly reuse: boolean;
+  private evaluator: AblationEvaluator | null = null;
 
   constructor(readonly config: ModelConfig, source: ForwardSource, opts: ForwardConstructorOptions = {}) {
     this.engine = opts.engine ?? 'auto';
     this.wasm = opts.wasm ?? 'auto';
+    this.reuse = opts.reuseBatches ?? false;
     if ('params' in source) this.params = source.params;
     else if ('fast' in source) { this.fast = source.fast; this.params = source.fast.paramViews(); }
     else this.tfw = source.tf;
@@ -92,6 +103,11 @@ export class Forward {
     if (engine === 'fast') {
       this.stats.fast++;
       const model = this.fastModel(), params = this.hostParams();
+      if (this.reuse) {
+        const exemplars = active.some((k) => k.kind === 'match') ? itemExemplars(batch, this.config.inputDim) : undefined;
+        const plan = ablationPlan(this.config, active, { labels: batch.labels, size: batch.size, exemplars }, opts.record, opts.recordQuery);
+        if (plan) return { ...(this.evaluator ??= new AblationEvaluator(model)).run(params, batch, plan), engine };
+      }
       const r = fastClampedForward(model, params, batch, active, opts, (sites) => this.cleanPass(batch, sites));
       return { ...r, engine };
     }

@@ -13,7 +13,7 @@
 import { ModelConfig } from '../model/config';
 import { ClampSpec } from '../clamps/spec';
 import { formatHead } from '../clamps/heads';
-import { DenseResult, MeasureContext, denseEval, layerHeads } from './dense';
+import { DenseResult, MeasureContext, denseEval, denseEvalMany, layerHeads } from './dense';
 
 export interface AccLoss { acc: number; loss: number }
 
@@ -60,11 +60,9 @@ export interface HeadAblations {
 export function headAblations(ctx: MeasureContext): HeadAblations {
   const c = ctx.config, L = lastLayer(c);
   const base = denseEval(ctx, [], { headScores: true });
-  const removeOne: AccLoss[] = [], keepOne: AccLoss[] = [];
-  for (let h = 0; h < c.numHeads; h++) {
-    removeOne.push(al(denseEval(ctx, ablateClamp(L, [h]))));
-    keepOne.push(al(denseEval(ctx, onlyHeadsClamp(c, L, [h]))));
-  }
+  const heads = Array.from({ length: c.numHeads }, (_, h) => h);
+  const removeOne = denseEvalMany(ctx, heads.map((h) => ablateClamp(L, [h]))).map(al);
+  const keepOne = denseEvalMany(ctx, heads.map((h) => onlyHeadsClamp(c, L, [h]))).map(al);
   return {
     formula: ABLATION_FORMULA, n: base.n, baseline: al(base), heads: layerHeads(c, L),
     inductionStrength: base.headScores!.inductionStrength, removeOne, keepOne,
@@ -117,9 +115,10 @@ export function additivity(ctx: MeasureContext, orderings?: Record<string, numbe
   const curves: AdditivityCurve[] = [];
   for (const [name, o] of Object.entries(ords)) {
     checkOrdering(c, o, name);
+    const results = denseEvalMany(ctx, o.map((_, i) => onlyHeadsClamp(c, L, o.slice(0, i + 1))));
     curves.push({
       name, ordering: o.map((head) => formatHead({ layer: L, head })),
-      points: o.map((_, i) => ({ k: i + 1, ...al(denseEval(ctx, onlyHeadsClamp(c, L, o.slice(0, i + 1)))) })),
+      points: results.map((r, i) => ({ k: i + 1, ...al(r) })),
     });
   }
   return { formula: ADDITIVITY_FORMULA, n: base.n, all: al(base), curves };
@@ -188,8 +187,7 @@ export function complementarity(ctx: MeasureContext, opts: { reference?: number 
   if (!Number.isInteger(ref) || ref < 0 || ref >= H) throw new Error(`complementarity reference must be a head index in [0, ${H - 1}], got ${ref}`);
   const items = c.contextLen + 1;
   const table = (perfect: boolean, formula: string): ComplementarityTable => {
-    const single = (h: number) => denseEval(ctx, [...onlyHeadsClamp(c, L, [h]), ...(perfect ? perfectMatchClamp(L, [h]) : [])]);
-    const results = Array.from({ length: H }, (_, h) => single(h));
+    const results = denseEvalMany(ctx, Array.from({ length: H }, (_, h) => [...onlyHeadsClamp(c, L, [h]), ...(perfect ? perfectMatchClamp(L, [h]) : [])]));
     const t = complementarityTable(results[ref!].correct, results.map((r) => r.correct));
     return {
       formula, reference: formatHead({ layer: L, head: ref! }), referenceChosenBy: chosenBy, referenceMistakes: t.refMistakes,

@@ -178,7 +178,7 @@ export function makeMeasureContext(o: MakeContextOptions): MeasureContext {
   const chunk = o.chunk ?? DEFAULT_CHUNK, batch = b.batch, bank = o.task.bank;
   let weights: TfWeights | null = null, chunks: HostBatch[] | null = null;
   const ctx: MeasureContext = {
-    run: o.run, config, params: o.params, forward: new Forward(config, { params: o.params }, { engine: o.engine }), task: o.task,
+    run: o.run, config, params: o.params, forward: new Forward(config, { params: o.params }, { engine: o.engine, reuseBatches: true }), task: o.task,
     get weights() { return (weights ??= new TfWeights(config, o.params, false)); },
     get chunks() {
       if (!chunks) {
@@ -273,60 +273,109 @@ export function lossAndCorrect(logits: Float32Array, B: number, L: number, label
  * per context.
  */
 export function denseEval(ctx: MeasureContext, clamps: ClampSpec[], opts: DenseEvalOptions = {}): DenseResult {
-  const list = configurationClamps(ctx, clamps, opts.withoutBaseClamps);
-  const key = JSON.stringify(list) + (opts.headScores ? '|hs' : '');
-  // A result with head scores also answers the same configuration without them.
-  const memo = opts.record && opts.record.size ? undefined : ctx.memo.get(key) ?? (opts.headScores ? undefined : ctx.memo.get(key + '|hs'));
-  if (memo) { ctx.stats.memoHits++; return memo; }
+  return denseEvalMany(ctx, [clamps], opts)[0];
+}
 
-  const c = ctx.config, B = ctx.batch.size, L = c.numLabels, T = seqLen(c), H = c.numHeads, items = c.contextLen + 1;
-  const last = c.depth - 1;
-  // Head scores read layer 0's pattern (label rows) and the last layer's query row only.
-  const want = new Set<string>(opts.record ?? []);
-  if (opts.headScores) want.add(site.pattern(0));
-  const wantQuery = new Set<string>(opts.headScores ? [site.pattern(last)] : []);
-  const loss = new Float32Array(B), correct = new Uint8Array(B);
-  const is = new Float64Array(H), pt = new Float64Array(H);
-  const parts = new Map<string, Float32Array[]>();
-  const engine = ctx.forward.choose(list, ctx.sequences).engine;
-  ctx.stats.configs++;
-  let start = 0;
+/**
+ * Evaluates several configurations, chunk by chunk (every configuration on one chunk before the next
+ * chunk), so that each chunk's clean pass is computed once for all of them — what the influence matrix's
+ * 264 configurations on the dense set need. `onProgress(done, total)` counts configurations finished.
+ */
+export function denseEvalMany(ctx: MeasureContext, configs: ClampSpec[][], opts: DenseEvalOptions = {},
+  onProgress?: (done: number, total: number) => void): DenseResult[] {
+  const record = opts.record && opts.record.size ? opts.record : undefined;
+  const lists = configs.map((k) => configurationClamps(ctx, k, opts.withoutBaseClamps));
+  const keys = lists.map((l) => JSON.stringify(l) + (opts.headScores ? '|hs' : ''));
+  const out: Array<DenseResult | undefined> = keys.map((key) => {
+    // A result with head scores also answers the same configuration without them.
+    const m = record ? undefined : ctx.memo.get(key) ?? (opts.headScores ? undefined : ctx.memo.get(key + '|hs'));
+    if (m) ctx.stats.memoHits++;
+    return m;
+  });
+  const todo = new Map<string, number[]>();   // distinct configurations still to compute → their positions
+  keys.forEach((key, i) => { if (!out[i]) todo.set(key, [...(todo.get(key) ?? []), i]); });
+  const work = [...todo.values()].map((at) => new Accumulator(ctx, lists[at[0]], opts));
+  const total = work.length * ctx.chunks.length;
+  let done = 0, start = 0;
   for (const chunk of ctx.chunks) {
-    const n = chunk.size, sub = sliceBatch(ctx.batch, start, n);
-    const r = ctx.forward.run(chunk, list, { sequences: ctx.sequences, record: want, recordQuery: wantQuery });
+    const sub = sliceBatch(ctx.batch, start, chunk.size);
+    for (const a of work) {
+      a.add(chunk, sub, start);
+      done++;
+      if (onProgress && done % ctx.chunks.length === 0) onProgress(done / ctx.chunks.length, total / ctx.chunks.length);
+    }
+    start += chunk.size;
+  }
+  [...todo.values()].forEach((at, w) => {
+    const res = work[w].result();
+    for (const i of at) out[i] = res;
+    if (!record) {
+      ctx.memo.set(keys[at[0]], res);
+      // Bounded: the influence matrix alone runs 264 configurations; keep the most recent ones.
+      if (ctx.memo.size > MEMO_LIMIT) ctx.memo.delete(ctx.memo.keys().next().value as string);
+    }
+  });
+  return out as DenseResult[];
+}
+
+/** One configuration's per-sequence results, filled chunk by chunk. */
+class Accumulator {
+  private readonly loss: Float32Array;
+  private readonly correct: Uint8Array;
+  private readonly is: Float64Array;
+  private readonly pt: Float64Array;
+  private readonly parts = new Map<string, Float32Array[]>();
+  private readonly want: Set<string>;
+  private readonly wantQuery: Set<string>;
+  private readonly engine: EngineName;
+
+  constructor(private readonly ctx: MeasureContext, private readonly list: ClampSpec[], private readonly opts: DenseEvalOptions) {
+    const c = ctx.config, B = ctx.batch.size, last = c.depth - 1;
+    this.loss = new Float32Array(B); this.correct = new Uint8Array(B);
+    this.is = new Float64Array(c.numHeads); this.pt = new Float64Array(c.numHeads);
+    // Head scores read layer 0's pattern (label rows) and the last layer's query row only.
+    this.want = new Set<string>(opts.record ?? []);
+    if (opts.headScores) this.want.add(site.pattern(0));
+    this.wantQuery = new Set<string>(opts.headScores ? [site.pattern(last)] : []);
+    this.engine = ctx.forward.choose(list, ctx.sequences).engine;
+    ctx.stats.configs++;
+  }
+
+  add(chunk: HostBatch, sub: Batch, start: number): void {
+    const { ctx, opts } = this, c = ctx.config, n = chunk.size, H = c.numHeads, T = seqLen(c), last = c.depth - 1;
+    const r = ctx.forward.run(chunk, this.list, { sequences: ctx.sequences, record: this.want, recordQuery: this.wantQuery });
     ctx.stats.chunks++;
-    lossAndCorrect(r.logits, n, L, chunk.labels, items, loss, correct, start);
+    lossAndCorrect(r.logits, n, c.numLabels, chunk.labels, c.contextLen + 1, this.loss, this.correct, start);
     if (opts.headScores) {
       const isC = inductionStrengthAtQuery(r.queryActs.get(site.pattern(last))!, n, H, T, sub.correct);
       const ptC = prevTokenScore(r.acts.get(site.pattern(0))!, n, H, T);
-      for (let h = 0; h < H; h++) { is[h] += isC[h] * n; pt[h] += ptC[h] * n; }
+      for (let h = 0; h < H; h++) { this.is[h] += isC[h] * n; this.pt[h] += ptC[h] * n; }
     }
-    for (const s of opts.record ?? []) parts.set(s, [...(parts.get(s) ?? []), r.acts.get(s)!]);
-    start += n;
+    for (const s of opts.record ?? []) this.parts.set(s, [...(this.parts.get(s) ?? []), r.acts.get(s)!]);
   }
-  let accSum = 0, lossSum = 0;
-  for (let b = 0; b < B; b++) { accSum += correct[b]; lossSum += loss[b]; }
-  const res: DenseResult = { n: B, engine, correct, loss, acc: accSum / B, meanLoss: lossSum / B };
-  if (opts.headScores) {
-    res.headScores = {
-      isHeads: layerHeads(c, last), inductionStrength: Array.from(is, (v) => v / B),
-      ptHeads: layerHeads(c, 0), prevTokenScore: Array.from(pt, (v) => v / B),
-    };
-  }
-  if (opts.record && opts.record.size) {
-    res.acts = {};
-    for (const [s, arrs] of parts) {
-      const out = new Float32Array(arrs.reduce((t, a) => t + a.length, 0));
-      let o = 0;
-      for (const a of arrs) { out.set(a, o); o += a.length; }
-      res.acts[s] = out;
+
+  result(): DenseResult {
+    const c = this.ctx.config, B = this.ctx.batch.size, last = c.depth - 1;
+    let accSum = 0, lossSum = 0;
+    for (let b = 0; b < B; b++) { accSum += this.correct[b]; lossSum += this.loss[b]; }
+    const res: DenseResult = { n: B, engine: this.engine, correct: this.correct, loss: this.loss, acc: accSum / B, meanLoss: lossSum / B };
+    if (this.opts.headScores) {
+      res.headScores = {
+        isHeads: layerHeads(c, last), inductionStrength: Array.from(this.is, (v) => v / B),
+        ptHeads: layerHeads(c, 0), prevTokenScore: Array.from(this.pt, (v) => v / B),
+      };
     }
-  } else {
-    ctx.memo.set(key, res);
-    // Bounded: the influence matrix alone runs 264 configurations; keep the most recent ones.
-    if (ctx.memo.size > MEMO_LIMIT) ctx.memo.delete(ctx.memo.keys().next().value as string);
+    if (this.opts.record && this.opts.record.size) {
+      res.acts = {};
+      for (const [s, arrs] of this.parts) {
+        const out = new Float32Array(arrs.reduce((t, a) => t + a.length, 0));
+        let o = 0;
+        for (const a of arrs) { out.set(a, o); o += a.length; }
+        res.acts[s] = out;
+      }
+    }
+    return res;
   }
-  return res;
 }
 
 /** Dense IS of every last-layer head and PT score of every first-layer head, with the given clamps. */

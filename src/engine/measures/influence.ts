@@ -18,7 +18,7 @@ import { ClampSpec } from '../clamps/spec';
 import { formatHead } from '../clamps/heads';
 import { initParams } from '../model/params';
 import { compositionScores, CompositionScores } from './composition';
-import { MeasureContext, denseEval, layerHeads } from './dense';
+import { MeasureContext, denseEval, denseEvalMany, layerHeads } from './dense';
 import { ablateClamp, lastLayer, onlyHeadsClamp } from './ablations';
 
 const PV: ClampSpec = { kind: 'preserve', what: ['values'] };
@@ -57,23 +57,29 @@ export function influenceMatrix(ctx: MeasureContext, opts: { l2?: number[]; l1?:
   const rows = opts.l2 ?? all, cols = opts.l1 ?? all;
   checkHeads(rows, H, 'influence rows (Layer-2 heads)'); checkHeads(cols, H, 'influence columns (Layer-1 heads)');
   const total = rows.length * (1 + 4 * cols.length);
-  let done = 0;
-  const acc = (clamps: ClampSpec[]) => { const a = denseEval(ctx, clamps).acc; opts.onProgress?.(++done, total); return a; };
+  // Every configuration at once, chunk by chunk (denseEvalMany), so each chunk's clean pass is made once.
+  const configs: ClampSpec[][] = [];
+  for (const i of rows) {
+    const only = onlyHeadsClamp(c, L, [i]);
+    configs.push(only);
+    for (const j of cols) {
+      configs.push([...only, ...ablateClamp(0, [j]), PV], [...only, ...ablateClamp(0, [j]), PP],
+        [...only, ...onlyHeadsClamp(c, 0, [j]), PV], [...only, ...onlyHeadsClamp(c, 0, [j]), PP]);
+    }
+  }
+  const acc = denseEvalMany(ctx, configs, {}, opts.onProgress).map((r) => r.acc);
   const out: InfluenceMatrix = {
     formula: INFLUENCE_FORMULA, n: ctx.batch.size, rows: rows.map((head) => formatHead({ layer: L, head })),
     cols: cols.map((head) => formatHead({ layer: 0, head })), onlyAcc: [],
     removeValuesPreserved: [], removePatternsPreserved: [], keepValuesPreserved: [], keepPatternsPreserved: [], configurations: total,
   };
-  for (const i of rows) {
-    const only = onlyHeadsClamp(c, L, [i]);
-    const base = acc(only);
+  let at = 0;
+  for (const _i of rows) {
+    const base = acc[at++];
     out.onlyAcc.push(base);
     const rv: number[] = [], rp: number[] = [], kv: number[] = [], kp: number[] = [];
-    for (const j of cols) {
-      rv.push(acc([...only, ...ablateClamp(0, [j]), PV]) - base);
-      rp.push(acc([...only, ...ablateClamp(0, [j]), PP]) - base);
-      kv.push(acc([...only, ...onlyHeadsClamp(c, 0, [j]), PV]));
-      kp.push(acc([...only, ...onlyHeadsClamp(c, 0, [j]), PP]));
+    for (const _j of cols) {
+      rv.push(acc[at++] - base); rp.push(acc[at++] - base); kv.push(acc[at++]); kp.push(acc[at++]);
     }
     out.removeValuesPreserved.push(rv); out.removePatternsPreserved.push(rp);
     out.keepValuesPreserved.push(kv); out.keepPatternsPreserved.push(kp);
@@ -132,12 +138,11 @@ export function table1(ctx: MeasureContext, opts: { groups?: number[][]; ptThres
     }
   }
   for (const { g } of groups) checkHeads(g, H, 'Table 1 group');
+  const acc = denseEvalMany(ctx, groups.flatMap(({ g }) => [[...ablateClamp(0, g), PP], [...ablateClamp(0, g), PV]])).map((r) => r.acc);
   return {
     formula: TABLE1_FORMULA, n: ctx.batch.size,
-    rows: groups.map(({ g, source }) => ({
-      group: g.map((head) => formatHead({ layer: 0, head })), source,
-      patternsPreserved: denseEval(ctx, [...ablateClamp(0, g), PP]).acc,
-      valuesPreserved: denseEval(ctx, [...ablateClamp(0, g), PV]).acc,
+    rows: groups.map(({ g, source }, i) => ({
+      group: g.map((head) => formatHead({ layer: 0, head })), source, patternsPreserved: acc[2 * i], valuesPreserved: acc[2 * i + 1],
     })),
   };
 }

@@ -13,7 +13,7 @@
 import type { MetricsRecord } from '../../shared/protocol';
 import { CheckpointRef } from '../io';
 import { ClampSpec } from '../clamps/spec';
-import { MeasureContext, contextAtCheckpoint, denseEval, disposeContext } from './dense';
+import { MeasureContext, contextAtCheckpoint, denseEvalMany, disposeContext } from './dense';
 import { ablateClamp, lastLayer } from './ablations';
 
 /**
@@ -99,9 +99,7 @@ export interface LayerPaths { formula: typeof PATHS_FORMULA; n: number; points: 
 export function pathsAt(ctx: MeasureContext, curve: { xs: number[]; ys: number[] }): PathsPoint {
   const c = ctx.config, H = c.numHeads;
   const all = Array.from({ length: H }, (_, h) => h);
-  const full = denseEval(ctx, []);
-  const noL1 = denseEval(ctx, [...ablateClamp(0, all), ...NO_L1_DIRECT]);
-  const noL2 = denseEval(ctx, ablateClamp(lastLayer(c), all));
+  const [full, noL1, noL2] = denseEvalMany(ctx, [[], [...ablateClamp(0, all), ...NO_L1_DIRECT], ablateClamp(lastLayer(c), all)]);
   const ev = interpolate(curve.xs, curve.ys, ctx.sequences);
   return {
     sequences: ctx.sequences, loss: full.meanLoss, acc: full.acc,

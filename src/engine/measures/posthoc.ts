@@ -10,7 +10,7 @@
  */
 import { CheckpointRef } from '../io';
 import { ClampSpec, normalizeClamps } from '../clamps/spec';
-import { MeasureContext, denseEval, denseHeadScores } from './dense';
+import { MeasureContext, denseEvalMany, denseHeadScores } from './dense';
 import { decreasingOrder } from './ablations';
 import { acrossCheckpoints, evalLossCurve, interpolate } from './paths';
 
@@ -57,13 +57,10 @@ export function posthocClamps(ctx: MeasureContext, o: PosthocOptions = {}): { co
 export function posthocProgress(ctx: MeasureContext, refs: CheckpointRef[], o: PosthocOptions = {}, onProgress?: (done: number, total: number) => void): PosthocProgress {
   const cl = posthocClamps(ctx, o);
   const curve = evalLossCurve(ctx);
-  const points = acrossCheckpoints(ctx, refs, (c) => ({
-    sequences: c.sequences,
-    loss: denseEval(c, []).meanLoss,
-    composite: denseEval(c, cl.composite).meanLoss,
-    copy: denseEval(c, cl.copy).meanLoss,
-    evalLoss: interpolate(curve.xs, curve.ys, c.sequences),
-  }), onProgress);
+  const points = acrossCheckpoints(ctx, refs, (c) => {
+    const [loss, composite, copy] = denseEvalMany(c, [[], cl.composite, cl.copy]).map((r) => r.meanLoss);
+    return { sequences: c.sequences, loss, composite, copy, evalLoss: interpolate(curve.xs, curve.ys, c.sequences) };
+  }, onProgress);
   const hs = denseHeadScores(ctx);
   const strongest = { sequences: ctx.sequences, ih: hs.isHeads[decreasingOrder(hs.inductionStrength)[0]], pt: hs.ptHeads[decreasingOrder(hs.prevTokenScore)[0]] };
   return { formula: POSTHOC_FORMULA, legend: POSTHOC_LEGEND, ptHead: cl.ptHead, ihHead: cl.ihHead, strength: cl.strength, n: ctx.batch.size, points, strongest };

@@ -217,6 +217,9 @@ EXPORT(fill) void fill(f32* p, int n, f32 v) { for (int i = 0; i < n; i++) p[i] 
 
 EXPORT(copy) void copy(const f32* src, f32* dst, int n) { for (int i = 0; i < n; i++) dst[i] = src[i]; }
 
+/* y += a·x over n floats (a = ±1 adds or removes a head's output exactly as one addition). */
+EXPORT(axpy) void axpy(f32* y, const f32* x, int n, f32 a) { for (int i = 0; i < n; i++) y[i] += a * x[i]; }
+
 /* Override: buf = where(mask, val, buf). */
 EXPORT(where_apply) void where_apply(f32* buf, const f32* val, const u8* mask, int n) {
   for (int i = 0; i < n; i++) buf[i] = mask[i] ? val[i] : buf[i];

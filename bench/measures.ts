@@ -1,10 +1,18 @@
 /**
- * Measures benchmark (issue 11's speed table): the influence matrix of spec §5.6 (all kinds, 264
- * configurations) at one checkpoint on 2,000 sequences, on today's TensorFlow.js path and on the fast
- * engine, in the same run; the same on the dense 78,400-sequence set on the fast engine; and the share
- * of wall time that evaluation takes in paper-scale Fig 5b runs. Ratios are measured in the same run.
+ * Measures benchmark (issue 11's speed table), every ratio measured in the same run:
  *
- *   npx tsx bench/measures.ts [--quick] [--no-tfjs] [--no-dense] [--no-eval]
+ *  1. the influence matrix of spec §5.6, all kinds (264 configurations), one checkpoint, 2,000 sequences:
+ *     the TensorFlow.js engine (the path every measure took before they moved to the fast engine) against
+ *     the fast engine (one core);
+ *  2. the same on the dense 78,400-sequence set on the fast engine, one process;
+ *  3. the share of wall time that evaluation takes in paper-scale Fig 5b runs (each condition trained for
+ *     a slice of its 6e5 sequences with its evaluations every 1,000 sequences, and again without them).
+ *
+ *   npx tsx bench/measures.ts [--quick] [--tfjs-configs N] [--no-tfjs] [--no-dense] [--no-eval] [--eval-fraction F]
+ *
+ * --quick times the TF.js engine on the first 24 configurations only and scales by configurations (marked
+ * "extrapolated"); --tfjs-configs N chooses how many. Checkpoint: a `fast`-preset model trained for
+ * 3.2e4 sequences (trained weights, so the accuracies are not chance), made in a temp folder.
  */
 import * as v8 from 'node:v8';
 v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
@@ -12,42 +20,128 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { initBackend } from '../src/engine/tf';
-import { loadTaskData } from '../src/engine/data';
-import { initParams } from '../src/engine/model/params';
-import { resolveRunConfig } from '../src/engine/train/runConfig';
-import { makeMeasureContext, disposeContext, MeasureContext } from '../src/engine/measures/dense';
+import { loadTaskData, TaskData } from '../src/engine/data';
+import { Params } from '../src/engine/model/params';
+import { presetConfig, RunConfig } from '../src/engine/train/runConfig';
+import { resolvePreset } from '../src/engine/presets';
+import { runTraining } from '../src/engine/train/trainer';
+import { readCheckpoint } from '../src/engine/model/checkpoint';
+import { RunDir } from '../src/engine/io';
+import { makeMeasureContext, disposeContext, MeasureContext, denseEvalMany } from '../src/engine/measures/dense';
 import { influenceMatrix } from '../src/engine/measures/influence';
+import { ablateClamp, onlyHeadsClamp } from '../src/engine/measures/ablations';
+import { ClampSpec } from '../src/engine/clamps/spec';
 import type { EnginePreference } from '../src/engine/forward';
 
-const args = new Set(process.argv.slice(2));
+const argv = process.argv.slice(2);
+const flag = (k: string) => argv.includes(k);
+const value = (k: string) => { const i = argv.indexOf(k); return i >= 0 ? argv[i + 1] : undefined; };
+const QUICK = flag('--quick');
+const TFJS_CONFIGS = Number(value('--tfjs-configs') ?? (QUICK ? 24 : 264));
+const EVAL_FRACTION = Number(value('--eval-fraction') ?? (QUICK ? 0.05 : 0.1));
+const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+const fmt = (s: number) => (s >= 100 ? s.toFixed(0) : s >= 10 ? s.toFixed(1) : s.toFixed(2));
+/** Wall and CPU seconds of fn (CPU: this process, user + system — what one dedicated core would take). */
+function timed<T>(fn: () => T): { wall: number; cpu: number; value: T } {
+  const c0 = process.cpuUsage(), t0 = performance.now();
+  const value = fn();
+  const c = process.cpuUsage(c0);
+  return { wall: (performance.now() - t0) / 1000, cpu: (c.user + c.system) / 1e6, value };
+}
 
-async function influenceTimes(): Promise<string[]> {
-  const run = resolveRunConfig({ name: 'bench' });
-  const task = await loadTaskData(run.data);
-  const params = initParams(run.model, 5);
-  const ctxFor = (engine: EnginePreference, subsample: number | null): MeasureContext => {
-    const dense = task.denseTrainSequences();
-    return makeMeasureContext({ run, params, task, sequences: 0, engine, subsample });
-  };
-  const time = (ctx: MeasureContext, opts: Parameters<typeof influenceMatrix>[1] = {}) => {
-    const t0 = performance.now();
-    const m = influenceMatrix(ctx, opts);
-    return { seconds: (performance.now() - t0) / 1000, configs: m.configurations };
-  };
-  const lines: string[] = [];
-  const fast2k = ctxFor('fast', 2000);
-  time(fast2k, { l2: [0], l1: [0] }); // warm-up (kernels compiled, buffers laid out)
-  const f = time(fastCtxFresh(fast2k));
-  lines.push(`fast, 2,000 sequences: ${f.configs} configurations in ${f.seconds.toFixed(2)} s`);
-  void ctxFor;
-  return lines;
-  function fastCtxFresh(c: MeasureContext): MeasureContext { c.memo.clear(); return c; }
+/** The 264 influence configurations in influenceMatrix's order (for timing a prefix on TF.js). */
+function influenceConfigs(ctx: MeasureContext): ClampSpec[][] {
+  const c = ctx.config, PV: ClampSpec = { kind: 'preserve', what: ['values'] }, PP: ClampSpec = { kind: 'preserve', what: ['patterns'] };
+  const out: ClampSpec[][] = [];
+  for (let i = 0; i < c.numHeads; i++) {
+    const only = onlyHeadsClamp(c, 1, [i]);
+    out.push(only);
+    for (let j = 0; j < c.numHeads; j++) {
+      out.push([...only, ...ablateClamp(0, [j]), PV], [...only, ...ablateClamp(0, [j]), PP],
+        [...only, ...onlyHeadsClamp(c, 0, [j]), PV], [...only, ...onlyHeadsClamp(c, 0, [j]), PP]);
+    }
+  }
+  return out;
+}
+
+async function trainedCheckpoint(root: string): Promise<{ run: RunConfig; params: Params }> {
+  const cfg = presetConfig('fast');
+  cfg.train.sequences = 32_000; cfg.train.evalEvery = 32_000; cfg.train.checkpointEvery = 0;
+  const rd = RunDir.create(root, 'ckpt');
+  await runTraining(cfg, rd, { emit: () => {}, shouldStop: () => false });
+  return { run: cfg, params: readCheckpoint(rd.latestCheckpoint()!.path, cfg.model).params };
+}
+
+async function influenceRows(task: TaskData, run: RunConfig, params: Params): Promise<string[]> {
+  const ctx = (engine: EnginePreference, subsample: number | null) =>
+    makeMeasureContext({ run, params, task, sequences: 0, engine, subsample });
+  const rows: string[] = ['| influence matrix, all kinds, one checkpoint | engine | configurations | sequences | wall time | vs TF.js |', '|---|---|---:|---:|---:|---:|'];
+  // Warm-up: kernels compiled, buffers laid out, the wasm backend's kernels loaded.
+  const w = ctx('fast', 2000); influenceMatrix(w, { l2: [0], l1: [0] }); disposeContext(w);
+  const fastRuns: Array<{ wall: number; cpu: number }> = [];
+  for (let r = 0; r < 3; r++) {
+    const c = ctx('fast', 2000);
+    fastRuns.push(timed(() => influenceMatrix(c)));
+    disposeContext(c);
+  }
+  const fast = { wall: median(fastRuns.map((r) => r.wall)), cpu: median(fastRuns.map((r) => r.cpu)) };
+  let tfjs: { wall: number; cpu: number } | null = null, tfNote = '';
+  if (!flag('--no-tfjs')) {
+    const c = ctx('tfjs', 2000), list = influenceConfigs(c).slice(0, TFJS_CONFIGS);
+    denseEvalMany(c, [list[0]]); // warm-up
+    c.memo.clear();
+    const t = timed(() => denseEvalMany(c, list)), k = 264 / list.length;
+    tfjs = { wall: t.wall * k, cpu: t.cpu * k };
+    tfNote = list.length < 264 ? ` (${list.length} timed, extrapolated)` : '';
+    disposeContext(c);
+  }
+  const vs = (x: { wall: number; cpu: number }, scale = 1) => (tfjs ? `${((tfjs.wall * scale) / x.wall).toFixed(0)}× (CPU ${((tfjs.cpu * scale) / x.cpu).toFixed(0)}×)` : '—');
+  rows[0] = '| influence matrix, all kinds, one checkpoint | engine | configurations | sequences | wall time | CPU time | faster than TF.js |';
+  rows[1] = '|---|---|---:|---:|---:|---:|---:|';
+  if (tfjs) rows.push(`| 2,000-sequence subsample | TF.js, wasm backend${tfNote} | 264 | 2,000 | ${fmt(tfjs.wall)} s | ${fmt(tfjs.cpu)} s | 1× |`);
+  rows.push(`| 2,000-sequence subsample | fast, one core (wall of 3: ${fastRuns.map((r) => fmt(r.wall)).join(', ')} s) | 264 | 2,000 | ${fmt(fast.wall)} s | ${fmt(fast.cpu)} s | ${vs(fast)} |`);
+  if (!flag('--no-dense')) {
+    const c = ctx('fast', null);
+    const t = timed(() => influenceMatrix(c));
+    disposeContext(c);
+    rows.push(`| dense set | fast, one core | 264 | ${c.batch.size.toLocaleString('en')} | ${fmt(t.wall)} s | ${fmt(t.cpu)} s | ${vs(t, c.batch.size / 2000)} (TF.js scaled by sequences) |`);
+  }
+  return rows;
+}
+
+/** Wall time of a slice of a paper-scale run with and without its evaluations. */
+async function evalShareRows(root: string): Promise<string[]> {
+  const rows = ['| Fig 5b condition (paper scale) | sequences timed | wall with evaluations | without | evaluation share |', '|---|---:|---:|---:|---:|'];
+  const names = ['noclamp', 'perfect_prev_tok_attn_single', 'perfect_l1', 'perfect_match', 'perfect_copy', 'perfect_l1_and_copy'];
+  let withSum = 0, withoutSum = 0;
+  for (const n of names) {
+    const time = async (evals: boolean) => {
+      const cfg = resolvePreset(`fig5b.${n}`, 'paper');
+      cfg.train.sequences = Math.round((cfg.train.sequences * EVAL_FRACTION) / cfg.train.batchSize) * cfg.train.batchSize;
+      cfg.train.checkpointEvery = 0;
+      if (!evals) cfg.train.evalEvery = cfg.train.sequences * 10;
+      const t0 = performance.now();
+      await runTraining(cfg, RunDir.create(root, `${n}-${evals ? 'e' : 'n'}`), { emit: () => {}, shouldStop: () => false });
+      return { s: (performance.now() - t0) / 1000, seq: cfg.train.sequences };
+    };
+    const a = await time(true), b = await time(false);
+    withSum += a.s; withoutSum += b.s;
+    rows.push(`| fig5b.${n} | ${a.seq.toLocaleString('en')} | ${fmt(a.s)} s | ${fmt(b.s)} s | ${(100 * (a.s - b.s) / a.s).toFixed(0)} % |`);
+  }
+  rows.push(`| all six | | ${fmt(withSum)} s | ${fmt(withoutSum)} s | ${(100 * (withSum - withoutSum) / withSum).toFixed(0)} % |`);
+  return rows;
 }
 
 async function main(): Promise<void> {
   await initBackend('wasm');
-  console.log(`node ${process.versions.node}, ${os.cpus()[0]?.model ?? '?'} × ${os.cpus().length}, load ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
-  for (const l of await influenceTimes()) console.log(l);
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'il-bench-measures-'));
+  try {
+    console.log(`node ${process.versions.node}, ${os.cpus()[0]?.model ?? '?'} × ${os.cpus().length}, load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} at start\n`);
+    const { run, params } = await trainedCheckpoint(root);
+    const task = await loadTaskData(run.data);
+    for (const l of await influenceRows(task, run, params)) console.log(l);
+    if (!flag('--no-eval')) { console.log(''); for (const l of await evalShareRows(root)) console.log(l); }
+    console.log(`\nload average at the end ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  } finally { fs.rmSync(root, { recursive: true, force: true }); }
 }
-void fs; void path; void disposeContext;
 main().catch((e) => { console.error(e); process.exit(1); });

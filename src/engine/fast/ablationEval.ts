@@ -82,12 +82,26 @@ interface Buffers {
   B: number;
   // The clean pass: E, resid0 [B, T, d]; O [H][B, T, d]; last layer's P [H][B, T, T], V, RQ, RK [H][B, T, D].
   E: number; R0: number; O: number; P1: number; V1: number; RQ1: number; RK1: number;
-  // Work: x, ln [B, T, d]; stats [2·B·T]; q, rq, k, rk, z [B, T, D]; s, p [B, T, T]; Y, out, resid, lnf [B, d].
-  x: number; ln: number; stats: number; q: number; rq: number; k: number; rk: number; z: number; s: number; p: number;
+  // Work: x [B, T, d]; stats [2·B·T]; q, rq, k, rk, z [B, T, D]; s, p [B, T, T]; Y, out, resid, lnf [B, d].
+  x: number; stats: number; q: number; rq: number; k: number; rk: number; z: number; s: number; p: number;
   Y: number; zq: number; out: number; resid: number; lnf: number; statsF: number; logits: number; queryRows: number;
   /** The clean pass's layer-0 pattern [B, H, T, T] (returned when recorded). */
   P0: Float32Array;
+  /** The last layer's inputs per set of ablated layer-0 heads, most recent last (see inputs()). */
+  inputs: Map<string, LastLayerInputs>;
+  /** Freed entries' buffers, reused before allocating more. */
+  spare: LastLayerInputs[];
 }
+
+/**
+ * What the last layer reads, for one set of ablated layer-0 heads: LN(resid0) [B, T, d] row-major and
+ * transposed [d, B·T] (the keys' GEMM reads it without packing), and resid0 at the query [B, d]. The
+ * influence matrix's 264 configurations have 17 distinct sets, so each is normalised once per chunk.
+ */
+interface LastLayerInputs { ln: number; lnT: number; xq: number }
+
+/** Distinct layer-0 ablation sets kept per batch (the influence matrix needs 17). */
+const INPUTS_KEPT = 24;
 
 export interface AblationResult { logits: Float32Array; acts: Map<string, Float32Array>; queryActs: Map<string, Float32Array> }
 
@@ -119,9 +133,9 @@ export class AblationEvaluator {
     const { T, d, H, D } = this, a = this.it.alloc, N = B * T;
     b = {
       B, E: a(N * d), R0: a(N * d), O: a(H * N * d), P1: a(H * N * T), V1: a(H * N * D), RQ1: a(H * N * D), RK1: a(H * N * D),
-      x: a(N * d), ln: a(N * d), stats: a(2 * N), q: a(N * D), rq: a(N * D), k: a(N * D), rk: a(N * D), z: a(N * D),
+      x: a(N * d), stats: a(2 * N), q: a(N * D), rq: a(N * D), k: a(N * D), rk: a(N * D), z: a(N * D),
       s: a(N * T), p: a(N * T), Y: a(B * d), zq: a(B * D), out: a(B * d), resid: a(B * d), lnf: a(B * d), statsF: a(2 * B),
-      logits: a(B * this.L), queryRows: a(B), P0: new Float32Array(0),
+      logits: a(B * this.L), queryRows: a(B), P0: new Float32Array(0), inputs: new Map(), spare: [],
     };
     const qr = new Int32Array(this.it.memory.buffer, b.queryRows, B);
     for (let i = 0; i < B; i++) qr[i] = i * T + T - 1;
@@ -156,25 +170,46 @@ export class AblationEvaluator {
       headOuter(acts.get(s)!, this.view(ptr, H * N * D), N, H, D);
     }
     buf.P0 = acts.get(site.pattern(0))!;
+    for (const e of buf.inputs.values()) buf.spare.push(e);
+    buf.inputs.clear();
     this.cached = batch;
     return buf;
   }
 
+  /** The last layer's inputs for this set of ablated layer-0 heads (cached per batch, least recently used dropped). */
+  private inputs(buf: Buffers, zero0: Uint8Array): LastLayerInputs {
+    const key = zero0.join('');
+    let e = buf.inputs.get(key);
+    if (e) { buf.inputs.delete(key); buf.inputs.set(key, e); return e; }
+    const { T, d, H } = this, B = buf.B, N = B * T, k = this.it.k, p = this.it.param;
+    if (buf.inputs.size >= INPUTS_KEPT) {
+      const [oldest, entry] = buf.inputs.entries().next().value as [string, LastLayerInputs];
+      buf.inputs.delete(oldest); buf.spare.push(entry);
+    }
+    e = buf.spare.pop() ?? { ln: this.it.alloc(N * d), lnT: this.it.alloc(N * d), xq: this.it.alloc(B * d) };
+    // resid0 = R0 − Σ_{ablated} O_h, or E + Σ_{kept} O_h (whichever adds fewer heads).
+    const ablated = zero0.reduce((n, z) => n + z, 0);
+    let x = buf.R0;
+    if (ablated > 0) {
+      x = buf.x;
+      const fromClean = ablated <= H / 2;
+      k.copy(fromClean ? buf.R0 : buf.E, x, N * d);
+      for (let h = 0; h < H; h++) if (zero0[h] === (fromClean ? 1 : 0)) k.axpy(x, buf.O + h * N * d * F, N * d, fromClean ? -1 : 1);
+    }
+    k.ln_fwd(x, e.ln, buf.stats, p('blocks.1.ln.weight'), p('blocks.1.ln.bias'), B, T, 0, d, this.c.lnEps);
+    k.transpose(e.ln, N, d, e.lnT);
+    k.gather_rows(x, buf.queryRows, B, d, e.xq);
+    buf.inputs.set(key, e);
+    return e;
+  }
+
   run(params: Params, batch: HostBatch, plan: AblationPlan): AblationResult {
     const buf = this.prepare(params, batch);
-    const { T, d, H, D, L, w } = this, B = batch.size, N = B * T, k = this.it.k, p = this.it.param, eps = this.c.lnEps;
+    const { T, d, H, D, L, w } = this, B = batch.size, N = B * T, k = this.it.k, p = this.it.param;
     const { cos, sin } = this.it.rope;
 
-    // ---- layer 0 from the cache: resid0 = R0 − Σ_{ablated} O_h, or E + Σ_{kept} O_h ----
-    const ablated0 = plan.zero[0].reduce((n, z) => n + z, 0);
-    let x = buf.R0;
-    if (ablated0 > 0) {
-      x = buf.x;
-      const fromClean = ablated0 <= H / 2;
-      k.copy(fromClean ? buf.R0 : buf.E, x, N * d);
-      for (let h = 0; h < H; h++) if (plan.zero[0][h] === (fromClean ? 1 : 0)) k.axpy(x, buf.O + h * N * d * F, N * d, fromClean ? -1 : 1);
-    }
-    k.ln_fwd(x, buf.ln, buf.stats, p('blocks.1.ln.weight'), p('blocks.1.ln.bias'), B, T, 0, d, eps);
+    // ---- layer 0 from the cache: LN(resid0) and resid0 at the query ----
+    const inp = this.inputs(buf, plan.zero[0]);
 
     // ---- the last layer at the query, head by head ----
     k.fill(buf.out, B * d, 0);
@@ -189,13 +224,13 @@ export class AblationEvaluator {
         let rq = buf.RQ1 + i * N * D * F, rk = buf.RK1 + i * N * D * F;
         if (!pv.has('queries')) {
           // q_i at the query = LN(x)[query] · W_Q,iᵀ (columns i·D… of W_qkvᵀ), then RoPE at position T−1
-          k.gemm(B, D, d, buf.ln + tq * d * F, T * d, 1, w.qkvT1 + i * D * F, 3 * d, buf.q + tq * D * F, T * D, 0);
+          k.gemm(B, D, d, inp.ln + tq * d * F, T * d, 1, w.qkvT1 + i * D * F, 3 * d, buf.q + tq * D * F, T * D, 0);
           k.rope(buf.q, buf.rq, cos, sin, B, T, tq, D, 0);
           rq = buf.rq;
         }
         if (!pv.has('keys')) {
-          // k_i at every position = LN(x) · W_K,iᵀ (columns d + i·D…), then RoPE
-          k.gemm(N, D, d, buf.ln, d, 1, w.qkvT1 + (d + i * D) * F, 3 * d, buf.k, D, 0);
+          // k_i at every position = LN(x) · W_K,iᵀ (columns d + i·D…; A column-major: LN(x)ᵀ), then RoPE
+          k.gemm(N, D, d, inp.lnT, 1, N, w.qkvT1 + (d + i * D) * F, 3 * d, buf.k, D, 0);
           k.rope(buf.k, buf.rk, cos, sin, B, T, 0, D, 0);
           rk = buf.rk;
         }
@@ -214,16 +249,16 @@ export class AblationEvaluator {
         k.attn_z(pi, buf.V1 + i * N * D * F, buf.z, B, T, tq, D);
         k.gemm(B, d, D, buf.z + tq * D * F, T * D, 1, w.projT1 + i * D * d * F, d, buf.out, d, 1);
       } else {
-        k.attn_pool(pi, buf.ln, buf.Y, B, 1, T, d);
+        k.attn_pool(pi, inp.ln, buf.Y, B, 1, T, d);
         k.gemm(B, D, d, buf.Y, d, 1, w.qkvT1 + (2 * d + i * D) * F, 3 * d, buf.zq, D, 0);
         k.gemm(B, d, D, buf.zq, D, 1, w.projT1 + i * D * d * F, d, buf.out, d, 1);
       }
     }
 
     // ---- resid = x[query] + out → final LayerNorm → logits ----
-    k.gather_rows(x, buf.queryRows, B, d, buf.resid);
+    k.copy(inp.xq, buf.resid, B * d);
     k.axpy(buf.resid, buf.out, B * d, 1);
-    k.ln_fwd(buf.resid, buf.lnf, buf.statsF, p('ln_final.weight'), p('ln_final.bias'), B, 1, 0, d, eps);
+    k.ln_fwd(buf.resid, buf.lnf, buf.statsF, p('ln_final.weight'), p('ln_final.bias'), B, 1, 0, d, this.c.lnEps);
     k.gemm(B, L, d, buf.lnf, d, 1, w.unT, L, buf.logits, L, 0);
     k.add_bias(buf.logits, L, p('unembed.bias'), B, L);
 

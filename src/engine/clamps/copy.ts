@@ -15,14 +15,15 @@ export function copyLogit(j: number, y1: number, y2: number, z1: number, z2: num
 }
 
 /**
- * The query-row override of hook_logits [B, T, L] from one head's pre-softmax scores [B, H, T, T]:
- * z1 = S[b, head, T−1, 1], z2 = S[b, head, T−1, 3] (the two label keys), y1, y2 = the context labels.
+ * The query-row override of hook_logits [B, T, L] from one head's pre-softmax scores at the query,
+ * `queryScores` [B, H, T_key] (the query's row of hook_attn_scores): z1 = S[b, head, 1], z2 = S[b, head, 3]
+ * (the two label keys), y1, y2 = the context labels.
  */
-export function copyLogitsOverride(scores: Float32Array, head: number, labels: Int32Array, B: number, H: number, T: number,
+export function copyLogitsOverride(queryScores: Float32Array, head: number, labels: Int32Array, B: number, H: number, T: number,
   L: number): HostOverride {
   const o = newHostOverride(site.logits, [B, T, L]), items = labels.length / B;
   for (let b = 0; b < B; b++) {
-    const r = ((b * H + head) * T + T - 1) * T, z1 = scores[r + 1], z2 = scores[r + 3];
+    const r = (b * H + head) * T, z1 = queryScores[r + 1], z2 = queryScores[r + 3];
     const y1 = labels[b * items], y2 = labels[b * items + 1], at = (b * T + T - 1) * L;
     for (let j = 0; j < L; j++) { o.value[at + j] = copyLogit(j, y1, y2, z1, z2); o.mask[at + j] = 1; }
   }

@@ -176,6 +176,9 @@ export class AblationEvaluator {
     return buf;
   }
 
+  /** Drops the cached clean pass (the parameters changed). */
+  forget(): void { this.cached = null; }
+
   /** The last layer's inputs for this set of ablated layer-0 heads (cached per batch, least recently used dropped). */
   private inputs(buf: Buffers, zero0: Uint8Array): LastLayerInputs {
     const key = zero0.join('');

@@ -188,7 +188,7 @@ interface Layout {
   /** [B, H, d] pooled values of the last block and their gradient (see attn_pool). */
   pool: number; dpool: number;
   /** Override buffers per site (value floats, mask bytes). */
-  ovr: Map<string, { val: number; mask: number; n: number }>;
+  ovr: Map<string, { val: number; mask: number; n: number; loaded: HostOverride | null }>;
   table: Int32Array;
   tableKeys: Int32Array;
   /** JS-side buffer for FastBatch.exemplarIds (batchViews). */
@@ -487,7 +487,10 @@ export class FastModel {
         throw new Error(`override of ${name} has shape [${o.shape.join(', ')}] (${o.value.length} values, ${o.mask.length} mask entries), expected [${shape.join(', ')}]`);
       }
       let buf = this.lay.ovr.get(name);
-      if (!buf) { buf = { val: this.arena.f32(n), mask: this.arena.alloc(n), n }; this.lay.ovr.set(name, buf); }
+      if (!buf) { buf = { val: this.arena.f32(n), mask: this.arena.alloc(n), n, loaded: null }; this.lay.ovr.set(name, buf); }
+      // Host overrides are values (never mutated once built): one already in its buffer is not copied again.
+      if (buf.loaded === o) continue;
+      buf.loaded = o;
       const val = new Float32Array(this.kern.memory.buffer, buf.val, n), mask = new Uint8Array(this.kern.memory.buffer, buf.mask, n);
       if (this.perHead.has(name)) {
         // Position-major [B, T, H, D] at the interface, head-major [B, H, T, D] inside.

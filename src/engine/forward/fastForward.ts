@@ -33,20 +33,23 @@ export interface FastForwardResult {
 /** The clean-pass sites each preserved activation comes from (spec §4.2), per layer. */
 export const PRESERVED_SITE = { patterns: site.pattern, values: site.v, queries: site.rotQ, keys: site.rotK } as const;
 
-/** Sites of the clean pass that these clamps read. */
-export function cleanSitesNeeded(c: ModelConfig, clamps: ClampSpec[]): Set<string> {
-  const out = new Set<string>();
+/** Sites of the clean pass that these clamps read: in full, and at the query only (perfect copy's scores). */
+export function cleanSitesNeeded(c: ModelConfig, clamps: ClampSpec[]): { full: Set<string>; query: Set<string> } {
+  const full = new Set<string>(), query = new Set<string>();
   const layer1 = clamps.some((k) => k.kind === 'layer1');
   for (const k of clamps) {
-    if (k.kind === 'preserve') for (let l = 0; l < c.depth; l++) for (const w of k.what) out.add(PRESERVED_SITE[w](l));
-    else if (k.kind === 'temperature') for (const l of headsByLayer(k.heads, c.depth, c.numHeads).keys()) out.add(site.attnScores(l));
+    if (k.kind === 'preserve') for (let l = 0; l < c.depth; l++) for (const w of k.what) full.add(PRESERVED_SITE[w](l));
+    else if (k.kind === 'temperature') for (const l of headsByLayer(k.heads, c.depth, c.numHeads).keys()) full.add(site.attnScores(l));
     else if (k.kind === 'copy') {
       const h = parseHead(k.head, c.depth, c.numHeads);
-      if (!(layer1 && h.layer === c.depth - 1)) out.add(site.attnScores(h.layer));
+      if (!(layer1 && h.layer === c.depth - 1)) query.add(site.attnScores(h.layer));
     }
   }
-  return out;
+  return { full, query };
 }
+
+/** A clean pass's recorded sites: in full (`acts`) and at the query (`queryActs`). */
+export interface CleanActs { acts: Map<string, Float32Array>; queryActs: Map<string, Float32Array> }
 
 const onesByLength = new Map<number, Uint8Array>();
 function ones(n: number): Uint8Array {
@@ -60,12 +63,15 @@ function ones(n: number): Uint8Array {
  * clean pass's recorded sites for this batch (computing it when needed).
  */
 export function fastClampedForward(model: FastModel, params: Params, batch: HostBatch, active: ClampSpec[],
-  rec: { record?: ReadonlySet<string>; recordQuery?: ReadonlySet<string> }, clean: (sites: Set<string>) => Map<string, Float32Array>): FastForwardResult {
+  rec: { record?: ReadonlySet<string>; recordQuery?: ReadonlySet<string> },
+  clean: (sites: { full: Set<string>; query: Set<string> }) => CleanActs,
+  constants: (ordered: ClampSpec[]) => Map<string, HostOverride>): FastForwardResult {
   const c = model.config, B = batch.size, T = seqLen(c), H = c.numHeads;
   const ordered = [...active].sort((a, b) => CLAMP_ORDER.indexOf(a.kind) - CLAMP_ORDER.indexOf(b.kind));
   const layer1 = ordered.some((k) => k.kind === 'layer1');
   const needed = cleanSitesNeeded(c, ordered);
-  const base = needed.size ? clean(needed) : new Map<string, Float32Array>();
+  const cleanActs = needed.full.size || needed.query.size ? clean(needed) : { acts: new Map(), queryActs: new Map() };
+  const base = cleanActs.acts;
   const shapes = siteShapes(c, B);
   const list: HostOverride[] = [];
   for (const k of ordered) {
@@ -88,16 +94,22 @@ export function fastClampedForward(model: FastModel, params: Params, batch: Host
     } else if (k.kind === 'copy') {
       // §4.7: the query logits from the head's scores (the layer-1 pattern pass's for a last-layer head).
       const h = parseHead(k.head, c.depth, c.numHeads);
+      const s = site.attnScores(h.layer), query = new Set([s]);
       const scores = layer1 && h.layer === c.depth - 1
-        ? model.run(params, batch, { backward: false, layer1: true, record: new Set([site.attnScores(h.layer)]) }).acts.get(site.attnScores(h.layer))!
-        : base.get(site.attnScores(h.layer))!;
+        ? model.run(params, batch, { backward: false, layer1: true, recordQuery: query }).queryActs.get(s)!
+        : cleanActs.queryActs.get(s)!;
       list.push(copyLogitsOverride(scores, h.head, batch.labels, B, H, T, c.numLabels));
     }
   }
   // The constant clamps come after the two-pass ones and layer 1 / copy in the composition order.
-  const exemplars = ordered.some((k) => k.kind === 'match') ? itemExemplars(batch, c.inputDim) : undefined;
-  for (const o of hostOverrides(c, { labels: batch.labels, size: B, exemplars }, ordered, 0).values()) list.push(o);
-  const overrides = mergeHostOverrides(list);
+  const consts = constants(ordered);
+  const overrides = list.length ? mergeHostOverrides([...list, ...consts.values()]) : consts;
   const r = model.run(params, batch, { backward: false, layer1, overrides: overrides.size ? overrides : undefined, ...rec });
   return { logits: r.logits.slice(), acts: r.acts, queryActs: r.queryActs };
+}
+
+/** The merged host overrides of the constant clamps among `ordered` for this batch (they read only the batch). */
+export function constantOverrides(c: ModelConfig, batch: HostBatch, ordered: ClampSpec[]): Map<string, HostOverride> {
+  const exemplars = ordered.some((k) => k.kind === 'match') ? itemExemplars(batch, c.inputDim) : undefined;
+  return hostOverrides(c, { labels: batch.labels, size: batch.size, exemplars }, ordered, 0);
 }

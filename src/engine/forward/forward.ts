@@ -8,7 +8,7 @@
  * the same rule as training (`auto`), or the engine asked for. Each result says which engine ran; `choose`
  * says why. The clean pass the two-pass clamps read is cached per batch object, so a measure that runs
  * many configurations on the same chunk computes it once (the cache assumes the parameters do not change
- * while this Forward lives; make a new one when they do).
+ * until parametersChanged() says otherwise).
  */
 import { ModelConfig } from '../model/config';
 import { siteShapes } from '../model/sites';
@@ -20,7 +20,8 @@ import { FastModel } from '../fast/model';
 import { AblationEvaluator, ablationPlan } from '../fast/ablationEval';
 import type { WasmPreference } from '../fast/kernels';
 import { fastForwardUnsupported } from './support';
-import { fastClampedForward } from './fastForward';
+import { CleanActs, constantOverrides, fastClampedForward } from './fastForward';
+import type { HostOverride } from '../model/hostOverride';
 import { tfClampedForward } from './tfForward';
 
 export type EngineName = 'fast' | 'tfjs';
@@ -76,7 +77,8 @@ export class Forward {
   private ownsTf = false;
   private params: Params | null = null;
   private readonly wasm: WasmPreference;
-  private readonly clean = new WeakMap<HostBatch, Map<string, Float32Array>>();
+  private clean = new WeakMap<HostBatch, CleanActs>();
+  private readonly constantCache = new WeakMap<HostBatch, Map<string, Map<string, HostOverride>>>();
   private readonly reuse: boolean;
   private evaluator: AblationEvaluator | null = null;
 
@@ -108,7 +110,8 @@ export class Forward {
         const plan = ablationPlan(this.config, active, { labels: batch.labels, size: batch.size, exemplars }, opts.record, opts.recordQuery);
         if (plan) return { ...(this.evaluator ??= new AblationEvaluator(model)).run(params, batch, plan), engine };
       }
-      const r = fastClampedForward(model, params, batch, active, opts, (sites) => this.cleanPass(batch, sites));
+      const r = fastClampedForward(model, params, batch, active, opts, (sites) => this.cleanPass(batch, sites),
+        (ordered) => this.constants(batch, ordered));
       return { ...r, engine };
     }
     this.stats.tfjs++;
@@ -121,14 +124,44 @@ export class Forward {
   }
 
   /** The clean pass's sites for this batch (computed, or extended to more sites, on demand). */
-  private cleanPass(batch: HostBatch, sites: Set<string>): Map<string, Float32Array> {
+  private cleanPass(batch: HostBatch, sites: { full: Set<string>; query: Set<string> }): CleanActs {
     const have = this.clean.get(batch);
-    if (have && [...sites].every((s) => have.has(s))) return have;
-    const all = new Set([...(have?.keys() ?? []), ...sites]);
+    if (have && [...sites.full].every((s) => have.acts.has(s)) && [...sites.query].every((s) => have.queryActs.has(s) || have.acts.has(s))) {
+      return have;
+    }
+    const full = new Set([...(have?.acts.keys() ?? []), ...sites.full]);
+    const query = new Set([...(have?.queryActs.keys() ?? []), ...sites.query].filter((s) => !full.has(s)));
     this.stats.cleanPasses++;
-    const acts = this.fastModel().run(this.hostParams(), batch, { backward: false, record: all }).acts;
+    const r = this.fastModel().run(this.hostParams(), batch, { backward: false, record: full, recordQuery: query });
+    const shapes = siteShapes(this.config, batch.size);
+    // A site recorded in full also answers its query slice.
+    for (const s of sites.query) if (!r.queryActs.has(s)) r.queryActs.set(s, querySlice(s, r.acts.get(s)!, shapes[s]));
+    const acts: CleanActs = { acts: r.acts, queryActs: r.queryActs };
     this.clean.set(batch, acts);
     return acts;
+  }
+
+  /** The constant clamps' overrides for this batch (they depend on the batch only): built once per batch and clamp list. */
+  private constants(batch: HostBatch, ordered: ClampSpec[]): Map<string, HostOverride> {
+    const key = JSON.stringify(ordered);
+    let byKey = this.constantCache.get(batch);
+    if (!byKey) { byKey = new Map(); this.constantCache.set(batch, byKey); }
+    let o = byKey.get(key);
+    if (!o) {
+      o = constantOverrides(this.config, batch, ordered);
+      if (byKey.size >= 16) byKey.delete(byKey.keys().next().value as string);
+      byKey.set(key, o);
+    }
+    return o;
+  }
+
+  /**
+   * The parameters changed (a training step): clean passes are recomputed; the constant clamps'
+   * overrides, which depend only on the batches, are kept.
+   */
+  parametersChanged(): void {
+    this.clean = new WeakMap();
+    this.evaluator?.forget();
   }
 
   private hostParams(): Params {

@@ -1,7 +1,9 @@
 /**
  * An override of one named site held in plain arrays: where mask[i] is 1 the site takes value[i].
  * Constant clamps (ablation, fixed patterns) are built as host overrides once, so every engine (the
- * TensorFlow.js reference and the hand-written fast path) applies exactly the same numbers.
+ * TensorFlow.js reference and the hand-written fast path) applies exactly the same numbers. An override is
+ * a value: never change one after building it (the fast engine keeps the one it loaded and skips copying it
+ * again); compose into a new one instead.
  */
 export interface HostOverride {
   site: string;

@@ -50,6 +50,8 @@ class TfEngine implements TrainEngine {
   private readonly params_: Params;
   private adam: AdamState;
   private readonly hosts: HostBatches;
+  /** The one forward interface, for evaluations (its constant-clamp overrides persist across them). */
+  private readonly forward: Forward;
   constructor(private readonly c: ModelConfig, private readonly bank: FeatureBank, private readonly clamps: ClampSpec[], params: Params, adam: AdamState, readonly backend: BackendName, readonly notes: string[]) {
     this.engineDetail = `TensorFlow.js, ${backend} backend`;
     this.params_ = cloneParams(params);
@@ -57,6 +59,7 @@ class TfEngine implements TrainEngine {
     this.weights = new TfWeights(c, this.params_);
     this.nameOf = new Map(Object.entries(this.weights.vars).map(([k, v]) => [v.name, k]));
     this.hosts = new HostBatches(bank);
+    this.forward = new Forward(c, { tf: this.weights }, { engine: 'tfjs' });
   }
   step(batch: Batch, sequences: number, lr: number): number {
     const vars = Object.values(this.weights.vars);
@@ -75,8 +78,8 @@ class TfEngine implements TrainEngine {
   }
   evalForward(sequences: number): EvalForward {
     // Evaluation runs on the engine that trains (a run's numbers come from one engine).
-    const fwd = new Forward(this.c, { tf: this.weights }, { engine: 'tfjs' });
-    return (batch, want) => fwd.run(this.hosts.of(batch), this.clamps, { sequences, ...want });
+    this.forward.parametersChanged();
+    return (batch, want) => this.forward.run(this.hosts.of(batch), this.clamps, { sequences, ...want });
   }
   params(): Params { return cloneParams(this.params_); }
   adamState(): AdamState { return this.adam; }
@@ -104,6 +107,7 @@ class FastEngine implements TrainEngine {
   private readonly model: FastModel;
   private readonly adam: FastAdam;
   private readonly hosts: HostBatches;
+  private readonly forward: Forward;
   constructor(private readonly c: ModelConfig, private readonly bank: FeatureBank, private readonly clamps: ClampSpec[], params: Params, adam: AdamState, readonly notes: string[]) {
     this.model = new FastModel(c);
     this.engineDetail = this.model.variant === 'relaxed' ? 'WebAssembly SIMD (relaxed)' : 'WebAssembly SIMD';
@@ -112,6 +116,7 @@ class FastEngine implements TrainEngine {
     this.adam = new FastAdam(this.model);
     this.adam.load(adam);
     this.hosts = new HostBatches(bank);
+    this.forward = new Forward(c, { fast: this.model }, { engine: 'fast' });
   }
   private host(batch: Batch) {
     return { labels: batch.labels, size: batch.size, exemplars: this.needsExemplars ? gatherExemplars(this.bank, batch) : undefined };
@@ -149,8 +154,8 @@ class FastEngine implements TrainEngine {
     return r.loss;
   }
   evalForward(sequences: number): EvalForward {
-    const fwd = new Forward(this.c, { fast: this.model }, { engine: 'fast' });
-    return (batch, want) => fwd.run(this.hosts.of(batch), this.clamps, { sequences, ...want });
+    this.forward.parametersChanged();
+    return (batch, want) => this.forward.run(this.hosts.of(batch), this.clamps, { sequences, ...want });
   }
   params(): Params { return cloneParams(this.model.paramViews()); }
   adamState(): AdamState { return this.adam.state(); }

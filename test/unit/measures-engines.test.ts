@@ -95,8 +95,10 @@ for (const [name, raw] of CASES) {
     close('logits (query-only last block)', q.logits, b.logits);
     const fullP = b.acts.get(site.pattern(1))!, rowsP = q.queryActs.get(site.pattern(1))!;
     for (let bh = 0; bh < B * 8; bh++) close(`pattern query row ${bh}`, rowsP.subarray(bh * 5, bh * 5 + 5), fullP.subarray(bh * 25 + 20, bh * 25 + 25));
-    const twoPass = clamps.some((k) => ['preserve', 'temperature', 'copy'].includes(k.kind));
-    assert.equal(fast.stats.cleanPasses, twoPass && !(layer1 && clamps.every((k) => k.kind !== 'preserve' && k.kind !== 'temperature')) ? 1 : 0);
+    // One clean pass for preserve, temperature and a copy from a first-layer head (a last-layer head's copy
+    // runs the fast model's folded copy pass instead), however many configurations read it.
+    const readsClean = clamps.some((k) => k.kind === 'preserve' || k.kind === 'temperature' || (k.kind === 'copy' && k.head.startsWith('L1')));
+    assert.equal(fast.stats.cleanPasses, readsClean ? 1 : 0);
     fast.dispose(); ref.dispose();
   });
 }

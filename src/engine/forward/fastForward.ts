@@ -9,8 +9,9 @@
  * The two-pass clamps become host overrides read from the clean pass: preserve copies a site of every
  * layer with a full mask, temperature writes the chosen heads' clean scores / T, perfect copy writes the
  * query logits from one head's clean scores (with the layer-1 clamp, a last-layer head's scores come from
- * the layer-1 pattern pass, which the fast model records as that layer's scores). The clean pass depends
- * only on the parameters and the batch, so the caller caches it per batch (`clean`).
+ * the layer-1 pattern pass; the fast model's folded copy computes them, stopping at those scores). When
+ * the copied logits are all the caller reads, no further pass runs. The clean pass depends only on the
+ * parameters and the batch, so the caller caches it per batch (`clean`).
  */
 import { ModelConfig, seqLen } from '../model/config';
 import { Params } from '../model/params';
@@ -36,13 +37,13 @@ export const PRESERVED_SITE = { patterns: site.pattern, values: site.v, queries:
 /** Sites of the clean pass that these clamps read: in full, and at the query only (perfect copy's scores). */
 export function cleanSitesNeeded(c: ModelConfig, clamps: ClampSpec[]): { full: Set<string>; query: Set<string> } {
   const full = new Set<string>(), query = new Set<string>();
-  const layer1 = clamps.some((k) => k.kind === 'layer1');
   for (const k of clamps) {
     if (k.kind === 'preserve') for (let l = 0; l < c.depth; l++) for (const w of k.what) full.add(PRESERVED_SITE[w](l));
     else if (k.kind === 'temperature') for (const l of headsByLayer(k.heads, c.depth, c.numHeads).keys()) full.add(site.attnScores(l));
     else if (k.kind === 'copy') {
+      // A last-layer head's scores come from the fast model's folded copy pass (see fastClampedForward).
       const h = parseHead(k.head, c.depth, c.numHeads);
-      if (!(layer1 && h.layer === c.depth - 1)) query.add(site.attnScores(h.layer));
+      if (h.layer !== c.depth - 1) query.add(site.attnScores(h.layer));
     }
   }
   return { full, query };
@@ -94,9 +95,11 @@ export function fastClampedForward(model: FastModel, params: Params, batch: Host
     } else if (k.kind === 'copy') {
       // §4.7: the query logits from the head's scores (the layer-1 pattern pass's for a last-layer head).
       const h = parseHead(k.head, c.depth, c.numHeads);
-      const s = site.attnScores(h.layer), query = new Set([s]);
-      const scores = layer1 && h.layer === c.depth - 1
-        ? model.run(params, batch, { backward: false, layer1: true, recordQuery: query }).queryActs.get(s)!
+      // A last-layer head: the fast model's folded copy (no overrides: a clean pass, or the layer-1 pattern
+      // pass) stops the last block at these scores.
+      const s = site.attnScores(h.layer);
+      const scores = h.layer === c.depth - 1
+        ? model.run(params, batch, { backward: false, layer1, copyHead: h.head, recordQuery: new Set([s]) }).queryActs.get(s)!
         : cleanActs.queryActs.get(s)!;
       list.push(copyLogitsOverride(scores, h.head, batch.labels, B, H, T, c.numLabels));
     }
@@ -104,6 +107,13 @@ export function fastClampedForward(model: FastModel, params: Params, batch: Host
   // The constant clamps come after the two-pass ones and layer 1 / copy in the composition order.
   const consts = constants(ordered);
   const overrides = list.length ? mergeHostOverrides([...list, ...consts.values()]) : consts;
+  // Perfect copy writes every query logit: with nothing recorded the final pass has nothing left to say.
+  const logits = overrides.get(site.logits);
+  if (logits && !rec.record?.size && !rec.recordQuery?.size && queryRowFullyMasked(logits, B, T, c.numLabels)) {
+    const out = new Float32Array(B * c.numLabels);
+    for (let b = 0; b < B; b++) out.set(logits.value.subarray((b * T + T - 1) * c.numLabels, (b * T + T) * c.numLabels), b * c.numLabels);
+    return { logits: out, acts: new Map(), queryActs: new Map() };
+  }
   const r = model.run(params, batch, { backward: false, layer1, overrides: overrides.size ? overrides : undefined, ...rec });
   return { logits: r.logits.slice(), acts: r.acts, queryActs: r.queryActs };
 }
@@ -112,4 +122,9 @@ export function fastClampedForward(model: FastModel, params: Params, batch: Host
 export function constantOverrides(c: ModelConfig, batch: HostBatch, ordered: ClampSpec[]): Map<string, HostOverride> {
   const exemplars = ordered.some((k) => k.kind === 'match') ? itemExemplars(batch, c.inputDim) : undefined;
   return hostOverrides(c, { labels: batch.labels, size: batch.size, exemplars }, ordered, 0);
+}
+
+function queryRowFullyMasked(o: HostOverride, B: number, T: number, L: number): boolean {
+  for (let b = 0; b < B; b++) for (let j = 0; j < L; j++) if (!o.mask[(b * T + T - 1) * L + j]) return false;
+  return true;
 }

@@ -5,10 +5,11 @@
  *     the TensorFlow.js engine (the path every measure took before they moved to the fast engine) against
  *     the fast engine (one core);
  *  2. the same on the dense 78,400-sequence set on the fast engine, one process;
- *  3. the share of wall time that evaluation takes in paper-scale Fig 5b runs (each condition trained for
- *     a slice of its 6e5 sequences with its evaluations every 1,000 sequences, and again without them).
+ *  3. the share that evaluation takes in paper-scale Fig 5b runs: CPU time of one evaluation against the
+ *     training steps between two (evalEvery 1,000 sequences), and the wall time of each condition trained
+ *     for a slice of its 6e5 sequences with its evaluations and again without them.
  *
- *   npx tsx bench/measures.ts [--quick] [--tfjs-configs N] [--no-tfjs] [--no-dense] [--no-eval] [--eval-fraction F]
+ *   npx tsx bench/measures.ts [--quick] [--tfjs-configs N] [--no-tfjs] [--no-dense] [--no-eval] [--no-wall] [--eval-fraction F]
  *
  * --quick times the TF.js engine on the first 24 configurations only and scales by configurations (marked
  * "extrapolated"); --tfjs-configs N chooses how many. Checkpoint: a `fast`-preset model trained for
@@ -21,7 +22,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { initBackend } from '../src/engine/tf';
 import { loadTaskData, TaskData } from '../src/engine/data';
-import { Params } from '../src/engine/model/params';
+import { Params, initParams } from '../src/engine/model/params';
 import { presetConfig, RunConfig } from '../src/engine/train/runConfig';
 import { resolvePreset } from '../src/engine/presets';
 import { runTraining } from '../src/engine/train/trainer';
@@ -32,6 +33,9 @@ import { influenceMatrix } from '../src/engine/measures/influence';
 import { ablateClamp, onlyHeadsClamp } from '../src/engine/measures/ablations';
 import { ClampSpec } from '../src/engine/clamps/spec';
 import type { EnginePreference } from '../src/engine/forward';
+import { createEngine } from '../src/engine/train/engines';
+import { evaluate } from '../src/engine/train/evaluate';
+import { Rng } from '../src/engine/rng';
 
 const argv = process.argv.slice(2);
 const flag = (k: string) => argv.includes(k);
@@ -109,10 +113,39 @@ async function influenceRows(task: TaskData, run: RunConfig, params: Params): Pr
   return rows;
 }
 
+/**
+ * CPU time of one evaluation (the four eval sets, as the trainer runs it) against the 31¼ training steps
+ * between two evaluations of a paper-scale Fig 5b run (evalEvery 1,000 sequences, batch 32), on the
+ * trainer's own engine: the evaluation share without the noise of a shared machine's wall clock.
+ */
+async function evalCostRows(): Promise<string[]> {
+  const rows = ['| Fig 5b condition (paper scale) | engine | one evaluation (CPU) | 31.25 steps (CPU) | evaluation share |', '|---|---|---:|---:|---:|'];
+  const cpu = (f: () => void) => { const c0 = process.cpuUsage(); f(); const c = process.cpuUsage(c0); return (c.user + c.system) / 1000; };
+  for (const n of FIG5B) {
+    const cfg = resolvePreset(`fig5b.${n}`, 'paper');
+    const task = await loadTaskData(cfg.data);
+    const e = await createEngine('auto', 'auto', cfg.model, task.bank, cfg.clamps, initParams(cfg.model, cfg.train.initSeed), null);
+    const sets = task.evalSets(cfg.train.evalSeed);
+    const batches = Array.from({ length: 31 }, (_, i) => task.sampleBatch(new Rng(cfg.train.trainSeed, i + 1), cfg.train.batchSize));
+    const round = () => ({
+      ev: cpu(() => evaluate(cfg.model, sets, e.evalForward(0))),
+      tr: cpu(() => { for (const b of batches) e.step(b, 0, cfg.train.lr); }) * (31.25 / 31),
+    });
+    for (let w = 0; w < 3; w++) round();
+    const r = Array.from({ length: QUICK ? 5 : 15 }, round);
+    const ev = median(r.map((x) => x.ev)), tr = median(r.map((x) => x.tr));
+    rows.push(`| fig5b.${n} | ${e.engine} | ${ev.toFixed(1)} ms | ${tr.toFixed(1)} ms | ${(100 * ev / (ev + tr)).toFixed(0)} % |`);
+    e.dispose();
+  }
+  return rows;
+}
+
+const FIG5B = ['noclamp', 'perfect_prev_tok_attn_single', 'perfect_l1', 'perfect_match', 'perfect_copy', 'perfect_l1_and_copy'];
+
 /** Wall time of a slice of a paper-scale run with and without its evaluations. */
 async function evalShareRows(root: string): Promise<string[]> {
   const rows = ['| Fig 5b condition (paper scale) | sequences timed | wall with evaluations | without | evaluation share |', '|---|---:|---:|---:|---:|'];
-  const names = ['noclamp', 'perfect_prev_tok_attn_single', 'perfect_l1', 'perfect_match', 'perfect_copy', 'perfect_l1_and_copy'];
+  const names = FIG5B;
   let withSum = 0, withoutSum = 0;
   for (const n of names) {
     const time = async (evals: boolean) => {
@@ -140,7 +173,10 @@ async function main(): Promise<void> {
     const { run, params } = await trainedCheckpoint(root);
     const task = await loadTaskData(run.data);
     for (const l of await influenceRows(task, run, params)) console.log(l);
-    if (!flag('--no-eval')) { console.log(''); for (const l of await evalShareRows(root)) console.log(l); }
+    if (!flag('--no-eval')) {
+      console.log(''); for (const l of await evalCostRows()) console.log(l);
+      if (!flag('--no-wall')) { console.log(''); for (const l of await evalShareRows(root)) console.log(l); }
+    }
     console.log(`\nload average at the end ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
   } finally { fs.rmSync(root, { recursive: true, force: true }); }
 }

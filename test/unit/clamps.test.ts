@@ -102,17 +102,22 @@ test('layer-1 clamp: Layer-1 parameters get zero gradient; Layer-2 QK, OV and th
 test('layer-1 clamp: Layer-2 values read the unshifted embedding, patterns come from the shifted pass', () => {
   const params = initParams(C, 5);
   const { acts } = run(norm([{ kind: 'layer1' }]), params);
-  const E = acts.get(site.embed)!;
-  assert.deepEqual(acts.get(site.residPost(0)), E, 'block-1 output = E in the final pass');
-  // The pattern pass by hand: block-1 output = [E0, E0, E1, E2, E4].
+  const E = Float32Array.from(acts.get(site.embed)!);
+  assert.deepEqual(acts.get(site.residPost(0)), Array.from(E), 'block-1 output = E in the final pass');
+  // The pattern pass by the reference's index rule, opto.py's emb.at[1:-1].set(emb[:-2]): positions
+  // 1 … T−2 take the embedding of the position before them, the first and last keep their own.
   const d = randomInputs(C, B, 1);
   const w = new TfWeights(C, params, false);
+  const T = 5, dm = C.dModel;
+  const shifted = new Float32Array(B * T * dm);
+  for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) {
+    const from = t >= 1 && t <= T - 2 ? t - 1 : t;
+    shifted.set(E.subarray((b * T + from) * dm, (b * T + from + 1) * dm), (b * T + t) * dm);
+  }
   const want = tf.tidy(() => {
     const inputs = toInputs(C, B, d);
-    const e = forward(C, w.weights, inputs, { record: true }).acts.get(site.embed)!;
-    const r = tf.unstack(e, 1);
-    const shifted = tf.stack([r[0], r[0], r[1], r[2], r[4]], 1);
-    return Array.from(forward(C, w.weights, inputs, { overrides: new Map([[site.residPost(0), { value: shifted, mask: tf.ones(e.shape, 'bool') }]]), record: true }).acts.get(site.pattern(1))!.dataSync());
+    const value = tf.tensor3d(shifted, [B, T, dm]), mask = tf.ones([B, T, dm], 'bool');
+    return Array.from(forward(C, w.weights, inputs, { overrides: new Map([[site.residPost(0), { value, mask }]]), record: true }).acts.get(site.pattern(1))!.dataSync());
   });
   w.dispose();
   assert.ok(maxAbsDiff(acts.get(site.pattern(1))!, want) < 1e-6);

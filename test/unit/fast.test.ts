@@ -6,7 +6,7 @@ import * as v8 from 'node:v8';
 import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf, initBackend } from '../../src/engine/tf';
-import { ModelConfig, DEFAULT_MODEL_CONFIG, seqLen, headDim } from '../../src/engine/model/config';
+import { ModelConfig, DEFAULT_MODEL_CONFIG, seqLen } from '../../src/engine/model/config';
 import { initParams, Params, cloneParams, paramSpecs } from '../../src/engine/model/params';
 import { TfWeights } from '../../src/engine/model/tfModel';
 import { forward, crossEntropy, Overrides, Weights, ModelInputs, ForwardResult } from '../../src/engine/model/forward';
@@ -14,6 +14,7 @@ import { siteShapes, site } from '../../src/engine/model/sites';
 import { HostOverride, newHostOverride } from '../../src/engine/model/hostOverride';
 import { hostOverrides, clampedForward } from '../../src/engine/clamps/apply';
 import { ClampSpec } from '../../src/engine/clamps/spec';
+import { REST_HEADS } from '../../src/engine/science/conditions';
 import { adamInit, adamStep, DEFAULT_ADAM } from '../../src/engine/train/adam';
 import { Rng } from '../../src/engine/rng';
 import { FastModel, ExemplarBatch as FastBatch, FastResult, supports, unsupportedReason } from '../../src/engine/fast/model';
@@ -336,7 +337,7 @@ const isZero = (a: Float32Array) => a.every((v) => v === 0);
 for (const variant of variants) {
   describe(`fast path (${variant}): multi-pass clamps vs clampedForward on TensorFlow.js cpu`, () => {
     const c = DEFAULT_MODEL_CONFIG, B = 12;
-    const rest: ClampSpec = { kind: 'ablate', heads: ['L2H0', 'L2H1', 'L2H2', 'L2H4', 'L2H5', 'L2H6', 'L2H7'] };
+    const rest: ClampSpec = { kind: 'ablate', heads: REST_HEADS };
     const patterns = new Set([site.pattern(0), site.pattern(1)]);
     const cases: { name: string; clamps: ClampSpec[]; zero: string[] }[] = [
       { name: 'layer1 + REST_HEADS ablated', clamps: [rest, { kind: 'layer1' }], zero: ['blocks.0.attn.qkv.weight', 'blocks.0.attn.proj.weight', 'blocks.0.ln.weight', 'blocks.0.ln.bias'] },
@@ -398,7 +399,7 @@ describe('fast path: finite differences (float32 central differences)', () => {
     const g = cloneParams(m.run(params, batch, opts).grads!);
     const rng = new Rng(5, 5);
     const eps = 2e-3;
-    let checked = 0;
+    let significant = 0;
     for (const s of paramSpecs(c)) {
       const n = params[s.name].length;
       for (let t = 0; t < 4; t++) {
@@ -410,10 +411,11 @@ describe('fast path: finite differences (float32 central differences)', () => {
         const fd = (lp - lm) / (2 * eps);
         const tol = 2e-2 * Math.abs(fd) + 3e-4;
         assert.ok(Math.abs(fd - g[s.name][i]) <= tol, `${s.name}[${i}]: analytic ${g[s.name][i]} vs central difference ${fd}`);
-        checked++;
+        if (Math.abs(fd) > 10 * 3e-4) significant++;
       }
     }
-    assert.ok(checked >= 4 * paramSpecs(c).length);
+    // The comparison is not vacuous: many checked entries carry a gradient well above the tolerance floor.
+    assert.ok(significant >= paramSpecs(c).length, `${significant} checked entries have |gradient| > 3e-3`);
   });
 });
 
@@ -461,7 +463,6 @@ describe('fast Adam', () => {
       assert.equal(st.step, refState.step);
       for (const k of Object.keys(ref)) { assert.deepEqual(st.m[k], refState.m[k]); assert.deepEqual(st.v[k], refState.v[k]); }
     }
-    void headDim;
   });
 
   test('float32 arithmetic (the default) stays within float32 rounding of train/adam.ts', () => {

@@ -58,12 +58,13 @@ test('gradients match central finite differences on a tiny model', () => {
     return out;
   });
   w.dispose();
-  let checked = 0;
   for (const name of Object.keys(params)) {
     const g = grads[name];
     assert.ok(g, `gradient for ${name}`);
-    // The entries with the largest gradients, where float32 differences are meaningful.
+    // The entries with the largest gradients, where float32 differences are meaningful — and large enough
+    // that agreeing with the finite difference says something (a zero gradient would agree with a zero one).
     const idx = Array.from(g.keys()).sort((a, b) => Math.abs(g[b]) - Math.abs(g[a])).slice(0, 3);
+    assert.ok(Math.abs(g[idx[0]]) > 1e-2, `${name}: the largest gradient ${g[idx[0]]} is far above the tolerance floor`);
     for (const i of idx) {
       const h = 1e-3;
       const plus = { ...params, [name]: params[name].slice() }; plus[name][i] += h;
@@ -71,10 +72,8 @@ test('gradients match central finite differences on a tiny model', () => {
       const fd = (lossOf(c, plus, d, B) - lossOf(c, minus, d, B)) / (2 * h);
       const tol = 0.03 * Math.abs(fd) + 5e-3;
       assert.ok(Math.abs(fd - g[i]) < tol, `${name}[${i}]: autodiff ${g[i]} vs finite difference ${fd}`);
-      checked++;
     }
   }
-  assert.ok(checked >= 30);
 });
 
 test('causal mask: changing a later token leaves every earlier position unchanged', () => {
@@ -145,7 +144,7 @@ test('ablation removes exactly one head\'s contribution and gives its value weig
 });
 
 test('override semantics: a fully overridden layer-1 pattern blocks gradient into layer-1 queries and keys', () => {
-  const c = TINY, B = 2, H = c.numHeads;
+  const c = TINY, B = 2;
   const w = new TfWeights(c, initParams(c, 9));
   const d = randomInputs(c, B, 5);
   const grads = tf.tidy(() => {
@@ -157,6 +156,5 @@ test('override semantics: a fully overridden layer-1 pattern blocks gradient int
   const dq = c.dModel, nq = 2 * dq; // rows 0..2d-1 are q and k
   for (let r = 0; r < nq; r++) assert.equal(Math.hypot(...grads[r]), 0, `q/k row ${r}`);
   assert.ok(grads.slice(nq).some((row) => Math.hypot(...row) > 0), 'value rows still get gradient');
-  void H;
   w.dispose();
 });

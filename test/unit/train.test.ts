@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { initBackend } from '../../src/engine/tf';
-import { presetConfig, resolveRunConfig, RunConfig } from '../../src/engine/train/runConfig';
+import { presetConfig, resolveRunConfig, RunConfig, REST_HEADS } from '../../src/engine/train/runConfig';
 import { runTraining } from '../../src/engine/train/trainer';
 import { RunDir } from '../../src/engine/io';
 import { readCheckpoint, encodeCheckpoint, decodeCheckpoint } from '../../src/engine/model/checkpoint';
@@ -167,7 +167,7 @@ test('a run that needs the TensorFlow.js engine says why, and forcing the fast p
 
 // Fig 5b's multi-pass conditions: the fast engine folds their passes; a whole run matches the TF.js engine.
 for (const [name, clamps] of [
-  ['layer1 (REST_HEADS ablated)', [{ kind: 'ablate', heads: ['L2H0', 'L2H1', 'L2H2', 'L2H4', 'L2H5', 'L2H6', 'L2H7'] }, { kind: 'layer1' }]],
+  ['layer1 (REST_HEADS ablated)', [{ kind: 'ablate', heads: REST_HEADS }, { kind: 'layer1' }]],
   ['perfect copy, with L1H1 ablated (which the copy\'s clean pass ignores)', [{ kind: 'ablate', heads: ['L1H1'] }, { kind: 'copy', head: 'L2H3' }]],
   ['layer1 + perfect copy, copy switched on at 96 sequences', [{ kind: 'layer1' }, { kind: 'copy', head: 'L2H3', from: 96 }]],
 ] as const) {

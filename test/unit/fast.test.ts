@@ -54,8 +54,35 @@ interface Ref { loss: number; logits: Float32Array; grads: Params; acts: Map<str
 
 type TfForward = (w: Weights, inputs: ModelInputs, record?: boolean | ReadonlySet<string>) => ForwardResult;
 
+/** FNV-1a over the bytes of some typed arrays and strings: the memo key of a reference computation. */
+function contentKey(parts: Array<ArrayBufferView | string>): string {
+  let h = 0x811c9dc5;
+  for (const p of parts) {
+    const bytes = typeof p === 'string' ? Buffer.from(p) : new Uint8Array(p.buffer, p.byteOffset, p.byteLength);
+    for (let i = 0; i < bytes.length; i++) { h ^= bytes[i]; h = Math.imul(h, 0x01000193); }
+    h ^= 0xff; h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0).toString(16) + ':' + parts.length;
+}
+
+/**
+ * References are computed once per (config, params, batch, what) and shared by both WebAssembly builds'
+ * tests: the TF.js reference is the expensive half of every comparison.
+ */
+const referenceMemo = new Map<string, Ref>();
+
 /** The TensorFlow.js engine on the same params and batch: `fwd` recording `record`, then its loss and gradients. */
-function tfReference(c: ModelConfig, params: Params, batch: FastBatch, fwd: TfForward, record: boolean | ReadonlySet<string>): Ref {
+function tfReference(c: ModelConfig, params: Params, batch: FastBatch, fwd: TfForward, record: boolean | ReadonlySet<string>, what: string): Ref {
+  const key = contentKey([JSON.stringify(c), what, JSON.stringify(record === true || record === false ? record : [...record]),
+    ...paramSpecs(c).map((s) => params[s.name]), batch.exemplars, batch.labels]);
+  const hit = referenceMemo.get(key);
+  if (hit) return hit;
+  const ref = tfReferenceUncached(c, params, batch, fwd, record);
+  referenceMemo.set(key, ref);
+  return ref;
+}
+
+function tfReferenceUncached(c: ModelConfig, params: Params, batch: FastBatch, fwd: TfForward, record: boolean | ReadonlySet<string>): Ref {
   const w = new TfWeights(c, params);
   const nameOf = new Map(Object.entries(w.vars).map(([k, v]) => [v.name, k]));
   const C1 = c.contextLen + 1, B = batch.size;
@@ -79,11 +106,12 @@ function tfReference(c: ModelConfig, params: Params, batch: FastBatch, fwd: TfFo
 
 /** The TensorFlow.js model on the same params, batch and overrides, every site recorded. */
 function reference(c: ModelConfig, params: Params, batch: FastBatch, ovr?: Map<string, HostOverride>): Ref {
+  const what = contentKey(['overrides', ...[...(ovr ?? [])].flatMap(([k, o]) => [k, o.value, o.mask])]);
   return tfReference(c, params, batch, (w, inputs, record) => {
     const overrides: Overrides = new Map();
     for (const [k, o] of ovr ?? []) overrides.set(k, { value: tf.tensor(o.value, o.shape), mask: tf.tensor(o.mask, o.shape, 'bool') });
     return forward(c, w, inputs, { overrides, record });
-  }, true);
+  }, true, what);
 }
 
 /**
@@ -318,7 +346,7 @@ for (const variant of variants) {
 /** clampedForward (the TF.js engine's clamps) on the same params and batch, recording `record`. */
 function clampReference(c: ModelConfig, params: Params, batch: FastBatch, clamps: ClampSpec[], record: ReadonlySet<string>): Ref {
   const host = { labels: batch.labels, size: batch.size, exemplars: batch.exemplars };
-  return tfReference(c, params, batch, (w, inputs, rec) => clampedForward(c, w, inputs, host, clamps, 0, { record: rec }), record);
+  return tfReference(c, params, batch, (w, inputs, rec) => clampedForward(c, w, inputs, host, clamps, 0, { record: rec }), record, `clamps ${JSON.stringify(clamps)}`);
 }
 
 /** Copy logits hold −1e9 sentinels: those must match exactly, the rest within the usual tolerance. */

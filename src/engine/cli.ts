@@ -9,6 +9,7 @@ import { resolvePreset, presetNames } from './presets';
 import { runTraining } from './train/trainer';
 import { RunDir, makeRunId, defaultRunsRoot } from './io';
 import { parseClampFlag } from './clamps/spec';
+import { clampHelpLines } from './clamps/kinds';
 import { forwardJson } from './inspect';
 import { summarizeRun, fmtSeq } from './report';
 import { runSweep, SweepJob } from './sweep';
@@ -43,19 +44,9 @@ train      Trains a model in this process and writes a run folder (run.json, met
            --clamp SPEC    add a clamp: KIND[:ITEM,ITEM…] where an item is a head (optionally HEAD@VALUE
                            for strength/temperature) or key=value (from, until, strength, temperature,
                            rows=labels, till, from-layer). Heads: L<layer>H<head> (paper layers from 1,
-                           e.g. L2H3) or <layer>:<head> (code layers from 0, e.g. 1:3). Kinds:
-                             ablate:L2H1,L2H2            zero-ablate heads
-                             prev-token:L1H2@0.9         previous-token pattern (strength s; rows=labels)
-                             induction:L2H3@1            induction pattern at the query row
-                             match:L2H3@0                match heads by cosine (temperature)
-                             layer1                      perfect previous-token input (subcircuit A)
-                             copy:L2H3                   perfect copy from the head's scores
-                             temperature:L1H4@2          divide clean scores by T
-                             disallow-prev-token:L1H2    no previous-token attention (rows=labels)
-                             silence-non-label:L2H3      query attends to label tokens only
-                             ablate-embedding            zero token embedding
-                             preserve:values,patterns    two-pass preservation (analysis)
-                             graft-in:CKPT,till=0        Layer 1 from a trained checkpoint
+                           e.g. L2H3) or <layer>:<head> (code layers from 0, e.g. 1:3). Kinds, in the
+                           order they compose (spec §3.4):
+${clampHelpLines('                             ').join('\n')}
                            window: add from=SEQ and/or until=SEQ, e.g. ablate:L2H1,from=32000,until=64000
            --resume DIR    continue a stopped run from its last checkpoint
            --run-id ID     fixed run folder name (resumed if stopped, skipped if complete)

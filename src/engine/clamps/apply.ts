@@ -3,20 +3,23 @@
  * active at the current sequence count, in the reference's composition order (spec §3.4). The model code
  * never imports clamp logic; clamps only write overrides.
  *
- * Constant clamps (ablation, fixed patterns, fixed scores) depend only on the config and the batch, so
- * they are built as host arrays and applied identically by every engine. Clamps that read a pass of the
- * model (preserve, temperature, copy, layer1, grafts) are written in TensorFlow.js, inside the loss
- * function, so their passes are differentiated as in the reference.
+ * What each clamp is lives in ./kinds.ts. The constant clamps' host overrides are built there and applied
+ * identically by every engine; the clamps that read a pass of the model (kinds marked `pass`: preserve,
+ * temperature, copy, layer1, grafts) are applied here in TensorFlow.js, inside the loss function, so their
+ * passes are differentiated as in the reference. PASSES must hold every pass kind (the compiler checks).
  */
 import { tf } from '../tf';
-import { ModelConfig, headDim, seqLen } from '../model/config';
+import { ModelConfig, seqLen } from '../model/config';
 import { forward, ForwardResult, ModelInputs, Overrides, Weights } from '../model/forward';
 import { site } from '../model/sites';
-import { HostOverride, newHostOverride, mergeHostOverrides } from '../model/hostOverride';
+import { HostOverride, mergeHostOverrides } from '../model/hostOverride';
 import { TfWeights } from '../model/tfModel';
-import { readCheckpoint } from '../model/checkpoint';
-import { ClampContext, BatchHost, headMaskArray, perHeadMaskArray } from './context';
-import { ClampSpec, ClampKind, CLAMP_ORDER, isActive } from './spec';
+import { Checkpoint, readCheckpoint } from '../model/checkpoint';
+import type { ClampBatch } from '../model/hostBatch';
+import { ClampContext } from './context';
+import { headMaskArray } from './masks';
+import { ClampSpec, CLAMP_ORDER, isActive } from './spec';
+import { PassKind, Spec, defOf } from './kinds';
 import { parseHead, headsByLayer } from './heads';
 
 export type { BatchHost } from './context';
@@ -26,115 +29,29 @@ const NEG = -1e9;
 /** Heads of a clamp grouped by layer. */
 const byLayer = (c: ModelConfig, heads: string[]): Map<number, number[]> => headsByLayer(heads, c.depth, c.numHeads);
 
-type Spec<K extends ClampKind> = Extract<ClampSpec, { kind: K }>;
-type HostBuild<K extends ClampKind> = (spec: Spec<K>, c: ModelConfig, host: BatchHost) => HostOverride[];
-
-/** Writes the query row (T−1) of head-major patterns: row[key] for every batch item and head. */
-function queryRow(o: HostOverride, heads: number[], row: (b: number) => number[]): void {
-  const [B, H, T] = o.shape;
-  for (let b = 0; b < B; b++) {
-    const r = row(b);
-    for (const h of heads) {
-      const base = ((b * H + h) * T + T - 1) * T;
-      for (let k = 0; k < T; k++) { o.value[base + k] = r[k]; o.mask[base + k] = 1; }
-    }
-  }
-}
-
-const HOST: { [K in ClampKind]?: HostBuild<K> } = {
-  // §4.1 the heads' values are zero, so their output (W_proj has no bias) is exactly zero.
-  ablate: (spec, c, host) => [...byLayer(c, spec.heads)].map(([layer, heads]) => {
-    const shape = [host.size, seqLen(c), c.numHeads, headDim(c)]; // position-major hook_v
-    return { site: site.v(layer), shape, value: new Float32Array(shape.reduce((a, b) => a * b)), mask: perHeadMaskArray(shape, heads) };
-  }),
-  // §4.3 P[0,0] = 1; P[i,i−1] = s, P[i,i] = 1 − s for i ≥ 1; all rows, or label rows 1, 3 only.
-  'prev-token': (spec, c, host) => [...byLayer(c, spec.heads)].map(([layer, heads]) => {
-    const T = seqLen(c), H = c.numHeads;
-    const o = newHostOverride(site.pattern(layer), [host.size, H, T, T]);
-    const rows = spec.labelRowsOnly ? Array.from({ length: c.contextLen }, (_, j) => 2 * j + 1) : Array.from({ length: T }, (_, i) => i);
-    for (let b = 0; b < host.size; b++) for (const h of heads) for (const i of rows) {
-      const r = ((b * H + h) * T + i) * T;
-      for (let k = 0; k < T; k++) o.mask[r + k] = 1;
-      if (i === 0) o.value[r] = 1;
-      else { o.value[r + i - 1] = spec.strength; o.value[r + i] = 1 - spec.strength; }
-    }
-    return o;
-  }),
-  // §4.4 query row = [0, a1, 0, a2, 0], a_j = s where ℓ_j equals the query's label, else 1 − s.
-  induction: (spec, c, host) => [...byLayer(c, spec.heads)].map(([layer, heads]) => {
-    const T = seqLen(c), s = spec.strength;
-    const o = newHostOverride(site.pattern(layer), [host.size, c.numHeads, T, T]);
-    queryRow(o, heads, (b) => {
-      const y = host.labels.subarray(b * 3, b * 3 + 3);
-      return [0, y[0] === y[2] ? s : 1 - s, 0, y[1] === y[2] ? s : 1 - s, 0];
-    });
-    return o;
-  }),
-  // §4.5 query row attends to the label after each context exemplar by cosine similarity to the query input.
-  match: (spec, c, host) => {
-    if (!host.exemplars) throw new Error('the match clamp needs the batch\'s raw exemplars');
-    const X = host.exemplars, D = c.inputDim;
-    return [...byLayer(c, spec.heads)].map(([layer, heads]) => {
-      const T = seqLen(c);
-      const o = newHostOverride(site.pattern(layer), [host.size, c.numHeads, T, T]);
-      queryRow(o, heads, (b) => {
-        const vec = (i: number) => X.subarray((b * 3 + i) * D, (b * 3 + i + 1) * D);
-        const q = vec(2);
-        const sims = [0, 1].map((j) => cosine(q, vec(j)));
-        let w: number[];
-        if (spec.temperature === 0) w = sims[0] >= sims[1] ? [1, 0] : [0, 1];
-        else { const e = sims.map((s) => Math.exp((s - Math.max(...sims)) / spec.temperature)); w = e.map((v) => v / (e[0] + e[1])); }
-        return [0, w[0], 0, w[1], 0];
-      });
-      return o;
-    });
-  },
-  // §4.10 previous-token pre-softmax score −1e9 (all rows i ≥ 1, or label rows only).
-  'disallow-prev-token': (spec, c, host) => [...byLayer(c, spec.heads)].map(([layer, heads]) => {
-    const T = seqLen(c), H = c.numHeads;
-    const o = newHostOverride(site.attnScores(layer), [host.size, H, T, T]);
-    for (let b = 0; b < host.size; b++) for (const h of heads) for (let i = 1; i < T; i++) {
-      if (spec.labelRowsOnly && i % 2 === 0) continue;
-      const at = ((b * H + h) * T + i) * T + i - 1;
-      o.value[at] = NEG; o.mask[at] = 1;
-    }
-    return o;
-  }),
-  // §4.10 last-layer heads: −1e9 pre-softmax at the query row on exemplar keys (positions 0, 2, 4).
-  'silence-non-label': (spec, c, host) => [...byLayer(c, spec.heads)].map(([layer, heads]) => {
-    const T = seqLen(c), H = c.numHeads;
-    const o = newHostOverride(site.attnScores(layer), [host.size, H, T, T]);
-    for (let b = 0; b < host.size; b++) for (const h of heads) for (let k = 0; k < T; k += 2) {
-      const at = ((b * H + h) * T + T - 1) * T + k;
-      o.value[at] = NEG; o.mask[at] = 1;
-    }
-    return o;
-  }),
-  // §4.10 the token embedding is zero.
-  'ablate-embedding': (_spec, c, host) => {
-    const o = newHostOverride(site.embed, [host.size, seqLen(c), c.dModel]);
-    o.mask.fill(1);
-    return [o];
-  },
-};
-
-function cosine(a: Float32Array, b: Float32Array): number {
-  let ab = 0, aa = 0, bb = 0;
-  for (let i = 0; i < a.length; i++) { ab += a[i] * b[i]; aa += a[i] * a[i]; bb += b[i] * b[i]; }
-  return ab / Math.sqrt(aa * bb || 1);
-}
-
 // ---- Clamps that read passes of the model (TensorFlow.js; the fast model folds layer1 and copy into its own pass) ----
 
+const donorCheckpoints = new Map<string, Checkpoint>();
 const donors = new Map<string, TfWeights>();
-/** A frozen donor model (graft clamps), loaded once per process. */
-export function donorWeights(path: string, c: ModelConfig): TfWeights {
-  let d = donors.get(path);
-  if (!d) {
-    const ck = readCheckpoint(path);
+
+/** A graft donor's checkpoint, read and checked against this model once per process (no TF.js needed). */
+function donorCheckpoint(path: string, c: ModelConfig): Checkpoint {
+  let ck = donorCheckpoints.get(path);
+  if (!ck) {
+    ck = readCheckpoint(path);
     for (const k of ['dModel', 'numHeads', 'depth', 'numLabels', 'inputDim', 'contextLen', 'mlpRatio'] as const) {
       if (ck.config[k] !== c[k]) throw new Error(`graft checkpoint ${path} has model.${k} = ${ck.config[k]}, this model has ${c[k]}`);
     }
+    donorCheckpoints.set(path, ck);
+  }
+  return ck;
+}
+
+/** A frozen donor model (graft clamps) as TF.js variables, made on first use (a TF.js backend is running then). */
+export function donorWeights(path: string, c: ModelConfig): TfWeights {
+  let d = donors.get(path);
+  if (!d) {
+    const ck = donorCheckpoint(path, c);
     d = new TfWeights(ck.config, ck.params, false);
     donors.set(path, d);
   }
@@ -144,8 +61,8 @@ export function donorWeights(path: string, c: ModelConfig): TfWeights {
 const full = (shape: number[]) => tf.ones(shape, 'bool');
 const shapeOf = (t: tf.Tensor) => t.shape as number[];
 
-type TfApply<K extends ClampKind> = (spec: Spec<K>, ctx: ClampContext) => void;
-const TF: { [K in ClampKind]?: TfApply<K> } = {
+type TfApply<K extends PassKind> = (spec: Spec<K>, ctx: ClampContext) => void;
+const PASSES: { [K in PassKind]: TfApply<K> } = {
   // §4.2 copy patterns / values / queries / keys of every head of every layer from the clean pass.
   preserve: (spec, ctx) => {
     const base = ctx.base();
@@ -200,6 +117,8 @@ const TF: { [K in ClampKind]?: TfApply<K> } = {
     const v = forward(d.config, d.weights, ctx.inputs, { record: new Set([s]) }).acts.get(s)!;
     ctx.set(s, v, full(shapeOf(v)));
   },
+  // §4.9 runs after the main pass (graftOut below): nothing to set before it.
+  'graft-out': () => {},
 };
 
 /** Graft-out runs after the main pass: the donor's later layers read this model's block output. */
@@ -212,19 +131,16 @@ function graftOut(spec: Spec<'graft-out'>, c: ModelConfig, inputs: ModelInputs, 
 }
 
 /** Whether every clamp is constant (host-built): such runs can use any engine. */
-export function allConstant(clamps: ClampSpec[]): boolean { return clamps.every((s) => HOST[s.kind] !== undefined); }
+export function allConstant(clamps: ClampSpec[]): boolean { return clamps.every((s) => defOf(s).application === 'host'); }
 
 function ordered(clamps: ClampSpec[], sequences: number): ClampSpec[] {
   return clamps.filter((s) => isActive(s, sequences)).sort((a, b) => CLAMP_ORDER.indexOf(a.kind) - CLAMP_ORDER.indexOf(b.kind));
 }
 
 /** The merged host overrides of the constant clamps active at `sequences`. */
-export function hostOverrides(c: ModelConfig, host: BatchHost, clamps: ClampSpec[], sequences: number): Map<string, HostOverride> {
+export function hostOverrides(c: ModelConfig, host: ClampBatch, clamps: ClampSpec[], sequences: number): Map<string, HostOverride> {
   const list: HostOverride[] = [];
-  for (const s of ordered(clamps, sequences)) {
-    const f = HOST[s.kind] as HostBuild<ClampKind> | undefined;
-    if (f) list.push(...f(s as Spec<ClampKind>, c, host));
-  }
+  for (const s of ordered(clamps, sequences)) { const h = defOf(s).host; if (h) list.push(...h(s, c, host)); }
   return mergeHostOverrides(list);
 }
 
@@ -232,7 +148,7 @@ export interface ClampedForwardOptions { record?: boolean | ReadonlySet<string> 
 
 /** Runs the model with every clamp active at `sequences`. */
 export function clampedForward(
-  c: ModelConfig, w: Weights, inputs: ModelInputs, host: BatchHost, clamps: ClampSpec[], sequences: number,
+  c: ModelConfig, w: Weights, inputs: ModelInputs, host: ClampBatch, clamps: ClampSpec[], sequences: number,
   opts: ClampedForwardOptions = {},
 ): ForwardResult {
   const active = ordered(clamps, sequences);
@@ -241,9 +157,9 @@ export function clampedForward(
   let out: Spec<'graft-out'> | undefined;
   for (const s of active) {
     if (s.kind === 'graft-out') { out = s; continue; }
-    const hb = HOST[s.kind] as HostBuild<ClampKind> | undefined;
-    if (hb) for (const o of hb(s as Spec<ClampKind>, c, host)) ctx.setHost(o);
-    else (TF[s.kind] as TfApply<ClampKind>)(s as Spec<ClampKind>, ctx);
+    const h = defOf(s).host;
+    if (h) for (const o of h(s, c, host)) ctx.setHost(o);
+    else (PASSES[s.kind as PassKind] as TfApply<PassKind>)(s as Spec<PassKind>, ctx);
   }
   let record = opts.record;
   if (out) {
@@ -254,7 +170,10 @@ export function clampedForward(
   return out ? graftOut(out, c, inputs, main) : main;
 }
 
-/** Loads what the clamps need from disk (graft donors) so problems show before training starts. */
+/**
+ * Reads and checks what the clamps need from disk (graft donors) so problems show before training starts;
+ * the donors' TF.js variables are made when a pass first needs them (after the engine chose a backend).
+ */
 export function checkClampResources(c: ModelConfig, clamps: ClampSpec[]): void {
-  for (const s of clamps) if (s.kind === 'graft-in' || s.kind === 'graft-out') donorWeights(s.checkpoint, c);
+  for (const s of clamps) if (s.kind === 'graft-in' || s.kind === 'graft-out') donorCheckpoint(s.checkpoint, c);
 }

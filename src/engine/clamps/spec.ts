@@ -4,60 +4,18 @@
  * may carry an active window in sequences seen — active while from ≤ sequences < until — so a clamp can
  * be switched on or off mid-run.
  */
-import { HeadRef, formatHead, parseHead, parseHeadList } from './heads';
+import { formatHead, parseHead, parseHeadList } from './heads';
+import {
+  CLAMP_KIND_DEFS, CLAMP_ORDER, ClampKind, ClampSpec, ClampWindow, FieldReader, ModelShape, defOf,
+} from './kinds';
 
-export interface ClampWindow { from?: number; until?: number }
-export type PreserveWhat = 'patterns' | 'values' | 'queries' | 'keys';
-
-export type ClampSpec = ClampWindow & (
-  /** §4.1 zero-ablate heads (their values are 0, so their output and upstream gradient vanish). */
-  | { kind: 'ablate'; heads: string[] }
-  /** §4.2 two-pass: copy these activations of every head from a clean pass (analysis-time use). */
-  | { kind: 'preserve'; what: PreserveWhat[] }
-  /** §4.3 previous-token pattern: P[0,0] = 1, P[i,i−1] = s, P[i,i] = 1 − s; all rows or label rows only. */
-  | { kind: 'prev-token'; heads: string[]; strength: number; labelRowsOnly: boolean }
-  /** §4.4 induction pattern at the query row: s on the matching label token, 1 − s on the other. */
-  | { kind: 'induction'; heads: string[]; strength: number }
-  /** §4.5 match heads: query row attends to label tokens by cosine similarity of raw exemplars (τ = 0: hard). */
-  | { kind: 'match'; heads: string[]; temperature: number }
-  /** §4.6 layer 1 ("perfect previous-token input"): three passes; Layer-1 parameters get no gradient. */
-  | { kind: 'layer1' }
-  /** §4.7 perfect copy: query logits = the head's pre-softmax scores at the two label keys (others −1e9). */
-  | { kind: 'copy'; head: string }
-  /** §4.8 two-pass: divide the heads' clean pre-softmax scores by T. */
-  | { kind: 'temperature'; heads: string[]; temperature: number }
-  /** §4.10 previous-token pre-softmax score set to −1e9 (all rows or label rows only). */
-  | { kind: 'disallow-prev-token'; heads: string[]; labelRowsOnly: boolean }
-  /** §4.10 last-layer heads: −1e9 pre-softmax at the query row on exemplar keys. */
-  | { kind: 'silence-non-label'; heads: string[] }
-  /** §4.10 zero the token embedding. */
-  | { kind: 'ablate-embedding' }
-  /** §4.9 clamp block `tillLayer`'s output to a frozen donor model's (e.g. a trained Layer 1). */
-  | { kind: 'graft-in'; checkpoint: string; tillLayer: number }
-  /** §4.9 feed this model's block `fromLayer` output into a donor's later layers; the donor's logits are the output. */
-  | { kind: 'graft-out'; checkpoint: string; fromLayer: number }
-);
-
-export type ClampKind = ClampSpec['kind'];
-
-/**
- * The reference's composition order (spec §3.4): clamps apply in this order whatever their list order.
- * layer1 comes before copy because the combined clamp reads the layer-1 pattern pass's scores.
- */
-export const CLAMP_ORDER: ClampKind[] = [
-  'preserve', 'temperature', 'layer1', 'copy', 'graft-in', 'ablate-embedding', 'ablate', 'prev-token', 'induction', 'match',
-  'disallow-prev-token', 'silence-non-label', 'graft-out',
-];
+export type { ClampWindow, PreserveWhat, ClampSpec, ClampKind, ModelShape } from './kinds';
+export { CLAMP_ORDER } from './kinds';
 export const CLAMP_KINDS = CLAMP_ORDER;
-
-/** Kinds whose definition needs exactly two context pairs (positions 1 and 3 are the label tokens). */
-const NEEDS_TWO_PAIRS = new Set<ClampKind>(['induction', 'match', 'layer1', 'copy', 'silence-non-label']);
 
 export function isActive(c: ClampWindow, sequences: number): boolean {
   return (c.from === undefined || sequences >= c.from) && (c.until === undefined || sequences < c.until);
 }
-
-export interface ModelShape { depth: number; numHeads: number; contextLen: number }
 
 /** Validates and canonicalises a clamp list, throwing a clear error naming the problem. */
 export function normalizeClamps(raw: unknown, m: ModelShape): ClampSpec[] {
@@ -66,6 +24,47 @@ export function normalizeClamps(raw: unknown, m: ModelShape): ClampSpec[] {
   const out = raw.map((r, i) => normalizeOne(r, `clamps[${i}]`, m));
   checkConsistency(out, m);
   return out;
+}
+
+/** The field reader a kind's `parse` validates its JSON fields with (errors name `where.field`). */
+function fieldReader(o: Record<string, unknown>, where: string, m: ModelShape): FieldReader {
+  const fail = (msg: string): never => { throw new Error(`${where}${msg}`); };
+  const r: FieldReader = {
+    model: m,
+    fail,
+    raw: (key) => o[key],
+    heads: (key = 'heads') => {
+      const v = o[key];
+      if (!Array.isArray(v) && typeof v !== 'string') fail(`.${key} must be a list of heads like ["L2H3"]`);
+      const hs = parseHeadList(v as string[] | string, m.depth, m.numHeads);
+      if (hs.length === 0) fail(`.${key} is empty`);
+      return [...new Set(hs.map(formatHead))];
+    },
+    num: (key, dflt, lo, hi) => {
+      const v = o[key] ?? dflt;
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < lo || v > hi) fail(`.${key} must be a number in [${lo}, ${hi}], got ${JSON.stringify(o[key])}`);
+      return v as number;
+    },
+    bool: (key) => {
+      if (o[key] === undefined) return false;
+      if (typeof o[key] !== 'boolean') fail(`.${key} must be true or false`);
+      return o[key] as boolean;
+    },
+    path: (key) => {
+      if (typeof o[key] !== 'string' || o[key] === '') fail(`.${key} must be a path`);
+      return o[key] as string;
+    },
+    layer: (key) => {
+      const v = o[key];
+      if (!Number.isInteger(v) || (v as number) < 0 || (v as number) >= m.depth) fail(`.${key} must be a block index in [0, ${m.depth - 1}] (0 = Layer 1), got ${JSON.stringify(v)}`);
+      return v as number;
+    },
+    onlyLayer: (hs, l, what) => {
+      for (const h of hs) if (parseHead(h, m.depth, m.numHeads).layer !== l) fail(`: ${what} clamps apply to Layer ${l + 1} heads, got ${h}`);
+      return hs;
+    },
+  };
+  return r;
 }
 
 function normalizeOne(r: unknown, where: string, m: ModelShape): ClampSpec {
@@ -78,70 +77,13 @@ function normalizeOne(r: unknown, where: string, m: ModelShape): ClampSpec {
     win[k] = o[k] as number;
   }
   if (win.from !== undefined && win.until !== undefined && win.until <= win.from) throw new Error(`${where}: until (${win.until}) must be after from (${win.from})`);
-  const allowed = (keys: string[]) => {
-    for (const k of Object.keys(o)) if (!['kind', 'from', 'until', ...keys].includes(k)) throw new Error(`${where}: unknown field "${k}" for a ${String(o.kind)} clamp (fields: ${keys.join(', ') || 'none'}, from, until)`);
-  };
-  const heads = (key = 'heads'): string[] => {
-    const v = o[key];
-    if (!Array.isArray(v) && typeof v !== 'string') throw new Error(`${where}.${key} must be a list of heads like ["L2H3"]`);
-    const hs = parseHeadList(v as string[] | string, m.depth, m.numHeads);
-    if (hs.length === 0) throw new Error(`${where}.${key} is empty`);
-    return [...new Set(hs.map(formatHead))];
-  };
-  const num = (key: string, dflt: number | undefined, lo: number, hi: number): number => {
-    const v = o[key] ?? dflt;
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < lo || v > hi) throw new Error(`${where}.${key} must be a number in [${lo}, ${hi}], got ${JSON.stringify(o[key])}`);
-    return v;
-  };
-  const bool = (key: string): boolean => {
-    if (o[key] === undefined) return false;
-    if (typeof o[key] !== 'boolean') throw new Error(`${where}.${key} must be true or false`);
-    return o[key] as boolean;
-  };
-  const str = (key: string): string => {
-    if (typeof o[key] !== 'string' || o[key] === '') throw new Error(`${where}.${key} must be a path`);
-    return o[key] as string;
-  };
-  const layer = (key: string): number => {
-    const v = o[key];
-    if (!Number.isInteger(v) || (v as number) < 0 || (v as number) >= m.depth) throw new Error(`${where}.${key} must be a block index in [0, ${m.depth - 1}] (0 = Layer 1), got ${JSON.stringify(v)}`);
-    return v as number;
-  };
-  const onlyLayer = (hs: string[], l: number, what: string) => {
-    for (const h of hs) if (parseHead(h, m.depth, m.numHeads).layer !== l) throw new Error(`${where}: ${what} clamps apply to Layer ${l + 1} heads, got ${h}`);
-    return hs;
-  };
-  let spec: ClampSpec;
-  switch (o.kind) {
-    case 'ablate': allowed(['heads']); spec = { kind: 'ablate', heads: heads() }; break;
-    case 'preserve': {
-      allowed(['what']);
-      const w = o.what;
-      const all: PreserveWhat[] = ['patterns', 'values', 'queries', 'keys'];
-      if (!Array.isArray(w) || w.length === 0 || w.some((x) => !all.includes(x))) throw new Error(`${where}.what must list some of ${all.join(', ')}`);
-      spec = { kind: 'preserve', what: all.filter((x) => w.includes(x)) };
-      break;
-    }
-    case 'prev-token': allowed(['heads', 'strength', 'labelRowsOnly']); spec = { kind: 'prev-token', heads: heads(), strength: num('strength', 1, 0, 1), labelRowsOnly: bool('labelRowsOnly') }; break;
-    case 'induction': allowed(['heads', 'strength']); spec = { kind: 'induction', heads: heads(), strength: num('strength', 1, 0, 1) }; break;
-    case 'match': allowed(['heads', 'temperature']); spec = { kind: 'match', heads: heads(), temperature: num('temperature', 0, 0, 1e6) }; break;
-    case 'layer1': allowed([]); spec = { kind: 'layer1' }; break;
-    case 'copy': {
-      allowed(['head']);
-      const hs = heads('head');
-      if (hs.length !== 1) throw new Error(`${where}.head must be a single head, got ${hs.join(',')}`);
-      spec = { kind: 'copy', head: hs[0] };
-      break;
-    }
-    case 'temperature': allowed(['heads', 'temperature']); spec = { kind: 'temperature', heads: heads(), temperature: num('temperature', undefined, 1e-6, 1e6) }; break;
-    case 'disallow-prev-token': allowed(['heads', 'labelRowsOnly']); spec = { kind: 'disallow-prev-token', heads: heads(), labelRowsOnly: bool('labelRowsOnly') }; break;
-    case 'silence-non-label': allowed(['heads']); spec = { kind: 'silence-non-label', heads: onlyLayer(heads(), m.depth - 1, 'silence-non-label') }; break;
-    case 'ablate-embedding': allowed([]); spec = { kind: 'ablate-embedding' }; break;
-    case 'graft-in': allowed(['checkpoint', 'tillLayer']); spec = { kind: 'graft-in', checkpoint: str('checkpoint'), tillLayer: layer('tillLayer') }; break;
-    case 'graft-out': allowed(['checkpoint', 'fromLayer']); spec = { kind: 'graft-out', checkpoint: str('checkpoint'), fromLayer: layer('fromLayer') }; break;
-    default: throw new Error(`${where}: unknown clamp kind ${JSON.stringify(o.kind)} (known: ${CLAMP_KINDS.join(', ')})`);
+  if (!CLAMP_ORDER.includes(o.kind as ClampKind)) throw new Error(`${where}: unknown clamp kind ${JSON.stringify(o.kind)} (known: ${CLAMP_KINDS.join(', ')})`);
+  const d = defOf(o.kind as ClampKind);
+  for (const k of Object.keys(o)) {
+    if (!['kind', 'from', 'until', ...d.fields].includes(k)) throw new Error(`${where}: unknown field "${k}" for a ${String(o.kind)} clamp (fields: ${d.fields.join(', ') || 'none'}, from, until)`);
   }
-  if (NEEDS_TWO_PAIRS.has(spec.kind) && m.contextLen !== 2) throw new Error(`${where}: the ${spec.kind} clamp is defined for 2 context pairs (5 tokens); this model has contextLen ${m.contextLen}`);
+  const spec = d.parse(fieldReader(o, where, m));
+  if (d.twoPairs && m.contextLen !== 2) throw new Error(`${where}: the ${spec.kind} clamp is defined for 2 context pairs (5 tokens); this model has contextLen ${m.contextLen}`);
   return { ...spec, ...win };
 }
 
@@ -162,18 +104,20 @@ function checkConsistency(list: ClampSpec[], m: ModelShape): void {
 }
 
 /**
- * The CLI's short form: `KIND[:ITEM,ITEM…]` where an item is a head (`L2H3` or `1:3`, optionally `@VALUE`
- * for strength or temperature), or `key=value` (from, until, strength, temperature, rows=labels,
- * checkpoint, till, from-layer). Examples: `ablate:L2H1,L2H2`, `prev-token:L1H2@0.9`, `induction:L2H3`,
- * `layer1`, `copy:L2H3`, `ablate:L2H1,from=32000,until=64000`, `graft-in:run/checkpoints/seq-1000000.safetensors,till=0`.
+ * The CLI's short form: `KIND[:ITEM,ITEM…]` where an item is what the kind lists (clamps/kinds.ts: heads
+ * `L2H3` or `1:3`, optionally `@VALUE` for strength or temperature; preserved activations; a checkpoint),
+ * or `key=value` (from, until, strength, temperature, rows=labels, checkpoint, till, from-layer).
+ * Examples: `ablate:L2H1,L2H2`, `prev-token:L1H2@0.9`, `induction:L2H3`, `layer1`, `copy:L2H3`,
+ * `ablate:L2H1,from=32000,until=64000`, `graft-in:run/checkpoints/seq-1000000.safetensors,till=0`.
  */
 export function parseClampFlag(text: string, m: ModelShape): ClampSpec {
   const t = text.trim();
   const colon = t.indexOf(':');
   const kind = colon < 0 ? t : t.slice(0, colon);
   const rest = colon < 0 ? '' : t.slice(colon + 1);
-  const o: Record<string, unknown> = { kind };
-  const heads: string[] = [];
+  const d = CLAMP_KIND_DEFS.find((x) => x.kind === kind);
+  const o: Record<string, unknown> = { kind, ...(d?.shortDefaults ?? {}) };
+  const items: string[] = [];
   let value: number | undefined;
   // A head "1:3" contains a colon too; split items on commas only.
   for (const item of rest.split(',').map((s) => s.trim()).filter(Boolean)) {
@@ -190,41 +134,21 @@ export function parseClampFlag(text: string, m: ModelShape): ClampSpec {
         case 'from-layer': o.fromLayer = numeric(); break;
         default: throw new Error(`clamp "${text}": unknown option "${k}" (from, until, strength, temperature, rows, checkpoint, till, from-layer)`);
       }
-    } else if (kind === 'preserve') {
-      o.what = [...((o.what as string[]) ?? []), item];
-    } else if (kind === 'graft-in' || kind === 'graft-out') {
-      o.checkpoint = item;
-    } else {
+    } else if (d?.items === 'what') o.what = [...((o.what as string[]) ?? []), item];
+    else if (d?.items === 'checkpoint') o.checkpoint = item;
+    else {
       const [h, v] = item.split('@');
-      heads.push(h);
+      items.push(h);
       if (v !== undefined) { if (!/^\d*\.?\d+$/.test(v)) throw new Error(`clamp "${text}": "@${v}" must be a number`); value = Number(v); }
     }
   }
-  if (heads.length) { if (kind === 'copy') o.head = heads; else o.heads = heads; }
-  if (value !== undefined) { if (kind === 'match' || kind === 'temperature') o.temperature = value; else o.strength = value; }
-  if (kind === 'graft-in' && o.tillLayer === undefined) o.tillLayer = 0;
-  if (kind === 'graft-out' && o.fromLayer === undefined) o.fromLayer = 0;
+  if (items.length) { if (d?.items === 'head') o.head = items; else o.heads = items; }
+  if (value !== undefined) o[d?.value ?? 'strength'] = value;
   return normalizeClamps([o], m)[0];
 }
-
-export function headRefs(hs: string[], m: ModelShape): HeadRef[] { return hs.map((h) => parseHead(h, m.depth, m.numHeads)); }
 
 /** A one-line human description, e.g. "prev-token L1H2 (s = 0.9, label rows) [0, 64k)". */
 export function describeClamp(c: ClampSpec): string {
   const win = c.from !== undefined || c.until !== undefined ? ` [${c.from ?? 0}, ${c.until ?? '∞'})` : '';
-  switch (c.kind) {
-    case 'ablate': return `ablate ${c.heads.join(',')}${win}`;
-    case 'preserve': return `preserve ${c.what.join(', ')}${win}`;
-    case 'prev-token': return `prev-token ${c.heads.join(',')} (s = ${c.strength}${c.labelRowsOnly ? ', label rows' : ''})${win}`;
-    case 'induction': return `induction ${c.heads.join(',')} (s = ${c.strength})${win}`;
-    case 'match': return `match ${c.heads.join(',')} (τ = ${c.temperature})${win}`;
-    case 'layer1': return `layer1${win}`;
-    case 'copy': return `copy from ${c.head}${win}`;
-    case 'temperature': return `temperature ${c.heads.join(',')} (T = ${c.temperature})${win}`;
-    case 'disallow-prev-token': return `disallow-prev-token ${c.heads.join(',')}${c.labelRowsOnly ? ' (label rows)' : ''}${win}`;
-    case 'silence-non-label': return `silence-non-label ${c.heads.join(',')}${win}`;
-    case 'ablate-embedding': return `ablate-embedding${win}`;
-    case 'graft-in': return `graft-in blocks ≤ ${c.tillLayer} from ${c.checkpoint}${win}`;
-    case 'graft-out': return `graft-out after block ${c.fromLayer} into ${c.checkpoint}${win}`;
-  }
+  return defOf(c).describe(c) + win;
 }

@@ -3,8 +3,9 @@
  * spec §5.5–5.7 and §5.9 run by the hundred on one checkpoint (remove-one / keep-one, additivity,
  * complementarity, the influence matrix and Table 1, the layer → output paths, the post-hoc copy
  * measure). For a two-layer attention-only model, a configuration of zero-ablated heads (§4.1),
- * preserved activations (§4.2) and query-row pattern clamps on the last layer (induction §4.4, match
- * §4.5) is computed as the reference computes it, but from per-batch caches:
+ * preserved activations (§4.2) and clamps that write only the query row of last-layer patterns
+ * (`queryRowPattern` in clamps/kinds.ts: induction §4.4, match §4.5) is computed as the reference
+ * computes it, but from per-batch caches:
  *
  *  - Layer 0 is the clean layer 0 minus the ablated heads' outputs. Its patterns depend only on the
  *    embedding, which no such clamp touches, and what preserve copies into it is what it computes anyway:
@@ -24,6 +25,7 @@ import { HostOverride } from '../model/hostOverride';
 import { HostBatch, ClampBatch } from '../model/hostBatch';
 import { site } from '../model/sites';
 import { ClampSpec, PreserveWhat } from '../clamps/spec';
+import { defOf } from '../clamps/kinds';
 import { headsByLayer } from '../clamps/heads';
 import { hostOverrides } from '../clamps/apply';
 import { FastModel, ModelInternals } from './model';
@@ -50,8 +52,6 @@ export interface AblationPlan {
   recordPattern0: boolean;
 }
 
-const PLAN_KINDS = new Set<ClampSpec['kind']>(['ablate', 'preserve', 'induction', 'match']);
-
 /**
  * The plan of a configuration (active clamps, windows stripped) if this evaluator computes it exactly,
  * else null: two-layer attention-only models; ablate, preserve, and induction / match on last-layer heads;
@@ -60,7 +60,8 @@ const PLAN_KINDS = new Set<ClampSpec['kind']>(['ablate', 'preserve', 'induction'
 export function ablationPlan(c: ModelConfig, active: ClampSpec[], host: ClampBatch, record?: ReadonlySet<string>,
   recordQuery?: ReadonlySet<string>): AblationPlan | null {
   if (c.depth !== 2 || c.mlpRatio !== null) return null;
-  if (!active.every((k) => PLAN_KINDS.has(k.kind))) return null;
+  // Zero ablations, preservation, and clamps that write only the query row of last-layer patterns (kinds.ts).
+  if (!active.every((k) => k.kind === 'ablate' || k.kind === 'preserve' || defOf(k).queryRowPattern)) return null;
   if ([...(record ?? [])].some((s) => s !== site.pattern(0)) || [...(recordQuery ?? [])].some((s) => s !== site.pattern(1))) return null;
   const zero: [Uint8Array, Uint8Array] = [new Uint8Array(c.numHeads), new Uint8Array(c.numHeads)];
   const preserve = new Set<PreserveWhat>();
@@ -68,8 +69,9 @@ export function ablationPlan(c: ModelConfig, active: ClampSpec[], host: ClampBat
   for (const k of active) {
     if (k.kind === 'ablate') for (const [l, heads] of headsByLayer(k.heads, c.depth, c.numHeads)) for (const h of heads) zero[l][h] = 1;
     else if (k.kind === 'preserve') for (const w of k.what) preserve.add(w);
-    else if (k.kind === 'induction' || k.kind === 'match') {
-      if ([...headsByLayer(k.heads, c.depth, c.numHeads).keys()].some((l) => l !== 1)) return null;
+    else {
+      const hs = 'heads' in k ? k.heads : [];
+      if ([...headsByLayer(hs, c.depth, c.numHeads).keys()].some((l) => l !== 1)) return null;
       rowClamps.push(k);
     }
   }

@@ -39,6 +39,7 @@ import { HostOverride } from '../model/hostOverride';
 import type { HostBatch } from '../model/hostBatch';
 import { ropeTables } from '../model/rope';
 import { copyLogit } from '../clamps/copy';
+import { layer1FoldReads } from '../clamps/kinds';
 import { queryLoss } from '../model/queryLoss';
 import { KernelExports, Kernels, WasmPreference, WasmVariant, loadKernels } from './kernels';
 
@@ -535,17 +536,11 @@ export class FastModel {
     } else k.rope_from_heads(drot, this.cos, this.sin, this.lay.dqkv, 3 * d, off, map, B, T, t0, H, D, add);
   }
 
-  /** Sites the layer-1 clamp's folded passes read from the clean embedding or share with the pattern pass. */
-  private layer1Fixed(): string[] {
-    const n = this.names[this.depth - 1];
-    return [site.embed, site.embedExemplar, site.embedLabel, this.names[0].residPost, n.residPre, n.ln, n.q, n.k, n.rotQ, n.rotK, n.scores];
-  }
-
   /** Refuses clamp combinations run() cannot compute exactly as the reference does. */
   private checkClamps(l1: boolean, copyHead: number | undefined, overrides: Map<string, HostOverride> | undefined): void {
     if (l1 && this.depth !== 2) throw new Error(`the layer1 clamp needs a two-layer model; this one has ${this.depth} layers`);
     if (l1 && overrides) {
-      const bad = this.layer1Fixed().filter((s) => overrides.has(s));
+      const bad = layer1FoldReads(this.config).filter((s) => overrides.has(s));
       if (bad.length) throw new Error(`with the layer1 clamp the fast path cannot override ${bad.join(', ')} (the clamp's passes read them clean); use the TensorFlow.js engine`);
     }
     if (copyHead === undefined) return;

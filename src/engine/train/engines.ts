@@ -13,7 +13,8 @@ import { Params, cloneParams } from '../model/params';
 import { crossEntropy } from '../model/forward';
 import { TfWeights, batchTensors } from '../model/tfModel';
 import { HostOverride } from '../model/hostOverride';
-import { clampedForward, hostOverrides, allConstant } from '../clamps/apply';
+import { clampedForward, hostOverrides } from '../clamps/apply';
+import { batchFree, fastTrainingUnsupported } from '../clamps/support';
 import { ClampSpec, isActive } from '../clamps/spec';
 import { parseHead } from '../clamps/heads';
 import { adamInit, adamStep, AdamState, DEFAULT_ADAM } from './adam';
@@ -97,9 +98,6 @@ class HostBatches {
   }
 }
 
-/** Clamp kinds whose overrides depend on the batch size only (not on its labels or exemplars). */
-const BATCH_FREE = new Set<ClampSpec['kind']>(['ablate', 'prev-token', 'disallow-prev-token', 'silence-non-label', 'ablate-embedding', 'layer1', 'copy']);
-
 class FastEngine implements TrainEngine {
   readonly engine = 'fast';
   readonly engineDetail: string;
@@ -130,7 +128,7 @@ class FastEngine implements TrainEngine {
    */
   private overrides(batch: Batch, sequences: number): Map<string, HostOverride> {
     const active = this.clamps.flatMap((s, i) => (isActive(s, sequences) ? [i] : []));
-    if (!active.every((i) => BATCH_FREE.has(this.clamps[i].kind))) return hostOverrides(this.c, this.host(batch), this.clamps, sequences);
+    if (!batchFree(active.map((i) => this.clamps[i]))) return hostOverrides(this.c, this.host(batch), this.clamps, sequences);
     const key = `${batch.size}|${active.join(',')}`;
     let o = this.ovCache.get(key);
     if (!o) { o = hostOverrides(this.c, this.host(batch), this.clamps, sequences); this.ovCache.set(key, o); }
@@ -162,24 +160,9 @@ class FastEngine implements TrainEngine {
   dispose(): void { /* WebAssembly memory is freed with the model */ }
 }
 
-/** Why the fast path cannot train this run, or null. */
+/** Why the fast engine cannot train this run, or null (clamps/support.ts, from the kinds' entries). */
 export function fastUnsupported(c: ModelConfig, clamps: ClampSpec[]): string | null {
-  const why = unsupportedReason(c);
-  if (why) return why;
-  // layer1 and copy (from a last-layer head) are folded into the fast pass; other multi-pass clamps are not.
-  const folded = (k: ClampSpec) => k.kind === 'layer1' || (k.kind === 'copy' && parseHead(k.head, c.depth, c.numHeads).layer === c.depth - 1);
-  const multi = clamps.filter((k) => !allConstant([k]) && !folded(k));
-  if (multi.length) {
-    const kinds = [...new Set(multi.map((k) => (k.kind === 'copy' ? `copy (from ${k.head}, not a last-layer head)` : k.kind)))];
-    return `the ${kinds.join(', ')} clamp${kinds.length > 1 ? 's read' : ' reads'} passes of the model, which only the TensorFlow.js engine runs`;
-  }
-  if (clamps.some((k) => k.kind === 'layer1')) {
-    // These override sites that the folded layer-1 passes read clean (the embedding, the last block's scores).
-    const lastLayer = (heads: string[]) => heads.some((h) => parseHead(h, c.depth, c.numHeads).layer === c.depth - 1);
-    const clash = clamps.filter((k) => k.kind === 'ablate-embedding' || k.kind === 'silence-non-label' || (k.kind === 'disallow-prev-token' && lastLayer(k.heads)));
-    if (clash.length) return `the ${[...new Set(clash.map((k) => k.kind))].join(', ')} clamp with the layer1 clamp runs on the TensorFlow.js engine only`;
-  }
-  return null;
+  return unsupportedReason(c) ?? fastTrainingUnsupported(c, clamps);
 }
 
 /**

@@ -98,12 +98,13 @@ interface Buffers {
 /**
  * What the last layer reads, for one set of ablated layer-0 heads: LN(resid0) [B, T, d] row-major and
  * transposed [d, B·T] (the keys' GEMM reads it without packing), and resid0 at the query [B, d]. The
- * influence matrix's 264 configurations have 17 distinct sets, so each is normalised once per chunk.
+ * influence matrix's 264 configurations have 17 distinct sets, so each is normalised once per chunk when
+ * configurations come grouped by set.
  */
 interface LastLayerInputs { ln: number; lnT: number; xq: number }
 
-/** Distinct layer-0 ablation sets kept per batch (the influence matrix needs 17). */
-const INPUTS_KEPT = 24;
+/** Distinct layer-0 ablation sets kept per batch (the influence matrix asks for its 17 one after another). */
+const INPUTS_KEPT = 4;
 
 export interface AblationResult { logits: Float32Array; acts: Map<string, Float32Array>; queryActs: Map<string, Float32Array> }
 
@@ -115,8 +116,10 @@ export class AblationEvaluator {
   private readonly L: number;
   private readonly it: ModelInternals;
   private readonly layouts = new Map<number, Buffers>();
-  private readonly w: { qkvT1: number; projT0: number; projT1: number; unT: number };
+  /** The parameters it reads, its own copies (another caller of the model may load other parameters). */
+  private readonly w: { qkvT1: number; projT0: number; projT1: number; unT: number; ln1: number; lnf: number; unb: number };
   private cached: HostBatch | null = null;
+  private cachedParams: Params | null = null;
 
   constructor(private readonly model: FastModel) {
     const c = (this.c = model.config);
@@ -124,7 +127,7 @@ export class AblationEvaluator {
     this.T = seqLen(c); this.d = c.dModel; this.H = c.numHeads; this.D = headDim(c); this.L = c.numLabels;
     this.it = model.internals();
     const { d, L } = this, a = this.it.alloc;
-    this.w = { qkvT1: a(3 * d * d), projT0: a(d * d), projT1: a(d * d), unT: a(d * L) };
+    this.w = { qkvT1: a(3 * d * d), projT0: a(d * d), projT1: a(d * d), unT: a(d * L), ln1: a(2 * d), lnf: a(2 * d), unb: a(L) };
   }
 
   private view(ptr: number, n: number): Float32Array { return new Float32Array(this.it.memory.buffer, ptr, n); }
@@ -151,7 +154,7 @@ export class AblationEvaluator {
    */
   private prepare(params: Params, batch: HostBatch): Buffers {
     const buf = this.buffers(batch.size);
-    if (this.cached === batch) return buf;
+    if (this.cached === batch && this.cachedParams === params) return buf;
     const { T, d, H, D, L } = this, B = batch.size, N = B * T, k = this.it.k, p = this.it.param;
     const want = [site.embed, site.residPost(0), site.z(0), site.pattern(0), site.pattern(1), site.v(1), site.rotQ(1), site.rotK(1)];
     const acts = this.model.run(params, batch, { backward: false, record: new Set(want) }).acts;
@@ -161,6 +164,9 @@ export class AblationEvaluator {
     k.transpose(p('blocks.0.attn.proj.weight'), d, d, this.w.projT0);
     k.transpose(p('blocks.1.attn.proj.weight'), d, d, this.w.projT1);
     k.transpose(p('unembed.weight'), L, d, this.w.unT);
+    k.copy(p('blocks.1.ln.weight'), this.w.ln1, d); k.copy(p('blocks.1.ln.bias'), this.w.ln1 + d * F, d);
+    k.copy(p('ln_final.weight'), this.w.lnf, d); k.copy(p('ln_final.bias'), this.w.lnf + d * F, d);
+    k.copy(p('unembed.bias'), this.w.unb, L);
     this.view(buf.E, N * d).set(acts.get(site.embed)!);
     this.view(buf.R0, N * d).set(acts.get(site.residPost(0))!);
     // O_h = z_h · W_O,hᵀ: hook_z [B, T, H, D] is the merged [B·T, d] layout; head h's inputs are rows h·D… of W_projᵀ.
@@ -174,12 +180,12 @@ export class AblationEvaluator {
     buf.P0 = acts.get(site.pattern(0))!;
     for (const e of buf.inputs.values()) buf.spare.push(e);
     buf.inputs.clear();
-    this.cached = batch;
+    this.cached = batch; this.cachedParams = params;
     return buf;
   }
 
-  /** Drops the cached clean pass (the parameters changed). */
-  forget(): void { this.cached = null; }
+  /** Drops the cached clean pass (the parameters changed in place). */
+  forget(): void { this.cached = null; this.cachedParams = null; }
 
   /** The last layer's inputs for this set of ablated layer-0 heads (cached per batch, least recently used dropped). */
   private inputs(buf: Buffers, zero0: Uint8Array): LastLayerInputs {
@@ -201,7 +207,7 @@ export class AblationEvaluator {
       k.copy(fromClean ? buf.R0 : buf.E, x, N * d);
       for (let h = 0; h < H; h++) if (zero0[h] === (fromClean ? 1 : 0)) k.axpy(x, buf.O + h * N * d * F, N * d, fromClean ? -1 : 1);
     }
-    k.ln_fwd(x, e.ln, buf.stats, p('blocks.1.ln.weight'), p('blocks.1.ln.bias'), B, T, 0, d, this.c.lnEps);
+    k.ln_fwd(x, e.ln, buf.stats, this.w.ln1, this.w.ln1 + d * F, B, T, 0, d, this.c.lnEps);
     k.transpose(e.ln, N, d, e.lnT);
     k.gather_rows(x, buf.queryRows, B, d, e.xq);
     buf.inputs.set(key, e);
@@ -210,7 +216,7 @@ export class AblationEvaluator {
 
   run(params: Params, batch: HostBatch, plan: AblationPlan): AblationResult {
     const buf = this.prepare(params, batch);
-    const { T, d, H, D, L, w } = this, B = batch.size, N = B * T, k = this.it.k, p = this.it.param;
+    const { T, d, H, D, L, w } = this, B = batch.size, N = B * T, k = this.it.k;
     const { cos, sin } = this.it.rope;
 
     // ---- layer 0 from the cache: LN(resid0) and resid0 at the query ----
@@ -263,9 +269,9 @@ export class AblationEvaluator {
     // ---- resid = x[query] + out → final LayerNorm → logits ----
     k.copy(inp.xq, buf.resid, B * d);
     k.axpy(buf.resid, buf.out, B * d, 1);
-    k.ln_fwd(buf.resid, buf.lnf, buf.statsF, p('ln_final.weight'), p('ln_final.bias'), B, 1, 0, d, this.c.lnEps);
+    k.ln_fwd(buf.resid, buf.lnf, buf.statsF, w.lnf, w.lnf + d * F, B, 1, 0, d, this.c.lnEps);
     k.gemm(B, L, d, buf.lnf, d, 1, w.unT, L, buf.logits, L, 0);
-    k.add_bias(buf.logits, L, p('unembed.bias'), B, L);
+    k.add_bias(buf.logits, L, w.unb, B, L);
 
     const acts = new Map<string, Float32Array>(), queryActs = new Map<string, Float32Array>();
     if (plan.recordPattern0) acts.set(site.pattern(0), buf.P0.slice());

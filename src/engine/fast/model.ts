@@ -443,7 +443,11 @@ export class FastModel {
     if (r === true || (r !== false && r.has(name))) {
       const v = this.f32(ptr, n);
       if (!this.perHead.has(name)) this.acts.set(name, v.slice());
-      else { const out = new Float32Array(n); swapMiddle(v, out, this.lay.B, this.H, this.T, this.D); this.acts.set(name, out); }
+      else {
+        // Head-major inside → position-major [B, T, H, D] (the [B·T, d] rows) at the interface.
+        this.k.from_heads(ptr, this.lay.tmp, this.d, 0, 0, this.lay.B, this.T, 0, this.H, this.D, 0);
+        this.acts.set(name, this.f32(this.lay.tmp, n).slice());
+      }
     }
     if (this.recQuery?.has(name)) this.queryActs.set(name, this.querySlice(name, ptr, n));
   }
@@ -494,8 +498,10 @@ export class FastModel {
       buf.loaded = o;
       const val = new Float32Array(this.kern.memory.buffer, buf.val, n), mask = new Uint8Array(this.kern.memory.buffer, buf.mask, n);
       if (this.perHead.has(name)) {
-        // Position-major [B, T, H, D] at the interface, head-major [B, H, T, D] inside.
-        swapMiddle(o.value, val, B, this.T, this.H, this.D); swapMiddle(o.mask, mask, B, this.T, this.H, this.D);
+        // Position-major [B, T, H, D] at the interface ([B·T, d] rows), head-major [B, H, T, D] inside.
+        this.f32(this.lay.tmp, n).set(o.value);
+        this.k.to_heads(this.lay.tmp, this.d, 0, 0, buf.val, B, this.T, 0, this.H, this.D);
+        swapMiddle(o.mask, mask, B, this.T, this.H, this.D);
       } else { val.set(o.value); mask.set(o.mask); }
     }
     this.ov = overrides;

@@ -18,6 +18,7 @@ import { TfWeights } from '../model/tfModel';
 import { ClampSpec, isActive } from '../clamps/spec';
 import { FastModel } from '../fast/model';
 import { AblationEvaluator, ablationPlan } from '../fast/ablationEval';
+import { sharedAblationEvaluator, sharedFastModel } from '../fast/pool';
 import type { WasmPreference } from '../fast/kernels';
 import { fastForwardUnsupported } from './support';
 import { CleanActs, constantOverrides, fastClampedForward } from './fastForward';
@@ -108,7 +109,7 @@ export class Forward {
       if (this.reuse) {
         const exemplars = active.some((k) => k.kind === 'match') ? itemExemplars(batch, this.config.inputDim) : undefined;
         const plan = ablationPlan(this.config, active, { labels: batch.labels, size: batch.size, exemplars }, opts.record, opts.recordQuery);
-        if (plan) return { ...(this.evaluator ??= new AblationEvaluator(model)).run(params, batch, plan), engine };
+        if (plan) return { ...(this.evaluator ??= sharedAblationEvaluator(model)).run(params, batch, plan), engine };
       }
       const r = fastClampedForward(model, params, batch, active, opts, (sites) => this.cleanPass(batch, sites),
         (ordered) => this.constants(batch, ordered));
@@ -170,7 +171,7 @@ export class Forward {
   }
 
   private fastModel(): FastModel {
-    if (!this.fast) this.fast = new FastModel(this.config, { wasm: this.wasm });
+    if (!this.fast) this.fast = sharedFastModel(this.config, this.wasm);
     return this.fast;
   }
 

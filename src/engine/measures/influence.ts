@@ -57,32 +57,31 @@ export function influenceMatrix(ctx: MeasureContext, opts: { l2?: number[]; l1?:
   const rows = opts.l2 ?? all, cols = opts.l1 ?? all;
   checkHeads(rows, H, 'influence rows (Layer-2 heads)'); checkHeads(cols, H, 'influence columns (Layer-1 heads)');
   const total = rows.length * (1 + 4 * cols.length);
-  // Every configuration at once, chunk by chunk (denseEvalMany), so each chunk's clean pass is made once.
-  const configs: ClampSpec[][] = [];
-  for (const i of rows) {
-    const only = onlyHeadsClamp(c, L, [i]);
-    configs.push(only);
-    for (const j of cols) {
-      configs.push([...only, ...ablateClamp(0, [j]), PV], [...only, ...ablateClamp(0, [j]), PP],
-        [...only, ...onlyHeadsClamp(c, 0, [j]), PV], [...only, ...onlyHeadsClamp(c, 0, [j]), PP]);
+  // Every configuration at once, chunk by chunk (denseEvalMany), so each chunk's clean pass is made once;
+  // grouped by the set of ablated Layer-1 heads, which is what the last layer's inputs depend on.
+  const configs: ClampSpec[][] = [], at = new Map<string, number>();
+  const add = (key: string, clamps: ClampSpec[]) => { at.set(key, configs.length); configs.push(clamps); };
+  for (const i of rows) add(`only ${i}`, onlyHeadsClamp(c, L, [i]));
+  for (const j of cols) for (const [kind, l1] of [['remove', ablateClamp(0, [j])], ['keep', onlyHeadsClamp(c, 0, [j])]] as const) {
+    for (const i of rows) {
+      add(`${kind} ${i} ${j} pv`, [...onlyHeadsClamp(c, L, [i]), ...l1, PV]);
+      add(`${kind} ${i} ${j} pp`, [...onlyHeadsClamp(c, L, [i]), ...l1, PP]);
     }
   }
-  const acc = denseEvalMany(ctx, configs, {}, opts.onProgress).map((r) => r.acc);
+  const results = denseEvalMany(ctx, configs, {}, opts.onProgress).map((r) => r.acc);
+  const acc = (key: string) => results[at.get(key)!];
   const out: InfluenceMatrix = {
     formula: INFLUENCE_FORMULA, n: ctx.batch.size, rows: rows.map((head) => formatHead({ layer: L, head })),
     cols: cols.map((head) => formatHead({ layer: 0, head })), onlyAcc: [],
     removeValuesPreserved: [], removePatternsPreserved: [], keepValuesPreserved: [], keepPatternsPreserved: [], configurations: total,
   };
-  let at = 0;
-  for (const _i of rows) {
-    const base = acc[at++];
+  for (const i of rows) {
+    const base = acc(`only ${i}`);
     out.onlyAcc.push(base);
-    const rv: number[] = [], rp: number[] = [], kv: number[] = [], kp: number[] = [];
-    for (const _j of cols) {
-      rv.push(acc[at++] - base); rp.push(acc[at++] - base); kv.push(acc[at++]); kp.push(acc[at++]);
-    }
-    out.removeValuesPreserved.push(rv); out.removePatternsPreserved.push(rp);
-    out.keepValuesPreserved.push(kv); out.keepPatternsPreserved.push(kp);
+    out.removeValuesPreserved.push(cols.map((j) => acc(`remove ${i} ${j} pv`) - base));
+    out.removePatternsPreserved.push(cols.map((j) => acc(`remove ${i} ${j} pp`) - base));
+    out.keepValuesPreserved.push(cols.map((j) => acc(`keep ${i} ${j} pv`)));
+    out.keepPatternsPreserved.push(cols.map((j) => acc(`keep ${i} ${j} pp`)));
   }
   return out;
 }

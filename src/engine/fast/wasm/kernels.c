@@ -189,25 +189,29 @@ EXPORT(gemm_nt) void gemm_nt(int M, int N, int K, const f32* A, int lda, const f
 }
 
 /* dst[c·rows + r] = src[r·cols + c] */
+/* 4×4 blocks, in tiles of 64 rows × 64 columns so the stores of a tile stay within 64 short spans of dst
+   (a tall source — [B·T, d] activations — otherwise writes every column's row of dst per 4 source rows). */
 EXPORT(transpose) void transpose(const f32* src, int rows, int cols, f32* dst) {
-  int r = 0;
-  for (; r + 4 <= rows; r += 4) {
-    int c = 0;
-    for (; c + 4 <= cols; c += 4) {
-      v128_t x0 = wasm_v128_load(src + r * cols + c), x1 = wasm_v128_load(src + (r + 1) * cols + c);
-      v128_t x2 = wasm_v128_load(src + (r + 2) * cols + c), x3 = wasm_v128_load(src + (r + 3) * cols + c);
-      v128_t t0 = wasm_i32x4_shuffle(x0, x1, 0, 4, 1, 5), t1 = wasm_i32x4_shuffle(x0, x1, 2, 6, 3, 7);
-      v128_t t2 = wasm_i32x4_shuffle(x2, x3, 0, 4, 1, 5), t3 = wasm_i32x4_shuffle(x2, x3, 2, 6, 3, 7);
-      wasm_v128_store(dst + c * rows + r, wasm_i32x4_shuffle(t0, t2, 0, 1, 4, 5));
-      wasm_v128_store(dst + (c + 1) * rows + r, wasm_i32x4_shuffle(t0, t2, 2, 3, 6, 7));
-      wasm_v128_store(dst + (c + 2) * rows + r, wasm_i32x4_shuffle(t1, t3, 0, 1, 4, 5));
-      wasm_v128_store(dst + (c + 3) * rows + r, wasm_i32x4_shuffle(t1, t3, 2, 3, 6, 7));
+  const int R4 = rows & ~3, C4 = cols & ~3;
+  for (int r0 = 0; r0 < R4; r0 += 64) {
+    const int r1 = r0 + 64 < R4 ? r0 + 64 : R4;
+    for (int c0 = 0; c0 < C4; c0 += 64) {
+      const int c1 = c0 + 64 < C4 ? c0 + 64 : C4;
+      for (int r = r0; r < r1; r += 4) for (int c = c0; c < c1; c += 4) {
+        v128_t x0 = wasm_v128_load(src + r * cols + c), x1 = wasm_v128_load(src + (r + 1) * cols + c);
+        v128_t x2 = wasm_v128_load(src + (r + 2) * cols + c), x3 = wasm_v128_load(src + (r + 3) * cols + c);
+        v128_t t0 = wasm_i32x4_shuffle(x0, x1, 0, 4, 1, 5), t1 = wasm_i32x4_shuffle(x0, x1, 2, 6, 3, 7);
+        v128_t t2 = wasm_i32x4_shuffle(x2, x3, 0, 4, 1, 5), t3 = wasm_i32x4_shuffle(x2, x3, 2, 6, 3, 7);
+        wasm_v128_store(dst + c * rows + r, wasm_i32x4_shuffle(t0, t2, 0, 1, 4, 5));
+        wasm_v128_store(dst + (c + 1) * rows + r, wasm_i32x4_shuffle(t0, t2, 2, 3, 6, 7));
+        wasm_v128_store(dst + (c + 2) * rows + r, wasm_i32x4_shuffle(t1, t3, 0, 1, 4, 5));
+        wasm_v128_store(dst + (c + 3) * rows + r, wasm_i32x4_shuffle(t1, t3, 2, 3, 6, 7));
+      }
     }
-    for (; c < cols; c++) for (int q = 0; q < 4; q++) dst[c * rows + r + q] = src[(r + q) * cols + c];
+    for (int r = r0; r < r1; r++) for (int c = C4; c < cols; c++) dst[c * rows + r] = src[r * cols + c];
   }
-  for (; r < rows; r++) for (int c = 0; c < cols; c++) dst[c * rows + r] = src[r * cols + c];
+  for (int r = R4; r < rows; r++) for (int c = 0; c < cols; c++) dst[c * rows + r] = src[r * cols + c];
 }
-
 
 /* ------------------------------------------------------------------------------------------------ */
 /* Small elementwise helpers                                                                         */

@@ -112,28 +112,28 @@ class _Hooked:
     config: Dict[str, Any]
 
     def _init_hooks(self) -> None:
-        self._hooks: List[Tuple[Any, Hook]] = []
+        self._il_hooks: List[Tuple[Any, Hook]] = []
 
     # -- hooks ------------------------------------------------------------------------------------------
     def add_hook(self, name: Union[str, Callable[[str], bool]], hook: Hook) -> None:
         """Registers a permanent hook on a site name (or on every site a filter function accepts)."""
         if isinstance(name, str):
             self._check_site(name)
-        self._hooks.append((name, hook))
+        self._il_hooks.append((name, hook))
 
     def reset_hooks(self) -> None:
-        self._hooks.clear()
+        self._il_hooks.clear()
 
     @contextlib.contextmanager
     def hooks(self, fwd_hooks: Sequence[Tuple[Any, Hook]] = ()) -> Iterator["_Hooked"]:
         """Hooks active inside a `with` block only."""
-        n = len(self._hooks)
+        n = len(self._il_hooks)
         for name, fn in fwd_hooks:
             self.add_hook(name, fn)
         try:
             yield self
         finally:
-            del self._hooks[n:]
+            del self._il_hooks[n:]
 
     @property
     def hook_names(self) -> List[str]:
@@ -166,7 +166,8 @@ class _Hooked:
                        fwd_hooks: Sequence[Tuple[Any, Hook]] = ()) -> Tuple[Any, ActivationCache]:
         """(query logits [B, L], cache) with every site, or those `names_filter` selects, after all hooks."""
         with self.hooks(fwd_hooks):
-            return self._run(exemplars, labels, [], _record_of(names_filter))
+            logits, cache = self._run(exemplars, labels, [], _record_of(names_filter))
+        return logits, ActivationCache(cache)
 
     def run_with_clamps(self, exemplars: Any, labels: Any, clamps: Iterable[ClampLike],
                         sequences: Optional[int] = None, names_filter: NameFilter = False,
@@ -181,7 +182,7 @@ class _Hooked:
 
     def _hook_fn(self, extra: List[Tuple[Any, Hook]], record: Any, cache: Dict[str, Any]) -> Callable[[str, Any], Any]:
         # Clamp overrides (extra) first, then the user's hooks, then recording: the cache holds what flowed on.
-        active = list(extra) + list(self._hooks)
+        active = list(extra) + list(self._il_hooks)
 
         def hook(name: str, value: Any) -> Any:
             for key, fn in active:

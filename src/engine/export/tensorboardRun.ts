@@ -4,9 +4,9 @@
  * `induction-lab export RUN --tensorboard DIR` for older runs. Tags: export/columns.ts. The TensorBoard step
  * is the number of training sequences seen (every x-axis of the paper), not the optimiser step.
  *
- * Each writer starts its file with SessionLog START at its first step, so when a run is resumed (or
- * exported again into the same folder) TensorBoard drops the superseded events of earlier files instead of
- * drawing them twice.
+ * Each writer starts its file with SessionLog START (TensorBoard then drops the points of earlier files at
+ * steps ≥ START's): at 0 for a new run or an export, so exporting again into the same folder replaces the
+ * old points, and just after the checkpoint for a resumed run, whose later evaluations are recomputed.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -50,7 +50,8 @@ export function openTrainingEvents(
   try {
     w = new EventWriter(path.join(runDir.path, TENSORBOARD_DIR));
     const now = Date.now() / 1000;
-    w.sessionStart(now, startSequences, startSequences > 0 ? `resumed at ${startSequences} sequences` : '');
+    // TensorBoard drops earlier points at steps ≥ START's: the resumed run keeps its evaluation at the checkpoint.
+    w.sessionStart(now, startSequences > 0 ? startSequences + 1 : 0, startSequences > 0 ? `resumed at ${startSequences} sequences` : '');
     w.text(now, startSequences, 'config', configText(runDir.id, config));
   } catch (e) { fail(e); }
   return {

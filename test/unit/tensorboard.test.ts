@@ -1,0 +1,231 @@
+/**
+ * TensorBoard events: CRC-32C against the published check value and an independent bitwise CRC, TFRecord
+ * framing, the Event / Summary protobufs decoded by a reader written here (not the writer's code), the
+ * events a training run writes as it logs each evaluation (every CRC checked, every scalar equal to
+ * metrics.jsonl), the opt-out, and a failing writer that leaves training alone.
+ */
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { initBackend } from '../../src/engine/tf';
+import { crc32c, maskedCrc32c, tfRecord, scalarsEvent, sessionStartEvent, textEvent, EventWriter } from '../../src/engine/io/tensorboard';
+import { resolveRunConfig, RunConfig } from '../../src/engine/train/runConfig';
+import { runTraining } from '../../src/engine/train/trainer';
+import { RunDir } from '../../src/engine/io';
+import type { FromChildMessage, MetricsRecord } from '../../src/shared/protocol';
+
+before(async () => { await initBackend('cpu'); });
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'il-tb-'));
+
+// ---- an independent reader: bitwise CRC-32C, TFRecord walk, protobuf wire decoding ----
+
+function bitwiseCrc32c(b: Uint8Array): number {
+  let c = ~0 >>> 0;
+  for (const byte of b) {
+    c ^= byte;
+    for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0x82f63b78 & -(c & 1));
+    c >>>= 0;
+  }
+  return (~c) >>> 0;
+}
+const mask = (c: number) => ((((c >>> 15) | (c << 17)) >>> 0) + 0xa282ead8) >>> 0;
+
+function records(buf: Uint8Array): Uint8Array[] {
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const out: Uint8Array[] = [];
+  let off = 0;
+  while (off < buf.length) {
+    const n = dv.getUint32(off, true) + dv.getUint32(off + 4, true) * 2 ** 32;
+    assert.equal(dv.getUint32(off + 8, true), mask(bitwiseCrc32c(buf.subarray(off, off + 8))), `length CRC at ${off}`);
+    const data = buf.subarray(off + 12, off + 12 + n);
+    assert.equal(dv.getUint32(off + 12 + n, true), mask(bitwiseCrc32c(data)), `data CRC at ${off}`);
+    out.push(data);
+    off += 16 + n;
+  }
+  assert.equal(off, buf.length, 'no trailing bytes');
+  return out;
+}
+
+type Field = { no: number; wire: number; v: number | Uint8Array };
+function fields(b: Uint8Array): Field[] {
+  const out: Field[] = [];
+  let i = 0;
+  const varint = () => { let r = 0, m = 1; for (;;) { const x = b[i++]; r += (x & 0x7f) * m; m *= 128; if (!(x & 0x80)) return r; } };
+  while (i < b.length) {
+    const key = varint(), no = Math.floor(key / 8), wire = key % 8;
+    if (wire === 0) out.push({ no, wire, v: varint() });
+    else if (wire === 1) { out.push({ no, wire, v: b.subarray(i, i + 8) }); i += 8; }
+    else if (wire === 5) { out.push({ no, wire, v: b.subarray(i, i + 4) }); i += 4; }
+    else if (wire === 2) { const n = varint(); out.push({ no, wire, v: b.subarray(i, i + n) }); i += n; }
+    else throw new Error(`wire type ${wire}`);
+  }
+  return out;
+}
+const bytesOf = (f: Field) => f.v as Uint8Array;
+const f64 = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, 8).getFloat64(0, true);
+const f32 = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, 4).getFloat32(0, true);
+const str = (b: Uint8Array) => new TextDecoder().decode(b);
+
+interface Ev { wallTime: number; step: number; version?: string; scalars: Map<string, number>; texts: Map<string, string>; start?: boolean }
+function decodeEvent(b: Uint8Array): Ev {
+  const ev: Ev = { wallTime: NaN, step: 0, scalars: new Map(), texts: new Map() };
+  for (const f of fields(b)) {
+    if (f.no === 1) ev.wallTime = f64(bytesOf(f));
+    else if (f.no === 2) ev.step = f.v as number;
+    else if (f.no === 3) ev.version = str(bytesOf(f));
+    else if (f.no === 7) ev.start = fields(bytesOf(f)).some((g) => g.no === 1 && g.v === 1);
+    else if (f.no === 5) {
+      for (const val of fields(bytesOf(f)).filter((g) => g.no === 1)) {
+        const vf = fields(bytesOf(val));
+        const tag = str(bytesOf(vf.find((g) => g.no === 1)!));
+        const simple = vf.find((g) => g.no === 2);
+        if (simple) { assert.equal(simple.wire, 5, 'simple_value is a float'); ev.scalars.set(tag, f32(bytesOf(simple))); }
+        const tensor = vf.find((g) => g.no === 8);
+        if (tensor) ev.texts.set(tag, str(bytesOf(fields(bytesOf(tensor)).find((g) => g.no === 8)!)));
+      }
+    }
+  }
+  return ev;
+}
+const readEvents = (file: string) => records(new Uint8Array(fs.readFileSync(file))).map(decodeEvent);
+
+// ---- tests ----
+
+test('CRC-32C: the published check value, an independent bitwise CRC, and the TFRecord mask', () => {
+  const check = new TextEncoder().encode('123456789');
+  assert.equal(crc32c(check), 0xe3069283);
+  assert.equal(bitwiseCrc32c(check), 0xe3069283);
+  assert.equal(crc32c(new Uint8Array(0)), 0);
+  const rnd = Uint8Array.from({ length: 1000 }, (_, i) => (i * 2654435761) >>> 24);
+  for (const n of [1, 7, 64, 1000]) assert.equal(crc32c(rnd.subarray(0, n)), bitwiseCrc32c(rnd.subarray(0, n)));
+  assert.equal(maskedCrc32c(check), mask(0xe3069283));
+});
+
+test('a TFRecord frames its data with two masked CRCs; corrupting one byte is caught', () => {
+  const data = new TextEncoder().encode('hello tensorboard');
+  const rec = tfRecord(data);
+  assert.equal(rec.length, 8 + 4 + data.length + 4);
+  assert.deepEqual(records(rec), [data]);
+  const bad = rec.slice(); bad[14] ^= 1;
+  assert.throws(() => records(bad), /data CRC/);
+});
+
+test('events decode to what was written: scalars (float32), text, SessionLog START, large steps', () => {
+  const e = decodeEvent(scalarsEvent(1.5e9 + 0.25, 6_000_000_000, [{ tag: 'fsl_train/loss', value: Math.LN2 }, { tag: 'heads/L2H3/induction_strength', value: -0.125 }]));
+  assert.equal(e.wallTime, 1.5e9 + 0.25);
+  assert.equal(e.step, 6_000_000_000, 'int64 steps beyond 2^32');
+  assert.equal(e.scalars.get('fsl_train/loss'), Math.fround(Math.LN2));
+  assert.equal(e.scalars.get('heads/L2H3/induction_strength'), -0.125);
+  assert.equal(decodeEvent(textEvent(1, 0, 'config', '**run** ✓')).texts.get('config'), '**run** ✓');
+  const s = decodeEvent(sessionStartEvent(2, 640));
+  assert.equal(s.start, true);
+  assert.equal(s.step, 640);
+});
+
+test('EventWriter: first event is brain.Event:2; non-finite scalars are dropped; names sort after existing files', () => {
+  const dir = tmp();
+  const w1 = new EventWriter(dir, 1_700_000_000_000);
+  w1.scalars(1, 0, [{ tag: 'a', value: 1 }, { tag: 'nan', value: NaN }, { tag: 'inf', value: Infinity }]);
+  w1.close();
+  const w2 = new EventWriter(dir, 1_700_000_000_000); // same second: must still sort after the first file
+  w2.close();
+  const files = fs.readdirSync(dir).sort();
+  assert.equal(files.length, 2);
+  assert.equal(path.join(dir, files[0]), w1.path);
+  assert.match(files[0], /^events\.out\.tfevents\.1700000000\./);
+  const evs = readEvents(w1.path);
+  assert.equal(evs[0].version, 'brain.Event:2');
+  assert.deepEqual([...evs[1].scalars.keys()], ['a']);
+  assert.throws(() => w1.scalars(1, 0, [{ tag: 'a', value: 1 }]), /closed/);
+});
+
+function tinyRun(train: Record<string, unknown> = {}): RunConfig {
+  return resolveRunConfig({
+    name: 'tiny', train: { sequences: 256, evalEvery: 96, checkpointEvery: 0, lr: 1e-3, engine: 'fast', ...train },
+    data: { evalSize: 30 }, clamps: [{ kind: 'ablate', heads: ['L2H0'] }],
+  });
+}
+
+async function train(cfg: RunConfig, root: string, id: string, stopAfterSteps = Infinity, resume = false) {
+  const dir = resume ? RunDir.open(path.join(root, id)) : RunDir.create(root, id);
+  const msgs: FromChildMessage[] = [];
+  let steps = 0;
+  const fin = await runTraining(cfg, dir, { emit: (m) => msgs.push(m), shouldStop: () => steps++ >= stopAfterSteps }, resume);
+  return { dir, msgs, fin };
+}
+
+test('training writes tensorboard/events.out.tfevents.* as it logs: every scalar of every evaluation, grouped tags', async () => {
+  const root = tmp();
+  const { dir, fin } = await train(tinyRun(), root, 'run');
+  assert.equal(fin.status, 'completed');
+  const tbDir = path.join(dir.path, 'tensorboard');
+  const [file] = fs.readdirSync(tbDir);
+  assert.match(file, /^events\.out\.tfevents\.\d{10}\./);
+  const evs = readEvents(path.join(tbDir, file));
+  assert.equal(evs[0].version, 'brain.Event:2');
+  assert.equal(evs[1].start, true);
+  assert.equal(evs[1].step, 0);
+  assert.match(evs.find((e) => e.texts.has('config'))!.texts.get('config')!, /"lr": 0\.001/);
+  const metrics = dir.readMetrics<MetricsRecord>();
+  const scalarEvents = evs.filter((e) => e.scalars.size > 0);
+  assert.deepEqual(scalarEvents.map((e) => e.step), metrics.map((r) => r.sequences), 'one event per evaluation, step = sequences');
+  metrics.forEach((r, i) => {
+    const s = scalarEvents[i].scalars;
+    for (const [set, ms] of Object.entries(r.eval)) {
+      assert.equal(s.get(`${set}/loss`), Math.fround(ms.loss));
+      assert.equal(s.get(`${set}/acc`), Math.fround(ms.acc));
+      assert.equal(s.get(`${set}/in_context_acc`), Math.fround(ms.inContextAcc));
+      assert.equal(s.get(`${set}/in_context_prob`), Math.fround(ms.inContextProb));
+      assert.equal(s.get(`${set}/prob`), Math.fround(ms.prob));
+      assert.equal(s.get(`${set}/use_context_prob`), Math.fround(ms.useContextProb));
+    }
+    r.inductionStrength.forEach((v, h) => assert.equal(s.get(`heads/L2H${h}/induction_strength`), Math.fround(v)));
+    r.prevTokenScore.forEach((v, h) => assert.equal(s.get(`heads/L1H${h}/prev_token_score`), Math.fround(v)));
+    assert.equal(s.get('train/learning_rate'), Math.fround(1e-3));
+    if (i === 0) assert.equal(s.has('train/loss'), false, 'no train loss before the first step (NaN is not written)');
+    else assert.equal(s.get('train/loss'), Math.fround(r.trainLoss));
+    assert.equal(s.size, 4 * 6 + 8 + 8 + 1 + (i === 0 ? 0 : 1));
+  });
+});
+
+test('train.tensorboard false writes no events; a resumed run starts a new file with SessionLog START at its step', async () => {
+  const root = tmp();
+  const off = await train(tinyRun({ tensorboard: false }), root, 'off');
+  assert.equal(fs.existsSync(path.join(off.dir.path, 'tensorboard')), false);
+  assert.throws(() => resolveRunConfig({ train: { tensorboard: 'yes' } }), /train\.tensorboard must be true or false/);
+
+  const cfg = tinyRun({ checkpointEvery: 64 });
+  const a = await train(cfg, root, 'r', 2); // stopped after 2 steps: evaluation and checkpoint at 64
+  assert.equal(a.fin.status, 'cancelled');
+  const b = await train(cfg, root, 'r', Infinity, true);
+  assert.equal(b.fin.status, 'completed');
+  const files = fs.readdirSync(path.join(b.dir.path, 'tensorboard')).sort();
+  assert.equal(files.length, 2);
+  const second = readEvents(path.join(b.dir.path, 'tensorboard', files[1]));
+  assert.equal(second[1].start, true);
+  assert.equal(second[1].step, 65, 'START just after the checkpoint: TensorBoard drops only the first file\'s later points');
+  // TensorBoard's view (purge at START) equals metrics.jsonl.
+  const seen = new Map<number, number>();
+  for (const f of files) for (const e of readEvents(path.join(b.dir.path, 'tensorboard', f))) {
+    if (e.start) for (const s of [...seen.keys()]) if (s >= e.step) seen.delete(s);
+    const v = e.scalars.get('fsl_train/loss');
+    if (v !== undefined) seen.set(e.step, v);
+  }
+  const m = b.dir.readMetrics<MetricsRecord>();
+  assert.deepEqual([...seen.entries()].sort((x, y) => x[0] - y[0]), m.map((r) => [r.sequences, Math.fround(r.eval.fsl_train.loss)]));
+});
+
+test('an unwritable tensorboard folder is one warning; training and metrics.jsonl go on', async () => {
+  const root = tmp();
+  const dir = RunDir.create(root, 'w');
+  fs.writeFileSync(path.join(dir.path, 'tensorboard'), 'a file where the folder should be');
+  const msgs: FromChildMessage[] = [];
+  const fin = await runTraining(tinyRun(), dir, { emit: (m) => msgs.push(m), shouldStop: () => false });
+  assert.equal(fin.status, 'completed');
+  const warnings = msgs.filter((m) => m.type === 'warning').map((m) => (m as { message: string }).message);
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0], /^TensorBoard events are off for this run: cannot write TensorBoard events in .*tensorboard: (EEXIST|ENOTDIR)/);
+  assert.equal(dir.readMetrics().length, 4);
+});

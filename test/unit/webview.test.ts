@@ -19,6 +19,8 @@ import { restoreState } from '../../src/webview/lib/state';
 import { viridis, diverging, textOn } from '../../src/webview/lib/theme';
 import { chooseRun } from '../../src/webview/lib/runHeader';
 import { webviewHtml, createNonce, contentSecurityPolicy, escapeHtml } from '../../src/webview/html';
+import { indexAtPixel } from '../../src/webview/lib/hitTest';
+import { scaleLinear, scaleLog } from 'd3-scale';
 
 const ev = (loss: number) => ({ loss, acc: 0.5, inContextAcc: 0.6, inContextProb: 0.7, prob: 0.4, useContextProb: 0.9 });
 const rec = (sequences: number, loss = 1): MetricsRecord => ({
@@ -105,6 +107,38 @@ describe('steps and keys', () => {
     assert.notEqual(cellKey(1, 11, 1, 1), cellKey(11, 1, 1, 1));
     assert.notEqual(pointKey('fsl_train', 1000), pointKey('fsl_train', 100));
     assert.equal(new Set(Array.from({ length: 64 }, (_, i) => matrixKey(i >> 3, i & 7))).size, 64);
+  });
+});
+
+describe('chart hit-testing (pointer → evaluation)', () => {
+  // A 0–200k axis on a 200 px plot, an evaluation every 2,000 sequences (the review's side-bar case).
+  const xs = Array.from({ length: 101 }, (_, i) => i * 2000);
+  const x = scaleLinear().domain([0, 200_000]).range([0, 200]);
+  test('the pointer at the pixel of 45k selects the evaluation at 44k or 46k, never one ≈ 46 px right', () => {
+    const i = indexAtPixel(xs, x, x(45_000));
+    assert.ok(Math.abs(xs[i] - 45_000) <= 2000, `selected ${xs[i]}`);
+    for (const target of [0, 1000, 45_000, 123_456, 199_999, 200_000]) {
+      const j = indexAtPixel(xs, x, x(target));
+      assert.ok(Math.abs(xs[j] - target) <= 1000, `pointer at ${target}: selected ${xs[j]}`);
+    }
+  });
+  test('nearest on screen; ties to the earlier point; outside the plot clamps to the ends', () => {
+    assert.equal(indexAtPixel(xs, x, 3), 1, '3 px = 3,000 sequences: tie between 2k and 4k goes to 2k');
+    assert.equal(indexAtPixel(xs, x, 3.1), 2);
+    assert.equal(indexAtPixel(xs, x, -40), 0);
+    assert.equal(indexAtPixel(xs, x, 500), 100);
+    assert.equal(indexAtPixel([], x, 10), -1);
+    assert.equal(indexAtPixel([5000], x, 190), 0);
+  });
+  test('on a log axis the match is in pixels, and x = 0 (not placeable) is skipped', () => {
+    const lx = scaleLog().domain([1000, 1e6]).range([0, 300]).clamp(false);
+    const seq = [0, 1000, 2000, 10_000, 100_000, 1e6];
+    assert.equal(seq[indexAtPixel(seq, lx, lx(1500))], 2000, '1.5k: nearer 1k in data, nearer 2k on screen');
+    assert.equal(seq[indexAtPixel(seq, lx, lx(1400))], 1000);
+    assert.equal(seq[indexAtPixel(seq, lx, lx(1420))], 2000, 'geometric mean of 1k and 2k is 1414');
+    assert.equal(seq[indexAtPixel(seq, lx, lx(40_000))], 100_000, 'log: 40k is nearer 100k (geometric mean 31.6k)');
+    assert.equal(seq[indexAtPixel(seq, lx, -10)], 1000, 'x = 0 cannot be placed on a log axis');
+    assert.equal(indexAtPixel([0], lx, 5), -1);
   });
 });
 

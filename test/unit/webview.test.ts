@@ -20,6 +20,8 @@ import { viridis, diverging, textOn } from '../../src/webview/lib/theme';
 import { chooseRun } from '../../src/webview/lib/runHeader';
 import { webviewHtml, createNonce, contentSecurityPolicy, escapeHtml } from '../../src/webview/html';
 import { indexAtPixel } from '../../src/webview/lib/hitTest';
+import { restorePanel } from '../../src/extension/labData';
+import { panelIdentity } from '../../src/shared/webviewProtocol';
 import { scaleLinear, scaleLog } from 'd3-scale';
 
 const ev = (loss: number) => ({ loss, acc: 0.5, inContextAcc: 0.6, inContextProb: 0.7, prob: 0.4, useContextProb: 0.9 });
@@ -257,6 +259,36 @@ describe('state and run choice', () => {
     assert.deepEqual(chooseRun(runs, 'c', 'a', 'b'), { runId: 'a', lastActive: 'a' }, 'a new run was announced');
     assert.equal(chooseRun(runs, 'gone', undefined, '').runId, 'a');
     assert.equal(chooseRun([], 'x', undefined, '').runId, '');
+  });
+});
+
+describe('panels restored after Reload Window', () => {
+  const runs = ['fig5b.noclamp-1', 'demo-2', 'demo-3'].map((id) => ({ id, name: id, status: 'completed', clamps: [], totalSequences: 1 }));
+  // What the influence view saves (restoreState of its defaults with a run) is what the host reads back.
+  const saved = restoreState({ runId: '', step: null as number | null, kind: 'all', range: 'paper', values: true }, { runId: 'demo-2', step: 20000 });
+  test('the influence panel keeps its own run, not the run started last', () => {
+    assert.deepEqual(restorePanel('influence', saved, runs, 'fig5b.noclamp-1'), { runId: 'demo-2' });
+    assert.deepEqual(restorePanel('attention', { runId: 'demo-3', mode: 'single' }, runs, 'demo-2'), { runId: 'demo-3' });
+  });
+  test('a state without a run (older versions) or with a deleted run falls back to the active run and says so', () => {
+    const old = restorePanel('influence', { step: 20000, kind: 'all', range: 'paper', values: true }, runs, 'fig5b.noclamp-1');
+    assert.equal(old.runId, 'fig5b.noclamp-1');
+    assert.match(old.notice ?? '', /restored without a saved run: showing the active run, fig5b\.noclamp-1/);
+    const gone = restorePanel('influence', { runId: 'deleted-9' }, runs, 'demo-3');
+    assert.equal(gone.runId, 'demo-3');
+    assert.match(gone.notice ?? '', /deleted-9 is gone/);
+    assert.match(restorePanel('attention', undefined, [], undefined).notice ?? '', /showing no run/);
+  });
+  test('compare keeps its runs (minus deleted ones); subcircuits needs none', () => {
+    assert.deepEqual(restorePanel('compare', { runIds: ['demo-3', 'gone', 'demo-2'], metric: 'loss' }, runs, undefined), { runIds: ['demo-3', 'demo-2'] });
+    assert.deepEqual(restorePanel('compare', {}, runs, 'demo-2'), { runIds: [] });
+    assert.deepEqual(restorePanel('subcircuits', { runId: 'x' }, runs, 'demo-2'), {});
+  });
+  test('panelIdentity drops malformed state', () => {
+    assert.deepEqual(panelIdentity(null), {});
+    assert.deepEqual(panelIdentity([1]), {});
+    assert.deepEqual(panelIdentity({ runId: 3, runIds: ['a', 4, ''] }), { runIds: ['a'] });
+    assert.deepEqual(panelIdentity({ runId: '' }), {});
   });
 });
 

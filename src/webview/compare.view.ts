@@ -9,7 +9,7 @@ import { persisted } from './lib/state';
 import { h, button, statusLine, selectBox } from './lib/dom';
 import { createPanel } from './lib/panel';
 import { createLineChart, type LineSeries } from './lib/chart';
-import { seriesColor, onThemeChange } from './lib/theme';
+import { seriesColor, seriesDash, onThemeChange } from './lib/theme';
 import { describeClamp, metricDomain, sequencesDomain } from './lib/domains';
 import { mergeRecords } from './lib/steps';
 import { curvesCsv } from './lib/csv';
@@ -49,7 +49,7 @@ app.append(openList);
 
 function series(): LineSeries[] {
   return runs.filter((r) => metrics.has(r.id)).map((r, i) => ({
-    id: r.id, label: r.name, color: seriesColor(i), hidden: S.value.hidden.includes(r.id),
+    id: r.id, label: r.name, color: seriesColor(i), dash: seriesDash(i), hidden: S.value.hidden.includes(r.id),
     points: (metrics.get(r.id) ?? []).map((rec) => ({ x: rec.sequences, y: rec.eval[S.value.evalSet]?.[metric()] ?? NaN })),
   }));
 }

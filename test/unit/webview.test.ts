@@ -3,7 +3,7 @@
 // Run: node --import tsx --test test/unit/webview.test.ts
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { rgb } from 'd3-color';
+import { rgb, lab, color as parseColor } from 'd3-color';
 import type { MetricsRecord } from '../../src/shared/protocol';
 import {
   isToWebviewMessage, isFromWebviewMessage, INFLUENCE_KINDS, INFLUENCE_INFO, EVAL_SET_LEGENDS, VIEW_NAMES, LN2,
@@ -16,7 +16,7 @@ import { fmtSeqShort, fmtValue, fmtCell, fileStem, wrapText } from '../../src/we
 import { attentionLayout, gridColumns } from '../../src/webview/lib/layout';
 import { groupCurves } from '../../src/webview/lib/curves';
 import { restoreState } from '../../src/webview/lib/state';
-import { viridis, diverging, textOn } from '../../src/webview/lib/theme';
+import { viridis, diverging, textOn, PALETTES, seriesColor, seriesDash, evalSetColor } from '../../src/webview/lib/theme';
 import { chooseRun } from '../../src/webview/lib/runHeader';
 import { webviewHtml, createNonce, contentSecurityPolicy, escapeHtml } from '../../src/webview/html';
 import { indexAtPixel } from '../../src/webview/lib/hitTest';
@@ -141,6 +141,53 @@ describe('chart hit-testing (pointer → evaluation)', () => {
     assert.equal(seq[indexAtPixel(seq, lx, lx(40_000))], 100_000, 'log: 40k is nearer 100k (geometric mean 31.6k)');
     assert.equal(seq[indexAtPixel(seq, lx, -10)], 1000, 'x = 0 cannot be placed on a log axis');
     assert.equal(indexAtPixel([0], lx, 5), -1);
+  });
+});
+
+// Colour-vision-deficiency simulation (Machado, Oliveira & Fernandes 2009, severity 1) in linear RGB.
+const CVD: Record<string, number[][]> = {
+  deuteranopia: [[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413], [-0.01182, 0.04294, 0.968881]],
+  protanopia: [[0.152286, 1.052583, -0.204868], [0.114503, 0.786281, 0.099216], [-0.003882, -0.048116, 1.051998]],
+  tritanopia: [[1.255528, -0.076749, -0.178779], [-0.078411, 0.930809, 0.147602], [0.004733, 0.691367, 0.3039]],
+};
+const toLin = (u: number) => { const x = u / 255; return x <= 0.04045 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4; };
+const fromLin = (v: number) => { const x = Math.min(1, Math.max(0, v)); return 255 * (x <= 0.0031308 ? 12.92 * x : 1.055 * x ** (1 / 2.4) - 0.055); };
+function simulate(hex: string, kind: string): string {
+  const c = rgb(hex);
+  if (!CVD[kind]) return c.formatHex();
+  const v = [c.r, c.g, c.b].map(toLin);
+  const [r, g, b] = CVD[kind].map((row) => fromLin(row[0] * v[0] + row[1] * v[1] + row[2] * v[2]));
+  return rgb(r, g, b).formatHex();
+}
+const deltaE = (a: string, b: string) => { const A = lab(a), B = lab(b); return Math.hypot(A.l - B.l, A.a - B.a, A.b - B.b); };
+const luminance = (hex: string) => { const c = rgb(hex); return 0.2126 * toLin(c.r) + 0.7152 * toLin(c.g) + 0.0722 * toLin(c.b); };
+const contrast = (a: string, b: string) => { const [x, y] = [luminance(a), luminance(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };
+
+describe('series colours', () => {
+  const backgrounds = { dark: ['#1e1e1e', '#000000', '#252526'], light: ['#ffffff', '#f3f3f3'] } as const;
+  for (const kind of ['dark', 'light'] as const) {
+    test(`${kind}: 8 opaque hues, distinct under normal vision and three colour-vision deficiencies`, () => {
+      const p = PALETTES[kind];
+      assert.equal(new Set(p).size, 8);
+      for (const c of p) assert.equal(parseColor(c)?.opacity, 1, `${c} is opaque (charts-orange was rgba(…, 0.33))`);
+      for (const vision of ['normal', ...Object.keys(CVD)]) {
+        for (let i = 0; i < p.length; i++) for (let j = i + 1; j < p.length; j++) {
+          const d = deltaE(simulate(p[i], vision), simulate(p[j], vision));
+          assert.ok(d >= 14, `${kind} ${vision}: H${i} ${p[i]} and H${j} ${p[j]} differ by ΔE ${d.toFixed(1)}`);
+        }
+      }
+      for (const bg of backgrounds[kind]) for (const c of p) assert.ok(contrast(c, bg) >= 2, `${c} on ${bg}: ${contrast(c, bg).toFixed(2)}:1`);
+    });
+  }
+  test('the theme picks the palette; eval sets keep one colour each; series 9+ repeat hues with a dash', () => {
+    assert.equal(seriesColor(1, 'light'), seriesColor(1, 'hc-light'));
+    assert.equal(seriesColor(0, 'dark'), PALETTES.dark[0]);
+    assert.equal(seriesColor(3, 'light'), PALETTES.light[3]);
+    assert.equal(seriesColor(9, 'dark'), seriesColor(1, 'dark'));
+    assert.equal(seriesDash(3), undefined);
+    assert.ok(seriesDash(9));
+    assert.notEqual(evalSetColor('fsl_train', 'dark'), evalSetColor('fsl_val_rl', 'dark'));
+    assert.equal(evalSetColor('fsl_val_rl', 'light'), PALETTES.light[1]);
   });
 });
 

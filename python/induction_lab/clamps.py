@@ -149,10 +149,37 @@ def normalize_clamps(clamps: Iterable[ClampLike], cfg: Mapping) -> List[Dict[str
         for c in out:
             if c["kind"] == "ablate" and any(parse_head(h, 2, cfg["numHeads"])[0] != 1 for h in c["heads"]):
                 raise ValueError("with the layer1 clamp only Layer 2 heads can be ablated (Layer 1 is replaced)")
+    _check_pattern_on_ablated(out)
     for kind in ("copy", "layer1"):
         if sum(c["kind"] == kind for c in out) > 1:
             raise ValueError(f"at most one {kind} clamp")
     return out
+
+
+# Clamps that set or reshape a head's attention pattern: a no-op on a head whose values are zero-ablated.
+PATTERN_KINDS = {"prev-token", "induction", "match", "temperature", "disallow-prev-token", "silence-non-label", "copy"}
+
+
+def clamp_heads(c: Mapping[str, Any]) -> List[str]:
+    return [c["head"]] if c["kind"] == "copy" else list(c.get("heads", []))
+
+
+def _overlap(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    inf = float("inf")
+    return max(a.get("from") or 0, b.get("from") or 0) < min(a.get("until", inf) or inf, b.get("until", inf) or inf)
+
+
+def _check_pattern_on_ablated(clamps: List[Dict[str, Any]]) -> None:
+    """As the engine: a pattern clamp on a head ablated while it is active would change nothing, so it is refused."""
+    for p in clamps:
+        if p["kind"] not in PATTERN_KINDS:
+            continue
+        for a in clamps:
+            if a["kind"] == "ablate" and _overlap(a, p):
+                hit = [h for h in clamp_heads(p) if h in a["heads"]]
+                if hit:
+                    raise ValueError(f"head {hit[0]} is zero-ablated by {a}, so the {p['kind']} clamp {p} would clamp "
+                                     f"a head whose output is 0 (it would change nothing)")
 
 
 def _parse_short(text: str) -> Dict[str, Any]:

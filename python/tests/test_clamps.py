@@ -80,6 +80,9 @@ class ClampsMatchEngine(unittest.TestCase):
             parse_clamp("ablate:L2H9")
         with self.assertRaisesRegex(ValueError, "both a previous-token and an induction head"):
             self.model.run_with_clamps(self.x, self.y, ["prev-token:L2H3", "induction:L2H3"])
+        with self.assertRaisesRegex(ValueError, "head L2H3 is zero-ablated .* would change nothing"):
+            self.model.run_with_clamps(self.x, self.y, ["ablate:L2H3", "copy:L2H3"])
+        self.model.run_with_clamps(self.x, self.y, ["ablate:L2H3,until=100", "induction:L2H3,from=100"])  # no overlap
         with self.assertRaisesRegex(ValueError, "unknown clamp kind"):
             parse_clamp("frobnicate:L1H1")
 

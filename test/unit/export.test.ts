@@ -282,6 +282,7 @@ test('a run that is still training exports its complete evaluations and says so'
   const r = await exp({ run: live, format: 'csv', out: path.join(live, 'm.csv') });
   assert.deepEqual(r.notes, ['note: run live is still training: exporting a snapshot up to the last complete evaluation (4 evaluations, 192 of 192 sequences)']);
   assert.equal(fs.readFileSync(path.join(live, 'm.csv'), 'utf8').trim().split('\r\n').length, 5);
+  await assert.rejects(exp({ run: live, format: 'tensorboard' }), /run live is still training and writes .*tensorboard itself; export its events to another folder/);
 });
 
 function cli(args: string[]) {

@@ -68,6 +68,10 @@ export async function exportCommand(o: ExportOptions, io: ExportIO): Promise<voi
     const out = path.resolve(j.out ?? defaultOut(s, j.format));
     switch (j.format) {
       case 'tensorboard': {
+        if (s.training && path.resolve(out) === path.join(s.dir.path, TENSORBOARD_DIR)) {
+          // TensorBoard only tails the newest file of a folder: a second file would hide the live one's new events.
+          throw new Error(`run ${s.dir.id} is still training and writes ${out} itself; export its events to another folder`);
+        }
         const r = writeRunEvents(s, out);
         io.say(`wrote ${r.file} (${r.evaluations} evaluations, ${r.scalars} scalars${r.extra ? `, ${r.extra} LLC points` : ''})`);
         break;

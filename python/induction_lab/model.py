@@ -3,9 +3,9 @@
 Read top to bottom: embed (exemplars: linear + bias; context labels: one-hot · W_lab, the query's label is
 never embedded) → interleave ``x1 ℓ1 x2 ℓ2 … xq`` (RoPE: no positional embedding) → per block: pre-LN
 (ε = lnEps, biased variance), qkv = LN(x)·W_qkvᵀ with feature index which·d + head·D + dim, RoPE on q and
-k (interleaved pairs, GPT-J style: θ_{p,i} = p / base^{2i/D}), scores = q·kᵀ/√D masked as S·M + (1−M)·(−1e20),
-softmax over keys, z = pattern·v, heads concatenated (head h → dims h·D…h·D+D−1), output projection, residual
-→ final LN → unembedding at every position. Float32 throughout, as the engine
+k (interleaved pairs, GPT-J style: θ_{p,i} = p / base^{2i/D}), scores = q·kᵀ/√D masked as
+S·M + (1−M)·(−1e20), softmax over keys, z = pattern·v, heads concatenated (head h → dims h·D…h·D+D−1),
+output projection, residual → final LN → unembedding at every position. Float32 throughout, as the engine
 (``src/engine/model/forward.ts``).
 
 Every intermediate passes through a named site (``sites.py``): a hook ``fn(activation, hook)`` registered on

@@ -38,7 +38,8 @@ class SafetensorsFile(Mapping[str, np.ndarray]):
     def __getitem__(self, name: str) -> np.ndarray:
         if name not in self._cache:
             if name not in self._entries:
-                raise KeyError(f"{self.path}: no tensor {name!r} (tensors: {', '.join(sorted(self._entries)) or 'none'})")
+                known = ", ".join(sorted(self._entries)) or "none"
+                raise KeyError(f"{self.path}: no tensor {name!r} (tensors: {known})")
             self._cache[name] = self._read(name)
         return self._cache[name]
 

@@ -151,7 +151,7 @@ def read_events(path: str) -> List[Dict[str, Any]]:
 
 
 def scalars(events: List[Dict[str, Any]], purge: bool = True) -> Dict[str, List[Tuple[int, float]]]:
-    """tag -> [(step, value)], with TensorBoard's purge: a SessionLog START at step s drops earlier points at steps >= s."""
+    """tag -> [(step, value)], purged as TensorBoard does: SessionLog START at s drops earlier points at steps >= s."""
     out: Dict[str, List[Tuple[int, float]]] = {}
     for ev in events:
         log: Optional[Dict[str, Any]] = ev.get("session_log")

@@ -91,14 +91,15 @@ class ForwardMatchesEngine(unittest.TestCase):
         contribution = clean[sites.z(1)][:, :, 3] @ w.T
         np.testing.assert_allclose(clean[sites.attn_out(1)] - hooked[sites.attn_out(1)], contribution, atol=1e-5)
         np.testing.assert_array_equal(hooked[sites.z(1)][:, :, 3], 0)
-        np.testing.assert_array_equal(hooked[sites.pattern(1)], clean[sites.pattern(1)], "the pattern is still computed")
+        np.testing.assert_array_equal(hooked[sites.pattern(1)], clean[sites.pattern(1)], "patterns still computed")
         # The same through the clamp short form.
         logits, _ = self.model.run_with_clamps(self.x, self.y, ["ablate:L2H3"])
         np.testing.assert_allclose(logits, self.model.run_with_hooks(self.x, self.y, [(sites.v(1), zero_head)]), atol=0)
 
     def test_hooks_see_names_filters_and_go_away(self):
         seen = []
-        self.model.run_with_hooks(self.x, self.y, [(lambda n: n.endswith("hook_pattern"), lambda a, h: seen.append(h.name))])
+        patterns = lambda n: n.endswith("hook_pattern")  # noqa: E731
+        self.model.run_with_hooks(self.x, self.y, [(patterns, lambda a, h: seen.append(h.name))])
         self.assertEqual(seen, ["blocks.0.attn.hook_pattern", "blocks.1.attn.hook_pattern"])
         _, cache = self.model.run_with_cache(self.x, self.y, names_filter=lambda n: "resid" in n)
         self.assertEqual(sorted(cache), sorted(n for n in sites.site_names(self.model.config) if "resid" in n))

@@ -101,8 +101,8 @@ class LoadRun(unittest.TestCase):
         ck = os.path.join(d, "checkpoints", "seq-1600.safetensors")
         with open(ck, "r+b") as f:
             f.truncate(1000)
-        with self.assertRaisesRegex(FormatError, r"seq-1600\.safetensors: header length \d+ does not fit a 1000-byte file|"
-                                                 r"needs \d+ bytes"):
+        with self.assertRaisesRegex(FormatError, r"seq-1600\.safetensors: (header length \d+ does not fit a "
+                                                 r"1000-byte file|.*needs \d+ bytes)"):
             SafetensorsFile(ck)
         with self.assertRaisesRegex(FileNotFoundError, "not a run folder"):
             load_run(os.path.join(d, "checkpoints"))

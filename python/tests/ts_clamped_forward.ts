@@ -20,9 +20,10 @@ import { normalizeClamps, parseClampFlag } from '../../src/engine/clamps/spec';
   const x = Float32Array.from(req.exemplars.flat(2));
   const y = Int32Array.from(req.labels.flat());
   const w = new TfWeights(c, ck.params, false);
-  const inputs = tf.tidy(() => ({ exemplars: tf.keep(tf.tensor3d(x, [B, 3, c.inputDim])), labels: tf.keep(tf.tensor2d(y, [B, 3], 'int32')) }));
+  const inputs = { exemplars: tf.tensor3d(x, [B, 3, c.inputDim]), labels: tf.tensor2d(y, [B, 3], 'int32') };
   const out = (req.runs as Array<{ clamps: unknown; sequences?: number }>).map((run) => tf.tidy(() => {
-    const r = clampedForward(c, w.weights, inputs, { labels: y, size: B, exemplars: x }, normalizeClamps((run.clamps as unknown[]).map((k) => (typeof k === 'string' ? parseClampFlag(k, c) : k)), c),
+    const raw = (run.clamps as unknown[]).map((k) => (typeof k === 'string' ? parseClampFlag(k, c) : k));
+    const r = clampedForward(c, w.weights, inputs, { labels: y, size: B, exemplars: x }, normalizeClamps(raw, c),
       run.sequences ?? 0, { record: new Set(req.sites as string[]) });
     const sites: Record<string, unknown> = {};
     for (const s of req.sites as string[]) sites[s] = r.acts.get(s)?.arraySync();

@@ -24,8 +24,11 @@ const ROOT = path.join(__dirname, '..', '..');
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'il-export-'));
 let run = '';
 const config = resolveRunConfig({
-  name: 'exp', train: { sequences: 192, evalEvery: 64, checkpointEvery: 96, lr: 1e-3, engine: 'fast' }, data: { evalSize: 24 },
-  clamps: [{ kind: 'ablate', heads: ['L2H0', 'L2H5'] }, { kind: 'prev-token', heads: ['L1H2'], strength: 0.9, until: 128 }],
+  name: 'exp', train: { sequences: 192, evalEvery: 64, checkpointEvery: 96, lr: 1e-3, engine: 'fast' },
+  data: { evalSize: 24 },
+  clamps: [
+    { kind: 'ablate', heads: ['L2H0', 'L2H5'] }, { kind: 'prev-token', heads: ['L1H2'], strength: 0.9, until: 128 },
+  ],
 });
 
 before(async () => {
@@ -42,15 +45,18 @@ async function exp(o: Parameters<typeof exportCommand>[0]) {
 }
 const metrics = (dir = run) => RunDir.open(dir).readMetrics<MetricsRecord>();
 
-test('csv: one row per evaluation, every column of metrics.jsonl, numbers that round-trip, empty cells for missing', async () => {
+test('csv: a row per evaluation, every column of metrics.jsonl, numbers that round-trip, empty cells', async () => {
   const out = path.join(tmp(), 'm.csv');
   const r = await exp({ run, format: 'csv', out });
   assert.match(r.said[0], /wrote .*m\.csv \(4 rows × 45 columns\)/);
   const lines = fs.readFileSync(out, 'utf8').split('\r\n');
   assert.equal(lines.pop(), '');
   const head = lines[0].split(',');
-  assert.deepEqual(head.slice(0, 6), ['sequences', 'step', 'wall_time', 'train/loss', 'train/learning_rate', 'fsl_train/loss']);
-  assert.ok(head.includes('heads/L2H7/induction_strength') && head.includes('heads/L1H0/prev_token_score') && head.includes('fsl_test_class/use_context_prob'));
+  assert.deepEqual(head.slice(0, 6),
+    ['sequences', 'step', 'wall_time', 'train/loss', 'train/learning_rate', 'fsl_train/loss']);
+  for (const c of ['heads/L2H7/induction_strength', 'heads/L1H0/prev_token_score', 'fsl_test_class/use_context_prob']) {
+    assert.ok(head.includes(c), c);
+  }
   const ms = metrics();
   lines.slice(1).forEach((line, i) => {
     const cells = Object.fromEntries(line.split(',').map((c, j) => [head[j], c]));
@@ -67,12 +73,20 @@ test('csv: one row per evaluation, every column of metrics.jsonl, numbers that r
 type TVal = number | bigint | Uint8Array | TVal[] | Map<number, TVal>;
 function thrift(b: Uint8Array, at: number): { v: Map<number, TVal>; end: number } {
   let i = at;
-  const uvar = () => { let r = 0n, s = 0n; for (;;) { const x = b[i++]; r |= BigInt(x & 0x7f) << s; s += 7n; if (!(x & 0x80)) return r; } };
+  const uvar = () => {
+    let r = 0n, s = 0n;
+    for (;;) { const x = b[i++]; r |= BigInt(x & 0x7f) << s; s += 7n; if (!(x & 0x80)) return r; }
+  };
   const zz = () => { const u = uvar(); return (u >> 1n) ^ -(u & 1n); };
   const value = (type: number): TVal => {
     if (type === 5 || type === 6) { const v = zz(); return type === 5 ? Number(v) : v; }
     if (type === 8) { const n = Number(uvar()); const s = b.subarray(i, i + n); i += n; return s; }
-    if (type === 9) { const h = b[i++]; let n = h >> 4; const et = h & 15; if (n === 15) n = Number(uvar()); return Array.from({ length: n }, () => value(et)); }
+    if (type === 9) {
+      const h = b[i++];
+      let n = h >> 4;
+      if (n === 15) n = Number(uvar());
+      return Array.from({ length: n }, () => value(h & 15));
+    }
     if (type === 12) return struct();
     throw new Error(`thrift type ${type}`);
   };
@@ -93,7 +107,7 @@ function thrift(b: Uint8Array, at: number): { v: Map<number, TVal>; end: number 
 }
 const txt = (x: TVal) => new TextDecoder().decode(x as Uint8Array);
 
-test('parquet: schema, row count and every value read back by an independent decoder (nulls as definition levels)', async () => {
+test('parquet: schema, rows and every value read back by an independent decoder (nulls as levels)', async () => {
   const out = path.join(tmp(), 'm.parquet');
   await exp({ run, format: 'parquet', out });
   const b = new Uint8Array(fs.readFileSync(out));
@@ -119,14 +133,20 @@ test('parquet: schema, row count and every value read back by an independent dec
     if (optional) {
       const n = new DataView(b.buffer, b.byteOffset + p).getUint32(0, true);
       let q = p + 4;
-      while (present.length < ms.length) { const run = b[q] >> 1; const bit = b[q + 1]; q += 2; for (let k = 0; k < run; k++) present.push(bit === 1); }
+      while (present.length < ms.length) { // RLE runs: (count << 1) then the level byte
+        const count = b[q] >> 1, bit = b[q + 1];
+        q += 2;
+        for (let k = 0; k < count; k++) present.push(bit === 1);
+      }
       assert.equal(q, p + 4 + n);
       p = q;
     } else present.push(...ms.map(() => true));
     assert.equal((ph.get(5) as Map<number, TVal>).get(1), ms.length);
     const dv = new DataView(b.buffer, b.byteOffset + p);
     let k = 0;
-    return present.map((ok) => (ok ? (schema[j + 1].get(1) === 2 ? Number(dv.getBigInt64(8 * k++, true)) : dv.getFloat64(8 * k++, true)) : null));
+    const int64 = schema[j + 1].get(1) === 2;
+    const next = () => (int64 ? Number(dv.getBigInt64(8 * k++, true)) : dv.getFloat64(8 * k++, true));
+    return present.map((ok) => (ok ? next() : null));
   };
   assert.deepEqual(column('sequences'), ms.map((r) => r.sequences));
   assert.deepEqual(column('step'), ms.map((r) => r.step));
@@ -136,20 +156,23 @@ test('parquet: schema, row count and every value read back by an independent dec
 });
 
 /** Keys of `vars(opts)` in the reference's main.py (main_utils.create_parser + opto.add_args_to_parser). */
-const REFERENCE_KEYS = `config_from_file suppress_output base_folder use_wandb raw_name run disable_jit depth not_causal init_rescale
-pos_embedding_type sin_time d_model num_heads mlp_ratio model_output_classes no_norm init_seed train_seed train_iters train_bs
-train_microbs lr optimizer weight_decay load_from_ckpt load_from_ckpt_cfg no_load_seeds no_load_opt_state ckpt_every ckpt_sched
-ckpt_sched_file train_context_len warmup_steps decay_steps mixing_coeffs pt_burstiness pt_distract pt_no_support pt_unique_rest
-eval_seed eval_iters eval_bs eval_every eval_sched eval_sched_file save_eval_data load_eval_data pe_names pe_classes pe_exemplars
-pe_burstiness pe_noise_scale pe_distract pe_no_support pe_unique_rest pe_fs_relabel_scheme pe_context_len
-pe_assign_query_label_random data_type data_file data_path_in_file class_split exemplar_split fs_relabel fs_relabel_split
-fs_relabel_split_seed noise_scale_train zipf_alpha match_query_and_distractors assign_query_label_random opto_specific_fn
-opto_induction_heads opto_induction_head_strength opto_match_heads opto_match_head_temperature opto_prev_token_heads
-opto_prev_token_head_strength opto_prev_token_only_label opto_disallow_prev_token_heads opto_disallow_prev_token_only_label
-opto_ablate_heads opto_ablate_embedding opto_perfect_copy_from_head_pattern opto_set_head_temperature
-opto_final_layer_silence_non_label_attn opto_preserve_patterns opto_preserve_values opto_preserve_queries opto_preserve_keys
-opto_graft_in_model_ckpt opto_graft_in_model_cfg opto_graft_in_model_till_layer opto_graft_out_model_ckpt
-opto_graft_out_model_cfg opto_graft_out_model_from_layer`.split(/\s+/);
+const REFERENCE_KEYS = `
+config_from_file suppress_output base_folder use_wandb raw_name run disable_jit depth not_causal init_rescale
+pos_embedding_type sin_time d_model num_heads mlp_ratio model_output_classes no_norm init_seed train_seed
+train_iters train_bs train_microbs lr optimizer weight_decay load_from_ckpt load_from_ckpt_cfg no_load_seeds
+no_load_opt_state ckpt_every ckpt_sched ckpt_sched_file train_context_len warmup_steps decay_steps mixing_coeffs
+pt_burstiness pt_distract pt_no_support pt_unique_rest eval_seed eval_iters eval_bs eval_every eval_sched
+eval_sched_file save_eval_data load_eval_data pe_names pe_classes pe_exemplars pe_burstiness pe_noise_scale
+pe_distract pe_no_support pe_unique_rest pe_fs_relabel_scheme pe_context_len pe_assign_query_label_random
+data_type data_file data_path_in_file class_split exemplar_split fs_relabel fs_relabel_split
+fs_relabel_split_seed noise_scale_train zipf_alpha match_query_and_distractors assign_query_label_random
+opto_specific_fn opto_induction_heads opto_induction_head_strength opto_match_heads opto_match_head_temperature
+opto_prev_token_heads opto_prev_token_head_strength opto_prev_token_only_label opto_disallow_prev_token_heads
+opto_disallow_prev_token_only_label opto_ablate_heads opto_ablate_embedding opto_perfect_copy_from_head_pattern
+opto_set_head_temperature opto_final_layer_silence_non_label_attn opto_preserve_patterns opto_preserve_values
+opto_preserve_queries opto_preserve_keys opto_graft_in_model_ckpt opto_graft_in_model_cfg
+opto_graft_in_model_till_layer opto_graft_out_model_ckpt opto_graft_out_model_cfg
+opto_graft_out_model_from_layer`.trim().split(/\s+/);
 
 /** A dataset of an h5wasm file: its values and shape. */
 function ds(f: { get(k: string): unknown }, k: string): { value: ArrayLike<number | bigint>; shape: number[] } {
@@ -158,7 +181,7 @@ function ds(f: { get(k: string): unknown }, k: string): { value: ArrayLike<numbe
   return d;
 }
 
-test('icl-dynamics: config.json with every reference option, log.h5 the notebooks read, eval_data.h5 = the eval sets', async () => {
+test('icl-dynamics: config.json with every reference option, the log.h5 the notebooks read, eval_data.h5', async () => {
   const out = path.join(tmp(), 'omniglot50_rl5');
   const r = await exp({ run, format: 'icl-dynamics', out });
   assert.ok(r.notes.some((n) => /not mapped: .*"until":128.*no clamp windows/.test(n)), r.notes.join('\n'));
@@ -211,8 +234,10 @@ test('icl-dynamics: each clamp kind maps to its opto option; what the reference 
   const { opts, unmapped } = optoOptions(normalizeClamps([
     { kind: 'induction', heads: ['L2H3'], strength: 0.8 }, { kind: 'induction', heads: ['L2H4'], strength: 0.6 },
     { kind: 'match', heads: ['L2H6'], temperature: 0.5 }, { kind: 'silence-non-label', heads: ['L2H1'] },
-    { kind: 'temperature', heads: ['L1H4'], temperature: 2 }, { kind: 'disallow-prev-token', heads: ['L1H0'], labelRowsOnly: true },
-    { kind: 'preserve', what: ['values', 'patterns'] }, { kind: 'ablate-embedding' }, { kind: 'copy', head: 'L2H3' }, { kind: 'layer1' },
+    { kind: 'temperature', heads: ['L1H4'], temperature: 2 },
+    { kind: 'disallow-prev-token', heads: ['L1H0'], labelRowsOnly: true },
+    { kind: 'preserve', what: ['values', 'patterns'] }, { kind: 'ablate-embedding' }, { kind: 'copy', head: 'L2H3' },
+    { kind: 'layer1' },
   ], m), 2, 8);
   assert.deepEqual(opts.opto_induction_heads, ['1:3', '1:4']);
   assert.equal(opts.opto_induction_head_strength, 0.8);
@@ -245,11 +270,13 @@ test('eval-sets: the evaluators the metrics were computed on, exemplars gathered
     assert.deepEqual(tensors.get(`${spec.name}.exemplars`)!.shape, [24, 3, 512]);
   }
   // Training exemplars: the query vector is the matching context exemplar (spec §1.1).
-  const x = tensors.get('fsl_train.exemplars')!.data as Float32Array, c = tensors.get('fsl_train.correct')!.data as Uint8Array;
-  for (let b = 0; b < 24; b++) assert.deepEqual(x.subarray((b * 3 + 2) * 512, (b * 3 + 3) * 512), x.subarray((b * 3 + c[b]) * 512, (b * 3 + c[b] + 1) * 512));
+  const x = tensors.get('fsl_train.exemplars')!.data as Float32Array;
+  const c = tensors.get('fsl_train.correct')!.data as Uint8Array;
+  const item = (b: number, i: number) => x.subarray((b * 3 + i) * 512, (b * 3 + i + 1) * 512);
+  for (let b = 0; b < 24; b++) assert.deepEqual(item(b, 2), item(b, c[b]));
 });
 
-test('--tensorboard DIR for an older run: every evaluation once, LLC results from the run folder, a re-export replaces', async () => {
+test('--tensorboard DIR for an older run: each evaluation once, LLC results, a re-export replaces', async () => {
   const copy = path.join(tmp(), 'old');
   fs.cpSync(run, copy, { recursive: true });
   fs.rmSync(path.join(copy, 'tensorboard'), { recursive: true, force: true });
@@ -267,8 +294,9 @@ test('--tensorboard DIR for an older run: every evaluation once, LLC results fro
   const view = evs.slice(lastStart).filter((e) => e.scalars.size);
   const ms = metrics(copy);
   assert.deepEqual(view.filter((e) => e.scalars.has('fsl_train/loss')).map((e) => e.step), ms.map((m) => m.sequences));
-  assert.deepEqual(view.filter((e) => e.scalars.has('llc/llc')).map((e) => [e.step, e.scalars.get('llc/llc')]), [[96, 12.5], [192, 20.25]]);
-  assert.equal(view.find((e) => e.step === 192 && e.scalars.has('llc/llc'))!.scalars.has('llc/llc_std'), false, 'empty cell: no point');
+  const llc = view.filter((e) => e.scalars.has('llc/llc'));
+  assert.deepEqual(llc.map((e) => [e.step, e.scalars.get('llc/llc')]), [[96, 12.5], [192, 20.25]]);
+  assert.equal(llc[1].scalars.has('llc/llc_std'), false, 'empty cell: no point');
   const wall = view.map((e) => e.wallTime);
   assert.deepEqual(wall, [...wall].sort((a, b) => a - b), 'event times increase');
 });
@@ -280,20 +308,24 @@ test('a run that is still training exports its complete evaluations and says so'
   fs.writeFileSync(path.join(live, 'run.json'), JSON.stringify({ ...rj, status: 'running' }));
   fs.appendFileSync(path.join(live, 'metrics.jsonl'), '{"sequences":256,"step":8,"eval":{"fsl_tr');
   const r = await exp({ run: live, format: 'csv', out: path.join(live, 'm.csv') });
-  assert.deepEqual(r.notes, ['note: run live is still training: exporting a snapshot up to the last complete evaluation (4 evaluations, 192 of 192 sequences)']);
+  assert.deepEqual(r.notes, ['note: run live is still training: exporting a snapshot up to the last complete '
+    + 'evaluation (4 evaluations, 192 of 192 sequences)']);
   assert.equal(fs.readFileSync(path.join(live, 'm.csv'), 'utf8').trim().split('\r\n').length, 5);
-  await assert.rejects(exp({ run: live, format: 'tensorboard' }), /run live is still training and writes .*tensorboard itself; export its events to another folder/);
+  await assert.rejects(exp({ run: live, format: 'tensorboard' }),
+    /run live is still training and writes .*tensorboard itself; export its events to another folder/);
 });
 
 function cli(args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/engine/cli.ts'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/engine/cli.ts'), ...args],
+    { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
   return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
 }
 
-test('CLI: unknown format, unwritable output, missing run each give one line and exit 2; defaults land in the run folder', () => {
+test('CLI: unknown format, unwritable output, missing run: one line, exit 2; outputs default to the run folder', () => {
   let r = cli(['export', run, '--format', 'hdf6']);
   assert.equal(r.code, 2);
-  assert.equal(r.err, 'induction-lab: unknown export format "hdf6" (known: tensorboard, icl-dynamics, csv, parquet, eval-sets)\n');
+  assert.equal(r.err,
+    'induction-lab: unknown export format "hdf6" (known: tensorboard, icl-dynamics, csv, parquet, eval-sets)\n');
   const blocker = path.join(tmp(), 'file');
   fs.writeFileSync(blocker, 'x');
   r = cli(['export', run, '--format', 'icl-dynamics', path.join(blocker, 'out')]);
@@ -307,5 +339,5 @@ test('CLI: unknown format, unwritable output, missing run each give one line and
   assert.match(r.err, /export needs --tensorboard DIR or --format FORMAT/);
   r = cli(['export', run, '--format', 'csv']);
   assert.equal(r.code, 0, r.err);
-  assert.match(r.out, new RegExp(`wrote ${path.join(run, 'metrics.csv').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(4 rows`));
+  assert.ok(r.out.startsWith(`wrote ${path.join(run, 'metrics.csv')} (4 rows`), r.out);
 });

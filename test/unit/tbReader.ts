@@ -36,7 +36,10 @@ type Field = { no: number; wire: number; v: number | Uint8Array };
 function fields(b: Uint8Array): Field[] {
   const out: Field[] = [];
   let i = 0;
-  const varint = () => { let r = 0, m = 1; for (;;) { const x = b[i++]; r += (x & 0x7f) * m; m *= 128; if (!(x & 0x80)) return r; } };
+  const varint = () => {
+    let r = 0, m = 1;
+    for (;;) { const x = b[i++]; r += (x & 0x7f) * m; m *= 128; if (!(x & 0x80)) return r; }
+  };
   while (i < b.length) {
     const key = varint(), no = Math.floor(key / 8), wire = key % 8;
     if (wire === 0) out.push({ no, wire, v: varint() });
@@ -52,7 +55,10 @@ const f64 = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, 8).getFloat6
 const f32 = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, 4).getFloat32(0, true);
 const str = (b: Uint8Array) => new TextDecoder().decode(b);
 
-export interface Ev { wallTime: number; step: number; version?: string; scalars: Map<string, number>; texts: Map<string, string>; start?: boolean }
+export interface Ev {
+  wallTime: number; step: number; version?: string; scalars: Map<string, number>; texts: Map<string, string>;
+  start?: boolean;
+}
 export function decodeEvent(b: Uint8Array): Ev {
   const ev: Ev = { wallTime: NaN, step: 0, scalars: new Map(), texts: new Map() };
   for (const f of fields(b)) {
@@ -65,7 +71,10 @@ export function decodeEvent(b: Uint8Array): Ev {
         const vf = fields(bytesOf(val));
         const tag = str(bytesOf(vf.find((g) => g.no === 1)!));
         const simple = vf.find((g) => g.no === 2);
-        if (simple) { assert.equal(simple.wire, 5, 'simple_value is a float'); ev.scalars.set(tag, f32(bytesOf(simple))); }
+        if (simple) {
+          assert.equal(simple.wire, 5, 'simple_value is a float');
+          ev.scalars.set(tag, f32(bytesOf(simple)));
+        }
         const tensor = vf.find((g) => g.no === 8);
         if (tensor) ev.texts.set(tag, str(bytesOf(fields(bytesOf(tensor)).find((g) => g.no === 8)!)));
       }

@@ -10,7 +10,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { initBackend } from '../../src/engine/tf';
-import { crc32c, maskedCrc32c, tfRecord, scalarsEvent, sessionStartEvent, textEvent, EventWriter } from '../../src/engine/io/tensorboard';
+import {
+  crc32c, maskedCrc32c, tfRecord, scalarsEvent, sessionStartEvent, textEvent, EventWriter,
+} from '../../src/engine/io/tensorboard';
 import { resolveRunConfig, RunConfig } from '../../src/engine/train/runConfig';
 import { runTraining } from '../../src/engine/train/trainer';
 import { RunDir } from '../../src/engine/io';
@@ -42,7 +44,9 @@ test('a TFRecord frames its data with two masked CRCs; corrupting one byte is ca
 });
 
 test('events decode to what was written: scalars (float32), text, SessionLog START, large steps', () => {
-  const e = decodeEvent(scalarsEvent(1.5e9 + 0.25, 6_000_000_000, [{ tag: 'fsl_train/loss', value: Math.LN2 }, { tag: 'heads/L2H3/induction_strength', value: -0.125 }]));
+  const e = decodeEvent(scalarsEvent(1.5e9 + 0.25, 6_000_000_000, [
+    { tag: 'fsl_train/loss', value: Math.LN2 }, { tag: 'heads/L2H3/induction_strength', value: -0.125 },
+  ]));
   assert.equal(e.wallTime, 1.5e9 + 0.25);
   assert.equal(e.step, 6_000_000_000, 'int64 steps beyond 2^32');
   assert.equal(e.scalars.get('fsl_train/loss'), Math.fround(Math.LN2));
@@ -53,7 +57,7 @@ test('events decode to what was written: scalars (float32), text, SessionLog STA
   assert.equal(s.step, 640);
 });
 
-test('EventWriter: first event is brain.Event:2; non-finite scalars are dropped; names sort after existing files', () => {
+test('EventWriter: brain.Event:2 first; non-finite scalars dropped; names sort after existing files', () => {
   const dir = tmp();
   const w1 = new EventWriter(dir, 1_700_000_000_000);
   w1.scalars(1, 0, [{ tag: 'a', value: 1 }, { tag: 'nan', value: NaN }, { tag: 'inf', value: Infinity }]);
@@ -81,11 +85,12 @@ async function train(cfg: RunConfig, root: string, id: string, stopAfterSteps = 
   const dir = resume ? RunDir.open(path.join(root, id)) : RunDir.create(root, id);
   const msgs: FromChildMessage[] = [];
   let steps = 0;
-  const fin = await runTraining(cfg, dir, { emit: (m) => msgs.push(m), shouldStop: () => steps++ >= stopAfterSteps }, resume);
+  const io = { emit: (m: FromChildMessage) => msgs.push(m), shouldStop: () => steps++ >= stopAfterSteps };
+  const fin = await runTraining(cfg, dir, io, resume);
   return { dir, msgs, fin };
 }
 
-test('training writes tensorboard/events.out.tfevents.* as it logs: every scalar of every evaluation, grouped tags', async () => {
+test('training writes tensorboard/events.out.tfevents.* as it logs: every scalar of every evaluation', async () => {
   const root = tmp();
   const { dir, fin } = await train(tinyRun(), root, 'run');
   assert.equal(fin.status, 'completed');
@@ -99,7 +104,7 @@ test('training writes tensorboard/events.out.tfevents.* as it logs: every scalar
   assert.match(evs.find((e) => e.texts.has('config'))!.texts.get('config')!, /"lr": 0\.001/);
   const metrics = dir.readMetrics<MetricsRecord>();
   const scalarEvents = evs.filter((e) => e.scalars.size > 0);
-  assert.deepEqual(scalarEvents.map((e) => e.step), metrics.map((r) => r.sequences), 'one event per evaluation, step = sequences');
+  assert.deepEqual(scalarEvents.map((e) => e.step), metrics.map((r) => r.sequences), 'one event per evaluation');
   metrics.forEach((r, i) => {
     const s = scalarEvents[i].scalars;
     for (const [set, ms] of Object.entries(r.eval)) {
@@ -119,7 +124,7 @@ test('training writes tensorboard/events.out.tfevents.* as it logs: every scalar
   });
 });
 
-test('train.tensorboard false writes no events; a resumed run starts a new file with SessionLog START at its step', async () => {
+test('train.tensorboard false: no events; a resumed run adds a file starting with SessionLog START', async () => {
   const root = tmp();
   const off = await train(tinyRun({ tensorboard: false }), root, 'off');
   assert.equal(fs.existsSync(path.join(off.dir.path, 'tensorboard')), false);
@@ -134,7 +139,7 @@ test('train.tensorboard false writes no events; a resumed run starts a new file 
   assert.equal(files.length, 2);
   const second = readEvents(path.join(b.dir.path, 'tensorboard', files[1]));
   assert.equal(second[1].start, true);
-  assert.equal(second[1].step, 65, 'START just after the checkpoint: TensorBoard drops only the first file\'s later points');
+  assert.equal(second[1].step, 65, 'START just after the checkpoint: TensorBoard drops the first file\'s later points');
   // TensorBoard's view (purge at START) equals metrics.jsonl.
   const seen = new Map<number, number>();
   for (const f of files) for (const e of readEvents(path.join(b.dir.path, 'tensorboard', f))) {
@@ -143,7 +148,8 @@ test('train.tensorboard false writes no events; a resumed run starts a new file 
     if (v !== undefined) seen.set(e.step, v);
   }
   const m = b.dir.readMetrics<MetricsRecord>();
-  assert.deepEqual([...seen.entries()].sort((x, y) => x[0] - y[0]), m.map((r) => [r.sequences, Math.fround(r.eval.fsl_train.loss)]));
+  const want = m.map((r) => [r.sequences, Math.fround(r.eval.fsl_train.loss)]);
+  assert.deepEqual([...seen.entries()].sort((x, y) => x[0] - y[0]), want);
 });
 
 test('an unwritable tensorboard folder is one warning; training and metrics.jsonl go on', async () => {
@@ -155,6 +161,7 @@ test('an unwritable tensorboard folder is one warning; training and metrics.json
   assert.equal(fin.status, 'completed');
   const warnings = msgs.filter((m) => m.type === 'warning').map((m) => (m as { message: string }).message);
   assert.equal(warnings.length, 1);
-  assert.match(warnings[0], /^TensorBoard events are off for this run: cannot write TensorBoard events in .*tensorboard: (EEXIST|ENOTDIR)/);
+  assert.match(warnings[0],
+    /^TensorBoard events are off for this run: cannot write TensorBoard events in .*tensorboard: (EEXIST|ENOTDIR)/);
   assert.equal(dir.readMetrics().length, 4);
 });

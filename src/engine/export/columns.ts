@@ -26,7 +26,8 @@ const KNOWN = new Set(['sequences', 'step', 'wallTime', 'trainLoss', 'eval', 'in
 export function metricColumns(r: MetricsRecord, depth: number, lr?: number): Array<[string, number]> {
   const num = (x: unknown) => (typeof x === 'number' ? x : NaN);
   const out: Array<[string, number]> = [
-    ['sequences', num(r.sequences)], ['step', num(r.step)], ['wall_time', num(r.wallTime)], ['train/loss', num(r.trainLoss)],
+    ['sequences', num(r.sequences)], ['step', num(r.step)], ['wall_time', num(r.wallTime)],
+    ['train/loss', num(r.trainLoss)],
   ];
   if (lr !== undefined) out.push(['train/learning_rate', lr]);
   for (const [set, ms] of Object.entries(r.eval ?? {})) {
@@ -43,11 +44,15 @@ export function metricColumns(r: MetricsRecord, depth: number, lr?: number): Arr
 /** The scalars of a record that TensorBoard plots (every column but the axes; non-finite ones dropped). */
 export function metricScalars(r: MetricsRecord, depth: number, lr?: number): Array<{ tag: string; value: number }> {
   const axes = new Set<string>(AXIS_COLUMNS);
-  return metricColumns(r, depth, lr).filter(([k, v]) => !axes.has(k) && Number.isFinite(v)).map(([tag, value]) => ({ tag, value }));
+  return metricColumns(r, depth, lr)
+    .filter(([k, v]) => !axes.has(k) && Number.isFinite(v))
+    .map(([tag, value]) => ({ tag, value }));
 }
 
 /** Every record as rows over the union of their columns (first-seen order), missing cells NaN. */
-export function metricTable(records: MetricsRecord[], depth: number, lr?: number): { columns: string[]; rows: number[][] } {
+export function metricTable(
+  records: MetricsRecord[], depth: number, lr?: number,
+): { columns: string[]; rows: number[][] } {
   const maps = records.map((r) => new Map(metricColumns(r, depth, lr)));
   const columns: string[] = [];
   const seen = new Set<string>();

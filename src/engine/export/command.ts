@@ -45,7 +45,8 @@ export interface ExportIO {
 
 export function defaultOut(s: RunSnapshot, format: ExportFormat): string {
   const files: Record<ExportFormat, string> = {
-    tensorboard: TENSORBOARD_DIR, 'icl-dynamics': 'icl-dynamics', csv: 'metrics.csv', parquet: 'metrics.parquet', 'eval-sets': EVAL_SETS_FILE,
+    tensorboard: TENSORBOARD_DIR, 'icl-dynamics': 'icl-dynamics', csv: 'metrics.csv', parquet: 'metrics.parquet',
+    'eval-sets': EVAL_SETS_FILE,
   };
   return path.join(s.dir.path, files[format]);
 }
@@ -61,7 +62,9 @@ export async function exportCommand(o: ExportOptions, io: ExportIO): Promise<voi
   } else if (o.out !== undefined) {
     throw new Error(`an output (${o.out}) needs --format FORMAT (${EXPORT_FORMATS.join(', ')})`);
   }
-  if (jobs.length === 0) throw new Error(`export needs --tensorboard DIR or --format FORMAT [OUT] (${EXPORT_FORMATS.join(', ')})`);
+  if (jobs.length === 0) {
+    throw new Error(`export needs --tensorboard DIR or --format FORMAT [OUT] (${EXPORT_FORMATS.join(', ')})`);
+  }
   const s = readRunSnapshot(o.run);
   if (s.note) io.note(`note: ${s.note}`);
   for (const j of jobs) {
@@ -70,10 +73,12 @@ export async function exportCommand(o: ExportOptions, io: ExportIO): Promise<voi
       case 'tensorboard': {
         if (s.training && path.resolve(out) === path.join(s.dir.path, TENSORBOARD_DIR)) {
           // TensorBoard only tails the newest file of a folder: a second file would hide the live one's new events.
-          throw new Error(`run ${s.dir.id} is still training and writes ${out} itself; export its events to another folder`);
+          throw new Error(`run ${s.dir.id} is still training and writes ${out} itself; `
+            + 'export its events to another folder');
         }
         const r = writeRunEvents(s, out);
-        io.say(`wrote ${r.file} (${r.evaluations} evaluations, ${r.scalars} scalars${r.extra ? `, ${r.extra} LLC points` : ''})`);
+        const llc = r.extra ? `, ${r.extra} LLC points` : '';
+        io.say(`wrote ${r.file} (${r.evaluations} evaluations, ${r.scalars} scalars${llc})`);
         break;
       }
       case 'icl-dynamics': {

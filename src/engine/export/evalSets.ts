@@ -47,7 +47,8 @@ export async function writeEvalSets(config: RunConfig, out: string): Promise<{ s
     tensors[`${s.name}.exemplarIndex`] = { dtype: 'I32', shape: [N, items], data: s.batch.exemplarIdx };
   }
   writeFileAtomic(out, encodeSafetensors(tensors, {
-    format: 'induction-lab/eval-sets-v1', sets: JSON.stringify(sets.map((s) => s.name)), evalSeed: String(config.train.evalSeed),
+    format: 'induction-lab/eval-sets-v1', sets: JSON.stringify(sets.map((s) => s.name)),
+    evalSeed: String(config.train.evalSeed),
     features, data_config: JSON.stringify(config.data),
   }));
   return { sets: sets.map((s) => s.name), sequences: sets.reduce((n, s) => n + s.batch.size, 0) };

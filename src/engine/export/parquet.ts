@@ -34,19 +34,35 @@ class Compact {
   i32(id: number, v: number): this { this.field(id, T.I32); this.varint(this.zigzag(v)); return this; }
   i64(id: number, v: number): this { this.field(id, T.I64); this.varint(this.zigzag(v)); return this; }
   binary(id: number, s: string): this { this.field(id, T.BINARY); this.rawString(s); return this; }
-  private rawString(s: string): void { const b = new TextEncoder().encode(s); this.varint(BigInt(b.length)); this.out.push(...b); }
+  private rawString(s: string): void {
+    const b = new TextEncoder().encode(s);
+    this.varint(BigInt(b.length));
+    this.out.push(...b);
+  }
   private listHeader(id: number, type: number, n: number): void {
     this.field(id, T.LIST);
     if (n < 15) this.out.push((n << 4) | type); else { this.out.push(0xf0 | type); this.varint(BigInt(n)); }
   }
-  i32List(id: number, vs: number[]): this { this.listHeader(id, T.I32, vs.length); for (const v of vs) this.varint(this.zigzag(v)); return this; }
-  stringList(id: number, vs: string[]): this { this.listHeader(id, T.BINARY, vs.length); for (const v of vs) this.rawString(v); return this; }
+  i32List(id: number, vs: number[]): this {
+    this.listHeader(id, T.I32, vs.length);
+    for (const v of vs) this.varint(this.zigzag(v));
+    return this;
+  }
+  stringList(id: number, vs: string[]): this {
+    this.listHeader(id, T.BINARY, vs.length);
+    for (const v of vs) this.rawString(v);
+    return this;
+  }
   structList<X>(id: number, xs: X[], each: (c: this, x: X) => void): this {
     this.listHeader(id, T.STRUCT, xs.length);
     for (const x of xs) { this.begin(); each(this, x); this.end(); }
     return this;
   }
-  struct(id: number, each: (c: this) => void): this { this.field(id, T.STRUCT); this.begin(); each(this); this.end(); return this; }
+  struct(id: number, each: (c: this) => void): this {
+    this.field(id, T.STRUCT);
+    this.begin(); each(this); this.end();
+    return this;
+  }
   private begin(): void { this.stack.push(this.last); this.last = 0; }
   private end(): void { this.out.push(0); this.last = this.stack.pop()!; }
   /** A top-level struct is written without a field header: call this once after its fields. */
@@ -142,6 +158,7 @@ export function writeMetricsParquet(s: RunSnapshot, out: string): { rows: number
     name, type: ints.has(name) ? TYPE.INT64 : TYPE.DOUBLE, repetition: ints.has(name) ? REQUIRED : OPTIONAL,
     values: rows.map((r) => r[j]),
   }));
-  writeFileAtomic(out, encodeParquet(cols, rows.length, { 'induction_lab.run': s.dir.id, 'induction_lab.status': String(s.runJson.status) }));
+  const meta = { 'induction_lab.run': s.dir.id, 'induction_lab.status': String(s.runJson.status) };
+  writeFileAtomic(out, encodeParquet(cols, rows.length, meta));
   return { rows: rows.length, columns: cols.length };
 }

@@ -24,16 +24,23 @@ export interface RunSnapshot {
 export function readRunSnapshot(dirPath: string): RunSnapshot {
   const dir = RunDir.open(dirPath);
   const runJson = dir.readRunJson<Record<string, unknown>>();
-  if (typeof runJson !== 'object' || runJson === null || Array.isArray(runJson)) throw new Error(`${dir.runJsonPath}: expected a JSON object`);
+  if (typeof runJson !== 'object' || runJson === null || Array.isArray(runJson)) {
+    throw new Error(`${dir.runJsonPath}: expected a JSON object`);
+  }
   // The stored config is validated like a --config file, so an old or hand-edited run.json fails clearly.
   let config: RunConfig;
-  try { config = resolveRunConfig(runJson.config); } catch (e) { throw new Error(`${dir.runJsonPath}: ${(e as Error).message}`, { cause: e }); }
+  try {
+    config = resolveRunConfig(runJson.config);
+  } catch (e) {
+    throw new Error(`${dir.runJsonPath}: ${(e as Error).message}`, { cause: e });
+  }
   const records = dir.readMetrics<MetricsRecord>();
   const checkpoints = dir.listCheckpoints();
   const training = runJson.status === 'running';
   const last = records.at(-1)?.sequences ?? 0;
   const note = training
-    ? `run ${dir.id} is still training: exporting a snapshot up to the last complete evaluation (${records.length} evaluations, ${last} of ${config.train.sequences} sequences)`
+    ? `run ${dir.id} is still training: exporting a snapshot up to the last complete evaluation `
+      + `(${records.length} evaluations, ${last} of ${config.train.sequences} sequences)`
     : undefined;
   return { dir, runJson, config, records, checkpoints, training, note };
 }

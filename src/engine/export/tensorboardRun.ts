@@ -21,8 +21,9 @@ export const TENSORBOARD_DIR = 'tensorboard';
 /** The run config as Markdown for TensorBoard's Text tab. */
 function configText(runId: string, config: RunConfig): string {
   const clamps = config.clamps.length ? config.clamps.map((c) => `\`${JSON.stringify(c)}\``).join(', ') : 'none';
-  return `**${runId}** (${config.preset ?? config.name}) · lr ${config.train.lr} · batch ${config.train.batchSize} · `
-    + `${config.train.sequences} sequences · seed ${config.train.initSeed} · clamps: ${clamps}\n\n`
+  const t = config.train;
+  return `**${runId}** (${config.preset ?? config.name}) · lr ${t.lr} · batch ${t.batchSize} · `
+    + `${t.sequences} sequences · seed ${t.initSeed} · clamps: ${clamps}\n\n`
     + '```json\n' + JSON.stringify(config, null, 2) + '\n```';
 }
 
@@ -51,13 +52,16 @@ export function openTrainingEvents(
     w = new EventWriter(path.join(runDir.path, TENSORBOARD_DIR));
     const now = Date.now() / 1000;
     // TensorBoard drops earlier points at steps ≥ START's: the resumed run keeps its evaluation at the checkpoint.
-    w.sessionStart(now, startSequences > 0 ? startSequences + 1 : 0, startSequences > 0 ? `resumed at ${startSequences} sequences` : '');
+    const resumed = startSequences > 0;
+    w.sessionStart(now, resumed ? startSequences + 1 : 0, resumed ? `resumed at ${startSequences} sequences` : '');
     w.text(now, startSequences, 'config', configText(runDir.id, config));
   } catch (e) { fail(e); }
   return {
     record(r) {
       if (!w) return;
-      try { w.scalars(Date.now() / 1000, r.sequences, metricScalars(r, config.model.depth, config.train.lr)); } catch (e) { fail(e); }
+      try {
+        w.scalars(Date.now() / 1000, r.sequences, metricScalars(r, config.model.depth, config.train.lr));
+      } catch (e) { fail(e); }
     },
     close() { if (w) try { w.close(); } catch (e) { fail(e); } w = null; },
   };
@@ -87,7 +91,8 @@ export function extraScalars(s: RunSnapshot): Array<{ step: number; scalars: Sca
       const list = bySeq.get(seq) ?? [];
       head.forEach((h, i) => {
         const v = Number(cells[i]);
-        if (i !== seqCol && cells[i] !== undefined && cells[i].trim() !== '' && Number.isFinite(v)) list.push({ tag: `${prefix}/${h}`, value: v });
+        const filled = cells[i] !== undefined && cells[i].trim() !== '';
+        if (i !== seqCol && filled && Number.isFinite(v)) list.push({ tag: `${prefix}/${h}`, value: v });
       });
       bySeq.set(seq, list);
     }

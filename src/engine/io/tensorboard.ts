@@ -176,7 +176,9 @@ export class EventWriter {
     if (finite.length) this.write(scalarsEvent(wallTime, step, finite));
   }
 
-  text(wallTime: number, step: number, tag: string, text: string): void { this.write(textEvent(wallTime, step, tag, text)); }
+  text(wallTime: number, step: number, tag: string, text: string): void {
+    this.write(textEvent(wallTime, step, tag, text));
+  }
 
   sessionStart(wallTime: number, step: number, msg = ''): void { this.write(sessionStartEvent(wallTime, step, msg)); }
 

@@ -99,7 +99,10 @@ function display(): (m: FromChildMessage) => void {
   const tty = process.stderr.isTTY;
   let lastLine = 0;
   return (m) => {
-    if (m.type === 'started') say(`run ${m.runId} → ${m.runDir}\nbackend: ${m.backend}${m.backendNotes.length ? ` (${m.backendNotes.join('; ')})` : ''}\n`);
+    if (m.type === 'started') {
+      say(`run ${m.runId} → ${m.runDir}${m.startSequences ? ` (resuming at ${m.startSequences} sequences)` : ''}\n`);
+      say(`backend: ${m.backend}${m.backendNotes.length ? ` (${m.backendNotes.join('; ')})` : ''}\n`);
+    }
     else if (m.type === 'progress') {
       const line = progressBar(m.sequences, m.totalSequences, `${m.sequences}/${m.totalSequences} seq · ${m.stepsPerSecond.toFixed(0)} steps/s · loss ${m.trainLoss.toFixed(3)}`);
       if (tty) say(`\r${line}`);

@@ -48,7 +48,6 @@ if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! comm
     || { apt-get update >>"$W/apt.log" 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y slurmctld slurmd slurm-client munge >>"$W/apt.log" 2>&1; } \
     || die "apt-get install failed (see $W/apt.log)"
 fi
-say "$(sbatch --version), $(munged --version 2>&1 | head -1)"
 
 # munge: reuse a running munged, else start one as the munge user on the default socket.
 if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
@@ -102,6 +101,7 @@ slurmd -D -N localhost -f "$SLURM_CONF" >"$W/slurmd.out" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 120); do [ "$(sinfo -h -N -o %t 2>/dev/null | head -1)" = "idle" ] && break; sleep 0.5; done
 [ "$(sinfo -h -N -o %t 2>/dev/null | head -1)" = "idle" ] || die "the node did not come up (see $W/slurmctld.log, $W/slurmd.log)"
+say "$(sbatch --version), $(munged --version 2>&1 | head -1)"
 say "slurmctld (pid ${PIDS[-2]}) and slurmd -N localhost (pid ${PIDS[-1]}): node idle, $CPUS CPUs, ${MEM} MB"
 
 # 1. Emit, then submit from another folder.

@@ -13,6 +13,7 @@ import { loadTaskData, TaskData } from '../data';
 import { initParams, Params, countParams } from '../model/params';
 import { encodeCheckpoint, readCheckpoint } from '../model/checkpoint';
 import { checkClampResources } from '../clamps/apply';
+import { clampWarnings } from '../clamps/spec';
 import { adamInit, AdamState } from './adam';
 import { evaluate, EvalResult } from './evaluate';
 import { createEngine, TrainEngine } from './engines';
@@ -159,6 +160,7 @@ async function trainLocked(config: RunConfig, runDir: RunDir, io: TrainIO, resum
     type: 'started', runId: runDir.id, runDir: runDir.path, backend: engine.name, backendNotes: engine.notes,
     totalSequences: total, startSequences: step * B, config,
   });
+  for (const message of clampWarnings(config.clamps, config.model)) io.emit({ type: 'warning', message });
 
   let lastEval: { seq: number; r: EvalResult } | null = null;
   const doEval = (seq: number) => {

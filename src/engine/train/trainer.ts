@@ -18,7 +18,7 @@ import { adamInit, AdamState } from './adam';
 import { evaluate, EvalResult } from './evaluate';
 import { createEngine, TrainEngine } from './engines';
 import { RunConfig } from './runConfig';
-import { RunDir, writeFileAtomic, CHECKPOINTS_DIR } from '../io';
+import { RunDir, writeFileAtomic, describeFsError, CHECKPOINTS_DIR } from '../io';
 import { RunLock, LOCK_FILE } from '../io/runLock';
 import { writeCheckpointUnit, newestUnit, cleanLeftovers } from './checkpointUnit';
 import type { FromChildMessage, FinishedMessage, MetricsRecord, RunStatus, CheckpointSummary } from '../../shared/protocol';
@@ -255,7 +255,9 @@ class SpaceReserve {
   private file: string | null;
   constructor(dir: string) {
     this.file = path.join(dir, SpaceReserve.FILE);
-    writeFileAtomic(this.file, new Uint8Array(64 * 1024));
+    try { writeFileAtomic(this.file, new Uint8Array(64 * 1024)); } catch (e) {
+      throw new Error(`cannot start a run in ${dir}: ${describeFsError((e as Error).cause ?? e)}`, { cause: e });
+    }
   }
   free(): void {
     if (this.file) try { fs.rmSync(this.file, { force: true }); } catch { /* best effort */ }

@@ -43,10 +43,11 @@ export function firstDifference(a: unknown, b: unknown, at = ''): string | null 
 /** Runs the command; errors are thrown with a one-line message (the CLI prints them and exits 2). */
 export async function trainCommand(o: TrainCommand): Promise<void> {
   let dir: string, config: RunConfig, resume: boolean;
+  let opened: RunDir | undefined;
   if (o.resumeDir) {
-    const rd = RunDir.open(o.resumeDir);
-    dir = rd.path;
-    config = resolveRunConfig(rd.readRunJson<{ config: unknown }>().config);
+    opened = RunDir.open(o.resumeDir);
+    dir = opened.path;
+    config = resolveRunConfig(opened.readRunJson<{ config: unknown }>().config);
     resume = true;
   } else {
     config = o.config!;
@@ -61,7 +62,8 @@ export async function trainCommand(o: TrainCommand): Promise<void> {
   }
   const prepared = await prepareRun(config);
   const created = !fs.existsSync(dir);
-  const runDir = RunDir.create(path.dirname(dir), path.basename(dir));
+  // An existing folder given to --resume keeps its name, whatever it is; new ones get a checked id.
+  const runDir = opened ?? RunDir.create(path.dirname(dir), path.basename(dir));
   let lock: RunLock;
   try {
     lock = RunLock.acquire(runDir.path, `induction-lab train${o.runId ? ` --run-id ${o.runId}` : o.resumeDir ? ' --resume' : ''}`, (m) => say(`warning: ${m}\n`));

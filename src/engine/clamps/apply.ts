@@ -34,7 +34,10 @@ const byLayer = (c: ModelConfig, heads: string[]): Map<number, number[]> => head
 const donorCheckpoints = new Map<string, Checkpoint>();
 const donors = new Map<string, TfWeights>();
 
-/** A graft donor's checkpoint, read and checked against this model once per process (no TF.js needed). */
+/**
+ * A graft donor read from disk and checked against this model: host arrays only, so it can be called
+ * before the engine has picked a TensorFlow.js backend (checkClampResources runs before training).
+ */
 function donorCheckpoint(path: string, c: ModelConfig): Checkpoint {
   let ck = donorCheckpoints.get(path);
   if (!ck) {
@@ -47,7 +50,10 @@ function donorCheckpoint(path: string, c: ModelConfig): Checkpoint {
   return ck;
 }
 
-/** A frozen donor model (graft clamps) as TF.js variables, made on first use (a TF.js backend is running then). */
+/**
+ * A frozen donor model (graft clamps) as tensors, made once per process on first use: by then the
+ * engine has initialised its backend (tensors made earlier fail with "backend … not yet initialized").
+ */
 export function donorWeights(path: string, c: ModelConfig): TfWeights {
   let d = donors.get(path);
   if (!d) {
@@ -171,8 +177,8 @@ export function clampedForward(
 }
 
 /**
- * Reads and checks what the clamps need from disk (graft donors) so problems show before training starts;
- * the donors' TF.js variables are made when a pass first needs them (after the engine chose a backend).
+ * Reads and checks what the clamps need from disk (graft donors) so problems show before training
+ * starts; makes no tensors, so it is safe before any backend is chosen.
  */
 export function checkClampResources(c: ModelConfig, clamps: ClampSpec[]): void {
   for (const s of clamps) if (s.kind === 'graft-in' || s.kind === 'graft-out') donorCheckpoint(s.checkpoint, c);

@@ -100,6 +100,8 @@ export interface ClampKindDef<K extends ClampKind = ClampKind> {
   readonly fastForward: (s: Spec<K>, c: ModelShape) => FastSupport;
   /** It writes only the query row of last-layer patterns (the ablation evaluator applies it head by head). */
   readonly queryRowPattern?: boolean;
+  /** It sets or reshapes the attention of the heads it names (refused on a head the run zero-ablates: spec.ts). */
+  readonly headPattern?: boolean;
   /** The README's fast-engine column when it depends on the spec (default: from the example). */
   readonly fastDoc?: string;
 }
@@ -161,6 +163,7 @@ export const CLAMP_KIND_DEFS = [
     describe: (s) => `temperature ${heads(s.heads)} (T = ${s.temperature})`,
     writes: (s, c) => [...byLayer(c, s.heads).keys()].map(site.attnScores),
     application: 'pass', batchFree: false,
+    headPattern: true,
     fastTraining: always(PASSES_NOT_FOLDED), fastForward: always('clean pass'),
   }),
   def({
@@ -185,6 +188,7 @@ export const CLAMP_KIND_DEFS = [
     describe: (s) => `copy from ${s.head}`,
     writes: () => [site.logits],
     application: 'pass', batchFree: true,
+    headPattern: true,
     fastTraining: (s, c) => (parseHead(s.head, c.depth, c.numHeads).layer === c.depth - 1 ? 'folded'
       : { no: 'reads passes of the model', label: `copy (from ${s.head}, not a last-layer head)` }),
     fastForward: always('clean pass'), fastDoc: 'folded from a last-layer head, else TF.js / clean pass',
@@ -244,6 +248,7 @@ export const CLAMP_KIND_DEFS = [
       }
       return o;
     }),
+    headPattern: true,
     fastTraining: always('overrides'), fastForward: always('overrides'),
   }),
   def({
@@ -263,6 +268,7 @@ export const CLAMP_KIND_DEFS = [
       });
       return o;
     }),
+    headPattern: true,
     fastTraining: always('overrides'), fastForward: always('overrides'),
   }),
   def({
@@ -291,6 +297,7 @@ export const CLAMP_KIND_DEFS = [
         return o;
       });
     },
+    headPattern: true,
     fastTraining: always('overrides'), fastForward: always('overrides'),
   }),
   def({
@@ -311,6 +318,7 @@ export const CLAMP_KIND_DEFS = [
       }
       return o;
     }),
+    headPattern: true,
     fastTraining: always('overrides'), fastForward: always('overrides'),
   }),
   def({
@@ -330,6 +338,7 @@ export const CLAMP_KIND_DEFS = [
       }
       return o;
     }),
+    headPattern: true,
     fastTraining: always('overrides'), fastForward: always('overrides'),
   }),
   def({

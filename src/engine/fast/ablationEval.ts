@@ -29,8 +29,9 @@ import { defOf } from '../clamps/kinds';
 import { headsByLayer } from '../clamps/heads';
 import { hostOverrides } from '../clamps/apply';
 import { FastModel, ModelInternals } from './model';
+import { F, at } from './layout';
+import { gemm, rowMajor, rows, transposed } from './gemm';
 
-const F = 4; // bytes per float32
 
 /** src [R, H, X] → dst [H, R, X] (the per-head slices made contiguous). */
 function headOuter(src: Float32Array, dst: Float32Array, R: number, H: number, X: number): void {
@@ -171,7 +172,7 @@ export class AblationEvaluator {
     this.view(buf.R0, N * d).set(acts.get(site.residPost(0))!);
     // O_h = z_h · W_O,hᵀ: hook_z [B, T, H, D] is the merged [B·T, d] layout; head h's inputs are rows h·D… of W_projᵀ.
     this.view(buf.x, N * d).set(acts.get(site.z(0))!);
-    for (let h = 0; h < H; h++) k.gemm(N, d, D, buf.x + h * D * F, d, 1, this.w.projT0 + h * D * d * F, d, buf.O + h * N * d * F, d, 0);
+    for (let h = 0; h < H; h++) gemm(k, { M: N, N: d, K: D, A: rows(at(buf.x, h * D), d), B: rowMajor(at(this.w.projT0, h * D * d), d), C: rowMajor(at(buf.O, h * N * d), d) });
     // The last layer's clean pattern [B, H, T, T] and per-head vectors [B, T, H, D] → head-outer [H][B, T, ·].
     headOuter(acts.get(site.pattern(1))!, this.view(buf.P1, H * N * T), B, H, T * T);
     for (const [s, ptr] of [[site.v(1), buf.V1], [site.rotQ(1), buf.RQ1], [site.rotK(1), buf.RK1]] as const) {
@@ -235,13 +236,13 @@ export class AblationEvaluator {
         let rq = buf.RQ1 + i * N * D * F, rk = buf.RK1 + i * N * D * F;
         if (!pv.has('queries')) {
           // q_i at the query = LN(x)[query] · W_Q,iᵀ (columns i·D… of W_qkvᵀ), then RoPE at position T−1
-          k.gemm(B, D, d, inp.ln + tq * d * F, T * d, 1, w.qkvT1 + i * D * F, 3 * d, buf.q + tq * D * F, T * D, 0);
+          gemm(k, { M: B, N: D, K: d, A: rows(at(inp.ln, tq * d), T * d), B: rowMajor(at(w.qkvT1, i * D), 3 * d), C: rowMajor(at(buf.q, tq * D), T * D) });
           k.rope(buf.q, buf.rq, cos, sin, B, T, tq, D, 0);
           rq = buf.rq;
         }
         if (!pv.has('keys')) {
           // k_i at every position = LN(x) · W_K,iᵀ (columns d + i·D…; A column-major: LN(x)ᵀ), then RoPE
-          k.gemm(N, D, d, inp.lnT, 1, N, w.qkvT1 + (d + i * D) * F, 3 * d, buf.k, D, 0);
+          gemm(k, { M: N, N: D, K: d, A: transposed(inp.lnT, N), B: rowMajor(at(w.qkvT1, d + i * D), 3 * d), C: rowMajor(buf.k, D) });
           k.rope(buf.k, buf.rk, cos, sin, B, T, 0, D, 0);
           rk = buf.rk;
         }
@@ -258,11 +259,11 @@ export class AblationEvaluator {
       // z_i [B, D] and its output z_i · W_O,iᵀ (rows i·D… of W_projᵀ) added into out [B, d]
       if (pv.has('values')) {
         k.attn_z(pi, buf.V1 + i * N * D * F, buf.z, B, T, tq, D);
-        k.gemm(B, d, D, buf.z + tq * D * F, T * D, 1, w.projT1 + i * D * d * F, d, buf.out, d, 1);
+        gemm(k, { M: B, N: d, K: D, A: rows(at(buf.z, tq * D), T * D), B: rowMajor(at(w.projT1, i * D * d), d), C: rowMajor(buf.out, d), accumulate: true });
       } else {
         k.attn_pool(pi, inp.ln, buf.Y, B, 1, T, d);
-        k.gemm(B, D, d, buf.Y, d, 1, w.qkvT1 + (2 * d + i * D) * F, 3 * d, buf.zq, D, 0);
-        k.gemm(B, d, D, buf.zq, D, 1, w.projT1 + i * D * d * F, d, buf.out, d, 1);
+        gemm(k, { M: B, N: D, K: d, A: rows(buf.Y, d), B: rowMajor(at(w.qkvT1, 2 * d + i * D), 3 * d), C: rowMajor(buf.zq, D) });
+        gemm(k, { M: B, N: d, K: D, A: rows(buf.zq, D), B: rowMajor(at(w.projT1, i * D * d), d), C: rowMajor(buf.out, d), accumulate: true });
       }
     }
 
@@ -270,7 +271,7 @@ export class AblationEvaluator {
     k.copy(inp.xq, buf.resid, B * d);
     k.axpy(buf.resid, buf.out, B * d, 1);
     k.ln_fwd(buf.resid, buf.lnf, buf.statsF, w.lnf, w.lnf + d * F, B, 1, 0, d, this.c.lnEps);
-    k.gemm(B, L, d, buf.lnf, d, 1, w.unT, L, buf.logits, L, 0);
+    gemm(k, { M: B, N: L, K: d, A: rows(buf.lnf, d), B: rowMajor(w.unT, L), C: rowMajor(buf.logits, L) });
     k.add_bias(buf.logits, L, w.unb, B, L);
 
     const acts = new Map<string, Float32Array>(), queryActs = new Map<string, Float32Array>();

@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 import { initBackend, BackendPreference } from '../tf';
 import { RunDir } from '../io';
-import type { MetricsRecord } from '../../shared/protocol';
+import type { CliProgress, MetricsRecord } from '../../shared/protocol';
 import { describeClamp } from '../clamps/spec';
 import { MeasureContext, disposeContext, findCheckpoint, openMeasureContext, readRunConfig } from './dense';
 import { selectCheckpoints } from './paths';
@@ -35,6 +35,8 @@ export interface MeasureArgs {
   /** posthoc: the clamped heads (defaults L1H2, L2H3). */
   ptHead?: string;
   ihHead?: string;
+  /** `--progress json`: one CliProgress per measure done and per step inside a measure (contracts.md §2). */
+  onProgress?: (p: CliProgress) => void;
 }
 
 export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'];
@@ -178,6 +180,7 @@ export async function measureCommand(argv: MeasureArgs, out: (line: string) => v
         argv, across);
       const progress = (what: string) => (done: number, total: number) => {
         if (done === total || done % Math.max(1, Math.round(total / 8)) === 0) out(`  ${what}: ${done}/${total}`);
+        argv.onProgress?.({ type: 'progress', task: name, done, total, unit: what, message: `checkpoint ${ref.sequences}` });
       };
       const { record, cached: hit, file } = await computeUnit(c, rd.path, key, argv, across,
         progress(unit === 'influence-matrix' ? 'configurations' : 'checkpoints'));
@@ -186,6 +189,7 @@ export async function measureCommand(argv: MeasureArgs, out: (line: string) => v
       if (name === 'induction-strength') r = r.inductionStrength;
       if (name === 'prev-token-score') r = r.prevTokenScore;
       results[name] = r; files[name] = file; cached[name] = hit;
+      argv.onProgress?.({ type: 'progress', task: 'measure', done: names.indexOf(name) + 1, total: names.length, unit: 'measures', message: `${name} done` });
       const how = hit ? `cached ${path.relative(rd.path, file)}` : `${((Date.now() - t0) / 1000).toFixed(1)} s → ${path.relative(rd.path, file)}`;
       out(`(${how})\n${render(name, r)}`);
     }

@@ -363,11 +363,13 @@ export async function measureOverTraining(argv: OverTrainingArgs, io: OverTraini
     return exec;
   };
 
-  let lastAggregate = 0;
+  // Rewritten as checkpoints finish so an open view follows, but never taking more than ≈ 10 % of the time.
+  let lastAggregate = 0, aggregateMs = 0;
   const aggregates = (force: boolean) => {
-    if (!force && Date.now() - lastAggregate < 2000) return;
-    lastAggregate = Date.now();
+    if (!force && Date.now() - lastAggregate < Math.max(2000, 10 * aggregateMs)) return;
+    const t = Date.now();
     Object.assign(summary.files, writeAggregates(rd, units, info, opts));
+    lastAggregate = Date.now(); aggregateMs = lastAggregate - t;
   };
 
   // Stops (Ctrl-C, SIGTERM from the extension's Cancel) end the workers; finished checkpoints stay cached.

@@ -130,7 +130,7 @@ export function linearSpaced(m: number, total: number): number[] {
 }
 
 /** The counts a rule or list names before snapping (the loss-driven part excluded), ascending, distinct. */
-export function scheduledCounts(t: ScheduleTrain): number[] {
+export function scheduledCounts(t: Omit<ScheduleTrain, 'evalEvery'>): number[] {
   const v = t.checkpoints;
   const T = t.sequences, out: number[] = [];
   if (v === undefined || v === null) {
@@ -151,13 +151,13 @@ export function scheduledCounts(t: ScheduleTrain): number[] {
  * The checkpoints a run will save apart from the loss-driven ones and stops: every scheduled count
  * snapped to its step, plus the final one; ascending, distinct.
  */
-export function plannedCheckpoints(t: ScheduleTrain): number[] {
+export function plannedCheckpoints(t: Omit<ScheduleTrain, 'evalEvery'>): number[] {
   const end = finalCount(t);
   return [...new Set([...scheduledCounts(t).map((c) => Math.min(snap(c, t.batchSize), end)), end])].sort((a, b) => a - b);
 }
 
 /** One line for logs and the start flow, e.g. "0, 10 log-spaced, 11 evenly spaced, … (≈ 21 planned)". */
-export function describeCheckpoints(t: ScheduleTrain): string {
+export function describeCheckpoints(t: Omit<ScheduleTrain, 'evalEvery'>): string {
   const v = t.checkpoints, n = plannedCheckpoints(t).length;
   if (v === undefined || v === null) return t.checkpointEvery > 0 ? `every ${t.checkpointEvery} sequences and the final one (${n})` : 'the final one only';
   if (Array.isArray(v)) return `at ${v.length} listed counts and the final one (${n})`;
@@ -170,6 +170,16 @@ export function describeCheckpoints(t: ScheduleTrain): string {
   const planned = `${n} planned`;
   if (v.lossChange) return `${parts.join(', ')}, and at each evaluation where the fsl_train loss moved by ≥ ${v.lossChange} (${planned} + the loss-driven ones)`;
   return `${parts.join(', ')} and the final one (${planned})`;
+}
+
+/** A few words for a picker, e.g. "0 + 10 log-spaced + 11 linear + where the loss moves ≥ 0.05". */
+export function shortCheckpointLabel(t: Omit<ScheduleTrain, 'evalEvery'>): string {
+  const v = t.checkpoints;
+  if (v === undefined || v === null) return t.checkpointEvery > 0 ? `every ${t.checkpointEvery.toLocaleString('en-US')}` : 'final only';
+  if (Array.isArray(v)) return `${v.length} listed counts`;
+  return [v.zero !== false ? '0' : '', v.log ? `${v.log} log-spaced` : '', v.linear ? `${v.linear} linear` : '',
+    v.every ? `every ${v.every.toLocaleString('en-US')}` : '', v.at?.length ? `${v.at.length} listed` : '',
+    v.lossChange ? `where the loss moves ≥ ${v.lossChange}` : ''].filter(Boolean).join(' + ');
 }
 
 /** Whether `s` is a regular evaluation point: 0 or the first step reaching a multiple of evalEvery. */

@@ -24,7 +24,7 @@ import { layerPaths } from '../../src/engine/measures/paths';
 import {
   chooseCheckpoints, parseCheckpointChoice, measureOverTraining, OverTrainingArgs,
 } from '../../src/engine/measures/overTraining';
-import type { SeriesFile } from '../../src/engine/measures/series';
+import { SeriesFile, listSeries, readSeries as readSeriesFile } from '../../src/engine/measures/series';
 import type { CliProgress } from '../../src/shared/protocol';
 
 const SUB = 32;
@@ -129,6 +129,11 @@ test('aggregate files: each series entry equals that checkpoint\'s measure compu
   assert.equal(m.onStrongestIH.head, ih);
   assert.deepEqual(m.onStrongestIH.removeValuesPreserved, m.removeValuesPreserved.map((x: number[][]) => x[row]));
   /* eslint-enable @typescript-eslint/no-explicit-any */
+
+  assert.deepEqual(listSeries(runPath).map((x) => [x.measure, x.subsample]),
+    [['ablations', SUB], ['dense', SUB], ['influence-matrix', SUB], ['paths', SUB]]);
+  assert.equal(readSeriesFile(path.join(runPath, 'measures', 'nope.json')), null);
+  assert.deepEqual(readSeriesFile(path.join(runPath, r.files.dense)), dense);
 
   // Computing one more checkpoint adds it to the aggregate; the others come from the cache.
   const again = await measureOverTraining({ ...args, checkpoints: '0,160' }, quiet().io);

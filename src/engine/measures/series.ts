@@ -15,6 +15,7 @@
  * function of the cache files, so a resumed or parallel computation writes the same file. Heads the run
  * itself ablates never count as "strongest".
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeJsonAtomic } from '../io';
 import type { CachedRecord } from './cache';
@@ -223,4 +224,24 @@ export function writeSeries(runDir: string, unit: UnitName, subsample: number | 
   const file = seriesPath(runDir, unit, subsample);
   writeJsonAtomic(file, content);
   return { file, content };
+}
+
+/** Reads an aggregate file; null when it is missing, half-written or not one. */
+export function readSeries(file: string): SeriesFile | null {
+  try {
+    const j = JSON.parse(fs.readFileSync(file, 'utf8')) as SeriesFile;
+    return j && j.format === SERIES_FORMAT && Array.isArray(j.sequences) && j.series && typeof j.series === 'object' ? j : null;
+  } catch { return null; }
+}
+
+/** The aggregate files of a run (for views): measure, subsample and path of each, by measure then subsample. */
+export function listSeries(runDir: string): Array<{ measure: string; subsample: number | null; file: string }> {
+  let names: string[];
+  try { names = fs.readdirSync(path.join(runDir, MEASURES_DIR)); } catch { return []; }
+  const out: Array<{ measure: string; subsample: number | null; file: string }> = [];
+  for (const n of names) {
+    const m = /^([a-z-]+)-over-training(?:-sub(\d+))?\.json$/.exec(n);
+    if (m) out.push({ measure: m[1], subsample: m[2] ? Number(m[2]) : null, file: path.join(runDir, MEASURES_DIR, n) });
+  }
+  return out.sort((a, b) => a.measure.localeCompare(b.measure) || (a.subsample ?? 0) - (b.subsample ?? 0));
 }

@@ -4,7 +4,7 @@
  * everything cached (what a resumed computation costs). Prints wall times, the speed-up, and the mean
  * cost of each measure per checkpoint (from the `seconds` the cache files record).
  *
- * Run: npm run build && npx tsx bench/measures.ts [--run DIR] [--what all] [--subsample 2000] [--workers 1,2]
+ * Run: npm run build && npx tsx bench/measures-over-training.ts [--run DIR] [--what all] [--subsample 2000] [--workers 1,2]
  *      [--checkpoints all]
  * Without --run it trains `fast` once into $TMPDIR/il-bench-measures/ (≈ 30 s) and reuses it later.
  */

@@ -219,6 +219,7 @@ test('bad input: one clear line each, exit 2 on the CLI, nothing written', async
     [{ runDir: runPath, what: ['dense,influence'] }, /unknown measure "influence" \(known: dense, .*, or all\)$/],
     [{ runDir: runPath, checkpoints: '0,999' }, /checkpoint 999 does not exist in .*bad \(available: 0, 160\)$/],
     [{ runDir: empty }, /run .*empty has no checkpoints/],
+    [{ runDir: empty, follow: true }, /run .*empty has no checkpoints/],
     [{ runDir: path.join(root, 'nowhere') }, /not a run folder: .*nowhere/],
     [{ runDir: runPath, checkpoints: 'some' }, /--checkpoints takes all, a number N/],
     [{ runDir: runPath, workers: 0 }, /--workers must be a positive whole number/],

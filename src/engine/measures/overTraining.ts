@@ -313,6 +313,7 @@ export async function measureOverTraining(argv: OverTrainingArgs, io: OverTraini
   const rd = RunDir.open(argv.runDir);
   const run = readRunConfig(rd);
   const chosen = argv.follow ? [] : chooseCheckpoints(rd.listCheckpoints(), choice, rd.path);
+  if (argv.follow && !isLive(rd)) chooseCheckpoints(rd.listCheckpoints(), choice, rd.path); // a stopped run without checkpoints: the same error
   const units = [...new Set<UnitName>(['dense', ...names.map((n) => unitOf(n, true)).filter((u): u is UnitName => u !== null)])];
   const opts: UnitOptions & { force?: boolean } = { reference: argv.reference, ptHead: argv.ptHead, ihHead: argv.ihHead, force: argv.force };
 
@@ -409,9 +410,8 @@ export async function measureOverTraining(argv: OverTrainingArgs, io: OverTraini
       const seen = new Set<number>();
       io.out('waiting for checkpoints (each is measured once the run has saved a newer one; Ctrl-C stops, finished ones are kept)');
       for (;;) {
-        const status = rd.readRunJson<{ status?: string }>().status;
+        const live = isLive(rd);
         const all = rd.listCheckpoints();
-        const live = status === 'running' || status === 'created';
         const ready = all.filter((c) => !seen.has(c.sequences)).filter((c) => !live || c.sequences < all[all.length - 1].sequences);
         if (ready.length) {
           for (const c of ready) seen.add(c.sequences);
@@ -436,6 +436,12 @@ export async function measureOverTraining(argv: OverTrainingArgs, io: OverTraini
   return summary;
 }
 
+/** Whether the run is still training (its checkpoints may grow). */
+function isLive(rd: RunDir): boolean {
+  const status = rd.readRunJson<{ status?: string }>().status;
+  return status === 'running' || status === 'created';
+}
+
 /** Rewrites every unit's aggregate from the cache (all of the run's checkpoints); returns measure → file. */
 export function writeAggregates(rd: RunDir, units: UnitName[], info: KeyInfo, o: UnitOptions): Record<string, string> {
   const all = rd.listCheckpoints();
@@ -453,6 +459,7 @@ export function writeAggregates(rd: RunDir, units: UnitName[], info: KeyInfo, o:
   const dense = new Map<number, DenseSummary>((found.get('dense') ?? []).map((e) => [e.sequences, e.record.result as DenseSummary]));
   const files: Record<string, string> = {};
   for (const u of units) {
+    if (found.get(u)!.length === 0) continue;
     const { file, content } = writeSeries(rd.path, u, info.subsample, found.get(u)!, missing.get(u)!, dense);
     files[content.measure] = path.relative(rd.path, file);
   }

@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { initBackend } from '../../src/engine/tf';
-import { RunDir, CheckpointRef } from '../../src/engine/io';
+import { RunDir, CheckpointRef, RunLock } from '../../src/engine/io';
 import { resolveRunConfig, RunConfig } from '../../src/engine/train/runConfig';
 import { initParams } from '../../src/engine/model/params';
 import { encodeCheckpoint } from '../../src/engine/model/checkpoint';
@@ -196,8 +196,10 @@ test('a SIGKILLed measure --checkpoints all resumes: finished units are not reco
 test('--follow: measures checkpoints a step behind the newest while the run trains, all of them once it stops', async () => {
   const runPath = writeRun('live', [0, 160], 'running');
   const rd = RunDir.open(runPath);
+  // A writer holds the run's lock while it trains (what tells a live run from an interrupted one).
+  const lock = RunLock.acquire(runPath, 'test: training');
   setTimeout(() => addCheckpoint(rd, 320), 500);
-  setTimeout(() => { addCheckpoint(rd, 480); rd.updateRunJson({ status: 'completed' }); }, 1000);
+  setTimeout(() => { addCheckpoint(rd, 480); rd.updateRunJson({ status: 'completed' }); lock.release(); }, 1000);
   const r = await measureOverTraining({ runDir: runPath, follow: true, pollMs: 50, what: ['dense'], subsample: SUB, backend: 'cpu', progress: 'none' }, quiet().io);
   assert.deepEqual(r.computed, [0, 160, 320, 480]);
   assert.deepEqual(readSeries(runPath, r.files.dense).sequences, [0, 160, 320, 480]);
@@ -206,7 +208,13 @@ test('--follow: measures checkpoints a step behind the newest while the run trai
   assert.ok(mtime('measures/dense-seq-160-sub32.json') >= mtime('checkpoints/seq-320.safetensors'));
   assert.ok(mtime('measures/dense-seq-320-sub32.json') >= mtime('checkpoints/seq-480.safetensors'));
   assert.ok(mtime('measures/dense-seq-0-sub32.json') < mtime('checkpoints/seq-320.safetensors'), '0 measured at once');
-  assert.throws(() => parseCheckpointChoice('x'));
+  // An interrupted run (status running, no live writer): every checkpoint it saved, then the end.
+  const dead = writeRun('dead', [0, 160], 'running');
+  const lines: string[] = [];
+  const d = await measureOverTraining({ runDir: dead, follow: true, pollMs: 50, what: ['dense'], subsample: SUB, backend: 'cpu', progress: 'none' },
+    { out: (l) => lines.push(l), err: () => {} });
+  assert.deepEqual(d.computed, [0, 160]);
+  assert.match(lines.join('\n'), /the run has stopped \(interrupted \(its training process is gone\)/);
   await assert.rejects(measureOverTraining({ runDir: runPath, follow: true, checkpoints: '3' }, quiet().io), /--follow measures every checkpoint as the run writes it/);
 });
 

@@ -18,7 +18,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { initBackend, BackendPreference } from '../tf';
-import { CheckpointRef, RunDir } from '../io';
+import { CheckpointRef, RunDir, liveRunStatus } from '../io';
 import { TaskData, loadTaskData } from '../data';
 import { readCheckpoint } from '../model/checkpoint';
 import { RunConfig } from '../train/runConfig';
@@ -418,7 +418,11 @@ export async function measureOverTraining(argv: OverTrainingArgs, io: OverTraini
           jobs = plan(ready);
           progress.grow(ready.length, jobs.length);
           await runJobs(jobs);
-        } else if (!live) break;
+        } else if (!live) {
+          const st = liveRunStatus(rd.path);
+          io.out(`the run has stopped (${st.status === 'interrupted' ? st.note : st.status}); every checkpoint it saved is measured`);
+          break;
+        }
         if (stopRequested()) break;
         if (!ready.length) await sleep(argv.pollMs ?? 2000);
       }
@@ -436,10 +440,9 @@ export async function measureOverTraining(argv: OverTrainingArgs, io: OverTraini
   return summary;
 }
 
-/** Whether the run is still training (its checkpoints may grow). */
+/** Whether the run is still training (its checkpoints may grow): a live writer holds its lock. */
 function isLive(rd: RunDir): boolean {
-  const status = rd.readRunJson<{ status?: string }>().status;
-  return status === 'running' || status === 'created';
+  return liveRunStatus(rd.path).status === 'running';
 }
 
 /** Rewrites every unit's aggregate from the cache (all of the run's checkpoints); returns measure → file. */

@@ -9,7 +9,9 @@ export const MEASURE_NAMES = [
 export type MeasureName = typeof MEASURE_NAMES[number];
 
 /** One dense pass plus static and metrics-only measures: seconds on a subsample, ≈ 1 min on 78,400 sequences. */
-export const DEFAULT_MEASURES: MeasureName[] = ['dense', 'induction-strength', 'prev-token-score', 'composition', 'learning-time'];
+export const DEFAULT_MEASURES: MeasureName[] = [
+  'dense', 'induction-strength', 'prev-token-score', 'composition', 'learning-time',
+];
 
 export const MEASURE_HELP: Record<MeasureName, string> = {
   dense: 'accuracy and loss over the dense training sequences (1 configuration)',
@@ -18,7 +20,8 @@ export const MEASURE_HELP: Record<MeasureName, string> = {
   ablations: 'remove-one / keep-one last-layer head ablations (1 + 2H configurations)',
   additivity: 'loss with growing sets of active last-layer heads (≈ 3H configurations)',
   complementarity: 'Tables 2 and 3: single-head complementarity, computed and perfect match (2H configurations)',
-  'influence-matrix': 'PTH → IH influence matrices and Table 1 (H + 4H² + 8 configurations, half two-pass; use --subsample)',
+  'influence-matrix':
+    'PTH → IH influence matrices and Table 1 (H + 4H² + 8 configurations, half two-pass; use --subsample)',
   composition: 'static Q/K/V composition scores, at this checkpoint and at init',
   paths: 'loss without the direct L1 → output path / without L2, across checkpoints (3 per checkpoint)',
   posthoc: 'post-hoc subcircuit progress measures across checkpoints (3 per checkpoint)',
@@ -32,7 +35,9 @@ export function parseMeasureNames(what?: string[]): MeasureName[] {
   if (names.includes('all')) return [...MEASURE_NAMES];
   const bad = names.filter((n) => !(MEASURE_NAMES as readonly string[]).includes(n));
   if (bad.length) {
-    throw new Error(`unknown measure${bad.length > 1 ? 's' : ''} ${bad.map((b) => `"${b}"`).join(', ')} (known: ${MEASURE_NAMES.join(', ')}, or all)`);
+    const which = bad.map((b) => `"${b}"`).join(', ');
+    const known = `${MEASURE_NAMES.join(', ')}, or all`;
+    throw new Error(`unknown measure${bad.length > 1 ? 's' : ''} ${which} (known: ${known})`);
   }
   return [...new Set(names)] as MeasureName[];
 }

@@ -22,8 +22,10 @@ import { CheckpointRef, RunDir, liveRunStatus } from '../io';
 import { TaskData, loadTaskData } from '../data';
 import { readCheckpoint } from '../model/checkpoint';
 import { RunConfig } from '../train/runConfig';
-import { describeClamp } from '../clamps/spec';
-import { MeasureContext, DenseSummary, contextAtCheckpoint, disposeContext, makeMeasureContext, readRunConfig } from './dense';
+import { ClampSpec, describeClamp } from '../clamps/spec';
+import {
+  MeasureContext, DenseSummary, contextAtCheckpoint, disposeContext, makeMeasureContext, readRunConfig,
+} from './dense';
 import { parseMeasureNames } from './names';
 import { KeyInfo, UnitName, UnitOptions, cachedUnit, computeUnit, unitKey, unitOf } from './units';
 import { SeriesEntry, SeriesFile, writeSeries } from './series';
@@ -44,12 +46,16 @@ export function parseCheckpointChoice(text: string): CheckpointChoice {
     if (n < 1) throw new Error('--checkpoints N needs N ≥ 1');
     return { kind: 'count', n };
   }
-  if (/^\d+(,\d+)*,?$/.test(t)) return { kind: 'list', sequences: [...new Set(t.split(',').filter(Boolean).map(Number))].sort((a, b) => a - b) };
-  throw new Error(`--checkpoints takes all, a number N of checkpoints, or a comma list of sequence counts (e.g. 0,20000,40000), got "${text}"`);
+  if (/^\d+(,\d+)*,?$/.test(t)) {
+    return { kind: 'list', sequences: [...new Set(t.split(',').filter(Boolean).map(Number))].sort((a, b) => a - b) };
+  }
+  throw new Error('--checkpoints takes all, a number N of checkpoints, or a comma list of sequence counts '
+    + `(e.g. 0,20000,40000), got "${text}"`);
 }
 
 function listSequences(s: number[]): string {
-  return s.length <= 24 ? s.join(', ') : `${s.slice(0, 10).join(', ')}, … (${s.length - 20} more), ${s.slice(-10).join(', ')}`;
+  if (s.length <= 24) return s.join(', ');
+  return `${s.slice(0, 10).join(', ')}, … (${s.length - 20} more), ${s.slice(-10).join(', ')}`;
 }
 
 /**
@@ -58,25 +64,32 @@ function listSequences(s: number[]): string {
  * on a log + linear one it keeps the schedule's density where the run changes fastest.
  */
 export function chooseCheckpoints(all: CheckpointRef[], choice: CheckpointChoice, runPath: string): CheckpointRef[] {
-  if (all.length === 0) throw new Error(`run ${runPath} has no checkpoints (its checkpoints folder holds no seq-N.safetensors)`);
+  if (all.length === 0) {
+    throw new Error(`run ${runPath} has no checkpoints (its checkpoints folder holds no seq-N.safetensors)`);
+  }
   if (choice.kind === 'all') return all.slice();
   if (choice.kind === 'count') {
     if (choice.n >= all.length) return all.slice();
     if (choice.n === 1) return [all[all.length - 1]];
-    const idx = new Set(Array.from({ length: choice.n }, (_, i) => Math.round((i * (all.length - 1)) / (choice.n - 1))));
+    const at = (i: number) => Math.round((i * (all.length - 1)) / (choice.n - 1));
+    const idx = new Set(Array.from({ length: choice.n }, (_, i) => at(i)));
     return [...idx].sort((a, b) => a - b).map((i) => all[i]);
   }
   const have = new Map(all.map((c) => [c.sequences, c]));
   const missing = choice.sequences.filter((s) => !have.has(s));
   if (missing.length) {
-    throw new Error(`checkpoint${missing.length > 1 ? 's' : ''} ${missing.join(', ')} do${missing.length > 1 ? '' : 'es'} not exist in ${runPath} (available: ${listSequences(all.map((c) => c.sequences))})`);
+    const many = missing.length > 1;
+    throw new Error(`checkpoint${many ? 's' : ''} ${missing.join(', ')} do${many ? '' : 'es'} not exist in ${runPath} `
+      + `(available: ${listSequences(all.map((c) => c.sequences))})`);
   }
   return choice.sequences.map((s) => have.get(s)!);
 }
 
 // ------------------------------------------------------------------------------------------ workers
 
-export interface WorkerInit { type: 'init'; runDir: string; subsample: number | null; backend: string; options: UnitOptions; force: boolean }
+export interface WorkerInit {
+  type: 'init'; runDir: string; subsample: number | null; backend: string; options: UnitOptions; force: boolean;
+}
 export interface WorkerJob { type: 'job'; sequences: number; units: UnitName[] }
 export type ToWorker = WorkerInit | WorkerJob;
 export type FromWorker =
@@ -106,10 +119,13 @@ export async function measureCheckpoint(base: MeasureContext, runDir: string, re
   const own = base.sequences === ref.sequences && base.checkpointPath === ref.path;
   const ctx = own ? base : contextAtCheckpoint(base, ref);
   try {
-    const info: KeyInfo = { run: ctx.run, denseSize: ctx.denseSize, subsample: ctx.subsample, includeRunAblations: ctx.includeRunAblations };
+    const info: KeyInfo = {
+      run: ctx.run, denseSize: ctx.denseSize, subsample: ctx.subsample, includeRunAblations: ctx.includeRunAblations,
+    };
     for (const u of units) {
       const t0 = Date.now();
-      const r = await computeUnit(ctx, runDir, unitKey(u, ref, info, o), o, undefined, (d, t) => hooks.progress(u, d, t));
+      const key = unitKey(u, ref, info, o);
+      const r = await computeUnit(ctx, runDir, key, o, undefined, (d, t) => hooks.progress(u, d, t));
       hooks.unit(u, r.cached, (Date.now() - t0) / 1000);
     }
   } finally {
@@ -118,9 +134,12 @@ export async function measureCheckpoint(base: MeasureContext, runDir: string, re
 }
 
 /** A context for the first checkpoint measured in a process (later ones are made from it). */
-function firstContext(run: RunConfig, rd: RunDir, task: TaskData, ref: CheckpointRef, subsample: number | null): MeasureContext {
+function firstContext(run: RunConfig, rd: RunDir, task: TaskData, ref: CheckpointRef,
+  subsample: number | null): MeasureContext {
   const ck = readCheckpoint(ref.path, run.model);
-  return makeMeasureContext({ run, params: ck.params, task, sequences: ref.sequences, subsample, checkpointPath: ref.path, runDir: rd });
+  return makeMeasureContext({
+    run, params: ck.params, task, sequences: ref.sequences, subsample, checkpointPath: ref.path, runDir: rd,
+  });
 }
 
 /** The worker process: `induction-lab measure-worker`, forked by measureOverTraining. */
@@ -170,7 +189,8 @@ class InProcessExecutor implements Executor {
   readonly concurrency = 1;
   label = 'this process';
   private base: MeasureContext | null = null;
-  constructor(private readonly run_: RunConfig, private readonly rd: RunDir, private readonly task: TaskData, private readonly subsample: number | null,
+  constructor(private readonly run_: RunConfig, private readonly rd: RunDir, private readonly task: TaskData,
+    private readonly subsample: number | null,
     private readonly o: UnitOptions & { force?: boolean }, private readonly progress: MeasureProgress) {}
   async run(ref: CheckpointRef, units: UnitName[]): Promise<void> {
     if (!this.base) this.base = firstContext(this.run_, this.rd, this.task, ref, this.subsample);
@@ -186,17 +206,20 @@ class PoolExecutor implements Executor {
   readonly label: string;
   private readonly idle: Array<{ child: ChildProcess; stderr: string[] }> = [];
   private readonly waiters: Array<() => void> = [];
-  private readonly jobs = new Map<ChildProcess, { sequences: number; resolve: () => void; reject: (e: Error) => void }>();
+  private readonly jobs = new Map<ChildProcess, { resolve: () => void; reject: (e: Error) => void }>();
   private readonly all: ChildProcess[] = [];
   private alive = 0;
   backend = '';
 
   private constructor(readonly concurrency: number) { this.label = `${concurrency} worker processes`; }
 
-  static async start(n: number, init: WorkerInit, entry: { file: string; execArgv: string[] }, progress: MeasureProgress): Promise<PoolExecutor> {
+  static async start(n: number, init: WorkerInit, entry: { file: string; execArgv: string[] },
+    progress: MeasureProgress): Promise<PoolExecutor> {
     const pool = new PoolExecutor(n);
     await Promise.all(Array.from({ length: n }, () => new Promise<void>((resolve, reject) => {
-      const child = fork(entry.file, ['measure-worker'], { execArgv: entry.execArgv, serialization: 'advanced', stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+      const child = fork(entry.file, ['measure-worker'], {
+        execArgv: entry.execArgv, serialization: 'advanced', stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+      });
       const w = { child, stderr: [] as string[] };
       pool.all.push(child);
       pool.alive++;
@@ -214,7 +237,8 @@ class PoolExecutor implements Executor {
         }
       });
       child.on('exit', (code, signal) => {
-        const why = `measure worker exited (${signal ?? `code ${code}`})${w.stderr.length ? `: ${w.stderr.join('').trim().split('\n').pop()}` : ''}`;
+        const last = w.stderr.join('').trim().split('\n').pop();
+        const why = `measure worker exited (${signal ?? `code ${code}`})${last ? `: ${last}` : ''}`;
         pool.alive--;
         const i = pool.idle.indexOf(w);
         if (i >= 0) pool.idle.splice(i, 1);
@@ -239,7 +263,7 @@ class PoolExecutor implements Executor {
       const w = this.idle.shift();
       if (!w) { await new Promise<void>((r) => this.waiters.push(r)); continue; }
       return new Promise<void>((resolve, reject) => {
-        this.jobs.set(w.child, { sequences: ref.sequences, resolve, reject });
+        this.jobs.set(w.child, { resolve, reject });
         w.child.send({ type: 'job', sequences: ref.sequences, units } satisfies ToWorker);
       });
     }
@@ -304,28 +328,36 @@ export async function measureOverTraining(argv: OverTrainingArgs, io: OverTraini
   const t0 = Date.now();
   // Everything is checked before anything is computed or written.
   const names = parseMeasureNames(argv.what);
-  if (argv.subsample !== undefined && (!Number.isInteger(argv.subsample) || argv.subsample < 1)) throw new Error(`--subsample must be a positive whole number, got ${argv.subsample}`);
+  const whole = (v: number | undefined) => v === undefined || (Number.isInteger(v) && v >= 1);
+  if (!whole(argv.subsample)) throw new Error(`--subsample must be a positive whole number, got ${argv.subsample}`);
   const backend = argv.backend ?? 'auto';
   if (!BACKENDS.includes(backend)) throw new Error(`--backend must be one of ${BACKENDS.join(', ')}, got "${backend}"`);
-  if (argv.workers !== undefined && (!Number.isInteger(argv.workers) || argv.workers < 1)) throw new Error(`--workers must be a positive whole number, got ${argv.workers}`);
+  if (!whole(argv.workers)) throw new Error(`--workers must be a positive whole number, got ${argv.workers}`);
   const choice = parseCheckpointChoice(argv.checkpoints ?? 'all');
-  if (argv.follow && choice.kind !== 'all') throw new Error('--follow measures every checkpoint as the run writes it: use it without --checkpoints N or a list');
+  if (argv.follow && choice.kind !== 'all') {
+    throw new Error('--follow measures every checkpoint as the run writes it: '
+      + 'use it without --checkpoints N or a list');
+  }
   const rd = RunDir.open(argv.runDir);
   const run = readRunConfig(rd);
   const chosen = argv.follow ? [] : chooseCheckpoints(rd.listCheckpoints(), choice, rd.path);
-  if (argv.follow && !isLive(rd)) chooseCheckpoints(rd.listCheckpoints(), choice, rd.path); // a stopped run without checkpoints: the same error
-  const units = [...new Set<UnitName>(['dense', ...names.map((n) => unitOf(n, true)).filter((u): u is UnitName => u !== null)])];
-  const opts: UnitOptions & { force?: boolean } = { reference: argv.reference, ptHead: argv.ptHead, ihHead: argv.ihHead, force: argv.force };
+  // A stopped run without checkpoints: the same error with --follow.
+  if (argv.follow && !isLive(rd)) chooseCheckpoints(rd.listCheckpoints(), choice, rd.path);
+  const asked = names.map((n) => unitOf(n, true)).filter((u): u is UnitName => u !== null);
+  const units = [...new Set<UnitName>(['dense', ...asked])];
+  const options: UnitOptions = { reference: argv.reference, ptHead: argv.ptHead, ihHead: argv.ihHead };
+  const opts: UnitOptions & { force?: boolean } = { ...options, force: argv.force };
 
   const task = await loadTaskData(run.data);
   const denseSize = task.denseTrainSequences().size;
   const subsample = argv.subsample && argv.subsample < denseSize ? argv.subsample : null;
   const info: KeyInfo = { run, denseSize, subsample, includeRunAblations: true };
-  const todo = (ref: CheckpointRef) => (argv.force ? units : units.filter((u) => !cachedUnit(rd.path, unitKey(u, ref, info, opts))));
+  const todo = (ref: CheckpointRef) => (argv.force ? units
+    : units.filter((u) => !cachedUnit(rd.path, unitKey(u, ref, info, opts))));
 
   const summary: OverTrainingSummary = {
-    run: rd.path, measures: names, subsample, denseSize, checkpoints: [], computed: [], cached: [], failed: [], stopped: false,
-    workers: '', seconds: 0, files: {},
+    run: rd.path, measures: names, subsample, denseSize, checkpoints: [], computed: [], cached: [], failed: [],
+    stopped: false, workers: '', seconds: 0, files: {},
   };
   const plan = (refs: CheckpointRef[]) => {
     const jobs: Array<{ ref: CheckpointRef; units: UnitName[] }> = [];
@@ -339,20 +371,29 @@ export async function measureOverTraining(argv: OverTrainingArgs, io: OverTraini
   let jobs = plan(chosen);
 
   io.out(`run ${rd.path}`);
-  io.out(`${argv.follow ? 'following the run' : `${chosen.length} checkpoint${chosen.length === 1 ? '' : 's'} (${choice.kind === 'count' ? `${choice.n} spread over the run` : choice.kind === 'all' ? 'all' : 'listed'})`}`
-    + ` · ${subsample ? `${subsample} of the ${denseSize} dense training sequences (seeded subsample)` : `all ${denseSize} dense training sequences`}`
+  const how = choice.kind === 'count' ? `${choice.n} spread over the run` : choice.kind === 'all' ? 'all' : 'listed';
+  const which = argv.follow ? 'following the run'
+    : `${chosen.length} checkpoint${chosen.length === 1 ? '' : 's'} (${how})`;
+  io.out(`${which}`
+    + ` · ${subsample ? `${subsample} of the ${denseSize} dense training sequences (seeded subsample)`
+      : `all ${denseSize} dense training sequences`}`
     + ` · measures: ${names.join(', ')}${names.includes('dense') ? '' : ' (+ dense, for the strongest heads)'}`);
-  const baseClamps = info.includeRunAblations && chosen.length ? unitKey('dense', chosen[chosen.length - 1], info).parameters.baseClamps as [] : [];
-  if (baseClamps.length) io.out(`the run's own ablations are kept in every configuration: ${baseClamps.map(describeClamp).join('; ')}`);
+  const last = chosen[chosen.length - 1];
+  const baseClamps = last ? unitKey('dense', last, info).parameters.baseClamps as ClampSpec[] : [];
+  if (baseClamps.length) {
+    io.out(`the run's own ablations are kept in every configuration: ${baseClamps.map(describeClamp).join('; ')}`);
+  }
   if (!argv.follow) io.out(`${jobs.length} to compute, ${summary.cached.length} already cached`);
 
-  const progress = new MeasureProgress(argv.progress ?? 'bar', io.err, !!io.errIsTTY, chosen.length, summary.cached.length, jobs.length);
-  const workers = Math.max(1, Math.min(argv.workers ?? (argv.follow ? 1 : os.availableParallelism()), Math.max(1, jobs.length)));
+  const progress = new MeasureProgress(argv.progress ?? 'bar', io.err, !!io.errIsTTY, chosen.length,
+    summary.cached.length, jobs.length);
+  const wanted = argv.workers ?? (argv.follow ? 1 : os.availableParallelism());
+  const workers = Math.max(1, Math.min(wanted, Math.max(1, jobs.length)));
   let exec: Executor | null = null;
   const executor = async (): Promise<Executor> => {
     if (exec) return exec;
     if (workers > 1) {
-      const init: WorkerInit = { type: 'init', runDir: rd.path, subsample, backend, options: { reference: argv.reference, ptHead: argv.ptHead, ihHead: argv.ihHead }, force: !!argv.force };
+      const init: WorkerInit = { type: 'init', runDir: rd.path, subsample, backend, options, force: !!argv.force };
       const pool = await PoolExecutor.start(workers, init, argv.workerEntry ?? measureWorkerEntry(), progress);
       summary.workers = `${pool.label} (backend ${pool.backend})`;
       exec = pool;
@@ -408,11 +449,13 @@ export async function measureOverTraining(argv: OverTrainingArgs, io: OverTraini
     if (!argv.follow) await runJobs(jobs);
     else {
       const seen = new Set<number>();
-      io.out('waiting for checkpoints (each is measured once the run has saved a newer one; Ctrl-C stops, finished ones are kept)');
+      io.out('waiting for checkpoints (each is measured once the run has saved a newer one; '
+        + 'Ctrl-C stops, finished ones are kept)');
       for (;;) {
         const live = isLive(rd);
         const all = rd.listCheckpoints();
-        const ready = all.filter((c) => !seen.has(c.sequences)).filter((c) => !live || c.sequences < all[all.length - 1].sequences);
+        const newest = all[all.length - 1]?.sequences ?? -1;
+        const ready = all.filter((c) => !seen.has(c.sequences) && (!live || c.sequences < newest));
         if (ready.length) {
           for (const c of ready) seen.add(c.sequences);
           jobs = plan(ready);
@@ -420,7 +463,8 @@ export async function measureOverTraining(argv: OverTrainingArgs, io: OverTraini
           await runJobs(jobs);
         } else if (!live) {
           const st = liveRunStatus(rd.path);
-          io.out(`the run has stopped (${st.status === 'interrupted' ? st.note : st.status}); every checkpoint it saved is measured`);
+          const why = st.status === 'interrupted' ? st.note : st.status;
+          io.out(`the run has stopped (${why}); every checkpoint it saved is measured`);
           break;
         }
         if (stopRequested()) break;
@@ -455,11 +499,13 @@ export function writeAggregates(rd: RunDir, units: UnitName[], info: KeyInfo, o:
     for (const ref of all) {
       const key = unitKey(u, ref, info, o);
       const rec = cachedUnit(rd.path, key);
-      if (rec) found.get(u)!.push({ sequences: ref.sequences, file: cachePath(rd.path, key.name, key.sequences, key.subsample), record: rec });
+      const file = cachePath(rd.path, key.name, key.sequences, key.subsample);
+      if (rec) found.get(u)!.push({ sequences: ref.sequences, file, record: rec });
       else missing.get(u)!.push(ref.sequences);
     }
   }
-  const dense = new Map<number, DenseSummary>((found.get('dense') ?? []).map((e) => [e.sequences, e.record.result as DenseSummary]));
+  const dense = new Map<number, DenseSummary>((found.get('dense') ?? [])
+    .map((e) => [e.sequences, e.record.result as DenseSummary]));
   const files: Record<string, string> = {};
   for (const u of units) {
     if (found.get(u)!.length === 0) continue;
@@ -470,22 +516,29 @@ export function writeAggregates(rd: RunDir, units: UnitName[], info: KeyInfo, o:
 }
 
 function report(s: OverTrainingSummary, rd: RunDir, io: OverTrainingIO): void {
-  io.out(`${s.stopped ? 'stopped: ' : ''}computed ${s.computed.length} checkpoint${s.computed.length === 1 ? '' : 's'}, ${s.cached.length} already cached`
-    + `${s.failed.length ? `, ${s.failed.length} failed` : ''} in ${formatDuration(s.seconds)}${s.workers ? ` on ${s.workers}` : ''}`);
+  const plural = (n: number, w: string) => `${n} ${w}${n === 1 ? '' : 's'}`;
+  io.out(`${s.stopped ? 'stopped: ' : ''}computed ${plural(s.computed.length, 'checkpoint')}, `
+    + `${s.cached.length} already cached`
+    + `${s.failed.length ? `, ${s.failed.length} failed` : ''} in ${formatDuration(s.seconds)}`
+    + (s.workers ? ` on ${s.workers}` : ''));
   if (s.stopped) io.out('run the same command again to compute the rest (finished checkpoints are kept)');
   const denseFile = s.files.dense;
   if (denseFile) {
     try {
       const d = JSON.parse(fs.readFileSync(path.join(rd.path, denseFile), 'utf8')) as SeriesFile;
-      const x = d.series as { acc: number[]; loss: number[]; isHeads: string[]; ptHeads: string[]; inductionStrength: number[][]; prevTokenScore: number[][]; strongestIH: Array<string | null>; strongestPTH: Array<string | null> };
+      const x = d.series as {
+        acc: number[]; loss: number[]; isHeads: string[]; ptHeads: string[]; inductionStrength: number[][];
+        prevTokenScore: number[][]; strongestIH: Array<string | null>; strongestPTH: Array<string | null>;
+      };
       const f4 = (v: number | null | undefined) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(4) : '—');
-      if (d.sequences.length) {
-        io.out(`\ndense over training (${d.n ?? '?'} sequences)\n${formatTable(['sequences', 'acc', 'loss', 'strongest IH', 'IS', 'strongest PTH', 'PT'], d.sequences.map((seq, k) => {
-          const ih = x.strongestIH[k], pt = x.strongestPTH[k];
-          return [seq, f4(x.acc[k]), f4(x.loss[k]), ih ?? '—', f4(ih ? x.inductionStrength[k][x.isHeads.indexOf(ih)] : null),
-            pt ?? '—', f4(pt ? x.prevTokenScore[k][x.ptHeads.indexOf(pt)] : null)];
-        }))}`);
-      }
+      const rows = d.sequences.map((seq, k) => {
+        const ih = x.strongestIH[k], pt = x.strongestPTH[k];
+        const is = ih ? x.inductionStrength[k][x.isHeads.indexOf(ih)] : null;
+        const ps = pt ? x.prevTokenScore[k][x.ptHeads.indexOf(pt)] : null;
+        return [seq, f4(x.acc[k]), f4(x.loss[k]), ih ?? '—', f4(is), pt ?? '—', f4(ps)];
+      });
+      const table = formatTable(['sequences', 'acc', 'loss', 'strongest IH', 'IS', 'strongest PTH', 'PT'], rows);
+      if (rows.length) io.out(`\ndense over training (${d.n ?? '?'} sequences)\n${table}`);
     } catch { /* the table is a courtesy; the files are the result */ }
   }
   io.out('\naggregate files (one per measure, series over checkpoints):');

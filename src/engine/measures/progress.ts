@@ -39,13 +39,16 @@ export class MeasureProgress {
    * `total` checkpoints, `cached` of them already complete; `pending` checkpoints to compute, each with
    * its number of units.
    */
-  constructor(private readonly mode: ProgressMode, private readonly write: (s: string) => void, private readonly tty: boolean,
-    private total: number, cached: number, private pending: number) {
+  constructor(private readonly mode: ProgressMode, private readonly write: (s: string) => void,
+    private readonly tty: boolean, private total: number, cached: number, private pending: number) {
     this.done = cached;
   }
 
   /** More checkpoints appeared (--follow). */
-  grow(checkpoints: number, pending: number): void { this.total += checkpoints; this.pending += pending; this.done += checkpoints - pending; this.render(true); }
+  grow(checkpoints: number, pending: number): void {
+    this.total += checkpoints; this.pending += pending; this.done += checkpoints - pending;
+    this.render(true);
+  }
 
   start(sequences: number, units: number): void { this.inFlight.set(sequences, { units, unitsDone: 0, inner: 0 }); }
 
@@ -56,7 +59,8 @@ export class MeasureProgress {
     this.lastMessage = `${unit} ${done}/${total} configurations at ${fmtSeq(sequences)} sequences`;
     if (this.mode === 'json' && (done === total || Date.now() - this.lastInner > 200)) {
       this.lastInner = Date.now();
-      this.json({ type: 'progress', task: unit, done, total, unit: 'configurations', message: `checkpoint ${fmtSeq(sequences)} (${this.done + 1}/${this.total})` });
+      const message = `checkpoint ${fmtSeq(sequences)} (${this.done + 1}/${this.total})`;
+      this.json({ type: 'progress', task: unit, done, total, unit: 'configurations', message });
     }
     this.render(false);
   }
@@ -94,7 +98,10 @@ export class MeasureProgress {
     if (this.mode === 'json') {
       if (!force && Date.now() - this.lastLine < 200) return;
       this.lastLine = Date.now();
-      this.json({ type: 'progress', task: 'measure', done: this.done, total: this.total, unit: 'checkpoints', ...(eta === null ? {} : { etaSeconds: Math.round(eta) }), message: this.lastMessage });
+      this.json({
+        type: 'progress', task: 'measure', done: this.done, total: this.total, unit: 'checkpoints',
+        ...(eta === null ? {} : { etaSeconds: Math.round(eta) }), message: this.lastMessage,
+      });
       return;
     }
     if (this.mode !== 'bar') return;
@@ -102,7 +109,9 @@ export class MeasureProgress {
     if (this.tty && !force && Date.now() - this.lastLine < 100) return;
     this.lastLine = Date.now();
     const w = 24, f = this.total > 0 ? Math.min(1, this.done / this.total) : 1;
-    const line = `[${'#'.repeat(Math.round(f * w)).padEnd(w, '.')}] ${this.done}/${this.total} checkpoints · ${this.lastMessage}${eta === null ? '' : ` · ETA ${formatDuration(eta)}`}`;
+    const bar = '#'.repeat(Math.round(f * w)).padEnd(w, '.');
+    const line = `[${bar}] ${this.done}/${this.total} checkpoints · ${this.lastMessage}`
+      + (eta === null ? '' : ` · ETA ${formatDuration(eta)}`);
     this.write(this.tty ? `\r\x1b[K${line}` : `${line}\n`);
   }
 }

@@ -78,7 +78,8 @@ export function strongest(heads: string[], values: Array<number | null>, ablated
 }
 
 /** Strongest IH / PTH at each checkpoint of `seqs`, from the dense results (null where there is none). */
-export function strongestHeads(seqs: number[], dense: Map<number, DenseSummary>): { ih: Array<string | null>; pt: Array<string | null> } {
+export function strongestHeads(seqs: number[], dense: Map<number, DenseSummary>):
+  { ih: Array<string | null>; pt: Array<string | null> } {
   const ih: Array<string | null> = [], pt: Array<string | null> = [];
   for (const s of seqs) {
     const d = dense.get(s);
@@ -101,7 +102,8 @@ function denseSeries(rs: DenseSummary[], seqs: number[], dense: Map<number, Dens
   return {
     isHeads: rs[0].inductionStrength.heads, ptHeads: rs[0].prevTokenScore.heads,
     acc: col(rs, (r) => r.acc), loss: col(rs, (r) => r.loss),
-    inductionStrength: col(rs, (r) => r.inductionStrength.values), prevTokenScore: col(rs, (r) => r.prevTokenScore.values),
+    inductionStrength: col(rs, (r) => r.inductionStrength.values),
+    prevTokenScore: col(rs, (r) => r.prevTokenScore.values),
     strongestIH: s.ih, strongestPTH: s.pt,
   };
 }
@@ -125,22 +127,28 @@ function additivitySeries(rs: Additivity[]) {
       const at = rs.map((r) => r.curves.find((c) => c.name === n));
       return [n, {
         ordering: at.map((c) => c?.ordering ?? null),
-        loss: at.map((c) => c?.points.map((p) => p.loss) ?? null), acc: at.map((c) => c?.points.map((p) => p.acc) ?? null),
+        loss: at.map((c) => c?.points.map((p) => p.loss) ?? null),
+        acc: at.map((c) => c?.points.map((p) => p.acc) ?? null),
       }];
     })),
   };
 }
 
-interface ComplementarityTable { reference: string; referenceChosenBy: string; referenceMistakes: number; heads: string[]; rows: Array<{ fixedFraction: number | null; acc: number }> }
+interface ComplementarityTable {
+  reference: string; referenceChosenBy: string; referenceMistakes: number; heads: string[];
+  rows: Array<{ fixedFraction: number | null; acc: number }>;
+}
 function complementaritySeries(rs: Array<{ table2: ComplementarityTable; table3: ComplementarityTable }>) {
   const table = (t: 'table2' | 'table3') => ({
     reference: col(rs, (r) => r[t].reference), referenceMistakes: col(rs, (r) => r[t].referenceMistakes),
-    fixedFraction: col(rs, (r) => r[t].rows.map((x) => x.fixedFraction)), acc: col(rs, (r) => r[t].rows.map((x) => x.acc)),
+    fixedFraction: col(rs, (r) => r[t].rows.map((x) => x.fixedFraction)),
+    acc: col(rs, (r) => r[t].rows.map((x) => x.acc)),
   });
   return { heads: rs[0].table2.heads, table2: table('table2'), table3: table('table3') };
 }
 
-function influenceSeries(rs: Array<{ matrix: InfluenceMatrix; table1: Table1 }>, seqs: number[], dense: Map<number, DenseSummary>) {
+function influenceSeries(rs: Array<{ matrix: InfluenceMatrix; table1: Table1 }>, seqs: number[],
+  dense: Map<number, DenseSummary>) {
   const m = rs.map((r) => r.matrix);
   const { rows, cols } = m[0];
   const s = strongestHeads(seqs, dense);
@@ -150,11 +158,16 @@ function influenceSeries(rs: Array<{ matrix: InfluenceMatrix; table1: Table1 }>,
   const pick = (x: number[][][]) => (row < 0 ? null : x.map((mk) => mk[row]));
   const rv = m.map((x) => x.removeValuesPreserved), rp = m.map((x) => x.removePatternsPreserved);
   const kv = m.map((x) => x.keepValuesPreserved), kp = m.map((x) => x.keepPatternsPreserved);
-  const groups = new Map<string, { group: string[]; source: string; patternsPreserved: Array<number | null>; valuesPreserved: Array<number | null> }>();
+  type Column = Array<number | null>;
+  type Group = { group: string[]; source: string; patternsPreserved: Column; valuesPreserved: Column };
+  const groups = new Map<string, Group>();
   rs.forEach((r, k) => {
     for (const g of r.table1.rows) {
       const id = g.group.join(',');
-      if (!groups.has(id)) groups.set(id, { group: g.group, source: g.source, patternsPreserved: rs.map(() => null), valuesPreserved: rs.map(() => null) });
+      if (!groups.has(id)) {
+        const empty = (): Column => rs.map(() => null);
+        groups.set(id, { group: g.group, source: g.source, patternsPreserved: empty(), valuesPreserved: empty() });
+      }
       groups.get(id)!.patternsPreserved[k] = g.patternsPreserved;
       groups.get(id)!.valuesPreserved[k] = g.valuesPreserved;
     }
@@ -163,18 +176,25 @@ function influenceSeries(rs: Array<{ matrix: InfluenceMatrix; table1: Table1 }>,
     rows, cols, onlyAcc: m.map((x) => x.onlyAcc),
     removeValuesPreserved: rv, removePatternsPreserved: rp, keepValuesPreserved: kv, keepPatternsPreserved: kp,
     strongestIH: s.ih,
-    onStrongestIH: { head: ih, removeValuesPreserved: pick(rv), removePatternsPreserved: pick(rp), keepValuesPreserved: pick(kv), keepPatternsPreserved: pick(kp) },
+    onStrongestIH: {
+      head: ih, removeValuesPreserved: pick(rv), removePatternsPreserved: pick(rp),
+      keepValuesPreserved: pick(kv), keepPatternsPreserved: pick(kp),
+    },
     table1: [...groups.values()],
   };
 }
 
 function compositionSeries(rs: CompositionMeasure[]) {
-  return { rows: rs[0].rows, cols: rs[0].cols, k: col(rs, (r) => r.scores.k), v: col(rs, (r) => r.scores.v), q: col(rs, (r) => r.scores.q), init: rs[0].init };
+  return {
+    rows: rs[0].rows, cols: rs[0].cols, init: rs[0].init,
+    k: col(rs, (r) => r.scores.k), v: col(rs, (r) => r.scores.v), q: col(rs, (r) => r.scores.q),
+  };
 }
 
 function pathsSeries(rs: LayerPaths[]) {
   const p = rs.map((r) => r.points[0]);
-  const keys = ['loss', 'acc', 'noL1Direct', 'noL1DirectAcc', 'noL2', 'noL2Acc', 'evalLoss', 'noL1DirectMinusEval', 'noL2MinusEval', 'noL1DirectMinusDense', 'noL2MinusDense'] as const;
+  const keys = ['loss', 'acc', 'noL1Direct', 'noL1DirectAcc', 'noL2', 'noL2Acc', 'evalLoss',
+    'noL1DirectMinusEval', 'noL2MinusEval', 'noL1DirectMinusDense', 'noL2MinusDense'] as const;
   return Object.fromEntries(keys.map((k) => [k, p.map((x) => x[k])]));
 }
 
@@ -182,14 +202,16 @@ function posthocSeries(rs: PosthocProgress[]) {
   const p = rs.map((r) => r.points[0]);
   return {
     ptHead: rs[0].ptHead, ihHead: rs[0].ihHead, strength: rs[0].strength, legend: rs[0].legend,
-    loss: p.map((x) => x.loss), composite: p.map((x) => x.composite), copy: p.map((x) => x.copy), evalLoss: p.map((x) => x.evalLoss),
+    loss: p.map((x) => x.loss), composite: p.map((x) => x.composite), copy: p.map((x) => x.copy),
+    evalLoss: p.map((x) => x.evalLoss),
     strongestIH: col(rs, (r) => r.strongest.ih), strongestPTH: col(rs, (r) => r.strongest.pt),
   };
 }
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 /** The `series` of a unit from its per-checkpoint results (ascending), with the dense results for head choices. */
-export function buildSeries(unit: UnitName, results: unknown[], seqs: number[], dense: Map<number, DenseSummary>): Record<string, unknown> {
+export function buildSeries(unit: UnitName, results: unknown[], seqs: number[],
+  dense: Map<number, DenseSummary>): Record<string, unknown> {
   if (results.length === 0) return {};
   const rs = results as any[];
   switch (unit) {
@@ -207,7 +229,8 @@ export function buildSeries(unit: UnitName, results: unknown[], seqs: number[], 
 /* eslint-enable @typescript-eslint/no-explicit-any */
 
 /** Builds and atomically writes a unit's aggregate file; returns its path and content. */
-export function writeSeries(runDir: string, unit: UnitName, subsample: number | null, entries: SeriesEntry[], missing: number[],
+export function writeSeries(runDir: string, unit: UnitName, subsample: number | null, entries: SeriesEntry[],
+  missing: number[],
   dense: Map<number, DenseSummary>): { file: string; content: SeriesFile } {
   const sorted = [...entries].sort((a, b) => a.sequences - b.sequences);
   const seqs = sorted.map((e) => e.sequences);
@@ -218,7 +241,8 @@ export function writeSeries(runDir: string, unit: UnitName, subsample: number | 
     subsample: unit === 'composition' ? null : subsample,
     denseSize: (first?.parameters?.denseSize as number | undefined) ?? r0?.denseSize ?? null, n: r0?.n ?? null,
     created: new Date().toISOString(), sequences: seqs,
-    files: sorted.map((e) => path.relative(runDir, e.file).split(path.sep).join('/')), missing: [...missing].sort((a, b) => a - b),
+    files: sorted.map((e) => path.relative(runDir, e.file).split(path.sep).join('/')),
+    missing: [...missing].sort((a, b) => a - b),
     series: buildSeries(unit, sorted.map((e) => e.record.result), seqs, dense),
   };
   const file = seriesPath(runDir, unit, subsample);
@@ -230,7 +254,8 @@ export function writeSeries(runDir: string, unit: UnitName, subsample: number | 
 export function readSeries(file: string): SeriesFile | null {
   try {
     const j = JSON.parse(fs.readFileSync(file, 'utf8')) as SeriesFile;
-    return j && j.format === SERIES_FORMAT && Array.isArray(j.sequences) && j.series && typeof j.series === 'object' ? j : null;
+    const ok = j && j.format === SERIES_FORMAT && Array.isArray(j.sequences);
+    return ok && j.series && typeof j.series === 'object' ? j : null;
   } catch { return null; }
 }
 

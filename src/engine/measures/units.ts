@@ -22,9 +22,6 @@ export type UnitName =
   | 'dense' | 'ablations' | 'additivity' | 'complementarity' | 'influence-matrix' | 'composition'
   | 'paths' | 'posthoc' | 'paths-at' | 'posthoc-at';
 
-/** The units a measure over training can be made of (one per checkpoint each). */
-export const SERIES_UNITS: UnitName[] = ['dense', 'ablations', 'additivity', 'complementarity', 'influence-matrix', 'composition', 'paths-at', 'posthoc-at'];
-
 export interface UnitOptions {
   /** complementarity: the reference head index (default: the strongest by IS at that checkpoint). */
   reference?: number;
@@ -64,7 +61,8 @@ export interface UnitKey {
 }
 
 /** The cache key of unit `name` at checkpoint `ref`; `paths` / `posthoc` at one checkpoint also read `across`. */
-export function unitKey(name: UnitName, ref: CheckpointRef, info: KeyInfo, o: UnitOptions = {}, across?: CheckpointRef[]): UnitKey {
+export function unitKey(name: UnitName, ref: CheckpointRef, info: KeyInfo, o: UnitOptions = {},
+  across?: CheckpointRef[]): UnitKey {
   const baseClamps = info.includeRunAblations ? runAblations(info.run, ref.sequences) : [];
   const base = { subsampleSeed: SUBSAMPLE_SEED, denseSize: info.denseSize, baseClamps };
   const heads = { ptHead: o.ptHead ?? 'L1H2', ihHead: o.ihHead ?? 'L2H3', strength: 1 };
@@ -87,9 +85,12 @@ export type UnitProgress = (done: number, total: number) => void;
  * The unit's cached record when valid, else computes it on `ctx` (the context of `key`'s checkpoint)
  * and caches it. `across`: the checkpoints of `paths` / `posthoc` at one checkpoint.
  */
-export async function computeUnit(ctx: MeasureContext, runDir: string, key: UnitKey, o: UnitOptions & { force?: boolean } = {},
-  across?: CheckpointRef[], onProgress?: UnitProgress): Promise<{ record: CachedRecord<{ formula?: unknown }>; cached: boolean; file: string }> {
-  if (ctx.sequences !== key.sequences) throw new Error(`unit ${key.name} of checkpoint ${key.sequences} asked on the context of ${ctx.sequences}`);
+export async function computeUnit(ctx: MeasureContext, runDir: string, key: UnitKey,
+  o: UnitOptions & { force?: boolean } = {}, across?: CheckpointRef[], onProgress?: UnitProgress,
+): Promise<{ record: CachedRecord<{ formula?: unknown }>; cached: boolean; file: string }> {
+  if (ctx.sequences !== key.sequences) {
+    throw new Error(`unit ${key.name} of checkpoint ${key.sequences} asked on the context of ${ctx.sequences}`);
+  }
   const own: CheckpointRef = { sequences: ctx.sequences, path: ctx.checkpointPath ?? key.checkpoints[0] };
   return cachedMeasure<{ formula?: unknown }>({ runDir, ...key, name: key.name, force: o.force }, () => {
     switch (key.name) {
@@ -115,5 +116,6 @@ export async function computeUnit(ctx: MeasureContext, runDir: string, key: Unit
 
 /** The cached record of a unit if it is valid (same parameters, no dependency newer than it), else null. */
 export function cachedUnit<T = unknown>(runDir: string, key: UnitKey): CachedRecord<T> | null {
-  return readCache<T>(cachePath(runDir, key.name, key.sequences, key.subsample), key.parameters, key.checkpoints, runDir);
+  const file = cachePath(runDir, key.name, key.sequences, key.subsample);
+  return readCache<T>(file, key.parameters, key.checkpoints, runDir);
 }

@@ -71,10 +71,14 @@ function wholeCount(v: unknown, where: string): number {
 
 function countList(v: unknown, where: string, sequences: number): number[] {
   if (!Array.isArray(v)) throw new Error(`${where} must be a list of sequence counts, got ${json(v)}`);
-  if (v.length > MAX_CHECKPOINTS) throw new Error(`${where} lists ${v.length} checkpoints (at most ${MAX_CHECKPOINTS})`);
+  if (v.length > MAX_CHECKPOINTS) {
+    throw new Error(`${where} lists ${v.length} checkpoints (at most ${MAX_CHECKPOINTS})`);
+  }
   return v.map((x, i) => {
     const c = wholeCount(x, `${where}[${i}]`);
-    if (c > sequences) throw new Error(`${where}[${i}] = ${c} is beyond the end of the run (train.sequences = ${sequences})`);
+    if (c > sequences) {
+      throw new Error(`${where}[${i}] = ${c} is beyond the end of the run (train.sequences = ${sequences})`);
+    }
     return c;
   });
 }
@@ -83,15 +87,20 @@ function countList(v: unknown, where: string, sequences: number): number[] {
  * Throws one clear line when `v` is not a valid `train.checkpoints` (null and undefined are valid: the
  * cadence `checkpointEvery` applies).
  */
-export function validateCheckpoints(v: unknown, train: Omit<ScheduleTrain, 'checkpoints'>, where = 'train.checkpoints'): void {
+export function validateCheckpoints(v: unknown, train: Omit<ScheduleTrain, 'checkpoints'>,
+  where = 'train.checkpoints'): void {
   if (v === undefined || v === null) return;
   if (Array.isArray(v)) { countList(v, where, train.sequences); return; }
   if (!isObj(v)) {
-    throw new Error(`${where} must be a list of sequence counts or a rule such as {"log": 10, "linear": 11, "lossChange": 0.05}, got ${json(v)}`);
+    throw new Error(`${where} must be a list of sequence counts or a rule such as `
+      + `{"log": 10, "linear": 11, "lossChange": 0.05}, got ${json(v)}`);
   }
   const known = Object.keys(RULE_KEYS);
   for (const k of Object.keys(v)) {
-    if (!known.includes(k)) throw new Error(`unknown key "${k}" in ${where} (known: ${known.map((n) => `${n} = ${RULE_KEYS[n as keyof CheckpointRule]}`).join('; ')})`);
+    if (!known.includes(k)) {
+      const list = known.map((n) => `${n} = ${RULE_KEYS[n as keyof CheckpointRule]}`).join('; ');
+      throw new Error(`unknown key "${k}" in ${where} (known: ${list})`);
+    }
   }
   for (const k of ['log', 'linear'] as const) {
     const x = v[k];
@@ -101,15 +110,24 @@ export function validateCheckpoints(v: unknown, train: Omit<ScheduleTrain, 'chec
   }
   if (v.every !== undefined) {
     const e = v.every;
-    if (typeof e !== 'number' || !Number.isInteger(e) || e < 1 || e > MAX_COUNT) throw new Error(`${where}.every must be a whole number of sequences ≥ 1, got ${json(e)}`);
-    if (train.sequences / e > MAX_CHECKPOINTS) throw new Error(`${where}.every = ${e} makes ${Math.floor(train.sequences / e)} checkpoints (at most ${MAX_CHECKPOINTS})`);
+    if (typeof e !== 'number' || !Number.isInteger(e) || e < 1 || e > MAX_COUNT) {
+      throw new Error(`${where}.every must be a whole number of sequences ≥ 1, got ${json(e)}`);
+    }
+    if (train.sequences / e > MAX_CHECKPOINTS) {
+      const n = Math.floor(train.sequences / e);
+      throw new Error(`${where}.every = ${e} makes ${n} checkpoints (at most ${MAX_CHECKPOINTS})`);
+    }
   }
   if (v.at !== undefined) countList(v.at, `${where}.at`, train.sequences);
   if (v.lossChange !== undefined) {
     const d = v.lossChange;
-    if (typeof d !== 'number' || !Number.isFinite(d) || d <= 0 || d > 100) throw new Error(`${where}.lossChange must be a loss difference in (0, 100], got ${json(d)}`);
+    if (typeof d !== 'number' || !Number.isFinite(d) || d <= 0 || d > 100) {
+      throw new Error(`${where}.lossChange must be a loss difference in (0, 100], got ${json(d)}`);
+    }
   }
-  if (v.zero !== undefined && typeof v.zero !== 'boolean') throw new Error(`${where}.zero must be true or false, got ${json(v.zero)}`);
+  if (v.zero !== undefined && typeof v.zero !== 'boolean') {
+    throw new Error(`${where}.zero must be true or false, got ${json(v.zero)}`);
+  }
 }
 
 /** The first step's sequence count that reaches `c`: ceil(c/B)·B. */
@@ -153,13 +171,17 @@ export function scheduledCounts(t: Omit<ScheduleTrain, 'evalEvery'>): number[] {
  */
 export function plannedCheckpoints(t: Omit<ScheduleTrain, 'evalEvery'>): number[] {
   const end = finalCount(t);
-  return [...new Set([...scheduledCounts(t).map((c) => Math.min(snap(c, t.batchSize), end)), end])].sort((a, b) => a - b);
+  const snapped = scheduledCounts(t).map((c) => Math.min(snap(c, t.batchSize), end));
+  return [...new Set([...snapped, end])].sort((a, b) => a - b);
 }
 
 /** One line for logs and the start flow, e.g. "0, 10 log-spaced, 11 evenly spaced, … (≈ 21 planned)". */
 export function describeCheckpoints(t: Omit<ScheduleTrain, 'evalEvery'>): string {
   const v = t.checkpoints, n = plannedCheckpoints(t).length;
-  if (v === undefined || v === null) return t.checkpointEvery > 0 ? `every ${t.checkpointEvery} sequences and the final one (${n})` : 'the final one only';
+  if (v === undefined || v === null) {
+    if (t.checkpointEvery <= 0) return 'the final one only';
+    return `every ${t.checkpointEvery} sequences and the final one (${n})`;
+  }
   if (Array.isArray(v)) return `at ${v.length} listed counts and the final one (${n})`;
   const parts: string[] = [];
   if (v.zero !== false) parts.push('at 0');
@@ -168,14 +190,19 @@ export function describeCheckpoints(t: Omit<ScheduleTrain, 'evalEvery'>): string
   if (v.every) parts.push(`every ${v.every} sequences`);
   if (v.at?.length) parts.push(`at ${v.at.length} listed counts`);
   const planned = `${n} planned`;
-  if (v.lossChange) return `${parts.join(', ')}, and at each evaluation where the fsl_train loss moved by ≥ ${v.lossChange} (${planned} + the loss-driven ones)`;
+  if (v.lossChange) {
+    return `${parts.join(', ')}, and at each evaluation where the fsl_train loss moved by ≥ ${v.lossChange} `
+      + `(${planned} + the loss-driven ones)`;
+  }
   return `${parts.join(', ')} and the final one (${planned})`;
 }
 
 /** A few words for a picker, e.g. "0 + 10 log-spaced + 11 linear + where the loss moves ≥ 0.05". */
 export function shortCheckpointLabel(t: Omit<ScheduleTrain, 'evalEvery'>): string {
   const v = t.checkpoints;
-  if (v === undefined || v === null) return t.checkpointEvery > 0 ? `every ${t.checkpointEvery.toLocaleString('en-US')}` : 'final only';
+  if (v === undefined || v === null) {
+    return t.checkpointEvery > 0 ? `every ${t.checkpointEvery.toLocaleString('en-US')}` : 'final only';
+  }
   if (Array.isArray(v)) return `${v.length} listed counts`;
   return [v.zero !== false ? '0' : '', v.log ? `${v.log} log-spaced` : '', v.linear ? `${v.linear} linear` : '',
     v.every ? `every ${v.every.toLocaleString('en-US')}` : '', v.at?.length ? `${v.at.length} listed` : '',
@@ -199,7 +226,8 @@ export class CheckpointSchedule {
   private reference: number | null = null;
 
   /** `history`: the metrics rows already logged (a resumed run), from which the loss-driven state is rebuilt. */
-  constructor(private readonly t: ScheduleTrain, history: ReadonlyArray<Pick<MetricsRecord, 'sequences' | 'eval'>> = []) {
+  constructor(private readonly t: ScheduleTrain,
+    history: ReadonlyArray<Pick<MetricsRecord, 'sequences' | 'eval'>> = []) {
     const v = t.checkpoints;
     this.lossChange = v && !Array.isArray(v) && v.lossChange ? v.lossChange : null;
     // The old cadence is checked arithmetically (checkpointEvery may be 1); the rest is a set of snapped counts.

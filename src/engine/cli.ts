@@ -32,7 +32,7 @@ Usage:
   induction-lab train --resume RUN_DIR
   induction-lab presets [--scale fast|paper]
   induction-lab forward CHECKPOINT --input FILE [--engine auto|fast|tfjs]
-  induction-lab measure RUN_DIR [--checkpoint SEQUENCES] [--what NAMES] [--subsample N] [--json] [--force]
+  induction-lab measure RUN_DIR [--checkpoint SEQUENCES | --checkpoints all|N|LIST | --follow] [--what NAMES] [--subsample N] [--workers N] [--progress json] [--json] [--force]
   induction-lab sweep PREFIX [--scale fast|paper] [--workers N] [--out DIR] [--seed N]
   induction-lab subcircuits [--scale fast|paper] [--workers N] [--out DIR] [--seed N] [--sequences N]
   induction-lab reproduce FIGURE [--scale fast|paper] [--seeds 5,6] [--out DIR] [--runs DIR] [--workers N] [--subsample N] [--emit slurm | --no-train]
@@ -66,6 +66,12 @@ measure    Computes per-checkpoint measures (default: the latest checkpoint), ca
            influence-matrix, composition, paths, posthoc, learning-time. The dense set has 78,400
            sequences; --subsample N (e.g. 2000) measures a fixed random subset, advisable for
            influence-matrix (264 configurations), paths and posthoc (many checkpoints).
+           Over training: --checkpoints all (every checkpoint), N (N spread over the run) or a
+           comma list of sequence counts computes the measures at each, on --workers processes
+           (default: one per core), cached per checkpoint (a killed computation resumes), and
+           writes one RUN_DIR/measures/<measure>-over-training[-subN].json per measure.
+           --follow does the same while the run trains, a checkpoint behind the newest.
+           --progress json writes progress as JSON lines on stderr (for the extension).
 sweep      Trains every figure preset whose name starts with PREFIX (e.g. fig5b, fig6.labels10,
            appfig15), one process per core; finished runs are reused, stopped ones resumed.
 subcircuits  Trains the subcircuit set from one initialisation (no clamp; A+B = copy clamped;
@@ -86,6 +92,7 @@ forward    Runs a checkpoint on sequences from a JSON file
            {"exemplars": [[x1, x2, xq], …], "labels": [[y1, y2, yq?], …]} and prints
            {"engine": …, "logits": [[…L at the query…], …], "patterns": [layer][sequence][head][query][key]}
            (the fast engine unless --engine tfjs; --backend picks the TF.js backend).
+measure-worker  (internal) a worker process of measure --checkpoints; it talks to its parent over IPC.
 `;
 
 function fail(msg: string): never {
@@ -100,7 +107,7 @@ function parseArgs(argv: string[]): Args {
     const t = argv[i];
     if (t.startsWith('--')) {
       const [k, inline] = t.slice(2).split(/=(.*)/s, 2);
-      const boolean = k === 'help' || k === 'force' || k === 'json' || k === 'no-train';
+      const boolean = k === 'help' || k === 'force' || k === 'json' || k === 'follow' || k === 'no-train';
       const v = inline ?? (boolean ? 'true' : argv[++i]);
       if (v === undefined) fail(`--${k} needs a value`);
       a.flags.set(k, [...(a.flags.get(k) ?? []), v]);
@@ -230,13 +237,32 @@ async function subcircuits(a: Args): Promise<void> {
 }
 
 async function measure(a: Args): Promise<void> {
-  checkFlags(a, new Set(['checkpoint', 'what', 'subsample', 'backend', 'points', 'force', 'json', 'reference', 'pt-head', 'ih-head']), 'measure');
+  checkFlags(a, new Set(['checkpoint', 'checkpoints', 'follow', 'workers', 'progress', 'what', 'subsample', 'backend', 'points', 'force', 'json',
+    'reference', 'pt-head', 'ih-head']), 'measure');
   if (!a._[1]) fail('measure needs a run folder');
+  const progress = one(a, 'progress');
+  if (progress !== undefined && progress !== 'json' && progress !== 'bar' && progress !== 'none') fail(`--progress takes json, bar or none, got "${progress}"`);
+  if (a.flags.has('checkpoints') || a.flags.has('follow')) {
+    if (a.flags.has('checkpoint')) fail('--checkpoint (one checkpoint) and --checkpoints / --follow (many) exclude each other');
+    if (a.flags.has('points')) fail('--points chooses the checkpoints of paths/posthoc at one checkpoint; over training use --checkpoints');
+    const { measureOverTraining } = await import('./measures/overTraining');
+    const r = await measureOverTraining({
+      runDir: a._[1], checkpoints: one(a, 'checkpoints'), follow: a.flags.has('follow'), workers: int(a, 'workers'), what: a.flags.get('what'),
+      subsample: int(a, 'subsample'), backend: one(a, 'backend'), force: a.flags.has('force'), reference: int(a, 'reference'),
+      ptHead: one(a, 'pt-head'), ihHead: one(a, 'ih-head'), progress: (progress as 'json' | 'bar' | 'none' | undefined) ?? 'bar',
+    }, { out: (l) => process.stdout.write(l + '\n'), err: (t) => process.stderr.write(t), errIsTTY: process.stderr.isTTY });
+    if (a.flags.has('json')) process.stdout.write(JSON.stringify(r) + '\n');
+    if (r.failed.length) fail(`measures failed at ${r.failed.length} checkpoint${r.failed.length > 1 ? 's' : ''}: ${r.failed.map((f) => `${f.sequences}: ${f.error}`).join('; ')} (the others are cached; run the same command to retry)`);
+    if (r.stopped) process.exitCode = 130;
+    return;
+  }
+  if (a.flags.has('workers')) fail('--workers needs --checkpoints or --follow (one checkpoint runs in this process)');
   const { measureCommand } = await import('./measures/command');
   const r = await measureCommand({
     runDir: a._[1], checkpoint: int(a, 'checkpoint'), what: a.flags.get('what'), subsample: int(a, 'subsample'),
     backend: one(a, 'backend'), points: int(a, 'points'), force: a.flags.has('force'), reference: int(a, 'reference'),
     ptHead: one(a, 'pt-head'), ihHead: one(a, 'ih-head'),
+    onProgress: progress === 'json' ? (p) => process.stderr.write(JSON.stringify(p) + '\n') : undefined,
   }, (l) => process.stdout.write(l + '\n'));
   if (a.flags.has('json')) process.stdout.write(JSON.stringify(r) + '\n');
 }
@@ -296,6 +322,11 @@ async function main(argv: string[]): Promise<void> {
     case 'reproduce': return reproduceCmd(a);
     case 'subcircuits': return subcircuits(a);
     case 'export': return exportCmd(a);
+    case 'measure-worker': {
+      // Internal: a worker process of `measure --checkpoints` (it talks to its parent over IPC only).
+      const { measureWorkerMain } = await import('./measures/overTraining');
+      return measureWorkerMain();
+    }
     default: fail(`unknown command "${cmd}" (train, presets, forward, measure, sweep, subcircuits, reproduce, export; see --help)`);
   }
 }

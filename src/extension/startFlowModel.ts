@@ -4,6 +4,7 @@
  * verdict on the combined clamp list (refusal or warnings, spec §4 rules in clamps/spec.ts).
  */
 import { ClampSpec, clampHeads, clampWarnings, describeClamp, ModelShape, normalizeClamps, PATTERN_KINDS } from '../engine/clamps/spec';
+import { CheckpointsSetting, plannedCheckpoints, shortCheckpointLabel } from '../engine/train/checkpointSchedule';
 
 /** The basic presets of runConfig.ts; every other preset name is a figure condition (`fig5b.noclamp`…). */
 const BASIC = new Set(['paper', 'fast', 'demo', 'smoke']);
@@ -105,13 +106,16 @@ export function cadenceCount(total: number, every: number): number {
  * explicit list in `train.checkpoints` when the engine knows that key (`listSupported`), else (older
  * engines) a denser `checkpointEvery` that gives about as many checkpoints.
  */
-export function checkpointChoices(train: { sequences: number; batchSize: number; checkpointEvery: number },
+export function checkpointChoices(train: { sequences: number; batchSize: number; checkpointEvery: number; checkpoints?: CheckpointsSetting },
   listSupported: boolean): [CheckpointChoice, CheckpointChoice] {
   const fmt = (n: number) => n.toLocaleString('en-US');
-  const preset: CheckpointChoice = {
-    label: train.checkpointEvery > 0 ? `the preset's cadence (every ${fmt(train.checkpointEvery)})` : "the preset's (final only)",
-    train: {}, count: cadenceCount(train.sequences, train.checkpointEvery),
-  };
+  // A preset with a train.checkpoints schedule: its planned checkpoints (the loss-driven ones come on top).
+  const preset: CheckpointChoice = train.checkpoints
+    ? { label: `the preset's (${shortCheckpointLabel(train)})`, train: {}, count: plannedCheckpoints(train).length }
+    : {
+      label: train.checkpointEvery > 0 ? `the preset's cadence (every ${fmt(train.checkpointEvery)})` : "the preset's (final only)",
+      train: {}, count: cadenceCount(train.sequences, train.checkpointEvery),
+    };
   const list = denseEarlySchedule(train.sequences, train.batchSize);
   if (listSupported) return [preset, { label: 'dense early (log-spaced) + linear', train: { checkpoints: list }, count: list.length }];
   const every = Math.max(train.batchSize, Math.round(train.sequences / list.length / train.batchSize) * train.batchSize);

@@ -89,3 +89,20 @@ export interface ErrorMessage { type: 'error'; message: string }
 export interface FinishedMessage { type: 'finished'; status: RunStatus; sequences: number; runDir: string; seconds: number }
 export type FromChildMessage =
   | StartedMessage | ProgressMessage | MetricsMessage | CheckpointMessage | WarningMessage | ErrorMessage | FinishedMessage;
+
+// ---- CLI child → whoever runs it (contracts.md §2) ----
+
+/**
+ * One line of `--progress json` on the stderr of a CLI command run as a child (measure, reproduce, …).
+ * Lines with different `task`s are independent counters (e.g. `measure` counts checkpoints, a measure's
+ * own task counts its configurations); show the latest of each. Human text stays on stdout.
+ */
+export interface CliProgress {
+  type: 'progress';
+  task: string;
+  done: number;
+  total: number;
+  unit: string;
+  etaSeconds?: number;
+  message?: string;
+}

@@ -80,7 +80,9 @@ test('the schedule choice writes train.checkpoints when the engine knows it, els
   const t = resolvePreset('demo', 'fast').train;
   const [preset, list] = checkpointChoices(t, true);
   assert.deepEqual(preset.train, {});
-  assert.equal(preset.count, 8);
+  // demo's own schedule (train.checkpoints): its planned checkpoints, the loss-driven ones come on top.
+  assert.equal(preset.count, 18);
+  assert.match(preset.label, /^the preset's \(0 \+ 10 log-spaced \+ 9 linear \+ where the loss moves ≥ 0\.05\)$/);
   assert.deepEqual(list.train, { checkpoints: denseEarlySchedule(t.sequences, t.batchSize) });
   const [, every] = checkpointChoices(t, false);
   const e = every.train.checkpointEvery as number;

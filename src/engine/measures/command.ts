@@ -6,40 +6,16 @@
 import * as path from 'node:path';
 import { initBackend, BackendPreference } from '../tf';
 import { RunDir } from '../io';
-import type { MetricsRecord } from '../../shared/protocol';
+import type { CliProgress, MetricsRecord } from '../../shared/protocol';
 import { describeClamp } from '../clamps/spec';
-import {
-  MeasureContext, SUBSAMPLE_SEED, denseSummary, disposeContext, findCheckpoint, openMeasureContext, readRunConfig,
-} from './dense';
-import { additivity, complementarity, headAblations } from './ablations';
-import { compositionMeasure, influenceMatrix, table1 } from './influence';
-import { layerPaths, selectCheckpoints } from './paths';
-import { posthocProgress } from './posthoc';
-import { cachedMeasure } from './cache';
+import { MeasureContext, disposeContext, findCheckpoint, openMeasureContext, readRunConfig } from './dense';
+import { selectCheckpoints } from './paths';
 import { learningTime } from './learningTime';
+import { MeasureName, parseMeasureNames } from './names';
+import { computeUnit, unitKey, unitOf } from './units';
 
-export const MEASURE_NAMES = [
-  'dense', 'induction-strength', 'prev-token-score', 'ablations', 'additivity', 'complementarity',
-  'influence-matrix', 'composition', 'paths', 'posthoc', 'learning-time',
-] as const;
-export type MeasureName = typeof MEASURE_NAMES[number];
-
-/** One dense pass plus static and metrics-only measures: seconds on a subsample, ≈ 1 min on 78,400 sequences. */
-export const DEFAULT_MEASURES: MeasureName[] = ['dense', 'induction-strength', 'prev-token-score', 'composition', 'learning-time'];
-
-export const MEASURE_HELP: Record<MeasureName, string> = {
-  dense: 'accuracy and loss over the dense training sequences (1 configuration)',
-  'induction-strength': 'dense induction strength of each last-layer head (same pass as dense)',
-  'prev-token-score': 'dense previous-token score of each first-layer head (same pass as dense)',
-  ablations: 'remove-one / keep-one last-layer head ablations (1 + 2H configurations)',
-  additivity: 'loss with growing sets of active last-layer heads (≈ 3H configurations)',
-  complementarity: 'Tables 2 and 3: single-head complementarity, computed and perfect match (2H configurations)',
-  'influence-matrix': 'PTH → IH influence matrices and Table 1 (H + 4H² + 8 configurations, half two-pass; use --subsample)',
-  composition: 'static Q/K/V composition scores, at this checkpoint and at init',
-  paths: 'loss without the direct L1 → output path / without L2, across checkpoints (3 per checkpoint)',
-  posthoc: 'post-hoc subcircuit progress measures across checkpoints (3 per checkpoint)',
-  'learning-time': 'first eval x with fsl_train loss < 0.4·ln 2 (metrics only)',
-};
+export { MEASURE_NAMES, DEFAULT_MEASURES, MEASURE_HELP, parseMeasureNames } from './names';
+export type { MeasureName } from './names';
 
 export interface MeasureArgs {
   runDir: string;
@@ -59,19 +35,11 @@ export interface MeasureArgs {
   /** posthoc: the clamped heads (defaults L1H2, L2H3). */
   ptHead?: string;
   ihHead?: string;
+  /** `--progress json`: one CliProgress per measure done and per step inside a measure (contracts.md §2). */
+  onProgress?: (p: CliProgress) => void;
 }
 
-const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'];
-
-/** Splits comma lists, checks every name, keeps the order given without repeats. */
-export function parseMeasureNames(what?: string[]): MeasureName[] {
-  if (!what || what.length === 0) return [...DEFAULT_MEASURES];
-  const names = what.flatMap((w) => w.split(',')).map((s) => s.trim()).filter(Boolean);
-  if (names.includes('all')) return [...MEASURE_NAMES];
-  const bad = names.filter((n) => !(MEASURE_NAMES as readonly string[]).includes(n));
-  if (bad.length) throw new Error(`unknown measure${bad.length > 1 ? 's' : ''} ${bad.map((b) => `"${b}"`).join(', ')} (known: ${MEASURE_NAMES.join(', ')}, or all)`);
-  return [...new Set(names)] as MeasureName[];
-}
+export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'];
 
 // ------------------------------------------------------------------------------------------ printing
 
@@ -205,46 +173,23 @@ export async function measureCommand(argv: MeasureArgs, out: (line: string) => v
       const c = await context();
       out(`\n== ${name} ==`);
       const t0 = Date.now();
-      const cacheName = name === 'induction-strength' || name === 'prev-token-score' ? 'dense' : name;
-      const base = { subsampleSeed: SUBSAMPLE_SEED, denseSize: c.denseSize, baseClamps: c.baseClamps };
-      let refs = [ref];
-      let params: Record<string, unknown> = base;
-      if (name === 'paths' || name === 'posthoc') {
-        refs = selectCheckpoints(rd.listCheckpoints().filter((k) => k.sequences <= ref.sequences), argv.points ?? 12);
-        params = { ...base, checkpoints: refs.map((k) => k.sequences) };
-        if (name === 'posthoc') params = { ...params, ptHead: argv.ptHead ?? 'L1H2', ihHead: argv.ihHead ?? 'L2H3', strength: 1 };
-      }
-      if (name === 'complementarity') params = { ...base, reference: argv.reference ?? null };
+      const unit = unitOf(name, false)!;
+      const across = unit === 'paths' || unit === 'posthoc'
+        ? selectCheckpoints(rd.listCheckpoints().filter((k) => k.sequences <= ref.sequences), argv.points ?? 12) : undefined;
+      const key = unitKey(unit, ref, { run: c.run, denseSize: c.denseSize, subsample: c.subsample, includeRunAblations: c.includeRunAblations },
+        argv, across);
       const progress = (what: string) => (done: number, total: number) => {
         if (done === total || done % Math.max(1, Math.round(total / 8)) === 0) out(`  ${what}: ${done}/${total}`);
+        argv.onProgress?.({ type: 'progress', task: name, done, total, unit: what, message: `checkpoint ${ref.sequences}` });
       };
-      const { record, cached: hit, file } = await cachedMeasure<{ formula?: unknown }>({
-        runDir: rd.path, name: cacheName, sequences: ref.sequences, subsample: cacheName === 'composition' ? null : c.subsample, parameters: params,
-        checkpoints: refs.map((k) => k.path), force: argv.force,
-      }, () => {
-        switch (cacheName) {
-          case 'dense': return denseSummary(c);
-          case 'ablations': return headAblations(c);
-          case 'additivity': return additivity(c);
-          case 'complementarity': {
-            const t = complementarity(c, { reference: argv.reference });
-            return { formula: { table2: t.table2.formula, table3: t.table3.formula }, ...t };
-          }
-          case 'influence-matrix': {
-            const matrixResult = influenceMatrix(c, { onProgress: progress('configurations') });
-            return { formula: matrixResult.formula, matrix: matrixResult, table1: table1(c) };
-          }
-          case 'composition': return compositionMeasure(c);
-          case 'paths': return layerPaths(c, refs, progress('checkpoints'));
-          case 'posthoc': return posthocProgress(c, refs, { ptHead: argv.ptHead, ihHead: argv.ihHead }, progress('checkpoints'));
-          default: throw new Error(`no measure "${cacheName}"`);
-        }
-      });
+      const { record, cached: hit, file } = await computeUnit(c, rd.path, key, argv, across,
+        progress(unit === 'influence-matrix' ? 'configurations' : 'checkpoints'));
       // eslint-disable-next-line @typescript-eslint/no-explicit-any
       let r: any = record.result;
       if (name === 'induction-strength') r = r.inductionStrength;
       if (name === 'prev-token-score') r = r.prevTokenScore;
       results[name] = r; files[name] = file; cached[name] = hit;
+      argv.onProgress?.({ type: 'progress', task: 'measure', done: names.indexOf(name) + 1, total: names.length, unit: 'measures', message: `${name} done` });
       const how = hit ? `cached ${path.relative(rd.path, file)}` : `${((Date.now() - t0) / 1000).toFixed(1)} s → ${path.relative(rd.path, file)}`;
       out(`(${how})\n${render(name, r)}`);
     }

@@ -8,6 +8,7 @@ import { ClampSpec, normalizeClamps } from '../clamps/spec';
 import type { BackendPreference } from '../tf';
 import type { EnginePreference } from './engines';
 import { REST_HEADS } from '../science/conditions';
+import { CheckpointsSetting, FORMATION_RULE, validateCheckpoints } from './checkpointSchedule';
 
 export { REST_HEADS };
 
@@ -21,6 +22,11 @@ export interface TrainConfig {
   evalEvery: number;
   /** Save a checkpoint at each multiple of this (0 = only the final one); the final one is always saved. */
   checkpointEvery: number;
+  /**
+   * Which checkpoints to save, replacing checkpointEvery when present: a list of sequence counts or a rule
+   * `{ log, linear, every, at, lossChange, zero }` (train/checkpointSchedule.ts). Absent in old configs.
+   */
+  checkpoints?: CheckpointsSetting;
   initSeed: number;
   trainSeed: number;
   evalSeed: number;
@@ -53,19 +59,19 @@ export type DeepPartial<T> = { [K in keyof T]?: T[K] extends Array<infer _> ? T[
 export const PRESETS: Record<string, Preset> = {
   paper: {
     description: "The paper's main run (Fig 3): lr 1e-5, 1e6 sequences, all 8 Layer-2 heads. Minutes to tens of minutes.",
-    config: { train: { lr: 1e-5, sequences: 1_000_000, evalEvery: 5000, checkpointEvery: 10_000 } },
+    config: { train: { lr: 1e-5, sequences: 1_000_000, evalEvery: 5000, checkpoints: { log: 16, linear: 101, lossChange: 0.05 } } },
   },
   fast: {
     description: 'The main run at lr 1e-4 (spec §9.4): the phase change after ≈ 1–4k steps instead of ≈ 8–14k. 2e5 sequences.',
-    config: { train: { lr: 1e-4, sequences: 200_000, evalEvery: 2000, checkpointEvery: 10_000 } },
+    config: { train: { lr: 1e-4, sequences: 200_000, evalEvery: 2000, checkpoints: { ...FORMATION_RULE } } },
   },
   demo: {
     description: 'A clamped run at the fast scale: one induction head (L2H3) with the other seven Layer-2 heads ablated, as in the paper\'s §4–5 controls. 1.6e5 sequences.',
-    config: { train: { lr: 1e-4, sequences: 160_000, evalEvery: 2000, checkpointEvery: 20_000 }, clamps: [{ kind: 'ablate', heads: REST_HEADS }] },
+    config: { train: { lr: 1e-4, sequences: 160_000, evalEvery: 2000, checkpoints: { log: 10, linear: 9, lossChange: 0.05 } }, clamps: [{ kind: 'ablate', heads: REST_HEADS }] },
   },
   smoke: {
     description: 'A seconds-long run for checking a set-up: 100 steps, small eval sets.',
-    config: { train: { lr: 1e-4, sequences: 3200, evalEvery: 800, checkpointEvery: 1600 }, data: { evalSize: 100 } as Partial<DataConfig> },
+    config: { train: { lr: 1e-4, sequences: 3200, evalEvery: 800, checkpoints: { log: 4, linear: 3 } }, data: { evalSize: 100 } as Partial<DataConfig> },
   },
 };
 
@@ -100,12 +106,27 @@ export function resolveRunConfig(raw: unknown, base: RunConfig = baseConfig()): 
   // The label count is one fact shared by the data and the model.
   if (isObj(raw.data) && raw.data.numLabels !== undefined && !(isObj(raw.model) && raw.model.numLabels !== undefined)) c.model.numLabels = c.data.numLabels;
   if (isObj(raw.model) && raw.model.numLabels !== undefined && !(isObj(raw.data) && raw.data.numLabels !== undefined)) c.data.numLabels = c.model.numLabels;
+  applyCheckpointSetting(raw, c);
   validateRunConfig(c);
   c.clamps = normalizeClamps(c.clamps, c.model);
   return c;
 }
 
-const OPTIONAL_KEYS = new Set(['preset', 'description', 'data.featuresKey']);
+const OPTIONAL_KEYS = new Set(['preset', 'description', 'data.featuresKey', 'train.checkpoints']);
+/** Values that replace the base's whole (never merged key by key) and validate themselves. */
+const OPAQUE_KEYS = new Set(['train.checkpoints']);
+
+/**
+ * `train.checkpoints` replaces the base's schedule whole (a rule is not merged key by key with the preset's);
+ * null removes it, and a `checkpointEvery` given without `checkpoints` means that cadence, not the preset's rule.
+ */
+function applyCheckpointSetting(raw: Record<string, unknown>, c: RunConfig): void {
+  const t = isObj(raw.train) ? raw.train : {};
+  if ('checkpoints' in t) {
+    if (t.checkpoints === null || t.checkpoints === undefined) delete c.train.checkpoints;
+    else c.train.checkpoints = t.checkpoints as CheckpointsSetting;
+  } else if (t.checkpointEvery !== undefined) delete c.train.checkpoints;
+}
 
 function checkKeys(raw: Record<string, unknown>, base: Record<string, unknown>, prefix: string): void {
   for (const [k, v] of Object.entries(raw)) {
@@ -113,7 +134,7 @@ function checkKeys(raw: Record<string, unknown>, base: Record<string, unknown>, 
     if (!(k in base) && !OPTIONAL_KEYS.has(path)) {
       throw new Error(`unknown config key "${path}" (known here: ${Object.keys(base).join(', ')})`);
     }
-    if (isObj(v) && isObj(base[k])) checkKeys(v, base[k] as Record<string, unknown>, path + '.');
+    if (isObj(v) && isObj(base[k]) && !OPAQUE_KEYS.has(path)) checkKeys(v, base[k] as Record<string, unknown>, path + '.');
   }
 }
 
@@ -132,6 +153,7 @@ export function validateRunConfig(c: RunConfig): void {
   num(t.sequences, 'train.sequences', 1, 1e10, true); // 0 would be a run of two identical evaluations
   num(t.evalEvery, 'train.evalEvery', 1, 1e10, true);
   num(t.checkpointEvery, 'train.checkpointEvery', 0, 1e10, true);
+  validateCheckpoints(t.checkpoints, t);
   for (const k of ['initSeed', 'trainSeed', 'evalSeed'] as const) num(t[k], `train.${k}`, 0, 2 ** 31 - 1, true);
   if (new Set([t.initSeed, t.trainSeed, t.evalSeed]).size !== 3) throw new Error(`train.initSeed, trainSeed and evalSeed must differ (got ${t.initSeed}, ${t.trainSeed}, ${t.evalSeed})`);
   if (!['auto', 'fast', 'tfjs'].includes(t.engine)) throw new Error(`train.engine must be auto, fast or tfjs, got ${JSON.stringify(t.engine)}`);

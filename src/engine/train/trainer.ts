@@ -18,6 +18,7 @@ import { adamInit, AdamState } from './adam';
 import { evaluate, EvalResult } from './evaluate';
 import { createEngine, TrainEngine } from './engines';
 import { RunConfig } from './runConfig';
+import { CheckpointSchedule } from './checkpointSchedule';
 import { openTrainingEvents } from '../export/tensorboardRun';
 import { RunDir, writeFileAtomic, describeFsError, CHECKPOINTS_DIR } from '../io';
 import { RunLock, LOCK_FILE } from '../io/runLock';
@@ -200,10 +201,16 @@ async function trainLocked(config: RunConfig, runDir: RunDir, io: TrainIO, resum
   };
 
   const every = (n: number, seq: number) => (n > 0 ? Math.floor(seq / n) : 0);
+  // Which steps checkpoint (train.checkpoints); a resumed run rebuilds the loss-driven part from its metrics.
+  const schedule = new CheckpointSchedule(config.train, unitStep >= 0 ? runDir.readMetrics<MetricsRecord>() : []);
+  const evalLossAt = (seq: number) => (lastEval?.seq === seq ? lastEval.r.eval.fsl_train?.loss : undefined);
   let status: RunStatus = 'completed';
   let lastProgress = Date.now(), lastProgressStep = step;
   try {
-    if (step === 0 && unitStep < 0) doEval(0);
+    if (step === 0 && unitStep < 0) {
+      doEval(0);
+      if (schedule.start(evalLossAt(0))) saveCheckpoint(0);
+    }
     while (step * B < total) {
       if (io.shouldStop()) { status = 'cancelled'; break; }
       const seqBefore = step * B;
@@ -213,7 +220,7 @@ async function trainLocked(config: RunConfig, runDir: RunDir, io: TrainIO, resum
       step += 1; lossSum += loss; lossCount += 1;
       const seq = step * B;
       if (every(config.train.evalEvery, seq) > every(config.train.evalEvery, seqBefore) && seq < total) doEval(seq);
-      if (every(config.train.checkpointEvery, seq) > every(config.train.checkpointEvery, seqBefore) && seq < total) saveCheckpoint(seq);
+      if (schedule.due(seqBefore, seq, evalLossAt(seq)) && seq < total) saveCheckpoint(seq);
       if (Date.now() - lastProgress > 250 || seq >= total) {
         const dt = (Date.now() - lastProgress) / 1000;
         io.emit({ type: 'progress', sequences: seq, step, totalSequences: total, stepsPerSecond: (step - lastProgressStep) / Math.max(dt, 1e-3), trainLoss: loss });

@@ -79,3 +79,19 @@ export interface ErrorMessage { type: 'error'; message: string }
 export interface FinishedMessage { type: 'finished'; status: RunStatus; sequences: number; runDir: string; seconds: number }
 export type FromChildMessage =
   | StartedMessage | ProgressMessage | MetricsMessage | CheckpointMessage | WarningMessage | ErrorMessage | FinishedMessage;
+
+// ---- CLI children → extension (contracts.md §2) ----
+
+/**
+ * With `--progress json`, a CLI command run in a child (measure, reproduce, subcircuits, llc, dynamics,
+ * findings, sweep) writes one of these per line to stderr; human text stays on stdout.
+ */
+export interface CliProgress {
+  type: 'progress';
+  task: string;
+  done: number;
+  total: number;
+  unit: string;
+  etaSeconds?: number;
+  message?: string;
+}

@@ -31,10 +31,14 @@ export interface LlcSettings {
 
 /** One estimate without its traces. */
 export interface LlcSummary {
-  /** Mean and std (N − 1) over the chains that did not diverge; stderr = chains and baseline in quadrature. */
+  /**
+   * Mean and std (N − 1) over the chains that did not diverge; chainStderr = std/√chains; stderr = that and
+   * baselineStderr in quadrature (L(w*) comes from a fixed stream, so sampler seeds share its error).
+   */
   mean: number | null;
   std: number | null;
   stderr: number | null;
+  chainStderr: number | null;
   /** L(w*) and the std of the minibatch losses it averages; baselineStderr = nβ·std/√initBatches. */
   initLoss: number;
   initLossStd: number;
@@ -133,7 +137,8 @@ export interface LlcRunFile {
 
 export interface LlcCalibrationCell {
   epsilon: number; nbeta: number; nbetaMultiplier: number;
-  mean: number | null; std: number | null; stderr: number | null; meanAcceptance: number | null; relativeGap: number | null;
+  mean: number | null; std: number | null; stderr: number | null; chainStderr: number | null; meanAcceptance: number | null;
+  relativeGap: number | null; gapStderr: number | null;
   flattened: boolean; divergedChains: number; warnings: string[]; healthy: boolean; refined: boolean;
 }
 

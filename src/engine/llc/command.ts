@@ -397,7 +397,7 @@ async function calibrationCommand(p: Plan, refs: CheckpointRef[], a: LlcCommandA
     const rec: LlcCalibrationFile = {
       format: 'induction-lab/llc-calibration-v1', sequences: ref.sequences, mode: p.mode, engine: engineRecord(p, ref.sequences),
       settings: { ...(settings as unknown as LlcSettings) }, epsilons, nbetaMultipliers: mults, nbetaDefault,
-      cells: cal.cells.map((c) => ({ ...c, mean: fin(c.mean), std: fin(c.std), stderr: fin(c.stderr), meanAcceptance: fin(c.meanAcceptance), relativeGap: fin(c.relativeGap) })),
+      cells: cal.cells.map((c) => ({ ...c, mean: fin(c.mean), std: fin(c.std), stderr: fin(c.stderr), chainStderr: fin(c.chainStderr), meanAcceptance: fin(c.meanAcceptance), relativeGap: fin(c.relativeGap), gapStderr: fin(c.gapStderr) })),
       recommendation: cal.recommendation ? { ...cal.recommendation, mean: fin(cal.recommendation.mean), std: fin(cal.recommendation.std) } : null,
       note: cal.note, created: new Date().toISOString(),
     };

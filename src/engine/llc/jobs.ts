@@ -72,7 +72,7 @@ export class JobRunner {
     const target = this.target.t;
     if (this.kernel?.size !== target.size) this.kernel = new SgldKernel(target.size);
     // L(w*) is the same for every head of a checkpoint: computed once.
-    const bKey = `${tKey}|${job.options.seed}|${job.options.initBatches ?? job.options.chains}`;
+    const bKey = `${tKey}|${job.options.initBatches ?? job.options.chains}`;
     let baseline = this.baselines.get(bKey);
     let steps = 0;
     const r = sampleChains(target, this.ckpt.w0, {

@@ -26,7 +26,10 @@ function workerScript(): { code: string; eval: true } | { file: string } {
   if (fs.existsSync(js)) return { file: js };
   const ts = path.join(__dirname, 'worker.ts');
   if (!fs.existsSync(ts)) throw new Error(`LLC worker not found next to ${__dirname} (run \`npm run build\`)`);
-  return { code: `require(${JSON.stringify(require.resolve('tsx/cjs'))}); require(${JSON.stringify(ts)});`, eval: true };
+  // Unbundled (tests, `tsx src/engine/cli.ts`): register tsx in the worker, then load the source. (A name
+  // in a variable, so the bundler leaves this development-only path alone.)
+  const loader = 'tsx/cjs';
+  return { code: `require(${JSON.stringify(require.resolve(loader))}); require(${JSON.stringify(ts)});`, eval: true };
 }
 
 export interface PoolRunOptions {

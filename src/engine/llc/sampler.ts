@@ -6,6 +6,7 @@
  *
  *   SGLD step:   w ← w − (ε/2)·(nβ·∇L_m(w) + γ·(w − w*)) + N(0, ε·I)       (on the sampled coordinates)
  *   baseline:    L(w*) = mean loss of the unperturbed model over `initBatches` (default `chains`) minibatches
+ *                (from a fixed stream: the sampler seed changes the chains only)
  *   per chain:   λ̂_c = nβ·(mean over draws of L_m(w_draw) − L(w*))
  *   estimate:    mean ± std (N − 1) of λ̂_c over the chains that did not diverge
  *   running:     λ̂_c(k) = nβ·(mean of the first k draws − L(w*)), averaged over chains, per draw
@@ -109,6 +110,7 @@ export interface LlcEstimate {
   std: number;
   /** Standard error: chains (std/√n) and the baseline's nβ·std/√initBatches, combined in quadrature. */
   stderr: number;
+  chainStderr: number;
   baselineStderr: number;
   /** Running estimate per draw, mean and std over the chains. */
   running: { mean: number[]; std: number[] };
@@ -151,15 +153,21 @@ export function resolveSettings(target: SgldTarget, o: SgldOptions): ResolvedSgl
   };
 }
 
-/** RNG streams: the same chain sees the same minibatches (and noise stream) whatever is sampled. */
+/**
+ * RNG streams: the same chain sees the same minibatches (and noise stream) whatever is sampled. L(w*) is
+ * measured on minibatches from a fixed stream, not the sampler's seed: it is the loss of the checkpoint
+ * (like a fixed evaluation set), so two sampler seeds differ only in their chains; its own error is
+ * reported (baselineStderr) and shrinks with more initBatches.
+ */
+const BASELINE_SEED = 0x11c;
 const BASELINE_STREAM = 0;
 const batchStream = (chain: number): number => 2 * chain + 1;
 const noiseStream = (chain: number): number => 2 * chain + 2;
 
 /** L(w*): the mean loss over `initBatches` minibatches at w (the target's loaded parameters). */
-export function baselineLoss<B>(target: SgldTarget<B>, w0: Float32Array, seed: number, initBatches: number): Baseline {
+export function baselineLoss<B>(target: SgldTarget<B>, w0: Float32Array, initBatches: number): Baseline {
   target.load(w0);
-  const rng = new Rng(seed, BASELINE_STREAM);
+  const rng = new Rng(BASELINE_SEED, BASELINE_STREAM);
   const ls: number[] = [];
   for (let k = 0; k < initBatches; k++) ls.push(target.evaluate(target.drawBatch(rng), null, []));
   const mean = ls.reduce((s, x) => s + x, 0) / ls.length;
@@ -177,7 +185,7 @@ export function sampleChains<B>(target: SgldTarget<B>, w0: Float32Array, o: Sgld
   if (w0.length !== target.size) throw new Error(`w* has ${w0.length} values, the target ${target.size}`);
   const ranges = o.ranges ?? allRanges(target.size);
   for (const [a, b] of ranges) if (!(Number.isInteger(a) && Number.isInteger(b) && 0 <= a && a < b && b <= target.size)) throw new Error(`bad coordinate range [${a}, ${b}) for ${target.size} parameters`);
-  const baseline = ctx.baseline ?? baselineLoss(target, w0, settings.seed, settings.initBatches);
+  const baseline = ctx.baseline ?? baselineLoss(target, w0, settings.initBatches);
   const kernel = ctx.kernel ?? new SgldKernel(target.size);
   if (kernel.size !== target.size) throw new Error(`the kernel holds ${kernel.size} parameters, the target ${target.size}`);
   kernel.setRanges(ranges);
@@ -254,7 +262,7 @@ export function summarize(settings: ResolvedSgldSettings, baseline: Baseline, ch
   const accsD = ok.map((c) => c.meanAcceptanceDevinterp).filter(Number.isFinite);
   return {
     settings, initLoss: baseline.initLoss, initLossStd: baseline.initLossStd, mean: m, std: sd,
-    stderr: Math.hypot(chainStderr, baselineStderr), baselineStderr, running: { mean: runMean, std: runStd },
+    stderr: Math.hypot(chainStderr, baselineStderr), chainStderr, baselineStderr, running: { mean: runMean, std: runStd },
     meanAcceptance: accs.length ? mean(accs) : NaN, meanAcceptanceDevinterp: accsD.length ? mean(accsD) : NaN,
     chains: sorted, cancelled, seconds,
   };

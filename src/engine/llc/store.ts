@@ -31,7 +31,7 @@ const fin = (x: number): number | null => (Number.isFinite(x) ? x : null);
 export function toSummary(d: DiagnosedEstimate): LlcSummary {
   const e = d.estimate;
   return {
-    mean: fin(e.mean), std: fin(e.std), stderr: fin(e.stderr), initLoss: e.initLoss, initLossStd: e.initLossStd,
+    mean: fin(e.mean), std: fin(e.std), stderr: fin(e.stderr), chainStderr: fin(e.chainStderr), initLoss: e.initLoss, initLossStd: e.initLossStd,
     baselineStderr: e.baselineStderr, meanAcceptance: fin(e.meanAcceptance), meanAcceptanceDevinterp: fin(e.meanAcceptanceDevinterp),
     relativeGap: fin(d.convergence.relativeGap), flattened: d.convergence.flattened, divergedChains: e.chains.filter((c) => c.diverged).length,
     chains: e.chains.length, warnings: d.warnings, seconds: e.seconds,

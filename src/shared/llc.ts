@@ -7,6 +7,7 @@
  *   llc/<mode>/checkpoints/seq-N.json           everything about one checkpoint, with traces (LlcCheckpointFile)
  *   llc/<mode>/checkpoints/seq-N.traces.csv     the per-draw traces as a long table
  *   llc/<mode>/calibration/seq-N.json/.csv/.svg an ε × nβ sweep (LlcCalibrationFile)
+ *   llc/<mode>/calibration/summary.json         one ε for the run (LlcCalibrationSummary)
  *   dynamics/<mode>/dynamics.json, .csv, .svg  essential dynamics (DynamicsFile)
  *
  * <mode> is "as-trained" (the run's clamps active at each checkpoint applied while sampling) or "clean"
@@ -159,6 +160,19 @@ export interface LlcCalibrationFile {
   created: string;
 }
 
+/** llc/<mode>/calibration/summary.json: one ε for the whole run from the checkpoints calibrated. */
+export interface LlcCalibrationSummary {
+  format: 'induction-lab/llc-calibration-summary-v1';
+  mode: LlcMode;
+  gamma: number;
+  nbeta: number;
+  checkpoints: Array<{ sequences: number; epsilon: number | null }>;
+  /** The largest per-checkpoint recommendation (every checkpoint then equilibrates), or null. */
+  epsilon: number | null;
+  note: string;
+  created: string;
+}
+
 /** dynamics/<mode>/dynamics.json: PCA over checkpoints of the model's outputs on one fixed probe set. */
 export interface DynamicsFile {
   format: 'induction-lab/dynamics-v1';
@@ -174,7 +188,7 @@ export interface DynamicsFile {
   explainedVariance: number[];
   /** One per checkpoint, in training order: its coordinates on the first components. */
   points: Array<{ sequences: number; step: number; pcs: number[] }>;
-  /** Sharp turns of the PC1–PC2 trajectory (angle between consecutive steps > 60°). */
+  /** Sharp turns (> 60°) of the PC1–PC2 trajectory, smoothed over log-time, between chords of 1/25 of its length. */
   cusps: Array<{ sequences: number; angleDegrees: number }>;
   formula: string;
   created: string;

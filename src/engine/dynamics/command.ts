@@ -34,16 +34,39 @@ const whole = (name: string, v: string | undefined, min: number, dflt: number): 
 
 export const dynamicsDir = (runDir: string, mode: LlcMode): string => path.join(runDir, 'dynamics', mode);
 
-/** Turns sharper than 60° between consecutive steps of the PC1–PC2 trajectory. */
-export function cusps(points: Array<{ sequences: number; pcs: number[] }>, minAngle = 60): Array<{ sequences: number; angleDegrees: number }> {
+/**
+ * Cusps of the PC1–PC2 trajectory: turns sharper than `minAngle` at the scale of the whole path, not of
+ * checkpoint-to-checkpoint jitter. The trajectory is smoothed over log10(sequences) (Gaussian, bandwidth
+ * 1.5 × the median spacing, ≥ 0.03 decades), cut into `segments` chords of equal arc length, and the
+ * angle between consecutive chords is measured at each cut (reported at the nearest checkpoint).
+ */
+export function cusps(points: Array<{ sequences: number; pcs: number[] }>, minAngle = 60, segments = 25): Array<{ sequences: number; angleDegrees: number }> {
+  const pts = points.filter((p) => p.sequences > 0 && p.pcs.length >= 2);
+  if (pts.length < 4) return [];
+  const xs = pts.map((p) => Math.log10(p.sequences));
+  const gaps = xs.slice(1).map((x, i) => x - xs[i]).sort((a, b) => a - b);
+  const bw = Math.max(0.03, 1.5 * gaps[Math.floor(gaps.length / 2)]);
+  const sm = xs.map((x0) => {
+    let a = 0, b = 0, den = 0;
+    xs.forEach((x, k) => { const w = Math.exp(-0.5 * ((x - x0) / bw) ** 2); a += w * pts[k].pcs[0]; b += w * pts[k].pcs[1]; den += w; });
+    return [a / den, b / den];
+  });
+  const seg = sm.slice(1).map((p, i) => Math.hypot(p[0] - sm[i][0], p[1] - sm[i][1]));
+  const total = seg.reduce((s, x) => s + x, 0);
+  if (!(total > 0)) return [];
+  // Vertices where the cumulative arc length crosses k·total/segments.
+  const cut: number[] = [0];
+  let acc = 0, next = total / segments;
+  seg.forEach((l, i) => { acc += l; if (acc >= next) { cut.push(i + 1); while (next <= acc) next += total / segments; } });
+  if (cut[cut.length - 1] !== sm.length - 1) cut.push(sm.length - 1);
   const out: Array<{ sequences: number; angleDegrees: number }> = [];
-  for (let i = 1; i + 1 < points.length; i++) {
-    const a = points[i - 1].pcs, b = points[i].pcs, c = points[i + 1].pcs;
-    const u = [b[0] - a[0], (b[1] ?? 0) - (a[1] ?? 0)], v = [c[0] - b[0], (c[1] ?? 0) - (b[1] ?? 0)];
+  for (let j = 1; j + 1 < cut.length; j++) {
+    const a = sm[cut[j - 1]], b = sm[cut[j]], c = sm[cut[j + 1]];
+    const u = [b[0] - a[0], b[1] - a[1]], v = [c[0] - b[0], c[1] - b[1]];
     const nu = Math.hypot(u[0], u[1]), nv = Math.hypot(v[0], v[1]);
     if (nu === 0 || nv === 0) continue;
     const ang = (Math.acos(Math.max(-1, Math.min(1, (u[0] * v[0] + u[1] * v[1]) / (nu * nv)))) * 180) / Math.PI;
-    if (ang > minAngle) out.push({ sequences: points[i].sequences, angleDegrees: ang });
+    if (ang > minAngle) out.push({ sequences: pts[cut[j]].sequences, angleDegrees: ang });
   }
   return out;
 }

@@ -42,7 +42,7 @@ export function dynamicsSvg(f: DynamicsFile): string {
   o.push(`<text x="${bx + 16}" y="${by + 6}" font-size="9">${Math.round(10 ** hi)} seq</text><text x="${bx + 16}" y="${by + 120}" font-size="9">${Math.round(10 ** lo)} seq</text>`);
   o.push(`<text x="${bx}" y="${by + 140}" font-size="10">explained variance</text>`);
   f.explainedVariance.slice(0, 8).forEach((v, i) => o.push(`<rect x="${bx}" y="${by + 148 + i * 11}" width="${(v * 140).toFixed(1)}" height="8" fill="#4c72b0"/><text x="${bx + v * 140 + 4}" y="${by + 155 + i * 11}" font-size="8">PC${i + 1} ${(100 * v).toFixed(1)} %</text>`));
-  o.push(`<text x="8" y="${H - 8}" font-size="10">${esc(`ringed: cusps (turns > 60°)${f.cusps.length ? ` at ${f.cusps.map((c) => c.sequences).join(', ')}` : ': none'}. ${f.blockScaling}.`)}</text>`);
+  o.push(`<text x="8" y="${H - 8}" font-size="10">${esc(`ringed: cusps (turns > 60° of the smoothed path)${f.cusps.length ? ` at ${f.cusps.map((c) => c.sequences).join(', ')}` : ': none'}. ${f.blockScaling}.`)}</text>`);
   o.push('</svg>');
   return o.join('\n');
 }

@@ -16,7 +16,7 @@ import { describeClamp } from '../clamps/spec';
 import { formatHead, parseHead } from '../clamps/heads';
 import { RunConfig } from '../train/runConfig';
 import type { MetricsRecord } from '../../shared/protocol';
-import type { LlcCalibrationFile, LlcCheckpointFile, LlcDetail, LlcEngineRecord, LlcMode, LlcPoint, LlcRunFile, LlcSettings } from '../../shared/llc';
+import type { LlcCalibrationFile, LlcCalibrationSummary, LlcCheckpointFile, LlcDetail, LlcEngineRecord, LlcMode, LlcPoint, LlcRunFile, LlcSettings } from '../../shared/llc';
 import { ChainResult, SgldOptions, summarize, validateSgldOptions, defaultNbeta, ResolvedSgldSettings, Baseline } from './sampler';
 import { diagnosed } from './diagnostics';
 import { DEFAULT_EPSILONS, DEFAULT_NBETA_MULTIPLIERS, calibrate } from './calibrate';
@@ -410,7 +410,26 @@ async function calibrationCommand(p: Plan, refs: CheckpointRef[], a: LlcCommandA
     printCalibration(rec, io.out);
   }
   progress.finish();
-  io.out(`\nwrote ${files.map((f) => path.relative(p.rd.path, calibrationFile(p.rd.path, p.mode, f.sequences, 'json')).replace(/\.json$/, '.{json,csv,svg}')).join(', ') || 'nothing'} in ${p.rd.path}`);
+  const written = files.map((f) => path.relative(p.rd.path, calibrationFile(p.rd.path, p.mode, f.sequences, 'json')).replace(/\.json$/, '.{json,csv,svg}'));
+  if (files.length) {
+    // One ε for a curve over the run: every checkpoint's chains must have equilibrated, so the largest.
+    const recs = files.map((f) => f.recommendation);
+    const all = recs.every((r) => r !== null);
+    const eps = all ? Math.max(...recs.map((r) => r!.epsilon)) : null;
+    const summary: LlcCalibrationSummary = {
+      format: 'induction-lab/llc-calibration-summary-v1', mode: p.mode, gamma: p.options.gamma, nbeta: nbetaDefault,
+      checkpoints: files.map((f) => ({ sequences: f.sequences, epsilon: f.recommendation?.epsilon ?? null })),
+      epsilon: eps,
+      note: all ? `for a curve over the run use ε = ${eps!.toPrecision(3)} (the largest of the checkpoints' recommendations, so every one has equilibrated), nβ = ${nbetaDefault.toPrecision(4)}, γ = ${p.options.gamma}`
+        : `no run-wide recommendation: ${files.filter((f) => !f.recommendation).map((f) => f.sequences).join(', ')} had none`,
+      created: new Date().toISOString(),
+    };
+    const sf = path.join(path.dirname(calibrationFile(p.rd.path, p.mode, 0, 'json')), 'summary.json');
+    writeJsonAtomic(sf, summary);
+    written.push(path.relative(p.rd.path, sf));
+    io.out(`\n${summary.note}`);
+  }
+  io.out(`\nwrote ${written.join(', ') || 'nothing'} in ${p.rd.path}`);
   return files;
 }
 

@@ -107,7 +107,10 @@ export interface LlcPoint {
   step: number;
   model?: LlcSummary & { running: { mean: number[]; std: number[] } };
   heads: Record<string, LlcSummary>;
-  /** From metrics.jsonl at this checkpoint (the nearest logged evaluation at or before it). */
+  /**
+   * fsl_train eval loss and head scores at this checkpoint: from its checkpoints/seq-N.summary.json, else
+   * from metrics.jsonl (the last evaluation at or before it).
+   */
   trainLoss: number | null;
   inductionStrength: number[] | null;
   prevTokenScore: number[] | null;

@@ -8,14 +8,14 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { RunDir, CheckpointRef, writeFileAtomic, writeJsonAtomic } from '../io';
+import { RunDir, CheckpointRef, summaryPath, writeFileAtomic, writeJsonAtomic } from '../io';
 import { readRunConfig } from '../measures/dense';
 import { canonicalJson } from '../measures/cache';
 import { learningTime } from '../measures/learningTime';
 import { describeClamp } from '../clamps/spec';
 import { formatHead, parseHead } from '../clamps/heads';
 import { RunConfig } from '../train/runConfig';
-import type { MetricsRecord } from '../../shared/protocol';
+import type { CheckpointSummary, MetricsRecord } from '../../shared/protocol';
 import type { LlcCalibrationFile, LlcCalibrationSummary, LlcCheckpointFile, LlcDetail, LlcEngineRecord, LlcMode, LlcPoint, LlcRunFile, LlcSettings } from '../../shared/llc';
 import { ChainResult, SgldOptions, summarize, validateSgldOptions, defaultNbeta, ResolvedSgldSettings, Baseline } from './sampler';
 import { diagnosed } from './diagnostics';
@@ -224,15 +224,38 @@ function metricsAt(rows: MetricsRecord[], sequences: number): MetricsRecord | nu
   return best;
 }
 
-function buildRunFile(p: Plan, recs: LlcCheckpointFile[], refs: CheckpointRef[]): LlcRunFile {
+/**
+ * Every checkpoint estimated with these settings: the ones just computed or read, plus any other valid
+ * cached file of the mode (an earlier call with other --checkpoints), so llc.json holds the whole curve.
+ */
+function withCached(p: Plan, recs: LlcCheckpointFile[]): LlcCheckpointFile[] {
+  const have = new Set(recs.map((r) => r.sequences));
+  const more: LlcCheckpointFile[] = [];
+  for (const ref of p.rd.listCheckpoints()) {
+    if (have.has(ref.sequences)) continue;
+    const rec = readCheckpointFile(checkpointFile(p.rd.path, p.mode, ref.sequences), p.key, ref.path);
+    if (rec) more.push(rec);
+  }
+  return [...recs, ...more].sort((a, b) => a.sequences - b.sequences);
+}
+
+function buildRunFile(p: Plan, computed: LlcCheckpointFile[], refs: CheckpointRef[]): LlcRunFile {
+  const recs = withCached(p, computed);
   const metrics = p.rd.readMetrics<MetricsRecord>();
   const points: LlcPoint[] = recs.map((r) => {
-    const m = metricsAt(metrics, r.sequences);
+    // The checkpoint's own summary (written with it, evaluated at exactly that point), else the last evaluation before it.
+    let at: { loss: number | null; is: number[] | null; pt: number[] | null } | null = null;
+    try {
+      const sm = JSON.parse(fs.readFileSync(summaryPath(p.rd.checkpointPath(r.sequences)), 'utf8')) as CheckpointSummary;
+      at = { loss: sm.eval?.fsl_train?.loss ?? null, is: sm.inductionStrength ?? null, pt: sm.prevTokenScore ?? null };
+    } catch { /* older runs: no summary */ }
+    const m = at ? null : metricsAt(metrics, r.sequences);
     return {
       sequences: r.sequences, step: r.step,
       ...(r.model ? { model: { ...summaryOf(r.model), running: r.model.running } } : {}),
       heads: Object.fromEntries(Object.entries(r.heads).map(([h, d]) => [h, summaryOf(d)])),
-      trainLoss: m?.eval?.fsl_train?.loss ?? null, inductionStrength: m?.inductionStrength ?? null, prevTokenScore: m?.prevTokenScore ?? null,
+      trainLoss: at ? at.loss : m?.eval?.fsl_train?.loss ?? null,
+      inductionStrength: at ? at.is : m?.inductionStrength ?? null, prevTokenScore: at ? at.pt : m?.prevTokenScore ?? null,
     };
   });
   const stages = findStages(points.filter((x) => x.model && x.model.mean !== null).map((x) => ({ sequences: x.sequences, llc: x.model!.mean!, stderr: x.model!.stderr ?? NaN })));

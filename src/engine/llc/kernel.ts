@@ -17,7 +17,7 @@ interface Exports {
   zig_kn(): number; zig_wn(): number; zig_fn(): number;
   fill_normal(out: number, n: number, state: number): void;
   exp_log(x: number, which: number): number;
-  sgld_step(ranges: number, nRanges: number, w: number, w0: number, g: number, pd: number, pn: number,
+  sgld_step(ranges: number, nRanges: number, w: number, w0: number, g: number, pd: number, pn: number, xi: number,
     eps: number, nbeta: number, gamma: number, hasPrev: number, state: number, out: number): void;
 }
 
@@ -61,13 +61,15 @@ function writeZigguratTables(kn: Int32Array, wn: Float64Array, fn: Float64Array)
 }
 
 const F = 4;
+/** Noise state: four SIMD-lane xoshiro128** streams (16 words) and the slow path's scalar one (4). */
+const STATE_WORDS = 20;
 
 export class SgldKernel {
   private readonly ex: Exports;
   private top: number;
   /** Byte offsets. */
   private readonly pW: number; private readonly pW0: number; private readonly pG: number;
-  private readonly pPd: number; private readonly pPn: number; private readonly pOut: number;
+  private readonly pPd: number; private readonly pPn: number; private readonly pXi: number; private readonly pOut: number;
   private readonly pState: number;
   private pRanges = 0; private nRanges = 0; private rangesCap = 0;
   private gen = -1;
@@ -82,8 +84,8 @@ export class SgldKernel {
       new Float64Array(this.ex.memory.buffer, this.ex.zig_wn(), LAYERS), new Float64Array(this.ex.memory.buffer, this.ex.zig_fn(), LAYERS));
     this.top = Number(this.ex.__heap_base.value);
     this.pW = this.alloc(size * F); this.pW0 = this.alloc(size * F); this.pG = this.alloc(size * F);
-    this.pPd = this.alloc(size * F); this.pPn = this.alloc(size * F);
-    this.pOut = this.alloc(8 * 8); this.pState = this.alloc(16);
+    this.pPd = this.alloc(size * F); this.pPn = this.alloc(size * F); this.pXi = this.alloc((size + 4) * F);
+    this.pOut = this.alloc(8 * 8); this.pState = this.alloc(STATE_WORDS * 4);
   }
 
   private alloc(bytes: number): number {
@@ -100,7 +102,7 @@ export class SgldKernel {
       this.views = {
         w: new Float32Array(buf, this.pW, this.size), w0: new Float32Array(buf, this.pW0, this.size),
         g: new Float32Array(buf, this.pG, this.size), out: new Float64Array(buf, this.pOut, 8),
-        state: new Uint32Array(buf, this.pState, 4),
+        state: new Uint32Array(buf, this.pState, STATE_WORDS),
       };
       this.gen = buf.byteLength;
     }
@@ -122,11 +124,16 @@ export class SgldKernel {
     this.nRanges = ranges.length;
   }
 
-  /** Seeds the noise stream: the same (seed, stream) gives the same noise. */
+  /**
+   * Seeds the noise: four xoshiro128** lanes and the slow path's scalar stream, all from Rng(seed, stream),
+   * so the same (seed, stream) gives the same noise.
+   */
   seed(seed: number, stream: number): void {
     const r = new Rng(seed, stream), s = this.v().state;
-    for (let i = 0; i < 4; i++) s[i] = r.nextU32();
-    if ((s[0] | s[1] | s[2] | s[3]) === 0) s[0] = 1;
+    for (let i = 0; i < STATE_WORDS; i++) s[i] = r.nextU32();
+    // No generator may start at the all-zero state (lanes are words L, 4+L, 8+L, 12+L; the scalar one 16–19).
+    for (let L = 0; L < 4; L++) if ((s[L] | s[4 + L] | s[8 + L] | s[12 + L]) === 0) s[L] = 1;
+    if ((s[16] | s[17] | s[18] | s[19]) === 0) s[16] = 1;
   }
 
   /**
@@ -134,14 +141,14 @@ export class SgldKernel {
    * stream. `hasPrev`: a previous step of this chain left its drift and noise (for the MALA terms).
    */
   step(eps: number, nbeta: number, gamma: number, hasPrev: boolean): StepStats {
-    this.ex.sgld_step(this.pRanges, this.nRanges, this.pW, this.pW0, this.pG, this.pPd, this.pPn, eps, nbeta, gamma, hasPrev ? 1 : 0, this.pState, this.pOut);
+    this.ex.sgld_step(this.pRanges, this.nRanges, this.pW, this.pW0, this.pG, this.pPd, this.pPn, this.pXi, eps, nbeta, gamma, hasPrev ? 1 : 0, this.pState, this.pOut);
     const o = this.v().out;
     return { dist2: o[0], grad2: o[1], drift2: o[2], noise2: o[3], dU: o[4], logQRatio: o[5] };
   }
 
   /** n standard normal values from the stream (tests, benchmarks). */
   normals(n: number): Float32Array {
-    const p = this.alloc(n * F);
+    const p = this.alloc((n + 4) * F);
     this.ex.fill_normal(p, n, this.pState);
     const out = new Float32Array(this.ex.memory.buffer, p, n).slice();
     this.top = p; // give the scratch back

@@ -3,7 +3,7 @@
  * `induction-lab dynamics` (src/engine/llc, src/engine/dynamics) and read by the VS Code views, the
  * TensorBoard writer and the Python reader. Layout (README "Run folders"):
  *
- *   llc/<mode>/llc.json, llc.csv, heads.csv     one point per checkpoint (LlcRunFile)
+ *   llc/<mode>/llc.json, llc.csv, heads.csv     one point per checkpoint (LlcRunFile); llc.svg draws them
  *   llc/<mode>/checkpoints/seq-N.json           everything about one checkpoint, with traces (LlcCheckpointFile)
  *   llc/<mode>/checkpoints/seq-N.traces.csv     the per-draw traces as a long table
  *   llc/<mode>/calibration/seq-N.json/.csv/.svg an ε × nβ sweep (LlcCalibrationFile)

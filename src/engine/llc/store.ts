@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '../io';
 import type { LlcCheckpointFile, LlcDetail, LlcMode, LlcRunFile, LlcSummary } from '../../shared/llc';
 import { DiagnosedEstimate } from './diagnostics';
+import { developmentSvg } from './svg';
 
 export const LLC_DIR = 'llc';
 
@@ -111,9 +112,10 @@ export function headsCsv(f: LlcRunFile): string {
 export function writeRunFiles(runDir: string, f: LlcRunFile): string[] {
   const dir = llcDir(runDir, f.mode);
   fs.mkdirSync(dir, { recursive: true });
-  const files = [path.join(dir, 'llc.json'), path.join(dir, 'llc.csv'), path.join(dir, 'heads.csv')];
+  const files = [path.join(dir, 'llc.json'), path.join(dir, 'llc.csv'), path.join(dir, 'heads.csv'), path.join(dir, 'llc.svg')];
   writeJsonAtomic(files[0], f);
   writeFileAtomic(files[1], runCsv(f));
   writeFileAtomic(files[2], headsCsv(f));
+  writeFileAtomic(files[3], developmentSvg(f, `LLC over training: ${path.basename(runDir)} (${f.mode})`));
   return files;
 }

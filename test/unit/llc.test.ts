@@ -344,3 +344,24 @@ test('llc writes the documented files on two worker threads; the CLI reuses them
   assert.deepEqual(progress, [{ type: 'progress', task: 'llc', done: 0, total: 0, unit: 'SGLD steps', etaSeconds: 0, message: 'done' }]);
   assert.match(r.out, /per-head LLC \(weight-refined/);
 });
+
+test('--follow estimates checkpoints as they arrive and stops when the run does', async () => {
+  const src = RunDir.open(fastRun);
+  const dst = RunDir.create(fs.mkdtempSync(path.join(os.tmpdir(), 'il-llc-follow-')), 'live');
+  const rj = src.readRunJson<Record<string, unknown>>();
+  dst.writeRunJson({ ...rj, status: 'running' });
+  const refs = src.listCheckpoints();
+  const copy = (i: number) => fs.copyFileSync(refs[i].path, dst.checkpointPath(refs[i].sequences));
+  copy(0); copy(1);
+  const file = path.join(dst.path, 'llc', 'as-trained', 'llc.json');
+  const done = llcCommand({ runDir: dst.path, follow: true, chains: '2', draws: '10', workers: '1', progress: 'none' }, { out: () => {}, pollMs: 50 });
+  const points = () => (fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as LlcRunFile).points.length : 0);
+  for (let t = 0; points() < 2 && t < 600; t++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(points(), 2, 'the checkpoints already there');
+  copy(2);
+  for (let t = 0; points() < 3 && t < 600; t++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(points(), 3, 'a checkpoint that arrived while following');
+  dst.writeRunJson({ ...rj, status: 'completed' });
+  const f = await done as LlcRunFile;
+  assert.deepEqual(f.points.map((p) => p.sequences), refs.slice(0, 3).map((r) => r.sequences));
+});

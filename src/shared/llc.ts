@@ -107,6 +107,8 @@ export interface LlcPoint {
   step: number;
   model?: LlcSummary & { running: { mean: number[]; std: number[] } };
   heads: Record<string, LlcSummary>;
+  /** Heads zero-ablated by the clamps applied at this checkpoint: their LLC is ≈ 0 by construction. */
+  ablatedHeads: string[];
   /**
    * fsl_train eval loss and head scores at this checkpoint: from its checkpoints/seq-N.summary.json, else
    * from metrics.jsonl (the last evaluation at or before it).

@@ -12,7 +12,7 @@ import { RunDir, CheckpointRef, summaryPath, writeFileAtomic, writeJsonAtomic } 
 import { readRunConfig } from '../measures/dense';
 import { canonicalJson } from '../measures/cache';
 import { learningTime } from '../measures/learningTime';
-import { describeClamp } from '../clamps/spec';
+import { ClampSpec, describeClamp } from '../clamps/spec';
 import { formatHead, parseHead } from '../clamps/heads';
 import { RunConfig } from '../train/runConfig';
 import type { CheckpointSummary, MetricsRecord } from '../../shared/protocol';
@@ -254,6 +254,7 @@ function buildRunFile(p: Plan, computed: LlcCheckpointFile[], refs: CheckpointRe
       sequences: r.sequences, step: r.step,
       ...(r.model ? { model: { ...summaryOf(r.model), running: r.model.running } } : {}),
       heads: Object.fromEntries(Object.entries(r.heads).map(([h, d]) => [h, summaryOf(d)])),
+      ablatedHeads: (r.clamps as ClampSpec[]).flatMap((c) => (c.kind === 'ablate' ? c.heads : [])),
       trainLoss: at ? at.loss : m?.eval?.fsl_train?.loss ?? null,
       inductionStrength: at ? at.is : m?.inductionStrength ?? null, prevTokenScore: at ? at.pt : m?.prevTokenScore ?? null,
     };
@@ -285,8 +286,11 @@ function printRun(f: LlcRunFile, heads: string[], out: (l: string) => void): voi
     table(['sequences', 'LLC', '± std', 'L(w*)', 'MALA', 'eval loss', 'max IS', 'warnings'], rows, out);
   }
   if (heads.length) {
-    out('\nper-head LLC (weight-refined: the head\'s Q, K, V rows and W_proj columns; * = warnings)');
-    const rows = f.points.map((p) => [String(p.sequences), ...heads.map((h) => { const x = p.heads[h]; return x ? `${fmt(x.mean)}${x.warnings.length ? '*' : ''}` : '—'; })]);
+    out('\nper-head LLC (weight-refined: the head\'s Q, K, V rows and W_proj columns; * = warnings, (a) = ablated by the clamps)');
+    const rows = f.points.map((p) => [String(p.sequences), ...heads.map((h) => {
+      const x = p.heads[h];
+      return x ? `${fmt(x.mean)}${x.warnings.length ? '*' : ''}${p.ablatedHeads.includes(h) ? '(a)' : ''}` : '—';
+    })]);
     table(['sequences', ...heads], rows, out);
   }
   const warned = f.points.flatMap((p) => [...(p.model?.warnings ?? []).map((w) => ({ p: p.sequences, t: 'model', w })), ...Object.entries(p.heads).flatMap(([h, x]) => x.warnings.map((w) => ({ p: p.sequences, t: h, w })))]);

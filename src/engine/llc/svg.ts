@@ -4,7 +4,7 @@
  * (LLC with its chain band, per-head LLC, loss and induction strength over log sequences, stage
  * boundaries as lines and stages as bands on every panel). Light background, viridis / Dark2 colours.
  */
-import type { LlcCalibrationFile, LlcRunFile } from '../../shared/llc';
+import type { LlcCalibrationFile, LlcCheckpointFile, LlcRunFile } from '../../shared/llc';
 
 const esc = (s: string) => s.replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c]!);
 const DARK2 = ['#1b9e77', '#d95f02', '#7570b3', '#e7298a', '#66a61e', '#e6ab02', '#a6761d', '#666666'];
@@ -158,6 +158,41 @@ export function developmentSvg(f: LlcRunFile, title: string): string {
   const notes = [`x: sequences seen (log). Shaded / dashed: stages and their boundaries from the LLC curve; dotted red: learning time of the loss.`,
     `SGLD ε ${s.epsilon}, γ ${s.gamma}, nβ ${num(s.nbeta, 3)}, ${s.chains} chains × ${s.draws} draws; ${f.clampsNote}.`];
   notes.forEach((n, i) => o.push(`<text x="8" y="${30 + panels.length * PH + 14 + i * 13}" font-size="10">${esc(n)}</text>`));
+  o.push('</svg>');
+  return o.join('\n');
+}
+
+/** One checkpoint's diagnostics: every chain's loss trace, the running LLC with its band, ‖w − w*‖, MALA acceptance. */
+export function tracesSvg(rec: LlcCheckpointFile, target = 'model'): string {
+  const d = target === 'model' ? rec.model : rec.heads[target];
+  if (!d) throw new Error(`checkpoint ${rec.sequences} has no estimate for ${target}`);
+  const W = 760, PH = 170;
+  const o = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${4 * PH + 60}" font-family="sans-serif" fill="#222">`, `<rect width="${W}" height="${4 * PH + 60}" fill="white"/>`,
+    `<text x="8" y="20" font-size="14" font-weight="bold">${esc(`SGLD diagnostics at ${rec.sequences} sequences (${target}, ${rec.mode}): λ̂ = ${num(d.mean)} ± ${num(d.std)}`)}</text>`];
+  const draws = Math.max(...d.traces.map((t) => t.loss.length), 1);
+  const panel = (k: number, title: string, series: Array<{ ys: Array<number | null>; color: string; width?: number; dashed?: boolean }>, band?: Array<[number, number]>): void => {
+    const x0 = 0, y0 = 30 + k * PH, m = { l: 56, r: 20, t: 20, b: 24 };
+    const vals = [...series.flatMap((s) => s.ys.filter((y): y is number => y !== null && Number.isFinite(y))), ...(band ?? []).flat()];
+    let lo = vals.length ? Math.min(...vals) : 0, hi = vals.length ? Math.max(...vals) : 1;
+    if (lo === hi) { lo -= 1; hi += 1; }
+    const X = (i: number) => x0 + m.l + (i / Math.max(1, draws - 1)) * (W - m.l - m.r), Y = (y: number) => y0 + PH - m.b - ((y - lo) / (hi - lo)) * (PH - m.t - m.b);
+    o.push(`<text x="${m.l}" y="${y0 + 14}" font-size="12" font-weight="bold">${esc(title)}</text>`);
+    o.push(`<line x1="${X(0)}" y1="${Y(lo)}" x2="${X(draws - 1)}" y2="${Y(lo)}" stroke="#333"/><line x1="${X(0)}" y1="${Y(lo)}" x2="${X(0)}" y2="${Y(hi)}" stroke="#333"/>`);
+    for (let i = 0; i <= 4; i++) {
+      const v = lo + ((hi - lo) * i) / 4, xi = Math.round(((draws - 1) * i) / 4);
+      o.push(`<text x="${X(0) - 4}" y="${Y(v) + 3}" text-anchor="end" font-size="9">${num(v, 3)}</text><text x="${X(xi)}" y="${Y(lo) + 12}" text-anchor="middle" font-size="9">${xi}</text>`);
+    }
+    if (band) o.push(`<polygon points="${[...band.map((b, i) => `${X(i).toFixed(1)},${Y(b[1]).toFixed(1)}`), ...band.map((b, i) => `${X(i).toFixed(1)},${Y(b[0]).toFixed(1)}`).reverse()].join(' ')}" fill="#1f77b4" fill-opacity="0.2"/>`);
+    for (const s of series) {
+      const pts = s.ys.map((y, i) => (y !== null && Number.isFinite(y) ? `${X(i).toFixed(1)},${Y(y).toFixed(1)}` : '')).filter(Boolean).join(' ');
+      o.push(`<polyline fill="none" stroke="${s.color}" stroke-width="${s.width ?? 0.8}"${s.dashed ? ' stroke-dasharray="5 3"' : ''} points="${pts}"/>`);
+    }
+  };
+  panel(0, 'minibatch loss per draw, every chain (dashed: L(w*))', [...d.traces.map((t, i) => ({ ys: t.loss, color: DARK2[i % 8] })), { ys: Array(draws).fill(d.initLoss), color: '#000', dashed: true, width: 1.2 }]);
+  panel(1, 'running LLC nβ·(mean of the first k draws − L(w*)), mean ± std over chains', [{ ys: d.running.mean, color: '#1f77b4', width: 2 }], d.running.mean.map((m, i) => [m - d.running.std[i], m + d.running.std[i]] as [number, number]));
+  panel(2, '‖w − w*‖ per draw', d.traces.map((t, i) => ({ ys: t.distance, color: DARK2[i % 8] })));
+  panel(3, 'MALA acceptance of the step into each draw', d.traces.map((t, i) => ({ ys: t.acceptance, color: DARK2[i % 8] })));
+  o.push(`<text x="8" y="${30 + 4 * PH + 14}" font-size="10">${esc(`x: draw. ${d.warnings.length ? `warnings: ${d.warnings.map((w) => w.code).join(', ')}` : 'no warnings'}; MALA ${num(d.meanAcceptance)}, convergence gap ${d.relativeGap === null ? '—' : `${(100 * d.relativeGap).toFixed(1)} %`}.`)}</text>`);
   o.push('</svg>');
   return o.join('\n');
 }

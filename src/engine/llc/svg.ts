@@ -92,7 +92,7 @@ function logPanel(o: string[], title: string, yLabel: string, series: Series[], 
   }
   o.push(`<text x="${x0 + m.l}" y="${y0 + 14}" font-size="12" font-weight="bold">${esc(title)}</text>`);
   o.push(`<line x1="${X(xDomain[0])}" y1="${Y(lo)}" x2="${X(xDomain[1])}" y2="${Y(lo)}" stroke="#333"/><line x1="${X(xDomain[0])}" y1="${Y(lo)}" x2="${X(xDomain[0])}" y2="${Y(hi)}" stroke="#333"/>`);
-  for (let e = Math.ceil(a); e <= Math.floor(b); e++) {
+  for (let e = Math.floor(a); e <= Math.floor(b); e++) {
     for (const k of [1, 2, 5]) {
       const v = k * 10 ** e;
       if (v < xDomain[0] || v > xDomain[1]) continue;

@@ -145,7 +145,10 @@ export interface LlcCalibrationCell {
   epsilon: number; nbeta: number; nbetaMultiplier: number;
   mean: number | null; std: number | null; stderr: number | null; chainStderr: number | null; meanAcceptance: number | null;
   relativeGap: number | null; gapStderr: number | null;
-  flattened: boolean; divergedChains: number; warnings: string[]; healthy: boolean; refined: boolean;
+  flattened: boolean; divergedChains: number; warnings: string[]; healthy: boolean;
+  /** Healthy, std/√chains ≤ 10 % and flat within 5 % + 1 SE: what the recommendation requires. */
+  equilibrated: boolean;
+  refined: boolean;
 }
 
 /** llc/<mode>/calibration/seq-N.json */

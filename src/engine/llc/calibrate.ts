@@ -38,6 +38,8 @@ export interface CalibrationCell {
   divergedChains: number;
   warnings: LlcWarningCode[];
   healthy: boolean;
+  /** Healthy, precise and flat by the strict test: what the recommendation requires. */
+  equilibrated: boolean;
   /** true for the bisection points between grid values. */
   refined: boolean;
 }
@@ -73,12 +75,14 @@ export interface CalibrateOptions {
 
 export function cellOf(e: LlcEstimate, nbetaDefault: number, refined: boolean): CalibrationCell {
   const ws = diagnose(e), cv = convergence(e);
-  return {
+  const c: CalibrationCell = {
     epsilon: e.settings.epsilon, nbeta: e.settings.nbeta, nbetaMultiplier: e.settings.nbeta / nbetaDefault,
     mean: e.mean, std: e.std, stderr: e.stderr, chainStderr: e.chainStderr, meanAcceptance: e.meanAcceptance, relativeGap: cv.relativeGap, gapStderr: cv.gapStderr,
     flattened: cv.flattened, divergedChains: e.chains.filter((c) => c.diverged).length, warnings: ws.map((w) => w.code),
-    healthy: healthy(ws), refined,
+    healthy: healthy(ws), equilibrated: false, refined,
   };
+  c.equilibrated = equilibrated(c);
+  return c;
 }
 
 export const PRECISION = 0.1;

@@ -461,16 +461,16 @@ async function calibrationCommand(p: Plan, refs: CheckpointRef[], a: LlcCommandA
 }
 
 function printCalibration(c: LlcCalibrationFile, out: (l: string) => void): void {
-  out(`\ncheckpoint ${c.sequences}: LLC by ε (columns) × nβ (rows; default ${fmt(c.nbetaDefault, 3)}); ✓ healthy, letters = warnings (d diverged, f not flattened, n negative, a low MALA acceptance, s not significant)`);
+  out(`\ncheckpoint ${c.sequences}: LLC by ε (columns) × nβ (rows; default ${fmt(c.nbetaDefault, 3)}); ★ equilibrated (what the recommendation needs), ✓ healthy, letters = warnings (d diverged, f not flattened, n negative, a MALA < 0.1, s not significant)`);
   const grid = c.cells.filter((x) => !x.refined);
   const letter: Record<string, string> = { diverged: 'd', 'not-flattened': 'f', negative: 'n', 'low-acceptance': 'a', 'not-significant': 's' };
   const rows = c.nbetaMultipliers.map((m) => [`×${m} (${fmt(m * c.nbetaDefault, 3)})`, ...c.epsilons.map((e) => {
     const x = grid.find((g) => g.epsilon === e && Math.abs(g.nbetaMultiplier - m) < 1e-9);
     if (!x) return '';
-    return `${fmt(x.mean)}${x.healthy ? '✓' : x.warnings.map((w) => letter[w] ?? '').join('')}`;
+    return `${fmt(x.mean)}${x.equilibrated ? '★' : x.healthy ? '✓' : x.warnings.map((w) => letter[w] ?? '').join('')}`;
   })]);
   table(['nβ \\ ε', ...c.epsilons.map((e) => e.toExponential(1))], rows, out);
   const refined = c.cells.filter((x) => x.refined);
-  if (refined.length) out(`refined at the default nβ: ${refined.map((x) => `ε ${x.epsilon.toExponential(2)} → ${fmt(x.mean)}${x.healthy ? '✓' : ` (${x.warnings.join(', ')})`}`).join('; ')}`);
+  if (refined.length) out(`refined at the default nβ: ${refined.map((x) => `ε ${x.epsilon.toExponential(2)} → ${fmt(x.mean)}${x.equilibrated ? '★' : x.healthy ? '✓' : ` (${x.warnings.join(', ')})`}`).join('; ')}`);
   out(c.note);
 }

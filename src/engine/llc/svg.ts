@@ -36,7 +36,7 @@ export function calibrationSvg(c: LlcCalibrationFile): string {
   const letter: Record<string, string> = { diverged: 'd', 'not-flattened': 'f', negative: 'n', 'low-acceptance': 'a', 'not-significant': 's' };
   const o = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" fill="#222">`, `<rect width="${W}" height="${H}" fill="white"/>`,
     `<text x="8" y="20" font-size="14" font-weight="bold">${esc(`LLC calibration at ${c.sequences} sequences (${c.mode}; γ = ${c.settings.gamma}, ${c.settings.chains} chains × ${c.settings.draws} draws)`)}</text>`,
-    `<text x="8" y="38" font-size="10">colour: log10 LLC (viridis; grey = diverged or negative); ✓ healthy; letters: d diverged, f not flattened, n negative, a MALA &lt; 0.1, s not significant</text>`];
+    `<text x="8" y="38" font-size="10">colour: log10 LLC (viridis; grey = diverged or negative); ★ equilibrated, ✓ healthy; letters: d diverged, f not flattened, n negative, a MALA &lt; 0.1, s not significant</text>`];
   c.nbetaMultipliers.forEach((m, i) => {
     o.push(`<text x="${left - 6}" y="${top + i * cell + cell / 2 + 4}" text-anchor="end" font-size="10">nβ ×${m} (${num(m * c.nbetaDefault)})</text>`);
     c.epsilons.forEach((e, j) => {
@@ -49,7 +49,7 @@ export function calibrationSvg(c: LlcCalibrationFile): string {
       if (x) {
         const dark = !bad && (Math.log10(Math.max(1e-3, x.mean!)) - lo) / (hi - lo || 1) < 0.55;
         o.push(`<text x="${X + cell / 2 - 1}" y="${Y + cell / 2 - 2}" text-anchor="middle" font-size="11" fill="${dark ? 'white' : '#111'}">${esc(num(x.mean))}</text>`);
-        o.push(`<text x="${X + cell / 2 - 1}" y="${Y + cell / 2 + 12}" text-anchor="middle" font-size="10" fill="${dark ? 'white' : '#111'}">${x.healthy ? '✓' : esc(x.warnings.map((w) => letter[w] ?? '').join(''))}</text>`);
+        o.push(`<text x="${X + cell / 2 - 1}" y="${Y + cell / 2 + 12}" text-anchor="middle" font-size="10" fill="${dark ? 'white' : '#111'}">${x.equilibrated ? '★' : x.healthy ? '✓' : esc(x.warnings.map((w) => letter[w] ?? '').join(''))}</text>`);
       }
     });
   });

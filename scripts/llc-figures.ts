@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { calibrationSvg, developmentSvg, tracesSvg } from '../src/engine/llc/svg';
+import { CalibrationCell, equilibrated } from '../src/engine/llc/calibrate';
 import { dynamicsSvg } from '../src/engine/dynamics/svg';
 import type { DynamicsFile, LlcCalibrationFile, LlcCheckpointFile, LlcRunFile } from '../src/shared/llc';
 
@@ -22,7 +23,14 @@ const write = (name: string, svg: string) => { const f = path.join(out, prefix +
 const llc = read<LlcRunFile>(path.join(dir, 'llc.json'));
 if (llc) write('development.svg', developmentSvg(llc, flag('title') ?? `LLC over training (${path.basename(run)})`));
 const calDir = path.join(dir, 'calibration');
-if (fs.existsSync(calDir)) for (const f of fs.readdirSync(calDir).filter((x) => /^seq-\d+\.json$/.test(x))) write(`calibration-${f.replace('.json', '.svg')}`, calibrationSvg(read<LlcCalibrationFile>(path.join(calDir, f))!));
+if (fs.existsSync(calDir)) {
+  for (const f of fs.readdirSync(calDir).filter((x) => /^seq-\d+\.json$/.test(x))) {
+    const c = read<LlcCalibrationFile>(path.join(calDir, f))!;
+    // Files written before cells recorded `equilibrated`: recompute it from their fields.
+    for (const x of c.cells) x.equilibrated ??= equilibrated(x as unknown as CalibrationCell);
+    write(`calibration-${f.replace('.json', '.svg')}`, calibrationSvg(c));
+  }
+}
 const tr = flag('traces');
 if (tr) { const rec = read<LlcCheckpointFile>(path.join(dir, 'checkpoints', `seq-${tr}.json`)); if (rec) write(`traces-seq-${tr}.svg`, tracesSvg(rec)); }
 const ed = read<DynamicsFile>(path.join(run, 'dynamics', 'as-trained', 'dynamics.json'));

@@ -81,8 +81,9 @@ llc        Local learning coefficient of checkpoints by SGLD (devinterp's estima
            run's clamps removed while sampling; by default they apply). Options: --epsilon (3e-5) --gamma
            (1e4) --nbeta (m / ln m) --chains (10) --draws (100) --burn-in (0) --steps-between-draws (1)
            --batch-size (the run's) --seed (0) --init-batches (chains) --workers (cores) --engine auto|fast|tfjs
-           --force --json --progress json. --per-head: the weight-refined LLC of every head (its Q, K, V rows
-           and W_proj columns); --heads L1H2,L2H3 for some. --calibrate: an ε × nβ grid at --checkpoints
+           --force --json --progress json --paired (each draw against w* on its own minibatch instead of
+           L(w*)). --per-head: the weight-refined LLC of every head (its Q, K, V rows and W_proj columns;
+           always paired); --heads L1H2,L2H3 for some. --calibrate: an ε × nβ grid at --checkpoints
            (default 3 spread over the run) with a recommendation (--epsilons, --nbeta-multipliers).
            --follow: estimate checkpoints as they arrive while the run trains.
 dynamics   Essential dynamics: the model's query logits (and with --patterns every head's query-row
@@ -99,7 +100,7 @@ function fail(msg: string): never {
 }
 
 interface Args { _: string[]; flags: Map<string, string[]> }
-const BOOLEAN_FLAGS = new Set(['help', 'force', 'json', 'per-head', 'calibrate', 'clean', 'follow', 'patterns']);
+const BOOLEAN_FLAGS = new Set(['help', 'force', 'json', 'per-head', 'calibrate', 'clean', 'follow', 'patterns', 'paired']);
 function parseArgs(argv: string[]): Args {
   const a: Args = { _: [], flags: new Map() };
   for (let i = 0; i < argv.length; i++) {
@@ -303,7 +304,7 @@ async function reproduceCmd(a: Args): Promise<void> {
 
 async function llc(a: Args): Promise<void> {
   const known = ['checkpoints', 'per-head', 'heads', 'calibrate', 'clean', 'follow', 'force', 'json', 'epsilon', 'gamma', 'nbeta', 'chains', 'draws',
-    'burn-in', 'steps-between-draws', 'batch-size', 'seed', 'init-batches', 'epsilons', 'nbeta-multipliers', 'workers', 'engine', 'progress'];
+    'burn-in', 'steps-between-draws', 'batch-size', 'seed', 'init-batches', 'epsilons', 'nbeta-multipliers', 'workers', 'engine', 'progress', 'paired'];
   checkFlags(a, new Set(known), 'llc');
   if (!a._[1]) fail('llc needs a run folder');
   const { llcCommand } = await import('./llc/command');
@@ -315,6 +316,7 @@ async function llc(a: Args): Promise<void> {
     nbeta: one(a, 'nbeta'), chains: one(a, 'chains'), draws: one(a, 'draws'), burnIn: one(a, 'burn-in'), stepsBetweenDraws: one(a, 'steps-between-draws'),
     batchSize: one(a, 'batch-size'), seed: one(a, 'seed'), initBatches: one(a, 'init-batches'), epsilons: one(a, 'epsilons'),
     nbetaMultipliers: one(a, 'nbeta-multipliers'), workers: one(a, 'workers'), engine: one(a, 'engine'), progress: one(a, 'progress'),
+    paired: a.flags.has('paired'),
   }, { out: (l) => process.stdout.write(l + '\n'), shouldStop: () => stop });
   if (a.flags.has('json')) process.stdout.write(JSON.stringify(r) + '\n');
 }

@@ -26,6 +26,8 @@ export interface LlcWarningRecord {
 export interface LlcSettings {
   epsilon: number; gamma: number; nbeta: number; nbetaDefault: number; chains: number; draws: number; burnIn: number;
   stepsBetweenDraws: number; seed: number; initBatches: number; batchSize: number;
+  /** Draws compared with w* on the same minibatch (λ̂ = nβ·mean(L_m(w) − L_m(w*))) rather than with L(w*). */
+  pairedBaseline: boolean;
   /** Coordinates sampled (all 66,629, or one head's 2,048) and the model's total. */
   sampled: number; size: number;
 }
@@ -61,6 +63,8 @@ export interface LlcChainTrace {
   llc: number | null;
   /** Per draw. acceptance[0] is null when the first draw is the first step. */
   loss: number[];
+  /** Paired estimates (every head's; the model's with --paired): L_m(w*) on the same minibatch. */
+  baselineLoss?: number[];
   distance: number[];
   gradNorm: number[];
   acceptance: Array<number | null>;
@@ -96,6 +100,8 @@ export interface LlcCheckpointFile {
   model?: LlcDetail;
   /** Weight-refined LLC of each head asked for (its Q, K, V rows and its W_proj columns). */
   heads: Record<string, LlcDetail>;
+  /** The heads' settings (their own defaults unless ε, γ, nβ were given; always paired; sampled 2,048). */
+  headSettings?: LlcSettings;
   /** Cache key: the settings, mode and engine preference this file was computed with. */
   key: string;
   created: string;
@@ -130,6 +136,8 @@ export interface LlcRunFile {
   clampsNote: string;
   engine: LlcEngineRecord;
   settings: LlcSettings;
+  /** The heads' settings, when heads were estimated. */
+  headSettings?: LlcSettings;
   formula: string;
   points: LlcPoint[];
   stages: {

@@ -184,6 +184,17 @@ test('a regular model: linear regression with d = 50 weights gives λ̂ = d/2 wi
   assert.ok(slow.mean < 0.3 * lr.llc && diagnose(slow).some((w) => w.code === 'not-flattened'), `ε 2e-5: ${slow.mean}`);
 });
 
+test('paired draws (L_m(w) − L_m(w*) on the same minibatch) estimate the same λ with less noise', () => {
+  const lr = linearRegression({ n: 2048, d: 20, batchSize: 32, noise: 0.6, inputScale: 1, seed: 3 });
+  const o = { epsilon: 5e-3, gamma: 0, chains: 10, draws: 100, burnIn: 100, stepsBetweenDraws: 1, seed: 5 };
+  const plain = estimateLlc(lr.target, lr.wStar, o), paired = estimateLlc(lr.target, lr.wStar, { ...o, pairedBaseline: true });
+  assert.ok(paired.chains.every((c) => c.baselineLoss?.length === 100));
+  assert.equal(paired.baselineStderr, 0);
+  assert.ok(paired.std < plain.std, `std ${paired.std} (paired) vs ${plain.std}`);
+  assert.ok(Math.abs(paired.mean - plain.mean) < 2 * Math.hypot(paired.stderr, plain.stderr), `${paired.mean} vs ${plain.mean}`);
+  assert.ok(Math.abs(paired.mean - lr.llc) < 0.1 * lr.llc, `paired ${paired.mean}, d/2 = ${lr.llc}`);
+});
+
 test('warnings: divergence, a negative LLC and nβ = 1 are flagged next to the number', () => {
   const lr = linearRegression({ n: 512, d: 10, batchSize: 32, noise: 0.3, inputScale: 1, seed: 2 });
   const base = { gamma: 0, chains: 4, draws: 50, burnIn: 0, stepsBetweenDraws: 1, seed: 0 };

@@ -35,6 +35,14 @@ import { calibrationCsv, calibrationSvg } from './svg';
  */
 export const LLC_DEFAULTS = { epsilon: 3e-5, gamma: 1e4, chains: 10, draws: 100, burnIn: 0, stepsBetweenDraws: 1, seed: 0 };
 
+/**
+ * Defaults of a head's (weight-refined) estimate, unless --epsilon / --gamma / --nbeta are given (then they
+ * apply to both). With the model's settings a head's 2,048 weights barely move the loss (λ̂ ≈ 0.001–0.007,
+ * within its noise); ten times the inverse temperature and a tenth of the localisation make the heads'
+ * differences visible (docs/llc.md). The chain counts are the model's.
+ */
+export const HEAD_DEFAULTS = { epsilon: 1e-4, gamma: 1e3, nbetaMultiplier: 10 };
+
 export const LLC_FORMULA = 'SGLD Δw = (ε/2)·(nβ·∇L_m(w) + γ·(w − w*)) + N(0, ε);  λ̂ = nβ·(mean over draws of L_m(w) − L(w*)), mean ± std over chains';
 
 export interface LlcCommandArgs {
@@ -50,6 +58,8 @@ export interface LlcCommandArgs {
   epsilon?: string; gamma?: string; nbeta?: string; chains?: string; draws?: string; burnIn?: string;
   stepsBetweenDraws?: string; batchSize?: string; seed?: string; initBatches?: string;
   epsilons?: string; nbetaMultipliers?: string;
+  /** Pair the whole model's draws with w* on the same minibatch too (heads always are). */
+  paired?: boolean;
   workers?: string; engine?: string; progress?: string;
 }
 
@@ -116,6 +126,8 @@ interface Plan {
   mode: LlcMode;
   heads: string[];
   options: Omit<SgldOptions, 'ranges' | 'onStep' | 'chainIds'>;
+  /** The heads' options (HEAD_DEFAULTS where the user gave none). */
+  headOptions: Omit<SgldOptions, 'ranges' | 'onStep' | 'chainIds'>;
   batchSize: number;
   engine: 'auto' | 'fast' | 'tfjs';
   workers: number;
@@ -135,6 +147,7 @@ function plan(a: LlcCommandArgs): Plan {
     stepsBetweenDraws: parseNum('steps-between-draws', a.stepsBetweenDraws, { integer: true, min: 1 }) ?? LLC_DEFAULTS.stepsBetweenDraws,
     seed: parseNum('seed', a.seed, { integer: true, min: 0 }) ?? LLC_DEFAULTS.seed,
     initBatches: parseNum('init-batches', a.initBatches, { integer: true, min: 1 }),
+    pairedBaseline: a.paired === true,
   };
   validateSgldOptions(options);
   const engine = (a.engine ?? 'auto') as Plan['engine'];
@@ -151,8 +164,15 @@ function plan(a: LlcCommandArgs): Plan {
     if (!heads.length) throw new Error('--heads needs a comma list of heads, e.g. L1H2,L2H3');
   } else if (a.perHead) heads = allHeads(run.model);
   const mode: LlcMode = a.clean ? 'clean' : 'as-trained';
-  const key = canonicalJson({ ...options, nbeta: options.nbeta ?? defaultNbeta(batchSize), batchSize, mode, engine });
-  return { rd, run, mode, heads: [...new Set(heads)], options, batchSize, engine, workers, progress, key };
+  const headOptions = {
+    ...options,
+    epsilon: a.epsilon !== undefined ? options.epsilon : HEAD_DEFAULTS.epsilon,
+    gamma: a.gamma !== undefined ? options.gamma : HEAD_DEFAULTS.gamma,
+    nbeta: options.nbeta ?? HEAD_DEFAULTS.nbetaMultiplier * defaultNbeta(batchSize),
+  };
+  const key = canonicalJson({ ...options, nbeta: options.nbeta ?? defaultNbeta(batchSize), batchSize, mode, engine,
+    heads: { paired: true, epsilon: headOptions.epsilon, gamma: headOptions.gamma, nbeta: headOptions.nbeta } });
+  return { rd, run, mode, heads: [...new Set(heads)], options, headOptions, batchSize, engine, workers, progress, key };
 }
 
 function engineRecord(p: Plan, sequences: number): LlcEngineRecord {
@@ -186,7 +206,8 @@ async function computeCheckpoint(p: Plan, need: Need, pool: LlcPool, progress: P
   for (const t of targets) for (const ids of per) {
     const id = jobs.length;
     owner.set(id, t);
-    jobs.push({ id, runDir: p.rd.path, sequences: need.ref.sequences, clean: p.mode === 'clean', head: t, options: { ...p.options, chainIds: ids }, batchSize: p.batchSize, engine: p.engine });
+    jobs.push({ id, runDir: p.rd.path, sequences: need.ref.sequences, clean: p.mode === 'clean', head: t,
+      options: { ...(t === null ? p.options : p.headOptions), chainIds: ids }, batchSize: p.batchSize, engine: p.engine });
   }
   const results = await pool.run(jobs, { onSteps: (n) => progress.add(n, `checkpoint ${need.ref.sequences}`), shouldStop: io.shouldStop });
   if (results.length < jobs.length || results.some((r) => r.cancelled)) return null;
@@ -205,12 +226,16 @@ async function computeCheckpoint(p: Plan, need: Need, pool: LlcPool, progress: P
     const { d } = detail(rs);
     if (t === null) model = d; else heads[t] = d;
   }
-  // The file's settings describe the whole model (sampled = every weight); a head samples 4·D·d of them.
-  const s0 = results[0].settings;
+  // The file's settings describe the whole model's estimate (sampled = every weight); a head samples
+  // 4·D·d of them and is always paired.
+  const s0 = { ...(by.get(null)?.[0] ?? results[0]).settings, pairedBaseline: p.options.pairedBaseline === true };
+  if (!by.has(null)) Object.assign(s0, { epsilon: p.options.epsilon, gamma: p.options.gamma, nbeta: p.options.nbeta ?? s0.nbetaDefault });
+  const headRes = [...by].find(([t]) => t !== null)?.[1][0];
   const rec: LlcCheckpointFile = {
     format: 'induction-lab/llc-checkpoint-v1', sequences: need.ref.sequences, step: Math.round(need.ref.sequences / p.run.train.batchSize),
     mode: p.mode, clamps: p.mode === 'clean' ? [] : activeClamps(p.run.clamps, need.ref.sequences), engine: engineRecord(p, need.ref.sequences),
     settings: { ...s0, sampled: s0.size },
+    ...(headRes || prev?.headSettings ? { headSettings: headRes ? { ...headRes.settings } : prev!.headSettings } : {}),
     ...(model ? { model } : {}), heads, key: p.key, created: new Date().toISOString(),
   };
   writeCheckpointFiles(p.rd.path, rec);
@@ -266,7 +291,8 @@ function buildRunFile(p: Plan, computed: LlcCheckpointFile[], refs: CheckpointRe
   return {
     format: 'induction-lab/llc-v1', run: p.rd.path, mode: p.mode, clampsNote: clampsNote(p, refs),
     engine: first ? first.engine : engineRecord(p, refs[0]?.sequences ?? 0),
-    settings: first?.settings ?? ({} as LlcSettings), formula: LLC_FORMULA, points, stages,
+    settings: first?.settings ?? ({} as LlcSettings), ...(recs.find((r) => r.headSettings) ? { headSettings: recs.find((r) => r.headSettings)!.headSettings } : {}),
+    formula: LLC_FORMULA, points, stages,
     learningTime: { sequences: lt, reached: lrows.some((r) => r.eval.fsl_train.loss < 0.4 * Math.LN2), formula: 't = min { x_k : fsl_train loss_k < 0.4·ln 2 } (spec §5.10)' },
     created: new Date().toISOString(),
   };
@@ -285,8 +311,12 @@ function printRun(f: LlcRunFile, heads: string[], out: (l: string) => void): voi
       fmt(p.trainLoss, 4), p.inductionStrength ? fmt(Math.max(...p.inductionStrength)) : '—', p.model!.warnings.map((w) => w.code).join(' ') || 'ok']);
     table(['sequences', 'LLC', '± std', 'L(w*)', 'MALA', 'eval loss', 'max IS', 'warnings'], rows, out);
   }
+  if (heads.length && f.headSettings) {
+    const h = f.headSettings;
+    out(`\nheads: ε ${h.epsilon}, γ ${h.gamma}, nβ ${fmt(h.nbeta, 3)}, ${h.chains} chains × ${h.draws} draws, each draw against w* on its own minibatch, ${h.sampled} weights per head`);
+  }
   if (heads.length) {
-    out('\nper-head LLC (weight-refined: the head\'s Q, K, V rows and W_proj columns; * = warnings, (a) = ablated by the clamps)');
+    out('per-head LLC (weight-refined: the head\'s Q, K, V rows and W_proj columns; * = warnings, (a) = ablated by the clamps)');
     const rows = f.points.map((p) => [String(p.sequences), ...heads.map((h) => {
       const x = p.heads[h];
       return x ? `${fmt(x.mean)}${x.warnings.length ? '*' : ''}${p.ablatedHeads.includes(h) ? '(a)' : ''}` : '—';

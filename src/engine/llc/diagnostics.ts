@@ -12,7 +12,7 @@
  *                 discretisation error is small (0.4–0.6 at settings whose estimates agree across ε), so only
  *                 a rate that low flags a step far too large for the curvature; calibrate ε for the rest.
  */
-import { LlcEstimate, mean, std } from './sampler';
+import { LlcEstimate, excess, mean, std } from './sampler';
 
 export type LlcWarningCode = 'nbeta-one' | 'diverged' | 'negative' | 'not-flattened' | 'low-acceptance' | 'not-significant' | 'cancelled';
 
@@ -39,8 +39,8 @@ export function convergence(e: LlcEstimate): Convergence {
   const ok = e.chains.filter((c) => !c.diverged && c.loss.length >= MIN_DRAWS_TO_JUDGE);
   if (!ok.length) return { all: NaN, secondHalf: NaN, relativeGap: NaN, gapStderr: NaN, flattened: false, judged: false };
   const nb = e.settings.nbeta, L0 = e.initLoss;
-  const all = ok.map((c) => nb * (mean(c.loss) - L0));
-  const half = ok.map((c) => nb * (mean(c.loss.slice(Math.floor(c.loss.length / 2))) - L0));
+  const all = ok.map((c) => nb * mean(excess(c, L0)));
+  const half = ok.map((c) => { const x = excess(c, L0); return nb * mean(x.slice(Math.floor(x.length / 2))); });
   const gaps = half.map((h, i) => h - all[i]);
   const a = mean(all), h = mean(half), g = mean(gaps);
   const se = gaps.length > 1 ? std(gaps) / Math.sqrt(gaps.length) : 0;

@@ -76,7 +76,8 @@ export class JobRunner {
     let baseline = this.baselines.get(bKey);
     let steps = 0;
     const r = sampleChains(target, this.ckpt.w0, {
-      ...job.options, ranges: job.head ? headRanges(config.model, job.head) : undefined,
+      // A head's estimate is always paired with w* on the same minibatch (sampler.ts, pairedBaseline).
+      ...job.options, ranges: job.head ? headRanges(config.model, job.head) : undefined, pairedBaseline: job.head !== null || job.options.pairedBaseline === true,
       onStep: onStep ? () => onStep(++steps) : undefined,
     }, { kernel: this.kernel, baseline });
     baseline ??= r.baseline;

@@ -7,7 +7,7 @@
  *   SGLD step:   w ← w − (ε/2)·(nβ·∇L_m(w) + γ·(w − w*)) + N(0, ε·I)       (on the sampled coordinates)
  *   baseline:    L(w*) = mean loss of the unperturbed model over `initBatches` (default `chains`) minibatches
  *                (from a fixed stream: the sampler seed changes the chains only)
- *   per chain:   λ̂_c = nβ·(mean over draws of L_m(w_draw) − L(w*))
+ *   per chain:   λ̂_c = nβ·(mean over draws of L_m(w_draw) − L(w*))   (pairedBaseline: − L_m(w*) on the draw's minibatch)
  *   estimate:    mean ± std (N − 1) of λ̂_c over the chains that did not diverge
  *   running:     λ̂_c(k) = nβ·(mean of the first k draws − L(w*)), averaged over chains, per draw
  *
@@ -64,6 +64,13 @@ export interface SgldOptions {
   seed: number;
   /** Minibatches for L(w*) (default: chains, as devinterp). */
   initBatches?: number;
+  /**
+   * Compare each draw with w* on the same minibatch: λ̂ = nβ·mean(L_m(w) − L_m(w*)), one extra forward pass
+   * per draw. Unbiased for the same quantity (E_m L_m(w*) = L(w*)) without the minibatch noise of L(w*)
+   * and of the draws, which is what a per-head estimate (λ̂ ≈ 0.01–0.1) needs: that noise (≈ 0.2 on the
+   * plateau) would otherwise be one offset shared by all heads. Default false (devinterp's estimator).
+   */
+  pairedBaseline?: boolean;
   /** Sample only these coordinates (default: all). */
   ranges?: Ranges;
   /** Chains to run (default all 0…chains−1): a worker runs a slice, the results merge with mergeChains. */
@@ -78,6 +85,8 @@ export interface ChainResult {
   llc: number;
   /** Per draw: minibatch loss, ‖w − w*‖, ‖∇L_m‖, MALA acceptance of the step into the draw (null on step 0). */
   loss: number[];
+  /** With pairedBaseline: L_m(w*) on each draw's minibatch. */
+  baselineLoss?: number[];
   distance: number[];
   gradNorm: number[];
   acceptance: Array<number | null>;
@@ -93,7 +102,7 @@ export interface ChainResult {
 
 export interface ResolvedSgldSettings {
   epsilon: number; gamma: number; nbeta: number; nbetaDefault: number; chains: number; draws: number; burnIn: number;
-  stepsBetweenDraws: number; seed: number; initBatches: number; batchSize: number;
+  stepsBetweenDraws: number; seed: number; initBatches: number; batchSize: number; pairedBaseline: boolean;
   /** Coordinates sampled, and the target's total. */
   sampled: number; size: number;
 }
@@ -149,7 +158,7 @@ export function resolveSettings(target: SgldTarget, o: SgldOptions): ResolvedSgl
   return {
     epsilon: o.epsilon, gamma: o.gamma, nbeta: o.nbeta ?? nbetaDefault, nbetaDefault, chains: o.chains, draws: o.draws,
     burnIn: o.burnIn, stepsBetweenDraws: o.stepsBetweenDraws, seed: o.seed, initBatches: o.initBatches ?? o.chains,
-    batchSize: target.batchSize, sampled: rangesSize(o.ranges ?? allRanges(target.size)), size: target.size,
+    batchSize: target.batchSize, pairedBaseline: o.pairedBaseline === true, sampled: rangesSize(o.ranges ?? allRanges(target.size)), size: target.size,
   };
 }
 
@@ -202,7 +211,7 @@ export function sampleChains<B>(target: SgldTarget<B>, w0: Float32Array, o: Sgld
     kernel.seed(settings.seed, noiseStream(c));
     const rng = new Rng(settings.seed, batchStream(c));
     const r: ChainResult = {
-      chain: c, llc: NaN, loss: [], distance: [], gradNorm: [], acceptance: [], acceptanceDevinterp: [],
+      chain: c, llc: NaN, loss: [], ...(settings.pairedBaseline ? { baselineLoss: [] } : {}), distance: [], gradNorm: [], acceptance: [], acceptanceDevinterp: [],
       meanAcceptance: NaN, meanAcceptanceDevinterp: NaN, diverged: false, steps: 0,
     };
     let accSum = 0, accN = 0, accDSum = 0, prevU = NaN, lastAcc: number | null = null, lastAccD: number | null = null;
@@ -227,6 +236,12 @@ export function sampleChains<B>(target: SgldTarget<B>, w0: Float32Array, o: Sgld
       prevU = U;
       if (i >= burnIn && (i + 1 - burnIn) % every === 0) {
         r.loss.push(loss); r.distance.push(Math.sqrt(st.dist2)); r.gradNorm.push(Math.sqrt(st.grad2));
+        if (r.baselineLoss) {
+          // w* on the same minibatch (the next step's update puts the chain's point back).
+          target.update(kernel.w0, ranges);
+          r.baselineLoss.push(target.evaluate(batch, null, ranges));
+          target.update(kernel.w, ranges);
+        }
         r.acceptance.push(lastAcc); r.acceptanceDevinterp.push(lastAccD);
         if (loss > limit) { r.diverged = true; r.divergence = `loss ${loss.toPrecision(4)} above ${limit.toPrecision(4)} at step ${i}`; break; }
       }
@@ -234,7 +249,7 @@ export function sampleChains<B>(target: SgldTarget<B>, w0: Float32Array, o: Sgld
     }
     r.meanAcceptance = accN ? accSum / accN : NaN;
     r.meanAcceptanceDevinterp = accN ? accDSum / accN : NaN;
-    if (!r.diverged && r.loss.length) r.llc = nbeta * (mean(r.loss) - L0);
+    if (!r.diverged && r.loss.length) r.llc = nbeta * mean(excess(r, L0));
     chains.push(r);
   }
   return { settings, baseline, chains, cancelled };
@@ -247,14 +262,15 @@ export function summarize(settings: ResolvedSgldSettings, baseline: Baseline, ch
   const llcs = ok.map((c) => c.llc);
   const m = llcs.length ? mean(llcs) : NaN;
   const sd = llcs.length > 1 ? std(llcs) : llcs.length === 1 ? 0 : NaN;
-  const baselineStderr = settings.nbeta * baseline.initLossStd / Math.sqrt(baseline.initBatches);
+  // Paired draws do not use L(w*): its error does not enter.
+  const baselineStderr = settings.pairedBaseline ? 0 : settings.nbeta * baseline.initLossStd / Math.sqrt(baseline.initBatches);
   const chainStderr = llcs.length ? sd / Math.sqrt(llcs.length) : NaN;
   // Running estimate per draw, over the chains that reached that draw.
   const runMean: number[] = [], runStd: number[] = [];
   const sums = ok.map(() => 0);
   for (let k = 0; k < settings.draws; k++) {
     const vals: number[] = [];
-    ok.forEach((c, j) => { if (k < c.loss.length) { sums[j] += c.loss[k]; vals.push(settings.nbeta * (sums[j] / (k + 1) - baseline.initLoss)); } });
+    ok.forEach((c, j) => { if (k < c.loss.length) { sums[j] += drawExcess(c, k, baseline.initLoss); vals.push(settings.nbeta * (sums[j] / (k + 1))); } });
     if (!vals.length) break;
     runMean.push(mean(vals)); runStd.push(vals.length > 1 ? std(vals) : 0);
   }
@@ -273,6 +289,16 @@ export function estimateLlc<B>(target: SgldTarget<B>, w0: Float32Array, o: SgldO
   const t0 = performance.now();
   const r = sampleChains(target, w0, o, ctx);
   return summarize(r.settings, r.baseline, r.chains, r.cancelled, (performance.now() - t0) / 1000);
+}
+
+/** L_m(w_draw) − the baseline of draw k: L_m(w*) on the same minibatch when paired, else L(w*). */
+export function drawExcess(c: Pick<ChainResult, 'loss' | 'baselineLoss'>, k: number, initLoss: number): number {
+  return c.loss[k] - (c.baselineLoss ? c.baselineLoss[k] : initLoss);
+}
+
+/** Every draw's excess loss of a chain. */
+export function excess(c: Pick<ChainResult, 'loss' | 'baselineLoss'>, initLoss: number): number[] {
+  return c.loss.map((_, k) => drawExcess(c, k, initLoss));
 }
 
 export function mean(a: ArrayLike<number>): number { let s = 0; for (let i = 0; i < a.length; i++) s += a[i]; return s / a.length; }

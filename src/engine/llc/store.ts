@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '../io';
 import type { LlcCheckpointFile, LlcDetail, LlcMode, LlcRunFile, LlcSummary } from '../../shared/llc';
 import { DiagnosedEstimate } from './diagnostics';
+import { drawExcess } from './sampler';
 import { developmentSvg } from './svg';
 
 export const LLC_DIR = 'llc';
@@ -44,7 +45,7 @@ export function toDetail(d: DiagnosedEstimate): LlcDetail {
   return {
     ...toSummary(d), running: e.running,
     traces: e.chains.map((c) => ({
-      chain: c.chain, llc: fin(c.llc), loss: c.loss, distance: c.distance, gradNorm: c.gradNorm, acceptance: c.acceptance,
+      chain: c.chain, llc: fin(c.llc), loss: c.loss, ...(c.baselineLoss ? { baselineLoss: c.baselineLoss } : {}), distance: c.distance, gradNorm: c.gradNorm, acceptance: c.acceptance,
       diverged: c.diverged, ...(c.divergence ? { divergence: c.divergence } : {}),
     })),
   };
@@ -65,14 +66,14 @@ const q = (v: unknown): string => {
 const row = (xs: unknown[]): string => xs.map(q).join(',');
 
 export function tracesCsv(rec: LlcCheckpointFile): string {
-  const out = [row(['target', 'chain', 'draw', 'loss', 'running_llc', 'distance', 'grad_norm', 'mala_acceptance'])];
+  const out = [row(['target', 'chain', 'draw', 'loss', 'baseline_loss', 'running_llc', 'distance', 'grad_norm', 'mala_acceptance'])];
   const targets: Array<[string, LlcDetail]> = [...(rec.model ? [['model', rec.model] as [string, LlcDetail]] : []), ...Object.entries(rec.heads)];
   for (const [name, d] of targets) {
     for (const t of d.traces) {
       let sum = 0;
       t.loss.forEach((l, k) => {
-        sum += l;
-        out.push(row([name, t.chain, k, l, rec.settings.nbeta * (sum / (k + 1) - d.initLoss), t.distance[k], t.gradNorm[k], t.acceptance[k]]));
+        sum += drawExcess(t, k, d.initLoss);
+        out.push(row([name, t.chain, k, l, t.baselineLoss?.[k], rec.settings.nbeta * (sum / (k + 1)), t.distance[k], t.gradNorm[k], t.acceptance[k]]));
       });
     }
   }

@@ -83,7 +83,7 @@ llc        Local learning coefficient of checkpoints by SGLD (devinterp's estima
            --batch-size (the run's) --seed (0) --init-batches (chains) --workers (cores) --engine auto|fast|tfjs
            --force --json --progress json --paired (each draw against w* on its own minibatch instead of
            L(w*)). --per-head: the weight-refined LLC of every head (its Q, K, V rows and W_proj columns;
-           always paired); --heads L1H2,L2H3 for some. --calibrate: an ε × nβ grid at --checkpoints
+           always paired; ε 1e-4, γ 1e3, nβ 10·m/ln m unless given); --heads L1H2,L2H3 for some. --calibrate: an ε × nβ grid at --checkpoints
            (default 3 spread over the run) with a recommendation (--epsilons, --nbeta-multipliers).
            --follow: estimate checkpoints as they arrive while the run trains.
 dynamics   Essential dynamics: the model's query logits (and with --patterns every head's query-row

@@ -28,7 +28,7 @@ export function calibrationCsv(c: LlcCalibrationFile): string {
 }
 
 export function calibrationSvg(c: LlcCalibrationFile): string {
-  const cell = 58, left = 120, top = 56, cols = c.epsilons.length, rows = c.nbetaMultipliers.length;
+  const cell = 58, left = 120, top = 66, cols = c.epsilons.length, rows = c.nbetaMultipliers.length;
   const W = left + cols * cell + 30, H = top + rows * cell + 110;
   const grid = c.cells.filter((x) => !x.refined);
   const vals = grid.filter((x) => x.mean !== null && x.divergedChains === 0).map((x) => Math.log10(Math.max(1e-3, x.mean!)));
@@ -36,7 +36,8 @@ export function calibrationSvg(c: LlcCalibrationFile): string {
   const letter: Record<string, string> = { diverged: 'd', 'not-flattened': 'f', negative: 'n', 'low-acceptance': 'a', 'not-significant': 's' };
   const o = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" fill="#222">`, `<rect width="${W}" height="${H}" fill="white"/>`,
     `<text x="8" y="20" font-size="14" font-weight="bold">${esc(`LLC calibration at ${c.sequences} sequences (${c.mode}; γ = ${c.settings.gamma}, ${c.settings.chains} chains × ${c.settings.draws} draws)`)}</text>`,
-    `<text x="8" y="38" font-size="10">colour: log10 LLC (viridis; grey = diverged or negative); ★ equilibrated, ✓ healthy; letters: d diverged, f not flattened, n negative, a MALA &lt; 0.1, s not significant</text>`];
+    `<text x="8" y="38" font-size="10">colour: log10 LLC (viridis; grey = diverged or negative); ★ equilibrated (what the recommendation needs), ✓ healthy;</text>`,
+    `<text x="8" y="51" font-size="10">letters: d diverged, f not flattened, n negative, a MALA acceptance &lt; 0.1, s not significant</text>`];
   c.nbetaMultipliers.forEach((m, i) => {
     o.push(`<text x="${left - 6}" y="${top + i * cell + cell / 2 + 4}" text-anchor="end" font-size="10">nβ ×${m} (${num(m * c.nbetaDefault)})</text>`);
     c.epsilons.forEach((e, j) => {

@@ -17,7 +17,7 @@ import { Rng } from '../../src/engine/rng';
 import { initBackend } from '../../src/engine/tf';
 import { presetConfig, resolveRunConfig } from '../../src/engine/train/runConfig';
 import { runTraining } from '../../src/engine/train/trainer';
-import { RunDir } from '../../src/engine/io';
+import { RunDir, RunLock } from '../../src/engine/io';
 import { readCheckpoint } from '../../src/engine/model/checkpoint';
 import { initParams } from '../../src/engine/model/params';
 import { loadTaskData, TaskData } from '../../src/engine/data';
@@ -31,6 +31,8 @@ import { findStages } from '../../src/engine/llc/stages';
 import { allHeads, flatLayout, flatten, headRanges, transformerTarget } from '../../src/engine/llc/transformerTarget';
 import { LLC_DEFAULTS, LlcCommandArgs, llcCommand } from '../../src/engine/llc/command';
 import type { LlcRunFile } from '../../src/shared/llc';
+import { extraScalars } from '../../src/engine/export/tensorboardRun';
+import type { RunSnapshot } from '../../src/engine/export/snapshot';
 import { TINY } from './helpers';
 
 const ROOT = path.join(__dirname, '..', '..');
@@ -354,6 +356,11 @@ test('llc writes the documented files on two worker threads; the CLI reuses them
   const progress = r.err.trim().split('\n').map((l) => JSON.parse(l));
   assert.deepEqual(progress, [{ type: 'progress', task: 'llc', done: 0, total: 0, unit: 'SGLD steps', etaSeconds: 0, message: 'done' }]);
   assert.match(r.out, /per-head LLC \(weight-refined/);
+  // The TensorBoard export picks the curve up (its hook for results computed after training).
+  const extra = extraScalars({ dir: RunDir.open(fastRun) } as unknown as RunSnapshot);
+  const at = (seq: number) => new Map(extra.find((e) => e.step === seq)!.scalars.map((x) => [x.tag, x.value]));
+  assert.equal(at(8000).get('llc/llc'), f.points[0].model!.mean);
+  assert.equal(at(16000).get('llc/heads/L2H3/llc'), f.points[1].heads.L2H3.mean);
 });
 
 test('--follow estimates checkpoints as they arrive and stops when the run does', async () => {
@@ -361,6 +368,7 @@ test('--follow estimates checkpoints as they arrive and stops when the run does'
   const dst = RunDir.create(fs.mkdtempSync(path.join(os.tmpdir(), 'il-llc-follow-')), 'live');
   const rj = src.readRunJson<Record<string, unknown>>();
   dst.writeRunJson({ ...rj, status: 'running' });
+  const lock = RunLock.acquire(dst.path, 'test: a training that is still running');
   const refs = src.listCheckpoints();
   const copy = (i: number) => fs.copyFileSync(refs[i].path, dst.checkpointPath(refs[i].sequences));
   copy(0); copy(1);
@@ -373,6 +381,7 @@ test('--follow estimates checkpoints as they arrive and stops when the run does'
   for (let t = 0; points() < 3 && t < 600; t++) await new Promise((r) => setTimeout(r, 100));
   assert.equal(points(), 3, 'a checkpoint that arrived while following');
   dst.writeRunJson({ ...rj, status: 'completed' });
+  lock.release();
   const f = await done as LlcRunFile;
   assert.deepEqual(f.points.map((p) => p.sequences), refs.slice(0, 3).map((r) => r.sequences));
 });

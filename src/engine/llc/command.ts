@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { RunDir, CheckpointRef, summaryPath, writeFileAtomic, writeJsonAtomic } from '../io';
+import { RunDir, CheckpointRef, liveRunStatus, summaryPath, writeFileAtomic, writeJsonAtomic } from '../io';
 import { readRunConfig } from '../measures/dense';
 import { canonicalJson } from '../measures/cache';
 import { learningTime } from '../measures/learningTime';
@@ -398,9 +398,10 @@ export async function llcCommand(a: LlcCommandArgs, io: LlcIo): Promise<LlcRunFi
       const { recs, cancelled, computed } = await estimateAll(p, now, a, io, pool);
       if (recs.length && (computed || cancelled)) { f = buildRunFile(p, recs, now); writeRunFiles(p.rd.path, f); }
       if (computed) io.out(`${new Date().toISOString().slice(11, 19)} ${recs.length} checkpoints estimated (latest ${recs[recs.length - 1]?.sequences})`);
-      const status = p.rd.readRunJson<{ status?: string }>().status;
+      // Still training: its writer holds the run lock (a `running` run.json whose writer is gone is interrupted).
+      const live = liveRunStatus(p.rd.path).status === 'running';
       if (cancelled || io.shouldStop?.()) break;
-      if (status !== 'running' && status !== 'created' && p.rd.listCheckpoints().length === now.length) { f = buildRunFile(p, recs, now); if (recs.length) writeRunFiles(p.rd.path, f); break; }
+      if (!live && p.rd.listCheckpoints().length === now.length) { f = buildRunFile(p, recs, now); if (recs.length) writeRunFiles(p.rd.path, f); break; }
       await new Promise((r) => setTimeout(r, io.pollMs ?? 2000));
     }
     printRun(f, p.heads, io.out);

@@ -33,7 +33,10 @@ import type { LlcJob } from '../src/engine/llc/jobs';
 import { dynamicsCommand } from '../src/engine/dynamics/command';
 
 const QUICK = process.argv.includes('--quick');
-const median = (a: number[]) => { const s = [...a].sort((x, y) => x - y); return s[Math.floor(s.length / 2)]; };
+const median = (a: number[]) => {
+  const s = [...a].sort((x, y) => x - y);
+  return s[Math.floor(s.length / 2)];
+};
 
 async function fastRun(): Promise<string> {
   const given = process.argv.slice(2).find((a) => !a.startsWith('--'));
@@ -57,36 +60,80 @@ async function main(): Promise<void> {
   const o = { ...LLC_DEFAULTS };
   const steps = o.chains * o.draws;
   const reps = QUICK ? 1 : 3;
-  const env = `node ${process.versions.node}, ${os.cpus()[0]?.model ?? '?'} × ${os.cpus().length}, load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} at start`;
+  const env = `node ${process.versions.node}, ${os.cpus()[0]?.model ?? '?'} × ${os.cpus().length}, load average ${os
+    .loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' ')} at start`;
 
   // 1. one estimate on one core, interleaved with its baselines.
   const model = new FastModel(run.model);
   const pv = model.paramViews();
   for (const [k, v] of Object.entries(readCheckpoint(ref.path, run.model).params)) pv[k].set(v);
   const batches = Array.from({ length: 64 }, (_, i) => task.sampleBatch(new Rng(9, i), 32));
-  const bare = () => { for (let i = 0; i < steps; i++) model.run(pv, fastBatch(task.bank, batches[i % 64], model), { backward: true }); };
+  const bare = () => {
+    for (let i = 0; i < steps; i++) model.run(pv, fastBatch(task.bank, batches[i % 64], model), { backward: true });
+  };
   /** The same target with the noise drawn in JavaScript on top (to price the WebAssembly noise). */
-  const jsNoise: SgldTarget = { ...target, size: target.size, batchSize: 32, drawBatch: (r) => target.drawBatch(r), load: (w) => target.load(w), update: (w, rg) => target.update(w, rg),
-    evaluate: (b, g, rg) => { const r = new Rng(1, 2), n = target.size; let s = 0; for (let i = 0; i < n; i++) s += r.normal(); return target.evaluate(b as never, g, rg) + 0 * s; } };
+  const jsNoise: SgldTarget = {
+    ...target,
+    size: target.size,
+    batchSize: 32,
+    drawBatch: (r) => target.drawBatch(r),
+    load: (w) => target.load(w),
+    update: (w, rg) => target.update(w, rg),
+    evaluate: (b, g, rg) => {
+      const r = new Rng(1, 2),
+        n = target.size;
+      let s = 0;
+      for (let i = 0; i < n; i++) s += r.normal();
+      return target.evaluate(b as never, g, rg) + 0 * s;
+    },
+  };
   const t: Record<string, number[]> = { bare: [], llc: [], js: [] };
   let last = estimateLlc(target, w0, o);
   for (let r = 0; r < reps; r++) {
-    let t0 = performance.now(); bare(); t.bare.push((performance.now() - t0) / 1000);
-    t0 = performance.now(); last = estimateLlc(target, w0, o); t.llc.push((performance.now() - t0) / 1000);
-    t0 = performance.now(); estimateLlc(jsNoise, w0, o); t.js.push((performance.now() - t0) / 1000);
+    let t0 = performance.now();
+    bare();
+    t.bare.push((performance.now() - t0) / 1000);
+    t0 = performance.now();
+    last = estimateLlc(target, w0, o);
+    t.llc.push((performance.now() - t0) / 1000);
+    t0 = performance.now();
+    estimateLlc(jsNoise, w0, o);
+    t.js.push((performance.now() - t0) / 1000);
   }
-  const sBare = median(t.bare), sLlc = median(t.llc), sJs = median(t.js);
+  const sBare = median(t.bare),
+    sLlc = median(t.llc),
+    sJs = median(t.js);
 
   // 2. per-head LLC for every head: 16 estimates on 2 worker threads, then on 1.
   const heads = allHeads(run.model);
-  const jobs = (): LlcJob[] => heads.map((h, id) => ({ id, runDir: runPath, sequences: ref.sequences, clean: false, head: h, options: { ...o }, batchSize: 32, engine: 'auto' }));
+  const jobs = (): LlcJob[] =>
+    heads.map((h, id) => ({
+      id,
+      runDir: runPath,
+      sequences: ref.sequences,
+      clean: false,
+      head: h,
+      options: { ...o },
+      batchSize: 32,
+      engine: 'auto',
+    }));
   const timePool = async (workers: number): Promise<number> => {
     const pool = new LlcPool(workers);
     try {
       // Warm-up: start the threads, load the run and the checkpoint (a one-chain, two-draw job each).
-      await pool.run(jobs().slice(0, workers).map((j) => ({ ...j, options: { ...j.options, chains: 1, draws: 2 } })));
-      const t0 = performance.now(); await pool.run(jobs()); return (performance.now() - t0) / 1000;
-    } finally { await pool.close(); }
+      await pool.run(
+        jobs()
+          .slice(0, workers)
+          .map((j) => ({ ...j, options: { ...j.options, chains: 1, draws: 2 } })),
+      );
+      const t0 = performance.now();
+      await pool.run(jobs());
+      return (performance.now() - t0) / 1000;
+    } finally {
+      await pool.close();
+    }
   };
   const ph2 = await timePool(2);
   const ph1 = QUICK ? NaN : await timePool(1);
@@ -94,28 +141,54 @@ async function main(): Promise<void> {
   // 3. essential dynamics over 100 checkpoints (the first 100 of the run; a 1,024-sequence probe set).
   const edRun = refs.length >= 100 ? runPath : null;
   const quiet = { out: () => {}, err: () => {} };
-  let ed = NaN, edP = NaN;
+  let ed = NaN,
+    edP = NaN;
   if (edRun) {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'il-bench-ed-'));
     const sub = RunDir.create(tmp, 'ed100');
     fs.copyFileSync(rd.runJsonPath, sub.runJsonPath);
     for (const r of refs.slice(0, 100)) fs.copyFileSync(r.path, sub.checkpointPath(r.sequences));
-    let t0 = performance.now(); await dynamicsCommand({ runDir: sub.path, probe: '1024', progress: 'none' }, quiet); ed = (performance.now() - t0) / 1000;
-    t0 = performance.now(); await dynamicsCommand({ runDir: sub.path, probe: '1024', patterns: true, progress: 'none' }, quiet); edP = (performance.now() - t0) / 1000;
+    let t0 = performance.now();
+    await dynamicsCommand({ runDir: sub.path, probe: '1024', progress: 'none' }, quiet);
+    ed = (performance.now() - t0) / 1000;
+    t0 = performance.now();
+    await dynamicsCommand({ runDir: sub.path, probe: '1024', patterns: true, progress: 'none' }, quiet);
+    edP = (performance.now() - t0) / 1000;
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 
   const f = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '—');
   console.log(`# LLC benchmark (${env})`);
-  console.log(`run ${runPath}, checkpoint ${ref.sequences}; SGLD ε ${o.epsilon}, γ ${o.gamma}, nβ m/ln m, ${o.chains} chains × ${o.draws} draws, minibatch 32`);
+  console.log(
+    `run ${runPath}, checkpoint ${ref.sequences}; SGLD ε ${o.epsilon}, γ ${o.gamma}, nβ m/ln m, ${o.chains} chains ` +
+      `× ${o.draws} draws, minibatch 32`,
+  );
   console.log(`estimate at that checkpoint: ${last.mean.toFixed(3)} ± ${last.std.toFixed(3)}\n`);
   console.log('| figure | goal | measured (s) | baseline in the same run | ratio |');
   console.log('|---|---|---:|---|---:|');
-  console.log(`| LLC, 10 × 100, one checkpoint, one core | ≤ 1 s | ${f(sLlc)} | ${steps} bare forward + backward passes: ${f(sBare)} s | ${f(sLlc / sBare)} |`);
-  console.log(`| the same, noise drawn in JavaScript (Box–Muller) | — | ${f(sJs)} | the WebAssembly-noise estimate: ${f(sLlc)} s | ${f(sJs / sLlc)} |`);
-  console.log(`| per-head LLC, all 16 heads, 2 worker threads | ≤ 15 s | ${f(ph2)} | 1 worker thread: ${f(ph1)} s | ${f(ph1 / ph2)} |`);
-  console.log(`| essential dynamics, 100 checkpoints, 1,024 probe sequences (logits) | ≤ 10 s | ${f(ed)} | with the 16 query-row patterns: ${f(edP)} s | ${f(edP / ed)} |`);
-  console.log(`\nmedian of ${reps} for the single-core rows; per-step: SGLD ${(1000 * sLlc / steps).toFixed(3)} ms, bare pass ${(1000 * sBare / steps).toFixed(3)} ms`);
+  console.log(
+    `| LLC, 10 × 100, one checkpoint, one core | ≤ 1 s | ${f(sLlc)} | ${steps} bare forward + backward passes: ` +
+      `${f(sBare)} s | ${f(sLlc / sBare)} |`,
+  );
+  console.log(
+    `| the same, noise drawn in JavaScript (Box–Muller) | — | ${f(sJs)} | the WebAssembly-noise estimate: ` +
+      `${f(sLlc)} s | ${f(sJs / sLlc)} |`,
+  );
+  console.log(
+    `| per-head LLC, all 16 heads, 2 worker threads | ≤ 15 s | ${f(ph2)} | 1 worker thread: ${f(ph1)} s | ` +
+      `${f(ph1 / ph2)} |`,
+  );
+  console.log(
+    `| essential dynamics, 100 checkpoints, 1,024 probe sequences (logits) | ≤ 10 s | ${f(ed)} | with the 16 ` +
+      `query-row patterns: ${f(edP)} s | ${f(edP / ed)} |`,
+  );
+  console.log(
+    `\nmedian of ${reps} for the single-core rows; per-step: SGLD ${((1000 * sLlc) / steps).toFixed(3)} ms, bare ` +
+      `pass ${((1000 * sBare) / steps).toFixed(3)} ms`,
+  );
 }
 
-main().catch((e) => { console.error(e); process.exit(1); });
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

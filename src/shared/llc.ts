@@ -24,12 +24,22 @@ export interface LlcWarningRecord {
 
 /** SGLD settings as resolved (defaults filled in). */
 export interface LlcSettings {
-  epsilon: number; gamma: number; nbeta: number; nbetaDefault: number; chains: number; draws: number; burnIn: number;
-  stepsBetweenDraws: number; seed: number; initBatches: number; batchSize: number;
+  epsilon: number;
+  gamma: number;
+  nbeta: number;
+  nbetaDefault: number;
+  chains: number;
+  draws: number;
+  burnIn: number;
+  stepsBetweenDraws: number;
+  seed: number;
+  initBatches: number;
+  batchSize: number;
   /** Draws compared with w* on the same minibatch (λ̂ = nβ·mean(L_m(w) − L_m(w*))) rather than with L(w*). */
   pairedBaseline: boolean;
   /** Coordinates sampled (all 66,629, or one head's 2,048) and the model's total. */
-  sampled: number; size: number;
+  sampled: number;
+  size: number;
 }
 
 /** One estimate without its traces. */
@@ -124,8 +134,19 @@ export interface LlcPoint {
   prevTokenScore: number[] | null;
 }
 
-export interface LlcStageBoundary { sequences: number; kind: 'peak' | 'trough'; llc: number }
-export interface LlcStage { index: number; from: number; until: number; trend: 'rising' | 'falling'; llcFrom: number; llcUntil: number }
+export interface LlcStageBoundary {
+  sequences: number;
+  kind: 'peak' | 'trough';
+  llc: number;
+}
+export interface LlcStage {
+  index: number;
+  from: number;
+  until: number;
+  trend: 'rising' | 'falling';
+  llcFrom: number;
+  llcUntil: number;
+}
 
 /** llc/<mode>/llc.json */
 export interface LlcRunFile {
@@ -141,8 +162,12 @@ export interface LlcRunFile {
   formula: string;
   points: LlcPoint[];
   stages: {
-    method: string; bandwidthDecades: number; noise: number;
-    boundaries: LlcStageBoundary[]; stages: LlcStage[]; smoothed: Array<{ sequences: number; llc: number }>;
+    method: string;
+    bandwidthDecades: number;
+    noise: number;
+    boundaries: LlcStageBoundary[];
+    stages: LlcStage[];
+    smoothed: Array<{ sequences: number; llc: number }>;
   };
   /** Spec §5.10 learning time of the loss (first eval x with fsl_train loss < 0.4·ln 2), beside the stages. */
   learningTime: { sequences: number | null; reached: boolean; formula: string };
@@ -150,10 +175,20 @@ export interface LlcRunFile {
 }
 
 export interface LlcCalibrationCell {
-  epsilon: number; nbeta: number; nbetaMultiplier: number;
-  mean: number | null; std: number | null; stderr: number | null; chainStderr: number | null; meanAcceptance: number | null;
-  relativeGap: number | null; gapStderr: number | null;
-  flattened: boolean; divergedChains: number; warnings: string[]; healthy: boolean;
+  epsilon: number;
+  nbeta: number;
+  nbetaMultiplier: number;
+  mean: number | null;
+  std: number | null;
+  stderr: number | null;
+  chainStderr: number | null;
+  meanAcceptance: number | null;
+  relativeGap: number | null;
+  gapStderr: number | null;
+  flattened: boolean;
+  divergedChains: number;
+  warnings: string[];
+  healthy: boolean;
   /** Healthy, std/√chains ≤ 10 % and flat within 5 % + 1 SE: what the recommendation requires. */
   equilibrated: boolean;
   refined: boolean;

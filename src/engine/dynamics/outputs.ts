@@ -26,10 +26,15 @@ const CHUNK = 256;
 /** N sequences drawn once (seeded) from the dense training set; all of it when N ≥ its size. */
 export function probeSet(task: TaskData, n: number, seed = PROBE_SEED): { batch: Batch; denseSize: number } {
   const dense = task.denseTrainSequences();
-  return { batch: n >= dense.size ? dense : takeRows(dense, subsampleIndices(dense.size, n, seed)), denseSize: dense.size };
+  return {
+    batch: n >= dense.size ? dense : takeRows(dense, subsampleIndices(dense.size, n, seed)),
+    denseSize: dense.size,
+  };
 }
 
-export interface OutputOptions { patterns: boolean }
+export interface OutputOptions {
+  patterns: boolean;
+}
 
 /** Length of one checkpoint's output vector. */
 export function outputSize(c: ModelConfig, n: number, o: OutputOptions): { logits: number; patterns: number } {
@@ -46,7 +51,12 @@ export class OutputModel {
   private readonly layer1: boolean;
   private readonly copyHead: number | undefined;
   private readonly ovCache = new Map<number, Map<string, HostOverride>>();
-  constructor(private readonly c: ModelConfig, private readonly task: TaskData, private readonly clamps: ClampSpec[], private readonly sequences: number) {
+  constructor(
+    private readonly c: ModelConfig,
+    private readonly task: TaskData,
+    private readonly clamps: ClampSpec[],
+    private readonly sequences: number,
+  ) {
     this.engine = chooseEngine(c, clamps);
     this.fast = this.engine.engine === 'fast' ? new FastModel(c) : null;
     this.layer1 = clamps.some((s) => s.kind === 'layer1');
@@ -55,22 +65,29 @@ export class OutputModel {
   }
 
   outputs(params: Params, probe: Batch, o: OutputOptions): Float32Array {
-    const c = this.c, N = probe.size, L = c.numLabels, T = seqLen(c), H = c.numHeads;
+    const c = this.c,
+      N = probe.size,
+      L = c.numLabels,
+      T = seqLen(c),
+      H = c.numHeads;
     const size = outputSize(c, N, o);
     const out = new Float32Array(size.logits + size.patterns);
     const record = new Set(o.patterns ? Array.from({ length: c.depth }, (_, l) => site.pattern(l)) : []);
     for (let start = 0; start < N; start += CHUNK) {
-      const sub = sliceBatch(probe, start, CHUNK), n = sub.size;
+      const sub = sliceBatch(probe, start, CHUNK),
+        n = sub.size;
       const r = this.fast ? this.runFast(params, sub, record) : this.runTf(params, sub, record);
       out.set(r.logits.subarray(0, n * L), start * L);
       if (o.patterns) {
         // pattern [n, H, T, T] per layer → the query row (T − 1) of each head: out[(b, layer, head, key)]
         for (let l = 0; l < c.depth; l++) {
           const p = r.patterns[l];
-          for (let b = 0; b < n; b++) for (let h = 0; h < H; h++) {
-            const src = ((b * H + h) * T + T - 1) * T, dst = size.logits + ((((start + b) * c.depth + l) * H + h) * T);
-            for (let k = 0; k < T; k++) out[dst + k] = p[src + k];
-          }
+          for (let b = 0; b < n; b++)
+            for (let h = 0; h < H; h++) {
+              const src = ((b * H + h) * T + T - 1) * T,
+                dst = size.logits + (((start + b) * c.depth + l) * H + h) * T;
+              for (let k = 0; k < T; k++) out[dst + k] = p[src + k];
+            }
         }
       }
     }
@@ -90,7 +107,13 @@ export class OutputModel {
       logits = m.run(views, fb, { backward: false, layer1: this.layer1, copyHead }).logits.slice();
       copyHead = undefined;
     }
-    const r = m.run(views, fb, { overrides: copyHead === undefined ? ov : undefined, record, backward: false, layer1: this.layer1, copyHead });
+    const r = m.run(views, fb, {
+      overrides: copyHead === undefined ? ov : undefined,
+      record,
+      backward: false,
+      layer1: this.layer1,
+      copyHead,
+    });
     return { logits: logits ?? r.logits.slice(), patterns: [...record].map((s) => r.acts.get(s)!) };
   }
 
@@ -99,7 +122,11 @@ export class OutputModel {
     const batchFree = !this.clamps.some((s) => s.kind === 'match' || s.kind === 'induction');
     const hit = batchFree ? this.ovCache.get(b.size) : undefined;
     if (hit) return hit;
-    const host = { labels: b.labels, size: b.size, exemplars: this.clamps.some((s) => s.kind === 'match') ? gatherExemplars(this.task.bank, b) : undefined };
+    const host = {
+      labels: b.labels,
+      size: b.size,
+      exemplars: this.clamps.some((s) => s.kind === 'match') ? gatherExemplars(this.task.bank, b) : undefined,
+    };
     const ov = hostOverrides(this.c, host, this.clamps, this.sequences);
     if (batchFree) this.ovCache.set(b.size, ov);
     return ov;
@@ -111,8 +138,13 @@ export class OutputModel {
       return tf.tidy(() => {
         const { inputs, host } = batchTensors(this.task.bank, b);
         const r = clampedForward(this.c, w.weights, inputs, host, this.clamps, this.sequences, { record });
-        return { logits: r.logits.dataSync() as Float32Array, patterns: [...record].map((s) => r.acts.get(s)!.dataSync() as Float32Array) };
+        return {
+          logits: r.logits.dataSync() as Float32Array,
+          patterns: [...record].map((s) => r.acts.get(s)!.dataSync() as Float32Array),
+        };
       });
-    } finally { w.dispose(); }
+    } finally {
+      w.dispose();
+    }
   }
 }

@@ -26,20 +26,28 @@ export function pca(rows: Float32Array[] | Float64Array[], k: number): PcaResult
   const mu = new Float64Array(D);
   for (const r of rows) for (let j = 0; j < D; j++) mu[j] += r[j];
   for (let j = 0; j < D; j++) mu[j] /= n;
-  const c = rows.map((r) => { const x = new Float64Array(D); for (let j = 0; j < D; j++) x[j] = r[j] - mu[j]; return x; });
+  const c = rows.map((r) => {
+    const x = new Float64Array(D);
+    for (let j = 0; j < D; j++) x[j] = r[j] - mu[j];
+    return x;
+  });
   const G = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) for (let j = 0; j <= i; j++) {
-    let s = 0;
-    const a = c[i], b = c[j];
-    for (let t = 0; t < D; t++) s += a[t] * b[t];
-    G[i * n + j] = G[j * n + i] = s;
-  }
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j <= i; j++) {
+      let s = 0;
+      const a = c[i],
+        b = c[j];
+      for (let t = 0; t < D; t++) s += a[t] * b[t];
+      G[i * n + j] = G[j * n + i] = s;
+    }
   const { values, vectors } = jacobiEigen(G, n);
   const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => values[b] - values[a]);
   const ev = order.map((i) => Math.max(0, values[i]));
   const total = ev.reduce((s, x) => s + x, 0);
   const kk = Math.min(k, n);
-  const scores = Array.from({ length: n }, (_, i) => order.slice(0, kk).map((o, m) => vectors[i * n + o] * Math.sqrt(ev[m])));
+  const scores = Array.from({ length: n }, (_, i) =>
+    order.slice(0, kk).map((o, m) => vectors[i * n + o] * Math.sqrt(ev[m])),
+  );
   // Fix each component's sign so its first row is ≤ 0 (a deterministic orientation for plots).
   for (let m = 0; m < kk; m++) {
     const first = scores.find((s) => Math.abs(s[m]) > 1e-12)?.[m] ?? 0;
@@ -50,33 +58,43 @@ export function pca(rows: Float32Array[] | Float64Array[], k: number): PcaResult
 
 /** Eigen-decomposition of a symmetric n × n matrix by cyclic Jacobi rotations; vectors in columns. */
 export function jacobiEigen(A0: Float64Array, n: number): { values: Float64Array; vectors: Float64Array } {
-  const A = Float64Array.from(A0), V = new Float64Array(n * n);
+  const A = Float64Array.from(A0),
+    V = new Float64Array(n * n);
   for (let i = 0; i < n; i++) V[i * n + i] = 1;
   const scale = Math.max(1e-300, Math.sqrt(A.reduce((s, x) => s + x * x, 0)));
   for (let sweep = 0; sweep < 100; sweep++) {
     let off = 0;
     for (let p = 0; p < n; p++) for (let q = p + 1; q < n; q++) off += A[p * n + q] ** 2;
     if (Math.sqrt(off) <= 1e-14 * scale) break;
-    for (let p = 0; p < n; p++) for (let q = p + 1; q < n; q++) {
-      const apq = A[p * n + q];
-      if (Math.abs(apq) <= 1e-300) continue;
-      const app = A[p * n + p], aqq = A[q * n + q];
-      const theta = (aqq - app) / (2 * apq);
-      const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
-      const cs = 1 / Math.sqrt(t * t + 1), sn = t * cs;
-      for (let r = 0; r < n; r++) {
-        const arp = A[r * n + p], arq = A[r * n + q];
-        A[r * n + p] = cs * arp - sn * arq; A[r * n + q] = sn * arp + cs * arq;
+    for (let p = 0; p < n; p++)
+      for (let q = p + 1; q < n; q++) {
+        const apq = A[p * n + q];
+        if (Math.abs(apq) <= 1e-300) continue;
+        const app = A[p * n + p],
+          aqq = A[q * n + q];
+        const theta = (aqq - app) / (2 * apq);
+        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+        const cs = 1 / Math.sqrt(t * t + 1),
+          sn = t * cs;
+        for (let r = 0; r < n; r++) {
+          const arp = A[r * n + p],
+            arq = A[r * n + q];
+          A[r * n + p] = cs * arp - sn * arq;
+          A[r * n + q] = sn * arp + cs * arq;
+        }
+        for (let r = 0; r < n; r++) {
+          const apr = A[p * n + r],
+            aqr = A[q * n + r];
+          A[p * n + r] = cs * apr - sn * aqr;
+          A[q * n + r] = sn * apr + cs * aqr;
+        }
+        for (let r = 0; r < n; r++) {
+          const vrp = V[r * n + p],
+            vrq = V[r * n + q];
+          V[r * n + p] = cs * vrp - sn * vrq;
+          V[r * n + q] = sn * vrp + cs * vrq;
+        }
       }
-      for (let r = 0; r < n; r++) {
-        const apr = A[p * n + r], aqr = A[q * n + r];
-        A[p * n + r] = cs * apr - sn * aqr; A[q * n + r] = sn * apr + cs * aqr;
-      }
-      for (let r = 0; r < n; r++) {
-        const vrp = V[r * n + p], vrq = V[r * n + q];
-        V[r * n + p] = cs * vrp - sn * vrq; V[r * n + q] = sn * vrp + cs * vrq;
-      }
-    }
   }
   return { values: Float64Array.from({ length: n }, (_, i) => A[i * n + i]), vectors: V };
 }

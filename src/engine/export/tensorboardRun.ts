@@ -77,7 +77,9 @@ export function openTrainingEvents(
 export function extraScalars(s: RunSnapshot): Array<{ step: number; scalars: Scalar[] }> {
   const root = path.join(s.dir.path, 'llc');
   const sources: Array<{ dir: string; base: string }> = [
-    { dir: root, base: 'llc' }, { dir: path.join(root, 'as-trained'), base: 'llc' }, { dir: path.join(root, 'clean'), base: 'llc_clean' },
+    { dir: root, base: 'llc' },
+    { dir: path.join(root, 'as-trained'), base: 'llc' },
+    { dir: path.join(root, 'clean'), base: 'llc_clean' },
   ];
   const bySeq = new Map<number, Scalar[]>();
   for (const src of sources) {

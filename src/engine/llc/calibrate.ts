@@ -27,7 +27,9 @@ export interface CalibrationCell {
   nbeta: number;
   /** nβ / default nβ. */
   nbetaMultiplier: number;
-  mean: number; std: number; stderr: number;
+  mean: number;
+  std: number;
+  stderr: number;
   /** std / √chains: the cells of one calibration share L(w*), so only this part differs between them. */
   chainStderr: number;
   meanAcceptance: number;
@@ -74,12 +76,25 @@ export interface CalibrateOptions {
 }
 
 export function cellOf(e: LlcEstimate, nbetaDefault: number, refined: boolean): CalibrationCell {
-  const ws = diagnose(e), cv = convergence(e);
+  const ws = diagnose(e),
+    cv = convergence(e);
   const c: CalibrationCell = {
-    epsilon: e.settings.epsilon, nbeta: e.settings.nbeta, nbetaMultiplier: e.settings.nbeta / nbetaDefault,
-    mean: e.mean, std: e.std, stderr: e.stderr, chainStderr: e.chainStderr, meanAcceptance: e.meanAcceptance, relativeGap: cv.relativeGap, gapStderr: cv.gapStderr,
-    flattened: cv.flattened, divergedChains: e.chains.filter((c) => c.diverged).length, warnings: ws.map((w) => w.code),
-    healthy: healthy(ws), equilibrated: false, refined,
+    epsilon: e.settings.epsilon,
+    nbeta: e.settings.nbeta,
+    nbetaMultiplier: e.settings.nbeta / nbetaDefault,
+    mean: e.mean,
+    std: e.std,
+    stderr: e.stderr,
+    chainStderr: e.chainStderr,
+    meanAcceptance: e.meanAcceptance,
+    relativeGap: cv.relativeGap,
+    gapStderr: cv.gapStderr,
+    flattened: cv.flattened,
+    divergedChains: e.chains.filter((c) => c.diverged).length,
+    warnings: ws.map((w) => w.code),
+    healthy: healthy(ws),
+    equilibrated: false,
+    refined,
   };
   c.equilibrated = equilibrated(c);
   return c;
@@ -90,19 +105,27 @@ export const STRICT_FLAT_TOLERANCE = 0.05;
 
 /** Equilibrated: healthy, precise enough to judge, and flat by the stricter test. */
 export function equilibrated(c: CalibrationCell): boolean {
-  return c.healthy && Number.isFinite(c.mean) && c.chainStderr <= PRECISION * Math.abs(c.mean)
-    && Math.abs(c.relativeGap) * Math.abs(c.mean) <= STRICT_FLAT_TOLERANCE * Math.abs(c.mean) + c.gapStderr;
+  return (
+    c.healthy &&
+    Number.isFinite(c.mean) &&
+    c.chainStderr <= PRECISION * Math.abs(c.mean) &&
+    Math.abs(c.relativeGap) * Math.abs(c.mean) <= STRICT_FLAT_TOLERANCE * Math.abs(c.mean) + c.gapStderr
+  );
 }
 
 /** Failed only for being too slow: more ε would help. */
-const tooSlow = (c: CalibrationCell) => !equilibrated(c) && c.warnings.every((w) => w === 'not-flattened' || w === 'not-significant' || w === 'nbeta-one');
+const tooSlow = (c: CalibrationCell) =>
+  !equilibrated(c) && c.warnings.every((w) => w === 'not-flattened' || w === 'not-significant' || w === 'nbeta-one');
 
 export async function calibrate(o: CalibrateOptions): Promise<Calibration> {
-  const epsilons = [...(o.epsilons ?? DEFAULT_EPSILONS)].sort((a, b) => a - b), mults = o.nbetaMultipliers ?? DEFAULT_NBETA_MULTIPLIERS;
+  const epsilons = [...(o.epsilons ?? DEFAULT_EPSILONS)].sort((a, b) => a - b),
+    mults = o.nbetaMultipliers ?? DEFAULT_NBETA_MULTIPLIERS;
   for (const e of epsilons) if (!(e > 0)) throw new Error(`calibration ε must be > 0, got ${e}`);
   for (const m of mults) if (!(m > 0)) throw new Error(`calibration nβ multipliers must be > 0, got ${m}`);
   const jobs = mults.flatMap((m) => epsilons.map((eps) => ({ eps, nbeta: m * o.nbetaDefault })));
-  const cells = (await Promise.all(jobs.map((j) => o.estimate(j.eps, j.nbeta)))).map((e) => cellOf(e, o.nbetaDefault, false));
+  const cells = (await Promise.all(jobs.map((j) => o.estimate(j.eps, j.nbeta)))).map((e) =>
+    cellOf(e, o.nbetaDefault, false),
+  );
   const base = cells.filter((c) => Math.abs(c.nbetaMultiplier - 1) < 1e-9).sort((a, b) => a.epsilon - b.epsilon);
   let note: string;
   let rec: Recommendation | null = null;
@@ -112,8 +135,13 @@ export async function calibrate(o: CalibrateOptions): Promise<Calibration> {
     if (hi < 0) {
       const counts = new Map<string, number>();
       for (const c of base) for (const w of c.warnings) counts.set(w, (counts.get(w) ?? 0) + 1);
-      const top = [...counts].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} (${n})`).join(', ');
-      note = `no ε at the default nβ = ${o.nbetaDefault.toFixed(2)} (γ = ${o.gamma}) gives an equilibrated estimate${top ? `; warnings: ${top}` : ''}; try another γ, a burn-in or more draws`;
+      const top = [...counts]
+        .sort((a, b) => b[1] - a[1])
+        .map(([k, n]) => `${k} (${n})`)
+        .join(', ');
+      note =
+        `no ε at the default nβ = ${o.nbetaDefault.toFixed(2)} (γ = ${o.gamma}) gives an equilibrated ` +
+        `estimate${top ? `; warnings: ${top}` : ''}; try another γ, a burn-in or more draws`;
     } else {
       let best = base[hi];
       let lo = hi > 0 && tooSlow(base[hi - 1]) ? base[hi - 1] : null;
@@ -121,14 +149,31 @@ export async function calibrate(o: CalibrateOptions): Promise<Calibration> {
         const eps = Math.sqrt(lo.epsilon * best.epsilon);
         const c = cellOf(await o.estimate(eps, o.nbetaDefault), o.nbetaDefault, true);
         cells.push(c);
-        if (equilibrated(c)) best = c; else if (tooSlow(c)) lo = c; else break;
+        if (equilibrated(c)) best = c;
+        else if (tooSlow(c)) lo = c;
+        else break;
       }
       rec = {
-        epsilon: best.epsilon, nbeta: best.nbeta, mean: best.mean, std: best.std,
-        reason: `the smallest ε at the default nβ whose estimate has equilibrated (healthy, std/√chains ≤ 10 %, traces flat within 5 % + 1 SE)${best.refined ? ', refined between grid values' : ''}`,
+        epsilon: best.epsilon,
+        nbeta: best.nbeta,
+        mean: best.mean,
+        std: best.std,
+        reason:
+          `the smallest ε at the default nβ whose estimate has equilibrated (healthy, std/√chains ≤ 10 %, ` +
+          `traces flat within 5 % + 1 SE)${best.refined ? ', refined between grid values' : ''}`,
       };
-      note = `recommended ε = ${best.epsilon.toPrecision(3)}, nβ = ${best.nbeta.toPrecision(4)} (γ = ${o.gamma}): ${rec.reason}`;
+      note =
+        `recommended ε = ${best.epsilon.toPrecision(3)}, nβ = ${best.nbeta.toPrecision(4)} (γ = ${o.gamma}): ` +
+        `${rec.reason}`;
     }
   }
-  return { epsilons, nbetaMultipliers: mults, nbetaDefault: o.nbetaDefault, gamma: o.gamma, cells, recommendation: rec, note };
+  return {
+    epsilons,
+    nbetaMultipliers: mults,
+    nbetaDefault: o.nbetaDefault,
+    gamma: o.gamma,
+    cells,
+    recommendation: rec,
+    note,
+  };
 }

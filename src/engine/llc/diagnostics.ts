@@ -14,9 +14,19 @@
  */
 import { LlcEstimate, excess, mean, std } from './sampler';
 
-export type LlcWarningCode = 'nbeta-one' | 'diverged' | 'negative' | 'not-flattened' | 'low-acceptance' | 'not-significant' | 'cancelled';
+export type LlcWarningCode =
+  | 'nbeta-one'
+  | 'diverged'
+  | 'negative'
+  | 'not-flattened'
+  | 'low-acceptance'
+  | 'not-significant'
+  | 'cancelled';
 
-export interface LlcWarning { code: LlcWarningCode; message: string }
+export interface LlcWarning {
+  code: LlcWarningCode;
+  message: string;
+}
 
 export interface Convergence {
   /** λ̂ from every draw and from the second half only (means over chains). */
@@ -37,16 +47,27 @@ const MIN_DRAWS_TO_JUDGE = 8;
 
 export function convergence(e: LlcEstimate): Convergence {
   const ok = e.chains.filter((c) => !c.diverged && c.loss.length >= MIN_DRAWS_TO_JUDGE);
-  if (!ok.length) return { all: NaN, secondHalf: NaN, relativeGap: NaN, gapStderr: NaN, flattened: false, judged: false };
-  const nb = e.settings.nbeta, L0 = e.initLoss;
+  if (!ok.length)
+    return { all: NaN, secondHalf: NaN, relativeGap: NaN, gapStderr: NaN, flattened: false, judged: false };
+  const nb = e.settings.nbeta,
+    L0 = e.initLoss;
   const all = ok.map((c) => nb * mean(excess(c, L0)));
-  const half = ok.map((c) => { const x = excess(c, L0); return nb * mean(x.slice(Math.floor(x.length / 2))); });
+  const half = ok.map((c) => {
+    const x = excess(c, L0);
+    return nb * mean(x.slice(Math.floor(x.length / 2)));
+  });
   const gaps = half.map((h, i) => h - all[i]);
-  const a = mean(all), h = mean(half), g = mean(gaps);
+  const a = mean(all),
+    h = mean(half),
+    g = mean(gaps);
   const se = gaps.length > 1 ? std(gaps) / Math.sqrt(gaps.length) : 0;
   return {
-    all: a, secondHalf: h, relativeGap: g / Math.max(Math.abs(h), 1e-12), gapStderr: se,
-    flattened: Math.abs(g) <= FLAT_TOLERANCE * Math.abs(h) + 2 * se, judged: true,
+    all: a,
+    secondHalf: h,
+    relativeGap: g / Math.max(Math.abs(h), 1e-12),
+    gapStderr: se,
+    flattened: Math.abs(g) <= FLAT_TOLERANCE * Math.abs(h) + 2 * se,
+    judged: true,
   };
 }
 
@@ -55,28 +76,55 @@ const f = (x: number) => (Math.abs(x) >= 100 ? x.toFixed(0) : Math.abs(x) >= 1 ?
 export function diagnose(e: LlcEstimate): LlcWarning[] {
   const w: LlcWarning[] = [];
   const s = e.settings;
-  if (e.cancelled) w.push({ code: 'cancelled', message: 'sampling was cancelled: the estimate uses the draws taken so far' });
-  if (s.nbeta === 1) w.push({ code: 'nbeta-one', message: `nβ = 1: LLC estimates will be off; the default is m / ln m = ${f(s.nbetaDefault)} for minibatch ${s.batchSize}` });
+  if (e.cancelled)
+    w.push({ code: 'cancelled', message: 'sampling was cancelled: the estimate uses the draws taken so far' });
+  if (s.nbeta === 1)
+    w.push({
+      code: 'nbeta-one',
+      message:
+        `nβ = 1: LLC estimates will be off; the default is m / ln m = ${f(s.nbetaDefault)} for minibatch ` +
+        `${s.batchSize}`,
+    });
   const div = e.chains.filter((c) => c.diverged);
   if (div.length) {
     w.push({
       code: 'diverged',
-      message: `${div.length} of ${e.chains.length} chains diverged (${div[0].divergence})${div.length === e.chains.length ? ': no estimate' : ', left out of the estimate'}; lower ε or raise γ`,
+      message:
+        `${div.length} of ${e.chains.length} chains diverged ` +
+        `(${div[0].divergence})${div.length === e.chains.length ? ': no estimate' : ', left out of the estimate'}; ` +
+        `lower ε or raise γ`,
     });
   }
-  if (Number.isFinite(e.mean) && e.mean < 0) w.push({ code: 'negative', message: `negative LLC (${f(e.mean)}): the hyperparameters are bad (ε too small or the chains found lower loss than w*), not a finding` });
+  if (Number.isFinite(e.mean) && e.mean < 0)
+    w.push({
+      code: 'negative',
+      message:
+        `negative LLC (${f(e.mean)}): the hyperparameters are bad (ε too small or the chains found lower ` +
+        `loss than w*), not a finding`,
+    });
   const cv = convergence(e);
   if (cv.judged && !cv.flattened) {
     w.push({
       code: 'not-flattened',
-      message: `loss traces have not flattened: the second half of the draws gives ${f(cv.secondHalf)} against ${f(cv.all)} from all (${(100 * cv.relativeGap).toFixed(0)} %); the estimate is biased ${cv.relativeGap > 0 ? 'low' : 'high'} — raise ε, the burn-in or the draws`,
+      message:
+        `loss traces have not flattened: the second half of the draws gives ${f(cv.secondHalf)} against ` +
+        `${f(cv.all)} from all (${(100 * cv.relativeGap).toFixed(0)} %); the estimate is biased ` +
+        `${cv.relativeGap > 0 ? 'low' : 'high'} — raise ε, the burn-in or the draws`,
     });
   }
   if (Number.isFinite(e.meanAcceptance) && e.meanAcceptance < MIN_ACCEPTANCE) {
-    w.push({ code: 'low-acceptance', message: `MALA acceptance ${e.meanAcceptance.toFixed(2)} < ${MIN_ACCEPTANCE}: the step is large for the local curvature (discretisation bias); lower ε` });
+    w.push({
+      code: 'low-acceptance',
+      message:
+        `MALA acceptance ${e.meanAcceptance.toFixed(2)} < ${MIN_ACCEPTANCE}: the step is large for the local ` +
+        `curvature (discretisation bias); lower ε`,
+    });
   }
   if (Number.isFinite(e.mean) && Math.abs(e.mean) < 2 * e.stderr) {
-    w.push({ code: 'not-significant', message: `the estimate ${f(e.mean)} is within 2 standard errors (${f(e.stderr)}) of zero` });
+    w.push({
+      code: 'not-significant',
+      message: `the estimate ${f(e.mean)} is within 2 standard errors (${f(e.stderr)}) of zero`,
+    });
   }
   return w;
 }
@@ -87,7 +135,11 @@ export function healthy(ws: LlcWarning[]): boolean {
 }
 
 /** An estimate with its warnings and convergence check. */
-export interface DiagnosedEstimate { estimate: LlcEstimate; warnings: LlcWarning[]; convergence: Convergence }
+export interface DiagnosedEstimate {
+  estimate: LlcEstimate;
+  warnings: LlcWarning[];
+  convergence: Convergence;
+}
 
 export function diagnosed(e: LlcEstimate): DiagnosedEstimate {
   return { estimate: e, warnings: diagnose(e), convergence: convergence(e) };

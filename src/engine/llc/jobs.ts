@@ -51,7 +51,9 @@ export class JobRunner {
     if (this.run?.dir !== runDir) {
       const config = readRunConfig(RunDir.open(runDir));
       this.run = { dir: runDir, config, task: await loadTaskData(config.data) };
-      this.ckpt = null; this.target = null; this.baselines.clear();
+      this.ckpt = null;
+      this.target = null;
+      this.baselines.clear();
     }
     return this.run;
   }
@@ -61,13 +63,27 @@ export class JobRunner {
     const { config, task } = await this.load(job.runDir);
     const rd = RunDir.open(job.runDir);
     const ckKey = `${job.sequences}`;
-    if (this.ckpt?.key !== ckKey) this.ckpt = { key: ckKey, w0: flatten(config.model, readCheckpoint(rd.checkpointPath(job.sequences), config.model).params) };
+    if (this.ckpt?.key !== ckKey)
+      this.ckpt = {
+        key: ckKey,
+        w0: flatten(config.model, readCheckpoint(rd.checkpointPath(job.sequences), config.model).params),
+      };
     const tKey = `${job.sequences}|${job.clean}|${job.batchSize}|${job.engine}`;
     if (this.target?.key !== tKey) {
       const clamps = job.clean ? [] : activeClamps(config.clamps, job.sequences);
       // The TensorFlow.js reference needs a backend (the fast engine does not load TF.js at all).
       if (chooseEngine(config.model, clamps, job.engine).engine === 'tfjs') await initBackend('auto');
-      this.target = { key: tKey, t: transformerTarget({ config: config.model, task, clamps, sequences: job.sequences, batchSize: job.batchSize, engine: job.engine }) };
+      this.target = {
+        key: tKey,
+        t: transformerTarget({
+          config: config.model,
+          task,
+          clamps,
+          sequences: job.sequences,
+          batchSize: job.batchSize,
+          engine: job.engine,
+        }),
+      };
     }
     const target = this.target.t;
     if (this.kernel?.size !== target.size) this.kernel = new SgldKernel(target.size);
@@ -75,14 +91,29 @@ export class JobRunner {
     const bKey = `${tKey}|${job.options.initBatches ?? job.options.chains}`;
     let baseline = this.baselines.get(bKey);
     let steps = 0;
-    const r = sampleChains(target, this.ckpt.w0, {
-      // A head's estimate is always paired with w* on the same minibatch (sampler.ts, pairedBaseline).
-      ...job.options, ranges: job.head ? headRanges(config.model, job.head) : undefined, pairedBaseline: job.head !== null || job.options.pairedBaseline === true,
-      onStep: onStep ? () => onStep(++steps) : undefined,
-    }, { kernel: this.kernel, baseline });
+    const r = sampleChains(
+      target,
+      this.ckpt.w0,
+      {
+        // A head's estimate is always paired with w* on the same minibatch (sampler.ts, pairedBaseline).
+        ...job.options,
+        ranges: job.head ? headRanges(config.model, job.head) : undefined,
+        pairedBaseline: job.head !== null || job.options.pairedBaseline === true,
+        onStep: onStep ? () => onStep(++steps) : undefined,
+      },
+      { kernel: this.kernel, baseline },
+    );
     baseline ??= r.baseline;
     this.baselines.set(bKey, baseline);
     if (this.baselines.size > 64) this.baselines.delete(this.baselines.keys().next().value as string);
-    return { id: job.id, settings: r.settings, baseline: r.baseline, chains: r.chains, cancelled: r.cancelled, engine: target.engine, seconds: (performance.now() - t0) / 1000 };
+    return {
+      id: job.id,
+      settings: r.settings,
+      baseline: r.baseline,
+      chains: r.chains,
+      cancelled: r.cancelled,
+      engine: target.engine,
+      seconds: (performance.now() - t0) / 1000,
+    };
   }
 }

@@ -14,11 +14,27 @@ import { SGLD_WASM } from './wasm/binary';
 interface Exports {
   memory: WebAssembly.Memory;
   __heap_base: WebAssembly.Global;
-  zig_kn(): number; zig_wn(): number; zig_fn(): number;
+  zig_kn(): number;
+  zig_wn(): number;
+  zig_fn(): number;
   fill_normal(out: number, n: number, state: number): void;
   exp_log(x: number, which: number): number;
-  sgld_step(ranges: number, nRanges: number, w: number, w0: number, g: number, pd: number, pn: number, xi: number,
-    eps: number, nbeta: number, gamma: number, hasPrev: number, state: number, out: number): void;
+  sgld_step(
+    ranges: number,
+    nRanges: number,
+    w: number,
+    w0: number,
+    g: number,
+    pd: number,
+    pn: number,
+    xi: number,
+    eps: number,
+    nbeta: number,
+    gamma: number,
+    hasPrev: number,
+    state: number,
+    out: number,
+  ): void;
 }
 
 /** Half-open coordinate ranges [start, end) of a flat parameter vector, sorted and disjoint. */
@@ -42,15 +58,22 @@ export interface StepStats {
 
 let module_: WebAssembly.Module | null = null;
 
-const LAYERS = 128, ZIG_R = 3.442619855899, ZIG_V = 9.91256303526217e-3, ZIG_M = 2 ** 24;
+const LAYERS = 128,
+  ZIG_R = 3.442619855899,
+  ZIG_V = 9.91256303526217e-3,
+  ZIG_M = 2 ** 24;
 
 /** Marsaglia & Tsang's ziggurat tables (128 layers), value bits scaled by 2^24. */
 function writeZigguratTables(kn: Int32Array, wn: Float64Array, fn: Float64Array): void {
-  let dn = ZIG_R, tn = ZIG_R;
+  let dn = ZIG_R,
+    tn = ZIG_R;
   const q = ZIG_V / Math.exp(-0.5 * dn * dn);
-  kn[0] = Math.floor((dn / q) * ZIG_M); kn[1] = 0;
-  wn[0] = q / ZIG_M; wn[LAYERS - 1] = dn / ZIG_M;
-  fn[0] = 1; fn[LAYERS - 1] = Math.exp(-0.5 * dn * dn);
+  kn[0] = Math.floor((dn / q) * ZIG_M);
+  kn[1] = 0;
+  wn[0] = q / ZIG_M;
+  wn[LAYERS - 1] = dn / ZIG_M;
+  fn[0] = 1;
+  fn[LAYERS - 1] = Math.exp(-0.5 * dn * dn);
   for (let i = LAYERS - 2; i >= 1; i--) {
     dn = Math.sqrt(-2 * Math.log(ZIG_V / dn + Math.exp(-0.5 * dn * dn)));
     kn[i + 1] = Math.floor((dn / tn) * ZIG_M);
@@ -68,24 +91,40 @@ export class SgldKernel {
   private readonly ex: Exports;
   private top: number;
   /** Byte offsets. */
-  private readonly pW: number; private readonly pW0: number; private readonly pG: number;
-  private readonly pPd: number; private readonly pPn: number; private readonly pXi: number; private readonly pOut: number;
+  private readonly pW: number;
+  private readonly pW0: number;
+  private readonly pG: number;
+  private readonly pPd: number;
+  private readonly pPn: number;
+  private readonly pXi: number;
+  private readonly pOut: number;
   private readonly pState: number;
-  private pRanges = 0; private nRanges = 0; private rangesCap = 0;
+  private pRanges = 0;
+  private nRanges = 0;
+  private rangesCap = 0;
   private gen = -1;
   private views!: { w: Float32Array; w0: Float32Array; g: Float32Array; out: Float64Array; state: Uint32Array };
 
   /** A kernel for flat vectors of `size` parameters. */
   constructor(readonly size: number) {
-    if (!Number.isInteger(size) || size < 1) throw new Error(`SgldKernel: size must be a positive whole number, got ${size}`);
+    if (!Number.isInteger(size) || size < 1)
+      throw new Error(`SgldKernel: size must be a positive whole number, got ${size}`);
     module_ ??= new WebAssembly.Module(Uint8Array.from(Buffer.from(SGLD_WASM, 'base64')) as BufferSource);
     this.ex = new WebAssembly.Instance(module_, {}).exports as unknown as Exports;
-    writeZigguratTables(new Int32Array(this.ex.memory.buffer, this.ex.zig_kn(), LAYERS),
-      new Float64Array(this.ex.memory.buffer, this.ex.zig_wn(), LAYERS), new Float64Array(this.ex.memory.buffer, this.ex.zig_fn(), LAYERS));
+    writeZigguratTables(
+      new Int32Array(this.ex.memory.buffer, this.ex.zig_kn(), LAYERS),
+      new Float64Array(this.ex.memory.buffer, this.ex.zig_wn(), LAYERS),
+      new Float64Array(this.ex.memory.buffer, this.ex.zig_fn(), LAYERS),
+    );
     this.top = Number(this.ex.__heap_base.value);
-    this.pW = this.alloc(size * F); this.pW0 = this.alloc(size * F); this.pG = this.alloc(size * F);
-    this.pPd = this.alloc(size * F); this.pPn = this.alloc(size * F); this.pXi = this.alloc((size + 4) * F);
-    this.pOut = this.alloc(8 * 8); this.pState = this.alloc(STATE_WORDS * 4);
+    this.pW = this.alloc(size * F);
+    this.pW0 = this.alloc(size * F);
+    this.pG = this.alloc(size * F);
+    this.pPd = this.alloc(size * F);
+    this.pPn = this.alloc(size * F);
+    this.pXi = this.alloc((size + 4) * F);
+    this.pOut = this.alloc(8 * 8);
+    this.pState = this.alloc(STATE_WORDS * 4);
   }
 
   private alloc(bytes: number): number {
@@ -100,8 +139,10 @@ export class SgldKernel {
     const buf = this.ex.memory.buffer;
     if (this.gen !== buf.byteLength) {
       this.views = {
-        w: new Float32Array(buf, this.pW, this.size), w0: new Float32Array(buf, this.pW0, this.size),
-        g: new Float32Array(buf, this.pG, this.size), out: new Float64Array(buf, this.pOut, 8),
+        w: new Float32Array(buf, this.pW, this.size),
+        w0: new Float32Array(buf, this.pW0, this.size),
+        g: new Float32Array(buf, this.pG, this.size),
+        out: new Float64Array(buf, this.pOut, 8),
         state: new Uint32Array(buf, this.pState, STATE_WORDS),
       };
       this.gen = buf.byteLength;
@@ -110,17 +151,29 @@ export class SgldKernel {
   }
 
   /** The current point (a view: valid until the next setRanges). */
-  get w(): Float32Array { return this.v().w; }
+  get w(): Float32Array {
+    return this.v().w;
+  }
   /** The checkpoint w* the chain is localised at. */
-  get w0(): Float32Array { return this.v().w0; }
+  get w0(): Float32Array {
+    return this.v().w0;
+  }
   /** Where the target writes ∇L_m(w). */
-  get g(): Float32Array { return this.v().g; }
+  get g(): Float32Array {
+    return this.v().g;
+  }
 
   /** The coordinates the next steps update (drift and noise): everything else stays bit-identical. */
   setRanges(ranges: Ranges): void {
-    if (ranges.length > this.rangesCap) { this.rangesCap = Math.max(ranges.length, 2 * this.rangesCap); this.pRanges = this.alloc(this.rangesCap * 2 * F); }
+    if (ranges.length > this.rangesCap) {
+      this.rangesCap = Math.max(ranges.length, 2 * this.rangesCap);
+      this.pRanges = this.alloc(this.rangesCap * 2 * F);
+    }
     const r = new Int32Array(this.ex.memory.buffer, this.pRanges, ranges.length * 2);
-    ranges.forEach(([a, b], i) => { r[2 * i] = a; r[2 * i + 1] = b; });
+    ranges.forEach(([a, b], i) => {
+      r[2 * i] = a;
+      r[2 * i + 1] = b;
+    });
     this.nRanges = ranges.length;
   }
 
@@ -129,7 +182,8 @@ export class SgldKernel {
    * so the same (seed, stream) gives the same noise.
    */
   seed(seed: number, stream: number): void {
-    const r = new Rng(seed, stream), s = this.v().state;
+    const r = new Rng(seed, stream),
+      s = this.v().state;
     for (let i = 0; i < STATE_WORDS; i++) s[i] = r.nextU32();
     // No generator may start at the all-zero state (lanes are words L, 4+L, 8+L, 12+L; the scalar one 16–19).
     for (let L = 0; L < 4; L++) if ((s[L] | s[4 + L] | s[8 + L] | s[12 + L]) === 0) s[L] = 1;
@@ -141,7 +195,22 @@ export class SgldKernel {
    * stream. `hasPrev`: a previous step of this chain left its drift and noise (for the MALA terms).
    */
   step(eps: number, nbeta: number, gamma: number, hasPrev: boolean): StepStats {
-    this.ex.sgld_step(this.pRanges, this.nRanges, this.pW, this.pW0, this.pG, this.pPd, this.pPn, this.pXi, eps, nbeta, gamma, hasPrev ? 1 : 0, this.pState, this.pOut);
+    this.ex.sgld_step(
+      this.pRanges,
+      this.nRanges,
+      this.pW,
+      this.pW0,
+      this.pG,
+      this.pPd,
+      this.pPn,
+      this.pXi,
+      eps,
+      nbeta,
+      gamma,
+      hasPrev ? 1 : 0,
+      this.pState,
+      this.pOut,
+    );
     const o = this.v().out;
     return { dist2: o[0], grad2: o[1], drift2: o[2], noise2: o[3], dU: o[4], logQRatio: o[5] };
   }
@@ -156,5 +225,7 @@ export class SgldKernel {
   }
 
   /** The slow path's exp (which 0) and log (which 1), for tests. */
-  expLog(x: number, which: 0 | 1): number { return this.ex.exp_log(x, which); }
+  expLog(x: number, which: 0 | 1): number {
+    return this.ex.exp_log(x, which);
+  }
 }

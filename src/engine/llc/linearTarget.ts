@@ -36,13 +36,20 @@ export interface LinearRegression {
 
 export function linearRegression(o: LinearRegressionOptions): LinearRegression {
   const { n, d, batchSize: m } = o;
-  if (!(n >= d && d >= 1 && m >= 1)) throw new Error(`linearRegression: need n ≥ d ≥ 1 and m ≥ 1 (n ${n}, d ${d}, m ${m})`);
+  if (!(n >= d && d >= 1 && m >= 1))
+    throw new Error(`linearRegression: need n ≥ d ≥ 1 and m ≥ 1 (n ${n}, d ${d}, m ${m})`);
   const rng = new Rng(o.seed, 7);
-  const X = new Float64Array(n * d), y = new Float64Array(n), wTrue = new Float64Array(d);
+  const X = new Float64Array(n * d),
+    y = new Float64Array(n),
+    wTrue = new Float64Array(d);
   for (let j = 0; j < d; j++) wTrue[j] = rng.normal();
   for (let i = 0; i < n; i++) {
     let s = 0;
-    for (let j = 0; j < d; j++) { const x = o.inputScale * rng.normal(); X[i * d + j] = x; s += x * wTrue[j]; }
+    for (let j = 0; j < d; j++) {
+      const x = o.inputScale * rng.normal();
+      X[i * d + j] = x;
+      s += x * wTrue[j];
+    }
     y[i] = s + o.noise * rng.normal();
   }
   const wStar = Float32Array.from(leastSquares(X, y, n, d));
@@ -50,9 +57,17 @@ export function linearRegression(o: LinearRegressionOptions): LinearRegression {
   const target: SgldTarget<Int32Array> = {
     size: d,
     batchSize: m,
-    drawBatch: (r) => { const idx = new Int32Array(m); for (let k = 0; k < m; k++) idx[k] = r.int(n); return idx; },
-    load: (v) => { for (let j = 0; j < d; j++) w[j] = v[j]; },
-    update: (v, ranges: Ranges) => { for (const [a, b] of ranges) for (let j = a; j < b; j++) w[j] = v[j]; },
+    drawBatch: (r) => {
+      const idx = new Int32Array(m);
+      for (let k = 0; k < m; k++) idx[k] = r.int(n);
+      return idx;
+    },
+    load: (v) => {
+      for (let j = 0; j < d; j++) w[j] = v[j];
+    },
+    update: (v, ranges: Ranges) => {
+      for (const [a, b] of ranges) for (let j = a; j < b; j++) w[j] = v[j];
+    },
     evaluate: (idx, grad, ranges: Ranges) => {
       let loss = 0;
       const g = grad ? new Float64Array(d) : null;
@@ -72,11 +87,13 @@ export function linearRegression(o: LinearRegressionOptions): LinearRegression {
 
 /** argmin_w ‖y − Xw‖² by the normal equations (Cholesky, double precision). */
 function leastSquares(X: Float64Array, y: Float64Array, n: number, d: number): Float64Array {
-  const A = new Float64Array(d * d), b = new Float64Array(d);
-  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) {
-    b[j] += X[i * d + j] * y[i];
-    for (let k = 0; k <= j; k++) A[j * d + k] += X[i * d + j] * X[i * d + k];
-  }
+  const A = new Float64Array(d * d),
+    b = new Float64Array(d);
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < d; j++) {
+      b[j] += X[i * d + j] * y[i];
+      for (let k = 0; k <= j; k++) A[j * d + k] += X[i * d + j] * X[i * d + k];
+    }
   // A = LLᵀ (lower triangle in place)
   for (let j = 0; j < d; j++) {
     for (let k = 0; k < j; k++) A[j * d + j] -= A[j * d + k] ** 2;
@@ -88,8 +105,17 @@ function leastSquares(X: Float64Array, y: Float64Array, n: number, d: number): F
       A[i * d + j] = s / A[j * d + j];
     }
   }
-  const z = new Float64Array(d), w = new Float64Array(d);
-  for (let i = 0; i < d; i++) { let s = b[i]; for (let k = 0; k < i; k++) s -= A[i * d + k] * z[k]; z[i] = s / A[i * d + i]; }
-  for (let i = d - 1; i >= 0; i--) { let s = z[i]; for (let k = i + 1; k < d; k++) s -= A[k * d + i] * w[k]; w[i] = s / A[i * d + i]; }
+  const z = new Float64Array(d),
+    w = new Float64Array(d);
+  for (let i = 0; i < d; i++) {
+    let s = b[i];
+    for (let k = 0; k < i; k++) s -= A[i * d + k] * z[k];
+    z[i] = s / A[i * d + i];
+  }
+  for (let i = d - 1; i >= 0; i--) {
+    let s = z[i];
+    for (let k = i + 1; k < d; k++) s -= A[k * d + i] * w[k];
+    w[i] = s / A[i * d + i];
+  }
   return w;
 }

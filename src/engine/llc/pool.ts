@@ -16,7 +16,8 @@ export type FromWorker =
 
 /** SGLD steps a job takes (its chains × burn-in + draws × steps between draws). */
 export function jobSteps(j: LlcJob): number {
-  const o = j.options, chains = o.chainIds?.length ?? o.chains;
+  const o = j.options,
+    chains = o.chainIds?.length ?? o.chains;
   return chains * (o.burnIn + o.draws * o.stepsBetweenDraws);
 }
 
@@ -52,8 +53,10 @@ export class LlcPool {
   private thread(i: number): Worker {
     if (!this.threads[i]) {
       const s = workerScript();
-      const w = 'file' in s ? new Worker(s.file, { workerData: { stop: this.stopFlag.buffer } })
-        : new Worker(s.code, { eval: true, workerData: { stop: this.stopFlag.buffer } });
+      const w =
+        'file' in s
+          ? new Worker(s.file, { workerData: { stop: this.stopFlag.buffer } })
+          : new Worker(s.code, { eval: true, workerData: { stop: this.stopFlag.buffer } });
       w.unref();
       this.threads[i] = w;
     }
@@ -66,38 +69,63 @@ export class LlcPool {
       const out: LlcJobResult[] = [];
       for (const j of jobs) {
         let last = 0;
-        out.push(await this.inline.execute(j, (steps) => {
-          if (steps - last >= 50) { o.onSteps?.(steps - last); last = steps; }
-          return o.shouldStop?.() === true;
-        }));
+        out.push(
+          await this.inline.execute(j, (steps) => {
+            if (steps - last >= 50) {
+              o.onSteps?.(steps - last);
+              last = steps;
+            }
+            return o.shouldStop?.() === true;
+          }),
+        );
         o.onSteps?.(jobSteps(j) - last);
         if (out[out.length - 1].cancelled) break;
       }
       return out;
     }
-    const queue = [...jobs], results: LlcJobResult[] = [];
+    const queue = [...jobs],
+      results: LlcJobResult[] = [];
     const reported = new Map<number, number>();
-    const poll = setInterval(() => { if (o.shouldStop?.()) Atomics.store(this.stopFlag, 0, 1); }, 100);
+    const poll = setInterval(() => {
+      if (o.shouldStop?.()) Atomics.store(this.stopFlag, 0, 1);
+    }, 100);
     try {
       await new Promise<void>((resolve, reject) => {
-        let live = 0, failed = false;
+        let live = 0,
+          failed = false;
         const next = (i: number): void => {
           if (failed) return;
           const job = Atomics.load(this.stopFlag, 0) ? undefined : queue.shift();
-          if (!job) { if (live === 0) resolve(); return; }
+          if (!job) {
+            if (live === 0) resolve();
+            return;
+          }
           live++;
           const w = this.thread(i);
           const onMsg = (m: FromWorker): void => {
-            if (m.type === 'steps') { reported.set(m.id, (reported.get(m.id) ?? 0) + m.steps); o.onSteps?.(m.steps); return; }
-            w.off('message', onMsg); w.off('error', onErr);
+            if (m.type === 'steps') {
+              reported.set(m.id, (reported.get(m.id) ?? 0) + m.steps);
+              o.onSteps?.(m.steps);
+              return;
+            }
+            w.off('message', onMsg);
+            w.off('error', onErr);
             live--;
-            if (m.type === 'error') { failed = true; reject(new Error(m.message)); return; }
+            if (m.type === 'error') {
+              failed = true;
+              reject(new Error(m.message));
+              return;
+            }
             results.push(m.result);
             o.onSteps?.(jobSteps(job) - (reported.get(job.id) ?? 0));
             next(i);
           };
-          const onErr = (e: Error): void => { failed = true; reject(e); };
-          w.on('message', onMsg); w.on('error', onErr);
+          const onErr = (e: Error): void => {
+            failed = true;
+            reject(e);
+          };
+          w.on('message', onMsg);
+          w.on('error', onErr);
           w.postMessage(job);
         };
         for (let i = 0; i < Math.min(this.workers, queue.length); i++) next(i);

@@ -7,7 +7,8 @@
  *   SGLD step:   w ← w − (ε/2)·(nβ·∇L_m(w) + γ·(w − w*)) + N(0, ε·I)       (on the sampled coordinates)
  *   baseline:    L(w*) = mean loss of the unperturbed model over `initBatches` (default `chains`) minibatches
  *                (from a fixed stream: the sampler seed changes the chains only)
- *   per chain:   λ̂_c = nβ·(mean over draws of L_m(w_draw) − L(w*))   (pairedBaseline: − L_m(w*) on the draw's minibatch)
+ *   per chain:   λ̂_c = nβ·(mean over draws of L_m(w_draw) − L(w*))
+ *                (pairedBaseline: − L_m(w*) on the draw's own minibatch instead)
  *   estimate:    mean ± std (N − 1) of λ̂_c over the chains that did not diverge
  *   running:     λ̂_c(k) = nβ·(mean of the first k draws − L(w*)), averaged over chains, per draw
  *
@@ -101,13 +102,28 @@ export interface ChainResult {
 }
 
 export interface ResolvedSgldSettings {
-  epsilon: number; gamma: number; nbeta: number; nbetaDefault: number; chains: number; draws: number; burnIn: number;
-  stepsBetweenDraws: number; seed: number; initBatches: number; batchSize: number; pairedBaseline: boolean;
+  epsilon: number;
+  gamma: number;
+  nbeta: number;
+  nbetaDefault: number;
+  chains: number;
+  draws: number;
+  burnIn: number;
+  stepsBetweenDraws: number;
+  seed: number;
+  initBatches: number;
+  batchSize: number;
+  pairedBaseline: boolean;
   /** Coordinates sampled, and the target's total. */
-  sampled: number; size: number;
+  sampled: number;
+  size: number;
 }
 
-export interface Baseline { initLoss: number; initLossStd: number; initBatches: number }
+export interface Baseline {
+  initLoss: number;
+  initLossStd: number;
+  initBatches: number;
+}
 
 export interface LlcEstimate {
   settings: ResolvedSgldSettings;
@@ -131,23 +147,32 @@ export interface LlcEstimate {
 }
 
 /** devinterp's default_nbeta: m / ln m (1 when m ≤ 1). */
-export function defaultNbeta(m: number): number { return m > 1 ? m / Math.log(m) : 1; }
+export function defaultNbeta(m: number): number {
+  return m > 1 ? m / Math.log(m) : 1;
+}
 
 /** Every coordinate of a vector of `size`. */
 export const allRanges = (size: number): Ranges => [[0, size]];
 
-export function rangesSize(r: Ranges): number { return r.reduce((s, [a, b]) => s + b - a, 0); }
+export function rangesSize(r: Ranges): number {
+  return r.reduce((s, [a, b]) => s + b - a, 0);
+}
 
 /** Checks the options; throws one clear line for the first problem. */
 export function validateSgldOptions(o: SgldOptions): void {
-  const pos = (v: number, name: string): void => { if (!(Number.isFinite(v) && v > 0)) throw new Error(`${name} must be a number > 0, got ${v}`); };
+  const pos = (v: number, name: string): void => {
+    if (!(Number.isFinite(v) && v > 0)) throw new Error(`${name} must be a number > 0, got ${v}`);
+  };
   const whole = (v: number, name: string, min: number): void => {
     if (!Number.isInteger(v) || v < min) throw new Error(`${name} must be a whole number ≥ ${min}, got ${v}`);
   };
   pos(o.epsilon, 'epsilon (ε)');
   if (!(Number.isFinite(o.gamma) && o.gamma >= 0)) throw new Error(`gamma (γ) must be a number ≥ 0, got ${o.gamma}`);
   if (o.nbeta !== undefined) pos(o.nbeta, 'nbeta (nβ)');
-  whole(o.chains, 'chains', 1); whole(o.draws, 'draws', 1); whole(o.burnIn, 'burn-in', 0); whole(o.stepsBetweenDraws, 'steps between draws', 1);
+  whole(o.chains, 'chains', 1);
+  whole(o.draws, 'draws', 1);
+  whole(o.burnIn, 'burn-in', 0);
+  whole(o.stepsBetweenDraws, 'steps between draws', 1);
   if (o.initBatches !== undefined) whole(o.initBatches, 'init batches', 1);
   if (!Number.isInteger(o.seed) || o.seed < 0) throw new Error(`seed must be a whole number ≥ 0, got ${o.seed}`);
 }
@@ -156,9 +181,20 @@ export function resolveSettings(target: SgldTarget, o: SgldOptions): ResolvedSgl
   validateSgldOptions(o);
   const nbetaDefault = defaultNbeta(target.batchSize);
   return {
-    epsilon: o.epsilon, gamma: o.gamma, nbeta: o.nbeta ?? nbetaDefault, nbetaDefault, chains: o.chains, draws: o.draws,
-    burnIn: o.burnIn, stepsBetweenDraws: o.stepsBetweenDraws, seed: o.seed, initBatches: o.initBatches ?? o.chains,
-    batchSize: target.batchSize, pairedBaseline: o.pairedBaseline === true, sampled: rangesSize(o.ranges ?? allRanges(target.size)), size: target.size,
+    epsilon: o.epsilon,
+    gamma: o.gamma,
+    nbeta: o.nbeta ?? nbetaDefault,
+    nbetaDefault,
+    chains: o.chains,
+    draws: o.draws,
+    burnIn: o.burnIn,
+    stepsBetweenDraws: o.stepsBetweenDraws,
+    seed: o.seed,
+    initBatches: o.initBatches ?? o.chains,
+    batchSize: target.batchSize,
+    pairedBaseline: o.pairedBaseline === true,
+    sampled: rangesSize(o.ranges ?? allRanges(target.size)),
+    size: target.size,
   };
 }
 
@@ -188,33 +224,56 @@ export function baselineLoss<B>(target: SgldTarget<B>, w0: Float32Array, initBat
  * Runs the chains of one estimate. `kernel` may be passed to reuse its memory (its size must equal the
  * target's); `baseline` to reuse an L(w*) computed once for several restrictions of the same point.
  */
-export function sampleChains<B>(target: SgldTarget<B>, w0: Float32Array, o: SgldOptions,
-  ctx: { kernel?: SgldKernel; baseline?: Baseline } = {}): { settings: ResolvedSgldSettings; baseline: Baseline; chains: ChainResult[]; cancelled: boolean } {
+export function sampleChains<B>(
+  target: SgldTarget<B>,
+  w0: Float32Array,
+  o: SgldOptions,
+  ctx: { kernel?: SgldKernel; baseline?: Baseline } = {},
+): { settings: ResolvedSgldSettings; baseline: Baseline; chains: ChainResult[]; cancelled: boolean } {
   const settings = resolveSettings(target, o);
   if (w0.length !== target.size) throw new Error(`w* has ${w0.length} values, the target ${target.size}`);
   const ranges = o.ranges ?? allRanges(target.size);
-  for (const [a, b] of ranges) if (!(Number.isInteger(a) && Number.isInteger(b) && 0 <= a && a < b && b <= target.size)) throw new Error(`bad coordinate range [${a}, ${b}) for ${target.size} parameters`);
+  for (const [a, b] of ranges)
+    if (!(Number.isInteger(a) && Number.isInteger(b) && 0 <= a && a < b && b <= target.size))
+      throw new Error(`bad coordinate range [${a}, ${b}) for ${target.size} parameters`);
   const baseline = ctx.baseline ?? baselineLoss(target, w0, settings.initBatches);
   const kernel = ctx.kernel ?? new SgldKernel(target.size);
-  if (kernel.size !== target.size) throw new Error(`the kernel holds ${kernel.size} parameters, the target ${target.size}`);
+  if (kernel.size !== target.size)
+    throw new Error(`the kernel holds ${kernel.size} parameters, the target ${target.size}`);
   kernel.setRanges(ranges);
   const { epsilon: eps, gamma, nbeta, draws, burnIn, stepsBetweenDraws: every } = settings;
   const steps = burnIn + draws * every;
   const L0 = baseline.initLoss;
-  const limit = target.divergenceLoss ? target.divergenceLoss(L0) : L0 + 10 * settings.sampled / nbeta;
+  const limit = target.divergenceLoss ? target.divergenceLoss(L0) : L0 + (10 * settings.sampled) / nbeta;
   const chains: ChainResult[] = [];
   let cancelled = false;
   for (const c of o.chainIds ?? Array.from({ length: settings.chains }, (_, i) => i)) {
     if (cancelled) break;
-    kernel.w.set(w0); kernel.w0.set(w0);
+    kernel.w.set(w0);
+    kernel.w0.set(w0);
     target.load(w0);
     kernel.seed(settings.seed, noiseStream(c));
     const rng = new Rng(settings.seed, batchStream(c));
     const r: ChainResult = {
-      chain: c, llc: NaN, loss: [], ...(settings.pairedBaseline ? { baselineLoss: [] } : {}), distance: [], gradNorm: [], acceptance: [], acceptanceDevinterp: [],
-      meanAcceptance: NaN, meanAcceptanceDevinterp: NaN, diverged: false, steps: 0,
+      chain: c,
+      llc: NaN,
+      loss: [],
+      ...(settings.pairedBaseline ? { baselineLoss: [] } : {}),
+      distance: [],
+      gradNorm: [],
+      acceptance: [],
+      acceptanceDevinterp: [],
+      meanAcceptance: NaN,
+      meanAcceptanceDevinterp: NaN,
+      diverged: false,
+      steps: 0,
     };
-    let accSum = 0, accN = 0, accDSum = 0, prevU = NaN, lastAcc: number | null = null, lastAccD: number | null = null;
+    let accSum = 0,
+      accN = 0,
+      accDSum = 0,
+      prevU = NaN,
+      lastAcc: number | null = null,
+      lastAccD: number | null = null;
     for (let i = 0; i < steps; i++) {
       const batch = target.drawBatch(rng);
       if (i > 0) target.update(kernel.w, ranges);
@@ -222,7 +281,8 @@ export function sampleChains<B>(target: SgldTarget<B>, w0: Float32Array, o: Sgld
       const st = kernel.step(eps, nbeta, gamma, i > 0);
       r.steps = i + 1;
       if (!Number.isFinite(loss) || !Number.isFinite(st.grad2) || !Number.isFinite(st.noise2)) {
-        r.diverged = true; r.divergence = `non-finite ${Number.isFinite(loss) ? 'gradient' : 'loss'} at step ${i}`;
+        r.diverged = true;
+        r.divergence = `non-finite ${Number.isFinite(loss) ? 'gradient' : 'loss'} at step ${i}`;
         break;
       }
       const U = nbeta * loss + 0.5 * gamma * st.dist2;
@@ -230,22 +290,35 @@ export function sampleChains<B>(target: SgldTarget<B>, w0: Float32Array, o: Sgld
         // Transition w_{i−1} → w_i, evaluated now that the drift at w_i is known.
         const acc = Math.min(1, Math.exp(-st.dU + st.logQRatio));
         const accD = Math.min(1, Math.exp(-(U - prevU) + st.logQRatio));
-        lastAcc = Number.isFinite(acc) ? acc : 0; lastAccD = Number.isFinite(accD) ? accD : 0;
-        accSum += lastAcc; accDSum += lastAccD; accN++;
+        lastAcc = Number.isFinite(acc) ? acc : 0;
+        lastAccD = Number.isFinite(accD) ? accD : 0;
+        accSum += lastAcc;
+        accDSum += lastAccD;
+        accN++;
       }
       prevU = U;
       if (i >= burnIn && (i + 1 - burnIn) % every === 0) {
-        r.loss.push(loss); r.distance.push(Math.sqrt(st.dist2)); r.gradNorm.push(Math.sqrt(st.grad2));
+        r.loss.push(loss);
+        r.distance.push(Math.sqrt(st.dist2));
+        r.gradNorm.push(Math.sqrt(st.grad2));
         if (r.baselineLoss) {
           // w* on the same minibatch (the next step's update puts the chain's point back).
           target.update(kernel.w0, ranges);
           r.baselineLoss.push(target.evaluate(batch, null, ranges));
           target.update(kernel.w, ranges);
         }
-        r.acceptance.push(lastAcc); r.acceptanceDevinterp.push(lastAccD);
-        if (loss > limit) { r.diverged = true; r.divergence = `loss ${loss.toPrecision(4)} above ${limit.toPrecision(4)} at step ${i}`; break; }
+        r.acceptance.push(lastAcc);
+        r.acceptanceDevinterp.push(lastAccD);
+        if (loss > limit) {
+          r.diverged = true;
+          r.divergence = `loss ${loss.toPrecision(4)} above ${limit.toPrecision(4)} at step ${i}`;
+          break;
+        }
       }
-      if (o.onStep?.(c, i, steps) === true) { cancelled = true; break; }
+      if (o.onStep?.(c, i, steps) === true) {
+        cancelled = true;
+        break;
+      }
     }
     r.meanAcceptance = accN ? accSum / accN : NaN;
     r.meanAcceptanceDevinterp = accN ? accDSum / accN : NaN;
@@ -256,36 +329,66 @@ export function sampleChains<B>(target: SgldTarget<B>, w0: Float32Array, o: Sgld
 }
 
 /** Combines chains (from one or several workers) into the estimate. */
-export function summarize(settings: ResolvedSgldSettings, baseline: Baseline, chains: ChainResult[], cancelled: boolean, seconds: number): LlcEstimate {
+export function summarize(
+  settings: ResolvedSgldSettings,
+  baseline: Baseline,
+  chains: ChainResult[],
+  cancelled: boolean,
+  seconds: number,
+): LlcEstimate {
   const sorted = [...chains].sort((a, b) => a.chain - b.chain);
   const ok = sorted.filter((c) => !c.diverged && c.loss.length > 0);
   const llcs = ok.map((c) => c.llc);
   const m = llcs.length ? mean(llcs) : NaN;
   const sd = llcs.length > 1 ? std(llcs) : llcs.length === 1 ? 0 : NaN;
   // Paired draws do not use L(w*): its error does not enter.
-  const baselineStderr = settings.pairedBaseline ? 0 : settings.nbeta * baseline.initLossStd / Math.sqrt(baseline.initBatches);
+  const baselineStderr = settings.pairedBaseline
+    ? 0
+    : (settings.nbeta * baseline.initLossStd) / Math.sqrt(baseline.initBatches);
   const chainStderr = llcs.length ? sd / Math.sqrt(llcs.length) : NaN;
   // Running estimate per draw, over the chains that reached that draw.
-  const runMean: number[] = [], runStd: number[] = [];
+  const runMean: number[] = [],
+    runStd: number[] = [];
   const sums = ok.map(() => 0);
   for (let k = 0; k < settings.draws; k++) {
     const vals: number[] = [];
-    ok.forEach((c, j) => { if (k < c.loss.length) { sums[j] += drawExcess(c, k, baseline.initLoss); vals.push(settings.nbeta * (sums[j] / (k + 1))); } });
+    ok.forEach((c, j) => {
+      if (k < c.loss.length) {
+        sums[j] += drawExcess(c, k, baseline.initLoss);
+        vals.push(settings.nbeta * (sums[j] / (k + 1)));
+      }
+    });
     if (!vals.length) break;
-    runMean.push(mean(vals)); runStd.push(vals.length > 1 ? std(vals) : 0);
+    runMean.push(mean(vals));
+    runStd.push(vals.length > 1 ? std(vals) : 0);
   }
   const accs = ok.map((c) => c.meanAcceptance).filter(Number.isFinite);
   const accsD = ok.map((c) => c.meanAcceptanceDevinterp).filter(Number.isFinite);
   return {
-    settings, initLoss: baseline.initLoss, initLossStd: baseline.initLossStd, mean: m, std: sd,
-    stderr: Math.hypot(chainStderr, baselineStderr), chainStderr, baselineStderr, running: { mean: runMean, std: runStd },
-    meanAcceptance: accs.length ? mean(accs) : NaN, meanAcceptanceDevinterp: accsD.length ? mean(accsD) : NaN,
-    chains: sorted, cancelled, seconds,
+    settings,
+    initLoss: baseline.initLoss,
+    initLossStd: baseline.initLossStd,
+    mean: m,
+    std: sd,
+    stderr: Math.hypot(chainStderr, baselineStderr),
+    chainStderr,
+    baselineStderr,
+    running: { mean: runMean, std: runStd },
+    meanAcceptance: accs.length ? mean(accs) : NaN,
+    meanAcceptanceDevinterp: accsD.length ? mean(accsD) : NaN,
+    chains: sorted,
+    cancelled,
+    seconds,
   };
 }
 
 /** One LLC estimate at w0: every chain in this thread. */
-export function estimateLlc<B>(target: SgldTarget<B>, w0: Float32Array, o: SgldOptions, ctx: { kernel?: SgldKernel; baseline?: Baseline } = {}): LlcEstimate {
+export function estimateLlc<B>(
+  target: SgldTarget<B>,
+  w0: Float32Array,
+  o: SgldOptions,
+  ctx: { kernel?: SgldKernel; baseline?: Baseline } = {},
+): LlcEstimate {
   const t0 = performance.now();
   const r = sampleChains(target, w0, o, ctx);
   return summarize(r.settings, r.baseline, r.chains, r.cancelled, (performance.now() - t0) / 1000);
@@ -301,10 +404,15 @@ export function excess(c: Pick<ChainResult, 'loss' | 'baselineLoss'>, initLoss: 
   return c.loss.map((_, k) => drawExcess(c, k, initLoss));
 }
 
-export function mean(a: ArrayLike<number>): number { let s = 0; for (let i = 0; i < a.length; i++) s += a[i]; return s / a.length; }
+export function mean(a: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i];
+  return s / a.length;
+}
 /** Sample standard deviation (N − 1), as torch.std. */
 export function std(a: ArrayLike<number>): number {
-  const m = mean(a); let s = 0;
+  const m = mean(a);
+  let s = 0;
   for (let i = 0; i < a.length; i++) s += (a[i] - m) ** 2;
   return Math.sqrt(s / (a.length - 1));
 }

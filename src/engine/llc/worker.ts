@@ -15,11 +15,17 @@ const port = parentPort!;
 
 port.on('message', (job: LlcJob) => {
   let reported = 0;
-  runner.execute(job, (steps) => {
-    if (steps - reported >= 50) { port.postMessage({ type: 'steps', id: job.id, steps: steps - reported } satisfies FromWorker); reported = steps; }
-    return Atomics.load(stop, 0) === 1;
-  }).then(
-    (result) => port.postMessage({ type: 'done', result } satisfies FromWorker),
-    (e: Error) => port.postMessage({ type: 'error', id: job.id, message: e.message.split('\n')[0] } satisfies FromWorker),
-  );
+  runner
+    .execute(job, (steps) => {
+      if (steps - reported >= 50) {
+        port.postMessage({ type: 'steps', id: job.id, steps: steps - reported } satisfies FromWorker);
+        reported = steps;
+      }
+      return Atomics.load(stop, 0) === 1;
+    })
+    .then(
+      (result) => port.postMessage({ type: 'done', result } satisfies FromWorker),
+      (e: Error) =>
+        port.postMessage({ type: 'error', id: job.id, message: e.message.split('\n')[0] } satisfies FromWorker),
+    );
 });

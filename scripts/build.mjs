@@ -13,7 +13,8 @@ const node = { ...common, platform: 'node', format: 'cjs', target: 'node20' };
 const builds = [
   { ...node, entryPoints: { extension: 'src/extension.ts' }, outdir: 'out', external: ['vscode'] },
   // tfjs-node is optional (it cannot install everywhere) and native: never bundled, required at run time.
-  { ...node, entryPoints: { child: 'src/engine/child.ts', cli: 'src/engine/cli.ts' }, outdir: 'out',
+  // llc-worker: the LLC sampler's worker threads (src/engine/llc/pool.ts finds it next to cli.js).
+  { ...node, entryPoints: { child: 'src/engine/child.ts', cli: 'src/engine/cli.ts', 'llc-worker': 'src/engine/llc/worker.ts' }, outdir: 'out',
     external: ['@tensorflow/tfjs-node', 'h5wasm'] },
   { ...common, platform: 'browser', format: 'iife', target: 'es2022',
     entryPoints: Object.fromEntries(webviewEntries().map((f) => [f.replace(/\.ts$/, ''), join('src/webview', f)])),

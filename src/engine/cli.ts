@@ -1,6 +1,6 @@
 /**
- * `induction-lab`: the engine without VS Code. Subcommands: train, presets, forward. Errors are one
- * line on stderr with a non-zero exit.
+ * `induction-lab`: the engine without VS Code. Subcommands: train, presets, forward, measure, sweep,
+ * subcircuits, reproduce, export, llc, dynamics. Errors are one line on stderr with a non-zero exit.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -37,6 +37,8 @@ Usage:
   induction-lab subcircuits [--scale fast|paper] [--workers N] [--out DIR] [--seed N] [--sequences N]
   induction-lab reproduce FIGURE [--scale fast|paper] [--seeds 5,6] [--out DIR] [--runs DIR] [--workers N] [--subsample N] [--emit slurm | --no-train]
   induction-lab export RUN_DIR [--tensorboard DIR] [--format tensorboard|icl-dynamics|csv|parquet|eval-sets [OUT]]
+  induction-lab llc RUN_DIR [--checkpoints all|latest|N|LIST] [--per-head | --heads LIST] [--calibrate] [--clean] [--follow] [SGLD options]
+  induction-lab dynamics RUN_DIR [--probe N] [--patterns] [--clean] [--components K]
   induction-lab --help
 
 train      Trains a model in this process and writes a run folder (run.json, metrics.jsonl,
@@ -88,6 +90,21 @@ export     Writes a run in other formats (a running run: a snapshot up to its la
            --format F [OUT]    icl-dynamics (the authors' config.json + log.h5 + eval_data.h5, in a folder),
                                csv (- = stdout), parquet, eval-sets (the fixed evaluation sequences, for the
                                Python reader), tensorboard; OUT defaults to a file or folder in RUN_DIR
+llc        Local learning coefficient of checkpoints by SGLD (devinterp's estimator): λ̂ = nβ·(mean draw loss
+           − L(w*)), mean ± std over chains, with diagnostics and warnings next to each number; stages read
+           from the curve over log-time. Cached in RUN_DIR/llc/as-trained/ (or llc/clean/ with --clean: the
+           run's clamps removed while sampling; by default they apply). Options: --epsilon (3e-5) --gamma
+           (1e4) --nbeta (m / ln m) --chains (10) --draws (100) --burn-in (0) --steps-between-draws (1)
+           --batch-size (the run's) --seed (0) --init-batches (chains) --workers (cores) --engine auto|fast|tfjs
+           --force --json --progress json --paired (each draw against w* on its own minibatch instead of
+           L(w*)). --per-head: the weight-refined LLC of every head (its Q, K, V rows and W_proj columns;
+           always paired; ε 1e-4, γ 1e3, nβ 10·m/ln m unless given); --heads L1H2,L2H3 for some.
+           --calibrate: an ε × nβ grid at --checkpoints (default 3 spread over the run) with a
+           recommendation (--epsilons, --nbeta-multipliers). --checkpoints N: N spread over log sequences.
+           --follow: estimate checkpoints as they arrive while the run trains.
+dynamics   Essential dynamics: the model's query logits (and with --patterns every head's query-row
+           pattern) on a fixed probe set (--probe 1024 sequences) at every checkpoint, PCA over checkpoints;
+           writes RUN_DIR/dynamics/as-trained/ (or clean/) dynamics.{json,csv,svg}.
 forward    Runs a checkpoint on sequences from a JSON file
            {"exemplars": [[x1, x2, xq], …], "labels": [[y1, y2, yq?], …]} and prints
            {"engine": …, "logits": [[…L at the query…], …], "patterns": [layer][sequence][head][query][key]}
@@ -101,13 +118,14 @@ function fail(msg: string): never {
 }
 
 interface Args { _: string[]; flags: Map<string, string[]> }
+const BOOLEAN_FLAGS = new Set(['help', 'force', 'json', 'no-train', 'per-head', 'calibrate', 'clean', 'follow', 'patterns', 'paired']);
 function parseArgs(argv: string[]): Args {
   const a: Args = { _: [], flags: new Map() };
   for (let i = 0; i < argv.length; i++) {
     const t = argv[i];
     if (t.startsWith('--')) {
       const [k, inline] = t.slice(2).split(/=(.*)/s, 2);
-      const boolean = k === 'help' || k === 'force' || k === 'json' || k === 'follow' || k === 'no-train';
+      const boolean = BOOLEAN_FLAGS.has(k);
       const v = inline ?? (boolean ? 'true' : argv[++i]);
       if (v === undefined) fail(`--${k} needs a value`);
       a.flags.set(k, [...(a.flags.get(k) ?? []), v]);
@@ -294,6 +312,36 @@ async function reproduceCmd(a: Args): Promise<void> {
   process.stdout.write(`${r.figure.title}\n${JSON.stringify(r.numbers, null, 1)}\nwrote ${r.files.join(', ')}\n`);
 }
 
+async function llc(a: Args): Promise<void> {
+  const known = ['checkpoints', 'per-head', 'heads', 'calibrate', 'clean', 'follow', 'force', 'json', 'epsilon', 'gamma', 'nbeta', 'chains', 'draws',
+    'burn-in', 'steps-between-draws', 'batch-size', 'seed', 'init-batches', 'epsilons', 'nbeta-multipliers', 'workers', 'engine', 'progress', 'paired'];
+  checkFlags(a, new Set(known), 'llc');
+  if (!a._[1]) fail('llc needs a run folder');
+  const { llcCommand } = await import('./llc/command');
+  let stop = false;
+  process.on('SIGINT', () => { if (stop) process.exit(130); stop = true; process.stderr.write('\nstopping after the current SGLD step (Ctrl-C again to abort)…\n'); });
+  const r = await llcCommand({
+    runDir: a._[1], checkpoints: one(a, 'checkpoints'), perHead: a.flags.has('per-head'), heads: one(a, 'heads'), calibrate: a.flags.has('calibrate'),
+    clean: a.flags.has('clean'), follow: a.flags.has('follow'), force: a.flags.has('force'), epsilon: one(a, 'epsilon'), gamma: one(a, 'gamma'),
+    nbeta: one(a, 'nbeta'), chains: one(a, 'chains'), draws: one(a, 'draws'), burnIn: one(a, 'burn-in'), stepsBetweenDraws: one(a, 'steps-between-draws'),
+    batchSize: one(a, 'batch-size'), seed: one(a, 'seed'), initBatches: one(a, 'init-batches'), epsilons: one(a, 'epsilons'),
+    nbetaMultipliers: one(a, 'nbeta-multipliers'), workers: one(a, 'workers'), engine: one(a, 'engine'), progress: one(a, 'progress'),
+    paired: a.flags.has('paired'),
+  }, { out: (l) => process.stdout.write(l + '\n'), shouldStop: () => stop });
+  if (a.flags.has('json')) process.stdout.write(JSON.stringify(r) + '\n');
+}
+
+async function dynamics(a: Args): Promise<void> {
+  checkFlags(a, new Set(['probe', 'patterns', 'clean', 'components', 'json', 'progress', 'seed']), 'dynamics');
+  if (!a._[1]) fail('dynamics needs a run folder');
+  const { dynamicsCommand } = await import('./dynamics/command');
+  const r = await dynamicsCommand({
+    runDir: a._[1], probe: one(a, 'probe'), patterns: a.flags.has('patterns'), clean: a.flags.has('clean'), components: one(a, 'components'),
+    progress: one(a, 'progress'), seed: one(a, 'seed'),
+  }, { out: (l) => process.stdout.write(l + '\n') });
+  if (a.flags.has('json')) process.stdout.write(JSON.stringify(r) + '\n');
+}
+
 async function exportCmd(a: Args): Promise<void> {
   checkFlags(a, new Set(['tensorboard', 'format', 'out']), 'export');
   if (!a._[1]) fail('export needs a run folder');
@@ -327,7 +375,9 @@ async function main(argv: string[]): Promise<void> {
       const { measureWorkerMain } = await import('./measures/overTraining');
       return measureWorkerMain();
     }
-    default: fail(`unknown command "${cmd}" (train, presets, forward, measure, sweep, subcircuits, reproduce, export; see --help)`);
+    case 'llc': return llc(a);
+    case 'dynamics': return dynamics(a);
+    default: fail(`unknown command "${cmd}" (train, presets, forward, measure, sweep, subcircuits, reproduce, export, llc, dynamics; see --help)`);
   }
 }
 

@@ -90,12 +90,13 @@ export interface FinishedMessage { type: 'finished'; status: RunStatus; sequence
 export type FromChildMessage =
   | StartedMessage | ProgressMessage | MetricsMessage | CheckpointMessage | WarningMessage | ErrorMessage | FinishedMessage;
 
-// ---- CLI child → whoever runs it (contracts.md §2) ----
+// ---- CLI children → extension (contracts.md §2) ----
 
 /**
- * One line of `--progress json` on the stderr of a CLI command run as a child (measure, reproduce, …).
- * Lines with different `task`s are independent counters (e.g. `measure` counts checkpoints, a measure's
- * own task counts its configurations); show the latest of each. Human text stays on stdout.
+ * With `--progress json`, a CLI command run in a child (measure, reproduce, subcircuits, llc, dynamics,
+ * findings, sweep) writes one of these per line to stderr; human text stays on stdout. Lines with
+ * different `task`s are independent counters (e.g. `measure` counts checkpoints, a measure's own task
+ * counts its configurations); show the latest of each.
  */
 export interface CliProgress {
   type: 'progress';

@@ -70,31 +70,42 @@ export function openTrainingEvents(
 /**
  * Extra scalars stored beside the run, keyed by training sequences: the hook for results computed after
  * training. LLC: every `<run>/llc/*.csv` with a `sequences` column; each other numeric column becomes
- * `llc/<column>` (from llc.csv) or `llc/<file>/<column>` (other files).
+ * `llc/<column>` (from llc.csv) or `llc/<file>/<column>` (other files). The files `induction-lab llc`
+ * writes (src/shared/llc.ts) are read the same way from `llc/as-trained/` (tags `llc/…`) and `llc/clean/`
+ * (tags `llc_clean/…`); their `heads.csv` has one row per (checkpoint, head): `llc/heads/<head>/<column>`.
  */
 export function extraScalars(s: RunSnapshot): Array<{ step: number; scalars: Scalar[] }> {
-  const dir = path.join(s.dir.path, 'llc');
-  let files: string[] = [];
-  try { files = fs.readdirSync(dir).filter((f) => f.endsWith('.csv')).sort(); } catch { return []; }
+  const root = path.join(s.dir.path, 'llc');
+  const sources: Array<{ dir: string; base: string }> = [
+    { dir: root, base: 'llc' },
+    { dir: path.join(root, 'as-trained'), base: 'llc' },
+    { dir: path.join(root, 'clean'), base: 'llc_clean' },
+  ];
   const bySeq = new Map<number, Scalar[]>();
-  for (const f of files) {
-    const lines = fs.readFileSync(path.join(dir, f), 'utf8').split(/\r?\n/).filter((l) => l.trim() !== '');
-    if (lines.length < 2) continue;
-    const head = lines[0].split(',').map((h) => h.trim().replace(/^"|"$/g, ''));
-    const seqCol = head.indexOf('sequences');
-    if (seqCol < 0) continue;
-    const prefix = f === 'llc.csv' ? 'llc' : `llc/${f.replace(/\.csv$/, '')}`;
-    for (const line of lines.slice(1)) {
-      const cells = line.split(',');
-      const seq = Number(cells[seqCol]);
-      if (!Number.isSafeInteger(seq) || seq < 0) continue;
-      const list = bySeq.get(seq) ?? [];
-      head.forEach((h, i) => {
-        const v = Number(cells[i]);
-        const filled = cells[i] !== undefined && cells[i].trim() !== '';
-        if (i !== seqCol && filled && Number.isFinite(v)) list.push({ tag: `${prefix}/${h}`, value: v });
-      });
-      bySeq.set(seq, list);
+  for (const src of sources) {
+    let files: string[] = [];
+    try { files = fs.readdirSync(src.dir).filter((f) => f.endsWith('.csv')).sort(); } catch { continue; }
+    for (const f of files) {
+      const lines = fs.readFileSync(path.join(src.dir, f), 'utf8').split(/\r?\n/).filter((l) => l.trim() !== '');
+      if (lines.length < 2) continue;
+      const head = lines[0].split(',').map((h) => h.trim().replace(/^"|"$/g, ''));
+      const seqCol = head.indexOf('sequences');
+      if (seqCol < 0) continue;
+      const headCol = head.indexOf('head');
+      const prefix = f === 'llc.csv' ? src.base : `${src.base}/${f.replace(/\.csv$/, '')}`;
+      for (const line of lines.slice(1)) {
+        const cells = line.split(',');
+        const seq = Number(cells[seqCol]);
+        if (!Number.isSafeInteger(seq) || seq < 0) continue;
+        const at = headCol >= 0 ? `${prefix}/${cells[headCol]}` : prefix;
+        const list = bySeq.get(seq) ?? [];
+        head.forEach((h, i) => {
+          const v = Number(cells[i]);
+          const filled = cells[i] !== undefined && cells[i].trim() !== '';
+          if (i !== seqCol && i !== headCol && filled && Number.isFinite(v)) list.push({ tag: `${at}/${h}`, value: v });
+        });
+        bySeq.set(seq, list);
+      }
     }
   }
   return [...bySeq.entries()].sort((a, b) => a[0] - b[0]).map(([step, scalars]) => ({ step, scalars }));

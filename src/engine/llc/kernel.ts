@@ -1,0 +1,231 @@
+/**
+ * The SGLD inner loop in WebAssembly (wasm/sgld.c, embedded by scripts/build-llc-wasm.sh): the update of
+ * every sampled coordinate with its ziggurat noise and diagnostics in one pass. In JavaScript the noise
+ * alone (one normal per parameter per step, 66,629 for the paper's model) cost about as much as the
+ * model's forward and backward pass; here it is ≈ 1/6 of that (bench/llc.ts).
+ *
+ * Each SgldKernel owns one module instance and memory holding the sampler's flat vectors: w (current
+ * point), w0 (the checkpoint w*), g (gradient), the previous drift and noise, the coordinate ranges and
+ * one xoshiro128** state per chain.
+ */
+import { Rng } from '../rng';
+import { SGLD_WASM } from './wasm/binary';
+
+interface Exports {
+  memory: WebAssembly.Memory;
+  __heap_base: WebAssembly.Global;
+  zig_kn(): number;
+  zig_wn(): number;
+  zig_fn(): number;
+  fill_normal(out: number, n: number, state: number): void;
+  exp_log(x: number, which: number): number;
+  sgld_step(
+    ranges: number,
+    nRanges: number,
+    w: number,
+    w0: number,
+    g: number,
+    pd: number,
+    pn: number,
+    xi: number,
+    eps: number,
+    nbeta: number,
+    gamma: number,
+    hasPrev: number,
+    state: number,
+    out: number,
+  ): void;
+}
+
+/** Half-open coordinate ranges [start, end) of a flat parameter vector, sorted and disjoint. */
+export type Ranges = ReadonlyArray<readonly [number, number]>;
+
+/** The per-step statistics sgld_step returns (see sgld.c). */
+export interface StepStats {
+  /** Σ (w − w*)² before the update. */
+  dist2: number;
+  /** Σ g² of the minibatch gradient. */
+  grad2: number;
+  /** Σ drift², drift = nβ·g + γ·(w − w*). */
+  drift2: number;
+  /** Σ ξ² of the noise drawn. */
+  noise2: number;
+  /** U(w) − U(w_prev) by the trapezoid rule on the two drifts (valid when a previous step exists). */
+  dU: number;
+  /** log q(w_prev | w) − log q(w | w_prev) of the Langevin proposal. */
+  logQRatio: number;
+}
+
+let module_: WebAssembly.Module | null = null;
+
+const LAYERS = 128,
+  ZIG_R = 3.442619855899,
+  ZIG_V = 9.91256303526217e-3,
+  ZIG_M = 2 ** 24;
+
+/** Marsaglia & Tsang's ziggurat tables (128 layers), value bits scaled by 2^24. */
+function writeZigguratTables(kn: Int32Array, wn: Float64Array, fn: Float64Array): void {
+  let dn = ZIG_R,
+    tn = ZIG_R;
+  const q = ZIG_V / Math.exp(-0.5 * dn * dn);
+  kn[0] = Math.floor((dn / q) * ZIG_M);
+  kn[1] = 0;
+  wn[0] = q / ZIG_M;
+  wn[LAYERS - 1] = dn / ZIG_M;
+  fn[0] = 1;
+  fn[LAYERS - 1] = Math.exp(-0.5 * dn * dn);
+  for (let i = LAYERS - 2; i >= 1; i--) {
+    dn = Math.sqrt(-2 * Math.log(ZIG_V / dn + Math.exp(-0.5 * dn * dn)));
+    kn[i + 1] = Math.floor((dn / tn) * ZIG_M);
+    tn = dn;
+    fn[i] = Math.exp(-0.5 * dn * dn);
+    wn[i] = dn / ZIG_M;
+  }
+}
+
+const F = 4;
+/** Noise state: four SIMD-lane xoshiro128** streams (16 words) and the slow path's scalar one (4). */
+const STATE_WORDS = 20;
+
+export class SgldKernel {
+  private readonly ex: Exports;
+  private top: number;
+  /** Byte offsets. */
+  private readonly pW: number;
+  private readonly pW0: number;
+  private readonly pG: number;
+  private readonly pPd: number;
+  private readonly pPn: number;
+  private readonly pXi: number;
+  private readonly pOut: number;
+  private readonly pState: number;
+  private pRanges = 0;
+  private nRanges = 0;
+  private rangesCap = 0;
+  private gen = -1;
+  private views!: { w: Float32Array; w0: Float32Array; g: Float32Array; out: Float64Array; state: Uint32Array };
+
+  /** A kernel for flat vectors of `size` parameters. */
+  constructor(readonly size: number) {
+    if (!Number.isInteger(size) || size < 1)
+      throw new Error(`SgldKernel: size must be a positive whole number, got ${size}`);
+    module_ ??= new WebAssembly.Module(Uint8Array.from(Buffer.from(SGLD_WASM, 'base64')) as BufferSource);
+    this.ex = new WebAssembly.Instance(module_, {}).exports as unknown as Exports;
+    writeZigguratTables(
+      new Int32Array(this.ex.memory.buffer, this.ex.zig_kn(), LAYERS),
+      new Float64Array(this.ex.memory.buffer, this.ex.zig_wn(), LAYERS),
+      new Float64Array(this.ex.memory.buffer, this.ex.zig_fn(), LAYERS),
+    );
+    this.top = Number(this.ex.__heap_base.value);
+    this.pW = this.alloc(size * F);
+    this.pW0 = this.alloc(size * F);
+    this.pG = this.alloc(size * F);
+    this.pPd = this.alloc(size * F);
+    this.pPn = this.alloc(size * F);
+    this.pXi = this.alloc((size + 4) * F);
+    this.pOut = this.alloc(8 * 8);
+    this.pState = this.alloc(STATE_WORDS * 4);
+  }
+
+  private alloc(bytes: number): number {
+    const p = (this.top + 63) & ~63;
+    this.top = p + bytes;
+    const need = this.top - this.ex.memory.buffer.byteLength;
+    if (need > 0) this.ex.memory.grow(Math.ceil(need / 65536));
+    return p;
+  }
+
+  private v(): SgldKernel['views'] {
+    const buf = this.ex.memory.buffer;
+    if (this.gen !== buf.byteLength) {
+      this.views = {
+        w: new Float32Array(buf, this.pW, this.size),
+        w0: new Float32Array(buf, this.pW0, this.size),
+        g: new Float32Array(buf, this.pG, this.size),
+        out: new Float64Array(buf, this.pOut, 8),
+        state: new Uint32Array(buf, this.pState, STATE_WORDS),
+      };
+      this.gen = buf.byteLength;
+    }
+    return this.views;
+  }
+
+  /** The current point (a view: valid until the next setRanges). */
+  get w(): Float32Array {
+    return this.v().w;
+  }
+  /** The checkpoint w* the chain is localised at. */
+  get w0(): Float32Array {
+    return this.v().w0;
+  }
+  /** Where the target writes ∇L_m(w). */
+  get g(): Float32Array {
+    return this.v().g;
+  }
+
+  /** The coordinates the next steps update (drift and noise): everything else stays bit-identical. */
+  setRanges(ranges: Ranges): void {
+    if (ranges.length > this.rangesCap) {
+      this.rangesCap = Math.max(ranges.length, 2 * this.rangesCap);
+      this.pRanges = this.alloc(this.rangesCap * 2 * F);
+    }
+    const r = new Int32Array(this.ex.memory.buffer, this.pRanges, ranges.length * 2);
+    ranges.forEach(([a, b], i) => {
+      r[2 * i] = a;
+      r[2 * i + 1] = b;
+    });
+    this.nRanges = ranges.length;
+  }
+
+  /**
+   * Seeds the noise: four xoshiro128** lanes and the slow path's scalar stream, all from Rng(seed, stream),
+   * so the same (seed, stream) gives the same noise.
+   */
+  seed(seed: number, stream: number): void {
+    const r = new Rng(seed, stream),
+      s = this.v().state;
+    for (let i = 0; i < STATE_WORDS; i++) s[i] = r.nextU32();
+    // No generator may start at the all-zero state (lanes are words L, 4+L, 8+L, 12+L; the scalar one 16–19).
+    for (let L = 0; L < 4; L++) if ((s[L] | s[4 + L] | s[8 + L] | s[12 + L]) === 0) s[L] = 1;
+    if ((s[16] | s[17] | s[18] | s[19]) === 0) s[16] = 1;
+  }
+
+  /**
+   * One step w ← w − (ε/2)·(nβ·g + γ·(w − w*)) + √ε·ξ over the ranges, with ξ ~ N(0, I) from the seeded
+   * stream. `hasPrev`: a previous step of this chain left its drift and noise (for the MALA terms).
+   */
+  step(eps: number, nbeta: number, gamma: number, hasPrev: boolean): StepStats {
+    this.ex.sgld_step(
+      this.pRanges,
+      this.nRanges,
+      this.pW,
+      this.pW0,
+      this.pG,
+      this.pPd,
+      this.pPn,
+      this.pXi,
+      eps,
+      nbeta,
+      gamma,
+      hasPrev ? 1 : 0,
+      this.pState,
+      this.pOut,
+    );
+    const o = this.v().out;
+    return { dist2: o[0], grad2: o[1], drift2: o[2], noise2: o[3], dU: o[4], logQRatio: o[5] };
+  }
+
+  /** n standard normal values from the stream (tests, benchmarks). */
+  normals(n: number): Float32Array {
+    const p = this.alloc((n + 4) * F);
+    this.ex.fill_normal(p, n, this.pState);
+    const out = new Float32Array(this.ex.memory.buffer, p, n).slice();
+    this.top = p; // give the scratch back
+    return out;
+  }
+
+  /** The slow path's exp (which 0) and log (which 1), for tests. */
+  expLog(x: number, which: 0 | 1): number {
+    return this.ex.exp_log(x, which);
+  }
+}

@@ -1,0 +1,609 @@
+/**
+ * The local learning coefficient (src/engine/llc): the noise is standard normal, one SGLD step and its
+ * MALA ratio equal hand-computed ones, the sampler records what devinterp records, a regular model's
+ * LLC comes out at d/2 with the default calibration, restricting to a head leaves every other weight
+ * bit-identical, two sampler seeds agree on a `fast` run checkpoint, the TensorFlow.js fallback computes
+ * the fast engine's gradient, stages sit at the curve's critical points, and the CLI refuses bad input
+ * without writing anything.
+ */
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Rng } from '../../src/engine/rng';
+import { initBackend } from '../../src/engine/tf';
+import { presetConfig, resolveRunConfig } from '../../src/engine/train/runConfig';
+import { runTraining } from '../../src/engine/train/trainer';
+import { RunDir, RunLock } from '../../src/engine/io';
+import { readCheckpoint } from '../../src/engine/model/checkpoint';
+import { initParams } from '../../src/engine/model/params';
+import { loadTaskData, TaskData } from '../../src/engine/data';
+import { SgldKernel } from '../../src/engine/llc/kernel';
+import { SGLD_C_SHA256 } from '../../src/engine/llc/wasm/binary';
+import { Ranges, SgldTarget, defaultNbeta, estimateLlc, sampleChains, summarize } from '../../src/engine/llc/sampler';
+import { linearRegression } from '../../src/engine/llc/linearTarget';
+import { calibrate } from '../../src/engine/llc/calibrate';
+import { diagnose } from '../../src/engine/llc/diagnostics';
+import { findStages } from '../../src/engine/llc/stages';
+import { allHeads, flatLayout, flatten, headRanges, transformerTarget } from '../../src/engine/llc/transformerTarget';
+import { LLC_DEFAULTS, LlcCommandArgs, llcCommand } from '../../src/engine/llc/command';
+import type { LlcRunFile } from '../../src/shared/llc';
+import { extraScalars } from '../../src/engine/export/tensorboardRun';
+import type { RunSnapshot } from '../../src/engine/export/snapshot';
+import { TINY } from './helpers';
+
+const ROOT = path.join(__dirname, '..', '..');
+
+function cli(args: string[]): { code: number; out: string; err: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/engine/cli.ts'), ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 300_000,
+  });
+  return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
+}
+
+/** A short run of the `fast` preset: 500 steps, a checkpoint every 2,000 sequences (on the ln 2 plateau). */
+let fastRun: string;
+before(async () => {
+  const cfg = resolveRunConfig(
+    { train: { sequences: 16_000, evalEvery: 4000, checkpointEvery: 2000 }, data: { evalSize: 200 } },
+    presetConfig('fast'),
+  );
+  const rd = RunDir.create(fs.mkdtempSync(path.join(os.tmpdir(), 'il-llc-')), 'fast');
+  await runTraining(cfg, rd, { emit: () => {}, shouldStop: () => false });
+  fastRun = rd.path;
+});
+
+test('the embedded WebAssembly matches sgld.c (rebuild with npm run build:wasm:llc)', () => {
+  const src = fs.readFileSync(path.join(ROOT, 'src/engine/llc/wasm/sgld.c'));
+  assert.equal(crypto.createHash('sha256').update(src).digest('hex'), SGLD_C_SHA256);
+});
+
+test('the ziggurat noise is standard normal: moments, tail masses and the Kolmogorov–Smirnov distance', () => {
+  const k = new SgldKernel(4);
+  k.seed(3, 1);
+  const n = 400_000,
+    x = k.normals(n);
+  let m = 0,
+    v = 0,
+    k4 = 0;
+  for (const a of x) m += a;
+  m /= n;
+  for (const a of x) {
+    v += (a - m) ** 2;
+    k4 += (a - m) ** 4;
+  }
+  v /= n;
+  k4 /= n * v * v;
+  assert.ok(Math.abs(m) < 5 / Math.sqrt(n), `mean ${m}`);
+  assert.ok(Math.abs(v - 1) < 5 * Math.sqrt(2 / n), `variance ${v}`);
+  assert.ok(Math.abs(k4 - 3) < 0.05, `kurtosis ${k4}`);
+  const tail = (t: number) => x.reduce((s, a) => s + (Math.abs(a) > t ? 1 : 0), 0) / n;
+  for (const [t, p] of [
+    [1, 0.3173105],
+    [2, 0.0455003],
+    [3, 0.0026998],
+  ] as const) {
+    assert.ok(Math.abs(tail(t) - p) < 5 * Math.sqrt(p / n), `P(|x| > ${t}) = ${tail(t)}, expected ${p}`);
+  }
+  // KS distance against Φ (erf by Abramowitz–Stegun 7.1.26, |error| < 1.5e-7).
+  const erf = (z: number) => {
+    const s = Math.sign(z),
+      a = Math.abs(z),
+      t = 1 / (1 + 0.3275911 * a);
+    return (
+      s *
+      (1 -
+        ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) *
+          t *
+          Math.exp(-a * a))
+    );
+  };
+  const sorted = Float64Array.from(x.subarray(0, 50_000)).sort();
+  let ks = 0;
+  sorted.forEach((a, i) => {
+    const F = 0.5 * (1 + erf(a / Math.SQRT2));
+    ks = Math.max(ks, Math.abs(F - i / sorted.length), Math.abs(F - (i + 1) / sorted.length));
+  });
+  assert.ok(ks < 1.63 / Math.sqrt(sorted.length), `KS distance ${ks}`); // the 1 % critical value
+  for (let z = -6; z <= 0; z += 0.37) assert.ok(Math.abs(k.expLog(z, 0) / Math.exp(z) - 1) < 1e-14, `exp(${z})`);
+  for (let u = 1e-9; u < 1; u *= 1.7) assert.ok(Math.abs(k.expLog(u, 1) - Math.log(u)) < 1e-13, `log(${u})`);
+});
+
+test(
+  'one SGLD step equals the hand-computed update with the same noise, and the MALA terms equal the Langevin ' + 'ratio',
+  () => {
+    const eps = 1e-3,
+      nbeta = 9.5,
+      gamma = 30;
+    const k = new SgldKernel(5);
+    k.setRanges([
+      [0, 2],
+      [3, 5],
+    ]);
+    const w0 = Float32Array.of(0.3, -1.2, 0.7, 2.0, -0.4),
+      wA = Float32Array.of(0.35, -1.1, 0.7, 1.9, -0.45),
+      gA = Float32Array.of(0.5, -2, 9, 0.25, 1);
+    k.w0.set(w0);
+    k.w.set(wA);
+    k.g.set(gA);
+    k.seed(7, 3);
+    const xi = k.normals(4); // the stream's first four values: coordinates 0, 1, 3, 4 in range order
+    k.seed(7, 3);
+    const st = k.step(eps, nbeta, gamma, false);
+    const idx = [0, 1, 3, 4];
+    const driftA = idx.map((i) => nbeta * gA[i] + gamma * (wA[i] - w0[i]));
+    idx.forEach((i, j) => {
+      const want = wA[i] - (eps / 2) * driftA[j] + Math.sqrt(eps) * xi[j];
+      assert.ok(Math.abs(k.w[i] - want) < 2e-7, `w[${i}] = ${k.w[i]}, hand-computed ${want}`);
+    });
+    assert.equal(k.w[2], wA[2], 'a coordinate outside the ranges is untouched');
+    // The sums are float32 products accumulated in double: equal within float32 rounding.
+    const near = (a: number, b: number) => Math.abs(a - b) <= 1e-6 * Math.abs(b);
+    assert.ok(
+      near(
+        st.dist2,
+        idx.reduce((s, i) => s + (wA[i] - w0[i]) ** 2, 0),
+      ),
+    );
+    assert.ok(
+      near(
+        st.grad2,
+        idx.reduce((s, i) => s + gA[i] ** 2, 0),
+      ),
+    );
+    assert.ok(
+      near(
+        st.drift2,
+        driftA.reduce((s, d) => s + d * d, 0),
+      ),
+    );
+    assert.ok(
+      near(
+        st.noise2,
+        xi.reduce((s, x) => s + x * x, 0),
+      ),
+    );
+    // Second step: the MALA terms of the transition wA → wB.
+    const wB = Float32Array.from(k.w),
+      gB = Float32Array.of(-0.3, 1.5, 4, 0.6, -0.2);
+    k.g.set(gB);
+    const st2 = k.step(eps, nbeta, gamma, true);
+    const driftB = idx.map((i) => nbeta * gB[i] + gamma * (wB[i] - w0[i]));
+    let qBackNum = 0,
+      qFwdNum = 0,
+      dU = 0;
+    idx.forEach((i, j) => {
+      qBackNum += (wA[i] - wB[i] + (eps / 2) * driftB[j]) ** 2; // log q(wA | wB) = −|…|²/(2ε)
+      qFwdNum += (wB[i] - wA[i] + (eps / 2) * driftA[j]) ** 2;
+      dU += 0.5 * (driftA[j] + driftB[j]) * (wB[i] - wA[i]);
+    });
+    const logRatio = -qBackNum / (2 * eps) + qFwdNum / (2 * eps);
+    assert.ok(Math.abs(st2.logQRatio - logRatio) < 1e-4, `log q ratio ${st2.logQRatio}, hand-computed ${logRatio}`);
+    assert.ok(Math.abs(st2.dU - dU) < 1e-5, `ΔU ${st2.dU}, hand-computed ${dU}`);
+  },
+);
+
+/** U = ½·a·|w − c|² + batch offset: a quadratic whose loss values the test can recompute. */
+function quadraticTarget(d: number, a: number, log: Array<{ w: Float32Array; loss: number }>): SgldTarget<number> {
+  const w = new Float32Array(d),
+    c = Float32Array.from({ length: d }, (_, i) => 0.1 * i);
+  return {
+    size: d,
+    batchSize: 16,
+    drawBatch: (r) => 0.01 * r.normal(),
+    load: (v) => w.set(v),
+    update: (v, ranges: Ranges) => {
+      for (const [s, e] of ranges) for (let i = s; i < e; i++) w[i] = v[i];
+    },
+    evaluate: (off, grad, ranges) => {
+      let l = off;
+      for (let i = 0; i < d; i++) l += 0.5 * a * (w[i] - c[i]) ** 2;
+      if (grad) for (const [s, e] of ranges) for (let i = s; i < e; i++) grad[i] = a * (w[i] - c[i]);
+      if (grad) log.push({ w: w.slice(), loss: l });
+      return l;
+    },
+  };
+}
+
+test(
+  "the sampler records the loss before each draw's update, after burn-in, every k steps, and estimates as " +
+    'devinterp',
+  () => {
+    const log: Array<{ w: Float32Array; loss: number }> = [];
+    const t = quadraticTarget(3, 2, log);
+    const w0 = Float32Array.of(0.2, 0.1, 0.3);
+    const o = { epsilon: 1e-2, gamma: 1, chains: 2, draws: 3, burnIn: 1, stepsBetweenDraws: 2, seed: 4 };
+    const r = sampleChains(t, w0, o);
+    assert.equal(r.settings.nbeta, defaultNbeta(16));
+    assert.equal(log.length, 2 * (1 + 3 * 2), 'burn-in + draws × steps between draws, per chain');
+    // L(w*): the mean of `chains` minibatch losses at w*.
+    const base = new Rng(0x11c, 0);
+    const ls = [0, 1].map(() => {
+      const off = t.drawBatch(base);
+      return off + [0, 1, 2].reduce((s, i) => s + (w0[i] - 0.1 * i) ** 2, 0);
+    });
+    assert.ok(Math.abs(r.baseline.initLoss - (ls[0] + ls[1]) / 2) < 1e-6);
+    for (const [ci, ch] of r.chains.entries()) {
+      const steps = log.slice(ci * 7, ci * 7 + 7);
+      assert.deepEqual(Array.from(steps[0].w), Array.from(w0), 'each chain starts at w*');
+      assert.deepEqual(
+        ch.loss,
+        [steps[2].loss, steps[4].loss, steps[6].loss],
+        'draws at steps 2, 4, 6 (burn-in 1, every 2)',
+      );
+      const mean = (ch.loss[0] + ch.loss[1] + ch.loss[2]) / 3;
+      assert.ok(Math.abs(ch.llc - r.settings.nbeta * (mean - r.baseline.initLoss)) < 1e-9);
+      assert.ok(Math.abs(ch.distance[0] - Math.hypot(...[0, 1, 2].map((i) => steps[2].w[i] - w0[i]))) < 1e-6);
+    }
+    const e = summarize(r.settings, r.baseline, r.chains, false, 0);
+    const runs = r.chains.map((c) => r.settings.nbeta * (c.loss[0] - r.baseline.initLoss));
+    assert.ok(Math.abs(e.running.mean[0] - (runs[0] + runs[1]) / 2) < 1e-9, 'running estimate after one draw');
+    assert.ok(Math.abs(e.mean - (r.chains[0].llc + r.chains[1].llc) / 2) < 1e-12);
+    assert.ok(Math.abs(e.std - Math.abs(r.chains[0].llc - r.chains[1].llc) / Math.SQRT2) < 1e-12, 'std with N − 1');
+  },
+);
+
+test(
+  'a regular model: linear regression with d = 50 weights gives λ̂ = d/2 within 10 % with the default ' + 'calibration',
+  async () => {
+    const lr = linearRegression({ n: 2048, d: 50, batchSize: 32, noise: 0.3, inputScale: 1, seed: 9 });
+    const base = { gamma: 0, chains: 10, draws: 100, burnIn: 0, stepsBetweenDraws: 1 };
+    const cal = await calibrate({
+      nbetaDefault: defaultNbeta(32),
+      gamma: 0,
+      estimate: async (epsilon, nbeta) => estimateLlc(lr.target, lr.wStar, { ...base, epsilon, nbeta, seed: 0 }),
+    });
+    assert.ok(cal.recommendation, cal.note);
+    assert.equal(cal.cells.filter((c) => !c.refined).length, 8 * 6, "devinterp's grid: 8 ε × 6 nβ");
+    // A fresh estimate (another seed) at the recommended ε, default nβ and chains.
+    const e = estimateLlc(lr.target, lr.wStar, { ...base, epsilon: cal.recommendation.epsilon, seed: 1 });
+    assert.ok(
+      Math.abs(e.mean - lr.llc) <= 0.1 * lr.llc,
+      `λ̂ = ${e.mean.toFixed(2)} ± ${e.std.toFixed(2)} at ε ${cal.recommendation.epsilon.toPrecision(3)}; d/2 = ` +
+        `${lr.llc}`,
+    );
+    // At the start of equilibrium a fresh seed may still see its traces rise slightly; nothing worse.
+    assert.ok(
+      diagnose(e).every((w) => w.code === 'not-flattened'),
+      diagnose(e)
+        .map((w) => w.message)
+        .join('; '),
+    );
+    // Far too small an ε: the chains barely move, the estimate is low and flagged.
+    const slow = estimateLlc(lr.target, lr.wStar, { ...base, epsilon: 2e-5, seed: 1 });
+    assert.ok(
+      slow.mean < 0.3 * lr.llc && diagnose(slow).some((w) => w.code === 'not-flattened'),
+      `ε 2e-5: ${slow.mean}`,
+    );
+  },
+);
+
+test('paired draws (L_m(w) − L_m(w*) on the same minibatch) estimate the same λ with less noise', () => {
+  const lr = linearRegression({ n: 2048, d: 20, batchSize: 32, noise: 0.6, inputScale: 1, seed: 3 });
+  const o = { epsilon: 5e-3, gamma: 0, chains: 10, draws: 100, burnIn: 100, stepsBetweenDraws: 1, seed: 5 };
+  const plain = estimateLlc(lr.target, lr.wStar, o),
+    paired = estimateLlc(lr.target, lr.wStar, { ...o, pairedBaseline: true });
+  assert.ok(paired.chains.every((c) => c.baselineLoss?.length === 100));
+  assert.equal(paired.baselineStderr, 0);
+  assert.ok(paired.std < plain.std, `std ${paired.std} (paired) vs ${plain.std}`);
+  assert.ok(
+    Math.abs(paired.mean - plain.mean) < 2 * Math.hypot(paired.stderr, plain.stderr),
+    `${paired.mean} vs ${plain.mean}`,
+  );
+  assert.ok(Math.abs(paired.mean - lr.llc) < 0.1 * lr.llc, `paired ${paired.mean}, d/2 = ${lr.llc}`);
+});
+
+test('warnings: divergence, a negative LLC and nβ = 1 are flagged next to the number', () => {
+  const lr = linearRegression({ n: 512, d: 10, batchSize: 32, noise: 0.3, inputScale: 1, seed: 2 });
+  const base = { gamma: 0, chains: 4, draws: 50, burnIn: 0, stepsBetweenDraws: 1, seed: 0 };
+  const div = estimateLlc(lr.target, lr.wStar, { ...base, epsilon: 0.5 });
+  assert.ok(div.chains.every((c) => c.diverged) && Number.isNaN(div.mean));
+  assert.ok(diagnose(div).some((w) => w.code === 'diverged' && /4 of 4 chains diverged/.test(w.message)));
+  const one = estimateLlc(lr.target, lr.wStar, { ...base, epsilon: 1e-2, nbeta: 1 });
+  assert.ok(diagnose(one).some((w) => w.code === 'nbeta-one'));
+  // Sampling around a point that is not a minimum: the chains find lower loss, the LLC comes out negative.
+  const off = Float32Array.from(lr.wStar, (x) => x + 0.5);
+  const neg = estimateLlc(lr.target, off, { ...base, epsilon: 1e-2 });
+  assert.ok(neg.mean < 0 && diagnose(neg).some((w) => w.code === 'negative'), `λ̂ ${neg.mean}`);
+});
+
+test("head ranges: a head's Q, K and V rows of W_qkv and its input columns of W_proj, 4·D·d weights", () => {
+  const c = presetConfig('fast').model,
+    lay = flatLayout(c),
+    d = c.dModel,
+    D = d / c.numHeads;
+  const r = headRanges(c, 'L2H3');
+  assert.equal(
+    r.reduce((s, [a, b]) => s + b - a, 0),
+    4 * D * d,
+  );
+  const qkv = lay.offsets[lay.names.indexOf('blocks.1.attn.qkv.weight')],
+    proj = lay.offsets[lay.names.indexOf('blocks.1.attn.proj.weight')];
+  const inR = (i: number) => r.some(([a, b]) => a <= i && i < b);
+  for (let which = 0; which < 3; which++)
+    for (let row = 0; row < d; row++) {
+      assert.equal(inR(qkv + (which * d + row) * d), Math.floor(row / D) === 3, `qkv row ${which}·d + ${row}`);
+    }
+  for (let o = 0; o < d; o++)
+    for (let col = 0; col < d; col++) assert.equal(inR(proj + o * d + col), Math.floor(col / D) === 3);
+  assert.equal(allHeads(c).length, 16);
+  assert.throws(() => headRanges(c, 'L2H9'), /unknown head "L2H9": each layer has 8 heads/);
+});
+
+test('restricting SGLD to one head leaves every other weight bit-identical through sampling', async () => {
+  const rd = RunDir.open(fastRun);
+  const run = resolveRunConfig(rd.readRunJson<{ config: unknown }>().config);
+  const task = await loadTaskData(run.data);
+  const ref = rd.latestCheckpoint()!;
+  const w0 = flatten(run.model, readCheckpoint(ref.path, run.model).params);
+  const target = transformerTarget({ config: run.model, task, clamps: [], sequences: ref.sequences, batchSize: 32 });
+  assert.equal(target.engine.engine, 'fast');
+  const seen: Float32Array[] = [];
+  const spy: SgldTarget<unknown> = {
+    ...target,
+    size: target.size,
+    batchSize: 32,
+    drawBatch: (r) => target.drawBatch(r),
+    load: (w) => target.load(w),
+    update: (w, ranges) => {
+      seen.push(w.slice());
+      target.update(w, ranges);
+    },
+    evaluate: (b, g, ranges) => target.evaluate(b as never, g, ranges),
+  };
+  const kernel = new SgldKernel(target.size);
+  const ranges = headRanges(run.model, 'L1H2');
+  sampleChains(
+    spy,
+    w0,
+    { epsilon: 1e-4, gamma: 100, chains: 2, draws: 20, burnIn: 0, stepsBetweenDraws: 1, seed: 3, ranges },
+    { kernel },
+  );
+  const inside = new Uint8Array(w0.length);
+  for (const [a, b] of ranges) inside.fill(1, a, b);
+  const bits = (x: Float32Array) => new Uint32Array(x.buffer, x.byteOffset, x.length);
+  const b0 = bits(w0);
+  let moved = 0;
+  for (const w of [...seen, kernel.w]) {
+    const bw = bits(w);
+    for (let i = 0; i < w0.length; i++) {
+      if (!inside[i]) assert.equal(bw[i], b0[i], `weight ${i} outside L1H2 changed`);
+      else if (bw[i] !== b0[i]) moved++;
+    }
+  }
+  assert.ok(moved > 0.9 * 2048 * seen.length, "the head's own weights move");
+});
+
+test('two sampler seeds agree within their stds on a `fast` run checkpoint (default settings)', async () => {
+  const rd = RunDir.open(fastRun);
+  const run = resolveRunConfig(rd.readRunJson<{ config: unknown }>().config);
+  const task = await loadTaskData(run.data);
+  const ref = rd.latestCheckpoint()!;
+  const w0 = flatten(run.model, readCheckpoint(ref.path, run.model).params);
+  const target = transformerTarget({
+    config: run.model,
+    task,
+    clamps: [],
+    sequences: ref.sequences,
+    batchSize: run.train.batchSize,
+  });
+  const o = { ...LLC_DEFAULTS };
+  const [a, b] = [1, 2].map((seed) => estimateLlc(target, w0, { ...o, seed }));
+  for (const e of [a, b])
+    assert.deepEqual(
+      diagnose(e).map((w) => w.code),
+      [],
+      `seed estimate ${e.mean} ± ${e.std}: ${diagnose(e).map((w) => w.message)}`,
+    );
+  assert.ok(a.mean > 0 && b.mean > 0);
+  assert.ok(
+    Math.abs(a.mean - b.mean) <= Math.min(a.std, b.std),
+    `seed 1: ${a.mean.toFixed(3)} ± ${a.std.toFixed(3)}, seed 2: ${b.mean.toFixed(3)} ± ${b.std.toFixed(3)}`,
+  );
+  assert.equal(a.initLoss, b.initLoss, "L(w*) is the checkpoint's, not the seed's");
+});
+
+test("the TensorFlow.js fallback gives the fast engine's loss and gradient (clamped, per head)", async () => {
+  await initBackend('cpu');
+  const c = { ...TINY, inputDim: 512 };
+  const cfg = resolveRunConfig({ model: c, data: { numLabels: 3, labelSplit: [2, 1, 0] } }, presetConfig('smoke'));
+  const task = await loadTaskData(cfg.data);
+  const w = flatten(cfg.model, initParams(cfg.model, 3));
+  const clamps = resolveRunConfig(
+    { model: c, data: { numLabels: 3, labelSplit: [2, 1, 0] }, clamps: [{ kind: 'ablate', heads: ['L2H1'] }] },
+    presetConfig('smoke'),
+  ).clamps;
+  const ranges = headRanges(cfg.model, 'L1H0');
+  const out = ['fast', 'tfjs'].map((engine) => {
+    const t = transformerTarget({
+      config: cfg.model,
+      task,
+      clamps,
+      sequences: 0,
+      batchSize: 8,
+      engine: engine as 'fast' | 'tfjs',
+    });
+    t.load(w);
+    const g = new Float32Array(t.size);
+    const loss = t.evaluate(t.drawBatch(new Rng(1, 1)), g, ranges);
+    return { loss, g, engine: t.engine.engine };
+  });
+  assert.deepEqual(
+    out.map((o) => o.engine),
+    ['fast', 'tfjs'],
+  );
+  assert.ok(Math.abs(out[0].loss - out[1].loss) < 1e-5, `${out[0].loss} vs ${out[1].loss}`);
+  let maxG = 0,
+    diff = 0;
+  for (const [a, b] of ranges)
+    for (let i = a; i < b; i++) {
+      maxG = Math.max(maxG, Math.abs(out[1].g[i]));
+      diff = Math.max(diff, Math.abs(out[0].g[i] - out[1].g[i]));
+    }
+  assert.ok(maxG > 0 && diff < 1e-5 * Math.max(1, maxG), `gradient difference ${diff} (max |g| ${maxG})`);
+});
+
+test('stages: boundaries at the critical points of the LLC over log-time; wiggles below the noise ignored', () => {
+  // Rise to a peak at 1e4, fall to a trough at 1e5, rise again; plus a small wiggle early on.
+  const xs = Array.from({ length: 51 }, (_, i) => 10 ** (2 + (5 * i) / 50));
+  const f = (x: number) => {
+    const t = Math.log10(x);
+    return 10 + 5 * Math.sin(((t - 3) * Math.PI) / 2) + 0.05 * Math.sin(t * 40);
+  };
+  const st = findStages(xs.map((x) => ({ sequences: x, llc: f(x), stderr: 0.1 })));
+  assert.deepEqual(
+    st.boundaries.map((b) => b.kind),
+    ['peak', 'trough'],
+  );
+  assert.ok(
+    Math.abs(Math.log10(st.boundaries[0].sequences) - 4) < 0.1 &&
+      Math.abs(Math.log10(st.boundaries[1].sequences) - 6) < 0.15,
+    JSON.stringify(st.boundaries),
+  );
+  assert.deepEqual(
+    st.stages.map((s) => s.trend),
+    ['rising', 'falling', 'rising'].slice(0, st.stages.length),
+  );
+  const flat = findStages(xs.map((x) => ({ sequences: x, llc: 3 + 0.05 * Math.sin(Math.log10(x) * 9), stderr: 0.2 })));
+  assert.equal(flat.boundaries.length, 0, 'noise-level wiggles are not stages');
+});
+
+test(
+  'bad input: ε ≤ 0, chains 0, a head that does not exist, a run without checkpoints: one clear line, nothing ' +
+    'written',
+  async () => {
+    const llcDir = path.join(fastRun, 'llc');
+    fs.rmSync(llcDir, { recursive: true, force: true });
+    const quiet = { out: () => {}, err: () => {} };
+    const cases: Array<[Partial<LlcCommandArgs>, RegExp]> = [
+      [{ epsilon: '0' }, /^--epsilon must be a number > 0, got "0"$/],
+      [{ epsilon: '-1e-4' }, /^--epsilon must be a number > 0, got "-1e-4"$/],
+      [{ chains: '0' }, /^--chains must be a whole number ≥ 1, got "0"$/],
+      [{ heads: 'L2H9' }, /^unknown head "L2H9": each layer has 8 heads \(H0…H7\)$/],
+      [{ checkpoints: '999' }, /^checkpoint 999 does not exist \(available: 2016, 4000/],
+      [{ gamma: 'x' }, /^--gamma must be a number ≥ 0, got "x"$/],
+    ];
+    const msg = (re: RegExp) => (e: Error) => {
+      assert.match(e.message, re);
+      return true;
+    };
+    for (const [args, re] of cases) await assert.rejects(llcCommand({ runDir: fastRun, ...args }, quiet), msg(re));
+    const empty = RunDir.create(fs.mkdtempSync(path.join(os.tmpdir(), 'il-llc-empty-')), 'empty');
+    empty.writeRunJson({ status: 'created', config: presetConfig('smoke') });
+    await assert.rejects(llcCommand({ runDir: empty.path }, quiet), msg(/^run .* has no checkpoints/));
+    assert.ok(!fs.existsSync(llcDir) && !fs.existsSync(path.join(empty.path, 'llc')), 'nothing written');
+    // As the CLI prints it: one line on stderr, exit code 2.
+    const r = cli(['llc', fastRun, '--epsilon', '0']);
+    assert.equal(r.code, 2);
+    assert.equal(r.err, 'induction-lab: --epsilon must be a number > 0, got "0"\n');
+    assert.ok(!fs.existsSync(llcDir));
+  },
+);
+
+test(
+  'llc writes the documented files on two worker threads; the CLI reuses them and reports progress as ' + 'JSON',
+  async () => {
+    const dir = path.join(fastRun, 'llc', 'as-trained');
+    fs.rmSync(path.join(fastRun, 'llc'), { recursive: true, force: true });
+    const lines: string[] = [];
+    const opts = { checkpoints: '8000,16000', draws: '20', chains: '2', heads: 'L1H2,L2H3' };
+    const f = (await llcCommand(
+      { runDir: fastRun, ...opts, workers: '2', progress: 'none' },
+      { out: (l) => lines.push(l) },
+    )) as LlcRunFile;
+    for (const x of [
+      'llc.json',
+      'llc.csv',
+      'heads.csv',
+      'checkpoints/seq-8000.json',
+      'checkpoints/seq-16000.traces.csv',
+    ])
+      assert.ok(fs.existsSync(path.join(dir, x)), x);
+    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(dir, 'llc.json'), 'utf8')), JSON.parse(JSON.stringify(f)));
+    assert.equal(f.format, 'induction-lab/llc-v1');
+    assert.deepEqual(
+      f.points.map((p) => p.sequences),
+      [8000, 16000],
+    );
+    for (const p of f.points) {
+      assert.ok(p.model && Number.isFinite(p.model.mean) && p.model.running.mean.length === 20);
+      assert.deepEqual(Object.keys(p.heads).sort(), ['L1H2', 'L2H3']);
+      assert.ok(p.trainLoss !== null && p.inductionStrength?.length === 8);
+    }
+    assert.equal(f.settings.sampled, f.settings.size);
+    assert.match(lines.join('\n'), /as trained \(the run has no clamps\) · fast engine/);
+    assert.match(fs.readFileSync(path.join(dir, 'llc.csv'), 'utf8'), /^sequences,step,llc,llc_std,/);
+    assert.equal(fs.readFileSync(path.join(dir, 'heads.csv'), 'utf8').trim().split('\n').length, 1 + 2 * 2);
+    assert.equal(
+      fs.readFileSync(path.join(dir, 'checkpoints/seq-8000.traces.csv'), 'utf8').trim().split('\n').length,
+      1 + 3 * 2 * 20,
+    );
+    // The same request from the CLI computes nothing: every estimate is cached, the files are unchanged.
+    const before = fs.readFileSync(path.join(dir, 'checkpoints/seq-8000.json'), 'utf8');
+    const r = cli([
+      'llc',
+      fastRun,
+      '--checkpoints',
+      opts.checkpoints,
+      '--draws',
+      opts.draws,
+      '--chains',
+      opts.chains,
+      '--heads',
+      opts.heads,
+      '--progress',
+      'json',
+    ]);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(fs.readFileSync(path.join(dir, 'checkpoints/seq-8000.json'), 'utf8'), before);
+    const progress = r.err
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    assert.deepEqual(progress, [
+      { type: 'progress', task: 'llc', done: 0, total: 0, unit: 'SGLD steps', etaSeconds: 0, message: 'done' },
+    ]);
+    assert.match(r.out, /per-head LLC \(weight-refined/);
+    // The TensorBoard export picks the curve up (its hook for results computed after training).
+    const extra = extraScalars({ dir: RunDir.open(fastRun) } as unknown as RunSnapshot);
+    const at = (seq: number) => new Map(extra.find((e) => e.step === seq)!.scalars.map((x) => [x.tag, x.value]));
+    assert.equal(at(8000).get('llc/llc'), f.points[0].model!.mean);
+    assert.equal(at(16000).get('llc/heads/L2H3/llc'), f.points[1].heads.L2H3.mean);
+  },
+);
+
+test('--follow estimates checkpoints as they arrive and stops when the run does', async () => {
+  const src = RunDir.open(fastRun);
+  const dst = RunDir.create(fs.mkdtempSync(path.join(os.tmpdir(), 'il-llc-follow-')), 'live');
+  const rj = src.readRunJson<Record<string, unknown>>();
+  dst.writeRunJson({ ...rj, status: 'running' });
+  const lock = RunLock.acquire(dst.path, 'test: a training that is still running');
+  const refs = src.listCheckpoints();
+  const copy = (i: number) => fs.copyFileSync(refs[i].path, dst.checkpointPath(refs[i].sequences));
+  copy(0);
+  copy(1);
+  const file = path.join(dst.path, 'llc', 'as-trained', 'llc.json');
+  const done = llcCommand(
+    { runDir: dst.path, follow: true, chains: '2', draws: '10', workers: '1', progress: 'none' },
+    { out: () => {}, pollMs: 50 },
+  );
+  const points = () =>
+    fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as LlcRunFile).points.length : 0;
+  for (let t = 0; points() < 2 && t < 600; t++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(points(), 2, 'the checkpoints already there');
+  copy(2);
+  for (let t = 0; points() < 3 && t < 600; t++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(points(), 3, 'a checkpoint that arrived while following');
+  dst.writeRunJson({ ...rj, status: 'completed' });
+  lock.release();
+  const f = (await done) as LlcRunFile;
+  assert.deepEqual(
+    f.points.map((p) => p.sequences),
+    refs.slice(0, 3).map((r) => r.sequences),
+  );
+});

@@ -3,7 +3,7 @@
  * one `start` or `resume` message, trains, and reports with the protocol's messages. A `cancel`
  * message or SIGTERM stops it after the current step with a checkpoint, so the run can be resumed.
  */
-import { resolveRunConfig, baseConfig, DEFAULT_PRESET } from './train/runConfig';
+import { resolveRunConfig, resolveStoredRunConfig, baseConfig, DEFAULT_PRESET } from './train/runConfig';
 import { runTraining } from './train/trainer';
 import { resolvePreset } from './presets';
 import { RunDir, makeRunId } from './io';
@@ -28,7 +28,7 @@ async function handle(m: ToChildMessage): Promise<void> {
     let config;
     if (m.type === 'resume') {
       runDir = RunDir.open(m.runDir);
-      config = resolveRunConfig(runDir.readRunJson<{ config: unknown }>().config);
+      config = resolveStoredRunConfig(runDir.readRunJson<{ config: unknown }>().config);
     } else {
       // A config without a preset stands on the paper's defaults; neither means the default preset.
       const base = m.preset || m.config === undefined ? resolvePreset(m.preset ?? DEFAULT_PRESET, m.scale ?? 'fast') : baseConfig();

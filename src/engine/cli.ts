@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { resolveRunConfig, DEFAULT_PRESET, RunConfig } from './train/runConfig';
+import { resolveRunConfig, resolveStoredRunConfig, DEFAULT_PRESET, RunConfig } from './train/runConfig';
 import { resolvePreset, presetNames } from './presets';
 import { runTraining } from './train/trainer';
 import { RunDir, makeRunId, defaultRunsRoot } from './io';
@@ -17,7 +17,8 @@ import { enableRelaxedSimd } from './fast/relaxedSimd';
 enableRelaxedSimd();
 import { runSubcircuits } from './science/subcircuits';
 import { experimentPresets } from './presets';
-import { FIGURES, FigureId, reproduce as reproduceFigure, slurmScript } from './science/reproduce';
+import { FIGURES, FigureId, reproduce as reproduceFigure, slurmScript, DEFAULT_STAND_IN } from './science/reproduce';
+import { STAND_INS, isStandIn } from './data';
 import type { FromChildMessage } from '../shared/protocol';
 
 const HELP = `induction-lab — train and inspect the induction-head model of "What needs to go right for an induction head?"
@@ -29,7 +30,8 @@ Usage:
   induction-lab measure RUN_DIR [--checkpoint SEQUENCES] [--what NAMES] [--subsample N] [--json] [--force]
   induction-lab sweep PREFIX [--scale fast|paper] [--workers N] [--out DIR] [--seed N]
   induction-lab subcircuits [--scale fast|paper] [--workers N] [--out DIR] [--seed N] [--sequences N]
-  induction-lab reproduce FIGURE [--scale fast|paper] [--seeds 5,6] [--out DIR] [--runs DIR] [--workers N] [--subsample N] [--emit slurm]
+  induction-lab reproduce FIGURE [--scale fast|paper] [--seeds 5,6] [--stand-in NAME] [--out DIR] [--runs DIR] [--workers N] [--subsample N] [--emit slurm]
+  induction-lab findings [--scale fast|paper|smoke] [--seeds 5,6,7,8,9] [--stand-ins structured,independent] [--only IDS] [--out DIR] [--runs DIR] [--doc FILE] [--workers N] [--subsample N] [--progress json]
   induction-lab --help
 
 train      Trains a model in this process and writes a run folder (run.json, metrics.jsonl,
@@ -72,7 +74,16 @@ subcircuits  Trains the subcircuit set from one initialisation (no clamp; A+B = 
 reproduce  Regenerates a figure of the paper (fig3a, fig3b, fig4a, fig4b, fig5a, fig5b, fig6, appfig11,
            appfig15): trains the runs it needs (one process per core; finished runs reused), computes
            its measures and writes DIR/FIGURE/figure.svg, data.json and data.csv. --emit slurm writes a
-           Slurm job-array script running the same CLI per run, plus a merge job, instead.
+           Slurm job-array script running the same CLI per run, plus a merge job, instead. --seeds
+           trains every seed (runs reused) and draws the mean with a band (the range over seeds);
+           data.json and data.csv keep every seed's values. --stand-in picks the synthetic data
+           (structured or independent; default ${DEFAULT_STAND_IN}).
+findings   Decides, for each stand-in and seed, which of the paper's findings (spec §7) hold — plateau then
+           phase change, the Fig 5b ordering, redundancy, keep-one monotone in IS, negative-IS clamp,
+           label/class effects on subcircuits B and C, unseen classes, … — training what is missing
+           (the same run folders as reproduce, reused) and writing DIR/findings.md and findings.json;
+           --doc FILE replaces the generated section of FILE; --only takes finding ids; --scale smoke
+           checks the pipeline in seconds.
 forward    Runs a checkpoint on sequences from a JSON file
            {"exemplars": [[x1, x2, xq], …], "labels": [[y1, y2, yq?], …]} and prints
            {"logits": [[…L at the query…], …], "patterns": [layer][sequence][head][query][key]}.
@@ -139,7 +150,7 @@ async function train(a: Args): Promise<void> {
   }
   if (resumeDir) {
     runDir = RunDir.open(resumeDir);
-    config = resolveRunConfig(runDir.readRunJson<{ config: unknown }>().config);
+    config = resolveStoredRunConfig(runDir.readRunJson<{ config: unknown }>().config);
   } else {
     const base = resolvePreset(one(a, 'preset') ?? DEFAULT_PRESET, scaleOf(a));
     let raw: Record<string, unknown> = {};
@@ -257,19 +268,19 @@ async function measure(a: Args): Promise<void> {
 }
 
 async function reproduceCmd(a: Args): Promise<void> {
-  checkFlags(a, new Set(['scale', 'seeds', 'out', 'runs', 'workers', 'subsample', 'emit']), 'reproduce');
+  checkFlags(a, new Set(['scale', 'seeds', 'stand-in', 'out', 'runs', 'workers', 'subsample', 'emit']), 'reproduce');
   const fig = a._[1] as FigureId;
   if (!fig || !(FIGURES as readonly string[]).includes(fig)) fail(`reproduce needs a figure: ${FIGURES.join(', ')}`);
   const scale = scaleOf(a);
-  const seedsText = one(a, 'seeds') ?? '5';
-  if (!/^\d+(,\d+)*$/.test(seedsText)) fail(`--seeds takes a comma list of whole numbers, got "${seedsText}"`);
-  const seeds = seedsText.split(',').map(Number);
+  const seeds = seedsOf(a, '5');
+  const standIn = one(a, 'stand-in') ?? DEFAULT_STAND_IN;
+  if (!isStandIn(standIn)) fail(`--stand-in must be ${STAND_INS.join(' or ')}, got "${standIn}"`);
   const out = path.resolve(one(a, 'out') ?? path.join(process.cwd(), 'figures'));
   const runsRoot = path.resolve(one(a, 'runs') ?? path.join(defaultRunsRoot(process.cwd()), 'reproduce'));
   const emit = one(a, 'emit');
   if (emit !== undefined) {
     if (emit !== 'slurm') fail(`--emit supports slurm, got "${emit}"`);
-    const { script, configs } = slurmScript(fig, scale, seeds, runsRoot, out);
+    const { script, configs } = slurmScript(fig, scale, seeds, runsRoot, out, standIn);
     const dir = path.join(out, fig, 'slurm-configs');
     fs.mkdirSync(dir, { recursive: true });
     for (const c of configs) fs.writeFileSync(path.join(dir, `${c.key}.json`), JSON.stringify(c.config, null, 2));
@@ -279,10 +290,42 @@ async function reproduceCmd(a: Args): Promise<void> {
     return;
   }
   const r = await reproduceFigure(fig, {
-    scale, seeds, out, runsRoot, workers: int(a, 'workers'), subsample: int(a, 'subsample'),
+    scale, seeds, standIn, out, runsRoot, workers: int(a, 'workers'), subsample: int(a, 'subsample'),
     onMessage: sweepDisplay(), shouldStop: stopOnSigint(), log: (l) => process.stderr.write(l + '\n'),
   });
   process.stdout.write(`${r.figure.title}\n${JSON.stringify(r.numbers, null, 1)}\nwrote ${r.files.join(', ')}\n`);
+}
+
+function seedsOf(a: Args, fallback: string): number[] {
+  const text = one(a, 'seeds') ?? fallback;
+  if (!/^\d+(,\d+)*$/.test(text)) fail(`--seeds takes a comma list of whole numbers, got "${text}"`);
+  return [...new Set(text.split(',').map(Number))];
+}
+
+async function findingsCmd(a: Args): Promise<void> {
+  checkFlags(a, new Set(['scale', 'seeds', 'stand-ins', 'only', 'out', 'runs', 'doc', 'workers', 'subsample', 'progress']), 'findings');
+  const { findingsCommand, parseStandIns, selectFindings } = await import('./science/findings');
+  const scale = one(a, 'scale') ?? 'fast';
+  if (scale !== 'fast' && scale !== 'paper' && scale !== 'smoke') fail(`--scale must be fast, paper or smoke, got "${scale}"`);
+  const progress = one(a, 'progress');
+  if (progress !== undefined && progress !== 'json') fail(`--progress supports json, got "${progress}"`);
+  let standIns, only;
+  try {
+    standIns = parseStandIns(one(a, 'stand-ins'));
+    only = one(a, 'only')?.split(',').map((s) => s.trim()).filter(Boolean);
+    selectFindings(only);
+  } catch (e) { fail((e as Error).message); }
+  const doc = one(a, 'doc');
+  if (doc && !fs.existsSync(doc)) fail(`--doc ${doc}: no such file`);
+  await findingsCommand({
+    scale, seeds: seedsOf(a, '5,6,7,8,9'), standIns, only, doc,
+    out: path.resolve(one(a, 'out') ?? path.join(process.cwd(), 'findings')),
+    runsRoot: path.resolve(one(a, 'runs') ?? path.join(defaultRunsRoot(process.cwd()), 'reproduce')),
+    workers: int(a, 'workers'), subsample: int(a, 'subsample'),
+    onMessage: progress ? undefined : sweepDisplay(), shouldStop: stopOnSigint(),
+    log: (l) => { if (!progress) process.stderr.write(l + '\n'); },
+    progress: progress ? (p) => process.stderr.write(JSON.stringify(p) + '\n') : undefined,
+  }, (text) => process.stdout.write(text));
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -302,7 +345,8 @@ async function main(argv: string[]): Promise<void> {
     case 'sweep': return sweep(a);
     case 'reproduce': return reproduceCmd(a);
     case 'subcircuits': return subcircuits(a);
-    default: fail(`unknown command "${cmd}" (train, presets, forward, measure, sweep, subcircuits, reproduce; see --help)`);
+    case 'findings': return findingsCmd(a);
+    default: fail(`unknown command "${cmd}" (train, presets, forward, measure, sweep, subcircuits, reproduce, findings; see --help)`);
   }
 }
 

@@ -79,3 +79,17 @@ export interface ErrorMessage { type: 'error'; message: string }
 export interface FinishedMessage { type: 'finished'; status: RunStatus; sequences: number; runDir: string; seconds: number }
 export type FromChildMessage =
   | StartedMessage | ProgressMessage | MetricsMessage | CheckpointMessage | WarningMessage | ErrorMessage | FinishedMessage;
+
+/**
+ * Machine-readable progress of a CLI command the extension runs in a child (`--progress json`): one JSON
+ * object per line on stderr; human text stays on stdout (contracts §2).
+ */
+export interface CliProgress {
+  type: 'progress';
+  task: string;
+  done: number;
+  total: number;
+  unit: string;
+  etaSeconds?: number;
+  message?: string;
+}

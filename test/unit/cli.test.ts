@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { decodeSafetensors } from '../../src/engine/io';
+import { DEFAULT_STAND_IN } from '../../src/engine/science/reproduce';
 
 const ROOT = path.join(__dirname, '..', '..');
 function cli(args: string[]): { code: number; out: string; err: string } {
@@ -98,13 +99,15 @@ test('reproduce draws the toy-model figure and emits a Slurm job array for a fig
   const it = data.numbers.iterationsTo10pct;
   assert.ok(it.none > it.c && it.c > it['b+c'], `clamping factors shortens the plateau: ${JSON.stringify(it)}`);
   assert.match(fs.readFileSync(path.join(dir, 'fig5a', 'figure.svg'), 'utf8'), /^<svg/);
-  assert.match(fs.readFileSync(path.join(dir, 'fig5a', 'data.csv'), 'utf8'), /^panel,series,x,y\n/);
+  assert.match(fs.readFileSync(path.join(dir, 'fig5a', 'data.csv'), 'utf8'), /^panel,series,x,y,seed\n/);
   const s = cli(['reproduce', 'fig5b', '--scale', 'paper', '--emit', 'slurm', '--out', dir, '--runs', path.join(dir, 'runs')]);
   assert.equal(s.code, 0, s.err);
   const script = fs.readFileSync(path.join(dir, 'fig5b', 'slurm.sh'), 'utf8');
   assert.match(script, /#SBATCH --job-name=induction-lab-fig5b/);
-  assert.match(script, /KEYS=\(fig5b\.noclamp-paper-seed5 .*fig5b\.perfect_l1_and_copy-paper-seed5\)/);
-  const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'fig5b', 'slurm-configs', 'fig5b.perfect_l1-paper-seed5.json'), 'utf8'));
+  assert.match(script, new RegExp(`KEYS=\\(fig5b\\.noclamp-paper-${DEFAULT_STAND_IN}-seed5 .*fig5b\\.perfect_l1_and_copy-paper-${DEFAULT_STAND_IN}-seed5\\)`));
+  assert.match(script, new RegExp(`reproduce fig5b --scale paper --seeds 5 --stand-in ${DEFAULT_STAND_IN} `));
+  const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'fig5b', 'slurm-configs', `fig5b.perfect_l1-paper-${DEFAULT_STAND_IN}-seed5.json`), 'utf8'));
+  assert.equal(cfg.data.standIn, DEFAULT_STAND_IN);
   assert.equal(cfg.train.lr, 1e-5);
   assert.equal(cfg.train.sequences, 600_000);
   assert.deepEqual(cfg.clamps.map((c: { kind: string }) => c.kind), ['ablate', 'layer1']);

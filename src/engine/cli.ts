@@ -32,6 +32,7 @@ Usage:
   induction-lab subcircuits [--scale fast|paper] [--workers N] [--out DIR] [--seed N] [--sequences N]
   induction-lab reproduce FIGURE [--scale fast|paper] [--seeds 5,6] [--stand-in NAME] [--out DIR] [--runs DIR] [--workers N] [--subsample N] [--emit slurm]
   induction-lab findings [--scale fast|paper|smoke] [--seeds 5,6,7,8,9] [--stand-ins structured,independent] [--only IDS] [--out DIR] [--runs DIR] [--doc FILE] [--workers N] [--subsample N] [--progress json]
+  induction-lab features [--file FEATURES]... [--feature-seed N]
   induction-lab --help
 
 train      Trains a model in this process and writes a run folder (run.json, metrics.jsonl,
@@ -84,6 +85,9 @@ findings   Decides, for each stand-in and seed, which of the paper's findings (s
            (the same run folders as reproduce, reused) and writing DIR/findings.md and findings.json;
            --doc FILE replaces the generated section of FILE; --only takes finding ids; --scale smoke
            checks the pipeline in seconds.
+features   Measures the synthetic stand-ins (and feature files: .npy, .safetensors, .h5) — norm,
+           non-negativity, inter-class cosine, effective rank, how much of an unseen class lies in
+           the training classes' span — and prints them as a Markdown table.
 forward    Runs a checkpoint on sequences from a JSON file
            {"exemplars": [[x1, x2, xq], …], "labels": [[y1, y2, yq?], …]} and prints
            {"logits": [[…L at the query…], …], "patterns": [layer][sequence][head][query][key]}.
@@ -346,7 +350,13 @@ async function main(argv: string[]): Promise<void> {
     case 'reproduce': return reproduceCmd(a);
     case 'subcircuits': return subcircuits(a);
     case 'findings': return findingsCmd(a);
-    default: fail(`unknown command "${cmd}" (train, presets, forward, measure, sweep, subcircuits, reproduce, findings; see --help)`);
+    case 'features': {
+      checkFlags(a, new Set(['file', 'feature-seed']), 'features');
+      const { featureColumns, featureTable } = await import('./data/featureReport');
+      process.stdout.write(featureTable(await featureColumns(a.flags.get('file') ?? [], int(a, 'feature-seed') ?? 0)));
+      return;
+    }
+    default: fail(`unknown command "${cmd}" (train, presets, forward, measure, sweep, subcircuits, reproduce, findings, features; see --help)`);
   }
 }
 

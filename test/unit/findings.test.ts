@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { FINDINGS, SeedRuns, Verdict, findingsMarkdown, plateauTime, spearman, DOC_BEGIN, DOC_END } from '../../src/engine/science/findings';
+import { FINDINGS, SeedRuns, Verdict, findingsMarkdown, plateauTime, spearman, docMarkers } from '../../src/engine/science/findings';
 import type { HeadAblations } from '../../src/engine/measures/ablations';
 import type { MetricsRecord } from '../../src/shared/protocol';
 
@@ -157,7 +157,8 @@ test('data dependence: labels slow C not B, classes slow B not C, normal trainin
 test('findings --scale smoke: real runs, the table, reuse, a document section and JSON progress', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'il-findings-'));
   const doc = path.join(dir, 'doc.md');
-  fs.writeFileSync(doc, `# Doc\n\nbefore\n${DOC_BEGIN}\nold table\n${DOC_END}\nafter\n`);
+  const [BEGIN, END] = docMarkers('smoke'), [FAST_BEGIN, FAST_END] = docMarkers('fast');
+  fs.writeFileSync(doc, `# Doc\n\nbefore\n${BEGIN}\nold table\n${END}\nafter\n${FAST_BEGIN}\nfast table\n${FAST_END}\n`);
   const args = ['findings', '--scale', 'smoke', '--seeds', '5', '--stand-ins', 'structured,independent', '--only', 'phase-change,redundancy,unseen-classes',
     '--runs', path.join(dir, 'runs'), '--out', path.join(dir, 'out'), '--doc', doc, '--workers', '2', '--progress', 'json'];
   const run = () => spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/engine/cli.ts'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
@@ -175,7 +176,7 @@ test('findings --scale smoke: real runs, the table, reuse, a document section an
   }
   assert.ok(Number.isFinite(t.findings[1].perStandIn.structured.seeds['5'].numbers.removeOneAcc));
   const text = fs.readFileSync(doc, 'utf8');
-  assert.ok(text.startsWith('# Doc\n\nbefore\n') && text.endsWith(`${DOC_END}\nafter\n`) && !text.includes('old table'));
+  assert.ok(text.startsWith('# Doc\n\nbefore\n') && text.endsWith(`${END}\nafter\n${FAST_BEGIN}\nfast table\n${FAST_END}\n`) && !text.includes('old table'));
   assert.ok(text.includes(findingsMarkdown(t)), 'the document holds the generated table');
   assert.match(r.stdout, /\| Removing the strongest IH keeps accuracy ≥ 0\.95 \|/);
   const again = run();

@@ -62,6 +62,13 @@ function linePanel(p: LinePanel, x0: number, y0: number, W: number, H: number): 
     });
     if (up.length) o.push(`<polygon fill="${s.color ?? DARK2[i % 8]}" fill-opacity="0.18" stroke="none" points="${[...up, ...down].join(' ')}"/>`);
   });
+  // Several seeds: each seed thin and faint under the mean, so a sharp drop at different times stays sharp.
+  p.series.forEach((s, i) => {
+    for (const ps of s.perSeed ?? []) {
+      const pts = s.xs.map((x, k) => (Number.isFinite(ps.ys[k]) ? `${X(x).toFixed(1)},${Y(ps.ys[k]).toFixed(1)}` : '')).filter(Boolean).join(' ');
+      o.push(`<polyline fill="none" stroke="${s.color ?? DARK2[i % 8]}" stroke-opacity="0.45" stroke-width="0.8"${s.dashed ? ' stroke-dasharray="5 3"' : ''} points="${pts}"><title>${esc(`${s.label}, seed ${ps.seed}`)}</title></polyline>`);
+    }
+  });
   p.series.forEach((s, i) => {
     const pts = s.xs.map((x, k) => (Number.isFinite(s.ys[k]) ? `${X(x).toFixed(1)},${Y(s.ys[k]).toFixed(1)}` : '')).filter(Boolean).join(' ');
     o.push(`<polyline fill="none" stroke="${s.color ?? DARK2[i % 8]}" stroke-width="${s.perSeed ? 2.2 : 1.5}"${s.dashed ? ' stroke-dasharray="5 3"' : ''} points="${pts}"/>`);
@@ -107,16 +114,30 @@ function scatterPanel(p: ScatterPanel, x0: number, y0: number, W: number, H: num
   return o.join('');
 }
 
+/** Greedy word wrap to lines of at most `width` characters. */
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let cur = '';
+  for (const w of text.split(' ')) {
+    if (cur && cur.length + 1 + w.length > width) { lines.push(cur); cur = w; } else cur = cur ? `${cur} ${w}` : w;
+  }
+  return cur ? [...lines, cur] : lines;
+}
+
 export function figureSvg(f: FigureData): string {
   const PW = f.columns === 1 ? 560 : 420, PH = f.panels.some((p) => p.kind === 'heat') ? 300 : 260;
   const cols = Math.max(1, f.columns), rows = Math.ceil(f.panels.length / cols);
-  const W = cols * PW, H = 30 + rows * PH + 14 * f.notes.length;
-  const o = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" fill="#222">`, `<rect width="${W}" height="${H}" fill="white"/>`, `<text x="8" y="20" font-size="14" font-weight="bold">${esc(f.title)}</text>`];
+  const W = cols * PW;
+  // ≈ 0.55 em per character of sans-serif: shrink a long title to fit, wrap long notes.
+  const titleSize = Math.max(9, Math.min(14, (W - 16) / (0.58 * f.title.length)));
+  const notes = f.notes.flatMap((n) => wrap(n, Math.floor((W - 16) / 5.6)));
+  const H = 30 + rows * PH + 14 * notes.length;
+  const o = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" fill="#222">`, `<rect width="${W}" height="${H}" fill="white"/>`, `<text x="8" y="20" font-size="${titleSize.toFixed(1)}" font-weight="bold">${esc(f.title)}</text>`];
   f.panels.forEach((p, i) => {
     const x0 = (i % cols) * PW, y0 = 30 + Math.floor(i / cols) * PH;
     o.push(p.kind === 'lines' ? linePanel(p, x0, y0, PW, PH) : p.kind === 'heat' ? heatPanel(p, x0, y0, PW, PH) : scatterPanel(p, x0, y0, PW, PH));
   });
-  f.notes.forEach((n, i) => o.push(`<text x="8" y="${30 + rows * PH + 10 + i * 14}" font-size="10">${esc(n)}</text>`));
+  notes.forEach((n, i) => o.push(`<text x="8" y="${30 + rows * PH + 10 + i * 14}" font-size="10">${esc(n)}</text>`));
   o.push('</svg>');
   return o.join('\n');
 }

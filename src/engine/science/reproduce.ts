@@ -104,7 +104,7 @@ export async function reproduce(fig: FigureId, o: ReproduceOptions): Promise<Fig
   }
   const ctx: SeedContext = {
     scale: o.scale, standIn, multi: seeds.length > 1, log,
-    seedsText: seeds.length > 1 ? `seeds ${seeds.join(', ')}: mean and range` : undefined,
+    seedsText: seeds.length > 1 ? `seeds ${seeds.join(', ')}` : undefined,
     dirOf: (key) => runs.find((r) => r.key === key)!.runDir,
     sub: o.subsample ?? (o.scale === 'fast' ? 2000 : undefined),
   };

@@ -40,7 +40,7 @@ export function combineSeeds(figs: FigureData[], seeds: number[]): FigureData {
   const base = figs[0];
   const panels = base.panels.map((_, i) => combinePanel(figs.map((f) => f.panels[i]), seeds));
   const notes = [...base.notes];
-  if (panels.some((p) => p.kind === 'lines')) notes.push(`Lines: mean over seeds ${seeds.join(', ')}; shaded: their range (min–max). Every seed's values are in data.json and data.csv.`);
+  if (panels.some((p) => p.kind === 'lines')) notes.push(`Thick: mean over seeds ${seeds.join(', ')}; thin: each seed; shaded: their range (min–max). Every seed's values are in data.json and data.csv.`);
   if (panels.some((p) => p.kind === 'scatter')) notes.push(`Points of seeds ${seeds.join(', ')} pooled.`);
   if (panels.some((p) => p.kind === 'heat')) notes.push(`Heatmaps: seed ${seeds[0]} (head roles differ between seeds); the other seeds' matrices are in data.json.`);
   return { ...base, panels, notes, seeds };

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { FINDINGS, SeedRuns, Verdict, findingsMarkdown, plateauTime, spearman, docMarkers } from '../../src/engine/science/findings';
+import { FINDINGS, SeedRuns, Verdict, crossing, findingsMarkdown, plateauTime, spearman, docMarkers } from '../../src/engine/science/findings';
 import type { HeadAblations } from '../../src/engine/measures/ablations';
 import type { MetricsRecord } from '../../src/shared/protocol';
 
@@ -50,10 +50,14 @@ function seedRuns(curves: Record<string, Row[]>, ablations: HeadAblations | null
 }
 const judge = (id: string, r: SeedRuns): Verdict => FINDINGS.find((f) => f.id === id)!.judge(r);
 
-test('plateau time and Spearman ρ by hand', () => {
+test('plateau time, threshold crossing and Spearman ρ by hand', () => {
   // Losses 2.0, 0.7, 0.7, 0.7, 0.2 at x = 0, 10, 20, 30, 40: three intervals of 10 start in the band.
   assert.equal(plateauTime([0, 10, 20, 30, 40], [2.0, 0.7, 0.7, 0.7, 0.2]), 30);
   assert.equal(plateauTime([0, 10, 20], [2.0, 1.2, 0.1]), 0);
+  // Log-linear between (10, 0.5) and (20, 0.1): t = ln(0.5/0.3)/ln(0.5/0.1).
+  assert.ok(Math.abs(crossing([0, 10, 20], [1, 0.5, 0.1], 0.3) - (10 + 10 * Math.log(0.5 / 0.3) / Math.log(5))) < 1e-12);
+  assert.equal(crossing([0, 10, 20], [0.1, 0.05, 0.01], 0.3), 0);
+  assert.equal(crossing([0, 10, 20], [1, 0.9, 0.8], 0.3), 20, 'never: the run\'s end');
   assert.equal(spearman([1, 2, 3, 4], [10, 20, 30, 40]), 1);
   assert.equal(spearman([1, 2, 3, 4], [4, 3, 2, 1]), -1);
   // The paper's Fig 4a (IS, keep-one accuracy of H0..H7): two adjacent swaps → 1 − 6·4/(8·63) = 0.952.
@@ -132,7 +136,7 @@ test('data dependence: labels slow C not B, classes slow B not C, normal trainin
   const f6 = (row: string, col: string) => `fig6.${row}.${col}`;
   const c: Record<string, Row[]> = {};
   const put = (row: string, col: string, half: number) => { c[f6(row, col)] = smooth(half, 32_000); };
-  // Learning time of smooth(h): first x with 2·2^(−x/h) < 0.277 → x > 2.85 h.
+  // smooth(h) crosses 0.4·ln 2 at x = h·log2(2 / 0.277) ≈ 2.85 h (exactly, by the log-linear interpolation).
   for (const [row, b, cc] of [['classes50', 2000, 2000], ['labels10', 2000, 3500], ['labels15', 2050, 5000], ['classes100', 3000, 2000], ['classes200', 4000, 2050]] as const) {
     put(row, 'perfect_l1_and_copy', b); put(row, 'perfect_match', cc);
   }

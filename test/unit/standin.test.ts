@@ -101,3 +101,22 @@ test('data.standIn selects the generator; stored runs without it meant the indep
   assert.equal(resolveStoredRunConfig(stored).data.standIn, 'independent');
   assert.equal(resolveRunConfig({}).data.standIn, TaskData.DEFAULT_DATA_CONFIG.standIn);
 });
+
+test('a sweep reuses a finished run whose run.json predates data.standIn only as the independent stand-in', async () => {
+  const fs = await import('node:fs'), os = await import('node:os'), path = await import('node:path');
+  const { sweepStatus } = await import('../../src/engine/sweep');
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'il-legacy-'));
+  const job = (standIn: 'structured' | 'independent') => {
+    const config = presetConfig('smoke');
+    config.data.standIn = standIn;
+    return { key: 'old-run', config };
+  };
+  // As written before the key existed (and before train.tensorboard): both absent.
+  const stored = JSON.parse(JSON.stringify(job('independent').config));
+  delete stored.data.standIn;
+  delete stored.train.tensorboard;
+  fs.mkdirSync(path.join(root, 'old-run'));
+  fs.writeFileSync(path.join(root, 'old-run', 'run.json'), JSON.stringify({ status: 'completed', config: stored }));
+  assert.deepEqual(sweepStatus([job('independent')], root).results.map((r) => r.key), ['old-run']);
+  assert.deepEqual(sweepStatus([job('structured')], root).missing.map((m) => m.why), ['another config']);
+});

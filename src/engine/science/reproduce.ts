@@ -270,7 +270,8 @@ async function figureForSeed(fig: FigureId, seed: number, c: SeedContext): Promi
         return series(metrics(dirOf(js[i].key)), `IS ${(2 * s - 1).toFixed(1)}`, (r) => r.eval[n]?.loss ?? NaN, color);
       })));
       figure = { id: fig, title: `App Fig 15 — clamped induction strength of L2H3 (all heads active; ${st}, ${o.scale} scale, ${standIn} stand-in)`, columns: 3, notes: [], panels };
-      numbers.finalTrainLoss = Object.fromEntries(IS_SWEEP.map((s, i) => { const rows = metrics(dirOf(js[i].key)); return [`IS ${(2 * s - 1).toFixed(1)}`, rows[rows.length - 1]?.eval.fsl_train.loss]; }));
+      const final = (set: string) => Object.fromEntries(IS_SWEEP.map((s, i) => { const rows = metrics(dirOf(js[i].key)); return [`IS ${(2 * s - 1).toFixed(1)}`, rows[rows.length - 1]?.eval[set]?.loss]; }));
+      Object.assign(numbers, { finalTrainLoss: final('fsl_train'), finalRelabelLoss: final('fsl_val_rl'), finalTestClassLoss: final('fsl_test_class') });
       break;
     }
   }

@@ -122,7 +122,7 @@ wait_gone() { # job id(s) until none is pending/running
 merge_jobs() { squeue -h --states=all -n induction-lab-fig5b-merge -o '%i %T' 2>/dev/null | sort -n; }
 
 # 2. Cancel task 2 once it has trained a while (≥ 10 evaluations).
-KEY=fig5b.perfect_l1-fast-seed5
+KEY=fig5b.perfect_l1-fast-structured-seed5  # <condition>-<scale>-<stand-in>-seed<N> (the default stand-in)
 for _ in $(seq 1200); do
   n=$( [ -f "$RUNS/$KEY/metrics.jsonl" ] && wc -l <"$RUNS/$KEY/metrics.jsonl" || echo 0)
   [ "$n" -ge 10 ] && break; sleep 0.5

@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { resolveRunConfig, baseConfig, DEFAULT_PRESET, RunConfig } from './train/runConfig';
+import { resolveRunConfig, resolveStoredRunConfig, baseConfig, DEFAULT_PRESET, RunConfig } from './train/runConfig';
 import { runTraining, prepareRun, isComplete } from './train/trainer';
 import { resolvePreset } from './presets';
 import { RunDir, makeRunId } from './io';
@@ -40,7 +40,7 @@ async function handle(m: ToChildMessage): Promise<void> {
     let config: RunConfig;
     if (m.type === 'resume') {
       runDir = RunDir.open(m.runDir);
-      config = resolveRunConfig(runDir.readRunJson<{ config: unknown }>().config);
+      config = resolveStoredRunConfig(runDir.readRunJson<{ config: unknown }>().config);
     } else {
       // A config without a preset stands on the paper's defaults; neither means the default preset.
       const base = m.preset || m.config === undefined ? resolvePreset(m.preset ?? DEFAULT_PRESET, m.scale ?? 'fast') : baseConfig();

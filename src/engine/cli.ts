@@ -21,7 +21,8 @@ enableRelaxedSimd();
 survivePipes();
 import { runSubcircuits } from './science/subcircuits';
 import { experimentPresets } from './presets';
-import { FIGURES, FigureId, reproduce as reproduceFigure } from './science/reproduce';
+import { FIGURES, FigureId, reproduce as reproduceFigure, DEFAULT_STAND_IN } from './science/reproduce';
+import { STAND_INS, isStandIn } from './data';
 import { slurmFiles, writeSlurmFiles, findCliBin } from './science/slurm';
 import type { FromChildMessage } from '../shared/protocol';
 
@@ -35,7 +36,9 @@ Usage:
   induction-lab measure RUN_DIR [--checkpoint SEQUENCES | --checkpoints all|N|LIST | --follow] [--what NAMES] [--subsample N] [--workers N] [--progress json] [--json] [--force]
   induction-lab sweep PREFIX [--scale fast|paper] [--workers N] [--out DIR] [--seed N]
   induction-lab subcircuits [--scale fast|paper] [--workers N] [--out DIR] [--seed N] [--sequences N]
-  induction-lab reproduce FIGURE [--scale fast|paper] [--seeds 5,6] [--out DIR] [--runs DIR] [--workers N] [--subsample N] [--emit slurm | --no-train]
+  induction-lab reproduce FIGURE [--scale fast|paper] [--seeds 5,6] [--stand-in NAME] [--out DIR] [--runs DIR] [--workers N] [--subsample N] [--emit slurm | --no-train]
+  induction-lab findings [--scale fast|paper|smoke] [--seeds 5,6,7,8,9] [--stand-ins structured,independent] [--only IDS] [--out DIR] [--runs DIR] [--doc FILE] [--workers N] [--subsample N] [--progress json]
+  induction-lab features [--file FEATURES]... [--feature-seed N]
   induction-lab export RUN_DIR [--tensorboard DIR] [--format tensorboard|icl-dynamics|csv|parquet|eval-sets [OUT]]
   induction-lab llc RUN_DIR [--checkpoints all|latest|N|LIST] [--per-head | --heads LIST] [--calibrate] [--clean] [--follow] [SGLD options]
   induction-lab dynamics RUN_DIR [--probe N] [--patterns] [--clean] [--components K]
@@ -83,7 +86,18 @@ reproduce  Regenerates a figure of the paper (fig3a, fig3b, fig4a, fig4b, fig5a,
            its measures and writes DIR/FIGURE/figure.svg, data.json and data.csv. --emit slurm writes a
            Slurm job-array script (DIR/FIGURE/slurm.sh: absolute paths, submit from any folder) running this
            CLI per run, and the merge job it chains. --no-train draws from finished runs only and fails
-           naming the missing ones (what the merge job runs).
+           naming the missing ones (what the merge job runs). --seeds trains every seed (runs reused)
+           and draws the mean, each seed and their range; data.json and data.csv keep every seed's
+           values. --stand-in picks the synthetic data (structured or independent; default ${DEFAULT_STAND_IN}).
+findings   Decides, for each stand-in and seed, which of the paper's findings (spec §7) hold — plateau then
+           phase change, the Fig 5b ordering, redundancy, keep-one monotone in IS, negative-IS clamp,
+           label/class effects on subcircuits B and C, unseen classes, … — training what is missing
+           (the same run folders as reproduce, reused) and writing DIR/findings.md and findings.json;
+           --doc FILE replaces the generated section of FILE; --only takes finding ids; --scale smoke
+           checks the pipeline in seconds.
+features   Measures the synthetic stand-ins (and feature files: .npy, .safetensors, .h5) — norm,
+           non-negativity, inter-class cosine, effective rank, how much of an unseen class lies in
+           the training classes' span — and prints them as a Markdown table.
 export     Writes a run in other formats (a running run: a snapshot up to its last complete evaluation).
            --tensorboard DIR   TensorBoard events of every evaluation (new runs also write them live in
                                RUN_DIR/tensorboard/ unless train.tensorboard is false)
@@ -286,26 +300,26 @@ async function measure(a: Args): Promise<void> {
 }
 
 async function reproduceCmd(a: Args): Promise<void> {
-  checkFlags(a, new Set(['scale', 'seeds', 'out', 'runs', 'workers', 'subsample', 'emit', 'no-train', 'slurm-script']), 'reproduce');
+  checkFlags(a, new Set(['scale', 'seeds', 'stand-in', 'out', 'runs', 'workers', 'subsample', 'emit', 'no-train', 'slurm-script']), 'reproduce');
   const fig = a._[1] as FigureId;
   if (!fig || !(FIGURES as readonly string[]).includes(fig)) fail(`reproduce needs a figure: ${FIGURES.join(', ')}`);
   const scale = scaleOf(a);
-  const seedsText = one(a, 'seeds') ?? '5';
-  if (!/^\d+(,\d+)*$/.test(seedsText)) fail(`--seeds takes a comma list of whole numbers, got "${seedsText}"`);
-  const seeds = seedsText.split(',').map(Number);
+  const seeds = seedsOf(a, '5');
+  const standIn = one(a, 'stand-in') ?? DEFAULT_STAND_IN;
+  if (!isStandIn(standIn)) fail(`--stand-in must be ${STAND_INS.join(' or ')}, got "${standIn}"`);
   const out = path.resolve(one(a, 'out') ?? path.join(process.cwd(), 'figures'));
   const runsRoot = path.resolve(one(a, 'runs') ?? path.join(defaultRunsRoot(process.cwd()), 'reproduce'));
   const emit = one(a, 'emit');
   if (emit !== undefined) {
     if (emit !== 'slurm') fail(`--emit supports slurm, got "${emit}"`);
-    const files = slurmFiles(fig, scale, seeds, runsRoot, out, { node: process.execPath, cli: findCliBin(__dirname) });
+    const files = slurmFiles(fig, scale, seeds, runsRoot, out, { node: process.execPath, cli: findCliBin(__dirname), standIn });
     writeSlurmFiles(files);
     process.stdout.write(`wrote ${files.paths.script} (${files.configs.length} array tasks; its first task chains ${path.basename(files.paths.merge)}), `
       + `${files.configs.length} configs in ${files.paths.configs}; logs go to ${files.paths.logs}\nsubmit from any folder: sbatch ${files.paths.script}\n`);
     return;
   }
   const r = await reproduceFigure(fig, {
-    scale, seeds, out, runsRoot, workers: int(a, 'workers'), subsample: int(a, 'subsample'),
+    scale, seeds, standIn, out, runsRoot, workers: int(a, 'workers'), subsample: int(a, 'subsample'),
     train: !a.flags.has('no-train'), slurmScript: one(a, 'slurm-script'),
     onMessage: sweepDisplay(), shouldStop: stopOnSignals(), log: (l) => say(l + '\n'),
   });
@@ -340,6 +354,44 @@ async function dynamics(a: Args): Promise<void> {
     progress: one(a, 'progress'), seed: one(a, 'seed'),
   }, { out: (l) => process.stdout.write(l + '\n') });
   if (a.flags.has('json')) process.stdout.write(JSON.stringify(r) + '\n');
+}
+
+function seedsOf(a: Args, fallback: string): number[] {
+  const text = one(a, 'seeds') ?? fallback;
+  if (!/^\d+(,\d+)*$/.test(text)) fail(`--seeds takes a comma list of whole numbers, got "${text}"`);
+  return [...new Set(text.split(',').map(Number))];
+}
+
+async function findingsCmd(a: Args): Promise<void> {
+  checkFlags(a, new Set(['scale', 'seeds', 'stand-ins', 'only', 'out', 'runs', 'doc', 'workers', 'subsample', 'progress']), 'findings');
+  const { findingsCommand, parseStandIns, selectFindings } = await import('./science/findings');
+  const scale = one(a, 'scale') ?? 'fast';
+  if (scale !== 'fast' && scale !== 'paper' && scale !== 'smoke') fail(`--scale must be fast, paper or smoke, got "${scale}"`);
+  const progress = one(a, 'progress');
+  if (progress !== undefined && progress !== 'json') fail(`--progress supports json, got "${progress}"`);
+  let standIns, only;
+  try {
+    standIns = parseStandIns(one(a, 'stand-ins'));
+    only = one(a, 'only')?.split(',').map((s) => s.trim()).filter(Boolean);
+    selectFindings(only);
+  } catch (e) { fail((e as Error).message); }
+  const doc = one(a, 'doc');
+  if (doc && !fs.existsSync(doc)) fail(`--doc ${doc}: no such file`);
+  await findingsCommand({
+    scale, seeds: seedsOf(a, '5,6,7,8,9'), standIns, only, doc,
+    out: path.resolve(one(a, 'out') ?? path.join(process.cwd(), 'findings')),
+    runsRoot: path.resolve(one(a, 'runs') ?? path.join(defaultRunsRoot(process.cwd()), 'reproduce')),
+    workers: int(a, 'workers'), subsample: int(a, 'subsample'),
+    onMessage: progress ? undefined : sweepDisplay(), shouldStop: stopOnSignals(),
+    log: (l) => { if (!progress) say(l + '\n'); },
+    progress: progress ? (p) => process.stderr.write(JSON.stringify(p) + '\n') : undefined,
+  }, (text) => process.stdout.write(text));
+}
+
+async function featuresCmd(a: Args): Promise<void> {
+  checkFlags(a, new Set(['file', 'feature-seed']), 'features');
+  const { featureColumns, featureTable } = await import('./data/featureReport');
+  process.stdout.write(featureTable(await featureColumns(a.flags.get('file') ?? [], int(a, 'feature-seed') ?? 0)));
 }
 
 async function exportCmd(a: Args): Promise<void> {
@@ -377,7 +429,9 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'llc': return llc(a);
     case 'dynamics': return dynamics(a);
-    default: fail(`unknown command "${cmd}" (train, presets, forward, measure, sweep, subcircuits, reproduce, export, llc, dynamics; see --help)`);
+    case 'findings': return findingsCmd(a);
+    case 'features': return featuresCmd(a);
+    default: fail(`unknown command "${cmd}" (train, presets, forward, measure, sweep, subcircuits, reproduce, export, llc, dynamics, findings, features; see --help)`);
   }
 }
 

@@ -8,7 +8,7 @@ import { fork, ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { RunConfig } from './train/runConfig';
+import { RunConfig, resolveStoredRunConfig } from './train/runConfig';
 import { RunDir, liveRunStatus } from './io';
 import type { FromChildMessage, ToChildMessage, RunStatus } from '../shared/protocol';
 
@@ -37,6 +37,15 @@ export function childEntry(): { file: string; execArgv: string[] } {
 
 const stable = (x: unknown): string => JSON.stringify(x, (_k, v) => (v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort()) : v));
 
+/**
+ * A stored config as the engine reads it today: keys added since the run was written take the values the
+ * run actually used (their defaults; a run from before `data.standIn` used the independent stand-in), so
+ * a finished run is not retrained only because run.json predates a key.
+ */
+function storedConfig(raw: unknown): unknown {
+  try { return resolveStoredRunConfig(raw); } catch { return raw; }
+}
+
 interface Plan { action: 'reuse' | 'resume' | 'start'; dir: string; why: string }
 
 /**
@@ -49,7 +58,7 @@ function plan(job: SweepJob, root: string): Plan {
   try {
     const run = RunDir.open(dir);
     const rj = run.readRunJson<{ status: RunStatus; config: RunConfig }>();
-    if (stable(rj.config) !== stable(job.config)) return { action: 'start', dir, why: 'another config' };
+    if (stable(storedConfig(rj.config)) !== stable(job.config)) return { action: 'start', dir, why: 'another config' };
     const live = liveRunStatus(dir, rj);
     if (rj.status === 'completed' && live.status === 'completed') return { action: 'reuse', dir, why: 'completed' };
     const why = live.status === 'running' ? `running: ${live.note}` : live.status;

@@ -9,6 +9,7 @@ import { decodeSafetensors, encodeSafetensors, encodeNpy } from '../../src/engin
 import { resolvePreset } from '../../src/engine/presets';
 import { encodeCheckpoint } from '../../src/engine/model/checkpoint';
 import { initParams } from '../../src/engine/model/params';
+import { DEFAULT_STAND_IN } from '../../src/engine/science/reproduce';
 
 const ROOT = path.join(__dirname, '..', '..');
 function cli(args: string[]): { code: number; out: string; err: string } {
@@ -102,7 +103,7 @@ test('reproduce draws the toy-model figure and emits a Slurm job array for a fig
   const it = data.numbers.iterationsTo10pct;
   assert.ok(it.none > it.c && it.c > it['b+c'], `clamping factors shortens the plateau: ${JSON.stringify(it)}`);
   assert.match(fs.readFileSync(path.join(dir, 'fig5a', 'figure.svg'), 'utf8'), /^<svg/);
-  assert.match(fs.readFileSync(path.join(dir, 'fig5a', 'data.csv'), 'utf8'), /^panel,series,x,y\n/);
+  assert.match(fs.readFileSync(path.join(dir, 'fig5a', 'data.csv'), 'utf8'), /^panel,series,x,y,seed\n/);
   const runs = path.join(dir, 'runs');
   const s = cli(['reproduce', 'fig5b', '--scale', 'paper', '--emit', 'slurm', '--out', dir, '--runs', runs]);
   assert.equal(s.code, 0, s.err);
@@ -115,7 +116,7 @@ test('reproduce draws the toy-model figure and emits a Slurm job array for a fig
   assert.ok(script.includes(`#SBATCH --chdir=${path.join(dir, 'fig5b')}\n`));
   assert.ok(script.includes(`#SBATCH --output=${path.join(dir, 'fig5b', 'slurm-logs')}/%x-%A_%a.out\n`), 'logs under the output folder');
   assert.ok(fs.statSync(path.join(dir, 'fig5b', 'slurm-logs')).isDirectory(), 'Slurm does not create the log folder itself');
-  assert.match(script, /KEYS=\('fig5b\.noclamp-paper-seed5' .*'fig5b\.perfect_l1_and_copy-paper-seed5'\)/);
+  assert.match(script, new RegExp(`KEYS=\\('fig5b\\.noclamp-paper-${DEFAULT_STAND_IN}-seed5' .*'fig5b\\.perfect_l1_and_copy-paper-${DEFAULT_STAND_IN}-seed5'\\)`));
   assert.doesNotMatch(script, /npx/);
   // The node that emitted it and this installation's bin file, exec'ed so scancel's SIGTERM reaches the training.
   assert.ok(script.includes(`NODE='${process.execPath}'`));
@@ -123,7 +124,7 @@ test('reproduce draws the toy-model figure and emits a Slurm job array for a fig
   assert.ok(script.includes(`exec "$NODE" "$CLI" train --config '${path.join(dir, 'fig5b', 'slurm-configs')}/'"$KEY".json --out '${runs}' --run-id "$KEY"`));
   assert.match(script, /if \[ "\$SLURM_ARRAY_TASK_ID" = "\$\{SLURM_ARRAY_TASK_MIN:-0\}" \]; then\n  sbatch --dependency=afterany:"\$SLURM_ARRAY_JOB_ID" '[^']*slurm-merge\.sh'/);
   const merge = fs.readFileSync(path.join(dir, 'fig5b', 'slurm-merge.sh'), 'utf8');
-  for (const re of [/#SBATCH --time=\d\d:\d\d:\d\d\n/, /#SBATCH --mem=\d+G\n/, /#SBATCH --output=.*slurm-logs\/%x-%j\.out\n/, /\nexec '.*' reproduce fig5b --scale paper --seeds 5 --runs '.*' --out '.*' --no-train --slurm-script '.*slurm\.sh'\n$/]) {
+  for (const re of [/#SBATCH --time=\d\d:\d\d:\d\d\n/, /#SBATCH --mem=\d+G\n/, /#SBATCH --output=.*slurm-logs\/%x-%j\.out\n/, new RegExp(`\\nexec '.*' reproduce fig5b --scale paper --seeds 5 --stand-in ${DEFAULT_STAND_IN} --runs '.*' --out '.*' --no-train --slurm-script '.*slurm\\.sh'\\n$`)]) {
     assert.match(merge, re);
   }
   // Outside Slurm, or with an index the array does not have, the script says so (before starting node).
@@ -134,14 +135,15 @@ test('reproduce draws the toy-model figure and emits a Slurm job array for a fig
   b = spawnSync('bash', [file], { encoding: 'utf8', env: { ...env, SLURM_ARRAY_TASK_ID: '6' } });
   assert.equal(b.status, 2);
   assert.match(b.stderr, /array index 6 is out of range: fig5b has runs 0-5/);
-  const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'fig5b', 'slurm-configs', 'fig5b.perfect_l1-paper-seed5.json'), 'utf8'));
+  const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'fig5b', 'slurm-configs', `fig5b.perfect_l1-paper-${DEFAULT_STAND_IN}-seed5.json`), 'utf8'));
+  assert.equal(cfg.data.standIn, DEFAULT_STAND_IN);
   assert.equal(cfg.train.lr, 1e-5);
   assert.equal(cfg.train.sequences, 600_000);
   assert.deepEqual(cfg.clamps.map((c: { kind: string }) => c.kind), ['ablate', 'layer1']);
   // The merge job trains nothing: it names the runs that are missing and how to train them.
   const m = cli(['reproduce', 'fig5b', '--scale', 'paper', '--out', dir, '--runs', runs, '--no-train', '--slurm-script', file]);
   assert.equal(m.code, 2);
-  assert.match(m.err, /^induction-lab: 6 of 6 run\(s\) are not complete: #0 fig5b\.noclamp-paper-seed5 \(missing\), #1 .*; train them first: sbatch --array=0,1,2,3,4,5 .*slurm\.sh\n$/);
+  assert.match(m.err, new RegExp(`^induction-lab: 6 of 6 run\\(s\\) are not complete: #0 fig5b\\.noclamp-paper-${DEFAULT_STAND_IN}-seed5 \\(missing\\), #1 .*; train them first: sbatch --array=0,1,2,3,4,5 .*slurm\\.sh\\n$`));
   assert.ok(!fs.existsSync(path.join(dir, 'fig5b', 'figure.svg')), 'no figure from missing runs');
   assert.match(cli(['reproduce', 'fig99']).err, /reproduce needs a figure: fig3a, fig3b/);
 });

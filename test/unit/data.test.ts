@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../src/engine/rng';
 import {
-  Batch, DataConfig, TaskData, gatherExemplars, loadTaskData, makeLabelScheme, makeSyntheticFeatures, splitRanges,
+  Batch, DataConfig, TaskData, gatherExemplars, loadTaskData, makeLabelScheme, makeStandIn, makeSyntheticFeatures, splitRanges,
 } from '../../src/engine/data';
 
 const DEF = TaskData.DEFAULT_DATA_CONFIG;
@@ -226,7 +226,8 @@ test('clear errors for bad configs', () => {
 test('loadTaskData builds the synthetic default task', async () => {
   const t = await loadTaskData({ ...DEF, classSplit: [50, 10, 100] });
   assert.deepEqual([t.bank.classes, t.bank.exemplars, t.bank.dim], [1623, 5, 512]);
-  assert.deepEqual(t.bank.data.subarray(0, 5 * 512 * 50), bank.data.subarray(0, 5 * 512 * 50));
+  const expected = makeStandIn(DEF.standIn, { classes: 1623, exemplars: 5, dim: 512, seed: DEF.featureSeed, classScale: DEF.classScale, exemplarNoise: DEF.exemplarNoise });
+  assert.deepEqual(t.bank.data.subarray(0, 5 * 512 * 50), expected.data.subarray(0, 5 * 512 * 50));
   assert.deepEqual(t.labels, labels);
   assert.deepEqual(t.classSplit.test, [60, 160]);
 });

@@ -1,13 +1,13 @@
 import { makeLabelScheme } from './labels';
 import { TaskData } from './sampler';
-import { makeSyntheticFeatures } from './synthetic';
+import { makeStandIn } from './standIn';
 import type { DataConfig, FeatureBank } from './types';
 
-/** Features for a config: the §1.5 synthetic stand-in, or a [classes, exemplars, dim] tensor from a file. */
+/** Features for a config: a §1.5 synthetic stand-in (`data.standIn`), or a [classes, exemplars, dim] tensor from a file. */
 export async function loadFeatureBank(cfg: DataConfig): Promise<FeatureBank> {
   if (cfg.features === 'synthetic') {
     const sum = (a: number[]) => a.reduce((s, x) => s + x, 0);
-    return makeSyntheticFeatures({
+    return makeStandIn(cfg.standIn, {
       // The paper's 1623 × 5, or more if the splits ask for it.
       classes: Math.max(1623, sum(cfg.classSplit)),
       exemplars: Math.max(5, sum(cfg.exemplarSplit)),

@@ -25,6 +25,7 @@ export class TaskData {
   /** The paper's defaults (spec §1, §2.5). Frozen: spread it to override fields. */
   static readonly DEFAULT_DATA_CONFIG: DataConfig = deepFreeze({
     features: 'synthetic',
+    standIn: 'structured',
     featureSeed: 0,
     classScale: 0.5,
     exemplarNoise: 0.25,

@@ -55,9 +55,14 @@ export interface DataConfig {
   features: string;
   /** Dataset inside an HDF5 / safetensors file (default 'resnet18/224/feat' for h5, first tensor otherwise). */
   featuresKey?: string;
+  /**
+   * Which synthetic generator `features: "synthetic"` uses (spec §1.5; `data/standIn.ts`): "structured"
+   * (classes share low-dimensional structure) or "independent" (the first generator). Ignored for files.
+   */
+  standIn: 'structured' | 'independent';
   /** Seed of the synthetic feature generator. */
   featureSeed: number;
-  /** Scale of the class-specific component of the synthetic features (0.5 in spec §1.5). */
+  /** Per-dimension RMS of the class-specific component of the synthetic features (0.5 in spec §1.5). */
   classScale: number;
   /** Std of the held-out exemplars' noise in the synthetic features (0.25 in spec §1.5). */
   exemplarNoise: number;

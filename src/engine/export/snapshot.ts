@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RunDir, CheckpointRef } from '../io';
-import { resolveRunConfig, RunConfig } from '../train/runConfig';
+import { resolveStoredRunConfig, RunConfig } from '../train/runConfig';
 import type { MetricsRecord } from '../../shared/protocol';
 
 export interface RunSnapshot {
@@ -30,7 +30,7 @@ export function readRunSnapshot(dirPath: string): RunSnapshot {
   // The stored config is validated like a --config file, so an old or hand-edited run.json fails clearly.
   let config: RunConfig;
   try {
-    config = resolveRunConfig(runJson.config);
+    config = resolveStoredRunConfig(runJson.config);
   } catch (e) {
     throw new Error(`${dir.runJsonPath}: ${(e as Error).message}`, { cause: e });
   }

@@ -31,7 +31,7 @@ import { ClampSpec, isActive, normalizeClamps } from '../clamps/spec';
 import { formatHead } from '../clamps/heads';
 import { inductionStrengthAtQuery, prevTokenScore } from './attention';
 import { CheckpointRef, RunDir } from '../io';
-import { RunConfig, resolveRunConfig } from '../train/runConfig';
+import { RunConfig, resolveStoredRunConfig } from '../train/runConfig';
 import { EngineName, EnginePreference, Forward } from '../forward';
 
 /** Seed of the subsample: fixed, so every configuration, checkpoint and process sees the same sequences. */
@@ -204,7 +204,7 @@ const disposers = new WeakMap<MeasureContext, () => void>();
 export function readRunConfig(rd: RunDir): RunConfig {
   const j = rd.readRunJson<{ config?: unknown }>();
   if (!j || typeof j !== 'object' || j.config === undefined) throw new Error(`${rd.runJsonPath} has no "config"`);
-  try { return resolveRunConfig(j.config); } catch (e) { throw new Error(`${rd.runJsonPath}: invalid config: ${(e as Error).message}`); }
+  try { return resolveStoredRunConfig(j.config); } catch (e) { throw new Error(`${rd.runJsonPath}: invalid config: ${(e as Error).message}`); }
 }
 
 /** The checkpoint with this sequence count (default: the latest), or an error listing the available ones. */

@@ -2,12 +2,22 @@
  * Figures as data and as SVG (no DOM needed): a grid of panels, each a line chart or a heatmap. The CLI
  * writes them next to their data (JSON, CSV); docs/reproduction.md embeds them.
  */
-export interface LineSeries { label: string; xs: number[]; ys: number[]; color?: string; dashed?: boolean }
+export interface LineSeries {
+  label: string; xs: number[]; ys: number[]; color?: string; dashed?: boolean;
+  /** Shaded band around the line (several seeds: their range); same length as xs. */
+  band?: { lo: number[]; hi: number[] };
+  /** Each seed's values at xs, when the line is a mean over seeds. */
+  perSeed?: Array<{ seed: number; ys: number[] }>;
+}
 export interface LinePanel { kind: 'lines'; title: string; xLabel: string; yLabel: string; series: LineSeries[]; yDomain?: [number, number]; hline?: { y: number; label: string } }
 export interface HeatPanel { kind: 'heat'; title: string; rows: string[]; cols: string[]; values: number[][]; domain: [number, number]; signed: boolean; note?: string }
-export interface ScatterPanel { kind: 'scatter'; title: string; xLabel: string; yLabel: string; points: Array<{ x: number; y: number; label: string; marker: 'circle' | 'triangle' }>; hline?: { y: number; label: string }; xDomain?: [number, number]; yDomain?: [number, number] }
+export interface ScatterPanel { kind: 'scatter'; title: string; xLabel: string; yLabel: string; points: Array<{ x: number; y: number; label: string; marker: 'circle' | 'triangle'; seed?: number }>; hline?: { y: number; label: string }; xDomain?: [number, number]; yDomain?: [number, number] }
 export type Panel = LinePanel | HeatPanel | ScatterPanel;
-export interface FigureData { id: string; title: string; columns: number; panels: Panel[]; notes: string[] }
+export interface FigureData {
+  id: string; title: string; columns: number; panels: Panel[]; notes: string[];
+  /** The seeds drawn (one, or several combined by seedBands.combineSeeds). */
+  seeds?: number[];
+}
 
 // Dark2 (colour-blind-considerate qualitative), as the paper's Fig 3b.
 export const DARK2 = ['#1b9e77', '#d95f02', '#7570b3', '#e7298a', '#66a61e', '#e6ab02', '#a6761d', '#666666'];
@@ -45,8 +55,23 @@ function linePanel(p: LinePanel, x0: number, y0: number, W: number, H: number): 
   o.push(`<text transform="translate(${x0 + 10},${(Y(yLo) + Y(yHi)) / 2}) rotate(-90)" text-anchor="middle" font-size="10">${esc(p.yLabel)}</text>`);
   if (p.hline) o.push(`<line x1="${X(0)}" x2="${X(xMax)}" y1="${Y(p.hline.y)}" y2="${Y(p.hline.y)}" stroke="#888" stroke-dasharray="4 3"/>`);
   p.series.forEach((s, i) => {
+    if (!s.band) return;
+    const up: string[] = [], down: string[] = [];
+    s.xs.forEach((x, k) => {
+      if (Number.isFinite(s.band!.lo[k]) && Number.isFinite(s.band!.hi[k])) { up.push(`${X(x).toFixed(1)},${Y(s.band!.hi[k]).toFixed(1)}`); down.unshift(`${X(x).toFixed(1)},${Y(s.band!.lo[k]).toFixed(1)}`); }
+    });
+    if (up.length) o.push(`<polygon fill="${s.color ?? DARK2[i % 8]}" fill-opacity="0.18" stroke="none" points="${[...up, ...down].join(' ')}"/>`);
+  });
+  // Several seeds: each seed thin and faint under the mean, so a sharp drop at different times stays sharp.
+  p.series.forEach((s, i) => {
+    for (const ps of s.perSeed ?? []) {
+      const pts = s.xs.map((x, k) => (Number.isFinite(ps.ys[k]) ? `${X(x).toFixed(1)},${Y(ps.ys[k]).toFixed(1)}` : '')).filter(Boolean).join(' ');
+      o.push(`<polyline fill="none" stroke="${s.color ?? DARK2[i % 8]}" stroke-opacity="0.45" stroke-width="0.8"${s.dashed ? ' stroke-dasharray="5 3"' : ''} points="${pts}"><title>${esc(`${s.label}, seed ${ps.seed}`)}</title></polyline>`);
+    }
+  });
+  p.series.forEach((s, i) => {
     const pts = s.xs.map((x, k) => (Number.isFinite(s.ys[k]) ? `${X(x).toFixed(1)},${Y(s.ys[k]).toFixed(1)}` : '')).filter(Boolean).join(' ');
-    o.push(`<polyline fill="none" stroke="${s.color ?? DARK2[i % 8]}" stroke-width="1.5"${s.dashed ? ' stroke-dasharray="5 3"' : ''} points="${pts}"/>`);
+    o.push(`<polyline fill="none" stroke="${s.color ?? DARK2[i % 8]}" stroke-width="${s.perSeed ? 2.2 : 1.5}"${s.dashed ? ' stroke-dasharray="5 3"' : ''} points="${pts}"/>`);
   });
   const legend = [...p.series.map((s, i) => ({ label: s.label, color: s.color ?? DARK2[i % 8], dashed: s.dashed })), ...(p.hline ? [{ label: p.hline.label, color: '#888', dashed: true }] : [])];
   legend.forEach((l, i) => {
@@ -89,28 +114,53 @@ function scatterPanel(p: ScatterPanel, x0: number, y0: number, W: number, H: num
   return o.join('');
 }
 
+/** Greedy word wrap to lines of at most `width` characters. */
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let cur = '';
+  for (const w of text.split(' ')) {
+    if (cur && cur.length + 1 + w.length > width) { lines.push(cur); cur = w; } else cur = cur ? `${cur} ${w}` : w;
+  }
+  return cur ? [...lines, cur] : lines;
+}
+
 export function figureSvg(f: FigureData): string {
   const PW = f.columns === 1 ? 560 : 420, PH = f.panels.some((p) => p.kind === 'heat') ? 300 : 260;
   const cols = Math.max(1, f.columns), rows = Math.ceil(f.panels.length / cols);
-  const W = cols * PW, H = 30 + rows * PH + 14 * f.notes.length;
-  const o = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" fill="#222">`, `<rect width="${W}" height="${H}" fill="white"/>`, `<text x="8" y="20" font-size="14" font-weight="bold">${esc(f.title)}</text>`];
+  const W = cols * PW;
+  // ≈ 0.55 em per character of sans-serif: shrink a long title to fit, wrap long notes.
+  const titleSize = Math.max(9, Math.min(14, (W - 16) / (0.58 * f.title.length)));
+  const notes = f.notes.flatMap((n) => wrap(n, Math.floor((W - 16) / 5.6)));
+  const H = 30 + rows * PH + 14 * notes.length;
+  const o = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" fill="#222">`, `<rect width="${W}" height="${H}" fill="white"/>`, `<text x="8" y="20" font-size="${titleSize.toFixed(1)}" font-weight="bold">${esc(f.title)}</text>`];
   f.panels.forEach((p, i) => {
     const x0 = (i % cols) * PW, y0 = 30 + Math.floor(i / cols) * PH;
     o.push(p.kind === 'lines' ? linePanel(p, x0, y0, PW, PH) : p.kind === 'heat' ? heatPanel(p, x0, y0, PW, PH) : scatterPanel(p, x0, y0, PW, PH));
   });
-  f.notes.forEach((n, i) => o.push(`<text x="8" y="${30 + rows * PH + 10 + i * 14}" font-size="10">${esc(n)}</text>`));
+  notes.forEach((n, i) => o.push(`<text x="8" y="${30 + rows * PH + 10 + i * 14}" font-size="10">${esc(n)}</text>`));
   o.push('</svg>');
   return o.join('\n');
 }
 
-/** Long-format CSV of every series / cell of a figure. */
+/**
+ * Long-format CSV of every series / cell of a figure: panel, series, x, y, seed. A line that is a mean
+ * over seeds gives each seed's rows, then its "mean", "min" and "max" rows.
+ */
 export function figureCsv(f: FigureData): string {
   const q = (s: string | number) => (typeof s === 'number' ? String(s) : /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
-  const rows = ['panel,series,x,y'];
+  const one = f.seeds?.length === 1 ? f.seeds[0] : '';
+  const rows = ['panel,series,x,y,seed'];
+  const line = (p: string, s: string, x: number, y: number, seed: string | number) => rows.push([p, s, x, y, seed].map(q).join(','));
   for (const p of f.panels) {
-    if (p.kind === 'lines') for (const s of p.series) s.xs.forEach((x, i) => rows.push([p.title, s.label, x, s.ys[i]].map(q).join(',')));
-    else if (p.kind === 'heat') p.values.forEach((r, i) => r.forEach((v, j) => rows.push([p.title, p.rows[i], p.cols[j], v].map(q).join(','))));
-    else for (const pt of p.points) rows.push([p.title, `${pt.label} (${pt.marker})`, pt.x, pt.y].map(q).join(','));
+    if (p.kind === 'lines') {
+      for (const s of p.series) {
+        if (!s.perSeed) { s.xs.forEach((x, i) => line(p.title, s.label, x, s.ys[i], one)); continue; }
+        for (const ps of s.perSeed) s.xs.forEach((x, i) => line(p.title, s.label, x, ps.ys[i], ps.seed));
+        s.xs.forEach((x, i) => line(p.title, s.label, x, s.ys[i], 'mean'));
+        if (s.band) for (const [k, v] of [['min', s.band.lo], ['max', s.band.hi]] as const) s.xs.forEach((x, i) => line(p.title, s.label, x, v[i], k));
+      }
+    } else if (p.kind === 'heat') p.values.forEach((r, i) => r.forEach((v, j) => rows.push([p.title, p.rows[i], p.cols[j], v, f.seeds?.[0] ?? ''].map(q).join(','))));
+    else for (const pt of p.points) line(p.title, `${pt.label} (${pt.marker})`, pt.x, pt.y, pt.seed ?? one);
   }
   return rows.join('\n') + '\n';
 }

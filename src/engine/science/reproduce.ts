@@ -7,10 +7,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { resolvePreset, experimentPresets } from '../presets';
 import { RunConfig } from '../train/runConfig';
+import { TaskData, StandIn } from '../data';
 import { runSweep, sweepStatus, SweepJob, SweepOptions, SweepResult } from '../sweep';
 import { RunDir, writeFileAtomic, writeJsonAtomic } from '../io';
 import { Scale, fig5bConditions, fig6Columns, FIG6_ROWS, IS_SWEEP } from './conditions';
 import { FigureData, LinePanel, figureCsv, figureSvg, DARK2 } from './figureSvg';
+import { combineSeeds, summarizeSeeds } from './seedBands';
 import { runToyModel, DEFAULT_TOY_SEED } from '../measures/toyModel';
 import { learningTime } from '../measures/learningTime';
 import type { MetricsRecord } from '../../shared/protocol';
@@ -27,6 +29,8 @@ export interface ReproduceOptions extends Omit<SweepOptions, 'root'> {
   /** Folder the figure files go to. */
   out: string;
   seeds?: number[];
+  /** The synthetic stand-in the runs use (default: the data config's default). */
+  standIn?: StandIn;
   /** Measures on checkpoints use this many dense sequences (default 2,000 at the fast scale, all at paper scale). */
   subsample?: number;
   log?: (line: string) => void;
@@ -44,32 +48,48 @@ function finishedRuns(jobs: SweepJob[], runsRoot: string, slurmScript?: string):
   throw new Error(`${missing.length} of ${jobs.length} run(s) are not complete: ${missing.map((m) => `#${m.index} ${m.key} (${m.why})`).join(', ')}; train them first: ${how}`);
 }
 
-/** The main run of Fig 3 at a scale: every 8 Layer-2 heads, ≈ 20 (fast) or 100 (paper) checkpoints. */
-function mainRun(scale: Scale, seed: number): SweepJob {
-  const config = resolvePreset(scale === 'paper' ? 'paper' : 'fast');
-  config.train.initSeed = seed;
-  config.name = `main-${scale}`;
-  return { key: `main-${scale}-seed${seed}`, config };
+/** The stand-in a figure's runs use unless told otherwise: the data config's default. */
+export const DEFAULT_STAND_IN: StandIn = TaskData.DEFAULT_DATA_CONFIG.standIn;
+
+/**
+ * A run of a figure: its key (the run folder's name) names the condition, scale, stand-in and seed, so the
+ * runs of different stand-ins and seeds live side by side and any command needing the same run reuses it.
+ */
+export function runKey(condition: string, scale: string, standIn: StandIn, seed: number): string {
+  return `${condition}-${scale}-${standIn}-seed${seed}`;
 }
 
-function presetJobs(prefix: string, scale: Scale, seed: number): Array<SweepJob & { preset: string }> {
-  return experimentPresets(scale).filter((p) => p.name.startsWith(prefix + '.')).map((p) => {
-    const config: RunConfig = resolvePreset(p.name, scale);
-    config.train.initSeed = seed;
-    return { key: `${p.name}-${scale}-seed${seed}`, config, preset: p.name };
-  });
+/** The main run of Fig 3 at a scale: every 8 Layer-2 heads, ≈ 20 (fast) or 100 (paper) checkpoints. */
+export function mainRun(scale: Scale, seed: number, standIn: StandIn = DEFAULT_STAND_IN): SweepJob {
+  const config = resolvePreset(scale === 'paper' ? 'paper' : 'fast');
+  config.train.initSeed = seed;
+  config.data.standIn = standIn;
+  config.name = `main-${scale}`;
+  return { key: runKey('main', scale, standIn, seed), config };
+}
+
+/** The run of one figure preset (e.g. fig5b.perfect_l1) at a scale, stand-in and seed. */
+export function presetJob(preset: string, scale: Scale, seed: number, standIn: StandIn = DEFAULT_STAND_IN): SweepJob & { preset: string } {
+  const config: RunConfig = resolvePreset(preset, scale);
+  config.train.initSeed = seed;
+  config.data.standIn = standIn;
+  return { key: runKey(preset, scale, standIn, seed), config, preset };
+}
+
+function presetJobs(prefix: string, scale: Scale, seed: number, standIn: StandIn): Array<SweepJob & { preset: string }> {
+  return experimentPresets(scale).filter((p) => p.name.startsWith(prefix + '.')).map((p) => presetJob(p.name, scale, seed, standIn));
 }
 
 /** The training runs a figure needs. */
-export function figureJobs(fig: FigureId, scale: Scale, seeds: number[]): SweepJob[] {
+export function figureJobs(fig: FigureId, scale: Scale, seeds: number[], standIn: StandIn = DEFAULT_STAND_IN): SweepJob[] {
   const s = seeds;
   switch (fig) {
-    case 'fig3a': case 'fig3b': case 'fig4a': case 'appfig11': return s.map((x) => mainRun(scale, x));
-    case 'fig4b': return s.flatMap((x) => [mainRun(scale, x), ...presetJobs('fig4b', scale, x)]);
+    case 'fig3a': case 'fig3b': case 'fig4a': case 'appfig11': return s.map((x) => mainRun(scale, x, standIn));
+    case 'fig4b': return s.flatMap((x) => [mainRun(scale, x, standIn), ...presetJobs('fig4b', scale, x, standIn)]);
     case 'fig5a': return [];
-    case 'fig5b': return s.flatMap((x) => presetJobs('fig5b', scale, x));
-    case 'fig6': return s.flatMap((x) => presetJobs('fig6', scale, x));
-    case 'appfig15': return s.flatMap((x) => presetJobs('appfig15', scale, x));
+    case 'fig5b': return s.flatMap((x) => presetJobs('fig5b', scale, x, standIn));
+    case 'fig6': return s.flatMap((x) => presetJobs('fig6', scale, x, standIn));
+    case 'appfig15': return s.flatMap((x) => presetJobs('appfig15', scale, x, standIn));
   }
 }
 
@@ -81,31 +101,68 @@ const lossPanel = (title: string, s: LinePanel['series'], yMax = 2.2): LinePanel
 
 export interface FigureResult { figure: FigureData; files: string[]; runs: SweepResult[]; numbers: Record<string, unknown> }
 
-/** Trains what is missing, computes the measures, writes the figure. */
+/** Trains what is missing, computes the measures per seed, combines the seeds, writes the figure. */
 export async function reproduce(fig: FigureId, o: ReproduceOptions): Promise<FigureResult> {
   const seeds = o.seeds?.length ? o.seeds : [5];
   const log = o.log ?? (() => {});
-  const jobs = figureJobs(fig, o.scale, seeds);
+  const standIn = o.standIn ?? DEFAULT_STAND_IN;
+  const jobs = figureJobs(fig, o.scale, seeds, standIn);
   let runs: SweepResult[] = [];
   if (jobs.length) {
     if (o.train === false) runs = finishedRuns(jobs, o.runsRoot, o.slurmScript);
     else {
-      log(`${fig}: ${jobs.length} run(s) at the ${o.scale} scale → ${o.runsRoot}`);
+      log(`${fig}: ${jobs.length} run(s) at the ${o.scale} scale (${standIn} stand-in, seeds ${seeds.join(', ')}) → ${o.runsRoot}`);
       runs = await runSweep(jobs, { ...o, root: o.runsRoot });
       const bad = runs.filter((r) => r.status !== 'completed');
       if (bad.length) throw new Error(`${bad.length} run(s) did not complete (${bad.map((b) => `${b.key}: ${b.error ?? b.status}`).join('; ')}); run the same command again to resume`);
     }
   }
-  const dirOf = (key: string) => runs.find((r) => r.key === key)!.runDir;
-  const seed = seeds[0];
-  const sub = o.subsample ?? (o.scale === 'fast' ? 2000 : undefined);
+  const ctx: SeedContext = {
+    scale: o.scale, standIn, multi: seeds.length > 1, log,
+    seedsText: seeds.length > 1 ? `seeds ${seeds.join(', ')}` : undefined,
+    dirOf: (key) => runs.find((r) => r.key === key)!.runDir,
+    sub: o.subsample ?? (o.scale === 'fast' ? 2000 : undefined),
+  };
+  // Fig 5a's seeds are the toy model's own (default DEFAULT_TOY_SEED); every other figure's are init seeds.
+  const figSeeds = fig === 'fig5a' && !o.seeds?.length ? [DEFAULT_TOY_SEED] : seeds;
+  const perSeed: SeedFigure[] = [];
+  for (const seed of figSeeds) perSeed.push(await figureForSeed(fig, seed, ctx));
+  const figure = perSeed.length === 1 ? { ...perSeed[0].figure, seeds: figSeeds } : combineSeeds(perSeed.map((p) => p.figure), figSeeds);
+  const numbers: Record<string, unknown> = perSeed.length === 1 ? perSeed[0].numbers
+    : { perSeed: Object.fromEntries(figSeeds.map((x, i) => [x, perSeed[i].numbers])), acrossSeeds: summarizeSeeds(perSeed.map((p) => p.numbers)) };
+  const dir = path.join(o.out, fig);
+  fs.mkdirSync(dir, { recursive: true });
+  const files = [path.join(dir, 'figure.svg'), path.join(dir, 'data.json'), path.join(dir, 'data.csv')];
+  writeFileAtomic(files[0], figureSvg(figure));
+  writeJsonAtomic(files[1], { figure, numbers, scale: o.scale, standIn, seeds: figSeeds, runs: runs.map((r) => ({ key: r.key, runDir: r.runDir, reused: r.reused })) });
+  writeFileAtomic(files[2], figureCsv(figure));
+  return { figure, files, runs, numbers };
+}
+
+interface SeedContext {
+  scale: Scale;
+  standIn: StandIn;
+  /** Several seeds are drawn together (Fig 3b then ranks heads by strength: head identities differ by seed). */
+  multi: boolean;
+  /** "seeds 5, 6, 7" in titles when several are drawn together. */
+  seedsText?: string;
+  dirOf: (key: string) => string;
+  sub: number | undefined;
+  log: (line: string) => void;
+}
+interface SeedFigure { figure: FigureData; numbers: Record<string, unknown> }
+
+/** One seed's figure and numbers. */
+async function figureForSeed(fig: FigureId, seed: number, c: SeedContext): Promise<SeedFigure> {
+  const o = { scale: c.scale }, standIn = c.standIn, dirOf = c.dirOf, sub = c.sub, log = c.log;
+  const st = c.seedsText ?? `seed ${seed}`;
   const numbers: Record<string, unknown> = {};
   let figure: FigureData;
 
   switch (fig) {
     case 'fig3a': {
-      const rows = metrics(dirOf(`main-${o.scale}-seed${seed}`));
-      figure = { id: fig, title: `Fig 3a — loss of the main run (seed ${seed}, ${o.scale} scale)`, columns: 1, notes: [], panels: [lossPanel('All 8 Layer-2 heads',
+      const rows = metrics(dirOf(runKey('main', o.scale, standIn, seed)));
+      figure = { id: fig, title: `Fig 3a — loss of the main run (${st}, ${o.scale} scale, ${standIn} stand-in)`, columns: 1, notes: [], panels: [lossPanel('All 8 Layer-2 heads',
         ['fsl_train', 'fsl_test_class', 'fsl_val_rl'].map((n, i) => series(rows, LEG[n], (r) => r.eval[n]?.loss ?? NaN, DARK2[i])))] };
       const lt = learningTime(rows.map((r) => r.sequences), rows.map((r) => r.eval.fsl_train.loss));
       const plateau = rows.filter((r) => r.sequences < lt && r.eval.fsl_train.loss > 0.9 * LN2);
@@ -114,27 +171,33 @@ export async function reproduce(fig: FigureId, o: ReproduceOptions): Promise<Fig
       break;
     }
     case 'fig3b': {
-      const rows = metrics(dirOf(`main-${o.scale}-seed${seed}`));
-      figure = { id: fig, title: `Fig 3b — induction strength of each Layer-2 head (seed ${seed}, ${o.scale} scale)`, columns: 1, notes: ['Induction strength on the 1,000-sequence fsl_train eval set at each evaluation (spec §5.3).'], panels: [{
-        kind: 'lines', title: 'Layer 2 Head #', xLabel: '# sequences seen', yLabel: 'induction strength', yDomain: [-0.05, 1],
-        series: Array.from({ length: 8 }, (_, h) => series(rows, `H${h}`, (r) => r.inductionStrength[h], DARK2[h])),
-      }] };
-      numbers.finalIS = rows[rows.length - 1].inductionStrength;
+      const rows = metrics(dirOf(runKey('main', o.scale, standIn, seed)));
+      const final = rows[rows.length - 1].inductionStrength;
+      // Across seeds a head's index means nothing (the strongest IH is H3 at seed 5, H5, H7, H1, H2 at 6–9):
+      // several seeds are drawn by rank of the final strength instead.
+      const order = c.multi ? final.map((_, h) => h).sort((p, q) => final[q] - final[p]) : final.map((_, h) => h);
+      const name = (k: number, h: number) => (c.multi ? `${['1st', '2nd', '3rd'][k] ?? `${k + 1}th`} strongest` : `H${h}`);
+      figure = { id: fig, title: `Fig 3b — induction strength of each Layer-2 head (${st}, ${o.scale} scale, ${standIn} stand-in)`, columns: 1,
+        notes: ['Induction strength on the 1,000-sequence fsl_train eval set at each evaluation (spec §5.3).', ...(c.multi ? ['Heads ranked by final strength within each seed.'] : [])], panels: [{
+          kind: 'lines', title: c.multi ? 'Layer 2 heads by rank' : 'Layer 2 Head #', xLabel: '# sequences seen', yLabel: 'induction strength', yDomain: [-0.05, 1],
+          series: order.map((h, k) => series(rows, name(k, h), (r) => r.inductionStrength[h], DARK2[c.multi ? k : h])),
+        }] };
+      numbers.finalIS = final;
       break;
     }
     case 'fig4a': case 'appfig11': {
       const { measureCommand } = await import('../measures/command');
-      const dir = dirOf(`main-${o.scale}-seed${seed}`);
+      const dir = dirOf(runKey('main', o.scale, standIn, seed));
       const what = fig === 'fig4a' ? ['ablations'] : ['influence-matrix', 'composition'];
       const r = await measureCommand({ runDir: dir, what, subsample: sub }, (l) => log(l)) as { results: Record<string, any> };
       if (fig === 'fig4a') {
         const a = r.results.ablations;
-        figure = { id: fig, title: `Fig 4a — accuracy vs induction strength, final checkpoint (seed ${seed}, ${o.scale} scale)`, columns: 1,
+        figure = { id: fig, title: `Fig 4a — accuracy vs induction strength, final checkpoint (${st}, ${o.scale} scale, ${standIn} stand-in)`, columns: 1,
           notes: [`circles: only that Layer-2 head active; triangles: only that head ablated; dashed: no ablation (${a.baseline.acc.toFixed(4)}); ${a.n} dense sequences`], panels: [{
             kind: 'scatter', title: 'Layer-2 heads', xLabel: 'induction strength', yLabel: 'accuracy', xDomain: [0, 1], yDomain: [0.2, 1.05], hline: { y: a.baseline.acc, label: 'no ablation' },
             points: a.heads.flatMap((h: string, i: number) => [
-              { x: a.inductionStrength[i], y: a.keepOne[i].acc, label: h, marker: 'circle' as const },
-              { x: a.inductionStrength[i], y: a.removeOne[i].acc, label: h, marker: 'triangle' as const }]),
+              { x: a.inductionStrength[i], y: a.keepOne[i].acc, label: h, marker: 'circle' as const, seed },
+              { x: a.inductionStrength[i], y: a.removeOne[i].acc, label: h, marker: 'triangle' as const, seed }]),
           }] };
         Object.assign(numbers, { baselineAcc: a.baseline.acc, keepOneAcc: a.keepOne.map((x: { acc: number }) => x.acc), removeOneAcc: a.removeOne.map((x: { acc: number }) => x.acc), inductionStrength: a.inductionStrength });
       } else {
@@ -142,7 +205,7 @@ export async function reproduce(fig: FigureId, o: ReproduceOptions): Promise<Fig
         const heat = (title: string, values: number[][], domain: [number, number], signed: boolean) => ({ kind: 'heat' as const, title, rows: m.rows, cols: m.cols, values, domain, signed, note: 'rows: Layer-2 head; cols: Layer-1 head;' });
         const fitK = [Math.min(...c.scores.k.flat()), Math.max(...c.scores.k.flat())] as [number, number];
         const fitV = [Math.min(...c.scores.v.flat()), Math.max(...c.scores.v.flat())] as [number, number];
-        figure = { id: fig, title: `App Fig 11 — PTH → IH influence (seed ${seed}, ${o.scale} scale, ${m.n} sequences)`, columns: 2, notes: [], panels: [
+        figure = { id: fig, title: `App Fig 11 — PTH → IH influence (${st}, ${o.scale} scale, ${standIn} stand-in, ${m.n} sequences)`, columns: 2, notes: [], panels: [
           heat('Δacc ablating L1 head (value-preserving)', m.removeValuesPreserved, [-0.16, 0.16], true),
           heat('Δacc ablating L1 head (pattern-preserving)', m.removePatternsPreserved, [-0.16, 0.16], true),
           heat('acc, one head per layer (value-preserving)', m.keepValuesPreserved, [0, 1], false),
@@ -155,35 +218,35 @@ export async function reproduce(fig: FigureId, o: ReproduceOptions): Promise<Fig
       break;
     }
     case 'fig4b': {
-      const js = presetJobs('fig4b', o.scale, seed);
-      const all = metrics(dirOf(`main-${o.scale}-seed${seed}`));
+      const js = presetJobs('fig4b', o.scale, seed, standIn);
+      const all = metrics(dirOf(runKey('main', o.scale, standIn, seed)));
       const s = js.map((j, h) => series(metrics(dirOf(j.key)), `H${h}`, (r) => r.eval.fsl_train.loss, DARK2[h]));
-      figure = { id: fig, title: `Fig 4b — training with one Layer-2 head (seed ${seed}, ${o.scale} scale)`, columns: 1, notes: [], panels: [lossPanel('fsl_train loss', all.length ? [...s, series(all, 'all heads', (r) => r.eval.fsl_train.loss, '#000', true)] : s)] };
+      figure = { id: fig, title: `Fig 4b — training with one Layer-2 head (${st}, ${o.scale} scale, ${standIn} stand-in)`, columns: 1, notes: [], panels: [lossPanel('fsl_train loss', all.length ? [...s, series(all, 'all heads', (r) => r.eval.fsl_train.loss, '#000', true)] : s)] };
       numbers.learningTime = Object.fromEntries(js.map((j, h) => { const rows = metrics(dirOf(j.key)); return [`L2H${h}`, learningTime(rows.map((r) => r.sequences), rows.map((r) => r.eval.fsl_train.loss))]; }));
       break;
     }
     case 'fig5a': {
       const conds = [['none', '#000'], ['c', '#1f77b4'], ['b+c', '#9467bd']] as const;
-      const runsToy = conds.map(([c]) => runToyModel({ clamp: c }));
-      figure = { id: fig, title: `Fig 5a — toy model ℒ = ½·mean(a*⊗b*⊗c* − a⊗b⊗c)², n = 20, GD lr 1 (seed ${DEFAULT_TOY_SEED})`, columns: 1, notes: [], panels: [{
+      const runsToy = conds.map(([k]) => runToyModel({ clamp: k, seed }));
+      figure = { id: fig, title: `Fig 5a — toy model ℒ = ½·mean(a*⊗b*⊗c* − a⊗b⊗c)², n = 20, GD lr 1 (${st})`, columns: 1, notes: [], panels: [{
         kind: 'lines', title: '"Clamped" variable', xLabel: 'GD iteration', yLabel: 'loss',
-        series: conds.map(([c, color], i) => ({ label: c, xs: runsToy[i].loss.map((_, k) => k), ys: runsToy[i].loss, color })),
+        series: conds.map(([k, color], i) => ({ label: k, xs: runsToy[i].loss.map((_, j) => j), ys: runsToy[i].loss, color })),
       }] };
-      numbers.iterationsTo10pct = Object.fromEntries(conds.map(([c], i) => [c, runsToy[i].loss.findIndex((v) => v < 0.1 * runsToy[i].loss[0])]));
+      numbers.iterationsTo10pct = Object.fromEntries(conds.map(([k], i) => [k, runsToy[i].loss.findIndex((v) => v < 0.1 * runsToy[i].loss[0])]));
       break;
     }
     case 'fig5b': {
       const conds = fig5bConditions();
-      const js = presetJobs('fig5b', o.scale, seed);
+      const js = presetJobs('fig5b', o.scale, seed, standIn);
       const colors = ['#000', '#ff7f0e', '#d62728', '#2ca02c', '#1f77b4', '#9467bd'];
-      figure = { id: fig, title: `Fig 5b — clamped training of the single-IH model (L2H3; seed ${seed}, ${o.scale} scale)`, columns: 1, notes: [], panels: [lossPanel('"Clamped" steps',
+      figure = { id: fig, title: `Fig 5b — clamped training of the single-IH model (L2H3; ${st}, ${o.scale} scale, ${standIn} stand-in)`, columns: 1, notes: [], panels: [lossPanel('"Clamped" steps',
         conds.map((c, i) => series(metrics(dirOf(js.find((j) => j.preset === `fig5b.${c.name}`)!.key)), c.label, (r) => r.eval.fsl_train.loss, colors[i])))] };
       numbers.learningTime = Object.fromEntries(conds.map((c) => { const rows = metrics(dirOf(js.find((j) => j.preset === `fig5b.${c.name}`)!.key)); return [c.label, learningTime(rows.map((r) => r.sequences), rows.map((r) => r.eval.fsl_train.loss))]; }));
       break;
     }
     case 'fig6': {
       const cols = fig6Columns();
-      const js = presetJobs('fig6', o.scale, seed);
+      const js = presetJobs('fig6', o.scale, seed, standIn);
       const rowSets = [{ title: '# classes', rows: FIG6_ROWS.filter((r) => r.name.startsWith('classes')) }, { title: '# labels', rows: [{ name: 'classes50', label: '5 labels' }, ...FIG6_ROWS.filter((r) => r.name.startsWith('labels'))] }];
       const panels: LinePanel[] = [];
       const lt: Record<string, Record<string, number>> = {};
@@ -195,27 +258,22 @@ export async function reproduce(fig: FigureId, o: ReproduceOptions): Promise<Fig
           return series(rows, row.label.replace('classes50', '50 classes'), (r) => r.eval.fsl_train.loss, DARK2[i]);
         }), 1.5));
       }
-      figure = { id: fig, title: `Fig 6 — data-dependent timing: normal training vs subcircuits (seed ${seed}, ${o.scale} scale)`, columns: 4, notes: [], panels };
+      figure = { id: fig, title: `Fig 6 — data-dependent timing: normal training vs subcircuits (${st}, ${o.scale} scale, ${standIn} stand-in)`, columns: 4, notes: [], panels };
       numbers.learningTime = lt;
       break;
     }
     case 'appfig15': {
-      const js = presetJobs('appfig15', o.scale, seed);
+      const js = presetJobs('appfig15', o.scale, seed, standIn);
       const panels = (['fsl_train', 'fsl_val_rl', 'fsl_test_class'] as const).map((n) => lossPanel(LEG[n].replace(/^./, (c) => c.toUpperCase()), IS_SWEEP.map((s, i) => {
         const t = (2 * s - 1 + 1) / 2; // coolwarm-ish from blue (IS −1) to red (IS 1)
         const color = `rgb(${Math.round(59 + 121 * t)},${Math.round(76 + 20 * (1 - Math.abs(2 * t - 1)))},${Math.round(192 - 154 * t)})`;
         return series(metrics(dirOf(js[i].key)), `IS ${(2 * s - 1).toFixed(1)}`, (r) => r.eval[n]?.loss ?? NaN, color);
       })));
-      figure = { id: fig, title: `App Fig 15 — clamped induction strength of L2H3 (all heads active; seed ${seed}, ${o.scale} scale)`, columns: 3, notes: [], panels };
-      numbers.finalTrainLoss = Object.fromEntries(IS_SWEEP.map((s, i) => { const rows = metrics(dirOf(js[i].key)); return [`IS ${(2 * s - 1).toFixed(1)}`, rows[rows.length - 1]?.eval.fsl_train.loss]; }));
+      figure = { id: fig, title: `App Fig 15 — clamped induction strength of L2H3 (all heads active; ${st}, ${o.scale} scale, ${standIn} stand-in)`, columns: 3, notes: [], panels };
+      const final = (set: string) => Object.fromEntries(IS_SWEEP.map((s, i) => { const rows = metrics(dirOf(js[i].key)); return [`IS ${(2 * s - 1).toFixed(1)}`, rows[rows.length - 1]?.eval[set]?.loss]; }));
+      Object.assign(numbers, { finalTrainLoss: final('fsl_train'), finalRelabelLoss: final('fsl_val_rl'), finalTestClassLoss: final('fsl_test_class') });
       break;
     }
   }
-  const dir = path.join(o.out, fig);
-  fs.mkdirSync(dir, { recursive: true });
-  const files = [path.join(dir, 'figure.svg'), path.join(dir, 'data.json'), path.join(dir, 'data.csv')];
-  writeFileAtomic(files[0], figureSvg(figure!));
-  writeJsonAtomic(files[1], { figure: figure!, numbers, scale: o.scale, seeds, runs: runs.map((r) => ({ key: r.key, runDir: r.runDir, reused: r.reused })) });
-  writeFileAtomic(files[2], figureCsv(figure!));
-  return { figure: figure!, files, runs, numbers };
+  return { figure: figure!, numbers };
 }

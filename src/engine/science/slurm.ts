@@ -13,7 +13,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { FigureId, figureJobs } from './reproduce';
+import { FigureId, figureJobs, DEFAULT_STAND_IN } from './reproduce';
+import type { StandIn } from '../data';
 import { Scale } from './conditions';
 import { RunConfig } from '../train/runConfig';
 
@@ -34,6 +35,8 @@ export interface SlurmOptions {
   time?: string; mem?: string;
   /** For the merge job (it reads every run and may compute measures). */
   mergeTime?: string; mergeMem?: string;
+  /** The synthetic stand-in of the runs (default: the data config's default). */
+  standIn?: StandIn;
 }
 
 /** The CLI's bin file of this installation (bin/induction-lab.js next to package.json), found from `from` upwards. */
@@ -58,7 +61,8 @@ function sbatchPath(p: string): string {
 }
 
 export function slurmFiles(fig: FigureId, scale: Scale, seeds: number[], runsRoot: string, out: string, o: SlurmOptions): SlurmFiles {
-  const jobs = figureJobs(fig, scale, seeds);
+  const standIn = o.standIn ?? DEFAULT_STAND_IN;
+  const jobs = figureJobs(fig, scale, seeds, standIn);
   if (!jobs.length) throw new Error(`${fig} trains no runs: draw it with \`induction-lab reproduce ${fig}\``);
   const workDir = path.join(out, fig);
   const paths = {
@@ -112,7 +116,7 @@ export function slurmFiles(fig: FigureId, scale: Scale, seeds: number[], runsRoo
     `#SBATCH --output=${paths.logs}/%x-%j.out`,
     'set -euo pipefail',
     `cd ${q(workDir)}`,
-    `exec ${q(o.node)} ${q(o.cli)} reproduce ${fig} --scale ${scale} --seeds ${seeds.join(',')} --runs ${q(runsRoot)} --out ${q(out)} --no-train --slurm-script ${q(paths.script)}`,
+    `exec ${q(o.node)} ${q(o.cli)} reproduce ${fig} --scale ${scale} --seeds ${seeds.join(',')} --stand-in ${standIn} --runs ${q(runsRoot)} --out ${q(out)} --no-train --slurm-script ${q(paths.script)}`,
   ];
   return { script: script.join('\n') + '\n', merge: merge.join('\n') + '\n', configs: jobs.map((j) => ({ key: j.key, config: j.config })), paths };
 }

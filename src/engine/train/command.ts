@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { RunConfig, resolveRunConfig } from './runConfig';
+import { RunConfig, resolveStoredRunConfig } from './runConfig';
 import { runTraining, prepareRun, isComplete } from './trainer';
 import { RunDir, makeRunId } from '../io';
 import { RunLock, RunLockedError } from '../io/runLock';
@@ -47,14 +47,14 @@ export async function trainCommand(o: TrainCommand): Promise<void> {
   if (o.resumeDir) {
     opened = RunDir.open(o.resumeDir);
     dir = opened.path;
-    config = resolveRunConfig(opened.readRunJson<{ config: unknown }>().config);
+    config = resolveStoredRunConfig(opened.readRunJson<{ config: unknown }>().config);
     resume = true;
   } else {
     config = o.config!;
     dir = path.resolve(o.root, o.runId ?? makeRunId(config.name));
     resume = false;
     if (o.runId && fs.existsSync(path.join(dir, 'run.json'))) {
-      const stored = resolveRunConfig(RunDir.open(dir).readRunJson<{ config: unknown }>().config);
+      const stored = resolveStoredRunConfig(RunDir.open(dir).readRunJson<{ config: unknown }>().config);
       const diff = firstDifference(stored, config);
       if (diff) throw new Error(`run folder ${dir} holds a run with another config (${diff}); choose another --run-id or delete the folder`);
       resume = true;

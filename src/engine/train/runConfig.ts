@@ -2,7 +2,7 @@
  * A run's full configuration (what run.json stores and a --config file holds), its validation and the
  * named presets. Counts are in sequences, as in the paper ("iterations" = sequences; a step = batch).
  */
-import { DataConfig, TaskData } from '../data';
+import { DataConfig, TaskData, STAND_INS, isStandIn } from '../data';
 import { DEFAULT_MODEL_CONFIG, ModelConfig, validateModelConfig } from '../model/config';
 import { ClampSpec, normalizeClamps } from '../clamps/spec';
 import type { BackendPreference } from '../tf';
@@ -112,6 +112,15 @@ export function resolveRunConfig(raw: unknown, base: RunConfig = baseConfig()): 
   return c;
 }
 
+/**
+ * The config stored in an existing run.json. Runs written before `data.standIn` existed all used the
+ * independent generator, so a stored config without the key means "independent", not today's default.
+ */
+export function resolveStoredRunConfig(raw: unknown): RunConfig {
+  if (isObj(raw) && isObj(raw.data) && raw.data.standIn === undefined) raw = { ...raw, data: { ...raw.data, standIn: 'independent' } };
+  return resolveRunConfig(raw);
+}
+
 const OPTIONAL_KEYS = new Set(['preset', 'description', 'data.featuresKey', 'train.checkpoints']);
 /** Values that replace the base's whole (never merged key by key) and validate themselves. */
 const OPAQUE_KEYS = new Set(['train.checkpoints']);
@@ -161,6 +170,7 @@ export function validateRunConfig(c: RunConfig): void {
   if (!['auto', 'tensorflow', 'wasm', 'cpu'].includes(t.backend)) throw new Error(`train.backend must be auto, tensorflow, wasm or cpu, got ${JSON.stringify(t.backend)}`);
   const d = c.data;
   if (typeof d.features !== 'string' || d.features === '') throw new Error('data.features must be "synthetic" or a file path');
+  if (!isStandIn(d.standIn)) throw new Error(`data.standIn must be ${STAND_INS.join(' or ')}, got ${JSON.stringify(d.standIn)}`);
   num(d.numLabels, 'data.numLabels', 2, 1000, true);
   num(d.contextLen, 'data.contextLen', 1, 64, true);
   num(d.evalSize, 'data.evalSize', 1, 1e6, true);

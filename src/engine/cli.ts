@@ -15,10 +15,11 @@ import { runSweep, SweepJob } from './sweep';
 import { enableRelaxedSimd } from './fast/relaxedSimd';
 
 enableRelaxedSimd();
-import { runSubcircuits } from './science/subcircuits';
+import { runSubcircuits, SUBCIRCUIT_SET } from './science/subcircuits';
 import { experimentPresets } from './presets';
-import { FIGURES, FigureId, reproduce as reproduceFigure, slurmScript } from './science/reproduce';
+import { FIGURES, FigureId, figureJobs, reproduce as reproduceFigure, slurmScript } from './science/reproduce';
 import type { FromChildMessage } from '../shared/protocol';
+import { jsonProgress, ProgressSink, sweepProgress } from './cliProgress';
 
 const HELP = `induction-lab — train and inspect the induction-head model of "What needs to go right for an induction head?"
 
@@ -26,10 +27,10 @@ Usage:
   induction-lab train [--preset NAME [--scale fast|paper] | --config FILE] [--out DIR] [--seed N] [--sequences N] [--clamp SPEC]... [--backend auto|wasm|cpu|tensorflow] [--resume RUN_DIR]
   induction-lab presets [--scale fast|paper]
   induction-lab forward CHECKPOINT --input FILE
-  induction-lab measure RUN_DIR [--checkpoint SEQUENCES] [--what NAMES] [--subsample N] [--json] [--force]
+  induction-lab measure RUN_DIR [--checkpoint SEQUENCES] [--what NAMES] [--subsample N] [--json] [--force] [--progress json]
   induction-lab sweep PREFIX [--scale fast|paper] [--workers N] [--out DIR] [--seed N]
-  induction-lab subcircuits [--scale fast|paper] [--workers N] [--out DIR] [--seed N] [--sequences N]
-  induction-lab reproduce FIGURE [--scale fast|paper] [--seeds 5,6] [--out DIR] [--runs DIR] [--workers N] [--subsample N] [--emit slurm]
+  induction-lab subcircuits [--scale fast|paper] [--workers N] [--out DIR] [--seed N] [--sequences N] [--progress json]
+  induction-lab reproduce FIGURE [--scale fast|paper] [--seeds 5,6] [--out DIR] [--runs DIR] [--workers N] [--subsample N] [--emit slurm] [--progress json]
   induction-lab --help
 
 train      Trains a model in this process and writes a run folder (run.json, metrics.jsonl,
@@ -73,6 +74,8 @@ reproduce  Regenerates a figure of the paper (fig3a, fig3b, fig4a, fig4b, fig5a,
            appfig15): trains the runs it needs (one process per core; finished runs reused), computes
            its measures and writes DIR/FIGURE/figure.svg, data.json and data.csv. --emit slurm writes a
            Slurm job-array script running the same CLI per run, plus a merge job, instead.
+--progress json  (measure, subcircuits, reproduce) one JSON object per line on stderr:
+           {"type":"progress","task","done","total","unit","etaSeconds"?,"message"?}; text goes to stdout.
 forward    Runs a checkpoint on sequences from a JSON file
            {"exemplars": [[x1, x2, xq], …], "labels": [[y1, y2, yq?], …]} and prints
            {"logits": [[…L at the query…], …], "patterns": [layer][sequence][head][query][key]}.
@@ -195,16 +198,39 @@ async function forwardCmd(a: Args): Promise<void> {
   process.stdout.write(JSON.stringify(out) + '\n');
 }
 
-function sweepDisplay(): (job: SweepJob, m: FromChildMessage) => void {
+/**
+ * `--progress json` (contracts.md §2): machine-readable progress lines on stderr, the human text moved to
+ * stdout. Returns the sink, or undefined without the flag.
+ */
+function progressOption(a: Args): ProgressSink | undefined {
+  const v = one(a, 'progress');
+  if (v === undefined) return undefined;
+  if (v !== 'json') fail(`--progress supports json, got "${v}"`);
+  return jsonProgress();
+}
+
+/** Where a command's human text goes: stderr, or stdout when stderr carries --progress json. */
+const textOut = (json: boolean) => (s: string) => (json ? process.stdout : process.stderr).write(s);
+
+/** Runs of a sweep already complete in `root` (reused without messages): the progress count starts there. */
+function completedJobs(root: string, keys: string[]): number {
+  return keys.filter((k) => { try { return RunDir.open(path.join(root, k)).readRunJson<{ status?: string }>().status === 'completed'; } catch { return false; } }).length;
+}
+
+function withProgress(display: (job: SweepJob, m: FromChildMessage) => void, progress?: (job: SweepJob, m: FromChildMessage) => void) {
+  return progress ? (job: SweepJob, m: FromChildMessage) => { display(job, m); progress(job, m); } : display;
+}
+
+function sweepDisplay(write: (s: string) => void = (s) => process.stderr.write(s)): (job: SweepJob, m: FromChildMessage) => void {
   const last = new Map<string, number>();
   return (job, m) => {
     if (m.type === 'progress') {
       if (Date.now() - (last.get(job.key) ?? 0) < 5000 && m.sequences < m.totalSequences) return;
       last.set(job.key, Date.now());
-      process.stderr.write(`${job.key}: ${progressBar(m.sequences, m.totalSequences, `loss ${m.trainLoss.toFixed(3)}`)}\n`);
-    } else if (m.type === 'started') process.stderr.write(`${job.key}: started on ${m.backend} → ${m.runDir}\n`);
-    else if (m.type === 'finished') process.stderr.write(`${job.key}: ${m.status} in ${m.seconds.toFixed(0)} s\n`);
-    else if (m.type === 'error') process.stderr.write(`${job.key}: error: ${m.message}\n`);
+      write(`${job.key}: ${progressBar(m.sequences, m.totalSequences, `loss ${m.trainLoss.toFixed(3)}`)}\n`);
+    } else if (m.type === 'started') write(`${job.key}: started on ${m.backend} → ${m.runDir}\n`);
+    else if (m.type === 'finished') write(`${job.key}: ${m.status} in ${m.seconds.toFixed(0)} s\n`);
+    else if (m.type === 'error') write(`${job.key}: error: ${m.message}\n`);
   };
 }
 
@@ -235,9 +261,10 @@ async function sweep(a: Args): Promise<void> {
 
 async function subcircuits(a: Args): Promise<void> {
   const root = path.resolve(one(a, 'out') ?? path.join(defaultRunsRoot(process.cwd()), 'subcircuits'));
+  const sink = progressOption(a);
   const { curves, runs } = await runSubcircuits({
     scale: scaleOf(a), root, workers: int(a, 'workers'), initSeed: int(a, 'seed'), sequences: int(a, 'sequences'),
-    onMessage: sweepDisplay(), shouldStop: stopOnSigint(),
+    onMessage: withProgress(sweepDisplay(textOut(!!sink)), sink && sweepProgress(SUBCIRCUIT_SET.length, sink)), shouldStop: stopOnSigint(),
   });
   process.stdout.write('| measures | clamped steps | learns | learning time (loss < 0.4·ln 2) | final loss | status |\n|---|---|---|---:|---:|---|\n');
   for (const c of curves) process.stdout.write(`| ${c.measures} | ${c.label} | ${c.stepsLearned} | ${fmtSeq(c.learningTime)} | ${c.ys.length ? c.ys[c.ys.length - 1].toFixed(4) : '—'} | ${c.status} |\n`);
@@ -245,19 +272,22 @@ async function subcircuits(a: Args): Promise<void> {
 }
 
 async function measure(a: Args): Promise<void> {
-  checkFlags(a, new Set(['checkpoint', 'what', 'subsample', 'backend', 'points', 'force', 'json', 'reference', 'pt-head', 'ih-head']), 'measure');
+  checkFlags(a, new Set(['checkpoint', 'what', 'subsample', 'backend', 'points', 'force', 'json', 'reference', 'pt-head', 'ih-head', 'progress']), 'measure');
+  const sink = progressOption(a);
   if (!a._[1]) fail('measure needs a run folder');
   const { measureCommand } = await import('./measures/command');
   const r = await measureCommand({
     runDir: a._[1], checkpoint: int(a, 'checkpoint'), what: a.flags.get('what'), subsample: int(a, 'subsample'),
     backend: one(a, 'backend'), points: int(a, 'points'), force: a.flags.has('force'), reference: int(a, 'reference'),
     ptHead: one(a, 'pt-head'), ihHead: one(a, 'ih-head'),
+    onProgress: sink && ((task, done, total) => sink({ task, done, total, unit: task })),
   }, (l) => process.stdout.write(l + '\n'));
   if (a.flags.has('json')) process.stdout.write(JSON.stringify(r) + '\n');
 }
 
 async function reproduceCmd(a: Args): Promise<void> {
-  checkFlags(a, new Set(['scale', 'seeds', 'out', 'runs', 'workers', 'subsample', 'emit']), 'reproduce');
+  checkFlags(a, new Set(['scale', 'seeds', 'out', 'runs', 'workers', 'subsample', 'emit', 'progress']), 'reproduce');
+  const sink = progressOption(a);
   const fig = a._[1] as FigureId;
   if (!fig || !(FIGURES as readonly string[]).includes(fig)) fail(`reproduce needs a figure: ${FIGURES.join(', ')}`);
   const scale = scaleOf(a);
@@ -278,9 +308,11 @@ async function reproduceCmd(a: Args): Promise<void> {
     process.stdout.write(`wrote ${file} (${configs.length} array tasks + a merge job) and ${configs.length} configs in ${dir}\n`);
     return;
   }
+  const keys = figureJobs(fig, scale, seeds).map((j) => j.key);
+  const progress = sink && sweepProgress(keys.length, sink, completedJobs(runsRoot, keys));
   const r = await reproduceFigure(fig, {
     scale, seeds, out, runsRoot, workers: int(a, 'workers'), subsample: int(a, 'subsample'),
-    onMessage: sweepDisplay(), shouldStop: stopOnSigint(), log: (l) => process.stderr.write(l + '\n'),
+    onMessage: withProgress(sweepDisplay(textOut(!!sink)), progress), shouldStop: stopOnSigint(), log: (l) => textOut(!!sink)(l + '\n'),
   });
   process.stdout.write(`${r.figure.title}\n${JSON.stringify(r.numbers, null, 1)}\nwrote ${r.files.join(', ')}\n`);
 }

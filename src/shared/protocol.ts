@@ -79,3 +79,14 @@ export interface ErrorMessage { type: 'error'; message: string }
 export interface FinishedMessage { type: 'finished'; status: RunStatus; sequences: number; runDir: string; seconds: number }
 export type FromChildMessage =
   | StartedMessage | ProgressMessage | MetricsMessage | CheckpointMessage | WarningMessage | ErrorMessage | FinishedMessage;
+
+// ---- CLI child → extension (contracts.md §2) ----
+
+/**
+ * One line of machine-readable progress a CLI command writes to stderr under `--progress json`
+ * (measure, reproduce, subcircuits, …): `task` names what is counted ("configurations", "runs"), `done` of
+ * `total` in `unit`. Human text stays on stdout.
+ */
+export interface CliProgress {
+  type: 'progress'; task: string; done: number; total: number; unit: string; etaSeconds?: number; message?: string;
+}

@@ -54,6 +54,8 @@ export interface MeasureArgs {
   points?: number;
   /** Recompute even when cached. */
   force?: boolean;
+  /** Called as long measures advance (`--progress json`): task name, done, total. */
+  onProgress?: (task: string, done: number, total: number) => void;
   /** complementarity: the reference head index (default: the strongest by IS). */
   reference?: number;
   /** posthoc: the clamped heads (defaults L1H2, L2H3). */
@@ -217,6 +219,7 @@ export async function measureCommand(argv: MeasureArgs, out: (line: string) => v
       if (name === 'complementarity') params = { ...base, reference: argv.reference ?? null };
       const progress = (what: string) => (done: number, total: number) => {
         if (done === total || done % Math.max(1, Math.round(total / 8)) === 0) out(`  ${what}: ${done}/${total}`);
+        argv.onProgress?.(what, done, total);
       };
       const { record, cached: hit, file } = await cachedMeasure<{ formula?: unknown }>({
         runDir: rd.path, name: cacheName, sequences: ref.sequences, subsample: cacheName === 'composition' ? null : c.subsample, parameters: params,

@@ -8,8 +8,8 @@ import * as path from 'node:path';
 import { RunDir, listRuns } from '../engine/io';
 import { readSummary } from './checkpointHover';
 import type { MetricsRecord } from '../shared/protocol';
-import type { AttentionPatterns, InfluenceMatrix, PatternMode, RunSummary, SubcircuitCurve, InfluenceKind } from '../shared/webviewProtocol';
-import { INFLUENCE_INFO } from '../shared/webviewProtocol';
+import type { AttentionPatterns, InfluenceMatrix, PatternMode, RunSummary, SubcircuitCurve, InfluenceKind, PanelIdentity, ViewName } from '../shared/webviewProtocol';
+import { INFLUENCE_INFO, panelIdentity } from '../shared/webviewProtocol';
 
 export interface RunInfo { summary: RunSummary; dir: string }
 
@@ -101,4 +101,22 @@ export function subcircuitCurves(root: string, labels: Record<string, { label: s
     curves.push({ ...labels[cond], label: `${labels[cond].stepsClamped} · ${m?.[1] ?? ''} seed ${m?.[2] ?? ''}`, xs: rows.map((r) => r.sequences), ys: rows.map((r) => r.eval.fsl_train.loss) });
   }
   return curves;
+}
+
+/** A restored panel: the run(s) to show and, when its saved run is missing, a notice saying what it shows instead. */
+export interface RestoredPanel extends PanelIdentity { notice?: string }
+
+/**
+ * What a panel restored after a reload shows: the run (attention, influence) or runs (compare) it saved
+ * with setState. A single-run panel whose state names no run, or a run that is gone, falls back to the
+ * active run and says so (never silently another run).
+ */
+export function restorePanel(view: ViewName, saved: unknown, runs: readonly RunSummary[], activeRunId: string | undefined): RestoredPanel {
+  const id = panelIdentity(saved);
+  if (view === 'compare') return { runIds: (id.runIds ?? []).filter((r) => runs.some((x) => x.id === r)) };
+  if (view !== 'attention' && view !== 'influence') return {};
+  if (id.runId && runs.some((r) => r.id === id.runId)) return { runId: id.runId };
+  const active = runs.find((r) => r.id === activeRunId);
+  const why = id.runId ? `its run (${id.runId} is gone)` : 'a saved run';
+  return { runId: active?.id, notice: `This panel was restored without ${why}: showing ${active ? `the active run, ${active.name}` : 'no run'}.` };
 }

@@ -7,9 +7,9 @@
 import * as vscode from 'vscode';
 import * as path from 'node:path';
 import { webviewHtml, createNonce } from '../webview/html';
-import { isFromWebviewMessage, ToWebviewMessage, FromWebviewMessage, ViewName, RunSummary } from '../shared/webviewProtocol';
+import { isFromWebviewMessage, PanelIdentity, ToWebviewMessage, FromWebviewMessage, ViewName, RunSummary } from '../shared/webviewProtocol';
 import type { MetricsRecord } from '../shared/protocol';
-import { attentionPatterns, findRuns, influenceMatrices, readMetrics, RunInfo, subcircuitCurves } from './labData';
+import { attentionPatterns, findRuns, influenceMatrices, readMetrics, restorePanel, RunInfo, subcircuitCurves } from './labData';
 import { fig5bConditions } from '../engine/science/conditions';
 
 const TITLES: Record<ViewName, string> = {
@@ -17,10 +17,13 @@ const TITLES: Record<ViewName, string> = {
   subcircuits: 'Subcircuit progress', compare: 'Compare runs',
 };
 
+/** What the host knows of a view: its run(s), and a notice to show once it is ready. */
+type PanelState = PanelIdentity & { notice?: string };
+
 class ViewConnection {
   private ready = false;
   private queue: ToWebviewMessage[] = [];
-  constructor(readonly view: ViewName, readonly webview: vscode.Webview, readonly state: { runId?: string; runIds?: string[] }, extensionUri: vscode.Uri, onMessage: (c: ViewConnection, m: FromWebviewMessage) => void, disposables: vscode.Disposable[]) {
+  constructor(readonly view: ViewName, readonly webview: vscode.Webview, readonly state: PanelState, extensionUri: vscode.Uri, onMessage: (c: ViewConnection, m: FromWebviewMessage) => void, disposables: vscode.Disposable[]) {
     webview.options = { enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'out', 'webview'), vscode.Uri.joinPath(extensionUri, 'media')] };
     webview.html = webviewHtml({
       cspSource: webview.cspSource, nonce: createNonce(), title: TITLES[view],
@@ -51,9 +54,9 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
     this.refreshRuns();
     for (const v of ['attention', 'influence', 'subcircuits', 'compare'] as const) {
       this.disposables.push(vscode.window.registerWebviewPanelSerializer(`inductionLab.${v}`, {
-        // The page saves its own UI state (including the run it shows); fall back to the active run.
-        deserializeWebviewPanel: async (panel, state: { runId?: string; runIds?: string[] } | undefined) => {
-          this.attachPanel(v, panel, { runId: state?.runId || this.activeRunId, runIds: Array.isArray(state?.runIds) ? state!.runIds : undefined });
+        // The page saves its own UI state, including the run(s) it shows (PanelIdentity); see restorePanel.
+        deserializeWebviewPanel: async (panel, state: unknown) => {
+          this.attachPanel(v, panel, restorePanel(v, state, this.refreshRuns().map((r) => r.summary), this.activeRunId));
         },
       }));
     }
@@ -110,6 +113,7 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
     c.post({ type: 'step', sequences: this.step });
     if (c.view === 'influence' && c.state.runId) this.sendInfluence(c, c.state.runId);
     if (c.view === 'subcircuits') this.sendSubcircuits(c);
+    if (c.state.notice) c.post({ type: 'status', level: 'warning', message: c.state.notice });
   }
 
   private sendInfluence(c: ViewConnection, runId: string, inReplyTo?: number): void {
@@ -180,12 +184,12 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
     view.onDidDispose(() => { this.conns.delete(conn); ds.forEach((d) => d.dispose()); });
   }
 
-  openPanel(view: Exclude<ViewName, 'dashboard'>, state: { runId?: string; runIds?: string[] }): void {
+  openPanel(view: Exclude<ViewName, 'dashboard'>, state: PanelIdentity): void {
     const panel = vscode.window.createWebviewPanel(`inductionLab.${view}`, TITLES[view], vscode.ViewColumn.Active, { enableScripts: true });
     this.attachPanel(view, panel, state);
   }
 
-  private attachPanel(view: ViewName, panel: vscode.WebviewPanel, state: { runId?: string; runIds?: string[] }): void {
+  private attachPanel(view: ViewName, panel: vscode.WebviewPanel, state: PanelState): void {
     const r = state.runId ? this.run(state.runId) : undefined;
     panel.title = r ? `${TITLES[view]} — ${r.summary.name}` : TITLES[view];
     panel.iconPath = vscode.Uri.joinPath(this.extensionUri, 'media', 'icon.svg');

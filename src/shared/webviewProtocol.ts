@@ -178,6 +178,25 @@ export interface OpenRunMessage { type: 'openRun'; runId: string }
 export type FromWebviewMessage =
   | ReadyMessage | SelectStepMessage | RequestPatternsMessage | RequestInfluenceMessage | ExportMessage | OpenRunMessage;
 
+// ---- What a panel saves for its restore ----
+
+/**
+ * The part of a panel's saved state (`setState`) the host reads when VS Code restores the panel after
+ * a reload: the run it shows (attention, influence) or the runs (compare). Every panel view saves these
+ * keys; anything else in the state is the view's own.
+ */
+export interface PanelIdentity { runId?: string; runIds?: string[] }
+
+/** Reads a restored panel's identity from its saved state, dropping anything malformed. */
+export function panelIdentity(state: unknown): PanelIdentity {
+  if (typeof state !== 'object' || state === null || Array.isArray(state)) return {};
+  const s = state as Record<string, unknown>;
+  const out: PanelIdentity = {};
+  if (typeof s.runId === 'string' && s.runId) out.runId = s.runId;
+  if (Array.isArray(s.runIds)) out.runIds = s.runIds.filter((x): x is string => typeof x === 'string' && x.length > 0);
+  return out;
+}
+
 // ---- Evaluation sets (science spec §1.4) ----
 
 export const EVAL_SETS = ['fsl_train', 'fsl_val_rl', 'fsl_test_class', 'fsl_train_valex'] as const;

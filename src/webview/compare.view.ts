@@ -9,7 +9,7 @@ import { persisted } from './lib/state';
 import { h, button, statusLine, selectBox } from './lib/dom';
 import { createPanel } from './lib/panel';
 import { createLineChart, type LineSeries } from './lib/chart';
-import { seriesColor, onThemeChange } from './lib/theme';
+import { seriesColor, seriesDash, onThemeChange } from './lib/theme';
 import { describeClamp, metricDomain, sequencesDomain } from './lib/domains';
 import { mergeRecords } from './lib/steps';
 import { curvesCsv } from './lib/csv';
@@ -17,7 +17,8 @@ import { fileStem } from './lib/format';
 
 const METRICS = ['loss', 'acc', 'inContextAcc', 'prob', 'useContextProb'] as const;
 type Metric = (typeof METRICS)[number];
-const S = persisted({ step: null as number | null, evalSet: 'fsl_train', metric: 'loss' as string, hidden: [] as string[] });
+// runIds is the panel's identity (PanelIdentity): the host restores the panel with it after a reload.
+const S = persisted({ runIds: [] as string[], step: null as number | null, evalSet: 'fsl_train', metric: 'loss' as string, hidden: [] as string[] });
 
 let runs: RunSummary[] = [];
 const metrics = new Map<string, MetricsRecord[]>();
@@ -48,7 +49,7 @@ app.append(openList);
 
 function series(): LineSeries[] {
   return runs.filter((r) => metrics.has(r.id)).map((r, i) => ({
-    id: r.id, label: r.name, color: seriesColor(i), hidden: S.value.hidden.includes(r.id),
+    id: r.id, label: r.name, color: seriesColor(i), dash: seriesDash(i), hidden: S.value.hidden.includes(r.id),
     points: (metrics.get(r.id) ?? []).map((rec) => ({ x: rec.sequences, y: rec.eval[S.value.evalSet]?.[metric()] ?? NaN })),
   }));
 }
@@ -81,7 +82,7 @@ function render(): void {
 
 function onMessage(m: ToWebviewMessage): void {
   switch (m.type) {
-    case 'runs': runs = m.runs; setStatus(''); render(); break;
+    case 'runs': runs = m.runs; S.update({ runIds: runs.map((r) => r.id) }); setStatus(''); render(); break;
     case 'metrics': metrics.set(m.runId, mergeRecords([], m.records)); render(); break;
     case 'metricsAppend': metrics.set(m.runId, mergeRecords(metrics.get(m.runId) ?? [], m.records)); render(); break;
     case 'step': if (m.sequences !== S.value.step) { S.update({ step: m.sequences }); render(); } break;

@@ -17,7 +17,7 @@ import { drawHeatmaps } from './lib/heatmap';
 import { drawColorbar } from './lib/colorbar';
 import { createStepSlider } from './lib/slider';
 import { createRunHeader, chooseRun } from './lib/runHeader';
-import { EVAL_SET_COLORS, seriesColor, viridis, onThemeChange } from './lib/theme';
+import { evalSetColor, seriesColor, viridis, onThemeChange } from './lib/theme';
 import { clampBands, metricDomain, sequencesDomain } from './lib/domains';
 import { mergeRecords, snapStep } from './lib/steps';
 import { metricsCsv, toCsv, curvesCsv } from './lib/csv';
@@ -124,7 +124,7 @@ function lossSeries(): LineSeries[] {
   return sets.map((set) => ({
     id: set,
     label: EVAL_SET_LEGENDS[set as keyof typeof EVAL_SET_LEGENDS] ?? set,
-    color: EVAL_SET_COLORS[set as keyof typeof EVAL_SET_COLORS] ?? seriesColor(4),
+    color: evalSetColor(set),
     hidden: S.value.hidden.includes(set),
     points: rs.map((r) => ({ x: r.sequences, y: r.eval[set]?.[m] ?? NaN })),
   }));

@@ -23,10 +23,11 @@ import { toCsv } from './lib/csv';
 import { fileStem, fmtInt, fmtValue, wrapText } from './lib/format';
 import { gridColumns } from './lib/layout';
 
-const S = persisted({ step: null as number | null, kind: 'all' as string, range: 'paper' as string, values: true });
+// runId is the panel's identity (PanelIdentity): the host restores the panel with it after a reload.
+const S = persisted({ runId: '', step: null as number | null, kind: 'all' as string, range: 'paper' as string, values: true });
 
 let runs: RunSummary[] = [];
-let runId = '';
+let runId = S.value.runId;
 let matrices: InfluenceMatrix[] = [];
 const requested = new Set<string>();
 
@@ -152,9 +153,14 @@ function render(): void {
 
 function onMessage(m: ToWebviewMessage): void {
   switch (m.type) {
-    case 'runs': runs = m.runs; updateControls(); break;
+    case 'runs':
+      runs = m.runs;
+      if (m.activeRunId && m.activeRunId !== runId) { matrices = []; runId = m.activeRunId; }
+      S.update({ runId });
+      updateControls();
+      break;
     case 'influence': {
-      if (m.runId !== runId) { matrices = []; runId = m.runId; }
+      if (m.runId !== runId) { matrices = []; runId = m.runId; S.update({ runId }); }
       const key = (x: InfluenceMatrix) => `${x.kind}|${x.sequences}`;
       const incoming = new Set(m.matrices.map(key));
       matrices = [...matrices.filter((x) => !incoming.has(key(x))), ...m.matrices].sort((a, b) => a.sequences - b.sequences);

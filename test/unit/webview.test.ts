@@ -3,7 +3,7 @@
 // Run: node --import tsx --test test/unit/webview.test.ts
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { rgb } from 'd3-color';
+import { rgb, lab, color as parseColor } from 'd3-color';
 import type { MetricsRecord } from '../../src/shared/protocol';
 import {
   isToWebviewMessage, isFromWebviewMessage, INFLUENCE_KINDS, INFLUENCE_INFO, EVAL_SET_LEGENDS, VIEW_NAMES, LN2,
@@ -16,9 +16,13 @@ import { fmtSeqShort, fmtValue, fmtCell, fileStem, wrapText } from '../../src/we
 import { attentionLayout, gridColumns } from '../../src/webview/lib/layout';
 import { groupCurves } from '../../src/webview/lib/curves';
 import { restoreState } from '../../src/webview/lib/state';
-import { viridis, diverging, textOn } from '../../src/webview/lib/theme';
+import { viridis, diverging, textOn, PALETTES, seriesColor, seriesDash, evalSetColor } from '../../src/webview/lib/theme';
 import { chooseRun } from '../../src/webview/lib/runHeader';
 import { webviewHtml, createNonce, contentSecurityPolicy, escapeHtml } from '../../src/webview/html';
+import { indexAtPixel } from '../../src/webview/lib/hitTest';
+import { restorePanel } from '../../src/extension/labData';
+import { panelIdentity } from '../../src/shared/webviewProtocol';
+import { scaleLinear, scaleLog } from 'd3-scale';
 
 const ev = (loss: number) => ({ loss, acc: 0.5, inContextAcc: 0.6, inContextProb: 0.7, prob: 0.4, useContextProb: 0.9 });
 const rec = (sequences: number, loss = 1): MetricsRecord => ({
@@ -105,6 +109,85 @@ describe('steps and keys', () => {
     assert.notEqual(cellKey(1, 11, 1, 1), cellKey(11, 1, 1, 1));
     assert.notEqual(pointKey('fsl_train', 1000), pointKey('fsl_train', 100));
     assert.equal(new Set(Array.from({ length: 64 }, (_, i) => matrixKey(i >> 3, i & 7))).size, 64);
+  });
+});
+
+describe('chart hit-testing (pointer → evaluation)', () => {
+  // A 0–200k axis on a 200 px plot, an evaluation every 2,000 sequences (the review's side-bar case).
+  const xs = Array.from({ length: 101 }, (_, i) => i * 2000);
+  const x = scaleLinear().domain([0, 200_000]).range([0, 200]);
+  test('the pointer at the pixel of 45k selects the evaluation at 44k or 46k, never one ≈ 46 px right', () => {
+    const i = indexAtPixel(xs, x, x(45_000));
+    assert.ok(Math.abs(xs[i] - 45_000) <= 2000, `selected ${xs[i]}`);
+    for (const target of [0, 1000, 45_000, 123_456, 199_999, 200_000]) {
+      const j = indexAtPixel(xs, x, x(target));
+      assert.ok(Math.abs(xs[j] - target) <= 1000, `pointer at ${target}: selected ${xs[j]}`);
+    }
+  });
+  test('nearest on screen; ties to the earlier point; outside the plot clamps to the ends', () => {
+    assert.equal(indexAtPixel(xs, x, 3), 1, '3 px = 3,000 sequences: tie between 2k and 4k goes to 2k');
+    assert.equal(indexAtPixel(xs, x, 3.1), 2);
+    assert.equal(indexAtPixel(xs, x, -40), 0);
+    assert.equal(indexAtPixel(xs, x, 500), 100);
+    assert.equal(indexAtPixel([], x, 10), -1);
+    assert.equal(indexAtPixel([5000], x, 190), 0);
+  });
+  test('on a log axis the match is in pixels, and x = 0 (not placeable) is skipped', () => {
+    const lx = scaleLog().domain([1000, 1e6]).range([0, 300]).clamp(false);
+    const seq = [0, 1000, 2000, 10_000, 100_000, 1e6];
+    assert.equal(seq[indexAtPixel(seq, lx, lx(1500))], 2000, '1.5k: nearer 1k in data, nearer 2k on screen');
+    assert.equal(seq[indexAtPixel(seq, lx, lx(1400))], 1000);
+    assert.equal(seq[indexAtPixel(seq, lx, lx(1420))], 2000, 'geometric mean of 1k and 2k is 1414');
+    assert.equal(seq[indexAtPixel(seq, lx, lx(40_000))], 100_000, 'log: 40k is nearer 100k (geometric mean 31.6k)');
+    assert.equal(seq[indexAtPixel(seq, lx, -10)], 1000, 'x = 0 cannot be placed on a log axis');
+    assert.equal(indexAtPixel([0], lx, 5), -1);
+  });
+});
+
+// Colour-vision-deficiency simulation (Machado, Oliveira & Fernandes 2009, severity 1) in linear RGB.
+const CVD: Record<string, number[][]> = {
+  deuteranopia: [[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413], [-0.01182, 0.04294, 0.968881]],
+  protanopia: [[0.152286, 1.052583, -0.204868], [0.114503, 0.786281, 0.099216], [-0.003882, -0.048116, 1.051998]],
+  tritanopia: [[1.255528, -0.076749, -0.178779], [-0.078411, 0.930809, 0.147602], [0.004733, 0.691367, 0.3039]],
+};
+const toLin = (u: number) => { const x = u / 255; return x <= 0.04045 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4; };
+const fromLin = (v: number) => { const x = Math.min(1, Math.max(0, v)); return 255 * (x <= 0.0031308 ? 12.92 * x : 1.055 * x ** (1 / 2.4) - 0.055); };
+function simulate(hex: string, kind: string): string {
+  const c = rgb(hex);
+  if (!CVD[kind]) return c.formatHex();
+  const v = [c.r, c.g, c.b].map(toLin);
+  const [r, g, b] = CVD[kind].map((row) => fromLin(row[0] * v[0] + row[1] * v[1] + row[2] * v[2]));
+  return rgb(r, g, b).formatHex();
+}
+const deltaE = (a: string, b: string) => { const A = lab(a), B = lab(b); return Math.hypot(A.l - B.l, A.a - B.a, A.b - B.b); };
+const luminance = (hex: string) => { const c = rgb(hex); return 0.2126 * toLin(c.r) + 0.7152 * toLin(c.g) + 0.0722 * toLin(c.b); };
+const contrast = (a: string, b: string) => { const [x, y] = [luminance(a), luminance(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };
+
+describe('series colours', () => {
+  const backgrounds = { dark: ['#1e1e1e', '#000000', '#252526'], light: ['#ffffff', '#f3f3f3'] } as const;
+  for (const kind of ['dark', 'light'] as const) {
+    test(`${kind}: 8 opaque hues, distinct under normal vision and three colour-vision deficiencies`, () => {
+      const p = PALETTES[kind];
+      assert.equal(new Set(p).size, 8);
+      for (const c of p) assert.equal(parseColor(c)?.opacity, 1, `${c} is opaque (charts-orange was rgba(…, 0.33))`);
+      for (const vision of ['normal', ...Object.keys(CVD)]) {
+        for (let i = 0; i < p.length; i++) for (let j = i + 1; j < p.length; j++) {
+          const d = deltaE(simulate(p[i], vision), simulate(p[j], vision));
+          assert.ok(d >= 14, `${kind} ${vision}: H${i} ${p[i]} and H${j} ${p[j]} differ by ΔE ${d.toFixed(1)}`);
+        }
+      }
+      for (const bg of backgrounds[kind]) for (const c of p) assert.ok(contrast(c, bg) >= 2, `${c} on ${bg}: ${contrast(c, bg).toFixed(2)}:1`);
+    });
+  }
+  test('the theme picks the palette; eval sets keep one colour each; series 9+ repeat hues with a dash', () => {
+    assert.equal(seriesColor(1, 'light'), seriesColor(1, 'hc-light'));
+    assert.equal(seriesColor(0, 'dark'), PALETTES.dark[0]);
+    assert.equal(seriesColor(3, 'light'), PALETTES.light[3]);
+    assert.equal(seriesColor(9, 'dark'), seriesColor(1, 'dark'));
+    assert.equal(seriesDash(3), undefined);
+    assert.ok(seriesDash(9));
+    assert.notEqual(evalSetColor('fsl_train', 'dark'), evalSetColor('fsl_val_rl', 'dark'));
+    assert.equal(evalSetColor('fsl_val_rl', 'light'), PALETTES.light[1]);
   });
 });
 
@@ -223,6 +306,36 @@ describe('state and run choice', () => {
     assert.deepEqual(chooseRun(runs, 'c', 'a', 'b'), { runId: 'a', lastActive: 'a' }, 'a new run was announced');
     assert.equal(chooseRun(runs, 'gone', undefined, '').runId, 'a');
     assert.equal(chooseRun([], 'x', undefined, '').runId, '');
+  });
+});
+
+describe('panels restored after Reload Window', () => {
+  const runs = ['fig5b.noclamp-1', 'demo-2', 'demo-3'].map((id) => ({ id, name: id, status: 'completed', clamps: [], totalSequences: 1 }));
+  // What the influence view saves (restoreState of its defaults with a run) is what the host reads back.
+  const saved = restoreState({ runId: '', step: null as number | null, kind: 'all', range: 'paper', values: true }, { runId: 'demo-2', step: 20000 });
+  test('the influence panel keeps its own run, not the run started last', () => {
+    assert.deepEqual(restorePanel('influence', saved, runs, 'fig5b.noclamp-1'), { runId: 'demo-2' });
+    assert.deepEqual(restorePanel('attention', { runId: 'demo-3', mode: 'single' }, runs, 'demo-2'), { runId: 'demo-3' });
+  });
+  test('a state without a run (older versions) or with a deleted run falls back to the active run and says so', () => {
+    const old = restorePanel('influence', { step: 20000, kind: 'all', range: 'paper', values: true }, runs, 'fig5b.noclamp-1');
+    assert.equal(old.runId, 'fig5b.noclamp-1');
+    assert.match(old.notice ?? '', /restored without a saved run: showing the active run, fig5b\.noclamp-1/);
+    const gone = restorePanel('influence', { runId: 'deleted-9' }, runs, 'demo-3');
+    assert.equal(gone.runId, 'demo-3');
+    assert.match(gone.notice ?? '', /deleted-9 is gone/);
+    assert.match(restorePanel('attention', undefined, [], undefined).notice ?? '', /showing no run/);
+  });
+  test('compare keeps its runs (minus deleted ones); subcircuits needs none', () => {
+    assert.deepEqual(restorePanel('compare', { runIds: ['demo-3', 'gone', 'demo-2'], metric: 'loss' }, runs, undefined), { runIds: ['demo-3', 'demo-2'] });
+    assert.deepEqual(restorePanel('compare', {}, runs, 'demo-2'), { runIds: [] });
+    assert.deepEqual(restorePanel('subcircuits', { runId: 'x' }, runs, 'demo-2'), {});
+  });
+  test('panelIdentity drops malformed state', () => {
+    assert.deepEqual(panelIdentity(null), {});
+    assert.deepEqual(panelIdentity([1]), {});
+    assert.deepEqual(panelIdentity({ runId: 3, runIds: ['a', 4, ''] }), { runIds: ['a'] });
+    assert.deepEqual(panelIdentity({ runId: '' }), {});
   });
 });
 

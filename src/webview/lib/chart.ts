@@ -4,7 +4,7 @@
  * `createLineChart`, a responsive single chart. Every element is joined by key (series id, point key),
  * so new rows and a moving step update the same nodes instead of redrawing.
  */
-import { select, type Selection } from 'd3-selection';
+import { select, pointer, type Selection } from 'd3-selection';
 import { scaleLinear, type ScaleLinear } from 'd3-scale';
 import { axisBottom, axisLeft } from 'd3-axis';
 import { line } from 'd3-shape';
@@ -12,6 +12,7 @@ import type { Band } from './domains';
 import { fmtInt, fmtSeqShort, fmtValue } from './format';
 import { nearestIndex, pointKey, uniqueSorted } from './steps';
 import { showTip, hideTip, type TipLine } from './tooltip';
+import { indexAtPixel } from './hitTest';
 
 export interface LinePoint { x: number; y: number }
 export interface LineSeries { id: string; label: string; color: string; dash?: string; hidden?: boolean; points: LinePoint[] }
@@ -150,6 +151,7 @@ function attachCursor(g: G, root: G, d: PlotData, visible: LineSeries[], x: Scal
   const node = g.node() as SVGGElement & { __cursor?: number };
   const xs = uniqueSorted(visible.flatMap((s) => s.points.map((p) => p.x)));
   const hover = child(root, 'g', 'hover no-export');
+  const overlay = child(root, 'rect', 'overlay no-export');
   const show = (i: number, clientX?: number, clientY?: number, announce = false) => {
     if (i < 0 || i >= xs.length) return;
     node.__cursor = i;
@@ -162,18 +164,17 @@ function attachCursor(g: G, root: G, d: PlotData, visible: LineSeries[], x: Scal
       ...pts.map((o) => ({ text: `${o.s.label}: ${fmtValue(o.p!.y)}`, color: o.s.color }))];
     if (d.title) lines.unshift({ text: d.title });
     if (clientX === undefined || clientY === undefined) {
-      const r = (root.node() as SVGGElement).getBoundingClientRect();
+      // The overlay's box starts at the plot origin (the <g> box would start at the y-axis labels).
+      const r = overlay.node()!.getBoundingClientRect();
       clientX = r.left + x(xv); clientY = r.top + (pts.length ? y(pts[0].p!.y) : ih / 2);
     }
     showTip(lines, clientX, clientY, announce);
     handlers.onHover?.(xv);
   };
   const clear = () => { hover.selectAll('*').remove(); hideTip(); handlers.onHover?.(null); };
-  const indexAt = (event: PointerEvent | MouseEvent) => {
-    const r = (root.node() as SVGGElement).getBoundingClientRect();
-    return nearestIndex(xs, x.invert(event.clientX - r.left));
-  };
-  child(root, 'rect', 'overlay no-export').attr('width', w).attr('height', ih)
+  // Pointer in plot-area coordinates (d3's pointer inverts the overlay's screen transform), matched on screen.
+  const indexAt = (event: PointerEvent | MouseEvent) => indexAtPixel(xs, x, pointer(event, overlay.node())[0]);
+  overlay.attr('width', w).attr('height', ih).attr('data-x-domain', d.xDomain.join(' '))
     .on('pointermove', (event: PointerEvent) => show(indexAt(event), event.clientX, event.clientY))
     .on('pointerleave', clear)
     .on('click', (event: MouseEvent) => { const i = indexAt(event); if (i >= 0) handlers.onPick?.(xs[i]); });

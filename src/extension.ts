@@ -5,7 +5,7 @@
 import * as vscode from 'vscode';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { RunsTreeProvider, RunNode, CheckpointNode, runsRoots, debounce, throttle } from './extension/runsTree';
+import { RunsTreeProvider, RunNode, CheckpointNode, runsRoots, throttle } from './extension/runsTree';
 import { RunDir } from './engine/io/runStore';
 import { RunManager, UNTRUSTED } from './extension/runManager';
 import { LabViews } from './extension/webviews';
@@ -79,11 +79,12 @@ export function activate(context: vscode.ExtensionContext): InductionLabApi {
   });
   const watcher = vscode.workspace.createFileSystemWatcher('**/{run.json,metrics.jsonl,*.safetensors}');
   const changed = new Set<string>();
-  const flush = debounce(() => {
+  // Throttled, not debounced: a CLI run appends metrics continuously, which would starve a debounce.
+  const flush = throttle(() => {
     runs.refresh();
     for (const dir of changed) if (!manager.runs.some((r) => r.runDir === dir)) views.runChanged(path.basename(dir));
     changed.clear();
-  }, 400);
+  }, 500);
   const onFile = (u: vscode.Uri) => {
     const d = path.dirname(u.fsPath);
     changed.add(path.basename(d) === 'checkpoints' ? path.dirname(d) : d);
@@ -134,9 +135,11 @@ export function activate(context: vscode.ExtensionContext): InductionLabApi {
     cmd('inductionLab.refreshRuns', () => { runs.refresh(); views.refreshRuns(); }),
     cmd('inductionLab.showEngineInfo', async () => {
       const version = String((context.extension.packageJSON as { version?: unknown }).version ?? 'unknown');
-      const last = views.allRuns.find((r) => r.summary.backend);
+      const last = (await runs.allRuns()).find((r) => r.engine);
+      const s = settings();
       // Not awaited: the promise of showInformationMessage settles only when the toast is dismissed.
-      void vscode.window.showInformationMessage(`Induction Lab ${version} (extension host Node ${process.version}); training backend preference: ${settings().backend}${last ? `; last run trained on ${last.summary.backend}` : ''}`);
+      void vscode.window.showInformationMessage(`Induction Lab ${version} (extension host Node ${process.version}); engine: ${s.engine}`
+        + `, TensorFlow.js backend (when TF.js trains): ${s.backend}${last ? `; the newest run (${last.fullName}) trained on the ${last.engine}` : ''}`);
       return version;
     }),
     cmd('inductionLab.startClampedRun', async () => {
@@ -181,7 +184,8 @@ export function activate(context: vscode.ExtensionContext): InductionLabApi {
         validateInput: (v) => (v.length > 120 ? 'at most 120 characters' : /[\n\r]/.test(v) ? 'one line' : undefined),
       });
       if (name === undefined) return;
-      if (manager.runs.some((r) => r.runDir === n.dir)) {
+      // A child still writing run.json (it has not reported "finished"): apply the name when it does.
+      if (manager.runs.some((r) => r.runDir === n.dir && r.last?.type !== 'finished')) {
         pendingNames.set(n.dir, name);
         void vscode.window.showInformationMessage(`Induction Lab: "${name}" is applied when the run stops (it is training; its process owns run.json).`);
         return;
@@ -216,7 +220,11 @@ export function activate(context: vscode.ExtensionContext): InductionLabApi {
       return vscode.commands.executeCommand('inductionLab.dashboard.focus');
     }),
     cmd('inductionLab.openAttention', (node?: RunNode | CheckpointNode) => views.openPanel('attention', { runId: node ? runIdOf(node.kind === 'run' ? node : node.run) : views.activeRunId })),
-    cmd('inductionLab.openInfluence', (node?: RunNode) => views.openPanel('influence', { runId: node ? runIdOf(node) : views.activeRunId })),
+    cmd('inductionLab.openInfluence', async (node?: RunNode) => {
+      // From the palette: ask which run (the active one is not necessarily the one meant).
+      const n = node ?? await pickRun(() => true, 'Show the influence matrix of');
+      if (n) views.openPanel('influence', { runId: runIdOf(n) });
+    }),
     cmd('inductionLab.openSubcircuits', () => views.openPanel('subcircuits', {})),
     cmd('inductionLab.openCompare', async () => {
       // The views' run list, named as in the tree (unique names), newest first.

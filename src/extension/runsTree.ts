@@ -225,21 +225,4 @@ export function escapeMd(s: string): string {
 }
 
 
-export function debounce(fn: () => void, ms: number): () => void {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return () => {
-    if (timer) clearTimeout(timer);
-    timer = setTimeout(fn, ms);
-  };
-}
-
-/** Calls fn at most once per `ms` while calls keep coming, and once more after the last call. */
-export function throttle(fn: () => void, ms: number): () => void {
-  let last = 0;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return () => {
-    const wait = last + ms - Date.now();
-    if (wait <= 0) { last = Date.now(); fn(); return; }
-    if (!timer) timer = setTimeout(() => { timer = undefined; last = Date.now(); fn(); }, wait);
-  };
-}
+export { debounce, throttle } from './timing';

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { STEP_TIMEOUT } from './helpers.mjs';
 
 const REST = 'ablate L2H0,L2H1,L2H2,L2H4,L2H5,L2H6,L2H7';
+const RUN_START_TIMEOUT = 120_000;
 
 /** run.json of the newest run folder directly under the workspace's runs root. */
 function newestRun(workspace) {
@@ -55,7 +56,8 @@ export async function flow(ui) {
     if (!(await ui.focusedRow()).includes('Start')) throw new Error('the confirm step does not focus Start');
     await screenshot('flow-3-confirm-one-clamp-per-row');
     await page.keyboard.press('Enter');
-    await sidebarRow('demo').filter({ hasText: 'only L2H3' }).first().waitFor({ timeout: STEP_TIMEOUT });
+    // Starting loads the task data in the child: give a loaded machine time.
+    await sidebarRow('demo').filter({ hasText: 'only L2H3' }).first().waitFor({ timeout: RUN_START_TIMEOUT });
     const { rj } = newestRun(ui.workspace);
     const clamps = rj.config?.clamps ?? [];
     if (rj.preset !== 'demo' || clamps.length !== 1 || clamps[0].kind !== 'ablate' || clamps[0].heads.includes('L2H3') || clamps[0].heads.length !== 7) {
@@ -73,7 +75,7 @@ export async function flow(ui) {
     await page.keyboard.press('Enter');
     await quickPick('confirm');
     await page.keyboard.press('Enter');
-    await sidebarRow('paper').filter({ hasText: 'running' }).first().waitFor({ timeout: STEP_TIMEOUT });
+    await sidebarRow('paper').filter({ hasText: 'running' }).first().waitFor({ timeout: RUN_START_TIMEOUT });
     await palette('Induction Lab: Stop Run');
     // With the demo run still training, the command asks which run.
     const which = page.locator('.quick-input-widget .quick-input-title', { hasText: 'Stop which run?' });
@@ -141,7 +143,7 @@ export async function flow(ui) {
     const rows = page.locator('.part.sidebar .monaco-list-row', { hasText: 'smoke' }).filter({ hasText: '#' });
     const t0 = Date.now();
     while ((await rows.count()) < 2) {
-      if (Date.now() - t0 > STEP_TIMEOUT) throw new Error(`only ${await rows.count()} smoke run(s) in the tree`);
+      if (Date.now() - t0 > RUN_START_TIMEOUT) throw new Error(`only ${await rows.count()} smoke run(s) in the tree`);
       await page.waitForTimeout(300);
     }
     names = (await rows.allInnerTexts()).map((t) => t.replace(/\s+/g, ' ').trim());
@@ -151,7 +153,7 @@ export async function flow(ui) {
     await screenshot('flow-10-two-smoke-runs');
   });
 
-  for (const [theme, tag] of [['Default Light Modern', 'light'], ['Default Dark Modern', 'dark']]) {
+  for (const [theme, tag] of [['Default Light Modern', 'light'], ['Default High Contrast', 'hc'], ['Default Dark Modern', 'dark']]) {
     await step(`screenshots in ${theme}: runs tree, checkpoint hover, start flow`, async () => {
       await ui.setTheme(theme);
       await page.keyboard.press('Escape');

@@ -59,7 +59,7 @@ export function makeUi(o) {
       const input = page.locator('.quick-input-widget input');
       await input.waitFor({ timeout: STEP_TIMEOUT });
       await input.fill(`>${title}`);
-      await page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first().waitFor({ timeout: STEP_TIMEOUT });
+      await page.locator('.quick-input-widget .monaco-list-row.focused', { hasText: title }).first().waitFor({ timeout: STEP_TIMEOUT });
       await page.keyboard.press('Enter');
     },
 
@@ -69,7 +69,8 @@ export function makeUi(o) {
       await page.locator('.quick-input-widget .quick-input-title, .quick-input-widget .quick-input-header', { hasText: text }).first().waitFor({ timeout: STEP_TIMEOUT });
       if (pick !== undefined) {
         await input.fill(pick);
-        await page.locator('.quick-input-widget .monaco-list-row', { hasText: pick }).first().waitFor({ timeout: STEP_TIMEOUT });
+        // Wait until the filtered list focuses the row, so Enter accepts it (not the row focused before).
+        await page.locator('.quick-input-widget .monaco-list-row.focused', { hasText: pick }).first().waitFor({ timeout: STEP_TIMEOUT });
       }
     },
 
@@ -129,11 +130,11 @@ export function makeUi(o) {
       const s = JSON.parse(readFileSync(file, 'utf8'));
       s['workbench.colorTheme'] = theme;
       writeFileSync(file, JSON.stringify(s, null, 2) + '\n');
-      const light = /light/i.test(theme);
+      // The workbench element carries the theme kind as a class: vs, vs-dark, hc-black, hc-light.
+      const kind = /high contrast light/i.test(theme) ? 'hc-light' : /high contrast/i.test(theme) ? 'hc-black' : /light/i.test(theme) ? 'vs' : 'vs-dark';
       const t0 = Date.now();
       while (Date.now() - t0 < 15_000) {
-        const isLight = await page.evaluate(() => document.body.classList.contains('vs') || document.querySelector('.monaco-workbench')?.classList.contains('vs'));
-        if (isLight === light) break;
+        if (await page.evaluate((k) => document.querySelector('.monaco-workbench')?.classList.contains(k), kind)) break;
         await page.waitForTimeout(300);
       }
       await page.waitForTimeout(800);

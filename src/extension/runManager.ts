@@ -17,6 +17,7 @@ import type { CliProgress, FromChildMessage, MetricsRecord, ToChildMessage, Star
 import { LineSplitter, parseCliProgress, progressText } from '../shared/cliProgress';
 import { runName } from '../shared/runName';
 import { RunDir } from '../engine/io/runStore';
+import { summarizeRun } from '../engine/report';
 import { completionFacts, completionMessage, stopMessage } from './runFeedback';
 import type { ListOptions } from './runListing';
 
@@ -181,6 +182,10 @@ export class RunManager implements vscode.Disposable {
     const open = (file: string) => () => vscode.commands.executeCommand('vscode.open', vscode.Uri.file(path.join(dir, file)));
     const dashboard = () => vscode.commands.executeCommand('inductionLab.openDashboard', dir);
     if (m.status === 'completed') {
+      // The CLI writes report.md and loss.svg at the end of a run; the training child does not: write them here.
+      if (!fs.existsSync(path.join(dir, 'report.md'))) {
+        try { summarizeRun(RunDir.open(dir)); } catch (e) { this.log.warn(`[${run.runId}] no report.md: ${(e as Error).message}`); }
+      }
       let records: MetricsRecord[] = [];
       try { records = RunDir.open(dir).readMetrics<MetricsRecord>(); } catch { /* no metrics */ }
       const buttons: Array<[string, () => unknown]> = [];

@@ -6,8 +6,8 @@ import { STEP_TIMEOUT } from './helpers.mjs';
 export async function basics(ui) {
   const { page, step, sidebarRow, screenshot } = ui;
   await step('workbench loads', async () => {
-    await page.goto(ui.url);
-    await page.locator('.monaco-workbench').waitFor({ timeout: STEP_TIMEOUT });
+    await page.goto(ui.url, { timeout: 120_000 });
+    await page.locator('.monaco-workbench').waitFor({ timeout: 120_000 });
   });
 
   const container = page.locator('.part.activitybar a.action-label[aria-label="Induction Lab"]');

@@ -6,8 +6,8 @@ import { STEP_TIMEOUT } from './helpers.mjs';
 export async function untrusted(ui) {
   const { page, step, sidebarRow, palette } = ui;
   await step('untrusted workspace: the workbench opens in Restricted Mode', async () => {
-    await page.goto(ui.url);
-    await page.locator('.monaco-workbench').waitFor({ timeout: STEP_TIMEOUT });
+    await page.goto(ui.url, { timeout: 120_000 });
+    await page.locator('.monaco-workbench').waitFor({ timeout: 120_000 });
     await page.locator('.statusbar', { hasText: 'Restricted Mode' }).first().waitFor({ timeout: STEP_TIMEOUT });
     await page.locator('.part.activitybar a.action-label[aria-label="Induction Lab"]').click();
     await sidebarRow(UI_RUN_LABEL).first().waitFor({ timeout: STEP_TIMEOUT });

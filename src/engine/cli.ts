@@ -31,6 +31,7 @@ Usage:
   induction-lab sweep PREFIX [--scale fast|paper] [--workers N] [--out DIR] [--seed N]
   induction-lab subcircuits [--scale fast|paper] [--workers N] [--out DIR] [--seed N] [--sequences N] [--progress json]
   induction-lab reproduce FIGURE [--scale fast|paper] [--seeds 5,6] [--out DIR] [--runs DIR] [--workers N] [--subsample N] [--emit slurm] [--progress json]
+  induction-lab export RUN_DIR [--tensorboard DIR] [--format tensorboard|icl-dynamics|csv|parquet|eval-sets [OUT]]
   induction-lab --help
 
 train      Trains a model in this process and writes a run folder (run.json, metrics.jsonl,
@@ -74,6 +75,12 @@ reproduce  Regenerates a figure of the paper (fig3a, fig3b, fig4a, fig4b, fig5a,
            appfig15): trains the runs it needs (one process per core; finished runs reused), computes
            its measures and writes DIR/FIGURE/figure.svg, data.json and data.csv. --emit slurm writes a
            Slurm job-array script running the same CLI per run, plus a merge job, instead.
+export     Writes a run in other formats (a running run: a snapshot up to its last complete evaluation).
+           --tensorboard DIR   TensorBoard events of every evaluation (new runs also write them live in
+                               RUN_DIR/tensorboard/ unless train.tensorboard is false)
+           --format F [OUT]    icl-dynamics (the authors' config.json + log.h5 + eval_data.h5, in a folder),
+                               csv (- = stdout), parquet, eval-sets (the fixed evaluation sequences, for the
+                               Python reader), tensorboard; OUT defaults to a file or folder in RUN_DIR
 --progress json  (measure, subcircuits, reproduce) one JSON object per line on stderr:
            {"type":"progress","task","done","total","unit","etaSeconds"?,"message"?}; text goes to stdout.
 forward    Runs a checkpoint on sequences from a JSON file
@@ -317,6 +324,16 @@ async function reproduceCmd(a: Args): Promise<void> {
   process.stdout.write(`${r.figure.title}\n${JSON.stringify(r.numbers, null, 1)}\nwrote ${r.files.join(', ')}\n`);
 }
 
+async function exportCmd(a: Args): Promise<void> {
+  checkFlags(a, new Set(['tensorboard', 'format', 'out']), 'export');
+  if (!a._[1]) fail('export needs a run folder');
+  if (a._.length > 3) fail(`export takes one run folder and one output, got ${a._.slice(1).join(' ')}`);
+  const { exportCommand } = await import('./export/command');
+  await exportCommand({ run: a._[1], tensorboard: one(a, 'tensorboard'), format: one(a, 'format'), out: one(a, 'out') ?? a._[2] }, {
+    say: (l) => process.stdout.write(l + '\n'), note: (l) => process.stderr.write(l + '\n'), stdout: (t) => process.stdout.write(t),
+  });
+}
+
 async function main(argv: string[]): Promise<void> {
   const a = parseArgs(argv);
   const cmd = a._[0];
@@ -334,7 +351,8 @@ async function main(argv: string[]): Promise<void> {
     case 'sweep': return sweep(a);
     case 'reproduce': return reproduceCmd(a);
     case 'subcircuits': return subcircuits(a);
-    default: fail(`unknown command "${cmd}" (train, presets, forward, measure, sweep, subcircuits, reproduce; see --help)`);
+    case 'export': return exportCmd(a);
+    default: fail(`unknown command "${cmd}" (train, presets, forward, measure, sweep, subcircuits, reproduce, export; see --help)`);
   }
 }
 

@@ -153,7 +153,7 @@ export async function flow(ui) {
     await screenshot('flow-10-two-smoke-runs');
   });
 
-  for (const [theme, tag] of [['Default Light Modern', 'light'], ['Default High Contrast', 'hc'], ['Default Dark Modern', 'dark']]) {
+  for (const [theme, tag] of [['Default Dark Modern', 'dark'], ['Default High Contrast', 'hc'], ['Default Light Modern', 'light']]) {
     await step(`screenshots in ${theme}: runs tree, checkpoint hover, start flow`, async () => {
       await ui.setTheme(theme);
       await page.keyboard.press('Escape');
@@ -162,9 +162,15 @@ export async function flow(ui) {
       const ck = sidebarRow('seq 3,200').first();
       if (!(await ck.count())) await run.click();
       await ck.waitFor({ timeout: STEP_TIMEOUT });
-      await page.mouse.move(700, 450);
-      await ck.locator('.label-name').hover();
-      await page.locator('.monaco-hover', { hasText: 'Strongest induction head' }).first().waitFor({ state: 'visible', timeout: STEP_TIMEOUT });
+      // Hovers open on a fresh mouse move: move away and back, a few times if the first one is missed.
+      const hover = page.locator('.monaco-hover', { hasText: 'Strongest induction head' }).first();
+      for (let tries = 0; ; tries++) {
+        await page.mouse.move(700, 450);
+        await page.waitForTimeout(300);
+        await ck.locator('.label-name').hover();
+        if (await hover.waitFor({ state: 'visible', timeout: 15_000 }).then(() => true, () => false)) break;
+        if (tries === 3) throw new Error('no checkpoint hover after 4 tries');
+      }
       await page.waitForTimeout(500);
       await screenshot(`${tag}-checkpoint-hover`);
       await palette('Induction Lab: Start clamped run');

@@ -1,8 +1,8 @@
 // What every UI-pass section drives the workbench with: named steps (a failing step saves a screenshot,
 // the browser console and names itself; later steps are skipped), screenshots, the command palette, quick
 // picks, tree rows, webview frames, notifications (toasts, or the notification centre when the smoke-test
-// driver hides toasts) and the colour theme (the user settings file, which the workbench watches).
-import { readFileSync, writeFileSync } from 'node:fs';
+// driver hides toasts) and the colour theme (through the palette).
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const STEP_TIMEOUT = 45_000;
@@ -59,7 +59,13 @@ export function makeUi(o) {
       const input = page.locator('.quick-input-widget input');
       await input.waitFor({ timeout: STEP_TIMEOUT });
       await input.fill(`>${title}`);
-      await page.locator('.quick-input-widget .monaco-list-row.focused', { hasText: title }).first().waitFor({ timeout: STEP_TIMEOUT });
+      await page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first().waitFor({ timeout: STEP_TIMEOUT });
+      // The fuzzy match may focus a longer command first ("…Color Themes in Marketplace"): move to this one.
+      const focused = page.locator('.quick-input-widget .monaco-list-row.focused').first();
+      const label = async () => (await focused.innerText().catch(() => '')).replace(/\s+/g, ' ').trim();
+      const exact = (t) => t === title || t.startsWith(`${title} `);
+      for (let i = 0; i < 8 && !exact(await label()); i++) await page.keyboard.press('ArrowDown');
+      if (!exact(await label())) throw new Error(`the palette does not reach "${title}" (focused: "${await label()}")`);
       await page.keyboard.press('Enter');
     },
 
@@ -124,17 +130,24 @@ export function makeUi(o) {
       }
     },
 
-    /** Switches the colour theme through the user settings file; waits for the workbench to repaint. */
+    /** Switches the colour theme as a person does (Preferences: Color Theme); fails if it does not apply. */
     async setTheme(theme) {
-      const file = join(o.server.dirs.userData, 'User', 'settings.json');
-      const s = JSON.parse(readFileSync(file, 'utf8'));
-      s['workbench.colorTheme'] = theme;
-      writeFileSync(file, JSON.stringify(s, null, 2) + '\n');
+      await ui.palette('Preferences: Color Theme');
+      // The theme picker has no title; its rows are the theme names.
+      const input = page.locator('.quick-input-widget input');
+      await input.waitFor({ timeout: STEP_TIMEOUT });
+      await input.fill(theme);
+      // Exactly this theme ("Default High Contrast" also prefixes "Default High Contrast Light").
+      const exact = new RegExp(`^\\s*${theme.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?! Light)`);
+      const focused = page.locator('.quick-input-widget .monaco-list-row.focused').first();
+      await page.locator('.quick-input-widget .monaco-list-row.focused', { hasText: theme }).first().waitFor({ timeout: STEP_TIMEOUT });
+      for (let i = 0; i < 6 && !exact.test(await focused.innerText()); i++) await page.keyboard.press('ArrowDown');
+      await page.keyboard.press('Enter');
       // The workbench element carries the theme kind as a class: vs, vs-dark, hc-black, hc-light.
       const kind = /high contrast light/i.test(theme) ? 'hc-light' : /high contrast/i.test(theme) ? 'hc-black' : /light/i.test(theme) ? 'vs' : 'vs-dark';
       const t0 = Date.now();
-      while (Date.now() - t0 < 15_000) {
-        if (await page.evaluate((k) => document.querySelector('.monaco-workbench')?.classList.contains(k), kind)) break;
+      while (!(await page.evaluate((k) => document.querySelector('.monaco-workbench')?.classList.contains(k), kind))) {
+        if (Date.now() - t0 > 20_000) throw new Error(`the workbench did not switch to ${theme} (${kind})`);
         await page.waitForTimeout(300);
       }
       await page.waitForTimeout(800);

@@ -1,7 +1,7 @@
 /**
  * What the runs tree lists, read from the run folders (no vscode import: unit-tested): runs with their
- * unique names, status (a `running` run that no process of this window trains and that has not written for a
- * while is shown as interrupted), engine label and clamps; folders of runs without a run.json of their own
+ * unique names, status (a run whose writer is gone — its lock missing or stale, or its child of this window
+ * died — is shown as interrupted), engine label and clamps; folders of runs without a run.json of their own
  * (subcircuits/, reproduce/) as groups; checkpoints, in ranges when there are many.
  */
 import { promises as fs } from 'node:fs';
@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { engineLabel } from '../shared/engineLabel';
 import { runName } from '../shared/runName';
 import type { ClampSpec } from '../engine/clamps/spec';
+import { liveRunStatus } from '../engine/io/runStore';
 
 export interface RunNode {
   kind: 'run';
@@ -53,7 +54,7 @@ export type RunsTreeNode = RunNode | GroupNode | CheckpointNode | CheckpointRang
 /** Above this many checkpoints a run lists them in ranges of CHECKPOINT_RANGE. */
 export const CHECKPOINT_GROUP_ABOVE = 20;
 export const CHECKPOINT_RANGE = 10;
-/** A `running` run that nobody here trains and that wrote nothing for this long is probably interrupted. */
+/** Without a readable lock: a `running` run nobody here trains that wrote nothing for this long is interrupted. */
 export const STALE_MS = 5 * 60_000;
 
 const CHECKPOINT_RE = /^seq-(\d+)\.safetensors$/;
@@ -80,9 +81,14 @@ export interface Liveness { status?: string; note?: string }
  * The status to show. `owned`: a child of this window trains it now; `died`: a child of this window trained
  * it and exited without finishing it; `lastWrite`: newest mtime of run.json / metrics.jsonl (ms).
  */
-export function liveStatus(status: string | undefined, o: { owned: boolean; died: boolean; lastWrite: number; now: number }): Liveness {
-  if (status !== 'running' || o.owned) return { status };
-  if (o.died) return { status: 'interrupted', note: 'its training process exited without finishing the run' };
+export function liveStatus(status: string | undefined,
+  o: { owned: boolean; died: boolean; lastWrite: number; now: number; lock?: { status: string; note: string } }): Liveness {
+  if (o.owned) return { status };
+  if (o.died && (status === 'running' || status === 'created')) return { status: 'interrupted', note: 'its training process exited without finishing the run' };
+  // The run lock (io/runLock, liveRunStatus): a held lock means a live writer, a missing or stale one a
+  // killed run — whatever run.json says.
+  if (o.lock && (o.lock.status === 'running' || o.lock.status === 'interrupted')) return { status: o.lock.status, note: o.lock.note };
+  if (status !== 'running') return { status };
   const idle = o.now - o.lastWrite;
   if (idle > STALE_MS) {
     return { status: 'interrupted', note: `run.json says running, but no process of this window trains it and nothing was written for ${Math.round(idle / 60_000)} min` };
@@ -125,7 +131,11 @@ export async function readRunNode(dir: string, o: ListOptions = {}, group?: stri
   const n = runName({ id, displayName: meta.displayName, name: meta.name, preset: meta.preset, clamps, numHeads: config.model?.numHeads });
   const status = typeof meta.status === 'string' ? meta.status : undefined;
   const lastWrite = Math.max(await mtime(path.join(dir, 'run.json')), await mtime(path.join(dir, 'metrics.jsonl')));
-  const live = liveStatus(status, { owned: o.owned?.has(dir) ?? false, died: o.died?.has(dir) ?? false, lastWrite, now: o.now ?? Date.now() });
+  const lock = liveRunStatus(dir, meta);
+  const live = liveStatus(status, {
+    owned: o.owned?.has(dir) ?? false, died: o.died?.has(dir) ?? false, lastWrite, now: o.now ?? Date.now(),
+    lock: lock.status === 'unknown' ? undefined : lock,
+  });
   const hasEngine = meta.engine !== undefined || meta.backend !== undefined;
   return {
     kind: 'run', dir, name: n.title, fullName: n.full, clampSummary: n.clamps, shortId: n.shortId,

@@ -65,3 +65,21 @@ test('a "running" run is interrupted when its child died under us, or nobody wri
   assert.match(stale.note!, /nothing was written for 6 min/);
   assert.deepEqual(liveStatus('completed', { owned: false, died: true, lastWrite: 0, now }), { status: 'completed' });
 });
+
+test('the run lock decides when it can: a held lock is running, a missing one interrupted, at once', async () => {
+  const now = 1e12;
+  const lock = (status: string) => ({ status, note: status === 'running' ? 'pid 42 on host since …' : 'interrupted (its training process is gone)' });
+  assert.deepEqual(liveStatus('running', { owned: false, died: false, lastWrite: now, now, lock: lock('interrupted') }),
+    { status: 'interrupted', note: 'interrupted (its training process is gone)' });
+  assert.equal(liveStatus('completed', { owned: false, died: false, lastWrite: now, now, lock: lock('running') }).status, 'running', 'a restart not yet recorded');
+  // A real folder: "running" in run.json, no run.lock (the writer was killed) → interrupted, with no wait.
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'il-tree-'));
+  try {
+    makeRun(path.join(root, 'killed'), { preset: 'fast', status: 'running' });
+    const n = (await readRunNode(path.join(root, 'killed')))!;
+    assert.equal(n.status, 'interrupted');
+    assert.match(n.statusNote!, /interrupted/);
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});

@@ -153,11 +153,14 @@ test('train.tensorboard false: no events; a resumed run adds a file starting wit
 });
 
 test('an unwritable tensorboard folder is one warning; training and metrics.jsonl go on', async () => {
+  // A new run starts in a clean folder, so the obstacle is put into a stopped run that is then resumed.
   const root = tmp();
-  const dir = RunDir.create(root, 'w');
+  await train(tinyRun(), root, 'w', 4);
+  const dir = RunDir.open(path.join(root, 'w'));
+  fs.rmSync(path.join(dir.path, 'tensorboard'), { recursive: true, force: true });
   fs.writeFileSync(path.join(dir.path, 'tensorboard'), 'a file where the folder should be');
   const msgs: FromChildMessage[] = [];
-  const fin = await runTraining(tinyRun(), dir, { emit: (m) => msgs.push(m), shouldStop: () => false });
+  const fin = await runTraining(tinyRun(), dir, { emit: (m) => msgs.push(m), shouldStop: () => false }, true);
   assert.equal(fin.status, 'completed');
   const warnings = msgs.filter((m) => m.type === 'warning').map((m) => (m as { message: string }).message);
   assert.equal(warnings.length, 1);

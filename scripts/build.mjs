@@ -19,6 +19,10 @@ const builds = [
   { ...common, platform: 'browser', format: 'iife', target: 'es2022',
     entryPoints: Object.fromEntries(webviewEntries().map((f) => [f.replace(/\.ts$/, ''), join('src/webview', f)])),
     outdir: 'out/webview' },
+  // h5wasm's Node build (ESM, its wasm embedded) as one ES module next to the child: the child imports it
+  // only when it reads an .h5 feature file, and the .vsix then needs no node_modules at all.
+  { ...node, format: 'esm', sourcemap: false, minify: true, entryPoints: { h5wasm: 'node_modules/h5wasm/dist/node/hdf5_hl.js' }, outdir: 'out',
+    outExtension: { '.js': '.mjs' } },
 ].map((b) => ({ ...b, entryPoints: Object.fromEntries(Object.entries(b.entryPoints).filter(([, p]) => existsSync(p))) }))
   .filter((b) => Object.keys(b.entryPoints).length > 0);
 

@@ -5,14 +5,13 @@
 import * as vscode from 'vscode';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fork } from 'node:child_process';
-import { RunsTreeProvider, RunNode, CheckpointNode, runsRoots, debounce } from './extension/runsTree';
-import { RunManager } from './extension/runManager';
+import { RunsTreeProvider, RunNode, CheckpointNode, runsRoots, throttle } from './extension/runsTree';
+import { RunDir } from './engine/io/runStore';
+import { RunManager, UNTRUSTED } from './extension/runManager';
 import { LabViews } from './extension/webviews';
 import { startRunFlow } from './extension/startRunFlow';
 import { CheckpointHoverProvider, RUN_FILES_SELECTOR } from './extension/fileHover';
-import { runSubcircuits } from './engine/science/subcircuits';
-import type { StartMessage } from './shared/protocol';
+import type { ResumeMessage, StartMessage } from './shared/protocol';
 
 export type { RunNode, CheckpointNode, RunsTreeNode } from './extension/runsTree';
 export { RUNS_DIR, checkpointTooltip, evalLossesAt } from './extension/runsTree';
@@ -29,15 +28,18 @@ export interface InductionLabApi {
 function settings() {
   const c = vscode.workspace.getConfiguration('inductionLab');
   return {
-    backend: c.get<string>('backend', 'auto'), defaultPreset: c.get<string>('defaultPreset', 'demo'), evalEvery: c.get<number>('evalEvery', 0),
+    engine: c.get<string>('engine', 'auto'), backend: c.get<string>('backend', 'auto'),
+    defaultPreset: c.get<string>('defaultPreset', 'demo'), evalEvery: c.get<number>('evalEvery', 0),
   };
 }
 
-/** Adds the user's settings (backend, eval cadence) to a start message's config. */
+/** Adds the user's settings (engine, TF.js backend, eval cadence) to a start message's config unless it sets them. */
 function withSettings(msg: StartMessage): StartMessage {
   const s = settings();
   const cfg = (msg.config ?? {}) as { train?: Record<string, unknown> };
   const train: Record<string, unknown> = { ...(cfg.train ?? {}) };
+  if (s.engine !== 'auto' && train.engine === undefined) train.engine = s.engine;
+  // The TF.js backend only matters when TF.js trains; it never switches the fast engine off (contracts §1).
   if (s.backend !== 'auto' && train.backend === undefined) train.backend = s.backend;
   if (s.evalEvery > 0 && train.evalEvery === undefined) train.evalEvery = s.evalEvery;
   return { ...msg, config: { ...cfg, ...(Object.keys(train).length ? { train } : {}) } };
@@ -45,9 +47,14 @@ function withSettings(msg: StartMessage): StartMessage {
 
 export function activate(context: vscode.ExtensionContext): InductionLabApi {
   const log = vscode.window.createOutputChannel('Induction Lab', { log: true });
-  const runs = new RunsTreeProvider();
-  const tree = vscode.window.createTreeView('inductionLab.runs', { treeDataProvider: runs, showCollapseAll: true });
   const manager = new RunManager(context.extensionPath, log);
+  const runs = new RunsTreeProvider(() => manager.liveness());
+  const tree = vscode.window.createTreeView('inductionLab.runs', { treeDataProvider: runs, showCollapseAll: true });
+  /** Shows a run in the tree (new runs sort first, but an expanded run above can push them out of view). */
+  const reveal = async (dir: string) => {
+    const node = await runs.nodeFor(dir);
+    if (node) await Promise.resolve(tree.reveal(node, { select: true, focus: false, expand: false })).catch(() => undefined);
+  };
   const views = new LabViews(context.extensionUri, runsRoots, log);
   const root = (): string => {
     const r = runsRoots()[0];
@@ -58,17 +65,26 @@ export function activate(context: vscode.ExtensionContext): InductionLabApi {
   // Live metrics from our own children go straight to the views; runs started elsewhere (the CLI) show up
   // through the file watcher.
   manager.onMessage((run, m) => {
-    if (m.type === 'started') { views.refreshRuns(); views.setActiveRun(m.runId); runs.refresh(); }
-    else if (m.type === 'metrics' && run.runId) views.appendMetrics(run.runId, m.record);
+    if (m.type === 'started') {
+      views.refreshRuns(); views.setActiveRun(m.runId); runs.refresh();
+      setTimeout(() => void reveal(m.runDir), 300);
+    } else if (m.type === 'metrics' && run.runId) views.appendMetrics(run.runId, m.record);
     else if (m.type === 'checkpoint' || m.type === 'finished') { runs.refresh(); views.refreshRuns(); }
+    // Once more a moment later: a refresh fired while the tree is still fetching can be lost.
+    if (m.type === 'finished') setTimeout(() => { runs.refresh(); views.refreshRuns(); }, 1000);
+    if (m.type === 'finished') {
+      const name = pendingNames.get(m.runDir);
+      if (name !== undefined) { pendingNames.delete(m.runDir); applyName(m.runDir, name); }
+    }
   });
   const watcher = vscode.workspace.createFileSystemWatcher('**/{run.json,metrics.jsonl,*.safetensors}');
   const changed = new Set<string>();
-  const flush = debounce(() => {
+  // Throttled, not debounced: a CLI run appends metrics continuously, which would starve a debounce.
+  const flush = throttle(() => {
     runs.refresh();
     for (const dir of changed) if (!manager.runs.some((r) => r.runDir === dir)) views.runChanged(path.basename(dir));
     changed.clear();
-  }, 400);
+  }, 500);
   const onFile = (u: vscode.Uri) => {
     const d = path.dirname(u.fsPath);
     changed.add(path.basename(d) === 'checkpoints' ? path.dirname(d) : d);
@@ -76,17 +92,36 @@ export function activate(context: vscode.ExtensionContext): InductionLabApi {
   };
   watcher.onDidCreate(onFile); watcher.onDidChange(onFile); watcher.onDidDelete(onFile);
 
-  const startRun = async (msg: StartMessage, title: string): Promise<string> => {
-    const run = await manager.start(withSettings(msg), title);
+  const startRun = async (msg: StartMessage | ResumeMessage, title: string): Promise<string> => {
+    const run = await manager.start(msg.type === 'start' ? withSettings(msg) : msg, title);
     return run.runDir!;
   };
   const pickRun = async (filter: (n: RunNode) => boolean, title: string): Promise<RunNode | undefined> => {
-    const all = (await runs.getChildren()).filter((n): n is RunNode => n.kind === 'run').filter(filter);
+    const all = (await runs.allRuns()).filter(filter);
     if (!all.length) { void vscode.window.showInformationMessage(`Induction Lab: no run to ${title.toLowerCase()}.`); return undefined; }
-    const p = await vscode.window.showQuickPick(all.map((n) => ({ label: n.name, description: `${n.status ?? ''} ${n.preset ?? ''}`, node: n })), { title });
+    const p = await vscode.window.showQuickPick(all.map((n) => runPickItem(n)), { title, matchOnDescription: true });
     return p?.node;
   };
+  /** Renames wait while our child trains the run: the trainer rewrites run.json from memory. */
+  const pendingNames = new Map<string, string>();
+  const applyName = (dir: string, name: string) => {
+    RunDir.open(dir).updateRunJson({ displayName: name.trim() || undefined });
+    runs.refresh(); views.refreshRuns();
+  };
   const runIdOf = (n: RunNode) => path.basename(n.dir);
+  /** The dashboard is a webview view: it can live in the side bar (default) or in the panel, full width. */
+  const moveDashboard = async (container: string, inPanel: boolean) => {
+    try {
+      await vscode.commands.executeCommand('vscode.moveViews', { viewIds: ['inductionLab.dashboard'], destinationId: container });
+    } catch {
+      // Older VS Code without vscode.moveViews: the interactive "Move View" picker.
+      await vscode.commands.executeCommand('workbench.action.moveFocusedView');
+    }
+    await context.globalState.update('dashboardInPanel', inPanel);
+    void vscode.commands.executeCommand('setContext', 'inductionLab.dashboardInPanel', inPanel);
+    await vscode.commands.executeCommand('inductionLab.dashboard.focus');
+  };
+  void vscode.commands.executeCommand('setContext', 'inductionLab.dashboardInPanel', context.globalState.get('dashboardInPanel', false));
   const guard = (f: (...a: any[]) => unknown) => async (...a: any[]) => {
     try { return await f(...a); } catch (e) { void vscode.window.showErrorMessage(`Induction Lab: ${(e as Error).message}`); return undefined; }
   };
@@ -100,12 +135,15 @@ export function activate(context: vscode.ExtensionContext): InductionLabApi {
     cmd('inductionLab.refreshRuns', () => { runs.refresh(); views.refreshRuns(); }),
     cmd('inductionLab.showEngineInfo', async () => {
       const version = String((context.extension.packageJSON as { version?: unknown }).version ?? 'unknown');
-      const last = views.allRuns.find((r) => r.summary.backend);
+      const last = (await runs.allRuns()).find((r) => r.engine);
+      const s = settings();
       // Not awaited: the promise of showInformationMessage settles only when the toast is dismissed.
-      void vscode.window.showInformationMessage(`Induction Lab ${version} (extension host Node ${process.version}); training backend preference: ${settings().backend}${last ? `; last run trained on ${last.summary.backend}` : ''}`);
+      void vscode.window.showInformationMessage(`Induction Lab ${version} (extension host Node ${process.version}); engine: ${s.engine}`
+        + `, TensorFlow.js backend (when TF.js trains): ${s.backend}${last ? `; the newest run (${last.fullName}) trained on the ${last.engine}` : ''}`);
       return version;
     }),
     cmd('inductionLab.startClampedRun', async () => {
+      if (!vscode.workspace.isTrusted) throw new Error(UNTRUSTED());
       const msg = await startRunFlow(root(), settings().defaultPreset);
       if (msg) { await startRun(msg, `training ${msg.preset}`); void vscode.commands.executeCommand('inductionLab.dashboard.focus'); }
     }),
@@ -116,16 +154,18 @@ export function activate(context: vscode.ExtensionContext): InductionLabApi {
       try { config = JSON.parse(doc.getText()); } catch (e) { throw new Error(`${path.basename(doc.fileName)} is not valid JSON: ${(e as Error).message}`); }
       const preset = typeof config.preset === 'string' ? config.preset.replace(/@.*$/, '') : undefined;
       await startRun({ type: 'start', config: { ...config, preset: undefined }, preset, runsRoot: root() }, `training ${path.basename(doc.fileName)}`);
+      void vscode.commands.executeCommand('inductionLab.dashboard.focus');
     }),
     cmd('inductionLab.stopRun', async () => {
       const active = manager.runs.filter((r) => !r.cancelled);
       if (!active.length) { void vscode.window.showInformationMessage('Induction Lab: no run is training.'); return; }
-      const p = active.length === 1 ? { run: active[0] } : await vscode.window.showQuickPick(active.map((r) => ({ label: r.runId ?? r.key, run: r })), { title: 'Stop which run?' });
+      const p = active.length === 1 ? { run: active[0] } : await vscode.window.showQuickPick(active.map((r) => ({ label: r.name ?? r.runId ?? r.key, run: r })), { title: 'Stop which run?' });
       if (p) manager.stop(p.run);
     }),
-    cmd('inductionLab.resumeRun', async (node?: RunNode) => {
-      const n = node ?? await pickRun((r) => r.status === 'cancelled' || r.status === 'failed', 'Resume run');
-      if (n) await startRun({ type: 'resume', runDir: n.dir } as unknown as StartMessage, `resuming ${n.name}`);
+    cmd('inductionLab.resumeRun', async (node?: RunNode | string) => {
+      const resumable = (r: RunNode) => r.status === 'cancelled' || r.status === 'failed' || r.status === 'interrupted';
+      const n = typeof node === 'string' ? await runs.nodeFor(node) : node ?? await pickRun(resumable, 'Resume run');
+      if (n) await startRun({ type: 'resume', runDir: n.dir }, 'resuming');
     }),
     cmd('inductionLab.duplicateRun', async (node?: RunNode) => {
       const n = node ?? await pickRun(() => true, 'Duplicate run');
@@ -135,46 +175,77 @@ export function activate(context: vscode.ExtensionContext): InductionLabApi {
       await vscode.window.showTextDocument(doc);
       void vscode.window.showInformationMessage('Edit the config, then run "Induction Lab: Start Run from Config File".');
     }),
+    // `newName` (scripts, tests) skips the input box.
+    cmd('inductionLab.renameRun', async (node?: RunNode | string, newName?: string) => {
+      const n = typeof node === 'string' ? await runs.nodeFor(node) : node ?? await pickRun(() => true, 'Rename run');
+      if (!n) return;
+      const name = newName ?? await vscode.window.showInputBox({
+        title: `Rename ${n.fullName}`, value: n.name, prompt: 'Shown in the tree, pickers and legends (stored in run.json "displayName"; the folder keeps its name). Empty: back to the default name.',
+        validateInput: (v) => (v.length > 120 ? 'at most 120 characters' : /[\n\r]/.test(v) ? 'one line' : undefined),
+      });
+      if (name === undefined) return;
+      // A child still writing run.json (it has not reported "finished"): apply the name when it does.
+      if (manager.runs.some((r) => r.runDir === n.dir && r.last?.type !== 'finished')) {
+        pendingNames.set(n.dir, name);
+        void vscode.window.showInformationMessage(`Induction Lab: "${name}" is applied when the run stops (it is training; its process owns run.json).`);
+        return;
+      }
+      if (n.status === 'running') throw new Error(`${n.fullName} is training in another process (e.g. the CLI); rename it when it stops`);
+      applyName(n.dir, name);
+    }),
+    cmd('inductionLab.openReport', async (node?: RunNode) => {
+      const n = node ?? await pickRun((r) => fs.existsSync(path.join(r.dir, 'report.md')), 'Open report.md of');
+      if (!n) return;
+      const file = path.join(n.dir, 'report.md');
+      if (!fs.existsSync(file)) throw new Error(`${n.fullName} has no report.md yet (it is written when the run completes)`);
+      await vscode.commands.executeCommand('markdown.showPreview', vscode.Uri.file(file)).then(undefined, () => vscode.commands.executeCommand('vscode.open', vscode.Uri.file(file)));
+    }),
+    cmd('inductionLab.revealRun', (node?: RunNode) => {
+      if (node) return vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(path.join(node.dir, 'run.json')));
+      return undefined;
+    }),
+    cmd('inductionLab.dashboardInPanel', () => moveDashboard('workbench.view.extension.inductionLabPanel', true)),
+    cmd('inductionLab.dashboardInSideBar', () => moveDashboard('workbench.view.extension.inductionLab', false)),
     cmd('inductionLab.deleteRun', async (node?: RunNode) => {
       const n = node ?? await pickRun((r) => r.status !== 'running', 'Delete run');
       if (!n) return;
-      if (manager.runs.some((r) => r.runDir === n.dir)) throw new Error(`${n.name} is training; stop it first`);
-      const ok = await vscode.window.showWarningMessage(`Delete run "${n.name}" and all its checkpoints?`, { modal: true, detail: n.dir }, 'Delete');
+      if (manager.runs.some((r) => r.runDir === n.dir)) throw new Error(`${n.fullName} is training; stop it first`);
+      const ok = await vscode.window.showWarningMessage(`Delete run "${n.fullName}" and all its checkpoints?`, { modal: true, detail: n.dir }, 'Delete');
       if (ok !== 'Delete') return;
       await vscode.workspace.fs.delete(vscode.Uri.file(n.dir), { recursive: true, useTrash: false });
       runs.refresh(); views.refreshRuns();
     }),
-    cmd('inductionLab.openDashboard', (node?: RunNode) => { if (node) views.setActiveRun(runIdOf(node)); return vscode.commands.executeCommand('inductionLab.dashboard.focus'); }),
+    cmd('inductionLab.openDashboard', (node?: RunNode | string) => {
+      if (node) views.setActiveRun(path.basename(typeof node === 'string' ? node : node.dir));
+      return vscode.commands.executeCommand('inductionLab.dashboard.focus');
+    }),
     cmd('inductionLab.openAttention', (node?: RunNode | CheckpointNode) => views.openPanel('attention', { runId: node ? runIdOf(node.kind === 'run' ? node : node.run) : views.activeRunId })),
-    cmd('inductionLab.openInfluence', (node?: RunNode) => views.openPanel('influence', { runId: node ? runIdOf(node) : views.activeRunId })),
+    cmd('inductionLab.openInfluence', async (node?: RunNode) => {
+      // From the palette: ask which run (the active one is not necessarily the one meant).
+      const n = node ?? await pickRun(() => true, 'Show the influence matrix of');
+      if (n) views.openPanel('influence', { runId: runIdOf(n) });
+    }),
     cmd('inductionLab.openSubcircuits', () => views.openPanel('subcircuits', {})),
     cmd('inductionLab.openCompare', async () => {
-      const all = views.refreshRuns();
-      const picks = await vscode.window.showQuickPick(all.map((r) => ({ label: r.summary.name, description: r.summary.id, id: r.summary.id })), { canPickMany: true, title: 'Compare which runs?' });
+      // The views' run list, named as in the tree (unique names), newest first.
+      const known = new Set(views.refreshRuns().map((r) => r.summary.id));
+      const nodes = (await runs.allRuns()).filter((n) => known.has(runIdOf(n)));
+      const picks = await vscode.window.showQuickPick(nodes.map((n) => ({ ...runPickItem(n), id: runIdOf(n) })),
+        { canPickMany: true, title: 'Compare which runs?', matchOnDescription: true });
       if (picks?.length) views.openPanel('compare', { runIds: picks.map((p) => p.id) });
     }),
     cmd('inductionLab.computeInfluence', async (node?: RunNode) => {
       const n = node ?? await pickRun((r) => r.status !== 'running', 'Compute influence matrix');
       if (!n) return;
-      if (!vscode.workspace.isTrusted) throw new Error('measures run only in a trusted workspace');
-      await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Induction Lab: influence matrix of ${n.name}`, cancellable: true }, (progress, token) =>
-        new Promise<void>((resolve, reject) => {
-          const child = fork(path.join(context.extensionPath, 'out', 'cli.js'), ['measure', n.dir, '--what', 'influence-matrix,composition', '--subsample', '2000'], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
-          token.onCancellationRequested(() => child.kill('SIGTERM'));
-          progress.report({ message: '264 ablation configurations on 2,000 training sequences…' });
-          let err = '';
-          child.stdout?.on('data', (d) => log.info(String(d).trimEnd()));
-          child.stderr?.on('data', (d) => { err += d; log.warn(String(d).trimEnd()); });
-          child.on('exit', (code) => {
-            if (code === 0) { views.refreshInfluence(runIdOf(n)); resolve(); }
-            else if (token.isCancellationRequested) resolve();
-            else reject(new Error(err.trim().split('\n').pop() || `measure exited with code ${code}`));
-          });
-        }));
+      const r = await manager.runTask({
+        title: `influence matrix of ${n.fullName}`, args: ['measure', n.dir, '--what', 'influence-matrix,composition', '--subsample', '2000'],
+      });
+      if (r.cancelled) return;
+      views.refreshInfluence(runIdOf(n));
       views.openPanel('influence', { runId: runIdOf(n) });
     }),
     cmd('inductionLab.reproduceFigure', async () => {
-      if (!vscode.workspace.isTrusted) throw new Error('training runs only in a trusted workspace');
+      if (!vscode.workspace.isTrusted) throw new Error(UNTRUSTED());
       const figs = ['fig3a', 'fig3b', 'fig4a', 'fig4b', 'fig5a', 'fig5b', 'fig6', 'appfig11', 'appfig15'];
       const fig = await vscode.window.showQuickPick(figs, { title: 'Reproduce which figure of the paper?' });
       if (!fig) return;
@@ -183,55 +254,40 @@ export function activate(context: vscode.ExtensionContext): InductionLabApi {
       const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
       if (!folder) throw new Error('Open a folder first: figures are saved in the workspace.');
       const out = path.join(folder, 'figures');
-      // The CLI in a child process: training runs in its own children, measures never load TensorFlow.js here.
-      await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Induction Lab: reproducing ${fig} (${scale.label})`, cancellable: true }, (progress, token) =>
-        new Promise<void>((resolve, reject) => {
-          const child = fork(path.join(context.extensionPath, 'out', 'cli.js'), ['reproduce', fig, '--scale', scale.label, '--out', out, '--runs', path.join(root(), 'reproduce')], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
-          token.onCancellationRequested(() => child.kill('SIGINT'));
-          let err = '';
-          child.stdout?.on('data', (d) => log.info(String(d).trimEnd()));
-          child.stderr?.on('data', (d) => {
-            const text = String(d);
-            err = (err + text).slice(-2000);
-            log.info(text.trimEnd());
-            const last = text.trim().split('\n').pop();
-            if (last) progress.report({ message: last.slice(0, 120) });
-          });
-          child.on('exit', (code) => {
-            if (code === 0) resolve();
-            else if (token.isCancellationRequested) resolve();
-            else reject(new Error(err.trim().split('\n').pop() || `reproduce exited with code ${code}`));
-          });
-        }));
+      const runsDir = path.join(root(), 'reproduce');
+      // The CLI in a child (its training runs in their own children); SIGINT stops them with checkpoints.
+      const refresh = throttle(() => { runs.refresh(); views.refreshRuns(); views.sendSubcircuits(); }, 2000);
+      const r = await manager.runTask({
+        title: `reproducing ${fig} (${scale.label})`, args: ['reproduce', fig, '--scale', scale.label, '--out', out, '--runs', runsDir],
+        slots: manager.maxConcurrent(), workersFlag: true, cancelSignal: 'SIGINT', onProgress: refresh,
+      });
+      runs.refresh(); views.refreshRuns(); views.sendSubcircuits();
+      if (r.cancelled) return;
       const svg = vscode.Uri.file(path.join(out, fig, 'figure.svg'));
       try { await vscode.workspace.fs.stat(svg); } catch { return; }
       await vscode.commands.executeCommand('vscode.open', svg);
-      runs.refresh(); views.refreshRuns(); views.sendSubcircuits();
     }),
     cmd('inductionLab.runSubcircuits', async () => {
-      if (!vscode.workspace.isTrusted) throw new Error('training runs only in a trusted workspace');
-      const rootDir = path.join(root(), 'subcircuits');
+      if (!vscode.workspace.isTrusted) throw new Error(UNTRUSTED());
       views.openPanel('subcircuits', {});
-      await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Induction Lab: subcircuit progress (5 clamped runs)', cancellable: true }, async (progress, token) => {
-        const done = new Set<string>();
-        const refresh = debounce(() => views.sendSubcircuits(), 1000);
-        const { runs: res } = await runSubcircuits({
-          scale: 'fast', root: rootDir, shouldStop: () => token.isCancellationRequested,
-          onMessage: (job, m) => {
-            if (m.type === 'metrics') refresh();
-            if (m.type === 'finished') { done.add(job.key); progress.report({ increment: 20, message: `${done.size}/5 runs done` }); }
-          },
-        });
-        views.sendSubcircuits();
-        const failed = res.filter((r) => r.status === 'failed');
-        if (failed.length) throw new Error(`${failed.length} subcircuit run(s) failed: ${failed.map((f) => f.error).join('; ')}`);
+      // Throttled, not debounced: metrics stream continuously, so a debounce would never fire until the end.
+      const refresh = throttle(() => { views.sendSubcircuits(); runs.refresh(); }, 1000);
+      const r = await manager.runTask({
+        title: 'subcircuit progress (5 clamped runs)', args: ['subcircuits', '--scale', 'fast', '--out', path.join(root(), 'subcircuits')],
+        slots: 2, workersFlag: true, cancelSignal: 'SIGINT', onProgress: refresh,
       });
+      views.sendSubcircuits(); runs.refresh();
     }),
   );
   return {
     runs, manager, views,
     startRun: (m) => startRun({ type: 'start', ...m, runsRoot: m.runsRoot ?? root() } as StartMessage, `training ${m.preset ?? 'run'}`),
   };
+}
+
+/** A run as a quick-pick row: title, then clamps · #id, then status. */
+function runPickItem(n: RunNode): vscode.QuickPickItem & { node: RunNode } {
+  return { label: n.name, description: `${n.clampSummary} · #${n.shortId}`, detail: [n.status, n.group && `in ${n.group}/`].filter(Boolean).join(' · ') || undefined, node: n };
 }
 
 export function deactivate(): void {

@@ -66,12 +66,15 @@ function serverEnv(toolchain) {
   return env;
 }
 
-function prepareDirs(d) {
+/** Settings that turn workspace trust on (Restricted Mode without the start-up prompt). */
+const TRUST_SETTINGS = { 'security.workspace.trust.enabled': true, 'security.workspace.trust.startupPrompt': 'never', 'security.workspace.trust.untrustedFiles': 'open' };
+
+function prepareDirs(d, trust = false) {
   mkdirSync(join(d.userData, 'User'), { recursive: true });
   mkdirSync(d.extensions, { recursive: true });
   // Always pass --config: without it code-server writes into the home folder.
   writeFileSync(d.config, 'bind-addr: 127.0.0.1:0\nauth: none\ncert: false\n');
-  writeFileSync(join(d.userData, 'User', 'settings.json'), JSON.stringify(USER_SETTINGS, null, 2) + '\n');
+  writeFileSync(join(d.userData, 'User', 'settings.json'), JSON.stringify({ ...USER_SETTINGS, ...(trust ? TRUST_SETTINGS : {}) }, null, 2) + '\n');
 }
 
 function commonArgs(d) {
@@ -97,9 +100,10 @@ export function installExtension(toolchain, dir, vsix) {
  * idempotent, and killGroupSync() is there for process 'exit' handlers. `smokeTestDriver` is needed for
  * the test payload (extensionTestsPath) but hides notification toasts, so UI passes run without it.
  */
-export async function startCodeServer(toolchain, dir, { smokeTestDriver = false } = {}) {
+/** `trust: true` keeps workspace trust on (the untrusted-workspace check); the default turns it off. */
+export async function startCodeServer(toolchain, dir, { smokeTestDriver = false, trust = false } = {}) {
   const d = serverDirs(dir);
-  prepareDirs(d);
+  prepareDirs(d, trust);
   const port = await freePort();
   const logFd = openSync(d.log, 'a');
   const child = spawn(
@@ -111,7 +115,7 @@ export async function startCodeServer(toolchain, dir, { smokeTestDriver = false 
       '--bind-addr', `127.0.0.1:${port}`,
       '--disable-telemetry',
       '--disable-update-check',
-      '--disable-workspace-trust',
+      ...(trust ? [] : ['--disable-workspace-trust']),
       '--disable-getting-started-override',
       '--ignore-last-opened',
       // Without it the test payload (extensionTestsPath) is silently ignored.

@@ -13,7 +13,7 @@ const losses = (seq) => ({
 
 /** The run the UI pass looks for, the checkpoint it hovers and a loss the hover must show. */
 export const UI_RUN_LABEL = 'fixture run';
-export const UI_CHECKPOINT_LABEL = 'seq 2000';
+export const UI_CHECKPOINT_LABEL = 'seq 2,000';
 export const UI_CHECKPOINT_LOSS = losses(2000).fsl_train.toFixed(4);
 
 const RUNS = [

@@ -1,29 +1,18 @@
 // Builds the .vsix with @vscode/vsce from a staging copy of the extension: the manifest, .vscodeignore,
-// out/, media/, README/LICENSE and the production dependencies (`npm ls --omit=dev`). vsce matches every
-// file of the folder it packages against .vscodeignore, which in the repository itself would include the
-// ~12k files of .cache/ (40+ s); the staging copy holds only what can ship. .vscodeignore then decides.
+// out/ (every bundle the extension, the child and the CLI load — no node_modules), media/, README/LICENSE.
+// vsce matches every file of the folder it packages against .vscodeignore, which in the repository itself
+// would include the ~12k files of .cache/ and node_modules/ (40+ s); the staging copy holds only what can
+// ship, and `--no-dependencies` keeps vsce from collecting node_modules. Prints what it packed.
 // CLI: node scripts/vscode-e2e/package-vsix.mjs [out.vsix]
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative, resolve, sep } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const defaultRoot = resolve(here, '../..');
 const TOP_LEVEL = ['package.json', '.vscodeignore', 'README.md', 'CHANGELOG.md', 'LICENSE', 'LICENSE.md', 'LICENSE.txt', 'out', 'media'];
-
-/** Top-level package folders of the production dependency tree (nested node_modules come with them). */
-function productionModules(root) {
-  const out = execFileSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: root, encoding: 'utf8', maxBuffer: 64 << 20 });
-  const mods = new Set();
-  for (const line of out.split('\n')) {
-    const rel = relative(root, line.trim());
-    if (!rel.startsWith(`node_modules${sep}`) || rel.split(`${sep}node_modules${sep}`).length > 1) continue;
-    if (existsSync(join(root, rel))) mods.add(rel);
-  }
-  return [...mods];
-}
 
 /**
  * Packages the extension at `root` into `outFile`. Returns { file, bytes, seconds }.
@@ -42,21 +31,11 @@ export function packageVsix({ root = defaultRoot, outFile, log = console.log }) 
         filter: (p) => !relative(root, p).startsWith(join('out', 'test')),
       });
     }
-    // Modules without source maps, TypeScript, markdown, tests or dot-files (LICENSE files stay): less to
-    // ship and fewer files for vsce to match.
-    const skipFile = /\.(map|ts|mts|cts|md|markdown|py|cc|h5|yml)$/i;
-    const skipDir = /^(\..*|tests?|__tests__|docs?|examples?|benchmarks?|coverage)$/i;
-    const keep = (p) => {
-      const parts = relative(root, p).split(sep).slice(1);
-      if (parts.slice(0, -1).some((d) => skipDir.test(d)) || skipDir.test(parts.at(-1)) && statSync(p).isDirectory()) return false;
-      return !skipFile.test(p) || /license/i.test(p);
-    };
-    for (const mod of productionModules(root)) cpSync(join(root, mod), join(staging, mod), { recursive: true, filter: keep });
     log(`staged ${relative(tmpdir(), staging)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     mkdirSync(dirname(resolve(outFile)), { recursive: true });
     const vsce = join(root, 'node_modules', '@vscode', 'vsce', 'vsce');
     const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version;
-    const args = [vsce, 'package', '--out', resolve(outFile), '--allow-missing-repository'];
+    const args = [vsce, 'package', '--out', resolve(outFile), '--allow-missing-repository', '--no-dependencies'];
     if (!['LICENSE', 'LICENSE.md', 'LICENSE.txt'].some((f) => existsSync(join(root, f)))) args.push('--skip-license');
     const r = spawnSync(process.execPath, args, { cwd: staging, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
     const output = `${r.stdout ?? ''}${r.stderr ?? ''}`;

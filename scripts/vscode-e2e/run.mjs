@@ -5,7 +5,8 @@
 // failure, logs land in test-results/vscode/. Every process started here is stopped on the way out,
 // also on failure and on SIGINT/SIGTERM. The last line is `N passed, N failed`; exit 1 on any failure.
 //
-// Options: --no-vsix (skip the packaged pass), --keep-temp (keep the temp dir with the servers' logs).
+// Options: --no-vsix (skip the packaged pass), --no-suite (skip the mocha suite), --keep-temp (keep the temp
+// dir with the servers' logs).
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -18,10 +19,12 @@ import { ensureInstalled, repoRoot } from './install.mjs';
 import { packageVsix } from './package-vsix.mjs';
 import { runSuitePass } from './suite-pass.mjs';
 import { runUiPass } from './ui-pass.mjs';
+import { untrusted } from './ui/untrusted.mjs';
 
 const argv = new Set(process.argv.slice(2));
 const withVsix = !argv.has('--no-vsix');
 const keepTemp = argv.has('--keep-temp');
+const withSuite = !argv.has('--no-suite');
 const resultsDir = join(repoRoot, 'test-results', 'vscode');
 const CHROMIUM_FLAGS = [
   '--no-sandbox',
@@ -160,7 +163,7 @@ try {
   cleanups.push(() => browser.close().catch(() => {}));
 
   // (1): the mocha suite, in a server with the smoke-test driver (it enables the test payload).
-  await withServer(join(tmpRoot, 'server-suite'), { smokeTestDriver: true }, async (server) => {
+  if (withSuite) await withServer(join(tmpRoot, 'server-suite'), { smokeTestDriver: true }, async (server) => {
     t0 = Date.now();
     log('mocha suite in the extension host:');
     const workspace = writeFixtureWorkspace(join(tmpRoot, 'workspace-suite'));
@@ -187,6 +190,22 @@ try {
     for (const s of ui.passed) record(`UI dev: ${s}`, true);
     for (const f of ui.failed) record(`UI dev: ${f.step}`, false, f.error);
     log(`UI pass (dev) in ${secs(t0)}`);
+    return ui.failed.length === 0;
+  });
+
+  // (2b): workspace trust on: the development extension in Restricted Mode refuses to train.
+  await withServer(join(tmpRoot, 'server-untrusted'), { smokeTestDriver: true, trust: true }, async (server) => {
+    t0 = Date.now();
+    log('UI pass, untrusted workspace (development extension):');
+    const ui = await runUiPass({
+      browser, server, pass: 'untrusted', resultsDir, version, sections: [untrusted],
+      workspace: writeFixtureWorkspace(join(tmpRoot, 'workspace-ui-untrusted')),
+      extensionDevelopmentPath: repoRoot,
+      toasts: false,
+    });
+    for (const s of ui.passed) record(`UI untrusted: ${s}`, true);
+    for (const f of ui.failed) record(`UI untrusted: ${f.step}`, false, f.error);
+    log(`UI pass (untrusted) in ${secs(t0)}`);
     return ui.failed.length === 0;
   });
 

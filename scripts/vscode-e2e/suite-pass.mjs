@@ -48,7 +48,8 @@ export async function runSuitePass({ browser, server, workspace, extensionPath, 
       ['extensionTestsPath', server.remoteUri(join(extensionPath, 'out', 'test', 'suite', 'index.js'))],
       ['extensionEnvironment', JSON.stringify({ INDUCTION_LAB_SUITE_PREFIX: PREFIX })],
     ];
-    await page.goto(server.url(workspace, payload));
+    // A loaded machine can take more than the default 30 s to serve the workbench.
+    await page.goto(server.url(workspace, payload), { timeout: 120_000 });
     const timer = new Promise((resolve) => setTimeout(() => resolve(undefined), timeoutMs).unref());
     const result = await Promise.race([exited, timer]);
     if (!result) {

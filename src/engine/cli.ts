@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { resolveRunConfig, DEFAULT_PRESET, RunConfig } from './train/runConfig';
 import { resolvePreset, presetNames } from './presets';
 import { trainCommand } from './train/command';
-import { defaultRunsRoot } from './io';
+import { RunDir, defaultRunsRoot } from './io';
 import { readCheckpoint } from './model/checkpoint';
 import { parseClampFlag } from './clamps/spec';
 import { clampHelpLines } from './clamps/kinds';
@@ -19,12 +19,13 @@ import { onStopSignals, survivePipes, say } from './stopSignals';
 
 enableRelaxedSimd();
 survivePipes();
-import { runSubcircuits } from './science/subcircuits';
+import { runSubcircuits, SUBCIRCUIT_SET } from './science/subcircuits';
 import { experimentPresets } from './presets';
-import { FIGURES, FigureId, reproduce as reproduceFigure, DEFAULT_STAND_IN } from './science/reproduce';
+import { FIGURES, FigureId, figureJobs, reproduce as reproduceFigure, DEFAULT_STAND_IN } from './science/reproduce';
 import { STAND_INS, isStandIn } from './data';
 import { slurmFiles, writeSlurmFiles, findCliBin } from './science/slurm';
 import type { FromChildMessage } from '../shared/protocol';
+import { jsonProgress, ProgressSink, sweepProgress } from './cliProgress';
 
 const HELP = `induction-lab — train and inspect the induction-head model of "What needs to go right for an induction head?"
 
@@ -35,8 +36,8 @@ Usage:
   induction-lab forward CHECKPOINT --input FILE [--engine auto|fast|tfjs]
   induction-lab measure RUN_DIR [--checkpoint SEQUENCES | --checkpoints all|N|LIST | --follow] [--what NAMES] [--subsample N] [--workers N] [--progress json] [--json] [--force]
   induction-lab sweep PREFIX [--scale fast|paper] [--workers N] [--out DIR] [--seed N]
-  induction-lab subcircuits [--scale fast|paper] [--workers N] [--out DIR] [--seed N] [--sequences N]
-  induction-lab reproduce FIGURE [--scale fast|paper] [--seeds 5,6] [--stand-in NAME] [--out DIR] [--runs DIR] [--workers N] [--subsample N] [--emit slurm | --no-train]
+  induction-lab subcircuits [--scale fast|paper] [--workers N] [--out DIR] [--seed N] [--sequences N] [--progress json]
+  induction-lab reproduce FIGURE [--scale fast|paper] [--seeds 5,6] [--stand-in NAME] [--out DIR] [--runs DIR] [--workers N] [--subsample N] [--emit slurm | --no-train] [--progress json]
   induction-lab findings [--scale fast|paper|smoke] [--seeds 5,6,7,8,9] [--stand-ins structured,independent] [--only IDS] [--out DIR] [--runs DIR] [--doc FILE] [--workers N] [--subsample N] [--progress json]
   induction-lab features [--file FEATURES]... [--feature-seed N]
   induction-lab export RUN_DIR [--tensorboard DIR] [--format tensorboard|icl-dynamics|csv|parquet|eval-sets [OUT]]
@@ -119,6 +120,8 @@ llc        Local learning coefficient of checkpoints by SGLD (devinterp's estima
 dynamics   Essential dynamics: the model's query logits (and with --patterns every head's query-row
            pattern) on a fixed probe set (--probe 1024 sequences) at every checkpoint, PCA over checkpoints;
            writes RUN_DIR/dynamics/as-trained/ (or clean/) dynamics.{json,csv,svg}.
+--progress json  (measure, subcircuits, reproduce, llc, dynamics, findings) one JSON object per line on stderr:
+           {"type":"progress","task","done","total","unit","etaSeconds"?,"message"?}; text goes to stdout.
 forward    Runs a checkpoint on sequences from a JSON file
            {"exemplars": [[x1, x2, xq], …], "labels": [[y1, y2, yq?], …]} and prints
            {"engine": …, "logits": [[…L at the query…], …], "patterns": [layer][sequence][head][query][key]}
@@ -216,16 +219,39 @@ async function forwardCmd(a: Args): Promise<void> {
   process.stdout.write(JSON.stringify(out) + '\n');
 }
 
-function sweepDisplay(): (job: SweepJob, m: FromChildMessage) => void {
+/**
+ * `--progress json` (contracts.md §2): machine-readable progress lines on stderr, the human text moved to
+ * stdout. Returns the sink, or undefined without the flag.
+ */
+function progressOption(a: Args): ProgressSink | undefined {
+  const v = one(a, 'progress');
+  if (v === undefined) return undefined;
+  if (v !== 'json') fail(`--progress supports json, got "${v}"`);
+  return jsonProgress();
+}
+
+/** Where a command's human text goes: stderr, or stdout when stderr carries --progress json. */
+const textOut = (json: boolean) => (s: string) => (json ? process.stdout : process.stderr).write(s);
+
+/** Runs of a sweep already complete in `root` (reused without messages): the progress count starts there. */
+function completedJobs(root: string, keys: string[]): number {
+  return keys.filter((k) => { try { return RunDir.open(path.join(root, k)).readRunJson<{ status?: string }>().status === 'completed'; } catch { return false; } }).length;
+}
+
+function withProgress(display: (job: SweepJob, m: FromChildMessage) => void, progress?: (job: SweepJob, m: FromChildMessage) => void) {
+  return progress ? (job: SweepJob, m: FromChildMessage) => { display(job, m); progress(job, m); } : display;
+}
+
+function sweepDisplay(write: (s: string) => void = say): (job: SweepJob, m: FromChildMessage) => void {
   const last = new Map<string, number>();
   return (job, m) => {
     if (m.type === 'progress') {
       if (Date.now() - (last.get(job.key) ?? 0) < 5000 && m.sequences < m.totalSequences) return;
       last.set(job.key, Date.now());
-      process.stderr.write(`${job.key}: ${progressBar(m.sequences, m.totalSequences, `loss ${m.trainLoss.toFixed(3)}`)}\n`);
-    } else if (m.type === 'started') process.stderr.write(`${job.key}: started on the ${m.engine} engine (${m.engineDetail}) → ${m.runDir}\n`);
-    else if (m.type === 'finished') process.stderr.write(`${job.key}: ${m.status} in ${m.seconds.toFixed(0)} s\n`);
-    else if (m.type === 'error') process.stderr.write(`${job.key}: error: ${m.message}\n`);
+      write(`${job.key}: ${progressBar(m.sequences, m.totalSequences, `loss ${m.trainLoss.toFixed(3)}`)}\n`);
+    } else if (m.type === 'started') write(`${job.key}: started on the ${m.engine} engine (${m.engineDetail}) → ${m.runDir}\n`);
+    else if (m.type === 'finished') write(`${job.key}: ${m.status} in ${m.seconds.toFixed(0)} s\n`);
+    else if (m.type === 'error') write(`${job.key}: error: ${m.message}\n`);
   };
 }
 
@@ -257,11 +283,12 @@ async function sweep(a: Args): Promise<void> {
 }
 
 async function subcircuits(a: Args): Promise<void> {
-  checkFlags(a, new Set(['scale', 'workers', 'out', 'seed', 'sequences']), 'subcircuits');
+  checkFlags(a, new Set(['scale', 'workers', 'out', 'seed', 'sequences', 'progress']), 'subcircuits');
   const root = path.resolve(one(a, 'out') ?? path.join(defaultRunsRoot(process.cwd()), 'subcircuits'));
+  const sink = progressOption(a);
   const { curves, runs } = await runSubcircuits({
     scale: scaleOf(a), root, workers: int(a, 'workers'), initSeed: int(a, 'seed'), sequences: int(a, 'sequences'),
-    onMessage: sweepDisplay(), shouldStop: stopOnSignals(),
+    onMessage: withProgress(sweepDisplay(textOut(!!sink)), sink && sweepProgress(SUBCIRCUIT_SET.length, sink)), shouldStop: stopOnSignals(),
   });
   process.stdout.write('| measures | clamped steps | learns | learning time (loss < 0.4·ln 2) | final loss | status |\n|---|---|---|---:|---:|---|\n');
   for (const c of curves) process.stdout.write(`| ${c.measures} | ${c.label} | ${c.stepsLearned} | ${fmtSeq(c.learningTime)} | ${c.ys.length ? c.ys[c.ys.length - 1].toFixed(4) : '—'} | ${c.status} |\n`);
@@ -300,7 +327,8 @@ async function measure(a: Args): Promise<void> {
 }
 
 async function reproduceCmd(a: Args): Promise<void> {
-  checkFlags(a, new Set(['scale', 'seeds', 'stand-in', 'out', 'runs', 'workers', 'subsample', 'emit', 'no-train', 'slurm-script']), 'reproduce');
+  checkFlags(a, new Set(['scale', 'seeds', 'stand-in', 'out', 'runs', 'workers', 'subsample', 'emit', 'no-train', 'slurm-script', 'progress']), 'reproduce');
+  const sink = progressOption(a);
   const fig = a._[1] as FigureId;
   if (!fig || !(FIGURES as readonly string[]).includes(fig)) fail(`reproduce needs a figure: ${FIGURES.join(', ')}`);
   const scale = scaleOf(a);
@@ -318,10 +346,13 @@ async function reproduceCmd(a: Args): Promise<void> {
       + `${files.configs.length} configs in ${files.paths.configs}; logs go to ${files.paths.logs}\nsubmit from any folder: sbatch ${files.paths.script}\n`);
     return;
   }
+  const keys = figureJobs(fig, scale, seeds).map((j) => j.key);
+  const progress = sink && sweepProgress(keys.length, sink, completedJobs(runsRoot, keys));
   const r = await reproduceFigure(fig, {
     scale, seeds, standIn, out, runsRoot, workers: int(a, 'workers'), subsample: int(a, 'subsample'),
     train: !a.flags.has('no-train'), slurmScript: one(a, 'slurm-script'),
-    onMessage: sweepDisplay(), shouldStop: stopOnSignals(), log: (l) => say(l + '\n'),
+    onMessage: withProgress(sweepDisplay(textOut(!!sink)), progress), shouldStop: stopOnSignals(),
+    log: (l) => (sink ? textOut(true)(l + '\n') : say(l + '\n')),
   });
   process.stdout.write(`${r.figure.title}\n${JSON.stringify(r.numbers, null, 1)}\nwrote ${r.files.join(', ')}\n`);
 }

@@ -6,6 +6,9 @@ import * as vscode from 'vscode';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readSummary, checkpointMarkdown } from './checkpointHover';
+import { runName } from '../shared/runName';
+import { themeKind } from './runsTree';
+import type { ClampSpec } from '../engine/clamps/spec';
 
 export class CheckpointHoverProvider implements vscode.HoverProvider {
   provideHover(doc: vscode.TextDocument, pos: vscode.Position): vscode.Hover | undefined {
@@ -21,9 +24,11 @@ export class CheckpointHoverProvider implements vscode.HoverProvider {
       if (!fs.existsSync(ckpt)) return new vscode.Hover(`No checkpoint was saved at ${Number(m[1]).toLocaleString('en-US')} sequences.`, range);
       const summary = readSummary(ckpt);
       if (!summary) return new vscode.Hover(`Checkpoint \`${path.basename(ckpt)}\` (no summary saved with it).`, range);
-      let name = path.basename(runDir);
-      try { name = JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8')).name ?? name; } catch { /* keep folder name */ }
-      return new vscode.Hover(new vscode.MarkdownString(checkpointMarkdown(name, summary), true), range);
+      let rj: Record<string, unknown> = {};
+      try { rj = JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8')); } catch { /* folder name only */ }
+      const config = (rj.config ?? {}) as { clamps?: ClampSpec[] };
+      const name = runName({ id: path.basename(runDir), displayName: rj.displayName, preset: rj.preset, name: rj.name, clamps: config.clamps }).full;
+      return new vscode.Hover(new vscode.MarkdownString(checkpointMarkdown(name, summary, { clamps: config.clamps, theme: themeKind() }), true), range);
     }
     return undefined;
   }

@@ -51,12 +51,15 @@ export function pickStep<T extends vscode.QuickPickItem>(o: StepOptions<T>): Pro
     let settled = false;
     const done = (v: T | T[] | Back | undefined) => { if (settled) return; settled = true; resolve(v); qp.hide(); };
     qp.onDidTriggerButton((b) => { if (b === vscode.QuickInputButtons.Back) done(BACK); });
-    qp.onDidAccept(() => {
+    const accept = (retry: boolean) => {
       if (o.canSelectMany) { done([...qp.selectedItems] as T[]); return; }
       const item = (qp.selectedItems[0] ?? qp.activeItems[0]) as T | undefined;
-      if (!item || o.inert?.(item)) return;
+      // Enter right after typing can arrive before the filtered list's active row does: look again shortly.
+      if (!item) { if (retry) setTimeout(() => accept(false), 150); return; }
+      if (o.inert?.(item)) return;
       done(item);
-    });
+    };
+    qp.onDidAccept(() => accept(true));
     qp.onDidHide(() => { done(undefined); qp.dispose(); });
     qp.show();
   });

@@ -7,8 +7,22 @@ import * as vscode from 'vscode';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { readSummary, checkpointMarkdown } from './checkpointHover';
-import { describeClamp, ClampSpec } from '../engine/clamps/spec';
-import { liveRunStatus } from '../engine/io/runStore';
+import { describeClamp } from '../engine/clamps/spec';
+import type { ThemeKind } from './thumbnail';
+import {
+  checkpointChildren, checkpointLabel, listCheckpoints, listGroup, listRoot, ListOptions, rangeLabel, readRunNode, sortRuns,
+  RunNode, GroupNode, CheckpointNode, CheckpointRangeNode, RunsTreeNode,
+} from './runListing';
+
+/** The editor theme's kind, for hover images (they cannot read CSS variables). */
+export function themeKind(): ThemeKind {
+  switch (vscode.window.activeColorTheme.kind) {
+    case vscode.ColorThemeKind.Light: return 'light';
+    case vscode.ColorThemeKind.HighContrast: return 'hc-dark';
+    case vscode.ColorThemeKind.HighContrastLight: return 'hc-light';
+    default: return 'dark';
+  }
+}
 
 /** Where runs live, relative to a workspace folder. */
 export const RUNS_DIR = path.join('.induction-lab', 'runs');
@@ -19,39 +33,18 @@ export function runsRoots(): string[] {
   return (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file').map((f) => path.resolve(f.uri.fsPath, rel));
 }
 
-export interface RunNode {
-  kind: 'run';
-  /** Absolute path of the run folder. */
-  dir: string;
-  /** run.json `name`, else the folder name. */
-  name: string;
-  /** run.json `status`, if any. */
-  status?: string;
-  preset?: string;
-  backend?: string;
-  clamps?: ClampSpec[];
-}
+export type { RunNode, GroupNode, CheckpointNode, CheckpointRangeNode, RunsTreeNode } from './runListing';
 
-export interface CheckpointNode {
-  kind: 'checkpoint';
-  run: RunNode;
-  /** N of `checkpoints/seq-<N>.safetensors`: sequences seen. */
-  sequences: number;
-  file: string;
-}
-
-export type RunsTreeNode = RunNode | CheckpointNode;
-
-/** What `activate()` returns: used by the integration tests, not a public contract. */
-export interface InductionLabApi {
-  readonly runs: RunsTreeProvider;
-}
-
-const CHECKPOINT_RE = /^seq-(\d+)\.safetensors$/;
+/** What the tree needs from the run manager to tell a live run from an interrupted one. */
+export type LivenessSource = () => ListOptions;
 
 export class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeNode> {
   private readonly changed = new vscode.EventEmitter<RunsTreeNode | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
+  /** The last node handed out per run folder, so reveal() finds the object the tree knows. */
+  private readonly known = new Map<string, RunNode>();
+
+  constructor(private readonly liveness: LivenessSource = () => ({})) {}
 
   refresh(): void {
     this.changed.fire(undefined);
@@ -61,29 +54,79 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeNode> {
     this.changed.dispose();
   }
 
+  private remember<T extends RunNode>(runs: T[]): T[] {
+    for (const r of runs) this.known.set(r.dir, r);
+    return runs;
+  }
+
+  /** The node of a run folder (read fresh if the tree has not listed it yet). */
+  async nodeFor(dir: string): Promise<RunNode | undefined> {
+    const root = runsRoots().find((r) => dir.startsWith(r + path.sep));
+    if (!root) return undefined;
+    const rel = path.relative(root, dir).split(path.sep);
+    const group = rel.length === 2 ? rel[0] : undefined;
+    const fresh = await readRunNode(dir, this.liveness(), group);
+    if (fresh) this.known.set(dir, fresh);
+    return fresh;
+  }
+
+  /** Every run, grouped ones included (run pickers). */
+  async allRuns(): Promise<RunNode[]> {
+    const out: RunNode[] = [];
+    for (const root of runsRoots()) {
+      const { runs, groups } = await listRoot(root, this.liveness());
+      out.push(...runs);
+      for (const g of groups) out.push(...await listGroup(g.dir, this.liveness()));
+    }
+    return this.remember(out);
+  }
+
   async getChildren(element?: RunsTreeNode): Promise<RunsTreeNode[]> {
-    if (!element) return findRuns();
-    if (element.kind === 'run') return findCheckpoints(element);
+    if (!element) {
+      const runs: RunNode[] = [], groups: GroupNode[] = [];
+      for (const root of runsRoots()) {
+        const r = await listRoot(root, this.liveness());
+        runs.push(...r.runs); groups.push(...r.groups);
+      }
+      return [...this.remember(sortRuns(runs)), ...groups];
+    }
+    if (element.kind === 'group') return this.remember(await listGroup(element.dir, this.liveness()));
+    if (element.kind === 'run') return checkpointChildren(element, await listCheckpoints(element));
+    if (element.kind === 'checkpoints') return element.checkpoints;
     return [];
   }
 
-  getTreeItem(node: RunsTreeNode): vscode.TreeItem {
+  async getParent(node: RunsTreeNode): Promise<RunsTreeNode | undefined> {
+    if (node.kind === 'group') return undefined;
     if (node.kind === 'run') {
+      if (!node.group) return undefined;
+      return { kind: 'group', dir: path.dirname(node.dir), name: node.group, count: 0 };
+    }
+    if (node.kind === 'checkpoints') return node.run;
+    const siblings = checkpointChildren(node.run, await listCheckpoints(node.run));
+    return siblings.find((s): s is CheckpointRangeNode => s.kind === 'checkpoints' && s.checkpoints.some((c) => c.file === node.file)) ?? node.run;
+  }
+
+  getTreeItem(node: RunsTreeNode): vscode.TreeItem {
+    if (node.kind === 'run') return runItem(node);
+    if (node.kind === 'group') {
       const item = new vscode.TreeItem(node.name, vscode.TreeItemCollapsibleState.Collapsed);
-      item.id = `run:${node.dir}`;
-      item.description = node.status;
-      item.contextValue = `run.${node.status ?? 'unknown'}`;
-      item.iconPath = new vscode.ThemeIcon(node.status === 'running' ? 'sync~spin' : node.status === 'failed' ? 'error' : node.status === 'cancelled' ? 'debug-pause' : 'beaker');
-      const md = new vscode.MarkdownString(undefined, true);
-      md.appendMarkdown(`**${escapeMd(node.name)}** · ${node.status ?? 'unknown'}\n\n`);
-      if (node.preset) md.appendMarkdown(`preset \`${node.preset}\`  \n`);
-      if (node.backend) md.appendMarkdown(`backend ${node.backend}  \n`);
-      md.appendMarkdown(`clamps: ${node.clamps?.length ? node.clamps.map((c) => escapeMd(describeClamp(c))).join('; ') : 'none'}`);
-      item.tooltip = md;
-      item.resourceUri = vscode.Uri.file(node.dir);
+      item.id = `group:${node.dir}`;
+      item.description = `${node.count} run${node.count === 1 ? '' : 's'}`;
+      item.contextValue = 'group';
+      item.iconPath = new vscode.ThemeIcon('folder-library');
+      item.tooltip = `${node.dir}\n\nRuns made by ${node.name === 'subcircuits' ? 'Run Subcircuit Progress' : node.name === 'reproduce' ? 'Reproduce Paper Figure' : 'a sweep'}.`;
       return item;
     }
-    const item = new vscode.TreeItem(`seq ${node.sequences}`, vscode.TreeItemCollapsibleState.None);
+    if (node.kind === 'checkpoints') {
+      const item = new vscode.TreeItem(rangeLabel(node.checkpoints), vscode.TreeItemCollapsibleState.Collapsed);
+      item.id = `range:${node.run.dir}:${node.checkpoints[0].sequences}`;
+      item.description = `${node.checkpoints.length} checkpoints`;
+      item.contextValue = 'checkpointRange';
+      item.iconPath = new vscode.ThemeIcon('history');
+      return item;
+    }
+    const item = new vscode.TreeItem(checkpointLabel(node.sequences), vscode.TreeItemCollapsibleState.None);
     item.id = `checkpoint:${node.file}`;
     item.contextValue = 'checkpoint';
     item.iconPath = new vscode.ThemeIcon('save');
@@ -97,44 +140,40 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeNode> {
   }
 }
 
-async function findRuns(): Promise<RunNode[]> {
-  const runs: RunNode[] = [];
-  for (const root of runsRoots()) {
-    for (const entry of await readDirSafe(root)) {
-      if (!entry.isDirectory()) continue;
-      const dir = path.join(root, entry.name);
-      const meta = await readJson(path.join(dir, 'run.json'));
-      if (meta === undefined) continue;
-      runs.push({
-        kind: 'run',
-        dir,
-        name: typeof meta.name === 'string' && meta.name ? meta.name : entry.name,
-        status: typeof meta.status === 'string' ? liveRunStatus(dir, meta).status : undefined, // 'interrupted': writer gone
-        preset: typeof meta.preset === 'string' ? meta.preset : undefined,
-        backend: typeof meta.backend === 'string' ? meta.backend : undefined,
-        clamps: Array.isArray((meta.config as { clamps?: unknown } | undefined)?.clamps) ? (meta.config as { clamps: ClampSpec[] }).clamps : undefined,
-      });
-    }
-  }
-  return runs.sort((a, b) => a.name.localeCompare(b.name));
-}
+const STATUS_ICON: Record<string, string> = {
+  running: 'sync~spin', failed: 'error', cancelled: 'debug-pause', interrupted: 'warning', completed: 'pass', created: 'circle-outline',
+};
 
-async function findCheckpoints(run: RunNode): Promise<CheckpointNode[]> {
-  const dir = path.join(run.dir, 'checkpoints');
-  const nodes: CheckpointNode[] = [];
-  for (const entry of await readDirSafe(dir)) {
-    const m = CHECKPOINT_RE.exec(entry.name);
-    if (m && entry.isFile()) nodes.push({ kind: 'checkpoint', run, sequences: Number(m[1]), file: path.join(dir, entry.name) });
+function runItem(node: RunNode): vscode.TreeItem {
+  const item = new vscode.TreeItem(node.name, vscode.TreeItemCollapsibleState.Collapsed);
+  item.id = `run:${node.dir}`;
+  item.description = `${node.clampSummary} · #${node.shortId}${node.status ? ` · ${node.status}` : ''}`;
+  item.contextValue = `run.${node.status ?? 'unknown'}`;
+  item.iconPath = new vscode.ThemeIcon(STATUS_ICON[node.status ?? ''] ?? 'beaker');
+  const md = new vscode.MarkdownString(undefined, true);
+  md.appendMarkdown(`**${escapeMd(node.fullName)}**\n\n`);
+  md.appendMarkdown(`status: ${node.status ?? 'unknown'}${node.statusNote ? ` (${escapeMd(node.statusNote)})` : ''}  \n`);
+  if (node.sequences !== undefined) {
+    md.appendMarkdown(`sequences: ${node.sequences.toLocaleString('en-US')}${node.totalSequences ? ` / ${node.totalSequences.toLocaleString('en-US')}` : ''}  \n`);
   }
-  return nodes.sort((a, b) => a.sequences - b.sequences);
+  if (node.preset) md.appendMarkdown(`preset \`${node.preset}\`  \n`);
+  if (node.engine) md.appendMarkdown(`${escapeMd(node.engine)}  \n`);
+  md.appendMarkdown(`folder \`${path.basename(node.dir)}\`\n\n`);
+  if (node.clamps?.length) {
+    md.appendMarkdown('clamps:\n\n');
+    for (const c of node.clamps) md.appendMarkdown(`- ${escapeMd(describeClamp(c))}\n`);
+  } else md.appendMarkdown('clamps: none');
+  item.tooltip = md;
+  item.resourceUri = vscode.Uri.file(node.dir);
+  return item;
 }
 
 /** Run name, sequences, and the eval losses logged at exactly those sequences (metrics.jsonl), if any. */
 export async function checkpointTooltip(node: CheckpointNode): Promise<vscode.MarkdownString> {
   const summary = readSummary(node.file);
-  if (summary) return new vscode.MarkdownString(checkpointMarkdown(node.run.name, summary), true);
+  if (summary) return new vscode.MarkdownString(checkpointMarkdown(node.run.fullName, summary, { clamps: node.run.clamps, theme: themeKind() }), true);
   const md = new vscode.MarkdownString(undefined, true);
-  md.appendMarkdown(`**${escapeMd(node.run.name)}** — checkpoint\n\n`);
+  md.appendMarkdown(`**${escapeMd(node.run.fullName)}** — checkpoint\n\n`);
   md.appendMarkdown(`Sequences seen: ${node.sequences.toLocaleString('en-US')}\n\n`);
   const losses = await evalLossesAt(path.join(node.run.dir, 'metrics.jsonl'), node.sequences);
   if (losses.length === 0) {
@@ -181,32 +220,9 @@ export async function evalLossesAt(file: string, sequences: number): Promise<Arr
   return [];
 }
 
-async function readDirSafe(dir: string) {
-  try {
-    return await fs.readdir(dir, { withFileTypes: true });
-  } catch {
-    return [];
-  }
-}
-
-async function readJson(file: string): Promise<Record<string, unknown> | undefined> {
-  try {
-    const v: unknown = JSON.parse(await fs.readFile(file, 'utf8'));
-    return v && typeof v === 'object' ? (v as Record<string, unknown>) : {};
-  } catch {
-    return undefined;
-  }
-}
-
 export function escapeMd(s: string): string {
   return s.replace(/[\\`*_{}[\]()#+\-.!|<>]/g, '\\$&');
 }
 
 
-export function debounce(fn: () => void, ms: number): () => void {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return () => {
-    if (timer) clearTimeout(timer);
-    timer = setTimeout(fn, ms);
-  };
-}
+export { debounce, throttle } from './timing';

@@ -50,20 +50,20 @@ async function headClamp(list: string[], title: string, dflt: string, current: C
 }
 
 const CHOICES: ClampChoice[] = [
-  { label: '$(circle-slash) Single induction head', description: "ablate every Layer-2 head but one (the paper's §4–5 models); replaces the preset's Layer-2 ablation",
+  { label: '$(circle-slash) Single induction head', detail: "keep one Layer-2 head, ablate the other seven (§4–5); replaces the preset's Layer-2 ablation",
     replacesL2Ablation: true,
     build: async (cur) => {
       const keep = await pickHead(L2, 'Keep which Layer-2 head?', 'L2H3', cur);
       return keep === BACK || keep === undefined ? keep : [{ kind: 'ablate', heads: L2.filter((h) => h !== keep) }];
     } },
-  { label: '$(arrow-left) Previous-token pattern', description: 'step 1: a Layer-1 head attends to the previous token',
+  { label: '$(arrow-left) Previous-token pattern', detail: 'step 1: a Layer-1 head attends to the previous token',
     build: (cur) => headClamp(L1, 'Clamp which Layer-1 head?', 'L1H2', cur, (h, s) => `prev-token:${h}@${s}`, (h) => `Previous-token strength for ${h}`) },
-  { label: '$(target) Induction pattern (match)', description: 'steps 1, 2, 3qk, 4: the head attends to the matching label (subcircuits A+B)',
+  { label: '$(target) Induction pattern (match)', detail: 'steps 1, 2, 3qk, 4 (subcircuits A+B): the query attends to the matching label',
     build: (cur) => headClamp(L2, 'Clamp which Layer-2 head?', 'L2H3', cur, (h, s) => `induction:${h}@${s}`, (h) => `Induction strength for ${h} (plotted IS = 2s − 1)`) },
-  { label: '$(layers) Layer 1 (perfect previous-token input)', description: 'steps 1, 2: subcircuit A supplied', build: async () => [{ kind: 'layer1' }] },
-  { label: '$(copy) Perfect copy', description: "steps 3v, 5: subcircuit C supplied from a head's scores",
+  { label: '$(layers) Layer 1 (perfect previous-token input)', detail: 'steps 1, 2: subcircuit A supplied', build: async () => [{ kind: 'layer1' }] },
+  { label: '$(copy) Perfect copy', detail: "steps 3v, 5: subcircuit C supplied from a head's scores",
     build: (cur) => headClamp(L2, 'Copy from which Layer-2 head?', 'L2H3', cur, (h) => `copy:${h}`) },
-  { label: '$(edit) Custom clamp…', description: 'a CLI short form, e.g. ablate:L2H1,from=32000,until=64000', build: async () => {
+  { label: '$(edit) Custom clamp…', detail: 'a CLI short form, e.g. ablate:L2H1,from=32000,until=64000', build: async () => {
     const t = await vscode.window.showInputBox({
       title: 'Clamp (CLI short form)', placeHolder: 'prev-token:L1H2@0.9,from=0,until=50000', ignoreFocusOut: true,
       validateInput: (v) => { try { parseClampFlag(v, MODEL); return undefined; } catch (e) { return (e as Error).message; } },
@@ -108,7 +108,7 @@ export async function startRunFlow(runsRoot: string, defaultPreset = DEFAULT_PRE
       }
       step = 'clamps';
     } else if (step === 'clamps') {
-      const own: PresetClampItem[] = base.clamps.map((c) => ({ label: `$(pin) ${describeClamp(c)}`, description: `${preset}'s own`, clamp: c }));
+      const own: PresetClampItem[] = base.clamps.map((c) => ({ label: `$(pin) ${describeClamp(c)}`, clamp: c }));
       const rows: Array<Row<ClampRow>> = [
         ...(own.length ? [{ separator: `${preset}'s own clamps: uncheck to drop` }, ...own] : []),
         { separator: 'Add clamps' }, ...CHOICES,

@@ -4,6 +4,8 @@
 
 import * as fs from 'node:fs/promises';
 import * as nodePath from 'node:path';
+import { existsSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { decodeNpy } from './npy';
 import { decodeSafetensors } from './safetensors';
 import { describeFsError } from './atomic';
@@ -26,7 +28,9 @@ function loadH5wasm(): Promise<H5> {
   h5Promise ??= (async () => {
     // A string variable keeps tsc (module: commonjs) from rewriting this into require(), which the
     // package's ESM-only "exports" would refuse; esbuild/tsx keep a real import() for Node.
-    const spec = 'h5wasm/node';
+    // Bundled (the extension, the built CLI): out/h5wasm.mjs next to this bundle; from source: the package.
+    const bundled = nodePath.join(__dirname, 'h5wasm.mjs');
+    const spec = existsSync(bundled) ? pathToFileURL(bundled).href : 'h5wasm/node';
     // Emscripten mistakes Electron/Node >= 21 (which define `navigator`) for a browser; hide it
     // while the module initialises, as the h5wasm README recommends.
     const nav = Object.getOwnPropertyDescriptor(globalThis, 'navigator');

@@ -48,6 +48,23 @@ describe('Training lifecycle in the real extension host', function () {
     assert.equal(run.backend, 'cpu');
     assert.equal(fs.readFileSync(path.join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').length, 4);
     assert.ok(fs.existsSync(path.join(runDir, 'checkpoints', 'seq-192.safetensors')));
+    // The completion notification: its unique name, final losses, and report.md to open.
+    const notice = a.manager.notices.find((n) => n.includes(path.basename(runDir).slice(-4)) && n.includes('completed in'));
+    assert.ok(notice, `no completion notice in ${JSON.stringify(a.manager.notices)}`);
+    assert.match(notice!, /^smoke · no clamps · #[0-9a-f]{4} completed in .* · final loss train \d\.\d{3}/);
+  });
+
+  it('Rename stores run.json displayName (not the folder) and the tree shows it', async () => {
+    const a = await api();
+    await vscode.commands.executeCommand('inductionLab.renameRun', runDir, 'tiny smoke for the suite');
+    const rj = JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8'));
+    assert.equal(rj.displayName, 'tiny smoke for the suite');
+    assert.ok(fs.existsSync(runDir), 'the folder keeps its name');
+    const node = (await a.runs.getChildren()).find((n) => n.kind === 'run' && n.dir === runDir);
+    assert.ok(node && node.kind === 'run');
+    assert.equal(a.runs.getTreeItem(node).label, 'tiny smoke for the suite');
+    await vscode.commands.executeCommand('inductionLab.renameRun', runDir, '');
+    assert.equal(JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8')).displayName, undefined);
   });
 
   it('the runs tree lists the new run with its checkpoints, and hovering its step in metrics.jsonl shows the heads', async () => {
@@ -87,6 +104,7 @@ describe('Training lifecycle in the real extension host', function () {
     assert.ok(cks.length >= 1, 'a checkpoint to resume from');
     const stoppedAt = rj.sequences as number;
     assert.ok(stoppedAt < 64_000);
+    assert.ok(a.manager.notices.some((n) => n.includes('stopped at') && n.includes('Resume continues')), 'a stop notice with Resume');
 
     const resumeWatch = nextRun(a);
     const resumeDone = resumeWatch.done;

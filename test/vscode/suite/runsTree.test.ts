@@ -33,7 +33,8 @@ describe('Runs tree', () => {
       assert.equal(node.dir, path.join(workspaceRoot(), '.induction-lab', 'runs', expected.folder));
       const item = runs.getTreeItem(node);
       assert.equal(item.label, expected.label);
-      assert.equal(item.description, expected.status);
+      // "clamps · #id · status": unique even when two runs share a name.
+      assert.match(String(item.description), new RegExp(`^no clamps · #[0-9a-f]{4} · ${expected.status}$`));
       assert.equal(item.collapsibleState, vscode.TreeItemCollapsibleState.Collapsed);
     }
   });
@@ -47,7 +48,7 @@ describe('Runs tree', () => {
       assert.deepEqual(children.map((c) => c.sequences), expected.checkpoints);
       assert.deepEqual(
         children.map((c) => runs.getTreeItem(c).label),
-        expected.checkpoints.map((n) => `seq ${n}`),
+        expected.checkpoints.map((n) => `seq ${n.toLocaleString('en-US')}`),
       );
       for (const c of children) assert.deepEqual(await runs.getChildren(c), []);
     }

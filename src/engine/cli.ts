@@ -10,6 +10,7 @@ import { runTraining } from './train/trainer';
 import { RunDir, makeRunId, defaultRunsRoot } from './io';
 import { parseClampFlag } from './clamps/spec';
 import { forwardJson } from './inspect';
+import { computePatterns, PATTERNS_MODES, PatternsMode } from './patterns';
 import { summarizeRun, fmtSeq } from './report';
 import { runSweep, SweepJob } from './sweep';
 import { enableRelaxedSimd } from './fast/relaxedSimd';
@@ -26,6 +27,7 @@ Usage:
   induction-lab train [--preset NAME [--scale fast|paper] | --config FILE] [--out DIR] [--seed N] [--sequences N] [--clamp SPEC]... [--backend auto|wasm|cpu|tensorflow] [--resume RUN_DIR]
   induction-lab presets [--scale fast|paper]
   induction-lab forward CHECKPOINT --input FILE
+  induction-lab patterns RUN_DIR [--checkpoint SEQUENCES] [--mode single|average|aligned] [--eval-set NAME] [--sequence I | --custom "x1 ℓ1 x2 ℓ2 xq"]
   induction-lab measure RUN_DIR [--checkpoint SEQUENCES] [--what NAMES] [--subsample N] [--json] [--force]
   induction-lab sweep PREFIX [--scale fast|paper] [--workers N] [--out DIR] [--seed N]
   induction-lab subcircuits [--scale fast|paper] [--workers N] [--out DIR] [--seed N] [--sequences N]
@@ -73,6 +75,11 @@ reproduce  Regenerates a figure of the paper (fig3a, fig3b, fig4a, fig4b, fig5a,
            appfig15): trains the runs it needs (one process per core; finished runs reused), computes
            its measures and writes DIR/FIGURE/figure.svg, data.json and data.csv. --emit slurm writes a
            Slurm job-array script running the same CLI per run, plus a merge job, instead.
+patterns   Prints (JSON) every head's attention at the checkpoint nearest --checkpoint (default the
+           latest), with the run's clamps active there: one sequence of --eval-set (default fsl_train,
+           --sequence I) or one typed with --custom (x = class or class/exemplar, ℓ = label, e.g.
+           "12 3 40 1 12"), or the eval set's mean: --mode average (plain) or aligned (the query row
+           re-indexed so ℓ2 is the correct label in every sequence, as induction strength is defined).
 forward    Runs a checkpoint on sequences from a JSON file
            {"exemplars": [[x1, x2, xq], …], "labels": [[y1, y2, yq?], …]} and prints
            {"logits": [[…L at the query…], …], "patterns": [layer][sequence][head][query][key]}.
@@ -195,6 +202,19 @@ async function forwardCmd(a: Args): Promise<void> {
   process.stdout.write(JSON.stringify(out) + '\n');
 }
 
+async function patternsCmd(a: Args): Promise<void> {
+  checkFlags(a, new Set(['checkpoint', 'mode', 'eval-set', 'sequence', 'custom', 'backend']), 'patterns');
+  const runDir = a._[1];
+  if (!runDir) fail('patterns needs a run folder');
+  const mode = (one(a, 'mode') ?? 'single') as PatternsMode;
+  if (!PATTERNS_MODES.includes(mode)) fail(`--mode must be ${PATTERNS_MODES.join(', ')}, got "${mode}"`);
+  const out = await computePatterns({
+    runDir, mode, checkpoint: int(a, 'checkpoint'), evalSet: one(a, 'eval-set'), sequence: int(a, 'sequence'),
+    custom: one(a, 'custom'), backend: (one(a, 'backend') ?? 'auto') as 'auto',
+  });
+  process.stdout.write(JSON.stringify(out) + '\n');
+}
+
 function sweepDisplay(): (job: SweepJob, m: FromChildMessage) => void {
   const last = new Map<string, number>();
   return (job, m) => {
@@ -298,11 +318,12 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'forward': return forwardCmd(a);
+    case 'patterns': return patternsCmd(a);
     case 'measure': return measure(a);
     case 'sweep': return sweep(a);
     case 'reproduce': return reproduceCmd(a);
     case 'subcircuits': return subcircuits(a);
-    default: fail(`unknown command "${cmd}" (train, presets, forward, measure, sweep, subcircuits, reproduce; see --help)`);
+    default: fail(`unknown command "${cmd}" (train, presets, forward, patterns, measure, sweep, subcircuits, reproduce; see --help)`);
   }
 }
 

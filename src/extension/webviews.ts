@@ -46,7 +46,9 @@ class ViewConnection {
 export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
   private readonly conns = new Set<ViewConnection>();
   private readonly disposables: vscode.Disposable[] = [];
-  private step: number | null = null;
+  /** The selected step of each run (absent = latest); `cursor` is the multi-run views' own step. */
+  private readonly steps = new Map<string, number | null>();
+  private cursor: number | null = null;
   private runs: RunInfo[] = [];
   activeRunId: string | undefined;
 
@@ -110,7 +112,8 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
     this.sendRuns(c);
     const ids = c.view === 'compare' ? c.state.runIds ?? [] : c.view === 'dashboard' ? this.runs.map((r) => r.summary.id) : c.state.runId ? [c.state.runId] : [];
     for (const id of ids) { const r = this.run(id); if (r) c.post({ type: 'metrics', runId: id, records: readMetrics(r.dir) }); }
-    c.post({ type: 'step', sequences: this.step });
+    if (c.view === 'compare' || c.view === 'subcircuits') c.post({ type: 'step', sequences: this.cursor });
+    else for (const [runId, sequences] of this.steps) if (this.shows(c, runId)) c.post({ type: 'step', runId, sequences });
     if (c.view === 'influence' && c.state.runId) this.sendInfluence(c, c.state.runId);
     if (c.view === 'subcircuits') this.sendSubcircuits(c);
     if (c.state.notice) c.post({ type: 'status', level: 'warning', message: c.state.notice });
@@ -141,10 +144,14 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
 
   private onMessage = (c: ViewConnection, m: FromWebviewMessage): void => {
     switch (m.type) {
-      case 'ready': this.sendAll(c); return;
+      case 'ready':
+        // A restored view brings its saved step; a step chosen in this session wins.
+        if (m.runId && m.step !== undefined && !this.steps.has(m.runId)) this.steps.set(m.runId, m.step);
+        this.sendAll(c);
+        return;
       case 'selectStep':
-        this.step = m.sequences;
-        for (const x of this.conns) x.post({ type: 'step', sequences: m.sequences });
+        if (m.runId) this.steps.set(m.runId, m.sequences); else this.cursor = m.sequences;
+        for (const x of this.conns) x.post({ type: 'step', sequences: m.sequences, ...(m.runId ? { runId: m.runId } : {}) });
         return;
       case 'requestPatterns': {
         const r = this.run(m.runId);

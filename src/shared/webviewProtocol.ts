@@ -7,8 +7,12 @@
  * Handshake: a webview posts `ready` once its listener is attached; the host waits for it before
  * posting anything, then sends `runs`, `metrics` (full arrays), the current `step`, and whatever the
  * view needs (`patterns`, `influence`, `subcircuits`). Afterwards it streams `metricsAppend` rows.
- * The selected step is global: when any view posts `selectStep`, the host broadcasts `step` to every
- * open view (including the sender; views treat an unchanged step as a no-op).
+ * The selected step is kept per run: when a view posts `selectStep` for its run, the host broadcasts
+ * `step` with that run id to every open view, and the views showing that run follow it (including the
+ * sender; an unchanged step is a no-op). A new run starts at "latest" (null). Views over several runs
+ * (compare, subcircuits) draw any step as their cursor and post theirs without a run id, which only
+ * they follow. A restored view reports its saved run and step in `ready`; the host adopts that step
+ * for the run unless one was already selected in this session.
  */
 import type { MetricsRecord, RunStatus } from './protocol';
 
@@ -20,8 +24,14 @@ export const VIEW_NAMES: readonly ViewName[] = ['dashboard', 'attention', 'influ
 
 // ---- Data the host sends ----
 
-/** A clamp as listed in run.json (heads canonical, e.g. "L2H3"); active while from ≤ sequences < until. */
-export interface ClampSummary { kind: string; heads?: string[]; from?: number; until?: number }
+/**
+ * A clamp as listed in run.json (heads canonical, e.g. "L2H3"; `copy` names one `head`); active while
+ * from ≤ sequences < until. The parameters are shown in labels when present.
+ */
+export interface ClampSummary {
+  kind: string; heads?: string[]; head?: string; from?: number; until?: number;
+  strength?: number; temperature?: number; tillLayer?: number; fromLayer?: number;
+}
 
 export interface RunSummary {
   id: string;
@@ -146,8 +156,8 @@ export interface RunsMessage { type: 'runs'; runs: RunSummary[]; activeRunId?: s
 export interface MetricsMessage { type: 'metrics'; runId: string; records: MetricsRecord[] }
 /** New rows of one run (appended, keyed by `sequences`; a repeated `sequences` replaces the old row). */
 export interface MetricsAppendMessage { type: 'metricsAppend'; runId: string; records: MetricsRecord[] }
-/** The selected step (sequences seen) shared by every open view; null = follow the latest. */
-export interface StepMessage { type: 'step'; sequences: number | null }
+/** The selected step (sequences seen) of run `runId` (absent: the multi-run views' cursor); null = follow the latest. */
+export interface StepMessage { type: 'step'; sequences: number | null; runId?: string }
 export interface PatternsMessage { type: 'patterns'; patterns: AttentionPatterns; inReplyTo?: number }
 /** Influence matrices of a run: any mix of kinds and checkpoints (several checkpoints animate with the step). */
 export interface InfluenceMessage { type: 'influence'; runId: string; matrices: InfluenceMatrix[]; inReplyTo?: number }
@@ -163,8 +173,10 @@ export type ToWebviewMessage =
 
 // ---- Webview → host ----
 
-export interface ReadyMessage { type: 'ready'; view: ViewName }
-export interface SelectStepMessage { type: 'selectStep'; sequences: number | null }
+/** `runId`/`step`: what a restored view saved (its run and selected step). */
+export interface ReadyMessage { type: 'ready'; view: ViewName; runId?: string; step?: number | null }
+/** `runId`: the run whose step this is (absent: the cursor of a multi-run view). */
+export interface SelectStepMessage { type: 'selectStep'; sequences: number | null; runId?: string }
 /** `sequences`: the selected step (the host snaps it to a checkpoint; null = the latest checkpoint). */
 export interface RequestPatternsMessage { type: 'requestPatterns'; runId: string; sequences: number | null; mode: PatternMode; requestId?: number }
 /** Optional: asks for matrices of a kind the host has not sent yet (the host may ignore it). */
@@ -246,7 +258,7 @@ const TO_WEBVIEW: Record<ToWebviewMessage['type'], (m: Rec) => boolean> = {
   runs: (m) => isArr(m.runs, isRunSummary) && isOpt(m.activeRunId, isStr),
   metrics: (m) => isStr(m.runId) && isArr(m.records, isRecord),
   metricsAppend: (m) => isStr(m.runId) && isArr(m.records, isRecord),
-  step: (m) => isStepValue(m.sequences),
+  step: (m) => isStepValue(m.sequences) && isOpt(m.runId, isStr),
   patterns: (m) => isPatterns(m.patterns),
   influence: (m) => isStr(m.runId) && isArr(m.matrices, isInfluenceMatrix),
   subcircuits: (m) => isObj(m.data) && isArr(m.data.curves, isCurve),
@@ -255,8 +267,8 @@ const TO_WEBVIEW: Record<ToWebviewMessage['type'], (m: Rec) => boolean> = {
 };
 
 const FROM_WEBVIEW: Record<FromWebviewMessage['type'], (m: Rec) => boolean> = {
-  ready: (m) => VIEW_NAMES.includes(m.view as ViewName),
-  selectStep: (m) => isStepValue(m.sequences),
+  ready: (m) => VIEW_NAMES.includes(m.view as ViewName) && isOpt(m.runId, isStr) && isOpt(m.step, isStepValue),
+  selectStep: (m) => isStepValue(m.sequences) && isOpt(m.runId, isStr),
   requestPatterns: (m) => isStr(m.runId) && isStepValue(m.sequences) && PATTERN_MODES.includes(m.mode as PatternMode) && isOpt(m.requestId, isNum),
   requestInfluence: (m) => isStr(m.runId) && INFLUENCE_KINDS.includes(m.kind as InfluenceKind),
   export: (m) => EXPORT_FORMATS.includes(m.format as ExportFormat) && isStr(m.fileName) && m.fileName.length > 0 && isStr(m.data),

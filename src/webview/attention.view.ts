@@ -6,7 +6,7 @@
  */
 import { select } from 'd3-selection';
 import type { AttentionPatterns, PatternMode, RunSummary, ToWebviewMessage } from '../shared/webviewProtocol';
-import { connect, post, createStepSharer, nextRequestId } from './lib/host';
+import { connect, post, createStepSharer, nextRequestId, handleCommon } from './lib/host';
 import { persisted } from './lib/state';
 import { h, statusLine, segmented } from './lib/dom';
 import { createPanel } from './lib/panel';
@@ -35,7 +35,7 @@ const header = createRunHeader(app, {
   onPick: (id) => { S.update({ runId: id }); refresh(); },
   onOpen: (id) => post({ type: 'openRun', runId: id }),
 });
-const share = createStepSharer();
+const share = createStepSharer(() => S.value.runId || undefined);
 const controls = h('div', { class: 'toolbar' });
 app.append(controls);
 const modeSeg = segmented<PatternMode>('Patterns of', [
@@ -133,9 +133,10 @@ function render(): void {
 }
 
 function onMessage(m: ToWebviewMessage): void {
+  if (handleCommon(m, setStatus)) return;
   switch (m.type) {
     case 'runs': runs = m.runs; S.update(chooseRun(runs, S.value.runId, m.activeRunId, S.value.lastActive)); refresh(); break;
-    case 'step': if (m.sequences !== S.value.step) { S.update({ step: m.sequences }); slider.setValue(m.sequences); request(); } break;
+    case 'step': if (m.runId === S.value.runId && m.sequences !== S.value.step) { S.update({ step: m.sequences }); slider.setValue(m.sequences); request(); } break;
     case 'patterns':
       if (m.patterns.runId !== S.value.runId && runs.length) break;
       if (m.inReplyTo !== undefined && m.inReplyTo !== pendingId) break; // a stale reply
@@ -144,8 +145,6 @@ function onMessage(m: ToWebviewMessage): void {
       if (!run()?.checkpoints?.length) slider.setSteps([patterns.sequences]);
       render();
       break;
-    case 'exportResult': setStatus(m.ok ? `Saved ${m.path ?? ''}` : `Export failed: ${m.error ?? 'cancelled'}`, m.ok ? 'info' : 'error'); break;
-    case 'status': setStatus(m.message, m.level); break;
     default: break;
   }
 }
@@ -153,4 +152,4 @@ function onMessage(m: ToWebviewMessage): void {
 new ResizeObserver(() => render()).observe(panel.body);
 onThemeChange(render);
 refresh();
-connect('attention', onMessage);
+connect('attention', onMessage, { runId: S.value.runId || undefined, step: S.value.step });

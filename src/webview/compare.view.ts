@@ -4,13 +4,14 @@
  */
 import type { MetricsRecord, RunSummary, ToWebviewMessage } from '../shared/webviewProtocol';
 import { EVAL_SETS, EVAL_SET_LEGENDS, LN2, LN2_LABEL } from '../shared/webviewProtocol';
-import { connect, post, createStepSharer } from './lib/host';
+import { connect, post, createStepSharer, handleCommon } from './lib/host';
 import { persisted } from './lib/state';
 import { h, button, statusLine, selectBox } from './lib/dom';
 import { createPanel } from './lib/panel';
 import { createLineChart, type LineSeries } from './lib/chart';
 import { seriesColor, seriesDash, onThemeChange } from './lib/theme';
-import { describeClamp, metricDomain, sequencesDomain } from './lib/domains';
+import { metricDomain, sequencesDomain } from './lib/domains';
+import { describeClamp } from './lib/clampMarks';
 import { mergeRecords } from './lib/steps';
 import { curvesCsv } from './lib/csv';
 import { fileStem } from './lib/format';
@@ -81,13 +82,12 @@ function render(): void {
 }
 
 function onMessage(m: ToWebviewMessage): void {
+  if (handleCommon(m, setStatus)) return;
   switch (m.type) {
     case 'runs': runs = m.runs; S.update({ runIds: runs.map((r) => r.id) }); setStatus(''); render(); break;
     case 'metrics': metrics.set(m.runId, mergeRecords([], m.records)); render(); break;
     case 'metricsAppend': metrics.set(m.runId, mergeRecords(metrics.get(m.runId) ?? [], m.records)); render(); break;
     case 'step': if (m.sequences !== S.value.step) { S.update({ step: m.sequences }); render(); } break;
-    case 'exportResult': setStatus(m.ok ? `Saved ${m.path ?? ''}` : `Export failed: ${m.error ?? 'cancelled'}`, m.ok ? 'info' : 'error'); break;
-    case 'status': setStatus(m.message, m.level); break;
     default: break;
   }
 }

@@ -8,7 +8,7 @@
 import { select } from 'd3-selection';
 import type { InfluenceKind, InfluenceMatrix, RunSummary, ToWebviewMessage } from '../shared/webviewProtocol';
 import { INFLUENCE_INFO, INFLUENCE_KINDS } from '../shared/webviewProtocol';
-import { connect, post, createStepSharer, nextRequestId } from './lib/host';
+import { connect, post, createStepSharer, nextRequestId, handleCommon } from './lib/host';
 import { persisted } from './lib/state';
 import { h, statusLine, segmented, selectBox, checkbox } from './lib/dom';
 import { createPanel } from './lib/panel';
@@ -57,7 +57,7 @@ const rangeSeg = segmented<DomainMode>('Colour range', [{ value: 'paper', label:
   S.value.range === 'auto' ? 'auto' : 'paper', (v) => { S.update({ range: v }); render(); });
 const valuesBox = checkbox('Show values', S.value.values, (v) => { S.update({ values: v }); render(); });
 controls.append(kindSel.root, h('span', { class: 'field-label', text: 'Colours' }), rangeSeg.root, valuesBox.root);
-const share = createStepSharer();
+const share = createStepSharer(() => runId || undefined);
 const slider = createStepSlider(app, {
   label: 'Checkpoint (sequences seen)', follow: true, play: true, playMs: 700,
   onChange: (v, final) => { S.update({ step: v }); render(); share(v, final); },
@@ -152,6 +152,7 @@ function render(): void {
 }
 
 function onMessage(m: ToWebviewMessage): void {
+  if (handleCommon(m, setStatus)) return;
   switch (m.type) {
     case 'runs':
       runs = m.runs;
@@ -170,9 +171,7 @@ function onMessage(m: ToWebviewMessage): void {
       render();
       break;
     }
-    case 'step': if (m.sequences !== S.value.step) { S.update({ step: m.sequences }); slider.setValue(m.sequences); render(); } break;
-    case 'exportResult': setStatus(m.ok ? `Saved ${m.path ?? ''}` : `Export failed: ${m.error ?? 'cancelled'}`, m.ok ? 'info' : 'error'); break;
-    case 'status': setStatus(m.message, m.level); break;
+    case 'step': if (m.runId === runId && m.sequences !== S.value.step) { S.update({ step: m.sequences }); slider.setValue(m.sequences); render(); } break;
     default: break;
   }
 }
@@ -181,4 +180,4 @@ new ResizeObserver(() => render()).observe(panel.body);
 onThemeChange(render);
 updateControls();
 render();
-connect('influence', onMessage);
+connect('influence', onMessage, { runId: runId || undefined, step: S.value.step });

@@ -7,7 +7,7 @@
 import { select } from 'd3-selection';
 import type { SubcircuitCurve, SubcircuitCurves, SubcircuitLayout, ToWebviewMessage } from '../shared/webviewProtocol';
 import { LN2, LN2_LABEL } from '../shared/webviewProtocol';
-import { connect, createStepSharer } from './lib/host';
+import { connect, createStepSharer, handleCommon } from './lib/host';
 import { persisted } from './lib/state';
 import { h, statusLine, segmented } from './lib/dom';
 import { createPanel } from './lib/panel';
@@ -132,11 +132,10 @@ function render(): void {
 }
 
 function onMessage(m: ToWebviewMessage): void {
+  if (handleCommon(m, setStatus)) return;
   switch (m.type) {
     case 'subcircuits': data = m.data; setStatus(''); render(); break;
     case 'step': if (m.sequences !== S.value.step) { S.update({ step: m.sequences }); render(); } break;
-    case 'exportResult': setStatus(m.ok ? `Saved ${m.path ?? ''}` : `Export failed: ${m.error ?? 'cancelled'}`, m.ok ? 'info' : 'error'); break;
-    case 'status': setStatus(m.message, m.level); break;
     default: break;
   }
 }

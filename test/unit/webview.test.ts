@@ -11,7 +11,10 @@ import {
 } from '../../src/shared/webviewProtocol';
 import { csvField, toCsv, metricsCsv, curvesCsv } from '../../src/webview/lib/csv';
 import { mergeRecords, nearestIndex, snapStep, floorStep, uniqueSorted, cellKey, pointKey, matrixKey } from '../../src/webview/lib/steps';
-import { symmetricDomain, extentDomain, influenceDomain, metricDomain, sequencesDomain, clampBands, ceilTo } from '../../src/webview/lib/domains';
+import { symmetricDomain, extentDomain, influenceDomain, metricDomain, sequencesDomain, ceilTo } from '../../src/webview/lib/domains';
+import { clampBands, describeClamp, headMarks, strongestFreeHead, wholeRunClamps, resumePoints } from '../../src/webview/lib/clampMarks';
+import { makeXAxis, logDomain, logTicks } from '../../src/webview/lib/xscale';
+import { emaSmooth } from '../../src/webview/lib/smoothing';
 import { fmtSeqShort, fmtValue, fmtCell, fileStem, wrapText } from '../../src/webview/lib/format';
 import { attentionLayout, gridColumns } from '../../src/webview/lib/layout';
 import { groupCurves } from '../../src/webview/lib/curves';
@@ -22,6 +25,7 @@ import { webviewHtml, createNonce, contentSecurityPolicy, escapeHtml } from '../
 import { indexAtPixel } from '../../src/webview/lib/hitTest';
 import { restorePanel } from '../../src/extension/labData';
 import { panelIdentity } from '../../src/shared/webviewProtocol';
+import { parseSequenceSpec, formatSequenceSpec, alignedMeanPatterns, meanPatterns } from '../../src/shared/attentionViews';
 import { scaleLinear, scaleLog } from 'd3-scale';
 
 const ev = (loss: number) => ({ loss, acc: 0.5, inContextAcc: 0.6, inContextProb: 0.7, prob: 0.4, useContextProb: 0.9 });
@@ -221,13 +225,14 @@ describe('domains and colours', () => {
     assert.equal(ceilTo(1.5, 0.25), 1.5);
     assert.ok(LN2 < metricDomain('loss', [])[1]);
   });
-  test('clamp windows become bands', () => {
-    const b = clampBands([{ kind: 'ablate', heads: ['L2H0'], from: 100, until: 300 }, { kind: 'ablate', heads: ['L2H1'] },
-      { kind: 'ablate', heads: ['L1H2'], from: 500 }, { kind: 'ablate', from: 2000 }], 1000);
-    assert.deepEqual(b.map((x) => [x.x0, x.x1]), [[100, 300], [0, 1000], [500, 1000]]);
-    assert.match(b[0].label, /ablate L2H0 \(100–300\)/);
-    assert.match(b[1].label, /whole run/);
-    assert.match(b[2].label, /500–end/);
+  test('windowed clamps become bands; whole-run clamps do not (they are a badge)', () => {
+    const clamps = [{ kind: 'ablate', heads: ['L2H0'], from: 100, until: 300 }, { kind: 'ablate', heads: ['L2H1'] },
+      { kind: 'ablate', heads: ['L1H2'], from: 500 }, { kind: 'ablate', from: 2000 }, { kind: 'induction', heads: ['L2H3'], strength: 1, from: 0, until: 1000 }];
+    const b = clampBands(clamps, 1000);
+    assert.deepEqual(b.map((x) => [x.x0, x.x1]), [[100, 300], [500, 1000]]);
+    assert.equal(b[0].label, 'ablate L2H0 [100, 300)');
+    assert.equal(b[1].label, 'ablate L1H2 [500, end)');
+    assert.deepEqual(wholeRunClamps(clamps, 1000), ['ablate L2H1', 'induction L2H3 (s = 1)']);
   });
   test('RdBu is blue for negative values, viridis runs purple → yellow', () => {
     const d = diverging([-0.16, 0.16]);
@@ -240,6 +245,102 @@ describe('domains and colours', () => {
     assert.ok(rgb(v(0)).b > rgb(v(0)).g && rgb(v(1)).r > 200 && rgb(v(1)).g > 200);
     assert.equal(textOn(v(0)), '#ffffff');
     assert.equal(textOn(v(1)), '#000000');
+  });
+});
+
+describe('clamp marks', () => {
+  const demo = [{ kind: 'ablate', heads: ['L2H0', 'L2H1', 'L2H2', 'L2H4', 'L2H5', 'L2H6', 'L2H7'] }, { kind: 'induction', heads: ['L2H3'], strength: 0.9 }];
+  test('the demo preset: seven ablated heads, the induction head clamped; no "strongest" claim for either', () => {
+    const m = headMarks(demo, 5000);
+    assert.equal(m.size, 8);
+    assert.equal(m.get('L2H0')?.state, 'ablated');
+    assert.equal(m.get('L2H3')?.state, 'clamped');
+    assert.deepEqual(m.get('L2H3')?.clamps, ['induction L2H3 (s = 0.9)']);
+    assert.equal(m.has('L1H2'), false);
+    assert.equal(strongestFreeHead([0, 0, 0, 0.8, 0, 0, 0, 0], m), null, 'the clamped L2H3 is not a finding');
+    const alone = headMarks([demo[0]], 5000);
+    assert.deepEqual(strongestFreeHead([0.1, 0.9, 0, 0.5, 0, 0, 0, 0.2], alone), { head: 3, value: 0.5 }, 'ablated L2H1 is skipped');
+  });
+  test('windows: a clamp marks a head only while active; null asks "ever"', () => {
+    const c = [{ kind: 'prev-token', heads: ['L1H2'], strength: 1, until: 60000 }, { kind: 'ablate', heads: ['L1H2'], from: 80000 }];
+    assert.equal(headMarks(c, 1000).get('L1H2')?.state, 'clamped');
+    assert.equal(headMarks(c, 70000).has('L1H2'), false, 'released at 60k');
+    assert.equal(headMarks(c, 90000).get('L1H2')?.state, 'ablated');
+    const ever = headMarks(c, null).get('L1H2')!;
+    assert.equal(ever.state, 'ablated', 'ablated outranks clamped');
+    assert.deepEqual(ever.clamps, ['prev-token L1H2 (s = 1) [0, 60,000)', 'ablate L1H2 [80,000, end)']);
+  });
+  test('layer1 replaces every Layer-1 head; copy stores one head; describe', () => {
+    const m = headMarks([{ kind: 'layer1' }, { kind: 'copy', head: 'L2H3' }], 0, 8);
+    assert.deepEqual([...m.keys()].filter((k) => k.startsWith('L1')).length, 8);
+    assert.equal(m.get('L1H5')?.state, 'replaced');
+    assert.equal(m.get('L2H3')?.state, 'clamped');
+    assert.equal(describeClamp({ kind: 'copy', head: 'L2H3' }), 'copy from L2H3', 'the review: the header showed only "copy"');
+    assert.equal(describeClamp({ kind: 'match', heads: ['L2H3'], temperature: 0 }), 'match L2H3 (τ = 0)');
+  });
+  test('stop/resume points: where the trainer restarted its wall clock', () => {
+    const rows = [0, 1000, 2000, 3000, 4000].map((sequences, i) => ({ sequences, wallTime: [0, 1, 2, 0.2, 1.1][i] }));
+    assert.deepEqual(resumePoints(rows), [3000]);
+    assert.deepEqual(resumePoints([{ sequences: 0 }, { sequences: 1 }]), []);
+  });
+});
+
+describe('attention: typed sequences and aligned averages', () => {
+  test('parse "x1 ℓ1 x2 ℓ2 xq": classes, exemplars, which pair matches; errors name the token', () => {
+    assert.deepEqual(parseSequenceSpec('12 3 40 1 12'), { classes: [12, 40, 12], exemplars: [0, 0, 0], labels: [3, 1], correct: 0 });
+    assert.deepEqual(parseSequenceSpec(' 12/1, 3, 40/2, 1, 40/3 '), { classes: [12, 40, 40], exemplars: [1, 2, 3], labels: [3, 1], correct: 1 });
+    assert.equal((parseSequenceSpec('5 0 7 1 9') as { correct: unknown }).correct, null, 'the query matches neither pair');
+    assert.equal((parseSequenceSpec('5 0 5 1 5') as { correct: unknown }).correct, null, 'both pairs match');
+    assert.match(parseSequenceSpec('1 2 3') as string, /5 tokens/);
+    assert.match(parseSequenceSpec('1 x 3 4 1') as string, /ℓ1 must be a whole number, got "x"/);
+    assert.match(parseSequenceSpec('1/2/3 0 3 1 1') as string, /x1 "1\/2\/3"/);
+    assert.match(parseSequenceSpec('1 0 3 7 1', { labels: 5 }) as string, /ℓ2 7 is out of range \(0…4\)/);
+    assert.match(parseSequenceSpec('1 0 3000 1 1', { classes: 1623 }) as string, /x2 class 3000 is out of range/);
+    assert.equal(formatSequenceSpec(parseSequenceSpec('12/1 3 40 1 12') as never), '12/1 3 40/0 1 12/0');
+  });
+  test('aligned mean, by hand: an induction head reads .9 / .1, not .5 / .5', () => {
+    // Two sequences, one head, T = 5; query rows: answer ℓ1 (c = 0) puts .9 on ℓ1, answer ℓ2 (c = 1) on ℓ2.
+    const T = 5, p = new Float64Array(2 * T * T);
+    const setRow = (b: number, q: number, row: number[]) => row.forEach((v, k) => { p[(b * T + q) * T + k] = v; });
+    for (let b = 0; b < 2; b++) for (let q = 0; q < 4; q++) setRow(b, q, Array.from({ length: T }, (_, k) => (k === Math.max(0, q - 1) ? 1 : 0)));
+    setRow(0, 4, [0, 0.9, 0, 0.1, 0]);
+    setRow(1, 4, [0.02, 0.08, 0, 0.9, 0]);
+    const plain = meanPatterns(p, 2, 1, T)[0], al = alignedMeanPatterns(p, 2, 1, T, [0, 1])[0];
+    assert.deepEqual(plain[4].map((v) => +v.toFixed(6)), [0.01, 0.49, 0, 0.5, 0]);
+    assert.deepEqual(al[4].map((v) => +v.toFixed(6)), [0.01, 0.09, 0, 0.9, 0], 'x1/ℓ1 of sequence 0 moved to x2/ℓ2 and back');
+    assert.deepEqual(al.slice(0, 4), plain.slice(0, 4), 'other rows are not re-indexed (they would break causality)');
+    assert.throws(() => alignedMeanPatterns(new Float64Array(9), 1, 1, 3, [0]), /5-token/);
+  });
+});
+
+describe('log x and smoothing', () => {
+  test('log axis: starts at the first positive x, cannot place 0, maps decades evenly', () => {
+    assert.deepEqual(logDomain([0, 1e6], [0, 1000, 2000, 5e5]), [1000, 1e6]);
+    assert.deepEqual(logDomain([0, 0], []), [1, 10]);
+    const ax = makeXAxis('log', [0, 1e6], 300, [0, 1000, 1e6]);
+    assert.equal(ax(1000), 0);
+    assert.equal(ax(1e6), 300);
+    assert.ok(Math.abs(ax(31622.7766) - 150) < 1e-6, 'the geometric mean sits in the middle');
+    assert.ok(Number.isNaN(ax(0)) && !ax.places(0) && ax.places(1));
+    const lin = makeXAxis('linear', [0, 1e6], 300);
+    assert.equal(lin(5e5), 150);
+    assert.ok(lin.places(0));
+  });
+  test('log ticks: 1-2-5 per decade when they fit, else powers of ten', () => {
+    assert.deepEqual(logTicks([1000, 1e6], 600), [1000, 2000, 5000, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6]);
+    assert.deepEqual(logTicks([1000, 1e6], 230), [1000, 1e4, 1e5, 1e6]);
+    assert.deepEqual(logTicks([3000, 4000], 300), [3000, 4000], 'no tick inside: the ends');
+  });
+  test('EMA smoothing as TensorBoard: debiased, weight 0 is the identity, NaN passes through', () => {
+    assert.deepEqual(emaSmooth([1, 2, 3], 0), [1, 2, 3]);
+    const s = emaSmooth([2, 2, 2, 2], 0.9);
+    for (const v of s) assert.ok(Math.abs(v - 2) < 1e-12, 'a constant stays constant (debiased, not pulled to 0)');
+    // Hand computation, w = 0.5: m1 = .5, ŷ1 = .5/.5 = 1; m2 = .25 + 1.5 = 1.75, ŷ2 = 1.75/.75; NaN skipped; m3 = .875 + .5·5 = 3.375, ŷ3 = 3.375/.875.
+    const t = emaSmooth([1, 3, NaN, 5], 0.5);
+    assert.equal(t[0], 1);
+    assert.ok(Math.abs(t[1] - 1.75 / 0.75) < 1e-12);
+    assert.ok(Number.isNaN(t[2]));
+    assert.ok(Math.abs(t[3] - 3.375 / 0.875) < 1e-12);
   });
 });
 

@@ -1,7 +1,7 @@
 /** The run line at the top of a view: run picker (when several), name (opens the run), status, meta, progress. */
 import type { RunSummary } from '../../shared/webviewProtocol';
 import { h, button, selectBox } from './dom';
-import { describeClamp } from './domains';
+import { describeClamp } from './clampMarks';
 import { fmtInt } from './format';
 
 export interface RunHeader { root: HTMLElement; update(runs: RunSummary[], current: RunSummary | undefined, lastSequences?: number): void }

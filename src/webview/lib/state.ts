@@ -25,13 +25,34 @@ export function restoreState<T extends Record<string, unknown>>(defaults: T, sav
   return out as T;
 }
 
+/** View-independent preferences (e.g. the figure background), saved under `__prefs` beside the view's state. */
+let prefs: Record<string, unknown> = {};
+let viewState: Record<string, unknown> = {};
+const save = () => vscodeApi().setState({ ...viewState, __prefs: prefs });
+
 export function persisted<T extends Record<string, unknown>>(defaults: T): Persisted<T> {
-  let value = restoreState(defaults, vscodeApi().getState());
+  const saved = vscodeApi().getState();
+  let value = restoreState(defaults, saved);
+  const p = (saved as { __prefs?: unknown } | undefined)?.__prefs;
+  if (typeof p === 'object' && p !== null && !Array.isArray(p)) prefs = { ...(p as Record<string, unknown>) };
+  viewState = value;
   return {
     get value() { return value; },
     update(patch) {
       value = { ...value, ...patch };
-      vscodeApi().setState(value);
+      viewState = value;
+      save();
     },
+  };
+}
+
+/** A saved preference of type `typeof fallback`; `allowed` restricts string values. */
+export function pref<T extends string | number | boolean>(key: string, fallback: T, allowed?: readonly T[]): { get(): T; set(v: T): void } {
+  return {
+    get() {
+      const v = prefs[key];
+      return typeof v === typeof fallback && (!allowed || allowed.includes(v as T)) ? v as T : fallback;
+    },
+    set(v) { prefs = { ...prefs, [key]: v }; save(); },
   };
 }

@@ -145,7 +145,10 @@ export function activate(context: vscode.ExtensionContext): InductionLabApi {
       runs.refresh(); views.refreshRuns();
     }),
     cmd('inductionLab.openDashboard', (node?: RunNode) => { if (node) views.setActiveRun(runIdOf(node)); return vscode.commands.executeCommand('inductionLab.dashboard.focus'); }),
-    cmd('inductionLab.openAttention', (node?: RunNode | CheckpointNode) => views.openPanel('attention', { runId: node ? runIdOf(node.kind === 'run' ? node : node.run) : views.activeRunId })),
+    cmd('inductionLab.openAttention', (node?: RunNode | CheckpointNode) => views.openPanel('attention', {
+      runId: node ? runIdOf(node.kind === 'run' ? node : node.run) : views.activeRunId,
+      sequences: node?.kind === 'checkpoint' ? node.sequences : undefined, // the checkpoint clicked in the tree
+    })),
     cmd('inductionLab.openInfluence', (node?: RunNode) => views.openPanel('influence', { runId: node ? runIdOf(node) : views.activeRunId })),
     cmd('inductionLab.openSubcircuits', () => views.openPanel('subcircuits', {})),
     cmd('inductionLab.openCompare', async () => {

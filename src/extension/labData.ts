@@ -46,16 +46,26 @@ export function nearestCheckpoint(dir: string, sequences: number | null): { sequ
   return cks.reduce((best, c) => (Math.abs(c.sequences - sequences) < Math.abs(best.sequences - sequences) ? c : best));
 }
 
+/**
+ * Patterns from the checkpoint's summary file (fsl_train sequence #0, or its plain mean), nearest to
+ * `sequences`; a string says why there are none. Other sequences and the aligned mean come from the
+ * `patterns` CLI command (patternsChild.ts).
+ */
 export function attentionPatterns(runId: string, dir: string, sequences: number | null, mode: PatternMode): AttentionPatterns | string {
   const ck = nearestCheckpoint(dir, sequences);
   if (!ck) return 'this run has no checkpoint yet';
+  if (mode === 'aligned') return 'the aligned mean is computed by the patterns command';
   const s = readSummary(ck.path);
   if (!s) return `no attention summary next to ${path.basename(ck.path)} (written by runs of this version)`;
   const [y1, y2, yq] = s.canonicalLabels;
+  const at = `checkpoint ${ck.sequences.toLocaleString('en-US')}`;
+  const requested = sequences !== null && sequences !== ck.sequences ? { requested: sequences } : {};
   return {
     runId, sequences: ck.sequences, mode, tokens: s.tokens, layers: mode === 'single' ? s.patterns : s.meanPatterns, evalSet: 'fsl_train',
-    sequenceIndex: mode === 'single' ? 0 : undefined,
-    note: mode === 'single' ? `fsl_train sequence #0: ℓ1 = ${y1}, ℓ2 = ${y2}, answer ${yq} (${yq === y1 ? 'first' : 'second'} pair matches)` : 'mean over the fsl_train eval set',
+    sequenceIndex: mode === 'single' ? 0 : undefined, ...requested,
+    note: mode === 'single'
+      ? `fsl_train sequence #0 at ${at}: ℓ1 = ${y1}, ℓ2 = ${y2}, answer ${yq} (${yq === y1 ? 'first' : 'second'} pair matches)`
+      : `plain mean over the fsl_train eval set at ${at}`,
   };
 }
 

@@ -9,8 +9,9 @@ import * as path from 'node:path';
 import { webviewHtml, createNonce } from '../webview/html';
 import { isFromWebviewMessage, PanelIdentity, ToWebviewMessage, FromWebviewMessage, ViewName, RunSummary } from '../shared/webviewProtocol';
 import type { MetricsRecord } from '../shared/protocol';
-import { attentionPatterns, findRuns, influenceMatrices, readMetrics, restorePanel, RunInfo, subcircuitCurves } from './labData';
+import { attentionPatterns, findRuns, influenceMatrices, nearestCheckpoint, readMetrics, restorePanel, RunInfo, subcircuitCurves } from './labData';
 import { fig5bConditions } from '../engine/science/conditions';
+import { patternsArgs, runPatternsChild, summaryAnswers, type PatternsJob } from './patternsChild';
 
 const TITLES: Record<ViewName, string> = {
   dashboard: 'Induction Lab dashboard', attention: 'Attention patterns', influence: 'PTH → IH influence matrix',
@@ -48,6 +49,8 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
   private readonly disposables: vscode.Disposable[] = [];
   /** The selected step of each run (absent = latest); `cursor` is the multi-run views' own step. */
   private readonly steps = new Map<string, number | null>();
+  /** Session preferences the views share (figure background, attention mode), handed to views opened later. */
+  private prefs: Record<string, string | number | boolean> = {};
   private cursor: number | null = null;
   private runs: RunInfo[] = [];
   activeRunId: string | undefined;
@@ -109,6 +112,7 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
   }
 
   private sendAll(c: ViewConnection): void {
+    if (Object.keys(this.prefs).length) c.post({ type: 'prefs', prefs: this.prefs });
     this.sendRuns(c);
     const ids = c.view === 'compare' ? c.state.runIds ?? [] : c.view === 'dashboard' ? this.runs.map((r) => r.summary.id) : c.state.runId ? [c.state.runId] : [];
     for (const id of ids) { const r = this.run(id); if (r) c.post({ type: 'metrics', runId: id, records: readMetrics(r.dir) }); }
@@ -149,22 +153,51 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
         if (m.runId && m.step !== undefined && !this.steps.has(m.runId)) this.steps.set(m.runId, m.step);
         this.sendAll(c);
         return;
-      case 'selectStep':
-        if (m.runId) this.steps.set(m.runId, m.sequences); else this.cursor = m.sequences;
-        for (const x of this.conns) x.post({ type: 'step', sequences: m.sequences, ...(m.runId ? { runId: m.runId } : {}) });
-        return;
-      case 'requestPatterns': {
-        const r = this.run(m.runId);
-        const p = r ? attentionPatterns(m.runId, r.dir, m.sequences, m.mode) : `unknown run ${m.runId}`;
-        if (typeof p === 'string') c.post({ type: 'status', level: 'warning', message: p });
-        else c.post({ type: 'patterns', patterns: p, inReplyTo: m.requestId });
-        return;
-      }
+      case 'selectStep': this.selectStep(m.runId, m.sequences); return;
+      case 'prefs': this.prefs = { ...this.prefs, ...m.prefs }; return;
+      case 'requestPatterns': this.sendPatterns(c, m); return;
       case 'requestInfluence': this.sendInfluence(c, m.runId, m.requestId); return;
       case 'openRun': this.setActiveRun(m.runId); void vscode.commands.executeCommand('inductionLab.dashboard.focus'); return;
       case 'export': void this.exportFile(c, m); return;
     }
   };
+
+  /** Sets run `runId`'s selected step (undefined: the multi-run views' cursor) and tells every view. */
+  selectStep(runId: string | undefined, sequences: number | null): void {
+    if (runId) this.steps.set(runId, sequences); else this.cursor = sequences;
+    for (const x of this.conns) x.post({ type: 'step', sequences, ...(runId ? { runId } : {}) });
+  }
+
+  private readonly patternJobs = new Map<ViewConnection, PatternsJob>();
+
+  /**
+   * Patterns at the checkpoint nearest the asked step: fsl_train #0 straight from the checkpoint's
+   * summary file; anything else (another sequence, a typed one, an eval-set mean) from
+   * `induction-lab patterns` in a child process. A newer request of the same view kills the older one.
+   */
+  private sendPatterns(c: ViewConnection, m: Extract<FromWebviewMessage, { type: 'requestPatterns' }>): void {
+    const r = this.run(m.runId);
+    if (!r) { c.post({ type: 'status', level: 'warning', message: `unknown run ${m.runId}` }); return; }
+    this.patternJobs.get(c)?.kill();
+    this.patternJobs.delete(c);
+    if (summaryAnswers(m)) {
+      const p = attentionPatterns(m.runId, r.dir, m.sequences, m.mode);
+      if (typeof p !== 'string') { c.post({ type: 'patterns', patterns: p, inReplyTo: m.requestId }); return; }
+      if (p === 'this run has no checkpoint yet') { c.post({ type: 'status', level: 'warning', message: p }); return; }
+    }
+    const ck = nearestCheckpoint(r.dir, m.sequences);
+    if (!ck) { c.post({ type: 'status', level: 'warning', message: 'this run has no checkpoint yet' }); return; }
+    const job = runPatternsChild(path.join(this.extensionUri.fsPath, 'out', 'cli.js'), patternsArgs(r.dir, ck.sequences, m));
+    this.patternJobs.set(c, job);
+    job.done.then((p) => {
+      const requested = m.sequences !== null && m.sequences !== p.sequences ? m.sequences : undefined;
+      c.post({ type: 'patterns', patterns: { ...p, runId: m.runId, ...(requested !== undefined ? { requested } : {}) }, inReplyTo: m.requestId });
+    }, (e: Error) => {
+      if (e.message === 'superseded') return;
+      this.log.warn(`patterns of ${m.runId}: ${e.message}`);
+      c.post({ type: 'status', level: 'error', message: `Could not compute the patterns: ${e.message}` });
+    }).finally(() => { if (this.patternJobs.get(c) === job) this.patternJobs.delete(c); });
+  }
 
   private async exportFile(c: ViewConnection, m: Extract<FromWebviewMessage, { type: 'export' }>): Promise<void> {
     const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
@@ -191,7 +224,12 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
     view.onDidDispose(() => { this.conns.delete(conn); ds.forEach((d) => d.dispose()); });
   }
 
-  openPanel(view: Exclude<ViewName, 'dashboard'>, state: PanelIdentity): void {
+  /**
+   * Opens a panel; `sequences` (a checkpoint clicked in the tree) becomes the run's selected step, so
+   * the panel — and every other view of that run — shows that checkpoint.
+   */
+  openPanel(view: Exclude<ViewName, 'dashboard'>, state: PanelIdentity & { sequences?: number }): void {
+    if (state.runId && state.sequences !== undefined) this.selectStep(state.runId, state.sequences);
     const panel = vscode.window.createWebviewPanel(`inductionLab.${view}`, TITLES[view], vscode.ViewColumn.Active, { enableScripts: true });
     this.attachPanel(view, panel, state);
   }
@@ -203,13 +241,16 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
     const ds: vscode.Disposable[] = [];
     const conn = new ViewConnection(view, panel.webview, state, this.extensionUri, this.onMessage, ds);
     this.conns.add(conn);
-    panel.onDidDispose(() => { this.conns.delete(conn); ds.forEach((d) => d.dispose()); });
+    panel.onDidDispose(() => { this.patternJobs.get(conn)?.kill(); this.conns.delete(conn); ds.forEach((d) => d.dispose()); });
     this.log.debug(`opened ${view} panel ${JSON.stringify(state)}`);
   }
 
   /** Number of open views of a kind (used by tests). */
   count(view: ViewName): number { return [...this.conns].filter((c) => c.view === view).length; }
 
-  dispose(): void { this.disposables.forEach((d) => d.dispose()); }
+  dispose(): void {
+    for (const j of this.patternJobs.values()) j.kill();
+    this.disposables.forEach((d) => d.dispose());
+  }
 }
 

@@ -45,9 +45,12 @@ export interface RunSummary {
   checkpoints?: number[];
 }
 
-/** `single`: one eval sequence; `average`: mean pattern over an eval set. */
-export type PatternMode = 'single' | 'average';
-export const PATTERN_MODES: readonly PatternMode[] = ['single', 'average'];
+/**
+ * `single`: one sequence (of an eval set, or typed); `aligned`: mean over an eval set with the query
+ * row aligned to correct / other label (src/shared/attentionViews.ts); `average`: the plain mean.
+ */
+export type PatternMode = 'single' | 'aligned' | 'average';
+export const PATTERN_MODES: readonly PatternMode[] = ['single', 'aligned', 'average'];
 
 export interface AttentionPatterns {
   runId: string;
@@ -64,6 +67,19 @@ export interface AttentionPatterns {
   sequenceIndex?: number;
   /** Free text shown under the grid, e.g. the sequence's classes and labels. */
   note?: string;
+  /** The step asked for, when the nearest saved checkpoint (`sequences`) differs from it. */
+  requested?: number;
+  /** Sequences in the eval set (for the sequence picker's range). */
+  evalSetSize?: number;
+  /** The sequence shown (single): as text "x1 ℓ1 x2 ℓ2 xq", which pair matches (null: neither), its answer. */
+  sequence?: { text: string; classes: number[]; labels: number[]; correct: number | null; answer: number | null };
+  /** Whether the model gets that sequence right, and its loss (when the answer is known). */
+  correctPrediction?: boolean;
+  loss?: number;
+  /** The query row index re-indexed to correct / other label (aligned mode). */
+  alignedRow?: number;
+  /** The run's clamps active at this checkpoint, described. */
+  clamps?: string[];
 }
 
 export type InfluenceKind =
@@ -164,12 +180,14 @@ export interface InfluenceMessage { type: 'influence'; runId: string; matrices: 
 export interface SubcircuitsMessage { type: 'subcircuits'; data: SubcircuitCurves }
 /** The outcome of an `export` (after the host's save dialog). */
 export interface ExportResultMessage { type: 'exportResult'; inReplyTo?: number; ok: boolean; path?: string; error?: string }
+/** Preferences shared by every view of the session (e.g. figure background, attention mode); a fresh view adopts them. */
+export interface PrefsMessage { type: 'prefs'; prefs: Record<string, string | number | boolean> }
 /** A line of status for the view to show (e.g. "computing patterns…", or an error). */
 export interface StatusMessage { type: 'status'; level: 'info' | 'warning' | 'error'; message: string }
 
 export type ToWebviewMessage =
   | RunsMessage | MetricsMessage | MetricsAppendMessage | StepMessage | PatternsMessage | InfluenceMessage
-  | SubcircuitsMessage | ExportResultMessage | StatusMessage;
+  | SubcircuitsMessage | ExportResultMessage | StatusMessage | PrefsMessage;
 
 // ---- Webview → host ----
 
@@ -177,8 +195,15 @@ export type ToWebviewMessage =
 export interface ReadyMessage { type: 'ready'; view: ViewName; runId?: string; step?: number | null }
 /** `runId`: the run whose step this is (absent: the cursor of a multi-run view). */
 export interface SelectStepMessage { type: 'selectStep'; sequences: number | null; runId?: string }
-/** `sequences`: the selected step (the host snaps it to a checkpoint; null = the latest checkpoint). */
-export interface RequestPatternsMessage { type: 'requestPatterns'; runId: string; sequences: number | null; mode: PatternMode; requestId?: number }
+/**
+ * `sequences`: the selected step (the host snaps it to a checkpoint; null = the latest checkpoint).
+ * `evalSet` (default fsl_train) and `sequenceIndex` (default 0) pick the sequence or the averaged set;
+ * `custom` is a typed sequence "x1 ℓ1 x2 ℓ2 xq" (single mode). Computed in a child process.
+ */
+export interface RequestPatternsMessage {
+  type: 'requestPatterns'; runId: string; sequences: number | null; mode: PatternMode; requestId?: number;
+  evalSet?: string; sequenceIndex?: number; custom?: string;
+}
 /** Optional: asks for matrices of a kind the host has not sent yet (the host may ignore it). */
 export interface RequestInfluenceMessage { type: 'requestInfluence'; runId: string; kind: InfluenceKind; requestId?: number }
 export type ExportFormat = 'png' | 'svg' | 'csv' | 'json';
@@ -188,7 +213,7 @@ export interface ExportMessage { type: 'export'; format: ExportFormat; fileName:
 export interface OpenRunMessage { type: 'openRun'; runId: string }
 
 export type FromWebviewMessage =
-  | ReadyMessage | SelectStepMessage | RequestPatternsMessage | RequestInfluenceMessage | ExportMessage | OpenRunMessage;
+  | ReadyMessage | SelectStepMessage | RequestPatternsMessage | RequestInfluenceMessage | ExportMessage | OpenRunMessage | PrefsMessage;
 
 // ---- What a panel saves for its restore ----
 
@@ -233,6 +258,8 @@ const isNum = (x: unknown): x is number => typeof x === 'number' && !Number.isNa
 const isOpt = (x: unknown, g: (y: unknown) => boolean): boolean => x === undefined || g(x);
 const isArr = (x: unknown, g: (y: unknown) => boolean): boolean => Array.isArray(x) && x.every(g);
 const isStepValue = (x: unknown): boolean => x === null || (isNum(x) && x >= 0);
+const isPrefs = (x: unknown): boolean => isObj(x) && Object.keys(x).length <= 32
+  && Object.values(x).every((v) => (typeof v === 'string' && v.length <= 64) || typeof v === 'boolean' || isNum(v));
 
 function isRunSummary(x: unknown): boolean {
   return isObj(x) && isStr(x.id) && isStr(x.name) && isStr(x.status) && isNum(x.totalSequences)
@@ -264,15 +291,19 @@ const TO_WEBVIEW: Record<ToWebviewMessage['type'], (m: Rec) => boolean> = {
   subcircuits: (m) => isObj(m.data) && isArr(m.data.curves, isCurve),
   exportResult: (m) => typeof m.ok === 'boolean',
   status: (m) => isStr(m.message) && ['info', 'warning', 'error'].includes(m.level as string),
+  prefs: (m) => isPrefs(m.prefs),
 };
 
 const FROM_WEBVIEW: Record<FromWebviewMessage['type'], (m: Rec) => boolean> = {
   ready: (m) => VIEW_NAMES.includes(m.view as ViewName) && isOpt(m.runId, isStr) && isOpt(m.step, isStepValue),
   selectStep: (m) => isStepValue(m.sequences) && isOpt(m.runId, isStr),
-  requestPatterns: (m) => isStr(m.runId) && isStepValue(m.sequences) && PATTERN_MODES.includes(m.mode as PatternMode) && isOpt(m.requestId, isNum),
+  requestPatterns: (m) => isStr(m.runId) && isStepValue(m.sequences) && PATTERN_MODES.includes(m.mode as PatternMode) && isOpt(m.requestId, isNum)
+    && isOpt(m.evalSet, (e) => EVAL_SETS.includes(e as EvalSetName)) && isOpt(m.sequenceIndex, (i) => isNum(i) && Number.isInteger(i) && (i as number) >= 0)
+    && isOpt(m.custom, (t) => isStr(t) && t.length <= 200),
   requestInfluence: (m) => isStr(m.runId) && INFLUENCE_KINDS.includes(m.kind as InfluenceKind),
   export: (m) => EXPORT_FORMATS.includes(m.format as ExportFormat) && isStr(m.fileName) && m.fileName.length > 0 && isStr(m.data),
   openRun: (m) => isStr(m.runId),
+  prefs: (m) => isPrefs(m.prefs),
 };
 
 export function isToWebviewMessage(x: unknown): x is ToWebviewMessage {

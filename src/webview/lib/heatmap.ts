@@ -26,6 +26,8 @@ export interface HeatmapSpec {
   /** Width reserved for row labels (default 34). */
   labelW?: number;
   colLabels?: 'top' | 'bottom' | false;
+  /** Font size (px) of the column labels; smaller cells get smaller labels so they never run together. */
+  labelFont?: number;
   showValues?: boolean;
   format?: (v: number) => string;
   /** Cells drawn empty (e.g. the causal mask: a key after the query). */
@@ -101,7 +103,8 @@ function drawOne(g: G, s: HeatmapSpec): void {
     .join('text').attr('x', size.left - 4).attr('y', (_r, i) => size.top + i * ch + ch / 2).text((r) => r);
   const colY = s.colLabels === 'top' ? size.top - 4 : size.top + s.rows.length * ch + 11;
   g.select('.col-labels').selectAll<SVGTextElement, string>('text').data(s.colLabels ? s.cols : [])
-    .join('text').attr('x', (_c, i) => size.left + i * cw + cw / 2).attr('y', colY).text((c) => c);
+    .join('text').attr('x', (_c, i) => size.left + i * cw + cw / 2).attr('y', colY)
+    .style('font-size', () => (s.labelFont ? `${Math.max(6, s.labelFont)}px` : null)).text((c) => c);
 
   const cells: Cell[] = s.values.flatMap((row, r) => row.map((v, c) => ({ key: matrixKey(r, c), r, c, v, spec: s })));
   const cellsG = g.select<SVGGElement>('.cells').attr('transform', `translate(${size.left},${size.top})`);

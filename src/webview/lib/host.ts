@@ -5,6 +5,8 @@
  */
 import type { FromWebviewMessage, ToWebviewMessage, ViewName } from '../../shared/webviewProtocol';
 import { isToWebviewMessage } from '../../shared/webviewProtocol';
+// Circular with state.ts (which posts through this module); both are only used at call time.
+import { applyHostPrefs } from './state';
 
 export interface VsCodeApi { postMessage(message: unknown): void; getState(): unknown; setState(state: unknown): void }
 declare function acquireVsCodeApi(): VsCodeApi;
@@ -76,5 +78,6 @@ export function handleCommon(m: ToWebviewMessage, setStatus: (text: string, leve
     return true;
   }
   if (m.type === 'status') { setStatus(m.message, m.level); return true; }
+  if (m.type === 'prefs') { applyHostPrefs(m.prefs); return true; }
   return false;
 }

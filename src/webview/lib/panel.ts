@@ -5,10 +5,11 @@
 import { EXPORT_FORMATS } from '../../shared/webviewProtocol';
 import { h, button } from './dom';
 import { exportAs, FIGURE_BACKGROUNDS, type ExportSource, type FigureBackground } from './export';
-import { pref } from './state';
+import { pref, onPrefs } from './state';
 
 const background = pref<FigureBackground>('figureBackground', 'theme', FIGURE_BACKGROUNDS);
 const backgroundSelects: HTMLSelectElement[] = [];
+onPrefs(() => { for (const s of backgroundSelects) s.value = background.get(); });
 
 export interface Panel { root: HTMLElement; controls: HTMLElement; body: HTMLElement; setTitle(t: string): void }
 

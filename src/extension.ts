@@ -217,7 +217,7 @@ export function activate(context: vscode.ExtensionContext): InductionLabApi {
       views.openPanel('subcircuits', {});
       await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Induction Lab: subcircuit progress (5 clamped runs)', cancellable: true }, async (progress, token) => {
         const done = new Set<string>();
-        const refresh = debounce(() => views.sendSubcircuits(), 1000);
+        const refresh = () => views.subcircuitsChanged(); // throttled: curves update while the runs stream
         const { runs: res } = await runSubcircuits({
           scale: 'fast', root: rootDir, shouldStop: () => token.isCancellationRequested,
           onMessage: (job, m) => {

@@ -97,18 +97,45 @@ export function influenceMatrices(runId: string, dir: string): InfluenceMatrix[]
   return out;
 }
 
-/** Subcircuit curves from the runs of `induction-lab subcircuits` (folders subcircuits-<scale>-seed<s>-<condition>). */
-export function subcircuitCurves(root: string, labels: Record<string, { label: string; stepsClamped: string; stepsLearned: string }>): SubcircuitCurve[] {
-  let dirs: string[] = [];
-  try { dirs = fs.readdirSync(root).filter((d) => d.startsWith('subcircuits-')); } catch { return []; }
+/** Learning time of a curve (spec §5.10): the first x with loss < 0.4·ln 2, null when it never gets there. */
+export function curveLearningTime(xs: readonly number[], ys: readonly number[], threshold = 0.4 * Math.LN2): number | null {
+  for (let k = 0; k < xs.length; k++) if (ys[k] < threshold) return xs[k];
+  return null;
+}
+
+export interface ConditionLabel { label: string; stepsClamped: string; stepsLearned: string }
+
+/**
+ * Subcircuit curves (fsl_train loss) of every clamped-condition run under a runs root: the runs of
+ * "Run Subcircuit Progress" (`<root>/subcircuits/subcircuits-<scale>-seed<s>-<condition>`) and the Fig 5b /
+ * Fig 6 runs of "Reproduce Paper Figure" (`<root>/reproduce/fig5b.<condition>-<scale>-seed<s>`,
+ * `<root>/reproduce/fig6.<row>.<condition>-<scale>-seed<s>`). Each curve names its source; Fig 6 curves
+ * carry their row (data condition) and panel (the column title).
+ */
+export function subcircuitCurves(root: string, labels: Record<string, ConditionLabel>, fig6?: { rows: Record<string, string>; columns: Record<string, string> }): SubcircuitCurve[] {
   const curves: SubcircuitCurve[] = [];
-  for (const d of dirs.sort()) {
-    const cond = Object.keys(labels).find((k) => d.endsWith(`-${k}`));
-    if (!cond) continue;
-    const rows = readMetrics(path.join(root, d));
-    if (!rows.length) continue;
-    const m = /^subcircuits-(\w+)-seed(\d+)-/.exec(d);
-    curves.push({ ...labels[cond], label: `${labels[cond].stepsClamped} · ${m?.[1] ?? ''} seed ${m?.[2] ?? ''}`, xs: rows.map((r) => r.sequences), ys: rows.map((r) => r.eval.fsl_train.loss) });
+  const list = (dir: string) => { try { return fs.readdirSync(dir).sort(); } catch { return []; } };
+  const add = (dir: string, cond: string, source: string, extra: Partial<SubcircuitCurve> = {}) => {
+    const rows = readMetrics(dir);
+    if (!rows.length || !labels[cond]) return;
+    const xs = rows.map((r) => r.sequences), ys = rows.map((r) => r.eval.fsl_train?.loss ?? NaN);
+    curves.push({ ...labels[cond], xs, ys, source, learningTime: curveLearningTime(xs, ys), runId: path.basename(dir), ...extra });
+  };
+  const conds = Object.keys(labels).sort((a, b) => b.length - a.length); // longest first: perfect_l1_and_copy before perfect_l1
+  for (const d of list(path.join(root, 'subcircuits'))) {
+    const m = /^subcircuits-(\w+)-seed(\d+)-(.+)$/.exec(d);
+    const cond = m && conds.find((k) => k === m[3]);
+    if (m && cond) add(path.join(root, 'subcircuits', d), cond, `Run Subcircuit Progress · ${m[1]} · seed ${m[2]}`);
+  }
+  for (const d of list(path.join(root, 'reproduce'))) {
+    const f5 = /^fig5b\.(.+)-(fast|paper)-seed(\d+)$/.exec(d);
+    if (f5 && labels[f5[1]]) { add(path.join(root, 'reproduce', d), f5[1], `Reproduce fig5b · ${f5[2]} · seed ${f5[3]}`); continue; }
+    const f6 = /^fig6\.([^.]+)\.(.+)-(fast|paper)-seed(\d+)$/.exec(d);
+    if (f6 && fig6 && labels[f6[2]]) {
+      const panel = fig6.columns[f6[2]] ?? labels[f6[2]].label;
+      add(path.join(root, 'reproduce', d), f6[2], `Reproduce fig6 · ${f6[3]} · seed ${f6[4]}`,
+        { row: fig6.rows[f6[1]] ?? f6[1], panel, label: fig6.rows[f6[1]] ?? f6[1] });
+    }
   }
   return curves;
 }

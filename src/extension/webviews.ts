@@ -10,7 +10,8 @@ import { webviewHtml, createNonce } from '../webview/html';
 import { isFromWebviewMessage, PanelIdentity, ToWebviewMessage, FromWebviewMessage, ViewName, RunSummary } from '../shared/webviewProtocol';
 import type { MetricsRecord } from '../shared/protocol';
 import { attentionPatterns, findRuns, influenceMatrices, nearestCheckpoint, readMetrics, restorePanel, RunInfo, subcircuitCurves } from './labData';
-import { fig5bConditions } from '../engine/science/conditions';
+import { fig5bConditions, fig6Columns, FIG6_ROWS } from '../engine/science/conditions';
+import { throttle } from '../shared/throttle';
 import { patternsArgs, runPatternsChild, summaryAnswers, type PatternsJob } from './patternsChild';
 
 const TITLES: Record<ViewName, string> = {
@@ -135,12 +136,22 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
 
   sendSubcircuits(c?: ViewConnection): void {
     const labels = Object.fromEntries(fig5bConditions().map((k) => [k.name, { label: k.label, stepsClamped: k.label, stepsLearned: k.stepsLearned }]));
-    const curves = this.roots().flatMap((root) => subcircuitCurves(path.join(root, 'subcircuits'), labels));
+    const fig6 = {
+      rows: Object.fromEntries(FIG6_ROWS.map((r) => [r.name, r.label])),
+      columns: Object.fromEntries(fig6Columns().map((k) => [k.name, `${k.label} evolution`])),
+    };
+    const curves = this.roots().flatMap((root) => subcircuitCurves(root, labels, fig6));
     for (const conn of c ? [c] : [...this.conns].filter((x) => x.view === 'subcircuits')) {
-      conn.post({ type: 'subcircuits', data: { title: 'Subcircuit progress: fsl_train loss of the clamped runs (Fig 5b)', curves, layout: 'overlay' } });
-      if (!curves.length) conn.post({ type: 'status', level: 'info', message: 'No subcircuit runs yet: run "Induction Lab: Run Subcircuit Progress".' });
+      conn.post({ type: 'subcircuits', data: { title: 'Subcircuit progress: fsl_train loss of the clamped runs (Fig 5b / Fig 6)', curves, layout: 'overlay' } });
+      if (!curves.length) conn.post({ type: 'status', level: 'info', message: 'No subcircuit runs yet: run "Induction Lab: Run Subcircuit Progress" or "Reproduce Paper Figure…" (fig5b, fig6).' });
     }
   }
+
+  /**
+   * Subcircuit runs wrote metrics: resend the curves at most once a second (a throttle — a debounce
+   * re-armed by every metrics line would never fire while the runs stream).
+   */
+  readonly subcircuitsChanged = throttle(() => this.sendSubcircuits(), 1000);
 
   refreshInfluence(runId: string): void { for (const c of this.conns) if (c.view === 'influence' && c.state.runId === runId) this.sendInfluence(c, runId); }
 
@@ -155,6 +166,10 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
         return;
       case 'selectStep': this.selectStep(m.runId, m.sequences); return;
       case 'prefs': this.prefs = { ...this.prefs, ...m.prefs }; return;
+      case 'addRuns': void this.addCompareRuns(c); return;
+      case 'removeRun':
+        if (c.view === 'compare') { c.state.runIds = (c.state.runIds ?? []).filter((id) => id !== m.runId); this.sendAll(c); }
+        return;
       case 'requestPatterns': this.sendPatterns(c, m); return;
       case 'requestInfluence': this.sendInfluence(c, m.runId, m.requestId); return;
       case 'openRun': this.setActiveRun(m.runId); void vscode.commands.executeCommand('inductionLab.dashboard.focus'); return;
@@ -166,6 +181,20 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
   selectStep(runId: string | undefined, sequences: number | null): void {
     if (runId) this.steps.set(runId, sequences); else this.cursor = sequences;
     for (const x of this.conns) x.post({ type: 'step', sequences, ...(runId ? { runId } : {}) });
+  }
+
+  /** Compare: a quick pick of the runs it does not show yet; the picked ones are added (and kept on reload). */
+  private async addCompareRuns(c: ViewConnection): Promise<void> {
+    if (c.view !== 'compare') return;
+    const shown = new Set(c.state.runIds ?? []);
+    const rest = this.refreshRuns().filter((r) => !shown.has(r.summary.id));
+    if (!rest.length) { c.post({ type: 'status', level: 'info', message: 'Every run is already in this comparison.' }); return; }
+    const picks = await vscode.window.showQuickPick(rest.map((r) => ({
+      label: r.summary.name, description: r.summary.status, detail: `${r.summary.preset ?? ''} · ${r.summary.id}`, id: r.summary.id,
+    })), { canPickMany: true, title: 'Add which runs to the comparison?' });
+    if (!picks?.length) return;
+    c.state.runIds = [...(c.state.runIds ?? []), ...picks.map((p) => p.id)];
+    this.sendAll(c);
   }
 
   private readonly patternJobs = new Map<ViewConnection, PatternsJob>();
@@ -249,6 +278,7 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
   count(view: ViewName): number { return [...this.conns].filter((c) => c.view === view).length; }
 
   dispose(): void {
+    this.subcircuitsChanged.cancel();
     for (const j of this.patternJobs.values()) j.kill();
     this.disposables.forEach((d) => d.dispose());
   }

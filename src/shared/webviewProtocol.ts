@@ -159,6 +159,12 @@ export interface SubcircuitCurve {
   panel?: string;
   /** Small-multiples row (Fig 6: "# classes" / "# labels"). */
   row?: string;
+  /** Where the curve comes from, e.g. "Run Subcircuit Progress · fast · seed 5" (the view offers one source at a time). */
+  source?: string;
+  /** Learning time (spec §5.10): first x with loss < 0.4·ln 2; null when the run never got there. */
+  learningTime?: number | null;
+  /** The run folder's id, when it is a run of the Runs tree. */
+  runId?: string;
 }
 
 export interface SubcircuitCurves { title?: string; curves: SubcircuitCurve[]; layout?: SubcircuitLayout }
@@ -211,9 +217,14 @@ export const EXPORT_FORMATS: readonly ExportFormat[] = ['png', 'svg', 'csv', 'js
 /** `data` is base64 for png, text otherwise; the host shows the save dialog and replies with `exportResult`. */
 export interface ExportMessage { type: 'export'; format: ExportFormat; fileName: string; data: string; requestId?: number }
 export interface OpenRunMessage { type: 'openRun'; runId: string }
+/** Compare: the host asks which runs to add (a quick pick of the runs not shown yet). */
+export interface AddRunsMessage { type: 'addRuns' }
+/** Compare: stop showing a run. */
+export interface RemoveRunMessage { type: 'removeRun'; runId: string }
 
 export type FromWebviewMessage =
-  | ReadyMessage | SelectStepMessage | RequestPatternsMessage | RequestInfluenceMessage | ExportMessage | OpenRunMessage | PrefsMessage;
+  | ReadyMessage | SelectStepMessage | RequestPatternsMessage | RequestInfluenceMessage | ExportMessage | OpenRunMessage | PrefsMessage
+  | AddRunsMessage | RemoveRunMessage;
 
 // ---- What a panel saves for its restore ----
 
@@ -304,6 +315,8 @@ const FROM_WEBVIEW: Record<FromWebviewMessage['type'], (m: Rec) => boolean> = {
   export: (m) => EXPORT_FORMATS.includes(m.format as ExportFormat) && isStr(m.fileName) && m.fileName.length > 0 && isStr(m.data),
   openRun: (m) => isStr(m.runId),
   prefs: (m) => isPrefs(m.prefs),
+  addRuns: () => true,
+  removeRun: (m) => isStr(m.runId),
 };
 
 export function isToWebviewMessage(x: unknown): x is ToWebviewMessage {

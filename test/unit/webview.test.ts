@@ -1,7 +1,7 @@
 // Webview pure modules: CSV builder, steps and data-join keys, scale domains, layouts, state restore,
 // the webview message protocol's type guards and the HTML shell (CSP + nonce).
 // Run: node --import tsx --test test/unit/webview.test.ts
-import { test, describe } from 'node:test';
+import { test, describe, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import { rgb, lab, color as parseColor } from 'd3-color';
 import type { MetricsRecord } from '../../src/shared/protocol';
@@ -23,7 +23,15 @@ import { viridis, diverging, textOn, PALETTES, seriesColor, seriesDash, evalSetC
 import { chooseRun } from '../../src/webview/lib/runHeader';
 import { webviewHtml, createNonce, contentSecurityPolicy, escapeHtml } from '../../src/webview/html';
 import { indexAtPixel } from '../../src/webview/lib/hitTest';
-import { restorePanel } from '../../src/extension/labData';
+import { restorePanel, subcircuitCurves, curveLearningTime } from '../../src/extension/labData';
+import { compareX, conditionOf, groupByCondition, compareStyles, distinctNames } from '../../src/webview/lib/compareRuns';
+import { throttle } from '../../src/shared/throttle';
+import { addPngText, pngChunks, pngTexts, crc32 } from '../../src/webview/lib/png';
+import { remapColours, paperColourMap, withMeta } from '../../src/webview/lib/export';
+import { patternsArgs, summaryAnswers } from '../../src/extension/patternsChild';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { panelIdentity } from '../../src/shared/webviewProtocol';
 import { parseSequenceSpec, formatSequenceSpec, alignedMeanPatterns, meanPatterns } from '../../src/shared/attentionViews';
 import { scaleLinear, scaleLog } from 'd3-scale';
@@ -310,6 +318,106 @@ describe('attention: typed sequences and aligned averages', () => {
     assert.deepEqual(al[4].map((v) => +v.toFixed(6)), [0.01, 0.09, 0, 0.9, 0], 'x1/ℓ1 of sequence 0 moved to x2/ℓ2 and back');
     assert.deepEqual(al.slice(0, 4), plain.slice(0, 4), 'other rows are not re-indexed (they would break causality)');
     assert.throws(() => alignedMeanPatterns(new Float64Array(9), 1, 1, 3, [0]), /5-token/);
+  });
+});
+
+describe('compare: runs of different lengths, grouped by condition, distinct names', () => {
+  const run = (id: string, name: string, preset: string, clamps: Array<{ kind: string; heads?: string[] }>, total = 1000) =>
+    ({ id, name, status: 'completed', preset, clamps, totalSequences: total });
+  test('x: sequences, optimiser steps, or the fraction of the planned length', () => {
+    const r = { totalSequences: 200_000 };
+    assert.equal(compareX({ sequences: 50_000, step: 1562 }, r, 'sequences'), 50_000);
+    assert.equal(compareX({ sequences: 50_000, step: 1562 }, r, 'steps'), 1562);
+    assert.equal(compareX({ sequences: 50_000, step: 1562 }, r, 'fraction'), 0.25);
+    assert.equal(compareX({ sequences: 500, step: 15 }, { totalSequences: 0 }, 'fraction', 1000), 0.5, 'no planned length: the last row');
+  });
+  test('groups by preset + clamps; seeds of a condition share a hue, each its own dash', () => {
+    const runs = [run('a', 'demo', 'demo', [{ kind: 'induction', heads: ['L2H3'] }]), run('b', 'fast', 'fast', []),
+      run('c', 'demo', 'demo', [{ kind: 'induction', heads: ['L2H3'] }])];
+    const g = groupByCondition(runs);
+    assert.deepEqual(g.map((x) => x.runs.map((r) => r.id)), [['a', 'c'], ['b']]);
+    assert.equal(conditionOf(runs[1]), 'fast · no clamps');
+    const st = compareStyles(g);
+    assert.deepEqual([st.get('a'), st.get('c'), st.get('b')], [{ color: 0, dash: 0 }, { color: 0, dash: 1 }, { color: 1, dash: 0 }]);
+    assert.deepEqual([...distinctNames(runs).values()], ['demo (a)', 'fast', 'demo (c)'], 'two runs named demo are told apart');
+  });
+});
+
+describe('subcircuit curves: live, every source, learning times', () => {
+  test('a throttle fires while calls keep coming (the old debounce never did)', () => {
+    mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+    try {
+      let n = 0;
+      const t = throttle(() => { n++; }, 1000);
+      for (let ms = 0; ms < 3000; ms += 100) { t(); mock.timers.tick(100); }
+      assert.ok(n >= 2 && n <= 3, `fired ${n} times in 3 s of calls every 100 ms`);
+      t(); mock.timers.tick(1000);
+      const after = n;
+      t.cancel(); mock.timers.tick(2000);
+      assert.equal(n, after, 'cancelled');
+    } finally { mock.timers.reset(); }
+  });
+  test('reads Run Subcircuit Progress and Reproduce fig5b / fig6 runs, with learning times', () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'il-subc-'));
+    try {
+      const write = (dir: string, losses: number[]) => {
+        fs.mkdirSync(dir, { recursive: true });
+        fs.writeFileSync(path.join(dir, 'run.json'), JSON.stringify({ id: path.basename(dir), status: 'completed' }));
+        fs.writeFileSync(path.join(dir, 'metrics.jsonl'), losses.map((loss, i) => JSON.stringify({ sequences: i * 1000, step: i * 31, wallTime: i, eval: { fsl_train: { loss } } }) + '\n').join(''));
+      };
+      write(path.join(root, 'subcircuits', 'subcircuits-fast-seed5-perfect_l1'), [1.6, 0.7, 0.2]);
+      write(path.join(root, 'subcircuits', 'subcircuits-fast-seed5-perfect_l1_and_copy'), [1.6, 0.5, 0.3]);
+      write(path.join(root, 'reproduce', 'fig5b.perfect_prev_tok_attn_single-fast-seed5'), [1.6, 0.69, 0.25]);
+      write(path.join(root, 'reproduce', 'fig6.classes100.perfect_match-fast-seed5'), [1.6, 0.1]);
+      write(path.join(root, 'reproduce', 'main-fast-seed5'), [1.6]);
+      const labels = { perfect_l1: { label: '1, 2 (layer 1)', stepsClamped: '1, 2 (layer 1)', stepsLearned: 'B, C' },
+        perfect_l1_and_copy: { label: 'B', stepsClamped: 'B', stepsLearned: 'B' }, perfect_match: { label: 'm', stepsClamped: 'm', stepsLearned: 'C' },
+        perfect_prev_tok_attn_single: { label: '1', stepsClamped: '1', stepsLearned: '2, 3, 4, 5' } };
+      const cs = subcircuitCurves(root, labels, { rows: { classes100: '100 classes' }, columns: { perfect_match: 'Subcircuit C evolution' } });
+      const by = (src: RegExp) => cs.filter((c) => src.test(c.source ?? ''));
+      assert.equal(by(/^Run Subcircuit Progress · fast · seed 5$/).length, 2);
+      assert.deepEqual(by(/fig5b/).map((c) => [c.label, c.learningTime]), [['1', 2000]], 'the "1" (previous-token) condition appears');
+      const f6 = by(/fig6/)[0];
+      assert.deepEqual([f6.row, f6.panel, f6.label, f6.learningTime], ['100 classes', 'Subcircuit C evolution', '100 classes', 1000]);
+      assert.equal(cs.find((c) => c.runId === 'subcircuits-fast-seed5-perfect_l1_and_copy')?.learningTime, null, '0.3 > 0.4·ln 2: never learned');
+      assert.equal(cs.length, 4, 'main-fast-seed5 is not a subcircuit run');
+      assert.equal(curveLearningTime([0, 1, 2], [1, 0.27, 0.1]), 1);
+    } finally { fs.rmSync(root, { recursive: true, force: true }); }
+  });
+});
+
+describe('figure export', () => {
+  // A 1×1 PNG (IHDR, IDAT, IEND), as a canvas writes it.
+  const tiny = Uint8Array.from(Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==', 'base64'));
+  test('PNG: the metadata is an iTXt chunk after IHDR with a valid CRC, UTF-8 intact', () => {
+    assert.equal(crc32(new TextEncoder().encode('IEND')), 0xae426082);
+    const meta = JSON.stringify({ run: 'demo · L2H3', clamps: ['induction L2H3 (s = 1)'], ℓ: 'ℓ1 → ℓ2' });
+    const out = addPngText(tiny, 'induction-lab', meta);
+    const chunks = pngChunks(out);
+    assert.deepEqual(chunks.map((c) => c.type), ['IHDR', 'iTXt', 'IDAT', 'IEND']);
+    assert.ok(chunks.every((c) => c.crcOk));
+    assert.deepEqual(pngTexts(out), { 'induction-lab': meta });
+    assert.throws(() => addPngText(tiny, '', 'x'), /keyword/);
+  });
+  test('white figures swap the dark palette for the light one; JSON carries the metadata', () => {
+    const svg = '<path style="stroke:rgb(86, 180, 233)"/><text style="fill:rgb(240, 228, 66)"/><rect fill="rgb(1, 2, 3)"/>';
+    assert.equal(remapColours(svg, paperColourMap()), '<path style="stroke:rgb(0, 114, 178)"/><text style="fill:rgb(136, 34, 85)"/><rect fill="rgb(1, 2, 3)"/>');
+    assert.deepEqual(withMeta({ records: [1] }, { run: 'r' }), { meta: { run: 'r' }, records: [1] });
+    assert.deepEqual(withMeta([1, 2], { run: 'r' }), { meta: { run: 'r' }, data: [1, 2] });
+    assert.deepEqual(withMeta([1], undefined), [1]);
+  });
+});
+
+describe('attention requests → the patterns child', () => {
+  test('CLI arguments; the checkpoint summary answers only fsl_train #0', () => {
+    assert.deepEqual(patternsArgs('/r', 2000, { mode: 'single', evalSet: 'fsl_val_rl', sequenceIndex: 4 }),
+      ['patterns', '/r', '--mode', 'single', '--checkpoint', '2000', '--eval-set', 'fsl_val_rl', '--sequence', '4']);
+    assert.deepEqual(patternsArgs('/r', null, { mode: 'single', custom: '--evil 1 2 3 4' }), ['patterns', '/r', '--mode', 'single', '--custom=--evil 1 2 3 4']);
+    assert.deepEqual(patternsArgs('/r', 0, { mode: 'aligned', evalSet: 'fsl_train', sequenceIndex: 3 }), ['patterns', '/r', '--mode', 'aligned', '--checkpoint', '0', '--eval-set', 'fsl_train']);
+    assert.ok(summaryAnswers({ mode: 'single' }));
+    assert.ok(!summaryAnswers({ mode: 'single', sequenceIndex: 1 }));
+    assert.ok(!summaryAnswers({ mode: 'aligned' }));
+    assert.ok(!summaryAnswers({ mode: 'single', custom: '1 2 3 4 1' }));
   });
 });
 

@@ -157,8 +157,59 @@ function checkConsistency(list: ClampSpec[], m: ModelShape): void {
       if (parseHead(h, m.depth, m.numHeads).layer !== 1) throw new Error(`with the layer1 clamp only Layer 2 heads can be ablated (Layer 1 is replaced), got ${h}`);
     }
   }
+  checkPatternOnAblated(list);
   if (list.filter((c) => c.kind === 'copy').length > 1) throw new Error('at most one perfect-copy clamp per run');
   if (list.filter((c) => c.kind === 'layer1').length > 1) throw new Error('at most one layer1 clamp per run');
+}
+
+/** Clamps that set or reshape a head's attention pattern: a no-op on a head whose values are zero-ablated. */
+export const PATTERN_KINDS = new Set<ClampKind>([
+  'prev-token', 'induction', 'match', 'temperature', 'disallow-prev-token', 'silence-non-label', 'copy',
+]);
+
+/** The heads a clamp names ("copy" holds one `head`, the others `heads`). */
+export function clampHeads(c: ClampSpec): string[] {
+  return c.kind === 'copy' ? [c.head] : 'heads' in c ? c.heads : [];
+}
+
+/** Whether two active windows [from, until) share a sequence count. */
+export function windowsOverlap(a: ClampWindow, b: ClampWindow): boolean {
+  return Math.max(a.from ?? 0, b.from ?? 0) < Math.min(a.until ?? Infinity, b.until ?? Infinity);
+}
+
+/**
+ * A pattern clamp on a head that the same run zero-ablates while the pattern clamp is active does nothing
+ * (the head's output is 0 whatever its pattern) while the researcher believes it is clamped: refused.
+ */
+function checkPatternOnAblated(list: ClampSpec[]): void {
+  for (const p of list) {
+    if (!PATTERN_KINDS.has(p.kind)) continue;
+    for (const a of list) {
+      if (a.kind !== 'ablate' || !windowsOverlap(a, p)) continue;
+      const h = clampHeads(p).find((x) => a.heads.includes(x));
+      if (h) {
+        throw new Error(`head ${h} is zero-ablated by "${describeClamp(a)}", so "${describeClamp(p)}" would clamp a head `
+          + 'whose output is 0 (it would change nothing): clamp another head or drop it from the ablation');
+      }
+    }
+  }
+}
+
+/**
+ * Combinations that are allowed but are probably not what was meant: one line each, shown by the start
+ * flow and printed by the trainer as warnings.
+ */
+export function clampWarnings(list: ClampSpec[], m: ModelShape): string[] {
+  const out: string[] = [];
+  for (const c of list) {
+    if (c.kind !== 'induction' && c.kind !== 'match') continue;
+    const first = c.heads.filter((h) => parseHead(h, m.depth, m.numHeads).layer === 0);
+    if (first.length && m.depth > 1) {
+      out.push(`"${describeClamp(c)}" sets an induction pattern on first-layer head${first.length > 1 ? 's' : ''} `
+        + `${first.join(', ')}: an induction head reads Layer 1's previous-token output, so it lives in Layer ${m.depth}`);
+    }
+  }
+  return out;
 }
 
 /**

@@ -12,6 +12,7 @@ import { loadTaskData } from '../data';
 import { initParams, Params, countParams } from '../model/params';
 import { encodeCheckpoint, readCheckpoint } from '../model/checkpoint';
 import { checkClampResources } from '../clamps/apply';
+import { clampWarnings } from '../clamps/spec';
 import { adamInit, AdamState } from './adam';
 import { evaluate, EvalResult } from './evaluate';
 import { createEngine, TrainEngine } from './engines';
@@ -118,6 +119,7 @@ export async function runTraining(config: RunConfig, runDir: RunDir, io: TrainIO
     type: 'started', runId: runDir.id, runDir: runDir.path, backend: engine.name, backendNotes: engine.notes,
     totalSequences: total, startSequences: step * B, config,
   });
+  for (const message of clampWarnings(config.clamps, config.model)) io.emit({ type: 'warning', message });
 
   let lossSum = 0, lossCount = 0;
   let lastEval: { seq: number; r: EvalResult } | null = null;

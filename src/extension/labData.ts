@@ -10,16 +10,18 @@ import { readSummary } from './checkpointHover';
 import type { MetricsRecord } from '../shared/protocol';
 import type { AttentionPatterns, InfluenceMatrix, PatternMode, RunSummary, SubcircuitCurve, InfluenceKind, PanelIdentity, ViewName } from '../shared/webviewProtocol';
 import { INFLUENCE_INFO, panelIdentity } from '../shared/webviewProtocol';
+import { engineLabel } from '../shared/engineLabel';
 
 export interface RunInfo { summary: RunSummary; dir: string }
 
-interface RunJsonLike { id?: string; name?: string; status?: string; preset?: string; backend?: string; config?: { clamps?: RunSummary['clamps']; train?: { sequences?: number } } }
+interface RunJsonLike { id?: string; name?: string; displayName?: string; status?: string; preset?: string; engine?: unknown; engineDetail?: unknown; backend?: unknown; config?: { clamps?: RunSummary['clamps']; train?: { sequences?: number } } }
 
 export function runSummary(dir: string): RunSummary {
   const rd = RunDir.open(dir);
   const rj = rd.readRunJson<RunJsonLike>();
   return {
-    id: rd.id, name: rj.name ?? rd.id, status: rj.status ?? 'unknown', preset: rj.preset, backend: rj.backend,
+    id: rd.id, name: rj.displayName || rj.name || rd.id, status: rj.status ?? 'unknown', preset: rj.preset, engine: engineLabel(rj),
+    backend: typeof rj.backend === 'string' ? rj.backend : undefined,
     clamps: rj.config?.clamps ?? [], totalSequences: rj.config?.train?.sequences ?? 0,
     checkpoints: rd.listCheckpoints().map((c) => c.sequences),
   };

@@ -39,7 +39,10 @@ export interface RunSummary {
   status: RunStatus | string;
   preset?: string;
   clamps: ClampSummary[];
+  /** run.json's raw `backend` (kept for readers of older fields; the UI shows `engine`). */
   backend?: string;
+  /** What trained it, as one label (src/shared/engineLabel.ts), e.g. "fast engine (WebAssembly SIMD, relaxed)". */
+  engine?: string;
   totalSequences: number;
   /** Sequences of the saved checkpoints, ascending (lets step sliders snap to loadable checkpoints). */
   checkpoints?: number[];

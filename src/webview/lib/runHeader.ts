@@ -29,7 +29,7 @@ export function createRunHeader(parent: HTMLElement, o: { onPick: (runId: string
       badge.textContent = run?.status ?? '';
       badge.style.display = run ? '' : 'none';
       const clamps = run?.clamps.length ? `clamps: ${run.clamps.map(describeClamp).join('; ')}` : run ? 'no clamps' : '';
-      meta.textContent = run ? [run.preset && `preset ${run.preset}`, run.backend, clamps].filter(Boolean).join(' · ') : '';
+      meta.textContent = run ? [run.preset && `preset ${run.preset}`, run.engine, clamps].filter(Boolean).join(' · ') : '';
       const pct = run && run.totalSequences > 0 && lastSequences !== undefined ? Math.min(100, (100 * lastSequences) / run.totalSequences) : 0;
       bar.style.width = `${pct}%`;
       progress.setAttribute('aria-valuenow', String(Math.round(pct)));

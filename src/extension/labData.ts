@@ -159,3 +159,25 @@ export function restorePanel(view: ViewName, saved: unknown, runs: readonly RunS
   const why = id.runId ? `its run (${id.runId} is gone)` : 'a saved run';
   return { runId: active?.id, notice: `This panel was restored without ${why}: showing ${active ? `the active run, ${active.name}` : 'no run'}.` };
 }
+
+/**
+ * The selected step of every run (absent = follow the latest, so a new run starts at "latest"), and the
+ * multi-run views' own cursor. A restored view's saved step is adopted for its run unless a step was
+ * chosen for it in this session.
+ */
+export class SelectedSteps {
+  private readonly steps = new Map<string, number | null>();
+  private cursorStep: number | null = null;
+
+  select(runId: string | undefined, sequences: number | null): void {
+    if (runId) this.steps.set(runId, sequences); else this.cursorStep = sequences;
+  }
+  adopt(runId: string, sequences: number | null): void { if (!this.steps.has(runId)) this.steps.set(runId, sequences); }
+  of(runId: string): number | null { return this.steps.get(runId) ?? null; }
+  get cursor(): number | null { return this.cursorStep; }
+  /** The `step` messages a view needs when it (re)connects: its runs' steps, or the cursor for multi-run views. */
+  messagesFor(view: ViewName, shows: (runId: string) => boolean): Array<{ type: 'step'; sequences: number | null; runId?: string }> {
+    if (view === 'compare' || view === 'subcircuits') return [{ type: 'step', sequences: this.cursorStep }];
+    return [...this.steps].filter(([id]) => shows(id)).map(([runId, sequences]) => ({ type: 'step', runId, sequences }));
+  }
+}

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { webviewHtml, createNonce } from '../webview/html';
 import { isFromWebviewMessage, PanelIdentity, ToWebviewMessage, FromWebviewMessage, ViewName, RunSummary } from '../shared/webviewProtocol';
 import type { MetricsRecord } from '../shared/protocol';
-import { attentionPatterns, findRuns, influenceMatrices, nearestCheckpoint, readMetrics, restorePanel, RunInfo, subcircuitCurves } from './labData';
+import { attentionPatterns, findRuns, influenceMatrices, nearestCheckpoint, readMetrics, restorePanel, RunInfo, SelectedSteps, subcircuitCurves } from './labData';
 import { fig5bConditions, fig6Columns, FIG6_ROWS } from '../engine/science/conditions';
 import { throttle } from '../shared/throttle';
 import { patternsArgs, runPatternsChild, summaryAnswers, type PatternsJob } from './patternsChild';
@@ -48,11 +48,10 @@ class ViewConnection {
 export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
   private readonly conns = new Set<ViewConnection>();
   private readonly disposables: vscode.Disposable[] = [];
-  /** The selected step of each run (absent = latest); `cursor` is the multi-run views' own step. */
-  private readonly steps = new Map<string, number | null>();
+  /** The selected step of each run (absent = latest) and the multi-run views' cursor. */
+  private readonly steps = new SelectedSteps();
   /** Session preferences the views share (figure background, attention mode), handed to views opened later. */
   private prefs: Record<string, string | number | boolean> = {};
-  private cursor: number | null = null;
   private runs: RunInfo[] = [];
   activeRunId: string | undefined;
 
@@ -117,8 +116,7 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
     this.sendRuns(c);
     const ids = c.view === 'compare' ? c.state.runIds ?? [] : c.view === 'dashboard' ? this.runs.map((r) => r.summary.id) : c.state.runId ? [c.state.runId] : [];
     for (const id of ids) { const r = this.run(id); if (r) c.post({ type: 'metrics', runId: id, records: readMetrics(r.dir) }); }
-    if (c.view === 'compare' || c.view === 'subcircuits') c.post({ type: 'step', sequences: this.cursor });
-    else for (const [runId, sequences] of this.steps) if (this.shows(c, runId)) c.post({ type: 'step', runId, sequences });
+    for (const m of this.steps.messagesFor(c.view, (id) => this.shows(c, id))) c.post(m);
     if (c.view === 'influence' && c.state.runId) this.sendInfluence(c, c.state.runId);
     if (c.view === 'subcircuits') this.sendSubcircuits(c);
     if (c.state.notice) c.post({ type: 'status', level: 'warning', message: c.state.notice });
@@ -161,7 +159,7 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
     switch (m.type) {
       case 'ready':
         // A restored view brings its saved step; a step chosen in this session wins.
-        if (m.runId && m.step !== undefined && !this.steps.has(m.runId)) this.steps.set(m.runId, m.step);
+        if (m.runId && m.step !== undefined) this.steps.adopt(m.runId, m.step);
         this.sendAll(c);
         return;
       case 'selectStep': this.selectStep(m.runId, m.sequences); return;
@@ -179,7 +177,7 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
 
   /** Sets run `runId`'s selected step (undefined: the multi-run views' cursor) and tells every view. */
   selectStep(runId: string | undefined, sequences: number | null): void {
-    if (runId) this.steps.set(runId, sequences); else this.cursor = sequences;
+    this.steps.select(runId, sequences);
     for (const x of this.conns) x.post({ type: 'step', sequences, ...(runId ? { runId } : {}) });
   }
 

@@ -95,7 +95,7 @@ const customField = h('span', { class: 'field' }, [h('span', { class: 'field-lab
 seqRow.append(setSel.root, indexField, customField);
 
 const slider = createStepSlider(app, {
-  label: 'Checkpoint (sequences seen)', follow: true,
+  label: 'Checkpoint (sequences seen)', follow: true, play: true, playMs: 900,
   onChange: (v, final) => { S.update({ step: v }); share(v, final); if (final) request(); },
 });
 const snapNote = h('div', { class: 'snap-note', 'aria-live': 'polite' });

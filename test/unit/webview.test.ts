@@ -12,7 +12,7 @@ import {
 import { csvField, toCsv, metricsCsv, curvesCsv } from '../../src/webview/lib/csv';
 import { mergeRecords, nearestIndex, snapStep, floorStep, uniqueSorted, cellKey, pointKey, matrixKey } from '../../src/webview/lib/steps';
 import { symmetricDomain, extentDomain, influenceDomain, metricDomain, sequencesDomain, ceilTo } from '../../src/webview/lib/domains';
-import { clampBands, describeClamp, headMarks, strongestFreeHead, wholeRunClamps, resumePoints } from '../../src/webview/lib/clampMarks';
+import { clampBands, describeClamp, headMarks, strongestFreeHead, wholeRunClamps, resumePoints, shortClamp } from '../../src/webview/lib/clampMarks';
 import { makeXAxis, logDomain, logTicks } from '../../src/webview/lib/xscale';
 import { emaSmooth } from '../../src/webview/lib/smoothing';
 import { fmtSeqShort, fmtValue, fmtCell, fileStem, wrapText } from '../../src/webview/lib/format';
@@ -23,7 +23,7 @@ import { viridis, diverging, textOn, PALETTES, seriesColor, seriesDash, evalSetC
 import { chooseRun } from '../../src/webview/lib/runHeader';
 import { webviewHtml, createNonce, contentSecurityPolicy, escapeHtml } from '../../src/webview/html';
 import { indexAtPixel } from '../../src/webview/lib/hitTest';
-import { restorePanel, subcircuitCurves, curveLearningTime } from '../../src/extension/labData';
+import { restorePanel, subcircuitCurves, curveLearningTime, SelectedSteps } from '../../src/extension/labData';
 import { compareX, conditionOf, groupByCondition, compareStyles, distinctNames } from '../../src/webview/lib/compareRuns';
 import { throttle } from '../../src/shared/throttle';
 import { addPngText, pngChunks, pngTexts, crc32 } from '../../src/webview/lib/png';
@@ -286,6 +286,12 @@ describe('clamp marks', () => {
     assert.equal(describeClamp({ kind: 'copy', head: 'L2H3' }), 'copy from L2H3', 'the review: the header showed only "copy"');
     assert.equal(describeClamp({ kind: 'match', heads: ['L2H3'], temperature: 0 }), 'match L2H3 (τ = 0)');
   });
+  test('short clamp phrases for narrow headers', () => {
+    assert.equal(shortClamp(demo[0]), 'ablate Layer 2 but L2H3');
+    assert.equal(shortClamp({ kind: 'ablate', heads: ['L2H0', 'L2H1', 'L2H2', 'L2H3', 'L2H4', 'L2H5', 'L2H6', 'L2H7'] }), 'ablate all of Layer 2');
+    assert.equal(shortClamp({ kind: 'ablate', heads: ['L1H0', 'L2H1', 'L2H2', 'L2H4'], until: 500 }), 'ablate 4 heads [0, 500)');
+    assert.equal(shortClamp(demo[1]), 'induction L2H3 (s = 0.9)');
+  });
   test('stop/resume points: where the trainer restarted its wall clock', () => {
     const rows = [0, 1000, 2000, 3000, 4000].map((sequences, i) => ({ sequences, wallTime: [0, 1, 2, 0.2, 1.1][i] }));
     assert.deepEqual(resumePoints(rows), [3000]);
@@ -545,6 +551,29 @@ describe('panels restored after Reload Window', () => {
     assert.deepEqual(panelIdentity([1]), {});
     assert.deepEqual(panelIdentity({ runId: 3, runIds: ['a', 4, ''] }), { runIds: ['a'] });
     assert.deepEqual(panelIdentity({ runId: '' }), {});
+  });
+});
+
+describe('selected steps per run (host)', () => {
+  test('a new run starts at latest; each run keeps its own step; multi-run views have their own cursor', () => {
+    const st = new SelectedSteps();
+    st.select('old', 6016);
+    assert.equal(st.of('new'), null, 'the review: a new run inherited the old run\'s 6,016');
+    assert.deepEqual(st.messagesFor('dashboard', () => true), [{ type: 'step', runId: 'old', sequences: 6016 }]);
+    assert.deepEqual(st.messagesFor('attention', (id) => id === 'new'), []);
+    st.select(undefined, 40000);
+    assert.equal(st.of('old'), 6016);
+    assert.deepEqual(st.messagesFor('compare', () => true), [{ type: 'step', sequences: 40000 }]);
+  });
+  test('a restored view\'s saved step is adopted unless one was chosen in this session', () => {
+    const st = new SelectedSteps();
+    st.adopt('a', 20000);
+    assert.equal(st.of('a'), 20000);
+    st.select('b', 1000);
+    st.adopt('b', 5000);
+    assert.equal(st.of('b'), 1000);
+    st.adopt('a', 30000);
+    assert.equal(st.of('a'), 20000, 'the first restored view wins');
   });
 });
 

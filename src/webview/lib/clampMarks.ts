@@ -41,6 +41,23 @@ export function describeClamp(c: ClampSummary): string {
   }
 }
 
+/**
+ * A clamp in few words for narrow headers: an ablation of most of a layer reads "ablate Layer 2 but
+ * L2H3", of many heads "ablate 5 heads"; everything else as describeClamp (with its window).
+ */
+export function shortClamp(c: ClampSummary, heads = 8): string {
+  const win = clampWindow(c) ? ` ${clampWindow(c)}` : '';
+  const hs = clampHeads(c);
+  if (c.kind !== 'ablate' || hs.length <= 3) return `${describeClamp(c)}${win}`;
+  const layers = [...new Set(hs.map((h) => /^L(\d+)H/.exec(h)?.[1]))];
+  if (layers.length === 1 && layers[0]) {
+    const rest = Array.from({ length: heads }, (_, i) => `L${layers[0]}H${i}`).filter((h) => !hs.includes(h));
+    if (rest.length === 0) return `ablate all of Layer ${layers[0]}${win}`;
+    if (rest.length <= 2) return `ablate Layer ${layers[0]} but ${rest.join(', ')}${win}`;
+  }
+  return `ablate ${hs.length} heads${win}`;
+}
+
 /** Active at `sequences` (from ≤ sequences < until); null asks "at any time of the run". */
 export function clampActive(c: ClampSummary, sequences: number | null): boolean {
   if (sequences === null) return true;

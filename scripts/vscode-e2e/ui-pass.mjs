@@ -4,6 +4,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UI_CHECKPOINT_LABEL, UI_CHECKPOINT_LOSS, UI_RUN_LABEL } from './fixture.mjs';
+import { runViewsSteps } from './ui-views-pass.mjs';
 
 const STEP_TIMEOUT = 45_000;
 
@@ -202,6 +203,9 @@ export async function runUiPass({ browser, server, workspace, pass, resultsDir, 
       if (n !== 16) throw new Error(`expected 16 head heatmaps, found ${n}`);
       await screenshot('attention-panel');
     });
+
+    // The views' own steps (hit-testing, restored panels, layout, themes): ui-views-pass.mjs.
+    await runViewsSteps({ page, step, screenshot, workspace, pass });
   } finally {
     await context.close().catch(() => {});
   }

@@ -53,7 +53,10 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
   /** Session preferences the views share (figure background, attention mode), handed to views opened later. */
   private prefs: Record<string, string | number | boolean> = {};
   private runs: RunInfo[] = [];
-  activeRunId: string | undefined;
+  /** The run chosen in this session (started, or opened from the tree); unset after a reload. */
+  private chosenRunId: string | undefined;
+  /** The run commands act on by default: the chosen one, else the newest. */
+  get activeRunId(): string | undefined { return this.chosenRunId ?? this.runs[0]?.summary.id; }
 
   constructor(private readonly extensionUri: vscode.Uri, private readonly roots: () => string[], private readonly log: vscode.LogOutputChannel) {
     this.refreshRuns();
@@ -71,7 +74,7 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
 
   refreshRuns(): RunInfo[] {
     this.runs = findRuns(this.roots());
-    if (!this.activeRunId || !this.runs.some((r) => r.summary.id === this.activeRunId)) this.activeRunId = this.runs[0]?.summary.id;
+    if (this.chosenRunId && !this.runs.some((r) => r.summary.id === this.chosenRunId)) this.chosenRunId = undefined;
     for (const c of this.conns) this.sendRuns(c);
     return this.runs;
   }
@@ -93,7 +96,7 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
   }
 
   setActiveRun(runId: string): void {
-    this.activeRunId = runId;
+    this.chosenRunId = runId;
     for (const c of this.conns) if (c.view === 'dashboard') this.sendAll(c);
   }
 
@@ -107,7 +110,8 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
 
   private sendRuns(c: ViewConnection): void {
     if (c.view === 'compare') c.post({ type: 'runs', runs: this.summaries(c.state.runIds) });
-    else if (c.view === 'dashboard') c.post({ type: 'runs', runs: this.summaries(), activeRunId: this.activeRunId });
+    // Only a run chosen in this session is announced: after a reload the dashboard keeps the run it showed.
+    else if (c.view === 'dashboard') c.post({ type: 'runs', runs: this.summaries(), activeRunId: this.chosenRunId });
     else c.post({ type: 'runs', runs: this.summaries(c.state.runId ? [c.state.runId] : undefined), activeRunId: c.state.runId });
   }
 

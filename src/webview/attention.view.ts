@@ -21,7 +21,7 @@ import { drawColorbar } from './lib/colorbar';
 import { createStepSlider } from './lib/slider';
 import { createRunHeader, chooseRun } from './lib/runHeader';
 import { viridis, onThemeChange } from './lib/theme';
-import { headMarks, MARK_WORD } from './lib/clampMarks';
+import { clampSlug, headMarks, MARK_WORD } from './lib/clampMarks';
 import { snapStep } from './lib/steps';
 import { toCsv } from './lib/csv';
 import { fileStem, fmtInt, fmtValue, wrapText } from './lib/format';
@@ -103,7 +103,7 @@ app.append(snapNote);
 const setStatus = statusLine(app);
 
 const panel = createPanel(app, 'Attention patterns', {
-  stem: () => fileStem(run()?.name ?? 'run', 'attention', mode(), patterns?.evalSet, mode() === 'single' ? (S.value.custom ? 'typed' : `n${S.value.sequenceIndex}`) : undefined,
+  stem: () => fileStem(run()?.name ?? 'run', 'attention', clampSlug(run()?.clamps ?? []) || undefined, mode(), patterns?.evalSet, mode() === 'single' ? (S.value.custom ? 'typed' : `n${S.value.sequenceIndex}`) : undefined,
     patterns ? `seq${patterns.sequences}` : undefined),
   title: () => `${run()?.name ?? ''}: attention at ${fmtInt(patterns?.sequences ?? 0)} sequences (${MODE_TEXT[mode()]})`,
   svg: () => svg.node(),

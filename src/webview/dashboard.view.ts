@@ -21,7 +21,7 @@ import { createStepSlider } from './lib/slider';
 import { createRunHeader, chooseRun } from './lib/runHeader';
 import { evalSetColor, seriesColor, viridis, onThemeChange } from './lib/theme';
 import { metricDomain, sequencesDomain } from './lib/domains';
-import { clampBands, headMarks, MARK_WORD, resumePoints, strongestFreeHead, wholeRunClamps } from './lib/clampMarks';
+import { clampBands, clampSlug, headMarks, MARK_WORD, resumePoints, strongestFreeHead, wholeRunClamps } from './lib/clampMarks';
 import { mergeRecords, snapStep } from './lib/steps';
 import { metricsCsv, toCsv, curvesCsv } from './lib/csv';
 import { fileStem, fmtInt, fmtValue, wrapText } from './lib/format';
@@ -92,7 +92,7 @@ const hoverSelect = (x: number | null) => {
 const pick = (x: number) => { S.update({ step: x }); knownSteps.set(S.value.runId, x); slider.setValue(x); renderSelection(); share(x, true); };
 
 const stem = (...parts: Array<string | number | undefined>) => fileStem(run()?.name ?? 'run', ...parts);
-const clampStem = () => (run()?.clamps.length ? 'clamped' : undefined);
+const clampStem = () => clampSlug(run()?.clamps ?? []) || undefined;
 const lastSeq = () => { const rs = records(); return rs.length ? `seq${rs[rs.length - 1].sequences}` : undefined; };
 
 const lossPanel = createPanel(app, 'Loss', {

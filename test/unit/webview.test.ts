@@ -12,7 +12,7 @@ import {
 import { csvField, toCsv, metricsCsv, curvesCsv } from '../../src/webview/lib/csv';
 import { mergeRecords, nearestIndex, snapStep, floorStep, uniqueSorted, cellKey, pointKey, matrixKey } from '../../src/webview/lib/steps';
 import { symmetricDomain, extentDomain, influenceDomain, metricDomain, sequencesDomain, ceilTo } from '../../src/webview/lib/domains';
-import { clampBands, describeClamp, headMarks, strongestFreeHead, wholeRunClamps, resumePoints, shortClamp } from '../../src/webview/lib/clampMarks';
+import { clampBands, describeClamp, headMarks, strongestFreeHead, wholeRunClamps, resumePoints, shortClamp, clampSlug } from '../../src/webview/lib/clampMarks';
 import { makeXAxis, logDomain, logTicks } from '../../src/webview/lib/xscale';
 import { emaSmooth } from '../../src/webview/lib/smoothing';
 import { fmtSeqShort, fmtValue, fmtCell, fileStem, wrapText } from '../../src/webview/lib/format';
@@ -291,6 +291,8 @@ describe('clamp marks', () => {
     assert.equal(shortClamp({ kind: 'ablate', heads: ['L2H0', 'L2H1', 'L2H2', 'L2H3', 'L2H4', 'L2H5', 'L2H6', 'L2H7'] }), 'ablate all of Layer 2');
     assert.equal(shortClamp({ kind: 'ablate', heads: ['L1H0', 'L2H1', 'L2H2', 'L2H4'], until: 500 }), 'ablate 4 heads [0, 500)');
     assert.equal(shortClamp(demo[1]), 'induction L2H3 (s = 0.9)');
+    assert.equal(clampSlug(demo), 'ablate7_induction-L2H3', 'clamps in export file names');
+    assert.equal(clampSlug([{ kind: 'layer1' }, { kind: 'copy', head: 'L2H3' }]), 'layer1_copy-L2H3');
   });
   test('stop/resume points: where the trainer restarted its wall clock', () => {
     const rows = [0, 1000, 2000, 3000, 4000].map((sequences, i) => ({ sequences, wallTime: [0, 1, 2, 0.2, 1.1][i] }));

@@ -58,6 +58,14 @@ export function shortClamp(c: ClampSummary, heads = 8): string {
   return `ablate ${hs.length} heads${win}`;
 }
 
+/** The clamps in a file name: "induction-L2H3_ablate7" (kind, then its heads, or their count past two); '' without clamps. */
+export function clampSlug(clamps: readonly ClampSummary[]): string {
+  return clamps.map((c) => {
+    const hs = clampHeads(c);
+    return hs.length > 2 ? `${c.kind}${hs.length}` : [c.kind, ...hs].join('-');
+  }).join('_');
+}
+
 /** Active at `sequences` (from ≤ sequences < until); null asks "at any time of the run". */
 export function clampActive(c: ClampSummary, sequences: number | null): boolean {
   if (sequences === null) return true;

@@ -32,6 +32,7 @@ Usage:
   induction-lab sweep PREFIX [--scale fast|paper] [--workers N] [--out DIR] [--seed N]
   induction-lab subcircuits [--scale fast|paper] [--workers N] [--out DIR] [--seed N] [--sequences N]
   induction-lab reproduce FIGURE [--scale fast|paper] [--seeds 5,6] [--out DIR] [--runs DIR] [--workers N] [--subsample N] [--emit slurm]
+  induction-lab export RUN_DIR [--tensorboard DIR] [--format tensorboard|icl-dynamics|csv|parquet|eval-sets [OUT]]
   induction-lab --help
 
 train      Trains a model in this process and writes a run folder (run.json, metrics.jsonl,
@@ -80,6 +81,12 @@ patterns   Prints (JSON) every head's attention at the checkpoint nearest --chec
            --sequence I) or one typed with --custom (x = class or class/exemplar, ℓ = label, e.g.
            "12 3 40 1 12"), or the eval set's mean: --mode average (plain) or aligned (the query row
            re-indexed so ℓ2 is the correct label in every sequence, as induction strength is defined).
+export     Writes a run in other formats (a running run: a snapshot up to its last complete evaluation).
+           --tensorboard DIR   TensorBoard events of every evaluation (new runs also write them live in
+                               RUN_DIR/tensorboard/ unless train.tensorboard is false)
+           --format F [OUT]    icl-dynamics (the authors' config.json + log.h5 + eval_data.h5, in a folder),
+                               csv (- = stdout), parquet, eval-sets (the fixed evaluation sequences, for the
+                               Python reader), tensorboard; OUT defaults to a file or folder in RUN_DIR
 forward    Runs a checkpoint on sequences from a JSON file
            {"exemplars": [[x1, x2, xq], …], "labels": [[y1, y2, yq?], …]} and prints
            {"logits": [[…L at the query…], …], "patterns": [layer][sequence][head][query][key]}.
@@ -305,6 +312,16 @@ async function reproduceCmd(a: Args): Promise<void> {
   process.stdout.write(`${r.figure.title}\n${JSON.stringify(r.numbers, null, 1)}\nwrote ${r.files.join(', ')}\n`);
 }
 
+async function exportCmd(a: Args): Promise<void> {
+  checkFlags(a, new Set(['tensorboard', 'format', 'out']), 'export');
+  if (!a._[1]) fail('export needs a run folder');
+  if (a._.length > 3) fail(`export takes one run folder and one output, got ${a._.slice(1).join(' ')}`);
+  const { exportCommand } = await import('./export/command');
+  await exportCommand({ run: a._[1], tensorboard: one(a, 'tensorboard'), format: one(a, 'format'), out: one(a, 'out') ?? a._[2] }, {
+    say: (l) => process.stdout.write(l + '\n'), note: (l) => process.stderr.write(l + '\n'), stdout: (t) => process.stdout.write(t),
+  });
+}
+
 async function main(argv: string[]): Promise<void> {
   const a = parseArgs(argv);
   const cmd = a._[0];
@@ -323,7 +340,8 @@ async function main(argv: string[]): Promise<void> {
     case 'sweep': return sweep(a);
     case 'reproduce': return reproduceCmd(a);
     case 'subcircuits': return subcircuits(a);
-    default: fail(`unknown command "${cmd}" (train, presets, forward, patterns, measure, sweep, subcircuits, reproduce; see --help)`);
+    case 'export': return exportCmd(a);
+    default: fail(`unknown command "${cmd}" (train, presets, forward, patterns, measure, sweep, subcircuits, reproduce, export; see --help)`);
   }
 }
 

@@ -27,6 +27,8 @@ export interface TrainConfig {
   backend: BackendPreference;
   /** 'auto': the fast WebAssembly path when it supports the run, else TensorFlow.js; or force one. */
   engine: EnginePreference;
+  /** Write TensorBoard events (tensorboard/events.out.tfevents.*) as each evaluation is logged. */
+  tensorboard: boolean;
 }
 
 export interface RunConfig {
@@ -41,7 +43,7 @@ export interface RunConfig {
 
 const DEFAULT_TRAIN: TrainConfig = {
   lr: 1e-5, batchSize: 32, sequences: 1_000_000, evalEvery: 5000, checkpointEvery: 10_000,
-  initSeed: 5, trainSeed: 0, evalSeed: 1, backend: 'auto', engine: 'auto',
+  initSeed: 5, trainSeed: 0, evalSeed: 1, backend: 'auto', engine: 'auto', tensorboard: true,
 };
 
 
@@ -133,6 +135,7 @@ export function validateRunConfig(c: RunConfig): void {
   for (const k of ['initSeed', 'trainSeed', 'evalSeed'] as const) num(t[k], `train.${k}`, 0, 2 ** 31 - 1, true);
   if (new Set([t.initSeed, t.trainSeed, t.evalSeed]).size !== 3) throw new Error(`train.initSeed, trainSeed and evalSeed must differ (got ${t.initSeed}, ${t.trainSeed}, ${t.evalSeed})`);
   if (!['auto', 'fast', 'tfjs'].includes(t.engine)) throw new Error(`train.engine must be auto, fast or tfjs, got ${JSON.stringify(t.engine)}`);
+  if (typeof t.tensorboard !== 'boolean') throw new Error(`train.tensorboard must be true or false, got ${JSON.stringify(t.tensorboard)}`);
   if (!['auto', 'tensorflow', 'wasm', 'cpu'].includes(t.backend)) throw new Error(`train.backend must be auto, tensorflow, wasm or cpu, got ${JSON.stringify(t.backend)}`);
   const d = c.data;
   if (typeof d.features !== 'string' || d.features === '') throw new Error('data.features must be "synthetic" or a file path');

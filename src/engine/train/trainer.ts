@@ -17,6 +17,7 @@ import { adamInit, AdamState } from './adam';
 import { evaluate, EvalResult } from './evaluate';
 import { createEngine, TrainEngine } from './engines';
 import { RunConfig } from './runConfig';
+import { openTrainingEvents } from '../export/tensorboardRun';
 import { RunDir, summaryPath, writeFileAtomic, writeJsonAtomic, decodeSafetensors, encodeSafetensors, NamedTensor } from '../io';
 import type { FromChildMessage, FinishedMessage, MetricsRecord, RunStatus, CheckpointSummary } from '../../shared/protocol';
 
@@ -111,6 +112,7 @@ export async function runTraining(config: RunConfig, runDir: RunDir, io: TrainIO
   }
   const evalSets = task.evalSets(config.train.evalSeed);
   const log = runDir.metrics();
+  const tb = openTrainingEvents(runDir, config, step * B, (message) => io.emit({ type: 'warning', message }));
   setStatus({
     status: 'running', engine: engine.name, backend: engine.backend, backendNotes: engine.notes, features: task.bank.source,
     versions: { ...runJson.versions, tfjs: tf.version_core },
@@ -132,6 +134,7 @@ export async function runTraining(config: RunConfig, runDir: RunDir, io: TrainIO
     };
     lossSum = 0; lossCount = 0;
     log.append(record);
+    tb?.record(record);
     io.emit({ type: 'metrics', record });
   };
   const saveCheckpoint = (seq: number) => {
@@ -176,12 +179,12 @@ export async function runTraining(config: RunConfig, runDir: RunDir, io: TrainIO
     doEval(seq);
     saveCheckpoint(seq);
   } catch (e) {
-    log.close();
+    log.close(); tb?.close();
     setStatus({ status: 'failed', error: (e as Error).message, sequences: step * B });
     engine.dispose();
     throw e;
   }
-  log.close();
+  log.close(); tb?.close();
   engine.dispose();
   setStatus({ status, sequences: step * B });
   const fin: FinishedMessage = { type: 'finished', status, sequences: step * B, runDir: runDir.path, seconds: (Date.now() - t0) / 1000 };

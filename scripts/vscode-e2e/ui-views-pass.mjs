@@ -185,8 +185,8 @@ export async function runViewsSteps({ page, step, screenshot, workspace, pass })
     await palette(page, 'Induction Lab: Compare Runs');
     const pickRow = page.locator('.quick-input-widget .monaco-list-row');
     await pickRow.first().waitFor({ timeout: STEP_TIMEOUT });
-    // Pick every run (the quick pick's "select all" checkbox), then accept.
-    await page.locator('.quick-input-widget .quick-input-check-all').click().catch(async () => { for (const r of await pickRow.all()) await r.click(); });
+    // Pick every run (a click toggles a row of the multi-select pick), then accept.
+    for (const r of await pickRow.all()) await r.click();
     await page.keyboard.press('Enter');
     const cmp = await webviewFrame(page, '.compare-groups');
     await until(page, async () => (await cmp.locator('path.line.main').count()) >= 1, async () => 'compare shows no curve');

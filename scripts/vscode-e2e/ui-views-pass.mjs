@@ -197,6 +197,13 @@ export async function runViewsSteps({ page, step, screenshot, workspace, pass })
     const name = run.json.name ?? run.id;
     // Opened for the active run (the smoke run); after a reload the host's fallback would be another run.
     await palette(page, 'Induction Lab: Show Influence Matrix');
+    // The command may ask which run (a quick pick): take the smoke run.
+    await page.waitForTimeout(1000);
+    if (await page.locator('.quick-input-widget .monaco-list-row').first().isVisible().catch(() => false)) {
+      await page.locator('.quick-input-widget input').fill('smoke');
+      await page.locator('.quick-input-widget .monaco-list-row.focused', { hasText: 'smoke' }).first().waitFor({ timeout: STEP_TIMEOUT });
+      await page.keyboard.press('Enter');
+    }
     const influenceSel = 'svg[aria-label="Influence matrices"]';
     let f = await webviewFrame(page, influenceSel);
     await until(page, async () => (await runLine(f)).includes(name), async () => `influence panel shows ${JSON.stringify(await runLine(f))}, not ${name}`);

@@ -23,8 +23,9 @@ const RUNS = [
     metrics: [0, 1000, 2000],
     checkpoints: [0, 500, 2000],
   },
-  // No name in run.json: the tree falls back to the folder name.
-  { folder: 'unnamed-run', meta: { status: 'running' }, metrics: [], checkpoints: [100] },
+  // No name in run.json: the tree falls back to the folder name. "running" without a run.lock: its writer is
+  // gone, so the tree shows it as interrupted (liveRunStatus).
+  { folder: 'unnamed-run', meta: { status: 'running' }, shown: 'interrupted', metrics: [], checkpoints: [100] },
 ];
 
 /** Writes the workspace into `dir` (created if missing); returns `dir`. */
@@ -46,7 +47,7 @@ export function writeFixtureWorkspace(dir) {
     description.runs.push({
       folder: run.folder,
       label: run.meta.name ?? run.folder,
-      status: run.meta.status,
+      status: run.shown ?? run.meta.status,
       checkpoints: run.checkpoints,
       losses: Object.fromEntries(
         run.checkpoints.filter((n) => run.metrics.includes(n)).map((n) => [String(n), losses(n)]),

@@ -6,32 +6,37 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { resolveRunConfig, DEFAULT_PRESET, RunConfig } from './train/runConfig';
 import { resolvePreset, presetNames } from './presets';
-import { runTraining } from './train/trainer';
-import { RunDir, makeRunId, defaultRunsRoot } from './io';
+import { trainCommand } from './train/command';
+import { defaultRunsRoot } from './io';
+import { readCheckpoint } from './model/checkpoint';
 import { parseClampFlag } from './clamps/spec';
 import { forwardJson } from './inspect';
 import { computePatterns, PATTERNS_MODES, PatternsMode } from './patterns';
-import { summarizeRun, fmtSeq } from './report';
+import { fmtSeq } from './report';
 import { runSweep, SweepJob } from './sweep';
 import { enableRelaxedSimd } from './fast/relaxedSimd';
+import { onStopSignals, survivePipes, say } from './stopSignals';
 
 enableRelaxedSimd();
+survivePipes();
 import { runSubcircuits } from './science/subcircuits';
 import { experimentPresets } from './presets';
-import { FIGURES, FigureId, reproduce as reproduceFigure, slurmScript } from './science/reproduce';
+import { FIGURES, FigureId, reproduce as reproduceFigure } from './science/reproduce';
+import { slurmFiles, writeSlurmFiles, findCliBin } from './science/slurm';
 import type { FromChildMessage } from '../shared/protocol';
 
 const HELP = `induction-lab — train and inspect the induction-head model of "What needs to go right for an induction head?"
 
 Usage:
-  induction-lab train [--preset NAME [--scale fast|paper] | --config FILE] [--out DIR] [--seed N] [--sequences N] [--clamp SPEC]... [--backend auto|wasm|cpu|tensorflow] [--resume RUN_DIR]
+  induction-lab train [--preset NAME [--scale fast|paper] | --config FILE] [--out DIR] [--seed N] [--sequences N] [--clamp SPEC]... [--backend auto|wasm|cpu|tensorflow] [--run-id ID]
+  induction-lab train --resume RUN_DIR
   induction-lab presets [--scale fast|paper]
   induction-lab forward CHECKPOINT --input FILE
   induction-lab patterns RUN_DIR [--checkpoint SEQUENCES] [--mode single|average|aligned] [--eval-set NAME] [--sequence I | --custom "x1 ℓ1 x2 ℓ2 xq"]
   induction-lab measure RUN_DIR [--checkpoint SEQUENCES] [--what NAMES] [--subsample N] [--json] [--force]
   induction-lab sweep PREFIX [--scale fast|paper] [--workers N] [--out DIR] [--seed N]
   induction-lab subcircuits [--scale fast|paper] [--workers N] [--out DIR] [--seed N] [--sequences N]
-  induction-lab reproduce FIGURE [--scale fast|paper] [--seeds 5,6] [--out DIR] [--runs DIR] [--workers N] [--subsample N] [--emit slurm]
+  induction-lab reproduce FIGURE [--scale fast|paper] [--seeds 5,6] [--out DIR] [--runs DIR] [--workers N] [--subsample N] [--emit slurm | --no-train]
   induction-lab export RUN_DIR [--tensorboard DIR] [--format tensorboard|icl-dynamics|csv|parquet|eval-sets [OUT]]
   induction-lab --help
 
@@ -60,8 +65,12 @@ train      Trains a model in this process and writes a run folder (run.json, met
                              preserve:values,patterns    two-pass preservation (analysis)
                              graft-in:CKPT,till=0        Layer 1 from a trained checkpoint
                            window: add from=SEQ and/or until=SEQ, e.g. ablate:L2H1,from=32000,until=64000
-           --resume DIR    continue a stopped run from its last checkpoint
-           --run-id ID     fixed run folder name (resumed if stopped, skipped if complete)
+           --resume DIR    continue a stopped or interrupted run from its newest checkpoint (from 0 if it has none)
+           --run-id ID     fixed run folder name (resumed if stopped, skipped if complete; refused if it holds
+                           a run with another config)
+           One process writes a run folder at a time (run.lock): a second one is refused, naming the owner.
+           Ctrl-C, SIGTERM (kill, scancel) and SIGHUP stop after the current step with a checkpoint; the
+           exit code is then 128 + the signal's number. A second Ctrl-C aborts at once.
 measure    Computes per-checkpoint measures (default: the latest checkpoint), caches them in
            RUN_DIR/measures/ and prints them. --what takes a comma list or "all": dense,
            induction-strength, prev-token-score, ablations, additivity, complementarity,
@@ -75,7 +84,9 @@ subcircuits  Trains the subcircuit set from one initialisation (no clamp; A+B = 
 reproduce  Regenerates a figure of the paper (fig3a, fig3b, fig4a, fig4b, fig5a, fig5b, fig6, appfig11,
            appfig15): trains the runs it needs (one process per core; finished runs reused), computes
            its measures and writes DIR/FIGURE/figure.svg, data.json and data.csv. --emit slurm writes a
-           Slurm job-array script running the same CLI per run, plus a merge job, instead.
+           Slurm job-array script (DIR/FIGURE/slurm.sh: absolute paths, submit from any folder) running this
+           CLI per run, and the merge job it chains. --no-train draws from finished runs only and fails
+           naming the missing ones (what the merge job runs).
 patterns   Prints (JSON) every head's attention at the checkpoint nearest --checkpoint (default the
            latest), with the run's clamps active there: one sequence of --eval-set (default fsl_train,
            --sequence I) or one typed with --custom (x = class or class/exemplar, ℓ = label, e.g.
@@ -104,7 +115,7 @@ function parseArgs(argv: string[]): Args {
     const t = argv[i];
     if (t.startsWith('--')) {
       const [k, inline] = t.slice(2).split(/=(.*)/s, 2);
-      const boolean = k === 'help' || k === 'force' || k === 'json';
+      const boolean = k === 'help' || k === 'force' || k === 'json' || k === 'no-train';
       const v = inline ?? (boolean ? 'true' : argv[++i]);
       if (v === undefined) fail(`--${k} needs a value`);
       a.flags.set(k, [...(a.flags.get(k) ?? []), v]);
@@ -138,64 +149,32 @@ function progressBar(done: number, total: number, extra: string): string {
 async function train(a: Args): Promise<void> {
   const known = new Set(['preset', 'scale', 'config', 'out', 'seed', 'sequences', 'clamp', 'backend', 'resume', 'name', 'run-id']);
   checkFlags(a, known, 'train');
-  let config: RunConfig;
-  let runDir: RunDir;
-  let resumeDir = one(a, 'resume');
+  const resumeDir = one(a, 'resume');
   const runId = one(a, 'run-id');
-  if (runId && !resumeDir) {
-    // A fixed run folder (scripts, Slurm arrays): finished → nothing to do; stopped → resume.
-    const dir = path.resolve(one(a, 'out') ?? defaultRunsRoot(process.cwd()), runId);
-    if (fs.existsSync(path.join(dir, 'run.json'))) {
-      const st = RunDir.open(dir).readRunJson<{ status: string }>().status;
-      if (st === 'completed') { process.stderr.write(`${dir} is already complete\n`); return; }
-      if (RunDir.open(dir).latestCheckpoint()) resumeDir = dir;
-    }
-  }
+  const root = path.resolve(one(a, 'out') ?? defaultRunsRoot(process.cwd()));
   if (resumeDir) {
-    runDir = RunDir.open(resumeDir);
-    config = resolveRunConfig(runDir.readRunJson<{ config: unknown }>().config);
-  } else {
-    const base = resolvePreset(one(a, 'preset') ?? DEFAULT_PRESET, scaleOf(a));
-    let raw: Record<string, unknown> = {};
-    const file = one(a, 'config');
-    if (file) {
-      let text: string;
-      try { text = fs.readFileSync(file, 'utf8'); } catch (e) { fail(`cannot read config ${file}: ${(e as NodeJS.ErrnoException).code}`); }
-      try { raw = JSON.parse(text); } catch (e) { fail(`config ${file} is not valid JSON: ${(e as Error).message}`); }
-    }
-    config = resolveRunConfig(raw, base);
-    const seed = int(a, 'seed'), seqs = int(a, 'sequences');
-    if (seed !== undefined) config.train.initSeed = seed;
-    if (seqs !== undefined) config.train.sequences = seqs;
-    const backend = one(a, 'backend');
-    if (backend) config.train.backend = backend as RunConfig['train']['backend'];
-    if (one(a, 'name')) config.name = one(a, 'name')!;
-    for (const c of a.flags.get('clamp') ?? []) config.clamps.push(parseClampFlag(c, config.model));
-    config = resolveRunConfig(config as unknown as Record<string, unknown>, config);
-    const root = path.resolve(one(a, 'out') ?? defaultRunsRoot(process.cwd()));
-    runDir = RunDir.create(root, runId ?? makeRunId(config.name));
+    const extra = [...a.flags.keys()].filter((k) => k !== 'resume' && k !== 'help');
+    if (extra.length) fail(`--resume continues a run with its own config: drop ${extra.map((k) => `--${k}`).join(', ')}`);
+    return trainCommand({ root, resumeDir });
   }
-  let stop = false;
-  process.on('SIGINT', () => { if (stop) process.exit(130); stop = true; process.stderr.write('\nstopping after this step (Ctrl-C again to abort)…\n'); });
-  const tty = process.stderr.isTTY;
-  let lastLine = 0;
-  const emit = (m: FromChildMessage) => {
-    if (m.type === 'started') process.stderr.write(`run ${m.runId} → ${m.runDir}\nbackend: ${m.backend}${m.backendNotes.length ? ` (skipped ${m.backendNotes.join('; ')})` : ''}\n`);
-    else if (m.type === 'progress') {
-      const line = progressBar(m.sequences, m.totalSequences, `${m.sequences}/${m.totalSequences} seq · ${m.stepsPerSecond.toFixed(0)} steps/s · loss ${m.trainLoss.toFixed(3)}`);
-      if (tty) process.stderr.write(`\r${line}`);
-      else if (Date.now() - lastLine > 5000 || m.sequences >= m.totalSequences) { process.stderr.write(line + '\n'); lastLine = Date.now(); }
-    } else if (m.type === 'metrics') {
-      const r = m.record;
-      const is = r.inductionStrength.length ? ` maxIS ${Math.max(...r.inductionStrength).toFixed(2)}` : '';
-      process.stderr.write(`${tty ? '\r\x1b[K' : ''}eval @ ${r.sequences} seq: train loss ${r.eval.fsl_train.loss.toFixed(3)} acc ${r.eval.fsl_train.acc.toFixed(3)}${is}\n`);
-    } else if (m.type === 'warning') process.stderr.write(`warning: ${m.message}\n`);
-  };
-  const fin = await runTraining(config, runDir, { emit, shouldStop: () => stop }, !!resumeDir);
-  if (tty) process.stderr.write('\n');
-  const report = summarizeRun(runDir);
-  process.stdout.write(report + '\n');
-  process.stderr.write(`${fin.status} in ${fin.seconds.toFixed(1)} s · report: ${path.join(runDir.path, 'report.md')}\n`);
+  const base = resolvePreset(one(a, 'preset') ?? DEFAULT_PRESET, scaleOf(a));
+  let raw: Record<string, unknown> = {};
+  const file = one(a, 'config');
+  if (file) {
+    let text: string;
+    try { text = fs.readFileSync(file, 'utf8'); } catch (e) { fail(`cannot read config ${file}: ${(e as NodeJS.ErrnoException).code}`); }
+    try { raw = JSON.parse(text); } catch (e) { fail(`config ${file} is not valid JSON: ${(e as Error).message}`); }
+  }
+  let config = resolveRunConfig(raw, base);
+  const seed = int(a, 'seed'), seqs = int(a, 'sequences');
+  if (seed !== undefined) config.train.initSeed = seed;
+  if (seqs !== undefined) config.train.sequences = seqs;
+  const backend = one(a, 'backend');
+  if (backend) config.train.backend = backend as RunConfig['train']['backend'];
+  if (one(a, 'name')) config.name = one(a, 'name')!;
+  for (const c of a.flags.get('clamp') ?? []) config.clamps.push(parseClampFlag(c, config.model));
+  config = resolveRunConfig(config as unknown as Record<string, unknown>, config);
+  return trainCommand({ config, root, runId });
 }
 
 async function forwardCmd(a: Args): Promise<void> {
@@ -206,6 +185,8 @@ async function forwardCmd(a: Args): Promise<void> {
   let raw: unknown;
   try { raw = JSON.parse(fs.readFileSync(input, 'utf8')); } catch (e) { fail(`cannot read input ${input}: ${(e as Error).message}`); }
   const out = await forwardJson(ckpt, raw, (one(a, 'backend') ?? 'auto') as 'auto');
+  const bad = Object.entries(readCheckpoint(ckpt).params).filter(([, v]) => v.some((x) => !Number.isFinite(x))).map(([k]) => k);
+  if (bad.length) say(`induction-lab: warning: ${ckpt} has non-finite weights (NaN or ±Infinity) in ${bad.join(', ')}: its outputs are not numbers (null in the JSON)\n`);
   process.stdout.write(JSON.stringify(out) + '\n');
 }
 
@@ -235,13 +216,15 @@ function sweepDisplay(): (job: SweepJob, m: FromChildMessage) => void {
   };
 }
 
-function stopOnSigint(): () => boolean {
-  let stop = false;
-  process.on('SIGINT', () => { if (stop) process.exit(130); stop = true; process.stderr.write('\nstopping all runs after their current step (Ctrl-C again to abort)…\n'); });
-  return () => stop;
+/** Every stop signal (Ctrl-C, SIGTERM, SIGHUP) cancels all running children, which checkpoint. */
+function stopOnSignals(): () => boolean {
+  const st = onStopSignals((sig) => say(`\n${sig}: stopping all runs after their current step${sig === 'SIGINT' ? ' (Ctrl-C again to abort)' : ''}…\n`));
+  process.on('exit', () => { if (st.exitCode !== undefined && !process.exitCode) process.exitCode = st.exitCode; });
+  return () => st.signal !== null;
 }
 
 async function sweep(a: Args): Promise<void> {
+  checkFlags(a, new Set(['scale', 'workers', 'out', 'seed']), 'sweep');
   const prefix = a._[1];
   if (!prefix) fail('sweep needs a preset prefix, e.g. fig5b (see `induction-lab presets`)');
   const scale = scaleOf(a);
@@ -255,16 +238,17 @@ async function sweep(a: Args): Promise<void> {
   });
   const root = path.resolve(one(a, 'out') ?? path.join(defaultRunsRoot(process.cwd()), 'sweeps'));
   process.stderr.write(`${jobs.length} runs → ${root}\n`);
-  const res = await runSweep(jobs, { root, workers: int(a, 'workers'), onMessage: sweepDisplay(), shouldStop: stopOnSigint() });
+  const res = await runSweep(jobs, { root, workers: int(a, 'workers'), onMessage: sweepDisplay(), shouldStop: stopOnSignals() });
   for (const r of res) process.stdout.write(`${r.status.padEnd(10)} ${r.reused ? '(reused) ' : ''}${r.runDir}${r.error ? `  ${r.error}` : ''}\n`);
   if (res.some((r) => r.status === 'failed')) process.exitCode = 1;
 }
 
 async function subcircuits(a: Args): Promise<void> {
+  checkFlags(a, new Set(['scale', 'workers', 'out', 'seed', 'sequences']), 'subcircuits');
   const root = path.resolve(one(a, 'out') ?? path.join(defaultRunsRoot(process.cwd()), 'subcircuits'));
   const { curves, runs } = await runSubcircuits({
     scale: scaleOf(a), root, workers: int(a, 'workers'), initSeed: int(a, 'seed'), sequences: int(a, 'sequences'),
-    onMessage: sweepDisplay(), shouldStop: stopOnSigint(),
+    onMessage: sweepDisplay(), shouldStop: stopOnSignals(),
   });
   process.stdout.write('| measures | clamped steps | learns | learning time (loss < 0.4·ln 2) | final loss | status |\n|---|---|---|---:|---:|---|\n');
   for (const c of curves) process.stdout.write(`| ${c.measures} | ${c.label} | ${c.stepsLearned} | ${fmtSeq(c.learningTime)} | ${c.ys.length ? c.ys[c.ys.length - 1].toFixed(4) : '—'} | ${c.status} |\n`);
@@ -284,7 +268,7 @@ async function measure(a: Args): Promise<void> {
 }
 
 async function reproduceCmd(a: Args): Promise<void> {
-  checkFlags(a, new Set(['scale', 'seeds', 'out', 'runs', 'workers', 'subsample', 'emit']), 'reproduce');
+  checkFlags(a, new Set(['scale', 'seeds', 'out', 'runs', 'workers', 'subsample', 'emit', 'no-train', 'slurm-script']), 'reproduce');
   const fig = a._[1] as FigureId;
   if (!fig || !(FIGURES as readonly string[]).includes(fig)) fail(`reproduce needs a figure: ${FIGURES.join(', ')}`);
   const scale = scaleOf(a);
@@ -296,18 +280,16 @@ async function reproduceCmd(a: Args): Promise<void> {
   const emit = one(a, 'emit');
   if (emit !== undefined) {
     if (emit !== 'slurm') fail(`--emit supports slurm, got "${emit}"`);
-    const { script, configs } = slurmScript(fig, scale, seeds, runsRoot, out);
-    const dir = path.join(out, fig, 'slurm-configs');
-    fs.mkdirSync(dir, { recursive: true });
-    for (const c of configs) fs.writeFileSync(path.join(dir, `${c.key}.json`), JSON.stringify(c.config, null, 2));
-    const file = path.join(out, fig, 'slurm.sh');
-    fs.writeFileSync(file, script, { mode: 0o755 });
-    process.stdout.write(`wrote ${file} (${configs.length} array tasks + a merge job) and ${configs.length} configs in ${dir}\n`);
+    const files = slurmFiles(fig, scale, seeds, runsRoot, out, { node: process.execPath, cli: findCliBin(__dirname) });
+    writeSlurmFiles(files);
+    process.stdout.write(`wrote ${files.paths.script} (${files.configs.length} array tasks; its first task chains ${path.basename(files.paths.merge)}), `
+      + `${files.configs.length} configs in ${files.paths.configs}; logs go to ${files.paths.logs}\nsubmit from any folder: sbatch ${files.paths.script}\n`);
     return;
   }
   const r = await reproduceFigure(fig, {
     scale, seeds, out, runsRoot, workers: int(a, 'workers'), subsample: int(a, 'subsample'),
-    onMessage: sweepDisplay(), shouldStop: stopOnSigint(), log: (l) => process.stderr.write(l + '\n'),
+    train: !a.flags.has('no-train'), slurmScript: one(a, 'slurm-script'),
+    onMessage: sweepDisplay(), shouldStop: stopOnSignals(), log: (l) => say(l + '\n'),
   });
   process.stdout.write(`${r.figure.title}\n${JSON.stringify(r.numbers, null, 1)}\nwrote ${r.files.join(', ')}\n`);
 }

@@ -1,14 +1,15 @@
 /**
  * Runs many training runs, one child process each, at most `workers` at a time (TensorFlow.js uses one
  * core per process, so one worker per core). Runs live in `<root>/<key>/`: a finished run whose config
- * matches is reused, a stopped one is resumed from its checkpoint, anything else starts fresh.
+ * matches is reused, a stopped one is resumed from its checkpoint, anything else starts fresh (the child
+ * empties the folder under the run's lock; a folder another process is training is refused, not shared).
  */
 import { fork, ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { RunConfig } from './train/runConfig';
-import { RunDir } from './io';
+import { RunDir, liveRunStatus } from './io';
 import type { FromChildMessage, ToChildMessage, RunStatus } from '../shared/protocol';
 
 export interface SweepJob { key: string; config: RunConfig }
@@ -36,17 +37,41 @@ export function childEntry(): { file: string; execArgv: string[] } {
 
 const stable = (x: unknown): string => JSON.stringify(x, (_k, v) => (v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort()) : v));
 
-function plan(job: SweepJob, root: string): { action: 'reuse' | 'resume' | 'start'; dir: string } {
+interface Plan { action: 'reuse' | 'resume' | 'start'; dir: string; why: string }
+
+/**
+ * What a job's folder needs. Starting over is left to the training child, which empties the folder under
+ * its lock (so a folder another process is writing is never deleted from here).
+ */
+function plan(job: SweepJob, root: string): Plan {
   const dir = path.join(root, job.key);
-  if (!fs.existsSync(path.join(dir, 'run.json'))) return { action: 'start', dir };
+  if (!fs.existsSync(path.join(dir, 'run.json'))) return { action: 'start', dir, why: 'missing' };
   try {
     const run = RunDir.open(dir);
     const rj = run.readRunJson<{ status: RunStatus; config: RunConfig }>();
-    if (stable(rj.config) !== stable(job.config)) return { action: 'start', dir };
-    if (rj.status === 'completed') return { action: 'reuse', dir };
-    if (run.latestCheckpoint()) return { action: 'resume', dir };
-  } catch { /* unreadable: start over */ }
-  return { action: 'start', dir };
+    if (stable(rj.config) !== stable(job.config)) return { action: 'start', dir, why: 'another config' };
+    const live = liveRunStatus(dir, rj);
+    if (rj.status === 'completed' && live.status === 'completed') return { action: 'reuse', dir, why: 'completed' };
+    const why = live.status === 'running' ? `running: ${live.note}` : live.status;
+    if (run.latestCheckpoint()) return { action: 'resume', dir, why };
+    return { action: 'start', dir, why };
+  } catch (e) { return { action: 'start', dir, why: `unreadable: ${(e as Error).message}` }; }
+}
+
+/**
+ * The jobs' runs as they are on disk, training nothing (the merge job of a Slurm array): completed runs
+ * with the job's config are reused; every other job is listed with what is wrong (missing, interrupted,
+ * cancelled, failed, running, another config).
+ */
+export function sweepStatus(jobs: SweepJob[], root: string): { results: SweepResult[]; missing: Array<{ index: number; key: string; why: string }> } {
+  const results: SweepResult[] = [];
+  const missing: Array<{ index: number; key: string; why: string }> = [];
+  jobs.forEach((job, index) => {
+    const p = plan(job, root);
+    if (p.action === 'reuse') results.push({ key: job.key, runDir: p.dir, status: 'completed', reused: true });
+    else missing.push({ index, key: job.key, why: p.why });
+  });
+  return { results, missing };
 }
 
 export async function runSweep(jobs: SweepJob[], opts: SweepOptions): Promise<SweepResult[]> {
@@ -64,7 +89,6 @@ export async function runSweep(jobs: SweepJob[], opts: SweepOptions): Promise<Sw
   const runOne = (job: SweepJob): Promise<SweepResult> => {
     const p = plan(job, opts.root);
     if (p.action === 'reuse') return Promise.resolve({ key: job.key, runDir: p.dir, status: 'completed', reused: true });
-    if (p.action === 'start' && fs.existsSync(p.dir)) fs.rmSync(p.dir, { recursive: true, force: true });
     return new Promise((resolve) => {
       const child = fork(entry.file, [], { execArgv: entry.execArgv, serialization: 'advanced', stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
       live.add(child);

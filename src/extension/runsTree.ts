@@ -8,6 +8,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { readSummary, checkpointMarkdown } from './checkpointHover';
 import { describeClamp, ClampSpec } from '../engine/clamps/spec';
+import { liveRunStatus } from '../engine/io/runStore';
 
 /** Where runs live, relative to a workspace folder. */
 export const RUNS_DIR = path.join('.induction-lab', 'runs');
@@ -108,7 +109,7 @@ async function findRuns(): Promise<RunNode[]> {
         kind: 'run',
         dir,
         name: typeof meta.name === 'string' && meta.name ? meta.name : entry.name,
-        status: typeof meta.status === 'string' ? meta.status : undefined,
+        status: typeof meta.status === 'string' ? liveRunStatus(dir, meta).status : undefined, // 'interrupted': writer gone
         preset: typeof meta.preset === 'string' ? meta.preset : undefined,
         backend: typeof meta.backend === 'string' ? meta.backend : undefined,
         clamps: Array.isArray((meta.config as { clamps?: unknown } | undefined)?.clamps) ? (meta.config as { clamps: ClampSpec[] }).clamps : undefined,

@@ -302,6 +302,23 @@ describe('readFeatureFile', () => {
     assert.deepEqual((await readFeatureFile(hdf5)).data, feats);
   });
 
+  test('a truncated HDF5 file fails with one line naming the truncation (not libhdf5\'s dump)', async () => {
+    const h5 = await h5wasmModule();
+    const whole = path.join(dir, 'whole.h5');
+    const f = new h5.File(whole, 'w');
+    f.create_group('resnet18').create_group('224').create_dataset({ name: 'feat', data: feats, shape: [3, 2, 4], dtype: '<f' });
+    f.close();
+    const bytes = fs.readFileSync(whole);
+    for (const keep of [bytes.length - 10, 200]) {
+      const cut = path.join(dir, `cut-${keep}.h5`);
+      fs.writeFileSync(cut, bytes.subarray(0, keep));
+      await assert.rejects(readFeatureFile(cut), (e: Error) => {
+        assert.equal(e.message, `${cut}: truncated HDF5 file: ${keep} bytes, but its superblock says ${bytes.length} (an interrupted copy or download?)`);
+        return true;
+      });
+    }
+  });
+
   test('a non-HDF5 file with an .h5 extension fails cleanly', async () => {
     const p = path.join(dir, 'fake.h5');
     fs.writeFileSync(p, 'not hdf5 at all');

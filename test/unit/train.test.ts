@@ -35,6 +35,9 @@ async function train(cfg: RunConfig, root: string, id: string, stopAfterSteps = 
   return { dir, msgs, fin };
 }
 
+/** tinyRun on the fast engine: the fault tests' runs take a fraction of a second. */
+const fastRun = (train: Record<string, unknown> = {}) => tinyRun({ train: { sequences: 320, evalEvery: 96, checkpointEvery: 160, lr: 1e-3, engine: 'fast', ...train } });
+
 const strip = (rows: MetricsRecord[]) => rows.map(({ wallTime: _w, ...r }) => r);
 
 test('the same seeds give bit-identical metrics and checkpoints; another init seed does not', async () => {
@@ -74,12 +77,80 @@ test('a cancelled run resumes from its checkpoint and ends exactly where an unin
   assert.equal(part.fin.sequences, 128);
   assert.equal(part.dir.readRunJson<{ status: string }>().status, 'cancelled');
   assert.equal(part.dir.latestCheckpoint()!.sequences, 128);
+  // The stop adds a checkpoint, not a metrics row: the rows so far are the uninterrupted run's.
+  assert.deepEqual(strip(part.dir.readMetrics()), strip(full.dir.readMetrics()).filter((r) => r.sequences <= 128));
   const resumed = await train(tinyRun(), root, 'part', Infinity, true);
   assert.equal(resumed.fin.status, 'completed');
-  assert.deepEqual(readCheckpoint(resumed.dir.latestCheckpoint()!.path).params, readCheckpoint(full.dir.latestCheckpoint()!.path).params);
-  // Same evaluations; the extra record at the interruption only splits the next row's mean train loss.
-  const scheduled = (rows: MetricsRecord[]) => strip(rows.filter((r) => r.sequences !== 128)).map((r) => (r.sequences === 192 ? { ...r, trainLoss: 0 } : r));
-  assert.deepEqual(scheduled(resumed.dir.readMetrics()), scheduled(full.dir.readMetrics()));
+  assert.deepEqual(fs.readFileSync(resumed.dir.latestCheckpoint()!.path), fs.readFileSync(full.dir.latestCheckpoint()!.path));
+  // Every row, the mean train loss of the interval the stop split included.
+  assert.deepEqual(strip(resumed.dir.readMetrics()), strip(full.dir.readMetrics()));
+  // Only the newest checkpoint keeps its optimiser state.
+  assert.deepEqual(fs.readdirSync(resumed.dir.checkpointsDir).filter((f) => f.startsWith('adam-')), ['adam-320.safetensors']);
+});
+
+test('a stop just after an evaluation writes no second row for it (no trainLoss: null duplicate)', async () => {
+  const root = tmp();
+  const full = await train(fastRun(), root, 'full');
+  // evalEvery 96 with batch 32: the 3rd step evaluates at 96, and the stop is asked right after it.
+  const part = await train(fastRun(), root, 'part', 3);
+  assert.equal(part.fin.sequences, 96);
+  assert.deepEqual(part.dir.readMetrics<MetricsRecord>().map((r) => r.sequences), [0, 96]);
+  assert.deepEqual(strip(part.dir.readMetrics()), strip(full.dir.readMetrics()).slice(0, 2));
+  await train(fastRun(), root, 'part', Infinity, true);
+  assert.deepEqual(strip(part.dir.readMetrics()), strip(full.dir.readMetrics()));
+  // Resuming a completed run changes nothing (as `--run-id` on it does).
+  const before = fs.readFileSync(part.dir.metricsPath);
+  const again = await train(fastRun(), root, 'part', Infinity, true);
+  assert.equal(again.fin.status, 'completed');
+  assert.deepEqual(fs.readFileSync(part.dir.metricsPath), before);
+});
+
+test('restarting a run that has no checkpoint starts over instead of appending a second history', async () => {
+  const root = tmp();
+  const noCkpt = () => fastRun({ checkpointEvery: 0 });
+  const full = await train(noCkpt(), root, 'full');
+  // A process that dies after two evaluations (here: its reporting throws), before any checkpoint.
+  const dir = RunDir.create(root, 'dead');
+  let evals = 0;
+  await assert.rejects(runTraining(noCkpt(), dir, { emit: (m) => { if (m.type === 'metrics' && ++evals === 2) throw new Error('killed'); }, shouldStop: () => false }), /killed/);
+  assert.equal(dir.listCheckpoints().length, 0);
+  assert.deepEqual(dir.readMetrics<MetricsRecord>().map((r) => r.sequences), [0, 96]);
+  assert.equal(dir.readRunJson<{ status: string; error: string }>().error, 'killed');
+  const resumed = await train(noCkpt(), root, 'dead', Infinity, true);
+  assert.equal(resumed.fin.status, 'completed');
+  assert.ok(resumed.msgs.some((m) => m.type === 'warning' && /no checkpoint to resume from: restarting the run from sequence 0/.test(m.message)));
+  assert.deepEqual(strip(dir.readMetrics()), strip(full.dir.readMetrics()));
+  const rj = dir.readRunJson<{ status: string; error?: string }>();
+  assert.equal(rj.status, 'completed');
+  assert.equal(rj.error, undefined, 'no stale error after a successful restart');
+});
+
+test('a kill between the parts of a checkpoint unit resumes from the last complete unit, bit for bit', async () => {
+  const root = tmp();
+  const cfg = () => fastRun({ checkpointEvery: 64 });
+  const full = await train(cfg(), root, 'full');
+  const later = await train(cfg(), root, 'later', 6); // units at 64, 128, 192; rows 0, 96, 192
+  const copyFrom = (f: string, to: RunDir) => fs.copyFileSync(path.join(later.dir.path, f), path.join(to.path, f));
+  for (const committed of [false, true]) {
+    // A run stopped at 128 (unit 128 complete), then killed while writing unit 192: its summary and optimiser
+    // state are on disk, its weights (the commit point) only as a temp file, or (committed) written but the
+    // older optimiser state not yet removed. The rows up to 192 were appended before the unit.
+    const id = `killed-${committed}`;
+    const run = (await train(cfg(), root, id, 4)).dir;
+    assert.equal(run.latestCheckpoint()!.sequences, 128);
+    for (const f of ['metrics.jsonl', 'checkpoints/seq-192.summary.json', 'checkpoints/adam-192.safetensors']) copyFrom(f, run);
+    if (committed) copyFrom('checkpoints/seq-192.safetensors', run);
+    else fs.writeFileSync(path.join(run.checkpointsDir, 'seq-192.safetensors.tmp-4242-0badc0de'), 'torn');
+    const resumed = await train(cfg(), root, id, Infinity, true);
+    assert.equal(resumed.fin.status, 'completed');
+    const started = resumed.msgs.find((m) => m.type === 'started');
+    assert.equal(started?.type === 'started' && started.startSequences, committed ? 192 : 128);
+    assert.ok(!resumed.msgs.some((m) => m.type === 'warning' && /Adam/.test(m.message)), 'the optimiser state of the unit is used');
+    if (!committed) assert.ok(resumed.msgs.some((m) => m.type === 'warning' && /removed 3 leftover file\(s\).*seq-192\.safetensors\.tmp-4242-0badc0de/.test(m.message)));
+    assert.deepEqual(fs.readFileSync(run.latestCheckpoint()!.path), fs.readFileSync(full.dir.latestCheckpoint()!.path));
+    assert.deepEqual(strip(run.readMetrics()), strip(full.dir.readMetrics()));
+    assert.deepEqual(fs.readdirSync(run.checkpointsDir).sort(), fs.readdirSync(full.dir.checkpointsDir).sort());
+  }
 });
 
 test('checkpoints round-trip and corrupt or mismatched ones are refused with a clear error', () => {

@@ -14,7 +14,7 @@ import { forward, ForwardResult, ModelInputs, Overrides, Weights } from '../mode
 import { site } from '../model/sites';
 import { HostOverride, newHostOverride, mergeHostOverrides } from '../model/hostOverride';
 import { TfWeights } from '../model/tfModel';
-import { readCheckpoint } from '../model/checkpoint';
+import { readCheckpoint, Checkpoint } from '../model/checkpoint';
 import { ClampContext, BatchHost, headMaskArray } from './context';
 import { ClampSpec, ClampKind, CLAMP_ORDER, isActive } from './spec';
 import { parseHead } from './heads';
@@ -130,15 +130,32 @@ function cosine(a: Float32Array, b: Float32Array): number {
 
 // ---- Clamps that read passes of the model (TensorFlow.js; the fast model folds layer1 and copy into its own pass) ----
 
-const donors = new Map<string, TfWeights>();
-/** A frozen donor model (graft clamps), loaded once per process. */
-export function donorWeights(path: string, c: ModelConfig): TfWeights {
-  let d = donors.get(path);
-  if (!d) {
-    const ck = readCheckpoint(path);
+const donorCheckpoints = new Map<string, Checkpoint>();
+/**
+ * A graft donor read from disk and checked against this model: host arrays only, so it can be called
+ * before the engine has picked a TensorFlow.js backend (checkClampResources runs before training).
+ */
+function donorCheckpoint(path: string, c: ModelConfig): Checkpoint {
+  let ck = donorCheckpoints.get(path);
+  if (!ck) {
+    ck = readCheckpoint(path);
     for (const k of ['dModel', 'numHeads', 'depth', 'numLabels', 'inputDim', 'contextLen', 'mlpRatio'] as const) {
       if (ck.config[k] !== c[k]) throw new Error(`graft checkpoint ${path} has model.${k} = ${ck.config[k]}, this model has ${c[k]}`);
     }
+    donorCheckpoints.set(path, ck);
+  }
+  return ck;
+}
+
+const donors = new Map<string, TfWeights>();
+/**
+ * A frozen donor model (graft clamps) as tensors, made once per process on first use: by then the
+ * engine has initialised its backend (tensors made earlier fail with "backend … not yet initialized").
+ */
+export function donorWeights(path: string, c: ModelConfig): TfWeights {
+  let d = donors.get(path);
+  if (!d) {
+    const ck = donorCheckpoint(path, c);
     d = new TfWeights(ck.config, ck.params, false);
     donors.set(path, d);
   }
@@ -258,7 +275,10 @@ export function clampedForward(
   return out ? graftOut(out, c, inputs, main) : main;
 }
 
-/** Loads what the clamps need from disk (graft donors) so problems show before training starts. */
+/**
+ * Reads and checks what the clamps need from disk (graft donors) so problems show before training
+ * starts; makes no tensors, so it is safe before any backend is chosen.
+ */
 export function checkClampResources(c: ModelConfig, clamps: ClampSpec[]): void {
-  for (const s of clamps) if (s.kind === 'graft-in' || s.kind === 'graft-out') donorWeights(s.checkpoint, c);
+  for (const s of clamps) if (s.kind === 'graft-in' || s.kind === 'graft-out') donorCheckpoint(s.checkpoint, c);
 }

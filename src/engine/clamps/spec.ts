@@ -248,7 +248,8 @@ export function parseClampFlag(text: string, m: ModelShape): ClampSpec {
     } else {
       const [h, v] = item.split('@');
       heads.push(h);
-      if (v !== undefined) { if (!/^\d*\.?\d+$/.test(v)) throw new Error(`clamp "${text}": "@${v}" must be a number`); value = Number(v); }
+      // A number out of range ("@-1") is left to the range check, which names the field and its range.
+      if (v !== undefined) { if (v.trim() === '' || !Number.isFinite(Number(v))) throw new Error(`clamp "${text}": "@${v}" must be a number`); value = Number(v); }
     }
   }
   if (heads.length) { if (kind === 'copy') o.head = heads; else o.heads = heads; }

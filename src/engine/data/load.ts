@@ -31,9 +31,16 @@ export async function loadFeatureBank(cfg: DataConfig): Promise<FeatureBank> {
   return { classes, exemplars, dim, data, source: `${cfg.features}${key}` };
 }
 
-/** Builds the task (features, label scheme, splits) for a config. */
-export async function loadTaskData(cfg: DataConfig): Promise<TaskData> {
+/**
+ * Builds the task (features, label scheme, splits) for a config. With `model`, the features' width is
+ * checked against `model.inputDim` here, naming the file and the setting, rather than at the first step.
+ */
+export async function loadTaskData(cfg: DataConfig, model?: { inputDim: number }): Promise<TaskData> {
   const bank = await loadFeatureBank(cfg);
+  if (model && bank.dim !== model.inputDim) {
+    const what = cfg.features === 'synthetic' ? 'the synthetic features have' : `features in ${bank.source} have`;
+    throw new Error(`${what} ${bank.dim} values per exemplar but model.inputDim is ${model.inputDim}: set model.inputDim to ${bank.dim}`);
+  }
   const labels = makeLabelScheme(cfg.numLabels, cfg.labelSplit, cfg.labelSplitSeed);
   return new TaskData(bank, cfg, labels);
 }

@@ -97,18 +97,54 @@ const HDF5_SIGNATURE = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x
 
 /**
  * HDF5 puts its signature at byte 0 or after a user block of 512, 1024, 2048, ... bytes. Checking it
- * ourselves gives a clean error instead of libhdf5's multi-line diagnostic dump on stderr.
+ * ourselves gives a clean error instead of libhdf5's multi-line diagnostic dump on stderr. Returns the
+ * signature's offset, or -1.
  */
-async function looksLikeHdf5(file: string): Promise<boolean> {
+async function hdf5SignatureAt(fh: fs.FileHandle, size: number): Promise<number> {
+  const buf = Buffer.alloc(8);
+  for (let off = 0; off + 8 <= size; off = off === 0 ? 512 : off * 2) {
+    await fh.read(buf, 0, 8, off);
+    if (buf.equals(HDF5_SIGNATURE)) return off;
+  }
+  return -1;
+}
+
+/**
+ * The end-of-file address the superblock records (absolute, i.e. plus its base address), or null if the
+ * superblock is of an unknown version or the address is undefined. Layouts from the HDF5 file format
+ * spec: versions 0/1 keep the addresses after 16 (v1: 20) bytes of version and size fields; versions 2/3
+ * after 4 bytes.
+ */
+async function hdf5StoredEnd(fh: fs.FileHandle, at: number, size: number): Promise<number | null> {
+  const head = Buffer.alloc(Math.min(96, size - at));
+  await fh.read(head, 0, head.length, at);
+  if (head.length < 16) return null;
+  const version = head[8];
+  let sizeOfOffsets: number, addrStart: number, eofIndex: number;
+  if (version === 0 || version === 1) { sizeOfOffsets = head[13]; addrStart = version === 0 ? 24 : 28; eofIndex = 2; }
+  else if (version === 2 || version === 3) { sizeOfOffsets = head[9]; addrStart = 12; eofIndex = 2; }
+  else return null;
+  if (sizeOfOffsets !== 8 && sizeOfOffsets !== 4) return null;
+  const addr = (i: number): bigint | null => {
+    const o = addrStart + i * sizeOfOffsets;
+    if (o + sizeOfOffsets > head.length) return null;
+    const v = sizeOfOffsets === 8 ? head.readBigUInt64LE(o) : BigInt(head.readUInt32LE(o));
+    return v === (sizeOfOffsets === 8 ? 0xffffffffffffffffn : 0xffffffffn) ? null : v;
+  };
+  const base = addr(0), eof = addr(eofIndex);
+  if (base === null || eof === null) return null;
+  return Number(base + eof);
+}
+
+/** Checks the signature and, from the superblock, that the file is whole: one clear line instead of libhdf5's dump. */
+async function checkHdf5(file: string): Promise<void> {
   const fh = await fs.open(file, 'r');
   try {
     const size = (await fh.stat()).size;
-    const buf = Buffer.alloc(8);
-    for (let off = 0; off + 8 <= size; off = off === 0 ? 512 : off * 2) {
-      await fh.read(buf, 0, 8, off);
-      if (buf.equals(HDF5_SIGNATURE)) return true;
-    }
-    return false;
+    const at = await hdf5SignatureAt(fh, size);
+    if (at < 0) throw new Error(`${file}: not an HDF5 file (no HDF5 signature)`);
+    const end = await hdf5StoredEnd(fh, at, size);
+    if (end !== null && size < end) throw new Error(`${file}: truncated HDF5 file: ${size} bytes, but its superblock says ${end} (an interrupted copy or download?)`);
   } finally {
     await fh.close();
   }
@@ -130,7 +166,7 @@ function resolvePath(h5: H5, root: InstanceType<H5['Group']>, key: string): Retu
 }
 
 async function readHdf5(file: string, key: string): Promise<FeatureArray> {
-  if (!(await looksLikeHdf5(file))) throw new Error(`${file}: not an HDF5 file (no HDF5 signature)`);
+  await checkHdf5(file);
   const h5 = await loadH5wasm();
   // The Node build uses NODERAWFS: libhdf5 reads the host file directly, no copy into a memfs.
   const f = new h5.File(nodePath.resolve(file), 'r');

@@ -4,3 +4,4 @@ export * from './npy';
 export * from './atomic';
 export * from './featureFile';
 export * from './runStore';
+export * from './runLock';

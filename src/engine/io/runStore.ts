@@ -1,13 +1,17 @@
 // On-disk layout of training runs:
 //   <workspace>/.induction-lab/runs/<run-id>/run.json                      config + status (atomic rewrites)
+//                                           /run.lock                      the writer (pid, host, start) while it trains
 //                                           /metrics.jsonl                 one JSON object per logged step
 //                                           /checkpoints/seq-<n>.safetensors  weights after n training sequences
+//                                           /checkpoints/seq-<n>.summary.json what a hover shows
+//                                           /checkpoints/adam-<n>.safetensors optimiser state (newest checkpoint only)
 // Run ids start with a UTC timestamp so a plain name sort is chronological.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { JsonlAppender, describeFsError, readJsonl, writeFileAtomic, writeJsonAtomic } from './atomic';
+import { lockState, LockOwner, LockState } from './runLock';
 
 export const RUN_JSON = 'run.json';
 export const METRICS_JSONL = 'metrics.jsonl';
@@ -35,6 +39,23 @@ function checkRunId(id: string): void {
 
 const CHECKPOINT_RE = /^seq-(\d+)\.safetensors$/;
 
+/**
+ * mkdir -p that reports the real reason: Node's recursive mkdir answers ENOENT where the first missing
+ * folder cannot be made (a read-only file system gives EROFS, a full one ENOSPC), so on ENOENT the folders
+ * are made one at a time to surface the error of the one that fails.
+ */
+export function mkdirp(dir: string): void {
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    const missing: string[] = [];
+    let d = path.resolve(dir);
+    while (!fs.existsSync(d) && path.dirname(d) !== d) { missing.unshift(d); d = path.dirname(d); }
+    for (const m of missing) fs.mkdirSync(m); // throws the real code (EROFS, EACCES, ENOSPC, ENOTDIR …)
+  }
+}
+
 export interface CheckpointRef { sequences: number; path: string }
 
 export class RunDir {
@@ -53,7 +74,7 @@ export class RunDir {
     checkRunId(id);
     const dir = path.resolve(root, id);
     try {
-      fs.mkdirSync(path.join(dir, CHECKPOINTS_DIR), { recursive: true });
+      mkdirp(path.join(dir, CHECKPOINTS_DIR));
       const probe = path.join(dir, `.probe-${process.pid}-${randomBytes(4).toString('hex')}`);
       fs.writeFileSync(probe, 'ok');
       fs.unlinkSync(probe);
@@ -180,4 +201,43 @@ export function listRuns(root: string): RunListing {
     }
   }
   return runs;
+}
+
+/** A run's status as a reader should show it: run.json's, or "interrupted" for a run whose writer is gone. */
+export type LiveStatus = 'created' | 'running' | 'completed' | 'cancelled' | 'failed' | 'interrupted' | 'unknown';
+
+export interface LiveRunStatus {
+  status: LiveStatus;
+  /** What run.json says (differs from `status` for an interrupted run). */
+  recorded?: string;
+  /** The writer holding the run's lock, if any. */
+  owner?: LockOwner;
+  /** One line for a tooltip: who trains it, or why it counts as interrupted. */
+  note: string;
+}
+
+/**
+ * The live status of the run in `dir`, from run.json (pass it if already read) and the run's lock: a run
+ * recorded as "running" or "created" whose lock is gone or stale was killed (SIGKILL, power loss, a dead
+ * node) and is "interrupted" — resumable from its newest checkpoint, or deletable. A live lock means
+ * "running" whatever run.json says (a restart that has not yet rewritten it). Never throws.
+ */
+export function liveRunStatus(dir: string, runJson?: unknown): LiveRunStatus {
+  let rj = runJson as { status?: unknown } | undefined;
+  if (rj === undefined) {
+    try { rj = JSON.parse(fs.readFileSync(path.join(dir, RUN_JSON), 'utf8')); } catch { rj = undefined; }
+  }
+  const recorded = typeof rj?.status === 'string' ? rj.status : undefined;
+  let lock: LockState;
+  try { lock = lockState(dir); } catch (e) { return { status: 'unknown', recorded, note: (e as Error).message }; }
+  if (lock.state === 'held') {
+    const o = lock.owner;
+    return { status: 'running', recorded, owner: o, note: `pid ${o.pid} on ${o.host} since ${o.started}` };
+  }
+  if (recorded === 'running' || recorded === 'created') {
+    const why = lock.state === 'stale' ? lock.why : 'its training process is gone';
+    return { status: 'interrupted', recorded, note: `interrupted (${why}): resume it from its newest checkpoint, or delete it` };
+  }
+  if (recorded === 'completed' || recorded === 'cancelled' || recorded === 'failed') return { status: recorded, recorded, note: recorded };
+  return { status: 'unknown', recorded, note: recorded === undefined ? 'no readable run.json' : `unknown status "${recorded}"` };
 }

@@ -25,9 +25,13 @@ export function encodeCheckpoint(ck: Checkpoint, extraMeta: Record<string, strin
 export function decodeCheckpoint(bytes: Uint8Array, source: string, expected?: ModelConfig): Checkpoint {
   const { tensors, metadata } = decodeSafetensors(bytes, source);
   let config: ModelConfig;
-  try { config = JSON.parse(metadata.model_config ?? ''); } catch {
+  if (metadata.model_config === undefined) {
     if (!expected) throw new Error(`${source}: no model_config in the safetensors metadata; pass the run's config to read it`);
     config = expected;
+  } else {
+    try { config = JSON.parse(metadata.model_config); } catch (e) {
+      throw new Error(`${source}: model_config in the safetensors metadata is not valid JSON (${(e as Error).message})`);
+    }
   }
   validateModelConfig(config);
   if (expected) {

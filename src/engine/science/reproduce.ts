@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { resolvePreset, experimentPresets } from '../presets';
 import { RunConfig } from '../train/runConfig';
-import { runSweep, SweepJob, SweepOptions, SweepResult } from '../sweep';
+import { runSweep, sweepStatus, SweepJob, SweepOptions, SweepResult } from '../sweep';
 import { RunDir, writeFileAtomic, writeJsonAtomic } from '../io';
 import { Scale, fig5bConditions, fig6Columns, FIG6_ROWS, IS_SWEEP } from './conditions';
 import { FigureData, LinePanel, figureCsv, figureSvg, DARK2 } from './figureSvg';
@@ -30,6 +30,18 @@ export interface ReproduceOptions extends Omit<SweepOptions, 'root'> {
   /** Measures on checkpoints use this many dense sequences (default 2,000 at the fast scale, all at paper scale). */
   subsample?: number;
   log?: (line: string) => void;
+  /** false: train nothing, draw from finished runs or fail naming the missing ones (the Slurm merge job). */
+  train?: boolean;
+  /** The emitted Slurm array script, named in the "missing runs" error. */
+  slurmScript?: string;
+}
+
+/** The figure's runs when nothing may be trained: all completed, or an error listing the others by array index. */
+function finishedRuns(jobs: SweepJob[], runsRoot: string, slurmScript?: string): SweepResult[] {
+  const { results, missing } = sweepStatus(jobs, runsRoot);
+  if (!missing.length) return results;
+  const how = slurmScript ? `sbatch --array=${missing.map((m) => m.index).join(',')} ${slurmScript}` : 'run reproduce without --no-train';
+  throw new Error(`${missing.length} of ${jobs.length} run(s) are not complete: ${missing.map((m) => `#${m.index} ${m.key} (${m.why})`).join(', ')}; train them first: ${how}`);
 }
 
 /** The main run of Fig 3 at a scale: every 8 Layer-2 heads, ≈ 20 (fast) or 100 (paper) checkpoints. */
@@ -76,10 +88,13 @@ export async function reproduce(fig: FigureId, o: ReproduceOptions): Promise<Fig
   const jobs = figureJobs(fig, o.scale, seeds);
   let runs: SweepResult[] = [];
   if (jobs.length) {
-    log(`${fig}: ${jobs.length} run(s) at the ${o.scale} scale → ${o.runsRoot}`);
-    runs = await runSweep(jobs, { ...o, root: o.runsRoot });
-    const bad = runs.filter((r) => r.status !== 'completed');
-    if (bad.length) throw new Error(`${bad.length} run(s) did not complete (${bad.map((b) => `${b.key}: ${b.error ?? b.status}`).join('; ')}); run the same command again to resume`);
+    if (o.train === false) runs = finishedRuns(jobs, o.runsRoot, o.slurmScript);
+    else {
+      log(`${fig}: ${jobs.length} run(s) at the ${o.scale} scale → ${o.runsRoot}`);
+      runs = await runSweep(jobs, { ...o, root: o.runsRoot });
+      const bad = runs.filter((r) => r.status !== 'completed');
+      if (bad.length) throw new Error(`${bad.length} run(s) did not complete (${bad.map((b) => `${b.key}: ${b.error ?? b.status}`).join('; ')}); run the same command again to resume`);
+    }
   }
   const dirOf = (key: string) => runs.find((r) => r.key === key)!.runDir;
   const seed = seeds[0];
@@ -203,27 +218,4 @@ export async function reproduce(fig: FigureId, o: ReproduceOptions): Promise<Fig
   writeJsonAtomic(files[1], { figure: figure!, numbers, scale: o.scale, seeds, runs: runs.map((r) => ({ key: r.key, runDir: r.runDir, reused: r.reused })) });
   writeFileAtomic(files[2], figureCsv(figure!));
   return { figure: figure!, files, runs, numbers };
-}
-
-/** A Slurm job-array script that trains every run of a figure with the same CLI, then a merge job that draws it. */
-export function slurmScript(fig: FigureId, scale: Scale, seeds: number[], runsRoot: string, out: string): { script: string; configs: Array<{ key: string; config: RunConfig }> } {
-  const jobs = figureJobs(fig, scale, seeds);
-  const cfgDir = path.join(out, fig, 'slurm-configs');
-  const lines = [
-    '#!/bin/bash',
-    `# Induction Lab: the runs of ${fig} at the ${scale} scale as a Slurm job array, then one merge job.`,
-    `# Submit with: sbatch --array=0-${Math.max(0, jobs.length - 1)} ${path.join(out, fig, 'slurm.sh')}  (the merge job is chained below)`,
-    '#SBATCH --job-name=induction-lab-' + fig,
-    '#SBATCH --cpus-per-task=1',
-    '#SBATCH --mem=2G',
-    '#SBATCH --time=04:00:00',
-    'set -euo pipefail',
-    `KEYS=(${jobs.map((j) => j.key).join(' ')})`,
-    'KEY=${KEYS[$SLURM_ARRAY_TASK_ID]}',
-    `npx induction-lab train --config ${cfgDir}/$KEY.json --out ${runsRoot} --run-id $KEY`,
-    `if [ "$SLURM_ARRAY_TASK_ID" = "0" ]; then`,
-    `  sbatch --dependency=afterok:$SLURM_ARRAY_JOB_ID --job-name=induction-lab-${fig}-merge --wrap "npx induction-lab reproduce ${fig} --scale ${scale} --seeds ${seeds.join(',')} --runs ${runsRoot} --out ${out} --workers 1"`,
-    'fi',
-  ];
-  return { script: lines.join('\n') + '\n', configs: jobs.map((j) => ({ key: j.key, config: j.config })) };
 }

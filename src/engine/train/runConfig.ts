@@ -129,7 +129,7 @@ export function validateRunConfig(c: RunConfig): void {
   const t = c.train;
   num(t.lr, 'train.lr', 1e-9, 1, false);
   num(t.batchSize, 'train.batchSize', 1, 65536, true);
-  num(t.sequences, 'train.sequences', 0, 1e10, true);
+  num(t.sequences, 'train.sequences', 1, 1e10, true); // 0 would be a run of two identical evaluations
   num(t.evalEvery, 'train.evalEvery', 1, 1e10, true);
   num(t.checkpointEvery, 'train.checkpointEvery', 0, 1e10, true);
   for (const k of ['initSeed', 'trainSeed', 'evalSeed'] as const) num(t[k], `train.${k}`, 0, 2 ** 31 - 1, true);

@@ -1,14 +1,15 @@
 /**
  * The training loop (spec §2.3–2.4): Adam on fresh batches sampled per step, evaluation and
  * checkpoints on a schedule counted in sequences, every file written atomically and every metrics line
- * flushed as it is written, cancellable between steps, resumable from the last checkpoint. Reports
- * through `emit` with the protocol's messages, so the child process and the CLI share it.
+ * flushed as it is written, cancellable between steps, resumable from the last checkpoint unit
+ * (checkpointUnit.ts) bit for bit, one writer per run folder (io/runLock.ts). Reports through `emit`
+ * with the protocol's messages, so the child process and the CLI share it.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { tf } from '../tf';
 import { Rng } from '../rng';
-import { loadTaskData } from '../data';
+import { loadTaskData, TaskData } from '../data';
 import { initParams, Params, countParams } from '../model/params';
 import { encodeCheckpoint, readCheckpoint } from '../model/checkpoint';
 import { checkClampResources } from '../clamps/apply';
@@ -18,7 +19,9 @@ import { evaluate, EvalResult } from './evaluate';
 import { createEngine, TrainEngine } from './engines';
 import { RunConfig } from './runConfig';
 import { openTrainingEvents } from '../export/tensorboardRun';
-import { RunDir, summaryPath, writeFileAtomic, writeJsonAtomic, decodeSafetensors, encodeSafetensors, NamedTensor } from '../io';
+import { RunDir, writeFileAtomic, describeFsError, CHECKPOINTS_DIR } from '../io';
+import { RunLock, LOCK_FILE } from '../io/runLock';
+import { writeCheckpointUnit, newestUnit, cleanLeftovers } from './checkpointUnit';
 import type { FromChildMessage, FinishedMessage, MetricsRecord, RunStatus, CheckpointSummary } from '../../shared/protocol';
 
 export const ENGINE_VERSION = '0.1.0';
@@ -35,95 +38,133 @@ export interface RunJson {
   created: string; updated: string; sequences: number; parameters: number; error?: string; features?: string;
 }
 
-const ADAM_FILE = 'adam-state.safetensors';
-
-function adamToTensors(s: AdamState): Record<string, NamedTensor> {
-  const out: Record<string, NamedTensor> = { step: { dtype: 'I32', shape: [1], data: Int32Array.of(s.step) } };
-  for (const k of Object.keys(s.m)) {
-    out[`m.${k}`] = { dtype: 'F32', shape: [s.m[k].length], data: s.m[k] };
-    out[`v.${k}`] = { dtype: 'F32', shape: [s.v[k].length], data: s.v[k] };
-  }
-  return out;
+export interface TrainOptions {
+  /** The run's lock, when the caller took it before deciding how to start (the CLI, the child); else taken here. */
+  lock?: RunLock;
+  /** What prepareRun loaded before the run folder was made; loaded here if absent. */
+  prepared?: PreparedRun;
 }
 
-function adamFromTensors(bytes: Uint8Array, source: string, params: Params): AdamState {
-  const { tensors } = decodeSafetensors(bytes, source);
-  const st = adamInit(params);
-  st.step = Number((tensors.get('step')?.data as Int32Array)[0]);
-  for (const k of Object.keys(params)) {
-    const m = tensors.get(`m.${k}`), v = tensors.get(`v.${k}`);
-    if (!m || !v || m.data.length !== params[k].length || v.data.length !== params[k].length) throw new Error(`${source}: optimiser state for ${k} is missing or has the wrong size`);
-    st.m[k].set(m.data as Float32Array); st.v[k].set(v.data as Float32Array);
-  }
-  return st;
+/** What a run needs from disk besides its folder: the task's data (feature file) and the graft donors. */
+export interface PreparedRun { task: TaskData }
+
+/**
+ * Everything that can fail before training and writes nothing: the feature file (and its width against
+ * model.inputDim) and the graft donors. Call it before creating a run folder, so such errors leave none.
+ */
+export async function prepareRun(config: RunConfig): Promise<PreparedRun> {
+  const task = await loadTaskData(config.data, config.model);
+  checkClampResources(config.model, config.clamps);
+  return { task };
 }
 
-/** Starts a new run in `runDir` (run.json must not say it ran) or resumes it from its last checkpoint. */
-export async function runTraining(config: RunConfig, runDir: RunDir, io: TrainIO, resume = false): Promise<FinishedMessage> {
+/** Whether the run in `runDir` has finished: run.json says completed and its final checkpoint is there. */
+export function isComplete(runDir: RunDir): boolean {
+  let rj: Partial<RunJson>;
+  try { rj = runDir.readRunJson<Partial<RunJson>>(); } catch { return false; }
+  const last = runDir.latestCheckpoint();
+  return rj.status === 'completed' && !!last && last.sequences >= finalSequences(rj.config?.train ?? { sequences: Infinity, batchSize: 1 });
+}
+
+/** The run's length in sequences: `train.sequences` rounded up to whole batches (every step is a full batch). */
+export function finalSequences(t: { sequences: number; batchSize: number }): number {
+  return Math.ceil(t.sequences / t.batchSize) * t.batchSize;
+}
+
+/**
+ * Trains a new run in `runDir`, or (`resume`) continues it from its newest checkpoint unit, so that it ends
+ * bit for bit where an uninterrupted run would — metrics.jsonl included. A new run in a folder that held
+ * an earlier attempt starts from a clean folder; a resumed run without a checkpoint restarts from 0 (its
+ * metrics are reset, not appended to). Holds the run's lock throughout; a run that is already complete is
+ * left as it is.
+ */
+export async function runTraining(config: RunConfig, runDir: RunDir, io: TrainIO, resume = false, opts: TrainOptions = {}): Promise<FinishedMessage> {
+  const prepared = opts.prepared ?? await prepareRun(config);
+  const lock = opts.lock ?? RunLock.acquire(runDir.path, `train ${runDir.id} (pid ${process.pid})`, (message) => io.emit({ type: 'warning', message }));
+  try {
+    return await trainLocked(config, runDir, io, resume, prepared, lock);
+  } finally {
+    if (!opts.lock) lock.release();
+  }
+}
+
+async function trainLocked(config: RunConfig, runDir: RunDir, io: TrainIO, resume: boolean, prepared: PreparedRun, lock: RunLock): Promise<FinishedMessage> {
   const t0 = Date.now();
   const now = () => new Date().toISOString();
-  let runJson: RunJson;
-  const setStatus = (patch: Partial<RunJson>) => { runJson = { ...runJson, ...patch, updated: now() }; runDir.writeRunJson(runJson); };
-  runJson = resume
-    ? { ...runDir.readRunJson<RunJson>(), status: 'running', updated: now() }
+  const warn = (message: string) => io.emit({ type: 'warning', message });
+  const B = config.train.batchSize, total = finalSequences(config.train);
+  if (resume && isComplete(runDir)) {
+    const fin: FinishedMessage = { type: 'finished', status: 'completed', sequences: runDir.latestCheckpoint()!.sequences, runDir: runDir.path, seconds: 0 };
+    io.emit(fin);
+    return fin;
+  }
+  const left = cleanLeftovers(runDir);
+  if (left.length) warn(`removed ${left.length} leftover file(s) of an interrupted write: ${left.join(', ')}`);
+  if (total !== config.train.sequences) warn(`train.sequences = ${config.train.sequences} is not a multiple of the batch size ${B}: training ${total} sequences (${total / B} steps)`);
+
+  // Where to start: the newest complete checkpoint unit, or sequence 0 in a clean folder.
+  const { task } = prepared;
+  let params: Params = initParams(config.model, config.train.initSeed);
+  let adam: AdamState | null = null;
+  let step = 0, lossSum = 0, lossCount = 0, unitStep = -1;
+  const previous = resume ? runDir.readRunJson<RunJson>() : null;
+  const unit = resume ? newestUnit(runDir, params, B) : null;
+  if (unit) {
+    const seq = unit.checkpoint.sequences;
+    params = readCheckpoint(unit.checkpoint.path, config.model).params;
+    adam = unit.adam;
+    if (!adam || adam.step * B !== seq) {
+      warn(`no optimiser state saved with checkpoint ${seq}: restarting Adam moments (the run will not end bit for bit where an uninterrupted run would)`);
+      adam = adamInit(params); adam.step = seq / B;
+    }
+    step = unitStep = adam.step;
+    if (unit.trainer?.step === step) ({ lossSum, lossCount } = unit.trainer);
+    // Metrics logged after the checkpoint are recomputed identically: drop them.
+    const kept = runDir.readMetrics<MetricsRecord>().filter((r) => r.sequences <= seq);
+    writeFileAtomic(runDir.metricsPath, kept.map((r) => JSON.stringify(r) + '\n').join(''));
+  } else {
+    if (resume) warn('no checkpoint to resume from: restarting the run from sequence 0');
+    resetRunFolder(runDir);
+  }
+
+  let runJson: RunJson = previous
+    ? { ...previous, status: 'running', error: undefined, updated: now() }
     : {
       id: runDir.id, name: config.name, preset: config.preset, status: 'created', config,
       versions: { engine: ENGINE_VERSION, node: process.versions.node }, created: now(), updated: now(), sequences: 0,
       parameters: countParams(config.model),
     };
-  runDir.writeRunJson(runJson);
-
-  let task;
-  try {
-    task = await loadTaskData(config.data);
-    checkClampResources(config.model, config.clamps);
-  } catch (e) {
-    setStatus({ status: 'failed', error: (e as Error).message });
+  const setStatus = (patch: Partial<RunJson>) => { runJson = { ...runJson, ...patch, updated: now() }; runDir.writeRunJson(runJson); };
+  const reserve = new SpaceReserve(runDir.path);
+  /** Records the failure (with the reserve freed, so even a full disk takes it) and rethrows the original error. */
+  const fail = (e: unknown): never => {
+    reserve.free();
+    try { setStatus({ status: 'failed', error: (e as Error).message, sequences: step * B }); } catch { /* the original error matters more */ }
     throw e;
-  }
-  const B = config.train.batchSize, total = config.train.sequences;
+  };
+  setStatus({});
 
-  // Parameters, optimiser and position: fresh, or from the last checkpoint.
-  let params: Params = initParams(config.model, config.train.initSeed);
-  let adam: AdamState | null = null;
-  let step = 0;
-  if (resume) {
-    const last = runDir.latestCheckpoint();
-    if (last) {
-      params = readCheckpoint(last.path, config.model).params;
-      const adamPath = path.join(runDir.checkpointsDir, ADAM_FILE);
-      adam = fs.existsSync(adamPath) ? adamFromTensors(fs.readFileSync(adamPath), adamPath, params) : adamInit(params);
-      if (adam.step * B !== last.sequences) {
-        io.emit({ type: 'warning', message: `optimiser state (${adam.step * B} sequences) does not match checkpoint ${last.sequences}: restarting Adam moments` });
-        adam = adamInit(params); adam.step = last.sequences / B;
-      }
-      step = adam.step;
-      // Drop metrics logged after the checkpoint: they will be recomputed identically.
-      const kept = runDir.readMetrics<MetricsRecord>().filter((r) => r.sequences <= last.sequences);
-      writeFileAtomic(runDir.metricsPath, kept.map((r) => JSON.stringify(r) + '\n').join(''));
-    }
-  }
   let engine: TrainEngine;
   try {
     engine = await createEngine(config.train.engine, config.train.backend, config.model, task.bank, config.clamps, params, adam);
-  } catch (e) {
-    setStatus({ status: 'failed', error: (e as Error).message });
-    throw e;
-  }
+  } catch (e) { return fail(e); }
   const evalSets = task.evalSets(config.train.evalSeed);
-  const log = runDir.metrics();
-  const tb = openTrainingEvents(runDir, config, step * B, (message) => io.emit({ type: 'warning', message }));
-  setStatus({
-    status: 'running', engine: engine.name, backend: engine.backend, backendNotes: engine.notes, features: task.bank.source,
-    versions: { ...runJson.versions, tfjs: tf.version_core },
-  });
+  let log: ReturnType<RunDir['metrics']>;
+  let tb: ReturnType<typeof openTrainingEvents>;
+  try {
+    log = runDir.metrics();
+    tb = openTrainingEvents(runDir, config, step * B, (message) => io.emit({ type: 'warning', message }));
+    setStatus({
+      status: 'running', engine: engine.name, backend: engine.backend, backendNotes: engine.notes, features: task.bank.source,
+      versions: { ...runJson.versions, tfjs: tf.version_core },
+    });
+  } catch (e) { engine.dispose(); return fail(e); }
   io.emit({
     type: 'started', runId: runDir.id, runDir: runDir.path, backend: engine.name, backendNotes: engine.notes,
     totalSequences: total, startSequences: step * B, config,
   });
   for (const message of clampWarnings(config.clamps, config.model)) io.emit({ type: 'warning', message });
 
-  let lossSum = 0, lossCount = 0;
   let lastEval: { seq: number; r: EvalResult } | null = null;
   const doEval = (seq: number) => {
     const r = evaluate(config.model, evalSets, engine.evalForward(seq));
@@ -138,7 +179,7 @@ export async function runTraining(config: RunConfig, runDir: RunDir, io: TrainIO
     io.emit({ type: 'metrics', record });
   };
   const saveCheckpoint = (seq: number) => {
-    const p = runDir.writeCheckpoint(seq, encodeCheckpoint({ config: config.model, sequences: seq, params: engine.params() }));
+    const weights = encodeCheckpoint({ config: config.model, sequences: seq, params: engine.params() });
     // What a hover on this checkpoint shows, computed now so readers never need the model.
     const ev = lastEval?.seq === seq ? lastEval.r : evaluate(config.model, evalSets.filter((e) => e.spec.name === 'fsl_train'), engine.evalForward(seq));
     const summary: CheckpointSummary = {
@@ -146,8 +187,8 @@ export async function runTraining(config: RunConfig, runDir: RunDir, io: TrainIO
       patterns: ev.patterns.canonical, meanPatterns: ev.patterns.mean, inductionStrength: ev.inductionStrength, prevTokenScore: ev.prevTokenScore,
       eval: Object.fromEntries(Object.entries(ev.eval).map(([k, v]) => [k, { loss: v.loss, acc: v.acc }])),
     };
-    writeJsonAtomic(summaryPath(p), summary);
-    writeFileAtomic(path.join(runDir.checkpointsDir, ADAM_FILE), encodeSafetensors(adamToTensors(engine.adamState())));
+    const p = writeCheckpointUnit(runDir, seq, { weights, summary, adam: engine.adamState(), trainer: { step, lossSum, lossCount } });
+    unitStep = step;
     setStatus({ sequences: seq });
     io.emit({ type: 'checkpoint', sequences: seq, path: p });
   };
@@ -156,7 +197,7 @@ export async function runTraining(config: RunConfig, runDir: RunDir, io: TrainIO
   let status: RunStatus = 'completed';
   let lastProgress = Date.now(), lastProgressStep = step;
   try {
-    if (step === 0) doEval(0);
+    if (step === 0 && unitStep < 0) doEval(0);
     while (step * B < total) {
       if (io.shouldStop()) { status = 'cancelled'; break; }
       const seqBefore = step * B;
@@ -171,24 +212,59 @@ export async function runTraining(config: RunConfig, runDir: RunDir, io: TrainIO
         const dt = (Date.now() - lastProgress) / 1000;
         io.emit({ type: 'progress', sequences: seq, step, totalSequences: total, stepsPerSecond: (step - lastProgressStep) / Math.max(dt, 1e-3), trainLoss: loss });
         lastProgress = Date.now(); lastProgressStep = step;
+        lock.heartbeat();
         // Let IPC messages (cancel) and signals in.
         await new Promise((r) => setImmediate(r));
       }
     }
-    const seq = step * B;
-    doEval(seq);
-    saveCheckpoint(seq);
-  } catch (e) {
+    // The end: the final evaluation and checkpoint (unless a kill came just after they were written). A stop:
+    // a checkpoint unit at the current step and no extra metrics row, so the resumed run's rows are the same.
+    if (unitStep !== step && (status === 'completed' || step > 0)) {
+      if (status === 'completed') doEval(step * B);
+      saveCheckpoint(step * B);
+    }
     log.close(); tb?.close();
-    setStatus({ status: 'failed', error: (e as Error).message, sequences: step * B });
+    reserve.free();
+    setStatus({ status, sequences: step * B });
+  } catch (e) {
+    try { log.close(); tb?.close(); } catch { /* keep the original error */ }
     engine.dispose();
-    throw e;
+    return fail(e);
   }
-  log.close(); tb?.close();
   engine.dispose();
-  setStatus({ status, sequences: step * B });
   const fin: FinishedMessage = { type: 'finished', status, sequences: step * B, runDir: runDir.path, seconds: (Date.now() - t0) / 1000 };
   io.emit(fin);
   return fin;
 }
 
+/**
+ * Empties a run folder for a fresh start (an earlier attempt's metrics, checkpoints, report, measures),
+ * keeping the lock. Refuses a folder that does not look like a run folder, so a mistyped --out cannot
+ * wipe unrelated files.
+ */
+function resetRunFolder(runDir: RunDir): void {
+  const entries = fs.readdirSync(runDir.path);
+  const isRun = entries.includes('run.json') || entries.every((f) => f === LOCK_FILE || f === CHECKPOINTS_DIR || /\.tmp-/.test(f) || f === SpaceReserve.FILE);
+  if (!isRun) throw new Error(`${runDir.path} is not empty and holds no run.json: not a run folder, refusing to start a run in it`);
+  for (const f of entries) if (f !== LOCK_FILE) fs.rmSync(path.join(runDir.path, f), { recursive: true, force: true });
+  fs.mkdirSync(runDir.checkpointsDir, { recursive: true });
+}
+
+/**
+ * A few kilobytes held in the run folder while it trains and freed before the last run.json write, so a
+ * disk that fills up mid-run still has room to record "failed" (or "completed") with the real error.
+ */
+class SpaceReserve {
+  static readonly FILE = '.space-reserve';
+  private file: string | null;
+  constructor(dir: string) {
+    this.file = path.join(dir, SpaceReserve.FILE);
+    try { writeFileAtomic(this.file, new Uint8Array(64 * 1024)); } catch (e) {
+      throw new Error(`cannot start a run in ${dir}: ${describeFsError((e as Error).cause ?? e)}`, { cause: e });
+    }
+  }
+  free(): void {
+    if (this.file) try { fs.rmSync(this.file, { force: true }); } catch { /* best effort */ }
+    this.file = null;
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * Processes for the end-to-end tests: the CLI and the training child run from source (tsx), as separate
+ * processes, so signals, exit codes, locks and pipes behave as they do for a user.
+ */
+import { spawn, spawnSync, fork, ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { FromChildMessage, ToChildMessage, MetricsRecord } from '../../src/shared/protocol';
+
+export const ROOT = path.join(__dirname, '..', '..');
+export const CLI_TS = path.join(ROOT, 'src/engine/cli.ts');
+export const CHILD_TS = path.join(ROOT, 'src/engine/child.ts');
+
+export const tmpDir = (prefix = 'il-proc-'): string => fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+
+export interface Done { code: number | null; signal: NodeJS.Signals | null; out: string; err: string }
+
+/** Runs the CLI to the end. */
+export function cliSync(args: string[], cwd = ROOT): Done {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', CLI_TS, ...args], { cwd, encoding: 'utf8', timeout: 300_000 });
+  return { code: r.status, signal: r.signal, out: r.stdout, err: r.stderr };
+}
+
+/** A CLI process in the background: its stderr so far, a wait for a line, and its end. */
+export class CliProcess {
+  readonly proc: ChildProcess;
+  out = '';
+  err = '';
+  readonly done: Promise<Done>;
+  constructor(args: string[], cwd = ROOT) {
+    this.proc = spawn(process.execPath, ['--import', 'tsx', CLI_TS, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc.stdout!.on('data', (d) => { this.out += d; });
+    this.proc.stderr!.on('data', (d) => { this.err += d; });
+    this.done = new Promise((resolve) => this.proc.on('close', (code, signal) => resolve({ code, signal, out: this.out, err: this.err })));
+  }
+  /** Resolves once stderr matches `re` (rejects if the process ends first or after `ms`). */
+  waitFor(re: RegExp, ms = 120_000): Promise<void> {
+    return waitUntil(() => re.test(this.err), ms, () => `no ${re} in stderr:\n${this.err}`, this.done);
+  }
+}
+
+/** Polls `cond` every 20 ms; rejects after `ms`, or when `ended` settles first. */
+export function waitUntil(cond: () => boolean, ms: number, why: () => string, ended?: Promise<unknown>): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let over = false;
+    void ended?.then(() => { if (!over && !cond()) { over = true; clearInterval(t); reject(new Error(`ended early: ${why()}`)); } });
+    const t0 = Date.now();
+    const t = setInterval(() => {
+      if (over) return;
+      if (cond()) { over = true; clearInterval(t); resolve(); } else if (Date.now() - t0 > ms) { over = true; clearInterval(t); reject(new Error(why())); }
+    }, 20);
+  });
+}
+
+/** The training child (src/engine/child.ts) with its messages and stderr. */
+export class ChildRun {
+  readonly proc: ChildProcess;
+  readonly msgs: FromChildMessage[] = [];
+  err = '';
+  readonly done: Promise<Done>;
+  constructor() {
+    this.proc = fork(CHILD_TS, [], { execArgv: ['--import', 'tsx'], serialization: 'advanced', stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    this.proc.stderr!.on('data', (d) => { this.err += d; });
+    this.proc.on('message', (m: FromChildMessage) => this.msgs.push(m));
+    this.done = new Promise((resolve) => this.proc.on('close', (code, signal) => resolve({ code, signal, out: '', err: this.err })));
+  }
+  send(m: ToChildMessage): void { this.proc.send(m); }
+  waitFor(pred: (m: FromChildMessage) => boolean, ms = 120_000): Promise<void> {
+    return waitUntil(() => this.msgs.some(pred), ms, () => `no such message; got ${this.msgs.map((m) => m.type).join(', ')}\n${this.err}`, this.done);
+  }
+}
+
+/** metrics.jsonl rows without the wall time (the only field that differs between equal runs). */
+export function rowsOf(dir: string): Array<Omit<MetricsRecord, 'wallTime'>> {
+  const text = fs.readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8');
+  return text.split('\n').filter((l) => l).map((l) => { const { wallTime: _w, ...r } = JSON.parse(l) as MetricsRecord; return r; });
+}
+
+export const runJson = (dir: string): Record<string, any> => JSON.parse(fs.readFileSync(path.join(dir, 'run.json'), 'utf8'));

@@ -17,7 +17,8 @@ export function findRun(workspace, preset) {
     .sort((a, b) => b.id.localeCompare(a.id));
   if (!runs.length) throw new Error(`no ${preset} run under ${root}`);
   const r = runs[0];
-  const metrics = readFileSync(join(r.dir, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const lines = readFileSync(join(r.dir, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean);
+  const metrics = lines.map((l) => JSON.parse(l));
   return { ...r, metrics };
 }
 
@@ -51,7 +52,8 @@ async function palette(page, title) {
   await input.waitFor({ timeout: STEP_TIMEOUT });
   await input.fill(`>${title}`);
   // Wait until the filtered list focuses the row, so Enter runs it (not the row focused before).
-  await page.locator('.quick-input-widget .monaco-list-row.focused', { hasText: title }).first().waitFor({ timeout: STEP_TIMEOUT });
+  await page.locator('.quick-input-widget .monaco-list-row.focused', { hasText: title }).first()
+    .waitFor({ timeout: STEP_TIMEOUT });
   await page.keyboard.press('Enter');
 }
 
@@ -116,10 +118,13 @@ export async function runViewsSteps({ page, step, screenshot, workspace, pass })
       }
       const got = Number(/^(\d+)/.exec(text)?.[1]);
       if (got !== want || Math.abs(got - target) > interval) {
-        throw new Error(`pointer at ${target} sequences selected ${text} (want ${want}, evaluations every ${interval})`);
+        throw new Error(`pointer at ${target} sequences selected ${text} `
+          + `(want ${want}, evaluations every ${interval})`);
       }
       const tip = await f.locator('.tooltip').first().innerText();
-      if (!tip.replace(/,/g, '').includes(`${want} sequences`)) throw new Error(`tooltip shows ${JSON.stringify(tip)}, want ${want}`);
+      if (!tip.replace(/,/g, '').includes(`${want} sequences`)) {
+        throw new Error(`tooltip shows ${JSON.stringify(tip)}, want ${want}`);
+      }
     }
     await screenshot('views-hover-selects-nearest');
     await page.mouse.move(1000, 700);
@@ -154,19 +159,28 @@ export async function runViewsSteps({ page, step, screenshot, workspace, pass })
     const chart = f.locator('svg.chart[aria-label="Eval-set curves vs sequences seen"]');
     const fits = async () => {
       const c = await chart.boundingBox(), o = await frameEl.boundingBox(), vp = page.viewportSize();
-      return { c, o, ok: c.x >= o.x - 1 && c.x + c.width <= o.x + o.width + 1 && c.y >= o.y - 1 && c.y + c.height <= Math.min(o.y + o.height, vp.height) + 1 };
+      const ok = c.x >= o.x - 1 && c.x + c.width <= o.x + o.width + 1
+        && c.y >= o.y - 1 && c.y + c.height <= Math.min(o.y + o.height, vp.height) + 1;
+      return { c, o, ok };
     };
     let r = await fits();
     if (!r.ok) {
       // The Runs tree may take the top of the side bar: collapse it (the flow side does this when a run starts).
       const runsHeader = page.locator('.part.sidebar .pane-header', { hasText: 'Runs' }).first();
-      if ((await runsHeader.getAttribute('aria-expanded')) === 'true') { await runsHeader.click(); await page.waitForTimeout(800); }
+      if ((await runsHeader.getAttribute('aria-expanded')) === 'true') {
+        await runsHeader.click();
+        await page.waitForTimeout(800);
+      }
       await f.locator('body').evaluate(() => window.scrollTo(0, 0));
       r = await fits();
     }
-    const overflow = await f.locator('body').evaluate(() => document.scrollingElement.scrollWidth - document.scrollingElement.clientWidth);
+    const overflow = await f.locator('body')
+      .evaluate(() => document.scrollingElement.scrollWidth - document.scrollingElement.clientWidth);
     await screenshot('views-dashboard-300px');
-    if (!r.ok) throw new Error(`loss chart ${JSON.stringify(r.c)} is not inside the dashboard's viewport ${JSON.stringify(r.o)}`);
+    if (!r.ok) {
+      throw new Error(`loss chart ${JSON.stringify(r.c)} is not inside the dashboard's viewport `
+        + JSON.stringify(r.o));
+    }
     if (overflow > 1) throw new Error(`the dashboard scrolls sideways by ${overflow} px at 300 px`);
   });
 
@@ -175,13 +189,17 @@ export async function runViewsSteps({ page, step, screenshot, workspace, pass })
     for (const [cond, k] of [['perfect_l1', 800], ['perfect_match', 400]]) {
       const dir = join(workspace, '.induction-lab', 'runs', 'subcircuits', `subcircuits-fast-seed5-${cond}`);
       mkdirSync(dir, { recursive: true });
-      writeFileSync(join(dir, 'run.json'), JSON.stringify({ id: `subcircuits-fast-seed5-${cond}`, name: cond, status: 'completed', config: { clamps: [], train: { sequences: 3200 } } }));
-      writeFileSync(join(dir, 'metrics.jsonl'), Array.from({ length: 9 }, (_, i) => JSON.stringify({ sequences: i * 400, step: i * 12.5, wallTime: i,
-        eval: { fsl_train: { loss: 0.7 * Math.exp(-(i * 400) / k) + 0.02, acc: 0.5 } } }) + '\n').join(''));
+      const runJson = { id: `subcircuits-fast-seed5-${cond}`, name: cond, status: 'completed',
+        config: { clamps: [], train: { sequences: 3200 } } };
+      writeFileSync(join(dir, 'run.json'), JSON.stringify(runJson));
+      const row = (i) => JSON.stringify({ sequences: i * 400, step: i * 12.5, wallTime: i,
+        eval: { fsl_train: { loss: 0.7 * Math.exp(-(i * 400) / k) + 0.02, acc: 0.5 } } });
+      writeFileSync(join(dir, 'metrics.jsonl'), Array.from({ length: 9 }, (_, i) => row(i) + '\n').join(''));
     }
     await palette(page, 'Induction Lab: Show Subcircuit Progress');
     const sub = await webviewFrame(page, 'svg[aria-label="Subcircuit evolution, small multiples"]');
-    await until(page, async () => (await sub.locator('path.line.main').count()) >= 2, async () => `subcircuit curves: ${await sub.locator('path.line.main').count()}`);
+    const lines = sub.locator('path.line.main');
+    await until(page, async () => (await lines.count()) >= 2, async () => `subcircuit curves: ${await lines.count()}`);
     await palette(page, 'Induction Lab: Compare Runs');
     const pickRow = page.locator('.quick-input-widget .monaco-list-row');
     await pickRow.first().waitFor({ timeout: STEP_TIMEOUT });
@@ -189,7 +207,8 @@ export async function runViewsSteps({ page, step, screenshot, workspace, pass })
     for (const r of await pickRow.all()) await r.click();
     await page.keyboard.press('Enter');
     const cmp = await webviewFrame(page, '.compare-groups');
-    await until(page, async () => (await cmp.locator('path.line.main').count()) >= 1, async () => 'compare shows no curve');
+    await until(page, async () => (await cmp.locator('path.line.main').count()) >= 1,
+      async () => 'compare shows no curve');
   });
 
   await step('the influence and attention panels keep their run across Reload Window', async () => {
@@ -201,29 +220,37 @@ export async function runViewsSteps({ page, step, screenshot, workspace, pass })
     await page.waitForTimeout(1000);
     if (await page.locator('.quick-input-widget .monaco-list-row').first().isVisible().catch(() => false)) {
       await page.locator('.quick-input-widget input').fill('smoke');
-      await page.locator('.quick-input-widget .monaco-list-row.focused', { hasText: 'smoke' }).first().waitFor({ timeout: STEP_TIMEOUT });
+      await page.locator('.quick-input-widget .monaco-list-row.focused', { hasText: 'smoke' }).first()
+        .waitFor({ timeout: STEP_TIMEOUT });
       await page.keyboard.press('Enter');
     }
     const influenceSel = 'svg[aria-label="Influence matrices"]';
     let f = await webviewFrame(page, influenceSel);
-    await until(page, async () => (await runLine(f)).includes(name), async () => `influence panel shows ${JSON.stringify(await runLine(f))}, not ${name}`);
+    await until(page, async () => (await runLine(f)).includes(name),
+      async () => `influence panel shows ${JSON.stringify(await runLine(f))}, not ${name}`);
     await screenshot('views-influence-before-reload');
     await palette(page, 'Developer: Reload Window');
     await page.waitForTimeout(1500);
     await page.locator('.monaco-workbench').waitFor({ timeout: STEP_TIMEOUT });
-    for (const [tab, selector] of [['PTH → IH influence matrix', influenceSel], ['Attention patterns', 'svg[aria-label="Attention patterns, layers by heads"]']]) {
+    const panels = [
+      ['PTH → IH influence matrix', influenceSel],
+      ['Attention patterns', 'svg[aria-label="Attention patterns, layers by heads"]'],
+    ];
+    for (const [tab, selector] of panels) {
       const t = page.locator('.tabs-container .tab', { hasText: tab }).first();
       await t.waitFor({ timeout: 90_000 });
       await t.click();
       const title = await t.innerText();
-      if (!title.includes(name)) throw new Error(`after Reload Window the "${tab}" tab is titled ${JSON.stringify(title)}, not ${name}`);
+      if (!title.includes(name)) {
+        throw new Error(`after Reload Window the "${tab}" tab is titled ${JSON.stringify(title)}, not ${name}`);
+      }
       f = await webviewFrame(page, selector, 60_000);
       await until(page, async () => (await runLine(f)).includes(name),
         async () => `after Reload Window the "${tab}" panel shows ${JSON.stringify(await runLine(f))}, not ${name}`);
     }
     const dash = await webviewFrame(page, 'svg[aria-label="Per-head scores"]', 60_000);
     await until(page, async () => (await dash.locator('.run-header').first().innerText()).includes(name),
-      async () => `after Reload Window the dashboard shows ${JSON.stringify(await dash.locator('.run-header').first().innerText())}, not ${name}`);
+      async () => `after Reload Window the dashboard shows ${JSON.stringify(await runLine(dash))}, not ${name}`);
     await screenshot('views-panels-after-reload');
   });
 
@@ -236,7 +263,10 @@ export async function runViewsSteps({ page, step, screenshot, workspace, pass })
       ['compare', 'Compare runs', '.compare-groups'],
       ['subcircuits', 'Subcircuit progress', 'svg[aria-label="Subcircuit evolution, small multiples"]'],
     ];
-    const themes = [['dark', 'Dark Modern', 'vscode-dark'], ['light', 'Light Modern', 'vscode-light'], ['hc', 'Default High Contrast', 'vscode-high-contrast']];
+    const themes = [
+      ['dark', 'Dark Modern', 'vscode-dark'], ['light', 'Light Modern', 'vscode-light'],
+      ['hc', 'Default High Contrast', 'vscode-high-contrast'],
+    ];
     for (const [theme, id, cls] of themes) {
       await setTheme(page, workspace, id, cls);
       await screenshot(`views-${theme}-dashboard`);

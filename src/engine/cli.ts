@@ -32,7 +32,8 @@ Usage:
   induction-lab train --resume RUN_DIR
   induction-lab presets [--scale fast|paper]
   induction-lab forward CHECKPOINT --input FILE
-  induction-lab patterns RUN_DIR [--checkpoint SEQUENCES] [--mode single|average|aligned] [--eval-set NAME] [--sequence I | --custom "x1 ℓ1 x2 ℓ2 xq"]
+  induction-lab patterns RUN_DIR [--checkpoint SEQUENCES] [--mode single|average|aligned] [--eval-set NAME]
+                         [--sequence I | --custom "x1 ℓ1 x2 ℓ2 xq"]
   induction-lab measure RUN_DIR [--checkpoint SEQUENCES] [--what NAMES] [--subsample N] [--json] [--force]
   induction-lab sweep PREFIX [--scale fast|paper] [--workers N] [--out DIR] [--seed N]
   induction-lab subcircuits [--scale fast|paper] [--workers N] [--out DIR] [--seed N] [--sequences N]
@@ -323,7 +324,8 @@ async function main(argv: string[]): Promise<void> {
     case 'reproduce': return reproduceCmd(a);
     case 'subcircuits': return subcircuits(a);
     case 'export': return exportCmd(a);
-    default: fail(`unknown command "${cmd}" (train, presets, forward, patterns, measure, sweep, subcircuits, reproduce, export; see --help)`);
+    default: fail(`unknown command "${cmd}" (train, presets, forward, patterns, measure, sweep, subcircuits, reproduce, export; `
+      + 'see --help)');
   }
 }
 

@@ -71,8 +71,12 @@ function nearestCheckpoint(rd: RunDir, want?: number): { sequences: number; path
 function customBatch(task: TaskData, s: SequenceSpec): Batch {
   const bank = task.bank;
   s.classes.forEach((c, i) => {
-    if (c >= bank.classes) throw new Error(`class ${c} is out of range: the features have ${bank.classes} classes (0…${bank.classes - 1})`);
-    if (s.exemplars[i] >= bank.exemplars) throw new Error(`exemplar ${s.exemplars[i]} is out of range: the features have ${bank.exemplars} per class`);
+    if (c >= bank.classes) {
+      throw new Error(`class ${c} is out of range: the features have ${bank.classes} classes (0…${bank.classes - 1})`);
+    }
+    if (s.exemplars[i] >= bank.exemplars) {
+      throw new Error(`exemplar ${s.exemplars[i]} is out of range: the features have ${bank.exemplars} per class`);
+    }
   });
   const answer = s.correct === null ? s.labels[0] : s.labels[s.correct];
   return {
@@ -90,11 +94,16 @@ function rowOf(batch: Batch, i: number): Batch {
 
 export async function computePatterns(a: PatternsArgs): Promise<PatternsResult> {
   if (!PATTERNS_MODES.includes(a.mode)) throw new Error(`unknown mode "${a.mode}" (single, average, aligned)`);
-  if (a.custom !== undefined && a.mode !== 'single') throw new Error('--custom shows one sequence: use it with --mode single');
+  if (a.custom !== undefined && a.mode !== 'single') {
+    throw new Error('--custom shows one sequence: use it with --mode single');
+  }
   const rd = RunDir.open(a.runDir);
   const run = readRunConfig(rd);
   const c = run.model;
-  if (c.contextLen !== 2) throw new Error(`the attention view is defined for 2 context pairs (x1 ℓ1 x2 ℓ2 xq); this model has contextLen ${c.contextLen}`);
+  if (c.contextLen !== 2) {
+    throw new Error('the attention view is defined for 2 context pairs (x1 ℓ1 x2 ℓ2 xq); '
+      + `this model has contextLen ${c.contextLen}`);
+  }
   const ref = nearestCheckpoint(rd, a.checkpoint);
   const ck = readCheckpoint(ref.path, c);
   const task = await loadTaskData(run.data);
@@ -106,29 +115,40 @@ export async function computePatterns(a: PatternsArgs): Promise<PatternsResult> 
   let spec: SequenceSpec | undefined;
   let evalSize: number | undefined;
   if (a.custom !== undefined) {
-    const p = parseSequenceSpec(a.custom, { classes: task.bank.classes, exemplars: task.bank.exemplars, labels: c.numLabels });
+    const limits = { classes: task.bank.classes, exemplars: task.bank.exemplars, labels: c.numLabels };
+    const p = parseSequenceSpec(a.custom, limits);
     if (typeof p === 'string') throw new Error(`--custom: ${p}`);
     spec = p;
     batch = customBatch(task, p);
   } else {
     const sets = task.evalSets(run.train.evalSeed);
     const set = sets.find((s) => s.spec.name === setName);
-    if (!set) throw new Error(`unknown eval set "${setName}" (this run has ${sets.map((s) => s.spec.name).join(', ')})`);
+    if (!set) {
+      throw new Error(`unknown eval set "${setName}" (this run has ${sets.map((s) => s.spec.name).join(', ')})`);
+    }
     evalSize = set.batch.size;
     if (a.mode === 'single') {
       const i = a.sequence ?? 0;
-      if (!Number.isInteger(i) || i < 0 || i >= evalSize) throw new Error(`--sequence must be 0…${evalSize - 1} (${setName} holds ${evalSize} sequences), got ${a.sequence}`);
+      if (!Number.isInteger(i) || i < 0 || i >= evalSize) {
+        throw new Error(`--sequence must be 0…${evalSize - 1} (${setName} holds ${evalSize} sequences), `
+          + `got ${a.sequence}`);
+      }
       batch = rowOf(set.batch, i);
       const corr = set.batch.correct[i] as 0 | 1;
       spec = {
-        classes: [batch.classes[0], batch.classes[1], batch.classes[2]], exemplars: [batch.exemplarIdx[0], batch.exemplarIdx[1], batch.exemplarIdx[2]],
+        classes: [batch.classes[0], batch.classes[1], batch.classes[2]],
+        exemplars: [batch.exemplarIdx[0], batch.exemplarIdx[1], batch.exemplarIdx[2]],
         labels: [batch.labels[0], batch.labels[1]], correct: corr,
       };
     } else batch = set.batch;
   }
 
   const T = seqLen(c), H = c.numHeads, B = batch.size;
-  const ctx = makeMeasureContext({ run, params: ck.params, task, sequences: ref.sequences, batch: { batch, denseSize: B, subsample: null }, includeRunAblations: false });
+  // The run's whole clamp list (not only its ablations): the model runs as it trained.
+  const ctx = makeMeasureContext({
+    run, params: ck.params, task, sequences: ref.sequences, batch: { batch, denseSize: B, subsample: null },
+    includeRunAblations: false,
+  });
   try {
     const record = new Set(Array.from({ length: c.depth }, (_, l) => site.pattern(l)));
     const r = denseEval(ctx, run.clamps, { record });
@@ -147,16 +167,23 @@ export async function computePatterns(a: PatternsArgs): Promise<PatternsResult> 
       const answer = spec.correct === null ? null : spec.labels[spec.correct];
       out.sequence = { ...spec, text: formatSequenceSpec(spec), answer };
       if (answer !== null) { out.loss = r.loss[0]; out.correctPrediction = r.correct[0] === 1; }
-      const which = spec.correct === null ? 'the query matches neither pair (or both)' : `${spec.correct === 0 ? 'first' : 'second'} pair matches, answer ${answer}`;
-      const pred = answer === null ? '' : ` · model ${out.correctPrediction ? 'right' : 'wrong'} (loss ${r.loss[0].toFixed(3)})`;
+      const which = spec.correct === null ? 'the query matches neither pair (or both)'
+        : `${spec.correct === 0 ? 'first' : 'second'} pair matches, answer ${answer}`;
+      const pred = answer === null ? ''
+        : ` · model ${out.correctPrediction ? 'right' : 'wrong'} (loss ${r.loss[0].toFixed(3)})`;
       const src = a.custom !== undefined ? 'typed sequence' : `${setName} sequence #${a.sequence ?? 0}`;
-      out.note = `${src} at ${at}: classes ${spec.classes.join(', ')} · ℓ1 = ${spec.labels[0]}, ℓ2 = ${spec.labels[1]} (${which})${pred}`;
-      if (a.custom === undefined) { out.evalSet = setName; out.evalSetSize = evalSize; out.sequenceIndex = a.sequence ?? 0; }
+      out.note = `${src} at ${at}: classes ${spec.classes.join(', ')} · ℓ1 = ${spec.labels[0]}, ℓ2 = ${spec.labels[1]}`
+        + ` (${which})${pred}`;
+      if (a.custom === undefined) {
+        Object.assign(out, { evalSet: setName, evalSetSize: evalSize, sequenceIndex: a.sequence ?? 0 });
+      }
     } else {
       out.evalSet = setName; out.evalSetSize = evalSize;
       out.note = a.mode === 'aligned'
-        ? `mean over the ${evalSize} ${setName} sequences at ${at}, query row aligned: ℓ2 = correct label, x2 = its exemplar; ℓ1, x1 = the other pair`
-        : `plain mean over the ${evalSize} ${setName} sequences at ${at} (the answer is ℓ1 in about half, ℓ2 in the other half)`;
+        ? `mean over the ${evalSize} ${setName} sequences at ${at}, query row aligned: ℓ2 = correct label, `
+          + 'x2 = its exemplar; ℓ1, x1 = the other pair'
+        : `plain mean over the ${evalSize} ${setName} sequences at ${at} `
+          + '(the answer is ℓ1 in about half, ℓ2 in the other half)';
       if (a.mode === 'aligned') out.alignedRow = T - 1;
     }
     return out;

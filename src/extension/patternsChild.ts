@@ -6,7 +6,9 @@ import { fork, type ChildProcess } from 'node:child_process';
 import type { AttentionPatterns, RequestPatternsMessage } from '../shared/webviewProtocol';
 
 /** The CLI arguments for a request (the value of --custom is attached with '=' so it can never read as a flag). */
-export function patternsArgs(runDir: string, checkpoint: number | null, m: Pick<RequestPatternsMessage, 'mode' | 'evalSet' | 'sequenceIndex' | 'custom'>): string[] {
+type What = Pick<RequestPatternsMessage, 'mode' | 'evalSet' | 'sequenceIndex' | 'custom'>;
+
+export function patternsArgs(runDir: string, checkpoint: number | null, m: What): string[] {
   const args = ['patterns', runDir, '--mode', m.mode];
   if (checkpoint !== null) args.push('--checkpoint', String(checkpoint));
   if (m.custom !== undefined && m.mode === 'single') args.push(`--custom=${m.custom}`);
@@ -18,8 +20,9 @@ export function patternsArgs(runDir: string, checkpoint: number | null, m: Pick<
 }
 
 /** Whether the checkpoint summary (written at save time) already holds what is asked: fsl_train #0. */
-export function summaryAnswers(m: Pick<RequestPatternsMessage, 'mode' | 'evalSet' | 'sequenceIndex' | 'custom'>): boolean {
-  return m.mode === 'single' && m.custom === undefined && (m.evalSet ?? 'fsl_train') === 'fsl_train' && (m.sequenceIndex ?? 0) === 0;
+export function summaryAnswers(m: What): boolean {
+  return m.mode === 'single' && m.custom === undefined && (m.evalSet ?? 'fsl_train') === 'fsl_train'
+    && (m.sequenceIndex ?? 0) === 0;
 }
 
 export interface PatternsJob { done: Promise<Omit<AttentionPatterns, 'runId'>>; kill(): void }
@@ -36,8 +39,16 @@ export function runPatternsChild(cli: string, args: string[]): PatternsJob {
     child.on('error', (e) => reject(e));
     child.on('exit', (code) => {
       if (killed) { reject(new Error('superseded')); return; }
-      if (code !== 0) { reject(new Error(err.trim().split('\n').pop()?.replace(/^induction-lab: /, '') || `patterns exited with code ${code}`)); return; }
-      try { resolve(JSON.parse(out)); } catch (e) { reject(new Error(`patterns printed no JSON: ${(e as Error).message}`)); }
+      if (code !== 0) {
+        const last = err.trim().split('\n').pop()?.replace(/^induction-lab: /, '');
+        reject(new Error(last || `patterns exited with code ${code}`));
+        return;
+      }
+      try {
+        resolve(JSON.parse(out));
+      } catch (e) {
+        reject(new Error(`patterns printed no JSON: ${(e as Error).message}`));
+      }
     });
   });
   return { done, kill: () => { killed = true; child?.kill('SIGTERM'); } };

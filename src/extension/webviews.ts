@@ -7,9 +7,14 @@
 import * as vscode from 'vscode';
 import * as path from 'node:path';
 import { webviewHtml, createNonce } from '../webview/html';
-import { isFromWebviewMessage, PanelIdentity, ToWebviewMessage, FromWebviewMessage, ViewName, RunSummary } from '../shared/webviewProtocol';
+import {
+  isFromWebviewMessage, PanelIdentity, ToWebviewMessage, FromWebviewMessage, ViewName, RunSummary,
+} from '../shared/webviewProtocol';
 import type { MetricsRecord } from '../shared/protocol';
-import { attentionPatterns, findRuns, influenceMatrices, nearestCheckpoint, readMetrics, restorePanel, RunInfo, SelectedSteps, subcircuitCurves } from './labData';
+import {
+  attentionPatterns, findRuns, influenceMatrices, nearestCheckpoint, readMetrics, restorePanel, RunInfo, SelectedSteps,
+  subcircuitCurves,
+} from './labData';
 import { fig5bConditions, fig6Columns, FIG6_ROWS } from '../engine/science/conditions';
 import { throttle } from '../shared/throttle';
 import { patternsArgs, runPatternsChild, summaryAnswers, type PatternsJob } from './patternsChild';
@@ -25,7 +30,9 @@ type PanelState = PanelIdentity & { notice?: string };
 class ViewConnection {
   private ready = false;
   private queue: ToWebviewMessage[] = [];
-  constructor(readonly view: ViewName, readonly webview: vscode.Webview, readonly state: PanelState, extensionUri: vscode.Uri, onMessage: (c: ViewConnection, m: FromWebviewMessage) => void, disposables: vscode.Disposable[]) {
+  constructor(readonly view: ViewName, readonly webview: vscode.Webview, readonly state: PanelState,
+    extensionUri: vscode.Uri, onMessage: (c: ViewConnection, m: FromWebviewMessage) => void,
+    disposables: vscode.Disposable[]) {
     webview.options = { enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'out', 'webview'), vscode.Uri.joinPath(extensionUri, 'media')] };
     webview.html = webviewHtml({
       cspSource: webview.cspSource, nonce: createNonce(), title: TITLES[view],
@@ -64,7 +71,8 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
       this.disposables.push(vscode.window.registerWebviewPanelSerializer(`inductionLab.${v}`, {
         // The page saves its own UI state, including the run(s) it shows (PanelIdentity); see restorePanel.
         deserializeWebviewPanel: async (panel, state: unknown) => {
-          this.attachPanel(v, panel, restorePanel(v, state, this.refreshRuns().map((r) => r.summary), this.activeRunId));
+          const runs = this.refreshRuns().map((r) => r.summary);
+          this.attachPanel(v, panel, restorePanel(v, state, runs, this.activeRunId));
         },
       }));
     }
@@ -144,8 +152,13 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
     };
     const curves = this.roots().flatMap((root) => subcircuitCurves(root, labels, fig6));
     for (const conn of c ? [c] : [...this.conns].filter((x) => x.view === 'subcircuits')) {
-      conn.post({ type: 'subcircuits', data: { title: 'Subcircuit progress: fsl_train loss of the clamped runs (Fig 5b / Fig 6)', curves, layout: 'overlay' } });
-      if (!curves.length) conn.post({ type: 'status', level: 'info', message: 'No subcircuit runs yet: run "Induction Lab: Run Subcircuit Progress" or "Reproduce Paper Figure…" (fig5b, fig6).' });
+      const title = 'Subcircuit progress: fsl_train loss of the clamped runs (Fig 5b / Fig 6)';
+      conn.post({ type: 'subcircuits', data: { title, curves, layout: 'overlay' } });
+      if (!curves.length) {
+        conn.post({ type: 'status', level: 'info',
+          message: 'No subcircuit runs yet: run "Induction Lab: Run Subcircuit Progress" or "Reproduce Paper Figure…" '
+            + '(fig5b, fig6).' });
+      }
     }
   }
 
@@ -170,7 +183,10 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
       case 'prefs': this.prefs = { ...this.prefs, ...m.prefs }; return;
       case 'addRuns': void this.addCompareRuns(c); return;
       case 'removeRun':
-        if (c.view === 'compare') { c.state.runIds = (c.state.runIds ?? []).filter((id) => id !== m.runId); this.sendAll(c); }
+        if (c.view === 'compare') {
+          c.state.runIds = (c.state.runIds ?? []).filter((id) => id !== m.runId);
+          this.sendAll(c);
+        }
         return;
       case 'requestPatterns': this.sendPatterns(c, m); return;
       case 'requestInfluence': this.sendInfluence(c, m.runId, m.requestId); return;
@@ -190,9 +206,13 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
     if (c.view !== 'compare') return;
     const shown = new Set(c.state.runIds ?? []);
     const rest = this.refreshRuns().filter((r) => !shown.has(r.summary.id));
-    if (!rest.length) { c.post({ type: 'status', level: 'info', message: 'Every run is already in this comparison.' }); return; }
+    if (!rest.length) {
+      c.post({ type: 'status', level: 'info', message: 'Every run is already in this comparison.' });
+      return;
+    }
     const picks = await vscode.window.showQuickPick(rest.map((r) => ({
-      label: r.summary.name, description: r.summary.status, detail: `${r.summary.preset ?? ''} · ${r.summary.id}`, id: r.summary.id,
+      label: r.summary.name, description: r.summary.status, detail: `${r.summary.preset ?? ''} · ${r.summary.id}`,
+      id: r.summary.id,
     })), { canPickMany: true, title: 'Add which runs to the comparison?' });
     if (!picks?.length) return;
     c.state.runIds = [...(c.state.runIds ?? []), ...picks.map((p) => p.id)];
@@ -218,11 +238,13 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
     }
     const ck = nearestCheckpoint(r.dir, m.sequences);
     if (!ck) { c.post({ type: 'status', level: 'warning', message: 'this run has no checkpoint yet' }); return; }
-    const job = runPatternsChild(path.join(this.extensionUri.fsPath, 'out', 'cli.js'), patternsArgs(r.dir, ck.sequences, m));
+    const cli = path.join(this.extensionUri.fsPath, 'out', 'cli.js');
+    const job = runPatternsChild(cli, patternsArgs(r.dir, ck.sequences, m));
     this.patternJobs.set(c, job);
     job.done.then((p) => {
       const requested = m.sequences !== null && m.sequences !== p.sequences ? m.sequences : undefined;
-      c.post({ type: 'patterns', patterns: { ...p, runId: m.runId, ...(requested !== undefined ? { requested } : {}) }, inReplyTo: m.requestId });
+      const patterns = { ...p, runId: m.runId, ...(requested !== undefined ? { requested } : {}) };
+      c.post({ type: 'patterns', patterns, inReplyTo: m.requestId });
     }, (e: Error) => {
       if (e.message === 'superseded') return;
       this.log.warn(`patterns of ${m.runId}: ${e.message}`);
@@ -272,7 +294,11 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
     const ds: vscode.Disposable[] = [];
     const conn = new ViewConnection(view, panel.webview, state, this.extensionUri, this.onMessage, ds);
     this.conns.add(conn);
-    panel.onDidDispose(() => { this.patternJobs.get(conn)?.kill(); this.conns.delete(conn); ds.forEach((d) => d.dispose()); });
+    panel.onDidDispose(() => {
+      this.patternJobs.get(conn)?.kill();
+      this.conns.delete(conn);
+      ds.forEach((d) => d.dispose());
+    });
     this.log.debug(`opened ${view} panel ${JSON.stringify(state)}`);
   }
 

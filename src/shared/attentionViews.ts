@@ -29,7 +29,9 @@ export interface SequenceLimits { classes?: number; exemplars?: number; labels?:
  */
 export function parseSequenceSpec(text: string, lim: SequenceLimits = {}): SequenceSpec | string {
   const toks = text.trim().split(/[\s,]+/).filter(Boolean);
-  if (toks.length !== 5) return `a sequence is 5 tokens "x1 ℓ1 x2 ℓ2 xq" (x = class or class/exemplar, ℓ = label), got ${toks.length}`;
+  if (toks.length !== 5) {
+    return `a sequence is 5 tokens "x1 ℓ1 x2 ℓ2 xq" (x = class or class/exemplar, ℓ = label), got ${toks.length}`;
+  }
   const int = (s: string, what: string, max?: number): number | string => {
     if (!/^\d+$/.test(s)) return `${what} must be a whole number, got "${s}"`;
     const n = Number(s);
@@ -79,14 +81,16 @@ export function meanPatterns(p: ArrayLike<number>, B: number, H: number, T: numb
  * row, a sequence whose first pair matches (correct = 0) has its pairs swapped, so key ℓ2 is always the
  * correct label and x2 its exemplar. `correct[b]` ∈ {0, 1}.
  */
-export function alignedMeanPatterns(p: ArrayLike<number>, B: number, H: number, T: number, correct: ArrayLike<number>): number[][][] {
+export function alignedMeanPatterns(p: ArrayLike<number>, B: number, H: number, T: number,
+  correct: ArrayLike<number>): number[][][] {
   if (T !== 5) throw new Error(`the aligned mean needs 5-token sequences (x1 ℓ1 x2 ℓ2 xq), got ${T}`);
   return alignedOrMean(p, B, H, T, correct);
 }
 
 const SWAP = [2, 3, 0, 1, 4];
 
-function alignedOrMean(p: ArrayLike<number>, B: number, H: number, T: number, correct: ArrayLike<number> | null): number[][][] {
+function alignedOrMean(p: ArrayLike<number>, B: number, H: number, T: number,
+  correct: ArrayLike<number> | null): number[][][] {
   const out = Array.from({ length: H }, () => Array.from({ length: T }, () => new Array<number>(T).fill(0)));
   for (let b = 0; b < B; b++) {
     const swap = correct !== null && correct[b] === 0;

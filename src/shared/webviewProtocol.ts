@@ -162,7 +162,7 @@ export interface SubcircuitCurve {
   panel?: string;
   /** Small-multiples row (Fig 6: "# classes" / "# labels"). */
   row?: string;
-  /** Where the curve comes from, e.g. "Run Subcircuit Progress · fast · seed 5" (the view offers one source at a time). */
+  /** Where the curve comes from, e.g. "Run Subcircuit Progress · fast · seed 5" (shown one source at a time). */
   source?: string;
   /** Learning time (spec §5.10): first x with loss < 0.4·ln 2; null when the run never got there. */
   learningTime?: number | null;
@@ -181,7 +181,7 @@ export interface RunsMessage { type: 'runs'; runs: RunSummary[]; activeRunId?: s
 export interface MetricsMessage { type: 'metrics'; runId: string; records: MetricsRecord[] }
 /** New rows of one run (appended, keyed by `sequences`; a repeated `sequences` replaces the old row). */
 export interface MetricsAppendMessage { type: 'metricsAppend'; runId: string; records: MetricsRecord[] }
-/** The selected step (sequences seen) of run `runId` (absent: the multi-run views' cursor); null = follow the latest. */
+/** The selected step (sequences seen) of run `runId` (absent: the multi-run views' cursor); null = the latest. */
 export interface StepMessage { type: 'step'; sequences: number | null; runId?: string }
 export interface PatternsMessage { type: 'patterns'; patterns: AttentionPatterns; inReplyTo?: number }
 /** Influence matrices of a run: any mix of kinds and checkpoints (several checkpoints animate with the step). */
@@ -189,7 +189,7 @@ export interface InfluenceMessage { type: 'influence'; runId: string; matrices: 
 export interface SubcircuitsMessage { type: 'subcircuits'; data: SubcircuitCurves }
 /** The outcome of an `export` (after the host's save dialog). */
 export interface ExportResultMessage { type: 'exportResult'; inReplyTo?: number; ok: boolean; path?: string; error?: string }
-/** Preferences shared by every view of the session (e.g. figure background, attention mode); a fresh view adopts them. */
+/** Preferences every view of the session shares (figure background, attention mode); a fresh view adopts them. */
 export interface PrefsMessage { type: 'prefs'; prefs: Record<string, string | number | boolean> }
 /** A line of status for the view to show (e.g. "computing patterns…", or an error). */
 export interface StatusMessage { type: 'status'; level: 'info' | 'warning' | 'error'; message: string }
@@ -226,8 +226,8 @@ export interface AddRunsMessage { type: 'addRuns' }
 export interface RemoveRunMessage { type: 'removeRun'; runId: string }
 
 export type FromWebviewMessage =
-  | ReadyMessage | SelectStepMessage | RequestPatternsMessage | RequestInfluenceMessage | ExportMessage | OpenRunMessage | PrefsMessage
-  | AddRunsMessage | RemoveRunMessage;
+  | ReadyMessage | SelectStepMessage | RequestPatternsMessage | RequestInfluenceMessage | ExportMessage | OpenRunMessage
+  | PrefsMessage | AddRunsMessage | RemoveRunMessage;
 
 // ---- What a panel saves for its restore ----
 
@@ -311,8 +311,9 @@ const TO_WEBVIEW: Record<ToWebviewMessage['type'], (m: Rec) => boolean> = {
 const FROM_WEBVIEW: Record<FromWebviewMessage['type'], (m: Rec) => boolean> = {
   ready: (m) => VIEW_NAMES.includes(m.view as ViewName) && isOpt(m.runId, isStr) && isOpt(m.step, isStepValue),
   selectStep: (m) => isStepValue(m.sequences) && isOpt(m.runId, isStr),
-  requestPatterns: (m) => isStr(m.runId) && isStepValue(m.sequences) && PATTERN_MODES.includes(m.mode as PatternMode) && isOpt(m.requestId, isNum)
-    && isOpt(m.evalSet, (e) => EVAL_SETS.includes(e as EvalSetName)) && isOpt(m.sequenceIndex, (i) => isNum(i) && Number.isInteger(i) && (i as number) >= 0)
+  requestPatterns: (m) => isStr(m.runId) && isStepValue(m.sequences) && PATTERN_MODES.includes(m.mode as PatternMode)
+    && isOpt(m.requestId, isNum) && isOpt(m.evalSet, (e) => EVAL_SETS.includes(e as EvalSetName))
+    && isOpt(m.sequenceIndex, (i) => isNum(i) && Number.isInteger(i) && (i as number) >= 0)
     && isOpt(m.custom, (t) => isStr(t) && t.length <= 200),
   requestInfluence: (m) => isStr(m.runId) && INFLUENCE_KINDS.includes(m.kind as InfluenceKind),
   export: (m) => EXPORT_FORMATS.includes(m.format as ExportFormat) && isStr(m.fileName) && m.fileName.length > 0 && isStr(m.data),

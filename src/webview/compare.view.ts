@@ -16,7 +16,9 @@ import { createChartOptions } from './lib/chartOptions';
 import { seriesColor, seriesDash, onThemeChange } from './lib/theme';
 import { metricDomain, sequencesDomain } from './lib/domains';
 import { describeClamp } from './lib/clampMarks';
-import { COMPARE_X, COMPARE_X_LABEL, compareStyles, compareX, distinctNames, groupByCondition, type CompareX } from './lib/compareRuns';
+import {
+  COMPARE_X, COMPARE_X_LABEL, compareStyles, compareX, distinctNames, groupByCondition, type CompareX,
+} from './lib/compareRuns';
 import { mergeRecords } from './lib/steps';
 import { curvesCsv } from './lib/csv';
 import { fileStem, fmtInt, fmtSeqShort } from './lib/format';
@@ -33,7 +35,8 @@ const DASHES = [undefined, '6 3', '2 2', '8 3 2 3', '1 3'];
 
 // runIds is the panel's identity (PanelIdentity): the host restores the panel with it after a reload.
 const S = persisted({
-  runIds: [] as string[], step: null as number | null, evalSet: 'fsl_train', metric: 'loss' as string, hidden: [] as string[],
+  runIds: [] as string[], step: null as number | null, evalSet: 'fsl_train', metric: 'loss' as string,
+  hidden: [] as string[],
   x: 'sequences' as string, xScale: 'linear' as string, smoothing: 0,
 });
 
@@ -51,10 +54,14 @@ app.append(h('div', { class: 'run-header' }, [h('h1', { text: 'Compare runs' }),
 const controls = h('div', { class: 'toolbar' });
 app.append(controls);
 const setSel = selectBox('Eval set', EVAL_SETS.map((s) => ({ value: s, label: `${EVAL_SET_LEGENDS[s]} (${s})` })), S.value.evalSet, (v) => { S.update({ evalSet: v }); render(); });
-const metricSel = selectBox('Metric', METRICS.map((m) => ({ value: m.value, label: m.label })), metric(), (v) => { S.update({ metric: v }); render(); });
-const xSel = selectBox('x', COMPARE_X.map((x) => ({ value: x, label: x === 'fraction' ? 'fraction of run' : x })), xMode(), (v) => { S.update({ x: v }); render(); });
+const metricSel = selectBox('Metric', METRICS.map((m) => ({ value: m.value, label: m.label })), metric(),
+  (v) => { S.update({ metric: v }); render(); });
+const xOptions = COMPARE_X.map((x) => ({ value: x, label: x === 'fraction' ? 'fraction of run' : x }));
+const xSel = selectBox('x', xOptions, xMode(),
+  (v) => { S.update({ x: v }); render(); });
 controls.append(setSel.root, metricSel.root, xSel.root);
-createChartOptions(app, { xScale: S.value.xScale === 'log' ? 'log' : 'linear', smoothing: S.value.smoothing }, (v) => { S.update({ xScale: v.xScale, smoothing: v.smoothing }); render(); });
+createChartOptions(app, { xScale: S.value.xScale === 'log' ? 'log' : 'linear', smoothing: S.value.smoothing },
+  (v) => { S.update({ xScale: v.xScale, smoothing: v.smoothing }); render(); });
 const setStatus = statusLine(app);
 
 const legendName = () => EVAL_SET_LEGENDS[S.value.evalSet as keyof typeof EVAL_SET_LEGENDS] ?? S.value.evalSet;
@@ -63,9 +70,18 @@ const panel = createPanel(app, 'Runs overlaid', {
   stem: () => fileStem('compare', S.value.evalSet, metric(), xMode(), `${runs.length}runs`),
   title: () => `${legendName()} (${S.value.evalSet}) ${metricLabel()} vs ${COMPARE_X_LABEL[xMode()]}`,
   svg: () => chart.svg,
-  csv: () => curvesCsv(series().map((s) => ({ cols: { run: s.label, runId: s.id, evalSet: S.value.evalSet }, xs: s.points.map((p) => p.x), ys: s.points.map((p) => p.y) })), xMode(), metric()),
-  json: () => ({ evalSet: S.value.evalSet, metric: metric(), x: xMode(), runs: series().map((s) => ({ runId: s.id, name: s.label, points: s.points })) }),
-  meta: () => ({ view: 'compare', runs: runs.map((r) => ({ id: r.id, name: r.name, preset: r.preset, clamps: r.clamps })), evalSet: S.value.evalSet, metric: metric(), x: xMode(), xScale: S.value.xScale, smoothing: S.value.smoothing }),
+  csv: () => curvesCsv(series().map((s) => ({
+    cols: { run: s.label, runId: s.id, evalSet: S.value.evalSet },
+    xs: s.points.map((p) => p.x), ys: s.points.map((p) => p.y),
+  })), xMode(), metric()),
+  json: () => ({
+    evalSet: S.value.evalSet, metric: metric(), x: xMode(),
+    runs: series().map((s) => ({ runId: s.id, name: s.label, points: s.points })),
+  }),
+  meta: () => ({
+    view: 'compare', runs: runs.map((r) => ({ id: r.id, name: r.name, preset: r.preset, clamps: r.clamps })),
+    evalSet: S.value.evalSet, metric: metric(), x: xMode(), xScale: S.value.xScale, smoothing: S.value.smoothing,
+  }),
 }, setStatus);
 const chart = createLineChart(panel.body, { ariaLabel: 'Runs overlaid: curve vs sequences seen', height: 300, onPick: pick });
 const groupsList = h('div', { class: 'compare-groups', role: 'list', 'aria-label': 'Runs by condition' });
@@ -80,9 +96,12 @@ function series(): LineSeries[] {
     const recs = metrics.get(r.id) ?? [];
     const last = recs.length ? recs[recs.length - 1].sequences : 0;
     return {
-      id: r.id, label: names.get(r.id)!, color: seriesColor(st.color), dash: st.dash ? DASHES[st.dash % DASHES.length] : seriesDash(st.color),
+      id: r.id, label: names.get(r.id)!, color: seriesColor(st.color),
+      dash: st.dash ? DASHES[st.dash % DASHES.length] : seriesDash(st.color),
       hidden: S.value.hidden.includes(r.id),
-      points: recs.map((rec) => ({ x: compareX(rec, r, xMode(), last), y: rec.eval[S.value.evalSet]?.[metric()] ?? NaN })),
+      points: recs.map((rec) => ({
+        x: compareX(rec, r, xMode(), last), y: rec.eval[S.value.evalSet]?.[metric()] ?? NaN,
+      })),
     };
   });
 }
@@ -99,17 +118,22 @@ function render(): void {
   const vis = ss.filter((s) => !s.hidden);
   const m = metric(), xm = xMode();
   chart.update({
-    series: ss, xDomain: xDomainOf(ss), xScale: S.value.xScale === 'log' ? 'log' : 'linear', smoothing: S.value.smoothing,
+    series: ss, xDomain: xDomainOf(ss), xScale: S.value.xScale === 'log' ? 'log' : 'linear',
+    smoothing: S.value.smoothing,
     yDomain: metricDomain(m, vis.flatMap((s) => s.points.map((p) => p.y))),
     refLines: m === 'loss' ? [{ id: 'ln2', y: LN2, label: `ln 2: ${LN2_LABEL}`, short: 'ln 2' }] : [],
-    selectedX: xm === 'sequences' ? S.value.step : null, xLabel: COMPARE_X_LABEL[xm], yLabel: `${metricLabel()} (${S.value.evalSet})`,
-    xFormat: xm === 'fraction' ? (v) => `${(100 * v).toFixed(1)} % of the run` : xm === 'steps' ? (v) => `step ${fmtInt(v)}` : undefined,
+    selectedX: xm === 'sequences' ? S.value.step : null, xLabel: COMPARE_X_LABEL[xm],
+    yLabel: `${metricLabel()} (${S.value.evalSet})`,
+    xFormat: xm === 'fraction' ? (v) => `${(100 * v).toFixed(1)} % of the run`
+      : xm === 'steps' ? (v) => `step ${fmtInt(v)}` : undefined,
     xTickFormat: xm === 'fraction' ? (v) => `${Math.round(100 * v)}%` : fmtSeqShort,
   }, {
     items: ss.map((s) => {
       const r = runs.find((x) => x.id === s.id)!;
       return { id: s.id, label: s.label, color: s.color, dash: s.dash, hidden: s.hidden,
-        title: `${r.name} · ${r.status}${r.preset ? ` · preset ${r.preset}` : ''} · ${r.clamps.length ? r.clamps.map(describeClamp).join('; ') : 'no clamps'} · ${fmtInt(r.totalSequences)} sequences` };
+        title: [r.name, r.status, ...(r.preset ? [`preset ${r.preset}`] : []),
+          r.clamps.length ? r.clamps.map(describeClamp).join('; ') : 'no clamps',
+          `${fmtInt(r.totalSequences)} sequences`].join(' · ') };
     }),
     options: {
       title: 'Run', dashedRef: m === 'loss' ? { label: `ln 2: ${LN2_LABEL}` } : undefined,
@@ -130,8 +154,10 @@ function renderGroups(ss: LineSeries[]): void {
       const sw = h('span', { class: 'swatch' });
       if (s) { sw.style.background = s.color; if (s.dash) sw.classList.add('dashed'); }
       return h('span', { class: 'field' }, [sw,
-        button(s?.label ?? r.name, `Open run ${r.name} in the dashboard`, () => post({ type: 'openRun', runId: r.id }), 'btn small'),
-        button('×', `Remove ${r.name} from the comparison`, () => post({ type: 'removeRun', runId: r.id }), 'btn small icon')]);
+        button(s?.label ?? r.name, `Open run ${r.name} in the dashboard`,
+          () => post({ type: 'openRun', runId: r.id }), 'btn small'),
+        button('×', `Remove ${r.name} from the comparison`,
+          () => post({ type: 'removeRun', runId: r.id }), 'btn small icon')]);
     })),
   ])));
 }

@@ -21,7 +21,9 @@ import { createStepSlider } from './lib/slider';
 import { createRunHeader, chooseRun } from './lib/runHeader';
 import { evalSetColor, seriesColor, viridis, onThemeChange } from './lib/theme';
 import { metricDomain, sequencesDomain } from './lib/domains';
-import { clampBands, clampSlug, headMarks, MARK_WORD, resumePoints, strongestFreeHead, wholeRunClamps } from './lib/clampMarks';
+import {
+  clampBands, clampSlug, headMarks, MARK_WORD, resumePoints, strongestFreeHead, wholeRunClamps,
+} from './lib/clampMarks';
 import { mergeRecords, snapStep } from './lib/steps';
 import { metricsCsv, toCsv, curvesCsv } from './lib/csv';
 import { fileStem, fmtInt, fmtValue, wrapText } from './lib/format';
@@ -60,7 +62,10 @@ const selectedRecord = (): MetricsRecord | undefined => {
   return s === null ? undefined : rs.find((r) => r.sequences === s);
 };
 /** Shows run `id` at the step last selected for it (latest when none). */
-const showRun = (id: string) => { S.update({ runId: id, step: knownSteps.get(id) ?? null }); slider.setValue(S.value.step); };
+const showRun = (id: string) => {
+  S.update({ runId: id, step: knownSteps.get(id) ?? null });
+  slider.setValue(S.value.step);
+};
 
 // ---- Layout ----
 const app = document.getElementById('app')!;
@@ -71,7 +76,9 @@ const header = createRunHeader(app, {
 const share = createStepSharer(() => S.value.runId || undefined);
 const slider = createStepSlider(app, {
   label: 'Selected step (sequences seen)', follow: true,
-  onChange: (v, final) => { S.update({ step: v }); knownSteps.set(S.value.runId, v); renderSelection(); share(v, final); },
+  onChange: (v, final) => {
+    S.update({ step: v }); knownSteps.set(S.value.runId, v); renderSelection(); share(v, final);
+  },
 });
 const options = createChartOptions(app, { xScale: xScale(), smoothing: S.value.smoothing }, (v) => {
   S.update({ xScale: v.xScale, smoothing: v.smoothing }); renderLoss(); renderHeadTime();
@@ -89,7 +96,9 @@ const hoverSelect = (x: number | null) => {
   if (hoverTimer) clearTimeout(hoverTimer);
   hoverTimer = setTimeout(() => { share(x, true); renderLoss(); renderHeadTime(); }, 250);
 };
-const pick = (x: number) => { S.update({ step: x }); knownSteps.set(S.value.runId, x); slider.setValue(x); renderSelection(); share(x, true); };
+const pick = (x: number) => {
+  S.update({ step: x }); knownSteps.set(S.value.runId, x); slider.setValue(x); renderSelection(); share(x, true);
+};
 
 const stem = (...parts: Array<string | number | undefined>) => fileStem(run()?.name ?? 'run', ...parts);
 const clampStem = () => clampSlug(run()?.clamps ?? []) || undefined;
@@ -105,7 +114,8 @@ const lossPanel = createPanel(app, 'Loss', {
 }, setStatus);
 const metricSel = selectBox('Metric', METRICS.map((m) => ({ value: m.value, label: m.label })), metric(), (v) => { S.update({ metric: v }); renderLoss(); });
 lossPanel.controls.append(metricSel.root);
-const lossChart = createLineChart(lossPanel.body, { ariaLabel: 'Eval-set curves vs sequences seen', height: 240, onHover: hoverSelect, onPick: pick });
+const lossChart = createLineChart(lossPanel.body,
+  { ariaLabel: 'Eval-set curves vs sequences seen', height: 240, onHover: hoverSelect, onPick: pick });
 
 const boardPanel = createPanel(app, 'Heads at the selected step', {
   stem: () => stem('heads', `seq${selectedRecord()?.sequences ?? ''}`, clampStem()),
@@ -126,8 +136,11 @@ const boardPanel = createPanel(app, 'Heads at the selected step', {
     const r = selectedRecord();
     if (!r) return null;
     const marks = Object.fromEntries(headMarks(run()?.clamps ?? [], r.sequences));
-    return { sequences: r.sequences, prevTokenScore: r.prevTokenScore, inductionStrength: r.inductionStrength, clampedHeads: marks,
-      formulas: { prevTokenScore: PT_FORMULA, inductionStrength: IS_FORMULA } };
+    return {
+      sequences: r.sequences, prevTokenScore: r.prevTokenScore, inductionStrength: r.inductionStrength,
+      clampedHeads: marks,
+      formulas: { prevTokenScore: PT_FORMULA, inductionStrength: IS_FORMULA },
+    };
   },
   meta: () => ({ run: run(), view: 'heads', sequences: selectedRecord()?.sequences }),
 }, setStatus);
@@ -139,9 +152,16 @@ const timePanel = createPanel(app, 'Head scores over training', {
   stem: () => stem(S.value.headMeasure, clampStem(), lastSeq()),
   title: () => `${run()?.name ?? ''}: ${S.value.headMeasure === 'prevTokenScore' ? 'previous-token score (Layer 1)' : 'induction strength (Layer 2)'}`,
   svg: () => timeChart.svg,
-  csv: () => curvesCsv(headSeries().map((s) => ({ cols: { head: s.id }, xs: s.points.map((p) => p.x), ys: s.points.map((p) => p.y) })), 'sequences', S.value.headMeasure),
-  json: () => ({ measure: S.value.headMeasure, series: headSeries().map((s) => ({ head: s.id, label: s.label, points: s.points })) }),
-  meta: () => ({ run: run(), view: 'head scores', measure: S.value.headMeasure, xScale: xScale(), smoothing: S.value.smoothing }),
+  csv: () => curvesCsv(headSeries().map((s) => ({
+    cols: { head: s.id }, xs: s.points.map((p) => p.x), ys: s.points.map((p) => p.y),
+  })),
+    'sequences', S.value.headMeasure),
+  json: () => ({
+    measure: S.value.headMeasure, series: headSeries().map((s) => ({ head: s.id, label: s.label, points: s.points })),
+  }),
+  meta: () => ({
+    run: run(), view: 'head scores', measure: S.value.headMeasure, xScale: xScale(), smoothing: S.value.smoothing,
+  }),
 }, setStatus);
 const measureSeg = segmented<HeadMeasure>('Head measure', [
   { value: 'inductionStrength', label: 'Induction (L2)' }, { value: 'prevTokenScore', label: 'Prev-token (L1)' },
@@ -165,7 +185,8 @@ function lossSeries(): LineSeries[] {
 /** Stop / resume marks: where the wall clock restarted, and where a stopped run ended. */
 function runMarkers(): XMarker[] {
   const rs = records(), r = run();
-  const out: XMarker[] = resumePoints(rs).map((x, i) => ({ id: `resume${i}`, x, label: `resumed at ${fmtInt(x)}`, kind: 'rule' }));
+  const out: XMarker[] = resumePoints(rs)
+    .map((x, i) => ({ id: `resume${i}`, x, label: `resumed at ${fmtInt(x)}`, kind: 'rule' }));
   if (r && (r.status === 'cancelled' || r.status === 'failed' || r.status === 'interrupted') && rs.length) {
     const x = rs[rs.length - 1].sequences;
     out.push({ id: 'stop', x, label: `${r.status === 'failed' ? 'failed' : 'stopped'} at ${fmtInt(x)}`, kind: 'rule' });
@@ -221,21 +242,32 @@ function renderBoard(): void {
     return mk ? [`${MARK_WORD[mk.state]}: ${mk.clamps.join('; ')}`] : [];
   };
   drawHeatmaps(child(boardSvg, 'g', 'maps'), rec ? [
-    { key: 'pt', x: 0, y: 0, rows: [labelW < 100 ? 'L1 PT' : 'L1 prev-token'], cols: heads(pt.length), values: [pt], cell, color, rowLabels: true, colLabels: 'top', showValues: cell >= 26,
+    { key: 'pt', x: 0, y: 0, rows: [labelW < 100 ? 'L1 PT' : 'L1 prev-token'], cols: heads(pt.length), values: [pt],
+      cell, color,
+      rowLabels: true, colLabels: 'top', showValues: cell >= 26,
       labelW, ariaLabel: `Previous-token score of Layer 1 heads ${at}`, cellMark: markOf(1),
-      describe: (_r, c, v) => [`Layer 1 · Head ${c} (L1H${c})`, `previous-token score ${fmtValue(v)}`, ...markLine(1, c), at, PT_FORMULA] },
-    { key: 'is', x: 0, y: cell + 22, rows: [labelW < 100 ? 'L2 IS' : 'L2 induction'], cols: heads(is.length), values: [is], cell, color, rowLabels: true, labelW, colLabels: false, showValues: cell >= 26,
+      describe: (_r, c, v) => [`Layer 1 · Head ${c} (L1H${c})`, `previous-token score ${fmtValue(v)}`,
+        ...markLine(1, c), at, PT_FORMULA] },
+    { key: 'is', x: 0, y: cell + 22, rows: [labelW < 100 ? 'L2 IS' : 'L2 induction'], cols: heads(is.length),
+      values: [is], cell, color,
+      rowLabels: true, labelW, colLabels: false, showValues: cell >= 26,
       ariaLabel: `Induction strength of Layer 2 heads ${at}`, cellMark: markOf(2),
-      describe: (_r, c, v) => [`Layer 2 · Head ${c} (L2H${c})`, `induction strength ${fmtValue(v)}`, ...markLine(2, c), at, IS_FORMULA] },
+      describe: (_r, c, v) => [`Layer 2 · Head ${c} (L2H${c})`, `induction strength ${fmtValue(v)}`,
+        ...markLine(2, c), at, IS_FORMULA] },
   ] : []);
   const top = rec ? 2 * cell + 30 : 0;
   // The colour bar starts a little in, so its "0" tick label is not cut at the left edge.
   const cb = child(boardSvg, 'g', 'cbar').attr('transform', `translate(8,${top})`);
-  const cbH = rec ? drawColorbar(cb, { id: 'board', domain: [0, 1], color, width: Math.min(240, 8 * cell, width - 24), label: 'score (viridis, clamped to 0…1)' }) : 0;
+  const cbH = rec ? drawColorbar(cb, {
+    id: 'board', domain: [0, 1], color, width: Math.min(240, 8 * cell, width - 24),
+    label: 'score (viridis, clamped to 0…1)',
+  }) : 0;
   cb.style('display', () => (rec ? null : 'none'));
-  const legend = marks.size ? ['Hatched: ablated · framed: pattern clamped · dashed frame: replaced (layer-1 clamp)'] : [];
+  const legend = marks.size
+    ? ['Hatched: ablated · framed: pattern clamped · dashed frame: replaced (layer-1 clamp)'] : [];
   const f = child(boardSvg, 'g', 'formulas').attr('transform', `translate(0,${top + cbH + 6})`);
-  const lines = (rec ? [...legend, PT_FORMULA, IS_FORMULA] : ['No metrics yet: the board fills in at the first evaluation.'])
+  const empty = 'No metrics yet: the board fills in at the first evaluation.';
+  const lines = (rec ? [...legend, PT_FORMULA, IS_FORMULA] : [empty])
     .flatMap((t) => wrapText(t, Math.floor(width / 6.2)).map((l, i) => (i ? `    ${l}` : l)));
   f.selectAll('text').data(lines).join('text').attr('class', 'formula-text').attr('y', (_d, i) => 10 + i * 13).text((d) => d);
   boardSvg.attr('width', width).attr('height', top + cbH + 14 + lines.length * 13);
@@ -257,7 +289,8 @@ function headSeries(): LineSeries[] {
   return Array.from({ length: n }, (_, hd) => {
     const mk = marks.get(`L${layer}H${hd}`);
     return {
-      id: `L${layer}H${hd}`, label: mk ? `L${layer}H${hd} (${MARK_WORD[mk.state]})` : `L${layer}H${hd}`, color: seriesColor(hd),
+      id: `L${layer}H${hd}`, label: mk ? `L${layer}H${hd} (${MARK_WORD[mk.state]})` : `L${layer}H${hd}`,
+      color: seriesColor(hd),
       faded: mk?.state === 'ablated',
       points: rs.map((r) => ({ x: r.sequences, y: r[key]?.[hd] ?? NaN })),
     };
@@ -276,7 +309,9 @@ function renderHeadTime(): void {
     selectedX: selectedRecord()?.sequences ?? null,
     xLabel: '# sequences seen', yLabel: isIS ? 'induction strength' : 'previous-token score',
   }, {
-    items: series.map((s) => ({ id: s.id, label: s.label, color: s.color, faded: s.faded, title: marks.get(s.id)?.clamps.join('; ') ?? s.id })),
+    items: series.map((s) => ({
+      id: s.id, label: s.label, color: s.color, faded: s.faded, title: marks.get(s.id)?.clamps.join('; ') ?? s.id,
+    })),
     options: { title: isIS ? 'Layer 2 Head #' : 'Layer 1 Head #', notes: clampNotes() },
   });
 }
@@ -309,7 +344,9 @@ function onMessage(m: ToWebviewMessage): void {
     case 'step':
       if (m.runId === undefined) break; // a multi-run view's cursor
       knownSteps.set(m.runId, m.sequences);
-      if (m.runId === S.value.runId && m.sequences !== S.value.step) { S.update({ step: m.sequences }); slider.setValue(m.sequences); renderSelection(); }
+      if (m.runId === S.value.runId && m.sequences !== S.value.step) {
+        S.update({ step: m.sequences }); slider.setValue(m.sequences); renderSelection();
+      }
       break;
     default: break;
   }
@@ -317,7 +354,8 @@ function onMessage(m: ToWebviewMessage): void {
 
 new ResizeObserver(() => renderBoard()).observe(boardPanel.body);
 onThemeChange(renderSelection);
-app.append(h('p', { class: 'note', text: 'Hover a curve or move the slider to select a checkpoint for every open view of this run. Shaded bands mark clamp windows; clamps for the whole run are listed under the legend.' }));
+app.append(h('p', { class: 'note', text: 'Hover a curve or move the slider to select a checkpoint for every open view '
+  + 'of this run. Shaded bands mark clamp windows; clamps for the whole run are listed under the legend.' }));
 if (S.value.runId) knownSteps.set(S.value.runId, S.value.step);
 renderAll();
 connect('dashboard', onMessage, { runId: S.value.runId || undefined, step: S.value.step });

@@ -26,7 +26,9 @@ import { fileStem, fmtInt, fmtValue, wrapText } from './lib/format';
 import { gridColumns } from './lib/layout';
 
 // runId is the panel's identity (PanelIdentity): the host restores the panel with it after a reload.
-const S = persisted({ runId: '', step: null as number | null, kind: 'all' as string, range: 'paper' as string, values: true });
+const S = persisted({
+  runId: '', step: null as number | null, kind: 'all' as string, range: 'paper' as string, values: true,
+});
 
 let runs: RunSummary[] = [];
 let runId = S.value.runId;
@@ -72,8 +74,13 @@ const panel = createPanel(app, 'Influence matrices', {
   svg: () => svg.node(),
   csv: () => toCsv(['sequences', 'kind', 'row', 'col', 'value'], matrices.filter((m) => shownKinds().includes(m.kind))
     .flatMap((m) => m.values.flatMap((r, i) => r.map((v, j) => [m.sequences, m.kind, m.rows[i], m.cols[j], v])))),
-  json: () => ({ matrices: matrices.filter((m) => shownKinds().includes(m.kind)).map((m) => ({ ...m, flaggedRows: Object.fromEntries([...marksAt(m)].filter(([k]) => m.rows.includes(k))) })) }),
-  meta: () => ({ run: runs.find((r) => r.id === runId), view: 'influence', kind: kindOf(), checkpoint: current()[0]?.sequences }),
+  json: () => ({
+    matrices: matrices.filter((m) => shownKinds().includes(m.kind))
+      .map((m) => ({ ...m, flaggedRows: Object.fromEntries([...marksAt(m)].filter(([k]) => m.rows.includes(k))) })),
+  }),
+  meta: () => ({
+    run: runs.find((r) => r.id === runId), view: 'influence', kind: kindOf(), checkpoint: current()[0]?.sequences,
+  }),
 }, setStatus);
 const svg = select(panel.body).append('svg').attr('class', 'chart').attr('role', 'figure').attr('aria-label', 'Influence matrices');
 const empty = h('div', { class: 'empty', text: 'Waiting for influence matrices…' });
@@ -87,14 +94,17 @@ function signedCell(v: number, signed: boolean): string {
 }
 
 /** The run's clamps at the matrix's checkpoint, by head. */
-const marksAt = (m: InfluenceMatrix): Map<string, HeadMark> => headMarks(runs.find((r) => r.id === runId)?.clamps ?? [], m.sequences);
+const marksAt = (m: InfluenceMatrix): Map<string, HeadMark> =>
+  headMarks(runs.find((r) => r.id === runId)?.clamps ?? [], m.sequences);
 
 /**
  * Why a row is flagged: the configurations keep the run's own ablations, so "only L2H i" with L2H i
  * ablated by the run ablates all of Layer 2 — every such row is the same (degenerate).
  */
 function rowFlag(head: string, mk: HeadMark): string {
-  if (mk.state === 'ablated') return `${head} is ablated in this run: its row is degenerate (every configuration also ablates it)`;
+  if (mk.state === 'ablated') {
+    return `${head} is ablated in this run: its row is degenerate (every configuration also ablates it)`;
+  }
   return `${head} is ${MARK_WORD[mk.state]} in this run (${mk.clamps.join('; ')}): its pattern is set by the clamp`;
 }
 
@@ -104,9 +114,14 @@ function flagLines(m: InfluenceMatrix): string[] {
   const ablated = m.rows.filter((r) => marks.get(r)?.state === 'ablated');
   const clamped = m.rows.filter((r) => marks.get(r)?.state === 'clamped');
   const out: string[] = [];
-  if (ablated.length) out.push(`Hatched rows (${ablated.join(', ')}): ablated in this run, degenerate (every configuration also ablates them).`);
+  if (ablated.length) {
+    out.push(`Hatched rows (${ablated.join(', ')}): ablated in this run, degenerate `
+      + '(every configuration also ablates them).');
+  }
   if (clamped.length) out.push(`Framed rows (${clamped.join(', ')}): pattern clamped in this run.`);
-  if (m.cols.some((c) => marks.get(c)?.state === 'replaced')) out.push('Layer 1 is replaced by the layer-1 clamp in this run: the columns do not measure learned heads.');
+  if (m.cols.some((c) => marks.get(c)?.state === 'replaced')) {
+    out.push('Layer 1 is replaced by the layer-1 clamp in this run: the columns do not measure learned heads.');
+  }
   return out;
 }
 
@@ -164,10 +179,14 @@ function render(): void {
         rowLabels: true, labelW, colLabels: 'top', showValues: S.value.values && cell >= 24,
         format: (v) => signedCell(v, m.signed),
         ariaLabel: `${INFLUENCE_INFO[m.kind].title}: rows Layer 2 heads, columns Layer 1 heads, at ${fmtInt(m.sequences)} sequences`,
-        rowMark: (r) => { const mk = marksAt(m).get(m.rows[r]); return mk ? { state: mk.state, note: '' } : undefined; },
+        rowMark: (r) => {
+          const mk = marksAt(m).get(m.rows[r]);
+          return mk ? { state: mk.state, note: '' } : undefined;
+        },
         describe: (r, c, v) => {
           const mk = marksAt(m).get(m.rows[r]);
-          return [`row ${m.rows[r]} (Layer 2) · column ${m.cols[c]} (Layer 1)`, `${INFLUENCE_INFO[m.kind].title} = ${fmtValue(v, 4)}`,
+          return [`row ${m.rows[r]} (Layer 2) · column ${m.cols[c]} (Layer 1)`,
+            `${INFLUENCE_INFO[m.kind].title} = ${fmtValue(v, 4)}`,
             ...(mk ? [rowFlag(m.rows[r], mk)] : []), `${fmtInt(m.sequences)} sequences`];
         },
       };
@@ -204,7 +223,11 @@ function onMessage(m: ToWebviewMessage): void {
       render();
       break;
     }
-    case 'step': if (m.runId === runId && m.sequences !== S.value.step) { S.update({ step: m.sequences }); slider.setValue(m.sequences); render(); } break;
+    case 'step':
+      if (m.runId === runId && m.sequences !== S.value.step) {
+        S.update({ step: m.sequences }); slider.setValue(m.sequences); render();
+      }
+      break;
     default: break;
   }
 }

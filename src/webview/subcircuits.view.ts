@@ -13,7 +13,9 @@ import { connect, createStepSharer, handleCommon } from './lib/host';
 import { persisted } from './lib/state';
 import { h, statusLine, segmented, selectBox } from './lib/dom';
 import { createPanel } from './lib/panel';
-import { createLineChart, drawPlot, drawLegend, renderDataTable, type LineSeries, type PlotData, type XMarker, type RefLine } from './lib/chart';
+import {
+  createLineChart, drawPlot, drawLegend, renderDataTable, type LineSeries, type PlotData, type XMarker, type RefLine,
+} from './lib/chart';
 import { createChartOptions } from './lib/chartOptions';
 import { seriesColor, onThemeChange } from './lib/theme';
 import { metricDomain, sequencesDomain, type DomainMode } from './lib/domains';
@@ -23,7 +25,8 @@ import { gridColumns } from './lib/layout';
 import { groupCurves } from './lib/curves';
 
 const S = persisted({
-  step: null as number | null, layout: '' as string, range: 'paper' as string, hidden: [] as string[], source: '' as string,
+  step: null as number | null, layout: '' as string, range: 'paper' as string, hidden: [] as string[],
+  source: '' as string,
   xScale: 'linear' as string, smoothing: 0,
 });
 
@@ -49,16 +52,24 @@ const layoutSeg = segmented<SubcircuitLayout>('Layout', [
 const rangeSeg = segmented<DomainMode>('y range', [{ value: 'paper', label: 'Paper y range' }, { value: 'auto', label: 'Fit to data' }],
   S.value.range === 'auto' ? 'auto' : 'paper', (v) => { S.update({ range: v }); render(); });
 controls.append(sourceSel.root, h('span', { class: 'field-label', text: 'Layout' }), layoutSeg.root, rangeSeg.root);
-createChartOptions(app, { xScale: S.value.xScale === 'log' ? 'log' : 'linear', smoothing: S.value.smoothing }, (v) => { S.update({ xScale: v.xScale, smoothing: v.smoothing }); render(); });
+createChartOptions(app, { xScale: S.value.xScale === 'log' ? 'log' : 'linear', smoothing: S.value.smoothing },
+  (v) => { S.update({ xScale: v.xScale, smoothing: v.smoothing }); render(); });
 const setStatus = statusLine(app);
 
 const panel = createPanel(app, 'fsl_train loss by clamped steps', {
   stem: () => fileStem(layout() === 'grid' ? 'fig6' : 'fig5b', 'subcircuits', source()),
-  title: () => (layout() === 'grid' ? 'Subcircuit evolution (loss vs # sequences seen)' : '"Clamped" steps: fsl_train loss vs # sequences seen') + ` · ${source()}`,
+  title: () => (layout() === 'grid' ? 'Subcircuit evolution (loss vs # sequences seen)'
+    : '"Clamped" steps: fsl_train loss vs # sequences seen') + ` · ${source()}`,
   svg: () => (layout() === 'grid' ? gridSvg.node() : overlay.svg),
-  csv: () => curvesCsv(curves().map((c) => ({ cols: { label: c.label, stepsClamped: c.stepsClamped, stepsLearned: c.stepsLearned, panel: c.panel ?? '', row: c.row ?? '', learningTime: c.learningTime ?? '' }, xs: c.xs, ys: c.ys })), 'sequences', 'loss'),
+  csv: () => curvesCsv(curves().map((c) => ({
+    cols: { label: c.label, stepsClamped: c.stepsClamped, stepsLearned: c.stepsLearned, panel: c.panel ?? '',
+      row: c.row ?? '', learningTime: c.learningTime ?? '' },
+    xs: c.xs, ys: c.ys,
+  })), 'sequences', 'loss'),
   json: () => ({ ...data, curves: curves() }),
-  meta: () => ({ view: 'subcircuits', source: source(), layout: layout(), runs: curves().map((c) => c.runId).filter(Boolean) }),
+  meta: () => ({
+    view: 'subcircuits', source: source(), layout: layout(), runs: curves().map((c) => c.runId).filter(Boolean),
+  }),
 }, setStatus);
 const overlayHost = h('div');
 const gridHost = h('div');
@@ -80,11 +91,17 @@ const refs: RefLine[] = [
 /** Learning-time ticks (spec §5.10) of the shown curves, in their colours. */
 const learnMarks = (cs: Array<{ c: SubcircuitCurve; color: string; id: string }>): XMarker[] =>
   cs.filter((o) => typeof o.c.learningTime === 'number' && !S.value.hidden.includes(o.id))
-    .map((o) => ({ id: `lt-${o.id}`, x: o.c.learningTime as number, kind: 'tick', color: o.color, label: `${o.c.stepsClamped || o.c.label}: learned at ${fmtInt(o.c.learningTime as number)} (loss < 0.4·ln 2)` }));
+    .map((o) => ({
+      id: `lt-${o.id}`, x: o.c.learningTime as number, kind: 'tick', color: o.color,
+      label: `${o.c.stepsClamped || o.c.label}: learned at ${fmtInt(o.c.learningTime as number)} (loss < 0.4·ln 2)`,
+    }));
 /** The paper's y range, widened (never clipping a curve silently) when the data go above it. */
 const yRange = (paper: number, ys: number[]): [number, number] =>
   (S.value.range === 'auto' ? metricDomain('loss', ys) : [0, Math.max(paper, metricDomain('loss', ys)[1])]);
-const notLearned = (cs: SubcircuitCurve[]) => cs.filter((c) => c.learningTime === null).map((c) => c.stepsClamped || c.label);
+const learned = (c: SubcircuitCurve) =>
+  (typeof c.learningTime === 'number' ? `learned at ${fmtInt(c.learningTime)}` : 'not learned in the run');
+const notLearned = (cs: SubcircuitCurve[]) =>
+  cs.filter((c) => c.learningTime === null).map((c) => c.stepsClamped || c.label);
 
 function renderOverlay(): void {
   const cs = curves();
@@ -93,18 +110,25 @@ function renderOverlay(): void {
   const vis = series.filter((s) => !s.hidden);
   const xs = vis.flatMap((s) => s.points.map((p) => p.x));
   const d: PlotData = {
-    series, xDomain: sequencesDomain(0, xs), xScale: S.value.xScale === 'log' ? 'log' : 'linear', smoothing: S.value.smoothing,
+    series, xDomain: sequencesDomain(0, xs), xScale: S.value.xScale === 'log' ? 'log' : 'linear',
+    smoothing: S.value.smoothing,
     yDomain: yRange(2, vis.flatMap((s) => s.points.map((p) => p.y))),
-    refLines: refs, markers: learnMarks(styled), selectedX: S.value.step, xLabel: '# sequences seen', yLabel: 'loss (fsl_train)',
+    refLines: refs, markers: learnMarks(styled), selectedX: S.value.step,
+    xLabel: '# sequences seen', yLabel: 'loss (fsl_train)',
   };
   const nl = notLearned(cs);
   overlay.update(d, {
     items: series.map((s, i) => ({ id: s.id, label: s.label, color: s.color, hidden: s.hidden,
-      title: `${cs[i].label}: clamped ${cs[i].stepsClamped}; learns ${cs[i].stepsLearned}; ${typeof cs[i].learningTime === 'number' ? `learned at ${fmtInt(cs[i].learningTime as number)}` : 'not learned in the run'}` })),
+      title: `${cs[i].label}: clamped ${cs[i].stepsClamped}; learns ${cs[i].stepsLearned}; ${learned(cs[i])}` })),
     options: {
       title: '"Clamped" steps', dashedRef: { label: `ln 2: ${LN2_LABEL}` },
-      notes: [`Ticks on the x axis: learning time (first loss < 0.4·ln 2, spec §5.10)${nl.length ? `; not learned within the run: ${nl.join(', ')}` : ''}.`],
-      onToggle: (id) => { S.update({ hidden: S.value.hidden.includes(id) ? S.value.hidden.filter((x) => x !== id) : [...S.value.hidden, id] }); renderOverlay(); },
+      notes: [`Ticks on the x axis: learning time (first loss < 0.4·ln 2, spec §5.10)`
+        + `${nl.length ? `; not learned within the run: ${nl.join(', ')}` : ''}.`],
+      onToggle: (id) => {
+        const h0 = S.value.hidden;
+        S.update({ hidden: h0.includes(id) ? h0.filter((x) => x !== id) : [...h0, id] });
+        renderOverlay();
+      },
     },
   });
 }
@@ -122,7 +146,8 @@ function renderGrid(): void {
   const heights = new Map<string, number>();
   gridSvg.selectAll<SVGGElement, Leg>('g.legend').data(legends, (l) => l.key).join('g').attr('class', 'legend')
     .each(function (l) {
-      heights.set(l.row, drawLegend(select(this), l.labels.map((lab, i) => ({ id: lab, label: lab, color: seriesColor(i) })), width - 60,
+      const items = l.labels.map((lab, i) => ({ id: lab, label: lab, color: seriesColor(i) }));
+      heights.set(l.row, drawLegend(select(this), items, width - 60,
         { title: l.row || undefined, dashedRef: { label: `ln 2: ${LN2_LABEL}` } }));
     });
   type Cell = { key: string; x: number; y: number; d: PlotData };
@@ -138,8 +163,10 @@ function renderGrid(): void {
         key: `${row}|${p}`, x: (i % cols) * pw, y,
         d: {
           title: p, series: styled.map((o) => seriesOf(o.c, o.id, o.c.label, o.color)),
-          xDomain: sequencesDomain(0, styled.flatMap((o) => o.c.xs)), yDomain, refLines: refs, markers: learnMarks(styled), selectedX: S.value.step,
-          xScale: S.value.xScale === 'log' ? 'log' : 'linear', smoothing: S.value.smoothing, xLabel: '# sequences seen', yLabel: 'loss',
+          xDomain: sequencesDomain(0, styled.flatMap((o) => o.c.xs)), yDomain, refLines: refs,
+          markers: learnMarks(styled),
+          selectedX: S.value.step, xScale: S.value.xScale === 'log' ? 'log' : 'linear', smoothing: S.value.smoothing,
+          xLabel: '# sequences seen', yLabel: 'loss',
         },
       });
     });
@@ -147,12 +174,14 @@ function renderGrid(): void {
     legendY.set(row, y);
     y += (heights.get(row) ?? 0) + 8;
   }
-  gridSvg.selectAll<SVGGElement, Leg>('g.legend').attr('transform', (l) => `translate(46,${(legendY.get(l.row) ?? 0) + 2})`);
+  gridSvg.selectAll<SVGGElement, Leg>('g.legend')
+    .attr('transform', (l) => `translate(46,${(legendY.get(l.row) ?? 0) + 2})`);
   gridSvg.selectAll<SVGGElement, Cell>('g.cell-plot').data(cells, (c) => c.key).join('g').attr('class', 'cell-plot')
     .attr('transform', (c) => `translate(${c.x},${c.y})`)
     .each(function (c) { drawPlot(select(this), c.d, pw, ph, { onPick: pick }); });
   gridSvg.attr('width', width).attr('height', y + 4);
-  gridData = { series: cs.map((c, i) => seriesOf(c, `${c.row ?? ''}|${c.panel ?? c.stepsLearned}|${c.label}|${i}`, `${c.row ?? ''} · ${c.panel ?? ''} · ${c.label}`, seriesColor(i))),
+  gridData = { series: cs.map((c, i) => seriesOf(c, `${c.row ?? ''}|${c.panel ?? c.stepsLearned}|${c.label}|${i}`,
+    `${c.row ?? ''} · ${c.panel ?? ''} · ${c.label}`, seriesColor(i))),
     xDomain: sequencesDomain(0, cs.flatMap((c) => c.xs)), yDomain, xLabel: '# sequences seen', yLabel: 'loss' };
   renderDataTable(gridTable, gridData, 'Subcircuit evolution');
 }

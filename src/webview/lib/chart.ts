@@ -113,7 +113,8 @@ export function drawPlot(g: G, d: PlotData, width: number, height: number, handl
   const m = { top: d.title ? 22 : 10, right: Math.max(18, refShort * CHAR_W + 8), bottom: 36, left: 46 };
   const w = Math.max(40, width - m.left - m.right);
   const ih = Math.max(40, height - m.top - m.bottom);
-  const ax = makeXAxis(d.xScale ?? 'linear', d.xDomain, w, d.series.filter((s) => !s.hidden).flatMap((s) => s.points.map((p) => p.x)));
+  const shownXs = d.series.filter((s) => !s.hidden).flatMap((s) => s.points.map((p) => p.x));
+  const ax = makeXAxis(d.xScale ?? 'linear', d.xDomain, w, shownXs);
   const x = ax;
   const y = scaleLinear().domain(d.yDomain).range([ih, 0]);
   const visible = drawnSeries(d, ax);
@@ -122,7 +123,8 @@ export function drawPlot(g: G, d: PlotData, width: number, height: number, handl
   const xTick = d.xTickFormat ?? fmtSeqShort;
 
   g.classed('plot', true).attr('tabindex', 0).attr('role', 'group')
-    .attr('aria-label', `${d.title ? d.title + ': ' : ''}${d.yLabel} vs ${d.xLabel}${ax.mode === 'log' ? ' (log scale)' : ''}. Arrow keys move the cursor, Enter selects the step.`);
+    .attr('aria-label', `${d.title ? d.title + ': ' : ''}${d.yLabel} vs ${d.xLabel}`
+      + `${ax.mode === 'log' ? ' (log scale)' : ''}. Arrow keys move the cursor, Enter selects the step.`);
 
   child(g, 'text', 'plot-title').attr('x', m.left).attr('y', 14).text(d.title ?? '');
   const root = child(g, 'g', 'inner').attr('transform', `translate(${m.left},${m.top})`);
@@ -155,12 +157,17 @@ export function drawPlot(g: G, d: PlotData, width: number, height: number, handl
   child(root, 'g', 'axis x').attr('transform', `translate(0,${ih})`)
     .call(axisBottom(xScaleForAxis).tickValues(ticks.map((t) => x(t))).tickFormat((_v, i) => xTick(ticks[i])) as never);
   child(root, 'g', 'axis y').call(axisLeft(y).ticks(5).tickFormat((v) => (d.yFormat ?? ((n: number) => n.toFixed(2)))(+v)) as never);
-  child(root, 'text', 'axis-label x').attr('x', w / 2).attr('y', ih + 31).text(`${d.xLabel}${ax.mode === 'log' ? ' (log)' : ''}`);
+  child(root, 'text', 'axis-label x').attr('x', w / 2).attr('y', ih + 31)
+    .text(`${d.xLabel}${ax.mode === 'log' ? ' (log)' : ''}`);
   child(root, 'text', 'axis-label y').attr('transform', `translate(${-36},${ih / 2}) rotate(-90)`).text(d.yLabel);
 
   // Reference lines (ln 2): the short label sits in the right margin, never over the curves.
   child(root, 'g', 'refs').selectAll<SVGGElement, RefLine>('g.ref').data((d.refLines ?? []).filter((r) => r.y >= d.yDomain[0] && r.y <= d.yDomain[1]), (r) => r.id)
-    .join((e) => { const r = e.append('g').attr('class', 'ref'); r.append('line'); r.append('text'); r.append('title'); return r; })
+    .join((e) => {
+      const r = e.append('g').attr('class', 'ref');
+      r.append('line'); r.append('text'); r.append('title');
+      return r;
+    })
     .each(function (r) {
       const s = select(this);
       s.select('line').attr('x1', 0).attr('x2', w).attr('y1', y(r.y)).attr('y2', y(r.y));
@@ -171,13 +178,18 @@ export function drawPlot(g: G, d: PlotData, width: number, height: number, handl
   // Markers: labelled rules (stop / resume) and ticks on the x axis (learning times).
   const marks = (d.markers ?? []).filter((k) => ax.places(k.x) && k.x >= ax.domain[0] && k.x <= ax.domain[1]);
   child(root, 'g', 'xmarks').selectAll<SVGGElement, XMarker>('g.xmark').data(marks, (k) => k.id)
-    .join((e) => { const k = e.append('g'); k.append('line'); k.append('path'); k.append('text'); k.append('title'); return k; })
+    .join((e) => {
+      const k = e.append('g');
+      k.append('line'); k.append('path'); k.append('text'); k.append('title');
+      return k;
+    })
     .attr('class', (k) => `xmark ${k.kind}`)
     .each(function (k) {
       const s = select(this), xv = x(k.x);
       s.select('line').attr('x1', xv).attr('x2', xv).attr('y1', k.kind === 'rule' ? 0 : ih - 6).attr('y2', ih)
         .style('stroke', () => k.color ?? null);
-      s.select('path').attr('d', k.kind === 'tick' ? `M${xv},${ih - 1}l-4,-7h8z` : null).style('fill', () => k.color ?? null);
+      s.select('path').attr('d', k.kind === 'tick' ? `M${xv},${ih - 1}l-4,-7h8z` : null)
+        .style('fill', () => k.color ?? null);
       // Rule labels run down the rule's left side from the top: they never leave the plot or cover a curve's run.
       s.select('text').attr('transform', `translate(${xv - 3},4) rotate(-90)`).attr('text-anchor', 'end')
         .text(k.kind === 'rule' ? fitLabel(k.label, ih - 8) : '');
@@ -186,11 +198,14 @@ export function drawPlot(g: G, d: PlotData, width: number, height: number, handl
 
   // Series (raw curves faint behind smoothed ones).
   const series = child(root, 'g', 'series').attr('clip-path', `url(#${node.__clip})`);
-  const path = line<LinePoint>().defined((p) => Number.isFinite(p.y) && Number.isFinite(x(p.x))).x((p) => x(p.x)).y((p) => y(p.y));
-  series.selectAll<SVGPathElement, (typeof visible)[number]>('path.raw').data(d.smoothing ? visible : [], (s) => s.id).join('path')
+  const path = line<LinePoint>().defined((p) => Number.isFinite(p.y) && Number.isFinite(x(p.x)))
+    .x((p) => x(p.x)).y((p) => y(p.y));
+  type Drawn = (typeof visible)[number];
+  series.selectAll<SVGPathElement, Drawn>('path.raw').data(d.smoothing ? visible : [], (s) => s.id).join('path')
     .attr('class', 'line raw').attr('d', (s) => path(s.raw)).style('stroke', (s) => s.color);
-  series.selectAll<SVGPathElement, (typeof visible)[number]>('path.main').data(visible, (s) => s.id).join('path')
-    .attr('class', (s) => `line main${s.faded ? ' faded' : ''}`).attr('d', (s) => path(s.points)).style('stroke', (s) => s.color)
+  series.selectAll<SVGPathElement, Drawn>('path.main').data(visible, (s) => s.id).join('path')
+    .attr('class', (s) => `line main${s.faded ? ' faded' : ''}`).attr('d', (s) => path(s.points))
+    .style('stroke', (s) => s.color)
     .attr('stroke-dasharray', (s) => s.dash ?? (s.faded ? '3 3' : null));
   const total = visible.reduce((n, s) => n + s.points.length, 0);
   type Marker = { key: string; p: LinePoint; color: string };
@@ -212,8 +227,8 @@ export function drawPlot(g: G, d: PlotData, width: number, height: number, handl
   attachCursor(g, root, d, visible, x, y, w, ih, handlers);
 }
 
-function attachCursor(g: G, root: G, d: PlotData, visible: Array<LineSeries & { raw: LinePoint[] }>, x: XAxis, y: ScaleLinear<number, number>,
-  w: number, ih: number, handlers: PlotHandlers): void {
+function attachCursor(g: G, root: G, d: PlotData, visible: Array<LineSeries & { raw: LinePoint[] }>, x: XAxis,
+  y: ScaleLinear<number, number>, w: number, ih: number, handlers: PlotHandlers): void {
   const node = g.node() as SVGGElement & { __cursor?: number };
   const xs = uniqueSorted(visible.flatMap((s) => s.points.map((p) => p.x)));
   const fmtX = d.xFormat ?? ((v: number) => `${fmtInt(v)} sequences`);
@@ -229,7 +244,10 @@ function attachCursor(g: G, root: G, d: PlotData, visible: Array<LineSeries & { 
     hover.selectAll<SVGCircleElement, (typeof pts)[number]>('circle').data(pts, (o) => o.s.id).join('circle')
       .attr('r', 4).attr('cx', x(xv)).attr('cy', (o) => y(o.p!.y)).style('stroke', (o) => o.s.color);
     const lines: TipLine[] = [{ text: fmtX(xv), strong: true },
-      ...pts.map((o) => ({ text: `${o.s.label}: ${fmtValue(o.p!.y)}${d.smoothing && o.r ? ` (raw ${fmtValue(o.r.y)})` : ''}`, color: o.s.color }))];
+      ...pts.map((o) => ({
+        text: `${o.s.label}: ${fmtValue(o.p!.y)}${d.smoothing && o.r ? ` (raw ${fmtValue(o.r.y)})` : ''}`,
+        color: o.s.color,
+      }))];
     if (d.title) lines.unshift({ text: d.title });
     if (clientX === undefined || clientY === undefined) {
       // The overlay's box starts at the plot origin (the <g> box would start at the y-axis labels).
@@ -264,7 +282,9 @@ function attachCursor(g: G, root: G, d: PlotData, visible: Array<LineSeries & { 
   }).on('blur', () => { node.__cursor = undefined; clear(); });
 }
 
-export interface LegendItem { id: string; label: string; color: string; dash?: string; hidden?: boolean; title?: string; faded?: boolean }
+export interface LegendItem {
+  id: string; label: string; color: string; dash?: string; hidden?: boolean; title?: string; faded?: boolean;
+}
 export interface LegendOptions {
   title?: string;
   onToggle?: (id: string) => void;
@@ -289,7 +309,8 @@ export function drawLegend(g: G, items: LegendItem[], width: number, o: LegendOp
   let cx = 0, cy = o.title ? rowH : 0;
   joined.each(function (p) {
     const s = select(this).classed('off', !!p.hidden).classed('is-ref', !!p.ref).classed('faded', !!p.faded);
-    s.select('line').attr('x1', 0).attr('x2', 20).attr('y1', 9).attr('y2', 9).style('stroke', p.color).attr('stroke-dasharray', p.dash ?? (p.faded ? '3 3' : null));
+    s.select('line').attr('x1', 0).attr('x2', 20).attr('y1', 9).attr('y2', 9).style('stroke', p.color)
+      .attr('stroke-dasharray', p.dash ?? (p.faded ? '3 3' : null));
     const text = s.select<SVGTextElement>('text').attr('x', 25).attr('y', 13).text(p.label);
     s.select('title').text(p.title ?? p.label);
     let tw = p.label.length * 6.5;
@@ -312,7 +333,8 @@ export function drawLegend(g: G, items: LegendItem[], width: number, o: LegendOp
   const perLine = Math.max(20, Math.floor((width - 16) / 6));
   const lines = (o.notes ?? []).flatMap((n) => wrapWords(n, perLine));
   const notes = child(g, 'g', 'legend-notes').attr('transform', `translate(0,${hgt})`);
-  notes.selectAll('rect').data(lines.length ? [0] : []).join('rect').attr('x', 4).attr('y', 4).attr('width', 10).attr('height', 10);
+  notes.selectAll('rect').data(lines.length ? [0] : []).join('rect')
+    .attr('x', 4).attr('y', 4).attr('width', 10).attr('height', 10);
   notes.selectAll('text').data(lines).join('text').attr('x', 20).attr('y', (_l, i) => 13 + i * 14).text((l) => l);
   hgt += lines.length ? lines.length * 14 + 4 : 0;
   return hgt + 4;
@@ -348,7 +370,8 @@ export function renderDataTable(details: HTMLDetailsElement, d: PlotData | undef
   const { header, rows } = dataTableRows(d);
   const table = h('table', {}, [h('caption', { class: 'sr-only', text: caption }),
     h('thead', {}, [h('tr', {}, header.map((c) => h('th', { scope: 'col', text: c })))]),
-    h('tbody', {}, rows.map((r) => h('tr', {}, r.map((c, i) => (i === 0 ? h('th', { scope: 'row', text: c }) : h('td', { text: c }))))))]);
+    h('tbody', {}, rows.map((r) => h('tr', {}, r.map((c, i) =>
+      (i === 0 ? h('th', { scope: 'row', text: c }) : h('td', { text: c }))))))]);
   body.replaceChildren(table);
 }
 
@@ -358,7 +381,8 @@ export interface LineChart { svg: SVGSVGElement; update(d: PlotData, legend?: { 
  * A responsive single chart: plot plus legend below, redrawn in place on update and on resize, never
  * wider than its container; under it a collapsed "Data table" (the chart's text alternative).
  */
-export function createLineChart(parent: HTMLElement, o: { ariaLabel: string; height?: number; minWidth?: number } & PlotHandlers): LineChart {
+export function createLineChart(parent: HTMLElement,
+  o: { ariaLabel: string; height?: number; minWidth?: number } & PlotHandlers): LineChart {
   const svg = select(parent).append('svg').attr('class', 'chart').attr('aria-label', o.ariaLabel).attr('role', 'figure');
   const plotG = svg.append('g').attr('class', 'plot-host') as unknown as G;
   const legendG = svg.append('g').attr('class', 'legend') as unknown as G;
@@ -370,7 +394,8 @@ export function createLineChart(parent: HTMLElement, o: { ariaLabel: string; hei
     const width = Math.max(o.minWidth ?? 200, parent.clientWidth);
     const height = o.height ?? 260;
     drawPlot(plotG, last.d, width, height, o);
-    const lh = last.legend ? drawLegend(legendG.attr('transform', `translate(46,${height + 2})`), last.legend.items, width - 52, last.legend.options) : 0;
+    const lg = legendG.attr('transform', `translate(46,${height + 2})`);
+    const lh = last.legend ? drawLegend(lg, last.legend.items, width - 52, last.legend.options) : 0;
     svg.attr('width', width).attr('height', height + lh + 6);
     renderDataTable(details, last.d, o.ariaLabel);
   };

@@ -12,7 +12,9 @@ export type HeadState = 'ablated' | 'clamped' | 'replaced';
 export interface HeadMark { state: HeadState; /** Descriptions of the clamps acting on the head. */ clamps: string[] }
 
 /** Kinds that set a head's pattern or pre-softmax scores (the head still runs, but not on its own). */
-const PATTERN_KINDS = new Set(['prev-token', 'induction', 'match', 'copy', 'temperature', 'disallow-prev-token', 'silence-non-label']);
+const PATTERN_KINDS = new Set([
+  'prev-token', 'induction', 'match', 'copy', 'temperature', 'disallow-prev-token', 'silence-non-label',
+]);
 const RANK: Record<HeadState, number> = { ablated: 3, replaced: 2, clamped: 1 };
 
 const fmtSeq = (n: number): string => Math.round(n).toLocaleString('en-US');
@@ -31,7 +33,8 @@ export function clampHeads(c: ClampSummary): string[] {
 /** A clamp as a short phrase, e.g. "induction L2H3 (s = 1)", "copy from L2H3", "layer1 (Layer 1 replaced)". */
 export function describeClamp(c: ClampSummary): string {
   const heads = clampHeads(c).join(', ');
-  const param = c.strength !== undefined ? ` (s = ${c.strength})` : c.temperature !== undefined ? ` (${c.kind === 'match' ? 'τ' : 'T'} = ${c.temperature})` : '';
+  const param = c.strength !== undefined ? ` (s = ${c.strength})`
+    : c.temperature !== undefined ? ` (${c.kind === 'match' ? 'τ' : 'T'} = ${c.temperature})` : '';
   switch (c.kind) {
     case 'copy': return `copy from ${heads}`;
     case 'layer1': return 'layer1 (Layer 1 replaced)';
@@ -58,7 +61,7 @@ export function shortClamp(c: ClampSummary, heads = 8): string {
   return `ablate ${hs.length} heads${win}`;
 }
 
-/** The clamps in a file name: "induction-L2H3_ablate7" (kind, then its heads, or their count past two); '' without clamps. */
+/** The clamps in a file name: "induction-L2H3_ablate7" (kind, then its heads or, past two, their count). */
 export function clampSlug(clamps: readonly ClampSummary[]): string {
   return clamps.map((c) => {
     const hs = clampHeads(c);
@@ -96,7 +99,9 @@ export function headMarks(clamps: readonly ClampSummary[], sequences: number | n
     else if (PATTERN_KINDS.has(c.kind)) for (const h of clampHeads(c)) add(h, 'clamped', what);
     else if (c.kind === 'layer1') for (let h = 0; h < heads; h++) add(`L1H${h}`, 'replaced', what);
     else if (c.kind === 'graft-in') {
-      for (let l = 1; l <= (c.tillLayer ?? 0) + 1; l++) for (let h = 0; h < heads; h++) add(`L${l}H${h}`, 'replaced', what);
+      for (let l = 1; l <= (c.tillLayer ?? 0) + 1; l++) {
+        for (let h = 0; h < heads; h++) add(`L${l}H${h}`, 'replaced', what);
+      }
     }
   }
   return out;
@@ -109,7 +114,8 @@ export const MARK_WORD: Record<HeadState, string> = { ablated: 'ablated', clampe
  * The strongest induction head among the Layer-2 heads no clamp touches at that step (a clamped head
  * is "strong" because the clamp says so); null when every head is marked or there are no scores.
  */
-export function strongestFreeHead(is: readonly number[], marks: Map<string, HeadMark>): { head: number; value: number } | null {
+export function strongestFreeHead(is: readonly number[], marks: Map<string, HeadMark>):
+  { head: number; value: number } | null {
   let best: { head: number; value: number } | null = null;
   is.forEach((v, h) => {
     if (!Number.isFinite(v) || marks.has(`L2H${h}`)) return;

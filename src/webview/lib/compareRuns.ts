@@ -13,7 +13,8 @@ export const COMPARE_X_LABEL: Record<CompareX, string> = {
 };
 
 /** The x of a record: sequences, the optimiser step, or sequences over the run's planned length. */
-export function compareX(rec: Pick<MetricsRecord, 'sequences' | 'step'>, run: Pick<RunSummary, 'totalSequences'>, mode: CompareX, lastSequences = 0): number {
+export function compareX(rec: Pick<MetricsRecord, 'sequences' | 'step'>, run: Pick<RunSummary, 'totalSequences'>,
+  mode: CompareX, lastSequences = 0): number {
   if (mode === 'steps') return rec.step;
   if (mode === 'fraction') {
     const total = run.totalSequences > 0 ? run.totalSequences : lastSequences;

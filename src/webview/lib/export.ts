@@ -20,7 +20,9 @@ export const FIGURE_BACKGROUNDS: readonly FigureBackground[] = ['theme', 'white'
 export const META_KEY = 'induction-lab';
 
 /** Chrome for white / transparent figures (CSS variables of the stylesheet). */
-const PAPER_CHROME: Record<string, string> = { '--fg': '#1f1f1f', '--muted': '#555555', '--grid': '#d4d4d4', '--bg': '#ffffff', '--border': '#c8c8c8' };
+const PAPER_CHROME: Record<string, string> = {
+  '--fg': '#1f1f1f', '--muted': '#555555', '--grid': '#d4d4d4', '--bg': '#ffffff', '--border': '#c8c8c8',
+};
 
 /** Serialized colours of the dark palette → the light palette's, for figures on white. */
 export function paperColourMap(): Map<string, string> {
@@ -55,7 +57,8 @@ export function serializeSvg(svg: SVGSVGElement, o: SvgExportOptions = {}): { te
   }
 }
 
-function serializeWith(svg: SVGSVGElement, o: SvgExportOptions, bgMode: FigureBackground): { text: string; width: number; height: number } {
+function serializeWith(svg: SVGSVGElement, o: SvgExportOptions, bgMode: FigureBackground):
+  { text: string; width: number; height: number } {
   const clone = svg.cloneNode(true) as SVGSVGElement;
   const src = [svg, ...Array.from(svg.querySelectorAll('*'))];
   const dst = [clone, ...Array.from(clone.querySelectorAll('*'))];
@@ -127,7 +130,8 @@ function serializeWith(svg: SVGSVGElement, o: SvgExportOptions, bgMode: FigureBa
 }
 
 /** Renders SVG text to a PNG (base64, no data: prefix) at `scale`× resolution, with `meta` as an iTXt chunk. */
-export async function svgToPngBase64(svgText: string, width: number, height: number, scale = 2, meta?: unknown): Promise<string> {
+export async function svgToPngBase64(svgText: string, width: number, height: number, scale = 2,
+  meta?: unknown): Promise<string> {
   const img = new Image();
   img.src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(svgText)}`;
   await img.decode();
@@ -167,13 +171,19 @@ export function withMeta(data: unknown, meta: unknown): unknown {
 }
 
 /** Builds the file and posts `export`; returns the request id (matched by `exportResult.inReplyTo`). */
-export async function exportAs(format: ExportFormat, src: ExportSource, background: FigureBackground = 'theme'): Promise<number> {
+export async function exportAs(format: ExportFormat, src: ExportSource,
+  background: FigureBackground = 'theme'): Promise<number> {
   const requestId = nextRequestId();
-  const meta = src.meta ? { ...(src.meta() as object), exported: new Date().toISOString(), tool: 'Induction Lab' } : undefined;
-  const fileName = `${src.stem()}${format === 'png' || format === 'svg' ? (background === 'theme' ? '' : `-${background}`) : ''}.${format}`;
+  const meta = src.meta
+    ? { ...(src.meta() as object), exported: new Date().toISOString(), tool: 'Induction Lab' } : undefined;
+  const figure = format === 'png' || format === 'svg';
+  const fileName = `${src.stem()}${figure && background !== 'theme' ? `-${background}` : ''}.${format}`;
   let data: string;
   if (format === 'csv') data = src.csv();
-  else if (format === 'json') data = JSON.stringify(withMeta(src.json(), meta), (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2);
+  else if (format === 'json') {
+    const finite = (_k: string, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v);
+    data = JSON.stringify(withMeta(src.json(), meta), finite, 2);
+  }
   else {
     const svg = src.svg();
     if (!svg) throw new Error('nothing to export yet');

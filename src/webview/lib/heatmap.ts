@@ -51,7 +51,11 @@ export function hatchPattern(g: Element): string {
   node.__hatch = `hatch${++hatchCounter}`;
   const ns = 'http://www.w3.org/2000/svg';
   let defs = svg.querySelector(':scope > defs.marks-defs');
-  if (!defs) { defs = document.createElementNS(ns, 'defs'); defs.setAttribute('class', 'marks-defs'); svg.prepend(defs); }
+  if (!defs) {
+    defs = document.createElementNS(ns, 'defs');
+    defs.setAttribute('class', 'marks-defs');
+    svg.prepend(defs);
+  }
   const p = document.createElementNS(ns, 'pattern');
   p.setAttribute('id', node.__hatch);
   p.setAttribute('width', '5'); p.setAttribute('height', '5');
@@ -59,7 +63,7 @@ export function hatchPattern(g: Element): string {
   // A light and a dark stroke side by side: the hatching reads on any viridis / RdBu cell colour.
   for (const [cls, x] of [['hatch-light', '1'], ['hatch-dark', '2.4']]) {
     const l = document.createElementNS(ns, 'line');
-    l.setAttribute('class', cls); l.setAttribute('x1', x); l.setAttribute('y1', '0'); l.setAttribute('x2', x); l.setAttribute('y2', '5');
+    for (const [k, v] of [['class', cls], ['x1', x], ['y1', '0'], ['x2', x], ['y2', '5']]) l.setAttribute(k, v);
     p.append(l);
   }
   defs.append(p);
@@ -168,15 +172,19 @@ function drawMarks(g: G, s: HeatmapSpec, size: { left: number; top: number }, cw
   const mg = g.select<SVGGElement>('.marks').attr('transform', `translate(${size.left},${size.top})`);
   mg.selectAll<SVGGElement, Mark>('g.mark').data(marks, (m) => m.key).join((e) => {
     const k = e.append('g').attr('class', 'mark');
-    k.append('rect').attr('class', 'hatch'); k.append('rect').attr('class', 'head-mark'); k.append('text').attr('class', 'mark-label');
+    k.append('rect').attr('class', 'hatch');
+    k.append('rect').attr('class', 'head-mark');
+    k.append('text').attr('class', 'mark-label');
     return k;
   }).each(function (m) {
     const k = select(this);
     k.select('rect.hatch').attr('x', m.x).attr('y', m.y).attr('width', m.w).attr('height', m.h)
-      .attr('fill', m.state === 'ablated' ? `url(#${hatch})` : 'none').style('display', () => (m.state === 'ablated' ? null : 'none'));
+      .attr('fill', m.state === 'ablated' ? `url(#${hatch})` : 'none')
+      .style('display', () => (m.state === 'ablated' ? null : 'none'));
     k.select('rect.head-mark').attr('class', `head-mark ${m.state}`).attr('x', m.x + 0.5).attr('y', m.y + 0.5)
       .attr('width', Math.max(0, m.w - 1)).attr('height', Math.max(0, m.h - 1));
-    k.select('text').attr('class', `mark-label ${m.state}`).attr('x', m.x + m.w + 6).attr('y', m.y + m.h / 2 + 3).text(m.note ?? '');
+    k.select('text').attr('class', `mark-label ${m.state}`).attr('x', m.x + m.w + 6).attr('y', m.y + m.h / 2 + 3)
+      .text(m.note ?? '');
   });
   g.select('.hm-title').text(s.title ? `${s.title}${s.mark ? ` · ${s.mark.label}` : ''}` : '');
 }

@@ -36,7 +36,8 @@ export const nextRequestId = (): number => ++requestCounter;
  * Attaches the listener (invalid messages are dropped with a console warning), then posts `ready` with
  * what the view restored (its run and selected step, so the host can adopt the step after a reload).
  */
-export function connect(view: ViewName, handler: (m: ToWebviewMessage) => void, restored: { runId?: string; step?: number | null } = {}): void {
+export function connect(view: ViewName, handler: (m: ToWebviewMessage) => void,
+  restored: { runId?: string; step?: number | null } = {}): void {
   window.addEventListener('message', (event: MessageEvent) => {
     if (isToWebviewMessage(event.data)) handler(event.data);
     else console.warn('[induction-lab] ignored message', event.data);
@@ -49,7 +50,8 @@ export function connect(view: ViewName, handler: (m: ToWebviewMessage) => void, 
  * host, which broadcasts it to every view. While a slider is being dragged, posts at most every `ms`;
  * a final value is posted at once.
  */
-export function createStepSharer(runId: () => string | undefined = () => undefined, ms = 150): (sequences: number | null, final: boolean) => void {
+export function createStepSharer(runId: () => string | undefined = () => undefined, ms = 150):
+  (sequences: number | null, final: boolean) => void {
   let timer: ReturnType<typeof setTimeout> | undefined;
   let pending: { v: number | null } | undefined;
   let last = 0;
@@ -72,7 +74,8 @@ export function createStepSharer(runId: () => string | undefined = () => undefin
  * The messages every view handles the same way: `exportResult` and `status` go to the status line.
  * Returns true when `m` was one of them (the view handles the rest).
  */
-export function handleCommon(m: ToWebviewMessage, setStatus: (text: string, level?: 'info' | 'warning' | 'error') => void): boolean {
+export function handleCommon(m: ToWebviewMessage,
+  setStatus: (text: string, level?: 'info' | 'warning' | 'error') => void): boolean {
   if (m.type === 'exportResult') {
     setStatus(m.ok ? `Saved ${m.path ?? ''}` : `Export failed: ${m.error ?? 'cancelled'}`, m.ok ? 'info' : 'error');
     return true;

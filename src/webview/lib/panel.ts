@@ -17,15 +17,20 @@ export function createPanel(parent: HTMLElement, title: string, source: ExportSo
   const heading = h('h2', { text: title });
   const controls = h('div', { class: 'controls' });
   const tools = h('div', { class: 'export', role: 'toolbar', 'aria-label': `Export ${title}` });
-  const bg = h('select', { class: 'small', 'aria-label': 'Figure background (PNG, SVG)', title: 'Figure background of PNG and SVG exports' },
+  const bg = h('select', { class: 'small', 'aria-label': 'Figure background (PNG, SVG)',
+    title: 'Figure background of PNG and SVG exports' },
     FIGURE_BACKGROUNDS.map((b) => h('option', { value: b, text: b === 'theme' ? 'theme bg' : b })));
   bg.value = background.get();
-  bg.addEventListener('change', () => { background.set(bg.value as FigureBackground); for (const s of backgroundSelects) s.value = bg.value; });
+  bg.addEventListener('change', () => {
+    background.set(bg.value as FigureBackground);
+    for (const s of backgroundSelects) s.value = bg.value;
+  });
   backgroundSelects.push(bg);
   tools.append(bg);
   for (const f of EXPORT_FORMATS) {
     tools.append(button(f.toUpperCase(), `Export ${title} as ${f.toUpperCase()}`, () => {
-      exportAs(f, source, background.get()).then(() => onStatus(`Exporting ${f.toUpperCase()}…`), (e: unknown) => onStatus(`Export failed: ${e instanceof Error ? e.message : String(e)}`, 'error'));
+      exportAs(f, source, background.get()).then(() => onStatus(`Exporting ${f.toUpperCase()}…`),
+        (e: unknown) => onStatus(`Export failed: ${e instanceof Error ? e.message : String(e)}`, 'error'));
     }, 'btn small'));
   }
   const body = h('div', { class: 'panel-body' });

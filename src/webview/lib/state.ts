@@ -54,7 +54,8 @@ export function persisted<T extends Record<string, unknown>>(defaults: T): Persi
 }
 
 /** A saved preference of type `typeof fallback`; `allowed` restricts string values. */
-export function pref<T extends string | number | boolean>(key: string, fallback: T, allowed?: readonly T[]): { get(): T; set(v: T): void } {
+export function pref<T extends string | number | boolean>(key: string, fallback: T, allowed?: readonly T[]):
+  { get(): T; set(v: T): void } {
   return {
     get() {
       const v = prefs[key];

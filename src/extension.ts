@@ -219,7 +219,10 @@ export function activate(context: vscode.ExtensionContext): InductionLabApi {
       if (node) views.setActiveRun(path.basename(typeof node === 'string' ? node : node.dir));
       return vscode.commands.executeCommand('inductionLab.dashboard.focus');
     }),
-    cmd('inductionLab.openAttention', (node?: RunNode | CheckpointNode) => views.openPanel('attention', { runId: node ? runIdOf(node.kind === 'run' ? node : node.run) : views.activeRunId })),
+    cmd('inductionLab.openAttention', (node?: RunNode | CheckpointNode) => views.openPanel('attention', {
+      runId: node ? runIdOf(node.kind === 'run' ? node : node.run) : views.activeRunId,
+      sequences: node?.kind === 'checkpoint' ? node.sequences : undefined, // the checkpoint clicked in the tree
+    })),
     cmd('inductionLab.openInfluence', async (node?: RunNode) => {
       // From the palette: ask which run (the active one is not necessarily the one meant).
       const n = node ?? await pickRun(() => true, 'Show the influence matrix of');
@@ -270,8 +273,9 @@ export function activate(context: vscode.ExtensionContext): InductionLabApi {
     cmd('inductionLab.runSubcircuits', async () => {
       if (!vscode.workspace.isTrusted) throw new Error(UNTRUSTED());
       views.openPanel('subcircuits', {});
-      // Throttled, not debounced: metrics stream continuously, so a debounce would never fire until the end.
-      const refresh = throttle(() => { views.sendSubcircuits(); runs.refresh(); }, 1000);
+      // Throttled in the views (subcircuitsChanged) and here: metrics stream continuously.
+      const refreshTree = throttle(() => runs.refresh(), 1000);
+      const refresh = () => { views.subcircuitsChanged(); refreshTree(); };
       const r = await manager.runTask({
         title: 'subcircuit progress (5 clamped runs)', args: ['subcircuits', '--scale', 'fast', '--out', path.join(root(), 'subcircuits')],
         slots: 2, workersFlag: true, cancelSignal: 'SIGINT', onProgress: refresh,

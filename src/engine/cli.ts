@@ -12,6 +12,7 @@ import { readCheckpoint } from './model/checkpoint';
 import { parseClampFlag } from './clamps/spec';
 import { clampHelpLines } from './clamps/kinds';
 import { forwardJson } from './inspect';
+import { computePatterns, PATTERNS_MODES, PatternsMode } from './patterns';
 import { fmtSeq } from './report';
 import { runSweep, SweepJob } from './sweep';
 import { enableRelaxedSimd } from './fast/relaxedSimd';
@@ -34,6 +35,8 @@ Usage:
   induction-lab train --resume RUN_DIR
   induction-lab presets [--scale fast|paper]
   induction-lab forward CHECKPOINT --input FILE [--engine auto|fast|tfjs]
+  induction-lab patterns RUN_DIR [--checkpoint SEQUENCES] [--mode single|average|aligned] [--eval-set NAME]
+                         [--sequence I | --custom "x1 ℓ1 x2 ℓ2 xq"]
   induction-lab measure RUN_DIR [--checkpoint SEQUENCES | --checkpoints all|N|LIST | --follow] [--what NAMES] [--subsample N] [--workers N] [--progress json] [--json] [--force]
   induction-lab sweep PREFIX [--scale fast|paper] [--workers N] [--out DIR] [--seed N]
   induction-lab subcircuits [--scale fast|paper] [--workers N] [--out DIR] [--seed N] [--sequences N] [--progress json]
@@ -99,6 +102,11 @@ findings   Decides, for each stand-in and seed, which of the paper's findings (s
 features   Measures the synthetic stand-ins (and feature files: .npy, .safetensors, .h5) — norm,
            non-negativity, inter-class cosine, effective rank, how much of an unseen class lies in
            the training classes' span — and prints them as a Markdown table.
+patterns   Prints (JSON) every head's attention at the checkpoint nearest --checkpoint (default the
+           latest), with the run's clamps active there: one sequence of --eval-set (default fsl_train,
+           --sequence I) or one typed with --custom (x = class or class/exemplar, ℓ = label, e.g.
+           "12 3 40 1 12"), or the eval set's mean: --mode average (plain) or aligned (the query row
+           re-indexed so ℓ2 is the correct label in every sequence, as induction strength is defined).
 export     Writes a run in other formats (a running run: a snapshot up to its last complete evaluation).
            --tensorboard DIR   TensorBoard events of every evaluation (new runs also write them live in
                                RUN_DIR/tensorboard/ unless train.tensorboard is false)
@@ -216,6 +224,19 @@ async function forwardCmd(a: Args): Promise<void> {
   const out = await forwardJson(ckpt, raw, { engine: engine as 'auto', backend: (one(a, 'backend') ?? 'auto') as 'auto' });
   const bad = Object.entries(readCheckpoint(ckpt).params).filter(([, v]) => v.some((x) => !Number.isFinite(x))).map(([k]) => k);
   if (bad.length) say(`induction-lab: warning: ${ckpt} has non-finite weights (NaN or ±Infinity) in ${bad.join(', ')}: its outputs are not numbers (null in the JSON)\n`);
+  process.stdout.write(JSON.stringify(out) + '\n');
+}
+
+async function patternsCmd(a: Args): Promise<void> {
+  checkFlags(a, new Set(['checkpoint', 'mode', 'eval-set', 'sequence', 'custom', 'backend']), 'patterns');
+  const runDir = a._[1];
+  if (!runDir) fail('patterns needs a run folder');
+  const mode = (one(a, 'mode') ?? 'single') as PatternsMode;
+  if (!PATTERNS_MODES.includes(mode)) fail(`--mode must be ${PATTERNS_MODES.join(', ')}, got "${mode}"`);
+  const out = await computePatterns({
+    runDir, mode, checkpoint: int(a, 'checkpoint'), evalSet: one(a, 'eval-set'), sequence: int(a, 'sequence'),
+    custom: one(a, 'custom'), backend: (one(a, 'backend') ?? 'auto') as 'auto',
+  });
   process.stdout.write(JSON.stringify(out) + '\n');
 }
 
@@ -448,6 +469,7 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'forward': return forwardCmd(a);
+    case 'patterns': return patternsCmd(a);
     case 'measure': return measure(a);
     case 'sweep': return sweep(a);
     case 'reproduce': return reproduceCmd(a);
@@ -462,7 +484,7 @@ async function main(argv: string[]): Promise<void> {
     case 'dynamics': return dynamics(a);
     case 'findings': return findingsCmd(a);
     case 'features': return featuresCmd(a);
-    default: fail(`unknown command "${cmd}" (train, presets, forward, measure, sweep, subcircuits, reproduce, export, llc, dynamics, findings, features; see --help)`);
+    default: fail(`unknown command "${cmd}" (train, presets, forward, patterns, measure, sweep, subcircuits, reproduce, export, llc, dynamics, findings, features; see --help)`);
   }
 }
 

@@ -8,18 +8,27 @@ import * as path from 'node:path';
 import { RunDir, listRuns } from '../engine/io';
 import { readSummary } from './checkpointHover';
 import type { MetricsRecord } from '../shared/protocol';
-import type { AttentionPatterns, InfluenceMatrix, PatternMode, RunSummary, SubcircuitCurve, InfluenceKind, PanelIdentity, ViewName } from '../shared/webviewProtocol';
+import type {
+  AttentionPatterns, InfluenceMatrix, PatternMode, RunSummary, SubcircuitCurve, InfluenceKind, PanelIdentity, ViewName,
+} from '../shared/webviewProtocol';
 import { INFLUENCE_INFO, panelIdentity } from '../shared/webviewProtocol';
+import { engineLabel } from '../shared/engineLabel';
 
 export interface RunInfo { summary: RunSummary; dir: string }
 
-interface RunJsonLike { id?: string; name?: string; status?: string; preset?: string; backend?: string; config?: { clamps?: RunSummary['clamps']; train?: { sequences?: number } } }
+interface RunJsonLike {
+  id?: string; name?: string; displayName?: string; status?: string; preset?: string;
+  engine?: unknown; engineDetail?: unknown; backend?: unknown;
+  config?: { clamps?: RunSummary['clamps']; train?: { sequences?: number } };
+}
 
 export function runSummary(dir: string): RunSummary {
   const rd = RunDir.open(dir);
   const rj = rd.readRunJson<RunJsonLike>();
   return {
-    id: rd.id, name: rj.name ?? rd.id, status: rj.status ?? 'unknown', preset: rj.preset, backend: rj.backend,
+    id: rd.id, name: rj.displayName || rj.name || rd.id, status: rj.status ?? 'unknown', preset: rj.preset,
+    engine: engineLabel(rj),
+    backend: typeof rj.backend === 'string' ? rj.backend : undefined,
     clamps: rj.config?.clamps ?? [], totalSequences: rj.config?.train?.sequences ?? 0,
     checkpoints: rd.listCheckpoints().map((c) => c.sequences),
   };
@@ -46,16 +55,27 @@ export function nearestCheckpoint(dir: string, sequences: number | null): { sequ
   return cks.reduce((best, c) => (Math.abs(c.sequences - sequences) < Math.abs(best.sequences - sequences) ? c : best));
 }
 
+/**
+ * Patterns from the checkpoint's summary file (fsl_train sequence #0, or its plain mean), nearest to
+ * `sequences`; a string says why there are none. Other sequences and the aligned mean come from the
+ * `patterns` CLI command (patternsChild.ts).
+ */
 export function attentionPatterns(runId: string, dir: string, sequences: number | null, mode: PatternMode): AttentionPatterns | string {
   const ck = nearestCheckpoint(dir, sequences);
   if (!ck) return 'this run has no checkpoint yet';
+  if (mode === 'aligned') return 'the aligned mean is computed by the patterns command';
   const s = readSummary(ck.path);
   if (!s) return `no attention summary next to ${path.basename(ck.path)} (written by runs of this version)`;
   const [y1, y2, yq] = s.canonicalLabels;
+  const at = `checkpoint ${ck.sequences.toLocaleString('en-US')}`;
+  const requested = sequences !== null && sequences !== ck.sequences ? { requested: sequences } : {};
   return {
     runId, sequences: ck.sequences, mode, tokens: s.tokens, layers: mode === 'single' ? s.patterns : s.meanPatterns, evalSet: 'fsl_train',
-    sequenceIndex: mode === 'single' ? 0 : undefined,
-    note: mode === 'single' ? `fsl_train sequence #0: ℓ1 = ${y1}, ℓ2 = ${y2}, answer ${yq} (${yq === y1 ? 'first' : 'second'} pair matches)` : 'mean over the fsl_train eval set',
+    sequenceIndex: mode === 'single' ? 0 : undefined, ...requested,
+    note: mode === 'single'
+      ? `fsl_train sequence #0 at ${at}: ℓ1 = ${y1}, ℓ2 = ${y2}, answer ${yq} `
+        + `(${yq === y1 ? 'first' : 'second'} pair matches)`
+      : `plain mean over the fsl_train eval set at ${at}`,
   };
 }
 
@@ -87,18 +107,53 @@ export function influenceMatrices(runId: string, dir: string): InfluenceMatrix[]
   return out;
 }
 
-/** Subcircuit curves from the runs of `induction-lab subcircuits` (folders subcircuits-<scale>-seed<s>-<condition>). */
-export function subcircuitCurves(root: string, labels: Record<string, { label: string; stepsClamped: string; stepsLearned: string }>): SubcircuitCurve[] {
-  let dirs: string[] = [];
-  try { dirs = fs.readdirSync(root).filter((d) => d.startsWith('subcircuits-')); } catch { return []; }
+/** Learning time of a curve (spec §5.10): the first x with loss < 0.4·ln 2, null when it never gets there. */
+export function curveLearningTime(xs: readonly number[], ys: readonly number[], threshold = 0.4 * Math.LN2):
+  number | null {
+  for (let k = 0; k < xs.length; k++) if (ys[k] < threshold) return xs[k];
+  return null;
+}
+
+export interface ConditionLabel { label: string; stepsClamped: string; stepsLearned: string }
+
+/**
+ * Subcircuit curves (fsl_train loss) of every clamped-condition run under a runs root: the runs of
+ * "Run Subcircuit Progress" (`<root>/subcircuits/subcircuits-<scale>-seed<s>-<condition>`) and the Fig 5b /
+ * Fig 6 runs of "Reproduce Paper Figure" (`<root>/reproduce/fig5b.<condition>-<scale>-seed<s>`,
+ * `<root>/reproduce/fig6.<row>.<condition>-<scale>-seed<s>`). Each curve names its source; Fig 6 curves
+ * carry their row (data condition) and panel (the column title).
+ */
+export function subcircuitCurves(root: string, labels: Record<string, ConditionLabel>,
+  fig6?: { rows: Record<string, string>; columns: Record<string, string> }): SubcircuitCurve[] {
   const curves: SubcircuitCurve[] = [];
-  for (const d of dirs.sort()) {
-    const cond = Object.keys(labels).find((k) => d.endsWith(`-${k}`));
-    if (!cond) continue;
-    const rows = readMetrics(path.join(root, d));
-    if (!rows.length) continue;
-    const m = /^subcircuits-(\w+)-seed(\d+)-/.exec(d);
-    curves.push({ ...labels[cond], label: `${labels[cond].stepsClamped} · ${m?.[1] ?? ''} seed ${m?.[2] ?? ''}`, xs: rows.map((r) => r.sequences), ys: rows.map((r) => r.eval.fsl_train.loss) });
+  const list = (dir: string) => { try { return fs.readdirSync(dir).sort(); } catch { return []; } };
+  const add = (dir: string, cond: string, source: string, extra: Partial<SubcircuitCurve> = {}) => {
+    const rows = readMetrics(dir);
+    if (!rows.length || !labels[cond]) return;
+    const xs = rows.map((r) => r.sequences), ys = rows.map((r) => r.eval.fsl_train?.loss ?? NaN);
+    curves.push({
+      ...labels[cond], xs, ys, source, learningTime: curveLearningTime(xs, ys), runId: path.basename(dir), ...extra,
+    });
+  };
+  // Longest first: perfect_l1_and_copy before perfect_l1.
+  const conds = Object.keys(labels).sort((a, b) => b.length - a.length);
+  for (const d of list(path.join(root, 'subcircuits'))) {
+    const m = /^subcircuits-(\w+)-seed(\d+)-(.+)$/.exec(d);
+    const cond = m && conds.find((k) => k === m[3]);
+    if (m && cond) add(path.join(root, 'subcircuits', d), cond, `Run Subcircuit Progress · ${m[1]} · seed ${m[2]}`);
+  }
+  for (const d of list(path.join(root, 'reproduce'))) {
+    const f5 = /^fig5b\.(.+)-(fast|paper)-seed(\d+)$/.exec(d);
+    if (f5 && labels[f5[1]]) {
+      add(path.join(root, 'reproduce', d), f5[1], `Reproduce fig5b · ${f5[2]} · seed ${f5[3]}`);
+      continue;
+    }
+    const f6 = /^fig6\.([^.]+)\.(.+)-(fast|paper)-seed(\d+)$/.exec(d);
+    if (f6 && fig6 && labels[f6[2]]) {
+      const panel = fig6.columns[f6[2]] ?? labels[f6[2]].label;
+      add(path.join(root, 'reproduce', d), f6[2], `Reproduce fig6 · ${f6[3]} · seed ${f6[4]}`,
+        { row: fig6.rows[f6[1]] ?? f6[1], panel, label: fig6.rows[f6[1]] ?? f6[1] });
+    }
   }
   return curves;
 }
@@ -111,12 +166,38 @@ export interface RestoredPanel extends PanelIdentity { notice?: string }
  * with setState. A single-run panel whose state names no run, or a run that is gone, falls back to the
  * active run and says so (never silently another run).
  */
-export function restorePanel(view: ViewName, saved: unknown, runs: readonly RunSummary[], activeRunId: string | undefined): RestoredPanel {
+export function restorePanel(view: ViewName, saved: unknown, runs: readonly RunSummary[],
+  activeRunId: string | undefined): RestoredPanel {
   const id = panelIdentity(saved);
   if (view === 'compare') return { runIds: (id.runIds ?? []).filter((r) => runs.some((x) => x.id === r)) };
   if (view !== 'attention' && view !== 'influence') return {};
   if (id.runId && runs.some((r) => r.id === id.runId)) return { runId: id.runId };
   const active = runs.find((r) => r.id === activeRunId);
   const why = id.runId ? `its run (${id.runId} is gone)` : 'a saved run';
-  return { runId: active?.id, notice: `This panel was restored without ${why}: showing ${active ? `the active run, ${active.name}` : 'no run'}.` };
+  const shown = active ? `the active run, ${active.name}` : 'no run';
+  return { runId: active?.id, notice: `This panel was restored without ${why}: showing ${shown}.` };
+}
+
+/**
+ * The selected step of every run (absent = follow the latest, so a new run starts at "latest"), and the
+ * multi-run views' own cursor. A restored view's saved step is adopted for its run unless a step was
+ * chosen for it in this session.
+ */
+export class SelectedSteps {
+  private readonly steps = new Map<string, number | null>();
+  private cursorStep: number | null = null;
+
+  select(runId: string | undefined, sequences: number | null): void {
+    if (runId) this.steps.set(runId, sequences); else this.cursorStep = sequences;
+  }
+  adopt(runId: string, sequences: number | null): void { if (!this.steps.has(runId)) this.steps.set(runId, sequences); }
+  of(runId: string): number | null { return this.steps.get(runId) ?? null; }
+  get cursor(): number | null { return this.cursorStep; }
+  /** The `step` messages a view needs when it (re)connects: its runs' steps, or the cursor for multi-run views. */
+  messagesFor(view: ViewName, shows: (runId: string) => boolean):
+    Array<{ type: 'step'; sequences: number | null; runId?: string }> {
+    if (view === 'compare' || view === 'subcircuits') return [{ type: 'step', sequences: this.cursorStep }];
+    return [...this.steps].filter(([id]) => shows(id))
+      .map(([runId, sequences]) => ({ type: 'step' as const, runId, sequences }));
+  }
 }

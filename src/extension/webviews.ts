@@ -7,10 +7,17 @@
 import * as vscode from 'vscode';
 import * as path from 'node:path';
 import { webviewHtml, createNonce } from '../webview/html';
-import { isFromWebviewMessage, PanelIdentity, ToWebviewMessage, FromWebviewMessage, ViewName, RunSummary } from '../shared/webviewProtocol';
+import {
+  isFromWebviewMessage, PanelIdentity, ToWebviewMessage, FromWebviewMessage, ViewName, RunSummary,
+} from '../shared/webviewProtocol';
 import type { MetricsRecord } from '../shared/protocol';
-import { attentionPatterns, findRuns, influenceMatrices, readMetrics, restorePanel, RunInfo, subcircuitCurves } from './labData';
-import { fig5bConditions } from '../engine/science/conditions';
+import {
+  attentionPatterns, findRuns, influenceMatrices, nearestCheckpoint, readMetrics, restorePanel, RunInfo, SelectedSteps,
+  subcircuitCurves,
+} from './labData';
+import { fig5bConditions, fig6Columns, FIG6_ROWS } from '../engine/science/conditions';
+import { throttle } from '../shared/throttle';
+import { patternsArgs, runPatternsChild, summaryAnswers, type PatternsJob } from './patternsChild';
 
 const TITLES: Record<ViewName, string> = {
   dashboard: 'Induction Lab dashboard', attention: 'Attention patterns', influence: 'PTH → IH influence matrix',
@@ -23,7 +30,9 @@ type PanelState = PanelIdentity & { notice?: string };
 class ViewConnection {
   private ready = false;
   private queue: ToWebviewMessage[] = [];
-  constructor(readonly view: ViewName, readonly webview: vscode.Webview, readonly state: PanelState, extensionUri: vscode.Uri, onMessage: (c: ViewConnection, m: FromWebviewMessage) => void, disposables: vscode.Disposable[]) {
+  constructor(readonly view: ViewName, readonly webview: vscode.Webview, readonly state: PanelState,
+    extensionUri: vscode.Uri, onMessage: (c: ViewConnection, m: FromWebviewMessage) => void,
+    disposables: vscode.Disposable[]) {
     webview.options = { enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'out', 'webview'), vscode.Uri.joinPath(extensionUri, 'media')] };
     webview.html = webviewHtml({
       cspSource: webview.cspSource, nonce: createNonce(), title: TITLES[view],
@@ -46,9 +55,15 @@ class ViewConnection {
 export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
   private readonly conns = new Set<ViewConnection>();
   private readonly disposables: vscode.Disposable[] = [];
-  private step: number | null = null;
+  /** The selected step of each run (absent = latest) and the multi-run views' cursor. */
+  private readonly steps = new SelectedSteps();
+  /** Session preferences the views share (figure background, attention mode), handed to views opened later. */
+  private prefs: Record<string, string | number | boolean> = {};
   private runs: RunInfo[] = [];
-  activeRunId: string | undefined;
+  /** The run chosen in this session (started, or opened from the tree); unset after a reload. */
+  private chosenRunId: string | undefined;
+  /** The run commands act on by default: the chosen one, else the newest. */
+  get activeRunId(): string | undefined { return this.chosenRunId ?? this.runs[0]?.summary.id; }
 
   constructor(private readonly extensionUri: vscode.Uri, private readonly roots: () => string[], private readonly log: vscode.LogOutputChannel) {
     this.refreshRuns();
@@ -56,7 +71,8 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
       this.disposables.push(vscode.window.registerWebviewPanelSerializer(`inductionLab.${v}`, {
         // The page saves its own UI state, including the run(s) it shows (PanelIdentity); see restorePanel.
         deserializeWebviewPanel: async (panel, state: unknown) => {
-          this.attachPanel(v, panel, restorePanel(v, state, this.refreshRuns().map((r) => r.summary), this.activeRunId));
+          const runs = this.refreshRuns().map((r) => r.summary);
+          this.attachPanel(v, panel, restorePanel(v, state, runs, this.activeRunId));
         },
       }));
     }
@@ -66,7 +82,7 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
 
   refreshRuns(): RunInfo[] {
     this.runs = findRuns(this.roots());
-    if (!this.activeRunId || !this.runs.some((r) => r.summary.id === this.activeRunId)) this.activeRunId = this.runs[0]?.summary.id;
+    if (this.chosenRunId && !this.runs.some((r) => r.summary.id === this.chosenRunId)) this.chosenRunId = undefined;
     for (const c of this.conns) this.sendRuns(c);
     return this.runs;
   }
@@ -88,7 +104,7 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
   }
 
   setActiveRun(runId: string): void {
-    this.activeRunId = runId;
+    this.chosenRunId = runId;
     for (const c of this.conns) if (c.view === 'dashboard') this.sendAll(c);
   }
 
@@ -102,15 +118,17 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
 
   private sendRuns(c: ViewConnection): void {
     if (c.view === 'compare') c.post({ type: 'runs', runs: this.summaries(c.state.runIds) });
-    else if (c.view === 'dashboard') c.post({ type: 'runs', runs: this.summaries(), activeRunId: this.activeRunId });
+    // Only a run chosen in this session is announced: after a reload the dashboard keeps the run it showed.
+    else if (c.view === 'dashboard') c.post({ type: 'runs', runs: this.summaries(), activeRunId: this.chosenRunId });
     else c.post({ type: 'runs', runs: this.summaries(c.state.runId ? [c.state.runId] : undefined), activeRunId: c.state.runId });
   }
 
   private sendAll(c: ViewConnection): void {
+    if (Object.keys(this.prefs).length) c.post({ type: 'prefs', prefs: this.prefs });
     this.sendRuns(c);
     const ids = c.view === 'compare' ? c.state.runIds ?? [] : c.view === 'dashboard' ? this.runs.map((r) => r.summary.id) : c.state.runId ? [c.state.runId] : [];
     for (const id of ids) { const r = this.run(id); if (r) c.post({ type: 'metrics', runId: id, records: readMetrics(r.dir) }); }
-    c.post({ type: 'step', sequences: this.step });
+    for (const m of this.steps.messagesFor(c.view, (id) => this.shows(c, id))) c.post(m);
     if (c.view === 'influence' && c.state.runId) this.sendInfluence(c, c.state.runId);
     if (c.view === 'subcircuits') this.sendSubcircuits(c);
     if (c.state.notice) c.post({ type: 'status', level: 'warning', message: c.state.notice });
@@ -128,12 +146,27 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
 
   sendSubcircuits(c?: ViewConnection): void {
     const labels = Object.fromEntries(fig5bConditions().map((k) => [k.name, { label: k.label, stepsClamped: k.label, stepsLearned: k.stepsLearned }]));
-    const curves = this.roots().flatMap((root) => subcircuitCurves(path.join(root, 'subcircuits'), labels));
+    const fig6 = {
+      rows: Object.fromEntries(FIG6_ROWS.map((r) => [r.name, r.label])),
+      columns: Object.fromEntries(fig6Columns().map((k) => [k.name, `${k.label} evolution`])),
+    };
+    const curves = this.roots().flatMap((root) => subcircuitCurves(root, labels, fig6));
     for (const conn of c ? [c] : [...this.conns].filter((x) => x.view === 'subcircuits')) {
-      conn.post({ type: 'subcircuits', data: { title: 'Subcircuit progress: fsl_train loss of the clamped runs (Fig 5b)', curves, layout: 'overlay' } });
-      if (!curves.length) conn.post({ type: 'status', level: 'info', message: 'No subcircuit runs yet: run "Induction Lab: Run Subcircuit Progress".' });
+      const title = 'Subcircuit progress: fsl_train loss of the clamped runs (Fig 5b / Fig 6)';
+      conn.post({ type: 'subcircuits', data: { title, curves, layout: 'overlay' } });
+      if (!curves.length) {
+        conn.post({ type: 'status', level: 'info',
+          message: 'No subcircuit runs yet: run "Induction Lab: Run Subcircuit Progress" or "Reproduce Paper Figure…" '
+            + '(fig5b, fig6).' });
+      }
     }
   }
+
+  /**
+   * Subcircuit runs wrote metrics: resend the curves at most once a second (a throttle — a debounce
+   * re-armed by every metrics line would never fire while the runs stream).
+   */
+  readonly subcircuitsChanged = throttle(() => this.sendSubcircuits(), 1000);
 
   refreshInfluence(runId: string): void { for (const c of this.conns) if (c.view === 'influence' && c.state.runId === runId) this.sendInfluence(c, runId); }
 
@@ -141,23 +174,83 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
 
   private onMessage = (c: ViewConnection, m: FromWebviewMessage): void => {
     switch (m.type) {
-      case 'ready': this.sendAll(c); return;
-      case 'selectStep':
-        this.step = m.sequences;
-        for (const x of this.conns) x.post({ type: 'step', sequences: m.sequences });
+      case 'ready':
+        // A restored view brings its saved step; a step chosen in this session wins.
+        if (m.runId && m.step !== undefined) this.steps.adopt(m.runId, m.step);
+        this.sendAll(c);
         return;
-      case 'requestPatterns': {
-        const r = this.run(m.runId);
-        const p = r ? attentionPatterns(m.runId, r.dir, m.sequences, m.mode) : `unknown run ${m.runId}`;
-        if (typeof p === 'string') c.post({ type: 'status', level: 'warning', message: p });
-        else c.post({ type: 'patterns', patterns: p, inReplyTo: m.requestId });
+      case 'selectStep': this.selectStep(m.runId, m.sequences); return;
+      case 'prefs': this.prefs = { ...this.prefs, ...m.prefs }; return;
+      case 'addRuns': void this.addCompareRuns(c); return;
+      case 'removeRun':
+        if (c.view === 'compare') {
+          c.state.runIds = (c.state.runIds ?? []).filter((id) => id !== m.runId);
+          this.sendAll(c);
+        }
         return;
-      }
+      case 'requestPatterns': this.sendPatterns(c, m); return;
       case 'requestInfluence': this.sendInfluence(c, m.runId, m.requestId); return;
       case 'openRun': this.setActiveRun(m.runId); void vscode.commands.executeCommand('inductionLab.dashboard.focus'); return;
       case 'export': void this.exportFile(c, m); return;
     }
   };
+
+  /** Sets run `runId`'s selected step (undefined: the multi-run views' cursor) and tells every view. */
+  selectStep(runId: string | undefined, sequences: number | null): void {
+    this.steps.select(runId, sequences);
+    for (const x of this.conns) x.post({ type: 'step', sequences, ...(runId ? { runId } : {}) });
+  }
+
+  /** Compare: a quick pick of the runs it does not show yet; the picked ones are added (and kept on reload). */
+  private async addCompareRuns(c: ViewConnection): Promise<void> {
+    if (c.view !== 'compare') return;
+    const shown = new Set(c.state.runIds ?? []);
+    const rest = this.refreshRuns().filter((r) => !shown.has(r.summary.id));
+    if (!rest.length) {
+      c.post({ type: 'status', level: 'info', message: 'Every run is already in this comparison.' });
+      return;
+    }
+    const picks = await vscode.window.showQuickPick(rest.map((r) => ({
+      label: r.summary.name, description: r.summary.status, detail: `${r.summary.preset ?? ''} · ${r.summary.id}`,
+      id: r.summary.id,
+    })), { canPickMany: true, title: 'Add which runs to the comparison?' });
+    if (!picks?.length) return;
+    c.state.runIds = [...(c.state.runIds ?? []), ...picks.map((p) => p.id)];
+    this.sendAll(c);
+  }
+
+  private readonly patternJobs = new Map<ViewConnection, PatternsJob>();
+
+  /**
+   * Patterns at the checkpoint nearest the asked step: fsl_train #0 straight from the checkpoint's
+   * summary file; anything else (another sequence, a typed one, an eval-set mean) from
+   * `induction-lab patterns` in a child process. A newer request of the same view kills the older one.
+   */
+  private sendPatterns(c: ViewConnection, m: Extract<FromWebviewMessage, { type: 'requestPatterns' }>): void {
+    const r = this.run(m.runId);
+    if (!r) { c.post({ type: 'status', level: 'warning', message: `unknown run ${m.runId}` }); return; }
+    this.patternJobs.get(c)?.kill();
+    this.patternJobs.delete(c);
+    if (summaryAnswers(m)) {
+      const p = attentionPatterns(m.runId, r.dir, m.sequences, m.mode);
+      if (typeof p !== 'string') { c.post({ type: 'patterns', patterns: p, inReplyTo: m.requestId }); return; }
+      if (p === 'this run has no checkpoint yet') { c.post({ type: 'status', level: 'warning', message: p }); return; }
+    }
+    const ck = nearestCheckpoint(r.dir, m.sequences);
+    if (!ck) { c.post({ type: 'status', level: 'warning', message: 'this run has no checkpoint yet' }); return; }
+    const cli = path.join(this.extensionUri.fsPath, 'out', 'cli.js');
+    const job = runPatternsChild(cli, patternsArgs(r.dir, ck.sequences, m));
+    this.patternJobs.set(c, job);
+    job.done.then((p) => {
+      const requested = m.sequences !== null && m.sequences !== p.sequences ? m.sequences : undefined;
+      const patterns = { ...p, runId: m.runId, ...(requested !== undefined ? { requested } : {}) };
+      c.post({ type: 'patterns', patterns, inReplyTo: m.requestId });
+    }, (e: Error) => {
+      if (e.message === 'superseded') return;
+      this.log.warn(`patterns of ${m.runId}: ${e.message}`);
+      c.post({ type: 'status', level: 'error', message: `Could not compute the patterns: ${e.message}` });
+    }).finally(() => { if (this.patternJobs.get(c) === job) this.patternJobs.delete(c); });
+  }
 
   private async exportFile(c: ViewConnection, m: Extract<FromWebviewMessage, { type: 'export' }>): Promise<void> {
     const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
@@ -184,7 +277,12 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
     view.onDidDispose(() => { this.conns.delete(conn); ds.forEach((d) => d.dispose()); });
   }
 
-  openPanel(view: Exclude<ViewName, 'dashboard'>, state: PanelIdentity): void {
+  /**
+   * Opens a panel; `sequences` (a checkpoint clicked in the tree) becomes the run's selected step, so
+   * the panel — and every other view of that run — shows that checkpoint.
+   */
+  openPanel(view: Exclude<ViewName, 'dashboard'>, state: PanelIdentity & { sequences?: number }): void {
+    if (state.runId && state.sequences !== undefined) this.selectStep(state.runId, state.sequences);
     const panel = vscode.window.createWebviewPanel(`inductionLab.${view}`, TITLES[view], vscode.ViewColumn.Active, { enableScripts: true });
     this.attachPanel(view, panel, state);
   }
@@ -196,13 +294,21 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
     const ds: vscode.Disposable[] = [];
     const conn = new ViewConnection(view, panel.webview, state, this.extensionUri, this.onMessage, ds);
     this.conns.add(conn);
-    panel.onDidDispose(() => { this.conns.delete(conn); ds.forEach((d) => d.dispose()); });
+    panel.onDidDispose(() => {
+      this.patternJobs.get(conn)?.kill();
+      this.conns.delete(conn);
+      ds.forEach((d) => d.dispose());
+    });
     this.log.debug(`opened ${view} panel ${JSON.stringify(state)}`);
   }
 
   /** Number of open views of a kind (used by tests). */
   count(view: ViewName): number { return [...this.conns].filter((c) => c.view === view).length; }
 
-  dispose(): void { this.disposables.forEach((d) => d.dispose()); }
+  dispose(): void {
+    this.subcircuitsChanged.cancel();
+    for (const j of this.patternJobs.values()) j.kill();
+    this.disposables.forEach((d) => d.dispose());
+  }
 }
 

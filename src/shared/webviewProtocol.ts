@@ -7,8 +7,12 @@
  * Handshake: a webview posts `ready` once its listener is attached; the host waits for it before
  * posting anything, then sends `runs`, `metrics` (full arrays), the current `step`, and whatever the
  * view needs (`patterns`, `influence`, `subcircuits`). Afterwards it streams `metricsAppend` rows.
- * The selected step is global: when any view posts `selectStep`, the host broadcasts `step` to every
- * open view (including the sender; views treat an unchanged step as a no-op).
+ * The selected step is kept per run: when a view posts `selectStep` for its run, the host broadcasts
+ * `step` with that run id to every open view, and the views showing that run follow it (including the
+ * sender; an unchanged step is a no-op). A new run starts at "latest" (null). Views over several runs
+ * (compare, subcircuits) draw any step as their cursor and post theirs without a run id, which only
+ * they follow. A restored view reports its saved run and step in `ready`; the host adopts that step
+ * for the run unless one was already selected in this session.
  */
 import type { MetricsRecord, RunStatus } from './protocol';
 
@@ -20,8 +24,14 @@ export const VIEW_NAMES: readonly ViewName[] = ['dashboard', 'attention', 'influ
 
 // ---- Data the host sends ----
 
-/** A clamp as listed in run.json (heads canonical, e.g. "L2H3"); active while from ≤ sequences < until. */
-export interface ClampSummary { kind: string; heads?: string[]; from?: number; until?: number }
+/**
+ * A clamp as listed in run.json (heads canonical, e.g. "L2H3"; `copy` names one `head`); active while
+ * from ≤ sequences < until. The parameters are shown in labels when present.
+ */
+export interface ClampSummary {
+  kind: string; heads?: string[]; head?: string; from?: number; until?: number;
+  strength?: number; temperature?: number; tillLayer?: number; fromLayer?: number;
+}
 
 export interface RunSummary {
   id: string;
@@ -29,15 +39,21 @@ export interface RunSummary {
   status: RunStatus | string;
   preset?: string;
   clamps: ClampSummary[];
+  /** run.json's raw `backend` (kept for readers of older fields; the UI shows `engine`). */
   backend?: string;
+  /** What trained it, as one label (src/shared/engineLabel.ts), e.g. "fast engine (WebAssembly SIMD, relaxed)". */
+  engine?: string;
   totalSequences: number;
   /** Sequences of the saved checkpoints, ascending (lets step sliders snap to loadable checkpoints). */
   checkpoints?: number[];
 }
 
-/** `single`: one eval sequence; `average`: mean pattern over an eval set. */
-export type PatternMode = 'single' | 'average';
-export const PATTERN_MODES: readonly PatternMode[] = ['single', 'average'];
+/**
+ * `single`: one sequence (of an eval set, or typed); `aligned`: mean over an eval set with the query
+ * row aligned to correct / other label (src/shared/attentionViews.ts); `average`: the plain mean.
+ */
+export type PatternMode = 'single' | 'aligned' | 'average';
+export const PATTERN_MODES: readonly PatternMode[] = ['single', 'aligned', 'average'];
 
 export interface AttentionPatterns {
   runId: string;
@@ -54,6 +70,19 @@ export interface AttentionPatterns {
   sequenceIndex?: number;
   /** Free text shown under the grid, e.g. the sequence's classes and labels. */
   note?: string;
+  /** The step asked for, when the nearest saved checkpoint (`sequences`) differs from it. */
+  requested?: number;
+  /** Sequences in the eval set (for the sequence picker's range). */
+  evalSetSize?: number;
+  /** The sequence shown (single): as text "x1 ℓ1 x2 ℓ2 xq", which pair matches (null: neither), its answer. */
+  sequence?: { text: string; classes: number[]; labels: number[]; correct: number | null; answer: number | null };
+  /** Whether the model gets that sequence right, and its loss (when the answer is known). */
+  correctPrediction?: boolean;
+  loss?: number;
+  /** The query row index re-indexed to correct / other label (aligned mode). */
+  alignedRow?: number;
+  /** The run's clamps active at this checkpoint, described. */
+  clamps?: string[];
 }
 
 export type InfluenceKind =
@@ -133,6 +162,12 @@ export interface SubcircuitCurve {
   panel?: string;
   /** Small-multiples row (Fig 6: "# classes" / "# labels"). */
   row?: string;
+  /** Where the curve comes from, e.g. "Run Subcircuit Progress · fast · seed 5" (shown one source at a time). */
+  source?: string;
+  /** Learning time (spec §5.10): first x with loss < 0.4·ln 2; null when the run never got there. */
+  learningTime?: number | null;
+  /** The run folder's id, when it is a run of the Runs tree. */
+  runId?: string;
 }
 
 export interface SubcircuitCurves { title?: string; curves: SubcircuitCurve[]; layout?: SubcircuitLayout }
@@ -146,27 +181,38 @@ export interface RunsMessage { type: 'runs'; runs: RunSummary[]; activeRunId?: s
 export interface MetricsMessage { type: 'metrics'; runId: string; records: MetricsRecord[] }
 /** New rows of one run (appended, keyed by `sequences`; a repeated `sequences` replaces the old row). */
 export interface MetricsAppendMessage { type: 'metricsAppend'; runId: string; records: MetricsRecord[] }
-/** The selected step (sequences seen) shared by every open view; null = follow the latest. */
-export interface StepMessage { type: 'step'; sequences: number | null }
+/** The selected step (sequences seen) of run `runId` (absent: the multi-run views' cursor); null = the latest. */
+export interface StepMessage { type: 'step'; sequences: number | null; runId?: string }
 export interface PatternsMessage { type: 'patterns'; patterns: AttentionPatterns; inReplyTo?: number }
 /** Influence matrices of a run: any mix of kinds and checkpoints (several checkpoints animate with the step). */
 export interface InfluenceMessage { type: 'influence'; runId: string; matrices: InfluenceMatrix[]; inReplyTo?: number }
 export interface SubcircuitsMessage { type: 'subcircuits'; data: SubcircuitCurves }
 /** The outcome of an `export` (after the host's save dialog). */
 export interface ExportResultMessage { type: 'exportResult'; inReplyTo?: number; ok: boolean; path?: string; error?: string }
+/** Preferences every view of the session shares (figure background, attention mode); a fresh view adopts them. */
+export interface PrefsMessage { type: 'prefs'; prefs: Record<string, string | number | boolean> }
 /** A line of status for the view to show (e.g. "computing patterns…", or an error). */
 export interface StatusMessage { type: 'status'; level: 'info' | 'warning' | 'error'; message: string }
 
 export type ToWebviewMessage =
   | RunsMessage | MetricsMessage | MetricsAppendMessage | StepMessage | PatternsMessage | InfluenceMessage
-  | SubcircuitsMessage | ExportResultMessage | StatusMessage;
+  | SubcircuitsMessage | ExportResultMessage | StatusMessage | PrefsMessage;
 
 // ---- Webview → host ----
 
-export interface ReadyMessage { type: 'ready'; view: ViewName }
-export interface SelectStepMessage { type: 'selectStep'; sequences: number | null }
-/** `sequences`: the selected step (the host snaps it to a checkpoint; null = the latest checkpoint). */
-export interface RequestPatternsMessage { type: 'requestPatterns'; runId: string; sequences: number | null; mode: PatternMode; requestId?: number }
+/** `runId`/`step`: what a restored view saved (its run and selected step). */
+export interface ReadyMessage { type: 'ready'; view: ViewName; runId?: string; step?: number | null }
+/** `runId`: the run whose step this is (absent: the cursor of a multi-run view). */
+export interface SelectStepMessage { type: 'selectStep'; sequences: number | null; runId?: string }
+/**
+ * `sequences`: the selected step (the host snaps it to a checkpoint; null = the latest checkpoint).
+ * `evalSet` (default fsl_train) and `sequenceIndex` (default 0) pick the sequence or the averaged set;
+ * `custom` is a typed sequence "x1 ℓ1 x2 ℓ2 xq" (single mode). Computed in a child process.
+ */
+export interface RequestPatternsMessage {
+  type: 'requestPatterns'; runId: string; sequences: number | null; mode: PatternMode; requestId?: number;
+  evalSet?: string; sequenceIndex?: number; custom?: string;
+}
 /** Optional: asks for matrices of a kind the host has not sent yet (the host may ignore it). */
 export interface RequestInfluenceMessage { type: 'requestInfluence'; runId: string; kind: InfluenceKind; requestId?: number }
 export type ExportFormat = 'png' | 'svg' | 'csv' | 'json';
@@ -174,9 +220,14 @@ export const EXPORT_FORMATS: readonly ExportFormat[] = ['png', 'svg', 'csv', 'js
 /** `data` is base64 for png, text otherwise; the host shows the save dialog and replies with `exportResult`. */
 export interface ExportMessage { type: 'export'; format: ExportFormat; fileName: string; data: string; requestId?: number }
 export interface OpenRunMessage { type: 'openRun'; runId: string }
+/** Compare: the host asks which runs to add (a quick pick of the runs not shown yet). */
+export interface AddRunsMessage { type: 'addRuns' }
+/** Compare: stop showing a run. */
+export interface RemoveRunMessage { type: 'removeRun'; runId: string }
 
 export type FromWebviewMessage =
-  | ReadyMessage | SelectStepMessage | RequestPatternsMessage | RequestInfluenceMessage | ExportMessage | OpenRunMessage;
+  | ReadyMessage | SelectStepMessage | RequestPatternsMessage | RequestInfluenceMessage | ExportMessage | OpenRunMessage
+  | PrefsMessage | AddRunsMessage | RemoveRunMessage;
 
 // ---- What a panel saves for its restore ----
 
@@ -221,6 +272,8 @@ const isNum = (x: unknown): x is number => typeof x === 'number' && !Number.isNa
 const isOpt = (x: unknown, g: (y: unknown) => boolean): boolean => x === undefined || g(x);
 const isArr = (x: unknown, g: (y: unknown) => boolean): boolean => Array.isArray(x) && x.every(g);
 const isStepValue = (x: unknown): boolean => x === null || (isNum(x) && x >= 0);
+const isPrefs = (x: unknown): boolean => isObj(x) && Object.keys(x).length <= 32
+  && Object.values(x).every((v) => (typeof v === 'string' && v.length <= 64) || typeof v === 'boolean' || isNum(v));
 
 function isRunSummary(x: unknown): boolean {
   return isObj(x) && isStr(x.id) && isStr(x.name) && isStr(x.status) && isNum(x.totalSequences)
@@ -246,21 +299,28 @@ const TO_WEBVIEW: Record<ToWebviewMessage['type'], (m: Rec) => boolean> = {
   runs: (m) => isArr(m.runs, isRunSummary) && isOpt(m.activeRunId, isStr),
   metrics: (m) => isStr(m.runId) && isArr(m.records, isRecord),
   metricsAppend: (m) => isStr(m.runId) && isArr(m.records, isRecord),
-  step: (m) => isStepValue(m.sequences),
+  step: (m) => isStepValue(m.sequences) && isOpt(m.runId, isStr),
   patterns: (m) => isPatterns(m.patterns),
   influence: (m) => isStr(m.runId) && isArr(m.matrices, isInfluenceMatrix),
   subcircuits: (m) => isObj(m.data) && isArr(m.data.curves, isCurve),
   exportResult: (m) => typeof m.ok === 'boolean',
   status: (m) => isStr(m.message) && ['info', 'warning', 'error'].includes(m.level as string),
+  prefs: (m) => isPrefs(m.prefs),
 };
 
 const FROM_WEBVIEW: Record<FromWebviewMessage['type'], (m: Rec) => boolean> = {
-  ready: (m) => VIEW_NAMES.includes(m.view as ViewName),
-  selectStep: (m) => isStepValue(m.sequences),
-  requestPatterns: (m) => isStr(m.runId) && isStepValue(m.sequences) && PATTERN_MODES.includes(m.mode as PatternMode) && isOpt(m.requestId, isNum),
+  ready: (m) => VIEW_NAMES.includes(m.view as ViewName) && isOpt(m.runId, isStr) && isOpt(m.step, isStepValue),
+  selectStep: (m) => isStepValue(m.sequences) && isOpt(m.runId, isStr),
+  requestPatterns: (m) => isStr(m.runId) && isStepValue(m.sequences) && PATTERN_MODES.includes(m.mode as PatternMode)
+    && isOpt(m.requestId, isNum) && isOpt(m.evalSet, (e) => EVAL_SETS.includes(e as EvalSetName))
+    && isOpt(m.sequenceIndex, (i) => isNum(i) && Number.isInteger(i) && (i as number) >= 0)
+    && isOpt(m.custom, (t) => isStr(t) && t.length <= 200),
   requestInfluence: (m) => isStr(m.runId) && INFLUENCE_KINDS.includes(m.kind as InfluenceKind),
   export: (m) => EXPORT_FORMATS.includes(m.format as ExportFormat) && isStr(m.fileName) && m.fileName.length > 0 && isStr(m.data),
   openRun: (m) => isStr(m.runId),
+  prefs: (m) => isPrefs(m.prefs),
+  addRuns: () => true,
+  removeRun: (m) => isStr(m.runId),
 };
 
 export function isToWebviewMessage(x: unknown): x is ToWebviewMessage {

@@ -8,7 +8,7 @@
 import { select } from 'd3-selection';
 import type { InfluenceKind, InfluenceMatrix, RunSummary, ToWebviewMessage } from '../shared/webviewProtocol';
 import { INFLUENCE_INFO, INFLUENCE_KINDS } from '../shared/webviewProtocol';
-import { connect, post, createStepSharer, nextRequestId } from './lib/host';
+import { connect, post, createStepSharer, nextRequestId, handleCommon } from './lib/host';
 import { persisted } from './lib/state';
 import { h, statusLine, segmented, selectBox, checkbox } from './lib/dom';
 import { createPanel } from './lib/panel';
@@ -20,11 +20,15 @@ import { viridis, diverging, onThemeChange } from './lib/theme';
 import { influenceDomain, type DomainMode } from './lib/domains';
 import { floorStep, uniqueSorted } from './lib/steps';
 import { toCsv } from './lib/csv';
+import { headMarks, MARK_WORD, type HeadMark } from './lib/clampMarks';
+import { hideTip } from './lib/tooltip';
 import { fileStem, fmtInt, fmtValue, wrapText } from './lib/format';
 import { gridColumns } from './lib/layout';
 
 // runId is the panel's identity (PanelIdentity): the host restores the panel with it after a reload.
-const S = persisted({ runId: '', step: null as number | null, kind: 'all' as string, range: 'paper' as string, values: true });
+const S = persisted({
+  runId: '', step: null as number | null, kind: 'all' as string, range: 'paper' as string, values: true,
+});
 
 let runs: RunSummary[] = [];
 let runId = S.value.runId;
@@ -57,7 +61,7 @@ const rangeSeg = segmented<DomainMode>('Colour range', [{ value: 'paper', label:
   S.value.range === 'auto' ? 'auto' : 'paper', (v) => { S.update({ range: v }); render(); });
 const valuesBox = checkbox('Show values', S.value.values, (v) => { S.update({ values: v }); render(); });
 controls.append(kindSel.root, h('span', { class: 'field-label', text: 'Colours' }), rangeSeg.root, valuesBox.root);
-const share = createStepSharer();
+const share = createStepSharer(() => runId || undefined);
 const slider = createStepSlider(app, {
   label: 'Checkpoint (sequences seen)', follow: true, play: true, playMs: 700,
   onChange: (v, final) => { S.update({ step: v }); render(); share(v, final); },
@@ -70,7 +74,13 @@ const panel = createPanel(app, 'Influence matrices', {
   svg: () => svg.node(),
   csv: () => toCsv(['sequences', 'kind', 'row', 'col', 'value'], matrices.filter((m) => shownKinds().includes(m.kind))
     .flatMap((m) => m.values.flatMap((r, i) => r.map((v, j) => [m.sequences, m.kind, m.rows[i], m.cols[j], v])))),
-  json: () => matrices.filter((m) => shownKinds().includes(m.kind)),
+  json: () => ({
+    matrices: matrices.filter((m) => shownKinds().includes(m.kind))
+      .map((m) => ({ ...m, flaggedRows: Object.fromEntries([...marksAt(m)].filter(([k]) => m.rows.includes(k))) })),
+  }),
+  meta: () => ({
+    run: runs.find((r) => r.id === runId), view: 'influence', kind: kindOf(), checkpoint: current()[0]?.sequences,
+  }),
 }, setStatus);
 const svg = select(panel.body).append('svg').attr('class', 'chart').attr('role', 'figure').attr('aria-label', 'Influence matrices');
 const empty = h('div', { class: 'empty', text: 'Waiting for influence matrices…' });
@@ -81,6 +91,38 @@ function signedCell(v: number, signed: boolean): string {
   const a = Math.abs(v).toFixed(2).replace(/^0/, '');
   if (!signed || a === '.00') return a;
   return (v < 0 ? '−' : '+') + a;
+}
+
+/** The run's clamps at the matrix's checkpoint, by head. */
+const marksAt = (m: InfluenceMatrix): Map<string, HeadMark> =>
+  headMarks(runs.find((r) => r.id === runId)?.clamps ?? [], m.sequences);
+
+/**
+ * Why a row is flagged: the configurations keep the run's own ablations, so "only L2H i" with L2H i
+ * ablated by the run ablates all of Layer 2 — every such row is the same (degenerate).
+ */
+function rowFlag(head: string, mk: HeadMark): string {
+  if (mk.state === 'ablated') {
+    return `${head} is ablated in this run: its row is degenerate (every configuration also ablates it)`;
+  }
+  return `${head} is ${MARK_WORD[mk.state]} in this run (${mk.clamps.join('; ')}): its pattern is set by the clamp`;
+}
+
+/** Lines under a matrix naming the flagged rows (and a replaced Layer 1). */
+function flagLines(m: InfluenceMatrix): string[] {
+  const marks = marksAt(m);
+  const ablated = m.rows.filter((r) => marks.get(r)?.state === 'ablated');
+  const clamped = m.rows.filter((r) => marks.get(r)?.state === 'clamped');
+  const out: string[] = [];
+  if (ablated.length) {
+    out.push(`Hatched rows (${ablated.join(', ')}): ablated in this run, degenerate `
+      + '(every configuration also ablates them).');
+  }
+  if (clamped.length) out.push(`Framed rows (${clamped.join(', ')}): pattern clamped in this run.`);
+  if (m.cols.some((c) => marks.get(c)?.state === 'replaced')) {
+    out.push('Layer 1 is replaced by the layer-1 clamp in this run: the columns do not measure learned heads.');
+  }
+  return out;
 }
 
 function ensureRequested(): void {
@@ -114,7 +156,8 @@ function render(): void {
   const heights: number[] = [];
   const layout = ms.map((m) => {
     const title = wrapText(`${m.title ?? INFLUENCE_INFO[m.kind].title} · ${fmtInt(m.sequences)} seq`, Math.floor(blockW / 6.6));
-    const formula = wrapText(m.formula || INFLUENCE_INFO[m.kind].formula, Math.floor(blockW / 6.1));
+    const formula = [...wrapText(m.formula || INFLUENCE_INFO[m.kind].formula, Math.floor(blockW / 6.1)),
+      ...flagLines(m).flatMap((t) => wrapText(t, Math.floor(blockW / 6.1)))];
     const hm = heatmapSize({ rows: m.rows, cols: m.cols, cell, rowLabels: true, labelW, colLabels: 'top' });
     return { m, title, formula, h: title.length * 15 + hm.height + 8 + 42 + formula.length * 13 + 14 };
   });
@@ -136,7 +179,16 @@ function render(): void {
         rowLabels: true, labelW, colLabels: 'top', showValues: S.value.values && cell >= 24,
         format: (v) => signedCell(v, m.signed),
         ariaLabel: `${INFLUENCE_INFO[m.kind].title}: rows Layer 2 heads, columns Layer 1 heads, at ${fmtInt(m.sequences)} sequences`,
-        describe: (r, c, v) => [`row ${m.rows[r]} (Layer 2) · column ${m.cols[c]} (Layer 1)`, `${m.kind} = ${fmtValue(v, 4)}`, `${fmtInt(m.sequences)} sequences`],
+        rowMark: (r) => {
+          const mk = marksAt(m).get(m.rows[r]);
+          return mk ? { state: mk.state, note: '' } : undefined;
+        },
+        describe: (r, c, v) => {
+          const mk = marksAt(m).get(m.rows[r]);
+          return [`row ${m.rows[r]} (Layer 2) · column ${m.cols[c]} (Layer 1)`,
+            `${INFLUENCE_INFO[m.kind].title} = ${fmtValue(v, 4)}`,
+            ...(mk ? [rowFlag(m.rows[r], mk)] : []), `${fmtInt(m.sequences)} sequences`];
+        },
       };
       drawHeatmaps(child(g, 'g', 'map'), [spec]);
       const hm = heatmapSize(spec);
@@ -152,6 +204,7 @@ function render(): void {
 }
 
 function onMessage(m: ToWebviewMessage): void {
+  if (handleCommon(m, setStatus)) return;
   switch (m.type) {
     case 'runs':
       runs = m.runs;
@@ -170,15 +223,19 @@ function onMessage(m: ToWebviewMessage): void {
       render();
       break;
     }
-    case 'step': if (m.sequences !== S.value.step) { S.update({ step: m.sequences }); slider.setValue(m.sequences); render(); } break;
-    case 'exportResult': setStatus(m.ok ? `Saved ${m.path ?? ''}` : `Export failed: ${m.error ?? 'cancelled'}`, m.ok ? 'info' : 'error'); break;
-    case 'status': setStatus(m.message, m.level); break;
+    case 'step':
+      if (m.runId === runId && m.sequences !== S.value.step) {
+        S.update({ step: m.sequences }); slider.setValue(m.sequences); render();
+      }
+      break;
     default: break;
   }
 }
 
 new ResizeObserver(() => render()).observe(panel.body);
+// A tooltip must not outlive the cell under the pointer.
+window.addEventListener('scroll', () => hideTip(), { passive: true });
 onThemeChange(render);
 updateControls();
 render();
-connect('influence', onMessage);
+connect('influence', onMessage, { runId: runId || undefined, step: S.value.step });

@@ -1,7 +1,7 @@
 // Webview pure modules: CSV builder, steps and data-join keys, scale domains, layouts, state restore,
 // the webview message protocol's type guards and the HTML shell (CSP + nonce).
 // Run: node --import tsx --test test/unit/webview.test.ts
-import { test, describe } from 'node:test';
+import { test, describe, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import { rgb, lab, color as parseColor } from 'd3-color';
 import type { MetricsRecord } from '../../src/shared/protocol';
@@ -11,17 +11,39 @@ import {
 } from '../../src/shared/webviewProtocol';
 import { csvField, toCsv, metricsCsv, curvesCsv } from '../../src/webview/lib/csv';
 import { mergeRecords, nearestIndex, snapStep, floorStep, uniqueSorted, cellKey, pointKey, matrixKey } from '../../src/webview/lib/steps';
-import { symmetricDomain, extentDomain, influenceDomain, metricDomain, sequencesDomain, clampBands, ceilTo } from '../../src/webview/lib/domains';
+import {
+  symmetricDomain, extentDomain, influenceDomain, metricDomain, sequencesDomain, ceilTo,
+} from '../../src/webview/lib/domains';
+import {
+  clampBands, describeClamp, headMarks, strongestFreeHead, wholeRunClamps, resumePoints, shortClamp, clampSlug,
+} from '../../src/webview/lib/clampMarks';
+import { makeXAxis, logDomain, logTicks } from '../../src/webview/lib/xscale';
+import { emaSmooth } from '../../src/webview/lib/smoothing';
 import { fmtSeqShort, fmtValue, fmtCell, fileStem, wrapText } from '../../src/webview/lib/format';
 import { attentionLayout, gridColumns } from '../../src/webview/lib/layout';
 import { groupCurves } from '../../src/webview/lib/curves';
 import { restoreState } from '../../src/webview/lib/state';
-import { viridis, diverging, textOn, PALETTES, seriesColor, seriesDash, evalSetColor } from '../../src/webview/lib/theme';
+import {
+  viridis, diverging, textOn, PALETTES, seriesColor, seriesDash, evalSetColor,
+} from '../../src/webview/lib/theme';
 import { chooseRun } from '../../src/webview/lib/runHeader';
 import { webviewHtml, createNonce, contentSecurityPolicy, escapeHtml } from '../../src/webview/html';
 import { indexAtPixel } from '../../src/webview/lib/hitTest';
-import { restorePanel } from '../../src/extension/labData';
+import { restorePanel, subcircuitCurves, curveLearningTime, SelectedSteps } from '../../src/extension/labData';
+import {
+  compareX, conditionOf, groupByCondition, compareStyles, distinctNames,
+} from '../../src/webview/lib/compareRuns';
+import { throttle } from '../../src/shared/throttle';
+import { addPngText, pngChunks, pngTexts, crc32 } from '../../src/webview/lib/png';
+import { remapColours, paperColourMap, withMeta } from '../../src/webview/lib/export';
+import { patternsArgs, summaryAnswers } from '../../src/extension/patternsChild';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { panelIdentity } from '../../src/shared/webviewProtocol';
+import {
+  parseSequenceSpec, formatSequenceSpec, alignedMeanPatterns, meanPatterns,
+} from '../../src/shared/attentionViews';
 import { scaleLinear, scaleLog } from 'd3-scale';
 
 const ev = (loss: number) => ({ loss, acc: 0.5, inContextAcc: 0.6, inContextProb: 0.7, prob: 0.4, useContextProb: 0.9 });
@@ -151,7 +173,10 @@ const CVD: Record<string, number[][]> = {
   tritanopia: [[1.255528, -0.076749, -0.178779], [-0.078411, 0.930809, 0.147602], [0.004733, 0.691367, 0.3039]],
 };
 const toLin = (u: number) => { const x = u / 255; return x <= 0.04045 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4; };
-const fromLin = (v: number) => { const x = Math.min(1, Math.max(0, v)); return 255 * (x <= 0.0031308 ? 12.92 * x : 1.055 * x ** (1 / 2.4) - 0.055); };
+const fromLin = (v: number) => {
+  const x = Math.min(1, Math.max(0, v));
+  return 255 * (x <= 0.0031308 ? 12.92 * x : 1.055 * x ** (1 / 2.4) - 0.055);
+};
 function simulate(hex: string, kind: string): string {
   const c = rgb(hex);
   if (!CVD[kind]) return c.formatHex();
@@ -159,9 +184,18 @@ function simulate(hex: string, kind: string): string {
   const [r, g, b] = CVD[kind].map((row) => fromLin(row[0] * v[0] + row[1] * v[1] + row[2] * v[2]));
   return rgb(r, g, b).formatHex();
 }
-const deltaE = (a: string, b: string) => { const A = lab(a), B = lab(b); return Math.hypot(A.l - B.l, A.a - B.a, A.b - B.b); };
-const luminance = (hex: string) => { const c = rgb(hex); return 0.2126 * toLin(c.r) + 0.7152 * toLin(c.g) + 0.0722 * toLin(c.b); };
-const contrast = (a: string, b: string) => { const [x, y] = [luminance(a), luminance(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };
+const deltaE = (a: string, b: string) => {
+  const A = lab(a), B = lab(b);
+  return Math.hypot(A.l - B.l, A.a - B.a, A.b - B.b);
+};
+const luminance = (hex: string) => {
+  const c = rgb(hex);
+  return 0.2126 * toLin(c.r) + 0.7152 * toLin(c.g) + 0.0722 * toLin(c.b);
+};
+const contrast = (a: string, b: string) => {
+  const [x, y] = [luminance(a), luminance(b)].sort((p, q) => q - p);
+  return (x + 0.05) / (y + 0.05);
+};
 
 describe('series colours', () => {
   const backgrounds = { dark: ['#1e1e1e', '#000000', '#252526'], light: ['#ffffff', '#f3f3f3'] } as const;
@@ -176,7 +210,9 @@ describe('series colours', () => {
           assert.ok(d >= 14, `${kind} ${vision}: H${i} ${p[i]} and H${j} ${p[j]} differ by ΔE ${d.toFixed(1)}`);
         }
       }
-      for (const bg of backgrounds[kind]) for (const c of p) assert.ok(contrast(c, bg) >= 2, `${c} on ${bg}: ${contrast(c, bg).toFixed(2)}:1`);
+      for (const bg of backgrounds[kind]) {
+        for (const c of p) assert.ok(contrast(c, bg) >= 2, `${c} on ${bg}: ${contrast(c, bg).toFixed(2)}:1`);
+      }
     });
   }
   test('the theme picks the palette; eval sets keep one colour each; series 9+ repeat hues with a dash', () => {
@@ -221,13 +257,15 @@ describe('domains and colours', () => {
     assert.equal(ceilTo(1.5, 0.25), 1.5);
     assert.ok(LN2 < metricDomain('loss', [])[1]);
   });
-  test('clamp windows become bands', () => {
-    const b = clampBands([{ kind: 'ablate', heads: ['L2H0'], from: 100, until: 300 }, { kind: 'ablate', heads: ['L2H1'] },
-      { kind: 'ablate', heads: ['L1H2'], from: 500 }, { kind: 'ablate', from: 2000 }], 1000);
-    assert.deepEqual(b.map((x) => [x.x0, x.x1]), [[100, 300], [0, 1000], [500, 1000]]);
-    assert.match(b[0].label, /ablate L2H0 \(100–300\)/);
-    assert.match(b[1].label, /whole run/);
-    assert.match(b[2].label, /500–end/);
+  test('windowed clamps become bands; whole-run clamps do not (they are a badge)', () => {
+    const clamps = [{ kind: 'ablate', heads: ['L2H0'], from: 100, until: 300 }, { kind: 'ablate', heads: ['L2H1'] },
+      { kind: 'ablate', heads: ['L1H2'], from: 500 }, { kind: 'ablate', from: 2000 },
+      { kind: 'induction', heads: ['L2H3'], strength: 1, from: 0, until: 1000 }];
+    const b = clampBands(clamps, 1000);
+    assert.deepEqual(b.map((x) => [x.x0, x.x1]), [[100, 300], [500, 1000]]);
+    assert.equal(b[0].label, 'ablate L2H0 [100, 300)');
+    assert.equal(b[1].label, 'ablate L1H2 [500, end)');
+    assert.deepEqual(wholeRunClamps(clamps, 1000), ['ablate L2H1', 'induction L2H3 (s = 1)']);
   });
   test('RdBu is blue for negative values, viridis runs purple → yellow', () => {
     const d = diverging([-0.16, 0.16]);
@@ -240,6 +278,242 @@ describe('domains and colours', () => {
     assert.ok(rgb(v(0)).b > rgb(v(0)).g && rgb(v(1)).r > 200 && rgb(v(1)).g > 200);
     assert.equal(textOn(v(0)), '#ffffff');
     assert.equal(textOn(v(1)), '#000000');
+  });
+});
+
+describe('clamp marks', () => {
+  const demo = [
+    { kind: 'ablate', heads: ['L2H0', 'L2H1', 'L2H2', 'L2H4', 'L2H5', 'L2H6', 'L2H7'] },
+    { kind: 'induction', heads: ['L2H3'], strength: 0.9 },
+  ];
+  test('the demo preset: seven ablated heads, the induction head clamped; no "strongest" claim for either', () => {
+    const m = headMarks(demo, 5000);
+    assert.equal(m.size, 8);
+    assert.equal(m.get('L2H0')?.state, 'ablated');
+    assert.equal(m.get('L2H3')?.state, 'clamped');
+    assert.deepEqual(m.get('L2H3')?.clamps, ['induction L2H3 (s = 0.9)']);
+    assert.equal(m.has('L1H2'), false);
+    assert.equal(strongestFreeHead([0, 0, 0, 0.8, 0, 0, 0, 0], m), null, 'the clamped L2H3 is not a finding');
+    const alone = headMarks([demo[0]], 5000);
+    assert.deepEqual(strongestFreeHead([0.1, 0.9, 0, 0.5, 0, 0, 0, 0.2], alone), { head: 3, value: 0.5 },
+      'ablated L2H1 is skipped');
+  });
+  test('windows: a clamp marks a head only while active; null asks "ever"', () => {
+    const c = [
+      { kind: 'prev-token', heads: ['L1H2'], strength: 1, until: 60000 },
+      { kind: 'ablate', heads: ['L1H2'], from: 80000 },
+    ];
+    assert.equal(headMarks(c, 1000).get('L1H2')?.state, 'clamped');
+    assert.equal(headMarks(c, 70000).has('L1H2'), false, 'released at 60k');
+    assert.equal(headMarks(c, 90000).get('L1H2')?.state, 'ablated');
+    const ever = headMarks(c, null).get('L1H2')!;
+    assert.equal(ever.state, 'ablated', 'ablated outranks clamped');
+    assert.deepEqual(ever.clamps, ['prev-token L1H2 (s = 1) [0, 60,000)', 'ablate L1H2 [80,000, end)']);
+  });
+  test('layer1 replaces every Layer-1 head; copy stores one head; describe', () => {
+    const m = headMarks([{ kind: 'layer1' }, { kind: 'copy', head: 'L2H3' }], 0, 8);
+    assert.deepEqual([...m.keys()].filter((k) => k.startsWith('L1')).length, 8);
+    assert.equal(m.get('L1H5')?.state, 'replaced');
+    assert.equal(m.get('L2H3')?.state, 'clamped');
+    assert.equal(describeClamp({ kind: 'copy', head: 'L2H3' }), 'copy from L2H3',
+      'the review: the header showed only "copy"');
+    assert.equal(describeClamp({ kind: 'match', heads: ['L2H3'], temperature: 0 }), 'match L2H3 (τ = 0)');
+  });
+  test('short clamp phrases for narrow headers', () => {
+    assert.equal(shortClamp(demo[0]), 'ablate Layer 2 but L2H3');
+    const all = Array.from({ length: 8 }, (_, h) => `L2H${h}`);
+    assert.equal(shortClamp({ kind: 'ablate', heads: all }), 'ablate all of Layer 2');
+    assert.equal(shortClamp({ kind: 'ablate', heads: ['L1H0', 'L2H1', 'L2H2', 'L2H4'], until: 500 }),
+      'ablate 4 heads [0, 500)');
+    assert.equal(shortClamp(demo[1]), 'induction L2H3 (s = 0.9)');
+    assert.equal(clampSlug(demo), 'ablate7_induction-L2H3', 'clamps in export file names');
+    assert.equal(clampSlug([{ kind: 'layer1' }, { kind: 'copy', head: 'L2H3' }]), 'layer1_copy-L2H3');
+  });
+  test('stop/resume points: where the trainer restarted its wall clock', () => {
+    const rows = [0, 1000, 2000, 3000, 4000].map((sequences, i) => ({ sequences, wallTime: [0, 1, 2, 0.2, 1.1][i] }));
+    assert.deepEqual(resumePoints(rows), [3000]);
+    assert.deepEqual(resumePoints([{ sequences: 0 }, { sequences: 1 }]), []);
+  });
+});
+
+describe('attention: typed sequences and aligned averages', () => {
+  test('parse "x1 ℓ1 x2 ℓ2 xq": classes, exemplars, which pair matches; errors name the token', () => {
+    assert.deepEqual(parseSequenceSpec('12 3 40 1 12'),
+      { classes: [12, 40, 12], exemplars: [0, 0, 0], labels: [3, 1], correct: 0 });
+    assert.deepEqual(parseSequenceSpec(' 12/1, 3, 40/2, 1, 40/3 '),
+      { classes: [12, 40, 40], exemplars: [1, 2, 3], labels: [3, 1], correct: 1 });
+    assert.equal((parseSequenceSpec('5 0 7 1 9') as { correct: unknown }).correct, null,
+      'the query matches neither pair');
+    assert.equal((parseSequenceSpec('5 0 5 1 5') as { correct: unknown }).correct, null, 'both pairs match');
+    assert.match(parseSequenceSpec('1 2 3') as string, /5 tokens/);
+    assert.match(parseSequenceSpec('1 x 3 4 1') as string, /ℓ1 must be a whole number, got "x"/);
+    assert.match(parseSequenceSpec('1/2/3 0 3 1 1') as string, /x1 "1\/2\/3"/);
+    assert.match(parseSequenceSpec('1 0 3 7 1', { labels: 5 }) as string, /ℓ2 7 is out of range \(0…4\)/);
+    assert.match(parseSequenceSpec('1 0 3000 1 1', { classes: 1623 }) as string, /x2 class 3000 is out of range/);
+    assert.equal(formatSequenceSpec(parseSequenceSpec('12/1 3 40 1 12') as never), '12/1 3 40/0 1 12/0');
+  });
+  test('aligned mean, by hand: an induction head reads .9 / .1, not .5 / .5', () => {
+    // Two sequences, one head, T = 5; query rows: answer ℓ1 (c = 0) puts .9 on ℓ1, answer ℓ2 (c = 1) on ℓ2.
+    const T = 5, p = new Float64Array(2 * T * T);
+    const setRow = (b: number, q: number, row: number[]) => row.forEach((v, k) => { p[(b * T + q) * T + k] = v; });
+    const prevToken = (q: number) => Array.from({ length: T }, (_, k) => (k === Math.max(0, q - 1) ? 1 : 0));
+    for (let b = 0; b < 2; b++) for (let q = 0; q < 4; q++) setRow(b, q, prevToken(q));
+    setRow(0, 4, [0, 0.9, 0, 0.1, 0]);
+    setRow(1, 4, [0.02, 0.08, 0, 0.9, 0]);
+    const plain = meanPatterns(p, 2, 1, T)[0], al = alignedMeanPatterns(p, 2, 1, T, [0, 1])[0];
+    assert.deepEqual(plain[4].map((v) => +v.toFixed(6)), [0.01, 0.49, 0, 0.5, 0]);
+    assert.deepEqual(al[4].map((v) => +v.toFixed(6)), [0.01, 0.09, 0, 0.9, 0],
+      'x1/ℓ1 of sequence 0 moved to x2/ℓ2 and back');
+    assert.deepEqual(al.slice(0, 4), plain.slice(0, 4), 'other rows are not re-indexed (they would break causality)');
+    assert.throws(() => alignedMeanPatterns(new Float64Array(9), 1, 1, 3, [0]), /5-token/);
+  });
+});
+
+describe('compare: runs of different lengths, grouped by condition, distinct names', () => {
+  const run = (id: string, name: string, preset: string, clamps: Array<{ kind: string; heads?: string[] }>,
+    total = 1000) =>
+    ({ id, name, status: 'completed', preset, clamps, totalSequences: total });
+  test('x: sequences, optimiser steps, or the fraction of the planned length', () => {
+    const r = { totalSequences: 200_000 };
+    assert.equal(compareX({ sequences: 50_000, step: 1562 }, r, 'sequences'), 50_000);
+    assert.equal(compareX({ sequences: 50_000, step: 1562 }, r, 'steps'), 1562);
+    assert.equal(compareX({ sequences: 50_000, step: 1562 }, r, 'fraction'), 0.25);
+    assert.equal(compareX({ sequences: 500, step: 15 }, { totalSequences: 0 }, 'fraction', 1000), 0.5,
+      'no planned length: the last row');
+  });
+  test('groups by preset + clamps; seeds of a condition share a hue, each its own dash', () => {
+    const runs = [run('a', 'demo', 'demo', [{ kind: 'induction', heads: ['L2H3'] }]), run('b', 'fast', 'fast', []),
+      run('c', 'demo', 'demo', [{ kind: 'induction', heads: ['L2H3'] }])];
+    const g = groupByCondition(runs);
+    assert.deepEqual(g.map((x) => x.runs.map((r) => r.id)), [['a', 'c'], ['b']]);
+    assert.equal(conditionOf(runs[1]), 'fast · no clamps');
+    const st = compareStyles(g);
+    assert.deepEqual([st.get('a'), st.get('c'), st.get('b')],
+      [{ color: 0, dash: 0 }, { color: 0, dash: 1 }, { color: 1, dash: 0 }]);
+    assert.deepEqual([...distinctNames(runs).values()], ['demo (a)', 'fast', 'demo (c)'],
+      'two runs named demo are told apart');
+  });
+});
+
+describe('subcircuit curves: live, every source, learning times', () => {
+  test('a throttle fires while calls keep coming (the old debounce never did)', () => {
+    mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+    try {
+      let n = 0;
+      const t = throttle(() => { n++; }, 1000);
+      for (let ms = 0; ms < 3000; ms += 100) { t(); mock.timers.tick(100); }
+      assert.ok(n >= 2 && n <= 3, `fired ${n} times in 3 s of calls every 100 ms`);
+      t(); mock.timers.tick(1000);
+      const after = n;
+      t.cancel(); mock.timers.tick(2000);
+      assert.equal(n, after, 'cancelled');
+    } finally { mock.timers.reset(); }
+  });
+  test('reads Run Subcircuit Progress and Reproduce fig5b / fig6 runs, with learning times', () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'il-subc-'));
+    try {
+      const write = (dir: string, losses: number[]) => {
+        fs.mkdirSync(dir, { recursive: true });
+        fs.writeFileSync(path.join(dir, 'run.json'), JSON.stringify({ id: path.basename(dir), status: 'completed' }));
+        const row = (loss: number, i: number) =>
+          JSON.stringify({ sequences: i * 1000, step: i * 31, wallTime: i, eval: { fsl_train: { loss } } }) + '\n';
+        fs.writeFileSync(path.join(dir, 'metrics.jsonl'), losses.map(row).join(''));
+      };
+      write(path.join(root, 'subcircuits', 'subcircuits-fast-seed5-perfect_l1'), [1.6, 0.7, 0.2]);
+      write(path.join(root, 'subcircuits', 'subcircuits-fast-seed5-perfect_l1_and_copy'), [1.6, 0.5, 0.3]);
+      write(path.join(root, 'reproduce', 'fig5b.perfect_prev_tok_attn_single-fast-seed5'), [1.6, 0.69, 0.25]);
+      write(path.join(root, 'reproduce', 'fig6.classes100.perfect_match-fast-seed5'), [1.6, 0.1]);
+      write(path.join(root, 'reproduce', 'main-fast-seed5'), [1.6]);
+      const labels = { perfect_l1: { label: '1, 2 (layer 1)', stepsClamped: '1, 2 (layer 1)', stepsLearned: 'B, C' },
+        perfect_l1_and_copy: { label: 'B', stepsClamped: 'B', stepsLearned: 'B' },
+        perfect_match: { label: 'm', stepsClamped: 'm', stepsLearned: 'C' },
+        perfect_prev_tok_attn_single: { label: '1', stepsClamped: '1', stepsLearned: '2, 3, 4, 5' } };
+      const cs = subcircuitCurves(root, labels,
+        { rows: { classes100: '100 classes' }, columns: { perfect_match: 'Subcircuit C evolution' } });
+      const by = (src: RegExp) => cs.filter((c) => src.test(c.source ?? ''));
+      assert.equal(by(/^Run Subcircuit Progress · fast · seed 5$/).length, 2);
+      assert.deepEqual(by(/fig5b/).map((c) => [c.label, c.learningTime]), [['1', 2000]],
+        'the "1" (previous-token) condition appears');
+      const f6 = by(/fig6/)[0];
+      assert.deepEqual([f6.row, f6.panel, f6.label, f6.learningTime],
+        ['100 classes', 'Subcircuit C evolution', '100 classes', 1000]);
+      assert.equal(cs.find((c) => c.runId === 'subcircuits-fast-seed5-perfect_l1_and_copy')?.learningTime, null,
+        '0.3 > 0.4·ln 2: never learned');
+      assert.equal(cs.length, 4, 'main-fast-seed5 is not a subcircuit run');
+      assert.equal(curveLearningTime([0, 1, 2], [1, 0.27, 0.1]), 1);
+    } finally { fs.rmSync(root, { recursive: true, force: true }); }
+  });
+});
+
+describe('figure export', () => {
+  // A 1×1 PNG (IHDR, IDAT, IEND), as a canvas writes it.
+  const tiny = Uint8Array.from(Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGA'
+    + 'WjR9awAAAABJRU5ErkJggg==', 'base64'));
+  test('PNG: the metadata is an iTXt chunk after IHDR with a valid CRC, UTF-8 intact', () => {
+    assert.equal(crc32(new TextEncoder().encode('IEND')), 0xae426082);
+    const meta = JSON.stringify({ run: 'demo · L2H3', clamps: ['induction L2H3 (s = 1)'], ℓ: 'ℓ1 → ℓ2' });
+    const out = addPngText(tiny, 'induction-lab', meta);
+    const chunks = pngChunks(out);
+    assert.deepEqual(chunks.map((c) => c.type), ['IHDR', 'iTXt', 'IDAT', 'IEND']);
+    assert.ok(chunks.every((c) => c.crcOk));
+    assert.deepEqual(pngTexts(out), { 'induction-lab': meta });
+    assert.throws(() => addPngText(tiny, '', 'x'), /keyword/);
+  });
+  test('white figures swap the dark palette for the light one; JSON carries the metadata', () => {
+    const svg = '<path style="stroke:rgb(86, 180, 233)"/><text style="fill:rgb(240, 228, 66)"/>'
+      + '<rect fill="rgb(1, 2, 3)"/>';
+    assert.equal(remapColours(svg, paperColourMap()), '<path style="stroke:rgb(0, 114, 178)"/>'
+      + '<text style="fill:rgb(136, 34, 85)"/><rect fill="rgb(1, 2, 3)"/>');
+    assert.deepEqual(withMeta({ records: [1] }, { run: 'r' }), { meta: { run: 'r' }, records: [1] });
+    assert.deepEqual(withMeta([1, 2], { run: 'r' }), { meta: { run: 'r' }, data: [1, 2] });
+    assert.deepEqual(withMeta([1], undefined), [1]);
+  });
+});
+
+describe('attention requests → the patterns child', () => {
+  test('CLI arguments; the checkpoint summary answers only fsl_train #0', () => {
+    assert.deepEqual(patternsArgs('/r', 2000, { mode: 'single', evalSet: 'fsl_val_rl', sequenceIndex: 4 }),
+      ['patterns', '/r', '--mode', 'single', '--checkpoint', '2000', '--eval-set', 'fsl_val_rl', '--sequence', '4']);
+    assert.deepEqual(patternsArgs('/r', null, { mode: 'single', custom: '--evil 1 2 3 4' }),
+      ['patterns', '/r', '--mode', 'single', '--custom=--evil 1 2 3 4']);
+    assert.deepEqual(patternsArgs('/r', 0, { mode: 'aligned', evalSet: 'fsl_train', sequenceIndex: 3 }),
+      ['patterns', '/r', '--mode', 'aligned', '--checkpoint', '0', '--eval-set', 'fsl_train']);
+    assert.ok(summaryAnswers({ mode: 'single' }));
+    assert.ok(!summaryAnswers({ mode: 'single', sequenceIndex: 1 }));
+    assert.ok(!summaryAnswers({ mode: 'aligned' }));
+    assert.ok(!summaryAnswers({ mode: 'single', custom: '1 2 3 4 1' }));
+  });
+});
+
+describe('log x and smoothing', () => {
+  test('log axis: starts at the first positive x, cannot place 0, maps decades evenly', () => {
+    assert.deepEqual(logDomain([0, 1e6], [0, 1000, 2000, 5e5]), [1000, 1e6]);
+    assert.deepEqual(logDomain([0, 0], []), [1, 10]);
+    const ax = makeXAxis('log', [0, 1e6], 300, [0, 1000, 1e6]);
+    assert.equal(ax(1000), 0);
+    assert.equal(ax(1e6), 300);
+    assert.ok(Math.abs(ax(31622.7766) - 150) < 1e-6, 'the geometric mean sits in the middle');
+    assert.ok(Number.isNaN(ax(0)) && !ax.places(0) && ax.places(1));
+    const lin = makeXAxis('linear', [0, 1e6], 300);
+    assert.equal(lin(5e5), 150);
+    assert.ok(lin.places(0));
+  });
+  test('log ticks: 1-2-5 per decade when they fit, else powers of ten', () => {
+    assert.deepEqual(logTicks([1000, 1e6], 600), [1000, 2000, 5000, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6]);
+    assert.deepEqual(logTicks([1000, 1e6], 230), [1000, 1e4, 1e5, 1e6]);
+    assert.deepEqual(logTicks([3000, 4000], 300), [3000, 4000], 'no tick inside: the ends');
+  });
+  test('EMA smoothing as TensorBoard: debiased, weight 0 is the identity, NaN passes through', () => {
+    assert.deepEqual(emaSmooth([1, 2, 3], 0), [1, 2, 3]);
+    const s = emaSmooth([2, 2, 2, 2], 0.9);
+    for (const v of s) assert.ok(Math.abs(v - 2) < 1e-12, 'a constant stays constant (debiased, not pulled to 0)');
+    // Hand computation, w = 0.5: m1 = .5, ŷ1 = .5/.5 = 1; m2 = .25 + 1.5 = 1.75, ŷ2 = 1.75/.75; NaN skipped;
+    // m3 = .875 + .5·5 = 3.375, ŷ3 = 3.375/.875.
+    const t = emaSmooth([1, 3, NaN, 5], 0.5);
+    assert.equal(t[0], 1);
+    assert.ok(Math.abs(t[1] - 1.75 / 0.75) < 1e-12);
+    assert.ok(Number.isNaN(t[2]));
+    assert.ok(Math.abs(t[3] - 3.375 / 0.875) < 1e-12);
   });
 });
 
@@ -310,15 +584,19 @@ describe('state and run choice', () => {
 });
 
 describe('panels restored after Reload Window', () => {
-  const runs = ['fig5b.noclamp-1', 'demo-2', 'demo-3'].map((id) => ({ id, name: id, status: 'completed', clamps: [], totalSequences: 1 }));
+  const runs = ['fig5b.noclamp-1', 'demo-2', 'demo-3']
+    .map((id) => ({ id, name: id, status: 'completed', clamps: [], totalSequences: 1 }));
   // What the influence view saves (restoreState of its defaults with a run) is what the host reads back.
-  const saved = restoreState({ runId: '', step: null as number | null, kind: 'all', range: 'paper', values: true }, { runId: 'demo-2', step: 20000 });
+  const saved = restoreState({ runId: '', step: null as number | null, kind: 'all', range: 'paper', values: true },
+    { runId: 'demo-2', step: 20000 });
   test('the influence panel keeps its own run, not the run started last', () => {
     assert.deepEqual(restorePanel('influence', saved, runs, 'fig5b.noclamp-1'), { runId: 'demo-2' });
-    assert.deepEqual(restorePanel('attention', { runId: 'demo-3', mode: 'single' }, runs, 'demo-2'), { runId: 'demo-3' });
+    assert.deepEqual(restorePanel('attention', { runId: 'demo-3', mode: 'single' }, runs, 'demo-2'),
+      { runId: 'demo-3' });
   });
   test('a state without a run (older versions) or with a deleted run falls back to the active run and says so', () => {
-    const old = restorePanel('influence', { step: 20000, kind: 'all', range: 'paper', values: true }, runs, 'fig5b.noclamp-1');
+    const old = restorePanel('influence', { step: 20000, kind: 'all', range: 'paper', values: true }, runs,
+      'fig5b.noclamp-1');
     assert.equal(old.runId, 'fig5b.noclamp-1');
     assert.match(old.notice ?? '', /restored without a saved run: showing the active run, fig5b\.noclamp-1/);
     const gone = restorePanel('influence', { runId: 'deleted-9' }, runs, 'demo-3');
@@ -327,7 +605,8 @@ describe('panels restored after Reload Window', () => {
     assert.match(restorePanel('attention', undefined, [], undefined).notice ?? '', /showing no run/);
   });
   test('compare keeps its runs (minus deleted ones); subcircuits needs none', () => {
-    assert.deepEqual(restorePanel('compare', { runIds: ['demo-3', 'gone', 'demo-2'], metric: 'loss' }, runs, undefined), { runIds: ['demo-3', 'demo-2'] });
+    assert.deepEqual(restorePanel('compare', { runIds: ['demo-3', 'gone', 'demo-2'], metric: 'loss' }, runs, undefined),
+      { runIds: ['demo-3', 'demo-2'] });
     assert.deepEqual(restorePanel('compare', {}, runs, 'demo-2'), { runIds: [] });
     assert.deepEqual(restorePanel('subcircuits', { runId: 'x' }, runs, 'demo-2'), {});
   });
@@ -336,6 +615,29 @@ describe('panels restored after Reload Window', () => {
     assert.deepEqual(panelIdentity([1]), {});
     assert.deepEqual(panelIdentity({ runId: 3, runIds: ['a', 4, ''] }), { runIds: ['a'] });
     assert.deepEqual(panelIdentity({ runId: '' }), {});
+  });
+});
+
+describe('selected steps per run (host)', () => {
+  test('a new run starts at latest; each run keeps its own step; multi-run views have their own cursor', () => {
+    const st = new SelectedSteps();
+    st.select('old', 6016);
+    assert.equal(st.of('new'), null, 'the review: a new run inherited the old run\'s 6,016');
+    assert.deepEqual(st.messagesFor('dashboard', () => true), [{ type: 'step', runId: 'old', sequences: 6016 }]);
+    assert.deepEqual(st.messagesFor('attention', (id) => id === 'new'), []);
+    st.select(undefined, 40000);
+    assert.equal(st.of('old'), 6016);
+    assert.deepEqual(st.messagesFor('compare', () => true), [{ type: 'step', sequences: 40000 }]);
+  });
+  test('a restored view\'s saved step is adopted unless one was chosen in this session', () => {
+    const st = new SelectedSteps();
+    st.adopt('a', 20000);
+    assert.equal(st.of('a'), 20000);
+    st.select('b', 1000);
+    st.adopt('b', 5000);
+    assert.equal(st.of('b'), 1000);
+    st.adopt('a', 30000);
+    assert.equal(st.of('a'), 20000, 'the first restored view wins');
   });
 });
 

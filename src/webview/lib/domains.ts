@@ -1,7 +1,7 @@
 /**
  * Scale domains and derived geometry. Pure module (no DOM), unit-tested.
  */
-import type { ClampSummary, InfluenceKind } from '../../shared/webviewProtocol';
+import type { InfluenceKind } from '../../shared/webviewProtocol';
 import { INFLUENCE_INFO } from '../../shared/webviewProtocol';
 
 /** 'paper': the figure's fixed range (±0.16, [0, 1], [0.09, 0.16]); 'auto': fitted to the data. */
@@ -68,18 +68,3 @@ export function sequencesDomain(totalSequences: number, xs: Iterable<number>): [
 }
 
 export interface Band { id: string; x0: number; x1: number; label: string }
-
-export function describeClamp(c: ClampSummary): string {
-  return c.heads && c.heads.length ? `${c.kind} ${c.heads.join(', ')}` : c.kind;
-}
-
-/** Clamp windows as shaded bands on a sequences axis (a clamp without a window covers the whole run). */
-export function clampBands(clamps: readonly ClampSummary[], xMax: number): Band[] {
-  return clamps.map((c, i) => {
-    const x0 = Math.max(0, c.from ?? 0);
-    const x1 = Math.min(xMax, c.until ?? xMax);
-    const window = c.from === undefined && c.until === undefined ? 'whole run'
-      : `${c.from ?? 0}–${c.until === undefined ? 'end' : c.until}`;
-    return { id: `clamp${i}`, x0, x1, label: `${describeClamp(c)} (${window})` };
-  }).filter((b) => b.x1 > b.x0);
-}

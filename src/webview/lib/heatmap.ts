@@ -5,6 +5,7 @@
  */
 import { select, type Selection } from 'd3-selection';
 import { matrixKey } from './steps';
+import type { HeadState } from './clampMarks';
 import { textOn } from './theme';
 import { fmtCell } from './format';
 import { showTip, hideTip } from './tooltip';
@@ -25,6 +26,8 @@ export interface HeatmapSpec {
   /** Width reserved for row labels (default 34). */
   labelW?: number;
   colLabels?: 'top' | 'bottom' | false;
+  /** Font size (px) of the column labels; smaller cells get smaller labels so they never run together. */
+  labelFont?: number;
   showValues?: boolean;
   format?: (v: number) => string;
   /** Cells drawn empty (e.g. the causal mask: a key after the query). */
@@ -32,7 +35,41 @@ export interface HeatmapSpec {
   /** Tooltip lines of a cell. */
   describe: (r: number, c: number, v: number) => string[];
   ariaLabel: string;
+  /** The whole heatmap is one head that a clamp touches (attention grid): framed, hatched when ablated. */
+  mark?: { state: HeadState; label: string };
+  /** Cells that are heads a clamp touches (the head board). */
+  cellMark?: (r: number, c: number) => HeadState | undefined;
+  /** Rows to flag (influence rows of ablated heads): hatched, with a note after the row. */
+  rowMark?: (r: number) => { state: HeadState; note: string } | undefined;
 }
+
+/** The id of a diagonal-hatch <pattern> in the <svg> that holds `g` (created once per svg). */
+export function hatchPattern(g: Element): string {
+  const svg = (g as SVGElement).ownerSVGElement ?? (g as SVGSVGElement);
+  const node = svg as SVGSVGElement & { __hatch?: string };
+  if (node.__hatch && svg.querySelector(`#${node.__hatch}`)) return node.__hatch;
+  node.__hatch = `hatch${++hatchCounter}`;
+  const ns = 'http://www.w3.org/2000/svg';
+  let defs = svg.querySelector(':scope > defs.marks-defs');
+  if (!defs) {
+    defs = document.createElementNS(ns, 'defs');
+    defs.setAttribute('class', 'marks-defs');
+    svg.prepend(defs);
+  }
+  const p = document.createElementNS(ns, 'pattern');
+  p.setAttribute('id', node.__hatch);
+  p.setAttribute('width', '5'); p.setAttribute('height', '5');
+  p.setAttribute('patternUnits', 'userSpaceOnUse'); p.setAttribute('patternTransform', 'rotate(45)');
+  // A light and a dark stroke side by side: the hatching reads on any viridis / RdBu cell colour.
+  for (const [cls, x] of [['hatch-light', '1'], ['hatch-dark', '2.4']]) {
+    const l = document.createElementNS(ns, 'line');
+    for (const [k, v] of [['class', cls], ['x1', x], ['y1', '0'], ['x2', x], ['y2', '5']]) l.setAttribute(k, v);
+    p.append(l);
+  }
+  defs.append(p);
+  return node.__hatch;
+}
+let hatchCounter = 0;
 
 interface Cell { key: string; r: number; c: number; v: number; spec: HeatmapSpec }
 
@@ -54,6 +91,7 @@ export function drawHeatmaps(parent: G, specs: HeatmapSpec[]): void {
     g.append('g').attr('class', 'row-labels');
     g.append('g').attr('class', 'col-labels');
     g.append('g').attr('class', 'cells');
+    g.append('g').attr('class', 'marks');
     g.append('rect').attr('class', 'hm-cursor no-export');
     return g;
   }).each(function (s) { drawOne(select(this), s); });
@@ -69,7 +107,8 @@ function drawOne(g: G, s: HeatmapSpec): void {
     .join('text').attr('x', size.left - 4).attr('y', (_r, i) => size.top + i * ch + ch / 2).text((r) => r);
   const colY = s.colLabels === 'top' ? size.top - 4 : size.top + s.rows.length * ch + 11;
   g.select('.col-labels').selectAll<SVGTextElement, string>('text').data(s.colLabels ? s.cols : [])
-    .join('text').attr('x', (_c, i) => size.left + i * cw + cw / 2).attr('y', colY).text((c) => c);
+    .join('text').attr('x', (_c, i) => size.left + i * cw + cw / 2).attr('y', colY)
+    .style('font-size', () => (s.labelFont ? `${Math.max(6, s.labelFont)}px` : null)).text((c) => c);
 
   const cells: Cell[] = s.values.flatMap((row, r) => row.map((v, c) => ({ key: matrixKey(r, c), r, c, v, spec: s })));
   const cellsG = g.select<SVGGElement>('.cells').attr('transform', `translate(${size.left},${size.top})`);
@@ -86,6 +125,7 @@ function drawOne(g: G, s: HeatmapSpec): void {
     c.select('text').attr('x', cw / 2).attr('y', ch / 2).style('fill', () => (masked ? null : textOn(fill)))
       .text(s.showValues && !masked && ch >= 14 ? fmt(d.v) : '');
   });
+  drawMarks(g, s, size, cw, ch);
   const tip = (d: Cell, x: number, y: number, announce = false) => showTip(s.describe(d.r, d.c, d.v), x, y, announce);
   joined.on('pointerenter pointermove', (ev: PointerEvent, d) => tip(d, ev.clientX, ev.clientY)).on('pointerleave', () => hideTip());
 
@@ -112,3 +152,40 @@ function drawOne(g: G, s: HeatmapSpec): void {
   }).on('focus', () => place(...(node.__rc ?? [0, 0])))
     .on('blur', () => { hideTip(); cursor.style('display', 'none'); });
 }
+
+type Mark = { key: string; state: HeadState; x: number; y: number; w: number; h: number; note?: string };
+
+/** Frames, hatching and notes for heads a clamp touches (whole heatmap, cells or rows). */
+function drawMarks(g: G, s: HeatmapSpec, size: { left: number; top: number }, cw: number, ch: number): void {
+  const marks: Mark[] = [];
+  const W = s.cols.length * cw, H = s.rows.length * ch;
+  if (s.mark) marks.push({ key: 'all', state: s.mark.state, x: -1, y: -1, w: W + 1, h: H + 1 });
+  if (s.cellMark) s.rows.forEach((_r, r) => s.cols.forEach((_c, c) => {
+    const st = s.cellMark!(r, c);
+    if (st) marks.push({ key: `c${r}:${c}`, state: st, x: c * cw, y: r * ch, w: cw - 1, h: ch - 1 });
+  }));
+  if (s.rowMark) s.rows.forEach((_r, r) => {
+    const m = s.rowMark!(r);
+    if (m) marks.push({ key: `r${r}`, state: m.state, x: 0, y: r * ch, w: W - 1, h: ch - 1, note: m.note });
+  });
+  const hatch = marks.some((m) => m.state === 'ablated') ? hatchPattern(g.node()!) : '';
+  const mg = g.select<SVGGElement>('.marks').attr('transform', `translate(${size.left},${size.top})`);
+  mg.selectAll<SVGGElement, Mark>('g.mark').data(marks, (m) => m.key).join((e) => {
+    const k = e.append('g').attr('class', 'mark');
+    k.append('rect').attr('class', 'hatch');
+    k.append('rect').attr('class', 'head-mark');
+    k.append('text').attr('class', 'mark-label');
+    return k;
+  }).each(function (m) {
+    const k = select(this);
+    k.select('rect.hatch').attr('x', m.x).attr('y', m.y).attr('width', m.w).attr('height', m.h)
+      .attr('fill', m.state === 'ablated' ? `url(#${hatch})` : 'none')
+      .style('display', () => (m.state === 'ablated' ? null : 'none'));
+    k.select('rect.head-mark').attr('class', `head-mark ${m.state}`).attr('x', m.x + 0.5).attr('y', m.y + 0.5)
+      .attr('width', Math.max(0, m.w - 1)).attr('height', Math.max(0, m.h - 1));
+    k.select('text').attr('class', `mark-label ${m.state}`).attr('x', m.x + m.w + 6).attr('y', m.y + m.h / 2 + 3)
+      .text(m.note ?? '');
+  });
+  g.select('.hm-title').text(s.title ? `${s.title}${s.mark ? ` · ${s.mark.label}` : ''}` : '');
+}
+

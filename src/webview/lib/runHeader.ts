@@ -1,7 +1,7 @@
 /** The run line at the top of a view: run picker (when several), name (opens the run), status, meta, progress. */
-import type { RunSummary } from '../../shared/webviewProtocol';
+import type { ClampSummary, RunSummary } from '../../shared/webviewProtocol';
 import { h, button, selectBox } from './dom';
-import { describeClamp } from './domains';
+import { describeClamp, clampWindow, shortClamp } from './clampMarks';
 import { fmtInt } from './format';
 
 export interface RunHeader { root: HTMLElement; update(runs: RunSummary[], current: RunSummary | undefined, lastSequences?: number): void }
@@ -28,8 +28,13 @@ export function createRunHeader(parent: HTMLElement, o: { onPick: (runId: string
       name.setAttribute('aria-label', run ? `Open run ${run.name}` : 'No run');
       badge.textContent = run?.status ?? '';
       badge.style.display = run ? '' : 'none';
-      const clamps = run?.clamps.length ? `clamps: ${run.clamps.map(describeClamp).join('; ')}` : run ? 'no clamps' : '';
-      meta.textContent = run ? [run.preset && `preset ${run.preset}`, run.backend, clamps].filter(Boolean).join(' · ') : '';
+      // Short clamp phrases keep the header to a line or two in a 300 px side bar; the full list is the tooltip.
+      const clamps = run?.clamps.length ? `clamps: ${run.clamps.map((c) => shortClamp(c)).join('; ')}`
+        : run ? 'no clamps' : '';
+      meta.textContent = run
+        ? [run.preset && `preset ${run.preset}`, clamps, run.engine].filter(Boolean).join(' · ') : '';
+      const full = (c: ClampSummary) => `${describeClamp(c)}${clampWindow(c) ? ` ${clampWindow(c)}` : ''}`;
+      meta.title = run?.clamps.length ? run.clamps.map(full).join('\n') : '';
       const pct = run && run.totalSequences > 0 && lastSequences !== undefined ? Math.min(100, (100 * lastSequences) / run.totalSequences) : 0;
       bar.style.width = `${pct}%`;
       progress.setAttribute('aria-valuenow', String(Math.round(pct)));

@@ -2,7 +2,7 @@
  * UI state kept with `getState`/`setState`, so a reloaded or restored view comes back as it was. Saved
  * values are only taken when their type matches the default's (old or foreign state is ignored).
  */
-import { vscodeApi } from './host';
+import { vscodeApi, post } from './host';
 
 export interface Persisted<T> { readonly value: T; update(patch: Partial<T>): void }
 
@@ -25,13 +25,58 @@ export function restoreState<T extends Record<string, unknown>>(defaults: T, sav
   return out as T;
 }
 
+/**
+ * Preferences shared by every view of the session (e.g. the figure background), saved under `__prefs`
+ * beside the view's state and sent to the host, which hands them to views opened later (`prefs`).
+ */
+let prefs: Record<string, unknown> = {};
+let viewState: Record<string, unknown> = {};
+/** Whether the view started without saved state (a new panel, not a restored one). */
+let fresh = true;
+const save = () => vscodeApi().setState({ ...viewState, __prefs: prefs });
+const prefListeners: Array<() => void> = [];
+
 export function persisted<T extends Record<string, unknown>>(defaults: T): Persisted<T> {
-  let value = restoreState(defaults, vscodeApi().getState());
+  const saved = vscodeApi().getState();
+  fresh = saved === undefined || saved === null;
+  let value = restoreState(defaults, saved);
+  const p = (saved as { __prefs?: unknown } | undefined)?.__prefs;
+  if (typeof p === 'object' && p !== null && !Array.isArray(p)) prefs = { ...(p as Record<string, unknown>) };
+  viewState = value;
   return {
     get value() { return value; },
     update(patch) {
       value = { ...value, ...patch };
-      vscodeApi().setState(value);
+      viewState = value;
+      save();
     },
   };
+}
+
+/** A saved preference of type `typeof fallback`; `allowed` restricts string values. */
+export function pref<T extends string | number | boolean>(key: string, fallback: T, allowed?: readonly T[]):
+  { get(): T; set(v: T): void } {
+  return {
+    get() {
+      const v = prefs[key];
+      return typeof v === typeof fallback && (!allowed || allowed.includes(v as T)) ? v as T : fallback;
+    },
+    set(v) {
+      prefs = { ...prefs, [key]: v };
+      save();
+      post({ type: 'prefs', prefs: prefs as Record<string, string | number | boolean> });
+    },
+  };
+}
+
+/** Calls `cb` when the host's preferences were adopted (see applyHostPrefs). */
+export function onPrefs(cb: () => void): void { prefListeners.push(cb); }
+
+/** The host's session preferences: a fresh view adopts them (a restored view keeps its own). */
+export function applyHostPrefs(p: Record<string, string | number | boolean>): boolean {
+  if (!fresh) return false;
+  prefs = { ...prefs, ...p };
+  save();
+  for (const cb of prefListeners) cb();
+  return true;
 }

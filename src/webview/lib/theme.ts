@@ -17,7 +17,8 @@ export type ThemeKind = 'dark' | 'light' | 'hc-dark' | 'hc-light';
  * figures). Index i keeps its hue across themes where it can; on light backgrounds yellow (contrast
  * 1.3 on white) becomes Tol's wine and sky blue / blue swap places, on dark ones black becomes grey.
  * Measured (test/unit/webview.test.ts): every pair ≥ 14 ΔE (CIE76) under normal vision and simulated
- * deuteranopia, protanopia and tritanopia; every colour ≥ 2:1 against the theme background (white, #f3f3f3, #1e1e1e, black).
+ * deuteranopia, protanopia and tritanopia; every colour ≥ 2:1 against the theme background (white, #f3f3f3,
+ * #1e1e1e, black).
  */
 export const PALETTES: Record<'dark' | 'light', readonly string[]> = {
   dark: ['#56B4E9', '#E69F00', '#009E73', '#F0E442', '#0072B2', '#D55E00', '#CC79A7', '#BBBBBB'],

@@ -67,13 +67,17 @@ test('the CLI: `measure --progress json` puts progress on stderr and keeps its t
     assert.equal(r.status, 0, r.stderr);
     r = cli(['measure', path.join(dir, 'p'), '--what', 'learning-time', '--progress', 'yaml']);
     assert.equal(r.status, 2);
-    assert.match(r.stderr, /^induction-lab: --progress supports json, got "yaml"/);
+    assert.match(r.stderr, /^induction-lab: --progress takes json, bar or none, got "yaml"/);
     r = cli(['measure', path.join(dir, 'p'), '--what', 'paths', '--subsample', '50', '--progress', 'json']);
     assert.equal(r.status, 0, r.stderr);
     const lines = r.stderr.trim().split('\n').filter(Boolean);
     const progress = lines.map(parseCliProgress);
-    assert.ok(progress.length > 0 && progress.every((p) => p && p.task === 'checkpoints'), r.stderr);
-    assert.equal(progress.at(-1)!.done, progress.at(-1)!.total);
+    // Two counters (contracts §2): the measure's own (paths counts checkpoints) and `measure` (measures done).
+    assert.ok(progress.length > 0 && progress.every((p) => p && (p.task === 'paths' || p.task === 'measure')), r.stderr);
+    const own = progress.filter((p) => p!.task === 'paths');
+    assert.ok(own.length > 1 && own.every((p) => p!.unit === 'checkpoints'), r.stderr);
+    assert.equal(own.at(-1)!.done, own.at(-1)!.total);
+    assert.deepEqual([progress.at(-1)!.task, progress.at(-1)!.done, progress.at(-1)!.total], ['measure', 1, 1]);
     assert.match(r.stdout, /== paths ==/);
     assert.doesNotMatch(r.stdout, /"type":"progress"/);
   } finally {

@@ -13,12 +13,17 @@ import * as esbuild from 'esbuild';
 
 const ROOT = path.join(__dirname, '..', '..');
 const TF = /(^|\/)node_modules\/@tensorflow\//;
+/** scripts/build.mjs's options for the extension host bundle (node, cjs). */
+const EXTENSION_BUILD: esbuild.BuildOptions & { metafile: true } = {
+  bundle: true, platform: 'node', format: 'cjs', target: 'node20', mainFields: ['module', 'main'], metafile: true,
+  logLevel: 'silent',
+};
 
 /** The modules a bundle of `entry` pulls in (the extension entry of scripts/build.mjs, not written to disk). */
 async function bundleInputs(entry: string): Promise<esbuild.Metafile['inputs']> {
   const r = await esbuild.build({
-    entryPoints: [entry], bundle: true, platform: 'node', format: 'cjs', target: 'node20', mainFields: ['module', 'main'],
-    external: ['vscode'], write: false, absWorkingDir: ROOT, metafile: true, logLevel: 'silent', outdir: path.join(os.tmpdir(), 'il-bundle-check'),
+    ...EXTENSION_BUILD, entryPoints: [entry], external: ['vscode'], write: false, absWorkingDir: ROOT,
+    outdir: path.join(os.tmpdir(), 'il-bundle-check'),
   });
   return r.metafile.inputs;
 }
@@ -37,7 +42,9 @@ function chainToTf(inputs: esbuild.Metafile['inputs']): string | null {
       for (let x = at; x; x = from.get(x)!) chain.unshift(x);
       return chain.join(' → ');
     }
-    for (const i of inputs[at]?.imports ?? []) if (inputs[i.path] && !from.has(i.path)) { from.set(i.path, at); queue.push(i.path); }
+    for (const i of inputs[at]?.imports ?? []) {
+      if (inputs[i.path] && !from.has(i.path)) { from.set(i.path, at); queue.push(i.path); }
+    }
   }
   return null;
 }
@@ -61,11 +68,14 @@ function loadUnderStubVscode(bundle: string): { tfFiles: string[]; tfEngine: boo
     const stub = new Proxy(function () {}, { get: (t, k) => (k === '__esModule' ? false : stub), apply: () => stub,
       construct: () => stub });
     const resolve = Module._resolveFilename;
-    Module._resolveFilename = function (req, ...rest) { return req === 'vscode' ? 'vscode' : resolve.call(this, req, ...rest); };
+    Module._resolveFilename = function (req, ...rest) {
+      return req === 'vscode' ? 'vscode' : resolve.call(this, req, ...rest);
+    };
     require.cache.vscode = { id: 'vscode', filename: 'vscode', loaded: true, exports: stub };
     const ext = require(${JSON.stringify(bundle)});
     if (typeof ext.activate !== 'function') throw new Error(${JSON.stringify(bundle)} + ' exports no activate()');
-    process.stdout.write(JSON.stringify({ cached: Object.keys(require.cache), tfEngine: globalThis._tfengine != null }));`;
+    const tfEngine = globalThis._tfengine != null;
+    process.stdout.write(JSON.stringify({ cached: Object.keys(require.cache), tfEngine }));`;
   const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60_000 });
   assert.equal(r.status, 0, r.stderr);
   const o = JSON.parse(r.stdout) as { cached: string[]; tfEngine: boolean };
@@ -81,10 +91,11 @@ test('the checks find TensorFlow.js when extension code imports engine code that
     fs.writeFileSync(entry, `import { tf } from ${tfModule};\n`
       + 'export function activate(): string { return tf.getBackend(); }\n');
     const built = await esbuild.build({
-      entryPoints: [entry], bundle: true, platform: 'node', format: 'cjs', target: 'node20', mainFields: ['module', 'main'],
-      external: ['vscode', '@tensorflow/tfjs-node'], metafile: true, logLevel: 'silent', outfile: path.join(dir, 'extension.js'),
+      ...EXTENSION_BUILD, entryPoints: [entry], external: ['vscode', '@tensorflow/tfjs-node'], absWorkingDir: ROOT,
+      outfile: path.join(dir, 'extension.js'),
     });
-    assert.match(chainToTf(built.metafile.inputs) ?? '', /extension\.ts → src\/engine\/tf\.ts → .*node_modules\/@tensorflow\//);
+    const chain = chainToTf(built.metafile.inputs) ?? '';
+    assert.match(chain, /extension\.ts → src\/engine\/tf\.ts → .*node_modules\/@tensorflow\//);
     assert.equal(loadUnderStubVscode(path.join(dir, 'extension.js')).tfEngine, true, 'TF.js\'s engine global is set');
   } finally { fs.rmSync(dir, { recursive: true, force: true }); }
 });

@@ -14,6 +14,7 @@ import { DEFAULT_MODEL_CONFIG } from '../../src/engine/model/config';
 import { clampWarnings, normalizeClamps, parseClampFlag, windowsOverlap } from '../../src/engine/clamps/spec';
 import { presetNames, resolvePreset } from '../../src/engine/presets';
 import { REST_HEADS } from '../../src/engine/train/runConfig';
+import { cliArgv } from './procHelpers';
 
 const C = DEFAULT_MODEL_CONFIG;
 const ROOT = path.join(__dirname, '..', '..');
@@ -74,7 +75,7 @@ test('the CLI refuses it too, from --clamp and from a config file: one line on s
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'il-clamp-'));
   const cfg = path.join(dir, 'run.json');
   fs.writeFileSync(cfg, JSON.stringify({ clamps: [{ kind: 'ablate', heads: ['L2H0'] }, { kind: 'copy', head: 'L2H0' }] }));
-  const cli = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/engine/cli.ts'), ...args],
+  const cli = (args: string[]) => spawnSync(process.execPath, cliArgv(args),
     { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
   for (const args of [['train', '--preset', 'demo', '--clamp', 'induction:L2H0'], ['train', '--config', cfg]]) {
     const r = cli([...args, '--out', path.join(dir, 'out')]);

@@ -25,6 +25,7 @@ import { describeClamp, normalizeClamps, parseClampFlag, ClampSpec } from '../..
 import { fastForwardClampsUnsupported, fastTrainingUnsupported } from '../../src/engine/clamps/support';
 import { Forward } from '../../src/engine/forward';
 import { randomInputs, toInputs, maxAbsDiff } from './helpers';
+import { cliArgv } from './procHelpers';
 
 const ROOT = path.join(__dirname, '..', '..');
 const C = DEFAULT_MODEL_CONFIG, B = 6;
@@ -44,8 +45,7 @@ const example = (k: string) => CLAMP_KIND_DEFS.find((d) => d.kind === k)!.exampl
 test('README\'s clamp table and the CLI help are generated from the registry', () => {
   const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
   assert.ok(readme.includes(clampReadmeTable()), 'README.md holds clampReadmeTable() verbatim (regenerate the table after changing kinds.ts)');
-  const built = path.join(ROOT, 'out', 'cli.js');
-  const help = spawnSync(process.execPath, fs.existsSync(built) ? [built, '--help'] : ['--import', 'tsx', path.join(ROOT, 'src/engine/cli.ts'), '--help'], { encoding: 'utf8' }).stdout;
+  const help = spawnSync(process.execPath, cliArgv(['--help']), { encoding: 'utf8' }).stdout;
   const squash = (t: string) => t.replace(/\s+/g, ' ');
   for (const line of clampHelpLines('')) assert.ok(squash(help).includes(squash(line)), `--help lists: ${line}`);
   assert.deepEqual(clampKinds().map((k) => k.kind), CLAMP_KIND_DEFS.map((d) => d.kind));
@@ -110,10 +110,9 @@ for (const d of CLAMP_KIND_DEFS) {
   });
 }
 
-/** Runs the CLI (the built bundle when there is one: it starts faster than tsx). */
+/** Runs the CLI (the built bundle when it is up to date: it starts faster than tsx). */
 function cliAsync(args: string[]): Promise<{ code: number; err: string }> {
-  const built = path.join(ROOT, 'out', 'cli.js');
-  const argv = fs.existsSync(built) ? [built, ...args] : ['--import', 'tsx', path.join(ROOT, 'src/engine/cli.ts'), ...args];
+  const argv = cliArgv(args);
   return new Promise((resolve) => {
     const p = spawn(process.execPath, argv, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';

@@ -10,10 +10,11 @@ import { resolvePreset } from '../../src/engine/presets';
 import { encodeCheckpoint } from '../../src/engine/model/checkpoint';
 import { initParams } from '../../src/engine/model/params';
 import { DEFAULT_STAND_IN } from '../../src/engine/science/reproduce';
+import { cliArgv } from './procHelpers';
 
 const ROOT = path.join(__dirname, '..', '..');
 function cli(args: string[]): { code: number; out: string; err: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/engine/cli.ts'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
+  const r = spawnSync(process.execPath, cliArgv(args), { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
   return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
 }
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'il-cli-'));

@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { jsonProgress, sweepProgress } from '../../src/engine/cliProgress';
 import { LineSplitter, parseCliProgress, progressText } from '../../src/shared/cliProgress';
 import type { CliProgress } from '../../src/shared/protocol';
+import { cliArgv } from './procHelpers';
 
 test('emitter: one JSON object per line, throttled per task, the final count always, an ETA from the rate', () => {
   const lines: string[] = [];
@@ -61,7 +62,7 @@ test('parser: progress lines vs text, across chunk boundaries', () => {
 test('the CLI: `measure --progress json` puts progress on stderr and keeps its text on stdout; a bad value is refused', () => {
   const ROOT = path.join(__dirname, '..', '..');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'il-progress-'));
-  const cli = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/engine/cli.ts'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
+  const cli = (args: string[]) => spawnSync(process.execPath, cliArgv(args), { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
   try {
     let r = cli(['train', '--preset', 'smoke', '--sequences', '320', '--out', dir, '--run-id', 'p']);
     assert.equal(r.status, 0, r.stderr);

@@ -19,6 +19,7 @@ import { optoOptions } from '../../src/engine/export/iclDynamics';
 import { normalizeClamps } from '../../src/engine/clamps/spec';
 import type { MetricsRecord } from '../../src/shared/protocol';
 import { readEvents } from './tbReader';
+import { cliArgv } from './procHelpers';
 
 const ROOT = path.join(__dirname, '..', '..');
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'il-export-'));
@@ -316,7 +317,7 @@ test('a run that is still training exports its complete evaluations and says so'
 });
 
 function cli(args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/engine/cli.ts'), ...args],
+  const r = spawnSync(process.execPath, cliArgv(args),
     { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
   return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
 }

@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { liveRunStatus } from '../../src/engine/io';
-import { CliProcess, ChildRun, cliSync, tmpDir, rowsOf, runJson, waitUntil, CHILD_TS } from './procHelpers';
+import { CliProcess, ChildRun, cliSync, tmpDir, rowsOf, runJson, waitUntil, entryArgs } from './procHelpers';
 
 /** 640 steps, an evaluation every 100 steps, a checkpoint every 200: long enough to be stopped mid-run. */
 const TRAIN = { sequences: 20480, evalEvery: 3200, checkpointEvery: 6400 };
@@ -116,8 +116,9 @@ test('a training child whose parent dies checkpoints and records "cancelled" (no
   const run = path.join(dir, 'orphan');
   const errFile = path.join(dir, 'orphan-child.stderr');
   // A parent like the sweep CLI or the extension host: forks the child, relays nothing, then is SIGKILLed.
+  const child = entryArgs('child');
   const parentJs = `const { fork } = require('node:child_process'); const fs = require('node:fs');
-    const c = fork(${JSON.stringify(CHILD_TS)}, [], { execArgv: ['--import', 'tsx'], serialization: 'advanced',
+    const c = fork(${JSON.stringify(child.file)}, [], { execArgv: ${JSON.stringify(child.execArgv)}, serialization: 'advanced',
       stdio: ['ignore', 'ignore', fs.openSync(${JSON.stringify(errFile)}, 'w'), 'ipc'] });
     c.on('message', (m) => { if (m.type === 'checkpoint') console.log('child ' + c.pid); });
     c.send({ type: 'start', preset: 'smoke', config: ${JSON.stringify(CONFIG)}, runsRoot: ${JSON.stringify(dir)}, runId: 'orphan' });`;

@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { FINDINGS, SeedRuns, Verdict, crossing, findingsMarkdown, plateauTime, spearman, docMarkers } from '../../src/engine/science/findings';
 import type { HeadAblations } from '../../src/engine/measures/ablations';
 import type { MetricsRecord } from '../../src/shared/protocol';
+import { cliArgv } from './procHelpers';
 
 const LN2 = Math.log(2);
 const ROOT = path.resolve(__dirname, '../..');
@@ -165,7 +166,7 @@ test('findings --scale smoke: real runs, the table, reuse, a document section an
   fs.writeFileSync(doc, `# Doc\n\nbefore\n${BEGIN}\nold table\n${END}\nafter\n${FAST_BEGIN}\nfast table\n${FAST_END}\n`);
   const args = ['findings', '--scale', 'smoke', '--seeds', '5', '--stand-ins', 'structured,independent', '--only', 'phase-change,redundancy,unseen-classes',
     '--runs', path.join(dir, 'runs'), '--out', path.join(dir, 'out'), '--doc', doc, '--workers', '2', '--progress', 'json'];
-  const run = () => spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/engine/cli.ts'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
+  const run = () => spawnSync(process.execPath, cliArgv(args), { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
   const r = run();
   assert.equal(r.status, 0, r.stderr);
   const progress = r.stderr.trim().split('\n').map((l) => JSON.parse(l));
@@ -187,7 +188,7 @@ test('findings --scale smoke: real runs, the table, reuse, a document section an
   assert.equal(again.status, 0, again.stderr);
   const t2 = JSON.parse(fs.readFileSync(path.join(dir, 'out', 'findings.json'), 'utf8'));
   assert.ok(t2.runs.every((x: { reused: boolean }) => x.reused), 'finished runs are reused');
-  const bad = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/engine/cli.ts'), 'findings', '--only', 'nope'], { cwd: ROOT, encoding: 'utf8' });
+  const bad = spawnSync(process.execPath, cliArgv(['findings', '--only', 'nope']), { cwd: ROOT, encoding: 'utf8' });
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /^induction-lab: unknown finding "nope" \(known: phase-change, /);
 });

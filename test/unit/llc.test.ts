@@ -34,11 +34,12 @@ import type { LlcRunFile } from '../../src/shared/llc';
 import { extraScalars } from '../../src/engine/export/tensorboardRun';
 import type { RunSnapshot } from '../../src/engine/export/snapshot';
 import { TINY } from './helpers';
+import { cliArgv } from './procHelpers';
 
 const ROOT = path.join(__dirname, '..', '..');
 
 function cli(args: string[]): { code: number; out: string; err: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/engine/cli.ts'), ...args], {
+  const r = spawnSync(process.execPath, cliArgv(args), {
     cwd: ROOT,
     encoding: 'utf8',
     timeout: 300_000,

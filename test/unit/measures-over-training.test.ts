@@ -26,9 +26,9 @@ import {
 } from '../../src/engine/measures/overTraining';
 import { SeriesFile, listSeries, readSeries as readSeriesFile } from '../../src/engine/measures/series';
 import type { CliProgress } from '../../src/shared/protocol';
+import { cliArgv } from './procHelpers';
 
 const SUB = 32;
-const CLI = path.join(__dirname, '..', '..', 'src', 'engine', 'cli.ts');
 let root: string;
 let run: RunConfig;
 
@@ -181,7 +181,7 @@ test('a SIGKILLed measure --checkpoints all resumes: finished units are not reco
   const seqs = Array.from({ length: 16 }, (_, i) => i * 160);
   const runPath = writeRun('killed', seqs);
   const mdir = path.join(runPath, 'measures');
-  const args = ['--import', 'tsx', CLI, 'measure', runPath, '--checkpoints', 'all', '--what', 'dense,ablations,additivity', '--subsample', '64', '--backend', 'cpu', '--workers', '1'];
+  const args = cliArgv(['measure', runPath, '--checkpoints', 'all', '--what', 'dense,ablations,additivity', '--subsample', '64', '--backend', 'cpu', '--workers', '1']);
   const files = () => (fs.existsSync(mdir) ? fs.readdirSync(mdir).filter((f) => /-seq-\d+/.test(f)) : []);
   const done = () => seqs.filter((s) => files().includes(`additivity-seq-${s}-sub64.json`));
   const child = spawn(process.execPath, args, { stdio: 'ignore' });
@@ -255,7 +255,7 @@ test('bad input: one clear line each, exit 2 on the CLI, nothing written', async
     [[runPath, '--checkpoints', 'all', '--checkpoint', '0'], /^induction-lab: --checkpoint \(one checkpoint\) and --checkpoints \/ --follow \(many\) exclude each other$/],
   ];
   for (const [argv, re] of cli) {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', CLI, 'measure', ...argv], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, cliArgv(['measure', ...argv]), { encoding: 'utf8' });
     assert.equal(r.status, 2, `${argv.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr.trim(), re);
     assert.equal(r.stderr.trim().split('\n').length, 1, 'one line');

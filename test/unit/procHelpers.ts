@@ -1,6 +1,6 @@
 /**
- * Processes for the end-to-end tests: the CLI and the training child run from source (tsx), as separate
- * processes, so signals, exit codes, locks and pipes behave as they do for a user.
+ * Processes for the end-to-end tests: the CLI and the training child (built bundle or source, see entryArgs), as
+ * separate processes, so signals, exit codes, locks and pipes behave as they do for a user.
  */
 import { spawn, spawnSync, fork, ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -12,13 +12,48 @@ export const ROOT = path.join(__dirname, '..', '..');
 export const CLI_TS = path.join(ROOT, 'src/engine/cli.ts');
 export const CHILD_TS = path.join(ROOT, 'src/engine/child.ts');
 
+/** Newest modification time of the sources a bundle is built from (src/**, package.json). */
+function newestSource(): number {
+  let newest = fs.statSync(path.join(ROOT, 'package.json')).mtimeMs;
+  const walk = (dir: string) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p); else newest = Math.max(newest, fs.statSync(p).mtimeMs);
+    }
+  };
+  walk(path.join(ROOT, 'src'));
+  return newest;
+}
+
+let sourceTime: number | null = null;
+/**
+ * How to start an engine entry point (`cli` or `child`) in a process: `npm run build`'s bundle `out/<name>.js`
+ * when it is newer than every source file (it starts in ≈ 0.3 s of CPU; tsx compiles the engine again in every
+ * process, ≈ 2.5 s), else the TypeScript source under tsx — so an edit is never tested through a stale bundle.
+ * `npm test` builds before the unit tests.
+ */
+export function entryArgs(name: 'cli' | 'child'): { file: string; execArgv: string[] } {
+  const built = path.join(ROOT, 'out', `${name}.js`);
+  if (fs.existsSync(built)) {
+    sourceTime ??= newestSource();
+    if (fs.statSync(built).mtimeMs >= sourceTime) return { file: built, execArgv: [] };
+  }
+  return { file: name === 'cli' ? CLI_TS : CHILD_TS, execArgv: ['--import', 'tsx'] };
+}
+
+/** `node` arguments that run the CLI with `args` (see entryArgs). */
+export function cliArgv(args: string[]): string[] {
+  const e = entryArgs('cli');
+  return [...e.execArgv, e.file, ...args];
+}
+
 export const tmpDir = (prefix = 'il-proc-'): string => fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 
 export interface Done { code: number | null; signal: NodeJS.Signals | null; out: string; err: string }
 
 /** Runs the CLI to the end. */
 export function cliSync(args: string[], cwd = ROOT): Done {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', CLI_TS, ...args], { cwd, encoding: 'utf8', timeout: 300_000 });
+  const r = spawnSync(process.execPath, cliArgv(args), { cwd, encoding: 'utf8', timeout: 300_000 });
   return { code: r.status, signal: r.signal, out: r.stdout, err: r.stderr };
 }
 
@@ -29,7 +64,7 @@ export class CliProcess {
   err = '';
   readonly done: Promise<Done>;
   constructor(args: string[], cwd = ROOT) {
-    this.proc = spawn(process.execPath, ['--import', 'tsx', CLI_TS, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc = spawn(process.execPath, cliArgv(args), { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc.stdout!.on('data', (d) => { this.out += d; });
     this.proc.stderr!.on('data', (d) => { this.err += d; });
     this.done = new Promise((resolve) => this.proc.on('close', (code, signal) => resolve({ code, signal, out: this.out, err: this.err })));
@@ -60,7 +95,8 @@ export class ChildRun {
   err = '';
   readonly done: Promise<Done>;
   constructor() {
-    this.proc = fork(CHILD_TS, [], { execArgv: ['--import', 'tsx'], serialization: 'advanced', stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    const child = entryArgs('child');
+    this.proc = fork(child.file, [], { execArgv: child.execArgv, serialization: 'advanced', stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
     this.proc.stderr!.on('data', (d) => { this.err += d; });
     this.proc.on('message', (m: FromChildMessage) => this.msgs.push(m));
     this.done = new Promise((resolve) => this.proc.on('close', (code, signal) => resolve({ code, signal, out: '', err: this.err })));

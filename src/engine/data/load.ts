@@ -3,11 +3,19 @@ import { TaskData } from './sampler';
 import { makeStandIn } from './standIn';
 import type { DataConfig, FeatureBank } from './types';
 
+/**
+ * The last synthetic banks made in this process, by their options: a stand-in costs ≈ 1 s of CPU to make and
+ * one process often asks for the same one again (a measure per checkpoint, a sweep's evaluation, the tests).
+ * Banks are read-only everywhere, so sharing one is safe.
+ */
+const madeBanks = new Map<string, FeatureBank>();
+const MADE_BANKS_KEPT = 2;
+
 /** Features for a config: a §1.5 synthetic stand-in (`data.standIn`), or a [classes, exemplars, dim] tensor from a file. */
 export async function loadFeatureBank(cfg: DataConfig): Promise<FeatureBank> {
   if (cfg.features === 'synthetic') {
     const sum = (a: number[]) => a.reduce((s, x) => s + x, 0);
-    return makeStandIn(cfg.standIn, {
+    const opts = {
       // The paper's 1623 × 5, or more if the splits ask for it.
       classes: Math.max(1623, sum(cfg.classSplit)),
       exemplars: Math.max(5, sum(cfg.exemplarSplit)),
@@ -15,7 +23,15 @@ export async function loadFeatureBank(cfg: DataConfig): Promise<FeatureBank> {
       seed: cfg.featureSeed,
       classScale: cfg.classScale,
       exemplarNoise: cfg.exemplarNoise,
-    });
+    };
+    const key = JSON.stringify([cfg.standIn, opts]);
+    let bank = madeBanks.get(key);
+    if (!bank) {
+      bank = makeStandIn(cfg.standIn, opts);
+      if (madeBanks.size >= MADE_BANKS_KEPT) madeBanks.delete(madeBanks.keys().next().value!);
+    } else madeBanks.delete(key);
+    madeBanks.set(key, bank);
+    return bank;
   }
   // Loaded lazily so the synthetic path (and the webview bundle) never pulls in file IO.
   const { readFeatureFile } = await import('../io/featureFile');

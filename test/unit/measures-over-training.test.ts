@@ -26,7 +26,7 @@ import {
 } from '../../src/engine/measures/overTraining';
 import { SeriesFile, listSeries, readSeries as readSeriesFile } from '../../src/engine/measures/series';
 import type { CliProgress } from '../../src/shared/protocol';
-import { cliArgv } from './procHelpers';
+import { cliArgv, entryArgs } from './procHelpers';
 
 const SUB = 32;
 let root: string;
@@ -159,7 +159,8 @@ test('worker processes give the same results as one process; --progress json lin
   const what = ['dense', 'ablations', 'composition'];
   await measureOverTraining({ runDir: one, checkpoints: 'all', what, subsample: SUB, backend: 'cpu', workers: 1, progress: 'none' }, quiet().io);
   const q = quiet();
-  const r = await measureOverTraining({ runDir: two, checkpoints: 'all', what, subsample: SUB, backend: 'cpu', workers: 2, progress: 'json' }, q.io);
+  const r = await measureOverTraining({ runDir: two, checkpoints: 'all', what, subsample: SUB, backend: 'cpu', workers: 2, progress: 'json',
+    workerEntry: entryArgs('cli') }, q.io);
   assert.match(r.workers, /^2 worker processes/);
   assert.deepEqual(r.computed.sort((x, y) => x - y), [0, 160, 320, 480]);
   // Workers are CLI processes, which run the relaxed-SIMD build (fused multiply-add; relaxedSimd.ts) where

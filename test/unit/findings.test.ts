@@ -187,6 +187,18 @@ test('findings --scale smoke: real runs, the table, reuse, a document section an
   assert.equal(again.status, 0, again.stderr);
   const t2 = JSON.parse(fs.readFileSync(path.join(dir, 'out', 'findings.json'), 'utf8'));
   assert.ok(t2.runs.every((x: { reused: boolean }) => x.reused), 'finished runs are reused');
+  // --no-train: seed 5 decided from its finished runs, seed 6 (never trained) n/a, and nothing trained.
+  const seedAt = args.indexOf('--seeds') + 1;
+  const noTrain = [...args.slice(0, seedAt), '5,6', ...args.slice(seedAt + 1, args.indexOf('--doc')), '--no-train'];
+  const nt = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/engine/cli.ts'), ...noTrain],
+    { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+  assert.equal(nt.status, 0, nt.stderr);
+  const t3 = JSON.parse(fs.readFileSync(path.join(dir, 'out', 'findings.json'), 'utf8'));
+  assert.equal(t3.findings[0].perStandIn.structured.seeds['5'].holds, t.findings[0].perStandIn.structured.seeds['5'].holds);
+  assert.equal(t3.findings[0].perStandIn.structured.seeds['6'].holds, null);
+  assert.match(t3.findings[0].perStandIn.structured.seeds['6'].text, /^n\/a/);
+  assert.equal(t3.findings[0].perStandIn.structured.decided, 1);
+  assert.ok(!fs.existsSync(path.join(dir, 'runs', 'main-smoke-structured-seed6')), '--no-train trains nothing');
   const bad = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/engine/cli.ts'), 'findings', '--only', 'nope'], { cwd: ROOT, encoding: 'utf8' });
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /^induction-lab: unknown finding "nope" \(known: phase-change, /);

@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { runSweep, SweepJob, SweepOptions, SweepResult } from '../sweep';
+import { runSweep, sweepStatus, SweepJob, SweepOptions, SweepResult } from '../sweep';
 import { RunDir, writeFileAtomic, writeJsonAtomic } from '../io';
 import { STAND_INS, StandIn } from '../data';
 import { learningTime } from '../measures/learningTime';
@@ -329,6 +329,11 @@ export interface FindingsOptions extends Omit<SweepOptions, 'root'> {
   /** Finding ids (default: all); only the runs they need are trained. */
   only?: string[];
   runsRoot: string;
+  /**
+   * false: train nothing, decide from the finished runs on disk; a finding whose runs are missing is n/a
+   * (e.g. to write the table as it stands when the compute budget ends).
+   */
+  train?: boolean;
   /** Dense sequences for the head ablations (default 2,000; 200 at the smoke scale). */
   subsample?: number;
   log?: (line: string) => void;
@@ -367,17 +372,31 @@ export async function computeFindings(o: FindingsOptions): Promise<FindingsTable
   if (!o.seeds.length) throw new Error('findings needs at least one seed');
   const jobs = findingsJobs(findings, o.scale, o.seeds, o.standIns);
   log(`findings: ${jobs.length} run(s) at the ${o.scale} scale (${o.standIns.join(', ')}; seeds ${o.seeds.join(', ')}) → ${o.runsRoot}`);
-  let done = 0;
-  o.progress?.({ type: 'progress', task: 'findings: training', done, total: jobs.length, unit: 'runs' });
-  const runs: SweepResult[] = await runSweep(jobs, {
-    ...o, root: o.runsRoot,
-    onMessage: (job, m) => {
-      o.onMessage?.(job, m);
-      if (m.type === 'finished') o.progress?.({ type: 'progress', task: 'findings: training', done: ++done, total: jobs.length, unit: 'runs' });
-    },
-  });
-  const failed = runs.filter((r) => r.status !== 'completed');
-  if (failed.length) log(`findings: ${failed.length} run(s) did not complete (${failed.map((f) => f.key).join(', ')}); their findings are n/a — run the same command again to resume`);
+  let runs: SweepResult[];
+  if (o.train === false) {
+    const status = sweepStatus(jobs, o.runsRoot);
+    runs = status.results;
+    if (status.missing.length) {
+      log(`findings: ${status.missing.length} run(s) not finished, their findings are n/a (without --no-train they are `
+        + `trained): ${status.missing.map((m) => `${m.key} (${m.why})`).join(', ')}`);
+    }
+  } else {
+    let done = 0;
+    const tick = () => o.progress?.({ type: 'progress', task: 'findings: training', done, total: jobs.length, unit: 'runs' });
+    tick();
+    runs = await runSweep(jobs, {
+      ...o, root: o.runsRoot,
+      onMessage: (job, m) => {
+        o.onMessage?.(job, m);
+        if (m.type === 'finished') { done++; tick(); }
+      },
+    });
+    const failed = runs.filter((r) => r.status !== 'completed');
+    if (failed.length) {
+      log(`findings: ${failed.length} run(s) did not complete (${failed.map((f) => f.key).join(', ')}); their findings `
+        + 'are n/a — run the same command again to resume');
+    }
+  }
   const dirOf = new Map(runs.filter((r) => r.status === 'completed').map((r) => [r.key, r.runDir]));
 
   const subsample = o.subsample ?? (o.scale === 'smoke' ? 200 : 2000);

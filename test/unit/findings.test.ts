@@ -158,6 +158,29 @@ test('data dependence: labels slow C not B, classes slow B not C, normal trainin
   assert.equal(judge('labels-delay', seedRuns({ ...n, [f6('labels10', 'noclamp')]: phaseCurve(110_000, 20_000, 300_000) })).holds, false);
 });
 
+test('the table counts held-out seeds apart from those the stand-in was chosen on', () => {
+  const v = (holds: boolean | null): Verdict => ({ holds, text: holds === null ? 'n/a (x missing)' : 'numbers', numbers: {} });
+  const cell = (seeds: Record<number, Verdict>) => {
+    const d = Object.values(seeds).filter((x) => x.holds !== null);
+    return { holds: d.filter((x) => x.holds).length, decided: d.length, seeds };
+  };
+  const md = findingsMarkdown({
+    scale: 'fast', seeds: [5, 6, 7, 8], standIns: ['structured', 'independent'], subsample: 2000, runs: [],
+    findings: [{
+      id: 'x', title: 'A finding', paper: 'p', criterion: 'c',
+      perStandIn: {
+        // structured was chosen on seeds 5 and 6 (TUNING_SEEDS): held out are 7 and 8, one of them n/a.
+        structured: cell({ 5: v(true), 6: v(true), 7: v(false), 8: v(null) }),
+        independent: cell({ 5: v(true), 6: v(false), 7: v(true), 8: v(true) }),
+      },
+    }],
+  });
+  assert.match(md, /\| A finding \| p \| 2 \/ 3 \(1 n\/a\) \(held out 0 \/ 1\) \| 3 \/ 4 \| c \|/);
+  assert.match(md, /\| finding \| seed 5 \(chosen on\) \| seed 6 \(chosen on\) \| seed 7 \| seed 8 \|/);
+  assert.match(md, /\*\*independent\*\*, per seed .*\n\n\| finding \| seed 5 \| seed 6 \| seed 7 \| seed 8 \|/);
+  assert.match(md, /✗ numbers \| – n\/a \(x missing\) \|/);
+});
+
 test('findings --scale smoke: real runs, the table, reuse, a document section and JSON progress', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'il-findings-'));
   const doc = path.join(dir, 'doc.md');

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { runSweep, sweepStatus, SweepJob, SweepOptions, SweepResult } from '../sweep';
 import { RunDir, writeFileAtomic, writeJsonAtomic } from '../io';
-import { STAND_INS, StandIn } from '../data';
+import { STAND_INS, StandIn, TUNING_SEEDS } from '../data';
 import { learningTime } from '../measures/learningTime';
 import type { HeadAblations } from '../measures/ablations';
 import type { CliProgress, MetricsRecord } from '../../shared/protocol';
@@ -442,24 +442,40 @@ export async function computeFindings(o: FindingsOptions): Promise<FindingsTable
 
 const mdCell = (s: string) => s.replace(/\|/g, '\\|');
 
+/** "4 / 5", with the held-out seeds' share when the stand-in was tuned on some of them: "4 / 5 (held out 2 / 3)". */
+function countCell(t: FindingsTable, f: FindingsTable['findings'][number], s: StandIn): string {
+  const c = f.perStandIn[s];
+  if (!c) return '—';
+  const na = t.seeds.length - c.decided;
+  let text = `${c.holds} / ${c.decided}${na ? ` (${na} n/a)` : ''}`;
+  const held = t.seeds.filter((x) => !TUNING_SEEDS[s].includes(x));
+  if (held.length < t.seeds.length) {
+    const v = held.map((x) => c.seeds[x]?.holds).filter((h) => h !== null && h !== undefined);
+    text += ` (held out ${v.filter(Boolean).length} / ${v.length})`;
+  }
+  return text;
+}
+
 /** The table as Markdown: a summary (seeds holding per stand-in), then every seed's numbers. */
 export function findingsMarkdown(t: FindingsTable): string {
   const o: string[] = [];
   const scaleText = t.scale === 'smoke' ? 'smoke scale (a pipeline check: nothing is decided at this size)' : `${t.scale} scale`;
-  o.push(`Seeds ${t.seeds.join(', ')} at the ${scaleText}; head ablations on ${t.subsample.toLocaleString('en-US')} dense sequences. `
-    + 'Each cell counts the seeds at which the finding holds, by the criterion in the last column. '
+  o.push(`Seeds ${t.seeds.join(', ')} at the ${scaleText}; head ablations on ${t.subsample.toLocaleString('en-US')} `
+    + 'dense sequences. Each cell counts the seeds at which the finding holds, by the criterion in the last column; '
+    + '"held out" counts only the seeds not trained while the stand-in\'s constants were chosen '
+    + `(${t.standIns.map((s) => `${s}: ${TUNING_SEEDS[s].length ? `chosen on seeds ${TUNING_SEEDS[s].join(', ')}` : 'none'}`).join('; ')}). `
     + `Regenerate with \`induction-lab findings --scale ${t.scale} --seeds ${t.seeds.join(',')}\`.`, '');
-  o.push(`| finding (spec §7) | paper | ${t.standIns.map((s) => `${s}${s === DEFAULT_STAND_IN ? ' (default)' : ''}`).join(' | ')} | criterion |`);
+  const name = (s: StandIn) => `${s}${s === DEFAULT_STAND_IN ? ' (default)' : ''}`;
+  o.push(`| finding (spec §7) | paper | ${t.standIns.map(name).join(' | ')} | criterion |`);
   o.push(`|---|---|${t.standIns.map(() => '---:').join('|')}|---|`);
   for (const f of t.findings) {
-    o.push(`| ${mdCell(f.title)} | ${mdCell(f.paper)} | ${t.standIns.map((s) => {
-      const c = f.perStandIn[s];
-      return c ? `${c.holds} / ${c.decided}${c.decided < t.seeds.length ? ` (${t.seeds.length - c.decided} n/a)` : ''}` : '—';
-    }).join(' | ')} | ${mdCell(f.criterion)} |`);
+    o.push(`| ${mdCell(f.title)} | ${mdCell(f.paper)} | ${t.standIns.map((s) => countCell(t, f, s)).join(' | ')} | `
+      + `${mdCell(f.criterion)} |`);
   }
   for (const s of t.standIns) {
-    o.push('', `**${s}**${s === DEFAULT_STAND_IN ? ' (default)' : ''}, per seed (✓ holds, ✗ does not):`, '');
-    o.push(`| finding | ${t.seeds.map((x) => `seed ${x}`).join(' | ')} |`, `|---|${t.seeds.map(() => '---').join('|')}|`);
+    const head = (x: number) => `seed ${x}${TUNING_SEEDS[s].includes(x) ? ' (chosen on)' : ''}`;
+    o.push('', `**${name(s)}**, per seed (✓ holds, ✗ does not):`, '');
+    o.push(`| finding | ${t.seeds.map(head).join(' | ')} |`, `|---|${t.seeds.map(() => '---').join('|')}|`);
     for (const f of t.findings) {
       o.push(`| ${mdCell(f.title)} | ${t.seeds.map((x) => {
         const v = f.perStandIn[s]?.seeds[x];

@@ -211,8 +211,8 @@ test('findings --scale smoke: real runs, the table, reuse, a document section an
   const t2 = JSON.parse(fs.readFileSync(path.join(dir, 'out', 'findings.json'), 'utf8'));
   assert.ok(t2.runs.every((x: { reused: boolean }) => x.reused), 'finished runs are reused');
   // --no-train: seed 5 decided from its finished runs, seed 6 (never trained) n/a, and nothing trained.
-  const seedAt = args.indexOf('--seeds') + 1;
-  const noTrain = [...args.slice(0, seedAt), '5,6', ...args.slice(seedAt + 1, args.indexOf('--doc')), '--no-train'];
+  const noTrain = ['findings', '--scale', 'smoke', '--seeds', '5,6', '--stand-ins', 'structured',
+    ...args.slice(args.indexOf('--only'), args.indexOf('--doc')), '--no-train'];
   const nt = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/engine/cli.ts'), ...noTrain],
     { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
   assert.equal(nt.status, 0, nt.stderr);

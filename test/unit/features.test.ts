@@ -12,10 +12,13 @@ import type { FeatureBank } from '../../src/engine/data/types';
 
 /** A bank from rows [class][exemplar] of equal-length vectors. */
 function bank(rows: number[][][]): FeatureBank {
-  const classes = rows.length, exemplars = rows[0].length, dim = rows[0][0].length;
+  const classes = rows.length,
+    exemplars = rows[0].length,
+    dim = rows[0][0].length;
   return { classes, exemplars, dim, data: Float32Array.from(rows.flat(2)), source: 'hand-made' };
 }
-const close = (a: number, b: number, tol = 1e-6, what = '') => assert.ok(Math.abs(a - b) <= tol, `${what}: ${a} vs ${b}`);
+const close = (a: number, b: number, tol = 1e-6, what = '') =>
+  assert.ok(Math.abs(a - b) <= tol, `${what}: ${a} vs ${b}`);
 
 test('norm, mean entry, zeros, minimum and inter-class cosine by hand', () => {
   // Prototypes e1, e2, e1 + e2, 2·e4: cosines 0, 1/√2, 0, 1/√2, 0, 0 → mean √2/6.
@@ -42,7 +45,8 @@ test('effective rank = (tr C)² / tr C² and the top-directions fraction, by han
 
 test('top-32 fraction with more directions than 32: a known spectrum', () => {
   // 96 classes ±√(48·λ_k)·e_k in 48 dims: variance λ_k = k + 1 on the first 32 axes, 0.5 on 16 more.
-  const dim = 48, rows: number[][][] = [];
+  const dim = 48,
+    rows: number[][][] = [];
   const lambda = Array.from({ length: dim }, (_, k) => (k < 32 ? k + 1 : 0.5));
   for (let k = 0; k < dim; k++) {
     for (const s of [1, -1]) {
@@ -52,20 +56,33 @@ test('top-32 fraction with more directions than 32: a known spectrum', () => {
     }
   }
   const p = featureProperties(bank(rows));
-  const top = lambda.slice(0, 32).reduce((x, y) => x + y, 0), all = lambda.reduce((x, y) => x + y, 0);
+  const top = lambda.slice(0, 32).reduce((x, y) => x + y, 0),
+    all = lambda.reduce((x, y) => x + y, 0);
   close(p.top32VarianceFraction, top / all, 1e-4, 'top-32 fraction');
   const tr2 = lambda.reduce((x, y) => x + y * y, 0);
   close(p.effectiveRank, (all * all) / tr2, 1e-4, 'participation ratio');
 });
 
-test('unseen classes in the training span and held-out drawings\' cosine, by hand', () => {
+test("unseen classes in the training span and held-out drawings' cosine, by hand", () => {
   // Training prototypes ±e1 span e1 (centred at 0); unseen classes e1 + e2 (half inside) and e3 (outside).
   // Each class's drawing 1 adds an orthogonal vector of the prototype's length: cos = 1/√2.
   const b = bank([
-    [[1, 0, 0, 0], [1, 0, 0, 1]],
-    [[-1, 0, 0, 0], [-1, 0, 0, 1]],
-    [[1, 1, 0, 0], [1, 1, 0, Math.SQRT2]],
-    [[0, 0, 1, 0], [0, 0, 1, 1]],
+    [
+      [1, 0, 0, 0],
+      [1, 0, 0, 1],
+    ],
+    [
+      [-1, 0, 0, 0],
+      [-1, 0, 0, 1],
+    ],
+    [
+      [1, 1, 0, 0],
+      [1, 1, 0, Math.SQRT2],
+    ],
+    [
+      [0, 0, 1, 0],
+      [0, 0, 1, 1],
+    ],
   ]);
   const p = featureProperties(b, { train: [0, 2], test: [2, 4] });
   close(p.testInTrainSpan, (0.5 + 0) / 2, 1e-6, 'span coverage');
@@ -74,7 +91,10 @@ test('unseen classes in the training span and held-out drawings\' cosine, by han
 
 test('the features table: one row per property, one column per bank', () => {
   const p = featureProperties(bank([[[1, 0]], [[0, 1]]]), { train: [0, 2], test: [0, 0] });
-  const t = featureTable([{ name: 'a', properties: p }, { name: 'b', properties: { ...p, meanNorm: 24.25 } }]);
+  const t = featureTable([
+    { name: 'a', properties: p },
+    { name: 'b', properties: { ...p, meanNorm: 24.25 } },
+  ]);
   const lines = t.trim().split('\n');
   assert.equal(lines[0], '| property | a | b |');
   assert.equal(lines.length, 2 + 8);

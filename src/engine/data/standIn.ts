@@ -12,10 +12,12 @@ export const STAND_INS = ['structured', 'independent'] as const;
 export type StandIn = (typeof STAND_INS)[number];
 
 export const STAND_IN_HELP: Record<StandIn, string> = {
-  structured: 'class prototypes share a power-law spectrum (λ_k ∝ 1/k, effective rank ≈ 32 of 512), so what training '
-    + 'learns about 50 classes carries over to new ones; held-out drawings vary off the top 32 class directions',
-  independent: 'the first generator of spec §1.5: every class drawn independently in all 512 dimensions '
-    + '(effective rank ≈ 370), so nothing learnt about one class says anything about another',
+  structured:
+    'class prototypes share a power-law spectrum (λ_k ∝ 1/k, effective rank ≈ 32 of 512), so what training ' +
+    'learns about 50 classes carries over to new ones; held-out drawings vary off the top 32 class directions',
+  independent:
+    'the first generator of spec §1.5: every class drawn independently in all 512 dimensions ' +
+    '(effective rank ≈ 370), so nothing learnt about one class says anything about another',
 };
 
 /**
@@ -37,8 +39,10 @@ export interface StandInOptions {
 
 export function makeStandIn(name: StandIn, o: StandInOptions): FeatureBank {
   switch (name) {
-    case 'structured': return makeStructuredFeatures(o);
-    case 'independent': return makeSyntheticFeatures(o);
+    case 'structured':
+      return makeStructuredFeatures(o);
+    case 'independent':
+      return makeSyntheticFeatures(o);
   }
 }
 

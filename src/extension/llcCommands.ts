@@ -22,19 +22,27 @@ export function llcArgs(runDir: string, choice: LlcChoice): string[] {
 }
 
 export const LLC_CHOICES: ReadonlyArray<{ choice: LlcChoice; label: string; detail: string; training?: boolean }> = [
-  { choice: 'model', label: 'LLC at every checkpoint', detail: '10 chains × 100 draws each; cached: only new checkpoints cost' },
   {
-    choice: 'per-head', label: 'LLC and per-head LLC at every checkpoint',
+    choice: 'model',
+    label: 'LLC at every checkpoint',
+    detail: '10 chains × 100 draws each; cached: only new checkpoints cost',
+  },
+  {
+    choice: 'per-head',
+    label: 'LLC and per-head LLC at every checkpoint',
     detail: 'the weight-refined LLC of all 16 heads too (≈ 16× the time)',
   },
   {
-    choice: 'follow', label: 'As checkpoints arrive (while the run trains)', training: true,
+    choice: 'follow',
+    label: 'As checkpoints arrive (while the run trains)',
+    training: true,
     detail: '`llc --follow` in a second process: each new checkpoint is estimated, until the run stops',
   },
 ];
 
 export interface LlcCommandDeps {
-  cmd: (id: string, f: (...a: any[]) => unknown) => vscode.Disposable; // eslint-disable-line @typescript-eslint/no-explicit-any
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  cmd: (id: string, f: (...a: any[]) => unknown) => vscode.Disposable;
   manager: RunManager;
   views: LabViews;
   pickRun: (filter: (n: RunNode) => boolean, title: string) => Promise<RunNode | undefined>;
@@ -45,32 +53,48 @@ export function llcCommands({ cmd, manager, views, pickRun }: LlcCommandDeps): v
   const open = (n: RunNode) => views.openPanel('llc', { runId: idOf(n) });
   return [
     cmd('inductionLab.openLlc', async (node?: RunNode) => {
-      const n = node ?? await pickRun(() => true, 'Show the LLC and stages of');
+      const n = node ?? (await pickRun(() => true, 'Show the LLC and stages of'));
       if (n) open(n);
     }),
     cmd('inductionLab.estimateLlc', async (node?: RunNode, given?: LlcChoice) => {
-      const n = node ?? await pickRun(() => true, 'Estimate the LLC of');
+      const n = node ?? (await pickRun(() => true, 'Estimate the LLC of'));
       if (!n) return;
       const training = n.status === 'running';
       const items = LLC_CHOICES.filter((c) => training || !c.training);
-      const choice = given ?? (await vscode.window.showQuickPick(items.map((c) => ({ ...c, description: '' })),
-        { title: `Estimate the LLC of ${n.fullName}` }))?.choice;
+      const choice =
+        given ??
+        (
+          await vscode.window.showQuickPick(
+            items.map((c) => ({ ...c, description: '' })),
+            { title: `Estimate the LLC of ${n.fullName}` },
+          )
+        )?.choice;
       if (!choice) return;
       open(n);
       // Results are written checkpoint by checkpoint: resend them as the task reports progress.
       const refresh = throttle(() => views.refreshLlc(idOf(n)), 2000);
-      const r = await manager.runTask({
-        title: `${choice === 'follow' ? 'LLC as checkpoints arrive' : 'LLC'} of ${n.fullName}`,
-        args: llcArgs(n.dir, choice), slots: choice === 'per-head' ? 2 : 1, workersFlag: true,
-        cancelSignal: 'SIGINT', onProgress: refresh,
-      }).finally(() => { refresh.cancel(); views.refreshLlc(idOf(n)); });
-      if (r.cancelled) void vscode.window.showInformationMessage('Induction Lab: LLC stopped; finished checkpoints are kept.');
+      const r = await manager
+        .runTask({
+          title: `${choice === 'follow' ? 'LLC as checkpoints arrive' : 'LLC'} of ${n.fullName}`,
+          args: llcArgs(n.dir, choice),
+          slots: choice === 'per-head' ? 2 : 1,
+          workersFlag: true,
+          cancelSignal: 'SIGINT',
+          onProgress: refresh,
+        })
+        .finally(() => {
+          refresh.cancel();
+          views.refreshLlc(idOf(n));
+        });
+      if (r.cancelled)
+        void vscode.window.showInformationMessage('Induction Lab: LLC stopped; finished checkpoints are kept.');
     }),
     cmd('inductionLab.essentialDynamics', async (node?: RunNode) => {
-      const n = node ?? await pickRun((r) => r.status !== 'running', 'Essential dynamics of');
+      const n = node ?? (await pickRun((r) => r.status !== 'running', 'Essential dynamics of'));
       if (!n) return;
       open(n);
-      await manager.runTask({ title: `essential dynamics of ${n.fullName}`, args: ['dynamics', n.dir] })
+      await manager
+        .runTask({ title: `essential dynamics of ${n.fullName}`, args: ['dynamics', n.dir] })
         .finally(() => views.refreshLlc(idOf(n)));
     }),
   ];

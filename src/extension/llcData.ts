@@ -23,7 +23,8 @@ function readCache<T>(file: string, format: string, problems: string[]): T | nul
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') problems.push(`${path.basename(file)}: ${(e as Error).message}`);
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT')
+      problems.push(`${path.basename(file)}: ${(e as Error).message}`);
     return null;
   }
   try {
@@ -46,7 +47,8 @@ export function readLlcData(runDir: string): LlcModeData[] {
     const problems: string[] = [];
     const llc = readCache<LlcRunFile>(llcFile(runDir, mode), 'induction-lab/llc-v1', problems);
     const dynamics = readCache<DynamicsFile>(dynamicsFile(runDir, mode), 'induction-lab/dynamics-v1', problems);
-    if (llc || dynamics || problems.length) out.push({ mode, llc, dynamics, problems: problems.map((p) => `${mode}: ${p}`) });
+    if (llc || dynamics || problems.length)
+      out.push({ mode, llc, dynamics, problems: problems.map((p) => `${mode}: ${p}`) });
   }
   return out;
 }

@@ -8,8 +8,13 @@ import type { DynamicsFile, LlcPoint, LlcRunFile, LlcSummary, LlcWarningRecord }
 import type { LinePoint } from './chart';
 import { nearestIndex, uniqueSorted } from './steps';
 
-/** The model's LLC per checkpoint: mean, and mean ± std over chains (the band). Estimates without a mean are left out. */
-export function modelCurve(llc: LlcRunFile): { mean: LinePoint[]; lo: LinePoint[]; hi: LinePoint[]; flagged: LinePoint[] } {
+/** The model's LLC per checkpoint: mean, and mean ± std over chains (the band); estimates without a mean left out. */
+export function modelCurve(llc: LlcRunFile): {
+  mean: LinePoint[];
+  lo: LinePoint[];
+  hi: LinePoint[];
+  flagged: LinePoint[];
+} {
   const out = { mean: [] as LinePoint[], lo: [] as LinePoint[], hi: [] as LinePoint[], flagged: [] as LinePoint[] };
   for (const p of llc.points) {
     const m = p.model;
@@ -34,21 +39,35 @@ export function headNames(llc: LlcRunFile): string[] {
   return [...seen].sort((a, b) => key(a) - key(b) || a.localeCompare(b));
 }
 
-/** One curve per head (checkpoints where it was estimated); `ablated` when a clamp zero-ablates it at any of them. */
-export function headCurves(llc: LlcRunFile): Array<{ head: string; points: LinePoint[]; ablated: boolean }> {
-  return headNames(llc).map((head) => ({
-    head,
-    points: llc.points.flatMap((p) => {
+/**
+ * One curve per head (checkpoints where it was estimated), the points whose estimate carries a warning, and
+ * `ablated` when a clamp zero-ablates the head at any of them.
+ */
+export function headCurves(
+  llc: LlcRunFile,
+): Array<{ head: string; points: LinePoint[]; flagged: LinePoint[]; ablated: boolean }> {
+  return headNames(llc).map((head) => {
+    const points: LinePoint[] = [],
+      flagged: LinePoint[] = [];
+    for (const p of llc.points) {
       const e = p.heads?.[head];
-      return e && e.mean !== null && Number.isFinite(e.mean) ? [{ x: p.sequences, y: e.mean }] : [];
-    }),
-    ablated: llc.points.some((p) => p.heads?.[head] && (p.ablatedHeads ?? []).includes(head)),
-  }));
+      if (!e || e.mean === null || !Number.isFinite(e.mean)) continue;
+      points.push({ x: p.sequences, y: e.mean });
+      if (e.warnings.length) flagged.push({ x: p.sequences, y: e.mean });
+    }
+    return {
+      head,
+      points,
+      flagged,
+      ablated: llc.points.some((p) => p.heads?.[head] && (p.ablatedHeads ?? []).includes(head)),
+    };
+  });
 }
 
 /** The fsl_train eval loss and the largest Layer-2 induction strength at the estimated checkpoints. */
 export function lossAndStrength(llc: LlcRunFile): { loss: LinePoint[]; strength: LinePoint[] } {
-  const loss: LinePoint[] = [], strength: LinePoint[] = [];
+  const loss: LinePoint[] = [],
+    strength: LinePoint[] = [];
   for (const p of llc.points) {
     if (p.trainLoss !== null && Number.isFinite(p.trainLoss)) loss.push({ x: p.sequences, y: p.trainLoss });
     const is = (p.inductionStrength ?? []).filter(Number.isFinite);
@@ -59,7 +78,10 @@ export function lossAndStrength(llc: LlcRunFile): { loss: LinePoint[]; strength:
 
 /** The checkpoints of the view's step slider: those with an LLC estimate or an essential-dynamics point. */
 export function viewSteps(llc: LlcRunFile | null, dynamics: DynamicsFile | null): number[] {
-  return uniqueSorted([...(llc?.points ?? []).map((p) => p.sequences), ...(dynamics?.points ?? []).map((p) => p.sequences)]);
+  return uniqueSorted([
+    ...(llc?.points ?? []).map((p) => p.sequences),
+    ...(dynamics?.points ?? []).map((p) => p.sequences),
+  ]);
 }
 
 /** The estimated checkpoint nearest `sequences` (null = the latest). */
@@ -67,7 +89,12 @@ export function pointAt(llc: LlcRunFile | null, sequences: number | null): LlcPo
   const pts = llc?.points ?? [];
   if (!pts.length) return undefined;
   if (sequences === null) return pts[pts.length - 1];
-  return pts[nearestIndex(pts.map((p) => p.sequences), sequences)];
+  return pts[
+    nearestIndex(
+      pts.map((p) => p.sequences),
+      sequences,
+    )
+  ];
 }
 
 /** One row of the diagnostics table: an estimate with its numbers and the warnings that qualify them. */
@@ -87,8 +114,16 @@ export interface DiagnosticsRow {
 }
 
 const row = (name: string, s: LlcSummary, ablated: boolean): DiagnosticsRow => ({
-  name, mean: s.mean, std: s.std, stderr: s.stderr, initLoss: s.initLoss, acceptance: s.meanAcceptance,
-  gap: s.relativeGap, diverged: `${s.divergedChains} / ${s.chains}`, warnings: s.warnings ?? [], ablated,
+  name,
+  mean: s.mean,
+  std: s.std,
+  stderr: s.stderr,
+  initLoss: s.initLoss,
+  acceptance: s.meanAcceptance,
+  gap: s.relativeGap,
+  diverged: `${s.divergedChains} / ${s.chains}`,
+  warnings: s.warnings ?? [],
+  ablated,
 });
 
 /** The model's row, then one per head estimated at this checkpoint (model order). */
@@ -140,7 +175,8 @@ export const pairLabel = ([i, j]: [number, number]): string => `PC${i + 1}–PC$
 export function parsePair(text: string): [number, number] | null {
   const m = /^PC(\d+)–PC(\d+)$/.exec(text);
   if (!m) return null;
-  const i = Number(m[1]) - 1, j = Number(m[2]) - 1;
+  const i = Number(m[1]) - 1,
+    j = Number(m[2]) - 1;
   return i >= 0 && j > i ? [i, j] : null;
 }
 
@@ -156,8 +192,14 @@ export interface TrajectoryPoint {
 export function trajectory(dynamics: DynamicsFile, [i, j]: [number, number]): TrajectoryPoint[] {
   const pts = dynamics.points.filter((p) => Number.isFinite(p.pcs[i]) && Number.isFinite(p.pcs[j]));
   const ls = pts.map((p) => Math.log10(p.sequences + 1));
-  const lo = Math.min(...ls), hi = Math.max(...ls);
-  return pts.map((p, k) => ({ sequences: p.sequences, x: p.pcs[i], y: p.pcs[j], t: hi > lo ? (ls[k] - lo) / (hi - lo) : 0 }));
+  const lo = Math.min(...ls),
+    hi = Math.max(...ls);
+  return pts.map((p, k) => ({
+    sequences: p.sequences,
+    x: p.pcs[i],
+    y: p.pcs[j],
+    t: hi > lo ? (ls[k] - lo) / (hi - lo) : 0,
+  }));
 }
 
 /** Explained variance of components i and j as "86.5 %", for the axis labels. */

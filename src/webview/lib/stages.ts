@@ -23,15 +23,23 @@ export interface StageBand {
 
 /** The stages of an llc.json as bands (empty when the curve has no critical point above its noise). */
 export function stageBands(stages: Pick<LlcRunFile['stages'], 'stages'> | null | undefined): StageBand[] {
-  return (stages?.stages ?? []).filter((s) => s.until > s.from).map((s) => {
-    const index = s.index + 1;
-    const arrow = s.trend === 'rising' ? '↑' : '↓';
-    return {
-      id: `stage-${index}`, index, x0: s.from, x1: s.until, trend: s.trend, label: `stage ${index} ${arrow}`,
-      title: `stage ${index}: ${fmtInt(s.from)} – ${fmtInt(s.until)} sequences, LLC ${s.trend} ` +
-        `${s.llcFrom.toFixed(2)} → ${s.llcUntil.toFixed(2)} (smoothed)`,
-    };
-  });
+  return (stages?.stages ?? [])
+    .filter((s) => s.until > s.from)
+    .map((s) => {
+      const index = s.index + 1;
+      const arrow = s.trend === 'rising' ? '↑' : '↓';
+      return {
+        id: `stage-${index}`,
+        index,
+        x0: s.from,
+        x1: s.until,
+        trend: s.trend,
+        label: `stage ${index} ${arrow}`,
+        title:
+          `stage ${index}: ${fmtInt(s.from)} – ${fmtInt(s.until)} sequences, LLC ${s.trend} ` +
+          `${s.llcFrom.toFixed(2)} → ${s.llcUntil.toFixed(2)} (smoothed)`,
+      };
+    });
 }
 
 /** The band of the stage containing `x` (a boundary belongs to the later stage), or undefined. */
@@ -51,23 +59,39 @@ export function stageLayer(bands: readonly StageBand[]): PlotLayer {
       };
       const drawn = bands.filter((b) => s.x.places(b.x1));
       g.attr('class', 'layer stages');
-      g.selectAll<SVGGElement, StageBand>('g.stage').data(drawn, (b) => b.id).join((e) => {
-        const k = e.append('g');
-        k.append('rect');
-        k.append('line');
-        k.append('text');
-        k.append('title');
-        return k;
-      }).attr('class', (b) => `stage ${b.trend}`).each(function (b, i) {
-        const k = select(this);
-        const x0 = s.x.places(b.x0) ? px(b.x0) : 0, x1 = px(b.x1);
-        k.select('rect').attr('x', x0).attr('width', Math.max(0, x1 - x0)).attr('y', 0).attr('height', s.height);
-        k.select('line').attr('x1', x0).attr('x2', x0).attr('y1', 0).attr('y2', s.height)
-          .style('display', () => (i === 0 ? 'none' : null));
-        const fits = x1 - x0 > b.label.length * 5.8 + 6;
-        k.select('text').attr('x', x0 + 3).attr('y', s.height - 4).text(fits ? b.label : x1 - x0 > 12 ? `${b.index}` : '');
-        k.select('title').text(b.title);
-      });
+      g.selectAll<SVGGElement, StageBand>('g.stage')
+        .data(drawn, (b) => b.id)
+        .join((e) => {
+          const k = e.append('g');
+          k.append('rect');
+          k.append('line');
+          k.append('text');
+          k.append('title');
+          return k;
+        })
+        .attr('class', (b) => `stage ${b.trend}`)
+        .each(function (b, i) {
+          const k = select(this);
+          const x0 = s.x.places(b.x0) ? px(b.x0) : 0,
+            x1 = px(b.x1);
+          k.select('rect')
+            .attr('x', x0)
+            .attr('width', Math.max(0, x1 - x0))
+            .attr('y', 0)
+            .attr('height', s.height);
+          k.select('line')
+            .attr('x1', x0)
+            .attr('x2', x0)
+            .attr('y1', 0)
+            .attr('y2', s.height)
+            .style('display', () => (i === 0 ? 'none' : null));
+          const fits = x1 - x0 > b.label.length * 5.8 + 6;
+          k.select('text')
+            .attr('x', x0 + 3)
+            .attr('y', s.height - 4)
+            .text(fits ? b.label : x1 - x0 > 12 ? `${b.index}` : '');
+          k.select('title').text(b.title);
+        });
     },
   };
 }

@@ -50,7 +50,8 @@ export interface LlcCommandDeps {
 
 export function llcCommands({ cmd, manager, views, pickRun }: LlcCommandDeps): vscode.Disposable[] {
   const idOf = (n: RunNode) => path.basename(n.dir);
-  const open = (n: RunNode) => views.openPanel('llc', { runId: idOf(n) });
+  // One LLC panel per run: the commands reveal it when it is open.
+  const open = (n: RunNode) => views.revealPanel('llc', idOf(n)) || views.openPanel('llc', { runId: idOf(n) });
   return [
     cmd('inductionLab.openLlc', async (node?: RunNode) => {
       const n = node ?? (await pickRun(() => true, 'Show the LLC and stages of'));

@@ -236,6 +236,14 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
   }
 
   private readonly patternJobs = new Map<ViewConnection, PatternsJob>();
+  /** The panels of the views that reveal an open panel of the same run instead of opening another (llc). */
+  private readonly panels = new Map<ViewConnection, vscode.WebviewPanel>();
+
+  /** Reveals the open `view` panel of run `runId` (true), or returns false when there is none. */
+  revealPanel(view: ViewName, runId: string): boolean {
+    for (const [c, p] of this.panels) if (c.view === view && c.state.runId === runId) { p.reveal(); return true; }
+    return false;
+  }
 
   /**
    * Patterns at the checkpoint nearest the asked step: fsl_train #0 straight from the checkpoint's
@@ -310,7 +318,9 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
     const ds: vscode.Disposable[] = [];
     const conn = new ViewConnection(view, panel.webview, state, this.extensionUri, this.onMessage, ds);
     this.conns.add(conn);
+    this.panels.set(conn, panel);
     panel.onDidDispose(() => {
+      this.panels.delete(conn);
       this.patternJobs.get(conn)?.kill();
       this.conns.delete(conn);
       ds.forEach((d) => d.dispose());

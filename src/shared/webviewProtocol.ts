@@ -15,12 +15,13 @@
  * for the run unless one was already selected in this session.
  */
 import type { MetricsRecord, RunStatus } from './protocol';
+import type { DynamicsFile, LlcMode, LlcRunFile } from './llc';
 
 export type { MetricsRecord, RunStatus };
 
 /** The webview apps; each is `src/webview/<name>.view.ts` → `out/webview/<name>.view.js`. */
-export type ViewName = 'dashboard' | 'attention' | 'influence' | 'subcircuits' | 'compare';
-export const VIEW_NAMES: readonly ViewName[] = ['dashboard', 'attention', 'influence', 'subcircuits', 'compare'];
+export type ViewName = 'dashboard' | 'attention' | 'influence' | 'subcircuits' | 'compare' | 'llc';
+export const VIEW_NAMES: readonly ViewName[] = ['dashboard', 'attention', 'influence', 'subcircuits', 'compare', 'llc'];
 
 // ---- Data the host sends ----
 
@@ -173,6 +174,13 @@ export interface SubcircuitPlotCurve {
 export interface SubcircuitCurves { title?: string; curves: SubcircuitPlotCurve[]; layout?: SubcircuitLayout }
 export type SubcircuitLayout = 'overlay' | 'grid';
 
+/**
+ * One sampling mode's cached results of a run (src/extension/llcData.ts): `llc/<mode>/llc.json` and
+ * `dynamics/<mode>/dynamics.json` as written by `induction-lab llc` / `dynamics` (types in src/shared/llc.ts),
+ * null when absent; `problems` names files that exist but could not be read.
+ */
+export interface LlcModeData { mode: LlcMode; llc: LlcRunFile | null; dynamics: DynamicsFile | null; problems: string[] }
+
 // ---- Host → webview ----
 
 /** The runs this view should show (dashboard: a picker, with `activeRunId` preselected; compare: all of them). */
@@ -187,6 +195,8 @@ export interface PatternsMessage { type: 'patterns'; patterns: AttentionPatterns
 /** Influence matrices of a run: any mix of kinds and checkpoints (several checkpoints animate with the step). */
 export interface InfluenceMessage { type: 'influence'; runId: string; matrices: InfluenceHeatmap[]; inReplyTo?: number }
 export interface SubcircuitsMessage { type: 'subcircuits'; data: SubcircuitCurves }
+/** The LLC and essential-dynamics caches of run `runId`, one entry per mode that has any (replaces what the view had). */
+export interface LlcDataMessage { type: 'llc'; runId: string; modes: LlcModeData[] }
 /** The outcome of an `export` (after the host's save dialog). */
 export interface ExportResultMessage { type: 'exportResult'; inReplyTo?: number; ok: boolean; path?: string; error?: string }
 /** Preferences every view of the session shares (figure background, attention mode); a fresh view adopts them. */
@@ -196,7 +206,7 @@ export interface StatusMessage { type: 'status'; level: 'info' | 'warning' | 'er
 
 export type ToWebviewMessage =
   | RunsMessage | RunMetricsMessage | MetricsAppendMessage | StepMessage | PatternsMessage | InfluenceMessage
-  | SubcircuitsMessage | ExportResultMessage | StatusMessage | PrefsMessage;
+  | SubcircuitsMessage | ExportResultMessage | StatusMessage | PrefsMessage | LlcDataMessage;
 
 // ---- Webview → host ----
 
@@ -294,6 +304,14 @@ function isCurve(x: unknown): boolean {
 }
 /** Records are produced by our own engine; check the shape cheaply (key fields only). */
 const isRecord = (x: unknown): boolean => isObj(x) && isNum(x.sequences) && isObj(x.eval);
+/** Cache files (our own writer): key fields only; the view tolerates missing optional ones. */
+const isLlcFile = (x: unknown): boolean => isObj(x) && isArr(x.points, (p) => isObj(p) && isNum(p.sequences))
+  && isObj(x.stages) && isObj(x.settings);
+const isDynamicsFile = (x: unknown): boolean => isObj(x) && isArr(x.explainedVariance, isNum)
+  && isArr(x.points, (p) => isObj(p) && isNum(p.sequences) && isArr(p.pcs, isNum));
+const isLlcModeData = (x: unknown): boolean => isObj(x) && (x.mode === 'as-trained' || x.mode === 'clean')
+  && (x.llc === null || isLlcFile(x.llc)) && (x.dynamics === null || isDynamicsFile(x.dynamics))
+  && isArr(x.problems, isStr);
 
 const TO_WEBVIEW: Record<ToWebviewMessage['type'], (m: Rec) => boolean> = {
   runs: (m) => isArr(m.runs, isRunSummary) && isOpt(m.activeRunId, isStr),
@@ -306,6 +324,7 @@ const TO_WEBVIEW: Record<ToWebviewMessage['type'], (m: Rec) => boolean> = {
   exportResult: (m) => typeof m.ok === 'boolean',
   status: (m) => isStr(m.message) && ['info', 'warning', 'error'].includes(m.level as string),
   prefs: (m) => isPrefs(m.prefs),
+  llc: (m) => isStr(m.runId) && isArr(m.modes, isLlcModeData),
 };
 
 const FROM_WEBVIEW: Record<FromWebviewMessage['type'], (m: Rec) => boolean> = {

@@ -203,3 +203,16 @@ test('curve series carry the run\'s clamp marks; the strongest IH note flags a c
   assert.match(aboutNote(on, clamps), /L2H5 .*clamped in this run.*not learned/);
   assert.match(aboutNote(on, []), /strongest induction head at the last measured checkpoint/);
 });
+
+test('the overTraining message guard rejects curves that do not line up with their checkpoints', () => {
+  const dir = makeRun();
+  const { data } = overTrainingData('r1', dir, SEQS);
+  assert.ok(isToWebviewMessage({ type: 'overTraining', data }));
+  const bad = structuredClone(data);
+  bad.curves[0].lines[0].ys.pop();
+  assert.equal(isToWebviewMessage({ type: 'overTraining', data: bad }), false);
+  const nan = structuredClone(data);
+  nan.curves[0].lines[0].ys[0] = NaN;
+  assert.equal(isToWebviewMessage({ type: 'overTraining', data: nan }), false);
+  assert.equal(isToWebviewMessage({ type: 'overTraining', data: { ...data, command: 3 } }), false);
+});

@@ -180,7 +180,9 @@ function renderMatrices(): void {
   const layout = ms.map((m) => {
     const title = wrapText(`${m.title ?? INFLUENCE_INFO[m.kind].title} · ${fmtInt(m.sequences)} seq`, Math.floor(blockW / 6.6));
     const formula = [...wrapText(m.formula || INFLUENCE_INFO[m.kind].formula, Math.floor(blockW / 6.1)),
-      ...flagLines(m).flatMap((t) => wrapText(t, Math.floor(blockW / 6.1)))];
+      ...flagLines(m).flatMap((t) => wrapText(t, Math.floor(blockW / 6.1))),
+      // Frames may come from different computations (subsamples): each names its own.
+      ...wrapText(m.source ? `from ${m.source}` : 'from a one-checkpoint result', Math.floor(blockW / 6.1))];
     const hm = heatmapSize({ rows: m.rows, cols: m.cols, cell, rowLabels: true, labelW, colLabels: 'top' });
     return { m, title, formula, h: title.length * 15 + hm.height + 8 + 42 + formula.length * 13 + 14 };
   });

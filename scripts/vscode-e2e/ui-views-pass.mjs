@@ -267,6 +267,13 @@ export async function runViewsSteps({ page, step, screenshot, workspace, pass })
   await step('measures over training: the influence panel redraws its heat maps as the slider scrubs checkpoints',
     async () => {
       const run = findRun(workspace, 'smoke');
+      // The panel stays in front while the aggregates are computed: a hidden webview reloads when shown
+      // again, so only the host's aggregate watcher can bring the new heat maps to a visible one.
+      const tab = page.locator('.tabs-container .tab', { hasText: 'PTH → IH influence matrix' }).first();
+      await tab.click();
+      const f = await webviewFrame(page, 'svg[aria-label="Influence matrices"]');
+      const map = f.locator('g.heatmap[aria-label^="Accuracy with one Layer 2 head removed / kept"]');
+      if (await map.count()) throw new Error('the head-ablation heat map is there before any aggregate was computed');
       // The aggregates, computed by the built CLI as a researcher would (dense names the strongest heads).
       const args = [join(repoRoot, 'out', 'cli.js'), 'measure', run.dir, '--checkpoints', 'all',
         '--what', 'dense,ablations,composition', '--subsample', '64'];
@@ -276,13 +283,9 @@ export async function runViewsSteps({ page, step, screenshot, workspace, pass })
       const file = join(run.dir, 'measures', 'ablations-over-training-sub64.json');
       const agg = JSON.parse(readFileSync(file, 'utf8'));
       if (agg.sequences.length < 3) throw new Error(`ablations measured at ${agg.sequences.length} checkpoints`);
-      // The panel is open (previous step): the aggregate watcher must bring the new heat maps without a reload.
-      const tab = page.locator('.tabs-container .tab', { hasText: 'PTH → IH influence matrix' }).first();
-      await tab.click();
-      const f = await webviewFrame(page, 'svg[aria-label="Influence matrices"]');
-      const map = f.locator('g.heatmap[aria-label^="Accuracy with one Layer 2 head removed / kept"]');
       await until(page, async () => (await map.count()) === 1,
-        async () => 'the open influence panel did not show the head-ablation heat map after the aggregates appeared',
+        async () => 'the open influence panel did not redraw with the head-ablation heat map once the aggregates '
+          + 'appeared (aggregate watcher)',
         30_000);
       const range = f.locator('input.step-range').first();
       const readout = f.locator('.step-readout').first();

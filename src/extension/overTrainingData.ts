@@ -184,6 +184,22 @@ export function curvesFromSeries(chosen: Map<string, Series>): CurveSetOverTrain
   return out;
 }
 
+/**
+ * The heat maps a view gets: every aggregate frame, plus one-checkpoint results (`single`, e.g. "Compute
+ * Influence Matrix" at one checkpoint) only where no aggregate frame of that kind and checkpoint exists;
+ * of several one-checkpoint results of one (kind, checkpoint) the first is kept.
+ */
+export function mergeFrames(aggregate: InfluenceMatrix[], single: InfluenceMatrix[]): InfluenceMatrix[] {
+  const have = new Set(aggregate.map((m) => `${m.kind}|${m.sequences}`));
+  const rest = single.filter((m) => {
+    const k = `${m.kind}|${m.sequences}`;
+    if (have.has(k)) return false;
+    have.add(k);
+    return true;
+  });
+  return [...aggregate, ...rest];
+}
+
 /** The command line that computes every measure over training of the run in `dir`. */
 export function overTrainingCommand(dir: string): string {
   return `induction-lab measure "${dir}" --checkpoints all --what all --subsample 2000`;

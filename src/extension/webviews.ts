@@ -18,7 +18,7 @@ import {
 import { fig5bConditions, fig6Columns, FIG6_ROWS } from '../engine/science/conditions';
 import { throttle, type Throttled } from '../shared/throttle';
 import { patternsArgs, runPatternsChild, summaryAnswers, type PatternsJob } from './patternsChild';
-import { overTrainingCommand, overTrainingData } from './overTrainingData';
+import { mergeFrames, overTrainingCommand, overTrainingData } from './overTrainingData';
 
 const TITLES: Record<ViewName, string> = {
   dashboard: 'Induction Lab dashboard', attention: 'Attention patterns', influence: 'PTH → IH influence matrix',
@@ -148,14 +148,7 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
     const r = this.run(runId);
     if (!r) return;
     const over = overTrainingData(runId, r.dir, r.summary.checkpoints ?? []);
-    const have = new Set(over.matrices.map((m) => `${m.kind}|${m.sequences}`));
-    const single = influenceMatrices(runId, r.dir).filter((m) => {
-      const k = `${m.kind}|${m.sequences}`;
-      if (have.has(k)) return false;
-      have.add(k);
-      return true;
-    });
-    const matrices = [...over.matrices, ...single];
+    const matrices = mergeFrames(over.matrices, influenceMatrices(runId, r.dir));
     c.post({ type: 'influence', runId, matrices, inReplyTo });
     c.post({ type: 'overTraining', data: over.data });
     if (!matrices.some((m) => m.kind === 'valuePreserving')) {

@@ -11,8 +11,9 @@ import { writeSeries, type SeriesEntry } from '../../src/engine/measures/series'
 import { CACHE_FORMAT, type CachedRecord } from '../../src/engine/measures/cache';
 import type { DenseSummary } from '../../src/engine/measures/dense';
 import {
-  curvesFromSeries, matricesFromSeries, overTrainingData, pickSeries, readRunSeries,
+  curvesFromSeries, matricesFromSeries, mergeFrames, overTrainingData, pickSeries, readRunSeries,
 } from '../../src/extension/overTrainingData';
+import { influenceMatrices } from '../../src/extension/labData';
 import {
   aboutNote, coverageNote, curveSeries, curveYDomain, framesAt, measuredSteps, snapNote, snapToMeasured,
 } from '../../src/webview/lib/overTraining';
@@ -215,4 +216,21 @@ test('the overTraining message guard rejects curves that do not line up with the
   nan.curves[0].lines[0].ys[0] = NaN;
   assert.equal(isToWebviewMessage({ type: 'overTraining', data: nan }), false);
   assert.equal(isToWebviewMessage({ type: 'overTraining', data: { ...data, command: 3 } }), false);
+});
+
+test('one-checkpoint results fill only the checkpoints the aggregates lack', () => {
+  const dir = makeRun();
+  // A one-checkpoint composition result at a checkpoint the aggregate covers, and one at a new checkpoint.
+  const comp = (sequences: number, k: number) => JSON.stringify({
+    sequences, result: { rows: L2, cols: L1, scores: { k: mat(k, 8), v: mat(k, 8), q: mat(k, 8) } },
+  });
+  fs.writeFileSync(path.join(dir, 'measures', 'composition-seq-160.json'), comp(160, 0));
+  fs.writeFileSync(path.join(dir, 'measures', 'composition-seq-6400.json'), comp(6400, 1));
+  const merged = mergeFrames(overTrainingData('r1', dir, SEQS).matrices, influenceMatrices('r1', dir));
+  const k = merged.filter((m) => m.kind === 'compositionK');
+  assert.deepEqual(k.map((m) => m.sequences), [0, 160, 3200, 6400]);
+  assert.deepEqual(k[1].values, mat(1, 5)); // the aggregate's frame at 160, not the one-checkpoint file's
+  assert.equal(k[1].source, 'composition-over-training.json');
+  assert.deepEqual(k[3].values, mat(1, 8));
+  assert.equal(k[3].source, undefined);
 });

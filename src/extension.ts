@@ -10,6 +10,8 @@ import { RunDir } from './engine/io/runStore';
 import { RunManager, UNTRUSTED } from './extension/runManager';
 import { LabViews } from './extension/webviews';
 import { startRunFlow } from './extension/startRunFlow';
+import { measureRows, overTrainingArgs } from './extension/measureTasks';
+import { DEFAULT_MEASURES } from './engine/measures/names';
 import { CheckpointHoverProvider, RUN_FILES_SELECTOR } from './extension/fileHover';
 import type { ResumeMessage, StartMessage } from './shared/protocol';
 
@@ -30,10 +32,16 @@ function settings() {
   return {
     engine: c.get<string>('engine', 'auto'), backend: c.get<string>('backend', 'auto'),
     defaultPreset: c.get<string>('defaultPreset', 'demo'), evalEvery: c.get<number>('evalEvery', 0),
+    tensorboard: c.get<boolean>('tensorboard', true),
+    measures: c.get<string[]>('measuresOverTraining', []), subsample: c.get<number>('measureSubsample', 2000),
+    measureWhileTraining: c.get<boolean>('measureWhileTraining', false),
   };
 }
 
-/** Adds the user's settings (engine, TF.js backend, eval cadence) to a start message's config unless it sets them. */
+/**
+ * Adds the user's settings (engine, TF.js backend, eval cadence, TensorBoard events) to a start message's
+ * config unless it sets them.
+ */
 function withSettings(msg: StartMessage): StartMessage {
   const s = settings();
   const cfg = (msg.config ?? {}) as { train?: Record<string, unknown> };
@@ -42,6 +50,7 @@ function withSettings(msg: StartMessage): StartMessage {
   // The TF.js backend only matters when TF.js trains; it never switches the fast engine off (contracts §1).
   if (s.backend !== 'auto' && train.backend === undefined) train.backend = s.backend;
   if (s.evalEvery > 0 && train.evalEvery === undefined) train.evalEvery = s.evalEvery;
+  if (train.tensorboard === undefined) train.tensorboard = s.tensorboard;
   return { ...msg, config: { ...cfg, ...(Object.keys(train).length ? { train } : {}) } };
 }
 
@@ -68,6 +77,7 @@ export function activate(context: vscode.ExtensionContext): InductionLabApi {
     if (m.type === 'started') {
       views.refreshRuns(); views.setActiveRun(m.runId); runs.refresh();
       setTimeout(() => void reveal(m.runDir), 300);
+      if (settings().measureWhileTraining) measureWhileTraining(m.runDir, run.name ?? m.runId);
     } else if (m.type === 'metrics' && run.runId) views.appendMetrics(run.runId, m.record);
     else if (m.type === 'checkpoint' || m.type === 'finished') { runs.refresh(); views.refreshRuns(); }
     // Once more a moment later: a refresh fired while the tree is still fetching can be lost.
@@ -109,6 +119,35 @@ export function activate(context: vscode.ExtensionContext): InductionLabApi {
     runs.refresh(); views.refreshRuns();
   };
   const runIdOf = (n: RunNode) => path.basename(n.dir);
+  /** A run node from a tree node, a run id (folder name, as the views know runs) or a run folder. */
+  const runFrom = async (target: RunNode | string | undefined): Promise<RunNode | undefined> => {
+    if (target === undefined || typeof target !== 'string') return target;
+    const node = path.isAbsolute(target) ? await runs.nodeFor(target) : (await runs.allRuns()).find((n) => runIdOf(n) === target);
+    if (!node) throw new Error(`no run "${target}" in this workspace`);
+    return node;
+  };
+  /** Measures over training were (re)written: the views that read them reload. */
+  const measuresChanged = (runId: string) => views.refreshInfluence(runId);
+  /** Run folders with a `measure --follow` child of ours. */
+  const followed = new Set<string>();
+  /** Setting inductionLab.measureWhileTraining: a second child measures each checkpoint a run saves. */
+  const measureWhileTraining = (dir: string, name: string) => {
+    if (followed.has(dir)) return;
+    const s = settings();
+    let args: string[];
+    try { args = overTrainingArgs(dir, { measures: s.measures.length ? s.measures : DEFAULT_MEASURES, subsample: s.subsample, follow: true }); } catch (e) {
+      void vscode.window.showWarningMessage(`Induction Lab: measure while training (setting inductionLab.measuresOverTraining): ${(e as Error).message}`);
+      return;
+    }
+    followed.add(dir);
+    const runId = path.basename(dir);
+    manager.runTask({
+      title: `measuring ${name} while it trains`, args, outerTask: 'measure', cancelSignal: 'SIGTERM',
+      onProgress: throttle(() => measuresChanged(runId), 2000),
+    }).then(() => measuresChanged(runId), (e: Error) => {
+      void vscode.window.showWarningMessage(`Induction Lab: measuring ${name} while it trains stopped: ${e.message}`);
+    }).finally(() => followed.delete(dir));
+  };
   /** The dashboard is a webview view: it can live in the side bar (default) or in the panel, full width. */
   const moveDashboard = async (container: string, inPanel: boolean) => {
     try {
@@ -246,6 +285,32 @@ export function activate(context: vscode.ExtensionContext): InductionLabApi {
       if (r.cancelled) return;
       views.refreshInfluence(runIdOf(n));
       views.openPanel('influence', { runId: runIdOf(n) });
+    }),
+    // From the palette, the tree, or a view with a run id: `measure RUN --checkpoints all` with both counters in
+    // the notification. `opts` (views, tests) skips the measure picker. Resolves with what happened.
+    cmd('inductionLab.computeOverTraining', async (target?: RunNode | string, opts?: { measures?: string[]; subsample?: number }) => {
+      const n = await runFrom(target) ?? await pickRun((r) => r.status !== 'created', 'Compute measures over training of');
+      if (!n) return undefined;
+      const s = settings();
+      let measures = opts?.measures;
+      if (!measures) {
+        const rows = measureRows(s.measures);
+        const sub = s.subsample > 0 ? `${s.subsample.toLocaleString('en-US')} sequences of the dense set` : 'the whole dense set';
+        const picks = await vscode.window.showQuickPick(rows, {
+          canPickMany: true, matchOnDetail: true, title: `Measures over training of ${n.fullName}: every checkpoint, on ${sub}`,
+          placeHolder: 'Enter: compute the checked measures (setting inductionLab.measuresOverTraining preselects them)',
+        });
+        if (!picks?.length) return undefined;
+        measures = picks.map((p) => p.label);
+      }
+      const runId = runIdOf(n);
+      const r = await manager.runTask({
+        title: `measures over training of ${n.fullName}`, args: overTrainingArgs(n.dir, { measures, subsample: opts?.subsample ?? s.subsample }),
+        slots: manager.maxConcurrent(), workersFlag: true, cancelSignal: 'SIGTERM', outerTask: 'measure',
+        onProgress: throttle(() => measuresChanged(runId), 2000),
+      });
+      measuresChanged(runId);
+      return { runId, cancelled: r.cancelled };
     }),
     cmd('inductionLab.reproduceFigure', async () => {
       if (!vscode.workspace.isTrusted) throw new Error(UNTRUSTED());

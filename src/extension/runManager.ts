@@ -14,7 +14,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { CliProgress, FromChildMessage, MetricsRecord, ToChildMessage, StartMessage } from '../shared/protocol';
-import { LineSplitter, parseCliProgress, progressText } from '../shared/cliProgress';
+import { LineSplitter, parseCliProgress } from '../shared/cliProgress';
+import { ProgressBoard } from './taskProgress';
 import { runName } from '../shared/runName';
 import { RunDir } from '../engine/io/runStore';
 import { summarizeRun } from '../engine/report';
@@ -47,6 +48,11 @@ export interface TaskOptions {
   /** Cancel sends this signal (the CLI stops training runs after their step on SIGINT). */
   cancelSignal?: NodeJS.Signals;
   onProgress?: (p: CliProgress) => void;
+  /**
+   * The task name of the outer of two counters (measure over training: "measure", counting checkpoints);
+   * the notification then shows it and the inner one (the current measure's configurations).
+   */
+  outerTask?: string;
 }
 
 export interface TaskResult { code: number | null; cancelled: boolean; stdout: string }
@@ -66,6 +72,8 @@ export class RunManager implements vscode.Disposable {
   private readonly died = new Set<string>();
   /** The last notifications shown (tests read them; the smoke-test driver hides toasts). */
   readonly notices: string[] = [];
+  /** The last task progress messages shown (tests read them). */
+  readonly progressMessages: string[] = [];
   private nextKey = 0;
 
   constructor(private readonly extensionPath: string, private readonly log: vscode.LogOutputChannel) {
@@ -240,15 +248,18 @@ export class RunManager implements vscode.Disposable {
         this.updateStatus();
         this.log.info(`[${task.key}] cli.js ${args.join(' ')}`);
         token.onCancellationRequested(() => { task.cancelled = true; child.kill(o.cancelSignal ?? 'SIGTERM'); });
+        const board = new ProgressBoard(o.outerTask);
         let lastPct = 0, stdout = '';
         const errors: string[] = [];
         const out = new LineSplitter((l) => { stdout = (stdout + l + '\n').slice(-20_000); this.log.info(`[${task.key}] ${l}`); });
         const err = new LineSplitter((l) => {
           const p = parseCliProgress(l);
           if (!p) { errors.push(l); if (errors.length > 20) errors.shift(); this.log.warn(`[${task.key}] ${l}`); return; }
-          const pct = p.total > 0 ? Math.min(100, (100 * p.done) / p.total) : 0;
-          progress.report({ increment: Math.max(0, pct - lastPct), message: progressText(p) });
-          lastPct = Math.max(lastPct, pct);
+          const v = board.update(p);
+          progress.report({ increment: v.percent - lastPct, message: v.message });
+          lastPct = v.percent;
+          this.progressMessages.push(v.message);
+          if (this.progressMessages.length > 50) this.progressMessages.shift();
           o.onProgress?.(p);
         });
         child.stdout?.on('data', (d) => out.push(d));

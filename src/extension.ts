@@ -6,10 +6,12 @@ import * as vscode from 'vscode';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RunsTreeProvider, RunNode, CheckpointNode, runsRoots, throttle } from './extension/runsTree';
+import { isResumable } from './extension/runListing';
 import { RunDir } from './engine/io/runStore';
 import { RunManager, UNTRUSTED } from './extension/runManager';
 import { LabViews } from './extension/webviews';
 import { startRunFlow } from './extension/startRunFlow';
+import { withStartSettings } from './extension/startFlowModel';
 import { measureRows, overTrainingArgs } from './extension/measureTasks';
 import { DEFAULT_MEASURES } from './engine/measures/names';
 import { CheckpointHoverProvider, RUN_FILES_SELECTOR } from './extension/fileHover';
@@ -38,20 +40,9 @@ function settings() {
   };
 }
 
-/**
- * Adds the user's settings (engine, TF.js backend, eval cadence, TensorBoard events) to a start message's
- * config unless it sets them.
- */
+/** Adds the user's settings (engine, TF.js backend, eval cadence, TensorBoard events) unless the config sets them. */
 function withSettings(msg: StartMessage): StartMessage {
-  const s = settings();
-  const cfg = (msg.config ?? {}) as { train?: Record<string, unknown> };
-  const train: Record<string, unknown> = { ...(cfg.train ?? {}) };
-  if (s.engine !== 'auto' && train.engine === undefined) train.engine = s.engine;
-  // The TF.js backend only matters when TF.js trains; it never switches the fast engine off (contracts §1).
-  if (s.backend !== 'auto' && train.backend === undefined) train.backend = s.backend;
-  if (s.evalEvery > 0 && train.evalEvery === undefined) train.evalEvery = s.evalEvery;
-  if (train.tensorboard === undefined) train.tensorboard = s.tensorboard;
-  return { ...msg, config: { ...cfg, ...(Object.keys(train).length ? { train } : {}) } };
+  return { ...msg, config: withStartSettings(msg.config as Record<string, unknown> | undefined, settings()) };
 }
 
 export function activate(context: vscode.ExtensionContext): InductionLabApi {
@@ -202,8 +193,7 @@ export function activate(context: vscode.ExtensionContext): InductionLabApi {
       if (p) manager.stop(p.run);
     }),
     cmd('inductionLab.resumeRun', async (node?: RunNode | string) => {
-      const resumable = (r: RunNode) => r.status === 'cancelled' || r.status === 'failed' || r.status === 'interrupted';
-      const n = typeof node === 'string' ? await runs.nodeFor(node) : node ?? await pickRun(resumable, 'Resume run');
+      const n = typeof node === 'string' ? await runFrom(node) : node ?? await pickRun(isResumable, 'Resume run');
       if (n) await startRun({ type: 'resume', runDir: n.dir }, 'resuming');
     }),
     cmd('inductionLab.duplicateRun', async (node?: RunNode) => {
@@ -279,8 +269,10 @@ export function activate(context: vscode.ExtensionContext): InductionLabApi {
     cmd('inductionLab.computeInfluence', async (node?: RunNode) => {
       const n = node ?? await pickRun((r) => r.status !== 'running', 'Compute influence matrix');
       if (!n) return;
+      const sub = settings().subsample;
       const r = await manager.runTask({
-        title: `influence matrix of ${n.fullName}`, args: ['measure', n.dir, '--what', 'influence-matrix,composition', '--subsample', '2000'],
+        title: `influence matrix of ${n.fullName}`,
+        args: ['measure', n.dir, '--what', 'influence-matrix,composition', ...(sub > 0 ? ['--subsample', String(sub)] : [])],
       });
       if (r.cancelled) return;
       views.refreshInfluence(runIdOf(n));

@@ -77,6 +77,10 @@ export function checkpointChildren(run: RunNode, cks: CheckpointNode[]): Array<C
 
 export interface Liveness { status?: string; note?: string }
 
+/** Statuses Resume offers (the tree's inline Resume: package.json `run\.(cancelled|failed|interrupted)`). */
+export const RESUMABLE = ['cancelled', 'failed', 'interrupted'] as const;
+export const isResumable = (r: { status?: string }): boolean => (RESUMABLE as readonly string[]).includes(r.status ?? '');
+
 /**
  * The status to show. `owned`: a child of this window trains it now; `died`: a child of this window trained
  * it and exited without finishing it; `lastWrite`: newest mtime of run.json / metrics.jsonl (ms).

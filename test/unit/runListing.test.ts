@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
-  checkpointChildren, checkpointLabel, liveStatus, listCheckpoints, listGroup, listRoot, rangeLabel, readRunNode, STALE_MS,
+  checkpointChildren, checkpointLabel, isResumable, liveStatus, listCheckpoints, listGroup, listRoot, rangeLabel, readRunNode, STALE_MS,
 } from '../../src/extension/runListing';
 
 function makeRun(dir: string, rj: Record<string, unknown>, checkpoints: number[] = []): void {
@@ -79,7 +79,21 @@ test('the run lock decides when it can: a held lock is running, a missing one in
     const n = (await readRunNode(path.join(root, 'killed')))!;
     assert.equal(n.status, 'interrupted');
     assert.match(n.statusNote!, /interrupted/);
+    assert.ok(isResumable(n), 'the palette\'s Resume picker offers an interrupted run');
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('Resume: the palette picker and the tree\'s inline action offer the same statuses', () => {
+  for (const st of ['cancelled', 'failed', 'interrupted']) assert.ok(isResumable({ status: st }), st);
+  for (const st of ['running', 'completed', 'created', undefined]) assert.ok(!isResumable({ status: st }), String(st));
+  const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8'));
+  const inline = pkg.contributes.menus['view/item/context'].filter((m: { command: string }) => m.command === 'inductionLab.resumeRun');
+  assert.ok(inline.length >= 1);
+  for (const m of inline) {
+    const re = /viewItem =~ \/(.*)\/$/.exec(m.when)![1];
+    const matches = (st: string) => new RegExp(re.replace(/\\\\/g, '\\')).test(`run.${st}`);
+    for (const st of ['cancelled', 'failed', 'interrupted', 'running', 'completed']) assert.equal(matches(st), isResumable({ status: st }), `${m.when} / ${st}`);
   }
 });

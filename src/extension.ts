@@ -199,7 +199,7 @@ export function activate(context: vscode.ExtensionContext): InductionLabApi {
     cmd('inductionLab.duplicateRun', async (node?: RunNode) => {
       const n = node ?? await pickRun(() => true, 'Duplicate run');
       if (!n) return;
-      const rj = JSON.parse(fs.readFileSync(path.join(n.dir, 'run.json'), 'utf8')) as { config: Record<string, unknown> };
+      const rj = RunDir.open(n.dir).readRunJson<{ config: Record<string, unknown> }>();
       const doc = await vscode.workspace.openTextDocument({ language: 'json', content: JSON.stringify({ ...rj.config, name: `${rj.config.name}-copy` }, null, 2) });
       await vscode.window.showTextDocument(doc);
       void vscode.window.showInformationMessage('Edit the config, then run "Induction Lab: Start Run from Config File".');

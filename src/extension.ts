@@ -55,7 +55,7 @@ export function activate(context: vscode.ExtensionContext): InductionLabApi {
     const node = await runs.nodeFor(dir);
     if (node) await Promise.resolve(tree.reveal(node, { select: true, focus: false, expand: false })).catch(() => undefined);
   };
-  const views = new LabViews(context.extensionUri, runsRoots, log);
+  const views = new LabViews(context.extensionUri, runsRoots, log, manager);
   const root = (): string => {
     const r = runsRoots()[0];
     if (!r) throw new Error('Open a folder first: runs are saved in the workspace.');

@@ -203,8 +203,14 @@ export async function runViewsSteps({ page, step, screenshot, workspace, pass })
     await palette(page, 'Induction Lab: Compare Runs');
     const pickRow = page.locator('.quick-input-widget .monaco-list-row');
     await pickRow.first().waitFor({ timeout: STEP_TIMEOUT });
-    // Pick every run (a click toggles a row of the multi-select pick), then accept.
-    for (const r of await pickRow.all()) await r.click();
+    // Pick the listed runs (a click toggles a row of the multi-select pick), then accept. The list is virtual
+    // and re-renders as rows toggle: a row that went away is skipped, but at least two must be picked.
+    let picked = 0;
+    const n = await pickRow.count();
+    for (let i = 0; i < n; i++) {
+      if (await pickRow.nth(i).click({ timeout: 3000 }).then(() => true, () => false)) picked++;
+    }
+    if (picked < 2) throw new Error(`picked ${picked} of ${n} runs in the Compare picker`);
     await page.keyboard.press('Enter');
     const cmp = await webviewFrame(page, '.compare-groups');
     await until(page, async () => (await cmp.locator('path.line.main').count()) >= 1,

@@ -9,7 +9,7 @@ import { RunDir, compareNewestFirst, listRuns, orderKey } from '../engine/io';
 import { readSummary } from './checkpointHover';
 import type { MetricsRecord } from '../shared/protocol';
 import type {
-  AttentionPatterns, InfluenceMatrix, PatternMode, RunSummary, SubcircuitCurve, InfluenceKind, PanelIdentity, ViewName,
+  AttentionPatterns, InfluenceHeatmap, PatternMode, RunSummary, SubcircuitPlotCurve, InfluenceKind, PanelIdentity, ViewName,
 } from '../shared/webviewProtocol';
 import { INFLUENCE_INFO, panelIdentity } from '../shared/webviewProtocol';
 import { engineLabel } from '../shared/engineLabel';
@@ -83,12 +83,12 @@ interface CachedInfluence { sequences: number; result: { matrix: { rows: string[
 interface CachedComposition { sequences: number; result: { rows: string[]; cols: string[]; scores: { q: number[][]; k: number[][]; v: number[][] } } }
 
 /** Influence matrices cached by `induction-lab measure` (measures/influence-matrix-*.json, composition-*.json). */
-export function influenceMatrices(runId: string, dir: string): InfluenceMatrix[] {
+export function influenceMatrices(runId: string, dir: string): InfluenceHeatmap[] {
   const mdir = path.join(dir, 'measures');
   let files: string[] = [];
   try { files = fs.readdirSync(mdir); } catch { return []; }
-  const out: InfluenceMatrix[] = [];
-  const mk = (kind: InfluenceKind, sequences: number, rows: string[], cols: string[], values: number[][]): InfluenceMatrix =>
+  const out: InfluenceHeatmap[] = [];
+  const mk = (kind: InfluenceKind, sequences: number, rows: string[], cols: string[], values: number[][]): InfluenceHeatmap =>
     ({ runId, sequences, kind, rows, cols, values, signed: INFLUENCE_INFO[kind].signed, formula: INFLUENCE_INFO[kind].formula, title: INFLUENCE_INFO[kind].title });
   for (const f of files.sort()) {
     try {
@@ -124,10 +124,10 @@ export interface ConditionLabel { label: string; stepsClamped: string; stepsLear
  * carry their row (data condition) and panel (the column title).
  */
 export function subcircuitCurves(root: string, labels: Record<string, ConditionLabel>,
-  fig6?: { rows: Record<string, string>; columns: Record<string, string> }): SubcircuitCurve[] {
-  const curves: SubcircuitCurve[] = [];
+  fig6?: { rows: Record<string, string>; columns: Record<string, string> }): SubcircuitPlotCurve[] {
+  const curves: SubcircuitPlotCurve[] = [];
   const list = (dir: string) => { try { return fs.readdirSync(dir).sort(); } catch { return []; } };
-  const add = (dir: string, cond: string, source: string, extra: Partial<SubcircuitCurve> = {}) => {
+  const add = (dir: string, cond: string, source: string, extra: Partial<SubcircuitPlotCurve> = {}) => {
     const rows = readMetrics(dir);
     if (!rows.length || !labels[cond]) return;
     const xs = rows.map((r) => r.sequences), ys = rows.map((r) => r.eval.fsl_train?.loss ?? NaN);

@@ -131,7 +131,7 @@ export const INFLUENCE_INFO: Record<InfluenceKind, { title: string; formula: str
   },
 };
 
-export interface InfluenceMatrix {
+export interface InfluenceHeatmap {
   runId: string;
   sequences: number;
   kind: InfluenceKind;
@@ -147,7 +147,7 @@ export interface InfluenceMatrix {
   title?: string;
 }
 
-export interface SubcircuitCurve {
+export interface SubcircuitPlotCurve {
   /** Series name within a panel (Fig 6: "50 classes"); Fig 5b uses `stepsClamped` as legend text. */
   label: string;
   /** Legend text under '"Clamped" steps', e.g. "None", "1", "1, 2 (layer 1)", "3v, 5 (copy)". */
@@ -170,7 +170,7 @@ export interface SubcircuitCurve {
   runId?: string;
 }
 
-export interface SubcircuitCurves { title?: string; curves: SubcircuitCurve[]; layout?: SubcircuitLayout }
+export interface SubcircuitCurves { title?: string; curves: SubcircuitPlotCurve[]; layout?: SubcircuitLayout }
 export type SubcircuitLayout = 'overlay' | 'grid';
 
 // ---- Host → webview ----
@@ -178,14 +178,14 @@ export type SubcircuitLayout = 'overlay' | 'grid';
 /** The runs this view should show (dashboard: a picker, with `activeRunId` preselected; compare: all of them). */
 export interface RunsMessage { type: 'runs'; runs: RunSummary[]; activeRunId?: string }
 /** The full metrics of one run (replaces what the view had). */
-export interface MetricsMessage { type: 'metrics'; runId: string; records: MetricsRecord[] }
+export interface RunMetricsMessage { type: 'metrics'; runId: string; records: MetricsRecord[] }
 /** New rows of one run (appended, keyed by `sequences`; a repeated `sequences` replaces the old row). */
 export interface MetricsAppendMessage { type: 'metricsAppend'; runId: string; records: MetricsRecord[] }
 /** The selected step (sequences seen) of run `runId` (absent: the multi-run views' cursor); null = the latest. */
 export interface StepMessage { type: 'step'; sequences: number | null; runId?: string }
 export interface PatternsMessage { type: 'patterns'; patterns: AttentionPatterns; inReplyTo?: number }
 /** Influence matrices of a run: any mix of kinds and checkpoints (several checkpoints animate with the step). */
-export interface InfluenceMessage { type: 'influence'; runId: string; matrices: InfluenceMatrix[]; inReplyTo?: number }
+export interface InfluenceMessage { type: 'influence'; runId: string; matrices: InfluenceHeatmap[]; inReplyTo?: number }
 export interface SubcircuitsMessage { type: 'subcircuits'; data: SubcircuitCurves }
 /** The outcome of an `export` (after the host's save dialog). */
 export interface ExportResultMessage { type: 'exportResult'; inReplyTo?: number; ok: boolean; path?: string; error?: string }
@@ -195,7 +195,7 @@ export interface PrefsMessage { type: 'prefs'; prefs: Record<string, string | nu
 export interface StatusMessage { type: 'status'; level: 'info' | 'warning' | 'error'; message: string }
 
 export type ToWebviewMessage =
-  | RunsMessage | MetricsMessage | MetricsAppendMessage | StepMessage | PatternsMessage | InfluenceMessage
+  | RunsMessage | RunMetricsMessage | MetricsAppendMessage | StepMessage | PatternsMessage | InfluenceMessage
   | SubcircuitsMessage | ExportResultMessage | StatusMessage | PrefsMessage;
 
 // ---- Webview → host ----
@@ -283,7 +283,7 @@ function isPatterns(x: unknown): boolean {
   return isObj(x) && isStr(x.runId) && isNum(x.sequences) && PATTERN_MODES.includes(x.mode as PatternMode)
     && isArr(x.tokens, isStr) && isArr(x.layers, (l) => isArr(l, (h) => isArr(h, (q) => isArr(q, isNum))));
 }
-function isInfluenceMatrix(x: unknown): boolean {
+function isInfluenceHeatmap(x: unknown): boolean {
   return isObj(x) && isStr(x.runId) && isNum(x.sequences) && INFLUENCE_KINDS.includes(x.kind as InfluenceKind)
     && isArr(x.rows, isStr) && isArr(x.cols, isStr) && isArr(x.values, (r) => isArr(r, isNum))
     && typeof x.signed === 'boolean' && isStr(x.formula);
@@ -301,7 +301,7 @@ const TO_WEBVIEW: Record<ToWebviewMessage['type'], (m: Rec) => boolean> = {
   metricsAppend: (m) => isStr(m.runId) && isArr(m.records, isRecord),
   step: (m) => isStepValue(m.sequences) && isOpt(m.runId, isStr),
   patterns: (m) => isPatterns(m.patterns),
-  influence: (m) => isStr(m.runId) && isArr(m.matrices, isInfluenceMatrix),
+  influence: (m) => isStr(m.runId) && isArr(m.matrices, isInfluenceHeatmap),
   subcircuits: (m) => isObj(m.data) && isArr(m.data.curves, isCurve),
   exportResult: (m) => typeof m.ok === 'boolean',
   status: (m) => isStr(m.message) && ['info', 'warning', 'error'].includes(m.level as string),

@@ -6,7 +6,7 @@
  * Picking a kind the host has not sent posts `requestInfluence`.
  */
 import { select } from 'd3-selection';
-import type { InfluenceKind, InfluenceMatrix, RunSummary, ToWebviewMessage } from '../shared/webviewProtocol';
+import type { InfluenceKind, InfluenceHeatmap, RunSummary, ToWebviewMessage } from '../shared/webviewProtocol';
 import { INFLUENCE_INFO, INFLUENCE_KINDS } from '../shared/webviewProtocol';
 import { connect, post, createStepSharer, nextRequestId, handleCommon } from './lib/host';
 import { persisted } from './lib/state';
@@ -32,14 +32,14 @@ const S = persisted({
 
 let runs: RunSummary[] = [];
 let runId = S.value.runId;
-let matrices: InfluenceMatrix[] = [];
+let matrices: InfluenceHeatmap[] = [];
 const requested = new Set<string>();
 
 const kindOf = (): InfluenceKind | 'all' => (S.value.kind === 'all' || INFLUENCE_KINDS.includes(S.value.kind as InfluenceKind) ? S.value.kind as InfluenceKind | 'all' : 'all');
 const available = (): InfluenceKind[] => INFLUENCE_KINDS.filter((k) => matrices.some((m) => m.kind === k));
 const shownKinds = (): InfluenceKind[] => { const k = kindOf(); return k === 'all' ? available() : [k]; };
 /** For each shown kind, the matrix in force at the selected step. */
-function current(): InfluenceMatrix[] {
+function current(): InfluenceHeatmap[] {
   return shownKinds().flatMap((k) => {
     const ms = matrices.filter((m) => m.kind === k);
     const s = floorStep(uniqueSorted(ms.map((m) => m.sequences)), S.value.step);
@@ -94,7 +94,7 @@ function signedCell(v: number, signed: boolean): string {
 }
 
 /** The run's clamps at the matrix's checkpoint, by head. */
-const marksAt = (m: InfluenceMatrix): Map<string, HeadMark> =>
+const marksAt = (m: InfluenceHeatmap): Map<string, HeadMark> =>
   headMarks(runs.find((r) => r.id === runId)?.clamps ?? [], m.sequences);
 
 /**
@@ -109,7 +109,7 @@ function rowFlag(head: string, mk: HeadMark): string {
 }
 
 /** Lines under a matrix naming the flagged rows (and a replaced Layer 1). */
-function flagLines(m: InfluenceMatrix): string[] {
+function flagLines(m: InfluenceHeatmap): string[] {
   const marks = marksAt(m);
   const ablated = m.rows.filter((r) => marks.get(r)?.state === 'ablated');
   const clamped = m.rows.filter((r) => marks.get(r)?.state === 'clamped');
@@ -151,7 +151,7 @@ function render(): void {
   const blockW = Math.min(460, Math.floor(width / cols) - 12);
   const labelW = 40;
   const cell = Math.max(18, Math.min(40, Math.floor((blockW - labelW) / 8)));
-  type Block = { m: InfluenceMatrix; x: number; y: number };
+  type Block = { m: InfluenceHeatmap; x: number; y: number };
   const blocks: Block[] = [];
   const heights: number[] = [];
   const layout = ms.map((m) => {
@@ -214,7 +214,7 @@ function onMessage(m: ToWebviewMessage): void {
       break;
     case 'influence': {
       if (m.runId !== runId) { matrices = []; runId = m.runId; S.update({ runId }); }
-      const key = (x: InfluenceMatrix) => `${x.kind}|${x.sequences}`;
+      const key = (x: InfluenceHeatmap) => `${x.kind}|${x.sequences}`;
       const incoming = new Set(m.matrices.map(key));
       matrices = [...matrices.filter((x) => !incoming.has(key(x))), ...m.matrices].sort((a, b) => a.sequences - b.sequences);
       setStatus('');

@@ -22,8 +22,6 @@ import { ClampSpec, CLAMP_ORDER, isActive } from './spec';
 import { PassKind, Spec, defOf } from './kinds';
 import { parseHead, headsByLayer } from './heads';
 
-export type { BatchHost } from './context';
-
 const NEG = -1e9;
 
 /** Heads of a clamp grouped by layer. */

@@ -136,7 +136,7 @@ export function activate(context: vscode.ExtensionContext): InductionLabApi {
       title: `measuring ${name} while it trains`, args, outerTask: 'measure', cancelSignal: 'SIGTERM',
       onProgress: throttle(() => measuresChanged(runId), 2000),
     }).then(() => measuresChanged(runId), (e: Error) => {
-      void vscode.window.showWarningMessage(`Induction Lab: measuring ${name} while it trains stopped: ${e.message}`);
+      void vscode.window.showWarningMessage(`Induction Lab: measuring ${name} while it trains: ${e.message}`);
     }).finally(() => followed.delete(dir));
   };
   /** The dashboard is a webview view: it can live in the side bar (default) or in the panel, full width. */

@@ -108,6 +108,14 @@ describe('Training lifecycle in the real extension host', function () {
     await new Promise<void>((resolve) => {
       const sub = a.manager.onMessage((_r, m) => { if (m.type === 'progress') { sub.dispose(); resolve(); } });
     });
+    // One limit for every child: with one slot, the training run leaves none for a measure task.
+    const cfg = vscode.workspace.getConfiguration('inductionLab');
+    await cfg.update('maxConcurrentRuns', 1, vscode.ConfigurationTarget.Global);
+    try {
+      await assert.rejects(a.manager.runTask({ title: 'refused', args: ['measure', dir, '--checkpoints', 'all'] }), /1 of 1 training slots are busy/);
+    } finally {
+      await cfg.update('maxConcurrentRuns', undefined, vscode.ConfigurationTarget.Global);
+    }
     await vscode.commands.executeCommand('inductionLab.stopRun');
     const messages = await watch.done;
     const fin = messages.find((m) => m.type === 'finished') as Extract<FromChildMessage, { type: 'finished' }>;

@@ -3,7 +3,7 @@
  * `RUN/measures/<measure>-over-training[-sub<M>].json`, read only through the engine's
  * `listSeries` / `readSeries` (src/engine/measures/series.ts, docs/measures-over-training.md), shaped
  * into what the influence view draws:
- *   - heat-map frames, one `InfluenceMatrix` per (kind, checkpoint): the influence matrices (spec §5.6),
+ *   - heat-map frames, one `InfluenceHeatmap` per (kind, checkpoint): the influence matrices (spec §5.6),
  *     the composition scores and the remove-one / keep-one head ablations (§5.5, rows = Layer-2 heads);
  *   - curve sets over training: keep-one / remove-one accuracy of each Layer-2 head, the influence of each
  *     Layer-1 head on the strongest IH (value- and pattern-preserving), induction strength of each head,
@@ -14,7 +14,7 @@
 import * as path from 'node:path';
 import { listSeries, readSeries, type SeriesFile } from '../engine/measures/series';
 import type {
-  CurveSetOverTraining, InfluenceKind, InfluenceMatrix, OverTrainingData, SeriesSource,
+  CurveSetOverTraining, InfluenceKind, InfluenceHeatmap, OverTrainingData, SeriesSource,
 } from '../shared/webviewProtocol';
 import { INFLUENCE_INFO } from '../shared/webviewProtocol';
 
@@ -52,7 +52,7 @@ const sourceName = (s: Series) => path.basename(s.file);
  * frame with a missing (null / non-finite) value is left out rather than drawn half empty.
  */
 function frames(runId: string, s: Series, kind: InfluenceKind, rows: string[], cols: string[],
-  values: unknown[]): InfluenceMatrix[] {
+  values: unknown[]): InfluenceHeatmap[] {
   const info = INFLUENCE_INFO[kind];
   return s.sequences.flatMap((sequences, k) => {
     const v = values[k];
@@ -65,8 +65,8 @@ function frames(runId: string, s: Series, kind: InfluenceKind, rows: string[], c
 }
 
 /** Heat-map frames (every kind, every measured checkpoint) from the chosen aggregates. */
-export function matricesFromSeries(runId: string, chosen: Map<string, Series>): InfluenceMatrix[] {
-  const out: InfluenceMatrix[] = [];
+export function matricesFromSeries(runId: string, chosen: Map<string, Series>): InfluenceHeatmap[] {
+  const out: InfluenceHeatmap[] = [];
   const inf = chosen.get('influence-matrix');
   if (inf) {
     const x = inf.series as Record<string, unknown>;
@@ -189,7 +189,7 @@ export function curvesFromSeries(chosen: Map<string, Series>): CurveSetOverTrain
  * Influence Matrix" at one checkpoint) only where no aggregate frame of that kind and checkpoint exists;
  * of several one-checkpoint results of one (kind, checkpoint) the first is kept.
  */
-export function mergeFrames(aggregate: InfluenceMatrix[], single: InfluenceMatrix[]): InfluenceMatrix[] {
+export function mergeFrames(aggregate: InfluenceHeatmap[], single: InfluenceHeatmap[]): InfluenceHeatmap[] {
   const have = new Set(aggregate.map((m) => `${m.kind}|${m.sequences}`));
   const rest = single.filter((m) => {
     const k = `${m.kind}|${m.sequences}`;
@@ -207,7 +207,7 @@ export function overTrainingCommand(dir: string): string {
 
 /** Everything the influence view needs about a run's measures over training. */
 export function overTrainingData(runId: string, dir: string, checkpoints: number[]):
-  { data: OverTrainingData; matrices: InfluenceMatrix[] } {
+  { data: OverTrainingData; matrices: InfluenceHeatmap[] } {
   const chosen = pickSeries(readRunSeries(dir));
   const sources: SeriesSource[] = [...chosen.values()].map((s) => ({
     measure: s.measure, subsample: s.subsample, file: sourceName(s), checkpoints: s.sequences.length,

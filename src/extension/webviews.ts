@@ -18,11 +18,12 @@ import {
 import { fig5bConditions, fig6Columns, FIG6_ROWS } from '../engine/science/conditions';
 import { throttle, type Throttled } from '../shared/throttle';
 import { patternsArgs, runPatternsChild, summaryAnswers, type PatternsJob } from './patternsChild';
+import { NO_LLC_YET, readLlcData } from './llcData';
 import { mergeFrames, overTrainingCommand, overTrainingData } from './overTrainingData';
 
 const TITLES: Record<ViewName, string> = {
   dashboard: 'Induction Lab dashboard', attention: 'Attention patterns', influence: 'PTH → IH influence matrix',
-  subcircuits: 'Subcircuit progress', compare: 'Compare runs',
+  subcircuits: 'Subcircuit progress', compare: 'Compare runs', llc: 'LLC and stages',
 };
 
 /** What the host knows of a view: its run(s), and a notice to show once it is ready. */
@@ -73,7 +74,7 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
     const onAggregate = (u: vscode.Uri) => this.aggregatesChanged(path.basename(path.dirname(path.dirname(u.fsPath))));
     aggregates.onDidCreate(onAggregate); aggregates.onDidChange(onAggregate);
     this.disposables.push(aggregates);
-    for (const v of ['attention', 'influence', 'subcircuits', 'compare'] as const) {
+    for (const v of ['attention', 'influence', 'subcircuits', 'compare', 'llc'] as const) {
       this.disposables.push(vscode.window.registerWebviewPanelSerializer(`inductionLab.${v}`, {
         // The page saves its own UI state, including the run(s) it shows (PanelIdentity); see restorePanel.
         deserializeWebviewPanel: async (panel, state: unknown) => {
@@ -137,6 +138,7 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
     for (const m of this.steps.messagesFor(c.view, (id) => this.shows(c, id))) c.post(m);
     if (c.view === 'influence' && c.state.runId) this.sendInfluence(c, c.state.runId);
     if (c.view === 'subcircuits') this.sendSubcircuits(c);
+    if (c.view === 'llc' && c.state.runId) this.sendLlc(c, c.state.runId);
     if (c.state.notice) c.post({ type: 'status', level: 'warning', message: c.state.notice });
   }
 
@@ -202,6 +204,20 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
    */
   readonly subcircuitsChanged = throttle(() => this.sendSubcircuits(), 1000);
 
+  /** The LLC view: the run's llc/ and dynamics/ caches (both sampling modes), or what to run when there are none. */
+  private sendLlc(c: ViewConnection, runId: string): void {
+    const r = this.run(runId);
+    if (!r) return;
+    const modes = readLlcData(r.dir);
+    c.post({ type: 'llc', runId, modes });
+    if (!modes.length) c.post({ type: 'status', level: 'info', message: NO_LLC_YET });
+  }
+
+  /** The LLC caches of `runId` changed (an `llc` or `dynamics` task wrote them): resend them to its LLC views. */
+  refreshLlc(runId: string): void {
+    for (const c of this.conns) if (c.view === 'llc' && c.state.runId === runId) this.sendLlc(c, runId);
+  }
+
   refreshInfluence(runId: string): void { for (const c of this.conns) if (c.view === 'influence' && c.state.runId === runId) this.sendInfluence(c, runId); }
 
   // ---- messages from views ----
@@ -255,6 +271,14 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
   }
 
   private readonly patternJobs = new Map<ViewConnection, PatternsJob>();
+  /** The panels of the views that reveal an open panel of the same run instead of opening another (llc). */
+  private readonly panels = new Map<ViewConnection, vscode.WebviewPanel>();
+
+  /** Reveals the open `view` panel of run `runId` (true), or returns false when there is none. */
+  revealPanel(view: ViewName, runId: string): boolean {
+    for (const [c, p] of this.panels) if (c.view === view && c.state.runId === runId) { p.reveal(); return true; }
+    return false;
+  }
 
   /**
    * Patterns at the checkpoint nearest the asked step: fsl_train #0 straight from the checkpoint's
@@ -329,7 +353,9 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
     const ds: vscode.Disposable[] = [];
     const conn = new ViewConnection(view, panel.webview, state, this.extensionUri, this.onMessage, ds);
     this.conns.add(conn);
+    this.panels.set(conn, panel);
     panel.onDidDispose(() => {
+      this.panels.delete(conn);
       this.patternJobs.get(conn)?.kill();
       this.conns.delete(conn);
       ds.forEach((d) => d.dispose());

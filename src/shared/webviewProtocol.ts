@@ -16,12 +16,13 @@
  * for the run unless one was already selected in this session.
  */
 import type { MetricsRecord, RunStatus } from './protocol';
+import type { DynamicsFile, LlcMode, LlcRunFile } from './llc';
 
 export type { MetricsRecord, RunStatus };
 
 /** The webview apps; each is `src/webview/<name>.view.ts` → `out/webview/<name>.view.js`. */
-export type ViewName = 'dashboard' | 'attention' | 'influence' | 'subcircuits' | 'compare';
-export const VIEW_NAMES: readonly ViewName[] = ['dashboard', 'attention', 'influence', 'subcircuits', 'compare'];
+export type ViewName = 'dashboard' | 'attention' | 'influence' | 'subcircuits' | 'compare' | 'llc';
+export const VIEW_NAMES: readonly ViewName[] = ['dashboard', 'attention', 'influence', 'subcircuits', 'compare', 'llc'];
 
 // ---- Data the host sends ----
 
@@ -139,7 +140,7 @@ export const INFLUENCE_INFO: Record<InfluenceKind, { title: string; formula: str
   },
 };
 
-export interface InfluenceMatrix {
+export interface InfluenceHeatmap {
   runId: string;
   sequences: number;
   kind: InfluenceKind;
@@ -157,7 +158,7 @@ export interface InfluenceMatrix {
   source?: string;
 }
 
-export interface SubcircuitCurve {
+export interface SubcircuitPlotCurve {
   /** Series name within a panel (Fig 6: "50 classes"); Fig 5b uses `stepsClamped` as legend text. */
   label: string;
   /** Legend text under '"Clamped" steps', e.g. "None", "1", "1, 2 (layer 1)", "3v, 5 (copy)". */
@@ -218,25 +219,34 @@ export interface OverTrainingData {
   command: string;
 }
 
-export interface SubcircuitCurves { title?: string; curves: SubcircuitCurve[]; layout?: SubcircuitLayout }
+export interface SubcircuitCurves { title?: string; curves: SubcircuitPlotCurve[]; layout?: SubcircuitLayout }
 export type SubcircuitLayout = 'overlay' | 'grid';
+
+/**
+ * One sampling mode's cached results of a run (src/extension/llcData.ts): `llc/<mode>/llc.json` and
+ * `dynamics/<mode>/dynamics.json` as written by `induction-lab llc` / `dynamics` (types in src/shared/llc.ts),
+ * null when absent; `problems` names files that exist but could not be read.
+ */
+export interface LlcModeData { mode: LlcMode; llc: LlcRunFile | null; dynamics: DynamicsFile | null; problems: string[] }
 
 // ---- Host → webview ----
 
 /** The runs this view should show (dashboard: a picker, with `activeRunId` preselected; compare: all of them). */
 export interface RunsMessage { type: 'runs'; runs: RunSummary[]; activeRunId?: string }
 /** The full metrics of one run (replaces what the view had). */
-export interface MetricsMessage { type: 'metrics'; runId: string; records: MetricsRecord[] }
+export interface RunMetricsMessage { type: 'metrics'; runId: string; records: MetricsRecord[] }
 /** New rows of one run (appended, keyed by `sequences`; a repeated `sequences` replaces the old row). */
 export interface MetricsAppendMessage { type: 'metricsAppend'; runId: string; records: MetricsRecord[] }
 /** The selected step (sequences seen) of run `runId` (absent: the multi-run views' cursor); null = the latest. */
 export interface StepMessage { type: 'step'; sequences: number | null; runId?: string }
 export interface PatternsMessage { type: 'patterns'; patterns: AttentionPatterns; inReplyTo?: number }
 /** Influence matrices of a run: any mix of kinds and checkpoints (several checkpoints animate with the step). */
-export interface InfluenceMessage { type: 'influence'; runId: string; matrices: InfluenceMatrix[]; inReplyTo?: number }
+export interface InfluenceMessage { type: 'influence'; runId: string; matrices: InfluenceHeatmap[]; inReplyTo?: number }
 /** Measures over training of a run (curves and what was read); sent with `influence` and when aggregates change. */
 export interface OverTrainingMessage { type: 'overTraining'; data: OverTrainingData }
 export interface SubcircuitsMessage { type: 'subcircuits'; data: SubcircuitCurves }
+/** The LLC and essential-dynamics caches of run `runId`, one entry per mode that has any (replaces what the view had). */
+export interface LlcDataMessage { type: 'llc'; runId: string; modes: LlcModeData[] }
 /** The outcome of an `export` (after the host's save dialog). */
 export interface ExportResultMessage { type: 'exportResult'; inReplyTo?: number; ok: boolean; path?: string; error?: string }
 /** Preferences every view of the session shares (figure background, attention mode); a fresh view adopts them. */
@@ -245,8 +255,9 @@ export interface PrefsMessage { type: 'prefs'; prefs: Record<string, string | nu
 export interface StatusMessage { type: 'status'; level: 'info' | 'warning' | 'error'; message: string }
 
 export type ToWebviewMessage =
-  | RunsMessage | MetricsMessage | MetricsAppendMessage | StepMessage | PatternsMessage | InfluenceMessage
-  | SubcircuitsMessage | ExportResultMessage | StatusMessage | PrefsMessage | OverTrainingMessage;
+  | RunsMessage | RunMetricsMessage | MetricsAppendMessage | StepMessage | PatternsMessage | InfluenceMessage
+  | SubcircuitsMessage | ExportResultMessage | StatusMessage | PrefsMessage | LlcDataMessage
+  | OverTrainingMessage;
 
 // ---- Webview → host ----
 
@@ -335,7 +346,7 @@ function isPatterns(x: unknown): boolean {
   return isObj(x) && isStr(x.runId) && isNum(x.sequences) && PATTERN_MODES.includes(x.mode as PatternMode)
     && isArr(x.tokens, isStr) && isArr(x.layers, (l) => isArr(l, (h) => isArr(h, (q) => isArr(q, isNum))));
 }
-function isInfluenceMatrix(x: unknown): boolean {
+function isInfluenceHeatmap(x: unknown): boolean {
   return isObj(x) && isStr(x.runId) && isNum(x.sequences) && INFLUENCE_KINDS.includes(x.kind as InfluenceKind)
     && isArr(x.rows, isStr) && isArr(x.cols, isStr) && isArr(x.values, (r) => isArr(r, isNum))
     && typeof x.signed === 'boolean' && isStr(x.formula);
@@ -356,6 +367,14 @@ const isOverTraining = (x: unknown): boolean => isObj(x) && isStr(x.runId) && is
   && isArr(x.checkpoints, isNum) && isStr(x.command);
 /** Records are produced by our own engine; check the shape cheaply (key fields only). */
 const isRecord = (x: unknown): boolean => isObj(x) && isNum(x.sequences) && isObj(x.eval);
+/** Cache files (our own writer): key fields only; the view tolerates missing optional ones. */
+const isLlcFile = (x: unknown): boolean => isObj(x) && isArr(x.points, (p) => isObj(p) && isNum(p.sequences))
+  && isObj(x.stages) && isObj(x.settings);
+const isDynamicsFile = (x: unknown): boolean => isObj(x) && isArr(x.explainedVariance, isNum)
+  && isArr(x.points, (p) => isObj(p) && isNum(p.sequences) && isArr(p.pcs, isNum));
+const isLlcModeData = (x: unknown): boolean => isObj(x) && (x.mode === 'as-trained' || x.mode === 'clean')
+  && (x.llc === null || isLlcFile(x.llc)) && (x.dynamics === null || isDynamicsFile(x.dynamics))
+  && isArr(x.problems, isStr);
 
 const TO_WEBVIEW: Record<ToWebviewMessage['type'], (m: Rec) => boolean> = {
   runs: (m) => isArr(m.runs, isRunSummary) && isOpt(m.activeRunId, isStr),
@@ -363,11 +382,12 @@ const TO_WEBVIEW: Record<ToWebviewMessage['type'], (m: Rec) => boolean> = {
   metricsAppend: (m) => isStr(m.runId) && isArr(m.records, isRecord),
   step: (m) => isStepValue(m.sequences) && isOpt(m.runId, isStr),
   patterns: (m) => isPatterns(m.patterns),
-  influence: (m) => isStr(m.runId) && isArr(m.matrices, isInfluenceMatrix),
+  influence: (m) => isStr(m.runId) && isArr(m.matrices, isInfluenceHeatmap),
   subcircuits: (m) => isObj(m.data) && isArr(m.data.curves, isCurve),
   exportResult: (m) => typeof m.ok === 'boolean',
   status: (m) => isStr(m.message) && ['info', 'warning', 'error'].includes(m.level as string),
   prefs: (m) => isPrefs(m.prefs),
+  llc: (m) => isStr(m.runId) && isArr(m.modes, isLlcModeData),
   overTraining: (m) => isOverTraining(m.data),
 };
 

@@ -10,7 +10,7 @@
  */
 import { select } from 'd3-selection';
 import type {
-  InfluenceKind, InfluenceMatrix, OverTrainingData, RunSummary, ToWebviewMessage,
+  InfluenceKind, InfluenceHeatmap, OverTrainingData, RunSummary, ToWebviewMessage,
 } from '../shared/webviewProtocol';
 import { INFLUENCE_INFO, INFLUENCE_KINDS } from '../shared/webviewProtocol';
 import { connect, post, createStepSharer, nextRequestId, handleCommon } from './lib/host';
@@ -39,7 +39,7 @@ const S = persisted({
 
 let runs: RunSummary[] = [];
 let runId = S.value.runId;
-let matrices: InfluenceMatrix[] = [];
+let matrices: InfluenceHeatmap[] = [];
 let overTraining: OverTrainingData | undefined;
 const requested = new Set<string>();
 
@@ -47,7 +47,7 @@ const kindOf = (): InfluenceKind | 'all' => (S.value.kind === 'all' || INFLUENCE
 const available = (): InfluenceKind[] => INFLUENCE_KINDS.filter((k) => matrices.some((m) => m.kind === k));
 const shownKinds = (): InfluenceKind[] => { const k = kindOf(); return k === 'all' ? available() : [k]; };
 /** For each shown kind, the frame at the measured checkpoint nearest the selected step. */
-const current = (): InfluenceMatrix[] => framesAt(matrices, shownKinds(), S.value.step);
+const current = (): InfluenceHeatmap[] => framesAt(matrices, shownKinds(), S.value.step);
 const steps = (): number[] => measuredSteps(matrices, shownKinds());
 const runName = () => runs.find((r) => r.id === runId)?.name ?? runId;
 
@@ -109,7 +109,7 @@ function signedCell(v: number, signed: boolean): string {
 }
 
 /** The run's clamps at the matrix's checkpoint, by head. */
-const marksAt = (m: InfluenceMatrix): Map<string, HeadMark> =>
+const marksAt = (m: InfluenceHeatmap): Map<string, HeadMark> =>
   headMarks(runs.find((r) => r.id === runId)?.clamps ?? [], m.sequences);
 
 /**
@@ -124,7 +124,7 @@ function rowFlag(head: string, mk: HeadMark): string {
 }
 
 /** Lines under a matrix naming the flagged rows (and a replaced Layer 1). */
-function flagLines(m: InfluenceMatrix): string[] {
+function flagLines(m: InfluenceHeatmap): string[] {
   const marks = marksAt(m);
   const ablated = m.rows.filter((r) => marks.get(r)?.state === 'ablated');
   const clamped = m.rows.filter((r) => marks.get(r)?.state === 'clamped');
@@ -177,7 +177,7 @@ function renderMatrices(): void {
   const blockW = Math.min(460, Math.floor(width / cols) - 12);
   const labelW = 40;
   const cell = Math.max(18, Math.min(40, Math.floor((blockW - labelW) / 8)));
-  type Block = { m: InfluenceMatrix; x: number; y: number };
+  type Block = { m: InfluenceHeatmap; x: number; y: number };
   const blocks: Block[] = [];
   const heights: number[] = [];
   const layout = ms.map((m) => {
@@ -243,7 +243,7 @@ function onMessage(m: ToWebviewMessage): void {
       break;
     case 'influence': {
       if (m.runId !== runId) { matrices = []; overTraining = undefined; runId = m.runId; S.update({ runId }); }
-      const key = (x: InfluenceMatrix) => `${x.kind}|${x.sequences}`;
+      const key = (x: InfluenceHeatmap) => `${x.kind}|${x.sequences}`;
       const incoming = new Set(m.matrices.map(key));
       matrices = [...matrices.filter((x) => !incoming.has(key(x))), ...m.matrices].sort((a, b) => a.sequences - b.sequences);
       setStatus('');

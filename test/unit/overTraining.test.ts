@@ -17,7 +17,7 @@ import { influenceMatrices } from '../../src/extension/labData';
 import {
   aboutNote, coverageNote, curveSeries, curveYDomain, framesAt, measuredSteps, snapNote, snapToMeasured,
 } from '../../src/webview/lib/overTraining';
-import { isToWebviewMessage, type InfluenceMatrix } from '../../src/shared/webviewProtocol';
+import { isToWebviewMessage, type InfluenceHeatmap } from '../../src/shared/webviewProtocol';
 
 const L2 = Array.from({ length: 8 }, (_v, i) => `L2H${i}`);
 const L1 = Array.from({ length: 8 }, (_v, i) => `L1H${i}`);
@@ -77,7 +77,7 @@ function makeRun(): string {
 test('heat-map frames: every kind at every measured checkpoint, values as in the aggregate', () => {
   const dir = makeRun();
   const ms = matricesFromSeries('r1', pickSeries(readRunSeries(dir)));
-  const kinds: Array<[InfluenceMatrix['kind'], number]> = [['valuePreserving', 1], ['patternPreserving', 2],
+  const kinds: Array<[InfluenceHeatmap['kind'], number]> = [['valuePreserving', 1], ['patternPreserving', 2],
     ['keepOneValue', 3], ['keepOnePattern', 4], ['compositionK', 5], ['compositionV', 6], ['compositionQ', 7]];
   for (const [kind, base] of kinds) {
     const fs_ = ms.filter((m) => m.kind === kind);
@@ -178,7 +178,7 @@ test('the one step snaps to the nearest measured checkpoint and says so', () => 
 });
 
 test('each kind shows its own nearest frame (kinds measured at different checkpoints)', () => {
-  const m = (kind: InfluenceMatrix['kind'], sequences: number): InfluenceMatrix => ({
+  const m = (kind: InfluenceHeatmap['kind'], sequences: number): InfluenceHeatmap => ({
     runId: 'r', kind, sequences, rows: ['L2H0'], cols: ['L1H0'], values: [[sequences]], signed: true, formula: '',
   });
   const all = [m('valuePreserving', 0), m('valuePreserving', 1000), m('compositionK', 400), m('compositionK', 2000)];

@@ -5,7 +5,7 @@
  * not measured yet. No DOM here (unit-tested in test/unit/overTraining.test.ts).
  */
 import type {
-  ClampSummary, CurveSetOverTraining, InfluenceKind, InfluenceMatrix, OverTrainingData,
+  ClampSummary, CurveSetOverTraining, InfluenceKind, InfluenceHeatmap, OverTrainingData,
 } from '../../shared/webviewProtocol';
 import type { LineSeries } from './chart';
 import { headMarks, MARK_WORD } from './clampMarks';
@@ -30,15 +30,15 @@ export function snapNote(measured: readonly number[], selected: number | null): 
 }
 
 /** The checkpoints with a frame of any of `kinds`, ascending. */
-export const measuredSteps = (matrices: readonly InfluenceMatrix[], kinds: readonly InfluenceKind[]): number[] =>
+export const measuredSteps = (matrices: readonly InfluenceHeatmap[], kinds: readonly InfluenceKind[]): number[] =>
   uniqueSorted(matrices.filter((m) => kinds.includes(m.kind)).map((m) => m.sequences));
 
 /**
  * The frame of each kind at the selected step: its own nearest measured checkpoint (kinds may be
  * measured at different checkpoints, so each frame names its own).
  */
-export function framesAt(matrices: readonly InfluenceMatrix[], kinds: readonly InfluenceKind[],
-  selected: number | null): InfluenceMatrix[] {
+export function framesAt(matrices: readonly InfluenceHeatmap[], kinds: readonly InfluenceKind[],
+  selected: number | null): InfluenceHeatmap[] {
   return kinds.flatMap((k) => {
     const ms = matrices.filter((m) => m.kind === k);
     const { shown } = snapToMeasured(uniqueSorted(ms.map((m) => m.sequences)), selected);

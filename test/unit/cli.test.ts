@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { decodeSafetensors, encodeSafetensors, encodeNpy } from '../../src/engine/io';
-import { resolvePreset } from '../../src/engine/presets';
+import { resolvePreset, presetNames } from '../../src/engine/presets';
 import { encodeCheckpoint } from '../../src/engine/model/checkpoint';
 import { initParams } from '../../src/engine/model/params';
 import { DEFAULT_STAND_IN } from '../../src/engine/science/reproduce';
@@ -42,8 +42,21 @@ test('unknown preset, unknown option and malformed config fail with one clear li
 test('presets and --help list what exists', () => {
   const r = cli(['presets']);
   assert.equal(r.code, 0);
-  for (const p of ['paper', 'fast', 'demo', 'smoke']) assert.match(r.out, new RegExp(`^${p}\\s`, 'm'));
-  assert.match(cli(['--help']).out, /induction-lab train/);
+  // Every preset the registry resolves, one line each: its name, then its description.
+  const names = presetNames();
+  assert.ok(names.length > 4, 'the figure families are listed too');
+  for (const p of names) {
+    const line = r.out.split('\n').find((l) => l.split(/\s+/)[0] === p.name);
+    assert.ok(line, `preset ${p.name} listed`);
+    assert.ok(line.includes(p.description), `${p.name}'s description`);
+    assert.doesNotThrow(() => resolvePreset(p.name), `${p.name} resolves`);
+  }
+  // Every command the dispatcher handles (read from cli.ts, not from the help) has a usage line in --help.
+  const src = fs.readFileSync(path.join(ROOT, 'src/engine/cli.ts'), 'utf8');
+  const commands = [...src.matchAll(/^\s*case '([a-z-]+)':/gm)].map((m) => m[1]).filter((c) => c !== 'measure-worker');
+  assert.ok(commands.includes('train') && commands.includes('measure'), commands.join(', '));
+  const help = cli(['--help']).out;
+  for (const c of commands) assert.match(help, new RegExp(`^\\s*induction-lab ${c}\\b`, 'm'), `--help shows ${c}`);
 });
 
 test('train writes a run folder with a report; forward inspects its checkpoint', () => {

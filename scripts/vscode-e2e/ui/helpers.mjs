@@ -90,8 +90,9 @@ export function makeUi(o) {
         if ((await focused.first().innerText()).includes(text)) {
           await page.keyboard.press('Space');
           const row = '.quick-input-widget .monaco-list-row.focused';
-          await page.locator(`${row}[aria-checked="true"], ${row} [aria-checked="true"], ${row} .monaco-checkbox.checked, ${row} input[type=checkbox]:checked`)
-            .first().waitFor({ timeout: STEP_TIMEOUT });
+          const checked = [`${row}[aria-checked="true"]`, `${row} [aria-checked="true"]`, `${row} .monaco-checkbox.checked`,
+            `${row} input[type=checkbox]:checked`];
+          await page.locator(checked.join(', ')).first().waitFor({ timeout: STEP_TIMEOUT });
           return;
         }
       }

@@ -69,16 +69,18 @@ describe('Training lifecycle in the real extension host', function () {
     assert.equal(JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8')).displayName, undefined);
   });
 
-  it('Compute Measures over Training (by run id) computes every checkpoint, with both counters in the notification', async () => {
+  it('Compute Measures over Training (by run id): every checkpoint, both counters in the notification', async () => {
     const a = await api();
-    const r = await vscode.commands.executeCommand<{ runId: string; cancelled: boolean }>('inductionLab.computeOverTraining',
-      path.basename(runDir), { measures: ['dense', 'influence-matrix'], subsample: 20 });
+    const r = await vscode.commands.executeCommand<{ runId: string; cancelled: boolean }>(
+      'inductionLab.computeOverTraining', path.basename(runDir), { measures: ['dense', 'influence-matrix'], subsample: 20 });
     assert.deepEqual(r, { runId: path.basename(runDir), cancelled: false });
-    const agg = JSON.parse(fs.readFileSync(path.join(runDir, 'measures', 'influence-matrix-over-training-sub20.json'), 'utf8'));
+    const aggregate = path.join(runDir, 'measures', 'influence-matrix-over-training-sub20.json');
+    const agg = JSON.parse(fs.readFileSync(aggregate, 'utf8'));
     assert.deepEqual(agg.sequences, [64, 128, 192]);
     const msgs = a.manager.progressMessages;
     assert.ok(msgs.some((m) => /^checkpoints \d\/3/.test(m)), `no checkpoints n/3 in ${JSON.stringify(msgs)}`);
-    assert.ok(msgs.some((m) => /influence-matrix \d+\/264 configurations/.test(m)), `no n/264 in ${JSON.stringify(msgs)}`);
+    assert.ok(msgs.some((m) => /influence-matrix \d+\/264 configurations/.test(m)),
+      `no n/264 in ${JSON.stringify(msgs)}`);
   });
 
   it('the runs tree lists the new run with its checkpoints, and hovering its step in metrics.jsonl shows the heads', async () => {
@@ -112,7 +114,8 @@ describe('Training lifecycle in the real extension host', function () {
     const cfg = vscode.workspace.getConfiguration('inductionLab');
     await cfg.update('maxConcurrentRuns', 1, vscode.ConfigurationTarget.Global);
     try {
-      await assert.rejects(a.manager.runTask({ title: 'refused', args: ['measure', dir, '--checkpoints', 'all'] }), /1 of 1 training slots are busy/);
+      await assert.rejects(a.manager.runTask({ title: 'refused', args: ['measure', dir, '--checkpoints', 'all'] }),
+        /1 of 1 training slots are busy/);
     } finally {
       await cfg.update('maxConcurrentRuns', undefined, vscode.ConfigurationTarget.Global);
     }

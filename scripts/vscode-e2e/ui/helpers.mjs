@@ -82,8 +82,11 @@ export function makeUi(o) {
 
     /** In a multi-select quick pick: moves to the row containing `text` and checks it with Space (keyboard only). */
     async toggleRow(text) {
-      // A multi-select list has no focused row until the arrow keys move into it.
+      // A multi-select list has no focused row until the arrow keys move into it. A picker opened right after
+      // another one closed can leave the keyboard focus in the editor (a webview): give it to the input first.
       const focused = page.locator('.quick-input-widget .monaco-list-row.focused');
+      const input = page.locator('.quick-input-widget input');
+      if (!(await input.evaluate((el) => el === document.activeElement).catch(() => false))) await input.focus();
       for (let i = 0; i < 16; i++) {
         await page.keyboard.press('ArrowDown');
         await focused.first().waitFor({ timeout: STEP_TIMEOUT });

@@ -138,7 +138,7 @@ export async function flow(ui) {
     await screenshot('flow-10-two-smoke-runs');
   });
 
-  for (const [theme, tag] of [['Default Dark Modern', 'dark'], ['Default High Contrast', 'hc'], ['Default Light Modern', 'light']]) {
+  for (const [theme, tag] of [['Dark Modern', 'dark'], ['Default High Contrast', 'hc'], ['Light Modern', 'light']]) {
     await step(`screenshots in ${theme}: runs tree, checkpoint hover, start flow`, async () => {
       await ui.setTheme(theme);
       await page.keyboard.press('Escape');

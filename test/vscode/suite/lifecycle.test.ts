@@ -146,6 +146,38 @@ describe('Training lifecycle in the real extension host', function () {
     await resumeDone;
   });
 
+  it('measureWhileTraining: a second child measures every checkpoint of a run it trains', async () => {
+    const a = await api();
+    const cfg = vscode.workspace.getConfiguration('inductionLab');
+    const global = vscode.ConfigurationTarget.Global;
+    await cfg.update('measureWhileTraining', true, global);
+    await cfg.update('measuresOverTraining', ['dense'], global);
+    const until = async (ok: () => boolean, ms: number, what: string) => {
+      const t0 = Date.now();
+      while (!ok()) {
+        if (Date.now() - t0 > ms) throw new Error(`timed out: ${what}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    try {
+      const watch = nextRun(a);
+      const dir = await a.startRun({ preset: 'smoke', config: tiny });
+      made.push(dir);
+      const follower = () => a.manager.activeTasks.some((t) => t.title.includes('while it trains'));
+      await until(follower, 20_000, 'no measure --follow child started with the run');
+      await watch.done;
+      // It ends by itself once the run has stopped and every checkpoint is measured.
+      await until(() => !follower(), 180_000, 'the measure --follow child did not end after the run');
+      const file = fs.readdirSync(path.join(dir, 'measures')).find((f) => f.startsWith('dense-over-training'));
+      assert.ok(file, 'no dense aggregate');
+      const agg = JSON.parse(fs.readFileSync(path.join(dir, 'measures', file), 'utf8'));
+      assert.deepEqual(agg.sequences, [64, 128, 192]);
+    } finally {
+      await cfg.update('measureWhileTraining', undefined, global);
+      await cfg.update('measuresOverTraining', undefined, global);
+    }
+  });
+
   it('opens the attention panel for a run', async () => {
     const a = await api();
     await vscode.commands.executeCommand('inductionLab.openAttention');

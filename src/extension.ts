@@ -16,6 +16,7 @@ import { BACK, pickStep } from './extension/quickInput';
 import { measureRows, overTrainingArgs } from './extension/measureTasks';
 import { DEFAULT_MEASURES } from './engine/measures/names';
 import { CheckpointHoverProvider, RUN_FILES_SELECTOR } from './extension/fileHover';
+import { llcCommands } from './extension/llcCommands';
 import type { ResumeMessage, StartMessage } from './shared/protocol';
 
 export type { RunNode, CheckpointNode, RunsTreeNode } from './extension/runsTree';
@@ -351,6 +352,7 @@ export function activate(context: vscode.ExtensionContext): InductionLabApi {
       });
       views.sendSubcircuits(); runs.refresh();
     }),
+    ...llcCommands({ cmd, manager, views, pickRun }),
   );
   return {
     runs, manager, views,

@@ -8,6 +8,7 @@ import { makeUi } from './ui/helpers.mjs';
 import { basics } from './ui/basics.mjs';
 import { training } from './ui/training.mjs';
 import { flow } from './ui/flow.mjs';
+import { llc } from './ui/llc.mjs';
 import { measures } from './ui/measures.mjs';
 import { runViewsSteps } from './ui-views-pass.mjs';
 
@@ -15,7 +16,7 @@ import { runViewsSteps } from './ui-views-pass.mjs';
 /** The views' own steps (hit-testing, restored panels, layout, themes), after `training` finished its smoke run. */
 const views = (ui) => runViewsSteps(ui);
 
-export const UI_SECTIONS = [basics, training, views, measures, flow];
+export const UI_SECTIONS = [basics, training, llc, views, measures, flow];
 
 /**
  * @param {{ browser: any, server: any, workspace: string, pass: string, resultsDir: string,

@@ -171,7 +171,7 @@ export function restorePanel(view: ViewName, saved: unknown, runs: readonly RunS
   activeRunId: string | undefined): RestoredPanel {
   const id = panelIdentity(saved);
   if (view === 'compare') return { runIds: (id.runIds ?? []).filter((r) => runs.some((x) => x.id === r)) };
-  if (view !== 'attention' && view !== 'influence') return {};
+  if (view !== 'attention' && view !== 'influence' && view !== 'llc') return {};
   if (id.runId && runs.some((r) => r.id === id.runId)) return { runId: id.runId };
   const active = runs.find((r) => r.id === activeRunId);
   const why = id.runId ? `its run (${id.runId} is gone)` : 'a saved run';

@@ -41,7 +41,8 @@ export const PATH_PATCHING_FORMULA = {
     + 'rows i = last-layer receivers, cols j = first-layer senders',
   attribution: 'A[X][i][j] = mean_s Σ_t ∂LD_s/∂x_{i,X}[t] · (out_j^corrupt − out_j)[t]  '
     + '(one clean pass, one corrupted pass, one backward)',
-  error: 'attribution vs exact over the H×H×3 entries: max |A − E|, mean |A − E|, ‖A − E‖/‖E‖, Pearson r',
+  error: 'attribution vs exact over the H×H×3 entries: max |A − E|, mean |A − E|, ‖A − E‖/‖E‖, '
+    + 'Pearson r',
 };
 
 export type InputMatrices = Record<PathInput, number[][]>;
@@ -78,10 +79,11 @@ export interface PathPatchingResult {
 
 /**
  * The checkpoint's weights the shortcut reads, in double precision, with the products that make an edge cheap.
- * With the receiver block's LN(x) = γ ⊙ (x − μ)/σ + β and x′ = resid + Δ_j, Δ_j = P_j δz_j (P_j = the sender's
- * W_proj columns), every head's Q/K/V rows are
+ * With the receiver block's LN(x) = γ ⊙ (x − μ)/σ + β and x′ = resid + Δ_j, Δ_j = P_j δz_j (P_j = the
+ * sender's W_proj columns), every head's Q/K/V rows are
  *
- *   W LN(x′) = (Wγ·resid + M_j δz_j − μ′ cγ) / σ′ + cβ,   Wγ = W diag γ,  M_j = Wγ P_j,  cγ = Wγ 1,  cβ = W β
+ *   W LN(x′) = (Wγ·resid + M_j δz_j − μ′ cγ) / σ′ + cβ,
+ *   Wγ = W diag γ,  M_j = Wγ P_j,  cγ = Wγ 1,  cβ = W β
  *
  * and the final LN's input at the query, r = r0 + Q_i δz_i (Q_i = receiver i's W_proj columns), has its mean and
  * variance from r0 and the small Q_iᵀ Q_i, so an edge costs O(D²) beyond the receiver's attention row.
@@ -126,7 +128,8 @@ function hostWeights(c: ModelConfig, p: Params): HostWeights {
     return q;
   });
   return {
-    Wp0, g, b, Wqkv, Wp1, gf: f('ln_final.weight'), bf: f('ln_final.bias'), Wun: f('unembed.weight'), bun: f('unembed.bias'),
+    Wp0, g, b, Wqkv, Wp1, gf: f('ln_final.weight'), bf: f('ln_final.bias'),
+    Wun: f('unembed.weight'), bun: f('unembed.bias'),
     cos: Float64Array.from(rt.cos), sin: Float64Array.from(rt.sin), Wg, M, cg, cb, QQ, Qsum,
   };
 }
@@ -152,17 +155,21 @@ function cleanSites(c: ModelConfig): { record: Set<string>; recordQuery: Set<str
  * receiver's residual copy, dotted with Δ_j); returns the sum of clean LDs. `zx`: the sender layer's z on the
  * corrupted sequences [B, T, H, D].
  */
-function exactChunk(c: ModelConfig, w: HostWeights, labels: ArrayLike<number>, B: number, clean: Map<string, Float32Array>,
-  cleanQ: Map<string, Float32Array>, zx: Float32Array, skipReceivers: Set<number>, exact: Float64Array[][],
+function exactChunk(c: ModelConfig, w: HostWeights, labels: ArrayLike<number>, B: number,
+  clean: Map<string, Float32Array>, cleanQ: Map<string, Float32Array>, zx: Float32Array, skipReceivers: Set<number>,
+  exact: Float64Array[][],
   attr: Float64Array[][] | null): number {
   const L = c.depth - 1, T = seqLen(c), d = c.dModel, H = c.numHeads, D = headDim(c), eps = c.lnEps, R = 3 * d;
-  const resid = clean.get(site.residPre(L))!, zc = clean.get(site.z(0))!, rk = clean.get(site.rotK(L))!, v = clean.get(site.v(L))!;
-  const rq = cleanQ.get(site.rotQ(L))!, pat = cleanQ.get(site.pattern(L))!, zq = cleanQ.get(site.z(L))!, rpq = cleanQ.get(site.residPost(L))!;
+  const resid = clean.get(site.residPre(L))!, zc = clean.get(site.z(0))!;
+  const rk = clean.get(site.rotK(L))!, v = clean.get(site.v(L))!;
+  const rq = cleanQ.get(site.rotQ(L))!, pat = cleanQ.get(site.pattern(L))!;
+  const zq = cleanQ.get(site.z(L))!, rpq = cleanQ.get(site.residPost(L))!;
   const scale = 1 / Math.sqrt(D), tq = T - 1;
   const live = Array.from({ length: H }, (_, i) => i).filter((i) => !skipReceivers.has(i));
   const A = new Float64Array(T * R), mu = new Float64Array(T), sig = new Float64Array(T);
   const proj = new Float64Array(T * R), dz = new Float64Array(D), delta = new Float64Array(d);
-  const cvec = new Float64Array(d), cQ = new Float64Array(H * D), r0Q = new Float64Array(H * D), zd = new Float64Array(D);
+  const cvec = new Float64Array(d), cQ = new Float64Array(H * D), r0Q = new Float64Array(H * D);
+  const zd = new Float64Array(D);
   const sc = new Float64Array(T), rot = new Float64Array(T * D), kx = new Float64Array(D);
   // Per sequence and live receiver: ∂LD/∂x_{i,X}[t] (attribution), [3][H][T][d].
   const gx = attr ? new Float64Array(3 * H * T * d) : null;
@@ -178,7 +185,8 @@ function exactChunk(c: ModelConfig, w: HostWeights, labels: ArrayLike<number>, B
     // LD = Σ_k c_k (r_k − μ_r)/σ_r + c0 with c = γ_f ⊙ (W_un[y] − W_un[ȳ]).
     let c0 = w.bun[yc] - w.bun[yo], csum = 0, m0 = 0, ss0 = 0, cr0 = 0;
     for (let k = 0; k < d; k++) {
-      cvec[k] = w.gf[k] * (w.Wun[yc * d + k] - w.Wun[yo * d + k]); c0 += w.bf[k] * (w.Wun[yc * d + k] - w.Wun[yo * d + k]);
+      const u = w.Wun[yc * d + k] - w.Wun[yo * d + k];
+      cvec[k] = w.gf[k] * u; c0 += w.bf[k] * u;
       const r = rpq[s * d + k];
       csum += cvec[k]; m0 += r; ss0 += r * r; cr0 += cvec[k] * r;
     }
@@ -263,7 +271,9 @@ function exactChunk(c: ModelConfig, w: HostWeights, labels: ArrayLike<number>, B
           }
           let z = 0;
           for (let t = 0; t < T; t++) { sc[t] = Math.exp(sc[t] - mx); z += sc[t]; }
-          for (let t = 0; t < T; t++) for (let e = 0; e < D; e++) zd[e] += (sc[t] / z) * v[((s * T + t) * H + i) * D + e];
+          for (let t = 0; t < T; t++) {
+            for (let e = 0; e < D; e++) zd[e] += (sc[t] / z) * v[((s * T + t) * H + i) * D + e];
+          }
         }
         for (let e = 0; e < D; e++) zd[e] -= zq[(s * H + i) * D + e];
         exact[xi][i][j] += ldAt(i, zd) - ld0;
@@ -272,7 +282,7 @@ function exactChunk(c: ModelConfig, w: HostWeights, labels: ArrayLike<number>, B
   }
   return ldSum;
 
-  /** ∂LD/∂x_{i,X}[t] of sequence s into gx: LN_f, the receiver's attention row, RoPE and the block LN, backwards. */
+  /** ∂LD/∂x_{i,X}[t] of sequence s into gx: LN_f, the receiver's attention row, RoPE, the block LN, backwards. */
   function backward(s: number): void {
     const g = gx!;
     g.fill(0);
@@ -288,7 +298,11 @@ function exactChunk(c: ModelConfig, w: HostWeights, labels: ArrayLike<number>, B
     for (let k = 0; k < d; k++) dr[k] = (cvec[k] - cm - ((rpq[s * d + k] - m) / sd) * cr) / sd;
     const dX = new Float64Array(T * D), drq = new Float64Array(D), dp = new Float64Array(T), un = new Float64Array(D);
     for (const i of live) {
-      for (let e = 0; e < D; e++) { let a = 0; for (let k = 0; k < d; k++) a += w.Wp1[k * d + i * D + e] * dr[k]; dz[e] = a; }
+      for (let e = 0; e < D; e++) {
+        let a = 0;
+        for (let k = 0; k < d; k++) a += w.Wp1[k * d + i * D + e] * dr[k];
+        dz[e] = a;
+      }
       let pdp = 0;
       for (let t = 0; t < T; t++) {
         let a = 0;
@@ -340,7 +354,8 @@ function exactChunk(c: ModelConfig, w: HostWeights, labels: ArrayLike<number>, B
 
 const zeros3 = (H: number) => [0, 1, 2].map(() => Array.from({ length: H }, () => new Float64Array(H)));
 const toMatrices = (sum: Float64Array[][], n: number): InputMatrices =>
-  Object.fromEntries(PATH_INPUTS.map((x, xi) => [x, sum[xi].map((row) => Array.from(row, (v) => v / n))])) as InputMatrices;
+  Object.fromEntries(PATH_INPUTS.map((x, xi) => [x, sum[xi].map((row) => Array.from(row, (v) => v / n))])) as
+    InputMatrices;
 
 export function errorStats(a: InputMatrices, e: InputMatrices): ErrorStats {
   const av: number[] = [], ev: number[] = [];
@@ -349,7 +364,8 @@ export function errorStats(a: InputMatrices, e: InputMatrices): ErrorStats {
   let maxAbs = 0, sumAbs = 0, d2 = 0, e2 = 0, ma = 0, me = 0;
   for (let k = 0; k < n; k++) {
     const dd = av[k] - ev[k];
-    maxAbs = Math.max(maxAbs, Math.abs(dd)); sumAbs += Math.abs(dd); d2 += dd * dd; e2 += ev[k] * ev[k]; ma += av[k]; me += ev[k];
+    maxAbs = Math.max(maxAbs, Math.abs(dd)); sumAbs += Math.abs(dd); d2 += dd * dd; e2 += ev[k] * ev[k];
+    ma += av[k]; me += ev[k];
   }
   ma /= n; me /= n;
   let cov = 0, va = 0, ve = 0;
@@ -370,10 +386,13 @@ export interface PathPatchingOptions {
 /** The `path-patching` measure at the context's checkpoint (see the file comment). */
 export function pathPatching(ctx: MeasureContext, o: PathPatchingOptions = {}): PathPatchingResult {
   const c = ctx.config, H = c.numHeads, L = c.depth - 1, N = ctx.batch.size;
-  if (c.mlpRatio !== null) throw new Error('path patching is defined for attention-only models (this one has MLP blocks)');
+  if (c.mlpRatio !== null) {
+    throw new Error('path patching is defined for attention-only models (this one has MLP blocks)');
+  }
   const kinds = o.corruptions ?? CORRUPTIONS;
   const w = hostWeights(c, ctx.params);
-  const ablated = headsByLayer(ctx.baseClamps.flatMap((k) => (k.kind === 'ablate' ? k.heads : [])), c.depth, c.numHeads);
+  const ablatedHeads = ctx.baseClamps.flatMap((k) => (k.kind === 'ablate' ? k.heads : []));
+  const ablated = headsByLayer(ablatedHeads, c.depth, c.numHeads);
   const skip = new Set(ablated.get(L) ?? []);
   const exact = kinds.map(() => zeros3(H)), attr = kinds.map(() => zeros3(H));
   const corruptLD = kinds.map(() => 0), unmatched = kinds.map(() => 0);
@@ -389,13 +408,15 @@ export function pathPatching(ctx: MeasureContext, o: PathPatchingOptions = {}): 
       kinds.forEach((kind, ki) => {
         const cb = corruptHostBatch(chunk, kind);
         unmatched[ki] += cb.unmatched;
-        const cor = ctx.forward.run(cb.batch, ctx.baseClamps, { sequences: ctx.sequences, record: new Set([site.z(0)]) });
+        const cor = ctx.forward.run(cb.batch, ctx.baseClamps,
+          { sequences: ctx.sequences, record: new Set([site.z(0)]) });
         for (let s = 0; s < chunk.size; s++) {
           const [yc, yo] = labelPair(chunk.labels, s);
           corruptLD[ki] += cor.logits[s * c.numLabels + yc] - cor.logits[s * c.numLabels + yo];
         }
         const zx = cor.acts.get(site.z(0))!;
-        chunkLD = exactChunk(c, w, chunk.labels, chunk.size, clean.acts, clean.queryActs, zx, skip, exact[ki], want ? attr[ki] : null);
+        chunkLD = exactChunk(c, w, chunk.labels, chunk.size, clean.acts, clean.queryActs, zx, skip, exact[ki],
+          want ? attr[ki] : null);
         o.onProgress?.(ci * kinds.length + ki + 1, total);
       });
       ldSum += chunkLD;
@@ -425,13 +446,16 @@ export function pathPatching(ctx: MeasureContext, o: PathPatchingOptions = {}): 
  * clamp (receiver i's X reads the sender's corrupted output), on top of the run's ablations. Slow (3·H²
  * forwards of three passes each; `only`: just these edges, the rest 0); the tests compare `pathPatching` with it.
  */
-export function exactPathPatchingTf(c: ModelConfig, params: Params, chunk: HostBatch, base: ClampSpec[], kind: Corruption,
-  only?: Array<{ input: PathInput; i: number; j: number }>): InputMatrices {
+export function exactPathPatchingTf(c: ModelConfig, params: Params, chunk: HostBatch, base: ClampSpec[],
+  kind: Corruption, only?: Array<{ input: PathInput; i: number; j: number }>): InputMatrices {
   const H = c.numHeads, L = c.depth - 1, B = chunk.size, w = new TfWeights(c, params, false);
   const sum = zeros3(H);
   const ldOf = (logits: Float32Array) => {
     let a = 0;
-    for (let s = 0; s < B; s++) { const [yc, yo] = labelPair(chunk.labels, s); a += logits[s * c.numLabels + yc] - logits[s * c.numLabels + yo]; }
+    for (let s = 0; s < B; s++) {
+      const [yc, yo] = labelPair(chunk.labels, s);
+      a += logits[s * c.numLabels + yc] - logits[s * c.numLabels + yo];
+    }
     return a;
   };
   try {
@@ -445,7 +469,8 @@ export function exactPathPatchingTf(c: ModelConfig, params: Params, chunk: HostB
             kind: 'path-patch', sender: formatHead({ layer: 0, head: j }), receiver: formatHead({ layer: L, head: i }),
             input, with: 'corrupt', corruption: kind,
           };
-          const ld = tf.tidy(() => ldOf(clampedForward(c, w.weights, inputs, host, [...base, edge], 0).logits.dataSync() as Float32Array));
+          const ld = tf.tidy(() =>
+            ldOf(clampedForward(c, w.weights, inputs, host, [...base, edge], 0).logits.dataSync() as Float32Array));
           sum[xi][i][j] = ld - clean;
         }
       });

@@ -23,8 +23,6 @@ import { PassKind, Spec, defOf } from './kinds';
 import { parseHead, headsByLayer } from './heads';
 import { applyPathClamp } from './pathApply';
 
-export type { BatchHost } from './context';
-
 const NEG = -1e9;
 
 /** Heads of a clamp grouped by layer. */

@@ -3,7 +3,8 @@
  *
  *  1. exact path patching (measures/pathPatching.ts) at one checkpoint on 2,000 dense sequences, one
  *     corruption, every 8 × 8 × 3 edge: the fast shortcut (one clean and one corrupted fast pass, then per
- *     edge only what the edge changes), the attribution approximation beside it, and the TensorFlow.js
+ *     edge only what the edge changes), the attribution approximation beside it (the same passes and one
+ *     hand-written backward), and the TensorFlow.js
  *     reference (one clamped forward per edge with the path-patch clamp, timed on a few edges and scaled);
  *     with the run's own ablations (single-IH run: one live receiver) and without (all 8 receivers live);
  *  2. a training step with a path clamp against a plain step, same run, same batches: on the TensorFlow.js
@@ -40,33 +41,42 @@ function cpu<T>(fn: () => T): { cpu: number; value: T } {
 async function main(): Promise<void> {
   await initBackend('wasm');
   const runDir = value('--run');
-  if (!runDir) throw new Error('bench/paths.ts needs --run RUN_DIR (a trained run, e.g. induction-lab train --preset demo)');
+  if (!runDir) {
+    throw new Error('bench/paths.ts needs --run RUN_DIR (a trained run, e.g. induction-lab train --preset demo)');
+  }
   const rd = RunDir.open(runDir);
   const run = readRunConfig(rd), ref = rd.listCheckpoints().at(-1)!;
   const params = readCheckpoint(ref.path, run.model).params, task = await loadTaskData(run.data);
-  console.log(`checkpoint ${ref.sequences} of ${rd.path}; clamps: ${run.clamps.length ? JSON.stringify(run.clamps) : 'none'}`);
+  const clamps = run.clamps.length ? JSON.stringify(run.clamps) : 'none';
+  console.log(`checkpoint ${ref.sequences} of ${rd.path}; clamps: ${clamps}`);
 
   // ---- 1. exact path patching on 2,000 sequences
   const rows: Array<Array<string | number>> = [];
   for (const withAbl of [true, false]) {
-    const ctx = makeMeasureContext({ run, params, task, sequences: ref.sequences, subsample: 2000, includeRunAblations: withAbl });
+    const ctx = makeMeasureContext({
+      run, params, task, sequences: ref.sequences, subsample: 2000, includeRunAblations: withAbl,
+    });
     try {
-      const live = run.model.numHeads - (ctx.baseClamps[0]?.kind === 'ablate' ? ctx.baseClamps[0].heads.filter((h) => h.startsWith('L2')).length : 0);
+      const abl = ctx.baseClamps[0]?.kind === 'ablate' ? ctx.baseClamps[0].heads : [];
+      const live = run.model.numHeads - abl.filter((h) => h.startsWith('L2')).length;
       pathPatching(ctx, { corruptions: ['prev-token'], attribution: false });          // warm: clean pass caches, JIT
       const exact = cpu(() => pathPatching(ctx, { corruptions: ['prev-token'], attribution: false }));
       const both = cpu(() => pathPatching(ctx, { corruptions: ['prev-token'], attribution: true }));
       const three = cpu(() => pathPatching(ctx, { attribution: true }));
       // TF.js reference: TF_EDGES edges (3 passes each) timed, scaled to the 3·H² edges.
-      const edges = Array.from({ length: TF_EDGES }, (_, k) => ({ input: (['q', 'k', 'v'] as const)[k % 3], i: 3, j: k % 8 }));
+      const edges = Array.from({ length: TF_EDGES }, (_, k) => ({
+        input: (['q', 'k', 'v'] as const)[k % 3], i: 3, j: k % 8,
+      }));
       const tfT = cpu(() => exactPathPatchingTf(run.model, params, ctx.chunks[0], ctx.baseClamps, 'prev-token', edges));
       const tfAll = (tfT.cpu / TF_EDGES) * 3 * run.model.numHeads ** 2;
-      const e = exact.value.corruptions[0];
+      const e = exact.value.corruptions[0], err = both.value.corruptions[0].attributionError!;
       rows.push(
         [`exact, fast shortcut (${live} live receivers)`, fmt(exact.cpu), '1.00', ''],
-        ['  + attribution (1 TF.js pass + backward)', fmt(both.cpu), (both.cpu / exact.cpu).toFixed(2),
-          `attribution error: max ${fmt(both.value.corruptions[0].attributionError!.maxAbs)}, r ${both.value.corruptions[0].attributionError!.correlation?.toFixed(2)}`],
+        ['  + attribution (same passes, one backward)', fmt(both.cpu), (both.cpu / exact.cpu).toFixed(2),
+          `attribution error: max ${fmt(err.maxAbs)}, r ${err.correlation?.toFixed(2)}`],
         ['  all 3 corruptions + attribution', fmt(three.cpu), (three.cpu / exact.cpu).toFixed(2), ''],
-        [`  TF.js reference (per-edge clamp; ${TF_EDGES} edges timed, scaled)`, fmt(tfAll), (tfAll / exact.cpu).toFixed(1),
+        [`  TF.js reference (per-edge clamp; ${TF_EDGES} edges timed, scaled)`, fmt(tfAll),
+          (tfAll / exact.cpu).toFixed(1),
           `strongest edge ${e.top[0].edge} ${e.top[0].exact.toFixed(3)}`],
       );
     } finally { disposeContext(ctx); }
@@ -75,7 +85,8 @@ async function main(): Promise<void> {
   console.log(formatTable(['what', 'CPU s', '× shortcut', 'note'], rows));
 
   // ---- 2. training steps
-  const batches = Array.from({ length: STEPS }, (_, i) => task.sampleBatch(new Rng(run.train.trainSeed, i + 1), run.train.batchSize));
+  const batches = Array.from({ length: STEPS },
+    (_, i) => task.sampleBatch(new Rng(run.train.trainSeed, i + 1), run.train.batchSize));
   const base = run.clamps;
   const conds: Array<{ name: string; engine: 'fast' | 'tfjs'; clamps: ClampSpec[] }> = [
     { name: 'plain step (fast engine)', engine: 'fast', clamps: base },
@@ -95,7 +106,8 @@ async function main(): Promise<void> {
   }
   console.log(`\n## one training step, batch ${run.train.batchSize}, mean of ${STEPS} (CPU ms), same run\n`);
   console.log(formatTable(['step', 'ms', '× plain TF.js', '× plain fast'],
-    conds.map((c, i) => [c.name, fmt(times[i] * 1000), (times[i] / times[1]).toFixed(2), (times[i] / times[0]).toFixed(1)])));
+    conds.map((c, i) => [c.name, fmt(times[i] * 1000), (times[i] / times[1]).toFixed(2),
+      (times[i] / times[0]).toFixed(1)])));
 }
 
 main().catch((e) => { console.error(e); process.exit(1); });

@@ -45,7 +45,9 @@ describe('Training lifecycle in the real extension host', function () {
     assert.equal(fin.status, 'completed');
     const run = JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8'));
     assert.equal(run.status, 'completed');
-    assert.equal(run.backend, 'cpu');
+    // train.backend picks the TF.js backend only when TF.js trains: the fast engine ran, so no backend (contracts §1).
+    assert.equal(run.engine, 'fast');
+    assert.equal(run.backend, null);
     assert.equal(fs.readFileSync(path.join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').length, 4);
     assert.ok(fs.existsSync(path.join(runDir, 'checkpoints', 'seq-192.safetensors')));
     // The completion notification: its unique name, final losses, and report.md to open.
@@ -65,6 +67,18 @@ describe('Training lifecycle in the real extension host', function () {
     assert.equal(a.runs.getTreeItem(node).label, 'tiny smoke for the suite');
     await vscode.commands.executeCommand('inductionLab.renameRun', runDir, '');
     assert.equal(JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8')).displayName, undefined);
+  });
+
+  it('Compute Measures over Training (by run id) computes every checkpoint, with both counters in the notification', async () => {
+    const a = await api();
+    const r = await vscode.commands.executeCommand<{ runId: string; cancelled: boolean }>('inductionLab.computeOverTraining',
+      path.basename(runDir), { measures: ['dense', 'influence-matrix'], subsample: 20 });
+    assert.deepEqual(r, { runId: path.basename(runDir), cancelled: false });
+    const agg = JSON.parse(fs.readFileSync(path.join(runDir, 'measures', 'influence-matrix-over-training-sub20.json'), 'utf8'));
+    assert.deepEqual(agg.sequences, [64, 128, 192]);
+    const msgs = a.manager.progressMessages;
+    assert.ok(msgs.some((m) => /^checkpoints \d\/3/.test(m)), `no checkpoints n/3 in ${JSON.stringify(msgs)}`);
+    assert.ok(msgs.some((m) => /influence-matrix \d+\/264 configurations/.test(m)), `no n/264 in ${JSON.stringify(msgs)}`);
   });
 
   it('the runs tree lists the new run with its checkpoints, and hovering its step in metrics.jsonl shows the heads', async () => {
@@ -94,6 +108,14 @@ describe('Training lifecycle in the real extension host', function () {
     await new Promise<void>((resolve) => {
       const sub = a.manager.onMessage((_r, m) => { if (m.type === 'progress') { sub.dispose(); resolve(); } });
     });
+    // One limit for every child: with one slot, the training run leaves none for a measure task.
+    const cfg = vscode.workspace.getConfiguration('inductionLab');
+    await cfg.update('maxConcurrentRuns', 1, vscode.ConfigurationTarget.Global);
+    try {
+      await assert.rejects(a.manager.runTask({ title: 'refused', args: ['measure', dir, '--checkpoints', 'all'] }), /1 of 1 training slots are busy/);
+    } finally {
+      await cfg.update('maxConcurrentRuns', undefined, vscode.ConfigurationTarget.Global);
+    }
     await vscode.commands.executeCommand('inductionLab.stopRun');
     const messages = await watch.done;
     const fin = messages.find((m) => m.type === 'finished') as Extract<FromChildMessage, { type: 'finished' }>;

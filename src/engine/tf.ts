@@ -36,7 +36,7 @@ async function tryBackend(name: BackendName): Promise<string | null> {
   tf.env().set('PROD', true);
   try {
     if (name === 'tensorflow') {
-      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- optional native addon, loaded only when asked
       require('@tensorflow/tfjs-node');
     } else if (name === 'wasm') {
       const dir = wasmDir();

@@ -208,7 +208,7 @@ for (const variant of variants) {
       compareAll(c, m.run(params, batch, { backward: true, overrides: ovr }), ref, null);
       // The ablated heads' values are exactly zero and their output projection columns get no gradient.
       const gProj = m.run(params, batch, { backward: true, overrides: ovr }).grads!['blocks.1.attn.proj.weight'];
-      for (let o = 0; o < c.dModel; o++) for (let h of [1, 2]) for (let e = 0; e < 8; e++) assert.equal(gProj[o * c.dModel + h * 8 + e], 0);
+      for (let o = 0; o < c.dModel; o++) for (const h of [1, 2]) for (let e = 0; e < 8; e++) assert.equal(gProj[o * c.dModel + h * 8 + e], 0);
     });
 
     test('default config: fixed pattern override on blocks.0.attn.hook_pattern (some heads, some rows)', () => {

@@ -13,7 +13,6 @@ import { FINDINGS, SeedRuns, Verdict, crossing, findingsMarkdown, plateauTime, s
 import type { HeadAblations } from '../../src/engine/measures/ablations';
 import type { MetricsRecord } from '../../src/shared/protocol';
 
-const LN2 = Math.log(2);
 const ROOT = path.resolve(__dirname, '../..');
 
 interface Row { x: number; loss: number; is?: number[]; relabel?: { loss: number; acc: number }; test?: number; acc?: number }

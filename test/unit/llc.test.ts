@@ -20,7 +20,7 @@ import { runTraining } from '../../src/engine/train/trainer';
 import { RunDir, RunLock } from '../../src/engine/io';
 import { readCheckpoint } from '../../src/engine/model/checkpoint';
 import { initParams } from '../../src/engine/model/params';
-import { loadTaskData, TaskData } from '../../src/engine/data';
+import { loadTaskData } from '../../src/engine/data';
 import { SgldKernel } from '../../src/engine/llc/kernel';
 import { SGLD_C_SHA256 } from '../../src/engine/llc/wasm/binary';
 import { Ranges, SgldTarget, defaultNbeta, estimateLlc, sampleChains, summarize } from '../../src/engine/llc/sampler';

@@ -67,7 +67,6 @@ export function crossing(xs: number[], loss: number[], threshold = LEARNED): num
 }
 const cross = (c: Curve) => crossing(c.xs, c.loss);
 const crossText = (c: Curve) => fmtSeq(cross(c), !learned(c));
-const end = (c: Curve) => c.xs[c.xs.length - 1];
 const learned = (c: Curve) => c.loss.some((l) => l < LEARNED);
 
 /**

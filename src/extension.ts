@@ -11,6 +11,7 @@ import { RunManager, UNTRUSTED } from './extension/runManager';
 import { LabViews } from './extension/webviews';
 import { startRunFlow } from './extension/startRunFlow';
 import { CheckpointHoverProvider, RUN_FILES_SELECTOR } from './extension/fileHover';
+import { llcCommands } from './extension/llcCommands';
 import type { ResumeMessage, StartMessage } from './shared/protocol';
 
 export type { RunNode, CheckpointNode, RunsTreeNode } from './extension/runsTree';
@@ -282,6 +283,7 @@ export function activate(context: vscode.ExtensionContext): InductionLabApi {
       });
       views.sendSubcircuits(); runs.refresh();
     }),
+    ...llcCommands({ cmd, manager, views, pickRun }),
   );
   return {
     runs, manager, views,

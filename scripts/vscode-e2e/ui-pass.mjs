@@ -8,13 +8,14 @@ import { makeUi } from './ui/helpers.mjs';
 import { basics } from './ui/basics.mjs';
 import { training } from './ui/training.mjs';
 import { flow } from './ui/flow.mjs';
+import { llc } from './ui/llc.mjs';
 import { runViewsSteps } from './ui-views-pass.mjs';
 
 /** Sections in order; each is `async (ui) => void` using ui.step(...). Add a section here. */
 /** The views' own steps (hit-testing, restored panels, layout, themes), after `training` finished its smoke run. */
 const views = (ui) => runViewsSteps(ui);
 
-export const UI_SECTIONS = [basics, training, views, flow];
+export const UI_SECTIONS = [basics, training, llc, views, flow];
 
 /**
  * @param {{ browser: any, server: any, workspace: string, pass: string, resultsDir: string,

@@ -2,7 +2,11 @@
 // run after the core pass (ui-pass.mjs) once the `smoke` run has finished. Each step asserts one fixed
 // behaviour against ground truth read from the run folder on disk (metrics.jsonl, run.json).
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 const STEP_TIMEOUT = 45_000;
 
@@ -203,8 +207,14 @@ export async function runViewsSteps({ page, step, screenshot, workspace, pass })
     await palette(page, 'Induction Lab: Compare Runs');
     const pickRow = page.locator('.quick-input-widget .monaco-list-row');
     await pickRow.first().waitFor({ timeout: STEP_TIMEOUT });
-    // Pick every run (a click toggles a row of the multi-select pick), then accept.
-    for (const r of await pickRow.all()) await r.click();
+    // Pick the listed runs (a click toggles a row of the multi-select pick), then accept. The list is virtual
+    // and re-renders as rows toggle: a row that went away is skipped, but at least two must be picked.
+    let picked = 0;
+    const n = await pickRow.count();
+    for (let i = 0; i < n; i++) {
+      if (await pickRow.nth(i).click({ timeout: 3000 }).then(() => true, () => false)) picked++;
+    }
+    if (picked < 2) throw new Error(`picked ${picked} of ${n} runs in the Compare picker`);
     await page.keyboard.press('Enter');
     const cmp = await webviewFrame(page, '.compare-groups');
     await until(page, async () => (await cmp.locator('path.line.main').count()) >= 1,
@@ -253,6 +263,66 @@ export async function runViewsSteps({ page, step, screenshot, workspace, pass })
       async () => `after Reload Window the dashboard shows ${JSON.stringify(await runLine(dash))}, not ${name}`);
     await screenshot('views-panels-after-reload');
   });
+
+  await step('measures over training: the influence panel redraws its heat maps as the slider scrubs checkpoints',
+    async () => {
+      const run = findRun(workspace, 'smoke');
+      // The panel stays in front while the aggregates are computed: a hidden webview reloads when shown
+      // again, so only the host's aggregate watcher can bring the new heat maps to a visible one.
+      const tab = page.locator('.tabs-container .tab', { hasText: 'PTH → IH influence matrix' }).first();
+      await tab.click();
+      const f = await webviewFrame(page, 'svg[aria-label="Influence matrices"]');
+      const map = f.locator('g.heatmap[aria-label^="Accuracy with one Layer 2 head removed / kept"]');
+      if (await map.count()) throw new Error('the head-ablation heat map is there before any aggregate was computed');
+      // The aggregates, computed by the built CLI as a researcher would (dense names the strongest heads).
+      const args = [join(repoRoot, 'out', 'cli.js'), 'measure', run.dir, '--checkpoints', 'all',
+        '--what', 'dense,ablations,composition', '--subsample', '64'];
+      await new Promise((resolve, reject) => execFile(process.execPath, args, { cwd: repoRoot, timeout: 240_000 },
+        (err, _out, stderr) => (err ? reject(new Error(`measure failed: ${stderr.split('\n').slice(-3).join(' ')}`))
+          : resolve())));
+      const file = join(run.dir, 'measures', 'ablations-over-training-sub64.json');
+      const agg = JSON.parse(readFileSync(file, 'utf8'));
+      if (agg.sequences.length < 3) throw new Error(`ablations measured at ${agg.sequences.length} checkpoints`);
+      await until(page, async () => (await map.count()) === 1,
+        async () => 'the open influence panel did not redraw with the head-ablation heat map once the aggregates '
+          + 'appeared (aggregate watcher)',
+        30_000);
+      const range = f.locator('input.step-range').first();
+      const readout = f.locator('.step-readout').first();
+      const cellValues = () => map.locator('g.cell rect').evaluateAll((els) =>
+        els.map((e) => ({ v: Number(e.getAttribute('data-value')), fill: getComputedStyle(e).fill })));
+      const { heads, removeOneAcc, keepOneAcc } = agg.series;
+      const want = (k) => heads.flatMap((_h, i) => [removeOneAcc[k][i], keepOneAcc[k][i]]);
+      await range.focus();
+      await page.keyboard.press('Home');
+      const fills = [];
+      for (let k = 0; k < agg.sequences.length; k++) {
+        if (k > 0) await page.keyboard.press('ArrowRight');
+        const seq = agg.sequences[k];
+        await until(page, async () => (await readout.innerText()).replace(/,/g, '').startsWith(`${seq} `),
+          async () => `slider at index ${k} reads ${JSON.stringify(await readout.innerText())}, want ${seq}`);
+        const expected = want(k);
+        let got = [];
+        await until(page, async () => {
+          got = await cellValues();
+          return got.length === expected.length && got.every((c, i) => Math.abs(c.v - expected[i]) < 1e-9);
+        }, async () => `at ${seq} sequences the cells hold ${JSON.stringify(got.map((c) => c.v))}, `
+          + `the aggregate says ${JSON.stringify(expected)}`, 10_000);
+        fills.push(got.map((c) => c.fill).join(' '));
+      }
+      if (new Set(fills).size < 2) throw new Error('scrubbing the checkpoints never changed a cell colour');
+      const keep = f.locator('svg.chart[aria-label="Keep-one accuracy of each Layer 2 head over training"]');
+      await keep.waitFor({ timeout: STEP_TIMEOUT });
+      const lines = await keep.locator('path.line.main').count();
+      if (lines < 9) throw new Error(`keep-one chart draws ${lines} lines, want 8 heads + the baseline`);
+      await screenshot('views-over-training-scrubbed');
+      const play = f.locator('button', { hasText: 'Play' }).first();
+      await page.keyboard.press('Home');
+      await play.click();
+      await until(page, async () => !(await readout.innerText()).replace(/,/g, '').startsWith(`${agg.sequences[0]} `),
+        async () => 'Play did not advance the checkpoint', 10_000);
+      await f.locator('button', { hasText: 'Pause' }).first().click().catch(() => {});
+    });
 
   // The themed screenshots once (the development pass): the packaged pass checks behaviour only.
   if (pass !== 'dev') return;

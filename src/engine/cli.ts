@@ -41,7 +41,7 @@ Usage:
   induction-lab sweep PREFIX [--scale fast|paper] [--workers N] [--out DIR] [--seed N]
   induction-lab subcircuits [--scale fast|paper] [--workers N] [--out DIR] [--seed N] [--sequences N] [--progress json]
   induction-lab reproduce FIGURE [--scale fast|paper] [--seeds 5,6] [--stand-in NAME] [--out DIR] [--runs DIR] [--workers N] [--subsample N] [--emit slurm | --no-train] [--progress json]
-  induction-lab findings [--scale fast|paper|smoke] [--seeds 5,6,7,8,9] [--stand-ins structured,independent] [--only IDS] [--out DIR] [--runs DIR] [--doc FILE] [--workers N] [--subsample N] [--progress json]
+  induction-lab findings [--scale fast|paper|smoke] [--seeds 5,6,7,8,9] [--stand-ins structured,independent] [--only IDS] [--out DIR] [--runs DIR] [--doc FILE] [--workers N] [--subsample N] [--no-train] [--progress json]
   induction-lab features [--file FEATURES]... [--feature-seed N]
   induction-lab export RUN_DIR [--tensorboard DIR] [--format tensorboard|icl-dynamics|csv|parquet|eval-sets [OUT]]
   induction-lab llc RUN_DIR [--checkpoints all|latest|N|LIST] [--per-head | --heads LIST] [--calibrate] [--clean] [--follow] [SGLD options]
@@ -98,7 +98,7 @@ findings   Decides, for each stand-in and seed, which of the paper's findings (s
            label/class effects on subcircuits B and C, unseen classes, … — training what is missing
            (the same run folders as reproduce, reused) and writing DIR/findings.md and findings.json;
            --doc FILE replaces the generated section of FILE; --only takes finding ids; --scale smoke
-           checks the pipeline in seconds.
+           checks the pipeline in seconds; --no-train decides from finished runs only (the rest: n/a).
 features   Measures the synthetic stand-ins (and feature files: .npy, .safetensors, .h5) — norm,
            non-negativity, inter-class cosine, effective rank, how much of an unseen class lies in
            the training classes' span — and prints them as a Markdown table.
@@ -415,7 +415,9 @@ function seedsOf(a: Args, fallback: string): number[] {
 }
 
 async function findingsCmd(a: Args): Promise<void> {
-  checkFlags(a, new Set(['scale', 'seeds', 'stand-ins', 'only', 'out', 'runs', 'doc', 'workers', 'subsample', 'progress']), 'findings');
+  checkFlags(a, new Set([
+    'scale', 'seeds', 'stand-ins', 'only', 'out', 'runs', 'doc', 'workers', 'subsample', 'no-train', 'progress',
+  ]), 'findings');
   const { findingsCommand, parseStandIns, selectFindings } = await import('./science/findings');
   const scale = one(a, 'scale') ?? 'fast';
   if (scale !== 'fast' && scale !== 'paper' && scale !== 'smoke') fail(`--scale must be fast, paper or smoke, got "${scale}"`);
@@ -430,7 +432,7 @@ async function findingsCmd(a: Args): Promise<void> {
   const doc = one(a, 'doc');
   if (doc && !fs.existsSync(doc)) fail(`--doc ${doc}: no such file`);
   await findingsCommand({
-    scale, seeds: seedsOf(a, '5,6,7,8,9'), standIns, only, doc,
+    scale, seeds: seedsOf(a, '5,6,7,8,9'), standIns, only, doc, train: !a.flags.has('no-train'),
     out: path.resolve(one(a, 'out') ?? path.join(process.cwd(), 'findings')),
     runsRoot: path.resolve(one(a, 'runs') ?? path.join(defaultRunsRoot(process.cwd()), 'reproduce')),
     workers: int(a, 'workers'), subsample: int(a, 'subsample'),

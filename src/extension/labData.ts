@@ -9,7 +9,7 @@ import { RunDir, listRuns } from '../engine/io';
 import { readSummary } from './checkpointHover';
 import type { MetricsRecord } from '../shared/protocol';
 import type {
-  AttentionPatterns, InfluenceMatrix, PatternMode, RunSummary, SubcircuitCurve, InfluenceKind, PanelIdentity, ViewName,
+  AttentionPatterns, InfluenceHeatmap, PatternMode, RunSummary, SubcircuitPlotCurve, InfluenceKind, PanelIdentity, ViewName,
 } from '../shared/webviewProtocol';
 import { INFLUENCE_INFO, panelIdentity } from '../shared/webviewProtocol';
 import { engineLabel } from '../shared/engineLabel';
@@ -83,12 +83,12 @@ interface CachedInfluence { sequences: number; result: { matrix: { rows: string[
 interface CachedComposition { sequences: number; result: { rows: string[]; cols: string[]; scores: { q: number[][]; k: number[][]; v: number[][] } } }
 
 /** Influence matrices cached by `induction-lab measure` (measures/influence-matrix-*.json, composition-*.json). */
-export function influenceMatrices(runId: string, dir: string): InfluenceMatrix[] {
+export function influenceMatrices(runId: string, dir: string): InfluenceHeatmap[] {
   const mdir = path.join(dir, 'measures');
   let files: string[] = [];
   try { files = fs.readdirSync(mdir); } catch { return []; }
-  const out: InfluenceMatrix[] = [];
-  const mk = (kind: InfluenceKind, sequences: number, rows: string[], cols: string[], values: number[][]): InfluenceMatrix =>
+  const out: InfluenceHeatmap[] = [];
+  const mk = (kind: InfluenceKind, sequences: number, rows: string[], cols: string[], values: number[][]): InfluenceHeatmap =>
     ({ runId, sequences, kind, rows, cols, values, signed: INFLUENCE_INFO[kind].signed, formula: INFLUENCE_INFO[kind].formula, title: INFLUENCE_INFO[kind].title });
   for (const f of files.sort()) {
     try {
@@ -124,10 +124,10 @@ export interface ConditionLabel { label: string; stepsClamped: string; stepsLear
  * carry their row (data condition) and panel (the column title).
  */
 export function subcircuitCurves(root: string, labels: Record<string, ConditionLabel>,
-  fig6?: { rows: Record<string, string>; columns: Record<string, string> }): SubcircuitCurve[] {
-  const curves: SubcircuitCurve[] = [];
+  fig6?: { rows: Record<string, string>; columns: Record<string, string> }): SubcircuitPlotCurve[] {
+  const curves: SubcircuitPlotCurve[] = [];
   const list = (dir: string) => { try { return fs.readdirSync(dir).sort(); } catch { return []; } };
-  const add = (dir: string, cond: string, source: string, extra: Partial<SubcircuitCurve> = {}) => {
+  const add = (dir: string, cond: string, source: string, extra: Partial<SubcircuitPlotCurve> = {}) => {
     const rows = readMetrics(dir);
     if (!rows.length || !labels[cond]) return;
     const xs = rows.map((r) => r.sequences), ys = rows.map((r) => r.eval.fsl_train?.loss ?? NaN);
@@ -170,7 +170,7 @@ export function restorePanel(view: ViewName, saved: unknown, runs: readonly RunS
   activeRunId: string | undefined): RestoredPanel {
   const id = panelIdentity(saved);
   if (view === 'compare') return { runIds: (id.runIds ?? []).filter((r) => runs.some((x) => x.id === r)) };
-  if (view !== 'attention' && view !== 'influence') return {};
+  if (view !== 'attention' && view !== 'influence' && view !== 'llc') return {};
   if (id.runId && runs.some((r) => r.id === id.runId)) return { runId: id.runId };
   const active = runs.find((r) => r.id === activeRunId);
   const why = id.runId ? `its run (${id.runId} is gone)` : 'a saved run';

@@ -151,7 +151,9 @@ export async function startRunFlow(runsRoot: string, defaultPreset = DEFAULT_PRE
         active = { label: '$(arrow-left) Back to clamps', action: 'back' };
         rows.push(active);
       }
-      rows.push({ label: `$(history) Checkpoints: ${sched.label}`, description: `${sched.count} checkpoints · select to switch`, action: 'schedule' });
+      // The schedule's rule can be long: the selectable row names the count, the rule follows wrapped (never cut off).
+      rows.push({ label: `$(history) Checkpoints: ${sched.count}`, description: 'select to switch', action: 'schedule' });
+      for (const line of wrapText(sched.label)) rows.push({ label: `      ${line}` });
       if (verdict.warnings.length) {
         rows.push({ separator: 'Warnings' });
         for (const w of verdict.warnings) wrapText(w).forEach((line, i) => rows.push({ label: `${i === 0 ? '$(warning) ' : '      '}${line}` }));

@@ -16,12 +16,14 @@ import {
   subcircuitCurves,
 } from './labData';
 import { fig5bConditions, fig6Columns, FIG6_ROWS } from '../engine/science/conditions';
-import { throttle } from '../shared/throttle';
+import { throttle, type Throttled } from '../shared/throttle';
 import { patternsArgs, runPatternsChild, summaryAnswers, type PatternsJob } from './patternsChild';
+import { NO_LLC_YET, readLlcData } from './llcData';
+import { mergeFrames, overTrainingCommand, overTrainingData } from './overTrainingData';
 
 const TITLES: Record<ViewName, string> = {
   dashboard: 'Induction Lab dashboard', attention: 'Attention patterns', influence: 'PTH → IH influence matrix',
-  subcircuits: 'Subcircuit progress', compare: 'Compare runs',
+  subcircuits: 'Subcircuit progress', compare: 'Compare runs', llc: 'LLC and stages',
 };
 
 /** What the host knows of a view: its run(s), and a notice to show once it is ready. */
@@ -67,7 +69,12 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
 
   constructor(private readonly extensionUri: vscode.Uri, private readonly roots: () => string[], private readonly log: vscode.LogOutputChannel) {
     this.refreshRuns();
-    for (const v of ['attention', 'influence', 'subcircuits', 'compare'] as const) {
+    // New or rewritten aggregates (measure --checkpoints / --follow): the influence views of that run redraw.
+    const aggregates = vscode.workspace.createFileSystemWatcher('**/measures/*-over-training*.json');
+    const onAggregate = (u: vscode.Uri) => this.aggregatesChanged(path.basename(path.dirname(path.dirname(u.fsPath))));
+    aggregates.onDidCreate(onAggregate); aggregates.onDidChange(onAggregate);
+    this.disposables.push(aggregates);
+    for (const v of ['attention', 'influence', 'subcircuits', 'compare', 'llc'] as const) {
       this.disposables.push(vscode.window.registerWebviewPanelSerializer(`inductionLab.${v}`, {
         // The page saves its own UI state, including the run(s) it shows (PanelIdentity); see restorePanel.
         deserializeWebviewPanel: async (panel, state: unknown) => {
@@ -131,16 +138,45 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
     for (const m of this.steps.messagesFor(c.view, (id) => this.shows(c, id))) c.post(m);
     if (c.view === 'influence' && c.state.runId) this.sendInfluence(c, c.state.runId);
     if (c.view === 'subcircuits') this.sendSubcircuits(c);
+    if (c.view === 'llc' && c.state.runId) this.sendLlc(c, c.state.runId);
     if (c.state.notice) c.post({ type: 'status', level: 'warning', message: c.state.notice });
   }
 
+  /**
+   * The heat maps of a run (frames of the aggregates over training, plus one-checkpoint results at
+   * checkpoints the aggregates lack) and its curves over training.
+   */
   private sendInfluence(c: ViewConnection, runId: string, inReplyTo?: number): void {
     const r = this.run(runId);
     if (!r) return;
-    const matrices = influenceMatrices(runId, r.dir);
+    const over = overTrainingData(runId, r.dir, r.summary.checkpoints ?? []);
+    const matrices = mergeFrames(over.matrices, influenceMatrices(runId, r.dir));
     c.post({ type: 'influence', runId, matrices, inReplyTo });
+    c.post({ type: 'overTraining', data: over.data });
     if (!matrices.some((m) => m.kind === 'valuePreserving')) {
-      c.post({ type: 'status', level: 'info', message: 'No influence matrix computed for this run yet: run "Induction Lab: Compute Influence Matrix" (or `induction-lab measure RUN --what influence-matrix,composition --subsample 2000`).' });
+      c.post({ type: 'status', level: 'info', message: 'No influence matrix computed for this run yet: run '
+        + '"Induction Lab: Compute Influence Matrix" (one checkpoint) or "Compute Measures over Training" '
+        + `(every checkpoint: \`${overTrainingCommand(r.dir)}\`).` });
+    }
+  }
+
+  /** Aggregates of run `runId` were written: resend its heat maps and curves, at most every 2 s per run. */
+  private readonly aggregateRefresh = new Map<string, Throttled>();
+  private aggregatesChanged(runId: string): void {
+    let t = this.aggregateRefresh.get(runId);
+    if (!t) { t = throttle(() => this.refreshInfluence(runId), 2000); this.aggregateRefresh.set(runId, t); }
+    t();
+  }
+
+  /** Asks the extension's command to compute the run's measures over training (it shows the progress). */
+  private async computeOverTraining(c: ViewConnection, runId: string): Promise<void> {
+    const r = this.run(runId);
+    try {
+      await vscode.commands.executeCommand('inductionLab.computeOverTraining', runId);
+    } catch (e) {
+      this.log.warn(`computeOverTraining ${runId}: ${(e as Error).message}`);
+      c.post({ type: 'status', level: 'error', message: `Could not start the computation: ${(e as Error).message}. `
+        + `On the command line: ${r ? overTrainingCommand(r.dir) : 'induction-lab measure RUN --checkpoints all'}` });
     }
   }
 
@@ -168,6 +204,20 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
    */
   readonly subcircuitsChanged = throttle(() => this.sendSubcircuits(), 1000);
 
+  /** The LLC view: the run's llc/ and dynamics/ caches (both sampling modes), or what to run when there are none. */
+  private sendLlc(c: ViewConnection, runId: string): void {
+    const r = this.run(runId);
+    if (!r) return;
+    const modes = readLlcData(r.dir);
+    c.post({ type: 'llc', runId, modes });
+    if (!modes.length) c.post({ type: 'status', level: 'info', message: NO_LLC_YET });
+  }
+
+  /** The LLC caches of `runId` changed (an `llc` or `dynamics` task wrote them): resend them to its LLC views. */
+  refreshLlc(runId: string): void {
+    for (const c of this.conns) if (c.view === 'llc' && c.state.runId === runId) this.sendLlc(c, runId);
+  }
+
   refreshInfluence(runId: string): void { for (const c of this.conns) if (c.view === 'influence' && c.state.runId === runId) this.sendInfluence(c, runId); }
 
   // ---- messages from views ----
@@ -190,6 +240,7 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
         return;
       case 'requestPatterns': this.sendPatterns(c, m); return;
       case 'requestInfluence': this.sendInfluence(c, m.runId, m.requestId); return;
+      case 'computeOverTraining': void this.computeOverTraining(c, m.runId); return;
       case 'openRun': this.setActiveRun(m.runId); void vscode.commands.executeCommand('inductionLab.dashboard.focus'); return;
       case 'export': void this.exportFile(c, m); return;
     }
@@ -220,6 +271,14 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
   }
 
   private readonly patternJobs = new Map<ViewConnection, PatternsJob>();
+  /** The panels of the views that reveal an open panel of the same run instead of opening another (llc). */
+  private readonly panels = new Map<ViewConnection, vscode.WebviewPanel>();
+
+  /** Reveals the open `view` panel of run `runId` (true), or returns false when there is none. */
+  revealPanel(view: ViewName, runId: string): boolean {
+    for (const [c, p] of this.panels) if (c.view === view && c.state.runId === runId) { p.reveal(); return true; }
+    return false;
+  }
 
   /**
    * Patterns at the checkpoint nearest the asked step: fsl_train #0 straight from the checkpoint's
@@ -294,7 +353,9 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
     const ds: vscode.Disposable[] = [];
     const conn = new ViewConnection(view, panel.webview, state, this.extensionUri, this.onMessage, ds);
     this.conns.add(conn);
+    this.panels.set(conn, panel);
     panel.onDidDispose(() => {
+      this.panels.delete(conn);
       this.patternJobs.get(conn)?.kill();
       this.conns.delete(conn);
       ds.forEach((d) => d.dispose());
@@ -307,6 +368,7 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
 
   dispose(): void {
     this.subcircuitsChanged.cancel();
+    for (const t of this.aggregateRefresh.values()) t.cancel();
     for (const j of this.patternJobs.values()) j.kill();
     this.disposables.forEach((d) => d.dispose());
   }

@@ -82,13 +82,13 @@ export interface StartedMessage {
 export interface ProgressMessage {
   type: 'progress'; sequences: number; step: number; totalSequences: number; stepsPerSecond: number; trainLoss: number;
 }
-export interface MetricsMessage { type: 'metrics'; record: MetricsRecord }
+export interface ChildMetricsMessage { type: 'metrics'; record: MetricsRecord }
 export interface CheckpointMessage { type: 'checkpoint'; sequences: number; path: string }
 export interface WarningMessage { type: 'warning'; message: string }
 export interface ErrorMessage { type: 'error'; message: string }
 export interface FinishedMessage { type: 'finished'; status: RunStatus; sequences: number; runDir: string; seconds: number }
 export type FromChildMessage =
-  | StartedMessage | ProgressMessage | MetricsMessage | CheckpointMessage | WarningMessage | ErrorMessage | FinishedMessage;
+  | StartedMessage | ProgressMessage | ChildMetricsMessage | CheckpointMessage | WarningMessage | ErrorMessage | FinishedMessage;
 
 // ---- CLI children → extension (contracts.md §2) ----
 

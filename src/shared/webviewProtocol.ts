@@ -6,7 +6,8 @@
  *
  * Handshake: a webview posts `ready` once its listener is attached; the host waits for it before
  * posting anything, then sends `runs`, `metrics` (full arrays), the current `step`, and whatever the
- * view needs (`patterns`, `influence`, `subcircuits`). Afterwards it streams `metricsAppend` rows.
+ * view needs (`patterns`, `influence` + `overTraining`, `subcircuits`). Afterwards it streams
+ * `metricsAppend` rows (and resends `influence` + `overTraining` when a run's aggregates change).
  * The selected step is kept per run: when a view posts `selectStep` for its run, the host broadcasts
  * `step` with that run id to every open view, and the views showing that run follow it (including the
  * sender; an unchanged step is a no-op). A new run starts at "latest" (null). Views over several runs
@@ -15,12 +16,13 @@
  * for the run unless one was already selected in this session.
  */
 import type { MetricsRecord, RunStatus } from './protocol';
+import type { DynamicsFile, LlcMode, LlcRunFile } from './llc';
 
 export type { MetricsRecord, RunStatus };
 
 /** The webview apps; each is `src/webview/<name>.view.ts` → `out/webview/<name>.view.js`. */
-export type ViewName = 'dashboard' | 'attention' | 'influence' | 'subcircuits' | 'compare';
-export const VIEW_NAMES: readonly ViewName[] = ['dashboard', 'attention', 'influence', 'subcircuits', 'compare'];
+export type ViewName = 'dashboard' | 'attention' | 'influence' | 'subcircuits' | 'compare' | 'llc';
+export const VIEW_NAMES: readonly ViewName[] = ['dashboard', 'attention', 'influence', 'subcircuits', 'compare', 'llc'];
 
 // ---- Data the host sends ----
 
@@ -85,11 +87,13 @@ export interface AttentionPatterns {
   clamps?: string[];
 }
 
+/** The heat maps of the influence view; `headAblations` is 8 × 2 (rows Layer-2 heads, cols remove / keep one). */
 export type InfluenceKind =
   | 'valuePreserving' | 'patternPreserving' | 'keepOneValue' | 'keepOnePattern'
-  | 'compositionK' | 'compositionV' | 'compositionQ';
+  | 'compositionK' | 'compositionV' | 'compositionQ' | 'headAblations';
 export const INFLUENCE_KINDS: readonly InfluenceKind[] = [
   'valuePreserving', 'patternPreserving', 'keepOneValue', 'keepOnePattern', 'compositionK', 'compositionV', 'compositionQ',
+  'headAblations',
 ];
 
 /** Default titles, formulas and colour ranges (science spec §5.6, App Fig 11); the host may override title/formula. */
@@ -129,9 +133,14 @@ export const INFLUENCE_INFO: Record<InfluenceKind, { title: string; formula: str
     formula: 'Q[i,j] = ‖W_O^(j) W_Q^(i)‖_F / (‖W_O^(j)‖_F ‖W_Q^(i)‖_F)',
     signed: false, range: [0.09, 0.16],
   },
+  headAblations: {
+    title: 'Accuracy with one Layer 2 head removed / kept (spec §5.5)',
+    formula: 'remove[i] = acc(ablate L2H i only); keep[i] = acc(ablate the 7 other Layer 2 heads)',
+    signed: false, range: [0, 1],
+  },
 };
 
-export interface InfluenceMatrix {
+export interface InfluenceHeatmap {
   runId: string;
   sequences: number;
   kind: InfluenceKind;
@@ -145,9 +154,11 @@ export interface InfluenceMatrix {
   /** Shown under the heatmap. */
   formula: string;
   title?: string;
+  /** Its aggregate, e.g. "influence-matrix-over-training-sub2000.json" (absent: a one-checkpoint file). */
+  source?: string;
 }
 
-export interface SubcircuitCurve {
+export interface SubcircuitPlotCurve {
   /** Series name within a panel (Fig 6: "50 classes"); Fig 5b uses `stepsClamped` as legend text. */
   label: string;
   /** Legend text under '"Clamped" steps', e.g. "None", "1", "1, 2 (layer 1)", "3v, 5 (copy)". */
@@ -170,23 +181,72 @@ export interface SubcircuitCurve {
   runId?: string;
 }
 
-export interface SubcircuitCurves { title?: string; curves: SubcircuitCurve[]; layout?: SubcircuitLayout }
+/**
+ * Curves over training (issue 11, from RUN/measures/<measure>-over-training*.json): one line per head
+ * or quantity, `ys[k]` at `sequences[k]` (null: not measured there).
+ */
+export interface CurveSetOverTraining {
+  id: string;
+  title: string;
+  yLabel: string;
+  formula: string;
+  /** The aggregate file the curves come from. */
+  source: string;
+  sequences: number[];
+  /** `head`: the head a line belongs to (for clamp marks); `reference`: drawn dashed (e.g. all heads). */
+  lines: Array<{ id: string; label: string; head?: string; ys: Array<number | null>; reference?: boolean }>;
+  /** The paper's y range, when there is a natural one (accuracy [0, 1]). */
+  yRange?: [number, number];
+  /** Loss curves: draw ln 2. */
+  ln2?: boolean;
+  /** The head the curves are about (the strongest IH of "influence of each PTH on the strongest IH"). */
+  about?: string;
+}
+
+/** One aggregate file read: which measure, on how many sequences, and the run's checkpoints it lacks. */
+export interface SeriesSource {
+  measure: string; subsample: number | null; file: string; checkpoints: number; missing: number[];
+}
+
+/** Measures over training of a run; the heat maps of each checkpoint come in `influence` matrices. */
+export interface OverTrainingData {
+  runId: string;
+  curves: CurveSetOverTraining[];
+  sources: SeriesSource[];
+  /** The run's checkpoints (the ones a complete computation would cover). */
+  checkpoints: number[];
+  /** The command line that computes (or completes) them. */
+  command: string;
+}
+
+export interface SubcircuitCurves { title?: string; curves: SubcircuitPlotCurve[]; layout?: SubcircuitLayout }
 export type SubcircuitLayout = 'overlay' | 'grid';
+
+/**
+ * One sampling mode's cached results of a run (src/extension/llcData.ts): `llc/<mode>/llc.json` and
+ * `dynamics/<mode>/dynamics.json` as written by `induction-lab llc` / `dynamics` (types in src/shared/llc.ts),
+ * null when absent; `problems` names files that exist but could not be read.
+ */
+export interface LlcModeData { mode: LlcMode; llc: LlcRunFile | null; dynamics: DynamicsFile | null; problems: string[] }
 
 // ---- Host → webview ----
 
 /** The runs this view should show (dashboard: a picker, with `activeRunId` preselected; compare: all of them). */
 export interface RunsMessage { type: 'runs'; runs: RunSummary[]; activeRunId?: string }
 /** The full metrics of one run (replaces what the view had). */
-export interface MetricsMessage { type: 'metrics'; runId: string; records: MetricsRecord[] }
+export interface RunMetricsMessage { type: 'metrics'; runId: string; records: MetricsRecord[] }
 /** New rows of one run (appended, keyed by `sequences`; a repeated `sequences` replaces the old row). */
 export interface MetricsAppendMessage { type: 'metricsAppend'; runId: string; records: MetricsRecord[] }
 /** The selected step (sequences seen) of run `runId` (absent: the multi-run views' cursor); null = the latest. */
 export interface StepMessage { type: 'step'; sequences: number | null; runId?: string }
 export interface PatternsMessage { type: 'patterns'; patterns: AttentionPatterns; inReplyTo?: number }
 /** Influence matrices of a run: any mix of kinds and checkpoints (several checkpoints animate with the step). */
-export interface InfluenceMessage { type: 'influence'; runId: string; matrices: InfluenceMatrix[]; inReplyTo?: number }
+export interface InfluenceMessage { type: 'influence'; runId: string; matrices: InfluenceHeatmap[]; inReplyTo?: number }
+/** Measures over training of a run (curves and what was read); sent with `influence` and when aggregates change. */
+export interface OverTrainingMessage { type: 'overTraining'; data: OverTrainingData }
 export interface SubcircuitsMessage { type: 'subcircuits'; data: SubcircuitCurves }
+/** The LLC and essential-dynamics caches of run `runId`, one entry per mode that has any (replaces what the view had). */
+export interface LlcDataMessage { type: 'llc'; runId: string; modes: LlcModeData[] }
 /** The outcome of an `export` (after the host's save dialog). */
 export interface ExportResultMessage { type: 'exportResult'; inReplyTo?: number; ok: boolean; path?: string; error?: string }
 /** Preferences every view of the session shares (figure background, attention mode); a fresh view adopts them. */
@@ -195,8 +255,9 @@ export interface PrefsMessage { type: 'prefs'; prefs: Record<string, string | nu
 export interface StatusMessage { type: 'status'; level: 'info' | 'warning' | 'error'; message: string }
 
 export type ToWebviewMessage =
-  | RunsMessage | MetricsMessage | MetricsAppendMessage | StepMessage | PatternsMessage | InfluenceMessage
-  | SubcircuitsMessage | ExportResultMessage | StatusMessage | PrefsMessage;
+  | RunsMessage | RunMetricsMessage | MetricsAppendMessage | StepMessage | PatternsMessage | InfluenceMessage
+  | SubcircuitsMessage | ExportResultMessage | StatusMessage | PrefsMessage | LlcDataMessage
+  | OverTrainingMessage;
 
 // ---- Webview → host ----
 
@@ -220,6 +281,8 @@ export const EXPORT_FORMATS: readonly ExportFormat[] = ['png', 'svg', 'csv', 'js
 /** `data` is base64 for png, text otherwise; the host shows the save dialog and replies with `exportResult`. */
 export interface ExportMessage { type: 'export'; format: ExportFormat; fileName: string; data: string; requestId?: number }
 export interface OpenRunMessage { type: 'openRun'; runId: string }
+/** Asks the host to compute the measures over training of a run (command `inductionLab.computeOverTraining`). */
+export interface ComputeOverTrainingMessage { type: 'computeOverTraining'; runId: string }
 /** Compare: the host asks which runs to add (a quick pick of the runs not shown yet). */
 export interface AddRunsMessage { type: 'addRuns' }
 /** Compare: stop showing a run. */
@@ -227,7 +290,7 @@ export interface RemoveRunMessage { type: 'removeRun'; runId: string }
 
 export type FromWebviewMessage =
   | ReadyMessage | SelectStepMessage | RequestPatternsMessage | RequestInfluenceMessage | ExportMessage | OpenRunMessage
-  | PrefsMessage | AddRunsMessage | RemoveRunMessage;
+  | PrefsMessage | AddRunsMessage | RemoveRunMessage | ComputeOverTrainingMessage;
 
 // ---- What a panel saves for its restore ----
 
@@ -283,7 +346,7 @@ function isPatterns(x: unknown): boolean {
   return isObj(x) && isStr(x.runId) && isNum(x.sequences) && PATTERN_MODES.includes(x.mode as PatternMode)
     && isArr(x.tokens, isStr) && isArr(x.layers, (l) => isArr(l, (h) => isArr(h, (q) => isArr(q, isNum))));
 }
-function isInfluenceMatrix(x: unknown): boolean {
+function isInfluenceHeatmap(x: unknown): boolean {
   return isObj(x) && isStr(x.runId) && isNum(x.sequences) && INFLUENCE_KINDS.includes(x.kind as InfluenceKind)
     && isArr(x.rows, isStr) && isArr(x.cols, isStr) && isArr(x.values, (r) => isArr(r, isNum))
     && typeof x.signed === 'boolean' && isStr(x.formula);
@@ -292,8 +355,26 @@ function isCurve(x: unknown): boolean {
   return isObj(x) && isStr(x.label) && isStr(x.stepsClamped) && isStr(x.stepsLearned)
     && isArr(x.xs, isNum) && isArr(x.ys, (y) => typeof y === 'number') && (x.xs as number[]).length === (x.ys as number[]).length;
 }
+const isNumOrNull = (y: unknown): boolean => y === null || isNum(y);
+function isCurveSet(x: unknown): boolean {
+  if (!isObj(x) || !isStr(x.id) || !isStr(x.title) || !isStr(x.yLabel) || !isArr(x.sequences, isNum)) return false;
+  const n = (x.sequences as number[]).length;
+  return isArr(x.lines, (l) => isObj(l) && isStr(l.id) && isStr(l.label) && isArr(l.ys, isNumOrNull)
+    && (l.ys as unknown[]).length === n);
+}
+const isOverTraining = (x: unknown): boolean => isObj(x) && isStr(x.runId) && isArr(x.curves, isCurveSet)
+  && isArr(x.sources, (s) => isObj(s) && isStr(s.measure) && isArr(s.missing, isNum))
+  && isArr(x.checkpoints, isNum) && isStr(x.command);
 /** Records are produced by our own engine; check the shape cheaply (key fields only). */
 const isRecord = (x: unknown): boolean => isObj(x) && isNum(x.sequences) && isObj(x.eval);
+/** Cache files (our own writer): key fields only; the view tolerates missing optional ones. */
+const isLlcFile = (x: unknown): boolean => isObj(x) && isArr(x.points, (p) => isObj(p) && isNum(p.sequences))
+  && isObj(x.stages) && isObj(x.settings);
+const isDynamicsFile = (x: unknown): boolean => isObj(x) && isArr(x.explainedVariance, isNum)
+  && isArr(x.points, (p) => isObj(p) && isNum(p.sequences) && isArr(p.pcs, isNum));
+const isLlcModeData = (x: unknown): boolean => isObj(x) && (x.mode === 'as-trained' || x.mode === 'clean')
+  && (x.llc === null || isLlcFile(x.llc)) && (x.dynamics === null || isDynamicsFile(x.dynamics))
+  && isArr(x.problems, isStr);
 
 const TO_WEBVIEW: Record<ToWebviewMessage['type'], (m: Rec) => boolean> = {
   runs: (m) => isArr(m.runs, isRunSummary) && isOpt(m.activeRunId, isStr),
@@ -301,11 +382,13 @@ const TO_WEBVIEW: Record<ToWebviewMessage['type'], (m: Rec) => boolean> = {
   metricsAppend: (m) => isStr(m.runId) && isArr(m.records, isRecord),
   step: (m) => isStepValue(m.sequences) && isOpt(m.runId, isStr),
   patterns: (m) => isPatterns(m.patterns),
-  influence: (m) => isStr(m.runId) && isArr(m.matrices, isInfluenceMatrix),
+  influence: (m) => isStr(m.runId) && isArr(m.matrices, isInfluenceHeatmap),
   subcircuits: (m) => isObj(m.data) && isArr(m.data.curves, isCurve),
   exportResult: (m) => typeof m.ok === 'boolean',
   status: (m) => isStr(m.message) && ['info', 'warning', 'error'].includes(m.level as string),
   prefs: (m) => isPrefs(m.prefs),
+  llc: (m) => isStr(m.runId) && isArr(m.modes, isLlcModeData),
+  overTraining: (m) => isOverTraining(m.data),
 };
 
 const FROM_WEBVIEW: Record<FromWebviewMessage['type'], (m: Rec) => boolean> = {
@@ -321,6 +404,7 @@ const FROM_WEBVIEW: Record<FromWebviewMessage['type'], (m: Rec) => boolean> = {
   prefs: (m) => isPrefs(m.prefs),
   addRuns: () => true,
   removeRun: (m) => isStr(m.runId),
+  computeOverTraining: (m) => isStr(m.runId),
 };
 
 export function isToWebviewMessage(x: unknown): x is ToWebviewMessage {

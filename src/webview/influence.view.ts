@@ -1,12 +1,17 @@
 /**
  * PTH → IH influence matrices (science spec §5.6, App Fig 11): 8×8 heatmaps, rows = Layer-2 head,
  * columns = Layer-1 head; RdBu (blue negative, symmetric) for signed kinds, viridis for unsigned; the
- * formula under each. Needs from the host: `influence` (any mix of kinds and checkpoints), `step`, and
- * optionally `runs` (for the run name). Several checkpoints animate with the shared step (Play).
- * Picking a kind the host has not sent posts `requestInfluence`.
+ * formula under each; with them the composition scores and the remove-one / keep-one head ablations
+ * (§5.5, 8 × 2). Needs from the host: `influence` (any mix of kinds and checkpoints), `step`,
+ * `overTraining` (curves over training, lib/overTrainingCurves.ts) and optionally `runs` (run name).
+ * Measured at several checkpoints, the heat maps follow the one shared step (Play), each showing the
+ * measured checkpoint nearest to it and saying so. Picking a kind the host has not sent posts
+ * `requestInfluence`; "Compute Measures over Training" posts `computeOverTraining`.
  */
 import { select } from 'd3-selection';
-import type { InfluenceKind, InfluenceMatrix, RunSummary, ToWebviewMessage } from '../shared/webviewProtocol';
+import type {
+  InfluenceKind, InfluenceHeatmap, OverTrainingData, RunSummary, ToWebviewMessage,
+} from '../shared/webviewProtocol';
 import { INFLUENCE_INFO, INFLUENCE_KINDS } from '../shared/webviewProtocol';
 import { connect, post, createStepSharer, nextRequestId, handleCommon } from './lib/host';
 import { persisted } from './lib/state';
@@ -18,7 +23,8 @@ import { drawColorbar } from './lib/colorbar';
 import { createStepSlider } from './lib/slider';
 import { viridis, diverging, onThemeChange } from './lib/theme';
 import { influenceDomain, type DomainMode } from './lib/domains';
-import { floorStep, uniqueSorted } from './lib/steps';
+import { framesAt, measuredSteps, snapNote, snapToMeasured } from './lib/overTraining';
+import { createOverTrainingCurves } from './lib/overTrainingCurves';
 import { toCsv } from './lib/csv';
 import { headMarks, MARK_WORD, type HeadMark } from './lib/clampMarks';
 import { hideTip } from './lib/tooltip';
@@ -28,25 +34,21 @@ import { gridColumns } from './lib/layout';
 // runId is the panel's identity (PanelIdentity): the host restores the panel with it after a reload.
 const S = persisted({
   runId: '', step: null as number | null, kind: 'all' as string, range: 'paper' as string, values: true,
+  xScale: 'linear' as string, smoothing: 0,
 });
 
 let runs: RunSummary[] = [];
 let runId = S.value.runId;
-let matrices: InfluenceMatrix[] = [];
+let matrices: InfluenceHeatmap[] = [];
+let overTraining: OverTrainingData | undefined;
 const requested = new Set<string>();
 
 const kindOf = (): InfluenceKind | 'all' => (S.value.kind === 'all' || INFLUENCE_KINDS.includes(S.value.kind as InfluenceKind) ? S.value.kind as InfluenceKind | 'all' : 'all');
 const available = (): InfluenceKind[] => INFLUENCE_KINDS.filter((k) => matrices.some((m) => m.kind === k));
 const shownKinds = (): InfluenceKind[] => { const k = kindOf(); return k === 'all' ? available() : [k]; };
-/** For each shown kind, the matrix in force at the selected step. */
-function current(): InfluenceMatrix[] {
-  return shownKinds().flatMap((k) => {
-    const ms = matrices.filter((m) => m.kind === k);
-    const s = floorStep(uniqueSorted(ms.map((m) => m.sequences)), S.value.step);
-    const m = ms.find((x) => x.sequences === s);
-    return m ? [m] : [];
-  });
-}
+/** For each shown kind, the frame at the measured checkpoint nearest the selected step. */
+const current = (): InfluenceHeatmap[] => framesAt(matrices, shownKinds(), S.value.step);
+const steps = (): number[] => measuredSteps(matrices, shownKinds());
 const runName = () => runs.find((r) => r.id === runId)?.name ?? runId;
 
 const app = document.getElementById('app')!;
@@ -66,6 +68,8 @@ const slider = createStepSlider(app, {
   label: 'Checkpoint (sequences seen)', follow: true, play: true, playMs: 700,
   onChange: (v, final) => { S.update({ step: v }); render(); share(v, final); },
 });
+const snapLine = h('p', { class: 'snap-note', 'aria-live': 'polite' });
+app.append(snapLine);
 const setStatus = statusLine(app);
 
 const panel = createPanel(app, 'Influence matrices', {
@@ -85,6 +89,17 @@ const panel = createPanel(app, 'Influence matrices', {
 const svg = select(panel.body).append('svg').attr('class', 'chart').attr('role', 'figure').attr('aria-label', 'Influence matrices');
 const empty = h('div', { class: 'empty', text: 'Waiting for influence matrices…' });
 panel.body.append(empty);
+const curves = createOverTrainingCurves(app, {
+  options: { xScale: S.value.xScale === 'log' ? 'log' : 'linear', smoothing: S.value.smoothing },
+  onOptions: (v) => S.update({ xScale: v.xScale, smoothing: v.smoothing }),
+  onPick: (x) => { S.update({ step: x }); slider.setValue(x); render(); share(x, true); },
+  onCompute: () => {
+    if (!runId) return;
+    post({ type: 'computeOverTraining', runId });
+    setStatus('Asked to compute the measures over training…');
+  },
+  setStatus,
+});
 
 /** ".12", "−.05", "+.03"; near-zero values as ".00" without a sign. */
 function signedCell(v: number, signed: boolean): string {
@@ -94,7 +109,7 @@ function signedCell(v: number, signed: boolean): string {
 }
 
 /** The run's clamps at the matrix's checkpoint, by head. */
-const marksAt = (m: InfluenceMatrix): Map<string, HeadMark> =>
+const marksAt = (m: InfluenceHeatmap): Map<string, HeadMark> =>
   headMarks(runs.find((r) => r.id === runId)?.clamps ?? [], m.sequences);
 
 /**
@@ -109,7 +124,7 @@ function rowFlag(head: string, mk: HeadMark): string {
 }
 
 /** Lines under a matrix naming the flagged rows (and a replaced Layer 1). */
-function flagLines(m: InfluenceMatrix): string[] {
+function flagLines(m: InfluenceHeatmap): string[] {
   const marks = marksAt(m);
   const ablated = m.rows.filter((r) => marks.get(r)?.state === 'ablated');
   const clamped = m.rows.filter((r) => marks.get(r)?.state === 'clamped');
@@ -137,12 +152,20 @@ function updateControls(): void {
   const av = available();
   kindSel.setOptions([{ value: 'all', label: 'All (App Fig 11)' },
     ...INFLUENCE_KINDS.map((k) => ({ value: k, label: `${INFLUENCE_INFO[k].title}${av.includes(k) ? '' : ' (not computed)'}` }))], kindOf());
-  slider.setSteps(uniqueSorted(matrices.map((m) => m.sequences)));
+  slider.setSteps(steps());
   slider.setValue(S.value.step);
   runLabel.textContent = runId ? `run ${runName()}` : '';
 }
 
 function render(): void {
+  renderMatrices();
+  snapLine.textContent = snapNote(steps(), S.value.step);
+  const shown = snapToMeasured(steps(), S.value.step).shown;
+  curves.update(overTraining?.runId === runId ? overTraining : undefined, runs.find((r) => r.id === runId),
+    shown ?? S.value.step);
+}
+
+function renderMatrices(): void {
   const ms = current();
   empty.style.display = ms.length ? 'none' : '';
   svg.style('display', () => (ms.length ? null : 'none'));
@@ -151,13 +174,15 @@ function render(): void {
   const blockW = Math.min(460, Math.floor(width / cols) - 12);
   const labelW = 40;
   const cell = Math.max(18, Math.min(40, Math.floor((blockW - labelW) / 8)));
-  type Block = { m: InfluenceMatrix; x: number; y: number };
+  type Block = { m: InfluenceHeatmap; x: number; y: number };
   const blocks: Block[] = [];
   const heights: number[] = [];
   const layout = ms.map((m) => {
     const title = wrapText(`${m.title ?? INFLUENCE_INFO[m.kind].title} · ${fmtInt(m.sequences)} seq`, Math.floor(blockW / 6.6));
     const formula = [...wrapText(m.formula || INFLUENCE_INFO[m.kind].formula, Math.floor(blockW / 6.1)),
-      ...flagLines(m).flatMap((t) => wrapText(t, Math.floor(blockW / 6.1)))];
+      ...flagLines(m).flatMap((t) => wrapText(t, Math.floor(blockW / 6.1))),
+      // Frames may come from different computations (subsamples): each names its own.
+      ...wrapText(m.source ? `from ${m.source}` : 'from a one-checkpoint result', Math.floor(blockW / 6.1))];
     const hm = heatmapSize({ rows: m.rows, cols: m.cols, cell, rowLabels: true, labelW, colLabels: 'top' });
     return { m, title, formula, h: title.length * 15 + hm.height + 8 + 42 + formula.length * 13 + 14 };
   });
@@ -177,6 +202,7 @@ function render(): void {
       const spec: HeatmapSpec = {
         key: m.kind, x: 0, y: ty, rows: m.rows, cols: m.cols, values: m.values, cell, color,
         rowLabels: true, labelW, colLabels: 'top', showValues: S.value.values && cell >= 24,
+        labelFont: m.cols.some((c) => c.length * 6 > cell) ? 8 : undefined,
         format: (v) => signedCell(v, m.signed),
         ariaLabel: `${INFLUENCE_INFO[m.kind].title}: rows Layer 2 heads, columns Layer 1 heads, at ${fmtInt(m.sequences)} sequences`,
         rowMark: (r) => {
@@ -208,13 +234,13 @@ function onMessage(m: ToWebviewMessage): void {
   switch (m.type) {
     case 'runs':
       runs = m.runs;
-      if (m.activeRunId && m.activeRunId !== runId) { matrices = []; runId = m.activeRunId; }
+      if (m.activeRunId && m.activeRunId !== runId) { matrices = []; overTraining = undefined; runId = m.activeRunId; }
       S.update({ runId });
       updateControls();
       break;
     case 'influence': {
-      if (m.runId !== runId) { matrices = []; runId = m.runId; S.update({ runId }); }
-      const key = (x: InfluenceMatrix) => `${x.kind}|${x.sequences}`;
+      if (m.runId !== runId) { matrices = []; overTraining = undefined; runId = m.runId; S.update({ runId }); }
+      const key = (x: InfluenceHeatmap) => `${x.kind}|${x.sequences}`;
       const incoming = new Set(m.matrices.map(key));
       matrices = [...matrices.filter((x) => !incoming.has(key(x))), ...m.matrices].sort((a, b) => a.sequences - b.sequences);
       setStatus('');
@@ -223,6 +249,11 @@ function onMessage(m: ToWebviewMessage): void {
       render();
       break;
     }
+    case 'overTraining':
+      if (m.data.runId !== runId) break;
+      overTraining = m.data;
+      render();
+      break;
     case 'step':
       if (m.runId === runId && m.sequences !== S.value.step) {
         S.update({ step: m.sequences }); slider.setValue(m.sequences); render();

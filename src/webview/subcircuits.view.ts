@@ -7,7 +7,7 @@
  * resent while the runs stream — and `step` (drawn as a rule; clicking a curve moves it).
  */
 import { select } from 'd3-selection';
-import type { SubcircuitCurve, SubcircuitCurves, SubcircuitLayout, ToWebviewMessage } from '../shared/webviewProtocol';
+import type { SubcircuitPlotCurve, SubcircuitCurves, SubcircuitLayout, ToWebviewMessage } from '../shared/webviewProtocol';
 import { LN2, LN2_LABEL } from '../shared/webviewProtocol';
 import { connect, createStepSharer, handleCommon } from './lib/host';
 import { persisted } from './lib/state';
@@ -33,7 +33,7 @@ const S = persisted({
 let data: SubcircuitCurves = { curves: [] };
 const sources = (): string[] => [...new Set(data.curves.map((c) => c.source ?? 'runs'))];
 const source = (): string => (sources().includes(S.value.source) ? S.value.source : sources()[0] ?? '');
-const curves = (): SubcircuitCurve[] => data.curves.filter((c) => (c.source ?? 'runs') === source());
+const curves = (): SubcircuitPlotCurve[] => data.curves.filter((c) => (c.source ?? 'runs') === source());
 /** Fig 6 sources have rows: they default to small multiples. */
 const layout = (): SubcircuitLayout => (S.value.layout === 'grid' || S.value.layout === 'overlay' ? S.value.layout
   : curves().some((c) => c.row) ? 'grid' : data.layout ?? 'overlay');
@@ -82,14 +82,14 @@ gridHost.append(gridTable);
 let gridData: PlotData | undefined;
 gridTable.addEventListener('toggle', () => renderDataTable(gridTable, gridData, 'Subcircuit evolution'));
 
-const seriesOf = (c: SubcircuitCurve, id: string, label: string, color: string): LineSeries =>
+const seriesOf = (c: SubcircuitPlotCurve, id: string, label: string, color: string): LineSeries =>
   ({ id, label, color, hidden: S.value.hidden.includes(id), points: c.xs.map((x, i) => ({ x, y: c.ys[i] })) });
 const refs: RefLine[] = [
   { id: 'ln2', y: LN2, label: `ln 2: ${LN2_LABEL}`, short: 'ln 2' },
   { id: 'learned', y: 0.4 * LN2, label: 'learning threshold 0.4·ln 2 (spec §5.10)', short: '.4 ln2' },
 ];
 /** Learning-time ticks (spec §5.10) of the shown curves, in their colours. */
-const learnMarks = (cs: Array<{ c: SubcircuitCurve; color: string; id: string }>): XMarker[] =>
+const learnMarks = (cs: Array<{ c: SubcircuitPlotCurve; color: string; id: string }>): XMarker[] =>
   cs.filter((o) => typeof o.c.learningTime === 'number' && !S.value.hidden.includes(o.id))
     .map((o) => ({
       id: `lt-${o.id}`, x: o.c.learningTime as number, kind: 'tick', color: o.color,
@@ -98,9 +98,9 @@ const learnMarks = (cs: Array<{ c: SubcircuitCurve; color: string; id: string }>
 /** The paper's y range, widened (never clipping a curve silently) when the data go above it. */
 const yRange = (paper: number, ys: number[]): [number, number] =>
   (S.value.range === 'auto' ? metricDomain('loss', ys) : [0, Math.max(paper, metricDomain('loss', ys)[1])]);
-const learned = (c: SubcircuitCurve) =>
+const learned = (c: SubcircuitPlotCurve) =>
   (typeof c.learningTime === 'number' ? `learned at ${fmtInt(c.learningTime)}` : 'not learned in the run');
-const notLearned = (cs: SubcircuitCurve[]) =>
+const notLearned = (cs: SubcircuitPlotCurve[]) =>
   cs.filter((c) => c.learningTime === null).map((c) => c.stepsClamped || c.label);
 
 function renderOverlay(): void {

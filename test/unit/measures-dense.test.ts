@@ -13,7 +13,7 @@ import { resolveRunConfig, RunConfig, REST_HEADS } from '../../src/engine/train/
 import { initParams, cloneParams, Params } from '../../src/engine/model/params';
 import { encodeCheckpoint } from '../../src/engine/model/checkpoint';
 import { forward, crossEntropy } from '../../src/engine/model/forward';
-import { batchTensors } from '../../src/engine/model/tfModel';
+import { TfWeights, batchTensors } from '../../src/engine/model/tfModel';
 import { site } from '../../src/engine/model/sites';
 import { clampedForward } from '../../src/engine/clamps/apply';
 import { ClampSpec, normalizeClamps } from '../../src/engine/clamps/spec';
@@ -58,12 +58,16 @@ before(async () => {
   writeRun(runPath, run, [0, 160, 320]);
   ctx = await openMeasureContext(runPath, undefined, SUB);
 });
-after(() => { if (ctx) disposeContext(ctx); fs.rmSync(root, { recursive: true, force: true }); });
+after(() => { if (ctx) disposeContext(ctx); refWeights?.dispose(); fs.rmSync(root, { recursive: true, force: true }); });
+
+/** The checkpoint's weights as TF.js variables: the reference path the expectations are computed on. */
+let refWeights: TfWeights | null = null;
+const ctxWeights = (): TfWeights => (refWeights ??= new TfWeights(run.model, ctx.params, false));
 
 /** Per-sequence loss / correctness of a clamped forward on the context's whole batch, computed directly. */
 function direct(clamps: ClampSpec[], params?: Params) {
   const c = run.model, B = ctx.batch.size, L = c.numLabels;
-  const w = params ? makeMeasureContext({ run, params, task: ctx.task, sequences: 0, batch: { batch: ctx.batch, denseSize: ctx.denseSize, subsample: ctx.subsample } }).weights : ctx.weights;
+  const own = params ? new TfWeights(c, params, false) : null, w = own ?? ctxWeights();
   const out = tf.tidy(() => {
     const { inputs, host } = batchTensors(ctx.task.bank, ctx.batch);
     const r = clampedForward(c, w.weights, inputs, host, normalizeClamps(clamps, c), ctx.sequences, { record: new Set([site.pattern(0), site.pattern(1)]) });
@@ -164,9 +168,9 @@ test('all L1 heads ablated with patterns and values preserved = block 0\'s outpu
   const c = run.model, B = ctx.batch.size;
   const loss = tf.tidy(() => {
     const { inputs } = batchTensors(ctx.task.bank, ctx.batch);
-    const clean = forward(c, ctx.weights.weights, inputs, { record: new Set([site.embed, site.attnOut(1)]) });
+    const clean = forward(c, ctxWeights().weights, inputs, { record: new Set([site.embed, site.attnOut(1)]) });
     const resid = tf.add(clean.acts.get(site.embed)!, clean.acts.get(site.attnOut(1))!);
-    const o = forward(c, ctx.weights.weights, inputs, { overrides: new Map([[site.residPost(1), { value: resid, mask: tf.ones(resid.shape, 'bool') }]]) });
+    const o = forward(c, ctxWeights().weights, inputs, { overrides: new Map([[site.residPost(1), { value: resid, mask: tf.ones(resid.shape, 'bool') }]]) });
     const targets = tf.tensor1d(Int32Array.from({ length: B }, (_, b) => ctx.batch.labels[b * 3 + 2]), 'int32');
     return tf.neg(tf.sum(tf.mul(tf.logSoftmax(o.logits), tf.oneHot(targets, c.numLabels)), -1)).dataSync() as Float32Array;
   });

@@ -14,24 +14,43 @@ import { FigureData, figureCsv, figureSvg } from '../../src/engine/science/figur
 const ROOT = path.resolve(__dirname, '../..');
 
 test('combineSeries: mean and range over seeds on the x-values every seed has', () => {
-  const s = combineSeries([
-    { label: 'train', xs: [0, 10, 20, 30], ys: [2, 1, 0.5, 0.1], color: '#000' },
-    { label: 'train', xs: [0, 10, 20], ys: [2.2, 0.7, 0.3] },
-    { label: 'train', xs: [0, 10, 20, 30], ys: [1.9, 1.3, NaN, 0.2] },
-  ], [5, 6, 7]);
+  const s = combineSeries(
+    [
+      { label: 'train', xs: [0, 10, 20, 30], ys: [2, 1, 0.5, 0.1], color: '#000' },
+      { label: 'train', xs: [0, 10, 20], ys: [2.2, 0.7, 0.3] },
+      { label: 'train', xs: [0, 10, 20, 30], ys: [1.9, 1.3, NaN, 0.2] },
+    ],
+    [5, 6, 7],
+  );
   assert.deepEqual(s.xs, [0, 10, 20]);
-  assert.ok(Math.abs(s.ys[0] - 6.1 / 3) < 1e-12 && Math.abs(s.ys[1] - 1) < 1e-12 && Math.abs(s.ys[2] - 0.4) < 1e-12, `${s.ys}`);
+  assert.ok(
+    Math.abs(s.ys[0] - 6.1 / 3) < 1e-12 && Math.abs(s.ys[1] - 1) < 1e-12 && Math.abs(s.ys[2] - 0.4) < 1e-12,
+    `${s.ys}`,
+  );
   assert.deepEqual(s.band, { lo: [1.9, 0.7, 0.3], hi: [2.2, 1.3, 0.5] });
-  assert.deepEqual(s.perSeed!.map((p) => p.seed), [5, 6, 7]);
+  assert.deepEqual(
+    s.perSeed!.map((p) => p.seed),
+    [5, 6, 7],
+  );
   assert.deepEqual(s.perSeed![1].ys, [2.2, 0.7, 0.3]);
   assert.equal(s.color, '#000');
 });
 
 test('combineSeeds: lines banded, scatter pooled, heatmaps from the first seed; CSV and SVG carry the seeds', () => {
   const fig = (k: number): FigureData => ({
-    id: 'x', title: 'T', columns: 1, notes: [], panels: [
+    id: 'x',
+    title: 'T',
+    columns: 1,
+    notes: [],
+    panels: [
       { kind: 'lines', title: 'L', xLabel: 'x', yLabel: 'y', series: [{ label: 'a', xs: [0, 1], ys: [k, k + 1] }] },
-      { kind: 'scatter', title: 'S', xLabel: 'x', yLabel: 'y', points: [{ x: k, y: k, label: 'H0', marker: 'circle', seed: k }] },
+      {
+        kind: 'scatter',
+        title: 'S',
+        xLabel: 'x',
+        yLabel: 'y',
+        points: [{ x: k, y: k, label: 'H0', marker: 'circle', seed: k }],
+      },
       { kind: 'heat', title: 'H', rows: ['r'], cols: ['c'], values: [[k]], domain: [0, 1], signed: false },
     ],
   });
@@ -45,7 +64,14 @@ test('combineSeeds: lines banded, scatter pooled, heatmaps from the first seed; 
   assert.ok(f.notes.some((n) => /mean over seeds 5, 7/.test(n)) && f.notes.some((n) => /Heatmaps: seed 5/.test(n)));
   const csv = figureCsv(f).trim().split('\n');
   assert.equal(csv[0], 'panel,series,x,y,seed');
-  assert.ok(csv.includes('L,a,0,5,5') && csv.includes('L,a,1,8,7') && csv.includes('L,a,0,6,mean') && csv.includes('L,a,1,6,min') && csv.includes('L,a,1,8,max'), csv.join('\n'));
+  assert.ok(
+    csv.includes('L,a,0,5,5') &&
+      csv.includes('L,a,1,8,7') &&
+      csv.includes('L,a,0,6,mean') &&
+      csv.includes('L,a,1,6,min') &&
+      csv.includes('L,a,1,8,max'),
+    csv.join('\n'),
+  );
   assert.ok(csv.includes('S,H0 (circle),7,7,7') && csv.includes('H,r,c,5,5'));
   const svg = figureSvg(f);
   assert.match(svg, /<polygon fill="#1b9e77" fill-opacity="0\.18"/);
@@ -54,13 +80,20 @@ test('combineSeeds: lines banded, scatter pooled, heatmaps from the first seed; 
 });
 
 test('summarizeSeeds: mean, min and max of the numbers all seeds share', () => {
-  const s = summarizeSeeds([{ lt: 10, nested: { a: 1, b: 'x' }, arr: [1], only5: 1 }, { lt: 30, nested: { a: 3, b: 'y' }, arr: [2] }]);
+  const s = summarizeSeeds([
+    { lt: 10, nested: { a: 1, b: 'x' }, arr: [1], only5: 1 },
+    { lt: 30, nested: { a: 3, b: 'y' }, arr: [2] },
+  ]);
   assert.deepEqual(s, { lt: { mean: 20, min: 10, max: 30 }, nested: { a: { mean: 2, min: 1, max: 3 } } });
 });
 
 test('reproduce fig5a --seeds draws the toy model over seeds with a band and keeps every seed', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'il-bands-'));
-  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/engine/cli.ts'), 'reproduce', 'fig5a', '--seeds', '0,1,2,3', '--out', dir], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', path.join(ROOT, 'src/engine/cli.ts'), 'reproduce', 'fig5a', '--seeds', '0,1,2,3', '--out', dir],
+    { cwd: ROOT, encoding: 'utf8', timeout: 120_000 },
+  );
   assert.equal(r.status, 0, r.stderr);
   const data = JSON.parse(fs.readFileSync(path.join(dir, 'fig5a', 'data.json'), 'utf8'));
   assert.deepEqual(data.seeds, [0, 1, 2, 3]);
@@ -71,5 +104,8 @@ test('reproduce fig5a --seeds draws the toy model over seeds with a band and kee
   assert.equal(none.perSeed.length, 4);
   assert.match(data.figure.title, /seeds 0, 1, 2, 3/);
   assert.match(fs.readFileSync(path.join(dir, 'fig5a', 'figure.svg'), 'utf8'), /<polygon /);
-  assert.match(fs.readFileSync(path.join(dir, 'fig5a', 'data.csv'), 'utf8'), /\n"?"Clamped" variable"?,none,0,[\d.e-]+,mean\n|,none,0,[\d.e-]+,mean\n/);
+  assert.match(
+    fs.readFileSync(path.join(dir, 'fig5a', 'data.csv'), 'utf8'),
+    /\n"?"Clamped" variable"?,none,0,[\d.e-]+,mean\n|,none,0,[\d.e-]+,mean\n/,
+  );
 });

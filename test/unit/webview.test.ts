@@ -678,16 +678,20 @@ describe('webview protocol guards', () => {
       { type: 'requestInfluence', runId: 'r1', kind: 'compositionQ' },
       { type: 'export', format: 'png', fileName: 'a.png', data: 'iVBOR' },
       { type: 'openRun', runId: 'r1' },
+      { type: 'computeOverTraining', runId: 'r1' },
     ];
     for (const m of ok) assert.ok(isFromWebviewMessage(m), JSON.stringify(m));
     for (const m of [{ type: 'ready', view: 'other' }, { type: 'export', format: 'gif', fileName: 'a', data: '' },
       { type: 'export', format: 'csv', fileName: '', data: 'a' }, { type: 'requestPatterns', runId: 'r', sequences: 1, mode: 'x' },
-      { type: 'openRun' }, { type: 'selectStep' }, { type: 'runs', runs: [] }]) assert.equal(isFromWebviewMessage(m), false, JSON.stringify(m));
+      { type: 'openRun' }, { type: 'selectStep' }, { type: 'runs', runs: [] }, { type: 'computeOverTraining' }]) {
+      assert.equal(isFromWebviewMessage(m), false, JSON.stringify(m));
+    }
   });
   test('legends and kinds', () => {
     assert.equal(EVAL_SET_LEGENDS.fsl_test_class, 'test (exemplars)');
     assert.equal(EVAL_SET_LEGENDS.fsl_val_rl, 'test (relabel)');
-    assert.equal(INFLUENCE_KINDS.length, 7);
+    // 4 influence matrices, 3 composition scores, the remove-one / keep-one head ablations.
+    assert.equal(INFLUENCE_KINDS.length, 8);
     for (const k of INFLUENCE_KINDS) assert.ok(INFLUENCE_INFO[k].formula.length > 10, k);
   });
 });

@@ -21,8 +21,7 @@ import { headMaskArray } from './masks';
 import { ClampSpec, CLAMP_ORDER, isActive } from './spec';
 import { PassKind, Spec, defOf } from './kinds';
 import { parseHead, headsByLayer } from './heads';
-
-export type { BatchHost } from './context';
+import { applyPathClamp } from './pathApply';
 
 const NEG = -1e9;
 
@@ -125,6 +124,9 @@ const PASSES: { [K in PassKind]: TfApply<K> } = {
   },
   // §4.9 runs after the main pass (graftOut below): nothing to set before it.
   'graft-out': () => {},
+  // Issue 18: one edge's receiver input recomputed from a replaced sender output (pathApply.ts).
+  'path-patch': applyPathClamp,
+  'stop-gradient': applyPathClamp,
 };
 
 /** Graft-out runs after the main pass: the donor's later layers read this model's block output. */

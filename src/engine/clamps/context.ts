@@ -10,9 +10,6 @@ import { forward, ForwardResult, ModelInputs, Overrides, Weights } from '../mode
 import { HostOverride } from '../model/hostOverride';
 import { ClampBatch } from '../model/hostBatch';
 
-/** @deprecated the clamps' view of a batch is model/hostBatch.ts ClampBatch (this alias goes when callers move). */
-export type BatchHost = ClampBatch;
-
 export class ClampContext {
   readonly overrides: Overrides = new Map();
   private basePass: ForwardResult | null = null;
@@ -23,7 +20,7 @@ export class ClampContext {
     readonly config: ModelConfig,
     readonly weights: Weights,
     readonly inputs: ModelInputs,
-    readonly host: BatchHost,
+    readonly host: ClampBatch,
   ) {}
 
   get batchSize(): number { return this.host.size; }

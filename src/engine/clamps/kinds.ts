@@ -16,6 +16,7 @@ import type { ClampBatch } from '../model/hostBatch';
 import { site } from '../model/sites';
 import { headsByLayer, parseHead } from './heads';
 import { perHeadMaskArray } from './masks';
+import { PATH_PATCH_DEF, PathPatchBody, STOP_GRADIENT_DEF, StopGradientBody } from './pathKinds';
 
 export interface ClampWindow { from?: number; until?: number }
 export type PreserveWhat = 'patterns' | 'values' | 'queries' | 'keys';
@@ -35,13 +36,16 @@ export type ClampBody =
   | { kind: 'silence-non-label'; heads: string[] }
   | { kind: 'ablate-embedding' }
   | { kind: 'graft-in'; checkpoint: string; tillLayer: number }
-  | { kind: 'graft-out'; checkpoint: string; fromLayer: number };
+  | { kind: 'graft-out'; checkpoint: string; fromLayer: number }
+  | PathPatchBody
+  | StopGradientBody;
 
 export type ClampSpec = ClampWindow & ClampBody;
 export type ClampKind = ClampBody['kind'];
 export type Spec<K extends ClampKind> = Extract<ClampBody, { kind: K }>;
 /** The kinds that read passes of the model (their TensorFlow.js application is clamps/apply.ts PASSES). */
-export type PassKind = 'preserve' | 'temperature' | 'layer1' | 'copy' | 'graft-in' | 'graft-out';
+export type PassKind =
+  | 'preserve' | 'temperature' | 'layer1' | 'copy' | 'graft-in' | 'graft-out' | 'path-patch' | 'stop-gradient';
 
 export interface ModelShape { depth: number; numHeads: number; contextLen: number }
 
@@ -80,7 +84,7 @@ export interface ClampKindDef<K extends ClampKind = ClampKind> {
   /** JSON fields besides kind, from and until. */
   readonly fields: readonly string[];
   /** Short-form grammar: what a plain item is, what `@VALUE` sets, and defaults of fields the short form may omit. */
-  readonly items: 'heads' | 'head' | 'what' | 'checkpoint' | 'none';
+  readonly items: 'heads' | 'head' | 'what' | 'checkpoint' | 'edge' | 'none';
   readonly value?: 'strength' | 'temperature';
   readonly shortDefaults?: Readonly<Record<string, unknown>>;
   /** Defined for two context pairs only (label tokens at positions 1 and 3). */
@@ -351,6 +355,9 @@ export const CLAMP_KIND_DEFS = [
     application: 'pass', batchFree: false,
     fastTraining: always(PASSES_NOT_FOLDED), fastForward: always({ no: 'runs a donor model' }),
   }),
+  // Path clamps (issue 18) come last: they read the forward with every other clamp applied (pathApply.ts).
+  PATH_PATCH_DEF,
+  STOP_GRADIENT_DEF,
 ] as const;
 
 /** The definition of one kind. */
@@ -400,6 +407,8 @@ const EXAMPLE_SPECS: Record<ClampKind, ClampBody> = {
   'disallow-prev-token': { kind: 'disallow-prev-token', heads: ['L1H2'], labelRowsOnly: false },
   'silence-non-label': { kind: 'silence-non-label', heads: ['L2H3'] }, 'ablate-embedding': { kind: 'ablate-embedding' },
   'graft-in': { kind: 'graft-in', checkpoint: 'CKPT', tillLayer: 0 }, 'graft-out': { kind: 'graft-out', checkpoint: 'CKPT', fromLayer: 0 },
+  'path-patch': { kind: 'path-patch', sender: 'L1H2', receiver: 'L2H3', input: 'k', with: 'zero' },
+  'stop-gradient': { kind: 'stop-gradient', sender: 'L1H2', receiver: 'L2H3', input: 'k' },
 };
 
 /** The CLI help's clamp lines (cli.ts prints them under --clamp). */

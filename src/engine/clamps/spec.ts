@@ -100,6 +100,7 @@ function checkConsistency(list: ClampSpec[], m: ModelShape): void {
     }
   }
   checkPatternOnAblated(list);
+  checkPathsOnAblated(list);
   if (list.filter((c) => c.kind === 'copy').length > 1) throw new Error('at most one perfect-copy clamp per run');
   if (list.filter((c) => c.kind === 'layer1').length > 1) throw new Error('at most one layer1 clamp per run');
 }
@@ -130,6 +131,21 @@ function checkPatternOnAblated(list: ClampSpec[]): void {
       if (h) {
         throw new Error(`head ${h} is zero-ablated by "${describeClamp(a)}", so "${describeClamp(p)}" would clamp a head `
           + 'whose output is 0 (it would change nothing): clamp another head or drop it from the ablation');
+      }
+    }
+  }
+}
+
+/** A path clamp on an edge whose sender or receiver the run zero-ablates meanwhile would change nothing: refused. */
+function checkPathsOnAblated(list: ClampSpec[]): void {
+  for (const p of list) {
+    if (p.kind !== 'path-patch' && p.kind !== 'stop-gradient') continue;
+    for (const a of list) {
+      if (a.kind !== 'ablate' || !windowsOverlap(a, p)) continue;
+      const h = [p.sender, p.receiver].find((x) => a.heads.includes(x));
+      if (h) {
+        throw new Error(`head ${h} is zero-ablated by "${describeClamp(a)}", so "${describeClamp(p)}" would act on an edge `
+          + 'that carries nothing (it would change nothing): choose another edge or drop the head from the ablation');
       }
     }
   }
@@ -181,10 +197,17 @@ export function parseClampFlag(text: string, m: ModelShape): ClampSpec {
         case 'checkpoint': o.checkpoint = v; break;
         case 'till': o.tillLayer = numeric(); break;
         case 'from-layer': o.fromLayer = numeric(); break;
-        default: throw new Error(`clamp "${text}": unknown option "${k}" (from, until, strength, temperature, rows, checkpoint, till, from-layer)`);
+        case 'input': case 'with': case 'corruption': o[k] = v; break;
+        default: throw new Error(`clamp "${text}": unknown option "${k}" (from, until, strength, temperature, rows, checkpoint, till, from-layer, input, with, corruption)`);
       }
     } else if (d?.items === 'what') o.what = [...((o.what as string[]) ?? []), item];
     else if (d?.items === 'checkpoint') o.checkpoint = item;
+    else if (d?.items === 'edge') {
+      // An edge "SENDER>RECEIVER", e.g. L1H2>L2H3 (or 0:2>1:3).
+      const [s, r, extra] = item.split('>').map((x) => x.trim());
+      if (!s || !r || extra !== undefined) throw new Error(`clamp "${text}": an edge is SENDER>RECEIVER, e.g. L1H2>L2H3, got "${item}"`);
+      o.sender = [s]; o.receiver = [r];
+    }
     else {
       const [h, v] = item.split('@');
       items.push(h);

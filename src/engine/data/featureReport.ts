@@ -19,19 +19,28 @@ const ROWS: Array<[keyof FeatureProperties, string, (x: number) => string]> = [
   ['exemplarToPrototypeCosine', 'cos(held-out drawing, its training exemplar)', (x) => x.toFixed(3)],
 ];
 
-export interface FeatureColumn { name: string; properties: FeatureProperties }
+export interface FeatureColumn {
+  name: string;
+  properties: FeatureProperties;
+}
 
 /** Measures every stand-in (at `featureSeed`) and every feature file given. */
 export async function featureColumns(files: string[] = [], featureSeed = 0): Promise<FeatureColumn[]> {
   const base: DataConfig = { ...TaskData.DEFAULT_DATA_CONFIG, featureSeed };
   const out: FeatureColumn[] = [];
-  for (const standIn of STAND_INS) out.push({ name: `${standIn}${standIn === base.standIn ? ' (default)' : ''}`, properties: featureProperties(await loadFeatureBank({ ...base, standIn })) });
-  for (const f of files) out.push({ name: f, properties: featureProperties(await loadFeatureBank({ ...base, features: f })) });
+  for (const standIn of STAND_INS)
+    out.push({
+      name: `${standIn}${standIn === base.standIn ? ' (default)' : ''}`,
+      properties: featureProperties(await loadFeatureBank({ ...base, standIn })),
+    });
+  for (const f of files)
+    out.push({ name: f, properties: featureProperties(await loadFeatureBank({ ...base, features: f })) });
   return out;
 }
 
 export function featureTable(cols: FeatureColumn[]): string {
   const o = [`| property | ${cols.map((c) => c.name).join(' | ')} |`, `|---|${cols.map(() => '---:').join('|')}|`];
-  for (const [k, label, fmt] of ROWS) o.push(`| ${label} | ${cols.map((c) => fmt(c.properties[k] as number)).join(' | ')} |`);
+  for (const [k, label, fmt] of ROWS)
+    o.push(`| ${label} | ${cols.map((c) => fmt(c.properties[k] as number)).join(' | ')} |`);
   return o.join('\n') + '\n';
 }

@@ -36,14 +36,18 @@ export interface FeatureProperties {
   exemplarToPrototypeCosine: number;
 }
 
-const row = (b: FeatureBank, c: number, e = 0) => b.data.subarray((c * b.exemplars + e) * b.dim, (c * b.exemplars + e + 1) * b.dim);
+const row = (b: FeatureBank, c: number, e = 0) =>
+  b.data.subarray((c * b.exemplars + e) * b.dim, (c * b.exemplars + e + 1) * b.dim);
 
 /**
  * Measures a bank. `train` and `test` are the class ranges [start, end) of the paper's split (default
  * [0, 50) and the last 100 classes); `sample` caps the classes used for the cosine (every pair of the
  * first `sample` classes).
  */
-export function featureProperties(b: FeatureBank, opts: { train?: [number, number]; test?: [number, number]; sample?: number } = {}): FeatureProperties {
+export function featureProperties(
+  b: FeatureBank,
+  opts: { train?: [number, number]; test?: [number, number]; sample?: number } = {},
+): FeatureProperties {
   const { dim, classes } = b;
   const train = opts.train ?? [0, Math.min(50, classes)];
   const test = opts.test ?? [Math.max(train[1], classes - 100), classes];
@@ -51,16 +55,24 @@ export function featureProperties(b: FeatureBank, opts: { train?: [number, numbe
 
   let minValue = Infinity;
   for (let i = 0; i < b.data.length; i++) if (b.data[i] < minValue) minValue = b.data[i];
-  let normSum = 0, valueSum = 0, zeros = 0;
+  let normSum = 0,
+    valueSum = 0,
+    zeros = 0;
   const mean = new Float64Array(dim);
   for (let c = 0; c < classes; c++) {
     const x = row(b, c);
     let n = 0;
-    for (let d = 0; d < dim; d++) { n += x[d] * x[d]; valueSum += x[d]; if (x[d] === 0) zeros++; mean[d] += x[d] / classes; }
+    for (let d = 0; d < dim; d++) {
+      n += x[d] * x[d];
+      valueSum += x[d];
+      if (x[d] === 0) zeros++;
+      mean[d] += x[d] / classes;
+    }
     normSum += Math.sqrt(n);
   }
 
-  let cosSum = 0, pairs = 0;
+  let cosSum = 0,
+    pairs = 0;
   const norms = Array.from({ length: sample }, (_, c) => Math.hypot(...row(b, c)));
   for (let i = 0; i < sample; i++) {
     const a = row(b, i);
@@ -74,7 +86,8 @@ export function featureProperties(b: FeatureBank, opts: { train?: [number, numbe
   }
 
   // Covariance over classes, C = (1/N) Σ (x − mean)(x − mean)ᵀ, [dim, dim].
-  const cov = new Float64Array(dim * dim), xc = new Float64Array(dim);
+  const cov = new Float64Array(dim * dim),
+    xc = new Float64Array(dim);
   for (let c = 0; c < classes; c++) {
     const x = row(b, c);
     for (let d = 0; d < dim; d++) xc[d] = x[d] - mean[d];
@@ -85,13 +98,18 @@ export function featureProperties(b: FeatureBank, opts: { train?: [number, numbe
       for (let j = 0; j < dim; j++) cov[o + j] += xi * xc[j];
     }
   }
-  let tr = 0, tr2 = 0;
+  let tr = 0,
+    tr2 = 0;
   for (let i = 0; i < dim; i++) tr += cov[i * dim + i];
   for (let i = 0; i < cov.length; i++) tr2 += cov[i] * cov[i];
   const top = topEigenvalues(cov, dim, Math.min(32, dim));
 
   return {
-    classes, meanNorm: normSum / classes, meanValue: valueSum / (classes * dim), minValue, zeroFraction: zeros / (classes * dim),
+    classes,
+    meanNorm: normSum / classes,
+    meanValue: valueSum / (classes * dim),
+    minValue,
+    zeroFraction: zeros / (classes * dim),
     meanInterClassCosine: pairs ? cosSum / pairs : NaN,
     effectiveRank: tr2 > 0 ? (tr * tr) / tr2 : NaN,
     top32VarianceFraction: tr > 0 ? top.reduce((s, x) => s + x, 0) / tr : NaN,
@@ -110,8 +128,14 @@ function topEigenvalues(a: Float64Array, n: number, k: number): number[] {
   for (let it = 0; it < 60; it++) {
     const next = new Float64Array(k * n);
     for (let j = 0; j < k; j++) {
-      const v = q.subarray(j * n, (j + 1) * n), out = next.subarray(j * n, (j + 1) * n);
-      for (let r = 0; r < n; r++) { let s = 0; const o = r * n; for (let c = 0; c < n; c++) s += a[o + c] * v[c]; out[r] = s; }
+      const v = q.subarray(j * n, (j + 1) * n),
+        out = next.subarray(j * n, (j + 1) * n);
+      for (let r = 0; r < n; r++) {
+        let s = 0;
+        const o = r * n;
+        for (let c = 0; c < n; c++) s += a[o + c] * v[c];
+        out[r] = s;
+      }
     }
     orthonormalRows(next, k, n);
     q = next;
@@ -120,7 +144,12 @@ function topEigenvalues(a: Float64Array, n: number, k: number): number[] {
   for (let j = 0; j < k; j++) {
     const v = q.subarray(j * n, (j + 1) * n);
     let s = 0;
-    for (let r = 0; r < n; r++) { let t = 0; const o = r * n; for (let c = 0; c < n; c++) t += a[o + c] * v[c]; s += v[r] * t; }
+    for (let r = 0; r < n; r++) {
+      let t = 0;
+      const o = r * n;
+      for (let c = 0; c < n; c++) t += a[o + c] * v[c];
+      s += v[r] * t;
+    }
     vals.push(s);
   }
   return vals;
@@ -140,25 +169,39 @@ function orthonormalRows(q: Float64Array, k: number, n: number): number {
       }
     }
     const norm = Math.hypot(...v);
-    if (norm > 1e-9) { for (let i = 0; i < n; i++) v[i] /= norm; kept++; } else v.fill(0);
+    if (norm > 1e-9) {
+      for (let i = 0; i < n; i++) v[i] /= norm;
+      kept++;
+    } else v.fill(0);
   }
   return kept;
 }
 
 function spanCoverage(b: FeatureBank, train: [number, number], test: [number, number]): number {
-  const { dim } = b, nTrain = train[1] - train[0];
+  const { dim } = b,
+    nTrain = train[1] - train[0];
   if (nTrain < 2 || test[1] <= test[0]) return NaN;
   const m = new Float64Array(dim);
-  for (let c = train[0]; c < train[1]; c++) { const x = row(b, c); for (let d = 0; d < dim; d++) m[d] += x[d] / nTrain; }
+  for (let c = train[0]; c < train[1]; c++) {
+    const x = row(b, c);
+    for (let d = 0; d < dim; d++) m[d] += x[d] / nTrain;
+  }
   const q = new Float64Array(nTrain * dim);
-  for (let j = 0; j < nTrain; j++) { const x = row(b, train[0] + j); for (let d = 0; d < dim; d++) q[j * dim + d] = x[d] - m[d]; }
+  for (let j = 0; j < nTrain; j++) {
+    const x = row(b, train[0] + j);
+    for (let d = 0; d < dim; d++) q[j * dim + d] = x[d] - m[d];
+  }
   orthonormalRows(q, nTrain, dim);
   let sum = 0;
   const y = new Float64Array(dim);
   for (let c = test[0]; c < test[1]; c++) {
     const x = row(b, c);
-    let total = 0, inside = 0;
-    for (let d = 0; d < dim; d++) { y[d] = x[d] - m[d]; total += y[d] * y[d]; }
+    let total = 0,
+      inside = 0;
+    for (let d = 0; d < dim; d++) {
+      y[d] = x[d] - m[d];
+      total += y[d] * y[d];
+    }
     for (let j = 0; j < nTrain; j++) {
       let dot = 0;
       for (let d = 0; d < dim; d++) dot += y[d] * q[j * dim + d];
@@ -171,13 +214,19 @@ function spanCoverage(b: FeatureBank, train: [number, number], test: [number, nu
 
 function exemplarCosine(b: FeatureBank): number {
   if (b.exemplars < 2) return NaN;
-  let s = 0, n = 0;
+  let s = 0,
+    n = 0;
   for (let c = 0; c < b.classes; c++) {
-    const p = row(b, c), np = Math.hypot(...p);
+    const p = row(b, c),
+      np = Math.hypot(...p);
     for (let e = 1; e < b.exemplars; e++) {
       const x = row(b, c, e);
-      let dot = 0, nx = 0;
-      for (let d = 0; d < b.dim; d++) { dot += x[d] * p[d]; nx += x[d] * x[d]; }
+      let dot = 0,
+        nx = 0;
+      for (let d = 0; d < b.dim; d++) {
+        dot += x[d] * p[d];
+        nx += x[d] * x[d];
+      }
       s += dot / (np * Math.sqrt(nx) || 1);
       n++;
     }

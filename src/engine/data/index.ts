@@ -4,7 +4,7 @@ export { makeSyntheticFeatures } from './synthetic';
 export type { SyntheticOptions } from './synthetic';
 export { makeStructuredFeatures, RandomRotation } from './structured';
 export type { StructuredOptions } from './structured';
-export { makeStandIn, STAND_INS, STAND_IN_HELP, isStandIn } from './standIn';
+export { makeStandIn, STAND_INS, STAND_IN_HELP, TUNING_SEEDS, isStandIn } from './standIn';
 export type { StandIn } from './standIn';
 export { featureProperties } from './featureStats';
 export type { FeatureProperties } from './featureStats';

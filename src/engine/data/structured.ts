@@ -44,18 +44,28 @@ export const STRUCTURED_DEFAULTS = { spectrumDecay: 1, noiseFreeRank: 32 } as co
  */
 export class RandomRotation {
   private readonly signs: Float64Array[];
-  constructor(rng: Rng, readonly n: number) {
-    if (!Number.isInteger(Math.log2(n))) throw new Error(`RandomRotation: the dimension must be a power of two, got ${n}`);
+  constructor(
+    rng: Rng,
+    readonly n: number,
+  ) {
+    if (!Number.isInteger(Math.log2(n)))
+      throw new Error(`RandomRotation: the dimension must be a power of two, got ${n}`);
     this.signs = [0, 1, 2].map(() => Float64Array.from({ length: n }, () => (rng.uniform() < 0.5 ? -1 : 1)));
   }
   /** v ← T v in place. */
   apply(v: Float64Array): void {
-    const n = this.n, scale = 1 / Math.sqrt(n);
+    const n = this.n,
+      scale = 1 / Math.sqrt(n);
     for (const s of this.signs) {
       for (let i = 0; i < n; i++) v[i] *= s[i];
       for (let h = 1; h < n; h *= 2) {
         for (let i = 0; i < n; i += 2 * h) {
-          for (let j = i; j < i + h; j++) { const a = v[j], b = v[j + h]; v[j] = a + b; v[j + h] = a - b; }
+          for (let j = i; j < i + h; j++) {
+            const a = v[j],
+              b = v[j + h];
+            v[j] = a + b;
+            v[j + h] = a - b;
+          }
         }
       }
       for (let i = 0; i < n; i++) v[i] *= scale;
@@ -65,20 +75,38 @@ export class RandomRotation {
 
 export function makeStructuredFeatures(opts: StructuredOptions): FeatureBank {
   const {
-    classes = 1623, exemplars = 5, dim = 512, seed, classScale = 0.5, exemplarNoise = 0.25,
-    spectrumDecay = STRUCTURED_DEFAULTS.spectrumDecay, noiseFreeRank = STRUCTURED_DEFAULTS.noiseFreeRank,
+    classes = 1623,
+    exemplars = 5,
+    dim = 512,
+    seed,
+    classScale = 0.5,
+    exemplarNoise = 0.25,
+    spectrumDecay = STRUCTURED_DEFAULTS.spectrumDecay,
+    noiseFreeRank = STRUCTURED_DEFAULTS.noiseFreeRank,
   } = opts;
-  for (const [k, v] of [['classes', classes], ['exemplars', exemplars], ['dim', dim]] as const) {
-    if (!Number.isInteger(v) || v < 1) throw new Error(`makeStructuredFeatures: ${k} must be a positive integer, got ${v}`);
+  for (const [k, v] of [
+    ['classes', classes],
+    ['exemplars', exemplars],
+    ['dim', dim],
+  ] as const) {
+    if (!Number.isInteger(v) || v < 1)
+      throw new Error(`makeStructuredFeatures: ${k} must be a positive integer, got ${v}`);
   }
   if (!Number.isFinite(seed)) throw new Error(`makeStructuredFeatures: seed must be a number, got ${seed}`);
   if (!(classScale >= 0) || !(exemplarNoise >= 0) || !(spectrumDecay >= 0)) {
-    throw new Error(`makeStructuredFeatures: classScale, exemplarNoise and spectrumDecay must be ≥ 0, got ${classScale}, ${exemplarNoise}, ${spectrumDecay}`);
+    throw new Error(
+      'makeStructuredFeatures: classScale, exemplarNoise and spectrumDecay must be ≥ 0, ' +
+        `got ${classScale}, ${exemplarNoise}, ${spectrumDecay}`,
+    );
   }
   if (!Number.isInteger(noiseFreeRank) || noiseFreeRank < 0 || noiseFreeRank >= dim) {
-    throw new Error(`makeStructuredFeatures: noiseFreeRank must be an integer in [0, ${dim - 1}], got ${noiseFreeRank}`);
+    throw new Error(
+      `makeStructuredFeatures: noiseFreeRank must be an integer in [0, ${dim - 1}], got ${noiseFreeRank}`,
+    );
   }
-  const protoRng = new Rng(seed, 0), noiseRng = new Rng(seed, 1), basisRng = new Rng(seed, 2);
+  const protoRng = new Rng(seed, 0),
+    noiseRng = new Rng(seed, 1),
+    basisRng = new Rng(seed, 2);
   const shared = new Float64Array(dim);
   for (let d = 0; d < dim; d++) shared[d] = Math.abs(protoRng.normal());
   const rot = new RandomRotation(basisRng, dim);
@@ -91,7 +119,8 @@ export function makeStructuredFeatures(opts: StructuredOptions): FeatureBank {
   const noiseGain = exemplarNoise * Math.sqrt(dim / (dim - noiseFreeRank));
 
   const data = new Float32Array(classes * exemplars * dim);
-  const proto = new Float64Array(dim), noise = new Float64Array(dim);
+  const proto = new Float64Array(dim),
+    noise = new Float64Array(dim);
   for (let c = 0; c < classes; c++) {
     for (let k = 0; k < dim; k++) proto[k] = sqrtLambda[k] * protoRng.normal();
     rot.apply(proto);
@@ -112,8 +141,12 @@ export function makeStructuredFeatures(opts: StructuredOptions): FeatureBank {
     }
   }
   return {
-    classes, exemplars, dim, data,
-    source: `structured stand-in (spec §1.5) seed ${seed}, classScale ${classScale}, exemplarNoise ${exemplarNoise}, `
-      + `spectrum k^-${spectrumDecay}, noise off the top ${noiseFreeRank} directions`,
+    classes,
+    exemplars,
+    dim,
+    data,
+    source:
+      `structured stand-in (spec §1.5) seed ${seed}, classScale ${classScale}, exemplarNoise ${exemplarNoise}, ` +
+      `spectrum k^-${spectrumDecay}, noise off the top ${noiseFreeRank} directions`,
   };
 }

@@ -13,7 +13,7 @@ export function tfClampedForward(c: ModelConfig, weights: TfWeights, batch: Host
   tf.tidy(() => {
     const inputs = hostBatchInputs(c, batch);
     const exemplars = active.some((k) => k.kind === 'match') ? itemExemplars(batch, c.inputDim) : undefined;
-    const r = clampedForward(c, weights.weights, inputs, { labels: batch.labels, size: batch.size, exemplars }, active, 0, { record });
+    const r = clampedForward(c, weights.weights, inputs, { labels: batch.labels, size: batch.size, exemplars, itemIds: batch.index }, active, 0, { record });
     for (const s of record ?? []) acts.set(s, r.acts.get(s)!.dataSync() as Float32Array);
     logits = r.logits.dataSync() as Float32Array;
   });

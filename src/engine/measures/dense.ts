@@ -22,7 +22,7 @@ import { Rng } from '../rng';
 import { Batch, TaskData, loadTaskData } from '../data';
 import { ModelConfig, seqLen } from '../model/config';
 import { Params } from '../model/params';
-import { TfWeights, sliceBatch } from '../model/tfModel';
+import { sliceBatch } from '../model/tfModel';
 import { HostBatch, hostBatch } from '../model/hostBatch';
 import { readCheckpoint } from '../model/checkpoint';
 import { site } from '../model/sites';
@@ -48,8 +48,6 @@ export interface MeasureContext {
   params: Params;
   /** The checkpoint behind the forward interface; its engine preference is `forward.engine`. */
   forward: Forward;
-  /** @deprecated TF.js variables of the checkpoint, made on first use (the measures use `forward`). */
-  readonly weights: TfWeights;
   task: TaskData;
   /** The sequences every configuration is evaluated on: the dense set or its subsample. */
   batch: Batch;
@@ -176,10 +174,9 @@ export function makeMeasureContext(o: MakeContextOptions): MeasureContext {
     b = { batch: sub ? takeRows(dense, subsampleIndices(dense.size, sub)) : dense, denseSize: dense.size, subsample: sub };
   }
   const chunk = o.chunk ?? DEFAULT_CHUNK, batch = b.batch, bank = o.task.bank;
-  let weights: TfWeights | null = null, chunks: HostBatch[] | null = null;
+  let chunks: HostBatch[] | null = null;
   const ctx: MeasureContext = {
     run: o.run, config, params: o.params, forward: new Forward(config, { params: o.params }, { engine: o.engine, reuseBatches: true }), task: o.task,
-    get weights() { return (weights ??= new TfWeights(config, o.params, false)); },
     get chunks() {
       if (!chunks) {
         chunks = [];
@@ -193,12 +190,8 @@ export function makeMeasureContext(o: MakeContextOptions): MeasureContext {
     includeRunAblations: o.includeRunAblations !== false,
     chunk, stats: { configs: 0, chunks: 0, memoHits: 0 }, memo: new Map(),
   };
-  disposers.set(ctx, () => { weights?.dispose(); weights = null; });
   return ctx;
 }
-
-/** What disposeContext frees besides the forward interface: the lazily made TF.js weights. */
-const disposers = new WeakMap<MeasureContext, () => void>();
 
 /** The run's config from run.json, with a clear error when it is missing or invalid. */
 export function readRunConfig(rd: RunDir): RunConfig {
@@ -246,7 +239,6 @@ export function contextAtCheckpoint(ctx: MeasureContext, ref: CheckpointRef): Me
 }
 
 export function disposeContext(ctx: MeasureContext): void {
-  disposers.get(ctx)?.();
   ctx.forward.dispose();
   ctx.memo.clear();
 }

@@ -32,7 +32,7 @@ export const INFLUENCE_FORMULA = {
   keepPatternsPreserved: 'K_pp[i][j] = acc(only L2H i; all L1 heads but j ablated; preserve patterns)',
 };
 
-export interface InfluenceMatrix {
+export interface InfluenceMatrices {
   formula: typeof INFLUENCE_FORMULA;
   n: number;
   /** Row heads (last layer) and column heads (first layer). */
@@ -51,7 +51,7 @@ function checkHeads(list: number[], H: number, what: string): void {
 }
 
 /** The matrices for Layer-2 heads `l2` (rows) × Layer-1 heads `l1` (columns); default all × all. */
-export function influenceMatrix(ctx: MeasureContext, opts: { l2?: number[]; l1?: number[]; onProgress?: (done: number, total: number) => void } = {}): InfluenceMatrix {
+export function influenceMatrix(ctx: MeasureContext, opts: { l2?: number[]; l1?: number[]; onProgress?: (done: number, total: number) => void } = {}): InfluenceMatrices {
   const c = ctx.config, L = lastLayer(c), H = c.numHeads;
   const all = Array.from({ length: H }, (_, h) => h);
   const rows = opts.l2 ?? all, cols = opts.l1 ?? all;
@@ -70,7 +70,7 @@ export function influenceMatrix(ctx: MeasureContext, opts: { l2?: number[]; l1?:
   }
   const results = denseEvalMany(ctx, configs, {}, opts.onProgress).map((r) => r.acc);
   const acc = (key: string) => results[at.get(key)!];
-  const out: InfluenceMatrix = {
+  const out: InfluenceMatrices = {
     formula: INFLUENCE_FORMULA, n: ctx.batch.size, rows: rows.map((head) => formatHead({ layer: L, head })),
     cols: cols.map((head) => formatHead({ layer: 0, head })), onlyAcc: [],
     removeValuesPreserved: [], removePatternsPreserved: [], keepValuesPreserved: [], keepPatternsPreserved: [], configurations: total,

@@ -22,7 +22,7 @@ import type { CachedRecord } from './cache';
 import { MEASURES_DIR } from './cache';
 import type { DenseSummary } from './dense';
 import type { HeadAblations, Additivity, AccLoss } from './ablations';
-import type { InfluenceMatrix, CompositionMeasure, Table1 } from './influence';
+import type { InfluenceMatrices, CompositionMeasure, Table1 } from './influence';
 import type { LayerPaths } from './paths';
 import type { PosthocProgress } from './posthoc';
 import type { ClampSpec } from '../clamps/spec';
@@ -147,7 +147,7 @@ function complementaritySeries(rs: Array<{ table2: ComplementarityTable; table3:
   return { heads: rs[0].table2.heads, table2: table('table2'), table3: table('table3') };
 }
 
-function influenceSeries(rs: Array<{ matrix: InfluenceMatrix; table1: Table1 }>, seqs: number[],
+function influenceSeries(rs: Array<{ matrix: InfluenceMatrices; table1: Table1 }>, seqs: number[],
   dense: Map<number, DenseSummary>) {
   const m = rs.map((r) => r.matrix);
   const { rows, cols } = m[0];

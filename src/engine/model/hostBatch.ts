@@ -21,6 +21,8 @@ export interface ClampBatch {
   size: number;
   labels: Int32Array;
   exemplars?: Float32Array;
+  /** [B, C+1] an id per item, equal for items of one class (class indices, or exemplar rows): the class corruption. */
+  itemIds?: ArrayLike<number>;
 }
 
 /** A data batch (indices into a feature bank) as a HostBatch: one vector per distinct (class, exemplar). */

@@ -44,7 +44,7 @@ export function batchTensors(bank: FeatureBank, batch: Batch): { inputs: ModelIn
       exemplars: tf.tensor3d(exemplars, [batch.size, items, bank.dim]),
       labels: tf.tensor2d(batch.labels, [batch.size, items], 'int32'),
     },
-    host: { labels: batch.labels, size: batch.size, exemplars },
+    host: { labels: batch.labels, size: batch.size, exemplars, itemIds: batch.classes },
   };
 }
 

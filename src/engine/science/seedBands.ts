@@ -12,7 +12,9 @@ export function combineSeries(list: LineSeries[], seeds: number[]): LineSeries {
   const shared = base.xs.filter((x) => list.every((s) => s.xs.includes(x)));
   const at = (s: LineSeries, x: number) => s.ys[s.xs.indexOf(x)];
   const perSeed = list.map((s, i) => ({ seed: seeds[i], ys: shared.map((x) => at(s, x)) }));
-  const ys: number[] = [], lo: number[] = [], hi: number[] = [];
+  const ys: number[] = [],
+    lo: number[] = [],
+    hi: number[] = [];
   shared.forEach((_, k) => {
     const v = perSeed.map((p) => p.ys[k]).filter(Number.isFinite);
     ys.push(v.length ? v.reduce((a, b) => a + b, 0) / v.length : NaN);
@@ -36,13 +38,26 @@ function combinePanel(panels: Panel[], seeds: number[]): Panel {
 }
 
 export function combineSeeds(figs: FigureData[], seeds: number[]): FigureData {
-  if (figs.length !== seeds.length || !figs.length) throw new Error(`combineSeeds: ${figs.length} figures for ${seeds.length} seeds`);
+  if (figs.length !== seeds.length || !figs.length)
+    throw new Error(`combineSeeds: ${figs.length} figures for ${seeds.length} seeds`);
   const base = figs[0];
-  const panels = base.panels.map((_, i) => combinePanel(figs.map((f) => f.panels[i]), seeds));
+  const panels = base.panels.map((_, i) =>
+    combinePanel(
+      figs.map((f) => f.panels[i]),
+      seeds,
+    ),
+  );
   const notes = [...base.notes];
-  if (panels.some((p) => p.kind === 'lines')) notes.push(`Thick: mean over seeds ${seeds.join(', ')}; thin: each seed; shaded: their range (min–max). Every seed's values are in data.json and data.csv.`);
+  if (panels.some((p) => p.kind === 'lines'))
+    notes.push(
+      `Thick: mean over seeds ${seeds.join(', ')}; thin: each seed; shaded: their range (min–max). ` +
+        "Every seed's values are in data.json and data.csv.",
+    );
   if (panels.some((p) => p.kind === 'scatter')) notes.push(`Points of seeds ${seeds.join(', ')} pooled.`);
-  if (panels.some((p) => p.kind === 'heat')) notes.push(`Heatmaps: seed ${seeds[0]} (head roles differ between seeds); the other seeds' matrices are in data.json.`);
+  if (panels.some((p) => p.kind === 'heat'))
+    notes.push(
+      `Heatmaps: seed ${seeds[0]} (head roles differ between seeds); the other seeds' matrices are in data.json.`,
+    );
   return { ...base, panels, notes, seeds };
 }
 

@@ -11,7 +11,7 @@ import { Scale, fig5bConditions } from './conditions';
 import { learningTime } from '../measures/learningTime';
 import type { MetricsRecord } from '../../shared/protocol';
 
-export interface SubcircuitCurve {
+export interface SubcircuitRunCurve {
   name: string;
   /** Which subcircuits the curve measures, e.g. "B" or "B, C". */
   measures: string;
@@ -42,7 +42,7 @@ export interface SubcircuitOptions extends Omit<SweepOptions, 'root'> {
   sequences?: number;
 }
 
-export async function runSubcircuits(o: SubcircuitOptions): Promise<{ curves: SubcircuitCurve[]; runs: SweepResult[] }> {
+export async function runSubcircuits(o: SubcircuitOptions): Promise<{ curves: SubcircuitRunCurve[]; runs: SweepResult[] }> {
   const conds = fig5bConditions();
   const jobs = SUBCIRCUIT_SET.map(({ condition }) => {
     const config = resolvePreset(`fig5b.${condition}`, o.scale);

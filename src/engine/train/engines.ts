@@ -50,7 +50,7 @@ class TfEngine implements TrainEngine {
   private readonly nameOf: Map<string, string>;
   private readonly params_: Params;
   private adam: AdamState;
-  private readonly hosts: HostBatches;
+  private readonly hosts: HostBatchCache;
   /** The one forward interface, for evaluations (its constant-clamp overrides persist across them). */
   private readonly forward: Forward;
   constructor(private readonly c: ModelConfig, private readonly bank: FeatureBank, private readonly clamps: ClampSpec[], params: Params, adam: AdamState, readonly backend: BackendName, readonly notes: string[]) {
@@ -59,7 +59,7 @@ class TfEngine implements TrainEngine {
     this.adam = adam;
     this.weights = new TfWeights(c, this.params_);
     this.nameOf = new Map(Object.entries(this.weights.vars).map(([k, v]) => [v.name, k]));
-    this.hosts = new HostBatches(bank);
+    this.hosts = new HostBatchCache(bank);
     this.forward = new Forward(c, { tf: this.weights }, { engine: 'tfjs' });
   }
   step(batch: Batch, sequences: number, lr: number): number {
@@ -87,8 +87,8 @@ class TfEngine implements TrainEngine {
   dispose(): void { this.weights.dispose(); }
 }
 
-/** The eval sets as HostBatches, made once per batch (they are fixed for a run). */
-class HostBatches {
+/** The eval sets as HostBatchCache, made once per batch (they are fixed for a run). */
+class HostBatchCache {
   private readonly made = new WeakMap<Batch, HostBatch>();
   constructor(private readonly bank: FeatureBank) {}
   of(b: Batch): HostBatch {
@@ -104,7 +104,7 @@ class FastEngine implements TrainEngine {
   readonly backend = null;
   private readonly model: FastModel;
   private readonly adam: FastAdam;
-  private readonly hosts: HostBatches;
+  private readonly hosts: HostBatchCache;
   private readonly forward: Forward;
   constructor(private readonly c: ModelConfig, private readonly bank: FeatureBank, private readonly clamps: ClampSpec[], params: Params, adam: AdamState, readonly notes: string[]) {
     this.model = new FastModel(c);
@@ -113,7 +113,7 @@ class FastEngine implements TrainEngine {
     for (const k of Object.keys(params)) views[k].set(params[k]);
     this.adam = new FastAdam(this.model);
     this.adam.load(adam);
-    this.hosts = new HostBatches(bank);
+    this.hosts = new HostBatchCache(bank);
     this.forward = new Forward(c, { fast: this.model }, { engine: 'fast' });
   }
   private host(batch: Batch) {

@@ -30,8 +30,15 @@ export interface RefLine { id: string; y: number; label: string; short?: string 
 /** A vertical marker: a labelled rule (stop/resume) or a small coloured tick on the x axis (learning time). */
 export interface XMarker { id: string; x: number; label: string; kind: 'rule' | 'tick'; color?: string }
 
+/** What a layer drawn under the plot's bands gets: the scales of the plot area and its clip path's id. */
+export interface PlotScales { x: XAxis; y: ScaleLinear<number, number>; width: number; height: number; clipId: string }
+/** Extra drawing under the clamp windows and curves (stage bands, a ±std band), keyed by `id`. */
+export interface PlotLayer { id: string; draw: (g: G, s: PlotScales) => void }
+
 export interface PlotData {
   series: LineSeries[];
+  /** Drawn first, in order (stages.ts: developmental stages; the LLC view: the chains' band). */
+  layers?: PlotLayer[];
   /** Clamp windows (whole-run clamps go in the legend's notes, not here). */
   bands?: Band[];
   refLines?: RefLine[];
@@ -133,6 +140,10 @@ export function drawPlot(g: G, d: PlotData, width: number, height: number, handl
   const clip = child(root, 'clipPath', 'clip').attr('id', node.__clip);
   child(clip as unknown as G, 'rect', 'clip-rect').attr('width', w).attr('height', ih);
   const px = (v: number) => Math.max(0, Math.min(w, Number.isFinite(x(v)) ? x(v) : 0));
+
+  child(root, 'g', 'layers').selectAll<SVGGElement, PlotLayer>('g.layer').data(d.layers ?? [], (l) => l.id)
+    .join('g').attr('class', 'layer')
+    .each(function (l) { l.draw(select(this), { x, y, width: w, height: ih, clipId: node.__clip! }); });
 
   // Bands (clamp windows), labels cut to the band's width (full text in the <title>).
   const bands = child(root, 'g', 'bands');

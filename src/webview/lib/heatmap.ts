@@ -121,7 +121,9 @@ function drawOne(g: G, s: HeatmapSpec): void {
     const masked = s.masked?.(d.r, d.c, d.v) ?? false;
     const fill = Number.isFinite(d.v) ? s.color(d.v) : 'transparent';
     const c = select(this).attr('transform', `translate(${d.c * cw},${d.r * ch})`).classed('masked', masked);
-    c.select('rect').attr('width', cw - 1).attr('height', ch - 1).style('fill', () => (masked ? null : fill));
+    // data-value: the number behind the colour (what tests and the data table read).
+    c.select('rect').attr('width', cw - 1).attr('height', ch - 1).style('fill', () => (masked ? null : fill))
+      .attr('data-value', Number.isFinite(d.v) ? String(d.v) : null);
     c.select('text').attr('x', cw / 2).attr('y', ch / 2).style('fill', () => (masked ? null : textOn(fill)))
       .text(s.showValues && !masked && ch >= 14 ? fmt(d.v) : '');
   });

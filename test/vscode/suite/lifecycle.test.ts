@@ -45,7 +45,9 @@ describe('Training lifecycle in the real extension host', function () {
     assert.equal(fin.status, 'completed');
     const run = JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8'));
     assert.equal(run.status, 'completed');
-    assert.equal(run.backend, 'cpu');
+    // train.backend picks the TF.js backend only when TF.js trains: the fast engine ran, so no backend (contracts §1).
+    assert.equal(run.engine, 'fast');
+    assert.equal(run.backend, null);
     assert.equal(fs.readFileSync(path.join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').length, 4);
     assert.ok(fs.existsSync(path.join(runDir, 'checkpoints', 'seq-192.safetensors')));
     // The completion notification: its unique name, final losses, and report.md to open.

@@ -17,7 +17,7 @@ import type { CliProgress, FromChildMessage, MetricsRecord, ToChildMessage, Star
 import { LineSplitter, parseCliProgress, progressText } from '../shared/cliProgress';
 import { runName } from '../shared/runName';
 import { RunDir } from '../engine/io/runStore';
-import { summarizeRun } from '../engine/report';
+import { summarizeRun } from '../engine/train/report';
 import { completionFacts, completionMessage, stopMessage } from './runFeedback';
 import type { ListOptions } from './runListing';
 

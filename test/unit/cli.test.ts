@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { decodeSafetensors, encodeSafetensors, encodeNpy } from '../../src/engine/io';
-import { resolvePreset } from '../../src/engine/presets';
+import { resolvePreset } from '../../src/engine/science/presets';
 import { encodeCheckpoint } from '../../src/engine/model/checkpoint';
 import { initParams } from '../../src/engine/model/params';
 import { DEFAULT_STAND_IN } from '../../src/engine/science/reproduce';

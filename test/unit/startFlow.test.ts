@@ -4,8 +4,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { presetNames, resolvePreset } from '../../src/engine/presets';
-import { DEFAULT_PRESET } from '../../src/engine/train/runConfig';
+import { presetNames, resolvePreset } from '../../src/engine/science/presets';
+import { DEFAULT_PRESET } from '../../src/engine/science/presets';
 import { normalizeClamps } from '../../src/engine/clamps/spec';
 import { DEFAULT_MODEL_CONFIG } from '../../src/engine/model/config';
 import {

@@ -8,7 +8,7 @@
  * temperature, copy, layer1, grafts) are applied here in TensorFlow.js, inside the loss function, so their
  * passes are differentiated as in the reference. PASSES must hold every pass kind (the compiler checks).
  */
-import { tf } from '../tf';
+import { tf } from '../model/tf';
 import { ModelConfig, seqLen } from '../model/config';
 import { forward, ForwardResult, ModelInputs, Overrides, Weights } from '../model/forward';
 import { site } from '../model/sites';

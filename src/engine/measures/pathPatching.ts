@@ -20,7 +20,7 @@
  * edge) gives the same numbers within float32 rounding (test/unit/paths-measure.test.ts). The attribution
  * approximation is one TF.js pass and one backward per chunk, reported with its error against the exact values.
  */
-import { tf } from '../tf';
+import { tf } from '../model/tf';
 import { ModelConfig, headDim, seqLen } from '../model/config';
 import { Params } from '../model/params';
 import { HostBatch } from '../model/hostBatch';

@@ -3,7 +3,7 @@
  * checkpoint tensor names, so the same record is what the optimiser updates, what tfjs variables are
  * made from and what a safetensors checkpoint holds. Weights are stored [out, in] like PyTorch.
  */
-import { Rng } from '../rng';
+import { Rng } from '../data/rng';
 import { ModelConfig } from './config';
 
 export interface ParamSpec {

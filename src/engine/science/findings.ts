@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { runSweep, sweepStatus, SweepJob, SweepOptions, SweepResult } from '../sweep';
+import { runSweep, sweepStatus, SweepJob, SweepOptions, SweepResult } from '../train/sweep';
 import { RunDir, writeFileAtomic, writeJsonAtomic } from '../io';
 import { STAND_INS, StandIn, TUNING_SEEDS } from '../data';
 import { learningTime } from '../measures/learningTime';

@@ -4,8 +4,8 @@
  * and read each run's fsl_train loss curve as the learning curve of the subcircuits it leaves to learn.
  */
 import * as path from 'node:path';
-import { resolvePreset } from '../presets';
-import { runSweep, SweepOptions, SweepResult } from '../sweep';
+import { resolvePreset } from './presets';
+import { runSweep, SweepOptions, SweepResult } from '../train/sweep';
 import { RunDir } from '../io';
 import { Scale, fig5bConditions } from './conditions';
 import { learningTime } from '../measures/learningTime';

@@ -8,9 +8,9 @@ import { fork, ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { RunConfig, resolveStoredRunConfig } from './train/runConfig';
-import { RunDir, liveRunStatus } from './io';
-import type { FromChildMessage, ToChildMessage, RunStatus } from '../shared/protocol';
+import { RunConfig, resolveStoredRunConfig } from './runConfig';
+import { RunDir, liveRunStatus } from '../io';
+import type { FromChildMessage, ToChildMessage, RunStatus } from '../../shared/protocol';
 
 export interface SweepJob { key: string; config: RunConfig }
 export interface SweepResult { key: string; runDir: string; status: RunStatus; reused: boolean; error?: string }

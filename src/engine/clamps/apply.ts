@@ -138,9 +138,6 @@ function graftOut(spec: Spec<'graft-out'>, c: ModelConfig, inputs: ModelInputs, 
   return { logits: r.logits, acts: main.acts };
 }
 
-/** Whether every clamp is constant (host-built): such runs can use any engine. */
-export function allConstant(clamps: ClampSpec[]): boolean { return clamps.every((s) => defOf(s).application === 'host'); }
-
 function ordered(clamps: ClampSpec[], sequences: number): ClampSpec[] {
   return clamps.filter((s) => isActive(s, sequences)).sort((a, b) => CLAMP_ORDER.indexOf(a.kind) - CLAMP_ORDER.indexOf(b.kind));
 }

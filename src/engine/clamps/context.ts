@@ -47,5 +47,3 @@ export class ClampContext {
     this.set(o.site, tf.tensor(o.value, o.shape), tf.tensor(o.mask, o.shape, 'bool'));
   }
 }
-
-export { headMaskArray, perHeadMaskArray } from './masks';

@@ -68,5 +68,3 @@ export async function initBackend(pref: BackendPreference = 'auto'): Promise<Bac
   }
   throw new Error(`no TensorFlow.js backend could be loaded (${skipped.join('; ')})`);
 }
-
-export function currentBackend(): BackendInfo | null { return current; }

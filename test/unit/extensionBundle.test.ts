@@ -95,7 +95,7 @@ test('the checks find TensorFlow.js when extension code imports engine code that
       outfile: path.join(dir, 'extension.js'),
     });
     const chain = chainToTf(built.metafile.inputs) ?? '';
-    assert.match(chain, /extension\.ts → src\/engine\/tf\.ts → .*node_modules\/@tensorflow\//);
+    assert.match(chain, /extension\.ts → src\/engine\/model\/tf\.ts → .*node_modules\/@tensorflow\//);
     assert.equal(loadUnderStubVscode(path.join(dir, 'extension.js')).tfEngine, true, 'TF.js\'s engine global is set');
   } finally { fs.rmSync(dir, { recursive: true, force: true }); }
 });

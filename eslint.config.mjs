@@ -18,8 +18,10 @@ import globals from 'globals';
 
 export default tseslint.config(
   {
+    // What .gitignore ignores (build output, the e2e harness's code-server in .cache/, run folders).
     ignores: [
       'out/**',
+      '.cache/**',
       'dist/**',
       'node_modules/**',
       'python/**',
@@ -28,6 +30,7 @@ export default tseslint.config(
       'figures/**',
       'findings/**',
       'test-results/**',
+      '**/__pycache__/**',
       // Generated from kernels.c by scripts/build-wasm.sh / build-llc-wasm.sh (two base64 lines).
       'src/engine/fast/wasm/binary.ts',
       'src/engine/llc/wasm/binary.ts',

@@ -124,7 +124,7 @@ function cleanSites(c: ModelConfig): { record: Set<string>; recordQuery: Set<str
  */
 function exactChunk(c: ModelConfig, w: HostWeights, labels: ArrayLike<number>, B: number, clean: Map<string, Float32Array>,
   cleanQ: Map<string, Float32Array>, zx: Float32Array, skipReceivers: Set<number>, sum: Float64Array[][]): number {
-  const L = c.depth - 1, T = seqLen(c), d = c.dModel, H = c.numHeads, D = headDim(c), NL = c.numLabels, eps = c.lnEps;
+  const L = c.depth - 1, T = seqLen(c), d = c.dModel, H = c.numHeads, D = headDim(c), eps = c.lnEps;
   const resid = clean.get(site.residPre(L))!, zc = clean.get(site.z(0))!, rk = clean.get(site.rotK(L))!, v = clean.get(site.v(L))!;
   const rq = cleanQ.get(site.rotQ(L))!, pat = cleanQ.get(site.pattern(L))!, zq = cleanQ.get(site.z(L))!, rpq = cleanQ.get(site.residPost(L))!;
   const scale = 1 / Math.sqrt(D), tq = T - 1;

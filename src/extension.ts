@@ -6,10 +6,14 @@ import * as vscode from 'vscode';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RunsTreeProvider, RunNode, CheckpointNode, runsRoots, throttle } from './extension/runsTree';
+import { isResumable } from './extension/runListing';
 import { RunDir } from './engine/io/runStore';
 import { RunManager, UNTRUSTED } from './extension/runManager';
 import { LabViews } from './extension/webviews';
 import { startRunFlow } from './extension/startRunFlow';
+import { withStartSettings } from './extension/startFlowModel';
+import { measureRows, overTrainingArgs } from './extension/measureTasks';
+import { DEFAULT_MEASURES } from './engine/measures/names';
 import { CheckpointHoverProvider, RUN_FILES_SELECTOR } from './extension/fileHover';
 import { llcCommands } from './extension/llcCommands';
 import type { ResumeMessage, StartMessage } from './shared/protocol';
@@ -31,19 +35,15 @@ function settings() {
   return {
     engine: c.get<string>('engine', 'auto'), backend: c.get<string>('backend', 'auto'),
     defaultPreset: c.get<string>('defaultPreset', 'demo'), evalEvery: c.get<number>('evalEvery', 0),
+    tensorboard: c.get<boolean>('tensorboard', true),
+    measures: c.get<string[]>('measuresOverTraining', []), subsample: c.get<number>('measureSubsample', 2000),
+    measureWhileTraining: c.get<boolean>('measureWhileTraining', false),
   };
 }
 
-/** Adds the user's settings (engine, TF.js backend, eval cadence) to a start message's config unless it sets them. */
+/** Adds the user's settings (engine, TF.js backend, eval cadence, TensorBoard events) unless the config sets them. */
 function withSettings(msg: StartMessage): StartMessage {
-  const s = settings();
-  const cfg = (msg.config ?? {}) as { train?: Record<string, unknown> };
-  const train: Record<string, unknown> = { ...(cfg.train ?? {}) };
-  if (s.engine !== 'auto' && train.engine === undefined) train.engine = s.engine;
-  // The TF.js backend only matters when TF.js trains; it never switches the fast engine off (contracts §1).
-  if (s.backend !== 'auto' && train.backend === undefined) train.backend = s.backend;
-  if (s.evalEvery > 0 && train.evalEvery === undefined) train.evalEvery = s.evalEvery;
-  return { ...msg, config: { ...cfg, ...(Object.keys(train).length ? { train } : {}) } };
+  return { ...msg, config: withStartSettings(msg.config as Record<string, unknown> | undefined, settings()) };
 }
 
 export function activate(context: vscode.ExtensionContext): InductionLabApi {
@@ -56,7 +56,7 @@ export function activate(context: vscode.ExtensionContext): InductionLabApi {
     const node = await runs.nodeFor(dir);
     if (node) await Promise.resolve(tree.reveal(node, { select: true, focus: false, expand: false })).catch(() => undefined);
   };
-  const views = new LabViews(context.extensionUri, runsRoots, log);
+  const views = new LabViews(context.extensionUri, runsRoots, log, manager);
   const root = (): string => {
     const r = runsRoots()[0];
     if (!r) throw new Error('Open a folder first: runs are saved in the workspace.');
@@ -69,6 +69,7 @@ export function activate(context: vscode.ExtensionContext): InductionLabApi {
     if (m.type === 'started') {
       views.refreshRuns(); views.setActiveRun(m.runId); runs.refresh();
       setTimeout(() => void reveal(m.runDir), 300);
+      if (settings().measureWhileTraining) measureWhileTraining(m.runDir, run.name ?? m.runId);
     } else if (m.type === 'metrics' && run.runId) views.appendMetrics(run.runId, m.record);
     else if (m.type === 'checkpoint' || m.type === 'finished') { runs.refresh(); views.refreshRuns(); }
     // Once more a moment later: a refresh fired while the tree is still fetching can be lost.
@@ -110,6 +111,35 @@ export function activate(context: vscode.ExtensionContext): InductionLabApi {
     runs.refresh(); views.refreshRuns();
   };
   const runIdOf = (n: RunNode) => path.basename(n.dir);
+  /** A run node from a tree node, a run id (folder name, as the views know runs) or a run folder. */
+  const runFrom = async (target: RunNode | string | undefined): Promise<RunNode | undefined> => {
+    if (target === undefined || typeof target !== 'string') return target;
+    const node = path.isAbsolute(target) ? await runs.nodeFor(target) : (await runs.allRuns()).find((n) => runIdOf(n) === target);
+    if (!node) throw new Error(`no run "${target}" in this workspace`);
+    return node;
+  };
+  /** Measures over training were (re)written: the views that read them reload. */
+  const measuresChanged = (runId: string) => views.refreshInfluence(runId);
+  /** Run folders with a `measure --follow` child of ours. */
+  const followed = new Set<string>();
+  /** Setting inductionLab.measureWhileTraining: a second child measures each checkpoint a run saves. */
+  const measureWhileTraining = (dir: string, name: string) => {
+    if (followed.has(dir)) return;
+    const s = settings();
+    let args: string[];
+    try { args = overTrainingArgs(dir, { measures: s.measures.length ? s.measures : DEFAULT_MEASURES, subsample: s.subsample, follow: true }); } catch (e) {
+      void vscode.window.showWarningMessage(`Induction Lab: measure while training (setting inductionLab.measuresOverTraining): ${(e as Error).message}`);
+      return;
+    }
+    followed.add(dir);
+    const runId = path.basename(dir);
+    manager.runTask({
+      title: `measuring ${name} while it trains`, args, outerTask: 'measure', cancelSignal: 'SIGTERM',
+      onProgress: throttle(() => measuresChanged(runId), 2000),
+    }).then(() => measuresChanged(runId), (e: Error) => {
+      void vscode.window.showWarningMessage(`Induction Lab: measuring ${name} while it trains: ${e.message}`);
+    }).finally(() => followed.delete(dir));
+  };
   /** The dashboard is a webview view: it can live in the side bar (default) or in the panel, full width. */
   const moveDashboard = async (container: string, inPanel: boolean) => {
     try {
@@ -164,14 +194,13 @@ export function activate(context: vscode.ExtensionContext): InductionLabApi {
       if (p) manager.stop(p.run);
     }),
     cmd('inductionLab.resumeRun', async (node?: RunNode | string) => {
-      const resumable = (r: RunNode) => r.status === 'cancelled' || r.status === 'failed' || r.status === 'interrupted';
-      const n = typeof node === 'string' ? await runs.nodeFor(node) : node ?? await pickRun(resumable, 'Resume run');
+      const n = typeof node === 'string' ? await runFrom(node) : node ?? await pickRun(isResumable, 'Resume run');
       if (n) await startRun({ type: 'resume', runDir: n.dir }, 'resuming');
     }),
     cmd('inductionLab.duplicateRun', async (node?: RunNode) => {
       const n = node ?? await pickRun(() => true, 'Duplicate run');
       if (!n) return;
-      const rj = JSON.parse(fs.readFileSync(path.join(n.dir, 'run.json'), 'utf8')) as { config: Record<string, unknown> };
+      const rj = RunDir.open(n.dir).readRunJson<{ config: Record<string, unknown> }>();
       const doc = await vscode.workspace.openTextDocument({ language: 'json', content: JSON.stringify({ ...rj.config, name: `${rj.config.name}-copy` }, null, 2) });
       await vscode.window.showTextDocument(doc);
       void vscode.window.showInformationMessage('Edit the config, then run "Induction Lab: Start Run from Config File".');
@@ -241,12 +270,40 @@ export function activate(context: vscode.ExtensionContext): InductionLabApi {
     cmd('inductionLab.computeInfluence', async (node?: RunNode) => {
       const n = node ?? await pickRun((r) => r.status !== 'running', 'Compute influence matrix');
       if (!n) return;
+      const sub = settings().subsample;
       const r = await manager.runTask({
-        title: `influence matrix of ${n.fullName}`, args: ['measure', n.dir, '--what', 'influence-matrix,composition', '--subsample', '2000'],
+        title: `influence matrix of ${n.fullName}`,
+        args: ['measure', n.dir, '--what', 'influence-matrix,composition', ...(sub > 0 ? ['--subsample', String(sub)] : [])],
       });
       if (r.cancelled) return;
       views.refreshInfluence(runIdOf(n));
       views.openPanel('influence', { runId: runIdOf(n) });
+    }),
+    // From the palette, the tree, or a view with a run id: `measure RUN --checkpoints all` with both counters in
+    // the notification. `opts` (views, tests) skips the measure picker. Resolves with what happened.
+    cmd('inductionLab.computeOverTraining', async (target?: RunNode | string, opts?: { measures?: string[]; subsample?: number }) => {
+      const n = await runFrom(target) ?? await pickRun((r) => r.status !== 'created', 'Compute measures over training of');
+      if (!n) return undefined;
+      const s = settings();
+      let measures = opts?.measures;
+      if (!measures) {
+        const rows = measureRows(s.measures);
+        const sub = s.subsample > 0 ? `${s.subsample.toLocaleString('en-US')} sequences of the dense set` : 'the whole dense set';
+        const picks = await vscode.window.showQuickPick(rows, {
+          canPickMany: true, matchOnDetail: true, title: `Measures over training of ${n.fullName}: every checkpoint, on ${sub}`,
+          placeHolder: 'Enter: compute the checked measures (setting inductionLab.measuresOverTraining preselects them)',
+        });
+        if (!picks?.length) return undefined;
+        measures = picks.map((p) => p.label);
+      }
+      const runId = runIdOf(n);
+      const r = await manager.runTask({
+        title: `measures over training of ${n.fullName}`, args: overTrainingArgs(n.dir, { measures, subsample: opts?.subsample ?? s.subsample }),
+        slots: manager.maxConcurrent(), workersFlag: true, cancelSignal: 'SIGTERM', outerTask: 'measure',
+        onProgress: throttle(() => measuresChanged(runId), 2000),
+      });
+      measuresChanged(runId);
+      return { runId, cancelled: r.cancelled };
     }),
     cmd('inductionLab.reproduceFigure', async () => {
       if (!vscode.workspace.isTrusted) throw new Error(UNTRUSTED());

@@ -19,6 +19,8 @@ export const USER_SETTINGS = {
   'security.workspace.trust.enabled': false,
   'git.enabled': false,
   'workbench.secondarySideBar.defaultVisibility': 'hidden',
+  // Measures over training on 200 dense sequences: the UI pass's influence matrices take seconds, not minutes.
+  'inductionLab.measureSubsample': 200,
 };
 
 /** Process groups of servers started and not yet stopped: killAllSync() is the last resort on exit. */

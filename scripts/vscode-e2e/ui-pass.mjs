@@ -1,21 +1,24 @@
 // The UI pass: drives the workbench in Chromium as a person would and saves a PNG after each step. It runs
 // sections (one file each under ui/, so engineers can add theirs without editing the others'): the basics
-// (tree, palette, hover), a training run (dashboard, attention panel), the start flow and run feedback. A
-// failing step leaves `<pass>-FAILED-<step>.png`, the browser console and the code-server log, and its error
-// names the step; later steps are skipped.
+// (tree, palette, hover), a training run (dashboard, attention panel), the views' steps, measures over
+// training, the start flow and run feedback. A failing step leaves `<pass>-FAILED-<step>.png`, the browser
+// console and the code-server log, and its error names the step; later steps are skipped.
 import { mkdirSync } from 'node:fs';
 import { makeUi } from './ui/helpers.mjs';
 import { basics } from './ui/basics.mjs';
 import { training } from './ui/training.mjs';
 import { flow } from './ui/flow.mjs';
 import { llc } from './ui/llc.mjs';
+import { measures } from './ui/measures.mjs';
 import { runViewsSteps } from './ui-views-pass.mjs';
 
 /** Sections in order; each is `async (ui) => void` using ui.step(...). Add a section here. */
 /** The views' own steps (hit-testing, restored panels, layout, themes), after `training` finished its smoke run. */
 const views = (ui) => runViewsSteps(ui);
 
-export const UI_SECTIONS = [basics, training, llc, views, flow];
+// llc after views: on a loaded machine its two CLI tasks before views' Reload Window step pushed that step past
+// its timeouts (two runs at load 25); after it, every step of both passes.
+export const UI_SECTIONS = [basics, training, views, llc, measures, flow];
 
 /**
  * @param {{ browser: any, server: any, workspace: string, pass: string, resultsDir: string,

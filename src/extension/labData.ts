@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { RunDir, listRuns } from '../engine/io';
+import { RunDir, compareNewestFirst, listRuns, orderKey } from '../engine/io';
 import { readSummary } from './checkpointHover';
 import type { MetricsRecord } from '../shared/protocol';
 import type {
@@ -34,13 +34,13 @@ export function runSummary(dir: string): RunSummary {
   };
 }
 
-/** Every run under the runs roots, newest first; unreadable folders are skipped. */
+/** Every run under the runs roots, newest first (the runs tree's order); unreadable folders are skipped. */
 export function findRuns(roots: string[]): RunInfo[] {
   const out: RunInfo[] = [];
-  for (const root of roots) for (const r of listRuns(root)) {
+  for (const r of roots.flatMap((root) => [...listRuns(root)]).sort((a, b) => compareNewestFirst(orderKey(a), orderKey(b)))) {
     try { out.push({ summary: runSummary(r.path), dir: r.path }); } catch { /* listed as a problem by listRuns */ }
   }
-  return out.sort((a, b) => b.summary.id.localeCompare(a.summary.id));
+  return out;
 }
 
 export function readMetrics(dir: string): MetricsRecord[] {

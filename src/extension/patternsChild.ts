@@ -1,9 +1,9 @@
 /**
- * The attention view's patterns, computed by `induction-lab patterns` in a child process (the model and
- * TensorFlow.js never load in the extension host). No vscode import: unit-testable.
+ * The attention view's patterns, computed by `induction-lab patterns` in a child process that the run manager
+ * forks (the model and TensorFlow.js never load in the extension host). No vscode import: unit-testable.
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import type { AttentionPatterns, RequestPatternsMessage } from '../shared/webviewProtocol';
+import type { CliRunner } from './runManager';
 
 /** The CLI arguments for a request (the value of --custom is attached with '=' so it can never read as a flag). */
 type What = Pick<RequestPatternsMessage, 'mode' | 'evalSet' | 'sequenceIndex' | 'custom'>;
@@ -27,29 +27,20 @@ export function summaryAnswers(m: What): boolean {
 
 export interface PatternsJob { done: Promise<Omit<AttentionPatterns, 'runId'>>; kill(): void }
 
-/** Forks `cli` with `args`; resolves with its JSON, rejects with its last stderr line. */
-export function runPatternsChild(cli: string, args: string[]): PatternsJob {
-  let child: ChildProcess | undefined;
-  let killed = false;
-  const done = new Promise<Omit<AttentionPatterns, 'runId'>>((resolve, reject) => {
-    child = fork(cli, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
-    let out = '', err = '';
-    child.stdout?.on('data', (d) => { out += d; });
-    child.stderr?.on('data', (d) => { err = (err + d).slice(-4000); });
-    child.on('error', (e) => reject(e));
-    child.on('exit', (code) => {
-      if (killed) { reject(new Error('superseded')); return; }
-      if (code !== 0) {
-        const last = err.trim().split('\n').pop()?.replace(/^induction-lab: /, '');
-        reject(new Error(last || `patterns exited with code ${code}`));
-        return;
-      }
-      try {
-        resolve(JSON.parse(out));
-      } catch (e) {
-        reject(new Error(`patterns printed no JSON: ${(e as Error).message}`));
-      }
-    });
+/** Runs `patterns ARGS` through the run manager (the extension's one way to fork); resolves with its JSON. */
+export function runPatternsChild(runner: CliRunner, args: string[]): PatternsJob {
+  const job = runner.runCli(args);
+  const done = job.done.then(({ code, killed, stdout, stderr }) => {
+    if (killed) throw new Error('superseded');
+    if (code !== 0) {
+      const last = stderr.trim().split('\n').pop()?.replace(/^induction-lab: /, '');
+      throw new Error(last || `patterns exited with code ${code}`);
+    }
+    try {
+      return JSON.parse(stdout) as Omit<AttentionPatterns, 'runId'>;
+    } catch (e) {
+      throw new Error(`patterns printed no JSON: ${(e as Error).message}`);
+    }
   });
-  return { done, kill: () => { killed = true; child?.kill('SIGTERM'); } };
+  return { done, kill: job.kill };
 }

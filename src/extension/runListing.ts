@@ -1,15 +1,15 @@
 /**
- * What the runs tree lists, read from the run folders (no vscode import: unit-tested): runs with their
+ * What the runs tree lists (no vscode import: unit-tested), read through io/runStore, the extension's one
+ * reader of run folders, in its one order (newest first): runs with their
  * unique names, status (a run whose writer is gone — its lock missing or stale, or its child of this window
  * died — is shown as interrupted), engine label and clamps; folders of runs without a run.json of their own
  * (subcircuits/, reproduce/) as groups; checkpoints, in ranges when there are many.
  */
-import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { engineLabel } from '../shared/engineLabel';
 import { runName } from '../shared/runName';
 import type { ClampSpec } from '../engine/clamps/spec';
-import { liveRunStatus } from '../engine/io/runStore';
+import { CheckpointRef, compareNewestFirst, liveRunStatus, listRuns, RunDir, RunEntry } from '../engine/io/runStore';
 
 export interface RunNode {
   kind: 'run';
@@ -57,8 +57,6 @@ export const CHECKPOINT_RANGE = 10;
 /** Without a readable lock: a `running` run nobody here trains that wrote nothing for this long is interrupted. */
 export const STALE_MS = 5 * 60_000;
 
-const CHECKPOINT_RE = /^seq-(\d+)\.safetensors$/;
-
 /** "seq 20,000". */
 export function checkpointLabel(sequences: number): string { return `seq ${sequences.toLocaleString('en-US')}`; }
 
@@ -76,6 +74,10 @@ export function checkpointChildren(run: RunNode, cks: CheckpointNode[]): Array<C
 }
 
 export interface Liveness { status?: string; note?: string }
+
+/** Statuses Resume offers (the tree's inline Resume: package.json `run\.(cancelled|failed|interrupted)`). */
+export const RESUMABLE = ['cancelled', 'failed', 'interrupted'] as const;
+export const isResumable = (r: { status?: string }): boolean => (RESUMABLE as readonly string[]).includes(r.status ?? '');
 
 /**
  * The status to show. `owned`: a child of this window trains it now; `died`: a child of this window trained
@@ -96,23 +98,6 @@ export function liveStatus(status: string | undefined,
   return { status: 'running', note: 'training outside this window (e.g. the CLI)' };
 }
 
-async function readDirSafe(dir: string) {
-  try { return await fs.readdir(dir, { withFileTypes: true }); } catch { return []; }
-}
-
-async function readJson(file: string): Promise<Record<string, unknown> | undefined> {
-  try {
-    const v: unknown = JSON.parse(await fs.readFile(file, 'utf8'));
-    return v && typeof v === 'object' ? (v as Record<string, unknown>) : {};
-  } catch {
-    return undefined;
-  }
-}
-
-async function mtime(file: string): Promise<number> {
-  try { return (await fs.stat(file)).mtimeMs; } catch { return 0; }
-}
-
 export interface ListOptions {
   /** Run folders a child of this window trains now. */
   owned?: ReadonlySet<string>;
@@ -121,17 +106,17 @@ export interface ListOptions {
   now?: number;
 }
 
-/** A run folder's node, or undefined when it has no readable run.json. */
-export async function readRunNode(dir: string, o: ListOptions = {}, group?: string): Promise<RunNode | undefined> {
-  const meta = await readJson(path.join(dir, 'run.json'));
-  if (meta === undefined) return undefined;
-  const id = path.basename(dir);
+/** A listed run's node (run.json already read by io/runStore). */
+export function runNode(entry: RunEntry, o: ListOptions = {}): RunNode {
+  const { path: dir, id, group } = entry;
+  const meta = (entry.runJson && typeof entry.runJson === 'object' ? entry.runJson : {}) as Record<string, unknown>;
   const config = (meta.config ?? {}) as { clamps?: unknown; model?: { numHeads?: number }; train?: { sequences?: unknown } };
   const clamps = Array.isArray(config.clamps) ? (config.clamps as ClampSpec[]) : undefined;
   const n = runName({ id, displayName: meta.displayName, name: meta.name, preset: meta.preset, clamps, numHeads: config.model?.numHeads });
   const status = typeof meta.status === 'string' ? meta.status : undefined;
-  const lastWrite = Math.max(await mtime(path.join(dir, 'run.json')), await mtime(path.join(dir, 'metrics.jsonl')));
   const lock = liveRunStatus(dir, meta);
+  let lastWrite = 0;
+  try { lastWrite = RunDir.open(dir).lastWriteMs(); } catch { /* deleted while listing */ }
   const live = liveStatus(status, {
     owned: o.owned?.has(dir) ?? false, died: o.died?.has(dir) ?? false, lastWrite, now: o.now ?? Date.now(),
     lock: lock.status === 'unknown' ? undefined : lock,
@@ -150,42 +135,38 @@ export async function readRunNode(dir: string, o: ListOptions = {}, group?: stri
   };
 }
 
-/** Newest first (run.json `created`); runs without it after, by name. */
+/** A run folder's node, or undefined when it has no readable run.json. */
+export function readRunNode(dir: string, o: ListOptions = {}, group?: string): RunNode | undefined {
+  let runJson: unknown;
+  try { runJson = RunDir.open(dir).readRunJson(); } catch { return undefined; }
+  return runNode({ id: path.basename(dir), path: dir, runJson, group }, o);
+}
+
+/** Newest first: the one order of run lists (io/runStore compareNewestFirst). */
 export function sortRuns(runs: RunNode[]): RunNode[] {
-  return [...runs].sort((a, b) => (b.created ?? '').localeCompare(a.created ?? '') || a.name.localeCompare(b.name) || a.dir.localeCompare(b.dir));
+  return [...runs].sort((a, b) => compareNewestFirst({ id: path.basename(a.dir), created: a.created }, { id: path.basename(b.dir), created: b.created }));
 }
 
 /** The runs directly in `root`, and the folders of runs in it (groups), each sorted. */
-export async function listRoot(root: string, o: ListOptions = {}): Promise<{ runs: RunNode[]; groups: GroupNode[] }> {
-  const runs: RunNode[] = [], groups: GroupNode[] = [];
-  for (const entry of await readDirSafe(root)) {
-    if (!entry.isDirectory()) continue;
-    const dir = path.join(root, entry.name);
-    const run = await readRunNode(dir, o);
-    if (run) { runs.push(run); continue; }
-    const inside = await listGroup(dir, o);
-    if (inside.length) groups.push({ kind: 'group', dir, name: entry.name, count: inside.length });
+export function listRoot(root: string, o: ListOptions = {}): { runs: RunNode[]; groups: GroupNode[] } {
+  const runs: RunNode[] = [];
+  const counts = new Map<string, number>();
+  for (const e of listRuns(root, { groups: true })) {
+    if (e.group === undefined) runs.push(runNode(e, o));
+    else counts.set(e.group, (counts.get(e.group) ?? 0) + 1);
   }
+  const groups = [...counts].map(([name, count]): GroupNode => ({ kind: 'group', dir: path.join(root, name), name, count }));
   return { runs: sortRuns(runs), groups: groups.sort((a, b) => a.name.localeCompare(b.name)) };
 }
 
 /** The runs of a group folder. */
-export async function listGroup(dir: string, o: ListOptions = {}): Promise<RunNode[]> {
-  const out: RunNode[] = [];
-  for (const entry of await readDirSafe(dir)) {
-    if (!entry.isDirectory()) continue;
-    const run = await readRunNode(path.join(dir, entry.name), o, path.basename(dir));
-    if (run) out.push(run);
-  }
-  return sortRuns(out);
+export function listGroup(dir: string, o: ListOptions = {}): RunNode[] {
+  return sortRuns(listRuns(dir).map((e) => runNode({ ...e, group: path.basename(dir) }, o)));
 }
 
-export async function listCheckpoints(run: RunNode): Promise<CheckpointNode[]> {
-  const dir = path.join(run.dir, 'checkpoints');
-  const nodes: CheckpointNode[] = [];
-  for (const entry of await readDirSafe(dir)) {
-    const m = CHECKPOINT_RE.exec(entry.name);
-    if (m && entry.isFile()) nodes.push({ kind: 'checkpoint', run, sequences: Number(m[1]), file: path.join(dir, entry.name) });
-  }
-  return nodes.sort((a, b) => a.sequences - b.sequences);
+/** A run's checkpoints by ascending sequence count (io/runStore listCheckpoints). */
+export function listCheckpoints(run: RunNode): CheckpointNode[] {
+  let refs: CheckpointRef[];
+  try { refs = RunDir.open(run.dir).listCheckpoints(); } catch { return []; }
+  return refs.map((c) => ({ kind: 'checkpoint', run, sequences: c.sequences, file: c.path }));
 }

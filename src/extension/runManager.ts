@@ -1,7 +1,7 @@
 /**
  * The one place the extension forks children: training runs (out/child.js, the protocol of
- * src/shared/protocol.ts) and CLI tasks (out/cli.js measure / reproduce / subcircuits with `--progress json`,
- * contracts.md §2). The engine and TensorFlow.js never load in the extension host. One concurrency limit
+ * src/shared/protocol.ts), CLI tasks (out/cli.js measure / reproduce / subcircuits with `--progress json`,
+ * contracts.md §2) and short CLI commands for the views (runCli: `patterns`). The engine and TensorFlow.js never load in the extension host. One concurrency limit
  * (setting inductionLab.maxConcurrentRuns, default one per core) counts both: a run takes one slot, a task
  * the workers it is given. Each child shows a progress notification whose Cancel stops it (a run stops
  * with a checkpoint), writes to the log channel and counts in the status bar. A run ends with a
@@ -14,7 +14,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { CliProgress, FromChildMessage, MetricsRecord, ToChildMessage, StartMessage } from '../shared/protocol';
-import { LineSplitter, parseCliProgress, progressText } from '../shared/cliProgress';
+import { LineSplitter, parseCliProgress } from '../shared/cliProgress';
+import { ProgressBoard } from './taskProgress';
 import { runName } from '../shared/runName';
 import { RunDir } from '../engine/io/runStore';
 import { summarizeRun } from '../engine/train/report';
@@ -47,9 +48,20 @@ export interface TaskOptions {
   /** Cancel sends this signal (the CLI stops training runs after their step on SIGINT). */
   cancelSignal?: NodeJS.Signals;
   onProgress?: (p: CliProgress) => void;
+  /**
+   * The task name of the outer of two counters (measure over training: "measure", counting checkpoints);
+   * the notification then shows it and the inner one (the current measure's configurations).
+   */
+  outerTask?: string;
 }
 
 export interface TaskResult { code: number | null; cancelled: boolean; stdout: string }
+
+/** A short CLI child without a notification (runCli): its exit code, stdout and the tail of its stderr. */
+export interface CliOutput { code: number | null; killed: boolean; stdout: string; stderr: string }
+export interface CliJob { done: Promise<CliOutput>; kill(): void }
+/** What views need to run a short CLI command (RunManager implements it). */
+export interface CliRunner { runCli(args: string[]): CliJob }
 
 export type RunListener = (run: ActiveRun, m: FromChildMessage) => void;
 
@@ -57,15 +69,19 @@ export type RunListener = (run: ActiveRun, m: FromChildMessage) => void;
 export const UNTRUSTED = (what = 'training') =>
   `${what} runs only in a trusted workspace (it runs code and writes files): trust this folder with "Workspaces: Manage Workspace Trust" first`;
 
-export class RunManager implements vscode.Disposable {
+export class RunManager implements vscode.Disposable, CliRunner {
   private readonly active = new Map<string, ActiveRun>();
   private readonly tasks = new Map<string, ActiveTask>();
+  /** Short CLI children of runCli (no slot, no notification). */
+  private readonly quick = new Set<ChildProcess>();
   private readonly listeners = new Set<RunListener>();
   private readonly status: vscode.StatusBarItem;
   /** Run folders whose child exited without finishing the run (killed): shown as interrupted. */
   private readonly died = new Set<string>();
   /** The last notifications shown (tests read them; the smoke-test driver hides toasts). */
   readonly notices: string[] = [];
+  /** The last task progress messages shown (tests read them). */
+  readonly progressMessages: string[] = [];
   private nextKey = 0;
 
   constructor(private readonly extensionPath: string, private readonly log: vscode.LogOutputChannel) {
@@ -112,9 +128,7 @@ export class RunManager implements vscode.Disposable {
   /** Starts a run (new or resumed). Resolves when the child reports `started`, rejects on an early error. */
   start(msg: StartMessage | { type: 'resume'; runDir: string }, title: string): Promise<ActiveRun> {
     try { this.refuseIfFull('training'); } catch (e) { return Promise.reject(e); }
-    const child = fork(path.join(this.extensionPath, 'out', 'child.js'), [], {
-      serialization: 'advanced', stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-    });
+    const child = this.fork('child.js', [], 'advanced');
     const run: ActiveRun = { key: `r${this.nextKey++}`, child, cancelled: false, checkpoints: 0 };
     this.active.set(run.key, run);
     this.updateStatus();
@@ -234,21 +248,24 @@ export class RunManager implements vscode.Disposable {
     const args = [...o.args, '--progress', 'json', ...(o.workersFlag ? ['--workers', String(slots)] : [])];
     return Promise.resolve(vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Induction Lab: ${o.title}`, cancellable: true }, (progress, token) =>
       new Promise<TaskResult>((resolve, reject) => {
-        const child = fork(path.join(this.extensionPath, 'out', 'cli.js'), args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+        const child = this.fork('cli.js', args);
         const task: ActiveTask = { key: `t${this.nextKey++}`, title: o.title, child, slots, cancelled: false };
         this.tasks.set(task.key, task);
         this.updateStatus();
         this.log.info(`[${task.key}] cli.js ${args.join(' ')}`);
         token.onCancellationRequested(() => { task.cancelled = true; child.kill(o.cancelSignal ?? 'SIGTERM'); });
+        const board = new ProgressBoard(o.outerTask);
         let lastPct = 0, stdout = '';
         const errors: string[] = [];
         const out = new LineSplitter((l) => { stdout = (stdout + l + '\n').slice(-20_000); this.log.info(`[${task.key}] ${l}`); });
         const err = new LineSplitter((l) => {
           const p = parseCliProgress(l);
           if (!p) { errors.push(l); if (errors.length > 20) errors.shift(); this.log.warn(`[${task.key}] ${l}`); return; }
-          const pct = p.total > 0 ? Math.min(100, (100 * p.done) / p.total) : 0;
-          progress.report({ increment: Math.max(0, pct - lastPct), message: progressText(p) });
-          lastPct = Math.max(lastPct, pct);
+          const v = board.update(p);
+          progress.report({ increment: v.percent - lastPct, message: v.message });
+          lastPct = v.percent;
+          this.progressMessages.push(v.message);
+          if (this.progressMessages.length > 50) this.progressMessages.shift();
           o.onProgress?.(p);
         });
         child.stdout?.on('data', (d) => out.push(d));
@@ -265,6 +282,34 @@ export class RunManager implements vscode.Disposable {
       })));
   }
 
+  /** The one place the extension forks: a bundled entry of out/ (the engine never loads in this process). */
+  private fork(entry: 'child.js' | 'cli.js', args: string[], serialization?: 'advanced'): ChildProcess {
+    return fork(path.join(this.extensionPath, 'out', entry), args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], ...(serialization ? { serialization } : {}) });
+  }
+
+  /**
+   * A short CLI command (the attention view's `patterns`: one forward pass, about a second) in a child,
+   * without a notification. It takes no training slot — a view must not wait behind a run for minutes —
+   * but it is logged and killed with the others on dispose. It only reads a run, so an untrusted workspace
+   * allows it (as before).
+   */
+  runCli(args: string[]): CliJob {
+    let child: ChildProcess | undefined;
+    let killed = false;
+    const done = new Promise<CliOutput>((resolve, reject) => {
+      const c = this.fork('cli.js', args);
+      child = c;
+      this.quick.add(c);
+      this.log.debug(`cli.js ${args.join(' ')}`);
+      let stdout = '', stderr = '';
+      c.stdout?.on('data', (d) => { stdout += d; });
+      c.stderr?.on('data', (d) => { stderr = (stderr + d).slice(-4000); });
+      c.on('error', (e) => { this.quick.delete(c); reject(e); });
+      c.on('exit', (code) => { this.quick.delete(c); resolve({ code, killed, stdout, stderr }); });
+    });
+    return { done, kill: () => { killed = true; child?.kill('SIGTERM'); } };
+  }
+
   private updateStatus(): void {
     const n = this.active.size, t = this.tasks.size;
     this.status.text = `$(beaker) ${n} training${t ? ` · ${t} task${t > 1 ? 's' : ''}` : ''}`;
@@ -276,6 +321,7 @@ export class RunManager implements vscode.Disposable {
   dispose(): void {
     for (const r of this.active.values()) { r.cancelled = true; r.child.kill('SIGTERM'); }
     for (const t of this.tasks.values()) { t.cancelled = true; t.child.kill('SIGTERM'); }
+    for (const c of this.quick) c.kill('SIGTERM');
     this.status.dispose();
   }
 }

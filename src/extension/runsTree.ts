@@ -4,10 +4,10 @@
  * summary saved with it; older checkpoints without a summary fall back to the losses in metrics.jsonl.
  */
 import * as vscode from 'vscode';
-import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { readSummary, checkpointMarkdown } from './checkpointHover';
 import { describeClamp } from '../engine/clamps/spec';
+import { RunDir } from '../engine/io/runStore';
 import type { ThemeKind } from './thumbnail';
 import {
   checkpointChildren, checkpointLabel, listCheckpoints, listGroup, listRoot, ListOptions, rangeLabel, readRunNode, sortRuns,
@@ -65,7 +65,7 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeNode> {
     if (!root) return undefined;
     const rel = path.relative(root, dir).split(path.sep);
     const group = rel.length === 2 ? rel[0] : undefined;
-    const fresh = await readRunNode(dir, this.liveness(), group);
+    const fresh = readRunNode(dir, this.liveness(), group);
     if (fresh) this.known.set(dir, fresh);
     return fresh;
   }
@@ -74,9 +74,9 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeNode> {
   async allRuns(): Promise<RunNode[]> {
     const out: RunNode[] = [];
     for (const root of runsRoots()) {
-      const { runs, groups } = await listRoot(root, this.liveness());
+      const { runs, groups } = listRoot(root, this.liveness());
       out.push(...runs);
-      for (const g of groups) out.push(...await listGroup(g.dir, this.liveness()));
+      for (const g of groups) out.push(...listGroup(g.dir, this.liveness()));
     }
     return this.remember(out);
   }
@@ -85,13 +85,13 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeNode> {
     if (!element) {
       const runs: RunNode[] = [], groups: GroupNode[] = [];
       for (const root of runsRoots()) {
-        const r = await listRoot(root, this.liveness());
+        const r = listRoot(root, this.liveness());
         runs.push(...r.runs); groups.push(...r.groups);
       }
       return [...this.remember(sortRuns(runs)), ...groups];
     }
-    if (element.kind === 'group') return this.remember(await listGroup(element.dir, this.liveness()));
-    if (element.kind === 'run') return checkpointChildren(element, await listCheckpoints(element));
+    if (element.kind === 'group') return this.remember(listGroup(element.dir, this.liveness()));
+    if (element.kind === 'run') return checkpointChildren(element, listCheckpoints(element));
     if (element.kind === 'checkpoints') return element.checkpoints;
     return [];
   }
@@ -103,7 +103,7 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeNode> {
       return { kind: 'group', dir: path.dirname(node.dir), name: node.group, count: 0 };
     }
     if (node.kind === 'checkpoints') return node.run;
-    const siblings = checkpointChildren(node.run, await listCheckpoints(node.run));
+    const siblings = checkpointChildren(node.run, listCheckpoints(node.run));
     return siblings.find((s): s is CheckpointRangeNode => s.kind === 'checkpoints' && s.checkpoints.some((c) => c.file === node.file)) ?? node.run;
   }
 
@@ -175,7 +175,7 @@ export async function checkpointTooltip(node: CheckpointNode): Promise<vscode.Ma
   const md = new vscode.MarkdownString(undefined, true);
   md.appendMarkdown(`**${escapeMd(node.run.fullName)}** — checkpoint\n\n`);
   md.appendMarkdown(`Sequences seen: ${node.sequences.toLocaleString('en-US')}\n\n`);
-  const losses = await evalLossesAt(path.join(node.run.dir, 'metrics.jsonl'), node.sequences);
+  const losses = evalLossesAt(node.run.dir, node.sequences);
   if (losses.length === 0) {
     md.appendMarkdown('_No eval metrics at this checkpoint._');
   } else {
@@ -186,38 +186,25 @@ export async function checkpointTooltip(node: CheckpointNode): Promise<vscode.Ma
 }
 
 /**
- * Eval losses of the metrics.jsonl line whose `sequences` equals `sequences`. Accepts the numbers as
- * top-level `*loss*` fields or inside an `eval` object (`{ eval: { fsl_train: { loss } } }` or
- * `{ eval: { fsl_train: 0.7 } }`).
+ * Eval losses logged at exactly `sequences` in the run's metrics.jsonl (read by io/runStore), from the
+ * `eval` object (`{ eval: { fsl_train: { loss } } }` or `{ eval: { fsl_train: 0.7 } }`) and top-level
+ * `*loss*` fields; [] when there is no such row or the file cannot be read.
  */
-export async function evalLossesAt(file: string, sequences: number): Promise<Array<[string, number]>> {
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch {
-    return [];
-  }
-  for (const line of text.split('\n')) {
-    if (!line.trim()) continue;
-    let rec: Record<string, unknown>;
-    try {
-      rec = JSON.parse(line) as Record<string, unknown>;
-    } catch {
-      continue;
+export function evalLossesAt(runDir: string, sequences: number): Array<[string, number]> {
+  let rows: Array<Record<string, unknown>>;
+  try { rows = RunDir.open(runDir).readMetrics<Record<string, unknown>>(); } catch { return []; }
+  const rec = rows.find((r) => r && r.sequences === sequences);
+  if (!rec) return [];
+  const out: Array<[string, number]> = [];
+  const evals = rec.eval;
+  if (evals && typeof evals === 'object') {
+    for (const [name, v] of Object.entries(evals as Record<string, unknown>)) {
+      const loss = typeof v === 'number' ? v : (v as { loss?: unknown } | null)?.loss;
+      if (typeof loss === 'number') out.push([name, loss]);
     }
-    if (rec.sequences !== sequences) continue;
-    const out: Array<[string, number]> = [];
-    const evals = rec.eval;
-    if (evals && typeof evals === 'object') {
-      for (const [name, v] of Object.entries(evals as Record<string, unknown>)) {
-        const loss = typeof v === 'number' ? v : (v as { loss?: unknown } | null)?.loss;
-        if (typeof loss === 'number') out.push([name, loss]);
-      }
-    }
-    for (const [key, v] of Object.entries(rec)) if (/loss/i.test(key) && typeof v === 'number') out.push([key, v]);
-    return out;
   }
-  return [];
+  for (const [key, v] of Object.entries(rec)) if (/loss/i.test(key) && typeof v === 'number') out.push([key, v]);
+  return out;
 }
 
 export function escapeMd(s: string): string {

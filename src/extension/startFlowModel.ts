@@ -102,12 +102,11 @@ export function cadenceCount(total: number, every: number): number {
 }
 
 /**
- * The two schedules the start flow offers: the preset's cadence, and dense-early + linear. The latter is an
- * explicit list in `train.checkpoints` when the engine knows that key (`listSupported`), else (older
- * engines) a denser `checkpointEvery` that gives about as many checkpoints.
+ * The two schedules the start flow offers: the preset's own (a `train.checkpoints` rule, or its cadence), and
+ * dense early (log-spaced) + linear as an explicit `train.checkpoints` list.
  */
-export function checkpointChoices(train: { sequences: number; batchSize: number; checkpointEvery: number; checkpoints?: CheckpointsSetting },
-  listSupported: boolean): [CheckpointChoice, CheckpointChoice] {
+export function checkpointChoices(train: { sequences: number; batchSize: number; checkpointEvery: number; checkpoints?: CheckpointsSetting }):
+  [CheckpointChoice, CheckpointChoice] {
   const fmt = (n: number) => n.toLocaleString('en-US');
   // A preset with a train.checkpoints schedule: its planned checkpoints (the loss-driven ones come on top).
   const preset: CheckpointChoice = train.checkpoints
@@ -117,8 +116,31 @@ export function checkpointChoices(train: { sequences: number; batchSize: number;
       train: {}, count: cadenceCount(train.sequences, train.checkpointEvery),
     };
   const list = denseEarlySchedule(train.sequences, train.batchSize);
-  if (listSupported) return [preset, { label: 'dense early (log-spaced) + linear', train: { checkpoints: list }, count: list.length }];
-  const every = Math.max(train.batchSize, Math.round(train.sequences / list.length / train.batchSize) * train.batchSize);
-  return [preset, { label: `denser (every ${fmt(every)}; log-spaced needs train.checkpoints)`, train: { checkpointEvery: every },
-    count: cadenceCount(train.sequences, every) }];
+  return [preset, { label: 'dense early (log-spaced) + linear', train: { checkpoints: list }, count: list.length }];
+}
+
+/**
+ * A clamp short form's error as the person who typed it reads it: the engine's messages name the config
+ * path (`clamps[0]: …`, `clamps[0].strength must …`), which the start flow's one short form does not have.
+ */
+export function clampInputError(message: string): string {
+  return message.replace(/^clamps\[\d+\](?:\.([\w.]+))?:?\s*/, (_m, field?: string) => (field ? `${field} ` : ''));
+}
+
+/** The VS Code settings a new run's config takes unless it sets them itself (contracts.md §1 for the engine). */
+export interface StartSettings { engine: string; backend: string; evalEvery: number; tensorboard: boolean }
+
+/**
+ * Adds the settings to a run config's `train`: engine and TF.js backend unless "auto" (the backend only
+ * matters when TF.js trains; it never switches the fast engine off), the eval cadence when > 0, and
+ * TensorBoard events (train.tensorboard). What the config sets wins.
+ */
+export function withStartSettings(config: Record<string, unknown> | undefined, s: StartSettings): Record<string, unknown> {
+  const cfg = (config ?? {}) as { train?: Record<string, unknown> };
+  const train: Record<string, unknown> = { ...(cfg.train ?? {}) };
+  if (s.engine !== 'auto' && train.engine === undefined) train.engine = s.engine;
+  if (s.backend !== 'auto' && train.backend === undefined) train.backend = s.backend;
+  if (s.evalEvery > 0 && train.evalEvery === undefined) train.evalEvery = s.evalEvery;
+  if (train.tensorboard === undefined) train.tensorboard = s.tensorboard;
+  return { ...cfg, train };
 }

@@ -8,10 +8,9 @@
 import * as vscode from 'vscode';
 import { DEFAULT_PRESET, presetNames, resolvePreset } from '../engine/science/presets';
 import { parseClampFlag, describeClamp, ClampSpec } from '../engine/clamps/spec';
-import { resolveRunConfig, RunConfig } from '../engine/train/runConfig';
 import type { StartMessage } from '../shared/protocol';
 import { BACK, Back, pickStep, Row } from './quickInput';
-import { checkpointChoices, clampLines, focusName, groupPresets, headRole, judgeClamps, wrapText } from './startFlowModel';
+import { checkpointChoices, clampInputError, clampLines, focusName, groupPresets, headRole, judgeClamps, wrapText } from './startFlowModel';
 
 const MODEL = { depth: 2, numHeads: 8, contextLen: 2 };
 const heads = (layer: number) => Array.from({ length: 8 }, (_, h) => `L${layer}H${h}`);
@@ -66,7 +65,7 @@ const CHOICES: ClampChoice[] = [
   { label: '$(edit) Custom clamp…', detail: 'a CLI short form, e.g. ablate:L2H1,from=32000,until=64000', build: async () => {
     const t = await vscode.window.showInputBox({
       title: 'Clamp (CLI short form)', placeHolder: 'prev-token:L1H2@0.9,from=0,until=50000', ignoreFocusOut: true,
-      validateInput: (v) => { try { parseClampFlag(v, MODEL); return undefined; } catch (e) { return (e as Error).message; } },
+      validateInput: (v) => { try { parseClampFlag(v, MODEL); return undefined; } catch (e) { return clampInputError((e as Error).message); } },
     });
     return t ? [parseClampFlag(t, MODEL)] : undefined;
   } },
@@ -74,11 +73,6 @@ const CHOICES: ClampChoice[] = [
 
 /** A whole-run ablation of Layer-2 heads only (what "Single induction head" replaces). */
 const isL2Ablation = (c: ClampSpec) => c.kind === 'ablate' && c.from === undefined && c.until === undefined && c.heads.every((h) => h.startsWith('L2'));
-
-/** Whether this engine's config knows `train.checkpoints` (added by the measures-over-training work). */
-function checkpointListSupported(base: RunConfig): boolean {
-  try { resolveRunConfig({ train: { checkpoints: [0, base.train.sequences] } }, base); return true; } catch { return false; }
-}
 
 interface ConfirmRow extends vscode.QuickPickItem { action?: 'start' | 'back' | 'cancel' | 'schedule' }
 
@@ -137,7 +131,7 @@ export async function startRunFlow(runsRoot: string, defaultPreset = DEFAULT_PRE
       step = 'confirm';
     } else {
       const verdict = judgeClamps([...kept, ...added], base.model);
-      const schedules = checkpointChoices(base.train, checkpointListSupported(base));
+      const schedules = checkpointChoices(base.train);
       const sched = schedules[dense ? 1 : 0];
       const rows: Array<Row<ConfirmRow>> = [];
       let active: ConfirmRow;

@@ -20,6 +20,7 @@ import { throttle, type Throttled } from '../shared/throttle';
 import { patternsArgs, runPatternsChild, summaryAnswers, type PatternsJob } from './patternsChild';
 import { NO_LLC_YET, readLlcData } from './llcData';
 import { mergeFrames, overTrainingCommand, overTrainingData } from './overTrainingData';
+import type { CliRunner } from './runManager';
 
 const TITLES: Record<ViewName, string> = {
   dashboard: 'Induction Lab dashboard', attention: 'Attention patterns', influence: 'PTH → IH influence matrix',
@@ -67,7 +68,8 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
   /** The run commands act on by default: the chosen one, else the newest. */
   get activeRunId(): string | undefined { return this.chosenRunId ?? this.runs[0]?.summary.id; }
 
-  constructor(private readonly extensionUri: vscode.Uri, private readonly roots: () => string[], private readonly log: vscode.LogOutputChannel) {
+  constructor(private readonly extensionUri: vscode.Uri, private readonly roots: () => string[], private readonly log: vscode.LogOutputChannel,
+    private readonly cli: CliRunner) {
     this.refreshRuns();
     // New or rewritten aggregates (measure --checkpoints / --follow): the influence views of that run redraw.
     const aggregates = vscode.workspace.createFileSystemWatcher('**/measures/*-over-training*.json');
@@ -297,8 +299,7 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
     }
     const ck = nearestCheckpoint(r.dir, m.sequences);
     if (!ck) { c.post({ type: 'status', level: 'warning', message: 'this run has no checkpoint yet' }); return; }
-    const cli = path.join(this.extensionUri.fsPath, 'out', 'cli.js');
-    const job = runPatternsChild(cli, patternsArgs(r.dir, ck.sequences, m));
+    const job = runPatternsChild(this.cli, patternsArgs(r.dir, ck.sequences, m));
     this.patternJobs.set(c, job);
     job.done.then((p) => {
       const requested = m.sequences !== null && m.sequences !== p.sequences ? m.sequences : undefined;

@@ -158,6 +158,9 @@ function updateControls(): void {
 }
 
 function render(): void {
+  // The slider's stops are the checkpoints of the kinds shown (a kind picked may be measured elsewhere).
+  slider.setSteps(steps());
+  slider.setValue(S.value.step);
   renderMatrices();
   snapLine.textContent = snapNote(steps(), S.value.step);
   const shown = snapToMeasured(steps(), S.value.step).shown;

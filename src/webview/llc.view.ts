@@ -25,7 +25,7 @@ import { extentDomain, sequencesDomain } from './lib/domains';
 import { toCsv } from './lib/csv';
 import { fileStem, fmtInt, fmtValue } from './lib/format';
 import { showTip, hideTip } from './lib/tooltip';
-import { stageAt, stageBands, stageLayer } from './lib/stages';
+import { stageAt, stageBands, stageLayer, stageSegments } from './lib/stages';
 import {
   diagnosticsRows,
   headCurves,
@@ -107,6 +107,30 @@ const slider = createStepSlider(app, {
     share(v, final);
   },
 });
+// The stages along the slider's track (slider.ts is index-based: checkpoints equally spaced).
+const strip = h('div', { class: 'stage-strip', 'aria-hidden': 'true' });
+slider.root.after(strip);
+function renderStrip(): void {
+  const input = slider.root.querySelector('input.step-range') as HTMLInputElement | null;
+  const segs = stageSegments(bands(), viewSteps(llcOf(), current()?.dynamics ?? null));
+  strip.style.display = input && segs.length ? '' : 'none';
+  if (!input || !segs.length) return;
+  // The thumb's centre travels the track inset by about half its width.
+  const inset = 7;
+  strip.style.marginLeft = `${input.offsetLeft - slider.root.offsetLeft + inset}px`;
+  strip.style.width = `${Math.max(0, input.offsetWidth - 2 * inset)}px`;
+  strip.replaceChildren(
+    ...segs.map((g) =>
+      h('span', {
+        class: `stage-seg ${g.trend}`,
+        title: g.title,
+        text: `${g.index}`,
+        style: `left:${(100 * g.f0).toFixed(2)}%;width:${(100 * (g.f1 - g.f0)).toFixed(2)}%`,
+      }),
+    ),
+  );
+}
+new ResizeObserver(() => renderStrip()).observe(slider.root);
 const setStatus = statusLine(app);
 const pick = (x: number) => {
   S.update({ step: x });
@@ -387,7 +411,9 @@ function renderHeader(): void {
     );
     const st = llc.stages.stages.length;
     const lt = llc.learningTime;
-    const stages = st ? `${st} stages (critical points of the smoothed LLC over log-time)` : 'no stage boundary above the noise';
+    const stages = st
+      ? `${st} stages (critical points of the smoothed LLC over log-time)`
+      : 'no stage boundary above the noise';
     const learned = lt?.reached && lt.sequences !== null ? `${fmtInt(lt.sequences)} sequences` : 'not reached';
     lines.push(`${stages} · learning time of the loss: ${learned}`);
   }
@@ -736,6 +762,7 @@ function renderAll(): void {
   renderHeader();
   slider.setSteps(viewSteps(llcOf(), current()?.dynamics ?? null));
   slider.setValue(S.value.step);
+  renderStrip();
   renderSelection();
 }
 

@@ -4,12 +4,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { presetNames, resolvePreset } from '../../src/engine/science/presets';
-import { DEFAULT_PRESET } from '../../src/engine/science/presets';
-import { normalizeClamps } from '../../src/engine/clamps/spec';
+import { DEFAULT_PRESET, presetNames, resolvePreset } from '../../src/engine/science/presets';
+import { resolveRunConfig } from '../../src/engine/train/runConfig';
+import { normalizeClamps, parseClampFlag } from '../../src/engine/clamps/spec';
+import { plannedCheckpoints } from '../../src/engine/train/checkpointSchedule';
 import { DEFAULT_MODEL_CONFIG } from '../../src/engine/model/config';
 import {
-  cadenceCount, checkpointChoices, clampLines, denseEarlySchedule, focusName, groupPresets, headRole, judgeClamps, wrapText,
+  cadenceCount, checkpointChoices, clampInputError, clampLines, denseEarlySchedule, focusName, groupPresets, headRole, judgeClamps,
+  withStartSettings, wrapText,
 } from '../../src/extension/startFlowModel';
 
 const C = DEFAULT_MODEL_CONFIG;
@@ -76,16 +78,37 @@ test('dense-early schedule: 0 and the end, log-spaced early, linear after, on ba
   assert.equal(cadenceCount(3200, 0), 1);
 });
 
-test('the schedule choice writes train.checkpoints when the engine knows it, else a denser checkpointEvery', () => {
+test('the schedule choice: the preset\'s own, or dense early + linear as an explicit train.checkpoints list', () => {
   const t = resolvePreset('demo', 'fast').train;
-  const [preset, list] = checkpointChoices(t, true);
+  const [preset, list] = checkpointChoices(t);
   assert.deepEqual(preset.train, {});
   // demo's own schedule (train.checkpoints): its planned checkpoints, the loss-driven ones come on top.
   assert.equal(preset.count, 18);
   assert.match(preset.label, /^the preset's \(0 \+ 10 log-spaced \+ 9 linear \+ where the loss moves ≥ 0\.05\)$/);
   assert.deepEqual(list.train, { checkpoints: denseEarlySchedule(t.sequences, t.batchSize) });
-  const [, every] = checkpointChoices(t, false);
-  const e = every.train.checkpointEvery as number;
-  assert.ok(e % t.batchSize === 0 && e < t.checkpointEvery);
-  assert.ok(Math.abs(every.count - list.count) <= 3);
+  // The list is a config the engine accepts, and plans exactly those checkpoints.
+  const cfg = resolveRunConfig({ train: list.train }, resolvePreset('demo', 'fast'));
+  assert.deepEqual(plannedCheckpoints(cfg.train), list.train.checkpoints);
+  const cadence = checkpointChoices({ ...t, checkpoints: undefined, checkpointEvery: 20_000 })[0];
+  assert.deepEqual([cadence.label, cadence.count], ["the preset's cadence (every 20,000)", 8]);
+});
+
+test('settings reach a new run\'s config (engine, TF.js backend, eval cadence, TensorBoard) unless it sets them', () => {
+  const s = { engine: 'auto', backend: 'wasm', evalEvery: 0, tensorboard: false };
+  assert.deepEqual(withStartSettings({ clamps: [] }, s), { clamps: [], train: { backend: 'wasm', tensorboard: false } });
+  assert.deepEqual(withStartSettings({ train: { tensorboard: true, backend: 'cpu' } }, { ...s, engine: 'fast', evalEvery: 500 }),
+    { train: { tensorboard: true, backend: 'cpu', engine: 'fast', evalEvery: 500 } });
+  // The engine accepts what the settings write.
+  const cfg = resolveRunConfig(withStartSettings({}, s), resolvePreset('smoke', 'fast'));
+  assert.equal(cfg.train.tensorboard, false);
+});
+
+test('a custom clamp\'s error reads as the short form typed, without the config path', () => {
+  assert.equal(clampInputError('clamps[0]: unknown clamp kind "foo" (known: ablate)'), 'unknown clamp kind "foo" (known: ablate)');
+  assert.equal(clampInputError('clamps[0].strength must be a number in [0, 1], got 2'), 'strength must be a number in [0, 1], got 2');
+  assert.equal(clampInputError('unknown head "L2H9": each layer has 8 heads (H0…H7)'), 'unknown head "L2H9": each layer has 8 heads (H0…H7)');
+  // What the engine says for real input.
+  const msg = (t: string) => { try { parseClampFlag(t, { depth: 2, numHeads: 8, contextLen: 2 }); return ''; } catch (e) { return clampInputError((e as Error).message); } };
+  assert.match(msg('induction:L2H3@2'), /^strength must be a number in \[0, 1\]/);
+  assert.match(msg('foo:L2H3'), /^unknown clamp kind "foo"/);
 });

@@ -20,23 +20,8 @@ function newestRun(workspace) {
 export async function flow(ui) {
   const { page, step, sidebarRow, screenshot, palette, quickPick } = ui;
   const expectRow = (rows, text) => { if (!rows.some((r) => r.includes(text))) throw new Error(`no row "${text}" in ${JSON.stringify(rows)}`); };
-  /** In step 2 (multi-select): move to the row containing `text` and check it with Space (keyboard only). */
-  const toggle = async (text) => {
-    // A multi-select list has no focused row until the arrow keys move into it.
-    const focused = page.locator('.quick-input-widget .monaco-list-row.focused');
-    for (let i = 0; i < 12; i++) {
-      await page.keyboard.press('ArrowDown');
-      await focused.first().waitFor({ timeout: STEP_TIMEOUT });
-      if ((await focused.first().innerText()).includes(text)) {
-        await page.keyboard.press('Space');
-        const row = '.quick-input-widget .monaco-list-row.focused';
-        await page.locator(`${row}[aria-checked="true"], ${row} [aria-checked="true"], ${row} .monaco-checkbox.checked, ${row} input[type=checkbox]:checked`)
-          .first().waitFor({ timeout: STEP_TIMEOUT });
-        return;
-      }
-    }
-    throw new Error(`no row "${text}" reached with the arrow keys`);
-  };
+  /** In step 2 (multi-select): check the row containing `text` (keyboard only). */
+  const toggle = (text) => ui.toggleRow(text);
   /** No row label of the open quick pick is cut off with an ellipsis. */
   const nothingTruncated = async () => {
     const cut = await page.locator('.quick-input-widget .monaco-list-row .label-name, .quick-input-widget .monaco-list-row .monaco-icon-label-container')

@@ -80,6 +80,24 @@ export function makeUi(o) {
       }
     },
 
+    /** In a multi-select quick pick: moves to the row containing `text` and checks it with Space (keyboard only). */
+    async toggleRow(text) {
+      // A multi-select list has no focused row until the arrow keys move into it.
+      const focused = page.locator('.quick-input-widget .monaco-list-row.focused');
+      for (let i = 0; i < 16; i++) {
+        await page.keyboard.press('ArrowDown');
+        await focused.first().waitFor({ timeout: STEP_TIMEOUT });
+        if ((await focused.first().innerText()).includes(text)) {
+          await page.keyboard.press('Space');
+          const row = '.quick-input-widget .monaco-list-row.focused';
+          await page.locator(`${row}[aria-checked="true"], ${row} [aria-checked="true"], ${row} .monaco-checkbox.checked, ${row} input[type=checkbox]:checked`)
+            .first().waitFor({ timeout: STEP_TIMEOUT });
+          return;
+        }
+      }
+      throw new Error(`no row "${text}" reached with the arrow keys`);
+    },
+
     /** The text of the quick pick's focused row (what Enter accepts). */
     async focusedRow() {
       const row = page.locator('.quick-input-widget .monaco-list-row.focused').first();

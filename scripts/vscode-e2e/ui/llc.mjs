@@ -1,5 +1,5 @@
-// UI-pass section (after `training`, which leaves a completed `smoke` run): "Induction Lab: Estimate LLC" from
-// the palette runs `induction-lab llc` in a child behind a cancellable notification and the "LLC and stages"
+// UI-pass section (after `training`, which leaves a completed `smoke` run, and `views`): "Induction Lab: Estimate
+// LLC" from the palette runs `induction-lab llc` in a child behind a cancellable notification and the "LLC and stages"
 // panel draws the curve with its diagnostics; "Essential Dynamics" adds the trajectory, and clicking one of its
 // points selects that checkpoint (the panel's step readout follows through the shared step messages).
 import { STEP_TIMEOUT } from './helpers.mjs';

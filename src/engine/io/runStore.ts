@@ -170,21 +170,38 @@ export class RunDir {
     return out.sort((a, b) => a.sequences - b.sequences);
   }
 
+  /** Newest modification time (ms) of run.json and metrics.jsonl; 0 when neither exists. */
+  lastWriteMs(): number {
+    const t = (f: string) => { try { return fs.statSync(f).mtimeMs; } catch { return 0; } };
+    return Math.max(t(this.runJsonPath), t(this.metricsPath));
+  }
+
   latestCheckpoint(): CheckpointRef | undefined {
     const all = this.listCheckpoints();
     return all[all.length - 1];
   }
 }
 
-export interface RunEntry { id: string; path: string; runJson: unknown }
+export interface RunEntry {
+  id: string;
+  path: string;
+  runJson: unknown;
+  /** The folder of runs it sits in (e.g. "subcircuits", "reproduce"), with `listRuns(root, { groups: true })`. */
+  group?: string;
+}
 export interface RunProblem { id: string; path: string; error: string }
 /** An array of readable runs (ascending id = oldest first) that also carries the folders it skipped. */
 export type RunListing = RunEntry[] & { problems: RunProblem[] };
 
-/** Lists runs under `root` (missing root = no runs). Hidden entries and plain files are ignored. */
-export function listRuns(root: string): RunListing {
+/**
+ * Lists runs under `root` (missing root = no runs). Hidden entries and plain files are ignored. With
+ * `groups`, a folder that is not a run but holds runs (subcircuits/, reproduce/, a sweep's folder) lists
+ * them too, each with its `group`, after the runs of `root`; an empty or foreign folder is not a problem.
+ */
+export function listRuns(root: string, o: { groups?: boolean } = {}): RunListing {
   const runs = [] as unknown as RunListing;
   runs.problems = [];
+  const groups: string[] = [];
   let entries: fs.Dirent[];
   try {
     entries = fs.readdirSync(root, { withFileTypes: true });
@@ -197,11 +214,32 @@ export function listRuns(root: string): RunListing {
     try {
       runs.push({ id: e.name, path: dir, runJson: RunDir.open(dir).readRunJson() });
     } catch (err) {
-      runs.problems.push({ id: e.name, path: dir, error: (err as Error).message });
+      if (o.groups && !fs.existsSync(path.join(dir, RUN_JSON))) groups.push(e.name);
+      else runs.problems.push({ id: e.name, path: dir, error: (err as Error).message });
     }
+  }
+  for (const g of groups) {
+    const inside = listRuns(path.join(root, g));
+    for (const r of inside) runs.push({ ...r, group: g });
+    // A folder without runs (a run being created, a foreign folder) is nobody's problem.
+    if (inside.length) runs.problems.push(...inside.problems);
   }
   return runs;
 }
+
+export interface RunOrderKey { id: string; created?: unknown }
+
+/**
+ * The one order of every run list (the runs tree, run pickers, the views): newest first by run.json
+ * `created` (ISO time), then by id (ids start with their UTC start time); runs without `created` last.
+ */
+export function compareNewestFirst(a: RunOrderKey, b: RunOrderKey): number {
+  const ca = typeof a.created === 'string' ? a.created : '', cb = typeof b.created === 'string' ? b.created : '';
+  return cb < ca ? -1 : cb > ca ? 1 : b.id < a.id ? -1 : b.id > a.id ? 1 : 0;
+}
+
+/** A listed run's order key (run.json `created`). */
+export const orderKey = (e: RunEntry): RunOrderKey => ({ id: e.id, created: (e.runJson as { created?: unknown } | null)?.created });
 
 /** A run's status as a reader should show it: run.json's, or "interrupted" for a run whose writer is gone. */
 export type LiveStatus = 'created' | 'running' | 'completed' | 'cancelled' | 'failed' | 'interrupted' | 'unknown';

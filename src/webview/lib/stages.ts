@@ -95,3 +95,37 @@ export function stageLayer(bands: readonly StageBand[]): PlotLayer {
     },
   };
 }
+
+/** A stage as a stretch of an index-based step slider: fractions [f0, f1] of its track (steps equally spaced). */
+export interface StageSegment {
+  id: string;
+  index: number;
+  trend: 'rising' | 'falling';
+  f0: number;
+  f1: number;
+  title: string;
+}
+
+/**
+ * The stretch of the slider's track each stage covers: from half a step before its first checkpoint to half a
+ * step after its last (clamped to the track), so adjacent stages meet; stages with no checkpoint are left out.
+ */
+export function stageSegments(bands: readonly StageBand[], steps: readonly number[]): StageSegment[] {
+  const n = steps.length;
+  if (n < 2) return [];
+  const f = (i: number) => Math.max(0, Math.min(1, i / (n - 1)));
+  return bands.flatMap((b) => {
+    const idx = steps.map((s, i) => (stageAt(bands, s) === b ? i : -1)).filter((i) => i >= 0);
+    if (!idx.length) return [];
+    return [
+      {
+        id: b.id,
+        index: b.index,
+        trend: b.trend,
+        f0: f(idx[0] - 0.5),
+        f1: f(idx[idx.length - 1] + 0.5),
+        title: b.title,
+      },
+    ];
+  });
+}

@@ -69,6 +69,18 @@ describe('Training lifecycle in the real extension host', function () {
     assert.equal(JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8')).displayName, undefined);
   });
 
+  it('Compute Measures over Training (by run id) computes every checkpoint, with both counters in the notification', async () => {
+    const a = await api();
+    const r = await vscode.commands.executeCommand<{ runId: string; cancelled: boolean }>('inductionLab.computeOverTraining',
+      path.basename(runDir), { measures: ['dense', 'influence-matrix'], subsample: 20 });
+    assert.deepEqual(r, { runId: path.basename(runDir), cancelled: false });
+    const agg = JSON.parse(fs.readFileSync(path.join(runDir, 'measures', 'influence-matrix-over-training-sub20.json'), 'utf8'));
+    assert.deepEqual(agg.sequences, [64, 128, 192]);
+    const msgs = a.manager.progressMessages;
+    assert.ok(msgs.some((m) => /^checkpoints \d\/3/.test(m)), `no checkpoints n/3 in ${JSON.stringify(msgs)}`);
+    assert.ok(msgs.some((m) => /influence-matrix \d+\/264 configurations/.test(m)), `no n/264 in ${JSON.stringify(msgs)}`);
+  });
+
   it('the runs tree lists the new run with its checkpoints, and hovering its step in metrics.jsonl shows the heads', async () => {
     const a = await api();
     await vscode.commands.executeCommand('inductionLab.refreshRuns');
@@ -96,6 +108,14 @@ describe('Training lifecycle in the real extension host', function () {
     await new Promise<void>((resolve) => {
       const sub = a.manager.onMessage((_r, m) => { if (m.type === 'progress') { sub.dispose(); resolve(); } });
     });
+    // One limit for every child: with one slot, the training run leaves none for a measure task.
+    const cfg = vscode.workspace.getConfiguration('inductionLab');
+    await cfg.update('maxConcurrentRuns', 1, vscode.ConfigurationTarget.Global);
+    try {
+      await assert.rejects(a.manager.runTask({ title: 'refused', args: ['measure', dir, '--checkpoints', 'all'] }), /1 of 1 training slots are busy/);
+    } finally {
+      await cfg.update('maxConcurrentRuns', undefined, vscode.ConfigurationTarget.Global);
+    }
     await vscode.commands.executeCommand('inductionLab.stopRun');
     const messages = await watch.done;
     const fin = messages.find((m) => m.type === 'finished') as Extract<FromChildMessage, { type: 'finished' }>;

@@ -1,0 +1,43 @@
+// UI-pass section (issue 11 part 3): "Compute Measures over Training" on the smoke run the training section
+// made: pick the run and influence-matrix from the palette; the cancellable progress notification shows the
+// CLI's counters ("checkpoints n/N", the measure's "n/264 configurations"); the aggregates are written.
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+const TITLE = 'measures over training of';
+
+/** The run folders (directly under the runs root) with an influence-matrix aggregate. */
+function aggregates(workspace) {
+  const root = join(workspace, '.induction-lab', 'runs');
+  const has = (d) => { try { return readdirSync(join(root, d, 'measures')).some((f) => f.startsWith('influence-matrix-over-training')); } catch { return false; } };
+  try { return readdirSync(root).filter(has); } catch { return []; }
+}
+
+export async function measures(ui) {
+  const { page, step, palette, quickPick, screenshot } = ui;
+  await step('palette "Compute Measures over Training" → run, measures → a notification with checkpoints n/N; the aggregates', async () => {
+    const before = aggregates(ui.workspace).length;
+    await palette('Induction Lab: Compute Measures over Training');
+    await quickPick('Compute measures over training of', 'smoke');
+    await page.keyboard.press('Enter');
+    await quickPick('Measures over training of');
+    await ui.toggleRow('influence-matrix');
+    await screenshot('measures-picker');
+    await page.keyboard.press('Enter');
+    // The notification's message arrives with the CLI's first progress line: read it until it has the counter.
+    const t0 = Date.now();
+    let text = '';
+    while (!/checkpoints \d+\/\d+/.test(text)) {
+      if (Date.now() - t0 > 120_000) throw new Error(`the notification never showed "checkpoints n/N" (last: "${text}")`);
+      text = await ui.notification(TITLE, 120_000, 'measures-over-training-notification');
+    }
+    console.log(`    notification: ${text}`);
+    if (!/Cancel/i.test(text) && ui.toasts) throw new Error(`the progress notification has no Cancel: ${text}`);
+    while (aggregates(ui.workspace).length <= before) {
+      if (Date.now() - t0 > 300_000) throw new Error('no measures/influence-matrix-over-training*.json after 5 min');
+      await page.waitForTimeout(1000);
+    }
+    await page.waitForTimeout(500);
+    await screenshot('measures-over-training-done');
+  });
+}

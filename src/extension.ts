@@ -12,6 +12,7 @@ import { RunManager, UNTRUSTED } from './extension/runManager';
 import { LabViews } from './extension/webviews';
 import { startRunFlow } from './extension/startRunFlow';
 import { withStartSettings } from './extension/startFlowModel';
+import { BACK, pickStep } from './extension/quickInput';
 import { measureRows, overTrainingArgs } from './extension/measureTasks';
 import { DEFAULT_MEASURES } from './engine/measures/names';
 import { CheckpointHoverProvider, RUN_FILES_SELECTOR } from './extension/fileHover';
@@ -114,7 +115,8 @@ export function activate(context: vscode.ExtensionContext): InductionLabApi {
   /** A run node from a tree node, a run id (folder name, as the views know runs) or a run folder. */
   const runFrom = async (target: RunNode | string | undefined): Promise<RunNode | undefined> => {
     if (target === undefined || typeof target !== 'string') return target;
-    const node = path.isAbsolute(target) ? await runs.nodeFor(target) : (await runs.allRuns()).find((n) => runIdOf(n) === target);
+    const node = path.isAbsolute(target) ? await runs.nodeFor(target)
+      : (await runs.allRuns()).find((n) => runIdOf(n) === target);
     if (!node) throw new Error(`no run "${target}" in this workspace`);
     return node;
   };
@@ -127,8 +129,11 @@ export function activate(context: vscode.ExtensionContext): InductionLabApi {
     if (followed.has(dir)) return;
     const s = settings();
     let args: string[];
-    try { args = overTrainingArgs(dir, { measures: s.measures.length ? s.measures : DEFAULT_MEASURES, subsample: s.subsample, follow: true }); } catch (e) {
-      void vscode.window.showWarningMessage(`Induction Lab: measure while training (setting inductionLab.measuresOverTraining): ${(e as Error).message}`);
+    try {
+      args = overTrainingArgs(dir, { measures: s.measures.length ? s.measures : DEFAULT_MEASURES, subsample: s.subsample, follow: true });
+    } catch (e) {
+      const why = (e as Error).message;
+      void vscode.window.showWarningMessage(`Induction Lab: measure while training (setting inductionLab.measuresOverTraining): ${why}`);
       return;
     }
     followed.add(dir);
@@ -273,7 +278,8 @@ export function activate(context: vscode.ExtensionContext): InductionLabApi {
       const sub = settings().subsample;
       const r = await manager.runTask({
         title: `influence matrix of ${n.fullName}`,
-        args: ['measure', n.dir, '--what', 'influence-matrix,composition', ...(sub > 0 ? ['--subsample', String(sub)] : [])],
+        args: ['measure', n.dir, '--what', 'influence-matrix,composition',
+          ...(sub > 0 ? ['--subsample', String(sub)] : [])],
       });
       if (r.cancelled) return;
       views.refreshInfluence(runIdOf(n));
@@ -281,24 +287,30 @@ export function activate(context: vscode.ExtensionContext): InductionLabApi {
     }),
     // From the palette, the tree, or a view with a run id: `measure RUN --checkpoints all` with both counters in
     // the notification. `opts` (views, tests) skips the measure picker. Resolves with what happened.
-    cmd('inductionLab.computeOverTraining', async (target?: RunNode | string, opts?: { measures?: string[]; subsample?: number }) => {
-      const n = await runFrom(target) ?? await pickRun((r) => r.status !== 'created', 'Compute measures over training of');
+    cmd('inductionLab.computeOverTraining', async (target?: RunNode | string,
+      opts?: { measures?: string[]; subsample?: number }) => {
+      const n = await runFrom(target)
+        ?? await pickRun((r) => r.status !== 'created', 'Compute measures over training of');
       if (!n) return undefined;
       const s = settings();
       let measures = opts?.measures;
       if (!measures) {
         const rows = measureRows(s.measures);
-        const sub = s.subsample > 0 ? `${s.subsample.toLocaleString('en-US')} sequences of the dense set` : 'the whole dense set';
-        const picks = await vscode.window.showQuickPick(rows, {
-          canPickMany: true, matchOnDetail: true, title: `Measures over training of ${n.fullName}: every checkpoint, on ${sub}`,
-          placeHolder: 'Enter: compute the checked measures (setting inductionLab.measuresOverTraining preselects them)',
+        const sub = s.subsample > 0 ? `${s.subsample.toLocaleString('en-US')} sequences of the dense set`
+          : 'the whole dense set';
+        // A step of the start flow's kind (createQuickPick): the checked rows preselected, keyboard-operable.
+        const picks = await pickStep({
+          canSelectMany: true, matchOnDetail: true, rows, selected: rows.filter((r) => r.picked),
+          title: `Measures over training of ${n.fullName}: every checkpoint, on ${sub}`,
+          placeholder: 'Enter: compute the checked measures (the setting inductionLab.measuresOverTraining preselects)',
         });
-        if (!picks?.length) return undefined;
+        if (!picks || picks === BACK || !picks.length) return undefined;
         measures = picks.map((p) => p.label);
       }
       const runId = runIdOf(n);
       const r = await manager.runTask({
-        title: `measures over training of ${n.fullName}`, args: overTrainingArgs(n.dir, { measures, subsample: opts?.subsample ?? s.subsample }),
+        title: `measures over training of ${n.fullName}`,
+        args: overTrainingArgs(n.dir, { measures, subsample: opts?.subsample ?? s.subsample }),
         slots: manager.maxConcurrent(), workersFlag: true, cancelSignal: 'SIGTERM', outerTask: 'measure',
         onProgress: throttle(() => measuresChanged(runId), 2000),
       });

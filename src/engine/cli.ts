@@ -72,9 +72,10 @@ ${clampHelpLines('                             ').join('\n')}
 measure    Computes per-checkpoint measures (default: the latest checkpoint), caches them in
            RUN_DIR/measures/ and prints them. --what takes a comma list or "all": dense,
            induction-strength, prev-token-score, ablations, additivity, complementarity,
-           influence-matrix, composition, paths, posthoc, learning-time. The dense set has 78,400
-           sequences; --subsample N (e.g. 2000) measures a fixed random subset, advisable for
-           influence-matrix (264 configurations), paths and posthoc (many checkpoints).
+           influence-matrix, composition, paths, posthoc, path-patching, learning-time. The dense set
+           has 78,400 sequences; --subsample N (e.g. 2000) measures a fixed random subset, advisable
+           for influence-matrix (264 configurations), path-patching (8×8×3 edges × 3 corruptions),
+           paths and posthoc (many checkpoints).
            Over training: --checkpoints all (every checkpoint), N (N spread over the run) or a
            comma list of sequence counts computes the measures at each, on --workers processes
            (default: one per core), cached per checkpoint (a killed computation resumes), and

@@ -23,7 +23,8 @@ export class CheckpointHoverProvider implements vscode.HoverProvider {
       let rd: RunDir;
       try { rd = RunDir.open(runDir); } catch { return undefined; } // not a run's file
       const ckpt = rd.listCheckpoints().find((c) => c.sequences === Number(m![1]))?.path;
-      if (!ckpt) return new vscode.Hover(`No checkpoint was saved at ${Number(m[1]).toLocaleString('en-US')} sequences.`, range);
+      const at = Number(m[1]).toLocaleString('en-US');
+      if (!ckpt) return new vscode.Hover(`No checkpoint was saved at ${at} sequences.`, range);
       const summary = readSummary(ckpt);
       if (!summary) return new vscode.Hover(`Checkpoint \`${path.basename(ckpt)}\` (no summary saved with it).`, range);
       let rj: Record<string, unknown> = {};

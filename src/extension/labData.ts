@@ -37,7 +37,8 @@ export function runSummary(dir: string): RunSummary {
 /** Every run under the runs roots, newest first (the runs tree's order); unreadable folders are skipped. */
 export function findRuns(roots: string[]): RunInfo[] {
   const out: RunInfo[] = [];
-  for (const r of roots.flatMap((root) => [...listRuns(root)]).sort((a, b) => compareNewestFirst(orderKey(a), orderKey(b)))) {
+  const listed = roots.flatMap((root) => [...listRuns(root)]).sort((a, b) => compareNewestFirst(orderKey(a), orderKey(b)));
+  for (const r of listed) {
     try { out.push({ summary: runSummary(r.path), dir: r.path }); } catch { /* listed as a problem by listRuns */ }
   }
   return out;

@@ -4,7 +4,9 @@
  * second child started with a run). Their arguments and the measure picker's rows, from the engine's own
  * list of measures (names.ts has no imports: safe in the extension host). No vscode import: unit-tested.
  */
-import { DEFAULT_MEASURES, MEASURE_HELP, MEASURE_NAMES, MeasureName, parseMeasureNames } from '../engine/measures/names';
+import {
+  DEFAULT_MEASURES, MEASURE_HELP, MEASURE_NAMES, MeasureName, parseMeasureNames,
+} from '../engine/measures/names';
 
 export interface OverTrainingTask {
   /** Measure names (checked against the engine's list). */
@@ -20,7 +22,9 @@ export function overTrainingArgs(runDir: string, t: OverTrainingTask): string[] 
   const names = checkedMeasures(t.measures);
   const args = ['measure', runDir, ...(t.follow ? ['--follow'] : ['--checkpoints', 'all']), '--what', names.join(',')];
   if (t.subsample !== undefined && t.subsample > 0) {
-    if (!Number.isInteger(t.subsample)) throw new Error(`the subsample must be a whole number of sequences, got ${t.subsample}`);
+    if (!Number.isInteger(t.subsample)) {
+      throw new Error(`the subsample must be a whole number of sequences, got ${t.subsample}`);
+    }
     args.push('--subsample', String(t.subsample));
   }
   return args;

@@ -77,7 +77,8 @@ export interface Liveness { status?: string; note?: string }
 
 /** Statuses Resume offers (the tree's inline Resume: package.json `run\.(cancelled|failed|interrupted)`). */
 export const RESUMABLE = ['cancelled', 'failed', 'interrupted'] as const;
-export const isResumable = (r: { status?: string }): boolean => (RESUMABLE as readonly string[]).includes(r.status ?? '');
+export const isResumable = (r: { status?: string }): boolean =>
+  (RESUMABLE as readonly string[]).includes(r.status ?? '');
 
 /**
  * The status to show. `owned`: a child of this window trains it now; `died`: a child of this window trained
@@ -144,7 +145,8 @@ export function readRunNode(dir: string, o: ListOptions = {}, group?: string): R
 
 /** Newest first: the one order of run lists (io/runStore compareNewestFirst). */
 export function sortRuns(runs: RunNode[]): RunNode[] {
-  return [...runs].sort((a, b) => compareNewestFirst({ id: path.basename(a.dir), created: a.created }, { id: path.basename(b.dir), created: b.created }));
+  const key = (n: RunNode) => ({ id: path.basename(n.dir), created: n.created });
+  return [...runs].sort((a, b) => compareNewestFirst(key(a), key(b)));
 }
 
 /** The runs directly in `root`, and the folders of runs in it (groups), each sorted. */
@@ -155,7 +157,8 @@ export function listRoot(root: string, o: ListOptions = {}): { runs: RunNode[]; 
     if (e.group === undefined) runs.push(runNode(e, o));
     else counts.set(e.group, (counts.get(e.group) ?? 0) + 1);
   }
-  const groups = [...counts].map(([name, count]): GroupNode => ({ kind: 'group', dir: path.join(root, name), name, count }));
+  const groups = [...counts].map(([name, count]): GroupNode =>
+    ({ kind: 'group', dir: path.join(root, name), name, count }));
   return { runs: sortRuns(runs), groups: groups.sort((a, b) => a.name.localeCompare(b.name)) };
 }
 

@@ -1,9 +1,10 @@
 /**
  * The one place the extension forks children: training runs (out/child.js, the protocol of
  * src/shared/protocol.ts), CLI tasks (out/cli.js measure / reproduce / subcircuits with `--progress json`,
- * contracts.md §2) and short CLI commands for the views (runCli: `patterns`). The engine and TensorFlow.js never load in the extension host. One concurrency limit
- * (setting inductionLab.maxConcurrentRuns, default one per core) counts both: a run takes one slot, a task
- * the workers it is given. Each child shows a progress notification whose Cancel stops it (a run stops
+ * contracts.md §2) and short CLI commands for the views (runCli: `patterns`). The engine and TensorFlow.js
+ * never load in the extension host. One concurrency limit (setting inductionLab.maxConcurrentRuns, default
+ * one per core) counts runs and tasks: a run takes one slot, a task the workers it is given (a short runCli
+ * command takes none). Each run and task shows a progress notification whose Cancel stops it (a run stops
  * with a checkpoint), writes to the log channel and counts in the status bar. A run ends with a
  * notification: completion (final losses, learning time, strongest free induction head, report.md and
  * loss.svg), or a stop with Resume.
@@ -284,7 +285,8 @@ export class RunManager implements vscode.Disposable, CliRunner {
 
   /** The one place the extension forks: a bundled entry of out/ (the engine never loads in this process). */
   private fork(entry: 'child.js' | 'cli.js', args: string[], serialization?: 'advanced'): ChildProcess {
-    return fork(path.join(this.extensionPath, 'out', entry), args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], ...(serialization ? { serialization } : {}) });
+    return fork(path.join(this.extensionPath, 'out', entry), args,
+      { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], ...(serialization ? { serialization } : {}) });
   }
 
   /**

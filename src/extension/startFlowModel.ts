@@ -105,8 +105,9 @@ export function cadenceCount(total: number, every: number): number {
  * The two schedules the start flow offers: the preset's own (a `train.checkpoints` rule, or its cadence), and
  * dense early (log-spaced) + linear as an explicit `train.checkpoints` list.
  */
-export function checkpointChoices(train: { sequences: number; batchSize: number; checkpointEvery: number; checkpoints?: CheckpointsSetting }):
-  [CheckpointChoice, CheckpointChoice] {
+export function checkpointChoices(
+  train: { sequences: number; batchSize: number; checkpointEvery: number; checkpoints?: CheckpointsSetting },
+): [CheckpointChoice, CheckpointChoice] {
   const fmt = (n: number) => n.toLocaleString('en-US');
   // A preset with a train.checkpoints schedule: its planned checkpoints (the loss-driven ones come on top).
   const preset: CheckpointChoice = train.checkpoints
@@ -135,7 +136,8 @@ export interface StartSettings { engine: string; backend: string; evalEvery: num
  * matters when TF.js trains; it never switches the fast engine off), the eval cadence when > 0, and
  * TensorBoard events (train.tensorboard). What the config sets wins.
  */
-export function withStartSettings(config: Record<string, unknown> | undefined, s: StartSettings): Record<string, unknown> {
+export function withStartSettings(config: Record<string, unknown> | undefined, s: StartSettings):
+  Record<string, unknown> {
   const cfg = (config ?? {}) as { train?: Record<string, unknown> };
   const train: Record<string, unknown> = { ...(cfg.train ?? {}) };
   if (s.engine !== 'auto' && train.engine === undefined) train.engine = s.engine;

@@ -10,7 +10,9 @@ import { DEFAULT_PRESET, presetNames, resolvePreset } from '../engine/science/pr
 import { parseClampFlag, describeClamp, ClampSpec } from '../engine/clamps/spec';
 import type { StartMessage } from '../shared/protocol';
 import { BACK, Back, pickStep, Row } from './quickInput';
-import { checkpointChoices, clampInputError, clampLines, focusName, groupPresets, headRole, judgeClamps, wrapText } from './startFlowModel';
+import {
+  checkpointChoices, clampInputError, clampLines, focusName, groupPresets, headRole, judgeClamps, wrapText,
+} from './startFlowModel';
 
 const MODEL = { depth: 2, numHeads: 8, contextLen: 2 };
 const heads = (layer: number) => Array.from({ length: 8 }, (_, h) => `L${layer}H${h}`);
@@ -65,7 +67,9 @@ const CHOICES: ClampChoice[] = [
   { label: '$(edit) Custom clamp…', detail: 'a CLI short form, e.g. ablate:L2H1,from=32000,until=64000', build: async () => {
     const t = await vscode.window.showInputBox({
       title: 'Clamp (CLI short form)', placeHolder: 'prev-token:L1H2@0.9,from=0,until=50000', ignoreFocusOut: true,
-      validateInput: (v) => { try { parseClampFlag(v, MODEL); return undefined; } catch (e) { return clampInputError((e as Error).message); } },
+      validateInput: (v) => {
+        try { parseClampFlag(v, MODEL); return undefined; } catch (e) { return clampInputError((e as Error).message); }
+      },
     });
     return t ? [parseClampFlag(t, MODEL)] : undefined;
   } },

@@ -31,7 +31,8 @@ export class ProgressBoard {
     this.last = p;
     if (this.outerTask !== undefined && p.task === this.outerTask) {
       // A new outer step: the inner counter of the previous one is finished.
-      if (this.outer && p.done !== this.outer.done && this.inner && this.inner.done >= this.inner.total) this.inner = undefined;
+      const innerDone = this.inner !== undefined && this.inner.done >= this.inner.total;
+      if (this.outer && p.done !== this.outer.done && innerDone) this.inner = undefined;
       this.outer = p;
     } else if (this.outerTask !== undefined) this.inner = p;
     this.shown = Math.max(this.shown, Math.min(100, this.fraction() * 100));

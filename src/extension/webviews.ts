@@ -68,8 +68,8 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
   /** The run commands act on by default: the chosen one, else the newest. */
   get activeRunId(): string | undefined { return this.chosenRunId ?? this.runs[0]?.summary.id; }
 
-  constructor(private readonly extensionUri: vscode.Uri, private readonly roots: () => string[], private readonly log: vscode.LogOutputChannel,
-    private readonly cli: CliRunner) {
+  constructor(private readonly extensionUri: vscode.Uri, private readonly roots: () => string[],
+    private readonly log: vscode.LogOutputChannel, private readonly cli: CliRunner) {
     this.refreshRuns();
     // New or rewritten aggregates (measure --checkpoints / --follow): the influence views of that run redraw.
     const aggregates = vscode.workspace.createFileSystemWatcher('**/measures/*-over-training*.json');

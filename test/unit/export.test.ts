@@ -254,6 +254,8 @@ test('icl-dynamics: each clamp kind maps to its opto option; what the reference 
   assert.equal(opts.opto_ablate_embedding, true);
   assert.equal(opts.opto_perfect_copy_from_head_pattern, '1:3');
   assert.equal(opts.opto_specific_fn, 'perfect_prev_token_input');
+  const paths = optoOptions(normalizeClamps([{ kind: 'stop-gradient', sender: 'L1H2', receiver: 'L2H3', input: 'k' }], m), 2, 8);
+  assert.ok(paths.unmapped.some((u) => /stop-gradient.*the reference has no path clamps/.test(u)), 'path clamps are listed');
 });
 
 test('eval-sets: the evaluators the metrics were computed on, exemplars gathered from the features', async () => {

@@ -12,8 +12,10 @@ import type { CliJob, CliOutput, CliRunner } from '../../src/extension/runManage
 const SRC = path.join(__dirname, '..', '..', 'src');
 
 test('only the run manager imports child_process in the extension host', () => {
-  const files = [path.join(SRC, 'extension.ts'), ...fs.readdirSync(path.join(SRC, 'extension')).map((f) => path.join(SRC, 'extension', f))];
-  const forking = files.filter((f) => /from ['"](node:)?child_process['"]|require\(['"](node:)?child_process['"]\)/.test(fs.readFileSync(f, 'utf8')));
+  const inExtension = fs.readdirSync(path.join(SRC, 'extension')).map((f) => path.join(SRC, 'extension', f));
+  const files = [path.join(SRC, 'extension.ts'), ...inExtension];
+  const imports = /from ['"](node:)?child_process['"]|require\(['"](node:)?child_process['"]\)/;
+  const forking = files.filter((f) => imports.test(fs.readFileSync(f, 'utf8')));
   assert.deepEqual(forking.map((f) => path.relative(SRC, f)), [path.join('extension', 'runManager.ts')]);
 });
 
@@ -27,7 +29,9 @@ function fakeRunner(outputs: Array<CliOutput | 'hang'>): CliRunner & { calls: st
       const o = outputs.shift()!;
       let kill = () => {};
       const done = o === 'hang'
-        ? new Promise<CliOutput>((resolve) => { kill = () => resolve({ code: null, killed: true, stdout: '', stderr: '' }); })
+        ? new Promise<CliOutput>((resolve) => {
+          kill = () => resolve({ code: null, killed: true, stdout: '', stderr: '' });
+        })
         : Promise.resolve(o);
       return { done, kill: () => kill() };
     },

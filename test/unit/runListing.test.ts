@@ -5,7 +5,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
-  checkpointChildren, checkpointLabel, isResumable, liveStatus, listCheckpoints, listGroup, listRoot, rangeLabel, readRunNode, STALE_MS,
+  checkpointChildren, checkpointLabel, isResumable, liveStatus, listCheckpoints, listGroup, listRoot, rangeLabel, readRunNode,
+  STALE_MS,
 } from '../../src/extension/runListing';
 import { findRuns } from '../../src/extension/labData';
 import { listRuns } from '../../src/engine/io/runStore';
@@ -91,31 +92,37 @@ test('Resume: the palette picker and the tree\'s inline action offer the same st
   for (const st of ['cancelled', 'failed', 'interrupted']) assert.ok(isResumable({ status: st }), st);
   for (const st of ['running', 'completed', 'created', undefined]) assert.ok(!isResumable({ status: st }), String(st));
   const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8'));
-  const inline = pkg.contributes.menus['view/item/context'].filter((m: { command: string }) => m.command === 'inductionLab.resumeRun');
+  const inline = pkg.contributes.menus['view/item/context']
+    .filter((m: { command: string }) => m.command === 'inductionLab.resumeRun');
   assert.ok(inline.length >= 1);
   for (const m of inline) {
     const re = /viewItem =~ \/(.*)\/$/.exec(m.when)![1];
     const matches = (st: string) => new RegExp(re.replace(/\\\\/g, '\\')).test(`run.${st}`);
-    for (const st of ['cancelled', 'failed', 'interrupted', 'running', 'completed']) assert.equal(matches(st), isResumable({ status: st }), `${m.when} / ${st}`);
+    for (const st of ['cancelled', 'failed', 'interrupted', 'running', 'completed']) {
+      assert.equal(matches(st), isResumable({ status: st }), `${m.when} / ${st}`);
+    }
   }
 });
 
-test('one reader, one order: the tree (runListing) and the views (labData.findRuns) list runs alike, newest first', () => {
+test('one reader, one order: the tree (runListing) and the views (labData.findRuns) list runs alike', () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'il-tree-'));
   try {
     // Created times out of id order (a run resumed under an older id keeps its created), one without `created`.
-    makeRun(path.join(root, '2026-12-01T09-00-00-a-0001'), { preset: 'fast', status: 'completed', created: '2026-12-01T12:00:00.000Z' });
-    makeRun(path.join(root, '2026-12-01T10-00-00-b-0002'), { preset: 'fast', status: 'completed', created: '2026-12-01T10:00:00.000Z' });
+    const done = (created?: string) => ({ preset: 'fast', status: 'completed', ...(created ? { created } : {}) });
+    makeRun(path.join(root, '2026-12-01T09-00-00-a-0001'), done('2026-12-01T12:00:00.000Z'));
+    makeRun(path.join(root, '2026-12-01T10-00-00-b-0002'), done('2026-12-01T10:00:00.000Z'));
     makeRun(path.join(root, '2026-12-01T11-00-00-c-0003'), { preset: 'fast', status: 'completed' });
     makeRun(path.join(root, '2026-12-01T08-00-00-d-0004'), { preset: 'fast', status: 'completed' });
-    makeRun(path.join(root, 'subcircuits', 'subcircuits-fast-seed5-noclamp'), { preset: 'fig5b.noclamp@fast', status: 'completed' });
+    makeRun(path.join(root, 'subcircuits', 'subcircuits-fast-seed5-noclamp'), done());
     // A run folder being created (checkpoints/ but no run.json yet) is neither a run, a group nor a problem.
     fs.mkdirSync(path.join(root, '2026-12-01T12-00-00-e-0005', 'checkpoints'), { recursive: true });
-    const want = ['2026-12-01T09-00-00-a-0001', '2026-12-01T10-00-00-b-0002', '2026-12-01T11-00-00-c-0003', '2026-12-01T08-00-00-d-0004'];
+    const want = ['2026-12-01T09-00-00-a-0001', '2026-12-01T10-00-00-b-0002', '2026-12-01T11-00-00-c-0003',
+      '2026-12-01T08-00-00-d-0004'];
     assert.deepEqual(listRoot(root).runs.map((r) => path.basename(r.dir)), want);
     assert.deepEqual(findRuns([root]).map((r) => r.summary.id), want);
     const all = listRuns(root, { groups: true });
-    assert.deepEqual(all.filter((e) => e.group).map((e) => [e.group, e.id]), [['subcircuits', 'subcircuits-fast-seed5-noclamp']]);
+    assert.deepEqual(all.filter((e) => e.group).map((e) => [e.group, e.id]),
+      [['subcircuits', 'subcircuits-fast-seed5-noclamp']]);
     assert.deepEqual(all.problems, []);
     assert.deepEqual(listRoot(root).groups.map((g) => [g.name, g.count]), [['subcircuits', 1]]);
     // Without groups (the CLI's listing) the group folder is a folder without run.json, as before.

@@ -10,8 +10,8 @@ import { normalizeClamps, parseClampFlag } from '../../src/engine/clamps/spec';
 import { plannedCheckpoints } from '../../src/engine/train/checkpointSchedule';
 import { DEFAULT_MODEL_CONFIG } from '../../src/engine/model/config';
 import {
-  cadenceCount, checkpointChoices, clampInputError, clampLines, denseEarlySchedule, focusName, groupPresets, headRole, judgeClamps,
-  withStartSettings, wrapText,
+  cadenceCount, checkpointChoices, clampInputError, clampLines, denseEarlySchedule, focusName, groupPresets, headRole,
+  judgeClamps, withStartSettings, wrapText,
 } from '../../src/extension/startFlowModel';
 
 const C = DEFAULT_MODEL_CONFIG;
@@ -93,10 +93,12 @@ test('the schedule choice: the preset\'s own, or dense early + linear as an expl
   assert.deepEqual([cadence.label, cadence.count], ["the preset's cadence (every 20,000)", 8]);
 });
 
-test('settings reach a new run\'s config (engine, TF.js backend, eval cadence, TensorBoard) unless it sets them', () => {
+test('settings reach a new run\'s config (engine, TF.js backend, eval cadence, TensorBoard) unless it says', () => {
   const s = { engine: 'auto', backend: 'wasm', evalEvery: 0, tensorboard: false };
-  assert.deepEqual(withStartSettings({ clamps: [] }, s), { clamps: [], train: { backend: 'wasm', tensorboard: false } });
-  assert.deepEqual(withStartSettings({ train: { tensorboard: true, backend: 'cpu' } }, { ...s, engine: 'fast', evalEvery: 500 }),
+  assert.deepEqual(withStartSettings({ clamps: [] }, s),
+    { clamps: [], train: { backend: 'wasm', tensorboard: false } });
+  const own = { train: { tensorboard: true, backend: 'cpu' } };
+  assert.deepEqual(withStartSettings(own, { ...s, engine: 'fast', evalEvery: 500 }),
     { train: { tensorboard: true, backend: 'cpu', engine: 'fast', evalEvery: 500 } });
   // The engine accepts what the settings write.
   const cfg = resolveRunConfig(withStartSettings({}, s), resolvePreset('smoke', 'fast'));
@@ -104,11 +106,16 @@ test('settings reach a new run\'s config (engine, TF.js backend, eval cadence, T
 });
 
 test('a custom clamp\'s error reads as the short form typed, without the config path', () => {
-  assert.equal(clampInputError('clamps[0]: unknown clamp kind "foo" (known: ablate)'), 'unknown clamp kind "foo" (known: ablate)');
-  assert.equal(clampInputError('clamps[0].strength must be a number in [0, 1], got 2'), 'strength must be a number in [0, 1], got 2');
-  assert.equal(clampInputError('unknown head "L2H9": each layer has 8 heads (H0…H7)'), 'unknown head "L2H9": each layer has 8 heads (H0…H7)');
+  assert.equal(clampInputError('clamps[0]: unknown clamp kind "foo" (known: ablate)'),
+    'unknown clamp kind "foo" (known: ablate)');
+  assert.equal(clampInputError('clamps[0].strength must be a number in [0, 1], got 2'),
+    'strength must be a number in [0, 1], got 2');
+  const head = 'unknown head "L2H9": each layer has 8 heads (H0…H7)';
+  assert.equal(clampInputError(head), head);
   // What the engine says for real input.
-  const msg = (t: string) => { try { parseClampFlag(t, { depth: 2, numHeads: 8, contextLen: 2 }); return ''; } catch (e) { return clampInputError((e as Error).message); } };
+  const msg = (t: string) => {
+    try { parseClampFlag(t, { depth: 2, numHeads: 8, contextLen: 2 }); return ''; } catch (e) { return clampInputError((e as Error).message); }
+  };
   assert.match(msg('induction:L2H3@2'), /^strength must be a number in \[0, 1\]/);
   assert.match(msg('foo:L2H3'), /^unknown clamp kind "foo"/);
 });

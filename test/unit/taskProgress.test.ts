@@ -18,7 +18,11 @@ test('the engine\'s two counters reach the notification: checkpoints n/N and con
   try {
     const views: ProgressView[] = [];
     const board = new ProgressBoard('measure');
-    const lines = new LineSplitter((l) => { const p = parseCliProgress(l); assert.ok(p, l); views.push(board.update(p)); });
+    const lines = new LineSplitter((l) => {
+      const p = parseCliProgress(l);
+      assert.ok(p, l);
+      views.push(board.update(p));
+    });
     // Two checkpoints to compute, none cached; each has one unit (influence-matrix, 264 configurations).
     const mp = new MeasureProgress('json', (s) => lines.push(s), false, 2, 0, 2);
     for (const seq of [0, 3200]) {
@@ -30,14 +34,17 @@ test('the engine\'s two counters reach the notification: checkpoints n/N and con
     mp.end(); lines.end();
     const msgs = views.map((v) => v.message);
     // Half-way through the first checkpoint: 0 of 2 checkpoints, 132 of 264 configurations, bar at 25 %.
-    const half = views.find((v) => v.message.includes('influence-matrix 132/264 configurations') && v.message.includes('checkpoints 0/2'));
+    const half = views.find((v) => v.message.includes('influence-matrix 132/264 configurations')
+      && v.message.includes('checkpoints 0/2'));
     assert.ok(half, msgs.join('\n'));
     assert.ok(Math.abs(half.percent - 25) < 1e-9, `bar at ${half.percent}`);
     assert.ok(msgs.some((m) => m.startsWith('checkpoints 1/2')), msgs.join('\n'));
     assert.ok(msgs.some((m) => /≈ \d+ s left/.test(m)), 'an ETA once something finished');
     assert.equal(views.at(-1)!.percent, 100);
     assert.match(views.at(-1)!.message, /^checkpoints 2\/2/);
-    for (let k = 1; k < views.length; k++) assert.ok(views[k].percent >= views[k - 1].percent, 'the bar never moves back');
+    for (let k = 1; k < views.length; k++) {
+      assert.ok(views[k].percent >= views[k - 1].percent, 'the bar never moves back');
+    }
   } finally {
     mock.timers.reset();
   }
@@ -45,7 +52,8 @@ test('the engine\'s two counters reach the notification: checkpoints n/N and con
 
 test('a grown total (--follow) keeps the bar where it was; a single counter is shown as it comes', () => {
   const b = new ProgressBoard('measure');
-  const p = (task: string, done: number, total: number, unit: string) => ({ type: 'progress' as const, task, done, total, unit });
+  const p = (task: string, done: number, total: number, unit: string) =>
+    ({ type: 'progress' as const, task, done, total, unit });
   assert.equal(b.update(p('measure', 2, 4, 'checkpoints')).percent, 50);
   const grown = b.update(p('measure', 2, 8, 'checkpoints'));
   assert.equal(grown.percent, 50);
@@ -59,7 +67,8 @@ test('a grown total (--follow) keeps the bar where it was; a single counter is s
 test('measure task arguments: every checkpoint or --follow, the measures checked, the subsample', () => {
   assert.deepEqual(overTrainingArgs('/r', { measures: ['influence-matrix', 'composition'], subsample: 2000 }),
     ['measure', '/r', '--checkpoints', 'all', '--what', 'influence-matrix,composition', '--subsample', '2000']);
-  assert.deepEqual(overTrainingArgs('/r', { measures: ['dense'], subsample: 0, follow: true }), ['measure', '/r', '--follow', '--what', 'dense']);
+  assert.deepEqual(overTrainingArgs('/r', { measures: ['dense'], subsample: 0, follow: true }),
+    ['measure', '/r', '--follow', '--what', 'dense']);
   assert.throws(() => overTrainingArgs('/r', { measures: ['influence'] }), /unknown measure "influence"/);
   assert.throws(() => overTrainingArgs('/r', { measures: [] }), /no measure chosen/);
   assert.throws(() => overTrainingArgs('/r', { measures: ['dense'], subsample: 2.5 }), /whole number/);

@@ -1,8 +1,8 @@
 // What every UI-pass section drives the workbench with: named steps (a failing step saves a screenshot,
 // the browser console and names itself; later steps are skipped), screenshots, the command palette, quick
 // picks, tree rows, webview frames, notifications (toasts, or the notification centre when the smoke-test
-// driver hides toasts) and the colour theme (through the palette).
-import { writeFileSync } from 'node:fs';
+// driver hides toasts) and the colour theme (through the workspace's settings).
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const STEP_TIMEOUT = 45_000;
@@ -82,16 +82,20 @@ export function makeUi(o) {
 
     /** In a multi-select quick pick: moves to the row containing `text` and checks it with Space (keyboard only). */
     async toggleRow(text) {
-      // A multi-select list has no focused row until the arrow keys move into it.
+      // A multi-select list has no focused row until the arrow keys move into it. A picker opened right after
+      // another one closed can leave the keyboard focus in the editor (a webview): give it to the input first.
       const focused = page.locator('.quick-input-widget .monaco-list-row.focused');
+      const input = page.locator('.quick-input-widget input');
+      if (!(await input.evaluate((el) => el === document.activeElement).catch(() => false))) await input.focus();
       for (let i = 0; i < 16; i++) {
         await page.keyboard.press('ArrowDown');
         await focused.first().waitFor({ timeout: STEP_TIMEOUT });
         if ((await focused.first().innerText()).includes(text)) {
           await page.keyboard.press('Space');
           const row = '.quick-input-widget .monaco-list-row.focused';
-          await page.locator(`${row}[aria-checked="true"], ${row} [aria-checked="true"], ${row} .monaco-checkbox.checked, ${row} input[type=checkbox]:checked`)
-            .first().waitFor({ timeout: STEP_TIMEOUT });
+          const checked = [`${row}[aria-checked="true"]`, `${row} [aria-checked="true"]`, `${row} .monaco-checkbox.checked`,
+            `${row} input[type=checkbox]:checked`];
+          await page.locator(checked.join(', ')).first().waitFor({ timeout: STEP_TIMEOUT });
           return;
         }
       }
@@ -148,21 +152,20 @@ export function makeUi(o) {
       }
     },
 
-    /** Switches the colour theme as a person does (Preferences: Color Theme); fails if it does not apply. */
+    /**
+     * Switches the colour theme through the workspace's settings (VS Code applies them live; the views' pass
+     * does the same, and the theme picker's labels differ between VS Code versions), e.g. "Dark Modern",
+     * "Light Modern", "Default High Contrast"; fails if the workbench does not switch.
+     */
     async setTheme(theme) {
-      await ui.palette('Preferences: Color Theme');
-      // The theme picker has no title; its rows are the theme names.
-      const input = page.locator('.quick-input-widget input');
-      await input.waitFor({ timeout: STEP_TIMEOUT });
-      await input.fill(theme);
-      // Exactly this theme ("Default High Contrast" also prefixes "Default High Contrast Light").
-      const exact = new RegExp(`^\\s*${theme.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?! Light)`);
-      const focused = page.locator('.quick-input-widget .monaco-list-row.focused').first();
-      await page.locator('.quick-input-widget .monaco-list-row.focused', { hasText: theme }).first().waitFor({ timeout: STEP_TIMEOUT });
-      for (let i = 0; i < 6 && !exact.test(await focused.innerText()); i++) await page.keyboard.press('ArrowDown');
-      await page.keyboard.press('Enter');
+      const dir = join(o.workspace, '.vscode'), file = join(dir, 'settings.json');
+      let settings = {};
+      try { settings = JSON.parse(readFileSync(file, 'utf8')); } catch { /* none yet */ }
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(file, JSON.stringify({ ...settings, 'workbench.colorTheme': theme }, null, 2) + '\n');
       // The workbench element carries the theme kind as a class: vs, vs-dark, hc-black, hc-light.
-      const kind = /high contrast light/i.test(theme) ? 'hc-light' : /high contrast/i.test(theme) ? 'hc-black' : /light/i.test(theme) ? 'vs' : 'vs-dark';
+      const kind = /high contrast light/i.test(theme) ? 'hc-light' : /high contrast/i.test(theme) ? 'hc-black'
+        : /light/i.test(theme) ? 'vs' : 'vs-dark';
       const t0 = Date.now();
       while (!(await page.evaluate((k) => document.querySelector('.monaco-workbench')?.classList.contains(k), kind))) {
         if (Date.now() - t0 > 20_000) throw new Error(`the workbench did not switch to ${theme} (${kind})`);

@@ -9,13 +9,16 @@ const TITLE = 'measures over training of';
 /** The run folders (directly under the runs root) with an influence-matrix aggregate. */
 function aggregates(workspace) {
   const root = join(workspace, '.induction-lab', 'runs');
-  const has = (d) => { try { return readdirSync(join(root, d, 'measures')).some((f) => f.startsWith('influence-matrix-over-training')); } catch { return false; } };
+  const has = (d) => {
+    try { return readdirSync(join(root, d, 'measures')).some((f) => f.startsWith('influence-matrix-over-training')); } catch { return false; }
+  };
   try { return readdirSync(root).filter(has); } catch { return []; }
 }
 
 export async function measures(ui) {
   const { page, step, palette, quickPick, screenshot } = ui;
-  await step('palette "Compute Measures over Training" → run, measures → a notification with checkpoints n/N; the aggregates', async () => {
+  const name = 'palette "Compute Measures over Training" → run, measures → a notification with checkpoints n/N; aggregates';
+  await step(name, async () => {
     const before = aggregates(ui.workspace).length;
     await palette('Induction Lab: Compute Measures over Training');
     await quickPick('Compute measures over training of', 'smoke');
@@ -28,7 +31,9 @@ export async function measures(ui) {
     const t0 = Date.now();
     let text = '';
     while (!/checkpoints \d+\/\d+/.test(text)) {
-      if (Date.now() - t0 > 120_000) throw new Error(`the notification never showed "checkpoints n/N" (last: "${text}")`);
+      if (Date.now() - t0 > 120_000) {
+        throw new Error(`the notification never showed "checkpoints n/N" (last: "${text}")`);
+      }
       text = await ui.notification(TITLE, 120_000, 'measures-over-training-notification');
     }
     console.log(`    notification: ${text}`);

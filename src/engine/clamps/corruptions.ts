@@ -23,7 +23,8 @@ export const CORRUPTIONS: readonly Corruption[] = ['labels', 'prev-token', 'clas
 export const CORRUPTION_DOC: Record<Corruption, string> = {
   labels: 'x1 ℓ2 x2 ℓ1 xq: the two context labels swapped',
   'prev-token': 'x2 ℓ1 x1 ℓ2 xq: each label\'s previous token replaced by the other pair\'s exemplar',
-  class: 'x1\' ℓ1 x2\' ℓ2 xq\': every exemplar from the next class-disjoint sequence of the batch, same answer position',
+  class: 'x1\' ℓ1 x2\' ℓ2 xq\': every exemplar from the next class-disjoint sequence of the batch, '
+    + 'same answer position',
 };
 
 export function checkCorruption(x: unknown): Corruption {
@@ -45,12 +46,16 @@ export interface CorruptionMap {
  * The map of corruption `kind` on a batch of B sequences. `ids` [B, 3] identify the items' classes (class
  * indices, or any id equal exactly for equal classes); only `class` reads them.
  */
-export function corruptionMap(kind: Corruption, B: number, labels: ArrayLike<number>, ids?: ArrayLike<number>): CorruptionMap {
+export function corruptionMap(kind: Corruption, B: number, labels: ArrayLike<number>,
+  ids?: ArrayLike<number>): CorruptionMap {
   const n = B * 3;
-  const exemplarFrom = Int32Array.from({ length: n }, (_, i) => i), labelFrom = Int32Array.from({ length: n }, (_, i) => i);
+  const exemplarFrom = Int32Array.from({ length: n }, (_, i) => i);
+  const labelFrom = Int32Array.from({ length: n }, (_, i) => i);
   let unmatched = 0;
   if (kind === 'labels') for (let b = 0; b < B; b++) { labelFrom[3 * b] = 3 * b + 1; labelFrom[3 * b + 1] = 3 * b; }
-  else if (kind === 'prev-token') for (let b = 0; b < B; b++) { exemplarFrom[3 * b] = 3 * b + 1; exemplarFrom[3 * b + 1] = 3 * b; }
+  else if (kind === 'prev-token') {
+    for (let b = 0; b < B; b++) { exemplarFrom[3 * b] = 3 * b + 1; exemplarFrom[3 * b + 1] = 3 * b; }
+  }
   else {
     if (!ids) throw new Error('the class corruption needs the items\' class ids');
     // The query's label is the matching context label (spec §1.1), so the answer position is read from labels.
@@ -82,6 +87,8 @@ export function corruptHostBatch(b: HostBatch, kind: Corruption): { batch: HostB
   if (b.labels.length !== b.size * 3) throw new Error('corruptions are defined for two context pairs (5 tokens)');
   const m = corruptionMap(kind, b.size, b.labels, b.index);
   const index = new Int32Array(b.index.length), labels = new Int32Array(b.labels.length);
-  for (let i = 0; i < index.length; i++) { index[i] = b.index[m.exemplarFrom[i]]; labels[i] = b.labels[m.labelFrom[i]]; }
+  for (let i = 0; i < index.length; i++) {
+    index[i] = b.index[m.exemplarFrom[i]]; labels[i] = b.labels[m.labelFrom[i]];
+  }
   return { batch: { size: b.size, labels, vectors: b.vectors, index }, unmatched: m.unmatched };
 }

@@ -41,19 +41,23 @@ export function senderOutput(c: ModelConfig, w: Weights, z: tf.Tensor, layer: nu
 }
 
 /** One head's Q, K or V input [B, T, D] computed from a residual x [B, T, d] through block `layer`'s LN. */
-export function receiverInput(c: ModelConfig, w: Weights, x: tf.Tensor, layer: number, input: PathInput, head: number): tf.Tensor {
+export function receiverInput(c: ModelConfig, w: Weights, x: tf.Tensor, layer: number, input: PathInput,
+  head: number): tf.Tensor {
   const D = headDim(c), which = { q: 0, k: 1, v: 2 }[input];
   const n = layerNorm(x, w[`blocks.${layer}.ln.weight`], w[`blocks.${layer}.ln.bias`], c.lnEps);
   return linear(n, tf.slice(w[`blocks.${layer}.attn.qkv.weight`], [which * c.dModel + head * D, 0], [D, c.dModel]));
 }
 
 /** Model inputs with a corruption applied (clamps/corruptions.ts), as tensors. */
-export function corruptInputs(inputs: ModelInputs, kind: Corruption, labels: ArrayLike<number>, ids?: ArrayLike<number>): ModelInputs {
+export function corruptInputs(inputs: ModelInputs, kind: Corruption, labels: ArrayLike<number>,
+  ids?: ArrayLike<number>): ModelInputs {
   const [B, items, I] = inputs.exemplars.shape;
   const m = corruptionMap(kind, B, labels, ids);
   const ex = tf.gather(tf.reshape(inputs.exemplars, [B * items, I]), tf.tensor1d(m.exemplarFrom, 'int32'));
   const lab = tf.gather(tf.reshape(inputs.labels, [B * items]), tf.tensor1d(m.labelFrom, 'int32'));
-  return { exemplars: tf.reshape(ex, [B, items, I]) as tf.Tensor3D, labels: tf.reshape(lab, [B, items]) as tf.Tensor2D };
+  return {
+    exemplars: tf.reshape(ex, [B, items, I]) as tf.Tensor3D, labels: tf.reshape(lab, [B, items]) as tf.Tensor2D,
+  };
 }
 
 /** Per clamp call: the pass every path clamp reads (every non-path clamp applied) and its corrupted twins. */
@@ -99,7 +103,10 @@ export function applyPathClamp(spec: PathSpec, ctx: ClampContext): void {
   if (spec.kind === 'stop-gradient') r = stopGradient(out);
   else if (spec.with === 'zero') r = tf.zerosLike(out);
   else if (spec.with === 'mean') r = stopGradient(tf.mean(out, 0, true));   // [1, T, d], broadcast over the batch
-  else r = senderOutput(c, ctx.weights, corruptedPass(ctx, p, spec.corruption!).acts.get(site.z(s.layer))!, s.layer, s.head);
+  else {
+    const z = corruptedPass(ctx, p, spec.corruption!).acts.get(site.z(s.layer))!;
+    r = senderOutput(c, ctx.weights, z, s.layer, s.head);
+  }
   const key = `${t.layer}:${t.head}:${spec.input}`;
   const delta = tf.add(p.deltas.get(key) ?? tf.zerosLike(resid), tf.sub(r, out));
   p.deltas.set(key, delta);

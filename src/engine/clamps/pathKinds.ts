@@ -50,25 +50,31 @@ function readEdge(r: FieldReader, kind: string): PathEdge {
       + `got ${sender} → ${receiver}${t.layer === 0 ? ' (a first-layer head reads only the embedding)' : ''}`);
   }
   const input = r.raw('input');
-  if (!PATH_INPUTS.includes(input as PathInput)) r.fail(`.input must be one of q, k, v (the receiver's query, key or value), got ${JSON.stringify(input)}`);
+  if (!PATH_INPUTS.includes(input as PathInput)) {
+    r.fail(`.input must be one of q, k, v (the receiver's query, key or value), got ${JSON.stringify(input)}`);
+  }
   return { sender, receiver, input: input as PathInput };
 }
 
 const edgeText = (e: PathEdge) => `${e.sender}→${e.receiver}.${e.input.toUpperCase()}`;
-const writesInput = (e: PathEdge, c: ModelShape) => [inputSite(e.input, parseHead(e.receiver, c.depth, c.numHeads).layer)];
+const writesInput = (e: PathEdge, c: ModelShape) =>
+  [inputSite(e.input, parseHead(e.receiver, c.depth, c.numHeads).layer)];
 const TFJS_ONLY = { no: 'reads passes of the model' } as const;
 
 export const PATH_PATCH_DEF: ClampKindDef<'path-patch'> = {
   kind: 'path-patch', section: 'issue 18', summary: 'one edge sees the sender\'s corrupted / zero / mean output',
-  effect: 'the receiver\'s Q, K or V reads LN(resid − out_sender + r), r = the sender\'s output on a corrupted input, '
-    + '0 or its batch mean; the rest of the forward clean',
+  effect: 'the receiver\'s Q, K or V reads LN(resid − out_sender + r), r = the sender\'s output on a corrupted '
+    + 'input, 0 or its batch mean; the rest of the forward clean',
   example: 'path-patch:L1H2>L2H3,input=k,with=corrupt,corruption=prev-token',
-  fields: ['sender', 'receiver', 'input', 'with', 'corruption'], items: 'edge', shortDefaults: { input: 'k', with: 'zero' },
+  fields: ['sender', 'receiver', 'input', 'with', 'corruption'], items: 'edge',
+  shortDefaults: { input: 'k', with: 'zero' },
   twoPairs: false,
   parse: (r) => {
     const e = readEdge(r, 'path-patch');
     const w = r.raw('with') ?? 'zero';
-    if (!PATH_REPLACEMENTS.includes(w as PathReplacement)) r.fail(`.with must be one of ${PATH_REPLACEMENTS.join(', ')}, got ${JSON.stringify(w)}`);
+    if (!PATH_REPLACEMENTS.includes(w as PathReplacement)) {
+      r.fail(`.with must be one of ${PATH_REPLACEMENTS.join(', ')}, got ${JSON.stringify(w)}`);
+    }
     const cor = r.raw('corruption');
     if (w === 'corrupt') {
       if (cor === undefined) r.fail(`: with = "corrupt" needs a corruption (${CORRUPTIONS.join(', ')})`);

@@ -198,7 +198,8 @@ export function parseClampFlag(text: string, m: ModelShape): ClampSpec {
         case 'till': o.tillLayer = numeric(); break;
         case 'from-layer': o.fromLayer = numeric(); break;
         case 'input': case 'with': case 'corruption': o[k] = v; break;
-        default: throw new Error(`clamp "${text}": unknown option "${k}" (from, until, strength, temperature, rows, checkpoint, till, from-layer, input, with, corruption)`);
+        default: throw new Error(`clamp "${text}": unknown option "${k}" (from, until, strength, temperature, rows, `
+          + 'checkpoint, till, from-layer, input, with, corruption)');
       }
     } else if (d?.items === 'what') o.what = [...((o.what as string[]) ?? []), item];
     else if (d?.items === 'checkpoint') o.checkpoint = item;

@@ -115,6 +115,9 @@ export function optoOptions(
         opts.opto_graft_out_model_from_layer = c.fromLayer;
         unmapped.push(graftNote(c.kind, c.checkpoint));
         break;
+      case 'path-patch': case 'stop-gradient': // issue 18: no reference option
+        unmapped.push(`${JSON.stringify(c)}: the reference has no path clamps; config.json trains without it`);
+        break;
     }
   }
   if (opts.opto_specific_fn === null && clamps.length > 0) opts.opto_specific_fn = 'standard';

@@ -13,7 +13,9 @@ export function tfClampedForward(c: ModelConfig, weights: TfWeights, batch: Host
   tf.tidy(() => {
     const inputs = hostBatchInputs(c, batch);
     const exemplars = active.some((k) => k.kind === 'match') ? itemExemplars(batch, c.inputDim) : undefined;
-    const r = clampedForward(c, weights.weights, inputs, { labels: batch.labels, size: batch.size, exemplars, itemIds: batch.index }, active, 0, { record });
+    // itemIds: the class corruption of path clamps tells items apart by their exemplar row.
+    const host = { labels: batch.labels, size: batch.size, exemplars, itemIds: batch.index };
+    const r = clampedForward(c, weights.weights, inputs, host, active, 0, { record });
     for (const s of record ?? []) acts.set(s, r.acts.get(s)!.dataSync() as Float32Array);
     logits = r.logits.dataSync() as Float32Array;
   });

@@ -239,7 +239,8 @@ export function compareNewestFirst(a: RunOrderKey, b: RunOrderKey): number {
 }
 
 /** A listed run's order key (run.json `created`). */
-export const orderKey = (e: RunEntry): RunOrderKey => ({ id: e.id, created: (e.runJson as { created?: unknown } | null)?.created });
+export const orderKey = (e: RunEntry): RunOrderKey =>
+  ({ id: e.id, created: (e.runJson as { created?: unknown } | null)?.created });
 
 /** A run's status as a reader should show it: run.json's, or "interrupted" for a run whose writer is gone. */
 export type LiveStatus = 'created' | 'running' | 'completed' | 'cancelled' | 'failed' | 'interrupted' | 'unknown';

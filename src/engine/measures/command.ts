@@ -112,9 +112,31 @@ function render(name: MeasureName, r: any): string {
       return `${formatTable(['sequences', 'loss', 'eval loss', `composite (PT ${r.ptHead})`, `copy (match ${r.ihHead})`],
         r.points.map((p: any) => [p.sequences, f4(p.loss), f4(p.evalLoss), f4(p.composite), f4(p.copy)]))}\n${formulaLines(r.formula)}${r.strongest && (r.strongest.ih !== r.ihHead || r.strongest.pt !== r.ptHead)
         ? `\n  note: at checkpoint ${r.strongest.sequences} the strongest induction head is ${r.strongest.ih} and the strongest previous-token head ${r.strongest.pt} (choose with ihHead / ptHead)` : ''}`;
+    case 'path-patching': return renderPathPatching(r);
     case 'learning-time':
       return `learning time: ${r.value === null ? '— (no fsl_train metrics)' : `${r.value} sequences${r.reached ? '' : ' (threshold never reached: the last logged x)'}`}\n  formula: ${r.formula}`;
   }
+}
+
+function renderPathPatching(r: any): string {
+  const edge = (e: any) => `${e.edge} ${signed(e.exact)}${e.attribution === null ? '' : ` (attr ${signed(e.attribution)})`}`;
+  return [
+    `clean logit difference ${f4(r.cleanLD)} (${r.n} sequences; engine ${r.engine})`,
+    ...r.corruptions.flatMap((c: any) => {
+      const err = c.attributionError;
+      return [
+        `corruption ${c.corruption}: ${c.description}; fully corrupted LD ${f4(c.corruptLD)}`
+          + `${c.unmatched ? ` (${c.unmatched} sequences without a class-disjoint partner)` : ''}`,
+        ...r.inputs.map((x: string) => matrix(
+          `  exact effect on LD through the receiver's ${x.toUpperCase()} (rows: L2 receivers, cols: L1 senders)`,
+          r.receivers, r.senders, c.exact[x], signed)),
+        err ? `  attribution vs exact: max |A − E| ${f4(err.maxAbs)}, mean ${f4(err.meanAbs)}, `
+          + `relative ${f4(err.relative)}, r ${f4(err.correlation)}` : '',
+        `  strongest edges: ${c.top.slice(0, 5).map(edge).join(', ')}`,
+      ];
+    }),
+    formulaLines(r.formula),
+  ].join('\n');
 }
 /* eslint-enable @typescript-eslint/no-explicit-any */
 
@@ -183,7 +205,8 @@ export async function measureCommand(argv: MeasureArgs, out: (line: string) => v
         argv.onProgress?.({ type: 'progress', task: name, done, total, unit: what, message: `checkpoint ${ref.sequences}` });
       };
       const { record, cached: hit, file } = await computeUnit(c, rd.path, key, argv, across,
-        progress(unit === 'influence-matrix' ? 'configurations' : 'checkpoints'));
+        progress(unit === 'influence-matrix' ? 'configurations'
+          : unit === 'path-patching' ? 'chunks × corruptions' : 'checkpoints'));
       // eslint-disable-next-line @typescript-eslint/no-explicit-any
       let r: any = record.result;
       if (name === 'induction-strength') r = r.inductionStrength;

@@ -4,7 +4,7 @@
 
 export const MEASURE_NAMES = [
   'dense', 'induction-strength', 'prev-token-score', 'ablations', 'additivity', 'complementarity',
-  'influence-matrix', 'composition', 'paths', 'posthoc', 'learning-time',
+  'influence-matrix', 'composition', 'paths', 'posthoc', 'path-patching', 'learning-time',
 ] as const;
 export type MeasureName = typeof MEASURE_NAMES[number];
 
@@ -25,6 +25,8 @@ export const MEASURE_HELP: Record<MeasureName, string> = {
   composition: 'static Q/K/V composition scores, at this checkpoint and at init',
   paths: 'loss without the direct L1 → output path / without L2, across checkpoints (3 per checkpoint)',
   posthoc: 'post-hoc subcircuit progress measures across checkpoints (3 per checkpoint)',
+  'path-patching':
+    'L1 → L2 edge effects on the logit difference per receiver input Q/K/V, 3 corruptions, exact + attribution',
   'learning-time': 'first eval x with fsl_train loss < 0.4·ln 2 (metrics only)',
 };
 

@@ -25,6 +25,7 @@ import type { HeadAblations, Additivity, AccLoss } from './ablations';
 import type { InfluenceMatrices, CompositionMeasure, Table1 } from './influence';
 import type { LayerPaths } from './paths';
 import type { PosthocProgress } from './posthoc';
+import type { PathPatchingResult } from './pathPatching';
 import type { ClampSpec } from '../clamps/spec';
 import type { UnitName } from './units';
 
@@ -208,6 +209,26 @@ function posthocSeries(rs: PosthocProgress[]) {
   };
 }
 
+function pathPatchingSeries(rs: PathPatchingResult[], seqs: number[], dense: Map<number, DenseSummary>) {
+  const s = strongestHeads(seqs, dense);
+  const kinds = rs[0].corruptions.map((c) => c.corruption);
+  const inputs = rs[0].inputs;
+  const per = (kind: string) => rs.map((r) => r.corruptions.find((c) => c.corruption === kind)!);
+  return {
+    senders: rs[0].senders, receivers: rs[0].receivers, inputs, corruptions: kinds,
+    cleanLD: col(rs, (r) => r.cleanLD), strongestIH: s.ih, strongestPTH: s.pt,
+    byCorruption: Object.fromEntries(kinds.map((kind) => {
+      const cs = per(kind);
+      return [kind, {
+        corruptLD: cs.map((c) => c.corruptLD),
+        exact: Object.fromEntries(inputs.map((x) => [x, cs.map((c) => c.exact[x])])),
+        attribution: Object.fromEntries(inputs.map((x) => [x, cs.map((c) => c.attribution?.[x] ?? null)])),
+        attributionError: cs.map((c) => c.attributionError),
+      }];
+    })),
+  };
+}
+
 /* eslint-disable @typescript-eslint/no-explicit-any */
 /** The `series` of a unit from its per-checkpoint results (ascending), with the dense results for head choices. */
 export function buildSeries(unit: UnitName, results: unknown[], seqs: number[],
@@ -223,6 +244,7 @@ export function buildSeries(unit: UnitName, results: unknown[], seqs: number[],
     case 'composition': return compositionSeries(rs);
     case 'paths-at': return pathsSeries(rs);
     case 'posthoc-at': return posthocSeries(rs);
+    case 'path-patching': return pathPatchingSeries(rs, seqs, dense);
     default: throw new Error(`${unit} is computed across checkpoints at one checkpoint; over training use ${unit}-at`);
   }
 }

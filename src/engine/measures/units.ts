@@ -16,11 +16,12 @@ import { additivity, complementarity, headAblations } from './ablations';
 import { compositionMeasure, influenceMatrix, table1 } from './influence';
 import { layerPaths } from './paths';
 import { posthocProgress } from './posthoc';
+import { pathPatching } from './pathPatching';
 import { MeasureName } from './names';
 
 export type UnitName =
   | 'dense' | 'ablations' | 'additivity' | 'complementarity' | 'influence-matrix' | 'composition'
-  | 'paths' | 'posthoc' | 'paths-at' | 'posthoc-at';
+  | 'paths' | 'posthoc' | 'paths-at' | 'posthoc-at' | 'path-patching';
 
 export interface UnitOptions {
   /** complementarity: the reference head index (default: the strongest by IS at that checkpoint). */
@@ -110,6 +111,7 @@ export async function computeUnit(ctx: MeasureContext, runDir: string, key: Unit
       case 'posthoc': return posthocProgress(ctx, across ?? [own], { ptHead: o.ptHead, ihHead: o.ihHead }, onProgress);
       case 'paths-at': return layerPaths(ctx, [own]);
       case 'posthoc-at': return posthocProgress(ctx, [own], { ptHead: o.ptHead, ihHead: o.ihHead });
+      case 'path-patching': return pathPatching(ctx, { onProgress });
     }
   });
 }

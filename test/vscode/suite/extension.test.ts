@@ -16,7 +16,8 @@ describe('Induction Lab extension', () => {
   it('registers every command package.json contributes', async () => {
     const commands = await vscode.commands.getCommands(true);
     const ext = vscode.extensions.getExtension(EXTENSION_ID)!;
-    const ids = (ext.packageJSON as { contributes: { commands: Array<{ command: string }> } }).contributes.commands.map((c) => c.command);
+    const manifest = ext.packageJSON as { contributes: { commands: Array<{ command: string }> } };
+    const ids = manifest.contributes.commands.map((c) => c.command);
     assert.ok(ids.includes('inductionLab.computeOverTraining'));
     for (const id of ids) assert.ok(commands.includes(id), `command ${id} is not registered`);
   });

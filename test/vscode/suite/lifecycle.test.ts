@@ -69,16 +69,18 @@ describe('Training lifecycle in the real extension host', function () {
     assert.equal(JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8')).displayName, undefined);
   });
 
-  it('Compute Measures over Training (by run id) computes every checkpoint, with both counters in the notification', async () => {
+  it('Compute Measures over Training (by run id): every checkpoint, both counters in the notification', async () => {
     const a = await api();
-    const r = await vscode.commands.executeCommand<{ runId: string; cancelled: boolean }>('inductionLab.computeOverTraining',
-      path.basename(runDir), { measures: ['dense', 'influence-matrix'], subsample: 20 });
+    const r = await vscode.commands.executeCommand<{ runId: string; cancelled: boolean }>(
+      'inductionLab.computeOverTraining', path.basename(runDir), { measures: ['dense', 'influence-matrix'], subsample: 20 });
     assert.deepEqual(r, { runId: path.basename(runDir), cancelled: false });
-    const agg = JSON.parse(fs.readFileSync(path.join(runDir, 'measures', 'influence-matrix-over-training-sub20.json'), 'utf8'));
+    const aggregate = path.join(runDir, 'measures', 'influence-matrix-over-training-sub20.json');
+    const agg = JSON.parse(fs.readFileSync(aggregate, 'utf8'));
     assert.deepEqual(agg.sequences, [64, 128, 192]);
     const msgs = a.manager.progressMessages;
     assert.ok(msgs.some((m) => /^checkpoints \d\/3/.test(m)), `no checkpoints n/3 in ${JSON.stringify(msgs)}`);
-    assert.ok(msgs.some((m) => /influence-matrix \d+\/264 configurations/.test(m)), `no n/264 in ${JSON.stringify(msgs)}`);
+    assert.ok(msgs.some((m) => /influence-matrix \d+\/264 configurations/.test(m)),
+      `no n/264 in ${JSON.stringify(msgs)}`);
   });
 
   it('the runs tree lists the new run with its checkpoints, and hovering its step in metrics.jsonl shows the heads', async () => {
@@ -112,7 +114,8 @@ describe('Training lifecycle in the real extension host', function () {
     const cfg = vscode.workspace.getConfiguration('inductionLab');
     await cfg.update('maxConcurrentRuns', 1, vscode.ConfigurationTarget.Global);
     try {
-      await assert.rejects(a.manager.runTask({ title: 'refused', args: ['measure', dir, '--checkpoints', 'all'] }), /1 of 1 training slots are busy/);
+      await assert.rejects(a.manager.runTask({ title: 'refused', args: ['measure', dir, '--checkpoints', 'all'] }),
+        /1 of 1 training slots are busy/);
     } finally {
       await cfg.update('maxConcurrentRuns', undefined, vscode.ConfigurationTarget.Global);
     }
@@ -141,6 +144,38 @@ describe('Training lifecycle in the real extension host', function () {
     assert.equal(started.startSequences, stoppedAt);
     await vscode.commands.executeCommand('inductionLab.stopRun');
     await resumeDone;
+  });
+
+  it('measureWhileTraining: a second child measures every checkpoint of a run it trains', async () => {
+    const a = await api();
+    const cfg = vscode.workspace.getConfiguration('inductionLab');
+    const global = vscode.ConfigurationTarget.Global;
+    await cfg.update('measureWhileTraining', true, global);
+    await cfg.update('measuresOverTraining', ['dense'], global);
+    const until = async (ok: () => boolean, ms: number, what: string) => {
+      const t0 = Date.now();
+      while (!ok()) {
+        if (Date.now() - t0 > ms) throw new Error(`timed out: ${what}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    try {
+      const watch = nextRun(a);
+      const dir = await a.startRun({ preset: 'smoke', config: tiny });
+      made.push(dir);
+      const follower = () => a.manager.activeTasks.some((t) => t.title.includes('while it trains'));
+      await until(follower, 20_000, 'no measure --follow child started with the run');
+      await watch.done;
+      // It ends by itself once the run has stopped and every checkpoint is measured.
+      await until(() => !follower(), 180_000, 'the measure --follow child did not end after the run');
+      const file = fs.readdirSync(path.join(dir, 'measures')).find((f) => f.startsWith('dense-over-training'));
+      assert.ok(file, 'no dense aggregate');
+      const agg = JSON.parse(fs.readFileSync(path.join(dir, 'measures', file), 'utf8'));
+      assert.deepEqual(agg.sequences, [64, 128, 192]);
+    } finally {
+      await cfg.update('measureWhileTraining', undefined, global);
+      await cfg.update('measuresOverTraining', undefined, global);
+    }
   });
 
   it('opens the attention panel for a run', async () => {

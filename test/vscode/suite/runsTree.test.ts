@@ -24,9 +24,11 @@ describe('Runs tree', () => {
     const { runs } = await api();
     const roots = await runs.getChildren();
     assert.ok(roots.every(isRun));
+    // The one order of run lists (io/runStore compareNewestFirst): without run.json `created`, by folder, newest
+    // (greatest id) first.
     assert.deepEqual(
       roots.map((r) => (r as RunNode).name),
-      fixture.runs.map((r) => r.label).sort((a, b) => a.localeCompare(b)),
+      [...fixture.runs].sort((a, b) => b.folder.localeCompare(a.folder)).map((r) => r.label),
     );
     for (const expected of fixture.runs) {
       const node = roots.find((r) => (r as RunNode).name === expected.label) as RunNode;

@@ -32,7 +32,7 @@ import { ClampSpec } from '../clamps/spec';
 import { clampedForward } from '../clamps/apply';
 import { formatHead, headsByLayer } from '../clamps/heads';
 import { CORRUPTIONS, CORRUPTION_DOC, Corruption, corruptHostBatch } from '../clamps/corruptions';
-import { PATH_INPUTS, PathInput, inputSite } from '../clamps/pathKinds';
+import { PATH_INPUTS, PathInput } from '../clamps/pathKinds';
 import { MeasureContext, layerHeads } from './dense';
 
 export const PATH_PATCHING_FORMULA = {

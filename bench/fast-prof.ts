@@ -11,7 +11,7 @@ import { loadTaskData, TaskData } from '../src/engine/data';
 import { DEFAULT_MODEL_CONFIG } from '../src/engine/model/config';
 import { initParams } from '../src/engine/model/params';
 import { DEFAULT_ADAM } from '../src/engine/train/adam';
-import { Rng } from '../src/engine/rng';
+import { Rng } from '../src/engine/data/rng';
 import { FastModel, FastAdam, fastBatch } from '../src/engine/fast';
 
 (async () => {

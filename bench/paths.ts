@@ -16,8 +16,8 @@
  */
 import * as v8 from 'node:v8';
 v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
-import { initBackend } from '../src/engine/tf';
-import { Rng } from '../src/engine/rng';
+import { initBackend } from '../src/engine/model/tf';
+import { Rng } from '../src/engine/data/rng';
 import { loadTaskData } from '../src/engine/data';
 import { readCheckpoint } from '../src/engine/model/checkpoint';
 import { RunDir } from '../src/engine/io';

@@ -23,14 +23,14 @@ v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { tf, initBackend } from '../src/engine/tf';
+import { tf, initBackend } from '../src/engine/model/tf';
 import { loadTaskData, TaskData, Batch } from '../src/engine/data';
 import { DEFAULT_MODEL_CONFIG } from '../src/engine/model/config';
 import { initParams, Params } from '../src/engine/model/params';
 import { TfWeights, batchInputs } from '../src/engine/model/tfModel';
 import { forward, crossEntropy } from '../src/engine/model/forward';
 import { adamInit, adamStep, DEFAULT_ADAM } from '../src/engine/train/adam';
-import { Rng } from '../src/engine/rng';
+import { Rng } from '../src/engine/data/rng';
 import { FastModel, FastAdam, fastBatch, wasmVariantSupported } from '../src/engine/fast';
 import { createEngine } from '../src/engine/train/engines';
 import { fig5bConditions } from '../src/engine/science/conditions';
@@ -187,7 +187,7 @@ async function main(): Promise<void> {
  */
 async function wallTimes(): Promise<string> {
   const fs = await import('node:fs');
-  const { resolvePreset } = await import('../src/engine/presets');
+  const { resolvePreset } = await import('../src/engine/science/presets');
   const { runTraining } = await import('../src/engine/train/trainer');
   const { RunDir } = await import('../src/engine/io');
   const frac = args.has('--full') ? 1 : QUICK ? 0.005 : 0.02;

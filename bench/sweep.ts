@@ -6,8 +6,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { runSweep } from '../src/engine/sweep';
-import { resolvePreset } from '../src/engine/presets';
+import { runSweep } from '../src/engine/train/sweep';
+import { resolvePreset } from '../src/engine/science/presets';
 
 const arg = (k: string, d: number) => { const i = process.argv.indexOf(`--${k}`); return i > 0 ? Number(process.argv[i + 1]) : d; };
 const N = arg('runs', 6), SEQ = arg('sequences', 32_000);

@@ -346,7 +346,7 @@ export function activate(context: vscode.ExtensionContext): InductionLabApi {
       // Throttled in the views (subcircuitsChanged) and here: metrics stream continuously.
       const refreshTree = throttle(() => runs.refresh(), 1000);
       const refresh = () => { views.subcircuitsChanged(); refreshTree(); };
-      const r = await manager.runTask({
+      await manager.runTask({
         title: 'subcircuit progress (5 clamped runs)', args: ['subcircuits', '--scale', 'fast', '--out', path.join(root(), 'subcircuits')],
         slots: 2, workersFlag: true, cancelSignal: 'SIGINT', onProgress: refresh,
       });

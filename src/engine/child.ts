@@ -7,12 +7,12 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { resolveRunConfig, resolveStoredRunConfig, baseConfig, DEFAULT_PRESET, RunConfig } from './train/runConfig';
+import { resolveRunConfig, resolveStoredRunConfig, baseConfig, RunConfig } from './train/runConfig';
 import { runTraining, prepareRun, isComplete } from './train/trainer';
-import { resolvePreset } from './presets';
+import { DEFAULT_PRESET, resolvePreset } from './science/presets';
 import { RunDir, makeRunId } from './io';
 import { RunLock, RunLockedError } from './io/runLock';
-import { STOP_SIGNALS, survivePipes } from './stopSignals';
+import { STOP_SIGNALS, survivePipes } from './train/stopSignals';
 import type { FromChildMessage, ToChildMessage } from '../shared/protocol';
 import { enableRelaxedSimd } from './fast/relaxedSimd';
 

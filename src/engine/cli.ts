@@ -4,29 +4,29 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { resolveRunConfig, DEFAULT_PRESET, RunConfig } from './train/runConfig';
-import { resolvePreset, presetNames } from './presets';
+import { resolveRunConfig, RunConfig } from './train/runConfig';
+import { DEFAULT_PRESET, resolvePreset, presetNames } from './science/presets';
 import { trainCommand } from './train/command';
 import { RunDir, defaultRunsRoot } from './io';
 import { readCheckpoint } from './model/checkpoint';
 import { parseClampFlag } from './clamps/spec';
 import { clampHelpLines } from './clamps/kinds';
-import { forwardJson } from './inspect';
-import { computePatterns, PATTERNS_MODES, PatternsMode } from './patterns';
-import { fmtSeq } from './report';
-import { runSweep, SweepJob } from './sweep';
+import { forwardJson } from './forward/command';
+import { computePatterns, PATTERNS_MODES, PatternsMode } from './measures/patterns';
+import { fmtSeq } from './train/report';
+import { runSweep, SweepJob } from './train/sweep';
 import { enableRelaxedSimd } from './fast/relaxedSimd';
-import { onStopSignals, survivePipes, say } from './stopSignals';
+import { onStopSignals, survivePipes, say } from './train/stopSignals';
 
 enableRelaxedSimd();
 survivePipes();
 import { runSubcircuits, SUBCIRCUIT_SET } from './science/subcircuits';
-import { experimentPresets } from './presets';
+import { experimentPresets } from './science/presets';
 import { FIGURES, FigureId, figureJobs, reproduce as reproduceFigure, DEFAULT_STAND_IN } from './science/reproduce';
 import { STAND_INS, isStandIn } from './data';
 import { slurmFiles, writeSlurmFiles, findCliBin } from './science/slurm';
 import type { FromChildMessage } from '../shared/protocol';
-import { jsonProgress, ProgressSink, sweepProgress } from './cliProgress';
+import { jsonProgress, ProgressSink, sweepProgress } from './io/cliProgress';
 
 const HELP = `induction-lab — train and inspect the induction-head model of "What needs to go right for an induction head?"
 

@@ -19,7 +19,7 @@ import { LineSplitter, parseCliProgress } from '../shared/cliProgress';
 import { ProgressBoard } from './taskProgress';
 import { runName } from '../shared/runName';
 import { RunDir } from '../engine/io/runStore';
-import { summarizeRun } from '../engine/report';
+import { summarizeRun } from '../engine/train/report';
 import { completionFacts, completionMessage, stopMessage } from './runFeedback';
 import type { ListOptions } from './runListing';
 

@@ -6,7 +6,7 @@
 import { ClampSpec, clampHeads, clampWarnings, describeClamp, ModelShape, normalizeClamps, PATTERN_KINDS } from '../engine/clamps/spec';
 import { CheckpointsSetting, plannedCheckpoints, shortCheckpointLabel } from '../engine/train/checkpointSchedule';
 
-/** The basic presets of runConfig.ts; every other preset name is a figure condition (`fig5b.noclamp`…). */
+/** The basic presets (science/presets.ts); every other preset name is a figure condition (`fig5b.noclamp`…). */
 const BASIC = new Set(['paper', 'fast', 'demo', 'smoke']);
 
 export interface PresetEntry { name: string; description: string }

@@ -6,9 +6,8 @@
  * child, or undefined when the user backs out. Clamp choices produce the CLI's --clamp short forms.
  */
 import * as vscode from 'vscode';
-import { presetNames, resolvePreset } from '../engine/presets';
+import { DEFAULT_PRESET, presetNames, resolvePreset } from '../engine/science/presets';
 import { parseClampFlag, describeClamp, ClampSpec } from '../engine/clamps/spec';
-import { DEFAULT_PRESET } from '../engine/train/runConfig';
 import type { StartMessage } from '../shared/protocol';
 import { BACK, Back, pickStep, Row } from './quickInput';
 import {

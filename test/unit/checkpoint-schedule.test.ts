@@ -12,8 +12,9 @@ import * as path from 'node:path';
 import {
   CheckpointSchedule, ScheduleTrain, plannedCheckpoints, scheduledCounts, snap, logSpaced, linearSpaced, describeCheckpoints,
 } from '../../src/engine/train/checkpointSchedule';
-import { presetConfig, resolveRunConfig, RunConfig } from '../../src/engine/train/runConfig';
-import { resolvePreset } from '../../src/engine/presets';
+import { resolveRunConfig, RunConfig } from '../../src/engine/train/runConfig';
+import { presetConfig } from '../../src/engine/science/presets';
+import { resolvePreset } from '../../src/engine/science/presets';
 import { runTraining } from '../../src/engine/train/trainer';
 import { RunDir } from '../../src/engine/io';
 import type { MetricsRecord } from '../../src/shared/protocol';

@@ -12,8 +12,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { DEFAULT_MODEL_CONFIG } from '../../src/engine/model/config';
 import { clampWarnings, normalizeClamps, parseClampFlag, windowsOverlap } from '../../src/engine/clamps/spec';
-import { presetNames, resolvePreset } from '../../src/engine/presets';
-import { REST_HEADS } from '../../src/engine/train/runConfig';
+import { presetNames, resolvePreset } from '../../src/engine/science/presets';
+import { REST_HEADS } from '../../src/engine/science/conditions';
 import { cliArgv } from './procHelpers';
 
 const C = DEFAULT_MODEL_CONFIG;

@@ -12,7 +12,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { tf, initBackend } from '../../src/engine/tf';
+import { tf, initBackend } from '../../src/engine/model/tf';
 import { DEFAULT_MODEL_CONFIG } from '../../src/engine/model/config';
 import { initParams } from '../../src/engine/model/params';
 import { encodeCheckpoint } from '../../src/engine/model/checkpoint';

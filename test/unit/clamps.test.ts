@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { tf, initBackend } from '../../src/engine/tf';
+import { tf, initBackend } from '../../src/engine/model/tf';
 import { DEFAULT_MODEL_CONFIG, ModelConfig } from '../../src/engine/model/config';
 import { initParams, Params } from '../../src/engine/model/params';
 import { crossEntropy, forward } from '../../src/engine/model/forward';

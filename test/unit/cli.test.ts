@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { decodeSafetensors, encodeSafetensors, encodeNpy } from '../../src/engine/io';
-import { resolvePreset, presetNames } from '../../src/engine/presets';
+import { resolvePreset, presetNames } from '../../src/engine/science/presets';
 import { encodeCheckpoint } from '../../src/engine/model/checkpoint';
 import { initParams } from '../../src/engine/model/params';
 import { DEFAULT_STAND_IN } from '../../src/engine/science/reproduce';
@@ -136,7 +136,7 @@ test('reproduce draws the toy-model figure and emits a Slurm job array for a fig
   assert.ok(script.includes(`NODE='${process.execPath}'`));
   assert.ok(script.includes(`CLI='${path.join(ROOT, 'bin', 'induction-lab.js')}'`));
   assert.ok(script.includes(`exec "$NODE" "$CLI" train --config '${path.join(dir, 'fig5b', 'slurm-configs')}/'"$KEY".json --out '${runs}' --run-id "$KEY"`));
-  assert.match(script, /if \[ "\$SLURM_ARRAY_TASK_ID" = "\$\{SLURM_ARRAY_TASK_MIN:-0\}" \]; then\n  sbatch --dependency=afterany:"\$SLURM_ARRAY_JOB_ID" '[^']*slurm-merge\.sh'/);
+  assert.match(script, /if \[ "\$SLURM_ARRAY_TASK_ID" = "\$\{SLURM_ARRAY_TASK_MIN:-0\}" \]; then\n {2}sbatch --dependency=afterany:"\$SLURM_ARRAY_JOB_ID" '[^']*slurm-merge\.sh'/);
   const merge = fs.readFileSync(path.join(dir, 'fig5b', 'slurm-merge.sh'), 'utf8');
   for (const re of [/#SBATCH --time=\d\d:\d\d:\d\d\n/, /#SBATCH --mem=\d+G\n/, /#SBATCH --output=.*slurm-logs\/%x-%j\.out\n/, new RegExp(`\\nexec '.*' reproduce fig5b --scale paper --seeds 5 --stand-in ${DEFAULT_STAND_IN} --runs '.*' --out '.*' --no-train --slurm-script '.*slurm\\.sh'\\n$`)]) {
     assert.match(merge, re);

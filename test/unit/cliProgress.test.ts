@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { jsonProgress, sweepProgress } from '../../src/engine/cliProgress';
+import { jsonProgress, sweepProgress } from '../../src/engine/io/cliProgress';
 import { LineSplitter, parseCliProgress, progressText } from '../../src/shared/cliProgress';
 import type { CliProgress } from '../../src/shared/protocol';
 import { cliArgv } from './procHelpers';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Rng } from '../../src/engine/rng';
+import { Rng } from '../../src/engine/data/rng';
 import {
   Batch, DataConfig, TaskData, gatherExemplars, loadTaskData, makeLabelScheme, makeStandIn, makeSyntheticFeatures, splitRanges,
 } from '../../src/engine/data';

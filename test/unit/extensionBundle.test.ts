@@ -28,7 +28,7 @@ async function bundleInputs(entry: string): Promise<esbuild.Metafile['inputs']> 
   return r.metafile.inputs;
 }
 
-/** One import chain from the entry to the first TF.js module, e.g. "src/extension.ts → src/engine/tf.ts → …". */
+/** One import chain from the entry to the first TF.js module, e.g. "src/extension.ts → src/engine/model/tf.ts → …". */
 function chainToTf(inputs: esbuild.Metafile['inputs']): string | null {
   const entry = Object.keys(inputs).find((k) => !k.includes('node_modules') && !Object.values(inputs)
     .some((v) => v.imports.some((i) => i.path === k)));
@@ -87,7 +87,7 @@ test('the checks find TensorFlow.js when extension code imports engine code that
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'il-bundle-check-'));
   try {
     const entry = path.join(dir, 'extension.ts');
-    const tfModule = JSON.stringify(path.join(ROOT, 'src/engine/tf'));
+    const tfModule = JSON.stringify(path.join(ROOT, 'src/engine/model/tf'));
     fs.writeFileSync(entry, `import { tf } from ${tfModule};\n`
       + 'export function activate(): string { return tf.getBackend(); }\n');
     const built = await esbuild.build({
@@ -95,7 +95,7 @@ test('the checks find TensorFlow.js when extension code imports engine code that
       outfile: path.join(dir, 'extension.js'),
     });
     const chain = chainToTf(built.metafile.inputs) ?? '';
-    assert.match(chain, /extension\.ts → src\/engine\/tf\.ts → .*node_modules\/@tensorflow\//);
+    assert.match(chain, /extension\.ts → src\/engine\/model\/tf\.ts → .*node_modules\/@tensorflow\//);
     assert.equal(loadUnderStubVscode(path.join(dir, 'extension.js')).tfEngine, true, 'TF.js\'s engine global is set');
   } finally { fs.rmSync(dir, { recursive: true, force: true }); }
 });

@@ -5,7 +5,7 @@
 import * as v8 from 'node:v8';
 import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { tf, initBackend } from '../../src/engine/tf';
+import { tf, initBackend } from '../../src/engine/model/tf';
 import { ModelConfig, DEFAULT_MODEL_CONFIG, seqLen } from '../../src/engine/model/config';
 import { initParams, Params, cloneParams, paramSpecs } from '../../src/engine/model/params';
 import { TfWeights } from '../../src/engine/model/tfModel';
@@ -16,7 +16,7 @@ import { hostOverrides, clampedForward } from '../../src/engine/clamps/apply';
 import { ClampSpec } from '../../src/engine/clamps/spec';
 import { REST_HEADS } from '../../src/engine/science/conditions';
 import { adamInit, adamStep, DEFAULT_ADAM } from '../../src/engine/train/adam';
-import { Rng } from '../../src/engine/rng';
+import { Rng } from '../../src/engine/data/rng';
 import { FastModel, ExemplarBatch as FastBatch, FastResult, supports, unsupportedReason } from '../../src/engine/fast/model';
 import { FastAdam } from '../../src/engine/fast/adam';
 import { fastBatch } from '../../src/engine/fast/batch';
@@ -208,7 +208,7 @@ for (const variant of variants) {
       compareAll(c, m.run(params, batch, { backward: true, overrides: ovr }), ref, null);
       // The ablated heads' values are exactly zero and their output projection columns get no gradient.
       const gProj = m.run(params, batch, { backward: true, overrides: ovr }).grads!['blocks.1.attn.proj.weight'];
-      for (let o = 0; o < c.dModel; o++) for (let h of [1, 2]) for (let e = 0; e < 8; e++) assert.equal(gProj[o * c.dModel + h * 8 + e], 0);
+      for (let o = 0; o < c.dModel; o++) for (const h of [1, 2]) for (let e = 0; e < 8; e++) assert.equal(gProj[o * c.dModel + h * 8 + e], 0);
     });
 
     test('default config: fixed pattern override on blocks.0.attn.hook_pattern (some heads, some rows)', () => {

@@ -23,7 +23,6 @@ import type { HeadAblations } from '../../src/engine/measures/ablations';
 import type { MetricsRecord } from '../../src/shared/protocol';
 import { cliArgv } from './procHelpers';
 
-const LN2 = Math.log(2);
 const ROOT = path.resolve(__dirname, '../..');
 
 interface Row {

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { resolvePreset } from '../../src/engine/presets';
+import { resolvePreset } from '../../src/engine/science/presets';
 import { encodeCheckpoint } from '../../src/engine/model/checkpoint';
 import { initParams } from '../../src/engine/model/params';
 import { cliSync, ChildRun, tmpDir, rowsOf, runJson } from './procHelpers';

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { headMarks, strongestFreeHead } from '../../src/shared/headMarks';
-import { resolvePreset } from '../../src/engine/presets';
+import { resolvePreset } from '../../src/engine/science/presets';
 
 test('demo: seven Layer-2 heads ablated, L2H3 free; an induction clamp marks its head clamped', () => {
   const demo = resolvePreset('demo', 'fast').clamps;

@@ -1,7 +1,7 @@
 /** Small shared fixtures for the unit tests. */
-import { Rng } from '../../src/engine/rng';
+import { Rng } from '../../src/engine/data/rng';
 import { ModelConfig, DEFAULT_MODEL_CONFIG } from '../../src/engine/model/config';
-import { tf } from '../../src/engine/tf';
+import { tf } from '../../src/engine/model/tf';
 
 /** A tiny model for finite differences and hand checks. */
 export const TINY: ModelConfig = { ...DEFAULT_MODEL_CONFIG, dModel: 8, numHeads: 2, inputDim: 6, numLabels: 3 };

@@ -357,6 +357,7 @@ describe('atomic writes', () => {
     writeFileAtomic(p, 'old content');
     const enospc = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
     // Patch the real CommonJS module object (the `import * as fs` namespace here is a frozen copy).
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the mutable module object (see above)
     const realFs = require('node:fs') as typeof fs;
     const m = mock.method(realFs, 'writeSync', () => { throw enospc; });
     try {

@@ -12,7 +12,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { initBackend } from '../../src/engine/tf';
+import { initBackend } from '../../src/engine/model/tf';
 import { RunDir, CheckpointRef, RunLock } from '../../src/engine/io';
 import { resolveRunConfig, RunConfig } from '../../src/engine/train/runConfig';
 import { initParams } from '../../src/engine/model/params';

@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Rng } from '../../src/engine/rng';
+import { Rng } from '../../src/engine/data/rng';
 import { DEFAULT_MODEL_CONFIG } from '../../src/engine/model/config';
 import { initParams, Params } from '../../src/engine/model/params';
 import {

@@ -4,7 +4,7 @@
  */
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { tf, initBackend } from '../../src/engine/tf';
+import { tf, initBackend } from '../../src/engine/model/tf';
 import { DEFAULT_MODEL_CONFIG, ModelConfig } from '../../src/engine/model/config';
 import { initParams, countParams, Params } from '../../src/engine/model/params';
 import { forward, crossEntropy, Overrides } from '../../src/engine/model/forward';

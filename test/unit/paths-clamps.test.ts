@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { tf, initBackend } from '../../src/engine/tf';
+import { tf, initBackend } from '../../src/engine/model/tf';
 import { ModelConfig, headDim } from '../../src/engine/model/config';
 import { initParams, Params } from '../../src/engine/model/params';
 import { TfWeights } from '../../src/engine/model/tfModel';

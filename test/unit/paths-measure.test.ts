@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { initBackend } from '../../src/engine/tf';
+import { initBackend } from '../../src/engine/model/tf';
 import { ModelConfig } from '../../src/engine/model/config';
 import { initParams, Params } from '../../src/engine/model/params';
 import { encodeCheckpoint } from '../../src/engine/model/checkpoint';

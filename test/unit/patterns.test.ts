@@ -1,5 +1,5 @@
 /**
- * `induction-lab patterns` (src/engine/patterns.ts): the attention view's data on a tiny run folder on
+ * `induction-lab patterns` (src/engine/measures/patterns.ts): the attention view's data on a tiny run folder on
  * disk — clamps active at the checkpoint show as clamped, the aligned mean re-indexes the query row so
  * that its ℓ2 − ℓ1 difference is the induction strength, a typed sequence equals the same eval-set
  * sequence, the nearest checkpoint is reported, and bad input gets one clear line.
@@ -10,13 +10,13 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { initBackend } from '../../src/engine/tf';
+import { initBackend } from '../../src/engine/model/tf';
 import { RunDir } from '../../src/engine/io';
 import { resolveRunConfig, RunConfig } from '../../src/engine/train/runConfig';
 import { initParams } from '../../src/engine/model/params';
 import { encodeCheckpoint } from '../../src/engine/model/checkpoint';
 import { loadTaskData } from '../../src/engine/data';
-import { computePatterns } from '../../src/engine/patterns';
+import { computePatterns } from '../../src/engine/measures/patterns';
 import { formatSequenceSpec } from '../../src/shared/attentionViews';
 import { denseHeadScores, makeMeasureContext, disposeContext } from '../../src/engine/measures/dense';
 

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { clampSummary, compactCount, runName, shortClamp, shortRunId } from '../../src/shared/runName';
-import { resolvePreset } from '../../src/engine/presets';
+import { resolvePreset } from '../../src/engine/science/presets';
 import { makeRunId } from '../../src/engine/io';
 
 test('two runs of one preset with different clamps, or started in the same second, get different names', () => {

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Rng } from '../../src/engine/rng';
+import { Rng } from '../../src/engine/data/rng';
 import {
   RandomRotation,
   TaskData,
@@ -15,7 +15,8 @@ import {
   makeStructuredFeatures,
   makeSyntheticFeatures,
 } from '../../src/engine/data';
-import { presetConfig, resolveRunConfig, resolveStoredRunConfig } from '../../src/engine/train/runConfig';
+import { resolveRunConfig, resolveStoredRunConfig } from '../../src/engine/train/runConfig';
+import { presetConfig } from '../../src/engine/science/presets';
 
 const N = 400; // classes: enough for the statistics, a fraction of the 1,623 for speed
 const structured = makeStructuredFeatures({ classes: N, seed: 0 });
@@ -154,7 +155,7 @@ test('a sweep reuses a finished run whose run.json predates data.standIn only as
   const fs = await import('node:fs'),
     os = await import('node:os'),
     path = await import('node:path');
-  const { sweepStatus } = await import('../../src/engine/sweep');
+  const { sweepStatus } = await import('../../src/engine/train/sweep');
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'il-legacy-'));
   const job = (standIn: 'structured' | 'independent') => {
     const config = presetConfig('smoke');

@@ -4,8 +4,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { presetNames, resolvePreset } from '../../src/engine/presets';
-import { DEFAULT_PRESET, resolveRunConfig } from '../../src/engine/train/runConfig';
+import { DEFAULT_PRESET, presetNames, resolvePreset } from '../../src/engine/science/presets';
+import { resolveRunConfig } from '../../src/engine/train/runConfig';
 import { normalizeClamps, parseClampFlag } from '../../src/engine/clamps/spec';
 import { plannedCheckpoints } from '../../src/engine/train/checkpointSchedule';
 import { DEFAULT_MODEL_CONFIG } from '../../src/engine/model/config';

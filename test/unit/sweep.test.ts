@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { runSweep } from '../../src/engine/sweep';
+import { runSweep } from '../../src/engine/train/sweep';
 import { resolveRunConfig } from '../../src/engine/train/runConfig';
 import { RunDir } from '../../src/engine/io';
 import { entryArgs } from './procHelpers';

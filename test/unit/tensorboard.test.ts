@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { initBackend } from '../../src/engine/tf';
+import { initBackend } from '../../src/engine/model/tf';
 import {
   crc32c, maskedCrc32c, tfRecord, scalarsEvent, sessionStartEvent, textEvent, EventWriter,
 } from '../../src/engine/io/tensorboard';

@@ -8,7 +8,7 @@
  * temperature, copy, layer1, grafts) are applied here in TensorFlow.js, inside the loss function, so their
  * passes are differentiated as in the reference. PASSES must hold every pass kind (the compiler checks).
  */
-import { tf } from '../tf';
+import { tf } from '../model/tf';
 import { ModelConfig, seqLen } from '../model/config';
 import { forward, ForwardResult, ModelInputs, Overrides, Weights } from '../model/forward';
 import { site } from '../model/sites';
@@ -137,9 +137,6 @@ function graftOut(spec: Spec<'graft-out'>, c: ModelConfig, inputs: ModelInputs, 
   const r = forward(d.config, d.weights, inputs, { overrides: new Map([[s, { value: v, mask: full(shapeOf(v)) }]]) });
   return { logits: r.logits, acts: main.acts };
 }
-
-/** Whether every clamp is constant (host-built): such runs can use any engine. */
-export function allConstant(clamps: ClampSpec[]): boolean { return clamps.every((s) => defOf(s).application === 'host'); }
 
 function ordered(clamps: ClampSpec[], sequences: number): ClampSpec[] {
   return clamps.filter((s) => isActive(s, sequences)).sort((a, b) => CLAMP_ORDER.indexOf(a.kind) - CLAMP_ORDER.indexOf(b.kind));

@@ -4,7 +4,7 @@
  * differentiated too) and the override set it writes into. Later writes to the same site overwrite
  * earlier ones where their masks overlap (spec §3.4 composition order).
  */
-import { tf } from '../tf';
+import { tf } from '../model/tf';
 import { ModelConfig } from '../model/config';
 import { forward, ForwardResult, ModelInputs, Overrides, Weights } from '../model/forward';
 import { HostOverride } from '../model/hostOverride';
@@ -47,5 +47,3 @@ export class ClampContext {
     this.set(o.site, tf.tensor(o.value, o.shape), tf.tensor(o.mask, o.shape, 'bool'));
   }
 }
-
-export { headMaskArray, perHeadMaskArray } from './masks';

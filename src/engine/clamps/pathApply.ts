@@ -14,7 +14,7 @@
  * between the residual stream and every head's Q, K and V). The passes are differentiated like the other
  * multi-pass clamps (spec §3.4): gradients reach the weights through them, except along a stopped edge.
  */
-import { tf } from '../tf';
+import { tf } from '../model/tf';
 import { ModelConfig, headDim } from '../model/config';
 import { ForwardResult, ModelInputs, Weights, forward, layerNorm, linear } from '../model/forward';
 import { site } from '../model/sites';

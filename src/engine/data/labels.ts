@@ -1,4 +1,4 @@
-import { Rng } from '../rng';
+import { Rng } from './rng';
 import type { LabelScheme } from './types';
 
 const MAX_ATTEMPTS = 100;

@@ -1,4 +1,4 @@
-import { Rng } from '../rng';
+import { Rng } from './rng';
 import { rangeSize, splitRanges } from './splits';
 import type { Batch, DataConfig, EvalSetSpec, FeatureBank, LabelScheme, Split, SplitName } from './types';
 

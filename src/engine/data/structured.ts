@@ -17,7 +17,7 @@
  * Prototypes, basis and noise come from separate streams, so the training exemplars depend neither on
  * the exemplar count nor on the noise, and class c does not depend on how many classes follow it.
  */
-import { Rng } from '../rng';
+import { Rng } from './rng';
 import type { FeatureBank } from './types';
 
 export interface StructuredOptions {

@@ -1,4 +1,4 @@
-import { Rng } from '../rng';
+import { Rng } from './rng';
 import type { FeatureBank } from './types';
 
 export interface SyntheticOptions {

@@ -14,7 +14,7 @@ import { RunDir, writeFileAtomic, writeJsonAtomic } from '../io';
 import { readRunConfig } from '../measures/dense';
 import { readCheckpoint } from '../model/checkpoint';
 import { loadTaskData } from '../data';
-import { initBackend } from '../tf';
+import { initBackend } from '../model/tf';
 import { activeClamps } from '../llc/transformerTarget';
 import { ProgressMode, ProgressReporter } from '../llc/progress';
 import type { DynamicsFile, LlcMode } from '../../shared/llc';

@@ -5,7 +5,7 @@
  * dense training sequences (spec §5.2), the same for every checkpoint and process. The run's clamps
  * active at each checkpoint apply unless `clean` (the model's outputs as trained, as in its evaluations).
  */
-import { tf } from '../tf';
+import { tf } from '../model/tf';
 import { Batch, TaskData } from '../data';
 import { ModelConfig, seqLen } from '../model/config';
 import { Params } from '../model/params';

@@ -3,8 +3,6 @@
  * it is still training. metrics.jsonl is append-only with one write per line, so what is read is a
  * consistent prefix: a line being written at that moment is left out (readJsonl drops a torn tail).
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { RunDir, CheckpointRef } from '../io';
 import { resolveStoredRunConfig, RunConfig } from '../train/runConfig';
 import type { MetricsRecord } from '../../shared/protocol';
@@ -43,10 +41,4 @@ export function readRunSnapshot(dirPath: string): RunSnapshot {
       + `(${records.length} evaluations, ${last} of ${config.train.sequences} sequences)`
     : undefined;
   return { dir, runJson, config, records, checkpoints, training, note };
-}
-
-/** Files that hold results beside the run (e.g. LLC estimates): `<run>/<name>`, if present. */
-export function runFile(s: RunSnapshot, ...parts: string[]): string | undefined {
-  const p = path.join(s.dir.path, ...parts);
-  return fs.existsSync(p) ? p : undefined;
 }

@@ -193,7 +193,7 @@ export class AblationEvaluator {
     const key = zero0.join('');
     let e = buf.inputs.get(key);
     if (e) { buf.inputs.delete(key); buf.inputs.set(key, e); return e; }
-    const { T, d, H } = this, B = buf.B, N = B * T, k = this.it.k, p = this.it.param;
+    const { T, d, H } = this, B = buf.B, N = B * T, k = this.it.k;
     if (buf.inputs.size >= INPUTS_KEPT) {
       const [oldest, entry] = buf.inputs.entries().next().value as [string, LastLayerInputs];
       buf.inputs.delete(oldest); buf.spare.push(entry);

@@ -1,5 +1,5 @@
 /** A forward-only pass on the TensorFlow.js reference engine (clamps/apply.ts clampedForward), on host arrays. */
-import { tf } from '../tf';
+import { tf } from '../model/tf';
 import { ModelConfig } from '../model/config';
 import { HostBatch, itemExemplars } from '../model/hostBatch';
 import { TfWeights, hostBatchInputs } from '../model/tfModel';

@@ -12,7 +12,7 @@ import { RunConfig } from '../train/runConfig';
 import { SgldKernel } from './kernel';
 import { Baseline, ChainResult, ResolvedSgldSettings, SgldOptions, sampleChains } from './sampler';
 import { EngineChoice, activeClamps, chooseEngine, flatten, headRanges, transformerTarget } from './transformerTarget';
-import { initBackend } from '../tf';
+import { initBackend } from '../model/tf';
 import type { SgldTarget } from './sampler';
 import type { Batch } from '../data';
 

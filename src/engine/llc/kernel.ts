@@ -8,7 +8,7 @@
  * point), w0 (the checkpoint w*), g (gradient), the previous drift and noise, the coordinate ranges and
  * one xoshiro128** state per chain.
  */
-import { Rng } from '../rng';
+import { Rng } from '../data/rng';
 import { SGLD_WASM } from './wasm/binary';
 
 interface Exports {

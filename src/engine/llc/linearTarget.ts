@@ -8,7 +8,7 @@
  * non-degenerate quadratic around the least-squares solution w* (full-rank X), so its LLC is d/2: the
  * tempered posterior exp(−nβ·L) is Gaussian with E[nβ·(L(w) − L(w*))] = d/2 whatever nβ and the curvature.
  */
-import { Rng } from '../rng';
+import { Rng } from '../data/rng';
 import { Ranges } from './kernel';
 import { SgldTarget } from './sampler';
 

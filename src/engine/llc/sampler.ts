@@ -24,7 +24,7 @@
  * different minibatches, whose noise (≈ nβ·std of L_m) swamps the discretisation error the acceptance rate
  * is meant to show; devinterp's version is kept too (`acceptanceDevinterp`).
  */
-import { Rng } from '../rng';
+import { Rng } from '../data/rng';
 import { Ranges, SgldKernel } from './kernel';
 
 export type { Ranges } from './kernel';

@@ -14,7 +14,7 @@
  * W_qkv (q, k and v: rows which·d + h·D … + D − 1, [3d, d] row-major, so three blocks of D·d) and its
  * input columns of W_proj (columns h·D … + D − 1 of [d, d]: d runs of D) — 4·D·d = 2,048 weights here.
  */
-import { tf } from '../tf';
+import { tf } from '../model/tf';
 import { Batch, TaskData } from '../data';
 import { ModelConfig, headDim } from '../model/config';
 import { paramSpecs, Params } from '../model/params';
@@ -27,7 +27,7 @@ import { formatHead, parseHead } from '../clamps/heads';
 import { fastUnsupported } from '../train/engines';
 import { FastModel, fastBatch } from '../fast';
 import { gatherExemplars } from '../data';
-import { Rng } from '../rng';
+import { Rng } from '../data/rng';
 import { Ranges } from './kernel';
 import { SgldTarget } from './sampler';
 

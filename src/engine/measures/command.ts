@@ -4,7 +4,7 @@
  * readable tables (each with its formula line) and returned as JSON.
  */
 import * as path from 'node:path';
-import { initBackend, BackendPreference } from '../tf';
+import { initBackend, BackendPreference } from '../model/tf';
 import { RunDir } from '../io';
 import type { CliProgress, MetricsRecord } from '../../shared/protocol';
 import { describeClamp } from '../clamps/spec';

@@ -18,7 +18,7 @@
  * sequences. The subsample is drawn with a fixed seed from
  * the dense set, so it is also the same across checkpoints and across processes.
  */
-import { Rng } from '../rng';
+import { Rng } from '../data/rng';
 import { Batch, TaskData, loadTaskData } from '../data';
 import { ModelConfig, seqLen } from '../model/config';
 import { Params } from '../model/params';

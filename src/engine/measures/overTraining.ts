@@ -17,7 +17,7 @@ import { fork, ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { initBackend, BackendPreference } from '../tf';
+import { initBackend, BackendPreference } from '../model/tf';
 import { CheckpointRef, RunDir, liveRunStatus } from '../io';
 import { TaskData, loadTaskData } from '../data';
 import { readCheckpoint } from '../model/checkpoint';

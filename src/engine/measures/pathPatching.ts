@@ -21,7 +21,7 @@
  * approximation reuses the same clean and corrupted passes and one hand-written backward per sequence (from the
  * logit difference to each receiver's residual copy), reported with its error against the exact values.
  */
-import { tf } from '../tf';
+import { tf } from '../model/tf';
 import { ModelConfig, headDim, seqLen } from '../model/config';
 import { Params } from '../model/params';
 import { HostBatch } from '../model/hostBatch';
@@ -32,7 +32,7 @@ import { ClampSpec } from '../clamps/spec';
 import { clampedForward } from '../clamps/apply';
 import { formatHead, headsByLayer } from '../clamps/heads';
 import { CORRUPTIONS, CORRUPTION_DOC, Corruption, corruptHostBatch } from '../clamps/corruptions';
-import { PATH_INPUTS, PathInput, inputSite } from '../clamps/pathKinds';
+import { PATH_INPUTS, PathInput } from '../clamps/pathKinds';
 import { MeasureContext, layerHeads } from './dense';
 
 export const PATH_PATCHING_FORMULA = {

@@ -21,7 +21,7 @@
  * leave the plateau within 1,000 unclamped iterations, one (0) barely has one (124 / 45 / 15).
  * Spec §6's numpy seeds 0–3 gave 191–623 / 74–242 / 19–40.
  */
-import { Rng } from '../rng';
+import { Rng } from '../data/rng';
 
 export type ToyClamp = 'none' | 'c' | 'b+c';
 

@@ -6,7 +6,7 @@
  * Because the override is a `where`, no gradient reaches the overridden entries' upstream computation,
  * while a value computed by an earlier differentiable pass keeps its own gradient path.
  */
-import { tf } from '../tf';
+import { tf } from './tf';
 import { ModelConfig, headDim, seqLen } from './config';
 import { site } from './sites';
 import { ropeTables } from './rope';

@@ -52,9 +52,3 @@ export function itemExemplars(b: HostBatch, dim: number): Float32Array {
   for (let i = 0; i < b.index.length; i++) out.set(b.vectors.subarray(b.index[i] * dim, (b.index[i] + 1) * dim), i * dim);
   return out;
 }
-
-/** Rows [start, start + n) of a HostBatch (sharing its vectors). */
-export function sliceHostBatch(b: HostBatch, start: number, n: number): HostBatch {
-  const items = b.labels.length / b.size, end = Math.min(b.size, start + n);
-  return { size: end - start, labels: b.labels.subarray(start * items, end * items), vectors: b.vectors, index: b.index.subarray(start * items, end * items) };
-}

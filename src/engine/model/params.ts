@@ -3,7 +3,7 @@
  * checkpoint tensor names, so the same record is what the optimiser updates, what tfjs variables are
  * made from and what a safetensors checkpoint holds. Weights are stored [out, in] like PyTorch.
  */
-import { Rng } from '../rng';
+import { Rng } from '../data/rng';
 import { ModelConfig } from './config';
 
 export interface ParamSpec {
@@ -81,14 +81,4 @@ export function cloneParams(p: Params): Params {
   const out: Params = {};
   for (const k of Object.keys(p)) out[k] = p[k].slice();
   return out;
-}
-
-/** Throws a clear error when `p` does not hold exactly the tensors `c` needs, with the right sizes. */
-export function checkParams(c: ModelConfig, p: Params, source: string): void {
-  for (const s of paramSpecs(c)) {
-    const a = p[s.name];
-    const n = s.shape.reduce((x, y) => x * y, 1);
-    if (!a) throw new Error(`${source}: missing tensor ${s.name} [${s.shape.join(',')}]`);
-    if (a.length !== n) throw new Error(`${source}: tensor ${s.name} has ${a.length} values, expected [${s.shape.join(',')}] = ${n}`);
-  }
 }

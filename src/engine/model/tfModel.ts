@@ -1,5 +1,5 @@
 /** Host parameters ↔ TensorFlow.js variables, and host batches → model input tensors. */
-import { tf } from '../tf';
+import { tf } from './tf';
 import { ModelConfig } from './config';
 import { Params, paramSpecs } from './params';
 import { ModelInputs, Weights } from './forward';

@@ -91,11 +91,3 @@ export function strengthSweep(): Condition[] {
     config: { clamps: [{ kind: 'induction', heads: ['L2H3'], strength: s }] },
   }));
 }
-
-/** App Fig 7: Layer 1 grafted from trained checkpoints (paths supplied by the caller). */
-export function graftConditions(donors: Array<{ name: string; checkpoint: string }>): Condition[] {
-  return [
-    { name: 'standard', label: 'Standard training', stepsClamped: '—', stepsLearned: 'all', config: { clamps: [] } },
-    ...donors.map((d) => ({ name: `graft_${d.name}`, label: `Layer 1 from ${d.name}`, stepsClamped: 'Layer 1 (frozen)', stepsLearned: 'Layer 2', config: { clamps: [{ kind: 'graft-in', checkpoint: d.checkpoint, tillLayer: 0 } as ClampSpec] } })),
-  ];
-}

@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { runSweep, sweepStatus, SweepJob, SweepOptions, SweepResult } from '../sweep';
+import { runSweep, sweepStatus, SweepJob, SweepOptions, SweepResult } from '../train/sweep';
 import { RunDir, writeFileAtomic, writeJsonAtomic } from '../io';
 import { STAND_INS, StandIn, TUNING_SEEDS } from '../data';
 import { learningTime } from '../measures/learningTime';
@@ -72,7 +72,6 @@ export function crossing(xs: number[], loss: number[], threshold = LEARNED): num
 }
 const cross = (c: Curve) => crossing(c.xs, c.loss);
 const crossText = (c: Curve) => fmtSeq(cross(c), !learned(c));
-const end = (c: Curve) => c.xs[c.xs.length - 1];
 const learned = (c: Curve) => c.loss.some((l) => l < LEARNED);
 
 /**

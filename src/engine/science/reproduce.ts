@@ -5,10 +5,10 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { resolvePreset, experimentPresets } from '../presets';
+import { resolvePreset, experimentPresets } from './presets';
 import { RunConfig } from '../train/runConfig';
 import { TaskData, StandIn } from '../data';
-import { runSweep, sweepStatus, SweepJob, SweepOptions, SweepResult } from '../sweep';
+import { runSweep, sweepStatus, SweepJob, SweepOptions, SweepResult } from '../train/sweep';
 import { RunDir, writeFileAtomic, writeJsonAtomic } from '../io';
 import { Scale, fig5bConditions, fig6Columns, FIG6_ROWS, IS_SWEEP } from './conditions';
 import { FigureData, LinePanel, figureCsv, figureSvg, DARK2 } from './figureSvg';

@@ -3,9 +3,8 @@
  * no clamp, A+B (copy clamped), B alone (layer 1 + copy), C alone (induction pattern), B+C (layer 1) —
  * and read each run's fsl_train loss curve as the learning curve of the subcircuits it leaves to learn.
  */
-import * as path from 'node:path';
-import { resolvePreset } from '../presets';
-import { runSweep, SweepOptions, SweepResult } from '../sweep';
+import { resolvePreset } from './presets';
+import { runSweep, SweepOptions, SweepResult } from '../train/sweep';
 import { RunDir } from '../io';
 import { Scale, fig5bConditions } from './conditions';
 import { learningTime } from '../measures/learningTime';
@@ -66,5 +65,3 @@ export async function runSubcircuits(o: SubcircuitOptions): Promise<{ curves: Su
 function safeMetrics(dir: string): MetricsRecord[] {
   try { return RunDir.open(dir).readMetrics<MetricsRecord>(); } catch { return []; }
 }
-
-export const subcircuitRoot = (runsRoot: string) => path.join(runsRoot, 'subcircuits');

@@ -11,8 +11,8 @@ import { RunConfig, resolveStoredRunConfig } from './runConfig';
 import { runTraining, prepareRun, isComplete } from './trainer';
 import { RunDir, makeRunId } from '../io';
 import { RunLock, RunLockedError } from '../io/runLock';
-import { summarizeRun } from '../report';
-import { onStopSignals, say } from '../stopSignals';
+import { summarizeRun } from './report';
+import { onStopSignals, say } from './stopSignals';
 import type { FromChildMessage } from '../../shared/protocol';
 
 export interface TrainCommand {

@@ -6,7 +6,7 @@
  * the layer-1 and perfect-copy clamps, whose passes the fast model folds into one (see FastOptions).
  * Both give the same numbers within float32 rounding (test/unit/fast.test.ts); the run records which ran.
  */
-import { tf, initBackend, BackendInfo, BackendName, BackendPreference } from '../tf';
+import { tf, initBackend, BackendInfo, BackendName, BackendPreference } from '../model/tf';
 import { Batch, FeatureBank } from '../data';
 import { ModelConfig } from '../model/config';
 import { Params, cloneParams } from '../model/params';

@@ -1,16 +1,14 @@
 /**
- * A run's full configuration (what run.json stores and a --config file holds), its validation and the
- * named presets. Counts are in sequences, as in the paper ("iterations" = sequences; a step = batch).
+ * A run's full configuration (what run.json stores and a --config file holds) and its validation; the named
+ * presets are in science/presets.ts. Counts are in sequences, as in the paper ("iterations" = sequences;
+ * a step = batch).
  */
 import { DataConfig, TaskData, STAND_INS, isStandIn } from '../data';
 import { DEFAULT_MODEL_CONFIG, ModelConfig, validateModelConfig } from '../model/config';
 import { ClampSpec, normalizeClamps } from '../clamps/spec';
-import type { BackendPreference } from '../tf';
+import type { BackendPreference } from '../model/tf';
 import type { EnginePreference } from './engines';
-import { REST_HEADS } from '../science/conditions';
-import { CheckpointsSetting, FORMATION_RULE, validateCheckpoints } from './checkpointSchedule';
-
-export { REST_HEADS };
+import { CheckpointsSetting, validateCheckpoints } from './checkpointSchedule';
 
 export interface TrainConfig {
   /** Adam learning rate (constant). */
@@ -52,30 +50,7 @@ const DEFAULT_TRAIN: TrainConfig = {
   initSeed: 5, trainSeed: 0, evalSeed: 1, backend: 'auto', engine: 'auto', tensorboard: true,
 };
 
-
-export interface Preset { description: string; config: DeepPartial<RunConfig> }
 export type DeepPartial<T> = { [K in keyof T]?: T[K] extends Array<infer _> ? T[K] : T[K] extends object ? DeepPartial<T[K]> : T[K] };
-
-export const PRESETS: Record<string, Preset> = {
-  paper: {
-    description: "The paper's main run (Fig 3): lr 1e-5, 1e6 sequences, all 8 Layer-2 heads. Minutes to tens of minutes.",
-    config: { train: { lr: 1e-5, sequences: 1_000_000, evalEvery: 5000, checkpoints: { log: 16, linear: 101, lossChange: 0.05 } } },
-  },
-  fast: {
-    description: 'The main run at lr 1e-4 (spec §9.4): the phase change after ≈ 1–4k steps instead of ≈ 8–14k. 2e5 sequences.',
-    config: { train: { lr: 1e-4, sequences: 200_000, evalEvery: 2000, checkpoints: { ...FORMATION_RULE } } },
-  },
-  demo: {
-    description: 'A clamped run at the fast scale: one induction head (L2H3) with the other seven Layer-2 heads ablated, as in the paper\'s §4–5 controls. 1.6e5 sequences.',
-    config: { train: { lr: 1e-4, sequences: 160_000, evalEvery: 2000, checkpoints: { log: 10, linear: 9, lossChange: 0.05 } }, clamps: [{ kind: 'ablate', heads: REST_HEADS }] },
-  },
-  smoke: {
-    description: 'A seconds-long run for checking a set-up: 100 steps, small eval sets.',
-    config: { train: { lr: 1e-4, sequences: 3200, evalEvery: 800, checkpoints: { log: 4, linear: 3 } }, data: { evalSize: 100 } as Partial<DataConfig> },
-  },
-};
-
-export const DEFAULT_PRESET = 'demo';
 
 function isObj(x: unknown): x is Record<string, unknown> { return typeof x === 'object' && x !== null && !Array.isArray(x); }
 
@@ -89,13 +64,6 @@ export function merge<T>(base: T, over: unknown): T {
 
 export function baseConfig(): RunConfig {
   return { name: 'run', model: { ...DEFAULT_MODEL_CONFIG }, data: { ...TaskData.DEFAULT_DATA_CONFIG, classSplit: [50, 1473, 100], exemplarSplit: [1, 4, 0], labelSplit: [8, 2, 0] }, train: { ...DEFAULT_TRAIN }, clamps: [] };
-}
-
-/** The config of a preset; an unknown name is an error listing the known ones. */
-export function presetConfig(name: string): RunConfig {
-  const p = PRESETS[name];
-  if (!p) throw new Error(`unknown preset "${name}" (known: ${Object.keys(PRESETS).join(', ')})`);
-  return resolveRunConfig(merge(baseConfig(), { name, preset: name, ...p.config }));
 }
 
 /** Builds a validated RunConfig from user JSON on top of a preset (default: the base paper settings). */

@@ -7,8 +7,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { tf } from '../tf';
-import { Rng } from '../rng';
+import { tf } from '../model/tf';
+import { Rng } from '../data/rng';
 import { loadTaskData, TaskData } from '../data';
 import { initParams, Params, countParams } from '../model/params';
 import { encodeCheckpoint, readCheckpoint } from '../model/checkpoint';

@@ -61,9 +61,6 @@ export function cssVar(name: string, fallback: string): string {
   return v || fallback;
 }
 
-export const isHighContrast = (): boolean =>
-  document.body.classList.contains('vscode-high-contrast') || document.body.classList.contains('vscode-high-contrast-light');
-
 /** Calls back when VS Code switches theme (body class or the root's variables change). */
 export function onThemeChange(cb: () => void): void {
   let queued = false;

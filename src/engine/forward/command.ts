@@ -1,10 +1,10 @@
 /** Running a saved checkpoint on hand-written sequences (the CLI's `forward`), through the one forward interface. */
-import { initBackend, BackendPreference } from './tf';
-import { readCheckpoint } from './model/checkpoint';
-import { seqLen } from './model/config';
-import { hostBatchOf } from './model/hostBatch';
-import { site } from './model/sites';
-import { EngineName, EnginePreference, Forward } from './forward';
+import { initBackend, BackendPreference } from '../model/tf';
+import { readCheckpoint } from '../model/checkpoint';
+import { seqLen } from '../model/config';
+import { hostBatchOf } from '../model/hostBatch';
+import { site } from '../model/sites';
+import { EngineName, EnginePreference, Forward } from '.';
 
 export interface ForwardJsonOutput { engine: EngineName; logits: number[][]; patterns: number[][][][][] }
 

@@ -36,7 +36,7 @@ async function tryBackend(name: BackendName): Promise<string | null> {
   tf.env().set('PROD', true);
   try {
     if (name === 'tensorflow') {
-      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- optional native addon, loaded only when asked
       require('@tensorflow/tfjs-node');
     } else if (name === 'wasm') {
       const dir = wasmDir();
@@ -68,5 +68,3 @@ export async function initBackend(pref: BackendPreference = 'auto'): Promise<Bac
   }
   throw new Error(`no TensorFlow.js backend could be loaded (${skipped.join('; ')})`);
 }
-
-export function currentBackend(): BackendInfo | null { return current; }

@@ -3,8 +3,8 @@
  * object per line on stderr, at most a few per second (the last one of a task always), with an ETA from the
  * rate so far. `sweepProgress` turns the training children's messages of a sweep into one "runs" count.
  */
-import type { CliProgress, FromChildMessage } from '../shared/protocol';
-import type { SweepJob } from './sweep';
+import type { CliProgress, FromChildMessage } from '../../shared/protocol';
+import type { SweepJob } from '../train/sweep';
 
 export type ProgressSink = (p: Omit<CliProgress, 'type' | 'etaSeconds'>) => void;
 

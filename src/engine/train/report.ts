@@ -3,10 +3,10 @@
  * curves (loss.svg) next to it, written atomically; the CLI prints the same Markdown.
  */
 import * as path from 'node:path';
-import { RunDir, writeFileAtomic } from './io';
-import type { MetricsRecord } from '../shared/protocol';
-import { describeClamp } from './clamps/spec';
-import type { RunJson } from './train/trainer';
+import { RunDir, writeFileAtomic } from '../io';
+import type { MetricsRecord } from '../../shared/protocol';
+import { describeClamp } from '../clamps/spec';
+import type { RunJson } from './trainer';
 
 const LN2 = Math.log(2);
 

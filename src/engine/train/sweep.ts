@@ -8,9 +8,9 @@ import { fork, ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { RunConfig, resolveStoredRunConfig } from './train/runConfig';
-import { RunDir, liveRunStatus } from './io';
-import type { FromChildMessage, ToChildMessage, RunStatus } from '../shared/protocol';
+import { RunConfig, resolveStoredRunConfig } from './runConfig';
+import { RunDir, liveRunStatus } from '../io';
+import type { FromChildMessage, ToChildMessage, RunStatus } from '../../shared/protocol';
 
 export interface SweepJob { key: string; config: RunConfig }
 export interface SweepResult { key: string; runDir: string; status: RunStatus; reused: boolean; error?: string }
@@ -26,13 +26,16 @@ export interface SweepOptions {
   shouldStop?: () => boolean;
 }
 
-/** Where the training child's entry is: the bundle next to this one, or the TypeScript source under tsx. */
+/**
+ * Where the training child's entry is: bundled, out/child.js next to this code's bundle (out/cli.js); under
+ * tsx, the source src/engine/child.ts one folder up from this file (src/engine/train/).
+ */
 export function childEntry(): { file: string; execArgv: string[] } {
   const js = path.join(__dirname, 'child.js');
   if (fs.existsSync(js)) return { file: js, execArgv: [] };
-  const ts = path.join(__dirname, 'child.ts');
+  const ts = path.join(__dirname, '..', 'child.ts');
   if (fs.existsSync(ts)) return { file: ts, execArgv: ['--import', 'tsx'] };
-  throw new Error(`training child not found next to ${__dirname} (run \`npm run build\`)`);
+  throw new Error(`training child not found: neither ${js} nor ${ts} (run \`npm run build\`)`);
 }
 
 const stable = (x: unknown): string => JSON.stringify(x, (_k, v) => (v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort()) : v));

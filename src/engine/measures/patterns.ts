@@ -6,19 +6,19 @@
  * (a clamped pattern shows as clamped). Prints one JSON object. The VS Code extension runs this in a
  * child process, so the model never loads in the extension host.
  */
-import { initBackend, BackendPreference } from './tf';
-import { RunDir } from './io';
-import type { Batch, TaskData } from './data';
-import { loadTaskData } from './data';
-import { readCheckpoint } from './model/checkpoint';
-import { seqLen } from './model/config';
-import { site } from './model/sites';
-import { denseEval, disposeContext, makeMeasureContext, readRunConfig } from './measures/dense';
-import { describeClamp, isActive } from './clamps/spec';
-import { tokenNames } from './train/evaluate';
+import { initBackend, BackendPreference } from '../model/tf';
+import { RunDir } from '../io';
+import type { Batch, TaskData } from '../data';
+import { loadTaskData } from '../data';
+import { readCheckpoint } from '../model/checkpoint';
+import { seqLen } from '../model/config';
+import { site } from '../model/sites';
+import { denseEval, disposeContext, makeMeasureContext, readRunConfig } from './dense';
+import { describeClamp, isActive } from '../clamps/spec';
+import { tokenNames } from '../train/evaluate';
 import {
   alignedMeanPatterns, formatSequenceSpec, meanPatterns, parseSequenceSpec, sequencePatterns, type SequenceSpec,
-} from '../shared/attentionViews';
+} from '../../shared/attentionViews';
 
 export type PatternsMode = 'single' | 'average' | 'aligned';
 export const PATTERNS_MODES: readonly PatternsMode[] = ['single', 'average', 'aligned'];

@@ -10,7 +10,7 @@ import {
   encodeSafetensors, decodeSafetensors, f16ToF32, f32ToF16, f32ToBf16, type NamedTensor,
   encodeNpy, decodeNpy,
   readFeatureFile, h5wasmModule,
-  writeFileAtomic, writeJsonAtomic, JsonlAppender, readJsonl,
+  writeFileAtomic, writeJsonAtomic, JsonlAppender, readJsonl, removeStaleTemps,
   makeRunId, RunDir, listRuns, defaultRunsRoot,
 } from '../../src/engine/io';
 
@@ -520,4 +520,15 @@ describe('run store', () => {
     assert.equal(none.length, 0);
     assert.deepEqual(none.problems, []);
   });
+});
+
+test('removeStaleTemps: a dead writer\'s temp file goes, a live one\'s and other files stay', () => {
+  const dir = tmpDir();
+  fs.mkdirSync(dir, { recursive: true });
+  const dead = spawnSync(process.execPath, ['-e', '0']).pid!; // exited: its pid names no live process
+  const names = [`a.json.tmp-${dead}-0a1b2c3d`, `b.json.tmp-${process.pid}-0a1b2c3d`, 'a.json', 'notes.tmp'];
+  for (const f of names) fs.writeFileSync(path.join(dir, f), 'x');
+  assert.equal(removeStaleTemps(dir), 1);
+  assert.deepEqual(fs.readdirSync(dir).sort(), names.slice(1).sort());
+  assert.equal(removeStaleTemps(path.join(dir, 'missing')), 0, 'a folder that does not exist holds nothing stale');
 });

@@ -75,6 +75,29 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
   fsyncDir(path.dirname(file));
 }
 
+/** A temp file of writeFileAtomic: `<file>.tmp-<pid>-<hex>`. */
+const TEMP_RE = /\.tmp-(\d+)-[0-9a-f]+$/;
+
+/**
+ * Removes the temp files in `dir` left by writers that were killed mid-write (their process is gone);
+ * a live process's temp file is kept, so a concurrent writer's rename still finds it. Returns the count.
+ */
+export function removeStaleTemps(dir: string): number {
+  let names: string[];
+  try { names = fs.readdirSync(dir); } catch { return 0; }
+  let removed = 0;
+  for (const f of names) {
+    const m = TEMP_RE.exec(f);
+    if (!m || processAlive(Number(m[1]))) continue;
+    try { fs.unlinkSync(path.join(dir, f)); removed++; } catch { /* already gone */ }
+  }
+  return removed;
+}
+
+function processAlive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+}
+
 export function writeJsonAtomic(file: string, value: unknown): void {
   const text = JSON.stringify(value, null, 2);
   if (text === undefined) throw new Error(`cannot write ${file}: value is not JSON-serialisable`);

@@ -18,7 +18,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { initBackend, BackendPreference } from '../model/tf';
-import { CheckpointRef, RunDir, liveRunStatus } from '../io';
+import { CheckpointRef, RunDir, liveRunStatus, removeStaleTemps } from '../io';
 import { TaskData, loadTaskData } from '../data';
 import { readCheckpoint } from '../model/checkpoint';
 import { RunConfig } from '../train/runConfig';
@@ -340,6 +340,8 @@ export async function measureOverTraining(argv: OverTrainingArgs, io: OverTraini
   }
   const rd = RunDir.open(argv.runDir);
   const run = readRunConfig(rd);
+  // A computation killed mid-write leaves a temp file beside its cache files: clear those of dead writers.
+  removeStaleTemps(path.join(rd.path, 'measures'));
   const chosen = argv.follow ? [] : chooseCheckpoints(rd.listCheckpoints(), choice, rd.path);
   // A stopped run without checkpoints: the same error with --follow.
   if (argv.follow && !isLive(rd)) chooseCheckpoints(rd.listCheckpoints(), choice, rd.path);

@@ -40,7 +40,10 @@ import { Rng } from '../src/engine/data/rng';
 
 const argv = process.argv.slice(2);
 const flag = (k: string) => argv.includes(k);
-const value = (k: string) => { const i = argv.indexOf(k); return i >= 0 ? argv[i + 1] : undefined; };
+const value = (k: string) => {
+  const i = argv.indexOf(k);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
 const QUICK = flag('--quick');
 const TFJS_CONFIGS = Number(value('--tfjs-configs') ?? (QUICK ? 24 : 264));
 const EVAL_FRACTION = Number(value('--eval-fraction') ?? (QUICK ? 0.05 : 0.1));
@@ -48,7 +51,8 @@ const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length
 const fmt = (s: number) => (s >= 100 ? s.toFixed(0) : s >= 10 ? s.toFixed(1) : s.toFixed(2));
 /** Wall and CPU seconds of fn (CPU: this process, user + system — what one dedicated core would take). */
 function timed<T>(fn: () => T): { wall: number; cpu: number; value: T } {
-  const c0 = process.cpuUsage(), t0 = performance.now();
+  const c0 = process.cpuUsage(),
+    t0 = performance.now();
   const value = fn();
   const c = process.cpuUsage(c0);
   return { wall: (performance.now() - t0) / 1000, cpu: (c.user + c.system) / 1e6, value };
@@ -56,14 +60,20 @@ function timed<T>(fn: () => T): { wall: number; cpu: number; value: T } {
 
 /** The 264 influence configurations in influenceMatrix's order (for timing a prefix on TF.js). */
 function influenceConfigs(ctx: MeasureContext): ClampSpec[][] {
-  const c = ctx.config, PV: ClampSpec = { kind: 'preserve', what: ['values'] }, PP: ClampSpec = { kind: 'preserve', what: ['patterns'] };
+  const c = ctx.config,
+    PV: ClampSpec = { kind: 'preserve', what: ['values'] },
+    PP: ClampSpec = { kind: 'preserve', what: ['patterns'] };
   const out: ClampSpec[][] = [];
   for (let i = 0; i < c.numHeads; i++) {
     const only = onlyHeadsClamp(c, 1, [i]);
     out.push(only);
     for (let j = 0; j < c.numHeads; j++) {
-      out.push([...only, ...ablateClamp(0, [j]), PV], [...only, ...ablateClamp(0, [j]), PP],
-        [...only, ...onlyHeadsClamp(c, 0, [j]), PV], [...only, ...onlyHeadsClamp(c, 0, [j]), PP]);
+      out.push(
+        [...only, ...ablateClamp(0, [j]), PV],
+        [...only, ...ablateClamp(0, [j]), PP],
+        [...only, ...onlyHeadsClamp(c, 0, [j]), PV],
+        [...only, ...onlyHeadsClamp(c, 0, [j]), PP],
+      );
     }
   }
   return out;
@@ -71,7 +81,9 @@ function influenceConfigs(ctx: MeasureContext): ClampSpec[][] {
 
 async function trainedCheckpoint(root: string): Promise<{ run: RunConfig; params: Params }> {
   const cfg = presetConfig('fast');
-  cfg.train.sequences = 32_000; cfg.train.evalEvery = 32_000; cfg.train.checkpointEvery = 0;
+  cfg.train.sequences = 32_000;
+  cfg.train.evalEvery = 32_000;
+  cfg.train.checkpointEvery = 0;
   const rd = RunDir.create(root, 'ckpt');
   await runTraining(cfg, rd, { emit: () => {}, shouldStop: () => false });
   return { run: cfg, params: readCheckpoint(rd.latestCheckpoint()!.path, cfg.model).params };
@@ -80,9 +92,14 @@ async function trainedCheckpoint(root: string): Promise<{ run: RunConfig; params
 async function influenceRows(task: TaskData, run: RunConfig, params: Params): Promise<string[]> {
   const ctx = (engine: EnginePreference, subsample: number | null) =>
     makeMeasureContext({ run, params, task, sequences: 0, engine, subsample });
-  const rows: string[] = ['| influence matrix, all kinds, one checkpoint | engine | configurations | sequences | wall time | vs TF.js |', '|---|---|---:|---:|---:|---:|'];
+  const rows: string[] = [
+    '| influence matrix, all kinds, one checkpoint | engine | configurations | sequences | wall time | vs TF.js |',
+    '|---|---|---:|---:|---:|---:|',
+  ];
   // Warm-up: kernels compiled, buffers laid out, the wasm backend's kernels loaded.
-  const w = ctx('fast', 2000); influenceMatrix(w, { l2: [0], l1: [0] }); disposeContext(w);
+  const w = ctx('fast', 2000);
+  influenceMatrix(w, { l2: [0], l1: [0] });
+  disposeContext(w);
   const fastRuns: Array<{ wall: number; cpu: number }> = [];
   for (let r = 0; r < 3; r++) {
     const c = ctx('fast', 2000);
@@ -90,28 +107,40 @@ async function influenceRows(task: TaskData, run: RunConfig, params: Params): Pr
     disposeContext(c);
   }
   const fast = { wall: median(fastRuns.map((r) => r.wall)), cpu: median(fastRuns.map((r) => r.cpu)) };
-  let tfjs: { wall: number; cpu: number } | null = null, tfNote = '';
+  let tfjs: { wall: number; cpu: number } | null = null,
+    tfNote = '';
   if (!flag('--no-tfjs')) {
-    const c = ctx('tfjs', 2000), list = influenceConfigs(c).slice(0, TFJS_CONFIGS);
+    const c = ctx('tfjs', 2000),
+      list = influenceConfigs(c).slice(0, TFJS_CONFIGS);
     denseEvalMany(c, [list[0]]); // warm-up
     c.memo.clear();
-    const t = timed(() => denseEvalMany(c, list)), k = 264 / list.length;
+    const t = timed(() => denseEvalMany(c, list)),
+      k = 264 / list.length;
     tfjs = { wall: t.wall * k, cpu: t.cpu * k };
     tfNote = list.length < 264 ? ` (${list.length} timed, extrapolated)` : '';
     disposeContext(c);
   }
-  const vs = (x: { wall: number; cpu: number }, scale = 1) => (tfjs ? `${((tfjs.wall * scale) / x.wall).toFixed(0)}× (CPU ${((tfjs.cpu * scale) / x.cpu).toFixed(0)}×)` : '—');
-  rows[0] = '| influence matrix, all kinds, one checkpoint | engine | configurations | sequences | wall time | CPU time | faster than TF.js |';
+  const vs = (x: { wall: number; cpu: number }, scale = 1) =>
+    tfjs ? `${((tfjs.wall * scale) / x.wall).toFixed(0)}× (CPU ${((tfjs.cpu * scale) / x.cpu).toFixed(0)}×)` : '—';
+  rows[0] =
+    '| influence matrix, all kinds, one checkpoint | engine | configurations | sequences | wall time | CPU time | faster than TF.js |';
   rows[1] = '|---|---|---:|---:|---:|---:|---:|';
-  if (tfjs) rows.push(`| 2,000-sequence subsample | TF.js, wasm backend${tfNote} | 264 | 2,000 | ${fmt(tfjs.wall)} s | ${fmt(tfjs.cpu)} s | 1× |`);
+  if (tfjs)
+    rows.push(
+      `| 2,000-sequence subsample | TF.js, wasm backend${tfNote} | 264 | 2,000 | ${fmt(tfjs.wall)} s | ${fmt(tfjs.cpu)} s | 1× |`,
+    );
   const walls = fastRuns.map((r) => fmt(r.wall)).join(', ');
-  rows.push(`| 2,000-sequence subsample (goal ≤ 1 s, ≥ 50×) | fast, one core (wall of 3: ${walls} s) | 264 | 2,000 `
-    + `| ${fmt(fast.wall)} s | ${fmt(fast.cpu)} s | ${vs(fast)} |`);
+  rows.push(
+    `| 2,000-sequence subsample (goal ≤ 1 s, ≥ 50×) | fast, one core (wall of 3: ${walls} s) | 264 | 2,000 ` +
+      `| ${fmt(fast.wall)} s | ${fmt(fast.cpu)} s | ${vs(fast)} |`,
+  );
   if (!flag('--no-dense')) {
     const c = ctx('fast', null);
     const t = timed(() => influenceMatrix(c));
     disposeContext(c);
-    rows.push(`| dense set (goal ≤ 30 s on 2 cores) | fast, one core | 264 | ${c.batch.size.toLocaleString('en')} | ${fmt(t.wall)} s | ${fmt(t.cpu)} s | ${vs(t, c.batch.size / 2000)} (TF.js scaled by sequences) |`);
+    rows.push(
+      `| dense set (goal ≤ 30 s on 2 cores) | fast, one core | 264 | ${c.batch.size.toLocaleString('en')} | ${fmt(t.wall)} s | ${fmt(t.cpu)} s | ${vs(t, c.batch.size / 2000)} (TF.js scaled by sequences) |`,
+    );
   }
   return rows;
 }
@@ -122,49 +151,95 @@ async function influenceRows(task: TaskData, run: RunConfig, params: Params): Pr
  * trainer's own engine: the evaluation share without the noise of a shared machine's wall clock.
  */
 async function evalCostRows(): Promise<string[]> {
-  const rows = ['| Fig 5b condition (paper scale) | engine | one evaluation (CPU) | 31.25 steps (CPU) | evaluation share |', '|---|---|---:|---:|---:|'];
-  const cpu = (f: () => void) => { const c0 = process.cpuUsage(); f(); const c = process.cpuUsage(c0); return (c.user + c.system) / 1000; };
+  const rows = [
+    '| Fig 5b condition (paper scale) | engine | one evaluation (CPU) | 31.25 steps (CPU) | evaluation share |',
+    '|---|---|---:|---:|---:|',
+  ];
+  const cpu = (f: () => void) => {
+    const c0 = process.cpuUsage();
+    f();
+    const c = process.cpuUsage(c0);
+    return (c.user + c.system) / 1000;
+  };
   for (const n of FIG5B) {
     const cfg = resolvePreset(`fig5b.${n}`, 'paper');
     const task = await loadTaskData(cfg.data);
-    const e = await createEngine('auto', 'auto', cfg.model, task.bank, cfg.clamps, initParams(cfg.model, cfg.train.initSeed), null);
+    const e = await createEngine(
+      'auto',
+      'auto',
+      cfg.model,
+      task.bank,
+      cfg.clamps,
+      initParams(cfg.model, cfg.train.initSeed),
+      null,
+    );
     const sets = task.evalSets(cfg.train.evalSeed);
-    const batches = Array.from({ length: 31 }, (_, i) => task.sampleBatch(new Rng(cfg.train.trainSeed, i + 1), cfg.train.batchSize));
+    const batches = Array.from({ length: 31 }, (_, i) =>
+      task.sampleBatch(new Rng(cfg.train.trainSeed, i + 1), cfg.train.batchSize),
+    );
     const round = () => ({
       ev: cpu(() => evaluate(cfg.model, sets, e.evalForward(0))),
-      tr: cpu(() => { for (const b of batches) e.step(b, 0, cfg.train.lr); }) * (31.25 / 31),
+      tr:
+        cpu(() => {
+          for (const b of batches) e.step(b, 0, cfg.train.lr);
+        }) *
+        (31.25 / 31),
     });
     for (let w = 0; w < 3; w++) round();
     const r = Array.from({ length: QUICK ? 5 : 15 }, round);
-    const ev = median(r.map((x) => x.ev)), tr = median(r.map((x) => x.tr));
-    rows.push(`| fig5b.${n} | ${e.engine} | ${ev.toFixed(1)} ms | ${tr.toFixed(1)} ms | ${(100 * ev / (ev + tr)).toFixed(0)} % |`);
+    const ev = median(r.map((x) => x.ev)),
+      tr = median(r.map((x) => x.tr));
+    rows.push(
+      `| fig5b.${n} | ${e.engine} | ${ev.toFixed(1)} ms | ${tr.toFixed(1)} ms | ${((100 * ev) / (ev + tr)).toFixed(0)} % |`,
+    );
     e.dispose();
   }
   return rows;
 }
 
-const FIG5B = ['noclamp', 'perfect_prev_tok_attn_single', 'perfect_l1', 'perfect_match', 'perfect_copy', 'perfect_l1_and_copy'];
+const FIG5B = [
+  'noclamp',
+  'perfect_prev_tok_attn_single',
+  'perfect_l1',
+  'perfect_match',
+  'perfect_copy',
+  'perfect_l1_and_copy',
+];
 
 /** Wall time of a slice of a paper-scale run with and without its evaluations. */
 async function evalShareRows(root: string): Promise<string[]> {
-  const rows = ['| Fig 5b condition (paper scale) | sequences timed | wall with evaluations | without | evaluation share |', '|---|---:|---:|---:|---:|'];
+  const rows = [
+    '| Fig 5b condition (paper scale) | sequences timed | wall with evaluations | without | evaluation share |',
+    '|---|---:|---:|---:|---:|',
+  ];
   const names = FIG5B;
-  let withSum = 0, withoutSum = 0;
+  let withSum = 0,
+    withoutSum = 0;
   for (const n of names) {
     const time = async (evals: boolean) => {
       const cfg = resolvePreset(`fig5b.${n}`, 'paper');
-      cfg.train.sequences = Math.round((cfg.train.sequences * EVAL_FRACTION) / cfg.train.batchSize) * cfg.train.batchSize;
+      cfg.train.sequences =
+        Math.round((cfg.train.sequences * EVAL_FRACTION) / cfg.train.batchSize) * cfg.train.batchSize;
       cfg.train.checkpointEvery = 0;
       if (!evals) cfg.train.evalEvery = cfg.train.sequences * 10;
       const t0 = performance.now();
-      await runTraining(cfg, RunDir.create(root, `${n}-${evals ? 'e' : 'n'}`), { emit: () => {}, shouldStop: () => false });
+      await runTraining(cfg, RunDir.create(root, `${n}-${evals ? 'e' : 'n'}`), {
+        emit: () => {},
+        shouldStop: () => false,
+      });
       return { s: (performance.now() - t0) / 1000, seq: cfg.train.sequences };
     };
-    const a = await time(true), b = await time(false);
-    withSum += a.s; withoutSum += b.s;
-    rows.push(`| fig5b.${n} | ${a.seq.toLocaleString('en')} | ${fmt(a.s)} s | ${fmt(b.s)} s | ${(100 * (a.s - b.s) / a.s).toFixed(0)} % |`);
+    const a = await time(true),
+      b = await time(false);
+    withSum += a.s;
+    withoutSum += b.s;
+    rows.push(
+      `| fig5b.${n} | ${a.seq.toLocaleString('en')} | ${fmt(a.s)} s | ${fmt(b.s)} s | ${((100 * (a.s - b.s)) / a.s).toFixed(0)} % |`,
+    );
   }
-  rows.push(`| all six | | ${fmt(withSum)} s | ${fmt(withoutSum)} s | ${(100 * (withSum - withoutSum) / withSum).toFixed(0)} % |`);
+  rows.push(
+    `| all six | | ${fmt(withSum)} s | ${fmt(withoutSum)} s | ${((100 * (withSum - withoutSum)) / withSum).toFixed(0)} % |`,
+  );
   return rows;
 }
 
@@ -172,15 +247,34 @@ async function main(): Promise<void> {
   await initBackend('wasm');
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'il-bench-measures-'));
   try {
-    console.log(`node ${process.versions.node}, ${os.cpus()[0]?.model ?? '?'} × ${os.cpus().length}, load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} at start\n`);
+    console.log(
+      `node ${process.versions.node}, ${os.cpus()[0]?.model ?? '?'} × ${os.cpus().length}, load average ${os
+        .loadavg()
+        .map((x) => x.toFixed(1))
+        .join(' ')} at start\n`,
+    );
     const { run, params } = await trainedCheckpoint(root);
     const task = await loadTaskData(run.data);
     for (const l of await influenceRows(task, run, params)) console.log(l);
     if (!flag('--no-eval')) {
-      console.log(''); for (const l of await evalCostRows()) console.log(l);
-      if (!flag('--no-wall')) { console.log(''); for (const l of await evalShareRows(root)) console.log(l); }
+      console.log('');
+      for (const l of await evalCostRows()) console.log(l);
+      if (!flag('--no-wall')) {
+        console.log('');
+        for (const l of await evalShareRows(root)) console.log(l);
+      }
     }
-    console.log(`\nload average at the end ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
-  } finally { fs.rmSync(root, { recursive: true, force: true }); }
+    console.log(
+      `\nload average at the end ${os
+        .loadavg()
+        .map((x) => x.toFixed(1))
+        .join(' ')}`,
+    );
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
 }
-main().catch((e) => { console.error(e); process.exit(1); });
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -28,8 +28,12 @@ import { exactPathPatchingTf, pathPatching } from '../src/engine/measures/pathPa
 import { formatTable } from '../src/engine/measures/command';
 
 const argv = process.argv.slice(2);
-const value = (k: string) => { const i = argv.indexOf(k); return i >= 0 ? argv[i + 1] : undefined; };
-const STEPS = Number(value('--steps') ?? 20), TF_EDGES = Number(value('--tf-edges') ?? 6);
+const value = (k: string) => {
+  const i = argv.indexOf(k);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+const STEPS = Number(value('--steps') ?? 20),
+  TF_EDGES = Number(value('--tf-edges') ?? 6);
 const fmt = (s: number) => (s >= 100 ? s.toFixed(0) : s >= 10 ? s.toFixed(1) : s >= 0.1 ? s.toFixed(2) : s.toFixed(4));
 function cpu<T>(fn: () => T): { cpu: number; value: T } {
   const c0 = process.cpuUsage();
@@ -45,8 +49,10 @@ async function main(): Promise<void> {
     throw new Error('bench/paths.ts needs --run RUN_DIR (a trained run, e.g. induction-lab train --preset demo)');
   }
   const rd = RunDir.open(runDir);
-  const run = readRunConfig(rd), ref = rd.listCheckpoints().at(-1)!;
-  const params = readCheckpoint(ref.path, run.model).params, task = await loadTaskData(run.data);
+  const run = readRunConfig(rd),
+    ref = rd.listCheckpoints().at(-1)!;
+  const params = readCheckpoint(ref.path, run.model).params,
+    task = await loadTaskData(run.data);
   const clamps = run.clamps.length ? JSON.stringify(run.clamps) : 'none';
   console.log(`checkpoint ${ref.sequences} of ${rd.path}; clamps: ${clamps}`);
 
@@ -54,60 +60,98 @@ async function main(): Promise<void> {
   const rows: Array<Array<string | number>> = [];
   for (const withAbl of [true, false]) {
     const ctx = makeMeasureContext({
-      run, params, task, sequences: ref.sequences, subsample: 2000, includeRunAblations: withAbl,
+      run,
+      params,
+      task,
+      sequences: ref.sequences,
+      subsample: 2000,
+      includeRunAblations: withAbl,
     });
     try {
       const abl = ctx.baseClamps[0]?.kind === 'ablate' ? ctx.baseClamps[0].heads : [];
       const live = run.model.numHeads - abl.filter((h) => h.startsWith('L2')).length;
-      pathPatching(ctx, { corruptions: ['prev-token'], attribution: false });          // warm: clean pass caches, JIT
+      pathPatching(ctx, { corruptions: ['prev-token'], attribution: false }); // warm: clean pass caches, JIT
       const exact = cpu(() => pathPatching(ctx, { corruptions: ['prev-token'], attribution: false }));
       const both = cpu(() => pathPatching(ctx, { corruptions: ['prev-token'], attribution: true }));
       const three = cpu(() => pathPatching(ctx, { attribution: true }));
       // TF.js reference: TF_EDGES edges (3 passes each) timed, scaled to the 3·H² edges.
       const edges = Array.from({ length: TF_EDGES }, (_, k) => ({
-        input: (['q', 'k', 'v'] as const)[k % 3], i: 3, j: k % 8,
+        input: (['q', 'k', 'v'] as const)[k % 3],
+        i: 3,
+        j: k % 8,
       }));
       const tfT = cpu(() => exactPathPatchingTf(run.model, params, ctx.chunks[0], ctx.baseClamps, 'prev-token', edges));
       const tfAll = (tfT.cpu / TF_EDGES) * 3 * run.model.numHeads ** 2;
-      const e = exact.value.corruptions[0], err = both.value.corruptions[0].attributionError!;
+      const e = exact.value.corruptions[0],
+        err = both.value.corruptions[0].attributionError!;
       rows.push(
         [`exact, fast shortcut (${live} live receivers)`, fmt(exact.cpu), '1.00', ''],
-        ['  + attribution (same passes, one backward)', fmt(both.cpu), (both.cpu / exact.cpu).toFixed(2),
-          `attribution error: max ${fmt(err.maxAbs)}, r ${err.correlation?.toFixed(2)}`],
+        [
+          '  + attribution (same passes, one backward)',
+          fmt(both.cpu),
+          (both.cpu / exact.cpu).toFixed(2),
+          `attribution error: max ${fmt(err.maxAbs)}, r ${err.correlation?.toFixed(2)}`,
+        ],
         ['  all 3 corruptions + attribution', fmt(three.cpu), (three.cpu / exact.cpu).toFixed(2), ''],
-        [`  TF.js reference (per-edge clamp; ${TF_EDGES} edges timed, scaled)`, fmt(tfAll),
+        [
+          `  TF.js reference (per-edge clamp; ${TF_EDGES} edges timed, scaled)`,
+          fmt(tfAll),
           (tfAll / exact.cpu).toFixed(1),
-          `strongest edge ${e.top[0].edge} ${e.top[0].exact.toFixed(3)}`],
+          `strongest edge ${e.top[0].edge} ${e.top[0].exact.toFixed(3)}`,
+        ],
       );
-    } finally { disposeContext(ctx); }
+    } finally {
+      disposeContext(ctx);
+    }
   }
   console.log('\n## exact path patching, one checkpoint, 2,000 sequences, one corruption (prev-token), CPU seconds\n');
   console.log(formatTable(['what', 'CPU s', '× shortcut', 'note'], rows));
 
   // ---- 2. training steps
-  const batches = Array.from({ length: STEPS },
-    (_, i) => task.sampleBatch(new Rng(run.train.trainSeed, i + 1), run.train.batchSize));
+  const batches = Array.from({ length: STEPS }, (_, i) =>
+    task.sampleBatch(new Rng(run.train.trainSeed, i + 1), run.train.batchSize),
+  );
   const base = run.clamps;
   const conds: Array<{ name: string; engine: 'fast' | 'tfjs'; clamps: ClampSpec[] }> = [
     { name: 'plain step (fast engine)', engine: 'fast', clamps: base },
     { name: 'plain step (TF.js)', engine: 'tfjs', clamps: base },
-    ...(['path-patch:L1H1>L2H3,input=k,with=zero', 'path-patch:L1H1>L2H3,input=k,with=corrupt,corruption=prev-token',
-      'stop-gradient:L1H1>L2H3,input=k'].map((s) => ({
-      name: `${s} (TF.js)`, engine: 'tfjs' as const,
+    ...[
+      'path-patch:L1H1>L2H3,input=k,with=zero',
+      'path-patch:L1H1>L2H3,input=k,with=corrupt,corruption=prev-token',
+      'stop-gradient:L1H1>L2H3,input=k',
+    ].map((s) => ({
+      name: `${s} (TF.js)`,
+      engine: 'tfjs' as const,
       clamps: normalizeClamps([...base, parseClampFlag(s, run.model)], run.model),
-    }))),
+    })),
   ];
   const times: number[] = [];
   for (const cond of conds) {
     const e = await createEngine(cond.engine, 'wasm', run.model, task.bank, cond.clamps, params, null);
-    e.step(batches[0], 0, run.train.lr); e.step(batches[1], 0, run.train.lr);
-    times.push(cpu(() => { for (const b of batches) e.step(b, 0, run.train.lr); }).cpu / STEPS);
+    e.step(batches[0], 0, run.train.lr);
+    e.step(batches[1], 0, run.train.lr);
+    times.push(
+      cpu(() => {
+        for (const b of batches) e.step(b, 0, run.train.lr);
+      }).cpu / STEPS,
+    );
     e.dispose();
   }
   console.log(`\n## one training step, batch ${run.train.batchSize}, mean of ${STEPS} (CPU ms), same run\n`);
-  console.log(formatTable(['step', 'ms', '× plain TF.js', '× plain fast'],
-    conds.map((c, i) => [c.name, fmt(times[i] * 1000), (times[i] / times[1]).toFixed(2),
-      (times[i] / times[0]).toFixed(1)])));
+  console.log(
+    formatTable(
+      ['step', 'ms', '× plain TF.js', '× plain fast'],
+      conds.map((c, i) => [
+        c.name,
+        fmt(times[i] * 1000),
+        (times[i] / times[1]).toFixed(2),
+        (times[i] / times[0]).toFixed(1),
+      ]),
+    ),
+  );
 }
 
-main().catch((e) => { console.error(e); process.exit(1); });
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -40,62 +40,112 @@ const QUICK = args.has('--quick');
 const SIZES = [32, 256];
 const c = DEFAULT_MODEL_CONFIG;
 
-interface Row { name: string; batch: number; times: number[] }
-const median = (a: number[]) => { const s = [...a].sort((x, y) => x - y); return s.length ? s[Math.floor(s.length / 2)] : NaN; };
-const pct = (a: number[], q: number) => { const s = [...a].sort((x, y) => x - y); return s.length ? s[Math.floor(q * (s.length - 1))] : NaN; };
+interface Row {
+  name: string;
+  batch: number;
+  times: number[];
+}
+const median = (a: number[]) => {
+  const s = [...a].sort((x, y) => x - y);
+  return s.length ? s[Math.floor(s.length / 2)] : NaN;
+};
+const pct = (a: number[], q: number) => {
+  const s = [...a].sort((x, y) => x - y);
+  return s.length ? s[Math.floor(q * (s.length - 1))] : NaN;
+};
 
 type Stepper = () => void;
 
 async function main(): Promise<void> {
-  if (args.has('--only-wall')) { console.log(await wallTimes()); return; }
+  if (args.has('--only-wall')) {
+    console.log(await wallTimes());
+    return;
+  }
   const task = await loadTaskData(TaskData.DEFAULT_DATA_CONFIG);
-  const pools = new Map<number, Batch[]>(SIZES.map((B) => [B, Array.from({ length: 32 }, (_, i) => task.sampleBatch(new Rng(0, i + 1), B))]));
+  const pools = new Map<number, Batch[]>(
+    SIZES.map((B) => [B, Array.from({ length: 32 }, (_, i) => task.sampleBatch(new Rng(0, i + 1), B))]),
+  );
   const rows: Row[] = [];
   const env = [
-    `node ${process.versions.node}, V8 ${process.versions.v8}, ${os.cpus()[0]?.model ?? '?'} × ${os.cpus().length}, load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} at start`,
+    `node ${process.versions.node}, V8 ${process.versions.v8}, ${os.cpus()[0]?.model ?? '?'} × ${os.cpus().length}, load average ${os
+      .loadavg()
+      .map((x) => x.toFixed(1))
+      .join(' ')} at start`,
     `fast path WebAssembly builds available: ${['simd', 'relaxed'].filter((v) => wasmVariantSupported(v as 'simd')).join(', ')}`,
   ];
 
   // ---- fast path variants, interleaved ----
   const fastVariants: Array<{ name: string; make: (B: number) => Stepper }> = [
     {
-      name: 'fast + adam.ts', make: (B) => {
+      name: 'fast + adam.ts',
+      make: (B) => {
         const m = new FastModel(c);
-        const params: Params = initParams(c, 5), st = adamInit(params);
+        const params: Params = initParams(c, 5),
+          st = adamInit(params);
         let i = 0;
-        return () => { const r = m.run(params, fastBatch(task.bank, pools.get(B)![i++ % 32], m), { backward: true }); adamStep(DEFAULT_ADAM, st, params, r.grads!); };
+        return () => {
+          const r = m.run(params, fastBatch(task.bank, pools.get(B)![i++ % 32], m), { backward: true });
+          adamStep(DEFAULT_ADAM, st, params, r.grads!);
+        };
       },
     },
-    ...([['fast + FastAdam', {}], ['fast + FastAdam exact', { exact: true }], ['fast (simd build) + FastAdam', { wasm: 'simd' }], ['fast, no dedup + FastAdam', { dedup: false }]] as const).map(([name, o]) => ({
-      name, make: (B: number): Stepper => {
+    ...(
+      [
+        ['fast + FastAdam', {}],
+        ['fast + FastAdam exact', { exact: true }],
+        ['fast (simd build) + FastAdam', { wasm: 'simd' }],
+        ['fast, no dedup + FastAdam', { dedup: false }],
+      ] as const
+    ).map(([name, o]) => ({
+      name,
+      make: (B: number): Stepper => {
         const m = new FastModel(c, { wasm: 'wasm' in o ? o.wasm : 'auto', dedup: 'dedup' in o ? o.dedup : true });
         const adam = new FastAdam(m, { exact: 'exact' in o ? o.exact : false });
-        const init = initParams(c, 5), p = m.paramViews();
+        const init = initParams(c, 5),
+          p = m.paramViews();
         for (const k of Object.keys(p)) p[k].set(init[k]);
         let i = 0;
-        return () => { m.run(p, fastBatch(task.bank, pools.get(B)![i++ % 32], m), { backward: true }); adam.step(DEFAULT_ADAM); };
+        return () => {
+          m.run(p, fastBatch(task.bank, pools.get(B)![i++ % 32], m), { backward: true });
+          adam.step(DEFAULT_ADAM);
+        };
       },
     })),
   ];
   // The trainer's fast engine on each Fig 5b condition (its clamps; the multi-pass ones folded).
   const engines = new Map<string, Awaited<ReturnType<typeof createEngine>>>();
-  for (const cond of fig5bConditions()) for (const B of SIZES) {
-    engines.set(`${cond.name}/${B}`, await createEngine('fast', 'auto', c, task.bank, cond.config.clamps!, initParams(c, 5), null));
-  }
+  for (const cond of fig5bConditions())
+    for (const B of SIZES) {
+      engines.set(
+        `${cond.name}/${B}`,
+        await createEngine('fast', 'auto', c, task.bank, cond.config.clamps!, initParams(c, 5), null),
+      );
+    }
   for (const cond of fig5bConditions()) {
     fastVariants.push({
-      name: `fast engine: ${cond.label}`, make: (B) => {
+      name: `fast engine: ${cond.label}`,
+      make: (B) => {
         const e = engines.get(`${cond.name}/${B}`)!;
         let i = 0;
-        return () => { e.step(pools.get(B)![i++ % 32], 0, DEFAULT_ADAM.lr); };
+        return () => {
+          e.step(pools.get(B)![i++ % 32], 0, DEFAULT_ADAM.lr);
+        };
       },
     });
   }
   for (const B of SIZES) {
     const steppers = fastVariants.map((v) => ({ name: v.name, step: v.make(B), times: [] as number[] }));
-    const warm = B === 32 ? 200 : 30, rounds = QUICK ? 10 : 40, per = B === 32 ? 25 : 5;
+    const warm = B === 32 ? 200 : 30,
+      rounds = QUICK ? 10 : 40,
+      per = B === 32 ? 25 : 5;
     for (const s of steppers) for (let i = 0; i < warm; i++) s.step();
-    for (let r = 0; r < rounds; r++) for (const s of steppers) for (let i = 0; i < per; i++) { const t = performance.now(); s.step(); s.times.push(performance.now() - t); }
+    for (let r = 0; r < rounds; r++)
+      for (const s of steppers)
+        for (let i = 0; i < per; i++) {
+          const t = performance.now();
+          s.step();
+          s.times.push(performance.now() - t);
+        }
     for (const s of steppers) rows.push({ name: s.name, batch: B, times: s.times });
     process.stderr.write(`fast path B=${B} done\n`);
   }
@@ -103,7 +153,8 @@ async function main(): Promise<void> {
   // ---- TensorFlow.js, as the trainer steps ----
   for (const backend of args.has('--only-fast') ? [] : (['wasm', 'cpu'] as const)) {
     await initBackend(backend);
-    const params = initParams(c, 5), st = adamInit(params);
+    const params = initParams(c, 5),
+      st = adamInit(params);
     const w = new TfWeights(c, params);
     const nameOf = new Map(Object.entries(w.vars).map(([k, v]) => [v.name, k]));
     const vars = Object.values(w.vars);
@@ -113,8 +164,14 @@ async function main(): Promise<void> {
         const batch = pools.get(B)![i++ % 32];
         const grads = tf.tidy(() => {
           const inputs = batchInputs(task.bank, batch);
-          const targets = tf.tensor1d(Int32Array.from({ length: B }, (_, b) => batch.labels[b * 3 + 2]), 'int32');
-          const { value, grads: g } = tf.variableGrads(() => crossEntropy(forward(c, w.weights, inputs).logits, targets), vars);
+          const targets = tf.tensor1d(
+            Int32Array.from({ length: B }, (_, b) => batch.labels[b * 3 + 2]),
+            'int32',
+          );
+          const { value, grads: g } = tf.variableGrads(
+            () => crossEntropy(forward(c, w.weights, inputs).logits, targets),
+            vars,
+          );
           value.dataSync();
           const out: Partial<Params> = {};
           for (const [n, t] of Object.entries(g)) out[nameOf.get(n)!] = t.dataSync() as Float32Array;
@@ -124,10 +181,15 @@ async function main(): Promise<void> {
         w.assign(params);
       };
       const cpu = backend === 'cpu';
-      const warm = cpu ? 2 : 5, n = QUICK ? (cpu ? 3 : 10) : cpu ? (B === 32 ? 15 : 4) : B === 32 ? 60 : 12;
+      const warm = cpu ? 2 : 5,
+        n = QUICK ? (cpu ? 3 : 10) : cpu ? (B === 32 ? 15 : 4) : B === 32 ? 60 : 12;
       for (let k = 0; k < warm; k++) step();
       const times: number[] = [];
-      for (let k = 0; k < n; k++) { const t = performance.now(); step(); times.push(performance.now() - t); }
+      for (let k = 0; k < n; k++) {
+        const t = performance.now();
+        step();
+        times.push(performance.now() - t);
+      }
       rows.push({ name: `tfjs-${backend}`, batch: B, times });
       process.stderr.write(`tfjs-${backend} B=${B} done\n`);
     }
@@ -141,13 +203,22 @@ async function main(): Promise<void> {
     if (probe.status !== 0 && process.getuid?.() === 0) {
       process.stderr.write('installing python3-torch and libopenblas0-pthread through apt (one time)…\n');
       spawnSync('apt-get', ['update'], { stdio: 'ignore' });
-      spawnSync('apt-get', ['install', '-y', 'python3-torch', 'libopenblas0-pthread'], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+      spawnSync('apt-get', ['install', '-y', 'python3-torch', 'libopenblas0-pthread'], {
+        stdio: 'ignore',
+        env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+      });
       probe = spawnSync(py, ['-c', 'import torch'], { encoding: 'utf8' });
     }
     if (probe.status === 0) {
       const blas = '/usr/lib/x86_64-linux-gnu/openblas-pthread';
       const r = spawnSync(py, [path.join(__dirname, 'torch_step.py'), ...SIZES.map(String)], {
-        encoding: 'utf8', env: { ...process.env, LD_LIBRARY_PATH: [blas, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':'), OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' },
+        encoding: 'utf8',
+        env: {
+          ...process.env,
+          LD_LIBRARY_PATH: [blas, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':'),
+          OMP_NUM_THREADS: '1',
+          OPENBLAS_NUM_THREADS: '1',
+        },
         maxBuffer: 1 << 26,
       });
       if (r.status === 0) {
@@ -155,7 +226,8 @@ async function main(): Promise<void> {
         for (const B of SIZES) rows.push({ name: 'pytorch', batch: B, times: out[String(B)] as number[] });
         env.push(`pytorch ${out.torch as string}, OpenBLAS from ${blas}, 1 thread`);
       } else env.push(`pytorch: bench/torch_step.py failed: ${r.stderr.trim().split('\n').pop()}`);
-    } else env.push(`pytorch: not measured (${py} cannot import torch; apt-get install python3-torch libopenblas0-pthread)`);
+    } else
+      env.push(`pytorch: not measured (${py} cannot import torch; apt-get install python3-torch libopenblas0-pthread)`);
   }
 
   // ---- table ----
@@ -164,17 +236,35 @@ async function main(): Promise<void> {
   const names = [...new Set(rows.map((r) => r.name))];
   const lines: string[] = [];
   // FLOP limit (notes/engine-performance.md): 45.4 MFLOP per batch-32 step ÷ one core's AVX-512 peak ≈ 300 GFLOP/s.
-  const flopLimitMs = (B: number) => (45.4e6 * (B / 32)) / 300e9 * 1000;
-  lines.push(`| implementation | batch | ms/step (median) | p10 | steps/s | sequences/s | ÷ fast+adam.ts B=32 | × FLOP limit |${torch32 ? ' speed-up vs pytorch |' : ''}`);
+  const flopLimitMs = (B: number) => ((45.4e6 * (B / 32)) / 300e9) * 1000;
+  lines.push(
+    `| implementation | batch | ms/step (median) | p10 | steps/s | sequences/s | ÷ fast+adam.ts B=32 | × FLOP limit |${torch32 ? ' speed-up vs pytorch |' : ''}`,
+  );
   lines.push(`|---|---:|---:|---:|---:|---:|---:|---:|${torch32 ? '---:|' : ''}`);
-  for (const n of names) for (const B of SIZES) {
-    const r = rows.find((x) => x.name === n && x.batch === B);
-    if (!r) continue;
-    const med = median(r.times);
-    const torch = rows.find((x) => x.name === 'pytorch' && x.batch === B);
-    lines.push(`| ${n} | ${B} | ${med.toFixed(3)} | ${pct(r.times, 0.1).toFixed(3)} | ${(1000 / med).toFixed(1)} | ${((1000 / med) * B).toFixed(0)} | ${(med / ref).toFixed(2)} | ${(med / flopLimitMs(B)).toFixed(1)} |${torch32 ? ` ${torch ? (median(torch.times) / med).toFixed(2) + '×' : ''} |` : ''}`);
-  }
-  env.push(`load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} at end; n = ${names.map((n) => `${n}: ${rows.filter((r) => r.name === n).map((r) => r.times.length).join('/')}`).join(', ')}`);
+  for (const n of names)
+    for (const B of SIZES) {
+      const r = rows.find((x) => x.name === n && x.batch === B);
+      if (!r) continue;
+      const med = median(r.times);
+      const torch = rows.find((x) => x.name === 'pytorch' && x.batch === B);
+      lines.push(
+        `| ${n} | ${B} | ${med.toFixed(3)} | ${pct(r.times, 0.1).toFixed(3)} | ${(1000 / med).toFixed(1)} | ${((1000 / med) * B).toFixed(0)} | ${(med / ref).toFixed(2)} | ${(med / flopLimitMs(B)).toFixed(1)} |${torch32 ? ` ${torch ? (median(torch.times) / med).toFixed(2) + '×' : ''} |` : ''}`,
+      );
+    }
+  env.push(
+    `load average ${os
+      .loadavg()
+      .map((x) => x.toFixed(1))
+      .join(' ')} at end; n = ${names
+      .map(
+        (n) =>
+          `${n}: ${rows
+            .filter((r) => r.name === n)
+            .map((r) => r.times.length)
+            .join('/')}`,
+      )
+      .join(', ')}`,
+  );
   console.log(lines.join('\n'));
   console.log('\n' + env.map((e) => `- ${e}`).join('\n'));
   if (!args.has('--no-wall') && !args.has('--only-fast')) console.log('\n' + (await wallTimes()));
@@ -197,26 +287,55 @@ async function wallTimes(): Promise<string> {
   const measure = async (name: string, scale: 'paper' | 'fast') => {
     const cfg = resolvePreset(name, scale);
     const full = cfg.train.sequences;
-    cfg.train.sequences = Math.max(cfg.train.batchSize * 20, Math.round((full * frac) / cfg.train.batchSize) * cfg.train.batchSize);
+    cfg.train.sequences = Math.max(
+      cfg.train.batchSize * 20,
+      Math.round((full * frac) / cfg.train.batchSize) * cfg.train.batchSize,
+    );
     cfg.train.checkpointEvery = 0;
     let engine = '';
     const t0 = performance.now();
-    await runTraining(cfg, RunDir.create(root, name.replace(/[^\w.-]/g, '_')), { emit: (m) => { if (m.type === 'started') engine = m.engine; }, shouldStop: () => false });
+    await runTraining(cfg, RunDir.create(root, name.replace(/[^\w.-]/g, '_')), {
+      emit: (m) => {
+        if (m.type === 'started') engine = m.engine;
+      },
+      shouldStop: () => false,
+    });
     const s = ((performance.now() - t0) / 1000) * (full / cfg.train.sequences);
     return { name, engine, seconds: s, full };
   };
   const rows = [await measure('paper', 'paper')];
   const fig5b = [] as typeof rows;
-  for (const n of ['noclamp', 'perfect_prev_tok_attn_single', 'perfect_l1', 'perfect_match', 'perfect_copy', 'perfect_l1_and_copy']) fig5b.push(await measure(`fig5b.${n}`, 'paper'));
+  for (const n of [
+    'noclamp',
+    'perfect_prev_tok_attn_single',
+    'perfect_l1',
+    'perfect_match',
+    'perfect_copy',
+    'perfect_l1_and_copy',
+  ])
+    fig5b.push(await measure(`fig5b.${n}`, 'paper'));
   // Longest-first onto one worker per core.
   const workers = new Array<number>(Math.max(1, os.availableParallelism())).fill(0);
-  for (const r of [...fig5b].sort((a, b) => b.seconds - a.seconds)) { const i = workers.indexOf(Math.min(...workers)); workers[i] += r.seconds; }
-  const fmt = (s: number) => (s >= 3600 ? `${(s / 3600).toFixed(1)} h` : s >= 60 ? `${(s / 60).toFixed(1)} min` : `${s.toFixed(0)} s`);
-  const out = [`Wall time at paper scale (${frac === 1 ? 'measured in full' : `measured on ${(frac * 100).toFixed(1)} % of each run and scaled`}):`, '', '| run | engine | sequences | wall time |', '|---|---|---:|---:|'];
-  for (const r of [...rows, ...fig5b]) out.push(`| ${r.name} | ${r.engine} | ${r.full.toLocaleString('en-US')} | ${fmt(r.seconds)} |`);
+  for (const r of [...fig5b].sort((a, b) => b.seconds - a.seconds)) {
+    const i = workers.indexOf(Math.min(...workers));
+    workers[i] += r.seconds;
+  }
+  const fmt = (s: number) =>
+    s >= 3600 ? `${(s / 3600).toFixed(1)} h` : s >= 60 ? `${(s / 60).toFixed(1)} min` : `${s.toFixed(0)} s`;
+  const out = [
+    `Wall time at paper scale (${frac === 1 ? 'measured in full' : `measured on ${(frac * 100).toFixed(1)} % of each run and scaled`}):`,
+    '',
+    '| run | engine | sequences | wall time |',
+    '|---|---|---:|---:|',
+  ];
+  for (const r of [...rows, ...fig5b])
+    out.push(`| ${r.name} | ${r.engine} | ${r.full.toLocaleString('en-US')} | ${fmt(r.seconds)} |`);
   out.push(`| Fig 5b sweep on ${workers.length} workers | | | ${fmt(Math.max(...workers))} |`);
   fs.rmSync(root, { recursive: true, force: true });
   return out.join('\n');
 }
 
-main().catch((e) => { console.error(e); process.exit(1); });
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

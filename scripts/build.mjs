@@ -7,23 +7,49 @@ import { join } from 'node:path';
 
 const watch = process.argv.includes('--watch');
 const production = process.argv.includes('--production');
-const common = { bundle: true, sourcemap: !production, minify: production, logLevel: 'warning', mainFields: ['module', 'main'] };
+const common = {
+  bundle: true,
+  sourcemap: !production,
+  minify: production,
+  logLevel: 'warning',
+  mainFields: ['module', 'main'],
+};
 
 const node = { ...common, platform: 'node', format: 'cjs', target: 'node20' };
 const builds = [
   { ...node, entryPoints: { extension: 'src/extension.ts' }, outdir: 'out', external: ['vscode'] },
   // tfjs-node is optional (it cannot install everywhere) and native: never bundled, required at run time.
   // llc-worker: the LLC sampler's worker threads (src/engine/llc/pool.ts finds it next to cli.js).
-  { ...node, entryPoints: { child: 'src/engine/child.ts', cli: 'src/engine/cli.ts', 'llc-worker': 'src/engine/llc/worker.ts' }, outdir: 'out',
-    external: ['@tensorflow/tfjs-node', 'h5wasm'] },
-  { ...common, platform: 'browser', format: 'iife', target: 'es2022',
+  {
+    ...node,
+    entryPoints: { child: 'src/engine/child.ts', cli: 'src/engine/cli.ts', 'llc-worker': 'src/engine/llc/worker.ts' },
+    outdir: 'out',
+    external: ['@tensorflow/tfjs-node', 'h5wasm'],
+  },
+  {
+    ...common,
+    platform: 'browser',
+    format: 'iife',
+    target: 'es2022',
     entryPoints: Object.fromEntries(webviewEntries().map((f) => [f.replace(/\.ts$/, ''), join('src/webview', f)])),
-    outdir: 'out/webview' },
+    outdir: 'out/webview',
+  },
   // h5wasm's Node build (ESM, its wasm embedded) as one ES module next to the child: the child imports it
   // only when it reads an .h5 feature file, and the .vsix then needs no node_modules at all.
-  { ...node, format: 'esm', sourcemap: false, minify: true, entryPoints: { h5wasm: 'node_modules/h5wasm/dist/node/hdf5_hl.js' }, outdir: 'out',
-    outExtension: { '.js': '.mjs' } },
-].map((b) => ({ ...b, entryPoints: Object.fromEntries(Object.entries(b.entryPoints).filter(([, p]) => existsSync(p))) }))
+  {
+    ...node,
+    format: 'esm',
+    sourcemap: false,
+    minify: true,
+    entryPoints: { h5wasm: 'node_modules/h5wasm/dist/node/hdf5_hl.js' },
+    outdir: 'out',
+    outExtension: { '.js': '.mjs' },
+  },
+]
+  .map((b) => ({
+    ...b,
+    entryPoints: Object.fromEntries(Object.entries(b.entryPoints).filter(([, p]) => existsSync(p))),
+  }))
   .filter((b) => Object.keys(b.entryPoints).length > 0);
 
 function webviewEntries() {

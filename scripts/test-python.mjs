@@ -12,16 +12,25 @@ const tried = [process.env.PYTHON, '/usr/bin/python3', 'python3'].filter(Boolean
 const hasNumpy = (py) => spawnSync(py, ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
 const py = tried.find(hasNumpy);
 if (!py) {
-  console.error(`test:python: no Python 3 with numpy (tried ${tried.join(', ')}); `
-    + 'install it: apt-get install -y python3-numpy');
+  console.error(
+    `test:python: no Python 3 with numpy (tried ${tried.join(', ')}); ` +
+      'install it: apt-get install -y python3-numpy',
+  );
   process.exit(1);
 }
-const probe = spawnSync(py, ['-c', `
+const probe = spawnSync(
+  py,
+  [
+    '-c',
+    `
 import importlib, shutil, sys, numpy
 found = [m for m in ("h5py", "torch", "matplotlib", "pandas") if importlib.util.find_spec(m)]
 print(f"{sys.executable} {sys.version.split()[0]}, numpy {numpy.__version__}; optional: {', '.join(found) or 'none'}"
       f"{', jupyter' if shutil.which('jupyter') else ''}")
-`], { encoding: 'utf8' });
+`,
+  ],
+  { encoding: 'utf8' },
+);
 console.log(`test:python: ${probe.stdout.trim()}`);
 const args = ['-m', 'unittest', 'discover', '-s', 'python/tests', '-t', 'python/tests', ...process.argv.slice(2)];
 const r = spawnSync(py, args, { cwd: root, stdio: 'inherit' });

@@ -69,14 +69,21 @@ function serverEnv(toolchain) {
 }
 
 /** Settings that turn workspace trust on (Restricted Mode without the start-up prompt). */
-const TRUST_SETTINGS = { 'security.workspace.trust.enabled': true, 'security.workspace.trust.startupPrompt': 'never', 'security.workspace.trust.untrustedFiles': 'open' };
+const TRUST_SETTINGS = {
+  'security.workspace.trust.enabled': true,
+  'security.workspace.trust.startupPrompt': 'never',
+  'security.workspace.trust.untrustedFiles': 'open',
+};
 
 function prepareDirs(d, trust = false) {
   mkdirSync(join(d.userData, 'User'), { recursive: true });
   mkdirSync(d.extensions, { recursive: true });
   // Always pass --config: without it code-server writes into the home folder.
   writeFileSync(d.config, 'bind-addr: 127.0.0.1:0\nauth: none\ncert: false\n');
-  writeFileSync(join(d.userData, 'User', 'settings.json'), JSON.stringify({ ...USER_SETTINGS, ...(trust ? TRUST_SETTINGS : {}) }, null, 2) + '\n');
+  writeFileSync(
+    join(d.userData, 'User', 'settings.json'),
+    JSON.stringify({ ...USER_SETTINGS, ...(trust ? TRUST_SETTINGS : {}) }, null, 2) + '\n',
+  );
 }
 
 function commonArgs(d) {
@@ -87,11 +94,15 @@ function commonArgs(d) {
 export function installExtension(toolchain, dir, vsix) {
   const d = serverDirs(dir);
   prepareDirs(d);
-  const r = spawnSync(toolchain.node, [toolchain.codeServer, ...commonArgs(d), '--install-extension', vsix, '--force'], {
-    env: serverEnv(toolchain),
-    encoding: 'utf8',
-    timeout: 120_000,
-  });
+  const r = spawnSync(
+    toolchain.node,
+    [toolchain.codeServer, ...commonArgs(d), '--install-extension', vsix, '--force'],
+    {
+      env: serverEnv(toolchain),
+      encoding: 'utf8',
+      timeout: 120_000,
+    },
+  );
   const out = `${r.stdout ?? ''}${r.stderr ?? ''}`;
   if (r.status !== 0) throw new Error(`code-server --install-extension failed (exit ${r.status ?? r.signal}):\n${out}`);
   return out.trim();
@@ -113,8 +124,10 @@ export async function startCodeServer(toolchain, dir, { smokeTestDriver = false,
     [
       toolchain.codeServer,
       ...commonArgs(d),
-      '--auth', 'none',
-      '--bind-addr', `127.0.0.1:${port}`,
+      '--auth',
+      'none',
+      '--bind-addr',
+      `127.0.0.1:${port}`,
       '--disable-telemetry',
       '--disable-update-check',
       ...(trust ? [] : ['--disable-workspace-trust']),

@@ -15,7 +15,9 @@ export const PLAYWRIGHT_CORE_VERSION = '1.65.1';
 const here = dirname(fileURLToPath(import.meta.url));
 export const repoRoot = resolve(here, '../..');
 /** The cache; VSCODE_E2E_CACHE moves it (e.g. to a folder that outlives fresh clones on a CI machine). */
-export const cacheDir = process.env.VSCODE_E2E_CACHE ? resolve(process.env.VSCODE_E2E_CACHE) : join(repoRoot, '.cache', 'vscode-e2e');
+export const cacheDir = process.env.VSCODE_E2E_CACHE
+  ? resolve(process.env.VSCODE_E2E_CACHE)
+  : join(repoRoot, '.cache', 'vscode-e2e');
 
 /** @typedef {{ node: string, nodeDir: string, codeServer: string, chromium: string, playwrightCore: string }} Toolchain */
 
@@ -110,14 +112,31 @@ export function ensureInstalled() {
     if (!dpkgInstalled('libkrb5-dev')) timed('libkrb5-dev (apt)', () => aptInstall(['libkrb5-dev']));
     // Node 24 first on PATH so npm, its lifecycle scripts and node-gyp all run on it; headers from the
     // same package so native modules build offline.
-    const env = cleanEnv({ PATH: join(t.nodeDir, 'bin') + delimiter + process.env.PATH, npm_config_nodedir: t.nodeDir });
+    const env = cleanEnv({
+      PATH: join(t.nodeDir, 'bin') + delimiter + process.env.PATH,
+      npm_config_nodedir: t.nodeDir,
+    });
     timed(`code-server@${CODE_SERVER_VERSION}`, () =>
       npmInstallInto(join(cacheDir, 'code-server'), `code-server@${CODE_SERVER_VERSION}`, env),
     );
     // Its postinstall builds VS Code's native modules; if npm skipped install scripts, say so now.
-    const probe = join(dirname(t.codeServer), '..', '..', 'lib', 'vscode', 'node_modules', '@vscode', 'spdlog', 'build', 'Release', 'spdlog.node');
+    const probe = join(
+      dirname(t.codeServer),
+      '..',
+      '..',
+      'lib',
+      'vscode',
+      'node_modules',
+      '@vscode',
+      'spdlog',
+      'build',
+      'Release',
+      'spdlog.node',
+    );
     if (!existsSync(probe)) {
-      throw new Error(`code-server installed without its native modules (${probe} missing): were npm install scripts disabled?`);
+      throw new Error(
+        `code-server installed without its native modules (${probe} missing): were npm install scripts disabled?`,
+      );
     }
     writeFileSync(marker('code-server'), CODE_SERVER_VERSION + '\n');
   }

@@ -12,7 +12,17 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const defaultRoot = resolve(here, '../..');
-const TOP_LEVEL = ['package.json', '.vscodeignore', 'README.md', 'CHANGELOG.md', 'LICENSE', 'LICENSE.md', 'LICENSE.txt', 'out', 'media'];
+const TOP_LEVEL = [
+  'package.json',
+  '.vscodeignore',
+  'README.md',
+  'CHANGELOG.md',
+  'LICENSE',
+  'LICENSE.md',
+  'LICENSE.txt',
+  'out',
+  'media',
+];
 
 /**
  * Packages the extension at `root` into `outFile`. Returns { file, bytes, seconds }.
@@ -37,12 +47,23 @@ export function packageVsix({ root = defaultRoot, outFile, log = console.log }) 
     const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version;
     const args = [vsce, 'package', '--out', resolve(outFile), '--allow-missing-repository', '--no-dependencies'];
     if (!['LICENSE', 'LICENSE.md', 'LICENSE.txt'].some((f) => existsSync(join(root, f)))) args.push('--skip-license');
-    const r = spawnSync(process.execPath, args, { cwd: staging, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+    const r = spawnSync(process.execPath, args, {
+      cwd: staging,
+      encoding: 'utf8',
+      env: { ...process.env, NO_COLOR: '1' },
+    });
     const output = `${r.stdout ?? ''}${r.stderr ?? ''}`;
     if (r.status !== 0) throw new Error(`vsce package failed (exit ${r.status ?? r.signal}):\n${output}`);
     const done = output.split('\n').find((l) => l.includes('Packaged:'));
-    // eslint-disable-next-line no-control-regex
-    log(`${done?.replace(/\x1b\[[0-9;]*m/g, '').replace(/^.*DONE\s*/, '').trim() ?? `packaged ${outFile}`} — version ${version}`);
+    log(
+      `${
+        done
+          // eslint-disable-next-line no-control-regex -- strips vsce's ANSI colour codes
+          ?.replace(/\x1b\[[0-9;]*m/g, '')
+          .replace(/^.*DONE\s*/, '')
+          .trim() ?? `packaged ${outFile}`
+      } — version ${version}`,
+    );
     return { file: resolve(outFile), bytes: statSync(outFile).size, seconds: (Date.now() - t0) / 1000 };
   } finally {
     if (!process.env.KEEP_STAGING) rmSync(staging, { recursive: true, force: true });

@@ -59,7 +59,11 @@ function cleanup() {
   })();
   return cleaning;
 }
-for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]]) {
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+  ['SIGHUP', 129],
+]) {
   process.on(signal, () => {
     if (aborted) return;
     aborted = signal;
@@ -132,7 +136,10 @@ try {
   toolchain = ensureInstalled();
 
   let t0 = Date.now();
-  const build = spawnSync(process.execPath, [join(repoRoot, 'scripts', 'build.mjs')], { cwd: repoRoot, stdio: 'inherit' });
+  const build = spawnSync(process.execPath, [join(repoRoot, 'scripts', 'build.mjs')], {
+    cwd: repoRoot,
+    stdio: 'inherit',
+  });
   if (build.status !== 0) throw new Error(`node scripts/build.mjs failed (exit ${build.status ?? build.signal})`);
   await buildSuite(repoRoot);
   log(`built extension and suite in ${secs(t0)}`);
@@ -163,18 +170,20 @@ try {
   cleanups.push(() => browser.close().catch(() => {}));
 
   // (1): the mocha suite, in a server with the smoke-test driver (it enables the test payload).
-  if (withSuite) await withServer(join(tmpRoot, 'server-suite'), { smokeTestDriver: true }, async (server) => {
-    t0 = Date.now();
-    log('mocha suite in the extension host:');
-    const workspace = writeFixtureWorkspace(join(tmpRoot, 'workspace-suite'));
-    const suite = await runSuitePass({ browser, server, workspace, extensionPath: repoRoot, resultsDir });
-    counts.passed += suite.passed;
-    counts.failed += suite.failed;
-    if (suite.error) failures.push(`mocha suite: ${suite.error}`);
-    else if (suite.failed > 0 || suite.exitCode !== 0) failures.push(`mocha suite: ${suite.failed} failed (exit ${suite.exitCode})`);
-    log(`mocha suite: ${suite.passed} passed, ${suite.failed} failed, ${suite.pending} pending in ${secs(t0)}`);
-    return !suite.error && suite.failed === 0 && suite.exitCode === 0;
-  });
+  if (withSuite)
+    await withServer(join(tmpRoot, 'server-suite'), { smokeTestDriver: true }, async (server) => {
+      t0 = Date.now();
+      log('mocha suite in the extension host:');
+      const workspace = writeFixtureWorkspace(join(tmpRoot, 'workspace-suite'));
+      const suite = await runSuitePass({ browser, server, workspace, extensionPath: repoRoot, resultsDir });
+      counts.passed += suite.passed;
+      counts.failed += suite.failed;
+      if (suite.error) failures.push(`mocha suite: ${suite.error}`);
+      else if (suite.failed > 0 || suite.exitCode !== 0)
+        failures.push(`mocha suite: ${suite.failed} failed (exit ${suite.exitCode})`);
+      log(`mocha suite: ${suite.passed} passed, ${suite.failed} failed, ${suite.pending} pending in ${secs(t0)}`);
+      return !suite.error && suite.failed === 0 && suite.exitCode === 0;
+    });
 
   // (2): the UI pass against the development extension: an Extension Development Host, which code-server
   // opens from the payload only with the smoke-test driver (that driver also hides notification toasts).
@@ -182,7 +191,11 @@ try {
     t0 = Date.now();
     log('UI pass, development extension:');
     const ui = await runUiPass({
-      browser, server, pass: 'dev', resultsDir, version,
+      browser,
+      server,
+      pass: 'dev',
+      resultsDir,
+      version,
       workspace: writeFixtureWorkspace(join(tmpRoot, 'workspace-ui-dev')),
       extensionDevelopmentPath: repoRoot,
       toasts: false,
@@ -198,7 +211,12 @@ try {
     t0 = Date.now();
     log('UI pass, untrusted workspace (development extension):');
     const ui = await runUiPass({
-      browser, server, pass: 'untrusted', resultsDir, version, sections: [untrusted],
+      browser,
+      server,
+      pass: 'untrusted',
+      resultsDir,
+      version,
+      sections: [untrusted],
       workspace: writeFixtureWorkspace(join(tmpRoot, 'workspace-ui-untrusted')),
       extensionDevelopmentPath: repoRoot,
       toasts: false,
@@ -217,7 +235,11 @@ try {
     let stage = 'package .vsix';
     let installed = false;
     try {
-      const { file, bytes } = packageVsix({ root: repoRoot, outFile: join(tmpRoot, `induction-lab-${version}.vsix`), log });
+      const { file, bytes } = packageVsix({
+        root: repoRoot,
+        outFile: join(tmpRoot, `induction-lab-${version}.vsix`),
+        log,
+      });
       record('package .vsix', true);
       log(`vsix ${(bytes / 2 ** 20).toFixed(1)} MiB in ${secs(t0)}`);
       stage = 'install .vsix into code-server';
@@ -233,7 +255,11 @@ try {
         t0 = Date.now();
         log('UI pass, packaged extension (.vsix):');
         const ui = await runUiPass({
-          browser, server, pass: 'vsix', resultsDir, version,
+          browser,
+          server,
+          pass: 'vsix',
+          resultsDir,
+          version,
           workspace: writeFixtureWorkspace(join(tmpRoot, 'workspace-ui-vsix')),
         });
         for (const s of ui.passed) record(`UI vsix: ${s}`, true);

@@ -54,13 +54,23 @@ export async function runSuitePass({ browser, server, workspace, extensionPath, 
     const result = await Promise.race([exited, timer]);
     if (!result) {
       await saveFailure(page, resultsDir, 'suite-timeout');
-      return { passed: counts?.passed ?? 0, failed: Math.max(1, counts?.failed ?? 0), pending: 0, exitCode: -1,
-        error: `mocha suite did not finish within ${timeoutMs / 1000} s` };
+      return {
+        passed: counts?.passed ?? 0,
+        failed: Math.max(1, counts?.failed ?? 0),
+        pending: 0,
+        exitCode: -1,
+        error: `mocha suite did not finish within ${timeoutMs / 1000} s`,
+      };
     }
     if (result.code !== 0) saveLogs(resultsDir, 'suite', result.logs);
     if (!counts) {
-      return { passed: 0, failed: 1, pending: 0, exitCode: result.code,
-        error: `the suite ended (exit ${result.code}) without reporting results: did index.js load?` };
+      return {
+        passed: 0,
+        failed: 1,
+        pending: 0,
+        exitCode: result.code,
+        error: `the suite ended (exit ${result.code}) without reporting results: did index.js load?`,
+      };
     }
     return { ...counts, exitCode: result.code };
   } finally {

@@ -27,14 +27,36 @@ export const UI_SECTIONS = [basics, training, views, llc, measures, flow];
  *   smoke-test driver, which hides toasts: pass `toasts: false`); without it the installed extension runs.
  * @returns {Promise<{ passed: string[], failed: Array<{ step: string, error: string }> }>}
  */
-export async function runUiPass({ browser, server, workspace, pass, resultsDir, extensionDevelopmentPath, version, toasts = true, sections = UI_SECTIONS }) {
+export async function runUiPass({
+  browser,
+  server,
+  workspace,
+  pass,
+  resultsDir,
+  extensionDevelopmentPath,
+  version,
+  toasts = true,
+  sections = UI_SECTIONS,
+}) {
   mkdirSync(resultsDir, { recursive: true });
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
   const page = await context.newPage();
   const consoleLines = [];
   page.on('console', (m) => consoleLines.push(`[${m.type()}] ${m.text()}`));
-  const payload = extensionDevelopmentPath ? [['extensionDevelopmentPath', server.remoteUri(extensionDevelopmentPath)]] : undefined;
-  const ui = makeUi({ page, pass, resultsDir, toasts, server, workspace, consoleLines, version, url: server.url(workspace, payload) });
+  const payload = extensionDevelopmentPath
+    ? [['extensionDevelopmentPath', server.remoteUri(extensionDevelopmentPath)]]
+    : undefined;
+  const ui = makeUi({
+    page,
+    pass,
+    resultsDir,
+    toasts,
+    server,
+    workspace,
+    consoleLines,
+    version,
+    url: server.url(workspace, payload),
+  });
   try {
     for (const section of sections) await section(ui);
   } finally {

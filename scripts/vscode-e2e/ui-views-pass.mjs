@@ -38,7 +38,13 @@ async function webviewFrame(page, selector, timeout = STEP_TIMEOUT) {
   const t0 = Date.now();
   while (Date.now() - t0 < timeout) {
     for (const f of page.frames()) {
-      if (await f.locator(selector).count().catch(() => 0)) return f;
+      if (
+        await f
+          .locator(selector)
+          .count()
+          .catch(() => 0)
+      )
+        return f;
     }
     await page.waitForTimeout(400);
   }
@@ -50,13 +56,18 @@ async function palette(page, title) {
   await page.mouse.move(1000, 700);
   await page.keyboard.press('Escape');
   await page.waitForTimeout(300);
-  await page.locator('.part.editor').first().click({ position: { x: 300, y: 300 }, force: true });
+  await page
+    .locator('.part.editor')
+    .first()
+    .click({ position: { x: 300, y: 300 }, force: true });
   await page.keyboard.press('F1');
   const input = page.locator('.quick-input-widget input');
   await input.waitFor({ timeout: STEP_TIMEOUT });
   await input.fill(`>${title}`);
   // Wait until the filtered list focuses the row, so Enter runs it (not the row focused before).
-  await page.locator('.quick-input-widget .monaco-list-row.focused', { hasText: title }).first()
+  await page
+    .locator('.quick-input-widget .monaco-list-row.focused', { hasText: title })
+    .first()
     .waitFor({ timeout: STEP_TIMEOUT });
   await page.keyboard.press('Enter');
 }
@@ -70,7 +81,11 @@ async function setTheme(page, workspace, id, bodyClass) {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'settings.json'), JSON.stringify({ 'workbench.colorTheme': id }, null, 2) + '\n');
   const f = await webviewFrame(page, 'svg[aria-label="Per-head scores"]');
-  await until(page, () => f.locator(`body.${bodyClass}`).count(), async () => `the theme did not switch to ${id}`);
+  await until(
+    page,
+    () => f.locator(`body.${bodyClass}`).count(),
+    async () => `the theme did not switch to ${id}`,
+  );
   await page.waitForTimeout(800);
 }
 
@@ -122,8 +137,9 @@ export async function runViewsSteps({ page, step, screenshot, workspace, pass })
       }
       const got = Number(/^(\d+)/.exec(text)?.[1]);
       if (got !== want || Math.abs(got - target) > interval) {
-        throw new Error(`pointer at ${target} sequences selected ${text} `
-          + `(want ${want}, evaluations every ${interval})`);
+        throw new Error(
+          `pointer at ${target} sequences selected ${text} ` + `(want ${want}, evaluations every ${interval})`,
+        );
       }
       const tip = await f.locator('.tooltip').first().innerText();
       if (!tip.replace(/,/g, '').includes(`${want} sequences`)) {
@@ -134,18 +150,22 @@ export async function runViewsSteps({ page, step, screenshot, workspace, pass })
     await page.mouse.move(1000, 700);
   });
 
-  await step('the attention panel\'s aligned mean is computed in a child and shows the aligned query row', async () => {
+  await step("the attention panel's aligned mean is computed in a child and shows the aligned query row", async () => {
     const f = await webviewFrame(page, 'svg[aria-label="Attention patterns, layers by heads"]');
     await f.locator('button.seg', { hasText: 'Mean, aligned' }).click();
-    await until(page, async () => ((await f.locator('svg g.notes').textContent()) ?? '').includes('query row aligned'),
-      async () => `no aligned note; status ${JSON.stringify(await f.locator('.status').first().innerText())}`, 90_000);
+    await until(
+      page,
+      async () => ((await f.locator('svg g.notes').textContent()) ?? '').includes('query row aligned'),
+      async () => `no aligned note; status ${JSON.stringify(await f.locator('.status').first().innerText())}`,
+      90_000,
+    );
     const heads = await f.locator('[aria-label^="Layer "][aria-label*=" head "]').count();
     if (heads !== 16) throw new Error(`aligned mean: ${heads} head heatmaps, want 16`);
     await screenshot('views-attention-aligned');
     await f.locator('button.seg', { hasText: 'One sequence' }).click();
   });
 
-  await step('the dashboard\'s loss chart is fully inside the viewport of a 300 px side bar', async () => {
+  await step("the dashboard's loss chart is fully inside the viewport of a 300 px side bar", async () => {
     const sidebar = page.locator('.part.sidebar');
     let sb = await sidebar.boundingBox();
     if (Math.abs(sb.width - 300) > 4) {
@@ -162,9 +182,14 @@ export async function runViewsSteps({ page, step, screenshot, workspace, pass })
     const frameEl = await f.frameElement();
     const chart = f.locator('svg.chart[aria-label="Eval-set curves vs sequences seen"]');
     const fits = async () => {
-      const c = await chart.boundingBox(), o = await frameEl.boundingBox(), vp = page.viewportSize();
-      const ok = c.x >= o.x - 1 && c.x + c.width <= o.x + o.width + 1
-        && c.y >= o.y - 1 && c.y + c.height <= Math.min(o.y + o.height, vp.height) + 1;
+      const c = await chart.boundingBox(),
+        o = await frameEl.boundingBox(),
+        vp = page.viewportSize();
+      const ok =
+        c.x >= o.x - 1 &&
+        c.x + c.width <= o.x + o.width + 1 &&
+        c.y >= o.y - 1 &&
+        c.y + c.height <= Math.min(o.y + o.height, vp.height) + 1;
       return { c, o, ok };
     };
     let r = await fits();
@@ -178,32 +203,50 @@ export async function runViewsSteps({ page, step, screenshot, workspace, pass })
       await f.locator('body').evaluate(() => window.scrollTo(0, 0));
       r = await fits();
     }
-    const overflow = await f.locator('body')
+    const overflow = await f
+      .locator('body')
       .evaluate(() => document.scrollingElement.scrollWidth - document.scrollingElement.clientWidth);
     await screenshot('views-dashboard-300px');
     if (!r.ok) {
-      throw new Error(`loss chart ${JSON.stringify(r.c)} is not inside the dashboard's viewport `
-        + JSON.stringify(r.o));
+      throw new Error(
+        `loss chart ${JSON.stringify(r.c)} is not inside the dashboard's viewport ` + JSON.stringify(r.o),
+      );
     }
     if (overflow > 1) throw new Error(`the dashboard scrolls sideways by ${overflow} px at 300 px`);
   });
 
   await step('compare and subcircuit views open with their curves', async () => {
     // Subcircuit runs as "Run Subcircuit Progress" writes them (two conditions, fsl_train loss).
-    for (const [cond, k] of [['perfect_l1', 800], ['perfect_match', 400]]) {
+    for (const [cond, k] of [
+      ['perfect_l1', 800],
+      ['perfect_match', 400],
+    ]) {
       const dir = join(workspace, '.induction-lab', 'runs', 'subcircuits', `subcircuits-fast-seed5-${cond}`);
       mkdirSync(dir, { recursive: true });
-      const runJson = { id: `subcircuits-fast-seed5-${cond}`, name: cond, status: 'completed',
-        config: { clamps: [], train: { sequences: 3200 } } };
+      const runJson = {
+        id: `subcircuits-fast-seed5-${cond}`,
+        name: cond,
+        status: 'completed',
+        config: { clamps: [], train: { sequences: 3200 } },
+      };
       writeFileSync(join(dir, 'run.json'), JSON.stringify(runJson));
-      const row = (i) => JSON.stringify({ sequences: i * 400, step: i * 12.5, wallTime: i,
-        eval: { fsl_train: { loss: 0.7 * Math.exp(-(i * 400) / k) + 0.02, acc: 0.5 } } });
+      const row = (i) =>
+        JSON.stringify({
+          sequences: i * 400,
+          step: i * 12.5,
+          wallTime: i,
+          eval: { fsl_train: { loss: 0.7 * Math.exp(-(i * 400) / k) + 0.02, acc: 0.5 } },
+        });
       writeFileSync(join(dir, 'metrics.jsonl'), Array.from({ length: 9 }, (_, i) => row(i) + '\n').join(''));
     }
     await palette(page, 'Induction Lab: Show Subcircuit Progress');
     const sub = await webviewFrame(page, 'svg[aria-label="Subcircuit evolution, small multiples"]');
     const lines = sub.locator('path.line.main');
-    await until(page, async () => (await lines.count()) >= 2, async () => `subcircuit curves: ${await lines.count()}`);
+    await until(
+      page,
+      async () => (await lines.count()) >= 2,
+      async () => `subcircuit curves: ${await lines.count()}`,
+    );
     await palette(page, 'Induction Lab: Compare Runs');
     const pickRow = page.locator('.quick-input-widget .monaco-list-row');
     await pickRow.first().waitFor({ timeout: STEP_TIMEOUT });
@@ -212,13 +255,25 @@ export async function runViewsSteps({ page, step, screenshot, workspace, pass })
     let picked = 0;
     const n = await pickRow.count();
     for (let i = 0; i < n; i++) {
-      if (await pickRow.nth(i).click({ timeout: 3000 }).then(() => true, () => false)) picked++;
+      if (
+        await pickRow
+          .nth(i)
+          .click({ timeout: 3000 })
+          .then(
+            () => true,
+            () => false,
+          )
+      )
+        picked++;
     }
     if (picked < 2) throw new Error(`picked ${picked} of ${n} runs in the Compare picker`);
     await page.keyboard.press('Enter');
     const cmp = await webviewFrame(page, '.compare-groups');
-    await until(page, async () => (await cmp.locator('path.line.main').count()) >= 1,
-      async () => 'compare shows no curve');
+    await until(
+      page,
+      async () => (await cmp.locator('path.line.main').count()) >= 1,
+      async () => 'compare shows no curve',
+    );
   });
 
   await step('the influence and attention panels keep their run across Reload Window', async () => {
@@ -228,16 +283,27 @@ export async function runViewsSteps({ page, step, screenshot, workspace, pass })
     await palette(page, 'Induction Lab: Show Influence Matrix');
     // The command may ask which run (a quick pick): take the smoke run.
     await page.waitForTimeout(1000);
-    if (await page.locator('.quick-input-widget .monaco-list-row').first().isVisible().catch(() => false)) {
+    if (
+      await page
+        .locator('.quick-input-widget .monaco-list-row')
+        .first()
+        .isVisible()
+        .catch(() => false)
+    ) {
       await page.locator('.quick-input-widget input').fill('smoke');
-      await page.locator('.quick-input-widget .monaco-list-row.focused', { hasText: 'smoke' }).first()
+      await page
+        .locator('.quick-input-widget .monaco-list-row.focused', { hasText: 'smoke' })
+        .first()
         .waitFor({ timeout: STEP_TIMEOUT });
       await page.keyboard.press('Enter');
     }
     const influenceSel = 'svg[aria-label="Influence matrices"]';
     let f = await webviewFrame(page, influenceSel);
-    await until(page, async () => (await runLine(f)).includes(name),
-      async () => `influence panel shows ${JSON.stringify(await runLine(f))}, not ${name}`);
+    await until(
+      page,
+      async () => (await runLine(f)).includes(name),
+      async () => `influence panel shows ${JSON.stringify(await runLine(f))}, not ${name}`,
+    );
     await screenshot('views-influence-before-reload');
     await palette(page, 'Developer: Reload Window');
     await page.waitForTimeout(1500);
@@ -255,16 +321,23 @@ export async function runViewsSteps({ page, step, screenshot, workspace, pass })
         throw new Error(`after Reload Window the "${tab}" tab is titled ${JSON.stringify(title)}, not ${name}`);
       }
       f = await webviewFrame(page, selector, 60_000);
-      await until(page, async () => (await runLine(f)).includes(name),
-        async () => `after Reload Window the "${tab}" panel shows ${JSON.stringify(await runLine(f))}, not ${name}`);
+      await until(
+        page,
+        async () => (await runLine(f)).includes(name),
+        async () => `after Reload Window the "${tab}" panel shows ${JSON.stringify(await runLine(f))}, not ${name}`,
+      );
     }
     const dash = await webviewFrame(page, 'svg[aria-label="Per-head scores"]', 60_000);
-    await until(page, async () => (await dash.locator('.run-header').first().innerText()).includes(name),
-      async () => `after Reload Window the dashboard shows ${JSON.stringify(await runLine(dash))}, not ${name}`);
+    await until(
+      page,
+      async () => (await dash.locator('.run-header').first().innerText()).includes(name),
+      async () => `after Reload Window the dashboard shows ${JSON.stringify(await runLine(dash))}, not ${name}`,
+    );
     await screenshot('views-panels-after-reload');
   });
 
-  await step('measures over training: the influence panel redraws its heat maps as the slider scrubs checkpoints',
+  await step(
+    'measures over training: the influence panel redraws its heat maps as the slider scrubs checkpoints',
     async () => {
       const run = findRun(workspace, 'smoke');
       // The panel stays in front while the aggregates are computed: a hidden webview reloads when shown
@@ -275,22 +348,41 @@ export async function runViewsSteps({ page, step, screenshot, workspace, pass })
       const map = f.locator('g.heatmap[aria-label^="Accuracy with one Layer 2 head removed / kept"]');
       if (await map.count()) throw new Error('the head-ablation heat map is there before any aggregate was computed');
       // The aggregates, computed by the built CLI as a researcher would (dense names the strongest heads).
-      const args = [join(repoRoot, 'out', 'cli.js'), 'measure', run.dir, '--checkpoints', 'all',
-        '--what', 'dense,ablations,composition', '--subsample', '64'];
-      await new Promise((resolve, reject) => execFile(process.execPath, args, { cwd: repoRoot, timeout: 240_000 },
-        (err, _out, stderr) => (err ? reject(new Error(`measure failed: ${stderr.split('\n').slice(-3).join(' ')}`))
-          : resolve())));
+      const args = [
+        join(repoRoot, 'out', 'cli.js'),
+        'measure',
+        run.dir,
+        '--checkpoints',
+        'all',
+        '--what',
+        'dense,ablations,composition',
+        '--subsample',
+        '64',
+      ];
+      await new Promise((resolve, reject) =>
+        execFile(process.execPath, args, { cwd: repoRoot, timeout: 240_000 }, (err, _out, stderr) =>
+          err ? reject(new Error(`measure failed: ${stderr.split('\n').slice(-3).join(' ')}`)) : resolve(),
+        ),
+      );
       const file = join(run.dir, 'measures', 'ablations-over-training-sub64.json');
       const agg = JSON.parse(readFileSync(file, 'utf8'));
       if (agg.sequences.length < 3) throw new Error(`ablations measured at ${agg.sequences.length} checkpoints`);
-      await until(page, async () => (await map.count()) === 1,
-        async () => 'the open influence panel did not redraw with the head-ablation heat map once the aggregates '
-          + 'appeared (aggregate watcher)',
-        30_000);
+      await until(
+        page,
+        async () => (await map.count()) === 1,
+        async () =>
+          'the open influence panel did not redraw with the head-ablation heat map once the aggregates ' +
+          'appeared (aggregate watcher)',
+        30_000,
+      );
       const range = f.locator('input.step-range').first();
       const readout = f.locator('.step-readout').first();
-      const cellValues = () => map.locator('g.cell rect').evaluateAll((els) =>
-        els.map((e) => ({ v: Number(e.getAttribute('data-value')), fill: getComputedStyle(e).fill })));
+      const cellValues = () =>
+        map
+          .locator('g.cell rect')
+          .evaluateAll((els) =>
+            els.map((e) => ({ v: Number(e.getAttribute('data-value')), fill: getComputedStyle(e).fill })),
+          );
       const { heads, removeOneAcc, keepOneAcc } = agg.series;
       const want = (k) => heads.flatMap((_h, i) => [removeOneAcc[k][i], keepOneAcc[k][i]]);
       await range.focus();
@@ -299,15 +391,24 @@ export async function runViewsSteps({ page, step, screenshot, workspace, pass })
       for (let k = 0; k < agg.sequences.length; k++) {
         if (k > 0) await page.keyboard.press('ArrowRight');
         const seq = agg.sequences[k];
-        await until(page, async () => (await readout.innerText()).replace(/,/g, '').startsWith(`${seq} `),
-          async () => `slider at index ${k} reads ${JSON.stringify(await readout.innerText())}, want ${seq}`);
+        await until(
+          page,
+          async () => (await readout.innerText()).replace(/,/g, '').startsWith(`${seq} `),
+          async () => `slider at index ${k} reads ${JSON.stringify(await readout.innerText())}, want ${seq}`,
+        );
         const expected = want(k);
         let got = [];
-        await until(page, async () => {
-          got = await cellValues();
-          return got.length === expected.length && got.every((c, i) => Math.abs(c.v - expected[i]) < 1e-9);
-        }, async () => `at ${seq} sequences the cells hold ${JSON.stringify(got.map((c) => c.v))}, `
-          + `the aggregate says ${JSON.stringify(expected)}`, 10_000);
+        await until(
+          page,
+          async () => {
+            got = await cellValues();
+            return got.length === expected.length && got.every((c, i) => Math.abs(c.v - expected[i]) < 1e-9);
+          },
+          async () =>
+            `at ${seq} sequences the cells hold ${JSON.stringify(got.map((c) => c.v))}, ` +
+            `the aggregate says ${JSON.stringify(expected)}`,
+          10_000,
+        );
         fills.push(got.map((c) => c.fill).join(' '));
       }
       if (new Set(fills).size < 2) throw new Error('scrubbing the checkpoints never changed a cell colour');
@@ -319,10 +420,19 @@ export async function runViewsSteps({ page, step, screenshot, workspace, pass })
       const play = f.locator('button', { hasText: 'Play' }).first();
       await page.keyboard.press('Home');
       await play.click();
-      await until(page, async () => !(await readout.innerText()).replace(/,/g, '').startsWith(`${agg.sequences[0]} `),
-        async () => 'Play did not advance the checkpoint', 10_000);
-      await f.locator('button', { hasText: 'Pause' }).first().click().catch(() => {});
-    });
+      await until(
+        page,
+        async () => !(await readout.innerText()).replace(/,/g, '').startsWith(`${agg.sequences[0]} `),
+        async () => 'Play did not advance the checkpoint',
+        10_000,
+      );
+      await f
+        .locator('button', { hasText: 'Pause' })
+        .first()
+        .click()
+        .catch(() => {});
+    },
+  );
 
   // The themed screenshots once (the development pass): the packaged pass checks behaviour only.
   if (pass !== 'dev') return;
@@ -334,7 +444,8 @@ export async function runViewsSteps({ page, step, screenshot, workspace, pass })
       ['subcircuits', 'Subcircuit progress', 'svg[aria-label="Subcircuit evolution, small multiples"]'],
     ];
     const themes = [
-      ['dark', 'Dark Modern', 'vscode-dark'], ['light', 'Light Modern', 'vscode-light'],
+      ['dark', 'Dark Modern', 'vscode-dark'],
+      ['light', 'Light Modern', 'vscode-light'],
       ['hc', 'Default High Contrast', 'vscode-high-contrast'],
     ];
     for (const [theme, id, cls] of themes) {

@@ -24,15 +24,28 @@ let started = false;
 
 /** Sends to the parent; a parent that is gone (EPIPE, closed channel) means: stop with a checkpoint. */
 function send(m: FromChildMessage): void {
-  if (!process.send || !process.connected) { stop = true; return; }
+  if (!process.send || !process.connected) {
+    stop = true;
+    return;
+  }
   try {
-    process.send(m, undefined, {}, (err) => { if (err) stop = true; });
-  } catch { stop = true; }
+    process.send(m, undefined, {}, (err) => {
+      if (err) stop = true;
+    });
+  } catch {
+    stop = true;
+  }
 }
 
 async function handle(m: ToChildMessage): Promise<void> {
-  if (m.type === 'cancel') { stop = true; return; }
-  if (started) { send({ type: 'warning', message: `ignored a second "${m.type}": this process already runs a training` }); return; }
+  if (m.type === 'cancel') {
+    stop = true;
+    return;
+  }
+  if (started) {
+    send({ type: 'warning', message: `ignored a second "${m.type}": this process already runs a training` });
+    return;
+  }
   started = true;
   let created: string | null = null;
   try {
@@ -43,7 +56,10 @@ async function handle(m: ToChildMessage): Promise<void> {
       config = resolveStoredRunConfig(runDir.readRunJson<{ config: unknown }>().config);
     } else {
       // A config without a preset stands on the paper's defaults; neither means the default preset.
-      const base = m.preset || m.config === undefined ? resolvePreset(m.preset ?? DEFAULT_PRESET, m.scale ?? 'fast') : baseConfig();
+      const base =
+        m.preset || m.config === undefined
+          ? resolvePreset(m.preset ?? DEFAULT_PRESET, m.scale ?? 'fast')
+          : baseConfig();
       config = resolveRunConfig(m.config ?? {}, base);
     }
     // Feature file, width, graft donors: checked before a new run folder exists.
@@ -54,13 +70,24 @@ async function handle(m: ToChildMessage): Promise<void> {
       runDir = RunDir.create(m.runsRoot, id);
       if (!existed) created = runDir.path;
     }
-    const lock = RunLock.acquire(runDir!.path, `training child (${m.type})`, (message) => send({ type: 'warning', message }));
+    const lock = RunLock.acquire(runDir!.path, `training child (${m.type})`, (message) =>
+      send({ type: 'warning', message }),
+    );
     try {
       if (m.type === 'resume' && isComplete(runDir!)) {
         send({ type: 'warning', message: `${runDir!.path} is already complete; nothing to do` });
-        send({ type: 'finished', status: 'completed', sequences: runDir!.latestCheckpoint()!.sequences, runDir: runDir!.path, seconds: 0 });
+        send({
+          type: 'finished',
+          status: 'completed',
+          sequences: runDir!.latestCheckpoint()!.sequences,
+          runDir: runDir!.path,
+          seconds: 0,
+        });
       } else {
-        await runTraining(config, runDir!, { emit: send, shouldStop: () => stop }, m.type === 'resume', { lock, prepared });
+        await runTraining(config, runDir!, { emit: send, shouldStop: () => stop }, m.type === 'resume', {
+          lock,
+          prepared,
+        });
       }
       created = null;
     } finally {
@@ -69,7 +96,12 @@ async function handle(m: ToChildMessage): Promise<void> {
     process.exitCode = 0;
   } catch (e) {
     // A folder this message created and that holds no run.json is an error found before training: remove it.
-    if (created && !(e instanceof RunLockedError) && !fs.existsSync(path.join(created, 'run.json'))) try { fs.rmSync(created, { recursive: true, force: true }); } catch { /* ignore */ }
+    if (created && !(e instanceof RunLockedError) && !fs.existsSync(path.join(created, 'run.json')))
+      try {
+        fs.rmSync(created, { recursive: true, force: true });
+      } catch {
+        /* ignore */
+      }
     send({ type: 'error', message: (e as Error).message });
     process.exitCode = 1;
   } finally {
@@ -78,6 +110,15 @@ async function handle(m: ToChildMessage): Promise<void> {
   }
 }
 
-process.on('message', (m: ToChildMessage) => { void handle(m); });
-for (const sig of STOP_SIGNALS) process.on(sig, () => { stop = true; if (!started) process.exit(0); });
-process.on('disconnect', () => { stop = true; if (!started) process.exit(0); });
+process.on('message', (m: ToChildMessage) => {
+  void handle(m);
+});
+for (const sig of STOP_SIGNALS)
+  process.on(sig, () => {
+    stop = true;
+    if (!started) process.exit(0);
+  });
+process.on('disconnect', () => {
+  stop = true;
+  if (!started) process.exit(0);
+});

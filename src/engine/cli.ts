@@ -143,8 +143,22 @@ function fail(msg: string): never {
   process.exit(2);
 }
 
-interface Args { _: string[]; flags: Map<string, string[]> }
-const BOOLEAN_FLAGS = new Set(['help', 'force', 'json', 'no-train', 'per-head', 'calibrate', 'clean', 'follow', 'patterns', 'paired']);
+interface Args {
+  _: string[];
+  flags: Map<string, string[]>;
+}
+const BOOLEAN_FLAGS = new Set([
+  'help',
+  'force',
+  'json',
+  'no-train',
+  'per-head',
+  'calibrate',
+  'clean',
+  'follow',
+  'patterns',
+  'paired',
+]);
 function parseArgs(argv: string[]): Args {
   const a: Args = { _: [], flags: new Map() };
   for (let i = 0; i < argv.length; i++) {
@@ -168,7 +182,8 @@ function int(a: Args, k: string): number | undefined {
 }
 
 function checkFlags(a: Args, known: Set<string>, cmd: string): void {
-  for (const k of a.flags.keys()) if (!known.has(k) && k !== 'help') fail(`unknown option --${k} for ${cmd} (see --help)`);
+  for (const k of a.flags.keys())
+    if (!known.has(k) && k !== 'help') fail(`unknown option --${k} for ${cmd} (see --help)`);
 }
 
 function scaleOf(a: Args): 'fast' | 'paper' {
@@ -178,19 +193,33 @@ function scaleOf(a: Args): 'fast' | 'paper' {
 }
 
 function progressBar(done: number, total: number, extra: string): string {
-  const w = 30, f = total > 0 ? Math.min(1, done / total) : 1;
+  const w = 30,
+    f = total > 0 ? Math.min(1, done / total) : 1;
   return `[${'#'.repeat(Math.round(f * w)).padEnd(w, '.')}] ${(f * 100).toFixed(0).padStart(3)}% ${extra}`;
 }
 
 async function train(a: Args): Promise<void> {
-  const known = new Set(['preset', 'scale', 'config', 'out', 'seed', 'sequences', 'clamp', 'backend', 'resume', 'name', 'run-id']);
+  const known = new Set([
+    'preset',
+    'scale',
+    'config',
+    'out',
+    'seed',
+    'sequences',
+    'clamp',
+    'backend',
+    'resume',
+    'name',
+    'run-id',
+  ]);
   checkFlags(a, known, 'train');
   const resumeDir = one(a, 'resume');
   const runId = one(a, 'run-id');
   const root = path.resolve(one(a, 'out') ?? defaultRunsRoot(process.cwd()));
   if (resumeDir) {
     const extra = [...a.flags.keys()].filter((k) => k !== 'resume' && k !== 'help');
-    if (extra.length) fail(`--resume continues a run with its own config: drop ${extra.map((k) => `--${k}`).join(', ')}`);
+    if (extra.length)
+      fail(`--resume continues a run with its own config: drop ${extra.map((k) => `--${k}`).join(', ')}`);
     return trainCommand({ root, resumeDir });
   }
   const base = resolvePreset(one(a, 'preset') ?? DEFAULT_PRESET, scaleOf(a));
@@ -198,11 +227,20 @@ async function train(a: Args): Promise<void> {
   const file = one(a, 'config');
   if (file) {
     let text: string;
-    try { text = fs.readFileSync(file, 'utf8'); } catch (e) { fail(`cannot read config ${file}: ${(e as NodeJS.ErrnoException).code}`); }
-    try { raw = JSON.parse(text); } catch (e) { fail(`config ${file} is not valid JSON: ${(e as Error).message}`); }
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (e) {
+      fail(`cannot read config ${file}: ${(e as NodeJS.ErrnoException).code}`);
+    }
+    try {
+      raw = JSON.parse(text);
+    } catch (e) {
+      fail(`config ${file} is not valid JSON: ${(e as Error).message}`);
+    }
   }
   let config = resolveRunConfig(raw, base);
-  const seed = int(a, 'seed'), seqs = int(a, 'sequences');
+  const seed = int(a, 'seed'),
+    seqs = int(a, 'sequences');
   if (seed !== undefined) config.train.initSeed = seed;
   if (seqs !== undefined) config.train.sequences = seqs;
   const backend = one(a, 'backend');
@@ -219,12 +257,24 @@ async function forwardCmd(a: Args): Promise<void> {
   if (!ckpt) fail('forward needs a checkpoint path');
   if (!input) fail('forward needs --input FILE');
   let raw: unknown;
-  try { raw = JSON.parse(fs.readFileSync(input, 'utf8')); } catch (e) { fail(`cannot read input ${input}: ${(e as Error).message}`); }
+  try {
+    raw = JSON.parse(fs.readFileSync(input, 'utf8'));
+  } catch (e) {
+    fail(`cannot read input ${input}: ${(e as Error).message}`);
+  }
   const engine = one(a, 'engine') ?? 'auto';
   if (!['auto', 'fast', 'tfjs'].includes(engine)) fail(`--engine must be auto, fast or tfjs, got "${engine}"`);
-  const out = await forwardJson(ckpt, raw, { engine: engine as 'auto', backend: (one(a, 'backend') ?? 'auto') as 'auto' });
-  const bad = Object.entries(readCheckpoint(ckpt).params).filter(([, v]) => v.some((x) => !Number.isFinite(x))).map(([k]) => k);
-  if (bad.length) say(`induction-lab: warning: ${ckpt} has non-finite weights (NaN or ±Infinity) in ${bad.join(', ')}: its outputs are not numbers (null in the JSON)\n`);
+  const out = await forwardJson(ckpt, raw, {
+    engine: engine as 'auto',
+    backend: (one(a, 'backend') ?? 'auto') as 'auto',
+  });
+  const bad = Object.entries(readCheckpoint(ckpt).params)
+    .filter(([, v]) => v.some((x) => !Number.isFinite(x)))
+    .map(([k]) => k);
+  if (bad.length)
+    say(
+      `induction-lab: warning: ${ckpt} has non-finite weights (NaN or ±Infinity) in ${bad.join(', ')}: its outputs are not numbers (null in the JSON)\n`,
+    );
   process.stdout.write(JSON.stringify(out) + '\n');
 }
 
@@ -235,8 +285,13 @@ async function patternsCmd(a: Args): Promise<void> {
   const mode = (one(a, 'mode') ?? 'single') as PatternsMode;
   if (!PATTERNS_MODES.includes(mode)) fail(`--mode must be ${PATTERNS_MODES.join(', ')}, got "${mode}"`);
   const out = await computePatterns({
-    runDir, mode, checkpoint: int(a, 'checkpoint'), evalSet: one(a, 'eval-set'), sequence: int(a, 'sequence'),
-    custom: one(a, 'custom'), backend: (one(a, 'backend') ?? 'auto') as 'auto',
+    runDir,
+    mode,
+    checkpoint: int(a, 'checkpoint'),
+    evalSet: one(a, 'eval-set'),
+    sequence: int(a, 'sequence'),
+    custom: one(a, 'custom'),
+    backend: (one(a, 'backend') ?? 'auto') as 'auto',
   });
   process.stdout.write(JSON.stringify(out) + '\n');
 }
@@ -257,11 +312,25 @@ const textOut = (json: boolean) => (s: string) => (json ? process.stdout : proce
 
 /** Runs of a sweep already complete in `root` (reused without messages): the progress count starts there. */
 function completedJobs(root: string, keys: string[]): number {
-  return keys.filter((k) => { try { return RunDir.open(path.join(root, k)).readRunJson<{ status?: string }>().status === 'completed'; } catch { return false; } }).length;
+  return keys.filter((k) => {
+    try {
+      return RunDir.open(path.join(root, k)).readRunJson<{ status?: string }>().status === 'completed';
+    } catch {
+      return false;
+    }
+  }).length;
 }
 
-function withProgress(display: (job: SweepJob, m: FromChildMessage) => void, progress?: (job: SweepJob, m: FromChildMessage) => void) {
-  return progress ? (job: SweepJob, m: FromChildMessage) => { display(job, m); progress(job, m); } : display;
+function withProgress(
+  display: (job: SweepJob, m: FromChildMessage) => void,
+  progress?: (job: SweepJob, m: FromChildMessage) => void,
+) {
+  return progress
+    ? (job: SweepJob, m: FromChildMessage) => {
+        display(job, m);
+        progress(job, m);
+      }
+    : display;
 }
 
 function sweepDisplay(write: (s: string) => void = say): (job: SweepJob, m: FromChildMessage) => void {
@@ -271,7 +340,8 @@ function sweepDisplay(write: (s: string) => void = say): (job: SweepJob, m: From
       if (Date.now() - (last.get(job.key) ?? 0) < 5000 && m.sequences < m.totalSequences) return;
       last.set(job.key, Date.now());
       write(`${job.key}: ${progressBar(m.sequences, m.totalSequences, `loss ${m.trainLoss.toFixed(3)}`)}\n`);
-    } else if (m.type === 'started') write(`${job.key}: started on the ${m.engine} engine (${m.engineDetail}) → ${m.runDir}\n`);
+    } else if (m.type === 'started')
+      write(`${job.key}: started on the ${m.engine} engine (${m.engineDetail}) → ${m.runDir}\n`);
     else if (m.type === 'finished') write(`${job.key}: ${m.status} in ${m.seconds.toFixed(0)} s\n`);
     else if (m.type === 'error') write(`${job.key}: error: ${m.message}\n`);
   };
@@ -279,8 +349,12 @@ function sweepDisplay(write: (s: string) => void = say): (job: SweepJob, m: From
 
 /** Every stop signal (Ctrl-C, SIGTERM, SIGHUP) cancels all running children, which checkpoint. */
 function stopOnSignals(): () => boolean {
-  const st = onStopSignals((sig) => say(`\n${sig}: stopping all runs after their current step${sig === 'SIGINT' ? ' (Ctrl-C again to abort)' : ''}…\n`));
-  process.on('exit', () => { if (st.exitCode !== undefined && !process.exitCode) process.exitCode = st.exitCode; });
+  const st = onStopSignals((sig) =>
+    say(`\n${sig}: stopping all runs after their current step${sig === 'SIGINT' ? ' (Ctrl-C again to abort)' : ''}…\n`),
+  );
+  process.on('exit', () => {
+    if (st.exitCode !== undefined && !process.exitCode) process.exitCode = st.exitCode;
+  });
   return () => st.signal !== null;
 }
 
@@ -290,7 +364,8 @@ async function sweep(a: Args): Promise<void> {
   if (!prefix) fail('sweep needs a preset prefix, e.g. fig5b (see `induction-lab presets`)');
   const scale = scaleOf(a);
   const chosen = experimentPresets(scale).filter((p) => p.name === prefix || p.name.startsWith(prefix + '.'));
-  if (!chosen.length) fail(`no figure preset starts with "${prefix}" (families: fig5b, fig6, fig4b, appfig8, appfig15)`);
+  if (!chosen.length)
+    fail(`no figure preset starts with "${prefix}" (families: fig5b, fig6, fig4b, appfig8, appfig15)`);
   const seed = int(a, 'seed');
   const jobs = chosen.map((p) => {
     const config = resolvePreset(p.name, scale);
@@ -299,8 +374,16 @@ async function sweep(a: Args): Promise<void> {
   });
   const root = path.resolve(one(a, 'out') ?? path.join(defaultRunsRoot(process.cwd()), 'sweeps'));
   process.stderr.write(`${jobs.length} runs → ${root}\n`);
-  const res = await runSweep(jobs, { root, workers: int(a, 'workers'), onMessage: sweepDisplay(), shouldStop: stopOnSignals() });
-  for (const r of res) process.stdout.write(`${r.status.padEnd(10)} ${r.reused ? '(reused) ' : ''}${r.runDir}${r.error ? `  ${r.error}` : ''}\n`);
+  const res = await runSweep(jobs, {
+    root,
+    workers: int(a, 'workers'),
+    onMessage: sweepDisplay(),
+    shouldStop: stopOnSignals(),
+  });
+  for (const r of res)
+    process.stdout.write(
+      `${r.status.padEnd(10)} ${r.reused ? '(reused) ' : ''}${r.runDir}${r.error ? `  ${r.error}` : ''}\n`,
+    );
   if (res.some((r) => r.status === 'failed')) process.exitCode = 1;
 }
 
@@ -309,47 +392,123 @@ async function subcircuits(a: Args): Promise<void> {
   const root = path.resolve(one(a, 'out') ?? path.join(defaultRunsRoot(process.cwd()), 'subcircuits'));
   const sink = progressOption(a);
   const { curves, runs } = await runSubcircuits({
-    scale: scaleOf(a), root, workers: int(a, 'workers'), initSeed: int(a, 'seed'), sequences: int(a, 'sequences'),
-    onMessage: withProgress(sweepDisplay(textOut(!!sink)), sink && sweepProgress(SUBCIRCUIT_SET.length, sink)), shouldStop: stopOnSignals(),
+    scale: scaleOf(a),
+    root,
+    workers: int(a, 'workers'),
+    initSeed: int(a, 'seed'),
+    sequences: int(a, 'sequences'),
+    onMessage: withProgress(sweepDisplay(textOut(!!sink)), sink && sweepProgress(SUBCIRCUIT_SET.length, sink)),
+    shouldStop: stopOnSignals(),
   });
-  process.stdout.write('| measures | clamped steps | learns | learning time (loss < 0.4·ln 2) | final loss | status |\n|---|---|---|---:|---:|---|\n');
-  for (const c of curves) process.stdout.write(`| ${c.measures} | ${c.label} | ${c.stepsLearned} | ${fmtSeq(c.learningTime)} | ${c.ys.length ? c.ys[c.ys.length - 1].toFixed(4) : '—'} | ${c.status} |\n`);
+  process.stdout.write(
+    '| measures | clamped steps | learns | learning time (loss < 0.4·ln 2) | final loss | status |\n|---|---|---|---:|---:|---|\n',
+  );
+  for (const c of curves)
+    process.stdout.write(
+      `| ${c.measures} | ${c.label} | ${c.stepsLearned} | ${fmtSeq(c.learningTime)} | ${c.ys.length ? c.ys[c.ys.length - 1].toFixed(4) : '—'} | ${c.status} |\n`,
+    );
   if (runs.some((r) => r.status === 'failed')) process.exitCode = 1;
 }
 
 async function measure(a: Args): Promise<void> {
-  checkFlags(a, new Set(['checkpoint', 'checkpoints', 'follow', 'workers', 'progress', 'what', 'subsample', 'backend', 'points', 'force', 'json',
-    'reference', 'pt-head', 'ih-head']), 'measure');
+  checkFlags(
+    a,
+    new Set([
+      'checkpoint',
+      'checkpoints',
+      'follow',
+      'workers',
+      'progress',
+      'what',
+      'subsample',
+      'backend',
+      'points',
+      'force',
+      'json',
+      'reference',
+      'pt-head',
+      'ih-head',
+    ]),
+    'measure',
+  );
   if (!a._[1]) fail('measure needs a run folder');
   const progress = one(a, 'progress');
-  if (progress !== undefined && progress !== 'json' && progress !== 'bar' && progress !== 'none') fail(`--progress takes json, bar or none, got "${progress}"`);
+  if (progress !== undefined && progress !== 'json' && progress !== 'bar' && progress !== 'none')
+    fail(`--progress takes json, bar or none, got "${progress}"`);
   if (a.flags.has('checkpoints') || a.flags.has('follow')) {
-    if (a.flags.has('checkpoint')) fail('--checkpoint (one checkpoint) and --checkpoints / --follow (many) exclude each other');
-    if (a.flags.has('points')) fail('--points chooses the checkpoints of paths/posthoc at one checkpoint; over training use --checkpoints');
+    if (a.flags.has('checkpoint'))
+      fail('--checkpoint (one checkpoint) and --checkpoints / --follow (many) exclude each other');
+    if (a.flags.has('points'))
+      fail('--points chooses the checkpoints of paths/posthoc at one checkpoint; over training use --checkpoints');
     const { measureOverTraining } = await import('./measures/overTraining');
-    const r = await measureOverTraining({
-      runDir: a._[1], checkpoints: one(a, 'checkpoints'), follow: a.flags.has('follow'), workers: int(a, 'workers'), what: a.flags.get('what'),
-      subsample: int(a, 'subsample'), backend: one(a, 'backend'), force: a.flags.has('force'), reference: int(a, 'reference'),
-      ptHead: one(a, 'pt-head'), ihHead: one(a, 'ih-head'), progress: (progress as 'json' | 'bar' | 'none' | undefined) ?? 'bar',
-    }, { out: (l) => process.stdout.write(l + '\n'), err: (t) => process.stderr.write(t), errIsTTY: process.stderr.isTTY });
+    const r = await measureOverTraining(
+      {
+        runDir: a._[1],
+        checkpoints: one(a, 'checkpoints'),
+        follow: a.flags.has('follow'),
+        workers: int(a, 'workers'),
+        what: a.flags.get('what'),
+        subsample: int(a, 'subsample'),
+        backend: one(a, 'backend'),
+        force: a.flags.has('force'),
+        reference: int(a, 'reference'),
+        ptHead: one(a, 'pt-head'),
+        ihHead: one(a, 'ih-head'),
+        progress: (progress as 'json' | 'bar' | 'none' | undefined) ?? 'bar',
+      },
+      {
+        out: (l) => process.stdout.write(l + '\n'),
+        err: (t) => process.stderr.write(t),
+        errIsTTY: process.stderr.isTTY,
+      },
+    );
     if (a.flags.has('json')) process.stdout.write(JSON.stringify(r) + '\n');
-    if (r.failed.length) fail(`measures failed at ${r.failed.length} checkpoint${r.failed.length > 1 ? 's' : ''}: ${r.failed.map((f) => `${f.sequences}: ${f.error}`).join('; ')} (the others are cached; run the same command to retry)`);
+    if (r.failed.length)
+      fail(
+        `measures failed at ${r.failed.length} checkpoint${r.failed.length > 1 ? 's' : ''}: ${r.failed.map((f) => `${f.sequences}: ${f.error}`).join('; ')} (the others are cached; run the same command to retry)`,
+      );
     if (r.stopped) process.exitCode = 130;
     return;
   }
   if (a.flags.has('workers')) fail('--workers needs --checkpoints or --follow (one checkpoint runs in this process)');
   const { measureCommand } = await import('./measures/command');
-  const r = await measureCommand({
-    runDir: a._[1], checkpoint: int(a, 'checkpoint'), what: a.flags.get('what'), subsample: int(a, 'subsample'),
-    backend: one(a, 'backend'), points: int(a, 'points'), force: a.flags.has('force'), reference: int(a, 'reference'),
-    ptHead: one(a, 'pt-head'), ihHead: one(a, 'ih-head'),
-    onProgress: progress === 'json' ? (p) => process.stderr.write(JSON.stringify(p) + '\n') : undefined,
-  }, (l) => process.stdout.write(l + '\n'));
+  const r = await measureCommand(
+    {
+      runDir: a._[1],
+      checkpoint: int(a, 'checkpoint'),
+      what: a.flags.get('what'),
+      subsample: int(a, 'subsample'),
+      backend: one(a, 'backend'),
+      points: int(a, 'points'),
+      force: a.flags.has('force'),
+      reference: int(a, 'reference'),
+      ptHead: one(a, 'pt-head'),
+      ihHead: one(a, 'ih-head'),
+      onProgress: progress === 'json' ? (p) => process.stderr.write(JSON.stringify(p) + '\n') : undefined,
+    },
+    (l) => process.stdout.write(l + '\n'),
+  );
   if (a.flags.has('json')) process.stdout.write(JSON.stringify(r) + '\n');
 }
 
 async function reproduceCmd(a: Args): Promise<void> {
-  checkFlags(a, new Set(['scale', 'seeds', 'stand-in', 'out', 'runs', 'workers', 'subsample', 'emit', 'no-train', 'slurm-script', 'progress']), 'reproduce');
+  checkFlags(
+    a,
+    new Set([
+      'scale',
+      'seeds',
+      'stand-in',
+      'out',
+      'runs',
+      'workers',
+      'subsample',
+      'emit',
+      'no-train',
+      'slurm-script',
+      'progress',
+    ]),
+    'reproduce',
+  );
   const sink = progressOption(a);
   const fig = a._[1] as FigureId;
   if (!fig || !(FIGURES as readonly string[]).includes(fig)) fail(`reproduce needs a figure: ${FIGURES.join(', ')}`);
@@ -362,39 +521,102 @@ async function reproduceCmd(a: Args): Promise<void> {
   const emit = one(a, 'emit');
   if (emit !== undefined) {
     if (emit !== 'slurm') fail(`--emit supports slurm, got "${emit}"`);
-    const files = slurmFiles(fig, scale, seeds, runsRoot, out, { node: process.execPath, cli: findCliBin(__dirname), standIn });
+    const files = slurmFiles(fig, scale, seeds, runsRoot, out, {
+      node: process.execPath,
+      cli: findCliBin(__dirname),
+      standIn,
+    });
     writeSlurmFiles(files);
-    process.stdout.write(`wrote ${files.paths.script} (${files.configs.length} array tasks; its first task chains ${path.basename(files.paths.merge)}), `
-      + `${files.configs.length} configs in ${files.paths.configs}; logs go to ${files.paths.logs}\nsubmit from any folder: sbatch ${files.paths.script}\n`);
+    process.stdout.write(
+      `wrote ${files.paths.script} (${files.configs.length} array tasks; its first task chains ${path.basename(files.paths.merge)}), ` +
+        `${files.configs.length} configs in ${files.paths.configs}; logs go to ${files.paths.logs}\nsubmit from any folder: sbatch ${files.paths.script}\n`,
+    );
     return;
   }
   const keys = figureJobs(fig, scale, seeds).map((j) => j.key);
   const progress = sink && sweepProgress(keys.length, sink, completedJobs(runsRoot, keys));
   const r = await reproduceFigure(fig, {
-    scale, seeds, standIn, out, runsRoot, workers: int(a, 'workers'), subsample: int(a, 'subsample'),
-    train: !a.flags.has('no-train'), slurmScript: one(a, 'slurm-script'),
-    onMessage: withProgress(sweepDisplay(textOut(!!sink)), progress), shouldStop: stopOnSignals(),
+    scale,
+    seeds,
+    standIn,
+    out,
+    runsRoot,
+    workers: int(a, 'workers'),
+    subsample: int(a, 'subsample'),
+    train: !a.flags.has('no-train'),
+    slurmScript: one(a, 'slurm-script'),
+    onMessage: withProgress(sweepDisplay(textOut(!!sink)), progress),
+    shouldStop: stopOnSignals(),
     log: (l) => (sink ? textOut(true)(l + '\n') : say(l + '\n')),
   });
   process.stdout.write(`${r.figure.title}\n${JSON.stringify(r.numbers, null, 1)}\nwrote ${r.files.join(', ')}\n`);
 }
 
 async function llc(a: Args): Promise<void> {
-  const known = ['checkpoints', 'per-head', 'heads', 'calibrate', 'clean', 'follow', 'force', 'json', 'epsilon', 'gamma', 'nbeta', 'chains', 'draws',
-    'burn-in', 'steps-between-draws', 'batch-size', 'seed', 'init-batches', 'epsilons', 'nbeta-multipliers', 'workers', 'engine', 'progress', 'paired'];
+  const known = [
+    'checkpoints',
+    'per-head',
+    'heads',
+    'calibrate',
+    'clean',
+    'follow',
+    'force',
+    'json',
+    'epsilon',
+    'gamma',
+    'nbeta',
+    'chains',
+    'draws',
+    'burn-in',
+    'steps-between-draws',
+    'batch-size',
+    'seed',
+    'init-batches',
+    'epsilons',
+    'nbeta-multipliers',
+    'workers',
+    'engine',
+    'progress',
+    'paired',
+  ];
   checkFlags(a, new Set(known), 'llc');
   if (!a._[1]) fail('llc needs a run folder');
   const { llcCommand } = await import('./llc/command');
   let stop = false;
-  process.on('SIGINT', () => { if (stop) process.exit(130); stop = true; process.stderr.write('\nstopping after the current SGLD step (Ctrl-C again to abort)…\n'); });
-  const r = await llcCommand({
-    runDir: a._[1], checkpoints: one(a, 'checkpoints'), perHead: a.flags.has('per-head'), heads: one(a, 'heads'), calibrate: a.flags.has('calibrate'),
-    clean: a.flags.has('clean'), follow: a.flags.has('follow'), force: a.flags.has('force'), epsilon: one(a, 'epsilon'), gamma: one(a, 'gamma'),
-    nbeta: one(a, 'nbeta'), chains: one(a, 'chains'), draws: one(a, 'draws'), burnIn: one(a, 'burn-in'), stepsBetweenDraws: one(a, 'steps-between-draws'),
-    batchSize: one(a, 'batch-size'), seed: one(a, 'seed'), initBatches: one(a, 'init-batches'), epsilons: one(a, 'epsilons'),
-    nbetaMultipliers: one(a, 'nbeta-multipliers'), workers: one(a, 'workers'), engine: one(a, 'engine'), progress: one(a, 'progress'),
-    paired: a.flags.has('paired'),
-  }, { out: (l) => process.stdout.write(l + '\n'), shouldStop: () => stop });
+  process.on('SIGINT', () => {
+    if (stop) process.exit(130);
+    stop = true;
+    process.stderr.write('\nstopping after the current SGLD step (Ctrl-C again to abort)…\n');
+  });
+  const r = await llcCommand(
+    {
+      runDir: a._[1],
+      checkpoints: one(a, 'checkpoints'),
+      perHead: a.flags.has('per-head'),
+      heads: one(a, 'heads'),
+      calibrate: a.flags.has('calibrate'),
+      clean: a.flags.has('clean'),
+      follow: a.flags.has('follow'),
+      force: a.flags.has('force'),
+      epsilon: one(a, 'epsilon'),
+      gamma: one(a, 'gamma'),
+      nbeta: one(a, 'nbeta'),
+      chains: one(a, 'chains'),
+      draws: one(a, 'draws'),
+      burnIn: one(a, 'burn-in'),
+      stepsBetweenDraws: one(a, 'steps-between-draws'),
+      batchSize: one(a, 'batch-size'),
+      seed: one(a, 'seed'),
+      initBatches: one(a, 'init-batches'),
+      epsilons: one(a, 'epsilons'),
+      nbetaMultipliers: one(a, 'nbeta-multipliers'),
+      workers: one(a, 'workers'),
+      engine: one(a, 'engine'),
+      progress: one(a, 'progress'),
+      paired: a.flags.has('paired'),
+    },
+    { out: (l) => process.stdout.write(l + '\n'), shouldStop: () => stop },
+  );
   if (a.flags.has('json')) process.stdout.write(JSON.stringify(r) + '\n');
 }
 
@@ -402,10 +624,18 @@ async function dynamics(a: Args): Promise<void> {
   checkFlags(a, new Set(['probe', 'patterns', 'clean', 'components', 'json', 'progress', 'seed']), 'dynamics');
   if (!a._[1]) fail('dynamics needs a run folder');
   const { dynamicsCommand } = await import('./dynamics/command');
-  const r = await dynamicsCommand({
-    runDir: a._[1], probe: one(a, 'probe'), patterns: a.flags.has('patterns'), clean: a.flags.has('clean'), components: one(a, 'components'),
-    progress: one(a, 'progress'), seed: one(a, 'seed'),
-  }, { out: (l) => process.stdout.write(l + '\n') });
+  const r = await dynamicsCommand(
+    {
+      runDir: a._[1],
+      probe: one(a, 'probe'),
+      patterns: a.flags.has('patterns'),
+      clean: a.flags.has('clean'),
+      components: one(a, 'components'),
+      progress: one(a, 'progress'),
+      seed: one(a, 'seed'),
+    },
+    { out: (l) => process.stdout.write(l + '\n') },
+  );
   if (a.flags.has('json')) process.stdout.write(JSON.stringify(r) + '\n');
 }
 
@@ -416,31 +646,63 @@ function seedsOf(a: Args, fallback: string): number[] {
 }
 
 async function findingsCmd(a: Args): Promise<void> {
-  checkFlags(a, new Set([
-    'scale', 'seeds', 'stand-ins', 'only', 'out', 'runs', 'doc', 'workers', 'subsample', 'no-train', 'progress',
-  ]), 'findings');
+  checkFlags(
+    a,
+    new Set([
+      'scale',
+      'seeds',
+      'stand-ins',
+      'only',
+      'out',
+      'runs',
+      'doc',
+      'workers',
+      'subsample',
+      'no-train',
+      'progress',
+    ]),
+    'findings',
+  );
   const { findingsCommand, parseStandIns, selectFindings } = await import('./science/findings');
   const scale = one(a, 'scale') ?? 'fast';
-  if (scale !== 'fast' && scale !== 'paper' && scale !== 'smoke') fail(`--scale must be fast, paper or smoke, got "${scale}"`);
+  if (scale !== 'fast' && scale !== 'paper' && scale !== 'smoke')
+    fail(`--scale must be fast, paper or smoke, got "${scale}"`);
   const progress = one(a, 'progress');
   if (progress !== undefined && progress !== 'json') fail(`--progress supports json, got "${progress}"`);
   let standIns, only;
   try {
     standIns = parseStandIns(one(a, 'stand-ins'));
-    only = one(a, 'only')?.split(',').map((s) => s.trim()).filter(Boolean);
+    only = one(a, 'only')
+      ?.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     selectFindings(only);
-  } catch (e) { fail((e as Error).message); }
+  } catch (e) {
+    fail((e as Error).message);
+  }
   const doc = one(a, 'doc');
   if (doc && !fs.existsSync(doc)) fail(`--doc ${doc}: no such file`);
-  await findingsCommand({
-    scale, seeds: seedsOf(a, '5,6,7,8,9'), standIns, only, doc, train: !a.flags.has('no-train'),
-    out: path.resolve(one(a, 'out') ?? path.join(process.cwd(), 'findings')),
-    runsRoot: path.resolve(one(a, 'runs') ?? path.join(defaultRunsRoot(process.cwd()), 'reproduce')),
-    workers: int(a, 'workers'), subsample: int(a, 'subsample'),
-    onMessage: progress ? undefined : sweepDisplay(), shouldStop: stopOnSignals(),
-    log: (l) => { if (!progress) say(l + '\n'); },
-    progress: progress ? (p) => process.stderr.write(JSON.stringify(p) + '\n') : undefined,
-  }, (text) => process.stdout.write(text));
+  await findingsCommand(
+    {
+      scale,
+      seeds: seedsOf(a, '5,6,7,8,9'),
+      standIns,
+      only,
+      doc,
+      train: !a.flags.has('no-train'),
+      out: path.resolve(one(a, 'out') ?? path.join(process.cwd(), 'findings')),
+      runsRoot: path.resolve(one(a, 'runs') ?? path.join(defaultRunsRoot(process.cwd()), 'reproduce')),
+      workers: int(a, 'workers'),
+      subsample: int(a, 'subsample'),
+      onMessage: progress ? undefined : sweepDisplay(),
+      shouldStop: stopOnSignals(),
+      log: (l) => {
+        if (!progress) say(l + '\n');
+      },
+      progress: progress ? (p) => process.stderr.write(JSON.stringify(p) + '\n') : undefined,
+    },
+    (text) => process.stdout.write(text),
+  );
 }
 
 async function featuresCmd(a: Args): Promise<void> {
@@ -454,40 +716,64 @@ async function exportCmd(a: Args): Promise<void> {
   if (!a._[1]) fail('export needs a run folder');
   if (a._.length > 3) fail(`export takes one run folder and one output, got ${a._.slice(1).join(' ')}`);
   const { exportCommand } = await import('./export/command');
-  await exportCommand({ run: a._[1], tensorboard: one(a, 'tensorboard'), format: one(a, 'format'), out: one(a, 'out') ?? a._[2] }, {
-    say: (l) => process.stdout.write(l + '\n'), note: (l) => process.stderr.write(l + '\n'), stdout: (t) => process.stdout.write(t),
-  });
+  await exportCommand(
+    { run: a._[1], tensorboard: one(a, 'tensorboard'), format: one(a, 'format'), out: one(a, 'out') ?? a._[2] },
+    {
+      say: (l) => process.stdout.write(l + '\n'),
+      note: (l) => process.stderr.write(l + '\n'),
+      stdout: (t) => process.stdout.write(t),
+    },
+  );
 }
 
 async function main(argv: string[]): Promise<void> {
   const a = parseArgs(argv);
   const cmd = a._[0];
-  if (!cmd || a.flags.has('help') || cmd === 'help') { process.stdout.write(HELP); return; }
+  if (!cmd || a.flags.has('help') || cmd === 'help') {
+    process.stdout.write(HELP);
+    return;
+  }
   switch (cmd) {
-    case 'train': return train(a);
+    case 'train':
+      return train(a);
     case 'presets': {
       const all = presetNames(scaleOf(a));
       const w = Math.max(...all.map((p) => p.name.length));
-      for (const p of all) process.stdout.write(`${p.name.padEnd(w)}  ${p.name === DEFAULT_PRESET ? '(default) ' : ''}${p.description}\n`);
+      for (const p of all)
+        process.stdout.write(`${p.name.padEnd(w)}  ${p.name === DEFAULT_PRESET ? '(default) ' : ''}${p.description}\n`);
       return;
     }
-    case 'forward': return forwardCmd(a);
-    case 'patterns': return patternsCmd(a);
-    case 'measure': return measure(a);
-    case 'sweep': return sweep(a);
-    case 'reproduce': return reproduceCmd(a);
-    case 'subcircuits': return subcircuits(a);
-    case 'export': return exportCmd(a);
+    case 'forward':
+      return forwardCmd(a);
+    case 'patterns':
+      return patternsCmd(a);
+    case 'measure':
+      return measure(a);
+    case 'sweep':
+      return sweep(a);
+    case 'reproduce':
+      return reproduceCmd(a);
+    case 'subcircuits':
+      return subcircuits(a);
+    case 'export':
+      return exportCmd(a);
     case 'measure-worker': {
       // Internal: a worker process of `measure --checkpoints` (it talks to its parent over IPC only).
       const { measureWorkerMain } = await import('./measures/overTraining');
       return measureWorkerMain();
     }
-    case 'llc': return llc(a);
-    case 'dynamics': return dynamics(a);
-    case 'findings': return findingsCmd(a);
-    case 'features': return featuresCmd(a);
-    default: fail(`unknown command "${cmd}" (train, presets, forward, patterns, measure, sweep, subcircuits, reproduce, export, llc, dynamics, findings, features; see --help)`);
+    case 'llc':
+      return llc(a);
+    case 'dynamics':
+      return dynamics(a);
+    case 'findings':
+      return findingsCmd(a);
+    case 'features':
+      return featuresCmd(a);
+    default:
+      fail(
+        `unknown command "${cmd}" (train, presets, forward, patterns, measure, sweep, subcircuits, reproduce, export, llc, dynamics, findings, features; see --help)`,
+      );
   }
 }
 

@@ -12,10 +12,19 @@ import { patternGridSvg, svgDataUri, ThemeKind } from './thumbnail';
 import { summaryPath } from '../engine/io/runStore';
 import { ClampSpec, describeClamp, isActive } from '../engine/clamps/spec';
 
-const LEGEND: Record<string, string> = { fsl_train: 'train', fsl_val_rl: 'test (relabel)', fsl_test_class: 'test (exemplars)', fsl_train_valex: 'train (new exemplars)' };
+const LEGEND: Record<string, string> = {
+  fsl_train: 'train',
+  fsl_val_rl: 'test (relabel)',
+  fsl_test_class: 'test (exemplars)',
+  fsl_train_valex: 'train (new exemplars)',
+};
 
 export function readSummary(checkpointPath: string): CheckpointSummary | null {
-  try { return JSON.parse(fs.readFileSync(summaryPath(checkpointPath), 'utf8')) as CheckpointSummary; } catch { return null; }
+  try {
+    return JSON.parse(fs.readFileSync(summaryPath(checkpointPath), 'utf8')) as CheckpointSummary;
+  } catch {
+    return null;
+  }
 }
 
 export interface HoverOptions {
@@ -27,10 +36,13 @@ export interface HoverOptions {
 const md = (s: string) => s.replace(/[\\`*_{}[\]<>|]/g, '\\$&');
 
 export function checkpointMarkdown(runName: string, s: CheckpointSummary, o: HoverOptions = {}): string {
-  const L = s.patterns.length, H = s.patterns[0]?.length ?? 8;
+  const L = s.patterns.length,
+    H = s.patterns[0]?.length ?? 8;
   const clamps = o.clamps ?? [];
   const marks = headMarks(clamps, { sequences: s.sequences, depth: L, numHeads: H });
-  const scores = Array.from({ length: L }, (_, l) => (l === 0 ? s.prevTokenScore : l === L - 1 ? s.inductionStrength : undefined));
+  const scores = Array.from({ length: L }, (_, l) =>
+    l === 0 ? s.prevTokenScore : l === L - 1 ? s.inductionStrength : undefined,
+  );
   const scoreNames = Array.from({ length: L }, (_, l) => (l === 0 ? 'PT' : l === L - 1 ? 'IS' : undefined));
   const img = svgDataUri(patternGridSvg(s.patterns, { scores, scoreNames, marks, tokens: s.tokens, theme: o.theme }));
   const lines = [
@@ -38,26 +50,43 @@ export function checkpointMarkdown(runName: string, s: CheckpointSummary, o: Hov
     '',
     `![attention of every head on ${s.tokens.join(' ')}](${img})`,
     '',
-    `Attention on \`${s.tokens.join(' ')}\` (rows = query, columns = key; the empty upper triangle is the causal mask). `
-      + 'PT: previous-token score (Layer 1, mean A[i, i−1] over label rows); IS: induction strength (Layer 2, A[q, correct label] − A[q, other label]).',
+    `Attention on \`${s.tokens.join(' ')}\` (rows = query, columns = key; the empty upper triangle is the causal mask). ` +
+      'PT: previous-token score (Layer 1, mean A[i, i−1] over label rows); IS: induction strength (Layer 2, A[q, correct label] − A[q, other label]).',
   ];
-  const on = clamps.filter((c) => isActive(c, s.sequences)), off = clamps.filter((c) => !isActive(c, s.sequences));
-  lines.push('', on.length ? `**Clamps active here:** ${on.map((c) => md(describeClamp(c))).join('; ')}` : '**No clamp active here.**');
+  const on = clamps.filter((c) => isActive(c, s.sequences)),
+    off = clamps.filter((c) => !isActive(c, s.sequences));
+  lines.push(
+    '',
+    on.length
+      ? `**Clamps active here:** ${on.map((c) => md(describeClamp(c))).join('; ')}`
+      : '**No clamp active here.**',
+  );
   if (off.length) lines.push('', `Not active here: ${off.map((c) => md(describeClamp(c))).join('; ')}`);
   if (marks.size) {
     const by = (m: string) => [...marks].filter(([, v]) => v === m).map(([k]) => k);
-    const said = (['ablated', 'clamped', 'replaced'] as const).map((m) => (by(m).length ? `${m} ${by(m).join(', ')}` : '')).filter(Boolean);
+    const said = (['ablated', 'clamped', 'replaced'] as const)
+      .map((m) => (by(m).length ? `${m} ${by(m).join(', ')}` : ''))
+      .filter(Boolean);
     lines.push('', `Marked in the grid: ${said.join('; ')}.`);
   }
-  lines.push('', '| eval set | loss | acc |', '|---|---:|---:|',
-    ...Object.entries(s.eval).map(([k, v]) => `| ${LEGEND[k] ?? k} | ${v.loss.toFixed(4)} | ${v.acc.toFixed(3)} |`));
+  lines.push(
+    '',
+    '| eval set | loss | acc |',
+    '|---|---:|---:|',
+    ...Object.entries(s.eval).map(([k, v]) => `| ${LEGEND[k] ?? k} | ${v.loss.toFixed(4)} | ${v.acc.toFixed(3)} |`),
+  );
   if (s.inductionStrength.length) {
     const best = strongestFreeHead(s.inductionStrength, marks, L);
     const top = s.inductionStrength.reduce((b, v, h) => (v > s.inductionStrength[b] ? h : b), 0);
     const topName = `L${L}H${top}`;
     if (best) lines.push('', `Strongest induction head: **L${L}H${best.head}** (IS ${best.score.toFixed(3)})`);
-    else lines.push('', 'No Layer-2 head learns freely here (all ablated, clamped or replaced): no strongest induction head to name.');
-    if (marks.get(topName) === 'clamped') lines.push('', `${topName} has the highest IS (${s.inductionStrength[top].toFixed(3)}), set by its clamp.`);
+    else
+      lines.push(
+        '',
+        'No Layer-2 head learns freely here (all ablated, clamped or replaced): no strongest induction head to name.',
+      );
+    if (marks.get(topName) === 'clamped')
+      lines.push('', `${topName} has the highest IS (${s.inductionStrength[top].toFixed(3)}), set by its clamp.`);
   }
   return lines.join('\n');
 }

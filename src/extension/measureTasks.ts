@@ -5,7 +5,11 @@
  * list of measures (names.ts has no imports: safe in the extension host). No vscode import: unit-tested.
  */
 import {
-  DEFAULT_MEASURES, MEASURE_HELP, MEASURE_NAMES, MeasureName, parseMeasureNames,
+  DEFAULT_MEASURES,
+  MEASURE_HELP,
+  MEASURE_NAMES,
+  MeasureName,
+  parseMeasureNames,
 } from '../engine/measures/names';
 
 export interface OverTrainingTask {
@@ -36,7 +40,11 @@ export function checkedMeasures(measures: readonly string[]): MeasureName[] {
   return parseMeasureNames([...measures]);
 }
 
-export interface MeasureRow { label: MeasureName; detail: string; picked: boolean }
+export interface MeasureRow {
+  label: MeasureName;
+  detail: string;
+  picked: boolean;
+}
 
 /** One row per measure, in the engine's order; `preselected` (a setting) or the engine's defaults are picked. */
 export function measureRows(preselected?: readonly string[]): MeasureRow[] {

@@ -21,11 +21,18 @@ export function patternsArgs(runDir: string, checkpoint: number | null, m: What)
 
 /** Whether the checkpoint summary (written at save time) already holds what is asked: fsl_train #0. */
 export function summaryAnswers(m: What): boolean {
-  return m.mode === 'single' && m.custom === undefined && (m.evalSet ?? 'fsl_train') === 'fsl_train'
-    && (m.sequenceIndex ?? 0) === 0;
+  return (
+    m.mode === 'single' &&
+    m.custom === undefined &&
+    (m.evalSet ?? 'fsl_train') === 'fsl_train' &&
+    (m.sequenceIndex ?? 0) === 0
+  );
 }
 
-export interface PatternsJob { done: Promise<Omit<AttentionPatterns, 'runId'>>; kill(): void }
+export interface PatternsJob {
+  done: Promise<Omit<AttentionPatterns, 'runId'>>;
+  kill(): void;
+}
 
 /** Runs `patterns ARGS` through the run manager (the extension's one way to fork); resolves with its JSON. */
 export function runPatternsChild(runner: CliRunner, args: string[]): PatternsJob {
@@ -33,7 +40,11 @@ export function runPatternsChild(runner: CliRunner, args: string[]): PatternsJob
   const done = job.done.then(({ code, killed, stdout, stderr }) => {
     if (killed) throw new Error('superseded');
     if (code !== 0) {
-      const last = stderr.trim().split('\n').pop()?.replace(/^induction-lab: /, '');
+      const last = stderr
+        .trim()
+        .split('\n')
+        .pop()
+        ?.replace(/^induction-lab: /, '');
       throw new Error(last || `patterns exited with code ${code}`);
     }
     try {

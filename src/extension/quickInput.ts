@@ -32,7 +32,9 @@ function toItems<T extends vscode.QuickPickItem>(rows: Array<Row<T>>): Array<T |
   return rows.map((r) => ('separator' in r ? { label: r.separator, kind: vscode.QuickPickItemKind.Separator } : r));
 }
 
-export function pickStep<T extends vscode.QuickPickItem>(o: StepOptions<T> & { canSelectMany: true }): Promise<T[] | Back | undefined>;
+export function pickStep<T extends vscode.QuickPickItem>(
+  o: StepOptions<T> & { canSelectMany: true },
+): Promise<T[] | Back | undefined>;
 export function pickStep<T extends vscode.QuickPickItem>(o: StepOptions<T>): Promise<T | Back | undefined>;
 export function pickStep<T extends vscode.QuickPickItem>(o: StepOptions<T>): Promise<T | T[] | Back | undefined> {
   const qp = vscode.window.createQuickPick<T | vscode.QuickPickItem>();
@@ -49,18 +51,34 @@ export function pickStep<T extends vscode.QuickPickItem>(o: StepOptions<T>): Pro
   if (o.back) qp.buttons = [vscode.QuickInputButtons.Back];
   return new Promise((resolve) => {
     let settled = false;
-    const done = (v: T | T[] | Back | undefined) => { if (settled) return; settled = true; resolve(v); qp.hide(); };
-    qp.onDidTriggerButton((b) => { if (b === vscode.QuickInputButtons.Back) done(BACK); });
+    const done = (v: T | T[] | Back | undefined) => {
+      if (settled) return;
+      settled = true;
+      resolve(v);
+      qp.hide();
+    };
+    qp.onDidTriggerButton((b) => {
+      if (b === vscode.QuickInputButtons.Back) done(BACK);
+    });
     const accept = (retry: boolean) => {
-      if (o.canSelectMany) { done([...qp.selectedItems] as T[]); return; }
+      if (o.canSelectMany) {
+        done([...qp.selectedItems] as T[]);
+        return;
+      }
       const item = (qp.selectedItems[0] ?? qp.activeItems[0]) as T | undefined;
       // Enter right after typing can arrive before the filtered list's active row does: look again shortly.
-      if (!item) { if (retry) setTimeout(() => accept(false), 150); return; }
+      if (!item) {
+        if (retry) setTimeout(() => accept(false), 150);
+        return;
+      }
       if (o.inert?.(item)) return;
       done(item);
     };
     qp.onDidAccept(() => accept(true));
-    qp.onDidHide(() => { done(undefined); qp.dispose(); });
+    qp.onDidHide(() => {
+      done(undefined);
+      qp.dispose();
+    });
     qp.show();
   });
 }

@@ -7,7 +7,12 @@ import type { MetricsRecord } from '../shared/protocol';
 import { headMarks, strongestFreeHead } from '../shared/headMarks';
 import { learningTime } from '../engine/measures/learningTime';
 
-const NAMES: Record<string, string> = { fsl_train: 'train', fsl_val_rl: 'test (relabel)', fsl_test_class: 'test (exemplars)', fsl_train_valex: 'train (new exemplars)' };
+const NAMES: Record<string, string> = {
+  fsl_train: 'train',
+  fsl_val_rl: 'test (relabel)',
+  fsl_test_class: 'test (exemplars)',
+  fsl_train_valex: 'train (new exemplars)',
+};
 const fmt = (n: number) => n.toLocaleString('en-US');
 
 /** "34 s", "2 min 5 s", "1 h 3 min". */
@@ -31,18 +36,25 @@ export function completionFacts(records: MetricsRecord[], clamps: unknown, depth
   const rows = records.filter((r) => r.eval?.fsl_train && Number.isFinite(r.eval.fsl_train.loss));
   const last = records[records.length - 1];
   const finalLosses: Array<[string, number]> = last
-    ? ['fsl_train', 'fsl_val_rl', 'fsl_test_class'].filter((k) => last.eval?.[k]).map((k) => [NAMES[k] ?? k, last.eval[k].loss])
+    ? ['fsl_train', 'fsl_val_rl', 'fsl_test_class']
+        .filter((k) => last.eval?.[k])
+        .map((k) => [NAMES[k] ?? k, last.eval[k].loss])
     : [];
   let learning: CompletionFacts['learning'];
   if (rows.length) {
-    const xs = rows.map((r) => r.sequences), ys = rows.map((r) => r.eval.fsl_train.loss);
+    const xs = rows.map((r) => r.sequences),
+      ys = rows.map((r) => r.eval.fsl_train.loss);
     const t = learningTime(xs, ys);
     learning = { sequences: t, reached: ys.some((y) => y < 0.4 * Math.LN2) };
   }
   let strongest: CompletionFacts['strongest'];
   let noFreeHead = false;
   if (last?.inductionStrength?.length) {
-    const best = strongestFreeHead(last.inductionStrength, headMarks(clamps, { sequences: last.sequences, depth, numHeads }), depth);
+    const best = strongestFreeHead(
+      last.inductionStrength,
+      headMarks(clamps, { sequences: last.sequences, depth, numHeads }),
+      depth,
+    );
     if (best) strongest = { head: `L${depth}H${best.head}`, score: best.score };
     else noFreeHead = true;
   }
@@ -51,14 +63,29 @@ export function completionFacts(records: MetricsRecord[], clamps: unknown, depth
 
 export function completionMessage(name: string, f: CompletionFacts, seconds: number): string {
   const parts = [`${name} completed in ${duration(seconds)}`];
-  if (f.finalLosses.length) parts.push(`final loss ${f.finalLosses.map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ')}`);
-  if (f.learning) parts.push(f.learning.reached ? `learnt at ${fmt(f.learning.sequences)} sequences (loss < 0.4·ln 2)` : 'never below 0.4·ln 2 (no learning time)');
+  if (f.finalLosses.length)
+    parts.push(`final loss ${f.finalLosses.map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ')}`);
+  if (f.learning)
+    parts.push(
+      f.learning.reached
+        ? `learnt at ${fmt(f.learning.sequences)} sequences (loss < 0.4·ln 2)`
+        : 'never below 0.4·ln 2 (no learning time)',
+    );
   if (f.strongest) parts.push(`strongest induction head ${f.strongest.head} (IS ${f.strongest.score.toFixed(2)})`);
   else if (f.noFreeHead) parts.push('every Layer-2 head is clamped or ablated (no strongest head to name)');
   return parts.join(' · ');
 }
 
-export function stopMessage(name: string, sequences: number, total: number | undefined, hasCheckpoint: boolean): string {
-  return `${name} stopped at ${fmt(sequences)}${total ? ` / ${fmt(total)}` : ''} sequences`
-    + (hasCheckpoint ? '; its checkpoint is saved, so Resume continues exactly where it stopped.' : '; no checkpoint yet, so Resume starts it again.');
+export function stopMessage(
+  name: string,
+  sequences: number,
+  total: number | undefined,
+  hasCheckpoint: boolean,
+): string {
+  return (
+    `${name} stopped at ${fmt(sequences)}${total ? ` / ${fmt(total)}` : ''} sequences` +
+    (hasCheckpoint
+      ? '; its checkpoint is saved, so Resume continues exactly where it stopped.'
+      : '; no checkpoint yet, so Resume starts it again.')
+  );
 }

@@ -37,7 +37,12 @@ export interface RunNode {
   group?: string;
 }
 
-export interface GroupNode { kind: 'group'; dir: string; name: string; count: number }
+export interface GroupNode {
+  kind: 'group';
+  dir: string;
+  name: string;
+  count: number;
+}
 
 export interface CheckpointNode {
   kind: 'checkpoint';
@@ -47,7 +52,11 @@ export interface CheckpointNode {
   file: string;
 }
 
-export interface CheckpointRangeNode { kind: 'checkpoints'; run: RunNode; checkpoints: CheckpointNode[] }
+export interface CheckpointRangeNode {
+  kind: 'checkpoints';
+  run: RunNode;
+  checkpoints: CheckpointNode[];
+}
 
 export type RunsTreeNode = RunNode | GroupNode | CheckpointNode | CheckpointRangeNode;
 
@@ -58,10 +67,13 @@ export const CHECKPOINT_RANGE = 10;
 export const STALE_MS = 5 * 60_000;
 
 /** "seq 20,000". */
-export function checkpointLabel(sequences: number): string { return `seq ${sequences.toLocaleString('en-US')}`; }
+export function checkpointLabel(sequences: number): string {
+  return `seq ${sequences.toLocaleString('en-US')}`;
+}
 
 export function rangeLabel(cks: CheckpointNode[]): string {
-  const a = cks[0].sequences.toLocaleString('en-US'), b = cks[cks.length - 1].sequences.toLocaleString('en-US');
+  const a = cks[0].sequences.toLocaleString('en-US'),
+    b = cks[cks.length - 1].sequences.toLocaleString('en-US');
   return `seq ${a} – ${b}`;
 }
 
@@ -69,11 +81,15 @@ export function rangeLabel(cks: CheckpointNode[]): string {
 export function checkpointChildren(run: RunNode, cks: CheckpointNode[]): Array<CheckpointNode | CheckpointRangeNode> {
   if (cks.length <= CHECKPOINT_GROUP_ABOVE) return cks;
   const out: CheckpointRangeNode[] = [];
-  for (let i = 0; i < cks.length; i += CHECKPOINT_RANGE) out.push({ kind: 'checkpoints', run, checkpoints: cks.slice(i, i + CHECKPOINT_RANGE) });
+  for (let i = 0; i < cks.length; i += CHECKPOINT_RANGE)
+    out.push({ kind: 'checkpoints', run, checkpoints: cks.slice(i, i + CHECKPOINT_RANGE) });
   return out;
 }
 
-export interface Liveness { status?: string; note?: string }
+export interface Liveness {
+  status?: string;
+  note?: string;
+}
 
 /** Statuses Resume offers (the tree's inline Resume: package.json `run\.(cancelled|failed|interrupted)`). */
 export const RESUMABLE = ['cancelled', 'failed', 'interrupted'] as const;
@@ -84,17 +100,24 @@ export const isResumable = (r: { status?: string }): boolean =>
  * The status to show. `owned`: a child of this window trains it now; `died`: a child of this window trained
  * it and exited without finishing it; `lastWrite`: newest mtime of run.json / metrics.jsonl (ms).
  */
-export function liveStatus(status: string | undefined,
-  o: { owned: boolean; died: boolean; lastWrite: number; now: number; lock?: { status: string; note: string } }): Liveness {
+export function liveStatus(
+  status: string | undefined,
+  o: { owned: boolean; died: boolean; lastWrite: number; now: number; lock?: { status: string; note: string } },
+): Liveness {
   if (o.owned) return { status };
-  if (o.died && (status === 'running' || status === 'created')) return { status: 'interrupted', note: 'its training process exited without finishing the run' };
+  if (o.died && (status === 'running' || status === 'created'))
+    return { status: 'interrupted', note: 'its training process exited without finishing the run' };
   // The run lock (io/runLock, liveRunStatus): a held lock means a live writer, a missing or stale one a
   // killed run — whatever run.json says.
-  if (o.lock && (o.lock.status === 'running' || o.lock.status === 'interrupted')) return { status: o.lock.status, note: o.lock.note };
+  if (o.lock && (o.lock.status === 'running' || o.lock.status === 'interrupted'))
+    return { status: o.lock.status, note: o.lock.note };
   if (status !== 'running') return { status };
   const idle = o.now - o.lastWrite;
   if (idle > STALE_MS) {
-    return { status: 'interrupted', note: `run.json says running, but no process of this window trains it and nothing was written for ${Math.round(idle / 60_000)} min` };
+    return {
+      status: 'interrupted',
+      note: `run.json says running, but no process of this window trains it and nothing was written for ${Math.round(idle / 60_000)} min`,
+    };
   }
   return { status: 'running', note: 'training outside this window (e.g. the CLI)' };
 }
@@ -111,21 +134,45 @@ export interface ListOptions {
 export function runNode(entry: RunEntry, o: ListOptions = {}): RunNode {
   const { path: dir, id, group } = entry;
   const meta = (entry.runJson && typeof entry.runJson === 'object' ? entry.runJson : {}) as Record<string, unknown>;
-  const config = (meta.config ?? {}) as { clamps?: unknown; model?: { numHeads?: number }; train?: { sequences?: unknown } };
+  const config = (meta.config ?? {}) as {
+    clamps?: unknown;
+    model?: { numHeads?: number };
+    train?: { sequences?: unknown };
+  };
   const clamps = Array.isArray(config.clamps) ? (config.clamps as ClampSpec[]) : undefined;
-  const n = runName({ id, displayName: meta.displayName, name: meta.name, preset: meta.preset, clamps, numHeads: config.model?.numHeads });
+  const n = runName({
+    id,
+    displayName: meta.displayName,
+    name: meta.name,
+    preset: meta.preset,
+    clamps,
+    numHeads: config.model?.numHeads,
+  });
   const status = typeof meta.status === 'string' ? meta.status : undefined;
   const lock = liveRunStatus(dir, meta);
   let lastWrite = 0;
-  try { lastWrite = RunDir.open(dir).lastWriteMs(); } catch { /* deleted while listing */ }
+  try {
+    lastWrite = RunDir.open(dir).lastWriteMs();
+  } catch {
+    /* deleted while listing */
+  }
   const live = liveStatus(status, {
-    owned: o.owned?.has(dir) ?? false, died: o.died?.has(dir) ?? false, lastWrite, now: o.now ?? Date.now(),
+    owned: o.owned?.has(dir) ?? false,
+    died: o.died?.has(dir) ?? false,
+    lastWrite,
+    now: o.now ?? Date.now(),
     lock: lock.status === 'unknown' ? undefined : lock,
   });
   const hasEngine = meta.engine !== undefined || meta.backend !== undefined;
   return {
-    kind: 'run', dir, name: n.title, fullName: n.full, clampSummary: n.clamps, shortId: n.shortId,
-    status: live.status, statusNote: live.note,
+    kind: 'run',
+    dir,
+    name: n.title,
+    fullName: n.full,
+    clampSummary: n.clamps,
+    shortId: n.shortId,
+    status: live.status,
+    statusNote: live.note,
     preset: typeof meta.preset === 'string' ? meta.preset : undefined,
     engine: hasEngine ? engineLabel(meta) : undefined,
     clamps,
@@ -139,7 +186,11 @@ export function runNode(entry: RunEntry, o: ListOptions = {}): RunNode {
 /** A run folder's node, or undefined when it has no readable run.json. */
 export function readRunNode(dir: string, o: ListOptions = {}, group?: string): RunNode | undefined {
   let runJson: unknown;
-  try { runJson = RunDir.open(dir).readRunJson(); } catch { return undefined; }
+  try {
+    runJson = RunDir.open(dir).readRunJson();
+  } catch {
+    return undefined;
+  }
   return runNode({ id: path.basename(dir), path: dir, runJson, group }, o);
 }
 
@@ -157,8 +208,12 @@ export function listRoot(root: string, o: ListOptions = {}): { runs: RunNode[]; 
     if (e.group === undefined) runs.push(runNode(e, o));
     else counts.set(e.group, (counts.get(e.group) ?? 0) + 1);
   }
-  const groups = [...counts].map(([name, count]): GroupNode =>
-    ({ kind: 'group', dir: path.join(root, name), name, count }));
+  const groups = [...counts].map(([name, count]): GroupNode => ({
+    kind: 'group',
+    dir: path.join(root, name),
+    name,
+    count,
+  }));
   return { runs: sortRuns(runs), groups: groups.sort((a, b) => a.name.localeCompare(b.name)) };
 }
 
@@ -170,6 +225,10 @@ export function listGroup(dir: string, o: ListOptions = {}): RunNode[] {
 /** A run's checkpoints by ascending sequence count (io/runStore listCheckpoints). */
 export function listCheckpoints(run: RunNode): CheckpointNode[] {
   let refs: CheckpointRef[];
-  try { refs = RunDir.open(run.dir).listCheckpoints(); } catch { return []; }
+  try {
+    refs = RunDir.open(run.dir).listCheckpoints();
+  } catch {
+    return [];
+  }
   return refs.map((c) => ({ kind: 'checkpoint', run, sequences: c.sequences, file: c.path }));
 }

@@ -36,7 +36,13 @@ export interface ActiveRun {
   checkpoints: number;
 }
 
-export interface ActiveTask { key: string; title: string; child: ChildProcess; slots: number; cancelled: boolean }
+export interface ActiveTask {
+  key: string;
+  title: string;
+  child: ChildProcess;
+  slots: number;
+  cancelled: boolean;
+}
 
 export interface TaskOptions {
   /** Notification title ("reproducing fig5b (fast)"). */
@@ -56,13 +62,27 @@ export interface TaskOptions {
   outerTask?: string;
 }
 
-export interface TaskResult { code: number | null; cancelled: boolean; stdout: string }
+export interface TaskResult {
+  code: number | null;
+  cancelled: boolean;
+  stdout: string;
+}
 
 /** A short CLI child without a notification (runCli): its exit code, stdout and the tail of its stderr. */
-export interface CliOutput { code: number | null; killed: boolean; stdout: string; stderr: string }
-export interface CliJob { done: Promise<CliOutput>; kill(): void }
+export interface CliOutput {
+  code: number | null;
+  killed: boolean;
+  stdout: string;
+  stderr: string;
+}
+export interface CliJob {
+  done: Promise<CliOutput>;
+  kill(): void;
+}
 /** What views need to run a short CLI command (RunManager implements it). */
-export interface CliRunner { runCli(args: string[]): CliJob }
+export interface CliRunner {
+  runCli(args: string[]): CliJob;
+}
 
 export type RunListener = (run: ActiveRun, m: FromChildMessage) => void;
 
@@ -85,7 +105,10 @@ export class RunManager implements vscode.Disposable, CliRunner {
   readonly progressMessages: string[] = [];
   private nextKey = 0;
 
-  constructor(private readonly extensionPath: string, private readonly log: vscode.LogOutputChannel) {
+  constructor(
+    private readonly extensionPath: string,
+    private readonly log: vscode.LogOutputChannel,
+  ) {
     this.status = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left, 10);
     this.status.command = 'inductionLab.stopRun';
     this.updateStatus();
@@ -96,8 +119,12 @@ export class RunManager implements vscode.Disposable, CliRunner {
     return new vscode.Disposable(() => this.listeners.delete(l));
   }
 
-  get runs(): ActiveRun[] { return [...this.active.values()]; }
-  get activeTasks(): ActiveTask[] { return [...this.tasks.values()]; }
+  get runs(): ActiveRun[] {
+    return [...this.active.values()];
+  }
+  get activeTasks(): ActiveTask[] {
+    return [...this.tasks.values()];
+  }
 
   /** For the runs tree: which runs a child of ours trains, and which died under us. */
   liveness(): ListOptions {
@@ -109,12 +136,16 @@ export class RunManager implements vscode.Disposable, CliRunner {
     return n > 0 ? n : Math.max(1, os.availableParallelism());
   }
 
-  private used(): number { return this.active.size + [...this.tasks.values()].reduce((a, t) => a + t.slots, 0); }
+  private used(): number {
+    return this.active.size + [...this.tasks.values()].reduce((a, t) => a + t.slots, 0);
+  }
 
   private refuseIfFull(what: string): void {
     if (!vscode.workspace.isTrusted) throw new Error(UNTRUSTED(what));
     if (this.used() >= this.maxConcurrent()) {
-      throw new Error(`${this.used()} of ${this.maxConcurrent()} training slots are busy (setting inductionLab.maxConcurrentRuns). Stop a run or task first.`);
+      throw new Error(
+        `${this.used()} of ${this.maxConcurrent()} training slots are busy (setting inductionLab.maxConcurrentRuns). Stop a run or task first.`,
+      );
     }
   }
 
@@ -123,12 +154,18 @@ export class RunManager implements vscode.Disposable, CliRunner {
     if (this.notices.length > 20) this.notices.shift();
     const show = kind === 'info' ? vscode.window.showInformationMessage : vscode.window.showWarningMessage;
     // Not awaited: the promise settles only when the notification is dismissed.
-    void show(`Induction Lab: ${text}`, ...buttons.map(([b]) => b)).then((choice) => buttons.find(([b]) => b === choice)?.[1]());
+    void show(`Induction Lab: ${text}`, ...buttons.map(([b]) => b)).then((choice) =>
+      buttons.find(([b]) => b === choice)?.[1](),
+    );
   }
 
   /** Starts a run (new or resumed). Resolves when the child reports `started`, rejects on an early error. */
   start(msg: StartMessage | { type: 'resume'; runDir: string }, title: string): Promise<ActiveRun> {
-    try { this.refuseIfFull('training'); } catch (e) { return Promise.reject(e); }
+    try {
+      this.refuseIfFull('training');
+    } catch (e) {
+      return Promise.reject(e);
+    }
     const child = this.fork('child.js', [], 'advanced');
     const run: ActiveRun = { key: `r${this.nextKey++}`, child, cancelled: false, checkpoints: 0 };
     this.active.set(run.key, run);
@@ -137,22 +174,46 @@ export class RunManager implements vscode.Disposable, CliRunner {
     child.stderr?.on('data', (d) => this.log.warn(`[${run.runId ?? run.key}] ${String(d).trimEnd()}`));
 
     return new Promise((resolve, reject) => {
-      let started = false, finished = false;
+      let started = false,
+        finished = false;
       let report: ((m: FromChildMessage) => void) | undefined;
       let clamps: unknown;
       child.on('message', (m: FromChildMessage) => {
         run.last = m;
         if (m.type === 'started') {
-          run.runId = m.runId; run.runDir = m.runDir; run.totalSequences = m.totalSequences; started = true;
-          const cfg = (m.config ?? {}) as { preset?: string; name?: string; clamps?: unknown; model?: { numHeads?: number } };
+          run.runId = m.runId;
+          run.runDir = m.runDir;
+          run.totalSequences = m.totalSequences;
+          started = true;
+          const cfg = (m.config ?? {}) as {
+            preset?: string;
+            name?: string;
+            clamps?: unknown;
+            model?: { numHeads?: number };
+          };
           clamps = cfg.clamps;
           let displayName: unknown;
-          try { displayName = RunDir.open(m.runDir).readRunJson<{ displayName?: unknown }>().displayName; } catch { /* new run */ }
-          run.name = runName({ id: m.runId, displayName, preset: cfg.preset, name: cfg.name, clamps, numHeads: cfg.model?.numHeads }).full;
+          try {
+            displayName = RunDir.open(m.runDir).readRunJson<{ displayName?: unknown }>().displayName;
+          } catch {
+            /* new run */
+          }
+          run.name = runName({
+            id: m.runId,
+            displayName,
+            preset: cfg.preset,
+            name: cfg.name,
+            clamps,
+            numHeads: cfg.model?.numHeads,
+          }).full;
           this.died.delete(m.runDir);
-          this.log.info(`[${m.runId}] started on the ${m.engine} engine (${m.engineDetail})${m.engineNotes.length ? `; ${m.engineNotes.join('; ')}` : ''} → ${m.runDir}`);
+          this.log.info(
+            `[${m.runId}] started on the ${m.engine} engine (${m.engineDetail})${m.engineNotes.length ? `; ${m.engineNotes.join('; ')}` : ''} → ${m.runDir}`,
+          );
           resolve(run);
-          void this.showProgress(run, `${title}: ${run.name}`, (f) => { report = f; });
+          void this.showProgress(run, `${title}: ${run.name}`, (f) => {
+            report = f;
+          });
         } else if (m.type === 'error') {
           this.log.error(`[${run.runId ?? run.key}] ${m.message}`);
           if (!started) reject(new Error(m.message));
@@ -175,15 +236,26 @@ export class RunManager implements vscode.Disposable, CliRunner {
         this.active.delete(run.key);
         this.updateStatus();
         if (!started) reject(new Error(`the training process exited before starting (code ${code ?? signal})`));
-        if (code && code !== 0 && run.last?.type !== 'error') this.log.error(`[${run.runId ?? run.key}] training process exited with code ${code ?? signal}`);
+        if (code && code !== 0 && run.last?.type !== 'error')
+          this.log.error(`[${run.runId ?? run.key}] training process exited with code ${code ?? signal}`);
         if (started && !finished && run.runDir) {
           // Killed before it could record an end: run.json still says "running".
           this.died.add(run.runDir);
-          this.notify('warning', `${run.name ?? run.runId} was interrupted (its process ended with ${signal ?? `code ${code}`}); Resume continues from its last checkpoint.`,
-            [['Resume', () => vscode.commands.executeCommand('inductionLab.resumeRun', run.runDir)]]);
-          for (const l of this.listeners) l(run, { type: 'finished', status: 'failed', sequences: 0, runDir: run.runDir, seconds: 0 });
+          this.notify(
+            'warning',
+            `${run.name ?? run.runId} was interrupted (its process ended with ${signal ?? `code ${code}`}); Resume continues from its last checkpoint.`,
+            [['Resume', () => vscode.commands.executeCommand('inductionLab.resumeRun', run.runDir)]],
+          );
+          for (const l of this.listeners)
+            l(run, { type: 'finished', status: 'failed', sequences: 0, runDir: run.runDir, seconds: 0 });
         }
-        report?.({ type: 'finished', status: run.cancelled ? 'cancelled' : 'failed', sequences: 0, runDir: run.runDir ?? '', seconds: 0 });
+        report?.({
+          type: 'finished',
+          status: run.cancelled ? 'cancelled' : 'failed',
+          sequences: 0,
+          runDir: run.runDir ?? '',
+          seconds: 0,
+        });
       });
       child.send(msg as ToChildMessage);
     });
@@ -194,15 +266,24 @@ export class RunManager implements vscode.Disposable, CliRunner {
     const name = run.name ?? run.runId ?? 'run';
     const dir = m.runDir || run.runDir;
     if (!dir) return;
-    const open = (file: string) => () => vscode.commands.executeCommand('vscode.open', vscode.Uri.file(path.join(dir, file)));
+    const open = (file: string) => () =>
+      vscode.commands.executeCommand('vscode.open', vscode.Uri.file(path.join(dir, file)));
     const dashboard = () => vscode.commands.executeCommand('inductionLab.openDashboard', dir);
     if (m.status === 'completed') {
       // The CLI writes report.md and loss.svg at the end of a run; the training child does not: write them here.
       if (!fs.existsSync(path.join(dir, 'report.md'))) {
-        try { summarizeRun(RunDir.open(dir)); } catch (e) { this.log.warn(`[${run.runId}] no report.md: ${(e as Error).message}`); }
+        try {
+          summarizeRun(RunDir.open(dir));
+        } catch (e) {
+          this.log.warn(`[${run.runId}] no report.md: ${(e as Error).message}`);
+        }
       }
       let records: MetricsRecord[] = [];
-      try { records = RunDir.open(dir).readMetrics<MetricsRecord>(); } catch { /* no metrics */ }
+      try {
+        records = RunDir.open(dir).readMetrics<MetricsRecord>();
+      } catch {
+        /* no metrics */
+      }
       const buttons: Array<[string, () => unknown]> = [];
       if (fs.existsSync(path.join(dir, 'report.md'))) buttons.push(['Open report.md', open('report.md')]);
       if (fs.existsSync(path.join(dir, 'loss.svg'))) buttons.push(['Open loss.svg', open('loss.svg')]);
@@ -210,25 +291,41 @@ export class RunManager implements vscode.Disposable, CliRunner {
       this.notify('info', completionMessage(name, completionFacts(records, clamps), m.seconds), buttons);
     } else if (m.status === 'cancelled') {
       let hasCheckpoint = run.checkpoints > 0;
-      try { hasCheckpoint = !!RunDir.open(dir).latestCheckpoint(); } catch { /* keep */ }
-      this.notify('info', stopMessage(name, m.sequences, run.totalSequences, hasCheckpoint),
-        [['Resume', () => vscode.commands.executeCommand('inductionLab.resumeRun', dir)], ['Dashboard', dashboard]]);
+      try {
+        hasCheckpoint = !!RunDir.open(dir).latestCheckpoint();
+      } catch {
+        /* keep */
+      }
+      this.notify('info', stopMessage(name, m.sequences, run.totalSequences, hasCheckpoint), [
+        ['Resume', () => vscode.commands.executeCommand('inductionLab.resumeRun', dir)],
+        ['Dashboard', dashboard],
+      ]);
     }
   }
 
-  private showProgress(run: ActiveRun, title: string, attach: (f: (m: FromChildMessage) => void) => void): Thenable<void> {
-    return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Induction Lab: ${title}`, cancellable: true }, (progress, token) =>
-      new Promise<void>((done) => {
-        let lastPct = 0;
-        token.onCancellationRequested(() => this.stop(run));
-        attach((m) => {
-          if (m.type === 'progress') {
-            const pct = (100 * m.sequences) / m.totalSequences;
-            progress.report({ increment: pct - lastPct, message: `${m.sequences.toLocaleString('en-US')} / ${m.totalSequences.toLocaleString('en-US')} sequences · loss ${m.trainLoss.toFixed(3)} · ${m.stepsPerSecond.toFixed(0)} steps/s` });
-            lastPct = pct;
-          } else if (m.type === 'finished') done();
-        });
-      }));
+  private showProgress(
+    run: ActiveRun,
+    title: string,
+    attach: (f: (m: FromChildMessage) => void) => void,
+  ): Thenable<void> {
+    return vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `Induction Lab: ${title}`, cancellable: true },
+      (progress, token) =>
+        new Promise<void>((done) => {
+          let lastPct = 0;
+          token.onCancellationRequested(() => this.stop(run));
+          attach((m) => {
+            if (m.type === 'progress') {
+              const pct = (100 * m.sequences) / m.totalSequences;
+              progress.report({
+                increment: pct - lastPct,
+                message: `${m.sequences.toLocaleString('en-US')} / ${m.totalSequences.toLocaleString('en-US')} sequences · loss ${m.trainLoss.toFixed(3)} · ${m.stepsPerSecond.toFixed(0)} steps/s`,
+              });
+              lastPct = pct;
+            } else if (m.type === 'finished') done();
+          });
+        }),
+    );
   }
 
   /** Asks a run to stop after its current step; it saves a checkpoint and can be resumed. */
@@ -236,7 +333,9 @@ export class RunManager implements vscode.Disposable, CliRunner {
     run.cancelled = true;
     if (run.child.connected) run.child.send({ type: 'cancel' } satisfies ToChildMessage);
     // If it does not stop in time (a long evaluation), terminate it; SIGTERM also stops it cleanly.
-    setTimeout(() => { if (run.child.exitCode === null) run.child.kill('SIGTERM'); }, 15_000).unref();
+    setTimeout(() => {
+      if (run.child.exitCode === null) run.child.kill('SIGTERM');
+    }, 15_000).unref();
   }
 
   /**
@@ -244,49 +343,78 @@ export class RunManager implements vscode.Disposable, CliRunner {
    * progress lines. Resolves when it exits (cancelled or not); rejects with its last stderr line on failure.
    */
   runTask(o: TaskOptions): Promise<TaskResult> {
-    try { this.refuseIfFull(o.args[0] === 'measure' ? 'measuring' : 'training'); } catch (e) { return Promise.reject(e); }
+    try {
+      this.refuseIfFull(o.args[0] === 'measure' ? 'measuring' : 'training');
+    } catch (e) {
+      return Promise.reject(e);
+    }
     const slots = Math.max(1, Math.min(o.slots ?? 1, this.maxConcurrent() - this.used()));
     const args = [...o.args, '--progress', 'json', ...(o.workersFlag ? ['--workers', String(slots)] : [])];
-    return Promise.resolve(vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Induction Lab: ${o.title}`, cancellable: true }, (progress, token) =>
-      new Promise<TaskResult>((resolve, reject) => {
-        const child = this.fork('cli.js', args);
-        const task: ActiveTask = { key: `t${this.nextKey++}`, title: o.title, child, slots, cancelled: false };
-        this.tasks.set(task.key, task);
-        this.updateStatus();
-        this.log.info(`[${task.key}] cli.js ${args.join(' ')}`);
-        token.onCancellationRequested(() => { task.cancelled = true; child.kill(o.cancelSignal ?? 'SIGTERM'); });
-        const board = new ProgressBoard(o.outerTask);
-        let lastPct = 0, stdout = '';
-        const errors: string[] = [];
-        const out = new LineSplitter((l) => { stdout = (stdout + l + '\n').slice(-20_000); this.log.info(`[${task.key}] ${l}`); });
-        const err = new LineSplitter((l) => {
-          const p = parseCliProgress(l);
-          if (!p) { errors.push(l); if (errors.length > 20) errors.shift(); this.log.warn(`[${task.key}] ${l}`); return; }
-          const v = board.update(p);
-          progress.report({ increment: v.percent - lastPct, message: v.message });
-          lastPct = v.percent;
-          this.progressMessages.push(v.message);
-          if (this.progressMessages.length > 50) this.progressMessages.shift();
-          o.onProgress?.(p);
-        });
-        child.stdout?.on('data', (d) => out.push(d));
-        child.stderr?.on('data', (d) => err.push(d));
-        child.on('error', (e) => reject(e));
-        child.on('exit', (code, signal) => {
-          out.end(); err.end();
-          this.tasks.delete(task.key);
-          this.updateStatus();
-          this.log.info(`[${task.key}] exited with ${code ?? signal}`);
-          if (code === 0 || task.cancelled) resolve({ code, cancelled: task.cancelled, stdout });
-          else reject(new Error(errors.at(-1)?.replace(/^induction-lab: /, '') || `${o.args[0]} exited with ${code ?? signal}`));
-        });
-      })));
+    return Promise.resolve(
+      vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `Induction Lab: ${o.title}`, cancellable: true },
+        (progress, token) =>
+          new Promise<TaskResult>((resolve, reject) => {
+            const child = this.fork('cli.js', args);
+            const task: ActiveTask = { key: `t${this.nextKey++}`, title: o.title, child, slots, cancelled: false };
+            this.tasks.set(task.key, task);
+            this.updateStatus();
+            this.log.info(`[${task.key}] cli.js ${args.join(' ')}`);
+            token.onCancellationRequested(() => {
+              task.cancelled = true;
+              child.kill(o.cancelSignal ?? 'SIGTERM');
+            });
+            const board = new ProgressBoard(o.outerTask);
+            let lastPct = 0,
+              stdout = '';
+            const errors: string[] = [];
+            const out = new LineSplitter((l) => {
+              stdout = (stdout + l + '\n').slice(-20_000);
+              this.log.info(`[${task.key}] ${l}`);
+            });
+            const err = new LineSplitter((l) => {
+              const p = parseCliProgress(l);
+              if (!p) {
+                errors.push(l);
+                if (errors.length > 20) errors.shift();
+                this.log.warn(`[${task.key}] ${l}`);
+                return;
+              }
+              const v = board.update(p);
+              progress.report({ increment: v.percent - lastPct, message: v.message });
+              lastPct = v.percent;
+              this.progressMessages.push(v.message);
+              if (this.progressMessages.length > 50) this.progressMessages.shift();
+              o.onProgress?.(p);
+            });
+            child.stdout?.on('data', (d) => out.push(d));
+            child.stderr?.on('data', (d) => err.push(d));
+            child.on('error', (e) => reject(e));
+            child.on('exit', (code, signal) => {
+              out.end();
+              err.end();
+              this.tasks.delete(task.key);
+              this.updateStatus();
+              this.log.info(`[${task.key}] exited with ${code ?? signal}`);
+              if (code === 0 || task.cancelled) resolve({ code, cancelled: task.cancelled, stdout });
+              else
+                reject(
+                  new Error(
+                    errors.at(-1)?.replace(/^induction-lab: /, '') || `${o.args[0]} exited with ${code ?? signal}`,
+                  ),
+                );
+            });
+          }),
+      ),
+    );
   }
 
   /** The one place the extension forks: a bundled entry of out/ (the engine never loads in this process). */
   private fork(entry: 'child.js' | 'cli.js', args: string[], serialization?: 'advanced'): ChildProcess {
-    return fork(path.join(this.extensionPath, 'out', entry), args,
-      { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], ...(serialization ? { serialization } : {}) });
+    return fork(path.join(this.extensionPath, 'out', entry), args, {
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      ...(serialization ? { serialization } : {}),
+    });
   }
 
   /**
@@ -303,26 +431,55 @@ export class RunManager implements vscode.Disposable, CliRunner {
       child = c;
       this.quick.add(c);
       this.log.debug(`cli.js ${args.join(' ')}`);
-      let stdout = '', stderr = '';
-      c.stdout?.on('data', (d) => { stdout += d; });
-      c.stderr?.on('data', (d) => { stderr = (stderr + d).slice(-4000); });
-      c.on('error', (e) => { this.quick.delete(c); reject(e); });
-      c.on('exit', (code) => { this.quick.delete(c); resolve({ code, killed, stdout, stderr }); });
+      let stdout = '',
+        stderr = '';
+      c.stdout?.on('data', (d) => {
+        stdout += d;
+      });
+      c.stderr?.on('data', (d) => {
+        stderr = (stderr + d).slice(-4000);
+      });
+      c.on('error', (e) => {
+        this.quick.delete(c);
+        reject(e);
+      });
+      c.on('exit', (code) => {
+        this.quick.delete(c);
+        resolve({ code, killed, stdout, stderr });
+      });
     });
-    return { done, kill: () => { killed = true; child?.kill('SIGTERM'); } };
+    return {
+      done,
+      kill: () => {
+        killed = true;
+        child?.kill('SIGTERM');
+      },
+    };
   }
 
   private updateStatus(): void {
-    const n = this.active.size, t = this.tasks.size;
+    const n = this.active.size,
+      t = this.tasks.size;
     this.status.text = `$(beaker) ${n} training${t ? ` · ${t} task${t > 1 ? 's' : ''}` : ''}`;
-    this.status.tooltip = n ? 'Induction Lab: runs training — click to stop one' : t ? 'Induction Lab: tasks running (Cancel in their notification)' : '';
+    this.status.tooltip = n
+      ? 'Induction Lab: runs training — click to stop one'
+      : t
+        ? 'Induction Lab: tasks running (Cancel in their notification)'
+        : '';
     void vscode.commands.executeCommand('setContext', 'inductionLab.training', n > 0);
-    if (n || t) this.status.show(); else this.status.hide();
+    if (n || t) this.status.show();
+    else this.status.hide();
   }
 
   dispose(): void {
-    for (const r of this.active.values()) { r.cancelled = true; r.child.kill('SIGTERM'); }
-    for (const t of this.tasks.values()) { t.cancelled = true; t.child.kill('SIGTERM'); }
+    for (const r of this.active.values()) {
+      r.cancelled = true;
+      r.child.kill('SIGTERM');
+    }
+    for (const t of this.tasks.values()) {
+      t.cancelled = true;
+      t.child.kill('SIGTERM');
+    }
     for (const c of this.quick) c.kill('SIGTERM');
     this.status.dispose();
   }

@@ -10,17 +10,33 @@ import { describeClamp } from '../engine/clamps/spec';
 import { RunDir } from '../engine/io/runStore';
 import type { ThemeKind } from './thumbnail';
 import {
-  checkpointChildren, checkpointLabel, listCheckpoints, listGroup, listRoot, ListOptions, rangeLabel, readRunNode, sortRuns,
-  RunNode, GroupNode, CheckpointNode, CheckpointRangeNode, RunsTreeNode,
+  checkpointChildren,
+  checkpointLabel,
+  listCheckpoints,
+  listGroup,
+  listRoot,
+  ListOptions,
+  rangeLabel,
+  readRunNode,
+  sortRuns,
+  RunNode,
+  GroupNode,
+  CheckpointNode,
+  CheckpointRangeNode,
+  RunsTreeNode,
 } from './runListing';
 
 /** The editor theme's kind, for hover images (they cannot read CSS variables). */
 export function themeKind(): ThemeKind {
   switch (vscode.window.activeColorTheme.kind) {
-    case vscode.ColorThemeKind.Light: return 'light';
-    case vscode.ColorThemeKind.HighContrast: return 'hc-dark';
-    case vscode.ColorThemeKind.HighContrastLight: return 'hc-light';
-    default: return 'dark';
+    case vscode.ColorThemeKind.Light:
+      return 'light';
+    case vscode.ColorThemeKind.HighContrast:
+      return 'hc-dark';
+    case vscode.ColorThemeKind.HighContrastLight:
+      return 'hc-light';
+    default:
+      return 'dark';
   }
 }
 
@@ -30,7 +46,9 @@ export const RUNS_DIR = path.join('.induction-lab', 'runs');
 /** The runs roots of the open workspace folders (setting inductionLab.runsFolder, relative to each folder). */
 export function runsRoots(): string[] {
   const rel = vscode.workspace.getConfiguration('inductionLab').get<string>('runsFolder') || RUNS_DIR;
-  return (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file').map((f) => path.resolve(f.uri.fsPath, rel));
+  return (vscode.workspace.workspaceFolders ?? [])
+    .filter((f) => f.uri.scheme === 'file')
+    .map((f) => path.resolve(f.uri.fsPath, rel));
 }
 
 export type { RunNode, GroupNode, CheckpointNode, CheckpointRangeNode, RunsTreeNode } from './runListing';
@@ -83,10 +101,12 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeNode> {
 
   async getChildren(element?: RunsTreeNode): Promise<RunsTreeNode[]> {
     if (!element) {
-      const runs: RunNode[] = [], groups: GroupNode[] = [];
+      const runs: RunNode[] = [],
+        groups: GroupNode[] = [];
       for (const root of runsRoots()) {
         const r = listRoot(root, this.liveness());
-        runs.push(...r.runs); groups.push(...r.groups);
+        runs.push(...r.runs);
+        groups.push(...r.groups);
       }
       return [...this.remember(sortRuns(runs)), ...groups];
     }
@@ -104,7 +124,11 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeNode> {
     }
     if (node.kind === 'checkpoints') return node.run;
     const siblings = checkpointChildren(node.run, listCheckpoints(node.run));
-    return siblings.find((s): s is CheckpointRangeNode => s.kind === 'checkpoints' && s.checkpoints.some((c) => c.file === node.file)) ?? node.run;
+    return (
+      siblings.find(
+        (s): s is CheckpointRangeNode => s.kind === 'checkpoints' && s.checkpoints.some((c) => c.file === node.file),
+      ) ?? node.run
+    );
   }
 
   getTreeItem(node: RunsTreeNode): vscode.TreeItem {
@@ -141,7 +165,12 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeNode> {
 }
 
 const STATUS_ICON: Record<string, string> = {
-  running: 'sync~spin', failed: 'error', cancelled: 'debug-pause', interrupted: 'warning', completed: 'pass', created: 'circle-outline',
+  running: 'sync~spin',
+  failed: 'error',
+  cancelled: 'debug-pause',
+  interrupted: 'warning',
+  completed: 'pass',
+  created: 'circle-outline',
 };
 
 function runItem(node: RunNode): vscode.TreeItem {
@@ -152,9 +181,13 @@ function runItem(node: RunNode): vscode.TreeItem {
   item.iconPath = new vscode.ThemeIcon(STATUS_ICON[node.status ?? ''] ?? 'beaker');
   const md = new vscode.MarkdownString(undefined, true);
   md.appendMarkdown(`**${escapeMd(node.fullName)}**\n\n`);
-  md.appendMarkdown(`status: ${node.status ?? 'unknown'}${node.statusNote ? ` (${escapeMd(node.statusNote)})` : ''}  \n`);
+  md.appendMarkdown(
+    `status: ${node.status ?? 'unknown'}${node.statusNote ? ` (${escapeMd(node.statusNote)})` : ''}  \n`,
+  );
   if (node.sequences !== undefined) {
-    md.appendMarkdown(`sequences: ${node.sequences.toLocaleString('en-US')}${node.totalSequences ? ` / ${node.totalSequences.toLocaleString('en-US')}` : ''}  \n`);
+    md.appendMarkdown(
+      `sequences: ${node.sequences.toLocaleString('en-US')}${node.totalSequences ? ` / ${node.totalSequences.toLocaleString('en-US')}` : ''}  \n`,
+    );
   }
   if (node.preset) md.appendMarkdown(`preset \`${node.preset}\`  \n`);
   if (node.engine) md.appendMarkdown(`${escapeMd(node.engine)}  \n`);
@@ -171,7 +204,11 @@ function runItem(node: RunNode): vscode.TreeItem {
 /** Run name, sequences, and the eval losses logged at exactly those sequences (metrics.jsonl), if any. */
 export async function checkpointTooltip(node: CheckpointNode): Promise<vscode.MarkdownString> {
   const summary = readSummary(node.file);
-  if (summary) return new vscode.MarkdownString(checkpointMarkdown(node.run.fullName, summary, { clamps: node.run.clamps, theme: themeKind() }), true);
+  if (summary)
+    return new vscode.MarkdownString(
+      checkpointMarkdown(node.run.fullName, summary, { clamps: node.run.clamps, theme: themeKind() }),
+      true,
+    );
   const md = new vscode.MarkdownString(undefined, true);
   md.appendMarkdown(`**${escapeMd(node.run.fullName)}** — checkpoint\n\n`);
   md.appendMarkdown(`Sequences seen: ${node.sequences.toLocaleString('en-US')}\n\n`);
@@ -192,7 +229,11 @@ export async function checkpointTooltip(node: CheckpointNode): Promise<vscode.Ma
  */
 export function evalLossesAt(runDir: string, sequences: number): Array<[string, number]> {
   let rows: Array<Record<string, unknown>>;
-  try { rows = RunDir.open(runDir).readMetrics<Record<string, unknown>>(); } catch { return []; }
+  try {
+    rows = RunDir.open(runDir).readMetrics<Record<string, unknown>>();
+  } catch {
+    return [];
+  }
   const rec = rows.find((r) => r && r.sequences === sequences);
   if (!rec) return [];
   const out: Array<[string, number]> = [];
@@ -210,6 +251,5 @@ export function evalLossesAt(runDir: string, sequences: number): Array<[string, 
 export function escapeMd(s: string): string {
   return s.replace(/[\\`*_{}[\]()#+\-.!|<>]/g, '\\$&');
 }
-
 
 export { debounce, throttle } from './timing';

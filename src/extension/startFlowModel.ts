@@ -3,19 +3,37 @@
  * preset's own clamps, the confirm step's lines (one clamp per line, nothing cut off) and the engine's
  * verdict on the combined clamp list (refusal or warnings, spec §4 rules in clamps/spec.ts).
  */
-import { ClampSpec, clampHeads, clampWarnings, describeClamp, ModelShape, normalizeClamps, PATTERN_KINDS } from '../engine/clamps/spec';
+import {
+  ClampSpec,
+  clampHeads,
+  clampWarnings,
+  describeClamp,
+  ModelShape,
+  normalizeClamps,
+  PATTERN_KINDS,
+} from '../engine/clamps/spec';
 import { CheckpointsSetting, plannedCheckpoints, shortCheckpointLabel } from '../engine/train/checkpointSchedule';
 
 /** The basic presets (science/presets.ts); every other preset name is a figure condition (`fig5b.noclamp`…). */
 const BASIC = new Set(['paper', 'fast', 'demo', 'smoke']);
 
-export interface PresetEntry { name: string; description: string }
-export interface PresetGroup { title: string; presets: PresetEntry[] }
+export interface PresetEntry {
+  name: string;
+  description: string;
+}
+export interface PresetGroup {
+  title: string;
+  presets: PresetEntry[];
+}
 
 /** Presets first (in their order), then the figure conditions, as two groups for quick-pick separators. */
 export function groupPresets(all: PresetEntry[]): PresetGroup[] {
-  const basic = all.filter((p) => BASIC.has(p.name)), figures = all.filter((p) => !BASIC.has(p.name));
-  return [{ title: 'Presets', presets: basic }, { title: 'Figure conditions', presets: figures }].filter((g) => g.presets.length);
+  const basic = all.filter((p) => BASIC.has(p.name)),
+    figures = all.filter((p) => !BASIC.has(p.name));
+  return [
+    { title: 'Presets', presets: basic },
+    { title: 'Figure conditions', presets: figures },
+  ].filter((g) => g.presets.length);
 }
 
 /** The name to focus: the default when it exists, else the first (a stale `defaultPreset` setting). */
@@ -29,7 +47,9 @@ export function headRole(head: string, clamps: ClampSpec[]): string | undefined 
   for (const c of clamps) {
     if (!clampHeads(c).includes(head)) continue;
     const win = c.from !== undefined || c.until !== undefined ? ` [${c.from ?? 0}, ${c.until ?? '∞'})` : '';
-    roles.push(c.kind === 'ablate' ? `ablated${win}` : PATTERN_KINDS.has(c.kind) ? `${c.kind} clamp${win}` : `${c.kind}${win}`);
+    roles.push(
+      c.kind === 'ablate' ? `ablated${win}` : PATTERN_KINDS.has(c.kind) ? `${c.kind} clamp${win}` : `${c.kind}${win}`,
+    );
   }
   return roles.length ? roles.join(', ') : undefined;
 }
@@ -65,7 +85,10 @@ export function wrapText(text: string, width = 72): string[] {
   const lines: string[] = [];
   let line = '';
   for (const word of text.split(/\s+/).filter(Boolean)) {
-    if (line && line.length + 1 + word.length > width) { lines.push(line); line = word; } else line = line ? `${line} ${word}` : word;
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
   }
   if (line) lines.push(line);
   return lines;
@@ -88,7 +111,8 @@ export interface CheckpointChoice {
 export function denseEarlySchedule(total: number, batch: number, log = 12, linear = 20): number[] {
   const snap = (x: number) => Math.min(total, Math.max(0, Math.round(x / batch) * batch));
   const out = new Set<number>([0, total]);
-  const lo = batch, hi = Math.max(batch, total / 10);
+  const lo = batch,
+    hi = Math.max(batch, total / 10);
   for (let i = 0; i < log; i++) out.add(snap(lo * (hi / lo) ** (i / Math.max(1, log - 1))));
   for (let i = 1; i <= linear; i++) out.add(snap((total * i) / linear));
   return [...out].sort((a, b) => a - b);
@@ -105,17 +129,24 @@ export function cadenceCount(total: number, every: number): number {
  * The two schedules the start flow offers: the preset's own (a `train.checkpoints` rule, or its cadence), and
  * dense early (log-spaced) + linear as an explicit `train.checkpoints` list.
  */
-export function checkpointChoices(
-  train: { sequences: number; batchSize: number; checkpointEvery: number; checkpoints?: CheckpointsSetting },
-): [CheckpointChoice, CheckpointChoice] {
+export function checkpointChoices(train: {
+  sequences: number;
+  batchSize: number;
+  checkpointEvery: number;
+  checkpoints?: CheckpointsSetting;
+}): [CheckpointChoice, CheckpointChoice] {
   const fmt = (n: number) => n.toLocaleString('en-US');
   // A preset with a train.checkpoints schedule: its planned checkpoints (the loss-driven ones come on top).
   const preset: CheckpointChoice = train.checkpoints
     ? { label: `the preset's (${shortCheckpointLabel(train)})`, train: {}, count: plannedCheckpoints(train).length }
     : {
-      label: train.checkpointEvery > 0 ? `the preset's cadence (every ${fmt(train.checkpointEvery)})` : "the preset's (final only)",
-      train: {}, count: cadenceCount(train.sequences, train.checkpointEvery),
-    };
+        label:
+          train.checkpointEvery > 0
+            ? `the preset's cadence (every ${fmt(train.checkpointEvery)})`
+            : "the preset's (final only)",
+        train: {},
+        count: cadenceCount(train.sequences, train.checkpointEvery),
+      };
   const list = denseEarlySchedule(train.sequences, train.batchSize);
   return [preset, { label: 'dense early (log-spaced) + linear', train: { checkpoints: list }, count: list.length }];
 }
@@ -129,15 +160,22 @@ export function clampInputError(message: string): string {
 }
 
 /** The VS Code settings a new run's config takes unless it sets them itself (contracts.md §1 for the engine). */
-export interface StartSettings { engine: string; backend: string; evalEvery: number; tensorboard: boolean }
+export interface StartSettings {
+  engine: string;
+  backend: string;
+  evalEvery: number;
+  tensorboard: boolean;
+}
 
 /**
  * Adds the settings to a run config's `train`: engine and TF.js backend unless "auto" (the backend only
  * matters when TF.js trains; it never switches the fast engine off), the eval cadence when > 0, and
  * TensorBoard events (train.tensorboard). What the config sets wins.
  */
-export function withStartSettings(config: Record<string, unknown> | undefined, s: StartSettings):
-  Record<string, unknown> {
+export function withStartSettings(
+  config: Record<string, unknown> | undefined,
+  s: StartSettings,
+): Record<string, unknown> {
   const cfg = (config ?? {}) as { train?: Record<string, unknown> };
   const train: Record<string, unknown> = { ...(cfg.train ?? {}) };
   if (s.engine !== 'auto' && train.engine === undefined) train.engine = s.engine;

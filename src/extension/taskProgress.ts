@@ -53,7 +53,8 @@ export class ProgressBoard {
 
   private message(): string {
     if (this.outerTask === undefined) return this.last ? progressText(this.last) : '';
-    const o = this.outer, i = this.inner;
+    const o = this.outer,
+      i = this.inner;
     const parts: string[] = [];
     if (o) parts.push(`${o.unit} ${n(o.done)}/${n(o.total)}`);
     if (i) parts.push(`${i.task} ${n(i.done)}/${n(i.total)}${i.unit && i.unit !== i.task ? ` ${i.unit}` : ''}`);

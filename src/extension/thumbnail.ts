@@ -12,9 +12,20 @@ const VIRIDIS = ['#440154', '#472d7b', '#3b528b', '#2c728e', '#21918c', '#28ae80
 
 export function viridis(t: number): string {
   const x = Math.min(1, Math.max(0, Number.isFinite(t) ? t : 0)) * (VIRIDIS.length - 1);
-  const i = Math.min(VIRIDIS.length - 2, Math.floor(x)), f = x - i;
-  const a = hex(VIRIDIS[i]), b = hex(VIRIDIS[i + 1]);
-  return '#' + a.map((v, k) => Math.round(v + (b[k] - v) * f).toString(16).padStart(2, '0')).join('');
+  const i = Math.min(VIRIDIS.length - 2, Math.floor(x)),
+    f = x - i;
+  const a = hex(VIRIDIS[i]),
+    b = hex(VIRIDIS[i + 1]);
+  return (
+    '#' +
+    a
+      .map((v, k) =>
+        Math.round(v + (b[k] - v) * f)
+          .toString(16)
+          .padStart(2, '0'),
+      )
+      .join('')
+  );
 }
 const hex = (s: string) => [1, 3, 5].map((i) => parseInt(s.slice(i, i + 2), 16));
 
@@ -53,44 +64,75 @@ export function defaultTokens(T: number): string[] {
 
 /** patterns: [layer][head][query][key] in [0, 1]. Returns the SVG text. */
 export function patternGridSvg(patterns: number[][][][], o: ThumbnailOptions = {}): string {
-  const cell = o.cell ?? 13, perRow = o.perRow ?? 4;
+  const cell = o.cell ?? 13,
+    perRow = o.perRow ?? 4;
   const ink = THEME_INK[o.theme ?? 'dark'];
-  const L = patterns.length, H = patterns[0]?.length ?? 0, T = patterns[0]?.[0]?.length ?? 0;
+  const L = patterns.length,
+    H = patterns[0]?.length ?? 0,
+    T = patterns[0]?.[0]?.length ?? 0;
   const tokens = o.tokens?.length === T ? o.tokens : defaultTokens(T);
-  const size = T * cell, axis = 16, title = 15, below = 14, gap = 14;
-  const tileW = axis + size + gap, tileH = title + size + below + 6;
+  const size = T * cell,
+    axis = 16,
+    title = 15,
+    below = 14,
+    gap = 14;
+  const tileW = axis + size + gap,
+    tileH = title + size + below + 6;
   const rowsPerLayer = Math.ceil(H / perRow);
-  const W = perRow * tileW, Ht = L * rowsPerLayer * tileH;
-  const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${Ht}" font-family="sans-serif" font-size="9">`];
+  const W = perRow * tileW,
+    Ht = L * rowsPerLayer * tileH;
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${Ht}" font-family="sans-serif" font-size="9">`,
+  ];
   for (let l = 0; l < L; l++) {
     for (let h = 0; h < H; h++) {
-      const tx = (h % perRow) * tileW, ty = (l * rowsPerLayer + Math.floor(h / perRow)) * tileH;
-      const x0 = tx + axis, y0 = ty + title;
+      const tx = (h % perRow) * tileW,
+        ty = (l * rowsPerLayer + Math.floor(h / perRow)) * tileH;
+      const x0 = tx + axis,
+        y0 = ty + title;
       const name = `L${l + 1}H${h}`;
       const mark = o.marks?.get(name);
       const s = o.scores?.[l]?.[h];
       const head = `${name}${s !== undefined && Number.isFinite(s) ? ` ${o.scoreNames?.[l] ?? ''} ${s.toFixed(2)}`.replace(/\s+/g, ' ') : ''}`;
-      parts.push(`<text x="${x0}" y="${ty + 11}" fill="${mark ? ink.mark : ink.text}" font-size="10"${mark ? ' font-weight="bold"' : ''}>${esc(head)}</text>`);
+      parts.push(
+        `<text x="${x0}" y="${ty + 11}" fill="${mark ? ink.mark : ink.text}" font-size="10"${mark ? ' font-weight="bold"' : ''}>${esc(head)}</text>`,
+      );
       for (let i = 0; i < T; i++) {
         // Rows = query i; only keys j ≤ i exist (the causal mask): the future stays empty.
         for (let j = 0; j <= i; j++) {
-          parts.push(`<rect x="${x0 + j * cell}" y="${y0 + i * cell}" width="${cell}" height="${cell}" fill="${viridis(patterns[l][h][i][j])}"/>`);
+          parts.push(
+            `<rect x="${x0 + j * cell}" y="${y0 + i * cell}" width="${cell}" height="${cell}" fill="${viridis(patterns[l][h][i][j])}"/>`,
+          );
         }
       }
       // The causal triangle's outline, so an empty cell reads as "masked", not as 0.
-      parts.push(`<path d="M${x0} ${y0}h${cell}v${cell}${Array.from({ length: T - 1 }, () => `h${cell}v${cell}`).join('')}H${x0}Z" fill="none" stroke="${ink.faint}" stroke-width="0.8"/>`);
+      parts.push(
+        `<path d="M${x0} ${y0}h${cell}v${cell}${Array.from({ length: T - 1 }, () => `h${cell}v${cell}`).join('')}H${x0}Z" fill="none" stroke="${ink.faint}" stroke-width="0.8"/>`,
+      );
       if (mark === 'ablated') {
         // Hatched: an ablated head's output is zero whatever its pattern shows.
         for (let k = cell; k < 2 * size; k += cell) {
-          parts.push(`<line x1="${x0 + Math.max(0, k - size)}" y1="${y0 + Math.min(k, size)}" x2="${x0 + Math.min(k, size)}" y2="${y0 + Math.max(0, k - size)}" stroke="${ink.text}" stroke-opacity="0.55" stroke-width="1"/>`);
+          parts.push(
+            `<line x1="${x0 + Math.max(0, k - size)}" y1="${y0 + Math.min(k, size)}" x2="${x0 + Math.min(k, size)}" y2="${y0 + Math.max(0, k - size)}" stroke="${ink.text}" stroke-opacity="0.55" stroke-width="1"/>`,
+          );
         }
       }
-      if (mark) parts.push(`<rect x="${x0 - 1.5}" y="${y0 - 1.5}" width="${size + 3}" height="${size + 3}" fill="none" stroke="${ink.mark}" stroke-width="2"${mark === 'replaced' ? ' stroke-dasharray="3 2"' : ''}/>`);
+      if (mark)
+        parts.push(
+          `<rect x="${x0 - 1.5}" y="${y0 - 1.5}" width="${size + 3}" height="${size + 3}" fill="none" stroke="${ink.mark}" stroke-width="2"${mark === 'replaced' ? ' stroke-dasharray="3 2"' : ''}/>`,
+        );
       for (let i = 0; i < T; i++) {
-        parts.push(`<text x="${x0 - 3}" y="${y0 + i * cell + cell / 2 + 3}" fill="${ink.text}" text-anchor="end">${esc(tokens[i])}</text>`);
-        parts.push(`<text x="${x0 + i * cell + cell / 2}" y="${y0 + size + 10}" fill="${ink.text}" text-anchor="middle">${esc(tokens[i])}</text>`);
+        parts.push(
+          `<text x="${x0 - 3}" y="${y0 + i * cell + cell / 2 + 3}" fill="${ink.text}" text-anchor="end">${esc(tokens[i])}</text>`,
+        );
+        parts.push(
+          `<text x="${x0 + i * cell + cell / 2}" y="${y0 + size + 10}" fill="${ink.text}" text-anchor="middle">${esc(tokens[i])}</text>`,
+        );
       }
-      if (mark) parts.push(`<text x="${x0 + size}" y="${y0 + 9}" fill="${ink.mark}" text-anchor="end" font-size="8" font-weight="bold">${mark}</text>`);
+      if (mark)
+        parts.push(
+          `<text x="${x0 + size}" y="${y0 + 9}" fill="${ink.mark}" text-anchor="end" font-size="8" font-weight="bold">${mark}</text>`,
+        );
     }
   }
   parts.push('</svg>');

@@ -18,7 +18,16 @@ export function throttle(fn: () => void, ms: number): () => void {
   let timer: ReturnType<typeof setTimeout> | undefined;
   return () => {
     const wait = last + ms - Date.now();
-    if (wait <= 0) { last = Date.now(); fn(); return; }
-    if (!timer) timer = setTimeout(() => { timer = undefined; last = Date.now(); fn(); }, wait);
+    if (wait <= 0) {
+      last = Date.now();
+      fn();
+      return;
+    }
+    if (!timer)
+      timer = setTimeout(() => {
+        timer = undefined;
+        last = Date.now();
+        fn();
+      }, wait);
   };
 }

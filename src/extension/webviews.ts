@@ -8,11 +8,23 @@ import * as vscode from 'vscode';
 import * as path from 'node:path';
 import { webviewHtml, createNonce } from '../webview/html';
 import {
-  isFromWebviewMessage, PanelIdentity, ToWebviewMessage, FromWebviewMessage, ViewName, RunSummary,
+  isFromWebviewMessage,
+  PanelIdentity,
+  ToWebviewMessage,
+  FromWebviewMessage,
+  ViewName,
+  RunSummary,
 } from '../shared/webviewProtocol';
 import type { MetricsRecord } from '../shared/protocol';
 import {
-  attentionPatterns, findRuns, influenceMatrices, nearestCheckpoint, readMetrics, restorePanel, RunInfo, SelectedSteps,
+  attentionPatterns,
+  findRuns,
+  influenceMatrices,
+  nearestCheckpoint,
+  readMetrics,
+  restorePanel,
+  RunInfo,
+  SelectedSteps,
   subcircuitCurves,
 } from './labData';
 import { fig5bConditions, fig6Columns, FIG6_ROWS } from '../engine/science/conditions';
@@ -23,8 +35,12 @@ import { mergeFrames, overTrainingCommand, overTrainingData } from './overTraini
 import type { CliRunner } from './runManager';
 
 const TITLES: Record<ViewName, string> = {
-  dashboard: 'Induction Lab dashboard', attention: 'Attention patterns', influence: 'PTH → IH influence matrix',
-  subcircuits: 'Subcircuit progress', compare: 'Compare runs', llc: 'LLC and stages',
+  dashboard: 'Induction Lab dashboard',
+  attention: 'Attention patterns',
+  influence: 'PTH → IH influence matrix',
+  subcircuits: 'Subcircuit progress',
+  compare: 'Compare runs',
+  llc: 'LLC and stages',
 };
 
 /** What the host knows of a view: its run(s), and a notice to show once it is ready. */
@@ -33,26 +49,49 @@ type PanelState = PanelIdentity & { notice?: string };
 class ViewConnection {
   private ready = false;
   private queue: ToWebviewMessage[] = [];
-  constructor(readonly view: ViewName, readonly webview: vscode.Webview, readonly state: PanelState,
-    extensionUri: vscode.Uri, onMessage: (c: ViewConnection, m: FromWebviewMessage) => void,
-    disposables: vscode.Disposable[]) {
-    webview.options = { enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'out', 'webview'), vscode.Uri.joinPath(extensionUri, 'media')] };
+  constructor(
+    readonly view: ViewName,
+    readonly webview: vscode.Webview,
+    readonly state: PanelState,
+    extensionUri: vscode.Uri,
+    onMessage: (c: ViewConnection, m: FromWebviewMessage) => void,
+    disposables: vscode.Disposable[],
+  ) {
+    webview.options = {
+      enableScripts: true,
+      localResourceRoots: [
+        vscode.Uri.joinPath(extensionUri, 'out', 'webview'),
+        vscode.Uri.joinPath(extensionUri, 'media'),
+      ],
+    };
     webview.html = webviewHtml({
-      cspSource: webview.cspSource, nonce: createNonce(), title: TITLES[view],
-      scriptUri: webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'out', 'webview', `${view}.view.js`)).toString(),
+      cspSource: webview.cspSource,
+      nonce: createNonce(),
+      title: TITLES[view],
+      scriptUri: webview
+        .asWebviewUri(vscode.Uri.joinPath(extensionUri, 'out', 'webview', `${view}.view.js`))
+        .toString(),
       styleUri: webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'media', 'webview.css')).toString(),
     });
-    disposables.push(webview.onDidReceiveMessage((m: unknown) => {
-      if (!isFromWebviewMessage(m)) return; // anything else crossing the boundary is dropped
-      if (m.type === 'ready') { this.ready = true; for (const q of this.queue.splice(0)) void webview.postMessage(q); }
-      onMessage(this, m);
-    }));
+    disposables.push(
+      webview.onDidReceiveMessage((m: unknown) => {
+        if (!isFromWebviewMessage(m)) return; // anything else crossing the boundary is dropped
+        if (m.type === 'ready') {
+          this.ready = true;
+          for (const q of this.queue.splice(0)) void webview.postMessage(q);
+        }
+        onMessage(this, m);
+      }),
+    );
   }
   post(m: ToWebviewMessage): void {
-    if (this.ready) void this.webview.postMessage(m); else this.queue.push(m);
+    if (this.ready) void this.webview.postMessage(m);
+    else this.queue.push(m);
   }
   /** Re-sent in full after `ready`, so drop what was queued for an earlier page. */
-  reset(): void { this.queue = []; }
+  reset(): void {
+    this.queue = [];
+  }
 }
 
 export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
@@ -66,24 +105,33 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
   /** The run chosen in this session (started, or opened from the tree); unset after a reload. */
   private chosenRunId: string | undefined;
   /** The run commands act on by default: the chosen one, else the newest. */
-  get activeRunId(): string | undefined { return this.chosenRunId ?? this.runs[0]?.summary.id; }
+  get activeRunId(): string | undefined {
+    return this.chosenRunId ?? this.runs[0]?.summary.id;
+  }
 
-  constructor(private readonly extensionUri: vscode.Uri, private readonly roots: () => string[],
-    private readonly log: vscode.LogOutputChannel, private readonly cli: CliRunner) {
+  constructor(
+    private readonly extensionUri: vscode.Uri,
+    private readonly roots: () => string[],
+    private readonly log: vscode.LogOutputChannel,
+    private readonly cli: CliRunner,
+  ) {
     this.refreshRuns();
     // New or rewritten aggregates (measure --checkpoints / --follow): the influence views of that run redraw.
     const aggregates = vscode.workspace.createFileSystemWatcher('**/measures/*-over-training*.json');
     const onAggregate = (u: vscode.Uri) => this.aggregatesChanged(path.basename(path.dirname(path.dirname(u.fsPath))));
-    aggregates.onDidCreate(onAggregate); aggregates.onDidChange(onAggregate);
+    aggregates.onDidCreate(onAggregate);
+    aggregates.onDidChange(onAggregate);
     this.disposables.push(aggregates);
     for (const v of ['attention', 'influence', 'subcircuits', 'compare', 'llc'] as const) {
-      this.disposables.push(vscode.window.registerWebviewPanelSerializer(`inductionLab.${v}`, {
-        // The page saves its own UI state, including the run(s) it shows (PanelIdentity); see restorePanel.
-        deserializeWebviewPanel: async (panel, state: unknown) => {
-          const runs = this.refreshRuns().map((r) => r.summary);
-          this.attachPanel(v, panel, restorePanel(v, state, runs, this.activeRunId));
-        },
-      }));
+      this.disposables.push(
+        vscode.window.registerWebviewPanelSerializer(`inductionLab.${v}`, {
+          // The page saves its own UI state, including the run(s) it shows (PanelIdentity); see restorePanel.
+          deserializeWebviewPanel: async (panel, state: unknown) => {
+            const runs = this.refreshRuns().map((r) => r.summary);
+            this.attachPanel(v, panel, restorePanel(v, state, runs, this.activeRunId));
+          },
+        }),
+      );
     }
   }
 
@@ -96,8 +144,12 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
     return this.runs;
   }
 
-  get allRuns(): RunInfo[] { return this.runs; }
-  private run(id: string | undefined): RunInfo | undefined { return this.runs.find((r) => r.summary.id === id); }
+  get allRuns(): RunInfo[] {
+    return this.runs;
+  }
+  private run(id: string | undefined): RunInfo | undefined {
+    return this.runs.find((r) => r.summary.id === id);
+  }
 
   /** A live metrics row from a training child. */
   appendMetrics(runId: string, record: MetricsRecord): void {
@@ -109,7 +161,8 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
     this.refreshRuns();
     const r = this.run(runId);
     if (!r) return;
-    for (const c of this.conns) if (this.shows(c, runId)) c.post({ type: 'metrics', runId, records: readMetrics(r.dir) });
+    for (const c of this.conns)
+      if (this.shows(c, runId)) c.post({ type: 'metrics', runId, records: readMetrics(r.dir) });
   }
 
   setActiveRun(runId: string): void {
@@ -123,20 +176,37 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
     return c.state.runId === runId;
   }
 
-  private summaries(ids?: string[]): RunSummary[] { return this.runs.filter((r) => !ids || ids.includes(r.summary.id)).map((r) => r.summary); }
+  private summaries(ids?: string[]): RunSummary[] {
+    return this.runs.filter((r) => !ids || ids.includes(r.summary.id)).map((r) => r.summary);
+  }
 
   private sendRuns(c: ViewConnection): void {
     if (c.view === 'compare') c.post({ type: 'runs', runs: this.summaries(c.state.runIds) });
     // Only a run chosen in this session is announced: after a reload the dashboard keeps the run it showed.
     else if (c.view === 'dashboard') c.post({ type: 'runs', runs: this.summaries(), activeRunId: this.chosenRunId });
-    else c.post({ type: 'runs', runs: this.summaries(c.state.runId ? [c.state.runId] : undefined), activeRunId: c.state.runId });
+    else
+      c.post({
+        type: 'runs',
+        runs: this.summaries(c.state.runId ? [c.state.runId] : undefined),
+        activeRunId: c.state.runId,
+      });
   }
 
   private sendAll(c: ViewConnection): void {
     if (Object.keys(this.prefs).length) c.post({ type: 'prefs', prefs: this.prefs });
     this.sendRuns(c);
-    const ids = c.view === 'compare' ? c.state.runIds ?? [] : c.view === 'dashboard' ? this.runs.map((r) => r.summary.id) : c.state.runId ? [c.state.runId] : [];
-    for (const id of ids) { const r = this.run(id); if (r) c.post({ type: 'metrics', runId: id, records: readMetrics(r.dir) }); }
+    const ids =
+      c.view === 'compare'
+        ? (c.state.runIds ?? [])
+        : c.view === 'dashboard'
+          ? this.runs.map((r) => r.summary.id)
+          : c.state.runId
+            ? [c.state.runId]
+            : [];
+    for (const id of ids) {
+      const r = this.run(id);
+      if (r) c.post({ type: 'metrics', runId: id, records: readMetrics(r.dir) });
+    }
     for (const m of this.steps.messagesFor(c.view, (id) => this.shows(c, id))) c.post(m);
     if (c.view === 'influence' && c.state.runId) this.sendInfluence(c, c.state.runId);
     if (c.view === 'subcircuits') this.sendSubcircuits(c);
@@ -156,9 +226,14 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
     c.post({ type: 'influence', runId, matrices, inReplyTo });
     c.post({ type: 'overTraining', data: over.data });
     if (!matrices.some((m) => m.kind === 'valuePreserving')) {
-      c.post({ type: 'status', level: 'info', message: 'No influence matrix computed for this run yet: run '
-        + '"Induction Lab: Compute Influence Matrix" (one checkpoint) or "Compute Measures over Training" '
-        + `(every checkpoint: \`${overTrainingCommand(r.dir)}\`).` });
+      c.post({
+        type: 'status',
+        level: 'info',
+        message:
+          'No influence matrix computed for this run yet: run ' +
+          '"Induction Lab: Compute Influence Matrix" (one checkpoint) or "Compute Measures over Training" ' +
+          `(every checkpoint: \`${overTrainingCommand(r.dir)}\`).`,
+      });
     }
   }
 
@@ -166,7 +241,10 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
   private readonly aggregateRefresh = new Map<string, Throttled>();
   private aggregatesChanged(runId: string): void {
     let t = this.aggregateRefresh.get(runId);
-    if (!t) { t = throttle(() => this.refreshInfluence(runId), 2000); this.aggregateRefresh.set(runId, t); }
+    if (!t) {
+      t = throttle(() => this.refreshInfluence(runId), 2000);
+      this.aggregateRefresh.set(runId, t);
+    }
     t();
   }
 
@@ -177,13 +255,20 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
       await vscode.commands.executeCommand('inductionLab.computeOverTraining', runId);
     } catch (e) {
       this.log.warn(`computeOverTraining ${runId}: ${(e as Error).message}`);
-      c.post({ type: 'status', level: 'error', message: `Could not start the computation: ${(e as Error).message}. `
-        + `On the command line: ${r ? overTrainingCommand(r.dir) : 'induction-lab measure RUN --checkpoints all'}` });
+      c.post({
+        type: 'status',
+        level: 'error',
+        message:
+          `Could not start the computation: ${(e as Error).message}. ` +
+          `On the command line: ${r ? overTrainingCommand(r.dir) : 'induction-lab measure RUN --checkpoints all'}`,
+      });
     }
   }
 
   sendSubcircuits(c?: ViewConnection): void {
-    const labels = Object.fromEntries(fig5bConditions().map((k) => [k.name, { label: k.label, stepsClamped: k.label, stepsLearned: k.stepsLearned }]));
+    const labels = Object.fromEntries(
+      fig5bConditions().map((k) => [k.name, { label: k.label, stepsClamped: k.label, stepsLearned: k.stepsLearned }]),
+    );
     const fig6 = {
       rows: Object.fromEntries(FIG6_ROWS.map((r) => [r.name, r.label])),
       columns: Object.fromEntries(fig6Columns().map((k) => [k.name, `${k.label} evolution`])),
@@ -193,9 +278,13 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
       const title = 'Subcircuit progress: fsl_train loss of the clamped runs (Fig 5b / Fig 6)';
       conn.post({ type: 'subcircuits', data: { title, curves, layout: 'overlay' } });
       if (!curves.length) {
-        conn.post({ type: 'status', level: 'info',
-          message: 'No subcircuit runs yet: run "Induction Lab: Run Subcircuit Progress" or "Reproduce Paper Figure…" '
-            + '(fig5b, fig6).' });
+        conn.post({
+          type: 'status',
+          level: 'info',
+          message:
+            'No subcircuit runs yet: run "Induction Lab: Run Subcircuit Progress" or "Reproduce Paper Figure…" ' +
+            '(fig5b, fig6).',
+        });
       }
     }
   }
@@ -220,7 +309,9 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
     for (const c of this.conns) if (c.view === 'llc' && c.state.runId === runId) this.sendLlc(c, runId);
   }
 
-  refreshInfluence(runId: string): void { for (const c of this.conns) if (c.view === 'influence' && c.state.runId === runId) this.sendInfluence(c, runId); }
+  refreshInfluence(runId: string): void {
+    for (const c of this.conns) if (c.view === 'influence' && c.state.runId === runId) this.sendInfluence(c, runId);
+  }
 
   // ---- messages from views ----
 
@@ -231,20 +322,37 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
         if (m.runId && m.step !== undefined) this.steps.adopt(m.runId, m.step);
         this.sendAll(c);
         return;
-      case 'selectStep': this.selectStep(m.runId, m.sequences); return;
-      case 'prefs': this.prefs = { ...this.prefs, ...m.prefs }; return;
-      case 'addRuns': void this.addCompareRuns(c); return;
+      case 'selectStep':
+        this.selectStep(m.runId, m.sequences);
+        return;
+      case 'prefs':
+        this.prefs = { ...this.prefs, ...m.prefs };
+        return;
+      case 'addRuns':
+        void this.addCompareRuns(c);
+        return;
       case 'removeRun':
         if (c.view === 'compare') {
           c.state.runIds = (c.state.runIds ?? []).filter((id) => id !== m.runId);
           this.sendAll(c);
         }
         return;
-      case 'requestPatterns': this.sendPatterns(c, m); return;
-      case 'requestInfluence': this.sendInfluence(c, m.runId, m.requestId); return;
-      case 'computeOverTraining': void this.computeOverTraining(c, m.runId); return;
-      case 'openRun': this.setActiveRun(m.runId); void vscode.commands.executeCommand('inductionLab.dashboard.focus'); return;
-      case 'export': void this.exportFile(c, m); return;
+      case 'requestPatterns':
+        this.sendPatterns(c, m);
+        return;
+      case 'requestInfluence':
+        this.sendInfluence(c, m.runId, m.requestId);
+        return;
+      case 'computeOverTraining':
+        void this.computeOverTraining(c, m.runId);
+        return;
+      case 'openRun':
+        this.setActiveRun(m.runId);
+        void vscode.commands.executeCommand('inductionLab.dashboard.focus');
+        return;
+      case 'export':
+        void this.exportFile(c, m);
+        return;
     }
   };
 
@@ -263,10 +371,15 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
       c.post({ type: 'status', level: 'info', message: 'Every run is already in this comparison.' });
       return;
     }
-    const picks = await vscode.window.showQuickPick(rest.map((r) => ({
-      label: r.summary.name, description: r.summary.status, detail: `${r.summary.preset ?? ''} · ${r.summary.id}`,
-      id: r.summary.id,
-    })), { canPickMany: true, title: 'Add which runs to the comparison?' });
+    const picks = await vscode.window.showQuickPick(
+      rest.map((r) => ({
+        label: r.summary.name,
+        description: r.summary.status,
+        detail: `${r.summary.preset ?? ''} · ${r.summary.id}`,
+        id: r.summary.id,
+      })),
+      { canPickMany: true, title: 'Add which runs to the comparison?' },
+    );
     if (!picks?.length) return;
     c.state.runIds = [...(c.state.runIds ?? []), ...picks.map((p) => p.id)];
     this.sendAll(c);
@@ -278,7 +391,11 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
 
   /** Reveals the open `view` panel of run `runId` (true), or returns false when there is none. */
   revealPanel(view: ViewName, runId: string): boolean {
-    for (const [c, p] of this.panels) if (c.view === view && c.state.runId === runId) { p.reveal(); return true; }
+    for (const [c, p] of this.panels)
+      if (c.view === view && c.state.runId === runId) {
+        p.reveal();
+        return true;
+      }
     return false;
   }
 
@@ -289,27 +406,46 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
    */
   private sendPatterns(c: ViewConnection, m: Extract<FromWebviewMessage, { type: 'requestPatterns' }>): void {
     const r = this.run(m.runId);
-    if (!r) { c.post({ type: 'status', level: 'warning', message: `unknown run ${m.runId}` }); return; }
+    if (!r) {
+      c.post({ type: 'status', level: 'warning', message: `unknown run ${m.runId}` });
+      return;
+    }
     this.patternJobs.get(c)?.kill();
     this.patternJobs.delete(c);
     if (summaryAnswers(m)) {
       const p = attentionPatterns(m.runId, r.dir, m.sequences, m.mode);
-      if (typeof p !== 'string') { c.post({ type: 'patterns', patterns: p, inReplyTo: m.requestId }); return; }
-      if (p === 'this run has no checkpoint yet') { c.post({ type: 'status', level: 'warning', message: p }); return; }
+      if (typeof p !== 'string') {
+        c.post({ type: 'patterns', patterns: p, inReplyTo: m.requestId });
+        return;
+      }
+      if (p === 'this run has no checkpoint yet') {
+        c.post({ type: 'status', level: 'warning', message: p });
+        return;
+      }
     }
     const ck = nearestCheckpoint(r.dir, m.sequences);
-    if (!ck) { c.post({ type: 'status', level: 'warning', message: 'this run has no checkpoint yet' }); return; }
+    if (!ck) {
+      c.post({ type: 'status', level: 'warning', message: 'this run has no checkpoint yet' });
+      return;
+    }
     const job = runPatternsChild(this.cli, patternsArgs(r.dir, ck.sequences, m));
     this.patternJobs.set(c, job);
-    job.done.then((p) => {
-      const requested = m.sequences !== null && m.sequences !== p.sequences ? m.sequences : undefined;
-      const patterns = { ...p, runId: m.runId, ...(requested !== undefined ? { requested } : {}) };
-      c.post({ type: 'patterns', patterns, inReplyTo: m.requestId });
-    }, (e: Error) => {
-      if (e.message === 'superseded') return;
-      this.log.warn(`patterns of ${m.runId}: ${e.message}`);
-      c.post({ type: 'status', level: 'error', message: `Could not compute the patterns: ${e.message}` });
-    }).finally(() => { if (this.patternJobs.get(c) === job) this.patternJobs.delete(c); });
+    job.done
+      .then(
+        (p) => {
+          const requested = m.sequences !== null && m.sequences !== p.sequences ? m.sequences : undefined;
+          const patterns = { ...p, runId: m.runId, ...(requested !== undefined ? { requested } : {}) };
+          c.post({ type: 'patterns', patterns, inReplyTo: m.requestId });
+        },
+        (e: Error) => {
+          if (e.message === 'superseded') return;
+          this.log.warn(`patterns of ${m.runId}: ${e.message}`);
+          c.post({ type: 'status', level: 'error', message: `Could not compute the patterns: ${e.message}` });
+        },
+      )
+      .finally(() => {
+        if (this.patternJobs.get(c) === job) this.patternJobs.delete(c);
+      });
   }
 
   private async exportFile(c: ViewConnection, m: Extract<FromWebviewMessage, { type: 'export' }>): Promise<void> {
@@ -318,7 +454,10 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
       defaultUri: folder ? vscode.Uri.joinPath(folder, path.basename(m.fileName)) : undefined,
       filters: { [m.format.toUpperCase()]: [m.format] },
     });
-    if (!target) { c.post({ type: 'exportResult', inReplyTo: m.requestId, ok: false, error: 'cancelled' }); return; }
+    if (!target) {
+      c.post({ type: 'exportResult', inReplyTo: m.requestId, ok: false, error: 'cancelled' });
+      return;
+    }
     try {
       const bytes = m.format === 'png' ? Buffer.from(m.data, 'base64') : Buffer.from(m.data, 'utf8');
       await vscode.workspace.fs.writeFile(target, bytes);
@@ -334,7 +473,10 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
     const ds: vscode.Disposable[] = [];
     const conn = new ViewConnection('dashboard', view.webview, {}, this.extensionUri, this.onMessage, ds);
     this.conns.add(conn);
-    view.onDidDispose(() => { this.conns.delete(conn); ds.forEach((d) => d.dispose()); });
+    view.onDidDispose(() => {
+      this.conns.delete(conn);
+      ds.forEach((d) => d.dispose());
+    });
   }
 
   /**
@@ -343,7 +485,9 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
    */
   openPanel(view: Exclude<ViewName, 'dashboard'>, state: PanelIdentity & { sequences?: number }): void {
     if (state.runId && state.sequences !== undefined) this.selectStep(state.runId, state.sequences);
-    const panel = vscode.window.createWebviewPanel(`inductionLab.${view}`, TITLES[view], vscode.ViewColumn.Active, { enableScripts: true });
+    const panel = vscode.window.createWebviewPanel(`inductionLab.${view}`, TITLES[view], vscode.ViewColumn.Active, {
+      enableScripts: true,
+    });
     this.attachPanel(view, panel, state);
   }
 
@@ -365,7 +509,9 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
   }
 
   /** Number of open views of a kind (used by tests). */
-  count(view: ViewName): number { return [...this.conns].filter((c) => c.view === view).length; }
+  count(view: ViewName): number {
+    return [...this.conns].filter((c) => c.view === view).length;
+  }
 
   dispose(): void {
     this.subcircuitsChanged.cancel();
@@ -374,4 +520,3 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
     this.disposables.forEach((d) => d.dispose());
   }
 }
-

@@ -20,7 +20,11 @@ export interface SequenceSpec {
   correct: 0 | 1 | null;
 }
 
-export interface SequenceLimits { classes?: number; exemplars?: number; labels?: number }
+export interface SequenceLimits {
+  classes?: number;
+  exemplars?: number;
+  labels?: number;
+}
 
 /**
  * Parses "x1 ℓ1 x2 ℓ2 xq" with x = CLASS or CLASS/EXEMPLAR and ℓ = LABEL (whitespace or commas
@@ -28,7 +32,10 @@ export interface SequenceLimits { classes?: number; exemplars?: number; labels?:
  * naming the problem. Limits (when given) bound the indices: class < classes, label < labels, …
  */
 export function parseSequenceSpec(text: string, lim: SequenceLimits = {}): SequenceSpec | string {
-  const toks = text.trim().split(/[\s,]+/).filter(Boolean);
+  const toks = text
+    .trim()
+    .split(/[\s,]+/)
+    .filter(Boolean);
   if (toks.length !== 5) {
     return `a sequence is 5 tokens "x1 ℓ1 x2 ℓ2 xq" (x = class or class/exemplar, ℓ = label), got ${toks.length}`;
   }
@@ -47,14 +54,20 @@ export function parseSequenceSpec(text: string, lim: SequenceLimits = {}): Seque
     if (typeof ei === 'string') return ei;
     return [ci, ei];
   };
-  const x1 = item(toks[0], 'x1'), x2 = item(toks[2], 'x2'), xq = item(toks[4], 'xq');
+  const x1 = item(toks[0], 'x1'),
+    x2 = item(toks[2], 'x2'),
+    xq = item(toks[4], 'xq');
   for (const x of [x1, x2, xq]) if (typeof x === 'string') return x;
-  const l1 = int(toks[1], 'ℓ1', lim.labels), l2 = int(toks[3], 'ℓ2', lim.labels);
+  const l1 = int(toks[1], 'ℓ1', lim.labels),
+    l2 = int(toks[3], 'ℓ2', lim.labels);
   for (const l of [l1, l2]) if (typeof l === 'string') return l;
   const [a, b, q] = [x1, x2, xq] as Array<[number, number]>;
-  const m1 = q[0] === a[0], m2 = q[0] === b[0];
+  const m1 = q[0] === a[0],
+    m2 = q[0] === b[0];
   return {
-    classes: [a[0], b[0], q[0]], exemplars: [a[1], b[1], q[1]], labels: [l1 as number, l2 as number],
+    classes: [a[0], b[0], q[0]],
+    exemplars: [a[1], b[1], q[1]],
+    labels: [l1 as number, l2 as number],
     correct: m1 === m2 ? null : m1 ? 0 : 1,
   };
 }
@@ -67,8 +80,9 @@ export function formatSequenceSpec(s: SequenceSpec): string {
 
 /** One sequence's [H][T][T] from a flat [B, H, T, T] pattern. */
 export function sequencePatterns(p: ArrayLike<number>, b: number, H: number, T: number): number[][][] {
-  return Array.from({ length: H }, (_, h) => Array.from({ length: T }, (_, q) =>
-    Array.from({ length: T }, (_, k) => p[((b * H + h) * T + q) * T + k])));
+  return Array.from({ length: H }, (_, h) =>
+    Array.from({ length: T }, (_, q) => Array.from({ length: T }, (_, k) => p[((b * H + h) * T + q) * T + k])),
+  );
 }
 
 /** Mean over the B sequences of a flat [B, H, T, T] pattern → [H][T][T]. */
@@ -81,23 +95,35 @@ export function meanPatterns(p: ArrayLike<number>, B: number, H: number, T: numb
  * row, a sequence whose first pair matches (correct = 0) has its pairs swapped, so key ℓ2 is always the
  * correct label and x2 its exemplar. `correct[b]` ∈ {0, 1}.
  */
-export function alignedMeanPatterns(p: ArrayLike<number>, B: number, H: number, T: number,
-  correct: ArrayLike<number>): number[][][] {
+export function alignedMeanPatterns(
+  p: ArrayLike<number>,
+  B: number,
+  H: number,
+  T: number,
+  correct: ArrayLike<number>,
+): number[][][] {
   if (T !== 5) throw new Error(`the aligned mean needs 5-token sequences (x1 ℓ1 x2 ℓ2 xq), got ${T}`);
   return alignedOrMean(p, B, H, T, correct);
 }
 
 const SWAP = [2, 3, 0, 1, 4];
 
-function alignedOrMean(p: ArrayLike<number>, B: number, H: number, T: number,
-  correct: ArrayLike<number> | null): number[][][] {
+function alignedOrMean(
+  p: ArrayLike<number>,
+  B: number,
+  H: number,
+  T: number,
+  correct: ArrayLike<number> | null,
+): number[][][] {
   const out = Array.from({ length: H }, () => Array.from({ length: T }, () => new Array<number>(T).fill(0)));
   for (let b = 0; b < B; b++) {
     const swap = correct !== null && correct[b] === 0;
-    for (let h = 0; h < H; h++) for (let q = 0; q < T; q++) for (let k = 0; k < T; k++) {
-      const src = swap && q === T - 1 ? SWAP[k] : k;
-      out[h][q][k] += p[((b * H + h) * T + q) * T + src] / B;
-    }
+    for (let h = 0; h < H; h++)
+      for (let q = 0; q < T; q++)
+        for (let k = 0; k < T; k++) {
+          const src = swap && q === T - 1 ? SWAP[k] : k;
+          out[h][q][k] += p[((b * H + h) * T + q) * T + src] / B;
+        }
   }
   return out;
 }

@@ -9,10 +9,20 @@ export function parseCliProgress(line: string): CliProgress | undefined {
   const t = line.trim();
   if (!t.startsWith('{')) return undefined;
   let v: unknown;
-  try { v = JSON.parse(t); } catch { return undefined; }
+  try {
+    v = JSON.parse(t);
+  } catch {
+    return undefined;
+  }
   const o = v as Partial<CliProgress> | null;
   if (!o || o.type !== 'progress' || typeof o.task !== 'string' || typeof o.unit !== 'string') return undefined;
-  if (typeof o.done !== 'number' || typeof o.total !== 'number' || !Number.isFinite(o.done) || !Number.isFinite(o.total)) return undefined;
+  if (
+    typeof o.done !== 'number' ||
+    typeof o.total !== 'number' ||
+    !Number.isFinite(o.done) ||
+    !Number.isFinite(o.total)
+  )
+    return undefined;
   return o as CliProgress;
 }
 
@@ -44,6 +54,11 @@ export function eta(seconds: number): string {
 /** What a notification shows: "configurations 33/264 · ≈ 1 min left". */
 export function progressText(p: CliProgress): string {
   const n = (x: number) => (Number.isInteger(x) ? x.toLocaleString('en-US') : x.toFixed(1));
-  return [`${p.task} ${n(p.done)}/${n(p.total)}${p.unit && p.unit !== p.task ? ` ${p.unit}` : ''}`,
-    p.etaSeconds !== undefined ? `≈ ${eta(p.etaSeconds)} left` : undefined, p.message].filter(Boolean).join(' · ');
+  return [
+    `${p.task} ${n(p.done)}/${n(p.total)}${p.unit && p.unit !== p.task ? ` ${p.unit}` : ''}`,
+    p.etaSeconds !== undefined ? `≈ ${eta(p.etaSeconds)} left` : undefined,
+    p.message,
+  ]
+    .filter(Boolean)
+    .join(' · ');
 }

@@ -12,7 +12,9 @@ const BACKEND_NAMES: Record<string, string> = { tensorflow: 'native TensorFlow',
 const flat = (s: string) => s.trim().replace(/\s*\(([^()]*)\)\s*$/, ', $1');
 
 function tfjsLabel(backend: unknown): string {
-  return typeof backend === 'string' && backend ? `TensorFlow.js (${BACKEND_NAMES[backend] ?? backend} backend)` : 'TensorFlow.js';
+  return typeof backend === 'string' && backend
+    ? `TensorFlow.js (${BACKEND_NAMES[backend] ?? backend} backend)`
+    : 'TensorFlow.js';
 }
 
 export function engineLabel(x: { engine?: unknown; engineDetail?: unknown; backend?: unknown }): string {
@@ -22,7 +24,8 @@ export function engineLabel(x: { engine?: unknown; engineDetail?: unknown; backe
   if (engine === 'tfjs') return tfjsLabel(x.backend);
   // Old runs: "fast (wasm relaxed)", "fast (wasm simd)", "tfjs (wasm)".
   let m = /^fast\s*\(wasm\s*(\w*)\)$/i.exec(engine);
-  if (m) return `fast engine (WebAssembly SIMD${m[1] && m[1].toLowerCase() !== 'simd' ? `, ${m[1].toLowerCase()}` : ''})`;
+  if (m)
+    return `fast engine (WebAssembly SIMD${m[1] && m[1].toLowerCase() !== 'simd' ? `, ${m[1].toLowerCase()}` : ''})`;
   if ((m = /^tfjs\s*\((\w+)\)$/i.exec(engine))) return tfjsLabel(m[1].toLowerCase());
   if (engine) return engine;
   // Before the fast engine existed, only the TF.js backend was recorded.

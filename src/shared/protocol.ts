@@ -6,7 +6,12 @@
 // ---- Metrics records (one line of metrics.jsonl) ----
 
 export interface EvalSetMetrics {
-  loss: number; acc: number; inContextAcc: number; inContextProb: number; prob: number; useContextProb: number;
+  loss: number;
+  acc: number;
+  inContextAcc: number;
+  inContextProb: number;
+  prob: number;
+  useContextProb: number;
 }
 
 export interface MetricsRecord {
@@ -59,14 +64,21 @@ export interface StartMessage {
   /** Fixed run id (sweeps name their runs by condition); default: timestamp + name. */
   runId?: string;
 }
-export interface ResumeMessage { type: 'resume'; runDir: string }
-export interface CancelMessage { type: 'cancel' }
+export interface ResumeMessage {
+  type: 'resume';
+  runDir: string;
+}
+export interface CancelMessage {
+  type: 'cancel';
+}
 export type ToChildMessage = StartMessage | ResumeMessage | CancelMessage;
 
 // ---- Training child → extension ----
 
 export interface StartedMessage {
-  type: 'started'; runId: string; runDir: string;
+  type: 'started';
+  runId: string;
+  runDir: string;
   /** The engine that trains (contracts.md §1): the fast WebAssembly engine or the TensorFlow.js reference. */
   engine: 'fast' | 'tfjs';
   /** e.g. "WebAssembly SIMD (relaxed)" or "TensorFlow.js, wasm backend". */
@@ -77,18 +89,50 @@ export interface StartedMessage {
   engineNotes: string[];
   /** @deprecated the same as engineNotes (kept until the UI reads engineNotes). */
   backendNotes: string[];
-  totalSequences: number; startSequences: number; config: unknown;
+  totalSequences: number;
+  startSequences: number;
+  config: unknown;
 }
 export interface ProgressMessage {
-  type: 'progress'; sequences: number; step: number; totalSequences: number; stepsPerSecond: number; trainLoss: number;
+  type: 'progress';
+  sequences: number;
+  step: number;
+  totalSequences: number;
+  stepsPerSecond: number;
+  trainLoss: number;
 }
-export interface ChildMetricsMessage { type: 'metrics'; record: MetricsRecord }
-export interface CheckpointMessage { type: 'checkpoint'; sequences: number; path: string }
-export interface WarningMessage { type: 'warning'; message: string }
-export interface ErrorMessage { type: 'error'; message: string }
-export interface FinishedMessage { type: 'finished'; status: RunStatus; sequences: number; runDir: string; seconds: number }
+export interface ChildMetricsMessage {
+  type: 'metrics';
+  record: MetricsRecord;
+}
+export interface CheckpointMessage {
+  type: 'checkpoint';
+  sequences: number;
+  path: string;
+}
+export interface WarningMessage {
+  type: 'warning';
+  message: string;
+}
+export interface ErrorMessage {
+  type: 'error';
+  message: string;
+}
+export interface FinishedMessage {
+  type: 'finished';
+  status: RunStatus;
+  sequences: number;
+  runDir: string;
+  seconds: number;
+}
 export type FromChildMessage =
-  | StartedMessage | ProgressMessage | ChildMetricsMessage | CheckpointMessage | WarningMessage | ErrorMessage | FinishedMessage;
+  | StartedMessage
+  | ProgressMessage
+  | ChildMetricsMessage
+  | CheckpointMessage
+  | WarningMessage
+  | ErrorMessage
+  | FinishedMessage;
 
 // ---- CLI children → extension (contracts.md §2) ----
 

@@ -7,8 +7,15 @@
 
 /** A clamp as run.json stores it (the canonical form of src/engine/clamps/spec.ts). */
 interface ClampLike {
-  kind?: unknown; heads?: unknown; head?: unknown; strength?: unknown; temperature?: unknown; from?: unknown; until?: unknown;
-  labelRowsOnly?: unknown; what?: unknown;
+  kind?: unknown;
+  heads?: unknown;
+  head?: unknown;
+  strength?: unknown;
+  temperature?: unknown;
+  from?: unknown;
+  until?: unknown;
+  labelRowsOnly?: unknown;
+  what?: unknown;
 }
 
 export interface RunNameInput {
@@ -35,7 +42,10 @@ export interface RunName {
 /** 32-bit FNV-1a, for ids that lack the random tail makeRunId gives them. */
 function fnv(s: string): number {
   let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) { h ^= s.charCodeAt(i); h = Math.imul(h, 0x01000193) >>> 0; }
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
   return h >>> 0;
 }
 
@@ -52,7 +62,8 @@ export function compactCount(n: number): string {
   return String(n);
 }
 
-const strs = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : typeof v === 'string' ? [v] : []);
+const strs = (v: unknown): string[] =>
+  Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : typeof v === 'string' ? [v] : [];
 
 /** Heads of one layer, e.g. ["L2H0", …] → "L2" when they all sit in one layer. */
 function oneLayer(heads: string[]): string | undefined {
@@ -76,22 +87,49 @@ export function shortClamp(c: ClampLike, numHeads = 8): string {
       else s = heads.length > 3 ? `ablate ${heads.length} heads` : `ablate ${list}`;
       break;
     }
-    case 'prev-token': s = `PT ${list}${at(c.strength, 1)}${c.labelRowsOnly === true ? ' (labels)' : ''}`; break;
-    case 'induction': s = `IH ${list}${at(c.strength, 1)}`; break;
-    case 'match': s = `match ${list}${at(c.temperature, 0)}`; break;
-    case 'layer1': s = 'layer 1'; break;
-    case 'copy': s = `copy ${strs(c.head).join(',') || list}`; break;
-    case 'temperature': s = `T ${list}@${typeof c.temperature === 'number' ? c.temperature : '?'}`; break;
-    case 'disallow-prev-token': s = `no-PT ${list}`; break;
-    case 'silence-non-label': s = `silence ${list}`; break;
-    case 'ablate-embedding': s = 'no embedding'; break;
-    case 'preserve': s = `preserve ${strs(c.what).join(',')}`; break;
-    case 'graft-in': s = 'graft in'; break;
-    case 'graft-out': s = 'graft out'; break;
-    default: s = typeof c.kind === 'string' ? c.kind : 'clamp';
+    case 'prev-token':
+      s = `PT ${list}${at(c.strength, 1)}${c.labelRowsOnly === true ? ' (labels)' : ''}`;
+      break;
+    case 'induction':
+      s = `IH ${list}${at(c.strength, 1)}`;
+      break;
+    case 'match':
+      s = `match ${list}${at(c.temperature, 0)}`;
+      break;
+    case 'layer1':
+      s = 'layer 1';
+      break;
+    case 'copy':
+      s = `copy ${strs(c.head).join(',') || list}`;
+      break;
+    case 'temperature':
+      s = `T ${list}@${typeof c.temperature === 'number' ? c.temperature : '?'}`;
+      break;
+    case 'disallow-prev-token':
+      s = `no-PT ${list}`;
+      break;
+    case 'silence-non-label':
+      s = `silence ${list}`;
+      break;
+    case 'ablate-embedding':
+      s = 'no embedding';
+      break;
+    case 'preserve':
+      s = `preserve ${strs(c.what).join(',')}`;
+      break;
+    case 'graft-in':
+      s = 'graft in';
+      break;
+    case 'graft-out':
+      s = 'graft out';
+      break;
+    default:
+      s = typeof c.kind === 'string' ? c.kind : 'clamp';
   }
-  const from = typeof c.from === 'number' ? c.from : undefined, until = typeof c.until === 'number' ? c.until : undefined;
-  if (from !== undefined || until !== undefined) s += ` [${compactCount(from ?? 0)}–${until === undefined ? '∞' : compactCount(until)})`;
+  const from = typeof c.from === 'number' ? c.from : undefined,
+    until = typeof c.until === 'number' ? c.until : undefined;
+  if (from !== undefined || until !== undefined)
+    s += ` [${compactCount(from ?? 0)}–${until === undefined ? '∞' : compactCount(until)})`;
   return s;
 }
 
@@ -103,7 +141,11 @@ export function clampSummary(clamps: unknown, numHeads = 8): string {
 export function runName(r: RunNameInput): RunName {
   const str = (v: unknown) => (typeof v === 'string' && v.trim() ? v.trim() : undefined);
   const renamed = str(r.displayName);
-  const title = renamed ?? str(r.preset)?.replace(/@(fast|paper)$/, (_, s: string) => (s === 'paper' ? ' (paper scale)' : '')) ?? str(r.name) ?? r.id;
+  const title =
+    renamed ??
+    str(r.preset)?.replace(/@(fast|paper)$/, (_, s: string) => (s === 'paper' ? ' (paper scale)' : '')) ??
+    str(r.name) ??
+    r.id;
   const clamps = clampSummary(r.clamps, r.numHeads);
   const shortId = shortRunId(r.id);
   return { title, clamps, shortId, full: renamed ? `${title} · #${shortId}` : `${title} · ${clamps} · #${shortId}` };

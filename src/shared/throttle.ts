@@ -3,7 +3,10 @@
  * debounce, a stream of calls more often than `ms` (metrics lines of running children) still makes it
  * run once a window. Pure (timers only), unit-tested.
  */
-export interface Throttled { (): void; cancel(): void }
+export interface Throttled {
+  (): void;
+  cancel(): void;
+}
 
 export function throttle(fn: () => void, ms: number): Throttled {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -11,8 +14,15 @@ export function throttle(fn: () => void, ms: number): Throttled {
   const t = (() => {
     if (timer) return;
     const wait = Math.max(0, last + ms - Date.now());
-    timer = setTimeout(() => { timer = undefined; last = Date.now(); fn(); }, wait);
+    timer = setTimeout(() => {
+      timer = undefined;
+      last = Date.now();
+      fn();
+    }, wait);
   }) as Throttled;
-  t.cancel = () => { if (timer) clearTimeout(timer); timer = undefined; };
+  t.cancel = () => {
+    if (timer) clearTimeout(timer);
+    timer = undefined;
+  };
   return t;
 }

@@ -31,8 +31,15 @@ export const VIEW_NAMES: readonly ViewName[] = ['dashboard', 'attention', 'influ
  * from ≤ sequences < until. The parameters are shown in labels when present.
  */
 export interface ClampSummary {
-  kind: string; heads?: string[]; head?: string; from?: number; until?: number;
-  strength?: number; temperature?: number; tillLayer?: number; fromLayer?: number;
+  kind: string;
+  heads?: string[];
+  head?: string;
+  from?: number;
+  until?: number;
+  strength?: number;
+  temperature?: number;
+  tillLayer?: number;
+  fromLayer?: number;
 }
 
 export interface RunSummary {
@@ -89,54 +96,77 @@ export interface AttentionPatterns {
 
 /** The heat maps of the influence view; `headAblations` is 8 × 2 (rows Layer-2 heads, cols remove / keep one). */
 export type InfluenceKind =
-  | 'valuePreserving' | 'patternPreserving' | 'keepOneValue' | 'keepOnePattern'
-  | 'compositionK' | 'compositionV' | 'compositionQ' | 'headAblations';
+  | 'valuePreserving'
+  | 'patternPreserving'
+  | 'keepOneValue'
+  | 'keepOnePattern'
+  | 'compositionK'
+  | 'compositionV'
+  | 'compositionQ'
+  | 'headAblations';
 export const INFLUENCE_KINDS: readonly InfluenceKind[] = [
-  'valuePreserving', 'patternPreserving', 'keepOneValue', 'keepOnePattern', 'compositionK', 'compositionV', 'compositionQ',
+  'valuePreserving',
+  'patternPreserving',
+  'keepOneValue',
+  'keepOnePattern',
+  'compositionK',
+  'compositionV',
+  'compositionQ',
   'headAblations',
 ];
 
 /** Default titles, formulas and colour ranges (science spec §5.6, App Fig 11); the host may override title/formula. */
-export const INFLUENCE_INFO: Record<InfluenceKind, { title: string; formula: string; signed: boolean; range: [number, number] }> = {
+export const INFLUENCE_INFO: Record<
+  InfluenceKind,
+  { title: string; formula: string; signed: boolean; range: [number, number] }
+> = {
   valuePreserving: {
     title: 'Accuracy change from ablating Layer 1 head (value-preserving)',
     formula: 'M_pv[i,j] = acc(only L2H i; ablate L1H j; preserve values) − acc(only L2H i)',
-    signed: true, range: [-0.16, 0.16],
+    signed: true,
+    range: [-0.16, 0.16],
   },
   patternPreserving: {
     title: 'Accuracy change from ablating Layer 1 head (pattern-preserving)',
     formula: 'M_pp[i,j] = acc(only L2H i; ablate L1H j; preserve patterns) − acc(only L2H i)',
-    signed: true, range: [-0.16, 0.16],
+    signed: true,
+    range: [-0.16, 0.16],
   },
   keepOneValue: {
     title: 'Accuracy with one head per layer (value-preserving)',
     formula: 'acc(only L2H i; all Layer 1 heads except j ablated; preserve values)',
-    signed: false, range: [0, 1],
+    signed: false,
+    range: [0, 1],
   },
   keepOnePattern: {
     title: 'Accuracy with one head per layer (pattern-preserving)',
     formula: 'acc(only L2H i; all Layer 1 heads except j ablated; preserve patterns)',
-    signed: false, range: [0, 1],
+    signed: false,
+    range: [0, 1],
   },
   compositionK: {
     title: 'K-composition score',
     formula: 'K[i,j] = ‖W_O^(j) W_K^(i)‖_F / (‖W_O^(j)‖_F ‖W_K^(i)‖_F)',
-    signed: false, range: [0.09, 0.16],
+    signed: false,
+    range: [0.09, 0.16],
   },
   compositionV: {
     title: 'V-composition score',
     formula: 'V[i,j] = ‖W_O^(j) W_V^(i)‖_F / (‖W_O^(j)‖_F ‖W_V^(i)‖_F)',
-    signed: false, range: [0.09, 0.16],
+    signed: false,
+    range: [0.09, 0.16],
   },
   compositionQ: {
     title: 'Q-composition score',
     formula: 'Q[i,j] = ‖W_O^(j) W_Q^(i)‖_F / (‖W_O^(j)‖_F ‖W_Q^(i)‖_F)',
-    signed: false, range: [0.09, 0.16],
+    signed: false,
+    range: [0.09, 0.16],
   },
   headAblations: {
     title: 'Accuracy with one Layer 2 head removed / kept (spec §5.5)',
     formula: 'remove[i] = acc(ablate L2H i only); keep[i] = acc(ablate the 7 other Layer 2 heads)',
-    signed: false, range: [0, 1],
+    signed: false,
+    range: [0, 1],
   },
 };
 
@@ -205,7 +235,11 @@ export interface CurveSetOverTraining {
 
 /** One aggregate file read: which measure, on how many sequences, and the run's checkpoints it lacks. */
 export interface SeriesSource {
-  measure: string; subsample: number | null; file: string; checkpoints: number; missing: number[];
+  measure: string;
+  subsample: number | null;
+  file: string;
+  checkpoints: number;
+  missing: number[];
 }
 
 /** Measures over training of a run; the heat maps of each checkpoint come in `influence` matrices. */
@@ -219,7 +253,11 @@ export interface OverTrainingData {
   command: string;
 }
 
-export interface SubcircuitCurves { title?: string; curves: SubcircuitPlotCurve[]; layout?: SubcircuitLayout }
+export interface SubcircuitCurves {
+  title?: string;
+  curves: SubcircuitPlotCurve[];
+  layout?: SubcircuitLayout;
+}
 export type SubcircuitLayout = 'overlay' | 'grid';
 
 /**
@@ -227,70 +265,177 @@ export type SubcircuitLayout = 'overlay' | 'grid';
  * `dynamics/<mode>/dynamics.json` as written by `induction-lab llc` / `dynamics` (types in src/shared/llc.ts),
  * null when absent; `problems` names files that exist but could not be read.
  */
-export interface LlcModeData { mode: LlcMode; llc: LlcRunFile | null; dynamics: DynamicsFile | null; problems: string[] }
+export interface LlcModeData {
+  mode: LlcMode;
+  llc: LlcRunFile | null;
+  dynamics: DynamicsFile | null;
+  problems: string[];
+}
 
 // ---- Host → webview ----
 
 /** The runs this view should show (dashboard: a picker, with `activeRunId` preselected; compare: all of them). */
-export interface RunsMessage { type: 'runs'; runs: RunSummary[]; activeRunId?: string }
+export interface RunsMessage {
+  type: 'runs';
+  runs: RunSummary[];
+  activeRunId?: string;
+}
 /** The full metrics of one run (replaces what the view had). */
-export interface RunMetricsMessage { type: 'metrics'; runId: string; records: MetricsRecord[] }
+export interface RunMetricsMessage {
+  type: 'metrics';
+  runId: string;
+  records: MetricsRecord[];
+}
 /** New rows of one run (appended, keyed by `sequences`; a repeated `sequences` replaces the old row). */
-export interface MetricsAppendMessage { type: 'metricsAppend'; runId: string; records: MetricsRecord[] }
+export interface MetricsAppendMessage {
+  type: 'metricsAppend';
+  runId: string;
+  records: MetricsRecord[];
+}
 /** The selected step (sequences seen) of run `runId` (absent: the multi-run views' cursor); null = the latest. */
-export interface StepMessage { type: 'step'; sequences: number | null; runId?: string }
-export interface PatternsMessage { type: 'patterns'; patterns: AttentionPatterns; inReplyTo?: number }
+export interface StepMessage {
+  type: 'step';
+  sequences: number | null;
+  runId?: string;
+}
+export interface PatternsMessage {
+  type: 'patterns';
+  patterns: AttentionPatterns;
+  inReplyTo?: number;
+}
 /** Influence matrices of a run: any mix of kinds and checkpoints (several checkpoints animate with the step). */
-export interface InfluenceMessage { type: 'influence'; runId: string; matrices: InfluenceHeatmap[]; inReplyTo?: number }
+export interface InfluenceMessage {
+  type: 'influence';
+  runId: string;
+  matrices: InfluenceHeatmap[];
+  inReplyTo?: number;
+}
 /** Measures over training of a run (curves and what was read); sent with `influence` and when aggregates change. */
-export interface OverTrainingMessage { type: 'overTraining'; data: OverTrainingData }
-export interface SubcircuitsMessage { type: 'subcircuits'; data: SubcircuitCurves }
+export interface OverTrainingMessage {
+  type: 'overTraining';
+  data: OverTrainingData;
+}
+export interface SubcircuitsMessage {
+  type: 'subcircuits';
+  data: SubcircuitCurves;
+}
 /** The LLC and essential-dynamics caches of run `runId`, one entry per mode that has any (replaces what the view had). */
-export interface LlcDataMessage { type: 'llc'; runId: string; modes: LlcModeData[] }
+export interface LlcDataMessage {
+  type: 'llc';
+  runId: string;
+  modes: LlcModeData[];
+}
 /** The outcome of an `export` (after the host's save dialog). */
-export interface ExportResultMessage { type: 'exportResult'; inReplyTo?: number; ok: boolean; path?: string; error?: string }
+export interface ExportResultMessage {
+  type: 'exportResult';
+  inReplyTo?: number;
+  ok: boolean;
+  path?: string;
+  error?: string;
+}
 /** Preferences every view of the session shares (figure background, attention mode); a fresh view adopts them. */
-export interface PrefsMessage { type: 'prefs'; prefs: Record<string, string | number | boolean> }
+export interface PrefsMessage {
+  type: 'prefs';
+  prefs: Record<string, string | number | boolean>;
+}
 /** A line of status for the view to show (e.g. "computing patterns…", or an error). */
-export interface StatusMessage { type: 'status'; level: 'info' | 'warning' | 'error'; message: string }
+export interface StatusMessage {
+  type: 'status';
+  level: 'info' | 'warning' | 'error';
+  message: string;
+}
 
 export type ToWebviewMessage =
-  | RunsMessage | RunMetricsMessage | MetricsAppendMessage | StepMessage | PatternsMessage | InfluenceMessage
-  | SubcircuitsMessage | ExportResultMessage | StatusMessage | PrefsMessage | LlcDataMessage
+  | RunsMessage
+  | RunMetricsMessage
+  | MetricsAppendMessage
+  | StepMessage
+  | PatternsMessage
+  | InfluenceMessage
+  | SubcircuitsMessage
+  | ExportResultMessage
+  | StatusMessage
+  | PrefsMessage
+  | LlcDataMessage
   | OverTrainingMessage;
 
 // ---- Webview → host ----
 
 /** `runId`/`step`: what a restored view saved (its run and selected step). */
-export interface ReadyMessage { type: 'ready'; view: ViewName; runId?: string; step?: number | null }
+export interface ReadyMessage {
+  type: 'ready';
+  view: ViewName;
+  runId?: string;
+  step?: number | null;
+}
 /** `runId`: the run whose step this is (absent: the cursor of a multi-run view). */
-export interface SelectStepMessage { type: 'selectStep'; sequences: number | null; runId?: string }
+export interface SelectStepMessage {
+  type: 'selectStep';
+  sequences: number | null;
+  runId?: string;
+}
 /**
  * `sequences`: the selected step (the host snaps it to a checkpoint; null = the latest checkpoint).
  * `evalSet` (default fsl_train) and `sequenceIndex` (default 0) pick the sequence or the averaged set;
  * `custom` is a typed sequence "x1 ℓ1 x2 ℓ2 xq" (single mode). Computed in a child process.
  */
 export interface RequestPatternsMessage {
-  type: 'requestPatterns'; runId: string; sequences: number | null; mode: PatternMode; requestId?: number;
-  evalSet?: string; sequenceIndex?: number; custom?: string;
+  type: 'requestPatterns';
+  runId: string;
+  sequences: number | null;
+  mode: PatternMode;
+  requestId?: number;
+  evalSet?: string;
+  sequenceIndex?: number;
+  custom?: string;
 }
 /** Optional: asks for matrices of a kind the host has not sent yet (the host may ignore it). */
-export interface RequestInfluenceMessage { type: 'requestInfluence'; runId: string; kind: InfluenceKind; requestId?: number }
+export interface RequestInfluenceMessage {
+  type: 'requestInfluence';
+  runId: string;
+  kind: InfluenceKind;
+  requestId?: number;
+}
 export type ExportFormat = 'png' | 'svg' | 'csv' | 'json';
 export const EXPORT_FORMATS: readonly ExportFormat[] = ['png', 'svg', 'csv', 'json'];
 /** `data` is base64 for png, text otherwise; the host shows the save dialog and replies with `exportResult`. */
-export interface ExportMessage { type: 'export'; format: ExportFormat; fileName: string; data: string; requestId?: number }
-export interface OpenRunMessage { type: 'openRun'; runId: string }
+export interface ExportMessage {
+  type: 'export';
+  format: ExportFormat;
+  fileName: string;
+  data: string;
+  requestId?: number;
+}
+export interface OpenRunMessage {
+  type: 'openRun';
+  runId: string;
+}
 /** Asks the host to compute the measures over training of a run (command `inductionLab.computeOverTraining`). */
-export interface ComputeOverTrainingMessage { type: 'computeOverTraining'; runId: string }
+export interface ComputeOverTrainingMessage {
+  type: 'computeOverTraining';
+  runId: string;
+}
 /** Compare: the host asks which runs to add (a quick pick of the runs not shown yet). */
-export interface AddRunsMessage { type: 'addRuns' }
+export interface AddRunsMessage {
+  type: 'addRuns';
+}
 /** Compare: stop showing a run. */
-export interface RemoveRunMessage { type: 'removeRun'; runId: string }
+export interface RemoveRunMessage {
+  type: 'removeRun';
+  runId: string;
+}
 
 export type FromWebviewMessage =
-  | ReadyMessage | SelectStepMessage | RequestPatternsMessage | RequestInfluenceMessage | ExportMessage | OpenRunMessage
-  | PrefsMessage | AddRunsMessage | RemoveRunMessage | ComputeOverTrainingMessage;
+  | ReadyMessage
+  | SelectStepMessage
+  | RequestPatternsMessage
+  | RequestInfluenceMessage
+  | ExportMessage
+  | OpenRunMessage
+  | PrefsMessage
+  | AddRunsMessage
+  | RemoveRunMessage
+  | ComputeOverTrainingMessage;
 
 // ---- What a panel saves for its restore ----
 
@@ -299,7 +444,10 @@ export type FromWebviewMessage =
  * a reload: the run it shows (attention, influence) or the runs (compare). Every panel view saves these
  * keys; anything else in the state is the view's own.
  */
-export interface PanelIdentity { runId?: string; runIds?: string[] }
+export interface PanelIdentity {
+  runId?: string;
+  runIds?: string[];
+}
 
 /** Reads a restored panel's identity from its saved state, dropping anything malformed. */
 export function panelIdentity(state: unknown): PanelIdentity {
@@ -335,46 +483,87 @@ const isNum = (x: unknown): x is number => typeof x === 'number' && !Number.isNa
 const isOpt = (x: unknown, g: (y: unknown) => boolean): boolean => x === undefined || g(x);
 const isArr = (x: unknown, g: (y: unknown) => boolean): boolean => Array.isArray(x) && x.every(g);
 const isStepValue = (x: unknown): boolean => x === null || (isNum(x) && x >= 0);
-const isPrefs = (x: unknown): boolean => isObj(x) && Object.keys(x).length <= 32
-  && Object.values(x).every((v) => (typeof v === 'string' && v.length <= 64) || typeof v === 'boolean' || isNum(v));
+const isPrefs = (x: unknown): boolean =>
+  isObj(x) &&
+  Object.keys(x).length <= 32 &&
+  Object.values(x).every((v) => (typeof v === 'string' && v.length <= 64) || typeof v === 'boolean' || isNum(v));
 
 function isRunSummary(x: unknown): boolean {
-  return isObj(x) && isStr(x.id) && isStr(x.name) && isStr(x.status) && isNum(x.totalSequences)
-    && isArr(x.clamps, (c) => isObj(c) && isStr(c.kind)) && isOpt(x.checkpoints, (c) => isArr(c, isNum));
+  return (
+    isObj(x) &&
+    isStr(x.id) &&
+    isStr(x.name) &&
+    isStr(x.status) &&
+    isNum(x.totalSequences) &&
+    isArr(x.clamps, (c) => isObj(c) && isStr(c.kind)) &&
+    isOpt(x.checkpoints, (c) => isArr(c, isNum))
+  );
 }
 function isPatterns(x: unknown): boolean {
-  return isObj(x) && isStr(x.runId) && isNum(x.sequences) && PATTERN_MODES.includes(x.mode as PatternMode)
-    && isArr(x.tokens, isStr) && isArr(x.layers, (l) => isArr(l, (h) => isArr(h, (q) => isArr(q, isNum))));
+  return (
+    isObj(x) &&
+    isStr(x.runId) &&
+    isNum(x.sequences) &&
+    PATTERN_MODES.includes(x.mode as PatternMode) &&
+    isArr(x.tokens, isStr) &&
+    isArr(x.layers, (l) => isArr(l, (h) => isArr(h, (q) => isArr(q, isNum))))
+  );
 }
 function isInfluenceHeatmap(x: unknown): boolean {
-  return isObj(x) && isStr(x.runId) && isNum(x.sequences) && INFLUENCE_KINDS.includes(x.kind as InfluenceKind)
-    && isArr(x.rows, isStr) && isArr(x.cols, isStr) && isArr(x.values, (r) => isArr(r, isNum))
-    && typeof x.signed === 'boolean' && isStr(x.formula);
+  return (
+    isObj(x) &&
+    isStr(x.runId) &&
+    isNum(x.sequences) &&
+    INFLUENCE_KINDS.includes(x.kind as InfluenceKind) &&
+    isArr(x.rows, isStr) &&
+    isArr(x.cols, isStr) &&
+    isArr(x.values, (r) => isArr(r, isNum)) &&
+    typeof x.signed === 'boolean' &&
+    isStr(x.formula)
+  );
 }
 function isCurve(x: unknown): boolean {
-  return isObj(x) && isStr(x.label) && isStr(x.stepsClamped) && isStr(x.stepsLearned)
-    && isArr(x.xs, isNum) && isArr(x.ys, (y) => typeof y === 'number') && (x.xs as number[]).length === (x.ys as number[]).length;
+  return (
+    isObj(x) &&
+    isStr(x.label) &&
+    isStr(x.stepsClamped) &&
+    isStr(x.stepsLearned) &&
+    isArr(x.xs, isNum) &&
+    isArr(x.ys, (y) => typeof y === 'number') &&
+    (x.xs as number[]).length === (x.ys as number[]).length
+  );
 }
 const isNumOrNull = (y: unknown): boolean => y === null || isNum(y);
 function isCurveSet(x: unknown): boolean {
   if (!isObj(x) || !isStr(x.id) || !isStr(x.title) || !isStr(x.yLabel) || !isArr(x.sequences, isNum)) return false;
   const n = (x.sequences as number[]).length;
-  return isArr(x.lines, (l) => isObj(l) && isStr(l.id) && isStr(l.label) && isArr(l.ys, isNumOrNull)
-    && (l.ys as unknown[]).length === n);
+  return isArr(
+    x.lines,
+    (l) => isObj(l) && isStr(l.id) && isStr(l.label) && isArr(l.ys, isNumOrNull) && (l.ys as unknown[]).length === n,
+  );
 }
-const isOverTraining = (x: unknown): boolean => isObj(x) && isStr(x.runId) && isArr(x.curves, isCurveSet)
-  && isArr(x.sources, (s) => isObj(s) && isStr(s.measure) && isArr(s.missing, isNum))
-  && isArr(x.checkpoints, isNum) && isStr(x.command);
+const isOverTraining = (x: unknown): boolean =>
+  isObj(x) &&
+  isStr(x.runId) &&
+  isArr(x.curves, isCurveSet) &&
+  isArr(x.sources, (s) => isObj(s) && isStr(s.measure) && isArr(s.missing, isNum)) &&
+  isArr(x.checkpoints, isNum) &&
+  isStr(x.command);
 /** Records are produced by our own engine; check the shape cheaply (key fields only). */
 const isRecord = (x: unknown): boolean => isObj(x) && isNum(x.sequences) && isObj(x.eval);
 /** Cache files (our own writer): key fields only; the view tolerates missing optional ones. */
-const isLlcFile = (x: unknown): boolean => isObj(x) && isArr(x.points, (p) => isObj(p) && isNum(p.sequences))
-  && isObj(x.stages) && isObj(x.settings);
-const isDynamicsFile = (x: unknown): boolean => isObj(x) && isArr(x.explainedVariance, isNum)
-  && isArr(x.points, (p) => isObj(p) && isNum(p.sequences) && isArr(p.pcs, isNum));
-const isLlcModeData = (x: unknown): boolean => isObj(x) && (x.mode === 'as-trained' || x.mode === 'clean')
-  && (x.llc === null || isLlcFile(x.llc)) && (x.dynamics === null || isDynamicsFile(x.dynamics))
-  && isArr(x.problems, isStr);
+const isLlcFile = (x: unknown): boolean =>
+  isObj(x) && isArr(x.points, (p) => isObj(p) && isNum(p.sequences)) && isObj(x.stages) && isObj(x.settings);
+const isDynamicsFile = (x: unknown): boolean =>
+  isObj(x) &&
+  isArr(x.explainedVariance, isNum) &&
+  isArr(x.points, (p) => isObj(p) && isNum(p.sequences) && isArr(p.pcs, isNum));
+const isLlcModeData = (x: unknown): boolean =>
+  isObj(x) &&
+  (x.mode === 'as-trained' || x.mode === 'clean') &&
+  (x.llc === null || isLlcFile(x.llc)) &&
+  (x.dynamics === null || isDynamicsFile(x.dynamics)) &&
+  isArr(x.problems, isStr);
 
 const TO_WEBVIEW: Record<ToWebviewMessage['type'], (m: Rec) => boolean> = {
   runs: (m) => isArr(m.runs, isRunSummary) && isOpt(m.activeRunId, isStr),
@@ -394,12 +583,17 @@ const TO_WEBVIEW: Record<ToWebviewMessage['type'], (m: Rec) => boolean> = {
 const FROM_WEBVIEW: Record<FromWebviewMessage['type'], (m: Rec) => boolean> = {
   ready: (m) => VIEW_NAMES.includes(m.view as ViewName) && isOpt(m.runId, isStr) && isOpt(m.step, isStepValue),
   selectStep: (m) => isStepValue(m.sequences) && isOpt(m.runId, isStr),
-  requestPatterns: (m) => isStr(m.runId) && isStepValue(m.sequences) && PATTERN_MODES.includes(m.mode as PatternMode)
-    && isOpt(m.requestId, isNum) && isOpt(m.evalSet, (e) => EVAL_SETS.includes(e as EvalSetName))
-    && isOpt(m.sequenceIndex, (i) => isNum(i) && Number.isInteger(i) && (i as number) >= 0)
-    && isOpt(m.custom, (t) => isStr(t) && t.length <= 200),
+  requestPatterns: (m) =>
+    isStr(m.runId) &&
+    isStepValue(m.sequences) &&
+    PATTERN_MODES.includes(m.mode as PatternMode) &&
+    isOpt(m.requestId, isNum) &&
+    isOpt(m.evalSet, (e) => EVAL_SETS.includes(e as EvalSetName)) &&
+    isOpt(m.sequenceIndex, (i) => isNum(i) && Number.isInteger(i) && (i as number) >= 0) &&
+    isOpt(m.custom, (t) => isStr(t) && t.length <= 200),
   requestInfluence: (m) => isStr(m.runId) && INFLUENCE_KINDS.includes(m.kind as InfluenceKind),
-  export: (m) => EXPORT_FORMATS.includes(m.format as ExportFormat) && isStr(m.fileName) && m.fileName.length > 0 && isStr(m.data),
+  export: (m) =>
+    EXPORT_FORMATS.includes(m.format as ExportFormat) && isStr(m.fileName) && m.fileName.length > 0 && isStr(m.data),
   openRun: (m) => isStr(m.runId),
   prefs: (m) => isPrefs(m.prefs),
   addRuns: () => true,

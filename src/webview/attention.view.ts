@@ -28,13 +28,24 @@ import { fileStem, fmtInt, fmtValue, wrapText } from './lib/format';
 import { attentionLayout } from './lib/layout';
 
 const S = persisted({
-  step: null as number | null, runId: '', lastActive: '', mode: 'single' as string, values: false,
-  evalSet: 'fsl_train' as string, sequenceIndex: 0, custom: '',
+  step: null as number | null,
+  runId: '',
+  lastActive: '',
+  mode: 'single' as string,
+  values: false,
+  evalSet: 'fsl_train' as string,
+  sequenceIndex: 0,
+  custom: '',
 });
 
 /** The mode last used in any attention panel: a new panel starts in it. */
 const lastMode = pref<string>('attentionMode', 'single', ['single', 'aligned', 'average']);
-onPrefs(() => { if (lastMode.get() !== S.value.mode) { S.update({ mode: lastMode.get() }); refresh(); } });
+onPrefs(() => {
+  if (lastMode.get() !== S.value.mode) {
+    S.update({ mode: lastMode.get() });
+    refresh();
+  }
+});
 
 let runs: RunSummary[] = [];
 let patterns: AttentionPatterns | undefined;
@@ -43,17 +54,24 @@ let pendingId = 0;
 const run = () => runs.find((r) => r.id === S.value.runId);
 const mode = (): PatternMode => (S.value.mode === 'average' || S.value.mode === 'aligned' ? S.value.mode : 'single');
 const evalSet = () => ((EVAL_SETS as readonly string[]).includes(S.value.evalSet) ? S.value.evalSet : 'fsl_train');
-const ALIGNED_NOTE = '* query row aligned per sequence: column ℓ2 = the correct label, x2 = its exemplar; '
-  + 'ℓ1, x1 = the other pair (ℓ2 − ℓ1 = induction strength)';
-const PLAIN_NOTE = 'The plain mean mixes answers ℓ1 and ℓ2 (half each): an induction head shows ≈ .45 on both; '
-  + 'use "Mean, aligned".';
+const ALIGNED_NOTE =
+  '* query row aligned per sequence: column ℓ2 = the correct label, x2 = its exemplar; ' +
+  'ℓ1, x1 = the other pair (ℓ2 − ℓ1 = induction strength)';
+const PLAIN_NOTE =
+  'The plain mean mixes answers ℓ1 and ℓ2 (half each): an induction head shows ≈ .45 on both; ' +
+  'use "Mean, aligned".';
 const MODE_TEXT: Record<PatternMode, string> = {
-  single: 'one sequence', aligned: 'eval-set mean, aligned to the correct label', average: 'eval-set mean (plain)',
+  single: 'one sequence',
+  aligned: 'eval-set mean, aligned to the correct label',
+  average: 'eval-set mean (plain)',
 };
 
 const app = document.getElementById('app')!;
 const header = createRunHeader(app, {
-  onPick: (id) => { S.update({ runId: id }); refresh(); },
+  onPick: (id) => {
+    S.update({ runId: id });
+    refresh();
+  },
   onOpen: (id) => post({ type: 'openRun', runId: id }),
 });
 const share = createStepSharer(() => S.value.runId || undefined);
@@ -61,71 +79,156 @@ const share = createStepSharer(() => S.value.runId || undefined);
 // ---- What is shown: mode, sequence (eval set + number, or typed), values ----
 const controls = h('div', { class: 'toolbar' });
 app.append(controls);
-const modeSeg = segmented<PatternMode>('Patterns of', [
-  { value: 'single', label: 'One sequence' }, { value: 'aligned', label: 'Mean, aligned' },
-  { value: 'average', label: 'Mean, plain' },
-], mode(), (v) => { S.update({ mode: v }); lastMode.set(v); refresh(); });
-const valuesBox = checkbox('Show values', S.value.values, (v) => { S.update({ values: v }); render(); });
+const modeSeg = segmented<PatternMode>(
+  'Patterns of',
+  [
+    { value: 'single', label: 'One sequence' },
+    { value: 'aligned', label: 'Mean, aligned' },
+    { value: 'average', label: 'Mean, plain' },
+  ],
+  mode(),
+  (v) => {
+    S.update({ mode: v });
+    lastMode.set(v);
+    refresh();
+  },
+);
+const valuesBox = checkbox('Show values', S.value.values, (v) => {
+  S.update({ values: v });
+  render();
+});
 controls.append(h('span', { class: 'field-label', text: 'Patterns of' }), modeSeg.root, valuesBox.root);
 
 const seqRow = h('div', { class: 'toolbar', role: 'group', 'aria-label': 'Sequence' });
 app.append(seqRow);
 const setOptions = EVAL_SETS.map((s) => ({ value: s, label: `${EVAL_SET_LEGENDS[s]} (${s})` }));
-const setSel = selectBox('Eval set', setOptions, evalSet(),
-  (v) => { S.update({ evalSet: v, sequenceIndex: 0, custom: '' }); customInput.value = ''; refresh(); });
-const indexInput = h('input', { type: 'number', min: 0, step: 1, class: 'num',
-  'aria-label': 'Sequence number in the eval set' });
+const setSel = selectBox('Eval set', setOptions, evalSet(), (v) => {
+  S.update({ evalSet: v, sequenceIndex: 0, custom: '' });
+  customInput.value = '';
+  refresh();
+});
+const indexInput = h('input', {
+  type: 'number',
+  min: 0,
+  step: 1,
+  class: 'num',
+  'aria-label': 'Sequence number in the eval set',
+});
 indexInput.value = String(S.value.sequenceIndex);
 const setIndex = (i: number) => {
   const max = (patterns?.evalSet === evalSet() ? patterns.evalSetSize : undefined) ?? Infinity;
   const v = Math.max(0, Math.min(max - 1, Math.floor(i)));
   if (!Number.isFinite(v)) return;
-  S.update({ sequenceIndex: v, custom: '' }); customInput.value = ''; indexInput.value = String(v); refresh();
+  S.update({ sequenceIndex: v, custom: '' });
+  customInput.value = '';
+  indexInput.value = String(v);
+  refresh();
 };
 indexInput.addEventListener('change', () => setIndex(Number(indexInput.value)));
-const indexField = h('label', { class: 'field' }, [h('span', { class: 'field-label', text: 'Sequence #' }),
-  button('◀', 'Previous sequence', () => setIndex(S.value.sequenceIndex - 1), 'btn icon'), indexInput,
-  button('▶', 'Next sequence', () => setIndex(S.value.sequenceIndex + 1), 'btn icon')]);
-const customInput = h('input', { type: 'text', class: 'seq-input', placeholder: 'x1 ℓ1 x2 ℓ2 xq, e.g. 12 3 40 1 12',
+const indexField = h('label', { class: 'field' }, [
+  h('span', { class: 'field-label', text: 'Sequence #' }),
+  button('◀', 'Previous sequence', () => setIndex(S.value.sequenceIndex - 1), 'btn icon'),
+  indexInput,
+  button('▶', 'Next sequence', () => setIndex(S.value.sequenceIndex + 1), 'btn icon'),
+]);
+const customInput = h('input', {
+  type: 'text',
+  class: 'seq-input',
+  placeholder: 'x1 ℓ1 x2 ℓ2 xq, e.g. 12 3 40 1 12',
   'aria-label': 'Type a sequence: x1 ℓ1 x2 ℓ2 xq, each x a class or class/exemplar, each ℓ a label',
-  spellcheck: 'false' });
+  spellcheck: 'false',
+});
 customInput.value = S.value.custom;
 const customError = h('span', { class: 'status', 'data-level': 'error', role: 'alert' });
 const showTyped = () => {
   const t = customInput.value.trim();
-  if (!t) { customError.textContent = ''; S.update({ custom: '' }); refresh(); return; }
+  if (!t) {
+    customError.textContent = '';
+    S.update({ custom: '' });
+    refresh();
+    return;
+  }
   const p = parseSequenceSpec(t);
   customError.textContent = typeof p === 'string' ? p : '';
-  if (typeof p !== 'string') { S.update({ custom: t }); refresh(); }
+  if (typeof p !== 'string') {
+    S.update({ custom: t });
+    refresh();
+  }
 };
-customInput.addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); showTyped(); } });
-const customField = h('span', { class: 'field' }, [h('span', { class: 'field-label', text: 'or type' }), customInput,
+customInput.addEventListener('keydown', (e) => {
+  if (e.key === 'Enter') {
+    e.preventDefault();
+    showTyped();
+  }
+});
+const customField = h('span', { class: 'field' }, [
+  h('span', { class: 'field-label', text: 'or type' }),
+  customInput,
   button('Show', 'Show the typed sequence', showTyped, 'btn small'),
-  button('Clear', 'Back to the eval-set sequence', () => { customInput.value = ''; showTyped(); }, 'btn small'),
-  customError]);
+  button(
+    'Clear',
+    'Back to the eval-set sequence',
+    () => {
+      customInput.value = '';
+      showTyped();
+    },
+    'btn small',
+  ),
+  customError,
+]);
 seqRow.append(setSel.root, indexField, customField);
 
 const slider = createStepSlider(app, {
-  label: 'Checkpoint (sequences seen)', follow: true, play: true, playMs: 900,
-  onChange: (v, final) => { S.update({ step: v }); share(v, final); if (final) request(); },
+  label: 'Checkpoint (sequences seen)',
+  follow: true,
+  play: true,
+  playMs: 900,
+  onChange: (v, final) => {
+    S.update({ step: v });
+    share(v, final);
+    if (final) request();
+  },
 });
 const snapNote = h('div', { class: 'snap-note', 'aria-live': 'polite' });
 app.append(snapNote);
 const setStatus = statusLine(app);
 
-const panel = createPanel(app, 'Attention patterns', {
-  stem: () => fileStem(run()?.name ?? 'run', 'attention', clampSlug(run()?.clamps ?? []) || undefined, mode(),
-    patterns?.evalSet, mode() === 'single' ? (S.value.custom ? 'typed' : `n${S.value.sequenceIndex}`) : undefined,
-    patterns ? `seq${patterns.sequences}` : undefined),
-  title: () => `${run()?.name ?? ''}: attention at ${fmtInt(patterns?.sequences ?? 0)} sequences`
-    + ` (${MODE_TEXT[mode()]})`,
-  svg: () => svg.node(),
-  csv: () => patternsCsv(patterns),
-  json: () => patterns ?? null,
-  meta: () => ({ run: run(), view: 'attention', checkpoint: patterns?.sequences, mode: mode(),
-    evalSet: patterns?.evalSet, sequence: patterns?.sequence, clamps: patterns?.clamps }),
-}, setStatus);
-const svg = select(panel.body).append('svg').attr('class', 'chart').attr('role', 'figure').attr('aria-label', 'Attention patterns, layers by heads');
+const panel = createPanel(
+  app,
+  'Attention patterns',
+  {
+    stem: () =>
+      fileStem(
+        run()?.name ?? 'run',
+        'attention',
+        clampSlug(run()?.clamps ?? []) || undefined,
+        mode(),
+        patterns?.evalSet,
+        mode() === 'single' ? (S.value.custom ? 'typed' : `n${S.value.sequenceIndex}`) : undefined,
+        patterns ? `seq${patterns.sequences}` : undefined,
+      ),
+    title: () =>
+      `${run()?.name ?? ''}: attention at ${fmtInt(patterns?.sequences ?? 0)} sequences` + ` (${MODE_TEXT[mode()]})`,
+    svg: () => svg.node(),
+    csv: () => patternsCsv(patterns),
+    json: () => patterns ?? null,
+    meta: () => ({
+      run: run(),
+      view: 'attention',
+      checkpoint: patterns?.sequences,
+      mode: mode(),
+      evalSet: patterns?.evalSet,
+      sequence: patterns?.sequence,
+      clamps: patterns?.clamps,
+    }),
+  },
+  setStatus,
+);
+const svg = select(panel.body)
+  .append('svg')
+  .attr('class', 'chart')
+  .attr('role', 'figure')
+  .attr('aria-label', 'Attention patterns, layers by heads');
 const empty = h('div', { class: 'empty', text: 'Waiting for attention patterns…' });
 panel.body.append(empty);
 
@@ -135,16 +238,22 @@ const clampList = (marks: Map<string, { clamps: string[] }>) =>
 
 function patternsCsv(p: AttentionPatterns | undefined): string {
   const rows: Array<Array<string | number>> = [];
-  p?.layers.forEach((layer, l) => layer.forEach((head, hd) => head.forEach((row, q) => row.forEach((v, k) => {
-    rows.push([p.sequences, p.mode, l + 1, hd, p.tokens[q], keyName(p, q, k), v]);
-  }))));
+  p?.layers.forEach((layer, l) =>
+    layer.forEach((head, hd) =>
+      head.forEach((row, q) =>
+        row.forEach((v, k) => {
+          rows.push([p.sequences, p.mode, l + 1, hd, p.tokens[q], keyName(p, q, k), v]);
+        }),
+      ),
+    ),
+  );
   return toCsv(['sequences', 'mode', 'layer', 'head', 'query', 'key', 'value'], rows);
 }
 
 /** A key's name; in the aligned query row the positions stand for roles. */
 function keyName(p: AttentionPatterns, q: number, k: number): string {
   if (p.alignedRow !== q) return p.tokens[k];
-  return ['other pair\'s exemplar', 'other label', 'matching exemplar', 'correct label', 'xq'][k] ?? p.tokens[k];
+  return ["other pair's exemplar", 'other label', 'matching exemplar', 'correct label', 'xq'][k] ?? p.tokens[k];
   return p.tokens[k];
 }
 
@@ -166,7 +275,8 @@ function request(): void {
   if (!r) return;
   const steps = r.checkpoints ?? [];
   const seq = steps.length ? snapStep(steps, S.value.step) : S.value.step;
-  const m = mode(), custom = m === 'single' && S.value.custom ? S.value.custom : undefined;
+  const m = mode(),
+    custom = m === 'single' && S.value.custom ? S.value.custom : undefined;
   const what = {
     evalSet: evalSet(),
     ...(m === 'single' && !custom ? { sequenceIndex: S.value.sequenceIndex } : {}),
@@ -196,55 +306,99 @@ function render(): void {
   svg.style('display', () => (p ? null : 'none'));
   // Snapping: the slider's step may have no checkpoint; say which one is shown instead.
   const asked = p?.requested ?? (S.value.step !== null && p && S.value.step !== p.sequences ? S.value.step : undefined);
-  snapNote.textContent = p && asked !== undefined
-    ? `Showing checkpoint ${fmtInt(p.sequences)}: the saved checkpoint nearest to the selected step ${fmtInt(asked)}.`
-    : '';
+  snapNote.textContent =
+    p && asked !== undefined
+      ? `Showing checkpoint ${fmtInt(p.sequences)}: the saved checkpoint nearest to the selected step ${fmtInt(asked)}.`
+      : '';
   if (!p) return;
   const width = Math.max(300, panel.body.clientWidth);
-  const nLayers = p.layers.length, nHeads = Math.max(...p.layers.map((l) => l.length)), n = p.tokens.length;
+  const nLayers = p.layers.length,
+    nHeads = Math.max(...p.layers.map((l) => l.length)),
+    n = p.tokens.length;
   const L = attentionLayout(width, nLayers, nHeads, n);
   const color = viridis([0, 1]);
   const marks = headMarks(run()?.clamps ?? [], p.sequences, nHeads);
-  const where = p.mode === 'single'
-    ? (p.sequenceIndex !== undefined ? `${p.evalSet ?? 'eval'} sequence #${p.sequenceIndex}` : 'typed sequence')
-    : `${p.mode === 'aligned' ? 'aligned mean' : 'mean'} over ${p.evalSet ?? 'the eval set'}`;
+  const where =
+    p.mode === 'single'
+      ? p.sequenceIndex !== undefined
+        ? `${p.evalSet ?? 'eval'} sequence #${p.sequenceIndex}`
+        : 'typed sequence'
+      : `${p.mode === 'aligned' ? 'aligned mean' : 'mean'} over ${p.evalSet ?? 'the eval set'}`;
   const rowTokens = p.tokens.map((t, q) => (q === p.alignedRow ? `${t}*` : t));
   const specs: HeatmapSpec[] = [];
-  p.layers.forEach((layer, l) => layer.forEach((head, hd) => {
-    const pos = L.position(l, hd);
-    const mk = marks.get(`L${l + 1}H${hd}`);
-    specs.push({
-      key: `${l}:${hd}`, x: pos.x, y: pos.y, rows: rowTokens, cols: p.tokens, values: head, cell: L.cell,
-      color, title: `L${l + 1}H${hd}`, rowLabels: pos.firstInRow, labelW: L.labelW, colLabels: 'bottom',
-      labelFont: Math.min(10, L.cell - 2),
-      showValues: S.value.values && L.cell >= 22, format: (v) => v.toFixed(2).replace(/^0/, ''),
-      masked: (q, k, v) => k > q && Math.abs(v) < 1e-9,
-      mark: mk ? { state: mk.state, label: MARK_WORD[mk.state] } : undefined,
-      ariaLabel: `Layer ${l + 1} head ${hd}${mk ? ` (${MARK_WORD[mk.state]})` : ''}: `
-        + 'attention from query rows to key columns',
-      describe: (q, k, v) => [`Layer ${l + 1} · Head ${hd} (L${l + 1}H${hd})`,
-        `query ${p.tokens[q]} → key ${keyName(p, q, k)}${q === p.alignedRow ? ' (aligned)' : ''}`,
-        `attention ${fmtValue(v)}`, ...(mk ? [`${MARK_WORD[mk.state]}: ${mk.clamps.join('; ')}`] : []),
-        `${where} · ${fmtInt(p.sequences)} sequences`],
-    });
-  }));
+  p.layers.forEach((layer, l) =>
+    layer.forEach((head, hd) => {
+      const pos = L.position(l, hd);
+      const mk = marks.get(`L${l + 1}H${hd}`);
+      specs.push({
+        key: `${l}:${hd}`,
+        x: pos.x,
+        y: pos.y,
+        rows: rowTokens,
+        cols: p.tokens,
+        values: head,
+        cell: L.cell,
+        color,
+        title: `L${l + 1}H${hd}`,
+        rowLabels: pos.firstInRow,
+        labelW: L.labelW,
+        colLabels: 'bottom',
+        labelFont: Math.min(10, L.cell - 2),
+        showValues: S.value.values && L.cell >= 22,
+        format: (v) => v.toFixed(2).replace(/^0/, ''),
+        masked: (q, k, v) => k > q && Math.abs(v) < 1e-9,
+        mark: mk ? { state: mk.state, label: MARK_WORD[mk.state] } : undefined,
+        ariaLabel:
+          `Layer ${l + 1} head ${hd}${mk ? ` (${MARK_WORD[mk.state]})` : ''}: ` +
+          'attention from query rows to key columns',
+        describe: (q, k, v) => [
+          `Layer ${l + 1} · Head ${hd} (L${l + 1}H${hd})`,
+          `query ${p.tokens[q]} → key ${keyName(p, q, k)}${q === p.alignedRow ? ' (aligned)' : ''}`,
+          `attention ${fmtValue(v)}`,
+          ...(mk ? [`${MARK_WORD[mk.state]}: ${mk.clamps.join('; ')}`] : []),
+          `${where} · ${fmtInt(p.sequences)} sequences`,
+        ],
+      });
+    }),
+  );
   drawHeatmaps(child(svg, 'g', 'maps'), specs);
-  child(svg, 'g', 'layer-titles').selectAll('text').data(p.layers.map((_l, l) => l)).join('text')
-    .attr('class', 'panel-title').attr('x', 0).attr('y', (l) => L.position(l, 0).y - 6).text((l) => `Layer ${l + 1}`);
+  child(svg, 'g', 'layer-titles')
+    .selectAll('text')
+    .data(p.layers.map((_l, l) => l))
+    .join('text')
+    .attr('class', 'panel-title')
+    .attr('x', 0)
+    .attr('y', (l) => L.position(l, 0).y - 6)
+    .text((l) => `Layer ${l + 1}`);
   const bottom = L.height;
   const cb = child(svg, 'g', 'cbar').attr('transform', `translate(${Math.max(8, L.labelW)},${bottom + 8})`);
-  const cbH = drawColorbar(cb, { id: 'attn', domain: [0, 1], color, width: Math.min(260, width - L.labelW - 16),
-    label: 'attention (post-softmax), rows = query, columns = key' });
+  const cbH = drawColorbar(cb, {
+    id: 'attn',
+    domain: [0, 1],
+    color,
+    width: Math.min(260, width - L.labelW - 16),
+    label: 'attention (post-softmax), rows = query, columns = key',
+  });
   const chars = Math.max(30, Math.floor(width / 6.2));
   const notes = [
     ...(p.note ? [p.note] : [`${where} at ${fmtInt(p.sequences)} sequences`]),
     ...(p.alignedRow !== undefined ? [ALIGNED_NOTE] : []),
     ...(p.mode === 'average' ? [PLAIN_NOTE] : []),
-    ...(marks.size ? [`Clamps at this checkpoint: ${clampList(marks)}`
-      + ' (framed: pattern clamped; hatched: ablated; dashed: replaced)'] : []),
+    ...(marks.size
+      ? [
+          `Clamps at this checkpoint: ${clampList(marks)}` +
+            ' (framed: pattern clamped; hatched: ablated; dashed: replaced)',
+        ]
+      : []),
   ].flatMap((t) => wrapText(t, chars));
-  child(svg, 'g', 'notes').attr('transform', `translate(0,${bottom + cbH + 18})`).selectAll('text').data(notes).join('text')
-    .attr('class', 'formula-text').attr('y', (_d, i) => i * 14).text((d) => d);
+  child(svg, 'g', 'notes')
+    .attr('transform', `translate(0,${bottom + cbH + 18})`)
+    .selectAll('text')
+    .data(notes)
+    .join('text')
+    .attr('class', 'formula-text')
+    .attr('y', (_d, i) => i * 14)
+    .text((d) => d);
   svg.attr('width', width).attr('height', bottom + cbH + 18 + notes.length * 14);
   panel.setTitle(`Attention at ${fmtInt(p.sequences)} sequences · ${MODE_TEXT[p.mode]}`);
 }
@@ -252,10 +406,16 @@ function render(): void {
 function onMessage(m: ToWebviewMessage): void {
   if (handleCommon(m, setStatus)) return;
   switch (m.type) {
-    case 'runs': runs = m.runs; S.update(chooseRun(runs, S.value.runId, m.activeRunId, S.value.lastActive)); refresh(); break;
+    case 'runs':
+      runs = m.runs;
+      S.update(chooseRun(runs, S.value.runId, m.activeRunId, S.value.lastActive));
+      refresh();
+      break;
     case 'step':
       if (m.runId === S.value.runId && m.sequences !== S.value.step) {
-        S.update({ step: m.sequences }); slider.setValue(m.sequences); request();
+        S.update({ step: m.sequences });
+        slider.setValue(m.sequences);
+        request();
       }
       break;
     case 'patterns':
@@ -267,7 +427,8 @@ function onMessage(m: ToWebviewMessage): void {
       updateControls();
       render();
       break;
-    default: break;
+    default:
+      break;
   }
 }
 

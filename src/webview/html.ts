@@ -36,7 +36,8 @@ export function contentSecurityPolicy(cspSource: string, nonce: string): string 
 }
 
 export function webviewHtml(o: WebviewHtmlOptions): string {
-  if (!/^[A-Za-z0-9+/=_-]{16,}$/.test(o.nonce)) throw new Error('webviewHtml: the nonce must be ≥ 16 base64/alphanumeric characters');
+  if (!/^[A-Za-z0-9+/=_-]{16,}$/.test(o.nonce))
+    throw new Error('webviewHtml: the nonce must be ≥ 16 base64/alphanumeric characters');
   const csp = escapeHtml(contentSecurityPolicy(o.cspSource, o.nonce));
   return `<!DOCTYPE html>
 <html lang="en">

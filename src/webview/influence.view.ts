@@ -10,7 +10,11 @@
  */
 import { select } from 'd3-selection';
 import type {
-  InfluenceKind, InfluenceHeatmap, OverTrainingData, RunSummary, ToWebviewMessage,
+  InfluenceKind,
+  InfluenceHeatmap,
+  OverTrainingData,
+  RunSummary,
+  ToWebviewMessage,
 } from '../shared/webviewProtocol';
 import { INFLUENCE_INFO, INFLUENCE_KINDS } from '../shared/webviewProtocol';
 import { connect, post, createStepSharer, nextRequestId, handleCommon } from './lib/host';
@@ -33,8 +37,13 @@ import { gridColumns } from './lib/layout';
 
 // runId is the panel's identity (PanelIdentity): the host restores the panel with it after a reload.
 const S = persisted({
-  runId: '', step: null as number | null, kind: 'all' as string, range: 'paper' as string, values: true,
-  xScale: 'linear' as string, smoothing: 0,
+  runId: '',
+  step: null as number | null,
+  kind: 'all' as string,
+  range: 'paper' as string,
+  values: true,
+  xScale: 'linear' as string,
+  smoothing: 0,
 });
 
 let runs: RunSummary[] = [];
@@ -43,9 +52,15 @@ let matrices: InfluenceHeatmap[] = [];
 let overTraining: OverTrainingData | undefined;
 const requested = new Set<string>();
 
-const kindOf = (): InfluenceKind | 'all' => (S.value.kind === 'all' || INFLUENCE_KINDS.includes(S.value.kind as InfluenceKind) ? S.value.kind as InfluenceKind | 'all' : 'all');
+const kindOf = (): InfluenceKind | 'all' =>
+  S.value.kind === 'all' || INFLUENCE_KINDS.includes(S.value.kind as InfluenceKind)
+    ? (S.value.kind as InfluenceKind | 'all')
+    : 'all';
 const available = (): InfluenceKind[] => INFLUENCE_KINDS.filter((k) => matrices.some((m) => m.kind === k));
-const shownKinds = (): InfluenceKind[] => { const k = kindOf(); return k === 'all' ? available() : [k]; };
+const shownKinds = (): InfluenceKind[] => {
+  const k = kindOf();
+  return k === 'all' ? available() : [k];
+};
 /** For each shown kind, the frame at the measured checkpoint nearest the selected step. */
 const current = (): InfluenceHeatmap[] => framesAt(matrices, shownKinds(), S.value.step);
 const steps = (): number[] => measuredSteps(matrices, shownKinds());
@@ -58,41 +73,89 @@ top.append(runLabel);
 app.append(top);
 const controls = h('div', { class: 'toolbar' });
 app.append(controls);
-const kindSel = selectBox('Matrix', [], kindOf(), (v) => { S.update({ kind: v }); ensureRequested(); render(); });
-const rangeSeg = segmented<DomainMode>('Colour range', [{ value: 'paper', label: 'Paper range' }, { value: 'auto', label: 'Fit to data' }],
-  S.value.range === 'auto' ? 'auto' : 'paper', (v) => { S.update({ range: v }); render(); });
-const valuesBox = checkbox('Show values', S.value.values, (v) => { S.update({ values: v }); render(); });
+const kindSel = selectBox('Matrix', [], kindOf(), (v) => {
+  S.update({ kind: v });
+  ensureRequested();
+  render();
+});
+const rangeSeg = segmented<DomainMode>(
+  'Colour range',
+  [
+    { value: 'paper', label: 'Paper range' },
+    { value: 'auto', label: 'Fit to data' },
+  ],
+  S.value.range === 'auto' ? 'auto' : 'paper',
+  (v) => {
+    S.update({ range: v });
+    render();
+  },
+);
+const valuesBox = checkbox('Show values', S.value.values, (v) => {
+  S.update({ values: v });
+  render();
+});
 controls.append(kindSel.root, h('span', { class: 'field-label', text: 'Colours' }), rangeSeg.root, valuesBox.root);
 const share = createStepSharer(() => runId || undefined);
 const slider = createStepSlider(app, {
-  label: 'Checkpoint (sequences seen)', follow: true, play: true, playMs: 700,
-  onChange: (v, final) => { S.update({ step: v }); render(); share(v, final); },
+  label: 'Checkpoint (sequences seen)',
+  follow: true,
+  play: true,
+  playMs: 700,
+  onChange: (v, final) => {
+    S.update({ step: v });
+    render();
+    share(v, final);
+  },
 });
 const snapLine = h('p', { class: 'snap-note', 'aria-live': 'polite' });
 app.append(snapLine);
 const setStatus = statusLine(app);
 
-const panel = createPanel(app, 'Influence matrices', {
-  stem: () => fileStem(runName() || 'run', 'influence', kindOf(), current()[0] ? `seq${current()[0].sequences}` : undefined),
-  title: () => `${runName()}: PTH → IH influence at ${fmtInt(current()[0]?.sequences ?? 0)} sequences`,
-  svg: () => svg.node(),
-  csv: () => toCsv(['sequences', 'kind', 'row', 'col', 'value'], matrices.filter((m) => shownKinds().includes(m.kind))
-    .flatMap((m) => m.values.flatMap((r, i) => r.map((v, j) => [m.sequences, m.kind, m.rows[i], m.cols[j], v])))),
-  json: () => ({
-    matrices: matrices.filter((m) => shownKinds().includes(m.kind))
-      .map((m) => ({ ...m, flaggedRows: Object.fromEntries([...marksAt(m)].filter(([k]) => m.rows.includes(k))) })),
-  }),
-  meta: () => ({
-    run: runs.find((r) => r.id === runId), view: 'influence', kind: kindOf(), checkpoint: current()[0]?.sequences,
-  }),
-}, setStatus);
-const svg = select(panel.body).append('svg').attr('class', 'chart').attr('role', 'figure').attr('aria-label', 'Influence matrices');
+const panel = createPanel(
+  app,
+  'Influence matrices',
+  {
+    stem: () =>
+      fileStem(runName() || 'run', 'influence', kindOf(), current()[0] ? `seq${current()[0].sequences}` : undefined),
+    title: () => `${runName()}: PTH → IH influence at ${fmtInt(current()[0]?.sequences ?? 0)} sequences`,
+    svg: () => svg.node(),
+    csv: () =>
+      toCsv(
+        ['sequences', 'kind', 'row', 'col', 'value'],
+        matrices
+          .filter((m) => shownKinds().includes(m.kind))
+          .flatMap((m) => m.values.flatMap((r, i) => r.map((v, j) => [m.sequences, m.kind, m.rows[i], m.cols[j], v]))),
+      ),
+    json: () => ({
+      matrices: matrices
+        .filter((m) => shownKinds().includes(m.kind))
+        .map((m) => ({ ...m, flaggedRows: Object.fromEntries([...marksAt(m)].filter(([k]) => m.rows.includes(k))) })),
+    }),
+    meta: () => ({
+      run: runs.find((r) => r.id === runId),
+      view: 'influence',
+      kind: kindOf(),
+      checkpoint: current()[0]?.sequences,
+    }),
+  },
+  setStatus,
+);
+const svg = select(panel.body)
+  .append('svg')
+  .attr('class', 'chart')
+  .attr('role', 'figure')
+  .attr('aria-label', 'Influence matrices');
 const empty = h('div', { class: 'empty', text: 'Waiting for influence matrices…' });
 panel.body.append(empty);
 const curves = createOverTrainingCurves(app, {
   options: { xScale: S.value.xScale === 'log' ? 'log' : 'linear', smoothing: S.value.smoothing },
   onOptions: (v) => S.update({ xScale: v.xScale, smoothing: v.smoothing }),
-  onPick: (x) => { S.update({ step: x }); slider.setValue(x); render(); share(x, true); },
+  onPick: (x) => {
+    S.update({ step: x });
+    slider.setValue(x);
+    render();
+    share(x, true);
+  },
   onCompute: () => {
     if (!runId) return;
     post({ type: 'computeOverTraining', runId });
@@ -130,8 +193,10 @@ function flagLines(m: InfluenceHeatmap): string[] {
   const clamped = m.rows.filter((r) => marks.get(r)?.state === 'clamped');
   const out: string[] = [];
   if (ablated.length) {
-    out.push(`Hatched rows (${ablated.join(', ')}): ablated in this run, degenerate `
-      + '(every configuration also ablates them).');
+    out.push(
+      `Hatched rows (${ablated.join(', ')}): ablated in this run, degenerate ` +
+        '(every configuration also ablates them).',
+    );
   }
   if (clamped.length) out.push(`Framed rows (${clamped.join(', ')}): pattern clamped in this run.`);
   if (m.cols.some((c) => marks.get(c)?.state === 'replaced')) {
@@ -150,8 +215,16 @@ function ensureRequested(): void {
 
 function updateControls(): void {
   const av = available();
-  kindSel.setOptions([{ value: 'all', label: 'All (App Fig 11)' },
-    ...INFLUENCE_KINDS.map((k) => ({ value: k, label: `${INFLUENCE_INFO[k].title}${av.includes(k) ? '' : ' (not computed)'}` }))], kindOf());
+  kindSel.setOptions(
+    [
+      { value: 'all', label: 'All (App Fig 11)' },
+      ...INFLUENCE_KINDS.map((k) => ({
+        value: k,
+        label: `${INFLUENCE_INFO[k].title}${av.includes(k) ? '' : ' (not computed)'}`,
+      })),
+    ],
+    kindOf(),
+  );
   slider.setSteps(steps());
   slider.setValue(S.value.step);
   runLabel.textContent = runId ? `run ${runName()}` : '';
@@ -164,8 +237,11 @@ function render(): void {
   renderMatrices();
   snapLine.textContent = snapNote(steps(), S.value.step);
   const shown = snapToMeasured(steps(), S.value.step).shown;
-  curves.update(overTraining?.runId === runId ? overTraining : undefined, runs.find((r) => r.id === runId),
-    shown ?? S.value.step);
+  curves.update(
+    overTraining?.runId === runId ? overTraining : undefined,
+    runs.find((r) => r.id === runId),
+    shown ?? S.value.step,
+  );
 }
 
 function renderMatrices(): void {
@@ -181,30 +257,62 @@ function renderMatrices(): void {
   const blocks: Block[] = [];
   const heights: number[] = [];
   const layout = ms.map((m) => {
-    const title = wrapText(`${m.title ?? INFLUENCE_INFO[m.kind].title} · ${fmtInt(m.sequences)} seq`, Math.floor(blockW / 6.6));
-    const formula = [...wrapText(m.formula || INFLUENCE_INFO[m.kind].formula, Math.floor(blockW / 6.1)),
+    const title = wrapText(
+      `${m.title ?? INFLUENCE_INFO[m.kind].title} · ${fmtInt(m.sequences)} seq`,
+      Math.floor(blockW / 6.6),
+    );
+    const formula = [
+      ...wrapText(m.formula || INFLUENCE_INFO[m.kind].formula, Math.floor(blockW / 6.1)),
       ...flagLines(m).flatMap((t) => wrapText(t, Math.floor(blockW / 6.1))),
       // Frames may come from different computations (subsamples): each names its own.
-      ...wrapText(m.source ? `from ${m.source}` : 'from a one-checkpoint result', Math.floor(blockW / 6.1))];
+      ...wrapText(m.source ? `from ${m.source}` : 'from a one-checkpoint result', Math.floor(blockW / 6.1)),
+    ];
     const hm = heatmapSize({ rows: m.rows, cols: m.cols, cell, rowLabels: true, labelW, colLabels: 'top' });
     return { m, title, formula, h: title.length * 15 + hm.height + 8 + 42 + formula.length * 13 + 14 };
   });
-  layout.forEach((b, i) => { const r = Math.floor(i / cols); heights[r] = Math.max(heights[r] ?? 0, b.h); });
+  layout.forEach((b, i) => {
+    const r = Math.floor(i / cols);
+    heights[r] = Math.max(heights[r] ?? 0, b.h);
+  });
   let y = 0;
-  const rowY = heights.map((hgt) => { const v = y; y += hgt; return v; });
+  const rowY = heights.map((hgt) => {
+    const v = y;
+    y += hgt;
+    return v;
+  });
   layout.forEach((b, i) => blocks.push({ m: b.m, x: (i % cols) * (blockW + 12), y: rowY[Math.floor(i / cols)] }));
 
-  svg.selectAll<SVGGElement, (typeof layout)[number]>('g.block').data(layout, (b) => b.m.kind).join('g').attr('class', 'block')
+  svg
+    .selectAll<SVGGElement, (typeof layout)[number]>('g.block')
+    .data(layout, (b) => b.m.kind)
+    .join('g')
+    .attr('class', 'block')
     .each(function (b, i) {
       const g = select(this).attr('transform', `translate(${blocks[i].x},${blocks[i].y})`);
       const m = b.m;
       const domain = influenceDomain(m, S.value.range === 'auto' ? 'auto' : 'paper');
       const color = m.signed ? diverging(domain) : viridis(domain);
-      child(g, 'g', 'titles').selectAll('text').data(b.title).join('text').attr('class', 'panel-title').attr('y', (_t, k) => 12 + k * 15).text((t) => t);
+      child(g, 'g', 'titles')
+        .selectAll('text')
+        .data(b.title)
+        .join('text')
+        .attr('class', 'panel-title')
+        .attr('y', (_t, k) => 12 + k * 15)
+        .text((t) => t);
       const ty = b.title.length * 15 + 2;
       const spec: HeatmapSpec = {
-        key: m.kind, x: 0, y: ty, rows: m.rows, cols: m.cols, values: m.values, cell, color,
-        rowLabels: true, labelW, colLabels: 'top', showValues: S.value.values && cell >= 24,
+        key: m.kind,
+        x: 0,
+        y: ty,
+        rows: m.rows,
+        cols: m.cols,
+        values: m.values,
+        cell,
+        color,
+        rowLabels: true,
+        labelW,
+        colLabels: 'top',
+        showValues: S.value.values && cell >= 24,
         labelFont: m.cols.some((c) => c.length * 6 > cell) ? 8 : undefined,
         format: (v) => signedCell(v, m.signed),
         ariaLabel: `${INFLUENCE_INFO[m.kind].title}: rows Layer 2 heads, columns Layer 1 heads, at ${fmtInt(m.sequences)} sequences`,
@@ -214,20 +322,35 @@ function renderMatrices(): void {
         },
         describe: (r, c, v) => {
           const mk = marksAt(m).get(m.rows[r]);
-          return [`row ${m.rows[r]} (Layer 2) · column ${m.cols[c]} (Layer 1)`,
+          return [
+            `row ${m.rows[r]} (Layer 2) · column ${m.cols[c]} (Layer 1)`,
             `${INFLUENCE_INFO[m.kind].title} = ${fmtValue(v, 4)}`,
-            ...(mk ? [rowFlag(m.rows[r], mk)] : []), `${fmtInt(m.sequences)} sequences`];
+            ...(mk ? [rowFlag(m.rows[r], mk)] : []),
+            `${fmtInt(m.sequences)} sequences`,
+          ];
         },
       };
       drawHeatmaps(child(g, 'g', 'map'), [spec]);
       const hm = heatmapSize(spec);
       const cb = child(g, 'g', 'cbar').attr('transform', `translate(${labelW},${ty + hm.height + 8})`);
       const cbH = drawColorbar(cb, {
-        id: `inf-${m.kind}`, domain, color, width: Math.min(8 * cell, 260), ticks: 4,
-        label: m.signed ? `signed, RdBu, ±${Number(domain[1].toPrecision(2))} (blue negative)` : `viridis, ${Number(domain[0].toPrecision(2))}…${Number(domain[1].toPrecision(2))}`,
+        id: `inf-${m.kind}`,
+        domain,
+        color,
+        width: Math.min(8 * cell, 260),
+        ticks: 4,
+        label: m.signed
+          ? `signed, RdBu, ±${Number(domain[1].toPrecision(2))} (blue negative)`
+          : `viridis, ${Number(domain[0].toPrecision(2))}…${Number(domain[1].toPrecision(2))}`,
       });
-      child(g, 'g', 'formula').attr('transform', `translate(0,${ty + hm.height + 8 + cbH + 6})`).selectAll('text').data(b.formula).join('text')
-        .attr('class', 'formula-text').attr('y', (_t, k) => k * 13).text((t) => t);
+      child(g, 'g', 'formula')
+        .attr('transform', `translate(0,${ty + hm.height + 8 + cbH + 6})`)
+        .selectAll('text')
+        .data(b.formula)
+        .join('text')
+        .attr('class', 'formula-text')
+        .attr('y', (_t, k) => k * 13)
+        .text((t) => t);
     });
   svg.attr('width', width).attr('height', y + 4);
 }
@@ -237,15 +360,26 @@ function onMessage(m: ToWebviewMessage): void {
   switch (m.type) {
     case 'runs':
       runs = m.runs;
-      if (m.activeRunId && m.activeRunId !== runId) { matrices = []; overTraining = undefined; runId = m.activeRunId; }
+      if (m.activeRunId && m.activeRunId !== runId) {
+        matrices = [];
+        overTraining = undefined;
+        runId = m.activeRunId;
+      }
       S.update({ runId });
       updateControls();
       break;
     case 'influence': {
-      if (m.runId !== runId) { matrices = []; overTraining = undefined; runId = m.runId; S.update({ runId }); }
+      if (m.runId !== runId) {
+        matrices = [];
+        overTraining = undefined;
+        runId = m.runId;
+        S.update({ runId });
+      }
       const key = (x: InfluenceHeatmap) => `${x.kind}|${x.sequences}`;
       const incoming = new Set(m.matrices.map(key));
-      matrices = [...matrices.filter((x) => !incoming.has(key(x))), ...m.matrices].sort((a, b) => a.sequences - b.sequences);
+      matrices = [...matrices.filter((x) => !incoming.has(key(x))), ...m.matrices].sort(
+        (a, b) => a.sequences - b.sequences,
+      );
       setStatus('');
       updateControls();
       ensureRequested();
@@ -259,10 +393,13 @@ function onMessage(m: ToWebviewMessage): void {
       break;
     case 'step':
       if (m.runId === runId && m.sequences !== S.value.step) {
-        S.update({ step: m.sequences }); slider.setValue(m.sequences); render();
+        S.update({ step: m.sequences });
+        slider.setValue(m.sequences);
+        render();
       }
       break;
-    default: break;
+    default:
+      break;
   }
 }
 

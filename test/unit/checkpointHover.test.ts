@@ -6,21 +6,27 @@ import { checkpointMarkdown } from '../../src/extension/checkpointHover';
 import { headMarks } from '../../src/shared/headMarks';
 import type { CheckpointSummary } from '../../src/shared/protocol';
 
-const T = 5, H = 8;
+const T = 5,
+  H = 8;
 /** A causal pattern: row i spreads evenly over keys 0…i (the future is 0, as after the mask). */
 const pat = () => Array.from({ length: T }, (_, i) => Array.from({ length: T }, (_, j) => (j <= i ? 1 / (i + 1) : 0)));
 const patterns = [Array.from({ length: H }, pat), Array.from({ length: H }, pat)];
 const summary: CheckpointSummary = {
-  sequences: 20000, step: 625, tokens: ['x1', 'ℓ1', 'x2', 'ℓ2', 'xq'], canonicalLabels: [3, 0, 0],
-  patterns, meanPatterns: patterns,
-  inductionStrength: [0.1, 0.2, 0.0, 0.9, 0.3, 0.45, 0.0, 0.05], prevTokenScore: [0.1, 0.2, 0.8, 0.1, 0.1, 0.1, 0.1, 0.1],
+  sequences: 20000,
+  step: 625,
+  tokens: ['x1', 'ℓ1', 'x2', 'ℓ2', 'xq'],
+  canonicalLabels: [3, 0, 0],
+  patterns,
+  meanPatterns: patterns,
+  inductionStrength: [0.1, 0.2, 0.0, 0.9, 0.3, 0.45, 0.0, 0.05],
+  prevTokenScore: [0.1, 0.2, 0.8, 0.1, 0.1, 0.1, 0.1, 0.1],
   eval: { fsl_train: { loss: 0.1234, acc: 0.97 } },
 };
 
 test('thumbnails: only the causal lower triangle is drawn, tokens on both axes of every head', () => {
   const svg = patternGridSvg(patterns, { tokens: summary.tokens });
   const cells = svg.match(/<rect [^>]*fill="#[0-9a-f]{6}"\/>/g) ?? [];
-  assert.equal(cells.length, 2 * H * (T * (T + 1)) / 2, 'T(T+1)/2 cells per head, none in the future');
+  assert.equal(cells.length, (2 * H * (T * (T + 1))) / 2, 'T(T+1)/2 cells per head, none in the future');
   // Each token twice per head (query axis and key axis).
   assert.equal((svg.match(/>ℓ2</g) ?? []).length, 2 * 2 * H);
   assert.deepEqual(defaultTokens(5), ['x1', 'ℓ1', 'x2', 'ℓ2', 'xq']);
@@ -32,7 +38,10 @@ test('thumbnails: only the causal lower triangle is drawn, tokens on both axes o
 });
 
 test('ablated heads are hatched and labelled, clamped heads outlined and labelled', () => {
-  const marks = headMarks([{ kind: 'ablate', heads: ['L2H0'] }, { kind: 'induction', heads: ['L2H3'] }]);
+  const marks = headMarks([
+    { kind: 'ablate', heads: ['L2H0'] },
+    { kind: 'induction', heads: ['L2H3'] },
+  ]);
   const svg = patternGridSvg(patterns, { marks });
   assert.equal((svg.match(/>ablated</g) ?? []).length, 1);
   assert.equal((svg.match(/>clamped</g) ?? []).length, 1);

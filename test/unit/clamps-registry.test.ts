@@ -28,7 +28,8 @@ import { randomInputs, toInputs, maxAbsDiff } from './helpers';
 import { cliArgv } from './procHelpers';
 
 const ROOT = path.join(__dirname, '..', '..');
-const C = DEFAULT_MODEL_CONFIG, B = 6;
+const C = DEFAULT_MODEL_CONFIG,
+  B = 6;
 let dir: string, donor: string;
 
 before(async () => {
@@ -42,13 +43,19 @@ after(() => fs.rmSync(dir, { recursive: true, force: true }));
 /** A kind's short-form example with a real checkpoint for the graft clamps. */
 const example = (k: string) => CLAMP_KIND_DEFS.find((d) => d.kind === k)!.example.replace('CKPT', donor);
 
-test('README\'s clamp table and the CLI help are generated from the registry', () => {
+test("README's clamp table and the CLI help are generated from the registry", () => {
   const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
-  assert.ok(readme.includes(clampReadmeTable()), 'README.md holds clampReadmeTable() verbatim (regenerate the table after changing kinds.ts)');
+  assert.ok(
+    readme.includes(clampReadmeTable()),
+    'README.md holds clampReadmeTable() verbatim (regenerate the table after changing kinds.ts)',
+  );
   const help = spawnSync(process.execPath, cliArgv(['--help']), { encoding: 'utf8' }).stdout;
   const squash = (t: string) => t.replace(/\s+/g, ' ');
   for (const line of clampHelpLines('')) assert.ok(squash(help).includes(squash(line)), `--help lists: ${line}`);
-  assert.deepEqual(clampKinds().map((k) => k.kind), CLAMP_KIND_DEFS.map((d) => d.kind));
+  assert.deepEqual(
+    clampKinds().map((k) => k.kind),
+    CLAMP_KIND_DEFS.map((d) => d.kind),
+  );
   // Spec §4's kinds cite their section; the path clamps, which the spec does not have, their issue.
   for (const k of clampKinds()) assert.ok(k.summary && k.effect && /^(§4\.\d+|issue \d+)$/.test(k.section), k.kind);
 });
@@ -59,26 +66,31 @@ for (const d of CLAMP_KIND_DEFS) {
     assert.equal(spec.kind, d.kind);
     assert.deepEqual(normalizeClamps([spec], C), [spec], 'the canonical form normalises to itself');
     assert.ok(describeClamp(spec).startsWith(d.kind === 'copy' ? 'copy from' : d.kind), describeClamp(spec));
-    const x = randomInputs(C, B, 7), params = initParams(C, 5);
+    const x = randomInputs(C, B, 7),
+      params = initParams(C, 5);
     const w = new TfWeights(C, params, false);
     const all = new Set(Object.keys(siteShapes(C, B)));
     const run = (clamps: ClampSpec[]) => {
       const acts = new Map<string, Float32Array>();
       tf.tidy(() => {
-        const r = clampedForward(C, w.weights, toInputs(C, B, x), { labels: x.y, size: B, exemplars: x.x }, clamps, 0, { record: true });
+        const r = clampedForward(C, w.weights, toInputs(C, B, x), { labels: x.y, size: B, exemplars: x.x }, clamps, 0, {
+          record: true,
+        });
         for (const [k, v] of r.acts) acts.set(k, Float32Array.from(v.dataSync()));
         acts.set(site.logits + '@query', Float32Array.from(r.logits.dataSync()));
       });
       return acts;
     };
-    const clean = run([]), clamped = run([spec]);
+    const clean = run([]),
+      clamped = run([spec]);
     const writes = defOf(spec).writes(spec, C);
     for (const s of writes) assert.ok(all.has(s), `${s} is a site`);
     if (d.kind === 'preserve') {
       // Preserving alone copies the clean pass into itself; with Layer 1's head 1 ablated, the preserved
       // sites of the last layer keep their clean values where an unpreserved run's move.
       const abl = normalizeClamps([{ kind: 'ablate', heads: ['L1H1'] }], C);
-      const moved = run(abl), kept = run([...abl, spec]);
+      const moved = run(abl),
+        kept = run([...abl, spec]);
       for (const s of writes.filter((s) => s.startsWith('blocks.1.'))) {
         assert.deepEqual(kept.get(s), clean.get(s), `${s} preserved`);
         assert.ok(maxAbsDiff(moved.get(s)!, clean.get(s)!) > 1e-6, `${s} moves without preserve`);
@@ -96,7 +108,8 @@ for (const d of CLAMP_KIND_DEFS) {
       for (const o of hostOverrides(C, { labels: x.y, size: B, exemplars: x.x }, [spec], 0).values()) {
         assert.ok(writes.includes(o.site), `${o.site} is declared in writes`);
         const got = clamped.get(o.site)!;
-        for (let i = 0; i < o.mask.length; i++) if (o.mask[i]) assert.equal(got[i], Math.fround(o.value[i]), `${o.site}[${i}]`);
+        for (let i = 0; i < o.mask.length; i++)
+          if (o.mask[i]) assert.equal(got[i], Math.fround(o.value[i]), `${o.site}[${i}]`);
       }
     }
     // The fast engine forward-only, where the registry says it runs it, gives TF.js's logits.
@@ -120,28 +133,57 @@ function cliAsync(args: string[]): Promise<{ code: number; err: string }> {
   return new Promise((resolve) => {
     const p = spawn(process.execPath, argv, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
-    p.stderr.on('data', (b) => { err += b; });
+    p.stderr.on('data', (b) => {
+      err += b;
+    });
     p.on('close', (code) => resolve({ code: code ?? -1, err }));
   });
 }
 
-test('every clamp kind trains end to end from the CLI, on the engine the registry predicts', { timeout: 600_000 }, async () => {
-  const cfg = path.join(dir, 'tiny.json');
-  fs.writeFileSync(cfg, JSON.stringify({ data: { evalSize: 16 }, train: { evalEvery: 32, checkpointEvery: 0 } }));
-  const kinds = CLAMP_KIND_DEFS.map((d) => d.kind);
-  const results = new Map<string, { code: number; err: string }>();
-  for (let i = 0; i < kinds.length; i += 3) {
-    await Promise.all(kinds.slice(i, i + 3).map(async (k) => {
-      results.set(k, await cliAsync(['train', '--preset', 'smoke', '--config', cfg, '--sequences', '32', '--out', path.join(dir, 'runs'), '--run-id', k, '--clamp', example(k)]));
-    }));
-  }
-  for (const k of kinds) {
-    const r = results.get(k)!;
-    assert.equal(r.code, 0, `${k}: ${r.err.split('\n').filter(Boolean).slice(-2).join(' | ')}`);
-    const run = JSON.parse(fs.readFileSync(path.join(dir, 'runs', k, 'run.json'), 'utf8'));
-    assert.equal(run.status, 'completed', k);
-    const spec = parseClampFlag(example(k), C);
-    assert.deepEqual(run.config.clamps, [spec], `${k}: run.json holds the canonical form`);
-    assert.equal(run.engine, fastTrainingUnsupported(C, [spec]) ? 'tfjs' : 'fast', `${k} trained on the predicted engine`);
-  }
-});
+test(
+  'every clamp kind trains end to end from the CLI, on the engine the registry predicts',
+  { timeout: 600_000 },
+  async () => {
+    const cfg = path.join(dir, 'tiny.json');
+    fs.writeFileSync(cfg, JSON.stringify({ data: { evalSize: 16 }, train: { evalEvery: 32, checkpointEvery: 0 } }));
+    const kinds = CLAMP_KIND_DEFS.map((d) => d.kind);
+    const results = new Map<string, { code: number; err: string }>();
+    for (let i = 0; i < kinds.length; i += 3) {
+      await Promise.all(
+        kinds.slice(i, i + 3).map(async (k) => {
+          results.set(
+            k,
+            await cliAsync([
+              'train',
+              '--preset',
+              'smoke',
+              '--config',
+              cfg,
+              '--sequences',
+              '32',
+              '--out',
+              path.join(dir, 'runs'),
+              '--run-id',
+              k,
+              '--clamp',
+              example(k),
+            ]),
+          );
+        }),
+      );
+    }
+    for (const k of kinds) {
+      const r = results.get(k)!;
+      assert.equal(r.code, 0, `${k}: ${r.err.split('\n').filter(Boolean).slice(-2).join(' | ')}`);
+      const run = JSON.parse(fs.readFileSync(path.join(dir, 'runs', k, 'run.json'), 'utf8'));
+      assert.equal(run.status, 'completed', k);
+      const spec = parseClampFlag(example(k), C);
+      assert.deepEqual(run.config.clamps, [spec], `${k}: run.json holds the canonical form`);
+      assert.equal(
+        run.engine,
+        fastTrainingUnsupported(C, [spec]) ? 'tfjs' : 'fast',
+        `${k} trained on the predicted engine`,
+      );
+    }
+  },
+);

@@ -16,15 +16,25 @@ import { cliArgv } from './procHelpers';
 test('emitter: one JSON object per line, throttled per task, the final count always, an ETA from the rate', () => {
   const lines: string[] = [];
   let t = 0;
-  const sink = jsonProgress((s) => lines.push(s), 250, () => t);
+  const sink = jsonProgress(
+    (s) => lines.push(s),
+    250,
+    () => t,
+  );
   sink({ task: 'configurations', done: 0, total: 264, unit: 'configurations' });
-  t = 100; sink({ task: 'configurations', done: 10, total: 264, unit: 'configurations' }); // throttled
-  t = 1000; sink({ task: 'configurations', done: 66, total: 264, unit: 'configurations' });
-  t = 1010; sink({ task: 'configurations', done: 264, total: 264, unit: 'configurations' }); // final: never dropped
+  t = 100;
+  sink({ task: 'configurations', done: 10, total: 264, unit: 'configurations' }); // throttled
+  t = 1000;
+  sink({ task: 'configurations', done: 66, total: 264, unit: 'configurations' });
+  t = 1010;
+  sink({ task: 'configurations', done: 264, total: 264, unit: 'configurations' }); // final: never dropped
   assert.equal(lines.length, 3);
   assert.ok(lines.every((l) => l.endsWith('\n') && !l.slice(0, -1).includes('\n')));
   const p = lines.map((l) => parseCliProgress(l)!);
-  assert.deepEqual(p.map((x) => x.done), [0, 66, 264]);
+  assert.deepEqual(
+    p.map((x) => x.done),
+    [0, 66, 264],
+  );
   // 66 in 1 s → 198 left at 66/s = 3 s.
   assert.equal(p[1].etaSeconds, 3);
   assert.equal(p[2].etaSeconds, undefined);
@@ -56,13 +66,17 @@ test('parser: progress lines vs text, across chunk boundaries', () => {
   assert.equal(parseCliProgress(seen[1]), undefined);
   assert.equal(parseCliProgress(seen[2]), undefined, 'a cut-off object is text, not progress');
   assert.equal(parseCliProgress('{"type":"progress","task":"x","done":"1","total":2,"unit":"u"}'), undefined);
-  assert.equal(progressText({ type: 'progress', task: 'configurations', done: 33, total: 264, unit: 'configurations' }), 'configurations 33/264');
+  assert.equal(
+    progressText({ type: 'progress', task: 'configurations', done: 33, total: 264, unit: 'configurations' }),
+    'configurations 33/264',
+  );
 });
 
 test('the CLI: `measure --progress json` puts progress on stderr and keeps its text on stdout; a bad value is refused', () => {
   const ROOT = path.join(__dirname, '..', '..');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'il-progress-'));
-  const cli = (args: string[]) => spawnSync(process.execPath, cliArgv(args), { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
+  const cli = (args: string[]) =>
+    spawnSync(process.execPath, cliArgv(args), { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
   try {
     let r = cli(['train', '--preset', 'smoke', '--sequences', '320', '--out', dir, '--run-id', 'p']);
     assert.equal(r.status, 0, r.stderr);
@@ -74,7 +88,10 @@ test('the CLI: `measure --progress json` puts progress on stderr and keeps its t
     const lines = r.stderr.trim().split('\n').filter(Boolean);
     const progress = lines.map(parseCliProgress);
     // Two counters (contracts §2): the measure's own (paths counts checkpoints) and `measure` (measures done).
-    assert.ok(progress.length > 0 && progress.every((p) => p && (p.task === 'paths' || p.task === 'measure')), r.stderr);
+    assert.ok(
+      progress.length > 0 && progress.every((p) => p && (p.task === 'paths' || p.task === 'measure')),
+      r.stderr,
+    );
     const own = progress.filter((p) => p!.task === 'paths');
     assert.ok(own.length > 1 && own.every((p) => p!.unit === 'checkpoints'), r.stderr);
     assert.equal(own.at(-1)!.done, own.at(-1)!.total);

@@ -2,7 +2,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../src/engine/data/rng';
 import {
-  Batch, DataConfig, TaskData, gatherExemplars, loadTaskData, makeLabelScheme, makeStandIn, makeSyntheticFeatures, splitRanges,
+  Batch,
+  DataConfig,
+  TaskData,
+  gatherExemplars,
+  loadTaskData,
+  makeLabelScheme,
+  makeStandIn,
+  makeSyntheticFeatures,
+  splitRanges,
 } from '../../src/engine/data';
 
 const DEF = TaskData.DEFAULT_DATA_CONFIG;
@@ -15,8 +23,14 @@ function vec(c: number, e: number): Float32Array {
   return bank.data.subarray(o, o + bank.dim);
 }
 function cosine(a: Float32Array, b: Float32Array): number {
-  let d = 0, na = 0, nb = 0;
-  for (let i = 0; i < a.length; i++) { d += a[i] * b[i]; na += a[i] * a[i]; nb += b[i] * b[i]; }
+  let d = 0,
+    na = 0,
+    nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    d += a[i] * b[i];
+    na += a[i] * a[i];
+    nb += b[i] * b[i];
+  }
   return d / Math.sqrt(na * nb);
 }
 const inRange = (x: number, r: [number, number]) => x >= r[0] && x < r[1];
@@ -25,7 +39,9 @@ const pairKey = (a: number, b: number) => `${Math.min(a, b)},${Math.max(a, b)}`;
 /** The per-sequence invariants of spec §1.1 for every sequence of a batch. */
 function checkInvariants(b: Batch): void {
   for (let i = 0; i < b.size; i++) {
-    const o = i * 3, q = b.classes[o + 2], k = b.correct[i];
+    const o = i * 3,
+      q = b.classes[o + 2],
+      k = b.correct[i];
     assert.ok(k === 0 || k === 1);
     assert.equal(b.classes[o + k], q, 'matching context item has the query class');
     assert.notEqual(b.classes[o + 1 - k], q, 'distractor has another class');
@@ -37,20 +53,31 @@ function checkInvariants(b: Batch): void {
 test('synthetic features match spec §1.5 statistics', () => {
   assert.deepEqual([bank.classes, bank.exemplars, bank.dim], [1623, 5, 512]);
   assert.equal(bank.data.length, 1623 * 5 * 512);
-  let min = Infinity, sum = 0, normSum = 0;
+  let min = Infinity,
+    sum = 0,
+    normSum = 0;
   for (let c = 0; c < bank.classes; c++) {
     const v = vec(c, 0);
     let n = 0;
-    for (const x of v) { sum += x; n += x * x; }
+    for (const x of v) {
+      sum += x;
+      n += x * x;
+    }
     normSum += Math.sqrt(n);
   }
   for (const x of bank.data) min = Math.min(min, x);
   assert.ok(min >= 0, 'features are non-negative');
-  const mean = sum / (bank.classes * bank.dim), norm = normSum / bank.classes;
+  const mean = sum / (bank.classes * bank.dim),
+    norm = normSum / bank.classes;
   assert.ok(Math.abs(mean - 0.82) < 0.02, `mean feature ${mean}`);
   assert.ok(Math.abs(norm - 24) < 1, `mean norm ${norm}`);
-  let cos = 0, n = 0;
-  for (let i = 0; i < 150; i++) for (let j = i + 1; j < 150; j++) { cos += cosine(vec(i, 0), vec(j, 0)); n++; }
+  let cos = 0,
+    n = 0;
+  for (let i = 0; i < 150; i++)
+    for (let j = i + 1; j < 150; j++) {
+      cos += cosine(vec(i, 0), vec(j, 0));
+      n++;
+    }
   assert.ok(Math.abs(cos / n - 0.83) < 0.02, `mean inter-class cosine ${cos / n}`);
 });
 
@@ -82,12 +109,19 @@ test('synthetic features are deterministic in the seed', () => {
 });
 
 test('label scheme counts and coverage (spec §1.3)', () => {
-  for (const [L, w, nTrain, nVal] of [[5, [8, 2, 0], 8, 2], [10, [36, 9, 0], 36, 9], [15, [84, 21, 0], 84, 21]] as const) {
+  for (const [L, w, nTrain, nVal] of [
+    [5, [8, 2, 0], 8, 2],
+    [10, [36, 9, 0], 36, 9],
+    [15, [84, 21, 0], 84, 21],
+  ] as const) {
     const s = makeLabelScheme(L, [...w] as [number, number, number], 20);
     assert.equal(s.train.length, nTrain);
     assert.equal(s.val.length, nVal);
     assert.equal(s.test.length, 0);
-    const all = [...s.train, ...s.val].map(([a, b]) => { assert.ok(a < b && b < L); return pairKey(a, b); });
+    const all = [...s.train, ...s.val].map(([a, b]) => {
+      assert.ok(a < b && b < L);
+      return pairKey(a, b);
+    });
     assert.equal(new Set(all).size, (L * (L - 1)) / 2, 'every unordered pair exactly once');
     assert.equal(new Set(s.train.flat()).size, L, 'every label appears in a train pair');
   }
@@ -110,7 +144,8 @@ test('splitRanges: contiguous, train first, validated', () => {
 test('train batches satisfy the §1.1 invariants and stay in the train splits', () => {
   const rng = new Rng(123);
   const trainPairs = new Set(labels.train.map(([a, b]) => pairKey(a, b)));
-  let first = 0, total = 0;
+  let first = 0,
+    total = 0;
   const seenClasses = new Set<number>();
   for (let step = 0; step < 20; step++) {
     const b = task.sampleBatch(rng, 500);
@@ -122,7 +157,8 @@ test('train batches satisfy the §1.1 invariants and stay in the train splits', 
         seenClasses.add(b.classes[i * 3 + k]);
       }
       assert.ok(trainPairs.has(pairKey(b.labels[i * 3], b.labels[i * 3 + 1])));
-      first += b.correct[i] === 0 ? 1 : 0; total++;
+      first += b.correct[i] === 0 ? 1 : 0;
+      total++;
     }
   }
   assert.ok(Math.abs(first / total - 0.5) < 0.03, `match first ${first / total}`);
@@ -133,7 +169,10 @@ test('train batches satisfy the §1.1 invariants and stay in the train splits', 
   assert.equal(x.length, 4 * 3 * 512);
   for (let i = 0; i < 4; i++) {
     const k = b.correct[i];
-    assert.deepEqual(x.subarray((i * 3 + 2) * 512, (i * 3 + 3) * 512), x.subarray((i * 3 + k) * 512, (i * 3 + k + 1) * 512));
+    assert.deepEqual(
+      x.subarray((i * 3 + 2) * 512, (i * 3 + 3) * 512),
+      x.subarray((i * 3 + k) * 512, (i * 3 + k + 1) * 512),
+    );
     assert.deepEqual(x.subarray((i * 3 + 2) * 512, (i * 3 + 3) * 512), vec(b.classes[i * 3 + 2], 0));
   }
 });
@@ -145,8 +184,14 @@ test('sampleBatch is deterministic given the rng', () => {
 
 test('eval sets use their splits (spec §1.4)', () => {
   const sets = task.evalSets(1);
-  assert.deepEqual(sets.map((s) => s.spec.name), ['fsl_train', 'fsl_val_rl', 'fsl_train_valex', 'fsl_test_class']);
-  assert.deepEqual(sets.map((s) => s.spec.legend), ['train', 'test (relabel)', 'train (new exemplars)', 'test (exemplars)']);
+  assert.deepEqual(
+    sets.map((s) => s.spec.name),
+    ['fsl_train', 'fsl_val_rl', 'fsl_train_valex', 'fsl_test_class'],
+  );
+  assert.deepEqual(
+    sets.map((s) => s.spec.legend),
+    ['train', 'test (relabel)', 'train (new exemplars)', 'test (exemplars)'],
+  );
   const pairsOf = (split: 'train' | 'val') => new Set(labels[split].map(([a, b]) => pairKey(a, b)));
   for (const { spec, batch } of sets) {
     assert.equal(batch.size, 1000);
@@ -165,7 +210,8 @@ test('eval sets use their splits (spec §1.4)', () => {
   }
   const valex = sets[2].batch;
   let differ = 0;
-  for (let i = 0; i < valex.size; i++) differ += valex.exemplarIdx[i * 3 + 2] !== valex.exemplarIdx[i * 3 + valex.correct[i]] ? 1 : 0;
+  for (let i = 0; i < valex.size; i++)
+    differ += valex.exemplarIdx[i * 3 + 2] !== valex.exemplarIdx[i * 3 + valex.correct[i]] ? 1 : 0;
   assert.ok(Math.abs(differ / valex.size - 0.75) < 0.05, `query ≠ context image w.p. 3/4: ${differ / valex.size}`);
   // Every sequence of fsl_val_rl uses a pairing never seen in training.
   assert.equal(sets[1].spec.labelPairs, 'val');
@@ -174,7 +220,8 @@ test('eval sets use their splits (spec §1.4)', () => {
 
 test('eval sets are deterministic per seed and generated once', () => {
   const other = new TaskData(bank, DEF, labels);
-  const a = task.evalSets(1), b = other.evalSets(1);
+  const a = task.evalSets(1),
+    b = other.evalSets(1);
   assert.deepEqual(a, b);
   assert.equal(task.evalSets(1), a, 'cached');
   assert.notDeepEqual(other.evalSets(2)[0].batch, a[0].batch);
@@ -184,7 +231,10 @@ test('eval sets are deterministic per seed and generated once', () => {
 
 test('eval sets skip evaluators with empty splits', () => {
   const cfg: DataConfig = { ...DEF, exemplarSplit: [1, 0, 0] };
-  assert.deepEqual(new TaskData(bank, cfg, labels).evalSets(1).map((s) => s.spec.name), ['fsl_train', 'fsl_val_rl', 'fsl_test_class']);
+  assert.deepEqual(
+    new TaskData(bank, cfg, labels).evalSets(1).map((s) => s.spec.name),
+    ['fsl_train', 'fsl_val_rl', 'fsl_test_class'],
+  );
 });
 
 test('dense training enumeration: 78,400 distinct sequences, each once (spec §5.2)', () => {
@@ -214,19 +264,35 @@ test('dense training enumeration: 78,400 distinct sequences, each once (spec §5
 
 test('clear errors for bad configs', () => {
   assert.throws(() => new TaskData(bank, { ...DEF, contextLen: 3 }, labels), /contextLen 3/);
-  assert.throws(() => new TaskData(bank, { ...DEF, classSplit: [50, 1473, 101] }, labels), /classSplit \[50,1473,101\].*1624.*1623/);
-  assert.throws(() => new TaskData(bank, { ...DEF, exemplarSplit: [1, 4, 1] }, labels), /exemplarSplit \[1,4,1\].*6.*5/);
+  assert.throws(
+    () => new TaskData(bank, { ...DEF, classSplit: [50, 1473, 101] }, labels),
+    /classSplit \[50,1473,101\].*1624.*1623/,
+  );
+  assert.throws(
+    () => new TaskData(bank, { ...DEF, exemplarSplit: [1, 4, 1] }, labels),
+    /exemplarSplit \[1,4,1\].*6.*5/,
+  );
   assert.throws(() => new TaskData(bank, { ...DEF, classSplit: [50, -3, 100] }, labels), /non-negative/);
   assert.throws(() => new TaskData(bank, { ...DEF, numLabels: 10 }, labels), /numLabels is 10/);
   assert.throws(() => task.sampleBatch(new Rng(0), 10, 'train', 'train', 'test'), /test label-pair split is empty/);
-  assert.throws(() => new TaskData(bank, { ...DEF, classSplit: [1, 1522, 100] }, labels).sampleBatch(new Rng(0), 1), /1 classes/);
+  assert.throws(
+    () => new TaskData(bank, { ...DEF, classSplit: [1, 1522, 100] }, labels).sampleBatch(new Rng(0), 1),
+    /1 classes/,
+  );
   assert.ok(Object.isFrozen(DEF) && Object.isFrozen(DEF.classSplit), 'defaults are frozen');
 });
 
 test('loadTaskData builds the synthetic default task', async () => {
   const t = await loadTaskData({ ...DEF, classSplit: [50, 10, 100] });
   assert.deepEqual([t.bank.classes, t.bank.exemplars, t.bank.dim], [1623, 5, 512]);
-  const expected = makeStandIn(DEF.standIn, { classes: 1623, exemplars: 5, dim: 512, seed: DEF.featureSeed, classScale: DEF.classScale, exemplarNoise: DEF.exemplarNoise });
+  const expected = makeStandIn(DEF.standIn, {
+    classes: 1623,
+    exemplars: 5,
+    dim: 512,
+    seed: DEF.featureSeed,
+    classScale: DEF.classScale,
+    exemplarNoise: DEF.exemplarNoise,
+  });
   assert.deepEqual(t.bank.data.subarray(0, 5 * 512 * 50), expected.data.subarray(0, 5 * 512 * 50));
   assert.deepEqual(t.labels, labels);
   assert.deepEqual(t.classSplit.test, [60, 160]);

@@ -25,10 +25,12 @@ const ROOT = path.join(__dirname, '..', '..');
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'il-export-'));
 let run = '';
 const config = resolveRunConfig({
-  name: 'exp', train: { sequences: 192, evalEvery: 64, checkpointEvery: 96, lr: 1e-3, engine: 'fast' },
+  name: 'exp',
+  train: { sequences: 192, evalEvery: 64, checkpointEvery: 96, lr: 1e-3, engine: 'fast' },
   data: { evalSize: 24 },
   clamps: [
-    { kind: 'ablate', heads: ['L2H0', 'L2H5'] }, { kind: 'prev-token', heads: ['L1H2'], strength: 0.9, until: 128 },
+    { kind: 'ablate', heads: ['L2H0', 'L2H5'] },
+    { kind: 'prev-token', heads: ['L1H2'], strength: 0.9, until: 128 },
   ],
 });
 
@@ -39,9 +41,16 @@ before(async () => {
 });
 
 async function exp(o: Parameters<typeof exportCommand>[0]) {
-  const said: string[] = [], notes: string[] = [];
+  const said: string[] = [],
+    notes: string[] = [];
   let stdout = '';
-  await exportCommand(o, { say: (l) => said.push(l), note: (l) => notes.push(l), stdout: (t) => { stdout += t; } });
+  await exportCommand(o, {
+    say: (l) => said.push(l),
+    note: (l) => notes.push(l),
+    stdout: (t) => {
+      stdout += t;
+    },
+  });
   return { said, notes, stdout };
 }
 const metrics = (dir = run) => RunDir.open(dir).readMetrics<MetricsRecord>();
@@ -53,8 +62,14 @@ test('csv: a row per evaluation, every column of metrics.jsonl, numbers that rou
   const lines = fs.readFileSync(out, 'utf8').split('\r\n');
   assert.equal(lines.pop(), '');
   const head = lines[0].split(',');
-  assert.deepEqual(head.slice(0, 6),
-    ['sequences', 'step', 'wall_time', 'train/loss', 'train/learning_rate', 'fsl_train/loss']);
+  assert.deepEqual(head.slice(0, 6), [
+    'sequences',
+    'step',
+    'wall_time',
+    'train/loss',
+    'train/learning_rate',
+    'fsl_train/loss',
+  ]);
   for (const c of ['heads/L2H7/induction_strength', 'heads/L1H0/prev_token_score', 'fsl_test_class/use_context_prob']) {
     assert.ok(head.includes(c), c);
   }
@@ -75,13 +90,30 @@ type TVal = number | bigint | Uint8Array | TVal[] | Map<number, TVal>;
 function thrift(b: Uint8Array, at: number): { v: Map<number, TVal>; end: number } {
   let i = at;
   const uvar = () => {
-    let r = 0n, s = 0n;
-    for (;;) { const x = b[i++]; r |= BigInt(x & 0x7f) << s; s += 7n; if (!(x & 0x80)) return r; }
+    let r = 0n,
+      s = 0n;
+    for (;;) {
+      const x = b[i++];
+      r |= BigInt(x & 0x7f) << s;
+      s += 7n;
+      if (!(x & 0x80)) return r;
+    }
   };
-  const zz = () => { const u = uvar(); return (u >> 1n) ^ -(u & 1n); };
+  const zz = () => {
+    const u = uvar();
+    return (u >> 1n) ^ -(u & 1n);
+  };
   const value = (type: number): TVal => {
-    if (type === 5 || type === 6) { const v = zz(); return type === 5 ? Number(v) : v; }
-    if (type === 8) { const n = Number(uvar()); const s = b.subarray(i, i + n); i += n; return s; }
+    if (type === 5 || type === 6) {
+      const v = zz();
+      return type === 5 ? Number(v) : v;
+    }
+    if (type === 8) {
+      const n = Number(uvar());
+      const s = b.subarray(i, i + n);
+      i += n;
+      return s;
+    }
     if (type === 9) {
       const h = b[i++];
       let n = h >> 4;
@@ -97,7 +129,8 @@ function thrift(b: Uint8Array, at: number): { v: Map<number, TVal>; end: number 
     for (;;) {
       const h = b[i++];
       if (h === 0) return m;
-      const delta = h >> 4, type = h & 15;
+      const delta = h >> 4,
+        type = h & 15;
       const id = delta ? last + delta : Number(zz());
       m.set(id, value(type));
       last = id;
@@ -134,8 +167,10 @@ test('parquet: schema, rows and every value read back by an independent decoder 
     if (optional) {
       const n = new DataView(b.buffer, b.byteOffset + p).getUint32(0, true);
       let q = p + 4;
-      while (present.length < ms.length) { // RLE runs: (count << 1) then the level byte
-        const count = b[q] >> 1, bit = b[q + 1];
+      while (present.length < ms.length) {
+        // RLE runs: (count << 1) then the level byte
+        const count = b[q] >> 1,
+          bit = b[q + 1];
         q += 2;
         for (let k = 0; k < count; k++) present.push(bit === 1);
       }
@@ -149,11 +184,26 @@ test('parquet: schema, rows and every value read back by an independent decoder 
     const next = () => (int64 ? Number(dv.getBigInt64(8 * k++, true)) : dv.getFloat64(8 * k++, true));
     return present.map((ok) => (ok ? next() : null));
   };
-  assert.deepEqual(column('sequences'), ms.map((r) => r.sequences));
-  assert.deepEqual(column('step'), ms.map((r) => r.step));
-  assert.deepEqual(column('train/loss'), ms.map((r, i) => (i === 0 ? null : r.trainLoss)));
-  assert.deepEqual(column('fsl_train/loss'), ms.map((r) => r.eval.fsl_train.loss));
-  assert.deepEqual(column('heads/L1H2/prev_token_score'), ms.map((r) => r.prevTokenScore[2]));
+  assert.deepEqual(
+    column('sequences'),
+    ms.map((r) => r.sequences),
+  );
+  assert.deepEqual(
+    column('step'),
+    ms.map((r) => r.step),
+  );
+  assert.deepEqual(
+    column('train/loss'),
+    ms.map((r, i) => (i === 0 ? null : r.trainLoss)),
+  );
+  assert.deepEqual(
+    column('fsl_train/loss'),
+    ms.map((r) => r.eval.fsl_train.loss),
+  );
+  assert.deepEqual(
+    column('heads/L1H2/prev_token_score'),
+    ms.map((r) => r.prevTokenScore[2]),
+  );
 });
 
 /** Keys of `vars(opts)` in the reference's main.py (main_utils.create_parser + opto.add_args_to_parser). */
@@ -173,7 +223,9 @@ opto_disallow_prev_token_only_label opto_ablate_heads opto_ablate_embedding opto
 opto_set_head_temperature opto_final_layer_silence_non_label_attn opto_preserve_patterns opto_preserve_values
 opto_preserve_queries opto_preserve_keys opto_graft_in_model_ckpt opto_graft_in_model_cfg
 opto_graft_in_model_till_layer opto_graft_out_model_ckpt opto_graft_out_model_cfg
-opto_graft_out_model_from_layer`.trim().split(/\s+/);
+opto_graft_out_model_from_layer`
+  .trim()
+  .split(/\s+/);
 
 /** A dataset of an h5wasm file: its values and shape. */
 function ds(f: { get(k: string): unknown }, k: string): { value: ArrayLike<number | bigint>; shape: number[] } {
@@ -185,11 +237,21 @@ function ds(f: { get(k: string): unknown }, k: string): { value: ArrayLike<numbe
 test('icl-dynamics: config.json with every reference option, the log.h5 the notebooks read, eval_data.h5', async () => {
   const out = path.join(tmp(), 'omniglot50_rl5');
   const r = await exp({ run, format: 'icl-dynamics', out });
-  assert.ok(r.notes.some((n) => /not mapped: .*"until":128.*no clamp windows/.test(n)), r.notes.join('\n'));
+  assert.ok(
+    r.notes.some((n) => /not mapped: .*"until":128.*no clamp windows/.test(n)),
+    r.notes.join('\n'),
+  );
   assert.ok(r.notes.some((n) => /per-sequence/.test(n)));
   const cfg = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
-  assert.deepEqual(REFERENCE_KEYS.filter((k) => !(k in cfg)), [], 'every option of the reference');
-  assert.deepEqual(Object.keys(cfg).filter((k) => !REFERENCE_KEYS.includes(k)), ['induction_lab']);
+  assert.deepEqual(
+    REFERENCE_KEYS.filter((k) => !(k in cfg)),
+    [],
+    'every option of the reference',
+  );
+  assert.deepEqual(
+    Object.keys(cfg).filter((k) => !REFERENCE_KEYS.includes(k)),
+    ['induction_lab'],
+  );
   assert.equal(cfg.run, 'omniglot50_rl5');
   assert.equal(cfg.raw_name, true);
   assert.equal(cfg.train_iters, 192);
@@ -210,11 +272,23 @@ test('icl-dynamics: config.json with every reference option, the log.h5 the note
   const f = new h5.File(path.join(out, 'log.h5'), 'r');
   const ms = metrics();
   const arr = (k: string) => Array.from(ds(f, k).value, Number);
-  assert.deepEqual(arr('eval_iter'), ms.map((m) => m.sequences));
-  assert.deepEqual(arr('train_iter'), ms.slice(1).map((m) => m.sequences));
-  assert.deepEqual(arr('train_loss'), ms.slice(1).map((m) => m.trainLoss));
+  assert.deepEqual(
+    arr('eval_iter'),
+    ms.map((m) => m.sequences),
+  );
+  assert.deepEqual(
+    arr('train_iter'),
+    ms.slice(1).map((m) => m.sequences),
+  );
+  assert.deepEqual(
+    arr('train_loss'),
+    ms.slice(1).map((m) => m.trainLoss),
+  );
   assert.deepEqual(ds(f, 'fsl_train/loss').shape, [ms.length, 1]);
-  assert.deepEqual(arr('fsl_val_rl/in_context_acc'), ms.map((m) => Math.fround(m.eval.fsl_val_rl.inContextAcc)));
+  assert.deepEqual(
+    arr('fsl_val_rl/in_context_acc'),
+    ms.map((m) => Math.fround(m.eval.fsl_val_rl.inContextAcc)),
+  );
   assert.deepEqual(arr('induction_lab/induction_strength').slice(0, 8), ms[0].inductionStrength);
   f.close();
 
@@ -232,14 +306,25 @@ test('icl-dynamics: config.json with every reference option, the log.h5 the note
 
 test('icl-dynamics: each clamp kind maps to its opto option; what the reference cannot say is listed', () => {
   const m = { depth: 2, numHeads: 8, contextLen: 2 };
-  const { opts, unmapped } = optoOptions(normalizeClamps([
-    { kind: 'induction', heads: ['L2H3'], strength: 0.8 }, { kind: 'induction', heads: ['L2H4'], strength: 0.6 },
-    { kind: 'match', heads: ['L2H6'], temperature: 0.5 }, { kind: 'silence-non-label', heads: ['L2H1'] },
-    { kind: 'temperature', heads: ['L1H4'], temperature: 2 },
-    { kind: 'disallow-prev-token', heads: ['L1H0'], labelRowsOnly: true },
-    { kind: 'preserve', what: ['values', 'patterns'] }, { kind: 'ablate-embedding' }, { kind: 'copy', head: 'L2H3' },
-    { kind: 'layer1' },
-  ], m), 2, 8);
+  const { opts, unmapped } = optoOptions(
+    normalizeClamps(
+      [
+        { kind: 'induction', heads: ['L2H3'], strength: 0.8 },
+        { kind: 'induction', heads: ['L2H4'], strength: 0.6 },
+        { kind: 'match', heads: ['L2H6'], temperature: 0.5 },
+        { kind: 'silence-non-label', heads: ['L2H1'] },
+        { kind: 'temperature', heads: ['L1H4'], temperature: 2 },
+        { kind: 'disallow-prev-token', heads: ['L1H0'], labelRowsOnly: true },
+        { kind: 'preserve', what: ['values', 'patterns'] },
+        { kind: 'ablate-embedding' },
+        { kind: 'copy', head: 'L2H3' },
+        { kind: 'layer1' },
+      ],
+      m,
+    ),
+    2,
+    8,
+  );
   assert.deepEqual(opts.opto_induction_heads, ['1:3', '1:4']);
   assert.equal(opts.opto_induction_head_strength, 0.8);
   assert.ok(unmapped.some((u) => /opto_induction_head_strength is one value for every head/.test(u)));
@@ -255,8 +340,15 @@ test('icl-dynamics: each clamp kind maps to its opto option; what the reference 
   assert.equal(opts.opto_ablate_embedding, true);
   assert.equal(opts.opto_perfect_copy_from_head_pattern, '1:3');
   assert.equal(opts.opto_specific_fn, 'perfect_prev_token_input');
-  const paths = optoOptions(normalizeClamps([{ kind: 'stop-gradient', sender: 'L1H2', receiver: 'L2H3', input: 'k' }], m), 2, 8);
-  assert.ok(paths.unmapped.some((u) => /stop-gradient.*the reference has no path clamps/.test(u)), 'path clamps are listed');
+  const paths = optoOptions(
+    normalizeClamps([{ kind: 'stop-gradient', sender: 'L1H2', receiver: 'L2H3', input: 'k' }], m),
+    2,
+    8,
+  );
+  assert.ok(
+    paths.unmapped.some((u) => /stop-gradient.*the reference has no path clamps/.test(u)),
+    'path clamps are listed',
+  );
 });
 
 test('eval-sets: the evaluators the metrics were computed on, exemplars gathered from the features', async () => {
@@ -296,12 +388,25 @@ test('--tensorboard DIR for an older run: each evaluation once, LLC results, a r
   const lastStart = evs.map((e) => !!e.start).lastIndexOf(true);
   const view = evs.slice(lastStart).filter((e) => e.scalars.size);
   const ms = metrics(copy);
-  assert.deepEqual(view.filter((e) => e.scalars.has('fsl_train/loss')).map((e) => e.step), ms.map((m) => m.sequences));
+  assert.deepEqual(
+    view.filter((e) => e.scalars.has('fsl_train/loss')).map((e) => e.step),
+    ms.map((m) => m.sequences),
+  );
   const llc = view.filter((e) => e.scalars.has('llc/llc'));
-  assert.deepEqual(llc.map((e) => [e.step, e.scalars.get('llc/llc')]), [[96, 12.5], [192, 20.25]]);
+  assert.deepEqual(
+    llc.map((e) => [e.step, e.scalars.get('llc/llc')]),
+    [
+      [96, 12.5],
+      [192, 20.25],
+    ],
+  );
   assert.equal(llc[1].scalars.has('llc/llc_std'), false, 'empty cell: no point');
   const wall = view.map((e) => e.wallTime);
-  assert.deepEqual(wall, [...wall].sort((a, b) => a - b), 'event times increase');
+  assert.deepEqual(
+    wall,
+    [...wall].sort((a, b) => a - b),
+    'event times increase',
+  );
 });
 
 test('a run that is still training exports its complete evaluations and says so', async () => {
@@ -311,24 +416,29 @@ test('a run that is still training exports its complete evaluations and says so'
   fs.writeFileSync(path.join(live, 'run.json'), JSON.stringify({ ...rj, status: 'running' }));
   fs.appendFileSync(path.join(live, 'metrics.jsonl'), '{"sequences":256,"step":8,"eval":{"fsl_tr');
   const r = await exp({ run: live, format: 'csv', out: path.join(live, 'm.csv') });
-  assert.deepEqual(r.notes, ['note: run live is still training: exporting a snapshot up to the last complete '
-    + 'evaluation (4 evaluations, 192 of 192 sequences)']);
+  assert.deepEqual(r.notes, [
+    'note: run live is still training: exporting a snapshot up to the last complete ' +
+      'evaluation (4 evaluations, 192 of 192 sequences)',
+  ]);
   assert.equal(fs.readFileSync(path.join(live, 'm.csv'), 'utf8').trim().split('\r\n').length, 5);
-  await assert.rejects(exp({ run: live, format: 'tensorboard' }),
-    /run live is still training and writes .*tensorboard itself; export its events to another folder/);
+  await assert.rejects(
+    exp({ run: live, format: 'tensorboard' }),
+    /run live is still training and writes .*tensorboard itself; export its events to another folder/,
+  );
 });
 
 function cli(args: string[]) {
-  const r = spawnSync(process.execPath, cliArgv(args),
-    { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(process.execPath, cliArgv(args), { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
   return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
 }
 
 test('CLI: unknown format, unwritable output, missing run: one line, exit 2; outputs default to the run folder', () => {
   let r = cli(['export', run, '--format', 'hdf6']);
   assert.equal(r.code, 2);
-  assert.equal(r.err,
-    'induction-lab: unknown export format "hdf6" (known: tensorboard, icl-dynamics, csv, parquet, eval-sets)\n');
+  assert.equal(
+    r.err,
+    'induction-lab: unknown export format "hdf6" (known: tensorboard, icl-dynamics, csv, parquet, eval-sets)\n',
+  );
   const blocker = path.join(tmp(), 'file');
   fs.writeFileSync(blocker, 'x');
   r = cli(['export', run, '--format', 'icl-dynamics', path.join(blocker, 'out')]);

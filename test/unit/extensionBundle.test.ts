@@ -15,14 +15,23 @@ const ROOT = path.join(__dirname, '..', '..');
 const TF = /(^|\/)node_modules\/@tensorflow\//;
 /** scripts/build.mjs's options for the extension host bundle (node, cjs). */
 const EXTENSION_BUILD: esbuild.BuildOptions & { metafile: true } = {
-  bundle: true, platform: 'node', format: 'cjs', target: 'node20', mainFields: ['module', 'main'], metafile: true,
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  mainFields: ['module', 'main'],
+  metafile: true,
   logLevel: 'silent',
 };
 
 /** The modules a bundle of `entry` pulls in (the extension entry of scripts/build.mjs, not written to disk). */
 async function bundleInputs(entry: string): Promise<esbuild.Metafile['inputs']> {
   const r = await esbuild.build({
-    ...EXTENSION_BUILD, entryPoints: [entry], external: ['vscode'], write: false, absWorkingDir: ROOT,
+    ...EXTENSION_BUILD,
+    entryPoints: [entry],
+    external: ['vscode'],
+    write: false,
+    absWorkingDir: ROOT,
     outdir: path.join(os.tmpdir(), 'il-bundle-check'),
   });
   return r.metafile.inputs;
@@ -30,8 +39,9 @@ async function bundleInputs(entry: string): Promise<esbuild.Metafile['inputs']> 
 
 /** One import chain from the entry to the first TF.js module, e.g. "src/extension.ts → src/engine/model/tf.ts → …". */
 function chainToTf(inputs: esbuild.Metafile['inputs']): string | null {
-  const entry = Object.keys(inputs).find((k) => !k.includes('node_modules') && !Object.values(inputs)
-    .some((v) => v.imports.some((i) => i.path === k)));
+  const entry = Object.keys(inputs).find(
+    (k) => !k.includes('node_modules') && !Object.values(inputs).some((v) => v.imports.some((i) => i.path === k)),
+  );
   if (!entry) return null;
   const from = new Map<string, string>([[entry, '']]);
   const queue = [entry];
@@ -43,7 +53,10 @@ function chainToTf(inputs: esbuild.Metafile['inputs']): string | null {
       return chain.join(' → ');
     }
     for (const i of inputs[at]?.imports ?? []) {
-      if (inputs[i.path] && !from.has(i.path)) { from.set(i.path, at); queue.push(i.path); }
+      if (inputs[i.path] && !from.has(i.path)) {
+        from.set(i.path, at);
+        queue.push(i.path);
+      }
     }
   }
   return null;
@@ -51,8 +64,14 @@ function chainToTf(inputs: esbuild.Metafile['inputs']): string | null {
 
 test('the extension host bundle imports no TensorFlow.js module', async () => {
   const inputs = await bundleInputs(path.join(ROOT, 'src/extension.ts'));
-  assert.ok(Object.keys(inputs).some((k) => k.endsWith('src/extension.ts')), 'the metafile lists the entry');
-  assert.ok(Object.keys(inputs).some((k) => k.includes('src/engine/io/')), 'it reads run folders through engine/io');
+  assert.ok(
+    Object.keys(inputs).some((k) => k.endsWith('src/extension.ts')),
+    'the metafile lists the entry',
+  );
+  assert.ok(
+    Object.keys(inputs).some((k) => k.includes('src/engine/io/')),
+    'it reads run folders through engine/io',
+  );
   const tf = Object.keys(inputs).filter((k) => TF.test(k));
   assert.deepEqual(tf, [], `TensorFlow.js in the extension bundle: ${chainToTf(inputs)}`);
 });
@@ -88,23 +107,33 @@ test('the checks find TensorFlow.js when extension code imports engine code that
   try {
     const entry = path.join(dir, 'extension.ts');
     const tfModule = JSON.stringify(path.join(ROOT, 'src/engine/model/tf'));
-    fs.writeFileSync(entry, `import { tf } from ${tfModule};\n`
-      + 'export function activate(): string { return tf.getBackend(); }\n');
+    fs.writeFileSync(
+      entry,
+      `import { tf } from ${tfModule};\n` + 'export function activate(): string { return tf.getBackend(); }\n',
+    );
     const built = await esbuild.build({
-      ...EXTENSION_BUILD, entryPoints: [entry], external: ['vscode', '@tensorflow/tfjs-node'], absWorkingDir: ROOT,
+      ...EXTENSION_BUILD,
+      entryPoints: [entry],
+      external: ['vscode', '@tensorflow/tfjs-node'],
+      absWorkingDir: ROOT,
       outfile: path.join(dir, 'extension.js'),
     });
     const chain = chainToTf(built.metafile.inputs) ?? '';
     assert.match(chain, /extension\.ts → src\/engine\/model\/tf\.ts → .*node_modules\/@tensorflow\//);
-    assert.equal(loadUnderStubVscode(path.join(dir, 'extension.js')).tfEngine, true, 'TF.js\'s engine global is set');
-  } finally { fs.rmSync(dir, { recursive: true, force: true }); }
+    assert.equal(loadUnderStubVscode(path.join(dir, 'extension.js')).tfEngine, true, "TF.js's engine global is set");
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('loading the built out/extension.js (stub vscode) loads no TensorFlow.js', (t) => {
   const built = path.join(ROOT, 'out', 'extension.js');
-  if (!fs.existsSync(built)) { t.skip('out/extension.js is not built (npm run build)'); return; }
+  if (!fs.existsSync(built)) {
+    t.skip('out/extension.js is not built (npm run build)');
+    return;
+  }
   const r = loadUnderStubVscode(built);
   assert.ok(r.cached.includes(built), 'the bundle itself is in require.cache');
   assert.deepEqual(r.tfFiles, []);
-  assert.equal(r.tfEngine, false, 'TF.js\'s engine global is not set');
+  assert.equal(r.tfEngine, false, "TF.js's engine global is not set");
 });

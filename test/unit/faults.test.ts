@@ -17,7 +17,8 @@ const TRAIN = { sequences: 20480, evalEvery: 3200, checkpointEvery: 6400 };
 const CONFIG = { train: TRAIN, data: { evalSize: 50 } };
 let dir: string, cfg: string, ref: string;
 
-const finalCheckpoint = (run: string) => fs.readFileSync(path.join(run, 'checkpoints', `seq-${TRAIN.sequences}.safetensors`));
+const finalCheckpoint = (run: string) =>
+  fs.readFileSync(path.join(run, 'checkpoints', `seq-${TRAIN.sequences}.safetensors`));
 /** The run in `run` ended exactly as the reference did. */
 function sameAsReference(run: string): void {
   assert.deepEqual(rowsOf(run), rowsOf(ref));
@@ -33,29 +34,46 @@ before(() => {
   const r = cliSync(train(['--run-id', 'ref']));
   assert.equal(r.code, 0, r.err);
   ref = path.join(dir, 'ref');
-  assert.deepEqual(rowsOf(ref).map((x) => x.sequences), [0, 3200, 6400, 9600, 12800, 16000, 19200, 20480]);
+  assert.deepEqual(
+    rowsOf(ref).map((x) => x.sequences),
+    [0, 3200, 6400, 9600, 12800, 16000, 19200, 20480],
+  );
 });
 
 test('a second writer on a run folder is refused naming the owner, and so is a --resume meanwhile', async () => {
   // A long run (stopped below), so that the refused commands surely start while it trains.
   const a = new CliProcess(train(['--run-id', 'busy', '--sequences', '640000']));
   await a.waitFor(/eval @ 0 seq/);
-  for (const args of [train(['--run-id', 'busy', '--sequences', '640000']), ['train', '--resume', path.join(dir, 'busy')]]) {
+  for (const args of [
+    train(['--run-id', 'busy', '--sequences', '640000']),
+    ['train', '--resume', path.join(dir, 'busy')],
+  ]) {
     const r = cliSync(args);
     assert.equal(r.code, 2, r.err);
-    assert.match(r.err, /^induction-lab: run folder .*busy is in use by pid \d+ on .* since .* \(induction-lab train --run-id busy\); wait for it to finish or stop it first\n$/);
+    assert.match(
+      r.err,
+      /^induction-lab: run folder .*busy is in use by pid \d+ on .* since .* \(induction-lab train --run-id busy\); wait for it to finish or stop it first\n$/,
+    );
   }
   a.proc.kill('SIGTERM');
   assert.equal((await a.done).code, 143, a.err);
   const run = path.join(dir, 'busy');
   const seqs = rowsOf(run).map((r) => r.sequences);
-  assert.deepEqual(seqs, [...new Set(seqs)].sort((x, y) => x - y), 'one writer: no repeated or interleaved rows');
+  assert.deepEqual(
+    seqs,
+    [...new Set(seqs)].sort((x, y) => x - y),
+    'one writer: no repeated or interleaved rows',
+  );
   const early = rowsOf(run).filter((r) => r.sequences < TRAIN.sequences);
   assert.deepEqual(early, rowsOf(ref).slice(0, early.length), 'the rows of the same run');
   assert.equal(fs.existsSync(path.join(run, 'run.lock')), false, 'released at the end');
 });
 
-for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] as const) {
+for (const [sig, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+  ['SIGHUP', 129],
+] as const) {
   test(`${sig} stops the CLI with a checkpoint (exit ${code}); --resume ends bit for bit where an uninterrupted run does`, async () => {
     const id = `sig-${sig}`;
     const p = new CliProcess(train(['--run-id', id]));
@@ -67,8 +85,15 @@ for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] a
     const run = path.join(dir, id);
     const rj = runJson(run);
     assert.equal(rj.status, 'cancelled');
-    assert.ok(fs.existsSync(path.join(run, 'checkpoints', `seq-${rj.sequences}.safetensors`)), `a checkpoint at the stop (${rj.sequences})`);
-    assert.deepEqual(rowsOf(run), rowsOf(ref).filter((x) => x.sequences <= rj.sequences), 'no extra row at the stop');
+    assert.ok(
+      fs.existsSync(path.join(run, 'checkpoints', `seq-${rj.sequences}.safetensors`)),
+      `a checkpoint at the stop (${rj.sequences})`,
+    );
+    assert.deepEqual(
+      rowsOf(run),
+      rowsOf(ref).filter((x) => x.sequences <= rj.sequences),
+      'no extra row at the stop',
+    );
     const again = cliSync(['train', '--resume', run]);
     assert.equal(again.code, 0, again.err);
     sameAsReference(run);
@@ -124,11 +149,24 @@ test('a training child whose parent dies checkpoints and records "cancelled" (no
     c.send({ type: 'start', preset: 'smoke', config: ${JSON.stringify(CONFIG)}, runsRoot: ${JSON.stringify(dir)}, runId: 'orphan' });`;
   const parent = spawn(process.execPath, ['-e', parentJs], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
-  parent.stdout!.on('data', (d) => { out += d; });
-  await waitUntil(() => /child \d+/.test(out), 120_000, () => `no checkpoint from the child: ${out}`);
+  parent.stdout!.on('data', (d) => {
+    out += d;
+  });
+  await waitUntil(
+    () => /child \d+/.test(out),
+    120_000,
+    () => `no checkpoint from the child: ${out}`,
+  );
   const childPid = Number(/child (\d+)/.exec(out)![1]);
   parent.kill('SIGKILL');
-  const gone = () => { try { process.kill(childPid, 0); return false; } catch { return true; } };
+  const gone = () => {
+    try {
+      process.kill(childPid, 0);
+      return false;
+    } catch {
+      return true;
+    }
+  };
   await waitUntil(gone, 60_000, () => 'the orphaned child kept running');
   const rj = runJson(run);
   assert.equal(rj.status, 'cancelled');

@@ -407,11 +407,7 @@ test('findings --scale smoke: real runs, the table, reuse, a document section an
   assert.match(t3.findings[0].perStandIn.structured.seeds['6'].text, /^n\/a/);
   assert.equal(t3.findings[0].perStandIn.structured.decided, 1);
   assert.ok(!fs.existsSync(path.join(dir, 'runs', 'main-smoke-structured-seed6')), '--no-train trains nothing');
-  const bad = spawnSync(
-    process.execPath,
-    cliArgv(['findings', '--only', 'nope']),
-    { cwd: ROOT, encoding: 'utf8' },
-  );
+  const bad = spawnSync(process.execPath, cliArgv(['findings', '--only', 'nope']), { cwd: ROOT, encoding: 'utf8' });
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /^induction-lab: unknown finding "nope" \(known: phase-change, /);
 });

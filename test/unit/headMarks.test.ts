@@ -15,7 +15,10 @@ test('demo: seven Layer-2 heads ablated, L2H3 free; an induction clamp marks its
 });
 
 test('windows: a clamp marks a head only while active; layer1 and graft-in replace whole layers', () => {
-  const clamps = [{ kind: 'prev-token', heads: ['L1H2'], from: 1000, until: 5000 }, { kind: 'layer1', from: 8000 }];
+  const clamps = [
+    { kind: 'prev-token', heads: ['L1H2'], from: 1000, until: 5000 },
+    { kind: 'layer1', from: 8000 },
+  ];
   assert.equal(headMarks(clamps, { sequences: 500 }).size, 0);
   assert.equal(headMarks(clamps, { sequences: 1000 }).get('L1H2'), 'clamped');
   assert.equal(headMarks(clamps, { sequences: 5000 }).size, 0);

@@ -7,7 +7,11 @@ import { tf } from '../../src/engine/model/tf';
 export const TINY: ModelConfig = { ...DEFAULT_MODEL_CONFIG, dModel: 8, numHeads: 2, inputDim: 6, numLabels: 3 };
 
 /** Random non-negative exemplars and labels with distinct context labels; the query matches context pair `correct`. */
-export function randomInputs(c: ModelConfig, B: number, seed: number): { x: Float32Array; y: Int32Array; correct: Uint8Array } {
+export function randomInputs(
+  c: ModelConfig,
+  B: number,
+  seed: number,
+): { x: Float32Array; y: Int32Array; correct: Uint8Array } {
   const rng = new Rng(seed, 7);
   const items = c.contextLen + 1;
   const x = new Float32Array(B * items * c.inputDim).map(() => Math.abs(rng.normal()));
@@ -15,10 +19,13 @@ export function randomInputs(c: ModelConfig, B: number, seed: number): { x: Floa
   const correct = new Uint8Array(B);
   for (let b = 0; b < B; b++) {
     const a = rng.int(c.numLabels);
-    let d = rng.int(c.numLabels - 1); if (d >= a) d++;
+    let d = rng.int(c.numLabels - 1);
+    if (d >= a) d++;
     const m = rng.int(2);
     correct[b] = m;
-    y[b * items] = m === 0 ? a : d; y[b * items + 1] = m === 0 ? d : a; y[b * items + 2] = a;
+    y[b * items] = m === 0 ? a : d;
+    y[b * items + 1] = m === 0 ? d : a;
+    y[b * items + 2] = a;
     // The query exemplar equals the matching context exemplar, as in training.
     x.copyWithin((b * items + 2) * c.inputDim, (b * items + m) * c.inputDim, (b * items + m + 1) * c.inputDim);
   }

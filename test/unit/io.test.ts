@@ -7,11 +7,25 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import {
-  encodeSafetensors, decodeSafetensors, f16ToF32, f32ToF16, f32ToBf16, type NamedTensor,
-  encodeNpy, decodeNpy,
-  readFeatureFile, h5wasmModule,
-  writeFileAtomic, writeJsonAtomic, JsonlAppender, readJsonl, removeStaleTemps,
-  makeRunId, RunDir, listRuns, defaultRunsRoot,
+  encodeSafetensors,
+  decodeSafetensors,
+  f16ToF32,
+  f32ToF16,
+  f32ToBf16,
+  type NamedTensor,
+  encodeNpy,
+  decodeNpy,
+  readFeatureFile,
+  h5wasmModule,
+  writeFileAtomic,
+  writeJsonAtomic,
+  JsonlAppender,
+  readJsonl,
+  removeStaleTemps,
+  makeRunId,
+  RunDir,
+  listRuns,
+  defaultRunsRoot,
 } from '../../src/engine/io';
 
 const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'induction-io-'));
@@ -92,15 +106,29 @@ describe('safetensors', () => {
 
   test('header layout matches a hand-built file byte for byte', () => {
     const bytes = encodeSafetensors(
-      { b: { dtype: 'F32', shape: [2], data: new Float32Array([1, 2]) }, a: { dtype: 'U8', shape: [3], data: new Uint8Array([7, 8, 9]) } },
+      {
+        b: { dtype: 'F32', shape: [2], data: new Float32Array([1, 2]) },
+        a: { dtype: 'U8', shape: [3], data: new Uint8Array([7, 8, 9]) },
+      },
       { format: 'pt' },
     );
-    const json = '{"__metadata__":{"format":"pt"},"a":{"dtype":"U8","shape":[3],"data_offsets":[0,3]},"b":{"dtype":"F32","shape":[2],"data_offsets":[3,11]}}';
+    const json =
+      '{"__metadata__":{"format":"pt"},"a":{"dtype":"U8","shape":[3],"data_offsets":[0,3]},"b":{"dtype":"F32","shape":[2],"data_offsets":[3,11]}}';
     const padded = json.padEnd(Math.ceil(json.length / 8) * 8, ' ');
     const expected = new Uint8Array([
-      ...u64(padded.length), ...Buffer.from(padded),
-      7, 8, 9, // "a" first: sorted by name
-      0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0x00, 0x40, // 1.0f, 2.0f little-endian
+      ...u64(padded.length),
+      ...Buffer.from(padded),
+      7,
+      8,
+      9, // "a" first: sorted by name
+      0x00,
+      0x00,
+      0x80,
+      0x3f,
+      0x00,
+      0x00,
+      0x00,
+      0x40, // 1.0f, 2.0f little-endian
     ]);
     assert.deepEqual(bytes, expected);
     assert.equal((8 + padded.length) % 8, 0);
@@ -126,7 +154,10 @@ describe('safetensors', () => {
 
   test('encode rejects mismatched data', () => {
     assert.throws(() => encodeSafetensors({ x: { dtype: 'F32', shape: [3], data: new Float32Array(2) } }), /needs 3/);
-    assert.throws(() => encodeSafetensors({ x: { dtype: 'I32', shape: [2], data: new Float32Array(2) } }), /expected Int32Array/);
+    assert.throws(
+      () => encodeSafetensors({ x: { dtype: 'I32', shape: [2], data: new Float32Array(2) } }),
+      /expected Int32Array/,
+    );
   });
 
   describe('corrupt files give one-line errors naming the source and the problem', () => {
@@ -134,9 +165,16 @@ describe('safetensors', () => {
     const headerLen = Number(new DataView(good.buffer).getBigUint64(0, true));
 
     test('truncated at several points', () => {
-      for (const cut of [0, 1, 7]) throwsLine(() => decodeSafetensors(good.subarray(0, cut), 'ckpt.st'), /ckpt\.st/, /shorter than the 8-byte/);
-      for (const cut of [8, 9, 40, 8 + headerLen - 1]) throwsLine(() => decodeSafetensors(good.subarray(0, cut), 'ckpt.st'), /ckpt\.st/, /header length \d+ is beyond the end/);
-      for (const cut of [8 + headerLen, 8 + headerLen + 5, good.length - 1]) throwsLine(() => decodeSafetensors(good.subarray(0, cut), 'ckpt.st'), /ckpt\.st/, /out of range/);
+      for (const cut of [0, 1, 7])
+        throwsLine(() => decodeSafetensors(good.subarray(0, cut), 'ckpt.st'), /ckpt\.st/, /shorter than the 8-byte/);
+      for (const cut of [8, 9, 40, 8 + headerLen - 1])
+        throwsLine(
+          () => decodeSafetensors(good.subarray(0, cut), 'ckpt.st'),
+          /ckpt\.st/,
+          /header length \d+ is beyond the end/,
+        );
+      for (const cut of [8 + headerLen, 8 + headerLen + 5, good.length - 1])
+        throwsLine(() => decodeSafetensors(good.subarray(0, cut), 'ckpt.st'), /ckpt\.st/, /out of range/);
     });
 
     test('garbled header', () => {
@@ -158,12 +196,52 @@ describe('safetensors', () => {
     });
 
     test('bad entries', () => {
-      throwsLine(() => decodeSafetensors(rawSafetensors('{"x":{"dtype":"Q8","shape":[2],"data_offsets":[0,2]}}', [1, 2]), 'd.st'), /d\.st/, /unknown dtype "Q8"/);
-      throwsLine(() => decodeSafetensors(rawSafetensors('{"x":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}', new Array(8).fill(0)), 's.st'), /s\.st/, /spans 8 bytes but F32 shape \[3\] needs 12/);
-      throwsLine(() => decodeSafetensors(rawSafetensors('{"x":{"dtype":"U8","shape":[4],"data_offsets":[0,4]},"y":{"dtype":"U8","shape":[4],"data_offsets":[2,6]}}', new Array(6).fill(0)), 'o.st'), /o\.st/, /"x" and "y" overlap/);
-      throwsLine(() => decodeSafetensors(rawSafetensors('{"x":{"dtype":"U8","shape":[4],"data_offsets":[4,0]}}', new Array(4).fill(0)), 'r.st'), /r\.st/, /out of range/);
-      throwsLine(() => decodeSafetensors(rawSafetensors('{"x":{"dtype":"U8","shape":[-1],"data_offsets":[0,0]}}'), 'n.st'), /n\.st/, /invalid shape/);
-      throwsLine(() => decodeSafetensors(rawSafetensors('{"__metadata__":{"a":1}}'), 'm.st'), /m\.st/, /__metadata__ value "a" is not a string/);
+      throwsLine(
+        () =>
+          decodeSafetensors(rawSafetensors('{"x":{"dtype":"Q8","shape":[2],"data_offsets":[0,2]}}', [1, 2]), 'd.st'),
+        /d\.st/,
+        /unknown dtype "Q8"/,
+      );
+      throwsLine(
+        () =>
+          decodeSafetensors(
+            rawSafetensors('{"x":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}', new Array(8).fill(0)),
+            's.st',
+          ),
+        /s\.st/,
+        /spans 8 bytes but F32 shape \[3\] needs 12/,
+      );
+      throwsLine(
+        () =>
+          decodeSafetensors(
+            rawSafetensors(
+              '{"x":{"dtype":"U8","shape":[4],"data_offsets":[0,4]},"y":{"dtype":"U8","shape":[4],"data_offsets":[2,6]}}',
+              new Array(6).fill(0),
+            ),
+            'o.st',
+          ),
+        /o\.st/,
+        /"x" and "y" overlap/,
+      );
+      throwsLine(
+        () =>
+          decodeSafetensors(
+            rawSafetensors('{"x":{"dtype":"U8","shape":[4],"data_offsets":[4,0]}}', new Array(4).fill(0)),
+            'r.st',
+          ),
+        /r\.st/,
+        /out of range/,
+      );
+      throwsLine(
+        () => decodeSafetensors(rawSafetensors('{"x":{"dtype":"U8","shape":[-1],"data_offsets":[0,0]}}'), 'n.st'),
+        /n\.st/,
+        /invalid shape/,
+      );
+      throwsLine(
+        () => decodeSafetensors(rawSafetensors('{"__metadata__":{"a":1}}'), 'm.st'),
+        /m\.st/,
+        /__metadata__ value "a" is not a string/,
+      );
     });
   });
 });
@@ -197,23 +275,36 @@ describe('npy', () => {
   test('encoder writes the exact numpy header', () => {
     const bytes = encodeNpy([2, 3], new Float32Array(6));
     assert.deepEqual(bytes.subarray(0, 10), new Uint8Array([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, 118, 0]));
-    assert.equal(Buffer.from(bytes.subarray(10, 128)).toString('latin1'), "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }".padEnd(117, ' ') + '\n');
+    assert.equal(
+      Buffer.from(bytes.subarray(10, 128)).toString('latin1'),
+      "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }".padEnd(117, ' ') + '\n',
+    );
     assert.match(Buffer.from(encodeNpy([4], new Float32Array(4))).toString('latin1'), /'shape': \(4,\)/);
   });
 
   test('hand-built v1.0 / v2.0 / v3.0 files in every supported dtype', () => {
-    const f8 = Buffer.alloc(16); f8.writeDoubleLE(1.5, 0); f8.writeDoubleLE(-2, 8);
+    const f8 = Buffer.alloc(16);
+    f8.writeDoubleLE(1.5, 0);
+    f8.writeDoubleLE(-2, 8);
     let r = decodeNpy(rawNpy("{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", [...f8]), 'f8.npy');
     assert.deepEqual(r, { shape: [2], data: new Float32Array([1.5, -2]), descr: '<f8' });
-    const i8 = Buffer.alloc(16); i8.writeBigInt64LE(-7n, 0); i8.writeBigInt64LE(1234567n, 8);
+    const i8 = Buffer.alloc(16);
+    i8.writeBigInt64LE(-7n, 0);
+    i8.writeBigInt64LE(1234567n, 8);
     r = decodeNpy(rawNpy("{'descr': '<i8', 'fortran_order': False, 'shape': (1, 2), }", [...i8], 2), 'i8.npy');
     assert.deepEqual([...r.data], [-7, 1234567]);
     assert.deepEqual(r.shape, [1, 2]);
     r = decodeNpy(rawNpy("{'descr': '|u1', 'fortran_order': False, 'shape': (3,), }", [0, 128, 255], 3), 'u1.npy');
     assert.deepEqual([...r.data], [0, 128, 255]);
-    r = decodeNpy(rawNpy("{'descr': '<i4', 'fortran_order': False, 'shape': (2,), }", [...le32(-5 >>> 0), ...le32(9)]), 'i4.npy');
+    r = decodeNpy(
+      rawNpy("{'descr': '<i4', 'fortran_order': False, 'shape': (2,), }", [...le32(-5 >>> 0), ...le32(9)]),
+      'i4.npy',
+    );
     assert.deepEqual([...r.data], [-5, 9]);
-    r = decodeNpy(rawNpy("{'descr': '<f2', 'fortran_order': False, 'shape': (2,), }", [0x00, 0x3c, 0x00, 0xc0]), 'f2.npy');
+    r = decodeNpy(
+      rawNpy("{'descr': '<f2', 'fortran_order': False, 'shape': (2,), }", [0x00, 0x3c, 0x00, 0xc0]),
+      'f2.npy',
+    );
     assert.deepEqual([...r.data], [1, -2]);
     r = decodeNpy(rawNpy("{'descr': '<f4', 'fortran_order': False, 'shape': (), }", [0, 0, 0x80, 0x3f]), 's.npy');
     assert.deepEqual(r.shape, []);
@@ -221,11 +312,36 @@ describe('npy', () => {
   });
 
   test('rejections name the file and the problem', () => {
-    throwsLine(() => decodeNpy(rawNpy("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", new Array(16).fill(0)), 'F.npy'), /F\.npy/, /fortran_order is True/);
-    throwsLine(() => decodeNpy(rawNpy("{'descr': '>f4', 'fortran_order': False, 'shape': (1,), }", [0, 0, 0, 0]), 'be.npy'), /be\.npy/, /unsupported dtype '>f4'/);
-    throwsLine(() => decodeNpy(rawNpy("{'descr': '<c8', 'fortran_order': False, 'shape': (1,), }", new Array(8).fill(0)), 'c.npy'), /unsupported dtype '<c8'/);
-    throwsLine(() => decodeNpy(rawNpy("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", new Array(20).fill(0)), 't.npy'), /t\.npy/, /truncated: shape \(2, 3\) of '<f4' needs 24 bytes, file has 20/);
-    throwsLine(() => decodeNpy(encodeNpy([4], new Float32Array(4)).subarray(0, 50), 'h.npy'), /h\.npy/, /beyond the end/);
+    throwsLine(
+      () =>
+        decodeNpy(rawNpy("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", new Array(16).fill(0)), 'F.npy'),
+      /F\.npy/,
+      /fortran_order is True/,
+    );
+    throwsLine(
+      () => decodeNpy(rawNpy("{'descr': '>f4', 'fortran_order': False, 'shape': (1,), }", [0, 0, 0, 0]), 'be.npy'),
+      /be\.npy/,
+      /unsupported dtype '>f4'/,
+    );
+    throwsLine(
+      () =>
+        decodeNpy(rawNpy("{'descr': '<c8', 'fortran_order': False, 'shape': (1,), }", new Array(8).fill(0)), 'c.npy'),
+      /unsupported dtype '<c8'/,
+    );
+    throwsLine(
+      () =>
+        decodeNpy(
+          rawNpy("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", new Array(20).fill(0)),
+          't.npy',
+        ),
+      /t\.npy/,
+      /truncated: shape \(2, 3\) of '<f4' needs 24 bytes, file has 20/,
+    );
+    throwsLine(
+      () => decodeNpy(encodeNpy([4], new Float32Array(4)).subarray(0, 50), 'h.npy'),
+      /h\.npy/,
+      /beyond the end/,
+    );
     throwsLine(() => decodeNpy(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]), 'x.npy'), /x\.npy/, /magic/);
   });
 });
@@ -253,11 +369,14 @@ describe('readFeatureFile', () => {
 
   test('.safetensors: explicit key, default = first by name, missing key lists keys, ints rejected', async () => {
     const p = path.join(dir, 'f.safetensors');
-    fs.writeFileSync(p, encodeSafetensors({
-      zfeat: { dtype: 'F32', shape: [3, 8], data: feats },
-      afeat: { dtype: 'F64', shape: [2], data: new Float64Array([0.5, 2]) },
-      labels: { dtype: 'I32', shape: [3], data: new Int32Array([0, 1, 2]) },
-    }));
+    fs.writeFileSync(
+      p,
+      encodeSafetensors({
+        zfeat: { dtype: 'F32', shape: [3, 8], data: feats },
+        afeat: { dtype: 'F64', shape: [2], data: new Float64Array([0.5, 2]) },
+        labels: { dtype: 'I32', shape: [3], data: new Int32Array([0, 1, 2]) },
+      }),
+    );
     const z = await readFeatureFile(p, 'zfeat');
     assert.deepEqual(z.shape, [3, 8]);
     assert.deepEqual(z.data, feats);
@@ -272,7 +391,10 @@ describe('readFeatureFile', () => {
     await assert.rejects(readFeatureFile(path.join(dir, 'absent.npy')), /feature file not found: .*absent\.npy/);
     const txt = path.join(dir, 'feats.csv');
     fs.writeFileSync(txt, '1,2,3');
-    await assert.rejects(readFeatureFile(txt), /unknown extension "\.csv"; expected \.npy, \.safetensors, \.h5 or \.hdf5/);
+    await assert.rejects(
+      readFeatureFile(txt),
+      /unknown extension "\.csv"; expected \.npy, \.safetensors, \.h5 or \.hdf5/,
+    );
     const bad = path.join(dir, 'bad.safetensors');
     fs.writeFileSync(bad, new Uint8Array([1, 2, 3]));
     await assert.rejects(readFeatureFile(bad), /bad\.safetensors: file is 3 bytes, shorter than/);
@@ -282,7 +404,9 @@ describe('readFeatureFile', () => {
     const h5 = await h5wasmModule();
     const p = path.join(dir, 'feats.h5');
     const f = new h5.File(p, 'w');
-    f.create_group('resnet18').create_group('224').create_dataset({ name: 'feat', data: feats, shape: [3, 2, 4], dtype: '<f' });
+    f.create_group('resnet18')
+      .create_group('224')
+      .create_dataset({ name: 'feat', data: feats, shape: [3, 2, 4], dtype: '<f' });
     f.create_dataset({ name: 'f64', data: new Float64Array([1.25, -3]), shape: [2], dtype: '<d' });
     f.create_dataset({ name: 'labels', data: new Int32Array([1, 2, 3]), shape: [3], dtype: '<i' });
     f.close();
@@ -293,7 +417,10 @@ describe('readFeatureFile', () => {
     assert.equal(r.source, `${p}:resnet18/224/feat`);
     const d = await readFeatureFile(p, '/f64');
     assert.deepEqual(d.data, new Float32Array([1.25, -3]));
-    await assert.rejects(readFeatureFile(p, 'resnet18/224/nope'), /dataset "resnet18\/224\/nope" not found; available datasets: f64, labels, resnet18\/224\/feat/);
+    await assert.rejects(
+      readFeatureFile(p, 'resnet18/224/nope'),
+      /dataset "resnet18\/224\/nope" not found; available datasets: f64, labels, resnet18\/224\/feat/,
+    );
     await assert.rejects(readFeatureFile(p, 'resnet18'), /is a Group, not a dataset/);
     await assert.rejects(readFeatureFile(p, 'labels'), /labels: feature data must be floating point/);
 
@@ -302,18 +429,23 @@ describe('readFeatureFile', () => {
     assert.deepEqual((await readFeatureFile(hdf5)).data, feats);
   });
 
-  test('a truncated HDF5 file fails with one line naming the truncation (not libhdf5\'s dump)', async () => {
+  test("a truncated HDF5 file fails with one line naming the truncation (not libhdf5's dump)", async () => {
     const h5 = await h5wasmModule();
     const whole = path.join(dir, 'whole.h5');
     const f = new h5.File(whole, 'w');
-    f.create_group('resnet18').create_group('224').create_dataset({ name: 'feat', data: feats, shape: [3, 2, 4], dtype: '<f' });
+    f.create_group('resnet18')
+      .create_group('224')
+      .create_dataset({ name: 'feat', data: feats, shape: [3, 2, 4], dtype: '<f' });
     f.close();
     const bytes = fs.readFileSync(whole);
     for (const keep of [bytes.length - 10, 200]) {
       const cut = path.join(dir, `cut-${keep}.h5`);
       fs.writeFileSync(cut, bytes.subarray(0, keep));
       await assert.rejects(readFeatureFile(cut), (e: Error) => {
-        assert.equal(e.message, `${cut}: truncated HDF5 file: ${keep} bytes, but its superblock says ${bytes.length} (an interrupted copy or download?)`);
+        assert.equal(
+          e.message,
+          `${cut}: truncated HDF5 file: ${keep} bytes, but its superblock says ${bytes.length} (an interrupted copy or download?)`,
+        );
         return true;
       });
     }
@@ -346,7 +478,10 @@ describe('atomic writes', () => {
     const file = path.join(d, 'plain');
     fs.writeFileSync(file, 'x');
     const target = path.join(file, 'run.json');
-    throwsLine(() => writeFileAtomic(target, 'data'), new RegExp(`^cannot write ${target.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: ENOTDIR`));
+    throwsLine(
+      () => writeFileAtomic(target, 'data'),
+      new RegExp(`^cannot write ${target.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: ENOTDIR`),
+    );
     assert.equal(fs.readFileSync(file, 'utf8'), 'x');
     assert.deepEqual(tempFiles(d), []);
   });
@@ -359,7 +494,9 @@ describe('atomic writes', () => {
     // Patch the real CommonJS module object (the `import * as fs` namespace here is a frozen copy).
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- the mutable module object (see above)
     const realFs = require('node:fs') as typeof fs;
-    const m = mock.method(realFs, 'writeSync', () => { throw enospc; });
+    const m = mock.method(realFs, 'writeSync', () => {
+      throw enospc;
+    });
     try {
       throwsLine(() => writeFileAtomic(p, 'new content'), /^cannot write .*run\.json: ENOSPC \(disk full\)$/);
     } finally {
@@ -388,7 +525,10 @@ describe('JSONL', () => {
     a.close();
     assert.throws(() => a.append({}), /closed/);
     const rows = readJsonl(p) as Array<{ step: number; note: string }>;
-    assert.deepEqual(rows.map((r) => r.step), [0, 1, 2]);
+    assert.deepEqual(
+      rows.map((r) => r.step),
+      [0, 1, 2],
+    );
     assert.equal(rows[0].note, 'multi\nline');
     assert.equal(fs.readFileSync(p, 'utf8').split('\n').length, 4);
   });
@@ -471,16 +611,25 @@ describe('run store', () => {
     m.append({ seq: 10, loss: 2.5 });
     m.append({ seq: 20, loss: 2.1 });
     m.close();
-    assert.deepEqual(reopened.readMetrics(), [{ seq: 10, loss: 2.5 }, { seq: 20, loss: 2.1 }]);
+    assert.deepEqual(reopened.readMetrics(), [
+      { seq: 10, loss: 2.5 },
+      { seq: 20, loss: 2.1 },
+    ]);
 
     assert.equal(run.latestCheckpoint(), undefined);
     for (const s of [100, 20, 3, 1000]) {
-      run.writeCheckpoint(s, encodeSafetensors({ w: { dtype: 'F32', shape: [1], data: new Float32Array([s]) } }, { sequences: String(s) }));
+      run.writeCheckpoint(
+        s,
+        encodeSafetensors({ w: { dtype: 'F32', shape: [1], data: new Float32Array([s]) } }, { sequences: String(s) }),
+      );
     }
     fs.writeFileSync(path.join(run.checkpointsDir, 'seq-5.safetensors.tmp-123-abcd'), 'partial');
     fs.writeFileSync(path.join(run.checkpointsDir, 'notes.txt'), 'x');
     const list = run.listCheckpoints();
-    assert.deepEqual(list.map((c) => c.sequences), [3, 20, 100, 1000]);
+    assert.deepEqual(
+      list.map((c) => c.sequences),
+      [3, 20, 100, 1000],
+    );
     assert.equal(list[1].path, run.checkpointPath(20));
     assert.equal(path.basename(run.checkpointPath(20)), 'seq-20.safetensors');
     const latest = run.latestCheckpoint()!;
@@ -511,9 +660,18 @@ describe('run store', () => {
     fs.writeFileSync(path.join(root, 'README'), 'x');
 
     const runs = listRuns(root);
-    assert.deepEqual(runs.map((r) => [r.id, r.runJson]), [['2026-01-01T00-00-00-a-0001', { name: 'a' }], ['2026-01-02T00-00-00-b-0002', { name: 'b' }]]);
+    assert.deepEqual(
+      runs.map((r) => [r.id, r.runJson]),
+      [
+        ['2026-01-01T00-00-00-a-0001', { name: 'a' }],
+        ['2026-01-02T00-00-00-b-0002', { name: 'b' }],
+      ],
+    );
     assert.equal(runs[0].path, a.path);
-    assert.deepEqual(runs.problems.map((p) => p.id), ['2026-01-03T00-00-00-broken-0003', '2026-01-04T00-00-00-empty-0004']);
+    assert.deepEqual(
+      runs.problems.map((p) => p.id),
+      ['2026-01-03T00-00-00-broken-0003', '2026-01-04T00-00-00-empty-0004'],
+    );
     assert.match(runs.problems[0].error, /run\.json: invalid JSON/);
     assert.match(runs.problems[1].error, /not a run folder/);
     const none = listRuns(path.join(root, 'missing'));
@@ -522,7 +680,7 @@ describe('run store', () => {
   });
 });
 
-test('removeStaleTemps: a dead writer\'s temp file goes, a live one\'s and other files stay', () => {
+test("removeStaleTemps: a dead writer's temp file goes, a live one's and other files stay", () => {
   const dir = tmpDir();
   fs.mkdirSync(dir, { recursive: true });
   const dead = spawnSync(process.execPath, ['-e', '0']).pid!; // exited: its pid names no live process

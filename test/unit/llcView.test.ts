@@ -315,7 +315,14 @@ test('stage bands: one per stage, 1-based, labelled by trend; a boundary belongs
   assert.deepEqual(stageBands(null), []);
   // Along an index-based slider over five checkpoints (track fractions 0, ¼, ½, ¾, 1).
   const segs = stageSegments(b, [1024, 4000, 9071, 20000, 39300]);
-  assert.deepEqual(segs.map((g) => [g.index, g.f0, g.f1]), [[1, 0, 0.375], [2, 0.375, 1]], 'adjacent stages meet');
+  assert.deepEqual(
+    segs.map((g) => [g.index, g.f0, g.f1]),
+    [
+      [1, 0, 0.375],
+      [2, 0.375, 1],
+    ],
+    'adjacent stages meet',
+  );
   assert.deepEqual(stageSegments(b, [500, 600]), [], 'no checkpoint inside any stage');
   assert.deepEqual(stageSegments(b, [2000]), [], 'one step: no track');
   assert.deepEqual(stageBands(llc.stages).length, llc.stages.stages.filter((s) => s.until > s.from).length);

@@ -22,7 +22,10 @@ import { headAblations } from '../../src/engine/measures/ablations';
 import { influenceMatrix } from '../../src/engine/measures/influence';
 import { layerPaths } from '../../src/engine/measures/paths';
 import {
-  chooseCheckpoints, parseCheckpointChoice, measureOverTraining, OverTrainingArgs,
+  chooseCheckpoints,
+  parseCheckpointChoice,
+  measureOverTraining,
+  OverTrainingArgs,
 } from '../../src/engine/measures/overTraining';
 import { SeriesFile, listSeries, readSeries as readSeriesFile } from '../../src/engine/measures/series';
 import type { CliProgress } from '../../src/shared/protocol';
@@ -38,20 +41,36 @@ function writeRun(name: string, seqs: number[], status = 'completed'): string {
   rd.writeRunJson({ id: rd.id, name, status, config: run, sequences: seqs[seqs.length - 1] ?? 0 });
   for (const s of seqs) addCheckpoint(rd, s);
   const log = rd.metrics();
-  for (const [s, loss] of [[0, 2.0], [320, 1.0], [960, 0.5]]) {
+  for (const [s, loss] of [
+    [0, 2.0],
+    [320, 1.0],
+    [960, 0.5],
+  ]) {
     const m = { loss, acc: 0.5, inContextAcc: 0.5, inContextProb: 0.5, prob: 0.3, useContextProb: 0.6 };
-    log.append({ sequences: s, step: s / 32, wallTime: 0, trainLoss: loss, eval: { fsl_train: m }, inductionStrength: [], prevTokenScore: [] });
+    log.append({
+      sequences: s,
+      step: s / 32,
+      wallTime: 0,
+      trainLoss: loss,
+      eval: { fsl_train: m },
+      inductionStrength: [],
+      prevTokenScore: [],
+    });
   }
   log.close();
   return rd.path;
 }
 
 function addCheckpoint(rd: RunDir, s: number): void {
-  rd.writeCheckpoint(s, encodeCheckpoint({ config: run.model, sequences: s, params: initParams(run.model, 5 + s / 32) }));
+  rd.writeCheckpoint(
+    s,
+    encodeCheckpoint({ config: run.model, sequences: s, params: initParams(run.model, 5 + s / 32) }),
+  );
 }
 
 const quiet = () => {
-  const lines: string[] = [], err: string[] = [];
+  const lines: string[] = [],
+    err: string[] = [];
   return { lines, err, io: { out: (l: string) => lines.push(l), err: (t: string) => err.push(t) } };
 };
 
@@ -61,13 +80,15 @@ function assertClose(actual: unknown, expected: unknown, tol: number, where: str
     assert.ok(Math.abs(actual - expected) <= tol, `${where}: ${actual} vs ${expected}`);
   } else if (Array.isArray(expected) || (expected && typeof expected === 'object')) {
     assert.ok(actual && typeof actual === 'object', `${where}: ${JSON.stringify(actual)} is not an object`);
-    const a = actual as Record<string, unknown>, e = expected as Record<string, unknown>;
+    const a = actual as Record<string, unknown>,
+      e = expected as Record<string, unknown>;
     assert.deepEqual(Object.keys(a).sort(), Object.keys(e).sort(), where);
     for (const k of Object.keys(e)) assertClose(a[k], e[k], tol, `${where}.${k}`);
   } else assert.deepEqual(actual, expected, where);
 }
 
-const readSeries = (runPath: string, file: string): SeriesFile => JSON.parse(fs.readFileSync(path.join(runPath, file), 'utf8'));
+const readSeries = (runPath: string, file: string): SeriesFile =>
+  JSON.parse(fs.readFileSync(path.join(runPath, file), 'utf8'));
 
 before(async () => {
   await initBackend('cpu');
@@ -77,7 +98,10 @@ before(async () => {
 after(() => fs.rmSync(root, { recursive: true, force: true }));
 
 test('choosing checkpoints: all, N spread by position (first and last kept), a list; clear errors', () => {
-  const refs: CheckpointRef[] = [0, 32, 96, 224, 608, 1568, 4000, 10000].map((s) => ({ sequences: s, path: `seq-${s}` }));
+  const refs: CheckpointRef[] = [0, 32, 96, 224, 608, 1568, 4000, 10000].map((s) => ({
+    sequences: s,
+    path: `seq-${s}`,
+  }));
   const seqs = (c: string) => chooseCheckpoints(refs, parseCheckpointChoice(c), 'RUN').map((r) => r.sequences);
   assert.deepEqual(seqs('all'), [0, 32, 96, 224, 608, 1568, 4000, 10000]);
   assert.deepEqual(seqs('3'), [0, 608, 10000]); // positions 0, 3.5 → 4, 7
@@ -86,25 +110,41 @@ test('choosing checkpoints: all, N spread by position (first and last kept), a l
   assert.deepEqual(seqs('20'), seqs('all'));
   assert.deepEqual(seqs('4000,0'), [0, 4000]);
   assert.deepEqual(seqs('96,'), [96]);
-  assert.throws(() => seqs('5,7,4000'), /checkpoints 5, 7 do not exist in RUN \(available: 0, 32, 96, 224, 608, 1568, 4000, 10000\)/);
+  assert.throws(
+    () => seqs('5,7,4000'),
+    /checkpoints 5, 7 do not exist in RUN \(available: 0, 32, 96, 224, 608, 1568, 4000, 10000\)/,
+  );
   assert.throws(() => seqs('33,'), /checkpoint 33 does not exist in RUN/);
-  assert.throws(() => parseCheckpointChoice('latest'), /--checkpoints takes all, a number N of checkpoints, or a comma list of sequence counts/);
+  assert.throws(
+    () => parseCheckpointChoice('latest'),
+    /--checkpoints takes all, a number N of checkpoints, or a comma list of sequence counts/,
+  );
   assert.throws(() => parseCheckpointChoice('0'), /--checkpoints N needs N ≥ 1/);
   assert.throws(() => chooseCheckpoints([], { kind: 'all' }, 'RUN'), /run RUN has no checkpoints/);
 });
 
-test('aggregate files: each series entry equals that checkpoint\'s measure computed directly; missing ones listed', async () => {
+test("aggregate files: each series entry equals that checkpoint's measure computed directly; missing ones listed", async () => {
   const runPath = writeRun('agg', [0, 160, 320, 480, 640]);
   const { io, lines } = quiet();
-  const args: OverTrainingArgs = { runDir: runPath, checkpoints: '0,320,640', what: ['ablations', 'paths', 'influence-matrix'], subsample: SUB, backend: 'cpu', workers: 1, progress: 'none' };
+  const args: OverTrainingArgs = {
+    runDir: runPath,
+    checkpoints: '0,320,640',
+    what: ['ablations', 'paths', 'influence-matrix'],
+    subsample: SUB,
+    backend: 'cpu',
+    workers: 1,
+    progress: 'none',
+  };
   const r = await measureOverTraining(args, io);
   assert.deepEqual(r.checkpoints, [0, 320, 640]);
   assert.deepEqual(r.computed, [0, 320, 640]);
   assert.deepEqual(Object.keys(r.files).sort(), ['ablations', 'dense', 'influence-matrix', 'paths']);
   assert.match(lines.join('\n'), /dense over training \(32 sequences\)/);
 
-  const abl = readSeries(runPath, r.files.ablations), dense = readSeries(runPath, r.files.dense);
-  const infl = readSeries(runPath, r.files['influence-matrix']), paths = readSeries(runPath, r.files.paths);
+  const abl = readSeries(runPath, r.files.ablations),
+    dense = readSeries(runPath, r.files.dense);
+  const infl = readSeries(runPath, r.files['influence-matrix']),
+    paths = readSeries(runPath, r.files.paths);
   for (const f of [abl, dense, infl, paths]) {
     assert.equal(f.format, 'induction-lab/measure-series-v1');
     assert.deepEqual(f.sequences, [0, 320, 640]);
@@ -113,18 +153,33 @@ test('aggregate files: each series entry equals that checkpoint\'s measure compu
   }
   assert.equal(path.basename(r.files.ablations), 'ablations-over-training-sub32.json');
   /* eslint-disable @typescript-eslint/no-explicit-any */
-  const a = abl.series as any, d = dense.series as any, m = infl.series as any, p = paths.series as any;
+  const a = abl.series as any,
+    d = dense.series as any,
+    m = infl.series as any,
+    p = paths.series as any;
   const first = await openMeasureContext(runPath, 0, SUB);
   for (const [k, s] of [0, 320, 640].entries()) {
-    const ctx = k === 0 ? first : contextAtCheckpoint(first, { sequences: s, path: path.join(runPath, 'checkpoints', `seq-${s}.safetensors`) });
+    const ctx =
+      k === 0
+        ? first
+        : contextAtCheckpoint(first, { sequences: s, path: path.join(runPath, 'checkpoints', `seq-${s}.safetensors`) });
     try {
       const want = headAblations(ctx);
-      assert.deepEqual(a.keepOneAcc[k], want.keepOne.map((x) => x.acc), `keep-one at ${s}`);
-      assert.deepEqual(a.removeOneLoss[k], want.removeOne.map((x) => x.loss), `remove-one at ${s}`);
+      assert.deepEqual(
+        a.keepOneAcc[k],
+        want.keepOne.map((x) => x.acc),
+        `keep-one at ${s}`,
+      );
+      assert.deepEqual(
+        a.removeOneLoss[k],
+        want.removeOne.map((x) => x.loss),
+        `remove-one at ${s}`,
+      );
       assert.equal(a.baselineAcc[k], want.baseline.acc);
       const ds = denseSummary(ctx);
       assert.deepEqual(d.inductionStrength[k], ds.inductionStrength.values);
-      const best = ds.inductionStrength.heads[ds.inductionStrength.values.indexOf(Math.max(...ds.inductionStrength.values))];
+      const best =
+        ds.inductionStrength.heads[ds.inductionStrength.values.indexOf(Math.max(...ds.inductionStrength.values))];
       assert.equal(d.strongestIH[k], best);
       const im = influenceMatrix(ctx);
       assert.deepEqual(m.removeValuesPreserved[k], im.removeValuesPreserved, `influence at ${s}`);
@@ -133,17 +188,30 @@ test('aggregate files: each series entry equals that checkpoint\'s measure compu
       const lp = layerPaths(ctx, [{ sequences: s, path: ctx.checkpointPath! }]).points[0];
       assert.equal(p.noL2[k], lp.noL2);
       assert.equal(p.evalLoss[k], lp.evalLoss);
-    } finally { if (k > 0) disposeContext(ctx); }
+    } finally {
+      if (k > 0) disposeContext(ctx);
+    }
   }
   disposeContext(first);
   // The line chart "influence of each PTH on the strongest IH": that IH's row at every checkpoint.
-  const ih = d.strongestIH[2], row = m.rows.indexOf(ih);
+  const ih = d.strongestIH[2],
+    row = m.rows.indexOf(ih);
   assert.equal(m.onStrongestIH.head, ih);
-  assert.deepEqual(m.onStrongestIH.removeValuesPreserved, m.removeValuesPreserved.map((x: number[][]) => x[row]));
+  assert.deepEqual(
+    m.onStrongestIH.removeValuesPreserved,
+    m.removeValuesPreserved.map((x: number[][]) => x[row]),
+  );
   /* eslint-enable @typescript-eslint/no-explicit-any */
 
-  assert.deepEqual(listSeries(runPath).map((x) => [x.measure, x.subsample]),
-    [['ablations', SUB], ['dense', SUB], ['influence-matrix', SUB], ['paths', SUB]]);
+  assert.deepEqual(
+    listSeries(runPath).map((x) => [x.measure, x.subsample]),
+    [
+      ['ablations', SUB],
+      ['dense', SUB],
+      ['influence-matrix', SUB],
+      ['paths', SUB],
+    ],
+  );
   assert.equal(readSeriesFile(path.join(runPath, 'measures', 'nope.json')), null);
   assert.deepEqual(readSeriesFile(path.join(runPath, r.files.dense)), dense);
 
@@ -155,24 +223,48 @@ test('aggregate files: each series entry equals that checkpoint\'s measure compu
 });
 
 test('worker processes give the same results as one process; --progress json lines are CliProgress', async () => {
-  const one = writeRun('one', [0, 160, 320, 480]), two = writeRun('two', [0, 160, 320, 480]);
+  const one = writeRun('one', [0, 160, 320, 480]),
+    two = writeRun('two', [0, 160, 320, 480]);
   const what = ['dense', 'ablations', 'composition'];
-  await measureOverTraining({ runDir: one, checkpoints: 'all', what, subsample: SUB, backend: 'cpu', workers: 1, progress: 'none' }, quiet().io);
+  await measureOverTraining(
+    { runDir: one, checkpoints: 'all', what, subsample: SUB, backend: 'cpu', workers: 1, progress: 'none' },
+    quiet().io,
+  );
   const q = quiet();
-  const r = await measureOverTraining({ runDir: two, checkpoints: 'all', what, subsample: SUB, backend: 'cpu', workers: 2, progress: 'json',
-    workerEntry: entryArgs('cli') }, q.io);
+  const r = await measureOverTraining(
+    {
+      runDir: two,
+      checkpoints: 'all',
+      what,
+      subsample: SUB,
+      backend: 'cpu',
+      workers: 2,
+      progress: 'json',
+      workerEntry: entryArgs('cli'),
+    },
+    q.io,
+  );
   assert.match(r.workers, /^2 worker processes/);
-  assert.deepEqual(r.computed.sort((x, y) => x - y), [0, 160, 320, 480]);
+  assert.deepEqual(
+    r.computed.sort((x, y) => x - y),
+    [0, 160, 320, 480],
+  );
   // Workers are CLI processes, which run the relaxed-SIMD build (fused multiply-add; relaxedSimd.ts) where
   // this test process runs the plain SIMD one: the same numbers up to float32 rounding.
   for (const m of ['dense', 'ablations', 'composition']) {
     assertClose(readSeries(two, r.files[m]).series, readSeries(one, r.files[m]).series, 1e-6, m);
   }
-  const progress = q.err.join('').trim().split('\n').map((l) => JSON.parse(l) as CliProgress);
+  const progress = q.err
+    .join('')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as CliProgress);
   assert.ok(progress.length >= 4);
   for (const p of progress) {
     assert.equal(p.type, 'progress');
-    assert.ok(typeof p.task === 'string' && typeof p.unit === 'string' && Number.isFinite(p.done) && Number.isFinite(p.total));
+    assert.ok(
+      typeof p.task === 'string' && typeof p.unit === 'string' && Number.isFinite(p.done) && Number.isFinite(p.total),
+    );
   }
   const last = progress.filter((p) => p.task === 'measure').pop()!;
   assert.deepEqual([last.done, last.total, last.unit], [4, 4, 'checkpoints']);
@@ -182,17 +274,35 @@ test('a SIGKILLed measure --checkpoints all resumes: finished units are not reco
   const seqs = Array.from({ length: 16 }, (_, i) => i * 160);
   const runPath = writeRun('killed', seqs);
   const mdir = path.join(runPath, 'measures');
-  const args = cliArgv(['measure', runPath, '--checkpoints', 'all', '--what', 'dense,ablations,additivity', '--subsample', '64', '--backend', 'cpu', '--workers', '1']);
+  const args = cliArgv([
+    'measure',
+    runPath,
+    '--checkpoints',
+    'all',
+    '--what',
+    'dense,ablations,additivity',
+    '--subsample',
+    '64',
+    '--backend',
+    'cpu',
+    '--workers',
+    '1',
+  ]);
   const files = () => (fs.existsSync(mdir) ? fs.readdirSync(mdir).filter((f) => /-seq-\d+/.test(f)) : []);
   const done = () => seqs.filter((s) => files().includes(`additivity-seq-${s}-sub64.json`));
   const child = spawn(process.execPath, args, { stdio: 'ignore' });
-  const t = setInterval(() => { if (done().length >= 2) child.kill('SIGKILL'); }, 10);
+  const t = setInterval(() => {
+    if (done().length >= 2) child.kill('SIGKILL');
+  }, 10);
   const exit = await new Promise<string | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
   clearInterval(t);
   assert.equal(exit, 'SIGKILL', 'killed, not finished');
   const before = new Map(files().map((f) => [f, fs.statSync(path.join(mdir, f)).mtimeMs]));
   const finished = done();
-  assert.ok(finished.length >= 2 && finished.length < seqs.length, `killed after ${finished.length} of ${seqs.length} checkpoints`);
+  assert.ok(
+    finished.length >= 2 && finished.length < seqs.length,
+    `killed after ${finished.length} of ${seqs.length} checkpoints`,
+  );
 
   const r = spawnSync(process.execPath, [...args, '--json', '--progress', 'none'], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
@@ -201,11 +311,16 @@ test('a SIGKILLed measure --checkpoints all resumes: finished units are not reco
   const summary = JSON.parse(r.stdout.trim().split('\n').pop()!);
   // Counters: the checkpoints whose every unit was cached are reused, the others computed.
   for (const s of finished) assert.ok(summary.cached.includes(s), `${s} reused`);
-  assert.deepEqual([...summary.cached, ...summary.computed].sort((x: number, y: number) => x - y), seqs);
+  assert.deepEqual(
+    [...summary.cached, ...summary.computed].sort((x: number, y: number) => x - y),
+    seqs,
+  );
   assert.equal(summary.computed.length, seqs.length - summary.cached.length);
   // Cache files: every file written before the kill is untouched, and every unit now exists.
   for (const [f, t] of before) assert.equal(fs.statSync(path.join(mdir, f)).mtimeMs, t, `${f} not rewritten`);
-  for (const s of seqs) for (const u of ['dense', 'ablations', 'additivity']) assert.ok(fs.existsSync(path.join(mdir, `${u}-seq-${s}-sub64.json`)), `${u} at ${s}`);
+  for (const s of seqs)
+    for (const u of ['dense', 'ablations', 'additivity'])
+      assert.ok(fs.existsSync(path.join(mdir, `${u}-seq-${s}-sub64.json`)), `${u} at ${s}`);
   assert.deepEqual(readSeries(runPath, 'measures/additivity-over-training-sub64.json').sequences, seqs);
 });
 
@@ -215,8 +330,15 @@ test('--follow: measures checkpoints a step behind the newest while the run trai
   // A writer holds the run's lock while it trains (what tells a live run from an interrupted one).
   const lock = RunLock.acquire(runPath, 'test: training');
   setTimeout(() => addCheckpoint(rd, 320), 500);
-  setTimeout(() => { addCheckpoint(rd, 480); rd.updateRunJson({ status: 'completed' }); lock.release(); }, 1000);
-  const r = await measureOverTraining({ runDir: runPath, follow: true, pollMs: 50, what: ['dense'], subsample: SUB, backend: 'cpu', progress: 'none' }, quiet().io);
+  setTimeout(() => {
+    addCheckpoint(rd, 480);
+    rd.updateRunJson({ status: 'completed' });
+    lock.release();
+  }, 1000);
+  const r = await measureOverTraining(
+    { runDir: runPath, follow: true, pollMs: 50, what: ['dense'], subsample: SUB, backend: 'cpu', progress: 'none' },
+    quiet().io,
+  );
   assert.deepEqual(r.computed, [0, 160, 320, 480]);
   assert.deepEqual(readSeries(runPath, r.files.dense).sequences, [0, 160, 320, 480]);
   // Each checkpoint was measured only once a newer one existed (160 after 320 appeared, 320 after 480).
@@ -227,11 +349,16 @@ test('--follow: measures checkpoints a step behind the newest while the run trai
   // An interrupted run (status running, no live writer): every checkpoint it saved, then the end.
   const dead = writeRun('dead', [0, 160], 'running');
   const lines: string[] = [];
-  const d = await measureOverTraining({ runDir: dead, follow: true, pollMs: 50, what: ['dense'], subsample: SUB, backend: 'cpu', progress: 'none' },
-    { out: (l) => lines.push(l), err: () => {} });
+  const d = await measureOverTraining(
+    { runDir: dead, follow: true, pollMs: 50, what: ['dense'], subsample: SUB, backend: 'cpu', progress: 'none' },
+    { out: (l) => lines.push(l), err: () => {} },
+  );
   assert.deepEqual(d.computed, [0, 160]);
   assert.match(lines.join('\n'), /the run has stopped \(interrupted \(its training process is gone\)/);
-  await assert.rejects(measureOverTraining({ runDir: runPath, follow: true, checkpoints: '3' }, quiet().io), /--follow measures every checkpoint as the run writes it/);
+  await assert.rejects(
+    measureOverTraining({ runDir: runPath, follow: true, checkpoints: '3' }, quiet().io),
+    /--follow measures every checkpoint as the run writes it/,
+  );
 });
 
 test('bad input: one clear line each, exit 2 on the CLI, nothing written', async () => {
@@ -249,12 +376,22 @@ test('bad input: one clear line each, exit 2 on the CLI, nothing written', async
     [{ runDir: runPath, workers: 0 }, /--workers must be a positive whole number/],
     [{ runDir: runPath, subsample: 0 }, /--subsample must be a positive whole number/],
   ];
-  for (const [args, re] of inProcess) await assert.rejects(measureOverTraining({ progress: 'none', ...args }, quiet().io), re, JSON.stringify(args));
+  for (const [args, re] of inProcess)
+    await assert.rejects(measureOverTraining({ progress: 'none', ...args }, quiet().io), re, JSON.stringify(args));
   const cli: Array<[string[], RegExp]> = [
-    [[runPath, '--checkpoints', 'all', '--what', 'dense,influence'], /^induction-lab: unknown measure "influence" \(known: dense, .*, or all\)$/],
-    [[runPath, '--checkpoints', '0,999'], /^induction-lab: checkpoint 999 does not exist in .*bad \(available: 0, 160\)$/],
+    [
+      [runPath, '--checkpoints', 'all', '--what', 'dense,influence'],
+      /^induction-lab: unknown measure "influence" \(known: dense, .*, or all\)$/,
+    ],
+    [
+      [runPath, '--checkpoints', '0,999'],
+      /^induction-lab: checkpoint 999 does not exist in .*bad \(available: 0, 160\)$/,
+    ],
     [[empty, '--checkpoints', 'all'], /^induction-lab: run .*empty has no checkpoints/],
-    [[runPath, '--checkpoints', 'all', '--checkpoint', '0'], /^induction-lab: --checkpoint \(one checkpoint\) and --checkpoints \/ --follow \(many\) exclude each other$/],
+    [
+      [runPath, '--checkpoints', 'all', '--checkpoint', '0'],
+      /^induction-lab: --checkpoint \(one checkpoint\) and --checkpoints \/ --follow \(many\) exclude each other$/,
+    ],
   ];
   for (const [argv, re] of cli) {
     const r = spawnSync(process.execPath, cliArgv(['measure', ...argv]), { encoding: 'utf8' });

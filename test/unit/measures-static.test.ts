@@ -8,7 +8,14 @@ import { Rng } from '../../src/engine/data/rng';
 import { DEFAULT_MODEL_CONFIG } from '../../src/engine/model/config';
 import { initParams, Params } from '../../src/engine/model/params';
 import {
-  runToyModel, toyLoss, toyGrad, toyInit, plateauIterations, DEFAULT_TOY_SEED, ToyVectors, ToyClamp,
+  runToyModel,
+  toyLoss,
+  toyGrad,
+  toyInit,
+  plateauIterations,
+  DEFAULT_TOY_SEED,
+  ToyVectors,
+  ToyClamp,
 } from '../../src/engine/measures/toyModel';
 import { compositionScores } from '../../src/engine/measures/composition';
 import { learningTime } from '../../src/engine/measures/learningTime';
@@ -21,10 +28,12 @@ const randVec = (rng: Rng, n: number): Float64Array => Float64Array.from({ lengt
 function explicitLoss(v: ToyVectors, t: ToyVectors): number {
   const n = v.a.length;
   let s = 0;
-  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) for (let k = 0; k < n; k++) {
-    const r = t.a[i] * t.b[j] * t.c[k] - v.a[i] * v.b[j] * v.c[k];
-    s += r * r;
-  }
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < n; j++)
+      for (let k = 0; k < n; k++) {
+        const r = t.a[i] * t.b[j] * t.c[k] - v.a[i] * v.b[j] * v.c[k];
+        s += r * r;
+      }
   return (0.5 * s) / (n * n * n);
 }
 
@@ -42,7 +51,8 @@ test('toy loss: closed form equals the explicit n³ sum; zero at the target and 
 });
 
 test('toy gradient: closed form equals central finite differences of the explicit sum', () => {
-  const n = 4, h = 1e-5;
+  const n = 4,
+    h = 1e-5;
   const rng = new Rng(12, 0);
   const t = { a: randVec(rng, n), b: randVec(rng, n), c: randVec(rng, n) };
   const v = { a: randVec(rng, n), b: randVec(rng, n), c: randVec(rng, n) };
@@ -51,7 +61,8 @@ test('toy gradient: closed form equals central finite differences of the explici
     for (let i = 0; i < n; i++) {
       const plus = { a: v.a.slice(), b: v.b.slice(), c: v.c.slice() };
       const minus = { a: v.a.slice(), b: v.b.slice(), c: v.c.slice() };
-      plus[key][i] += h; minus[key][i] -= h;
+      plus[key][i] += h;
+      minus[key][i] -= h;
       const fd = (explicitLoss(plus, t) - explicitLoss(minus, t)) / (2 * h);
       assert.ok(Math.abs(g[key][i] - fd) < 1e-8, `∂ℒ/∂${key}[${i}]: ${g[key][i]} vs ${fd}`);
     }
@@ -60,7 +71,9 @@ test('toy gradient: closed form equals central finite differences of the explici
 
 test('toy run: traces have iterations + 1 entries, with b + c clamped PM2 never exceeds the loss', () => {
   const r = runToyModel({ iterations: 50, clamp: 'b+c' });
-  assert.equal(r.loss.length, 51); assert.equal(r.pm1.length, 51); assert.equal(r.pm2.length, 51);
+  assert.equal(r.loss.length, 51);
+  assert.equal(r.pm1.length, 51);
+  assert.equal(r.pm2.length, 51);
   // With b = b*, c = c* the loss is ℒ(a, b*, c*) and PM2 is its min over the sign of a: PM2 ≤ loss.
   for (let t = 0; t <= 50; t++) assert.ok(r.pm2[t] <= r.loss[t] + 1e-12);
   const end = runToyModel({ clamp: 'b+c' });
@@ -68,7 +81,10 @@ test('toy run: traces have iterations + 1 entries, with b + c clamped PM2 never 
   // Same seed ⇒ same targets and init: clamped runs differ from the unclamped one only by the clamp.
   const { target, init } = toyInit(20, DEFAULT_TOY_SEED);
   assert.equal(runToyModel({ iterations: 0 }).loss[0], toyLoss(init, target));
-  assert.equal(runToyModel({ iterations: 0, clamp: 'b+c' }).loss[0], toyLoss({ a: init.a, b: target.b, c: target.c }, target));
+  assert.equal(
+    runToyModel({ iterations: 0, clamp: 'b+c' }).loss[0],
+    toyLoss({ a: init.a, b: target.b, c: target.c }, target),
+  );
 });
 
 test('plateauIterations edge cases', () => {
@@ -79,7 +95,8 @@ test('plateauIterations edge cases', () => {
 });
 
 const CLAMPS: ToyClamp[] = ['none', 'c', 'b+c'];
-const itersTo10 = (seed: number, clamp: ToyClamp): number => plateauIterations(runToyModel({ seed, clamp }).loss) ?? Infinity;
+const itersTo10 = (seed: number, clamp: ToyClamp): number =>
+  plateauIterations(runToyModel({ seed, clamp }).loss) ?? Infinity;
 
 test(`toy default seed ${DEFAULT_TOY_SEED}: clamping b and c removes the plateau (numbers documented in toyModel.ts)`, () => {
   const [none, c, bc] = CLAMPS.map((k) => itersTo10(DEFAULT_TOY_SEED, k));
@@ -90,7 +107,10 @@ test(`toy default seed ${DEFAULT_TOY_SEED}: clamping b and c removes the plateau
 });
 
 test('toy model across seeds 0–9: median iterations-to-10 % ordered none ≥ c ≥ b + c', () => {
-  const median = (xs: number[]) => { const s = [...xs].sort((x, y) => x - y); return s[Math.floor(s.length / 2)]; };
+  const median = (xs: number[]) => {
+    const s = [...xs].sort((x, y) => x - y);
+    return s[Math.floor(s.length / 2)];
+  };
   const per = CLAMPS.map((k) => Array.from({ length: 10 }, (_, seed) => itersTo10(seed, k)));
   const [mNone, mC, mBC] = per.map(median);
   assert.ok(mNone >= mC && mC >= mBC, `medians ${mNone}, ${mC}, ${mBC}`);
@@ -118,7 +138,8 @@ test('toy model hidden progress: PM1 and PM2 fall during the unclamped plateau w
 // -------------------------------------------------------------------------------------- composition
 
 const C = DEFAULT_MODEL_CONFIG; // d = 64, H = 8, D = 8
-const d = C.dModel, D = d / C.numHeads;
+const d = C.dModel,
+  D = d / C.numHeads;
 
 function zeroParams(): Params {
   return {
@@ -127,9 +148,13 @@ function zeroParams(): Params {
   };
 }
 /** W_O^{(j)}[r, m] = proj[m, jD + r]. */
-const setO = (p: Params, j: number, r: number, m: number, v: number) => { p['blocks.0.attn.proj.weight'][m * d + j * D + r] = v; };
+const setO = (p: Params, j: number, r: number, m: number, v: number) => {
+  p['blocks.0.attn.proj.weight'][m * d + j * D + r] = v;
+};
 /** W_X^{(i)}[m, s] = qkv[which·d + iD + s, m], which = 0 (Q), 1 (K), 2 (V). */
-const setX = (p: Params, which: number, i: number, m: number, s: number, v: number) => { p['blocks.1.attn.qkv.weight'][(which * d + i * D + s) * d + m] = v; };
+const setX = (p: Params, which: number, i: number, m: number, s: number, v: number) => {
+  p['blocks.1.attn.qkv.weight'][(which * d + i * D + s) * d + m] = v;
+};
 
 test('composition scores on hand-built weights', () => {
   const p = zeroParams();
@@ -146,7 +171,10 @@ test('composition scores on hand-built weights', () => {
   // K head 2: reads residual dims 4..11 — half overlap with W_O^{(0)}.
   for (let s = 0; s < D; s++) setX(p, 1, 2, 4 + s, s, 1);
   // Q head 3 and V head 6: identity on dims 0..7, to check the q / v row offsets.
-  for (let s = 0; s < D; s++) { setX(p, 0, 3, s, s, 1); setX(p, 2, 6, s, s, 1); }
+  for (let s = 0; s < D; s++) {
+    setX(p, 0, 3, s, s, 1);
+    setX(p, 2, 6, s, s, 1);
+  }
   const sc = compositionScores(p, C, { from: 0, to: 1 });
   const close = (x: number, y: number, what: string) => assert.ok(Math.abs(x - y) < 1e-12, `${what}: ${x} vs ${y}`);
 
@@ -154,7 +182,8 @@ test('composition scores on hand-built weights', () => {
   close(sc.k[0][0], 1 / Math.sqrt(8), 'K[0][0]');
   close(sc.k[0][2], 1 / Math.sqrt(8), 'K[0][2] (head-j offset)');
   // Orthogonal subspaces: W_O^{(j)} writes dims 0..7, W_K^{(1)} reads dims 8..15 ⇒ product 0 ⇒ score 0.
-  close(sc.k[1][0], 0, 'K[1][0]'); close(sc.k[1][5], 0, 'K[1][5]');
+  close(sc.k[1][0], 0, 'K[1][0]');
+  close(sc.k[1][5], 0, 'K[1][5]');
   // Half overlap: W_O^{(0)} W_K^{(2)} has ones at (r, s) = (4+s, s) for s = 0..3: ‖·‖_F = √4 = 2 ⇒ 2 / 8 = 0.25.
   close(sc.k[2][0], 0.25, 'K[2][0]');
   // W_O^{(5)} = e₀ e₀ᵀ (one entry): W_O^{(5)} W_K^{(0)} = e₀ e₀ᵀ, ‖·‖_F = 1, norms 1 · √8 ⇒ 1/√8.
@@ -162,29 +191,42 @@ test('composition scores on hand-built weights', () => {
   // K head 2 reads dims 4..11; W_O^{(5)} writes only dim 0 ⇒ 0.
   close(sc.k[2][5], 0, 'K[2][5]');
   // Q and V land at their own heads and nowhere else.
-  close(sc.q[3][0], 1 / Math.sqrt(8), 'Q[3][0]'); close(sc.v[6][0], 1 / Math.sqrt(8), 'V[6][0]');
-  close(sc.k[3][0], 0, 'K[3][0]'); close(sc.k[6][0], 0, 'K[6][0]'); close(sc.q[0][0], 0, 'Q[0][0]'); close(sc.v[0][0], 0, 'V[0][0]');
+  close(sc.q[3][0], 1 / Math.sqrt(8), 'Q[3][0]');
+  close(sc.v[6][0], 1 / Math.sqrt(8), 'V[6][0]');
+  close(sc.k[3][0], 0, 'K[3][0]');
+  close(sc.k[6][0], 0, 'K[6][0]');
+  close(sc.q[0][0], 0, 'Q[0][0]');
+  close(sc.v[0][0], 0, 'V[0][0]');
   // Zero blocks (all-zero W_O^{(7)} or W_V^{(0)}) compose with nothing: 0, not NaN.
-  close(sc.k[0][7], 0, 'K[0][7]'); close(sc.v[0][2], 0, 'V[0][2]');
+  close(sc.k[0][7], 0, 'K[0][7]');
+  close(sc.v[0][2], 0, 'V[0][2]');
 
   // Rank-1 perfectly aligned: a single entry in each block ⇒ the bound ‖AB‖_F ≤ ‖A‖_F‖B‖_F is tight ⇒ 1.
   const p1 = zeroParams();
-  setO(p1, 4, 3, 17, -2.5); setX(p1, 1, 7, 17, 6, 0.3);
+  setO(p1, 4, 3, 17, -2.5);
+  setX(p1, 1, 7, 17, 6, 0.3);
   close(compositionScores(p1, C).k[7][4], 1, 'rank-1 aligned');
 });
 
 /** The spec's recipe with explicit matrices: W_O^{(j)} (8×64) · W_X^{(i)} (64×8), Frobenius norms. */
 function directScores(p: Params, from: number, to: number, which: number): number[][] {
-  const proj = p[`blocks.${from}.attn.proj.weight`], qkv = p[`blocks.${to}.attn.qkv.weight`];
+  const proj = p[`blocks.${from}.attn.proj.weight`],
+    qkv = p[`blocks.${to}.attn.qkv.weight`];
   const H = C.numHeads;
   const fro = (m: number[][]) => Math.sqrt(m.flat().reduce((s, x) => s + x * x, 0));
-  const WO = (j: number) => Array.from({ length: D }, (_, r) => Array.from({ length: d }, (_, m) => proj[m * d + j * D + r]));
-  const WX = (i: number) => Array.from({ length: d }, (_, m) => Array.from({ length: D }, (_, s) => qkv[(which * d + i * D + s) * d + m]));
-  const matmul = (A: number[][], B: number[][]) => A.map((row) => B[0].map((_, s) => row.reduce((acc, x, m) => acc + x * B[m][s], 0)));
-  return Array.from({ length: H }, (_, i) => Array.from({ length: H }, (_, j) => {
-    const o = WO(j), x = WX(i);
-    return fro(matmul(o, x)) / (fro(o) * fro(x));
-  }));
+  const WO = (j: number) =>
+    Array.from({ length: D }, (_, r) => Array.from({ length: d }, (_, m) => proj[m * d + j * D + r]));
+  const WX = (i: number) =>
+    Array.from({ length: d }, (_, m) => Array.from({ length: D }, (_, s) => qkv[(which * d + i * D + s) * d + m]));
+  const matmul = (A: number[][], B: number[][]) =>
+    A.map((row) => B[0].map((_, s) => row.reduce((acc, x, m) => acc + x * B[m][s], 0)));
+  return Array.from({ length: H }, (_, i) =>
+    Array.from({ length: H }, (_, j) => {
+      const o = WO(j),
+        x = WX(i);
+      return fro(matmul(o, x)) / (fro(o) * fro(x));
+    }),
+  );
 }
 
 test('composition scores agree with a direct matrix computation on random weights, in range, scale invariant', () => {
@@ -194,7 +236,8 @@ test('composition scores agree with a direct matrix computation on random weight
   const keys = ['q', 'k', 'v'] as const;
   keys.forEach((key, which) => {
     const ref = directScores(p, 0, 1, which);
-    for (let i = 0; i < 8; i++) for (let j = 0; j < 8; j++) assert.ok(Math.abs(sc[key][i][j] - ref[i][j]) < 1e-9, `${key}[${i}][${j}]`);
+    for (let i = 0; i < 8; i++)
+      for (let j = 0; j < 8; j++) assert.ok(Math.abs(sc[key][i][j] - ref[i][j]) < 1e-9, `${key}[${i}][${j}]`);
   });
   // Non-adjacent layers use the same recipe.
   const sc02 = compositionScores(p, cfg, { from: 0, to: 2 });
@@ -209,10 +252,12 @@ test('composition scores agree with a direct matrix computation on random weight
   for (const name of ['blocks.0.attn.proj.weight', 'blocks.1.attn.qkv.weight']) {
     const q = { ...p, [name]: p[name].map((x) => 3 * x) };
     const s3 = compositionScores(q, cfg);
-    for (const key of keys) for (let i = 0; i < 8; i++) for (let j = 0; j < 8; j++) {
-      // Tolerance: 3·x is rounded to float32 (relative 6e-8) before the float64 computation.
-      assert.ok(Math.abs(s3[key][i][j] - sc[key][i][j]) < 1e-6, `${name} ×3 changed ${key}[${i}][${j}]`);
-    }
+    for (const key of keys)
+      for (let i = 0; i < 8; i++)
+        for (let j = 0; j < 8; j++) {
+          // Tolerance: 3·x is rounded to float32 (relative 6e-8) before the float64 computation.
+          assert.ok(Math.abs(s3[key][i][j] - sc[key][i][j]) < 1e-6, `${name} ×3 changed ${key}[${i}][${j}]`);
+        }
   }
 });
 

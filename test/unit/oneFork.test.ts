@@ -16,7 +16,10 @@ test('only the run manager imports child_process in the extension host', () => {
   const files = [path.join(SRC, 'extension.ts'), ...inExtension];
   const imports = /from ['"](node:)?child_process['"]|require\(['"](node:)?child_process['"]\)/;
   const forking = files.filter((f) => imports.test(fs.readFileSync(f, 'utf8')));
-  assert.deepEqual(forking.map((f) => path.relative(SRC, f)), [path.join('extension', 'runManager.ts')]);
+  assert.deepEqual(
+    forking.map((f) => path.relative(SRC, f)),
+    [path.join('extension', 'runManager.ts')],
+  );
 });
 
 /** A runner that answers each call with the next canned output (or never, for a killed job). */
@@ -28,11 +31,12 @@ function fakeRunner(outputs: Array<CliOutput | 'hang'>): CliRunner & { calls: st
       calls.push(args);
       const o = outputs.shift()!;
       let kill = () => {};
-      const done = o === 'hang'
-        ? new Promise<CliOutput>((resolve) => {
-          kill = () => resolve({ code: null, killed: true, stdout: '', stderr: '' });
-        })
-        : Promise.resolve(o);
+      const done =
+        o === 'hang'
+          ? new Promise<CliOutput>((resolve) => {
+              kill = () => resolve({ code: null, killed: true, stdout: '', stderr: '' });
+            })
+          : Promise.resolve(o);
       return { done, kill: () => kill() };
     },
   };

@@ -27,7 +27,9 @@ before(async () => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'il-patterns-'));
   // A tiny model; an induction clamp on L2H3 for the whole run, a previous-token clamp released at 100.
   run = resolveRunConfig({
-    name: 't', model: { dModel: 16 }, data: { evalSize: 24 },
+    name: 't',
+    model: { dModel: 16 },
+    data: { evalSize: 24 },
     clamps: [
       { kind: 'induction', heads: ['L2H3'], strength: 0.9 },
       { kind: 'prev-token', heads: ['L1H2'], strength: 1, until: 100 },
@@ -49,8 +51,10 @@ test('one sequence: the clamps active at the checkpoint show as clamped, release
   const c = at0.sequence!.correct!;
   const q = at0.layers[1][3][4];
   // §4.4: s on the matching label token (position 1 or 3), 1 − s on the other, 0 elsewhere.
-  assert.ok(near(q[2 * c + 1], 0.9) && near(q[2 * (1 - c) + 1], 0.1) && near(q[0] + q[2] + q[4], 0),
-    `L2H3 query row ${q}`);
+  assert.ok(
+    near(q[2 * c + 1], 0.9) && near(q[2 * (1 - c) + 1], 0.1) && near(q[0] + q[2] + q[4], 0),
+    `L2H3 query row ${q}`,
+  );
   // §4.3 at 0: P[i, i−1] = 1 for i ≥ 1 on L1H2; released at 100, so not at checkpoint 160.
   for (let i = 1; i < 5; i++) assert.ok(near(at0.layers[0][2][i][i - 1], 1));
   const at160 = await computePatterns({ runDir: runPath, checkpoint: 160, mode: 'single', sequence: 2 });
@@ -58,7 +62,12 @@ test('one sequence: the clamps active at the checkpoint show as clamped, release
   assert.deepEqual(at160.clamps, ['induction L2H3 (s = 0.9)']);
   assert.equal(at0.clamps.length, 2);
   for (const l of at160.layers) {
-    for (const hd of l) hd.forEach((row, i) => row.forEach((v, k) => { if (k > i) assert.equal(v, 0, 'causal'); }));
+    for (const hd of l)
+      hd.forEach((row, i) =>
+        row.forEach((v, k) => {
+          if (k > i) assert.equal(v, 0, 'causal');
+        }),
+      );
   }
 });
 
@@ -67,7 +76,8 @@ test('aligned mean: the correct label at ℓ2 (ℓ2 − ℓ1 = induction strengt
   const plain = await computePatterns({ runDir: runPath, checkpoint: 320, mode: 'average', evalSet: 'fsl_train' });
   assert.equal(aligned.alignedRow, 4);
   assert.equal(aligned.evalSetSize, 24);
-  const qa = aligned.layers[1][3][4], qp = plain.layers[1][3][4];
+  const qa = aligned.layers[1][3][4],
+    qp = plain.layers[1][3][4];
   assert.ok(near(qa[3], 0.9) && near(qa[1], 0.1), `aligned clamped row ${qa}`);
   // The plain mean: 0.9·f + 0.1·(1 − f) on ℓ2, f = share of sequences whose answer is ℓ2.
   const task = await loadTaskData(run.data);
@@ -79,7 +89,10 @@ test('aligned mean: the correct label at ℓ2 (ℓ2 − ℓ1 = induction strengt
     for (let h = 0; h < 8; h++) assert.deepEqual(aligned.layers[l][h].slice(0, 4), plain.layers[l][h].slice(0, 4));
   }
   const ctx = makeMeasureContext({
-    run, params: initParams(run.model, 7), task, sequences: 320,
+    run,
+    params: initParams(run.model, 7),
+    task,
+    sequences: 320,
     batch: { batch, denseSize: batch.size, subsample: null },
     includeRunAblations: false,
   });
@@ -89,12 +102,18 @@ test('aligned mean: the correct label at ℓ2 (ℓ2 − ℓ1 = induction strengt
       const row = aligned.layers[1][h][4];
       assert.ok(near(row[3] - row[1], is[h], 1e-5), `H${h}: aligned ${row[3] - row[1]} vs IS ${is[h]}`);
     }
-  } finally { disposeContext(ctx); }
+  } finally {
+    disposeContext(ctx);
+  }
 });
 
 test('a typed sequence equals the same eval-set sequence; the nearest checkpoint is reported', async () => {
   const one = await computePatterns({
-    runDir: runPath, checkpoint: 150, mode: 'single', evalSet: 'fsl_val_rl', sequence: 5,
+    runDir: runPath,
+    checkpoint: 150,
+    mode: 'single',
+    evalSet: 'fsl_val_rl',
+    sequence: 5,
   });
   assert.equal(one.sequences, 160);
   assert.equal(one.requested, 150);

@@ -18,7 +18,8 @@ function newestSource(): number {
   const walk = (dir: string) => {
     for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
       const p = path.join(dir, e.name);
-      if (e.isDirectory()) walk(p); else newest = Math.max(newest, fs.statSync(p).mtimeMs);
+      if (e.isDirectory()) walk(p);
+      else newest = Math.max(newest, fs.statSync(p).mtimeMs);
     }
   };
   walk(path.join(ROOT, 'src'));
@@ -49,7 +50,12 @@ export function cliArgv(args: string[]): string[] {
 
 export const tmpDir = (prefix = 'il-proc-'): string => fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 
-export interface Done { code: number | null; signal: NodeJS.Signals | null; out: string; err: string }
+export interface Done {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  out: string;
+  err: string;
+}
 
 /** Runs the CLI to the end. */
 export function cliSync(args: string[], cwd = ROOT): Done {
@@ -65,13 +71,24 @@ export class CliProcess {
   readonly done: Promise<Done>;
   constructor(args: string[], cwd = ROOT) {
     this.proc = spawn(process.execPath, cliArgv(args), { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    this.proc.stdout!.on('data', (d) => { this.out += d; });
-    this.proc.stderr!.on('data', (d) => { this.err += d; });
-    this.done = new Promise((resolve) => this.proc.on('close', (code, signal) => resolve({ code, signal, out: this.out, err: this.err })));
+    this.proc.stdout!.on('data', (d) => {
+      this.out += d;
+    });
+    this.proc.stderr!.on('data', (d) => {
+      this.err += d;
+    });
+    this.done = new Promise((resolve) =>
+      this.proc.on('close', (code, signal) => resolve({ code, signal, out: this.out, err: this.err })),
+    );
   }
   /** Resolves once stderr matches `re` (rejects if the process ends first or after `ms`). */
   waitFor(re: RegExp, ms = 120_000): Promise<void> {
-    return waitUntil(() => re.test(this.err), ms, () => `no ${re} in stderr:\n${this.err}`, this.done);
+    return waitUntil(
+      () => re.test(this.err),
+      ms,
+      () => `no ${re} in stderr:\n${this.err}`,
+      this.done,
+    );
   }
 }
 
@@ -79,11 +96,25 @@ export class CliProcess {
 export function waitUntil(cond: () => boolean, ms: number, why: () => string, ended?: Promise<unknown>): Promise<void> {
   return new Promise((resolve, reject) => {
     let over = false;
-    void ended?.then(() => { if (!over && !cond()) { over = true; clearInterval(t); reject(new Error(`ended early: ${why()}`)); } });
+    void ended?.then(() => {
+      if (!over && !cond()) {
+        over = true;
+        clearInterval(t);
+        reject(new Error(`ended early: ${why()}`));
+      }
+    });
     const t0 = Date.now();
     const t = setInterval(() => {
       if (over) return;
-      if (cond()) { over = true; clearInterval(t); resolve(); } else if (Date.now() - t0 > ms) { over = true; clearInterval(t); reject(new Error(why())); }
+      if (cond()) {
+        over = true;
+        clearInterval(t);
+        resolve();
+      } else if (Date.now() - t0 > ms) {
+        over = true;
+        clearInterval(t);
+        reject(new Error(why()));
+      }
     }, 20);
   });
 }
@@ -96,21 +127,43 @@ export class ChildRun {
   readonly done: Promise<Done>;
   constructor() {
     const child = entryArgs('child');
-    this.proc = fork(child.file, [], { execArgv: child.execArgv, serialization: 'advanced', stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
-    this.proc.stderr!.on('data', (d) => { this.err += d; });
+    this.proc = fork(child.file, [], {
+      execArgv: child.execArgv,
+      serialization: 'advanced',
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    });
+    this.proc.stderr!.on('data', (d) => {
+      this.err += d;
+    });
     this.proc.on('message', (m: FromChildMessage) => this.msgs.push(m));
-    this.done = new Promise((resolve) => this.proc.on('close', (code, signal) => resolve({ code, signal, out: '', err: this.err })));
+    this.done = new Promise((resolve) =>
+      this.proc.on('close', (code, signal) => resolve({ code, signal, out: '', err: this.err })),
+    );
   }
-  send(m: ToChildMessage): void { this.proc.send(m); }
+  send(m: ToChildMessage): void {
+    this.proc.send(m);
+  }
   waitFor(pred: (m: FromChildMessage) => boolean, ms = 120_000): Promise<void> {
-    return waitUntil(() => this.msgs.some(pred), ms, () => `no such message; got ${this.msgs.map((m) => m.type).join(', ')}\n${this.err}`, this.done);
+    return waitUntil(
+      () => this.msgs.some(pred),
+      ms,
+      () => `no such message; got ${this.msgs.map((m) => m.type).join(', ')}\n${this.err}`,
+      this.done,
+    );
   }
 }
 
 /** metrics.jsonl rows without the wall time (the only field that differs between equal runs). */
 export function rowsOf(dir: string): Array<Omit<MetricsRecord, 'wallTime'>> {
   const text = fs.readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8');
-  return text.split('\n').filter((l) => l).map((l) => { const { wallTime: _w, ...r } = JSON.parse(l) as MetricsRecord; return r; });
+  return text
+    .split('\n')
+    .filter((l) => l)
+    .map((l) => {
+      const { wallTime: _w, ...r } = JSON.parse(l) as MetricsRecord;
+      return r;
+    });
 }
 
-export const runJson = (dir: string): Record<string, any> => JSON.parse(fs.readFileSync(path.join(dir, 'run.json'), 'utf8'));
+export const runJson = (dir: string): Record<string, any> =>
+  JSON.parse(fs.readFileSync(path.join(dir, 'run.json'), 'utf8'));

@@ -9,11 +9,26 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { RunLock, RunLockedError, lockState, lockPath, liveRunStatus, LockOwner, STALE_AFTER_MS } from '../../src/engine/io';
+import {
+  RunLock,
+  RunLockedError,
+  lockState,
+  lockPath,
+  liveRunStatus,
+  LockOwner,
+  STALE_AFTER_MS,
+} from '../../src/engine/io';
 import { ROOT, tmpDir } from './procHelpers';
 
-const owner = (o: Partial<LockOwner>): LockOwner => ({ pid: process.pid, host: os.hostname(), started: '2026-01-01T00:00:00.000Z', command: 'test', ...o });
-const writeLock = (dir: string, o: LockOwner | string) => fs.writeFileSync(lockPath(dir), typeof o === 'string' ? o : JSON.stringify(o));
+const owner = (o: Partial<LockOwner>): LockOwner => ({
+  pid: process.pid,
+  host: os.hostname(),
+  started: '2026-01-01T00:00:00.000Z',
+  command: 'test',
+  ...o,
+});
+const writeLock = (dir: string, o: LockOwner | string) =>
+  fs.writeFileSync(lockPath(dir), typeof o === 'string' ? o : JSON.stringify(o));
 /** A pid that no process has: one that just exited. */
 const deadPid = () => spawnSync(process.execPath, ['-e', '0']).pid!;
 
@@ -24,11 +39,17 @@ test('a second writer is refused with the owner named; release frees the folder'
   assert.equal(held.pid, process.pid);
   assert.equal(held.host, os.hostname());
   assert.match(held.started, /^\d{4}-\d\d-\d\dT/);
-  assert.throws(() => RunLock.acquire(dir, 'another'), (e: Error) => {
-    assert.ok(e instanceof RunLockedError);
-    assert.equal(e.message, `run folder ${dir} is in use by pid ${process.pid} on ${os.hostname()} since ${held.started} (induction-lab train --run-id x); wait for it to finish or stop it first`);
-    return true;
-  });
+  assert.throws(
+    () => RunLock.acquire(dir, 'another'),
+    (e: Error) => {
+      assert.ok(e instanceof RunLockedError);
+      assert.equal(
+        e.message,
+        `run folder ${dir} is in use by pid ${process.pid} on ${os.hostname()} since ${held.started} (induction-lab train --run-id x); wait for it to finish or stop it first`,
+      );
+      return true;
+    },
+  );
   assert.equal(liveRunStatus(dir, { status: 'running' }).status, 'running');
   a.release();
   a.release();
@@ -40,18 +61,33 @@ test('a second writer is refused with the owner named; release frees the folder'
 test('stale locks are taken over and reported: dead pid, reused pid, silent other host, torn file', () => {
   const dir = tmpDir('il-lock-');
   const cases: Array<[string, () => void, RegExp]> = [
-    ['dead pid', () => { const pid = deadPid(); writeLock(dir, owner({ pid })); }, /pid \d+ is no longer running/],
+    [
+      'dead pid',
+      () => {
+        const pid = deadPid();
+        writeLock(dir, owner({ pid }));
+      },
+      /pid \d+ is no longer running/,
+    ],
     ['reused pid', () => writeLock(dir, owner({ procStart: '1' })), /pid \d+ is now another process/],
-    ['other host, old heartbeat', () => {
-      writeLock(dir, owner({ host: 'node17' }));
-      const old = new Date(Date.now() - STALE_AFTER_MS - 60_000);
-      fs.utimesSync(lockPath(dir), old, old);
-    }, /no heartbeat from node17 for 11 min/],
-    ['torn file', () => {
-      writeLock(dir, '{"pid": 12');
-      const old = new Date(Date.now() - 10_000);
-      fs.utimesSync(lockPath(dir), old, old);
-    }, /unreadable \(its writer died while creating it\)/],
+    [
+      'other host, old heartbeat',
+      () => {
+        writeLock(dir, owner({ host: 'node17' }));
+        const old = new Date(Date.now() - STALE_AFTER_MS - 60_000);
+        fs.utimesSync(lockPath(dir), old, old);
+      },
+      /no heartbeat from node17 for 11 min/,
+    ],
+    [
+      'torn file',
+      () => {
+        writeLock(dir, '{"pid": 12');
+        const old = new Date(Date.now() - 10_000);
+        fs.utimesSync(lockPath(dir), old, old);
+      },
+      /unreadable \(its writer died while creating it\)/,
+    ],
   ];
   for (const [name, make, why] of cases) {
     if (name === 'reused pid' && !fs.existsSync('/proc/self/stat')) continue;
@@ -70,17 +106,27 @@ test('stale locks are taken over and reported: dead pid, reused pid, silent othe
   // A live owner on another host (fresh heartbeat) is not stale: refused.
   writeLock(dir, owner({ host: 'node17', pid: 4242 }));
   assert.throws(() => RunLock.acquire(dir, 'x'), /in use by pid 4242 on node17/);
-  assert.deepEqual(liveRunStatus(dir, { status: 'completed' }).status, 'running', 'a live lock means running, whatever run.json says');
+  assert.deepEqual(
+    liveRunStatus(dir, { status: 'completed' }).status,
+    'running',
+    'a live lock means running, whatever run.json says',
+  );
 });
 
 test('a process releases its lock when it exits, even by process.exit; a SIGKILLed one leaves it stale', async () => {
   const dir = tmpDir('il-lock-');
-  const script = (tail: string) => `const { RunLock } = require(${JSON.stringify(path.join(ROOT, 'src/engine/io/runLock.ts'))});
+  const script = (
+    tail: string,
+  ) => `const { RunLock } = require(${JSON.stringify(path.join(ROOT, 'src/engine/io/runLock.ts'))});
     RunLock.acquire(${JSON.stringify(dir)}, 'child'); ${tail}`;
   const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', script('process.exit(3);')], { encoding: 'utf8' });
   assert.equal(r.status, 3, r.stderr);
   assert.equal(fs.existsSync(lockPath(dir)), false);
-  const p = spawn(process.execPath, ['--import', 'tsx', '-e', script('console.log("locked"); setInterval(() => {}, 1000);')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const p = spawn(
+    process.execPath,
+    ['--import', 'tsx', '-e', script('console.log("locked"); setInterval(() => {}, 1000);')],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   await new Promise<void>((resolve) => p.stdout!.on('data', () => resolve()));
   assert.equal(liveRunStatus(dir, { status: 'running' }).status, 'running');
   assert.equal(liveRunStatus(dir, { status: 'running' }).owner?.pid, p.pid);
@@ -99,11 +145,21 @@ test('processes racing for one stale lock: exactly one gets it', async () => {
     try { RunLock.acquire(${JSON.stringify(dir)}, 'racer'); console.log('won'); setTimeout(() => {}, 6000); }
     catch (e) { console.log(e.constructor.name); }`;
   const go = Date.now() + 2500; // all four start trying at the same moment, after their start-up
-  const outs = await Promise.all(Array.from({ length: 4 }, () => new Promise<string>((resolve) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', '-e', script, String(go)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    p.stdout!.on('data', (d) => { out += d; });
-    p.on('close', () => resolve(out.trim()));
-  })));
+  const outs = await Promise.all(
+    Array.from(
+      { length: 4 },
+      () =>
+        new Promise<string>((resolve) => {
+          const p = spawn(process.execPath, ['--import', 'tsx', '-e', script, String(go)], {
+            stdio: ['ignore', 'pipe', 'inherit'],
+          });
+          let out = '';
+          p.stdout!.on('data', (d) => {
+            out += d;
+          });
+          p.on('close', () => resolve(out.trim()));
+        }),
+    ),
+  );
   assert.deepEqual(outs.sort(), ['RunLockedError', 'RunLockedError', 'RunLockedError', 'won'], outs.join(', '));
 });

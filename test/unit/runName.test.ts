@@ -10,7 +10,11 @@ test('two runs of one preset with different clamps, or started in the same secon
   const now = new Date('2026-12-01T10:00:00Z');
   const a = runName({ id: makeRunId('demo', now), preset: 'demo', clamps: demo });
   const b = runName({ id: makeRunId('demo', now), preset: 'demo', clamps: demo });
-  const c = runName({ id: 'x-demo-00aa', preset: 'demo', clamps: [...demo, { kind: 'induction', heads: ['L2H3'], strength: 1 }] });
+  const c = runName({
+    id: 'x-demo-00aa',
+    preset: 'demo',
+    clamps: [...demo, { kind: 'induction', heads: ['L2H3'], strength: 1 }],
+  });
   assert.match(a.full, /^demo · only L2H3 · #[0-9a-f]{4}$/);
   assert.equal(c.full, 'demo · only L2H3 · IH L2H3 · #00aa');
   // makeRunId's random tail: equal only with probability 1/65536; retry once to keep the test exact.
@@ -19,9 +23,15 @@ test('two runs of one preset with different clamps, or started in the same secon
 });
 
 test('the title: displayName (Rename), else the preset without @fast, else the config name, else the folder', () => {
-  assert.equal(runName({ id: 'r-1a2b', displayName: 'my IH ablation', preset: 'demo', clamps: [] }).full, 'my IH ablation · #1a2b');
+  assert.equal(
+    runName({ id: 'r-1a2b', displayName: 'my IH ablation', preset: 'demo', clamps: [] }).full,
+    'my IH ablation · #1a2b',
+  );
   assert.equal(runName({ id: 'r-1a2b', preset: 'fig5b.perfect_match@fast', clamps: [] }).title, 'fig5b.perfect_match');
-  assert.equal(runName({ id: 'r-1a2b', preset: 'fig5b.noclamp@paper', clamps: [] }).title, 'fig5b.noclamp (paper scale)');
+  assert.equal(
+    runName({ id: 'r-1a2b', preset: 'fig5b.noclamp@paper', clamps: [] }).title,
+    'fig5b.noclamp (paper scale)',
+  );
   assert.equal(runName({ id: 'r-1a2b', name: 'sweep-3', clamps: [] }).full, 'sweep-3 · no clamps · #1a2b');
   assert.equal(runName({ id: 'unnamed-run' }).title, 'unnamed-run');
   assert.match(shortRunId('unnamed-run'), /^[0-9a-f]{4}$/);
@@ -29,10 +39,16 @@ test('the title: displayName (Rename), else the preset without @fast, else the c
 });
 
 test('clamp summaries: compact, with windows', () => {
-  assert.equal(shortClamp({ kind: 'ablate', heads: ['L2H0', 'L2H1', 'L2H2', 'L2H4', 'L2H5', 'L2H6', 'L2H7'] }), 'only L2H3');
+  assert.equal(
+    shortClamp({ kind: 'ablate', heads: ['L2H0', 'L2H1', 'L2H2', 'L2H4', 'L2H5', 'L2H6', 'L2H7'] }),
+    'only L2H3',
+  );
   assert.equal(shortClamp({ kind: 'ablate', heads: ['L2H1', 'L2H2'] }), 'ablate L2H1,L2H2');
   assert.equal(shortClamp({ kind: 'ablate', heads: ['L1H0', 'L1H1', 'L2H2', 'L2H4'] }), 'ablate 4 heads');
-  assert.equal(shortClamp({ kind: 'prev-token', heads: ['L1H2'], strength: 0.9, labelRowsOnly: true, until: 60000 }), 'PT L1H2@0.9 (labels) [0–60k)');
+  assert.equal(
+    shortClamp({ kind: 'prev-token', heads: ['L1H2'], strength: 0.9, labelRowsOnly: true, until: 60000 }),
+    'PT L1H2@0.9 (labels) [0–60k)',
+  );
   assert.equal(shortClamp({ kind: 'copy', head: 'L2H3' }), 'copy L2H3');
   assert.equal(shortClamp({ kind: 'layer1', from: 1500000 }), 'layer 1 [1.5M–∞)');
   assert.equal(clampSummary(undefined), 'no clamps');

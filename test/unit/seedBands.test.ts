@@ -90,11 +90,11 @@ test('summarizeSeeds: mean, min and max of the numbers all seeds share', () => {
 
 test('reproduce fig5a --seeds draws the toy model over seeds with a band and keeps every seed', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'il-bands-'));
-  const r = spawnSync(
-    process.execPath,
-    cliArgv(['reproduce', 'fig5a', '--seeds', '0,1,2,3', '--out', dir]),
-    { cwd: ROOT, encoding: 'utf8', timeout: 120_000 },
-  );
+  const r = spawnSync(process.execPath, cliArgv(['reproduce', 'fig5a', '--seeds', '0,1,2,3', '--out', dir]), {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   assert.equal(r.status, 0, r.stderr);
   const data = JSON.parse(fs.readFileSync(path.join(dir, 'fig5a', 'data.json'), 'utf8'));
   assert.deepEqual(data.seeds, [0, 1, 2, 3]);

@@ -12,32 +12,66 @@ import { entryArgs } from './procHelpers';
 /** The training child (the built bundle when it is up to date: tsx compiles the engine in every child). */
 const entry = entryArgs('child');
 
-const tiny = (seed: number) => resolveRunConfig({ name: `s${seed}`, train: { sequences: 256, evalEvery: 128, checkpointEvery: 64, lr: 1e-3, initSeed: seed }, data: { evalSize: 20 } });
+const tiny = (seed: number) =>
+  resolveRunConfig({
+    name: `s${seed}`,
+    train: { sequences: 256, evalEvery: 128, checkpointEvery: 64, lr: 1e-3, initSeed: seed },
+    data: { evalSize: 20 },
+  });
 
 test('runs jobs in child processes, reuses finished runs and resumes stopped ones', { timeout: 600_000 }, async () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'il-sweep-'));
-  const jobs = [{ key: 'a', config: tiny(5) }, { key: 'b', config: tiny(6) }];
+  const jobs = [
+    { key: 'a', config: tiny(5) },
+    { key: 'b', config: tiny(6) },
+  ];
   const seen = new Set<string>();
   const first = await runSweep(jobs, { root, entry, workers: 2, onMessage: (j, m) => seen.add(`${j.key}:${m.type}`) });
-  assert.deepEqual(first.map((r) => [r.key, r.status, r.reused]), [['a', 'completed', false], ['b', 'completed', false]]);
+  assert.deepEqual(
+    first.map((r) => [r.key, r.status, r.reused]),
+    [
+      ['a', 'completed', false],
+      ['b', 'completed', false],
+    ],
+  );
   for (const k of ['a:started', 'a:metrics', 'a:checkpoint', 'a:finished', 'b:finished']) assert.ok(seen.has(k), k);
   assert.equal(RunDir.open(path.join(root, 'a')).readRunJson<{ status: string }>().status, 'completed');
 
   const again = await runSweep(jobs, { root, entry, workers: 2 });
-  assert.deepEqual(again.map((r) => r.reused), [true, true]);
+  assert.deepEqual(
+    again.map((r) => r.reused),
+    [true, true],
+  );
 
   // Stop a run early, then let the next sweep resume it (long enough that the fast engine is still
   // training when the stop reaches the child).
   const long = tiny(7);
-  long.train.sequences = 32_000; long.train.checkpointEvery = 1600; long.train.evalEvery = 16_000;
+  long.train.sequences = 32_000;
+  long.train.checkpointEvery = 1600;
+  long.train.evalEvery = 16_000;
   const c = { key: 'c', config: long };
   let checkpoints = 0;
-  const stopped = await runSweep([c], { root, entry, workers: 1, onMessage: (_j, m) => { if (m.type === 'checkpoint') checkpoints++; }, shouldStop: () => checkpoints >= 1 });
+  const stopped = await runSweep([c], {
+    root,
+    entry,
+    workers: 1,
+    onMessage: (_j, m) => {
+      if (m.type === 'checkpoint') checkpoints++;
+    },
+    shouldStop: () => checkpoints >= 1,
+  });
   assert.equal(stopped[0].status, 'cancelled');
   const seqAtStop = RunDir.open(path.join(root, 'c')).latestCheckpoint()!.sequences;
   assert.ok(seqAtStop < 32_000);
   let resumedFrom = -1;
-  const resumed = await runSweep([c], { root, entry, workers: 1, onMessage: (_j, m) => { if (m.type === 'started') resumedFrom = m.startSequences; } });
+  const resumed = await runSweep([c], {
+    root,
+    entry,
+    workers: 1,
+    onMessage: (_j, m) => {
+      if (m.type === 'started') resumedFrom = m.startSequences;
+    },
+  });
   assert.equal(resumed[0].status, 'completed');
   assert.equal(resumedFrom, seqAtStop);
 });

@@ -12,7 +12,7 @@ export function bitwiseCrc32c(b: Uint8Array): number {
     for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0x82f63b78 & -(c & 1));
     c >>>= 0;
   }
-  return (~c) >>> 0;
+  return ~c >>> 0;
 }
 export const mask = (c: number) => ((((c >>> 15) | (c << 17)) >>> 0) + 0xa282ead8) >>> 0;
 
@@ -37,16 +37,31 @@ function fields(b: Uint8Array): Field[] {
   const out: Field[] = [];
   let i = 0;
   const varint = () => {
-    let r = 0, m = 1;
-    for (;;) { const x = b[i++]; r += (x & 0x7f) * m; m *= 128; if (!(x & 0x80)) return r; }
+    let r = 0,
+      m = 1;
+    for (;;) {
+      const x = b[i++];
+      r += (x & 0x7f) * m;
+      m *= 128;
+      if (!(x & 0x80)) return r;
+    }
   };
   while (i < b.length) {
-    const key = varint(), no = Math.floor(key / 8), wire = key % 8;
+    const key = varint(),
+      no = Math.floor(key / 8),
+      wire = key % 8;
     if (wire === 0) out.push({ no, wire, v: varint() });
-    else if (wire === 1) { out.push({ no, wire, v: b.subarray(i, i + 8) }); i += 8; }
-    else if (wire === 5) { out.push({ no, wire, v: b.subarray(i, i + 4) }); i += 4; }
-    else if (wire === 2) { const n = varint(); out.push({ no, wire, v: b.subarray(i, i + n) }); i += n; }
-    else throw new Error(`wire type ${wire}`);
+    else if (wire === 1) {
+      out.push({ no, wire, v: b.subarray(i, i + 8) });
+      i += 8;
+    } else if (wire === 5) {
+      out.push({ no, wire, v: b.subarray(i, i + 4) });
+      i += 4;
+    } else if (wire === 2) {
+      const n = varint();
+      out.push({ no, wire, v: b.subarray(i, i + n) });
+      i += n;
+    } else throw new Error(`wire type ${wire}`);
   }
   return out;
 }
@@ -56,7 +71,11 @@ const f32 = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, 4).getFloat3
 const str = (b: Uint8Array) => new TextDecoder().decode(b);
 
 export interface Ev {
-  wallTime: number; step: number; version?: string; scalars: Map<string, number>; texts: Map<string, string>;
+  wallTime: number;
+  step: number;
+  version?: string;
+  scalars: Map<string, number>;
+  texts: Map<string, string>;
   start?: boolean;
 }
 export function decodeEvent(b: Uint8Array): Ev {

@@ -11,7 +11,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { initBackend } from '../../src/engine/model/tf';
 import {
-  crc32c, maskedCrc32c, tfRecord, scalarsEvent, sessionStartEvent, textEvent, EventWriter,
+  crc32c,
+  maskedCrc32c,
+  tfRecord,
+  scalarsEvent,
+  sessionStartEvent,
+  textEvent,
+  EventWriter,
 } from '../../src/engine/io/tensorboard';
 import { resolveRunConfig, RunConfig } from '../../src/engine/train/runConfig';
 import { runTraining } from '../../src/engine/train/trainer';
@@ -19,7 +25,9 @@ import { RunDir } from '../../src/engine/io';
 import type { FromChildMessage, MetricsRecord } from '../../src/shared/protocol';
 import { bitwiseCrc32c, mask, records, decodeEvent, readEvents } from './tbReader';
 
-before(async () => { await initBackend('cpu'); });
+before(async () => {
+  await initBackend('cpu');
+});
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'il-tb-'));
 
 // ---- tests ----
@@ -39,14 +47,18 @@ test('a TFRecord frames its data with two masked CRCs; corrupting one byte is ca
   const rec = tfRecord(data);
   assert.equal(rec.length, 8 + 4 + data.length + 4);
   assert.deepEqual(records(rec), [data]);
-  const bad = rec.slice(); bad[14] ^= 1;
+  const bad = rec.slice();
+  bad[14] ^= 1;
   assert.throws(() => records(bad), /data CRC/);
 });
 
 test('events decode to what was written: scalars (float32), text, SessionLog START, large steps', () => {
-  const e = decodeEvent(scalarsEvent(1.5e9 + 0.25, 6_000_000_000, [
-    { tag: 'fsl_train/loss', value: Math.LN2 }, { tag: 'heads/L2H3/induction_strength', value: -0.125 },
-  ]));
+  const e = decodeEvent(
+    scalarsEvent(1.5e9 + 0.25, 6_000_000_000, [
+      { tag: 'fsl_train/loss', value: Math.LN2 },
+      { tag: 'heads/L2H3/induction_strength', value: -0.125 },
+    ]),
+  );
   assert.equal(e.wallTime, 1.5e9 + 0.25);
   assert.equal(e.step, 6_000_000_000, 'int64 steps beyond 2^32');
   assert.equal(e.scalars.get('fsl_train/loss'), Math.fround(Math.LN2));
@@ -60,7 +72,11 @@ test('events decode to what was written: scalars (float32), text, SessionLog STA
 test('EventWriter: brain.Event:2 first; non-finite scalars dropped; names sort after existing files', () => {
   const dir = tmp();
   const w1 = new EventWriter(dir, 1_700_000_000_000);
-  w1.scalars(1, 0, [{ tag: 'a', value: 1 }, { tag: 'nan', value: NaN }, { tag: 'inf', value: Infinity }]);
+  w1.scalars(1, 0, [
+    { tag: 'a', value: 1 },
+    { tag: 'nan', value: NaN },
+    { tag: 'inf', value: Infinity },
+  ]);
   w1.close();
   const w2 = new EventWriter(dir, 1_700_000_000_000); // same second: must still sort after the first file
   w2.close();
@@ -76,8 +92,10 @@ test('EventWriter: brain.Event:2 first; non-finite scalars dropped; names sort a
 
 function tinyRun(train: Record<string, unknown> = {}): RunConfig {
   return resolveRunConfig({
-    name: 'tiny', train: { sequences: 256, evalEvery: 96, checkpointEvery: 0, lr: 1e-3, engine: 'fast', ...train },
-    data: { evalSize: 30 }, clamps: [{ kind: 'ablate', heads: ['L2H0'] }],
+    name: 'tiny',
+    train: { sequences: 256, evalEvery: 96, checkpointEvery: 0, lr: 1e-3, engine: 'fast', ...train },
+    data: { evalSize: 30 },
+    clamps: [{ kind: 'ablate', heads: ['L2H0'] }],
   });
 }
 
@@ -104,7 +122,11 @@ test('training writes tensorboard/events.out.tfevents.* as it logs: every scalar
   assert.match(evs.find((e) => e.texts.has('config'))!.texts.get('config')!, /"lr": 0\.001/);
   const metrics = dir.readMetrics<MetricsRecord>();
   const scalarEvents = evs.filter((e) => e.scalars.size > 0);
-  assert.deepEqual(scalarEvents.map((e) => e.step), metrics.map((r) => r.sequences), 'one event per evaluation');
+  assert.deepEqual(
+    scalarEvents.map((e) => e.step),
+    metrics.map((r) => r.sequences),
+    'one event per evaluation',
+  );
   metrics.forEach((r, i) => {
     const s = scalarEvents[i].scalars;
     for (const [set, ms] of Object.entries(r.eval)) {
@@ -139,17 +161,21 @@ test('train.tensorboard false: no events; a resumed run adds a file starting wit
   assert.equal(files.length, 2);
   const second = readEvents(path.join(b.dir.path, 'tensorboard', files[1]));
   assert.equal(second[1].start, true);
-  assert.equal(second[1].step, 65, 'START just after the checkpoint: TensorBoard drops the first file\'s later points');
+  assert.equal(second[1].step, 65, "START just after the checkpoint: TensorBoard drops the first file's later points");
   // TensorBoard's view (purge at START) equals metrics.jsonl.
   const seen = new Map<number, number>();
-  for (const f of files) for (const e of readEvents(path.join(b.dir.path, 'tensorboard', f))) {
-    if (e.start) for (const s of [...seen.keys()]) if (s >= e.step) seen.delete(s);
-    const v = e.scalars.get('fsl_train/loss');
-    if (v !== undefined) seen.set(e.step, v);
-  }
+  for (const f of files)
+    for (const e of readEvents(path.join(b.dir.path, 'tensorboard', f))) {
+      if (e.start) for (const s of [...seen.keys()]) if (s >= e.step) seen.delete(s);
+      const v = e.scalars.get('fsl_train/loss');
+      if (v !== undefined) seen.set(e.step, v);
+    }
   const m = b.dir.readMetrics<MetricsRecord>();
   const want = m.map((r) => [r.sequences, Math.fround(r.eval.fsl_train.loss)]);
-  assert.deepEqual([...seen.entries()].sort((x, y) => x[0] - y[0]), want);
+  assert.deepEqual(
+    [...seen.entries()].sort((x, y) => x[0] - y[0]),
+    want,
+  );
 });
 
 test('an unwritable tensorboard folder is one warning; training and metrics.jsonl go on', async () => {
@@ -164,7 +190,9 @@ test('an unwritable tensorboard folder is one warning; training and metrics.json
   assert.equal(fin.status, 'completed');
   const warnings = msgs.filter((m) => m.type === 'warning').map((m) => (m as { message: string }).message);
   assert.equal(warnings.length, 1);
-  assert.match(warnings[0],
-    /^TensorBoard events are off for this run: cannot write TensorBoard events in .*tensorboard: (EEXIST|ENOTDIR)/);
+  assert.match(
+    warnings[0],
+    /^TensorBoard events are off for this run: cannot write TensorBoard events in .*tensorboard: (EEXIST|ENOTDIR)/,
+  );
   assert.equal(dir.readMetrics().length, 4);
 });

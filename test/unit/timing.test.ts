@@ -6,10 +6,16 @@ import { debounce, throttle } from '../../src/extension/timing';
 test('a throttle fires while events keep coming (once per interval, and after the last); a debounce does not', () => {
   mock.timers.enable({ apis: ['setTimeout', 'Date'] });
   try {
-    let t = 0, d = 0;
-    const th = throttle(() => t++, 1000), de = debounce(() => d++, 1000);
+    let t = 0,
+      d = 0;
+    const th = throttle(() => t++, 1000),
+      de = debounce(() => d++, 1000);
     // An event every 200 ms for 5 s: metrics streaming from a run.
-    for (let i = 0; i < 25; i++) { th(); de(); mock.timers.tick(200); }
+    for (let i = 0; i < 25; i++) {
+      th();
+      de();
+      mock.timers.tick(200);
+    }
     assert.equal(d, 0, 'the debounce never fired while events streamed');
     assert.ok(t >= 5 && t <= 6, `throttle fired ${t} times in 5 s`);
     mock.timers.tick(1000);

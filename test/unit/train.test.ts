@@ -18,14 +18,19 @@ import { initParams } from '../../src/engine/model/params';
 import { DEFAULT_MODEL_CONFIG } from '../../src/engine/model/config';
 import type { FromChildMessage, MetricsRecord } from '../../src/shared/protocol';
 
-before(async () => { await initBackend('cpu'); });
+before(async () => {
+  await initBackend('cpu');
+});
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'il-train-'));
 
 function tinyRun(over: Record<string, unknown> = {}): RunConfig {
   return resolveRunConfig({
-    name: 'tiny', train: { sequences: 320, evalEvery: 96, checkpointEvery: 160, lr: 1e-3 },
-    data: { evalSize: 40 }, clamps: [{ kind: 'ablate', heads: ['L2H0', '1:1'] }], ...over,
+    name: 'tiny',
+    train: { sequences: 320, evalEvery: 96, checkpointEvery: 160, lr: 1e-3 },
+    data: { evalSize: 40 },
+    clamps: [{ kind: 'ablate', heads: ['L2H0', '1:1'] }],
+    ...over,
   });
 }
 
@@ -33,12 +38,18 @@ async function train(cfg: RunConfig, root: string, id: string, stopAfterSteps = 
   const dir = resume ? RunDir.open(path.join(root, id)) : RunDir.create(root, id);
   const msgs: FromChildMessage[] = [];
   let steps = 0;
-  const fin = await runTraining(cfg, dir, { emit: (m) => msgs.push(m), shouldStop: () => steps++ >= stopAfterSteps }, resume);
+  const fin = await runTraining(
+    cfg,
+    dir,
+    { emit: (m) => msgs.push(m), shouldStop: () => steps++ >= stopAfterSteps },
+    resume,
+  );
   return { dir, msgs, fin };
 }
 
 /** tinyRun on the fast engine: the fault tests' runs take a fraction of a second. */
-const fastRun = (train: Record<string, unknown> = {}) => tinyRun({ train: { sequences: 320, evalEvery: 96, checkpointEvery: 160, lr: 1e-3, engine: 'fast', ...train } });
+const fastRun = (train: Record<string, unknown> = {}) =>
+  tinyRun({ train: { sequences: 320, evalEvery: 96, checkpointEvery: 160, lr: 1e-3, engine: 'fast', ...train } });
 
 const strip = (rows: MetricsRecord[]) => rows.map(({ wallTime: _w, ...r }) => r);
 
@@ -50,30 +61,55 @@ test('the same seeds give bit-identical metrics and checkpoints; another init se
   const b = await train(tinyRun(), root, 'b');
   assert.equal(a.fin.status, 'completed');
   assert.deepEqual(strip(a.dir.readMetrics()), strip(b.dir.readMetrics()));
-  const ca = readCheckpoint(a.dir.latestCheckpoint()!.path), cb = readCheckpoint(b.dir.latestCheckpoint()!.path);
+  const ca = readCheckpoint(a.dir.latestCheckpoint()!.path),
+    cb = readCheckpoint(b.dir.latestCheckpoint()!.path);
   assert.deepEqual(ca.params, cb.params);
-  const c = await train(tinyRun({ train: { sequences: 320, evalEvery: 96, checkpointEvery: 160, lr: 1e-3, initSeed: 7 } }), root, 'c');
+  const c = await train(
+    tinyRun({ train: { sequences: 320, evalEvery: 96, checkpointEvery: 160, lr: 1e-3, initSeed: 7 } }),
+    root,
+    'c',
+  );
   assert.notDeepEqual(readCheckpoint(c.dir.latestCheckpoint()!.path).params, ca.params);
   // Schedule: eval at 0, at the first step reaching each multiple of 96 (multiples of 32 in x), and at the end.
-  assert.deepEqual(a.dir.readMetrics<MetricsRecord>().map((r) => r.sequences), [0, 96, 192, 288, 320]);
-  assert.deepEqual(a.dir.listCheckpoints().map((k) => k.sequences), [160, 320]);
-  const run = a.dir.readRunJson<{ status: string; engine: string; engineDetail: string; backend: string | null; engineNotes: string[]; config: RunConfig }>();
+  assert.deepEqual(
+    a.dir.readMetrics<MetricsRecord>().map((r) => r.sequences),
+    [0, 96, 192, 288, 320],
+  );
+  assert.deepEqual(
+    a.dir.listCheckpoints().map((k) => k.sequences),
+    [160, 320],
+  );
+  const run = a.dir.readRunJson<{
+    status: string;
+    engine: string;
+    engineDetail: string;
+    backend: string | null;
+    engineNotes: string[];
+    config: RunConfig;
+  }>();
   assert.equal(run.status, 'completed');
   assert.equal(run.engine, 'fast');
   assert.match(run.engineDetail, /^WebAssembly SIMD/);
   assert.equal(run.backend, null, 'no TF.js backend ran');
-  assert.ok(run.engineNotes.some((n) => /train\.backend "cpu" applies to the TensorFlow\.js engine only/.test(n)), run.engineNotes.join('; '));
+  assert.ok(
+    run.engineNotes.some((n) => /train\.backend "cpu" applies to the TensorFlow\.js engine only/.test(n)),
+    run.engineNotes.join('; '),
+  );
   assert.deepEqual(run.config.clamps, [{ kind: 'ablate', heads: ['L2H0', 'L2H1'] }], 'heads stored canonically');
   // Each checkpoint carries the summary a hover shows: patterns of every head, rows summing to 1.
-  const summary = JSON.parse(fs.readFileSync(a.dir.latestCheckpoint()!.path.replace('.safetensors', '.summary.json'), 'utf8'));
+  const summary = JSON.parse(
+    fs.readFileSync(a.dir.latestCheckpoint()!.path.replace('.safetensors', '.summary.json'), 'utf8'),
+  );
   assert.equal(summary.sequences, 320);
   assert.deepEqual(summary.tokens, ['x1', 'ℓ1', 'x2', 'ℓ2', 'xq']);
   assert.equal(summary.patterns.length, 2);
   assert.equal(summary.patterns[1].length, 8);
-  for (const row of summary.meanPatterns[0][3]) assert.ok(Math.abs(row.reduce((x: number, y: number) => x + y, 0) - 1) < 1e-5);
+  for (const row of summary.meanPatterns[0][3])
+    assert.ok(Math.abs(row.reduce((x: number, y: number) => x + y, 0) - 1) < 1e-5);
   assert.equal(summary.inductionStrength.length, 8);
   const kinds = new Set(a.msgs.map((m) => m.type));
-  for (const k of ['started', 'progress', 'metrics', 'checkpoint', 'finished']) assert.ok(kinds.has(k as FromChildMessage['type']), k);
+  for (const k of ['started', 'progress', 'metrics', 'checkpoint', 'finished'])
+    assert.ok(kinds.has(k as FromChildMessage['type']), k);
 });
 
 test('a cancelled run resumes from its checkpoint and ends exactly where an uninterrupted run ends', async () => {
@@ -85,14 +121,23 @@ test('a cancelled run resumes from its checkpoint and ends exactly where an unin
   assert.equal(part.dir.readRunJson<{ status: string }>().status, 'cancelled');
   assert.equal(part.dir.latestCheckpoint()!.sequences, 128);
   // The stop adds a checkpoint, not a metrics row: the rows so far are the uninterrupted run's.
-  assert.deepEqual(strip(part.dir.readMetrics()), strip(full.dir.readMetrics()).filter((r) => r.sequences <= 128));
+  assert.deepEqual(
+    strip(part.dir.readMetrics()),
+    strip(full.dir.readMetrics()).filter((r) => r.sequences <= 128),
+  );
   const resumed = await train(tinyRun(), root, 'part', Infinity, true);
   assert.equal(resumed.fin.status, 'completed');
-  assert.deepEqual(fs.readFileSync(resumed.dir.latestCheckpoint()!.path), fs.readFileSync(full.dir.latestCheckpoint()!.path));
+  assert.deepEqual(
+    fs.readFileSync(resumed.dir.latestCheckpoint()!.path),
+    fs.readFileSync(full.dir.latestCheckpoint()!.path),
+  );
   // Every row, the mean train loss of the interval the stop split included.
   assert.deepEqual(strip(resumed.dir.readMetrics()), strip(full.dir.readMetrics()));
   // Only the newest checkpoint keeps its optimiser state.
-  assert.deepEqual(fs.readdirSync(resumed.dir.checkpointsDir).filter((f) => f.startsWith('adam-')), ['adam-320.safetensors']);
+  assert.deepEqual(
+    fs.readdirSync(resumed.dir.checkpointsDir).filter((f) => f.startsWith('adam-')),
+    ['adam-320.safetensors'],
+  );
 });
 
 test('a stop just after an evaluation writes no second row for it (no trainLoss: null duplicate)', async () => {
@@ -101,7 +146,10 @@ test('a stop just after an evaluation writes no second row for it (no trainLoss:
   // evalEvery 96 with batch 32: the 3rd step evaluates at 96, and the stop is asked right after it.
   const part = await train(fastRun(), root, 'part', 3);
   assert.equal(part.fin.sequences, 96);
-  assert.deepEqual(part.dir.readMetrics<MetricsRecord>().map((r) => r.sequences), [0, 96]);
+  assert.deepEqual(
+    part.dir.readMetrics<MetricsRecord>().map((r) => r.sequences),
+    [0, 96],
+  );
   assert.deepEqual(strip(part.dir.readMetrics()), strip(full.dir.readMetrics()).slice(0, 2));
   await train(fastRun(), root, 'part', Infinity, true);
   assert.deepEqual(strip(part.dir.readMetrics()), strip(full.dir.readMetrics()));
@@ -119,13 +167,28 @@ test('restarting a run that has no checkpoint starts over instead of appending a
   // A process that dies after two evaluations (here: its reporting throws), before any checkpoint.
   const dir = RunDir.create(root, 'dead');
   let evals = 0;
-  await assert.rejects(runTraining(noCkpt(), dir, { emit: (m) => { if (m.type === 'metrics' && ++evals === 2) throw new Error('killed'); }, shouldStop: () => false }), /killed/);
+  await assert.rejects(
+    runTraining(noCkpt(), dir, {
+      emit: (m) => {
+        if (m.type === 'metrics' && ++evals === 2) throw new Error('killed');
+      },
+      shouldStop: () => false,
+    }),
+    /killed/,
+  );
   assert.equal(dir.listCheckpoints().length, 0);
-  assert.deepEqual(dir.readMetrics<MetricsRecord>().map((r) => r.sequences), [0, 96]);
+  assert.deepEqual(
+    dir.readMetrics<MetricsRecord>().map((r) => r.sequences),
+    [0, 96],
+  );
   assert.equal(dir.readRunJson<{ status: string; error: string }>().error, 'killed');
   const resumed = await train(noCkpt(), root, 'dead', Infinity, true);
   assert.equal(resumed.fin.status, 'completed');
-  assert.ok(resumed.msgs.some((m) => m.type === 'warning' && /no checkpoint to resume from: restarting the run from sequence 0/.test(m.message)));
+  assert.ok(
+    resumed.msgs.some(
+      (m) => m.type === 'warning' && /no checkpoint to resume from: restarting the run from sequence 0/.test(m.message),
+    ),
+  );
   assert.deepEqual(strip(dir.readMetrics()), strip(full.dir.readMetrics()));
   const rj = dir.readRunJson<{ status: string; error?: string }>();
   assert.equal(rj.status, 'completed');
@@ -145,15 +208,26 @@ test('a kill between the parts of a checkpoint unit resumes from the last comple
     const id = `killed-${committed}`;
     const run = (await train(cfg(), root, id, 4)).dir;
     assert.equal(run.latestCheckpoint()!.sequences, 128);
-    for (const f of ['metrics.jsonl', 'checkpoints/seq-192.summary.json', 'checkpoints/adam-192.safetensors']) copyFrom(f, run);
+    for (const f of ['metrics.jsonl', 'checkpoints/seq-192.summary.json', 'checkpoints/adam-192.safetensors'])
+      copyFrom(f, run);
     if (committed) copyFrom('checkpoints/seq-192.safetensors', run);
     else fs.writeFileSync(path.join(run.checkpointsDir, 'seq-192.safetensors.tmp-4242-0badc0de'), 'torn');
     const resumed = await train(cfg(), root, id, Infinity, true);
     assert.equal(resumed.fin.status, 'completed');
     const started = resumed.msgs.find((m) => m.type === 'started');
     assert.equal(started?.type === 'started' && started.startSequences, committed ? 192 : 128);
-    assert.ok(!resumed.msgs.some((m) => m.type === 'warning' && /Adam/.test(m.message)), 'the optimiser state of the unit is used');
-    if (!committed) assert.ok(resumed.msgs.some((m) => m.type === 'warning' && /removed 3 leftover file\(s\).*seq-192\.safetensors\.tmp-4242-0badc0de/.test(m.message)));
+    assert.ok(
+      !resumed.msgs.some((m) => m.type === 'warning' && /Adam/.test(m.message)),
+      'the optimiser state of the unit is used',
+    );
+    if (!committed)
+      assert.ok(
+        resumed.msgs.some(
+          (m) =>
+            m.type === 'warning' &&
+            /removed 3 leftover file\(s\).*seq-192\.safetensors\.tmp-4242-0badc0de/.test(m.message),
+        ),
+      );
     assert.deepEqual(fs.readFileSync(run.latestCheckpoint()!.path), fs.readFileSync(full.dir.latestCheckpoint()!.path));
     assert.deepEqual(strip(run.readMetrics()), strip(full.dir.readMetrics()));
     assert.deepEqual(fs.readdirSync(run.checkpointsDir).sort(), fs.readdirSync(full.dir.checkpointsDir).sort());
@@ -170,7 +244,11 @@ test('checkpoints round-trip and corrupt or mismatched ones are refused with a c
   assert.throws(() => decodeCheckpoint(bytes.subarray(0, bytes.length - 100), 'cut.safetensors'), /cut\.safetensors/);
   assert.throws(() => decodeCheckpoint(bytes.subarray(0, 5), 'tiny.safetensors'), /tiny\.safetensors/);
   assert.throws(() => decodeCheckpoint(bytes, 'x', { ...c, numLabels: 10 }), /numLabels = 5, the run expects 10/);
-  const small = encodeCheckpoint({ config: { ...c, dModel: 32 }, sequences: 0, params: initParams({ ...c, dModel: 32 }, 1) });
+  const small = encodeCheckpoint({
+    config: { ...c, dModel: 32 },
+    sequences: 0,
+    params: initParams({ ...c, dModel: 32 }, 1),
+  });
   assert.throws(() => decodeCheckpoint(small, 'small', c), /dModel = 32/);
   assert.throws(() => readCheckpoint('/nonexistent/seq-1.safetensors'), /cannot read checkpoint .*ENOENT/);
 });
@@ -181,13 +259,29 @@ test('bad configs are rejected with errors that name the problem', () => {
   assert.throws(() => resolveRunConfig({ train: { lr: -1 } }), /train\.lr must be a number in/);
   assert.throws(() => resolveRunConfig({ train: { batchSize: 2.5 } }), /train\.batchSize must be an integer/);
   assert.throws(() => resolveRunConfig({ train: { trainSeed: 5 } }), /must differ/);
-  assert.throws(() => resolveRunConfig({ clamps: [{ kind: 'ablate', heads: ['2:9'] }] }), /unknown head "2:9": the model has 2 layers/);
-  assert.throws(() => resolveRunConfig({ clamps: [{ kind: 'ablate', heads: ['L2H9'] }] }), /unknown head "L2H9": each layer has 8 heads/);
+  assert.throws(
+    () => resolveRunConfig({ clamps: [{ kind: 'ablate', heads: ['2:9'] }] }),
+    /unknown head "2:9": the model has 2 layers/,
+  );
+  assert.throws(
+    () => resolveRunConfig({ clamps: [{ kind: 'ablate', heads: ['L2H9'] }] }),
+    /unknown head "L2H9": each layer has 8 heads/,
+  );
   assert.throws(() => resolveRunConfig({ clamps: [{ kind: 'frobnicate' }] }), /unknown clamp kind "frobnicate"/);
-  assert.throws(() => resolveRunConfig({ clamps: [{ kind: 'ablate', heads: ['L2H1'], from: 100, until: 50 }] }), /until \(50\) must be after from \(100\)/);
+  assert.throws(
+    () => resolveRunConfig({ clamps: [{ kind: 'ablate', heads: ['L2H1'], from: 100, until: 50 }] }),
+    /until \(50\) must be after from \(100\)/,
+  );
   assert.throws(() => resolveRunConfig({ model: { dModel: 60 } }), /divisible by model\.numHeads/);
-  assert.throws(() => resolveRunConfig({ data: { classSplit: [50, 10] } }), /data\.classSplit must be three whole numbers/);
-  assert.equal(resolveRunConfig({ data: { numLabels: 10, labelSplit: [36, 9, 0] } }).model.numLabels, 10, 'the label count is shared');
+  assert.throws(
+    () => resolveRunConfig({ data: { classSplit: [50, 10] } }),
+    /data\.classSplit must be three whole numbers/,
+  );
+  assert.equal(
+    resolveRunConfig({ data: { numLabels: 10, labelSplit: [36, 9, 0] } }).model.numLabels,
+    10,
+    'the label count is shared',
+  );
 });
 
 test('an unwritable output folder fails before training with the path in the message', () => {
@@ -205,56 +299,108 @@ function sameMetrics(a: MetricsRecord[], b: MetricsRecord[], acc: boolean): void
   assert.equal(a.length, b.length);
   for (let i = 0; i < a.length; i++) {
     for (const k of Object.keys(b[i].eval)) {
-      assert.ok(Math.abs(a[i].eval[k].loss - b[i].eval[k].loss) < 2e-4 * Math.max(1, b[i].eval[k].loss), `${k} at ${a[i].sequences}: ${a[i].eval[k].loss} vs ${b[i].eval[k].loss}`);
-      if (acc) assert.ok(Math.abs(a[i].eval[k].acc - b[i].eval[k].acc) <= 0.026, `${k} accuracy at ${a[i].sequences}: ${a[i].eval[k].acc} vs ${b[i].eval[k].acc}`);
+      assert.ok(
+        Math.abs(a[i].eval[k].loss - b[i].eval[k].loss) < 2e-4 * Math.max(1, b[i].eval[k].loss),
+        `${k} at ${a[i].sequences}: ${a[i].eval[k].loss} vs ${b[i].eval[k].loss}`,
+      );
+      if (acc)
+        assert.ok(
+          Math.abs(a[i].eval[k].acc - b[i].eval[k].acc) <= 0.026,
+          `${k} accuracy at ${a[i].sequences}: ${a[i].eval[k].acc} vs ${b[i].eval[k].acc}`,
+        );
     }
-    for (let h = 0; h < 8; h++) assert.ok(Math.abs(a[i].inductionStrength[h] - b[i].inductionStrength[h]) < 1e-3, `IS L2H${h} at ${a[i].sequences}`);
+    for (let h = 0; h < 8; h++)
+      assert.ok(
+        Math.abs(a[i].inductionStrength[h] - b[i].inductionStrength[h]) < 1e-3,
+        `IS L2H${h} at ${a[i].sequences}`,
+      );
   }
 }
 
 test('the fast engine trains like the TensorFlow.js engine (same run, metrics within float32 rounding) and resumes exactly', async () => {
   const root = tmp();
-  const cfg = (engine: string, backend: string) => tinyRun({ train: { sequences: 320, evalEvery: 96, checkpointEvery: 160, lr: 1e-3, backend, engine } });
+  const cfg = (engine: string, backend: string) =>
+    tinyRun({ train: { sequences: 320, evalEvery: 96, checkpointEvery: 160, lr: 1e-3, backend, engine } });
   const fast = await train(cfg('fast', 'auto'), root, 'fast');
   const ref = await train(cfg('tfjs', 'wasm'), root, 'ref');
   assert.equal(fast.dir.readRunJson<{ engine: string }>().engine, 'fast');
   const refJson = ref.dir.readRunJson<{ engine: string; backend: string; engineDetail: string }>();
-  assert.deepEqual([refJson.engine, refJson.backend, refJson.engineDetail], ['tfjs', 'wasm', 'TensorFlow.js, wasm backend']);
+  assert.deepEqual(
+    [refJson.engine, refJson.backend, refJson.engineDetail],
+    ['tfjs', 'wasm', 'TensorFlow.js, wasm backend'],
+  );
   sameMetrics(fast.dir.readMetrics<MetricsRecord>(), ref.dir.readMetrics<MetricsRecord>(), false);
   const part = await train(cfg('fast', 'auto'), root, 'part', 4);
   assert.equal(part.fin.status, 'cancelled');
   await train(cfg('fast', 'auto'), root, 'part', Infinity, true);
-  assert.deepEqual(readCheckpoint(part.dir.latestCheckpoint()!.path).params, readCheckpoint(fast.dir.latestCheckpoint()!.path).params);
+  assert.deepEqual(
+    readCheckpoint(part.dir.latestCheckpoint()!.path).params,
+    readCheckpoint(fast.dir.latestCheckpoint()!.path).params,
+  );
 });
 
 test('a run that needs the TensorFlow.js engine says why, and forcing the fast path there is an error', async () => {
   const root = tmp();
   const temp = { kind: 'temperature', heads: ['L2H3'], temperature: 2 };
-  const r = await train(tinyRun({ clamps: [temp], train: { sequences: 64, evalEvery: 64, checkpointEvery: 0, lr: 1e-3, backend: 'auto' } }), root, 'temp');
+  const r = await train(
+    tinyRun({ clamps: [temp], train: { sequences: 64, evalEvery: 64, checkpointEvery: 0, lr: 1e-3, backend: 'auto' } }),
+    root,
+    'temp',
+  );
   const run = r.dir.readRunJson<{ engine: string; engineNotes: string[] }>();
   assert.equal(run.engine, 'tfjs');
-  assert.ok(run.engineNotes.some((n) => /the temperature clamp reads passes of the model/.test(n)), run.engineNotes.join('; '));
-  await assert.rejects(train(tinyRun({ clamps: [{ kind: 'copy', head: 'L1H3' }], train: { sequences: 64, engine: 'fast' } }), root, 'forced'), /train\.engine is "fast" but the copy \(from L1H3, not a last-layer head\) clamp/);
-  await assert.rejects(train(tinyRun({ clamps: [{ kind: 'layer1' }, { kind: 'ablate-embedding' }], train: { sequences: 64, engine: 'fast' } }), root, 'forced2'), /ablate-embedding clamp with the layer1 clamp runs on the TensorFlow\.js engine only/);
+  assert.ok(
+    run.engineNotes.some((n) => /the temperature clamp reads passes of the model/.test(n)),
+    run.engineNotes.join('; '),
+  );
+  await assert.rejects(
+    train(
+      tinyRun({ clamps: [{ kind: 'copy', head: 'L1H3' }], train: { sequences: 64, engine: 'fast' } }),
+      root,
+      'forced',
+    ),
+    /train\.engine is "fast" but the copy \(from L1H3, not a last-layer head\) clamp/,
+  );
+  await assert.rejects(
+    train(
+      tinyRun({ clamps: [{ kind: 'layer1' }, { kind: 'ablate-embedding' }], train: { sequences: 64, engine: 'fast' } }),
+      root,
+      'forced2',
+    ),
+    /ablate-embedding clamp with the layer1 clamp runs on the TensorFlow\.js engine only/,
+  );
 });
 
 // Fig 5b's multi-pass conditions: the fast engine folds their passes; a whole run matches the TF.js engine.
 for (const [name, clamps] of [
   ['layer1 (REST_HEADS ablated)', [{ kind: 'ablate', heads: REST_HEADS }, { kind: 'layer1' }]],
-  ['perfect copy, with L1H1 ablated (which the copy\'s clean pass ignores)', [{ kind: 'ablate', heads: ['L1H1'] }, { kind: 'copy', head: 'L2H3' }]],
-  ['layer1 + perfect copy, copy switched on at 96 sequences', [{ kind: 'layer1' }, { kind: 'copy', head: 'L2H3', from: 96 }]],
+  [
+    "perfect copy, with L1H1 ablated (which the copy's clean pass ignores)",
+    [
+      { kind: 'ablate', heads: ['L1H1'] },
+      { kind: 'copy', head: 'L2H3' },
+    ],
+  ],
+  [
+    'layer1 + perfect copy, copy switched on at 96 sequences',
+    [{ kind: 'layer1' }, { kind: 'copy', head: 'L2H3', from: 96 }],
+  ],
 ] as const) {
   test(`${name}: the fast engine runs it and trains like the TensorFlow.js engine`, async () => {
     const root = tmp();
-    const cfg = (engine: string, backend: string) => tinyRun({ clamps, train: { sequences: 256, evalEvery: 64, checkpointEvery: 0, lr: 1e-3, backend, engine } });
+    const cfg = (engine: string, backend: string) =>
+      tinyRun({ clamps, train: { sequences: 256, evalEvery: 64, checkpointEvery: 0, lr: 1e-3, backend, engine } });
     const fast = await train(cfg('auto', 'auto'), root, 'fast');
     // The reference on tfjs-wasm (the multi-pass clamps take seconds per step on tfjs-cpu).
     const ref = await train(cfg('tfjs', 'wasm'), root, 'ref');
     assert.equal(fast.dir.readRunJson<{ engine: string }>().engine, 'fast');
     const refJson = ref.dir.readRunJson<{ engine: string; backend: string }>();
     assert.deepEqual([refJson.engine, refJson.backend], ['tfjs', 'wasm']);
-    const a = fast.dir.readMetrics<MetricsRecord>(), b = ref.dir.readMetrics<MetricsRecord>();
+    const a = fast.dir.readMetrics<MetricsRecord>(),
+      b = ref.dir.readMetrics<MetricsRecord>();
     sameMetrics(a, b, true);
-    assert.ok(Math.abs(a[a.length - 1].trainLoss - b[b.length - 1].trainLoss) < 2e-4 * Math.max(1, b[b.length - 1].trainLoss));
+    assert.ok(
+      Math.abs(a[a.length - 1].trainLoss - b[b.length - 1].trainLoss) < 2e-4 * Math.max(1, b[b.length - 1].trainLoss),
+    );
   });
 }

@@ -25,22 +25,34 @@ function declaredKernels(): Map<string, number> {
 
 test('binary.ts was built from this kernels.c, with the pinned compiler', () => {
   const c = fs.readFileSync(path.join(DIR, 'wasm', 'kernels.c'));
-  assert.equal(createHash('sha256').update(c).digest('hex'), KERNELS_SHA256, 'kernels.c changed without `npm run build:wasm`');
+  assert.equal(
+    createHash('sha256').update(c).digest('hex'),
+    KERNELS_SHA256,
+    'kernels.c changed without `npm run build:wasm`',
+  );
   const first = fs.readFileSync(path.join(DIR, 'wasm', 'binary.ts'), 'utf8').split('\n')[0];
-  const pinned = /PINNED="([^"]+)"/.exec(fs.readFileSync(path.join(DIR, '..', '..', '..', 'scripts', 'build-wasm.sh'), 'utf8'))![1];
+  const pinned = /PINNED="([^"]+)"/.exec(
+    fs.readFileSync(path.join(DIR, '..', '..', '..', 'scripts', 'build-wasm.sh'), 'utf8'),
+  )![1];
   assert.ok(first.includes(pinned), `binary.ts names its compiler (${first}); build-wasm.sh pins ${pinned}`);
 });
 
-for (const [variant, b64] of [['simd', SIMD_WASM], ['relaxed', RELAXED_WASM]] as const) {
+for (const [variant, b64] of [
+  ['simd', SIMD_WASM],
+  ['relaxed', RELAXED_WASM],
+] as const) {
   test(`the ${variant} build exports every declared kernel with its declared arity, and nothing else`, () => {
     const mod = new WebAssembly.Module(Buffer.from(b64, 'base64'));
     const memory = new WebAssembly.Memory({ initial: 64 });
     const ex = new WebAssembly.Instance(mod, { env: { memory } }).exports as Record<string, unknown>;
     const declared = declaredKernels();
     assert.ok(declared.size > 30, `parsed ${declared.size} declarations`);
-    const exported = Object.keys(ex).filter((k) => k !== '__heap_base').sort();
+    const exported = Object.keys(ex)
+      .filter((k) => k !== '__heap_base')
+      .sort();
     assert.deepEqual(exported, [...declared.keys()].sort());
-    for (const [name, arity] of declared) assert.equal((ex[name] as (...a: number[]) => unknown).length, arity, `${name}: arguments`);
+    for (const [name, arity] of declared)
+      assert.equal((ex[name] as (...a: number[]) => unknown).length, arity, `${name}: arguments`);
     assert.equal((ex.variant as () => number)(), variant === 'relaxed' ? 1 : 0);
   });
 }

@@ -6,16 +6,44 @@ import assert from 'node:assert/strict';
 import { rgb, lab, color as parseColor } from 'd3-color';
 import type { MetricsRecord } from '../../src/shared/protocol';
 import {
-  isToWebviewMessage, isFromWebviewMessage, INFLUENCE_KINDS, INFLUENCE_INFO, EVAL_SET_LEGENDS, VIEW_NAMES, LN2,
-  type ToWebviewMessage, type FromWebviewMessage,
+  isToWebviewMessage,
+  isFromWebviewMessage,
+  INFLUENCE_KINDS,
+  INFLUENCE_INFO,
+  EVAL_SET_LEGENDS,
+  VIEW_NAMES,
+  LN2,
+  type ToWebviewMessage,
+  type FromWebviewMessage,
 } from '../../src/shared/webviewProtocol';
 import { csvField, toCsv, metricsCsv, curvesCsv } from '../../src/webview/lib/csv';
-import { mergeRecords, nearestIndex, snapStep, floorStep, uniqueSorted, cellKey, pointKey, matrixKey } from '../../src/webview/lib/steps';
 import {
-  symmetricDomain, extentDomain, influenceDomain, metricDomain, sequencesDomain, ceilTo,
+  mergeRecords,
+  nearestIndex,
+  snapStep,
+  floorStep,
+  uniqueSorted,
+  cellKey,
+  pointKey,
+  matrixKey,
+} from '../../src/webview/lib/steps';
+import {
+  symmetricDomain,
+  extentDomain,
+  influenceDomain,
+  metricDomain,
+  sequencesDomain,
+  ceilTo,
 } from '../../src/webview/lib/domains';
 import {
-  clampBands, describeClamp, headMarks, strongestFreeHead, wholeRunClamps, resumePoints, shortClamp, clampSlug,
+  clampBands,
+  describeClamp,
+  headMarks,
+  strongestFreeHead,
+  wholeRunClamps,
+  resumePoints,
+  shortClamp,
+  clampSlug,
 } from '../../src/webview/lib/clampMarks';
 import { makeXAxis, logDomain, logTicks } from '../../src/webview/lib/xscale';
 import { emaSmooth } from '../../src/webview/lib/smoothing';
@@ -24,14 +52,24 @@ import { attentionLayout, gridColumns } from '../../src/webview/lib/layout';
 import { groupCurves } from '../../src/webview/lib/curves';
 import { restoreState } from '../../src/webview/lib/state';
 import {
-  viridis, diverging, textOn, PALETTES, seriesColor, seriesDash, evalSetColor,
+  viridis,
+  diverging,
+  textOn,
+  PALETTES,
+  seriesColor,
+  seriesDash,
+  evalSetColor,
 } from '../../src/webview/lib/theme';
 import { chooseRun } from '../../src/webview/lib/runHeader';
 import { webviewHtml, createNonce, contentSecurityPolicy, escapeHtml } from '../../src/webview/html';
 import { indexAtPixel } from '../../src/webview/lib/hitTest';
 import { restorePanel, subcircuitCurves, curveLearningTime, SelectedSteps } from '../../src/extension/labData';
 import {
-  compareX, conditionOf, groupByCondition, compareStyles, distinctNames,
+  compareX,
+  conditionOf,
+  groupByCondition,
+  compareStyles,
+  distinctNames,
 } from '../../src/webview/lib/compareRuns';
 import { throttle } from '../../src/shared/throttle';
 import { addPngText, pngChunks, pngTexts, crc32 } from '../../src/webview/lib/png';
@@ -42,15 +80,29 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { panelIdentity } from '../../src/shared/webviewProtocol';
 import {
-  parseSequenceSpec, formatSequenceSpec, alignedMeanPatterns, meanPatterns,
+  parseSequenceSpec,
+  formatSequenceSpec,
+  alignedMeanPatterns,
+  meanPatterns,
 } from '../../src/shared/attentionViews';
 import { scaleLinear, scaleLog } from 'd3-scale';
 
-const ev = (loss: number) => ({ loss, acc: 0.5, inContextAcc: 0.6, inContextProb: 0.7, prob: 0.4, useContextProb: 0.9 });
+const ev = (loss: number) => ({
+  loss,
+  acc: 0.5,
+  inContextAcc: 0.6,
+  inContextProb: 0.7,
+  prob: 0.4,
+  useContextProb: 0.9,
+});
 const rec = (sequences: number, loss = 1): MetricsRecord => ({
-  sequences, step: sequences / 32, wallTime: sequences / 1000, trainLoss: loss,
+  sequences,
+  step: sequences / 32,
+  wallTime: sequences / 1000,
+  trainLoss: loss,
   eval: { fsl_train: ev(loss), fsl_val_rl: ev(loss + 0.1) },
-  inductionStrength: Array.from({ length: 8 }, (_, h) => h / 10), prevTokenScore: Array.from({ length: 8 }, (_, h) => 1 - h / 10),
+  inductionStrength: Array.from({ length: 8 }, (_, h) => h / 10),
+  prevTokenScore: Array.from({ length: 8 }, (_, h) => 1 - h / 10),
 });
 
 describe('csv', () => {
@@ -72,7 +124,16 @@ describe('csv', () => {
     assert.equal(csvField('ℓ1'), 'ℓ1');
   });
   test('table: header + CRLF rows; a row of the wrong length throws', () => {
-    assert.equal(toCsv(['a', 'b'], [[1, 'x'], [2, 'y,z']]), 'a,b\r\n1,x\r\n2,"y,z"\r\n');
+    assert.equal(
+      toCsv(
+        ['a', 'b'],
+        [
+          [1, 'x'],
+          [2, 'y,z'],
+        ],
+      ),
+      'a,b\r\n1,x\r\n2,"y,z"\r\n',
+    );
     assert.equal(toCsv(['a'], []), 'a\r\n');
     assert.throws(() => toCsv(['a', 'b'], [[1]]), /1 fields, header has 2/);
   });
@@ -92,7 +153,10 @@ describe('csv', () => {
     assert.equal(row[header.indexOf('inductionStrength.L2H3')], '0.3');
   });
   test('curves table: long format', () => {
-    const csv = curvesCsv([{ cols: { label: 'None' }, xs: [0, 10], ys: [1.6, 0.7] }, { cols: { label: '1, 2 (layer 1)' }, xs: [0], ys: [1.65] }]);
+    const csv = curvesCsv([
+      { cols: { label: 'None' }, xs: [0, 10], ys: [1.6, 0.7] },
+      { cols: { label: '1, 2 (layer 1)' }, xs: [0], ys: [1.65] },
+    ]);
     assert.equal(csv, 'label,sequences,value\r\nNone,0,1.6\r\nNone,10,0.7\r\n"1, 2 (layer 1)",0,1.65\r\n');
   });
 });
@@ -100,11 +164,20 @@ describe('csv', () => {
 describe('steps and keys', () => {
   test('mergeRecords appends in order and replaces a repeated sequences', () => {
     const a = [rec(0), rec(10)];
-    assert.deepEqual(mergeRecords(a, [rec(20), rec(30)]).map((r) => r.sequences), [0, 10, 20, 30]);
+    assert.deepEqual(
+      mergeRecords(a, [rec(20), rec(30)]).map((r) => r.sequences),
+      [0, 10, 20, 30],
+    );
     const replaced = mergeRecords(a, [rec(10, 0.5), rec(5)]);
-    assert.deepEqual(replaced.map((r) => r.sequences), [0, 5, 10]);
+    assert.deepEqual(
+      replaced.map((r) => r.sequences),
+      [0, 5, 10],
+    );
     assert.equal(replaced[2].trainLoss, 0.5);
-    assert.deepEqual(mergeRecords([], [rec(30), rec(10)]).map((r) => r.sequences), [10, 30]);
+    assert.deepEqual(
+      mergeRecords([], [rec(30), rec(10)]).map((r) => r.sequences),
+      [10, 30],
+    );
     assert.notEqual(mergeRecords(a, []), a, 'returns a copy');
   });
   test('nearest / snap / floor', () => {
@@ -125,7 +198,8 @@ describe('steps and keys', () => {
   });
   test('data-join keys are unique per cell and stable', () => {
     const keys = new Set<string>();
-    for (let l = 0; l < 2; l++) for (let h = 0; h < 8; h++) for (let q = 0; q < 5; q++) for (let k = 0; k < 5; k++) keys.add(cellKey(l, h, q, k));
+    for (let l = 0; l < 2; l++)
+      for (let h = 0; h < 8; h++) for (let q = 0; q < 5; q++) for (let k = 0; k < 5; k++) keys.add(cellKey(l, h, q, k));
     assert.equal(keys.size, 2 * 8 * 5 * 5);
     assert.equal(cellKey(1, 3, 4, 3), cellKey(1, 3, 4, 3));
     assert.notEqual(cellKey(1, 11, 1, 1), cellKey(11, 1, 1, 1));
@@ -168,11 +242,26 @@ describe('chart hit-testing (pointer → evaluation)', () => {
 
 // Colour-vision-deficiency simulation (Machado, Oliveira & Fernandes 2009, severity 1) in linear RGB.
 const CVD: Record<string, number[][]> = {
-  deuteranopia: [[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413], [-0.01182, 0.04294, 0.968881]],
-  protanopia: [[0.152286, 1.052583, -0.204868], [0.114503, 0.786281, 0.099216], [-0.003882, -0.048116, 1.051998]],
-  tritanopia: [[1.255528, -0.076749, -0.178779], [-0.078411, 0.930809, 0.147602], [0.004733, 0.691367, 0.3039]],
+  deuteranopia: [
+    [0.367322, 0.860646, -0.227968],
+    [0.280085, 0.672501, 0.047413],
+    [-0.01182, 0.04294, 0.968881],
+  ],
+  protanopia: [
+    [0.152286, 1.052583, -0.204868],
+    [0.114503, 0.786281, 0.099216],
+    [-0.003882, -0.048116, 1.051998],
+  ],
+  tritanopia: [
+    [1.255528, -0.076749, -0.178779],
+    [-0.078411, 0.930809, 0.147602],
+    [0.004733, 0.691367, 0.3039],
+  ],
 };
-const toLin = (u: number) => { const x = u / 255; return x <= 0.04045 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4; };
+const toLin = (u: number) => {
+  const x = u / 255;
+  return x <= 0.04045 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4;
+};
 const fromLin = (v: number) => {
   const x = Math.min(1, Math.max(0, v));
   return 255 * (x <= 0.0031308 ? 12.92 * x : 1.055 * x ** (1 / 2.4) - 0.055);
@@ -185,7 +274,8 @@ function simulate(hex: string, kind: string): string {
   return rgb(r, g, b).formatHex();
 }
 const deltaE = (a: string, b: string) => {
-  const A = lab(a), B = lab(b);
+  const A = lab(a),
+    B = lab(b);
   return Math.hypot(A.l - B.l, A.a - B.a, A.b - B.b);
 };
 const luminance = (hex: string) => {
@@ -205,10 +295,11 @@ describe('series colours', () => {
       assert.equal(new Set(p).size, 8);
       for (const c of p) assert.equal(parseColor(c)?.opacity, 1, `${c} is opaque (charts-orange was rgba(…, 0.33))`);
       for (const vision of ['normal', ...Object.keys(CVD)]) {
-        for (let i = 0; i < p.length; i++) for (let j = i + 1; j < p.length; j++) {
-          const d = deltaE(simulate(p[i], vision), simulate(p[j], vision));
-          assert.ok(d >= 14, `${kind} ${vision}: H${i} ${p[i]} and H${j} ${p[j]} differ by ΔE ${d.toFixed(1)}`);
-        }
+        for (let i = 0; i < p.length; i++)
+          for (let j = i + 1; j < p.length; j++) {
+            const d = deltaE(simulate(p[i], vision), simulate(p[j], vision));
+            assert.ok(d >= 14, `${kind} ${vision}: H${i} ${p[i]} and H${j} ${p[j]} differ by ΔE ${d.toFixed(1)}`);
+          }
       }
       for (const bg of backgrounds[kind]) {
         for (const c of p) assert.ok(contrast(c, bg) >= 2, `${c} on ${bg}: ${contrast(c, bg).toFixed(2)}:1`);
@@ -228,7 +319,11 @@ describe('series colours', () => {
 });
 
 describe('domains and colours', () => {
-  const m = (kind: (typeof INFLUENCE_KINDS)[number], values: number[][], signed = INFLUENCE_INFO[kind].signed) => ({ kind, values, signed });
+  const m = (kind: (typeof INFLUENCE_KINDS)[number], values: number[][], signed = INFLUENCE_INFO[kind].signed) => ({
+    kind,
+    values,
+    signed,
+  });
   test('symmetric and extent domains', () => {
     assert.deepEqual(symmetricDomain([-0.05, 0.2, NaN]), [-0.2, 0.2]);
     assert.deepEqual(symmetricDomain([0, 0], 0.16), [-0.16, 0.16]);
@@ -238,7 +333,11 @@ describe('domains and colours', () => {
   });
   test('influence: signed kinds symmetric (paper ±0.16, widened, or ±max|v|); unsigned viridis ranges', () => {
     assert.deepEqual(influenceDomain(m('valuePreserving', [[-0.05, 0.02]]), 'paper'), [-0.16, 0.16]);
-    assert.deepEqual(influenceDomain(m('valuePreserving', [[-0.3, 0.02]]), 'paper'), [-0.3, 0.3], 'never clips silently');
+    assert.deepEqual(
+      influenceDomain(m('valuePreserving', [[-0.3, 0.02]]), 'paper'),
+      [-0.3, 0.3],
+      'never clips silently',
+    );
     assert.deepEqual(influenceDomain(m('patternPreserving', [[-0.05, 0.02]]), 'auto'), [-0.05, 0.05]);
     assert.deepEqual(influenceDomain(m('keepOneValue', [[0.4, 0.9]]), 'paper'), [0, 1]);
     assert.deepEqual(influenceDomain(m('keepOneValue', [[0.4, 0.9]]), 'auto'), [0.4, 0.9]);
@@ -258,18 +357,30 @@ describe('domains and colours', () => {
     assert.ok(LN2 < metricDomain('loss', [])[1]);
   });
   test('windowed clamps become bands; whole-run clamps do not (they are a badge)', () => {
-    const clamps = [{ kind: 'ablate', heads: ['L2H0'], from: 100, until: 300 }, { kind: 'ablate', heads: ['L2H1'] },
-      { kind: 'ablate', heads: ['L1H2'], from: 500 }, { kind: 'ablate', from: 2000 },
-      { kind: 'induction', heads: ['L2H3'], strength: 1, from: 0, until: 1000 }];
+    const clamps = [
+      { kind: 'ablate', heads: ['L2H0'], from: 100, until: 300 },
+      { kind: 'ablate', heads: ['L2H1'] },
+      { kind: 'ablate', heads: ['L1H2'], from: 500 },
+      { kind: 'ablate', from: 2000 },
+      { kind: 'induction', heads: ['L2H3'], strength: 1, from: 0, until: 1000 },
+    ];
     const b = clampBands(clamps, 1000);
-    assert.deepEqual(b.map((x) => [x.x0, x.x1]), [[100, 300], [500, 1000]]);
+    assert.deepEqual(
+      b.map((x) => [x.x0, x.x1]),
+      [
+        [100, 300],
+        [500, 1000],
+      ],
+    );
     assert.equal(b[0].label, 'ablate L2H0 [100, 300)');
     assert.equal(b[1].label, 'ablate L1H2 [500, end)');
     assert.deepEqual(wholeRunClamps(clamps, 1000), ['ablate L2H1', 'induction L2H3 (s = 1)']);
   });
   test('RdBu is blue for negative values, viridis runs purple → yellow', () => {
     const d = diverging([-0.16, 0.16]);
-    const neg = rgb(d(-0.16)), pos = rgb(d(0.16)), mid = rgb(d(0));
+    const neg = rgb(d(-0.16)),
+      pos = rgb(d(0.16)),
+      mid = rgb(d(0));
     assert.ok(neg.b > neg.r, `negative should be blue: ${neg}`);
     assert.ok(pos.r > pos.b, `positive should be red: ${pos}`);
     assert.ok(mid.r > 230 && mid.g > 230 && mid.b > 230, 'zero is near white');
@@ -295,8 +406,11 @@ describe('clamp marks', () => {
     assert.equal(m.has('L1H2'), false);
     assert.equal(strongestFreeHead([0, 0, 0, 0.8, 0, 0, 0, 0], m), null, 'the clamped L2H3 is not a finding');
     const alone = headMarks([demo[0]], 5000);
-    assert.deepEqual(strongestFreeHead([0.1, 0.9, 0, 0.5, 0, 0, 0, 0.2], alone), { head: 3, value: 0.5 },
-      'ablated L2H1 is skipped');
+    assert.deepEqual(
+      strongestFreeHead([0.1, 0.9, 0, 0.5, 0, 0, 0, 0.2], alone),
+      { head: 3, value: 0.5 },
+      'ablated L2H1 is skipped',
+    );
   });
   test('windows: a clamp marks a head only while active; null asks "ever"', () => {
     const c = [
@@ -315,16 +429,21 @@ describe('clamp marks', () => {
     assert.deepEqual([...m.keys()].filter((k) => k.startsWith('L1')).length, 8);
     assert.equal(m.get('L1H5')?.state, 'replaced');
     assert.equal(m.get('L2H3')?.state, 'clamped');
-    assert.equal(describeClamp({ kind: 'copy', head: 'L2H3' }), 'copy from L2H3',
-      'the review: the header showed only "copy"');
+    assert.equal(
+      describeClamp({ kind: 'copy', head: 'L2H3' }),
+      'copy from L2H3',
+      'the review: the header showed only "copy"',
+    );
     assert.equal(describeClamp({ kind: 'match', heads: ['L2H3'], temperature: 0 }), 'match L2H3 (τ = 0)');
   });
   test('short clamp phrases for narrow headers', () => {
     assert.equal(shortClamp(demo[0]), 'ablate Layer 2 but L2H3');
     const all = Array.from({ length: 8 }, (_, h) => `L2H${h}`);
     assert.equal(shortClamp({ kind: 'ablate', heads: all }), 'ablate all of Layer 2');
-    assert.equal(shortClamp({ kind: 'ablate', heads: ['L1H0', 'L2H1', 'L2H2', 'L2H4'], until: 500 }),
-      'ablate 4 heads [0, 500)');
+    assert.equal(
+      shortClamp({ kind: 'ablate', heads: ['L1H0', 'L2H1', 'L2H2', 'L2H4'], until: 500 }),
+      'ablate 4 heads [0, 500)',
+    );
     assert.equal(shortClamp(demo[1]), 'induction L2H3 (s = 0.9)');
     assert.equal(clampSlug(demo), 'ablate7_induction-L2H3', 'clamps in export file names');
     assert.equal(clampSlug([{ kind: 'layer1' }, { kind: 'copy', head: 'L2H3' }]), 'layer1_copy-L2H3');
@@ -338,12 +457,23 @@ describe('clamp marks', () => {
 
 describe('attention: typed sequences and aligned averages', () => {
   test('parse "x1 ℓ1 x2 ℓ2 xq": classes, exemplars, which pair matches; errors name the token', () => {
-    assert.deepEqual(parseSequenceSpec('12 3 40 1 12'),
-      { classes: [12, 40, 12], exemplars: [0, 0, 0], labels: [3, 1], correct: 0 });
-    assert.deepEqual(parseSequenceSpec(' 12/1, 3, 40/2, 1, 40/3 '),
-      { classes: [12, 40, 40], exemplars: [1, 2, 3], labels: [3, 1], correct: 1 });
-    assert.equal((parseSequenceSpec('5 0 7 1 9') as { correct: unknown }).correct, null,
-      'the query matches neither pair');
+    assert.deepEqual(parseSequenceSpec('12 3 40 1 12'), {
+      classes: [12, 40, 12],
+      exemplars: [0, 0, 0],
+      labels: [3, 1],
+      correct: 0,
+    });
+    assert.deepEqual(parseSequenceSpec(' 12/1, 3, 40/2, 1, 40/3 '), {
+      classes: [12, 40, 40],
+      exemplars: [1, 2, 3],
+      labels: [3, 1],
+      correct: 1,
+    });
+    assert.equal(
+      (parseSequenceSpec('5 0 7 1 9') as { correct: unknown }).correct,
+      null,
+      'the query matches neither pair',
+    );
     assert.equal((parseSequenceSpec('5 0 5 1 5') as { correct: unknown }).correct, null, 'both pairs match');
     assert.match(parseSequenceSpec('1 2 3') as string, /5 tokens/);
     assert.match(parseSequenceSpec('1 x 3 4 1') as string, /ℓ1 must be a whole number, got "x"/);
@@ -354,44 +484,77 @@ describe('attention: typed sequences and aligned averages', () => {
   });
   test('aligned mean, by hand: an induction head reads .9 / .1, not .5 / .5', () => {
     // Two sequences, one head, T = 5; query rows: answer ℓ1 (c = 0) puts .9 on ℓ1, answer ℓ2 (c = 1) on ℓ2.
-    const T = 5, p = new Float64Array(2 * T * T);
-    const setRow = (b: number, q: number, row: number[]) => row.forEach((v, k) => { p[(b * T + q) * T + k] = v; });
+    const T = 5,
+      p = new Float64Array(2 * T * T);
+    const setRow = (b: number, q: number, row: number[]) =>
+      row.forEach((v, k) => {
+        p[(b * T + q) * T + k] = v;
+      });
     const prevToken = (q: number) => Array.from({ length: T }, (_, k) => (k === Math.max(0, q - 1) ? 1 : 0));
     for (let b = 0; b < 2; b++) for (let q = 0; q < 4; q++) setRow(b, q, prevToken(q));
     setRow(0, 4, [0, 0.9, 0, 0.1, 0]);
     setRow(1, 4, [0.02, 0.08, 0, 0.9, 0]);
-    const plain = meanPatterns(p, 2, 1, T)[0], al = alignedMeanPatterns(p, 2, 1, T, [0, 1])[0];
-    assert.deepEqual(plain[4].map((v) => +v.toFixed(6)), [0.01, 0.49, 0, 0.5, 0]);
-    assert.deepEqual(al[4].map((v) => +v.toFixed(6)), [0.01, 0.09, 0, 0.9, 0],
-      'x1/ℓ1 of sequence 0 moved to x2/ℓ2 and back');
+    const plain = meanPatterns(p, 2, 1, T)[0],
+      al = alignedMeanPatterns(p, 2, 1, T, [0, 1])[0];
+    assert.deepEqual(
+      plain[4].map((v) => +v.toFixed(6)),
+      [0.01, 0.49, 0, 0.5, 0],
+    );
+    assert.deepEqual(
+      al[4].map((v) => +v.toFixed(6)),
+      [0.01, 0.09, 0, 0.9, 0],
+      'x1/ℓ1 of sequence 0 moved to x2/ℓ2 and back',
+    );
     assert.deepEqual(al.slice(0, 4), plain.slice(0, 4), 'other rows are not re-indexed (they would break causality)');
     assert.throws(() => alignedMeanPatterns(new Float64Array(9), 1, 1, 3, [0]), /5-token/);
   });
 });
 
 describe('compare: runs of different lengths, grouped by condition, distinct names', () => {
-  const run = (id: string, name: string, preset: string, clamps: Array<{ kind: string; heads?: string[] }>,
-    total = 1000) =>
-    ({ id, name, status: 'completed', preset, clamps, totalSequences: total });
+  const run = (
+    id: string,
+    name: string,
+    preset: string,
+    clamps: Array<{ kind: string; heads?: string[] }>,
+    total = 1000,
+  ) => ({ id, name, status: 'completed', preset, clamps, totalSequences: total });
   test('x: sequences, optimiser steps, or the fraction of the planned length', () => {
     const r = { totalSequences: 200_000 };
     assert.equal(compareX({ sequences: 50_000, step: 1562 }, r, 'sequences'), 50_000);
     assert.equal(compareX({ sequences: 50_000, step: 1562 }, r, 'steps'), 1562);
     assert.equal(compareX({ sequences: 50_000, step: 1562 }, r, 'fraction'), 0.25);
-    assert.equal(compareX({ sequences: 500, step: 15 }, { totalSequences: 0 }, 'fraction', 1000), 0.5,
-      'no planned length: the last row');
+    assert.equal(
+      compareX({ sequences: 500, step: 15 }, { totalSequences: 0 }, 'fraction', 1000),
+      0.5,
+      'no planned length: the last row',
+    );
   });
   test('groups by preset + clamps; seeds of a condition share a hue, each its own dash', () => {
-    const runs = [run('a', 'demo', 'demo', [{ kind: 'induction', heads: ['L2H3'] }]), run('b', 'fast', 'fast', []),
-      run('c', 'demo', 'demo', [{ kind: 'induction', heads: ['L2H3'] }])];
+    const runs = [
+      run('a', 'demo', 'demo', [{ kind: 'induction', heads: ['L2H3'] }]),
+      run('b', 'fast', 'fast', []),
+      run('c', 'demo', 'demo', [{ kind: 'induction', heads: ['L2H3'] }]),
+    ];
     const g = groupByCondition(runs);
-    assert.deepEqual(g.map((x) => x.runs.map((r) => r.id)), [['a', 'c'], ['b']]);
+    assert.deepEqual(
+      g.map((x) => x.runs.map((r) => r.id)),
+      [['a', 'c'], ['b']],
+    );
     assert.equal(conditionOf(runs[1]), 'fast · no clamps');
     const st = compareStyles(g);
-    assert.deepEqual([st.get('a'), st.get('c'), st.get('b')],
-      [{ color: 0, dash: 0 }, { color: 0, dash: 1 }, { color: 1, dash: 0 }]);
-    assert.deepEqual([...distinctNames(runs).values()], ['demo (a)', 'fast', 'demo (c)'],
-      'two runs named demo are told apart');
+    assert.deepEqual(
+      [st.get('a'), st.get('c'), st.get('b')],
+      [
+        { color: 0, dash: 0 },
+        { color: 0, dash: 1 },
+        { color: 1, dash: 0 },
+      ],
+    );
+    assert.deepEqual(
+      [...distinctNames(runs).values()],
+      ['demo (a)', 'fast', 'demo (c)'],
+      'two runs named demo are told apart',
+    );
   });
 });
 
@@ -400,14 +563,23 @@ describe('subcircuit curves: live, every source, learning times', () => {
     mock.timers.enable({ apis: ['setTimeout', 'Date'] });
     try {
       let n = 0;
-      const t = throttle(() => { n++; }, 1000);
-      for (let ms = 0; ms < 3000; ms += 100) { t(); mock.timers.tick(100); }
+      const t = throttle(() => {
+        n++;
+      }, 1000);
+      for (let ms = 0; ms < 3000; ms += 100) {
+        t();
+        mock.timers.tick(100);
+      }
       assert.ok(n >= 2 && n <= 3, `fired ${n} times in 3 s of calls every 100 ms`);
-      t(); mock.timers.tick(1000);
+      t();
+      mock.timers.tick(1000);
       const after = n;
-      t.cancel(); mock.timers.tick(2000);
+      t.cancel();
+      mock.timers.tick(2000);
       assert.equal(n, after, 'cancelled');
-    } finally { mock.timers.reset(); }
+    } finally {
+      mock.timers.reset();
+    }
   });
   test('reads Run Subcircuit Progress and Reproduce fig5b / fig6 runs, with learning times', () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'il-subc-'));
@@ -424,46 +596,69 @@ describe('subcircuit curves: live, every source, learning times', () => {
       write(path.join(root, 'reproduce', 'fig5b.perfect_prev_tok_attn_single-fast-seed5'), [1.6, 0.69, 0.25]);
       write(path.join(root, 'reproduce', 'fig6.classes100.perfect_match-fast-seed5'), [1.6, 0.1]);
       write(path.join(root, 'reproduce', 'main-fast-seed5'), [1.6]);
-      const labels = { perfect_l1: { label: '1, 2 (layer 1)', stepsClamped: '1, 2 (layer 1)', stepsLearned: 'B, C' },
+      const labels = {
+        perfect_l1: { label: '1, 2 (layer 1)', stepsClamped: '1, 2 (layer 1)', stepsLearned: 'B, C' },
         perfect_l1_and_copy: { label: 'B', stepsClamped: 'B', stepsLearned: 'B' },
         perfect_match: { label: 'm', stepsClamped: 'm', stepsLearned: 'C' },
-        perfect_prev_tok_attn_single: { label: '1', stepsClamped: '1', stepsLearned: '2, 3, 4, 5' } };
-      const cs = subcircuitCurves(root, labels,
-        { rows: { classes100: '100 classes' }, columns: { perfect_match: 'Subcircuit C evolution' } });
+        perfect_prev_tok_attn_single: { label: '1', stepsClamped: '1', stepsLearned: '2, 3, 4, 5' },
+      };
+      const cs = subcircuitCurves(root, labels, {
+        rows: { classes100: '100 classes' },
+        columns: { perfect_match: 'Subcircuit C evolution' },
+      });
       const by = (src: RegExp) => cs.filter((c) => src.test(c.source ?? ''));
       assert.equal(by(/^Run Subcircuit Progress · fast · seed 5$/).length, 2);
-      assert.deepEqual(by(/fig5b/).map((c) => [c.label, c.learningTime]), [['1', 2000]],
-        'the "1" (previous-token) condition appears');
+      assert.deepEqual(
+        by(/fig5b/).map((c) => [c.label, c.learningTime]),
+        [['1', 2000]],
+        'the "1" (previous-token) condition appears',
+      );
       const f6 = by(/fig6/)[0];
-      assert.deepEqual([f6.row, f6.panel, f6.label, f6.learningTime],
-        ['100 classes', 'Subcircuit C evolution', '100 classes', 1000]);
-      assert.equal(cs.find((c) => c.runId === 'subcircuits-fast-seed5-perfect_l1_and_copy')?.learningTime, null,
-        '0.3 > 0.4·ln 2: never learned');
+      assert.deepEqual(
+        [f6.row, f6.panel, f6.label, f6.learningTime],
+        ['100 classes', 'Subcircuit C evolution', '100 classes', 1000],
+      );
+      assert.equal(
+        cs.find((c) => c.runId === 'subcircuits-fast-seed5-perfect_l1_and_copy')?.learningTime,
+        null,
+        '0.3 > 0.4·ln 2: never learned',
+      );
       assert.equal(cs.length, 4, 'main-fast-seed5 is not a subcircuit run');
       assert.equal(curveLearningTime([0, 1, 2], [1, 0.27, 0.1]), 1);
-    } finally { fs.rmSync(root, { recursive: true, force: true }); }
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
   });
 });
 
 describe('figure export', () => {
   // A 1×1 PNG (IHDR, IDAT, IEND), as a canvas writes it.
-  const tiny = Uint8Array.from(Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGA'
-    + 'WjR9awAAAABJRU5ErkJggg==', 'base64'));
+  const tiny = Uint8Array.from(
+    Buffer.from(
+      'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGA' + 'WjR9awAAAABJRU5ErkJggg==',
+      'base64',
+    ),
+  );
   test('PNG: the metadata is an iTXt chunk after IHDR with a valid CRC, UTF-8 intact', () => {
     assert.equal(crc32(new TextEncoder().encode('IEND')), 0xae426082);
     const meta = JSON.stringify({ run: 'demo · L2H3', clamps: ['induction L2H3 (s = 1)'], ℓ: 'ℓ1 → ℓ2' });
     const out = addPngText(tiny, 'induction-lab', meta);
     const chunks = pngChunks(out);
-    assert.deepEqual(chunks.map((c) => c.type), ['IHDR', 'iTXt', 'IDAT', 'IEND']);
+    assert.deepEqual(
+      chunks.map((c) => c.type),
+      ['IHDR', 'iTXt', 'IDAT', 'IEND'],
+    );
     assert.ok(chunks.every((c) => c.crcOk));
     assert.deepEqual(pngTexts(out), { 'induction-lab': meta });
     assert.throws(() => addPngText(tiny, '', 'x'), /keyword/);
   });
   test('white figures swap the dark palette for the light one; JSON carries the metadata', () => {
-    const svg = '<path style="stroke:rgb(86, 180, 233)"/><text style="fill:rgb(240, 228, 66)"/>'
-      + '<rect fill="rgb(1, 2, 3)"/>';
-    assert.equal(remapColours(svg, paperColourMap()), '<path style="stroke:rgb(0, 114, 178)"/>'
-      + '<text style="fill:rgb(136, 34, 85)"/><rect fill="rgb(1, 2, 3)"/>');
+    const svg =
+      '<path style="stroke:rgb(86, 180, 233)"/><text style="fill:rgb(240, 228, 66)"/>' + '<rect fill="rgb(1, 2, 3)"/>';
+    assert.equal(
+      remapColours(svg, paperColourMap()),
+      '<path style="stroke:rgb(0, 114, 178)"/>' + '<text style="fill:rgb(136, 34, 85)"/><rect fill="rgb(1, 2, 3)"/>',
+    );
     assert.deepEqual(withMeta({ records: [1] }, { run: 'r' }), { meta: { run: 'r' }, records: [1] });
     assert.deepEqual(withMeta([1, 2], { run: 'r' }), { meta: { run: 'r' }, data: [1, 2] });
     assert.deepEqual(withMeta([1], undefined), [1]);
@@ -472,12 +667,35 @@ describe('figure export', () => {
 
 describe('attention requests → the patterns child', () => {
   test('CLI arguments; the checkpoint summary answers only fsl_train #0', () => {
-    assert.deepEqual(patternsArgs('/r', 2000, { mode: 'single', evalSet: 'fsl_val_rl', sequenceIndex: 4 }),
-      ['patterns', '/r', '--mode', 'single', '--checkpoint', '2000', '--eval-set', 'fsl_val_rl', '--sequence', '4']);
-    assert.deepEqual(patternsArgs('/r', null, { mode: 'single', custom: '--evil 1 2 3 4' }),
-      ['patterns', '/r', '--mode', 'single', '--custom=--evil 1 2 3 4']);
-    assert.deepEqual(patternsArgs('/r', 0, { mode: 'aligned', evalSet: 'fsl_train', sequenceIndex: 3 }),
-      ['patterns', '/r', '--mode', 'aligned', '--checkpoint', '0', '--eval-set', 'fsl_train']);
+    assert.deepEqual(patternsArgs('/r', 2000, { mode: 'single', evalSet: 'fsl_val_rl', sequenceIndex: 4 }), [
+      'patterns',
+      '/r',
+      '--mode',
+      'single',
+      '--checkpoint',
+      '2000',
+      '--eval-set',
+      'fsl_val_rl',
+      '--sequence',
+      '4',
+    ]);
+    assert.deepEqual(patternsArgs('/r', null, { mode: 'single', custom: '--evil 1 2 3 4' }), [
+      'patterns',
+      '/r',
+      '--mode',
+      'single',
+      '--custom=--evil 1 2 3 4',
+    ]);
+    assert.deepEqual(patternsArgs('/r', 0, { mode: 'aligned', evalSet: 'fsl_train', sequenceIndex: 3 }), [
+      'patterns',
+      '/r',
+      '--mode',
+      'aligned',
+      '--checkpoint',
+      '0',
+      '--eval-set',
+      'fsl_train',
+    ]);
     assert.ok(summaryAnswers({ mode: 'single' }));
     assert.ok(!summaryAnswers({ mode: 'single', sequenceIndex: 1 }));
     assert.ok(!summaryAnswers({ mode: 'aligned' }));
@@ -535,15 +753,20 @@ describe('formats and layouts', () => {
       assert.ok(L.cell >= 8 && L.cell <= 26);
       if (width >= 520) assert.ok(L.width <= width, `width ${width}: grid ${L.width}`);
       const boxes = [];
-      for (let l = 0; l < 2; l++) for (let h = 0; h < 8; h++) {
-        const p = L.position(l, h);
-        const x0 = p.firstInRow ? p.x + L.labelW : p.x;
-        boxes.push([x0, p.y, x0 + 5 * L.cell, p.y + 5 * L.cell]);
-      }
-      for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
-        const [a, b] = [boxes[i], boxes[j]];
-        assert.ok(a[2] <= b[0] || b[2] <= a[0] || a[3] <= b[1] || b[3] <= a[1], `width ${width}: heatmaps ${i} and ${j} overlap`);
-      }
+      for (let l = 0; l < 2; l++)
+        for (let h = 0; h < 8; h++) {
+          const p = L.position(l, h);
+          const x0 = p.firstInRow ? p.x + L.labelW : p.x;
+          boxes.push([x0, p.y, x0 + 5 * L.cell, p.y + 5 * L.cell]);
+        }
+      for (let i = 0; i < boxes.length; i++)
+        for (let j = i + 1; j < boxes.length; j++) {
+          const [a, b] = [boxes[i], boxes[j]];
+          assert.ok(
+            a[2] <= b[0] || b[2] <= a[0] || a[3] <= b[1] || b[3] <= a[1],
+            `width ${width}: heatmaps ${i} and ${j} overlap`,
+          );
+        }
       assert.ok(L.height >= L.position(1, 7).y + 5 * L.cell);
     }
     assert.equal(attentionLayout(900, 2, 8, 5).perRow, 8);
@@ -552,9 +775,21 @@ describe('formats and layouts', () => {
     assert.equal(gridColumns(100, 210, 4), 1);
   });
   test('subcircuit curves group into panels × rows', () => {
-    const c = (label: string, stepsLearned: string, panel?: string, row?: string) => ({ label, stepsClamped: 'x', stepsLearned, xs: [0], ys: [1], panel, row });
-    const g = groupCurves([c('50', 'B', 'Subcircuit B evolution', '# classes'), c('100', 'B', 'Subcircuit B evolution', '# classes'),
-      c('50', 'C', 'Subcircuit C evolution', '# classes'), c('5', 'C', 'Subcircuit C evolution', '# labels')]);
+    const c = (label: string, stepsLearned: string, panel?: string, row?: string) => ({
+      label,
+      stepsClamped: 'x',
+      stepsLearned,
+      xs: [0],
+      ys: [1],
+      panel,
+      row,
+    });
+    const g = groupCurves([
+      c('50', 'B', 'Subcircuit B evolution', '# classes'),
+      c('100', 'B', 'Subcircuit B evolution', '# classes'),
+      c('50', 'C', 'Subcircuit C evolution', '# classes'),
+      c('5', 'C', 'Subcircuit C evolution', '# labels'),
+    ]);
     assert.deepEqual(g.rows, ['# classes', '# labels']);
     assert.deepEqual(g.panels, ['Subcircuit B evolution', 'Subcircuit C evolution']);
     assert.equal(g.cell('# classes', 'Subcircuit B evolution').length, 2);
@@ -568,15 +803,29 @@ describe('state and run choice', () => {
   test('restoreState keeps saved values of the right type only', () => {
     const d = { step: null as number | null, kind: 'all', values: true, hidden: [] as string[] };
     assert.deepEqual(restoreState(d, undefined), d);
-    assert.deepEqual(restoreState(d, { step: 5000, kind: 'compositionK', values: false, hidden: ['a'], junk: 1 }),
-      { step: 5000, kind: 'compositionK', values: false, hidden: ['a'] });
+    assert.deepEqual(restoreState(d, { step: 5000, kind: 'compositionK', values: false, hidden: ['a'], junk: 1 }), {
+      step: 5000,
+      kind: 'compositionK',
+      values: false,
+      hidden: ['a'],
+    });
     assert.deepEqual(restoreState(d, { step: 'x', kind: 3, values: 'no', hidden: 'a' }), { ...d, step: 'x' });
     assert.deepEqual(restoreState(d, { step: null }), d);
   });
   test('chooseRun: a newly announced host run wins, else the saved one', () => {
-    const runs = [{ id: 'a' }, { id: 'b' }, { id: 'c' }].map((r) => ({ ...r, name: r.id, status: 'completed', clamps: [], totalSequences: 1 }));
+    const runs = [{ id: 'a' }, { id: 'b' }, { id: 'c' }].map((r) => ({
+      ...r,
+      name: r.id,
+      status: 'completed',
+      clamps: [],
+      totalSequences: 1,
+    }));
     assert.deepEqual(chooseRun(runs, '', 'b', ''), { runId: 'b', lastActive: 'b' });
-    assert.deepEqual(chooseRun(runs, 'c', 'b', 'b'), { runId: 'c', lastActive: 'b' }, 'user picked c after b was announced');
+    assert.deepEqual(
+      chooseRun(runs, 'c', 'b', 'b'),
+      { runId: 'c', lastActive: 'b' },
+      'user picked c after b was announced',
+    );
     assert.deepEqual(chooseRun(runs, 'c', 'a', 'b'), { runId: 'a', lastActive: 'a' }, 'a new run was announced');
     assert.equal(chooseRun(runs, 'gone', undefined, '').runId, 'a');
     assert.equal(chooseRun([], 'x', undefined, '').runId, '');
@@ -584,19 +833,31 @@ describe('state and run choice', () => {
 });
 
 describe('panels restored after Reload Window', () => {
-  const runs = ['fig5b.noclamp-1', 'demo-2', 'demo-3']
-    .map((id) => ({ id, name: id, status: 'completed', clamps: [], totalSequences: 1 }));
+  const runs = ['fig5b.noclamp-1', 'demo-2', 'demo-3'].map((id) => ({
+    id,
+    name: id,
+    status: 'completed',
+    clamps: [],
+    totalSequences: 1,
+  }));
   // What the influence view saves (restoreState of its defaults with a run) is what the host reads back.
-  const saved = restoreState({ runId: '', step: null as number | null, kind: 'all', range: 'paper', values: true },
-    { runId: 'demo-2', step: 20000 });
+  const saved = restoreState(
+    { runId: '', step: null as number | null, kind: 'all', range: 'paper', values: true },
+    { runId: 'demo-2', step: 20000 },
+  );
   test('the influence panel keeps its own run, not the run started last', () => {
     assert.deepEqual(restorePanel('influence', saved, runs, 'fig5b.noclamp-1'), { runId: 'demo-2' });
-    assert.deepEqual(restorePanel('attention', { runId: 'demo-3', mode: 'single' }, runs, 'demo-2'),
-      { runId: 'demo-3' });
+    assert.deepEqual(restorePanel('attention', { runId: 'demo-3', mode: 'single' }, runs, 'demo-2'), {
+      runId: 'demo-3',
+    });
   });
   test('a state without a run (older versions) or with a deleted run falls back to the active run and says so', () => {
-    const old = restorePanel('influence', { step: 20000, kind: 'all', range: 'paper', values: true }, runs,
-      'fig5b.noclamp-1');
+    const old = restorePanel(
+      'influence',
+      { step: 20000, kind: 'all', range: 'paper', values: true },
+      runs,
+      'fig5b.noclamp-1',
+    );
     assert.equal(old.runId, 'fig5b.noclamp-1');
     assert.match(old.notice ?? '', /restored without a saved run: showing the active run, fig5b\.noclamp-1/);
     const gone = restorePanel('influence', { runId: 'deleted-9' }, runs, 'demo-3');
@@ -605,8 +866,10 @@ describe('panels restored after Reload Window', () => {
     assert.match(restorePanel('attention', undefined, [], undefined).notice ?? '', /showing no run/);
   });
   test('compare keeps its runs (minus deleted ones); subcircuits needs none', () => {
-    assert.deepEqual(restorePanel('compare', { runIds: ['demo-3', 'gone', 'demo-2'], metric: 'loss' }, runs, undefined),
-      { runIds: ['demo-3', 'demo-2'] });
+    assert.deepEqual(
+      restorePanel('compare', { runIds: ['demo-3', 'gone', 'demo-2'], metric: 'loss' }, runs, undefined),
+      { runIds: ['demo-3', 'demo-2'] },
+    );
     assert.deepEqual(restorePanel('compare', {}, runs, 'demo-2'), { runIds: [] });
     assert.deepEqual(restorePanel('subcircuits', { runId: 'x' }, runs, 'demo-2'), {});
   });
@@ -622,14 +885,23 @@ describe('selected steps per run (host)', () => {
   test('a new run starts at latest; each run keeps its own step; multi-run views have their own cursor', () => {
     const st = new SelectedSteps();
     st.select('old', 6016);
-    assert.equal(st.of('new'), null, 'the review: a new run inherited the old run\'s 6,016');
-    assert.deepEqual(st.messagesFor('dashboard', () => true), [{ type: 'step', runId: 'old', sequences: 6016 }]);
-    assert.deepEqual(st.messagesFor('attention', (id) => id === 'new'), []);
+    assert.equal(st.of('new'), null, "the review: a new run inherited the old run's 6,016");
+    assert.deepEqual(
+      st.messagesFor('dashboard', () => true),
+      [{ type: 'step', runId: 'old', sequences: 6016 }],
+    );
+    assert.deepEqual(
+      st.messagesFor('attention', (id) => id === 'new'),
+      [],
+    );
     st.select(undefined, 40000);
     assert.equal(st.of('old'), 6016);
-    assert.deepEqual(st.messagesFor('compare', () => true), [{ type: 'step', sequences: 40000 }]);
+    assert.deepEqual(
+      st.messagesFor('compare', () => true),
+      [{ type: 'step', sequences: 40000 }],
+    );
   });
-  test('a restored view\'s saved step is adopted unless one was chosen in this session', () => {
+  test("a restored view's saved step is adopted unless one was chosen in this session", () => {
     const st = new SelectedSteps();
     st.adopt('a', 20000);
     assert.equal(st.of('a'), 20000);
@@ -642,29 +914,65 @@ describe('selected steps per run (host)', () => {
 });
 
 describe('webview protocol guards', () => {
-  const run = { id: 'r1', name: 'main', status: 'running', preset: 'paper', clamps: [{ kind: 'ablate', heads: ['L2H0'], from: 0, until: 10 }], backend: 'cpu', totalSequences: 1e6, checkpoints: [0, 1000] };
+  const run = {
+    id: 'r1',
+    name: 'main',
+    status: 'running',
+    preset: 'paper',
+    clamps: [{ kind: 'ablate', heads: ['L2H0'], from: 0, until: 10 }],
+    backend: 'cpu',
+    totalSequences: 1e6,
+    checkpoints: [0, 1000],
+  };
   const layers = [0, 1].map(() => Array.from({ length: 8 }, () => Array.from({ length: 5 }, () => [1, 0, 0, 0, 0])));
-  const matrix = { runId: 'r1', sequences: 0, kind: 'valuePreserving', rows: ['L2H0'], cols: ['L1H0'], values: [[0.1]], signed: true, formula: 'f' };
+  const matrix = {
+    runId: 'r1',
+    sequences: 0,
+    kind: 'valuePreserving',
+    rows: ['L2H0'],
+    cols: ['L1H0'],
+    values: [[0.1]],
+    signed: true,
+    formula: 'f',
+  };
   const good: ToWebviewMessage[] = [
     { type: 'runs', runs: [run], activeRunId: 'r1' },
     { type: 'metrics', runId: 'r1', records: [rec(0)] },
     { type: 'metricsAppend', runId: 'r1', records: [rec(10)] },
     { type: 'step', sequences: 1000 },
     { type: 'step', sequences: null },
-    { type: 'patterns', patterns: { runId: 'r1', sequences: 0, mode: 'average', tokens: ['x1', 'ℓ1', 'x2', 'ℓ2', 'xq'], layers }, inReplyTo: 3 },
+    {
+      type: 'patterns',
+      patterns: { runId: 'r1', sequences: 0, mode: 'average', tokens: ['x1', 'ℓ1', 'x2', 'ℓ2', 'xq'], layers },
+      inReplyTo: 3,
+    },
     { type: 'influence', runId: 'r1', matrices: [matrix as never] },
-    { type: 'subcircuits', data: { curves: [{ label: 'None', stepsClamped: 'None', stepsLearned: 'A, B, C', xs: [0, 1], ys: [1.6, NaN] }] } },
+    {
+      type: 'subcircuits',
+      data: { curves: [{ label: 'None', stepsClamped: 'None', stepsLearned: 'A, B, C', xs: [0, 1], ys: [1.6, NaN] }] },
+    },
     { type: 'exportResult', ok: true, path: '/tmp/x.png', inReplyTo: 1 },
     { type: 'status', level: 'info', message: 'hi' },
   ];
-  test('valid host → webview messages pass', () => { for (const m of good) assert.ok(isToWebviewMessage(m), m.type); });
+  test('valid host → webview messages pass', () => {
+    for (const m of good) assert.ok(isToWebviewMessage(m), m.type);
+  });
   test('invalid host → webview messages fail', () => {
     const bad: unknown[] = [
-      null, 'runs', { type: 'nope' }, { type: 'toString' }, { type: 'runs', runs: [{ id: 1 }] }, { type: 'step', sequences: -1 },
-      { type: 'step', sequences: 'x' }, { type: 'metrics', runId: 'r', records: [{}] },
+      null,
+      'runs',
+      { type: 'nope' },
+      { type: 'toString' },
+      { type: 'runs', runs: [{ id: 1 }] },
+      { type: 'step', sequences: -1 },
+      { type: 'step', sequences: 'x' },
+      { type: 'metrics', runId: 'r', records: [{}] },
       { type: 'patterns', patterns: { runId: 'r', sequences: 0, mode: 'both', tokens: [], layers: [] } },
       { type: 'influence', runId: 'r', matrices: [{ ...matrix, kind: 'other' }] },
-      { type: 'subcircuits', data: { curves: [{ label: 'a', stepsClamped: '', stepsLearned: '', xs: [0, 1], ys: [1] }] } },
+      {
+        type: 'subcircuits',
+        data: { curves: [{ label: 'a', stepsClamped: '', stepsLearned: '', xs: [0, 1], ys: [1] }] },
+      },
       { type: 'status', level: 'loud', message: 'x' },
     ];
     for (const m of bad) assert.equal(isToWebviewMessage(m), false, JSON.stringify(m));
@@ -672,7 +980,8 @@ describe('webview protocol guards', () => {
   test('webview → host messages', () => {
     const ok: FromWebviewMessage[] = [
       ...VIEW_NAMES.map((view) => ({ type: 'ready' as const, view })),
-      { type: 'selectStep', sequences: 5000 }, { type: 'selectStep', sequences: null },
+      { type: 'selectStep', sequences: 5000 },
+      { type: 'selectStep', sequences: null },
       { type: 'requestPatterns', runId: 'r1', sequences: 5000, mode: 'single', requestId: 2 },
       { type: 'requestPatterns', runId: 'r1', sequences: null, mode: 'average' },
       { type: 'requestInfluence', runId: 'r1', kind: 'compositionQ' },
@@ -681,9 +990,16 @@ describe('webview protocol guards', () => {
       { type: 'computeOverTraining', runId: 'r1' },
     ];
     for (const m of ok) assert.ok(isFromWebviewMessage(m), JSON.stringify(m));
-    for (const m of [{ type: 'ready', view: 'other' }, { type: 'export', format: 'gif', fileName: 'a', data: '' },
-      { type: 'export', format: 'csv', fileName: '', data: 'a' }, { type: 'requestPatterns', runId: 'r', sequences: 1, mode: 'x' },
-      { type: 'openRun' }, { type: 'selectStep' }, { type: 'runs', runs: [] }, { type: 'computeOverTraining' }]) {
+    for (const m of [
+      { type: 'ready', view: 'other' },
+      { type: 'export', format: 'gif', fileName: 'a', data: '' },
+      { type: 'export', format: 'csv', fileName: '', data: 'a' },
+      { type: 'requestPatterns', runId: 'r', sequences: 1, mode: 'x' },
+      { type: 'openRun' },
+      { type: 'selectStep' },
+      { type: 'runs', runs: [] },
+      { type: 'computeOverTraining' },
+    ]) {
       assert.equal(isFromWebviewMessage(m), false, JSON.stringify(m));
     }
   });
@@ -701,16 +1017,38 @@ describe('html shell', () => {
     const nonce = createNonce();
     assert.match(nonce, /^[A-Za-z0-9]{32}$/);
     assert.notEqual(createNonce(), nonce);
-    const html = webviewHtml({ cspSource: 'vscode-resource:', nonce, scriptUri: 'https://x/out/webview/dashboard.view.js', styleUri: 'https://x/media/webview.css', title: 'Run <dash> & "co"' });
+    const html = webviewHtml({
+      cspSource: 'vscode-resource:',
+      nonce,
+      scriptUri: 'https://x/out/webview/dashboard.view.js',
+      styleUri: 'https://x/media/webview.css',
+      title: 'Run <dash> & "co"',
+    });
     assert.ok(html.includes(escapeHtml(contentSecurityPolicy('vscode-resource:', nonce))));
-    assert.match(html, /default-src &#39;none&#39;; script-src &#39;nonce-[A-Za-z0-9]{32}&#39;; style-src vscode-resource: &#39;unsafe-inline&#39;; img-src vscode-resource: data:/);
+    assert.match(
+      html,
+      /default-src &#39;none&#39;; script-src &#39;nonce-[A-Za-z0-9]{32}&#39;; style-src vscode-resource: &#39;unsafe-inline&#39;; img-src vscode-resource: data:/,
+    );
     assert.ok(html.includes(`<script nonce="${nonce}" src="https://x/out/webview/dashboard.view.js"></script>`));
     assert.ok(html.includes('<title>Run &lt;dash&gt; &amp; &quot;co&quot;</title>'));
     assert.ok(!/\son[a-z]+=/.test(html), 'no inline event handlers');
     assert.equal((html.match(/<script/g) ?? []).length, 1);
   });
   test('rejects a weak nonce', () => {
-    assert.throws(() => webviewHtml({ cspSource: 'x', nonce: 'abc', scriptUri: 's', styleUri: 's', title: 't' }), /nonce/);
-    assert.throws(() => webviewHtml({ cspSource: 'x', nonce: "a' 'unsafe-eval' 'x1234567890", scriptUri: 's', styleUri: 's', title: 't' }), /nonce/);
+    assert.throws(
+      () => webviewHtml({ cspSource: 'x', nonce: 'abc', scriptUri: 's', styleUri: 's', title: 't' }),
+      /nonce/,
+    );
+    assert.throws(
+      () =>
+        webviewHtml({
+          cspSource: 'x',
+          nonce: "a' 'unsafe-eval' 'x1234567890",
+          scriptUri: 's',
+          styleUri: 's',
+          title: 't',
+        }),
+      /nonce/,
+    );
   });
 });

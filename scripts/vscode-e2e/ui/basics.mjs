@@ -14,7 +14,9 @@ export async function basics(ui) {
   await step('activity-bar container shows the runs tree', async () => {
     await container.waitFor({ timeout: STEP_TIMEOUT });
     await container.click();
-    await page.locator('.part.sidebar .composite.title', { hasText: 'Induction Lab' }).waitFor({ timeout: STEP_TIMEOUT });
+    await page
+      .locator('.part.sidebar .composite.title', { hasText: 'Induction Lab' })
+      .waitFor({ timeout: STEP_TIMEOUT });
     // The icon can appear before the extension host is ready: real tree content proves it is.
     await sidebarRow(UI_RUN_LABEL).first().waitFor({ timeout: STEP_TIMEOUT });
     await sidebarRow('unnamed-run').first().waitFor({ timeout: STEP_TIMEOUT });
@@ -23,12 +25,18 @@ export async function basics(ui) {
 
   await step('command palette runs "Induction Lab: Show Engine Info"', async () => {
     // Focus the workbench (not a webview: keys typed there do not reach it) by clicking the empty editor area.
-    await page.locator('.part.editor').first().click({ position: { x: 300, y: 300 }, force: true });
+    await page
+      .locator('.part.editor')
+      .first()
+      .click({ position: { x: 300, y: 300 }, force: true });
     await page.keyboard.press('F1');
     const input = page.locator('.quick-input-widget input');
     await input.waitFor({ timeout: STEP_TIMEOUT });
     await input.fill('>Induction Lab: Show Engine Info');
-    await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Induction Lab: Show Engine Info' }).first().waitFor({ timeout: STEP_TIMEOUT });
+    await page
+      .locator('.quick-input-widget .monaco-list-row', { hasText: 'Induction Lab: Show Engine Info' })
+      .first()
+      .waitFor({ timeout: STEP_TIMEOUT });
     await screenshot('command-palette');
     await page.keyboard.press('Enter');
     await ui.notification(`Induction Lab ${ui.version}`);

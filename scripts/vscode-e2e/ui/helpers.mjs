@@ -11,7 +11,14 @@ export function firstLine(err) {
   // Playwright's message: "locator.waitFor: Timeout …" then a call log naming the locator.
   // eslint-disable-next-line no-control-regex
   const msg = (err instanceof Error ? err.message : String(err)).replace(/\x1b\[[0-9;]*m/g, '');
-  return msg.split('\n').map((l) => l.trim()).filter(Boolean).slice(0, 3).join(' — ') || msg;
+  return (
+    msg
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean)
+      .slice(0, 3)
+      .join(' — ') || msg
+  );
 }
 
 /**
@@ -25,7 +32,8 @@ export function makeUi(o) {
   const ui = {
     ...o,
     result,
-    screenshot: (name) => page.screenshot({ path: join(resultsDir, `${pass}-${String(++shot).padStart(2, '0')}-${name}.png`) }),
+    screenshot: (name) =>
+      page.screenshot({ path: join(resultsDir, `${pass}-${String(++shot).padStart(2, '0')}-${name}.png`) }),
 
     /** Runs one named step; after a failure the remaining steps are skipped (reported once). */
     async step(name, fn) {
@@ -36,7 +44,11 @@ export function makeUi(o) {
         result.passed.push(name);
         console.log(`  ✔ [${pass}] ${name} (${Date.now() - t0} ms)`);
       } catch (err) {
-        const slug = name.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '').toLowerCase().slice(0, 80);
+        const slug = name
+          .replace(/[^a-z0-9]+/gi, '-')
+          .replace(/^-|-$/g, '')
+          .toLowerCase()
+          .slice(0, 80);
         const png = join(resultsDir, `${pass}-FAILED-${slug}.png`);
         await page.screenshot({ path: png }).catch(() => {});
         const log = join(resultsDir, `${pass}-code-server.log`); // copied by run.mjs with the server's logs
@@ -54,12 +66,18 @@ export function makeUi(o) {
       await page.mouse.move(1000, 700);
       await page.keyboard.press('Escape');
       await page.waitForTimeout(300);
-      await page.locator('.part.editor').first().click({ position: { x: 300, y: 300 }, force: true });
+      await page
+        .locator('.part.editor')
+        .first()
+        .click({ position: { x: 300, y: 300 }, force: true });
       await page.keyboard.press('F1');
       const input = page.locator('.quick-input-widget input');
       await input.waitFor({ timeout: STEP_TIMEOUT });
       await input.fill(`>${title}`);
-      await page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first().waitFor({ timeout: STEP_TIMEOUT });
+      await page
+        .locator('.quick-input-widget .monaco-list-row', { hasText: title })
+        .first()
+        .waitFor({ timeout: STEP_TIMEOUT });
       // The fuzzy match may focus a longer command first ("…Color Themes in Marketplace"): move to this one.
       const focused = page.locator('.quick-input-widget .monaco-list-row.focused').first();
       const label = async () => (await focused.innerText().catch(() => '')).replace(/\s+/g, ' ').trim();
@@ -72,11 +90,17 @@ export function makeUi(o) {
     /** Waits for a quick pick whose title/header has `text`; optionally types `pick` and waits for its row. */
     async quickPick(text, pick) {
       const input = page.locator('.quick-input-widget input');
-      await page.locator('.quick-input-widget .quick-input-title, .quick-input-widget .quick-input-header', { hasText: text }).first().waitFor({ timeout: STEP_TIMEOUT });
+      await page
+        .locator('.quick-input-widget .quick-input-title, .quick-input-widget .quick-input-header', { hasText: text })
+        .first()
+        .waitFor({ timeout: STEP_TIMEOUT });
       if (pick !== undefined) {
         await input.fill(pick);
         // Wait until the filtered list focuses the row, so Enter accepts it (not the row focused before).
-        await page.locator('.quick-input-widget .monaco-list-row.focused', { hasText: pick }).first().waitFor({ timeout: STEP_TIMEOUT });
+        await page
+          .locator('.quick-input-widget .monaco-list-row.focused', { hasText: pick })
+          .first()
+          .waitFor({ timeout: STEP_TIMEOUT });
       }
     },
 
@@ -93,8 +117,12 @@ export function makeUi(o) {
         if ((await focused.first().innerText()).includes(text)) {
           await page.keyboard.press('Space');
           const row = '.quick-input-widget .monaco-list-row.focused';
-          const checked = [`${row}[aria-checked="true"]`, `${row} [aria-checked="true"]`, `${row} .monaco-checkbox.checked`,
-            `${row} input[type=checkbox]:checked`];
+          const checked = [
+            `${row}[aria-checked="true"]`,
+            `${row} [aria-checked="true"]`,
+            `${row} .monaco-checkbox.checked`,
+            `${row} input[type=checkbox]:checked`,
+          ];
           await page.locator(checked.join(', ')).first().waitFor({ timeout: STEP_TIMEOUT });
           return;
         }
@@ -112,14 +140,23 @@ export function makeUi(o) {
     /** Every row's text of the open quick pick (separators included), top to bottom as rendered. */
     async quickPickRows() {
       await page.locator('.quick-input-widget .monaco-list-row').first().waitFor({ timeout: STEP_TIMEOUT });
-      return (await page.locator('.quick-input-widget .monaco-list-row').allInnerTexts()).map((t) => t.replace(/\s+/g, ' ').trim());
+      return (await page.locator('.quick-input-widget .monaco-list-row').allInnerTexts()).map((t) =>
+        t.replace(/\s+/g, ' ').trim(),
+      );
     },
 
     /** The frame of a webview that holds `selector` (webviews are two nested iframes). */
     async webviewFrame(selector, timeout = STEP_TIMEOUT) {
       const t0 = Date.now();
       while (Date.now() - t0 < timeout) {
-        for (const f of page.frames()) if (await f.locator(selector).count().catch(() => 0)) return f;
+        for (const f of page.frames())
+          if (
+            await f
+              .locator(selector)
+              .count()
+              .catch(() => 0)
+          )
+            return f;
         await page.waitForTimeout(500);
       }
       throw new Error(`no webview frame with ${selector}`);
@@ -158,14 +195,24 @@ export function makeUi(o) {
      * "Light Modern", "Default High Contrast"; fails if the workbench does not switch.
      */
     async setTheme(theme) {
-      const dir = join(o.workspace, '.vscode'), file = join(dir, 'settings.json');
+      const dir = join(o.workspace, '.vscode'),
+        file = join(dir, 'settings.json');
       let settings = {};
-      try { settings = JSON.parse(readFileSync(file, 'utf8')); } catch { /* none yet */ }
+      try {
+        settings = JSON.parse(readFileSync(file, 'utf8'));
+      } catch {
+        /* none yet */
+      }
       mkdirSync(dir, { recursive: true });
       writeFileSync(file, JSON.stringify({ ...settings, 'workbench.colorTheme': theme }, null, 2) + '\n');
       // The workbench element carries the theme kind as a class: vs, vs-dark, hc-black, hc-light.
-      const kind = /high contrast light/i.test(theme) ? 'hc-light' : /high contrast/i.test(theme) ? 'hc-black'
-        : /light/i.test(theme) ? 'vs' : 'vs-dark';
+      const kind = /high contrast light/i.test(theme)
+        ? 'hc-light'
+        : /high contrast/i.test(theme)
+          ? 'hc-black'
+          : /light/i.test(theme)
+            ? 'vs'
+            : 'vs-dark';
       const t0 = Date.now();
       while (!(await page.evaluate((k) => document.querySelector('.monaco-workbench')?.classList.contains(k), kind))) {
         if (Date.now() - t0 > 20_000) throw new Error(`the workbench did not switch to ${theme} (${kind})`);

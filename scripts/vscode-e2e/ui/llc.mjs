@@ -7,7 +7,8 @@ import { STEP_TIMEOUT } from './helpers.mjs';
 export async function llc(ui) {
   const { page, step, screenshot, palette, quickPick } = ui;
   let frame;
-  await step('palette "Estimate LLC" on the smoke run → a progress notification, then the LLC panel draws the curve',
+  await step(
+    'palette "Estimate LLC" on the smoke run → a progress notification, then the LLC panel draws the curve',
     async () => {
       await page.mouse.move(700, 450);
       await palette('Induction Lab: Estimate LLC');
@@ -18,13 +19,16 @@ export async function llc(ui) {
       await ui.notification('LLC of', STEP_TIMEOUT, 'llc-progress').catch(() => {}); // toasts are hidden in dev passes
       frame = await ui.webviewFrame('svg[aria-label="LLC over sequences seen"]', 60_000);
       // The curve appears when the task has written llc.json (≈ 6 checkpoints × 1,000 SGLD steps).
-      await frame.locator('svg[aria-label="LLC over sequences seen"] path.line.main').first()
+      await frame
+        .locator('svg[aria-label="LLC over sequences seen"] path.line.main')
+        .first()
         .waitFor({ timeout: 240_000 });
       await frame.locator('table.llc-table th', { hasText: 'model' }).first().waitFor({ timeout: STEP_TIMEOUT });
       const about = await frame.locator('.llc-about').innerText();
       if (!/SGLD: ε 0\.00003, γ 10000/.test(about)) throw new Error(`the header does not show the settings: ${about}`);
       await screenshot('llc-panel');
-    });
+    },
+  );
 
   await step('palette "Essential Dynamics" → the trajectory; clicking a point selects that checkpoint', async () => {
     await page.mouse.move(700, 450);

@@ -10,14 +10,23 @@ const TITLE = 'measures over training of';
 function aggregates(workspace) {
   const root = join(workspace, '.induction-lab', 'runs');
   const has = (d) => {
-    try { return readdirSync(join(root, d, 'measures')).some((f) => f.startsWith('influence-matrix-over-training')); } catch { return false; }
+    try {
+      return readdirSync(join(root, d, 'measures')).some((f) => f.startsWith('influence-matrix-over-training'));
+    } catch {
+      return false;
+    }
   };
-  try { return readdirSync(root).filter(has); } catch { return []; }
+  try {
+    return readdirSync(root).filter(has);
+  } catch {
+    return [];
+  }
 }
 
 export async function measures(ui) {
   const { page, step, palette, quickPick, screenshot } = ui;
-  const name = 'palette "Compute Measures over Training" → run, measures → a notification with checkpoints n/N; aggregates';
+  const name =
+    'palette "Compute Measures over Training" → run, measures → a notification with checkpoints n/N; aggregates';
   await step(name, async () => {
     const before = aggregates(ui.workspace).length;
     await palette('Induction Lab: Compute Measures over Training');

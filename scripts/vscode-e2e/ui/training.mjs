@@ -4,25 +4,28 @@ import { STEP_TIMEOUT } from './helpers.mjs';
 
 export async function training(ui) {
   const { page, step, sidebarRow, screenshot, palette, quickPick } = ui;
-  await step('palette "Start clamped run" → preset, clamps, confirm → the run trains and appears in the tree', async () => {
-    await palette('Induction Lab: Start clamped run');
-    await quickPick('preset', 'smoke');
-    await screenshot('start-run-preset');
-    await page.keyboard.press('Enter');
-    // Step 2 is a multi-select of clamps: smoke has none of its own; add none, accept.
-    await quickPick('clamps');
-    await screenshot('start-run-clamps');
-    await page.keyboard.press('Enter');
-    await quickPick('confirm');
-    await screenshot('start-run-confirm');
-    const focused = await ui.focusedRow();
-    if (!focused.includes('Start')) throw new Error(`the confirm step focuses "${focused}", not Start`);
-    await page.keyboard.press('Enter');
-    await sidebarRow('smoke').first().waitFor({ timeout: STEP_TIMEOUT });
-    await screenshot('run-started');
-  });
+  await step(
+    'palette "Start clamped run" → preset, clamps, confirm → the run trains and appears in the tree',
+    async () => {
+      await palette('Induction Lab: Start clamped run');
+      await quickPick('preset', 'smoke');
+      await screenshot('start-run-preset');
+      await page.keyboard.press('Enter');
+      // Step 2 is a multi-select of clamps: smoke has none of its own; add none, accept.
+      await quickPick('clamps');
+      await screenshot('start-run-clamps');
+      await page.keyboard.press('Enter');
+      await quickPick('confirm');
+      await screenshot('start-run-confirm');
+      const focused = await ui.focusedRow();
+      if (!focused.includes('Start')) throw new Error(`the confirm step focuses "${focused}", not Start`);
+      await page.keyboard.press('Enter');
+      await sidebarRow('smoke').first().waitFor({ timeout: STEP_TIMEOUT });
+      await screenshot('run-started');
+    },
+  );
 
-  await step('the dashboard in the side panel shows the run\'s live loss curves', async () => {
+  await step("the dashboard in the side panel shows the run's live loss curves", async () => {
     const f = await ui.webviewFrame('svg[aria-label="Per-head scores"]', 90_000);
     await f.locator('path.line').first().waitFor({ timeout: 90_000 });
     const t0 = Date.now();

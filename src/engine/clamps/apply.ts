@@ -42,7 +42,8 @@ function donorCheckpoint(path: string, c: ModelConfig): Checkpoint {
   if (!ck) {
     ck = readCheckpoint(path);
     for (const k of ['dModel', 'numHeads', 'depth', 'numLabels', 'inputDim', 'contextLen', 'mlpRatio'] as const) {
-      if (ck.config[k] !== c[k]) throw new Error(`graft checkpoint ${path} has model.${k} = ${ck.config[k]}, this model has ${c[k]}`);
+      if (ck.config[k] !== c[k])
+        throw new Error(`graft checkpoint ${path} has model.${k} = ${ck.config[k]}, this model has ${c[k]}`);
     }
     donorCheckpoints.set(path, ck);
   }
@@ -73,14 +74,21 @@ const PASSES: { [K in PassKind]: TfApply<K> } = {
     const base = ctx.base();
     for (let l = 0; l < ctx.config.depth; l++) {
       const sites = { patterns: site.pattern(l), values: site.v(l), queries: site.rotQ(l), keys: site.rotK(l) };
-      for (const w of spec.what) { const v = base.acts.get(sites[w])!; ctx.set(sites[w], v, full(shapeOf(v))); }
+      for (const w of spec.what) {
+        const v = base.acts.get(sites[w])!;
+        ctx.set(sites[w], v, full(shapeOf(v)));
+      }
     }
   },
   // §4.8 the heads' clean pre-softmax scores divided by T.
   temperature: (spec, ctx) => {
     for (const [layer, heads] of byLayer(ctx.config, spec.heads)) {
       const s = ctx.base().acts.get(site.attnScores(layer))!;
-      ctx.set(site.attnScores(layer), tf.div(s, spec.temperature), tf.tensor(headMaskArray(shapeOf(s), heads), shapeOf(s), 'bool'));
+      ctx.set(
+        site.attnScores(layer),
+        tf.div(s, spec.temperature),
+        tf.tensor(headMaskArray(shapeOf(s), heads), shapeOf(s), 'bool'),
+      );
     }
   },
   // §4.6 three passes: base → embedding E; pattern pass with Layer-1's block output = shifted E
@@ -90,7 +98,10 @@ const PASSES: { [K in PassKind]: TfApply<K> } = {
     const rows = tf.unstack(E, 1);
     const shifted = tf.stack([rows[0], rows[0], rows[1], rows[2], rows[4]], 1);
     const m = full(shapeOf(E));
-    const pass2 = ctx.pass(new Map([[site.residPost(0), { value: shifted, mask: m }]]), new Set([site.pattern(1), site.attnScores(1)]));
+    const pass2 = ctx.pass(
+      new Map([[site.residPost(0), { value: shifted, mask: m }]]),
+      new Set([site.pattern(1), site.attnScores(1)]),
+    );
     ctx.layer1PatternPass = pass2;
     ctx.set(site.residPost(0), E, m);
     const p = pass2.acts.get(site.pattern(1))!;
@@ -99,18 +110,26 @@ const PASSES: { [K in PassKind]: TfApply<K> } = {
   // §4.7 query logits = the head's pre-softmax scores at the two label keys, all other logits −1e9.
   // With the layer1 clamp the scores come from its pattern pass (shifted input).
   copy: (spec, ctx) => {
-    const c = ctx.config, T = seqLen(c), L = c.numLabels, B = ctx.batchSize;
+    const c = ctx.config,
+      T = seqLen(c),
+      L = c.numLabels,
+      B = ctx.batchSize;
     const h = parseHead(spec.head, c.depth, c.numHeads);
     const source = ctx.layer1PatternPass && h.layer === 1 ? ctx.layer1PatternPass : ctx.base();
     const S = source.acts.get(site.attnScores(h.layer))!; // [B, H, T, T]
     const z = tf.reshape(tf.slice(S, [0, h.head, T - 1, 0], [B, 1, 1, T]), [B, T]);
-    const z1 = tf.slice(z, [0, 1], [B, 1]), z2 = tf.slice(z, [0, 3], [B, 1]);
+    const z1 = tf.slice(z, [0, 1], [B, 1]),
+      z2 = tf.slice(z, [0, 3], [B, 1]);
     const y = ctx.inputs.labels;
     const oh1 = tf.cast(tf.oneHot(tf.reshape(tf.slice(y, [0, 0], [B, 1]), [B]), L), 'float32');
     const oh2 = tf.cast(tf.oneHot(tf.reshape(tf.slice(y, [0, 1], [B, 1]), [B]), L), 'float32');
     const rest = tf.sub(1, tf.add(oh1, oh2));
     const q = tf.add(tf.add(tf.mul(oh1, z1), tf.mul(oh2, z2)), tf.mul(rest, NEG)); // [B, L]
-    const value = tf.pad(tf.reshape(q, [B, 1, L]), [[0, 0], [T - 1, 0], [0, 0]]);
+    const value = tf.pad(tf.reshape(q, [B, 1, L]), [
+      [0, 0],
+      [T - 1, 0],
+      [0, 0],
+    ]);
     const mask = new Uint8Array(B * T * L);
     for (let b = 0; b < B; b++) mask.fill(1, (b * T + T - 1) * L, (b * T + T) * L);
     ctx.set(site.logits, value, tf.tensor(mask, [B, T, L], 'bool'));
@@ -139,21 +158,38 @@ function graftOut(spec: Spec<'graft-out'>, c: ModelConfig, inputs: ModelInputs, 
 }
 
 function ordered(clamps: ClampSpec[], sequences: number): ClampSpec[] {
-  return clamps.filter((s) => isActive(s, sequences)).sort((a, b) => CLAMP_ORDER.indexOf(a.kind) - CLAMP_ORDER.indexOf(b.kind));
+  return clamps
+    .filter((s) => isActive(s, sequences))
+    .sort((a, b) => CLAMP_ORDER.indexOf(a.kind) - CLAMP_ORDER.indexOf(b.kind));
 }
 
 /** The merged host overrides of the constant clamps active at `sequences`. */
-export function hostOverrides(c: ModelConfig, host: ClampBatch, clamps: ClampSpec[], sequences: number): Map<string, HostOverride> {
+export function hostOverrides(
+  c: ModelConfig,
+  host: ClampBatch,
+  clamps: ClampSpec[],
+  sequences: number,
+): Map<string, HostOverride> {
   const list: HostOverride[] = [];
-  for (const s of ordered(clamps, sequences)) { const h = defOf(s).host; if (h) list.push(...h(s, c, host)); }
+  for (const s of ordered(clamps, sequences)) {
+    const h = defOf(s).host;
+    if (h) list.push(...h(s, c, host));
+  }
   return mergeHostOverrides(list);
 }
 
-export interface ClampedForwardOptions { record?: boolean | ReadonlySet<string> }
+export interface ClampedForwardOptions {
+  record?: boolean | ReadonlySet<string>;
+}
 
 /** Runs the model with every clamp active at `sequences`. */
 export function clampedForward(
-  c: ModelConfig, w: Weights, inputs: ModelInputs, host: ClampBatch, clamps: ClampSpec[], sequences: number,
+  c: ModelConfig,
+  w: Weights,
+  inputs: ModelInputs,
+  host: ClampBatch,
+  clamps: ClampSpec[],
+  sequences: number,
   opts: ClampedForwardOptions = {},
 ): ForwardResult {
   const active = ordered(clamps, sequences);
@@ -161,7 +197,10 @@ export function clampedForward(
   const ctx = new ClampContext(c, w, inputs, host);
   let out: Spec<'graft-out'> | undefined;
   for (const s of active) {
-    if (s.kind === 'graft-out') { out = s; continue; }
+    if (s.kind === 'graft-out') {
+      out = s;
+      continue;
+    }
     const h = defOf(s).host;
     if (h) for (const o of h(s, c, host)) ctx.setHost(o);
     else (PASSES[s.kind as PassKind] as TfApply<PassKind>)(s as Spec<PassKind>, ctx);

@@ -23,7 +23,9 @@ export class ClampContext {
     readonly host: ClampBatch,
   ) {}
 
-  get batchSize(): number { return this.host.size; }
+  get batchSize(): number {
+    return this.host.size;
+  }
 
   /** The clean forward pass (no clamps), every site recorded; computed once per call. */
   base(): ForwardResult {
@@ -39,7 +41,10 @@ export class ClampContext {
   /** Sets `value` on the entries of `site` where `mask` is true, on top of earlier overrides. */
   set(site: string, value: tf.Tensor, mask: tf.Tensor): void {
     const prev = this.overrides.get(site);
-    if (!prev) { this.overrides.set(site, { value, mask }); return; }
+    if (!prev) {
+      this.overrides.set(site, { value, mask });
+      return;
+    }
     this.overrides.set(site, { value: tf.where(mask, value, prev.value), mask: tf.logicalOr(prev.mask, mask) });
   }
 

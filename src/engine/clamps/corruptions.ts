@@ -22,9 +22,9 @@ export const CORRUPTIONS: readonly Corruption[] = ['labels', 'prev-token', 'clas
 
 export const CORRUPTION_DOC: Record<Corruption, string> = {
   labels: 'x1 ℓ2 x2 ℓ1 xq: the two context labels swapped',
-  'prev-token': 'x2 ℓ1 x1 ℓ2 xq: each label\'s previous token replaced by the other pair\'s exemplar',
-  class: 'x1\' ℓ1 x2\' ℓ2 xq\': every exemplar from the next class-disjoint sequence of the batch, '
-    + 'same answer position',
+  'prev-token': "x2 ℓ1 x1 ℓ2 xq: each label's previous token replaced by the other pair's exemplar",
+  class:
+    "x1' ℓ1 x2' ℓ2 xq': every exemplar from the next class-disjoint sequence of the batch, " + 'same answer position',
 };
 
 export function checkCorruption(x: unknown): Corruption {
@@ -46,18 +46,28 @@ export interface CorruptionMap {
  * The map of corruption `kind` on a batch of B sequences. `ids` [B, 3] identify the items' classes (class
  * indices, or any id equal exactly for equal classes); only `class` reads them.
  */
-export function corruptionMap(kind: Corruption, B: number, labels: ArrayLike<number>,
-  ids?: ArrayLike<number>): CorruptionMap {
+export function corruptionMap(
+  kind: Corruption,
+  B: number,
+  labels: ArrayLike<number>,
+  ids?: ArrayLike<number>,
+): CorruptionMap {
   const n = B * 3;
   const exemplarFrom = Int32Array.from({ length: n }, (_, i) => i);
   const labelFrom = Int32Array.from({ length: n }, (_, i) => i);
   let unmatched = 0;
-  if (kind === 'labels') for (let b = 0; b < B; b++) { labelFrom[3 * b] = 3 * b + 1; labelFrom[3 * b + 1] = 3 * b; }
+  if (kind === 'labels')
+    for (let b = 0; b < B; b++) {
+      labelFrom[3 * b] = 3 * b + 1;
+      labelFrom[3 * b + 1] = 3 * b;
+    }
   else if (kind === 'prev-token') {
-    for (let b = 0; b < B; b++) { exemplarFrom[3 * b] = 3 * b + 1; exemplarFrom[3 * b + 1] = 3 * b; }
-  }
-  else {
-    if (!ids) throw new Error('the class corruption needs the items\' class ids');
+    for (let b = 0; b < B; b++) {
+      exemplarFrom[3 * b] = 3 * b + 1;
+      exemplarFrom[3 * b + 1] = 3 * b;
+    }
+  } else {
+    if (!ids) throw new Error("the class corruption needs the items' class ids");
     // The query's label is the matching context label (spec §1.1), so the answer position is read from labels.
     const correct = (b: number) => (labels[3 * b + 2] === labels[3 * b] ? 0 : 1);
     const overlap = (a: number, p: number) => {
@@ -66,12 +76,20 @@ export function corruptionMap(kind: Corruption, B: number, labels: ArrayLike<num
       return s;
     };
     for (let b = 0; b < B; b++) {
-      let best = -1, bestOverlap = Infinity;
+      let best = -1,
+        bestOverlap = Infinity;
       for (let s = 1; s < B && bestOverlap > 0; s++) {
-        const p = (b + s) % B, o = overlap(b, p);
-        if (o < bestOverlap) { best = p; bestOverlap = o; }
+        const p = (b + s) % B,
+          o = overlap(b, p);
+        if (o < bestOverlap) {
+          best = p;
+          bestOverlap = o;
+        }
       }
-      if (best < 0) { best = b; bestOverlap = 1; }
+      if (best < 0) {
+        best = b;
+        bestOverlap = 1;
+      }
       if (bestOverlap > 0) unmatched++;
       const swap = correct(best) !== correct(b);
       exemplarFrom[3 * b] = 3 * best + (swap ? 1 : 0);
@@ -86,9 +104,11 @@ export function corruptionMap(kind: Corruption, B: number, labels: ArrayLike<num
 export function corruptHostBatch(b: HostBatch, kind: Corruption): { batch: HostBatch; unmatched: number } {
   if (b.labels.length !== b.size * 3) throw new Error('corruptions are defined for two context pairs (5 tokens)');
   const m = corruptionMap(kind, b.size, b.labels, b.index);
-  const index = new Int32Array(b.index.length), labels = new Int32Array(b.labels.length);
+  const index = new Int32Array(b.index.length),
+    labels = new Int32Array(b.labels.length);
   for (let i = 0; i < index.length; i++) {
-    index[i] = b.index[m.exemplarFrom[i]]; labels[i] = b.labels[m.labelFrom[i]];
+    index[i] = b.index[m.exemplarFrom[i]];
+    labels[i] = b.labels[m.labelFrom[i]];
   }
   return { batch: { size: b.size, labels, vectors: b.vectors, index }, unmatched: m.unmatched };
 }

@@ -4,10 +4,12 @@
 export function headMaskArray(shape: number[], heads: number[], rows?: number[]): Uint8Array {
   const [B, H, T, X] = shape;
   const m = new Uint8Array(B * H * T * X);
-  for (let b = 0; b < B; b++) for (const h of heads) for (let t = 0; t < T; t++) {
-    if (rows && !rows.includes(t)) continue;
-    m.fill(1, ((b * H + h) * T + t) * X, ((b * H + h) * T + t + 1) * X);
-  }
+  for (let b = 0; b < B; b++)
+    for (const h of heads)
+      for (let t = 0; t < T; t++) {
+        if (rows && !rows.includes(t)) continue;
+        m.fill(1, ((b * H + h) * T + t) * X, ((b * H + h) * T + t + 1) * X);
+      }
   return m;
 }
 

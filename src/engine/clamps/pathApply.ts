@@ -35,28 +35,41 @@ export const stopGradient = tf.customGrad(((x: tf.Tensor) => ({
 
 /** Head `head`'s write into the residual stream, [B, T, d], from a per-head z [B, T, H, D] of block `layer`. */
 export function senderOutput(c: ModelConfig, w: Weights, z: tf.Tensor, layer: number, head: number): tf.Tensor {
-  const [B, T] = z.shape, D = headDim(c);
+  const [B, T] = z.shape,
+    D = headDim(c);
   const zh = tf.reshape(tf.slice(z, [0, 0, head, 0], [B, T, 1, D]), [B, T, D]);
   return linear(zh, tf.slice(w[`blocks.${layer}.attn.proj.weight`], [0, head * D], [c.dModel, D]));
 }
 
 /** One head's Q, K or V input [B, T, D] computed from a residual x [B, T, d] through block `layer`'s LN. */
-export function receiverInput(c: ModelConfig, w: Weights, x: tf.Tensor, layer: number, input: PathInput,
-  head: number): tf.Tensor {
-  const D = headDim(c), which = { q: 0, k: 1, v: 2 }[input];
+export function receiverInput(
+  c: ModelConfig,
+  w: Weights,
+  x: tf.Tensor,
+  layer: number,
+  input: PathInput,
+  head: number,
+): tf.Tensor {
+  const D = headDim(c),
+    which = { q: 0, k: 1, v: 2 }[input];
   const n = layerNorm(x, w[`blocks.${layer}.ln.weight`], w[`blocks.${layer}.ln.bias`], c.lnEps);
   return linear(n, tf.slice(w[`blocks.${layer}.attn.qkv.weight`], [which * c.dModel + head * D, 0], [D, c.dModel]));
 }
 
 /** Model inputs with a corruption applied (clamps/corruptions.ts), as tensors. */
-export function corruptInputs(inputs: ModelInputs, kind: Corruption, labels: ArrayLike<number>,
-  ids?: ArrayLike<number>): ModelInputs {
+export function corruptInputs(
+  inputs: ModelInputs,
+  kind: Corruption,
+  labels: ArrayLike<number>,
+  ids?: ArrayLike<number>,
+): ModelInputs {
   const [B, items, I] = inputs.exemplars.shape;
   const m = corruptionMap(kind, B, labels, ids);
   const ex = tf.gather(tf.reshape(inputs.exemplars, [B * items, I]), tf.tensor1d(m.exemplarFrom, 'int32'));
   const lab = tf.gather(tf.reshape(inputs.labels, [B * items]), tf.tensor1d(m.labelFrom, 'int32'));
   return {
-    exemplars: tf.reshape(ex, [B, items, I]) as tf.Tensor3D, labels: tf.reshape(lab, [B, items]) as tf.Tensor2D,
+    exemplars: tf.reshape(ex, [B, items, I]) as tf.Tensor3D,
+    labels: tf.reshape(lab, [B, items]) as tf.Tensor2D,
   };
 }
 
@@ -94,15 +107,19 @@ function corruptedPass(ctx: ClampContext, p: PathPasses, kind: Corruption): Forw
 
 /** Applies one path clamp (called by apply.ts in composition order). */
 export function applyPathClamp(spec: PathSpec, ctx: ClampContext): void {
-  const c = ctx.config, H = c.numHeads, D = headDim(c);
-  const s = parseHead(spec.sender, c.depth, c.numHeads), t = parseHead(spec.receiver, c.depth, c.numHeads);
+  const c = ctx.config,
+    H = c.numHeads,
+    D = headDim(c);
+  const s = parseHead(spec.sender, c.depth, c.numHeads),
+    t = parseHead(spec.receiver, c.depth, c.numHeads);
   const p = pathPasses(ctx);
-  const resid = p.base.acts.get(site.residPre(t.layer))!;                       // [B, T, d]
+  const resid = p.base.acts.get(site.residPre(t.layer))!; // [B, T, d]
   const out = senderOutput(c, ctx.weights, p.base.acts.get(site.z(s.layer))!, s.layer, s.head);
   let r: tf.Tensor;
   if (spec.kind === 'stop-gradient') r = stopGradient(out);
   else if (spec.with === 'zero') r = tf.zerosLike(out);
-  else if (spec.with === 'mean') r = stopGradient(tf.mean(out, 0, true));   // [1, T, d], broadcast over the batch
+  else if (spec.with === 'mean')
+    r = stopGradient(tf.mean(out, 0, true)); // [1, T, d], broadcast over the batch
   else {
     const z = corruptedPass(ctx, p, spec.corruption!).acts.get(site.z(s.layer))!;
     r = senderOutput(c, ctx.weights, z, s.layer, s.head);
@@ -114,8 +131,14 @@ export function applyPathClamp(spec: PathSpec, ctx: ClampContext): void {
   const x = tf.add(resid, delta);
   const [B, T] = resid.shape;
   const one = tf.reshape(receiverInput(c, ctx.weights, x, t.layer, spec.input, t.head), [B, T, 1, D]);
-  const value = tf.pad(one, [[0, 0], [0, 0], [t.head, H - t.head - 1], [0, 0]]);
-  const name = inputSite(spec.input, t.layer), shape = [B, T, H, D];
+  const value = tf.pad(one, [
+    [0, 0],
+    [0, 0],
+    [t.head, H - t.head - 1],
+    [0, 0],
+  ]);
+  const name = inputSite(spec.input, t.layer),
+    shape = [B, T, H, D];
   let mask = tf.tensor(perHeadMaskArray(shape, [t.head]), shape, 'bool');
   // Entries a non-path clamp fixed (an ablated receiver's zero values) keep that clamp's value; an earlier
   // path clamp on the same input is superseded by this value, which includes its delta.

@@ -27,7 +27,11 @@ export const PATH_INPUTS: readonly PathInput[] = ['q', 'k', 'v'];
 export type PathReplacement = 'corrupt' | 'zero' | 'mean';
 export const PATH_REPLACEMENTS: readonly PathReplacement[] = ['corrupt', 'zero', 'mean'];
 
-export interface PathEdge { sender: string; receiver: string; input: PathInput }
+export interface PathEdge {
+  sender: string;
+  receiver: string;
+  input: PathInput;
+}
 export type PathPatchBody = { kind: 'path-patch' } & PathEdge & { with: PathReplacement; corruption?: Corruption };
 export type StopGradientBody = { kind: 'stop-gradient' } & PathEdge;
 
@@ -43,11 +47,16 @@ function readEdge(r: FieldReader, kind: string): PathEdge {
     if (hs.length !== 1) r.fail(`.${key} must be a single head, got ${hs.join(',')}`);
     return hs[0];
   };
-  const sender = one('sender'), receiver = one('receiver');
-  const m = r.model, s = parseHead(sender, m.depth, m.numHeads), t = parseHead(receiver, m.depth, m.numHeads);
+  const sender = one('sender'),
+    receiver = one('receiver');
+  const m = r.model,
+    s = parseHead(sender, m.depth, m.numHeads),
+    t = parseHead(receiver, m.depth, m.numHeads);
   if (t.layer <= s.layer) {
-    r.fail(`: a ${kind} edge's receiver must sit in a later layer than its sender (it reads the sender's output), `
-      + `got ${sender} → ${receiver}${t.layer === 0 ? ' (a first-layer head reads only the embedding)' : ''}`);
+    r.fail(
+      `: a ${kind} edge's receiver must sit in a later layer than its sender (it reads the sender's output), ` +
+        `got ${sender} → ${receiver}${t.layer === 0 ? ' (a first-layer head reads only the embedding)' : ''}`,
+    );
   }
   const input = r.raw('input');
   if (!PATH_INPUTS.includes(input as PathInput)) {
@@ -57,16 +66,21 @@ function readEdge(r: FieldReader, kind: string): PathEdge {
 }
 
 const edgeText = (e: PathEdge) => `${e.sender}→${e.receiver}.${e.input.toUpperCase()}`;
-const writesInput = (e: PathEdge, c: ModelShape) =>
-  [inputSite(e.input, parseHead(e.receiver, c.depth, c.numHeads).layer)];
+const writesInput = (e: PathEdge, c: ModelShape) => [
+  inputSite(e.input, parseHead(e.receiver, c.depth, c.numHeads).layer),
+];
 const TFJS_ONLY = { no: 'reads passes of the model' } as const;
 
 export const PATH_PATCH_DEF: ClampKindDef<'path-patch'> = {
-  kind: 'path-patch', section: 'issue 18', summary: 'one edge sees the sender\'s corrupted / zero / mean output',
-  effect: 'the receiver\'s Q, K or V reads LN(resid − out_sender + r), r = the sender\'s output on a corrupted '
-    + 'input, 0 or its batch mean; the rest of the forward clean',
+  kind: 'path-patch',
+  section: 'issue 18',
+  summary: "one edge sees the sender's corrupted / zero / mean output",
+  effect:
+    "the receiver's Q, K or V reads LN(resid − out_sender + r), r = the sender's output on a corrupted " +
+    'input, 0 or its batch mean; the rest of the forward clean',
   example: 'path-patch:L1H2>L2H3,input=k,with=corrupt,corruption=prev-token',
-  fields: ['sender', 'receiver', 'input', 'with', 'corruption'], items: 'edge',
+  fields: ['sender', 'receiver', 'input', 'with', 'corruption'],
+  items: 'edge',
   shortDefaults: { input: 'k', with: 'zero' },
   twoPairs: false,
   parse: (r) => {
@@ -79,7 +93,11 @@ export const PATH_PATCH_DEF: ClampKindDef<'path-patch'> = {
     if (w === 'corrupt') {
       if (cor === undefined) r.fail(`: with = "corrupt" needs a corruption (${CORRUPTIONS.join(', ')})`);
       let k: Corruption;
-      try { k = checkCorruption(cor); } catch (err) { return r.fail(`.corruption: ${(err as Error).message}`); }
+      try {
+        k = checkCorruption(cor);
+      } catch (err) {
+        return r.fail(`.corruption: ${(err as Error).message}`);
+      }
       if (r.model.contextLen !== 2) r.fail(': corruptions are defined for 2 context pairs (5 tokens)');
       return { kind: 'path-patch', ...e, with: 'corrupt', corruption: k };
     }
@@ -88,25 +106,38 @@ export const PATH_PATCH_DEF: ClampKindDef<'path-patch'> = {
   },
   describe: (s) => `path-patch ${edgeText(s)} (${s.with === 'corrupt' ? `corrupted: ${s.corruption}` : s.with})`,
   writes: writesInput,
-  application: 'pass', batchFree: false,
-  fastTraining: () => TFJS_ONLY, fastForward: () => TFJS_ONLY,
+  application: 'pass',
+  batchFree: false,
+  fastTraining: () => TFJS_ONLY,
+  fastForward: () => TFJS_ONLY,
 };
 
 export const STOP_GRADIENT_DEF: ClampKindDef<'stop-gradient'> = {
-  kind: 'stop-gradient', section: 'issue 18', summary: 'clean forward, no gradient back along one edge',
-  effect: 'the receiver\'s Q, K or V reads LN(resid − out_sender + stopgrad(out_sender)): the forward is unchanged, '
-    + 'no gradient reaches the sender along that edge',
-  example: 'stop-gradient:L1H2>L2H3,input=k', fields: ['sender', 'receiver', 'input'], items: 'edge',
-  shortDefaults: { input: 'k' }, twoPairs: false,
+  kind: 'stop-gradient',
+  section: 'issue 18',
+  summary: 'clean forward, no gradient back along one edge',
+  effect:
+    "the receiver's Q, K or V reads LN(resid − out_sender + stopgrad(out_sender)): the forward is unchanged, " +
+    'no gradient reaches the sender along that edge',
+  example: 'stop-gradient:L1H2>L2H3,input=k',
+  fields: ['sender', 'receiver', 'input'],
+  items: 'edge',
+  shortDefaults: { input: 'k' },
+  twoPairs: false,
   parse: (r) => ({ kind: 'stop-gradient', ...readEdge(r, 'stop-gradient') }),
   describe: (s) => `stop-gradient ${edgeText(s)}`,
   writes: writesInput,
-  application: 'pass', batchFree: true,
-  fastTraining: () => TFJS_ONLY, fastForward: () => TFJS_ONLY,
+  application: 'pass',
+  batchFree: true,
+  fastTraining: () => TFJS_ONLY,
+  fastForward: () => TFJS_ONLY,
 };
 
 /** A path clamp's edge in the canonical head form (for tables): "L1H2→L2H3.K". */
-export function pathEdgeName(sender: { layer: number; head: number }, receiver: { layer: number; head: number },
-  input: PathInput): string {
+export function pathEdgeName(
+  sender: { layer: number; head: number },
+  receiver: { layer: number; head: number },
+  input: PathInput,
+): string {
   return `${formatHead(sender)}→${formatHead(receiver)}.${input.toUpperCase()}`;
 }

@@ -6,7 +6,14 @@
  */
 import { formatHead, parseHead, parseHeadList } from './heads';
 import {
-  CLAMP_KIND_DEFS, CLAMP_ORDER, ClampKind, ClampSpec, ClampWindow, FieldReader, ModelShape, defOf,
+  CLAMP_KIND_DEFS,
+  CLAMP_ORDER,
+  ClampKind,
+  ClampSpec,
+  ClampWindow,
+  FieldReader,
+  ModelShape,
+  defOf,
 } from './kinds';
 
 export type { ClampWindow, PreserveWhat, ClampSpec, ClampKind, ModelShape } from './kinds';
@@ -28,7 +35,9 @@ export function normalizeClamps(raw: unknown, m: ModelShape): ClampSpec[] {
 
 /** The field reader a kind's `parse` validates its JSON fields with (errors name `where.field`). */
 function fieldReader(o: Record<string, unknown>, where: string, m: ModelShape): FieldReader {
-  const fail = (msg: string): never => { throw new Error(`${where}${msg}`); };
+  const fail = (msg: string): never => {
+    throw new Error(`${where}${msg}`);
+  };
   const r: FieldReader = {
     model: m,
     fail,
@@ -42,7 +51,8 @@ function fieldReader(o: Record<string, unknown>, where: string, m: ModelShape): 
     },
     num: (key, dflt, lo, hi) => {
       const v = o[key] ?? dflt;
-      if (typeof v !== 'number' || !Number.isFinite(v) || v < lo || v > hi) fail(`.${key} must be a number in [${lo}, ${hi}], got ${JSON.stringify(o[key])}`);
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < lo || v > hi)
+        fail(`.${key} must be a number in [${lo}, ${hi}], got ${JSON.stringify(o[key])}`);
       return v as number;
     },
     bool: (key) => {
@@ -56,11 +66,14 @@ function fieldReader(o: Record<string, unknown>, where: string, m: ModelShape): 
     },
     layer: (key) => {
       const v = o[key];
-      if (!Number.isInteger(v) || (v as number) < 0 || (v as number) >= m.depth) fail(`.${key} must be a block index in [0, ${m.depth - 1}] (0 = Layer 1), got ${JSON.stringify(v)}`);
+      if (!Number.isInteger(v) || (v as number) < 0 || (v as number) >= m.depth)
+        fail(`.${key} must be a block index in [0, ${m.depth - 1}] (0 = Layer 1), got ${JSON.stringify(v)}`);
       return v as number;
     },
     onlyLayer: (hs, l, what) => {
-      for (const h of hs) if (parseHead(h, m.depth, m.numHeads).layer !== l) fail(`: ${what} clamps apply to Layer ${l + 1} heads, got ${h}`);
+      for (const h of hs)
+        if (parseHead(h, m.depth, m.numHeads).layer !== l)
+          fail(`: ${what} clamps apply to Layer ${l + 1} heads, got ${h}`);
       return hs;
     },
   };
@@ -68,36 +81,51 @@ function fieldReader(o: Record<string, unknown>, where: string, m: ModelShape): 
 }
 
 function normalizeOne(r: unknown, where: string, m: ModelShape): ClampSpec {
-  if (typeof r !== 'object' || r === null || Array.isArray(r)) throw new Error(`${where} must be an object with a "kind"`);
+  if (typeof r !== 'object' || r === null || Array.isArray(r))
+    throw new Error(`${where} must be an object with a "kind"`);
   const o = r as Record<string, unknown>;
   const win: ClampWindow = {};
   for (const k of ['from', 'until'] as const) {
     if (o[k] === undefined) continue;
-    if (typeof o[k] !== 'number' || !Number.isInteger(o[k]) || (o[k] as number) < 0) throw new Error(`${where}.${k} must be a whole number of sequences ≥ 0`);
+    if (typeof o[k] !== 'number' || !Number.isInteger(o[k]) || (o[k] as number) < 0)
+      throw new Error(`${where}.${k} must be a whole number of sequences ≥ 0`);
     win[k] = o[k] as number;
   }
-  if (win.from !== undefined && win.until !== undefined && win.until <= win.from) throw new Error(`${where}: until (${win.until}) must be after from (${win.from})`);
-  if (!CLAMP_ORDER.includes(o.kind as ClampKind)) throw new Error(`${where}: unknown clamp kind ${JSON.stringify(o.kind)} (known: ${CLAMP_KINDS.join(', ')})`);
+  if (win.from !== undefined && win.until !== undefined && win.until <= win.from)
+    throw new Error(`${where}: until (${win.until}) must be after from (${win.from})`);
+  if (!CLAMP_ORDER.includes(o.kind as ClampKind))
+    throw new Error(`${where}: unknown clamp kind ${JSON.stringify(o.kind)} (known: ${CLAMP_KINDS.join(', ')})`);
   const d = defOf(o.kind as ClampKind);
   for (const k of Object.keys(o)) {
-    if (!['kind', 'from', 'until', ...d.fields].includes(k)) throw new Error(`${where}: unknown field "${k}" for a ${String(o.kind)} clamp (fields: ${d.fields.join(', ') || 'none'}, from, until)`);
+    if (!['kind', 'from', 'until', ...d.fields].includes(k))
+      throw new Error(
+        `${where}: unknown field "${k}" for a ${String(o.kind)} clamp (fields: ${d.fields.join(', ') || 'none'}, from, until)`,
+      );
   }
   const spec = d.parse(fieldReader(o, where, m));
-  if (d.twoPairs && m.contextLen !== 2) throw new Error(`${where}: the ${spec.kind} clamp is defined for 2 context pairs (5 tokens); this model has contextLen ${m.contextLen}`);
+  if (d.twoPairs && m.contextLen !== 2)
+    throw new Error(
+      `${where}: the ${spec.kind} clamp is defined for 2 context pairs (5 tokens); this model has contextLen ${m.contextLen}`,
+    );
   return { ...spec, ...win };
 }
 
 /** Cross-clamp rules checked up front, like the reference's option parser. */
 function checkConsistency(list: ClampSpec[], m: ModelShape): void {
   const pt = new Set(list.flatMap((c) => (c.kind === 'prev-token' ? c.heads : [])));
-  for (const c of list) if (c.kind === 'induction') for (const h of c.heads) {
-    if (pt.has(h)) throw new Error(`head ${h} cannot be both a previous-token and an induction head`);
-  }
+  for (const c of list)
+    if (c.kind === 'induction')
+      for (const h of c.heads) {
+        if (pt.has(h)) throw new Error(`head ${h} cannot be both a previous-token and an induction head`);
+      }
   if (list.some((c) => c.kind === 'layer1')) {
     if (m.depth !== 2) throw new Error(`the layer1 clamp needs a two-layer model; this one has ${m.depth} layers`);
-    for (const c of list) if (c.kind === 'ablate') for (const h of c.heads) {
-      if (parseHead(h, m.depth, m.numHeads).layer !== 1) throw new Error(`with the layer1 clamp only Layer 2 heads can be ablated (Layer 1 is replaced), got ${h}`);
-    }
+    for (const c of list)
+      if (c.kind === 'ablate')
+        for (const h of c.heads) {
+          if (parseHead(h, m.depth, m.numHeads).layer !== 1)
+            throw new Error(`with the layer1 clamp only Layer 2 heads can be ablated (Layer 1 is replaced), got ${h}`);
+        }
   }
   checkPatternOnAblated(list);
   checkPathsOnAblated(list);
@@ -106,7 +134,9 @@ function checkConsistency(list: ClampSpec[], m: ModelShape): void {
 }
 
 /** Clamps that set or reshape a head's attention pattern: a no-op on a head whose values are zero-ablated (kinds.ts). */
-export const PATTERN_KINDS = new Set<ClampKind>(CLAMP_KIND_DEFS.filter((d) => 'headPattern' in d && d.headPattern).map((d) => d.kind));
+export const PATTERN_KINDS = new Set<ClampKind>(
+  CLAMP_KIND_DEFS.filter((d) => 'headPattern' in d && d.headPattern).map((d) => d.kind),
+);
 
 /** The heads a clamp names ("copy" holds one `head`, the others `heads`). */
 export function clampHeads(c: ClampSpec): string[] {
@@ -129,8 +159,10 @@ function checkPatternOnAblated(list: ClampSpec[]): void {
       if (a.kind !== 'ablate' || !windowsOverlap(a, p)) continue;
       const h = clampHeads(p).find((x) => a.heads.includes(x));
       if (h) {
-        throw new Error(`head ${h} is zero-ablated by "${describeClamp(a)}", so "${describeClamp(p)}" would clamp a head `
-          + 'whose output is 0 (it would change nothing): clamp another head or drop it from the ablation');
+        throw new Error(
+          `head ${h} is zero-ablated by "${describeClamp(a)}", so "${describeClamp(p)}" would clamp a head ` +
+            'whose output is 0 (it would change nothing): clamp another head or drop it from the ablation',
+        );
       }
     }
   }
@@ -144,8 +176,10 @@ function checkPathsOnAblated(list: ClampSpec[]): void {
       if (a.kind !== 'ablate' || !windowsOverlap(a, p)) continue;
       const h = [p.sender, p.receiver].find((x) => a.heads.includes(x));
       if (h) {
-        throw new Error(`head ${h} is zero-ablated by "${describeClamp(a)}", so "${describeClamp(p)}" would act on an edge `
-          + 'that carries nothing (it would change nothing): choose another edge or drop the head from the ablation');
+        throw new Error(
+          `head ${h} is zero-ablated by "${describeClamp(a)}", so "${describeClamp(p)}" would act on an edge ` +
+            'that carries nothing (it would change nothing): choose another edge or drop the head from the ablation',
+        );
       }
     }
   }
@@ -161,8 +195,10 @@ export function clampWarnings(list: ClampSpec[], m: ModelShape): string[] {
     if (c.kind !== 'induction' && c.kind !== 'match') continue;
     const first = c.heads.filter((h) => parseHead(h, m.depth, m.numHeads).layer === 0);
     if (first.length && m.depth > 1) {
-      out.push(`"${describeClamp(c)}" sets an induction pattern on first-layer head${first.length > 1 ? 's' : ''} `
-        + `${first.join(', ')}: an induction head reads Layer 1's previous-token output, so it lives in Layer ${m.depth}`);
+      out.push(
+        `"${describeClamp(c)}" sets an induction pattern on first-layer head${first.length > 1 ? 's' : ''} ` +
+          `${first.join(', ')}: an induction head reads Layer 1's previous-token output, so it lives in Layer ${m.depth}`,
+      );
     }
   }
   return out;
@@ -185,38 +221,75 @@ export function parseClampFlag(text: string, m: ModelShape): ClampSpec {
   const items: string[] = [];
   let value: number | undefined;
   // A head "1:3" contains a colon too; split items on commas only.
-  for (const item of rest.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const item of rest
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const eq = item.indexOf('=');
     if (eq > 0) {
-      const k = item.slice(0, eq), v = item.slice(eq + 1);
-      const numeric = () => { if (!/^-?\d+(\.\d+)?(e-?\d+)?$/.test(v)) throw new Error(`clamp "${text}": ${k} needs a number, got "${v}"`); return Number(v); };
+      const k = item.slice(0, eq),
+        v = item.slice(eq + 1);
+      const numeric = () => {
+        if (!/^-?\d+(\.\d+)?(e-?\d+)?$/.test(v)) throw new Error(`clamp "${text}": ${k} needs a number, got "${v}"`);
+        return Number(v);
+      };
       switch (k) {
-        case 'from': case 'until': o[k] = numeric(); break;
-        case 'strength': case 'temperature': value = numeric(); break;
-        case 'rows': if (v !== 'labels') throw new Error(`clamp "${text}": rows=labels is the only rows option`); o.labelRowsOnly = true; break;
-        case 'checkpoint': o.checkpoint = v; break;
-        case 'till': o.tillLayer = numeric(); break;
-        case 'from-layer': o.fromLayer = numeric(); break;
-        case 'input': case 'with': case 'corruption': o[k] = v; break;
-        default: throw new Error(`clamp "${text}": unknown option "${k}" (from, until, strength, temperature, rows, `
-          + 'checkpoint, till, from-layer, input, with, corruption)');
+        case 'from':
+        case 'until':
+          o[k] = numeric();
+          break;
+        case 'strength':
+        case 'temperature':
+          value = numeric();
+          break;
+        case 'rows':
+          if (v !== 'labels') throw new Error(`clamp "${text}": rows=labels is the only rows option`);
+          o.labelRowsOnly = true;
+          break;
+        case 'checkpoint':
+          o.checkpoint = v;
+          break;
+        case 'till':
+          o.tillLayer = numeric();
+          break;
+        case 'from-layer':
+          o.fromLayer = numeric();
+          break;
+        case 'input':
+        case 'with':
+        case 'corruption':
+          o[k] = v;
+          break;
+        default:
+          throw new Error(
+            `clamp "${text}": unknown option "${k}" (from, until, strength, temperature, rows, ` +
+              'checkpoint, till, from-layer, input, with, corruption)',
+          );
       }
     } else if (d?.items === 'what') o.what = [...((o.what as string[]) ?? []), item];
     else if (d?.items === 'checkpoint') o.checkpoint = item;
     else if (d?.items === 'edge') {
       // An edge "SENDER>RECEIVER", e.g. L1H2>L2H3 (or 0:2>1:3).
       const [s, r, extra] = item.split('>').map((x) => x.trim());
-      if (!s || !r || extra !== undefined) throw new Error(`clamp "${text}": an edge is SENDER>RECEIVER, e.g. L1H2>L2H3, got "${item}"`);
-      o.sender = [s]; o.receiver = [r];
-    }
-    else {
+      if (!s || !r || extra !== undefined)
+        throw new Error(`clamp "${text}": an edge is SENDER>RECEIVER, e.g. L1H2>L2H3, got "${item}"`);
+      o.sender = [s];
+      o.receiver = [r];
+    } else {
       const [h, v] = item.split('@');
       items.push(h);
       // A number out of range ("@-1") is left to the range check, which names the field and its range.
-      if (v !== undefined) { if (v.trim() === '' || !Number.isFinite(Number(v))) throw new Error(`clamp "${text}": "@${v}" must be a number`); value = Number(v); }
+      if (v !== undefined) {
+        if (v.trim() === '' || !Number.isFinite(Number(v)))
+          throw new Error(`clamp "${text}": "@${v}" must be a number`);
+        value = Number(v);
+      }
     }
   }
-  if (items.length) { if (d?.items === 'head') o.head = items; else o.heads = items; }
+  if (items.length) {
+    if (d?.items === 'head') o.head = items;
+    else o.heads = items;
+  }
   if (value !== undefined) o[d?.value ?? 'strength'] = value;
   return normalizeClamps([o], m)[0];
 }

@@ -5,7 +5,12 @@
  */
 import { CLAMP_ORDER, ClampSpec, FastSupport, ModelShape, defOf, layer1FoldReads } from './kinds';
 
-function refusal(c: ModelShape, clamps: ClampSpec[], support: (s: ClampSpec) => FastSupport, beforeLayer1Clashes: boolean): string | null {
+function refusal(
+  c: ModelShape,
+  clamps: ClampSpec[],
+  support: (s: ClampSpec) => FastSupport,
+  beforeLayer1Clashes: boolean,
+): string | null {
   // Kinds the fast engine does not run at all, grouped by why: "the a, b clamps read passes of the model, …".
   const why = new Map<string, string[]>();
   for (const s of clamps) {
@@ -13,15 +18,24 @@ function refusal(c: ModelShape, clamps: ClampSpec[], support: (s: ClampSpec) => 
     if (typeof f === 'object') why.set(f.no, [...new Set([...(why.get(f.no) ?? []), f.label ?? s.kind])]);
   }
   for (const [reason, labels] of why) {
-    const plural = labels.length > 1, verb = plural ? reason.replace(/^(\w+)s\b/, '$1') : reason;
+    const plural = labels.length > 1,
+      verb = plural ? reason.replace(/^(\w+)s\b/, '$1') : reason;
     return `the ${labels.join(', ')} clamp${plural ? 's' : ''} ${verb}, which only the TensorFlow.js engine runs`;
   }
   // The folded layer-1 passes read some sites clean and apply every override after the clamp.
   if (clamps.some((s) => s.kind === 'layer1')) {
-    const reads = new Set(layer1FoldReads(c)), at = CLAMP_ORDER.indexOf('layer1');
-    const clash = clamps.filter((s) => s.kind !== 'layer1'
-      && ((beforeLayer1Clashes && CLAMP_ORDER.indexOf(s.kind) < at) || defOf(s).writes(s, c).some((w) => reads.has(w))));
-    if (clash.length) return `the ${[...new Set(clash.map((s) => s.kind))].join(', ')} clamp with the layer1 clamp runs on the TensorFlow.js engine only`;
+    const reads = new Set(layer1FoldReads(c)),
+      at = CLAMP_ORDER.indexOf('layer1');
+    const clash = clamps.filter(
+      (s) =>
+        s.kind !== 'layer1' &&
+        ((beforeLayer1Clashes && CLAMP_ORDER.indexOf(s.kind) < at) ||
+          defOf(s)
+            .writes(s, c)
+            .some((w) => reads.has(w))),
+    );
+    if (clash.length)
+      return `the ${[...new Set(clash.map((s) => s.kind))].join(', ')} clamp with the layer1 clamp runs on the TensorFlow.js engine only`;
   }
   return null;
 }
@@ -37,4 +51,6 @@ export function fastForwardClampsUnsupported(c: ModelShape, clamps: ClampSpec[])
 }
 
 /** Whether every active clamp's host overrides depend on the batch size only (the engines then reuse them). */
-export function batchFree(clamps: ClampSpec[]): boolean { return clamps.every((s) => defOf(s).batchFree); }
+export function batchFree(clamps: ClampSpec[]): boolean {
+  return clamps.every((s) => defOf(s).batchFree);
+}

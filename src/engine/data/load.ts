@@ -37,7 +37,9 @@ export async function loadFeatureBank(cfg: DataConfig): Promise<FeatureBank> {
   const { readFeatureFile } = await import('../io/featureFile');
   const { shape, data } = await readFeatureFile(cfg.features, cfg.featuresKey);
   if (shape.length !== 3) {
-    throw new Error(`Features in ${cfg.features} have shape [${shape.join(', ')}]; expected rank 3 [classes, exemplars, dim]`);
+    throw new Error(
+      `Features in ${cfg.features} have shape [${shape.join(', ')}]; expected rank 3 [classes, exemplars, dim]`,
+    );
   }
   const [classes, exemplars, dim] = shape;
   if (data.length !== classes * exemplars * dim) {
@@ -55,7 +57,9 @@ export async function loadTaskData(cfg: DataConfig, model?: { inputDim: number }
   const bank = await loadFeatureBank(cfg);
   if (model && bank.dim !== model.inputDim) {
     const what = cfg.features === 'synthetic' ? 'the synthetic features have' : `features in ${bank.source} have`;
-    throw new Error(`${what} ${bank.dim} values per exemplar but model.inputDim is ${model.inputDim}: set model.inputDim to ${bank.dim}`);
+    throw new Error(
+      `${what} ${bank.dim} values per exemplar but model.inputDim is ${model.inputDim}: set model.inputDim to ${bank.dim}`,
+    );
   }
   const labels = makeLabelScheme(cfg.numLabels, cfg.labelSplit, cfg.labelSplitSeed);
   return new TaskData(bank, cfg, labels);

@@ -42,18 +42,29 @@ export class TaskData {
   readonly exemplarSplit: Split;
   private readonly evalCache = new Map<number, Array<{ spec: EvalSetSpec; batch: Batch }>>();
 
-  constructor(readonly bank: FeatureBank, readonly cfg: DataConfig, readonly labels: LabelScheme) {
+  constructor(
+    readonly bank: FeatureBank,
+    readonly cfg: DataConfig,
+    readonly labels: LabelScheme,
+  ) {
     if (cfg.contextLen !== 2) {
-      throw new Error(`contextLen ${cfg.contextLen} is not supported: only 2 context pairs (the paper's task) are implemented`);
+      throw new Error(
+        `contextLen ${cfg.contextLen} is not supported: only 2 context pairs (the paper's task) are implemented`,
+      );
     }
-    const cs = cfg.classSplit, es = cfg.exemplarSplit;
+    const cs = cfg.classSplit,
+      es = cfg.exemplarSplit;
     this.classSplit = splitRanges(cs);
     this.exemplarSplit = splitRanges(es);
     if (this.classSplit.test[1] > bank.classes) {
-      throw new Error(`classSplit ${JSON.stringify(cs)} needs ${this.classSplit.test[1]} classes but the features have ${bank.classes}`);
+      throw new Error(
+        `classSplit ${JSON.stringify(cs)} needs ${this.classSplit.test[1]} classes but the features have ${bank.classes}`,
+      );
     }
     if (this.exemplarSplit.test[1] > bank.exemplars) {
-      throw new Error(`exemplarSplit ${JSON.stringify(es)} needs ${this.exemplarSplit.test[1]} exemplars per class but the features have ${bank.exemplars}`);
+      throw new Error(
+        `exemplarSplit ${JSON.stringify(es)} needs ${this.exemplarSplit.test[1]} exemplars per class but the features have ${bank.exemplars}`,
+      );
     }
     if (labels.numLabels !== cfg.numLabels) {
       throw new Error(`label scheme has ${labels.numLabels} labels but cfg.numLabels is ${cfg.numLabels}`);
@@ -64,26 +75,39 @@ export class TaskData {
   }
 
   /** Label pairs of a split. */
-  pairs(split: SplitName): Array<[number, number]> { return this.labels[split]; }
+  pairs(split: SplitName): Array<[number, number]> {
+    return this.labels[split];
+  }
 
   /** Whether a batch can be drawn from these splits (≥ 2 classes, ≥ 1 exemplar, ≥ 1 label pair). */
   canSample(classes: SplitName, exemplars: SplitName, labelPairs: SplitName): boolean {
-    return rangeSize(this.classSplit[classes]) >= 2 && rangeSize(this.exemplarSplit[exemplars]) >= 1
-      && this.labels[labelPairs].length >= 1;
+    return (
+      rangeSize(this.classSplit[classes]) >= 2 &&
+      rangeSize(this.exemplarSplit[exemplars]) >= 1 &&
+      this.labels[labelPairs].length >= 1
+    );
   }
 
   /**
    * `size` bursty sequences x1 ℓ1 x2 ℓ2 xq (spec §1.1): one context item of the query's class, one
    * distractor of another class, shuffled; per-sequence relabelling from the split's pair list.
    */
-  sampleBatch(rng: Rng, size: number, classes: SplitName = 'train', exemplars: SplitName = 'train',
-    labelPairs: SplitName = 'train'): Batch {
-    if (!Number.isInteger(size) || size < 0) throw new Error(`sampleBatch: size must be a non-negative integer, got ${size}`);
+  sampleBatch(
+    rng: Rng,
+    size: number,
+    classes: SplitName = 'train',
+    exemplars: SplitName = 'train',
+    labelPairs: SplitName = 'train',
+  ): Batch {
+    if (!Number.isInteger(size) || size < 0)
+      throw new Error(`sampleBatch: size must be a non-negative integer, got ${size}`);
     const [c0, c1] = this.classSplit[classes];
     const [e0, e1] = this.exemplarSplit[exemplars];
     const pairs = this.labels[labelPairs];
-    const nc = c1 - c0, ne = e1 - e0;
-    if (nc < 2) throw new Error(`sampleBatch: the ${classes} class split has ${nc} classes; a query and a distractor need ≥ 2`);
+    const nc = c1 - c0,
+      ne = e1 - e0;
+    if (nc < 2)
+      throw new Error(`sampleBatch: the ${classes} class split has ${nc} classes; a query and a distractor need ≥ 2`);
     if (ne < 1) throw new Error(`sampleBatch: the ${exemplars} exemplar split is empty`);
     if (pairs.length < 1) throw new Error(`sampleBatch: the ${labelPairs} label-pair split is empty`);
 
@@ -96,9 +120,12 @@ export class TaskData {
       const [p0, p1] = pairs[rng.int(pairs.length)];
       const [la, lb] = rng.int(2) === 0 ? [p0, p1] : [p1, p0];
       const o = i * 3;
-      b.classes[o + correct] = q; b.labels[o + correct] = la;
-      b.classes[o + 1 - correct] = d; b.labels[o + 1 - correct] = lb;
-      b.classes[o + 2] = q; b.labels[o + 2] = la;
+      b.classes[o + correct] = q;
+      b.labels[o + correct] = la;
+      b.classes[o + 1 - correct] = d;
+      b.labels[o + 1 - correct] = lb;
+      b.classes[o + 2] = q;
+      b.labels[o + 2] = la;
       for (let k = 0; k < 3; k++) b.exemplarIdx[o + k] = e0 + rng.int(ne);
       b.correct[i] = correct;
     }
@@ -117,7 +144,10 @@ export class TaskData {
       EVAL_SET_SPECS.forEach((spec, stream) => {
         if (!this.canSample(spec.classes, spec.exemplars, spec.labelPairs)) return;
         const rng = new Rng(evalSeed, stream + 1);
-        sets!.push({ spec, batch: this.sampleBatch(rng, this.cfg.evalSize, spec.classes, spec.exemplars, spec.labelPairs) });
+        sets!.push({
+          spec,
+          batch: this.sampleBatch(rng, this.cfg.evalSize, spec.classes, spec.exemplars, spec.labelPairs),
+        });
       });
       this.evalCache.set(evalSeed, sets);
     }
@@ -132,7 +162,8 @@ export class TaskData {
   denseTrainSequences(): Batch {
     const [c0, c1] = this.classSplit.train;
     const ex = this.exemplarSplit.train[0];
-    if (rangeSize(this.exemplarSplit.train) < 1) throw new Error('denseTrainSequences: the train exemplar split is empty');
+    if (rangeSize(this.exemplarSplit.train) < 1)
+      throw new Error('denseTrainSequences: the train exemplar split is empty');
     const ordered: Array<[number, number]> = [];
     for (const [p, q] of this.labels.train) ordered.push([p, q], [q, p]);
     const nc = c1 - c0;
@@ -146,9 +177,12 @@ export class TaskData {
           if (a === c) continue;
           for (const [la, lb] of ordered) {
             const o = i * 3;
-            b.classes[o] = a; b.labels[o] = la;
-            b.classes[o + 1] = c; b.labels[o + 1] = lb;
-            b.classes[o + 2] = correct === 0 ? a : c; b.labels[o + 2] = correct === 0 ? la : lb;
+            b.classes[o] = a;
+            b.labels[o] = la;
+            b.classes[o + 1] = c;
+            b.labels[o + 1] = lb;
+            b.classes[o + 2] = correct === 0 ? a : c;
+            b.labels[o + 2] = correct === 0 ? la : lb;
             b.correct[i++] = correct;
           }
         }
@@ -170,6 +204,9 @@ export function gatherExemplars(bank: FeatureBank, batch: Batch): Float32Array {
 }
 
 function deepFreeze<T>(o: T): T {
-  if (o && typeof o === 'object') { for (const v of Object.values(o)) deepFreeze(v); Object.freeze(o); }
+  if (o && typeof o === 'object') {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
   return o;
 }

@@ -18,4 +18,6 @@ export function splitRanges(counts: [number, number, number]): Split {
 }
 
 /** Number of indices in a half-open range. */
-export function rangeSize(r: [number, number]): number { return r[1] - r[0]; }
+export function rangeSize(r: [number, number]): number {
+  return r[1] - r[0];
+}

@@ -21,12 +21,19 @@ export interface SyntheticOptions {
  */
 export function makeSyntheticFeatures(opts: SyntheticOptions): FeatureBank {
   const { classes = 1623, exemplars = 5, dim = 512, seed, classScale = 0.5, exemplarNoise = 0.25 } = opts;
-  for (const [k, v] of [['classes', classes], ['exemplars', exemplars], ['dim', dim]] as const) {
-    if (!Number.isInteger(v) || v < 1) throw new Error(`makeSyntheticFeatures: ${k} must be a positive integer, got ${v}`);
+  for (const [k, v] of [
+    ['classes', classes],
+    ['exemplars', exemplars],
+    ['dim', dim],
+  ] as const) {
+    if (!Number.isInteger(v) || v < 1)
+      throw new Error(`makeSyntheticFeatures: ${k} must be a positive integer, got ${v}`);
   }
   if (!Number.isFinite(seed)) throw new Error(`makeSyntheticFeatures: seed must be a number, got ${seed}`);
   if (!(classScale >= 0) || !(exemplarNoise >= 0)) {
-    throw new Error(`makeSyntheticFeatures: classScale and exemplarNoise must be ≥ 0, got ${classScale}, ${exemplarNoise}`);
+    throw new Error(
+      `makeSyntheticFeatures: classScale and exemplarNoise must be ≥ 0, got ${classScale}, ${exemplarNoise}`,
+    );
   }
   const protoRng = new Rng(seed, 0);
   const noiseRng = new Rng(seed, 1);
@@ -46,7 +53,10 @@ export function makeSyntheticFeatures(opts: SyntheticOptions): FeatureBank {
     }
   }
   return {
-    classes, exemplars, dim, data,
+    classes,
+    exemplars,
+    dim,
+    data,
     source: `synthetic stand-in (spec §1.5) seed ${seed}, classScale ${classScale}, exemplarNoise ${exemplarNoise}`,
   };
 }

@@ -11,7 +11,11 @@ export interface FeatureBank {
 }
 
 /** Half-open index ranges [start, end) of a split, e.g. classes [0, 50) train, [50, 1523) val, [1523, 1623) test. */
-export interface Split { train: [number, number]; val: [number, number]; test: [number, number] }
+export interface Split {
+  train: [number, number];
+  val: [number, number];
+  test: [number, number];
+}
 
 export type SplitName = 'train' | 'val' | 'test';
 

@@ -26,7 +26,9 @@ const KNOWN = new Set(['sequences', 'step', 'wallTime', 'trainLoss', 'eval', 'in
 export function metricColumns(r: MetricsRecord, depth: number, lr?: number): Array<[string, number]> {
   const num = (x: unknown) => (typeof x === 'number' ? x : NaN);
   const out: Array<[string, number]> = [
-    ['sequences', num(r.sequences)], ['step', num(r.step)], ['wall_time', num(r.wallTime)],
+    ['sequences', num(r.sequences)],
+    ['step', num(r.step)],
+    ['wall_time', num(r.wallTime)],
     ['train/loss', num(r.trainLoss)],
   ];
   if (lr !== undefined) out.push(['train/learning_rate', lr]);
@@ -51,11 +53,18 @@ export function metricScalars(r: MetricsRecord, depth: number, lr?: number): Arr
 
 /** Every record as rows over the union of their columns (first-seen order), missing cells NaN. */
 export function metricTable(
-  records: MetricsRecord[], depth: number, lr?: number,
+  records: MetricsRecord[],
+  depth: number,
+  lr?: number,
 ): { columns: string[]; rows: number[][] } {
   const maps = records.map((r) => new Map(metricColumns(r, depth, lr)));
   const columns: string[] = [];
   const seen = new Set<string>();
-  for (const m of maps) for (const k of m.keys()) if (!seen.has(k)) { seen.add(k); columns.push(k); }
+  for (const m of maps)
+    for (const k of m.keys())
+      if (!seen.has(k)) {
+        seen.add(k);
+        columns.push(k);
+      }
   return { columns, rows: maps.map((m) => columns.map((c) => m.get(c) ?? NaN)) };
 }

@@ -45,7 +45,10 @@ export interface ExportIO {
 
 export function defaultOut(s: RunSnapshot, format: ExportFormat): string {
   const files: Record<ExportFormat, string> = {
-    tensorboard: TENSORBOARD_DIR, 'icl-dynamics': 'icl-dynamics', csv: 'metrics.csv', parquet: 'metrics.parquet',
+    tensorboard: TENSORBOARD_DIR,
+    'icl-dynamics': 'icl-dynamics',
+    csv: 'metrics.csv',
+    parquet: 'metrics.parquet',
     'eval-sets': EVAL_SETS_FILE,
   };
   return path.join(s.dir.path, files[format]);
@@ -73,8 +76,9 @@ export async function exportCommand(o: ExportOptions, io: ExportIO): Promise<voi
       case 'tensorboard': {
         if (s.training && path.resolve(out) === path.join(s.dir.path, TENSORBOARD_DIR)) {
           // TensorBoard only tails the newest file of a folder: a second file would hide the live one's new events.
-          throw new Error(`run ${s.dir.id} is still training and writes ${out} itself; `
-            + 'export its events to another folder');
+          throw new Error(
+            `run ${s.dir.id} is still training and writes ${out} itself; ` + 'export its events to another folder',
+          );
         }
         const r = writeRunEvents(s, out);
         const llc = r.extra ? `, ${r.extra} LLC points` : '';
@@ -88,7 +92,10 @@ export async function exportCommand(o: ExportOptions, io: ExportIO): Promise<voi
         break;
       }
       case 'csv': {
-        if (j.out === '-') { io.stdout(metricsCsv(s).text); break; }
+        if (j.out === '-') {
+          io.stdout(metricsCsv(s).text);
+          break;
+        }
         const r = writeMetricsCsv(s, out);
         io.say(`wrote ${out} (${r.rows} rows × ${r.columns} columns)`);
         break;

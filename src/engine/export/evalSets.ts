@@ -16,7 +16,12 @@ import type { RunConfig } from '../train/runConfig';
 
 export const EVAL_SETS_FILE = 'eval-sets.safetensors';
 
-export interface EvalSetData { name: string; batch: Batch; exemplars: Float32Array; dim: number }
+export interface EvalSetData {
+  name: string;
+  batch: Batch;
+  exemplars: Float32Array;
+  dim: number;
+}
 
 /** The evaluators of a config with their exemplar vectors gathered from the feature bank. */
 export async function evalSetData(config: RunConfig): Promise<{ sets: EvalSetData[]; features: string }> {
@@ -46,10 +51,15 @@ export async function writeEvalSets(config: RunConfig, out: string): Promise<{ s
     tensors[`${s.name}.classes`] = { dtype: 'I32', shape: [N, items], data: s.batch.classes };
     tensors[`${s.name}.exemplarIndex`] = { dtype: 'I32', shape: [N, items], data: s.batch.exemplarIdx };
   }
-  writeFileAtomic(out, encodeSafetensors(tensors, {
-    format: 'induction-lab/eval-sets-v1', sets: JSON.stringify(sets.map((s) => s.name)),
-    evalSeed: String(config.train.evalSeed),
-    features, data_config: JSON.stringify(config.data),
-  }));
+  writeFileAtomic(
+    out,
+    encodeSafetensors(tensors, {
+      format: 'induction-lab/eval-sets-v1',
+      sets: JSON.stringify(sets.map((s) => s.name)),
+      evalSeed: String(config.train.evalSeed),
+      features,
+      data_config: JSON.stringify(config.data),
+    }),
+  );
   return { sets: sets.map((s) => s.name), sequences: sets.reduce((n, s) => n + s.batch.size, 0) };
 }

@@ -42,19 +42,38 @@ function codeHead(h: string, depth: number, heads: number): string {
 
 /** opto.py's defaults (every clamp off). */
 const OPTO_DEFAULTS: Record<string, unknown> = {
-  opto_specific_fn: null, opto_induction_heads: null, opto_induction_head_strength: 1.0, opto_match_heads: null,
-  opto_match_head_temperature: 0.0, opto_prev_token_heads: null, opto_prev_token_head_strength: 1.0,
-  opto_prev_token_only_label: false, opto_disallow_prev_token_heads: null, opto_disallow_prev_token_only_label: false,
-  opto_ablate_heads: null, opto_ablate_embedding: false, opto_perfect_copy_from_head_pattern: null,
-  opto_set_head_temperature: null, opto_final_layer_silence_non_label_attn: null, opto_preserve_patterns: false,
-  opto_preserve_values: false, opto_preserve_queries: false, opto_preserve_keys: false,
-  opto_graft_in_model_ckpt: null, opto_graft_in_model_cfg: null, opto_graft_in_model_till_layer: null,
-  opto_graft_out_model_ckpt: null, opto_graft_out_model_cfg: null, opto_graft_out_model_from_layer: null,
+  opto_specific_fn: null,
+  opto_induction_heads: null,
+  opto_induction_head_strength: 1.0,
+  opto_match_heads: null,
+  opto_match_head_temperature: 0.0,
+  opto_prev_token_heads: null,
+  opto_prev_token_head_strength: 1.0,
+  opto_prev_token_only_label: false,
+  opto_disallow_prev_token_heads: null,
+  opto_disallow_prev_token_only_label: false,
+  opto_ablate_heads: null,
+  opto_ablate_embedding: false,
+  opto_perfect_copy_from_head_pattern: null,
+  opto_set_head_temperature: null,
+  opto_final_layer_silence_non_label_attn: null,
+  opto_preserve_patterns: false,
+  opto_preserve_values: false,
+  opto_preserve_queries: false,
+  opto_preserve_keys: false,
+  opto_graft_in_model_ckpt: null,
+  opto_graft_in_model_cfg: null,
+  opto_graft_in_model_till_layer: null,
+  opto_graft_out_model_ckpt: null,
+  opto_graft_out_model_cfg: null,
+  opto_graft_out_model_from_layer: null,
 };
 
 /** opto.py's options for a clamp list, and what could not be expressed. */
 export function optoOptions(
-  clamps: ClampSpec[], depth: number, numHeads: number,
+  clamps: ClampSpec[],
+  depth: number,
+  numHeads: number,
 ): { opts: Record<string, unknown>; unmapped: string[] } {
   const opts: Record<string, unknown> = { ...OPTO_DEFAULTS };
   const unmapped: string[] = [];
@@ -67,17 +86,26 @@ export function optoOptions(
   const seen = new Set<string>();
   const setOnce = (key: string, v: unknown, c: ClampSpec) => {
     if (seen.has(key) && opts[key] !== v) {
-      unmapped.push(`${JSON.stringify(c)}: ${key} is one value for every head in the reference `
-        + `(kept ${JSON.stringify(opts[key])})`);
-    } else { opts[key] = v; seen.add(key); }
+      unmapped.push(
+        `${JSON.stringify(c)}: ${key} is one value for every head in the reference ` +
+          `(kept ${JSON.stringify(opts[key])})`,
+      );
+    } else {
+      opts[key] = v;
+      seen.add(key);
+    }
   };
   for (const c of clamps) {
     if (c.from !== undefined || c.until !== undefined) {
-      unmapped.push(`${JSON.stringify(c)}: the reference has no clamp windows (from/until); `
-        + 'config.json applies the clamp for the whole run');
+      unmapped.push(
+        `${JSON.stringify(c)}: the reference has no clamp windows (from/until); ` +
+          'config.json applies the clamp for the whole run',
+      );
     }
     switch (c.kind) {
-      case 'ablate': append('opto_ablate_heads', heads(c.heads)); break;
+      case 'ablate':
+        append('opto_ablate_heads', heads(c.heads));
+        break;
       case 'prev-token':
         append('opto_prev_token_heads', heads(c.heads));
         setOnce('opto_prev_token_head_strength', c.strength, c);
@@ -96,15 +124,29 @@ export function optoOptions(
         setOnce('opto_disallow_prev_token_only_label', c.labelRowsOnly, c);
         break;
       case 'silence-non-label': // head indices of the last layer
-        append('opto_final_layer_silence_non_label_attn', c.heads.map((h) => parseHead(h, depth, numHeads).head));
+        append(
+          'opto_final_layer_silence_non_label_attn',
+          c.heads.map((h) => parseHead(h, depth, numHeads).head),
+        );
         break;
       case 'temperature':
-        append('opto_set_head_temperature', heads(c.heads).map((h) => `${h}:${c.temperature}`));
+        append(
+          'opto_set_head_temperature',
+          heads(c.heads).map((h) => `${h}:${c.temperature}`),
+        );
         break;
-      case 'ablate-embedding': opts.opto_ablate_embedding = true; break;
-      case 'preserve': for (const w of c.what) opts[`opto_preserve_${w}`] = true; break;
-      case 'layer1': opts.opto_specific_fn = 'perfect_prev_token_input'; break;
-      case 'copy': opts.opto_perfect_copy_from_head_pattern = codeHead(c.head, depth, numHeads); break;
+      case 'ablate-embedding':
+        opts.opto_ablate_embedding = true;
+        break;
+      case 'preserve':
+        for (const w of c.what) opts[`opto_preserve_${w}`] = true;
+        break;
+      case 'layer1':
+        opts.opto_specific_fn = 'perfect_prev_token_input';
+        break;
+      case 'copy':
+        opts.opto_perfect_copy_from_head_pattern = codeHead(c.head, depth, numHeads);
+        break;
       case 'graft-in':
         opts.opto_graft_in_model_ckpt = c.checkpoint;
         opts.opto_graft_in_model_till_layer = c.tillLayer;
@@ -115,7 +157,8 @@ export function optoOptions(
         opts.opto_graft_out_model_from_layer = c.fromLayer;
         unmapped.push(graftNote(c.kind, c.checkpoint));
         break;
-      case 'path-patch': case 'stop-gradient': // issue 18: no reference option
+      case 'path-patch':
+      case 'stop-gradient': // issue 18: no reference option
         unmapped.push(`${JSON.stringify(c)}: the reference has no path clamps; config.json trains without it`);
         break;
     }
@@ -126,15 +169,21 @@ export function optoOptions(
 
 function graftNote(kind: string, checkpoint: string): string {
   const dir = kind === 'graft-in' ? 'in' : 'out';
-  return `${kind}: the donor ${checkpoint} is a safetensors checkpoint; the reference loads an .eqx checkpoint `
-    + `and its config.json (opto_graft_${dir}_model_cfg)`;
+  return (
+    `${kind}: the donor ${checkpoint} is a safetensors checkpoint; the reference loads an .eqx checkpoint ` +
+    `and its config.json (opto_graft_${dir}_model_cfg)`
+  );
 }
 
 /** config.json as the reference's main.py writes it, from this run's config. */
 export function iclDynamicsConfig(
-  s: RunSnapshot, outDir: string,
+  s: RunSnapshot,
+  outDir: string,
 ): { config: Record<string, unknown>; unmapped: string[] } {
-  const c = s.config, m = c.model, d = c.data, t = c.train;
+  const c = s.config,
+    m = c.model,
+    d = c.data,
+    t = c.train;
   const range = (step: number, end: number, from: number) => {
     const out: number[] = [];
     if (step > 0) for (let x = from; x < end; x += step) out.push(x);
@@ -143,46 +192,104 @@ export function iclDynamicsConfig(
   const specs = EVAL_SET_SPECS.filter((e) => s.records.length === 0 || e.name in (s.records[0].eval ?? {}));
   const { opts, unmapped } = optoOptions(c.clamps, m.depth, m.numHeads);
   unmapped.unshift(
-    'log.h5 <set>/<metric> hold each evaluation\'s mean as [n, 1] (metrics.jsonl keeps no per-sequence values)',
+    "log.h5 <set>/<metric> hold each evaluation's mean as [n, 1] (metrics.jsonl keeps no per-sequence values)",
     'train_loss / train_iter: the mean over the steps between evaluations, at each evaluation, not every step',
     'train_grad_norm, train_grad_batch_stddev, out_context_acc, out_context_prob: not recorded',
     'checkpoints: not converted (.eqx holds a JAX module tree); use checkpoints/seq-N.safetensors in the run folder',
   );
   if (d.features === 'synthetic') {
     const what = String(s.runJson.features ?? 'seeded');
-    unmapped.push(`data_file: the synthetic stand-in of spec §1.5 has no file (${what}); `
-      + 'eval_data.h5 holds the evaluation sequences');
+    unmapped.push(
+      `data_file: the synthetic stand-in of spec §1.5 has no file (${what}); ` +
+        'eval_data.h5 holds the evaluation sequences',
+    );
   }
-  if (m.mlpRatio !== null) unmapped.push('mlp_ratio: this engine\'s MLP (pre-LN ReLU) need not match the reference\'s');
+  if (m.mlpRatio !== null) unmapped.push("mlp_ratio: this engine's MLP (pre-LN ReLU) need not match the reference's");
   if (t.engine !== 'auto' || t.backend !== 'auto') {
     unmapped.push(`train.engine ${t.engine} / train.backend ${t.backend}: no reference option`);
   }
   const config: Record<string, unknown> = {
-    config_from_file: null, suppress_output: false, base_folder: path.dirname(path.resolve(outDir)), use_wandb: false,
-    raw_name: true, run: path.basename(path.resolve(outDir)), disable_jit: false,
-    depth: m.depth, not_causal: false, init_rescale: 1.0, pos_embedding_type: 'rope', sin_time: m.ropeBase,
-    d_model: m.dModel, num_heads: m.numHeads, mlp_ratio: m.mlpRatio, model_output_classes: m.numLabels, no_norm: false,
-    init_seed: t.initSeed, train_seed: t.trainSeed, train_iters: t.sequences, train_bs: t.batchSize,
-    train_microbs: t.batchSize, lr: t.lr, optimizer: 'adam', weight_decay: 0.0, load_from_ckpt: null,
-    load_from_ckpt_cfg: null, no_load_seeds: false, no_load_opt_state: false, ckpt_every: null,
+    config_from_file: null,
+    suppress_output: false,
+    base_folder: path.dirname(path.resolve(outDir)),
+    use_wandb: false,
+    raw_name: true,
+    run: path.basename(path.resolve(outDir)),
+    disable_jit: false,
+    depth: m.depth,
+    not_causal: false,
+    init_rescale: 1.0,
+    pos_embedding_type: 'rope',
+    sin_time: m.ropeBase,
+    d_model: m.dModel,
+    num_heads: m.numHeads,
+    mlp_ratio: m.mlpRatio,
+    model_output_classes: m.numLabels,
+    no_norm: false,
+    init_seed: t.initSeed,
+    train_seed: t.trainSeed,
+    train_iters: t.sequences,
+    train_bs: t.batchSize,
+    train_microbs: t.batchSize,
+    lr: t.lr,
+    optimizer: 'adam',
+    weight_decay: 0.0,
+    load_from_ckpt: null,
+    load_from_ckpt_cfg: null,
+    no_load_seeds: false,
+    no_load_opt_state: false,
+    ckpt_every: null,
     ckpt_sched: t.checkpointEvery > 0 ? range(t.checkpointEvery, t.sequences, t.checkpointEvery) : [2 * t.sequences],
-    ckpt_sched_file: null, train_context_len: d.contextLen, warmup_steps: 4000, decay_steps: 1000000,
-    mixing_coeffs: [1.0], pt_burstiness: [1], pt_distract: null, pt_no_support: null, pt_unique_rest: null,
-    eval_seed: t.evalSeed, eval_iters: d.evalSize, eval_bs: d.evalSize, eval_every: null,
-    eval_sched: range(t.evalEvery, t.sequences, 0), eval_sched_file: null, save_eval_data: 'eval_data.h5',
-    load_eval_data: null, pe_names: specs.map((e) => e.name), pe_classes: specs.map((e) => e.classes),
-    pe_exemplars: specs.map((e) => e.exemplars), pe_burstiness: specs.map(() => 1), pe_noise_scale: null,
-    pe_distract: null, pe_no_support: null, pe_unique_rest: null,
-    pe_fs_relabel_scheme: specs.map((e) => e.labelPairs), pe_context_len: null, pe_assign_query_label_random: null,
-    data_type: 'file', data_file: d.features, data_path_in_file: d.featuresKey ?? 'resnet18/224/feat',
-    class_split: d.classSplit, exemplar_split: d.exemplarSplit, fs_relabel: d.numLabels, fs_relabel_split: d.labelSplit,
-    fs_relabel_split_seed: d.labelSplitSeed, noise_scale_train: 0.0, zipf_alpha: 0.0,
-    match_query_and_distractors: false, assign_query_label_random: false,
+    ckpt_sched_file: null,
+    train_context_len: d.contextLen,
+    warmup_steps: 4000,
+    decay_steps: 1000000,
+    mixing_coeffs: [1.0],
+    pt_burstiness: [1],
+    pt_distract: null,
+    pt_no_support: null,
+    pt_unique_rest: null,
+    eval_seed: t.evalSeed,
+    eval_iters: d.evalSize,
+    eval_bs: d.evalSize,
+    eval_every: null,
+    eval_sched: range(t.evalEvery, t.sequences, 0),
+    eval_sched_file: null,
+    save_eval_data: 'eval_data.h5',
+    load_eval_data: null,
+    pe_names: specs.map((e) => e.name),
+    pe_classes: specs.map((e) => e.classes),
+    pe_exemplars: specs.map((e) => e.exemplars),
+    pe_burstiness: specs.map(() => 1),
+    pe_noise_scale: null,
+    pe_distract: null,
+    pe_no_support: null,
+    pe_unique_rest: null,
+    pe_fs_relabel_scheme: specs.map((e) => e.labelPairs),
+    pe_context_len: null,
+    pe_assign_query_label_random: null,
+    data_type: 'file',
+    data_file: d.features,
+    data_path_in_file: d.featuresKey ?? 'resnet18/224/feat',
+    class_split: d.classSplit,
+    exemplar_split: d.exemplarSplit,
+    fs_relabel: d.numLabels,
+    fs_relabel_split: d.labelSplit,
+    fs_relabel_split_seed: d.labelSplitSeed,
+    noise_scale_train: 0.0,
+    zipf_alpha: 0.0,
+    match_query_and_distractors: false,
+    assign_query_label_random: false,
     ...opts,
   };
   config.induction_lab = {
-    run_id: s.dir.id, run_folder: s.dir.path, status: s.runJson.status, engine: s.runJson.engine ?? null,
-    exported_evaluations: s.records.length, config: c, unmapped,
+    run_id: s.dir.id,
+    run_folder: s.dir.path,
+    status: s.runJson.status,
+    engine: s.runJson.engine ?? null,
+    exported_evaluations: s.records.length,
+    config: c,
+    unmapped,
   };
   return { config, unmapped };
 }
@@ -195,27 +302,45 @@ async function writeH5Atomic(file: string, fill: (f: InstanceType<H5['File']>) =
   const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
     const f = new h5.File(tmp, 'w');
-    try { fill(f); } finally { f.close(); }
+    try {
+      fill(f);
+    } finally {
+      f.close();
+    }
     fs.renameSync(tmp, file);
   } catch (err) {
-    try { fs.unlinkSync(tmp); } catch { /* never created */ }
+    try {
+      fs.unlinkSync(tmp);
+    } catch {
+      /* never created */
+    }
     throw new Error(`cannot write ${file}: ${describeFsError(err)}`, { cause: err });
   }
 }
 
-export interface IclDynamicsExport { files: string[]; evaluations: number; unmapped: string[] }
+export interface IclDynamicsExport {
+  files: string[];
+  evaluations: number;
+  unmapped: string[];
+}
 
 /** A growable 1-D dataset, as main.py creates its log.h5 entries (maxshape None). */
 function growable(name: string, data: Float64Array | Float32Array | BigInt64Array, dtype: string, cols?: number) {
   const n = cols ? data.length / cols : data.length;
   return {
-    name, data, dtype, shape: cols ? [n, cols] : [n], maxshape: cols ? [null, cols] : [null],
+    name,
+    data,
+    dtype,
+    shape: cols ? [n, cols] : [n],
+    maxshape: cols ? [null, cols] : [null],
     chunks: cols ? [Math.max(1, n), cols] : [Math.max(1, n)],
   };
 }
 
 export async function writeIclDynamics(
-  s: RunSnapshot, outDir: string, opts: { evalData?: boolean } = {},
+  s: RunSnapshot,
+  outDir: string,
+  opts: { evalData?: boolean } = {},
 ): Promise<IclDynamicsExport> {
   try {
     fs.mkdirSync(outDir, { recursive: true });
@@ -245,13 +370,27 @@ export async function writeIclDynamics(
     const extra = f.create_group('induction_lab');
     const perHead = (get: (r: (typeof recs)[number]) => number[] | undefined) => {
       const a = new Float64Array(n * H).fill(NaN);
-      recs.forEach((r, i) => (get(r) ?? []).forEach((v, h) => { if (h < H) a[i * H + h] = v; }));
+      recs.forEach((r, i) =>
+        (get(r) ?? []).forEach((v, h) => {
+          if (h < H) a[i * H + h] = v;
+        }),
+      );
       return a;
     };
     const put = (name: string, data: Float64Array | BigInt64Array, shape: number[], dtype: string) =>
       extra.create_dataset({ name, data, shape, dtype });
-    put('induction_strength', perHead((r) => r.inductionStrength), [n, H], '<d');
-    put('prev_token_score', perHead((r) => r.prevTokenScore), [n, H], '<d');
+    put(
+      'induction_strength',
+      perHead((r) => r.inductionStrength),
+      [n, H],
+      '<d',
+    );
+    put(
+      'prev_token_score',
+      perHead((r) => r.prevTokenScore),
+      [n, H],
+      '<d',
+    );
     put('step', BigInt64Array.from(recs.map((r) => BigInt(r.step))), [n], '<q');
     put('wall_time', Float64Array.from(recs.map((r) => r.wallTime)), [n], '<d');
     f.create_attribute('induction_lab_run', s.dir.id);
@@ -263,7 +402,8 @@ export async function writeIclDynamics(
     await writeH5Atomic(evalPath, (f) => {
       for (const e of sets) {
         const g = f.create_group(e.name);
-        const N = e.batch.size, items = s.config.data.contextLen + 1;
+        const N = e.batch.size,
+          items = s.config.data.contextLen + 1;
         g.create_dataset({ name: 'examples', data: e.exemplars, shape: [N, items, e.dim], dtype: '<f' });
         g.create_dataset({ name: 'labels', data: Int32Array.from(e.batch.labels), shape: [N, items], dtype: '<i' });
       }

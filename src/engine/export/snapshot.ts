@@ -37,8 +37,8 @@ export function readRunSnapshot(dirPath: string): RunSnapshot {
   const training = runJson.status === 'running';
   const last = records.at(-1)?.sequences ?? 0;
   const note = training
-    ? `run ${dir.id} is still training: exporting a snapshot up to the last complete evaluation `
-      + `(${records.length} evaluations, ${last} of ${config.train.sequences} sequences)`
+    ? `run ${dir.id} is still training: exporting a snapshot up to the last complete evaluation ` +
+      `(${records.length} evaluations, ${last} of ${config.train.sequences} sequences)`
     : undefined;
   return { dir, runJson, config, records, checkpoints, training, note };
 }

@@ -22,9 +22,13 @@ export const TENSORBOARD_DIR = 'tensorboard';
 function configText(runId: string, config: RunConfig): string {
   const clamps = config.clamps.length ? config.clamps.map((c) => `\`${JSON.stringify(c)}\``).join(', ') : 'none';
   const t = config.train;
-  return `**${runId}** (${config.preset ?? config.name}) · lr ${t.lr} · batch ${t.batchSize} · `
-    + `${t.sequences} sequences · seed ${t.initSeed} · clamps: ${clamps}\n\n`
-    + '```json\n' + JSON.stringify(config, null, 2) + '\n```';
+  return (
+    `**${runId}** (${config.preset ?? config.name}) · lr ${t.lr} · batch ${t.batchSize} · ` +
+    `${t.sequences} sequences · seed ${t.initSeed} · clamps: ${clamps}\n\n` +
+    '```json\n' +
+    JSON.stringify(config, null, 2) +
+    '\n```'
+  );
 }
 
 /** What the trainer holds while a run trains: one event file, written as each evaluation is logged. */
@@ -39,13 +43,20 @@ export interface TrainingEvents {
  * rebuilds the events from it.
  */
 export function openTrainingEvents(
-  runDir: { path: string; id: string }, config: RunConfig, startSequences: number, warn: (msg: string) => void,
+  runDir: { path: string; id: string },
+  config: RunConfig,
+  startSequences: number,
+  warn: (msg: string) => void,
 ): TrainingEvents | null {
   if (config.train.tensorboard === false) return null;
   let w: EventWriter | null = null;
   const fail = (e: unknown) => {
     warn(`TensorBoard events are off for this run: ${(e as Error).message} (metrics.jsonl is unaffected)`);
-    try { w?.close(); } catch { /* already failing */ }
+    try {
+      w?.close();
+    } catch {
+      /* already failing */
+    }
     w = null;
   };
   try {
@@ -55,15 +66,27 @@ export function openTrainingEvents(
     const resumed = startSequences > 0;
     w.sessionStart(now, resumed ? startSequences + 1 : 0, resumed ? `resumed at ${startSequences} sequences` : '');
     w.text(now, startSequences, 'config', configText(runDir.id, config));
-  } catch (e) { fail(e); }
+  } catch (e) {
+    fail(e);
+  }
   return {
     record(r) {
       if (!w) return;
       try {
         w.scalars(Date.now() / 1000, r.sequences, metricScalars(r, config.model.depth, config.train.lr));
-      } catch (e) { fail(e); }
+      } catch (e) {
+        fail(e);
+      }
     },
-    close() { if (w) try { w.close(); } catch (e) { fail(e); } w = null; },
+    close() {
+      if (w)
+        try {
+          w.close();
+        } catch (e) {
+          fail(e);
+        }
+      w = null;
+    },
   };
 }
 
@@ -84,9 +107,19 @@ export function extraScalars(s: RunSnapshot): Array<{ step: number; scalars: Sca
   const bySeq = new Map<number, Scalar[]>();
   for (const src of sources) {
     let files: string[] = [];
-    try { files = fs.readdirSync(src.dir).filter((f) => f.endsWith('.csv')).sort(); } catch { continue; }
+    try {
+      files = fs
+        .readdirSync(src.dir)
+        .filter((f) => f.endsWith('.csv'))
+        .sort();
+    } catch {
+      continue;
+    }
     for (const f of files) {
-      const lines = fs.readFileSync(path.join(src.dir, f), 'utf8').split(/\r?\n/).filter((l) => l.trim() !== '');
+      const lines = fs
+        .readFileSync(path.join(src.dir, f), 'utf8')
+        .split(/\r?\n/)
+        .filter((l) => l.trim() !== '');
       if (lines.length < 2) continue;
       const head = lines[0].split(',').map((h) => h.trim().replace(/^"|"$/g, ''));
       const seqCol = head.indexOf('sequences');
@@ -111,7 +144,12 @@ export function extraScalars(s: RunSnapshot): Array<{ step: number; scalars: Sca
   return [...bySeq.entries()].sort((a, b) => a[0] - b[0]).map(([step, scalars]) => ({ step, scalars }));
 }
 
-export interface EventsExport { file: string; evaluations: number; scalars: number; extra: number }
+export interface EventsExport {
+  file: string;
+  evaluations: number;
+  scalars: number;
+  extra: number;
+}
 
 /** Writes one event file in `outDir` with every evaluation of the snapshot (and any extra scalars). */
 export function writeRunEvents(s: RunSnapshot, outDir: string): EventsExport {
@@ -122,7 +160,9 @@ export function writeRunEvents(s: RunSnapshot, outDir: string): EventsExport {
     w.sessionStart(base, 0);
     w.text(base, 0, 'config', configText(s.dir.id, s.config));
     // wallTime restarts in each resumed segment: keep the event times increasing.
-    let offset = 0, prev = 0, scalars = 0;
+    let offset = 0,
+      prev = 0,
+      scalars = 0;
     for (const r of s.records) {
       const wt = Number.isFinite(r.wallTime) ? r.wallTime : prev;
       if (wt < prev) offset += prev;
@@ -132,7 +172,10 @@ export function writeRunEvents(s: RunSnapshot, outDir: string): EventsExport {
       scalars += list.length;
     }
     const extra = extraScalars(s);
-    for (const e of extra) { w.scalars(base + offset + prev, e.step, e.scalars); scalars += e.scalars.length; }
+    for (const e of extra) {
+      w.scalars(base + offset + prev, e.step, e.scalars);
+      scalars += e.scalars.length;
+    }
     return { file: w.path, evaluations: s.records.length, scalars, extra: extra.length };
   } finally {
     w.close();

@@ -17,9 +17,13 @@ export class FastAdam {
   private readonly m: number;
   private readonly v: number;
 
-  constructor(private readonly model: FastModel, readonly opts: { exact?: boolean } = {}) {
+  constructor(
+    private readonly model: FastModel,
+    readonly opts: { exact?: boolean } = {},
+  ) {
     const it = model.internals();
-    this.m = it.alloc(it.paramCount); this.v = it.alloc(it.paramCount);
+    this.m = it.alloc(it.paramCount);
+    this.v = it.alloc(it.paramCount);
     new Float32Array(it.memory.buffer, this.m, it.paramCount).fill(0);
     new Float32Array(it.memory.buffer, this.v, it.paramCount).fill(0);
   }
@@ -28,16 +32,48 @@ export class FastAdam {
   step(cfg: AdamConfig): void {
     const it = this.model.internals();
     this.stepCount += 1;
-    const b1 = cfg.beta1, b2 = cfg.beta2;
-    const c1 = 1 - Math.pow(b1, this.stepCount), c2 = 1 - Math.pow(b2, this.stepCount);
-    if (this.opts.exact) it.k.adam(it.paramBlock, this.m, this.v, it.gradBlock, it.paramCount, b1, b2, 1 - b1, 1 - b2, cfg.lr, c1, c2, cfg.eps);
-    else it.k.adam_f32(it.paramBlock, this.m, this.v, it.gradBlock, it.paramCount, b1, b2, 1 - b1, 1 - b2, cfg.lr / c1, 1 / Math.sqrt(c2), cfg.eps);
+    const b1 = cfg.beta1,
+      b2 = cfg.beta2;
+    const c1 = 1 - Math.pow(b1, this.stepCount),
+      c2 = 1 - Math.pow(b2, this.stepCount);
+    if (this.opts.exact)
+      it.k.adam(
+        it.paramBlock,
+        this.m,
+        this.v,
+        it.gradBlock,
+        it.paramCount,
+        b1,
+        b2,
+        1 - b1,
+        1 - b2,
+        cfg.lr,
+        c1,
+        c2,
+        cfg.eps,
+      );
+    else
+      it.k.adam_f32(
+        it.paramBlock,
+        this.m,
+        this.v,
+        it.gradBlock,
+        it.paramCount,
+        b1,
+        b2,
+        1 - b1,
+        1 - b2,
+        cfg.lr / c1,
+        1 / Math.sqrt(c2),
+        cfg.eps,
+      );
   }
 
   /** A copy of the optimiser state in train/adam.ts form (for checkpoints). */
   state(): AdamState {
     const it = this.model.internals();
-    const m: Params = {}, v: Params = {};
+    const m: Params = {},
+      v: Params = {};
     let off = 0;
     for (const s of it.specs) {
       const n = s.shape.reduce((a, b) => a * b, 1);
@@ -54,7 +90,8 @@ export class FastAdam {
     let off = 0;
     for (const s of it.specs) {
       const n = s.shape.reduce((a, b) => a * b, 1);
-      if (st.m[s.name]?.length !== n || st.v[s.name]?.length !== n) throw new Error(`optimiser state for ${s.name} is missing or has the wrong size`);
+      if (st.m[s.name]?.length !== n || st.v[s.name]?.length !== n)
+        throw new Error(`optimiser state for ${s.name} is missing or has the wrong size`);
       new Float32Array(it.memory.buffer, this.m + off * 4, n).set(st.m[s.name]);
       new Float32Array(it.memory.buffer, this.v + off * 4, n).set(st.v[s.name]);
       off += n;

@@ -67,9 +67,13 @@ export interface ExemplarBatch {
 
 function checkHostBatch(b: HostBatch, C1: number, I: number): void {
   const U = b.vectors.length / I;
-  if (!Number.isInteger(U)) throw new Error(`batch.vectors has ${b.vectors.length} values, not a whole number of ${I}-dimensional vectors`);
-  if (b.index.length !== b.size * C1) throw new Error(`batch.index has ${b.index.length} values, expected [${b.size}, ${C1}] = ${b.size * C1}`);
-  for (let i = 0; i < b.index.length; i++) if (!(b.index[i] >= 0 && b.index[i] < U)) throw new Error(`batch.index[${i}] = ${b.index[i]} is not a row of batch.vectors (${U} rows)`);
+  if (!Number.isInteger(U))
+    throw new Error(`batch.vectors has ${b.vectors.length} values, not a whole number of ${I}-dimensional vectors`);
+  if (b.index.length !== b.size * C1)
+    throw new Error(`batch.index has ${b.index.length} values, expected [${b.size}, ${C1}] = ${b.size * C1}`);
+  for (let i = 0; i < b.index.length; i++)
+    if (!(b.index[i] >= 0 && b.index[i] < U))
+      throw new Error(`batch.index[${i}] = ${b.index[i]} is not a row of batch.vectors (${U} rows)`);
 }
 
 export interface FastOptions {
@@ -131,7 +135,9 @@ export interface FastModelOptions {
 export interface ModelInternals {
   k: KernelExports;
   memory: WebAssembly.Memory;
-  paramBlock: number; gradBlock: number; paramCount: number;
+  paramBlock: number;
+  gradBlock: number;
+  paramCount: number;
   specs: ParamSpec[];
   /** Allocates n floats (64-byte aligned); may grow the memory. */
   alloc: (floats: number) => number;
@@ -143,26 +149,58 @@ export interface ModelInternals {
 
 /** Why the fast path cannot run this config, or null when it can. */
 export function unsupportedReason(c: ModelConfig): string | null {
-  try { validateModelConfig(c); } catch (e) { return (e as Error).message; }
-  if (c.mlpRatio !== null) return `models with MLP blocks (mlpRatio ${c.mlpRatio}) are not supported by the fast path; use the TensorFlow.js engine`;
+  try {
+    validateModelConfig(c);
+  } catch (e) {
+    return (e as Error).message;
+  }
+  if (c.mlpRatio !== null)
+    return `models with MLP blocks (mlpRatio ${c.mlpRatio}) are not supported by the fast path; use the TensorFlow.js engine`;
   return null;
 }
 
-export function supports(c: ModelConfig): boolean { return unsupportedReason(c) === null; }
-
-/** src [B, X, Y, D] → dst [B, Y, X, D] (position-major ↔ head-major per-head vectors). */
-function swapMiddle(src: ArrayLike<number>, dst: { [i: number]: number }, B: number, X: number, Y: number, D: number): void {
-  for (let b = 0; b < B; b++) for (let x = 0; x < X; x++) for (let y = 0; y < Y; y++) {
-    const si = ((b * X + x) * Y + y) * D, di = ((b * Y + y) * X + x) * D;
-    for (let e = 0; e < D; e++) dst[di + e] = src[si + e];
-  }
+export function supports(c: ModelConfig): boolean {
+  return unsupportedReason(c) === null;
 }
 
-interface LayerParams { lnW: number; lnB: number; qkv: number; proj: number }
+/** src [B, X, Y, D] → dst [B, Y, X, D] (position-major ↔ head-major per-head vectors). */
+function swapMiddle(
+  src: ArrayLike<number>,
+  dst: { [i: number]: number },
+  B: number,
+  X: number,
+  Y: number,
+  D: number,
+): void {
+  for (let b = 0; b < B; b++)
+    for (let x = 0; x < X; x++)
+      for (let y = 0; y < Y; y++) {
+        const si = ((b * X + x) * Y + y) * D,
+          di = ((b * Y + y) * X + x) * D;
+        for (let e = 0; e < D; e++) dst[di + e] = src[si + e];
+      }
+}
+
+interface LayerParams {
+  lnW: number;
+  lnB: number;
+  qkv: number;
+  proj: number;
+}
 
 interface LayerNames {
-  residPre: string; ln: string; q: string; k: string; v: string; rotQ: string; rotK: string;
-  scores: string; pattern: string; z: string; attnOut: string; residPost: string;
+  residPre: string;
+  ln: string;
+  q: string;
+  k: string;
+  v: string;
+  rotQ: string;
+  rotK: string;
+  scores: string;
+  pattern: string;
+  z: string;
+  attnOut: string;
+  residPost: string;
 }
 
 export class FastModel {
@@ -172,16 +210,27 @@ export class FastModel {
   private readonly kern: Kernels;
   private readonly k: KernelExports;
   private readonly arena: Arena;
-  private readonly T: number; private readonly d: number; private readonly H: number; private readonly D: number;
-  private readonly L: number; private readonly C: number; private readonly I: number; private readonly depth: number;
+  private readonly T: number;
+  private readonly d: number;
+  private readonly H: number;
+  private readonly D: number;
+  private readonly L: number;
+  private readonly C: number;
+  private readonly I: number;
+  private readonly depth: number;
   private readonly specs: ParamSpec[];
   /** Byte offsets of each parameter / gradient, and the weight transposes used by the forward GEMMs. */
   private readonly p: Record<string, number> = {};
   private readonly g: Record<string, number> = {};
   private readonly pSize: Record<string, number> = {};
-  private readonly paramBlock: number; private readonly gradBlock: number; private readonly paramCount: number;
-  private readonly qkvT: number[] = []; private readonly projT: number[] = []; private readonly unT: number;
-  private readonly cos: number; private readonly sin: number;
+  private readonly paramBlock: number;
+  private readonly gradBlock: number;
+  private readonly paramCount: number;
+  private readonly qkvT: number[] = [];
+  private readonly projT: number[] = [];
+  private readonly unT: number;
+  private readonly cos: number;
+  private readonly sin: number;
   private readonly names: LayerNames[] = [];
   /** Per-layer parameter / gradient offsets. */
   private readonly lp: LayerParams[] = [];
@@ -205,8 +254,14 @@ export class FastModel {
     const why = unsupportedReason(config);
     if (why) throw new Error(why);
     this.config = { ...config };
-    this.T = seqLen(config); this.d = config.dModel; this.H = config.numHeads; this.D = headDim(config);
-    this.L = config.numLabels; this.C = config.contextLen; this.I = config.inputDim; this.depth = config.depth;
+    this.T = seqLen(config);
+    this.d = config.dModel;
+    this.H = config.numHeads;
+    this.D = headDim(config);
+    this.L = config.numLabels;
+    this.C = config.contextLen;
+    this.I = config.inputDim;
+    this.depth = config.depth;
     this.dedup = opts.dedup ?? true;
     this.kern = loadKernels(opts.wasm ?? 'auto');
     this.k = this.kern.k;
@@ -220,42 +275,97 @@ export class FastModel {
     this.paramCount = this.specs.reduce((s, sp) => s + sp.shape.reduce((a, b) => a * b, 1), 0);
     this.paramBlock = this.arena.f32(this.paramCount);
     let off = this.paramBlock;
-    for (const sp of this.specs) { const n = sp.shape.reduce((a, b) => a * b, 1); this.p[sp.name] = off; this.pSize[sp.name] = n; off += n * F; }
+    for (const sp of this.specs) {
+      const n = sp.shape.reduce((a, b) => a * b, 1);
+      this.p[sp.name] = off;
+      this.pSize[sp.name] = n;
+      off += n * F;
+    }
     this.gradBlock = this.arena.f32(this.paramCount);
     off = this.gradBlock;
-    for (const sp of this.specs) { this.g[sp.name] = off; off += this.pSize[sp.name] * F; }
-    for (let l = 0; l < this.depth; l++) { this.qkvT.push(this.arena.f32(d * 3 * d)); this.projT.push(this.arena.f32(d * d)); } // [d, 3d], [d, d]
-    this.unT = this.arena.f32(d * this.L);                              // [d, L]
+    for (const sp of this.specs) {
+      this.g[sp.name] = off;
+      off += this.pSize[sp.name] * F;
+    }
+    for (let l = 0; l < this.depth; l++) {
+      this.qkvT.push(this.arena.f32(d * 3 * d));
+      this.projT.push(this.arena.f32(d * d));
+    } // [d, 3d], [d, d]
+    this.unT = this.arena.f32(d * this.L); // [d, L]
 
     // RoPE tables [T, D] (the reference's, model/rope.ts).
-    this.cos = this.arena.f32(T * D); this.sin = this.arena.f32(T * D);
+    this.cos = this.arena.f32(T * D);
+    this.sin = this.arena.f32(T * D);
     const rope = ropeTables(T, D, config.ropeBase);
-    this.f32(this.cos, T * D).set(rope.cos); this.f32(this.sin, T * D).set(rope.sin);
+    this.f32(this.cos, T * D).set(rope.cos);
+    this.f32(this.sin, T * D).set(rope.sin);
 
     for (let l = 0; l < this.depth; l++) {
       this.names.push({
-        residPre: site.residPre(l), ln: site.lnNormalized(l), q: site.q(l), k: site.k(l), v: site.v(l),
-        rotQ: site.rotQ(l), rotK: site.rotK(l), scores: site.attnScores(l), pattern: site.pattern(l), z: site.z(l),
-        attnOut: site.attnOut(l), residPost: site.residPost(l),
+        residPre: site.residPre(l),
+        ln: site.lnNormalized(l),
+        q: site.q(l),
+        k: site.k(l),
+        v: site.v(l),
+        rotQ: site.rotQ(l),
+        rotK: site.rotK(l),
+        scores: site.attnScores(l),
+        pattern: site.pattern(l),
+        z: site.z(l),
+        attnOut: site.attnOut(l),
+        residPost: site.residPost(l),
       });
     }
     for (const sp of this.specs) {
-      Object.defineProperty(this.pObj, sp.name, { enumerable: true, get: () => { this.refreshViews(); return this.pViews[sp.name]; } });
-      Object.defineProperty(this.gObj, sp.name, { enumerable: true, get: () => { this.refreshViews(); return this.gViews[sp.name]; } });
+      Object.defineProperty(this.pObj, sp.name, {
+        enumerable: true,
+        get: () => {
+          this.refreshViews();
+          return this.pViews[sp.name];
+        },
+      });
+      Object.defineProperty(this.gObj, sp.name, {
+        enumerable: true,
+        get: () => {
+          this.refreshViews();
+          return this.gViews[sp.name];
+        },
+      });
     }
     for (let l = 0; l < this.depth; l++) {
       const at = (o: Record<string, number>): LayerParams => ({
-        lnW: o[`blocks.${l}.ln.weight`], lnB: o[`blocks.${l}.ln.bias`], qkv: o[`blocks.${l}.attn.qkv.weight`], proj: o[`blocks.${l}.attn.proj.weight`],
+        lnW: o[`blocks.${l}.ln.weight`],
+        lnB: o[`blocks.${l}.ln.bias`],
+        qkv: o[`blocks.${l}.attn.qkv.weight`],
+        proj: o[`blocks.${l}.attn.proj.weight`],
       });
-      this.lp.push(at(this.p)); this.lg.push(at(this.g));
+      this.lp.push(at(this.p));
+      this.lg.push(at(this.g));
     }
     this.labelSlot = new Int32Array(this.L);
     this.perHead = new Set(Array.from({ length: this.depth }, (_, l) => perHeadSites(l)).flat());
     const last = this.names[this.depth - 1];
     // Sites computed at the query position only unless recorded.
-    this.truncSites = new Set([last.q, last.rotQ, last.scores, last.pattern, last.z, last.attnOut, last.residPost, site.lnFinal, site.logits]);
+    this.truncSites = new Set([
+      last.q,
+      last.rotQ,
+      last.scores,
+      last.pattern,
+      last.z,
+      last.attnOut,
+      last.residPost,
+      site.lnFinal,
+      site.logits,
+    ]);
     // Per-token overrides on these force the token-by-token layer 0.
-    this.layer0Sites = [site.embed, this.names[0].residPre, this.names[0].ln, this.names[0].q, this.names[0].k, this.names[0].v];
+    this.layer0Sites = [
+      site.embed,
+      this.names[0].residPre,
+      this.names[0].ln,
+      this.names[0].q,
+      this.names[0].k,
+      this.names[0].v,
+    ];
   }
 
   /**
@@ -264,7 +374,9 @@ export class FastModel {
    * current memory, so it stays valid when a larger batch grows the memory (a Float32Array taken out of
    * it does not).
    */
-  paramViews(): Params { return this.pObj; }
+  paramViews(): Params {
+    return this.pObj;
+  }
 
   /**
    * Views of the model's input buffers for batch size B. Fill them and pass them as the FastBatch's
@@ -283,19 +395,31 @@ export class FastModel {
    */
   internals(): ModelInternals {
     return {
-      k: this.k, memory: this.kern.memory, paramBlock: this.paramBlock, gradBlock: this.gradBlock, paramCount: this.paramCount,
-      specs: this.specs, alloc: (n) => this.arena.f32(n), param: (name) => this.p[name], rope: { cos: this.cos, sin: this.sin },
+      k: this.k,
+      memory: this.kern.memory,
+      paramBlock: this.paramBlock,
+      gradBlock: this.gradBlock,
+      paramCount: this.paramCount,
+      specs: this.specs,
+      alloc: (n) => this.arena.f32(n),
+      param: (name) => this.p[name],
+      rope: { cos: this.cos, sin: this.sin },
     };
   }
 
   /** Bytes of WebAssembly memory in use. */
-  get memoryBytes(): number { return this.kern.memory.buffer.byteLength; }
+  get memoryBytes(): number {
+    return this.kern.memory.buffer.byteLength;
+  }
 
-  private f32(ptr: number, n: number): Float32Array { return new Float32Array(this.kern.memory.buffer, ptr, n); }
+  private f32(ptr: number, n: number): Float32Array {
+    return new Float32Array(this.kern.memory.buffer, ptr, n);
+  }
 
   private refreshViews(): void {
     if (this.viewGen === this.arena.gen) return;
-    this.pViews = {}; this.gViews = {};
+    this.pViews = {};
+    this.gViews = {};
     for (const sp of this.specs) {
       this.pViews[sp.name] = this.f32(this.p[sp.name], this.pSize[sp.name]);
       this.gViews[sp.name] = this.f32(this.g[sp.name], this.pSize[sp.name]);
@@ -305,7 +429,10 @@ export class FastModel {
 
   private layout(B: number): Layout {
     let lay = this.layouts.get(B);
-    if (!lay) { lay = makeLayout(this.arena, this.geo, B); this.layouts.set(B, lay); }
+    if (!lay) {
+      lay = makeLayout(this.arena, this.geo, B);
+      this.layouts.set(B, lay);
+    }
     refreshLayoutViews(lay, this.kern.memory, this.arena.gen, this.geo);
     return lay;
   }
@@ -317,15 +444,21 @@ export class FastModel {
    */
   private headAblation(o: HostOverride): Uint8Array | null {
     if (this.ablCache.has(o)) return this.ablCache.get(o)!;
-    const [B, T, H, D] = o.shape, flags = new Uint8Array(B * H); // position-major hook_v
+    const [B, T, H, D] = o.shape,
+      flags = new Uint8Array(B * H); // position-major hook_v
     let ok = o.shape.length === 4;
-    for (let b = 0; ok && b < B; b++) for (let h = 0; ok && h < H; h++) {
-      const m0 = o.mask[(b * T * H + h) * D];
-      for (let t = 0; ok && t < T; t++) for (let i = ((b * T + t) * H + h) * D, e = i + D; i < e; i++) {
-        if (o.mask[i] !== m0 || (m0 && o.value[i] !== 0)) { ok = false; break; }
+    for (let b = 0; ok && b < B; b++)
+      for (let h = 0; ok && h < H; h++) {
+        const m0 = o.mask[(b * T * H + h) * D];
+        for (let t = 0; ok && t < T; t++)
+          for (let i = ((b * T + t) * H + h) * D, e = i + D; i < e; i++) {
+            if (o.mask[i] !== m0 || (m0 && o.value[i] !== 0)) {
+              ok = false;
+              break;
+            }
+          }
+        flags[b * H + h] = m0 ? 1 : 0;
       }
-      flags[b * H + h] = m0 ? 1 : 0;
-    }
     const r = ok ? flags : null;
     this.ablCache.set(o, r);
     return r;
@@ -333,8 +466,10 @@ export class FastModel {
 
   /** Zeroes row t of the flagged (b, h) of a head-major [B, H, T, D] buffer. */
   private zeroHeads(ptr: number, t: number, flags: Uint8Array): void {
-    const { T, D } = this, a = this.f32(ptr, flags.length * T * D);
-    for (let bh = 0; bh < flags.length; bh++) if (flags[bh]) for (let i = (bh * T + t) * D, e = i + D; i < e; i++) a[i] = 0;
+    const { T, D } = this,
+      a = this.f32(ptr, flags.length * T * D);
+    for (let bh = 0; bh < flags.length; bh++)
+      if (flags[bh]) for (let i = (bh * T + t) * D, e = i + D; i < e; i++) a[i] = 0;
   }
 
   /** Whether the call records `name`, in full or at the query position. */
@@ -343,11 +478,16 @@ export class FastModel {
     return r === true || (r !== false && r.has(name)) || (p.recordQuery !== null && p.recordQuery.has(name));
   }
 
-  private has(p: RunPlan, name: string): boolean { return p.ov !== null && p.ov.has(name); }
+  private has(p: RunPlan, name: string): boolean {
+    return p.ov !== null && p.ov.has(name);
+  }
 
   /** Applies the override of `name` (if any) to the n floats at ptr, then records it if asked. */
   private hook(p: RunPlan, name: string, ptr: number, n: number): void {
-    if (p.ov !== null && p.ov.has(name)) { const o = p.lay.ovr.get(name)!; this.k.where_apply(ptr, o.val, o.mask, n); }
+    if (p.ov !== null && p.ov.has(name)) {
+      const o = p.lay.ovr.get(name)!;
+      this.k.where_apply(ptr, o.val, o.mask, n);
+    }
     const r = p.record;
     if (r === true || (r !== false && r.has(name))) {
       if (!this.perHead.has(name)) p.acts.set(name, this.f32(ptr, n).slice());
@@ -365,15 +505,20 @@ export class FastModel {
    * [B, H, T_key] (the query's row) of scores and patterns — valid in the query-only last block too.
    */
   private querySlice(p: RunPlan, name: string, ptr: number, n: number): Float32Array {
-    const { T, H } = this, B = p.B, v = this.f32(ptr, n), t = T - 1;
+    const { T, H } = this,
+      B = p.B,
+      v = this.f32(ptr, n),
+      t = T - 1;
     const attn = name.endsWith('.hook_attn_scores') || name.endsWith('.hook_pattern');
     if (attn || this.perHead.has(name)) {
       // Head-major inside: [B, H, T, X] → [B, H, X] at row T−1.
-      const X = n / (B * H * T), out = new Float32Array(B * H * X);
+      const X = n / (B * H * T),
+        out = new Float32Array(B * H * X);
       for (let bh = 0; bh < B * H; bh++) out.set(v.subarray((bh * T + t) * X, (bh * T + t + 1) * X), bh * X);
       return out;
     }
-    const X = n / (B * T), out = new Float32Array(B * X);
+    const X = n / (B * T),
+      out = new Float32Array(B * X);
     for (let b = 0; b < B; b++) out.set(v.subarray((b * T + t) * X, (b * T + t + 1) * X), b * X);
     return out;
   }
@@ -384,37 +529,69 @@ export class FastModel {
   }
 
   /** Copies the caller's overrides into the kernels' memory (once per override object), checking names and shapes. */
-  private loadOverrides(lay: Layout, overrides: Map<string, HostOverride> | undefined): Map<string, HostOverride> | null {
+  private loadOverrides(
+    lay: Layout,
+    overrides: Map<string, HostOverride> | undefined,
+  ): Map<string, HostOverride> | null {
     if (!overrides || overrides.size === 0) return null;
-    const B = lay.B, shapes = siteShapes(this.config, B);
+    const B = lay.B,
+      shapes = siteShapes(this.config, B);
     for (const [name, o] of overrides) {
       const shape = shapes[name];
-      if (!shape) throw new Error(`override of unknown site "${name}" (the fast path has: ${Object.keys(shapes).join(', ')})`);
+      if (!shape)
+        throw new Error(`override of unknown site "${name}" (the fast path has: ${Object.keys(shapes).join(', ')})`);
       const n = shape.reduce((a, b) => a * b, 1);
-      if (o.shape.length !== shape.length || o.shape.some((s, i) => s !== shape[i]) || o.value.length !== n || o.mask.length !== n) {
-        throw new Error(`override of ${name} has shape [${o.shape.join(', ')}] (${o.value.length} values, ${o.mask.length} mask entries), expected [${shape.join(', ')}]`);
+      if (
+        o.shape.length !== shape.length ||
+        o.shape.some((s, i) => s !== shape[i]) ||
+        o.value.length !== n ||
+        o.mask.length !== n
+      ) {
+        throw new Error(
+          `override of ${name} has shape [${o.shape.join(', ')}] (${o.value.length} values, ${o.mask.length} mask entries), expected [${shape.join(', ')}]`,
+        );
       }
       let buf = lay.ovr.get(name);
-      if (!buf) { buf = { val: this.arena.f32(n), mask: this.arena.alloc(n), n, loaded: null }; lay.ovr.set(name, buf); }
+      if (!buf) {
+        buf = { val: this.arena.f32(n), mask: this.arena.alloc(n), n, loaded: null };
+        lay.ovr.set(name, buf);
+      }
       // Host overrides are values (never mutated once built): one already in its buffer is not copied again.
       if (buf.loaded === o) continue;
       buf.loaded = o;
-      const val = new Float32Array(this.kern.memory.buffer, buf.val, n), mask = new Uint8Array(this.kern.memory.buffer, buf.mask, n);
+      const val = new Float32Array(this.kern.memory.buffer, buf.val, n),
+        mask = new Uint8Array(this.kern.memory.buffer, buf.mask, n);
       if (this.perHead.has(name)) {
         // Position-major [B, T, H, D] at the interface ([B·T, d] rows), head-major [B, H, T, D] inside.
         this.f32(lay.tmp, n).set(o.value);
         this.k.to_heads(lay.tmp, this.d, 0, 0, buf.val, B, this.T, 0, this.H, this.D);
         swapMiddle(o.mask, mask, B, this.T, this.H, this.D);
-      } else { val.set(o.value); mask.set(o.mask); }
+      } else {
+        val.set(o.value);
+        mask.set(o.mask);
+      }
     }
     return overrides;
   }
 
   /** qkv columns [off, off+d) → heads (raw site `rawName`) → RoPE (site `rotName`), rows [t0, T). */
-  private headsRope(p: RunPlan, qkv: number, off: number, map: number, raw: number, rot: number, t0: number, rawName: string, rotName: string): void {
-    const { k, T, d, H, D } = this, B = p.B, n = B * H * T * D;
+  private headsRope(
+    p: RunPlan,
+    qkv: number,
+    off: number,
+    map: number,
+    raw: number,
+    rot: number,
+    t0: number,
+    rawName: string,
+    rotName: string,
+  ): void {
+    const { k, T, d, H, D } = this,
+      B = p.B,
+      n = B * H * T * D;
     if (this.has(p, rawName)) {
-      k.to_heads(qkv, 3 * d, off, map, raw, B, T, t0, H, D); this.hook(p, rawName, raw, n);
+      k.to_heads(qkv, 3 * d, off, map, raw, B, T, t0, H, D);
+      this.hook(p, rawName, raw, n);
       k.rope(raw, rot, this.cos, this.sin, B * H, T, t0, D, 0);
     } else {
       const rec = this.recording(p, rawName);
@@ -425,8 +602,17 @@ export class FastModel {
   }
 
   /** Backward of headsRope: the gradient of the rotated heads → lay.dqkv columns [off, off+d). */
-  private ropeFromHeads(p: RunPlan, drot: number, off: number, map: number, t0: number, rawName: string, add: number): void {
-    const { k, T, d, H, D } = this, B = p.B;
+  private ropeFromHeads(
+    p: RunPlan,
+    drot: number,
+    off: number,
+    map: number,
+    t0: number,
+    rawName: string,
+    add: number,
+  ): void {
+    const { k, T, d, H, D } = this,
+      B = p.B;
     if (this.has(p, rawName)) {
       k.rope(drot, drot, this.cos, this.sin, B * H, T, t0, D, 1);
       this.block(p, rawName, drot, B * H * T * D);
@@ -435,37 +621,59 @@ export class FastModel {
   }
 
   /** Refuses clamp combinations run() cannot compute exactly as the reference does. */
-  private checkClamps(l1: boolean, copyHead: number | undefined, overrides: Map<string, HostOverride> | undefined): void {
-    if (l1 && this.depth !== 2) throw new Error(`the layer1 clamp needs a two-layer model; this one has ${this.depth} layers`);
+  private checkClamps(
+    l1: boolean,
+    copyHead: number | undefined,
+    overrides: Map<string, HostOverride> | undefined,
+  ): void {
+    if (l1 && this.depth !== 2)
+      throw new Error(`the layer1 clamp needs a two-layer model; this one has ${this.depth} layers`);
     if (l1 && overrides) {
       const bad = layer1FoldReads(this.config).filter((s) => overrides.has(s));
-      if (bad.length) throw new Error(`with the layer1 clamp the fast path cannot override ${bad.join(', ')} (the clamp's passes read them clean); use the TensorFlow.js engine`);
+      if (bad.length)
+        throw new Error(
+          `with the layer1 clamp the fast path cannot override ${bad.join(', ')} (the clamp's passes read them clean); use the TensorFlow.js engine`,
+        );
     }
     if (copyHead === undefined) return;
-    if (!Number.isInteger(copyHead) || copyHead < 0 || copyHead >= this.H) throw new Error(`copyHead ${copyHead} is not a head of the last block (0…${this.H - 1})`);
+    if (!Number.isInteger(copyHead) || copyHead < 0 || copyHead >= this.H)
+      throw new Error(`copyHead ${copyHead} is not a head of the last block (0…${this.H - 1})`);
     if (this.C !== 2) throw new Error(`the perfect-copy clamp needs two context pairs; this model has ${this.C}`);
-    if (overrides && overrides.size) throw new Error('the perfect-copy clamp reads a clean pass: run its overrides as a separate forward pass');
+    if (overrides && overrides.size)
+      throw new Error('the perfect-copy clamp reads a clean pass: run its overrides as a separate forward pass');
   }
 
   run(params: Params, batch: FastBatch, opts: FastOptions): FastResult {
     const { k, T, d, L, C, I, depth } = this;
-    const C1 = C + 1, B = batch.size;
+    const C1 = C + 1,
+      B = batch.size;
     if (!Number.isInteger(B) || B < 1) throw new Error(`batch.size must be a positive integer, got ${B}`);
     if ('vectors' in batch) checkHostBatch(batch, C1, I);
-    else if (batch.exemplars.length !== B * C1 * I) throw new Error(`batch.exemplars has ${batch.exemplars.length} values, expected [${B}, ${C1}, ${I}] = ${B * C1 * I}`);
-    if (batch.labels.length !== B * C1) throw new Error(`batch.labels has ${batch.labels.length} values, expected [${B}, ${C1}] = ${B * C1}`);
+    else if (batch.exemplars.length !== B * C1 * I)
+      throw new Error(
+        `batch.exemplars has ${batch.exemplars.length} values, expected [${B}, ${C1}, ${I}] = ${B * C1 * I}`,
+      );
+    if (batch.labels.length !== B * C1)
+      throw new Error(`batch.labels has ${batch.labels.length} values, expected [${B}, ${C1}] = ${B * C1}`);
     let lay = this.layout(B);
 
     // ---- inputs (copied before anything below can grow the memory and detach the caller's views) ----
     this.refreshViews();
     for (const sp of this.specs) {
-      const src = params[sp.name], dst = this.pViews[sp.name];
-      if (!src || src.length !== dst.length) throw new Error(`params: tensor ${sp.name} ${src ? `has ${src.length} values` : 'is missing'}, expected [${sp.shape.join(',')}]`);
+      const src = params[sp.name],
+        dst = this.pViews[sp.name];
+      if (!src || src.length !== dst.length)
+        throw new Error(
+          `params: tensor ${sp.name} ${src ? `has ${src.length} values` : 'is missing'}, expected [${sp.shape.join(',')}]`,
+        );
       if (src !== dst) dst.set(src); // (this.pObj's properties resolve to exactly these views)
     }
     if (!('vectors' in batch) && batch.exemplars !== lay.views.X) lay.views.X.set(batch.exemplars);
     if (batch.labels !== lay.views.labels) lay.views.labels.set(batch.labels);
-    for (let i = 0; i < B * C1; i++) { const y = lay.views.labels[i]; if (!(y >= 0 && y < L)) throw new Error(`batch.labels[${i}] = ${y} is outside [0, ${L})`); }
+    for (let i = 0; i < B * C1; i++) {
+      const y = lay.views.labels[i];
+      if (!(y >= 0 && y < L)) throw new Error(`batch.labels[${i}] = ${y} is outside [0, ${L})`);
+    }
     this.checkClamps(opts.layer1 === true, opts.copyHead, opts.overrides);
     // Overrides may allocate (first use of a site at this batch size), which may grow the memory.
     const ov = this.loadOverrides(lay, opts.overrides);
@@ -484,42 +692,75 @@ export class FastModel {
     this.forward(p);
 
     // Cross-entropy at the query (model/queryLoss.ts), dlogits = (softmax − onehot)/B.
-    const lv = lay.views, lg = lv.logits, ql = lv.qlogits;
+    const lv = lay.views,
+      lg = lv.logits,
+      ql = lv.qlogits;
     for (let b = 0; b < B; b++) ql.set(lg.subarray((b * T + T - 1) * L, (b * T + T) * L), b * L);
-    const loss = queryLoss(lg, B, L, lv.labels, C1, { stride: T * L, offset: (T - 1) * L, dlogits: opts.backward ? lv.dlog : undefined, divisor: B });
+    const loss = queryLoss(lg, B, L, lv.labels, C1, {
+      stride: T * L,
+      offset: (T - 1) * L,
+      dlogits: opts.backward ? lv.dlog : undefined,
+      divisor: B,
+    });
     const result: FastResult = { loss, logits: ql, acts: p.acts, queryActs: p.queryActs };
-    if (opts.backward) { this.backward(p); result.grads = this.gObj; }
+    if (opts.backward) {
+      this.backward(p);
+      result.grads = this.gObj;
+    }
     return result;
   }
 
   /** Every decision of this call, made once: the forward and the backward pass both read it. */
   private plan(lay: Layout, batch: FastBatch, opts: FastOptions, ov: Map<string, HostOverride> | null): RunPlan {
-    const { T, H, depth } = this, B = lay.B;
+    const { T, H, depth } = this,
+      B = lay.B;
     const vOv = ov?.get(this.names[depth - 1].v);
     const base = {
-      lay, B, N: B * T, BH: B * H, ov, record: opts.record ?? false,
+      lay,
+      B,
+      N: B * T,
+      BH: B * H,
+      ov,
+      record: opts.record ?? false,
       recordQuery: opts.recordQuery && opts.recordQuery.size ? opts.recordQuery : null,
-      vAbl: vOv ? this.headAblation(vOv) : null, acts: new Map<string, Float32Array>(), queryActs: new Map<string, Float32Array>(),
+      vAbl: vOv ? this.headAblation(vOv) : null,
+      acts: new Map<string, Float32Array>(),
+      queryActs: new Map<string, Float32Array>(),
     };
     const pre = base as unknown as RunPlan; // has / recording read only these fields
     const rec = base.record;
     const full = rec === true || (rec !== false && [...this.truncSites].some((s) => rec.has(s)));
     const tokenMode = this.layer0Sites.some((s) => this.has(pre, s));
-    const layer1 = opts.layer1 === true, copyHead = opts.copyHead ?? -1;
+    const layer1 = opts.layer1 === true,
+      copyHead = opts.copyHead ?? -1;
     // layer1: block 0's output is replaced, so it runs only to record its sites.
-    const skip0 = layer1 && !(rec === true || Object.entries(this.names[0]).some(([key, s]) => key !== 'residPost' && this.recording(pre, s)));
+    const skip0 =
+      layer1 &&
+      !(
+        rec === true || Object.entries(this.names[0]).some(([key, s]) => key !== 'residPost' && this.recording(pre, s))
+      );
     const dedup = this.dedup && !this.has(pre, site.embedExemplar) && !this.has(pre, site.embedLabel);
-    const embedding = embeddingRows({ k: this.k, memory: this.kern.memory, g: this.geo, lay, labelSlot: this.labelSlot }, batch, dedup, layer1);
+    const embedding = embeddingRows(
+      { k: this.k, memory: this.kern.memory, g: this.geo, lay, labelSlot: this.labelSlot },
+      batch,
+      dedup,
+      layer1,
+    );
     const layers: LayerPlan[] = [];
     for (let l = 0; l < depth; l++) {
-      const last = l === depth - 1, l1Last = layer1 && last;
+      const last = l === depth - 1,
+        l1Last = layer1 && last;
       const t0 = last && !full ? T - 1 : 0;
-      const byRows = (l === 0 && !tokenMode) || l1Last;   // LN + QKV over the distinct rows of parts
+      const byRows = (l === 0 && !tokenMode) || l1Last; // LN + QKV over the distinct rows of parts
       const map = byRows ? lay.tokmap : 0;
       const v = this.names[l].v;
       layers.push({
-        skip: l === 0 && skip0, t0, gradFrom: last ? T - 1 : 0, byRows, map,
-        qkMap: l1Last ? lay.smap : map,                      // layer1: queries and keys from the shifted rows
+        skip: l === 0 && skip0,
+        t0,
+        gradFrom: last ? T - 1 : 0,
+        byRows,
+        map,
+        qkMap: l1Last ? lay.smap : map, // layer1: queries and keys from the shifted rows
         // Values pooled at the query: never formed, so neither overridden (but by a head ablation) nor recorded.
         pooled: last && t0 === T - 1 && !byRows && (!this.has(pre, v) || base.vAbl !== null) && !this.recording(pre, v),
         // The block input (layer1: the last block reads E, the final pass's clamped block-0 output).
@@ -527,27 +768,55 @@ export class FastModel {
         copy: last && copyHead >= 0,
       });
     }
-    return { ...base, full, tokenMode, dedup, layer1, copyHead, copyOnly: copyHead >= 0 && rec === false, rows: embedding, layers };
+    return {
+      ...base,
+      full,
+      tokenMode,
+      dedup,
+      layer1,
+      copyHead,
+      copyOnly: copyHead >= 0 && rec === false,
+      rows: embedding,
+      layers,
+    };
   }
 
   /** The forward pass (the loss is taken by run()). */
   private forward(p: RunPlan): void {
-    const { k, T, d, H, D, L, I, depth } = this, lay = p.lay, { B, N, BH } = p, w = this.p;
-    const { nUex, nUlab, Xsrc } = p.rows, nEx = lay.nEx, nLab = lay.nLab;
+    const { k, T, d, H, D, L, I, depth } = this,
+      lay = p.lay,
+      { B, N, BH } = p,
+      w = this.p;
+    const { nUex, nUlab, Xsrc } = p.rows,
+      nEx = lay.nEx,
+      nLab = lay.nLab;
 
     // ---- embeddings: parts = [exemplar rows; label rows] (each distinct row once under dedup) ----
     const partsLab = at(lay.parts, nUex * d);
     // parts[0:nUex] = Xsrc · W_exᵀ + b_ex                                  [nUex, d]
-    gemmNT(k, { M: nUex, N: d, K: I, A: rowMajor(Xsrc, I), B: rowMajor(w['embed.exemplar.weight'], I), C: rowMajor(lay.parts, d) });
+    gemmNT(k, {
+      M: nUex,
+      N: d,
+      K: I,
+      A: rowMajor(Xsrc, I),
+      B: rowMajor(w['embed.exemplar.weight'], I),
+      C: rowMajor(lay.parts, d),
+    });
     k.add_bias(lay.parts, d, w['embed.exemplar.bias'], nUex, d);
     // parts[nUex:] = W_lab[:, y]                                            [nUlab, d]
     k.embed_label(lay.ylist, nUlab, w['embed.label.weight'], L, d, partsLab);
     if (p.dedup) {
-      if (this.recording(p, site.embedExemplar)) { k.gather_rows(lay.parts, lay.exmap, nEx, d, lay.tmp); this.hook(p, site.embedExemplar, lay.tmp, nEx * d); }
-      if (this.recording(p, site.embedLabel)) { k.gather_rows(lay.parts, lay.labmap, nLab, d, lay.tmp); this.hook(p, site.embedLabel, lay.tmp, nLab * d); }
+      if (this.recording(p, site.embedExemplar)) {
+        k.gather_rows(lay.parts, lay.exmap, nEx, d, lay.tmp);
+        this.hook(p, site.embedExemplar, lay.tmp, nEx * d);
+      }
+      if (this.recording(p, site.embedLabel)) {
+        k.gather_rows(lay.parts, lay.labmap, nLab, d, lay.tmp);
+        this.hook(p, site.embedLabel, lay.tmp, nLab * d);
+      }
     } else {
-      this.hook(p, site.embedExemplar, lay.parts, nEx * d);                   // [B, C1, d]
-      this.hook(p, site.embedLabel, partsLab, nLab * d);                      // [B, C, d]
+      this.hook(p, site.embedExemplar, lay.parts, nEx * d); // [B, C1, d]
+      this.hook(p, site.embedLabel, partsLab, nLab * d); // [B, C, d]
     }
     // embed = interleave(exemplars, labels)                                [B, T, d]
     k.gather_rows(lay.parts, lay.tokmap, N, d, lay.embed);
@@ -556,23 +825,49 @@ export class FastModel {
     // ---- blocks ----
     const scale = 1 / Math.sqrt(D);
     for (let l = 0; l < depth; l++) {
-      const nm = this.names[l], bf = lay.layers[l], lp = this.lp[l], pl = p.layers[l], { t0, x, pooled } = pl, last = l === depth - 1;
-      if (pl.skip) { this.hook(p, nm.residPost, lay.embed, N * d); continue; }
+      const nm = this.names[l],
+        bf = lay.layers[l],
+        lp = this.lp[l],
+        pl = p.layers[l],
+        { t0, x, pooled } = pl,
+        last = l === depth - 1;
+      if (pl.skip) {
+        this.hook(p, nm.residPost, lay.embed, N * d);
+        continue;
+      }
       this.hook(p, nm.residPre, x, N * d);
-      const W = rowMajor(this.qkvT[l], 3 * d);                                              // W_qkvᵀ [d, 3d]
+      const W = rowMajor(this.qkvT[l], 3 * d); // W_qkvᵀ [d, 3d]
       if (pl.byRows) {
         const nr = nUex + nUlab;
         k.ln_fwd(lay.parts, bf.ln, bf.stats, lp.lnW, lp.lnB, 1, nr, 0, d, this.config.lnEps); // [nr, d]
-        if (this.recording(p, nm.ln)) { k.gather_rows(bf.ln, lay.tokmap, N, d, lay.tmp); this.hook(p, nm.ln, lay.tmp, N * d); }
-        gemm(k, { M: nr, N: 3 * d, K: d, A: rows(bf.ln, d), B: W, C: rowMajor(bf.qkv, 3 * d) });        // qkv [nr, 3d]
+        if (this.recording(p, nm.ln)) {
+          k.gather_rows(bf.ln, lay.tokmap, N, d, lay.tmp);
+          this.hook(p, nm.ln, lay.tmp, N * d);
+        }
+        gemm(k, { M: nr, N: 3 * d, K: d, A: rows(bf.ln, d), B: W, C: rowMajor(bf.qkv, 3 * d) }); // qkv [nr, 3d]
       } else {
-        k.ln_fwd(x, bf.ln, bf.stats, lp.lnW, lp.lnB, B, T, 0, d, this.config.lnEps);           // [B, T, d]
+        k.ln_fwd(x, bf.ln, bf.stats, lp.lnW, lp.lnB, B, T, 0, d, this.config.lnEps); // [B, T, d]
         this.hook(p, nm.ln, bf.ln, N * d);
-        if (t0 === 0) gemm(k, { M: N, N: 3 * d, K: d, A: rows(bf.ln, d), B: W, C: rowMajor(bf.qkv, 3 * d) }); // qkv [B, T, 3d]
+        if (t0 === 0)
+          gemm(k, { M: N, N: 3 * d, K: d, A: rows(bf.ln, d), B: W, C: rowMajor(bf.qkv, 3 * d) }); // qkv [B, T, 3d]
         else {
           // k (and v unless pooled) at every position; q at the query only.
-          gemm(k, { M: N, N: pooled ? d : 2 * d, K: d, A: rows(bf.ln, d), B: rowMajor(at(W.at, d), 3 * d), C: rowMajor(at(bf.qkv, d), 3 * d) });
-          gemm(k, { M: B, N: d, K: d, A: rows(at(bf.ln, t0 * d), T * d), B: W, C: rowMajor(at(bf.qkv, t0 * 3 * d), T * 3 * d) });
+          gemm(k, {
+            M: N,
+            N: pooled ? d : 2 * d,
+            K: d,
+            A: rows(bf.ln, d),
+            B: rowMajor(at(W.at, d), 3 * d),
+            C: rowMajor(at(bf.qkv, d), 3 * d),
+          });
+          gemm(k, {
+            M: B,
+            N: d,
+            K: d,
+            A: rows(at(bf.ln, t0 * d), T * d),
+            B: W,
+            C: rowMajor(at(bf.qkv, t0 * 3 * d), T * 3 * d),
+          });
         }
       }
       // Feature index of qkv = which·d + head·D + dim → q, k, v [B, H, T, D]
@@ -580,79 +875,176 @@ export class FastModel {
       this.headsRope(p, bf.qkv, 0, pl.qkMap, bf.q, bf.rq, t0, nm.q, nm.rotQ);
       this.headsRope(p, bf.qkv, d, pl.qkMap, bf.k, bf.rk, 0, nm.k, nm.rotK);
       const copyOnly = p.copyOnly && last;
-      if (!pooled && !copyOnly) { k.to_heads(bf.qkv, 3 * d, 2 * d, pl.map, bf.v, B, T, 0, H, D); this.hook(p, nm.v, bf.v, BH * T * D); }
+      if (!pooled && !copyOnly) {
+        k.to_heads(bf.qkv, 3 * d, 2 * d, pl.map, bf.v, B, T, 0, H, D);
+        this.hook(p, nm.v, bf.v, BH * T * D);
+      }
       // scores = (rq·rkᵀ)/√D, causal −1e20                                 [B, H, T, T]
-      k.attn_scores(bf.rq, bf.rk, bf.scores, BH, T, t0, D, scale); this.hook(p, nm.scores, bf.scores, BH * T * T);
+      k.attn_scores(bf.rq, bf.rk, bf.scores, BH, T, t0, D, scale);
+      this.hook(p, nm.scores, bf.scores, BH * T * T);
       if (copyOnly) break; // nothing after the copied scores reaches the loss
       k.softmax(bf.scores, bf.pc, BH, T, t0);
       // pattern: the computed softmax (pc) is kept for the backward pass when an override replaces entries.
       let patt = bf.pc;
-      if (this.has(p, nm.pattern)) { k.copy(bf.pc, bf.patt, BH * T * T); patt = bf.patt; }
+      if (this.has(p, nm.pattern)) {
+        k.copy(bf.pc, bf.patt, BH * T * T);
+        patt = bf.patt;
+      }
       this.hook(p, nm.pattern, patt, BH * T * T);
-      if (!pooled) k.attn_z(patt, bf.v, bf.z, BH, T, t0, D);                            // z [B, H, T, D]
+      if (!pooled)
+        k.attn_z(patt, bf.v, bf.z, BH, T, t0, D); // z [B, H, T, D]
       else {
         // Y = pattern[query] · ln                                            [B, H, d]
         // z[b, h, query] = Y[b, h] · W_v,hᵀ  (W_v,h = rows 2d + h·D … of W_qkv) [B, H, D]
         k.attn_pool(patt, bf.ln, lay.pool, B, H, T, d);
         for (let h = 0; h < H; h++) {
-          gemm(k, { M: B, N: D, K: d, A: rows(at(lay.pool, h * d), H * d), B: rowMajor(at(W.at, 2 * d + h * D), 3 * d), C: rowMajor(at(bf.z, (h * T + t0) * D), H * T * D) });
+          gemm(k, {
+            M: B,
+            N: D,
+            K: d,
+            A: rows(at(lay.pool, h * d), H * d),
+            B: rowMajor(at(W.at, 2 * d + h * D), 3 * d),
+            C: rowMajor(at(bf.z, (h * T + t0) * D), H * T * D),
+          });
         }
-        if (p.vAbl) this.zeroHeads(bf.z, t0, p.vAbl);                                        // zero-ablated heads: z = 0
+        if (p.vAbl) this.zeroHeads(bf.z, t0, p.vAbl); // zero-ablated heads: z = 0
       }
       this.hook(p, nm.z, bf.z, BH * T * D);
-      k.from_heads(bf.z, bf.merged, d, 0, 0, B, T, t0, H, D, 0);                         // [B, T, d] head h → dims h·D…
+      k.from_heads(bf.z, bf.merged, d, 0, 0, B, T, t0, H, D, 0); // [B, T, d] head h → dims h·D…
       // attn_out = merged · W_projᵀ                                        [B, T, d] (rows t0…)
-      const nq = B * (T - t0), rs = t0 === 0 ? d : T * d;
-      gemm(k, { M: nq, N: d, K: d, A: rows(at(bf.merged, t0 * d), rs), B: rowMajor(this.projT[l], d), C: rowMajor(at(bf.ao, t0 * d), rs) });
+      const nq = B * (T - t0),
+        rs = t0 === 0 ? d : T * d;
+      gemm(k, {
+        M: nq,
+        N: d,
+        K: d,
+        A: rows(at(bf.merged, t0 * d), rs),
+        B: rowMajor(this.projT[l], d),
+        C: rowMajor(at(bf.ao, t0 * d), rs),
+      });
       this.hook(p, nm.attnOut, bf.ao, N * d);
-      k.add_rows(x, bf.ao, bf.rp, B, T, t0, d);                                            // resid_post = x + attn_out
-      this.hook(p, nm.residPost, p.layer1 && l === 0 ? lay.embed : bf.rp, N * d);            // (layer1: replaced by E)
+      k.add_rows(x, bf.ao, bf.rp, B, T, t0, d); // resid_post = x + attn_out
+      this.hook(p, nm.residPost, p.layer1 && l === 0 ? lay.embed : bf.rp, N * d); // (layer1: replaced by E)
     }
 
     // ---- final LayerNorm, unembedding ----
     if (!p.copyOnly) {
       const tF = p.full ? 0 : T - 1;
-      k.ln_fwd(lay.layers[depth - 1].rp, lay.lnf, lay.statsF, w['ln_final.weight'], w['ln_final.bias'], B, T, tF, d, this.config.lnEps);
+      k.ln_fwd(
+        lay.layers[depth - 1].rp,
+        lay.lnf,
+        lay.statsF,
+        w['ln_final.weight'],
+        w['ln_final.bias'],
+        B,
+        T,
+        tF,
+        d,
+        this.config.lnEps,
+      );
       this.hook(p, site.lnFinal, lay.lnf, N * d);
       // logits = lnf · W_unᵀ + b_un                                         [B, T, L] (query row, or all)
-      const nq = B * (T - tF), rs = tF === 0 ? 1 : T;
-      gemm(k, { M: nq, N: L, K: d, A: rows(at(lay.lnf, tF * d), rs * d), B: rowMajor(this.unT, L), C: rowMajor(at(lay.logits, tF * L), rs * L) });
+      const nq = B * (T - tF),
+        rs = tF === 0 ? 1 : T;
+      gemm(k, {
+        M: nq,
+        N: L,
+        K: d,
+        A: rows(at(lay.lnf, tF * d), rs * d),
+        B: rowMajor(this.unT, L),
+        C: rowMajor(at(lay.logits, tF * L), rs * L),
+      });
       k.add_bias(at(lay.logits, tF * L), rs * L, w['unembed.bias'], nq, L);
     }
-    if (p.copyHead >= 0) foldCopyLogits(this.f32(lay.layers[depth - 1].scores, BH * T * T), lay.views.logits, lay.views.labels, B, H, T, L, p.copyHead);
+    if (p.copyHead >= 0)
+      foldCopyLogits(
+        this.f32(lay.layers[depth - 1].scores, BH * T * T),
+        lay.views.logits,
+        lay.views.labels,
+        B,
+        H,
+        T,
+        L,
+        p.copyHead,
+      );
     this.hook(p, site.logits, lay.logits, N * L);
   }
 
   /** The backward pass from dlogits (lay.dlog, written by the loss), into the model's gradient buffers. */
   private backward(p: RunPlan): void {
-    const { k, T, d, H, D, L, I, depth, g } = this, w = this.p, lay = p.lay, { B, N, BH } = p, tq = T - 1;
+    const { k, T, d, H, D, L, I, depth, g } = this,
+      w = this.p,
+      lay = p.lay,
+      { B, N, BH } = p,
+      tq = T - 1;
     const { nUex, nUlab, Xsrc } = p.rows;
     const scale = 1 / Math.sqrt(D);
     // Accumulated gradients start at zero; the GEMM-written ones are overwritten.
     k.fill(g['embed.label.weight'], d * L, 0);
-    for (let l = 0; l < depth; l++) { k.fill(this.lg[l].lnW, d, 0); k.fill(this.lg[l].lnB, d, 0); }
-    k.fill(g['ln_final.weight'], d, 0); k.fill(g['ln_final.bias'], d, 0);
+    for (let l = 0; l < depth; l++) {
+      k.fill(this.lg[l].lnW, d, 0);
+      k.fill(this.lg[l].lnB, d, 0);
+    }
+    k.fill(g['ln_final.weight'], d, 0);
+    k.fill(g['ln_final.bias'], d, 0);
 
     k.fill(lay.dh, N * d, 0);
     if (p.copyHead >= 0) {
       // The copy logits replace the unembedding's: nothing after the copied scores gets gradient.
-      k.fill(g['unembed.weight'], L * d, 0); k.fill(g['unembed.bias'], L, 0);
+      k.fill(g['unembed.weight'], L * d, 0);
+      k.fill(g['unembed.bias'], L, 0);
     } else {
       // ---- unembedding and final LayerNorm (query rows only: nothing else reaches the loss) ----
-      const dlq = at(lay.dlog, tq * L), lnq = at(lay.lnf, tq * d);
+      const dlq = at(lay.dlog, tq * L),
+        lnq = at(lay.lnf, tq * d);
       this.block(p, site.logits, lay.dlog, N * L);
-      gemm(k, { M: L, N: d, K: B, A: transposed(dlq, T * L), B: rowMajor(lnq, T * d), C: rowMajor(g['unembed.weight'], d) }); // dW_un = dlᵀ·lnf [L, d]
-      k.col_sum(dlq, T * L, B, L, g['unembed.bias'], 0);                                                                  // db_un [L]
-      gemm(k, { M: B, N: d, K: L, A: rows(dlq, T * L), B: rowMajor(w['unembed.weight'], d), C: rowMajor(at(lay.dlnf, tq * d), T * d) }); // dlnf = dl·W_un
+      gemm(k, {
+        M: L,
+        N: d,
+        K: B,
+        A: transposed(dlq, T * L),
+        B: rowMajor(lnq, T * d),
+        C: rowMajor(g['unembed.weight'], d),
+      }); // dW_un = dlᵀ·lnf [L, d]
+      k.col_sum(dlq, T * L, B, L, g['unembed.bias'], 0); // db_un [L]
+      gemm(k, {
+        M: B,
+        N: d,
+        K: L,
+        A: rows(dlq, T * L),
+        B: rowMajor(w['unembed.weight'], d),
+        C: rowMajor(at(lay.dlnf, tq * d), T * d),
+      }); // dlnf = dl·W_un
       this.block(p, site.lnFinal, lay.dlnf, N * d);
-      k.ln_bwd(lay.layers[depth - 1].rp, lay.dlnf, lay.statsF, w['ln_final.weight'], lay.dh, g['ln_final.weight'], g['ln_final.bias'], B, T, tq, d, 0);
+      k.ln_bwd(
+        lay.layers[depth - 1].rp,
+        lay.dlnf,
+        lay.statsF,
+        w['ln_final.weight'],
+        lay.dh,
+        g['ln_final.weight'],
+        g['ln_final.bias'],
+        B,
+        T,
+        tq,
+        d,
+        0,
+      );
     }
 
     // ---- blocks, last to first; dh = gradient of the block's (hooked) output ----
     for (let l = depth - 1; l >= 0; l--) {
-      const nm = this.names[l], bf = lay.layers[l], lp = this.lp[l], lgr = this.lg[l], pl = p.layers[l];
+      const nm = this.names[l],
+        bf = lay.layers[l],
+        lp = this.lp[l],
+        lgr = this.lg[l],
+        pl = p.layers[l];
       const { gradFrom: t0, pooled, map, qkMap, copy: cp } = pl;
-      if (p.layer1 && l === 0) { k.fill(lgr.qkv, 3 * d * d, 0); k.fill(lgr.proj, d * d, 0); continue; } // block 0's output is replaced
+      if (p.layer1 && l === 0) {
+        k.fill(lgr.qkv, 3 * d * d, 0);
+        k.fill(lgr.proj, d * d, 0);
+        continue;
+      } // block 0's output is replaced
       if (cp) {
         // dloss/dscores at the query row: keys 1 and 3 of the copied head (the logits' only inputs).
         k.fill(lgr.proj, d * d, 0);
@@ -661,21 +1053,56 @@ export class FastModel {
         this.block(p, nm.residPost, lay.dh, N * d);
         // attn_out branch (the residual branch keeps dh)
         let dao = lay.dh;
-        if (this.has(p, nm.attnOut)) { k.copy(lay.dh, lay.dao, N * d); dao = lay.dao; this.block(p, nm.attnOut, dao, N * d); }
-        const nq = B * (T - t0), rs = t0 === 0 ? d : T * d;                                  // query rows and their stride
-        gemm(k, { M: d, N: d, K: nq, A: transposed(at(dao, t0 * d), rs), B: rowMajor(at(bf.merged, t0 * d), rs), C: rowMajor(lgr.proj, d) }); // dW_proj = daoᵀ·merged
-        gemm(k, { M: nq, N: d, K: d, A: rows(at(dao, t0 * d), rs), B: rowMajor(lp.proj, d), C: rowMajor(at(lay.dmerged, t0 * d), rs) });   // dmerged = dao·W_proj
-        k.to_heads(lay.dmerged, d, 0, 0, lay.dz, B, T, t0, H, D);                              // dz [B, H, T, D]
+        if (this.has(p, nm.attnOut)) {
+          k.copy(lay.dh, lay.dao, N * d);
+          dao = lay.dao;
+          this.block(p, nm.attnOut, dao, N * d);
+        }
+        const nq = B * (T - t0),
+          rs = t0 === 0 ? d : T * d; // query rows and their stride
+        gemm(k, {
+          M: d,
+          N: d,
+          K: nq,
+          A: transposed(at(dao, t0 * d), rs),
+          B: rowMajor(at(bf.merged, t0 * d), rs),
+          C: rowMajor(lgr.proj, d),
+        }); // dW_proj = daoᵀ·merged
+        gemm(k, {
+          M: nq,
+          N: d,
+          K: d,
+          A: rows(at(dao, t0 * d), rs),
+          B: rowMajor(lp.proj, d),
+          C: rowMajor(at(lay.dmerged, t0 * d), rs),
+        }); // dmerged = dao·W_proj
+        k.to_heads(lay.dmerged, d, 0, 0, lay.dz, B, T, t0, H, D); // dz [B, H, T, D]
         this.block(p, nm.z, lay.dz, BH * T * D);
         const patt = this.has(p, nm.pattern) ? bf.patt : bf.pc;
-        if (!pooled) k.attn_z_bwd(patt, bf.v, lay.dz, lay.dp, lay.dv, BH, T, t0, D);         // dp [B,H,T,T], dv [B,H,T,D]
+        if (!pooled)
+          k.attn_z_bwd(patt, bf.v, lay.dz, lay.dp, lay.dv, BH, T, t0, D); // dp [B,H,T,T], dv [B,H,T,D]
         else {
           // dY[b,h] = dz[b,h,query] · W_v,h [B, H, d]; dW_v,h = dz_hᵀ · Y_h [D, d]; dp[query] = dY · lnᵀ
-          if (p.vAbl) this.zeroHeads(lay.dz, t0, p.vAbl);                                      // zero-ablated heads pass nothing back
+          if (p.vAbl) this.zeroHeads(lay.dz, t0, p.vAbl); // zero-ablated heads pass nothing back
           for (let h = 0; h < H; h++) {
-            const dzh = at(lay.dz, (h * T + t0) * D), wv = (2 * d + h * D) * d;
-            gemm(k, { M: B, N: d, K: D, A: rows(dzh, H * T * D), B: rowMajor(at(lp.qkv, wv), d), C: rowMajor(at(lay.dpool, h * d), H * d) });
-            gemm(k, { M: D, N: d, K: B, A: transposed(dzh, H * T * D), B: rowMajor(at(lay.pool, h * d), H * d), C: rowMajor(at(lgr.qkv, wv), d) });
+            const dzh = at(lay.dz, (h * T + t0) * D),
+              wv = (2 * d + h * D) * d;
+            gemm(k, {
+              M: B,
+              N: d,
+              K: D,
+              A: rows(dzh, H * T * D),
+              B: rowMajor(at(lp.qkv, wv), d),
+              C: rowMajor(at(lay.dpool, h * d), H * d),
+            });
+            gemm(k, {
+              M: D,
+              N: d,
+              K: B,
+              A: transposed(dzh, H * T * D),
+              B: rowMajor(at(lay.pool, h * d), H * d),
+              C: rowMajor(at(lgr.qkv, wv), d),
+            });
           }
           k.attn_pool_dp(bf.ln, lay.dpool, lay.dp, B, H, T, d);
         }
@@ -683,9 +1110,10 @@ export class FastModel {
         k.softmax_bwd(bf.pc, lay.dp, lay.ds, BH, T, t0);
       }
       this.block(p, nm.scores, lay.ds, BH * T * T);
-      k.attn_scores_bwd(lay.ds, bf.rq, bf.rk, lay.drq, lay.drk, BH, T, t0, D, scale);     // drq, drk [B,H,T,D]
-      this.block(p, nm.rotQ, lay.drq, BH * T * D); this.block(p, nm.rotK, lay.drk, BH * T * D);
-      if (!pooled && !cp) this.block(p, nm.v, lay.dv, BH * T * D);  // (pooled: v was never formed)
+      k.attn_scores_bwd(lay.ds, bf.rq, bf.rk, lay.drq, lay.drk, BH, T, t0, D, scale); // drq, drk [B,H,T,D]
+      this.block(p, nm.rotQ, lay.drq, BH * T * D);
+      this.block(p, nm.rotK, lay.drk, BH * T * D);
+      if (!pooled && !cp) this.block(p, nm.v, lay.dv, BH * T * D); // (pooled: v was never formed)
       if (pl.byRows) {
         // dqkv over the distinct rows: tokens sharing a row add up.
         const nr = nUex + nUlab;
@@ -693,8 +1121,15 @@ export class FastModel {
         this.ropeFromHeads(p, lay.drq, 0, qkMap, t0, nm.q, 1);
         this.ropeFromHeads(p, lay.drk, d, qkMap, 0, nm.k, 1);
         if (!cp) k.from_heads(lay.dv, lay.dqkv, 3 * d, 2 * d, map, B, T, 0, H, D, 1);
-        gemm(k, { M: 3 * d, N: d, K: nr, A: transposed(lay.dqkv, 3 * d), B: rowMajor(bf.ln, d), C: rowMajor(lgr.qkv, d) }); // dW_qkv [3d, d]
-        gemm(k, { M: nr, N: d, K: 3 * d, A: rows(lay.dqkv, 3 * d), B: rowMajor(lp.qkv, d), C: rowMajor(lay.dln, d) });    // dln [nr, d]
+        gemm(k, {
+          M: 3 * d,
+          N: d,
+          K: nr,
+          A: transposed(lay.dqkv, 3 * d),
+          B: rowMajor(bf.ln, d),
+          C: rowMajor(lgr.qkv, d),
+        }); // dW_qkv [3d, d]
+        gemm(k, { M: nr, N: d, K: 3 * d, A: rows(lay.dqkv, 3 * d), B: rowMajor(lp.qkv, d), C: rowMajor(lay.dln, d) }); // dln [nr, d]
         // dparts = LN backward + the residual gradient of every token of the row.
         k.ln_bwd(lay.parts, lay.dln, bf.stats, lp.lnW, lay.dparts, lgr.lnW, lgr.lnB, 1, nr, 0, d, 0);
         k.scatter_add_rows(lay.dh, lay.tokmap, N, d, lay.dparts);
@@ -702,18 +1137,56 @@ export class FastModel {
         this.ropeFromHeads(p, lay.drq, 0, 0, t0, nm.q, 0);
         this.ropeFromHeads(p, lay.drk, d, 0, 0, nm.k, 0);
         if (!pooled && !cp) k.from_heads(lay.dv, lay.dqkv, 3 * d, 2 * d, 0, B, T, 0, H, D, 0);
-        if (cp && t0 === 0) throw new Error('internal: the copy head is in the last block, which runs from the query row');
+        if (cp && t0 === 0)
+          throw new Error('internal: the copy head is in the last block, which runs from the query row');
         if (t0 === 0) {
-          gemm(k, { M: 3 * d, N: d, K: N, A: transposed(lay.dqkv, 3 * d), B: rowMajor(bf.ln, d), C: rowMajor(lgr.qkv, d) });
+          gemm(k, {
+            M: 3 * d,
+            N: d,
+            K: N,
+            A: transposed(lay.dqkv, 3 * d),
+            B: rowMajor(bf.ln, d),
+            C: rowMajor(lgr.qkv, d),
+          });
           gemm(k, { M: N, N: d, K: 3 * d, A: rows(lay.dqkv, 3 * d), B: rowMajor(lp.qkv, d), C: rowMajor(lay.dln, d) });
         } else {
           // q rows only at the query; k (and v unless pooled) everywhere.
-          const kv = pooled || cp ? d : 2 * d, dq = at(lay.dqkv, t0 * 3 * d);
-          if (cp) k.fill(at(lgr.qkv, 2 * d * d), d * d, 0);                                   // W_v: no gradient
-          gemm(k, { M: d, N: d, K: B, A: transposed(dq, T * 3 * d), B: rowMajor(at(bf.ln, t0 * d), T * d), C: rowMajor(lgr.qkv, d) });
-          gemm(k, { M: kv, N: d, K: N, A: transposed(at(lay.dqkv, d), 3 * d), B: rowMajor(bf.ln, d), C: rowMajor(at(lgr.qkv, d * d), d) });
-          gemm(k, { M: N, N: d, K: kv, A: rows(at(lay.dqkv, d), 3 * d), B: rowMajor(at(lp.qkv, d * d), d), C: rowMajor(lay.dln, d) });
-          gemm(k, { M: B, N: d, K: d, A: rows(dq, T * 3 * d), B: rowMajor(lp.qkv, d), C: rowMajor(at(lay.dln, t0 * d), T * d), accumulate: true });
+          const kv = pooled || cp ? d : 2 * d,
+            dq = at(lay.dqkv, t0 * 3 * d);
+          if (cp) k.fill(at(lgr.qkv, 2 * d * d), d * d, 0); // W_v: no gradient
+          gemm(k, {
+            M: d,
+            N: d,
+            K: B,
+            A: transposed(dq, T * 3 * d),
+            B: rowMajor(at(bf.ln, t0 * d), T * d),
+            C: rowMajor(lgr.qkv, d),
+          });
+          gemm(k, {
+            M: kv,
+            N: d,
+            K: N,
+            A: transposed(at(lay.dqkv, d), 3 * d),
+            B: rowMajor(bf.ln, d),
+            C: rowMajor(at(lgr.qkv, d * d), d),
+          });
+          gemm(k, {
+            M: N,
+            N: d,
+            K: kv,
+            A: rows(at(lay.dqkv, d), 3 * d),
+            B: rowMajor(at(lp.qkv, d * d), d),
+            C: rowMajor(lay.dln, d),
+          });
+          gemm(k, {
+            M: B,
+            N: d,
+            K: d,
+            A: rows(dq, T * 3 * d),
+            B: rowMajor(lp.qkv, d),
+            C: rowMajor(at(lay.dln, t0 * d), T * d),
+            accumulate: true,
+          });
           if (pooled && !cp) k.attn_pool_dz(this.has(p, nm.pattern) ? bf.patt : bf.pc, lay.dpool, lay.dln, B, H, T, d); // dln += Σ_h p·dY (the value path)
         }
         this.block(p, nm.ln, lay.dln, N * d);
@@ -729,8 +1202,18 @@ export class FastModel {
     }
 
     // ---- embeddings ----
-    if (!p.dedup) { this.block(p, site.embedExemplar, lay.dparts, lay.nEx * d); this.block(p, site.embedLabel, at(lay.dparts, lay.nEx * d), lay.nLab * d); }
-    gemm(k, { M: d, N: I, K: nUex, A: transposed(lay.dparts, d), B: rowMajor(Xsrc, I), C: rowMajor(g['embed.exemplar.weight'], I) }); // dW_ex = dexᵀ·X [d, I]
+    if (!p.dedup) {
+      this.block(p, site.embedExemplar, lay.dparts, lay.nEx * d);
+      this.block(p, site.embedLabel, at(lay.dparts, lay.nEx * d), lay.nLab * d);
+    }
+    gemm(k, {
+      M: d,
+      N: I,
+      K: nUex,
+      A: transposed(lay.dparts, d),
+      B: rowMajor(Xsrc, I),
+      C: rowMajor(g['embed.exemplar.weight'], I),
+    }); // dW_ex = dexᵀ·X [d, I]
     k.col_sum(lay.dparts, d, nUex, d, g['embed.exemplar.bias'], 0);
     k.embed_label_bwd(lay.ylist, nUlab, at(lay.dparts, nUex * d), L, d, g['embed.label.weight']);
   }
@@ -739,7 +1222,9 @@ export class FastModel {
 /** The decisions of one run() (plan()), read by both passes; only `acts` / `queryActs` fill as it runs. */
 interface RunPlan {
   readonly lay: Layout;
-  readonly B: number; readonly N: number; readonly BH: number;
+  readonly B: number;
+  readonly N: number;
+  readonly BH: number;
   /** The caller's overrides (loaded into lay.ovr), or null. */
   readonly ov: Map<string, HostOverride> | null;
   readonly record: boolean | ReadonlySet<string>;

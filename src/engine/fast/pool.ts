@@ -16,13 +16,19 @@ const evaluators = new WeakMap<FastModel, AblationEvaluator>();
 export function sharedFastModel(c: ModelConfig, wasm: WasmPreference = 'auto'): FastModel {
   const key = `${wasm}|${JSON.stringify(c)}`;
   let m = models.get(key);
-  if (!m) { m = new FastModel(c, { wasm }); models.set(key, m); }
+  if (!m) {
+    m = new FastModel(c, { wasm });
+    models.set(key, m);
+  }
   return m;
 }
 
 /** The model's ablation evaluator (two-layer models), shared like the model. */
 export function sharedAblationEvaluator(m: FastModel): AblationEvaluator {
   let e = evaluators.get(m);
-  if (!e) { e = new AblationEvaluator(m); evaluators.set(m, e); }
+  if (!e) {
+    e = new AblationEvaluator(m);
+    evaluators.set(m, e);
+  }
   return e;
 }

@@ -10,10 +10,20 @@ import type { KernelExports } from './kernels';
 import { F, Geometry, Layout } from './layout';
 import type { ExemplarBatch, FastBatch } from './model';
 
-export interface RowsContext { k: KernelExports; memory: WebAssembly.Memory; g: Geometry; lay: Layout; labelSlot: Int32Array }
+export interface RowsContext {
+  k: KernelExports;
+  memory: WebAssembly.Memory;
+  g: Geometry;
+  lay: Layout;
+  labelSlot: Int32Array;
+}
 
 /** Xsrc [nUex, I]: the exemplar rows to embed; nUlab label rows follow them in parts. */
-export interface EmbeddingRows { nUex: number; nUlab: number; Xsrc: number }
+export interface EmbeddingRows {
+  nUex: number;
+  nUlab: number;
+  Xsrc: number;
+}
 
 /** Fills exmap, labmap, ylist and tokmap (and the layer-1 clamp's shifted map smap) for this batch. */
 export function embeddingRows(cx: RowsContext, batch: FastBatch, dedup: boolean, layer1: boolean): EmbeddingRows {
@@ -26,9 +36,15 @@ export function embeddingRows(cx: RowsContext, batch: FastBatch, dedup: boolean,
 
 /** Exemplar rows: exmap [B·C1] (item → row of Xsrc). */
 function exemplarRows(cx: RowsContext, batch: FastBatch, dedup: boolean): { nUex: number; Xsrc: number } {
-  const { k, lay } = cx, I = cx.g.I, lv = lay.views, nEx = lay.nEx, ex = lv.exmap, ue = lv.uex;
+  const { k, lay } = cx,
+    I = cx.g.I,
+    lv = lay.views,
+    nEx = lay.nEx,
+    ex = lv.exmap,
+    ue = lv.uex;
   const host = 'vectors' in batch ? (batch as HostBatch) : null;
-  const copyRow = (dst: number, r: number) => new Float32Array(cx.memory.buffer, dst, I).set(host!.vectors.subarray(r * I, (r + 1) * I));
+  const copyRow = (dst: number, r: number) =>
+    new Float32Array(cx.memory.buffer, dst, I).set(host!.vectors.subarray(r * I, (r + 1) * I));
   if (!dedup) {
     if (host) for (let r = 0; r < nEx; r++) copyRow(lay.X + r * I * F, host.index[r]);
     for (let r = 0; r < nEx; r++) ex[r] = r;
@@ -38,68 +54,121 @@ function exemplarRows(cx: RowsContext, batch: FastBatch, dedup: boolean): { nUex
   const ids = host ? host.index : (batch as ExemplarBatch).exemplarIds;
   if (ids) {
     // Distinct vectors by id (open addressing on the id); ue = the first item of each.
-    if (ids.length !== nEx) throw new Error(`batch.${host ? 'index' : 'exemplarIds'} has ${ids.length} values, expected ${nEx}`);
-    const tab = lay.table, keys = lay.tableKeys, mask = tab.length - 1;
+    if (ids.length !== nEx)
+      throw new Error(`batch.${host ? 'index' : 'exemplarIds'} has ${ids.length} values, expected ${nEx}`);
+    const tab = lay.table,
+      keys = lay.tableKeys,
+      mask = tab.length - 1;
     tab.fill(0);
     nUex = 0;
     for (let r = 0; r < nEx; r++) {
       const id = ids[r];
-      let s = (Math.imul(id ^ (id >>> 15), 0x2c1b3c6d) >>> 12) & mask, found = -1;
-      while (tab[s] !== 0) { if (keys[s] === id) { found = tab[s] - 1; break; } s = (s + 1) & mask; }
-      if (found < 0) { tab[s] = nUex + 1; keys[s] = id; ue[nUex] = r; found = nUex++; }
+      let s = (Math.imul(id ^ (id >>> 15), 0x2c1b3c6d) >>> 12) & mask,
+        found = -1;
+      while (tab[s] !== 0) {
+        if (keys[s] === id) {
+          found = tab[s] - 1;
+          break;
+        }
+        s = (s + 1) & mask;
+      }
+      if (found < 0) {
+        tab[s] = nUex + 1;
+        keys[s] = id;
+        ue[nUex] = r;
+        found = nUex++;
+      }
       ex[r] = found;
     }
   } else {
     // Distinct exemplar vectors (bitwise), found by hash then confirmed by comparison.
     k.hash_rows(lay.X, nEx, I, lay.hashes);
-    const h = lv.hashes, tab = lay.table, mask = tab.length - 1;
+    const h = lv.hashes,
+      tab = lay.table,
+      mask = tab.length - 1;
     tab.fill(0);
     nUex = 0;
     for (let r = 0; r < nEx; r++) {
-      let s = h[r] & mask, found = -1;
+      let s = h[r] & mask,
+        found = -1;
       while (tab[s] !== 0) {
         const rep = tab[s] - 1;
-        if (h[rep] === h[r] && k.rows_equal(lay.X + rep * I * F, lay.X + r * I * F, I)) { found = ex[rep]; break; }
+        if (h[rep] === h[r] && k.rows_equal(lay.X + rep * I * F, lay.X + r * I * F, I)) {
+          found = ex[rep];
+          break;
+        }
         s = (s + 1) & mask;
       }
-      if (found < 0) { tab[s] = r + 1; ue[nUex] = r; found = nUex++; }
+      if (found < 0) {
+        tab[s] = r + 1;
+        ue[nUex] = r;
+        found = nUex++;
+      }
       ex[r] = found;
     }
   }
   if (host) for (let u = 0; u < nUex; u++) copyRow(lay.Xu + u * I * F, host.index[ue[u]]);
-  else k.gather_rows(lay.X, lay.uex, nUex, I, lay.Xu);                   // Xu [nUex, I]
+  else k.gather_rows(lay.X, lay.uex, nUex, I, lay.Xu); // Xu [nUex, I]
   return { nUex, Xsrc: lay.Xu };
 }
 
 /** Label rows of parts after the nUex exemplar rows: labmap [B·C] and ylist; returns their count. */
 function labelRows(cx: RowsContext, nUex: number, dedup: boolean): number {
-  const C = cx.g.C, C1 = C + 1, lay = cx.lay, lv = lay.views, B = lay.B, lm = lv.labmap, yl = lv.ylist;
+  const C = cx.g.C,
+    C1 = C + 1,
+    lay = cx.lay,
+    lv = lay.views,
+    B = lay.B,
+    lm = lv.labmap,
+    yl = lv.ylist;
   if (!dedup) {
-    for (let b = 0; b < B; b++) for (let c = 0; c < C; c++) { lm[b * C + c] = nUex + b * C + c; yl[b * C + c] = lv.labels[b * C1 + c]; }
+    for (let b = 0; b < B; b++)
+      for (let c = 0; c < C; c++) {
+        lm[b * C + c] = nUex + b * C + c;
+        yl[b * C + c] = lv.labels[b * C1 + c];
+      }
     return lay.nLab;
   }
   const slot = cx.labelSlot; // label → row among the distinct labels (−1 = unseen)
   slot.fill(-1);
   let n = 0;
-  for (let b = 0; b < B; b++) for (let c = 0; c < C; c++) {
-    const y = lv.labels[b * C1 + c];
-    if (slot[y] < 0) { slot[y] = n; yl[n++] = y; }
-    lm[b * C + c] = nUex + slot[y];
-  }
+  for (let b = 0; b < B; b++)
+    for (let c = 0; c < C; c++) {
+      const y = lv.labels[b * C1 + c];
+      if (slot[y] < 0) {
+        slot[y] = n;
+        yl[n++] = y;
+      }
+      lm[b * C + c] = nUex + slot[y];
+    }
   return n;
 }
 
 /** tokmap: token t of sequence b is exemplar c at t = 2c, label c at t = 2c+1, the query at t = 2C. */
 function tokenMap(cx: RowsContext): void {
-  const { T, C } = cx.g, C1 = C + 1, lv = cx.lay.views, B = cx.lay.B, ex = lv.exmap, lm = lv.labmap, tm = lv.tokmap;
+  const { T, C } = cx.g,
+    C1 = C + 1,
+    lv = cx.lay.views,
+    B = cx.lay.B,
+    ex = lv.exmap,
+    lm = lv.labmap,
+    tm = lv.tokmap;
   for (let b = 0; b < B; b++) {
-    for (let c = 0; c < C; c++) { tm[b * T + 2 * c] = ex[b * C1 + c]; tm[b * T + 2 * c + 1] = lm[b * C + c]; }
+    for (let c = 0; c < C; c++) {
+      tm[b * T + 2 * c] = ex[b * C1 + c];
+      tm[b * T + 2 * c + 1] = lm[b * C + c];
+    }
     tm[b * T + 2 * C] = ex[b * C1 + C];
   }
 }
 
 /** The layer-1 pattern pass's shift σ (spec §4.6): token t reads row σ(t) = 0, t−1 (1 ≤ t ≤ T−2), T−1. */
 function shiftMap(cx: RowsContext): void {
-  const T = cx.g.T, lv = cx.lay.views, B = cx.lay.B, sm = lv.smap, tm = lv.tokmap;
-  for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) sm[b * T + t] = tm[b * T + (t === 0 || t === T - 1 ? t : t - 1)];
+  const T = cx.g.T,
+    lv = cx.lay.views,
+    B = cx.lay.B,
+    sm = lv.smap,
+    tm = lv.tokmap;
+  for (let b = 0; b < B; b++)
+    for (let t = 0; t < T; t++) sm[b * T + t] = tm[b * T + (t === 0 || t === T - 1 ? t : t - 1)];
 }

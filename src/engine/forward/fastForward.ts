@@ -36,10 +36,12 @@ export const PRESERVED_SITE = { patterns: site.pattern, values: site.v, queries:
 
 /** Sites of the clean pass that these clamps read: in full, and at the query only (perfect copy's scores). */
 export function cleanSitesNeeded(c: ModelConfig, clamps: ClampSpec[]): { full: Set<string>; query: Set<string> } {
-  const full = new Set<string>(), query = new Set<string>();
+  const full = new Set<string>(),
+    query = new Set<string>();
   for (const k of clamps) {
     if (k.kind === 'preserve') for (let l = 0; l < c.depth; l++) for (const w of k.what) full.add(PRESERVED_SITE[w](l));
-    else if (k.kind === 'temperature') for (const l of headsByLayer(k.heads, c.depth, c.numHeads).keys()) full.add(site.attnScores(l));
+    else if (k.kind === 'temperature')
+      for (const l of headsByLayer(k.heads, c.depth, c.numHeads).keys()) full.add(site.attnScores(l));
     else if (k.kind === 'copy') {
       // A last-layer head's scores come from the fast model's folded copy pass (see fastClampedForward).
       const h = parseHead(k.head, c.depth, c.numHeads);
@@ -50,12 +52,18 @@ export function cleanSitesNeeded(c: ModelConfig, clamps: ClampSpec[]): { full: S
 }
 
 /** A clean pass's recorded sites: in full (`acts`) and at the query (`queryActs`). */
-export interface CleanActs { acts: Map<string, Float32Array>; queryActs: Map<string, Float32Array> }
+export interface CleanActs {
+  acts: Map<string, Float32Array>;
+  queryActs: Map<string, Float32Array>;
+}
 
 const onesByLength = new Map<number, Uint8Array>();
 function ones(n: number): Uint8Array {
   let m = onesByLength.get(n);
-  if (!m) { m = new Uint8Array(n).fill(1); onesByLength.set(n, m); }
+  if (!m) {
+    m = new Uint8Array(n).fill(1);
+    onesByLength.set(n, m);
+  }
   return m;
 }
 
@@ -63,11 +71,19 @@ function ones(n: number): Uint8Array {
  * Runs `active` (clamps active now, windows stripped) forward-only on `model`. `clean(sites)` returns the
  * clean pass's recorded sites for this batch (computing it when needed).
  */
-export function fastClampedForward(model: FastModel, params: Params, batch: HostBatch, active: ClampSpec[],
+export function fastClampedForward(
+  model: FastModel,
+  params: Params,
+  batch: HostBatch,
+  active: ClampSpec[],
   rec: { record?: ReadonlySet<string>; recordQuery?: ReadonlySet<string> },
   clean: (sites: { full: Set<string>; query: Set<string> }) => CleanActs,
-  constants: (ordered: ClampSpec[]) => Map<string, HostOverride>): FastForwardResult {
-  const c = model.config, B = batch.size, T = seqLen(c), H = c.numHeads;
+  constants: (ordered: ClampSpec[]) => Map<string, HostOverride>,
+): FastForwardResult {
+  const c = model.config,
+    B = batch.size,
+    T = seqLen(c),
+    H = c.numHeads;
   const ordered = [...active].sort((a, b) => CLAMP_ORDER.indexOf(a.kind) - CLAMP_ORDER.indexOf(b.kind));
   const layer1 = ordered.some((k) => k.kind === 'layer1');
   const needed = cleanSitesNeeded(c, ordered);
@@ -78,18 +94,25 @@ export function fastClampedForward(model: FastModel, params: Params, batch: Host
   for (const k of ordered) {
     if (k.kind === 'preserve') {
       // §4.2: every head of every layer, full masks.
-      for (let l = 0; l < c.depth; l++) for (const w of k.what) {
-        const s = PRESERVED_SITE[w](l), v = base.get(s)!;
-        list.push({ site: s, shape: shapes[s], value: v, mask: ones(v.length) });
-      }
+      for (let l = 0; l < c.depth; l++)
+        for (const w of k.what) {
+          const s = PRESERVED_SITE[w](l),
+            v = base.get(s)!;
+          list.push({ site: s, shape: shapes[s], value: v, mask: ones(v.length) });
+        }
     } else if (k.kind === 'temperature') {
       // §4.8: the heads' clean pre-softmax scores divided by T (in float32, as the reference divides them).
       const tT = Math.fround(k.temperature);
       for (const [l, heads] of headsByLayer(k.heads, c.depth, c.numHeads)) {
-        const s = site.attnScores(l), S = base.get(s)!, o = newHostOverride(s, shapes[s]);
-        for (let b = 0; b < B; b++) for (const h of heads) for (let i = ((b * H + h) * T) * T, e = i + T * T; i < e; i++) {
-          o.value[i] = Math.fround(S[i] / tT); o.mask[i] = 1;
-        }
+        const s = site.attnScores(l),
+          S = base.get(s)!,
+          o = newHostOverride(s, shapes[s]);
+        for (let b = 0; b < B; b++)
+          for (const h of heads)
+            for (let i = (b * H + h) * T * T, e = i + T * T; i < e; i++) {
+              o.value[i] = Math.fround(S[i] / tT);
+              o.mask[i] = 1;
+            }
         list.push(o);
       }
     } else if (k.kind === 'copy') {
@@ -98,9 +121,12 @@ export function fastClampedForward(model: FastModel, params: Params, batch: Host
       // A last-layer head: the fast model's folded copy (no overrides: a clean pass, or the layer-1 pattern
       // pass) stops the last block at these scores.
       const s = site.attnScores(h.layer);
-      const scores = h.layer === c.depth - 1
-        ? model.run(params, batch, { backward: false, layer1, copyHead: h.head, recordQuery: new Set([s]) }).queryActs.get(s)!
-        : cleanActs.queryActs.get(s)!;
+      const scores =
+        h.layer === c.depth - 1
+          ? model
+              .run(params, batch, { backward: false, layer1, copyHead: h.head, recordQuery: new Set([s]) })
+              .queryActs.get(s)!
+          : cleanActs.queryActs.get(s)!;
       list.push(copyLogitsOverride(scores, h.head, batch.labels, B, H, T, c.numLabels));
     }
   }
@@ -111,10 +137,16 @@ export function fastClampedForward(model: FastModel, params: Params, batch: Host
   const logits = overrides.get(site.logits);
   if (logits && !rec.record?.size && !rec.recordQuery?.size && queryRowFullyMasked(logits, B, T, c.numLabels)) {
     const out = new Float32Array(B * c.numLabels);
-    for (let b = 0; b < B; b++) out.set(logits.value.subarray((b * T + T - 1) * c.numLabels, (b * T + T) * c.numLabels), b * c.numLabels);
+    for (let b = 0; b < B; b++)
+      out.set(logits.value.subarray((b * T + T - 1) * c.numLabels, (b * T + T) * c.numLabels), b * c.numLabels);
     return { logits: out, acts: new Map(), queryActs: new Map() };
   }
-  const r = model.run(params, batch, { backward: false, layer1, overrides: overrides.size ? overrides : undefined, ...rec });
+  const r = model.run(params, batch, {
+    backward: false,
+    layer1,
+    overrides: overrides.size ? overrides : undefined,
+    ...rec,
+  });
   return { logits: r.logits.slice(), acts: r.acts, queryActs: r.queryActs };
 }
 

@@ -64,7 +64,9 @@ export interface ForwardConstructorOptions {
 
 /** The clamps active at `sequences` with their windows dropped (they have done their job). */
 export function activeClamps(clamps: ClampSpec[], sequences?: number): ClampSpec[] {
-  return clamps.filter((k) => sequences === undefined || isActive(k, sequences)).map(({ from: _f, until: _u, ...k }) => k as ClampSpec);
+  return clamps
+    .filter((k) => sequences === undefined || isActive(k, sequences))
+    .map(({ from: _f, until: _u, ...k }) => k as ClampSpec);
 }
 
 export class Forward {
@@ -72,7 +74,9 @@ export class Forward {
   /** Passes run, by engine, and clean passes computed (tests and progress lines read them). */
   readonly stats = { fast: 0, tfjs: 0, cleanPasses: 0 };
   /** Clean passes of the ablation evaluator (reuseBatches). */
-  get evaluatorCleanPasses(): number { return this.evaluator?.cleanPasses ?? 0; }
+  get evaluatorCleanPasses(): number {
+    return this.evaluator?.cleanPasses ?? 0;
+  }
   private fast: FastModel | null = null;
   private tfw: TfWeights | null = null;
   private ownsTf = false;
@@ -83,13 +87,19 @@ export class Forward {
   private readonly reuse: boolean;
   private evaluator: AblationEvaluator | null = null;
 
-  constructor(readonly config: ModelConfig, source: ForwardSource, opts: ForwardConstructorOptions = {}) {
+  constructor(
+    readonly config: ModelConfig,
+    source: ForwardSource,
+    opts: ForwardConstructorOptions = {},
+  ) {
     this.engine = opts.engine ?? 'auto';
     this.wasm = opts.wasm ?? 'auto';
     this.reuse = opts.reuseBatches ?? false;
     if ('params' in source) this.params = source.params;
-    else if ('fast' in source) { this.fast = source.fast; this.params = source.fast.paramViews(); }
-    else this.tfw = source.tf;
+    else if ('fast' in source) {
+      this.fast = source.fast;
+      this.params = source.fast.paramViews();
+    } else this.tfw = source.tf;
   }
 
   /** Which engine runs this clamp list (at `sequences`) and why not the fast one. */
@@ -105,20 +115,37 @@ export class Forward {
     const { engine } = this.choose(active);
     if (engine === 'fast') {
       this.stats.fast++;
-      const model = this.fastModel(), params = this.hostParams();
+      const model = this.fastModel(),
+        params = this.hostParams();
       if (this.reuse) {
-        const exemplars = active.some((k) => k.kind === 'match') ? itemExemplars(batch, this.config.inputDim) : undefined;
-        const plan = ablationPlan(this.config, active, { labels: batch.labels, size: batch.size, exemplars }, opts.record, opts.recordQuery);
+        const exemplars = active.some((k) => k.kind === 'match')
+          ? itemExemplars(batch, this.config.inputDim)
+          : undefined;
+        const plan = ablationPlan(
+          this.config,
+          active,
+          { labels: batch.labels, size: batch.size, exemplars },
+          opts.record,
+          opts.recordQuery,
+        );
         if (plan) return { ...(this.evaluator ??= sharedAblationEvaluator(model)).run(params, batch, plan), engine };
       }
-      const r = fastClampedForward(model, params, batch, active, opts, (sites) => this.cleanPass(batch, sites),
-        (ordered) => this.constants(batch, ordered));
+      const r = fastClampedForward(
+        model,
+        params,
+        batch,
+        active,
+        opts,
+        (sites) => this.cleanPass(batch, sites),
+        (ordered) => this.constants(batch, ordered),
+      );
       return { ...r, engine };
     }
     this.stats.tfjs++;
     const full = new Set([...(opts.record ?? []), ...(opts.recordQuery ?? [])]);
     const r = tfClampedForward(this.config, this.tfWeights(), batch, active, full);
-    const shapes = siteShapes(this.config, batch.size), queryActs = new Map<string, Float32Array>();
+    const shapes = siteShapes(this.config, batch.size),
+      queryActs = new Map<string, Float32Array>();
     for (const s of opts.recordQuery ?? []) queryActs.set(s, querySlice(s, r.acts.get(s)!, shapes[s]));
     for (const s of opts.recordQuery ?? []) if (!opts.record?.has(s)) r.acts.delete(s);
     return { logits: r.logits, acts: r.acts, queryActs, engine };
@@ -127,7 +154,11 @@ export class Forward {
   /** The clean pass's sites for this batch (computed, or extended to more sites, on demand). */
   private cleanPass(batch: HostBatch, sites: { full: Set<string>; query: Set<string> }): CleanActs {
     const have = this.clean.get(batch);
-    if (have && [...sites.full].every((s) => have.acts.has(s)) && [...sites.query].every((s) => have.queryActs.has(s) || have.acts.has(s))) {
+    if (
+      have &&
+      [...sites.full].every((s) => have.acts.has(s)) &&
+      [...sites.query].every((s) => have.queryActs.has(s) || have.acts.has(s))
+    ) {
       return have;
     }
     const full = new Set([...(have?.acts.keys() ?? []), ...sites.full]);
@@ -146,7 +177,10 @@ export class Forward {
   private constants(batch: HostBatch, ordered: ClampSpec[]): Map<string, HostOverride> {
     const key = JSON.stringify(ordered);
     let byKey = this.constantCache.get(batch);
-    if (!byKey) { byKey = new Map(); this.constantCache.set(batch, byKey); }
+    if (!byKey) {
+      byKey = new Map();
+      this.constantCache.set(batch, byKey);
+    }
     let o = byKey.get(key);
     if (!o) {
       o = constantOverrides(this.config, batch, ordered);
@@ -176,14 +210,18 @@ export class Forward {
   }
 
   private tfWeights(): TfWeights {
-    if (!this.tfw) { this.tfw = new TfWeights(this.config, cloneParams(this.hostParams()), false); this.ownsTf = true; }
+    if (!this.tfw) {
+      this.tfw = new TfWeights(this.config, cloneParams(this.hostParams()), false);
+      this.ownsTf = true;
+    }
     return this.tfw;
   }
 
   /** Frees what this Forward created (the TF.js variables it made; WebAssembly memory goes with the model). */
   dispose(): void {
     if (this.ownsTf && this.tfw) this.tfw.dispose();
-    this.tfw = null; this.ownsTf = false;
+    this.tfw = null;
+    this.ownsTf = false;
   }
 }
 
@@ -191,11 +229,14 @@ export class Forward {
 export function querySlice(name: string, full: Float32Array, shape: number[]): Float32Array {
   const B = shape[0];
   if (name.endsWith('.hook_attn_scores') || name.endsWith('.hook_pattern')) {
-    const [, H, T] = shape, out = new Float32Array(B * H * T);            // [B, H, T, T] → [B, H, T]
+    const [, H, T] = shape,
+      out = new Float32Array(B * H * T); // [B, H, T, T] → [B, H, T]
     for (let bh = 0; bh < B * H; bh++) out.set(full.subarray((bh * T + T - 1) * T, (bh * T + T) * T), bh * T);
     return out;
   }
-  const T = shape[1], X = full.length / (B * T), out = new Float32Array(B * X);  // [B, T, …] → [B, …]
+  const T = shape[1],
+    X = full.length / (B * T),
+    out = new Float32Array(B * X); // [B, T, …] → [B, …]
   for (let b = 0; b < B; b++) out.set(full.subarray((b * T + T - 1) * X, (b * T + T) * X), b * X);
   return out;
 }

@@ -6,8 +6,13 @@ import { TfWeights, hostBatchInputs } from '../model/tfModel';
 import { clampedForward } from '../clamps/apply';
 import { ClampSpec } from '../clamps/spec';
 
-export function tfClampedForward(c: ModelConfig, weights: TfWeights, batch: HostBatch, active: ClampSpec[],
-  record: ReadonlySet<string> | undefined): { logits: Float32Array; acts: Map<string, Float32Array> } {
+export function tfClampedForward(
+  c: ModelConfig,
+  weights: TfWeights,
+  batch: HostBatch,
+  active: ClampSpec[],
+  record: ReadonlySet<string> | undefined,
+): { logits: Float32Array; acts: Map<string, Float32Array> } {
   const acts = new Map<string, Float32Array>();
   let logits: Float32Array = new Float32Array(0);
   tf.tidy(() => {

@@ -48,7 +48,12 @@ function fsyncDir(dir: string): void {
   } catch {
     /* best effort */
   } finally {
-    if (fd !== undefined) try { fs.closeSync(fd); } catch { /* ignore */ }
+    if (fd !== undefined)
+      try {
+        fs.closeSync(fd);
+      } catch {
+        /* ignore */
+      }
   }
 }
 
@@ -68,8 +73,17 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
     fd = undefined;
     fs.renameSync(tmp, file);
   } catch (err) {
-    if (fd !== undefined) try { fs.closeSync(fd); } catch { /* ignore */ }
-    try { fs.unlinkSync(tmp); } catch { /* never created, or already gone */ }
+    if (fd !== undefined)
+      try {
+        fs.closeSync(fd);
+      } catch {
+        /* ignore */
+      }
+    try {
+      fs.unlinkSync(tmp);
+    } catch {
+      /* never created, or already gone */
+    }
     throw ioError('write', file, err);
   }
   fsyncDir(path.dirname(file));
@@ -84,18 +98,32 @@ const TEMP_RE = /\.tmp-(\d+)-[0-9a-f]+$/;
  */
 export function removeStaleTemps(dir: string): number {
   let names: string[];
-  try { names = fs.readdirSync(dir); } catch { return 0; }
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return 0;
+  }
   let removed = 0;
   for (const f of names) {
     const m = TEMP_RE.exec(f);
     if (!m || processAlive(Number(m[1]))) continue;
-    try { fs.unlinkSync(path.join(dir, f)); removed++; } catch { /* already gone */ }
+    try {
+      fs.unlinkSync(path.join(dir, f));
+      removed++;
+    } catch {
+      /* already gone */
+    }
   }
   return removed;
 }
 
 function processAlive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 export function writeJsonAtomic(file: string, value: unknown): void {
@@ -126,7 +154,11 @@ function repairTail(fd: number, keep: number, size: number): void {
   const tail = Buffer.alloc(size - keep);
   fs.readSync(fd, tail, 0, tail.length, keep);
   let whole = true;
-  try { JSON.parse(tail.toString('utf8')); } catch { whole = false; }
+  try {
+    JSON.parse(tail.toString('utf8'));
+  } catch {
+    whole = false;
+  }
   if (whole) fs.writeSync(fd, '\n');
   else fs.ftruncateSync(fd, keep);
 }
@@ -150,7 +182,12 @@ export class JsonlAppender {
       }
       this.fd = fd;
     } catch (err) {
-      if (fd !== undefined) try { fs.closeSync(fd); } catch { /* ignore */ }
+      if (fd !== undefined)
+        try {
+          fs.closeSync(fd);
+        } catch {
+          /* ignore */
+        }
       throw ioError('open', path, err);
     }
   }
@@ -170,7 +207,11 @@ export class JsonlAppender {
     if (this.fd === undefined) return;
     const fd = this.fd;
     this.fd = undefined;
-    try { fs.fsyncSync(fd); } catch { /* best effort */ }
+    try {
+      fs.fsyncSync(fd);
+    } catch {
+      /* best effort */
+    }
     fs.closeSync(fd);
   }
 }

@@ -9,8 +9,13 @@ import type { SweepJob } from '../train/sweep';
 export type ProgressSink = (p: Omit<CliProgress, 'type' | 'etaSeconds'>) => void;
 
 /** A sink writing JSON lines to `write` (default stderr), throttled to one per `minMs` per task. */
-export function jsonProgress(write: (s: string) => void = (s) => process.stderr.write(s), minMs = 250, now = () => Date.now()): ProgressSink {
-  const first = new Map<string, { t: number; done: number }>(), last = new Map<string, number>();
+export function jsonProgress(
+  write: (s: string) => void = (s) => process.stderr.write(s),
+  minMs = 250,
+  now = () => Date.now(),
+): ProgressSink {
+  const first = new Map<string, { t: number; done: number }>(),
+    last = new Map<string, number>();
   return (p) => {
     const t = now();
     if (!first.has(p.task) || p.done < first.get(p.task)!.done) first.set(p.task, { t, done: p.done });
@@ -29,14 +34,24 @@ export function jsonProgress(write: (s: string) => void = (s) => process.stderr.
  * A sweep's progress in runs: each run counts its fraction of sequences, a finished one counts 1.
  * `preDone` = runs already complete (reused, they send no messages).
  */
-export function sweepProgress(total: number, sink: ProgressSink, preDone = 0, task = 'runs'): (job: SweepJob, m: FromChildMessage) => void {
+export function sweepProgress(
+  total: number,
+  sink: ProgressSink,
+  preDone = 0,
+  task = 'runs',
+): (job: SweepJob, m: FromChildMessage) => void {
   const frac = new Map<string, number>();
   const report = (message?: string) => {
     const done = Math.min(total, preDone + [...frac.values()].reduce((a, b) => a + b, 0));
     sink({ task, done: Math.round(done * 100) / 100, total, unit: 'runs', message });
   };
   return (job, m) => {
-    if (m.type === 'progress' && m.totalSequences > 0) { frac.set(job.key, Math.min(1, m.sequences / m.totalSequences)); report(job.key); }
-    else if (m.type === 'finished') { frac.set(job.key, 1); report(`${job.key} ${m.status}`); }
+    if (m.type === 'progress' && m.totalSequences > 0) {
+      frac.set(job.key, Math.min(1, m.sequences / m.totalSequences));
+      report(job.key);
+    } else if (m.type === 'finished') {
+      frac.set(job.key, 1);
+      report(`${job.key} ${m.status}`);
+    }
   };
 }

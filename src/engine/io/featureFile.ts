@@ -43,7 +43,9 @@ function loadH5wasm(): Promise<H5> {
       if (nav?.configurable) Object.defineProperty(globalThis, 'navigator', nav);
     }
   })();
-  h5Promise.catch(() => { h5Promise = undefined; }); // allow a retry after a failed load
+  h5Promise.catch(() => {
+    h5Promise = undefined;
+  }); // allow a retry after a failed load
   return h5Promise;
 }
 
@@ -64,7 +66,8 @@ function listPreview(keys: string[]): string {
 
 async function readNpy(file: string): Promise<FeatureArray> {
   const { shape, data, descr } = decodeNpy(await fs.readFile(file), file);
-  if (!/^[<|=]?f[248]$/.test(descr)) throw new Error(`${file}: feature data must be floating point, got numpy dtype '${descr}'`);
+  if (!/^[<|=]?f[248]$/.test(descr))
+    throw new Error(`${file}: feature data must be floating point, got numpy dtype '${descr}'`);
   return { shape, data, source: file };
 }
 
@@ -125,9 +128,15 @@ async function hdf5StoredEnd(fh: fs.FileHandle, at: number, size: number): Promi
   if (head.length < 16) return null;
   const version = head[8];
   let sizeOfOffsets: number, addrStart: number, eofIndex: number;
-  if (version === 0 || version === 1) { sizeOfOffsets = head[13]; addrStart = version === 0 ? 24 : 28; eofIndex = 2; }
-  else if (version === 2 || version === 3) { sizeOfOffsets = head[9]; addrStart = 12; eofIndex = 2; }
-  else return null;
+  if (version === 0 || version === 1) {
+    sizeOfOffsets = head[13];
+    addrStart = version === 0 ? 24 : 28;
+    eofIndex = 2;
+  } else if (version === 2 || version === 3) {
+    sizeOfOffsets = head[9];
+    addrStart = 12;
+    eofIndex = 2;
+  } else return null;
   if (sizeOfOffsets !== 8 && sizeOfOffsets !== 4) return null;
   const addr = (i: number): bigint | null => {
     const o = addrStart + i * sizeOfOffsets;
@@ -135,7 +144,8 @@ async function hdf5StoredEnd(fh: fs.FileHandle, at: number, size: number): Promi
     const v = sizeOfOffsets === 8 ? head.readBigUInt64LE(o) : BigInt(head.readUInt32LE(o));
     return v === (sizeOfOffsets === 8 ? 0xffffffffffffffffn : 0xffffffffn) ? null : v;
   };
-  const base = addr(0), eof = addr(eofIndex);
+  const base = addr(0),
+    eof = addr(eofIndex);
   if (base === null || eof === null) return null;
   return Number(base + eof);
 }
@@ -148,7 +158,10 @@ async function checkHdf5(file: string): Promise<void> {
     const at = await hdf5SignatureAt(fh, size);
     if (at < 0) throw new Error(`${file}: not an HDF5 file (no HDF5 signature)`);
     const end = await hdf5StoredEnd(fh, at, size);
-    if (end !== null && size < end) throw new Error(`${file}: truncated HDF5 file: ${size} bytes, but its superblock says ${end} (an interrupted copy or download?)`);
+    if (end !== null && size < end)
+      throw new Error(
+        `${file}: truncated HDF5 file: ${size} bytes, but its superblock says ${end} (an interrupted copy or download?)`,
+      );
   } finally {
     await fh.close();
   }
@@ -158,7 +171,11 @@ async function checkHdf5(file: string): Promise<void> {
  * Walks `key` one component at a time through group listings. Asking libhdf5 for a path whose
  * parent is missing or is a dataset makes it dump a long diagnostic on stderr; this never does.
  */
-function resolvePath(h5: H5, root: InstanceType<H5['Group']>, key: string): ReturnType<InstanceType<H5['Group']>['get']> {
+function resolvePath(
+  h5: H5,
+  root: InstanceType<H5['Group']>,
+  key: string,
+): ReturnType<InstanceType<H5['Group']>['get']> {
   const parts = key.split('/').filter((p) => p.length > 0);
   if (parts.length === 0) return null;
   let cur: ReturnType<InstanceType<H5['Group']>['get']> = root;
@@ -184,7 +201,9 @@ async function readHdf5(file: string, key: string): Promise<FeatureArray> {
     const meta = ds.metadata;
     const H5T_FLOAT = 1; // HDF5 type class (H5T_INTEGER = 0)
     if (meta.type !== H5T_FLOAT) {
-      throw new Error(`${file}:${key}: feature data must be floating point, got HDF5 type class ${meta.type} (${meta.size}-byte${meta.type === 0 ? ' integer' : ''})`);
+      throw new Error(
+        `${file}:${key}: feature data must be floating point, got HDF5 type class ${meta.type} (${meta.size}-byte${meta.type === 0 ? ' integer' : ''})`,
+      );
     }
     const shape = ds.shape ?? [];
     const value = ds.value;
@@ -207,16 +226,22 @@ export async function readFeatureFile(path: string, key?: string): Promise<Featu
     if (!st.isFile()) throw new Error(`feature file ${path} is not a regular file`);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Error(`feature file not found: ${path}`);
-    if ((err as NodeJS.ErrnoException).code) throw new Error(`cannot read feature file ${path}: ${describeFsError(err)}`);
+    if ((err as NodeJS.ErrnoException).code)
+      throw new Error(`cannot read feature file ${path}: ${describeFsError(err)}`);
     throw err;
   }
   const ext = nodePath.extname(path).toLowerCase();
   switch (ext) {
-    case '.npy': return readNpy(path);
-    case '.safetensors': return readSafetensors(path, key);
+    case '.npy':
+      return readNpy(path);
+    case '.safetensors':
+      return readSafetensors(path, key);
     case '.h5':
-    case '.hdf5': return readHdf5(path, key ?? DEFAULT_H5_KEY);
+    case '.hdf5':
+      return readHdf5(path, key ?? DEFAULT_H5_KEY);
     default:
-      throw new Error(`feature file ${path}: unknown extension "${ext || '(none)'}"; expected .npy, .safetensors, .h5 or .hdf5`);
+      throw new Error(
+        `feature file ${path}: unknown extension "${ext || '(none)'}"; expected .npy, .safetensors, .h5 or .hdf5`,
+      );
   }
 }

@@ -18,7 +18,10 @@ const READERS: Record<string, { size: number; read: Reader }> = {
   '<i8': { size: 8, read: (dv, o) => Number(dv.getBigInt64(o, true)) },
 };
 
-function parseHeaderDict(text: string, fail: (p: string) => never): { descr: string; fortran: boolean; shape: number[] } {
+function parseHeaderDict(
+  text: string,
+  fail: (p: string) => never,
+): { descr: string; fortran: boolean; shape: number[] } {
   // The header is a Python literal, not JSON; these three keys are all numpy ever writes.
   const descr = /['"]descr['"]\s*:\s*['"]([^'"]*)['"]/.exec(text)?.[1];
   const fortran = /['"]fortran_order['"]\s*:\s*(True|False)/.exec(text)?.[1];
@@ -26,7 +29,10 @@ function parseHeaderDict(text: string, fail: (p: string) => never): { descr: str
   if (descr === undefined) return fail(`header has no 'descr': ${text.trim()}`);
   if (fortran === undefined) return fail(`header has no 'fortran_order': ${text.trim()}`);
   if (shapeSrc === undefined) return fail(`header has no 'shape' tuple: ${text.trim()}`);
-  const parts = shapeSrc.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  const parts = shapeSrc
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
   const shape = parts.map((p) => (/^\d+L?$/.test(p) ? parseInt(p, 10) : NaN));
   if (shape.some((d) => !Number.isSafeInteger(d))) return fail(`header has an invalid shape (${shapeSrc})`);
   return { descr, fortran: fortran === 'True', shape };
@@ -34,9 +40,13 @@ function parseHeaderDict(text: string, fail: (p: string) => never): { descr: str
 
 /** `descr` is the stored numpy dtype (e.g. '<f4'); `data` is always converted to float32. */
 export function decodeNpy(bytes: Uint8Array, source: string): { shape: number[]; data: Float32Array; descr: string } {
-  const fail = (problem: string): never => { throw new FormatError(source, problem, 'npy'); };
-  if (bytes.byteLength < 10 || MAGIC.some((b, i) => bytes[i] !== b)) fail('missing the \\x93NUMPY magic (not a .npy file)');
-  const major = bytes[6], minor = bytes[7];
+  const fail = (problem: string): never => {
+    throw new FormatError(source, problem, 'npy');
+  };
+  if (bytes.byteLength < 10 || MAGIC.some((b, i) => bytes[i] !== b))
+    fail('missing the \\x93NUMPY magic (not a .npy file)');
+  const major = bytes[6],
+    minor = bytes[7];
   if (![1, 2, 3].includes(major)) fail(`unsupported format version ${major}.${minor}`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const lenSize = major === 1 ? 2 : 4;
@@ -53,7 +63,8 @@ export function decodeNpy(bytes: Uint8Array, source: string): { shape: number[];
   const count = numel(shape);
   const need = count * reader.size;
   const have = bytes.byteLength - dataStart;
-  if (have < need) fail(`data is truncated: shape (${shape.join(', ')}) of '${descr}' needs ${need} bytes, file has ${have}`);
+  if (have < need)
+    fail(`data is truncated: shape (${shape.join(', ')}) of '${descr}' needs ${need} bytes, file has ${have}`);
   const data = new Float32Array(count);
   if (descr === '<f4') {
     // Fast path: copy the bytes (also fixes alignment) instead of per-element DataView reads.
@@ -66,8 +77,10 @@ export function decodeNpy(bytes: Uint8Array, source: string): { shape: number[];
 
 /** Writes a little-endian float32, C-order .npy (v1.0, or v2.0 if the header would not fit a u16). */
 export function encodeNpy(shape: number[], data: Float32Array): Uint8Array {
-  if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new Error(`npy: invalid shape ${JSON.stringify(shape)}`);
-  if (numel(shape) !== data.length) throw new Error(`npy: ${data.length} values do not fill shape (${shape.join(', ')})`);
+  if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0))
+    throw new Error(`npy: invalid shape ${JSON.stringify(shape)}`);
+  if (numel(shape) !== data.length)
+    throw new Error(`npy: ${data.length} values do not fill shape (${shape.join(', ')})`);
   const tuple = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
   const dict = `{'descr': '<f4', 'fortran_order': False, 'shape': ${tuple}, }`;
   // numpy pads so the data starts on a 64-byte boundary, header terminated by '\n'.
@@ -85,7 +98,8 @@ export function encodeNpy(shape: number[], data: Float32Array): Uint8Array {
   out[6] = major;
   out[7] = 0;
   const dv = new DataView(out.buffer);
-  if (major === 1) dv.setUint16(8, headerLen, true); else dv.setUint32(8, headerLen, true);
+  if (major === 1) dv.setUint16(8, headerLen, true);
+  else dv.setUint32(8, headerLen, true);
   const header = dict.padEnd(headerLen - 1, ' ') + '\n';
   for (let i = 0; i < header.length; i++) out[prefix + i] = header.charCodeAt(i);
   for (let i = 0; i < data.length; i++) dv.setFloat32(total + i * 4, data[i], true);

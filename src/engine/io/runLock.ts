@@ -38,9 +38,14 @@ export type LockState =
 
 /** The error a second writer gets: names the owner. */
 export class RunLockedError extends Error {
-  constructor(readonly dir: string, readonly owner: LockOwner) {
-    super(`run folder ${dir} is in use by pid ${owner.pid} on ${owner.host} since ${owner.started} (${owner.command}); `
-      + 'wait for it to finish or stop it first');
+  constructor(
+    readonly dir: string,
+    readonly owner: LockOwner,
+  ) {
+    super(
+      `run folder ${dir} is in use by pid ${owner.pid} on ${owner.host} since ${owner.started} (${owner.command}); ` +
+        'wait for it to finish or stop it first',
+    );
   }
 }
 
@@ -49,20 +54,31 @@ function procStart(pid: number): string | undefined {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Field 2 (comm) may hold spaces and parentheses: count fields after the last ')'.
     return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch { return undefined; }
+  } catch {
+    return undefined;
+  }
 }
 
 function pidAlive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
-export function lockPath(dir: string): string { return path.join(dir, LOCK_FILE); }
+export function lockPath(dir: string): string {
+  return path.join(dir, LOCK_FILE);
+}
 
 function parseOwner(text: string): LockOwner | null {
   try {
     const o = JSON.parse(text) as LockOwner;
     return Number.isInteger(o.pid) && typeof o.host === 'string' ? o : null;
-  } catch { return null; }
+  } catch {
+    return null;
+  }
 }
 
 /** Whether `dir` is locked, by whom, and whether that owner still runs. Never throws for a missing folder. */
@@ -79,14 +95,19 @@ export function lockState(dir: string, now = Date.now()): LockState {
   const owner = parseOwner(text);
   const age = Math.max(0, now - mtime);
   // A torn or empty lock: its writer died while creating it (or is writing it right now: give it a moment).
-  if (!owner) return age > 5_000 ? { state: 'stale', owner: null, why: 'the lock file is unreadable (its writer died while creating it)' } : { state: 'held', owner: { pid: -1, host: '?', started: '?', command: 'starting' }, heartbeatAgeMs: age };
+  if (!owner)
+    return age > 5_000
+      ? { state: 'stale', owner: null, why: 'the lock file is unreadable (its writer died while creating it)' }
+      : { state: 'held', owner: { pid: -1, host: '?', started: '?', command: 'starting' }, heartbeatAgeMs: age };
   if (owner.host === os.hostname()) {
     if (!pidAlive(owner.pid)) return { state: 'stale', owner, why: `pid ${owner.pid} is no longer running` };
     const start = procStart(owner.pid);
-    if (owner.procStart && start && start !== owner.procStart) return { state: 'stale', owner, why: `pid ${owner.pid} is now another process` };
+    if (owner.procStart && start && start !== owner.procStart)
+      return { state: 'stale', owner, why: `pid ${owner.pid} is now another process` };
     return { state: 'held', owner, heartbeatAgeMs: age };
   }
-  if (age > STALE_AFTER_MS) return { state: 'stale', owner, why: `no heartbeat from ${owner.host} for ${Math.round(age / 60_000)} min` };
+  if (age > STALE_AFTER_MS)
+    return { state: 'stale', owner, why: `no heartbeat from ${owner.host} for ${Math.round(age / 60_000)} min` };
   return { state: 'held', owner, heartbeatAgeMs: age };
 }
 
@@ -97,14 +118,23 @@ let exitHook = false;
 export class RunLock {
   private lastBeat = Date.now();
   private released = false;
-  private constructor(readonly dir: string, readonly owner: LockOwner) {}
+  private constructor(
+    readonly dir: string,
+    readonly owner: LockOwner,
+  ) {}
 
   /**
    * Takes the lock of `dir` (which must exist), or throws RunLockedError naming the live owner. A stale
    * lock is taken over and `onStale` told why.
    */
   static acquire(dir: string, command: string, onStale?: (message: string) => void): RunLock {
-    const owner: LockOwner = { pid: process.pid, host: os.hostname(), started: new Date().toISOString(), command, procStart: procStart(process.pid) };
+    const owner: LockOwner = {
+      pid: process.pid,
+      host: os.hostname(),
+      started: new Date().toISOString(),
+      command,
+      procStart: procStart(process.pid),
+    };
     const p = lockPath(dir);
     for (let attempt = 0; attempt < 20; attempt++) {
       if (tryCreate(p, owner)) return RunLock.hold(dir, owner);
@@ -128,7 +158,9 @@ export class RunLock {
     held.add(l);
     if (!exitHook) {
       exitHook = true;
-      process.on('exit', () => { for (const h of [...held]) h.release(); });
+      process.on('exit', () => {
+        for (const h of [...held]) h.release();
+      });
     }
     return l;
   }
@@ -137,7 +169,12 @@ export class RunLock {
   heartbeat(now = Date.now()): void {
     if (this.released || now - this.lastBeat < HEARTBEAT_MS) return;
     this.lastBeat = now;
-    try { const t = new Date(now); fs.utimesSync(lockPath(this.dir), t, t); } catch { /* best effort: a missed beat is not an error */ }
+    try {
+      const t = new Date(now);
+      fs.utimesSync(lockPath(this.dir), t, t);
+    } catch {
+      /* best effort: a missed beat is not an error */
+    }
   }
 
   /** Removes the lock if it is still ours. Idempotent. */
@@ -148,8 +185,11 @@ export class RunLock {
     const p = lockPath(this.dir);
     try {
       const o = parseOwner(fs.readFileSync(p, 'utf8'));
-      if (o && o.pid === this.owner.pid && o.host === this.owner.host && o.started === this.owner.started) fs.unlinkSync(p);
-    } catch { /* gone already */ }
+      if (o && o.pid === this.owner.pid && o.host === this.owner.host && o.started === this.owner.started)
+        fs.unlinkSync(p);
+    } catch {
+      /* gone already */
+    }
   }
 }
 
@@ -170,7 +210,11 @@ function tryCreate(p: string, owner: LockOwner): boolean {
     fs.fsyncSync(fd);
   } catch (e) {
     fs.closeSync(fd);
-    try { fs.unlinkSync(p); } catch { /* ignore */ }
+    try {
+      fs.unlinkSync(p);
+    } catch {
+      /* ignore */
+    }
     throw new Error(`cannot write ${p}: ${describeFsError(e)}`, { cause: e });
   }
   fs.closeSync(fd);
@@ -188,18 +232,34 @@ function breakStale(p: string, stale: LockOwner | null): boolean {
     const fd = fs.openSync(breaker, 'wx');
     fs.closeSync(fd);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new Error(`cannot create ${breaker}: ${describeFsError(e)}`, { cause: e });
-    try { if (Date.now() - fs.statSync(breaker).mtimeMs > 10_000) fs.unlinkSync(breaker); } catch { /* someone else did */ }
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST')
+      throw new Error(`cannot create ${breaker}: ${describeFsError(e)}`, { cause: e });
+    try {
+      if (Date.now() - fs.statSync(breaker).mtimeMs > 10_000) fs.unlinkSync(breaker);
+    } catch {
+      /* someone else did */
+    }
     return false;
   }
   try {
     let now: LockOwner | null = null;
-    try { now = parseOwner(fs.readFileSync(p, 'utf8')); } catch { return false; }
-    const same = stale === null ? now === null : now !== null && now.pid === stale.pid && now.host === stale.host && now.started === stale.started;
+    try {
+      now = parseOwner(fs.readFileSync(p, 'utf8'));
+    } catch {
+      return false;
+    }
+    const same =
+      stale === null
+        ? now === null
+        : now !== null && now.pid === stale.pid && now.host === stale.host && now.started === stale.started;
     if (!same) return false;
     fs.unlinkSync(p);
     return true;
   } finally {
-    try { fs.unlinkSync(breaker); } catch { /* ignore */ }
+    try {
+      fs.unlinkSync(breaker);
+    } catch {
+      /* ignore */
+    }
   }
 }

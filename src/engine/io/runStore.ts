@@ -28,7 +28,13 @@ export function defaultRunsRoot(workspaceFolder: string): string {
 /** e.g. "2026-11-26T12-30-05-fast-ab12": UTC time (no ':' for Windows), a slug of `name`, 4 random hex. */
 export function makeRunId(name: string, now: Date = new Date()): string {
   const stamp = now.toISOString().slice(0, 19).replace(/:/g, '-');
-  const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40).replace(/-+$/, '') || 'run';
+  const slug =
+    name
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 40)
+      .replace(/-+$/, '') || 'run';
   return `${stamp}-${slug}-${randomBytes(2).toString('hex')}`;
 }
 
@@ -51,20 +57,34 @@ export function mkdirp(dir: string): void {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     const missing: string[] = [];
     let d = path.resolve(dir);
-    while (!fs.existsSync(d) && path.dirname(d) !== d) { missing.unshift(d); d = path.dirname(d); }
+    while (!fs.existsSync(d) && path.dirname(d) !== d) {
+      missing.unshift(d);
+      d = path.dirname(d);
+    }
     for (const m of missing) fs.mkdirSync(m); // throws the real code (EROFS, EACCES, ENOSPC, ENOTDIR …)
   }
 }
 
-export interface CheckpointRef { sequences: number; path: string }
+export interface CheckpointRef {
+  sequences: number;
+  path: string;
+}
 
 export class RunDir {
   private constructor(readonly path: string) {}
 
-  get id(): string { return path.basename(this.path); }
-  get runJsonPath(): string { return path.join(this.path, RUN_JSON); }
-  get metricsPath(): string { return path.join(this.path, METRICS_JSONL); }
-  get checkpointsDir(): string { return path.join(this.path, CHECKPOINTS_DIR); }
+  get id(): string {
+    return path.basename(this.path);
+  }
+  get runJsonPath(): string {
+    return path.join(this.path, RUN_JSON);
+  }
+  get metricsPath(): string {
+    return path.join(this.path, METRICS_JSONL);
+  }
+  get checkpointsDir(): string {
+    return path.join(this.path, CHECKPOINTS_DIR);
+  }
 
   /**
    * Creates `<root>/<id>/checkpoints` (mkdir -p) and proves the folder is writable by writing and
@@ -141,7 +161,8 @@ export class RunDir {
   }
 
   checkpointPath(sequences: number): string {
-    if (!Number.isSafeInteger(sequences) || sequences < 0) throw new Error(`invalid checkpoint sequence count ${sequences}`);
+    if (!Number.isSafeInteger(sequences) || sequences < 0)
+      throw new Error(`invalid checkpoint sequence count ${sequences}`);
     return path.join(this.checkpointsDir, `seq-${sequences}.safetensors`);
   }
 
@@ -172,7 +193,13 @@ export class RunDir {
 
   /** Newest modification time (ms) of run.json and metrics.jsonl; 0 when neither exists. */
   lastWriteMs(): number {
-    const t = (f: string) => { try { return fs.statSync(f).mtimeMs; } catch { return 0; } };
+    const t = (f: string) => {
+      try {
+        return fs.statSync(f).mtimeMs;
+      } catch {
+        return 0;
+      }
+    };
     return Math.max(t(this.runJsonPath), t(this.metricsPath));
   }
 
@@ -189,7 +216,11 @@ export interface RunEntry {
   /** The folder of runs it sits in (e.g. "subcircuits", "reproduce"), with `listRuns(root, { groups: true })`. */
   group?: string;
 }
-export interface RunProblem { id: string; path: string; error: string }
+export interface RunProblem {
+  id: string;
+  path: string;
+  error: string;
+}
 /** An array of readable runs (ascending id = oldest first) that also carries the folders it skipped. */
 export type RunListing = RunEntry[] & { problems: RunProblem[] };
 
@@ -209,7 +240,9 @@ export function listRuns(root: string, o: { groups?: boolean } = {}): RunListing
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return runs;
     throw new Error(`cannot list runs in ${root}: ${describeFsError(err)}`, { cause: err });
   }
-  for (const e of entries.filter((d) => d.isDirectory() && !d.name.startsWith('.')).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+  for (const e of entries
+    .filter((d) => d.isDirectory() && !d.name.startsWith('.'))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
     const dir = path.join(root, e.name);
     try {
       runs.push({ id: e.name, path: dir, runJson: RunDir.open(dir).readRunJson() });
@@ -227,20 +260,26 @@ export function listRuns(root: string, o: { groups?: boolean } = {}): RunListing
   return runs;
 }
 
-export interface RunOrderKey { id: string; created?: unknown }
+export interface RunOrderKey {
+  id: string;
+  created?: unknown;
+}
 
 /**
  * The one order of every run list (the runs tree, run pickers, the views): newest first by run.json
  * `created` (ISO time), then by id (ids start with their UTC start time); runs without `created` last.
  */
 export function compareNewestFirst(a: RunOrderKey, b: RunOrderKey): number {
-  const ca = typeof a.created === 'string' ? a.created : '', cb = typeof b.created === 'string' ? b.created : '';
+  const ca = typeof a.created === 'string' ? a.created : '',
+    cb = typeof b.created === 'string' ? b.created : '';
   return cb < ca ? -1 : cb > ca ? 1 : b.id < a.id ? -1 : b.id > a.id ? 1 : 0;
 }
 
 /** A listed run's order key (run.json `created`). */
-export const orderKey = (e: RunEntry): RunOrderKey =>
-  ({ id: e.id, created: (e.runJson as { created?: unknown } | null)?.created });
+export const orderKey = (e: RunEntry): RunOrderKey => ({
+  id: e.id,
+  created: (e.runJson as { created?: unknown } | null)?.created,
+});
 
 /** A run's status as a reader should show it: run.json's, or "interrupted" for a run whose writer is gone. */
 export type LiveStatus = 'created' | 'running' | 'completed' | 'cancelled' | 'failed' | 'interrupted' | 'unknown';
@@ -264,19 +303,36 @@ export interface LiveRunStatus {
 export function liveRunStatus(dir: string, runJson?: unknown): LiveRunStatus {
   let rj = runJson as { status?: unknown } | undefined;
   if (rj === undefined) {
-    try { rj = JSON.parse(fs.readFileSync(path.join(dir, RUN_JSON), 'utf8')); } catch { rj = undefined; }
+    try {
+      rj = JSON.parse(fs.readFileSync(path.join(dir, RUN_JSON), 'utf8'));
+    } catch {
+      rj = undefined;
+    }
   }
   const recorded = typeof rj?.status === 'string' ? rj.status : undefined;
   let lock: LockState;
-  try { lock = lockState(dir); } catch (e) { return { status: 'unknown', recorded, note: (e as Error).message }; }
+  try {
+    lock = lockState(dir);
+  } catch (e) {
+    return { status: 'unknown', recorded, note: (e as Error).message };
+  }
   if (lock.state === 'held') {
     const o = lock.owner;
     return { status: 'running', recorded, owner: o, note: `pid ${o.pid} on ${o.host} since ${o.started}` };
   }
   if (recorded === 'running' || recorded === 'created') {
     const why = lock.state === 'stale' ? lock.why : 'its training process is gone';
-    return { status: 'interrupted', recorded, note: `interrupted (${why}): resume it from its newest checkpoint, or delete it` };
+    return {
+      status: 'interrupted',
+      recorded,
+      note: `interrupted (${why}): resume it from its newest checkpoint, or delete it`,
+    };
   }
-  if (recorded === 'completed' || recorded === 'cancelled' || recorded === 'failed') return { status: recorded, recorded, note: recorded };
-  return { status: 'unknown', recorded, note: recorded === undefined ? 'no readable run.json' : `unknown status "${recorded}"` };
+  if (recorded === 'completed' || recorded === 'cancelled' || recorded === 'failed')
+    return { status: recorded, recorded, note: recorded };
+  return {
+    status: 'unknown',
+    recorded,
+    note: recorded === undefined ? 'no readable run.json' : `unknown status "${recorded}"`,
+  };
 }

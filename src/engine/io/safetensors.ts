@@ -15,7 +15,11 @@ export interface NamedTensor {
 
 /** A one-line "this file is broken and here is how" error; `source` is the file (or label) read. */
 export class FormatError extends Error {
-  constructor(readonly source: string, readonly problem: string, kind = 'safetensors') {
+  constructor(
+    readonly source: string,
+    readonly problem: string,
+    kind = 'safetensors',
+  ) {
     super(`invalid ${kind} file ${source}: ${problem}`);
     this.name = 'FormatError';
   }
@@ -98,11 +102,18 @@ export function f32ToBf16(v: number): number {
 
 function expectedArray(dtype: Dtype): string {
   switch (dtype) {
-    case 'F32': case 'F16': case 'BF16': return 'Float32Array';
-    case 'F64': return 'Float64Array';
-    case 'I32': return 'Int32Array';
-    case 'I64': return 'BigInt64Array';
-    case 'U8': return 'Uint8Array';
+    case 'F32':
+    case 'F16':
+    case 'BF16':
+      return 'Float32Array';
+    case 'F64':
+      return 'Float64Array';
+    case 'I32':
+      return 'Int32Array';
+    case 'I64':
+      return 'BigInt64Array';
+    case 'U8':
+      return 'Uint8Array';
   }
 }
 
@@ -110,7 +121,10 @@ function tensorBytes(name: string, t: NamedTensor): Uint8Array {
   const want = expectedArray(t.dtype);
   // Buffer is a Uint8Array subclass: accept it for U8.
   const ok = t.dtype === 'U8' ? t.data instanceof Uint8Array : t.data.constructor.name === want;
-  if (!ok) throw new Error(`safetensors: tensor "${name}" is ${t.dtype} but its data is a ${t.data.constructor.name}, expected ${want}`);
+  if (!ok)
+    throw new Error(
+      `safetensors: tensor "${name}" is ${t.dtype} but its data is a ${t.data.constructor.name}, expected ${want}`,
+    );
   if (t.dtype === 'F16' || t.dtype === 'BF16') {
     const src = t.data as Float32Array;
     const out = new Uint16Array(src.length);
@@ -142,7 +156,9 @@ export function encodeSafetensors(tensors: Record<string, NamedTensor>, metadata
       throw new Error(`safetensors: tensor "${name}" has an invalid shape ${JSON.stringify(t.shape)}`);
     }
     if (t.data.length !== numel(t.shape)) {
-      throw new Error(`safetensors: tensor "${name}" has ${t.data.length} values but shape [${t.shape.join(', ')}] needs ${numel(t.shape)}`);
+      throw new Error(
+        `safetensors: tensor "${name}" has ${t.data.length} values but shape [${t.shape.join(', ')}] needs ${numel(t.shape)}`,
+      );
     }
     const bytes = tensorBytes(name, t);
     header[name] = { dtype: t.dtype, shape: [...t.shape], data_offsets: [offset, offset + bytes.byteLength] };
@@ -170,10 +186,21 @@ export function encodeSafetensors(tensors: Record<string, NamedTensor>, metadata
 // ---------------------------------------------------------------------------------------------
 // Decode
 
-interface Entry { name: string; dtype: Dtype; shape: number[]; begin: number; end: number }
+interface Entry {
+  name: string;
+  dtype: Dtype;
+  shape: number[];
+  begin: number;
+  end: number;
+}
 
-function parseHeader(bytes: Uint8Array, source: string): { entries: Entry[]; metadata: Record<string, string>; dataStart: number } {
-  const fail = (problem: string): never => { throw new FormatError(source, problem); };
+function parseHeader(
+  bytes: Uint8Array,
+  source: string,
+): { entries: Entry[]; metadata: Record<string, string>; dataStart: number } {
+  const fail = (problem: string): never => {
+    throw new FormatError(source, problem);
+  };
   if (bytes.byteLength < 8) fail(`file is ${bytes.byteLength} bytes, shorter than the 8-byte header length`);
   const n = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(0, true);
   const room = BigInt(bytes.byteLength - 8);
@@ -221,15 +248,21 @@ function parseHeader(bytes: Uint8Array, source: string): { entries: Entry[]; met
     }
     const want = numel(shape as number[]) * DTYPE_SIZE[dtype];
     if (end - begin !== want) {
-      fail(`tensor "${name}" spans ${end - begin} bytes but ${dtype} shape [${(shape as number[]).join(', ')}] needs ${want}`);
+      fail(
+        `tensor "${name}" spans ${end - begin} bytes but ${dtype} shape [${(shape as number[]).join(', ')}] needs ${want}`,
+      );
     }
     entries.push({ name, dtype, shape: [...(shape as number[])], begin, end });
   }
   // Overlap check in offset order. Holes are tolerated on read (Python rejects them; we only never write them).
   const byOffset = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
   for (let i = 1; i < byOffset.length; i++) {
-    const prev = byOffset[i - 1], cur = byOffset[i];
-    if (cur.begin < prev.end) fail(`tensors "${prev.name}" and "${cur.name}" overlap ([${prev.begin}, ${prev.end}] vs [${cur.begin}, ${cur.end}])`);
+    const prev = byOffset[i - 1],
+      cur = byOffset[i];
+    if (cur.begin < prev.end)
+      fail(
+        `tensors "${prev.name}" and "${cur.name}" overlap ([${prev.begin}, ${prev.end}] vs [${cur.begin}, ${cur.end}])`,
+      );
   }
   return { entries, metadata, dataStart: 8 + len };
 }
@@ -237,11 +270,16 @@ function parseHeader(bytes: Uint8Array, source: string): { entries: Entry[]; met
 function decodeData(dtype: Dtype, raw: Uint8Array): TensorData {
   // `raw` is a fresh copy, so its buffer starts at offset 0 and every view is aligned.
   switch (dtype) {
-    case 'F32': return new Float32Array(raw.buffer);
-    case 'F64': return new Float64Array(raw.buffer);
-    case 'I32': return new Int32Array(raw.buffer);
-    case 'I64': return new BigInt64Array(raw.buffer);
-    case 'U8': return raw;
+    case 'F32':
+      return new Float32Array(raw.buffer);
+    case 'F64':
+      return new Float64Array(raw.buffer);
+    case 'I32':
+      return new Int32Array(raw.buffer);
+    case 'I64':
+      return new BigInt64Array(raw.buffer);
+    case 'U8':
+      return raw;
     case 'F16': {
       const h = new Uint16Array(raw.buffer);
       const out = new Float32Array(h.length);
@@ -258,7 +296,10 @@ function decodeData(dtype: Dtype, raw: Uint8Array): TensorData {
   }
 }
 
-export function decodeSafetensors(bytes: Uint8Array, source: string): { tensors: Map<string, NamedTensor>; metadata: Record<string, string> } {
+export function decodeSafetensors(
+  bytes: Uint8Array,
+  source: string,
+): { tensors: Map<string, NamedTensor>; metadata: Record<string, string> } {
   requireLittleEndian();
   const { entries, metadata, dataStart } = parseHeader(bytes, source);
   const tensors = new Map<string, NamedTensor>();

@@ -63,35 +63,56 @@ class Pb {
   private varint(n: number): void {
     // Non-negative safe integers (steps up to 2⁵³): division instead of 32-bit shifts.
     if (!Number.isSafeInteger(n) || n < 0) throw new Error(`protobuf varint needs a non-negative integer, got ${n}`);
-    while (n >= 0x80) { this.parts.push((n % 0x80) | 0x80); n = Math.floor(n / 0x80); }
+    while (n >= 0x80) {
+      this.parts.push((n % 0x80) | 0x80);
+      n = Math.floor(n / 0x80);
+    }
     this.parts.push(n);
   }
-  private key(field: number, wire: number): void { this.varint(field * 8 + wire); }
+  private key(field: number, wire: number): void {
+    this.varint(field * 8 + wire);
+  }
 
-  uint(field: number, n: number): this { this.key(field, 0); this.varint(n); return this; }
+  uint(field: number, n: number): this {
+    this.key(field, 0);
+    this.varint(n);
+    return this;
+  }
   double(field: number, x: number): this {
     this.key(field, 1);
-    const b = new Uint8Array(8); new DataView(b.buffer).setFloat64(0, x, true);
+    const b = new Uint8Array(8);
+    new DataView(b.buffer).setFloat64(0, x, true);
     this.parts.push(...b);
     return this;
   }
   float(field: number, x: number): this {
     this.key(field, 5);
-    const b = new Uint8Array(4); new DataView(b.buffer).setFloat32(0, x, true);
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setFloat32(0, x, true);
     this.parts.push(...b);
     return this;
   }
   bytes(field: number, b: Uint8Array): this {
-    this.key(field, 2); this.varint(b.length);
+    this.key(field, 2);
+    this.varint(b.length);
     for (let i = 0; i < b.length; i++) this.parts.push(b[i]);
     return this;
   }
-  string(field: number, s: string): this { return this.bytes(field, new TextEncoder().encode(s)); }
-  message(field: number, m: Pb): this { return this.bytes(field, m.finish()); }
-  finish(): Uint8Array { return Uint8Array.from(this.parts); }
+  string(field: number, s: string): this {
+    return this.bytes(field, new TextEncoder().encode(s));
+  }
+  message(field: number, m: Pb): this {
+    return this.bytes(field, m.finish());
+  }
+  finish(): Uint8Array {
+    return Uint8Array.from(this.parts);
+  }
 }
 
-export interface Scalar { tag: string; value: number }
+export interface Scalar {
+  tag: string;
+  value: number;
+}
 
 function event(wallTime: number, step: number): Pb {
   return new Pb().double(1, wallTime).uint(2, step);
@@ -135,7 +156,11 @@ export function fileVersionEvent(wallTime: number): Uint8Array {
 export function eventFileName(dir: string, now = Date.now()): string {
   let secs = Math.floor(now / 1000);
   let existing: string[] = [];
-  try { existing = fs.readdirSync(dir).filter((f) => f.startsWith('events.out.tfevents.')); } catch { /* new folder */ }
+  try {
+    existing = fs.readdirSync(dir).filter((f) => f.startsWith('events.out.tfevents.'));
+  } catch {
+    /* new folder */
+  }
   for (const f of existing) {
     const t = Number(f.split('.')[3]);
     if (Number.isFinite(t) && t >= secs) secs = t + 1;
@@ -180,13 +205,19 @@ export class EventWriter {
     this.write(textEvent(wallTime, step, tag, text));
   }
 
-  sessionStart(wallTime: number, step: number, msg = ''): void { this.write(sessionStartEvent(wallTime, step, msg)); }
+  sessionStart(wallTime: number, step: number, msg = ''): void {
+    this.write(sessionStartEvent(wallTime, step, msg));
+  }
 
   close(): void {
     if (this.fd === null) return;
     const fd = this.fd;
     this.fd = null;
-    try { fs.fsyncSync(fd); } catch { /* best effort, as metrics.jsonl */ }
+    try {
+      fs.fsyncSync(fd);
+    } catch {
+      /* best effort, as metrics.jsonl */
+    }
     fs.closeSync(fd);
   }
 }

@@ -15,13 +15,7 @@
 import { LlcEstimate, excess, mean, std } from './sampler';
 
 export type LlcWarningCode =
-  | 'nbeta-one'
-  | 'diverged'
-  | 'negative'
-  | 'not-flattened'
-  | 'low-acceptance'
-  | 'not-significant'
-  | 'cancelled';
+  'nbeta-one' | 'diverged' | 'negative' | 'not-flattened' | 'low-acceptance' | 'not-significant' | 'cancelled';
 
 export interface LlcWarning {
   code: LlcWarningCode;

@@ -15,7 +15,10 @@ import { ClampSpec } from '../clamps/spec';
 import { formatHead } from '../clamps/heads';
 import { DenseResult, MeasureContext, denseEval, denseEvalMany, layerHeads } from './dense';
 
-export interface AccLoss { acc: number; loss: number }
+export interface AccLoss {
+  acc: number;
+  loss: number;
+}
 
 /** The model's last layer, home of the induction heads. */
 export const lastLayer = (c: ModelConfig): number => c.depth - 1;
@@ -28,7 +31,10 @@ export function ablateClamp(layer: number, heads: number[]): ClampSpec[] {
 /** Ablate every head of `layer` not in `keep`. */
 export function onlyHeadsClamp(c: ModelConfig, layer: number, keep: number[]): ClampSpec[] {
   const k = new Set(keep);
-  return ablateClamp(layer, Array.from({ length: c.numHeads }, (_, h) => h).filter((h) => !k.has(h)));
+  return ablateClamp(
+    layer,
+    Array.from({ length: c.numHeads }, (_, h) => h).filter((h) => !k.has(h)),
+  );
 }
 
 /** The perfect-match (induction pattern, strength 1) clamp of §4.4 on some heads of one layer. */
@@ -42,7 +48,8 @@ const al = (r: DenseResult): AccLoss => ({ acc: r.acc, loss: r.meanLoss });
 
 export const ABLATION_FORMULA = {
   removeOne: 'remove-one(h) = mean_s [correct | L2H h ablated], mean_s loss (spec §5.5, Fig 4a triangles / App 13)',
-  keepOne: 'keep-one(h) = mean_s [correct | all L2 heads but h ablated], mean_s loss (spec §5.5, Fig 4a circles / App 13)',
+  keepOne:
+    'keep-one(h) = mean_s [correct | all L2 heads but h ablated], mean_s loss (spec §5.5, Fig 4a circles / App 13)',
   baseline: 'baseline = no ablation (dashed line)',
 };
 
@@ -58,14 +65,26 @@ export interface HeadAblations {
 }
 
 export function headAblations(ctx: MeasureContext): HeadAblations {
-  const c = ctx.config, L = lastLayer(c);
+  const c = ctx.config,
+    L = lastLayer(c);
   const base = denseEval(ctx, [], { headScores: true });
   const heads = Array.from({ length: c.numHeads }, (_, h) => h);
-  const removeOne = denseEvalMany(ctx, heads.map((h) => ablateClamp(L, [h]))).map(al);
-  const keepOne = denseEvalMany(ctx, heads.map((h) => onlyHeadsClamp(c, L, [h]))).map(al);
+  const removeOne = denseEvalMany(
+    ctx,
+    heads.map((h) => ablateClamp(L, [h])),
+  ).map(al);
+  const keepOne = denseEvalMany(
+    ctx,
+    heads.map((h) => onlyHeadsClamp(c, L, [h])),
+  ).map(al);
   return {
-    formula: ABLATION_FORMULA, n: base.n, baseline: al(base), heads: layerHeads(c, L),
-    inductionStrength: base.headScores!.inductionStrength, removeOne, keepOne,
+    formula: ABLATION_FORMULA,
+    n: base.n,
+    baseline: al(base),
+    heads: layerHeads(c, L),
+    inductionStrength: base.headScores!.inductionStrength,
+    removeOne,
+    keepOne,
   };
 }
 
@@ -73,7 +92,8 @@ export function headAblations(ctx: MeasureContext): HeadAblations {
 
 export const PAPER_ORDERING = [3, 1, 2, 7, 5, 0, 4, 6];
 export const PAPER_ORDERING_FROM_H1 = [1, 2, 7, 5, 0, 4, 6];
-export const ADDITIVITY_FORMULA = 'additivity(o, k) = mean_s loss with only L2 heads o[0..k−1] active (the others ablated), k = 1..|o| (spec §5.5, App Fig 14)';
+export const ADDITIVITY_FORMULA =
+  'additivity(o, k) = mean_s loss with only L2 heads o[0..k−1] active (the others ablated), k = 1..|o| (spec §5.5, App Fig 14)';
 
 export interface AdditivityCurve {
   name: string;
@@ -91,13 +111,18 @@ export interface Additivity {
 
 /** Head indices sorted by decreasing value (ties: lower index first). */
 export function decreasingOrder(values: number[]): number[] {
-  return values.map((v, h) => [v, h]).sort((a, b) => b[0] - a[0] || a[1] - b[1]).map((p) => p[1]);
+  return values
+    .map((v, h) => [v, h])
+    .sort((a, b) => b[0] - a[0] || a[1] - b[1])
+    .map((p) => p[1]);
 }
 
 function checkOrdering(c: ModelConfig, o: number[], name: string): void {
   if (o.length === 0) throw new Error(`additivity ordering "${name}" is empty`);
   if (new Set(o).size !== o.length || o.some((h) => !Number.isInteger(h) || h < 0 || h >= c.numHeads)) {
-    throw new Error(`additivity ordering "${name}" must list distinct head indices in [0, ${c.numHeads - 1}], got [${o.join(', ')}]`);
+    throw new Error(
+      `additivity ordering "${name}" must list distinct head indices in [0, ${c.numHeads - 1}], got [${o.join(', ')}]`,
+    );
   }
 }
 
@@ -106,7 +131,8 @@ function checkOrdering(c: ModelConfig, o: number[], name: string): void {
  * and [1,2,7,5,0,4,6] (8-head models only) and this checkpoint's own decreasing dense IS.
  */
 export function additivity(ctx: MeasureContext, orderings?: Record<string, number[]>): Additivity {
-  const c = ctx.config, L = lastLayer(c);
+  const c = ctx.config,
+    L = lastLayer(c);
   const base = denseEval(ctx, [], { headScores: true });
   const ords: Record<string, number[]> = orderings ?? {
     ...(c.numHeads === 8 ? { paper: PAPER_ORDERING, 'paper from H1': PAPER_ORDERING_FROM_H1 } : {}),
@@ -115,9 +141,13 @@ export function additivity(ctx: MeasureContext, orderings?: Record<string, numbe
   const curves: AdditivityCurve[] = [];
   for (const [name, o] of Object.entries(ords)) {
     checkOrdering(c, o, name);
-    const results = denseEvalMany(ctx, o.map((_, i) => onlyHeadsClamp(c, L, o.slice(0, i + 1))));
+    const results = denseEvalMany(
+      ctx,
+      o.map((_, i) => onlyHeadsClamp(c, L, o.slice(0, i + 1))),
+    );
     curves.push({
-      name, ordering: o.map((head) => formatHead({ layer: L, head })),
+      name,
+      ordering: o.map((head) => formatHead({ layer: L, head })),
       points: results.map((r, i) => ({ k: i + 1, ...al(r) })),
     });
   }
@@ -136,22 +166,42 @@ export interface ComplementarityRow {
  * The complementarity of correctness tables: for each table t,
  *   fixed(t) = #{s : ref[s] = 0 ∧ t[s] = 1} / #{s : ref[s] = 0},   acc(t) = mean_s t[s].
  */
-export function complementarityTable(ref: Uint8Array, tables: Uint8Array[]): { refMistakes: number; rows: ComplementarityRow[] } {
+export function complementarityTable(
+  ref: Uint8Array,
+  tables: Uint8Array[],
+): { refMistakes: number; rows: ComplementarityRow[] } {
   let refMistakes = 0;
   for (let s = 0; s < ref.length; s++) if (!ref[s]) refMistakes++;
   const rows = tables.map((t) => {
-    if (t.length !== ref.length) throw new Error(`complementarity: a table has ${t.length} entries, the reference ${ref.length}`);
-    let fixed = 0, right = 0;
-    for (let s = 0; s < t.length; s++) { if (t[s]) { right++; if (!ref[s]) fixed++; } }
+    if (t.length !== ref.length)
+      throw new Error(`complementarity: a table has ${t.length} entries, the reference ${ref.length}`);
+    let fixed = 0,
+      right = 0;
+    for (let s = 0; s < t.length; s++) {
+      if (t[s]) {
+        right++;
+        if (!ref[s]) fixed++;
+      }
+    }
     return { fixedFraction: refMistakes ? fixed / refMistakes : null, acc: t.length ? right / t.length : NaN };
   });
   return { refMistakes, rows };
 }
 
 /** Accuracy and share of mistakes by target label (App Fig 16b/c). */
-export function byLabel(correct: Uint8Array, labels: Int32Array, items: number, numLabels: number): { acc: Array<number | null>; mistakeShare: Array<number | null> } {
-  const n = new Float64Array(numLabels), ok = new Float64Array(numLabels);
-  for (let s = 0; s < correct.length; s++) { const y = labels[s * items + items - 1]; n[y]++; ok[y] += correct[s]; }
+export function byLabel(
+  correct: Uint8Array,
+  labels: Int32Array,
+  items: number,
+  numLabels: number,
+): { acc: Array<number | null>; mistakeShare: Array<number | null> } {
+  const n = new Float64Array(numLabels),
+    ok = new Float64Array(numLabels);
+  for (let s = 0; s < correct.length; s++) {
+    const y = labels[s * items + items - 1];
+    n[y]++;
+    ok[y] += correct[s];
+  }
   const wrong = correct.length - ok.reduce((a, b) => a + b, 0);
   return {
     acc: Array.from(n, (v, y) => (v ? ok[y] / v : null)),
@@ -160,8 +210,10 @@ export function byLabel(correct: Uint8Array, labels: Int32Array, items: number, 
 }
 
 export const COMPLEMENTARITY_FORMULA = {
-  table2: 'fixed(l) = #{s : only-L2H ref wrong ∧ only-L2H l right} / #{s : only-L2H ref wrong};  acc(l) = acc(only L2H l)  (spec §5.5 Table 2)',
-  table3: 'as Table 2, every single-head model (and the reference) with the perfect-match clamp on its head: query row = [0, a1, 0, a2, 0], a_j = [ℓ_j = y_q]  (spec §5.5 Table 3, §4.4)',
+  table2:
+    'fixed(l) = #{s : only-L2H ref wrong ∧ only-L2H l right} / #{s : only-L2H ref wrong};  acc(l) = acc(only L2H l)  (spec §5.5 Table 2)',
+  table3:
+    'as Table 2, every single-head model (and the reference) with the perfect-match clamp on its head: query row = [0, a1, 0, a2, 0], a_j = [ℓ_j = y_q]  (spec §5.5 Table 3, §4.4)',
 };
 
 export interface ComplementarityTable {
@@ -179,19 +231,39 @@ export interface ComplementarityTable {
  * Tables 2 and 3. `reference` = a last-layer head index; default: the head with the highest dense IS
  * at this checkpoint (H3 for the paper's seed 5).
  */
-export function complementarity(ctx: MeasureContext, opts: { reference?: number } = {}): { table2: ComplementarityTable; table3: ComplementarityTable } {
-  const c = ctx.config, L = lastLayer(c), H = c.numHeads;
+export function complementarity(
+  ctx: MeasureContext,
+  opts: { reference?: number } = {},
+): { table2: ComplementarityTable; table3: ComplementarityTable } {
+  const c = ctx.config,
+    L = lastLayer(c),
+    H = c.numHeads;
   let ref = opts.reference;
   const chosenBy = ref === undefined ? 'max IS' : 'given';
-  if (ref === undefined) ref = decreasingOrder(denseEval(ctx, [], { headScores: true }).headScores!.inductionStrength)[0];
-  if (!Number.isInteger(ref) || ref < 0 || ref >= H) throw new Error(`complementarity reference must be a head index in [0, ${H - 1}], got ${ref}`);
+  if (ref === undefined)
+    ref = decreasingOrder(denseEval(ctx, [], { headScores: true }).headScores!.inductionStrength)[0];
+  if (!Number.isInteger(ref) || ref < 0 || ref >= H)
+    throw new Error(`complementarity reference must be a head index in [0, ${H - 1}], got ${ref}`);
   const items = c.contextLen + 1;
   const table = (perfect: boolean, formula: string): ComplementarityTable => {
-    const results = denseEvalMany(ctx, Array.from({ length: H }, (_, h) => [...onlyHeadsClamp(c, L, [h]), ...(perfect ? perfectMatchClamp(L, [h]) : [])]));
-    const t = complementarityTable(results[ref!].correct, results.map((r) => r.correct));
+    const results = denseEvalMany(
+      ctx,
+      Array.from({ length: H }, (_, h) => [
+        ...onlyHeadsClamp(c, L, [h]),
+        ...(perfect ? perfectMatchClamp(L, [h]) : []),
+      ]),
+    );
+    const t = complementarityTable(
+      results[ref!].correct,
+      results.map((r) => r.correct),
+    );
     return {
-      formula, reference: formatHead({ layer: L, head: ref! }), referenceChosenBy: chosenBy, referenceMistakes: t.refMistakes,
-      n: ctx.batch.size, heads: layerHeads(c, L),
+      formula,
+      reference: formatHead({ layer: L, head: ref! }),
+      referenceChosenBy: chosenBy,
+      referenceMistakes: t.refMistakes,
+      n: ctx.batch.size,
+      heads: layerHeads(c, L),
       rows: t.rows.map((row, h) => {
         const bl = byLabel(results[h].correct, ctx.batch.labels, items, c.numLabels);
         return { ...row, accByLabel: bl.acc, mistakeShareByLabel: bl.mistakeShare };

@@ -42,8 +42,15 @@ export function cachePath(runDir: string, name: string, sequences: number, subsa
 
 /** Canonical JSON (sorted keys) for comparing parameters. */
 export function canonicalJson(v: unknown): string {
-  return JSON.stringify(v, (_k, x) => (x && typeof x === 'object' && !Array.isArray(x)
-    ? Object.fromEntries(Object.keys(x).sort().map((k) => [k, (x as Record<string, unknown>)[k]])) : x));
+  return JSON.stringify(v, (_k, x) =>
+    x && typeof x === 'object' && !Array.isArray(x)
+      ? Object.fromEntries(
+          Object.keys(x)
+            .sort()
+            .map((k) => [k, (x as Record<string, unknown>)[k]]),
+        )
+      : x,
+  );
 }
 
 /** Paths relative to the run folder, '/'-separated, so a moved run keeps its cache. */
@@ -52,17 +59,38 @@ function relativeTo(runDir: string, files: string[]): string[] {
 }
 
 /** The cached record if it is valid for these parameters and dependencies, else null. */
-export function readCache<T>(file: string, parameters: Record<string, unknown>, checkpoints: string[], runDir: string): CachedRecord<T> | null {
+export function readCache<T>(
+  file: string,
+  parameters: Record<string, unknown>,
+  checkpoints: string[],
+  runDir: string,
+): CachedRecord<T> | null {
   let st: fs.Stats;
-  try { st = fs.statSync(file); } catch { return null; }
+  try {
+    st = fs.statSync(file);
+  } catch {
+    return null;
+  }
   for (const ck of checkpoints) {
-    try { if (fs.statSync(ck).mtimeMs > st.mtimeMs) return null; } catch { return null; }
+    try {
+      if (fs.statSync(ck).mtimeMs > st.mtimeMs) return null;
+    } catch {
+      return null;
+    }
   }
   let rec: CachedRecord<T>;
-  try { rec = JSON.parse(fs.readFileSync(file, 'utf8')); } catch { return null; }
+  try {
+    rec = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch {
+    return null;
+  }
   if (!rec || rec.format !== CACHE_FORMAT) return null;
   if (canonicalJson(rec.parameters) !== canonicalJson(JSON.parse(JSON.stringify(parameters)))) return null;
-  if (!Array.isArray(rec.checkpoints) || canonicalJson([...rec.checkpoints].sort()) !== canonicalJson(relativeTo(runDir, checkpoints).sort())) return null;
+  if (
+    !Array.isArray(rec.checkpoints) ||
+    canonicalJson([...rec.checkpoints].sort()) !== canonicalJson(relativeTo(runDir, checkpoints).sort())
+  )
+    return null;
   return rec;
 }
 
@@ -82,7 +110,10 @@ export interface CachedMeasureOptions {
  * The cached record when valid, else computes, writes and returns it. Both paths return the record as
  * parsed from JSON (NaN and ±Infinity become null), so a reused result equals the computed one exactly.
  */
-export async function cachedMeasure<T extends { formula?: unknown }>(o: CachedMeasureOptions, compute: () => T | Promise<T>): Promise<{ record: CachedRecord<T>; cached: boolean; file: string }> {
+export async function cachedMeasure<T extends { formula?: unknown }>(
+  o: CachedMeasureOptions,
+  compute: () => T | Promise<T>,
+): Promise<{ record: CachedRecord<T>; cached: boolean; file: string }> {
   const file = cachePath(o.runDir, o.name, o.sequences, o.subsample);
   if (!o.force) {
     const hit = readCache<T>(file, o.parameters, o.checkpoints, o.runDir);
@@ -91,9 +122,16 @@ export async function cachedMeasure<T extends { formula?: unknown }>(o: CachedMe
   const t0 = Date.now();
   const result = await compute();
   const rec: CachedRecord<T> = {
-    format: CACHE_FORMAT, name: o.name, formula: result.formula ?? null, parameters: o.parameters, sequences: o.sequences,
-    subsample: o.subsample, checkpoints: relativeTo(o.runDir, o.checkpoints), created: new Date().toISOString(),
-    seconds: (Date.now() - t0) / 1000, result,
+    format: CACHE_FORMAT,
+    name: o.name,
+    formula: result.formula ?? null,
+    parameters: o.parameters,
+    sequences: o.sequences,
+    subsample: o.subsample,
+    checkpoints: relativeTo(o.runDir, o.checkpoints),
+    created: new Date().toISOString(),
+    seconds: (Date.now() - t0) / 1000,
+    result,
   };
   const text = JSON.stringify(rec);
   fs.mkdirSync(path.dirname(file), { recursive: true });

@@ -43,23 +43,35 @@ export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'];
 
 // ------------------------------------------------------------------------------------------ printing
 
-const f4 = (x: number | null | undefined) => (x === null || x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(4));
-const signed = (x: number | null | undefined) => (x === null || x === undefined || !Number.isFinite(x) ? '—' : (x >= 0 ? '+' : '') + x.toFixed(3));
+const f4 = (x: number | null | undefined) =>
+  x === null || x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(4);
+const signed = (x: number | null | undefined) =>
+  x === null || x === undefined || !Number.isFinite(x) ? '—' : (x >= 0 ? '+' : '') + x.toFixed(3);
 
 export function formatTable(headers: string[], rows: Array<Array<string | number>>): string {
   const cells = [headers, ...rows.map((r) => r.map(String))];
   const w = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
-  const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ').trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i])))
+      .join('  ')
+      .trimEnd();
   return [line(cells[0]), w.map((n) => '-'.repeat(n)).join('  '), ...cells.slice(1).map(line)].join('\n');
 }
 
 function matrix(title: string, rows: string[], cols: string[], m: number[][], fmt: (x: number) => string): string {
-  return `${title}\n${formatTable(['', ...cols], rows.map((r, i) => [r, ...m[i].map(fmt)]))}`;
+  return `${title}\n${formatTable(
+    ['', ...cols],
+    rows.map((r, i) => [r, ...m[i].map(fmt)]),
+  )}`;
 }
 
 function formulaLines(f: unknown): string {
   if (typeof f === 'string') return `  formula: ${f}`;
-  if (f && typeof f === 'object') return Object.entries(f).map(([k, v]) => `  ${k}: ${v}`).join('\n');
+  if (f && typeof f === 'object')
+    return Object.entries(f)
+      .map(([k, v]) => `  ${k}: ${v}`)
+      .join('\n');
   return '';
 }
 
@@ -72,30 +84,77 @@ function render(name: MeasureName, r: any): string {
     case 'prev-token-score':
       return `${formatTable(['head', ...r.heads], [[name === 'induction-strength' ? 'IS' : 'PT', ...r.values.map(f4)]])}\n${formulaLines(r.formula)}`;
     case 'ablations':
-      return `${formatTable(['head', 'IS', 'remove-one acc', 'remove-one loss', 'keep-one acc', 'keep-one loss'], [
-        ['none', '', f4(r.baseline.acc), f4(r.baseline.loss), '', ''],
-        ...r.heads.map((h: string, i: number) => [h, f4(r.inductionStrength[i]), f4(r.removeOne[i].acc), f4(r.removeOne[i].loss), f4(r.keepOne[i].acc), f4(r.keepOne[i].loss)]),
-      ])}\n${formulaLines(r.formula)}`;
+      return `${formatTable(
+        ['head', 'IS', 'remove-one acc', 'remove-one loss', 'keep-one acc', 'keep-one loss'],
+        [
+          ['none', '', f4(r.baseline.acc), f4(r.baseline.loss), '', ''],
+          ...r.heads.map((h: string, i: number) => [
+            h,
+            f4(r.inductionStrength[i]),
+            f4(r.removeOne[i].acc),
+            f4(r.removeOne[i].loss),
+            f4(r.keepOne[i].acc),
+            f4(r.keepOne[i].loss),
+          ]),
+        ],
+      )}\n${formulaLines(r.formula)}`;
     case 'additivity':
-      return `${r.curves.map((c: any) => `${c.name}: all heads loss ${f4(r.all.loss)}\n${formatTable(['k', 'heads active', 'loss', 'acc'],
-        c.points.map((p: any) => [p.k, c.ordering.slice(0, p.k).map((h: string) => h.replace(/^L\d+/, '')).join('+'), f4(p.loss), f4(p.acc)]))}`).join('\n\n')}\n${formulaLines(r.formula)}`;
+      return `${r.curves
+        .map(
+          (c: any) =>
+            `${c.name}: all heads loss ${f4(r.all.loss)}\n${formatTable(
+              ['k', 'heads active', 'loss', 'acc'],
+              c.points.map((p: any) => [
+                p.k,
+                c.ordering
+                  .slice(0, p.k)
+                  .map((h: string) => h.replace(/^L\d+/, ''))
+                  .join('+'),
+                f4(p.loss),
+                f4(p.acc),
+              ]),
+            )}`,
+        )
+        .join('\n\n')}\n${formulaLines(r.formula)}`;
     case 'complementarity':
-      return ['table2', 'table3'].map((t) => {
-        const x = r[t];
-        return `${t === 'table2' ? 'Table 2 (computed match)' : 'Table 3 (perfect match)'}; reference ${x.reference} (${x.referenceChosenBy}) misses ${x.referenceMistakes} of ${x.n}\n${formatTable(['head', 'fixed fraction', 'acc'],
-          x.heads.map((h: string, i: number) => [h, f4(x.rows[i].fixedFraction), f4(x.rows[i].acc)]))}\n  formula: ${x.formula}`;
-      }).join('\n\n');
+      return ['table2', 'table3']
+        .map((t) => {
+          const x = r[t];
+          return `${t === 'table2' ? 'Table 2 (computed match)' : 'Table 3 (perfect match)'}; reference ${x.reference} (${x.referenceChosenBy}) misses ${x.referenceMistakes} of ${x.n}\n${formatTable(
+            ['head', 'fixed fraction', 'acc'],
+            x.heads.map((h: string, i: number) => [h, f4(x.rows[i].fixedFraction), f4(x.rows[i].acc)]),
+          )}\n  formula: ${x.formula}`;
+        })
+        .join('\n\n');
     case 'influence-matrix': {
       const m = r.matrix;
       return [
         `only-one accuracy: ${m.rows.map((h: string, i: number) => `${h} ${f4(m.onlyAcc[i])}`).join('  ')}`,
-        matrix('accuracy change from ablating a Layer-1 head, values preserved (rows: L2 heads, cols: L1 heads)', m.rows, m.cols, m.removeValuesPreserved, signed),
-        matrix('accuracy change from ablating a Layer-1 head, patterns preserved', m.rows, m.cols, m.removePatternsPreserved, signed),
-        matrix('accuracy with one head per layer, values preserved', m.rows, m.cols, m.keepValuesPreserved, (x) => x.toFixed(3)),
-        matrix('accuracy with one head per layer, patterns preserved', m.rows, m.cols, m.keepPatternsPreserved, (x) => x.toFixed(3)),
+        matrix(
+          'accuracy change from ablating a Layer-1 head, values preserved (rows: L2 heads, cols: L1 heads)',
+          m.rows,
+          m.cols,
+          m.removeValuesPreserved,
+          signed,
+        ),
+        matrix(
+          'accuracy change from ablating a Layer-1 head, patterns preserved',
+          m.rows,
+          m.cols,
+          m.removePatternsPreserved,
+          signed,
+        ),
+        matrix('accuracy with one head per layer, values preserved', m.rows, m.cols, m.keepValuesPreserved, (x) =>
+          x.toFixed(3),
+        ),
+        matrix('accuracy with one head per layer, patterns preserved', m.rows, m.cols, m.keepPatternsPreserved, (x) =>
+          x.toFixed(3),
+        ),
         formulaLines(m.formula),
-        `Table 1\n${formatTable(['ablated L1 heads', 'groups by', 'patterns preserved', 'values preserved'],
-          r.table1.rows.map((x: any) => [x.group.join(','), x.source, f4(x.patternsPreserved), f4(x.valuesPreserved)]))}\n  formula: ${r.table1.formula}`,
+        `Table 1\n${formatTable(
+          ['ablated L1 heads', 'groups by', 'patterns preserved', 'values preserved'],
+          r.table1.rows.map((x: any) => [x.group.join(','), x.source, f4(x.patternsPreserved), f4(x.valuesPreserved)]),
+        )}\n  formula: ${r.table1.formula}`,
       ].join('\n\n');
     }
     case 'composition':
@@ -106,32 +165,57 @@ function render(name: MeasureName, r: any): string {
         `  formula: ${r.formula}; "init" holds the same at initialisation`,
       ].join('\n\n');
     case 'paths':
-      return `${formatTable(['sequences', 'loss', 'eval loss', 'no L1 direct', 'Δ eval', 'no L2', 'Δ eval'],
-        r.points.map((p: any) => [p.sequences, f4(p.loss), f4(p.evalLoss), f4(p.noL1Direct), signed(p.noL1DirectMinusEval), f4(p.noL2), signed(p.noL2MinusEval)]))}\n${formulaLines(r.formula)}`;
+      return `${formatTable(
+        ['sequences', 'loss', 'eval loss', 'no L1 direct', 'Δ eval', 'no L2', 'Δ eval'],
+        r.points.map((p: any) => [
+          p.sequences,
+          f4(p.loss),
+          f4(p.evalLoss),
+          f4(p.noL1Direct),
+          signed(p.noL1DirectMinusEval),
+          f4(p.noL2),
+          signed(p.noL2MinusEval),
+        ]),
+      )}\n${formulaLines(r.formula)}`;
     case 'posthoc':
-      return `${formatTable(['sequences', 'loss', 'eval loss', `composite (PT ${r.ptHead})`, `copy (match ${r.ihHead})`],
-        r.points.map((p: any) => [p.sequences, f4(p.loss), f4(p.evalLoss), f4(p.composite), f4(p.copy)]))}\n${formulaLines(r.formula)}${r.strongest && (r.strongest.ih !== r.ihHead || r.strongest.pt !== r.ptHead)
-        ? `\n  note: at checkpoint ${r.strongest.sequences} the strongest induction head is ${r.strongest.ih} and the strongest previous-token head ${r.strongest.pt} (choose with ihHead / ptHead)` : ''}`;
-    case 'path-patching': return renderPathPatching(r);
+      return `${formatTable(
+        ['sequences', 'loss', 'eval loss', `composite (PT ${r.ptHead})`, `copy (match ${r.ihHead})`],
+        r.points.map((p: any) => [p.sequences, f4(p.loss), f4(p.evalLoss), f4(p.composite), f4(p.copy)]),
+      )}\n${formulaLines(r.formula)}${
+        r.strongest && (r.strongest.ih !== r.ihHead || r.strongest.pt !== r.ptHead)
+          ? `\n  note: at checkpoint ${r.strongest.sequences} the strongest induction head is ${r.strongest.ih} and the strongest previous-token head ${r.strongest.pt} (choose with ihHead / ptHead)`
+          : ''
+      }`;
+    case 'path-patching':
+      return renderPathPatching(r);
     case 'learning-time':
       return `learning time: ${r.value === null ? '— (no fsl_train metrics)' : `${r.value} sequences${r.reached ? '' : ' (threshold never reached: the last logged x)'}`}\n  formula: ${r.formula}`;
   }
 }
 
 function renderPathPatching(r: any): string {
-  const edge = (e: any) => `${e.edge} ${signed(e.exact)}${e.attribution === null ? '' : ` (attr ${signed(e.attribution)})`}`;
+  const edge = (e: any) =>
+    `${e.edge} ${signed(e.exact)}${e.attribution === null ? '' : ` (attr ${signed(e.attribution)})`}`;
   return [
     `clean logit difference ${f4(r.cleanLD)} (${r.n} sequences; engine ${r.engine})`,
     ...r.corruptions.flatMap((c: any) => {
       const err = c.attributionError;
       return [
-        `corruption ${c.corruption}: ${c.description}; fully corrupted LD ${f4(c.corruptLD)}`
-          + `${c.unmatched ? ` (${c.unmatched} sequences without a class-disjoint partner)` : ''}`,
-        ...r.inputs.map((x: string) => matrix(
-          `  exact effect on LD through the receiver's ${x.toUpperCase()} (rows: L2 receivers, cols: L1 senders)`,
-          r.receivers, r.senders, c.exact[x], signed)),
-        err ? `  attribution vs exact: max |A − E| ${f4(err.maxAbs)}, mean ${f4(err.meanAbs)}, `
-          + `relative ${f4(err.relative)}, r ${f4(err.correlation)}` : '',
+        `corruption ${c.corruption}: ${c.description}; fully corrupted LD ${f4(c.corruptLD)}` +
+          `${c.unmatched ? ` (${c.unmatched} sequences without a class-disjoint partner)` : ''}`,
+        ...r.inputs.map((x: string) =>
+          matrix(
+            `  exact effect on LD through the receiver's ${x.toUpperCase()} (rows: L2 receivers, cols: L1 senders)`,
+            r.receivers,
+            r.senders,
+            c.exact[x],
+            signed,
+          ),
+        ),
+        err
+          ? `  attribution vs exact: max |A − E| ${f4(err.maxAbs)}, mean ${f4(err.meanAbs)}, ` +
+            `relative ${f4(err.relative)}, r ${f4(err.correlation)}`
+          : '',
         `  strongest edges: ${c.top.slice(0, 5).map(edge).join(', ')}`,
       ];
     }),
@@ -142,14 +226,28 @@ function renderPathPatching(r: any): string {
 
 // ------------------------------------------------------------------------------------------ command
 
-export const LEARNING_TIME_FORMULA = 't = min { x_k : fsl_train loss_k < 0.4·ln 2 }, or the last logged x if never (spec §5.10)';
+export const LEARNING_TIME_FORMULA =
+  't = min { x_k : fsl_train loss_k < 0.4·ln 2 }, or the last logged x if never (spec §5.10)';
 
-function learningTimeResult(rd: RunDir): { formula: string; value: number | null; reached: boolean; threshold: number } {
-  const rows = rd.readMetrics<MetricsRecord>().filter((r) => r.eval?.fsl_train && Number.isFinite(r.eval.fsl_train.loss));
+function learningTimeResult(rd: RunDir): {
+  formula: string;
+  value: number | null;
+  reached: boolean;
+  threshold: number;
+} {
+  const rows = rd
+    .readMetrics<MetricsRecord>()
+    .filter((r) => r.eval?.fsl_train && Number.isFinite(r.eval.fsl_train.loss));
   const threshold = 0.4 * Math.LN2;
   if (rows.length === 0) return { formula: LEARNING_TIME_FORMULA, value: null, reached: false, threshold };
-  const xs = rows.map((r) => r.sequences), ys = rows.map((r) => r.eval.fsl_train.loss);
-  return { formula: LEARNING_TIME_FORMULA, value: learningTime(xs, ys, threshold), reached: ys.some((y) => y < threshold), threshold };
+  const xs = rows.map((r) => r.sequences),
+    ys = rows.map((r) => r.eval.fsl_train.loss);
+  return {
+    formula: LEARNING_TIME_FORMULA,
+    value: learningTime(xs, ys, threshold),
+    reached: ys.some((y) => y < threshold),
+    threshold,
+  };
 }
 
 /**
@@ -159,17 +257,27 @@ function learningTimeResult(rd: RunDir): { formula: string; value: number | null
  */
 export async function measureCommand(argv: MeasureArgs, out: (line: string) => void): Promise<Record<string, unknown>> {
   const names = parseMeasureNames(argv.what);
-  if (argv.subsample !== undefined && (!Number.isInteger(argv.subsample) || argv.subsample < 1)) throw new Error(`--subsample must be a positive whole number, got ${argv.subsample}`);
-  if (argv.points !== undefined && (!Number.isInteger(argv.points) || argv.points < 1)) throw new Error(`--points must be a positive whole number, got ${argv.points}`);
+  if (argv.subsample !== undefined && (!Number.isInteger(argv.subsample) || argv.subsample < 1))
+    throw new Error(`--subsample must be a positive whole number, got ${argv.subsample}`);
+  if (argv.points !== undefined && (!Number.isInteger(argv.points) || argv.points < 1))
+    throw new Error(`--points must be a positive whole number, got ${argv.points}`);
   const backend = argv.backend ?? 'auto';
   if (!BACKENDS.includes(backend)) throw new Error(`--backend must be one of ${BACKENDS.join(', ')}, got "${backend}"`);
   const rd = RunDir.open(argv.runDir);
   readRunConfig(rd);
   const ref = findCheckpoint(rd, argv.checkpoint);
 
-  const results: Record<string, unknown> = {}, files: Record<string, string> = {}, cached: Record<string, boolean> = {};
+  const results: Record<string, unknown> = {},
+    files: Record<string, string> = {},
+    cached: Record<string, boolean> = {};
   const summary: Record<string, unknown> = {
-    run: rd.path, checkpoint: { sequences: ref.sequences, path: ref.path }, subsample: null, n: null, results, files, cached,
+    run: rd.path,
+    checkpoint: { sequences: ref.sequences, path: ref.path },
+    subsample: null,
+    n: null,
+    results,
+    files,
+    cached,
   };
   out(`run ${rd.path}\ncheckpoint ${ref.sequences} sequences`);
 
@@ -178,9 +286,14 @@ export async function measureCommand(argv: MeasureArgs, out: (line: string) => v
     if (ctx) return ctx;
     const be = await initBackend(backend as BackendPreference);
     ctx = await openMeasureContext(rd, ref.sequences, argv.subsample ?? null);
-    summary.subsample = ctx.subsample; summary.n = ctx.batch.size; summary.backend = be.name;
-    out(`${ctx.batch.size} sequences${ctx.subsample ? ` (seeded subsample of the ${ctx.denseSize} dense training sequences)` : ' (every dense training sequence)'} · backend ${be.name}`);
-    if (ctx.baseClamps.length) out(`the run's own ablations are kept in every configuration: ${ctx.baseClamps.map(describeClamp).join('; ')}`);
+    summary.subsample = ctx.subsample;
+    summary.n = ctx.batch.size;
+    summary.backend = be.name;
+    out(
+      `${ctx.batch.size} sequences${ctx.subsample ? ` (seeded subsample of the ${ctx.denseSize} dense training sequences)` : ' (every dense training sequence)'} · backend ${be.name}`,
+    );
+    if (ctx.baseClamps.length)
+      out(`the run's own ablations are kept in every configuration: ${ctx.baseClamps.map(describeClamp).join('; ')}`);
     return ctx;
   };
 
@@ -188,7 +301,8 @@ export async function measureCommand(argv: MeasureArgs, out: (line: string) => v
     for (const name of names) {
       if (name === 'learning-time') {
         const r = learningTimeResult(rd);
-        results[name] = r; cached[name] = false;
+        results[name] = r;
+        cached[name] = false;
         out(`\n== ${name} ==\n${render(name, r)}`);
         continue;
       }
@@ -196,24 +310,67 @@ export async function measureCommand(argv: MeasureArgs, out: (line: string) => v
       out(`\n== ${name} ==`);
       const t0 = Date.now();
       const unit = unitOf(name, false)!;
-      const across = unit === 'paths' || unit === 'posthoc'
-        ? selectCheckpoints(rd.listCheckpoints().filter((k) => k.sequences <= ref.sequences), argv.points ?? 12) : undefined;
-      const key = unitKey(unit, ref, { run: c.run, denseSize: c.denseSize, subsample: c.subsample, includeRunAblations: c.includeRunAblations },
-        argv, across);
+      const across =
+        unit === 'paths' || unit === 'posthoc'
+          ? selectCheckpoints(
+              rd.listCheckpoints().filter((k) => k.sequences <= ref.sequences),
+              argv.points ?? 12,
+            )
+          : undefined;
+      const key = unitKey(
+        unit,
+        ref,
+        { run: c.run, denseSize: c.denseSize, subsample: c.subsample, includeRunAblations: c.includeRunAblations },
+        argv,
+        across,
+      );
       const progress = (what: string) => (done: number, total: number) => {
         if (done === total || done % Math.max(1, Math.round(total / 8)) === 0) out(`  ${what}: ${done}/${total}`);
-        argv.onProgress?.({ type: 'progress', task: name, done, total, unit: what, message: `checkpoint ${ref.sequences}` });
+        argv.onProgress?.({
+          type: 'progress',
+          task: name,
+          done,
+          total,
+          unit: what,
+          message: `checkpoint ${ref.sequences}`,
+        });
       };
-      const { record, cached: hit, file } = await computeUnit(c, rd.path, key, argv, across,
-        progress(unit === 'influence-matrix' ? 'configurations'
-          : unit === 'path-patching' ? 'chunks × corruptions' : 'checkpoints'));
+      const {
+        record,
+        cached: hit,
+        file,
+      } = await computeUnit(
+        c,
+        rd.path,
+        key,
+        argv,
+        across,
+        progress(
+          unit === 'influence-matrix'
+            ? 'configurations'
+            : unit === 'path-patching'
+              ? 'chunks × corruptions'
+              : 'checkpoints',
+        ),
+      );
       // eslint-disable-next-line @typescript-eslint/no-explicit-any
       let r: any = record.result;
       if (name === 'induction-strength') r = r.inductionStrength;
       if (name === 'prev-token-score') r = r.prevTokenScore;
-      results[name] = r; files[name] = file; cached[name] = hit;
-      argv.onProgress?.({ type: 'progress', task: 'measure', done: names.indexOf(name) + 1, total: names.length, unit: 'measures', message: `${name} done` });
-      const how = hit ? `cached ${path.relative(rd.path, file)}` : `${((Date.now() - t0) / 1000).toFixed(1)} s → ${path.relative(rd.path, file)}`;
+      results[name] = r;
+      files[name] = file;
+      cached[name] = hit;
+      argv.onProgress?.({
+        type: 'progress',
+        task: 'measure',
+        done: names.indexOf(name) + 1,
+        total: names.length,
+        unit: 'measures',
+        message: `${name} done`,
+      });
+      const how = hit
+        ? `cached ${path.relative(rd.path, file)}`
+        : `${((Date.now() - t0) / 1000).toFixed(1)} s → ${path.relative(rd.path, file)}`;
       out(`(${how})\n${render(name, r)}`);
     }
   } finally {

@@ -29,12 +29,18 @@ export interface CompositionScores {
  * Entry (r, s) of W_O^{(j)} W_X^{(i)} is Σ_m proj[m, jD + r] · qkv[which·d + iD + s, m]; its Frobenius
  * norm over (r, s) is divided by the two blocks' Frobenius norms. Computed in float64.
  */
-export function compositionScores(params: Params, config: ModelConfig, layers: { from: number; to: number } = { from: 0, to: 1 }): CompositionScores {
+export function compositionScores(
+  params: Params,
+  config: ModelConfig,
+  layers: { from: number; to: number } = { from: 0, to: 1 },
+): CompositionScores {
   const { from, to } = layers;
   if (!Number.isInteger(from) || !Number.isInteger(to) || from < 0 || to >= config.depth || from >= to) {
     throw new Error(`composition scores need 0 ≤ from < to < depth (${config.depth}), got from ${from}, to ${to}`);
   }
-  const d = config.dModel, H = config.numHeads, D = d / H;
+  const d = config.dModel,
+    H = config.numHeads,
+    D = d / H;
   const proj = params[`blocks.${from}.attn.proj.weight`];
   const qkv = params[`blocks.${to}.attn.qkv.weight`];
   if (!proj || proj.length !== d * d) throw new Error(`blocks.${from}.attn.proj.weight missing or not [${d}, ${d}]`);

@@ -117,7 +117,9 @@ export function subsampleIndices(n: number, m: number, seed = SUBSAMPLE_SEED): I
   const rng = new Rng(seed, 11);
   for (let i = 0; i < m; i++) {
     const j = i + rng.int(n - i);
-    const t = idx[i]; idx[i] = idx[j]; idx[j] = t;
+    const t = idx[i];
+    idx[i] = idx[j];
+    idx[j] = t;
   }
   return idx.slice(0, m).sort();
 }
@@ -127,7 +129,11 @@ export function takeRows(batch: Batch, idx: ArrayLike<number>): Batch {
   const items = batch.labels.length / batch.size;
   const n = idx.length;
   const out: Batch = {
-    size: n, classes: new Int32Array(n * items), exemplarIdx: new Int32Array(n * items), labels: new Int32Array(n * items), correct: new Uint8Array(n),
+    size: n,
+    classes: new Int32Array(n * items),
+    exemplarIdx: new Int32Array(n * items),
+    labels: new Int32Array(n * items),
+    correct: new Uint8Array(n),
   };
   for (let r = 0; r < n; r++) {
     const s = idx[r];
@@ -141,7 +147,9 @@ export function takeRows(batch: Batch, idx: ArrayLike<number>): Batch {
 
 /** The run's head ablations active at `sequences`, without their windows. */
 export function runAblations(run: RunConfig, sequences: number): ClampSpec[] {
-  const heads = run.clamps.filter((c) => c.kind === 'ablate' && isActive(c, sequences)).flatMap((c) => (c.kind === 'ablate' ? c.heads : []));
+  const heads = run.clamps
+    .filter((c) => c.kind === 'ablate' && isActive(c, sequences))
+    .flatMap((c) => (c.kind === 'ablate' ? c.heads : []));
   return heads.length ? normalizeClamps([{ kind: 'ablate', heads: [...new Set(heads)] }], run.model) : [];
 }
 
@@ -165,30 +173,51 @@ export interface MakeContextOptions {
 
 export function makeMeasureContext(o: MakeContextOptions): MeasureContext {
   const config = o.run.model;
-  if (config.depth < 2) throw new Error(`the dense measures need a model with ≥ 2 layers, this one has ${config.depth}`);
-  if (seqLen(config) !== 5) throw new Error(`the dense measures are defined for 2 context pairs (5 tokens); this model has contextLen ${config.contextLen}`);
+  if (config.depth < 2)
+    throw new Error(`the dense measures need a model with ≥ 2 layers, this one has ${config.depth}`);
+  if (seqLen(config) !== 5)
+    throw new Error(
+      `the dense measures are defined for 2 context pairs (5 tokens); this model has contextLen ${config.contextLen}`,
+    );
   let b = o.batch;
   if (!b) {
     const dense = o.task.denseTrainSequences();
     const sub = o.subsample && o.subsample < dense.size ? o.subsample : null;
-    b = { batch: sub ? takeRows(dense, subsampleIndices(dense.size, sub)) : dense, denseSize: dense.size, subsample: sub };
+    b = {
+      batch: sub ? takeRows(dense, subsampleIndices(dense.size, sub)) : dense,
+      denseSize: dense.size,
+      subsample: sub,
+    };
   }
-  const chunk = o.chunk ?? DEFAULT_CHUNK, batch = b.batch, bank = o.task.bank;
+  const chunk = o.chunk ?? DEFAULT_CHUNK,
+    batch = b.batch,
+    bank = o.task.bank;
   let chunks: HostBatch[] | null = null;
   const ctx: MeasureContext = {
-    run: o.run, config, params: o.params, forward: new Forward(config, { params: o.params }, { engine: o.engine, reuseBatches: true }), task: o.task,
+    run: o.run,
+    config,
+    params: o.params,
+    forward: new Forward(config, { params: o.params }, { engine: o.engine, reuseBatches: true }),
+    task: o.task,
     get chunks() {
       if (!chunks) {
         chunks = [];
-        for (let start = 0; start < batch.size; start += chunk) chunks.push(hostBatch(bank, sliceBatch(batch, start, chunk)));
+        for (let start = 0; start < batch.size; start += chunk)
+          chunks.push(hostBatch(bank, sliceBatch(batch, start, chunk)));
       }
       return chunks;
     },
-    batch: b.batch, denseSize: b.denseSize, subsample: b.subsample, sequences: o.sequences,
-    checkpointPath: o.checkpointPath ?? null, runDir: o.runDir ?? null,
+    batch: b.batch,
+    denseSize: b.denseSize,
+    subsample: b.subsample,
+    sequences: o.sequences,
+    checkpointPath: o.checkpointPath ?? null,
+    runDir: o.runDir ?? null,
     baseClamps: o.includeRunAblations === false ? [] : runAblations(o.run, o.sequences),
     includeRunAblations: o.includeRunAblations !== false,
-    chunk, stats: { configs: 0, chunks: 0, memoHits: 0 }, memo: new Map(),
+    chunk,
+    stats: { configs: 0, chunks: 0, memoHits: 0 },
+    memo: new Map(),
   };
   return ctx;
 }
@@ -197,44 +226,74 @@ export function makeMeasureContext(o: MakeContextOptions): MeasureContext {
 export function readRunConfig(rd: RunDir): RunConfig {
   const j = rd.readRunJson<{ config?: unknown }>();
   if (!j || typeof j !== 'object' || j.config === undefined) throw new Error(`${rd.runJsonPath} has no "config"`);
-  try { return resolveStoredRunConfig(j.config); } catch (e) { throw new Error(`${rd.runJsonPath}: invalid config: ${(e as Error).message}`); }
+  try {
+    return resolveStoredRunConfig(j.config);
+  } catch (e) {
+    throw new Error(`${rd.runJsonPath}: invalid config: ${(e as Error).message}`);
+  }
 }
 
 /** The checkpoint with this sequence count (default: the latest), or an error listing the available ones. */
 export function findCheckpoint(rd: RunDir, sequences?: number): CheckpointRef {
   const all = rd.listCheckpoints();
-  if (all.length === 0) throw new Error(`run ${rd.path} has no checkpoints (${rd.checkpointsDir} holds no seq-N.safetensors)`);
+  if (all.length === 0)
+    throw new Error(`run ${rd.path} has no checkpoints (${rd.checkpointsDir} holds no seq-N.safetensors)`);
   if (sequences === undefined) return all[all.length - 1];
   const hit = all.find((c) => c.sequences === sequences);
-  if (!hit) throw new Error(`checkpoint ${sequences} does not exist in ${rd.path} (available: ${listSequences(all.map((c) => c.sequences))})`);
+  if (!hit)
+    throw new Error(
+      `checkpoint ${sequences} does not exist in ${rd.path} (available: ${listSequences(all.map((c) => c.sequences))})`,
+    );
   return hit;
 }
 
 function listSequences(s: number[]): string {
-  return s.length <= 24 ? s.join(', ') : `${s.slice(0, 10).join(', ')}, … (${s.length - 20} more), ${s.slice(-10).join(', ')}`;
+  return s.length <= 24
+    ? s.join(', ')
+    : `${s.slice(0, 10).join(', ')}, … (${s.length - 20} more), ${s.slice(-10).join(', ')}`;
 }
 
 /**
  * Opens a run's checkpoint (default: the latest) for measuring: reads run.json's config, builds the
  * task and the dense set (or its seeded subsample of `subsample` sequences). Dispose with disposeContext.
  */
-export async function openMeasureContext(runDir: string | RunDir, checkpointSequences?: number, subsample?: number | null,
-  opts: { chunk?: number; includeRunAblations?: boolean; engine?: EnginePreference } = {}): Promise<MeasureContext> {
+export async function openMeasureContext(
+  runDir: string | RunDir,
+  checkpointSequences?: number,
+  subsample?: number | null,
+  opts: { chunk?: number; includeRunAblations?: boolean; engine?: EnginePreference } = {},
+): Promise<MeasureContext> {
   const rd = typeof runDir === 'string' ? RunDir.open(runDir) : runDir;
   const run = readRunConfig(rd);
   const ref = findCheckpoint(rd, checkpointSequences);
   const ck = readCheckpoint(ref.path, run.model);
   const task = await loadTaskData(run.data);
-  return makeMeasureContext({ run, params: ck.params, task, sequences: ref.sequences, subsample, checkpointPath: ref.path, runDir: rd, ...opts });
+  return makeMeasureContext({
+    run,
+    params: ck.params,
+    task,
+    sequences: ref.sequences,
+    subsample,
+    checkpointPath: ref.path,
+    runDir: rd,
+    ...opts,
+  });
 }
 
 /** A context for another checkpoint of the same run, on the same sequences (dispose it when done). */
 export function contextAtCheckpoint(ctx: MeasureContext, ref: CheckpointRef): MeasureContext {
   const ck = readCheckpoint(ref.path, ctx.config);
   return makeMeasureContext({
-    run: ctx.run, params: ck.params, task: ctx.task, sequences: ref.sequences, checkpointPath: ref.path, runDir: ctx.runDir,
-    batch: { batch: ctx.batch, denseSize: ctx.denseSize, subsample: ctx.subsample }, chunk: ctx.chunk,
-    includeRunAblations: ctx.includeRunAblations, engine: ctx.forward.engine,
+    run: ctx.run,
+    params: ck.params,
+    task: ctx.task,
+    sequences: ref.sequences,
+    checkpointPath: ref.path,
+    runDir: ctx.runDir,
+    batch: { batch: ctx.batch, denseSize: ctx.denseSize, subsample: ctx.subsample },
+    chunk: ctx.chunk,
+    includeRunAblations: ctx.includeRunAblations,
+    engine: ctx.forward.engine,
   });
 }
 
@@ -254,8 +313,16 @@ export function configurationClamps(ctx: MeasureContext, clamps: ClampSpec[], wi
 }
 
 /** Per-sequence CE and correctness from query logits [B, L] (model/queryLoss.ts). */
-export function lossAndCorrect(logits: Float32Array, B: number, L: number, labels: Int32Array, items: number,
-  loss: Float32Array, correct: Uint8Array, offset = 0): void {
+export function lossAndCorrect(
+  logits: Float32Array,
+  B: number,
+  L: number,
+  labels: Int32Array,
+  items: number,
+  loss: Float32Array,
+  correct: Uint8Array,
+  offset = 0,
+): void {
   queryLoss(logits, B, L, labels, items, { loss, correct, outOffset: offset });
 }
 
@@ -273,22 +340,29 @@ export function denseEval(ctx: MeasureContext, clamps: ClampSpec[], opts: DenseE
  * chunk), so that each chunk's clean pass is computed once for all of them — what the influence matrix's
  * 264 configurations on the dense set need. `onProgress(done, total)` counts configurations finished.
  */
-export function denseEvalMany(ctx: MeasureContext, configs: ClampSpec[][], opts: DenseEvalOptions = {},
-  onProgress?: (done: number, total: number) => void): DenseResult[] {
+export function denseEvalMany(
+  ctx: MeasureContext,
+  configs: ClampSpec[][],
+  opts: DenseEvalOptions = {},
+  onProgress?: (done: number, total: number) => void,
+): DenseResult[] {
   const record = opts.record && opts.record.size ? opts.record : undefined;
   const lists = configs.map((k) => configurationClamps(ctx, k, opts.withoutBaseClamps));
   const keys = lists.map((l) => JSON.stringify(l) + (opts.headScores ? '|hs' : ''));
   const out: Array<DenseResult | undefined> = keys.map((key) => {
     // A result with head scores also answers the same configuration without them.
-    const m = record ? undefined : ctx.memo.get(key) ?? (opts.headScores ? undefined : ctx.memo.get(key + '|hs'));
+    const m = record ? undefined : (ctx.memo.get(key) ?? (opts.headScores ? undefined : ctx.memo.get(key + '|hs')));
     if (m) ctx.stats.memoHits++;
     return m;
   });
-  const todo = new Map<string, number[]>();   // distinct configurations still to compute → their positions
-  keys.forEach((key, i) => { if (!out[i]) todo.set(key, [...(todo.get(key) ?? []), i]); });
+  const todo = new Map<string, number[]>(); // distinct configurations still to compute → their positions
+  keys.forEach((key, i) => {
+    if (!out[i]) todo.set(key, [...(todo.get(key) ?? []), i]);
+  });
   const work = [...todo.values()].map((at) => new Accumulator(ctx, lists[at[0]], opts));
   const total = work.length * ctx.chunks.length;
-  let done = 0, start = 0;
+  let done = 0,
+    start = 0;
   for (const chunk of ctx.chunks) {
     const sub = sliceBatch(ctx.batch, start, chunk.size);
     for (const a of work) {
@@ -321,10 +395,18 @@ class Accumulator {
   private readonly wantQuery: Set<string>;
   private readonly engine: EngineName;
 
-  constructor(private readonly ctx: MeasureContext, private readonly list: ClampSpec[], private readonly opts: DenseEvalOptions) {
-    const c = ctx.config, B = ctx.batch.size, last = c.depth - 1;
-    this.loss = new Float32Array(B); this.correct = new Uint8Array(B);
-    this.is = new Float64Array(c.numHeads); this.pt = new Float64Array(c.numHeads);
+  constructor(
+    private readonly ctx: MeasureContext,
+    private readonly list: ClampSpec[],
+    private readonly opts: DenseEvalOptions,
+  ) {
+    const c = ctx.config,
+      B = ctx.batch.size,
+      last = c.depth - 1;
+    this.loss = new Float32Array(B);
+    this.correct = new Uint8Array(B);
+    this.is = new Float64Array(c.numHeads);
+    this.pt = new Float64Array(c.numHeads);
     // Head scores read layer 0's pattern (label rows) and the last layer's query row only.
     this.want = new Set<string>(opts.record ?? []);
     if (opts.headScores) this.want.add(site.pattern(0));
@@ -334,27 +416,54 @@ class Accumulator {
   }
 
   add(chunk: HostBatch, sub: Batch, start: number): void {
-    const { ctx, opts } = this, c = ctx.config, n = chunk.size, H = c.numHeads, T = seqLen(c), last = c.depth - 1;
-    const r = ctx.forward.run(chunk, this.list, { sequences: ctx.sequences, record: this.want, recordQuery: this.wantQuery });
+    const { ctx, opts } = this,
+      c = ctx.config,
+      n = chunk.size,
+      H = c.numHeads,
+      T = seqLen(c),
+      last = c.depth - 1;
+    const r = ctx.forward.run(chunk, this.list, {
+      sequences: ctx.sequences,
+      record: this.want,
+      recordQuery: this.wantQuery,
+    });
     ctx.stats.chunks++;
     lossAndCorrect(r.logits, n, c.numLabels, chunk.labels, c.contextLen + 1, this.loss, this.correct, start);
     if (opts.headScores) {
       const isC = inductionStrengthAtQuery(r.queryActs.get(site.pattern(last))!, n, H, T, sub.correct);
       const ptC = prevTokenScore(r.acts.get(site.pattern(0))!, n, H, T);
-      for (let h = 0; h < H; h++) { this.is[h] += isC[h] * n; this.pt[h] += ptC[h] * n; }
+      for (let h = 0; h < H; h++) {
+        this.is[h] += isC[h] * n;
+        this.pt[h] += ptC[h] * n;
+      }
     }
     for (const s of opts.record ?? []) this.parts.set(s, [...(this.parts.get(s) ?? []), r.acts.get(s)!]);
   }
 
   result(): DenseResult {
-    const c = this.ctx.config, B = this.ctx.batch.size, last = c.depth - 1;
-    let accSum = 0, lossSum = 0;
-    for (let b = 0; b < B; b++) { accSum += this.correct[b]; lossSum += this.loss[b]; }
-    const res: DenseResult = { n: B, engine: this.engine, correct: this.correct, loss: this.loss, acc: accSum / B, meanLoss: lossSum / B };
+    const c = this.ctx.config,
+      B = this.ctx.batch.size,
+      last = c.depth - 1;
+    let accSum = 0,
+      lossSum = 0;
+    for (let b = 0; b < B; b++) {
+      accSum += this.correct[b];
+      lossSum += this.loss[b];
+    }
+    const res: DenseResult = {
+      n: B,
+      engine: this.engine,
+      correct: this.correct,
+      loss: this.loss,
+      acc: accSum / B,
+      meanLoss: lossSum / B,
+    };
     if (this.opts.headScores) {
       res.headScores = {
-        isHeads: layerHeads(c, last), inductionStrength: Array.from(this.is, (v) => v / B),
-        ptHeads: layerHeads(c, 0), prevTokenScore: Array.from(this.pt, (v) => v / B),
+        isHeads: layerHeads(c, last),
+        inductionStrength: Array.from(this.is, (v) => v / B),
+        ptHeads: layerHeads(c, 0),
+        prevTokenScore: Array.from(this.pt, (v) => v / B),
       };
     }
     if (this.opts.record && this.opts.record.size) {
@@ -362,7 +471,10 @@ class Accumulator {
       for (const [s, arrs] of this.parts) {
         const out = new Float32Array(arrs.reduce((t, a) => t + a.length, 0));
         let o = 0;
-        for (const a of arrs) { out.set(a, o); o += a.length; }
+        for (const a of arrs) {
+          out.set(a, o);
+          o += a.length;
+        }
         res.acts[s] = out;
       }
     }
@@ -388,8 +500,10 @@ export interface DenseSummary {
   prevTokenScore: { heads: string[]; values: number[]; formula: string };
 }
 
-export const DENSE_FORMULA = 'acc = mean_s [argmax_j z_s[j] = y_s];  loss = mean_s (logsumexp_j z_s[j] − z_s[y_s])  over the dense training sequences (spec §5.2)';
-export const IS_FORMULA = 'IS_h = mean_s ( A_h[4, 2c+1] − A_h[4, 2(1−c)+1] ),  A = post-softmax pattern, c = correct_ind (spec §5.3)';
+export const DENSE_FORMULA =
+  'acc = mean_s [argmax_j z_s[j] = y_s];  loss = mean_s (logsumexp_j z_s[j] − z_s[y_s])  over the dense training sequences (spec §5.2)';
+export const IS_FORMULA =
+  'IS_h = mean_s ( A_h[4, 2c+1] − A_h[4, 2(1−c)+1] ),  A = post-softmax pattern, c = correct_ind (spec §5.3)';
 export const PT_FORMULA = 'PT_h = mean_{s, i∈{1,3}} A_h[i, i−1]  (label rows, raw; spec §5.4)';
 
 /** The `dense` measure: accuracy, loss, IS and PT score of the model as trained (its own ablations kept). */
@@ -397,8 +511,14 @@ export function denseSummary(ctx: MeasureContext): DenseSummary {
   const r = denseEval(ctx, [], { headScores: true });
   const hs = r.headScores!;
   return {
-    formula: DENSE_FORMULA, n: r.n, denseSize: ctx.denseSize, subsample: ctx.subsample, sequences: ctx.sequences,
-    clamps: ctx.baseClamps, acc: r.acc, loss: r.meanLoss,
+    formula: DENSE_FORMULA,
+    n: r.n,
+    denseSize: ctx.denseSize,
+    subsample: ctx.subsample,
+    sequences: ctx.sequences,
+    clamps: ctx.baseClamps,
+    acc: r.acc,
+    loss: r.meanLoss,
     inductionStrength: { heads: hs.isHeads, values: hs.inductionStrength, formula: IS_FORMULA },
     prevTokenScore: { heads: hs.ptHeads, values: hs.prevTokenScore, formula: PT_FORMULA },
   };

@@ -26,8 +26,10 @@ const PP: ClampSpec = { kind: 'preserve', what: ['patterns'] };
 
 export const INFLUENCE_FORMULA = {
   only: 'acc(only L2H i) = acc with the other last-layer heads ablated',
-  removeValuesPreserved: 'M_pv[i][j] = acc(only L2H i; ablate L1H j; preserve values) − acc(only L2H i)   (effect through L2H i\'s pattern: K/Q composition)',
-  removePatternsPreserved: 'M_pp[i][j] = acc(only L2H i; ablate L1H j; preserve patterns) − acc(only L2H i)   (effect through values: V composition)',
+  removeValuesPreserved:
+    "M_pv[i][j] = acc(only L2H i; ablate L1H j; preserve values) − acc(only L2H i)   (effect through L2H i's pattern: K/Q composition)",
+  removePatternsPreserved:
+    'M_pp[i][j] = acc(only L2H i; ablate L1H j; preserve patterns) − acc(only L2H i)   (effect through values: V composition)',
   keepValuesPreserved: 'K_pv[i][j] = acc(only L2H i; all L1 heads but j ablated; preserve values)',
   keepPatternsPreserved: 'K_pp[i][j] = acc(only L2H i; all L1 heads but j ablated; preserve patterns)',
 };
@@ -47,33 +49,56 @@ export interface InfluenceMatrices {
 }
 
 function checkHeads(list: number[], H: number, what: string): void {
-  if (list.length === 0 || list.some((h) => !Number.isInteger(h) || h < 0 || h >= H)) throw new Error(`${what} must be head indices in [0, ${H - 1}], got [${list.join(', ')}]`);
+  if (list.length === 0 || list.some((h) => !Number.isInteger(h) || h < 0 || h >= H))
+    throw new Error(`${what} must be head indices in [0, ${H - 1}], got [${list.join(', ')}]`);
 }
 
 /** The matrices for Layer-2 heads `l2` (rows) × Layer-1 heads `l1` (columns); default all × all. */
-export function influenceMatrix(ctx: MeasureContext, opts: { l2?: number[]; l1?: number[]; onProgress?: (done: number, total: number) => void } = {}): InfluenceMatrices {
-  const c = ctx.config, L = lastLayer(c), H = c.numHeads;
+export function influenceMatrix(
+  ctx: MeasureContext,
+  opts: { l2?: number[]; l1?: number[]; onProgress?: (done: number, total: number) => void } = {},
+): InfluenceMatrices {
+  const c = ctx.config,
+    L = lastLayer(c),
+    H = c.numHeads;
   const all = Array.from({ length: H }, (_, h) => h);
-  const rows = opts.l2 ?? all, cols = opts.l1 ?? all;
-  checkHeads(rows, H, 'influence rows (Layer-2 heads)'); checkHeads(cols, H, 'influence columns (Layer-1 heads)');
+  const rows = opts.l2 ?? all,
+    cols = opts.l1 ?? all;
+  checkHeads(rows, H, 'influence rows (Layer-2 heads)');
+  checkHeads(cols, H, 'influence columns (Layer-1 heads)');
   const total = rows.length * (1 + 4 * cols.length);
   // Every configuration at once, chunk by chunk (denseEvalMany), so each chunk's clean pass is made once;
   // grouped by the set of ablated Layer-1 heads, which is what the last layer's inputs depend on.
-  const configs: ClampSpec[][] = [], at = new Map<string, number>();
-  const add = (key: string, clamps: ClampSpec[]) => { at.set(key, configs.length); configs.push(clamps); };
+  const configs: ClampSpec[][] = [],
+    at = new Map<string, number>();
+  const add = (key: string, clamps: ClampSpec[]) => {
+    at.set(key, configs.length);
+    configs.push(clamps);
+  };
   for (const i of rows) add(`only ${i}`, onlyHeadsClamp(c, L, [i]));
-  for (const j of cols) for (const [kind, l1] of [['remove', ablateClamp(0, [j])], ['keep', onlyHeadsClamp(c, 0, [j])]] as const) {
-    for (const i of rows) {
-      add(`${kind} ${i} ${j} pv`, [...onlyHeadsClamp(c, L, [i]), ...l1, PV]);
-      add(`${kind} ${i} ${j} pp`, [...onlyHeadsClamp(c, L, [i]), ...l1, PP]);
+  for (const j of cols)
+    for (const [kind, l1] of [
+      ['remove', ablateClamp(0, [j])],
+      ['keep', onlyHeadsClamp(c, 0, [j])],
+    ] as const) {
+      for (const i of rows) {
+        add(`${kind} ${i} ${j} pv`, [...onlyHeadsClamp(c, L, [i]), ...l1, PV]);
+        add(`${kind} ${i} ${j} pp`, [...onlyHeadsClamp(c, L, [i]), ...l1, PP]);
+      }
     }
-  }
   const results = denseEvalMany(ctx, configs, {}, opts.onProgress).map((r) => r.acc);
   const acc = (key: string) => results[at.get(key)!];
   const out: InfluenceMatrices = {
-    formula: INFLUENCE_FORMULA, n: ctx.batch.size, rows: rows.map((head) => formatHead({ layer: L, head })),
-    cols: cols.map((head) => formatHead({ layer: 0, head })), onlyAcc: [],
-    removeValuesPreserved: [], removePatternsPreserved: [], keepValuesPreserved: [], keepPatternsPreserved: [], configurations: total,
+    formula: INFLUENCE_FORMULA,
+    n: ctx.batch.size,
+    rows: rows.map((head) => formatHead({ layer: L, head })),
+    cols: cols.map((head) => formatHead({ layer: 0, head })),
+    onlyAcc: [],
+    removeValuesPreserved: [],
+    removePatternsPreserved: [],
+    keepValuesPreserved: [],
+    keepPatternsPreserved: [],
+    configurations: total,
   };
   for (const i of rows) {
     const base = acc(`only ${i}`);
@@ -86,7 +111,8 @@ export function influenceMatrix(ctx: MeasureContext, opts: { l2?: number[]; l1?:
   return out;
 }
 
-export const COMPOSITION_FORMULA = 'X[i][j] = ‖W_O^{(j)} W_X^{(i)}‖_F / (‖W_O^{(j)}‖_F ‖W_X^{(i)}‖_F), X ∈ {Q, K, V}, i = Layer-2 head, j = Layer-1 head, LayerNorm ignored (spec §5.6)';
+export const COMPOSITION_FORMULA =
+  'X[i][j] = ‖W_O^{(j)} W_X^{(i)}‖_F / (‖W_O^{(j)}‖_F ‖W_X^{(i)}‖_F), X ∈ {Q, K, V}, i = Layer-2 head, j = Layer-1 head, LayerNorm ignored (spec §5.6)';
 
 export interface CompositionMeasure {
   formula: string;
@@ -99,17 +125,25 @@ export interface CompositionMeasure {
 }
 
 export function compositionMeasure(ctx: MeasureContext): CompositionMeasure {
-  const c = ctx.config, L = lastLayer(c);
+  const c = ctx.config,
+    L = lastLayer(c);
   const layers = { from: 0, to: L };
   return {
-    formula: COMPOSITION_FORMULA, rows: layerHeads(c, L), cols: layerHeads(c, 0),
-    scores: compositionScores(ctx.params, c, layers), init: compositionScores(initParams(c, ctx.run.train.initSeed), c, layers),
+    formula: COMPOSITION_FORMULA,
+    rows: layerHeads(c, L),
+    cols: layerHeads(c, 0),
+    scores: compositionScores(ctx.params, c, layers),
+    init: compositionScores(initParams(c, ctx.run.train.initSeed), c, layers),
   };
 }
 
-export const TABLE1_FORMULA = 'acc(ablate L1 heads G; preserve patterns) and acc(ablate L1 heads G; preserve values), all Layer-2 heads active (spec §5.6 Table 1)';
+export const TABLE1_FORMULA =
+  'acc(ablate L1 heads G; preserve patterns) and acc(ablate L1 heads G; preserve values), all Layer-2 heads active (spec §5.6 Table 1)';
 /** The paper's seed-5 groups: the previous-token heads {1, 2, 5} and the rest. */
-export const PAPER_TABLE1_GROUPS = [[1, 2, 5], [0, 3, 4, 6, 7]];
+export const PAPER_TABLE1_GROUPS = [
+  [1, 2, 5],
+  [0, 3, 4, 6, 7],
+];
 
 export interface Table1 {
   formula: string;
@@ -122,26 +156,43 @@ export interface Table1 {
  * Layer-1 heads whose dense PT score ≥ `ptThreshold` versus the rest.
  */
 export function table1(ctx: MeasureContext, opts: { groups?: number[][]; ptThreshold?: number } = {}): Table1 {
-  const c = ctx.config, H = c.numHeads;
+  const c = ctx.config,
+    H = c.numHeads;
   const groups: Array<{ g: number[]; source: string }> = [];
   if (opts.groups) for (const g of opts.groups) groups.push({ g, source: 'given' });
   else {
     if (H === 8) for (const g of PAPER_TABLE1_GROUPS) groups.push({ g, source: 'paper (seed 5)' });
     const pt = denseEval(ctx, [], { headScores: true }).headScores!.prevTokenScore;
     const thr = opts.ptThreshold ?? 0.5;
-    const pth = pt.map((v, h) => [v, h]).filter(([v]) => v >= thr).map(([, h]) => h);
+    const pth = pt
+      .map((v, h) => [v, h])
+      .filter(([v]) => v >= thr)
+      .map(([, h]) => h);
     const rest = Array.from({ length: H }, (_, h) => h).filter((h) => !pth.includes(h));
     const key = (g: number[]) => g.join(',');
-    for (const [g, source] of [[pth, `PT score ≥ ${thr}`], [rest, `PT score < ${thr}`]] as Array<[number[], string]>) {
+    for (const [g, source] of [
+      [pth, `PT score ≥ ${thr}`],
+      [rest, `PT score < ${thr}`],
+    ] as Array<[number[], string]>) {
       if (g.length && !groups.some((x) => key(x.g) === key(g))) groups.push({ g, source });
     }
   }
   for (const { g } of groups) checkHeads(g, H, 'Table 1 group');
-  const acc = denseEvalMany(ctx, groups.flatMap(({ g }) => [[...ablateClamp(0, g), PP], [...ablateClamp(0, g), PV]])).map((r) => r.acc);
+  const acc = denseEvalMany(
+    ctx,
+    groups.flatMap(({ g }) => [
+      [...ablateClamp(0, g), PP],
+      [...ablateClamp(0, g), PV],
+    ]),
+  ).map((r) => r.acc);
   return {
-    formula: TABLE1_FORMULA, n: ctx.batch.size,
+    formula: TABLE1_FORMULA,
+    n: ctx.batch.size,
     rows: groups.map(({ g, source }, i) => ({
-      group: g.map((head) => formatHead({ layer: 0, head })), source, patternsPreserved: acc[2 * i], valuesPreserved: acc[2 * i + 1],
+      group: g.map((head) => formatHead({ layer: 0, head })),
+      source,
+      patternsPreserved: acc[2 * i],
+      valuesPreserved: acc[2 * i + 1],
     })),
   };
 }

@@ -3,14 +3,28 @@
  */
 
 export const MEASURE_NAMES = [
-  'dense', 'induction-strength', 'prev-token-score', 'ablations', 'additivity', 'complementarity',
-  'influence-matrix', 'composition', 'paths', 'posthoc', 'path-patching', 'learning-time',
+  'dense',
+  'induction-strength',
+  'prev-token-score',
+  'ablations',
+  'additivity',
+  'complementarity',
+  'influence-matrix',
+  'composition',
+  'paths',
+  'posthoc',
+  'path-patching',
+  'learning-time',
 ] as const;
-export type MeasureName = typeof MEASURE_NAMES[number];
+export type MeasureName = (typeof MEASURE_NAMES)[number];
 
 /** One dense pass plus static and metrics-only measures: seconds on a subsample, ≈ 1 min on 78,400 sequences. */
 export const DEFAULT_MEASURES: MeasureName[] = [
-  'dense', 'induction-strength', 'prev-token-score', 'composition', 'learning-time',
+  'dense',
+  'induction-strength',
+  'prev-token-score',
+  'composition',
+  'learning-time',
 ];
 
 export const MEASURE_HELP: Record<MeasureName, string> = {
@@ -33,7 +47,10 @@ export const MEASURE_HELP: Record<MeasureName, string> = {
 /** Splits comma lists, checks every name, keeps the order given without repeats. */
 export function parseMeasureNames(what?: string[]): MeasureName[] {
   if (!what || what.length === 0) return [...DEFAULT_MEASURES];
-  const names = what.flatMap((w) => w.split(',')).map((s) => s.trim()).filter(Boolean);
+  const names = what
+    .flatMap((w) => w.split(','))
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (names.includes('all')) return [...MEASURE_NAMES];
   const bad = names.filter((n) => !(MEASURE_NAMES as readonly string[]).includes(n));
   if (bad.length) {

@@ -24,7 +24,12 @@ import { readCheckpoint } from '../model/checkpoint';
 import { RunConfig } from '../train/runConfig';
 import { ClampSpec, describeClamp } from '../clamps/spec';
 import {
-  MeasureContext, DenseSummary, contextAtCheckpoint, disposeContext, makeMeasureContext, readRunConfig,
+  MeasureContext,
+  DenseSummary,
+  contextAtCheckpoint,
+  disposeContext,
+  makeMeasureContext,
+  readRunConfig,
 } from './dense';
 import { parseMeasureNames } from './names';
 import { KeyInfo, UnitName, UnitOptions, cachedUnit, computeUnit, unitKey, unitOf } from './units';
@@ -49,8 +54,10 @@ export function parseCheckpointChoice(text: string): CheckpointChoice {
   if (/^\d+(,\d+)*,?$/.test(t)) {
     return { kind: 'list', sequences: [...new Set(t.split(',').filter(Boolean).map(Number))].sort((a, b) => a - b) };
   }
-  throw new Error('--checkpoints takes all, a number N of checkpoints, or a comma list of sequence counts '
-    + `(e.g. 0,20000,40000), got "${text}"`);
+  throw new Error(
+    '--checkpoints takes all, a number N of checkpoints, or a comma list of sequence counts ' +
+      `(e.g. 0,20000,40000), got "${text}"`,
+  );
 }
 
 function listSequences(s: number[]): string {
@@ -79,8 +86,10 @@ export function chooseCheckpoints(all: CheckpointRef[], choice: CheckpointChoice
   const missing = choice.sequences.filter((s) => !have.has(s));
   if (missing.length) {
     const many = missing.length > 1;
-    throw new Error(`checkpoint${many ? 's' : ''} ${missing.join(', ')} do${many ? '' : 'es'} not exist in ${runPath} `
-      + `(available: ${listSequences(all.map((c) => c.sequences))})`);
+    throw new Error(
+      `checkpoint${many ? 's' : ''} ${missing.join(', ')} do${many ? '' : 'es'} not exist in ${runPath} ` +
+        `(available: ${listSequences(all.map((c) => c.sequences))})`,
+    );
   }
   return choice.sequences.map((s) => have.get(s)!);
 }
@@ -88,9 +97,18 @@ export function chooseCheckpoints(all: CheckpointRef[], choice: CheckpointChoice
 // ------------------------------------------------------------------------------------------ workers
 
 export interface WorkerInit {
-  type: 'init'; runDir: string; subsample: number | null; backend: string; options: UnitOptions; force: boolean;
+  type: 'init';
+  runDir: string;
+  subsample: number | null;
+  backend: string;
+  options: UnitOptions;
+  force: boolean;
 }
-export interface WorkerJob { type: 'job'; sequences: number; units: UnitName[] }
+export interface WorkerJob {
+  type: 'job';
+  sequences: number;
+  units: UnitName[];
+}
 export type ToWorker = WorkerInit | WorkerJob;
 export type FromWorker =
   | { type: 'ready'; backend: string }
@@ -114,13 +132,22 @@ interface CheckpointHooks {
  * Computes `units` at checkpoint `ref` on a context of that checkpoint made from `base` (same task and
  * sequences), dense first so the others reuse its configuration.
  */
-export async function measureCheckpoint(base: MeasureContext, runDir: string, ref: CheckpointRef, units: UnitName[],
-  o: UnitOptions & { force?: boolean }, hooks: CheckpointHooks): Promise<void> {
+export async function measureCheckpoint(
+  base: MeasureContext,
+  runDir: string,
+  ref: CheckpointRef,
+  units: UnitName[],
+  o: UnitOptions & { force?: boolean },
+  hooks: CheckpointHooks,
+): Promise<void> {
   const own = base.sequences === ref.sequences && base.checkpointPath === ref.path;
   const ctx = own ? base : contextAtCheckpoint(base, ref);
   try {
     const info: KeyInfo = {
-      run: ctx.run, denseSize: ctx.denseSize, subsample: ctx.subsample, includeRunAblations: ctx.includeRunAblations,
+      run: ctx.run,
+      denseSize: ctx.denseSize,
+      subsample: ctx.subsample,
+      includeRunAblations: ctx.includeRunAblations,
     };
     for (const u of units) {
       const t0 = Date.now();
@@ -134,20 +161,36 @@ export async function measureCheckpoint(base: MeasureContext, runDir: string, re
 }
 
 /** A context for the first checkpoint measured in a process (later ones are made from it). */
-function firstContext(run: RunConfig, rd: RunDir, task: TaskData, ref: CheckpointRef,
-  subsample: number | null): MeasureContext {
+function firstContext(
+  run: RunConfig,
+  rd: RunDir,
+  task: TaskData,
+  ref: CheckpointRef,
+  subsample: number | null,
+): MeasureContext {
   const ck = readCheckpoint(ref.path, run.model);
   return makeMeasureContext({
-    run, params: ck.params, task, sequences: ref.sequences, subsample, checkpointPath: ref.path, runDir: rd,
+    run,
+    params: ck.params,
+    task,
+    sequences: ref.sequences,
+    subsample,
+    checkpointPath: ref.path,
+    runDir: rd,
   });
 }
 
 /** The worker process: `induction-lab measure-worker`, forked by measureOverTraining. */
 export async function measureWorkerMain(): Promise<void> {
-  const send = (m: FromWorker) => { if (process.connected) process.send!(m); };
+  const send = (m: FromWorker) => {
+    if (process.connected) process.send!(m);
+  };
   process.on('disconnect', () => process.exit(0));
   let init: WorkerInit | null = null;
-  let run: RunConfig, rd: RunDir, task: TaskData, base: MeasureContext | null = null;
+  let run: RunConfig,
+    rd: RunDir,
+    task: TaskData,
+    base: MeasureContext | null = null;
   let chain = Promise.resolve();
   process.on('message', (m: ToWorker) => {
     chain = chain.then(async () => {
@@ -164,10 +207,17 @@ export async function measureWorkerMain(): Promise<void> {
       try {
         if (!ref) throw new Error(`checkpoint ${m.sequences} disappeared from ${rd.path}`);
         if (!base) base = firstContext(run, rd, task, ref, init!.subsample);
-        await measureCheckpoint(base, rd.path, ref, m.units, { ...init!.options, force: init!.force }, {
-          progress: (unit, done, total) => send({ type: 'progress', sequences: m.sequences, unit, done, total }),
-          unit: (unit, cached, seconds) => send({ type: 'unit', sequences: m.sequences, unit, cached, seconds }),
-        });
+        await measureCheckpoint(
+          base,
+          rd.path,
+          ref,
+          m.units,
+          { ...init!.options, force: init!.force },
+          {
+            progress: (unit, done, total) => send({ type: 'progress', sequences: m.sequences, unit, done, total }),
+            unit: (unit, cached, seconds) => send({ type: 'unit', sequences: m.sequences, unit, cached, seconds }),
+          },
+        );
         send({ type: 'done', sequences: m.sequences });
       } catch (e) {
         send({ type: 'failed', sequences: m.sequences, message: (e as Error).message.split('\n')[0] });
@@ -189,9 +239,14 @@ class InProcessExecutor implements Executor {
   readonly concurrency = 1;
   label = 'this process';
   private base: MeasureContext | null = null;
-  constructor(private readonly run_: RunConfig, private readonly rd: RunDir, private readonly task: TaskData,
+  constructor(
+    private readonly run_: RunConfig,
+    private readonly rd: RunDir,
+    private readonly task: TaskData,
     private readonly subsample: number | null,
-    private readonly o: UnitOptions & { force?: boolean }, private readonly progress: MeasureProgress) {}
+    private readonly o: UnitOptions & { force?: boolean },
+    private readonly progress: MeasureProgress,
+  ) {}
   async run(ref: CheckpointRef, units: UnitName[]): Promise<void> {
     if (!this.base) this.base = firstContext(this.run_, this.rd, this.task, ref, this.subsample);
     await measureCheckpoint(this.base, this.rd.path, ref, units, this.o, {
@@ -199,7 +254,10 @@ class InProcessExecutor implements Executor {
       unit: (u) => this.progress.unitDone(ref.sequences, u),
     });
   }
-  close(): void { if (this.base) disposeContext(this.base); this.base = null; }
+  close(): void {
+    if (this.base) disposeContext(this.base);
+    this.base = null;
+  }
 }
 
 class PoolExecutor implements Executor {
@@ -211,44 +269,74 @@ class PoolExecutor implements Executor {
   private alive = 0;
   backend = '';
 
-  private constructor(readonly concurrency: number) { this.label = `${concurrency} worker processes`; }
+  private constructor(readonly concurrency: number) {
+    this.label = `${concurrency} worker processes`;
+  }
 
-  static async start(n: number, init: WorkerInit, entry: { file: string; execArgv: string[] },
-    progress: MeasureProgress): Promise<PoolExecutor> {
+  static async start(
+    n: number,
+    init: WorkerInit,
+    entry: { file: string; execArgv: string[] },
+    progress: MeasureProgress,
+  ): Promise<PoolExecutor> {
     const pool = new PoolExecutor(n);
-    await Promise.all(Array.from({ length: n }, () => new Promise<void>((resolve, reject) => {
-      const child = fork(entry.file, ['measure-worker'], {
-        execArgv: entry.execArgv, serialization: 'advanced', stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-      });
-      const w = { child, stderr: [] as string[] };
-      pool.all.push(child);
-      pool.alive++;
-      child.stderr?.on('data', (d) => { w.stderr.push(String(d)); if (w.stderr.length > 50) w.stderr.shift(); });
-      let ready = false;
-      child.on('message', (m: FromWorker) => {
-        if (m.type === 'ready') { ready = true; pool.backend = m.backend; pool.release(w); resolve(); return; }
-        const job = pool.jobs.get(child);
-        if (m.type === 'progress') progress.inner(m.sequences, m.unit, m.done, m.total);
-        else if (m.type === 'unit') progress.unitDone(m.sequences, m.unit);
-        else if (job && (m.type === 'done' || m.type === 'failed')) {
-          pool.jobs.delete(child);
-          if (m.type === 'done') job.resolve(); else job.reject(new Error(m.message));
-          pool.release(w);
-        }
-      });
-      child.on('exit', (code, signal) => {
-        const last = w.stderr.join('').trim().split('\n').pop();
-        const why = `measure worker exited (${signal ?? `code ${code}`})${last ? `: ${last}` : ''}`;
-        pool.alive--;
-        const i = pool.idle.indexOf(w);
-        if (i >= 0) pool.idle.splice(i, 1);
-        if (!ready) reject(new Error(why));
-        const job = pool.jobs.get(child);
-        if (job) { pool.jobs.delete(child); job.reject(new Error(why)); }
-        for (const wake of pool.waiters.splice(0)) wake();
-      });
-      child.send({ ...init } satisfies ToWorker);
-    }))).catch((e) => { pool.close(); throw e; });
+    await Promise.all(
+      Array.from(
+        { length: n },
+        () =>
+          new Promise<void>((resolve, reject) => {
+            const child = fork(entry.file, ['measure-worker'], {
+              execArgv: entry.execArgv,
+              serialization: 'advanced',
+              stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+            });
+            const w = { child, stderr: [] as string[] };
+            pool.all.push(child);
+            pool.alive++;
+            child.stderr?.on('data', (d) => {
+              w.stderr.push(String(d));
+              if (w.stderr.length > 50) w.stderr.shift();
+            });
+            let ready = false;
+            child.on('message', (m: FromWorker) => {
+              if (m.type === 'ready') {
+                ready = true;
+                pool.backend = m.backend;
+                pool.release(w);
+                resolve();
+                return;
+              }
+              const job = pool.jobs.get(child);
+              if (m.type === 'progress') progress.inner(m.sequences, m.unit, m.done, m.total);
+              else if (m.type === 'unit') progress.unitDone(m.sequences, m.unit);
+              else if (job && (m.type === 'done' || m.type === 'failed')) {
+                pool.jobs.delete(child);
+                if (m.type === 'done') job.resolve();
+                else job.reject(new Error(m.message));
+                pool.release(w);
+              }
+            });
+            child.on('exit', (code, signal) => {
+              const last = w.stderr.join('').trim().split('\n').pop();
+              const why = `measure worker exited (${signal ?? `code ${code}`})${last ? `: ${last}` : ''}`;
+              pool.alive--;
+              const i = pool.idle.indexOf(w);
+              if (i >= 0) pool.idle.splice(i, 1);
+              if (!ready) reject(new Error(why));
+              const job = pool.jobs.get(child);
+              if (job) {
+                pool.jobs.delete(child);
+                job.reject(new Error(why));
+              }
+              for (const wake of pool.waiters.splice(0)) wake();
+            });
+            child.send({ ...init } satisfies ToWorker);
+          }),
+      ),
+    ).catch((e) => {
+      pool.close();
+      throw e;
+    });
     return pool;
   }
 
@@ -261,7 +349,10 @@ class PoolExecutor implements Executor {
     for (;;) {
       if (this.alive === 0) throw new Error('every measure worker has exited');
       const w = this.idle.shift();
-      if (!w) { await new Promise<void>((r) => this.waiters.push(r)); continue; }
+      if (!w) {
+        await new Promise<void>((r) => this.waiters.push(r));
+        continue;
+      }
       return new Promise<void>((resolve, reject) => {
         this.jobs.set(w.child, { resolve, reject });
         w.child.send({ type: 'job', sequences: ref.sequences, units } satisfies ToWorker);
@@ -269,7 +360,9 @@ class PoolExecutor implements Executor {
     }
   }
 
-  close(): void { for (const c of this.all) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM'); }
+  close(): void {
+    for (const c of this.all) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+  }
 }
 
 // ------------------------------------------------------------------------------------------ command
@@ -335,8 +428,9 @@ export async function measureOverTraining(argv: OverTrainingArgs, io: OverTraini
   if (!whole(argv.workers)) throw new Error(`--workers must be a positive whole number, got ${argv.workers}`);
   const choice = parseCheckpointChoice(argv.checkpoints ?? 'all');
   if (argv.follow && choice.kind !== 'all') {
-    throw new Error('--follow measures every checkpoint as the run writes it: '
-      + 'use it without --checkpoints N or a list');
+    throw new Error(
+      '--follow measures every checkpoint as the run writes it: ' + 'use it without --checkpoints N or a list',
+    );
   }
   const rd = RunDir.open(argv.runDir);
   const run = readRunConfig(rd);
@@ -354,19 +448,30 @@ export async function measureOverTraining(argv: OverTrainingArgs, io: OverTraini
   const denseSize = task.denseTrainSequences().size;
   const subsample = argv.subsample && argv.subsample < denseSize ? argv.subsample : null;
   const info: KeyInfo = { run, denseSize, subsample, includeRunAblations: true };
-  const todo = (ref: CheckpointRef) => (argv.force ? units
-    : units.filter((u) => !cachedUnit(rd.path, unitKey(u, ref, info, opts))));
+  const todo = (ref: CheckpointRef) =>
+    argv.force ? units : units.filter((u) => !cachedUnit(rd.path, unitKey(u, ref, info, opts)));
 
   const summary: OverTrainingSummary = {
-    run: rd.path, measures: names, subsample, denseSize, checkpoints: [], computed: [], cached: [], failed: [],
-    stopped: false, workers: '', seconds: 0, files: {},
+    run: rd.path,
+    measures: names,
+    subsample,
+    denseSize,
+    checkpoints: [],
+    computed: [],
+    cached: [],
+    failed: [],
+    stopped: false,
+    workers: '',
+    seconds: 0,
+    files: {},
   };
   const plan = (refs: CheckpointRef[]) => {
     const jobs: Array<{ ref: CheckpointRef; units: UnitName[] }> = [];
     for (const ref of refs) {
       summary.checkpoints.push(ref.sequences);
       const u = todo(ref);
-      if (u.length) jobs.push({ ref, units: u }); else summary.cached.push(ref.sequences);
+      if (u.length) jobs.push({ ref, units: u });
+      else summary.cached.push(ref.sequences);
     }
     return jobs;
   };
@@ -374,21 +479,33 @@ export async function measureOverTraining(argv: OverTrainingArgs, io: OverTraini
 
   io.out(`run ${rd.path}`);
   const how = choice.kind === 'count' ? `${choice.n} spread over the run` : choice.kind === 'all' ? 'all' : 'listed';
-  const which = argv.follow ? 'following the run'
+  const which = argv.follow
+    ? 'following the run'
     : `${chosen.length} checkpoint${chosen.length === 1 ? '' : 's'} (${how})`;
-  io.out(`${which}`
-    + ` · ${subsample ? `${subsample} of the ${denseSize} dense training sequences (seeded subsample)`
-      : `all ${denseSize} dense training sequences`}`
-    + ` · measures: ${names.join(', ')}${names.includes('dense') ? '' : ' (+ dense, for the strongest heads)'}`);
+  io.out(
+    `${which}` +
+      ` · ${
+        subsample
+          ? `${subsample} of the ${denseSize} dense training sequences (seeded subsample)`
+          : `all ${denseSize} dense training sequences`
+      }` +
+      ` · measures: ${names.join(', ')}${names.includes('dense') ? '' : ' (+ dense, for the strongest heads)'}`,
+  );
   const last = chosen[chosen.length - 1];
-  const baseClamps = last ? unitKey('dense', last, info).parameters.baseClamps as ClampSpec[] : [];
+  const baseClamps = last ? (unitKey('dense', last, info).parameters.baseClamps as ClampSpec[]) : [];
   if (baseClamps.length) {
     io.out(`the run's own ablations are kept in every configuration: ${baseClamps.map(describeClamp).join('; ')}`);
   }
   if (!argv.follow) io.out(`${jobs.length} to compute, ${summary.cached.length} already cached`);
 
-  const progress = new MeasureProgress(argv.progress ?? 'bar', io.err, !!io.errIsTTY, chosen.length,
-    summary.cached.length, jobs.length);
+  const progress = new MeasureProgress(
+    argv.progress ?? 'bar',
+    io.err,
+    !!io.errIsTTY,
+    chosen.length,
+    summary.cached.length,
+    jobs.length,
+  );
   const wanted = argv.workers ?? (argv.follow ? 1 : os.availableParallelism());
   const workers = Math.max(1, Math.min(wanted, Math.max(1, jobs.length)));
   let exec: Executor | null = null;
@@ -408,21 +525,29 @@ export async function measureOverTraining(argv: OverTrainingArgs, io: OverTraini
   };
 
   // Rewritten as checkpoints finish so an open view follows, but never taking more than ≈ 10 % of the time.
-  let lastAggregate = 0, aggregateMs = 0;
+  let lastAggregate = 0,
+    aggregateMs = 0;
   const aggregates = (force: boolean) => {
     if (!force && Date.now() - lastAggregate < Math.max(2000, 10 * aggregateMs)) return;
     const t = Date.now();
     Object.assign(summary.files, writeAggregates(rd, units, info, opts));
-    lastAggregate = Date.now(); aggregateMs = lastAggregate - t;
+    lastAggregate = Date.now();
+    aggregateMs = lastAggregate - t;
   };
 
   // Stops (Ctrl-C, SIGTERM from the extension's Cancel) end the workers; finished checkpoints stay cached.
   // In this process alone a signal keeps its default (an immediate exit): a unit cannot be interrupted.
   let stopping = false;
-  const onSignal = () => { stopping = true; exec?.close(); };
+  const onSignal = () => {
+    stopping = true;
+    exec?.close();
+  };
   const stopRequested = () => stopping || !!io.shouldStop?.();
   const handleSignals = workers > 1 || !!argv.follow;
-  if (handleSignals) { process.once('SIGINT', onSignal); process.once('SIGTERM', onSignal); }
+  if (handleSignals) {
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  }
 
   const runJobs = async (list: Array<{ ref: CheckpointRef; units: UnitName[] }>) => {
     if (!list.length) return;
@@ -451,8 +576,10 @@ export async function measureOverTraining(argv: OverTrainingArgs, io: OverTraini
     if (!argv.follow) await runJobs(jobs);
     else {
       const seen = new Set<number>();
-      io.out('waiting for checkpoints (each is measured once the run has saved a newer one; '
-        + 'Ctrl-C stops, finished ones are kept)');
+      io.out(
+        'waiting for checkpoints (each is measured once the run has saved a newer one; ' +
+          'Ctrl-C stops, finished ones are kept)',
+      );
       for (;;) {
         const live = isLive(rd);
         const all = rd.listCheckpoints();
@@ -497,7 +624,8 @@ export function writeAggregates(rd: RunDir, units: UnitName[], info: KeyInfo, o:
   const found = new Map<UnitName, SeriesEntry[]>();
   const missing = new Map<UnitName, number[]>();
   for (const u of units) {
-    found.set(u, []); missing.set(u, []);
+    found.set(u, []);
+    missing.set(u, []);
     for (const ref of all) {
       const key = unitKey(u, ref, info, o);
       const rec = cachedUnit(rd.path, key);
@@ -506,8 +634,9 @@ export function writeAggregates(rd: RunDir, units: UnitName[], info: KeyInfo, o:
       else missing.get(u)!.push(ref.sequences);
     }
   }
-  const dense = new Map<number, DenseSummary>((found.get('dense') ?? [])
-    .map((e) => [e.sequences, e.record.result as DenseSummary]));
+  const dense = new Map<number, DenseSummary>(
+    (found.get('dense') ?? []).map((e) => [e.sequences, e.record.result as DenseSummary]),
+  );
   const files: Record<string, string> = {};
   for (const u of units) {
     if (found.get(u)!.length === 0) continue;
@@ -519,29 +648,40 @@ export function writeAggregates(rd: RunDir, units: UnitName[], info: KeyInfo, o:
 
 function report(s: OverTrainingSummary, rd: RunDir, io: OverTrainingIO): void {
   const plural = (n: number, w: string) => `${n} ${w}${n === 1 ? '' : 's'}`;
-  io.out(`${s.stopped ? 'stopped: ' : ''}computed ${plural(s.computed.length, 'checkpoint')}, `
-    + `${s.cached.length} already cached`
-    + `${s.failed.length ? `, ${s.failed.length} failed` : ''} in ${formatDuration(s.seconds)}`
-    + (s.workers ? ` on ${s.workers}` : ''));
+  io.out(
+    `${s.stopped ? 'stopped: ' : ''}computed ${plural(s.computed.length, 'checkpoint')}, ` +
+      `${s.cached.length} already cached` +
+      `${s.failed.length ? `, ${s.failed.length} failed` : ''} in ${formatDuration(s.seconds)}` +
+      (s.workers ? ` on ${s.workers}` : ''),
+  );
   if (s.stopped) io.out('run the same command again to compute the rest (finished checkpoints are kept)');
   const denseFile = s.files.dense;
   if (denseFile) {
     try {
       const d = JSON.parse(fs.readFileSync(path.join(rd.path, denseFile), 'utf8')) as SeriesFile;
       const x = d.series as {
-        acc: number[]; loss: number[]; isHeads: string[]; ptHeads: string[]; inductionStrength: number[][];
-        prevTokenScore: number[][]; strongestIH: Array<string | null>; strongestPTH: Array<string | null>;
+        acc: number[];
+        loss: number[];
+        isHeads: string[];
+        ptHeads: string[];
+        inductionStrength: number[][];
+        prevTokenScore: number[][];
+        strongestIH: Array<string | null>;
+        strongestPTH: Array<string | null>;
       };
       const f4 = (v: number | null | undefined) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(4) : '—');
       const rows = d.sequences.map((seq, k) => {
-        const ih = x.strongestIH[k], pt = x.strongestPTH[k];
+        const ih = x.strongestIH[k],
+          pt = x.strongestPTH[k];
         const is = ih ? x.inductionStrength[k][x.isHeads.indexOf(ih)] : null;
         const ps = pt ? x.prevTokenScore[k][x.ptHeads.indexOf(pt)] : null;
         return [seq, f4(x.acc[k]), f4(x.loss[k]), ih ?? '—', f4(is), pt ?? '—', f4(ps)];
       });
       const table = formatTable(['sequences', 'acc', 'loss', 'strongest IH', 'IS', 'strongest PTH', 'PT'], rows);
       if (rows.length) io.out(`\ndense over training (${d.n ?? '?'} sequences)\n${table}`);
-    } catch { /* the table is a courtesy; the files are the result */ }
+    } catch {
+      /* the table is a courtesy; the files are the result */
+    }
   }
   io.out('\naggregate files (one per measure, series over checkpoints):');
   for (const [m, f] of Object.entries(s.files)) io.out(`  ${m.padEnd(18)} ${f}`);

@@ -17,7 +17,12 @@ import { denseEval, disposeContext, makeMeasureContext, readRunConfig } from './
 import { describeClamp, isActive } from '../clamps/spec';
 import { tokenNames } from '../train/evaluate';
 import {
-  alignedMeanPatterns, formatSequenceSpec, meanPatterns, parseSequenceSpec, sequencePatterns, type SequenceSpec,
+  alignedMeanPatterns,
+  formatSequenceSpec,
+  meanPatterns,
+  parseSequenceSpec,
+  sequencePatterns,
+  type SequenceSpec,
 } from '../../shared/attentionViews';
 
 export type PatternsMode = 'single' | 'average' | 'aligned';
@@ -80,15 +85,21 @@ function customBatch(task: TaskData, s: SequenceSpec): Batch {
   });
   const answer = s.correct === null ? s.labels[0] : s.labels[s.correct];
   return {
-    size: 1, classes: Int32Array.from(s.classes), exemplarIdx: Int32Array.from(s.exemplars),
-    labels: Int32Array.of(s.labels[0], s.labels[1], answer), correct: Uint8Array.of(s.correct ?? 0),
+    size: 1,
+    classes: Int32Array.from(s.classes),
+    exemplarIdx: Int32Array.from(s.exemplars),
+    labels: Int32Array.of(s.labels[0], s.labels[1], answer),
+    correct: Uint8Array.of(s.correct ?? 0),
   };
 }
 
 function rowOf(batch: Batch, i: number): Batch {
   return {
-    size: 1, classes: batch.classes.slice(i * 3, i * 3 + 3), exemplarIdx: batch.exemplarIdx.slice(i * 3, i * 3 + 3),
-    labels: batch.labels.slice(i * 3, i * 3 + 3), correct: batch.correct.slice(i, i + 1),
+    size: 1,
+    classes: batch.classes.slice(i * 3, i * 3 + 3),
+    exemplarIdx: batch.exemplarIdx.slice(i * 3, i * 3 + 3),
+    labels: batch.labels.slice(i * 3, i * 3 + 3),
+    correct: batch.correct.slice(i, i + 1),
   };
 }
 
@@ -101,8 +112,10 @@ export async function computePatterns(a: PatternsArgs): Promise<PatternsResult> 
   const run = readRunConfig(rd);
   const c = run.model;
   if (c.contextLen !== 2) {
-    throw new Error('the attention view is defined for 2 context pairs (x1 ℓ1 x2 ℓ2 xq); '
-      + `this model has contextLen ${c.contextLen}`);
+    throw new Error(
+      'the attention view is defined for 2 context pairs (x1 ℓ1 x2 ℓ2 xq); ' +
+        `this model has contextLen ${c.contextLen}`,
+    );
   }
   const ref = nearestCheckpoint(rd, a.checkpoint);
   const ck = readCheckpoint(ref.path, c);
@@ -130,23 +143,31 @@ export async function computePatterns(a: PatternsArgs): Promise<PatternsResult> 
     if (a.mode === 'single') {
       const i = a.sequence ?? 0;
       if (!Number.isInteger(i) || i < 0 || i >= evalSize) {
-        throw new Error(`--sequence must be 0…${evalSize - 1} (${setName} holds ${evalSize} sequences), `
-          + `got ${a.sequence}`);
+        throw new Error(
+          `--sequence must be 0…${evalSize - 1} (${setName} holds ${evalSize} sequences), ` + `got ${a.sequence}`,
+        );
       }
       batch = rowOf(set.batch, i);
       const corr = set.batch.correct[i] as 0 | 1;
       spec = {
         classes: [batch.classes[0], batch.classes[1], batch.classes[2]],
         exemplars: [batch.exemplarIdx[0], batch.exemplarIdx[1], batch.exemplarIdx[2]],
-        labels: [batch.labels[0], batch.labels[1]], correct: corr,
+        labels: [batch.labels[0], batch.labels[1]],
+        correct: corr,
       };
     } else batch = set.batch;
   }
 
-  const T = seqLen(c), H = c.numHeads, B = batch.size;
+  const T = seqLen(c),
+    H = c.numHeads,
+    B = batch.size;
   // The run's whole clamp list (not only its ablations): the model runs as it trained.
   const ctx = makeMeasureContext({
-    run, params: ck.params, task, sequences: ref.sequences, batch: { batch, denseSize: B, subsample: null },
+    run,
+    params: ck.params,
+    task,
+    sequences: ref.sequences,
+    batch: { batch, denseSize: B, subsample: null },
     includeRunAblations: false,
   });
   try {
@@ -160,32 +181,47 @@ export async function computePatterns(a: PatternsArgs): Promise<PatternsResult> 
     const clamps = run.clamps.filter((s) => isActive(s, ref.sequences)).map(describeClamp);
     const at = `checkpoint ${ref.sequences.toLocaleString('en-US')}`;
     const out: PatternsResult = {
-      sequences: ref.sequences, mode: a.mode, tokens: tokenNames(c.contextLen), layers, clamps, note: '',
+      sequences: ref.sequences,
+      mode: a.mode,
+      tokens: tokenNames(c.contextLen),
+      layers,
+      clamps,
+      note: '',
       ...(a.checkpoint !== undefined && a.checkpoint !== ref.sequences ? { requested: a.checkpoint } : {}),
     };
     if (spec) {
       const answer = spec.correct === null ? null : spec.labels[spec.correct];
       out.sequence = { ...spec, text: formatSequenceSpec(spec), answer };
-      if (answer !== null) { out.loss = r.loss[0]; out.correctPrediction = r.correct[0] === 1; }
-      const which = spec.correct === null ? 'the query matches neither pair (or both)'
-        : `${spec.correct === 0 ? 'first' : 'second'} pair matches, answer ${answer}`;
-      const pred = answer === null ? ''
-        : ` · model ${out.correctPrediction ? 'right' : 'wrong'} (loss ${r.loss[0].toFixed(3)})`;
+      if (answer !== null) {
+        out.loss = r.loss[0];
+        out.correctPrediction = r.correct[0] === 1;
+      }
+      const which =
+        spec.correct === null
+          ? 'the query matches neither pair (or both)'
+          : `${spec.correct === 0 ? 'first' : 'second'} pair matches, answer ${answer}`;
+      const pred =
+        answer === null ? '' : ` · model ${out.correctPrediction ? 'right' : 'wrong'} (loss ${r.loss[0].toFixed(3)})`;
       const src = a.custom !== undefined ? 'typed sequence' : `${setName} sequence #${a.sequence ?? 0}`;
-      out.note = `${src} at ${at}: classes ${spec.classes.join(', ')} · ℓ1 = ${spec.labels[0]}, ℓ2 = ${spec.labels[1]}`
-        + ` (${which})${pred}`;
+      out.note =
+        `${src} at ${at}: classes ${spec.classes.join(', ')} · ℓ1 = ${spec.labels[0]}, ℓ2 = ${spec.labels[1]}` +
+        ` (${which})${pred}`;
       if (a.custom === undefined) {
         Object.assign(out, { evalSet: setName, evalSetSize: evalSize, sequenceIndex: a.sequence ?? 0 });
       }
     } else {
-      out.evalSet = setName; out.evalSetSize = evalSize;
-      out.note = a.mode === 'aligned'
-        ? `mean over the ${evalSize} ${setName} sequences at ${at}, query row aligned: ℓ2 = correct label, `
-          + 'x2 = its exemplar; ℓ1, x1 = the other pair'
-        : `plain mean over the ${evalSize} ${setName} sequences at ${at} `
-          + '(the answer is ℓ1 in about half, ℓ2 in the other half)';
+      out.evalSet = setName;
+      out.evalSetSize = evalSize;
+      out.note =
+        a.mode === 'aligned'
+          ? `mean over the ${evalSize} ${setName} sequences at ${at}, query row aligned: ℓ2 = correct label, ` +
+            'x2 = its exemplar; ℓ1, x1 = the other pair'
+          : `plain mean over the ${evalSize} ${setName} sequences at ${at} ` +
+            '(the answer is ℓ1 in about half, ℓ2 in the other half)';
       if (a.mode === 'aligned') out.alignedRow = T - 1;
     }
     return out;
-  } finally { disposeContext(ctx); }
+  } finally {
+    disposeContext(ctx);
+  }
 }

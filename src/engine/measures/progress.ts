@@ -24,7 +24,11 @@ export function formatDuration(seconds: number): string {
   return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')} min`;
 }
 
-interface InFlight { units: number; unitsDone: number; inner: number }
+interface InFlight {
+  units: number;
+  unitsDone: number;
+  inner: number;
+}
 
 export class MeasureProgress {
   private readonly t0 = Date.now();
@@ -39,18 +43,28 @@ export class MeasureProgress {
    * `total` checkpoints, `cached` of them already complete; `pending` checkpoints to compute, each with
    * its number of units.
    */
-  constructor(private readonly mode: ProgressMode, private readonly write: (s: string) => void,
-    private readonly tty: boolean, private total: number, cached: number, private pending: number) {
+  constructor(
+    private readonly mode: ProgressMode,
+    private readonly write: (s: string) => void,
+    private readonly tty: boolean,
+    private total: number,
+    cached: number,
+    private pending: number,
+  ) {
     this.done = cached;
   }
 
   /** More checkpoints appeared (--follow). */
   grow(checkpoints: number, pending: number): void {
-    this.total += checkpoints; this.pending += pending; this.done += checkpoints - pending;
+    this.total += checkpoints;
+    this.pending += pending;
+    this.done += checkpoints - pending;
     this.render(true);
   }
 
-  start(sequences: number, units: number): void { this.inFlight.set(sequences, { units, unitsDone: 0, inner: 0 }); }
+  start(sequences: number, units: number): void {
+    this.inFlight.set(sequences, { units, unitsDone: 0, inner: 0 });
+  }
 
   /** Progress inside one unit (`done` of `total` configurations or checkpoints). */
   inner(sequences: number, unit: string, done: number, total: number): void {
@@ -67,14 +81,18 @@ export class MeasureProgress {
 
   unitDone(sequences: number, unit: string): void {
     const f = this.inFlight.get(sequences);
-    if (f) { f.unitsDone++; f.inner = 0; }
+    if (f) {
+      f.unitsDone++;
+      f.inner = 0;
+    }
     this.lastMessage = `${unit} done at ${fmtSeq(sequences)} sequences`;
     this.render(false);
   }
 
   checkpointDone(sequences: number): void {
     this.inFlight.delete(sequences);
-    this.done++; this.computed++;
+    this.done++;
+    this.computed++;
     this.lastMessage = `checkpoint ${fmtSeq(sequences)} done`;
     this.render(true);
   }
@@ -84,14 +102,16 @@ export class MeasureProgress {
     let frac = this.computed;
     for (const f of this.inFlight.values()) frac += f.units ? (f.unitsDone + f.inner) / f.units : 0;
     if (frac <= 0 || this.pending <= 0) return null;
-    return ((Date.now() - this.t0) / 1000) * Math.max(0, this.pending - frac) / frac;
+    return (((Date.now() - this.t0) / 1000) * Math.max(0, this.pending - frac)) / frac;
   }
 
   end(): void {
     if (this.mode === 'bar' && this.tty) this.write('\n');
   }
 
-  private json(p: CliProgress): void { this.write(JSON.stringify(p) + '\n'); }
+  private json(p: CliProgress): void {
+    this.write(JSON.stringify(p) + '\n');
+  }
 
   private render(force: boolean): void {
     const eta = this.eta();
@@ -99,8 +119,13 @@ export class MeasureProgress {
       if (!force && Date.now() - this.lastLine < 200) return;
       this.lastLine = Date.now();
       this.json({
-        type: 'progress', task: 'measure', done: this.done, total: this.total, unit: 'checkpoints',
-        ...(eta === null ? {} : { etaSeconds: Math.round(eta) }), message: this.lastMessage,
+        type: 'progress',
+        task: 'measure',
+        done: this.done,
+        total: this.total,
+        unit: 'checkpoints',
+        ...(eta === null ? {} : { etaSeconds: Math.round(eta) }),
+        message: this.lastMessage,
       });
       return;
     }
@@ -108,10 +133,12 @@ export class MeasureProgress {
     if (!this.tty && !force && Date.now() - this.lastLine < 5000) return;
     if (this.tty && !force && Date.now() - this.lastLine < 100) return;
     this.lastLine = Date.now();
-    const w = 24, f = this.total > 0 ? Math.min(1, this.done / this.total) : 1;
+    const w = 24,
+      f = this.total > 0 ? Math.min(1, this.done / this.total) : 1;
     const bar = '#'.repeat(Math.round(f * w)).padEnd(w, '.');
-    const line = `[${bar}] ${this.done}/${this.total} checkpoints · ${this.lastMessage}`
-      + (eta === null ? '' : ` · ETA ${formatDuration(eta)}`);
+    const line =
+      `[${bar}] ${this.done}/${this.total} checkpoints · ${this.lastMessage}` +
+      (eta === null ? '' : ` · ETA ${formatDuration(eta)}`);
     this.write(this.tty ? `\r\x1b[K${line}` : `${line}\n`);
   }
 }

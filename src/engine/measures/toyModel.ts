@@ -47,9 +47,17 @@ export interface ToyRun {
 
 export const DEFAULT_TOY_SEED = 4;
 
-export interface ToyVectors { a: Float64Array; b: Float64Array; c: Float64Array }
+export interface ToyVectors {
+  a: Float64Array;
+  b: Float64Array;
+  c: Float64Array;
+}
 
-const dot = (x: Float64Array, y: Float64Array): number => { let s = 0; for (let i = 0; i < x.length; i++) s += x[i] * y[i]; return s; };
+const dot = (x: Float64Array, y: Float64Array): number => {
+  let s = 0;
+  for (let i = 0; i < x.length; i++) s += x[i] * y[i];
+  return s;
+};
 
 /** ℒ = ½ / n³ · (‖a*‖²‖b*‖²‖c*‖² − 2 (a·a*)(b·b*)(c·c*) + ‖a‖²‖b‖²‖c‖²). */
 export function toyLoss(v: ToyVectors, t: ToyVectors): number {
@@ -66,9 +74,14 @@ export function toyLoss(v: ToyVectors, t: ToyVectors): number {
  * form above; the ‖T‖² term is constant).
  */
 export function toyGrad(v: ToyVectors, t: ToyVectors): ToyVectors {
-  const n = v.a.length, n3 = n * n * n;
-  const aa = dot(v.a, v.a), bb = dot(v.b, v.b), cc = dot(v.c, v.c);
-  const at = dot(v.a, t.a), bt = dot(v.b, t.b), ct = dot(v.c, t.c);
+  const n = v.a.length,
+    n3 = n * n * n;
+  const aa = dot(v.a, v.a),
+    bb = dot(v.b, v.b),
+    cc = dot(v.c, v.c);
+  const at = dot(v.a, t.a),
+    bt = dot(v.b, t.b),
+    ct = dot(v.c, t.c);
   const g = (x: Float64Array, xt: Float64Array, self: number, cross: number): Float64Array => {
     const out = new Float64Array(n);
     for (let i = 0; i < n; i++) out[i] = (x[i] * self - xt[i] * cross) / n3;
@@ -79,7 +92,10 @@ export function toyGrad(v: ToyVectors, t: ToyVectors): ToyVectors {
 
 /** Targets (streams 1–3) and initial vectors (streams 4–6), each from its own stream of the seed. */
 export function toyInit(n: number, seed: number): { target: ToyVectors; init: ToyVectors } {
-  const draw = (stream: number): Float64Array => { const r = new Rng(seed, stream); return Float64Array.from({ length: n }, () => r.normal()); };
+  const draw = (stream: number): Float64Array => {
+    const r = new Rng(seed, stream);
+    return Float64Array.from({ length: n }, () => r.normal());
+  };
   return { target: { a: draw(1), b: draw(2), c: draw(3) }, init: { a: draw(4), b: draw(5), c: draw(6) } };
 }
 
@@ -98,7 +114,8 @@ function pm2(a: Float64Array, t: ToyVectors): number {
 export function runToyModel(opts: ToyOptions = {}): ToyRun {
   const { n = 20, seed = DEFAULT_TOY_SEED, iterations = 1000, lr = 1, clamp = 'none' } = opts;
   if (!Number.isInteger(n) || n < 1) throw new Error(`toy model n must be a positive integer, got ${n}`);
-  if (!Number.isInteger(iterations) || iterations < 0) throw new Error(`toy model iterations must be a non-negative integer, got ${iterations}`);
+  if (!Number.isInteger(iterations) || iterations < 0)
+    throw new Error(`toy model iterations must be a non-negative integer, got ${iterations}`);
   const { target, init } = toyInit(n, seed);
   const v: ToyVectors = init;
   const applyClamp = (): void => {
@@ -106,12 +123,20 @@ export function runToyModel(opts: ToyOptions = {}): ToyRun {
     if (clamp === 'b+c') v.b = target.b.slice();
   };
   const out: ToyRun = { loss: [], pm1: [], pm2: [] };
-  const record = (): void => { out.loss.push(toyLoss(v, target)); out.pm1.push(pm1(v.a, target.a)); out.pm2.push(pm2(v.a, target)); };
+  const record = (): void => {
+    out.loss.push(toyLoss(v, target));
+    out.pm1.push(pm1(v.a, target.a));
+    out.pm2.push(pm2(v.a, target));
+  };
   applyClamp();
   record();
   for (let it = 0; it < iterations; it++) {
     const g = toyGrad(v, target);
-    for (let i = 0; i < n; i++) { v.a[i] -= lr * g.a[i]; v.b[i] -= lr * g.b[i]; v.c[i] -= lr * g.c[i]; }
+    for (let i = 0; i < n; i++) {
+      v.a[i] -= lr * g.a[i];
+      v.b[i] -= lr * g.b[i];
+      v.c[i] -= lr * g.c[i];
+    }
     applyClamp();
     record();
   }

@@ -20,8 +20,17 @@ import { pathPatching } from './pathPatching';
 import { MeasureName } from './names';
 
 export type UnitName =
-  | 'dense' | 'ablations' | 'additivity' | 'complementarity' | 'influence-matrix' | 'composition'
-  | 'paths' | 'posthoc' | 'paths-at' | 'posthoc-at' | 'path-patching';
+  | 'dense'
+  | 'ablations'
+  | 'additivity'
+  | 'complementarity'
+  | 'influence-matrix'
+  | 'composition'
+  | 'paths'
+  | 'posthoc'
+  | 'paths-at'
+  | 'posthoc-at'
+  | 'path-patching';
 
 export interface UnitOptions {
   /** complementarity: the reference head index (default: the strongest by IS at that checkpoint). */
@@ -34,11 +43,17 @@ export interface UnitOptions {
 /** The unit that computes a measure (null: from metrics only). IS and PT come with the dense pass. */
 export function unitOf(name: MeasureName, overTraining: boolean): UnitName | null {
   switch (name) {
-    case 'learning-time': return null;
-    case 'induction-strength': case 'prev-token-score': return 'dense';
-    case 'paths': return overTraining ? 'paths-at' : 'paths';
-    case 'posthoc': return overTraining ? 'posthoc-at' : 'posthoc';
-    default: return name;
+    case 'learning-time':
+      return null;
+    case 'induction-strength':
+    case 'prev-token-score':
+      return 'dense';
+    case 'paths':
+      return overTraining ? 'paths-at' : 'paths';
+    case 'posthoc':
+      return overTraining ? 'posthoc-at' : 'posthoc';
+    default:
+      return name;
   }
 }
 
@@ -62,8 +77,13 @@ export interface UnitKey {
 }
 
 /** The cache key of unit `name` at checkpoint `ref`; `paths` / `posthoc` at one checkpoint also read `across`. */
-export function unitKey(name: UnitName, ref: CheckpointRef, info: KeyInfo, o: UnitOptions = {},
-  across?: CheckpointRef[]): UnitKey {
+export function unitKey(
+  name: UnitName,
+  ref: CheckpointRef,
+  info: KeyInfo,
+  o: UnitOptions = {},
+  across?: CheckpointRef[],
+): UnitKey {
   const baseClamps = info.includeRunAblations ? runAblations(info.run, ref.sequences) : [];
   const base = { subsampleSeed: SUBSAMPLE_SEED, denseSize: info.denseSize, baseClamps };
   const heads = { ptHead: o.ptHead ?? 'L1H2', ihHead: o.ihHead ?? 'L2H3', strength: 1 };
@@ -75,7 +95,10 @@ export function unitKey(name: UnitName, ref: CheckpointRef, info: KeyInfo, o: Un
   } else if (name === 'posthoc-at') parameters = { ...base, ...heads };
   else if (name === 'complementarity') parameters = { ...base, reference: o.reference ?? null };
   return {
-    name, sequences: ref.sequences, subsample: name === 'composition' ? null : info.subsample, parameters,
+    name,
+    sequences: ref.sequences,
+    subsample: name === 'composition' ? null : info.subsample,
+    parameters,
     checkpoints: deps.map((k) => k.path),
   };
 }
@@ -86,8 +109,13 @@ export type UnitProgress = (done: number, total: number) => void;
  * The unit's cached record when valid, else computes it on `ctx` (the context of `key`'s checkpoint)
  * and caches it. `across`: the checkpoints of `paths` / `posthoc` at one checkpoint.
  */
-export async function computeUnit(ctx: MeasureContext, runDir: string, key: UnitKey,
-  o: UnitOptions & { force?: boolean } = {}, across?: CheckpointRef[], onProgress?: UnitProgress,
+export async function computeUnit(
+  ctx: MeasureContext,
+  runDir: string,
+  key: UnitKey,
+  o: UnitOptions & { force?: boolean } = {},
+  across?: CheckpointRef[],
+  onProgress?: UnitProgress,
 ): Promise<{ record: CachedRecord<{ formula?: unknown }>; cached: boolean; file: string }> {
   if (ctx.sequences !== key.sequences) {
     throw new Error(`unit ${key.name} of checkpoint ${key.sequences} asked on the context of ${ctx.sequences}`);
@@ -95,9 +123,12 @@ export async function computeUnit(ctx: MeasureContext, runDir: string, key: Unit
   const own: CheckpointRef = { sequences: ctx.sequences, path: ctx.checkpointPath ?? key.checkpoints[0] };
   return cachedMeasure<{ formula?: unknown }>({ runDir, ...key, name: key.name, force: o.force }, () => {
     switch (key.name) {
-      case 'dense': return denseSummary(ctx);
-      case 'ablations': return headAblations(ctx);
-      case 'additivity': return additivity(ctx);
+      case 'dense':
+        return denseSummary(ctx);
+      case 'ablations':
+        return headAblations(ctx);
+      case 'additivity':
+        return additivity(ctx);
       case 'complementarity': {
         const t = complementarity(ctx, { reference: o.reference });
         return { formula: { table2: t.table2.formula, table3: t.table3.formula }, ...t };
@@ -106,12 +137,18 @@ export async function computeUnit(ctx: MeasureContext, runDir: string, key: Unit
         const matrix = influenceMatrix(ctx, { onProgress });
         return { formula: matrix.formula, matrix, table1: table1(ctx) };
       }
-      case 'composition': return compositionMeasure(ctx);
-      case 'paths': return layerPaths(ctx, across ?? [own], onProgress);
-      case 'posthoc': return posthocProgress(ctx, across ?? [own], { ptHead: o.ptHead, ihHead: o.ihHead }, onProgress);
-      case 'paths-at': return layerPaths(ctx, [own]);
-      case 'posthoc-at': return posthocProgress(ctx, [own], { ptHead: o.ptHead, ihHead: o.ihHead });
-      case 'path-patching': return pathPatching(ctx, { onProgress });
+      case 'composition':
+        return compositionMeasure(ctx);
+      case 'paths':
+        return layerPaths(ctx, across ?? [own], onProgress);
+      case 'posthoc':
+        return posthocProgress(ctx, across ?? [own], { ptHead: o.ptHead, ihHead: o.ihHead }, onProgress);
+      case 'paths-at':
+        return layerPaths(ctx, [own]);
+      case 'posthoc-at':
+        return posthocProgress(ctx, [own], { ptHead: o.ptHead, ihHead: o.ihHead });
+      case 'path-patching':
+        return pathPatching(ctx, { onProgress });
     }
   });
 }

@@ -8,13 +8,20 @@ import { decodeSafetensors, encodeSafetensors, NamedTensor } from '../io/safeten
 import { ModelConfig, validateModelConfig } from './config';
 import { Params, paramSpecs } from './params';
 
-export interface Checkpoint { config: ModelConfig; sequences: number; params: Params }
+export interface Checkpoint {
+  config: ModelConfig;
+  sequences: number;
+  params: Params;
+}
 
 export function encodeCheckpoint(ck: Checkpoint, extraMeta: Record<string, string> = {}): Uint8Array {
   const tensors: Record<string, NamedTensor> = {};
   for (const s of paramSpecs(ck.config)) tensors[s.name] = { dtype: 'F32', shape: s.shape, data: ck.params[s.name] };
   return encodeSafetensors(tensors, {
-    format: 'induction-lab/checkpoint-v1', model_config: JSON.stringify(ck.config), sequences: String(ck.sequences), ...extraMeta,
+    format: 'induction-lab/checkpoint-v1',
+    model_config: JSON.stringify(ck.config),
+    sequences: String(ck.sequences),
+    ...extraMeta,
   });
 }
 
@@ -26,17 +33,23 @@ export function decodeCheckpoint(bytes: Uint8Array, source: string, expected?: M
   const { tensors, metadata } = decodeSafetensors(bytes, source);
   let config: ModelConfig;
   if (metadata.model_config === undefined) {
-    if (!expected) throw new Error(`${source}: no model_config in the safetensors metadata; pass the run's config to read it`);
+    if (!expected)
+      throw new Error(`${source}: no model_config in the safetensors metadata; pass the run's config to read it`);
     config = expected;
   } else {
-    try { config = JSON.parse(metadata.model_config); } catch (e) {
-      throw new Error(`${source}: model_config in the safetensors metadata is not valid JSON (${(e as Error).message})`);
+    try {
+      config = JSON.parse(metadata.model_config);
+    } catch (e) {
+      throw new Error(
+        `${source}: model_config in the safetensors metadata is not valid JSON (${(e as Error).message})`,
+      );
     }
   }
   validateModelConfig(config);
   if (expected) {
     for (const k of Object.keys(expected) as Array<keyof ModelConfig>) {
-      if (expected[k] !== config[k]) throw new Error(`${source}: checkpoint has model.${k} = ${config[k]}, the run expects ${expected[k]}`);
+      if (expected[k] !== config[k])
+        throw new Error(`${source}: checkpoint has model.${k} = ${config[k]}, the run expects ${expected[k]}`);
     }
   }
   const params: Params = {};
@@ -54,7 +67,9 @@ export function decodeCheckpoint(bytes: Uint8Array, source: string, expected?: M
 
 export function readCheckpoint(path: string, expected?: ModelConfig): Checkpoint {
   let bytes: Uint8Array;
-  try { bytes = fs.readFileSync(path); } catch (e) {
+  try {
+    bytes = fs.readFileSync(path);
+  } catch (e) {
     throw new Error(`cannot read checkpoint ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
   return decodeCheckpoint(bytes, path, expected);

@@ -19,7 +19,10 @@ export interface ModelInputs {
 }
 
 /** Elementwise override of one site: where `mask` is true the site takes `value`. Both full-shape. */
-export interface Override { value: tf.Tensor; mask: tf.Tensor }
+export interface Override {
+  value: tf.Tensor;
+  mask: tf.Tensor;
+}
 export type Overrides = Map<string, Override>;
 
 export interface ForwardOptions {
@@ -38,24 +41,42 @@ export interface ForwardResult {
 export type Weights = Record<string, tf.Tensor>;
 
 /** Constants that depend only on the config: RoPE tables, the causal mask, the pair-swap matrix. */
-interface Constants { cos: tf.Tensor3D; sin: tf.Tensor3D; swap: tf.Tensor2D; mask: tf.Tensor2D; negMask: tf.Tensor2D }
+interface Constants {
+  cos: tf.Tensor3D;
+  sin: tf.Tensor3D;
+  swap: tf.Tensor2D;
+  mask: tf.Tensor2D;
+  negMask: tf.Tensor2D;
+}
 const constantsCache = new Map<string, Constants>();
 
 function constants(c: ModelConfig): Constants {
   const key = `${seqLen(c)}:${headDim(c)}:${c.ropeBase}:${tf.getBackend()}`;
   let k = constantsCache.get(key);
   if (k) return k;
-  const T = seqLen(c), D = headDim(c);
+  const T = seqLen(c),
+    D = headDim(c);
   const { cos, sin } = ropeTables(T, D, c.ropeBase);
   // (x·swap)[2i] = −x[2i+1], (x·swap)[2i+1] = x[2i]: RoPE as x·cos + (x·swap)·sin without strided slices.
   const swap = new Float32Array(D * D);
-  for (let i = 0; i < D / 2; i++) { swap[(2 * i + 1) * D + 2 * i] = -1; swap[2 * i * D + 2 * i + 1] = 1; }
-  const mask = new Float32Array(T * T), negMask = new Float32Array(T * T);
-  for (let i = 0; i < T; i++) for (let j = 0; j < T; j++) { mask[i * T + j] = j <= i ? 1 : 0; negMask[i * T + j] = j <= i ? 0 : -1e20; }
+  for (let i = 0; i < D / 2; i++) {
+    swap[(2 * i + 1) * D + 2 * i] = -1;
+    swap[2 * i * D + 2 * i + 1] = 1;
+  }
+  const mask = new Float32Array(T * T),
+    negMask = new Float32Array(T * T);
+  for (let i = 0; i < T; i++)
+    for (let j = 0; j < T; j++) {
+      mask[i * T + j] = j <= i ? 1 : 0;
+      negMask[i * T + j] = j <= i ? 0 : -1e20;
+    }
   k = {
     // [T, 1, D]: broadcast over the heads of position-major [B, T, H, D].
-    cos: tf.keep(tf.tensor3d(cos, [T, 1, D])), sin: tf.keep(tf.tensor3d(sin, [T, 1, D])), swap: tf.keep(tf.tensor2d(swap, [D, D])),
-    mask: tf.keep(tf.tensor2d(mask, [T, T])), negMask: tf.keep(tf.tensor2d(negMask, [T, T])),
+    cos: tf.keep(tf.tensor3d(cos, [T, 1, D])),
+    sin: tf.keep(tf.tensor3d(sin, [T, 1, D])),
+    swap: tf.keep(tf.tensor2d(swap, [D, D])),
+    mask: tf.keep(tf.tensor2d(mask, [T, T])),
+    negMask: tf.keep(tf.tensor2d(negMask, [T, T])),
   };
   constantsCache.set(key, k);
   return k;
@@ -77,8 +98,10 @@ const matMulFast = tf.customGrad(((a: tf.Tensor, b: tf.Tensor, save: tf.GradSave
 }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
 
 function swapLast(x: tf.Tensor): tf.Tensor {
-  const r = x.rank, perm = Array.from({ length: r }, (_, i) => i);
-  perm[r - 2] = r - 1; perm[r - 1] = r - 2;
+  const r = x.rank,
+    perm = Array.from({ length: r }, (_, i) => i);
+  perm[r - 2] = r - 1;
+  perm[r - 1] = r - 2;
   return tf.transpose(x, perm);
 }
 
@@ -113,14 +136,20 @@ export function forward(c: ModelConfig, w: Weights, inputs: ModelInputs, opts: F
     return v;
   };
   const k = constants(c);
-  const B = inputs.exemplars.shape[0], C = c.contextLen, T = seqLen(c), d = c.dModel, H = c.numHeads, D = headDim(c);
+  const B = inputs.exemplars.shape[0],
+    C = c.contextLen,
+    T = seqLen(c),
+    d = c.dModel,
+    H = c.numHeads,
+    D = headDim(c);
 
   // Embeddings: exemplars [B, C+1, d]; context labels [B, C, d] (the query's label is the target).
   const ex = hook(site.embedExemplar, linear(inputs.exemplars, w['embed.exemplar.weight'], w['embed.exemplar.bias']));
   const ctxLabels = tf.slice(inputs.labels, [0, 0], [B, C]);
   const lab = hook(site.embedLabel, linear(tf.oneHot(ctxLabels, c.numLabels), w['embed.label.weight']));
   // Interleave x1 ℓ1 x2 ℓ2 … xq → [B, T, d]. RoPE models add no positional embedding.
-  const exs = tf.unstack(ex, 1), labs = tf.unstack(lab, 1);
+  const exs = tf.unstack(ex, 1),
+    labs = tf.unstack(lab, 1);
   const tokens: tf.Tensor[] = [];
   for (let i = 0; i < C; i++) tokens.push(exs[i], labs[i]);
   tokens.push(exs[C]);
@@ -134,8 +163,11 @@ export function forward(c: ModelConfig, w: Weights, inputs: ModelInputs, opts: F
     // qkv [B, T, 3d] → [B, T, 3H, D] → q, k, v [B, T, H, D] (position-major, as TransformerLens);
     // feature index = which·d + head·D + dim.
     const [q0, k0, v0] = tf.split(tf.reshape(linear(z, p('attn.qkv.weight')), [B, T, 3 * H, D]), 3, 2);
-    const q = hook(site.q(l), q0), kk = hook(site.k(l), k0), v = hook(site.v(l), v0);
-    const rq = hook(site.rotQ(l), rope(q, k)), rk = hook(site.rotK(l), rope(kk, k));
+    const q = hook(site.q(l), q0),
+      kk = hook(site.k(l), k0),
+      v = hook(site.v(l), v0);
+    const rq = hook(site.rotQ(l), rope(q, k)),
+      rk = hook(site.rotK(l), rope(kk, k));
     // Attention is head-major: [B, T, H, D] → [B, H, T, D].
     const [qh, kh, vh] = [rq, rk, v].map((x) => tf.transpose(x, [0, 2, 1, 3]));
     // Scores [B, H, T(query), T(key)], scaled, causal mask as S·M + (1−M)·(−1e20).
@@ -150,7 +182,9 @@ export function forward(c: ModelConfig, w: Weights, inputs: ModelInputs, opts: F
       h = hook(site.residPost(l), tf.add(x, attnOut));
     } else {
       const mid = hook(site.residMid(l), tf.add(x, attnOut));
-      const hid = tf.relu(linear(layerNorm(mid, p('ln2.weight'), p('ln2.bias'), c.lnEps), p('mlp.in.weight'), p('mlp.in.bias')));
+      const hid = tf.relu(
+        linear(layerNorm(mid, p('ln2.weight'), p('ln2.bias'), c.lnEps), p('mlp.in.weight'), p('mlp.in.bias')),
+      );
       const mlpOut = hook(site.mlpOut(l), linear(hid, p('mlp.out.weight'), p('mlp.out.bias')));
       h = hook(site.residPost(l), tf.add(mid, mlpOut));
     }

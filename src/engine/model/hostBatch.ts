@@ -27,12 +27,19 @@ export interface ClampBatch {
 
 /** A data batch (indices into a feature bank) as a HostBatch: one vector per distinct (class, exemplar). */
 export function hostBatch(bank: FeatureBank, batch: Batch): HostBatch {
-  const n = batch.labels.length, dim = bank.dim;
-  const rowOf = new Map<number, number>(), index = new Int32Array(n), ids: number[] = [];
+  const n = batch.labels.length,
+    dim = bank.dim;
+  const rowOf = new Map<number, number>(),
+    index = new Int32Array(n),
+    ids: number[] = [];
   for (let r = 0; r < n; r++) {
     const id = batch.classes[r] * bank.exemplars + batch.exemplarIdx[r];
     let row = rowOf.get(id);
-    if (row === undefined) { row = ids.length; rowOf.set(id, row); ids.push(id); }
+    if (row === undefined) {
+      row = ids.length;
+      rowOf.set(id, row);
+      ids.push(id);
+    }
     index[r] = row;
   }
   const vectors = new Float32Array(ids.length * dim);
@@ -49,6 +56,7 @@ export function hostBatchOf(size: number, exemplars: Float32Array, labels: Int32
 export function itemExemplars(b: HostBatch, dim: number): Float32Array {
   if (b.index.length * dim === b.vectors.length && b.index.every((r, i) => r === i)) return b.vectors;
   const out = new Float32Array(b.index.length * dim);
-  for (let i = 0; i < b.index.length; i++) out.set(b.vectors.subarray(b.index[i] * dim, (b.index[i] + 1) * dim), i * dim);
+  for (let i = 0; i < b.index.length; i++)
+    out.set(b.vectors.subarray(b.index[i] * dim, (b.index[i] + 1) * dim), i * dim);
   return out;
 }

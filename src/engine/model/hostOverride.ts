@@ -21,13 +21,20 @@ export function newHostOverride(site: string, shape: number[]): HostOverride {
 /** Writes `b` on top of `a` (same site and shape): later overrides win where their masks are set. */
 export function composeHostOverrides(a: HostOverride, b: HostOverride): HostOverride {
   const out = { site: a.site, shape: a.shape, value: a.value.slice(), mask: a.mask.slice() };
-  for (let i = 0; i < b.mask.length; i++) if (b.mask[i]) { out.value[i] = b.value[i]; out.mask[i] = 1; }
+  for (let i = 0; i < b.mask.length; i++)
+    if (b.mask[i]) {
+      out.value[i] = b.value[i];
+      out.mask[i] = 1;
+    }
   return out;
 }
 
 /** Merges a list into one override per site, in order. */
 export function mergeHostOverrides(list: HostOverride[]): Map<string, HostOverride> {
   const m = new Map<string, HostOverride>();
-  for (const o of list) { const prev = m.get(o.site); m.set(o.site, prev ? composeHostOverrides(prev, o) : o); }
+  for (const o of list) {
+    const prev = m.get(o.site);
+    m.set(o.site, prev ? composeHostOverrides(prev, o) : o);
+  }
   return m;
 }

@@ -23,21 +23,39 @@ export interface QueryLossOptions {
 }
 
 /** Returns the mean loss over the B rows. */
-export function queryLoss(logits: ArrayLike<number>, B: number, L: number, labels: ArrayLike<number>, items: number,
-  o: QueryLossOptions = {}): number {
-  const stride = o.stride ?? L, off = o.offset ?? 0, out = o.outOffset ?? 0, n = o.divisor ?? 1;
+export function queryLoss(
+  logits: ArrayLike<number>,
+  B: number,
+  L: number,
+  labels: ArrayLike<number>,
+  items: number,
+  o: QueryLossOptions = {},
+): number {
+  const stride = o.stride ?? L,
+    off = o.offset ?? 0,
+    out = o.outOffset ?? 0,
+    n = o.divisor ?? 1;
   let sum = 0;
   for (let b = 0; b < B; b++) {
-    const r = off + b * stride, y = labels[b * items + items - 1];
-    let max = -Infinity, arg = 0;
-    for (let j = 0; j < L; j++) { const z = logits[r + j]; if (z > max) { max = z; arg = j; } }
+    const r = off + b * stride,
+      y = labels[b * items + items - 1];
+    let max = -Infinity,
+      arg = 0;
+    for (let j = 0; j < L; j++) {
+      const z = logits[r + j];
+      if (z > max) {
+        max = z;
+        arg = j;
+      }
+    }
     let s = 0;
     for (let j = 0; j < L; j++) s += Math.exp(logits[r + j] - max);
     const loss = max + Math.log(s) - logits[r + y];
     sum += loss;
     if (o.loss) o.loss[out + b] = loss;
     if (o.correct) o.correct[out + b] = arg === y ? 1 : 0;
-    if (o.dlogits) for (let j = 0; j < L; j++) o.dlogits[r + j] = (Math.exp(logits[r + j] - max) / s - (j === y ? 1 : 0)) / n;
+    if (o.dlogits)
+      for (let j = 0; j < L; j++) o.dlogits[r + j] = (Math.exp(logits[r + j] - max) / s - (j === y ? 1 : 0)) / n;
   }
   return B ? sum / B : NaN;
 }

@@ -10,11 +10,13 @@ export interface RopeTables {
 }
 
 export function ropeTables(T: number, D: number, base: number): RopeTables {
-  const cos = new Float32Array(T * D), sin = new Float32Array(T * D);
-  for (let p = 0; p < T; p++) for (let i = 0; i < D / 2; i++) {
-    const theta = p / Math.pow(base, (2 * i) / D);
-    cos[p * D + 2 * i] = cos[p * D + 2 * i + 1] = Math.cos(theta);
-    sin[p * D + 2 * i] = sin[p * D + 2 * i + 1] = Math.sin(theta);
-  }
+  const cos = new Float32Array(T * D),
+    sin = new Float32Array(T * D);
+  for (let p = 0; p < T; p++)
+    for (let i = 0; i < D / 2; i++) {
+      const theta = p / Math.pow(base, (2 * i) / D);
+      cos[p * D + 2 * i] = cos[p * D + 2 * i + 1] = Math.cos(theta);
+      sin[p * D + 2 * i] = sin[p * D + 2 * i + 1] = Math.sin(theta);
+    }
   return { cos, sin };
 }

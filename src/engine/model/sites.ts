@@ -57,16 +57,27 @@ export function perHeadSites(l: number): string[] {
 
 /** Every site name of a model with its shape for batch size B. */
 export function siteShapes(c: ModelConfig, B: number): Record<string, number[]> {
-  const T = seqLen(c), d = c.dModel, H = c.numHeads, D = headDim(c), C = c.contextLen;
+  const T = seqLen(c),
+    d = c.dModel,
+    H = c.numHeads,
+    D = headDim(c),
+    C = c.contextLen;
   const out: Record<string, number[]> = {
-    [site.embedExemplar]: [B, C + 1, d], [site.embedLabel]: [B, C, d], [site.embed]: [B, T, d],
+    [site.embedExemplar]: [B, C + 1, d],
+    [site.embedLabel]: [B, C, d],
+    [site.embed]: [B, T, d],
   };
   for (let l = 0; l < c.depth; l++) {
-    out[site.residPre(l)] = [B, T, d]; out[site.lnNormalized(l)] = [B, T, d];
+    out[site.residPre(l)] = [B, T, d];
+    out[site.lnNormalized(l)] = [B, T, d];
     for (const s of perHeadSites(l)) out[s] = [B, T, H, D];
-    out[site.attnScores(l)] = [B, H, T, T]; out[site.pattern(l)] = [B, H, T, T];
+    out[site.attnScores(l)] = [B, H, T, T];
+    out[site.pattern(l)] = [B, H, T, T];
     out[site.attnOut(l)] = [B, T, d];
-    if (c.mlpRatio !== null) { out[site.residMid(l)] = [B, T, d]; out[site.mlpOut(l)] = [B, T, d]; }
+    if (c.mlpRatio !== null) {
+      out[site.residMid(l)] = [B, T, d];
+      out[site.mlpOut(l)] = [B, T, d];
+    }
     out[site.residPost(l)] = [B, T, d];
   }
   out[site.lnFinal] = [B, T, d];

@@ -27,7 +27,11 @@ let current: BackendInfo | null = null;
 function wasmDir(): string | null {
   // Bundled: the build copies the .wasm files to out/wasm next to the bundle. Unbundled (tests): the package.
   const candidates = [join(__dirname, 'wasm'), join(__dirname, '..', 'wasm')];
-  try { candidates.push(join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist')); } catch { /* not resolvable */ }
+  try {
+    candidates.push(join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist'));
+  } catch {
+    /* not resolvable */
+  }
   return candidates.find((d) => existsSync(join(d, 'tfjs-backend-wasm-simd.wasm'))) ?? null;
 }
 

@@ -9,11 +9,22 @@ import { ClampBatch, HostBatch } from './hostBatch';
 export class TfWeights {
   readonly vars: Record<string, tf.Variable> = {};
 
-  constructor(readonly config: ModelConfig, params: Params, trainable = true) {
-    for (const s of paramSpecs(config)) this.vars[s.name] = tf.variable(tf.tensor(params[s.name], s.shape), trainable, `${s.name}`.replace(/\./g, '/') + `_${nextId++}`);
+  constructor(
+    readonly config: ModelConfig,
+    params: Params,
+    trainable = true,
+  ) {
+    for (const s of paramSpecs(config))
+      this.vars[s.name] = tf.variable(
+        tf.tensor(params[s.name], s.shape),
+        trainable,
+        `${s.name}`.replace(/\./g, '/') + `_${nextId++}`,
+      );
   }
 
-  get weights(): Weights { return this.vars; }
+  get weights(): Weights {
+    return this.vars;
+  }
 
   /** Writes host values into the variables (after an optimiser step). */
   assign(params: Params): void {
@@ -30,13 +41,17 @@ export class TfWeights {
     return out;
   }
 
-  dispose(): void { for (const v of Object.values(this.vars)) v.dispose(); }
+  dispose(): void {
+    for (const v of Object.values(this.vars)) v.dispose();
+  }
 }
 let nextId = 0;
 
-
 /** Gathers the batch's exemplar vectors; returns the model's input tensors (caller disposes) and host copies. */
-export function batchTensors(bank: FeatureBank, batch: Batch): { inputs: ModelInputs; host: ClampBatch & { exemplars: Float32Array } } {
+export function batchTensors(
+  bank: FeatureBank,
+  batch: Batch,
+): { inputs: ModelInputs; host: ClampBatch & { exemplars: Float32Array } } {
   const items = batch.labels.length / batch.size;
   const exemplars = gatherExemplars(bank, batch);
   return {
@@ -48,7 +63,9 @@ export function batchTensors(bank: FeatureBank, batch: Batch): { inputs: ModelIn
   };
 }
 
-export function batchInputs(bank: FeatureBank, batch: Batch): ModelInputs { return batchTensors(bank, batch).inputs; }
+export function batchInputs(bank: FeatureBank, batch: Batch): ModelInputs {
+  return batchTensors(bank, batch).inputs;
+}
 
 /** Rows [start, start+n) of a batch. */
 export function sliceBatch(batch: Batch, start: number, n: number): Batch {
@@ -65,7 +82,11 @@ export function sliceBatch(batch: Batch, start: number, n: number): Batch {
 
 /** A HostBatch as the model's input tensors (caller disposes; inside tf.tidy). */
 export function hostBatchInputs(c: ModelConfig, b: HostBatch): ModelInputs {
-  const items = b.labels.length / b.size, U = b.vectors.length / c.inputDim;
+  const items = b.labels.length / b.size,
+    U = b.vectors.length / c.inputDim;
   const rows = tf.gather(tf.tensor2d(b.vectors, [U, c.inputDim]), tf.tensor1d(b.index, 'int32'));
-  return { exemplars: tf.reshape(rows, [b.size, items, c.inputDim]), labels: tf.tensor2d(b.labels, [b.size, items], 'int32') };
+  return {
+    exemplars: tf.reshape(rows, [b.size, items, c.inputDim]),
+    labels: tf.tensor2d(b.labels, [b.size, items], 'int32'),
+  };
 }

@@ -175,9 +175,7 @@ export const FINDINGS: Finding[] = [
     id: 'phase-change',
     title: 'Plateau, then a phase change as induction heads form',
     roles: ['main'],
-    paper:
-      'loss ≈ 0.75 → 0.70 until ≈ 1.7e5, drop 1.8e5 → 3.5e5; IS ≈ 0 on the plateau, rising together ' +
-      '(§7.1)',
+    paper: 'loss ≈ 0.75 → 0.70 until ≈ 1.7e5, drop 1.8e5 → 3.5e5; IS ≈ 0 on the plateau, rising together ' + '(§7.1)',
     criterion:
       'main run: ≥ 25 % of the time before the learning time (loss < 0.4·ln 2) spent in [0.9, 1.2]·ln 2; ' +
       'learns within the run; max IS < 0.2 halfway through the plateau and ≥ 0.5 at the end',
@@ -301,8 +299,7 @@ export const FINDINGS: Finding[] = [
     roles: ['main'],
     ablations: true,
     paper:
-      'only-one-head accuracy roughly monotone in IS: H3 (0.85) 0.980 … H6 (0.10) 0.292; ' +
-      'Spearman ρ = 0.95 (§7.2)',
+      'only-one-head accuracy roughly monotone in IS: H3 (0.85) 0.980 … H6 (0.10) 0.292; ' + 'Spearman ρ = 0.95 (§7.2)',
     criterion: 'Spearman ρ(final IS, keep-one accuracy) over the eight Layer-2 heads ≥ 0.8',
     judge(r) {
       const a = r.ablations;
@@ -323,9 +320,7 @@ export const FINDINGS: Finding[] = [
     id: 'negative-is',
     title: 'Negative-IS clamp fits training pairs but fails held-out pairs',
     roles: [NEG_IS],
-    paper:
-      'L2H3 clamped at IS −1 (all heads active): train fits, "test (relabel)" stays ≈ 1–2 ' +
-      '(§7.5, App Fig 15)',
+    paper: 'L2H3 clamped at IS −1 (all heads active): train fits, "test (relabel)" stays ≈ 1–2 ' + '(§7.5, App Fig 15)',
     criterion: 'appfig15.is_0 (induction:L2H3@0), final: train accuracy ≥ 0.95 and test (relabel) accuracy < 0.9',
     judge(r) {
       const tr = r.curve(NEG_IS),
@@ -347,8 +342,7 @@ export const FINDINGS: Finding[] = [
     title: 'More labels slow subcircuit C, not B',
     roles: ['classes50', 'labels10', 'labels15'].flatMap((row) => [fig6(row, SUB_C), fig6(row, SUB_B)]),
     paper:
-      'C (match clamp) ≈ 0.1 at 5e4 / 1.5e5 / 2.5e5 for 5 / 10 / 15 labels; ' +
-      'B (layer 1 + copy) identical (§7.6)',
+      'C (match clamp) ≈ 0.1 at 5e4 / 1.5e5 / 2.5e5 for 5 / 10 / 15 labels; ' + 'B (layer 1 + copy) identical (§7.6)',
     criterion:
       'sequences to loss < 0.4·ln 2 (interpolated between evaluations) of C: 5 < 10 < 15 labels; ' +
       'of B: 10 and 15 within 25 % of 5',

@@ -32,9 +32,11 @@ export interface SlurmOptions {
   node: string;
   cli: string;
   /** Per training task. */
-  time?: string; mem?: string;
+  time?: string;
+  mem?: string;
   /** For the merge job (it reads every run and may compute measures). */
-  mergeTime?: string; mergeMem?: string;
+  mergeTime?: string;
+  mergeMem?: string;
   /** The synthetic stand-in of the runs (default: the data config's default). */
   standIn?: StandIn;
 }
@@ -44,7 +46,10 @@ export function findCliBin(from: string): string {
   for (let d = path.resolve(from); ; d = path.dirname(d)) {
     const bin = path.join(d, 'bin', 'induction-lab.js');
     if (fs.existsSync(bin) && fs.existsSync(path.join(d, 'package.json'))) {
-      if (!fs.existsSync(path.join(d, 'out', 'cli.js'))) throw new Error(`${path.join(d, 'out', 'cli.js')} is missing (the Slurm tasks run it): run \`npm run build\` first`);
+      if (!fs.existsSync(path.join(d, 'out', 'cli.js')))
+        throw new Error(
+          `${path.join(d, 'out', 'cli.js')} is missing (the Slurm tasks run it): run \`npm run build\` first`,
+        );
       return bin;
     }
     if (path.dirname(d) === d) throw new Error(`cannot find bin/induction-lab.js above ${from}`);
@@ -56,18 +61,31 @@ const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /** #SBATCH lines are not parsed by a shell: a path there must be plain. */
 function sbatchPath(p: string): string {
-  if (!/^[\w@%+=:,./-]+$/.test(p)) throw new Error(`Slurm #SBATCH lines cannot hold the path "${p}" (spaces or special characters): choose --out / --runs without them`);
+  if (!/^[\w@%+=:,./-]+$/.test(p))
+    throw new Error(
+      `Slurm #SBATCH lines cannot hold the path "${p}" (spaces or special characters): choose --out / --runs without them`,
+    );
   return p;
 }
 
-export function slurmFiles(fig: FigureId, scale: Scale, seeds: number[], runsRoot: string, out: string, o: SlurmOptions): SlurmFiles {
+export function slurmFiles(
+  fig: FigureId,
+  scale: Scale,
+  seeds: number[],
+  runsRoot: string,
+  out: string,
+  o: SlurmOptions,
+): SlurmFiles {
   const standIn = o.standIn ?? DEFAULT_STAND_IN;
   const jobs = figureJobs(fig, scale, seeds, standIn);
   if (!jobs.length) throw new Error(`${fig} trains no runs: draw it with \`induction-lab reproduce ${fig}\``);
   const workDir = path.join(out, fig);
   const paths = {
-    script: path.join(workDir, 'slurm.sh'), merge: path.join(workDir, 'slurm-merge.sh'),
-    configs: path.join(workDir, 'slurm-configs'), logs: path.join(workDir, 'slurm-logs'), workDir,
+    script: path.join(workDir, 'slurm.sh'),
+    merge: path.join(workDir, 'slurm-merge.sh'),
+    configs: path.join(workDir, 'slurm-configs'),
+    logs: path.join(workDir, 'slurm-logs'),
+    workDir,
   };
   for (const p of [workDir, paths.logs, runsRoot]) sbatchPath(p);
   const name = `induction-lab-${fig}`;
@@ -118,14 +136,20 @@ export function slurmFiles(fig: FigureId, scale: Scale, seeds: number[], runsRoo
     `cd ${q(workDir)}`,
     `exec ${q(o.node)} ${q(o.cli)} reproduce ${fig} --scale ${scale} --seeds ${seeds.join(',')} --stand-in ${standIn} --runs ${q(runsRoot)} --out ${q(out)} --no-train --slurm-script ${q(paths.script)}`,
   ];
-  return { script: script.join('\n') + '\n', merge: merge.join('\n') + '\n', configs: jobs.map((j) => ({ key: j.key, config: j.config })), paths };
+  return {
+    script: script.join('\n') + '\n',
+    merge: merge.join('\n') + '\n',
+    configs: jobs.map((j) => ({ key: j.key, config: j.config })),
+    paths,
+  };
 }
 
 /** Writes the scripts, the per-run configs and the (empty) log folder; Slurm does not create --output folders. */
 export function writeSlurmFiles(f: SlurmFiles): void {
   fs.mkdirSync(f.paths.configs, { recursive: true });
   fs.mkdirSync(f.paths.logs, { recursive: true });
-  for (const c of f.configs) fs.writeFileSync(path.join(f.paths.configs, `${c.key}.json`), JSON.stringify(c.config, null, 2) + '\n');
+  for (const c of f.configs)
+    fs.writeFileSync(path.join(f.paths.configs, `${c.key}.json`), JSON.stringify(c.config, null, 2) + '\n');
   fs.writeFileSync(f.paths.script, f.script, { mode: 0o755 });
   fs.writeFileSync(f.paths.merge, f.merge, { mode: 0o755 });
 }

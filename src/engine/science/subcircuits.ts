@@ -41,7 +41,9 @@ export interface SubcircuitOptions extends Omit<SweepOptions, 'root'> {
   sequences?: number;
 }
 
-export async function runSubcircuits(o: SubcircuitOptions): Promise<{ curves: SubcircuitRunCurve[]; runs: SweepResult[] }> {
+export async function runSubcircuits(
+  o: SubcircuitOptions,
+): Promise<{ curves: SubcircuitRunCurve[]; runs: SweepResult[] }> {
   const conds = fig5bConditions();
   const jobs = SUBCIRCUIT_SET.map(({ condition }) => {
     const config = resolvePreset(`fig5b.${condition}`, o.scale);
@@ -53,15 +55,27 @@ export async function runSubcircuits(o: SubcircuitOptions): Promise<{ curves: Su
   const curves = SUBCIRCUIT_SET.map(({ condition, measures }, i) => {
     const c = conds.find((x) => x.name === condition)!;
     const rows = safeMetrics(runs[i].runDir);
-    const xs = rows.map((r) => r.sequences), ys = rows.map((r) => r.eval.fsl_train.loss);
+    const xs = rows.map((r) => r.sequences),
+      ys = rows.map((r) => r.eval.fsl_train.loss);
     return {
-      name: condition, measures, label: c.label, stepsClamped: c.stepsClamped, stepsLearned: c.stepsLearned, xs, ys,
-      learningTime: xs.length ? learningTime(xs, ys) : NaN, status: runs[i].status,
+      name: condition,
+      measures,
+      label: c.label,
+      stepsClamped: c.stepsClamped,
+      stepsLearned: c.stepsLearned,
+      xs,
+      ys,
+      learningTime: xs.length ? learningTime(xs, ys) : NaN,
+      status: runs[i].status,
     };
   });
   return { curves, runs };
 }
 
 function safeMetrics(dir: string): MetricsRecord[] {
-  try { return RunDir.open(dir).readMetrics<MetricsRecord>(); } catch { return []; }
+  try {
+    return RunDir.open(dir).readMetrics<MetricsRecord>();
+  } catch {
+    return [];
+  }
 }

@@ -87,13 +87,21 @@ function countList(v: unknown, where: string, sequences: number): number[] {
  * Throws one clear line when `v` is not a valid `train.checkpoints` (null and undefined are valid: the
  * cadence `checkpointEvery` applies).
  */
-export function validateCheckpoints(v: unknown, train: Omit<ScheduleTrain, 'checkpoints'>,
-  where = 'train.checkpoints'): void {
+export function validateCheckpoints(
+  v: unknown,
+  train: Omit<ScheduleTrain, 'checkpoints'>,
+  where = 'train.checkpoints',
+): void {
   if (v === undefined || v === null) return;
-  if (Array.isArray(v)) { countList(v, where, train.sequences); return; }
+  if (Array.isArray(v)) {
+    countList(v, where, train.sequences);
+    return;
+  }
   if (!isObj(v)) {
-    throw new Error(`${where} must be a list of sequence counts or a rule such as `
-      + `{"log": 10, "linear": 11, "lossChange": 0.05}, got ${json(v)}`);
+    throw new Error(
+      `${where} must be a list of sequence counts or a rule such as ` +
+        `{"log": 10, "linear": 11, "lossChange": 0.05}, got ${json(v)}`,
+    );
   }
   const known = Object.keys(RULE_KEYS);
   for (const k of Object.keys(v)) {
@@ -150,7 +158,8 @@ export function linearSpaced(m: number, total: number): number[] {
 /** The counts a rule or list names before snapping (the loss-driven part excluded), ascending, distinct. */
 export function scheduledCounts(t: Omit<ScheduleTrain, 'evalEvery'>): number[] {
   const v = t.checkpoints;
-  const T = t.sequences, out: number[] = [];
+  const T = t.sequences,
+    out: number[] = [];
   if (v === undefined || v === null) {
     if (t.checkpointEvery > 0) for (let c = t.checkpointEvery; c < T; c += t.checkpointEvery) out.push(c);
   } else if (Array.isArray(v)) out.push(...v);
@@ -177,7 +186,8 @@ export function plannedCheckpoints(t: Omit<ScheduleTrain, 'evalEvery'>): number[
 
 /** One line for logs and the start flow, e.g. "0, 10 log-spaced, 11 evenly spaced, … (≈ 21 planned)". */
 export function describeCheckpoints(t: Omit<ScheduleTrain, 'evalEvery'>): string {
-  const v = t.checkpoints, n = plannedCheckpoints(t).length;
+  const v = t.checkpoints,
+    n = plannedCheckpoints(t).length;
   if (v === undefined || v === null) {
     if (t.checkpointEvery <= 0) return 'the final one only';
     return `every ${t.checkpointEvery} sequences and the final one (${n})`;
@@ -191,8 +201,10 @@ export function describeCheckpoints(t: Omit<ScheduleTrain, 'evalEvery'>): string
   if (v.at?.length) parts.push(`at ${v.at.length} listed counts`);
   const planned = `${n} planned`;
   if (v.lossChange) {
-    return `${parts.join(', ')}, and at each evaluation where the fsl_train loss moved by ≥ ${v.lossChange} `
-      + `(${planned} + the loss-driven ones)`;
+    return (
+      `${parts.join(', ')}, and at each evaluation where the fsl_train loss moved by ≥ ${v.lossChange} ` +
+      `(${planned} + the loss-driven ones)`
+    );
   }
   return `${parts.join(', ')} and the final one (${planned})`;
 }
@@ -204,9 +216,16 @@ export function shortCheckpointLabel(t: Omit<ScheduleTrain, 'evalEvery'>): strin
     return t.checkpointEvery > 0 ? `every ${t.checkpointEvery.toLocaleString('en-US')}` : 'final only';
   }
   if (Array.isArray(v)) return `${v.length} listed counts`;
-  return [v.zero !== false ? '0' : '', v.log ? `${v.log} log-spaced` : '', v.linear ? `${v.linear} linear` : '',
-    v.every ? `every ${v.every.toLocaleString('en-US')}` : '', v.at?.length ? `${v.at.length} listed` : '',
-    v.lossChange ? `where the loss moves ≥ ${v.lossChange}` : ''].filter(Boolean).join(' + ');
+  return [
+    v.zero !== false ? '0' : '',
+    v.log ? `${v.log} log-spaced` : '',
+    v.linear ? `${v.linear} linear` : '',
+    v.every ? `every ${v.every.toLocaleString('en-US')}` : '',
+    v.at?.length ? `${v.at.length} listed` : '',
+    v.lossChange ? `where the loss moves ≥ ${v.lossChange}` : '',
+  ]
+    .filter(Boolean)
+    .join(' + ');
 }
 
 /** Whether `s` is a regular evaluation point: 0 or the first step reaching a multiple of evalEvery. */
@@ -226,8 +245,10 @@ export class CheckpointSchedule {
   private reference: number | null = null;
 
   /** `history`: the metrics rows already logged (a resumed run), from which the loss-driven state is rebuilt. */
-  constructor(private readonly t: ScheduleTrain,
-    history: ReadonlyArray<Pick<MetricsRecord, 'sequences' | 'eval'>> = []) {
+  constructor(
+    private readonly t: ScheduleTrain,
+    history: ReadonlyArray<Pick<MetricsRecord, 'sequences' | 'eval'>> = [],
+  ) {
     const v = t.checkpoints;
     this.lossChange = v && !Array.isArray(v) && v.lossChange ? v.lossChange : null;
     // The old cadence is checked arithmetically (checkpointEvery may be 1); the rest is a set of snapped counts.
@@ -262,7 +283,10 @@ export class CheckpointSchedule {
 
   private lossMoved(at: number, loss: number): boolean {
     if (this.lossChange === null) return false;
-    if (at === 0 || this.reference === null) { this.reference = loss; return false; }
+    if (at === 0 || this.reference === null) {
+      this.reference = loss;
+      return false;
+    }
     if (Math.abs(loss - this.reference) < this.lossChange) return false;
     this.reference = loss;
     return true;

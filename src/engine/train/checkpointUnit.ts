@@ -9,7 +9,16 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { RunDir, summaryPath, writeFileAtomic, writeJsonAtomic, decodeSafetensors, encodeSafetensors, NamedTensor, CheckpointRef } from '../io';
+import {
+  RunDir,
+  summaryPath,
+  writeFileAtomic,
+  writeJsonAtomic,
+  decodeSafetensors,
+  encodeSafetensors,
+  NamedTensor,
+  CheckpointRef,
+} from '../io';
 import { Params } from '../model/params';
 import { adamInit, AdamState } from './adam';
 import type { CheckpointSummary } from '../../shared/protocol';
@@ -21,9 +30,14 @@ const SUMMARY_RE = /^seq-(\d+)\.summary\.json$/;
 const TMP_RE = /\.tmp-\d+-[0-9a-f]+$/;
 
 /** Where the trainer is inside an evaluation interval (so the next row's mean train loss is exact after resume). */
-export interface TrainerState { step: number; lossSum: number; lossCount: number }
+export interface TrainerState {
+  step: number;
+  lossSum: number;
+  lossCount: number;
+}
 
-export const adamPath = (rd: RunDir, sequences: number): string => path.join(rd.checkpointsDir, `adam-${sequences}.safetensors`);
+export const adamPath = (rd: RunDir, sequences: number): string =>
+  path.join(rd.checkpointsDir, `adam-${sequences}.safetensors`);
 
 function encodeAdam(s: AdamState, t: TrainerState): Uint8Array {
   const out: Record<string, NamedTensor> = { step: { dtype: 'I32', shape: [1], data: Int32Array.of(s.step) } };
@@ -32,7 +46,12 @@ function encodeAdam(s: AdamState, t: TrainerState): Uint8Array {
     out[`v.${k}`] = { dtype: 'F32', shape: [s.v[k].length], data: s.v[k] };
   }
   // Numbers as their shortest round-trip text: the loss sum comes back bit for bit.
-  return encodeSafetensors(out, { format: 'induction-lab/optimiser-v1', step: String(t.step), lossSum: String(t.lossSum), lossCount: String(t.lossCount) });
+  return encodeSafetensors(out, {
+    format: 'induction-lab/optimiser-v1',
+    step: String(t.step),
+    lossSum: String(t.lossSum),
+    lossCount: String(t.lossCount),
+  });
 }
 
 function decodeAdam(bytes: Uint8Array, source: string, params: Params): { adam: AdamState; trainer?: TrainerState } {
@@ -42,13 +61,17 @@ function decodeAdam(bytes: Uint8Array, source: string, params: Params): { adam: 
   if (!step) throw new Error(`${source}: no optimiser step`);
   adam.step = Number((step.data as Int32Array)[0]);
   for (const k of Object.keys(params)) {
-    const m = tensors.get(`m.${k}`), v = tensors.get(`v.${k}`);
-    if (!m || !v || m.data.length !== params[k].length || v.data.length !== params[k].length) throw new Error(`${source}: optimiser state for ${k} is missing or has the wrong size`);
-    adam.m[k].set(m.data as Float32Array); adam.v[k].set(v.data as Float32Array);
+    const m = tensors.get(`m.${k}`),
+      v = tensors.get(`v.${k}`);
+    if (!m || !v || m.data.length !== params[k].length || v.data.length !== params[k].length)
+      throw new Error(`${source}: optimiser state for ${k} is missing or has the wrong size`);
+    adam.m[k].set(m.data as Float32Array);
+    adam.v[k].set(v.data as Float32Array);
   }
-  const trainer = metadata.lossSum !== undefined
-    ? { step: Number(metadata.step), lossSum: Number(metadata.lossSum), lossCount: Number(metadata.lossCount) }
-    : undefined;
+  const trainer =
+    metadata.lossSum !== undefined
+      ? { step: Number(metadata.step), lossSum: Number(metadata.lossSum), lossCount: Number(metadata.lossCount) }
+      : undefined;
   return { adam, trainer };
 }
 
@@ -56,7 +79,11 @@ function decodeAdam(bytes: Uint8Array, source: string, params: Params): { adam: 
  * Writes checkpoint unit N: summary, optimiser state, then the weights (commit), then drops the older
  * optimiser states. Returns the weights path.
  */
-export function writeCheckpointUnit(rd: RunDir, sequences: number, parts: { weights: Uint8Array; summary: CheckpointSummary; adam: AdamState; trainer: TrainerState }): string {
+export function writeCheckpointUnit(
+  rd: RunDir,
+  sequences: number,
+  parts: { weights: Uint8Array; summary: CheckpointSummary; adam: AdamState; trainer: TrainerState },
+): string {
   fs.mkdirSync(rd.checkpointsDir, { recursive: true });
   const weights = rd.checkpointPath(sequences);
   writeJsonAtomic(summaryPath(weights), parts.summary);
@@ -91,7 +118,13 @@ export function newestUnit(rd: RunDir, params: Params, batchSize: number): Resum
   return { checkpoint, adam: null };
 }
 
-function rmQuiet(p: string): void { try { fs.rmSync(p, { force: true }); } catch { /* best effort */ } }
+function rmQuiet(p: string): void {
+  try {
+    fs.rmSync(p, { force: true });
+  } catch {
+    /* best effort */
+  }
+}
 
 /**
  * Removes what killed writers left: temp files of atomic writes (run folder and checkpoints/), the
@@ -100,16 +133,24 @@ function rmQuiet(p: string): void { try { fs.rmSync(p, { force: true }); } catch
  */
 export function cleanLeftovers(rd: RunDir): string[] {
   const removed: string[] = [];
-  const rm = (dir: string, f: string) => { rmQuiet(path.join(dir, f)); removed.push(path.relative(rd.path, path.join(dir, f))); };
+  const rm = (dir: string, f: string) => {
+    rmQuiet(path.join(dir, f));
+    removed.push(path.relative(rd.path, path.join(dir, f)));
+  };
   for (const f of safeList(rd.path)) if (TMP_RE.test(f)) rm(rd.path, f);
   const newest = rd.latestCheckpoint()?.sequences ?? -1;
   for (const f of safeList(rd.checkpointsDir)) {
-    const a = ADAM_RE.exec(f), s = SUMMARY_RE.exec(f);
+    const a = ADAM_RE.exec(f),
+      s = SUMMARY_RE.exec(f);
     if (TMP_RE.test(f) || (a && Number(a[1]) !== newest) || (s && Number(s[1]) > newest)) rm(rd.checkpointsDir, f);
   }
   return removed;
 }
 
 function safeList(dir: string): string[] {
-  try { return fs.readdirSync(dir); } catch { return []; }
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
 }

@@ -30,7 +30,8 @@ export interface TrainCommand {
 export function firstDifference(a: unknown, b: unknown, at = ''): string | null {
   if (JSON.stringify(a) === JSON.stringify(b)) return null;
   if (a && b && typeof a === 'object' && typeof b === 'object' && !Array.isArray(a) && !Array.isArray(b)) {
-    const ka = a as Record<string, unknown>, kb = b as Record<string, unknown>;
+    const ka = a as Record<string, unknown>,
+      kb = b as Record<string, unknown>;
     for (const k of [...new Set([...Object.keys(ka), ...Object.keys(kb)])].sort()) {
       const d = firstDifference(ka[k], kb[k], at ? `${at}.${k}` : k);
       if (d) return d;
@@ -56,7 +57,10 @@ export async function trainCommand(o: TrainCommand): Promise<void> {
     if (o.runId && fs.existsSync(path.join(dir, 'run.json'))) {
       const stored = resolveStoredRunConfig(RunDir.open(dir).readRunJson<{ config: unknown }>().config);
       const diff = firstDifference(stored, config);
-      if (diff) throw new Error(`run folder ${dir} holds a run with another config (${diff}); choose another --run-id or delete the folder`);
+      if (diff)
+        throw new Error(
+          `run folder ${dir} holds a run with another config (${diff}); choose another --run-id or delete the folder`,
+        );
       resume = true;
     }
   }
@@ -66,24 +70,45 @@ export async function trainCommand(o: TrainCommand): Promise<void> {
   const runDir = opened ?? RunDir.create(path.dirname(dir), path.basename(dir));
   let lock: RunLock;
   try {
-    lock = RunLock.acquire(runDir.path, `induction-lab train${o.runId ? ` --run-id ${o.runId}` : o.resumeDir ? ' --resume' : ''}`, (m) => say(`warning: ${m}\n`));
+    lock = RunLock.acquire(
+      runDir.path,
+      `induction-lab train${o.runId ? ` --run-id ${o.runId}` : o.resumeDir ? ' --resume' : ''}`,
+      (m) => say(`warning: ${m}\n`),
+    );
   } catch (e) {
     // A folder we made and could not lock for another reason than its owner (EACCES, …) is empty: remove it.
     if (created && !(e instanceof RunLockedError)) fs.rmSync(runDir.path, { recursive: true, force: true });
     throw e;
   }
   try {
-    if (resume && isComplete(runDir)) { say(`${runDir.path} is already complete; nothing to do\n`); return; }
-    const stop = onStopSignals((sig) => say(`\n${sig}: stopping after this step with a checkpoint${sig === 'SIGINT' ? ' (Ctrl-C again to abort)' : ''}…\n`));
+    if (resume && isComplete(runDir)) {
+      say(`${runDir.path} is already complete; nothing to do\n`);
+      return;
+    }
+    const stop = onStopSignals((sig) =>
+      say(
+        `\n${sig}: stopping after this step with a checkpoint${sig === 'SIGINT' ? ' (Ctrl-C again to abort)' : ''}…\n`,
+      ),
+    );
     let fin;
     try {
-      fin = await runTraining(config, runDir, { emit: display(), shouldStop: () => stop.signal !== null }, resume, { lock, prepared });
+      fin = await runTraining(config, runDir, { emit: display(), shouldStop: () => stop.signal !== null }, resume, {
+        lock,
+        prepared,
+      });
     } catch (e) {
-      if (created && !fs.existsSync(runDir.runJsonPath)) { lock.release(); fs.rmSync(runDir.path, { recursive: true, force: true }); }
+      if (created && !fs.existsSync(runDir.runJsonPath)) {
+        lock.release();
+        fs.rmSync(runDir.path, { recursive: true, force: true });
+      }
       throw e;
     }
     if (process.stderr.isTTY) say('\n');
-    try { process.stdout.write(summarizeRun(runDir) + '\n'); } catch { /* stdout gone */ }
+    try {
+      process.stdout.write(summarizeRun(runDir) + '\n');
+    } catch {
+      /* stdout gone */
+    }
     say(`${fin.status} in ${fin.seconds.toFixed(1)} s · report: ${path.join(runDir.path, 'report.md')}\n`);
     if (stop.exitCode !== undefined) process.exitCode = stop.exitCode;
   } finally {
@@ -92,7 +117,8 @@ export async function trainCommand(o: TrainCommand): Promise<void> {
 }
 
 function progressBar(done: number, total: number, extra: string): string {
-  const w = 30, f = total > 0 ? Math.min(1, done / total) : 1;
+  const w = 30,
+    f = total > 0 ? Math.min(1, done / total) : 1;
   return `[${'#'.repeat(Math.round(f * w)).padEnd(w, '.')}] ${(f * 100).toFixed(0).padStart(3)}% ${extra}`;
 }
 
@@ -104,15 +130,23 @@ function display(): (m: FromChildMessage) => void {
     if (m.type === 'started') {
       say(`run ${m.runId} → ${m.runDir}${m.startSequences ? ` (resuming at ${m.startSequences} sequences)` : ''}\n`);
       say(`engine: ${m.engine} (${m.engineDetail})${m.engineNotes.length ? `; ${m.engineNotes.join('; ')}` : ''}\n`);
-    }
-    else if (m.type === 'progress') {
-      const line = progressBar(m.sequences, m.totalSequences, `${m.sequences}/${m.totalSequences} seq · ${m.stepsPerSecond.toFixed(0)} steps/s · loss ${m.trainLoss.toFixed(3)}`);
+    } else if (m.type === 'progress') {
+      const line = progressBar(
+        m.sequences,
+        m.totalSequences,
+        `${m.sequences}/${m.totalSequences} seq · ${m.stepsPerSecond.toFixed(0)} steps/s · loss ${m.trainLoss.toFixed(3)}`,
+      );
       if (tty) say(`\r${line}`);
-      else if (Date.now() - lastLine > 5000 || m.sequences >= m.totalSequences) { say(line + '\n'); lastLine = Date.now(); }
+      else if (Date.now() - lastLine > 5000 || m.sequences >= m.totalSequences) {
+        say(line + '\n');
+        lastLine = Date.now();
+      }
     } else if (m.type === 'metrics') {
       const r = m.record;
       const is = r.inductionStrength.length ? ` maxIS ${Math.max(...r.inductionStrength).toFixed(2)}` : '';
-      say(`${tty ? '\r\x1b[K' : ''}eval @ ${r.sequences} seq: train loss ${r.eval.fsl_train.loss.toFixed(3)} acc ${r.eval.fsl_train.acc.toFixed(3)}${is}\n`);
+      say(
+        `${tty ? '\r\x1b[K' : ''}eval @ ${r.sequences} seq: train loss ${r.eval.fsl_train.loss.toFixed(3)} acc ${r.eval.fsl_train.acc.toFixed(3)}${is}\n`,
+      );
     } else if (m.type === 'checkpoint') {
       if (!tty) say(`checkpoint @ ${m.sequences} seq\n`);
     } else if (m.type === 'warning') say(`warning: ${m.message}\n`);

@@ -53,7 +53,15 @@ class TfEngine implements TrainEngine {
   private readonly hosts: HostBatchCache;
   /** The one forward interface, for evaluations (its constant-clamp overrides persist across them). */
   private readonly forward: Forward;
-  constructor(private readonly c: ModelConfig, private readonly bank: FeatureBank, private readonly clamps: ClampSpec[], params: Params, adam: AdamState, readonly backend: BackendName, readonly notes: string[]) {
+  constructor(
+    private readonly c: ModelConfig,
+    private readonly bank: FeatureBank,
+    private readonly clamps: ClampSpec[],
+    params: Params,
+    adam: AdamState,
+    readonly backend: BackendName,
+    readonly notes: string[],
+  ) {
     this.engineDetail = `TensorFlow.js, ${backend} backend`;
     this.params_ = cloneParams(params);
     this.adam = adam;
@@ -67,8 +75,18 @@ class TfEngine implements TrainEngine {
     const { loss, grads } = tf.tidy(() => {
       const { inputs, host } = batchTensors(this.bank, batch);
       const items = this.c.contextLen + 1;
-      const targets = tf.tensor1d(Int32Array.from({ length: batch.size }, (_, b) => batch.labels[b * items + items - 1]), 'int32');
-      const { value, grads } = tf.variableGrads(() => crossEntropy(clampedForward(this.c, this.weights.weights, inputs, host, this.clamps, sequences).logits, targets), vars);
+      const targets = tf.tensor1d(
+        Int32Array.from({ length: batch.size }, (_, b) => batch.labels[b * items + items - 1]),
+        'int32',
+      );
+      const { value, grads } = tf.variableGrads(
+        () =>
+          crossEntropy(
+            clampedForward(this.c, this.weights.weights, inputs, host, this.clamps, sequences).logits,
+            targets,
+          ),
+        vars,
+      );
       const g: Partial<Params> = {};
       for (const [n, t] of Object.entries(grads)) g[this.nameOf.get(n)!] = t.dataSync() as Float32Array;
       return { loss: value.dataSync()[0], grads: g };
@@ -82,9 +100,15 @@ class TfEngine implements TrainEngine {
     this.forward.parametersChanged();
     return (batch, want) => this.forward.run(this.hosts.of(batch), this.clamps, { sequences, ...want });
   }
-  params(): Params { return cloneParams(this.params_); }
-  adamState(): AdamState { return this.adam; }
-  dispose(): void { this.weights.dispose(); }
+  params(): Params {
+    return cloneParams(this.params_);
+  }
+  adamState(): AdamState {
+    return this.adam;
+  }
+  dispose(): void {
+    this.weights.dispose();
+  }
 }
 
 /** The eval sets as HostBatchCache, made once per batch (they are fixed for a run). */
@@ -93,7 +117,10 @@ class HostBatchCache {
   constructor(private readonly bank: FeatureBank) {}
   of(b: Batch): HostBatch {
     let h = this.made.get(b);
-    if (!h) { h = hostBatch(this.bank, b); this.made.set(b, h); }
+    if (!h) {
+      h = hostBatch(this.bank, b);
+      this.made.set(b, h);
+    }
     return h;
   }
 }
@@ -106,7 +133,14 @@ class FastEngine implements TrainEngine {
   private readonly adam: FastAdam;
   private readonly hosts: HostBatchCache;
   private readonly forward: Forward;
-  constructor(private readonly c: ModelConfig, private readonly bank: FeatureBank, private readonly clamps: ClampSpec[], params: Params, adam: AdamState, readonly notes: string[]) {
+  constructor(
+    private readonly c: ModelConfig,
+    private readonly bank: FeatureBank,
+    private readonly clamps: ClampSpec[],
+    params: Params,
+    adam: AdamState,
+    readonly notes: string[],
+  ) {
     this.model = new FastModel(c);
     this.engineDetail = this.model.variant === 'relaxed' ? 'WebAssembly SIMD (relaxed)' : 'WebAssembly SIMD';
     const views = this.model.paramViews();
@@ -117,9 +151,15 @@ class FastEngine implements TrainEngine {
     this.forward = new Forward(c, { fast: this.model }, { engine: 'fast' });
   }
   private host(batch: Batch) {
-    return { labels: batch.labels, size: batch.size, exemplars: this.needsExemplars ? gatherExemplars(this.bank, batch) : undefined };
+    return {
+      labels: batch.labels,
+      size: batch.size,
+      exemplars: this.needsExemplars ? gatherExemplars(this.bank, batch) : undefined,
+    };
   }
-  private get needsExemplars(): boolean { return this.clamps.some((c) => c.kind === 'match'); }
+  private get needsExemplars(): boolean {
+    return this.clamps.some((c) => c.kind === 'match');
+  }
   private readonly ovCache = new Map<string, Map<string, HostOverride>>();
   /**
    * The constant clamps' overrides for this batch. Those that do not read the batch (ablation, the
@@ -128,26 +168,36 @@ class FastEngine implements TrainEngine {
    */
   private overrides(batch: Batch, sequences: number): Map<string, HostOverride> {
     const active = this.clamps.flatMap((s, i) => (isActive(s, sequences) ? [i] : []));
-    if (!batchFree(active.map((i) => this.clamps[i]))) return hostOverrides(this.c, this.host(batch), this.clamps, sequences);
+    if (!batchFree(active.map((i) => this.clamps[i])))
+      return hostOverrides(this.c, this.host(batch), this.clamps, sequences);
     const key = `${batch.size}|${active.join(',')}`;
     let o = this.ovCache.get(key);
-    if (!o) { o = hostOverrides(this.c, this.host(batch), this.clamps, sequences); this.ovCache.set(key, o); }
+    if (!o) {
+      o = hostOverrides(this.c, this.host(batch), this.clamps, sequences);
+      this.ovCache.set(key, o);
+    }
     return o;
   }
   /** The multi-pass clamps active at `sequences`, as the fast model's options. */
   private passes(sequences: number): { layer1: boolean; copyHead?: number } {
-    let layer1 = false, copyHead: number | undefined;
-    for (const s of this.clamps) if (isActive(s, sequences)) {
-      if (s.kind === 'layer1') layer1 = true;
-      else if (s.kind === 'copy') copyHead = parseHead(s.head, this.c.depth, this.c.numHeads).head;
-    }
+    let layer1 = false,
+      copyHead: number | undefined;
+    for (const s of this.clamps)
+      if (isActive(s, sequences)) {
+        if (s.kind === 'layer1') layer1 = true;
+        else if (s.kind === 'copy') copyHead = parseHead(s.head, this.c.depth, this.c.numHeads).head;
+      }
     return { layer1, copyHead };
   }
   step(batch: Batch, sequences: number, lr: number): number {
     const mp = this.passes(sequences);
     // The copy logits come from a clean pass (spec §4.7): no other clamp reaches the loss.
     const overrides = mp.copyHead === undefined ? this.overrides(batch, sequences) : undefined;
-    const r = this.model.run(this.model.paramViews(), fastBatch(this.bank, batch, this.model), { overrides, backward: true, ...mp });
+    const r = this.model.run(this.model.paramViews(), fastBatch(this.bank, batch, this.model), {
+      overrides,
+      backward: true,
+      ...mp,
+    });
     this.adam.step({ ...DEFAULT_ADAM, lr });
     return r.loss;
   }
@@ -155,9 +205,15 @@ class FastEngine implements TrainEngine {
     this.forward.parametersChanged();
     return (batch, want) => this.forward.run(this.hosts.of(batch), this.clamps, { sequences, ...want });
   }
-  params(): Params { return cloneParams(this.model.paramViews()); }
-  adamState(): AdamState { return this.adam.state(); }
-  dispose(): void { /* WebAssembly memory is freed with the model */ }
+  params(): Params {
+    return cloneParams(this.model.paramViews());
+  }
+  adamState(): AdamState {
+    return this.adam.state();
+  }
+  dispose(): void {
+    /* WebAssembly memory is freed with the model */
+  }
 }
 
 /** Why the fast engine cannot train this run, or null (clamps/support.ts, from the kinds' entries). */
@@ -170,7 +226,15 @@ export function fastUnsupported(c: ModelConfig, clamps: ClampSpec[]): string | n
  * TensorFlow.js on the preferred backend or the best one that loads. The backend preference applies to
  * the TensorFlow.js engine only: it never switches the fast engine off (contracts.md §1).
  */
-export async function createEngine(pref: EnginePreference, backendPref: BackendPreference, c: ModelConfig, bank: FeatureBank, clamps: ClampSpec[], params: Params, adam: AdamState | null): Promise<TrainEngine> {
+export async function createEngine(
+  pref: EnginePreference,
+  backendPref: BackendPreference,
+  c: ModelConfig,
+  bank: FeatureBank,
+  clamps: ClampSpec[],
+  params: Params,
+  adam: AdamState | null,
+): Promise<TrainEngine> {
   const st = adam ?? adamInit(params);
   const why = fastUnsupported(c, clamps);
   const notes: string[] = [];
@@ -178,7 +242,8 @@ export async function createEngine(pref: EnginePreference, backendPref: BackendP
   if (pref !== 'tfjs' && !why) {
     try {
       const e = new FastEngine(c, bank, clamps, params, st, notes);
-      if (backendPref !== 'auto') notes.push(`train.backend "${backendPref}" applies to the TensorFlow.js engine only; the fast engine ran`);
+      if (backendPref !== 'auto')
+        notes.push(`train.backend "${backendPref}" applies to the TensorFlow.js engine only; the fast engine ran`);
       return e;
     } catch (err) {
       if (pref === 'fast') throw err;
@@ -187,5 +252,8 @@ export async function createEngine(pref: EnginePreference, backendPref: BackendP
   } else if (pref === 'tfjs') notes.push('TensorFlow.js engine: train.engine is "tfjs"');
   else if (why) notes.push(`TensorFlow.js engine: ${why}`);
   const be: BackendInfo = await initBackend(backendPref);
-  return new TfEngine(c, bank, clamps, params, st, be.name, [...notes, ...be.skipped.map((s) => `skipped backend ${s}`)]);
+  return new TfEngine(c, bank, clamps, params, st, be.name, [
+    ...notes,
+    ...be.skipped.map((s) => `skipped backend ${s}`),
+  ]);
 }

@@ -19,13 +19,19 @@ export interface EvalResult {
   patterns: { canonical: number[][][][]; mean: number[][][][]; tokens: string[]; canonicalLabels: number[] };
 }
 
-export interface EvalSet { spec: EvalSetSpec; batch: Batch }
+export interface EvalSet {
+  spec: EvalSetSpec;
+  batch: Batch;
+}
 
 /**
  * The run's clamped forward on an eval batch (an engine's one forward interface, src/engine/forward, with
  * the run's clamps at the current sequence count): query logits, recorded sites and query slices.
  */
-export type EvalForward = (batch: Batch, want: { record?: ReadonlySet<string>; recordQuery?: ReadonlySet<string> }) => ForwardOutput;
+export type EvalForward = (
+  batch: Batch,
+  want: { record?: ReadonlySet<string>; recordQuery?: ReadonlySet<string> },
+) => ForwardOutput;
 
 export interface EvaluateOptions {
   /**
@@ -36,8 +42,15 @@ export interface EvaluateOptions {
 }
 
 export function evaluate(c: ModelConfig, sets: EvalSet[], run: EvalForward, opts: EvaluateOptions = {}): EvalResult {
-  const T = seqLen(c), H = c.numHeads, last = c.depth - 1;
-  const out: EvalResult = { eval: {}, inductionStrength: [], prevTokenScore: [], patterns: { canonical: [], mean: [], tokens: tokenNames(c.contextLen), canonicalLabels: [] } };
+  const T = seqLen(c),
+    H = c.numHeads,
+    last = c.depth - 1;
+  const out: EvalResult = {
+    eval: {},
+    inductionStrength: [],
+    prevTokenScore: [],
+    patterns: { canonical: [], mean: [], tokens: tokenNames(c.contextLen), canonicalLabels: [] },
+  };
   const all = Array.from({ length: c.depth }, (_, l) => site.pattern(l));
   for (const { spec, batch } of sets) {
     const isTrain = spec.name === 'fsl_train';
@@ -48,9 +61,11 @@ export function evaluate(c: ModelConfig, sets: EvalSet[], run: EvalForward, opts
     out.eval[spec.name] = classificationMetrics(r.logits, batch.size, c.numLabels, batch.labels, c.contextLen + 1);
     if (isTrain) {
       if (T === 5 && c.depth >= 2) {
-        out.inductionStrength = Array.from(opts.patterns
-          ? inductionStrength(r.acts.get(site.pattern(last))!, batch.size, H, T, batch.correct)
-          : inductionStrengthAtQuery(r.queryActs.get(site.pattern(last))!, batch.size, H, T, batch.correct));
+        out.inductionStrength = Array.from(
+          opts.patterns
+            ? inductionStrength(r.acts.get(site.pattern(last))!, batch.size, H, T, batch.correct)
+            : inductionStrengthAtQuery(r.queryActs.get(site.pattern(last))!, batch.size, H, T, batch.correct),
+        );
       }
       out.prevTokenScore = Array.from(prevTokenScore(r.acts.get(site.pattern(0))!, batch.size, H, T));
       if (opts.patterns) {
@@ -74,8 +89,11 @@ export function tokenNames(contextLen: number): string[] {
 /** Mean over sequences [from, to) of a [B, H, T, T] pattern → [H][T][T]. */
 function headGrids(p: Float32Array, from: number, to: number, H: number, T: number): number[][][] {
   const out = Array.from({ length: H }, () => Array.from({ length: T }, () => new Array<number>(T).fill(0)));
-  for (let b = from; b < to; b++) for (let h = 0; h < H; h++) for (let i = 0; i < T; i++) for (let j = 0; j < T; j++) {
-    out[h][i][j] += p[((b * H + h) * T + i) * T + j] / (to - from);
-  }
+  for (let b = from; b < to; b++)
+    for (let h = 0; h < H; h++)
+      for (let i = 0; i < T; i++)
+        for (let j = 0; j < T; j++) {
+          out[h][i][j] += p[((b * H + h) * T + i) * T + j] / (to - from);
+        }
   return out;
 }

@@ -46,13 +46,26 @@ export interface RunConfig {
 }
 
 const DEFAULT_TRAIN: TrainConfig = {
-  lr: 1e-5, batchSize: 32, sequences: 1_000_000, evalEvery: 5000, checkpointEvery: 10_000,
-  initSeed: 5, trainSeed: 0, evalSeed: 1, backend: 'auto', engine: 'auto', tensorboard: true,
+  lr: 1e-5,
+  batchSize: 32,
+  sequences: 1_000_000,
+  evalEvery: 5000,
+  checkpointEvery: 10_000,
+  initSeed: 5,
+  trainSeed: 0,
+  evalSeed: 1,
+  backend: 'auto',
+  engine: 'auto',
+  tensorboard: true,
 };
 
-export type DeepPartial<T> = { [K in keyof T]?: T[K] extends Array<infer _> ? T[K] : T[K] extends object ? DeepPartial<T[K]> : T[K] };
+export type DeepPartial<T> = {
+  [K in keyof T]?: T[K] extends Array<infer _> ? T[K] : T[K] extends object ? DeepPartial<T[K]> : T[K];
+};
 
-function isObj(x: unknown): x is Record<string, unknown> { return typeof x === 'object' && x !== null && !Array.isArray(x); }
+function isObj(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
 
 /** Deep merge of plain objects; arrays and scalars in `over` replace. Unknown keys are rejected by `resolveRunConfig`. */
 export function merge<T>(base: T, over: unknown): T {
@@ -63,7 +76,18 @@ export function merge<T>(base: T, over: unknown): T {
 }
 
 export function baseConfig(): RunConfig {
-  return { name: 'run', model: { ...DEFAULT_MODEL_CONFIG }, data: { ...TaskData.DEFAULT_DATA_CONFIG, classSplit: [50, 1473, 100], exemplarSplit: [1, 4, 0], labelSplit: [8, 2, 0] }, train: { ...DEFAULT_TRAIN }, clamps: [] };
+  return {
+    name: 'run',
+    model: { ...DEFAULT_MODEL_CONFIG },
+    data: {
+      ...TaskData.DEFAULT_DATA_CONFIG,
+      classSplit: [50, 1473, 100],
+      exemplarSplit: [1, 4, 0],
+      labelSplit: [8, 2, 0],
+    },
+    train: { ...DEFAULT_TRAIN },
+    clamps: [],
+  };
 }
 
 /** Builds a validated RunConfig from user JSON on top of a preset (default: the base paper settings). */
@@ -72,8 +96,10 @@ export function resolveRunConfig(raw: unknown, base: RunConfig = baseConfig()): 
   checkKeys(raw, base as unknown as Record<string, unknown>, '');
   const c = merge(base, raw);
   // The label count is one fact shared by the data and the model.
-  if (isObj(raw.data) && raw.data.numLabels !== undefined && !(isObj(raw.model) && raw.model.numLabels !== undefined)) c.model.numLabels = c.data.numLabels;
-  if (isObj(raw.model) && raw.model.numLabels !== undefined && !(isObj(raw.data) && raw.data.numLabels !== undefined)) c.data.numLabels = c.model.numLabels;
+  if (isObj(raw.data) && raw.data.numLabels !== undefined && !(isObj(raw.model) && raw.model.numLabels !== undefined))
+    c.model.numLabels = c.data.numLabels;
+  if (isObj(raw.model) && raw.model.numLabels !== undefined && !(isObj(raw.data) && raw.data.numLabels !== undefined))
+    c.data.numLabels = c.model.numLabels;
   applyCheckpointSetting(raw, c);
   validateRunConfig(c);
   c.clamps = normalizeClamps(c.clamps, c.model);
@@ -85,7 +111,8 @@ export function resolveRunConfig(raw: unknown, base: RunConfig = baseConfig()): 
  * independent generator, so a stored config without the key means "independent", not today's default.
  */
 export function resolveStoredRunConfig(raw: unknown): RunConfig {
-  if (isObj(raw) && isObj(raw.data) && raw.data.standIn === undefined) raw = { ...raw, data: { ...raw.data, standIn: 'independent' } };
+  if (isObj(raw) && isObj(raw.data) && raw.data.standIn === undefined)
+    raw = { ...raw, data: { ...raw.data, standIn: 'independent' } };
   return resolveRunConfig(raw);
 }
 
@@ -111,18 +138,22 @@ function checkKeys(raw: Record<string, unknown>, base: Record<string, unknown>, 
     if (!(k in base) && !OPTIONAL_KEYS.has(path)) {
       throw new Error(`unknown config key "${path}" (known here: ${Object.keys(base).join(', ')})`);
     }
-    if (isObj(v) && isObj(base[k]) && !OPAQUE_KEYS.has(path)) checkKeys(v, base[k] as Record<string, unknown>, path + '.');
+    if (isObj(v) && isObj(base[k]) && !OPAQUE_KEYS.has(path))
+      checkKeys(v, base[k] as Record<string, unknown>, path + '.');
   }
 }
 
 function num(v: unknown, path: string, lo: number, hi: number, integer: boolean): void {
   if (typeof v !== 'number' || !Number.isFinite(v) || v < lo || v > hi || (integer && !Number.isInteger(v))) {
-    throw new Error(`${path} must be ${integer ? 'an integer' : 'a number'} in [${lo}, ${hi}], got ${JSON.stringify(v)}`);
+    throw new Error(
+      `${path} must be ${integer ? 'an integer' : 'a number'} in [${lo}, ${hi}], got ${JSON.stringify(v)}`,
+    );
   }
 }
 
 export function validateRunConfig(c: RunConfig): void {
-  if (typeof c.name !== 'string' || !/^[\w.-]{1,80}$/.test(c.name)) throw new Error(`name must be 1–80 letters, digits, ".", "_" or "-", got ${JSON.stringify(c.name)}`);
+  if (typeof c.name !== 'string' || !/^[\w.-]{1,80}$/.test(c.name))
+    throw new Error(`name must be 1–80 letters, digits, ".", "_" or "-", got ${JSON.stringify(c.name)}`);
   validateModelConfig(c.model);
   const t = c.train;
   num(t.lr, 'train.lr', 1e-9, 1, false);
@@ -132,21 +163,32 @@ export function validateRunConfig(c: RunConfig): void {
   num(t.checkpointEvery, 'train.checkpointEvery', 0, 1e10, true);
   validateCheckpoints(t.checkpoints, t);
   for (const k of ['initSeed', 'trainSeed', 'evalSeed'] as const) num(t[k], `train.${k}`, 0, 2 ** 31 - 1, true);
-  if (new Set([t.initSeed, t.trainSeed, t.evalSeed]).size !== 3) throw new Error(`train.initSeed, trainSeed and evalSeed must differ (got ${t.initSeed}, ${t.trainSeed}, ${t.evalSeed})`);
-  if (!['auto', 'fast', 'tfjs'].includes(t.engine)) throw new Error(`train.engine must be auto, fast or tfjs, got ${JSON.stringify(t.engine)}`);
-  if (typeof t.tensorboard !== 'boolean') throw new Error(`train.tensorboard must be true or false, got ${JSON.stringify(t.tensorboard)}`);
-  if (!['auto', 'tensorflow', 'wasm', 'cpu'].includes(t.backend)) throw new Error(`train.backend must be auto, tensorflow, wasm or cpu, got ${JSON.stringify(t.backend)}`);
+  if (new Set([t.initSeed, t.trainSeed, t.evalSeed]).size !== 3)
+    throw new Error(
+      `train.initSeed, trainSeed and evalSeed must differ (got ${t.initSeed}, ${t.trainSeed}, ${t.evalSeed})`,
+    );
+  if (!['auto', 'fast', 'tfjs'].includes(t.engine))
+    throw new Error(`train.engine must be auto, fast or tfjs, got ${JSON.stringify(t.engine)}`);
+  if (typeof t.tensorboard !== 'boolean')
+    throw new Error(`train.tensorboard must be true or false, got ${JSON.stringify(t.tensorboard)}`);
+  if (!['auto', 'tensorflow', 'wasm', 'cpu'].includes(t.backend))
+    throw new Error(`train.backend must be auto, tensorflow, wasm or cpu, got ${JSON.stringify(t.backend)}`);
   const d = c.data;
-  if (typeof d.features !== 'string' || d.features === '') throw new Error('data.features must be "synthetic" or a file path');
-  if (!isStandIn(d.standIn)) throw new Error(`data.standIn must be ${STAND_INS.join(' or ')}, got ${JSON.stringify(d.standIn)}`);
+  if (typeof d.features !== 'string' || d.features === '')
+    throw new Error('data.features must be "synthetic" or a file path');
+  if (!isStandIn(d.standIn))
+    throw new Error(`data.standIn must be ${STAND_INS.join(' or ')}, got ${JSON.stringify(d.standIn)}`);
   num(d.numLabels, 'data.numLabels', 2, 1000, true);
   num(d.contextLen, 'data.contextLen', 1, 64, true);
   num(d.evalSize, 'data.evalSize', 1, 1e6, true);
   num(d.classScale, 'data.classScale', 0, 100, false);
   num(d.exemplarNoise, 'data.exemplarNoise', 0, 100, false);
   for (const k of ['classSplit', 'exemplarSplit', 'labelSplit'] as const) {
-    if (!Array.isArray(d[k]) || d[k].length !== 3 || d[k].some((x) => !Number.isInteger(x) || x < 0)) throw new Error(`data.${k} must be three whole numbers [train, val, test], got ${JSON.stringify(d[k])}`);
+    if (!Array.isArray(d[k]) || d[k].length !== 3 || d[k].some((x) => !Number.isInteger(x) || x < 0))
+      throw new Error(`data.${k} must be three whole numbers [train, val, test], got ${JSON.stringify(d[k])}`);
   }
-  if (d.numLabels !== c.model.numLabels) throw new Error(`data.numLabels (${d.numLabels}) and model.numLabels (${c.model.numLabels}) must agree`);
-  if (d.contextLen !== c.model.contextLen) throw new Error(`data.contextLen (${d.contextLen}) and model.contextLen (${c.model.contextLen}) must agree`);
+  if (d.numLabels !== c.model.numLabels)
+    throw new Error(`data.numLabels (${d.numLabels}) and model.numLabels (${c.model.numLabels}) must agree`);
+  if (d.contextLen !== c.model.contextLen)
+    throw new Error(`data.contextLen (${d.contextLen}) and model.contextLen (${c.model.contextLen}) must agree`);
 }

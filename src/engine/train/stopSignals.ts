@@ -26,13 +26,21 @@ export function onStopSignals(onStop: (signal: StopSignal) => void): StopState {
   let first: StopSignal | null = null;
   for (const sig of STOP_SIGNALS) {
     process.on(sig, () => {
-      if (first === null) { first = sig; onStop(sig); return; }
+      if (first === null) {
+        first = sig;
+        onStop(sig);
+        return;
+      }
       if (sig === 'SIGINT') process.exit(128 + NUMBER.SIGINT);
     });
   }
   return {
-    get signal() { return first; },
-    get exitCode() { return first ? 128 + NUMBER[first] : undefined; },
+    get signal() {
+      return first;
+    },
+    get exitCode() {
+      return first ? 128 + NUMBER[first] : undefined;
+    },
   };
 }
 
@@ -41,10 +49,17 @@ export function onStopSignals(onStop: (signal: StopSignal) => void): StopState {
  * `| head`: EPIPE): what is lost is a progress line, not the run.
  */
 export function survivePipes(): void {
-  for (const s of [process.stdout, process.stderr]) s.on('error', () => { /* the reader is gone */ });
+  for (const s of [process.stdout, process.stderr])
+    s.on('error', () => {
+      /* the reader is gone */
+    });
 }
 
 /** Writes to stderr, ignoring a stderr that is gone. */
 export function say(text: string): void {
-  try { process.stderr.write(text); } catch { /* the reader is gone */ }
+  try {
+    process.stderr.write(text);
+  } catch {
+    /* the reader is gone */
+  }
 }

@@ -12,8 +12,17 @@ import { RunConfig, resolveStoredRunConfig } from './runConfig';
 import { RunDir, liveRunStatus } from '../io';
 import type { FromChildMessage, ToChildMessage, RunStatus } from '../../shared/protocol';
 
-export interface SweepJob { key: string; config: RunConfig }
-export interface SweepResult { key: string; runDir: string; status: RunStatus; reused: boolean; error?: string }
+export interface SweepJob {
+  key: string;
+  config: RunConfig;
+}
+export interface SweepResult {
+  key: string;
+  runDir: string;
+  status: RunStatus;
+  reused: boolean;
+  error?: string;
+}
 
 export interface SweepOptions {
   root: string;
@@ -38,7 +47,10 @@ export function childEntry(): { file: string; execArgv: string[] } {
   throw new Error(`training child not found: neither ${js} nor ${ts} (run \`npm run build\`)`);
 }
 
-const stable = (x: unknown): string => JSON.stringify(x, (_k, v) => (v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort()) : v));
+const stable = (x: unknown): string =>
+  JSON.stringify(x, (_k, v) =>
+    v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort()) : v,
+  );
 
 /**
  * A stored config as the engine reads it today: keys added since the run was written take the values the
@@ -46,10 +58,18 @@ const stable = (x: unknown): string => JSON.stringify(x, (_k, v) => (v && typeof
  * a finished run is not retrained only because run.json predates a key.
  */
 function storedConfig(raw: unknown): unknown {
-  try { return resolveStoredRunConfig(raw); } catch { return raw; }
+  try {
+    return resolveStoredRunConfig(raw);
+  } catch {
+    return raw;
+  }
 }
 
-interface Plan { action: 'reuse' | 'resume' | 'start'; dir: string; why: string }
+interface Plan {
+  action: 'reuse' | 'resume' | 'start';
+  dir: string;
+  why: string;
+}
 
 /**
  * What a job's folder needs. Starting over is left to the training child, which empties the folder under
@@ -67,7 +87,9 @@ function plan(job: SweepJob, root: string): Plan {
     const why = live.status === 'running' ? `running: ${live.note}` : live.status;
     if (run.latestCheckpoint()) return { action: 'resume', dir, why };
     return { action: 'start', dir, why };
-  } catch (e) { return { action: 'start', dir, why: `unreadable: ${(e as Error).message}` }; }
+  } catch (e) {
+    return { action: 'start', dir, why: `unreadable: ${(e as Error).message}` };
+  }
 }
 
 /**
@@ -75,7 +97,10 @@ function plan(job: SweepJob, root: string): Plan {
  * with the job's config are reused; every other job is listed with what is wrong (missing, interrupted,
  * cancelled, failed, running, another config).
  */
-export function sweepStatus(jobs: SweepJob[], root: string): { results: SweepResult[]; missing: Array<{ index: number; key: string; why: string }> } {
+export function sweepStatus(
+  jobs: SweepJob[],
+  root: string,
+): { results: SweepResult[]; missing: Array<{ index: number; key: string; why: string }> } {
   const results: SweepResult[] = [];
   const missing: Array<{ index: number; key: string; why: string }> = [];
   jobs.forEach((job, index) => {
@@ -95,17 +120,29 @@ export async function runSweep(jobs: SweepJob[], opts: SweepOptions): Promise<Sw
   const live = new Set<ChildProcess>();
   let stopping = false;
   const poll = setInterval(() => {
-    if (!stopping && opts.shouldStop?.()) { stopping = true; for (const c of live) c.send({ type: 'cancel' } satisfies ToChildMessage); }
+    if (!stopping && opts.shouldStop?.()) {
+      stopping = true;
+      for (const c of live) c.send({ type: 'cancel' } satisfies ToChildMessage);
+    }
   }, 200);
 
   const runOne = (job: SweepJob): Promise<SweepResult> => {
     const p = plan(job, opts.root);
-    if (p.action === 'reuse') return Promise.resolve({ key: job.key, runDir: p.dir, status: 'completed', reused: true });
+    if (p.action === 'reuse')
+      return Promise.resolve({ key: job.key, runDir: p.dir, status: 'completed', reused: true });
     return new Promise((resolve) => {
-      const child = fork(entry.file, [], { execArgv: entry.execArgv, serialization: 'advanced', stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+      const child = fork(entry.file, [], {
+        execArgv: entry.execArgv,
+        serialization: 'advanced',
+        stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+      });
       live.add(child);
-      let status: RunStatus = 'failed', error: string | undefined, stderr = '';
-      child.stderr?.on('data', (d) => { stderr = (stderr + d).slice(-4000); });
+      let status: RunStatus = 'failed',
+        error: string | undefined,
+        stderr = '';
+      child.stderr?.on('data', (d) => {
+        stderr = (stderr + d).slice(-4000);
+      });
       child.on('message', (m: FromChildMessage) => {
         if (m.type === 'finished') status = m.status;
         if (m.type === 'error') error = m.message;
@@ -113,12 +150,14 @@ export async function runSweep(jobs: SweepJob[], opts: SweepOptions): Promise<Sw
       });
       child.on('exit', (code) => {
         live.delete(child);
-        if (code !== 0 && !error) error = `training process exited with code ${code}${stderr ? `: ${stderr.trim().split('\n').pop()}` : ''}`;
+        if (code !== 0 && !error)
+          error = `training process exited with code ${code}${stderr ? `: ${stderr.trim().split('\n').pop()}` : ''}`;
         resolve({ key: job.key, runDir: p.dir, status: error ? 'failed' : status, reused: false, error });
       });
-      const msg: ToChildMessage = p.action === 'resume'
-        ? { type: 'resume', runDir: p.dir }
-        : { type: 'start', config: job.config, runsRoot: opts.root, runId: job.key };
+      const msg: ToChildMessage =
+        p.action === 'resume'
+          ? { type: 'resume', runDir: p.dir }
+          : { type: 'start', config: job.config, runsRoot: opts.root, runId: job.key };
       child.send(msg);
     });
   };
@@ -132,5 +171,13 @@ export async function runSweep(jobs: SweepJob[], opts: SweepOptions): Promise<Sw
     clearInterval(poll);
     for (const c of live) c.kill('SIGTERM');
   }
-  return jobs.map((j) => results.find((r) => r.key === j.key) ?? { key: j.key, runDir: path.join(opts.root, j.key), status: 'cancelled', reused: false });
+  return jobs.map(
+    (j) =>
+      results.find((r) => r.key === j.key) ?? {
+        key: j.key,
+        runDir: path.join(opts.root, j.key),
+        status: 'cancelled',
+        reused: false,
+      },
+  );
 }

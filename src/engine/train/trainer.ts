@@ -23,7 +23,13 @@ import { openTrainingEvents } from '../export/tensorboardRun';
 import { RunDir, writeFileAtomic, describeFsError, CHECKPOINTS_DIR } from '../io';
 import { RunLock, LOCK_FILE } from '../io/runLock';
 import { writeCheckpointUnit, newestUnit, cleanLeftovers } from './checkpointUnit';
-import type { FromChildMessage, FinishedMessage, MetricsRecord, RunStatus, CheckpointSummary } from '../../shared/protocol';
+import type {
+  FromChildMessage,
+  FinishedMessage,
+  MetricsRecord,
+  RunStatus,
+  CheckpointSummary,
+} from '../../shared/protocol';
 
 export const ENGINE_VERSION = '0.1.0';
 
@@ -34,11 +40,24 @@ export interface TrainIO {
 }
 
 export interface RunJson {
-  id: string; name: string; preset?: string; status: RunStatus; config: RunConfig;
+  id: string;
+  name: string;
+  preset?: string;
+  status: RunStatus;
+  config: RunConfig;
   /** contracts.md §1; old runs have engine "fast (wasm relaxed)" / "tfjs (wasm)", backend "wasm" and backendNotes. */
-  engine?: string; engineDetail?: string; backend?: string | null; engineNotes?: string[]; backendNotes?: string[];
+  engine?: string;
+  engineDetail?: string;
+  backend?: string | null;
+  engineNotes?: string[];
+  backendNotes?: string[];
   versions: Record<string, string>;
-  created: string; updated: string; sequences: number; parameters: number; error?: string; features?: string;
+  created: string;
+  updated: string;
+  sequences: number;
+  parameters: number;
+  error?: string;
+  features?: string;
 }
 
 export interface TrainOptions {
@@ -49,7 +68,9 @@ export interface TrainOptions {
 }
 
 /** What a run needs from disk besides its folder: the task's data (feature file) and the graft donors. */
-export interface PreparedRun { task: TaskData }
+export interface PreparedRun {
+  task: TaskData;
+}
 
 /**
  * Everything that can fail before training and writes nothing: the feature file (and its width against
@@ -64,9 +85,17 @@ export async function prepareRun(config: RunConfig): Promise<PreparedRun> {
 /** Whether the run in `runDir` has finished: run.json says completed and its final checkpoint is there. */
 export function isComplete(runDir: RunDir): boolean {
   let rj: Partial<RunJson>;
-  try { rj = runDir.readRunJson<Partial<RunJson>>(); } catch { return false; }
+  try {
+    rj = runDir.readRunJson<Partial<RunJson>>();
+  } catch {
+    return false;
+  }
   const last = runDir.latestCheckpoint();
-  return rj.status === 'completed' && !!last && last.sequences >= finalSequences(rj.config?.train ?? { sequences: Infinity, batchSize: 1 });
+  return (
+    rj.status === 'completed' &&
+    !!last &&
+    last.sequences >= finalSequences(rj.config?.train ?? { sequences: Infinity, batchSize: 1 })
+  );
 }
 
 /** The run's length in sequences: `train.sequences` rounded up to whole batches (every step is a full batch). */
@@ -81,9 +110,19 @@ export function finalSequences(t: { sequences: number; batchSize: number }): num
  * metrics are reset, not appended to). Holds the run's lock throughout; a run that is already complete is
  * left as it is.
  */
-export async function runTraining(config: RunConfig, runDir: RunDir, io: TrainIO, resume = false, opts: TrainOptions = {}): Promise<FinishedMessage> {
-  const prepared = opts.prepared ?? await prepareRun(config);
-  const lock = opts.lock ?? RunLock.acquire(runDir.path, `train ${runDir.id} (pid ${process.pid})`, (message) => io.emit({ type: 'warning', message }));
+export async function runTraining(
+  config: RunConfig,
+  runDir: RunDir,
+  io: TrainIO,
+  resume = false,
+  opts: TrainOptions = {},
+): Promise<FinishedMessage> {
+  const prepared = opts.prepared ?? (await prepareRun(config));
+  const lock =
+    opts.lock ??
+    RunLock.acquire(runDir.path, `train ${runDir.id} (pid ${process.pid})`, (message) =>
+      io.emit({ type: 'warning', message }),
+    );
   try {
     return await trainLocked(config, runDir, io, resume, prepared, lock);
   } finally {
@@ -91,25 +130,45 @@ export async function runTraining(config: RunConfig, runDir: RunDir, io: TrainIO
   }
 }
 
-async function trainLocked(config: RunConfig, runDir: RunDir, io: TrainIO, resume: boolean, prepared: PreparedRun, lock: RunLock): Promise<FinishedMessage> {
+async function trainLocked(
+  config: RunConfig,
+  runDir: RunDir,
+  io: TrainIO,
+  resume: boolean,
+  prepared: PreparedRun,
+  lock: RunLock,
+): Promise<FinishedMessage> {
   const t0 = Date.now();
   const now = () => new Date().toISOString();
   const warn = (message: string) => io.emit({ type: 'warning', message });
-  const B = config.train.batchSize, total = finalSequences(config.train);
+  const B = config.train.batchSize,
+    total = finalSequences(config.train);
   if (resume && isComplete(runDir)) {
-    const fin: FinishedMessage = { type: 'finished', status: 'completed', sequences: runDir.latestCheckpoint()!.sequences, runDir: runDir.path, seconds: 0 };
+    const fin: FinishedMessage = {
+      type: 'finished',
+      status: 'completed',
+      sequences: runDir.latestCheckpoint()!.sequences,
+      runDir: runDir.path,
+      seconds: 0,
+    };
     io.emit(fin);
     return fin;
   }
   const left = cleanLeftovers(runDir);
   if (left.length) warn(`removed ${left.length} leftover file(s) of an interrupted write: ${left.join(', ')}`);
-  if (total !== config.train.sequences) warn(`train.sequences = ${config.train.sequences} is not a multiple of the batch size ${B}: training ${total} sequences (${total / B} steps)`);
+  if (total !== config.train.sequences)
+    warn(
+      `train.sequences = ${config.train.sequences} is not a multiple of the batch size ${B}: training ${total} sequences (${total / B} steps)`,
+    );
 
   // Where to start: the newest complete checkpoint unit, or sequence 0 in a clean folder.
   const { task } = prepared;
   let params: Params = initParams(config.model, config.train.initSeed);
   let adam: AdamState | null = null;
-  let step = 0, lossSum = 0, lossCount = 0, unitStep = -1;
+  let step = 0,
+    lossSum = 0,
+    lossCount = 0,
+    unitStep = -1;
   const previous = resume ? runDir.readRunJson<RunJson>() : null;
   const unit = resume ? newestUnit(runDir, params, B) : null;
   if (unit) {
@@ -117,8 +176,11 @@ async function trainLocked(config: RunConfig, runDir: RunDir, io: TrainIO, resum
     params = readCheckpoint(unit.checkpoint.path, config.model).params;
     adam = unit.adam;
     if (!adam || adam.step * B !== seq) {
-      warn(`no optimiser state saved with checkpoint ${seq}: restarting Adam moments (the run will not end bit for bit where an uninterrupted run would)`);
-      adam = adamInit(params); adam.step = seq / B;
+      warn(
+        `no optimiser state saved with checkpoint ${seq}: restarting Adam moments (the run will not end bit for bit where an uninterrupted run would)`,
+      );
+      adam = adamInit(params);
+      adam.step = seq / B;
     }
     step = unitStep = adam.step;
     if (unit.trainer?.step === step) ({ lossSum, lossCount } = unit.trainer);
@@ -133,24 +195,48 @@ async function trainLocked(config: RunConfig, runDir: RunDir, io: TrainIO, resum
   let runJson: RunJson = previous
     ? { ...previous, status: 'running', error: undefined, updated: now() }
     : {
-      id: runDir.id, name: config.name, preset: config.preset, status: 'created', config,
-      versions: { engine: ENGINE_VERSION, node: process.versions.node }, created: now(), updated: now(), sequences: 0,
-      parameters: countParams(config.model),
-    };
-  const setStatus = (patch: Partial<RunJson>) => { runJson = { ...runJson, ...patch, updated: now() }; runDir.writeRunJson(runJson); };
+        id: runDir.id,
+        name: config.name,
+        preset: config.preset,
+        status: 'created',
+        config,
+        versions: { engine: ENGINE_VERSION, node: process.versions.node },
+        created: now(),
+        updated: now(),
+        sequences: 0,
+        parameters: countParams(config.model),
+      };
+  const setStatus = (patch: Partial<RunJson>) => {
+    runJson = { ...runJson, ...patch, updated: now() };
+    runDir.writeRunJson(runJson);
+  };
   const reserve = new SpaceReserve(runDir.path);
   /** Records the failure (with the reserve freed, so even a full disk takes it) and rethrows the original error. */
   const fail = (e: unknown): never => {
     reserve.free();
-    try { setStatus({ status: 'failed', error: (e as Error).message, sequences: step * B }); } catch { /* the original error matters more */ }
+    try {
+      setStatus({ status: 'failed', error: (e as Error).message, sequences: step * B });
+    } catch {
+      /* the original error matters more */
+    }
     throw e;
   };
   setStatus({});
 
   let engine: TrainEngine;
   try {
-    engine = await createEngine(config.train.engine, config.train.backend, config.model, task.bank, config.clamps, params, adam);
-  } catch (e) { return fail(e); }
+    engine = await createEngine(
+      config.train.engine,
+      config.train.backend,
+      config.model,
+      task.bank,
+      config.clamps,
+      params,
+      adam,
+    );
+  } catch (e) {
+    return fail(e);
+  }
   const evalSets = task.evalSets(config.train.evalSeed);
   let log: ReturnType<RunDir['metrics']>;
   let tb: ReturnType<typeof openTrainingEvents>;
@@ -158,15 +244,30 @@ async function trainLocked(config: RunConfig, runDir: RunDir, io: TrainIO, resum
     log = runDir.metrics();
     tb = openTrainingEvents(runDir, config, step * B, (message) => io.emit({ type: 'warning', message }));
     setStatus({
-      status: 'running', engine: engine.engine, engineDetail: engine.engineDetail, backend: engine.backend, engineNotes: engine.notes,
+      status: 'running',
+      engine: engine.engine,
+      engineDetail: engine.engineDetail,
+      backend: engine.backend,
+      engineNotes: engine.notes,
       features: task.bank.source,
       versions: { ...runJson.versions, tfjs: tf.version_core },
     });
-  } catch (e) { engine.dispose(); return fail(e); }
+  } catch (e) {
+    engine.dispose();
+    return fail(e);
+  }
   io.emit({
-    type: 'started', runId: runDir.id, runDir: runDir.path, engine: engine.engine, engineDetail: engine.engineDetail,
-    backend: engine.backend, engineNotes: engine.notes, backendNotes: engine.notes,
-    totalSequences: total, startSequences: step * B, config,
+    type: 'started',
+    runId: runDir.id,
+    runDir: runDir.path,
+    engine: engine.engine,
+    engineDetail: engine.engineDetail,
+    backend: engine.backend,
+    engineNotes: engine.notes,
+    backendNotes: engine.notes,
+    totalSequences: total,
+    startSequences: step * B,
+    config,
   });
   for (const message of clampWarnings(config.clamps, config.model)) io.emit({ type: 'warning', message });
 
@@ -176,9 +277,14 @@ async function trainLocked(config: RunConfig, runDir: RunDir, io: TrainIO, resum
     lastEval = { seq, r };
     const { patterns: _p, ...measures } = r;
     const record: MetricsRecord = {
-      sequences: seq, step, wallTime: (Date.now() - t0) / 1000, trainLoss: lossCount ? lossSum / lossCount : NaN, ...measures,
+      sequences: seq,
+      step,
+      wallTime: (Date.now() - t0) / 1000,
+      trainLoss: lossCount ? lossSum / lossCount : NaN,
+      ...measures,
     };
-    lossSum = 0; lossCount = 0;
+    lossSum = 0;
+    lossCount = 0;
     log.append(record);
     tb?.record(record);
     io.emit({ type: 'metrics', record });
@@ -187,14 +293,30 @@ async function trainLocked(config: RunConfig, runDir: RunDir, io: TrainIO, resum
     const weights = encodeCheckpoint({ config: config.model, sequences: seq, params: engine.params() });
     // What a hover on this checkpoint shows, computed now so readers never need the model.
     // Every head's attention for the hover (evaluations skip it); the eval losses of this point if logged.
-    const ev = evaluate(config.model, evalSets.filter((e) => e.spec.name === 'fsl_train'), engine.evalForward(seq), { patterns: true });
+    const ev = evaluate(
+      config.model,
+      evalSets.filter((e) => e.spec.name === 'fsl_train'),
+      engine.evalForward(seq),
+      { patterns: true },
+    );
     if (lastEval?.seq === seq) ev.eval = lastEval.r.eval;
     const summary: CheckpointSummary = {
-      sequences: seq, step, tokens: ev.patterns.tokens, canonicalLabels: ev.patterns.canonicalLabels,
-      patterns: ev.patterns.canonical, meanPatterns: ev.patterns.mean, inductionStrength: ev.inductionStrength, prevTokenScore: ev.prevTokenScore,
+      sequences: seq,
+      step,
+      tokens: ev.patterns.tokens,
+      canonicalLabels: ev.patterns.canonicalLabels,
+      patterns: ev.patterns.canonical,
+      meanPatterns: ev.patterns.mean,
+      inductionStrength: ev.inductionStrength,
+      prevTokenScore: ev.prevTokenScore,
       eval: Object.fromEntries(Object.entries(ev.eval).map(([k, v]) => [k, { loss: v.loss, acc: v.acc }])),
     };
-    const p = writeCheckpointUnit(runDir, seq, { weights, summary, adam: engine.adamState(), trainer: { step, lossSum, lossCount } });
+    const p = writeCheckpointUnit(runDir, seq, {
+      weights,
+      summary,
+      adam: engine.adamState(),
+      trainer: { step, lossSum, lossCount },
+    });
     unitStep = step;
     setStatus({ sequences: seq });
     io.emit({ type: 'checkpoint', sequences: seq, path: p });
@@ -205,26 +327,40 @@ async function trainLocked(config: RunConfig, runDir: RunDir, io: TrainIO, resum
   const schedule = new CheckpointSchedule(config.train, unitStep >= 0 ? runDir.readMetrics<MetricsRecord>() : []);
   const evalLossAt = (seq: number) => (lastEval?.seq === seq ? lastEval.r.eval.fsl_train?.loss : undefined);
   let status: RunStatus = 'completed';
-  let lastProgress = Date.now(), lastProgressStep = step;
+  let lastProgress = Date.now(),
+    lastProgressStep = step;
   try {
     if (step === 0 && unitStep < 0) {
       doEval(0);
       if (schedule.start(evalLossAt(0))) saveCheckpoint(0);
     }
     while (step * B < total) {
-      if (io.shouldStop()) { status = 'cancelled'; break; }
+      if (io.shouldStop()) {
+        status = 'cancelled';
+        break;
+      }
       const seqBefore = step * B;
       const batch = task.sampleBatch(new Rng(config.train.trainSeed, step + 1), B);
       const loss = engine.step(batch, seqBefore, config.train.lr);
       if (!Number.isFinite(loss)) throw new Error(`training loss became ${loss} at step ${step}`);
-      step += 1; lossSum += loss; lossCount += 1;
+      step += 1;
+      lossSum += loss;
+      lossCount += 1;
       const seq = step * B;
       if (every(config.train.evalEvery, seq) > every(config.train.evalEvery, seqBefore) && seq < total) doEval(seq);
       if (schedule.due(seqBefore, seq, evalLossAt(seq)) && seq < total) saveCheckpoint(seq);
       if (Date.now() - lastProgress > 250 || seq >= total) {
         const dt = (Date.now() - lastProgress) / 1000;
-        io.emit({ type: 'progress', sequences: seq, step, totalSequences: total, stepsPerSecond: (step - lastProgressStep) / Math.max(dt, 1e-3), trainLoss: loss });
-        lastProgress = Date.now(); lastProgressStep = step;
+        io.emit({
+          type: 'progress',
+          sequences: seq,
+          step,
+          totalSequences: total,
+          stepsPerSecond: (step - lastProgressStep) / Math.max(dt, 1e-3),
+          trainLoss: loss,
+        });
+        lastProgress = Date.now();
+        lastProgressStep = step;
         lock.heartbeat();
         // Let IPC messages (cancel) and signals in.
         await new Promise((r) => setImmediate(r));
@@ -236,16 +372,28 @@ async function trainLocked(config: RunConfig, runDir: RunDir, io: TrainIO, resum
       if (status === 'completed') doEval(step * B);
       saveCheckpoint(step * B);
     }
-    log.close(); tb?.close();
+    log.close();
+    tb?.close();
     reserve.free();
     setStatus({ status, sequences: step * B });
   } catch (e) {
-    try { log.close(); tb?.close(); } catch { /* keep the original error */ }
+    try {
+      log.close();
+      tb?.close();
+    } catch {
+      /* keep the original error */
+    }
     engine.dispose();
     return fail(e);
   }
   engine.dispose();
-  const fin: FinishedMessage = { type: 'finished', status, sequences: step * B, runDir: runDir.path, seconds: (Date.now() - t0) / 1000 };
+  const fin: FinishedMessage = {
+    type: 'finished',
+    status,
+    sequences: step * B,
+    runDir: runDir.path,
+    seconds: (Date.now() - t0) / 1000,
+  };
   io.emit(fin);
   return fin;
 }
@@ -257,8 +405,13 @@ async function trainLocked(config: RunConfig, runDir: RunDir, io: TrainIO, resum
  */
 function resetRunFolder(runDir: RunDir): void {
   const entries = fs.readdirSync(runDir.path);
-  const isRun = entries.includes('run.json') || entries.every((f) => f === LOCK_FILE || f === CHECKPOINTS_DIR || /\.tmp-/.test(f) || f === SpaceReserve.FILE);
-  if (!isRun) throw new Error(`${runDir.path} is not empty and holds no run.json: not a run folder, refusing to start a run in it`);
+  const isRun =
+    entries.includes('run.json') ||
+    entries.every((f) => f === LOCK_FILE || f === CHECKPOINTS_DIR || /\.tmp-/.test(f) || f === SpaceReserve.FILE);
+  if (!isRun)
+    throw new Error(
+      `${runDir.path} is not empty and holds no run.json: not a run folder, refusing to start a run in it`,
+    );
   for (const f of entries) if (f !== LOCK_FILE) fs.rmSync(path.join(runDir.path, f), { recursive: true, force: true });
   fs.mkdirSync(runDir.checkpointsDir, { recursive: true });
 }
@@ -272,12 +425,19 @@ class SpaceReserve {
   private file: string | null;
   constructor(dir: string) {
     this.file = path.join(dir, SpaceReserve.FILE);
-    try { writeFileAtomic(this.file, new Uint8Array(64 * 1024)); } catch (e) {
+    try {
+      writeFileAtomic(this.file, new Uint8Array(64 * 1024));
+    } catch (e) {
       throw new Error(`cannot start a run in ${dir}: ${describeFsError((e as Error).cause ?? e)}`, { cause: e });
     }
   }
   free(): void {
-    if (this.file) try { fs.rmSync(this.file, { force: true }); } catch { /* best effort */ }
+    if (this.file)
+      try {
+        fs.rmSync(this.file, { force: true });
+      } catch {
+        /* best effort */
+      }
     this.file = null;
   }
 }

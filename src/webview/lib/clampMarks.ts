@@ -9,11 +9,20 @@ import type { ClampSummary } from '../../shared/webviewProtocol';
 import type { Band } from './domains';
 
 export type HeadState = 'ablated' | 'clamped' | 'replaced';
-export interface HeadMark { state: HeadState; /** Descriptions of the clamps acting on the head. */ clamps: string[] }
+export interface HeadMark {
+  state: HeadState;
+  /** Descriptions of the clamps acting on the head. */ clamps: string[];
+}
 
 /** Kinds that set a head's pattern or pre-softmax scores (the head still runs, but not on its own). */
 const PATTERN_KINDS = new Set([
-  'prev-token', 'induction', 'match', 'copy', 'temperature', 'disallow-prev-token', 'silence-non-label',
+  'prev-token',
+  'induction',
+  'match',
+  'copy',
+  'temperature',
+  'disallow-prev-token',
+  'silence-non-label',
 ]);
 const RANK: Record<HeadState, number> = { ablated: 3, replaced: 2, clamped: 1 };
 
@@ -33,14 +42,23 @@ export function clampHeads(c: ClampSummary): string[] {
 /** A clamp as a short phrase, e.g. "induction L2H3 (s = 1)", "copy from L2H3", "layer1 (Layer 1 replaced)". */
 export function describeClamp(c: ClampSummary): string {
   const heads = clampHeads(c).join(', ');
-  const param = c.strength !== undefined ? ` (s = ${c.strength})`
-    : c.temperature !== undefined ? ` (${c.kind === 'match' ? 'τ' : 'T'} = ${c.temperature})` : '';
+  const param =
+    c.strength !== undefined
+      ? ` (s = ${c.strength})`
+      : c.temperature !== undefined
+        ? ` (${c.kind === 'match' ? 'τ' : 'T'} = ${c.temperature})`
+        : '';
   switch (c.kind) {
-    case 'copy': return `copy from ${heads}`;
-    case 'layer1': return 'layer1 (Layer 1 replaced)';
-    case 'graft-in': return `graft-in blocks ≤ ${c.tillLayer ?? 0}`;
-    case 'graft-out': return `graft-out after block ${c.fromLayer ?? 0}`;
-    default: return heads ? `${c.kind} ${heads}${param}` : `${c.kind}${param}`;
+    case 'copy':
+      return `copy from ${heads}`;
+    case 'layer1':
+      return 'layer1 (Layer 1 replaced)';
+    case 'graft-in':
+      return `graft-in blocks ≤ ${c.tillLayer ?? 0}`;
+    case 'graft-out':
+      return `graft-out after block ${c.fromLayer ?? 0}`;
+    default:
+      return heads ? `${c.kind} ${heads}${param}` : `${c.kind}${param}`;
   }
 }
 
@@ -63,10 +81,12 @@ export function shortClamp(c: ClampSummary, heads = 8): string {
 
 /** The clamps in a file name: "induction-L2H3_ablate7" (kind, then its heads or, past two, their count). */
 export function clampSlug(clamps: readonly ClampSummary[]): string {
-  return clamps.map((c) => {
-    const hs = clampHeads(c);
-    return hs.length > 2 ? `${c.kind}${hs.length}` : [c.kind, ...hs].join('-');
-  }).join('_');
+  return clamps
+    .map((c) => {
+      const hs = clampHeads(c);
+      return hs.length > 2 ? `${c.kind}${hs.length}` : [c.kind, ...hs].join('-');
+    })
+    .join('_');
 }
 
 /** Active at `sequences` (from ≤ sequences < until); null asks "at any time of the run". */
@@ -90,7 +110,10 @@ export function headMarks(clamps: readonly ClampSummary[], sequences: number | n
   const add = (head: string, state: HeadState, what: string) => {
     const m = out.get(head);
     if (!m) out.set(head, { state, clamps: [what] });
-    else { if (RANK[state] > RANK[m.state]) m.state = state; if (!m.clamps.includes(what)) m.clamps.push(what); }
+    else {
+      if (RANK[state] > RANK[m.state]) m.state = state;
+      if (!m.clamps.includes(what)) m.clamps.push(what);
+    }
   };
   for (const c of clamps) {
     if (!clampActive(c, sequences)) continue;
@@ -114,8 +137,10 @@ export const MARK_WORD: Record<HeadState, string> = { ablated: 'ablated', clampe
  * The strongest induction head among the Layer-2 heads no clamp touches at that step (a clamped head
  * is "strong" because the clamp says so); null when every head is marked or there are no scores.
  */
-export function strongestFreeHead(is: readonly number[], marks: Map<string, HeadMark>):
-  { head: number; value: number } | null {
+export function strongestFreeHead(
+  is: readonly number[],
+  marks: Map<string, HeadMark>,
+): { head: number; value: number } | null {
   let best: { head: number; value: number } | null = null;
   is.forEach((v, h) => {
     if (!Number.isFinite(v) || marks.has(`L2H${h}`)) return;
@@ -133,7 +158,8 @@ export function wholeRunClamps(clamps: readonly ClampSummary[], totalSequences =
 export function clampBands(clamps: readonly ClampSummary[], xMax: number): Band[] {
   return clamps.flatMap((c, i) => {
     if (isWholeRun(c, xMax)) return [];
-    const x0 = Math.max(0, c.from ?? 0), x1 = Math.min(xMax, c.until ?? xMax);
+    const x0 = Math.max(0, c.from ?? 0),
+      x1 = Math.min(xMax, c.until ?? xMax);
     return x1 > x0 ? [{ id: `clamp${i}`, x0, x1, label: `${describeClamp(c)} ${clampWindow(c)}` }] : [];
   });
 }
@@ -145,7 +171,8 @@ export function clampBands(clamps: readonly ClampSummary[], xMax: number): Band[
 export function resumePoints(rows: ReadonlyArray<{ sequences: number; wallTime?: number }>): number[] {
   const out: number[] = [];
   for (let i = 1; i < rows.length; i++) {
-    const a = rows[i - 1].wallTime, b = rows[i].wallTime;
+    const a = rows[i - 1].wallTime,
+      b = rows[i].wallTime;
     if (typeof a === 'number' && typeof b === 'number' && b < a) out.push(rows[i].sequences);
   }
   return out;

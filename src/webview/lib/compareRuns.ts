@@ -9,12 +9,18 @@ import { describeClamp, clampWindow } from './clampMarks';
 export type CompareX = 'sequences' | 'steps' | 'fraction';
 export const COMPARE_X: readonly CompareX[] = ['sequences', 'steps', 'fraction'];
 export const COMPARE_X_LABEL: Record<CompareX, string> = {
-  sequences: '# sequences seen', steps: 'optimiser steps', fraction: 'fraction of the run (sequences / planned length)',
+  sequences: '# sequences seen',
+  steps: 'optimiser steps',
+  fraction: 'fraction of the run (sequences / planned length)',
 };
 
 /** The x of a record: sequences, the optimiser step, or sequences over the run's planned length. */
-export function compareX(rec: Pick<MetricsRecord, 'sequences' | 'step'>, run: Pick<RunSummary, 'totalSequences'>,
-  mode: CompareX, lastSequences = 0): number {
+export function compareX(
+  rec: Pick<MetricsRecord, 'sequences' | 'step'>,
+  run: Pick<RunSummary, 'totalSequences'>,
+  mode: CompareX,
+  lastSequences = 0,
+): number {
   if (mode === 'steps') return rec.step;
   if (mode === 'fraction') {
     const total = run.totalSequences > 0 ? run.totalSequences : lastSequences;
@@ -29,7 +35,10 @@ export function conditionOf(r: Pick<RunSummary, 'preset' | 'clamps'>): string {
   return [r.preset ?? 'custom', clamps.length ? clamps.join('; ') : 'no clamps'].join(' · ');
 }
 
-export interface CompareGroup { condition: string; runs: RunSummary[] }
+export interface CompareGroup {
+  condition: string;
+  runs: RunSummary[];
+}
 
 /** Runs grouped by condition, groups and members in first-seen order. */
 export function groupByCondition(runs: readonly RunSummary[]): CompareGroup[] {
@@ -37,7 +46,8 @@ export function groupByCondition(runs: readonly RunSummary[]): CompareGroup[] {
   for (const r of runs) {
     const c = conditionOf(r);
     const g = groups.find((x) => x.condition === c);
-    if (g) g.runs.push(r); else groups.push({ condition: c, runs: [r] });
+    if (g) g.runs.push(r);
+    else groups.push({ condition: c, runs: [r] });
   }
   return groups;
 }

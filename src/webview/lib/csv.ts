@@ -32,21 +32,35 @@ const EVAL_FIELDS = ['loss', 'acc', 'inContextAcc', 'inContextProb', 'prob', 'us
 
 /** Metrics records as a wide table: one row per evaluation, eval sets and heads as columns. */
 export function metricsCsv(records: readonly MetricsRecord[], heads = 8): string {
-  const sets = [...EVAL_SETS as readonly string[]];
+  const sets = [...(EVAL_SETS as readonly string[])];
   for (const r of records) for (const k of Object.keys(r.eval)) if (!sets.includes(k)) sets.push(k);
-  const header = ['sequences', 'step', 'wallTime', 'trainLoss',
+  const header = [
+    'sequences',
+    'step',
+    'wallTime',
+    'trainLoss',
     ...sets.flatMap((s) => EVAL_FIELDS.map((f) => `${s}.${f}`)),
     ...Array.from({ length: heads }, (_, h) => `inductionStrength.L2H${h}`),
-    ...Array.from({ length: heads }, (_, h) => `prevTokenScore.L1H${h}`)];
-  const rows = records.map((r) => [r.sequences, r.step, r.wallTime, r.trainLoss,
+    ...Array.from({ length: heads }, (_, h) => `prevTokenScore.L1H${h}`),
+  ];
+  const rows = records.map((r) => [
+    r.sequences,
+    r.step,
+    r.wallTime,
+    r.trainLoss,
     ...sets.flatMap((s) => EVAL_FIELDS.map((f) => r.eval[s]?.[f])),
     ...Array.from({ length: heads }, (_, h) => r.inductionStrength?.[h]),
-    ...Array.from({ length: heads }, (_, h) => r.prevTokenScore?.[h])]);
+    ...Array.from({ length: heads }, (_, h) => r.prevTokenScore?.[h]),
+  ]);
   return toCsv(header, rows);
 }
 
 /** A long table of curves: one row per point. */
-export function curvesCsv(curves: ReadonlyArray<{ cols: Record<string, CsvCell>; xs: readonly number[]; ys: readonly number[] }>, xName = 'sequences', yName = 'value'): string {
+export function curvesCsv(
+  curves: ReadonlyArray<{ cols: Record<string, CsvCell>; xs: readonly number[]; ys: readonly number[] }>,
+  xName = 'sequences',
+  yName = 'value',
+): string {
   const keys = curves.length ? Object.keys(curves[0].cols) : [];
   const rows: CsvCell[][] = [];
   for (const c of curves) c.xs.forEach((x, i) => rows.push([...keys.map((k) => c.cols[k]), x, c.ys[i]]));

@@ -25,8 +25,12 @@ export function symmetricDomain(values: Iterable<number>, fallback = 0.16): [num
 export function extentDomain(values: Iterable<number>, fallback: [number, number] = [0, 1]): [number, number] {
   const f = finite(values);
   if (f.length === 0) return fallback;
-  let lo = Math.min(...f), hi = Math.max(...f);
-  if (lo === hi) { lo -= 0.5; hi += 0.5; }
+  let lo = Math.min(...f),
+    hi = Math.max(...f);
+  if (lo === hi) {
+    lo -= 0.5;
+    hi += 0.5;
+  }
   return [lo, hi];
 }
 
@@ -34,7 +38,10 @@ export function extentDomain(values: Iterable<number>, fallback: [number, number
  * The colour domain of an influence heatmap. Signed kinds are symmetric: the paper's ±0.16 in 'paper'
  * mode, widened to ±max|v| if a value falls outside (never clipped silently); ±max|v| in 'auto' mode.
  */
-export function influenceDomain(m: { kind: InfluenceKind; signed: boolean; values: number[][] }, mode: DomainMode): [number, number] {
+export function influenceDomain(
+  m: { kind: InfluenceKind; signed: boolean; values: number[][] },
+  mode: DomainMode,
+): [number, number] {
   const flat = m.values.flat();
   const paper = INFLUENCE_INFO[m.kind].range;
   if (m.signed) {
@@ -67,4 +74,9 @@ export function sequencesDomain(totalSequences: number, xs: Iterable<number>): [
   return [0, max > 0 ? max : 1];
 }
 
-export interface Band { id: string; x0: number; x1: number; label: string }
+export interface Band {
+  id: string;
+  x0: number;
+  x1: number;
+  label: string;
+}

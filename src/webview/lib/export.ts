@@ -21,7 +21,11 @@ export const META_KEY = 'induction-lab';
 
 /** Chrome for white / transparent figures (CSS variables of the stylesheet). */
 const PAPER_CHROME: Record<string, string> = {
-  '--fg': '#1f1f1f', '--muted': '#555555', '--grid': '#d4d4d4', '--bg': '#ffffff', '--border': '#c8c8c8',
+  '--fg': '#1f1f1f',
+  '--muted': '#555555',
+  '--grid': '#d4d4d4',
+  '--bg': '#ffffff',
+  '--border': '#c8c8c8',
 };
 
 /** Serialized colours of the dark palette → the light palette's, for figures on white. */
@@ -35,30 +39,69 @@ export function remapColours(text: string, map: Map<string, string>): string {
 }
 
 const STYLE_PROPS = [
-  'fill', 'fill-opacity', 'stroke', 'stroke-width', 'stroke-opacity', 'stroke-dasharray', 'stroke-linecap',
-  'stroke-linejoin', 'opacity', 'font-family', 'font-size', 'font-weight', 'font-style', 'text-anchor',
-  'dominant-baseline', 'visibility', 'display', 'shape-rendering', 'stop-color', 'stop-opacity', 'paint-order',
+  'fill',
+  'fill-opacity',
+  'stroke',
+  'stroke-width',
+  'stroke-opacity',
+  'stroke-dasharray',
+  'stroke-linecap',
+  'stroke-linejoin',
+  'opacity',
+  'font-family',
+  'font-size',
+  'font-weight',
+  'font-style',
+  'text-anchor',
+  'dominant-baseline',
+  'visibility',
+  'display',
+  'shape-rendering',
+  'stop-color',
+  'stop-opacity',
+  'paint-order',
 ];
 
 /** Non-inherited properties and their initial values. */
-const NOT_INHERITED: Record<string, string> = { opacity: '1', display: 'inline', 'stop-color': 'rgb(0, 0, 0)', 'stop-opacity': '1' };
+const NOT_INHERITED: Record<string, string> = {
+  opacity: '1',
+  display: 'inline',
+  'stop-color': 'rgb(0, 0, 0)',
+  'stop-opacity': '1',
+};
 
-export interface SvgExportOptions { title?: string; background?: FigureBackground; meta?: unknown }
+export interface SvgExportOptions {
+  title?: string;
+  background?: FigureBackground;
+  meta?: unknown;
+}
 
 /** Serializes `svg` with computed styles inlined; elements with class `no-export` are dropped. */
-export function serializeSvg(svg: SVGSVGElement, o: SvgExportOptions = {}): { text: string; width: number; height: number } {
+export function serializeSvg(
+  svg: SVGSVGElement,
+  o: SvgExportOptions = {},
+): { text: string; width: number; height: number } {
   const bg = o.background ?? 'theme';
   const paper = bg !== 'theme';
   // Paper chrome: override the stylesheet's variables on the live chart while its styles are read.
   const saved = Object.keys(PAPER_CHROME).map((k) => [k, svg.style.getPropertyValue(k)] as const);
   if (paper) for (const [k, v] of Object.entries(PAPER_CHROME)) svg.style.setProperty(k, v);
-  try { return serializeWith(svg, o, bg); } finally {
-    if (paper) for (const [k, v] of saved) { if (v) svg.style.setProperty(k, v); else svg.style.removeProperty(k); }
+  try {
+    return serializeWith(svg, o, bg);
+  } finally {
+    if (paper)
+      for (const [k, v] of saved) {
+        if (v) svg.style.setProperty(k, v);
+        else svg.style.removeProperty(k);
+      }
   }
 }
 
-function serializeWith(svg: SVGSVGElement, o: SvgExportOptions, bgMode: FigureBackground):
-  { text: string; width: number; height: number } {
+function serializeWith(
+  svg: SVGSVGElement,
+  o: SvgExportOptions,
+  bgMode: FigureBackground,
+): { text: string; width: number; height: number } {
   const clone = svg.cloneNode(true) as SVGSVGElement;
   const src = [svg, ...Array.from(svg.querySelectorAll('*'))];
   const dst = [clone, ...Array.from(clone.querySelectorAll('*'))];
@@ -71,9 +114,15 @@ function serializeWith(svg: SVGSVGElement, o: SvgExportOptions, bgMode: FigureBa
       let v = cs.getPropertyValue(p);
       if (!v) continue;
       // Keep the file small: inherited values equal to the parent's, and non-inherited defaults, are implied.
-      if (p in NOT_INHERITED) { if (v === NOT_INHERITED[p]) continue; } else if (parent && parent.getPropertyValue(p) === v) continue;
+      if (p in NOT_INHERITED) {
+        if (v === NOT_INHERITED[p]) continue;
+      } else if (parent && parent.getPropertyValue(p) === v) continue;
       // Gradient references: keep the local attribute (computed values may be absolute URLs).
-      if (v.includes('url(')) { const a = el.getAttribute(p); if (!a) continue; v = a; }
+      if (v.includes('url(')) {
+        const a = el.getAttribute(p);
+        if (!a) continue;
+        v = a;
+      }
       decl.push(`${p}:${v}`);
     }
     const d = dst[i] as Element;
@@ -82,7 +131,9 @@ function serializeWith(svg: SVGSVGElement, o: SvgExportOptions, bgMode: FigureBa
     d.removeAttribute('tabindex');
     d.removeAttribute('role');
   });
-  src.forEach((el, i) => { if (el.classList.contains('no-export')) dst[i].remove(); });
+  src.forEach((el, i) => {
+    if (el.classList.contains('no-export')) dst[i].remove();
+  });
 
   const box = svg.getBoundingClientRect();
   const bodyWidth = Math.ceil(Number(svg.getAttribute('width')) || box.width);
@@ -130,8 +181,13 @@ function serializeWith(svg: SVGSVGElement, o: SvgExportOptions, bgMode: FigureBa
 }
 
 /** Renders SVG text to a PNG (base64, no data: prefix) at `scale`× resolution, with `meta` as an iTXt chunk. */
-export async function svgToPngBase64(svgText: string, width: number, height: number, scale = 2,
-  meta?: unknown): Promise<string> {
+export async function svgToPngBase64(
+  svgText: string,
+  width: number,
+  height: number,
+  scale = 2,
+  meta?: unknown,
+): Promise<string> {
   const img = new Image();
   img.src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(svgText)}`;
   await img.decode();
@@ -171,11 +227,15 @@ export function withMeta(data: unknown, meta: unknown): unknown {
 }
 
 /** Builds the file and posts `export`; returns the request id (matched by `exportResult.inReplyTo`). */
-export async function exportAs(format: ExportFormat, src: ExportSource,
-  background: FigureBackground = 'theme'): Promise<number> {
+export async function exportAs(
+  format: ExportFormat,
+  src: ExportSource,
+  background: FigureBackground = 'theme',
+): Promise<number> {
   const requestId = nextRequestId();
   const meta = src.meta
-    ? { ...(src.meta() as object), exported: new Date().toISOString(), tool: 'Induction Lab' } : undefined;
+    ? { ...(src.meta() as object), exported: new Date().toISOString(), tool: 'Induction Lab' }
+    : undefined;
   const figure = format === 'png' || format === 'svg';
   const fileName = `${src.stem()}${figure && background !== 'theme' ? `-${background}` : ''}.${format}`;
   let data: string;
@@ -183,8 +243,7 @@ export async function exportAs(format: ExportFormat, src: ExportSource,
   else if (format === 'json') {
     const finite = (_k: string, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v);
     data = JSON.stringify(withMeta(src.json(), meta), finite, 2);
-  }
-  else {
+  } else {
     const svg = src.svg();
     if (!svg) throw new Error('nothing to export yet');
     const s = serializeSvg(svg, { title: src.title?.(), background, meta });

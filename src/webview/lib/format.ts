@@ -28,8 +28,15 @@ export function fmtCell(v: number, digits = 2): string {
 
 /** A safe file name stem: letters, digits, dot, dash and underscore. */
 export function fileStem(...parts: Array<string | number | undefined>): string {
-  return parts.filter((p) => p !== undefined && p !== '').map((p) => String(p)).join('-')
-    .replace(/[^A-Za-z0-9._-]+/g, '_').replace(/_+/g, '_').slice(0, 120) || 'chart';
+  return (
+    parts
+      .filter((p) => p !== undefined && p !== '')
+      .map((p) => String(p))
+      .join('-')
+      .replace(/[^A-Za-z0-9._-]+/g, '_')
+      .replace(/_+/g, '_')
+      .slice(0, 120) || 'chart'
+  );
 }
 
 /** Greedy word wrap to lines of at most `maxChars` characters (a longer word gets its own line). */
@@ -37,7 +44,10 @@ export function wrapText(text: string, maxChars: number): string[] {
   const lines: string[] = [];
   let cur = '';
   for (const w of text.split(/\s+/).filter(Boolean)) {
-    if (cur && cur.length + 1 + w.length > maxChars) { lines.push(cur); cur = w; } else cur = cur ? `${cur} ${w}` : w;
+    if (cur && cur.length + 1 + w.length > maxChars) {
+      lines.push(cur);
+      cur = w;
+    } else cur = cur ? `${cur} ${w}` : w;
   }
   if (cur) lines.push(cur);
   return lines;

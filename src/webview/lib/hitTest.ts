@@ -11,18 +11,24 @@
  * -1 when none can be placed.
  */
 export function indexAtPixel(xs: readonly number[], scale: (x: number) => number, px: number): number {
-  let best = -1, bestD = Infinity;
-  let lo = 0, hi = xs.length - 1;
+  let best = -1,
+    bestD = Infinity;
+  let lo = 0,
+    hi = xs.length - 1;
   // Skip the unplaceable prefix (log axis: x ≤ 0), then bisect on the monotone pixel positions.
   while (lo <= hi && !Number.isFinite(scale(xs[lo]))) lo++;
   if (lo > hi) return -1;
   while (hi - lo > 1) {
     const mid = (lo + hi) >> 1;
-    if (scale(xs[mid]) <= px) lo = mid; else hi = mid;
+    if (scale(xs[mid]) <= px) lo = mid;
+    else hi = mid;
   }
   for (const i of lo === hi ? [lo] : [lo, hi]) {
     const d = Math.abs(scale(xs[i]) - px);
-    if (d < bestD) { best = i; bestD = d; }
+    if (d < bestD) {
+      best = i;
+      bestD = d;
+    }
   }
   return best;
 }

@@ -8,7 +8,11 @@ import { isToWebviewMessage } from '../../shared/webviewProtocol';
 // Circular with state.ts (which posts through this module); both are only used at call time.
 import { applyHostPrefs } from './state';
 
-export interface VsCodeApi { postMessage(message: unknown): void; getState(): unknown; setState(state: unknown): void }
+export interface VsCodeApi {
+  postMessage(message: unknown): void;
+  getState(): unknown;
+  setState(state: unknown): void;
+}
 declare function acquireVsCodeApi(): VsCodeApi;
 
 let api: VsCodeApi | undefined;
@@ -19,7 +23,13 @@ export function vscodeApi(): VsCodeApi {
     if (typeof acquireVsCodeApi === 'function') api = acquireVsCodeApi();
     else {
       let state: unknown;
-      api = { postMessage: (m) => console.debug('[induction-lab] post', m), getState: () => state, setState: (s) => { state = s; } };
+      api = {
+        postMessage: (m) => console.debug('[induction-lab] post', m),
+        getState: () => state,
+        setState: (s) => {
+          state = s;
+        },
+      };
     }
   }
   return api;
@@ -36,8 +46,11 @@ export const nextRequestId = (): number => ++requestCounter;
  * Attaches the listener (invalid messages are dropped with a console warning), then posts `ready` with
  * what the view restored (its run and selected step, so the host can adopt the step after a reload).
  */
-export function connect(view: ViewName, handler: (m: ToWebviewMessage) => void,
-  restored: { runId?: string; step?: number | null } = {}): void {
+export function connect(
+  view: ViewName,
+  handler: (m: ToWebviewMessage) => void,
+  restored: { runId?: string; step?: number | null } = {},
+): void {
   window.addEventListener('message', (event: MessageEvent) => {
     if (isToWebviewMessage(event.data)) handler(event.data);
     else console.warn('[induction-lab] ignored message', event.data);
@@ -50,8 +63,10 @@ export function connect(view: ViewName, handler: (m: ToWebviewMessage) => void,
  * host, which broadcasts it to every view. While a slider is being dragged, posts at most every `ms`;
  * a final value is posted at once.
  */
-export function createStepSharer(runId: () => string | undefined = () => undefined, ms = 150):
-  (sequences: number | null, final: boolean) => void {
+export function createStepSharer(
+  runId: () => string | undefined = () => undefined,
+  ms = 150,
+): (sequences: number | null, final: boolean) => void {
   let timer: ReturnType<typeof setTimeout> | undefined;
   let pending: { v: number | null } | undefined;
   let last = 0;
@@ -60,13 +75,16 @@ export function createStepSharer(runId: () => string | undefined = () => undefin
     if (pending) {
       const id = runId();
       post({ type: 'selectStep', sequences: pending.v, ...(id ? { runId: id } : {}) });
-      pending = undefined; last = Date.now();
+      pending = undefined;
+      last = Date.now();
     }
   };
   return (sequences, final) => {
     pending = { v: sequences };
-    if (final || Date.now() - last >= ms) { if (timer) clearTimeout(timer); flush(); }
-    else if (!timer) timer = setTimeout(flush, ms - (Date.now() - last));
+    if (final || Date.now() - last >= ms) {
+      if (timer) clearTimeout(timer);
+      flush();
+    } else if (!timer) timer = setTimeout(flush, ms - (Date.now() - last));
   };
 }
 
@@ -74,13 +92,21 @@ export function createStepSharer(runId: () => string | undefined = () => undefin
  * The messages every view handles the same way: `exportResult` and `status` go to the status line.
  * Returns true when `m` was one of them (the view handles the rest).
  */
-export function handleCommon(m: ToWebviewMessage,
-  setStatus: (text: string, level?: 'info' | 'warning' | 'error') => void): boolean {
+export function handleCommon(
+  m: ToWebviewMessage,
+  setStatus: (text: string, level?: 'info' | 'warning' | 'error') => void,
+): boolean {
   if (m.type === 'exportResult') {
     setStatus(m.ok ? `Saved ${m.path ?? ''}` : `Export failed: ${m.error ?? 'cancelled'}`, m.ok ? 'info' : 'error');
     return true;
   }
-  if (m.type === 'status') { setStatus(m.message, m.level); return true; }
-  if (m.type === 'prefs') { applyHostPrefs(m.prefs); return true; }
+  if (m.type === 'status') {
+    setStatus(m.message, m.level);
+    return true;
+  }
+  if (m.type === 'prefs') {
+    applyHostPrefs(m.prefs);
+    return true;
+  }
   return false;
 }

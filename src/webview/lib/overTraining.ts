@@ -5,7 +5,11 @@
  * not measured yet. No DOM here (unit-tested in test/unit/overTraining.test.ts).
  */
 import type {
-  ClampSummary, CurveSetOverTraining, InfluenceKind, InfluenceHeatmap, OverTrainingData,
+  ClampSummary,
+  CurveSetOverTraining,
+  InfluenceKind,
+  InfluenceHeatmap,
+  OverTrainingData,
 } from '../../shared/webviewProtocol';
 import type { LineSeries } from './chart';
 import { headMarks, MARK_WORD } from './clampMarks';
@@ -14,8 +18,10 @@ import { nearestIndex, uniqueSorted } from './steps';
 import { fmtInt } from './format';
 
 /** The measured checkpoint shown for a selected step: the nearest one (null step = the latest). */
-export function snapToMeasured(measured: readonly number[], selected: number | null):
-  { shown: number | null; snapped: boolean } {
+export function snapToMeasured(
+  measured: readonly number[],
+  selected: number | null,
+): { shown: number | null; snapped: boolean } {
   if (!measured.length) return { shown: null, snapped: false };
   if (selected === null) return { shown: measured[measured.length - 1], snapped: false };
   const shown = measured[nearestIndex(measured, selected)];
@@ -37,8 +43,11 @@ export const measuredSteps = (matrices: readonly InfluenceHeatmap[], kinds: read
  * The frame of each kind at the selected step: its own nearest measured checkpoint (kinds may be
  * measured at different checkpoints, so each frame names its own).
  */
-export function framesAt(matrices: readonly InfluenceHeatmap[], kinds: readonly InfluenceKind[],
-  selected: number | null): InfluenceHeatmap[] {
+export function framesAt(
+  matrices: readonly InfluenceHeatmap[],
+  kinds: readonly InfluenceKind[],
+  selected: number | null,
+): InfluenceHeatmap[] {
   return kinds.flatMap((k) => {
     const ms = matrices.filter((m) => m.kind === k);
     const { shown } = snapToMeasured(uniqueSorted(ms.map((m) => m.sequences)), selected);
@@ -51,17 +60,23 @@ export function framesAt(matrices: readonly InfluenceHeatmap[], kinds: readonly 
  * Chart series of a curve set: one per line, null values left out; lines of heads the run ablates
  * are drawn faded and labelled, clamped or replaced heads labelled (marks at any time of the run).
  */
-export function curveSeries(set: CurveSetOverTraining, clamps: readonly ClampSummary[],
-  color: (i: number) => string): LineSeries[] {
+export function curveSeries(
+  set: CurveSetOverTraining,
+  clamps: readonly ClampSummary[],
+  color: (i: number) => string,
+): LineSeries[] {
   const marks = headMarks(clamps, null);
   let colorIndex = 0;
   return set.lines.map((l) => {
     const mk = l.head ? marks.get(l.head) : undefined;
     const points = set.sequences.flatMap((x, k) => (l.ys[k] === null ? [] : [{ x, y: l.ys[k] as number }]));
     return {
-      id: l.id, label: mk ? `${l.label} (${MARK_WORD[mk.state]})` : l.label, points,
+      id: l.id,
+      label: mk ? `${l.label} (${MARK_WORD[mk.state]})` : l.label,
+      points,
       color: l.reference ? 'currentColor' : color(colorIndex++),
-      ...(l.reference ? { dash: '5 4' } : {}), ...(mk?.state === 'ablated' ? { faded: true } : {}),
+      ...(l.reference ? { dash: '5 4' } : {}),
+      ...(mk?.state === 'ablated' ? { faded: true } : {}),
     };
   });
 }
@@ -80,9 +95,12 @@ export function curveYDomain(set: CurveSetOverTraining): [number, number] {
  */
 export function coverageNote(d: OverTrainingData | undefined): string {
   if (!d || !d.sources.length) {
-    return 'No measures over training for this run yet. They are computed by '
-      + `"Induction Lab: Compute Measures over Training" or on the command line: ${d?.command
-        ?? 'induction-lab measure RUN --checkpoints all --what all --subsample 2000'}`;
+    return (
+      'No measures over training for this run yet. They are computed by ' +
+      `"Induction Lab: Compute Measures over Training" or on the command line: ${
+        d?.command ?? 'induction-lab measure RUN --checkpoints all --what all --subsample 2000'
+      }`
+    );
   }
   const gaps = d.sources.filter((s) => s.missing.length);
   if (!gaps.length) return '';
@@ -95,6 +113,8 @@ export function aboutNote(set: CurveSetOverTraining, clamps: readonly ClampSumma
   if (!set.about) return '';
   const mk = headMarks(clamps, null).get(set.about);
   const base = `${set.about} is the strongest induction head at the last measured checkpoint`;
-  return mk ? `${base}; it is ${MARK_WORD[mk.state]} in this run (${mk.clamps.join('; ')}), `
-    + 'so its strength is set by the clamp, not learned.' : `${base} (heads the run ablates excluded).`;
+  return mk
+    ? `${base}; it is ${MARK_WORD[mk.state]} in this run (${mk.clamps.join('; ')}), ` +
+        'so its strength is set by the clamp, not learned.'
+    : `${base} (heads the run ablates excluded).`;
 }

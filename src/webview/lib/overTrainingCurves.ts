@@ -23,22 +23,40 @@ export interface OverTrainingCurves {
   update(d: OverTrainingData | undefined, run: RunSummary | undefined, shown: number | null): void;
 }
 
-interface Chart { panel: Panel; chart: LineChart; notes: HTMLElement; hidden: Set<string> }
+interface Chart {
+  panel: Panel;
+  chart: LineChart;
+  notes: HTMLElement;
+  hidden: Set<string>;
+}
 
-export function createOverTrainingCurves(parent: HTMLElement, o: {
-  options: ChartOptionsValue; onOptions: (v: ChartOptionsValue) => void;
-  onPick: (x: number) => void; onCompute: () => void;
-  setStatus: (text: string, level?: 'info' | 'error') => void;
-}): OverTrainingCurves {
+export function createOverTrainingCurves(
+  parent: HTMLElement,
+  o: {
+    options: ChartOptionsValue;
+    onOptions: (v: ChartOptionsValue) => void;
+    onPick: (x: number) => void;
+    onCompute: () => void;
+    setStatus: (text: string, level?: 'info' | 'error') => void;
+  },
+): OverTrainingCurves {
   const root = h('section', { class: 'over-training', 'aria-label': 'Measures over training' });
   const heading = h('h2', { text: 'Over training' });
   const note = h('p', { class: 'coverage-note' });
-  const compute = button('Compute Measures over Training', 'Compute the measures at every checkpoint of this run',
-    () => o.onCompute(), 'btn');
+  const compute = button(
+    'Compute Measures over Training',
+    'Compute the measures at every checkpoint of this run',
+    () => o.onCompute(),
+    'btn',
+  );
   const charts = h('div', { class: 'over-training-charts' });
   root.append(heading, h('div', { class: 'toolbar' }, [note, compute]));
   let opts = { ...o.options };
-  createChartOptions(root, opts, (v) => { opts = v; o.onOptions(v); redraw(); });
+  createChartOptions(root, opts, (v) => {
+    opts = v;
+    o.onOptions(v);
+    redraw();
+  });
   root.append(charts);
   parent.append(root);
 
@@ -49,19 +67,24 @@ export function createOverTrainingCurves(parent: HTMLElement, o: {
     let c = byId.get(id);
     if (c) return c;
     const set = () => last.d?.curves.find((s) => s.id === id);
-    const panel = createPanel(charts, title, {
-      stem: () => fileStem(last.run?.name ?? 'run', 'over-training', id),
-      title: () => `${last.run?.name ?? ''}: ${set()?.title ?? title}`,
-      svg: () => byId.get(id)?.chart.svg ?? null,
-      csv: () => {
-        const s = set();
-        if (!s) return '';
-        const rows = s.sequences.map((x, k) => [x, ...s.lines.map((l) => l.ys[k])]);
-        return toCsv(['sequences', ...s.lines.map((l) => l.label)], rows);
+    const panel = createPanel(
+      charts,
+      title,
+      {
+        stem: () => fileStem(last.run?.name ?? 'run', 'over-training', id),
+        title: () => `${last.run?.name ?? ''}: ${set()?.title ?? title}`,
+        svg: () => byId.get(id)?.chart.svg ?? null,
+        csv: () => {
+          const s = set();
+          if (!s) return '';
+          const rows = s.sequences.map((x, k) => [x, ...s.lines.map((l) => l.ys[k])]);
+          return toCsv(['sequences', ...s.lines.map((l) => l.label)], rows);
+        },
+        json: () => set() ?? null,
+        meta: () => ({ run: last.run, view: 'influence', section: 'over training', curves: id, source: set()?.source }),
       },
-      json: () => set() ?? null,
-      meta: () => ({ run: last.run, view: 'influence', section: 'over training', curves: id, source: set()?.source }),
-    }, o.setStatus);
+      o.setStatus,
+    );
     const chart = createLineChart(panel.body, { ariaLabel: title, height: 240, onPick: o.onPick });
     const notes = h('div', { class: 'formula-note' });
     panel.body.append(notes);
@@ -82,31 +105,54 @@ export function createOverTrainingCurves(parent: HTMLElement, o: {
     for (const set of d?.curves ?? []) {
       const c = chartFor(set.id, set.title);
       c.panel.setTitle(set.title);
-      const series = curveSeries(set, run?.clamps ?? [], (i) => seriesColor(i))
-        .map((s) => ({ ...s, hidden: c.hidden.has(s.id) }));
+      const series = curveSeries(set, run?.clamps ?? [], (i) => seriesColor(i)).map((s) => ({
+        ...s,
+        hidden: c.hidden.has(s.id),
+      }));
       const xDomain = sequencesDomain(run?.totalSequences ?? 0, set.sequences);
       const plot: PlotData = {
-        series, xDomain, yDomain: curveYDomain(set), xScale: opts.xScale, smoothing: opts.smoothing,
+        series,
+        xDomain,
+        yDomain: curveYDomain(set),
+        xScale: opts.xScale,
+        smoothing: opts.smoothing,
         bands: clampBands(run?.clamps ?? [], xDomain[1]),
         refLines: set.ln2 ? [{ id: 'ln2', y: LN2, label: `ln 2: ${LN2_LABEL}`, short: 'ln 2' }] : [],
-        selectedX: shown, xLabel: '# sequences seen', yLabel: set.yLabel,
+        selectedX: shown,
+        xLabel: '# sequences seen',
+        yLabel: set.yLabel,
       };
       c.chart.update(plot, {
-        items: series.map((s) => ({ id: s.id, label: s.label, color: s.color, dash: s.dash, hidden: s.hidden,
-          faded: s.faded })),
+        items: series.map((s) => ({
+          id: s.id,
+          label: s.label,
+          color: s.color,
+          dash: s.dash,
+          hidden: s.hidden,
+          faded: s.faded,
+        })),
         options: {
-          onToggle: (id) => { if (!c.hidden.delete(id)) c.hidden.add(id); redraw(); },
+          onToggle: (id) => {
+            if (!c.hidden.delete(id)) c.hidden.add(id);
+            redraw();
+          },
           dashedRef: set.ln2 ? { label: `ln 2: ${LN2_LABEL}` } : undefined,
           notes: whole.length ? [`Clamped for the whole run: ${whole.join('; ')}`] : [],
         },
       });
-      c.notes.replaceChildren(...[set.formula, aboutNote(set, run?.clamps ?? []), `from ${set.source}`]
-        .filter(Boolean).map((t) => h('div', { text: t })));
+      c.notes.replaceChildren(
+        ...[set.formula, aboutNote(set, run?.clamps ?? []), `from ${set.source}`]
+          .filter(Boolean)
+          .map((t) => h('div', { text: t })),
+      );
     }
   }
 
   return {
     root,
-    update(d, run, shown) { last = { d, run, shown }; redraw(); },
+    update(d, run, shown) {
+      last = { d, run, shown };
+      redraw();
+    },
   };
 }

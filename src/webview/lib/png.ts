@@ -23,7 +23,11 @@ export function crc32(bytes: Uint8Array, crc = 0xffffffff): number {
 
 const SIGNATURE = [137, 80, 78, 71, 13, 10, 26, 10];
 
-export interface PngChunk { type: string; data: Uint8Array; crcOk: boolean }
+export interface PngChunk {
+  type: string;
+  data: Uint8Array;
+  crcOk: boolean;
+}
 
 /** The chunks of a PNG file (throws on a bad signature). */
 export function pngChunks(png: Uint8Array): PngChunk[] {
@@ -45,7 +49,8 @@ export function pngChunks(png: Uint8Array): PngChunk[] {
 export function addPngText(png: Uint8Array, keyword: string, text: string): Uint8Array {
   if (!/^[\x20-\x7e]{1,79}$/.test(keyword)) throw new Error('PNG keyword: 1–79 printable Latin-1 characters');
   const enc = new TextEncoder();
-  const kw = enc.encode(keyword), body = enc.encode(text);
+  const kw = enc.encode(keyword),
+    body = enc.encode(text);
   // keyword \0, compression flag 0, method 0, language tag "" \0, translated keyword "" \0, text.
   const data = new Uint8Array(kw.length + 5 + body.length);
   data.set(kw, 0);
@@ -72,7 +77,10 @@ export function pngTexts(png: Uint8Array): Record<string, string> {
     if (c.type !== 'iTXt' && c.type !== 'tEXt') continue;
     const z = c.data.indexOf(0);
     const key = dec.decode(c.data.subarray(0, z));
-    if (c.type === 'tEXt') { out[key] = String.fromCharCode(...c.data.subarray(z + 1)); continue; }
+    if (c.type === 'tEXt') {
+      out[key] = String.fromCharCode(...c.data.subarray(z + 1));
+      continue;
+    }
     let p = z + 3; // flag, method
     p = c.data.indexOf(0, p) + 1; // language tag
     p = c.data.indexOf(0, p) + 1; // translated keyword

@@ -30,7 +30,15 @@ export function createStepSlider(parent: HTMLElement, o: StepSliderOptions): Ste
   let steps: number[] = [];
   let value: number | null = null;
   let timer: ReturnType<typeof setInterval> | undefined;
-  const input = h('input', { type: 'range', min: 0, max: 0, step: 1, value: 0, 'aria-label': o.label, class: 'step-range' });
+  const input = h('input', {
+    type: 'range',
+    min: 0,
+    max: 0,
+    step: 1,
+    value: 0,
+    'aria-label': o.label,
+    class: 'step-range',
+  });
   const readout = h('output', { class: 'step-readout', 'aria-live': 'off' });
   const index = () => (steps.length === 0 ? -1 : value === null ? steps.length - 1 : nearestIndex(steps, value));
   const render = () => {
@@ -38,10 +46,12 @@ export function createStepSlider(parent: HTMLElement, o: StepSliderOptions): Ste
     input.disabled = steps.length === 0;
     const i = index();
     input.value = String(Math.max(0, i));
-    const txt = i < 0 ? 'no steps yet' : `${fmtInt(steps[i])} sequences${value === null && o.follow ? ' (latest)' : ''}`;
+    const txt =
+      i < 0 ? 'no steps yet' : `${fmtInt(steps[i])} sequences${value === null && o.follow ? ' (latest)' : ''}`;
     readout.textContent = txt;
     input.setAttribute('aria-valuetext', txt);
-    prev.disabled = i <= 0; next.disabled = i < 0 || i >= steps.length - 1;
+    prev.disabled = i <= 0;
+    next.disabled = i < 0 || i >= steps.length - 1;
   };
   const choose = (i: number, final: boolean) => {
     if (steps.length === 0) return;
@@ -54,24 +64,63 @@ export function createStepSlider(parent: HTMLElement, o: StepSliderOptions): Ste
   };
   const prev = button('◀', 'Previous step', () => choose(index() - 1, true), 'btn icon');
   const next = button('▶', 'Next step', () => choose(index() + 1, true), 'btn icon');
-  const stop = () => { if (timer) { clearInterval(timer); timer = undefined; } if (playBtn) { playBtn.setAttribute('aria-pressed', 'false'); playBtn.textContent = 'Play'; } };
-  const playBtn = o.play ? button('Play', 'Play through the steps', () => {
-    if (timer) { stop(); return; }
-    if (index() >= steps.length - 1) choose(0, true);
-    playBtn!.setAttribute('aria-pressed', 'true');
-    playBtn!.textContent = 'Pause';
-    timer = setInterval(() => { if (index() >= steps.length - 1) stop(); else choose(index() + 1, true); }, o.playMs ?? 600);
-  }, 'btn') : undefined;
-  input.addEventListener('input', () => { stop(); choose(Number(input.value), false); });
+  const stop = () => {
+    if (timer) {
+      clearInterval(timer);
+      timer = undefined;
+    }
+    if (playBtn) {
+      playBtn.setAttribute('aria-pressed', 'false');
+      playBtn.textContent = 'Play';
+    }
+  };
+  const playBtn = o.play
+    ? button(
+        'Play',
+        'Play through the steps',
+        () => {
+          if (timer) {
+            stop();
+            return;
+          }
+          if (index() >= steps.length - 1) choose(0, true);
+          playBtn!.setAttribute('aria-pressed', 'true');
+          playBtn!.textContent = 'Pause';
+          timer = setInterval(() => {
+            if (index() >= steps.length - 1) stop();
+            else choose(index() + 1, true);
+          }, o.playMs ?? 600);
+        },
+        'btn',
+      )
+    : undefined;
+  input.addEventListener('input', () => {
+    stop();
+    choose(Number(input.value), false);
+  });
   input.addEventListener('change', () => choose(Number(input.value), true));
-  const root = h('div', { class: 'slider', role: 'group', 'aria-label': o.label },
-    [h('span', { class: 'field-label', text: 'Step' }), prev, input, next, ...(playBtn ? [playBtn] : []), readout]);
+  const root = h('div', { class: 'slider', role: 'group', 'aria-label': o.label }, [
+    h('span', { class: 'field-label', text: 'Step' }),
+    prev,
+    input,
+    next,
+    ...(playBtn ? [playBtn] : []),
+    readout,
+  ]);
   parent.append(root);
   render();
   return {
     root,
-    setSteps(s) { steps = s; render(); },
-    setValue(v) { if (v !== value) { value = v; render(); } },
+    setSteps(s) {
+      steps = s;
+      render();
+    },
+    setValue(v) {
+      if (v !== value) {
+        value = v;
+        render();
+      }
+    },
     value: () => (value === null || steps.length === 0 ? value : steps[index()]),
     stop,
   };

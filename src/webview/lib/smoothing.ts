@@ -7,7 +7,8 @@
 export function emaSmooth(ys: readonly number[], weight: number): number[] {
   const w = Math.min(0.999, Math.max(0, weight));
   if (w === 0) return ys.slice();
-  let m = 0, n = 0;
+  let m = 0,
+    n = 0;
   return ys.map((y) => {
     if (!Number.isFinite(y)) return y;
     m = w * m + (1 - w) * y;

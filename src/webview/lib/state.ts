@@ -4,7 +4,10 @@
  */
 import { vscodeApi, post } from './host';
 
-export interface Persisted<T> { readonly value: T; update(patch: Partial<T>): void }
+export interface Persisted<T> {
+  readonly value: T;
+  update(patch: Partial<T>): void;
+}
 
 function sameKind(a: unknown, b: unknown): boolean {
   if (Array.isArray(a) || Array.isArray(b)) return Array.isArray(a) && Array.isArray(b);
@@ -18,8 +21,10 @@ export function restoreState<T extends Record<string, unknown>>(defaults: T, sav
     const s = saved as Record<string, unknown>;
     for (const k of Object.keys(defaults)) {
       if (!(k in s)) continue;
-      const d = defaults[k], v = s[k];
-      if (d === null ? v === null || typeof v === 'number' || typeof v === 'string' : v !== null && sameKind(d, v)) out[k] = v;
+      const d = defaults[k],
+        v = s[k];
+      if (d === null ? v === null || typeof v === 'number' || typeof v === 'string' : v !== null && sameKind(d, v))
+        out[k] = v;
     }
   }
   return out as T;
@@ -44,7 +49,9 @@ export function persisted<T extends Record<string, unknown>>(defaults: T): Persi
   if (typeof p === 'object' && p !== null && !Array.isArray(p)) prefs = { ...(p as Record<string, unknown>) };
   viewState = value;
   return {
-    get value() { return value; },
+    get value() {
+      return value;
+    },
     update(patch) {
       value = { ...value, ...patch };
       viewState = value;
@@ -54,12 +61,15 @@ export function persisted<T extends Record<string, unknown>>(defaults: T): Persi
 }
 
 /** A saved preference of type `typeof fallback`; `allowed` restricts string values. */
-export function pref<T extends string | number | boolean>(key: string, fallback: T, allowed?: readonly T[]):
-  { get(): T; set(v: T): void } {
+export function pref<T extends string | number | boolean>(
+  key: string,
+  fallback: T,
+  allowed?: readonly T[],
+): { get(): T; set(v: T): void } {
   return {
     get() {
       const v = prefs[key];
-      return typeof v === typeof fallback && (!allowed || allowed.includes(v as T)) ? v as T : fallback;
+      return typeof v === typeof fallback && (!allowed || allowed.includes(v as T)) ? (v as T) : fallback;
     },
     set(v) {
       prefs = { ...prefs, [key]: v };
@@ -70,7 +80,9 @@ export function pref<T extends string | number | boolean>(key: string, fallback:
 }
 
 /** Calls `cb` when the host's preferences were adopted (see applyHostPrefs). */
-export function onPrefs(cb: () => void): void { prefListeners.push(cb); }
+export function onPrefs(cb: () => void): void {
+  prefListeners.push(cb);
+}
 
 /** The host's session preferences: a fresh view adopts them (a restored view keeps its own). */
 export function applyHostPrefs(p: Record<string, string | number | boolean>): boolean {

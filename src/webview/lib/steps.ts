@@ -7,7 +7,8 @@ import type { MetricsRecord } from '../../shared/webviewProtocol';
 /** Key of a curve point: the series and the x (sequences). */
 export const pointKey = (series: string, sequences: number): string => `${series}@${sequences}`;
 /** Key of an attention cell; `layer` is 0-based as in the data. */
-export const cellKey = (layer: number, head: number, query: number, key: number): string => `${layer}:${head}:${query}:${key}`;
+export const cellKey = (layer: number, head: number, query: number, key: number): string =>
+  `${layer}:${head}:${query}:${key}`;
 /** Key of a matrix cell. */
 export const matrixKey = (row: number, col: number): string => `${row}:${col}`;
 
@@ -31,10 +32,12 @@ export function uniqueSorted(xs: Iterable<number>): number[] {
 /** Index of the value in sorted `steps` nearest to x (ties go to the earlier); -1 when empty. */
 export function nearestIndex(steps: readonly number[], x: number): number {
   if (steps.length === 0) return -1;
-  let lo = 0, hi = steps.length - 1;
+  let lo = 0,
+    hi = steps.length - 1;
   while (hi - lo > 1) {
     const mid = (lo + hi) >> 1;
-    if (steps[mid] <= x) lo = mid; else hi = mid;
+    if (steps[mid] <= x) lo = mid;
+    else hi = mid;
   }
   return Math.abs(steps[hi] - x) < Math.abs(x - steps[lo]) ? hi : lo;
 }
@@ -51,6 +54,8 @@ export function floorStep(steps: readonly number[], x: number | null): number | 
   if (steps.length === 0) return null;
   if (x === null) return steps[steps.length - 1];
   let best = steps[0];
-  for (const s of steps) if (s <= x) best = s; else break;
+  for (const s of steps)
+    if (s <= x) best = s;
+    else break;
   return best;
 }

@@ -64,7 +64,15 @@ export function cssVar(name: string, fallback: string): string {
 /** Calls back when VS Code switches theme (body class or the root's variables change). */
 export function onThemeChange(cb: () => void): void {
   let queued = false;
-  const run = () => { if (!queued) { queued = true; requestAnimationFrame(() => { queued = false; cb(); }); } };
+  const run = () => {
+    if (!queued) {
+      queued = true;
+      requestAnimationFrame(() => {
+        queued = false;
+        cb();
+      });
+    }
+  };
   const mo = new MutationObserver(run);
   mo.observe(document.body, { attributes: true, attributeFilter: ['class'] });
   mo.observe(document.documentElement, { attributes: true, attributeFilter: ['style', 'class'] });
@@ -77,14 +85,19 @@ export function viridis(domain: [number, number]) {
 
 /** RdBu on [lo, 0, hi] with blue for negative values (App Fig 11), clamped. */
 export function diverging(domain: [number, number]) {
-  return scaleDiverging((t: number) => interpolateRdBu(1 - t)).domain([domain[0], 0, domain[1]]).clamp(true);
+  return scaleDiverging((t: number) => interpolateRdBu(1 - t))
+    .domain([domain[0], 0, domain[1]])
+    .clamp(true);
 }
 
 /** Black or white text, whichever reads better on `fill` (WCAG relative luminance). */
 export function textOn(fill: string): string {
   const c = d3color(fill)?.rgb();
   if (!c) return 'currentColor';
-  const lin = (u: number) => { const s = u / 255; return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4; };
+  const lin = (u: number) => {
+    const s = u / 255;
+    return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+  };
   const L = 0.2126 * lin(c.r) + 0.7152 * lin(c.g) + 0.0722 * lin(c.b);
   return L > 0.179 ? '#000000' : '#ffffff';
 }

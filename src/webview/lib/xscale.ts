@@ -35,11 +35,15 @@ export function logDomain(linear: [number, number], xs: Iterable<number>): [numb
 /** Log ticks: 1·10^k, else 1, 2, 5 ·10^k when they fit (≥ `minPx` apart on average). */
 export function logTicks(domain: [number, number], width: number, minPx = 55): number[] {
   const [lo, hi] = domain;
-  const all: number[] = [], ones: number[] = [];
+  const all: number[] = [],
+    ones: number[] = [];
   for (let k = Math.floor(Math.log10(lo)); k <= Math.ceil(Math.log10(hi)); k++) {
     for (const m of [1, 2, 5]) {
       const v = m * 10 ** k;
-      if (v >= lo * (1 - 1e-9) && v <= hi * (1 + 1e-9)) { all.push(v); if (m === 1) ones.push(v); }
+      if (v >= lo * (1 - 1e-9) && v <= hi * (1 + 1e-9)) {
+        all.push(v);
+        if (m === 1) ones.push(v);
+      }
     }
   }
   // Less than two ticks inside: label the ends too.
@@ -55,14 +59,20 @@ export function makeXAxis(mode: XScaleMode, domain: [number, number], width: num
     const s = scaleLog().domain(d).range([0, width]);
     const f = ((x: number) => (x > 0 ? s(x) : NaN)) as XAxis;
     return Object.assign(f, {
-      mode, domain: d, invert: (px: number) => s.invert(px),
-      ticks: (w: number) => logTicks(d, w), places: (x: number) => x > 0,
+      mode,
+      domain: d,
+      invert: (px: number) => s.invert(px),
+      ticks: (w: number) => logTicks(d, w),
+      places: (x: number) => x > 0,
     });
   }
   const s = scaleLinear().domain(domain).range([0, width]);
   const f = ((x: number) => s(x)) as XAxis;
   return Object.assign(f, {
-    mode, domain, invert: (px: number) => s.invert(px),
-    ticks: (w: number) => s.ticks(Math.max(2, Math.floor(w / 70))), places: () => true,
+    mode,
+    domain,
+    invert: (px: number) => s.invert(px),
+    ticks: (w: number) => s.ticks(Math.max(2, Math.floor(w / 70))),
+    places: () => true,
   });
 }

@@ -19,7 +19,13 @@ function nextRun(a: InductionLabApi): { messages: FromChildMessage[]; done: Prom
   const messages: FromChildMessage[] = [];
   let sub: vscode.Disposable;
   const done = new Promise<FromChildMessage[]>((resolve) => {
-    sub = a.manager.onMessage((_r, m) => { messages.push(m); if (m.type === 'finished') { sub.dispose(); resolve(messages); } });
+    sub = a.manager.onMessage((_r, m) => {
+      messages.push(m);
+      if (m.type === 'finished') {
+        sub.dispose();
+        resolve(messages);
+      }
+    });
   });
   return { messages, done };
 }
@@ -31,7 +37,9 @@ describe('Training lifecycle in the real extension host', function () {
   let runDir = '';
   const made: string[] = [];
   // Leave the fixture workspace as it was for the other suites.
-  after(() => { for (const d of made) fs.rmSync(d, { recursive: true, force: true }); });
+  after(() => {
+    for (const d of made) fs.rmSync(d, { recursive: true, force: true });
+  });
 
   it('trains a tiny run in a child process: started → metrics → checkpoint → finished', async () => {
     const a = await api();
@@ -40,7 +48,8 @@ describe('Training lifecycle in the real extension host', function () {
     made.push(runDir);
     const messages = await watch.done;
     const types = messages.map((m) => m.type);
-    for (const t of ['started', 'metrics', 'checkpoint', 'finished'] as const) assert.ok(types.includes(t), `no ${t} message in ${types.join(',')}`);
+    for (const t of ['started', 'metrics', 'checkpoint', 'finished'] as const)
+      assert.ok(types.includes(t), `no ${t} message in ${types.join(',')}`);
     const fin = messages.find((m) => m.type === 'finished') as Extract<FromChildMessage, { type: 'finished' }>;
     assert.equal(fin.status, 'completed');
     const run = JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8'));
@@ -51,7 +60,9 @@ describe('Training lifecycle in the real extension host', function () {
     assert.equal(fs.readFileSync(path.join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').length, 4);
     assert.ok(fs.existsSync(path.join(runDir, 'checkpoints', 'seq-192.safetensors')));
     // The completion notification: its unique name, final losses, and report.md to open.
-    const notice = a.manager.notices.find((n) => n.includes(path.basename(runDir).slice(-4)) && n.includes('completed in'));
+    const notice = a.manager.notices.find(
+      (n) => n.includes(path.basename(runDir).slice(-4)) && n.includes('completed in'),
+    );
     assert.ok(notice, `no completion notice in ${JSON.stringify(a.manager.notices)}`);
     assert.match(notice!, /^smoke · no clamps · #[0-9a-f]{4} completed in .* · final loss train \d\.\d{3}/);
   });
@@ -72,15 +83,23 @@ describe('Training lifecycle in the real extension host', function () {
   it('Compute Measures over Training (by run id): every checkpoint, both counters in the notification', async () => {
     const a = await api();
     const r = await vscode.commands.executeCommand<{ runId: string; cancelled: boolean }>(
-      'inductionLab.computeOverTraining', path.basename(runDir), { measures: ['dense', 'influence-matrix'], subsample: 20 });
+      'inductionLab.computeOverTraining',
+      path.basename(runDir),
+      { measures: ['dense', 'influence-matrix'], subsample: 20 },
+    );
     assert.deepEqual(r, { runId: path.basename(runDir), cancelled: false });
     const aggregate = path.join(runDir, 'measures', 'influence-matrix-over-training-sub20.json');
     const agg = JSON.parse(fs.readFileSync(aggregate, 'utf8'));
     assert.deepEqual(agg.sequences, [64, 128, 192]);
     const msgs = a.manager.progressMessages;
-    assert.ok(msgs.some((m) => /^checkpoints \d\/3/.test(m)), `no checkpoints n/3 in ${JSON.stringify(msgs)}`);
-    assert.ok(msgs.some((m) => /influence-matrix \d+\/264 configurations/.test(m)),
-      `no n/264 in ${JSON.stringify(msgs)}`);
+    assert.ok(
+      msgs.some((m) => /^checkpoints \d\/3/.test(m)),
+      `no checkpoints n/3 in ${JSON.stringify(msgs)}`,
+    );
+    assert.ok(
+      msgs.some((m) => /influence-matrix \d+\/264 configurations/.test(m)),
+      `no n/264 in ${JSON.stringify(msgs)}`,
+    );
   });
 
   it('the runs tree lists the new run with its checkpoints, and hovering its step in metrics.jsonl shows the heads', async () => {
@@ -90,12 +109,24 @@ describe('Training lifecycle in the real extension host', function () {
     const node = roots.find((n) => n.kind === 'run' && n.dir === runDir);
     assert.ok(node, 'run in tree');
     const cks = await a.runs.getChildren(node);
-    assert.deepEqual(cks.map((c) => (c.kind === 'checkpoint' ? c.sequences : -1)), [64, 128, 192]);
+    assert.deepEqual(
+      cks.map((c) => (c.kind === 'checkpoint' ? c.sequences : -1)),
+      [64, 128, 192],
+    );
     const doc = await vscode.workspace.openTextDocument(path.join(runDir, 'metrics.jsonl'));
-    const line = doc.getText().split('\n').findIndex((l) => l.includes('"sequences":128'));
+    const line = doc
+      .getText()
+      .split('\n')
+      .findIndex((l) => l.includes('"sequences":128'));
     assert.ok(line >= 0);
-    const hovers = await vscode.commands.executeCommand<vscode.Hover[]>('vscode.executeHoverProvider', doc.uri, new vscode.Position(line, 5));
-    const text = hovers.flatMap((h) => h.contents.map((c) => (typeof c === 'string' ? c : (c as vscode.MarkdownString).value))).join('\n');
+    const hovers = await vscode.commands.executeCommand<vscode.Hover[]>(
+      'vscode.executeHoverProvider',
+      doc.uri,
+      new vscode.Position(line, 5),
+    );
+    const text = hovers
+      .flatMap((h) => h.contents.map((c) => (typeof c === 'string' ? c : (c as vscode.MarkdownString).value)))
+      .join('\n');
     assert.match(text, /checkpoint at \*\*128\*\* sequences/);
     assert.match(text, /data:image\/svg\+xml;base64,/);
     assert.match(text, /Strongest induction head: \*\*L2H\d\*\*/);
@@ -104,18 +135,28 @@ describe('Training lifecycle in the real extension host', function () {
   it('cancel stops a run with a checkpoint, and resume finishes it', async () => {
     const a = await api();
     const watch = nextRun(a);
-    const dir = await a.startRun({ preset: 'smoke', config: { ...tiny, train: { ...tiny.train, sequences: 64_000, evalEvery: 32_000, checkpointEvery: 32_000 } } });
+    const dir = await a.startRun({
+      preset: 'smoke',
+      config: { ...tiny, train: { ...tiny.train, sequences: 64_000, evalEvery: 32_000, checkpointEvery: 32_000 } },
+    });
     made.push(dir);
     // Cancel once it is training.
     await new Promise<void>((resolve) => {
-      const sub = a.manager.onMessage((_r, m) => { if (m.type === 'progress') { sub.dispose(); resolve(); } });
+      const sub = a.manager.onMessage((_r, m) => {
+        if (m.type === 'progress') {
+          sub.dispose();
+          resolve();
+        }
+      });
     });
     // One limit for every child: with one slot, the training run leaves none for a measure task.
     const cfg = vscode.workspace.getConfiguration('inductionLab');
     await cfg.update('maxConcurrentRuns', 1, vscode.ConfigurationTarget.Global);
     try {
-      await assert.rejects(a.manager.runTask({ title: 'refused', args: ['measure', dir, '--checkpoints', 'all'] }),
-        /1 of 1 training slots are busy/);
+      await assert.rejects(
+        a.manager.runTask({ title: 'refused', args: ['measure', dir, '--checkpoints', 'all'] }),
+        /1 of 1 training slots are busy/,
+      );
     } finally {
       await cfg.update('maxConcurrentRuns', undefined, vscode.ConfigurationTarget.Global);
     }
@@ -129,7 +170,10 @@ describe('Training lifecycle in the real extension host', function () {
     assert.ok(cks.length >= 1, 'a checkpoint to resume from');
     const stoppedAt = rj.sequences as number;
     assert.ok(stoppedAt < 64_000);
-    assert.ok(a.manager.notices.some((n) => n.includes('stopped at') && n.includes('Resume continues')), 'a stop notice with Resume');
+    assert.ok(
+      a.manager.notices.some((n) => n.includes('stopped at') && n.includes('Resume continues')),
+      'a stop notice with Resume',
+    );
 
     const resumeWatch = nextRun(a);
     const resumeDone = resumeWatch.done;
@@ -138,7 +182,11 @@ describe('Training lifecycle in the real extension host', function () {
     // Resume from the tree item, but only a little further: stop again after it restarted from the checkpoint.
     await vscode.commands.executeCommand('inductionLab.resumeRun', node);
     const started = await new Promise<Extract<FromChildMessage, { type: 'started' }>>((resolve) => {
-      const check = () => { const s = resumeWatch.messages.find((m) => m.type === 'started'); if (s) resolve(s as never); else setTimeout(check, 50); };
+      const check = () => {
+        const s = resumeWatch.messages.find((m) => m.type === 'started');
+        if (s) resolve(s as never);
+        else setTimeout(check, 50);
+      };
       check();
     });
     assert.equal(started.startSequences, stoppedAt);

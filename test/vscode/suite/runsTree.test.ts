@@ -47,7 +47,10 @@ describe('Runs tree', () => {
     for (const expected of fixture.runs) {
       const node = roots.find((r) => r.name === expected.label)!;
       const children = (await runs.getChildren(node)) as CheckpointNode[];
-      assert.deepEqual(children.map((c) => c.sequences), expected.checkpoints);
+      assert.deepEqual(
+        children.map((c) => c.sequences),
+        expected.checkpoints,
+      );
       assert.deepEqual(
         children.map((c) => runs.getTreeItem(c).label),
         expected.checkpoints.map((n) => `seq ${n.toLocaleString('en-US')}`),
@@ -72,7 +75,10 @@ describe('Runs tree', () => {
       assert.match(text, new RegExp(cp.sequences.toLocaleString('en-US')));
       // Each eval loss logged at exactly this checkpoint's sequences, to 4 decimals.
       for (const [name, loss] of Object.entries(expected.losses[String(cp.sequences)] ?? {})) {
-        assert.ok(text.includes(loss.toFixed(4)), `loss ${loss.toFixed(4)} of ${name} missing from ${JSON.stringify(text)}`);
+        assert.ok(
+          text.includes(loss.toFixed(4)),
+          `loss ${loss.toFixed(4)} of ${name} missing from ${JSON.stringify(text)}`,
+        );
       }
     }
   });

@@ -19,7 +19,8 @@ function declaredKernels(): Map<string, number> {
   const src = fs.readFileSync(path.join(DIR, 'kernels.ts'), 'utf8');
   const body = /export interface KernelExports \{([\s\S]*?)\n\}/.exec(src)![1];
   const out = new Map<string, number>();
-  for (const m of body.matchAll(/^\s*(\w+)\(([^)]*)\):/gm)) out.set(m[1], m[2].trim() ? m[2].split(',').length : 0);
+  for (const m of body.matchAll(/^\s*(\w+)\(([^)]*)\):/gm))
+    out.set(m[1], m[2].split(',').filter((a) => a.trim()).length); // a trailing comma is no argument
   return out;
 }
 

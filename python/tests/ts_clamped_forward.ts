@@ -5,7 +5,7 @@
  * sites [B, H, T, T] as the engine computes them). One process for every clamp combination: tsx starts slowly.
  */
 import * as fs from 'node:fs';
-import { tf, initBackend } from '../../src/engine/tf';
+import { tf, initBackend } from '../../src/engine/model/tf';
 import { readCheckpoint } from '../../src/engine/model/checkpoint';
 import { TfWeights } from '../../src/engine/model/tfModel';
 import { clampedForward } from '../../src/engine/clamps/apply';

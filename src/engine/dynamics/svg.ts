@@ -3,22 +3,7 @@
  * by log training time (viridis), cusps ringed, and the explained variance of the first components.
  */
 import type { DynamicsFile } from '../../shared/llc';
-
-const esc = (s: string) => s.replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c]!);
-
-function viridis(t: number): string {
-  const stops = [
-    [68, 1, 84],
-    [59, 82, 139],
-    [33, 145, 140],
-    [94, 201, 98],
-    [253, 231, 37],
-  ];
-  const x = Math.max(0, Math.min(1, t)) * (stops.length - 1),
-    i = Math.min(stops.length - 2, Math.floor(x)),
-    f = x - i;
-  return `rgb(${[0, 1, 2].map((k) => Math.round(stops[i][k] + (stops[i + 1][k] - stops[i][k]) * f)).join(',')})`;
-}
+import { escapeXml as esc, viridis } from '../io/svgParts';
 
 export function dynamicsSvg(f: DynamicsFile): string {
   const P = 260,

@@ -5,23 +5,9 @@
  * boundaries as lines and stages as bands on every panel). Light background, viridis / Dark2 colours.
  */
 import type { LlcCalibrationFile, LlcCheckpointFile, LlcRunFile } from '../../shared/llc';
+import { escapeXml as esc, viridis } from '../io/svgParts';
 
-const esc = (s: string) => s.replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c]!);
 const DARK2 = ['#1b9e77', '#d95f02', '#7570b3', '#e7298a', '#66a61e', '#e6ab02', '#a6761d', '#666666'];
-
-function viridis(t: number): string {
-  const stops = [
-    [68, 1, 84],
-    [59, 82, 139],
-    [33, 145, 140],
-    [94, 201, 98],
-    [253, 231, 37],
-  ];
-  const x = Math.max(0, Math.min(1, t)) * (stops.length - 1),
-    i = Math.min(stops.length - 2, Math.floor(x)),
-    f = x - i;
-  return `rgb(${[0, 1, 2].map((k) => Math.round(stops[i][k] + (stops[i + 1][k] - stops[i][k]) * f)).join(',')})`;
-}
 
 const title = (t: string): string => `<text x="8" y="20" font-size="14" font-weight="bold">${esc(t)}</text>`;
 

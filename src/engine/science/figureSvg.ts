@@ -2,6 +2,8 @@
  * Figures as data and as SVG (no DOM needed): a grid of panels, each a line chart or a heatmap. The CLI
  * writes them next to their data (JSON, CSV); docs/reproduction.md embeds them.
  */
+import { escapeXml as esc, viridis } from '../io/svgParts';
+
 export interface LineSeries {
   label: string;
   xs: number[];
@@ -56,7 +58,6 @@ export interface FigureData {
 // Dark2 (colour-blind-considerate qualitative), as the paper's Fig 3b.
 export const DARK2 = ['#1b9e77', '#d95f02', '#7570b3', '#e7298a', '#66a61e', '#e6ab02', '#a6761d', '#666666'];
 
-const esc = (s: string) => s.replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c]!);
 const fmt = (x: number) =>
   Math.abs(x) >= 1e6
     ? `${+(x / 1e6).toFixed(2)}M`
@@ -71,20 +72,6 @@ function rdbu(t: number): string {
   const f = Math.abs(c);
   return `rgb(${[0, 1, 2].map((k) => Math.round(247 + (a[k] - 247) * f)).join(',')})`;
 }
-function viridisLite(t: number): string {
-  const stops = [
-    [68, 1, 84],
-    [59, 82, 139],
-    [33, 145, 140],
-    [94, 201, 98],
-    [253, 231, 37],
-  ];
-  const x = Math.max(0, Math.min(1, t)) * (stops.length - 1),
-    i = Math.min(stops.length - 2, Math.floor(x)),
-    f = x - i;
-  return `rgb(${[0, 1, 2].map((k) => Math.round(stops[i][k] + (stops[i + 1][k] - stops[i][k]) * f)).join(',')})`;
-}
-
 function linePanel(p: LinePanel, x0: number, y0: number, W: number, H: number): string {
   const m = { l: 44, r: 22, t: 22, b: 34 };
   const all = p.series.flatMap((s) => s.ys.filter(Number.isFinite));
@@ -172,7 +159,7 @@ function heatPanel(p: HeatPanel, x0: number, y0: number, W: number, H: number): 
   const [lo, hi] = p.domain;
   p.values.forEach((row, i) =>
     row.forEach((v, j) => {
-      const c = p.signed ? rdbu(v / Math.max(Math.abs(lo), Math.abs(hi))) : viridisLite((v - lo) / (hi - lo || 1));
+      const c = p.signed ? rdbu(v / Math.max(Math.abs(lo), Math.abs(hi))) : viridis((v - lo) / (hi - lo || 1));
       o.push(
         `<rect x="${x0 + left + j * cell}" y="${y0 + top + i * cell}" width="${cell}" height="${cell}" fill="${c}"><title>${esc(`${p.rows[i]} × ${p.cols[j]}: ${v.toFixed(4)}`)}</title></rect>`,
       );

@@ -7,6 +7,7 @@ import { RunDir, writeFileAtomic } from '../io';
 import type { MetricsRecord } from '../../shared/protocol';
 import { describeClamp } from '../clamps/spec';
 import type { RunJson } from './trainer';
+import { escapeXml } from '../io/svgParts';
 
 const LN2 = Math.log(2);
 
@@ -82,9 +83,6 @@ export function lossSvg(rows: MetricsRecord[], title: string): string {
   return parts.join('\n');
 }
 
-function escapeXml(s: string): string {
-  return s.replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c]!);
-}
 export function fmtSeq(x: number): string {
   return x >= 1e6 ? `${+(x / 1e6).toFixed(2)}M` : x >= 1e3 ? `${+(x / 1e3).toFixed(1)}k` : `${Math.round(x)}`;
 }

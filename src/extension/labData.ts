@@ -55,10 +55,11 @@ export function runSummary(dir: string): RunSummary {
 }
 
 /** Every run under the runs roots, newest first (the runs tree's order); unreadable folders are skipped. */
-export function findRuns(roots: string[]): RunInfo[] {
+/** The runs under `roots`, newest first; `groups`: with the runs of subcircuits/ and reproduce/ (Compare lists them). */
+export function findRuns(roots: string[], o: { groups?: boolean } = {}): RunInfo[] {
   const out: RunInfo[] = [];
   const listed = roots
-    .flatMap((root) => [...listRuns(root)])
+    .flatMap((root) => [...listRuns(root, o)])
     .sort((a, b) => compareNewestFirst(orderKey(a), orderKey(b)));
   for (const r of listed) {
     try {

@@ -138,7 +138,7 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
   // ---- state ----
 
   refreshRuns(): RunInfo[] {
-    this.runs = findRuns(this.roots());
+    this.runs = findRuns(this.roots(), { groups: true }); // subcircuit and reproduce runs too (Compare)
     if (this.chosenRunId && !this.runs.some((r) => r.summary.id === this.chosenRunId)) this.chosenRunId = undefined;
     for (const c of this.conns) this.sendRuns(c);
     return this.runs;

@@ -177,6 +177,8 @@ test('one reader, one order: the tree (runListing) and the views (labData.findRu
       findRuns([root]).map((r) => r.summary.id),
       want,
     );
+    // The views (Compare) also list the grouped runs.
+    assert.ok(findRuns([root], { groups: true }).some((r) => r.summary.id === 'subcircuits-fast-seed5-noclamp'));
     const all = listRuns(root, { groups: true });
     assert.deepEqual(
       all.filter((e) => e.group).map((e) => [e.group, e.id]),

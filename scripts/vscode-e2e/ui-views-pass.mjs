@@ -250,22 +250,19 @@ export async function runViewsSteps({ page, step, screenshot, workspace, pass })
     await palette(page, 'Induction Lab: Compare Runs');
     const pickRow = page.locator('.quick-input-widget .monaco-list-row');
     await pickRow.first().waitFor({ timeout: STEP_TIMEOUT });
-    // Pick the listed runs (a click toggles a row of the multi-select pick), then accept. The list is virtual
-    // and re-renders as rows toggle: a row that went away is skipped, but at least two must be picked.
-    let picked = 0;
+    // Pick the first runs from the keyboard (clicks on the virtual list time out on a loaded machine): the
+    // first ArrowDown moves into the list, Space toggles the focused row's checkbox.
     const n = await pickRow.count();
-    for (let i = 0; i < n; i++) {
-      if (
-        await pickRow
-          .nth(i)
-          .click({ timeout: 3000 })
-          .then(
-            () => true,
-            () => false,
-          )
-      )
-        picked++;
+    const focused = page.locator('.quick-input-widget .monaco-list-row.focused');
+    await page.keyboard.press('ArrowDown');
+    for (let i = 0; i < Math.min(n, 4); i++) {
+      await focused.first().waitFor({ timeout: STEP_TIMEOUT });
+      await page.keyboard.press('Space');
+      await page.keyboard.press('ArrowDown');
     }
+    const row = '.quick-input-widget .monaco-list-row';
+    const checked = `${row}[aria-checked="true"], ${row} [aria-checked="true"], ${row} input[type=checkbox]:checked`;
+    const picked = await page.locator(checked).count();
     if (picked < 2) throw new Error(`picked ${picked} of ${n} runs in the Compare picker`);
     await page.keyboard.press('Enter');
     const cmp = await webviewFrame(page, '.compare-groups');

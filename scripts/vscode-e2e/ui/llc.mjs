@@ -33,7 +33,11 @@ export async function llc(ui) {
   await step('palette "Essential Dynamics" → the trajectory; clicking a point selects that checkpoint', async () => {
     await page.mouse.move(700, 450);
     await palette('Induction Lab: Essential Dynamics');
-    await quickPick('Essential dynamics of', 'smoke');
+    // The picker can lose focus to the LLC task's closing notification: open it once more if so.
+    await quickPick('Essential dynamics of', 'smoke').catch(async () => {
+      await palette('Induction Lab: Essential Dynamics');
+      await quickPick('Essential dynamics of', 'smoke');
+    });
     await page.keyboard.press('Enter');
     frame = await ui.webviewFrame('svg.ed circle.ed-point', 180_000);
     const points = frame.locator('svg.ed circle.ed-point');

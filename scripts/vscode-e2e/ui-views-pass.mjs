@@ -247,8 +247,21 @@ export async function runViewsSteps({ page, step, screenshot, workspace, pass })
       async () => (await lines.count()) >= 2,
       async () => `subcircuit curves: ${await lines.count()}`,
     );
-    await palette(page, 'Induction Lab: Compare Runs');
+    // The picker closes when focus moves (a view finishing its redraw can take it): open it until it stays.
     const pickRow = page.locator('.quick-input-widget .monaco-list-row');
+    const title = page.locator('.quick-input-widget .quick-input-title', { hasText: 'Compare which runs' });
+    for (let attempt = 1; ; attempt++) {
+      await page.waitForTimeout(1500); // let the subcircuit view settle first
+      await palette(page, 'Induction Lab: Compare Runs');
+      const open = await title
+        .first()
+        .waitFor({ timeout: 15_000 })
+        .then(() => page.waitForTimeout(1000))
+        .then(() => title.first().isVisible())
+        .catch(() => false);
+      if (open) break;
+      if (attempt === 3) throw new Error('the Compare picker did not stay open (3 attempts)');
+    }
     await pickRow.first().waitFor({ timeout: STEP_TIMEOUT });
     // Pick the first runs from the keyboard (clicks on the virtual list time out on a loaded machine): the
     // first ArrowDown moves into the list, Space toggles the focused row's checkbox.

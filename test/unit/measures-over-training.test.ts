@@ -288,7 +288,8 @@ test('a SIGKILLed measure --checkpoints all resumes: finished units are not reco
     '--workers',
     '1',
   ]);
-  const files = () => (fs.existsSync(mdir) ? fs.readdirSync(mdir).filter((f) => /-seq-\d+/.test(f)) : []);
+  const files = () =>
+    fs.existsSync(mdir) ? fs.readdirSync(mdir).filter((f) => /-seq-\d+/.test(f) && !f.includes('.tmp-')) : [];
   const done = () => seqs.filter((s) => files().includes(`additivity-seq-${s}-sub64.json`));
   const child = spawn(process.execPath, args, { stdio: 'ignore' });
   const t = setInterval(() => {

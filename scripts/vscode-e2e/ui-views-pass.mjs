@@ -51,27 +51,6 @@ async function webviewFrame(page, selector, timeout = STEP_TIMEOUT) {
   throw new Error(`no webview frame with ${selector}`);
 }
 
-/** Runs a command from the palette (F1), after taking focus back from any webview or hover. */
-async function palette(page, title) {
-  await page.mouse.move(1000, 700);
-  await page.keyboard.press('Escape');
-  await page.waitForTimeout(300);
-  await page
-    .locator('.part.editor')
-    .first()
-    .click({ position: { x: 300, y: 300 }, force: true });
-  await page.keyboard.press('F1');
-  const input = page.locator('.quick-input-widget input');
-  await input.waitFor({ timeout: STEP_TIMEOUT });
-  await input.fill(`>${title}`);
-  // Wait until the filtered list focuses the row, so Enter runs it (not the row focused before).
-  await page
-    .locator('.quick-input-widget .monaco-list-row.focused', { hasText: title })
-    .first()
-    .waitFor({ timeout: STEP_TIMEOUT });
-  await page.keyboard.press('Enter');
-}
-
 /**
  * Switches the colour theme by writing the workspace's settings (VS Code applies them live), e.g.
  * "Dark Modern", "Light Modern", "Default High Contrast"; waits until the webviews' body class says so.
@@ -107,7 +86,7 @@ const runLine = (f) => f.locator('.run-header').first().innerText();
  * @param {{ page: any, step: (name: string, fn: () => Promise<void>) => Promise<void>,
  *   screenshot: (name: string) => Promise<unknown>, workspace: string, pass: string }} ctx
  */
-export async function runViewsSteps({ page, step, screenshot, workspace, pass }) {
+export async function runViewsSteps({ page, step, screenshot, workspace, pass, palette }) {
   await step('hovering the loss chart at a known x selects the nearest evaluation', async () => {
     const run = findRun(workspace, 'smoke');
     const xs = run.metrics.map((m) => m.sequences);
@@ -239,7 +218,7 @@ export async function runViewsSteps({ page, step, screenshot, workspace, pass })
         });
       writeFileSync(join(dir, 'metrics.jsonl'), Array.from({ length: 9 }, (_, i) => row(i) + '\n').join(''));
     }
-    await palette(page, 'Induction Lab: Show Subcircuit Progress');
+    await palette('Induction Lab: Show Subcircuit Progress');
     const sub = await webviewFrame(page, 'svg[aria-label="Subcircuit evolution, small multiples"]');
     const lines = sub.locator('path.line.main');
     await until(
@@ -252,7 +231,7 @@ export async function runViewsSteps({ page, step, screenshot, workspace, pass })
     const title = page.locator('.quick-input-widget .quick-input-title', { hasText: 'Compare which runs' });
     for (let attempt = 1; ; attempt++) {
       await page.waitForTimeout(1500); // let the subcircuit view settle first
-      await palette(page, 'Induction Lab: Compare Runs');
+      await palette('Induction Lab: Compare Runs');
       const open = await title
         .first()
         .waitFor({ timeout: 15_000 })
@@ -290,7 +269,7 @@ export async function runViewsSteps({ page, step, screenshot, workspace, pass })
     const run = findRun(workspace, 'smoke');
     const name = run.json.name ?? run.id;
     // Opened for the active run (the smoke run); after a reload the host's fallback would be another run.
-    await palette(page, 'Induction Lab: Show Influence Matrix');
+    await palette('Induction Lab: Show Influence Matrix');
     // The command may ask which run (a quick pick): take the smoke run.
     await page.waitForTimeout(1000);
     if (
@@ -315,7 +294,7 @@ export async function runViewsSteps({ page, step, screenshot, workspace, pass })
       async () => `influence panel shows ${JSON.stringify(await runLine(f))}, not ${name}`,
     );
     await screenshot('views-influence-before-reload');
-    await palette(page, 'Developer: Reload Window');
+    await palette('Developer: Reload Window');
     await page.waitForTimeout(1500);
     await page.locator('.monaco-workbench').waitFor({ timeout: STEP_TIMEOUT });
     const panels = [

@@ -412,7 +412,7 @@ function renderHeader(): void {
     const st = llc.stages.stages.length;
     const lt = llc.learningTime;
     const stages = st
-      ? `${st} stages (critical points of the smoothed LLC over log-time)`
+      ? `${st} stage${st === 1 ? '' : 's'} (critical points of the smoothed LLC over log-time)`
       : 'no stage boundary above the noise';
     const learned = lt?.reached && lt.sequences !== null ? `${fmtInt(lt.sequences)} sequences` : 'not reached';
     lines.push(`${stages} · learning time of the loss: ${learned}`);

@@ -27,15 +27,7 @@ import type {
   LlcRunFile,
   LlcSettings,
 } from '../../shared/llc';
-import {
-  ChainResult,
-  SgldOptions,
-  summarize,
-  validateSgldOptions,
-  defaultNbeta,
-  ResolvedSgldSettings,
-  Baseline,
-} from './sampler';
+import { ChainResult, SgldOptions, summarize, validateSgldOptions, defaultNbeta, Baseline } from './sampler';
 import { diagnosed } from './diagnostics';
 import { DEFAULT_EPSILONS, DEFAULT_NBETA_MULTIPLIERS, calibrate } from './calibrate';
 import { findStages } from './stages';
@@ -338,7 +330,7 @@ async function computeCheckpoint(
   if (results.length < jobs.length || results.some((r) => r.cancelled)) return null;
   const by = new Map<string | null, LlcJobResult[]>();
   for (const r of results) by.set(owner.get(r.id)!, [...(by.get(owner.get(r.id)!) ?? []), r]);
-  const detail = (rs: LlcJobResult[]): { d: LlcDetail; settings: ResolvedSgldSettings } => {
+  const detail = (rs: LlcJobResult[]): { d: LlcDetail; settings: LlcSettings } => {
     const chains: ChainResult[] = rs.flatMap((r) => r.chains);
     const baseline: Baseline = rs[0].baseline;
     const est = summarize(
@@ -696,7 +688,7 @@ async function calibrationCommand(
   let nextId = 0;
   for (const ref of refs) {
     if (io.shouldStop?.()) break;
-    let settings: ResolvedSgldSettings | null = null;
+    let settings: LlcSettings | null = null;
     // Cells are requested together; a small batcher sends them to the pool as one run.
     const pending: Array<{
       eps: number;

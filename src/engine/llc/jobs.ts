@@ -10,7 +10,8 @@ import { readCheckpoint } from '../model/checkpoint';
 import { readRunConfig } from '../measures/dense';
 import { RunConfig } from '../train/runConfig';
 import { SgldKernel } from './kernel';
-import { Baseline, ChainResult, ResolvedSgldSettings, SgldOptions, sampleChains } from './sampler';
+import { Baseline, ChainResult, SgldOptions, sampleChains } from './sampler';
+import type { LlcSettings } from '../../shared/llc';
 import { EngineChoice, activeClamps, chooseEngine, flatten, headRanges, transformerTarget } from './transformerTarget';
 import { initBackend } from '../model/tf';
 import type { SgldTarget } from './sampler';
@@ -31,7 +32,7 @@ export interface LlcJob {
 
 export interface LlcJobResult {
   id: number;
-  settings: ResolvedSgldSettings;
+  settings: LlcSettings;
   baseline: Baseline;
   chains: ChainResult[];
   cancelled: boolean;

@@ -26,6 +26,7 @@
  */
 import { Rng } from '../data/rng';
 import { Ranges, SgldKernel } from './kernel';
+import type { LlcSettings } from '../../shared/llc';
 
 export type { Ranges } from './kernel';
 
@@ -101,24 +102,6 @@ export interface ChainResult {
   steps: number;
 }
 
-export interface ResolvedSgldSettings {
-  epsilon: number;
-  gamma: number;
-  nbeta: number;
-  nbetaDefault: number;
-  chains: number;
-  draws: number;
-  burnIn: number;
-  stepsBetweenDraws: number;
-  seed: number;
-  initBatches: number;
-  batchSize: number;
-  pairedBaseline: boolean;
-  /** Coordinates sampled, and the target's total. */
-  sampled: number;
-  size: number;
-}
-
 export interface Baseline {
   initLoss: number;
   initLossStd: number;
@@ -126,7 +109,7 @@ export interface Baseline {
 }
 
 export interface LlcEstimate {
-  settings: ResolvedSgldSettings;
+  settings: LlcSettings;
   /** L(w*) and the std of its minibatch losses. */
   initLoss: number;
   initLossStd: number;
@@ -177,7 +160,7 @@ export function validateSgldOptions(o: SgldOptions): void {
   if (!Number.isInteger(o.seed) || o.seed < 0) throw new Error(`seed must be a whole number ≥ 0, got ${o.seed}`);
 }
 
-export function resolveSettings(target: SgldTarget, o: SgldOptions): ResolvedSgldSettings {
+export function resolveSettings(target: SgldTarget, o: SgldOptions): LlcSettings {
   validateSgldOptions(o);
   const nbetaDefault = defaultNbeta(target.batchSize);
   return {
@@ -229,7 +212,7 @@ export function sampleChains<B>(
   w0: Float32Array,
   o: SgldOptions,
   ctx: { kernel?: SgldKernel; baseline?: Baseline } = {},
-): { settings: ResolvedSgldSettings; baseline: Baseline; chains: ChainResult[]; cancelled: boolean } {
+): { settings: LlcSettings; baseline: Baseline; chains: ChainResult[]; cancelled: boolean } {
   const settings = resolveSettings(target, o);
   if (w0.length !== target.size) throw new Error(`w* has ${w0.length} values, the target ${target.size}`);
   const ranges = o.ranges ?? allRanges(target.size);
@@ -330,7 +313,7 @@ export function sampleChains<B>(
 
 /** Combines chains (from one or several workers) into the estimate. */
 export function summarize(
-  settings: ResolvedSgldSettings,
+  settings: LlcSettings,
   baseline: Baseline,
   chains: ChainResult[],
   cancelled: boolean,

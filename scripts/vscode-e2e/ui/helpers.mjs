@@ -61,27 +61,37 @@ export function makeUi(o) {
 
     sidebarRow: (text) => page.locator('.part.sidebar .monaco-list-row', { hasText: text }),
 
-    /** Runs a command from the palette (F1), after taking focus back from any hover or webview. */
+    /**
+     * Runs a command from the palette (F1), after taking focus back from any hover or webview. A webview that
+     * takes the focus back right after F1 closes the palette (the quick input hides on blur): then the palette
+     * is opened again, up to three times, before the step fails.
+     */
     async palette(title) {
-      await page.mouse.move(1000, 700);
-      await page.keyboard.press('Escape');
-      await page.waitForTimeout(300);
-      await page
-        .locator('.part.editor')
-        .first()
-        .click({ position: { x: 300, y: 300 }, force: true });
-      await page.keyboard.press('F1');
       const input = page.locator('.quick-input-widget input');
-      await input.waitFor({ timeout: STEP_TIMEOUT });
-      await input.fill(`>${title}`);
-      await page
-        .locator('.quick-input-widget .monaco-list-row', { hasText: title })
-        .first()
-        .waitFor({ timeout: STEP_TIMEOUT });
-      // The fuzzy match may focus a longer command first ("…Color Themes in Marketplace"): move to this one.
       const focused = page.locator('.quick-input-widget .monaco-list-row.focused').first();
       const label = async () => (await focused.innerText().catch(() => '')).replace(/\s+/g, ' ').trim();
       const exact = (t) => t === title || t.startsWith(`${title} `);
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await page.mouse.move(1000, 700);
+          await page.keyboard.press('Escape');
+          await page.waitForTimeout(300);
+          await page
+            .locator('.part.editor')
+            .first()
+            .click({ position: { x: 300, y: 300 }, force: true });
+          await page.keyboard.press('F1');
+          const timeout = attempt < 3 ? 10_000 : STEP_TIMEOUT;
+          await input.waitFor({ timeout });
+          await input.fill(`>${title}`, { timeout });
+          await page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first().waitFor({ timeout });
+          break;
+        } catch (err) {
+          if (attempt >= 3) throw err;
+          console.log(`    (palette closed before "${title}" was typed; opening it again: ${firstLine(err)})`);
+        }
+      }
+      // The fuzzy match may focus a longer command first ("…Color Themes in Marketplace"): move to this one.
       for (let i = 0; i < 8 && !exact(await label()); i++) await page.keyboard.press('ArrowDown');
       if (!exact(await label())) throw new Error(`the palette does not reach "${title}" (focused: "${await label()}")`);
       await page.keyboard.press('Enter');

@@ -69,7 +69,14 @@ const edgeText = (e: PathEdge) => `${e.sender}→${e.receiver}.${e.input.toUpper
 const writesInput = (e: PathEdge, c: ModelShape) => [
   inputSite(e.input, parseHead(e.receiver, c.depth, c.numHeads).layer),
 ];
-const TFJS_ONLY = { no: 'reads passes of the model' } as const;
+/** Zero, mean and stop-gradient fold into the fast model's pass (fast/pathFold.ts); a corrupted pass does not. */
+const CORRUPT_TFJS_ONLY = { no: 'reads a corrupted pass of the model', label: 'path-patch with=corrupt' } as const;
+const pathFast = (s: PathPatchBody) => (s.with === 'corrupt' ? CORRUPT_TFJS_ONLY : 'folded');
+
+/** The sites the fast engine's folded path clamps recompute (another clamp's override of one cannot be folded). */
+export function pathFoldReads(s: PathEdge, c: ModelShape): string[] {
+  return [site.lnNormalized(parseHead(s.receiver, c.depth, c.numHeads).layer)];
+}
 
 export const PATH_PATCH_DEF: ClampKindDef<'path-patch'> = {
   kind: 'path-patch',
@@ -108,8 +115,9 @@ export const PATH_PATCH_DEF: ClampKindDef<'path-patch'> = {
   writes: writesInput,
   application: 'pass',
   batchFree: false,
-  fastTraining: () => TFJS_ONLY,
-  fastForward: () => TFJS_ONLY,
+  fastTraining: pathFast,
+  fastForward: pathFast,
+  fastDoc: 'folded (zero, mean; corrupt: TF.js) / the same',
 };
 
 export const STOP_GRADIENT_DEF: ClampKindDef<'stop-gradient'> = {
@@ -129,8 +137,8 @@ export const STOP_GRADIENT_DEF: ClampKindDef<'stop-gradient'> = {
   writes: writesInput,
   application: 'pass',
   batchFree: true,
-  fastTraining: () => TFJS_ONLY,
-  fastForward: () => TFJS_ONLY,
+  fastTraining: () => 'folded',
+  fastForward: () => 'folded',
 };
 
 /** A path clamp's edge in the canonical head form (for tables): "L1H2→L2H3.K". */

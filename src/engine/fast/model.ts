@@ -47,6 +47,22 @@ import { Arena, F, Geometry, Layout, at, makeLayout, refreshLayoutViews } from '
 import { gemm, gemmNT, rowMajor, rows, transposed } from './gemm';
 import { EmbeddingRows, embeddingRows } from './rows';
 import { foldCopyLogits, foldCopyScoreGradient } from './folds';
+import {
+  FastPathEdge,
+  PathBlock,
+  PathBuffers,
+  PathEnv,
+  PathPlan,
+  checkPathEdges,
+  clearSenderGrads,
+  inputBackward,
+  patchInputs,
+  patchesValues,
+  pathCounts,
+  planPaths,
+  senderBackward,
+  takeInputGrads,
+} from './pathFold';
 
 /** The fast model's input: a HostBatch (distinct vectors + index) or the full exemplar arrays. */
 export type FastBatch = HostBatch | ExemplarBatch;
@@ -110,6 +126,13 @@ export interface FastOptions {
    * `layer1` the scores are the pattern pass's (the combined clamp of §4.7). Needs two context pairs.
    */
   copyHead?: number;
+  /**
+   * The path clamps (issue 18; path-patch with zero or mean, stop-gradient), folded into this pass
+   * (pathFold.ts): each edge's receiver input reads LN(resid − out_sender + r), the rest of the pass clean,
+   * gradients as the reference's differentiated passes give them. Not with `layer1` or `copyHead`, nor an
+   * override of a receiver block's hook_normalized (checked).
+   */
+  paths?: readonly FastPathEdge[];
 }
 
 export interface FastResult {
@@ -243,6 +266,8 @@ export class FastModel {
   private readonly layouts = new Map<number, Layout>();
   private readonly geo: Geometry;
   private readonly ablCache = new WeakMap<HostOverride, Uint8Array | null>();
+  /** The path clamps' buffers per batch size (pathFold.ts). */
+  private readonly pathBufs = new Map<number, PathBuffers>();
   private viewGen = -1;
   private pViews: Params = {};
   private gViews: Params = {};
@@ -625,7 +650,16 @@ export class FastModel {
     l1: boolean,
     copyHead: number | undefined,
     overrides: Map<string, HostOverride> | undefined,
+    paths: readonly FastPathEdge[] | undefined,
   ): void {
+    if (paths && paths.length) {
+      checkPathEdges(paths, this.geo);
+      if (l1 || copyHead !== undefined)
+        throw new Error('the fast path does not fold path clamps with the layer1 or perfect-copy clamp');
+      const ln = [...new Set(paths.map((e) => site.lnNormalized(e.receiverLayer)))].filter((s) => overrides?.has(s));
+      if (ln.length)
+        throw new Error(`path clamps read ${ln.join(', ')} recomputed: the fast path cannot also override it`);
+    }
     if (l1 && this.depth !== 2)
       throw new Error(`the layer1 clamp needs a two-layer model; this one has ${this.depth} layers`);
     if (l1 && overrides) {
@@ -674,9 +708,10 @@ export class FastModel {
       const y = lay.views.labels[i];
       if (!(y >= 0 && y < L)) throw new Error(`batch.labels[${i}] = ${y} is outside [0, ${L})`);
     }
-    this.checkClamps(opts.layer1 === true, opts.copyHead, opts.overrides);
-    // Overrides may allocate (first use of a site at this batch size), which may grow the memory.
+    this.checkClamps(opts.layer1 === true, opts.copyHead, opts.overrides, opts.paths);
+    // Overrides and path buffers may allocate (first use at this batch size), which may grow the memory.
     const ov = this.loadOverrides(lay, opts.overrides);
+    const pathBufs = opts.paths && opts.paths.length ? this.pathBuffers(B, opts.paths) : null;
     lay = this.layout(B);
     this.refreshViews();
     k.set_scratch(lay.scratch);
@@ -688,7 +723,7 @@ export class FastModel {
     }
     k.transpose(this.p['unembed.weight'], L, d, this.unT);
 
-    const p = this.plan(lay, batch, opts, ov);
+    const p = this.plan(lay, batch, opts, ov, pathBufs);
     this.forward(p);
 
     // Cross-entropy at the query (model/queryLoss.ts), dlogits = (softmax − onehot)/B.
@@ -711,7 +746,13 @@ export class FastModel {
   }
 
   /** Every decision of this call, made once: the forward and the backward pass both read it. */
-  private plan(lay: Layout, batch: FastBatch, opts: FastOptions, ov: Map<string, HostOverride> | null): RunPlan {
+  private plan(
+    lay: Layout,
+    batch: FastBatch,
+    opts: FastOptions,
+    ov: Map<string, HostOverride> | null,
+    pathBufs: PathBuffers | null,
+  ): RunPlan {
     const { T, H, depth } = this,
       B = lay.B;
     const vOv = ov?.get(this.names[depth - 1].v);
@@ -762,7 +803,13 @@ export class FastModel {
         map,
         qkMap: l1Last ? lay.smap : map, // layer1: queries and keys from the shifted rows
         // Values pooled at the query: never formed, so neither overridden (but by a head ablation) nor recorded.
-        pooled: last && t0 === T - 1 && !byRows && (!this.has(pre, v) || base.vAbl !== null) && !this.recording(pre, v),
+        pooled:
+          last &&
+          t0 === T - 1 &&
+          !byRows &&
+          (!this.has(pre, v) || base.vAbl !== null) &&
+          !this.recording(pre, v) &&
+          !patchesValues(opts.paths, l), // a path clamp on these values reads them per position
         // The block input (layer1: the last block reads E, the final pass's clamped block-0 output).
         x: l === 0 || l1Last ? lay.embed : lay.layers[l - 1].rp,
         copy: last && copyHead >= 0,
@@ -778,6 +825,51 @@ export class FastModel {
       copyOnly: copyHead >= 0 && rec === false,
       rows: embedding,
       layers,
+      paths: pathBufs && opts.paths ? planPaths(opts.paths, this.geo, pathBufs) : null,
+    };
+  }
+
+  /** The path clamps' buffers for batch size B, enough for these edges (allocated once, then reused). */
+  private pathBuffers(B: number, edges: readonly FastPathEdge[]): PathBuffers {
+    const N = B * this.T,
+      d = this.d,
+      need = pathCounts(edges);
+    let b = this.pathBufs.get(B);
+    if (!b) {
+      b = { groups: [], senders: [], out: this.arena.f32(N * d), dln: this.arena.f32(N * d), g: this.arena.f32(N * d) };
+      this.pathBufs.set(B, b);
+    }
+    while (b.groups.length < need.groups)
+      b.groups.push({
+        x: this.arena.f32(N * d),
+        ln: this.arena.f32(N * d),
+        stats: this.arena.f32(2 * N),
+        dx: this.arena.f32(N * this.D),
+      });
+    while (b.senders.length < need.senders) b.senders.push(this.arena.f32(N * d));
+    return b;
+  }
+
+  private pathEnv(p: RunPlan): PathEnv {
+    return { k: this.k, view: (ptr, n) => this.f32(ptr, n), g: this.geo, B: p.B, eps: this.config.lnEps };
+  }
+
+  /** Block l's buffers and weights as the path folds read them. */
+  private pathBlock(p: RunPlan, l: number): PathBlock {
+    const bf = p.lay.layers[l],
+      lp = this.lp[l];
+    return {
+      x: p.layers[l].x,
+      ln: bf.ln,
+      stats: bf.stats,
+      qkv: bf.qkv,
+      merged: bf.merged,
+      qkvT: this.qkvT[l],
+      projT: this.projT[l],
+      qkvW: lp.qkv,
+      projW: lp.proj,
+      lnW: lp.lnW,
+      lnB: lp.lnB,
     };
   }
 
@@ -870,6 +962,8 @@ export class FastModel {
           });
         }
       }
+      // Path clamps: a receiver's q, k or v columns from LN(resid − out_sender + r) (pathFold.ts).
+      if (p.paths) patchInputs(this.pathEnv(p), p.paths, l, (j) => this.pathBlock(p, j));
       // Feature index of qkv = which·d + head·D + dim → q, k, v [B, H, T, D]
       // q, k [B, H, T, D] then RoPE → rot_q, rot_k (one fused pass unless q / k is overridden in between).
       this.headsRope(p, bf.qkv, 0, pl.qkMap, bf.q, bf.rq, t0, nm.q, nm.rotQ);
@@ -989,6 +1083,7 @@ export class FastModel {
     k.fill(g['ln_final.bias'], d, 0);
 
     k.fill(lay.dh, N * d, 0);
+    if (p.paths) clearSenderGrads(this.pathEnv(p), p.paths);
     if (p.copyHead >= 0) {
       // The copy logits replace the unembedding's: nothing after the copied scores gets gradient.
       k.fill(g['unembed.weight'], L * d, 0);
@@ -1076,6 +1171,8 @@ export class FastModel {
           B: rowMajor(lp.proj, d),
           C: rowMajor(at(lay.dmerged, t0 * d), rs),
         }); // dmerged = dao·W_proj
+        // A path clamp's sender: its output's extra gradient −g′ along the edge (pathFold.ts).
+        if (p.paths) senderBackward(this.pathEnv(p), p.paths, l, this.pathBlock(p, l), lay.dmerged, lgr.proj);
         k.to_heads(lay.dmerged, d, 0, 0, lay.dz, B, T, t0, H, D); // dz [B, H, T, D]
         this.block(p, nm.z, lay.dz, BH * T * D);
         const patt = this.has(p, nm.pattern) ? bf.patt : bf.pc;
@@ -1137,6 +1234,8 @@ export class FastModel {
         this.ropeFromHeads(p, lay.drq, 0, 0, t0, nm.q, 0);
         this.ropeFromHeads(p, lay.drk, d, 0, 0, nm.k, 0);
         if (!pooled && !cp) k.from_heads(lay.dv, lay.dqkv, 3 * d, 2 * d, 0, B, T, 0, H, D, 0);
+        // Path clamps: a receiver input's gradient leaves the clean LN's (pathFold.ts).
+        if (p.paths) takeInputGrads(this.pathEnv(p), p.paths, l, lay.dqkv, t0);
         if (cp && t0 === 0)
           throw new Error('internal: the copy head is in the last block, which runs from the query row');
         if (t0 === 0) {
@@ -1192,6 +1291,10 @@ export class FastModel {
         this.block(p, nm.ln, lay.dln, N * d);
         // dh (residual) += LN backward → gradient of the block input
         k.ln_bwd(pl.x, lay.dln, bf.stats, lp.lnW, lay.dh, lgr.lnW, lgr.lnB, B, T, 0, d, 1);
+        if (p.paths) {
+          const gr = { qkv: lgr.qkv, lnW: lgr.lnW, lnB: lgr.lnB, dh: lay.dh };
+          inputBackward(this.pathEnv(p), p.paths, l, this.pathBlock(p, l), gr, t0);
+        }
         this.block(p, nm.residPre, lay.dh, N * d);
         if (l === 0) {
           this.block(p, site.embed, lay.dh, N * d);
@@ -1243,6 +1346,8 @@ interface RunPlan {
   readonly copyOnly: boolean;
   readonly rows: EmbeddingRows;
   readonly layers: readonly LayerPlan[];
+  /** The folded path clamps (pathFold.ts), or null. */
+  readonly paths: PathPlan | null;
   readonly acts: Map<string, Float32Array>;
   readonly queryActs: Map<string, Float32Array>;
 }

@@ -16,10 +16,10 @@ import { HostOverride } from '../model/hostOverride';
 import { clampedForward, hostOverrides } from '../clamps/apply';
 import { batchFree, fastTrainingUnsupported } from '../clamps/support';
 import { ClampSpec, isActive } from '../clamps/spec';
-import { parseHead } from '../clamps/heads';
 import { adamInit, adamStep, AdamState, DEFAULT_ADAM } from './adam';
 import { EvalForward } from './evaluate';
 import { FastModel, FastAdam, fastBatch, unsupportedReason } from '../fast';
+import { FoldedClampOptions, foldedClampOptions } from '../fast/foldedClamps';
 import { Forward, EngineName, EnginePreference } from '../forward';
 import { HostBatch, hostBatch } from '../model/hostBatch';
 import { gatherExemplars } from '../data';
@@ -179,15 +179,8 @@ class FastEngine implements TrainEngine {
     return o;
   }
   /** The multi-pass clamps active at `sequences`, as the fast model's options. */
-  private passes(sequences: number): { layer1: boolean; copyHead?: number } {
-    let layer1 = false,
-      copyHead: number | undefined;
-    for (const s of this.clamps)
-      if (isActive(s, sequences)) {
-        if (s.kind === 'layer1') layer1 = true;
-        else if (s.kind === 'copy') copyHead = parseHead(s.head, this.c.depth, this.c.numHeads).head;
-      }
-    return { layer1, copyHead };
+  private passes(sequences: number): FoldedClampOptions {
+    return foldedClampOptions(this.c, this.clamps, sequences);
   }
   step(batch: Batch, sequences: number, lr: number): number {
     const mp = this.passes(sequences);

@@ -69,9 +69,6 @@ const edgeText = (e: PathEdge) => `${e.sender}→${e.receiver}.${e.input.toUpper
 const writesInput = (e: PathEdge, c: ModelShape) => [
   inputSite(e.input, parseHead(e.receiver, c.depth, c.numHeads).layer),
 ];
-/** Zero, mean and stop-gradient fold into the fast model's pass (fast/pathFold.ts); a corrupted pass does not. */
-const CORRUPT_TFJS_ONLY = { no: 'reads a corrupted pass of the model', label: 'path-patch with=corrupt' } as const;
-const pathFast = (s: PathPatchBody) => (s.with === 'corrupt' ? CORRUPT_TFJS_ONLY : 'folded');
 
 /** The sites the fast engine's folded path clamps recompute (another clamp's override of one cannot be folded). */
 export function pathFoldReads(s: PathEdge, c: ModelShape): string[] {
@@ -115,9 +112,8 @@ export const PATH_PATCH_DEF: ClampKindDef<'path-patch'> = {
   writes: writesInput,
   application: 'pass',
   batchFree: false,
-  fastTraining: pathFast,
-  fastForward: pathFast,
-  fastDoc: 'folded (zero, mean; corrupt: TF.js) / the same',
+  fastTraining: () => 'folded', // fast/pathFold.ts (a corruption's pass runs first, blocks 0 … sender)
+  fastForward: () => 'folded',
 };
 
 export const STOP_GRADIENT_DEF: ClampKindDef<'stop-gradient'> = {

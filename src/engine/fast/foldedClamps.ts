@@ -28,7 +28,6 @@ export function foldedClampOptions(
       const from = parseHead(s.sender, c.depth, c.numHeads),
         to = parseHead(s.receiver, c.depth, c.numHeads);
       const w = s.kind === 'stop-gradient' ? 'stop' : s.with;
-      if (w === 'corrupt') throw new Error('internal: the fast model does not fold path-patch with = "corrupt"');
       paths.push({
         senderLayer: from.layer,
         sender: from.head,
@@ -36,6 +35,7 @@ export function foldedClampOptions(
         receiver: to.head,
         input: s.input,
         with: w,
+        ...(s.kind === 'path-patch' && s.corruption ? { corruption: s.corruption } : {}),
       });
     }
   }

@@ -47,6 +47,7 @@ import { Arena, F, Geometry, Layout, at, makeLayout, refreshLayoutViews } from '
 import { gemm, gemmNT, rowMajor, rows, transposed } from './gemm';
 import { EmbeddingRows, embeddingRows } from './rows';
 import { foldCopyLogits, foldCopyScoreGradient } from './folds';
+import { Corruption, corruptionMap } from '../clamps/corruptions';
 import {
   FastPathEdge,
   PathBlock,
@@ -58,6 +59,7 @@ import {
   inputBackward,
   patchInputs,
   patchesValues,
+  pathCorruptions,
   pathCounts,
   planPaths,
   senderBackward,
@@ -127,12 +129,18 @@ export interface FastOptions {
    */
   copyHead?: number;
   /**
-   * The path clamps (issue 18; path-patch with zero or mean, stop-gradient), folded into this pass
-   * (pathFold.ts): each edge's receiver input reads LN(resid − out_sender + r), the rest of the pass clean,
-   * gradients as the reference's differentiated passes give them. Not with `layer1` or `copyHead`, nor an
-   * override of a receiver block's hook_normalized (checked).
+   * The path clamps (issue 18; path-patch, stop-gradient), folded into this pass (pathFold.ts): each edge's
+   * receiver input reads LN(resid − out_sender + r), the rest of the pass clean, gradients as the reference's
+   * differentiated passes give them; a corrupted r comes from blocks 0 … sender of the corrupted batch, run
+   * first with the same overrides. Not with `layer1` or `copyHead`, nor an override of a receiver block's
+   * hook_normalized (checked).
    */
   paths?: readonly FastPathEdge[];
+  /**
+   * [B, C+1] ids equal exactly for items of one class, which the `class` corruption reads (the training
+   * engine passes the classes); default: HostBatch.index or ExemplarBatch.exemplarIds.
+   */
+  itemIds?: ArrayLike<number>;
 }
 
 export interface FastResult {
@@ -266,8 +274,11 @@ export class FastModel {
   private readonly layouts = new Map<number, Layout>();
   private readonly geo: Geometry;
   private readonly ablCache = new WeakMap<HostOverride, Uint8Array | null>();
-  /** The path clamps' buffers per batch size (pathFold.ts). */
+  /** The path clamps' buffers per batch size (pathFold.ts), and the corrupted passes' layouts per corruption and size. */
   private readonly pathBufs = new Map<number, PathBuffers>();
+  private readonly corruptLayouts = new Map<string, Layout>();
+  /** A copy of the gradient block while a corrupted pass's backward writes its own share. */
+  private gradSave = 0;
   private viewGen = -1;
   private pViews: Params = {};
   private gViews: Params = {};
@@ -712,8 +723,15 @@ export class FastModel {
     // Overrides and path buffers may allocate (first use at this batch size), which may grow the memory.
     const ov = this.loadOverrides(lay, opts.overrides);
     const pathBufs = opts.paths && opts.paths.length ? this.pathBuffers(B, opts.paths) : null;
+    // The corrupted passes' layouts and overrides (the reference applies every other clamp to them too).
+    const corrupt = pathCorruptions(opts.paths).map((kind) => {
+      const cl = this.corruptLayout(kind, B);
+      return { kind, cl, ov: this.loadOverrides(cl, opts.overrides) };
+    });
+    if (corrupt.length && !this.gradSave) this.gradSave = this.arena.f32(this.paramCount);
     lay = this.layout(B);
     this.refreshViews();
+    for (const c of corrupt) refreshLayoutViews(c.cl, this.kern.memory, this.arena.gen, this.geo);
     k.set_scratch(lay.scratch);
 
     // Weight transposes for the forward GEMMs (Y = X·Wᵀ as X[rows, in] · Wᵀ[in, out]).
@@ -723,7 +741,22 @@ export class FastModel {
     }
     k.transpose(this.p['unembed.weight'], L, d, this.unT);
 
-    const p = this.plan(lay, batch, opts, ov, pathBufs);
+    const cLays = new Map(corrupt.map((c) => [c.kind, c.cl]));
+    const p = this.plan(lay, batch, opts, ov, pathBufs, cLays);
+    // Corrupted passes first: blocks 0 … the last sender, whose outputs the clean pass's edges read.
+    const cPlans = corrupt.map((c) => {
+      const cb = this.corruptBatch(lay, c.cl, batch, c.kind, opts.itemIds);
+      const cp = p.paths!.corrupt.find((q) => q.kind === c.kind)!;
+      const base = this.plan(c.cl, cb, { backward: opts.backward }, c.ov, null, new Map());
+      const pc: RunPlan = {
+        ...base,
+        lastBlock: cp.lastBlock,
+        seedOnly: true,
+        paths: { ...p.paths!, groups: [], senders: cp.senders, corrupt: [] },
+      };
+      this.forward(pc);
+      return pc;
+    });
     this.forward(p);
 
     // Cross-entropy at the query (model/queryLoss.ts), dlogits = (softmax − onehot)/B.
@@ -740,9 +773,58 @@ export class FastModel {
     const result: FastResult = { loss, logits: ql, acts: p.acts, queryActs: p.queryActs };
     if (opts.backward) {
       this.backward(p);
+      // Each corrupted pass's backward (from its senders' gradients) writes its share; the sum is kept.
+      for (const pc of cPlans) {
+        k.copy(this.gradBlock, this.gradSave, this.paramCount);
+        k.fill(this.gradBlock, this.paramCount, 0);
+        this.backward(pc);
+        k.axpy(this.gradBlock, this.gradSave, this.paramCount, 1);
+      }
       result.grads = this.gObj;
     }
     return result;
+  }
+
+  /** The layout of the `kind`-corrupted pass at batch size B (its own buffers; laid out once). */
+  private corruptLayout(kind: Corruption, B: number): Layout {
+    const key = `${kind}:${B}`;
+    let cl = this.corruptLayouts.get(key);
+    if (!cl) {
+      cl = makeLayout(this.arena, this.geo, B);
+      this.corruptLayouts.set(key, cl);
+    }
+    return cl;
+  }
+
+  /** The corrupted batch (clamps/corruptions.ts) in the corrupted layout's input buffers. */
+  private corruptBatch(
+    lay: Layout,
+    cl: Layout,
+    batch: FastBatch,
+    kind: Corruption,
+    itemIds: ArrayLike<number> | undefined,
+  ): FastBatch {
+    const B = lay.B,
+      n = B * (this.C + 1),
+      I = this.I;
+    if (this.C !== 2) throw new Error('corruptions are defined for 2 context pairs (5 tokens)');
+    const host = 'vectors' in batch ? batch : null;
+    const ids = itemIds ?? (host ? host.index : (batch as ExemplarBatch).exemplarIds);
+    const m = corruptionMap(kind, B, lay.views.labels, ids);
+    const labels = cl.views.labels;
+    for (let i = 0; i < n; i++) labels[i] = lay.views.labels[m.labelFrom[i]];
+    if (host)
+      return { size: B, labels, vectors: host.vectors, index: Int32Array.from(m.exemplarFrom, (r) => host.index[r]) };
+    const X = cl.views.X,
+      X0 = lay.views.X,
+      ex = (batch as ExemplarBatch).exemplarIds;
+    for (let i = 0; i < n; i++) X.set(X0.subarray(m.exemplarFrom[i] * I, (m.exemplarFrom[i] + 1) * I), i * I);
+    return {
+      size: B,
+      exemplars: X,
+      labels,
+      exemplarIds: ex ? Int32Array.from(m.exemplarFrom, (r) => ex[r]) : undefined,
+    };
   }
 
   /** Every decision of this call, made once: the forward and the backward pass both read it. */
@@ -752,6 +834,7 @@ export class FastModel {
     opts: FastOptions,
     ov: Map<string, HostOverride> | null,
     pathBufs: PathBuffers | null,
+    corruptLays: ReadonlyMap<Corruption, Layout>,
   ): RunPlan {
     const { T, H, depth } = this,
       B = lay.B;
@@ -826,6 +909,9 @@ export class FastModel {
       rows: embedding,
       layers,
       paths: pathBufs && opts.paths ? planPaths(opts.paths, this.geo, pathBufs) : null,
+      corruptLays,
+      lastBlock: depth - 1,
+      seedOnly: false,
     };
   }
 
@@ -836,7 +922,14 @@ export class FastModel {
       need = pathCounts(edges);
     let b = this.pathBufs.get(B);
     if (!b) {
-      b = { groups: [], senders: [], out: this.arena.f32(N * d), dln: this.arena.f32(N * d), g: this.arena.f32(N * d) };
+      b = {
+        groups: [],
+        senders: [],
+        corruptSenders: [],
+        out: this.arena.f32(N * d),
+        dln: this.arena.f32(N * d),
+        g: this.arena.f32(N * d),
+      };
       this.pathBufs.set(B, b);
     }
     while (b.groups.length < need.groups)
@@ -847,6 +940,7 @@ export class FastModel {
         dx: this.arena.f32(N * this.D),
       });
     while (b.senders.length < need.senders) b.senders.push(this.arena.f32(N * d));
+    while (b.corruptSenders.length < need.corrupt) b.corruptSenders.push(this.arena.f32(N * d));
     return b;
   }
 
@@ -916,7 +1010,7 @@ export class FastModel {
 
     // ---- blocks ----
     const scale = 1 / Math.sqrt(D);
-    for (let l = 0; l < depth; l++) {
+    for (let l = 0; l <= p.lastBlock; l++) {
       const nm = this.names[l],
         bf = lay.layers[l],
         lp = this.lp[l],
@@ -963,7 +1057,14 @@ export class FastModel {
         }
       }
       // Path clamps: a receiver's q, k or v columns from LN(resid − out_sender + r) (pathFold.ts).
-      if (p.paths) patchInputs(this.pathEnv(p), p.paths, l, (j) => this.pathBlock(p, j));
+      if (p.paths)
+        patchInputs(
+          this.pathEnv(p),
+          p.paths,
+          l,
+          (j) => this.pathBlock(p, j),
+          (kind, j) => p.corruptLays.get(kind)!.layers[j].merged,
+        );
       // Feature index of qkv = which·d + head·D + dim → q, k, v [B, H, T, D]
       // q, k [B, H, T, D] then RoPE → rot_q, rot_k (one fused pass unless q / k is overridden in between).
       this.headsRope(p, bf.qkv, 0, pl.qkMap, bf.q, bf.rq, t0, nm.q, nm.rotQ);
@@ -1021,6 +1122,7 @@ export class FastModel {
       this.hook(p, nm.residPost, p.layer1 && l === 0 ? lay.embed : bf.rp, N * d); // (layer1: replaced by E)
     }
 
+    if (p.lastBlock < depth - 1) return; // a corrupted pass: blocks 0 … the last sender only
     // ---- final LayerNorm, unembedding ----
     if (!p.copyOnly) {
       const tF = p.full ? 0 : T - 1;
@@ -1083,8 +1185,10 @@ export class FastModel {
     k.fill(g['ln_final.bias'], d, 0);
 
     k.fill(lay.dh, N * d, 0);
-    if (p.paths) clearSenderGrads(this.pathEnv(p), p.paths);
-    if (p.copyHead >= 0) {
+    if (p.paths && !p.seedOnly) clearSenderGrads(this.pathEnv(p), p.paths);
+    if (p.seedOnly) {
+      // A corrupted pass: its only gradient is its senders' (+Σ g′), added in their block below.
+    } else if (p.copyHead >= 0) {
       // The copy logits replace the unembedding's: nothing after the copied scores gets gradient.
       k.fill(g['unembed.weight'], L * d, 0);
       k.fill(g['unembed.bias'], L, 0);
@@ -1128,7 +1232,7 @@ export class FastModel {
     }
 
     // ---- blocks, last to first; dh = gradient of the block's (hooked) output ----
-    for (let l = depth - 1; l >= 0; l--) {
+    for (let l = p.lastBlock; l >= 0; l--) {
       const nm = this.names[l],
         bf = lay.layers[l],
         lp = this.lp[l],
@@ -1346,8 +1450,13 @@ interface RunPlan {
   readonly copyOnly: boolean;
   readonly rows: EmbeddingRows;
   readonly layers: readonly LayerPlan[];
-  /** The folded path clamps (pathFold.ts), or null. */
+  /** The folded path clamps (pathFold.ts), or null; the corrupted passes' layouts they read. */
   readonly paths: PathPlan | null;
+  readonly corruptLays: ReadonlyMap<Corruption, Layout>;
+  /** The last block run: depth − 1, or a corrupted pass's last sender block (no final LN, no logits). */
+  readonly lastBlock: number;
+  /** A corrupted pass's backward: from its senders' gradients only (no loss gradient). */
+  readonly seedOnly: boolean;
   readonly acts: Map<string, Float32Array>;
   readonly queryActs: Map<string, Float32Array>;
 }

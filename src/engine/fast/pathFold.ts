@@ -6,8 +6,10 @@
  *   x′ = x + Σ_edges (r − out_s),     out_s = merged_ls[:, s·D…] · W_proj^{(ls)}[:, s·D…]ᵀ   [N, d]
  *   X_i = LN_lr(x′) · W_X^{(i)}ᵀ        (columns X·d + i·D … of the block's qkv)             [N, D]
  *
- * with r = 0 (`zero`), the batch mean of out_s per position with no gradient (`mean`), or out_s with its
- * gradient stopped (`stop`: stop-gradient; r − out_s = 0, so the forward is the clean one bit for bit).
+ * with r = 0 (`zero`), the batch mean of out_s per position with no gradient (`mean`), out_s with its
+ * gradient stopped (`stop`: stop-gradient; r − out_s = 0, so the forward is the clean one bit for bit), or
+ * out_s^κ, the sender's output on the corrupted batch (`corrupt`: the model runs blocks 0 … ls of the
+ * corrupted batch first, with the same overrides, as the reference's corrupted pass).
  * Several edges into one input share one x′ (a group). The rest of the block reads the clean LN(x).
  *
  * Backward (g′ = LN_lr backward of dX_i · W_X^{(i)} at x′, the gradient of x′):
@@ -15,7 +17,9 @@
  *     and gives dW_X^{(i)} += dX_iᵀ · LN(x′), the LN parameters' share, and g′;
  *   - x gets g′ (x′ = x + …: the residual and everything upstream of it, the sender included);
  *   - each edge's out_s gets −g′ (the explicit − out_s; r passes nothing back for zero, mean and stop), added
- *     in block ls to head s's slice of dmerged and of dW_proj.
+ *     in block ls to head s's slice of dmerged and of dW_proj;
+ *   - a corrupted edge's out_s^κ gets +g′: the corrupted pass's backward starts from it (block ls down to the
+ *     embeddings, its gradients added to the clean pass's).
  * So along the edge the sender receives g′ − g′ = 0, and through every other path what it always gets.
  *
  * Receiver inputs keep whatever an override of hook_q / hook_k / hook_v sets (it is applied after the patch,
@@ -27,8 +31,9 @@ import type { KernelExports } from './kernels';
 import { at } from './layout';
 import { gemm, rowMajor, rows, transposed } from './gemm';
 import type { PathInput } from '../clamps/pathKinds';
+import type { Corruption } from '../clamps/corruptions';
 
-export type FastPathReplacement = 'zero' | 'mean' | 'stop';
+export type FastPathReplacement = 'zero' | 'mean' | 'stop' | 'corrupt';
 
 /** One edge as the fast model takes it (FastOptions.paths): 0-based layers and heads. */
 export interface FastPathEdge {
@@ -38,6 +43,8 @@ export interface FastPathEdge {
   receiver: number;
   input: PathInput;
   with: FastPathReplacement;
+  /** With `corrupt`: which corruption (clamps/corruptions.ts). */
+  corruption?: Corruption;
 }
 
 /** The edges into one receiver input, and its buffers (byte offsets). */
@@ -64,10 +71,18 @@ export interface PathSender {
   readonly grad: number;
 }
 
+/** A corrupted pass: blocks 0 … lastBlock on the corrupted batch; its senders' gradients +Σ g′ start its backward. */
+export interface CorruptPass {
+  readonly kind: Corruption;
+  readonly lastBlock: number;
+  readonly senders: readonly PathSender[];
+}
+
 /** The folded path clamps of one run(): immutable, read by both passes. */
 export interface PathPlan {
   readonly groups: readonly PathGroup[];
   readonly senders: readonly PathSender[];
+  readonly corrupt: readonly CorruptPass[];
   /** Scratch [N, d]: a sender's output, dLN(x′), g′. */
   readonly out: number;
   readonly dln: number;
@@ -78,6 +93,7 @@ export interface PathPlan {
 export interface PathBuffers {
   groups: { x: number; ln: number; stats: number; dx: number }[];
   senders: number[];
+  corruptSenders: number[];
   out: number;
   dln: number;
   g: number;
@@ -101,16 +117,26 @@ export function checkPathEdges(edges: readonly FastPathEdge[], g: PathGeometry):
       throw new Error(`path edge ${JSON.stringify(e)} names a head the model does not have`);
     if (e.receiverLayer <= e.senderLayer)
       throw new Error(`path edge ${JSON.stringify(e)}: the receiver must sit in a later block than the sender`);
-    if (!(e.input in INPUT_INDEX) || !['zero', 'mean', 'stop'].includes(e.with))
+    if (!(e.input in INPUT_INDEX) || !['zero', 'mean', 'stop', 'corrupt'].includes(e.with))
       throw new Error(`path edge ${JSON.stringify(e)}: unknown input or replacement`);
+    if ((e.with === 'corrupt') !== (e.corruption !== undefined))
+      throw new Error(`path edge ${JSON.stringify(e)}: a corruption goes with with = "corrupt" only`);
   }
 }
 
 /** How many groups (receiver inputs) and sender heads these edges need. */
-export function pathCounts(edges: readonly FastPathEdge[]): { groups: number; senders: number } {
+export function pathCounts(edges: readonly FastPathEdge[]): { groups: number; senders: number; corrupt: number } {
   const gs = new Set(edges.map((e) => `${e.receiverLayer}:${e.receiver}:${e.input}`)),
-    ss = new Set(edges.map((e) => `${e.senderLayer}:${e.sender}`));
-  return { groups: gs.size, senders: ss.size };
+    ss = new Set(edges.map((e) => `${e.senderLayer}:${e.sender}`)),
+    cs = new Set(edges.flatMap((e) => (e.corruption ? [corruptKey(e)] : [])));
+  return { groups: gs.size, senders: ss.size, corrupt: cs.size };
+}
+
+const corruptKey = (e: FastPathEdge) => `${e.corruption}:${e.senderLayer}:${e.sender}`;
+
+/** The corruptions these edges read, each once. */
+export function pathCorruptions(edges: readonly FastPathEdge[] | undefined): Corruption[] {
+  return [...new Set((edges ?? []).flatMap((e) => (e.corruption ? [e.corruption] : [])))];
 }
 
 /** Groups the edges by receiver input (in first-seen order) onto the buffers. */
@@ -137,7 +163,15 @@ export function planPaths(edges: readonly FastPathEdge[], g: PathGeometry, bufs:
     const [layer, head] = key.split(':').map(Number);
     return { layer, head, grad: bufs.senders[i] };
   });
-  return { groups, senders, out: bufs.out, dln: bufs.dln, g: bufs.g };
+  const cKeys = [...new Set(edges.flatMap((e) => (e.corruption ? [corruptKey(e)] : [])))];
+  const corrupt = pathCorruptions(edges).map((kind): CorruptPass => {
+    const cs = cKeys.flatMap((key, i) => {
+      const [k, layer, head] = key.split(':');
+      return k === kind ? [{ layer: Number(layer), head: Number(head), grad: bufs.corruptSenders[i] }] : [];
+    });
+    return { kind, lastBlock: Math.max(...cs.map((c) => c.layer)), senders: cs };
+  });
+  return { groups, senders, corrupt, out: bufs.out, dln: bufs.dln, g: bufs.g };
 }
 
 /** Whether a group reads block l's values (the query-only block then forms v instead of pooling it). */
@@ -170,8 +204,17 @@ export interface PathBlock {
   lnB: number;
 }
 
-/** Forward, block lr after its qkv GEMM: each group's input columns of qkv from LN(x′). */
-export function patchInputs(env: PathEnv, plan: PathPlan, lr: number, blocks: (l: number) => PathBlock): void {
+/**
+ * Forward, block lr after its qkv GEMM: each group's input columns of qkv from LN(x′). `corruptMerged` is
+ * block l's merged heads [N, d] on a corrupted batch (its pass ran first).
+ */
+export function patchInputs(
+  env: PathEnv,
+  plan: PathPlan,
+  lr: number,
+  blocks: (l: number) => PathBlock,
+  corruptMerged: (kind: Corruption, l: number) => number,
+): void {
   const { k, B, g } = env,
     { T, d, D } = g,
     N = B * T,
@@ -195,7 +238,19 @@ export function patchInputs(env: PathEnv, plan: PathPlan, lr: number, blocks: (l
       });
       const out = env.view(plan.out, nd);
       if (e.with === 'zero') for (let i = 0; i < nd; i++) xp[i] += -out[i];
-      else {
+      else if (e.with === 'corrupt') {
+        // out_s^κ = merged^κ[:, s·D…] · W_projᵀ[s·D…, :], into plan.g (free until the backward)  [N, d]
+        gemm(k, {
+          M: N,
+          N: d,
+          K: D,
+          A: rows(at(corruptMerged(e.corruption!, e.senderLayer), e.sender * D), d),
+          B: rowMajor(at(s.projT, e.sender * D * d), d),
+          C: rowMajor(plan.g, d),
+        });
+        const outK = env.view(plan.g, nd);
+        for (let i = 0; i < nd; i++) xp[i] += Math.fround(outK[i] - out[i]);
+      } else {
         // mean over the batch per position (no gradient through it)          [T, d]
         const mean = new Float64Array(T * d);
         for (let b = 0; b < B; b++) for (let i = 0; i < T * d; i++) mean[i] += out[b * T * d + i];
@@ -295,20 +350,26 @@ export function inputBackward(
     for (const e of grp.edges) {
       const s = plan.senders.find((q) => q.layer === e.senderLayer && q.head === e.sender)!;
       k.axpy(s.grad, plan.g, N * d, -1); // − out_s
+      if (e.corruption) {
+        const c = plan.corrupt
+          .find((q) => q.kind === e.corruption)!
+          .senders.find((q) => q.layer === e.senderLayer && q.head === e.sender)!;
+        k.axpy(c.grad, plan.g, N * d, 1); // + out_s^κ
+      }
     }
   }
 }
 
-/** Backward start: the senders' extra gradients are zero. */
+/** Backward start: the senders' extra gradients, clean and corrupted, are zero. */
 export function clearSenderGrads(env: PathEnv, plan: PathPlan): void {
   const N = env.B * env.g.T;
-  for (const s of plan.senders) env.k.fill(s.grad, N * env.g.d, 0);
+  for (const s of [...plan.senders, ...plan.corrupt.flatMap((c) => c.senders)]) env.k.fill(s.grad, N * env.g.d, 0);
 }
 
 /** Backward, block ls after its dmerged / dW_proj GEMMs: each sender head's extra gradient through W_proj. */
 export function senderBackward(
   env: PathEnv,
-  plan: PathPlan,
+  plan: { readonly senders: readonly PathSender[] },
   ls: number,
   s: PathBlock,
   dmerged: number,

@@ -190,6 +190,7 @@ class FastEngine implements TrainEngine {
       overrides,
       backward: true,
       ...mp,
+      itemIds: mp.paths ? batch.classes : undefined, // the class corruption tells classes apart, as on TF.js
     });
     this.adam.step({ ...DEFAULT_ADAM, lr });
     return r.loss;

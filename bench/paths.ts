@@ -9,7 +9,7 @@
  *     with the run's own ablations (single-IH run: one live receiver) and without (all 8 receivers live);
  *  2. a training step with a path clamp against a plain step, same run, same batches: on the fast engine (the
  *     folded path clamps, fast/pathFold.ts; conditions interleaved over rounds so that the machine's drift
- *     hits them alike) and on the TensorFlow.js engine (the reference; path-patch with=corrupt trains only there).
+ *     hits them alike) and on the TensorFlow.js engine (the reference).
  *
  *   npx tsx bench/paths.ts --run RUN_DIR [--steps N] [--fast-steps N] [--rounds N] [--tf-edges N] [--steps-only]
  *
@@ -126,9 +126,13 @@ async function main(): Promise<void> {
     STOP = 'stop-gradient:L1H1>L2H3,input=k';
   const fastConds: Array<{ name: string; clamps: ClampSpec[] }> = [
     { name: 'plain step (fast engine)', clamps: base },
-    ...[[K_CUT], ['path-patch:L1H4>L2H3,input=v,with=mean'], ['path-patch:L1H1>L2H3,input=q,with=zero'], [STOP]].map(
-      (t) => ({ name: `${t[0]} (fast)`, clamps: withClamps(t) }),
-    ),
+    ...[
+      [K_CUT],
+      ['path-patch:L1H4>L2H3,input=v,with=mean'],
+      ['path-patch:L1H1>L2H3,input=q,with=zero'],
+      [STOP],
+      ['path-patch:L1H1>L2H3,input=k,with=corrupt,corruption=prev-token'],
+    ].map((t) => ({ name: `${t[0]} (fast)`, clamps: withClamps(t) })),
     {
       name: 'three edges: K cut + K stopped + V mean (fast)',
       clamps: withClamps([K_CUT, 'stop-gradient:L1H4>L2H3,input=k', 'path-patch:L1H5>L2H3,input=v,with=mean']),

@@ -2,8 +2,9 @@
  * The two ways a training step can run. `tfjs`: the TensorFlow.js reference model (every clamp, every
  * backend). `fast`: the hand-written WebAssembly forward/backward (src/engine/fast), used automatically
  * when the model and every clamp of the run are supported — attention-only models with the constant
- * clamps (ablation, previous-token / induction / match patterns, disallow, silence, ablate-embedding) and
- * the layer-1 and perfect-copy clamps, whose passes the fast model folds into one (see FastOptions).
+ * clamps (ablation, previous-token / induction / match patterns, disallow, silence, ablate-embedding), the
+ * layer-1 and perfect-copy clamps and the path clamps, whose passes the fast model folds into one (see
+ * FastOptions, fast/foldedClamps.ts).
  * Both give the same numbers within float32 rounding (test/unit/fast.test.ts); the run records which ran.
  */
 import { tf, initBackend, BackendInfo, BackendName, BackendPreference } from '../model/tf';

@@ -111,7 +111,7 @@ export const PATH_PATCH_DEF: ClampKindDef<'path-patch'> = {
   describe: (s) => `path-patch ${edgeText(s)} (${s.with === 'corrupt' ? `corrupted: ${s.corruption}` : s.with})`,
   writes: writesInput,
   application: 'pass',
-  batchFree: false,
+  batchFree: true, // no host overrides: the fast model folds it, the TF.js engine runs it as passes
   fastTraining: () => 'folded', // fast/pathFold.ts (a corruption's pass runs first, blocks 0 … sender)
   fastForward: () => 'folded',
 };

@@ -130,6 +130,10 @@ function main(): void {
       hline: { y: 0.4 * Math.LN2, label: '0.4·ln 2' },
     });
   }
+  const cfg = JSON.parse(
+    fs.readFileSync(path.join(RUNS, `s${SEEDS[0]}-control-${SEQUENCES / 1000}k`, 'run.json'), 'utf8'),
+  );
+  const evalCadence = { every: cfg.config.train.evalEvery, size: cfg.config.data.evalSize };
   const fig: FigureData = {
     id: 'path-kcut',
     title:
@@ -138,8 +142,9 @@ function main(): void {
     columns: Math.min(3, SEEDS.length),
     panels,
     notes: [
-      'fsl_train loss per evaluation (2,000 sequences each); the learning time is the first evaluation under 0.4·ln 2. ' +
-        'Every run on the fast engine (fast/pathFold.ts); scripts/path-experiment.ts.',
+      `fsl_train loss per evaluation (every ${evalCadence.every} sequences, ${evalCadence.size} evaluation sequences); ` +
+        'the learning time is the first evaluation under 0.4·ln 2. Every run on the fast engine (fast/pathFold.ts); ' +
+        'scripts/path-experiment.ts.',
     ],
     seeds: SEEDS,
   };

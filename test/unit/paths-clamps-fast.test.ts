@@ -176,9 +176,13 @@ test('fast vs TF.js (default model, the single-IH run): edges into L2H3 with the
       'path-patch:L1H4>L2H3,input=k,with=zero',
     ],
   ];
+  const noDedup = new FastModel(c, { dedup: false }); // the corrupted pass then embeds its own rows
   for (const texts of cases) {
-    const clamps = [rest, ...texts.map((t) => parseClampFlag(t, c))];
-    compare(texts.join(' + '), fast(m, p, d, B, clamps), reference(c, p, d, B, clamps, []), c);
+    const clamps = [rest, ...texts.map((t) => parseClampFlag(t, c))],
+      ref = reference(c, p, d, B, clamps, []);
+    compare(texts.join(' + '), fast(m, p, d, B, clamps), ref, c);
+    if (texts.some((t) => t.includes('corrupt')))
+      compare(`${texts.join(' + ')} (no dedup)`, fast(noDedup, p, d, B, clamps), ref, c);
   }
   // Windows: outside its window the clamp is not folded (the step is the plain one).
   const windowed = { ...parseClampFlag('path-patch:L1H1>L2H3,input=k,with=zero', c), from: 100 };

@@ -277,6 +277,7 @@ export class FastModel {
   /** The path clamps' buffers per batch size (pathFold.ts), and the corrupted passes' layouts per corruption and size. */
   private readonly pathBufs = new Map<number, PathBuffers>();
   private readonly corruptLayouts = new Map<string, Layout>();
+  private readonly rowMaps = new Map<Layout, number>();
   /** A copy of the gradient block while a corrupted pass's backward writes its own share. */
   private gradSave = 0;
   private viewGen = -1;
@@ -726,7 +727,7 @@ export class FastModel {
     // The corrupted passes' layouts and overrides (the reference applies every other clamp to them too).
     const corrupt = pathCorruptions(opts.paths).map((kind) => {
       const cl = this.corruptLayout(kind, B);
-      return { kind, cl, ov: this.loadOverrides(cl, opts.overrides) };
+      return { kind, cl, ov: this.loadOverrides(cl, opts.overrides), rowMap: this.corruptRowMap(cl) };
     });
     if (corrupt.length && !this.gradSave) this.gradSave = this.arena.f32(this.paramCount);
     lay = this.layout(B);
@@ -745,13 +746,23 @@ export class FastModel {
     const p = this.plan(lay, batch, opts, ov, pathBufs, cLays);
     // Corrupted passes first: blocks 0 … the last sender, whose outputs the clean pass's edges read.
     const cPlans = corrupt.map((c) => {
-      const cb = this.corruptBatch(lay, c.cl, batch, c.kind, opts.itemIds);
+      const { batch: cb, exemplarFrom } = this.corruptBatch(lay, c.cl, batch, c.kind, opts.itemIds);
       const cp = p.paths!.corrupt.find((q) => q.kind === c.kind)!;
       const base = this.plan(c.cl, cb, { backward: opts.backward }, c.ov, null, new Map());
+      // Every corrupted item is an item of this batch: its distinct exemplar rows are rows the clean pass
+      // embedded (row u ← the clean row of the item its first occurrence takes its exemplar from).
+      let sharedRows: RunPlan['sharedRows'] = null;
+      if (p.dedup && base.dedup) {
+        const map = c.rowMap,
+          rm = new Int32Array(this.kern.memory.buffer, map, base.rows.nUex);
+        for (let u = 0; u < base.rows.nUex; u++) rm[u] = lay.views.exmap[exemplarFrom[c.cl.views.uex[u]]];
+        sharedRows = { from: p, map };
+      }
       const pc: RunPlan = {
         ...base,
         lastBlock: cp.lastBlock,
         seedOnly: true,
+        sharedRows,
         paths: { ...p.paths!, groups: [], senders: cp.senders, corrupt: [] },
       };
       this.forward(pc);
@@ -772,17 +783,37 @@ export class FastModel {
     });
     const result: FastResult = { loss, logits: ql, acts: p.acts, queryActs: p.queryActs };
     if (opts.backward) {
-      this.backward(p);
-      // Each corrupted pass's backward (from its senders' gradients) writes its share; the sum is kept.
+      // (Both passes dedup or neither: the same overrides decide it.)
+      const shared = cPlans.length > 0 && cPlans.every((pc) => pc.sharedRows !== null);
+      this.backward(p, !shared);
+      // Each corrupted pass's backward (from its senders' gradients) writes its share; the sum is kept. With
+      // shared rows its exemplar rows' gradient joins the clean pass's before the one embedding backward.
       for (const pc of cPlans) {
         k.copy(this.gradBlock, this.gradSave, this.paramCount);
         k.fill(this.gradBlock, this.paramCount, 0);
-        this.backward(pc);
+        this.backward(pc, pc.sharedRows === null);
         k.axpy(this.gradBlock, this.gradSave, this.paramCount, 1);
+        if (pc.sharedRows) {
+          const { nUex, nUlab } = pc.rows;
+          k.scatter_add_rows(pc.lay.dparts, pc.sharedRows.map, nUex, d, lay.dparts);
+          const dlab = at(pc.lay.dparts, nUex * d);
+          k.embed_label_bwd(pc.lay.ylist, nUlab, dlab, L, d, this.g['embed.label.weight']);
+        }
       }
+      if (shared) this.embeddingBackward(p);
       result.grads = this.gObj;
     }
     return result;
+  }
+
+  /** The [nEx] int map of a corrupted layout's exemplar rows onto the clean pass's (see run()). */
+  private corruptRowMap(cl: Layout): number {
+    let m = this.rowMaps.get(cl);
+    if (m === undefined) {
+      m = this.arena.alloc(cl.nEx * F);
+      this.rowMaps.set(cl, m);
+    }
+    return m;
   }
 
   /** The layout of the `kind`-corrupted pass at batch size B (its own buffers; laid out once). */
@@ -803,7 +834,7 @@ export class FastModel {
     batch: FastBatch,
     kind: Corruption,
     itemIds: ArrayLike<number> | undefined,
-  ): FastBatch {
+  ): { batch: FastBatch; exemplarFrom: Int32Array } {
     const B = lay.B,
       n = B * (this.C + 1),
       I = this.I;
@@ -813,18 +844,18 @@ export class FastModel {
     const m = corruptionMap(kind, B, lay.views.labels, ids);
     const labels = cl.views.labels;
     for (let i = 0; i < n; i++) labels[i] = lay.views.labels[m.labelFrom[i]];
+    const from = m.exemplarFrom;
     if (host)
-      return { size: B, labels, vectors: host.vectors, index: Int32Array.from(m.exemplarFrom, (r) => host.index[r]) };
+      return {
+        batch: { size: B, labels, vectors: host.vectors, index: Int32Array.from(from, (r) => host.index[r]) },
+        exemplarFrom: from,
+      };
     const X = cl.views.X,
       X0 = lay.views.X,
       ex = (batch as ExemplarBatch).exemplarIds;
     for (let i = 0; i < n; i++) X.set(X0.subarray(m.exemplarFrom[i] * I, (m.exemplarFrom[i] + 1) * I), i * I);
-    return {
-      size: B,
-      exemplars: X,
-      labels,
-      exemplarIds: ex ? Int32Array.from(m.exemplarFrom, (r) => ex[r]) : undefined,
-    };
+    const exemplarIds = ex ? Int32Array.from(from, (r) => ex[r]) : undefined;
+    return { batch: { size: B, exemplars: X, labels, exemplarIds }, exemplarFrom: from };
   }
 
   /** Every decision of this call, made once: the forward and the backward pass both read it. */
@@ -912,6 +943,7 @@ export class FastModel {
       corruptLays,
       lastBlock: depth - 1,
       seedOnly: false,
+      sharedRows: null,
     };
   }
 
@@ -980,15 +1012,19 @@ export class FastModel {
     // ---- embeddings: parts = [exemplar rows; label rows] (each distinct row once under dedup) ----
     const partsLab = at(lay.parts, nUex * d);
     // parts[0:nUex] = Xsrc · W_exᵀ + b_ex                                  [nUex, d]
-    gemmNT(k, {
-      M: nUex,
-      N: d,
-      K: I,
-      A: rowMajor(Xsrc, I),
-      B: rowMajor(w['embed.exemplar.weight'], I),
-      C: rowMajor(lay.parts, d),
-    });
-    k.add_bias(lay.parts, d, w['embed.exemplar.bias'], nUex, d);
+    if (p.sharedRows)
+      k.gather_rows(p.sharedRows.from.lay.parts, p.sharedRows.map, nUex, d, lay.parts); // rows the clean pass embedded
+    else {
+      gemmNT(k, {
+        M: nUex,
+        N: d,
+        K: I,
+        A: rowMajor(Xsrc, I),
+        B: rowMajor(w['embed.exemplar.weight'], I),
+        C: rowMajor(lay.parts, d),
+      });
+      k.add_bias(lay.parts, d, w['embed.exemplar.bias'], nUex, d);
+    }
     // parts[nUex:] = W_lab[:, y]                                            [nUlab, d]
     k.embed_label(lay.ylist, nUlab, w['embed.label.weight'], L, d, partsLab);
     if (p.dedup) {
@@ -1166,14 +1202,17 @@ export class FastModel {
     this.hook(p, site.logits, lay.logits, N * L);
   }
 
-  /** The backward pass from dlogits (lay.dlog, written by the loss), into the model's gradient buffers. */
-  private backward(p: RunPlan): void {
-    const { k, T, d, H, D, L, I, depth, g } = this,
+  /**
+   * The backward pass from dlogits (lay.dlog, written by the loss), into the model's gradient buffers; the
+   * embeddings' part unless `embeddings` is false (run() then adds corrupted passes' rows first).
+   */
+  private backward(p: RunPlan, embeddings = true): void {
+    const { k, T, d, H, D, L, depth, g } = this,
       w = this.p,
       lay = p.lay,
       { B, N, BH } = p,
       tq = T - 1;
-    const { nUex, nUlab, Xsrc } = p.rows;
+    const { nUex, nUlab } = p.rows;
     const scale = 1 / Math.sqrt(D);
     // Accumulated gradients start at zero; the GEMM-written ones are overwritten.
     k.fill(g['embed.label.weight'], d * L, 0);
@@ -1408,6 +1447,14 @@ export class FastModel {
       }
     }
 
+    if (embeddings) this.embeddingBackward(p);
+  }
+
+  /** The embeddings' gradients from lay.dparts (the distinct rows' gradient). */
+  private embeddingBackward(p: RunPlan): void {
+    const { k, d, L, I, g } = this,
+      lay = p.lay;
+    const { nUex, nUlab, Xsrc } = p.rows;
     // ---- embeddings ----
     if (!p.dedup) {
       this.block(p, site.embedExemplar, lay.dparts, lay.nEx * d);
@@ -1457,6 +1504,8 @@ interface RunPlan {
   readonly lastBlock: number;
   /** A corrupted pass's backward: from its senders' gradients only (no loss gradient). */
   readonly seedOnly: boolean;
+  /** A corrupted pass's exemplar rows: gathered from the clean pass's (`map`: [nUex] its rows), not embedded. */
+  readonly sharedRows: { readonly from: RunPlan; readonly map: number } | null;
   readonly acts: Map<string, Float32Array>;
   readonly queryActs: Map<string, Float32Array>;
 }

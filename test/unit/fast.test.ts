@@ -313,6 +313,33 @@ for (const variant of variants) {
         for (const h of [1, 2]) for (let e = 0; e < 8; e++) assert.equal(gProj[o * c.dModel + h * 8 + e], 0);
     });
 
+    test('forward only with last-block heads zero-ablated: only the other heads run, the reference numbers', () => {
+      const c = DEFAULT_MODEL_CONFIG,
+        B = 8,
+        last = c.depth - 1;
+      const params = initParams(c, 5),
+        batch = makeBatch(c, B, 11);
+      // Non-adjacent survivors (runs [0, 1), [3, 5), [6, 8)), one survivor (Fig 5b), none.
+      for (const heads of [['L2H1', 'L2H2', 'L2H5'], REST_HEADS, Array.from({ length: 8 }, (_, h) => `L2H${h}`)]) {
+        const ovr = hostOverrides(c, { labels: batch.labels, size: B }, [{ kind: 'ablate', heads }], 0);
+        const ref = reference(c, params, batch, ovr);
+        const m = new FastModel(c, { wasm: variant });
+        const before = m.stats.headRuns;
+        const r = m.run(params, batch, { backward: false, overrides: ovr });
+        assert.ok(m.stats.headRuns > before, `the pooled last block ran by head runs (${heads.join(',')})`);
+        close('loss', [r.loss], [ref.loss]);
+        close('logits', r.logits, ref.logits);
+        // Recording the last block's query-row pattern needs every head: the full pooled path, same logits.
+        const withRows = m.run(params, batch, {
+          backward: false,
+          overrides: ovr,
+          recordQuery: new Set([site.pattern(last)]),
+        });
+        assert.equal(m.stats.headRuns, before + 1);
+        close('logits (all heads)', withRows.logits, ref.logits);
+      }
+    });
+
     test('default config: fixed pattern override on blocks.0.attn.hook_pattern (some heads, some rows)', () => {
       const c = DEFAULT_MODEL_CONFIG,
         B = 6,

@@ -243,6 +243,8 @@ export class FastModel {
   private readonly layouts = new Map<number, Layout>();
   private readonly geo: Geometry;
   private readonly ablCache = new WeakMap<HostOverride, Uint8Array | null>();
+  /** Forward passes whose last block ran only its unablated heads (pooledHeadRuns; tests read it). */
+  readonly stats = { headRuns: 0 };
   private viewGen = -1;
   private pViews: Params = {};
   private gViews: Params = {};
@@ -532,6 +534,7 @@ export class FastModel {
   private loadOverrides(
     lay: Layout,
     overrides: Map<string, HostOverride> | undefined,
+    unread: string | null,
   ): Map<string, HostOverride> | null {
     if (!overrides || overrides.size === 0) return null;
     const B = lay.B,
@@ -551,6 +554,9 @@ export class FastModel {
           `override of ${name} has shape [${o.shape.join(', ')}] (${o.value.length} values, ${o.mask.length} mask entries), expected [${shape.join(', ')}]`,
         );
       }
+      // A site this call never forms (the pooled last block's values: their head ablation is read from the
+      // host override) is checked but not copied.
+      if (name === unread) continue;
       let buf = lay.ovr.get(name);
       if (!buf) {
         buf = { val: this.arena.f32(n), mask: this.arena.alloc(n), n, loaded: null };
@@ -676,7 +682,8 @@ export class FastModel {
     }
     this.checkClamps(opts.layer1 === true, opts.copyHead, opts.overrides);
     // Overrides may allocate (first use of a site at this batch size), which may grow the memory.
-    const ov = this.loadOverrides(lay, opts.overrides);
+    const pooledLast = this.lastBlockPooled(opts);
+    const ov = this.loadOverrides(lay, opts.overrides, pooledLast ? this.names[depth - 1].v : null);
     lay = this.layout(B);
     this.refreshViews();
     k.set_scratch(lay.scratch);
@@ -688,7 +695,7 @@ export class FastModel {
     }
     k.transpose(this.p['unembed.weight'], L, d, this.unT);
 
-    const p = this.plan(lay, batch, opts, ov);
+    const p = this.plan(lay, batch, opts, ov, pooledLast);
     this.forward(p);
 
     // Cross-entropy at the query (model/queryLoss.ts), dlogits = (softmax − onehot)/B.
@@ -711,7 +718,52 @@ export class FastModel {
   }
 
   /** Every decision of this call, made once: the forward and the backward pass both read it. */
-  private plan(lay: Layout, batch: FastBatch, opts: FastOptions, ov: Map<string, HostOverride> | null): RunPlan {
+  /**
+   * Whether the last block pools its values at the query (z_h = W_v,h · Σ_j p_hj ln_j, v never formed): it
+   * runs at the query only, not on the layer-1 clamp's rows, and its hook_v is neither recorded nor
+   * overridden by anything but a whole-head zero ablation.
+   */
+  private lastBlockPooled(opts: FastOptions): boolean {
+    const rec = opts.record ?? false,
+      v = this.names[this.depth - 1].v;
+    if (rec === true || (rec !== false && (rec.has(v) || [...this.truncSites].some((s) => rec.has(s))))) return false;
+    if (opts.recordQuery?.has(v) || opts.layer1 === true) return false;
+    // A one-block model's only block is the rows-mode layer 0 unless a per-token override forces tokens.
+    if (this.depth === 1 && !this.layer0Sites.some((s) => opts.overrides?.has(s))) return false;
+    const o = opts.overrides?.get(v);
+    return !o || this.headAblation(o) !== null;
+  }
+
+  /**
+   * The last block's heads to compute, as runs [from, to) of adjacent heads, when the others may be skipped:
+   * forward only, values pooled, every head it skips zero-ablated in every sequence (its z is exactly 0 and
+   * nothing reads its query, key, scores or pattern: none of them is recorded or overridden). Else null.
+   */
+  private activeHeadRuns(pre: RunPlan, pooled: boolean, opts: FastOptions): Array<[number, number]> | null {
+    const { H, depth } = this,
+      f = pre.vAbl,
+      nm = this.names[depth - 1];
+    if (opts.backward || !pooled || !f || opts.copyHead !== undefined) return null;
+    for (let bh = H; bh < f.length; bh++) if (f[bh] !== f[bh % H]) return null; // the same heads in every sequence
+    if (!f.subarray(0, H).some((x) => x === 1)) return null;
+    for (const s of [nm.q, nm.k, nm.rotQ, nm.rotK, nm.scores, nm.pattern, nm.z])
+      if (this.has(pre, s) || this.recording(pre, s)) return null;
+    const runs: Array<[number, number]> = [];
+    for (let h = 0; h < H; h++) {
+      if (f[h]) continue;
+      if (runs.length && runs[runs.length - 1][1] === h) runs[runs.length - 1][1] = h + 1;
+      else runs.push([h, h + 1]);
+    }
+    return runs;
+  }
+
+  private plan(
+    lay: Layout,
+    batch: FastBatch,
+    opts: FastOptions,
+    ov: Map<string, HostOverride> | null,
+    pooledLast: boolean,
+  ): RunPlan {
     const { T, H, depth } = this,
       B = lay.B;
     const vOv = ov?.get(this.names[depth - 1].v);
@@ -753,7 +805,7 @@ export class FastModel {
       const t0 = last && !full ? T - 1 : 0;
       const byRows = (l === 0 && !tokenMode) || l1Last; // LN + QKV over the distinct rows of parts
       const map = byRows ? lay.tokmap : 0;
-      const v = this.names[l].v;
+      const pooled = last && pooledLast;
       layers.push({
         skip: l === 0 && skip0,
         t0,
@@ -762,7 +814,8 @@ export class FastModel {
         map,
         qkMap: l1Last ? lay.smap : map, // layer1: queries and keys from the shifted rows
         // Values pooled at the query: never formed, so neither overridden (but by a head ablation) nor recorded.
-        pooled: last && t0 === T - 1 && !byRows && (!this.has(pre, v) || base.vAbl !== null) && !this.recording(pre, v),
+        pooled,
+        heads: pooled ? this.activeHeadRuns(pre, pooled, opts) : null,
         // The block input (layer1: the last block reads E, the final pass's clamped block-0 output).
         x: l === 0 || l1Last ? lay.embed : lay.layers[l - 1].rp,
         copy: last && copyHead >= 0,
@@ -848,6 +901,13 @@ export class FastModel {
       } else {
         k.ln_fwd(x, bf.ln, bf.stats, lp.lnW, lp.lnB, B, T, 0, d, this.config.lnEps); // [B, T, d]
         this.hook(p, nm.ln, bf.ln, N * d);
+        if (pl.heads) {
+          this.pooledHeadRuns(p, l, pl.heads);
+          this.hook(p, nm.attnOut, bf.ao, N * d);
+          k.add_rows(x, bf.ao, bf.rp, B, T, t0, d); // resid_post = x + attn_out
+          this.hook(p, nm.residPost, bf.rp, N * d);
+          continue;
+        }
         if (t0 === 0)
           gemm(k, { M: N, N: 3 * d, K: d, A: rows(bf.ln, d), B: W, C: rowMajor(bf.qkv, 3 * d) }); // qkv [B, T, 3d]
         else {
@@ -968,6 +1028,72 @@ export class FastModel {
         p.copyHead,
       );
     this.hook(p, site.logits, lay.logits, N * L);
+  }
+
+  /**
+   * The pooled query-only last block over runs [h0, h1) of heads (LayerPlan.heads), each run in compact
+   * [B, h1−h0, T, ·] buffers: its columns of q (query row) and k, RoPE, scores, softmax, the pooled values
+   * z_h = W_v,h · Σ_j p_hj ln_j, and attn_out[query] = Σ_runs merged[:, h0·D…h1·D] · W_proj[:, h0·D…h1·D]ᵀ.
+   * The skipped heads are zero-ablated (z = 0): leaving them out of the projection's sum is exact.
+   */
+  private pooledHeadRuns(p: RunPlan, l: number, runs: ReadonlyArray<readonly [number, number]>): void {
+    const { k, T, d, D } = this,
+      lay = p.lay,
+      bf = lay.layers[l],
+      B = p.B,
+      N = p.N,
+      t0 = T - 1,
+      W = this.qkvT[l]; // W_qkvᵀ [d, 3d]
+    const scale = 1 / Math.sqrt(D);
+    this.stats.headRuns++;
+    if (runs.length === 0) k.fill(bf.ao, N * d, 0); // every head ablated: attn_out = 0
+    runs.forEach(([h0, h1], r) => {
+      const nh = h1 - h0,
+        w = nh * D;
+      // k of these heads at every position, q at the query: qkv[:, d + h0·D …], qkv[query, h0·D …]
+      gemm(k, {
+        M: N,
+        N: w,
+        K: d,
+        A: rows(bf.ln, d),
+        B: rowMajor(at(W, d + h0 * D), 3 * d),
+        C: rowMajor(at(bf.qkv, d + h0 * D), 3 * d),
+      });
+      gemm(k, {
+        M: B,
+        N: w,
+        K: d,
+        A: rows(at(bf.ln, t0 * d), T * d),
+        B: rowMajor(at(W, h0 * D), 3 * d),
+        C: rowMajor(at(bf.qkv, t0 * 3 * d + h0 * D), T * 3 * d),
+      });
+      // rot_q, rot_k [B, nh, T, D]; scores and pattern at the query row [B, nh, T, T]
+      k.to_heads_rope(bf.qkv, 3 * d, h0 * D, 0, 0, bf.rq, this.cos, this.sin, B, T, t0, nh, D);
+      k.to_heads_rope(bf.qkv, 3 * d, d + h0 * D, 0, 0, bf.rk, this.cos, this.sin, B, T, 0, nh, D);
+      k.attn_scores(bf.rq, bf.rk, bf.scores, B * nh, T, t0, D, scale);
+      k.softmax(bf.scores, bf.pc, B * nh, T, t0);
+      // Y = pattern[query] · ln [B, nh, d]; z[b, h, query] = Y[b, h] · W_v,hᵀ [B, nh, D]
+      k.attn_pool(bf.pc, bf.ln, lay.pool, B, nh, T, d);
+      for (let h = 0; h < nh; h++)
+        gemm(k, {
+          M: B,
+          N: D,
+          K: d,
+          A: rows(at(lay.pool, h * d), nh * d),
+          B: rowMajor(at(W, 2 * d + (h0 + h) * D), 3 * d),
+          C: rowMajor(at(bf.z, (h * T + t0) * D), nh * T * D),
+        });
+      k.from_heads(bf.z, bf.merged, d, h0 * D, 0, B, T, t0, nh, D, 0); // merged[:, query, h0·D …]
+      gemm(k, {
+        M: B,
+        N: d,
+        K: w,
+        A: rows(at(bf.merged, t0 * d + h0 * D), T * d),
+        B: rowMajor(at(this.projT[l], h0 * D * d), d),
+        C: rowMajor(at(bf.ao, t0 * d), T * d),
+        accumulate: r > 0,
+      });
+    });
   }
 
   /** The backward pass from dlogits (lay.dlog, written by the loss), into the model's gradient buffers. */
@@ -1261,6 +1387,11 @@ interface LayerPlan {
   readonly qkMap: number;
   /** Values pooled at the query before their projection (attn_pool). */
   readonly pooled: boolean;
+  /**
+   * The pooled last block computed for these runs [from, to) of heads only, in compact [B, heads, T, ·]
+   * buffers (the other heads are zero-ablated and nothing of theirs is read; forward only); null: all heads.
+   */
+  readonly heads: ReadonlyArray<readonly [number, number]> | null;
   /** The block input [B, T, d]. */
   readonly x: number;
   /** The last block, whose scores the perfect-copy clamp reads. */

@@ -319,14 +319,28 @@ for (const variant of variants) {
         last = c.depth - 1;
       const params = initParams(c, 5),
         batch = makeBatch(c, B, 11);
-      // Non-adjacent survivors (runs [0, 1), [3, 5), [6, 8)), one survivor (Fig 5b), none.
-      for (const heads of [['L2H1', 'L2H2', 'L2H5'], REST_HEADS, Array.from({ length: 8 }, (_, h) => `L2H${h}`)]) {
-        const ovr = hostOverrides(c, { labels: batch.labels, size: B }, [{ kind: 'ablate', heads }], 0);
+      // Non-adjacent survivors (runs [0, 1), [3, 5), [6, 8)), one survivor (Fig 5b), none; the survivor's
+      // query-row pattern clamped (perfect match, §4.4) and a first-layer pattern clamp (§4.3).
+      const none = Array.from({ length: 8 }, (_, h) => `L2H${h}`);
+      const configs: ClampSpec[][] = [
+        ...[['L2H1', 'L2H2', 'L2H5'], REST_HEADS, none].map((heads): ClampSpec[] => [{ kind: 'ablate', heads }]),
+        [
+          { kind: 'ablate', heads: REST_HEADS },
+          { kind: 'induction', heads: ['L2H3'], strength: 1 },
+        ],
+        [
+          { kind: 'ablate', heads: REST_HEADS },
+          { kind: 'prev-token', heads: ['L1H2'], strength: 1, labelRowsOnly: false },
+        ],
+      ];
+      for (const clamps of configs) {
+        const heads = clamps.map((k) => JSON.stringify(k)).join(' ');
+        const ovr = hostOverrides(c, { labels: batch.labels, size: B }, clamps, 0);
         const ref = reference(c, params, batch, ovr);
         const m = new FastModel(c, { wasm: variant });
         const before = m.stats.headRuns;
         const r = m.run(params, batch, { backward: false, overrides: ovr });
-        assert.ok(m.stats.headRuns > before, `the pooled last block ran by head runs (${heads.join(',')})`);
+        assert.ok(m.stats.headRuns > before, `the pooled last block ran by head runs (${heads})`);
         close('loss', [r.loss], [ref.loss]);
         close('logits', r.logits, ref.logits);
         // Recording the last block's query-row pattern needs every head: the full pooled path, same logits.

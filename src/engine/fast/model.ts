@@ -88,6 +88,8 @@ export interface FastOptions {
   recordQuery?: ReadonlySet<string>;
   /** Compute the gradients of the loss (else forward only). */
   backward: boolean;
+  /** Forward only: false skips the loss (FastResult.loss is then NaN) when only logits or sites are read. */
+  loss?: boolean;
   /**
    * The layer-1 clamp (spec §4.6; two-layer models), its three passes folded into this one. The last
    * block reads the clean embedding E where block 0's output would be (the final pass), and its queries
@@ -113,7 +115,7 @@ export interface FastOptions {
 }
 
 export interface FastResult {
-  /** Mean cross-entropy at the query position. */
+  /** Mean cross-entropy at the query position (NaN when FastOptions.loss is false). */
   loss: number;
   /** [B, L] logits at the query position. A view owned by the model: overwritten by the next run(). */
   logits: Float32Array;
@@ -703,12 +705,15 @@ export class FastModel {
       lg = lv.logits,
       ql = lv.qlogits;
     for (let b = 0; b < B; b++) ql.set(lg.subarray((b * T + T - 1) * L, (b * T + T) * L), b * L);
-    const loss = queryLoss(lg, B, L, lv.labels, C1, {
-      stride: T * L,
-      offset: (T - 1) * L,
-      dlogits: opts.backward ? lv.dlog : undefined,
-      divisor: B,
-    });
+    const loss =
+      opts.backward || opts.loss !== false
+        ? queryLoss(lg, B, L, lv.labels, C1, {
+            stride: T * L,
+            offset: (T - 1) * L,
+            dlogits: opts.backward ? lv.dlog : undefined,
+            divisor: B,
+          })
+        : NaN;
     const result: FastResult = { loss, logits: ql, acts: p.acts, queryActs: p.queryActs };
     if (opts.backward) {
       this.backward(p);
@@ -747,7 +752,7 @@ export class FastModel {
     for (let bh = H; bh < f.length; bh++) if (f[bh] !== f[bh % H]) return null; // the same heads in every sequence
     if (!f.subarray(0, H).some((x) => x === 1)) return null;
     for (const s of [nm.q, nm.k, nm.rotQ, nm.rotK, nm.scores, nm.pattern, nm.z])
-      if (this.has(pre, s) || this.recording(pre, s)) return null;
+      if ((s !== nm.pattern && this.has(pre, s)) || this.recording(pre, s)) return null;
     const runs: Array<[number, number]> = [];
     for (let h = 0; h < H; h++) {
       if (f[h]) continue;
@@ -1039,6 +1044,7 @@ export class FastModel {
   private pooledHeadRuns(p: RunPlan, l: number, runs: ReadonlyArray<readonly [number, number]>): void {
     const { k, T, d, D } = this,
       lay = p.lay,
+      nm = this.names[l],
       bf = lay.layers[l],
       B = p.B,
       N = p.N,
@@ -1072,6 +1078,7 @@ export class FastModel {
       k.to_heads_rope(bf.qkv, 3 * d, d + h0 * D, 0, 0, bf.rk, this.cos, this.sin, B, T, 0, nh, D);
       k.attn_scores(bf.rq, bf.rk, bf.scores, B * nh, T, t0, D, scale);
       k.softmax(bf.scores, bf.pc, B * nh, T, t0);
+      if (this.has(p, nm.pattern)) this.patternRowOverride(p, nm.pattern, bf.pc, h0, nh);
       // Y = pattern[query] · ln [B, nh, d]; z[b, h, query] = Y[b, h] · W_v,hᵀ [B, nh, D]
       k.attn_pool(bf.pc, bf.ln, lay.pool, B, nh, T, d);
       for (let h = 0; h < nh; h++)
@@ -1094,6 +1101,26 @@ export class FastModel {
         accumulate: r > 0,
       });
     });
+  }
+
+  /**
+   * The loaded pattern override (head-major [B, H, T, T]) applied to the query rows of heads h0 … h0+nh−1
+   * held compact in `ptr` ([B, nh, T, T]): where(mask, value, computed), as hook() applies it.
+   */
+  private patternRowOverride(p: RunPlan, name: string, ptr: number, h0: number, nh: number): void {
+    const { T, H } = this,
+      B = p.B,
+      o = p.lay.ovr.get(name)!,
+      mem = this.kern.memory.buffer,
+      val = new Float32Array(mem, o.val, B * H * T * T),
+      mask = new Uint8Array(mem, o.mask, B * H * T * T),
+      dst = this.f32(ptr, B * nh * T * T);
+    for (let b = 0; b < B; b++)
+      for (let h = 0; h < nh; h++) {
+        const from = ((b * H + h0 + h) * T + T - 1) * T,
+          to = ((b * nh + h) * T + T - 1) * T;
+        for (let j = 0; j < T; j++) if (mask[from + j]) dst[to + j] = val[from + j];
+      }
   }
 
   /** The backward pass from dlogits (lay.dlog, written by the loss), into the model's gradient buffers. */

@@ -143,6 +143,7 @@ export function fastClampedForward(
   }
   const r = model.run(params, batch, {
     backward: false,
+    loss: false,
     layer1,
     overrides: overrides.size ? overrides : undefined,
     ...rec,

@@ -415,7 +415,9 @@ export async function measureCommand(argv: MeasureArgs, out: (line: string) => v
     }
   } finally {
     if (ctx) disposeContext(ctx);
-    (pool as PoolExecutor | null)?.close();
+    const p = pool as PoolExecutor | null;
+    if (p) summary.workers = { label: p.label, configCpuSeconds: p.configCpuSeconds };
+    p?.close();
   }
   return summary;
 }

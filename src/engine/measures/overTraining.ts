@@ -124,7 +124,7 @@ export type FromWorker =
   | { type: 'unit'; sequences: number; unit: UnitName; cached: boolean; seconds: number }
   | { type: 'done'; sequences: number }
   | { type: 'configs-progress'; sequences: number; done: number; total: number }
-  | { type: 'configs-done'; sequences: number; acc: number[] }
+  | { type: 'configs-done'; sequences: number; acc: number[]; cpuSeconds: number }
   | { type: 'failed'; sequences: number; message: string };
 
 /** Where the worker entry is: the CLI bundle this code runs in, or the CLI source under tsx. */
@@ -214,6 +214,7 @@ export async function measureWorkerMain(): Promise<void> {
         return;
       }
       const ref = rd.listCheckpoints().find((c) => c.sequences === m.sequences);
+      const cpu0 = process.cpuUsage();
       try {
         if (!ref) throw new Error(`checkpoint ${m.sequences} disappeared from ${rd.path}`);
         if (!base) base = firstContext(run, rd, task, ref, init!.subsample);
@@ -224,7 +225,8 @@ export async function measureWorkerMain(): Promise<void> {
             const acc = denseEvalMany(ctx, m.configs, {}, (done, total) =>
               send({ type: 'configs-progress', sequences: m.sequences, done, total }),
             ).map((r) => r.acc);
-            send({ type: 'configs-done', sequences: m.sequences, acc });
+            const cpu = process.cpuUsage(cpu0);
+            send({ type: 'configs-done', sequences: m.sequences, acc, cpuSeconds: (cpu.user + cpu.system) / 1e6 });
           } finally {
             if (!own) disposeContext(ctx);
           }
@@ -303,6 +305,8 @@ export class PoolExecutor implements Executor {
   private readonly all: ChildProcess[] = [];
   private alive = 0;
   backend = '';
+  /** CPU seconds of each configs job so far (the worker's own count: its context, if made then, and the part). */
+  readonly configCpuSeconds: number[] = [];
 
   private constructor(readonly concurrency: number) {
     this.label = `${concurrency} worker processes`;
@@ -348,7 +352,10 @@ export class PoolExecutor implements Executor {
               else if (job && (m.type === 'done' || m.type === 'configs-done' || m.type === 'failed')) {
                 pool.jobs.delete(child);
                 if (m.type === 'failed') job.reject(new Error(m.message));
-                else job.resolve(m.type === 'configs-done' ? m.acc : undefined);
+                else if (m.type === 'configs-done') {
+                  pool.configCpuSeconds.push(m.cpuSeconds);
+                  job.resolve(m.acc);
+                } else job.resolve();
                 pool.release(w);
               }
             });

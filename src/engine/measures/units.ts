@@ -135,9 +135,14 @@ export async function computeUnit(
         return { formula: { table2: t.table2.formula, table3: t.table3.formula }, ...t };
       }
       case 'influence-matrix': {
-        const matrix = o.evaluator
-          ? await influenceMatrixWith(ctx, o.evaluator, { onProgress })
-          : influenceMatrix(ctx, { onProgress });
+        if (o.evaluator) {
+          // The configurations go out to the workers first; Table 1 is computed here meanwhile.
+          const pending = influenceMatrixWith(ctx, o.evaluator, { onProgress });
+          const t1 = table1(ctx);
+          const matrix = await pending;
+          return { formula: matrix.formula, matrix, table1: t1 };
+        }
+        const matrix = influenceMatrix(ctx, { onProgress });
         return { formula: matrix.formula, matrix, table1: table1(ctx) };
       }
       case 'composition':

@@ -662,6 +662,10 @@ for (const variant of variants) {
         const r = m.run(params, batch, { backward: true, layer1, copyHead, overrides: copy ? undefined : ovr });
         close('loss', [r.loss], [ref.loss]);
         closeLogits(r.logits, ref.logits);
+        // Forward only (evaluation): without layer 1 the copy pass computes the copied head alone.
+        const fwd = m.run(params, batch, { backward: false, layer1, copyHead, overrides: copy ? undefined : ovr });
+        close('loss (forward only)', [fwd.loss], [ref.loss]);
+        closeLogits(fwd.logits, ref.logits);
         for (const s of paramSpecs(c)) close(`grad ${s.name}`, r.grads![s.name], ref.grads[s.name]);
         for (const z of cs.zero) assert.ok(isZero(r.grads![z]), `${z} gets no gradient under ${cs.name}`);
         assert.ok(!isZero(r.grads!['blocks.1.attn.qkv.weight']), 'the induction head still learns');

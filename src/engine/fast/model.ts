@@ -826,6 +826,7 @@ export class FastModel {
         copy: last && copyHead >= 0,
       });
     }
+    const copyOnly = copyHead >= 0 && rec === false;
     return {
       ...base,
       full,
@@ -833,7 +834,9 @@ export class FastModel {
       dedup,
       layer1,
       copyHead,
-      copyOnly: copyHead >= 0 && rec === false,
+      copyOnly,
+      // Forward only, nothing of the last block read but the copied head's scores: only that head runs.
+      copyHeadOnly: copyOnly && !opts.backward && base.recordQuery === null && !layers[depth - 1].byRows,
       rows: embedding,
       layers,
     };
@@ -906,6 +909,10 @@ export class FastModel {
       } else {
         k.ln_fwd(x, bf.ln, bf.stats, lp.lnW, lp.lnB, B, T, 0, d, this.config.lnEps); // [B, T, d]
         this.hook(p, nm.ln, bf.ln, N * d);
+        if (last && p.copyHeadOnly) {
+          this.copiedHeadScores(p, l);
+          break; // nothing after the copied scores reaches the logits
+        }
         if (pl.heads) {
           this.pooledHeadRuns(p, l, pl.heads);
           this.hook(p, nm.attnOut, bf.ao, N * d);
@@ -1021,17 +1028,20 @@ export class FastModel {
       });
       k.add_bias(at(lay.logits, tF * L), rs * L, w['unembed.bias'], nq, L);
     }
-    if (p.copyHead >= 0)
+    if (p.copyHead >= 0) {
+      // copyHeadOnly: the scores are the copied head's alone, [B, 1, T, T].
+      const [Hs, hs] = p.copyHeadOnly ? [1, 0] : [H, p.copyHead];
       foldCopyLogits(
-        this.f32(lay.layers[depth - 1].scores, BH * T * T),
+        this.f32(lay.layers[depth - 1].scores, B * Hs * T * T),
         lay.views.logits,
         lay.views.labels,
         B,
-        H,
+        Hs,
         T,
         L,
-        p.copyHead,
+        hs,
       );
+    }
     this.hook(p, site.logits, lay.logits, N * L);
   }
 
@@ -1101,6 +1111,38 @@ export class FastModel {
         accumulate: r > 0,
       });
     });
+  }
+
+  /**
+   * The perfect-copy head's scores at the query, [B, 1, T, T] in the last block's scores buffer (copyHeadOnly):
+   * its columns of q (query row) and k, RoPE, rot_q · rot_kᵀ / √D with the causal mask.
+   */
+  private copiedHeadScores(p: RunPlan, l: number): void {
+    const { k, T, d, D } = this,
+      bf = p.lay.layers[l],
+      B = p.B,
+      t0 = T - 1,
+      h = p.copyHead,
+      W = this.qkvT[l];
+    gemm(k, {
+      M: p.N,
+      N: D,
+      K: d,
+      A: rows(bf.ln, d),
+      B: rowMajor(at(W, d + h * D), 3 * d),
+      C: rowMajor(at(bf.qkv, d + h * D), 3 * d),
+    });
+    gemm(k, {
+      M: B,
+      N: D,
+      K: d,
+      A: rows(at(bf.ln, t0 * d), T * d),
+      B: rowMajor(at(W, h * D), 3 * d),
+      C: rowMajor(at(bf.qkv, t0 * 3 * d + h * D), T * 3 * d),
+    });
+    k.to_heads_rope(bf.qkv, 3 * d, h * D, 0, 0, bf.rq, this.cos, this.sin, B, T, t0, 1, D);
+    k.to_heads_rope(bf.qkv, 3 * d, d + h * D, 0, 0, bf.rk, this.cos, this.sin, B, T, 0, 1, D);
+    k.attn_scores(bf.rq, bf.rk, bf.scores, B, T, t0, D, 1 / Math.sqrt(D));
   }
 
   /**
@@ -1394,6 +1436,8 @@ interface RunPlan {
   /** The perfect-copy head of the last block, or −1; copyOnly: nothing is recorded, so the last block stops at its scores. */
   readonly copyHead: number;
   readonly copyOnly: boolean;
+  /** copyOnly, forward only, on tokens: the last block computes the copied head alone ([B, 1, T, ·] buffers). */
+  readonly copyHeadOnly: boolean;
   readonly rows: EmbeddingRows;
   readonly layers: readonly LayerPlan[];
   readonly acts: Map<string, Float32Array>;

@@ -15,8 +15,8 @@ import {
   bankCacheDir,
   bankCacheFile,
   cachedBank,
-  decodeCachedBank,
   encodeCachedBank,
+  readCachedBank,
 } from '../../src/engine/data/bankCache';
 import { makeStandIn, loadFeatureBank, TaskData, FeatureBank } from '../../src/engine/data';
 
@@ -80,7 +80,9 @@ test('a cut, altered, foreign or garbage file is detected, the bank made again a
   const good = makeStandIn('structured', { ...OPTS, seed: 4 });
   const { file, key } = bankCacheFile(dir, opts(4));
   const bytes = encodeCachedBank(key, good);
-  same(decodeCachedBank(key, bytes)!, good);
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(file, bytes);
+  same(readCachedBank(file, key)!, good);
   const flipped = Buffer.from(bytes);
   flipped[flipped.length - 5] ^= 0x10; // one value's bits
   const header = Buffer.from(bytes);
@@ -94,14 +96,13 @@ test('a cut, altered, foreign or garbage file is detected, the bank made again a
     'another key': encodeCachedBank(bankCacheFile(dir, opts(5)).key, good),
     garbage: Buffer.from('not a bank at all'),
   };
-  fs.mkdirSync(dir, { recursive: true });
   for (const [what, buf] of Object.entries(damaged)) {
-    assert.equal(decodeCachedBank(key, buf), null, `${what}: rejected`);
     fs.writeFileSync(file, buf);
+    assert.equal(readCachedBank(file, key), null, `${what}: rejected`);
     const g = counted(4);
     same(cachedBank(opts(4), g.make, dir), good);
     assert.equal(g.calls, 1, `${what}: made again`);
-    same(decodeCachedBank(key, fs.readFileSync(file))!, good);
+    same(readCachedBank(file, key)!, good);
   }
 });
 
@@ -147,7 +148,7 @@ test('loadFeatureBank reads and fills the cache of INDUCTION_LAB_CACHE', async (
         exemplarNoise: cfg.exemplarNoise,
       },
     ]);
-    same(decodeCachedBank(key, fs.readFileSync(path.join(dir, files[0])))!, bank);
+    same(readCachedBank(path.join(dir, files[0]), key)!, bank);
   } finally {
     if (saved === undefined) delete process.env.INDUCTION_LAB_CACHE;
     else process.env.INDUCTION_LAB_CACHE = saved;

@@ -62,28 +62,59 @@ export function encodeCachedBank(key: string, bank: FeatureBank): Buffer {
   return out;
 }
 
-/** Decodes a cache file's bytes; null when they are not a whole, unaltered bank of `key`. */
-export function decodeCachedBank(key: string, buf: Buffer): FeatureBank | null {
-  if (buf.length < MAGIC.length + 4 || !buf.subarray(0, MAGIC.length).equals(MAGIC)) return null;
-  const n = buf.readUInt32LE(MAGIC.length);
-  if (MAGIC.length + 4 + n > buf.length) return null;
-  let h: { key?: unknown; classes?: unknown; exemplars?: unknown; dim?: unknown; source?: unknown; sha256?: unknown };
+/** A header is a few hundred bytes; more than this is not a cache file. */
+const MAX_HEADER = 1 << 16;
+
+/**
+ * The bank in `file` if it is a whole, unaltered bank of `key`, else null. The values are read straight into the
+ * bank's array: a second 16 MB copy costs more than the read on a loaded machine.
+ */
+export function readCachedBank(file: string, key: string): FeatureBank | null {
+  let fd: number;
   try {
-    h = JSON.parse(buf.subarray(MAGIC.length + 4, MAGIC.length + 4 + n).toString('utf8'));
+    fd = fs.openSync(file, 'r');
+  } catch {
+    return null; // not cached yet (or unreadable): made by the caller
+  }
+  try {
+    const size = fs.fstatSync(fd).size;
+    const head = Buffer.alloc(Math.min(size, MAGIC.length + 4 + MAX_HEADER));
+    if (readFully(fd, head, 0) < head.length || head.length < MAGIC.length + 4) return null;
+    if (!head.subarray(0, MAGIC.length).equals(MAGIC)) return null;
+    const n = head.readUInt32LE(MAGIC.length);
+    if (MAGIC.length + 4 + n > head.length) return null;
+    let h: { key?: unknown; classes?: unknown; exemplars?: unknown; dim?: unknown; source?: unknown; sha256?: unknown };
+    try {
+      h = JSON.parse(head.subarray(MAGIC.length + 4, MAGIC.length + 4 + n).toString('utf8'));
+    } catch {
+      return null;
+    }
+    const { classes, exemplars, dim, source, sha256 } = h;
+    if (h.key !== key || typeof source !== 'string' || typeof sha256 !== 'string') return null;
+    if (![classes, exemplars, dim].every((v) => Number.isInteger(v) && (v as number) > 0)) return null;
+    const count = (classes as number) * (exemplars as number) * (dim as number);
+    const start = Math.ceil((MAGIC.length + 4 + n) / 4) * 4;
+    if (size !== start + 4 * count) return null;
+    const data = new Float32Array(count);
+    if (readFully(fd, new Uint8Array(data.buffer), start) < data.byteLength) return null;
+    if (valuesHash(data) !== sha256) return null;
+    return { classes: classes as number, exemplars: exemplars as number, dim: dim as number, data, source };
   } catch {
     return null;
+  } finally {
+    fs.closeSync(fd);
   }
-  const { classes, exemplars, dim, source, sha256 } = h;
-  if (h.key !== key || typeof source !== 'string' || typeof sha256 !== 'string') return null;
-  if (![classes, exemplars, dim].every((v) => Number.isInteger(v) && (v as number) > 0)) return null;
-  const count = (classes as number) * (exemplars as number) * (dim as number);
-  const start = Math.ceil((MAGIC.length + 4 + n) / 4) * 4;
-  if (buf.length !== start + 4 * count) return null;
-  // A copy, aligned and owned by the bank (the read buffer may be a slice of a shared pool).
-  const data = new Float32Array(count);
-  new Uint8Array(data.buffer).set(buf.subarray(start));
-  if (valuesHash(data) !== sha256) return null;
-  return { classes: classes as number, exemplars: exemplars as number, dim: dim as number, data, source };
+}
+
+/** Reads into all of `into` from `position`; the bytes read (fewer at the end of the file). */
+function readFully(fd: number, into: Uint8Array, position: number): number {
+  let done = 0;
+  while (done < into.length) {
+    const got = fs.readSync(fd, into, done, into.length - done, position + done);
+    if (got === 0) break;
+    done += got;
+  }
+  return done;
 }
 
 /**
@@ -93,13 +124,7 @@ export function decodeCachedBank(key: string, buf: Buffer): FeatureBank | null {
 export function cachedBank(options: unknown, make: () => FeatureBank, dir = bankCacheDir()): FeatureBank {
   if (dir === null) return make();
   const { file, key } = bankCacheFile(dir, options);
-  let buf: Buffer | null = null;
-  try {
-    buf = fs.readFileSync(file);
-  } catch {
-    /* not cached yet (or unreadable): made below */
-  }
-  const hit = buf && decodeCachedBank(key, buf);
+  const hit = readCachedBank(file, key);
   if (hit) return hit;
   const bank = make();
   try {

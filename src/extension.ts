@@ -5,7 +5,9 @@
 import * as vscode from 'vscode';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { RunsTreeProvider, RunNode, CheckpointNode, runsRoots, throttle } from './extension/runsTree';
+import { RunsTreeProvider, runsRoots } from './extension/runsTree';
+import type { RunNode, CheckpointNode } from './extension/runListing';
+import { throttle } from './extension/timing';
 import { isResumable } from './extension/runListing';
 import { RunDir } from './engine/io/runStore';
 import { RunManager, UNTRUSTED } from './extension/runManager';
@@ -19,8 +21,7 @@ import { CheckpointHoverProvider, RUN_FILES_SELECTOR } from './extension/fileHov
 import { llcCommands } from './extension/llcCommands';
 import type { ResumeMessage, StartMessage } from './shared/protocol';
 
-export type { RunNode, CheckpointNode, RunsTreeNode } from './extension/runsTree';
-export { RUNS_DIR, checkpointTooltip, evalLossesAt } from './extension/runsTree';
+export type { RunNode, CheckpointNode, RunsTreeNode } from './extension/runListing';
 
 /** What `activate()` returns: used by the integration tests, not a public contract. */
 export interface InductionLabApi {

@@ -18,7 +18,7 @@
  * The definitions are registry entries (kinds.ts); their TensorFlow.js application is clamps/pathApply.ts.
  */
 import type { ClampKindDef, FieldReader, ModelShape } from './kinds';
-import { formatHead, parseHead } from './heads';
+import { parseHead } from './heads';
 import { site } from '../model/sites';
 import { Corruption, CORRUPTIONS, checkCorruption } from './corruptions';
 
@@ -132,12 +132,3 @@ export const STOP_GRADIENT_DEF: ClampKindDef<'stop-gradient'> = {
   fastTraining: () => TFJS_ONLY,
   fastForward: () => TFJS_ONLY,
 };
-
-/** A path clamp's edge in the canonical head form (for tables): "L1H2→L2H3.K". */
-export function pathEdgeName(
-  sender: { layer: number; head: number },
-  receiver: { layer: number; head: number },
-  input: PathInput,
-): string {
-  return `${formatHead(sender)}→${formatHead(receiver)}.${input.toUpperCase()}`;
-}

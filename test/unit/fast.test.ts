@@ -17,13 +17,8 @@ import { ClampSpec } from '../../src/engine/clamps/spec';
 import { REST_HEADS } from '../../src/engine/science/conditions';
 import { adamInit, adamStep, DEFAULT_ADAM } from '../../src/engine/train/adam';
 import { Rng } from '../../src/engine/data/rng';
-import {
-  FastModel,
-  ExemplarBatch as FastBatch,
-  FastResult,
-  supports,
-  unsupportedReason,
-} from '../../src/engine/fast/model';
+import { FastModel, FastResult, supports, unsupportedReason } from '../../src/engine/fast/model';
+import type { ExemplarBatch as FastBatch } from '../../src/engine/fast/inputs';
 import { FastAdam } from '../../src/engine/fast/adam';
 import { fastBatch } from '../../src/engine/fast/batch';
 import { wasmVariantSupported, WasmVariant } from '../../src/engine/fast/kernels';

@@ -142,14 +142,15 @@ function tfReferenceUncached(
         Int32Array.from({ length: B }, (_, b) => batch.labels[b * C1 + c.contextLen]),
         'int32',
       );
-      const fr = fwd(w.weights, inputs, record);
+      // One pass: the recorded sites and logits are read inside the pass the gradients are taken of.
       const acts = new Map<string, Float32Array>();
-      for (const [k, t] of fr.acts) acts.set(k, t.dataSync() as Float32Array);
-      const logits = fr.logits.dataSync() as Float32Array;
-      const { value, grads } = tf.variableGrads(
-        () => crossEntropy(fwd(w.weights, inputs).logits, targets),
-        Object.values(w.vars),
-      );
+      let logits = new Float32Array(0);
+      const { value, grads } = tf.variableGrads(() => {
+        const fr = fwd(w.weights, inputs, record);
+        for (const [k, t] of fr.acts) acts.set(k, t.dataSync() as Float32Array);
+        logits = fr.logits.dataSync() as Float32Array;
+        return crossEntropy(fr.logits, targets);
+      }, Object.values(w.vars));
       const g: Params = {};
       for (const [n, t] of Object.entries(grads)) g[nameOf.get(n)!] = t.dataSync() as Float32Array;
       out = { loss: value.dataSync()[0], logits, grads: g, acts };

@@ -144,7 +144,7 @@ function tfReferenceUncached(
       );
       // One pass: the recorded sites and logits are read inside the pass the gradients are taken of.
       const acts = new Map<string, Float32Array>();
-      let logits = new Float32Array(0);
+      let logits: Float32Array = new Float32Array(0);
       const { value, grads } = tf.variableGrads(() => {
         const fr = fwd(w.weights, inputs, record);
         for (const [k, t] of fr.acts) acts.set(k, t.dataSync() as Float32Array);

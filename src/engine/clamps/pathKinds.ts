@@ -15,9 +15,9 @@
  *
  * Everything else — the sender's direct path, the other receivers, the receiver's other inputs — is computed
  * as usual. Entries another clamp already fixes (an ablated receiver's zero values) keep that clamp's value.
- * The definitions are registry entries (kinds.ts); their TensorFlow.js application is clamps/pathApply.ts.
+ * The definitions are registry entries (kinds.ts, shaped as kindDef.ts says); their TensorFlow.js application is clamps/pathApply.ts.
  */
-import type { ClampKindDef, FieldReader, ModelShape } from './kinds';
+import type { FieldReader, KindDef, ModelShape } from './kindDef';
 import { parseHead } from './heads';
 import { site } from '../model/sites';
 import { Corruption, CORRUPTIONS, checkCorruption } from './corruptions';
@@ -71,7 +71,7 @@ const writesInput = (e: PathEdge, c: ModelShape) => [
 ];
 const TFJS_ONLY = { no: 'reads passes of the model' } as const;
 
-export const PATH_PATCH_DEF: ClampKindDef<'path-patch'> = {
+export const PATH_PATCH_DEF: KindDef<'path-patch', PathPatchBody> = {
   kind: 'path-patch',
   section: 'issue 18',
   summary: "one edge sees the sender's corrupted / zero / mean output",
@@ -112,7 +112,7 @@ export const PATH_PATCH_DEF: ClampKindDef<'path-patch'> = {
   fastForward: () => TFJS_ONLY,
 };
 
-export const STOP_GRADIENT_DEF: ClampKindDef<'stop-gradient'> = {
+export const STOP_GRADIENT_DEF: KindDef<'stop-gradient', StopGradientBody> = {
   kind: 'stop-gradient',
   section: 'issue 18',
   summary: 'clean forward, no gradient back along one edge',

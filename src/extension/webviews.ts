@@ -225,7 +225,8 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
     const matrices = mergeFrames(over.matrices, influenceMatrices(runId, r.dir));
     c.post({ type: 'influence', runId, matrices, inReplyTo });
     c.post({ type: 'overTraining', data: over.data });
-    if (!matrices.some((m) => m.kind === 'valuePreserving')) {
+    // Only when nothing at all is measured: composition or ablation frames alone are a result to look at.
+    if (!matrices.length && !over.data.sources.length) {
       c.post({
         type: 'status',
         level: 'info',
@@ -389,8 +390,11 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
   /** The panels of the views that reveal an open panel of the same run instead of opening another (llc). */
   private readonly panels = new Map<ViewConnection, vscode.WebviewPanel>();
 
-  /** Reveals the open `view` panel of run `runId` (true), or returns false when there is none. */
-  revealPanel(view: ViewName, runId: string): boolean {
+  /**
+   * Reveals the open `view` panel of run `runId` (true), or returns false when there is none; `runId`
+   * undefined matches the panel of a view over every run (subcircuits).
+   */
+  revealPanel(view: ViewName, runId: string | undefined): boolean {
     for (const [c, p] of this.panels)
       if (c.view === view && c.state.runId === runId) {
         p.reveal();
@@ -485,6 +489,9 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
    */
   openPanel(view: Exclude<ViewName, 'dashboard'>, state: PanelIdentity & { sequences?: number }): void {
     if (state.runId && state.sequences !== undefined) this.selectStep(state.runId, state.sequences);
+    // One panel per (view, run): opening it again reveals it (the step above already reached it).
+    if (state.runId && this.revealPanel(view, state.runId)) return;
+    if (view === 'subcircuits' && this.revealPanel(view, undefined)) return;
     const panel = vscode.window.createWebviewPanel(`inductionLab.${view}`, TITLES[view], vscode.ViewColumn.Active, {
       enableScripts: true,
     });

@@ -40,6 +40,12 @@ export interface ClampSummary {
   temperature?: number;
   tillLayer?: number;
   fromLayer?: number;
+  /** Path clamps (`path-patch`, `stop-gradient`, issue 18): the edge sender → receiver and the receiver input. */
+  sender?: string;
+  receiver?: string;
+  input?: string;
+  with?: string;
+  corruption?: string;
 }
 
 export interface RunSummary {

@@ -7,6 +7,7 @@
  */
 import type { ClampSummary } from '../../shared/webviewProtocol';
 import type { Band } from './domains';
+import { pathClampName } from '../../shared/runName';
 
 export type HeadState = 'ablated' | 'clamped' | 'replaced';
 export interface HeadMark {
@@ -57,6 +58,9 @@ export function describeClamp(c: ClampSummary): string {
       return `graft-in blocks ≤ ${c.tillLayer ?? 0}`;
     case 'graft-out':
       return `graft-out after block ${c.fromLayer ?? 0}`;
+    case 'path-patch':
+    case 'stop-gradient':
+      return pathClampName(c);
     default:
       return heads ? `${c.kind} ${heads}${param}` : `${c.kind}${param}`;
   }

@@ -172,7 +172,7 @@ export function errorLine(e: PathErrorStats | null): string {
   const parts = [`max |A − E| ${fmtValue(e.maxAbs, 3)}`, `mean |A − E| ${fmtValue(e.meanAbs, 3)}`];
   if (e.relative !== null) parts.push(`‖A − E‖/‖E‖ ${fmtValue(e.relative, 2)}`);
   if (e.correlation !== null) parts.push(`Pearson r ${fmtValue(e.correlation, 2)}`);
-  return `attribution vs exact (all 8 × 8 × 3 edges): ${parts.join(', ')}`;
+  return `attribution vs exact over every edge and input: ${parts.join(', ')}`;
 }
 
 /** Tooltip lines of a cell. */

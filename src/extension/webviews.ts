@@ -31,7 +31,7 @@ import { fig5bConditions, fig6Columns, FIG6_ROWS } from '../engine/science/condi
 import { throttle, type Throttled } from '../shared/throttle';
 import { patternsArgs, runPatternsChild, summaryAnswers, type PatternsJob } from './patternsChild';
 import { NO_LLC_YET, readLlcData } from './llcData';
-import { mergeFrames, overTrainingCommand, overTrainingData } from './overTrainingData';
+import { mergeFrames, nothingMeasured, overTrainingCommand, overTrainingData } from './overTrainingData';
 import type { CliRunner } from './runManager';
 import { pathPatchingData } from './pathPatchingData';
 
@@ -228,8 +228,7 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
     const matrices = mergeFrames(over.matrices, influenceMatrices(runId, r.dir));
     c.post({ type: 'influence', runId, matrices, inReplyTo });
     c.post({ type: 'overTraining', data: over.data });
-    // Only when nothing at all is measured: composition or ablation frames alone are a result to look at.
-    if (!matrices.length && !over.data.sources.length) {
+    if (nothingMeasured(matrices, over.data)) {
       c.post({
         type: 'status',
         level: 'info',

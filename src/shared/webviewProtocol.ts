@@ -6,8 +6,9 @@
  *
  * Handshake: a webview posts `ready` once its listener is attached; the host waits for it before
  * posting anything, then sends `runs`, `metrics` (full arrays), the current `step`, and whatever the
- * view needs (`patterns`, `influence` + `overTraining`, `subcircuits`). Afterwards it streams
- * `metricsAppend` rows (and resends `influence` + `overTraining` when a run's aggregates change).
+ * view needs (`patterns`, `influence` + `overTraining`, `subcircuits`, `llc`, `pathPatching`). Afterwards it streams
+ * `metricsAppend` rows (and resends `influence` + `overTraining`, or `pathPatching`, when a run's aggregates
+ * change).
  * The selected step is kept per run: when a view posts `selectStep` for its run, the host broadcasts
  * `step` with that run id to every open view, and the views showing that run follow it (including the
  * sender; an unchanged step is a no-op). A new run starts at "latest" (null). Views over several runs

@@ -850,6 +850,9 @@ describe('panels restored after Reload Window', () => {
     assert.deepEqual(restorePanel('attention', { runId: 'demo-3', mode: 'single' }, runs, 'demo-2'), {
       runId: 'demo-3',
     });
+    assert.deepEqual(restorePanel('paths', { runId: 'demo-3', corruption: 'matched' }, runs, 'demo-2'), {
+      runId: 'demo-3',
+    });
   });
   test('a state without a run (older versions) or with a deleted run falls back to the active run and says so', () => {
     const old = restorePanel(

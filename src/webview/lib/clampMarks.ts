@@ -83,10 +83,16 @@ export function shortClamp(c: ClampSummary, heads = 8): string {
   return `ablate ${hs.length} heads${win}`;
 }
 
-/** The clamps in a file name: "induction-L2H3_ablate7" (kind, then its heads or, past two, their count). */
+/**
+ * The clamps in a file name: "induction-L2H3_ablate7" (kind, then its heads or, past two, their count); a
+ * path clamp by its edge, "path-patch-L1H1-L2H3-k".
+ */
 export function clampSlug(clamps: readonly ClampSummary[]): string {
   return clamps
     .map((c) => {
+      if (c.kind === 'path-patch' || c.kind === 'stop-gradient') {
+        return [c.kind, c.sender ?? '', c.receiver ?? '', c.input ?? ''].filter(Boolean).join('-');
+      }
       const hs = clampHeads(c);
       return hs.length > 2 ? `${c.kind}${hs.length}` : [c.kind, ...hs].join('-');
     })

@@ -108,14 +108,10 @@ const valuesBox = checkbox('Show values', S.value.values, (v) => {
   S.update({ values: v });
   render();
 });
-controls.append(
-  corruptionSel.root,
-  h('span', { class: 'field-label', text: 'Cells' }),
-  shownSeg.root,
-  h('span', { class: 'field-label', text: 'Colours' }),
-  rangeSeg.root,
-  valuesBox.root,
-);
+// Each label stays with its control when the toolbar wraps (narrow panels).
+const group = (label: string, el: HTMLElement) =>
+  h('span', { class: 'field' }, [h('span', { class: 'field-label', text: label }), el]);
+controls.append(corruptionSel.root, group('Cells', shownSeg.root), group('Colours', rangeSeg.root), valuesBox.root);
 
 const share = createStepSharer(() => runId || undefined);
 const pick = (x: number | null, final = true) => {
@@ -141,7 +137,8 @@ const phaseBtn = button('Go to phase change', 'Show the measured checkpoint near
   if (c !== null) pick(c);
 });
 const snapLine = h('p', { class: 'snap-note', 'aria-live': 'polite' });
-app.append(h('div', { class: 'toolbar' }, [phaseLine, phaseBtn]), snapLine);
+const phaseBar = h('div', { class: 'toolbar' }, [phaseLine, phaseBtn]);
+app.append(phaseBar, snapLine);
 const coverage = h('p', { class: 'coverage-note' });
 const computeBtn = button(
   'Compute path patching over training',
@@ -275,6 +272,7 @@ function render(): void {
   const ph = phaseNote(data?.learningTime ?? null, steps());
   phaseLine.textContent = data && data.frames.length ? ph.text : '';
   phaseBtn.style.display = ph.checkpoint !== null ? '' : 'none';
+  phaseBar.style.display = phaseLine.textContent ? '' : 'none';
   const cov = pathCoverageNote(data);
   coverage.textContent = cov;
   computeBtn.style.display = runId && (!data?.frames.length || data.source?.missing.length) ? '' : 'none';

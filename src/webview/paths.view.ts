@@ -253,8 +253,9 @@ function signedCell(v: number): string {
 
 function updateControls(): void {
   const cs = data?.corruptions ?? [];
-  const choice = S.value.corruption === 'matched' || cs.some((c) => c.name === S.value.corruption);
-  if (!choice) S.update({ corruption: 'matched' });
+  // A saved choice the run does not have falls back to matched (only once the run's corruptions are known).
+  const known = S.value.corruption === 'matched' || cs.some((c) => c.name === S.value.corruption);
+  if (data && !known) S.update({ corruption: 'matched' });
   corruptionSel.setOptions(
     [
       { value: 'matched', label: 'Matched (Q: class, K: prev-token, V: labels)' },

@@ -7,7 +7,7 @@
 import { parseClampFlag, type ClampSpec, type ModelShape } from './clamps/spec';
 
 /** The error message for a flag value: `--clamp "path-patch:L1H2>L1H3": a path-patch edge's receiver …`. */
-export function clampArgMessage(flag: string, text: string, message: string): string {
+function clampArgMessage(flag: string, text: string, message: string): string {
   const quoted = `clamp "${text}": `;
   const body = message.startsWith(quoted)
     ? message.slice(quoted.length)

@@ -14,10 +14,10 @@ import { CORRUPTION_DOC } from '../engine/clamps/corruptions';
 import { pickSeries, readRunSeries } from './overTrainingData';
 import { curveLearningTime } from './labData';
 
-export const PATH_PATCHING_MEASURE = 'path-patching';
+const PATH_PATCHING_MEASURE = 'path-patching';
 
 /** The command line that computes path patching at every checkpoint of the run in `dir`. */
-export function pathPatchingCommand(dir: string, subsample = 2000): string {
+function pathPatchingCommand(dir: string, subsample = 2000): string {
   const sub = subsample > 0 ? ` --subsample ${subsample}` : '';
   return `induction-lab measure "${dir}" --what ${PATH_PATCHING_MEASURE} --checkpoints all${sub}`;
 }

@@ -24,8 +24,8 @@ import { fmtInt, fmtValue } from './format';
  * `class` (the query's exemplar), K under `prev-token` (what a previous-token head copies into the label
  * token), V under `labels` (which label follows which exemplar). Else one corruption for all three.
  */
-export const MATCHED: Record<PathInputName, string> = { q: 'class', k: 'prev-token', v: 'labels' };
-export type CorruptionChoice = 'matched' | string;
+const MATCHED: Record<PathInputName, string> = { q: 'class', k: 'prev-token', v: 'labels' };
+type CorruptionChoice = 'matched' | string;
 export type CellShown = 'exact' | 'attribution' | 'error';
 export type RangeMode = 'training' | 'frame';
 
@@ -123,11 +123,11 @@ export function edgeClamps(
 }
 
 /** An edge's name: "L1H4→L2H3 · K". */
-export const edgeName = (sender: string, receiver: string, input: PathInputName): string =>
+const edgeName = (sender: string, receiver: string, input: PathInputName): string =>
   `${sender}→${receiver} · ${INPUT_LABEL[input]}`;
 
 /** One line of the timeline: an edge's exact effect at every measured checkpoint (null where not measured). */
-export interface EdgeLine {
+interface EdgeLine {
   id: string;
   label: string;
   input: PathInputName;

@@ -120,7 +120,10 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
     this.refreshRuns();
     // New or rewritten aggregates (measure --checkpoints / --follow): the influence views of that run redraw.
     const aggregates = vscode.workspace.createFileSystemWatcher('**/measures/*-over-training*.json');
-    const onAggregate = (u: vscode.Uri) => this.aggregatesChanged(path.basename(path.dirname(path.dirname(u.fsPath))));
+    const onAggregate = (u: vscode.Uri) => {
+      this.log.debug(`aggregate written: ${u.fsPath}`);
+      this.aggregatesChanged(path.basename(path.dirname(path.dirname(u.fsPath))));
+    };
     aggregates.onDidCreate(onAggregate);
     aggregates.onDidChange(onAggregate);
     this.disposables.push(aggregates);

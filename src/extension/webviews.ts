@@ -426,12 +426,13 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
 
   /**
    * Reveals the open `view` panel of run `runId` (true), or returns false when there is none; `runId`
-   * undefined matches the panel of a view over every run (subcircuits).
+   * undefined matches the panel of a view over every run (subcircuits). `refresh` resends its data.
    */
-  revealPanel(view: ViewName, runId: string | undefined): boolean {
+  revealPanel(view: ViewName, runId: string | undefined, refresh = false): boolean {
     for (const [c, p] of this.panels)
       if (c.view === view && c.state.runId === runId) {
         p.reveal();
+        if (refresh) this.sendAll(c);
         return true;
       }
     return false;
@@ -523,9 +524,9 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
    */
   openPanel(view: Exclude<ViewName, 'dashboard'>, state: PanelIdentity & { sequences?: number }): void {
     if (state.runId && state.sequences !== undefined) this.selectStep(state.runId, state.sequences);
-    // One panel per (view, run): opening it again reveals it (the step above already reached it).
-    if (state.runId && this.revealPanel(view, state.runId)) return;
-    if (view === 'subcircuits' && this.revealPanel(view, undefined)) return;
+    // One panel per (view, run): opening it again reveals it, brought up to date (the step above reached it).
+    if (state.runId && this.revealPanel(view, state.runId, true)) return;
+    if (view === 'subcircuits' && this.revealPanel(view, undefined, true)) return;
     const panel = vscode.window.createWebviewPanel(`inductionLab.${view}`, TITLES[view], vscode.ViewColumn.Active, {
       enableScripts: true,
     });

@@ -121,25 +121,12 @@ static inline void lanes_store(uint32_t *st, const lanes_t *g) {
   wasm_v128_store(st, g->a); wasm_v128_store(st + 4, g->b); wasm_v128_store(st + 8, g->c); wasm_v128_store(st + 12, g->d);
 }
 
-// Four normals lane by lane (a draw with at least one lane outside its layer): the slow path in lane
-// order, so its scalar stream is consumed as the lanes come.
-static __attribute__((noinline)) v128_t normals4_lanes(v128_t j, v128_t iz, uint32_t *slow) {
-  const int32_t js[4] = {wasm_i32x4_extract_lane(j, 0), wasm_i32x4_extract_lane(j, 1), wasm_i32x4_extract_lane(j, 2),
-                         wasm_i32x4_extract_lane(j, 3)};
-  const int32_t izs[4] = {wasm_i32x4_extract_lane(iz, 0), wasm_i32x4_extract_lane(iz, 1),
-                          wasm_i32x4_extract_lane(iz, 2), wasm_i32x4_extract_lane(iz, 3)};
-  float v[4];
-  for (int L = 0; L < 4; L++) {
-    const int32_t jl = js[L], il = izs[L];
-    v[L] = (jl < 0 ? -jl : jl) < kn[il] ? (float)(jl * wn[il]) : (float)normal_slow(slow, jl, il);
-  }
-  return wasm_f32x4_make(v[0], v[1], v[2], v[3]);
-}
-
-// One draw of the four lanes → four normals. The fast path (all four inside their layer, ≈ 89 % of
-// draws) stays in SIMD: the layer bounds and widths are gathered by lane, the value j·wn[iz] is formed in
-// double (f64x2) and rounded to float as the scalar (float)(j * wn[iz]) is.
-static inline __attribute__((always_inline)) v128_t normals4(lanes_t *g, uint32_t *slow) {
+// One draw of the four lanes → four normals by the fast path, in SIMD: the layer bounds and widths are
+// gathered by lane, the value j·wn[iz] is formed in double (f64x2) and rounded to float as the scalar
+// (float)(j * wn[iz]) is. *out_of_layer gets bit L for each lane L outside its layer (≈ 11 % of draws
+// have one), whose value the caller replaces by the slow path's; j and iz are what that needs.
+static inline __attribute__((always_inline)) v128_t normals4_fast(lanes_t *g, v128_t *j_, v128_t *iz_,
+                                                                  uint32_t *out_of_layer) {
   const v128_t u = wasm_i32x4_mul(rotlv(wasm_i32x4_mul(g->b, wasm_i32x4_splat(5)), 7), wasm_i32x4_splat(9));
   const v128_t t = wasm_i32x4_shl(g->b, 9);
   g->c = wasm_v128_xor(g->c, g->a); g->d = wasm_v128_xor(g->d, g->b);
@@ -149,24 +136,55 @@ static inline __attribute__((always_inline)) v128_t normals4(lanes_t *g, uint32_
   const int i0 = wasm_i32x4_extract_lane(iz, 0), i1 = wasm_i32x4_extract_lane(iz, 1);
   const int i2 = wasm_i32x4_extract_lane(iz, 2), i3 = wasm_i32x4_extract_lane(iz, 3);
   const v128_t bound = wasm_i32x4_make(kn[i0], kn[i1], kn[i2], kn[i3]);
-  if (__builtin_expect(!wasm_i32x4_all_true(wasm_i32x4_lt(wasm_i32x4_abs(j), bound)), 0))
-    return normals4_lanes(j, iz, slow);
+  *out_of_layer = wasm_i32x4_bitmask(wasm_i32x4_ge(wasm_i32x4_abs(j), bound));
+  *j_ = j;
+  *iz_ = iz;
   const v128_t lo = wasm_f64x2_mul(wasm_f64x2_convert_low_i32x4(j), wasm_f64x2_make(wn[i0], wn[i1]));
   const v128_t hi = wasm_f64x2_mul(wasm_f64x2_convert_low_i32x4(wasm_i32x4_shuffle(j, j, 2, 3, 2, 3)),
                                    wasm_f64x2_make(wn[i2], wn[i3]));
   return wasm_i32x4_shuffle(wasm_f32x4_demote_f64x2_zero(lo), wasm_f32x4_demote_f64x2_zero(hi), 0, 1, 4, 5);
 }
 
+#define CHUNK 256
+
+// ⌈m/4⌉ draws of four (m ≤ CHUNK) into out[0, 4·⌈m/4⌉): the fast path for all of them without a branch,
+// the lanes outside their layer noted and then replaced by the slow path, in draw and lane order — the
+// order the scalar stream was always consumed in, so the values are those of drawing one at a time.
+static __attribute__((noinline)) void draw_chunk(lanes_t *g_, uint32_t *slow, float *out, int32_t m) {
+  struct { v128_t j, iz; int32_t at; uint32_t mask; } pend[CHUNK / 4];
+  lanes_t g = *g_;
+  int32_t np = 0;
+  for (int32_t i = 0; i < m; i += 4) {
+    v128_t j, iz;
+    uint32_t mask;
+    wasm_v128_store(out + i, normals4_fast(&g, &j, &iz, &mask));
+    pend[np].j = j;
+    pend[np].iz = iz;
+    pend[np].at = i;
+    pend[np].mask = mask;
+    np += mask != 0;
+  }
+  *g_ = g;
+  for (int32_t p = 0; p < np; p++) {
+    int32_t js[4], izs[4];
+    wasm_v128_store(js, pend[p].j);
+    wasm_v128_store(izs, pend[p].iz);
+    for (uint32_t mask = pend[p].mask; mask; mask &= mask - 1) {
+      const int L = __builtin_ctz(mask);
+      out[pend[p].at + L] = (float)normal_slow(slow, js[L], izs[L]);
+    }
+  }
+}
+
 // n standard normal values into out (the SGLD noise, tests and benchmarks). Lanes past n are drawn and
 // dropped, so a draw of n values leaves the stream where ⌈n/4⌉ draws of four do.
 __attribute__((export_name("fill_normal"))) void fill_normal(float *out, int32_t n, uint32_t *st) {
   lanes_t g = lanes_load(st);
-  int32_t i = 0;
-  for (; i + 4 <= n; i += 4) wasm_v128_store(out + i, normals4(&g, st + 16));
-  if (i < n) {
-    float v[4];
-    wasm_v128_store(v, normals4(&g, st + 16));
-    for (int L = 0; i + L < n; L++) out[i + L] = v[L];
+  float buf[CHUNK];
+  for (int32_t i = 0; i < n; i += CHUNK) {
+    const int32_t m = n - i < CHUNK ? n - i : CHUNK;
+    draw_chunk(&g, st + 16, buf, m);
+    for (int32_t q = 0; q < m; q++) out[i + q] = buf[q];
   }
   lanes_store(st, &g);
 }
@@ -189,33 +207,28 @@ __attribute__((export_name("exp_log"))) double exp_log(double x, int32_t which) 
 //       ξ² terms so no precision is lost)
 // [4] and [5] are 0 without a previous step.
 #define SUMS 6
-#define CHUNK 256
 static inline double hsum(v128_t v) {
   return (double)wasm_f32x4_extract_lane(v, 0) + (double)wasm_f32x4_extract_lane(v, 1)
        + (double)wasm_f32x4_extract_lane(v, 2) + (double)wasm_f32x4_extract_lane(v, 3);
 }
 
-// The noise buffer: buf[k, have) is drawn and unread; `left` values are still to draw.
-typedef struct { float buf[CHUNK + 8]; int32_t k, have, left; lanes_t g; uint32_t *slow; } noise_t;
+// The noise buffer, refilled before each block of the update (never inside one, so nothing of the block
+// is live across the call): the unread rest moves to the front and CHUNK values at a time are drawn after
+// it (a multiple of four except the last, so the four-lane draws fall as in one fill of all values) until
+// `need` are unread. `left` values are still to draw.
+typedef struct { float buf[2 * CHUNK + 8]; int32_t left; lanes_t g; uint32_t *slow; } noise_t;
 
-// Moves the unread rest to the front and draws up to CHUNK more (a multiple of four except the last
-// chunk, so the four-lane draws fall as in one fill of all values).
-static __attribute__((noinline)) void noise_refill(noise_t *z) {
-  const int32_t rest = z->have - z->k, m = z->left < CHUNK ? z->left : CHUNK;
-  for (int32_t r = 0; r < rest; r++) z->buf[r] = z->buf[z->k + r];
-  lanes_t g = z->g;
-  uint32_t *slow = z->slow;
-  float *out = z->buf + rest;
-  for (int32_t i = 0; i < m; i += 4) wasm_v128_store(out + i, normals4(&g, slow));
-  z->g = g;
-  z->k = 0;
-  z->have = rest + m;
-  z->left -= m;
-}
-
-// Makes ≥ need (≤ 4) values readable at buf + k.
-static inline void noise_ensure(noise_t *z, int32_t need) {
-  if (__builtin_expect(z->have - z->k < need, 0)) noise_refill(z);
+// Returns the new `have`; the unread values then start at 0.
+static __attribute__((noinline)) int32_t noise_refill(noise_t *z, int32_t k, int32_t have, int32_t need) {
+  int32_t n = have - k;
+  for (int32_t r = 0; r < n; r++) z->buf[r] = z->buf[k + r];
+  while (n < need && z->left > 0) {
+    const int32_t m = z->left < CHUNK ? z->left : CHUNK;
+    draw_chunk(&z->g, z->slow, z->buf + n, m);
+    z->left -= m;
+    n += m;
+  }
+  return n;
 }
 
 static inline __attribute__((always_inline)) void step_ranges(
@@ -223,17 +236,20 @@ static inline __attribute__((always_inline)) void step_ranges(
     noise_t *z, float half, float root, float c, float cc, float nb, float ga, const int has_prev, double *acc) {
   const v128_t vh = wasm_f32x4_splat(half), vr = wasm_f32x4_splat(root), vc = wasm_f32x4_splat(c), vcc = wasm_f32x4_splat(cc);
   const v128_t vnb = wasm_f32x4_splat(nb), vga = wasm_f32x4_splat(ga), vhalf = wasm_f32x4_splat(0.5f), zero = wasm_f32x4_splat(0.0f);
+  const float *buf = z->buf;
+  int32_t k = 0, have = 0;  // buf[k, have): drawn, not yet used
   for (int32_t r = 0; r < n_ranges; r++) {
     int32_t i = ranges[2 * r];
     const int32_t e = ranges[2 * r + 1];
     while (i + 4 <= e) {
+      const int32_t need = (e - i) / 4 < 64 ? 4 * ((e - i) / 4) : 256;  // this block's noise
+      if (have - k < need) { have = noise_refill(z, k, have, need); k = 0; }
       v128_t a0 = zero, a1 = zero, a2 = zero, a3 = zero, a4 = zero, a5 = zero;
       for (int32_t blk = 0; blk < 64 && i + 4 <= e; blk++, i += 4) {
         const v128_t wi = wasm_v128_load(w + i), dev = wasm_f32x4_sub(wi, wasm_v128_load(w0 + i)), gi = wasm_v128_load(g + i);
         const v128_t di = wasm_f32x4_add(wasm_f32x4_mul(vnb, gi), wasm_f32x4_mul(vga, dev));
-        noise_ensure(z, 4);
-        const v128_t x = wasm_v128_load(z->buf + z->k);
-        z->k += 4;
+        const v128_t x = wasm_v128_load(buf + k);
+        k += 4;
         a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(dev, dev));
         a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(gi, gi));
         a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(di, di));
@@ -251,8 +267,8 @@ static inline __attribute__((always_inline)) void step_ranges(
       if (has_prev) { acc[4] += hsum(a4); acc[5] += hsum(a5); }
     }
     for (; i < e; i++) {
-      noise_ensure(z, 1);
-      const float wi = w[i], dev = wi - w0[i], gi = g[i], di = nb * gi + ga * dev, x = z->buf[z->k++];
+      if (have == k) { have = noise_refill(z, k, have, 1); k = 0; }
+      const float wi = w[i], dev = wi - w0[i], gi = g[i], di = nb * gi + ga * dev, x = buf[k++];
       acc[0] += (double)(dev * dev); acc[1] += (double)(gi * gi); acc[2] += (double)(di * di); acc[3] += (double)(x * x);
       if (has_prev) {
         const float p = pd[i], xp = pn[i], sum = p + di;
@@ -272,7 +288,6 @@ void sgld_step(const int32_t *ranges, int32_t n_ranges, float *w, const float *w
   const float half = (float)(0.5 * eps), root = (float)__builtin_sqrt(eps), c = 0.5f * root, cc = 0.5f * c * c;
   const float nb = (float)nbeta, ga = (float)gamma;
   noise_t z;
-  z.k = z.have = 0;
   z.left = 0;
   for (int32_t r = 0; r < n_ranges; r++) z.left += ranges[2 * r + 1] - ranges[2 * r];
   z.g = lanes_load(st);

@@ -24,7 +24,15 @@ import { initParams } from '../../src/engine/model/params';
 import { loadTaskData } from '../../src/engine/data';
 import { SgldKernel, zigguratTables } from '../../src/engine/llc/kernel';
 import { SGLD_C_SHA256, SGLD_WASM } from '../../src/engine/llc/wasm/binary';
-import { Ranges, SgldTarget, defaultNbeta, estimateLlc, sampleChains, summarize } from '../../src/engine/llc/sampler';
+import {
+  PairedLosses,
+  Ranges,
+  SgldTarget,
+  defaultNbeta,
+  estimateLlc,
+  sampleChains,
+  summarize,
+} from '../../src/engine/llc/sampler';
 import { linearRegression } from '../../src/engine/llc/linearTarget';
 import { calibrate } from '../../src/engine/llc/calibrate';
 import { diagnose } from '../../src/engine/llc/diagnostics';
@@ -441,6 +449,32 @@ test('on a quadratic target every chain is the hand-written SGLD recursion, draw
     assert.equal(ch.llc, r.settings.nbeta * (sum / draws.length), `chain ${ch.chain}: λ̂`);
     assert.ok(ch.llc > 0 && Number.isFinite(ch.meanAcceptance));
   }
+});
+
+test('paired draws of several restrictions share L_m(w*): computed once per draw, the same estimates', () => {
+  const log: Array<{ w: Float32Array; loss: number }> = [];
+  const base = quadraticTarget(40, 2, log);
+  let atWStar = 0;
+  const t: SgldTarget<number> = {
+    ...base,
+    evaluate: (b, grad, ranges) => {
+      if (!grad) atWStar++;
+      return base.evaluate(b, grad, ranges);
+    },
+  };
+  const w0 = Float32Array.from({ length: 40 }, (_, i) => 0.1 * i + 0.01);
+  const heads: Array<Array<[number, number]>> = [[[0, 10]], [[10, 25]], [[25, 40]]];
+  const o = { epsilon: 1e-3, gamma: 10, chains: 3, draws: 20, burnIn: 1, stepsBetweenDraws: 2, seed: 6 };
+  const alone = heads.map((ranges) => sampleChains(t, w0, { ...o, ranges, pairedBaseline: true }));
+  const perHead = atWStar / heads.length - o.chains; // minus L(w*)'s minibatches
+  assert.equal(perHead, o.chains * o.draws, 'one forward pass at w* per draw without the cache');
+  atWStar = 0;
+  const pairedLosses: PairedLosses = new Map();
+  const shared = heads.map((ranges) => sampleChains(t, w0, { ...o, ranges, pairedBaseline: true }, { pairedLosses }));
+  assert.equal(atWStar - heads.length * o.chains, o.chains * o.draws, 'with the cache: once per draw in all');
+  shared.forEach((r, h) => {
+    assert.deepEqual(r.chains, alone[h].chains, `restriction ${h}: the same chains`);
+  });
 });
 
 test(

@@ -6,7 +6,7 @@
  * the fast engine's gradient, stages sit at the curve's critical points, and the CLI refuses bad input
  * without writing anything.
  */
-import { test, before } from 'node:test';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
@@ -67,6 +67,7 @@ before(async () => {
   await runTraining(cfg, rd, { emit: () => {}, shouldStop: () => false });
   fastRun = rd.path;
 });
+after(() => fs.rmSync(path.dirname(fastRun), { recursive: true, force: true }));
 
 test('the embedded WebAssembly is a build of this sgld.c by the pinned compiler (npm run build:wasm:llc)', () => {
   const src = fs.readFileSync(path.join(ROOT, 'src/engine/llc/wasm/sgld.c'));
@@ -731,6 +732,7 @@ test(
     assert.equal(r.code, 2);
     assert.equal(r.err, 'induction-lab: --epsilon must be a number > 0, got "0"\n');
     assert.ok(!fs.existsSync(llcDir));
+    fs.rmSync(path.dirname(empty.path), { recursive: true, force: true });
   },
 );
 
@@ -835,4 +837,5 @@ test('--follow estimates checkpoints as they arrive and stops when the run does'
     f.points.map((p) => p.sequences),
     refs.slice(0, 3).map((r) => r.sequences),
   );
+  fs.rmSync(path.dirname(dst.path), { recursive: true, force: true });
 });

@@ -9,7 +9,7 @@ import { DEFAULT_PRESET, resolvePreset, presetNames } from './science/presets';
 import { trainCommand } from './train/command';
 import { RunDir, defaultRunsRoot } from './io';
 import { readCheckpoint } from './model/checkpoint';
-import { parseClampFlag } from './clamps/spec';
+import { parseClampArg } from './clampArg';
 import { clampHelpLines } from './clamps/kinds';
 import { forwardJson } from './forward/command';
 import { computePatterns, PATTERNS_MODES, PatternsMode } from './measures/patterns';
@@ -247,7 +247,7 @@ async function train(a: Args): Promise<void> {
   const backend = one(a, 'backend');
   if (backend) config.train.backend = backend as RunConfig['train']['backend'];
   if (one(a, 'name')) config.name = one(a, 'name')!;
-  for (const c of a.flags.get('clamp') ?? []) config.clamps.push(parseClampFlag(c, config.model));
+  for (const c of a.flags.get('clamp') ?? []) config.clamps.push(parseClampArg(c, config.model));
   config = resolveRunConfig(config as unknown as Record<string, unknown>, config);
   return trainCommand({ config, root, runId });
 }

@@ -17,13 +17,8 @@ import { ClampSpec } from '../../src/engine/clamps/spec';
 import { REST_HEADS } from '../../src/engine/science/conditions';
 import { adamInit, adamStep, DEFAULT_ADAM } from '../../src/engine/train/adam';
 import { Rng } from '../../src/engine/data/rng';
-import {
-  FastModel,
-  ExemplarBatch as FastBatch,
-  FastResult,
-  supports,
-  unsupportedReason,
-} from '../../src/engine/fast/model';
+import { FastModel, FastResult, supports, unsupportedReason } from '../../src/engine/fast/model';
+import type { ExemplarBatch as FastBatch } from '../../src/engine/fast/inputs';
 import { FastAdam } from '../../src/engine/fast/adam';
 import { fastBatch } from '../../src/engine/fast/batch';
 import { wasmVariantSupported, WasmVariant } from '../../src/engine/fast/kernels';
@@ -147,14 +142,15 @@ function tfReferenceUncached(
         Int32Array.from({ length: B }, (_, b) => batch.labels[b * C1 + c.contextLen]),
         'int32',
       );
-      const fr = fwd(w.weights, inputs, record);
+      // One pass: the recorded sites and logits are read inside the pass the gradients are taken of.
       const acts = new Map<string, Float32Array>();
-      for (const [k, t] of fr.acts) acts.set(k, t.dataSync() as Float32Array);
-      const logits = fr.logits.dataSync() as Float32Array;
-      const { value, grads } = tf.variableGrads(
-        () => crossEntropy(fwd(w.weights, inputs).logits, targets),
-        Object.values(w.vars),
-      );
+      let logits: Float32Array = new Float32Array(0);
+      const { value, grads } = tf.variableGrads(() => {
+        const fr = fwd(w.weights, inputs, record);
+        for (const [k, t] of fr.acts) acts.set(k, t.dataSync() as Float32Array);
+        logits = fr.logits.dataSync() as Float32Array;
+        return crossEntropy(fr.logits, targets);
+      }, Object.values(w.vars));
       const g: Params = {};
       for (const [n, t] of Object.entries(grads)) g[nameOf.get(n)!] = t.dataSync() as Float32Array;
       out = { loss: value.dataSync()[0], logits, grads: g, acts };

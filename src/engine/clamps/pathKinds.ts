@@ -15,10 +15,10 @@
  *
  * Everything else — the sender's direct path, the other receivers, the receiver's other inputs — is computed
  * as usual. Entries another clamp already fixes (an ablated receiver's zero values) keep that clamp's value.
- * The definitions are registry entries (kinds.ts); their TensorFlow.js application is clamps/pathApply.ts.
+ * The definitions are registry entries (kinds.ts, shaped as kindDef.ts says); their TensorFlow.js application is clamps/pathApply.ts.
  */
-import type { ClampKindDef, FieldReader, ModelShape } from './kinds';
-import { formatHead, parseHead } from './heads';
+import type { FieldReader, KindDef, ModelShape } from './kindDef';
+import { parseHead } from './heads';
 import { site } from '../model/sites';
 import { Corruption, CORRUPTIONS, checkCorruption } from './corruptions';
 
@@ -71,7 +71,7 @@ const writesInput = (e: PathEdge, c: ModelShape) => [
 ];
 const TFJS_ONLY = { no: 'reads passes of the model' } as const;
 
-export const PATH_PATCH_DEF: ClampKindDef<'path-patch'> = {
+export const PATH_PATCH_DEF: KindDef<'path-patch', PathPatchBody> = {
   kind: 'path-patch',
   section: 'issue 18',
   summary: "one edge sees the sender's corrupted / zero / mean output",
@@ -112,7 +112,7 @@ export const PATH_PATCH_DEF: ClampKindDef<'path-patch'> = {
   fastForward: () => TFJS_ONLY,
 };
 
-export const STOP_GRADIENT_DEF: ClampKindDef<'stop-gradient'> = {
+export const STOP_GRADIENT_DEF: KindDef<'stop-gradient', StopGradientBody> = {
   kind: 'stop-gradient',
   section: 'issue 18',
   summary: 'clean forward, no gradient back along one edge',
@@ -132,12 +132,3 @@ export const STOP_GRADIENT_DEF: ClampKindDef<'stop-gradient'> = {
   fastTraining: () => TFJS_ONLY,
   fastForward: () => TFJS_ONLY,
 };
-
-/** A path clamp's edge in the canonical head form (for tables): "L1H2→L2H3.K". */
-export function pathEdgeName(
-  sender: { layer: number; head: number },
-  receiver: { layer: number; head: number },
-  input: PathInput,
-): string {
-  return `${formatHead(sender)}→${formatHead(receiver)}.${input.toUpperCase()}`;
-}

@@ -39,6 +39,7 @@ import { Params, ParamSpec, paramSpecs } from '../model/params';
 import { site, siteShapes, perHeadSites } from '../model/sites';
 import { HostOverride } from '../model/hostOverride';
 import type { HostBatch } from '../model/hostBatch';
+import type { FastBatch } from './inputs';
 import { ropeTables } from '../model/rope';
 import { layer1FoldReads } from '../clamps/kinds';
 import { queryLoss } from '../model/queryLoss';
@@ -47,23 +48,6 @@ import { Arena, F, Geometry, Layout, at, makeLayout, refreshLayoutViews } from '
 import { gemm, gemmNT, rowMajor, rows, transposed } from './gemm';
 import { EmbeddingRows, embeddingRows } from './rows';
 import { foldCopyLogits, foldCopyScoreGradient } from './folds';
-
-/** The fast model's input: a HostBatch (distinct vectors + index) or the full exemplar arrays. */
-export type FastBatch = HostBatch | ExemplarBatch;
-
-export interface ExemplarBatch {
-  size: number;
-  /** [B, C+1, inputDim]: context exemplars then the query. */
-  exemplars: Float32Array;
-  /** [B, C+1]; the last column (the query's label) is the target and is never embedded. */
-  labels: Int32Array;
-  /**
-   * Optional [B, C+1] identities of the exemplar vectors (e.g. class · exemplarsPerClass + exemplar index):
-   * equal ids promise bitwise-equal vectors, so identical rows are found without hashing the vectors.
-   * Without it they are found by hashing and comparing.
-   */
-  exemplarIds?: Int32Array;
-}
 
 function checkHostBatch(b: HostBatch, C1: number, I: number): void {
   const U = b.vectors.length / I;

@@ -26,7 +26,8 @@ import { readCheckpoint } from '../src/engine/model/checkpoint';
 import { loadTaskData } from '../src/engine/data';
 import { Rng } from '../src/engine/data/rng';
 import { FastModel, fastBatch } from '../src/engine/fast';
-import { estimateLlc, SgldTarget } from '../src/engine/llc/sampler';
+import { allRanges, defaultNbeta, estimateLlc, SgldTarget } from '../src/engine/llc/sampler';
+import { SgldKernel } from '../src/engine/llc/kernel';
 import { flatten, transformerTarget, allHeads } from '../src/engine/llc/transformerTarget';
 import { LLC_DEFAULTS } from '../src/engine/llc/command';
 import { LlcPool } from '../src/engine/llc/pool';
@@ -90,7 +91,16 @@ async function main(): Promise<void> {
       return target.evaluate(b as never, g, rg) + 0 * s;
     },
   };
-  const t: Record<string, number[]> = { bare: [], llc: [], js: [] };
+  /** The WebAssembly step alone (noise, update, sums) over every weight: its share of an SGLD step. */
+  const kernel = new SgldKernel(target.size);
+  kernel.setRanges(allRanges(target.size));
+  kernel.w.set(w0);
+  kernel.w0.set(w0);
+  kernel.seed(1, 2);
+  const kernelSteps = () => {
+    for (let i = 0; i < steps; i++) kernel.step(o.epsilon, defaultNbeta(32), o.gamma, i > 0);
+  };
+  const t: Record<string, number[]> = { bare: [], llc: [], js: [], kernel: [] };
   let last = estimateLlc(target, w0, o);
   for (let r = 0; r < reps; r++) {
     let t0 = performance.now();
@@ -102,10 +112,14 @@ async function main(): Promise<void> {
     t0 = performance.now();
     estimateLlc(jsNoise, w0, o);
     t.js.push((performance.now() - t0) / 1000);
+    t0 = performance.now();
+    kernelSteps();
+    t.kernel.push((performance.now() - t0) / 1000);
   }
   const sBare = median(t.bare),
     sLlc = median(t.llc),
-    sJs = median(t.js);
+    sJs = median(t.js),
+    sKernel = median(t.kernel);
 
   // 2. per-head LLC for every head: 16 estimates on 2 worker threads, then on 1.
   const heads = allHeads(run.model);
@@ -189,7 +203,8 @@ async function main(): Promise<void> {
   );
   console.log(
     `\nmedian of ${reps} for the single-core rows; per-step: SGLD ${((1000 * sLlc) / steps).toFixed(3)} ms, bare ` +
-      `pass ${((1000 * sBare) / steps).toFixed(3)} ms`,
+      `pass ${((1000 * sBare) / steps).toFixed(3)} ms; the WebAssembly SGLD step alone (${target.size} normals, the update ` +
+      `and its sums) ${((1000 * sKernel) / steps).toFixed(3)} ms = ${(sKernel / sBare).toFixed(2)} of a bare pass`,
   );
 }
 

@@ -4,14 +4,17 @@
  *  1. the influence matrix of spec §5.6, all kinds (264 configurations), one checkpoint, 2,000 sequences:
  *     the TensorFlow.js engine (the path every measure took before they moved to the fast engine) against
  *     the fast engine (one core);
- *  2. the same on the dense 78,400-sequence set on the fast engine, one process;
+ *  2. the same on the dense 78,400-sequence set on the fast engine, one process; and `measure --what
+ *     influence-matrix` on that set in one process against its configurations split over 2 worker
+ *     processes (`--workers 2`, the default on 2 cores), whole commands timed (forks, contexts, Table 1);
  *  3. the share that evaluation takes in paper-scale Fig 5b runs: CPU time of one evaluation against the
  *     training steps between two (evalEvery 1,000 sequences), and the wall time of each condition trained
  *     for a slice of its 6e5 sequences with its evaluations and again without them.
  *
- *   npx tsx bench/measures.ts [--quick] [--tfjs-configs N] [--no-tfjs] [--no-dense] [--no-eval] [--no-wall] [--eval-fraction F]
+ *   npx tsx bench/measures.ts [--quick] [--tfjs-configs N] [--no-tfjs] [--no-dense] [--no-split] [--no-eval] [--no-wall]
+ *                             [--eval-fraction F]
  *
- * --quick times the TF.js engine on the first 24 configurations only and scales by configurations (marked
+ * --no-influence skips tables 1 and 2's fast/TF.js rows. --quick times the TF.js engine on the first 24 configurations only and scales by configurations (marked
  * "extrapolated"); --tfjs-configs N chooses how many. Checkpoint: a `fast`-preset model trained for
  * 3.2e4 sequences (trained weights, so the accuracies are not chance), made in a temp folder.
  */
@@ -31,6 +34,7 @@ import { readCheckpoint } from '../src/engine/model/checkpoint';
 import { RunDir } from '../src/engine/io';
 import { makeMeasureContext, disposeContext, MeasureContext, denseEvalMany } from '../src/engine/measures/dense';
 import { influenceMatrix } from '../src/engine/measures/influence';
+import { measureCommand } from '../src/engine/measures/command';
 import { ablateClamp, onlyHeadsClamp } from '../src/engine/measures/ablations';
 import { ClampSpec } from '../src/engine/clamps/spec';
 import type { EnginePreference } from '../src/engine/forward';
@@ -79,14 +83,14 @@ function influenceConfigs(ctx: MeasureContext): ClampSpec[][] {
   return out;
 }
 
-async function trainedCheckpoint(root: string): Promise<{ run: RunConfig; params: Params }> {
+async function trainedCheckpoint(root: string): Promise<{ run: RunConfig; params: Params; dir: string }> {
   const cfg = presetConfig('fast');
   cfg.train.sequences = 32_000;
   cfg.train.evalEvery = 32_000;
   cfg.train.checkpointEvery = 0;
   const rd = RunDir.create(root, 'ckpt');
   await runTraining(cfg, rd, { emit: () => {}, shouldStop: () => false });
-  return { run: cfg, params: readCheckpoint(rd.latestCheckpoint()!.path, cfg.model).params };
+  return { run: cfg, params: readCheckpoint(rd.latestCheckpoint()!.path, cfg.model).params, dir: rd.path };
 }
 
 async function influenceRows(task: TaskData, run: RunConfig, params: Params): Promise<string[]> {
@@ -197,6 +201,42 @@ async function evalCostRows(): Promise<string[]> {
   return rows;
 }
 
+/**
+ * `measure RUN --what influence-matrix` on the dense set, whole commands: one process, then the
+ * configurations split over 2 worker processes; the two results must be identical.
+ */
+async function splitRows(dir: string): Promise<string[]> {
+  const rows = [
+    '| `measure --what influence-matrix`, dense set, one checkpoint | wall time | CPU: this process | ' +
+      'CPU: each worker | on 2 idle cores (≤ this process + slowest worker) |',
+    '|---|---:|---:|---:|---:|',
+  ];
+  const once = async (workers: number) => {
+    const c0 = process.cpuUsage(),
+      t0 = performance.now();
+    // Workers run the CLI bundle when it is built (as `node out/cli.js measure` does), not tsx's compile.
+    const bundle = path.resolve(__dirname, '..', 'out', 'cli.js');
+    const workerEntry = fs.existsSync(bundle) ? { file: bundle, execArgv: [] } : undefined;
+    const r = await measureCommand(
+      { runDir: dir, what: ['influence-matrix'], workers, force: true, workerEntry },
+      () => {},
+    );
+    const c = process.cpuUsage(c0);
+    const w = (r.workers as { configCpuSeconds: number[] } | undefined)?.configCpuSeconds ?? [];
+    return { wall: (performance.now() - t0) / 1000, cpu: (c.user + c.system) / 1e6, w, result: r.results };
+  };
+  const one = await once(1),
+    two = await once(2);
+  const same = JSON.stringify(one.result) === JSON.stringify(two.result);
+  rows.push(`| one process | ${fmt(one.wall)} s | ${fmt(one.cpu)} s | — | ${fmt(one.cpu)} s (one core) |`);
+  const bound = two.cpu + Math.max(...two.w);
+  rows.push(
+    `| 2 worker processes (\`--workers 2\`; results ${same ? 'identical' : '**differ**'}) | ${fmt(two.wall)} s | ` +
+      `${fmt(two.cpu)} s | ${two.w.map(fmt).join(' s, ')} s | ${fmt(bound)} s (${(one.cpu / bound).toFixed(2)}×) |`,
+  );
+  return rows;
+}
+
 const FIG5B = [
   'noclamp',
   'perfect_prev_tok_attn_single',
@@ -253,9 +293,13 @@ async function main(): Promise<void> {
         .map((x) => x.toFixed(1))
         .join(' ')} at start\n`,
     );
-    const { run, params } = await trainedCheckpoint(root);
+    const { run, params, dir } = await trainedCheckpoint(root);
     const task = await loadTaskData(run.data);
-    for (const l of await influenceRows(task, run, params)) console.log(l);
+    if (!flag('--no-influence')) for (const l of await influenceRows(task, run, params)) console.log(l);
+    if (!flag('--no-split')) {
+      console.log('');
+      for (const l of await splitRows(dir)) console.log(l);
+    }
     if (!flag('--no-eval')) {
       console.log('');
       for (const l of await evalCostRows()) console.log(l);

@@ -5,7 +5,9 @@
 import * as vscode from 'vscode';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { RunsTreeProvider, RunNode, CheckpointNode, runsRoots, throttle } from './extension/runsTree';
+import { RunsTreeProvider, runsRoots } from './extension/runsTree';
+import type { RunNode, CheckpointNode } from './extension/runListing';
+import { throttle } from './extension/timing';
 import { isResumable } from './extension/runListing';
 import { RunDir } from './engine/io/runStore';
 import { RunManager, UNTRUSTED } from './extension/runManager';
@@ -19,8 +21,7 @@ import { CheckpointHoverProvider, RUN_FILES_SELECTOR } from './extension/fileHov
 import { llcCommands } from './extension/llcCommands';
 import type { ResumeMessage, StartMessage } from './shared/protocol';
 
-export type { RunNode, CheckpointNode, RunsTreeNode } from './extension/runsTree';
-export { RUNS_DIR, checkpointTooltip, evalLossesAt } from './extension/runsTree';
+export type { RunNode, CheckpointNode, RunsTreeNode } from './extension/runListing';
 
 /** What `activate()` returns: used by the integration tests, not a public contract. */
 export interface InductionLabApi {
@@ -147,7 +148,7 @@ export function activate(context: vscode.ExtensionContext): InductionLabApi {
     return node;
   };
   /** Measures over training were (re)written: the views that read them reload. */
-  const measuresChanged = (runId: string) => views.refreshInfluence(runId);
+  const measuresChanged = (runId: string) => views.refreshMeasures(runId);
   /** Run folders with a `measure --follow` child of ours. */
   const followed = new Set<string>();
   /** Setting inductionLab.measureWhileTraining: a second child measures each checkpoint a run saves. */
@@ -375,6 +376,23 @@ export function activate(context: vscode.ExtensionContext): InductionLabApi {
       const n = node ?? (await pickRun(() => true, 'Show the influence matrix of'));
       if (n) views.openPanel('influence', { runId: runIdOf(n) });
     }),
+    // The edge matrix over training (issue 18); a run without it is offered the computation (the measure
+    // command's progress and cancel), and the open panel fills in as the aggregate is written.
+    cmd('inductionLab.openPathPatching', async (target?: RunNode | string) => {
+      const n = (await runFrom(target)) ?? (await pickRun(() => true, 'Show path patching over training of'));
+      if (!n) return;
+      const runId = runIdOf(n);
+      views.openPanel('paths', { runId });
+      if (views.hasPathPatching(runId) || n.status === 'created') return;
+      const go = await vscode.window.showInformationMessage(
+        `${n.fullName} has no path patching over training yet: compute it at every checkpoint?`,
+        'Compute',
+      );
+      if (go === 'Compute')
+        await vscode.commands.executeCommand('inductionLab.computeOverTraining', runId, {
+          measures: ['path-patching'],
+        });
+    }),
     cmd('inductionLab.openSubcircuits', () => views.openPanel('subcircuits', {})),
     cmd('inductionLab.openCompare', async () => {
       // The views' run list, named as in the tree (unique names), newest first.
@@ -401,7 +419,7 @@ export function activate(context: vscode.ExtensionContext): InductionLabApi {
         ],
       });
       if (r.cancelled) return;
-      views.refreshInfluence(runIdOf(n));
+      views.refreshMeasures(runIdOf(n));
       views.openPanel('influence', { runId: runIdOf(n) });
     }),
     // From the palette, the tree, or a view with a run id: `measure RUN --checkpoints all` with both counters in

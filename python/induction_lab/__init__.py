@@ -9,7 +9,7 @@
 
 Depends only on numpy; `Model.to_torch()` / `TorchModel` need torch. See python/README.md.
 """
-from .clamps import parse_clamp, parse_head, format_head, normalize_clamps
+from .clamps import describe_clamp, parse_clamp, parse_head, format_head, normalize_clamps
 from .measures import classification_metrics, induction_strength, prev_token_score, correct_index
 from .model import ActivationCache, HookPoint, Model, param_shapes
 from .run import Checkpoint, EvalSet, Run, load_run, metric_columns, read_metrics_jsonl
@@ -20,7 +20,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "load_run", "Run", "Checkpoint", "EvalSet", "Model", "HookPoint", "ActivationCache", "param_shapes",
-    "parse_clamp", "parse_head", "format_head", "normalize_clamps", "classification_metrics",
+    "parse_clamp", "describe_clamp", "parse_head", "format_head", "normalize_clamps", "classification_metrics",
     "induction_strength", "prev_token_score", "correct_index", "metric_columns", "read_metrics_jsonl",
     "SafetensorsFile", "read_safetensors", "FormatError", "sites", "TorchModel",
 ]

@@ -22,6 +22,14 @@ layer1, copy, grafts) run their extra passes of the same model first, as the eng
 | silence-non-label     | §4.10 | -1e9 at the query row on exemplar keys (last layer)                        |
 | ablate-embedding      | §4.10 | ``hook_embed`` = 0                                                         |
 | graft-in / graft-out  | §4.9  | a donor checkpoint's block output in / this model's into the donor         |
+| path-patch            | #18   | receiver's Q/K/V = LN(resid − out_sender + r)·W, r = 0 or the batch mean   |
+| stop-gradient         | #18   | as path-patch with r = out_sender, gradient stopped (torch; same forward)  |
+
+Path clamps (issue 18, ``docs/path-patching.md``) act on one edge sender → receiver (``"path-patch:L1H2>L2H3,
+input=k,with=zero"``): they read one extra pass with every other clamp applied, as the engine does
+(``src/engine/clamps/pathApply.ts``). ``with=corrupt`` needs the corrupted second pass of
+``src/engine/clamps/corruptions.ts``, which this package does not reproduce: it parses and describes, and
+applying it raises ``NotImplementedError`` naming the alternatives.
 """
 from __future__ import annotations
 
@@ -32,15 +40,20 @@ import numpy as np
 
 from . import sites
 
-__all__ = ["parse_head", "format_head", "parse_clamp", "normalize_clamps", "CLAMP_ORDER", "is_active"]
+__all__ = ["parse_head", "format_head", "parse_clamp", "normalize_clamps", "describe_clamp", "CLAMP_ORDER",
+           "is_active"]
 
 ClampLike = Union[str, Mapping[str, Any]]
 
 # The reference's composition order (spec §3.4); layer1 before copy (copy reads layer1's pattern pass).
 CLAMP_ORDER = [
     "preserve", "temperature", "layer1", "copy", "graft-in", "ablate-embedding", "ablate", "prev-token",
-    "induction", "match", "disallow-prev-token", "silence-non-label", "graft-out",
+    "induction", "match", "disallow-prev-token", "silence-non-label", "graft-out", "path-patch", "stop-gradient",
 ]
+PATH_KINDS = ("path-patch", "stop-gradient")
+PATH_INPUTS = ("q", "k", "v")
+PATH_REPLACEMENTS = ("corrupt", "zero", "mean")
+CORRUPTIONS = ("labels", "prev-token", "class")
 _NEEDS_TWO_PAIRS = {"induction", "match", "layer1", "copy", "silence-non-label"}
 NEG = -1e9
 
@@ -124,6 +137,24 @@ def parse_clamp(spec: ClampLike, depth: int = 2, num_heads: int = 8, context_len
         if not isinstance(layer, int) or not 0 <= layer < depth:
             raise ValueError(f"{kind}: {key} must be a block index in [0, {depth - 1}]")
         c = {"kind": kind, "checkpoint": o["checkpoint"], key: layer}
+    elif kind in PATH_KINDS:
+        c = {"kind": kind, **_edge(o, kind, depth, num_heads)}
+        if kind == "path-patch":
+            w = o.get("with", "zero")
+            if w not in PATH_REPLACEMENTS:
+                raise ValueError(f"path-patch: with must be one of {', '.join(PATH_REPLACEMENTS)}, got {w!r}")
+            cor = o.get("corruption")
+            c["with"] = w
+            if w == "corrupt":
+                if cor is None:
+                    raise ValueError(f'path-patch: with = "corrupt" needs a corruption ({", ".join(CORRUPTIONS)})')
+                if cor not in CORRUPTIONS:
+                    raise ValueError(f"path-patch: unknown corruption {cor!r} (known: {', '.join(CORRUPTIONS)})")
+                if context_len != 2:
+                    raise ValueError("path-patch: corruptions are defined for 2 context pairs (5 tokens)")
+                c["corruption"] = cor
+            elif cor is not None:
+                raise ValueError(f'path-patch: corruption applies only with with = "corrupt" (got with = "{w}")')
     else:
         raise ValueError(f"unknown clamp kind {kind!r} (known: {', '.join(CLAMP_ORDER)})")
     if kind in _NEEDS_TWO_PAIRS and context_len != 2:
@@ -150,6 +181,7 @@ def normalize_clamps(clamps: Iterable[ClampLike], cfg: Mapping) -> List[Dict[str
             if c["kind"] == "ablate" and any(parse_head(h, 2, cfg["numHeads"])[0] != 1 for h in c["heads"]):
                 raise ValueError("with the layer1 clamp only Layer 2 heads can be ablated (Layer 1 is replaced)")
     _check_pattern_on_ablated(out)
+    _check_edges_on_ablated(out)
     for kind in ("copy", "layer1"):
         if sum(c["kind"] == kind for c in out) > 1:
             raise ValueError(f"at most one {kind} clamp")
@@ -182,10 +214,63 @@ def _check_pattern_on_ablated(clamps: List[Dict[str, Any]]) -> None:
                                      f"a head whose output is 0 (it would change nothing)")
 
 
+def _check_edges_on_ablated(clamps: List[Dict[str, Any]]) -> None:
+    """As the engine: an edge whose sender or receiver is zero-ablated while the path clamp is active is refused."""
+    for p in clamps:
+        if p["kind"] not in PATH_KINDS:
+            continue
+        for a in clamps:
+            if a["kind"] == "ablate" and _overlap(a, p):
+                hit = [h for h in (p["sender"], p["receiver"]) if h in a["heads"]]
+                if hit:
+                    raise ValueError(f"head {hit[0]} is zero-ablated by {a}, so the {p['kind']} clamp on the edge "
+                                     f"{_edge_text(p)} would change nothing")
+
+
+def _edge(o: Mapping, kind: str, depth: int, num_heads: int) -> Dict[str, str]:
+    """sender, receiver (single heads, the receiver in a later layer) and input of a path clamp."""
+    def one(key: str) -> str:
+        hs = _heads(o, key, depth, num_heads)
+        if len(hs) != 1:
+            raise ValueError(f"{kind}: {key} must be a single head, got {','.join(hs)}")
+        return hs[0]
+    sender, receiver = one("sender"), one("receiver")
+    if parse_head(receiver, depth, num_heads)[0] <= parse_head(sender, depth, num_heads)[0]:
+        raise ValueError(f"{kind}: an edge's receiver must sit in a later layer than its sender (it reads the "
+                         f"sender's output), got {sender} → {receiver}")
+    inp = o.get("input")
+    if inp not in PATH_INPUTS:
+        raise ValueError(f"{kind}: input must be one of q, k, v (the receiver's query, key or value), got {inp!r}")
+    return {"sender": sender, "receiver": receiver, "input": inp}
+
+
+def _edge_text(c: Mapping[str, Any]) -> str:
+    return f"{c['sender']}→{c['receiver']}.{c['input'].upper()}"
+
+
+def describe_clamp(spec: ClampLike, depth: int = 2, num_heads: int = 8, context_len: int = 2) -> str:
+    """One line naming a clamp: "ablate L2H1, L2H2", "path-patch L1H2→L2H3.K (zero) [0, 64000)" (engine wording for edges)."""
+    c = parse_clamp(spec, depth, num_heads, context_len)
+    kind = c["kind"]
+    if kind == "path-patch":
+        body = f"path-patch {_edge_text(c)} ({'corrupted: ' + c['corruption'] if c['with'] == 'corrupt' else c['with']})"
+    elif kind == "stop-gradient":
+        body = f"stop-gradient {_edge_text(c)}"
+    else:
+        params = [f"{k} = {c[k]:g}" for k in ("strength", "temperature") if k in c]
+        what = ", ".join(clamp_heads(c)) if ("heads" in c or "head" in c) else ", ".join(c.get("what", []))
+        body = " ".join(x for x in (kind, what, f"({'; '.join(params)})" if params else "") if x)
+    if "from" in c or "until" in c:
+        body += f" [{c.get('from', 0)}, {c.get('until', '∞')})"
+    return body
+
+
 def _parse_short(text: str) -> Dict[str, Any]:
     t = text.strip()
     kind, _, rest = t.partition(":")
     o: Dict[str, Any] = {"kind": kind}
+    if kind in PATH_KINDS:  # the engine's short-form defaults (kinds.ts shortDefaults)
+        o.update({"input": "k", **({"with": "zero"} if kind == "path-patch" else {})})
     heads: List[str] = []
     value: Optional[float] = None
     for item in (s.strip() for s in rest.split(",")):
@@ -208,12 +293,19 @@ def _parse_short(text: str) -> Dict[str, Any]:
                 o["labelRowsOnly"] = True
             elif key == "checkpoint":
                 o["checkpoint"] = val
+            elif key in ("input", "with", "corruption"):
+                o[key] = val
             else:
                 raise ValueError(f'clamp "{text}": unknown option "{key}"')
         elif kind == "preserve":
             o.setdefault("what", []).append(item)
         elif kind in ("graft-in", "graft-out"):
             o["checkpoint"] = item
+        elif kind in PATH_KINDS:
+            sender, gt, receiver = (x.strip() for x in item.partition(">"))
+            if not gt or not sender or not receiver or ">" in receiver:
+                raise ValueError(f'clamp "{text}": an edge is SENDER>RECEIVER, e.g. L1H2>L2H3, got "{item}"')
+            o["sender"], o["receiver"] = sender, receiver
         else:
             h, at, v = item.partition("@")
             heads.append(h)
@@ -412,8 +504,12 @@ def clamped_run(model: Any, exemplars: np.ndarray, labels: np.ndarray, clamps: I
         return base_cache
 
     graft_out = None
+    paths: List[Dict[str, Any]] = []
     for c in active:
         kind = c["kind"]
+        if kind in PATH_KINDS:
+            paths.append(c)  # last in the composition order: they read a pass with every other clamp
+            continue
         if constant_overrides(c, cfg, np.asarray(exemplars), np.asarray(labels), ov):
             continue
         if kind == "preserve":
@@ -461,6 +557,8 @@ def clamped_run(model: Any, exemplars: np.ndarray, labels: np.ndarray, clamps: I
             ov.set(s, val, np.ones(tuple(val.shape), bool))
         elif kind == "graft-out":
             graft_out = c
+    if paths:
+        ov = path_overrides(model, exemplars, labels, paths, ov)
     hooks = ov.hooks() + list(fwd_hooks)
     if graft_out is None:
         return model._run(exemplars, labels, hooks, record)
@@ -475,15 +573,86 @@ def clamped_run(model: Any, exemplars: np.ndarray, labels: np.ndarray, clamps: I
     return logits, cache
 
 
+# ---- path clamps (issue 18) ------------------------------------------------------------------------------
+
+def _param(model: Any, name: str) -> Any:
+    """A checkpoint tensor of the numpy model (array) or the torch model (the live parameter, for gradients)."""
+    if hasattr(model, "params"):
+        return model.params[name]
+    return dict(model.named_parameters())[name]
+
+
+def _ln(x: Any, g: Any, b: Any, eps: float) -> Any:
+    if isinstance(x, np.ndarray):
+        mu = x.mean(-1, keepdims=True)
+        var = ((x - mu) ** 2).mean(-1, keepdims=True)
+        return (x - mu) / np.sqrt(var + np.float32(eps)) * g + b
+    import torch
+    return torch.nn.functional.layer_norm(x, (x.shape[-1],), g, b, eps)
+
+
+def _stopped(x: Any) -> Any:
+    return x if isinstance(x, np.ndarray) else x.detach()
+
+
+def path_overrides(model: Any, exemplars: Any, labels: Any, paths: List[Dict[str, Any]], ov: Overrides) -> Overrides:
+    """The overrides of the path clamps on top of `ov` (every other clamp's), as the engine's pathApply.ts:
+
+        x′ = resid_pre(receiver layer) − Σ_edges (out_sender − r),   input_i = LN(x′) · W_{Q|K|V}^{(i)}ᵀ
+
+    with out_sender = z_sender · W_proj[:, sender dims]ᵀ and r = 0 (zero), the batch mean of out_sender per
+    position with no gradient through it (mean), or out_sender with its gradient stopped (stop-gradient), all
+    read from one pass with the other clamps applied; edges into one receiver input add up. The path overrides
+    come first on their site, so entries another clamp fixes (an ablated head's zero values) keep its value.
+    """
+    bad = [c for c in paths if c["kind"] == "path-patch" and c["with"] == "corrupt"]
+    if bad:
+        raise NotImplementedError(
+            f'path-patch with = "corrupt" ({_edge_text(bad[0])}, corruption {bad[0]["corruption"]}) is not '
+            "supported post hoc in the Python package (it needs the engine's corrupted second pass, "
+            'src/engine/clamps/corruptions.ts): use with = "zero" or "mean", or the engine (induction-lab forward)')
+    cfg = model.config
+    d, H = cfg["dModel"], cfg["numHeads"]
+    D = d // H
+    edges = [(c, parse_head(c["sender"], cfg["depth"], H), parse_head(c["receiver"], cfg["depth"], H)) for c in paths]
+    need = {sites.resid_pre(r[0]) for _, _, r in edges} | {sites.z(s[0]) for _, s, _ in edges}
+    pre = model._run(exemplars, labels, ov.hooks(), need)[1]
+    delta: Dict[Tuple[int, int, str], Any] = {}
+    for c, (ls, hs), (lr, hr) in edges:
+        w = _param(model, f"blocks.{ls}.attn.proj.weight")[:, hs * D:(hs + 1) * D]  # [d, D]
+        out = pre[sites.z(ls)][:, :, hs, :] @ w.T  # the sender's write into the residual stream [B, T, d]
+        if c["kind"] == "stop-gradient":
+            r = _stopped(out)
+        elif c["with"] == "mean":
+            r = _stopped(out).mean(0, keepdims=True) if isinstance(out, np.ndarray) else out.detach().mean(0, True)
+        else:
+            r = 0 * out
+        key = (lr, hr, c["input"])
+        delta[key] = (delta[key] if key in delta else 0) + (r - out)
+    res = Overrides()
+    for (lr, hr, inp), dl in delta.items():
+        x = pre[sites.resid_pre(lr)] + dl
+        zn = _ln(x, _param(model, f"blocks.{lr}.ln.weight"), _param(model, f"blocks.{lr}.ln.bias"), cfg["lnEps"])
+        row = PATH_INPUTS.index(inp) * d + hr * D
+        val = zn @ _param(model, f"blocks.{lr}.attn.qkv.weight")[row:row + D].T  # [B, T, D]
+        site = {"q": sites.q, "k": sites.k, "v": sites.v}[inp](lr)
+        B, T = val.shape[0], val.shape[1]
+        full = _cat([0 * val[:, :, None]] * hr + [val[:, :, None]] + [0 * val[:, :, None]] * (H - hr - 1), val, 2)
+        res.set(site, full, _head_mask((B, T, H, D), [hr], 2))
+    for site, layers in ov.by_site.items():
+        res.by_site.setdefault(site, []).extend(layers)
+    return res
+
+
 def _names(record: Any) -> Iterable[str]:
     return () if record is False or record is None else record
 
 
-def _cat(parts: List[Any], like: Any) -> Any:
+def _cat(parts: List[Any], like: Any, axis: int = 1) -> Any:
     if isinstance(like, np.ndarray):
-        return np.concatenate(parts, axis=1)
+        return np.concatenate(parts, axis=axis)
     import torch
-    return torch.cat(parts, dim=1)
+    return torch.cat(parts, dim=axis)
 
 
 def _check_donor(donor: Any, cfg: Mapping, path: str) -> None:

@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { dirname, join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { pathsSteps } from './ui/paths.mjs';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -84,9 +85,10 @@ const runLine = (f) => f.locator('.run-header').first().innerText();
 
 /**
  * @param {{ page: any, step: (name: string, fn: () => Promise<void>) => Promise<void>,
- *   screenshot: (name: string) => Promise<unknown>, workspace: string, pass: string }} ctx
+ *   screenshot: (name: string) => Promise<unknown>, workspace: string, pass: string }} ui  makeUi (ui/helpers.mjs)
  */
-export async function runViewsSteps({ page, step, screenshot, workspace, pass, palette }) {
+export async function runViewsSteps(ui) {
+  const { page, step, screenshot, workspace, pass, palette } = ui;
   await step('hovering the loss chart at a known x selects the nearest evaluation', async () => {
     const run = findRun(workspace, 'smoke');
     const xs = run.metrics.map((m) => m.sequences);
@@ -451,4 +453,6 @@ export async function runViewsSteps({ page, step, screenshot, workspace, pass, p
     }
     await setTheme(page, workspace, 'Dark Modern', 'vscode-dark');
   });
+
+  await pathsSteps(ui);
 }

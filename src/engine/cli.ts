@@ -9,7 +9,7 @@ import { DEFAULT_PRESET, resolvePreset, presetNames } from './science/presets';
 import { trainCommand } from './train/command';
 import { RunDir, defaultRunsRoot } from './io';
 import { readCheckpoint } from './model/checkpoint';
-import { parseClampFlag } from './clamps/spec';
+import { parseClampArg } from './clampArg';
 import { clampHelpLines } from './clamps/kinds';
 import { forwardJson } from './forward/command';
 import { computePatterns, PATTERNS_MODES, PatternsMode } from './measures/patterns';
@@ -75,7 +75,8 @@ measure    Computes per-checkpoint measures (default: the latest checkpoint), ca
            influence-matrix, composition, paths, posthoc, path-patching, learning-time. The dense set
            has 78,400 sequences; --subsample N (e.g. 2000) measures a fixed random subset, advisable
            for influence-matrix (264 configurations), path-patching (8×8×3 edges × 3 corruptions),
-           paths and posthoc (many checkpoints).
+           paths and posthoc (many checkpoints). At one checkpoint, influence-matrix splits its
+           configurations over --workers processes (default: one per core from 10,000 sequences).
            Over training: --checkpoints all (every checkpoint), N (N spread over the run) or a
            comma list of sequence counts computes the measures at each, on --workers processes
            (default: one per core), cached per checkpoint (a killed computation resumes), and
@@ -246,7 +247,7 @@ async function train(a: Args): Promise<void> {
   const backend = one(a, 'backend');
   if (backend) config.train.backend = backend as RunConfig['train']['backend'];
   if (one(a, 'name')) config.name = one(a, 'name')!;
-  for (const c of a.flags.get('clamp') ?? []) config.clamps.push(parseClampFlag(c, config.model));
+  for (const c of a.flags.get('clamp') ?? []) config.clamps.push(parseClampArg(c, config.model));
   config = resolveRunConfig(config as unknown as Record<string, unknown>, config);
   return trainCommand({ config, root, runId });
 }
@@ -470,7 +471,6 @@ async function measure(a: Args): Promise<void> {
     if (r.stopped) process.exitCode = 130;
     return;
   }
-  if (a.flags.has('workers')) fail('--workers needs --checkpoints or --follow (one checkpoint runs in this process)');
   const { measureCommand } = await import('./measures/command');
   const r = await measureCommand(
     {
@@ -484,6 +484,7 @@ async function measure(a: Args): Promise<void> {
       reference: int(a, 'reference'),
       ptHead: one(a, 'pt-head'),
       ihHead: one(a, 'ih-head'),
+      workers: int(a, 'workers'),
       onProgress: progress === 'json' ? (p) => process.stderr.write(JSON.stringify(p) + '\n') : undefined,
     },
     (l) => process.stdout.write(l + '\n'),

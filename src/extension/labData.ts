@@ -293,7 +293,7 @@ export function restorePanel(
 ): RestoredPanel {
   const id = panelIdentity(saved);
   if (view === 'compare') return { runIds: (id.runIds ?? []).filter((r) => runs.some((x) => x.id === r)) };
-  if (view !== 'attention' && view !== 'influence' && view !== 'llc') return {};
+  if (view !== 'attention' && view !== 'influence' && view !== 'llc' && view !== 'paths') return {};
   if (id.runId && runs.some((r) => r.id === id.runId)) return { runId: id.runId };
   const active = runs.find((r) => r.id === activeRunId);
   const why = id.runId ? `its run (${id.runId} is gone)` : 'a saved run';

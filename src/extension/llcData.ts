@@ -53,9 +53,6 @@ export function readLlcData(runDir: string): LlcModeData[] {
   return out;
 }
 
-/** The files whose change should resend the view's data (for a file watcher's glob, relative to the run folder). */
-export const LLC_WATCH_GLOB = '{llc,dynamics}/*/{llc,dynamics}.json';
-
 /** A status line for a run with no cache yet: what to run. */
 export const NO_LLC_YET =
   'No LLC estimate for this run yet: run "Induction Lab: Estimate LLC" (or `induction-lab llc RUN --per-head`), and ' +

@@ -276,6 +276,14 @@ export function mergeFrames(aggregate: InfluenceHeatmap[], single: InfluenceHeat
   return [...aggregate, ...rest];
 }
 
+/**
+ * Whether the influence view should say "nothing computed yet": only when it has no heat map of any kind and no
+ * aggregate (a composition or head-ablation frame alone is a result to look at, with its own coverage note).
+ */
+export function nothingMeasured(matrices: readonly InfluenceHeatmap[], data: OverTrainingData): boolean {
+  return matrices.length === 0 && data.sources.length === 0;
+}
+
 /** The command line that computes every measure over training of the run in `dir`. */
 export function overTrainingCommand(dir: string): string {
   return `induction-lab measure "${dir}" --checkpoints all --what all --subsample 2000`;

@@ -41,7 +41,7 @@ export function themeKind(): ThemeKind {
 }
 
 /** Where runs live, relative to a workspace folder. */
-export const RUNS_DIR = path.join('.induction-lab', 'runs');
+const RUNS_DIR = path.join('.induction-lab', 'runs');
 
 /** The runs roots of the open workspace folders (setting inductionLab.runsFolder, relative to each folder). */
 export function runsRoots(): string[] {
@@ -50,8 +50,6 @@ export function runsRoots(): string[] {
     .filter((f) => f.uri.scheme === 'file')
     .map((f) => path.resolve(f.uri.fsPath, rel));
 }
-
-export type { RunNode, GroupNode, CheckpointNode, CheckpointRangeNode, RunsTreeNode } from './runListing';
 
 /** What the tree needs from the run manager to tell a live run from an interrupted one. */
 export type LivenessSource = () => ListOptions;
@@ -202,7 +200,7 @@ function runItem(node: RunNode): vscode.TreeItem {
 }
 
 /** Run name, sequences, and the eval losses logged at exactly those sequences (metrics.jsonl), if any. */
-export async function checkpointTooltip(node: CheckpointNode): Promise<vscode.MarkdownString> {
+async function checkpointTooltip(node: CheckpointNode): Promise<vscode.MarkdownString> {
   const summary = readSummary(node.file);
   if (summary)
     return new vscode.MarkdownString(
@@ -227,7 +225,7 @@ export async function checkpointTooltip(node: CheckpointNode): Promise<vscode.Ma
  * `eval` object (`{ eval: { fsl_train: { loss } } }` or `{ eval: { fsl_train: 0.7 } }`) and top-level
  * `*loss*` fields; [] when there is no such row or the file cannot be read.
  */
-export function evalLossesAt(runDir: string, sequences: number): Array<[string, number]> {
+function evalLossesAt(runDir: string, sequences: number): Array<[string, number]> {
   let rows: Array<Record<string, unknown>>;
   try {
     rows = RunDir.open(runDir).readMetrics<Record<string, unknown>>();
@@ -248,8 +246,6 @@ export function evalLossesAt(runDir: string, sequences: number): Array<[string, 
   return out;
 }
 
-export function escapeMd(s: string): string {
+function escapeMd(s: string): string {
   return s.replace(/[\\`*_{}[\]()#+\-.!|<>]/g, '\\$&');
 }
-
-export { debounce, throttle } from './timing';

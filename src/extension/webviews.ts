@@ -1,7 +1,7 @@
 /**
  * The host side of the webviews: one `ViewConnection` per webview (HTML with a nonce'd CSP, the `ready`
  * handshake, typed messages checked with the protocol's guards), the dashboard in the side panel, and
- * panels (attention, influence, subcircuits, compare) that restore after a reload through serializers.
+ * panels (attention, influence, subcircuits, compare, llc, paths) that restore after a reload through serializers.
  * `LabViews` keeps the state every view shares — above all the one selected step.
  */
 import * as vscode from 'vscode';
@@ -31,8 +31,9 @@ import { fig5bConditions, fig6Columns, FIG6_ROWS } from '../engine/science/condi
 import { throttle, type Throttled } from '../shared/throttle';
 import { patternsArgs, runPatternsChild, summaryAnswers, type PatternsJob } from './patternsChild';
 import { NO_LLC_YET, readLlcData } from './llcData';
-import { mergeFrames, overTrainingCommand, overTrainingData } from './overTrainingData';
+import { mergeFrames, nothingMeasured, overTrainingCommand, overTrainingData } from './overTrainingData';
 import type { CliRunner } from './runManager';
+import { pathPatchingData } from './pathPatchingData';
 
 const TITLES: Record<ViewName, string> = {
   dashboard: 'Induction Lab dashboard',
@@ -41,6 +42,7 @@ const TITLES: Record<ViewName, string> = {
   subcircuits: 'Subcircuit progress',
   compare: 'Compare runs',
   llc: 'LLC and stages',
+  paths: 'Path patching (L1 → L2 edges)',
 };
 
 /** What the host knows of a view: its run(s), and a notice to show once it is ready. */
@@ -118,11 +120,14 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
     this.refreshRuns();
     // New or rewritten aggregates (measure --checkpoints / --follow): the influence views of that run redraw.
     const aggregates = vscode.workspace.createFileSystemWatcher('**/measures/*-over-training*.json');
-    const onAggregate = (u: vscode.Uri) => this.aggregatesChanged(path.basename(path.dirname(path.dirname(u.fsPath))));
+    const onAggregate = (u: vscode.Uri) => {
+      this.log.debug(`aggregate written: ${u.fsPath}`);
+      this.aggregatesChanged(path.basename(path.dirname(path.dirname(u.fsPath))));
+    };
     aggregates.onDidCreate(onAggregate);
     aggregates.onDidChange(onAggregate);
     this.disposables.push(aggregates);
-    for (const v of ['attention', 'influence', 'subcircuits', 'compare', 'llc'] as const) {
+    for (const v of ['attention', 'influence', 'subcircuits', 'compare', 'llc', 'paths'] as const) {
       this.disposables.push(
         vscode.window.registerWebviewPanelSerializer(`inductionLab.${v}`, {
           // The page saves its own UI state, including the run(s) it shows (PanelIdentity); see restorePanel.
@@ -211,6 +216,7 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
     if (c.view === 'influence' && c.state.runId) this.sendInfluence(c, c.state.runId);
     if (c.view === 'subcircuits') this.sendSubcircuits(c);
     if (c.view === 'llc' && c.state.runId) this.sendLlc(c, c.state.runId);
+    if (c.view === 'paths' && c.state.runId) this.sendPaths(c, c.state.runId);
     if (c.state.notice) c.post({ type: 'status', level: 'warning', message: c.state.notice });
   }
 
@@ -225,7 +231,7 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
     const matrices = mergeFrames(over.matrices, influenceMatrices(runId, r.dir));
     c.post({ type: 'influence', runId, matrices, inReplyTo });
     c.post({ type: 'overTraining', data: over.data });
-    if (!matrices.some((m) => m.kind === 'valuePreserving')) {
+    if (nothingMeasured(matrices, over.data)) {
       c.post({
         type: 'status',
         level: 'info',
@@ -237,22 +243,46 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
     }
   }
 
+  /** The edge view: the run's path patching over training (frames of every checkpoint and corruption). */
+  private sendPaths(c: ViewConnection, runId: string): void {
+    const r = this.run(runId);
+    if (!r) return;
+    const sub = vscode.workspace.getConfiguration('inductionLab').get<number>('measureSubsample', 2000);
+    c.post({
+      type: 'pathPatching',
+      data: pathPatchingData(runId, r.dir, r.summary.checkpoints ?? [], readMetrics(r.dir), sub),
+    });
+  }
+
+  /** Whether run `runId` has path patching over training (an aggregate with at least one frame). */
+  hasPathPatching(runId: string): boolean {
+    const r = this.run(runId);
+    return !!r && pathPatchingData(runId, r.dir, [], []).frames.length > 0;
+  }
+
   /** Aggregates of run `runId` were written: resend its heat maps and curves, at most every 2 s per run. */
   private readonly aggregateRefresh = new Map<string, Throttled>();
   private aggregatesChanged(runId: string): void {
     let t = this.aggregateRefresh.get(runId);
     if (!t) {
-      t = throttle(() => this.refreshInfluence(runId), 2000);
+      t = throttle(() => this.refreshMeasures(runId), 2000);
       this.aggregateRefresh.set(runId, t);
     }
     t();
   }
 
-  /** Asks the extension's command to compute the run's measures over training (it shows the progress). */
-  private async computeOverTraining(c: ViewConnection, runId: string): Promise<void> {
+  /**
+   * Asks the extension's command to compute the run's measures over training (it shows the progress);
+   * `measures` given (the edge view: path-patching) skips its measure picker.
+   */
+  private async computeOverTraining(c: ViewConnection, runId: string, measures?: string[]): Promise<void> {
     const r = this.run(runId);
     try {
-      await vscode.commands.executeCommand('inductionLab.computeOverTraining', runId);
+      await vscode.commands.executeCommand(
+        'inductionLab.computeOverTraining',
+        runId,
+        ...(measures?.length ? [{ measures }] : []),
+      );
     } catch (e) {
       this.log.warn(`computeOverTraining ${runId}: ${(e as Error).message}`);
       c.post({
@@ -309,8 +339,13 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
     for (const c of this.conns) if (c.view === 'llc' && c.state.runId === runId) this.sendLlc(c, runId);
   }
 
-  refreshInfluence(runId: string): void {
-    for (const c of this.conns) if (c.view === 'influence' && c.state.runId === runId) this.sendInfluence(c, runId);
+  /** The measures of `runId` changed on disk: its influence and edge views redraw. */
+  refreshMeasures(runId: string): void {
+    for (const c of this.conns) {
+      if (c.state.runId !== runId) continue;
+      if (c.view === 'influence') this.sendInfluence(c, runId);
+      if (c.view === 'paths') this.sendPaths(c, runId);
+    }
   }
 
   // ---- messages from views ----
@@ -344,7 +379,7 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
         this.sendInfluence(c, m.runId, m.requestId);
         return;
       case 'computeOverTraining':
-        void this.computeOverTraining(c, m.runId);
+        void this.computeOverTraining(c, m.runId, m.measures);
         return;
       case 'openRun':
         this.setActiveRun(m.runId);
@@ -389,11 +424,15 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
   /** The panels of the views that reveal an open panel of the same run instead of opening another (llc). */
   private readonly panels = new Map<ViewConnection, vscode.WebviewPanel>();
 
-  /** Reveals the open `view` panel of run `runId` (true), or returns false when there is none. */
-  revealPanel(view: ViewName, runId: string): boolean {
+  /**
+   * Reveals the open `view` panel of run `runId` (true), or returns false when there is none; `runId`
+   * undefined matches the panel of a view over every run (subcircuits). `refresh` resends its data.
+   */
+  revealPanel(view: ViewName, runId: string | undefined, refresh = false): boolean {
     for (const [c, p] of this.panels)
       if (c.view === view && c.state.runId === runId) {
         p.reveal();
+        if (refresh) this.sendAll(c);
         return true;
       }
     return false;
@@ -485,6 +524,9 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
    */
   openPanel(view: Exclude<ViewName, 'dashboard'>, state: PanelIdentity & { sequences?: number }): void {
     if (state.runId && state.sequences !== undefined) this.selectStep(state.runId, state.sequences);
+    // One panel per (view, run): opening it again reveals it, brought up to date (the step above reached it).
+    if (state.runId && this.revealPanel(view, state.runId, true)) return;
+    if (view === 'subcircuits' && this.revealPanel(view, undefined, true)) return;
     const panel = vscode.window.createWebviewPanel(`inductionLab.${view}`, TITLES[view], vscode.ViewColumn.Active, {
       enableScripts: true,
     });

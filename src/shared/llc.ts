@@ -244,6 +244,3 @@ export interface DynamicsFile {
   formula: string;
   created: string;
 }
-
-/** What `--progress json` writes to stderr, one object per line (contracts.md §2). */
-export type { CliProgress } from './protocol';

@@ -16,6 +16,11 @@ interface ClampLike {
   until?: unknown;
   labelRowsOnly?: unknown;
   what?: unknown;
+  sender?: unknown;
+  receiver?: unknown;
+  input?: unknown;
+  with?: unknown;
+  corruption?: unknown;
 }
 
 export interface RunNameInput {
@@ -71,7 +76,23 @@ function oneLayer(heads: string[]): string | undefined {
   return layers.size === 1 ? [...layers][0] : undefined;
 }
 
-/** One clamp in a few characters: "only L2H3", "ablate L2H1,L2H2", "PT L1H2", "IH L2H3@0.8", "layer 1", "copy L2H3". */
+/**
+ * A path clamp (issue 18) by its edge: "cut K L1H1→L2H3" (with = zero), "mean K L1H1→L2H3", "patch K
+ * L1H1→L2H3 (prev-token)" (a corrupted sender), "stop-grad K L1H1→L2H3".
+ */
+export function pathClampName(c: ClampLike): string {
+  const one = (v: unknown) => strs(v)[0] ?? '?';
+  const edge = `${typeof c.input === 'string' ? c.input.toUpperCase() : '?'} ${one(c.sender)}→${one(c.receiver)}`;
+  if (c.kind === 'stop-gradient') return `stop-grad ${edge}`;
+  if (c.with === 'mean') return `mean ${edge}`;
+  if (c.with === 'corrupt') return `patch ${edge} (${typeof c.corruption === 'string' ? c.corruption : 'corrupt'})`;
+  return `cut ${edge}`;
+}
+
+/**
+ * One clamp in a few characters: "only L2H3", "ablate L2H1,L2H2", "PT L1H2", "IH L2H3@0.8", "layer 1", "copy L2H3",
+ * "cut K L1H1→L2H3".
+ */
 export function shortClamp(c: ClampLike, numHeads = 8): string {
   const heads = strs(c.heads);
   const list = heads.join(',');
@@ -122,6 +143,10 @@ export function shortClamp(c: ClampLike, numHeads = 8): string {
       break;
     case 'graft-out':
       s = 'graft out';
+      break;
+    case 'path-patch':
+    case 'stop-gradient':
+      s = pathClampName(c);
       break;
     default:
       s = typeof c.kind === 'string' ? c.kind : 'clamp';

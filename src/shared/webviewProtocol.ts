@@ -6,8 +6,9 @@
  *
  * Handshake: a webview posts `ready` once its listener is attached; the host waits for it before
  * posting anything, then sends `runs`, `metrics` (full arrays), the current `step`, and whatever the
- * view needs (`patterns`, `influence` + `overTraining`, `subcircuits`). Afterwards it streams
- * `metricsAppend` rows (and resends `influence` + `overTraining` when a run's aggregates change).
+ * view needs (`patterns`, `influence` + `overTraining`, `subcircuits`, `llc`, `pathPatching`). Afterwards it streams
+ * `metricsAppend` rows (and resends `influence` + `overTraining`, or `pathPatching`, when a run's aggregates
+ * change).
  * The selected step is kept per run: when a view posts `selectStep` for its run, the host broadcasts
  * `step` with that run id to every open view, and the views showing that run follow it (including the
  * sender; an unchanged step is a no-op). A new run starts at "latest" (null). Views over several runs
@@ -21,8 +22,16 @@ import type { DynamicsFile, LlcMode, LlcRunFile } from './llc';
 export type { MetricsRecord, RunStatus };
 
 /** The webview apps; each is `src/webview/<name>.view.ts` → `out/webview/<name>.view.js`. */
-export type ViewName = 'dashboard' | 'attention' | 'influence' | 'subcircuits' | 'compare' | 'llc';
-export const VIEW_NAMES: readonly ViewName[] = ['dashboard', 'attention', 'influence', 'subcircuits', 'compare', 'llc'];
+export type ViewName = 'dashboard' | 'attention' | 'influence' | 'subcircuits' | 'compare' | 'llc' | 'paths';
+export const VIEW_NAMES: readonly ViewName[] = [
+  'dashboard',
+  'attention',
+  'influence',
+  'subcircuits',
+  'compare',
+  'llc',
+  'paths',
+];
 
 // ---- Data the host sends ----
 
@@ -40,6 +49,12 @@ export interface ClampSummary {
   temperature?: number;
   tillLayer?: number;
   fromLayer?: number;
+  /** Path clamps (`path-patch`, `stop-gradient`, issue 18): the edge sender → receiver and the receiver input. */
+  sender?: string;
+  receiver?: string;
+  input?: string;
+  with?: string;
+  corruption?: string;
 }
 
 export interface RunSummary {
@@ -272,6 +287,53 @@ export interface LlcModeData {
   problems: string[];
 }
 
+/** A receiver input of path patching (issue 18): the Layer-2 head's query, key or value. */
+export type PathInputName = 'q' | 'k' | 'v';
+export const PATH_INPUT_NAMES: readonly PathInputName[] = ['q', 'k', 'v'];
+
+/** Attribution patching against the exact values over one checkpoint's H × H × 3 entries. */
+export interface PathErrorStats {
+  maxAbs: number;
+  meanAbs: number;
+  relative: number | null;
+  correlation: number | null;
+}
+
+/**
+ * Path patching of one checkpoint under one corruption (docs/path-patching.md): `exact[X][i][j]` = the change
+ * of the query's logit difference when receiver i's input X reads sender j's corrupted output along that
+ * edge alone (rows i = receivers, Layer 2; columns j = senders, Layer 1); `attribution` its first-order
+ * approximation (null when not computed).
+ */
+export interface PathPatchingFrame {
+  sequences: number;
+  corruption: string;
+  exact: Record<PathInputName, number[][]>;
+  attribution: Record<PathInputName, number[][]> | null;
+  error: PathErrorStats | null;
+  /** Mean clean logit difference, and that of the fully corrupted run (against the clean labels). */
+  cleanLD: number | null;
+  corruptLD: number | null;
+}
+
+/** Path patching over training of a run (RUN/measures/path-patching-over-training*.json) for the edge view. */
+export interface PathPatchingData {
+  runId: string;
+  senders: string[];
+  receivers: string[];
+  corruptions: Array<{ name: string; description: string }>;
+  /** One per (checkpoint, corruption) measured, checkpoints ascending. */
+  frames: PathPatchingFrame[];
+  /** The aggregate read (null: none yet): its file, sequences per checkpoint and the run's checkpoints it lacks. */
+  source: { file: string; subsample: number | null; n: number | null; missing: number[] } | null;
+  /** The run's checkpoints. */
+  checkpoints: number[];
+  /** Learning time of the run (spec §5.10: first eval with fsl_train loss < 0.4·ln 2); null: not reached. */
+  learningTime: number | null;
+  /** The command line that computes (or completes) path patching over training. */
+  command: string;
+}
+
 // ---- Host → webview ----
 
 /** The runs this view should show (dashboard: a picker, with `activeRunId` preselected; compare: all of them). */
@@ -325,6 +387,11 @@ export interface LlcDataMessage {
   runId: string;
   modes: LlcModeData[];
 }
+/** Path patching over training of run `data.runId` (replaces what the view had). */
+export interface PathPatchingMessage {
+  type: 'pathPatching';
+  data: PathPatchingData;
+}
 /** The outcome of an `export` (after the host's save dialog). */
 export interface ExportResultMessage {
   type: 'exportResult';
@@ -357,7 +424,8 @@ export type ToWebviewMessage =
   | StatusMessage
   | PrefsMessage
   | LlcDataMessage
-  | OverTrainingMessage;
+  | OverTrainingMessage
+  | PathPatchingMessage;
 
 // ---- Webview → host ----
 
@@ -410,10 +478,14 @@ export interface OpenRunMessage {
   type: 'openRun';
   runId: string;
 }
-/** Asks the host to compute the measures over training of a run (command `inductionLab.computeOverTraining`). */
+/**
+ * Asks the host to compute the measures over training of a run (command `inductionLab.computeOverTraining`);
+ * `measures` (e.g. ["path-patching"]) skips the command's measure picker.
+ */
 export interface ComputeOverTrainingMessage {
   type: 'computeOverTraining';
   runId: string;
+  measures?: string[];
 }
 /** Compare: the host asks which runs to add (a quick pick of the runs not shown yet). */
 export interface AddRunsMessage {
@@ -549,6 +621,28 @@ const isOverTraining = (x: unknown): boolean =>
   isArr(x.sources, (s) => isObj(s) && isStr(s.measure) && isArr(s.missing, isNum)) &&
   isArr(x.checkpoints, isNum) &&
   isStr(x.command);
+const isMatrix = (x: unknown): boolean => isArr(x, (r) => isArr(r, isNum));
+const isInputMatrices = (x: unknown): boolean => isObj(x) && PATH_INPUT_NAMES.every((k) => isMatrix(x[k]));
+const isPathFrame = (x: unknown): boolean =>
+  isObj(x) &&
+  isNum(x.sequences) &&
+  isStr(x.corruption) &&
+  isInputMatrices(x.exact) &&
+  (x.attribution === null || isInputMatrices(x.attribution)) &&
+  (x.error === null || (isObj(x.error) && isNum(x.error.maxAbs) && isNum(x.error.meanAbs))) &&
+  isNumOrNull(x.cleanLD) &&
+  isNumOrNull(x.corruptLD);
+const isPathPatching = (x: unknown): boolean =>
+  isObj(x) &&
+  isStr(x.runId) &&
+  isArr(x.senders, isStr) &&
+  isArr(x.receivers, isStr) &&
+  isArr(x.corruptions, (c) => isObj(c) && isStr(c.name) && isStr(c.description)) &&
+  isArr(x.frames, isPathFrame) &&
+  (x.source === null || (isObj(x.source) && isStr(x.source.file) && isArr(x.source.missing, isNum))) &&
+  isArr(x.checkpoints, isNum) &&
+  isNumOrNull(x.learningTime) &&
+  isStr(x.command);
 /** Records are produced by our own engine; check the shape cheaply (key fields only). */
 const isRecord = (x: unknown): boolean => isObj(x) && isNum(x.sequences) && isObj(x.eval);
 /** Cache files (our own writer): key fields only; the view tolerates missing optional ones. */
@@ -578,6 +672,7 @@ const TO_WEBVIEW: Record<ToWebviewMessage['type'], (m: Rec) => boolean> = {
   prefs: (m) => isPrefs(m.prefs),
   llc: (m) => isStr(m.runId) && isArr(m.modes, isLlcModeData),
   overTraining: (m) => isOverTraining(m.data),
+  pathPatching: (m) => isPathPatching(m.data),
 };
 
 const FROM_WEBVIEW: Record<FromWebviewMessage['type'], (m: Rec) => boolean> = {
@@ -598,7 +693,8 @@ const FROM_WEBVIEW: Record<FromWebviewMessage['type'], (m: Rec) => boolean> = {
   prefs: (m) => isPrefs(m.prefs),
   addRuns: () => true,
   removeRun: (m) => isStr(m.runId),
-  computeOverTraining: (m) => isStr(m.runId),
+  computeOverTraining: (m) =>
+    isStr(m.runId) && isOpt(m.measures, (x) => isArr(x, (n) => isStr(n) && n.length <= 40) && (x as []).length <= 20),
 };
 
 export function isToWebviewMessage(x: unknown): x is ToWebviewMessage {

@@ -2,9 +2,10 @@
  * The clamp registry (src/engine/clamps/kinds.ts) is the single source of truth, and every kind in it is
  * exercised: its short form parses to its canonical form; on the TensorFlow.js engine it writes exactly the
  * sites it says it writes (a constant clamp: exactly its host values where its masks are set); the fast
- * engine runs it forward-only where the registry says so, with TF.js's numbers; and the CLI trains with
- * it end to end on the engine the registry predicts. README's clamp table and the CLI help are the
- * registry's. A new kind is tested by being added.
+ * engine runs it forward-only where the registry says so, with TF.js's numbers; and it trains end to end on
+ * the engine the registry predicts (the CLI process itself, its --clamp short forms into run.json, is run for
+ * one kind of each engine). README's clamp table and the CLI help are the registry's. A new kind is tested by
+ * being added.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -25,6 +26,10 @@ import { describeClamp, normalizeClamps, parseClampFlag, ClampSpec } from '../..
 import { fastForwardClampsUnsupported, fastTrainingUnsupported } from '../../src/engine/clamps/support';
 import { Forward } from '../../src/engine/forward';
 import { randomInputs, toInputs, maxAbsDiff } from './helpers';
+import { resolveRunConfig } from '../../src/engine/train/runConfig';
+import { resolvePreset } from '../../src/engine/science/presets';
+import { runTraining } from '../../src/engine/train/trainer';
+import { RunDir } from '../../src/engine/io';
 import { cliArgv } from './procHelpers';
 
 const ROOT = path.join(__dirname, '..', '..');
@@ -140,50 +145,69 @@ function cliAsync(args: string[]): Promise<{ code: number; err: string }> {
   });
 }
 
+/** One evaluation at 0 and one step: the smoke preset cut to 32 sequences. */
+const TINY = { data: { evalSize: 16 }, train: { evalEvery: 32, checkpointEvery: 0, sequences: 32 } };
+
+/** The run folder `id` holds a completed run of exactly `spec`, trained on the engine the registry predicts. */
+function assertTrained(id: string, spec: ClampSpec): void {
+  const run = JSON.parse(fs.readFileSync(path.join(dir, 'runs', id, 'run.json'), 'utf8'));
+  assert.equal(run.status, 'completed', id);
+  assert.deepEqual(run.config.clamps, [spec], `${id}: run.json holds the canonical form`);
+  assert.equal(
+    run.engine,
+    fastTrainingUnsupported(C, [spec]) ? 'tfjs' : 'fast',
+    `${id} trained on the predicted engine`,
+  );
+}
+
+test('every clamp kind trains end to end (the trainer, in this process), on the engine the registry predicts', async () => {
+  // In-process: what is claimed is the training and the engine choice; the CLI process is the next test's.
+  for (const d of CLAMP_KIND_DEFS) {
+    const spec = parseClampFlag(example(d.kind), C);
+    const config = resolveRunConfig({ ...TINY, clamps: [spec] }, resolvePreset('smoke'));
+    const fin = await runTraining(config, RunDir.create(path.join(dir, 'runs'), d.kind), {
+      emit: () => {},
+      shouldStop: () => false,
+    });
+    assert.equal(fin.status, 'completed', d.kind);
+    assertTrained(d.kind, spec);
+  }
+});
+
 test(
-  'every clamp kind trains end to end from the CLI, on the engine the registry predicts',
+  "the CLI trains with a clamp's short form (a TF.js kind with a file in it, a fast-engine kind with a value)",
   { timeout: 600_000 },
   async () => {
     const cfg = path.join(dir, 'tiny.json');
-    fs.writeFileSync(cfg, JSON.stringify({ data: { evalSize: 16 }, train: { evalEvery: 32, checkpointEvery: 0 } }));
-    const kinds = CLAMP_KIND_DEFS.map((d) => d.kind);
-    const results = new Map<string, { code: number; err: string }>();
-    for (let i = 0; i < kinds.length; i += 3) {
-      await Promise.all(
-        kinds.slice(i, i + 3).map(async (k) => {
-          results.set(
-            k,
-            await cliAsync([
-              'train',
-              '--preset',
-              'smoke',
-              '--config',
-              cfg,
-              '--sequences',
-              '32',
-              '--out',
-              path.join(dir, 'runs'),
-              '--run-id',
-              k,
-              '--clamp',
-              example(k),
-            ]),
-          );
-        }),
-      );
-    }
-    for (const k of kinds) {
-      const r = results.get(k)!;
+    fs.writeFileSync(cfg, JSON.stringify(TINY));
+    const kinds = ['graft-in', 'prev-token'];
+    const specs = kinds.map((k) => parseClampFlag(example(k), C));
+    assert.deepEqual(
+      specs.map((s) => fastTrainingUnsupported(C, [s]) === null),
+      [false, true],
+      'one kind of each engine',
+    );
+    const results = await Promise.all(
+      kinds.map((k) =>
+        cliAsync([
+          'train',
+          '--preset',
+          'smoke',
+          '--config',
+          cfg,
+          '--out',
+          path.join(dir, 'runs'),
+          '--run-id',
+          `cli-${k}`,
+          '--clamp',
+          example(k),
+        ]),
+      ),
+    );
+    kinds.forEach((k, i) => {
+      const r = results[i];
       assert.equal(r.code, 0, `${k}: ${r.err.split('\n').filter(Boolean).slice(-2).join(' | ')}`);
-      const run = JSON.parse(fs.readFileSync(path.join(dir, 'runs', k, 'run.json'), 'utf8'));
-      assert.equal(run.status, 'completed', k);
-      const spec = parseClampFlag(example(k), C);
-      assert.deepEqual(run.config.clamps, [spec], `${k}: run.json holds the canonical form`);
-      assert.equal(
-        run.engine,
-        fastTrainingUnsupported(C, [spec]) ? 'tfjs' : 'fast',
-        `${k} trained on the predicted engine`,
-      );
-    }
+      assertTrained(`cli-${k}`, specs[i]);
+    });
   },
 );

@@ -11,6 +11,7 @@ import { encodeCheckpoint } from '../../src/engine/model/checkpoint';
 import { initParams } from '../../src/engine/model/params';
 import { DEFAULT_STAND_IN } from '../../src/engine/science/reproduce';
 import { cliArgv } from './procHelpers';
+import { parseClampArg } from '../../src/engine/clampArg';
 
 const ROOT = path.join(__dirname, '..', '..');
 function cli(args: string[]): { code: number; out: string; err: string } {
@@ -268,9 +269,9 @@ test('errors found before training name the problem in one line and leave no run
     [['--sequences', '0'], /^induction-lab: train\.sequences must be an integer in \[1, 10000000000\], got 0\n$/],
     [
       ['--clamp', 'prev-token:L1H2@-1'],
-      /^induction-lab: clamps\[0\]\.strength must be a number in \[0, 1\], got -1\n$/,
+      /^induction-lab: --clamp "prev-token:L1H2@-1": strength must be a number in \[0, 1\], got -1\n$/,
     ],
-    [['--clamp', 'prev-token:L1H2@abc'], /^induction-lab: clamp "prev-token:L1H2@abc": "@abc" must be a number\n$/],
+    [['--clamp', 'prev-token:L1H2@abc'], /^induction-lab: --clamp "prev-token:L1H2@abc": "@abc" must be a number\n$/],
   ];
   for (const [args, re] of cases) {
     const r = cli(['train', '--preset', 'smoke', '--out', out, '--run-id', 'x', ...args]);
@@ -347,4 +348,24 @@ test('forward warns about non-finite weights and names a model_config that is no
     b.err,
     /^induction-lab: .*bad-meta\.safetensors: model_config in the safetensors metadata is not valid JSON \(/,
   );
+});
+
+test('a --clamp error names the flag and the value given (not the clamps[0] the parser validates it as)', () => {
+  const m = { depth: 2, numHeads: 8, contextLen: 2 };
+  const err = (t: string) => {
+    try {
+      parseClampArg(t, m);
+    } catch (e) {
+      return (e as Error).message;
+    }
+    return '';
+  };
+  assert.equal(
+    err('path-patch:L1H2>L2H3,with=banana'),
+    '--clamp "path-patch:L1H2>L2H3,with=banana": with must be one of corrupt, zero, mean, got "banana"',
+  );
+  assert.match(err('path-patch:L1H2>L1H3'), /^--clamp "path-patch:L1H2>L1H3": a path-patch edge's receiver must/);
+  assert.equal(err('prev-token:L1H2@abc'), '--clamp "prev-token:L1H2@abc": "@abc" must be a number');
+  assert.equal(err('ablate:L2H9'), '--clamp "ablate:L2H9": unknown head "L2H9": each layer has 8 heads (H0…H7)');
+  assert.equal(parseClampArg('ablate:L2H1', m).kind, 'ablate');
 });

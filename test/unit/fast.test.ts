@@ -17,13 +17,8 @@ import { ClampSpec } from '../../src/engine/clamps/spec';
 import { REST_HEADS } from '../../src/engine/science/conditions';
 import { adamInit, adamStep, DEFAULT_ADAM } from '../../src/engine/train/adam';
 import { Rng } from '../../src/engine/data/rng';
-import {
-  FastModel,
-  ExemplarBatch as FastBatch,
-  FastResult,
-  supports,
-  unsupportedReason,
-} from '../../src/engine/fast/model';
+import { FastModel, FastResult, supports, unsupportedReason } from '../../src/engine/fast/model';
+import type { ExemplarBatch as FastBatch } from '../../src/engine/fast/inputs';
 import { FastAdam } from '../../src/engine/fast/adam';
 import { fastBatch } from '../../src/engine/fast/batch';
 import { wasmVariantSupported, WasmVariant } from '../../src/engine/fast/kernels';
@@ -147,14 +142,15 @@ function tfReferenceUncached(
         Int32Array.from({ length: B }, (_, b) => batch.labels[b * C1 + c.contextLen]),
         'int32',
       );
-      const fr = fwd(w.weights, inputs, record);
+      // One pass: the recorded sites and logits are read inside the pass the gradients are taken of.
       const acts = new Map<string, Float32Array>();
-      for (const [k, t] of fr.acts) acts.set(k, t.dataSync() as Float32Array);
-      const logits = fr.logits.dataSync() as Float32Array;
-      const { value, grads } = tf.variableGrads(
-        () => crossEntropy(fwd(w.weights, inputs).logits, targets),
-        Object.values(w.vars),
-      );
+      let logits: Float32Array = new Float32Array(0);
+      const { value, grads } = tf.variableGrads(() => {
+        const fr = fwd(w.weights, inputs, record);
+        for (const [k, t] of fr.acts) acts.set(k, t.dataSync() as Float32Array);
+        logits = fr.logits.dataSync() as Float32Array;
+        return crossEntropy(fr.logits, targets);
+      }, Object.values(w.vars));
       const g: Params = {};
       for (const [n, t] of Object.entries(grads)) g[nameOf.get(n)!] = t.dataSync() as Float32Array;
       out = { loss: value.dataSync()[0], logits, grads: g, acts };
@@ -311,6 +307,47 @@ for (const variant of variants) {
       const gProj = m.run(params, batch, { backward: true, overrides: ovr }).grads!['blocks.1.attn.proj.weight'];
       for (let o = 0; o < c.dModel; o++)
         for (const h of [1, 2]) for (let e = 0; e < 8; e++) assert.equal(gProj[o * c.dModel + h * 8 + e], 0);
+    });
+
+    test('forward only with last-block heads zero-ablated: only the other heads run, the reference numbers', () => {
+      const c = DEFAULT_MODEL_CONFIG,
+        B = 8,
+        last = c.depth - 1;
+      const params = initParams(c, 5),
+        batch = makeBatch(c, B, 11);
+      // Non-adjacent survivors (runs [0, 1), [3, 5), [6, 8)), one survivor (Fig 5b), none; the survivor's
+      // query-row pattern clamped (perfect match, §4.4) and a first-layer pattern clamp (§4.3).
+      const none = Array.from({ length: 8 }, (_, h) => `L2H${h}`);
+      const configs: ClampSpec[][] = [
+        ...[['L2H1', 'L2H2', 'L2H5'], REST_HEADS, none].map((heads): ClampSpec[] => [{ kind: 'ablate', heads }]),
+        [
+          { kind: 'ablate', heads: REST_HEADS },
+          { kind: 'induction', heads: ['L2H3'], strength: 1 },
+        ],
+        [
+          { kind: 'ablate', heads: REST_HEADS },
+          { kind: 'prev-token', heads: ['L1H2'], strength: 1, labelRowsOnly: false },
+        ],
+      ];
+      for (const clamps of configs) {
+        const heads = clamps.map((k) => JSON.stringify(k)).join(' ');
+        const ovr = hostOverrides(c, { labels: batch.labels, size: B }, clamps, 0);
+        const ref = reference(c, params, batch, ovr);
+        const m = new FastModel(c, { wasm: variant });
+        const before = m.stats.headRuns;
+        const r = m.run(params, batch, { backward: false, overrides: ovr });
+        assert.ok(m.stats.headRuns > before, `the pooled last block ran by head runs (${heads})`);
+        close('loss', [r.loss], [ref.loss]);
+        close('logits', r.logits, ref.logits);
+        // Recording the last block's query-row pattern needs every head: the full pooled path, same logits.
+        const withRows = m.run(params, batch, {
+          backward: false,
+          overrides: ovr,
+          recordQuery: new Set([site.pattern(last)]),
+        });
+        assert.equal(m.stats.headRuns, before + 1);
+        close('logits (all heads)', withRows.logits, ref.logits);
+      }
     });
 
     test('default config: fixed pattern override on blocks.0.attn.hook_pattern (some heads, some rows)', () => {
@@ -621,6 +658,10 @@ for (const variant of variants) {
         const r = m.run(params, batch, { backward: true, layer1, copyHead, overrides: copy ? undefined : ovr });
         close('loss', [r.loss], [ref.loss]);
         closeLogits(r.logits, ref.logits);
+        // Forward only (evaluation): without layer 1 the copy pass computes the copied head alone.
+        const fwd = m.run(params, batch, { backward: false, layer1, copyHead, overrides: copy ? undefined : ovr });
+        close('loss (forward only)', [fwd.loss], [ref.loss]);
+        closeLogits(fwd.logits, ref.logits);
         for (const s of paramSpecs(c)) close(`grad ${s.name}`, r.grads![s.name], ref.grads[s.name]);
         for (const z of cs.zero) assert.ok(isZero(r.grads![z]), `${z} gets no gradient under ${cs.name}`);
         assert.ok(!isZero(r.grads!['blocks.1.attn.qkv.weight']), 'the induction head still learns');

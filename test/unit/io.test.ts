@@ -572,7 +572,7 @@ describe('JSONL', () => {
       const a = new JsonlAppender(${JSON.stringify(p)});
       for (let i = 0; i < 200; i++) a.append({ i });
       process.kill(process.pid, 'SIGKILL');`;
-    const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', code], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, ['--require', 'tsx/cjs', '-e', code], { encoding: 'utf8' });
     assert.equal(r.signal, 'SIGKILL', r.stderr);
     const rows = readJsonl(p) as Array<{ i: number }>;
     assert.equal(rows.length, 200);

@@ -6,7 +6,7 @@
  * the fast engine's gradient, stages sit at the curve's critical points, and the CLI refuses bad input
  * without writing anything.
  */
-import { test, before } from 'node:test';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
@@ -22,9 +22,17 @@ import { RunDir, RunLock } from '../../src/engine/io';
 import { readCheckpoint } from '../../src/engine/model/checkpoint';
 import { initParams } from '../../src/engine/model/params';
 import { loadTaskData } from '../../src/engine/data';
-import { SgldKernel } from '../../src/engine/llc/kernel';
-import { SGLD_C_SHA256 } from '../../src/engine/llc/wasm/binary';
-import { Ranges, SgldTarget, defaultNbeta, estimateLlc, sampleChains, summarize } from '../../src/engine/llc/sampler';
+import { SgldKernel, zigguratTables } from '../../src/engine/llc/kernel';
+import { SGLD_C_SHA256, SGLD_WASM } from '../../src/engine/llc/wasm/binary';
+import {
+  PairedLosses,
+  Ranges,
+  SgldTarget,
+  defaultNbeta,
+  estimateLlc,
+  sampleChains,
+  summarize,
+} from '../../src/engine/llc/sampler';
 import { linearRegression } from '../../src/engine/llc/linearTarget';
 import { calibrate } from '../../src/engine/llc/calibrate';
 import { diagnose } from '../../src/engine/llc/diagnostics';
@@ -59,10 +67,154 @@ before(async () => {
   await runTraining(cfg, rd, { emit: () => {}, shouldStop: () => false });
   fastRun = rd.path;
 });
+after(() => fs.rmSync(path.dirname(fastRun), { recursive: true, force: true }));
 
-test('the embedded WebAssembly matches sgld.c (rebuild with npm run build:wasm:llc)', () => {
+test('the embedded WebAssembly is a build of this sgld.c by the pinned compiler (npm run build:wasm:llc)', () => {
   const src = fs.readFileSync(path.join(ROOT, 'src/engine/llc/wasm/sgld.c'));
-  assert.equal(crypto.createHash('sha256').update(src).digest('hex'), SGLD_C_SHA256);
+  assert.equal(crypto.createHash('sha256').update(src).digest('hex'), SGLD_C_SHA256, 'sgld.c changed, not rebuilt');
+  const first = fs.readFileSync(path.join(ROOT, 'src/engine/llc/wasm/binary.ts'), 'utf8').split('\n')[0];
+  const pinned = /PINNED="([^"]+)"/.exec(fs.readFileSync(path.join(ROOT, 'scripts/build-llc-wasm.sh'), 'utf8'))![1];
+  assert.ok(first.includes(pinned), `binary.ts names its compiler (${first}); build-llc-wasm.sh pins ${pinned}`);
+});
+
+test('the WebAssembly exports exactly the functions kernel.ts declares, with their declared arity', () => {
+  const src = fs.readFileSync(path.join(ROOT, 'src/engine/llc/kernel.ts'), 'utf8');
+  const body = /interface Exports \{([\s\S]*?)\n\}/.exec(src)![1];
+  const declared = new Map<string, number>();
+  for (const m of body.matchAll(/^\s*(\w+)\(([^)]*)\):/gm))
+    declared.set(m[1], m[2].split(',').filter((a) => a.trim()).length);
+  assert.ok(declared.size >= 6, `parsed ${declared.size} declarations`);
+  const ex = new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(SGLD_WASM, 'base64'))).exports;
+  const fns = Object.entries(ex).filter(([, v]) => typeof v === 'function');
+  assert.deepEqual(fns.map(([k]) => k).sort(), [...declared.keys()].sort());
+  for (const [k, f] of fns) assert.equal((f as (...a: number[]) => unknown).length, declared.get(k), `${k}: arguments`);
+});
+
+/**
+ * A JavaScript reference of the noise: four xoshiro128** streams (lanes) and the 128-layer ziggurat, one
+ * value at a time in lane order, the slow path on a fifth stream, written as the algorithm reads (exact
+ * Math.exp / Math.log) — against the WebAssembly's SIMD fast path and its cheap-exp squeeze.
+ */
+function referenceNormals(seed: number, stream: number, n: number): { values: Float32Array; slow: number } {
+  const r = new Rng(seed, stream),
+    s = Uint32Array.from({ length: 20 }, () => r.nextU32());
+  for (let L = 0; L < 4; L++) if ((s[L] | s[4 + L] | s[8 + L] | s[12 + L]) === 0) s[L] = 1;
+  if ((s[16] | s[17] | s[18] | s[19]) === 0) s[16] = 1;
+  const rotl = (x: number, k: number) => ((x << k) | (x >>> (32 - k))) >>> 0;
+  const next = (w: number[]): number => {
+    const [a, b, c, d] = w.map((i) => s[i]);
+    const out = Math.imul(rotl(Math.imul(b, 5) >>> 0, 7), 9) >>> 0,
+      t = (b << 9) >>> 0;
+    const c1 = (c ^ a) >>> 0,
+      d1 = (d ^ b) >>> 0,
+      b1 = (b ^ c1) >>> 0,
+      a1 = (a ^ d1) >>> 0;
+    s[w[0]] = a1;
+    s[w[1]] = b1;
+    s[w[2]] = (c1 ^ t) >>> 0;
+    s[w[3]] = rotl(d1, 11);
+    return out;
+  };
+  const { kn, wn, fn } = zigguratTables(),
+    R = 3.442619855899;
+  const scalar = [16, 17, 18, 19],
+    uni = () => (next(scalar) + 0.5) / 4294967296;
+  let slow = 0;
+  const slowPath = (j: number, iz: number): number => {
+    slow++;
+    for (;;) {
+      if (iz === 0) {
+        let x: number, y: number;
+        do {
+          x = -Math.log(uni()) / R;
+          y = -Math.log(uni());
+        } while (y + y < x * x);
+        return j > 0 ? R + x : -R - x;
+      }
+      const x = j * wn[iz];
+      if (fn[iz] + uni() * (fn[iz - 1] - fn[iz]) < Math.exp(-0.5 * x * x)) return x;
+      const u = next(scalar);
+      iz = u & 127;
+      j = (u | 0) >> 7;
+      if (Math.abs(j) < kn[iz]) return j * wn[iz];
+    }
+  };
+  const values = new Float32Array(n);
+  for (let i = 0; i < n; i += 4) {
+    const us = [0, 1, 2, 3].map((L) => next([L, 4 + L, 8 + L, 12 + L]));
+    us.forEach((u, L) => {
+      const iz = u & 127,
+        j = (u | 0) >> 7;
+      const v = Math.abs(j) < kn[iz] ? j * wn[iz] : slowPath(j, iz);
+      if (i + L < n) values[i + L] = v;
+    });
+  }
+  return { values, slow };
+}
+
+test('the noise is the ziggurat value for value: the SIMD fast path and the cheap-exp squeeze change nothing', () => {
+  const n = 200_003,
+    k = new SgldKernel(4);
+  k.seed(5, 9);
+  const got = k.normals(n),
+    ref = referenceNormals(5, 9, n);
+  assert.ok(ref.slow > 0.02 * n, `the slow path ran ${ref.slow} times`);
+  let diff = 0;
+  for (let i = 0; i < n; i++) if (!Object.is(got[i], ref.values[i])) diff++;
+  assert.equal(diff, 0, `${diff} of ${n} values differ`);
+  // The squeeze's cheap exp is within its decision margin (1e-6) of exp on the slow path's domain [−6, 0].
+  for (let z = -6; z <= 0; z += 0.0137) assert.ok(Math.abs(k.expLog(z, 2) / Math.exp(z) - 1) < 2e-7, `exp(${z})`);
+});
+
+test('one fused step draws the noise of one fill over the sampled coordinates and updates exactly as written', () => {
+  // Ranges that cut the noise chunks (256), the four-lane draws and the SIMD blocks at odd places.
+  const ranges: Array<[number, number]> = [
+    [0, 5],
+    [7, 1030],
+    [1031, 1032],
+    [1040, 2999],
+    [3000, 3001],
+  ];
+  const size = 3001,
+    total = ranges.reduce((t, [a, b]) => t + b - a, 0);
+  const k = new SgldKernel(size),
+    noise = new SgldKernel(4);
+  k.setRanges(ranges);
+  const rng = new Rng(2, 2),
+    w0 = Float32Array.from({ length: size }, () => rng.normal());
+  const w = Float32Array.from(w0, (x) => x + 0.01 * rng.normal());
+  k.w0.set(w0);
+  k.w.set(w);
+  k.seed(4, 6);
+  noise.seed(4, 6);
+  const f = Math.fround,
+    eps = 2e-3,
+    nb = f(9.23),
+    ga = f(40);
+  const half = f(0.5 * eps),
+    root = f(Math.sqrt(eps));
+  for (let step = 0; step < 4; step++) {
+    const g = Float32Array.from({ length: size }, () => rng.normal());
+    k.g.set(g);
+    const st = k.step(eps, 9.23, 40, step > 0),
+      xi = noise.normals(total);
+    let j = 0,
+      dist2 = 0,
+      noise2 = 0;
+    for (const [a, b] of ranges)
+      for (let i = a; i < b; i++, j++) {
+        const dev = f(w[i] - w0[i]),
+          di = f(f(nb * g[i]) + f(ga * dev));
+        dist2 += dev * dev;
+        noise2 += xi[j] * xi[j];
+        w[i] = f(f(w[i] - f(half * di)) + f(root * xi[j]));
+      }
+    for (let i = 0; i < size; i++) assert.ok(Object.is(k.w[i], w[i]), `step ${step}: w[${i}] ${k.w[i]} ≠ ${w[i]}`);
+    assert.ok(Math.abs(st.dist2 / dist2 - 1) < 1e-5 && Math.abs(st.noise2 / noise2 - 1) < 1e-5);
+    if (step === 0) assert.deepEqual([st.dU, st.logQRatio], [0, 0], 'no MALA terms without a previous step');
+  }
+  // Both streams stand at the same place afterwards.
+  assert.deepEqual(Array.from(noise.normals(8)), Array.from(k.normals(8)));
 });
 
 test('the ziggurat noise is standard normal: moments, tail masses and the Kolmogorov–Smirnov distance', () => {
@@ -249,6 +401,82 @@ test(
     assert.ok(Math.abs(e.std - Math.abs(r.chains[0].llc - r.chains[1].llc) / Math.SQRT2) < 1e-12, 'std with N − 1');
   },
 );
+
+test('on a quadratic target every chain is the hand-written SGLD recursion, draw for draw and bit for bit', () => {
+  // Δw = (ε/2)·(nβ·∇L_m + γ·(w − w*)) + N(0, ε) on the sampled coordinates in float32, the noise the chain's
+  // stream (seed, 2c + 2) drawn over them in range order, the minibatch the stream (seed, 2c + 1), a draw the
+  // loss before the update of step burnIn + k·every − 1: what the estimator meant before the fused kernel.
+  const d = 600,
+    a = 3,
+    log: Array<{ w: Float32Array; loss: number }> = [];
+  const t = quadraticTarget(d, a, log);
+  const ranges: Array<[number, number]> = [
+    [0, 301],
+    [305, 600],
+  ];
+  const w0 = Float32Array.from({ length: d }, (_, i) => 0.1 * i + 0.05 * Math.sin(i));
+  const o = { epsilon: 1e-3, gamma: 5, chains: 2, draws: 30, burnIn: 2, stepsBetweenDraws: 2, seed: 8, ranges };
+  const r = sampleChains(t, w0, o);
+  const f = Math.fround,
+    nb = f(r.settings.nbeta),
+    ga = f(o.gamma),
+    half = f(0.5 * o.epsilon),
+    root = f(Math.sqrt(o.epsilon));
+  const c = Float32Array.from({ length: d }, (_, i) => 0.1 * i),
+    total = 301 + 295;
+  for (const ch of r.chains) {
+    const batches = new Rng(o.seed, 2 * ch.chain + 1),
+      noise = new SgldKernel(4);
+    noise.seed(o.seed, 2 * ch.chain + 2);
+    const w = w0.slice(),
+      g = new Float32Array(d),
+      draws: number[] = [];
+    for (let i = 0; i < o.burnIn + o.draws * o.stepsBetweenDraws; i++) {
+      let loss = 0.01 * batches.normal();
+      for (let q = 0; q < d; q++) loss += 0.5 * a * (w[q] - c[q]) ** 2;
+      for (const [s0, e] of ranges) for (let q = s0; q < e; q++) g[q] = a * (w[q] - c[q]);
+      if (i >= o.burnIn && (i + 1 - o.burnIn) % o.stepsBetweenDraws === 0) draws.push(loss);
+      const xi = noise.normals(total);
+      let j = 0;
+      for (const [s0, e] of ranges)
+        for (let q = s0; q < e; q++, j++) {
+          const di = f(f(nb * g[q]) + f(ga * f(w[q] - w0[q])));
+          w[q] = f(f(w[q] - f(half * di)) + f(root * xi[j]));
+        }
+    }
+    assert.deepEqual(ch.loss, draws, `chain ${ch.chain}: the draws`);
+    let sum = 0;
+    for (const l of draws) sum += l - r.baseline.initLoss;
+    assert.equal(ch.llc, r.settings.nbeta * (sum / draws.length), `chain ${ch.chain}: λ̂`);
+    assert.ok(ch.llc > 0 && Number.isFinite(ch.meanAcceptance));
+  }
+});
+
+test('paired draws of several restrictions share L_m(w*): computed once per draw, the same estimates', () => {
+  const log: Array<{ w: Float32Array; loss: number }> = [];
+  const base = quadraticTarget(40, 2, log);
+  let atWStar = 0;
+  const t: SgldTarget<number> = {
+    ...base,
+    evaluate: (b, grad, ranges) => {
+      if (!grad) atWStar++;
+      return base.evaluate(b, grad, ranges);
+    },
+  };
+  const w0 = Float32Array.from({ length: 40 }, (_, i) => 0.1 * i + 0.01);
+  const heads: Array<Array<[number, number]>> = [[[0, 10]], [[10, 25]], [[25, 40]]];
+  const o = { epsilon: 1e-3, gamma: 10, chains: 3, draws: 20, burnIn: 1, stepsBetweenDraws: 2, seed: 6 };
+  const alone = heads.map((ranges) => sampleChains(t, w0, { ...o, ranges, pairedBaseline: true }));
+  const perHead = atWStar / heads.length - o.chains; // minus L(w*)'s minibatches
+  assert.equal(perHead, o.chains * o.draws, 'one forward pass at w* per draw without the cache');
+  atWStar = 0;
+  const pairedLosses: PairedLosses = new Map();
+  const shared = heads.map((ranges) => sampleChains(t, w0, { ...o, ranges, pairedBaseline: true }, { pairedLosses }));
+  assert.equal(atWStar - heads.length * o.chains, o.chains * o.draws, 'with the cache: once per draw in all');
+  shared.forEach((r, h) => {
+    assert.deepEqual(r.chains, alone[h].chains, `restriction ${h}: the same chains`);
+  });
+});
 
 test(
   'a regular model: linear regression with d = 50 weights gives λ̂ = d/2 within 10 % with the default ' + 'calibration',
@@ -504,6 +732,7 @@ test(
     assert.equal(r.code, 2);
     assert.equal(r.err, 'induction-lab: --epsilon must be a number > 0, got "0"\n');
     assert.ok(!fs.existsSync(llcDir));
+    fs.rmSync(path.dirname(empty.path), { recursive: true, force: true });
   },
 );
 
@@ -608,4 +837,5 @@ test('--follow estimates checkpoints as they arrive and stops when the run does'
     f.points.map((p) => p.sequences),
     refs.slice(0, 3).map((r) => r.sequences),
   );
+  fs.rmSync(path.dirname(dst.path), { recursive: true, force: true });
 });

@@ -14,6 +14,7 @@ import {
   curvesFromSeries,
   matricesFromSeries,
   mergeFrames,
+  nothingMeasured,
   overTrainingData,
   pickSeries,
   readRunSeries,
@@ -371,4 +372,17 @@ test('one-checkpoint results fill only the checkpoints the aggregates lack', () 
   assert.equal(k[1].source, 'composition-over-training.json');
   assert.deepEqual(k[3].values, mat(1, 8));
   assert.equal(k[3].source, undefined);
+});
+
+test('"nothing computed yet" only when there is no heat map and no aggregate at all', () => {
+  const dir = makeRun();
+  const over = overTrainingData('r1', dir, SEQS);
+  assert.ok(over.matrices.some((m) => m.kind === 'compositionK'));
+  assert.equal(nothingMeasured(over.matrices, over.data), false);
+  // Composition frames alone (no influence matrix): still something to show, no "nothing computed" note.
+  const onlyComposition = over.matrices.filter((m) => m.kind.startsWith('composition'));
+  assert.equal(nothingMeasured(onlyComposition, over.data), false);
+  assert.equal(nothingMeasured(onlyComposition, { ...over.data, sources: [] }), false);
+  const empty = overTrainingData('r2', fs.mkdtempSync(path.join(os.tmpdir(), 'il-empty-')), SEQS);
+  assert.equal(nothingMeasured(empty.matrices, empty.data), true);
 });

@@ -271,16 +271,19 @@ test('the registry: path clamps on the fast engine, with layer1 / copy on TF.js;
   const cases: Array<[string, RegExp]> = [
     [
       'path-patch:L1H2>L1H3',
-      /^induction-lab: clamps\[0\]: a path-patch edge's receiver must sit in a later layer than its sender .*L1H2 → L1H3 \(a first-layer head reads only the embedding\)\n$/,
+      /^induction-lab: --clamp "path-patch:L1H2>L1H3": a path-patch edge's receiver must sit in a later layer than its sender .*L1H2 → L1H3 \(a first-layer head reads only the embedding\)\n$/,
     ],
-    ['stop-gradient:L1H2>L2H9', /^induction-lab: unknown head "L2H9": each layer has 8 heads \(H0…H7\)\n$/],
+    [
+      'stop-gradient:L1H2>L2H9',
+      /^induction-lab: --clamp "stop-gradient:L1H2>L2H9": unknown head "L2H9": each layer has 8 heads \(H0…H7\)\n$/,
+    ],
     [
       'path-patch:L1H2>L2H3,with=corrupt,corruption=shuffled',
-      /^induction-lab: clamps\[0\]\.corruption: unknown corruption "shuffled" \(known: labels, prev-token, class\)\n$/,
+      /^induction-lab: --clamp "path-patch:L1H2>L2H3,with=corrupt,corruption=shuffled": corruption: unknown corruption "shuffled" \(known: labels, prev-token, class\)\n$/,
     ],
     [
       'path-patch:L1H2L2H3',
-      /^induction-lab: clamp "path-patch:L1H2L2H3": an edge is SENDER>RECEIVER, e.g\. L1H2>L2H3, got "L1H2L2H3"\n$/,
+      /^induction-lab: --clamp "path-patch:L1H2L2H3": an edge is SENDER>RECEIVER, e.g\. L1H2>L2H3, got "L1H2L2H3"\n$/,
     ],
   ];
   for (const [clamp, re] of cases) {

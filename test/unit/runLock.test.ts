@@ -119,12 +119,14 @@ test('a process releases its lock when it exits, even by process.exit; a SIGKILL
     tail: string,
   ) => `const { RunLock } = require(${JSON.stringify(path.join(ROOT, 'src/engine/io/runLock.ts'))});
     RunLock.acquire(${JSON.stringify(dir)}, 'child'); ${tail}`;
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', script('process.exit(3);')], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['--require', 'tsx/cjs', '-e', script('process.exit(3);')], {
+    encoding: 'utf8',
+  });
   assert.equal(r.status, 3, r.stderr);
   assert.equal(fs.existsSync(lockPath(dir)), false);
   const p = spawn(
     process.execPath,
-    ['--import', 'tsx', '-e', script('console.log("locked"); setInterval(() => {}, 1000);')],
+    ['--require', 'tsx/cjs', '-e', script('console.log("locked"); setInterval(() => {}, 1000);')],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   await new Promise<void>((resolve) => p.stdout!.on('data', () => resolve()));
@@ -141,23 +143,32 @@ test('processes racing for one stale lock: exactly one gets it', async () => {
   const dir = tmpDir('il-lock-');
   writeLock(dir, owner({ pid: deadPid() }));
   const script = `const { RunLock } = require(${JSON.stringify(path.join(ROOT, 'src/engine/io/runLock.ts'))});
-    const go = Number(process.argv[1]); while (Date.now() < go) {}
-    try { RunLock.acquire(${JSON.stringify(dir)}, 'racer'); console.log('won'); setTimeout(() => {}, 6000); }
-    catch (e) { console.log(e.constructor.name); }`;
+    const go = Number(process.argv[1]);
+    // Asleep until 20 ms before the start, then spinning to it: the same moment without seconds of busy CPU.
+    setTimeout(() => { while (Date.now() < go) {}
+      try { RunLock.acquire(${JSON.stringify(dir)}, 'racer'); console.log('won'); setTimeout(() => {}, 6000); }
+      catch (e) { console.log(e.constructor.name); } }, Math.max(0, go - Date.now() - 20));`;
   const go = Date.now() + 2500; // all four start trying at the same moment, after their start-up
+  const procs: ReturnType<typeof spawn>[] = [];
+  let closed = 0;
   const outs = await Promise.all(
     Array.from(
       { length: 4 },
       () =>
         new Promise<string>((resolve) => {
-          const p = spawn(process.execPath, ['--import', 'tsx', '-e', script, String(go)], {
+          const p = spawn(process.execPath, ['--require', 'tsx/cjs', '-e', script, String(go)], {
             stdio: ['ignore', 'pipe', 'inherit'],
           });
+          procs.push(p);
           let out = '';
           p.stdout!.on('data', (d) => {
             out += d;
           });
-          p.on('close', () => resolve(out.trim()));
+          p.on('close', () => {
+            // The winner holds the lock until the other three have tried (and given up): then it may go.
+            if (++closed === 3) for (const q of procs) if (q.exitCode === null && q.signalCode === null) q.kill();
+            resolve(out.trim());
+          });
         }),
     ),
   );

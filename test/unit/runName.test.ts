@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { clampSummary, compactCount, runName, shortClamp, shortRunId } from '../../src/shared/runName';
 import { resolvePreset } from '../../src/engine/science/presets';
 import { makeRunId } from '../../src/engine/io';
+import { parseClampFlag } from '../../src/engine/clamps/spec';
 
 test('two runs of one preset with different clamps, or started in the same second, get different names', () => {
   const demo = resolvePreset('demo', 'fast').clamps;
@@ -53,4 +54,20 @@ test('clamp summaries: compact, with windows', () => {
   assert.equal(shortClamp({ kind: 'layer1', from: 1500000 }), 'layer 1 [1.5M–∞)');
   assert.equal(clampSummary(undefined), 'no clamps');
   assert.equal(compactCount(1234), '1234');
+});
+
+test('path clamps are named by their edge, from the canonical form run.json stores (parsed from the short form)', () => {
+  const m = { depth: 2, numHeads: 8, contextLen: 2 };
+  const name = (t: string) => shortClamp(parseClampFlag(t, m));
+  assert.equal(name('path-patch:L1H1>L2H3'), 'cut K L1H1→L2H3');
+  assert.equal(name('path-patch:0:1>1:3,input=v,with=mean'), 'mean V L1H1→L2H3');
+  assert.equal(
+    name('path-patch:L1H4>L2H3,input=q,with=corrupt,corruption=class,from=32000,until=64000'),
+    'patch Q L1H4→L2H3 (class) [32k–64k)',
+  );
+  assert.equal(name('stop-gradient:L1H2>L2H3'), 'stop-grad K L1H2→L2H3');
+  const a = runName({ id: 'r-1a2b', preset: 'demo', clamps: [parseClampFlag('path-patch:L1H1>L2H3', m)] });
+  const b = runName({ id: 'r-3c4d', preset: 'demo', clamps: [parseClampFlag('stop-gradient:L1H1>L2H3', m)] });
+  assert.equal(a.full, 'demo · cut K L1H1→L2H3 · #1a2b');
+  assert.equal(b.clamps, 'stop-grad K L1H1→L2H3');
 });

@@ -5,6 +5,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { Rng } from '../../src/engine/data/rng';
 import {
   RandomRotation,
@@ -17,6 +20,7 @@ import {
 } from '../../src/engine/data';
 import { resolveRunConfig, resolveStoredRunConfig } from '../../src/engine/train/runConfig';
 import { presetConfig } from '../../src/engine/science/presets';
+import { sweepStatus } from '../../src/engine/train/sweep';
 
 const N = 400; // classes: enough for the statistics, a fraction of the 1,623 for speed
 const structured = makeStructuredFeatures({ classes: N, seed: 0 });
@@ -151,11 +155,7 @@ test('data.standIn selects the generator; stored runs without it meant the indep
   assert.equal(resolveRunConfig({}).data.standIn, TaskData.DEFAULT_DATA_CONFIG.standIn);
 });
 
-test('a sweep reuses a finished run whose run.json predates data.standIn only as the independent one', async () => {
-  const fs = await import('node:fs'),
-    os = await import('node:os'),
-    path = await import('node:path');
-  const { sweepStatus } = await import('../../src/engine/train/sweep');
+test('a sweep reuses a finished run whose run.json predates data.standIn only as the independent one', () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'il-legacy-'));
   const job = (standIn: 'structured' | 'independent') => {
     const config = presetConfig('smoke');

@@ -404,3 +404,42 @@ for (const [name, clamps] of [
     );
   });
 }
+
+test('evaluation: the logits-only sets in one batched pass equal each set alone on TF.js (every Fig 5b kind)', async () => {
+  const { loadTaskData } = await import('../../src/engine/data');
+  const { createEngine } = await import('../../src/engine/train/engines');
+  const { evaluate } = await import('../../src/engine/train/evaluate');
+  const { Forward } = await import('../../src/engine/forward');
+  const { hostBatch } = await import('../../src/engine/model/hostBatch');
+  const { classificationMetrics } = await import('../../src/engine/measures/classification');
+  const cfg = tinyRun();
+  const task = await loadTaskData(cfg.data);
+  const sets = task.evalSets(cfg.train.evalSeed);
+  assert.ok(sets.length >= 3, 'several logits-only sets are joined');
+  const params = initParams(cfg.model, 3);
+  for (const clamps of [
+    [{ kind: 'ablate', heads: REST_HEADS }],
+    [
+      { kind: 'ablate', heads: REST_HEADS },
+      { kind: 'induction', heads: ['L2H3'], strength: 1 },
+    ],
+    [{ kind: 'layer1' }, { kind: 'copy', head: 'L2H3' }],
+  ] as RunConfig['clamps'][]) {
+    const e = await createEngine('fast', 'auto', cfg.model, task.bank, clamps, params, null);
+    const got = evaluate(cfg.model, sets, e.evalForward(0));
+    const ref = new Forward(cfg.model, { params }, { engine: 'tfjs' });
+    for (const { spec, batch } of sets) {
+      const r = ref.run(hostBatch(task.bank, batch), clamps, { sequences: 0 });
+      const want = classificationMetrics(r.logits, batch.size, cfg.model.numLabels, batch.labels, 3);
+      for (const [k, v] of Object.entries(want)) {
+        const g = (got.eval[spec.name] as unknown as Record<string, number>)[k];
+        assert.ok(
+          Math.abs(g - v) <= 1e-5 * Math.max(1, Math.abs(v)),
+          `${JSON.stringify(clamps)} ${spec.name} ${k}: ${g} vs ${v}`,
+        );
+      }
+    }
+    ref.dispose();
+    e.dispose();
+  }
+});

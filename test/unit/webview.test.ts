@@ -447,6 +447,10 @@ describe('clamp marks', () => {
     assert.equal(shortClamp(demo[1]), 'induction L2H3 (s = 0.9)');
     assert.equal(clampSlug(demo), 'ablate7_induction-L2H3', 'clamps in export file names');
     assert.equal(clampSlug([{ kind: 'layer1' }, { kind: 'copy', head: 'L2H3' }]), 'layer1_copy-L2H3');
+    const cut = { kind: 'path-patch', sender: 'L1H1', receiver: 'L2H3', input: 'k', with: 'zero' };
+    assert.equal(clampSlug([cut]), 'path-patch-L1H1-L2H3-k', 'a path clamp by its edge');
+    assert.equal(describeClamp(cut), 'cut K L1H1→L2H3');
+    assert.equal(headMarks([cut], null).size, 0, 'a path clamp edits an edge, not a head: no head mark');
   });
   test('stop/resume points: where the trainer restarted its wall clock', () => {
     const rows = [0, 1000, 2000, 3000, 4000].map((sequences, i) => ({ sequences, wallTime: [0, 1, 2, 0.2, 1.1][i] }));
@@ -848,6 +852,9 @@ describe('panels restored after Reload Window', () => {
   test('the influence panel keeps its own run, not the run started last', () => {
     assert.deepEqual(restorePanel('influence', saved, runs, 'fig5b.noclamp-1'), { runId: 'demo-2' });
     assert.deepEqual(restorePanel('attention', { runId: 'demo-3', mode: 'single' }, runs, 'demo-2'), {
+      runId: 'demo-3',
+    });
+    assert.deepEqual(restorePanel('paths', { runId: 'demo-3', corruption: 'matched' }, runs, 'demo-2'), {
       runId: 'demo-3',
     });
   });

@@ -19,7 +19,8 @@ import type { ClampBatch } from '../model/hostBatch';
 import { ClampContext } from './context';
 import { headMaskArray } from './masks';
 import { ClampSpec, CLAMP_ORDER, isActive } from './spec';
-import { PassKind, Spec, defOf } from './kinds';
+import { Spec, defOf } from './kinds';
+import type { PassKind } from './kindDef';
 import { parseHead, headsByLayer } from './heads';
 import { applyPathClamp } from './pathApply';
 

@@ -17,6 +17,7 @@ import { site } from '../model/sites';
 import { headsByLayer, parseHead } from './heads';
 import { perHeadMaskArray } from './masks';
 import { PATH_PATCH_DEF, PathPatchBody, STOP_GRADIENT_DEF, StopGradientBody } from './pathKinds';
+import type { FastSupport, FieldReader, KindDef, ModelShape } from './kindDef';
 
 export interface ClampWindow {
   from?: number;
@@ -46,76 +47,8 @@ export type ClampBody =
 export type ClampSpec = ClampWindow & ClampBody;
 export type ClampKind = ClampBody['kind'];
 export type Spec<K extends ClampKind> = Extract<ClampBody, { kind: K }>;
-/** The kinds that read passes of the model (their TensorFlow.js application is clamps/apply.ts PASSES). */
-export type PassKind =
-  'preserve' | 'temperature' | 'layer1' | 'copy' | 'graft-in' | 'graft-out' | 'path-patch' | 'stop-gradient';
-
-export interface ModelShape {
-  depth: number;
-  numHeads: number;
-  contextLen: number;
-}
-
-/** Reads and validates one clamp's JSON fields, with errors that name the field (clamps/spec.ts builds it). */
-export interface FieldReader {
-  readonly model: ModelShape;
-  /** A head list (default key "heads"), canonical and without repeats. */
-  heads(key?: string): string[];
-  num(key: string, dflt: number | undefined, lo: number, hi: number): number;
-  bool(key: string): boolean;
-  path(key: string): string;
-  /** A block index in [0, depth). */
-  layer(key: string): number;
-  /** Throws unless every head is in layer l. */
-  onlyLayer(heads: string[], l: number, what: string): string[];
-  raw(key: string): unknown;
-  fail(message: string): never;
-}
-
-/**
- * How the fast engine runs a clamp: as host overrides, folded into its one pass, from a clean pass
- * (forward-only), or not — why not, and how to name the clamp in that message (default: its kind).
- */
-export type FastSupport = 'overrides' | 'folded' | 'clean pass' | { no: string; label?: string };
-
-export interface ClampKindDef<K extends ClampKind = ClampKind> {
-  readonly kind: K;
-  /** Spec section. */
-  readonly section: string;
-  /** One line for the CLI help and the pickers. */
-  readonly summary: string;
-  /** The README table's effect column. */
-  readonly effect: string;
-  /** A short form, as the CLI's --clamp takes it. */
-  readonly example: string;
-  /** JSON fields besides kind, from and until. */
-  readonly fields: readonly string[];
-  /** Short-form grammar: what a plain item is, what `@VALUE` sets, and defaults of fields the short form may omit. */
-  readonly items: 'heads' | 'head' | 'what' | 'checkpoint' | 'edge' | 'none';
-  readonly value?: 'strength' | 'temperature';
-  readonly shortDefaults?: Readonly<Record<string, unknown>>;
-  /** Defined for two context pairs only (label tokens at positions 1 and 3). */
-  readonly twoPairs: boolean;
-  readonly parse: (r: FieldReader) => Spec<K>;
-  /** A one-line description without the window, e.g. "prev-token L1H2 (s = 0.9, label rows)". */
-  readonly describe: (s: Spec<K>) => string;
-  /** The named sites it writes (model/sites.ts). */
-  readonly writes: (s: Spec<K>, c: ModelShape) => string[];
-  /** 'host': constant overrides built here, applied identically by every engine; 'pass': reads passes of the model (apply.ts). */
-  readonly application: K extends PassKind ? 'pass' : 'host';
-  readonly host?: (s: Spec<K>, c: ModelConfig, b: ClampBatch) => HostOverride[];
-  /** The host overrides depend on the batch size only, not its labels or exemplars (engines reuse them). */
-  readonly batchFree: boolean;
-  /** The fast engine when training (gradients through it) and forward-only (evaluation, measures). */
-  readonly fastTraining: (s: Spec<K>, c: ModelShape) => FastSupport;
-  readonly fastForward: (s: Spec<K>, c: ModelShape) => FastSupport;
-  /** It writes only the query row of last-layer patterns (the ablation evaluator applies it head by head). */
-  readonly queryRowPattern?: boolean;
-  /** It sets or reshapes the attention of the heads it names (refused on a head the run zero-ablates: spec.ts). */
-  readonly headPattern?: boolean;
-  /** The README's fast-engine column when it depends on the spec (default: from the example). */
-  readonly fastDoc?: string;
-}
+/** A registry entry of one kind of the ClampBody union. */
+export type ClampKindDef<K extends ClampKind = ClampKind> = KindDef<K, Spec<K>>;
 
 const NEG = -1e9;
 const byLayer = (c: ModelShape, heads: string[]) => headsByLayer(heads, c.depth, c.numHeads);

@@ -15,10 +15,10 @@
  *
  * Everything else — the sender's direct path, the other receivers, the receiver's other inputs — is computed
  * as usual. Entries another clamp already fixes (an ablated receiver's zero values) keep that clamp's value.
- * The definitions are registry entries (kinds.ts); their TensorFlow.js application is clamps/pathApply.ts.
+ * The definitions are registry entries (kinds.ts, shaped as kindDef.ts says); their TensorFlow.js application is clamps/pathApply.ts.
  */
-import type { ClampKindDef, FieldReader, ModelShape } from './kinds';
-import { formatHead, parseHead } from './heads';
+import type { FieldReader, KindDef, ModelShape } from './kindDef';
+import { parseHead } from './heads';
 import { site } from '../model/sites';
 import { Corruption, CORRUPTIONS, checkCorruption } from './corruptions';
 
@@ -75,7 +75,7 @@ export function pathFoldReads(s: PathEdge, c: ModelShape): string[] {
   return [site.lnNormalized(parseHead(s.receiver, c.depth, c.numHeads).layer)];
 }
 
-export const PATH_PATCH_DEF: ClampKindDef<'path-patch'> = {
+export const PATH_PATCH_DEF: KindDef<'path-patch', PathPatchBody> = {
   kind: 'path-patch',
   section: 'issue 18',
   summary: "one edge sees the sender's corrupted / zero / mean output",
@@ -116,7 +116,7 @@ export const PATH_PATCH_DEF: ClampKindDef<'path-patch'> = {
   fastForward: () => 'folded',
 };
 
-export const STOP_GRADIENT_DEF: ClampKindDef<'stop-gradient'> = {
+export const STOP_GRADIENT_DEF: KindDef<'stop-gradient', StopGradientBody> = {
   kind: 'stop-gradient',
   section: 'issue 18',
   summary: 'clean forward, no gradient back along one edge',
@@ -136,12 +136,3 @@ export const STOP_GRADIENT_DEF: ClampKindDef<'stop-gradient'> = {
   fastTraining: () => 'folded',
   fastForward: () => 'folded',
 };
-
-/** A path clamp's edge in the canonical head form (for tables): "L1H2→L2H3.K". */
-export function pathEdgeName(
-  sender: { layer: number; head: number },
-  receiver: { layer: number; head: number },
-  input: PathInput,
-): string {
-  return `${formatHead(sender)}→${formatHead(receiver)}.${input.toUpperCase()}`;
-}

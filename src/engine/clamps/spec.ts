@@ -5,18 +5,11 @@
  * be switched on or off mid-run.
  */
 import { formatHead, parseHead, parseHeadList } from './heads';
-import {
-  CLAMP_KIND_DEFS,
-  CLAMP_ORDER,
-  ClampKind,
-  ClampSpec,
-  ClampWindow,
-  FieldReader,
-  ModelShape,
-  defOf,
-} from './kinds';
+import { CLAMP_KIND_DEFS, CLAMP_ORDER, ClampKind, ClampSpec, ClampWindow, defOf } from './kinds';
+import type { FieldReader, ModelShape } from './kindDef';
 
-export type { ClampWindow, PreserveWhat, ClampSpec, ClampKind, ModelShape } from './kinds';
+export type { ClampWindow, PreserveWhat, ClampSpec, ClampKind } from './kinds';
+export type { ModelShape } from './kindDef';
 export { CLAMP_ORDER } from './kinds';
 export const CLAMP_KINDS = CLAMP_ORDER;
 

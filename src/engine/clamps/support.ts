@@ -3,7 +3,8 @@
  * forward-only support, the sites it writes, its place in the composition order); null = it runs them,
  * else one line saying why the TensorFlow.js engine must.
  */
-import { CLAMP_ORDER, ClampSpec, FastSupport, ModelShape, defOf, layer1FoldReads } from './kinds';
+import { CLAMP_ORDER, ClampSpec, defOf, layer1FoldReads } from './kinds';
+import type { FastSupport, ModelShape } from './kindDef';
 import { pathFoldReads } from './pathKinds';
 
 function refusal(

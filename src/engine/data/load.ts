@@ -1,12 +1,14 @@
 import { makeLabelScheme } from './labels';
 import { TaskData } from './sampler';
 import { makeStandIn } from './standIn';
+import { cachedBank } from './bankCache';
 import type { DataConfig, FeatureBank } from './types';
 
 /**
- * The last synthetic banks made in this process, by their options: a stand-in costs ≈ 1 s of CPU to make and
- * one process often asks for the same one again (a measure per checkpoint, a sweep's evaluation, the tests).
- * Banks are read-only everywhere, so sharing one is safe.
+ * The last synthetic banks made or read in this process, by their options: a stand-in costs ≈ 1 s of CPU to make
+ * (so other processes read it from the disk cache of bankCache.ts) and one process often asks for the same one
+ * again (a measure per checkpoint, a sweep's evaluation, the tests). Banks are read-only everywhere, so sharing
+ * one is safe.
  */
 const madeBanks = new Map<string, FeatureBank>();
 const MADE_BANKS_KEPT = 2;
@@ -27,7 +29,7 @@ export async function loadFeatureBank(cfg: DataConfig): Promise<FeatureBank> {
     const key = JSON.stringify([cfg.standIn, opts]);
     let bank = madeBanks.get(key);
     if (!bank) {
-      bank = makeStandIn(cfg.standIn, opts);
+      bank = cachedBank([cfg.standIn, opts], () => makeStandIn(cfg.standIn, opts));
       if (madeBanks.size >= MADE_BANKS_KEPT) madeBanks.delete(madeBanks.keys().next().value!);
     } else madeBanks.delete(key);
     madeBanks.set(key, bank);

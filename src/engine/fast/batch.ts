@@ -1,6 +1,7 @@
 /** Host batches (indices into a feature bank, src/engine/data) → FastBatch. */
 import { Batch, FeatureBank } from '../data';
-import { ExemplarBatch, FastModel } from './model';
+import type { ExemplarBatch } from './inputs';
+import type { FastModel } from './model';
 
 /**
  * The batch's exemplar vectors [B, 3, dim], labels [B, 3] and exemplar ids (class · exemplars + index, so

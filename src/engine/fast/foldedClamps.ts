@@ -3,7 +3,7 @@
  * its FastOptions: one translation for every caller (training, forward-only, LLC sampling, essential
  * dynamics), so a folded kind cannot be dropped by one of them.
  */
-import type { ModelShape } from '../clamps/kinds';
+import type { ModelShape } from '../clamps/kindDef';
 import { ClampSpec, isActive } from '../clamps/spec';
 import { parseHead } from '../clamps/heads';
 import type { FastOptions } from './model';

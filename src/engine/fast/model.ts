@@ -39,6 +39,7 @@ import { Params, ParamSpec, paramSpecs } from '../model/params';
 import { site, siteShapes, perHeadSites } from '../model/sites';
 import { HostOverride } from '../model/hostOverride';
 import type { HostBatch } from '../model/hostBatch';
+import type { ExemplarBatch, FastBatch } from './inputs';
 import { ropeTables } from '../model/rope';
 import { layer1FoldReads } from '../clamps/kinds';
 import { queryLoss } from '../model/queryLoss';
@@ -66,23 +67,6 @@ import {
   takeInputGrads,
 } from './pathFold';
 
-/** The fast model's input: a HostBatch (distinct vectors + index) or the full exemplar arrays. */
-export type FastBatch = HostBatch | ExemplarBatch;
-
-export interface ExemplarBatch {
-  size: number;
-  /** [B, C+1, inputDim]: context exemplars then the query. */
-  exemplars: Float32Array;
-  /** [B, C+1]; the last column (the query's label) is the target and is never embedded. */
-  labels: Int32Array;
-  /**
-   * Optional [B, C+1] identities of the exemplar vectors (e.g. class · exemplarsPerClass + exemplar index):
-   * equal ids promise bitwise-equal vectors, so identical rows are found without hashing the vectors.
-   * Without it they are found by hashing and comparing.
-   */
-  exemplarIds?: Int32Array;
-}
-
 function checkHostBatch(b: HostBatch, C1: number, I: number): void {
   const U = b.vectors.length / I;
   if (!Number.isInteger(U))
@@ -106,6 +90,8 @@ export interface FastOptions {
   recordQuery?: ReadonlySet<string>;
   /** Compute the gradients of the loss (else forward only). */
   backward: boolean;
+  /** Forward only: false skips the loss (FastResult.loss is then NaN) when only logits or sites are read. */
+  loss?: boolean;
   /**
    * The layer-1 clamp (spec §4.6; two-layer models), its three passes folded into this one. The last
    * block reads the clean embedding E where block 0's output would be (the final pass), and its queries
@@ -144,7 +130,7 @@ export interface FastOptions {
 }
 
 export interface FastResult {
-  /** Mean cross-entropy at the query position. */
+  /** Mean cross-entropy at the query position (NaN when FastOptions.loss is false). */
   loss: number;
   /** [B, L] logits at the query position. A view owned by the model: overwritten by the next run(). */
   logits: Float32Array;
@@ -280,6 +266,8 @@ export class FastModel {
   private readonly rowMaps = new Map<Layout, number>();
   /** A copy of the gradient block while a corrupted pass's backward writes its own share. */
   private gradSave = 0;
+  /** Forward passes whose last block ran only its unablated heads (pooledHeadRuns; tests read it). */
+  readonly stats = { headRuns: 0 };
   private viewGen = -1;
   private pViews: Params = {};
   private gViews: Params = {};
@@ -569,6 +557,7 @@ export class FastModel {
   private loadOverrides(
     lay: Layout,
     overrides: Map<string, HostOverride> | undefined,
+    unread: string | null,
   ): Map<string, HostOverride> | null {
     if (!overrides || overrides.size === 0) return null;
     const B = lay.B,
@@ -588,6 +577,9 @@ export class FastModel {
           `override of ${name} has shape [${o.shape.join(', ')}] (${o.value.length} values, ${o.mask.length} mask entries), expected [${shape.join(', ')}]`,
         );
       }
+      // A site this call never forms (the pooled last block's values: their head ablation is read from the
+      // host override) is checked but not copied.
+      if (name === unread) continue;
       let buf = lay.ovr.get(name);
       if (!buf) {
         buf = { val: this.arena.f32(n), mask: this.arena.alloc(n), n, loaded: null };
@@ -722,12 +714,14 @@ export class FastModel {
     }
     this.checkClamps(opts.layer1 === true, opts.copyHead, opts.overrides, opts.paths);
     // Overrides and path buffers may allocate (first use at this batch size), which may grow the memory.
-    const ov = this.loadOverrides(lay, opts.overrides);
+    const pooledLast = this.lastBlockPooled(opts);
+    const unread = pooledLast ? this.names[depth - 1].v : null;
+    const ov = this.loadOverrides(lay, opts.overrides, unread);
     const pathBufs = opts.paths && opts.paths.length ? this.pathBuffers(B, opts.paths) : null;
     // The corrupted passes' layouts and overrides (the reference applies every other clamp to them too).
     const corrupt = pathCorruptions(opts.paths).map((kind) => {
       const cl = this.corruptLayout(kind, B);
-      return { kind, cl, ov: this.loadOverrides(cl, opts.overrides), rowMap: this.corruptRowMap(cl) };
+      return { kind, cl, ov: this.loadOverrides(cl, opts.overrides, unread), rowMap: this.corruptRowMap(cl) };
     });
     if (corrupt.length && !this.gradSave) this.gradSave = this.arena.f32(this.paramCount);
     lay = this.layout(B);
@@ -743,12 +737,12 @@ export class FastModel {
     k.transpose(this.p['unembed.weight'], L, d, this.unT);
 
     const cLays = new Map(corrupt.map((c) => [c.kind, c.cl]));
-    const p = this.plan(lay, batch, opts, ov, pathBufs, cLays);
+    const p = this.plan(lay, batch, opts, ov, pooledLast, pathBufs, cLays);
     // Corrupted passes first: blocks 0 … the last sender, whose outputs the clean pass's edges read.
     const cPlans = corrupt.map((c) => {
       const { batch: cb, exemplarFrom } = this.corruptBatch(lay, c.cl, batch, c.kind, opts.itemIds);
       const cp = p.paths!.corrupt.find((q) => q.kind === c.kind)!;
-      const base = this.plan(c.cl, cb, { backward: opts.backward }, c.ov, null, new Map());
+      const base = this.plan(c.cl, cb, { backward: opts.backward }, c.ov, pooledLast, null, new Map());
       // Every corrupted item is an item of this batch: its distinct exemplar rows are rows the clean pass
       // embedded (row u ← the clean row of the item its first occurrence takes its exemplar from).
       let sharedRows: RunPlan['sharedRows'] = null;
@@ -775,12 +769,15 @@ export class FastModel {
       lg = lv.logits,
       ql = lv.qlogits;
     for (let b = 0; b < B; b++) ql.set(lg.subarray((b * T + T - 1) * L, (b * T + T) * L), b * L);
-    const loss = queryLoss(lg, B, L, lv.labels, C1, {
-      stride: T * L,
-      offset: (T - 1) * L,
-      dlogits: opts.backward ? lv.dlog : undefined,
-      divisor: B,
-    });
+    const loss =
+      opts.backward || opts.loss !== false
+        ? queryLoss(lg, B, L, lv.labels, C1, {
+            stride: T * L,
+            offset: (T - 1) * L,
+            dlogits: opts.backward ? lv.dlog : undefined,
+            divisor: B,
+          })
+        : NaN;
     const result: FastResult = { loss, logits: ql, acts: p.acts, queryActs: p.queryActs };
     if (opts.backward) {
       // (Both passes dedup or neither: the same overrides decide it.)
@@ -859,11 +856,54 @@ export class FastModel {
   }
 
   /** Every decision of this call, made once: the forward and the backward pass both read it. */
+  /**
+   * Whether the last block pools its values at the query (z_h = W_v,h · Σ_j p_hj ln_j, v never formed): it
+   * runs at the query only, not on the layer-1 clamp's rows, and its hook_v is neither recorded nor
+   * overridden by anything but a whole-head zero ablation.
+   */
+  private lastBlockPooled(opts: FastOptions): boolean {
+    const rec = opts.record ?? false,
+      v = this.names[this.depth - 1].v;
+    if (rec === true || (rec !== false && (rec.has(v) || [...this.truncSites].some((s) => rec.has(s))))) return false;
+    if (opts.recordQuery?.has(v) || opts.layer1 === true) return false;
+    if (patchesValues(opts.paths, this.depth - 1)) return false; // a path clamp on these values reads them per position
+    // A one-block model's only block is the rows-mode layer 0 unless a per-token override forces tokens.
+    if (this.depth === 1 && !this.layer0Sites.some((s) => opts.overrides?.has(s))) return false;
+    const o = opts.overrides?.get(v);
+    return !o || this.headAblation(o) !== null;
+  }
+
+  /**
+   * The last block's heads to compute, as runs [from, to) of adjacent heads, when the others may be skipped:
+   * forward only, values pooled, every head it skips zero-ablated in every sequence (its z is exactly 0 and
+   * nothing reads its query, key, scores or pattern: none of them is recorded or overridden). Else null.
+   */
+  private activeHeadRuns(pre: RunPlan, pooled: boolean, opts: FastOptions): Array<[number, number]> | null {
+    const { H, depth } = this,
+      f = pre.vAbl,
+      nm = this.names[depth - 1];
+    if (opts.backward || !pooled || !f || opts.copyHead !== undefined) return null;
+    // A path clamp into this block patches its qkv columns, which the head runs do not form.
+    if (opts.paths?.some((e) => e.receiverLayer === depth - 1)) return null;
+    for (let bh = H; bh < f.length; bh++) if (f[bh] !== f[bh % H]) return null; // the same heads in every sequence
+    if (!f.subarray(0, H).some((x) => x === 1)) return null;
+    for (const s of [nm.q, nm.k, nm.rotQ, nm.rotK, nm.scores, nm.pattern, nm.z])
+      if ((s !== nm.pattern && this.has(pre, s)) || this.recording(pre, s)) return null;
+    const runs: Array<[number, number]> = [];
+    for (let h = 0; h < H; h++) {
+      if (f[h]) continue;
+      if (runs.length && runs[runs.length - 1][1] === h) runs[runs.length - 1][1] = h + 1;
+      else runs.push([h, h + 1]);
+    }
+    return runs;
+  }
+
   private plan(
     lay: Layout,
     batch: FastBatch,
     opts: FastOptions,
     ov: Map<string, HostOverride> | null,
+    pooledLast: boolean,
     pathBufs: PathBuffers | null,
     corruptLays: ReadonlyMap<Corruption, Layout>,
   ): RunPlan {
@@ -908,7 +948,7 @@ export class FastModel {
       const t0 = last && !full ? T - 1 : 0;
       const byRows = (l === 0 && !tokenMode) || l1Last; // LN + QKV over the distinct rows of parts
       const map = byRows ? lay.tokmap : 0;
-      const v = this.names[l].v;
+      const pooled = last && pooledLast;
       layers.push({
         skip: l === 0 && skip0,
         t0,
@@ -917,18 +957,14 @@ export class FastModel {
         map,
         qkMap: l1Last ? lay.smap : map, // layer1: queries and keys from the shifted rows
         // Values pooled at the query: never formed, so neither overridden (but by a head ablation) nor recorded.
-        pooled:
-          last &&
-          t0 === T - 1 &&
-          !byRows &&
-          (!this.has(pre, v) || base.vAbl !== null) &&
-          !this.recording(pre, v) &&
-          !patchesValues(opts.paths, l), // a path clamp on these values reads them per position
+        pooled,
+        heads: pooled ? this.activeHeadRuns(pre, pooled, opts) : null,
         // The block input (layer1: the last block reads E, the final pass's clamped block-0 output).
         x: l === 0 || l1Last ? lay.embed : lay.layers[l - 1].rp,
         copy: last && copyHead >= 0,
       });
     }
+    const copyOnly = copyHead >= 0 && rec === false;
     return {
       ...base,
       full,
@@ -936,7 +972,9 @@ export class FastModel {
       dedup,
       layer1,
       copyHead,
-      copyOnly: copyHead >= 0 && rec === false,
+      copyOnly,
+      // Forward only, nothing of the last block read but the copied head's scores: only that head runs.
+      copyHeadOnly: copyOnly && !opts.backward && base.recordQuery === null && !layers[depth - 1].byRows,
       rows: embedding,
       layers,
       paths: pathBufs && opts.paths ? planPaths(opts.paths, this.geo, pathBufs) : null,
@@ -1070,6 +1108,17 @@ export class FastModel {
       } else {
         k.ln_fwd(x, bf.ln, bf.stats, lp.lnW, lp.lnB, B, T, 0, d, this.config.lnEps); // [B, T, d]
         this.hook(p, nm.ln, bf.ln, N * d);
+        if (last && p.copyHeadOnly) {
+          this.copiedHeadScores(p, l);
+          break; // nothing after the copied scores reaches the logits
+        }
+        if (pl.heads) {
+          this.pooledHeadRuns(p, l, pl.heads);
+          this.hook(p, nm.attnOut, bf.ao, N * d);
+          k.add_rows(x, bf.ao, bf.rp, B, T, t0, d); // resid_post = x + attn_out
+          this.hook(p, nm.residPost, bf.rp, N * d);
+          continue;
+        }
         if (t0 === 0)
           gemm(k, { M: N, N: 3 * d, K: d, A: rows(bf.ln, d), B: W, C: rowMajor(bf.qkv, 3 * d) }); // qkv [B, T, 3d]
         else {
@@ -1188,18 +1237,141 @@ export class FastModel {
       });
       k.add_bias(at(lay.logits, tF * L), rs * L, w['unembed.bias'], nq, L);
     }
-    if (p.copyHead >= 0)
+    if (p.copyHead >= 0) {
+      // copyHeadOnly: the scores are the copied head's alone, [B, 1, T, T].
+      const [Hs, hs] = p.copyHeadOnly ? [1, 0] : [H, p.copyHead];
       foldCopyLogits(
-        this.f32(lay.layers[depth - 1].scores, BH * T * T),
+        this.f32(lay.layers[depth - 1].scores, B * Hs * T * T),
         lay.views.logits,
         lay.views.labels,
         B,
-        H,
+        Hs,
         T,
         L,
-        p.copyHead,
+        hs,
       );
+    }
     this.hook(p, site.logits, lay.logits, N * L);
+  }
+
+  /**
+   * The pooled query-only last block over runs [h0, h1) of heads (LayerPlan.heads), each run in compact
+   * [B, h1−h0, T, ·] buffers: its columns of q (query row) and k, RoPE, scores, softmax, the pooled values
+   * z_h = W_v,h · Σ_j p_hj ln_j, and attn_out[query] = Σ_runs merged[:, h0·D…h1·D] · W_proj[:, h0·D…h1·D]ᵀ.
+   * The skipped heads are zero-ablated (z = 0): leaving them out of the projection's sum is exact.
+   */
+  private pooledHeadRuns(p: RunPlan, l: number, runs: ReadonlyArray<readonly [number, number]>): void {
+    const { k, T, d, D } = this,
+      lay = p.lay,
+      nm = this.names[l],
+      bf = lay.layers[l],
+      B = p.B,
+      N = p.N,
+      t0 = T - 1,
+      W = this.qkvT[l]; // W_qkvᵀ [d, 3d]
+    const scale = 1 / Math.sqrt(D);
+    this.stats.headRuns++;
+    if (runs.length === 0) k.fill(bf.ao, N * d, 0); // every head ablated: attn_out = 0
+    runs.forEach(([h0, h1], r) => {
+      const nh = h1 - h0,
+        w = nh * D;
+      // k of these heads at every position, q at the query: qkv[:, d + h0·D …], qkv[query, h0·D …]
+      gemm(k, {
+        M: N,
+        N: w,
+        K: d,
+        A: rows(bf.ln, d),
+        B: rowMajor(at(W, d + h0 * D), 3 * d),
+        C: rowMajor(at(bf.qkv, d + h0 * D), 3 * d),
+      });
+      gemm(k, {
+        M: B,
+        N: w,
+        K: d,
+        A: rows(at(bf.ln, t0 * d), T * d),
+        B: rowMajor(at(W, h0 * D), 3 * d),
+        C: rowMajor(at(bf.qkv, t0 * 3 * d + h0 * D), T * 3 * d),
+      });
+      // rot_q, rot_k [B, nh, T, D]; scores and pattern at the query row [B, nh, T, T]
+      k.to_heads_rope(bf.qkv, 3 * d, h0 * D, 0, 0, bf.rq, this.cos, this.sin, B, T, t0, nh, D);
+      k.to_heads_rope(bf.qkv, 3 * d, d + h0 * D, 0, 0, bf.rk, this.cos, this.sin, B, T, 0, nh, D);
+      k.attn_scores(bf.rq, bf.rk, bf.scores, B * nh, T, t0, D, scale);
+      k.softmax(bf.scores, bf.pc, B * nh, T, t0);
+      if (this.has(p, nm.pattern)) this.patternRowOverride(p, nm.pattern, bf.pc, h0, nh);
+      // Y = pattern[query] · ln [B, nh, d]; z[b, h, query] = Y[b, h] · W_v,hᵀ [B, nh, D]
+      k.attn_pool(bf.pc, bf.ln, lay.pool, B, nh, T, d);
+      for (let h = 0; h < nh; h++)
+        gemm(k, {
+          M: B,
+          N: D,
+          K: d,
+          A: rows(at(lay.pool, h * d), nh * d),
+          B: rowMajor(at(W, 2 * d + (h0 + h) * D), 3 * d),
+          C: rowMajor(at(bf.z, (h * T + t0) * D), nh * T * D),
+        });
+      k.from_heads(bf.z, bf.merged, d, h0 * D, 0, B, T, t0, nh, D, 0); // merged[:, query, h0·D …]
+      gemm(k, {
+        M: B,
+        N: d,
+        K: w,
+        A: rows(at(bf.merged, t0 * d + h0 * D), T * d),
+        B: rowMajor(at(this.projT[l], h0 * D * d), d),
+        C: rowMajor(at(bf.ao, t0 * d), T * d),
+        accumulate: r > 0,
+      });
+    });
+  }
+
+  /**
+   * The perfect-copy head's scores at the query, [B, 1, T, T] in the last block's scores buffer (copyHeadOnly):
+   * its columns of q (query row) and k, RoPE, rot_q · rot_kᵀ / √D with the causal mask.
+   */
+  private copiedHeadScores(p: RunPlan, l: number): void {
+    const { k, T, d, D } = this,
+      bf = p.lay.layers[l],
+      B = p.B,
+      t0 = T - 1,
+      h = p.copyHead,
+      W = this.qkvT[l];
+    gemm(k, {
+      M: p.N,
+      N: D,
+      K: d,
+      A: rows(bf.ln, d),
+      B: rowMajor(at(W, d + h * D), 3 * d),
+      C: rowMajor(at(bf.qkv, d + h * D), 3 * d),
+    });
+    gemm(k, {
+      M: B,
+      N: D,
+      K: d,
+      A: rows(at(bf.ln, t0 * d), T * d),
+      B: rowMajor(at(W, h * D), 3 * d),
+      C: rowMajor(at(bf.qkv, t0 * 3 * d + h * D), T * 3 * d),
+    });
+    k.to_heads_rope(bf.qkv, 3 * d, h * D, 0, 0, bf.rq, this.cos, this.sin, B, T, t0, 1, D);
+    k.to_heads_rope(bf.qkv, 3 * d, d + h * D, 0, 0, bf.rk, this.cos, this.sin, B, T, 0, 1, D);
+    k.attn_scores(bf.rq, bf.rk, bf.scores, B, T, t0, D, 1 / Math.sqrt(D));
+  }
+
+  /**
+   * The loaded pattern override (head-major [B, H, T, T]) applied to the query rows of heads h0 … h0+nh−1
+   * held compact in `ptr` ([B, nh, T, T]): where(mask, value, computed), as hook() applies it.
+   */
+  private patternRowOverride(p: RunPlan, name: string, ptr: number, h0: number, nh: number): void {
+    const { T, H } = this,
+      B = p.B,
+      o = p.lay.ovr.get(name)!,
+      mem = this.kern.memory.buffer,
+      val = new Float32Array(mem, o.val, B * H * T * T),
+      mask = new Uint8Array(mem, o.mask, B * H * T * T),
+      dst = this.f32(ptr, B * nh * T * T);
+    for (let b = 0; b < B; b++)
+      for (let h = 0; h < nh; h++) {
+        const from = ((b * H + h0 + h) * T + T - 1) * T,
+          to = ((b * nh + h) * T + T - 1) * T;
+        for (let j = 0; j < T; j++) if (mask[from + j]) dst[to + j] = val[from + j];
+      }
   }
 
   /**
@@ -1495,6 +1667,8 @@ interface RunPlan {
   /** The perfect-copy head of the last block, or −1; copyOnly: nothing is recorded, so the last block stops at its scores. */
   readonly copyHead: number;
   readonly copyOnly: boolean;
+  /** copyOnly, forward only, on tokens: the last block computes the copied head alone ([B, 1, T, ·] buffers). */
+  readonly copyHeadOnly: boolean;
   readonly rows: EmbeddingRows;
   readonly layers: readonly LayerPlan[];
   /** The folded path clamps (pathFold.ts), or null; the corrupted passes' layouts they read. */
@@ -1524,6 +1698,11 @@ interface LayerPlan {
   readonly qkMap: number;
   /** Values pooled at the query before their projection (attn_pool). */
   readonly pooled: boolean;
+  /**
+   * The pooled last block computed for these runs [from, to) of heads only, in compact [B, heads, T, ·]
+   * buffers (the other heads are zero-ablated and nothing of theirs is read; forward only); null: all heads.
+   */
+  readonly heads: ReadonlyArray<readonly [number, number]> | null;
   /** The block input [B, T, d]. */
   readonly x: number;
   /** The last block, whose scores the perfect-copy clamp reads. */

@@ -8,7 +8,7 @@
 import type { HostBatch } from '../model/hostBatch';
 import type { KernelExports } from './kernels';
 import { F, Geometry, Layout } from './layout';
-import type { ExemplarBatch, FastBatch } from './model';
+import type { ExemplarBatch, FastBatch } from './inputs';
 
 export interface RowsContext {
   k: KernelExports;

@@ -122,6 +122,11 @@ export function fastClampedForward(
       // A last-layer head: the fast model's folded copy (no overrides: a clean pass, or the layer-1 pattern
       // pass) stops the last block at these scores.
       const s = site.attnScores(h.layer);
+      // Nothing else to say: the folded copy pass's query logits are the answer (the same copy formula).
+      if (h.layer === c.depth - 1 && !rec.record?.size && !rec.recordQuery?.size) {
+        const r = model.run(params, batch, { backward: false, loss: false, layer1, copyHead: h.head });
+        return { logits: r.logits.slice(), acts: new Map(), queryActs: new Map() };
+      }
       const scores =
         h.layer === c.depth - 1
           ? model
@@ -144,6 +149,7 @@ export function fastClampedForward(
   }
   const r = model.run(params, batch, {
     backward: false,
+    loss: false,
     layer1,
     paths: foldedClampOptions(c, ordered).paths, // the path clamps, folded into this pass
     overrides: overrides.size ? overrides : undefined,

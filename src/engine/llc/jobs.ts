@@ -10,7 +10,7 @@ import { readCheckpoint } from '../model/checkpoint';
 import { readRunConfig } from '../measures/dense';
 import { RunConfig } from '../train/runConfig';
 import { SgldKernel } from './kernel';
-import { Baseline, ChainResult, SgldOptions, sampleChains } from './sampler';
+import { Baseline, ChainResult, PairedLosses, SgldOptions, sampleChains } from './sampler';
 import type { LlcSettings } from '../../shared/llc';
 import { EngineChoice, activeClamps, chooseEngine, flatten, headRanges, transformerTarget } from './transformerTarget';
 import { initBackend } from '../model/tf';
@@ -47,6 +47,8 @@ export class JobRunner {
   private target: { key: string; t: SgldTarget<Batch> & { engine: EngineChoice } } | null = null;
   private kernel: SgldKernel | null = null;
   private baselines = new Map<string, Baseline>();
+  /** The paired draws' L_m(w*) per (checkpoint, clamp mode, seed): shared by the heads of a checkpoint. */
+  private paired = new Map<string, PairedLosses>();
 
   async load(runDir: string): Promise<{ config: RunConfig; task: TaskData }> {
     if (this.run?.dir !== runDir) {
@@ -55,6 +57,7 @@ export class JobRunner {
       this.ckpt = null;
       this.target = null;
       this.baselines.clear();
+      this.paired.clear();
     }
     return this.run;
   }
@@ -91,6 +94,13 @@ export class JobRunner {
     // L(w*) is the same for every head of a checkpoint: computed once.
     const bKey = `${tKey}|${job.options.initBatches ?? job.options.chains}`;
     let baseline = this.baselines.get(bKey);
+    const pKey = `${tKey}|${job.options.seed}`;
+    let pairedLosses = this.paired.get(pKey);
+    if (!pairedLosses) {
+      pairedLosses = new Map();
+      this.paired.set(pKey, pairedLosses);
+      if (this.paired.size > 64) this.paired.delete(this.paired.keys().next().value as string);
+    }
     let steps = 0;
     const r = sampleChains(
       target,
@@ -102,7 +112,7 @@ export class JobRunner {
         pairedBaseline: job.head !== null || job.options.pairedBaseline === true,
         onStep: onStep ? () => onStep(++steps) : undefined,
       },
-      { kernel: this.kernel, baseline },
+      { kernel: this.kernel, baseline, pairedLosses },
     );
     baseline ??= r.baseline;
     this.baselines.set(bKey, baseline);

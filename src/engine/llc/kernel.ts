@@ -1,12 +1,14 @@
 /**
  * The SGLD inner loop in WebAssembly (wasm/sgld.c, embedded by scripts/build-llc-wasm.sh): the update of
- * every sampled coordinate with its ziggurat noise and diagnostics in one pass. In JavaScript the noise
- * alone (one normal per parameter per step, 66,629 for the paper's model) cost about as much as the
- * model's forward and backward pass; here it is ≈ 1/6 of that (bench/llc.ts).
+ * every sampled coordinate with its ziggurat noise and diagnostics in one pass, the noise drawn in chunks
+ * that stay in L1 and its common case in SIMD. In JavaScript the noise alone (one normal per parameter per
+ * step, 66,629 for the paper's model) cost about as much as the model's forward and backward pass
+ * (bench/llc.ts prices both).
  *
  * Each SgldKernel owns one module instance and memory holding the sampler's flat vectors: w (current
  * point), w0 (the checkpoint w*), g (gradient), the previous drift and noise, the coordinate ranges and
- * one xoshiro128** state per chain.
+ * one xoshiro128** state per chain. A step allocates nothing: its statistics come back in one record that
+ * the next step overwrites.
  */
 import { Rng } from '../data/rng';
 import { SGLD_WASM } from './wasm/binary';
@@ -27,7 +29,6 @@ interface Exports {
     g: number,
     pd: number,
     pn: number,
-    xi: number,
     eps: number,
     nbeta: number,
     gamma: number,
@@ -63,8 +64,14 @@ const LAYERS = 128,
   ZIG_V = 9.91256303526217e-3,
   ZIG_M = 2 ** 24;
 
-/** Marsaglia & Tsang's ziggurat tables (128 layers), value bits scaled by 2^24. */
-function writeZigguratTables(kn: Int32Array, wn: Float64Array, fn: Float64Array): void {
+/**
+ * Marsaglia & Tsang's ziggurat tables (128 layers): kn the fast-path bound of each layer and wn its width,
+ * both with the value bits scaled by 2^24, fn the density at each layer's edge.
+ */
+export function zigguratTables(): { kn: Int32Array; wn: Float64Array; fn: Float64Array } {
+  const kn = new Int32Array(LAYERS),
+    wn = new Float64Array(LAYERS),
+    fn = new Float64Array(LAYERS);
   let dn = ZIG_R,
     tn = ZIG_R;
   const q = ZIG_V / Math.exp(-0.5 * dn * dn);
@@ -81,6 +88,7 @@ function writeZigguratTables(kn: Int32Array, wn: Float64Array, fn: Float64Array)
     fn[i] = Math.exp(-0.5 * dn * dn);
     wn[i] = dn / ZIG_M;
   }
+  return { kn, wn, fn };
 }
 
 const F = 4;
@@ -96,7 +104,6 @@ export class SgldKernel {
   private readonly pG: number;
   private readonly pPd: number;
   private readonly pPn: number;
-  private readonly pXi: number;
   private readonly pOut: number;
   private readonly pState: number;
   private pRanges = 0;
@@ -104,6 +111,7 @@ export class SgldKernel {
   private rangesCap = 0;
   private gen = -1;
   private views!: { w: Float32Array; w0: Float32Array; g: Float32Array; out: Float64Array; state: Uint32Array };
+  private readonly stats: StepStats = { dist2: 0, grad2: 0, drift2: 0, noise2: 0, dU: 0, logQRatio: 0 };
 
   /** A kernel for flat vectors of `size` parameters. */
   constructor(readonly size: number) {
@@ -111,18 +119,16 @@ export class SgldKernel {
       throw new Error(`SgldKernel: size must be a positive whole number, got ${size}`);
     module_ ??= new WebAssembly.Module(Uint8Array.from(Buffer.from(SGLD_WASM, 'base64')) as BufferSource);
     this.ex = new WebAssembly.Instance(module_, {}).exports as unknown as Exports;
-    writeZigguratTables(
-      new Int32Array(this.ex.memory.buffer, this.ex.zig_kn(), LAYERS),
-      new Float64Array(this.ex.memory.buffer, this.ex.zig_wn(), LAYERS),
-      new Float64Array(this.ex.memory.buffer, this.ex.zig_fn(), LAYERS),
-    );
+    const z = zigguratTables();
+    new Int32Array(this.ex.memory.buffer, this.ex.zig_kn(), LAYERS).set(z.kn);
+    new Float64Array(this.ex.memory.buffer, this.ex.zig_wn(), LAYERS).set(z.wn);
+    new Float64Array(this.ex.memory.buffer, this.ex.zig_fn(), LAYERS).set(z.fn);
     this.top = Number(this.ex.__heap_base.value);
     this.pW = this.alloc(size * F);
     this.pW0 = this.alloc(size * F);
     this.pG = this.alloc(size * F);
     this.pPd = this.alloc(size * F);
     this.pPn = this.alloc(size * F);
-    this.pXi = this.alloc((size + 4) * F);
     this.pOut = this.alloc(8 * 8);
     this.pState = this.alloc(STATE_WORDS * 4);
   }
@@ -192,7 +198,8 @@ export class SgldKernel {
 
   /**
    * One step w ← w − (ε/2)·(nβ·g + γ·(w − w*)) + √ε·ξ over the ranges, with ξ ~ N(0, I) from the seeded
-   * stream. `hasPrev`: a previous step of this chain left its drift and noise (for the MALA terms).
+   * stream. `hasPrev`: a previous step of this chain left its drift and noise (for the MALA terms; 0
+   * without). The returned record is the kernel's own, overwritten by the next step.
    */
   step(eps: number, nbeta: number, gamma: number, hasPrev: boolean): StepStats {
     this.ex.sgld_step(
@@ -203,7 +210,6 @@ export class SgldKernel {
       this.pG,
       this.pPd,
       this.pPn,
-      this.pXi,
       eps,
       nbeta,
       gamma,
@@ -211,8 +217,15 @@ export class SgldKernel {
       this.pState,
       this.pOut,
     );
-    const o = this.v().out;
-    return { dist2: o[0], grad2: o[1], drift2: o[2], noise2: o[3], dU: o[4], logQRatio: o[5] };
+    const o = this.v().out,
+      st = this.stats;
+    st.dist2 = o[0];
+    st.grad2 = o[1];
+    st.drift2 = o[2];
+    st.noise2 = o[3];
+    st.dU = o[4];
+    st.logQRatio = o[5];
+    return st;
   }
 
   /** n standard normal values from the stream (tests, benchmarks). */
@@ -224,8 +237,8 @@ export class SgldKernel {
     return out;
   }
 
-  /** The slow path's exp (which 0) and log (which 1), for tests. */
-  expLog(x: number, which: 0 | 1): number {
+  /** The slow path's exp (which 0), log (which 1) and the wedge test's cheap exp (which 2), for tests. */
+  expLog(x: number, which: 0 | 1 | 2): number {
     return this.ex.exp_log(x, which);
   }
 }

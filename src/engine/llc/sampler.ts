@@ -204,14 +204,27 @@ export function baselineLoss<B>(target: SgldTarget<B>, w0: Float32Array, initBat
 }
 
 /**
- * Runs the chains of one estimate. `kernel` may be passed to reuse its memory (its size must equal the
- * target's); `baseline` to reuse an L(w*) computed once for several restrictions of the same point.
+ * L_m(w*) of paired draws by chain and step. Chain c's minibatches depend on (seed, c) only, so every
+ * restriction of one point (the model and each head) pairs its draw at step i with the same L_m(w*): kept
+ * here, a per-head pass computes each once instead of once per head. Valid for one target, point and seed.
  */
+export type PairedLosses = Map<number, Map<number, number>>;
+
+export interface SampleContext {
+  /** Reuse this kernel's memory (its size must equal the target's). */
+  kernel?: SgldKernel;
+  /** Reuse an L(w*) computed once for several restrictions of the same point. */
+  baseline?: Baseline;
+  /** Reuse (and fill) the paired draws' L_m(w*) of other restrictions of the same point and seed. */
+  pairedLosses?: PairedLosses;
+}
+
+/** Runs the chains of one estimate. */
 export function sampleChains<B>(
   target: SgldTarget<B>,
   w0: Float32Array,
   o: SgldOptions,
-  ctx: { kernel?: SgldKernel; baseline?: Baseline } = {},
+  ctx: SampleContext = {},
 ): { settings: LlcSettings; baseline: Baseline; chains: ChainResult[]; cancelled: boolean } {
   const settings = resolveSettings(target, o);
   if (w0.length !== target.size) throw new Error(`w* has ${w0.length} values, the target ${target.size}`);
@@ -237,6 +250,11 @@ export function sampleChains<B>(
     target.load(w0);
     kernel.seed(settings.seed, noiseStream(c));
     const rng = new Rng(settings.seed, batchStream(c));
+    let paired: Map<number, number> | undefined;
+    if (ctx.pairedLosses && settings.pairedBaseline) {
+      paired = ctx.pairedLosses.get(c) ?? new Map<number, number>();
+      ctx.pairedLosses.set(c, paired);
+    }
     const r: ChainResult = {
       chain: c,
       llc: NaN,
@@ -285,10 +303,15 @@ export function sampleChains<B>(
         r.distance.push(Math.sqrt(st.dist2));
         r.gradNorm.push(Math.sqrt(st.grad2));
         if (r.baselineLoss) {
-          // w* on the same minibatch (the next step's update puts the chain's point back).
-          target.update(kernel.w0, ranges);
-          r.baselineLoss.push(target.evaluate(batch, null, ranges));
-          target.update(kernel.w, ranges);
+          let l0 = paired?.get(i);
+          if (l0 === undefined) {
+            // w* on the same minibatch (the next step's update puts the chain's point back).
+            target.update(kernel.w0, ranges);
+            l0 = target.evaluate(batch, null, ranges);
+            target.update(kernel.w, ranges);
+            paired?.set(i, l0);
+          }
+          r.baselineLoss.push(l0);
         }
         r.acceptance.push(lastAcc);
         r.acceptanceDevinterp.push(lastAccD);
@@ -370,7 +393,7 @@ export function estimateLlc<B>(
   target: SgldTarget<B>,
   w0: Float32Array,
   o: SgldOptions,
-  ctx: { kernel?: SgldKernel; baseline?: Baseline } = {},
+  ctx: SampleContext = {},
 ): LlcEstimate {
   const t0 = performance.now();
   const r = sampleChains(target, w0, o, ctx);

@@ -3,6 +3,7 @@
  * per-checkpoint science measures of spec §5 on a saved run, cached in RUN_DIR/measures/, printed as
  * readable tables (each with its formula line) and returned as JSON.
  */
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { initBackend, BackendPreference } from '../model/tf';
 import { RunDir } from '../io';
@@ -12,7 +13,9 @@ import { MeasureContext, disposeContext, findCheckpoint, openMeasureContext, rea
 import { selectCheckpoints } from './paths';
 import { learningTime } from './learningTime';
 import { MeasureName, parseMeasureNames } from './names';
-import { computeUnit, unitKey, unitOf } from './units';
+import { cachedUnit, computeUnit, unitKey, unitOf } from './units';
+import type { ConfigEvaluator } from './influence';
+import type { PoolExecutor } from './overTraining';
 
 export { MEASURE_NAMES, DEFAULT_MEASURES, MEASURE_HELP, parseMeasureNames } from './names';
 export type { MeasureName } from './names';
@@ -37,7 +40,20 @@ export interface MeasureArgs {
   ihHead?: string;
   /** `--progress json`: one CliProgress per measure done and per step inside a measure (contracts.md §2). */
   onProgress?: (p: CliProgress) => void;
+  /**
+   * Worker processes the influence matrix's configurations are split over (1: this process). Default: one
+   * per core when the set has ≥ SPLIT_FROM_SEQUENCES sequences, else this process.
+   */
+  workers?: number;
+  /** The worker entry (default: overTraining.ts measureWorkerEntry()). */
+  workerEntry?: { file: string; execArgv: string[] };
 }
+
+/**
+ * From this many sequences the influence matrix is split over worker processes by default: a worker's
+ * start-up (task data, context: ≈ 1–2 s of CPU) costs more than it saves on a 2,000-sequence subsample.
+ */
+export const SPLIT_FROM_SEQUENCES = 10_000;
 
 export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'];
 
@@ -263,6 +279,8 @@ export async function measureCommand(argv: MeasureArgs, out: (line: string) => v
     throw new Error(`--points must be a positive whole number, got ${argv.points}`);
   const backend = argv.backend ?? 'auto';
   if (!BACKENDS.includes(backend)) throw new Error(`--backend must be one of ${BACKENDS.join(', ')}, got "${backend}"`);
+  if (argv.workers !== undefined && (!Number.isInteger(argv.workers) || argv.workers < 1))
+    throw new Error(`--workers must be a positive whole number, got ${argv.workers}`);
   const rd = RunDir.open(argv.runDir);
   readRunConfig(rd);
   const ref = findCheckpoint(rd, argv.checkpoint);
@@ -282,6 +300,26 @@ export async function measureCommand(argv: MeasureArgs, out: (line: string) => v
   out(`run ${rd.path}\ncheckpoint ${ref.sequences} sequences`);
 
   let ctx: MeasureContext | null = null;
+  let pool: PoolExecutor | null = null;
+  // The influence matrix's configurations over worker processes (the same numbers as in this process).
+  const splitEvaluator = async (c: MeasureContext): Promise<ConfigEvaluator | undefined> => {
+    const n = argv.workers ?? (c.batch.size >= SPLIT_FROM_SEQUENCES ? os.availableParallelism() : 1);
+    if (n <= 1) return undefined;
+    if (!pool) {
+      const { PoolExecutor, measureWorkerEntry } = await import('./overTraining');
+      const init = {
+        type: 'init',
+        runDir: rd.path,
+        subsample: c.subsample,
+        backend,
+        options: {},
+        force: false,
+      } as const;
+      pool = await PoolExecutor.start(n, init, argv.workerEntry ?? measureWorkerEntry());
+      out(`configurations split over ${pool.label}`);
+    }
+    return pool.configEvaluator(ref);
+  };
   const context = async (): Promise<MeasureContext> => {
     if (ctx) return ctx;
     const be = await initBackend(backend as BackendPreference);
@@ -324,6 +362,8 @@ export async function measureCommand(argv: MeasureArgs, out: (line: string) => v
         argv,
         across,
       );
+      const evaluator =
+        unit === 'influence-matrix' && (argv.force || !cachedUnit(rd.path, key)) ? await splitEvaluator(c) : undefined;
       const progress = (what: string) => (done: number, total: number) => {
         if (done === total || done % Math.max(1, Math.round(total / 8)) === 0) out(`  ${what}: ${done}/${total}`);
         argv.onProgress?.({
@@ -343,7 +383,7 @@ export async function measureCommand(argv: MeasureArgs, out: (line: string) => v
         c,
         rd.path,
         key,
-        argv,
+        { ...argv, evaluator },
         across,
         progress(
           unit === 'influence-matrix'
@@ -375,6 +415,9 @@ export async function measureCommand(argv: MeasureArgs, out: (line: string) => v
     }
   } finally {
     if (ctx) disposeContext(ctx);
+    const p = pool as PoolExecutor | null;
+    if (p) summary.workers = { label: p.label, configCpuSeconds: p.configCpuSeconds };
+    p?.close();
   }
   return summary;
 }

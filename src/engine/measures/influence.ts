@@ -53,11 +53,46 @@ function checkHeads(list: number[], H: number, what: string): void {
     throw new Error(`${what} must be head indices in [0, ${H - 1}], got [${list.join(', ')}]`);
 }
 
+export interface InfluenceOptions {
+  /** Layer-2 heads (rows) and Layer-1 heads (columns); default all × all. */
+  l2?: number[];
+  l1?: number[];
+  onProgress?: (done: number, total: number) => void;
+}
+
+/**
+ * Accuracies of configurations, in order — denseEvalMany in this process, or split over worker processes
+ * (overTraining.ts `PoolExecutor.configEvaluator`); `onProgress` counts configurations.
+ */
+export type ConfigEvaluator = (
+  configs: ClampSpec[][],
+  onProgress?: (done: number, total: number) => void,
+) => Promise<number[]>;
+
 /** The matrices for Layer-2 heads `l2` (rows) × Layer-1 heads `l1` (columns); default all × all. */
-export function influenceMatrix(
+export function influenceMatrix(ctx: MeasureContext, opts: InfluenceOptions = {}): InfluenceMatrices {
+  const plan = influencePlan(ctx, opts);
+  return plan.assemble(denseEvalMany(ctx, plan.configs, {}, opts.onProgress).map((r) => r.acc));
+}
+
+/** influenceMatrix with its configurations evaluated by `evaluate` (e.g. on several cores): the same numbers. */
+export async function influenceMatrixWith(
   ctx: MeasureContext,
-  opts: { l2?: number[]; l1?: number[]; onProgress?: (done: number, total: number) => void } = {},
-): InfluenceMatrices {
+  evaluate: ConfigEvaluator,
+  opts: InfluenceOptions = {},
+): Promise<InfluenceMatrices> {
+  const plan = influencePlan(ctx, opts);
+  return plan.assemble(await evaluate(plan.configs, opts.onProgress));
+}
+
+/**
+ * The configurations of the matrices, in an order that keeps those with the same ablated Layer-1 heads
+ * together (the last layer's inputs depend on that set), and how their accuracies make the matrices.
+ */
+function influencePlan(
+  ctx: MeasureContext,
+  opts: InfluenceOptions,
+): { configs: ClampSpec[][]; assemble: (accs: number[]) => InfluenceMatrices } {
   const c = ctx.config,
     L = lastLayer(c),
     H = c.numHeads;
@@ -67,8 +102,6 @@ export function influenceMatrix(
   checkHeads(rows, H, 'influence rows (Layer-2 heads)');
   checkHeads(cols, H, 'influence columns (Layer-1 heads)');
   const total = rows.length * (1 + 4 * cols.length);
-  // Every configuration at once, chunk by chunk (denseEvalMany), so each chunk's clean pass is made once;
-  // grouped by the set of ablated Layer-1 heads, which is what the last layer's inputs depend on.
   const configs: ClampSpec[][] = [],
     at = new Map<string, number>();
   const add = (key: string, clamps: ClampSpec[]) => {
@@ -86,29 +119,33 @@ export function influenceMatrix(
         add(`${kind} ${i} ${j} pp`, [...onlyHeadsClamp(c, L, [i]), ...l1, PP]);
       }
     }
-  const results = denseEvalMany(ctx, configs, {}, opts.onProgress).map((r) => r.acc);
-  const acc = (key: string) => results[at.get(key)!];
-  const out: InfluenceMatrices = {
-    formula: INFLUENCE_FORMULA,
-    n: ctx.batch.size,
-    rows: rows.map((head) => formatHead({ layer: L, head })),
-    cols: cols.map((head) => formatHead({ layer: 0, head })),
-    onlyAcc: [],
-    removeValuesPreserved: [],
-    removePatternsPreserved: [],
-    keepValuesPreserved: [],
-    keepPatternsPreserved: [],
-    configurations: total,
+  const assemble = (results: number[]): InfluenceMatrices => {
+    if (results.length !== configs.length)
+      throw new Error(`influence matrix: ${results.length} accuracies for ${configs.length} configurations`);
+    const acc = (key: string) => results[at.get(key)!];
+    const out: InfluenceMatrices = {
+      formula: INFLUENCE_FORMULA,
+      n: ctx.batch.size,
+      rows: rows.map((head) => formatHead({ layer: L, head })),
+      cols: cols.map((head) => formatHead({ layer: 0, head })),
+      onlyAcc: [],
+      removeValuesPreserved: [],
+      removePatternsPreserved: [],
+      keepValuesPreserved: [],
+      keepPatternsPreserved: [],
+      configurations: total,
+    };
+    for (const i of rows) {
+      const base = acc(`only ${i}`);
+      out.onlyAcc.push(base);
+      out.removeValuesPreserved.push(cols.map((j) => acc(`remove ${i} ${j} pv`) - base));
+      out.removePatternsPreserved.push(cols.map((j) => acc(`remove ${i} ${j} pp`) - base));
+      out.keepValuesPreserved.push(cols.map((j) => acc(`keep ${i} ${j} pv`)));
+      out.keepPatternsPreserved.push(cols.map((j) => acc(`keep ${i} ${j} pp`)));
+    }
+    return out;
   };
-  for (const i of rows) {
-    const base = acc(`only ${i}`);
-    out.onlyAcc.push(base);
-    out.removeValuesPreserved.push(cols.map((j) => acc(`remove ${i} ${j} pv`) - base));
-    out.removePatternsPreserved.push(cols.map((j) => acc(`remove ${i} ${j} pp`) - base));
-    out.keepValuesPreserved.push(cols.map((j) => acc(`keep ${i} ${j} pv`)));
-    out.keepPatternsPreserved.push(cols.map((j) => acc(`keep ${i} ${j} pp`)));
-  }
-  return out;
+  return { configs, assemble };
 }
 
 export const COMPOSITION_FORMULA =

@@ -27,10 +27,12 @@ import {
   MeasureContext,
   DenseSummary,
   contextAtCheckpoint,
+  denseEvalMany,
   disposeContext,
   makeMeasureContext,
   readRunConfig,
 } from './dense';
+import type { ConfigEvaluator } from './influence';
 import { parseMeasureNames } from './names';
 import { KeyInfo, UnitName, UnitOptions, cachedUnit, computeUnit, unitKey, unitOf } from './units';
 import { SeriesEntry, SeriesFile, writeSeries } from './series';
@@ -109,12 +111,20 @@ export interface WorkerJob {
   sequences: number;
   units: UnitName[];
 }
-export type ToWorker = WorkerInit | WorkerJob;
+/** Part of one measure's configurations at one checkpoint (PoolExecutor.configEvaluator): their accuracies. */
+export interface WorkerConfigsJob {
+  type: 'configs';
+  sequences: number;
+  configs: ClampSpec[][];
+}
+export type ToWorker = WorkerInit | WorkerJob | WorkerConfigsJob;
 export type FromWorker =
   | { type: 'ready'; backend: string }
   | { type: 'progress'; sequences: number; unit: UnitName; done: number; total: number }
   | { type: 'unit'; sequences: number; unit: UnitName; cached: boolean; seconds: number }
   | { type: 'done'; sequences: number }
+  | { type: 'configs-progress'; sequences: number; done: number; total: number }
+  | { type: 'configs-done'; sequences: number; acc: number[]; cpuSeconds: number }
   | { type: 'failed'; sequences: number; message: string };
 
 /** Where the worker entry is: the CLI bundle this code runs in, or the CLI source under tsx. */
@@ -204,9 +214,24 @@ export async function measureWorkerMain(): Promise<void> {
         return;
       }
       const ref = rd.listCheckpoints().find((c) => c.sequences === m.sequences);
+      const cpu0 = process.cpuUsage();
       try {
         if (!ref) throw new Error(`checkpoint ${m.sequences} disappeared from ${rd.path}`);
         if (!base) base = firstContext(run, rd, task, ref, init!.subsample);
+        if (m.type === 'configs') {
+          const own = base.sequences === ref.sequences && base.checkpointPath === ref.path;
+          const ctx = own ? base : contextAtCheckpoint(base, ref);
+          try {
+            const acc = denseEvalMany(ctx, m.configs, {}, (done, total) =>
+              send({ type: 'configs-progress', sequences: m.sequences, done, total }),
+            ).map((r) => r.acc);
+            const cpu = process.cpuUsage(cpu0);
+            send({ type: 'configs-done', sequences: m.sequences, acc, cpuSeconds: (cpu.user + cpu.system) / 1e6 });
+          } finally {
+            if (!own) disposeContext(ctx);
+          }
+          return;
+        }
         await measureCheckpoint(
           base,
           rd.path,
@@ -260,14 +285,28 @@ class InProcessExecutor implements Executor {
   }
 }
 
-class PoolExecutor implements Executor {
+interface PoolJob {
+  resolve: (acc?: number[]) => void;
+  reject: (e: Error) => void;
+  progress?: (done: number, total: number) => void;
+}
+
+type PoolWorker = { child: ChildProcess; stderr: string[] };
+
+/**
+ * The measure worker processes: whole checkpoints (run), or one checkpoint's configurations split over
+ * every worker (configEvaluator: the influence matrix on the dense set).
+ */
+export class PoolExecutor implements Executor {
   readonly label: string;
-  private readonly idle: Array<{ child: ChildProcess; stderr: string[] }> = [];
+  private readonly idle: PoolWorker[] = [];
   private readonly waiters: Array<() => void> = [];
-  private readonly jobs = new Map<ChildProcess, { resolve: () => void; reject: (e: Error) => void }>();
+  private readonly jobs = new Map<ChildProcess, PoolJob>();
   private readonly all: ChildProcess[] = [];
   private alive = 0;
   backend = '';
+  /** CPU seconds of each configs job so far (the worker's own count: its context, if made then, and the part). */
+  readonly configCpuSeconds: number[] = [];
 
   private constructor(readonly concurrency: number) {
     this.label = `${concurrency} worker processes`;
@@ -277,7 +316,7 @@ class PoolExecutor implements Executor {
     n: number,
     init: WorkerInit,
     entry: { file: string; execArgv: string[] },
-    progress: MeasureProgress,
+    progress?: MeasureProgress,
   ): Promise<PoolExecutor> {
     const pool = new PoolExecutor(n);
     await Promise.all(
@@ -307,12 +346,16 @@ class PoolExecutor implements Executor {
                 return;
               }
               const job = pool.jobs.get(child);
-              if (m.type === 'progress') progress.inner(m.sequences, m.unit, m.done, m.total);
-              else if (m.type === 'unit') progress.unitDone(m.sequences, m.unit);
-              else if (job && (m.type === 'done' || m.type === 'failed')) {
+              if (m.type === 'progress') progress?.inner(m.sequences, m.unit, m.done, m.total);
+              else if (m.type === 'unit') progress?.unitDone(m.sequences, m.unit);
+              else if (m.type === 'configs-progress') job?.progress?.(m.done, m.total);
+              else if (job && (m.type === 'done' || m.type === 'configs-done' || m.type === 'failed')) {
                 pool.jobs.delete(child);
-                if (m.type === 'done') job.resolve();
-                else job.reject(new Error(m.message));
+                if (m.type === 'failed') job.reject(new Error(m.message));
+                else if (m.type === 'configs-done') {
+                  pool.configCpuSeconds.push(m.cpuSeconds);
+                  job.resolve(m.acc);
+                } else job.resolve();
                 pool.release(w);
               }
             });
@@ -340,12 +383,13 @@ class PoolExecutor implements Executor {
     return pool;
   }
 
-  private release(w: { child: ChildProcess; stderr: string[] }): void {
+  private release(w: PoolWorker): void {
     this.idle.push(w);
     this.waiters.shift()?.();
   }
 
-  async run(ref: CheckpointRef, units: UnitName[]): Promise<void> {
+  /** Sends `job` to the next idle worker; resolves with what its answer carries. */
+  private async send(job: ToWorker, progress?: (done: number, total: number) => void): Promise<number[] | undefined> {
     for (;;) {
       if (this.alive === 0) throw new Error('every measure worker has exited');
       const w = this.idle.shift();
@@ -353,11 +397,42 @@ class PoolExecutor implements Executor {
         await new Promise<void>((r) => this.waiters.push(r));
         continue;
       }
-      return new Promise<void>((resolve, reject) => {
-        this.jobs.set(w.child, { resolve, reject });
-        w.child.send({ type: 'job', sequences: ref.sequences, units } satisfies ToWorker);
+      return new Promise<number[] | undefined>((resolve, reject) => {
+        this.jobs.set(w.child, { resolve, reject, progress });
+        w.child.send(job);
       });
     }
+  }
+
+  async run(ref: CheckpointRef, units: UnitName[]): Promise<void> {
+    await this.send({ type: 'job', sequences: ref.sequences, units });
+  }
+
+  /**
+   * Evaluates configurations at checkpoint `ref` split into one contiguous part per worker (contiguous
+   * keeps configurations that share the ablated first-layer heads together), progress summed over the
+   * parts. Each worker computes its part exactly as this process would (same context, same code).
+   */
+  configEvaluator(ref: CheckpointRef): ConfigEvaluator {
+    return async (configs, onProgress) => {
+      const n = Math.max(1, Math.min(this.concurrency, configs.length));
+      const parts = Array.from({ length: n }, (_, i) =>
+        configs.slice(Math.floor((i * configs.length) / n), Math.floor(((i + 1) * configs.length) / n)),
+      );
+      const done = parts.map(() => 0),
+        totals = parts.map((p) => p.length);
+      const sum = (a: number[]) => a.reduce((x, y) => x + y, 0);
+      const accs = await Promise.all(
+        parts.map((part, i) =>
+          this.send({ type: 'configs', sequences: ref.sequences, configs: part }, (d, t) => {
+            done[i] = d;
+            totals[i] = t;
+            onProgress?.(sum(done), sum(totals));
+          }),
+        ),
+      );
+      return accs.flatMap((a) => a!);
+    };
   }
 
   close(): void {

@@ -13,7 +13,7 @@ import { RunConfig } from '../train/runConfig';
 import { CachedRecord, cachedMeasure, cachePath, readCache } from './cache';
 import { MeasureContext, SUBSAMPLE_SEED, denseSummary, runAblations } from './dense';
 import { additivity, complementarity, headAblations } from './ablations';
-import { compositionMeasure, influenceMatrix, table1 } from './influence';
+import { ConfigEvaluator, compositionMeasure, influenceMatrix, influenceMatrixWith, table1 } from './influence';
 import { layerPaths } from './paths';
 import { posthocProgress } from './posthoc';
 import { pathPatching } from './pathPatching';
@@ -107,13 +107,14 @@ export type UnitProgress = (done: number, total: number) => void;
 
 /**
  * The unit's cached record when valid, else computes it on `ctx` (the context of `key`'s checkpoint)
- * and caches it. `across`: the checkpoints of `paths` / `posthoc` at one checkpoint.
+ * and caches it. `across`: the checkpoints of `paths` / `posthoc` at one checkpoint. `evaluator`: where the
+ * influence matrix's configurations run (default: this process; PoolExecutor.configEvaluator: every core).
  */
 export async function computeUnit(
   ctx: MeasureContext,
   runDir: string,
   key: UnitKey,
-  o: UnitOptions & { force?: boolean } = {},
+  o: UnitOptions & { force?: boolean; evaluator?: ConfigEvaluator } = {},
   across?: CheckpointRef[],
   onProgress?: UnitProgress,
 ): Promise<{ record: CachedRecord<{ formula?: unknown }>; cached: boolean; file: string }> {
@@ -121,7 +122,7 @@ export async function computeUnit(
     throw new Error(`unit ${key.name} of checkpoint ${key.sequences} asked on the context of ${ctx.sequences}`);
   }
   const own: CheckpointRef = { sequences: ctx.sequences, path: ctx.checkpointPath ?? key.checkpoints[0] };
-  return cachedMeasure<{ formula?: unknown }>({ runDir, ...key, name: key.name, force: o.force }, () => {
+  return cachedMeasure<{ formula?: unknown }>({ runDir, ...key, name: key.name, force: o.force }, async () => {
     switch (key.name) {
       case 'dense':
         return denseSummary(ctx);
@@ -134,6 +135,13 @@ export async function computeUnit(
         return { formula: { table2: t.table2.formula, table3: t.table3.formula }, ...t };
       }
       case 'influence-matrix': {
+        if (o.evaluator) {
+          // The configurations go out to the workers first; Table 1 is computed here meanwhile.
+          const pending = influenceMatrixWith(ctx, o.evaluator, { onProgress });
+          const t1 = table1(ctx);
+          const matrix = await pending;
+          return { formula: matrix.formula, matrix, table1: t1 };
+        }
         const matrix = influenceMatrix(ctx, { onProgress });
         return { formula: matrix.formula, matrix, table1: table1(ctx) };
       }

@@ -41,6 +41,41 @@ export interface EvaluateOptions {
   patterns?: boolean;
 }
 
+/**
+ * The sets whose evaluation reads only the query logits (every set but fsl_train) as one batch, made once
+ * per list of sets (a run's eval sets are fixed): one forward pass instead of one per set. Each sequence's
+ * logits do not depend on the other sequences of its batch.
+ */
+const joined = new WeakMap<EvalSet[], { batch: Batch; sets: EvalSet[] } | null>();
+function logitsOnlyBatch(sets: EvalSet[]): { batch: Batch; sets: EvalSet[] } | null {
+  if (joined.has(sets)) return joined.get(sets)!;
+  const rest = sets.filter((s) => s.spec.name !== 'fsl_train');
+  let out: { batch: Batch; sets: EvalSet[] } | null = null;
+  if (rest.length > 1) {
+    const cat = <A extends Int32Array | Uint8Array>(k: 'classes' | 'exemplarIdx' | 'labels' | 'correct', make: A) => {
+      let o = 0;
+      for (const s of rest) {
+        make.set(s.batch[k], o);
+        o += s.batch[k].length;
+      }
+      return make;
+    };
+    const size = rest.reduce((n, s) => n + s.batch.size, 0);
+    out = {
+      sets: rest,
+      batch: {
+        size,
+        classes: cat('classes', new Int32Array(size * 3)),
+        exemplarIdx: cat('exemplarIdx', new Int32Array(size * 3)),
+        labels: cat('labels', new Int32Array(size * 3)),
+        correct: cat('correct', new Uint8Array(size)),
+      },
+    };
+  }
+  joined.set(sets, out);
+  return out;
+}
+
 export function evaluate(c: ModelConfig, sets: EvalSet[], run: EvalForward, opts: EvaluateOptions = {}): EvalResult {
   const T = seqLen(c),
     H = c.numHeads,
@@ -52,8 +87,22 @@ export function evaluate(c: ModelConfig, sets: EvalSet[], run: EvalForward, opts
     patterns: { canonical: [], mean: [], tokens: tokenNames(c.contextLen), canonicalLabels: [] },
   };
   const all = Array.from({ length: c.depth }, (_, l) => site.pattern(l));
+  const L = c.numLabels,
+    joint = logitsOnlyBatch(sets);
+  const jointLogits = joint ? run(joint.batch, {}).logits : null;
   for (const { spec, batch } of sets) {
     const isTrain = spec.name === 'fsl_train';
+    if (joint && jointLogits && !isTrain) {
+      // This set's rows of the joint pass's logits.
+      let from = 0;
+      for (const s of joint.sets) {
+        if (s.spec.name === spec.name) break;
+        from += s.batch.size;
+      }
+      const logits = jointLogits.subarray(from * L, (from + batch.size) * L);
+      out.eval[spec.name] = classificationMetrics(logits, batch.size, L, batch.labels, c.contextLen + 1);
+      continue;
+    }
     // fsl_train: layer 0's pattern (previous-token score) and the last layer's query row (induction strength).
     const record = new Set(isTrain ? (opts.patterns ? all : [site.pattern(0)]) : []);
     const recordQuery = new Set(isTrain && !opts.patterns ? [site.pattern(last)] : []);

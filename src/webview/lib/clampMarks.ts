@@ -7,6 +7,7 @@
  */
 import type { ClampSummary } from '../../shared/webviewProtocol';
 import type { Band } from './domains';
+import { pathClampName } from '../../shared/runName';
 
 export type HeadState = 'ablated' | 'clamped' | 'replaced';
 export interface HeadMark {
@@ -57,6 +58,9 @@ export function describeClamp(c: ClampSummary): string {
       return `graft-in blocks ≤ ${c.tillLayer ?? 0}`;
     case 'graft-out':
       return `graft-out after block ${c.fromLayer ?? 0}`;
+    case 'path-patch':
+    case 'stop-gradient':
+      return pathClampName(c);
     default:
       return heads ? `${c.kind} ${heads}${param}` : `${c.kind}${param}`;
   }
@@ -79,10 +83,16 @@ export function shortClamp(c: ClampSummary, heads = 8): string {
   return `ablate ${hs.length} heads${win}`;
 }
 
-/** The clamps in a file name: "induction-L2H3_ablate7" (kind, then its heads or, past two, their count). */
+/**
+ * The clamps in a file name: "induction-L2H3_ablate7" (kind, then its heads or, past two, their count); a
+ * path clamp by its edge, "path-patch-L1H1-L2H3-k".
+ */
 export function clampSlug(clamps: readonly ClampSummary[]): string {
   return clamps
     .map((c) => {
+      if (c.kind === 'path-patch' || c.kind === 'stop-gradient') {
+        return [c.kind, c.sender ?? '', c.receiver ?? '', c.input ?? ''].filter(Boolean).join('-');
+      }
       const hs = clampHeads(c);
       return hs.length > 2 ? `${c.kind}${hs.length}` : [c.kind, ...hs].join('-');
     })

@@ -1,39 +1,11 @@
 /**
- * The webview side of the message channel: the VS Code API (acquired once), typed `post`, a validated
- * message listener and the `ready` handshake. Outside VS Code (a plain browser) an in-memory stand-in
- * keeps the views usable.
+ * The webview side of the message channel: typed `post` through the VS Code API (./vscodeApi.ts), a
+ * validated message listener and the `ready` handshake.
  */
 import type { FromWebviewMessage, ToWebviewMessage, ViewName } from '../../shared/webviewProtocol';
 import { isToWebviewMessage } from '../../shared/webviewProtocol';
-// Circular with state.ts (which posts through this module); both are only used at call time.
 import { applyHostPrefs } from './state';
-
-export interface VsCodeApi {
-  postMessage(message: unknown): void;
-  getState(): unknown;
-  setState(state: unknown): void;
-}
-declare function acquireVsCodeApi(): VsCodeApi;
-
-let api: VsCodeApi | undefined;
-
-/** `acquireVsCodeApi` may be called only once per webview: everything goes through this. */
-export function vscodeApi(): VsCodeApi {
-  if (!api) {
-    if (typeof acquireVsCodeApi === 'function') api = acquireVsCodeApi();
-    else {
-      let state: unknown;
-      api = {
-        postMessage: (m) => console.debug('[induction-lab] post', m),
-        getState: () => state,
-        setState: (s) => {
-          state = s;
-        },
-      };
-    }
-  }
-  return api;
-}
+import { vscodeApi } from './vscodeApi';
 
 export function post(message: FromWebviewMessage): void {
   vscodeApi().postMessage(message);

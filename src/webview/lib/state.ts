@@ -2,7 +2,8 @@
  * UI state kept with `getState`/`setState`, so a reloaded or restored view comes back as it was. Saved
  * values are only taken when their type matches the default's (old or foreign state is ignored).
  */
-import { vscodeApi, post } from './host';
+import type { FromWebviewMessage } from '../../shared/webviewProtocol';
+import { vscodeApi } from './vscodeApi';
 
 export interface Persisted<T> {
   readonly value: T;
@@ -74,7 +75,8 @@ export function pref<T extends string | number | boolean>(
     set(v) {
       prefs = { ...prefs, [key]: v };
       save();
-      post({ type: 'prefs', prefs: prefs as Record<string, string | number | boolean> });
+      const message: FromWebviewMessage = { type: 'prefs', prefs: prefs as Record<string, string | number | boolean> };
+      vscodeApi().postMessage(message);
     },
   };
 }

@@ -26,7 +26,7 @@ import { createEngine } from '../src/engine/train/engines';
 import { ClampSpec, normalizeClamps, parseClampFlag } from '../src/engine/clamps/spec';
 import { disposeContext, makeMeasureContext, readRunConfig } from '../src/engine/measures/dense';
 import { exactPathPatchingTf, pathPatching } from '../src/engine/measures/pathPatching';
-import { formatTable } from '../src/engine/measures/command';
+import { formatTable } from '../src/engine/measures/table';
 
 const argv = process.argv.slice(2);
 const value = (k: string) => {

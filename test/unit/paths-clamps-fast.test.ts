@@ -177,9 +177,12 @@ test('fast vs TF.js (default model, the single-IH run): edges into L2H3 with the
     ],
   ];
   const noDedup = new FastModel(c, { dedup: false }); // the corrupted pass then embeds its own rows
+  const other = inputs(c, B, 33);
   for (const texts of cases) {
     const clamps = [rest, ...texts.map((t) => parseClampFlag(t, c))],
       ref = reference(c, p, d, B, clamps, []);
+    // A step on another batch first: nothing of it may reach this one (the corrupted passes share the clean rows).
+    fast(m, p, other, B, clamps);
     compare(texts.join(' + '), fast(m, p, d, B, clamps), ref, c);
     if (texts.some((t) => t.includes('corrupt')))
       compare(`${texts.join(' + ')} (no dedup)`, fast(noDedup, p, d, B, clamps), ref, c);

@@ -738,7 +738,10 @@ export class FastModel {
 
     const cLays = new Map(corrupt.map((c) => [c.kind, c.cl]));
     const p = this.plan(lay, batch, opts, ov, pooledLast, pathBufs, cLays);
-    // Corrupted passes first: blocks 0 … the last sender, whose outputs the clean pass's edges read.
+    // Corrupted passes first: blocks 0 … the last sender, whose outputs the clean pass's edges read. They
+    // gather their rows (and block 0's LN and QKV of them) from the clean pass's, so those come first.
+    const rowsFirst = corrupt.length > 0 && p.dedup;
+    if (rowsFirst) this.rowsForward(p);
     const cPlans = corrupt.map((c) => {
       const { batch: cb, exemplarFrom } = this.corruptBatch(lay, c.cl, batch, c.kind, opts.itemIds);
       const cp = p.paths!.corrupt.find((q) => q.kind === c.kind)!;
@@ -747,10 +750,20 @@ export class FastModel {
       // embedded (row u ← the clean row of the item its first occurrence takes its exemplar from).
       let sharedRows: RunPlan['sharedRows'] = null;
       if (p.dedup && base.dedup) {
-        const map = c.rowMap,
-          rm = new Int32Array(this.kern.memory.buffer, map, base.rows.nUex);
-        for (let u = 0; u < base.rows.nUex; u++) rm[u] = lay.views.exmap[exemplarFrom[c.cl.views.uex[u]]];
-        sharedRows = { from: p, map };
+        const { nUex, nUlab } = base.rows,
+          map = c.rowMap,
+          rm = new Int32Array(this.kern.memory.buffer, map, nUex + nUlab);
+        for (let u = 0; u < nUex; u++) rm[u] = lay.views.exmap[exemplarFrom[c.cl.views.uex[u]]];
+        // Its labels are the batch's context labels, permuted: label row u ← the clean row of the same label.
+        const cleanRow = this.labelSlot;
+        cleanRow.fill(-1);
+        for (let j = 0; j < p.rows.nUlab; j++) cleanRow[lay.views.ylist[j]] = p.rows.nUex + j;
+        for (let u = 0; u < nUlab; u++) {
+          const r = cleanRow[c.cl.views.ylist[u]];
+          if (r < 0) throw new Error(`internal: a ${c.kind}-corrupted label is not one of the batch's`);
+          rm[nUex + u] = r;
+        }
+        sharedRows = { from: p, map, qkv: p.layers[0].byRows && base.layers[0].byRows };
       }
       const pc: RunPlan = {
         ...base,
@@ -762,7 +775,7 @@ export class FastModel {
       this.forward(pc);
       return pc;
     });
-    this.forward(p);
+    this.forward(p, rowsFirst);
 
     // Cross-entropy at the query (model/queryLoss.ts), dlogits = (softmax − onehot)/B.
     const lv = lay.views,
@@ -803,11 +816,11 @@ export class FastModel {
     return result;
   }
 
-  /** The [nEx] int map of a corrupted layout's exemplar rows onto the clean pass's (see run()). */
+  /** The [nEx + nLab] int map of a corrupted layout's rows (exemplars, labels) onto the clean pass's (see run()). */
   private corruptRowMap(cl: Layout): number {
     let m = this.rowMaps.get(cl);
     if (m === undefined) {
-      m = this.arena.alloc(cl.nEx * F);
+      m = this.arena.alloc((cl.nEx + cl.nLab) * F);
       this.rowMaps.set(cl, m);
     }
     return m;
@@ -1037,22 +1050,33 @@ export class FastModel {
     };
   }
 
-  /** The forward pass (the loss is taken by run()). */
-  private forward(p: RunPlan): void {
-    const { k, T, d, H, D, L, I, depth } = this,
+  /**
+   * The distinct rows: parts = [exemplar rows; label rows] (each distinct row once under dedup) and, when block 0
+   * runs by rows, its LayerNorm and QKV of them. A corrupted pass with shared rows gathers them from the clean
+   * pass's (run() computes those first): each of its rows is a row of the batch, and LN and QKV act on each row
+   * alone, so the gathered rows are the ones it would compute.
+   */
+  private rowsForward(p: RunPlan): void {
+    const { k, d, L, I } = this,
       lay = p.lay,
-      { B, N, BH } = p,
       w = this.p;
     const { nUex, nUlab, Xsrc } = p.rows,
-      nEx = lay.nEx,
-      nLab = lay.nLab;
-
-    // ---- embeddings: parts = [exemplar rows; label rows] (each distinct row once under dedup) ----
-    const partsLab = at(lay.parts, nUex * d);
-    // parts[0:nUex] = Xsrc · W_exᵀ + b_ex                                  [nUex, d]
-    if (p.sharedRows)
-      k.gather_rows(p.sharedRows.from.lay.parts, p.sharedRows.map, nUex, d, lay.parts); // rows the clean pass embedded
-    else {
+      nr = nUex + nUlab,
+      byRows = p.layers[0].byRows && !p.layers[0].skip,
+      b0 = lay.layers[0];
+    if (p.sharedRows) {
+      const from = p.sharedRows.from.lay,
+        map = p.sharedRows.map;
+      k.gather_rows(from.parts, map, nr, d, lay.parts);
+      if (p.sharedRows.qkv) {
+        const f0 = from.layers[0];
+        k.gather_rows(f0.ln, map, nr, d, b0.ln);
+        k.gather_rows(f0.stats, map, nr, 2, b0.stats); // [mean, rstd] per row
+        k.gather_rows(f0.qkv, map, nr, 3 * d, b0.qkv);
+        return;
+      }
+    } else {
+      // parts[0:nUex] = Xsrc · W_exᵀ + b_ex                                  [nUex, d]
       gemmNT(k, {
         M: nUex,
         N: d,
@@ -1062,9 +1086,29 @@ export class FastModel {
         C: rowMajor(lay.parts, d),
       });
       k.add_bias(lay.parts, d, w['embed.exemplar.bias'], nUex, d);
+      // parts[nUex:] = W_lab[:, y]                                            [nUlab, d]
+      k.embed_label(lay.ylist, nUlab, w['embed.label.weight'], L, d, at(lay.parts, nUex * d));
     }
-    // parts[nUex:] = W_lab[:, y]                                            [nUlab, d]
-    k.embed_label(lay.ylist, nUlab, w['embed.label.weight'], L, d, partsLab);
+    if (!byRows) return;
+    const lp = this.lp[0];
+    k.ln_fwd(lay.parts, b0.ln, b0.stats, lp.lnW, lp.lnB, 1, nr, 0, d, this.config.lnEps); // [nr, d]
+    const W = rowMajor(this.qkvT[0], 3 * d); // W_qkvᵀ [d, 3d]
+    gemm(k, { M: nr, N: 3 * d, K: d, A: rows(b0.ln, d), B: W, C: rowMajor(b0.qkv, 3 * d) }); // qkv [nr, 3d]
+  }
+
+  /** The forward pass (the loss is taken by run()); `rowsReady`: rowsForward(p) already ran. */
+  private forward(p: RunPlan, rowsReady = false): void {
+    const { k, T, d, H, D, L, depth } = this,
+      lay = p.lay,
+      { B, N, BH } = p,
+      w = this.p;
+    const { nUex, nUlab } = p.rows,
+      nEx = lay.nEx,
+      nLab = lay.nLab;
+
+    // ---- embeddings (and block 0's LN and QKV over the distinct rows) ----
+    const partsLab = at(lay.parts, nUex * d);
+    if (!rowsReady) this.rowsForward(p);
     if (p.dedup) {
       if (this.recording(p, site.embedExemplar)) {
         k.gather_rows(lay.parts, lay.exmap, nEx, d, lay.tmp);
@@ -1099,12 +1143,15 @@ export class FastModel {
       const W = rowMajor(this.qkvT[l], 3 * d); // W_qkvᵀ [d, 3d]
       if (pl.byRows) {
         const nr = nUex + nUlab;
-        k.ln_fwd(lay.parts, bf.ln, bf.stats, lp.lnW, lp.lnB, 1, nr, 0, d, this.config.lnEps); // [nr, d]
+        if (l > 0) {
+          // (block 0's LN and QKV of the rows: rowsForward)
+          k.ln_fwd(lay.parts, bf.ln, bf.stats, lp.lnW, lp.lnB, 1, nr, 0, d, this.config.lnEps); // [nr, d]
+          gemm(k, { M: nr, N: 3 * d, K: d, A: rows(bf.ln, d), B: W, C: rowMajor(bf.qkv, 3 * d) }); // qkv [nr, 3d]
+        }
         if (this.recording(p, nm.ln)) {
           k.gather_rows(bf.ln, lay.tokmap, N, d, lay.tmp);
           this.hook(p, nm.ln, lay.tmp, N * d);
         }
-        gemm(k, { M: nr, N: 3 * d, K: d, A: rows(bf.ln, d), B: W, C: rowMajor(bf.qkv, 3 * d) }); // qkv [nr, 3d]
       } else {
         k.ln_fwd(x, bf.ln, bf.stats, lp.lnW, lp.lnB, B, T, 0, d, this.config.lnEps); // [B, T, d]
         this.hook(p, nm.ln, bf.ln, N * d);
@@ -1678,8 +1725,11 @@ interface RunPlan {
   readonly lastBlock: number;
   /** A corrupted pass's backward: from its senders' gradients only (no loss gradient). */
   readonly seedOnly: boolean;
-  /** A corrupted pass's exemplar rows: gathered from the clean pass's (`map`: [nUex] its rows), not embedded. */
-  readonly sharedRows: { readonly from: RunPlan; readonly map: number } | null;
+  /**
+   * A corrupted pass's rows: gathered from the clean pass's (`map`: [nUex + nUlab] its rows), not embedded; with
+   * `qkv` (both run block 0 by rows) block 0's LN and QKV of them too.
+   */
+  readonly sharedRows: { readonly from: RunPlan; readonly map: number; readonly qkv: boolean } | null;
   readonly acts: Map<string, Float32Array>;
   readonly queryActs: Map<string, Float32Array>;
 }

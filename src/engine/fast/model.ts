@@ -266,6 +266,8 @@ export class FastModel {
   private readonly rowMaps = new Map<Layout, number>();
   /** A copy of the gradient block while a corrupted pass's backward writes its own share. */
   private gradSave = 0;
+  /** The corrupted passes' summed gradients while the clean backward finishes (run(), shared rows). */
+  private gradCorrupt = 0;
   /** Forward passes whose last block ran only its unablated heads (pooledHeadRuns; tests read it). */
   readonly stats = { headRuns: 0 };
   private viewGen = -1;
@@ -723,7 +725,10 @@ export class FastModel {
       const cl = this.corruptLayout(kind, B);
       return { kind, cl, ov: this.loadOverrides(cl, opts.overrides, unread), rowMap: this.corruptRowMap(cl) };
     });
-    if (corrupt.length && !this.gradSave) this.gradSave = this.arena.f32(this.paramCount);
+    if (corrupt.length && !this.gradSave) {
+      this.gradSave = this.arena.f32(this.paramCount);
+      this.gradCorrupt = this.arena.f32(this.paramCount);
+    }
     lay = this.layout(B);
     this.refreshViews();
     for (const c of corrupt) refreshLayoutViews(c.cl, this.kern.memory, this.arena.gen, this.geo);
@@ -794,6 +799,32 @@ export class FastModel {
     const result: FastResult = { loss, logits: ql, acts: p.acts, queryActs: p.queryActs };
     if (opts.backward) {
       // (Both passes dedup or neither: the same overrides decide it.)
+      const n = this.paramCount,
+        merge = cPlans.length > 0 && cPlans.every((pc) => pc.sharedRows?.qkv === true && pc.lastBlock === 0);
+      if (merge) {
+        // The corrupted passes' backward runs inside the clean one's, before its block 0, into gradCorrupt
+        // (the clean partial sums wait in gradSave); their block-0 rows join the clean dqkv.
+        const gc = this.gradCorrupt;
+        const before = () => {
+          k.copy(this.gradBlock, this.gradSave, n);
+          k.fill(gc, n, 0);
+          for (const pc of cPlans) {
+            k.fill(this.gradBlock, n, 0);
+            this.backward(pc, false);
+            k.axpy(gc, this.gradBlock, n, 1);
+          }
+          k.copy(this.gradSave, this.gradBlock, n);
+        };
+        const rows = cPlans.map((pc) => ({
+          dqkv: pc.lay.dqkv,
+          map: pc.sharedRows!.map,
+          n: pc.rows.nUex + pc.rows.nUlab,
+        }));
+        this.backward(p, true, { before, rows });
+        k.axpy(this.gradBlock, gc, n, 1);
+        result.grads = this.gObj;
+        return result;
+      }
       const shared = cPlans.length > 0 && cPlans.every((pc) => pc.sharedRows !== null);
       this.backward(p, !shared);
       // Each corrupted pass's backward (from its senders' gradients) writes its share; the sum is kept. With
@@ -1425,7 +1456,7 @@ export class FastModel {
    * The backward pass from dlogits (lay.dlog, written by the loss), into the model's gradient buffers; the
    * embeddings' part unless `embeddings` is false (run() then adds corrupted passes' rows first).
    */
-  private backward(p: RunPlan, embeddings = true): void {
+  private backward(p: RunPlan, embeddings = true, block0?: Block0Merge): void {
     const { k, T, d, H, D, L, depth, g } = this,
       w = this.p,
       lay = p.lay,
@@ -1497,6 +1528,7 @@ export class FastModel {
         lgr = this.lg[l],
         pl = p.layers[l];
       const { gradFrom: t0, pooled, map, qkMap, copy: cp } = pl;
+      if (l === 0) block0?.before(); // (every sender's seed is complete: receivers are in later blocks)
       if (p.layer1 && l === 0) {
         k.fill(lgr.qkv, 3 * d * d, 0);
         k.fill(lgr.proj, d * d, 0);
@@ -1580,6 +1612,10 @@ export class FastModel {
         this.ropeFromHeads(p, lay.drq, 0, qkMap, t0, nm.q, 1);
         this.ropeFromHeads(p, lay.drk, d, qkMap, 0, nm.k, 1);
         if (!cp) k.from_heads(lay.dv, lay.dqkv, 3 * d, 2 * d, map, B, T, 0, H, D, 1);
+        // A corrupted pass whose rows are the clean pass's: its dqkv joins the clean one (below), which takes
+        // dW_qkv, the LN backward and the embedding rows' gradient for both.
+        if (l === 0 && p.seedOnly && p.sharedRows?.qkv) continue;
+        if (l === 0) for (const r of block0?.rows ?? []) k.scatter_add_rows(r.dqkv, r.map, r.n, 3 * d, lay.dqkv);
         gemm(k, {
           M: 3 * d,
           N: d,
@@ -1690,6 +1726,15 @@ export class FastModel {
     k.col_sum(lay.dparts, d, nUex, d, g['embed.exemplar.bias'], 0);
     k.embed_label_bwd(lay.ylist, nUlab, at(lay.dparts, nUex * d), L, d, g['embed.label.weight']);
   }
+}
+
+/**
+ * The clean backward's block 0 with corrupted passes that share its rows: `before` runs their backward (down to
+ * their block-0 dqkv), whose rows `rows` adds to the clean dqkv ([n, 3d] at dqkv, row r onto the clean row map[r]).
+ */
+interface Block0Merge {
+  readonly before: () => void;
+  readonly rows: ReadonlyArray<{ readonly dqkv: number; readonly map: number; readonly n: number }>;
 }
 
 /** The decisions of one run() (plan()), read by both passes; only `acts` / `queryActs` fill as it runs. */

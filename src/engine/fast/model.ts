@@ -266,6 +266,8 @@ export class FastModel {
   private readonly rowMaps = new Map<Layout, number>();
   /** A copy of the gradient block while a corrupted pass's backward writes its own share. */
   private gradSave = 0;
+  /** siteShapes(config, B) per batch size (loadOverrides reads it once per pass). */
+  private readonly shapesByB = new Map<number, ReturnType<typeof siteShapes>>();
   /** The corrupted passes' summed gradients while the clean backward finishes (run(), shared rows). */
   private gradCorrupt = 0;
   /** Forward passes whose last block ran only its unablated heads (pooledHeadRuns; tests read it). */
@@ -505,6 +507,12 @@ export class FastModel {
     return r === true || (r !== false && r.has(name)) || (p.recordQuery !== null && p.recordQuery.has(name));
   }
 
+  private siteShapesAt(B: number): ReturnType<typeof siteShapes> {
+    let s = this.shapesByB.get(B);
+    if (!s) this.shapesByB.set(B, (s = siteShapes(this.config, B)));
+    return s;
+  }
+
   private has(p: RunPlan, name: string): boolean {
     return p.ov !== null && p.ov.has(name);
   }
@@ -563,7 +571,7 @@ export class FastModel {
   ): Map<string, HostOverride> | null {
     if (!overrides || overrides.size === 0) return null;
     const B = lay.B,
-      shapes = siteShapes(this.config, B);
+      shapes = this.siteShapesAt(B);
     for (const [name, o] of overrides) {
       const shape = shapes[name];
       if (!shape)

@@ -268,8 +268,8 @@ export class FastModel {
   private gradSave = 0;
   /** siteShapes(config, B) per batch size (loadOverrides reads it once per pass). */
   private readonly shapesByB = new Map<number, ReturnType<typeof siteShapes>>();
-  /** The corrupted passes' summed gradients while the clean backward finishes (run(), shared rows). */
-  private gradCorrupt = 0;
+  /** The corrupted passes' share of block 0's dW_proj while the clean backward finishes (run(), shared rows). */
+  private projCorrupt = 0;
   /** Forward passes whose last block ran only its unablated heads (pooledHeadRuns; tests read it). */
   readonly stats = { headRuns: 0 };
   private viewGen = -1;
@@ -735,7 +735,7 @@ export class FastModel {
     });
     if (corrupt.length && !this.gradSave) {
       this.gradSave = this.arena.f32(this.paramCount);
-      this.gradCorrupt = this.arena.f32(this.paramCount);
+      this.projCorrupt = this.arena.f32(this.d * this.d);
     }
     lay = this.layout(B);
     this.refreshViews();
@@ -807,21 +807,14 @@ export class FastModel {
     const result: FastResult = { loss, logits: ql, acts: p.acts, queryActs: p.queryActs };
     if (opts.backward) {
       // (Both passes dedup or neither: the same overrides decide it.)
-      const n = this.paramCount,
-        merge = cPlans.length > 0 && cPlans.every((pc) => pc.sharedRows?.qkv === true && pc.lastBlock === 0);
+      const merge = cPlans.length > 0 && cPlans.every((pc) => pc.sharedRows?.qkv === true && pc.lastBlock === 0);
       if (merge) {
-        // The corrupted passes' backward runs inside the clean one's, before its block 0, into gradCorrupt
-        // (the clean partial sums wait in gradSave); their block-0 rows join the clean dqkv.
-        const gc = this.gradCorrupt;
+        // The corrupted passes' backward runs inside the clean one's, before its block 0: it writes only its
+        // senders' share of block 0's dW_proj (into projCorrupt) and its block-0 dqkv rows, which join the clean dqkv.
+        const pc0 = this.projCorrupt;
+        k.fill(pc0, d * d, 0);
         const before = () => {
-          k.copy(this.gradBlock, this.gradSave, n);
-          k.fill(gc, n, 0);
-          for (const pc of cPlans) {
-            k.fill(this.gradBlock, n, 0);
-            this.backward(pc, false);
-            k.axpy(gc, this.gradBlock, n, 1);
-          }
-          k.copy(this.gradSave, this.gradBlock, n);
+          for (const pc of cPlans) this.backward(pc, false, undefined, pc0);
         };
         const rows = cPlans.map((pc) => ({
           dqkv: pc.lay.dqkv,
@@ -829,7 +822,7 @@ export class FastModel {
           n: pc.rows.nUex + pc.rows.nUlab,
         }));
         this.backward(p, true, { before, rows });
-        k.axpy(this.gradBlock, gc, n, 1);
+        k.axpy(this.lg[0].proj, pc0, d * d, 1);
         result.grads = this.gObj;
         return result;
       }
@@ -1464,7 +1457,11 @@ export class FastModel {
    * The backward pass from dlogits (lay.dlog, written by the loss), into the model's gradient buffers; the
    * embeddings' part unless `embeddings` is false (run() then adds corrupted passes' rows first).
    */
-  private backward(p: RunPlan, embeddings = true, block0?: Block0Merge): void {
+  /**
+   * `block0`: corrupted passes merged into this (clean) pass's block 0. `projInto`: this is such a corrupted pass
+   * (block 0 only, dh = 0): it adds its senders' dW_proj share there and leaves every other gradient alone.
+   */
+  private backward(p: RunPlan, embeddings = true, block0?: Block0Merge, projInto?: number): void {
     const { k, T, d, H, D, L, depth, g } = this,
       w = this.p,
       lay = p.lay,
@@ -1473,13 +1470,15 @@ export class FastModel {
     const { nUex, nUlab } = p.rows;
     const scale = 1 / Math.sqrt(D);
     // Accumulated gradients start at zero; the GEMM-written ones are overwritten.
-    k.fill(g['embed.label.weight'], d * L, 0);
-    for (let l = 0; l < depth; l++) {
-      k.fill(this.lg[l].lnW, d, 0);
-      k.fill(this.lg[l].lnB, d, 0);
+    if (projInto === undefined) {
+      k.fill(g['embed.label.weight'], d * L, 0);
+      for (let l = 0; l < depth; l++) {
+        k.fill(this.lg[l].lnW, d, 0);
+        k.fill(this.lg[l].lnB, d, 0);
+      }
+      k.fill(g['ln_final.weight'], d, 0);
+      k.fill(g['ln_final.bias'], d, 0);
     }
-    k.fill(g['ln_final.weight'], d, 0);
-    k.fill(g['ln_final.bias'], d, 0);
 
     k.fill(lay.dh, N * d, 0);
     if (p.paths && !p.seedOnly) clearSenderGrads(this.pathEnv(p), p.paths);
@@ -1557,24 +1556,29 @@ export class FastModel {
         }
         const nq = B * (T - t0),
           rs = t0 === 0 ? d : T * d; // query rows and their stride
-        gemm(k, {
-          M: d,
-          N: d,
-          K: nq,
-          A: transposed(at(dao, t0 * d), rs),
-          B: rowMajor(at(bf.merged, t0 * d), rs),
-          C: rowMajor(lgr.proj, d),
-        }); // dW_proj = daoᵀ·merged
-        gemm(k, {
-          M: nq,
-          N: d,
-          K: d,
-          A: rows(at(dao, t0 * d), rs),
-          B: rowMajor(lp.proj, d),
-          C: rowMajor(at(lay.dmerged, t0 * d), rs),
-        }); // dmerged = dao·W_proj
+        if (projInto !== undefined)
+          k.fill(lay.dmerged, N * d, 0); // a merged corrupted pass: dao = 0
+        else {
+          gemm(k, {
+            M: d,
+            N: d,
+            K: nq,
+            A: transposed(at(dao, t0 * d), rs),
+            B: rowMajor(at(bf.merged, t0 * d), rs),
+            C: rowMajor(lgr.proj, d),
+          }); // dW_proj = daoᵀ·merged
+          gemm(k, {
+            M: nq,
+            N: d,
+            K: d,
+            A: rows(at(dao, t0 * d), rs),
+            B: rowMajor(lp.proj, d),
+            C: rowMajor(at(lay.dmerged, t0 * d), rs),
+          }); // dmerged = dao·W_proj
+        }
         // A path clamp's sender: its output's extra gradient −g′ along the edge (pathFold.ts).
-        if (p.paths) senderBackward(this.pathEnv(p), p.paths, l, this.pathBlock(p, l), lay.dmerged, lgr.proj);
+        if (p.paths)
+          senderBackward(this.pathEnv(p), p.paths, l, this.pathBlock(p, l), lay.dmerged, projInto ?? lgr.proj);
         k.to_heads(lay.dmerged, d, 0, 0, lay.dz, B, T, t0, H, D); // dz [B, H, T, D]
         this.block(p, nm.z, lay.dz, BH * T * D);
         const patt = this.has(p, nm.pattern) ? bf.patt : bf.pc;
@@ -1622,7 +1626,7 @@ export class FastModel {
         if (!cp) k.from_heads(lay.dv, lay.dqkv, 3 * d, 2 * d, map, B, T, 0, H, D, 1);
         // A corrupted pass whose rows are the clean pass's: its dqkv joins the clean one (below), which takes
         // dW_qkv, the LN backward and the embedding rows' gradient for both.
-        if (l === 0 && p.seedOnly && p.sharedRows?.qkv) continue;
+        if (projInto !== undefined) continue;
         if (l === 0) for (const r of block0?.rows ?? []) k.scatter_add_rows(r.dqkv, r.map, r.n, 3 * d, lay.dqkv);
         gemm(k, {
           M: 3 * d,

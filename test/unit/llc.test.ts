@@ -84,7 +84,17 @@ test('the WebAssembly exports exactly the functions kernel.ts declares, with the
   for (const m of body.matchAll(/^\s*(\w+)\(([^)]*)\):/gm))
     declared.set(m[1], m[2].split(',').filter((a) => a.trim()).length);
   assert.ok(declared.size >= 6, `parsed ${declared.size} declarations`);
-  const ex = new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(SGLD_WASM, 'base64'))).exports;
+  // A position-independent module: its memory, statics base, stack and table are imported.
+  const i32 = (v: number, mutable = false) => new WebAssembly.Global({ value: 'i32', mutable }, v);
+  const ex = new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(SGLD_WASM, 'base64')), {
+    env: {
+      memory: new WebAssembly.Memory({ initial: 2 }),
+      __memory_base: i32(1024),
+      __stack_pointer: i32(2 * 65536, true),
+      __table_base: i32(0),
+      __indirect_function_table: new WebAssembly.Table({ initial: 0, element: 'anyfunc' }),
+    },
+  }).exports;
   const fns = Object.entries(ex).filter(([, v]) => typeof v === 'function');
   assert.deepEqual(fns.map(([k]) => k).sort(), [...declared.keys()].sort());
   for (const [k, f] of fns) assert.equal((f as (...a: number[]) => unknown).length, declared.get(k), `${k}: arguments`);

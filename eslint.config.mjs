@@ -66,6 +66,20 @@ export default tseslint.config(
     languageOptions: { globals: { ...globals.node, ...globals.browser } },
   },
   {
+    // The unit suite loads TypeScript through tsx's CommonJS hook (no ESM loader thread per file), where a
+    // dynamic import() of a relative .ts path does not resolve: tests import statically.
+    files: ['test/unit/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: 'ImportExpression[source.type="Literal"][source.value=/^[.][.]?[/]/]',
+          message: 'test:unit runs under tsx/cjs, where a dynamic import() of a .ts file fails: import it statically.',
+        },
+      ],
+    },
+  },
+  {
     files: ['bin/**/*.js'],
     languageOptions: { sourceType: 'commonjs' },
     rules: { '@typescript-eslint/no-require-imports': 'off' },

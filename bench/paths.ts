@@ -7,10 +7,11 @@
  *     hand-written backward), and the TensorFlow.js
  *     reference (one clamped forward per edge with the path-patch clamp, timed on a few edges and scaled);
  *     with the run's own ablations (single-IH run: one live receiver) and without (all 8 receivers live);
- *  2. a training step with a path clamp against a plain step, same run, same batches: on the TensorFlow.js
- *     engine (where path clamps train) and the fast engine's plain step for reference.
+ *  2. a training step with a path clamp against a plain step, same run, same batches: on the fast engine (the
+ *     folded path clamps, fast/pathFold.ts; conditions interleaved over rounds so that the machine's drift
+ *     hits them alike) and on the TensorFlow.js engine (the reference).
  *
- *   npx tsx bench/paths.ts --run RUN_DIR [--steps N] [--tf-edges N]
+ *   npx tsx bench/paths.ts --run RUN_DIR [--steps N] [--fast-steps N] [--rounds N] [--tf-edges N] [--steps-only]
  *
  * RUN_DIR: a trained run, e.g. `induction-lab train --preset demo --out DIR` (≈ 1 min); its last checkpoint.
  */
@@ -25,7 +26,7 @@ import { createEngine } from '../src/engine/train/engines';
 import { ClampSpec, normalizeClamps, parseClampFlag } from '../src/engine/clamps/spec';
 import { disposeContext, makeMeasureContext, readRunConfig } from '../src/engine/measures/dense';
 import { exactPathPatchingTf, pathPatching } from '../src/engine/measures/pathPatching';
-import { formatTable } from '../src/engine/measures/command';
+import { formatTable } from '../src/engine/measures/table';
 
 const argv = process.argv.slice(2);
 const value = (k: string) => {
@@ -33,7 +34,10 @@ const value = (k: string) => {
   return i >= 0 ? argv[i + 1] : undefined;
 };
 const STEPS = Number(value('--steps') ?? 20),
-  TF_EDGES = Number(value('--tf-edges') ?? 6);
+  FAST_STEPS = Number(value('--fast-steps') ?? 50),
+  ROUNDS = Number(value('--rounds') ?? 6),
+  TF_EDGES = Number(value('--tf-edges') ?? 6),
+  STEPS_ONLY = argv.includes('--steps-only');
 const fmt = (s: number) => (s >= 100 ? s.toFixed(0) : s >= 10 ? s.toFixed(1) : s >= 0.1 ? s.toFixed(2) : s.toFixed(4));
 function cpu<T>(fn: () => T): { cpu: number; value: T } {
   const c0 = process.cpuUsage();
@@ -58,7 +62,7 @@ async function main(): Promise<void> {
 
   // ---- 1. exact path patching on 2,000 sequences
   const rows: Array<Array<string | number>> = [];
-  for (const withAbl of [true, false]) {
+  for (const withAbl of STEPS_ONLY ? [] : [true, false]) {
     const ctx = makeMeasureContext({
       run,
       params,
@@ -104,25 +108,70 @@ async function main(): Promise<void> {
       disposeContext(ctx);
     }
   }
-  console.log('\n## exact path patching, one checkpoint, 2,000 sequences, one corruption (prev-token), CPU seconds\n');
-  console.log(formatTable(['what', 'CPU s', '× shortcut', 'note'], rows));
+  if (!STEPS_ONLY) {
+    console.log(
+      '\n## exact path patching, one checkpoint, 2,000 sequences, one corruption (prev-token), CPU seconds\n',
+    );
+    console.log(formatTable(['what', 'CPU s', '× shortcut', 'note'], rows));
+  }
 
   // ---- 2. training steps
   const batches = Array.from({ length: STEPS }, (_, i) =>
     task.sampleBatch(new Rng(run.train.trainSeed, i + 1), run.train.batchSize),
   );
   const base = run.clamps;
+  const withClamps = (texts: string[]) =>
+    normalizeClamps([...base, ...texts.map((s) => parseClampFlag(s, run.model))], run.model);
+  const K_CUT = 'path-patch:L1H1>L2H3,input=k,with=zero',
+    STOP = 'stop-gradient:L1H1>L2H3,input=k';
+  const fastConds: Array<{ name: string; clamps: ClampSpec[] }> = [
+    { name: 'plain step (fast engine)', clamps: base },
+    ...[
+      [K_CUT],
+      ['path-patch:L1H4>L2H3,input=v,with=mean'],
+      ['path-patch:L1H1>L2H3,input=q,with=zero'],
+      [STOP],
+      ['path-patch:L1H1>L2H3,input=k,with=corrupt,corruption=prev-token'],
+    ].map((t) => ({ name: `${t[0]} (fast)`, clamps: withClamps(t) })),
+    {
+      name: 'three edges: K cut + K stopped + V mean (fast)',
+      clamps: withClamps([K_CUT, 'stop-gradient:L1H4>L2H3,input=k', 'path-patch:L1H5>L2H3,input=v,with=mean']),
+    },
+  ];
+  const fastEngines = [];
+  for (const cond of fastConds) {
+    const e = await createEngine('fast', 'wasm', run.model, task.bank, cond.clamps, params, null);
+    e.step(batches[0], 0, run.train.lr);
+    e.step(batches[1], 0, run.train.lr);
+    fastEngines.push(e);
+  }
+  const fastCpu = fastConds.map(() => 0);
+  for (let r = 0; r < ROUNDS; r++)
+    fastEngines.forEach((e, i) => {
+      fastCpu[i] += cpu(() => {
+        for (let s = 0; s < FAST_STEPS; s++) e.step(batches[s % batches.length], 0, run.train.lr);
+      }).cpu;
+    });
+  for (const e of fastEngines) e.dispose();
+  const fastMs = fastCpu.map((c) => (c / (ROUNDS * FAST_STEPS)) * 1000);
+  console.log(
+    `\n## fast engine: one training step, batch ${run.train.batchSize}, mean of ${ROUNDS} × ${FAST_STEPS} ` +
+      '(interleaved rounds, CPU ms), same run\n',
+  );
+  console.log(
+    formatTable(
+      ['step', 'ms', '× plain fast'],
+      fastConds.map((c, i) => [c.name, fmt(fastMs[i]), (fastMs[i] / fastMs[0]).toFixed(2)]),
+    ),
+  );
+
   const conds: Array<{ name: string; engine: 'fast' | 'tfjs'; clamps: ClampSpec[] }> = [
     { name: 'plain step (fast engine)', engine: 'fast', clamps: base },
     { name: 'plain step (TF.js)', engine: 'tfjs', clamps: base },
-    ...[
-      'path-patch:L1H1>L2H3,input=k,with=zero',
-      'path-patch:L1H1>L2H3,input=k,with=corrupt,corruption=prev-token',
-      'stop-gradient:L1H1>L2H3,input=k',
-    ].map((s) => ({
+    ...[K_CUT, 'path-patch:L1H1>L2H3,input=k,with=corrupt,corruption=prev-token', STOP].map((s) => ({
       name: `${s} (TF.js)`,
       engine: 'tfjs' as const,
-      clamps: normalizeClamps([...base, parseClampFlag(s, run.model)], run.model),
+      clamps: withClamps([s]),
     })),
   ];
   const times: number[] = [];
@@ -137,7 +186,7 @@ async function main(): Promise<void> {
     );
     e.dispose();
   }
-  console.log(`\n## one training step, batch ${run.train.batchSize}, mean of ${STEPS} (CPU ms), same run\n`);
+  console.log(`\n## one training step on each engine, batch ${run.train.batchSize}, mean of ${STEPS} (CPU ms)\n`);
   console.log(
     formatTable(
       ['step', 'ms', '× plain TF.js', '× plain fast'],

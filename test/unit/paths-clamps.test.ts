@@ -253,15 +253,18 @@ test('path-patch: gradients equal central finite differences of its own forward 
   }
 });
 
-test('path clamps train on the TensorFlow.js engine (the registry says so); bad edges are one line, exit 2, no run folder', () => {
-  for (const t of ['path-patch:L1H2>L2H3,input=k,with=corrupt,corruption=prev-token', 'stop-gradient:L1H2>L2H3']) {
-    assert.match(
-      fastTrainingUnsupported({ depth: 2, numHeads: 8, contextLen: 2 }, [
-        parseClampFlag(t, { depth: 2, numHeads: 8, contextLen: 2 }),
-      ]) ?? '',
-      /clamp reads passes of the model, which only the TensorFlow.js engine runs/,
-    );
-  }
+test('the registry: path clamps on the fast engine, with layer1 / copy on TF.js; bad edges are one line, exit 2, no run folder', () => {
+  const m = { depth: 2, numHeads: 8, contextLen: 2 },
+    why = (...t: string[]) =>
+      fastTrainingUnsupported(
+        m,
+        t.map((x) => parseClampFlag(x, m)),
+      );
+  assert.equal(why('path-patch:L1H2>L2H3,input=k,with=zero', 'stop-gradient:L1H2>L2H3', 'ablate:L2H1'), null);
+  assert.equal(why('path-patch:L1H2>L2H3,input=v,with=mean'), null);
+  assert.equal(why('path-patch:L1H2>L2H3,input=k,with=corrupt,corruption=prev-token'), null);
+  assert.match(why('stop-gradient:L1H2>L2H3', 'layer1') ?? '', /stop-gradient clamp with the layer1 clamp runs on/);
+  assert.match(why('path-patch:L1H2>L2H0', 'copy:L2H3') ?? '', /path-patch clamp with the copy clamp runs on/);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'il-paths-cli-')),
     out = path.join(dir, 'runs');
   const built = path.join(ROOT, 'out', 'cli.js');

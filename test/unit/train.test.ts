@@ -17,6 +17,12 @@ import { readCheckpoint, encodeCheckpoint, decodeCheckpoint } from '../../src/en
 import { initParams } from '../../src/engine/model/params';
 import { DEFAULT_MODEL_CONFIG } from '../../src/engine/model/config';
 import type { FromChildMessage, MetricsRecord } from '../../src/shared/protocol';
+import { loadTaskData } from '../../src/engine/data';
+import { createEngine } from '../../src/engine/train/engines';
+import { evaluate } from '../../src/engine/train/evaluate';
+import { Forward } from '../../src/engine/forward';
+import { hostBatch } from '../../src/engine/model/hostBatch';
+import { classificationMetrics } from '../../src/engine/measures/classification';
 
 before(async () => {
   await initBackend('cpu');
@@ -406,12 +412,6 @@ for (const [name, clamps] of [
 }
 
 test('evaluation: the logits-only sets in one batched pass equal each set alone on TF.js (every Fig 5b kind)', async () => {
-  const { loadTaskData } = await import('../../src/engine/data');
-  const { createEngine } = await import('../../src/engine/train/engines');
-  const { evaluate } = await import('../../src/engine/train/evaluate');
-  const { Forward } = await import('../../src/engine/forward');
-  const { hostBatch } = await import('../../src/engine/model/hostBatch');
-  const { classificationMetrics } = await import('../../src/engine/measures/classification');
   const cfg = tinyRun();
   const task = await loadTaskData(cfg.data);
   const sets = task.evalSets(cfg.train.evalSeed);

@@ -69,7 +69,11 @@ const edgeText = (e: PathEdge) => `${e.sender}→${e.receiver}.${e.input.toUpper
 const writesInput = (e: PathEdge, c: ModelShape) => [
   inputSite(e.input, parseHead(e.receiver, c.depth, c.numHeads).layer),
 ];
-const TFJS_ONLY = { no: 'reads passes of the model' } as const;
+
+/** The sites the fast engine's folded path clamps recompute (another clamp's override of one cannot be folded). */
+export function pathFoldReads(s: PathEdge, c: ModelShape): string[] {
+  return [site.lnNormalized(parseHead(s.receiver, c.depth, c.numHeads).layer)];
+}
 
 export const PATH_PATCH_DEF: KindDef<'path-patch', PathPatchBody> = {
   kind: 'path-patch',
@@ -107,9 +111,9 @@ export const PATH_PATCH_DEF: KindDef<'path-patch', PathPatchBody> = {
   describe: (s) => `path-patch ${edgeText(s)} (${s.with === 'corrupt' ? `corrupted: ${s.corruption}` : s.with})`,
   writes: writesInput,
   application: 'pass',
-  batchFree: false,
-  fastTraining: () => TFJS_ONLY,
-  fastForward: () => TFJS_ONLY,
+  batchFree: true, // no host overrides: the fast model folds it, the TF.js engine runs it as passes
+  fastTraining: () => 'folded', // fast/pathFold.ts (a corruption's pass runs first, blocks 0 … sender)
+  fastForward: () => 'folded',
 };
 
 export const STOP_GRADIENT_DEF: KindDef<'stop-gradient', StopGradientBody> = {
@@ -129,6 +133,6 @@ export const STOP_GRADIENT_DEF: KindDef<'stop-gradient', StopGradientBody> = {
   writes: writesInput,
   application: 'pass',
   batchFree: true,
-  fastTraining: () => TFJS_ONLY,
-  fastForward: () => TFJS_ONLY,
+  fastTraining: () => 'folded',
+  fastForward: () => 'folded',
 };

@@ -5,6 +5,7 @@
  */
 import { CLAMP_ORDER, ClampSpec, defOf, layer1FoldReads } from './kinds';
 import type { FastSupport, ModelShape } from './kindDef';
+import { pathFoldReads } from './pathKinds';
 
 function refusal(
   c: ModelShape,
@@ -37,6 +38,23 @@ function refusal(
     );
     if (clash.length)
       return `the ${[...new Set(clash.map((s) => s.kind))].join(', ')} clamp with the layer1 clamp runs on the TensorFlow.js engine only`;
+  }
+  // The folded path clamps edit the residual the last passes read: not with layer1 / copy, nor an override
+  // of what they recompute.
+  const paths = clamps.filter((s) => s.kind === 'path-patch' || s.kind === 'stop-gradient');
+  if (paths.length) {
+    const reads = new Set(paths.flatMap((s) => pathFoldReads(s as Parameters<typeof pathFoldReads>[0], c)));
+    const clash = clamps.filter(
+      (s) =>
+        s.kind === 'layer1' ||
+        s.kind === 'copy' ||
+        defOf(s)
+          .writes(s, c)
+          .some((w) => reads.has(w)),
+    );
+    const kinds = [...new Set(paths.map((s) => s.kind))].join(', ');
+    if (clash.length)
+      return `the ${kinds} clamp with the ${[...new Set(clash.map((s) => s.kind))].join(', ')} clamp runs on the TensorFlow.js engine only`;
   }
   return null;
 }

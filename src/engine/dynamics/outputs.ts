@@ -14,8 +14,8 @@ import { HostOverride } from '../model/hostOverride';
 import { TfWeights, batchTensors, sliceBatch } from '../model/tfModel';
 import { clampedForward, hostOverrides } from '../clamps/apply';
 import { ClampSpec } from '../clamps/spec';
-import { parseHead } from '../clamps/heads';
 import { FastModel, fastBatch } from '../fast';
+import { FoldedClampOptions, foldedClampOptions } from '../fast/foldedClamps';
 import { gatherExemplars } from '../data';
 import { subsampleIndices, takeRows } from '../measures/dense';
 import { chooseEngine, EngineChoice } from '../llc/transformerTarget';
@@ -48,8 +48,8 @@ export function outputSize(c: ModelConfig, n: number, o: OutputOptions): { logit
 export class OutputModel {
   readonly engine: EngineChoice;
   private readonly fast: FastModel | null;
-  private readonly layer1: boolean;
-  private readonly copyHead: number | undefined;
+  /** The folded clamps (layer1, copy, path clamps) as the fast model's options. */
+  private readonly folded: FoldedClampOptions;
   private readonly ovCache = new Map<number, Map<string, HostOverride>>();
   constructor(
     private readonly c: ModelConfig,
@@ -59,9 +59,7 @@ export class OutputModel {
   ) {
     this.engine = chooseEngine(c, clamps);
     this.fast = this.engine.engine === 'fast' ? new FastModel(c) : null;
-    this.layer1 = clamps.some((s) => s.kind === 'layer1');
-    const cp = clamps.find((s) => s.kind === 'copy');
-    this.copyHead = cp && cp.kind === 'copy' ? parseHead(cp.head, c.depth, c.numHeads).head : undefined;
+    this.folded = foldedClampOptions(c, clamps);
   }
 
   outputs(params: Params, probe: Batch, o: OutputOptions): Float32Array {
@@ -101,18 +99,20 @@ export class OutputModel {
     const fb = fastBatch(this.task.bank, b, m);
     const ov = this.overrides(b);
     let logits: Float32Array | null = null;
-    let copyHead = this.copyHead;
+    let copyHead = this.folded.copyHead;
+    const layer1 = this.folded.layer1;
     if (copyHead !== undefined && ov && ov.size > 0) {
       // As the trainer's evaluation: copy logits from the clean pass, patterns from the clamped one.
-      logits = m.run(views, fb, { backward: false, layer1: this.layer1, copyHead }).logits.slice();
+      logits = m.run(views, fb, { backward: false, layer1, copyHead }).logits.slice();
       copyHead = undefined;
     }
     const r = m.run(views, fb, {
       overrides: copyHead === undefined ? ov : undefined,
       record,
       backward: false,
-      layer1: this.layer1,
+      layer1,
       copyHead,
+      paths: this.folded.paths,
     });
     return { logits: logits ?? r.logits.slice(), patterns: [...record].map((s) => r.acts.get(s)!) };
   }

@@ -39,7 +39,7 @@ import { Params, ParamSpec, paramSpecs } from '../model/params';
 import { site, siteShapes, perHeadSites } from '../model/sites';
 import { HostOverride } from '../model/hostOverride';
 import type { HostBatch } from '../model/hostBatch';
-import type { FastBatch } from './inputs';
+import type { ExemplarBatch, FastBatch } from './inputs';
 import { ropeTables } from '../model/rope';
 import { layer1FoldReads } from '../clamps/kinds';
 import { queryLoss } from '../model/queryLoss';
@@ -48,6 +48,24 @@ import { Arena, F, Geometry, Layout, at, makeLayout, refreshLayoutViews } from '
 import { gemm, gemmNT, rowMajor, rows, transposed } from './gemm';
 import { EmbeddingRows, embeddingRows } from './rows';
 import { foldCopyLogits, foldCopyScoreGradient } from './folds';
+import { Corruption, corruptionMap } from '../clamps/corruptions';
+import {
+  FastPathEdge,
+  PathBlock,
+  PathBuffers,
+  PathEnv,
+  PathPlan,
+  checkPathEdges,
+  clearSenderGrads,
+  inputBackward,
+  patchInputs,
+  patchesValues,
+  pathCorruptions,
+  pathCounts,
+  planPaths,
+  senderBackward,
+  takeInputGrads,
+} from './pathFold';
 
 function checkHostBatch(b: HostBatch, C1: number, I: number): void {
   const U = b.vectors.length / I;
@@ -96,6 +114,19 @@ export interface FastOptions {
    * `layer1` the scores are the pattern pass's (the combined clamp of §4.7). Needs two context pairs.
    */
   copyHead?: number;
+  /**
+   * The path clamps (issue 18; path-patch, stop-gradient), folded into this pass (pathFold.ts): each edge's
+   * receiver input reads LN(resid − out_sender + r), the rest of the pass clean, gradients as the reference's
+   * differentiated passes give them; a corrupted r comes from blocks 0 … sender of the corrupted batch, run
+   * first with the same overrides. Not with `layer1` or `copyHead`, nor an override of a receiver block's
+   * hook_normalized (checked).
+   */
+  paths?: readonly FastPathEdge[];
+  /**
+   * [B, C+1] ids equal exactly for items of one class, which the `class` corruption reads (the training
+   * engine passes the classes); default: HostBatch.index or ExemplarBatch.exemplarIds.
+   */
+  itemIds?: ArrayLike<number>;
 }
 
 export interface FastResult {
@@ -229,6 +260,12 @@ export class FastModel {
   private readonly layouts = new Map<number, Layout>();
   private readonly geo: Geometry;
   private readonly ablCache = new WeakMap<HostOverride, Uint8Array | null>();
+  /** The path clamps' buffers per batch size (pathFold.ts), and the corrupted passes' layouts per corruption and size. */
+  private readonly pathBufs = new Map<number, PathBuffers>();
+  private readonly corruptLayouts = new Map<string, Layout>();
+  private readonly rowMaps = new Map<Layout, number>();
+  /** A copy of the gradient block while a corrupted pass's backward writes its own share. */
+  private gradSave = 0;
   /** Forward passes whose last block ran only its unablated heads (pooledHeadRuns; tests read it). */
   readonly stats = { headRuns: 0 };
   private viewGen = -1;
@@ -617,7 +654,16 @@ export class FastModel {
     l1: boolean,
     copyHead: number | undefined,
     overrides: Map<string, HostOverride> | undefined,
+    paths: readonly FastPathEdge[] | undefined,
   ): void {
+    if (paths && paths.length) {
+      checkPathEdges(paths, this.geo);
+      if (l1 || copyHead !== undefined)
+        throw new Error('the fast path does not fold path clamps with the layer1 or perfect-copy clamp');
+      const ln = [...new Set(paths.map((e) => site.lnNormalized(e.receiverLayer)))].filter((s) => overrides?.has(s));
+      if (ln.length)
+        throw new Error(`path clamps read ${ln.join(', ')} recomputed: the fast path cannot also override it`);
+    }
     if (l1 && this.depth !== 2)
       throw new Error(`the layer1 clamp needs a two-layer model; this one has ${this.depth} layers`);
     if (l1 && overrides) {
@@ -666,12 +712,21 @@ export class FastModel {
       const y = lay.views.labels[i];
       if (!(y >= 0 && y < L)) throw new Error(`batch.labels[${i}] = ${y} is outside [0, ${L})`);
     }
-    this.checkClamps(opts.layer1 === true, opts.copyHead, opts.overrides);
-    // Overrides may allocate (first use of a site at this batch size), which may grow the memory.
+    this.checkClamps(opts.layer1 === true, opts.copyHead, opts.overrides, opts.paths);
+    // Overrides and path buffers may allocate (first use at this batch size), which may grow the memory.
     const pooledLast = this.lastBlockPooled(opts);
-    const ov = this.loadOverrides(lay, opts.overrides, pooledLast ? this.names[depth - 1].v : null);
+    const unread = pooledLast ? this.names[depth - 1].v : null;
+    const ov = this.loadOverrides(lay, opts.overrides, unread);
+    const pathBufs = opts.paths && opts.paths.length ? this.pathBuffers(B, opts.paths) : null;
+    // The corrupted passes' layouts and overrides (the reference applies every other clamp to them too).
+    const corrupt = pathCorruptions(opts.paths).map((kind) => {
+      const cl = this.corruptLayout(kind, B);
+      return { kind, cl, ov: this.loadOverrides(cl, opts.overrides, unread), rowMap: this.corruptRowMap(cl) };
+    });
+    if (corrupt.length && !this.gradSave) this.gradSave = this.arena.f32(this.paramCount);
     lay = this.layout(B);
     this.refreshViews();
+    for (const c of corrupt) refreshLayoutViews(c.cl, this.kern.memory, this.arena.gen, this.geo);
     k.set_scratch(lay.scratch);
 
     // Weight transposes for the forward GEMMs (Y = X·Wᵀ as X[rows, in] · Wᵀ[in, out]).
@@ -681,7 +736,32 @@ export class FastModel {
     }
     k.transpose(this.p['unembed.weight'], L, d, this.unT);
 
-    const p = this.plan(lay, batch, opts, ov, pooledLast);
+    const cLays = new Map(corrupt.map((c) => [c.kind, c.cl]));
+    const p = this.plan(lay, batch, opts, ov, pooledLast, pathBufs, cLays);
+    // Corrupted passes first: blocks 0 … the last sender, whose outputs the clean pass's edges read.
+    const cPlans = corrupt.map((c) => {
+      const { batch: cb, exemplarFrom } = this.corruptBatch(lay, c.cl, batch, c.kind, opts.itemIds);
+      const cp = p.paths!.corrupt.find((q) => q.kind === c.kind)!;
+      const base = this.plan(c.cl, cb, { backward: opts.backward }, c.ov, pooledLast, null, new Map());
+      // Every corrupted item is an item of this batch: its distinct exemplar rows are rows the clean pass
+      // embedded (row u ← the clean row of the item its first occurrence takes its exemplar from).
+      let sharedRows: RunPlan['sharedRows'] = null;
+      if (p.dedup && base.dedup) {
+        const map = c.rowMap,
+          rm = new Int32Array(this.kern.memory.buffer, map, base.rows.nUex);
+        for (let u = 0; u < base.rows.nUex; u++) rm[u] = lay.views.exmap[exemplarFrom[c.cl.views.uex[u]]];
+        sharedRows = { from: p, map };
+      }
+      const pc: RunPlan = {
+        ...base,
+        lastBlock: cp.lastBlock,
+        seedOnly: true,
+        sharedRows,
+        paths: { ...p.paths!, groups: [], senders: cp.senders, corrupt: [] },
+      };
+      this.forward(pc);
+      return pc;
+    });
     this.forward(p);
 
     // Cross-entropy at the query (model/queryLoss.ts), dlogits = (softmax − onehot)/B.
@@ -700,10 +780,79 @@ export class FastModel {
         : NaN;
     const result: FastResult = { loss, logits: ql, acts: p.acts, queryActs: p.queryActs };
     if (opts.backward) {
-      this.backward(p);
+      // (Both passes dedup or neither: the same overrides decide it.)
+      const shared = cPlans.length > 0 && cPlans.every((pc) => pc.sharedRows !== null);
+      this.backward(p, !shared);
+      // Each corrupted pass's backward (from its senders' gradients) writes its share; the sum is kept. With
+      // shared rows its exemplar rows' gradient joins the clean pass's before the one embedding backward.
+      for (const pc of cPlans) {
+        k.copy(this.gradBlock, this.gradSave, this.paramCount);
+        k.fill(this.gradBlock, this.paramCount, 0);
+        this.backward(pc, pc.sharedRows === null);
+        k.axpy(this.gradBlock, this.gradSave, this.paramCount, 1);
+        if (pc.sharedRows) {
+          const { nUex, nUlab } = pc.rows;
+          k.scatter_add_rows(pc.lay.dparts, pc.sharedRows.map, nUex, d, lay.dparts);
+          const dlab = at(pc.lay.dparts, nUex * d);
+          k.embed_label_bwd(pc.lay.ylist, nUlab, dlab, L, d, this.g['embed.label.weight']);
+        }
+      }
+      if (shared) this.embeddingBackward(p);
       result.grads = this.gObj;
     }
     return result;
+  }
+
+  /** The [nEx] int map of a corrupted layout's exemplar rows onto the clean pass's (see run()). */
+  private corruptRowMap(cl: Layout): number {
+    let m = this.rowMaps.get(cl);
+    if (m === undefined) {
+      m = this.arena.alloc(cl.nEx * F);
+      this.rowMaps.set(cl, m);
+    }
+    return m;
+  }
+
+  /** The layout of the `kind`-corrupted pass at batch size B (its own buffers; laid out once). */
+  private corruptLayout(kind: Corruption, B: number): Layout {
+    const key = `${kind}:${B}`;
+    let cl = this.corruptLayouts.get(key);
+    if (!cl) {
+      cl = makeLayout(this.arena, this.geo, B);
+      this.corruptLayouts.set(key, cl);
+    }
+    return cl;
+  }
+
+  /** The corrupted batch (clamps/corruptions.ts) in the corrupted layout's input buffers. */
+  private corruptBatch(
+    lay: Layout,
+    cl: Layout,
+    batch: FastBatch,
+    kind: Corruption,
+    itemIds: ArrayLike<number> | undefined,
+  ): { batch: FastBatch; exemplarFrom: Int32Array } {
+    const B = lay.B,
+      n = B * (this.C + 1),
+      I = this.I;
+    if (this.C !== 2) throw new Error('corruptions are defined for 2 context pairs (5 tokens)');
+    const host = 'vectors' in batch ? batch : null;
+    const ids = itemIds ?? (host ? host.index : (batch as ExemplarBatch).exemplarIds);
+    const m = corruptionMap(kind, B, lay.views.labels, ids);
+    const labels = cl.views.labels;
+    for (let i = 0; i < n; i++) labels[i] = lay.views.labels[m.labelFrom[i]];
+    const from = m.exemplarFrom;
+    if (host)
+      return {
+        batch: { size: B, labels, vectors: host.vectors, index: Int32Array.from(from, (r) => host.index[r]) },
+        exemplarFrom: from,
+      };
+    const X = cl.views.X,
+      X0 = lay.views.X,
+      ex = (batch as ExemplarBatch).exemplarIds;
+    for (let i = 0; i < n; i++) X.set(X0.subarray(m.exemplarFrom[i] * I, (m.exemplarFrom[i] + 1) * I), i * I);
+    const exemplarIds = ex ? Int32Array.from(from, (r) => ex[r]) : undefined;
+    return { batch: { size: B, exemplars: X, labels, exemplarIds }, exemplarFrom: from };
   }
 
   /** Every decision of this call, made once: the forward and the backward pass both read it. */
@@ -717,6 +866,7 @@ export class FastModel {
       v = this.names[this.depth - 1].v;
     if (rec === true || (rec !== false && (rec.has(v) || [...this.truncSites].some((s) => rec.has(s))))) return false;
     if (opts.recordQuery?.has(v) || opts.layer1 === true) return false;
+    if (patchesValues(opts.paths, this.depth - 1)) return false; // a path clamp on these values reads them per position
     // A one-block model's only block is the rows-mode layer 0 unless a per-token override forces tokens.
     if (this.depth === 1 && !this.layer0Sites.some((s) => opts.overrides?.has(s))) return false;
     const o = opts.overrides?.get(v);
@@ -733,6 +883,8 @@ export class FastModel {
       f = pre.vAbl,
       nm = this.names[depth - 1];
     if (opts.backward || !pooled || !f || opts.copyHead !== undefined) return null;
+    // A path clamp into this block patches its qkv columns, which the head runs do not form.
+    if (opts.paths?.some((e) => e.receiverLayer === depth - 1)) return null;
     for (let bh = H; bh < f.length; bh++) if (f[bh] !== f[bh % H]) return null; // the same heads in every sequence
     if (!f.subarray(0, H).some((x) => x === 1)) return null;
     for (const s of [nm.q, nm.k, nm.rotQ, nm.rotK, nm.scores, nm.pattern, nm.z])
@@ -752,6 +904,8 @@ export class FastModel {
     opts: FastOptions,
     ov: Map<string, HostOverride> | null,
     pooledLast: boolean,
+    pathBufs: PathBuffers | null,
+    corruptLays: ReadonlyMap<Corruption, Layout>,
   ): RunPlan {
     const { T, H, depth } = this,
       B = lay.B;
@@ -823,6 +977,63 @@ export class FastModel {
       copyHeadOnly: copyOnly && !opts.backward && base.recordQuery === null && !layers[depth - 1].byRows,
       rows: embedding,
       layers,
+      paths: pathBufs && opts.paths ? planPaths(opts.paths, this.geo, pathBufs) : null,
+      corruptLays,
+      lastBlock: depth - 1,
+      seedOnly: false,
+      sharedRows: null,
+    };
+  }
+
+  /** The path clamps' buffers for batch size B, enough for these edges (allocated once, then reused). */
+  private pathBuffers(B: number, edges: readonly FastPathEdge[]): PathBuffers {
+    const N = B * this.T,
+      d = this.d,
+      need = pathCounts(edges);
+    let b = this.pathBufs.get(B);
+    if (!b) {
+      b = {
+        groups: [],
+        senders: [],
+        corruptSenders: [],
+        out: this.arena.f32(N * d),
+        dln: this.arena.f32(N * d),
+        g: this.arena.f32(N * d),
+      };
+      this.pathBufs.set(B, b);
+    }
+    while (b.groups.length < need.groups)
+      b.groups.push({
+        x: this.arena.f32(N * d),
+        ln: this.arena.f32(N * d),
+        stats: this.arena.f32(2 * N),
+        dx: this.arena.f32(N * this.D),
+      });
+    while (b.senders.length < need.senders) b.senders.push(this.arena.f32(N * d));
+    while (b.corruptSenders.length < need.corrupt) b.corruptSenders.push(this.arena.f32(N * d));
+    return b;
+  }
+
+  private pathEnv(p: RunPlan): PathEnv {
+    return { k: this.k, view: (ptr, n) => this.f32(ptr, n), g: this.geo, B: p.B, eps: this.config.lnEps };
+  }
+
+  /** Block l's buffers and weights as the path folds read them. */
+  private pathBlock(p: RunPlan, l: number): PathBlock {
+    const bf = p.lay.layers[l],
+      lp = this.lp[l];
+    return {
+      x: p.layers[l].x,
+      ln: bf.ln,
+      stats: bf.stats,
+      qkv: bf.qkv,
+      merged: bf.merged,
+      qkvT: this.qkvT[l],
+      projT: this.projT[l],
+      qkvW: lp.qkv,
+      projW: lp.proj,
+      lnW: lp.lnW,
+      lnB: lp.lnB,
     };
   }
 
@@ -839,15 +1050,19 @@ export class FastModel {
     // ---- embeddings: parts = [exemplar rows; label rows] (each distinct row once under dedup) ----
     const partsLab = at(lay.parts, nUex * d);
     // parts[0:nUex] = Xsrc · W_exᵀ + b_ex                                  [nUex, d]
-    gemmNT(k, {
-      M: nUex,
-      N: d,
-      K: I,
-      A: rowMajor(Xsrc, I),
-      B: rowMajor(w['embed.exemplar.weight'], I),
-      C: rowMajor(lay.parts, d),
-    });
-    k.add_bias(lay.parts, d, w['embed.exemplar.bias'], nUex, d);
+    if (p.sharedRows)
+      k.gather_rows(p.sharedRows.from.lay.parts, p.sharedRows.map, nUex, d, lay.parts); // rows the clean pass embedded
+    else {
+      gemmNT(k, {
+        M: nUex,
+        N: d,
+        K: I,
+        A: rowMajor(Xsrc, I),
+        B: rowMajor(w['embed.exemplar.weight'], I),
+        C: rowMajor(lay.parts, d),
+      });
+      k.add_bias(lay.parts, d, w['embed.exemplar.bias'], nUex, d);
+    }
     // parts[nUex:] = W_lab[:, y]                                            [nUlab, d]
     k.embed_label(lay.ylist, nUlab, w['embed.label.weight'], L, d, partsLab);
     if (p.dedup) {
@@ -869,7 +1084,7 @@ export class FastModel {
 
     // ---- blocks ----
     const scale = 1 / Math.sqrt(D);
-    for (let l = 0; l < depth; l++) {
+    for (let l = 0; l <= p.lastBlock; l++) {
       const nm = this.names[l],
         bf = lay.layers[l],
         lp = this.lp[l],
@@ -926,6 +1141,15 @@ export class FastModel {
           });
         }
       }
+      // Path clamps: a receiver's q, k or v columns from LN(resid − out_sender + r) (pathFold.ts).
+      if (p.paths)
+        patchInputs(
+          this.pathEnv(p),
+          p.paths,
+          l,
+          (j) => this.pathBlock(p, j),
+          (kind, j) => p.corruptLays.get(kind)!.layers[j].merged,
+        );
       // Feature index of qkv = which·d + head·D + dim → q, k, v [B, H, T, D]
       // q, k [B, H, T, D] then RoPE → rot_q, rot_k (one fused pass unless q / k is overridden in between).
       this.headsRope(p, bf.qkv, 0, pl.qkMap, bf.q, bf.rq, t0, nm.q, nm.rotQ);
@@ -983,6 +1207,7 @@ export class FastModel {
       this.hook(p, nm.residPost, p.layer1 && l === 0 ? lay.embed : bf.rp, N * d); // (layer1: replaced by E)
     }
 
+    if (p.lastBlock < depth - 1) return; // a corrupted pass: blocks 0 … the last sender only
     // ---- final LayerNorm, unembedding ----
     if (!p.copyOnly) {
       const tF = p.full ? 0 : T - 1;
@@ -1149,14 +1374,17 @@ export class FastModel {
       }
   }
 
-  /** The backward pass from dlogits (lay.dlog, written by the loss), into the model's gradient buffers. */
-  private backward(p: RunPlan): void {
-    const { k, T, d, H, D, L, I, depth, g } = this,
+  /**
+   * The backward pass from dlogits (lay.dlog, written by the loss), into the model's gradient buffers; the
+   * embeddings' part unless `embeddings` is false (run() then adds corrupted passes' rows first).
+   */
+  private backward(p: RunPlan, embeddings = true): void {
+    const { k, T, d, H, D, L, depth, g } = this,
       w = this.p,
       lay = p.lay,
       { B, N, BH } = p,
       tq = T - 1;
-    const { nUex, nUlab, Xsrc } = p.rows;
+    const { nUex, nUlab } = p.rows;
     const scale = 1 / Math.sqrt(D);
     // Accumulated gradients start at zero; the GEMM-written ones are overwritten.
     k.fill(g['embed.label.weight'], d * L, 0);
@@ -1168,7 +1396,10 @@ export class FastModel {
     k.fill(g['ln_final.bias'], d, 0);
 
     k.fill(lay.dh, N * d, 0);
-    if (p.copyHead >= 0) {
+    if (p.paths && !p.seedOnly) clearSenderGrads(this.pathEnv(p), p.paths);
+    if (p.seedOnly) {
+      // A corrupted pass: its only gradient is its senders' (+Σ g′), added in their block below.
+    } else if (p.copyHead >= 0) {
       // The copy logits replace the unembedding's: nothing after the copied scores gets gradient.
       k.fill(g['unembed.weight'], L * d, 0);
       k.fill(g['unembed.bias'], L, 0);
@@ -1212,7 +1443,7 @@ export class FastModel {
     }
 
     // ---- blocks, last to first; dh = gradient of the block's (hooked) output ----
-    for (let l = depth - 1; l >= 0; l--) {
+    for (let l = p.lastBlock; l >= 0; l--) {
       const nm = this.names[l],
         bf = lay.layers[l],
         lp = this.lp[l],
@@ -1255,6 +1486,8 @@ export class FastModel {
           B: rowMajor(lp.proj, d),
           C: rowMajor(at(lay.dmerged, t0 * d), rs),
         }); // dmerged = dao·W_proj
+        // A path clamp's sender: its output's extra gradient −g′ along the edge (pathFold.ts).
+        if (p.paths) senderBackward(this.pathEnv(p), p.paths, l, this.pathBlock(p, l), lay.dmerged, lgr.proj);
         k.to_heads(lay.dmerged, d, 0, 0, lay.dz, B, T, t0, H, D); // dz [B, H, T, D]
         this.block(p, nm.z, lay.dz, BH * T * D);
         const patt = this.has(p, nm.pattern) ? bf.patt : bf.pc;
@@ -1316,6 +1549,8 @@ export class FastModel {
         this.ropeFromHeads(p, lay.drq, 0, 0, t0, nm.q, 0);
         this.ropeFromHeads(p, lay.drk, d, 0, 0, nm.k, 0);
         if (!pooled && !cp) k.from_heads(lay.dv, lay.dqkv, 3 * d, 2 * d, 0, B, T, 0, H, D, 0);
+        // Path clamps: a receiver input's gradient leaves the clean LN's (pathFold.ts).
+        if (p.paths) takeInputGrads(this.pathEnv(p), p.paths, l, lay.dqkv, t0);
         if (cp && t0 === 0)
           throw new Error('internal: the copy head is in the last block, which runs from the query row');
         if (t0 === 0) {
@@ -1371,6 +1606,10 @@ export class FastModel {
         this.block(p, nm.ln, lay.dln, N * d);
         // dh (residual) += LN backward → gradient of the block input
         k.ln_bwd(pl.x, lay.dln, bf.stats, lp.lnW, lay.dh, lgr.lnW, lgr.lnB, B, T, 0, d, 1);
+        if (p.paths) {
+          const gr = { qkv: lgr.qkv, lnW: lgr.lnW, lnB: lgr.lnB, dh: lay.dh };
+          inputBackward(this.pathEnv(p), p.paths, l, this.pathBlock(p, l), gr, t0);
+        }
         this.block(p, nm.residPre, lay.dh, N * d);
         if (l === 0) {
           this.block(p, site.embed, lay.dh, N * d);
@@ -1380,6 +1619,14 @@ export class FastModel {
       }
     }
 
+    if (embeddings) this.embeddingBackward(p);
+  }
+
+  /** The embeddings' gradients from lay.dparts (the distinct rows' gradient). */
+  private embeddingBackward(p: RunPlan): void {
+    const { k, d, L, I, g } = this,
+      lay = p.lay;
+    const { nUex, nUlab, Xsrc } = p.rows;
     // ---- embeddings ----
     if (!p.dedup) {
       this.block(p, site.embedExemplar, lay.dparts, lay.nEx * d);
@@ -1424,6 +1671,15 @@ interface RunPlan {
   readonly copyHeadOnly: boolean;
   readonly rows: EmbeddingRows;
   readonly layers: readonly LayerPlan[];
+  /** The folded path clamps (pathFold.ts), or null; the corrupted passes' layouts they read. */
+  readonly paths: PathPlan | null;
+  readonly corruptLays: ReadonlyMap<Corruption, Layout>;
+  /** The last block run: depth − 1, or a corrupted pass's last sender block (no final LN, no logits). */
+  readonly lastBlock: number;
+  /** A corrupted pass's backward: from its senders' gradients only (no loss gradient). */
+  readonly seedOnly: boolean;
+  /** A corrupted pass's exemplar rows: gathered from the clean pass's (`map`: [nUex] its rows), not embedded. */
+  readonly sharedRows: { readonly from: RunPlan; readonly map: number } | null;
   readonly acts: Map<string, Float32Array>;
   readonly queryActs: Map<string, Float32Array>;
 }

@@ -23,6 +23,7 @@ import { headsByLayer, parseHead } from '../clamps/heads';
 import { hostOverrides } from '../clamps/apply';
 import { copyLogitsOverride } from '../clamps/copy';
 import { FastModel } from '../fast/model';
+import { foldedClampOptions } from '../fast/foldedClamps';
 
 export interface FastForwardResult {
   /** [B, L] query logits (a copy). */
@@ -150,6 +151,7 @@ export function fastClampedForward(
     backward: false,
     loss: false,
     layer1,
+    paths: foldedClampOptions(c, ordered).paths, // the path clamps, folded into this pass
     overrides: overrides.size ? overrides : undefined,
     ...rec,
   });

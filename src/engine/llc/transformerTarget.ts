@@ -27,6 +27,7 @@ import { formatHead, parseHead } from '../clamps/heads';
 import { fastUnsupported } from '../train/engines';
 import { FastModel, fastBatch } from '../fast';
 import type { ModelInternals } from '../fast/model';
+import { FoldedClampOptions, foldedClampOptions } from '../fast/foldedClamps';
 import { gatherExemplars } from '../data';
 import { Rng } from '../data/rng';
 import { Ranges, SgldKernel } from './kernel';
@@ -197,7 +198,7 @@ abstract class BaseTarget {
 /** Forward and backward on the fast engine. */
 class FastTarget extends BaseTarget implements SgldTarget<Batch> {
   private readonly model: FastModel;
-  private readonly layer1: boolean;
+  private readonly folded: FoldedClampOptions;
   private readonly copyHead: number | undefined;
   private readonly needsExemplars: boolean;
   private ovCache: Map<string, HostOverride> | null = null;
@@ -207,14 +208,8 @@ class FastTarget extends BaseTarget implements SgldTarget<Batch> {
     super(o, engine);
     this.model = new FastModel(o.config);
     this.mem = this.model.internals();
-    let layer1 = false,
-      copyHead: number | undefined;
-    for (const s of o.clamps) {
-      if (s.kind === 'layer1') layer1 = true;
-      else if (s.kind === 'copy') copyHead = parseHead(s.head, o.config.depth, o.config.numHeads).head;
-    }
-    this.layer1 = layer1;
-    this.copyHead = copyHead;
+    this.folded = foldedClampOptions(o.config, o.clamps, o.sequences); // as the TF.js target, at o.sequences
+    this.copyHead = this.folded.copyHead;
     this.needsExemplars = o.clamps.some((s) => s.kind === 'match');
     // Lay the batch size out once, so the parameter views never move afterwards.
     this.model.batchViews(o.batchSize);
@@ -266,8 +261,7 @@ class FastTarget extends BaseTarget implements SgldTarget<Batch> {
     const r = this.model.run(this.model.paramViews(), fastBatch(this.o.task.bank, batch, this.model), {
       overrides: this.overrides(batch),
       backward: grad !== null,
-      layer1: this.layer1,
-      copyHead: this.copyHead,
+      ...this.folded,
     });
     if (grad && !own && r.grads)
       for (const q of this.split(ranges)) grad.set(r.grads[q.name].subarray(q.a - q.base, q.b - q.base), q.a);

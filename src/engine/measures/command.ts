@@ -5,7 +5,7 @@
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { initBackend, BackendPreference } from '../model/tf';
+import { BACKENDS, initBackend, BackendPreference } from '../model/tf';
 import { RunDir } from '../io';
 import type { CliProgress, MetricsRecord } from '../../shared/protocol';
 import { describeClamp } from '../clamps/spec';
@@ -15,7 +15,8 @@ import { learningTime } from './learningTime';
 import { MeasureName, parseMeasureNames } from './names';
 import { cachedUnit, computeUnit, unitKey, unitOf } from './units';
 import type { ConfigEvaluator } from './influence';
-import type { PoolExecutor } from './overTraining';
+import { PoolExecutor, measureWorkerEntry } from './overTraining';
+import { formatTable } from './table';
 
 export { MEASURE_NAMES, DEFAULT_MEASURES, MEASURE_HELP, parseMeasureNames } from './names';
 export type { MeasureName } from './names';
@@ -55,25 +56,12 @@ export interface MeasureArgs {
  */
 export const SPLIT_FROM_SEQUENCES = 10_000;
 
-export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'];
-
 // ------------------------------------------------------------------------------------------ printing
 
 const f4 = (x: number | null | undefined) =>
   x === null || x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(4);
 const signed = (x: number | null | undefined) =>
   x === null || x === undefined || !Number.isFinite(x) ? '—' : (x >= 0 ? '+' : '') + x.toFixed(3);
-
-export function formatTable(headers: string[], rows: Array<Array<string | number>>): string {
-  const cells = [headers, ...rows.map((r) => r.map(String))];
-  const w = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
-  const line = (r: string[]) =>
-    r
-      .map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i])))
-      .join('  ')
-      .trimEnd();
-  return [line(cells[0]), w.map((n) => '-'.repeat(n)).join('  '), ...cells.slice(1).map(line)].join('\n');
-}
 
 function matrix(title: string, rows: string[], cols: string[], m: number[][], fmt: (x: number) => string): string {
   return `${title}\n${formatTable(
@@ -306,7 +294,6 @@ export async function measureCommand(argv: MeasureArgs, out: (line: string) => v
     const n = argv.workers ?? (c.batch.size >= SPLIT_FROM_SEQUENCES ? os.availableParallelism() : 1);
     if (n <= 1) return undefined;
     if (!pool) {
-      const { PoolExecutor, measureWorkerEntry } = await import('./overTraining');
       const init = {
         type: 'init',
         runDir: rd.path,

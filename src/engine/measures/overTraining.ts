@@ -17,7 +17,7 @@ import { fork, ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { initBackend, BackendPreference } from '../model/tf';
+import { BACKENDS, initBackend, BackendPreference } from '../model/tf';
 import { CheckpointRef, RunDir, liveRunStatus, removeStaleTemps } from '../io';
 import { TaskData, loadTaskData } from '../data';
 import { readCheckpoint } from '../model/checkpoint';
@@ -38,7 +38,7 @@ import { KeyInfo, UnitName, UnitOptions, cachedUnit, computeUnit, unitKey, unitO
 import { SeriesEntry, SeriesFile, writeSeries } from './series';
 import { MeasureProgress, ProgressMode, formatDuration } from './progress';
 import { cachePath } from './cache';
-import { BACKENDS, formatTable } from './command';
+import { formatTable } from './table';
 
 // ------------------------------------------------------------------------------------------ choosing
 

@@ -14,6 +14,8 @@ export { tf };
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 export type BackendPreference = 'auto' | BackendName;
+/** Every accepted `--backend` value. */
+export const BACKENDS: readonly string[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
 
 export interface BackendInfo {
   name: BackendName;

@@ -2,8 +2,9 @@
  * The two ways a training step can run. `tfjs`: the TensorFlow.js reference model (every clamp, every
  * backend). `fast`: the hand-written WebAssembly forward/backward (src/engine/fast), used automatically
  * when the model and every clamp of the run are supported — attention-only models with the constant
- * clamps (ablation, previous-token / induction / match patterns, disallow, silence, ablate-embedding) and
- * the layer-1 and perfect-copy clamps, whose passes the fast model folds into one (see FastOptions).
+ * clamps (ablation, previous-token / induction / match patterns, disallow, silence, ablate-embedding), the
+ * layer-1 and perfect-copy clamps and the path clamps, whose passes the fast model folds into one (see
+ * FastOptions, fast/foldedClamps.ts).
  * Both give the same numbers within float32 rounding (test/unit/fast.test.ts); the run records which ran.
  */
 import { tf, initBackend, BackendInfo, BackendName, BackendPreference } from '../model/tf';
@@ -16,10 +17,10 @@ import { HostOverride } from '../model/hostOverride';
 import { clampedForward, hostOverrides } from '../clamps/apply';
 import { batchFree, fastTrainingUnsupported } from '../clamps/support';
 import { ClampSpec, isActive } from '../clamps/spec';
-import { parseHead } from '../clamps/heads';
 import { adamInit, adamStep, AdamState, DEFAULT_ADAM } from './adam';
 import { EvalForward } from './evaluate';
 import { FastModel, FastAdam, fastBatch, unsupportedReason } from '../fast';
+import { FoldedClampOptions, foldedClampOptions } from '../fast/foldedClamps';
 import { Forward, EngineName, EnginePreference } from '../forward';
 import { HostBatch, hostBatch } from '../model/hostBatch';
 import { gatherExemplars } from '../data';
@@ -179,15 +180,8 @@ class FastEngine implements TrainEngine {
     return o;
   }
   /** The multi-pass clamps active at `sequences`, as the fast model's options. */
-  private passes(sequences: number): { layer1: boolean; copyHead?: number } {
-    let layer1 = false,
-      copyHead: number | undefined;
-    for (const s of this.clamps)
-      if (isActive(s, sequences)) {
-        if (s.kind === 'layer1') layer1 = true;
-        else if (s.kind === 'copy') copyHead = parseHead(s.head, this.c.depth, this.c.numHeads).head;
-      }
-    return { layer1, copyHead };
+  private passes(sequences: number): FoldedClampOptions {
+    return foldedClampOptions(this.c, this.clamps, sequences);
   }
   step(batch: Batch, sequences: number, lr: number): number {
     const mp = this.passes(sequences);
@@ -197,6 +191,7 @@ class FastEngine implements TrainEngine {
       overrides,
       backward: true,
       ...mp,
+      itemIds: mp.paths ? batch.classes : undefined, // the class corruption tells classes apart, as on TF.js
     });
     this.adam.step({ ...DEFAULT_ADAM, lr });
     return r.loss;

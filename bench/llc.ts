@@ -3,9 +3,10 @@
  * the same run (ratios, not absolute times, carry over between machines).
  *
  *   1. LLC, 10 chains × 100 draws, minibatch 32, one checkpoint, one core (this thread), against the same
- *      number of bare forward + backward passes of the fast engine (the floor: what SGLD adds to it), and
- *      against the same SGLD with the noise drawn in JavaScript (Rng.normal, Box–Muller) instead of the
- *      WebAssembly ziggurat.
+ *      number of bare forward + backward passes of the fast engine (the floor: what SGLD adds to it),
+ *      against the same SGLD with w and ∇L copied between the model's memory and a kernel of its own every
+ *      step (the path before the kernel moved into the model's memory), and against the same SGLD with the
+ *      noise drawn in JavaScript (Rng.normal, Box–Muller) instead of the WebAssembly ziggurat.
  *   2. per-head LLC for all 16 heads (same setting) on two worker threads, against one.
  *   3. essential dynamics over 100 checkpoints with a 1,024-sequence probe set (logits), and with the 16
  *      query-row patterns too.
@@ -75,14 +76,20 @@ async function main(): Promise<void> {
   const bare = () => {
     for (let i = 0; i < steps; i++) model.run(pv, fastBatch(task.bank, batches[i % 64], model), { backward: true });
   };
-  /** The same target with the noise drawn in JavaScript on top (to price the WebAssembly noise). */
-  const jsNoise: SgldTarget = {
-    ...target,
+  /** The same target without hostKernel: its own kernel memory, w copied in and ∇L copied out per step. */
+  const copying: SgldTarget = {
     size: target.size,
     batchSize: 32,
+    divergenceLoss: (l) => target.divergenceLoss!(l),
     drawBatch: (r) => target.drawBatch(r),
     load: (w) => target.load(w),
     update: (w, rg) => target.update(w, rg),
+    evaluate: (b, g, rg) => target.evaluate(b as never, g, rg),
+  };
+  /** The same target with the noise drawn in JavaScript on top (to price the WebAssembly noise). */
+  const jsNoise: SgldTarget = {
+    ...copying,
+    hostKernel: () => target.hostKernel!(),
     evaluate: (b, g, rg) => {
       const r = new Rng(1, 2),
         n = target.size;
@@ -100,7 +107,7 @@ async function main(): Promise<void> {
   const kernelSteps = () => {
     for (let i = 0; i < steps; i++) kernel.step(o.epsilon, defaultNbeta(32), o.gamma, i > 0);
   };
-  const t: Record<string, number[]> = { bare: [], llc: [], js: [], kernel: [] };
+  const t: Record<string, number[]> = { bare: [], llc: [], copy: [], js: [], kernel: [] };
   let last = estimateLlc(target, w0, o);
   for (let r = 0; r < reps; r++) {
     let t0 = performance.now();
@@ -110,6 +117,9 @@ async function main(): Promise<void> {
     last = estimateLlc(target, w0, o);
     t.llc.push((performance.now() - t0) / 1000);
     t0 = performance.now();
+    estimateLlc(copying, w0, o);
+    t.copy.push((performance.now() - t0) / 1000);
+    t0 = performance.now();
     estimateLlc(jsNoise, w0, o);
     t.js.push((performance.now() - t0) / 1000);
     t0 = performance.now();
@@ -118,6 +128,7 @@ async function main(): Promise<void> {
   }
   const sBare = median(t.bare),
     sLlc = median(t.llc),
+    sCopy = median(t.copy),
     sJs = median(t.js),
     sKernel = median(t.kernel);
 
@@ -186,6 +197,10 @@ async function main(): Promise<void> {
       `${f(sBare)} s | ${f(sLlc / sBare)} |`,
   );
   console.log(
+    `| the same, w and ∇L copied between two memories per step | — | ${f(sCopy)} | the in-place estimate: ` +
+      `${f(sLlc)} s | ${f(sCopy / sLlc)} |`,
+  );
+  console.log(
     `| the same, noise drawn in JavaScript (Box–Muller) | — | ${f(sJs)} | the WebAssembly-noise estimate: ` +
       `${f(sLlc)} s | ${f(sJs / sLlc)} |`,
   );
@@ -203,7 +218,7 @@ async function main(): Promise<void> {
   );
   console.log(
     `\nmedian of ${reps} for the single-core rows; per-step: SGLD ${((1000 * sLlc) / steps).toFixed(3)} ms, bare ` +
-      `pass ${((1000 * sBare) / steps).toFixed(3)} ms; the WebAssembly SGLD step alone (${target.size} normals, the update ` +
+      `pass ${((1000 * sBare) / steps).toFixed(3)} ms, copying SGLD ${((1000 * sCopy) / steps).toFixed(3)} ms; the WebAssembly SGLD step alone (${target.size} normals, the update ` +
       `and its sums) ${((1000 * sKernel) / steps).toFixed(3)} ms = ${(sKernel / sBare).toFixed(2)} of a bare pass`,
   );
 }

@@ -84,7 +84,17 @@ test('the WebAssembly exports exactly the functions kernel.ts declares, with the
   for (const m of body.matchAll(/^\s*(\w+)\(([^)]*)\):/gm))
     declared.set(m[1], m[2].split(',').filter((a) => a.trim()).length);
   assert.ok(declared.size >= 6, `parsed ${declared.size} declarations`);
-  const ex = new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(SGLD_WASM, 'base64'))).exports;
+  // A position-independent module: its memory, statics base, stack and table are imported.
+  const i32 = (v: number, mutable = false) => new WebAssembly.Global({ value: 'i32', mutable }, v);
+  const ex = new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(SGLD_WASM, 'base64')), {
+    env: {
+      memory: new WebAssembly.Memory({ initial: 2 }),
+      __memory_base: i32(1024),
+      __stack_pointer: i32(2 * 65536, true),
+      __table_base: i32(0),
+      __indirect_function_table: new WebAssembly.Table({ initial: 0, element: 'anyfunc' }),
+    },
+  }).exports;
   const fns = Object.entries(ex).filter(([, v]) => typeof v === 'function');
   assert.deepEqual(fns.map(([k]) => k).sort(), [...declared.keys()].sort());
   for (const [k, f] of fns) assert.equal((f as (...a: number[]) => unknown).length, declared.get(k), `${k}: arguments`);
@@ -607,6 +617,49 @@ test('restricting SGLD to one head leaves every other weight bit-identical throu
     }
   }
   assert.ok(moved > 0.9 * 2048 * seen.length, "the head's own weights move");
+});
+
+test("the fast engine's hosted kernel (in place in the model's memory) gives the copying path's chains bit for bit", async () => {
+  const rd = RunDir.open(fastRun);
+  const run = resolveRunConfig(rd.readRunJson<{ config: unknown }>().config);
+  const task = await loadTaskData(run.data);
+  const ref = rd.latestCheckpoint()!;
+  const w0 = flatten(run.model, readCheckpoint(ref.path, run.model).params);
+  const make = () =>
+    transformerTarget({ config: run.model, task, clamps: [], sequences: ref.sequences, batchSize: 32 });
+  const hosted = make();
+  assert.ok(hosted.hostKernel, 'the fast target hosts its kernel');
+  const plain = make();
+  // The same target without hostKernel: w copied in by update(), g copied out by evaluate(), every step.
+  const copying: SgldTarget<unknown> = {
+    size: plain.size,
+    batchSize: plain.batchSize,
+    divergenceLoss: (l) => plain.divergenceLoss!(l),
+    drawBatch: (r) => plain.drawBatch(r),
+    load: (w) => plain.load(w),
+    update: (w, rg) => plain.update(w, rg),
+    evaluate: (b, g, rg) => plain.evaluate(b as never, g, rg),
+  };
+  const ranges = headRanges(run.model, 'L1H5');
+  for (const extra of [{}, { ranges, pairedBaseline: true }]) {
+    const o = { epsilon: 1e-3, gamma: 100, chains: 2, draws: 8, burnIn: 2, stepsBetweenDraws: 1, seed: 5, ...extra };
+    const a = sampleChains(hosted, w0, o),
+      b = sampleChains(copying, w0, o);
+    assert.deepEqual(a.chains, b.chains);
+    assert.ok(a.chains.every((c) => c.loss.length === 8 && !c.diverged));
+  }
+  // After the restricted chains the model's own parameters differ from w* only inside the head.
+  const w = hosted.hostKernel!().w,
+    inside = new Uint8Array(w0.length);
+  for (const [a, b] of ranges) inside.fill(1, a, b);
+  const bw = new Uint32Array(w.buffer, w.byteOffset, w.length),
+    b0 = new Uint32Array(w0.buffer, w0.byteOffset, w0.length);
+  let moved = 0;
+  for (let i = 0; i < w0.length; i++) {
+    if (!inside[i]) assert.equal(bw[i], b0[i], `weight ${i} outside L1H5 changed`);
+    else if (bw[i] !== b0[i]) moved++;
+  }
+  assert.ok(moved > 0.9 * 2048, "the head's own weights moved");
 });
 
 test('two sampler seeds agree within their stds on a `fast` run checkpoint (default settings)', async () => {

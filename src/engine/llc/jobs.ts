@@ -90,7 +90,8 @@ export class JobRunner {
       };
     }
     const target = this.target.t;
-    if (this.kernel?.size !== target.size) this.kernel = new SgldKernel(target.size);
+    // (A target that hosts its own kernel, the fast engine's, does not need this one.)
+    if (!target.hostKernel && this.kernel?.size !== target.size) this.kernel = new SgldKernel(target.size);
     // L(w*) is the same for every head of a checkpoint: computed once.
     const bKey = `${tKey}|${job.options.initBatches ?? job.options.chains}`;
     let baseline = this.baselines.get(bKey);
@@ -112,7 +113,7 @@ export class JobRunner {
         pairedBaseline: job.head !== null || job.options.pairedBaseline === true,
         onStep: onStep ? () => onStep(++steps) : undefined,
       },
-      { kernel: this.kernel, baseline, pairedLosses },
+      { kernel: this.kernel ?? undefined, baseline, pairedLosses },
     );
     baseline ??= r.baseline;
     this.baselines.set(bKey, baseline);

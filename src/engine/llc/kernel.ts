@@ -5,17 +5,19 @@
  * step, 66,629 for the paper's model) cost about as much as the model's forward and backward pass
  * (bench/llc.ts prices both).
  *
- * Each SgldKernel owns one module instance and memory holding the sampler's flat vectors: w (current
- * point), w0 (the checkpoint w*), g (gradient), the previous drift and noise, the coordinate ranges and
- * one xoshiro128** state per chain. A step allocates nothing: its statistics come back in one record that
- * the next step overwrites.
+ * Each SgldKernel owns one module instance holding the sampler's flat vectors: w (current point), w0 (the
+ * checkpoint w*), g (gradient), the previous drift and noise, the coordinate ranges and one xoshiro128**
+ * state per chain. The module is position-independent (its statics at an imported __memory_base, its stack
+ * at an imported __stack_pointer), so it runs either in a memory of its own or inside a host's — the fast
+ * model's (KernelHost): w and g are then the model's parameter and gradient blocks, stepped in place, and
+ * no vector crosses between two memories per step. A step allocates nothing: its statistics come back in
+ * one record that the next step overwrites.
  */
 import { Rng } from '../data/rng';
 import { SGLD_WASM } from './wasm/binary';
 
 interface Exports {
-  memory: WebAssembly.Memory;
-  __heap_base: WebAssembly.Global;
+  __wasm_apply_data_relocs(): void;
   zig_kn(): number;
   zig_wn(): number;
   zig_fn(): number;
@@ -57,7 +59,39 @@ export interface StepStats {
   logQRatio: number;
 }
 
+/**
+ * Memory the kernel can live in: the fast model's (ModelInternals of src/engine/fast). `params` and `grads`
+ * are the byte offsets of flat float32 vectors of the kernel's size: they become its w and g.
+ */
+export interface KernelHost {
+  memory: WebAssembly.Memory;
+  /** Allocates n floats (64-byte aligned) in `memory`; may grow it. */
+  alloc(floats: number): number;
+  params: number;
+  grads: number;
+}
+
 let module_: WebAssembly.Module | null = null;
+/** Bytes of the module's statics (its dylink.0 memory info). */
+let staticBytes = 0;
+const STACK_BYTES = 65536;
+
+function sgldModule(): WebAssembly.Module {
+  if (module_) return module_;
+  const m = new WebAssembly.Module(Uint8Array.from(Buffer.from(SGLD_WASM, 'base64')) as BufferSource);
+  // dylink.0: subsection 1 (memory info) starts with the statics' size, a LEB128.
+  const d = new Uint8Array(WebAssembly.Module.customSections(m, 'dylink.0')[0] ?? new ArrayBuffer(0));
+  if (d[0] !== 1) throw new Error('SgldKernel: the WebAssembly has no dylink.0 memory info');
+  let i = 2,
+    shift = 0;
+  for (;;) {
+    staticBytes |= (d[i] & 0x7f) << shift;
+    shift += 7;
+    if (!(d[i++] & 0x80)) break;
+  }
+  module_ = m;
+  return m;
+}
 
 const LAYERS = 128,
   ZIG_R = 3.442619855899,
@@ -97,7 +131,9 @@ const STATE_WORDS = 20;
 
 export class SgldKernel {
   private readonly ex: Exports;
-  private top: number;
+  private readonly memory: WebAssembly.Memory;
+  private readonly hostAlloc: ((floats: number) => number) | null;
+  private top = 1024;
   /** Byte offsets. */
   private readonly pW: number;
   private readonly pW0: number;
@@ -113,20 +149,41 @@ export class SgldKernel {
   private views!: { w: Float32Array; w0: Float32Array; g: Float32Array; out: Float64Array; state: Uint32Array };
   private readonly stats: StepStats = { dist2: 0, grad2: 0, drift2: 0, noise2: 0, dU: 0, logQRatio: 0 };
 
-  /** A kernel for flat vectors of `size` parameters. */
-  constructor(readonly size: number) {
+  /**
+   * A kernel for flat vectors of `size` parameters, in a memory of its own, or in `host`'s with w and g its
+   * parameter and gradient vectors (everything else the kernel holds is allocated there too).
+   */
+  constructor(
+    readonly size: number,
+    host?: KernelHost,
+  ) {
     if (!Number.isInteger(size) || size < 1)
       throw new Error(`SgldKernel: size must be a positive whole number, got ${size}`);
-    module_ ??= new WebAssembly.Module(Uint8Array.from(Buffer.from(SGLD_WASM, 'base64')) as BufferSource);
-    this.ex = new WebAssembly.Instance(module_, {}).exports as unknown as Exports;
+    const mod = sgldModule();
+    this.memory = host?.memory ?? new WebAssembly.Memory({ initial: 1 });
+    this.hostAlloc = host ? (n) => host.alloc(n) : null;
+    const base = this.alloc(staticBytes),
+      stack = this.alloc(STACK_BYTES);
+    const i32 = (v: number, mutable = false) => new WebAssembly.Global({ value: 'i32', mutable }, v);
+    this.ex = new WebAssembly.Instance(mod, {
+      env: {
+        memory: this.memory,
+        __memory_base: i32(base),
+        __stack_pointer: i32(stack + STACK_BYTES, true),
+        __table_base: i32(0),
+        __indirect_function_table: new WebAssembly.Table({ initial: 0, element: 'anyfunc' }),
+      },
+    }).exports as unknown as Exports;
+    // Statics are zeroed by the allocators (fresh memory) — set the tables and apply the relocations anyway.
+    new Uint8Array(this.memory.buffer, base, staticBytes).fill(0);
+    this.ex.__wasm_apply_data_relocs();
     const z = zigguratTables();
-    new Int32Array(this.ex.memory.buffer, this.ex.zig_kn(), LAYERS).set(z.kn);
-    new Float64Array(this.ex.memory.buffer, this.ex.zig_wn(), LAYERS).set(z.wn);
-    new Float64Array(this.ex.memory.buffer, this.ex.zig_fn(), LAYERS).set(z.fn);
-    this.top = Number(this.ex.__heap_base.value);
-    this.pW = this.alloc(size * F);
+    new Int32Array(this.memory.buffer, this.ex.zig_kn(), LAYERS).set(z.kn);
+    new Float64Array(this.memory.buffer, this.ex.zig_wn(), LAYERS).set(z.wn);
+    new Float64Array(this.memory.buffer, this.ex.zig_fn(), LAYERS).set(z.fn);
+    this.pW = host ? host.params : this.alloc(size * F);
     this.pW0 = this.alloc(size * F);
-    this.pG = this.alloc(size * F);
+    this.pG = host ? host.grads : this.alloc(size * F);
     this.pPd = this.alloc(size * F);
     this.pPn = this.alloc(size * F);
     this.pOut = this.alloc(8 * 8);
@@ -134,15 +191,21 @@ export class SgldKernel {
   }
 
   private alloc(bytes: number): number {
+    if (this.hostAlloc) return this.hostAlloc(Math.ceil(bytes / F));
     const p = (this.top + 63) & ~63;
     this.top = p + bytes;
-    const need = this.top - this.ex.memory.buffer.byteLength;
-    if (need > 0) this.ex.memory.grow(Math.ceil(need / 65536));
+    const need = this.top - this.memory.buffer.byteLength;
+    if (need > 0) this.memory.grow(Math.ceil(need / 65536));
     return p;
   }
 
+  /** Whether w and g are a host's own vectors (see KernelHost). */
+  get hosted(): boolean {
+    return this.hostAlloc !== null;
+  }
+
   private v(): SgldKernel['views'] {
-    const buf = this.ex.memory.buffer;
+    const buf = this.memory.buffer;
     if (this.gen !== buf.byteLength) {
       this.views = {
         w: new Float32Array(buf, this.pW, this.size),
@@ -175,7 +238,7 @@ export class SgldKernel {
       this.rangesCap = Math.max(ranges.length, 2 * this.rangesCap);
       this.pRanges = this.alloc(this.rangesCap * 2 * F);
     }
-    const r = new Int32Array(this.ex.memory.buffer, this.pRanges, ranges.length * 2);
+    const r = new Int32Array(this.memory.buffer, this.pRanges, ranges.length * 2);
     ranges.forEach(([a, b], i) => {
       r[2 * i] = a;
       r[2 * i + 1] = b;
@@ -228,12 +291,24 @@ export class SgldKernel {
     return st;
   }
 
+  /** Swaps w and w* over `ranges` (twice restores both exactly): a hosted kernel's way to evaluate at w*. */
+  swapW0(ranges: Ranges): void {
+    const { w, w0 } = this.v();
+    for (const [a, b] of ranges)
+      for (let i = a; i < b; i++) {
+        const t = w[i];
+        w[i] = w0[i];
+        w0[i] = t;
+      }
+  }
+
   /** n standard normal values from the stream (tests, benchmarks). */
   normals(n: number): Float32Array {
-    const p = this.alloc((n + 4) * F);
+    const top = this.top,
+      p = this.alloc((n + 4) * F);
     this.ex.fill_normal(p, n, this.pState);
-    const out = new Float32Array(this.ex.memory.buffer, p, n).slice();
-    this.top = p; // give the scratch back
+    const out = new Float32Array(this.memory.buffer, p, n).slice();
+    this.top = top; // give the scratch back (a host's allocator keeps it)
     return out;
   }
 

@@ -50,6 +50,12 @@ export interface SgldTarget<B = unknown> {
   update(w: Float32Array, ranges: Ranges): void;
   /** L_m at the current parameters on `batch`; with `grad`, writes ∇L_m at the coordinates of `ranges` into it. */
   evaluate(batch: B, grad: Float32Array | null, ranges: Ranges): number;
+  /**
+   * A kernel whose w and g are the target's own parameter and gradient vectors (SgldKernel with a
+   * KernelHost): the sampler then steps the parameters in place, never calls update(), and evaluate()
+   * given that kernel's g leaves ∇L_m where it is. Optional: without it every step copies w in, g out.
+   */
+  hostKernel?(): SgldKernel;
 }
 
 export interface SgldOptions {
@@ -211,7 +217,7 @@ export function baselineLoss<B>(target: SgldTarget<B>, w0: Float32Array, initBat
 export type PairedLosses = Map<number, Map<number, number>>;
 
 export interface SampleContext {
-  /** Reuse this kernel's memory (its size must equal the target's). */
+  /** Reuse this kernel's memory (its size must equal the target's; a target's hostKernel() comes first). */
   kernel?: SgldKernel;
   /** Reuse an L(w*) computed once for several restrictions of the same point. */
   baseline?: Baseline;
@@ -233,7 +239,9 @@ export function sampleChains<B>(
     if (!(Number.isInteger(a) && Number.isInteger(b) && 0 <= a && a < b && b <= target.size))
       throw new Error(`bad coordinate range [${a}, ${b}) for ${target.size} parameters`);
   const baseline = ctx.baseline ?? baselineLoss(target, w0, settings.initBatches);
-  const kernel = ctx.kernel ?? new SgldKernel(target.size);
+  const kernel = target.hostKernel?.() ?? ctx.kernel ?? new SgldKernel(target.size);
+  // Hosted: w is the target's parameters (no update() copy), g its gradient (no copy out of evaluate).
+  const inPlace = kernel.hosted;
   if (kernel.size !== target.size)
     throw new Error(`the kernel holds ${kernel.size} parameters, the target ${target.size}`);
   kernel.setRanges(ranges);
@@ -277,7 +285,7 @@ export function sampleChains<B>(
       lastAccD: number | null = null;
     for (let i = 0; i < steps; i++) {
       const batch = target.drawBatch(rng);
-      if (i > 0) target.update(kernel.w, ranges);
+      if (i > 0 && !inPlace) target.update(kernel.w, ranges);
       const loss = target.evaluate(batch, kernel.g, ranges);
       const st = kernel.step(eps, nbeta, gamma, i > 0);
       r.steps = i + 1;
@@ -306,9 +314,11 @@ export function sampleChains<B>(
           let l0 = paired?.get(i);
           if (l0 === undefined) {
             // w* on the same minibatch (the next step's update puts the chain's point back).
-            target.update(kernel.w0, ranges);
+            if (inPlace) kernel.swapW0(ranges);
+            else target.update(kernel.w0, ranges);
             l0 = target.evaluate(batch, null, ranges);
-            target.update(kernel.w, ranges);
+            if (inPlace) kernel.swapW0(ranges);
+            else target.update(kernel.w, ranges);
             paired?.set(i, l0);
           }
           r.baselineLoss.push(l0);

@@ -26,10 +26,11 @@ import { ClampSpec, isActive } from '../clamps/spec';
 import { formatHead, parseHead } from '../clamps/heads';
 import { fastUnsupported } from '../train/engines';
 import { FastModel, fastBatch } from '../fast';
+import type { ModelInternals } from '../fast/model';
 import { FoldedClampOptions, foldedClampOptions } from '../fast/foldedClamps';
 import { gatherExemplars } from '../data';
 import { Rng } from '../data/rng';
-import { Ranges } from './kernel';
+import { Ranges, SgldKernel } from './kernel';
 import { SgldTarget } from './sampler';
 
 /** Offset of each parameter tensor in the flat vector (paramSpecs order). */
@@ -201,14 +202,32 @@ class FastTarget extends BaseTarget implements SgldTarget<Batch> {
   private readonly copyHead: number | undefined;
   private readonly needsExemplars: boolean;
   private ovCache: Map<string, HostOverride> | null = null;
+  private kernel: SgldKernel | null = null;
+  private readonly mem: ModelInternals;
   constructor(o: TransformerTargetOptions, engine: EngineChoice) {
     super(o, engine);
     this.model = new FastModel(o.config);
+    this.mem = this.model.internals();
     this.folded = foldedClampOptions(o.config, o.clamps, o.sequences); // as the TF.js target, at o.sequences
     this.copyHead = this.folded.copyHead;
     this.needsExemplars = o.clamps.some((s) => s.kind === 'match');
     // Lay the batch size out once, so the parameter views never move afterwards.
     this.model.batchViews(o.batchSize);
+  }
+  /** The SGLD kernel inside the model's memory: it steps the parameter block and reads the gradient block. */
+  hostKernel(): SgldKernel {
+    if (!this.kernel) {
+      const m = this.mem;
+      if (m.paramCount !== this.size)
+        throw new Error(`the fast model holds ${m.paramCount} parameters, not ${this.size}`);
+      this.kernel = new SgldKernel(this.size, {
+        memory: m.memory,
+        alloc: m.alloc,
+        params: m.paramBlock,
+        grads: m.gradBlock,
+      });
+    }
+    return this.kernel;
   }
   load(w: Float32Array): void {
     const p = this.model.paramViews();
@@ -235,12 +254,16 @@ class FastTarget extends BaseTarget implements SgldTarget<Batch> {
     return ov;
   }
   evaluate(batch: Batch, grad: Float32Array | null, ranges: Ranges): number {
+    // The hosted kernel's g is the model's gradient block itself: nothing to copy (checked before run(),
+    // which may grow the memory and detach the view).
+    const m = this.mem;
+    const own = grad !== null && grad.buffer === m.memory.buffer && grad.byteOffset === m.gradBlock;
     const r = this.model.run(this.model.paramViews(), fastBatch(this.o.task.bank, batch, this.model), {
       overrides: this.overrides(batch),
       backward: grad !== null,
       ...this.folded,
     });
-    if (grad && r.grads)
+    if (grad && !own && r.grads)
       for (const q of this.split(ranges)) grad.set(r.grads[q.name].subarray(q.a - q.base, q.b - q.base), q.a);
     return r.loss;
   }

@@ -1121,26 +1121,10 @@ export class FastModel {
       // parts[nUex:] = W_lab[:, y]                                            [nUlab, d]
       k.embed_label(lay.ylist, nUlab, w['embed.label.weight'], L, d, at(lay.parts, nUex * d));
     }
-    if (!byRows) return;
-    const lp = this.lp[0];
-    k.ln_fwd(lay.parts, b0.ln, b0.stats, lp.lnW, lp.lnB, 1, nr, 0, d, this.config.lnEps); // [nr, d]
-    const W = rowMajor(this.qkvT[0], 3 * d); // W_qkvᵀ [d, 3d]
-    gemm(k, { M: nr, N: 3 * d, K: d, A: rows(b0.ln, d), B: W, C: rowMajor(b0.qkv, 3 * d) }); // qkv [nr, 3d]
-  }
-
-  /** The forward pass (the loss is taken by run()); `rowsReady`: rowsForward(p) already ran. */
-  private forward(p: RunPlan, rowsReady = false): void {
-    const { k, T, d, H, D, L, depth } = this,
-      lay = p.lay,
-      { B, N, BH } = p,
-      w = this.p;
-    const { nUex, nUlab } = p.rows,
+    // The embedding sites (without dedup an override edits parts, before block 0's LN reads them).
+    const partsLab = at(lay.parts, nUex * d),
       nEx = lay.nEx,
       nLab = lay.nLab;
-
-    // ---- embeddings (and block 0's LN and QKV over the distinct rows) ----
-    const partsLab = at(lay.parts, nUex * d);
-    if (!rowsReady) this.rowsForward(p);
     if (p.dedup) {
       if (this.recording(p, site.embedExemplar)) {
         k.gather_rows(lay.parts, lay.exmap, nEx, d, lay.tmp);
@@ -1154,6 +1138,23 @@ export class FastModel {
       this.hook(p, site.embedExemplar, lay.parts, nEx * d); // [B, C1, d]
       this.hook(p, site.embedLabel, partsLab, nLab * d); // [B, C, d]
     }
+    if (!byRows) return;
+    const lp = this.lp[0];
+    k.ln_fwd(lay.parts, b0.ln, b0.stats, lp.lnW, lp.lnB, 1, nr, 0, d, this.config.lnEps); // [nr, d]
+    const W = rowMajor(this.qkvT[0], 3 * d); // W_qkvᵀ [d, 3d]
+    gemm(k, { M: nr, N: 3 * d, K: d, A: rows(b0.ln, d), B: W, C: rowMajor(b0.qkv, 3 * d) }); // qkv [nr, 3d]
+  }
+
+  /** The forward pass (the loss is taken by run()); `rowsReady`: rowsForward(p) already ran. */
+  private forward(p: RunPlan, rowsReady = false): void {
+    const { k, T, d, H, D, L, depth } = this,
+      lay = p.lay,
+      { B, N, BH } = p,
+      w = this.p;
+    const { nUex, nUlab } = p.rows;
+
+    // ---- embeddings (and block 0's LN and QKV over the distinct rows) ----
+    if (!rowsReady) this.rowsForward(p);
     // embed = interleave(exemplars, labels)                                [B, T, d]
     k.gather_rows(lay.parts, lay.tokmap, N, d, lay.embed);
     this.hook(p, site.embed, lay.embed, N * d);

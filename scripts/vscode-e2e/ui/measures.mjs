@@ -36,23 +36,37 @@ export async function measures(ui) {
     await ui.toggleRow('influence-matrix');
     await screenshot('measures-picker');
     await page.keyboard.press('Enter');
-    // The notification's message arrives with the CLI's first progress line: read it until it has the counter.
+    // The notification's message arrives with the CLI's first progress line and the notification closes when the
+    // task ends, which on a quiet machine is a few seconds later: look at it often, without a waiting read that
+    // a closing toast would leave hanging. Without toasts (the development pass) the notification is read from
+    // the notification centre, and a short task can finish between two looks: there the aggregates are the
+    // proof; the .vsix pass, whose toasts show, asserts the counter.
     const t0 = Date.now();
     let text = '';
-    // Without toasts (the development pass) the notification is read from the notification centre, and a
-    // short task can finish between two looks: there the aggregates are the proof; the .vsix pass, whose
-    // toasts stay visible, asserts the counter.
     const finishedUnseen = () => !ui.toasts && aggregates(ui.workspace).length > before;
+    const toasts = page.locator('.notifications-toasts .notification-toast', { hasText: TITLE });
+    let shot = false;
     while (!/checkpoints \d+\/\d+/.test(text) && !finishedUnseen()) {
       if (Date.now() - t0 > 120_000) {
         throw new Error(`the notification never showed "checkpoints n/N" (last: "${text}")`);
       }
-      text = await ui
-        .notification(TITLE, ui.toasts ? 120_000 : 3000, 'measures-over-training-notification')
-        .catch((err) => {
-          if (ui.toasts || Date.now() - t0 > 120_000) throw err;
-          return '';
-        });
+      if (ui.toasts) {
+        const seen = (await toasts.allInnerTexts().catch(() => [])).map((t) => t.replace(/\s+/g, ' '));
+        if (seen.length > 0) text = seen.find((t) => /checkpoints \d+\/\d+/.test(t)) ?? seen[0];
+        if (seen.length > 0 && !shot) {
+          shot = true;
+          await screenshot('measures-over-training-notification');
+        }
+        if (!seen.length && aggregates(ui.workspace).length > before) {
+          throw new Error(`the task finished but its notification never showed "checkpoints n/N" (last: "${text}")`);
+        }
+        await page.waitForTimeout(100);
+        continue;
+      }
+      text = await ui.notification(TITLE, 3000, 'measures-over-training-notification').catch((err) => {
+        if (Date.now() - t0 > 120_000) throw err;
+        return '';
+      });
     }
     console.log(`    notification: ${text || '(finished between two looks at the notification centre)'}`);
     if (!/Cancel/i.test(text) && ui.toasts) throw new Error(`the progress notification has no Cancel: ${text}`);

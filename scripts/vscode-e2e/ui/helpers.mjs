@@ -178,10 +178,19 @@ export function makeUi(o) {
      */
     async notification(text, timeout = STEP_TIMEOUT, shot) {
       if (o.toasts) {
-        const toast = page.locator('.notifications-toasts .notification-toast', { hasText: text }).first();
-        await toast.waitFor({ timeout });
-        if (shot) await ui.screenshot(shot);
-        return (await toast.innerText()).replace(/\s+/g, ' ');
+        // Read without waiting (allInnerTexts): a toast that closes between a wait and a waiting read (a task
+        // that ends quickly on a quiet machine) would leave that read hanging until its timeout.
+        const toasts = page.locator('.notifications-toasts .notification-toast', { hasText: text });
+        const t0 = Date.now();
+        for (;;) {
+          const seen = await toasts.allInnerTexts().catch(() => []);
+          if (seen.length > 0) {
+            if (shot) await ui.screenshot(shot);
+            return seen[0].replace(/\s+/g, ' ');
+          }
+          if (Date.now() - t0 > timeout) throw new Error(`no notification toast with "${text}" after ${timeout} ms`);
+          await page.waitForTimeout(100);
+        }
       }
       const t0 = Date.now();
       for (;;) {

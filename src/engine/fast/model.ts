@@ -1349,33 +1349,12 @@ export class FastModel {
       N = p.N,
       t0 = T - 1,
       W = this.qkvT[l]; // W_qkvᵀ [d, 3d]
-    const scale = 1 / Math.sqrt(D);
     this.stats.headRuns++;
     if (runs.length === 0) k.fill(bf.ao, N * d, 0); // every head ablated: attn_out = 0
     runs.forEach(([h0, h1], r) => {
       const nh = h1 - h0,
         w = nh * D;
-      // k of these heads at every position, q at the query: qkv[:, d + h0·D …], qkv[query, h0·D …]
-      gemm(k, {
-        M: N,
-        N: w,
-        K: d,
-        A: rows(bf.ln, d),
-        B: rowMajor(at(W, d + h0 * D), 3 * d),
-        C: rowMajor(at(bf.qkv, d + h0 * D), 3 * d),
-      });
-      gemm(k, {
-        M: B,
-        N: w,
-        K: d,
-        A: rows(at(bf.ln, t0 * d), T * d),
-        B: rowMajor(at(W, h0 * D), 3 * d),
-        C: rowMajor(at(bf.qkv, t0 * 3 * d + h0 * D), T * 3 * d),
-      });
-      // rot_q, rot_k [B, nh, T, D]; scores and pattern at the query row [B, nh, T, T]
-      k.to_heads_rope(bf.qkv, 3 * d, h0 * D, 0, 0, bf.rq, this.cos, this.sin, B, T, t0, nh, D);
-      k.to_heads_rope(bf.qkv, 3 * d, d + h0 * D, 0, 0, bf.rk, this.cos, this.sin, B, T, 0, nh, D);
-      k.attn_scores(bf.rq, bf.rk, bf.scores, B * nh, T, t0, D, scale);
+      this.queryRowScores(p, l, h0, nh);
       k.softmax(bf.scores, bf.pc, B * nh, T, t0);
       if (this.has(p, nm.pattern)) this.patternRowOverride(p, nm.pattern, bf.pc, h0, nh);
       // Y = pattern[query] · ln [B, nh, d]; z[b, h, query] = Y[b, h] · W_v,hᵀ [B, nh, D]
@@ -1402,36 +1381,42 @@ export class FastModel {
     });
   }
 
-  /**
-   * The perfect-copy head's scores at the query, [B, 1, T, T] in the last block's scores buffer (copyHeadOnly):
-   * its columns of q (query row) and k, RoPE, rot_q · rot_kᵀ / √D with the causal mask.
-   */
+  /** The perfect-copy head's scores at the query, [B, 1, T, T] in the last block's scores buffer (copyHeadOnly). */
   private copiedHeadScores(p: RunPlan, l: number): void {
+    this.queryRowScores(p, l, p.copyHead, 1);
+  }
+
+  /**
+   * Heads h0 … h0+nh−1 of block l at the query row, in compact [B, nh, T, ·] buffers: their columns of k at every
+   * position and of q at the query (qkv[:, d + h0·D …], qkv[query, h0·D …]), RoPE (rot_q, rot_k), and the
+   * scores rot_q · rot_kᵀ / √D with the causal mask into the block's scores buffer [B, nh, T, T].
+   */
+  private queryRowScores(p: RunPlan, l: number, h0: number, nh: number): void {
     const { k, T, d, D } = this,
       bf = p.lay.layers[l],
       B = p.B,
       t0 = T - 1,
-      h = p.copyHead,
-      W = this.qkvT[l];
+      w = nh * D,
+      W = this.qkvT[l]; // W_qkvᵀ [d, 3d]
     gemm(k, {
       M: p.N,
-      N: D,
+      N: w,
       K: d,
       A: rows(bf.ln, d),
-      B: rowMajor(at(W, d + h * D), 3 * d),
-      C: rowMajor(at(bf.qkv, d + h * D), 3 * d),
+      B: rowMajor(at(W, d + h0 * D), 3 * d),
+      C: rowMajor(at(bf.qkv, d + h0 * D), 3 * d),
     });
     gemm(k, {
       M: B,
-      N: D,
+      N: w,
       K: d,
       A: rows(at(bf.ln, t0 * d), T * d),
-      B: rowMajor(at(W, h * D), 3 * d),
-      C: rowMajor(at(bf.qkv, t0 * 3 * d + h * D), T * 3 * d),
+      B: rowMajor(at(W, h0 * D), 3 * d),
+      C: rowMajor(at(bf.qkv, t0 * 3 * d + h0 * D), T * 3 * d),
     });
-    k.to_heads_rope(bf.qkv, 3 * d, h * D, 0, 0, bf.rq, this.cos, this.sin, B, T, t0, 1, D);
-    k.to_heads_rope(bf.qkv, 3 * d, d + h * D, 0, 0, bf.rk, this.cos, this.sin, B, T, 0, 1, D);
-    k.attn_scores(bf.rq, bf.rk, bf.scores, B, T, t0, D, 1 / Math.sqrt(D));
+    k.to_heads_rope(bf.qkv, 3 * d, h0 * D, 0, 0, bf.rq, this.cos, this.sin, B, T, t0, nh, D);
+    k.to_heads_rope(bf.qkv, 3 * d, d + h0 * D, 0, 0, bf.rk, this.cos, this.sin, B, T, 0, nh, D);
+    k.attn_scores(bf.rq, bf.rk, bf.scores, B * nh, T, t0, D, 1 / Math.sqrt(D));
   }
 
   /**

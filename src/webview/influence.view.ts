@@ -258,7 +258,7 @@ function renderMatrices(): void {
   const heights: number[] = [];
   const layout = ms.map((m) => {
     const title = wrapText(
-      `${m.title ?? INFLUENCE_INFO[m.kind].title} · ${fmtInt(m.sequences)} seq`,
+      `${m.title ?? INFLUENCE_INFO[m.kind].title} · at ${fmtInt(m.sequences)} seen`,
       Math.floor(blockW / 6.6),
     );
     const formula = [
@@ -326,7 +326,7 @@ function renderMatrices(): void {
             `row ${m.rows[r]} (Layer 2) · column ${m.cols[c]} (Layer 1)`,
             `${INFLUENCE_INFO[m.kind].title} = ${fmtValue(v, 4)}`,
             ...(mk ? [rowFlag(m.rows[r], mk)] : []),
-            `${fmtInt(m.sequences)} sequences`,
+            `checkpoint at ${fmtInt(m.sequences)} sequences seen`,
           ];
         },
       };

@@ -300,7 +300,7 @@ function renderMatrices(): void {
   const layout = ps.map((p) => {
     const values = cellValues(p, shown);
     const title = wrapText(
-      `${INPUT_LABEL[p.input]}: ${SHOWN_LABEL[shown]} · ${p.corruption} corruption · ${fmtInt(at)} seq`,
+      `${INPUT_LABEL[p.input]}: ${SHOWN_LABEL[shown]} · ${p.corruption} corruption · at ${fmtInt(at)} seen`,
       Math.floor(blockW / 6.6),
     );
     const notes = [

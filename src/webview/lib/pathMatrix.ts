@@ -192,7 +192,7 @@ export function describeEdge(
       : `attribution A = ${fmtValue(a, 4)}, A − E = ${fmtValue(a - e, 4)}`,
     ...o.marks,
     ...o.clamps.map((c) => `this edge is clamped in this run: ${c}`),
-    `${fmtInt(p.frame.sequences)} sequences`,
+    `checkpoint at ${fmtInt(p.frame.sequences)} sequences seen`,
   ];
 }
 

@@ -105,6 +105,20 @@ export function makeUi(o) {
       await page.keyboard.press('Enter');
     },
 
+    /**
+     * Makes a palette command's picks (`fn`: palette, quick picks, up to but not the last Enter). A webview that
+     * takes the focus back can close a picker right after it opens: then the whole pick is made once more.
+     */
+    async retryPick(fn) {
+      try {
+        await fn();
+      } catch (err) {
+        console.log(`    (a picker closed before its pick; making the pick again: ${firstLine(err)})`);
+        await page.keyboard.press('Escape');
+        await fn();
+      }
+    },
+
     /** Waits for a quick pick whose title/header has `text`; optionally types `pick` and waits for its row. */
     async quickPick(text, pick) {
       const input = page.locator('.quick-input-widget input');

@@ -11,18 +11,11 @@ export async function llc(ui) {
     'palette "Estimate LLC" on the smoke run → a progress notification, then the LLC panel draws the curve',
     async () => {
       await page.mouse.move(700, 450);
-      // A webview left focused by the previous section can take the focus back and close the picker: the whole
-      // pick is then made once more (nothing has started before the second Enter).
-      const pick = async () => {
+      await ui.retryPick(async () => {
         await palette('Induction Lab: Estimate LLC');
         await quickPick('Estimate the LLC of', 'smoke');
         await page.keyboard.press('Enter');
         await quickPick('Estimate the LLC of', 'LLC at every checkpoint');
-      };
-      await pick().catch(async (err) => {
-        console.log(`    (the LLC picker closed before its pick; opening it again: ${String(err).split('\n')[0]})`);
-        await page.keyboard.press('Escape');
-        await pick();
       });
       await page.keyboard.press('Enter');
       await ui.notification('LLC of', STEP_TIMEOUT, 'llc-progress').catch(() => {}); // toasts are hidden in dev passes

@@ -29,11 +29,13 @@ export async function measures(ui) {
     'palette "Compute Measures over Training" → run, measures → a notification with checkpoints n/N; aggregates';
   await step(name, async () => {
     const before = aggregates(ui.workspace).length;
-    await palette('Induction Lab: Compute Measures over Training');
-    await quickPick('Compute measures over training of', 'smoke');
-    await page.keyboard.press('Enter');
-    await quickPick('Measures over training of');
-    await ui.toggleRow('influence-matrix');
+    await ui.retryPick(async () => {
+      await palette('Induction Lab: Compute Measures over Training');
+      await quickPick('Compute measures over training of', 'smoke');
+      await page.keyboard.press('Enter');
+      await quickPick('Measures over training of');
+      await ui.toggleRow('influence-matrix');
+    });
     await screenshot('measures-picker');
     await page.keyboard.press('Enter');
     // The notification's message arrives with the CLI's first progress line and the notification closes when the

@@ -1,0 +1,100 @@
+// The unit suite's cost per file: runs each test/unit/*.test.ts alone, as `npm run test:unit` loads it
+// (node --require tsx/cjs --test), under /usr/bin/time, and prints a table sorted by CPU (user + system,
+// child processes included), with the wall time a 2-slot runner would need at best (longest-first packing).
+// CPU is what to compare on a shared machine: wall time depends on the others' load.
+//
+//   npm run test:unit:profile                      every file, one at a time
+//   npm run test:unit:profile -- cli faults        only these files (names without .test.ts)
+//   npm run test:unit:profile -- --jobs 2          two files at a time (CPU stays comparable, wall does not)
+//   npm run test:unit:profile -- --json out.json   also write the rows as JSON
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir, loadavg } from 'node:os';
+import { join } from 'node:path';
+
+const root = join(import.meta.dirname, '..');
+const dir = join(root, 'test/unit');
+const args = process.argv.slice(2);
+let jobs = 1;
+let jsonOut = null;
+const only = [];
+for (let i = 0; i < args.length; i++) {
+  if (args[i] === '--jobs') jobs = Math.max(1, Number(args[++i]) || 1);
+  else if (args[i] === '--json') jsonOut = args[++i];
+  else only.push(args[i].replace(/\.test\.ts$/, '').replace(/^.*\//, ''));
+}
+if (!existsSync('/usr/bin/time')) {
+  console.error('profile-unit: /usr/bin/time is missing (Debian package "time")');
+  process.exit(2);
+}
+const all = readdirSync(dir)
+  .filter((f) => f.endsWith('.test.ts'))
+  .map((f) => f.slice(0, -'.test.ts'.length))
+  .sort();
+const unknown = only.filter((n) => !all.includes(n));
+if (unknown.length) {
+  console.error(`profile-unit: no test file ${unknown.map((n) => `test/unit/${n}.test.ts`).join(', ')}`);
+  process.exit(2);
+}
+const names = only.length ? only : all;
+const scratch = mkdtempSync(join(tmpdir(), 'il-profile-'));
+
+/** One file alone: its user, system and wall seconds, and its test counts from the runner's summary. */
+function profile(name) {
+  const timeFile = join(scratch, `${name}.time`);
+  const argv = ['-f', '%U %S %e', '-o', timeFile, process.execPath, '--require', 'tsx/cjs', '--test'];
+  argv.push(join('test/unit', `${name}.test.ts`));
+  return new Promise((resolve) => {
+    const p = spawn('/usr/bin/time', argv, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (out += d));
+    p.on('close', (code) => {
+      const [user, sys, wall] = readFileSync(timeFile, 'utf8').trim().split('\n').pop().split(' ').map(Number);
+      const count = (k) => Number(new RegExp(`^# ${k} (\\d+)`, 'm').exec(out)?.[1] ?? NaN);
+      resolve({ name, user, sys, cpu: user + sys, wall, tests: count('tests'), fail: count('fail'), code });
+    });
+  });
+}
+
+const load0 = loadavg()[0];
+const t0 = Date.now();
+const rows = [];
+const queue = [...names];
+await Promise.all(
+  Array.from({ length: Math.min(jobs, names.length) }, async () => {
+    while (queue.length) {
+      const r = await profile(queue.shift());
+      rows.push(r);
+      const state = r.code === 0 ? '' : `  FAILED (exit ${r.code}, ${r.fail} failing)`;
+      process.stderr.write(`${r.name}: ${r.cpu.toFixed(1)} s CPU, ${r.wall.toFixed(1)} s wall${state}\n`);
+    }
+  }),
+);
+rmSync(scratch, { recursive: true, force: true });
+rows.sort((a, b) => b.cpu - a.cpu);
+
+/** Longest-first onto two slots: the wall time of two files at a time if each kept its own core. */
+function packed(slots) {
+  const load = new Array(slots).fill(0);
+  for (const r of rows) load[load.indexOf(Math.min(...load))] += r.cpu;
+  return Math.max(...load);
+}
+const sum = (k) => rows.reduce((s, r) => s + r[k], 0);
+const pad = (s, n) => String(s).padStart(n);
+const width = Math.max(...rows.map((r) => r.name.length), 5);
+console.log(`\n${'file'.padEnd(width)} ${pad('CPU s', 7)} ${pad('user', 7)} ${pad('sys', 6)} ${pad('wall s', 7)} tests`);
+for (const r of rows) {
+  const mark = r.code === 0 ? '' : '  FAILED';
+  const line = `${r.name.padEnd(width)} ${pad(r.cpu.toFixed(1), 7)} ${pad(r.user.toFixed(1), 7)} `;
+  console.log(`${line}${pad(r.sys.toFixed(1), 6)} ${pad(r.wall.toFixed(1), 7)} ${pad(r.tests, 5)}${mark}`);
+}
+const total = `${'total'.padEnd(width)} ${pad(sum('cpu').toFixed(1), 7)} ${pad(sum('user').toFixed(1), 7)} `;
+console.log(`${total}${pad(sum('sys').toFixed(1), 6)} ${pad(sum('wall').toFixed(1), 7)} ${pad(sum('tests'), 5)}`);
+const loadEnd = loadavg()[0];
+console.log(
+  `\n${rows.length} files, ${((Date.now() - t0) / 1000).toFixed(0)} s, ${jobs} at a time, load ${load0.toFixed(1)}` +
+    ` → ${loadEnd.toFixed(1)}; CPU on 2 cores packed longest-first: ≥ ${packed(2).toFixed(1)} s of wall`,
+);
+if (jsonOut) writeFileSync(jsonOut, JSON.stringify(rows, null, 2) + '\n');
+process.exitCode = rows.every((r) => r.code === 0) ? 0 : 1;

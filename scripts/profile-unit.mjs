@@ -6,6 +6,7 @@
 //   npm run test:unit:profile                      every file, one at a time
 //   npm run test:unit:profile -- cli faults        only these files (names without .test.ts)
 //   npm run test:unit:profile -- --jobs 2          two files at a time (CPU stays comparable, wall does not)
+//   npm run test:unit:profile -- --tests cli       also each test's own wall time (top-level tests, from TAP)
 //   npm run test:unit:profile -- --json out.json   also write the rows as JSON
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,10 +18,12 @@ const dir = join(root, 'test/unit');
 const args = process.argv.slice(2);
 let jobs = 1;
 let jsonOut = null;
+let perTest = false;
 const only = [];
 for (let i = 0; i < args.length; i++) {
   if (args[i] === '--jobs') jobs = Math.max(1, Number(args[++i]) || 1);
   else if (args[i] === '--json') jsonOut = args[++i];
+  else if (args[i] === '--tests') perTest = true;
   else only.push(args[i].replace(/\.test\.ts$/, '').replace(/^.*\//, ''));
 }
 if (!existsSync('/usr/bin/time')) {
@@ -37,12 +40,18 @@ if (unknown.length) {
   process.exit(2);
 }
 const names = only.length ? only : all;
+/** What `npm run test:unit` preloads (package.json). */
+const PRELOADS = ['--require', 'tsx/cjs', '--require', './test/unit/tfjsGradients.cjs'];
 const scratch = mkdtempSync(join(tmpdir(), 'il-profile-'));
 
-/** One file alone: its user, system and wall seconds, and its test counts from the runner's summary. */
+/**
+ * One file alone: its user, system and wall seconds, its test counts and each top-level test's duration
+ * (TAP). The file runs as the test runner's child runs it (node with test:unit's preloads, then FILE: node:test
+ * runs the tests in that process), without a runner process of its own (`npm run test:unit` shares one).
+ */
 function profile(name) {
   const timeFile = join(scratch, `${name}.time`);
-  const argv = ['-f', '%U %S %e', '-o', timeFile, process.execPath, '--require', 'tsx/cjs', '--test'];
+  const argv = ['-f', '%U %S %e', '-o', timeFile, process.execPath, ...PRELOADS, '--test-reporter=tap'];
   argv.push(join('test/unit', `${name}.test.ts`));
   return new Promise((resolve) => {
     const p = spawn('/usr/bin/time', argv, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -52,7 +61,23 @@ function profile(name) {
     p.on('close', (code) => {
       const [user, sys, wall] = readFileSync(timeFile, 'utf8').trim().split('\n').pop().split(' ').map(Number);
       const count = (k) => Number(new RegExp(`^# ${k} (\\d+)`, 'm').exec(out)?.[1] ?? NaN);
-      resolve({ name, user, sys, cpu: user + sys, wall, tests: count('tests'), fail: count('fail'), code });
+      const tests = [...out.matchAll(/^(?:not )?ok \d+ - (.*)\n(?: {2}.*\n)*? {2}duration_ms: ([\d.]+)/gm)].map(
+        (m) => ({
+          name: m[1],
+          seconds: Number(m[2]) / 1000,
+        }),
+      );
+      resolve({
+        name,
+        user,
+        sys,
+        cpu: user + sys,
+        wall,
+        tests: count('tests'),
+        fail: count('fail'),
+        code,
+        perTest: tests,
+      });
     });
   });
 }
@@ -83,7 +108,9 @@ function packed(slots) {
 const sum = (k) => rows.reduce((s, r) => s + r[k], 0);
 const pad = (s, n) => String(s).padStart(n);
 const width = Math.max(...rows.map((r) => r.name.length), 5);
-console.log(`\n${'file'.padEnd(width)} ${pad('CPU s', 7)} ${pad('user', 7)} ${pad('sys', 6)} ${pad('wall s', 7)} tests`);
+console.log(
+  `\n${'file'.padEnd(width)} ${pad('CPU s', 7)} ${pad('user', 7)} ${pad('sys', 6)} ${pad('wall s', 7)} tests`,
+);
 for (const r of rows) {
   const mark = r.code === 0 ? '' : '  FAILED';
   const line = `${r.name.padEnd(width)} ${pad(r.cpu.toFixed(1), 7)} ${pad(r.user.toFixed(1), 7)} `;
@@ -91,6 +118,13 @@ for (const r of rows) {
 }
 const total = `${'total'.padEnd(width)} ${pad(sum('cpu').toFixed(1), 7)} ${pad(sum('user').toFixed(1), 7)} `;
 console.log(`${total}${pad(sum('sys').toFixed(1), 6)} ${pad(sum('wall').toFixed(1), 7)} ${pad(sum('tests'), 5)}`);
+if (perTest) {
+  for (const r of rows) {
+    console.log(`\n${r.name}:`);
+    for (const t of [...r.perTest].sort((a, b) => b.seconds - a.seconds))
+      console.log(`  ${pad(t.seconds.toFixed(2), 7)} s  ${t.name}`);
+  }
+}
 const loadEnd = loadavg()[0];
 console.log(
   `\n${rows.length} files, ${((Date.now() - t0) / 1000).toFixed(0)} s, ${jobs} at a time, load ${load0.toFixed(1)}` +

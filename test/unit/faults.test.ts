@@ -12,8 +12,12 @@ import * as path from 'node:path';
 import { liveRunStatus } from '../../src/engine/io';
 import { CliProcess, ChildRun, cliSync, tmpDir, rowsOf, runJson, waitUntil, entryArgs } from './procHelpers';
 
-/** 640 steps, an evaluation every 100 steps, a checkpoint every 200: long enough to be stopped mid-run. */
-const TRAIN = { sequences: 20480, evalEvery: 3200, checkpointEvery: 6400 };
+/**
+ * 400 steps, an evaluation every 60 steps, a checkpoint every 120: the stops below come at the first checkpoint
+ * (or evaluation 2), which leaves 280 steps (≈ 0.7 s of CPU) for the signal to land mid-run on a loaded machine;
+ * the last evaluation (12,800) is not on the cadence.
+ */
+const TRAIN = { sequences: 12800, evalEvery: 1920, checkpointEvery: 3840 };
 const CONFIG = { train: TRAIN, data: { evalSize: 50 } };
 let dir: string, cfg: string, ref: string;
 
@@ -36,7 +40,7 @@ before(() => {
   ref = path.join(dir, 'ref');
   assert.deepEqual(
     rowsOf(ref).map((x) => x.sequences),
-    [0, 3200, 6400, 9600, 12800, 16000, 19200, 20480],
+    [0, 1920, 3840, 5760, 7680, 9600, 11520, 12800],
   );
 });
 
@@ -77,7 +81,7 @@ for (const [sig, code] of [
   test(`${sig} stops the CLI with a checkpoint (exit ${code}); --resume ends bit for bit where an uninterrupted run does`, async () => {
     const id = `sig-${sig}`;
     const p = new CliProcess(train(['--run-id', id]));
-    await p.waitFor(/checkpoint @ 6400 seq/);
+    await p.waitFor(/checkpoint @ 3840 seq/);
     p.proc.kill(sig);
     const r = await p.done;
     assert.equal(r.code, code, r.err);
@@ -105,7 +109,7 @@ test('a SIGKILL before the first checkpoint: the run reads "interrupted", and --
   fs.writeFileSync(noCkpt, JSON.stringify({ ...CONFIG, train: { ...TRAIN, checkpointEvery: 0 } }));
   const args = ['train', '--preset', 'smoke', '--config', noCkpt, '--out', dir, '--run-id', 'killed'];
   const p = new CliProcess(args);
-  await p.waitFor(/eval @ 6400 seq/);
+  await p.waitFor(/eval @ 3840 seq/);
   p.proc.kill('SIGKILL');
   await p.done;
   const run = path.join(dir, 'killed');

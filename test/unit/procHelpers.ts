@@ -39,7 +39,9 @@ export function entryArgs(name: 'cli' | 'child'): { file: string; execArgv: stri
     sourceTime ??= newestSource();
     if (fs.statSync(built).mtimeMs >= sourceTime) return { file: built, execArgv: [] };
   }
-  return { file: name === 'cli' ? CLI_TS : CHILD_TS, execArgv: ['--import', 'tsx'] };
+  // The preload serves TensorFlow.js's gradients as one bundle (≈ 0.9 s of CPU less per process; see the file).
+  const preload = ['--require', path.join(ROOT, 'test/unit/tfjsGradients.cjs')];
+  return { file: name === 'cli' ? CLI_TS : CHILD_TS, execArgv: ['--import', 'tsx', ...preload] };
 }
 
 /** `node` arguments that run the CLI with `args` (see entryArgs). */

@@ -54,13 +54,7 @@ export interface HeadsEnv {
  * its label (c < C), token 2C the query; an item takes its exemplar from item m.exemplarFrom and its label from
  * m.labelFrom, i.e. the clean token (`tokmap`) of that item. Returns t0 (see HeadPass).
  */
-export function corruptTokenMap(
-  tokmap: Int32Array,
-  m: CorruptionMap,
-  B: number,
-  C: number,
-  out: Int32Array,
-): number {
+export function corruptTokenMap(tokmap: Int32Array, m: CorruptionMap, B: number, C: number, out: Int32Array): number {
   const C1 = C + 1,
     T = 2 * C + 1;
   let t0 = T;

@@ -1086,6 +1086,7 @@ export class FastModel {
         out: this.arena.f32(N * d),
         dln: this.arena.f32(N * d),
         g: this.arena.f32(N * d),
+        mean: new Float64Array(this.T * d),
       };
       this.pathBufs.set(B, b);
     }

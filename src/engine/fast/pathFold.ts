@@ -87,6 +87,8 @@ export interface PathPlan {
   readonly out: number;
   readonly dln: number;
   readonly g: number;
+  /** Scratch [T, d] (JavaScript): the batch mean of a sender's output per position. */
+  readonly mean: Float64Array;
 }
 
 /** The buffers of one batch size, grown as more groups or senders are asked for. */
@@ -97,6 +99,7 @@ export interface PathBuffers {
   out: number;
   dln: number;
   g: number;
+  mean: Float64Array;
 }
 
 export interface PathGeometry {
@@ -171,7 +174,7 @@ export function planPaths(edges: readonly FastPathEdge[], g: PathGeometry, bufs:
     });
     return { kind, lastBlock: Math.max(...cs.map((c) => c.layer)), senders: cs };
   });
-  return { groups, senders, corrupt, out: bufs.out, dln: bufs.dln, g: bufs.g };
+  return { groups, senders, corrupt, out: bufs.out, dln: bufs.dln, g: bufs.g, mean: bufs.mean };
 }
 
 /** Whether a group reads block l's values (the query-only block then forms v instead of pooling it). */
@@ -222,8 +225,7 @@ export function patchInputs(
   const r = blocks(lr);
   for (const grp of plan.groups) {
     if (grp.layer !== lr || !grp.patched) continue;
-    const xp = env.view(grp.x, nd);
-    xp.set(env.view(r.x, nd));
+    k.copy(r.x, grp.x, nd);
     for (const e of grp.edges) {
       if (e.with === 'stop') continue; // r − out_s = 0
       const s = blocks(e.senderLayer);
@@ -236,8 +238,8 @@ export function patchInputs(
         B: rowMajor(at(s.projT, e.sender * D * d), d),
         C: rowMajor(plan.out, d),
       });
-      const out = env.view(plan.out, nd);
-      if (e.with === 'zero') for (let i = 0; i < nd; i++) xp[i] += -out[i];
+      // (axpy with a = ±1 rounds as the scalar x′ += r − out_s would: each product is exact.)
+      if (e.with === 'zero') k.axpy(grp.x, plan.out, nd, -1);
       else if (e.with === 'corrupt') {
         // out_s^κ = merged^κ[:, s·D…] · W_projᵀ[s·D…, :], into plan.g (free until the backward)  [N, d]
         gemm(k, {
@@ -248,15 +250,18 @@ export function patchInputs(
           B: rowMajor(at(s.projT, e.sender * D * d), d),
           C: rowMajor(plan.g, d),
         });
-        const outK = env.view(plan.g, nd);
-        for (let i = 0; i < nd; i++) xp[i] += Math.fround(outK[i] - out[i]);
+        k.axpy(plan.g, plan.out, nd, -1); // out_s^κ − out_s
+        k.axpy(grp.x, plan.g, nd, 1);
       } else {
         // mean over the batch per position (no gradient through it)          [T, d]
-        const mean = new Float64Array(T * d);
+        const out = env.view(plan.out, nd),
+          xp = env.view(grp.x, nd),
+          mean = plan.mean;
+        mean.fill(0);
         for (let b = 0; b < B; b++) for (let i = 0; i < T * d; i++) mean[i] += out[b * T * d + i];
-        const m32 = Float32Array.from(mean, (v) => v / B);
+        for (let i = 0; i < T * d; i++) mean[i] = Math.fround(mean[i] / B);
         for (let b = 0; b < B; b++)
-          for (let i = 0, o = b * T * d; i < T * d; i++) xp[o + i] += Math.fround(m32[i] - out[o + i]);
+          for (let i = 0, o = b * T * d; i < T * d; i++) xp[o + i] += Math.fround(mean[i] - out[o + i]);
       }
     }
     k.ln_fwd(grp.x, grp.ln, grp.stats, r.lnW, r.lnB, B, T, 0, d, env.eps);

@@ -1288,6 +1288,7 @@ export class FastModel {
           l,
           (j) => this.pathBlock(p, j),
           (kind, j) => p.corruptLays.get(kind)!.layers[j].merged,
+          t0,
         );
       // Feature index of qkv = which·d + head·D + dim → q, k, v [B, H, T, D]
       // q, k [B, H, T, D] then RoPE → rot_q, rot_k (one fused pass unless q / k is overridden in between).

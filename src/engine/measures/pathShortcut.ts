@@ -1,0 +1,595 @@
+/**
+ * The exact path-patching effects and their attribution approximation (measures/pathPatching.ts, issue 18) from
+ * one clean and one corrupted fast-engine pass per chunk: per edge only what the edge changes, in double
+ * precision, with everything an edge does not change shared (docs/path-patching.md "Cost").
+ *
+ * Notation (one sequence; t = position, tq = the query; x_t = the last block's clean residual input with mean μ_t,
+ * Σx² = ss_t, σ_t = √(ss_t/d − μ_t² + ε); P_j = block 0's W_proj columns of sender j; δz_t = z_j^κ − z_j):
+ *
+ *   Δ_t = P_j δz_t,  δm_t = mean Δ_t = cs_j·δz_t/d,  Σ(x+Δ)² = ss_t + 2 (P_jᵀx_t)·δz_t + δz_tᵀ P_jᵀP_j δz_t,
+ *   ρ_t = σ_t/σ′_t,   every row of receiver i's X (no QKV bias; W = the block's QKV rows, γ, β its LN):
+ *   row′_t = cβ + ρ_t (row_t − cβ) + (M_j δz_t − δm_t cγ)/σ′_t,   M_j = W diag(γ) P_j,  cγ = Wγ,  cβ = Wβ,
+ *
+ * so an edge never needs the d-wide residual: the clean rows (the pass records them) and D-wide products do.
+ *   K edge: score′_t = u_t·k′_t with u_t = RoPE_tᵀ(q_rot)/√D, u_t·k_t = the clean score s_t, and u_tᵀM_j (KU)
+ *           shared by all senders' edges into that receiver at t (one D × H·D product per receiver and position);
+ *   Q edge: only the query row changes (RoPE_tq folded into M̃_j = R_tq M_j);
+ *   V edge: z′ − z = Σ_t p_t (v′_t − v_t) = Σ_t p_t (ρ_t − 1)(v_t − cβ) + M_j Σ_t (p_t/σ′_t) δz_t − cγ Σ_t p_t δm_t/σ′_t;
+ *   then the final LN and the logit difference of r = r0 + Q_i δz_i from r0's statistics and Q_iᵀQ_i (O(D²)).
+ * The Q and K edges take δz_i = Σ_t (p′_t − p_t) v_t against the clean softmax recomputed from the same scores,
+ * so an edge that changes nothing gives exactly 0.
+ *
+ * Attribution: ∂LD/∂(receiver rows) (dX, one hand-written backward per sequence, clean) dotted with the first-order
+ * change of the rows, dX·(M_j δz − δm cγ − ν (row − cβ))/σ with ν = ((P_jᵀx)·δz/d − μ δm)/σ — the same
+ * Σ_t ∂LD/∂x_{i,X}[t]·Δ_t as before, without forming the d-wide gradient.
+ */
+import { ModelConfig, headDim, seqLen } from '../model/config';
+import { Params } from '../model/params';
+import { ropeTables } from '../model/rope';
+
+/** The checkpoint's weights the shortcut reads, in double precision, rearranged for the per-edge products. */
+export interface ShortcutWeights {
+  d: number;
+  H: number;
+  D: number;
+  T: number;
+  eps: number;
+  /** Block 0's W_proj [d, d] (row = output k, column = jD + e) and its column sums cs [H·D]. */
+  Wp0: Float64Array;
+  cs: Float64Array;
+  /** [H][D][D] P_jᵀP_j. */
+  PP: Float64Array;
+  /** [H_i][D_e][H_j·D_e′]: M_j's rows of receiver i's Q (rotated by RoPE at the query), K and V. */
+  MQ: Float64Array;
+  MK: Float64Array;
+  MV: Float64Array;
+  /** [3d] cγ = W γ and cβ = W β of the last block's QKV rows; [H·D] RoPE_tq of the Q rows' cγ, cβ. */
+  cg: Float64Array;
+  cb: Float64Array;
+  rcgQ: Float64Array;
+  rcbQ: Float64Array;
+  /** The last block's W_proj [d, d]; [H][D][D] Q_iᵀQ_i; [H·D] Q_i's column sums. */
+  Wp1: Float64Array;
+  QQ: Float64Array;
+  Qsum: Float64Array;
+  /** Per label y: γ_f ⊙ W_un[y] [d], its sum, b_un[y] + β_f·W_un[y], and W_p1ᵀ(γ_f ⊙ W_un[y]) [H·D]. */
+  gu: Float64Array;
+  gsum: Float64Array;
+  bu: Float64Array;
+  U: Float64Array;
+  cos: Float64Array;
+  sin: Float64Array;
+}
+
+export function shortcutWeights(c: ModelConfig, p: Params): ShortcutWeights {
+  const L = c.depth - 1,
+    f = (k: string) => Float64Array.from(p[k]),
+    d = c.dModel,
+    H = c.numHeads,
+    D = headDim(c),
+    T = seqLen(c),
+    tq = T - 1,
+    nl = c.numLabels;
+  const rt = ropeTables(T, D, c.ropeBase);
+  const cos = Float64Array.from(rt.cos),
+    sin = Float64Array.from(rt.sin);
+  const Wp0 = f('blocks.0.attn.proj.weight'),
+    g = f(`blocks.${L}.ln.weight`),
+    b = f(`blocks.${L}.ln.bias`),
+    Wqkv = f(`blocks.${L}.attn.qkv.weight`),
+    Wp1 = f(`blocks.${L}.attn.proj.weight`),
+    gf = f('ln_final.weight'),
+    bf = f('ln_final.bias'),
+    Wun = f('unembed.weight'),
+    bun = f('unembed.bias');
+  const R = 3 * d,
+    HD = H * D;
+  const cg = new Float64Array(R),
+    cb = new Float64Array(R);
+  for (let r = 0; r < R; r++)
+    for (let k = 0; k < d; k++) {
+      cg[r] += Wqkv[r * d + k] * g[k];
+      cb[r] += Wqkv[r * d + k] * b[k];
+    }
+  // M_j[r, e′] = Σ_k W[r, k] γ_k W_p0[k, jD + e′], for every row r and every sender column at once.
+  const M = new Float64Array(R * HD);
+  for (let r = 0; r < R; r++)
+    for (let k = 0; k < d; k++) {
+      const a = Wqkv[r * d + k] * g[k];
+      for (let col = 0; col < HD; col++) M[r * HD + col] += a * Wp0[k * d + col];
+    }
+  const block = (x: number) => M.slice(x * d * HD, (x + 1) * d * HD);
+  const MQ = block(0),
+    MK = block(1),
+    MV = block(2);
+  const rcgQ = cg.slice(0, d),
+    rcbQ = cb.slice(0, d);
+  // RoPE at the query on the Q rows (pairs e, e + 1 of each head): what rq′ = RoPE_tq(q′) needs.
+  for (let i = 0; i < H; i++)
+    for (let e = 0; e < D; e += 2) {
+      const cs = cos[tq * D + e],
+        sn = sin[tq * D + e],
+        r0 = i * D + e;
+      for (const v of [rcgQ, rcbQ]) {
+        const a = v[r0],
+          b2 = v[r0 + 1];
+        v[r0] = a * cs - b2 * sn;
+        v[r0 + 1] = b2 * cs + a * sn;
+      }
+      for (let col = 0; col < HD; col++) {
+        const a = MQ[r0 * HD + col],
+          b2 = MQ[(r0 + 1) * HD + col];
+        MQ[r0 * HD + col] = a * cs - b2 * sn;
+        MQ[(r0 + 1) * HD + col] = b2 * cs + a * sn;
+      }
+    }
+  const cs = new Float64Array(HD),
+    Qsum = new Float64Array(HD);
+  const PP = new Float64Array(H * D * D),
+    QQ = new Float64Array(H * D * D);
+  for (let k = 0; k < d; k++)
+    for (let col = 0; col < HD; col++) {
+      cs[col] += Wp0[k * d + col];
+      Qsum[col] += Wp1[k * d + col];
+    }
+  for (let j = 0; j < H; j++)
+    for (let e = 0; e < D; e++)
+      for (let e2 = 0; e2 < D; e2++) {
+        let a = 0,
+          q = 0;
+        for (let k = 0; k < d; k++) {
+          a += Wp0[k * d + j * D + e] * Wp0[k * d + j * D + e2];
+          q += Wp1[k * d + j * D + e] * Wp1[k * d + j * D + e2];
+        }
+        PP[(j * D + e) * D + e2] = a;
+        QQ[(j * D + e) * D + e2] = q;
+      }
+  const gu = new Float64Array(nl * d),
+    gsum = new Float64Array(nl),
+    bu = new Float64Array(nl),
+    U = new Float64Array(nl * HD);
+  for (let y = 0; y < nl; y++) {
+    bu[y] = bun[y];
+    for (let k = 0; k < d; k++) {
+      const u = gf[k] * Wun[y * d + k];
+      gu[y * d + k] = u;
+      gsum[y] += u;
+      bu[y] += bf[k] * Wun[y * d + k];
+      for (let col = 0; col < HD; col++) U[y * HD + col] += u * Wp1[k * d + col];
+    }
+  }
+  return {
+    d,
+    H,
+    D,
+    T,
+    eps: c.lnEps,
+    Wp0,
+    cs,
+    PP,
+    MQ,
+    MK,
+    MV,
+    cg,
+    cb,
+    rcgQ,
+    rcbQ,
+    Wp1,
+    QQ,
+    Qsum,
+    gu,
+    gsum,
+    bu,
+    U,
+    cos,
+    sin,
+  };
+}
+
+/** The clean pass's recorded sites the shortcut reads (layouts of model/sites.ts). */
+export interface ShortcutClean {
+  /** The last block's residual input [B, T, d]. */
+  resid: Float32Array;
+  /** Block 0's z [B, T, H, D]. */
+  z0: Float32Array;
+  /** The last block's rotated keys and values [B, T, H, D]. */
+  rotK: Float32Array;
+  v: Float32Array;
+  /** At the query: the last block's rotated query [B, H, D] and residual output [B, d]. */
+  rotQ: Float32Array;
+  residPost: Float32Array;
+}
+
+/** Per-corruption sums, [x][i][j] (x = 0, 1, 2 for Q, K, V), added to by `shortcutChunk`. */
+export type EdgeSums = Float64Array[][];
+
+/**
+ * One chunk of B sequences under every corruption at once (the clean per-sequence work is shared by them):
+ * adds the exact effects into `exact[κ]` and, with `attr`, the attribution terms into `attr[κ]`; `zx[κ]` is
+ * the sender layer's z on the κ-corrupted sequences [B, T, H, D]. `live`: the receivers not ablated. Returns the
+ * sum of the clean logit differences.
+ */
+export function shortcutChunk(
+  w: ShortcutWeights,
+  labels: ArrayLike<number>,
+  B: number,
+  clean: ShortcutClean,
+  zx: readonly Float32Array[],
+  live: readonly number[],
+  exact: readonly EdgeSums[],
+  attr: readonly EdgeSums[] | null,
+): number {
+  const { d, H, D, T, eps } = w,
+    HD = H * D,
+    tq = T - 1,
+    scale = 1 / Math.sqrt(D),
+    nL = live.length,
+    K = zx.length;
+  const { resid, z0, rotK, v, rotQ, residPost } = clean;
+  // Per sequence, clean: residual statistics and P_jᵀx_t for every sender.
+  const mu = new Float64Array(T),
+    ss = new Float64Array(T),
+    sig = new Float64Array(T),
+    PR = new Float64Array(T * HD);
+  // Per live receiver (index li), clean: the final-LN terms, scores, softmax, u_t and KU, shifted rows.
+  const cQ = new Float64Array(nL * D),
+    r0Q = new Float64Array(nL * D),
+    s0 = new Float64Array(nL * T),
+    p0 = new Float64Array(nL * T),
+    ub = new Float64Array(nL * T),
+    ug = new Float64Array(nL * T),
+    KU = new Float64Array(nL * T * HD),
+    vc = new Float64Array(nL * T * D),
+    qc = new Float64Array(nL * D),
+    u = new Float64Array(D);
+  // Attribution, clean: the row gradients' products (Γ of the Q and V rows, coefficients of the K rows).
+  const GQ = attr ? new Float64Array(nL * HD) : null,
+    GV = attr ? new Float64Array(nL * HD) : null,
+    c1Q = new Float64Array(nL),
+    c2Q = new Float64Array(nL),
+    aK = new Float64Array(nL * T),
+    c1V = new Float64Array(nL),
+    c2V = new Float64Array(nL * T),
+    dr = new Float64Array(d),
+    dzr = new Float64Array(D),
+    gq = new Float64Array(D);
+  // Per corruption and sender: δz, the modified residual's LN terms.
+  const dz = new Float64Array(T * D),
+    dm = new Float64Array(T),
+    rho = new Float64Array(T),
+    isd = new Float64Array(T),
+    nu = new Float64Array(T),
+    kud = new Float64Array(T),
+    sc = new Float64Array(T),
+    zd = new Float64Array(D),
+    rq2 = new Float64Array(D),
+    wv = new Float64Array(D);
+  let ldSum = 0;
+  for (let s = 0; s < B; s++) {
+    const yc = labels[3 * s + 2],
+      yo = labels[3 * s] === yc ? labels[3 * s + 1] : labels[3 * s];
+    // LD(r) = (c·r − mean(r) Σc)/σ_r + c0 with c = γ_f ⊙ (W_un[y] − W_un[ȳ]).
+    const csum = w.gsum[yc] - w.gsum[yo],
+      c0 = w.bu[yc] - w.bu[yo];
+    let m0 = 0,
+      ss0 = 0,
+      cr0 = 0;
+    for (let k = 0; k < d; k++) {
+      const r = residPost[s * d + k];
+      m0 += r;
+      ss0 += r * r;
+      cr0 += (w.gu[yc * d + k] - w.gu[yo * d + k]) * r;
+    }
+    for (let li = 0; li < nL; li++) {
+      const i = live[li];
+      for (let e = 0; e < D; e++) {
+        cQ[li * D + e] = w.U[yc * HD + i * D + e] - w.U[yo * HD + i * D + e];
+        r0Q[li * D + e] = 0;
+      }
+    }
+    for (let k = 0; k < d; k++) {
+      const r = residPost[s * d + k];
+      for (let li = 0; li < nL; li++) {
+        const o = k * d + live[li] * D;
+        for (let e = 0; e < D; e++) r0Q[li * D + e] += r * w.Wp1[o + e];
+      }
+    }
+    const mr = m0 / d,
+      sdr = Math.sqrt(ss0 / d - mr * mr + eps),
+      ld0 = (cr0 - mr * csum) / sdr + c0;
+    ldSum += ld0;
+    /** LD − LD_clean when receiver li's z moves by `dl` (r = r0 + Q_i dl). */
+    const ldDelta = (li: number, dl: Float64Array): number => {
+      const i = live[li];
+      let sumD = 0,
+        cd = 0,
+        rd = 0,
+        dd = 0;
+      for (let e = 0; e < D; e++) {
+        const x = dl[e];
+        sumD += w.Qsum[i * D + e] * x;
+        cd += cQ[li * D + e] * x;
+        rd += r0Q[li * D + e] * x;
+        let a = 0;
+        for (let e2 = 0; e2 < D; e2++) a += w.QQ[(i * D + e) * D + e2] * dl[e2];
+        dd += x * a;
+      }
+      const m = (m0 + sumD) / d,
+        sd = Math.sqrt((ss0 + 2 * rd + dd) / d - m * m + eps);
+      return (cr0 + cd - m * csum) / sd + c0 - ld0;
+    };
+
+    for (let t = 0; t < T; t++) {
+      const o = (s * T + t) * d;
+      let m = 0,
+        q = 0;
+      PR.fill(0, t * HD, (t + 1) * HD);
+      for (let k = 0; k < d; k++) {
+        const x = resid[o + k];
+        m += x;
+        q += x * x;
+        for (let col = 0; col < HD; col++) PR[t * HD + col] += x * w.Wp0[k * d + col];
+      }
+      mu[t] = m / d;
+      ss[t] = q;
+      sig[t] = Math.sqrt(q / d - mu[t] * mu[t] + eps);
+    }
+    for (let li = 0; li < nL; li++) {
+      const i = live[li],
+        qo = (s * H + i) * D;
+      let mx = -Infinity;
+      for (let t = 0; t < T; t++) {
+        // u_t = RoPE_tᵀ(q_rot)/√D; s_t = u_t·k_t = q_rot·k_rot,t/√D.
+        for (let e = 0; e < D; e += 2) {
+          const cs = w.cos[t * D + e],
+            sn = w.sin[t * D + e],
+            a = rotQ[qo + e],
+            b2 = rotQ[qo + e + 1];
+          u[e] = (a * cs + b2 * sn) * scale;
+          u[e + 1] = (b2 * cs - a * sn) * scale;
+        }
+        const ko = ((s * T + t) * H + i) * D;
+        let st = 0,
+          ubt = 0,
+          ugt = 0;
+        for (let e = 0; e < D; e++) {
+          st += rotQ[qo + e] * rotK[ko + e];
+          ubt += u[e] * w.cb[d + i * D + e];
+          ugt += u[e] * w.cg[d + i * D + e];
+          vc[(li * T + t) * D + e] = v[ko + e] - w.cb[2 * d + i * D + e];
+        }
+        s0[li * T + t] = st * scale;
+        ub[li * T + t] = ubt;
+        ug[li * T + t] = ugt;
+        if (s0[li * T + t] > mx) mx = s0[li * T + t];
+        const ku = (li * T + t) * HD;
+        KU.fill(0, ku, ku + HD);
+        for (let e = 0; e < D; e++) {
+          const a = u[e],
+            mo = (i * D + e) * HD;
+          for (let col = 0; col < HD; col++) KU[ku + col] += a * w.MK[mo + col];
+        }
+      }
+      let zs = 0;
+      for (let t = 0; t < T; t++) {
+        p0[li * T + t] = Math.exp(s0[li * T + t] - mx);
+        zs += p0[li * T + t];
+      }
+      for (let t = 0; t < T; t++) p0[li * T + t] /= zs;
+      for (let e = 0; e < D; e++) qc[li * D + e] = rotQ[qo + e] - w.rcbQ[i * D + e];
+    }
+    if (attr) cleanBackward(s, m0, ss0, yc, yo);
+
+    for (let kap = 0; kap < K; kap++) {
+      const zk = zx[kap],
+        ex = exact[kap],
+        at = attr ? attr[kap] : null;
+      for (let j = 0; j < H; j++) {
+        // An edge whose sender output does not change (an ablated sender) changes nothing.
+        let any = false;
+        for (let t = 0; t < T; t++) {
+          const o = ((s * T + t) * H + j) * D;
+          for (let e = 0; e < D; e++) {
+            const x = zk[o + e] - z0[o + e];
+            dz[t * D + e] = x;
+            if (x !== 0) any = true;
+          }
+        }
+        if (!any) continue;
+        for (let t = 0; t < T; t++) {
+          let a = 0,
+            pr = 0,
+            q2 = 0;
+          for (let e = 0; e < D; e++) {
+            const x = dz[t * D + e];
+            a += w.cs[j * D + e] * x;
+            pr += PR[t * HD + j * D + e] * x;
+            let b2 = 0;
+            for (let e2 = 0; e2 < D; e2++) b2 += w.PP[(j * D + e) * D + e2] * dz[t * D + e2];
+            q2 += x * b2;
+          }
+          const dmt = a / d,
+            m = mu[t] + dmt,
+            sd = Math.sqrt((ss[t] + 2 * pr + q2) / d - m * m + eps);
+          dm[t] = dmt;
+          isd[t] = 1 / sd;
+          rho[t] = sig[t] / sd;
+          nu[t] = (pr / d - mu[t] * dmt) / sig[t];
+        }
+        for (let li = 0; li < nL; li++) {
+          const i = live[li];
+          // ---- Q: the query row only. rq′ = ρ rq + (1 − ρ) R cβ + (M̃ δz − δm R cγ)/σ′ at tq.
+          {
+            const qo = (s * H + i) * D,
+              r = rho[tq];
+            for (let e = 0; e < D; e++) {
+              const mo = (i * D + e) * HD + j * D;
+              let a = 0;
+              for (let e2 = 0; e2 < D; e2++) a += w.MQ[mo + e2] * dz[tq * D + e2];
+              rq2[e] = r * rotQ[qo + e] + (1 - r) * w.rcbQ[i * D + e] + (a - dm[tq] * w.rcgQ[i * D + e]) * isd[tq];
+            }
+            let mx = -Infinity;
+            for (let t = 0; t < T; t++) {
+              const ko = ((s * T + t) * H + i) * D;
+              let a = 0;
+              for (let e = 0; e < D; e++) a += rq2[e] * rotK[ko + e];
+              sc[t] = a * scale;
+              if (sc[t] > mx) mx = sc[t];
+            }
+            attend(s, li, i, mx);
+            ex[0][i][j] += ldDelta(li, zd);
+            if (at) {
+              let g = 0;
+              for (let e = 0; e < D; e++) g += GQ![li * HD + j * D + e] * dz[tq * D + e];
+              at[0][i][j] += (g - dm[tq] * c1Q[li] - nu[tq] * c2Q[li]) / sig[tq];
+            }
+          }
+          // ---- K: score′_t = u·cβ + ρ (s_t − u·cβ) + (KU_t·δz_t − δm u·cγ)/σ′.
+          {
+            let mx = -Infinity;
+            for (let t = 0; t < T; t++) {
+              const ku = (li * T + t) * HD + j * D;
+              let a = 0;
+              for (let e = 0; e < D; e++) a += KU[ku + e] * dz[t * D + e];
+              kud[t] = a;
+              const lt = li * T + t;
+              sc[t] = ub[lt] + rho[t] * (s0[lt] - ub[lt]) + (a - dm[t] * ug[lt]) * isd[t];
+              if (sc[t] > mx) mx = sc[t];
+            }
+            attend(s, li, i, mx);
+            ex[1][i][j] += ldDelta(li, zd);
+            if (at) {
+              let g = 0;
+              for (let t = 0; t < T; t++) {
+                const lt = li * T + t;
+                g += (aK[lt] * (kud[t] - dm[t] * ug[lt] - nu[t] * (s0[lt] - ub[lt]))) / sig[t];
+              }
+              at[1][i][j] += g;
+            }
+          }
+          // ---- V: z′ − z = Σ_t p_t (ρ_t − 1)(v_t − cβ) + M (Σ_t p_t δz_t/σ′_t) − cγ Σ_t p_t δm_t/σ′_t.
+          {
+            wv.fill(0);
+            zd.fill(0);
+            let gsc = 0;
+            for (let t = 0; t < T; t++) {
+              const p = p0[li * T + t],
+                f = p * (rho[t] - 1),
+                h = p * isd[t];
+              gsc += h * dm[t];
+              for (let e = 0; e < D; e++) {
+                zd[e] += f * vc[(li * T + t) * D + e];
+                wv[e] += h * dz[t * D + e];
+              }
+            }
+            for (let e = 0; e < D; e++) {
+              const mo = (i * D + e) * HD + j * D;
+              let a = 0;
+              for (let e2 = 0; e2 < D; e2++) a += w.MV[mo + e2] * wv[e2];
+              zd[e] += a - gsc * w.cg[2 * d + i * D + e];
+            }
+            ex[2][i][j] += ldDelta(li, zd);
+            if (at) {
+              let g = 0;
+              for (let t = 0; t < T; t++) {
+                let a = 0;
+                for (let e = 0; e < D; e++) a += GV![li * HD + j * D + e] * dz[t * D + e];
+                g += (p0[li * T + t] * (a - dm[t] * c1V[li]) - nu[t] * c2V[li * T + t]) / sig[t];
+              }
+              at[2][i][j] += g;
+            }
+          }
+        }
+      }
+    }
+  }
+  return ldSum;
+
+  /** zd = Σ_t (softmax(sc)_t − p_t) v_t for receiver i (sc's maximum `mx`). */
+  function attend(s: number, li: number, i: number, mx: number): void {
+    let z = 0;
+    for (let t = 0; t < T; t++) {
+      sc[t] = Math.exp(sc[t] - mx);
+      z += sc[t];
+    }
+    zd.fill(0);
+    for (let t = 0; t < T; t++) {
+      const dp = sc[t] / z - p0[li * T + t],
+        vo = ((s * T + t) * H + i) * D;
+      for (let e = 0; e < D; e++) zd[e] += dp * v[vo + e];
+    }
+  }
+
+  /**
+   * ∂LD/∂(receiver rows) of sequence s, clean, reduced to what the attribution terms read: the final LN
+   * backward (dr), ∂LD/∂z_i (dzr), the attention row's backward, then Γ = M_jᵀ dX for the Q and V rows and the
+   * coefficients of dX·cγ and dX·(row − cβ); the K rows' dX_t = a_t u_t reuse KU.
+   */
+  function cleanBackward(s: number, m0: number, ss0: number, yc: number, yo: number): void {
+    const mr = m0 / d,
+      sd = Math.sqrt(ss0 / d - mr * mr + eps);
+    let cm = 0,
+      cr = 0;
+    for (let k = 0; k < d; k++) {
+      const ck = w.gu[yc * d + k] - w.gu[yo * d + k];
+      cm += ck;
+      cr += (ck * (residPost[s * d + k] - mr)) / sd;
+    }
+    cm /= d;
+    cr /= d;
+    // dLD/dr = (c − mean c − r̂ mean(c ⊙ r̂))/σ_r.
+    for (let k = 0; k < d; k++) {
+      const ck = w.gu[yc * d + k] - w.gu[yo * d + k];
+      dr[k] = (ck - cm - ((residPost[s * d + k] - mr) / sd) * cr) / sd;
+    }
+    for (let li = 0; li < nL; li++) {
+      const i = live[li];
+      dzr.fill(0);
+      for (let k = 0; k < d; k++) {
+        const o = k * d + i * D;
+        for (let e = 0; e < D; e++) dzr[e] += w.Wp1[o + e] * dr[k];
+      }
+      // dp_t = dzr·v_t; ∂LD/∂s_t = p_t (dp_t − Σ p dp) =: a_t; dX_K,t = a_t u_t; g = Σ_t a_t k_rot,t/√D.
+      let pdp = 0;
+      for (let t = 0; t < T; t++) {
+        let a = 0;
+        for (let e = 0; e < D; e++) a += dzr[e] * v[((s * T + t) * H + i) * D + e];
+        aK[li * T + t] = a;
+        pdp += p0[li * T + t] * a;
+      }
+      gq.fill(0);
+      let cg2 = 0;
+      for (let e = 0; e < D; e++) cg2 += dzr[e] * w.cg[2 * d + i * D + e];
+      c1V[li] = cg2;
+      for (let t = 0; t < T; t++) {
+        const lt = li * T + t;
+        let a = 0;
+        for (let e = 0; e < D; e++) a += dzr[e] * vc[lt * D + e];
+        c2V[lt] = p0[lt] * a;
+        aK[lt] = p0[lt] * (aK[lt] - pdp);
+        const ko = ((s * T + t) * H + i) * D;
+        for (let e = 0; e < D; e++) gq[e] += aK[lt] * scale * rotK[ko + e];
+      }
+      let a1 = 0,
+        a2 = 0;
+      for (let e = 0; e < D; e++) {
+        a1 += gq[e] * w.rcgQ[i * D + e];
+        a2 += gq[e] * qc[li * D + e];
+      }
+      c1Q[li] = a1;
+      c2Q[li] = a2;
+      const go = li * HD;
+      GQ!.fill(0, go, go + HD);
+      GV!.fill(0, go, go + HD);
+      for (let e = 0; e < D; e++) {
+        const mo = (i * D + e) * HD,
+          gqe = gq[e],
+          gve = dzr[e];
+        for (let col = 0; col < HD; col++) {
+          GQ![go + col] += gqe * w.MQ[mo + col];
+          GV![go + col] += gve * w.MV[mo + col];
+        }
+      }
+    }
+  }
+}

@@ -26,6 +26,7 @@
 import { ModelConfig, headDim, seqLen } from '../model/config';
 import { Params } from '../model/params';
 import { ropeTables } from '../model/rope';
+import { matmul } from './hostGemm';
 
 /** The checkpoint's weights the shortcut reads, in double precision, rearranged for the per-edge products. */
 export interface ShortcutWeights {
@@ -226,22 +227,61 @@ export function shortcutChunk(
     nL = live.length,
     K = zx.length;
   const { resid, z0, rotK, v, rotQ, residPost } = clean;
-  // Per sequence, clean: residual statistics and P_jᵀx_t for every sender.
+  // The chunk's shared products, on the WebAssembly GEMM (float32): P_jᵀx_t for every sender [B, T, H·D], and
+  // per live receiver (index li) KU = u_tᵀ M_j [B, T, H·D] with u_t = RoPE_tᵀ(q_rot)/√D; the clean scores s_t,
+  // their softmax p_t, u_t·cβ and u_t·cγ of the K rows [B, nL, T].
+  const PR = matmul(resid, w.Wp0, B * T, d, HD);
+  const s0 = new Float64Array(B * nL * T),
+    p0 = new Float64Array(B * nL * T),
+    ub = new Float64Array(B * nL * T),
+    ug = new Float64Array(B * nL * T);
+  const KU = live.map((i, li) => {
+    const U = new Float32Array(B * T * D);
+    for (let s = 0; s < B; s++) {
+      const qo = (s * H + i) * D,
+        lo = (s * nL + li) * T;
+      let mx = -Infinity;
+      for (let t = 0; t < T; t++) {
+        const uo = (s * T + t) * D,
+          ko = ((s * T + t) * H + i) * D;
+        let st = 0,
+          ubt = 0,
+          ugt = 0;
+        for (let e = 0; e < D; e += 2) {
+          const cs = w.cos[t * D + e],
+            sn = w.sin[t * D + e],
+            a = rotQ[qo + e],
+            b2 = rotQ[qo + e + 1],
+            u0 = (a * cs + b2 * sn) * scale,
+            u1 = (b2 * cs - a * sn) * scale;
+          U[uo + e] = u0;
+          U[uo + e + 1] = u1;
+          st += a * rotK[ko + e] + b2 * rotK[ko + e + 1];
+          ubt += u0 * w.cb[d + i * D + e] + u1 * w.cb[d + i * D + e + 1];
+          ugt += u0 * w.cg[d + i * D + e] + u1 * w.cg[d + i * D + e + 1];
+        }
+        s0[lo + t] = st * scale;
+        ub[lo + t] = ubt;
+        ug[lo + t] = ugt;
+        if (s0[lo + t] > mx) mx = s0[lo + t];
+      }
+      let zs = 0;
+      for (let t = 0; t < T; t++) {
+        p0[lo + t] = Math.exp(s0[lo + t] - mx);
+        zs += p0[lo + t];
+      }
+      for (let t = 0; t < T; t++) p0[lo + t] /= zs;
+    }
+    return matmul(U, w.MK.subarray(i * D * HD, (i + 1) * D * HD), B * T, D, HD);
+  });
+  // Per sequence, clean: residual statistics; per live receiver the final-LN terms and the shifted rows.
   const mu = new Float64Array(T),
     ss = new Float64Array(T),
-    sig = new Float64Array(T),
-    PR = new Float64Array(T * HD);
-  // Per live receiver (index li), clean: the final-LN terms, scores, softmax, u_t and KU, shifted rows.
+    sig = new Float64Array(T);
   const cQ = new Float64Array(nL * D),
     r0Q = new Float64Array(nL * D),
-    s0 = new Float64Array(nL * T),
-    p0 = new Float64Array(nL * T),
-    ub = new Float64Array(nL * T),
-    ug = new Float64Array(nL * T),
-    KU = new Float64Array(nL * T * HD),
     vc = new Float64Array(nL * T * D),
-    qc = new Float64Array(nL * D),
-    u = new Float64Array(D);
+    qc = new Float64Array(nL * D);
   // Attribution, clean: the row gradients' products (Γ of the Q and V rows, coefficients of the K rows).
   const GQ = attr ? new Float64Array(nL * HD) : null,
     GV = attr ? new Float64Array(nL * HD) : null,
@@ -323,12 +363,10 @@ export function shortcutChunk(
       const o = (s * T + t) * d;
       let m = 0,
         q = 0;
-      PR.fill(0, t * HD, (t + 1) * HD);
       for (let k = 0; k < d; k++) {
         const x = resid[o + k];
         m += x;
         q += x * x;
-        for (let col = 0; col < HD; col++) PR[t * HD + col] += x * w.Wp0[k * d + col];
       }
       mu[t] = m / d;
       ss[t] = q;
@@ -337,45 +375,10 @@ export function shortcutChunk(
     for (let li = 0; li < nL; li++) {
       const i = live[li],
         qo = (s * H + i) * D;
-      let mx = -Infinity;
       for (let t = 0; t < T; t++) {
-        // u_t = RoPE_tᵀ(q_rot)/√D; s_t = u_t·k_t = q_rot·k_rot,t/√D.
-        for (let e = 0; e < D; e += 2) {
-          const cs = w.cos[t * D + e],
-            sn = w.sin[t * D + e],
-            a = rotQ[qo + e],
-            b2 = rotQ[qo + e + 1];
-          u[e] = (a * cs + b2 * sn) * scale;
-          u[e + 1] = (b2 * cs - a * sn) * scale;
-        }
         const ko = ((s * T + t) * H + i) * D;
-        let st = 0,
-          ubt = 0,
-          ugt = 0;
-        for (let e = 0; e < D; e++) {
-          st += rotQ[qo + e] * rotK[ko + e];
-          ubt += u[e] * w.cb[d + i * D + e];
-          ugt += u[e] * w.cg[d + i * D + e];
-          vc[(li * T + t) * D + e] = v[ko + e] - w.cb[2 * d + i * D + e];
-        }
-        s0[li * T + t] = st * scale;
-        ub[li * T + t] = ubt;
-        ug[li * T + t] = ugt;
-        if (s0[li * T + t] > mx) mx = s0[li * T + t];
-        const ku = (li * T + t) * HD;
-        KU.fill(0, ku, ku + HD);
-        for (let e = 0; e < D; e++) {
-          const a = u[e],
-            mo = (i * D + e) * HD;
-          for (let col = 0; col < HD; col++) KU[ku + col] += a * w.MK[mo + col];
-        }
+        for (let e = 0; e < D; e++) vc[(li * T + t) * D + e] = v[ko + e] - w.cb[2 * d + i * D + e];
       }
-      let zs = 0;
-      for (let t = 0; t < T; t++) {
-        p0[li * T + t] = Math.exp(s0[li * T + t] - mx);
-        zs += p0[li * T + t];
-      }
-      for (let t = 0; t < T; t++) p0[li * T + t] /= zs;
       for (let e = 0; e < D; e++) qc[li * D + e] = rotQ[qo + e] - w.rcbQ[i * D + e];
     }
     if (attr) cleanBackward(s, m0, ss0, yc, yo);
@@ -403,7 +406,7 @@ export function shortcutChunk(
           for (let e = 0; e < D; e++) {
             const x = dz[t * D + e];
             a += w.cs[j * D + e] * x;
-            pr += PR[t * HD + j * D + e] * x;
+            pr += PR[(s * T + t) * HD + j * D + e] * x;
             let b2 = 0;
             for (let e2 = 0; e2 < D; e2++) b2 += w.PP[(j * D + e) * D + e2] * dz[t * D + e2];
             q2 += x * b2;
@@ -417,7 +420,9 @@ export function shortcutChunk(
           nu[t] = (pr / d - mu[t] * dmt) / sig[t];
         }
         for (let li = 0; li < nL; li++) {
-          const i = live[li];
+          const i = live[li],
+            lo = (s * nL + li) * T,
+            KUi = KU[li];
           // ---- Q: the query row only. rq′ = ρ rq + (1 − ρ) R cβ + (M̃ δz − δm R cγ)/σ′ at tq.
           {
             const qo = (s * H + i) * D,
@@ -436,7 +441,7 @@ export function shortcutChunk(
               sc[t] = a * scale;
               if (sc[t] > mx) mx = sc[t];
             }
-            attend(s, li, i, mx);
+            attend(s, lo, i, mx);
             ex[0][i][j] += ldDelta(li, zd);
             if (at) {
               let g = 0;
@@ -448,21 +453,21 @@ export function shortcutChunk(
           {
             let mx = -Infinity;
             for (let t = 0; t < T; t++) {
-              const ku = (li * T + t) * HD + j * D;
+              const ku = (s * T + t) * HD + j * D;
               let a = 0;
-              for (let e = 0; e < D; e++) a += KU[ku + e] * dz[t * D + e];
+              for (let e = 0; e < D; e++) a += KUi[ku + e] * dz[t * D + e];
               kud[t] = a;
-              const lt = li * T + t;
+              const lt = lo + t;
               sc[t] = ub[lt] + rho[t] * (s0[lt] - ub[lt]) + (a - dm[t] * ug[lt]) * isd[t];
               if (sc[t] > mx) mx = sc[t];
             }
-            attend(s, li, i, mx);
+            attend(s, lo, i, mx);
             ex[1][i][j] += ldDelta(li, zd);
             if (at) {
               let g = 0;
               for (let t = 0; t < T; t++) {
-                const lt = li * T + t;
-                g += (aK[lt] * (kud[t] - dm[t] * ug[lt] - nu[t] * (s0[lt] - ub[lt]))) / sig[t];
+                const lt = lo + t;
+                g += (aK[li * T + t] * (kud[t] - dm[t] * ug[lt] - nu[t] * (s0[lt] - ub[lt]))) / sig[t];
               }
               at[1][i][j] += g;
             }
@@ -473,7 +478,7 @@ export function shortcutChunk(
             zd.fill(0);
             let gsc = 0;
             for (let t = 0; t < T; t++) {
-              const p = p0[li * T + t],
+              const p = p0[lo + t],
                 f = p * (rho[t] - 1),
                 h = p * isd[t];
               gsc += h * dm[t];
@@ -494,7 +499,7 @@ export function shortcutChunk(
               for (let t = 0; t < T; t++) {
                 let a = 0;
                 for (let e = 0; e < D; e++) a += GV![li * HD + j * D + e] * dz[t * D + e];
-                g += (p0[li * T + t] * (a - dm[t] * c1V[li]) - nu[t] * c2V[li * T + t]) / sig[t];
+                g += (p0[lo + t] * (a - dm[t] * c1V[li]) - nu[t] * c2V[li * T + t]) / sig[t];
               }
               at[2][i][j] += g;
             }
@@ -505,8 +510,8 @@ export function shortcutChunk(
   }
   return ldSum;
 
-  /** zd = Σ_t (softmax(sc)_t − p_t) v_t for receiver i (sc's maximum `mx`). */
-  function attend(s: number, li: number, i: number, mx: number): void {
+  /** zd = Σ_t (softmax(sc)_t − p_t) v_t for receiver i (sc's maximum `mx`; p at p0[lo…]). */
+  function attend(s: number, lo: number, i: number, mx: number): void {
     let z = 0;
     for (let t = 0; t < T; t++) {
       sc[t] = Math.exp(sc[t] - mx);
@@ -514,7 +519,7 @@ export function shortcutChunk(
     }
     zd.fill(0);
     for (let t = 0; t < T; t++) {
-      const dp = sc[t] / z - p0[li * T + t],
+      const dp = sc[t] / z - p0[lo + t],
         vo = ((s * T + t) * H + i) * D;
       for (let e = 0; e < D; e++) zd[e] += dp * v[vo + e];
     }
@@ -543,7 +548,8 @@ export function shortcutChunk(
       dr[k] = (ck - cm - ((residPost[s * d + k] - mr) / sd) * cr) / sd;
     }
     for (let li = 0; li < nL; li++) {
-      const i = live[li];
+      const i = live[li],
+        lo = (s * nL + li) * T;
       dzr.fill(0);
       for (let k = 0; k < d; k++) {
         const o = k * d + i * D;
@@ -555,7 +561,7 @@ export function shortcutChunk(
         let a = 0;
         for (let e = 0; e < D; e++) a += dzr[e] * v[((s * T + t) * H + i) * D + e];
         aK[li * T + t] = a;
-        pdp += p0[li * T + t] * a;
+        pdp += p0[lo + t] * a;
       }
       gq.fill(0);
       let cg2 = 0;
@@ -565,8 +571,8 @@ export function shortcutChunk(
         const lt = li * T + t;
         let a = 0;
         for (let e = 0; e < D; e++) a += dzr[e] * vc[lt * D + e];
-        c2V[lt] = p0[lt] * a;
-        aK[lt] = p0[lt] * (aK[lt] - pdp);
+        c2V[lt] = p0[lo + t] * a;
+        aK[lt] = p0[lo + t] * (aK[lt] - pdp);
         const ko = ((s * T + t) * H + i) * D;
         for (let e = 0; e < D; e++) gq[e] += aK[lt] * scale * rotK[ko + e];
       }

@@ -230,7 +230,8 @@ export function shortcutChunk(
   // The chunk's shared products, on the WebAssembly GEMM (float32): P_jᵀx_t for every sender [B, T, H·D], and
   // per live receiver (index li) KU = u_tᵀ M_j [B, T, H·D] with u_t = RoPE_tᵀ(q_rot)/√D; the clean scores s_t,
   // their softmax p_t, u_t·cβ and u_t·cγ of the K rows [B, nL, T].
-  const PR = matmul(resid, w.Wp0, B * T, d, HD);
+  const PR = matmul(resid, w.Wp0, B * T, d, HD),
+    R0 = matmul(residPost, w.Wp1, B, d, HD);
   const s0 = new Float64Array(B * nL * T),
     p0 = new Float64Array(B * nL * T),
     ub = new Float64Array(B * nL * T),
@@ -281,7 +282,13 @@ export function shortcutChunk(
   const cQ = new Float64Array(nL * D),
     r0Q = new Float64Array(nL * D),
     vc = new Float64Array(nL * T * D),
-    qc = new Float64Array(nL * D);
+    qc = new Float64Array(nL * D),
+    vS = new Float64Array(nL * T),
+    vC = new Float64Array(nL * T),
+    vR = new Float64Array(nL * T),
+    gram = new Float64Array(nL * T * T),
+    qv = new Float64Array(T * D),
+    dp = new Float64Array(T);
   // Attribution, clean: the row gradients' products (Γ of the Q and V rows, coefficients of the K rows).
   const GQ = attr ? new Float64Array(nL * HD) : null,
     GV = attr ? new Float64Array(nL * HD) : null,
@@ -324,15 +331,34 @@ export function shortcutChunk(
       const i = live[li];
       for (let e = 0; e < D; e++) {
         cQ[li * D + e] = w.U[yc * HD + i * D + e] - w.U[yo * HD + i * D + e];
-        r0Q[li * D + e] = 0;
+        r0Q[li * D + e] = R0[s * HD + i * D + e];
       }
-    }
-    for (let k = 0; k < d; k++) {
-      const r = residPost[s * d + k];
-      for (let li = 0; li < nL; li++) {
-        const o = k * d + live[li] * D;
-        for (let e = 0; e < D; e++) r0Q[li * D + e] += r * w.Wp1[o + e];
+      // For δz_i = Σ_t δp_t v_t (the Q and K edges): Q_i's terms of each v_t, and the Gram v_tᵀ Q_iᵀQ_i v_t′.
+      for (let t = 0; t < T; t++) {
+        const vo = ((s * T + t) * H + i) * D;
+        let aS = 0,
+          aC = 0,
+          aR = 0;
+        for (let e = 0; e < D; e++) {
+          const x = v[vo + e];
+          aS += w.Qsum[i * D + e] * x;
+          aC += cQ[li * D + e] * x;
+          aR += r0Q[li * D + e] * x;
+          let a = 0;
+          for (let e2 = 0; e2 < D; e2++) a += w.QQ[(i * D + e) * D + e2] * v[vo + e2];
+          qv[t * D + e] = a;
+        }
+        vS[li * T + t] = aS;
+        vC[li * T + t] = aC;
+        vR[li * T + t] = aR;
       }
+      for (let t = 0; t < T; t++)
+        for (let t2 = 0; t2 < T; t2++) {
+          const vo = ((s * T + t2) * H + i) * D;
+          let a = 0;
+          for (let e = 0; e < D; e++) a += qv[t * D + e] * v[vo + e];
+          gram[(li * T + t) * T + t2] = a;
+        }
     }
     const mr = m0 / d,
       sdr = Math.sqrt(ss0 / d - mr * mr + eps),
@@ -352,6 +378,25 @@ export function shortcutChunk(
         rd += r0Q[li * D + e] * x;
         let a = 0;
         for (let e2 = 0; e2 < D; e2++) a += w.QQ[(i * D + e) * D + e2] * dl[e2];
+        dd += x * a;
+      }
+      const m = (m0 + sumD) / d,
+        sd = Math.sqrt((ss0 + 2 * rd + dd) / d - m * m + eps);
+      return (cr0 + cd - m * csum) / sd + c0 - ld0;
+    };
+    /** The same for δz_i = Σ_t dp_t v_t, from the per-position terms (T² instead of D² products). */
+    const ldDeltaP = (li: number): number => {
+      let sumD = 0,
+        cd = 0,
+        rd = 0,
+        dd = 0;
+      for (let t = 0; t < T; t++) {
+        const x = dp[t];
+        sumD += vS[li * T + t] * x;
+        cd += vC[li * T + t] * x;
+        rd += vR[li * T + t] * x;
+        let a = 0;
+        for (let t2 = 0; t2 < T; t2++) a += gram[(li * T + t) * T + t2] * dp[t2];
         dd += x * a;
       }
       const m = (m0 + sumD) / d,
@@ -441,8 +486,8 @@ export function shortcutChunk(
               sc[t] = a * scale;
               if (sc[t] > mx) mx = sc[t];
             }
-            attend(s, lo, i, mx);
-            ex[0][i][j] += ldDelta(li, zd);
+            attend(lo, mx);
+            ex[0][i][j] += ldDeltaP(li);
             if (at) {
               let g = 0;
               for (let e = 0; e < D; e++) g += GQ![li * HD + j * D + e] * dz[tq * D + e];
@@ -461,8 +506,8 @@ export function shortcutChunk(
               sc[t] = ub[lt] + rho[t] * (s0[lt] - ub[lt]) + (a - dm[t] * ug[lt]) * isd[t];
               if (sc[t] > mx) mx = sc[t];
             }
-            attend(s, lo, i, mx);
-            ex[1][i][j] += ldDelta(li, zd);
+            attend(lo, mx);
+            ex[1][i][j] += ldDeltaP(li);
             if (at) {
               let g = 0;
               for (let t = 0; t < T; t++) {
@@ -510,19 +555,14 @@ export function shortcutChunk(
   }
   return ldSum;
 
-  /** zd = Σ_t (softmax(sc)_t − p_t) v_t for receiver i (sc's maximum `mx`; p at p0[lo…]). */
-  function attend(s: number, lo: number, i: number, mx: number): void {
+  /** dp = softmax(sc) − p (sc's maximum `mx`; p at p0[lo…]): δz_i = Σ_t dp_t v_t. */
+  function attend(lo: number, mx: number): void {
     let z = 0;
     for (let t = 0; t < T; t++) {
       sc[t] = Math.exp(sc[t] - mx);
       z += sc[t];
     }
-    zd.fill(0);
-    for (let t = 0; t < T; t++) {
-      const dp = sc[t] / z - p0[lo + t],
-        vo = ((s * T + t) * H + i) * D;
-      for (let e = 0; e < D; e++) zd[e] += dp * v[vo + e];
-    }
+    for (let t = 0; t < T; t++) dp[t] = sc[t] / z - p0[lo + t];
   }
 
   /**

@@ -15,7 +15,8 @@
  *
  * Exact values: from one clean and one corrupted pass per chunk (the forward interface: the fast engine),
  * then per edge only what the edge changes — the receiver's attention at the query row and the final LN and
- * unembedding at the query — in double precision (a forward-only shortcut like fast/ablationEval.ts). The
+ * unembedding at the query — in double precision, with what an edge does not change shared between edges and
+ * corruptions (pathShortcut.ts: a forward-only shortcut like fast/ablationEval.ts). The
  * TensorFlow.js reference (`exactPathPatchingTf`: the path-patch clamp itself, one full clamped forward per
  * edge) gives the same numbers within float32 rounding (test/unit/paths-measure.test.ts). The attribution
  * approximation reuses the same clean and corrupted passes and one hand-written backward per sequence (from the

@@ -15,7 +15,10 @@
  *           shared by all senders' edges into that receiver at t (one D × H·D product per receiver and position);
  *   Q edge: only the query row changes (RoPE_tq folded into M̃_j = R_tq M_j);
  *   V edge: z′ − z = Σ_t p_t (v′_t − v_t) = Σ_t p_t (ρ_t − 1)(v_t − cβ) + M_j Σ_t (p_t/σ′_t) δz_t − cγ Σ_t p_t δm_t/σ′_t;
- *   then the final LN and the logit difference of r = r0 + Q_i δz_i from r0's statistics and Q_iᵀQ_i (O(D²)).
+ *   then the final LN and the logit difference of r = r0 + Q_i δz_i from r0's statistics and Q_iᵀQ_i (O(D²)); for
+ *   the Q and K edges δz_i = Σ_t δp_t v_t, so from per-position terms and the T × T Gram v_tᵀQ_iᵀQ_i v_t′ (O(T²)).
+ * The chunk-wide products shared by every edge (P_jᵀx_t, u_tᵀM_j, r0's Q_i terms) run on the fast engine's
+ * WebAssembly GEMM in float32 (hostGemm.ts); the rest is double precision.
  * The Q and K edges take δz_i = Σ_t (p′_t − p_t) v_t against the clean softmax recomputed from the same scores,
  * so an edge that changes nothing gives exactly 0.
  *
@@ -26,7 +29,7 @@
 import { ModelConfig, headDim, seqLen } from '../model/config';
 import { Params } from '../model/params';
 import { ropeTables } from '../model/rope';
-import { matmul } from './hostGemm';
+import { matmul, matmulPanels } from './hostGemm';
 
 /** The checkpoint's weights the shortcut reads, in double precision, rearranged for the per-edge products. */
 export interface ShortcutWeights {
@@ -44,6 +47,11 @@ export interface ShortcutWeights {
   MQ: Float64Array;
   MK: Float64Array;
   MV: Float64Array;
+  /**
+   * Per sender j, [D, 2·H·D + D] (float32): the columns that turn δz_t into M̃_j δz_t of every receiver's Q rows,
+   * M_j δz_t of every V row, and P_jᵀP_j δz_t — one GEMM per sender and corruption over a block of sequences.
+   */
+  edgeB: Float32Array[];
   /** [3d] cγ = W γ and cβ = W β of the last block's QKV rows; [H·D] RoPE_tq of the Q rows' cγ, cβ. */
   cg: Float64Array;
   cb: Float64Array;
@@ -159,6 +167,18 @@ export function shortcutWeights(c: ModelConfig, p: Params): ShortcutWeights {
       for (let col = 0; col < HD; col++) U[y * HD + col] += u * Wp1[k * d + col];
     }
   }
+  const NY = 2 * HD + D;
+  const edgeB = Array.from({ length: H }, (_, j) => {
+    const m = new Float32Array(D * NY);
+    for (let e2 = 0; e2 < D; e2++) {
+      for (let r = 0; r < HD; r++) {
+        m[e2 * NY + r] = MQ[r * HD + j * D + e2];
+        m[e2 * NY + HD + r] = MV[r * HD + j * D + e2];
+      }
+      for (let e = 0; e < D; e++) m[e2 * NY + 2 * HD + e] = PP[(j * D + e) * D + e2];
+    }
+    return m;
+  });
   return {
     d,
     H,
@@ -171,6 +191,7 @@ export function shortcutWeights(c: ModelConfig, p: Params): ShortcutWeights {
     MQ,
     MK,
     MV,
+    edgeB,
     cg,
     cb,
     rcgQ,
@@ -309,10 +330,26 @@ export function shortcutChunk(
     kud = new Float64Array(T),
     sc = new Float64Array(T),
     zd = new Float64Array(D),
-    rq2 = new Float64Array(D),
-    wv = new Float64Array(D);
+    rq2 = new Float64Array(D);
   let ldSum = 0;
+  // Per block of sequences, corruption κ and sender j: δz_t times edgeB_j, [rows (s, t)][NY].
+  const NY = 2 * HD + D,
+    BLOCK = 128;
+  let Y: Float32Array[][] = [],
+    s0b = 0;
   for (let s = 0; s < B; s++) {
+    if (s % BLOCK === 0) {
+      const nb = Math.min(BLOCK, B - s),
+        n = nb * T * HD,
+        from = s * T * HD;
+      s0b = s;
+      Y = zx.map((zk) => {
+        const dzb = new Float32Array(n);
+        for (let q = 0; q < n; q++) dzb[q] = zk[from + q] - z0[from + q];
+        return matmulPanels(dzb, HD, w.edgeB, nb * T, D, NY);
+      });
+    }
+    const sb = s - s0b;
     const yc = labels[3 * s + 2],
       yo = labels[3 * s] === yc ? labels[3 * s + 1] : labels[3 * s];
     // LD(r) = (c·r − mean(r) Σc)/σ_r + c0 with c = γ_f ⊙ (W_un[y] − W_un[ȳ]).
@@ -430,6 +467,7 @@ export function shortcutChunk(
 
     for (let kap = 0; kap < K; kap++) {
       const zk = zx[kap],
+        Yk = Y[kap],
         ex = exact[kap],
         at = attr ? attr[kap] : null;
       for (let j = 0; j < H; j++) {
@@ -444,7 +482,9 @@ export function shortcutChunk(
           }
         }
         if (!any) continue;
+        const Yj = Yk[j];
         for (let t = 0; t < T; t++) {
+          const yp = (sb * T + t) * NY + 2 * HD;
           let a = 0,
             pr = 0,
             q2 = 0;
@@ -452,9 +492,7 @@ export function shortcutChunk(
             const x = dz[t * D + e];
             a += w.cs[j * D + e] * x;
             pr += PR[(s * T + t) * HD + j * D + e] * x;
-            let b2 = 0;
-            for (let e2 = 0; e2 < D; e2++) b2 += w.PP[(j * D + e) * D + e2] * dz[t * D + e2];
-            q2 += x * b2;
+            q2 += x * Yj[yp + e];
           }
           const dmt = a / d,
             m = mu[t] + dmt,
@@ -472,10 +510,9 @@ export function shortcutChunk(
           {
             const qo = (s * H + i) * D,
               r = rho[tq];
+            const yq = (sb * T + tq) * NY + i * D;
             for (let e = 0; e < D; e++) {
-              const mo = (i * D + e) * HD + j * D;
-              let a = 0;
-              for (let e2 = 0; e2 < D; e2++) a += w.MQ[mo + e2] * dz[tq * D + e2];
+              const a = Yj[yq + e];
               rq2[e] = r * rotQ[qo + e] + (1 - r) * w.rcbQ[i * D + e] + (a - dm[tq] * w.rcgQ[i * D + e]) * isd[tq];
             }
             let mx = -Infinity;
@@ -519,25 +556,17 @@ export function shortcutChunk(
           }
           // ---- V: z′ − z = Σ_t p_t (ρ_t − 1)(v_t − cβ) + M (Σ_t p_t δz_t/σ′_t) − cγ Σ_t p_t δm_t/σ′_t.
           {
-            wv.fill(0);
             zd.fill(0);
             let gsc = 0;
             for (let t = 0; t < T; t++) {
               const p = p0[lo + t],
                 f = p * (rho[t] - 1),
-                h = p * isd[t];
+                h = p * isd[t],
+                yv = (sb * T + t) * NY + HD + i * D;
               gsc += h * dm[t];
-              for (let e = 0; e < D; e++) {
-                zd[e] += f * vc[(li * T + t) * D + e];
-                wv[e] += h * dz[t * D + e];
-              }
+              for (let e = 0; e < D; e++) zd[e] += f * vc[(li * T + t) * D + e] + h * Yj[yv + e];
             }
-            for (let e = 0; e < D; e++) {
-              const mo = (i * D + e) * HD + j * D;
-              let a = 0;
-              for (let e2 = 0; e2 < D; e2++) a += w.MV[mo + e2] * wv[e2];
-              zd[e] += a - gsc * w.cg[2 * d + i * D + e];
-            }
+            for (let e = 0; e < D; e++) zd[e] -= gsc * w.cg[2 * d + i * D + e];
             ex[2][i][j] += ldDelta(li, zd);
             if (at) {
               let g = 0;

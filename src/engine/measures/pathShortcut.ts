@@ -223,7 +223,7 @@ export interface ShortcutClean {
 }
 
 /** Per-corruption sums, [x][i][j] (x = 0, 1, 2 for Q, K, V), added to by `shortcutChunk`. */
-export type EdgeSums = Float64Array[][];
+type EdgeSums = Float64Array[][];
 
 /**
  * One chunk of B sequences under every corruption at once (the clean per-sequence work is shared by them):

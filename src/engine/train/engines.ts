@@ -36,6 +36,8 @@ export interface TrainEngine {
   readonly backend: BackendName | null;
   /** Why this engine and backend (run.json `engineNotes`). */
   readonly notes: string[];
+  /** The fast engine's WebAssembly build ("relaxed" / "simd"; its rounding), null on TensorFlow.js. */
+  readonly wasmVariant: string | null;
   /** One Adam step on a batch; returns the loss before the update. */
   step(batch: Batch, sequences: number, lr: number): number;
   evalForward(sequences: number): EvalForward;
@@ -47,6 +49,7 @@ export interface TrainEngine {
 class TfEngine implements TrainEngine {
   readonly engine = 'tfjs';
   readonly engineDetail: string;
+  readonly wasmVariant = null;
   private readonly weights: TfWeights;
   private readonly nameOf: Map<string, string>;
   private readonly params_: Params;
@@ -129,6 +132,7 @@ class HostBatchCache {
 class FastEngine implements TrainEngine {
   readonly engine = 'fast';
   readonly engineDetail: string;
+  readonly wasmVariant: string;
   readonly backend = null;
   private readonly model: FastModel;
   private readonly adam: FastAdam;
@@ -143,6 +147,7 @@ class FastEngine implements TrainEngine {
     readonly notes: string[],
   ) {
     this.model = new FastModel(c);
+    this.wasmVariant = this.model.variant;
     this.engineDetail = this.model.variant === 'relaxed' ? 'WebAssembly SIMD (relaxed)' : 'WebAssembly SIMD';
     const views = this.model.paramViews();
     for (const k of Object.keys(params)) views[k].set(params[k]);

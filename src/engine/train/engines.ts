@@ -21,6 +21,7 @@ import { adamInit, adamStep, AdamState, DEFAULT_ADAM } from './adam';
 import { EvalForward } from './evaluate';
 import { FastModel, FastAdam, fastBatch, unsupportedReason } from '../fast';
 import { FoldedClampOptions, foldedClampOptions } from '../fast/foldedClamps';
+import type { WasmVariant } from '../fast/kernels';
 import { Forward, EngineName, EnginePreference } from '../forward';
 import { HostBatch, hostBatch } from '../model/hostBatch';
 import { gatherExemplars } from '../data';
@@ -37,7 +38,7 @@ export interface TrainEngine {
   /** Why this engine and backend (run.json `engineNotes`). */
   readonly notes: string[];
   /** The fast engine's WebAssembly build ("relaxed" / "simd"; its rounding), null on TensorFlow.js. */
-  readonly wasmVariant: string | null;
+  readonly wasmVariant: WasmVariant | null;
   /** One Adam step on a batch; returns the loss before the update. */
   step(batch: Batch, sequences: number, lr: number): number;
   evalForward(sequences: number): EvalForward;
@@ -132,7 +133,7 @@ class HostBatchCache {
 class FastEngine implements TrainEngine {
   readonly engine = 'fast';
   readonly engineDetail: string;
-  readonly wasmVariant: string;
+  readonly wasmVariant: WasmVariant;
   readonly backend = null;
   private readonly model: FastModel;
   private readonly adam: FastAdam;

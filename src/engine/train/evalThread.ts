@@ -20,6 +20,7 @@ import { ModelConfig } from '../model/config';
 import { Params } from '../model/params';
 import { HostBatch, hostBatch } from '../model/hostBatch';
 import { ClampSpec } from '../clamps/spec';
+import type { WasmVariant } from '../fast/kernels';
 import { EvalResult, EvalSet, evaluationBatches } from './evaluate';
 import type { EvalThreadPreference } from './runConfig';
 
@@ -71,7 +72,14 @@ export function loopEvalSequences(t: { sequences: number; batchSize: number; eva
 }
 
 export type ToEvalWorker =
-  | { type: 'init'; config: ModelConfig; clamps: ClampSpec[]; sets: EvalSet[]; hosts: HostBatch[] }
+  | {
+      type: 'init';
+      config: ModelConfig;
+      variant: WasmVariant;
+      clamps: ClampSpec[];
+      sets: EvalSet[];
+      hosts: HostBatch[];
+    }
   | { type: 'eval'; sequences: number; params: Params }
   | { type: 'summary'; sequences: number };
 
@@ -118,7 +126,7 @@ export class EvalThread {
     sets: EvalSet[],
     bank: FeatureBank,
     /** The training engine's WebAssembly build: the worker must run the same one (same rounding). */
-    private readonly expectVariant: string,
+    private readonly expectVariant: WasmVariant,
   ) {
     const { port1, port2 } = new MessageChannel();
     const signal = new SharedArrayBuffer(4);
@@ -134,7 +142,7 @@ export class EvalThread {
     this.port = port1;
     this.signal = new Int32Array(signal);
     const hosts = evaluationBatches(sets).map((b) => hostBatch(bank, b));
-    this.post({ type: 'init', config, clamps, sets, hosts });
+    this.post({ type: 'init', config, variant: expectVariant, clamps, sets, hosts });
   }
 
   private post(m: ToEvalWorker): void {
@@ -149,6 +157,20 @@ export class EvalThread {
   /** Requests the summary patterns on the parameters of the last launched evaluation. */
   requestSummary(sequences: number): void {
     this.post({ type: 'summary', sequences });
+  }
+
+  /** Waits until the worker has loaded its model (throws what it reported if it could not). */
+  ready(): void {
+    while (this.variant === null) {
+      Atomics.compareExchange(this.signal, 0, 1, 0);
+      const m = receiveMessageOnPort(this.port)?.message as FromEvalWorker | undefined;
+      if (m) {
+        if (this.accept(m)) throw new Error('evaluation thread: a result before it was ready');
+        continue;
+      }
+      if (Atomics.load(this.signal, 0) === 2) throw new Error('the evaluation thread stopped while starting');
+      Atomics.wait(this.signal, 0, 0, 1000);
+    }
   }
 
   /** The next result if one has arrived, without waiting. */

@@ -5,7 +5,6 @@
  * the fast engine, the run's clamps at the evaluation's sequence count).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { enableRelaxedSimd } from '../fast/relaxedSimd';
 import { Forward } from '../forward';
 import { Params } from '../model/params';
 import { Batch } from '../data';
@@ -14,7 +13,6 @@ import { sharedFastModel } from '../fast/pool';
 import { EvalForward, EvalSet, evaluate, evaluationBatches } from './evaluate';
 import type { EvalWorkerData, FromEvalWorker, ToEvalWorker } from './evalThread';
 
-enableRelaxedSimd();
 const { port, signal } = workerData as EvalWorkerData;
 const flag = new Int32Array(signal);
 void parentPort; // the channel is workerData.port: the parent reads it with receiveMessageOnPort
@@ -40,7 +38,8 @@ let run: {
 port.on('message', (m: ToEvalWorker) => {
   try {
     if (m.type === 'init') {
-      const model = sharedFastModel(m.config);
+      // The training engine's build (its rounding); V8's flags, relaxed SIMD's among them, are the process's.
+      const model = sharedFastModel(m.config, m.variant);
       const batches = evaluationBatches(m.sets);
       const params: Params = {};
       for (const [k, v] of Object.entries(model.paramViews())) params[k] = new Float32Array(v.length);

@@ -281,8 +281,8 @@ async function trainLocked(
   // Where evaluation runs: this thread, or a worker on the spare core (evalThread.ts) — the same numbers.
   let thread: EvalThread | null = null;
   let threadNote: string;
+  const pref = evalThreadOverride ?? config.train.evalThread ?? 'auto';
   try {
-    const pref = evalThreadOverride ?? config.train.evalThread ?? 'auto';
     const setSize = evalSets.reduce((n, e) => n + e.batch.size, 0);
     const choice = chooseEvalThread(pref, {
       engine: engine.engine,
@@ -292,7 +292,7 @@ async function trainLocked(
     threadNote = choice.note;
     if (choice.on) {
       try {
-        thread = new EvalThread(config.model, config.clamps, evalSets, task.bank, engine.wasmVariant ?? '');
+        thread = new EvalThread(config.model, config.clamps, evalSets, task.bank, engine.wasmVariant ?? 'simd');
       } catch (e) {
         if (pref === 'on') throw e;
         threadNote = `evaluation on the training thread: no worker thread (${(e as Error).message})`;
@@ -443,6 +443,15 @@ async function trainLocked(
       doEval(0);
       if (schedule.start(evalLossAt(0))) saveCheckpoint(0);
     }
+    if (thread)
+      try {
+        thread.ready();
+      } catch (e) {
+        if (pref === 'on') throw e;
+        thread.close();
+        thread = null;
+        setStatus({ evalThread: false, evalThreadNote: `evaluation on the training thread: ${(e as Error).message}` });
+      }
     while (step * B < total) {
       if (io.shouldStop()) {
         status = 'cancelled';

@@ -63,10 +63,13 @@ export interface StartMessage {
   runsRoot: string;
   /** Fixed run id (sweeps name their runs by condition); default: timestamp + name. */
   runId?: string;
+  /** Overrides train.evalThread: parents that run one training child per core send "off" (no spare core). */
+  evalThread?: 'auto' | 'on' | 'off';
 }
 export interface ResumeMessage {
   type: 'resume';
   runDir: string;
+  evalThread?: 'auto' | 'on' | 'off';
 }
 export interface CancelMessage {
   type: 'cancel';

@@ -41,14 +41,16 @@ export interface EvalThreadChoice {
 export function chooseEvalThread(
   pref: EvalThreadPreference,
   x: { engine: 'fast' | 'tfjs'; cores: number; evalSequences: number },
+  /** Who set `pref`, for the note. */
+  where = 'train.evalThread',
 ): EvalThreadChoice {
-  if (pref === 'off') return { on: false, note: 'train.evalThread is "off"' };
+  if (pref === 'off') return { on: false, note: `evaluation on the training thread: ${where} is "off"` };
   if (x.engine !== 'fast') {
     const why = 'the TensorFlow.js engine trains this run (the evaluation thread runs the fast engine only)';
-    if (pref === 'on') throw new Error(`train.evalThread is "on" but ${why}`);
+    if (pref === 'on') throw new Error(`${where} is "on" but ${why}`);
     return { on: false, note: `evaluation on the training thread: ${why}` };
   }
-  if (pref === 'on') return { on: true, note: 'train.evalThread is "on"' };
+  if (pref === 'on') return { on: true, note: `evaluation on a worker thread: ${where} is "on"` };
   if (x.cores < 2)
     return { on: false, note: `evaluation on the training thread: ${x.cores} core available, none spare` };
   if (x.evalSequences < AUTO_MIN_EVAL_SEQUENCES)

@@ -284,11 +284,17 @@ async function trainLocked(
   const pref = evalThreadOverride ?? config.train.evalThread ?? 'auto';
   try {
     const setSize = evalSets.reduce((n, e) => n + e.batch.size, 0);
-    const choice = chooseEvalThread(pref, {
-      engine: engine.engine,
-      cores: availableCores(),
-      evalSequences: loopEvalSequences(config.train, setSize),
-    });
+    const choice = chooseEvalThread(
+      pref,
+      {
+        engine: engine.engine,
+        cores: availableCores(),
+        evalSequences: loopEvalSequences(config.train, setSize),
+      },
+      evalThreadOverride
+        ? 'the evalThread override (--eval-thread, or a parent that runs one run per core)'
+        : undefined,
+    );
     threadNote = choice.note;
     if (choice.on) {
       try {

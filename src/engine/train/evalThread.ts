@@ -161,20 +161,6 @@ export class EvalThread {
     this.post({ type: 'summary', sequences });
   }
 
-  /** Waits until the worker has loaded its model (throws what it reported if it could not). */
-  ready(): void {
-    while (this.variant === null) {
-      Atomics.compareExchange(this.signal, 0, 1, 0);
-      const m = receiveMessageOnPort(this.port)?.message as FromEvalWorker | undefined;
-      if (m) {
-        if (this.accept(m)) throw new Error('evaluation thread: a result before it was ready');
-        continue;
-      }
-      if (Atomics.load(this.signal, 0) === 2) throw new Error('the evaluation thread stopped while starting');
-      Atomics.wait(this.signal, 0, 0, 1000);
-    }
-  }
-
   /** The next result if one has arrived, without waiting. */
   poll(): Extract<FromEvalWorker, { type: 'eval' | 'summary' }> | null {
     for (;;) {

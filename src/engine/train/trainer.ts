@@ -362,57 +362,70 @@ async function trainLocked(
   /** A checkpoint of the current step. */
   const saveCheckpoint = (seq: number) => {
     const weights = encodeCheckpoint({ config: config.model, sequences: seq, params: engine.params() });
-    // Computed now, so readers never need the model (evaluations skip every head's pattern).
-    const ev = evaluate(config.model, trainSet, engine.evalForward(seq), { patterns: true });
+    // Computed now, so readers never need the model (evaluations skip every head's pattern): by the thread
+    // when it holds this step's parameters (it evaluated this step; it is warm, this thread may not be).
+    const onThread = thread !== null && held === seq;
+    const ev = onThread ? null : evaluate(config.model, trainSet, engine.evalForward(seq), { patterns: true });
     // The thread's evaluation of this step (the summary's eval losses), and any earlier one, first.
     settle();
     writeUnit(seq, {
       weights,
-      summary: summaryOf(seq, step, ev),
+      summary: summaryOf(seq, step, ev ?? summaryFromThread(seq)),
       adam: engine.adamState(),
       trainer: { step, lossSum, lossCount },
     });
   };
 
   /**
-   * The evaluation in flight on the thread: the step it evaluates and that step's metrics fields; with the
-   * parameters and Adam state of that step when a checkpoint there depends on its loss (`deferred`), so the
-   * checkpoint can be written once the loss is known, training having gone on meanwhile.
+   * The evaluation in flight on the thread: the step it evaluates and that step's metrics fields; whether its
+   * loss goes to the checkpoint schedule (`decide`: not at 0, which `schedule.start` takes, nor at the end);
+   * with the parameters and Adam state of that step when a checkpoint there depends on its loss (`deferred`),
+   * so the checkpoint can be written once the loss is known, training having gone on meanwhile.
    */
   interface InFlight {
     seq: number;
     step: number;
     before: number;
     trainLoss: number;
+    decide: boolean;
     deferred: { params: Params; adam: AdamState } | null;
   }
   let inFlight: InFlight | null = null;
-  const launchEval = (seq: number, before: number) => {
+  /** The step (in sequences) whose parameters the thread holds: its last evaluation's. */
+  let held: number | null = null;
+  const launchEval = (seq: number, before: number, decide: boolean) => {
     settle();
     const params = engine.params();
-    const deferred = schedule.readsLoss && !schedule.dueWithoutLoss(before, seq);
+    const deferred = decide && schedule.readsLoss && !schedule.dueWithoutLoss(before, seq);
     thread!.launch(seq, params);
+    held = seq;
     inFlight = {
       seq,
       step,
       before,
       trainLoss: takeTrainLoss(),
+      decide,
       deferred: deferred ? { params, adam: engine.adamState() } : null,
     };
+  };
+  /** The checkpoint summary's patterns from the thread, on the parameters of its last evaluation. */
+  const summaryFromThread = (seq: number): EvalResult => {
+    thread!.requestSummary(seq);
+    const m = thread!.wait();
+    if (m.type !== 'summary' || m.sequences !== seq) throw new Error('evaluation thread: answers out of order');
+    return m.result;
   };
   /** Logs a result from the thread and, if it decides a checkpoint at its step, writes that checkpoint. */
   const landed = (f: InFlight, r: EvalResult) => {
     inFlight = null;
     logEval(f.seq, f.step, f.trainLoss, r);
+    if (!f.decide) return;
     // Asked in step order for every evaluated step, as on this thread (the loss-driven part keeps state).
     const due = schedule.due(f.before, f.seq, r.eval.fsl_train?.loss);
     if (!f.deferred || !due) return;
-    thread!.requestSummary(f.seq);
-    const m = thread!.wait();
-    if (m.type !== 'summary' || m.sequences !== f.seq) throw new Error('evaluation thread: answers out of order');
     writeUnit(f.seq, {
       weights: encodeCheckpoint({ config: config.model, sequences: f.seq, params: f.deferred.params }),
-      summary: summaryOf(f.seq, f.step, m.result),
+      summary: summaryOf(f.seq, f.step, summaryFromThread(f.seq)),
       adam: f.deferred.adam,
       // Right after an evaluation: a new loss interval.
       trainer: { step: f.step, lossSum: 0, lossCount: 0 },
@@ -445,19 +458,13 @@ async function trainLocked(
     lastProgressStep = step;
   try {
     if (step === 0 && unitStep < 0) {
-      // On this thread: the worker is still starting.
-      doEval(0);
+      if (thread) {
+        // The thread starts with it (it loads meanwhile); waited for only if the start needs its numbers.
+        launchEval(0, 0, false);
+        if (schedule.readsLoss || schedule.dueWithoutLoss(0, 0)) settle();
+      } else doEval(0);
       if (schedule.start(evalLossAt(0))) saveCheckpoint(0);
     }
-    if (thread)
-      try {
-        thread.ready();
-      } catch (e) {
-        if (pref === 'on') throw e;
-        thread.close();
-        thread = null;
-        setStatus({ evalThread: false, evalThreadNote: `evaluation on the training thread: ${(e as Error).message}` });
-      }
     while (step * B < total) {
       if (io.shouldStop()) {
         status = 'cancelled';
@@ -472,7 +479,7 @@ async function trainLocked(
       lossCount += 1;
       const seq = step * B;
       if (every(config.train.evalEvery, seq) > every(config.train.evalEvery, seqBefore) && seq < total) {
-        if (thread) launchEval(seq, seqBefore);
+        if (thread) launchEval(seq, seqBefore, true);
         else doEval(seq);
       } else collect();
       if (seq < total) {
@@ -504,7 +511,10 @@ async function trainLocked(
     // The end: the final evaluation and checkpoint (unless a kill came just after they were written). A stop:
     // a checkpoint unit at the current step and no extra metrics row, so the resumed run's rows are the same.
     if (unitStep !== step && (status === 'completed' || step > 0)) {
-      if (status === 'completed') doEval(step * B);
+      if (status === 'completed') {
+        if (thread) launchEval(step * B, step * B - B, false);
+        else doEval(step * B);
+      }
       saveCheckpoint(step * B);
     }
     log.close();

@@ -58,6 +58,9 @@ export interface CleanActs {
   queryActs: Map<string, Float32Array>;
 }
 
+/** Attention sites (scores, patterns), which the logits do not feed. */
+const ATTENTION_SITE = /\.hook_(attn_scores|pattern)$/;
+
 const onesByLength = new Map<number, Uint8Array>();
 function ones(n: number): Uint8Array {
   let m = onesByLength.get(n);
@@ -126,6 +129,16 @@ export function fastClampedForward(
       if (h.layer === c.depth - 1 && !rec.record?.size && !rec.recordQuery?.size) {
         const r = model.run(params, batch, { backward: false, loss: false, layer1, copyHead: h.head });
         return { logits: r.logits.slice(), acts: new Map(), queryActs: new Map() };
+      }
+      // Recording only attention too, and no other clamp: one folded pass gives both, since the copy writes
+      // only the query logits, which no recorded site reads (evaluation's fsl_train, the checkpoint summary).
+      if (
+        h.layer === c.depth - 1 &&
+        ordered.every((o) => o.kind === 'copy' || o.kind === 'layer1') &&
+        [...(rec.record ?? []), ...(rec.recordQuery ?? [])].every((x) => ATTENTION_SITE.test(x))
+      ) {
+        const r = model.run(params, batch, { backward: false, loss: false, layer1, copyHead: h.head, ...rec });
+        return { logits: r.logits.slice(), acts: r.acts, queryActs: r.queryActs };
       }
       const scores =
         h.layer === c.depth - 1

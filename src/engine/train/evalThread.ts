@@ -83,7 +83,7 @@ export type ToEvalWorker =
       hosts: HostBatch[];
     }
   | { type: 'eval'; sequences: number; params: Params }
-  | { type: 'summary'; sequences: number };
+  | { type: 'summary'; sequences: number; params?: Params };
 
 export type FromEvalWorker =
   | { type: 'ready'; variant: string }
@@ -111,9 +111,9 @@ function workerScript(): { code: string; eval: true } | { file: string } {
 }
 
 /**
- * One run's evaluation worker. At most one evaluation is in flight (the trainer collects one before it
- * launches the next); `summary` asks for the checkpoint summary's patterns on the parameters of the last
- * evaluation (a checkpoint decided by that evaluation's loss, written after training went on).
+ * One run's evaluation worker. It answers in the order it is asked; `summary` asks for the checkpoint
+ * summary's patterns on given parameters (a checkpoint decided by an evaluation's loss, written after
+ * training went on) or on those of the last evaluation.
  */
 export class EvalThread {
   private readonly worker: Worker;
@@ -156,9 +156,9 @@ export class EvalThread {
     this.post({ type: 'eval', sequences, params });
   }
 
-  /** Requests the summary patterns on the parameters of the last launched evaluation. */
-  requestSummary(sequences: number): void {
-    this.post({ type: 'summary', sequences });
+  /** Requests the summary patterns on `params`, or on the parameters of the last evaluation. */
+  requestSummary(sequences: number, params?: Params): void {
+    this.post({ type: 'summary', sequences, params });
   }
 
   /** The next result if one has arrived, without waiting. */

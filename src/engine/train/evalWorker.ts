@@ -68,7 +68,9 @@ port.on('message', (m: ToEvalWorker) => {
         result: evaluate(r.init.config, r.init.sets, forward(m.sequences)),
       });
     } else {
-      // The checkpoint summary's every-head patterns (trainer.ts saveCheckpoint), on the last evaluation's parameters.
+      // The checkpoint summary's every-head patterns (trainer.ts saveCheckpoint): on the parameters sent, or
+      // on the last evaluation's.
+      if (m.params) for (const k of Object.keys(r.params)) r.params[k].set(m.params[k]);
       const result = evaluate(r.init.config, r.train, forward(m.sequences), { patterns: true });
       send({ type: 'summary', sequences: m.sequences, result });
     }

@@ -368,16 +368,18 @@ async function trainLocked(
     const ev = onThread ? null : evaluate(config.model, trainSet, engine.evalForward(seq), { patterns: true });
     // The thread's evaluation of this step (the summary's eval losses), and any earlier one, first.
     settle();
+    // (A loss-driven checkpoint's summary among them may have given the thread other parameters: resent.)
+    const summary = ev ?? summaryFromThread(seq, held === seq ? undefined : engine.params());
     writeUnit(seq, {
       weights,
-      summary: summaryOf(seq, step, ev ?? summaryFromThread(seq)),
+      summary: summaryOf(seq, step, summary),
       adam: engine.adamState(),
       trainer: { step, lossSum, lossCount },
     });
   };
 
   /**
-   * The evaluation in flight on the thread: the step it evaluates and that step's metrics fields; whether its
+   * An evaluation in flight on the thread: the step it evaluates and that step's metrics fields; whether its
    * loss goes to the checkpoint schedule (`decide`: not at 0, which `schedule.start` takes, nor at the end);
    * with the parameters and Adam state of that step when a checkpoint there depends on its loss (`deferred`),
    * so the checkpoint can be written once the loss is known, training having gone on meanwhile.
@@ -390,34 +392,45 @@ async function trainLocked(
     decide: boolean;
     deferred: { params: Params; adam: AdamState } | null;
   }
-  let inFlight: InFlight | null = null;
-  /** The step (in sequences) whose parameters the thread holds: its last evaluation's. */
+  /**
+   * In flight, oldest first. A few may queue (the worker takes them in order), so an evaluation that
+   * takes longer than one interval's steps now and then does not stall training; the trainer waits only
+   * when this many are queued.
+   */
+  const queue: InFlight[] = [];
+  const MAX_IN_FLIGHT = 3;
+  /** Evaluation answers that came while waiting for a summary (the worker answers in order). */
+  const early: Array<{ sequences: number; result: EvalResult }> = [];
+  /** The step (in sequences) whose parameters the thread holds: those of the last message it was sent. */
   let held: number | null = null;
   const launchEval = (seq: number, before: number, decide: boolean) => {
-    settle();
+    while (queue.length >= MAX_IN_FLIGHT) settleOne(true);
     const params = engine.params();
     const deferred = decide && schedule.readsLoss && !schedule.dueWithoutLoss(before, seq);
     thread!.launch(seq, params);
     held = seq;
-    inFlight = {
+    queue.push({
       seq,
       step,
       before,
       trainLoss: takeTrainLoss(),
       decide,
       deferred: deferred ? { params, adam: engine.adamState() } : null,
-    };
+    });
   };
-  /** The checkpoint summary's patterns from the thread, on the parameters of its last evaluation. */
-  const summaryFromThread = (seq: number): EvalResult => {
-    thread!.requestSummary(seq);
-    const m = thread!.wait();
-    if (m.type !== 'summary' || m.sequences !== seq) throw new Error('evaluation thread: answers out of order');
-    return m.result;
+  /** The checkpoint summary's patterns from the thread: on `params`, or those it holds. */
+  const summaryFromThread = (seq: number, params?: Params): EvalResult => {
+    thread!.requestSummary(seq, params);
+    if (params) held = seq;
+    for (;;) {
+      const m = thread!.wait();
+      if (m.type === 'eval') early.push(m);
+      else if (m.sequences === seq) return m.result;
+      else throw new Error('evaluation thread: answers out of order');
+    }
   };
   /** Logs a result from the thread and, if it decides a checkpoint at its step, writes that checkpoint. */
   const landed = (f: InFlight, r: EvalResult) => {
-    inFlight = null;
     logEval(f.seq, f.step, f.trainLoss, r);
     if (!f.decide) return;
     // Asked in step order for every evaluated step, as on this thread (the loss-driven part keeps state).
@@ -425,28 +438,31 @@ async function trainLocked(
     if (!f.deferred || !due) return;
     writeUnit(f.seq, {
       weights: encodeCheckpoint({ config: config.model, sequences: f.seq, params: f.deferred.params }),
-      summary: summaryOf(f.seq, f.step, summaryFromThread(f.seq)),
+      summary: summaryOf(f.seq, f.step, summaryFromThread(f.seq, f.deferred.params)),
       adam: f.deferred.adam,
       // Right after an evaluation: a new loss interval.
       trainer: { step: f.step, lossSum: 0, lossCount: 0 },
     });
   };
-  /** Waits for the evaluation in flight, if any. */
+  /** Takes the oldest evaluation in flight when it has finished (`wait`: waiting for it); false if none did. */
+  const settleOne = (wait: boolean): boolean => {
+    const f = queue[0];
+    if (!f) return false;
+    const m = early.shift() ?? (wait ? thread!.wait() : thread!.poll());
+    if (!m) return false;
+    if (('type' in m && m.type !== 'eval') || m.sequences !== f.seq)
+      throw new Error('evaluation thread: answers out of order');
+    queue.shift();
+    landed(f, m.result);
+    return true;
+  };
+  /** Waits for every evaluation in flight. */
   function settle(): void {
-    const f = inFlight;
-    if (!f) return;
-    const m = thread!.wait();
-    if (m.type !== 'eval' || m.sequences !== f.seq) throw new Error('evaluation thread: answers out of order');
-    landed(f, m.result);
+    while (queue.length) settleOne(true);
   }
-  /** Takes the evaluation in flight if it has finished. */
+  /** Takes the evaluations in flight that have finished. */
   const collect = () => {
-    const f = inFlight;
-    if (!f) return;
-    const m = thread!.poll();
-    if (!m) return;
-    if (m.type !== 'eval' || m.sequences !== f.seq) throw new Error('evaluation thread: answers out of order');
-    landed(f, m.result);
+    while (settleOne(false));
   };
 
   const every = (n: number, seq: number) => (n > 0 ? Math.floor(seq / n) : 0);
@@ -483,8 +499,7 @@ async function trainLocked(
         else doEval(seq);
       } else collect();
       if (seq < total) {
-        const f = inFlight as InFlight | null;
-        if (f?.seq === seq) {
+        if (queue[queue.length - 1]?.seq === seq) {
           // The thread evaluates this step: a planned checkpoint waits for it; a loss-driven one is decided when it lands.
           if (schedule.dueWithoutLoss(seqBefore, seq)) saveCheckpoint(seq);
         } else if (schedule.due(seqBefore, seq, evalLossAt(seq))) saveCheckpoint(seq);

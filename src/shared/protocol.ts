@@ -92,6 +92,8 @@ export interface StartedMessage {
   engineNotes: string[];
   /** @deprecated the same as engineNotes (kept until the UI reads engineNotes). */
   backendNotes: string[];
+  /** Where periodic evaluation runs and why (run.json `evalThreadNote`; train/evalThread.ts). */
+  evalThreadNote?: string;
   totalSequences: number;
   startSequences: number;
   config: unknown;

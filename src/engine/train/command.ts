@@ -133,6 +133,7 @@ function display(): (m: FromChildMessage) => void {
     if (m.type === 'started') {
       say(`run ${m.runId} → ${m.runDir}${m.startSequences ? ` (resuming at ${m.startSequences} sequences)` : ''}\n`);
       say(`engine: ${m.engine} (${m.engineDetail})${m.engineNotes.length ? `; ${m.engineNotes.join('; ')}` : ''}\n`);
+      if (m.evalThreadNote) say(`${m.evalThreadNote}\n`);
     } else if (m.type === 'progress') {
       const line = progressBar(
         m.sequences,

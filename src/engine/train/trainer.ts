@@ -263,21 +263,6 @@ async function trainLocked(
     engine.dispose();
     return fail(e);
   }
-  io.emit({
-    type: 'started',
-    runId: runDir.id,
-    runDir: runDir.path,
-    engine: engine.engine,
-    engineDetail: engine.engineDetail,
-    backend: engine.backend,
-    engineNotes: engine.notes,
-    backendNotes: engine.notes,
-    totalSequences: total,
-    startSequences: step * B,
-    config,
-  });
-  for (const message of clampWarnings(config.clamps, config.model)) io.emit({ type: 'warning', message });
-
   // Where evaluation runs: this thread, or a worker on the spare core (evalThread.ts) — the same numbers.
   let thread: EvalThread | null = null;
   let threadNote: string;
@@ -309,6 +294,22 @@ async function trainLocked(
     engine.dispose();
     return fail(e);
   }
+
+  io.emit({
+    type: 'started',
+    runId: runDir.id,
+    runDir: runDir.path,
+    engine: engine.engine,
+    engineDetail: engine.engineDetail,
+    backend: engine.backend,
+    engineNotes: engine.notes,
+    backendNotes: engine.notes,
+    evalThreadNote: threadNote,
+    totalSequences: total,
+    startSequences: step * B,
+    config,
+  });
+  for (const message of clampWarnings(config.clamps, config.model)) io.emit({ type: 'warning', message });
 
   let lastEval: { seq: number; r: EvalResult } | null = null;
   /** The mean train loss since the last evaluation, for its metrics row; the next interval starts. */

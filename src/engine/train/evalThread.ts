@@ -29,9 +29,9 @@ import type { EvalThreadPreference } from './runConfig';
  * the training thread: starting a worker (≈ 0.3 s, seconds under tsx) would cost more than it saves. Ten
  * paper-size evaluations (four sets of 1,000).
  */
-export const AUTO_MIN_EVAL_SEQUENCES = 40_000;
+const AUTO_MIN_EVAL_SEQUENCES = 40_000;
 
-export interface EvalThreadChoice {
+interface EvalThreadChoice {
   on: boolean;
   /** Why, for run.json's `evalThreadNote`. */
   note: string;

@@ -36,6 +36,7 @@ import { resolvePreset } from '../../src/engine/science/presets';
 import { runTraining } from '../../src/engine/train/trainer';
 import { RunDir } from '../../src/engine/io';
 import { cliArgv } from './procHelpers';
+import { HEAD_PATTERN_KINDS } from '../../src/shared/headMarks';
 
 const ROOT = path.join(__dirname, '..', '..');
 const C = DEFAULT_MODEL_CONFIG,
@@ -160,6 +161,15 @@ test('every kind declares whether its host overrides read the batch, and they do
   // The engines' list-level questions are the kinds' answers.
   assert.equal(batchFree([parseClampFlag(example('ablate'), C), parseClampFlag(example('match'), C)]), false);
   assert.equal(readsExemplars([parseClampFlag(example('induction'), C)]), false);
+});
+
+test("the kinds the views and the extension mark as pattern-clamped (they do not load the engine) are the registry's", () => {
+  assert.deepEqual(
+    [...HEAD_PATTERN_KINDS].sort(),
+    CLAMP_KIND_DEFS.filter((d) => 'headPattern' in d && d.headPattern)
+      .map((d) => d.kind)
+      .sort(),
+  );
 });
 
 /** Runs the CLI (the built bundle when it is up to date: it starts faster than tsx). */

@@ -164,6 +164,13 @@ async function main(): Promise<void> {
       fastConds.map((c, i) => [c.name, fmt(fastMs[i]), (fastMs[i] / fastMs[0]).toFixed(2)]),
     ),
   );
+  // Issue 18's goal: a path clamp costs ≤ 1.5× a plain training step (the worst condition here).
+  const worst = fastMs.slice(1).reduce((w, m, i) => (m > fastMs[w + 1] ? i : w), 0) + 1,
+    ratio = fastMs[worst] / fastMs[0];
+  console.log(
+    `\ngoal (issue 18): a path clamp ≤ 1.50× a plain fast step — worst: ${fastConds[worst].name} ` +
+      `${ratio.toFixed(2)}× (${ratio <= 1.5 ? 'met' : 'missed'})`,
+  );
 
   const conds: Array<{ name: string; engine: 'fast' | 'tfjs'; clamps: ClampSpec[] }> = [
     { name: 'plain step (fast engine)', engine: 'fast', clamps: base },

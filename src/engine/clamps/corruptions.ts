@@ -44,17 +44,20 @@ export interface CorruptionMap {
 
 /**
  * The map of corruption `kind` on a batch of B sequences. `ids` [B, 3] identify the items' classes (class
- * indices, or any id equal exactly for equal classes); only `class` reads them.
+ * indices, or any id equal exactly for equal classes); only `class` reads them. `into`: arrays of B·3 to write
+ * the map into (a training step reuses them) instead of new ones.
  */
 export function corruptionMap(
   kind: Corruption,
   B: number,
   labels: ArrayLike<number>,
   ids?: ArrayLike<number>,
+  into?: { exemplarFrom: Int32Array; labelFrom: Int32Array },
 ): CorruptionMap {
   const n = B * 3;
-  const exemplarFrom = Int32Array.from({ length: n }, (_, i) => i);
-  const labelFrom = Int32Array.from({ length: n }, (_, i) => i);
+  const exemplarFrom = into?.exemplarFrom.length === n ? into.exemplarFrom : new Int32Array(n),
+    labelFrom = into?.labelFrom.length === n ? into.labelFrom : new Int32Array(n);
+  for (let i = 0; i < n; i++) exemplarFrom[i] = labelFrom[i] = i;
   let unmatched = 0;
   if (kind === 'labels')
     for (let b = 0; b < B; b++) {

@@ -49,6 +49,7 @@ import { gemm, gemmNT, rowMajor, rows, transposed } from './gemm';
 import { EmbeddingRows, embeddingRows } from './rows';
 import { foldCopyLogits, foldCopyScoreGradient } from './folds';
 import { Corruption, corruptionMap } from '../clamps/corruptions';
+import { HeadPass, HeadsEnv, corruptTokenMap, headsBackward, headsForward, shareCleanRows } from './corruptHeads';
 import {
   FastPathEdge,
   PathBlock,
@@ -264,6 +265,7 @@ export class FastModel {
   private readonly pathBufs = new Map<number, PathBuffers>();
   private readonly corruptLayouts = new Map<string, Layout>();
   private readonly rowMaps = new Map<Layout, number>();
+  private readonly corruptMaps = new Map<number, { exemplarFrom: Int32Array; labelFrom: Int32Array }>();
   /** A copy of the gradient block while a corrupted pass's backward writes its own share. */
   private gradSave = 0;
   /** siteShapes(config, B) per batch size (loadOverrides reads it once per pass). */
@@ -728,12 +730,16 @@ export class FastModel {
     const unread = pooledLast ? this.names[depth - 1].v : null;
     const ov = this.loadOverrides(lay, opts.overrides, unread);
     const pathBufs = opts.paths && opts.paths.length ? this.pathBuffers(B, opts.paths) : null;
-    // The corrupted passes' layouts and overrides (the reference applies every other clamp to them too).
+    // The corrupted passes' layouts and overrides (the reference applies every other clamp to them too). With
+    // every corrupted sender in block 0 and nothing overriding block 0 they run their sender heads alone
+    // (corruptHeads.ts), from the clean pass's block-0 rows; else each is a pass of its own.
+    const headsOnly = this.corruptHeadsOnly(opts);
     const corrupt = pathCorruptions(opts.paths).map((kind) => {
       const cl = this.corruptLayout(kind, B);
+      if (headsOnly) return { kind, cl, ov: null, rowMap: 0 };
       return { kind, cl, ov: this.loadOverrides(cl, opts.overrides, unread), rowMap: this.corruptRowMap(cl) };
     });
-    if (corrupt.length && !this.gradSave) {
+    if (corrupt.length && !headsOnly && !this.gradSave) {
       this.gradSave = this.arena.f32(this.paramCount);
       this.projCorrupt = this.arena.f32(this.d * this.d);
     }
@@ -750,12 +756,14 @@ export class FastModel {
     k.transpose(this.p['unembed.weight'], L, d, this.unT);
 
     const cLays = new Map(corrupt.map((c) => [c.kind, c.cl]));
-    const p = this.plan(lay, batch, opts, ov, pooledLast, pathBufs, cLays);
+    const p0 = this.plan(lay, batch, opts, ov, pooledLast, pathBufs, cLays);
+    const p: RunPlan = headsOnly ? { ...p0, heads: this.headPasses(p0, corrupt, opts.itemIds, batch) } : p0;
     // Corrupted passes first: blocks 0 … the last sender, whose outputs the clean pass's edges read. They
     // gather their rows (and block 0's LN and QKV of them) from the clean pass's, so those come first.
-    const rowsFirst = corrupt.length > 0 && p.dedup;
+    // (Sender-head passes run inside the clean forward, after its block 0.)
+    const rowsFirst = corrupt.length > 0 && p.dedup && !headsOnly;
     if (rowsFirst) this.rowsForward(p);
-    const cPlans = corrupt.map((c) => {
+    const cPlans = (headsOnly ? [] : corrupt).map((c) => {
       const { batch: cb, exemplarFrom } = this.corruptBatch(lay, c.cl, batch, c.kind, opts.itemIds);
       const cp = p.paths!.corrupt.find((q) => q.kind === c.kind)!;
       const base = this.plan(c.cl, cb, { backward: opts.backward }, c.ov, pooledLast, null, new Map());
@@ -846,6 +854,39 @@ export class FastModel {
       result.grads = this.gObj;
     }
     return result;
+  }
+
+  /**
+   * Whether the corrupted passes can run their sender heads alone (corruptHeads.ts): every corrupted edge's sender
+   * in block 0 and no override of the embedding or of a block-0 site (those would make a corrupted block 0 differ
+   * from the clean one in more than its tokens, or put block 0 in token mode).
+   */
+  private corruptHeadsOnly(opts: FastOptions): boolean {
+    const es = opts.paths ?? [];
+    if (!es.some((e) => e.corruption) || es.some((e) => e.corruption && e.senderLayer !== 0)) return false;
+    const ov = opts.overrides;
+    if (!ov || ov.size === 0) return true;
+    const b0 = [...Object.values(this.names[0]), site.embed, site.embedExemplar, site.embedLabel];
+    return !b0.some((s) => ov.has(s));
+  }
+
+  /** The sender-head passes of this call: each corruption's token map onto the clean rows (plan() made them). */
+  private headPasses(
+    p: RunPlan,
+    corrupt: ReadonlyArray<{ kind: Corruption; cl: Layout }>,
+    itemIds: ArrayLike<number> | undefined,
+    batch: FastBatch,
+  ): HeadPass[] {
+    const lay = p.lay,
+      B = p.B;
+    if (this.C !== 2) throw new Error('corruptions are defined for 2 context pairs (5 tokens)');
+    const ids = itemIds ?? ('vectors' in batch ? batch.index : (batch as ExemplarBatch).exemplarIds);
+    return corrupt.map(({ kind, cl }) => {
+      const m = corruptionMap(kind, B, lay.views.labels, ids, this.corruptScratch(B));
+      const t0 = corruptTokenMap(lay.views.tokmap, m, B, this.C, cl.views.tokmap);
+      const senders = p.paths!.corrupt.find((q) => q.kind === kind)!.senders;
+      return { kind, lay: cl, map: cl.tokmap, t0, senders };
+    });
   }
 
   /** The [nEx + nLab] int map of a corrupted layout's rows (exemplars, labels) onto the clean pass's (see run()). */
@@ -1027,6 +1068,7 @@ export class FastModel {
       lastBlock: depth - 1,
       seedOnly: false,
       sharedRows: null,
+      heads: null,
     };
   }
 
@@ -1044,6 +1086,7 @@ export class FastModel {
         out: this.arena.f32(N * d),
         dln: this.arena.f32(N * d),
         g: this.arena.f32(N * d),
+        mean: new Float64Array(this.T * d),
       };
       this.pathBufs.set(B, b);
     }
@@ -1061,6 +1104,17 @@ export class FastModel {
 
   private pathEnv(p: RunPlan): PathEnv {
     return { k: this.k, view: (ptr, n) => this.f32(ptr, n), g: this.geo, B: p.B, eps: this.config.lnEps };
+  }
+
+  private headsEnv(p: RunPlan): HeadsEnv {
+    return { k: this.k, view: (ptr, n) => this.f32(ptr, n), g: this.geo, B: p.B, cos: this.cos, sin: this.sin };
+  }
+
+  /** The corruption maps' arrays for batch size B (corruptionMap writes into them: no allocation per call). */
+  private corruptScratch(B: number): { exemplarFrom: Int32Array; labelFrom: Int32Array } {
+    let s = this.corruptMaps.get(B);
+    if (!s) this.corruptMaps.set(B, (s = { exemplarFrom: new Int32Array(3 * B), labelFrom: new Int32Array(3 * B) }));
+    return s;
   }
 
   /** Block l's buffers and weights as the path folds read them. */
@@ -1172,6 +1226,11 @@ export class FastModel {
         this.hook(p, nm.residPost, lay.embed, N * d);
         continue;
       }
+      // The sender-head corrupted passes read block 0's rows and, before their first changed position, its output.
+      if (l === 1 && p.heads) {
+        const env = this.headsEnv(p);
+        for (const hp of p.heads) headsForward(env, hp, lay.layers[0].qkv, lay.layers[0].merged);
+      }
       this.hook(p, nm.residPre, x, N * d);
       const W = rowMajor(this.qkvT[l], 3 * d); // W_qkvᵀ [d, 3d]
       if (pl.byRows) {
@@ -1229,6 +1288,7 @@ export class FastModel {
           l,
           (j) => this.pathBlock(p, j),
           (kind, j) => p.corruptLays.get(kind)!.layers[j].merged,
+          t0,
         );
       // Feature index of qkv = which·d + head·D + dim → q, k, v [B, H, T, D]
       // q, k [B, H, T, D] then RoPE → rot_q, rot_k (one fused pass unless q / k is overridden in between).
@@ -1522,6 +1582,7 @@ export class FastModel {
         pl = p.layers[l];
       const { gradFrom: t0, pooled, map, qkMap, copy: cp } = pl;
       if (l === 0) block0?.before(); // (every sender's seed is complete: receivers are in later blocks)
+      if (l === 0 && p.heads) for (const hp of p.heads) shareCleanRows(this.headsEnv(p), hp, p.paths!.senders);
       if (p.layer1 && l === 0) {
         k.fill(lgr.qkv, 3 * d * d, 0);
         k.fill(lgr.proj, d * d, 0);
@@ -1614,6 +1675,8 @@ export class FastModel {
         // dW_qkv, the LN backward and the embedding rows' gradient for both.
         if (projInto !== undefined) continue;
         if (l === 0) for (const r of block0?.rows ?? []) k.scatter_add_rows(r.dqkv, r.map, r.n, 3 * d, lay.dqkv);
+        if (l === 0 && p.heads)
+          for (const hp of p.heads) headsBackward(this.headsEnv(p), hp, lp.proj, lgr.proj, lay.dqkv);
         gemm(k, {
           M: 3 * d,
           N: d,
@@ -1773,6 +1836,8 @@ interface RunPlan {
    * `qkv` (both run block 0 by rows) block 0's LN and QKV of them too.
    */
   readonly sharedRows: { readonly from: RunPlan; readonly map: number; readonly qkv: boolean } | null;
+  /** The corrupted passes as sender-head passes (corruptHeads.ts) inside this clean pass, or null. */
+  readonly heads: readonly HeadPass[] | null;
   readonly acts: Map<string, Float32Array>;
   readonly queryActs: Map<string, Float32Array>;
 }

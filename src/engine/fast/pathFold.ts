@@ -87,6 +87,8 @@ export interface PathPlan {
   readonly out: number;
   readonly dln: number;
   readonly g: number;
+  /** Scratch [T, d] (JavaScript): the batch mean of a sender's output per position. */
+  readonly mean: Float64Array;
 }
 
 /** The buffers of one batch size, grown as more groups or senders are asked for. */
@@ -97,6 +99,7 @@ export interface PathBuffers {
   out: number;
   dln: number;
   g: number;
+  mean: Float64Array;
 }
 
 export interface PathGeometry {
@@ -171,7 +174,7 @@ export function planPaths(edges: readonly FastPathEdge[], g: PathGeometry, bufs:
     });
     return { kind, lastBlock: Math.max(...cs.map((c) => c.layer)), senders: cs };
   });
-  return { groups, senders, corrupt, out: bufs.out, dln: bufs.dln, g: bufs.g };
+  return { groups, senders, corrupt, out: bufs.out, dln: bufs.dln, g: bufs.g, mean: bufs.mean };
 }
 
 /** Whether a group reads block l's values (the query-only block then forms v instead of pooling it). */
@@ -206,7 +209,8 @@ export interface PathBlock {
 
 /**
  * Forward, block lr after its qkv GEMM: each group's input columns of qkv from LN(x′). `corruptMerged` is
- * block l's merged heads [N, d] on a corrupted batch (its pass ran first).
+ * block l's merged heads [N, d] on a corrupted batch (its pass ran first). `qFrom`: the block's first query row
+ * (T−1 in the query-only last block, whose other query rows nothing reads: a query group forms only that row).
  */
 export function patchInputs(
   env: PathEnv,
@@ -214,60 +218,72 @@ export function patchInputs(
   lr: number,
   blocks: (l: number) => PathBlock,
   corruptMerged: (kind: Corruption, l: number) => number,
+  qFrom: number,
 ): void {
   const { k, B, g } = env,
-    { T, d, D } = g,
-    N = B * T,
-    nd = N * d;
+    { T, d, D } = g;
   const r = blocks(lr);
   for (const grp of plan.groups) {
     if (grp.layer !== lr || !grp.patched) continue;
-    const xp = env.view(grp.x, nd);
-    xp.set(env.view(r.x, nd));
+    // Rows t0… of each sequence: all of them (one span), or the query row of each.
+    const t0 = grp.input === 'q' ? qFrom : 0,
+      nr = B * (T - t0),
+      ld = t0 === 0 ? d : T * d,
+      span = (f: (o: number, n: number) => void) => {
+        if (t0 === 0) f(0, B * T * d);
+        else for (let b = 0; b < B; b++) f(at(0, (b * T + t0) * d), (T - t0) * d);
+      };
+    span((o, n) => k.copy(r.x + o, grp.x + o, n));
     for (const e of grp.edges) {
       if (e.with === 'stop') continue; // r − out_s = 0
       const s = blocks(e.senderLayer);
-      // out_s = merged[:, s·D…] · W_projᵀ[s·D…, :]                          [N, d]
+      // out_s = merged[:, s·D…] · W_projᵀ[s·D…, :]                          [N, d] (rows t0…)
       gemm(k, {
-        M: N,
+        M: nr,
         N: d,
         K: D,
-        A: rows(at(s.merged, e.sender * D), d),
+        A: rows(at(s.merged, t0 * d + e.sender * D), ld),
         B: rowMajor(at(s.projT, e.sender * D * d), d),
-        C: rowMajor(plan.out, d),
+        C: rowMajor(at(plan.out, t0 * d), ld),
       });
-      const out = env.view(plan.out, nd);
-      if (e.with === 'zero') for (let i = 0; i < nd; i++) xp[i] += -out[i];
+      // (axpy with a = ±1 rounds as the scalar x′ += r − out_s would: each product is exact.)
+      if (e.with === 'zero') span((o, n) => k.axpy(grp.x + o, plan.out + o, n, -1));
       else if (e.with === 'corrupt') {
         // out_s^κ = merged^κ[:, s·D…] · W_projᵀ[s·D…, :], into plan.g (free until the backward)  [N, d]
         gemm(k, {
-          M: N,
+          M: nr,
           N: d,
           K: D,
-          A: rows(at(corruptMerged(e.corruption!, e.senderLayer), e.sender * D), d),
+          A: rows(at(corruptMerged(e.corruption!, e.senderLayer), t0 * d + e.sender * D), ld),
           B: rowMajor(at(s.projT, e.sender * D * d), d),
-          C: rowMajor(plan.g, d),
+          C: rowMajor(at(plan.g, t0 * d), ld),
         });
-        const outK = env.view(plan.g, nd);
-        for (let i = 0; i < nd; i++) xp[i] += Math.fround(outK[i] - out[i]);
+        span((o, n) => {
+          k.axpy(plan.g + o, plan.out + o, n, -1); // out_s^κ − out_s
+          k.axpy(grp.x + o, plan.g + o, n, 1);
+        });
       } else {
-        // mean over the batch per position (no gradient through it)          [T, d]
-        const mean = new Float64Array(T * d);
-        for (let b = 0; b < B; b++) for (let i = 0; i < T * d; i++) mean[i] += out[b * T * d + i];
-        const m32 = Float32Array.from(mean, (v) => v / B);
+        // mean over the batch per position (no gradient through it)          [T, d] (positions t0…)
+        const nd = B * T * d,
+          out = env.view(plan.out, nd),
+          xp = env.view(grp.x, nd),
+          mean = plan.mean;
+        mean.fill(0);
+        for (let b = 0; b < B; b++) for (let i = t0 * d; i < T * d; i++) mean[i] += out[b * T * d + i];
+        for (let i = t0 * d; i < T * d; i++) mean[i] = Math.fround(mean[i] / B);
         for (let b = 0; b < B; b++)
-          for (let i = 0, o = b * T * d; i < T * d; i++) xp[o + i] += Math.fround(m32[i] - out[o + i]);
+          for (let i = t0 * d, o = b * T * d; i < T * d; i++) xp[o + i] += Math.fround(mean[i] - out[o + i]);
       }
     }
-    k.ln_fwd(grp.x, grp.ln, grp.stats, r.lnW, r.lnB, B, T, 0, d, env.eps);
-    // X_i = LN(x′) · W_X^{(i)}ᵀ into qkv columns col…col+D                   [N, D]
+    k.ln_fwd(grp.x, grp.ln, grp.stats, r.lnW, r.lnB, B, T, t0, d, env.eps);
+    // X_i = LN(x′) · W_X^{(i)}ᵀ into qkv columns col…col+D                   [N, D] (rows t0…)
     gemm(k, {
-      M: N,
+      M: nr,
       N: D,
       K: d,
-      A: rows(grp.ln, d),
+      A: rows(at(grp.ln, t0 * d), ld),
       B: rowMajor(at(r.qkvT, grp.col), 3 * d),
-      C: rowMajor(at(r.qkv, grp.col), 3 * d),
+      C: rowMajor(at(r.qkv, t0 * 3 * d + grp.col), t0 === 0 ? 3 * d : T * 3 * d),
     });
   }
 }

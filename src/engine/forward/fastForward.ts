@@ -21,6 +21,7 @@ import { site, siteShapes } from '../model/sites';
 import { ClampSpec, CLAMP_ORDER } from '../clamps/spec';
 import { headsByLayer, parseHead } from '../clamps/heads';
 import { hostOverrides } from '../clamps/apply';
+import { readsExemplars } from '../clamps/support';
 import { copyLogitsOverride } from '../clamps/copy';
 import { FastModel } from '../fast/model';
 import { foldedClampOptions } from '../fast/foldedClamps';
@@ -173,7 +174,7 @@ export function fastClampedForward(
 
 /** The merged host overrides of the constant clamps among `ordered` for this batch (they read only the batch). */
 export function constantOverrides(c: ModelConfig, batch: HostBatch, ordered: ClampSpec[]): Map<string, HostOverride> {
-  const exemplars = ordered.some((k) => k.kind === 'match') ? itemExemplars(batch, c.inputDim) : undefined;
+  const exemplars = readsExemplars(ordered) ? itemExemplars(batch, c.inputDim) : undefined;
   return hostOverrides(c, { labels: batch.labels, size: batch.size, exemplars }, ordered, 0);
 }
 

@@ -15,7 +15,7 @@ import { crossEntropy } from '../model/forward';
 import { TfWeights, batchTensors } from '../model/tfModel';
 import { HostOverride } from '../model/hostOverride';
 import { clampedForward, hostOverrides } from '../clamps/apply';
-import { batchFree, fastTrainingUnsupported } from '../clamps/support';
+import { batchFree, fastTrainingUnsupported, readsExemplars } from '../clamps/support';
 import { ClampSpec, isActive } from '../clamps/spec';
 import { adamInit, adamStep, AdamState, DEFAULT_ADAM } from './adam';
 import { EvalForward } from './evaluate';
@@ -165,7 +165,7 @@ class FastEngine implements TrainEngine {
     };
   }
   private get needsExemplars(): boolean {
-    return this.clamps.some((c) => c.kind === 'match');
+    return readsExemplars(this.clamps);
   }
   private readonly ovCache = new Map<string, Map<string, HostOverride>>();
   /**

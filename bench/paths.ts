@@ -3,18 +3,24 @@
  *
  *  1. exact path patching (measures/pathPatching.ts) at one checkpoint on 2,000 dense sequences, one
  *     corruption, every 8 × 8 × 3 edge: the fast shortcut (one clean and one corrupted fast pass, then per
- *     edge only what the edge changes), the attribution approximation beside it (the same passes and one
- *     hand-written backward), and the TensorFlow.js
- *     reference (one clamped forward per edge with the path-patch clamp, timed on a few edges and scaled);
- *     with the run's own ablations (single-IH run: one live receiver) and without (all 8 receivers live);
+ *     edge only what the edge changes, measures/pathShortcut.ts), the attribution approximation beside it (the
+ *     same passes and one hand-written backward), all three corruptions with attribution (what `measure` computes
+ *     per checkpoint), and the TensorFlow.js reference (one clamped forward per edge with the path-patch clamp,
+ *     timed on a few edges and scaled); with the run's own ablations (single-IH run: one live receiver) and
+ *     without (all 8 receivers live). With `--baseline DIR` (a checkout of older code, e.g. `git worktree add
+ *     --detach DIR 285fd9e` or `git archive 285fd9e | tar -x -C DIR`, with node_modules linked) the same rows
+ *     of DIR's `pathPatching` on the same context, interleaved with the current code's, and the largest
+ *     difference between the two results;
  *  2. a training step with a path clamp against a plain step, same run, same batches: on the fast engine (the
  *     folded path clamps, fast/pathFold.ts; conditions interleaved over rounds so that the machine's drift
  *     hits them alike) and on the TensorFlow.js engine (the reference).
  *
- *   npx tsx bench/paths.ts --run RUN_DIR [--steps N] [--fast-steps N] [--rounds N] [--tf-edges N] [--steps-only]
+ *   npx tsx bench/paths.ts --run RUN_DIR [--baseline DIR] [--reps N] [--steps N] [--fast-steps N] [--rounds N] [--tf-edges N]
+ *                          [--steps-only | --patching-only]
  *
  * RUN_DIR: a trained run, e.g. `induction-lab train --preset demo --out DIR` (≈ 1 min); its last checkpoint.
  */
+import * as path from 'node:path';
 import * as v8 from 'node:v8';
 v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
 import { initBackend } from '../src/engine/model/tf';
@@ -25,7 +31,8 @@ import { RunDir } from '../src/engine/io';
 import { createEngine } from '../src/engine/train/engines';
 import { ClampSpec, normalizeClamps, parseClampFlag } from '../src/engine/clamps/spec';
 import { disposeContext, makeMeasureContext, readRunConfig } from '../src/engine/measures/dense';
-import { exactPathPatchingTf, pathPatching } from '../src/engine/measures/pathPatching';
+import { PathPatchingResult, exactPathPatchingTf, pathPatching } from '../src/engine/measures/pathPatching';
+import { PATH_INPUTS } from '../src/engine/clamps/pathKinds';
 import { formatTable } from '../src/engine/measures/table';
 
 const argv = process.argv.slice(2);
@@ -37,7 +44,10 @@ const STEPS = Number(value('--steps') ?? 20),
   FAST_STEPS = Number(value('--fast-steps') ?? 50),
   ROUNDS = Number(value('--rounds') ?? 6),
   TF_EDGES = Number(value('--tf-edges') ?? 6),
-  STEPS_ONLY = argv.includes('--steps-only');
+  REPS = Number(value('--reps') ?? 3),
+  STEPS_ONLY = argv.includes('--steps-only'),
+  PATCHING_ONLY = argv.includes('--patching-only'),
+  BASELINE = value('--baseline');
 const fmt = (s: number) => (s >= 100 ? s.toFixed(0) : s >= 10 ? s.toFixed(1) : s >= 0.1 ? s.toFixed(2) : s.toFixed(4));
 function cpu<T>(fn: () => T): { cpu: number; value: T } {
   const c0 = process.cpuUsage();
@@ -61,6 +71,11 @@ async function main(): Promise<void> {
   console.log(`checkpoint ${ref.sequences} of ${rd.path}; clamps: ${clamps}`);
 
   // ---- 1. exact path patching on 2,000 sequences
+  type Measure = typeof pathPatching;
+  const old: Measure | null = BASELINE
+    ? // eslint-disable-next-line @typescript-eslint/no-require-imports
+      (require(path.resolve(BASELINE, 'src/engine/measures/pathPatching.ts')) as { pathPatching: Measure }).pathPatching
+    : null;
   const rows: Array<Array<string | number>> = [];
   for (const withAbl of STEPS_ONLY ? [] : [true, false]) {
     const ctx = makeMeasureContext({
@@ -74,46 +89,106 @@ async function main(): Promise<void> {
     try {
       const abl = ctx.baseClamps[0]?.kind === 'ablate' ? ctx.baseClamps[0].heads : [];
       const live = run.model.numHeads - abl.filter((h) => h.startsWith('L2')).length;
-      pathPatching(ctx, { corruptions: ['prev-token'], attribution: false }); // warm: clean pass caches, JIT
-      const exact = cpu(() => pathPatching(ctx, { corruptions: ['prev-token'], attribution: false }));
-      const both = cpu(() => pathPatching(ctx, { corruptions: ['prev-token'], attribution: true }));
-      const three = cpu(() => pathPatching(ctx, { attribution: true }));
+      const variants = [
+        { what: '', o: { corruptions: ['prev-token' as const], attribution: false } },
+        { what: '  + attribution (same passes, one backward)', o: { corruptions: ['prev-token' as const] } },
+        { what: '  all 3 corruptions + attribution (per checkpoint of `measure`)', o: {} },
+      ];
+      const impls: Array<{ name: string; fn: Measure }> = [{ name: 'current', fn: pathPatching }];
+      if (old) impls.push({ name: 'baseline', fn: old });
+      for (const m of impls) m.fn(ctx, variants[0].o); // warm: JIT, the fast engine's buffers
+      // Interleaved: each variant on the current code, then on the baseline, so the machine's drift hits both;
+      // REPS rounds, the least CPU time of each (other processes only ever add to it).
+      const t = variants.map(() => impls.map(() => Infinity));
+      const all3: PathPatchingResult[] = [];
+      let errNote = '';
+      for (let rep = 0; rep < REPS; rep++)
+        variants.forEach((vr, vi) =>
+          impls.forEach((m, mi) => {
+            const r = cpu(() => m.fn(ctx, vr.o));
+            t[vi][mi] = Math.min(t[vi][mi], r.cpu);
+            if (vi === 1 && mi === 0) {
+              const err = r.value.corruptions[0].attributionError!;
+              errNote = `attribution error: max ${fmt(err.maxAbs)}, r ${err.correlation?.toFixed(2)}`;
+            }
+            if (vi === 2) all3[mi] = r.value;
+          }),
+        );
       // TF.js reference: TF_EDGES edges (3 passes each) timed, scaled to the 3·H² edges.
       const edges = Array.from({ length: TF_EDGES }, (_, k) => ({
         input: (['q', 'k', 'v'] as const)[k % 3],
         i: 3,
         j: k % 8,
       }));
-      const tfT = cpu(() => exactPathPatchingTf(run.model, params, ctx.chunks[0], ctx.baseClamps, 'prev-token', edges));
-      const tfAll = (tfT.cpu / TF_EDGES) * 3 * run.model.numHeads ** 2;
-      const e = exact.value.corruptions[0],
-        err = both.value.corruptions[0].attributionError!;
-      rows.push(
-        [`exact, fast shortcut (${live} live receivers)`, fmt(exact.cpu), '1.00', ''],
-        [
-          '  + attribution (same passes, one backward)',
-          fmt(both.cpu),
-          (both.cpu / exact.cpu).toFixed(2),
-          `attribution error: max ${fmt(err.maxAbs)}, r ${err.correlation?.toFixed(2)}`,
-        ],
-        ['  all 3 corruptions + attribution', fmt(three.cpu), (three.cpu / exact.cpu).toFixed(2), ''],
-        [
+      const tfT = PATCHING_ONLY
+        ? null
+        : cpu(() => exactPathPatchingTf(run.model, params, ctx.chunks[0], ctx.baseClamps, 'prev-token', edges));
+      const tfAll = tfT ? (tfT.cpu / TF_EDGES) * 3 * run.model.numHeads ** 2 : 0;
+      const [cur, base] = all3;
+      const e = cur.corruptions[1];
+      const x = t[0][0];
+      const label = (vi: number) => variants[vi].what || `exact, fast shortcut (${live} live receivers)`;
+      variants.forEach((_, vi) => {
+        rows.push([
+          label(vi),
+          fmt(t[vi][0]),
+          (t[vi][0] / x).toFixed(2),
+          ...(old ? [fmt(t[vi][1]), (t[vi][1] / t[vi][0]).toFixed(1)] : []),
+          vi === 1 ? errNote : '',
+        ]);
+      });
+      if (tfT)
+        rows.push([
           `  TF.js reference (per-edge clamp; ${TF_EDGES} edges timed, scaled)`,
           fmt(tfAll),
-          (tfAll / exact.cpu).toFixed(1),
+          (tfAll / x).toFixed(1),
+          ...(old ? ['', ''] : []),
           `strongest edge ${e.top[0].edge} ${e.top[0].exact.toFixed(3)}`,
-        ],
-      );
+        ]);
+      if (base) {
+        // How far the current numbers are from the baseline's: over all 3 × 192 entries, relative to max |E|.
+        let dE = 0,
+          dA = 0,
+          sE = 0,
+          sA = 0;
+        cur.corruptions.forEach((cr, k) => {
+          const br = base.corruptions[k];
+          for (const xx of PATH_INPUTS)
+            cr.exact[xx].forEach((row, i) =>
+              row.forEach((v, j) => {
+                dE = Math.max(dE, Math.abs(v - br.exact[xx][i][j]));
+                sE = Math.max(sE, Math.abs(br.exact[xx][i][j]));
+                const a = cr.attribution![xx][i][j],
+                  b = br.attribution![xx][i][j];
+                dA = Math.max(dA, Math.abs(a - b));
+                sA = Math.max(sA, Math.abs(b));
+              }),
+            );
+        });
+        rows.push([
+          '  current vs baseline, all 3 corruptions',
+          '',
+          '',
+          '',
+          '',
+          `max |ΔE| ${dE.toExponential(1)} (max |E| ${sE.toFixed(3)}), max |ΔA| ${dA.toExponential(1)} ` +
+            `(max |A| ${sA.toFixed(3)})`,
+        ]);
+      }
     } finally {
       disposeContext(ctx);
     }
   }
   if (!STEPS_ONLY) {
     console.log(
-      '\n## exact path patching, one checkpoint, 2,000 sequences, one corruption (prev-token), CPU seconds\n',
+      `\n## exact path patching, one checkpoint, 2,000 sequences, one corruption (prev-token), CPU seconds ` +
+        `(least of ${REPS} interleaved rounds)\n`,
     );
-    console.log(formatTable(['what', 'CPU s', '× shortcut', 'note'], rows));
+    const head = ['what', 'CPU s', '× shortcut', ...(old ? ['baseline CPU s', 'baseline / current'] : []), 'note'];
+    console.log(formatTable(head, rows));
+    console.log('\ngoal (issue 18): the first row (exact, one corruption) ≤ 2 s on one core');
   }
+  if (PATCHING_ONLY) return;
 
   // ---- 2. training steps
   const batches = Array.from({ length: STEPS }, (_, i) =>

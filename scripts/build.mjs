@@ -19,10 +19,16 @@ const node = { ...common, platform: 'node', format: 'cjs', target: 'node20' };
 const builds = [
   { ...node, entryPoints: { extension: 'src/extension.ts' }, outdir: 'out', external: ['vscode'] },
   // tfjs-node is optional (it cannot install everywhere) and native: never bundled, required at run time.
-  // llc-worker: the LLC sampler's worker threads (src/engine/llc/pool.ts finds it next to cli.js).
+  // llc-worker: the LLC sampler's worker threads (src/engine/llc/pool.ts finds it next to cli.js);
+  // eval-worker: a training run's evaluation thread (src/engine/train/evalThread.ts, next to child.js / cli.js).
   {
     ...node,
-    entryPoints: { child: 'src/engine/child.ts', cli: 'src/engine/cli.ts', 'llc-worker': 'src/engine/llc/worker.ts' },
+    entryPoints: {
+      child: 'src/engine/child.ts',
+      cli: 'src/engine/cli.ts',
+      'llc-worker': 'src/engine/llc/worker.ts',
+      'eval-worker': 'src/engine/train/evalWorker.ts',
+    },
     outdir: 'out',
     external: ['@tensorflow/tfjs-node', 'h5wasm'],
   },

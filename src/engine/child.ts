@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { resolveRunConfig, resolveStoredRunConfig, baseConfig, RunConfig } from './train/runConfig';
+import { resolveRunConfig, resolveStoredRunConfig, baseConfig, RunConfig, validateEvalThread } from './train/runConfig';
 import { runTraining, prepareRun, isComplete } from './train/trainer';
 import { DEFAULT_PRESET, resolvePreset } from './science/presets';
 import { RunDir, makeRunId } from './io';
@@ -87,6 +87,7 @@ async function handle(m: ToChildMessage): Promise<void> {
         await runTraining(config, runDir!, { emit: send, shouldStop: () => stop }, m.type === 'resume', {
           lock,
           prepared,
+          evalThread: m.evalThread === undefined ? undefined : validateEvalThread(m.evalThread, 'evalThread'),
         });
       }
       created = null;

@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { resolveRunConfig, RunConfig } from './train/runConfig';
+import { resolveRunConfig, RunConfig, validateEvalThread } from './train/runConfig';
 import { DEFAULT_PRESET, resolvePreset, presetNames } from './science/presets';
 import { trainCommand } from './train/command';
 import { RunDir, defaultRunsRoot } from './io';
@@ -31,8 +31,8 @@ import { jsonProgress, ProgressSink, sweepProgress } from './io/cliProgress';
 const HELP = `induction-lab — train and inspect the induction-head model of "What needs to go right for an induction head?"
 
 Usage:
-  induction-lab train [--preset NAME [--scale fast|paper] | --config FILE] [--out DIR] [--seed N] [--sequences N] [--clamp SPEC]... [--backend auto|wasm|cpu|tensorflow] [--run-id ID]
-  induction-lab train --resume RUN_DIR
+  induction-lab train [--preset NAME [--scale fast|paper] | --config FILE] [--out DIR] [--seed N] [--sequences N] [--clamp SPEC]... [--backend auto|wasm|cpu|tensorflow] [--run-id ID] [--eval-thread auto|on|off]
+  induction-lab train --resume RUN_DIR [--eval-thread auto|on|off]
   induction-lab presets [--scale fast|paper]
   induction-lab forward CHECKPOINT --input FILE [--engine auto|fast|tfjs]
   induction-lab patterns RUN_DIR [--checkpoint SEQUENCES] [--mode single|average|aligned] [--eval-set NAME]
@@ -66,6 +66,9 @@ ${clampHelpLines('                             ').join('\n')}
            --resume DIR    continue a stopped or interrupted run from its newest checkpoint (from 0 if it has none)
            --run-id ID     fixed run folder name (resumed if stopped, skipped if complete; refused if it holds
                            a run with another config)
+           --eval-thread M auto, on or off: periodic evaluation on a worker thread (the spare core) while
+                           training goes on, or on the training thread; the same numbers either way. auto
+                           (train.evalThread, default): the thread when this process has a spare core
            One process writes a run folder at a time (run.lock): a second one is refused, naming the owner.
            Ctrl-C, SIGTERM (kill, scancel) and SIGHUP stop after the current step with a checkpoint; the
            exit code is then 128 + the signal's number. A second Ctrl-C aborts at once.
@@ -212,16 +215,20 @@ async function train(a: Args): Promise<void> {
     'resume',
     'name',
     'run-id',
+    'eval-thread',
   ]);
   checkFlags(a, known, 'train');
   const resumeDir = one(a, 'resume');
+  // How evaluation runs, not what the run is: an override, never stored in the config.
+  const et = one(a, 'eval-thread');
+  const evalThread = et === undefined ? undefined : validateEvalThread(et, '--eval-thread');
   const runId = one(a, 'run-id');
   const root = path.resolve(one(a, 'out') ?? defaultRunsRoot(process.cwd()));
   if (resumeDir) {
-    const extra = [...a.flags.keys()].filter((k) => k !== 'resume' && k !== 'help');
+    const extra = [...a.flags.keys()].filter((k) => k !== 'resume' && k !== 'help' && k !== 'eval-thread');
     if (extra.length)
       fail(`--resume continues a run with its own config: drop ${extra.map((k) => `--${k}`).join(', ')}`);
-    return trainCommand({ root, resumeDir });
+    return trainCommand({ root, resumeDir, evalThread });
   }
   const base = resolvePreset(one(a, 'preset') ?? DEFAULT_PRESET, scaleOf(a));
   let raw: Record<string, unknown> = {};
@@ -249,7 +256,7 @@ async function train(a: Args): Promise<void> {
   if (one(a, 'name')) config.name = one(a, 'name')!;
   for (const c of a.flags.get('clamp') ?? []) config.clamps.push(parseClampArg(c, config.model));
   config = resolveRunConfig(config as unknown as Record<string, unknown>, config);
-  return trainCommand({ config, root, runId });
+  return trainCommand({ config, root, runId, evalThread });
 }
 
 async function forwardCmd(a: Args): Promise<void> {

@@ -257,7 +257,10 @@ export class RunManager implements vscode.Disposable, CliRunner {
           seconds: 0,
         });
       });
-      child.send(msg as ToChildMessage);
+      // A run started while others train (or tasks hold slots) has no spare core for its evaluation thread
+      // (train/evalThread.ts): its evaluation stays on the training thread; a run that had one keeps it.
+      const crowded = 2 * this.used() > os.availableParallelism();
+      child.send((crowded ? { ...msg, evalThread: 'off' } : msg) as ToChildMessage);
     });
   }
 

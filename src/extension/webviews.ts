@@ -358,7 +358,7 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
         this.sendAll(c);
         return;
       case 'selectStep':
-        this.selectStep(m.runId, m.sequences);
+        this.selectStep(m.runId, m.sequences, c);
         return;
       case 'prefs':
         this.prefs = { ...this.prefs, ...m.prefs };
@@ -391,10 +391,13 @@ export class LabViews implements vscode.Disposable, vscode.WebviewViewProvider {
     }
   };
 
-  /** Sets run `runId`'s selected step (undefined: the multi-run views' cursor) and tells every view. */
-  selectStep(runId: string | undefined, sequences: number | null): void {
+  /**
+   * Sets run `runId`'s selected step (undefined: the multi-run views' cursor) and tells every view but the
+   * one that chose it: an echo reaching a slider that has moved on since would pull it back a step.
+   */
+  selectStep(runId: string | undefined, sequences: number | null, from?: ViewConnection): void {
     this.steps.select(runId, sequences);
-    for (const x of this.conns) x.post({ type: 'step', sequences, ...(runId ? { runId } : {}) });
+    for (const x of this.conns) if (x !== from) x.post({ type: 'step', sequences, ...(runId ? { runId } : {}) });
   }
 
   /** Compare: a quick pick of the runs it does not show yet; the picked ones are added (and kept on reload). */

@@ -16,7 +16,12 @@ interface ClampLike {
   tillLayer?: unknown;
 }
 
-const PATTERN = new Set([
+/**
+ * The kinds that set a head's pattern or pre-softmax scores (the head still runs, but not on its own): the
+ * clamp registry's `headPattern` kinds (src/engine/clamps/kinds.ts; its test checks the two agree), listed here
+ * so that the views and the extension host mark heads without loading the engine.
+ */
+export const HEAD_PATTERN_KINDS: ReadonlySet<string> = new Set([
   'prev-token',
   'induction',
   'match',
@@ -64,7 +69,7 @@ export function headMarks(
       .filter((x): x is [number, number] => !!x);
     const key = ([l, h]: [number, number]) => `L${l + 1}H${h}`;
     if (c.kind === 'ablate') named.forEach((x) => put(key(x), 'ablated'));
-    else if (typeof c.kind === 'string' && PATTERN.has(c.kind)) named.forEach((x) => put(key(x), 'clamped'));
+    else if (typeof c.kind === 'string' && HEAD_PATTERN_KINDS.has(c.kind)) named.forEach((x) => put(key(x), 'clamped'));
     else if (c.kind === 'layer1' || c.kind === 'graft-in') {
       const upTo = c.kind === 'layer1' ? 0 : typeof c.tillLayer === 'number' ? c.tillLayer : 0;
       for (let l = 0; l <= Math.min(upTo, depth - 1); l++)

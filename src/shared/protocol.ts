@@ -63,10 +63,13 @@ export interface StartMessage {
   runsRoot: string;
   /** Fixed run id (sweeps name their runs by condition); default: timestamp + name. */
   runId?: string;
+  /** Overrides train.evalThread: parents that run one training child per core send "off" (no spare core). */
+  evalThread?: 'auto' | 'on' | 'off';
 }
 export interface ResumeMessage {
   type: 'resume';
   runDir: string;
+  evalThread?: 'auto' | 'on' | 'off';
 }
 export interface CancelMessage {
   type: 'cancel';
@@ -89,6 +92,8 @@ export interface StartedMessage {
   engineNotes: string[];
   /** @deprecated the same as engineNotes (kept until the UI reads engineNotes). */
   backendNotes: string[];
+  /** Where periodic evaluation runs and why (run.json `evalThreadNote`; train/evalThread.ts). */
+  evalThreadNote?: string;
   totalSequences: number;
   startSequences: number;
   config: unknown;

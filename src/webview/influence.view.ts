@@ -17,14 +17,14 @@ import type {
   ToWebviewMessage,
 } from '../shared/webviewProtocol';
 import { INFLUENCE_INFO, INFLUENCE_KINDS } from '../shared/webviewProtocol';
-import { connect, post, createStepSharer, nextRequestId, handleCommon } from './lib/host';
+import { post, nextRequestId } from './lib/host';
 import { persisted } from './lib/state';
 import { h, statusLine, segmented, selectBox, checkbox } from './lib/dom';
 import { createPanel } from './lib/panel';
 import { child } from './lib/chart';
 import { drawHeatmaps, heatmapSize, type HeatmapSpec } from './lib/heatmap';
 import { drawColorbar } from './lib/colorbar';
-import { createStepSlider } from './lib/slider';
+import { createSharedStep } from './lib/sharedStep';
 import { viridis, diverging, onThemeChange } from './lib/theme';
 import { influenceDomain, type DomainMode } from './lib/domains';
 import { framesAt, measuredSteps, snapNote, snapToMeasured } from './lib/overTraining';
@@ -95,18 +95,8 @@ const valuesBox = checkbox('Show values', S.value.values, (v) => {
   render();
 });
 controls.append(kindSel.root, h('span', { class: 'field-label', text: 'Colours' }), rangeSeg.root, valuesBox.root);
-const share = createStepSharer(() => runId || undefined);
-const slider = createStepSlider(app, {
-  label: 'Checkpoint (sequences seen)',
-  follow: true,
-  play: true,
-  playMs: 700,
-  onChange: (v, final) => {
-    S.update({ step: v });
-    render();
-    share(v, final);
-  },
-});
+const step = createSharedStep(app, S, { runId: () => runId, render, playMs: 700 });
+const slider = step.slider;
 const snapLine = h('p', { class: 'snap-note', 'aria-live': 'polite' });
 app.append(snapLine);
 const setStatus = statusLine(app);
@@ -150,12 +140,7 @@ panel.body.append(empty);
 const curves = createOverTrainingCurves(app, {
   options: { xScale: S.value.xScale === 'log' ? 'log' : 'linear', smoothing: S.value.smoothing },
   onOptions: (v) => S.update({ xScale: v.xScale, smoothing: v.smoothing }),
-  onPick: (x) => {
-    S.update({ step: x });
-    slider.setValue(x);
-    render();
-    share(x, true);
-  },
+  onPick: (x) => step.pick(x),
   onCompute: () => {
     if (!runId) return;
     post({ type: 'computeOverTraining', runId });
@@ -356,7 +341,6 @@ function renderMatrices(): void {
 }
 
 function onMessage(m: ToWebviewMessage): void {
-  if (handleCommon(m, setStatus)) return;
   switch (m.type) {
     case 'runs':
       runs = m.runs;
@@ -391,13 +375,6 @@ function onMessage(m: ToWebviewMessage): void {
       overTraining = m.data;
       render();
       break;
-    case 'step':
-      if (m.runId === runId && m.sequences !== S.value.step) {
-        S.update({ step: m.sequences });
-        slider.setValue(m.sequences);
-        render();
-      }
-      break;
     default:
       break;
   }
@@ -409,4 +386,4 @@ window.addEventListener('scroll', () => hideTip(), { passive: true });
 onThemeChange(render);
 updateControls();
 render();
-connect('influence', onMessage, { runId: runId || undefined, step: S.value.step });
+step.connect('influence', onMessage, setStatus);

@@ -13,12 +13,11 @@ import { line } from 'd3-shape';
 import type { LlcMode, LlcRunFile, LlcSettings } from '../shared/llc';
 import type { LlcModeData, RunSummary, ToWebviewMessage } from '../shared/webviewProtocol';
 import { LN2, LN2_LABEL } from '../shared/webviewProtocol';
-import { connect, createStepSharer, handleCommon } from './lib/host';
 import { persisted } from './lib/state';
 import { h, statusLine, segmented, selectBox } from './lib/dom';
 import { createPanel } from './lib/panel';
 import { child, createLineChart, type LineSeries, type LinePoint, type PlotLayer, type XMarker } from './lib/chart';
-import { createStepSlider } from './lib/slider';
+import { createSharedStep } from './lib/sharedStep';
 import { seriesColor, viridis, onThemeChange } from './lib/theme';
 import { drawColorbar } from './lib/colorbar';
 import { extentDomain, sequencesDomain } from './lib/domains';
@@ -95,18 +94,8 @@ const xSeg = segmented<XScaleMode>(
 controls.append(modeSeg.root, xSeg.root);
 const about = h('div', { class: 'llc-about' });
 app.append(about);
-const share = createStepSharer(() => runId || undefined);
-const slider = createStepSlider(app, {
-  label: 'Checkpoint (sequences seen)',
-  follow: true,
-  play: true,
-  playMs: 600,
-  onChange: (v, final) => {
-    S.update({ step: v });
-    renderSelection();
-    share(v, final);
-  },
-});
+const step = createSharedStep(app, S, { runId: () => runId, render: renderSelection, playMs: 600 });
+const slider = step.slider;
 // The stages along the slider's track (slider.ts is index-based: checkpoints equally spaced).
 const strip = h('div', { class: 'stage-strip', 'aria-hidden': 'true' });
 slider.root.after(strip);
@@ -132,12 +121,7 @@ function renderStrip(): void {
 }
 new ResizeObserver(() => renderStrip()).observe(slider.root);
 const setStatus = statusLine(app);
-const pick = (x: number) => {
-  S.update({ step: x });
-  slider.setValue(x);
-  share(x, true);
-  renderSelection();
-};
+const pick = (x: number) => step.pick(x);
 
 const meta = () => ({
   run: runs.find((r) => r.id === runId),
@@ -767,7 +751,6 @@ function renderAll(): void {
 }
 
 function onMessage(m: ToWebviewMessage): void {
-  if (handleCommon(m, setStatus)) return;
   switch (m.type) {
     case 'runs':
       runs = m.runs;
@@ -789,13 +772,6 @@ function onMessage(m: ToWebviewMessage): void {
       else setStatus('');
       renderAll();
       break;
-    case 'step':
-      if (m.runId === runId && m.sequences !== S.value.step) {
-        S.update({ step: m.sequences });
-        slider.setValue(m.sequences);
-        renderSelection();
-      }
-      break;
     default:
       break;
   }
@@ -805,4 +781,4 @@ new ResizeObserver(() => renderDynamics()).observe(edPanel.body);
 window.addEventListener('scroll', () => hideTip(), { passive: true });
 onThemeChange(renderSelection);
 renderAll();
-connect('llc', onMessage, { runId: runId || undefined, step: S.value.step });
+step.connect('llc', onMessage, setStatus);

@@ -11,14 +11,14 @@
  */
 import { select } from 'd3-selection';
 import type { PathInputName, PathPatchingData, RunSummary, ToWebviewMessage } from '../shared/webviewProtocol';
-import { connect, post, createStepSharer, handleCommon } from './lib/host';
+import { post } from './lib/host';
 import { persisted } from './lib/state';
 import { h, statusLine, segmented, selectBox, checkbox, button } from './lib/dom';
 import { createPanel } from './lib/panel';
 import { child, createLineChart, type PlotData } from './lib/chart';
 import { drawHeatmaps, heatmapSize, type HeatmapSpec } from './lib/heatmap';
 import { drawColorbar } from './lib/colorbar';
-import { createStepSlider } from './lib/slider';
+import { createSharedStep } from './lib/sharedStep';
 import { createChartOptions } from './lib/chartOptions';
 import { diverging, onThemeChange, seriesColor } from './lib/theme';
 import { snapNote, snapToMeasured } from './lib/overTraining';
@@ -113,24 +113,9 @@ const group = (label: string, el: HTMLElement) =>
   h('span', { class: 'field' }, [h('span', { class: 'field-label', text: label }), el]);
 controls.append(corruptionSel.root, group('Cells', shownSeg.root), group('Colours', rangeSeg.root), valuesBox.root);
 
-const share = createStepSharer(() => runId || undefined);
-const pick = (x: number | null, final = true) => {
-  S.update({ step: x });
-  slider.setValue(x);
-  render();
-  share(x, final);
-};
-const slider = createStepSlider(app, {
-  label: 'Checkpoint (sequences seen)',
-  follow: true,
-  play: true,
-  playMs: 700,
-  onChange: (v, final) => {
-    S.update({ step: v });
-    render();
-    share(v, final);
-  },
-});
+const step = createSharedStep(app, S, { runId: () => runId, render, playMs: 700 });
+const slider = step.slider;
+const pick = step.pick;
 const phaseLine = h('p', { class: 'snap-note phase-note', 'aria-live': 'polite' });
 const phaseBtn = button('Go to phase change', 'Show the measured checkpoint nearest the learning time', () => {
   const c = phaseNote(data?.learningTime ?? null, steps()).checkpoint;
@@ -471,7 +456,6 @@ function renderTimeline(): void {
 }
 
 function onMessage(m: ToWebviewMessage): void {
-  if (handleCommon(m, setStatus)) return;
   switch (m.type) {
     case 'runs':
       runs = m.runs;
@@ -493,13 +477,6 @@ function onMessage(m: ToWebviewMessage): void {
       updateControls();
       render();
       break;
-    case 'step':
-      if (m.runId === runId && m.sequences !== S.value.step) {
-        S.update({ step: m.sequences });
-        slider.setValue(m.sequences);
-        render();
-      }
-      break;
     default:
       break;
   }
@@ -511,4 +488,4 @@ window.addEventListener('scroll', () => hideTip(), { passive: true });
 onThemeChange(render);
 updateControls();
 render();
-connect('paths', onMessage, { runId: runId || undefined, step: S.value.step });
+step.connect('paths', onMessage, setStatus);

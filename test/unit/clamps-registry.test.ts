@@ -23,7 +23,12 @@ import { hostBatchOf } from '../../src/engine/model/hostBatch';
 import { clampedForward, hostOverrides } from '../../src/engine/clamps/apply';
 import { CLAMP_KIND_DEFS, clampReadmeTable, clampHelpLines, clampKinds, defOf } from '../../src/engine/clamps/kinds';
 import { describeClamp, normalizeClamps, parseClampFlag, ClampSpec } from '../../src/engine/clamps/spec';
-import { fastForwardClampsUnsupported, fastTrainingUnsupported } from '../../src/engine/clamps/support';
+import {
+  batchFree,
+  fastForwardClampsUnsupported,
+  fastTrainingUnsupported,
+  readsExemplars,
+} from '../../src/engine/clamps/support';
 import { Forward } from '../../src/engine/forward';
 import { randomInputs, toInputs, maxAbsDiff } from './helpers';
 import { resolveRunConfig } from '../../src/engine/train/runConfig';
@@ -31,6 +36,7 @@ import { resolvePreset } from '../../src/engine/science/presets';
 import { runTraining } from '../../src/engine/train/trainer';
 import { RunDir } from '../../src/engine/io';
 import { cliArgv } from './procHelpers';
+import { HEAD_PATTERN_KINDS } from '../../src/shared/headMarks';
 
 const ROOT = path.join(__dirname, '..', '..');
 const C = DEFAULT_MODEL_CONFIG,
@@ -131,6 +137,40 @@ for (const d of CLAMP_KIND_DEFS) {
     w.dispose();
   });
 }
+
+test('every kind declares whether its host overrides read the batch, and they do exactly as declared', () => {
+  // Two batches of one size with different labels and exemplars (randomInputs: seeds 7 and 8).
+  const a = randomInputs(C, B, 7),
+    b = randomInputs(C, B, 8);
+  const ov = (spec: ClampSpec, labels: Int32Array, exemplars: Float32Array | undefined) =>
+    [...hostOverrides(C, { labels, size: B, exemplars }, [spec], 0).values()].map((o) => ({
+      site: o.site,
+      value: Array.from(o.value),
+      mask: Array.from(o.mask),
+    }));
+  for (const d of CLAMP_KIND_DEFS) {
+    assert.equal(typeof d.batchFree, 'boolean', `${d.kind} declares batchFree`);
+    assert.equal(typeof d.readsExemplars, 'boolean', `${d.kind} declares readsExemplars`);
+    const spec = parseClampFlag(example(d.kind), C);
+    const mine = ov(spec, a.y, a.x);
+    if (d.batchFree) assert.deepEqual(ov(spec, b.y, b.x), mine, `${d.kind}: batch-free, the same for another batch`);
+    else assert.notDeepEqual(ov(spec, b.y, b.x), mine, `${d.kind}: not batch-free, so another batch changes it`);
+    if (d.readsExemplars) assert.notDeepEqual(ov(spec, a.y, b.x), mine, `${d.kind}: other exemplars change it`);
+    else assert.deepEqual(ov(spec, a.y, undefined), mine, `${d.kind}: built without the exemplars`);
+  }
+  // The engines' list-level questions are the kinds' answers.
+  assert.equal(batchFree([parseClampFlag(example('ablate'), C), parseClampFlag(example('match'), C)]), false);
+  assert.equal(readsExemplars([parseClampFlag(example('induction'), C)]), false);
+});
+
+test("the kinds the views and the extension mark as pattern-clamped (they do not load the engine) are the registry's", () => {
+  assert.deepEqual(
+    [...HEAD_PATTERN_KINDS].sort(),
+    CLAMP_KIND_DEFS.filter((d) => 'headPattern' in d && d.headPattern)
+      .map((d) => d.kind)
+      .sort(),
+  );
+});
 
 /** Runs the CLI (the built bundle when it is up to date: it starts faster than tsx). */
 function cliAsync(args: string[]): Promise<{ code: number; err: string }> {

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { runSweep } from '../../src/engine/train/sweep';
+import { childEvalThread, runSweep } from '../../src/engine/train/sweep';
 import { resolveRunConfig } from '../../src/engine/train/runConfig';
 import { RunDir } from '../../src/engine/io';
 import { entryArgs } from './procHelpers';
@@ -35,7 +35,11 @@ test('runs jobs in child processes, reuses finished runs and resumes stopped one
     ],
   );
   for (const k of ['a:started', 'a:metrics', 'a:checkpoint', 'a:finished', 'b:finished']) assert.ok(seen.has(k), k);
-  assert.equal(RunDir.open(path.join(root, 'a')).readRunJson<{ status: string }>().status, 'completed');
+  const a = RunDir.open(path.join(root, 'a')).readRunJson<{ status: string; evalThreadNote: string }>();
+  assert.equal(a.status, 'completed');
+  // Two children on this machine's cores: none has a spare one for its evaluation thread (os.availableParallelism()
+  // ≥ 4 would leave one each: their own choice, auto).
+  if (os.availableParallelism() < 4) assert.match(a.evalThreadNote, /evalThread override .* is "off"/);
 
   const again = await runSweep(jobs, { root, entry, workers: 2 });
   assert.deepEqual(
@@ -74,4 +78,11 @@ test('runs jobs in child processes, reuses finished runs and resumes stopped one
   });
   assert.equal(resumed[0].status, 'completed');
   assert.equal(resumedFrom, seqAtStop);
+});
+
+test("a sweep's children keep their evaluation thread only when a core is left over for each", () => {
+  assert.equal(childEvalThread(2, 2), 'off');
+  assert.equal(childEvalThread(1, 2), 'auto');
+  assert.equal(childEvalThread(2, 4), 'auto');
+  assert.equal(childEvalThread(3, 4), 'off');
 });

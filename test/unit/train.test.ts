@@ -19,7 +19,7 @@ import { DEFAULT_MODEL_CONFIG } from '../../src/engine/model/config';
 import type { FromChildMessage, MetricsRecord } from '../../src/shared/protocol';
 import { loadTaskData } from '../../src/engine/data';
 import { createEngine } from '../../src/engine/train/engines';
-import { evaluate } from '../../src/engine/train/evaluate';
+import { evaluate, EvalForward } from '../../src/engine/train/evaluate';
 import { Forward } from '../../src/engine/forward';
 import { hostBatch } from '../../src/engine/model/hostBatch';
 import { classificationMetrics } from '../../src/engine/measures/classification';
@@ -424,10 +424,26 @@ test('evaluation: the logits-only sets in one batched pass equal each set alone 
       { kind: 'induction', heads: ['L2H3'], strength: 1 },
     ],
     [{ kind: 'layer1' }, { kind: 'copy', head: 'L2H3' }],
+    [{ kind: 'copy', head: 'L2H3' }],
   ] as RunConfig['clamps'][]) {
     const e = await createEngine('fast', 'auto', cfg.model, task.bank, clamps, params, null);
     const got = evaluate(cfg.model, sets, e.evalForward(0));
     const ref = new Forward(cfg.model, { params }, { engine: 'tfjs' });
+    // The head measures and the checkpoint summary's patterns (one folded pass under perfect copy) too.
+    const tfRun: EvalForward = (batch, want) => ref.run(hostBatch(task.bank, batch), clamps, { sequences: 0, ...want });
+    const train = sets.filter((x) => x.spec.name === 'fsl_train');
+    const near = (what: string, a: number[], b: number[]) =>
+      a.forEach((x, i) =>
+        assert.ok(Math.abs(x - b[i]) <= 1e-5, `${JSON.stringify(clamps)} ${what}[${i}]: ${x} vs ${b[i]}`),
+      );
+    const tfEval = evaluate(cfg.model, sets, tfRun);
+    near('inductionStrength', got.inductionStrength, tfEval.inductionStrength);
+    near('prevTokenScore', got.prevTokenScore, tfEval.prevTokenScore);
+    const sum = evaluate(cfg.model, train, e.evalForward(0), { patterns: true }),
+      tfSum = evaluate(cfg.model, train, tfRun, { patterns: true });
+    near('summary patterns', sum.patterns.mean.flat(3), tfSum.patterns.mean.flat(3));
+    near('summary inductionStrength', sum.inductionStrength, tfSum.inductionStrength);
+    assert.ok(Math.abs(sum.eval.fsl_train.loss - tfSum.eval.fsl_train.loss) <= 1e-5);
     for (const { spec, batch } of sets) {
       const r = ref.run(hostBatch(task.bank, batch), clamps, { sequences: 0 });
       const want = classificationMetrics(r.logits, batch.size, cfg.model.numLabels, batch.labels, 3);

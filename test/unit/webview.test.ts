@@ -51,6 +51,7 @@ import { fmtSeqShort, fmtValue, fmtCell, fileStem, wrapText } from '../../src/we
 import { attentionLayout, gridColumns } from '../../src/webview/lib/layout';
 import { groupCurves } from '../../src/webview/lib/curves';
 import { restoreState } from '../../src/webview/lib/state';
+import { followStep } from '../../src/webview/lib/sharedStep';
 import {
   viridis,
   diverging,
@@ -917,6 +918,49 @@ describe('selected steps per run (host)', () => {
     assert.equal(st.of('b'), 1000);
     st.adopt('a', 30000);
     assert.equal(st.of('a'), 20000, 'the first restored view wins');
+  });
+});
+
+describe('the shared step of the over-training views (influence, paths, LLC)', () => {
+  /** A follower of run "r" whose every effect is logged in order. */
+  const setup = (step: number | null) => {
+    const log: string[] = [];
+    const state = {
+      value: { step },
+      update(p: { step: number | null }) {
+        this.value = { ...this.value, ...p };
+        log.push(`save ${p.step}`);
+      },
+    };
+    const f = followStep(state, {
+      runId: () => 'r',
+      render: () => log.push(`render at ${state.value.step}`),
+      move: (x) => log.push(`thumb ${x}`),
+      share: (x, final) => log.push(`share ${x} ${final ? 'final' : 'dragging'}`),
+    });
+    return { f, log, state };
+  };
+  test("the host's broadcast step: adopted for this run when new; other runs', repeats and cursors are not", () => {
+    const { f, log, state } = setup(1000);
+    assert.equal(f.handle({ type: 'step', runId: 'r', sequences: 4000 }), true);
+    assert.deepEqual(log, ['save 4000', 'thumb 4000', 'render at 4000'], 'saved, thumb moved, redrawn; not re-shared');
+    log.length = 0;
+    assert.equal(f.handle({ type: 'step', runId: 'r', sequences: 4000 }), true);
+    assert.equal(f.handle({ type: 'step', runId: 'other', sequences: 9000 }), true);
+    assert.equal(f.handle({ type: 'step', sequences: 9000 }), true, "a multi-run view's cursor");
+    assert.deepEqual(log, []);
+    assert.equal(state.value.step, 4000);
+    assert.equal(f.handle({ type: 'status', message: 'hi', level: 'info' }), false, "other messages are the view's");
+    assert.equal(f.handle({ type: 'step', runId: 'r', sequences: null }), true);
+    assert.deepEqual(log, ['save null', 'thumb null', 'render at null'], 'back to following the latest');
+  });
+  test('a checkpoint chosen here is saved, drawn and shared; a pick off the slider moves the thumb too', () => {
+    const { f, log } = setup(null);
+    f.chosen(2000, false);
+    assert.deepEqual(log, ['save 2000', 'render at 2000', 'share 2000 dragging']);
+    log.length = 0;
+    f.pick(3000);
+    assert.deepEqual(log, ['thumb 3000', 'save 3000', 'render at 3000', 'share 3000 final']);
   });
 });
 

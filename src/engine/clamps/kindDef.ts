@@ -70,8 +70,13 @@ export interface KindDef<K extends string, S extends { kind: K }> {
   /** 'host': constant overrides built here, applied identically by every engine; 'pass': reads passes of the model (apply.ts). */
   readonly application: Application<K>;
   readonly host?: (s: S, c: ModelConfig, b: ClampBatch) => HostOverride[];
-  /** The host overrides depend on the batch size only, not its labels or exemplars (engines reuse them). */
+  /**
+   * Its host overrides depend on the batch size only, not its labels or exemplars, so engines build them once
+   * per batch size and reuse them (clamps/support.ts batchFree). A kind with no host overrides is batch-free.
+   */
   readonly batchFree: boolean;
+  /** Its host overrides read the batch's raw exemplars (engines gather them only then: support.ts readsExemplars). */
+  readonly readsExemplars: boolean;
   /** The fast engine when training (gradients through it) and forward-only (evaluation, measures). */
   readonly fastTraining: (s: S, c: ModelShape) => FastSupport;
   readonly fastForward: (s: S, c: ModelShape) => FastSupport;

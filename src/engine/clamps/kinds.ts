@@ -126,7 +126,8 @@ export const CLAMP_KIND_DEFS = [
         s.what.map((w) => ({ patterns: site.pattern, values: site.v, queries: site.rotQ, keys: site.rotK })[w](l)),
       ).flat(),
     application: 'pass',
-    batchFree: false,
+    batchFree: true, // no host overrides
+    readsExemplars: false,
     fastTraining: always(PASSES_NOT_FOLDED),
     fastForward: always('clean pass'),
   }),
@@ -144,7 +145,8 @@ export const CLAMP_KIND_DEFS = [
     describe: (s) => `temperature ${heads(s.heads)} (T = ${s.temperature})`,
     writes: (s, c) => [...byLayer(c, s.heads).keys()].map(site.attnScores),
     application: 'pass',
-    batchFree: false,
+    batchFree: true, // no host overrides
+    readsExemplars: false,
     headPattern: true,
     fastTraining: always(PASSES_NOT_FOLDED),
     fastForward: always('clean pass'),
@@ -163,6 +165,7 @@ export const CLAMP_KIND_DEFS = [
     writes: (_s, c) => [site.residPost(0), site.pattern(c.depth - 1)],
     application: 'pass',
     batchFree: true,
+    readsExemplars: false,
     fastTraining: always('folded'),
     fastForward: always('folded'),
   }),
@@ -185,6 +188,7 @@ export const CLAMP_KIND_DEFS = [
     writes: () => [site.logits],
     application: 'pass',
     batchFree: true,
+    readsExemplars: false,
     headPattern: true,
     fastTraining: (s, c) =>
       parseHead(s.head, c.depth, c.numHeads).layer === c.depth - 1
@@ -207,7 +211,8 @@ export const CLAMP_KIND_DEFS = [
     describe: (s) => `graft-in blocks ≤ ${s.tillLayer} from ${s.checkpoint}`,
     writes: (s) => [site.residPost(s.tillLayer)],
     application: 'pass',
-    batchFree: false,
+    batchFree: true, // no host overrides
+    readsExemplars: false,
     fastTraining: always(PASSES_NOT_FOLDED),
     fastForward: always({ no: 'runs a donor model' }),
   }),
@@ -225,6 +230,7 @@ export const CLAMP_KIND_DEFS = [
     writes: () => [site.embed],
     application: 'host',
     batchFree: true,
+    readsExemplars: false,
     host: (_s, c, b) => {
       const o = newHostOverride(site.embed, [b.size, seqLen(c), c.dModel]);
       o.mask.fill(1);
@@ -247,6 +253,7 @@ export const CLAMP_KIND_DEFS = [
     writes: (s, c) => [...byLayer(c, s.heads).keys()].map(site.v),
     application: 'host',
     batchFree: true,
+    readsExemplars: false,
     // hook_v is position-major [B, T, H, D]; W_proj has no bias, so the heads' output is exactly zero.
     host: (s, c, b) =>
       [...byLayer(c, s.heads)].map(([layer, hs]) => {
@@ -281,6 +288,7 @@ export const CLAMP_KIND_DEFS = [
     writes: (s, c) => [...byLayer(c, s.heads).keys()].map(site.pattern),
     application: 'host',
     batchFree: true,
+    readsExemplars: false,
     host: (s, c, b) =>
       [...byLayer(c, s.heads)].map(([layer, hs]) => {
         const T = seqLen(c),
@@ -321,6 +329,7 @@ export const CLAMP_KIND_DEFS = [
     writes: (s, c) => [...byLayer(c, s.heads).keys()].map(site.pattern),
     application: 'host',
     batchFree: false,
+    readsExemplars: false,
     queryRowPattern: true,
     host: (s, c, b) =>
       [...byLayer(c, s.heads)].map(([layer, hs]) => {
@@ -352,6 +361,7 @@ export const CLAMP_KIND_DEFS = [
     writes: (s, c) => [...byLayer(c, s.heads).keys()].map(site.pattern),
     application: 'host',
     batchFree: false,
+    readsExemplars: true,
     queryRowPattern: true,
     host: (s, c, b) => {
       if (!b.exemplars) throw new Error("the match clamp needs the batch's raw exemplars");
@@ -393,6 +403,7 @@ export const CLAMP_KIND_DEFS = [
     writes: (s, c) => [...byLayer(c, s.heads).keys()].map(site.attnScores),
     application: 'host',
     batchFree: true,
+    readsExemplars: false,
     host: (s, c, b) =>
       [...byLayer(c, s.heads)].map(([layer, hs]) => {
         const T = seqLen(c),
@@ -429,6 +440,7 @@ export const CLAMP_KIND_DEFS = [
     writes: (s, c) => [...byLayer(c, s.heads).keys()].map(site.attnScores),
     application: 'host',
     batchFree: true,
+    readsExemplars: false,
     host: (s, c, b) =>
       [...byLayer(c, s.heads)].map(([layer, hs]) => {
         const T = seqLen(c),
@@ -462,7 +474,8 @@ export const CLAMP_KIND_DEFS = [
     describe: (s) => `graft-out after block ${s.fromLayer} into ${s.checkpoint}`,
     writes: () => [site.logits],
     application: 'pass',
-    batchFree: false,
+    batchFree: true, // no host overrides
+    readsExemplars: false,
     fastTraining: always(PASSES_NOT_FOLDED),
     fastForward: always({ no: 'runs a donor model' }),
   }),

@@ -112,6 +112,7 @@ export const PATH_PATCH_DEF: KindDef<'path-patch', PathPatchBody> = {
   writes: writesInput,
   application: 'pass',
   batchFree: true, // no host overrides: the fast model folds it, the TF.js engine runs it as passes
+  readsExemplars: false,
   fastTraining: () => 'folded', // fast/pathFold.ts (a corruption's pass runs first, blocks 0 … sender)
   fastForward: () => 'folded',
 };
@@ -133,6 +134,7 @@ export const STOP_GRADIENT_DEF: KindDef<'stop-gradient', StopGradientBody> = {
   writes: writesInput,
   application: 'pass',
   batchFree: true,
+  readsExemplars: false,
   fastTraining: () => 'folded',
   fastForward: () => 'folded',
 };

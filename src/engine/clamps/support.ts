@@ -73,3 +73,8 @@ export function fastForwardClampsUnsupported(c: ModelShape, clamps: ClampSpec[])
 export function batchFree(clamps: ClampSpec[]): boolean {
   return clamps.every((s) => defOf(s).batchFree);
 }
+
+/** Whether some clamp's host overrides read the batch's raw exemplars (then the engines gather them). */
+export function readsExemplars(clamps: ClampSpec[]): boolean {
+  return clamps.some((s) => defOf(s).readsExemplars);
+}

@@ -14,6 +14,7 @@ import { HostOverride } from '../model/hostOverride';
 import { TfWeights, batchTensors, sliceBatch } from '../model/tfModel';
 import { clampedForward, hostOverrides } from '../clamps/apply';
 import { ClampSpec } from '../clamps/spec';
+import { batchFree, readsExemplars } from '../clamps/support';
 import { FastModel, fastBatch } from '../fast';
 import { FoldedClampOptions, foldedClampOptions } from '../fast/foldedClamps';
 import { gatherExemplars } from '../data';
@@ -119,16 +120,16 @@ export class OutputModel {
 
   private overrides(b: Batch): Map<string, HostOverride> | undefined {
     if (!this.clamps.length) return undefined;
-    const batchFree = !this.clamps.some((s) => s.kind === 'match' || s.kind === 'induction');
-    const hit = batchFree ? this.ovCache.get(b.size) : undefined;
+    const reuse = batchFree(this.clamps);
+    const hit = reuse ? this.ovCache.get(b.size) : undefined;
     if (hit) return hit;
     const host = {
       labels: b.labels,
       size: b.size,
-      exemplars: this.clamps.some((s) => s.kind === 'match') ? gatherExemplars(this.task.bank, b) : undefined,
+      exemplars: readsExemplars(this.clamps) ? gatherExemplars(this.task.bank, b) : undefined,
     };
     const ov = hostOverrides(this.c, host, this.clamps, this.sequences);
-    if (batchFree) this.ovCache.set(b.size, ov);
+    if (reuse) this.ovCache.set(b.size, ov);
     return ov;
   }
 

@@ -21,6 +21,7 @@ import { site, siteShapes } from '../model/sites';
 import { ClampSpec, CLAMP_ORDER } from '../clamps/spec';
 import { headsByLayer, parseHead } from '../clamps/heads';
 import { hostOverrides } from '../clamps/apply';
+import { readsExemplars } from '../clamps/support';
 import { copyLogitsOverride } from '../clamps/copy';
 import { FastModel } from '../fast/model';
 import { foldedClampOptions } from '../fast/foldedClamps';
@@ -57,6 +58,9 @@ export interface CleanActs {
   acts: Map<string, Float32Array>;
   queryActs: Map<string, Float32Array>;
 }
+
+/** Attention sites (scores, patterns), which the logits do not feed. */
+const ATTENTION_SITE = /\.hook_(attn_scores|pattern)$/;
 
 const onesByLength = new Map<number, Uint8Array>();
 function ones(n: number): Uint8Array {
@@ -127,6 +131,16 @@ export function fastClampedForward(
         const r = model.run(params, batch, { backward: false, loss: false, layer1, copyHead: h.head });
         return { logits: r.logits.slice(), acts: new Map(), queryActs: new Map() };
       }
+      // Recording only attention too, and no other clamp: one folded pass gives both, since the copy writes
+      // only the query logits, which no recorded site reads (evaluation's fsl_train, the checkpoint summary).
+      if (
+        h.layer === c.depth - 1 &&
+        ordered.every((o) => o.kind === 'copy' || o.kind === 'layer1') &&
+        [...(rec.record ?? []), ...(rec.recordQuery ?? [])].every((x) => ATTENTION_SITE.test(x))
+      ) {
+        const r = model.run(params, batch, { backward: false, loss: false, layer1, copyHead: h.head, ...rec });
+        return { logits: r.logits.slice(), acts: r.acts, queryActs: r.queryActs };
+      }
       const scores =
         h.layer === c.depth - 1
           ? model
@@ -160,7 +174,7 @@ export function fastClampedForward(
 
 /** The merged host overrides of the constant clamps among `ordered` for this batch (they read only the batch). */
 export function constantOverrides(c: ModelConfig, batch: HostBatch, ordered: ClampSpec[]): Map<string, HostOverride> {
-  const exemplars = ordered.some((k) => k.kind === 'match') ? itemExemplars(batch, c.inputDim) : undefined;
+  const exemplars = readsExemplars(ordered) ? itemExemplars(batch, c.inputDim) : undefined;
   return hostOverrides(c, { labels: batch.labels, size: batch.size, exemplars }, ordered, 0);
 }
 

@@ -16,6 +16,7 @@ import { Params, cloneParams } from '../model/params';
 import { HostBatch, itemExemplars } from '../model/hostBatch';
 import { TfWeights } from '../model/tfModel';
 import { ClampSpec, isActive } from '../clamps/spec';
+import { readsExemplars } from '../clamps/support';
 import { FastModel } from '../fast/model';
 import { AblationEvaluator, ablationPlan } from '../fast/ablationEval';
 import { sharedAblationEvaluator, sharedFastModel } from '../fast/pool';
@@ -118,9 +119,7 @@ export class Forward {
       const model = this.fastModel(),
         params = this.hostParams();
       if (this.reuse) {
-        const exemplars = active.some((k) => k.kind === 'match')
-          ? itemExemplars(batch, this.config.inputDim)
-          : undefined;
+        const exemplars = readsExemplars(active) ? itemExemplars(batch, this.config.inputDim) : undefined;
         const plan = ablationPlan(
           this.config,
           active,

@@ -5,6 +5,7 @@ import { HostBatch, itemExemplars } from '../model/hostBatch';
 import { TfWeights, hostBatchInputs } from '../model/tfModel';
 import { clampedForward } from '../clamps/apply';
 import { ClampSpec } from '../clamps/spec';
+import { readsExemplars } from '../clamps/support';
 
 export function tfClampedForward(
   c: ModelConfig,
@@ -17,7 +18,7 @@ export function tfClampedForward(
   let logits: Float32Array = new Float32Array(0);
   tf.tidy(() => {
     const inputs = hostBatchInputs(c, batch);
-    const exemplars = active.some((k) => k.kind === 'match') ? itemExemplars(batch, c.inputDim) : undefined;
+    const exemplars = readsExemplars(active) ? itemExemplars(batch, c.inputDim) : undefined;
     // itemIds: the class corruption of path clamps tells items apart by their exemplar row.
     const host = { labels: batch.labels, size: batch.size, exemplars, itemIds: batch.index };
     const r = clampedForward(c, weights.weights, inputs, host, active, 0, { record });

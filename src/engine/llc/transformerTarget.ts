@@ -23,6 +23,7 @@ import { TfWeights, batchTensors } from '../model/tfModel';
 import { crossEntropy } from '../model/forward';
 import { clampedForward, hostOverrides } from '../clamps/apply';
 import { ClampSpec, isActive } from '../clamps/spec';
+import { batchFree, readsExemplars } from '../clamps/support';
 import { formatHead, parseHead } from '../clamps/heads';
 import { fastUnsupported } from '../train/engines';
 import { FastModel, fastBatch } from '../fast';
@@ -103,17 +104,6 @@ export function allHeads(c: ModelConfig): string[] {
 export function activeClamps(clamps: ClampSpec[], sequences: number): ClampSpec[] {
   return clamps.filter((s) => isActive(s, sequences));
 }
-
-/** Clamp kinds whose overrides depend on the batch size only (as the trainer's fast engine caches them). */
-const BATCH_FREE = new Set<ClampSpec['kind']>([
-  'ablate',
-  'prev-token',
-  'disallow-prev-token',
-  'silence-non-label',
-  'ablate-embedding',
-  'layer1',
-  'copy',
-]);
 
 interface RangePart {
   name: string;
@@ -210,7 +200,7 @@ class FastTarget extends BaseTarget implements SgldTarget<Batch> {
     this.mem = this.model.internals();
     this.folded = foldedClampOptions(o.config, o.clamps, o.sequences); // as the TF.js target, at o.sequences
     this.copyHead = this.folded.copyHead;
-    this.needsExemplars = o.clamps.some((s) => s.kind === 'match');
+    this.needsExemplars = readsExemplars(o.clamps);
     // Lay the batch size out once, so the parameter views never move afterwards.
     this.model.batchViews(o.batchSize);
   }
@@ -242,15 +232,15 @@ class FastTarget extends BaseTarget implements SgldTarget<Batch> {
   private overrides(batch: Batch): Map<string, HostOverride> | undefined {
     // The copy logits come from a clean pass (spec §4.7): no other clamp reaches the loss.
     if (this.copyHead !== undefined || this.o.clamps.length === 0) return undefined;
-    const batchFree = this.o.clamps.every((s) => BATCH_FREE.has(s.kind));
-    if (batchFree && this.ovCache) return this.ovCache;
+    const reuse = batchFree(this.o.clamps);
+    if (reuse && this.ovCache) return this.ovCache;
     const host = {
       labels: batch.labels,
       size: batch.size,
       exemplars: this.needsExemplars ? gatherExemplars(this.o.task.bank, batch) : undefined,
     };
     const ov = hostOverrides(this.o.config, host, this.o.clamps, this.o.sequences);
-    if (batchFree) this.ovCache = ov;
+    if (reuse) this.ovCache = ov;
     return ov;
   }
   evaluate(batch: Batch, grad: Float32Array | null, ranges: Ranges): number {

@@ -281,6 +281,20 @@ export class CheckpointSchedule {
     return moved || this.planned.has(after);
   }
 
+  /** Whether some checkpoint depends on an evaluation's loss (`lossChange`). */
+  get readsLoss(): boolean {
+    return this.lossChange !== null;
+  }
+
+  /** The part of `due` known without the step's evaluation (the planned counts, the old cadence); no state change. */
+  dueWithoutLoss(before: number, after: number): boolean {
+    if (this.legacy) {
+      const n = this.t.checkpointEvery;
+      return n > 0 && Math.floor(after / n) > Math.floor(before / n);
+    }
+    return this.planned.has(after);
+  }
+
   private lossMoved(at: number, loss: number): boolean {
     if (this.lossChange === null) return false;
     if (at === 0 || this.reference === null) {

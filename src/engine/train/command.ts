@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { RunConfig, resolveStoredRunConfig } from './runConfig';
+import { EvalThreadPreference, RunConfig, resolveStoredRunConfig } from './runConfig';
 import { runTraining, prepareRun, isComplete } from './trainer';
 import { RunDir, makeRunId } from '../io';
 import { RunLock, RunLockedError } from '../io/runLock';
@@ -24,6 +24,8 @@ export interface TrainCommand {
   runId?: string;
   /** An existing run folder to continue. */
   resumeDir?: string;
+  /** Overrides train.evalThread (evaluation on a worker thread or this one; the same numbers). */
+  evalThread?: EvalThreadPreference;
 }
 
 /** The first path where two JSON values differ, e.g. `train.initSeed: 7 → 8`. */
@@ -95,6 +97,7 @@ export async function trainCommand(o: TrainCommand): Promise<void> {
       fin = await runTraining(config, runDir, { emit: display(), shouldStop: () => stop.signal !== null }, resume, {
         lock,
         prepared,
+        evalThread: o.evalThread,
       });
     } catch (e) {
       if (created && !fs.existsSync(runDir.runJsonPath)) {
@@ -130,6 +133,7 @@ function display(): (m: FromChildMessage) => void {
     if (m.type === 'started') {
       say(`run ${m.runId} → ${m.runDir}${m.startSequences ? ` (resuming at ${m.startSequences} sequences)` : ''}\n`);
       say(`engine: ${m.engine} (${m.engineDetail})${m.engineNotes.length ? `; ${m.engineNotes.join('; ')}` : ''}\n`);
+      if (m.evalThreadNote) say(`${m.evalThreadNote}\n`);
     } else if (m.type === 'progress') {
       const line = progressBar(
         m.sequences,

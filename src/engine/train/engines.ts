@@ -15,12 +15,13 @@ import { crossEntropy } from '../model/forward';
 import { TfWeights, batchTensors } from '../model/tfModel';
 import { HostOverride } from '../model/hostOverride';
 import { clampedForward, hostOverrides } from '../clamps/apply';
-import { batchFree, fastTrainingUnsupported } from '../clamps/support';
+import { batchFree, fastTrainingUnsupported, readsExemplars } from '../clamps/support';
 import { ClampSpec, isActive } from '../clamps/spec';
 import { adamInit, adamStep, AdamState, DEFAULT_ADAM } from './adam';
 import { EvalForward } from './evaluate';
 import { FastModel, FastAdam, fastBatch, unsupportedReason } from '../fast';
 import { FoldedClampOptions, foldedClampOptions } from '../fast/foldedClamps';
+import type { WasmVariant } from '../fast/kernels';
 import { Forward, EngineName, EnginePreference } from '../forward';
 import { HostBatch, hostBatch } from '../model/hostBatch';
 import { gatherExemplars } from '../data';
@@ -36,6 +37,8 @@ export interface TrainEngine {
   readonly backend: BackendName | null;
   /** Why this engine and backend (run.json `engineNotes`). */
   readonly notes: string[];
+  /** The fast engine's WebAssembly build ("relaxed" / "simd"; its rounding), null on TensorFlow.js. */
+  readonly wasmVariant: WasmVariant | null;
   /** One Adam step on a batch; returns the loss before the update. */
   step(batch: Batch, sequences: number, lr: number): number;
   evalForward(sequences: number): EvalForward;
@@ -47,6 +50,7 @@ export interface TrainEngine {
 class TfEngine implements TrainEngine {
   readonly engine = 'tfjs';
   readonly engineDetail: string;
+  readonly wasmVariant = null;
   private readonly weights: TfWeights;
   private readonly nameOf: Map<string, string>;
   private readonly params_: Params;
@@ -129,6 +133,7 @@ class HostBatchCache {
 class FastEngine implements TrainEngine {
   readonly engine = 'fast';
   readonly engineDetail: string;
+  readonly wasmVariant: WasmVariant;
   readonly backend = null;
   private readonly model: FastModel;
   private readonly adam: FastAdam;
@@ -143,6 +148,7 @@ class FastEngine implements TrainEngine {
     readonly notes: string[],
   ) {
     this.model = new FastModel(c);
+    this.wasmVariant = this.model.variant;
     this.engineDetail = this.model.variant === 'relaxed' ? 'WebAssembly SIMD (relaxed)' : 'WebAssembly SIMD';
     const views = this.model.paramViews();
     for (const k of Object.keys(params)) views[k].set(params[k]);
@@ -159,7 +165,7 @@ class FastEngine implements TrainEngine {
     };
   }
   private get needsExemplars(): boolean {
-    return this.clamps.some((c) => c.kind === 'match');
+    return readsExemplars(this.clamps);
   }
   private readonly ovCache = new Map<string, Map<string, HostOverride>>();
   /**

@@ -76,6 +76,16 @@ function logitsOnlyBatch(sets: EvalSet[]): { batch: Batch; sets: EvalSet[] } | n
   return out;
 }
 
+/**
+ * Every batch `evaluate` passes to its forward for these sets: each set's own and, when there is one,
+ * the joint logits-only batch (the same object on every call with the same list). The evaluation worker
+ * (evalThread.ts) pairs them with their host arrays, which the parent makes from the feature bank.
+ */
+export function evaluationBatches(sets: EvalSet[]): Batch[] {
+  const joint = logitsOnlyBatch(sets);
+  return [...sets.map((s) => s.batch), ...(joint ? [joint.batch] : [])];
+}
+
 export function evaluate(c: ModelConfig, sets: EvalSet[], run: EvalForward, opts: EvaluateOptions = {}): EvalResult {
   const T = seqLen(c),
     H = c.numHeads,

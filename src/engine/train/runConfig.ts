@@ -33,6 +33,20 @@ export interface TrainConfig {
   engine: EnginePreference;
   /** Write TensorBoard events (tensorboard/events.out.tfevents.*) as each evaluation is logged. */
   tensorboard: boolean;
+  /**
+   * Where periodic evaluation runs (train/evalThread.ts): a worker thread on the spare core (`on`), the
+   * training thread (`off`), or `auto` (absent): the thread when the process has a spare core. Same numbers.
+   */
+  evalThread?: EvalThreadPreference;
+}
+
+/** Where periodic evaluation runs (train/evalThread.ts). */
+export type EvalThreadPreference = 'auto' | 'on' | 'off';
+
+export function validateEvalThread(v: unknown, where = 'train.evalThread'): EvalThreadPreference {
+  if (v !== 'auto' && v !== 'on' && v !== 'off')
+    throw new Error(`${where} must be auto, on or off, got ${JSON.stringify(v)}`);
+  return v;
 }
 
 export interface RunConfig {
@@ -116,7 +130,7 @@ export function resolveStoredRunConfig(raw: unknown): RunConfig {
   return resolveRunConfig(raw);
 }
 
-const OPTIONAL_KEYS = new Set(['preset', 'description', 'data.featuresKey', 'train.checkpoints']);
+const OPTIONAL_KEYS = new Set(['preset', 'description', 'data.featuresKey', 'train.checkpoints', 'train.evalThread']);
 /** Values that replace the base's whole (never merged key by key) and validate themselves. */
 const OPAQUE_KEYS = new Set(['train.checkpoints']);
 
@@ -171,6 +185,7 @@ export function validateRunConfig(c: RunConfig): void {
     throw new Error(`train.engine must be auto, fast or tfjs, got ${JSON.stringify(t.engine)}`);
   if (typeof t.tensorboard !== 'boolean')
     throw new Error(`train.tensorboard must be true or false, got ${JSON.stringify(t.tensorboard)}`);
+  if (t.evalThread !== undefined) validateEvalThread(t.evalThread);
   if (!['auto', 'tensorflow', 'wasm', 'cpu'].includes(t.backend))
     throw new Error(`train.backend must be auto, tensorflow, wasm or cpu, got ${JSON.stringify(t.backend)}`);
   const d = c.data;

@@ -33,6 +33,17 @@ export interface SweepOptions {
   onMessage?: (job: SweepJob, m: FromChildMessage) => void;
   /** Polled; true cancels all running children (they checkpoint) and starts no more. */
   shouldStop?: () => boolean;
+  /** The cores the children share (default: this machine's), for their evaluation thread. */
+  cores?: number;
+}
+
+/**
+ * What a sweep's children do with their evaluation thread (train/evalThread.ts): with a core left over for
+ * each child's thread, their own choice (auto); else "off" — a thread on a core another child trains on
+ * takes that child's time, not a spare core's.
+ */
+export function childEvalThread(workers: number, cores: number): 'auto' | 'off' {
+  return 2 * workers <= cores ? 'auto' : 'off';
 }
 
 /**
@@ -114,6 +125,7 @@ export function sweepStatus(
 export async function runSweep(jobs: SweepJob[], opts: SweepOptions): Promise<SweepResult[]> {
   fs.mkdirSync(opts.root, { recursive: true });
   const workers = Math.max(1, opts.workers ?? os.availableParallelism());
+  const evalThread = childEvalThread(Math.min(workers, jobs.length), opts.cores ?? os.availableParallelism());
   const entry = opts.entry ?? childEntry();
   const results: SweepResult[] = [];
   const queue = [...jobs];
@@ -156,8 +168,8 @@ export async function runSweep(jobs: SweepJob[], opts: SweepOptions): Promise<Sw
       });
       const msg: ToChildMessage =
         p.action === 'resume'
-          ? { type: 'resume', runDir: p.dir }
-          : { type: 'start', config: job.config, runsRoot: opts.root, runId: job.key };
+          ? { type: 'resume', runDir: p.dir, evalThread }
+          : { type: 'start', config: job.config, runsRoot: opts.root, runId: job.key, evalThread };
       child.send(msg);
     });
   };

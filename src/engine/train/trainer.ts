@@ -16,8 +16,9 @@ import { checkClampResources } from '../clamps/apply';
 import { clampWarnings } from '../clamps/spec';
 import { adamInit, AdamState } from './adam';
 import { evaluate, EvalResult } from './evaluate';
+import { EvalThread, availableCores, chooseEvalThread, loopEvalSequences } from './evalThread';
 import { createEngine, TrainEngine } from './engines';
-import { RunConfig } from './runConfig';
+import { EvalThreadPreference, RunConfig } from './runConfig';
 import { CheckpointSchedule } from './checkpointSchedule';
 import { openTrainingEvents } from '../export/tensorboardRun';
 import { RunDir, writeFileAtomic, describeFsError, CHECKPOINTS_DIR } from '../io';
@@ -51,6 +52,9 @@ export interface RunJson {
   backend?: string | null;
   engineNotes?: string[];
   backendNotes?: string[];
+  /** Whether periodic evaluation ran on a worker thread (train/evalThread.ts), and why (new runs). */
+  evalThread?: boolean;
+  evalThreadNote?: string;
   versions: Record<string, string>;
   created: string;
   updated: string;
@@ -65,6 +69,8 @@ export interface TrainOptions {
   lock?: RunLock;
   /** What prepareRun loaded before the run folder was made; loaded here if absent. */
   prepared?: PreparedRun;
+  /** Overrides train.evalThread (a sweep's children, `train --eval-thread`): how, not what, so not in the config. */
+  evalThread?: EvalThreadPreference;
 }
 
 /** What a run needs from disk besides its folder: the task's data (feature file) and the graft donors. */
@@ -124,7 +130,7 @@ export async function runTraining(
       io.emit({ type: 'warning', message }),
     );
   try {
-    return await trainLocked(config, runDir, io, resume, prepared, lock);
+    return await trainLocked(config, runDir, io, resume, prepared, lock, opts.evalThread);
   } finally {
     if (!opts.lock) lock.release();
   }
@@ -137,6 +143,7 @@ async function trainLocked(
   resume: boolean,
   prepared: PreparedRun,
   lock: RunLock,
+  evalThreadOverride: EvalThreadPreference | undefined,
 ): Promise<FinishedMessage> {
   const t0 = Date.now();
   const now = () => new Date().toISOString();
@@ -256,6 +263,38 @@ async function trainLocked(
     engine.dispose();
     return fail(e);
   }
+  // Where evaluation runs: this thread, or a worker on the spare core (evalThread.ts) — the same numbers.
+  let thread: EvalThread | null = null;
+  let threadNote: string;
+  const pref = evalThreadOverride ?? config.train.evalThread ?? 'auto';
+  try {
+    const setSize = evalSets.reduce((n, e) => n + e.batch.size, 0);
+    const choice = chooseEvalThread(
+      pref,
+      {
+        engine: engine.engine,
+        cores: availableCores(),
+        evalSequences: loopEvalSequences(config.train, setSize),
+      },
+      evalThreadOverride
+        ? 'the evalThread override (--eval-thread, or a parent that runs one run per core)'
+        : undefined,
+    );
+    threadNote = choice.note;
+    if (choice.on) {
+      try {
+        thread = new EvalThread(config.model, config.clamps, evalSets, task.bank, engine.wasmVariant ?? 'simd');
+      } catch (e) {
+        if (pref === 'on') throw e;
+        threadNote = `evaluation on the training thread: no worker thread (${(e as Error).message})`;
+      }
+    }
+    setStatus({ evalThread: thread !== null, evalThreadNote: threadNote });
+  } catch (e) {
+    engine.dispose();
+    return fail(e);
+  }
+
   io.emit({
     type: 'started',
     runId: runDir.id,
@@ -265,6 +304,7 @@ async function trainLocked(
     backend: engine.backend,
     engineNotes: engine.notes,
     backendNotes: engine.notes,
+    evalThreadNote: threadNote,
     totalSequences: total,
     startSequences: step * B,
     config,
@@ -272,37 +312,38 @@ async function trainLocked(
   for (const message of clampWarnings(config.clamps, config.model)) io.emit({ type: 'warning', message });
 
   let lastEval: { seq: number; r: EvalResult } | null = null;
-  const doEval = (seq: number) => {
-    const r = evaluate(config.model, evalSets, engine.evalForward(seq));
+  /** The mean train loss since the last evaluation, for its metrics row; the next interval starts. */
+  const takeTrainLoss = () => {
+    const l = lossCount ? lossSum / lossCount : NaN;
+    lossSum = 0;
+    lossCount = 0;
+    return l;
+  };
+  const logEval = (seq: number, atStep: number, trainLoss: number, r: EvalResult) => {
     lastEval = { seq, r };
     const { patterns: _p, ...measures } = r;
     const record: MetricsRecord = {
       sequences: seq,
-      step,
+      step: atStep,
       wallTime: (Date.now() - t0) / 1000,
-      trainLoss: lossCount ? lossSum / lossCount : NaN,
+      trainLoss,
       ...measures,
     };
-    lossSum = 0;
-    lossCount = 0;
     log.append(record);
     tb?.record(record);
     io.emit({ type: 'metrics', record });
   };
-  const saveCheckpoint = (seq: number) => {
-    const weights = encodeCheckpoint({ config: config.model, sequences: seq, params: engine.params() });
-    // What a hover on this checkpoint shows, computed now so readers never need the model.
-    // Every head's attention for the hover (evaluations skip it); the eval losses of this point if logged.
-    const ev = evaluate(
-      config.model,
-      evalSets.filter((e) => e.spec.name === 'fsl_train'),
-      engine.evalForward(seq),
-      { patterns: true },
-    );
+  /** An evaluation on this thread. */
+  const doEval = (seq: number) => {
+    const r = evaluate(config.model, evalSets, engine.evalForward(seq));
+    logEval(seq, step, takeTrainLoss(), r);
+  };
+  /** The checkpoint summary: every head's attention for the hover; the eval losses of this point if logged. */
+  const summaryOf = (seq: number, atStep: number, ev: EvalResult): CheckpointSummary => {
     if (lastEval?.seq === seq) ev.eval = lastEval.r.eval;
-    const summary: CheckpointSummary = {
+    return {
       sequences: seq,
-      step,
+      step: atStep,
       tokens: ev.patterns.tokens,
       canonicalLabels: ev.patterns.canonicalLabels,
       patterns: ev.patterns.canonical,
@@ -311,15 +352,118 @@ async function trainLocked(
       prevTokenScore: ev.prevTokenScore,
       eval: Object.fromEntries(Object.entries(ev.eval).map(([k, v]) => [k, { loss: v.loss, acc: v.acc }])),
     };
-    const p = writeCheckpointUnit(runDir, seq, {
+  };
+  const writeUnit = (seq: number, u: Parameters<typeof writeCheckpointUnit>[2]) => {
+    const p = writeCheckpointUnit(runDir, seq, u);
+    unitStep = u.trainer.step;
+    setStatus({ sequences: seq });
+    io.emit({ type: 'checkpoint', sequences: seq, path: p });
+  };
+  const trainSet = evalSets.filter((e) => e.spec.name === 'fsl_train');
+  /** A checkpoint of the current step. */
+  const saveCheckpoint = (seq: number) => {
+    const weights = encodeCheckpoint({ config: config.model, sequences: seq, params: engine.params() });
+    // Computed now, so readers never need the model (evaluations skip every head's pattern): by the thread
+    // when it holds this step's parameters (it evaluated this step; it is warm, this thread may not be).
+    const onThread = thread !== null && held === seq;
+    const ev = onThread ? null : evaluate(config.model, trainSet, engine.evalForward(seq), { patterns: true });
+    // The thread's evaluation of this step (the summary's eval losses), and any earlier one, first.
+    settle();
+    // (A loss-driven checkpoint's summary among them may have given the thread other parameters: resent.)
+    const summary = ev ?? summaryFromThread(seq, held === seq ? undefined : engine.params());
+    writeUnit(seq, {
       weights,
-      summary,
+      summary: summaryOf(seq, step, summary),
       adam: engine.adamState(),
       trainer: { step, lossSum, lossCount },
     });
-    unitStep = step;
-    setStatus({ sequences: seq });
-    io.emit({ type: 'checkpoint', sequences: seq, path: p });
+  };
+
+  /**
+   * An evaluation in flight on the thread: the step it evaluates and that step's metrics fields; whether its
+   * loss goes to the checkpoint schedule (`decide`: not at 0, which `schedule.start` takes, nor at the end);
+   * with the parameters and Adam state of that step when a checkpoint there depends on its loss (`deferred`),
+   * so the checkpoint can be written once the loss is known, training having gone on meanwhile.
+   */
+  interface InFlight {
+    seq: number;
+    step: number;
+    before: number;
+    trainLoss: number;
+    decide: boolean;
+    deferred: { params: Params; adam: AdamState } | null;
+  }
+  /**
+   * In flight, oldest first. A few may queue (the worker takes them in order), so an evaluation that
+   * takes longer than one interval's steps now and then does not stall training; the trainer waits only
+   * when this many are queued.
+   */
+  const queue: InFlight[] = [];
+  const MAX_IN_FLIGHT = 3;
+  /** Evaluation answers that came while waiting for a summary (the worker answers in order). */
+  const early: Array<{ sequences: number; result: EvalResult }> = [];
+  /** The step (in sequences) whose parameters the thread holds: those of the last message it was sent. */
+  let held: number | null = null;
+  const launchEval = (seq: number, before: number, decide: boolean) => {
+    while (queue.length >= MAX_IN_FLIGHT) settleOne(true);
+    const params = engine.params();
+    const deferred = decide && schedule.readsLoss && !schedule.dueWithoutLoss(before, seq);
+    thread!.launch(seq, params);
+    held = seq;
+    queue.push({
+      seq,
+      step,
+      before,
+      trainLoss: takeTrainLoss(),
+      decide,
+      deferred: deferred ? { params, adam: engine.adamState() } : null,
+    });
+  };
+  /** The checkpoint summary's patterns from the thread: on `params`, or those it holds. */
+  const summaryFromThread = (seq: number, params?: Params): EvalResult => {
+    thread!.requestSummary(seq, params);
+    if (params) held = seq;
+    for (;;) {
+      const m = thread!.wait();
+      if (m.type === 'eval') early.push(m);
+      else if (m.sequences === seq) return m.result;
+      else throw new Error('evaluation thread: answers out of order');
+    }
+  };
+  /** Logs a result from the thread and, if it decides a checkpoint at its step, writes that checkpoint. */
+  const landed = (f: InFlight, r: EvalResult) => {
+    logEval(f.seq, f.step, f.trainLoss, r);
+    if (!f.decide) return;
+    // Asked in step order for every evaluated step, as on this thread (the loss-driven part keeps state).
+    const due = schedule.due(f.before, f.seq, r.eval.fsl_train?.loss);
+    if (!f.deferred || !due) return;
+    writeUnit(f.seq, {
+      weights: encodeCheckpoint({ config: config.model, sequences: f.seq, params: f.deferred.params }),
+      summary: summaryOf(f.seq, f.step, summaryFromThread(f.seq, f.deferred.params)),
+      adam: f.deferred.adam,
+      // Right after an evaluation: a new loss interval.
+      trainer: { step: f.step, lossSum: 0, lossCount: 0 },
+    });
+  };
+  /** Takes the oldest evaluation in flight when it has finished (`wait`: waiting for it); false if none did. */
+  const settleOne = (wait: boolean): boolean => {
+    const f = queue[0];
+    if (!f) return false;
+    const m = early.shift() ?? (wait ? thread!.wait() : thread!.poll());
+    if (!m) return false;
+    if (('type' in m && m.type !== 'eval') || m.sequences !== f.seq)
+      throw new Error('evaluation thread: answers out of order');
+    queue.shift();
+    landed(f, m.result);
+    return true;
+  };
+  /** Waits for every evaluation in flight. */
+  function settle(): void {
+    while (queue.length) settleOne(true);
+  }
+  /** Takes the evaluations in flight that have finished. */
+  const collect = () => {
+    while (settleOne(false));
   };
 
   const every = (n: number, seq: number) => (n > 0 ? Math.floor(seq / n) : 0);
@@ -331,7 +475,11 @@ async function trainLocked(
     lastProgressStep = step;
   try {
     if (step === 0 && unitStep < 0) {
-      doEval(0);
+      if (thread) {
+        // The thread starts with it (it loads meanwhile); waited for only if the start needs its numbers.
+        launchEval(0, 0, false);
+        if (schedule.readsLoss || schedule.dueWithoutLoss(0, 0)) settle();
+      } else doEval(0);
       if (schedule.start(evalLossAt(0))) saveCheckpoint(0);
     }
     while (step * B < total) {
@@ -347,8 +495,16 @@ async function trainLocked(
       lossSum += loss;
       lossCount += 1;
       const seq = step * B;
-      if (every(config.train.evalEvery, seq) > every(config.train.evalEvery, seqBefore) && seq < total) doEval(seq);
-      if (schedule.due(seqBefore, seq, evalLossAt(seq)) && seq < total) saveCheckpoint(seq);
+      if (every(config.train.evalEvery, seq) > every(config.train.evalEvery, seqBefore) && seq < total) {
+        if (thread) launchEval(seq, seqBefore, true);
+        else doEval(seq);
+      } else collect();
+      if (seq < total) {
+        if (queue[queue.length - 1]?.seq === seq) {
+          // The thread evaluates this step: a planned checkpoint waits for it; a loss-driven one is decided when it lands.
+          if (schedule.dueWithoutLoss(seqBefore, seq)) saveCheckpoint(seq);
+        } else if (schedule.due(seqBefore, seq, evalLossAt(seq))) saveCheckpoint(seq);
+      }
       if (Date.now() - lastProgress > 250 || seq >= total) {
         const dt = (Date.now() - lastProgress) / 1000;
         io.emit({
@@ -366,10 +522,15 @@ async function trainLocked(
         await new Promise((r) => setImmediate(r));
       }
     }
+    // The evaluation in flight is logged (and its checkpoint written) before anything after it.
+    settle();
     // The end: the final evaluation and checkpoint (unless a kill came just after they were written). A stop:
     // a checkpoint unit at the current step and no extra metrics row, so the resumed run's rows are the same.
     if (unitStep !== step && (status === 'completed' || step > 0)) {
-      if (status === 'completed') doEval(step * B);
+      if (status === 'completed') {
+        if (thread) launchEval(step * B, step * B - B, false);
+        else doEval(step * B);
+      }
       saveCheckpoint(step * B);
     }
     log.close();
@@ -383,9 +544,11 @@ async function trainLocked(
     } catch {
       /* keep the original error */
     }
+    thread?.close();
     engine.dispose();
     return fail(e);
   }
+  thread?.close();
   engine.dispose();
   const fin: FinishedMessage = {
     type: 'finished',

@@ -8,6 +8,7 @@
 import type { ClampSummary } from '../../shared/webviewProtocol';
 import type { Band } from './domains';
 import { pathClampName } from '../../shared/runName';
+import { HEAD_PATTERN_KINDS } from '../../shared/headMarks';
 
 export type HeadState = 'ablated' | 'clamped' | 'replaced';
 export interface HeadMark {
@@ -15,16 +16,6 @@ export interface HeadMark {
   /** Descriptions of the clamps acting on the head. */ clamps: string[];
 }
 
-/** Kinds that set a head's pattern or pre-softmax scores (the head still runs, but not on its own). */
-const PATTERN_KINDS = new Set([
-  'prev-token',
-  'induction',
-  'match',
-  'copy',
-  'temperature',
-  'disallow-prev-token',
-  'silence-non-label',
-]);
 const RANK: Record<HeadState, number> = { ablated: 3, replaced: 2, clamped: 1 };
 
 const fmtSeq = (n: number): string => Math.round(n).toLocaleString('en-US');
@@ -129,7 +120,7 @@ export function headMarks(clamps: readonly ClampSummary[], sequences: number | n
     if (!clampActive(c, sequences)) continue;
     const what = `${describeClamp(c)}${clampWindow(c) ? ` ${clampWindow(c)}` : ''}`;
     if (c.kind === 'ablate') for (const h of clampHeads(c)) add(h, 'ablated', what);
-    else if (PATTERN_KINDS.has(c.kind)) for (const h of clampHeads(c)) add(h, 'clamped', what);
+    else if (HEAD_PATTERN_KINDS.has(c.kind)) for (const h of clampHeads(c)) add(h, 'clamped', what);
     else if (c.kind === 'layer1') for (let h = 0; h < heads; h++) add(`L1H${h}`, 'replaced', what);
     else if (c.kind === 'graft-in') {
       for (let l = 1; l <= (c.tillLayer ?? 0) + 1; l++) {

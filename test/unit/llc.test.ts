@@ -691,45 +691,54 @@ test('two sampler seeds agree within their stds on a `fast` run checkpoint (defa
   assert.equal(a.initLoss, b.initLoss, "L(w*) is the checkpoint's, not the seed's");
 });
 
-test("the TensorFlow.js fallback gives the fast engine's loss and gradient (clamped, per head)", async () => {
-  await initBackend('cpu');
-  const c = { ...TINY, inputDim: 512 };
-  const cfg = resolveRunConfig({ model: c, data: { numLabels: 3, labelSplit: [2, 1, 0] } }, presetConfig('smoke'));
-  const task = await loadTaskData(cfg.data);
-  const w = flatten(cfg.model, initParams(cfg.model, 3));
-  const clamps = resolveRunConfig(
-    { model: c, data: { numLabels: 3, labelSplit: [2, 1, 0] }, clamps: [{ kind: 'ablate', heads: ['L2H1'] }] },
-    presetConfig('smoke'),
-  ).clamps;
-  const ranges = headRanges(cfg.model, 'L1H0');
-  const out = ['fast', 'tfjs'].map((engine) => {
-    const t = transformerTarget({
-      config: cfg.model,
-      task,
-      clamps,
-      sequences: 0,
-      batchSize: 8,
-      engine: engine as 'fast' | 'tfjs',
+// The class corruption must pair items by class on both engines (the trainer passes the batch's classes):
+// with 3 train classes of 3 exemplars each, items of one class with different exemplars are common.
+const TARGET_CLAMPS: Array<[string, unknown[], Record<string, unknown>]> = [
+  ['a head ablated', [{ kind: 'ablate', heads: ['L2H1'] }], {}],
+  [
+    'a corrupted path (class corruption)',
+    [{ kind: 'path-patch', sender: 'L1H0', receiver: 'L2H1', input: 'k', with: 'corrupt', corruption: 'class' }],
+    { classSplit: [3, 1520, 100], exemplarSplit: [3, 2, 0] },
+  ],
+];
+for (const [what, rawClamps, split] of TARGET_CLAMPS)
+  test(`the TensorFlow.js fallback gives the fast engine's loss and gradient (${what}, per head)`, async () => {
+    await initBackend('cpu');
+    const c = { ...TINY, inputDim: 512 };
+    const data = { numLabels: 3, labelSplit: [2, 1, 0], ...split };
+    const cfg = resolveRunConfig({ model: c, data }, presetConfig('smoke'));
+    const task = await loadTaskData(cfg.data);
+    const w = flatten(cfg.model, initParams(cfg.model, 3));
+    const clamps = resolveRunConfig({ model: c, data, clamps: rawClamps }, presetConfig('smoke')).clamps;
+    const ranges = headRanges(cfg.model, 'L1H0');
+    const out = ['fast', 'tfjs'].map((engine) => {
+      const t = transformerTarget({
+        config: cfg.model,
+        task,
+        clamps,
+        sequences: 0,
+        batchSize: 8,
+        engine: engine as 'fast' | 'tfjs',
+      });
+      t.load(w);
+      const g = new Float32Array(t.size);
+      const loss = t.evaluate(t.drawBatch(new Rng(1, 1)), g, ranges);
+      return { loss, g, engine: t.engine.engine };
     });
-    t.load(w);
-    const g = new Float32Array(t.size);
-    const loss = t.evaluate(t.drawBatch(new Rng(1, 1)), g, ranges);
-    return { loss, g, engine: t.engine.engine };
+    assert.deepEqual(
+      out.map((o) => o.engine),
+      ['fast', 'tfjs'],
+    );
+    assert.ok(Math.abs(out[0].loss - out[1].loss) < 1e-5, `${out[0].loss} vs ${out[1].loss}`);
+    let maxG = 0,
+      diff = 0;
+    for (const [a, b] of ranges)
+      for (let i = a; i < b; i++) {
+        maxG = Math.max(maxG, Math.abs(out[1].g[i]));
+        diff = Math.max(diff, Math.abs(out[0].g[i] - out[1].g[i]));
+      }
+    assert.ok(maxG > 0 && diff < 1e-5 * Math.max(1, maxG), `gradient difference ${diff} (max |g| ${maxG})`);
   });
-  assert.deepEqual(
-    out.map((o) => o.engine),
-    ['fast', 'tfjs'],
-  );
-  assert.ok(Math.abs(out[0].loss - out[1].loss) < 1e-5, `${out[0].loss} vs ${out[1].loss}`);
-  let maxG = 0,
-    diff = 0;
-  for (const [a, b] of ranges)
-    for (let i = a; i < b; i++) {
-      maxG = Math.max(maxG, Math.abs(out[1].g[i]));
-      diff = Math.max(diff, Math.abs(out[0].g[i] - out[1].g[i]));
-    }
-  assert.ok(maxG > 0 && diff < 1e-5 * Math.max(1, maxG), `gradient difference ${diff} (max |g| ${maxG})`);
-});
 
 test('stages: boundaries at the critical points of the LLC over log-time; wiggles below the noise ignored', () => {
   // Rise to a peak at 1e4, fall to a trough at 1e5, rise again; plus a small wiggle early on.

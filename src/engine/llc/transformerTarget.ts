@@ -252,6 +252,7 @@ class FastTarget extends BaseTarget implements SgldTarget<Batch> {
       overrides: this.overrides(batch),
       backward: grad !== null,
       ...this.folded,
+      itemIds: this.folded.paths ? batch.classes : undefined, // the class corruption pairs classes, as in training
     });
     if (grad && !own && r.grads)
       for (const q of this.split(ranges)) grad.set(r.grads[q.name].subarray(q.a - q.base, q.b - q.base), q.a);

@@ -63,8 +63,10 @@ export async function pathsSteps(ui) {
     'is drawn as Q/K/V maps and a hovered cell shows its value';
   await step(name, async () => {
     await page.mouse.move(700, 450);
-    await palette('Induction Lab: Show Path Patching over Training');
-    await quickPick('Show path patching over training of', 'fixture run');
+    await ui.retryPick(async () => {
+      await palette('Induction Lab: Show Path Patching over Training');
+      await quickPick('Show path patching over training of', 'fixture run');
+    });
     await page.keyboard.press('Enter');
     let f = await ui.webviewFrame('p.coverage-note', STEP_TIMEOUT);
     const note = f.locator('p.coverage-note');
@@ -78,8 +80,10 @@ export async function pathsSteps(ui) {
     // again after the file is written (the file watcher's delivery time varies with the machine's load).
     await palette('View: Close Editor');
     writeAggregate(join(ui.workspace, '.induction-lab', 'runs', 'fixture-run'), [0, 500, 2000]);
-    await palette('Induction Lab: Show Path Patching over Training');
-    await quickPick('Show path patching over training of', 'fixture run');
+    await ui.retryPick(async () => {
+      await palette('Induction Lab: Show Path Patching over Training');
+      await quickPick('Show path patching over training of', 'fixture run');
+    });
     await page.keyboard.press('Enter');
     f = await ui.webviewFrame('g.heatmap[aria-label^="K edges"]', STEP_TIMEOUT);
     const kMap = f.locator('g.heatmap[aria-label^="K edges"]');

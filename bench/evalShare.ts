@@ -21,6 +21,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { fig5bConditions } from '../src/engine/science/conditions';
 
 const argv = process.argv.slice(2);
 const value = (k: string) => {
@@ -28,14 +29,9 @@ const value = (k: string) => {
   return i >= 0 ? argv[i + 1] : undefined;
 };
 const FRACTION = Number(value('--fraction') ?? 0.2);
-const FIG5B = [
-  'noclamp',
-  'perfect_prev_tok_attn_single',
-  'perfect_l1',
-  'perfect_match',
-  'perfect_copy',
-  'perfect_l1_and_copy',
-].filter((n) => !value('--only') || value('--only')!.split(',').includes(n));
+const FIG5B = fig5bConditions()
+  .map((c) => c.name)
+  .filter((n) => !value('--only') || value('--only')!.split(',').includes(n));
 const CLI = path.resolve(__dirname, '..', 'out', 'cli.js');
 const fmt = (s: number) => (s >= 100 ? s.toFixed(0) : s >= 10 ? s.toFixed(1) : s.toFixed(2));
 const pct = (x: number) => `${(100 * x).toFixed(0)} %`;

@@ -41,6 +41,7 @@ import type { EnginePreference } from '../src/engine/forward';
 import { createEngine } from '../src/engine/train/engines';
 import { evaluate } from '../src/engine/train/evaluate';
 import { Rng } from '../src/engine/data/rng';
+import { fig5bConditions } from '../src/engine/science/conditions';
 
 const argv = process.argv.slice(2);
 const flag = (k: string) => argv.includes(k);
@@ -237,14 +238,7 @@ async function splitRows(dir: string): Promise<string[]> {
   return rows;
 }
 
-const FIG5B = [
-  'noclamp',
-  'perfect_prev_tok_attn_single',
-  'perfect_l1',
-  'perfect_match',
-  'perfect_copy',
-  'perfect_l1_and_copy',
-];
+const FIG5B = fig5bConditions().map((c) => c.name);
 
 /** Wall time of a slice of a paper-scale run with and without its evaluations. */
 async function evalShareRows(root: string): Promise<string[]> {

@@ -305,15 +305,7 @@ async function wallTimes(): Promise<string> {
   };
   const rows = [await measure('paper', 'paper')];
   const fig5b = [] as typeof rows;
-  for (const n of [
-    'noclamp',
-    'perfect_prev_tok_attn_single',
-    'perfect_l1',
-    'perfect_match',
-    'perfect_copy',
-    'perfect_l1_and_copy',
-  ])
-    fig5b.push(await measure(`fig5b.${n}`, 'paper'));
+  for (const n of fig5bConditions().map((c) => c.name)) fig5b.push(await measure(`fig5b.${n}`, 'paper'));
   // Longest-first onto one worker per core.
   const workers = new Array<number>(Math.max(1, os.availableParallelism())).fill(0);
   for (const r of [...fig5b].sort((a, b) => b.seconds - a.seconds)) {

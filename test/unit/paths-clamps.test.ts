@@ -23,7 +23,7 @@ import { ClampSpec, normalizeClamps, parseClampFlag } from '../../src/engine/cla
 import { corruptionMap, Corruption } from '../../src/engine/clamps/corruptions';
 import { fastTrainingUnsupported } from '../../src/engine/clamps/support';
 import { TINY, randomInputs, toInputs } from './helpers';
-import { Edit, Vec, block, embed, plainForward } from './pathsOracle';
+import { Edit, Vec, block, checkFd, embed, plainForward } from './pathsOracle';
 
 const C: ModelConfig = TINY,
   B = 5,
@@ -188,31 +188,6 @@ function plainLoss(p: Params, editOf?: (p: Params, s: number) => Edit): number {
   }
   return sum / B;
 }
-const f64 = (p: Params): Params =>
-  Object.fromEntries(Object.entries(p).map(([k, v]) => [k, Float64Array.from(v)])) as unknown as Params;
-
-/** Central differences of `loss` at the largest-gradient entries of each named tensor, against `g`. */
-function checkFd(g: Params, loss: (p: Params) => number, tensors: string[], what: string): void {
-  const base = f64(params),
-    h = 1e-5;
-  for (const name of tensors) {
-    const idx = Array.from(g[name].keys())
-      .sort((a, b) => Math.abs(g[name][b]) - Math.abs(g[name][a]))
-      .slice(0, 3);
-    assert.ok(Math.abs(g[name][idx[0]]) > 1e-3, `${what} ${name}: a gradient worth checking`);
-    for (const i of idx) {
-      const plus = { ...base, [name]: base[name].slice() },
-        minus = { ...base, [name]: base[name].slice() };
-      plus[name][i] += h;
-      minus[name][i] -= h;
-      const fd = (loss(plus) - loss(minus)) / (2 * h);
-      assert.ok(
-        Math.abs(fd - g[name][i]) < 2e-3 * Math.abs(fd) + 1e-4,
-        `${what} ${name}[${i}]: autodiff ${g[name][i]} vs FD ${fd}`,
-      );
-    }
-  }
-}
 
 const SENDER_SIDE = [
   'blocks.0.attn.qkv.weight',
@@ -231,7 +206,7 @@ test('stop-gradient: the forward is bit-identical, the gradient is that of the f
     plain = gradients([]).grads;
   // The frozen function: along the edge the receiver reads the sender's output at θ0, a constant.
   const frozen = Array.from({ length: B }, (_, s) => block(C, params, 0, sequence(s).h0, [[], []], null).heads[1]);
-  checkFd(grads, (p) => plainLoss(p, (_p, s) => edit(spec, frozen[s])), ALL_SIDES, 'stop-gradient');
+  checkFd(params, grads, (p) => plainLoss(p, (_p, s) => edit(spec, frozen[s])), ALL_SIDES, 'stop-gradient', 'autodiff');
   // The cut is real: the sender's weights lose the gradient the edge carried; the unembedding does not.
   const diff = (n: string) => Math.max(...grads[n].map((v, i) => Math.abs(v - plain[n][i])));
   assert.ok(diff('blocks.0.attn.qkv.weight') > 1e-3, "the sender's gradient changes");
@@ -249,7 +224,7 @@ test('path-patch: gradients equal central finite differences of its own forward 
     // zero: r = 0; mean: the batch mean at θ0, held constant (no gradient through it); corrupt: recomputed at θ.
     const fixed = spec.with === 'corrupt' ? null : replacement(spec);
     const loss = (p: Params) => plainLoss(p, (pp, s) => edit(spec, fixed ? fixed[s] : replacement(spec, pp)[s]));
-    checkFd(grads, loss, ALL_SIDES, text);
+    checkFd(params, grads, loss, ALL_SIDES, text, 'autodiff');
   }
 });
 

@@ -4,6 +4,7 @@
  * input X ∈ {Q, K, V} from LN(resid − out_sender + replacement). No engine code: the path tests compare the
  * engine's path patching and path clamps with it.
  */
+import assert from 'node:assert/strict';
 import { ModelConfig, headDim, seqLen } from '../../src/engine/model/config';
 import { Params } from '../../src/engine/model/params';
 import { HostBatch, itemExemplars } from '../../src/engine/model/hostBatch';
@@ -130,4 +131,41 @@ export function items(b: HostBatch, c: ModelConfig, s: number) {
     ex: [0, 1, 2].map((i) => Array.from(X.subarray((s * 3 + i) * I, (s * 3 + i + 1) * I))),
     labels: [b.labels[s * 3], b.labels[s * 3 + 1]],
   };
+}
+
+/** The parameters in float64, so central differences of the oracle's loss are not float32 noise. */
+export const f64 = (p: Params): Params =>
+  Object.fromEntries(Object.entries(p).map(([k, v]) => [k, Float64Array.from(v)])) as unknown as Params;
+
+/**
+ * Central differences of `loss` at `params` (h = 1e-5, in float64) against the gradient `g` of `engine`, at
+ * the three largest-gradient entries of each named tensor (the largest must be worth checking).
+ */
+export function checkFd(
+  params: Params,
+  g: Params,
+  loss: (p: Params) => number,
+  tensors: string[],
+  what: string,
+  engine: string,
+): void {
+  const base = f64(params),
+    h = 1e-5;
+  for (const name of tensors) {
+    const idx = Array.from(g[name].keys())
+      .sort((a, b) => Math.abs(g[name][b]) - Math.abs(g[name][a]))
+      .slice(0, 3);
+    assert.ok(Math.abs(g[name][idx[0]]) > 1e-3, `${what} ${name}: a gradient worth checking`);
+    for (const i of idx) {
+      const plus = { ...base, [name]: base[name].slice() },
+        minus = { ...base, [name]: base[name].slice() };
+      plus[name][i] += h;
+      minus[name][i] -= h;
+      const fd = (loss(plus) - loss(minus)) / (2 * h);
+      assert.ok(
+        Math.abs(fd - g[name][i]) < 2e-3 * Math.abs(fd) + 1e-4,
+        `${what} ${name}[${i}]: ${engine} ${g[name][i]} vs FD ${fd}`,
+      );
+    }
+  }
 }

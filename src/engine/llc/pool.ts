@@ -3,11 +3,10 @@
  * this thread when one worker is asked for. Progress is counted in SGLD steps; a stop request reaches
  * every running job between two steps through a shared flag, and the jobs return the draws they took.
  */
-import * as fs from 'node:fs';
 import * as os from 'node:os';
-import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { JobRunner, LlcJob, LlcJobResult } from './jobs';
+import { startWorker } from '../io/workerThread';
 
 export type FromWorker =
   | { type: 'steps'; id: number; steps: number }
@@ -19,18 +18,6 @@ export function jobSteps(j: LlcJob): number {
   const o = j.options,
     chains = o.chainIds?.length ?? o.chains;
   return chains * (o.burnIn + o.draws * o.stepsBetweenDraws);
-}
-
-/** The worker bundle next to this one (out/llc-worker.js), or the TypeScript source under tsx. */
-function workerScript(): { code: string; eval: true } | { file: string } {
-  const js = path.join(__dirname, 'llc-worker.js');
-  if (fs.existsSync(js)) return { file: js };
-  const ts = path.join(__dirname, 'worker.ts');
-  if (!fs.existsSync(ts)) throw new Error(`LLC worker not found next to ${__dirname} (run \`npm run build\`)`);
-  // Unbundled (tests, `tsx src/engine/cli.ts`): register tsx in the worker, then load the source. (A name
-  // in a variable, so the bundler leaves this development-only path alone.)
-  const loader = 'tsx/cjs';
-  return { code: `require(${JSON.stringify(require.resolve(loader))}); require(${JSON.stringify(ts)});`, eval: true };
 }
 
 export interface PoolRunOptions {
@@ -52,11 +39,9 @@ export class LlcPool {
 
   private thread(i: number): Worker {
     if (!this.threads[i]) {
-      const s = workerScript();
-      const w =
-        'file' in s
-          ? new Worker(s.file, { workerData: { stop: this.stopFlag.buffer } })
-          : new Worker(s.code, { eval: true, workerData: { stop: this.stopFlag.buffer } });
+      const w = startWorker(__dirname, 'llc-worker.js', 'worker.ts', 'LLC worker', {
+        workerData: { stop: this.stopFlag.buffer },
+      });
       w.unref();
       this.threads[i] = w;
     }

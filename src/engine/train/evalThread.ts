@@ -11,9 +11,7 @@
  * engine trains and the run evaluates enough to repay starting a worker; sweeps that run one training
  * process per core pass `off` to their children (they have no spare core).
  */
-import * as fs from 'node:fs';
 import * as os from 'node:os';
-import * as path from 'node:path';
 import { MessageChannel, MessagePort, Worker, receiveMessageOnPort } from 'node:worker_threads';
 import { FeatureBank } from '../data';
 import { ModelConfig } from '../model/config';
@@ -23,6 +21,7 @@ import { ClampSpec } from '../clamps/spec';
 import type { WasmVariant } from '../fast/kernels';
 import { EvalResult, EvalSet, evaluationBatches } from './evaluate';
 import type { EvalThreadPreference } from './runConfig';
+import { startWorker } from '../io/workerThread';
 
 /**
  * Below this many evaluated sequences between a run's first and last evaluation `auto` keeps evaluation on
@@ -98,18 +97,6 @@ export interface EvalWorkerData {
   signal: SharedArrayBuffer;
 }
 
-/** The worker bundle next to this one (out/eval-worker.js), or the TypeScript source under tsx. */
-function workerScript(): { code: string; eval: true } | { file: string } {
-  const js = path.join(__dirname, 'eval-worker.js');
-  if (fs.existsSync(js)) return { file: js };
-  const ts = path.join(__dirname, 'evalWorker.ts');
-  if (!fs.existsSync(ts)) throw new Error(`evaluation worker not found next to ${__dirname} (run \`npm run build\`)`);
-  // Unbundled (tests, `tsx src/engine/cli.ts`): register tsx in the worker, then load the source. (A name in
-  // a variable, so the bundler leaves this development-only path alone.)
-  const loader = 'tsx/cjs';
-  return { code: `require(${JSON.stringify(require.resolve(loader))}); require(${JSON.stringify(ts)});`, eval: true };
-}
-
 /**
  * One run's evaluation worker. It answers in the order it is asked; `summary` asks for the checkpoint
  * summary's patterns on given parameters (a checkpoint decided by an evaluation's loss, written after
@@ -133,11 +120,10 @@ export class EvalThread {
     const { port1, port2 } = new MessageChannel();
     const signal = new SharedArrayBuffer(4);
     const data: EvalWorkerData = { port: port2, signal };
-    const s = workerScript();
-    this.worker =
-      'file' in s
-        ? new Worker(s.file, { workerData: data, transferList: [port2] })
-        : new Worker(s.code, { eval: true, workerData: data, transferList: [port2] });
+    this.worker = startWorker(__dirname, 'eval-worker.js', 'evalWorker.ts', 'evaluation worker', {
+      workerData: data,
+      transferList: [port2],
+    });
     this.worker.unref();
     // An 'error' event would otherwise be an uncaught exception; the parent learns of it from the flag.
     this.worker.on('error', () => {});

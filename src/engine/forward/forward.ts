@@ -228,14 +228,20 @@ export class Forward {
 export function querySlice(name: string, full: Float32Array, shape: number[]): Float32Array {
   const B = shape[0];
   if (name.endsWith('.hook_attn_scores') || name.endsWith('.hook_pattern')) {
-    const [, H, T] = shape,
-      out = new Float32Array(B * H * T); // [B, H, T, T] → [B, H, T]
-    for (let bh = 0; bh < B * H; bh++) out.set(full.subarray((bh * T + T - 1) * T, (bh * T + T) * T), bh * T);
-    return out;
+    const [, H, T] = shape; // [B, H, T, T] → [B, H, T]
+    return gatherRows(full, B * H, T, (T - 1) * T, T * T);
   }
   const T = shape[1],
-    X = full.length / (B * T),
-    out = new Float32Array(B * X); // [B, T, …] → [B, …]
-  for (let b = 0; b < B; b++) out.set(full.subarray((b * T + T - 1) * X, (b * T + T) * X), b * X);
+    X = full.length / (B * T); // [B, T, …] → [B, …]
+  return gatherRows(full, B, X, (T - 1) * X, T * X);
+}
+
+/** Rows r < n of `width` floats at r·stride + offset, packed. */
+function gatherRows(src: Float32Array, n: number, width: number, offset: number, stride: number): Float32Array {
+  const out = new Float32Array(n * width);
+  // Short rows by index (a subarray view per row costs more than its copy); long ones by memcpy.
+  if (width < 32)
+    for (let r = 0, o = 0; r < n; r++) for (let i = r * stride + offset, e = i + width; i < e; i++) out[o++] = src[i];
+  else for (let r = 0; r < n; r++) out.set(src.subarray(r * stride + offset, r * stride + offset + width), r * width);
   return out;
 }

@@ -87,6 +87,7 @@ export class Forward {
   private readonly constantCache = new WeakMap<HostBatch, Map<string, Map<string, HostOverride>>>();
   private readonly reuse: boolean;
   private evaluator: AblationEvaluator | null = null;
+  private readonly notFast = new Map<string, string | null>();
 
   constructor(
     readonly config: ModelConfig,
@@ -105,15 +106,34 @@ export class Forward {
 
   /** Which engine runs this clamp list (at `sequences`) and why not the fast one. */
   choose(clamps: ClampSpec[], sequences?: number): { engine: EngineName; reason: string | null } {
+    return this.engineFor(activeClamps(clamps, sequences));
+  }
+
+  private engineFor(active: ClampSpec[]): { engine: EngineName; reason: string | null } {
     if (this.engine === 'tfjs') return { engine: 'tfjs', reason: 'the TensorFlow.js engine was asked for' };
-    const why = fastForwardUnsupported(this.config, activeClamps(clamps, sequences));
+    const why = this.whyNotFast(active);
     if (why && this.engine === 'fast') throw new Error(`the engine is "fast" but ${why}`);
     return why ? { engine: 'tfjs', reason: why } : { engine: 'fast', reason: null };
   }
 
+  /**
+   * fastForwardUnsupported of an active clamp list, once per list (by its JSON; the config is fixed): it runs
+   * rarely enough to stay cold code, ≈ 50 µs a call, twice per training-time evaluation.
+   */
+  private whyNotFast(active: ClampSpec[]): string | null {
+    const key = JSON.stringify(active);
+    let why = this.notFast.get(key);
+    if (why === undefined) {
+      why = fastForwardUnsupported(this.config, active);
+      if (this.notFast.size >= 16) this.notFast.delete(this.notFast.keys().next().value as string);
+      this.notFast.set(key, why);
+    }
+    return why;
+  }
+
   run(batch: HostBatch, clamps: ClampSpec[], opts: ForwardOptions = {}): ForwardOutput {
     const active = activeClamps(clamps, opts.sequences);
-    const { engine } = this.choose(active);
+    const { engine } = this.engineFor(active);
     if (engine === 'fast') {
       this.stats.fast++;
       const model = this.fastModel(),

@@ -87,6 +87,7 @@ export class Forward {
   private readonly constantCache = new WeakMap<HostBatch, Map<string, Map<string, HostOverride>>>();
   private readonly reuse: boolean;
   private evaluator: AblationEvaluator | null = null;
+  private readonly notFast = new Map<string, string | null>();
 
   constructor(
     readonly config: ModelConfig,
@@ -105,15 +106,34 @@ export class Forward {
 
   /** Which engine runs this clamp list (at `sequences`) and why not the fast one. */
   choose(clamps: ClampSpec[], sequences?: number): { engine: EngineName; reason: string | null } {
+    return this.engineFor(activeClamps(clamps, sequences));
+  }
+
+  private engineFor(active: ClampSpec[]): { engine: EngineName; reason: string | null } {
     if (this.engine === 'tfjs') return { engine: 'tfjs', reason: 'the TensorFlow.js engine was asked for' };
-    const why = fastForwardUnsupported(this.config, activeClamps(clamps, sequences));
+    const why = this.whyNotFast(active);
     if (why && this.engine === 'fast') throw new Error(`the engine is "fast" but ${why}`);
     return why ? { engine: 'tfjs', reason: why } : { engine: 'fast', reason: null };
   }
 
+  /**
+   * fastForwardUnsupported of an active clamp list, once per list (by its JSON; the config is fixed): it runs
+   * rarely enough to stay cold code, ≈ 50 µs a call, twice per training-time evaluation.
+   */
+  private whyNotFast(active: ClampSpec[]): string | null {
+    const key = JSON.stringify(active);
+    let why = this.notFast.get(key);
+    if (why === undefined) {
+      why = fastForwardUnsupported(this.config, active);
+      if (this.notFast.size >= 16) this.notFast.delete(this.notFast.keys().next().value as string);
+      this.notFast.set(key, why);
+    }
+    return why;
+  }
+
   run(batch: HostBatch, clamps: ClampSpec[], opts: ForwardOptions = {}): ForwardOutput {
     const active = activeClamps(clamps, opts.sequences);
-    const { engine } = this.choose(active);
+    const { engine } = this.engineFor(active);
     if (engine === 'fast') {
       this.stats.fast++;
       const model = this.fastModel(),
@@ -228,14 +248,20 @@ export class Forward {
 export function querySlice(name: string, full: Float32Array, shape: number[]): Float32Array {
   const B = shape[0];
   if (name.endsWith('.hook_attn_scores') || name.endsWith('.hook_pattern')) {
-    const [, H, T] = shape,
-      out = new Float32Array(B * H * T); // [B, H, T, T] → [B, H, T]
-    for (let bh = 0; bh < B * H; bh++) out.set(full.subarray((bh * T + T - 1) * T, (bh * T + T) * T), bh * T);
-    return out;
+    const [, H, T] = shape; // [B, H, T, T] → [B, H, T]
+    return gatherRows(full, B * H, T, (T - 1) * T, T * T);
   }
   const T = shape[1],
-    X = full.length / (B * T),
-    out = new Float32Array(B * X); // [B, T, …] → [B, …]
-  for (let b = 0; b < B; b++) out.set(full.subarray((b * T + T - 1) * X, (b * T + T) * X), b * X);
+    X = full.length / (B * T); // [B, T, …] → [B, …]
+  return gatherRows(full, B, X, (T - 1) * X, T * X);
+}
+
+/** Rows r < n of `width` floats at r·stride + offset, packed. */
+function gatherRows(src: Float32Array, n: number, width: number, offset: number, stride: number): Float32Array {
+  const out = new Float32Array(n * width);
+  // Short rows by index (a subarray view per row costs more than its copy); long ones by memcpy.
+  if (width < 32)
+    for (let r = 0, o = 0; r < n; r++) for (let i = r * stride + offset, e = i + width; i < e; i++) out[o++] = src[i];
+  else for (let r = 0; r < n; r++) out.set(src.subarray(r * stride + offset, r * stride + offset + width), r * width);
   return out;
 }

@@ -15,7 +15,7 @@ export function inductionStrength(
   T: number,
   correct: Uint8Array,
 ): Float64Array {
-  return isOfRows(pattern, B, H, T, correct, (b, h) => ((b * H + h) * T + (T - 1)) * T);
+  return isOfRows(pattern, B, H, T, correct, T * T, (T - 1) * T);
 }
 
 /** The same from the query rows alone, [B, H, T_key] (what a forward pass records with `recordQuery`). */
@@ -26,7 +26,7 @@ export function inductionStrengthAtQuery(
   T: number,
   correct: Uint8Array,
 ): Float64Array {
-  return isOfRows(rows, B, H, T, correct, (b, h) => (b * H + h) * T);
+  return isOfRows(rows, B, H, T, correct, T, 0);
 }
 
 function isOfRows(
@@ -35,16 +35,17 @@ function isOfRows(
   H: number,
   T: number,
   correct: Uint8Array,
-  rowAt: (b: number, h: number) => number,
+  stride: number,
+  offset: number,
 ): Float64Array {
+  // Head (b, h)'s query row starts at (b·H + h)·stride + offset.
   if (T !== 5) throw new Error(`induction strength is defined for 2 context pairs (5 tokens), got ${T} tokens`);
   const out = new Float64Array(H);
   for (let b = 0; b < B; b++) {
     const c = correct[b];
-    for (let h = 0; h < H; h++) {
-      const row = rowAt(b, h);
-      out[h] += a[row + 2 * c + 1] - a[row + 2 * (1 - c) + 1];
-    }
+    const on = 2 * c + 1,
+      off = 2 * (1 - c) + 1;
+    for (let h = 0, row = b * H * stride + offset; h < H; h++, row += stride) out[h] += a[row + on] - a[row + off];
   }
   for (let h = 0; h < H; h++) out[h] /= B;
   return out;
@@ -62,15 +63,14 @@ export function prevTokenScore(
   T: number,
   baselineCorrected = false,
 ): Float64Array {
-  const out = new Float64Array(H);
-  const rows: number[] = [];
-  for (let i = 1; i < T; i += 2) rows.push(i);
+  const out = new Float64Array(H),
+    rows = T >> 1; // i = 1, 3, … < T
   for (let b = 0; b < B; b++)
-    for (let h = 0; h < H; h++)
-      for (const i of rows) {
-        const a = pattern[((b * H + h) * T + i) * T + i - 1];
+    for (let h = 0, at = b * H * T * T; h < H; h++, at += T * T)
+      for (let i = 1; i < T; i += 2) {
+        const a = pattern[at + i * T + i - 1];
         out[h] += baselineCorrected ? a - (1 - a) / i : a;
       }
-  for (let h = 0; h < H; h++) out[h] /= B * rows.length;
+  for (let h = 0; h < H; h++) out[h] /= B * rows;
   return out;
 }

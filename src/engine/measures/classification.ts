@@ -14,6 +14,11 @@ export interface EvalMetrics {
   useContextProb: number;
 }
 
+/** Scratch reused across calls (evaluation runs on one thread at a time): per-row loss, correctness, context set. */
+let lossOf = new Float64Array(0),
+  correctOf = new Uint8Array(0),
+  ctx = new Int32Array(0);
+
 export function classificationMetrics(
   logits: Float32Array,
   B: number,
@@ -21,31 +26,60 @@ export function classificationMetrics(
   labels: Int32Array,
   items: number,
 ): EvalMetrics {
-  const m: EvalMetrics = { loss: 0, acc: 0, inContextAcc: 0, inContextProb: 0, prob: 0, useContextProb: 0 };
+  if (lossOf.length < B) {
+    lossOf = new Float64Array(B);
+    correctOf = new Uint8Array(B);
+  }
+  if (ctx.length < items) ctx = new Int32Array(items);
   // Loss and argmax accuracy over all L logits (model/queryLoss.ts); p_j = exp(z_j − lse), lse = loss + z_y.
-  const loss = new Float64Array(B),
-    correct = new Uint8Array(B);
+  const loss = lossOf,
+    correct = correctOf;
   queryLoss(logits, B, L, labels, items, { loss, correct });
+  let mLoss = 0,
+    mAcc = 0,
+    mInCtxAcc = 0,
+    mInCtxProb = 0,
+    mProb = 0,
+    mUseCtx = 0;
   for (let b = 0; b < B; b++) {
     const row = b * L,
-      target = labels[b * items + items - 1],
+      at = b * items,
+      target = labels[at + items - 1],
       lse = loss[b] + logits[row + target];
-    const inCtx = new Set<number>();
-    for (let i = 0; i < items - 1; i++) inCtx.add(labels[b * items + i]);
+    // The context's distinct labels in ascending order (insertion into ctx[0, n)): the mass sums in this order.
+    let n = 0;
+    for (let i = 0; i < items - 1; i++) {
+      const x = labels[at + i];
+      let k = n;
+      while (k > 0 && ctx[k - 1] > x) k--;
+      if (k > 0 && ctx[k - 1] === x) continue;
+      for (let m = n; m > k; m--) ctx[m] = ctx[m - 1];
+      ctx[k] = x;
+      n++;
+    }
     let argCtx = -1,
-      ctxMass = 0;
-    for (const j of [...inCtx].sort((x, y) => x - y)) {
+      ctxMass = 0,
+      hasTarget = false;
+    for (let k = 0; k < n; k++) {
+      const j = ctx[k];
       ctxMass += Math.exp(logits[row + j] - lse);
       if (argCtx < 0 || logits[row + j] > logits[row + argCtx]) argCtx = j;
+      if (j === target) hasTarget = true;
     }
     const pTarget = Math.exp(-loss[b]);
-    m.loss += loss[b];
-    m.acc += correct[b];
-    m.inContextAcc += argCtx === target ? 1 : 0;
-    m.inContextProb += inCtx.has(target) ? pTarget / ctxMass : 0;
-    m.prob += pTarget;
-    m.useContextProb += ctxMass;
+    mLoss += loss[b];
+    mAcc += correct[b];
+    mInCtxAcc += argCtx === target ? 1 : 0;
+    mInCtxProb += hasTarget ? pTarget / ctxMass : 0;
+    mProb += pTarget;
+    mUseCtx += ctxMass;
   }
-  for (const k of Object.keys(m) as Array<keyof EvalMetrics>) m[k] /= B;
-  return m;
+  return {
+    loss: mLoss / B,
+    acc: mAcc / B,
+    inContextAcc: mInCtxAcc / B,
+    inContextProb: mInCtxProb / B,
+    prob: mProb / B,
+    useContextProb: mUseCtx / B,
+  };
 }

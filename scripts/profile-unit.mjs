@@ -15,6 +15,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, loadavg } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
+import { bundlesFresh } from './unit-bundles.mjs';
 
 const root = join(import.meta.dirname, '..');
 const dir = join(root, 'test/unit');
@@ -45,6 +46,9 @@ if (unknown.length) {
   process.exit(2);
 }
 const names = only.length ? only : all;
+for (const c of [root, against].filter(Boolean))
+  if (!bundlesFresh(c))
+    console.error(`profile-unit: ${c}/out is older than its sources: \`npm run build\` there first`);
 /** The `--require X` flags of a checkout's `npm run test:unit` (its package.json). */
 function preloads(checkout) {
   const script = JSON.parse(readFileSync(join(checkout, 'package.json'), 'utf8')).scripts['test:unit'];
@@ -62,7 +66,11 @@ function profile(name, checkout = root) {
   const argv = ['-f', '%U %S %e', '-o', timeFile, process.execPath, ...preloads(checkout), '--test-reporter=tap'];
   argv.push(join('test/unit', `${name}.test.ts`));
   return new Promise((resolve) => {
-    const p = spawn('/usr/bin/time', argv, { cwd: checkout, stdio: ['ignore', 'pipe', 'pipe'] });
+    // As `npm run test:unit` runs it: with the checkout's bundles named when they are fresh (run-unit.mjs).
+    const env = { ...process.env };
+    if (bundlesFresh(checkout)) env.INDUCTION_LAB_BUNDLES = join(checkout, 'out');
+    else delete env.INDUCTION_LAB_BUNDLES;
+    const p = spawn('/usr/bin/time', argv, { cwd: checkout, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     p.stdout.on('data', (d) => (out += d));
     p.stderr.on('data', (d) => (out += d));

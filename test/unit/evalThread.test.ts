@@ -128,9 +128,11 @@ test('a stop with an evaluation in flight: its row is logged once, the checkpoin
 test('SIGTERM on the CLI with the evaluation thread on: checkpoint, exit 143, --resume ends as the thread-less run', async () => {
   const dir = tmpDir('il-evalthread-cli-');
   const cfg = path.join(dir, 'cfg.json');
+  // 400 steps, the stop at the first checkpoint (step 120): 280 steps left for the signal to land mid-run, as in
+  // faults.test.ts.
   fs.writeFileSync(
     cfg,
-    JSON.stringify({ train: { sequences: 20480, evalEvery: 320, checkpointEvery: 6400 }, data: { evalSize: 50 } }),
+    JSON.stringify({ train: { sequences: 12800, evalEvery: 320, checkpointEvery: 3840 }, data: { evalSize: 50 } }),
   );
   const args = (id: string, m: string) => [
     'train',
@@ -148,7 +150,7 @@ test('SIGTERM on the CLI with the evaluation thread on: checkpoint, exit 143, --
   const ref = cliSync(args('ref', 'off'));
   assert.equal(ref.code, 0, ref.err);
   const p = new CliProcess(args('sig', 'on'));
-  await p.waitFor(/checkpoint @ 6400 seq/);
+  await p.waitFor(/checkpoint @ 3840 seq/);
   p.proc.kill('SIGTERM');
   const r = await p.done;
   assert.equal(r.code, 143, r.err);
@@ -164,7 +166,7 @@ test('SIGTERM on the CLI with the evaluation thread on: checkpoint, exit 143, --
   const again = cliSync(['train', '--resume', run, '--eval-thread', 'on']);
   assert.equal(again.code, 0, again.err);
   assert.deepEqual(rowsOf(run), refRows);
-  const w = (d: string) => fs.readFileSync(path.join(d, 'checkpoints', 'seq-20480.safetensors'));
+  const w = (d: string) => fs.readFileSync(path.join(d, 'checkpoints', 'seq-12800.safetensors'));
   assert.ok(w(run).equals(w(path.join(dir, 'ref'))), 'final weights bit for bit');
   const bad = cliSync(['train', '--preset', 'smoke', '--out', dir, '--eval-thread', 'maybe']);
   assert.equal(bad.code, 2);

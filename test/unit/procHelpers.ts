@@ -31,9 +31,13 @@ let sourceTime: number | null = null;
  * How to start an engine entry point (`cli` or `child`) in a process: `npm run build`'s bundle `out/<name>.js`
  * when it is newer than every source file (it starts in ≈ 0.3 s of CPU; tsx compiles the engine again in every
  * process, ≈ 2.5 s), else the TypeScript source under tsx — so an edit is never tested through a stale bundle.
- * `npm test` builds before the unit tests.
+ * `npm run test:unit` builds out/ first when it is stale (scripts/unit-bundles.mjs) and names it in
+ * INDUCTION_LAB_BUNDLES.
  */
 export function entryArgs(name: 'cli' | 'child'): { file: string; execArgv: string[] } {
+  // `npm run test:unit` (scripts/run-unit.mjs) has made out/ fresh and named it.
+  const checked = process.env.INDUCTION_LAB_BUNDLES;
+  if (checked) return { file: path.join(checked, `${name}.js`), execArgv: [] };
   const built = path.join(ROOT, 'out', `${name}.js`);
   if (fs.existsSync(built)) {
     sourceTime ??= newestSource();

@@ -162,6 +162,20 @@ export interface KernelExports {
     t0: number,
     D: number,
   ): void;
+  /** A block's attention forward only from its qkv rows (D = 8, H = 4k, T ≤ 8): merged [B, T, d], the pattern if patt ≠ 0. */
+  attn_fused(
+    qkv: number,
+    ld: number,
+    map: number,
+    cs: number,
+    sn: number,
+    merged: number,
+    patt: number,
+    B: number,
+    T: number,
+    H: number,
+    scale: number,
+  ): void;
   attn_pool(p: number, Z: number, Y: number, B: number, H: number, T: number, d: number): void;
   attn_pool_dp(Z: number, dY: number, dp: number, B: number, H: number, T: number, d: number): void;
   attn_pool_dz(p: number, dY: number, dZ: number, B: number, H: number, T: number, d: number): void;

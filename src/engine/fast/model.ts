@@ -960,6 +960,27 @@ export class FastModel {
   }
 
   /**
+   * Whether the embedding can be gathered into block 0's output rows (forward()): block 0 fused and by rows, no
+   * path clamp (its folds read the block input) nor layer-1 clamp (its last block reads E), and neither the
+   * embedding, block 0's input nor its attn_out recorded or replaced. x + attn_out = attn_out + x bit for bit.
+   */
+  private embedIntoResidual(p: RunPlan): boolean {
+    const b0 = p.layers[0],
+      nm = this.names[0];
+    if (!b0.fused || !b0.byRows || p.layer1 || p.paths !== null || p.heads !== null) return false;
+    return [site.embed, nm.residPre, nm.attnOut].every((s) => !this.has(p, s) && !this.recording(p, s));
+  }
+
+  /** Whether block l's attention can run as attn_fused: heads of 8 in fours, T ≤ 8, none of its head sites read or replaced. */
+  private fusedAttention(pre: RunPlan, l: number): boolean {
+    const nm = this.names[l];
+    if (this.D !== 8 || this.H % 4 !== 0 || this.T > 8 || this.has(pre, nm.pattern)) return false;
+    return [nm.q, nm.k, nm.rotQ, nm.rotK, nm.v, nm.scores, nm.z].every(
+      (s) => !this.has(pre, s) && !this.recording(pre, s),
+    );
+  }
+
+  /**
    * The last block's heads to compute, as runs [from, to) of adjacent heads, when the others may be skipped:
    * forward only, values pooled, every head it skips zero-ablated in every sequence (its z is exactly 0 and
    * nothing reads its query, key, scores or pattern: none of them is recorded or overridden). Else null.
@@ -1048,6 +1069,7 @@ export class FastModel {
         // The block input (layer1: the last block reads E, the final pass's clamped block-0 output).
         x: l === 0 || l1Last ? lay.embed : lay.layers[l - 1].rp,
         copy: last && copyHead >= 0,
+        fused: !opts.backward && !last && t0 === 0 && !(l === 0 && skip0) && this.fusedAttention(pre, l),
       });
     }
     const copyOnly = copyHead >= 0 && rec === false;
@@ -1210,8 +1232,11 @@ export class FastModel {
     // ---- embeddings (and block 0's LN and QKV over the distinct rows) ----
     if (!rowsReady) this.rowsForward(p);
     // embed = interleave(exemplars, labels)                                [B, T, d]
-    k.gather_rows(lay.parts, lay.tokmap, N, d, lay.embed);
-    this.hook(p, site.embed, lay.embed, N * d);
+    // With block 0 fused by rows and nothing reading its input or attn_out, the embedding goes straight into block
+    // 0's output rows and its projection accumulates onto them (x + attn_out, without a pass of its own).
+    const direct = this.embedIntoResidual(p);
+    k.gather_rows(lay.parts, lay.tokmap, N, d, direct ? lay.layers[0].rp : lay.embed);
+    if (!direct) this.hook(p, site.embed, lay.embed, N * d);
 
     // ---- blocks ----
     const scale = 1 / Math.sqrt(D);
@@ -1290,60 +1315,71 @@ export class FastModel {
           (kind, j) => p.corruptLays.get(kind)!.layers[j].merged,
           t0,
         );
-      // Feature index of qkv = which·d + head·D + dim → q, k, v [B, H, T, D]
-      // q, k [B, H, T, D] then RoPE → rot_q, rot_k (one fused pass unless q / k is overridden in between).
-      this.headsRope(p, bf.qkv, 0, pl.qkMap, bf.q, bf.rq, t0, nm.q, nm.rotQ);
-      this.headsRope(p, bf.qkv, d, pl.qkMap, bf.k, bf.rk, 0, nm.k, nm.rotK);
-      const copyOnly = p.copyOnly && last;
-      if (!pooled && !copyOnly) {
-        k.to_heads(bf.qkv, 3 * d, 2 * d, pl.map, bf.v, B, T, 0, H, D);
-        this.hook(p, nm.v, bf.v, BH * T * D);
-      }
-      // scores = (rq·rkᵀ)/√D, causal −1e20                                 [B, H, T, T]
-      k.attn_scores(bf.rq, bf.rk, bf.scores, BH, T, t0, D, scale);
-      this.hook(p, nm.scores, bf.scores, BH * T * T);
-      if (copyOnly) break; // nothing after the copied scores reaches the loss
-      k.softmax(bf.scores, bf.pc, BH, T, t0);
-      // pattern: the computed softmax (pc) is kept for the backward pass when an override replaces entries.
-      let patt = bf.pc;
-      if (this.has(p, nm.pattern)) {
-        k.copy(bf.pc, bf.patt, BH * T * T);
-        patt = bf.patt;
-      }
-      this.hook(p, nm.pattern, patt, BH * T * T);
-      if (!pooled)
-        k.attn_z(patt, bf.v, bf.z, BH, T, t0, D); // z [B, H, T, D]
-      else {
-        // Y = pattern[query] · ln                                            [B, H, d]
-        // z[b, h, query] = Y[b, h] · W_v,hᵀ  (W_v,h = rows 2d + h·D … of W_qkv) [B, H, D]
-        k.attn_pool(patt, bf.ln, lay.pool, B, H, T, d);
-        for (let h = 0; h < H; h++) {
-          gemm(k, {
-            M: B,
-            N: D,
-            K: d,
-            A: rows(at(lay.pool, h * d), H * d),
-            B: rowMajor(at(W.at, 2 * d + h * D), 3 * d),
-            C: rowMajor(at(bf.z, (h * T + t0) * D), H * T * D),
-          });
+      if (pl.fused && p.paths === null && p.heads === null) {
+        // qkv rows → merged in one kernel (the path clamps' senders and corrupted passes keep the general path).
+        const rec = this.recording(p, nm.pattern);
+        k.attn_fused(bf.qkv, 3 * d, pl.map, this.cos, this.sin, bf.merged, rec ? bf.pc : 0, B, T, H, scale);
+        if (rec) this.hook(p, nm.pattern, bf.pc, BH * T * T);
+      } else {
+        // Feature index of qkv = which·d + head·D + dim → q, k, v [B, H, T, D]
+        // q, k [B, H, T, D] then RoPE → rot_q, rot_k (one fused pass unless q / k is overridden in between).
+        this.headsRope(p, bf.qkv, 0, pl.qkMap, bf.q, bf.rq, t0, nm.q, nm.rotQ);
+        this.headsRope(p, bf.qkv, d, pl.qkMap, bf.k, bf.rk, 0, nm.k, nm.rotK);
+        const copyOnly = p.copyOnly && last;
+        if (!pooled && !copyOnly) {
+          k.to_heads(bf.qkv, 3 * d, 2 * d, pl.map, bf.v, B, T, 0, H, D);
+          this.hook(p, nm.v, bf.v, BH * T * D);
         }
-        if (p.vAbl) this.zeroHeads(bf.z, t0, p.vAbl); // zero-ablated heads: z = 0
+        // scores = (rq·rkᵀ)/√D, causal −1e20                                 [B, H, T, T]
+        k.attn_scores(bf.rq, bf.rk, bf.scores, BH, T, t0, D, scale);
+        this.hook(p, nm.scores, bf.scores, BH * T * T);
+        if (copyOnly) break; // nothing after the copied scores reaches the loss
+        k.softmax(bf.scores, bf.pc, BH, T, t0);
+        // pattern: the computed softmax (pc) is kept for the backward pass when an override replaces entries.
+        let patt = bf.pc;
+        if (this.has(p, nm.pattern)) {
+          k.copy(bf.pc, bf.patt, BH * T * T);
+          patt = bf.patt;
+        }
+        this.hook(p, nm.pattern, patt, BH * T * T);
+        if (!pooled)
+          k.attn_z(patt, bf.v, bf.z, BH, T, t0, D); // z [B, H, T, D]
+        else {
+          // Y = pattern[query] · ln                                            [B, H, d]
+          // z[b, h, query] = Y[b, h] · W_v,hᵀ  (W_v,h = rows 2d + h·D … of W_qkv) [B, H, D]
+          k.attn_pool(patt, bf.ln, lay.pool, B, H, T, d);
+          for (let h = 0; h < H; h++) {
+            gemm(k, {
+              M: B,
+              N: D,
+              K: d,
+              A: rows(at(lay.pool, h * d), H * d),
+              B: rowMajor(at(W.at, 2 * d + h * D), 3 * d),
+              C: rowMajor(at(bf.z, (h * T + t0) * D), H * T * D),
+            });
+          }
+          if (p.vAbl) this.zeroHeads(bf.z, t0, p.vAbl); // zero-ablated heads: z = 0
+        }
+        this.hook(p, nm.z, bf.z, BH * T * D);
+        k.from_heads(bf.z, bf.merged, d, 0, 0, B, T, t0, H, D, 0); // [B, T, d] head h → dims h·D…
       }
-      this.hook(p, nm.z, bf.z, BH * T * D);
-      k.from_heads(bf.z, bf.merged, d, 0, 0, B, T, t0, H, D, 0); // [B, T, d] head h → dims h·D…
       // attn_out = merged · W_projᵀ                                        [B, T, d] (rows t0…)
       const nq = B * (T - t0),
         rs = t0 === 0 ? d : T * d;
+      const onto = l === 0 && direct; // resid_post already holds x: attn_out accumulates onto it
       gemm(k, {
         M: nq,
         N: d,
         K: d,
         A: rows(at(bf.merged, t0 * d), rs),
         B: rowMajor(this.projT[l], d),
-        C: rowMajor(at(bf.ao, t0 * d), rs),
+        C: rowMajor(at(onto ? bf.rp : bf.ao, t0 * d), rs),
+        accumulate: onto,
       });
-      this.hook(p, nm.attnOut, bf.ao, N * d);
-      k.add_rows(x, bf.ao, bf.rp, B, T, t0, d); // resid_post = x + attn_out
+      if (!onto) {
+        this.hook(p, nm.attnOut, bf.ao, N * d);
+        k.add_rows(x, bf.ao, bf.rp, B, T, t0, d); // resid_post = x + attn_out
+      }
       this.hook(p, nm.residPost, p.layer1 && l === 0 ? lay.embed : bf.rp, N * d); // (layer1: replaced by E)
     }
 
@@ -1865,4 +1901,9 @@ interface LayerPlan {
   readonly x: number;
   /** The last block, whose scores the perfect-copy clamp reads. */
   readonly copy: boolean;
+  /**
+   * Forward only, at every position, nothing of the attention read but its pattern: one kernel from the qkv
+   * rows to merged (attn_fused), bit for bit the head-by-head passes, without their [B, H, T, ·] buffers.
+   */
+  readonly fused: boolean;
 }

@@ -59,6 +59,14 @@ async function tryBackend(name: BackendName): Promise<string | null> {
   }
 }
 
+/**
+ * Forgets the remembered choice, so that the next `initBackend('auto')` chooses again as in a fresh process (the
+ * unit-test runner runs several test files in one process: test/unit/sharedProcess.cjs).
+ */
+export function forgetBackendChoice(): void {
+  current = null;
+}
+
 /** Picks the best backend that loads (or the preferred one) and remembers it for the process. */
 export async function initBackend(pref: BackendPreference = 'auto'): Promise<BackendInfo> {
   if (current && (pref === 'auto' || pref === current.name)) return current;

@@ -654,6 +654,106 @@ EXPORT(attn_z_bwd) void attn_z_bwd(const f32* p, const f32* v, const f32* dz, f3
   if (D == 8) attn_z_bwd_impl(p, v, dz, dp, dv, BH, T, t0, 8); else attn_z_bwd_impl(p, v, dz, dp, dv, BH, T, t0, D);
 }
 
+/* A block's attention forward only, straight from its fused qkv rows (row map[b·T+t] of qkv, or b·T+t without
+   a map), for heads of D = 8, H a multiple of 4 and T ≤ 8: per sequence the rotated queries and keys (RoPE),
+   the causal scores s_ij = (R_i q_i)·(R_j k_j)·scale, p = softmax over the row, and merged[b,i,h·8…] =
+   Σ_j p_ij v_j. Four heads at a time, one per SIMD lane (their 8-wide rows transposed), so that no step needs
+   a horizontal sum. Every lane does the operations to_heads_rope → attn_scores → softmax → attn_z →
+   from_heads do, in their order (the dot product's pairing of hsum, masked keys at −1e20 then exact zeros),
+   so the bits are theirs (for finite values); nothing goes through [B,H,T,·] buffers in memory. patt (optional): the pattern
+   [B,H,T,T]. */
+INLINE void transpose4(v128_t* r0, v128_t* r1, v128_t* r2, v128_t* r3) {
+  const v128_t t0 = wasm_i32x4_shuffle(*r0, *r1, 0, 4, 1, 5), t1 = wasm_i32x4_shuffle(*r2, *r3, 0, 4, 1, 5);
+  const v128_t t2 = wasm_i32x4_shuffle(*r0, *r1, 2, 6, 3, 7), t3 = wasm_i32x4_shuffle(*r2, *r3, 2, 6, 3, 7);
+  *r0 = wasm_i32x4_shuffle(t0, t1, 0, 1, 4, 5); *r1 = wasm_i32x4_shuffle(t0, t1, 2, 3, 6, 7);
+  *r2 = wasm_i32x4_shuffle(t2, t3, 0, 1, 4, 5); *r3 = wasm_i32x4_shuffle(t2, t3, 2, 3, 6, 7);
+}
+/* x[e] (lane = head) ← src[h·8 + e] for the four heads from src. */
+INLINE void load_heads4(const f32* src, v128_t* x) {
+  for (int half = 0; half < 2; half++) {
+    v128_t a = LD(src + 4 * half), b = LD(src + 8 + 4 * half), c = LD(src + 16 + 4 * half), d = LD(src + 24 + 4 * half);
+    transpose4(&a, &b, &c, &d);
+    x[4 * half] = a; x[4 * half + 1] = b; x[4 * half + 2] = c; x[4 * half + 3] = d;
+  }
+}
+/* RoPE of x in place at position t: rot_e = x_e·c_e + x_{e^1}·(±s_e), as to_heads_rope computes it. */
+INLINE void rope_heads4(v128_t* x, const f32* c, const f32* sn) {
+  v128_t y[8];
+  for (int e = 0; e < 8; e++) {
+    const f32 sg = (e & 1) ? sn[e] : -sn[e];
+    y[e] = VADD(VMUL(x[e], VSPLAT(c[e])), VMUL(x[e ^ 1], VSPLAT(sg)));
+  }
+  for (int e = 0; e < 8; e++) x[e] = y[e];
+}
+INLINE void attn_fused_impl(const f32* qkv, int ld, const i32* map, const f32* cs, const f32* sn, f32* merged,
+                            f32* patt, int B, int T, int H, f32 scale) {
+  const int d = H * 8;
+  const v128_t lo = VSPLAT(EXP_LO), masked = VSPLAT(-1e20f), sc = VSPLAT(scale), one = VSPLAT(1.f);
+  v128_t rk[8][8], v[8][8], q[8], e[8];
+  for (int bb = 0; bb < B; bb++) for (int h0 = 0; h0 < H; h0 += 4) {
+    for (int t = 0; t < T; t++) {
+      const int tok = bb * T + t;
+      const f32* s = qkv + (map ? map[tok] : tok) * ld + h0 * 8;
+      load_heads4(s + d, rk[t]);
+      rope_heads4(rk[t], cs + t * 8, sn + t * 8);
+      load_heads4(s + 2 * d, v[t]);
+    }
+    for (int i = 0; i < T; i++) {
+      const int tok = bb * T + i;
+      load_heads4(qkv + (map ? map[tok] : tok) * ld + h0 * 8, q);
+      rope_heads4(q, cs + i * 8, sn + i * 8);
+      /* s_ij = (((p0+p4) + (p2+p6)) + ((p1+p5) + (p3+p7)))·scale: dotD's products paired as hsum pairs them. */
+      for (int j = 0; j <= i; j++) {
+        const v128_t* k = rk[j];
+        v128_t p[8];
+        for (int x = 0; x < 8; x++) p[x] = VMUL(q[x], k[x]);
+        const v128_t a = VADD(VADD(p[0], p[4]), VADD(p[2], p[6])), b = VADD(VADD(p[1], p[5]), VADD(p[3], p[7]));
+        e[j] = VMUL(VADD(a, b), sc);
+      }
+      for (int j = i + 1; j < T; j++) e[j] = masked;
+      v128_t m = e[0];
+      for (int j = 1; j < T; j++) m = wasm_v128_bitselect(e[j], m, wasm_f32x4_gt(e[j], m));
+      v128_t sum = ZERO;
+      int nz = i + 1; /* keys with a nonzero weight in some lane: the causal ones, unless a masked one is not 0 */
+      for (int j = 0; j < T; j++) {
+        const v128_t x = VSUB(e[j], m);
+        /* A masked key's exp is exactly 0 when every lane underflows (as expf4 makes it; unless a score is ≈ 1e20). */
+        if (j > i && wasm_i32x4_all_true(wasm_f32x4_lt(x, lo))) e[j] = ZERO;
+        else {
+          e[j] = expf4(x);
+          if (j > i) nz = j + 1;
+        }
+        sum = VADD(sum, e[j]);
+      }
+      const v128_t inv = wasm_f32x4_div(one, sum);
+      for (int j = 0; j < T; j++) e[j] = VMUL(e[j], inv);
+      if (patt) {
+        f32 lane[4];
+        for (int j = 0; j < T; j++) {
+          ST(lane, e[j]);
+          for (int hh = 0; hh < 4; hh++) patt[((bb * H + h0 + hh) * T + i) * T + j] = lane[hh];
+        }
+      }
+      v128_t z[8];
+      for (int x = 0; x < 8; x++) z[x] = ZERO;
+      /* Keys of weight exactly 0 add 0·v = ±0 to z, which changes no bit of it (v finite): they are skipped. */
+      for (int j = 0; j < nz; j++)
+        for (int x = 0; x < 8; x++) z[x] = VADD(z[x], VMUL(e[j], v[j][x]));
+      f32* o = merged + tok * d + h0 * 8;
+      for (int half = 0; half < 2; half++) {
+        v128_t a = z[4 * half], b = z[4 * half + 1], c = z[4 * half + 2], dd = z[4 * half + 3];
+        transpose4(&a, &b, &c, &dd);
+        ST(o + 4 * half, a); ST(o + 8 + 4 * half, b); ST(o + 16 + 4 * half, c); ST(o + 24 + 4 * half, dd);
+      }
+    }
+  }
+}
+EXPORT(attn_fused) void attn_fused(const f32* qkv, int ld, const i32* map, const f32* cs, const f32* sn, f32* merged,
+                                   f32* patt, int B, int T, int H, f32 scale) {
+  if (T == 5) attn_fused_impl(qkv, ld, map, cs, sn, merged, patt, B, 5, H, scale);
+  else attn_fused_impl(qkv, ld, map, cs, sn, merged, patt, B, T, H, scale);
+}
+
 /* The last block's values at the query, pooled before the value projection (v_j = W_v z_j is linear):
    Y[b,h,:] = Σ_j p[b,h,T−1,j] · Z[b,j,:] (Z the LayerNorm output, rows of d floats), so that
    z[b,h,T−1] = W_v,h · Y[b,h] needs D·d multiply-adds per (b,h) instead of T·D·d for every v. */

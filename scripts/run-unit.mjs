@@ -1,0 +1,110 @@
+// `npm run test:unit`: node:test's runner over test/unit/*.test.ts, two processes at a time, with this process's
+// preloads (package.json: tsx/cjs, the tests' TensorFlow.js gradients bundle). What `node --test` (node 20) cannot do:
+// - several files share one process (test/unit/sharedProcess.cjs: each file in a suite of its own, the process-wide
+//   state a file could inherit reset before it): a process of its own costs a file ≈ 0.5–1.5 s of CPU before its
+//   first test. The files go into GROUPS processes, balanced by their durations in the last run; the files of
+//   OWN_PROCESS keep a process each;
+// - the engine bundles are made fresh first (unit-bundles.mjs) and named in INDUCTION_LAB_BUNDLES, so the CLI
+//   processes, training children and worker threads the tests start load a bundle instead of compiling the
+//   engine under tsx;
+// - the processes expected to take longest start first (node --test sorts files by name: a long file that starts
+//   last keeps one core busy alone at the end). The durations are kept in the bank cache's folder; without them
+//   (a fresh machine) the files are dealt to the groups by name.
+//
+//   npm run test:unit                 every file
+//   npm run test:unit -- cli faults   only these files (names with or without .test.ts)
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import { run } from 'node:test';
+import { spec } from 'node:test/reporters';
+import { freshBundles } from './unit-bundles.mjs';
+
+const root = join(import.meta.dirname, '..');
+const dir = join(root, 'test/unit');
+const CONCURRENCY = 2;
+/** Processes the shared files are dealt to (more than CONCURRENCY, so that one slow group does not end alone). */
+const GROUPS = 4;
+/** Files that keep a process of their own, and why. */
+const OWN_PROCESS = new Map([
+  // It counts the banks this process makes and reads; data/load.ts keeps the last ones a process made in memory.
+  ['bankCache.test.ts', 'the in-memory bank cache'],
+]);
+
+const all = readdirSync(dir)
+  .filter((f) => f.endsWith('.test.ts'))
+  .sort();
+const only = process.argv.slice(2).map((a) => a.replace(/^.*\//, '').replace(/(\.test\.ts)?$/, '.test.ts'));
+const unknown = only.filter((f) => !all.includes(f));
+if (unknown.length) {
+  console.error(`run-unit: no test file ${unknown.map((f) => `test/unit/${f}`).join(', ')}`);
+  process.exit(2);
+}
+
+const cacheEnv = process.env.INDUCTION_LAB_CACHE;
+const cacheDir = cacheEnv === 'off' ? null : cacheEnv ? resolve(cacheEnv) : join(tmpdir(), 'induction-lab-cache');
+const durationsFile = cacheDir && join(cacheDir, 'unit-test-durations.json');
+/** Seconds per file name in the last run that ran it (top-level tests' durations summed). */
+let last = {};
+try {
+  if (durationsFile) last = JSON.parse(readFileSync(durationsFile, 'utf8'));
+} catch {
+  // none yet, or unreadable: every file counts as new
+}
+const chosen = only.length ? only : all;
+/** Expected seconds of a file: its last duration, or the mean of the known ones. */
+const knownSeconds = chosen.map((f) => last[f]).filter((x) => typeof x === 'number');
+const mean = knownSeconds.length ? knownSeconds.reduce((a, b) => a + b, 0) / knownSeconds.length : 1;
+const expect = (f) => (typeof last[f] === 'number' ? last[f] : mean);
+
+// Longest first onto the least loaded group (by name when nothing is known: the order of `all`).
+const shared = chosen.filter((f) => !OWN_PROCESS.has(f)).sort((a, b) => expect(b) - expect(a) || a.localeCompare(b));
+const groups = Array.from({ length: Math.min(GROUPS, shared.length) }, () => ({ files: [], seconds: 0 }));
+for (const f of shared) {
+  const g = groups.reduce((m, x) => (x.seconds < m.seconds ? x : m));
+  g.files.push(f);
+  g.seconds += expect(f);
+}
+const scratch = mkdtempSync(join(tmpdir(), 'il-unit-'));
+const loader = join(dir, 'sharedProcess.cjs');
+/** The processes to run: a file of its own, or a group file (name → its test files). */
+const grouped = new Map();
+const processes = [
+  ...chosen.filter((f) => OWN_PROCESS.has(f)).map((f) => ({ file: join(dir, f), seconds: expect(f) })),
+  ...groups.map((g, i) => {
+    const file = join(scratch, `group-${i + 1}.test.cjs`);
+    writeFileSync(file, `require(${JSON.stringify(loader)})(${JSON.stringify(g.files.map((f) => join(dir, f)))});\n`);
+    grouped.set(file, g.files);
+    return { file, seconds: g.seconds };
+  }),
+].sort((a, b) => b.seconds - a.seconds);
+
+const bundles = freshBundles(root);
+if (bundles) process.env.INDUCTION_LAB_BUNDLES = bundles;
+
+const seconds = {};
+const stream = run({ files: processes.map((p) => p.file), concurrency: CONCURRENCY });
+/** A file's seconds: its top-level tests' durations, or (in a group) its suite's, which the loader names. */
+const count = (d) => {
+  if (d.nesting !== 0 || !d.file) return;
+  const f = d.file === loader || grouped.has(d.file) ? d.name : basename(d.file);
+  seconds[f] = (seconds[f] ?? 0) + (d.details?.duration_ms ?? 0) / 1000;
+};
+stream.on('test:pass', count);
+stream.on('test:fail', (d) => {
+  count(d);
+  process.exitCode = 1;
+});
+stream.on('end', () => {
+  rmSync(scratch, { recursive: true, force: true });
+  if (!durationsFile) return;
+  try {
+    mkdirSync(cacheDir, { recursive: true });
+    const tmp = `${durationsFile}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify({ ...last, ...seconds }, null, 1) + '\n');
+    renameSync(tmp, durationsFile);
+  } catch {
+    // the order is only an optimisation
+  }
+});
+stream.compose(new spec()).pipe(process.stdout);

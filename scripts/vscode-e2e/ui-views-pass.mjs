@@ -85,10 +85,12 @@ const runLine = (f) => f.locator('.run-header').first().innerText();
 
 /**
  * @param {{ page: any, step: (name: string, fn: () => Promise<void>) => Promise<void>,
- *   screenshot: (name: string) => Promise<unknown>, workspace: string, pass: string }} ui  makeUi (ui/helpers.mjs)
+ *   screenshot: (name: string) => Promise<unknown>, workspace: string, pass: string,
+ *   palette: (title: string) => Promise<void>, retryPick: (fn: () => Promise<void>) => Promise<void>,
+ *   quickPick: (text: string, pick?: string) => Promise<void> }} ui  makeUi (ui/helpers.mjs)
  */
 export async function runViewsSteps(ui) {
-  const { page, step, screenshot, workspace, pass, palette } = ui;
+  const { page, step, screenshot, workspace, pass, palette, retryPick, quickPick } = ui;
   await step('hovering the loss chart at a known x selects the nearest evaluation', async () => {
     const run = findRun(workspace, 'smoke');
     const xs = run.metrics.map((m) => m.sequences);
@@ -270,26 +272,21 @@ export async function runViewsSteps(ui) {
   await step('the influence and attention panels keep their run across Reload Window', async () => {
     const run = findRun(workspace, 'smoke');
     const name = run.json.name ?? run.id;
-    // Opened for the active run (the smoke run); after a reload the host's fallback would be another run.
-    await palette('Induction Lab: Show Influence Matrix');
-    // The command may ask which run (a quick pick): take the smoke run.
-    await page.waitForTimeout(1000);
-    if (
-      await page
-        .locator('.quick-input-widget .monaco-list-row')
-        .first()
-        .isVisible()
-        .catch(() => false)
-    ) {
-      await page.locator('.quick-input-widget input').fill('smoke');
-      await page
-        .locator('.quick-input-widget .monaco-list-row.focused', { hasText: 'smoke' })
-        .first()
-        .waitFor({ timeout: STEP_TIMEOUT });
-      await page.keyboard.press('Enter');
-    }
+    // Opened for the smoke run; after a reload the host's fallback would be another run. The command asks
+    // which run; a loaded machine can show that picker late, or a webview can close it: pick until it opens.
     const influenceSel = 'svg[aria-label="Influence matrices"]';
-    let f = await webviewFrame(page, influenceSel);
+    let f;
+    for (let attempt = 1; ; attempt++) {
+      await retryPick(async () => {
+        await palette('Induction Lab: Show Influence Matrix');
+        await quickPick('Show the influence matrix of', 'smoke');
+      });
+      await page.keyboard.press('Enter');
+      f = await webviewFrame(page, influenceSel, 30_000).catch(() => undefined);
+      if (f) break;
+      if (attempt === 3) throw new Error(`before Reload Window: no influence panel after ${attempt} picks of ${name}`);
+      console.log('    (the influence panel did not open after the pick; picking again)');
+    }
     await until(
       page,
       async () => (await runLine(f)).includes(name),
@@ -311,7 +308,9 @@ export async function runViewsSteps(ui) {
       if (!title.includes(name)) {
         throw new Error(`after Reload Window the "${tab}" tab is titled ${JSON.stringify(title)}, not ${name}`);
       }
-      f = await webviewFrame(page, selector, 60_000);
+      f = await webviewFrame(page, selector, 60_000).catch(() => {
+        throw new Error(`after Reload Window the "${tab}" tab draws no ${selector} within 60 s`);
+      });
       await until(
         page,
         async () => (await runLine(f)).includes(name),

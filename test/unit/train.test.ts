@@ -23,6 +23,7 @@ import { evaluate, EvalForward } from '../../src/engine/train/evaluate';
 import { Forward } from '../../src/engine/forward';
 import { hostBatch } from '../../src/engine/model/hostBatch';
 import { classificationMetrics } from '../../src/engine/measures/classification';
+import { mixesSequences } from '../../src/engine/clamps/support';
 
 before(async () => {
   await initBackend('cpu');
@@ -457,5 +458,50 @@ test('evaluation: the logits-only sets in one batched pass equal each set alone 
     }
     ref.dispose();
     e.dispose();
+  }
+});
+
+test('evaluation: a clamp that mixes the sequences of a batch keeps each eval set in a batch of its own', async () => {
+  const edge = { kind: 'path-patch', sender: 'L1H2', receiver: 'L2H3', input: 'k' };
+  const mixing = [
+    [{ ...edge, with: 'mean' }],
+    [{ ...edge, with: 'corrupt', corruption: 'class' }],
+  ] as RunConfig['clamps'][];
+  // The other path patches read only their own sequence.
+  assert.ok(mixing.every((c) => mixesSequences(resolveRunConfig({ clamps: c }).clamps)));
+  for (const c of [[{ ...edge, with: 'zero' }], [{ ...edge, with: 'corrupt', corruption: 'labels' }]])
+    assert.equal(mixesSequences(resolveRunConfig({ clamps: c }).clamps), false, JSON.stringify(c));
+  const root = tmp();
+  for (const clamps of mixing) {
+    const cfg = fastRun({ checkpoints: [0, 320] });
+    cfg.clamps = resolveRunConfig({ clamps }).clamps;
+    const task = await loadTaskData(cfg.data);
+    const sets = task.evalSets(cfg.train.evalSeed);
+    const rest = sets.filter((x) => x.spec.name !== 'fsl_train');
+    assert.ok(rest.length >= 2, 'several logits-only sets');
+    // The first evaluation of a real run, on the weights of its checkpoint at 0 sequences.
+    const run = await train(cfg, root, `mix-${clamps[0].kind}-${rest.length}-${JSON.stringify(clamps).length}`);
+    const row = run.dir.readMetrics<MetricsRecord>().find((r) => r.sequences === 0)!;
+    const init = readCheckpoint(path.join(run.dir.path, 'checkpoints', 'seq-0.safetensors')).params;
+    const e = await createEngine('fast', 'auto', cfg.model, task.bank, cfg.clamps, init, null);
+    const joint = evaluate(cfg.model, sets, e.evalForward(0));
+    let differs = false;
+    for (const s of rest) {
+      // Each set alone: a list of one logits-only set is never joined.
+      const alone = evaluate(cfg.model, [s], e.evalForward(0)).eval[s.spec.name];
+      assert.deepEqual(evaluate(cfg.model, sets, e.evalForward(0), { setsApart: true }).eval[s.spec.name], alone);
+      for (const [k, v] of Object.entries(alone)) {
+        const logged = (row.eval![s.spec.name] as unknown as Record<string, number>)[k];
+        assert.ok(Math.abs(logged - v) <= 1e-6 * Math.max(1, Math.abs(v)), `${s.spec.name} ${k}: ${logged} vs ${v}`);
+      }
+      differs ||= JSON.stringify(joint.eval[s.spec.name]) !== JSON.stringify(alone);
+    }
+    assert.ok(differs, `${JSON.stringify(clamps)}: the joint batch would mix the sets`);
+    e.dispose();
+    // The evaluation thread batches the sets as the training thread does.
+    const cfgOn = { ...cfg, train: { ...cfg.train, evalThread: 'on' as const } };
+    const on = await train(cfgOn, root, `${path.basename(run.dir.path)}-thread`);
+    assert.equal(on.dir.readRunJson<{ evalThread: boolean }>().evalThread, true);
+    assert.deepEqual(strip(on.dir.readMetrics()), strip(run.dir.readMetrics()));
   }
 });

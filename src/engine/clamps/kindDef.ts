@@ -80,6 +80,11 @@ export interface KindDef<K extends string, S extends { kind: K }> {
   /** The fast engine when training (gradients through it) and forward-only (evaluation, measures). */
   readonly fastTraining: (s: S, c: ModelShape) => FastSupport;
   readonly fastForward: (s: S, c: ModelShape) => FastSupport;
+  /**
+   * A sequence's output then depends on the other sequences of its batch (a batch mean, a partner drawn from the
+   * batch): evaluation keeps each eval set in a batch of its own (train/evaluate.ts; support.ts mixesSequences).
+   */
+  readonly mixesSequences?: (s: S) => boolean;
   /** It writes only the query row of last-layer patterns (the ablation evaluator applies it head by head). */
   readonly queryRowPattern?: boolean;
   /** It sets or reshapes the attention of the heads it names (refused on a head the run zero-ablates: spec.ts). */

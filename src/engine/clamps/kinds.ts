@@ -494,7 +494,7 @@ export function clampKindDef<K extends ClampKind>(kind: K): ClampKindDef<K> {
 /** A definition seen through the union (what code generic over kinds calls). */
 export interface AnyClampKindDef extends Omit<
   ClampKindDef,
-  'parse' | 'describe' | 'writes' | 'host' | 'fastTraining' | 'fastForward'
+  'parse' | 'describe' | 'writes' | 'host' | 'fastTraining' | 'fastForward' | 'mixesSequences'
 > {
   parse: (r: FieldReader) => ClampBody;
   describe: (s: ClampBody) => string;
@@ -502,6 +502,7 @@ export interface AnyClampKindDef extends Omit<
   host?: (s: ClampBody, c: ModelConfig, b: ClampBatch) => HostOverride[];
   fastTraining: (s: ClampBody, c: ModelShape) => FastSupport;
   fastForward: (s: ClampBody, c: ModelShape) => FastSupport;
+  mixesSequences?: (s: ClampBody) => boolean;
 }
 
 /** The definition of a spec's kind, to call with that spec. */

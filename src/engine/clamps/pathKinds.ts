@@ -115,6 +115,8 @@ export const PATH_PATCH_DEF: KindDef<'path-patch', PathPatchBody> = {
   readsExemplars: false,
   fastTraining: () => 'folded', // fast/pathFold.ts (a corruption's pass runs first, blocks 0 … sender)
   fastForward: () => 'folded',
+  // The batch mean, and the class corruption's partner (the next class-disjoint sequence of the batch).
+  mixesSequences: (s) => s.with === 'mean' || (s.with === 'corrupt' && s.corruption === 'class'),
 };
 
 export const STOP_GRADIENT_DEF: KindDef<'stop-gradient', StopGradientBody> = {

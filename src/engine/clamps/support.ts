@@ -74,6 +74,11 @@ export function batchFree(clamps: ClampSpec[]): boolean {
   return clamps.every((s) => defOf(s).batchFree);
 }
 
+/** Whether some clamp makes a sequence's output depend on the other sequences of its batch (KindDef.mixesSequences). */
+export function mixesSequences(clamps: readonly ClampSpec[]): boolean {
+  return clamps.some((s) => defOf(s).mixesSequences?.(s) ?? false);
+}
+
 /** Whether some clamp's host overrides read the batch's raw exemplars (then the engines gather them). */
 export function readsExemplars(clamps: ClampSpec[]): boolean {
   return clamps.some((s) => defOf(s).readsExemplars);

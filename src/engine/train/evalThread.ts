@@ -18,6 +18,7 @@ import { ModelConfig } from '../model/config';
 import { Params } from '../model/params';
 import { HostBatch, hostBatch } from '../model/hostBatch';
 import { ClampSpec } from '../clamps/spec';
+import { mixesSequences } from '../clamps/support';
 import type { WasmVariant } from '../fast/kernels';
 import { EvalResult, EvalSet, evaluationBatches } from './evaluate';
 import type { EvalThreadPreference } from './runConfig';
@@ -129,7 +130,7 @@ export class EvalThread {
     this.worker.on('error', () => {});
     this.port = port1;
     this.signal = new Int32Array(signal);
-    const hosts = evaluationBatches(sets).map((b) => hostBatch(bank, b));
+    const hosts = evaluationBatches(sets, mixesSequences(clamps)).map((b) => hostBatch(bank, b));
     this.post({ type: 'init', config, variant: expectVariant, clamps, sets, hosts });
   }
 

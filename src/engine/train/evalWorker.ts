@@ -10,6 +10,7 @@ import { Params } from '../model/params';
 import { Batch } from '../data';
 import { HostBatch } from '../model/hostBatch';
 import { sharedFastModel } from '../fast/pool';
+import { mixesSequences } from '../clamps/support';
 import { EvalForward, EvalSet, evaluate, evaluationBatches } from './evaluate';
 import type { EvalWorkerData, FromEvalWorker, ToEvalWorker } from './evalThread';
 
@@ -40,7 +41,7 @@ port.on('message', (m: ToEvalWorker) => {
     if (m.type === 'init') {
       // The training engine's build (its rounding); V8's flags, relaxed SIMD's among them, are the process's.
       const model = sharedFastModel(m.config, m.variant);
-      const batches = evaluationBatches(m.sets);
+      const batches = evaluationBatches(m.sets, mixesSequences(m.clamps));
       const params: Params = {};
       for (const [k, v] of Object.entries(model.paramViews())) params[k] = new Float32Array(v.length);
       run = {
@@ -65,7 +66,9 @@ port.on('message', (m: ToEvalWorker) => {
       send({
         type: 'eval',
         sequences: m.sequences,
-        result: evaluate(r.init.config, r.init.sets, forward(m.sequences)),
+        result: evaluate(r.init.config, r.init.sets, forward(m.sequences), {
+          setsApart: mixesSequences(r.init.clamps),
+        }),
       });
     } else {
       // The checkpoint summary's every-head patterns (trainer.ts saveCheckpoint): on the parameters sent, or

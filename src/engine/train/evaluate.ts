@@ -39,12 +39,17 @@ export interface EvaluateOptions {
    * checkpoint summary. Without it the last layer runs at the query only and `patterns` holds empty lists.
    */
   patterns?: boolean;
+  /**
+   * Each set in a batch of its own, never the joint batch: a clamp makes a sequence's output depend on the other
+   * sequences of its batch (clamps/support.ts mixesSequences), so a set's metrics must not see the other sets.
+   */
+  setsApart?: boolean;
 }
 
 /**
  * The sets whose evaluation reads only the query logits (every set but fsl_train) as one batch, made once
  * per list of sets (a run's eval sets are fixed): one forward pass instead of one per set. Each sequence's
- * logits do not depend on the other sequences of its batch.
+ * logits must not depend on the other sequences of its batch (else EvaluateOptions.setsApart).
  */
 const joined = new WeakMap<EvalSet[], { batch: Batch; sets: EvalSet[] } | null>();
 function logitsOnlyBatch(sets: EvalSet[]): { batch: Batch; sets: EvalSet[] } | null {
@@ -78,11 +83,11 @@ function logitsOnlyBatch(sets: EvalSet[]): { batch: Batch; sets: EvalSet[] } | n
 
 /**
  * Every batch `evaluate` passes to its forward for these sets: each set's own and, when there is one,
- * the joint logits-only batch (the same object on every call with the same list). The evaluation worker
+ * the joint logits-only batch (the same object on every call with the same list) unless `setsApart`. The evaluation worker
  * (evalThread.ts) pairs them with their host arrays, which the parent makes from the feature bank.
  */
-export function evaluationBatches(sets: EvalSet[]): Batch[] {
-  const joint = logitsOnlyBatch(sets);
+export function evaluationBatches(sets: EvalSet[], setsApart = false): Batch[] {
+  const joint = setsApart ? null : logitsOnlyBatch(sets);
   return [...sets.map((s) => s.batch), ...(joint ? [joint.batch] : [])];
 }
 
@@ -98,7 +103,7 @@ export function evaluate(c: ModelConfig, sets: EvalSet[], run: EvalForward, opts
   };
   const all = Array.from({ length: c.depth }, (_, l) => site.pattern(l));
   const L = c.numLabels,
-    joint = logitsOnlyBatch(sets);
+    joint = opts.setsApart ? null : logitsOnlyBatch(sets);
   const jointLogits = joint ? run(joint.batch, {}).logits : null;
   for (const { spec, batch } of sets) {
     const isTrain = spec.name === 'fsl_train';

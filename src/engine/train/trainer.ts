@@ -14,6 +14,7 @@ import { initParams, Params, countParams } from '../model/params';
 import { encodeCheckpoint, readCheckpoint } from '../model/checkpoint';
 import { checkClampResources } from '../clamps/apply';
 import { clampWarnings } from '../clamps/spec';
+import { mixesSequences } from '../clamps/support';
 import { adamInit, AdamState } from './adam';
 import { evaluate, EvalResult } from './evaluate';
 import { EvalThread, availableCores, chooseEvalThread, loopEvalSequences } from './evalThread';
@@ -245,6 +246,7 @@ async function trainLocked(
     return fail(e);
   }
   const evalSets = task.evalSets(config.train.evalSeed);
+  const setsApart = mixesSequences(config.clamps);
   let log: ReturnType<RunDir['metrics']>;
   let tb: ReturnType<typeof openTrainingEvents>;
   try {
@@ -335,7 +337,7 @@ async function trainLocked(
   };
   /** An evaluation on this thread. */
   const doEval = (seq: number) => {
-    const r = evaluate(config.model, evalSets, engine.evalForward(seq));
+    const r = evaluate(config.model, evalSets, engine.evalForward(seq), { setsApart });
     logEval(seq, step, takeTrainLoss(), r);
   };
   /** The checkpoint summary: every head's attention for the hover; the eval losses of this point if logged. */

@@ -241,3 +241,24 @@ test('the corruptions are the documented sequences', () => {
   }
   assert.deepEqual([...CORRUPTIONS], ['labels', 'prev-token', 'class']);
 });
+
+test('the class corruption pairs sequences that share no class, also when one class shows different exemplars', () => {
+  // Items [context 1, context 2, query]; every item its own vector row, so rows never repeat within a class.
+  // Sequence 0 shares class 0 with sequence 1 (other exemplars) and no class with sequence 2.
+  const classes = Int32Array.from([0, 1, 0, 0, 2, 2, 3, 4, 4]);
+  const b: HostBatch = {
+    size: 3,
+    labels: Int32Array.from([0, 1, 0, 1, 0, 0, 1, 0, 0]),
+    vectors: new Float32Array(9),
+    index: Int32Array.from({ length: 9 }, (_, i) => i),
+    classes,
+  };
+  const c = corruptHostBatch(b, 'class').batch;
+  // Sequence 2's items, ordered so that the query matches context 1 as sequence 0's does: rows 7, 6, 8.
+  assert.deepEqual([...c.index.subarray(0, 3)], [7, 6, 8]);
+  assert.deepEqual([...c.classes!.subarray(0, 3)], [4, 3, 4]);
+  assert.deepEqual([...c.labels.subarray(0, 3)], [0, 1, 0], 'labels kept');
+  // Told apart by vector row only (a batch without classes), sequence 1 would have been taken.
+  const { classes: _c, ...rowsOnly } = b;
+  assert.deepEqual([...corruptHostBatch(rowsOnly, 'class').batch.index.subarray(0, 3)], [4, 3, 5]);
+});

@@ -15,7 +15,7 @@
  *
  * No tensors here (the TF.js application is clamps/pathApply.ts).
  */
-import type { HostBatch } from '../model/hostBatch';
+import { classIds, type HostBatch } from '../model/hostBatch';
 
 export type Corruption = 'labels' | 'prev-token' | 'class';
 export const CORRUPTIONS: readonly Corruption[] = ['labels', 'prev-token', 'class'];
@@ -103,15 +103,19 @@ export function corruptionMap(
   return { exemplarFrom, labelFrom, unmatched };
 }
 
-/** A host batch with corruption `kind` applied (sharing the vectors; items identified by their vector row). */
+/** A host batch with corruption `kind` applied (sharing the vectors; items compared by class: classIds). */
 export function corruptHostBatch(b: HostBatch, kind: Corruption): { batch: HostBatch; unmatched: number } {
   if (b.labels.length !== b.size * 3) throw new Error('corruptions are defined for two context pairs (5 tokens)');
-  const m = corruptionMap(kind, b.size, b.labels, b.index);
+  const ids = classIds(b);
+  const m = corruptionMap(kind, b.size, b.labels, ids);
   const index = new Int32Array(b.index.length),
-    labels = new Int32Array(b.labels.length);
+    labels = new Int32Array(b.labels.length),
+    classes = b.classes && new Int32Array(b.classes.length);
   for (let i = 0; i < index.length; i++) {
     index[i] = b.index[m.exemplarFrom[i]];
     labels[i] = b.labels[m.labelFrom[i]];
+    if (classes) classes[i] = b.classes![m.exemplarFrom[i]];
   }
-  return { batch: { size: b.size, labels, vectors: b.vectors, index }, unmatched: m.unmatched };
+  const batch: HostBatch = { size: b.size, labels, vectors: b.vectors, index, ...(classes ? { classes } : {}) };
+  return { batch, unmatched: m.unmatched };
 }

@@ -38,7 +38,7 @@ import { ModelConfig, headDim, seqLen, validateModelConfig } from '../model/conf
 import { Params, ParamSpec, paramSpecs } from '../model/params';
 import { site, siteShapes, perHeadSites } from '../model/sites';
 import { HostOverride } from '../model/hostOverride';
-import type { HostBatch } from '../model/hostBatch';
+import { classIds, type HostBatch } from '../model/hostBatch';
 import type { ExemplarBatch, FastBatch } from './inputs';
 import { ropeTables } from '../model/rope';
 import { layer1FoldReads } from '../clamps/kinds';
@@ -880,7 +880,7 @@ export class FastModel {
     const lay = p.lay,
       B = p.B;
     if (this.C !== 2) throw new Error('corruptions are defined for 2 context pairs (5 tokens)');
-    const ids = itemIds ?? ('vectors' in batch ? batch.index : (batch as ExemplarBatch).exemplarIds);
+    const ids = itemIds ?? ('vectors' in batch ? classIds(batch) : (batch as ExemplarBatch).exemplarIds);
     return corrupt.map(({ kind, cl }) => {
       const m = corruptionMap(kind, B, lay.views.labels, ids, this.corruptScratch(B));
       const t0 = corruptTokenMap(lay.views.tokmap, m, B, this.C, cl.views.tokmap);
@@ -923,7 +923,7 @@ export class FastModel {
       I = this.I;
     if (this.C !== 2) throw new Error('corruptions are defined for 2 context pairs (5 tokens)');
     const host = 'vectors' in batch ? batch : null;
-    const ids = itemIds ?? (host ? host.index : (batch as ExemplarBatch).exemplarIds);
+    const ids = itemIds ?? (host ? classIds(host) : (batch as ExemplarBatch).exemplarIds);
     const m = corruptionMap(kind, B, lay.views.labels, ids);
     const labels = cl.views.labels;
     for (let i = 0; i < n; i++) labels[i] = lay.views.labels[m.labelFrom[i]];

@@ -1,7 +1,7 @@
 /** A forward-only pass on the TensorFlow.js reference engine (clamps/apply.ts clampedForward), on host arrays. */
 import { tf } from '../model/tf';
 import { ModelConfig } from '../model/config';
-import { HostBatch, itemExemplars } from '../model/hostBatch';
+import { HostBatch, classIds, itemExemplars } from '../model/hostBatch';
 import { TfWeights, hostBatchInputs } from '../model/tfModel';
 import { clampedForward } from '../clamps/apply';
 import { ClampSpec } from '../clamps/spec';
@@ -19,8 +19,8 @@ export function tfClampedForward(
   tf.tidy(() => {
     const inputs = hostBatchInputs(c, batch);
     const exemplars = readsExemplars(active) ? itemExemplars(batch, c.inputDim) : undefined;
-    // itemIds: the class corruption of path clamps tells items apart by their exemplar row.
-    const host = { labels: batch.labels, size: batch.size, exemplars, itemIds: batch.index };
+    // itemIds: the class corruption of path clamps tells items apart by their class (else their vector row).
+    const host = { labels: batch.labels, size: batch.size, exemplars, itemIds: classIds(batch) };
     const r = clampedForward(c, weights.weights, inputs, host, active, 0, { record });
     for (const s of record ?? []) acts.set(s, r.acts.get(s)!.dataSync() as Float32Array);
     logits = r.logits.dataSync() as Float32Array;

@@ -25,7 +25,7 @@
 import { tf } from '../model/tf';
 import { ModelConfig } from '../model/config';
 import { Params } from '../model/params';
-import { HostBatch } from '../model/hostBatch';
+import { HostBatch, classIds } from '../model/hostBatch';
 import { TfWeights, hostBatchInputs } from '../model/tfModel';
 import { site } from '../model/sites';
 import { ClampSpec } from '../clamps/spec';
@@ -275,7 +275,7 @@ export function exactPathPatchingTf(
   try {
     tf.tidy(() => {
       const inputs = hostBatchInputs(c, chunk),
-        host = { labels: chunk.labels, size: B, itemIds: chunk.index };
+        host = { labels: chunk.labels, size: B, itemIds: classIds(chunk) };
       const clean = ldOf(clampedForward(c, w.weights, inputs, host, base, 0).logits.dataSync() as Float32Array);
       PATH_INPUTS.forEach((input, xi) => {
         for (let i = 0; i < H; i++)

@@ -94,6 +94,8 @@ export function unitKey(
     parameters = { ...base, checkpoints: deps.map((k) => k.sequences), ...(name === 'posthoc' ? heads : {}) };
   } else if (name === 'posthoc-at') parameters = { ...base, ...heads };
   else if (name === 'complementarity') parameters = { ...base, reference: o.reference ?? null };
+  // The class corruption pairs sequences by class since 2026-12-02 (by exemplar row before): older records differ.
+  else if (name === 'path-patching') parameters = { ...base, classCorruption: 'by class' };
   return {
     name,
     sequences: ref.sequences,

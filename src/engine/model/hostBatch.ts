@@ -14,7 +14,15 @@ export interface HostBatch {
   vectors: Float32Array;
   /** [B, C+1]: the row of `vectors` each item (context exemplars, then the query) reads. */
   index: Int32Array;
+  /**
+   * [B, C+1]: each item's class, when the batch came from a feature bank (hostBatch). The class corruption of
+   * path patching pairs sequences that share no class; without it items are told apart by their vector row.
+   */
+  classes?: Int32Array;
 }
+
+/** The ids the class corruption compares items by: their classes, else their vector rows. */
+export const classIds = (b: HostBatch): Int32Array => b.classes ?? b.index;
 
 /** What clamps read from a batch to build their values: labels, size, and the items' raw exemplars [B, C+1, I] (match clamp). */
 export interface ClampBatch {
@@ -44,7 +52,7 @@ export function hostBatch(bank: FeatureBank, batch: Batch): HostBatch {
   }
   const vectors = new Float32Array(ids.length * dim);
   ids.forEach((id, row) => vectors.set(bank.data.subarray(id * dim, (id + 1) * dim), row * dim));
-  return { size: batch.size, labels: batch.labels, vectors, index };
+  return { size: batch.size, labels: batch.labels, vectors, index, classes: batch.classes };
 }
 
 /** Full exemplar arrays [B, C+1, dim] as a HostBatch (one row per item; the fast engine finds repeats itself). */

@@ -107,15 +107,19 @@ export function makeUi(o) {
 
     /**
      * Makes a palette command's picks (`fn`: palette, quick picks, up to but not the last Enter). A webview that
-     * takes the focus back can close a picker right after it opens: then the whole pick is made once more.
+     * takes the focus back can close a picker right after it opens: then the whole pick is made again, up to
+     * three times in all.
      */
     async retryPick(fn) {
-      try {
-        await fn();
-      } catch (err) {
-        console.log(`    (a picker closed before its pick; making the pick again: ${firstLine(err)})`);
-        await page.keyboard.press('Escape');
-        await fn();
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await fn();
+          return;
+        } catch (err) {
+          if (attempt >= 3) throw err;
+          console.log(`    (a picker closed before its pick; making the pick again: ${firstLine(err)})`);
+          await page.keyboard.press('Escape');
+        }
       }
     },
 

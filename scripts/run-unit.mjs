@@ -9,7 +9,8 @@
 //   engine under tsx;
 // - the processes expected to take longest start first (node --test sorts files by name: a long file that starts
 //   last keeps one core busy alone at the end). The durations are kept in the bank cache's folder; without them
-//   (a fresh machine) the files are dealt to the groups by name.
+//   (a fresh machine, CI) the order comes from test/unit/durations.json, an earlier run's durations committed as a
+//   seed (refresh it with `npm run test:unit -- --write-seed`); a file it does not list counts as average.
 //
 //   npm run test:unit                 every file
 //   npm run test:unit -- cli faults   only these files (names with or without .test.ts)
@@ -34,7 +35,15 @@ const OWN_PROCESS = new Map([
 const all = readdirSync(dir)
   .filter((f) => f.endsWith('.test.ts'))
   .sort();
-const only = process.argv.slice(2).map((a) => a.replace(/^.*\//, '').replace(/(\.test\.ts)?$/, '.test.ts'));
+const args = process.argv.slice(2);
+const writeSeed = args.includes('--write-seed');
+const only = args
+  .filter((a) => a !== '--write-seed')
+  .map((a) => a.replace(/^.*\//, '').replace(/(\.test\.ts)?$/, '.test.ts'));
+if (writeSeed && only.length) {
+  console.error('run-unit: --write-seed runs every file (the seed lists them all)');
+  process.exit(2);
+}
 const unknown = only.filter((f) => !all.includes(f));
 if (unknown.length) {
   console.error(`run-unit: no test file ${unknown.map((f) => `test/unit/${f}`).join(', ')}`);
@@ -44,12 +53,17 @@ if (unknown.length) {
 const cacheEnv = process.env.INDUCTION_LAB_CACHE;
 const cacheDir = cacheEnv === 'off' ? null : cacheEnv ? resolve(cacheEnv) : join(tmpdir(), 'induction-lab-cache');
 const durationsFile = cacheDir && join(cacheDir, 'unit-test-durations.json');
+const seedFile = join(dir, 'durations.json');
 /** Seconds per file name in the last run that ran it (top-level tests' durations summed). */
 let last = {};
 try {
-  if (durationsFile) last = JSON.parse(readFileSync(durationsFile, 'utf8'));
+  last = JSON.parse(readFileSync(durationsFile ?? seedFile, 'utf8'));
 } catch {
-  // none yet, or unreadable: every file counts as new
+  try {
+    last = JSON.parse(readFileSync(seedFile, 'utf8'));
+  } catch {
+    // neither: every file counts as average
+  }
 }
 const chosen = only.length ? only : all;
 /** Expected seconds of a file: its last duration, or the mean of the known ones. */
@@ -97,6 +111,11 @@ stream.on('test:fail', (d) => {
 });
 stream.on('end', () => {
   rmSync(scratch, { recursive: true, force: true });
+  if (writeSeed) {
+    // Every file's seconds, to a tenth (the order needs no more), in name order: a small, readable diff.
+    const seed = Object.fromEntries(all.filter((f) => f in seconds).map((f) => [f, Math.round(seconds[f] * 10) / 10]));
+    writeFileSync(seedFile, JSON.stringify(seed, null, 2) + '\n');
+  }
   if (!durationsFile) return;
   try {
     mkdirSync(cacheDir, { recursive: true });

@@ -392,7 +392,7 @@ export async function runViewsSteps(ui) {
         await until(
           page,
           async () => {
-            // Once in five passes the slider was found back at "latest" while the cells were read (the cause is
+            // Once in six passes the slider was found back at "latest" while the cells were read (the cause is
             // not known): then go to checkpoint k again, and say so.
             if (!(await readout.innerText()).replace(/,/g, '').startsWith(`${seq} `)) {
               if (!moved) console.log(`    (the slider left ${seq} sequences while its cells were read; back to it)`);

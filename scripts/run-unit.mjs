@@ -55,16 +55,14 @@ const cacheDir = cacheEnv === 'off' ? null : cacheEnv ? resolve(cacheEnv) : join
 const durationsFile = cacheDir && join(cacheDir, 'unit-test-durations.json');
 const seedFile = join(dir, 'durations.json');
 /** Seconds per file name in the last run that ran it (top-level tests' durations summed). */
-let last = {};
-try {
-  last = JSON.parse(readFileSync(durationsFile ?? seedFile, 'utf8'));
-} catch {
+const readJson = (f) => {
   try {
-    last = JSON.parse(readFileSync(seedFile, 'utf8'));
+    return JSON.parse(readFileSync(f, 'utf8'));
   } catch {
-    // neither: every file counts as average
+    return null; // none yet, or unreadable
   }
-}
+};
+const last = (durationsFile && readJson(durationsFile)) ?? readJson(seedFile) ?? {};
 const chosen = only.length ? only : all;
 /** Expected seconds of a file: its last duration, or the mean of the known ones. */
 const knownSeconds = chosen.map((f) => last[f]).filter((x) => typeof x === 'number');

@@ -34,6 +34,8 @@ let run: {
   forward: Forward;
   params: Params;
   train: EvalSet[];
+  /** Each eval set in a batch of its own (a clamp mixes a batch's sequences: evaluate.ts). */
+  setsApart: boolean;
 } | null = null;
 
 port.on('message', (m: ToEvalWorker) => {
@@ -41,7 +43,8 @@ port.on('message', (m: ToEvalWorker) => {
     if (m.type === 'init') {
       // The training engine's build (its rounding); V8's flags, relaxed SIMD's among them, are the process's.
       const model = sharedFastModel(m.config, m.variant);
-      const batches = evaluationBatches(m.sets, mixesSequences(m.clamps));
+      const setsApart = mixesSequences(m.clamps);
+      const batches = evaluationBatches(m.sets, setsApart);
       const params: Params = {};
       for (const [k, v] of Object.entries(model.paramViews())) params[k] = new Float32Array(v.length);
       run = {
@@ -51,6 +54,7 @@ port.on('message', (m: ToEvalWorker) => {
         forward: new Forward(m.config, { params }, { engine: 'fast' }),
         params,
         train: m.sets.filter((e) => e.spec.name === 'fsl_train'),
+        setsApart,
       };
       send({ type: 'ready', variant: model.variant });
       return;
@@ -66,9 +70,7 @@ port.on('message', (m: ToEvalWorker) => {
       send({
         type: 'eval',
         sequences: m.sequences,
-        result: evaluate(r.init.config, r.init.sets, forward(m.sequences), {
-          setsApart: mixesSequences(r.init.clamps),
-        }),
+        result: evaluate(r.init.config, r.init.sets, forward(m.sequences), { setsApart: r.setsApart }),
       });
     } else {
       // The checkpoint summary's every-head patterns (trainer.ts saveCheckpoint): on the parameters sent, or

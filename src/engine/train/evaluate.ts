@@ -82,9 +82,9 @@ function logitsOnlyBatch(sets: EvalSet[]): { batch: Batch; sets: EvalSet[] } | n
 }
 
 /**
- * Every batch `evaluate` passes to its forward for these sets: each set's own and, when there is one,
- * the joint logits-only batch (the same object on every call with the same list) unless `setsApart`. The evaluation worker
- * (evalThread.ts) pairs them with their host arrays, which the parent makes from the feature bank.
+ * Every batch `evaluate` passes to its forward for these sets: each set's own and, when there is one and not
+ * `setsApart`, the joint logits-only batch (the same object on every call with the same list). The evaluation
+ * worker (evalThread.ts) pairs them with their host arrays, which the parent makes from the feature bank.
  */
 export function evaluationBatches(sets: EvalSet[], setsApart = false): Batch[] {
   const joint = setsApart ? null : logitsOnlyBatch(sets);

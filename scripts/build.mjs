@@ -1,6 +1,6 @@
 // One esbuild script, three kinds of bundle: the extension host (node, cjs, `vscode` external), the
-// training child + CLI (node, cjs, its own bundle so TensorFlow.js never loads in the extension host),
-// and the webviews (browser, iife). `--watch` rebuilds on change.
+// training child + CLI (node, cjs, its own bundle so TensorFlow.js never loads in the extension host; TF.js
+// itself is out/tfjs.js, loaded on first use), and the webviews (browser, iife). `--watch` rebuilds on change.
 import * as esbuild from 'esbuild';
 import { existsSync, mkdirSync, copyFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,6 +16,17 @@ const common = {
 };
 
 const node = { ...common, platform: 'node', format: 'cjs', target: 'node20' };
+/**
+ * The engine bundles leave TensorFlow.js out: src/engine/model/tf.ts requires model/tfjsRuntime.ts on first use,
+ * and here that require becomes one of out/tfjs.js, the runtime's own bundle (built below), so a process that never
+ * uses TF.js never loads it.
+ */
+const tfjsApart = {
+  name: 'tfjs-apart',
+  setup(build) {
+    build.onResolve({ filter: /^\.\/tfjsRuntime$/ }, () => ({ path: './tfjs.js', external: true }));
+  },
+};
 const builds = [
   { ...node, entryPoints: { extension: 'src/extension.ts' }, outdir: 'out', external: ['vscode'] },
   // tfjs-node is optional (it cannot install everywhere) and native: never bundled, required at run time.
@@ -31,7 +42,9 @@ const builds = [
     },
     outdir: 'out',
     external: ['@tensorflow/tfjs-node', 'h5wasm'],
+    plugins: [tfjsApart],
   },
+  { ...node, entryPoints: { tfjs: 'src/engine/model/tfjsRuntime.ts' }, outdir: 'out' },
   {
     ...common,
     platform: 'browser',

@@ -1,7 +1,8 @@
 // The extension host never loads TensorFlow.js (issue 16 part 4): TF.js and the engine run in forked children,
 // so a VS Code window pays neither its start-up nor its memory. Checked two ways: the bundle's module graph
 // (esbuild's metafile, the same bundling as scripts/build.mjs) and the built out/extension.js loaded under a
-// stub `vscode` module (what require.cache holds afterwards).
+// stub `vscode` module (what require.cache holds afterwards). The engine's own bundles load TF.js on first use
+// (src/engine/model/tf.ts): the CLI is checked not to load it for --help or a run on the fast engine.
 // Run: node --import tsx --test test/unit/extensionBundle.test.ts
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -102,14 +103,17 @@ function loadUnderStubVscode(bundle: string): { tfFiles: string[]; tfEngine: boo
 }
 
 test('the checks find TensorFlow.js when extension code imports engine code that loads it', async () => {
-  // A stand-in extension entry importing the engine's TF.js wrapper: both checks must flag it.
+  // A stand-in extension entry importing the engine's TF.js wrapper and using it as it loads (the wrapper loads
+  // TF.js on first use): both checks must flag it.
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'il-bundle-check-'));
   try {
     const entry = path.join(dir, 'extension.ts');
     const tfModule = JSON.stringify(path.join(ROOT, 'src/engine/model/tf'));
     fs.writeFileSync(
       entry,
-      `import { tf } from ${tfModule};\n` + 'export function activate(): string { return tf.getBackend(); }\n',
+      `import { tf } from ${tfModule};\n` +
+        'const backend = tf.getBackend();\n' +
+        'export function activate(): string { return backend; }\n',
     );
     const built = await esbuild.build({
       ...EXTENSION_BUILD,
@@ -136,4 +140,42 @@ test('loading the built out/extension.js (stub vscode) loads no TensorFlow.js', 
   assert.ok(r.cached.includes(built), 'the bundle itself is in require.cache');
   assert.deepEqual(r.tfFiles, []);
   assert.equal(r.tfEngine, false, "TF.js's engine global is not set");
+});
+
+/** Runs the built CLI with `args` and says whether out/tfjs.js (TensorFlow.js, loaded on first use) was loaded. */
+function cliLoadsTfjs(cli: string, args: string[]): boolean {
+  const probe = path.join(os.tmpdir(), `il-tfjs-probe-${process.pid}.cjs`);
+  fs.writeFileSync(
+    probe,
+    `process.on('exit', () => process.stderr.write('\\nTFJS_LOADED=' + ` +
+      `Object.keys(require.cache).some((f) => f.endsWith(require('node:path').sep + 'tfjs.js')) + '\\n'));\n`,
+  );
+  try {
+    const r = spawnSync(process.execPath, ['--require', probe, cli, ...args], { encoding: 'utf8', timeout: 120_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const m = /\nTFJS_LOADED=(true|false)\n/.exec(r.stderr);
+    assert.ok(m, r.stderr);
+    return m[1] === 'true';
+  } finally {
+    fs.rmSync(probe, { force: true });
+  }
+}
+
+test('the CLI loads TensorFlow.js only to run it: not for --help, nor for a run on the fast engine', (t) => {
+  const cli = path.join(process.env.INDUCTION_LAB_BUNDLES ?? path.join(ROOT, 'out'), 'cli.js');
+  if (!fs.existsSync(cli)) {
+    t.skip('out/cli.js is not built (npm run build)');
+    return;
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'il-tfjs-lazy-'));
+  try {
+    assert.equal(cliLoadsTfjs(cli, ['--help']), false, '--help');
+    const train = ['train', '--preset', 'smoke', '--sequences', '64', '--out', dir, '--run-id', 'r'];
+    assert.equal(cliLoadsTfjs(cli, train), false, 'a smoke run (fast engine)');
+    const cfg = path.join(dir, 'tfjs.json');
+    fs.writeFileSync(cfg, JSON.stringify({ train: { engine: 'tfjs', backend: 'cpu' } }));
+    assert.equal(cliLoadsTfjs(cli, [...train.slice(0, -1), 't', '--config', cfg]), true, 'a run on the TF.js engine');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

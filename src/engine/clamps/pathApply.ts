@@ -27,11 +27,14 @@ import { PathInput, inputSite } from './pathKinds';
 
 type PathSpec = Spec<'path-patch'> | Spec<'stop-gradient'>;
 
-/** The identity with a zero gradient (TF.js has no stop-gradient op). */
-export const stopGradient = tf.customGrad(((x: tf.Tensor) => ({
-  value: tf.clone(x),
-  gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy),
-})) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: tf.Tensor) => tf.Tensor;
+type Unary = (x: tf.Tensor) => tf.Tensor;
+let stopGradientOp: Unary | null = null;
+/** The identity with a zero gradient (TF.js has no stop-gradient op); made on first use (model/tf.ts loads lazily). */
+export const stopGradient: Unary = (x) =>
+  (stopGradientOp ??= tf.customGrad(((x: tf.Tensor) => ({
+    value: tf.clone(x),
+    gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy),
+  })) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as Unary)(x);
 
 /** Head `head`'s write into the residual stream, [B, T, d], from a per-head z [B, T, H, D] of block `layer`. */
 export function senderOutput(c: ModelConfig, w: Weights, z: tf.Tensor, layer: number, head: number): tf.Tensor {

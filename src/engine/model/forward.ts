@@ -86,16 +86,20 @@ function constants(c: ModelConfig): Constants {
  * a · b for [..., m, k] × [..., k, n] with a gradient written as plain matMuls on explicitly transposed
  * operands: the default gradient uses transposeA/B matMuls, 5–15× slower on the wasm backend.
  */
-const matMulFast = tf.customGrad(((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
-  save([a, b]);
-  return {
-    value: tf.matMul(a, b),
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const [sa, sb] = saved;
-      return [tf.matMul(dy, swapLast(sb)), tf.matMul(swapLast(sa), dy)];
-    },
-  };
-}) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+type MatMul = (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+let matMulFastOp: MatMul | null = null;
+/** Made on first use, so that loading this module does not load TensorFlow.js (model/tf.ts). */
+const matMulFast: MatMul = (a, b) =>
+  (matMulFastOp ??= tf.customGrad(((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
+    save([a, b]);
+    return {
+      value: tf.matMul(a, b),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sa, sb] = saved;
+        return [tf.matMul(dy, swapLast(sb)), tf.matMul(swapLast(sa), dy)];
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as MatMul)(a, b);
 
 function swapLast(x: tf.Tensor): tf.Tensor {
   const r = x.rank,

@@ -1,16 +1,41 @@
 /**
- * The one place TensorFlow.js is loaded and a backend chosen. tfjs-core's CommonJS entry registers no
- * gradients, so they are registered explicitly. Backend order: tfjs-node (native libtensorflow, an
+ * The one place TensorFlow.js is loaded and a backend chosen. Backend order: tfjs-node (native libtensorflow, an
  * optional dependency that cannot install everywhere), then WebAssembly, then plain-JS CPU.
+ *
+ * TensorFlow.js loads on first use (model/tfjsRuntime.ts, bundled apart as out/tfjs.js): a process on the fast
+ * engine, or one that stops at a bad argument, never reads, compiles or initialises it (≈ 0.1 s of CPU, a third of
+ * a bare `induction-lab --help`). `tf` stands for the tfjs-core namespace and loads it when a member is read.
  */
-import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-core/dist/register_all_gradients';
-import '@tensorflow/tfjs-backend-cpu';
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import type * as TfCore from '@tensorflow/tfjs-core';
+import { version as tfjsCoreVersion } from '@tensorflow/tfjs-core/package.json';
 import { existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 
-export { tf };
+type Runtime = typeof import('./tfjsRuntime');
+let runtime: Runtime | null = null;
+function loadRuntime(): Runtime {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use; scripts/build.mjs maps it to out/tfjs.js
+  return (runtime ??= require('./tfjsRuntime') as Runtime);
+}
+
+/** The bundled tfjs-core's version (run.json records it), read without loading TensorFlow.js. */
+export const TFJS_VERSION: string = tfjsCoreVersion;
+
+/** tfjs-core, loaded when a member is first read. */
+export const tf = new Proxy({} as typeof TfCore, {
+  get: (_, key) => Reflect.get(loadRuntime().tf, key),
+});
+/** The tfjs-core types the engine names as `tf.X` (a namespace of types only, merged with the value above). */
+// eslint-disable-next-line @typescript-eslint/no-namespace -- `tf.Tensor` in type positions, as with `import * as tf`
+export declare namespace tf {
+  export type Tensor<R extends TfCore.Rank = TfCore.Rank> = TfCore.Tensor<R>;
+  export type Tensor1D = TfCore.Tensor1D;
+  export type Tensor2D = TfCore.Tensor2D;
+  export type Tensor3D = TfCore.Tensor3D;
+  export type Scalar = TfCore.Scalar;
+  export type Variable<R extends TfCore.Rank = TfCore.Rank> = TfCore.Variable<R>;
+  export type GradSaveFunc = TfCore.GradSaveFunc;
+}
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 export type BackendPreference = 'auto' | BackendName;
@@ -47,7 +72,7 @@ async function tryBackend(name: BackendName): Promise<string | null> {
     } else if (name === 'wasm') {
       const dir = wasmDir();
       if (!dir) return 'the .wasm files of @tensorflow/tfjs-backend-wasm were not found';
-      setWasmPaths(dir.endsWith('/') ? dir : dir + '/');
+      loadRuntime().setWasmPaths(dir.endsWith('/') ? dir : dir + '/');
     }
     const ok = await tf.setBackend(name);
     if (!ok) return `tf.setBackend('${name}') returned false`;
@@ -75,7 +100,7 @@ export async function initBackend(pref: BackendPreference = 'auto'): Promise<Bac
   for (const name of order) {
     const why = await tryBackend(name);
     if (why === null) {
-      current = { name, skipped, tfjsVersion: tf.version_core };
+      current = { name, skipped, tfjsVersion: TFJS_VERSION };
       return current;
     }
     skipped.push(`${name}: ${why}`);

@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { tf } from '../model/tf';
+import { TFJS_VERSION } from '../model/tf';
 import { Rng } from '../data/rng';
 import { loadTaskData, TaskData } from '../data';
 import { initParams, Params, countParams } from '../model/params';
@@ -259,7 +259,7 @@ async function trainLocked(
       backend: engine.backend,
       engineNotes: engine.notes,
       features: task.bank.source,
-      versions: { ...runJson.versions, tfjs: tf.version_core },
+      versions: { ...runJson.versions, tfjs: TFJS_VERSION },
     });
   } catch (e) {
     engine.dispose();

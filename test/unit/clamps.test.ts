@@ -19,7 +19,7 @@ import { ClampSpec, normalizeClamps, parseClampFlag } from '../../src/engine/cla
 import { randomInputs, toInputs, maxAbsDiff } from './helpers';
 
 before(async () => {
-  await initBackend('cpu');
+  await initBackend('wasm');
 });
 
 const C = DEFAULT_MODEL_CONFIG,

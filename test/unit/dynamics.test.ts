@@ -26,7 +26,7 @@ import type { DynamicsFile } from '../../src/shared/llc';
 
 let runPath: string;
 before(async () => {
-  await initBackend('cpu');
+  await initBackend('wasm');
   // A clamped `fast` run (one active Layer-2 head, as the demo preset), 300 steps, a checkpoint every 1,600 sequences.
   const cfg = resolveRunConfig(
     {

@@ -14,7 +14,7 @@ import { clampedForward } from '../../src/engine/clamps/apply';
 import { TINY, randomInputs, toInputs, maxAbsDiff } from './helpers';
 
 before(async () => {
-  await initBackend('cpu');
+  await initBackend('wasm');
 });
 
 test('parameter count matches the paper (66,629 for L = 5; 67,274 for L = 10)', () => {

@@ -172,9 +172,13 @@ test('the CLI loads TensorFlow.js only to run it: not for --help, nor for a run 
     assert.equal(cliLoadsTfjs(cli, ['--help']), false, '--help');
     const train = ['train', '--preset', 'smoke', '--sequences', '64', '--out', dir, '--run-id', 'r'];
     assert.equal(cliLoadsTfjs(cli, train), false, 'a smoke run (fast engine)');
-    const cfg = path.join(dir, 'tfjs.json');
-    fs.writeFileSync(cfg, JSON.stringify({ train: { engine: 'tfjs', backend: 'cpu' } }));
-    assert.equal(cliLoadsTfjs(cli, [...train.slice(0, -1), 't', '--config', cfg]), true, 'a run on the TF.js engine');
+    // The control: one sequence through the checkpoint on the TF.js engine loads it.
+    const input = path.join(dir, 'in.json');
+    const x = (k: number) => Array.from({ length: 512 }, (_, i) => Math.abs(Math.sin(i * (k + 1))));
+    fs.writeFileSync(input, JSON.stringify({ exemplars: [[x(0), x(1), x(0)]], labels: [[0, 1]] }));
+    const ckpt = path.join(dir, 'r', 'checkpoints', 'seq-64.safetensors');
+    const forward = ['forward', ckpt, '--input', input, '--engine', 'tfjs', '--backend', 'cpu'];
+    assert.equal(cliLoadsTfjs(cli, forward), true, 'forward on the TF.js engine');
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

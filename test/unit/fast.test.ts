@@ -96,7 +96,10 @@ function contentKey(parts: Array<ArrayBufferView | string>): string {
  */
 const referenceMemo = new Map<string, Ref>();
 
-/** The TensorFlow.js engine on the same params and batch: `fwd` recording `record`, then its loss and gradients. */
+/**
+ * The TensorFlow.js engine on the same params and batch: `fwd` recording `record`, then its loss and gradients.
+ * With `grads` false, no backward pass: the same forward's loss, logits and sites, `grads` empty.
+ */
 function tfReference(
   c: ModelConfig,
   params: Params,
@@ -104,10 +107,12 @@ function tfReference(
   fwd: TfForward,
   record: boolean | ReadonlySet<string>,
   what: string,
+  grads = true,
 ): Ref {
   const key = contentKey([
     JSON.stringify(c),
     what,
+    grads ? 'grads' : 'forward only',
     JSON.stringify(record === true || record === false ? record : [...record]),
     ...paramSpecs(c).map((s) => params[s.name]),
     batch.exemplars,
@@ -115,7 +120,7 @@ function tfReference(
   ]);
   const hit = referenceMemo.get(key);
   if (hit) return hit;
-  const ref = tfReferenceUncached(c, params, batch, fwd, record);
+  const ref = tfReferenceUncached(c, params, batch, fwd, record, grads);
   referenceMemo.set(key, ref);
   return ref;
 }
@@ -126,6 +131,7 @@ function tfReferenceUncached(
   batch: FastBatch,
   fwd: TfForward,
   record: boolean | ReadonlySet<string>,
+  grads: boolean,
 ): Ref {
   const w = new TfWeights(c, params);
   const nameOf = new Map(Object.entries(w.vars).map(([k, v]) => [v.name, k]));
@@ -145,14 +151,19 @@ function tfReferenceUncached(
       // One pass: the recorded sites and logits are read inside the pass the gradients are taken of.
       const acts = new Map<string, Float32Array>();
       let logits: Float32Array = new Float32Array(0);
-      const { value, grads } = tf.variableGrads(() => {
+      const pass = () => {
         const fr = fwd(w.weights, inputs, record);
         for (const [k, t] of fr.acts) acts.set(k, t.dataSync() as Float32Array);
         logits = fr.logits.dataSync() as Float32Array;
         return crossEntropy(fr.logits, targets);
-      }, Object.values(w.vars));
+      };
+      if (!grads) {
+        out = { loss: pass().dataSync()[0], logits, grads: {}, acts };
+        return;
+      }
+      const { value, grads: gt } = tf.variableGrads(pass, Object.values(w.vars));
       const g: Params = {};
-      for (const [n, t] of Object.entries(grads)) g[nameOf.get(n)!] = t.dataSync() as Float32Array;
+      for (const [n, t] of Object.entries(gt)) g[nameOf.get(n)!] = t.dataSync() as Float32Array;
       out = { loss: value.dataSync()[0], logits, grads: g, acts };
     });
   } finally {
@@ -161,8 +172,14 @@ function tfReferenceUncached(
   return out!;
 }
 
-/** The TensorFlow.js model on the same params, batch and overrides, every site recorded. */
-function reference(c: ModelConfig, params: Params, batch: FastBatch, ovr?: Map<string, HostOverride>): Ref {
+/** The TensorFlow.js model on the same params, batch and overrides, every site recorded (`grads`: as tfReference). */
+function reference(
+  c: ModelConfig,
+  params: Params,
+  batch: FastBatch,
+  ovr?: Map<string, HostOverride>,
+  grads = true,
+): Ref {
   const what = contentKey(['overrides', ...[...(ovr ?? [])].flatMap(([k, o]) => [k, o.value, o.mask])]);
   return tfReference(
     c,
@@ -176,6 +193,7 @@ function reference(c: ModelConfig, params: Params, batch: FastBatch, ovr?: Map<s
     },
     true,
     what,
+    grads,
   );
 }
 
@@ -332,7 +350,7 @@ for (const variant of variants) {
       for (const clamps of configs) {
         const heads = clamps.map((k) => JSON.stringify(k)).join(' ');
         const ovr = hostOverrides(c, { labels: batch.labels, size: B }, clamps, 0);
-        const ref = reference(c, params, batch, ovr);
+        const ref = reference(c, params, batch, ovr, false); // loss and logits are all this test compares
         const m = new FastModel(c, { wasm: variant });
         const before = m.stats.headRuns;
         const r = m.run(params, batch, { backward: false, overrides: ovr });

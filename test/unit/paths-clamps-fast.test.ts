@@ -63,14 +63,15 @@ function reference(c: ModelConfig, p: Params, d: Data, B: number, clamps: ClampS
         d.y.filter((_, i) => i % 3 === 2),
         'int32',
       );
-    const fr = clampedForward(c, w.weights, inputs, host, clamps, 0, { record: new Set(rec) });
+    // One pass: the recorded sites and logits are read inside the pass the gradients are taken of.
     const acts = new Map<string, Float32Array>();
-    for (const s of rec) acts.set(s, Float32Array.from(fr.acts.get(s)!.dataSync()));
-    const logits = Float32Array.from(fr.logits.dataSync()); // [B, L] query logits
-    const { value, grads } = tf.variableGrads(
-      () => crossEntropy(clampedForward(c, w.weights, inputs, host, clamps, 0).logits, targets),
-      Object.values(w.vars),
-    );
+    let logits = new Float32Array(0); // [B, L] query logits
+    const { value, grads } = tf.variableGrads(() => {
+      const fr = clampedForward(c, w.weights, inputs, host, clamps, 0, { record: new Set(rec) });
+      for (const s of rec) acts.set(s, Float32Array.from(fr.acts.get(s)!.dataSync()));
+      logits = Float32Array.from(fr.logits.dataSync());
+      return crossEntropy(fr.logits, targets);
+    }, Object.values(w.vars));
     const g: Params = {};
     for (const [n, t] of Object.entries(grads)) g[names.get(n)!] = Float32Array.from(t.dataSync());
     out = { loss: value.dataSync()[0], logits, grads: g, acts };

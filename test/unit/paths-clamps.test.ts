@@ -70,11 +70,12 @@ function sequence(s: number, kind?: Corruption, p: Params = params): { h0: Vec[]
 function replacement(spec: ClampSpec & { kind: 'path-patch' }, p: Params = params): Vec[][] {
   const j = Number(spec.sender.slice(3)),
     none = [[], []];
-  const outs = Array.from({ length: B }, (_, s) => block(C, p, 0, sequence(s, undefined, p).h0, none, null).heads[j]);
+  const senderOuts = (kind?: Corruption) =>
+    Array.from({ length: B }, (_, s) => block(C, p, 0, sequence(s, kind, p).h0, none, null).heads[j]);
+  if (spec.with === 'corrupt') return senderOuts(spec.corruption);
+  const outs = senderOuts();
   if (spec.with === 'zero') return outs.map((o) => o.map((r) => r.map(() => 0)));
-  if (spec.with === 'mean')
-    return outs.map(() => outs[0].map((r, t) => r.map((_, k) => outs.reduce((a, o) => a + o[t][k], 0) / B)));
-  return Array.from({ length: B }, (_, s) => block(C, p, 0, sequence(s, spec.corruption, p).h0, none, null).heads[j]);
+  return outs.map(() => outs[0].map((r, t) => r.map((_, k) => outs.reduce((a, o) => a + o[t][k], 0) / B)));
 }
 
 const edit = (spec: ClampSpec & { sender: string; receiver: string; input: 'q' | 'k' | 'v' }, rep: Vec[]): Edit => ({
@@ -223,7 +224,11 @@ test('path-patch: gradients equal central finite differences of its own forward 
     const { grads } = gradients([spec]);
     // zero: r = 0; mean: the batch mean at θ0, held constant (no gradient through it); corrupt: recomputed at θ.
     const fixed = spec.with === 'corrupt' ? null : replacement(spec);
-    const loss = (p: Params) => plainLoss(p, (pp, s) => edit(spec, fixed ? fixed[s] : replacement(spec, pp)[s]));
+    // Every sequence's r at p, computed once per loss rather than once per sequence.
+    const loss = (p: Params) => {
+      const r = fixed ?? replacement(spec, p);
+      return plainLoss(p, (_p, s) => edit(spec, r[s]));
+    };
     checkFd(params, grads, loss, ALL_SIDES, text, 'autodiff');
   }
 });

@@ -83,7 +83,7 @@ function bruteForce(
           const at = (eps: number) => {
             const rep = clean.outs[j].map((o, t) => o.map((u, k) => u + eps * (cor.outs[j][t][k] - u)));
             const e: Edit = { sender: j, receiver: i, input: x, replacement: rep };
-            return ldOf(plainForward(c, p, h0, ablated, e, clean.first).logits, b.labels, s);
+            return ldOf(plainForward(c, p, h0, ablated, e, clean).logits, b.labels, s);
           };
           E[x][i][j] += (only ? (at(only.eps) - at(-only.eps)) / (2 * only.eps) : at(1) - ld0) / b.size;
         }

@@ -71,38 +71,35 @@ export function featureProperties(
     normSum += Math.sqrt(n);
   }
 
+  // The cosines from the inner products of the first `sample` prototypes.
+  const protos = new Float64Array(sample * dim);
+  for (let c = 0; c < sample; c++) protos.set(row(b, c), c * dim);
+  const inner = gram(protos, sample, dim, 1);
   let cosSum = 0,
     pairs = 0;
-  const norms = Array.from({ length: sample }, (_, c) => Math.hypot(...row(b, c)));
-  for (let i = 0; i < sample; i++) {
-    const a = row(b, i);
+  for (let i = 0; i < sample; i++)
     for (let j = i + 1; j < sample; j++) {
-      const v = row(b, j);
-      let dot = 0;
-      for (let d = 0; d < dim; d++) dot += a[d] * v[d];
-      cosSum += dot / (norms[i] * norms[j] || 1);
+      const norms = Math.sqrt(inner[i * sample + i]) * Math.sqrt(inner[j * sample + j]);
+      cosSum += inner[i * sample + j] / (norms || 1);
       pairs++;
     }
-  }
 
-  // Covariance over classes, C = (1/N) Σ (x − mean)(x − mean)ᵀ, [dim, dim].
-  const cov = new Float64Array(dim * dim),
-    xc = new Float64Array(dim);
+  // Covariance over classes, C = (1/N) Σ (x − mean)(x − mean)ᵀ = (1/N) X̃ᵀX̃ [dim, dim], X̃ the centred
+  // prototypes [N, dim]. Its nonzero eigenvalues, tr C and tr C² are those of the Gram matrix G = (1/N) X̃X̃ᵀ
+  // [N, N]: the smaller of the two is built and decomposed.
+  const xc = new Float64Array(classes * dim);
   for (let c = 0; c < classes; c++) {
     const x = row(b, c);
-    for (let d = 0; d < dim; d++) xc[d] = x[d] - mean[d];
-    for (let i = 0; i < dim; i++) {
-      const xi = xc[i] / classes;
-      if (xi === 0) continue;
-      const o = i * dim;
-      for (let j = 0; j < dim; j++) cov[o + j] += xi * xc[j];
-    }
+    for (let d = 0; d < dim; d++) xc[c * dim + d] = x[d] - mean[d];
   }
+  const size = Math.min(classes, dim),
+    cg = classes <= dim ? gram(xc, classes, dim, classes) : gram(transpose(xc, classes, dim), dim, classes, classes);
   let tr = 0,
     tr2 = 0;
-  for (let i = 0; i < dim; i++) tr += cov[i * dim + i];
-  for (let i = 0; i < cov.length; i++) tr2 += cov[i] * cov[i];
-  const top = topEigenvalues(cov, dim, Math.min(32, dim));
+  for (let i = 0; i < size; i++) tr += cg[i * size + i];
+  for (let i = 0; i < cg.length; i++) tr2 += cg[i] * cg[i];
+  // The top 32 eigenvalues (all of them with fewer; those of C beyond G's are zero). Overwrites cg.
+  const top = symmetricEigenvalues(cg, size).reverse().slice(0, 32);
 
   return {
     classes,
@@ -118,41 +115,139 @@ export function featureProperties(
   };
 }
 
-/** The k largest eigenvalues of a symmetric PSD [n, n] matrix by block power iteration (fixed seed-free start). */
-function topEigenvalues(a: Float64Array, n: number, k: number): number[] {
-  // Start from the first k coordinate vectors perturbed deterministically; 60 orthogonalised iterations
-  // are ample for the sums of the top eigenvalues this module reports.
-  let q = new Float64Array(k * n);
-  for (let j = 0; j < k; j++) for (let i = 0; i < n; i++) q[j * n + i] = Math.sin(1 + (j + 1) * (i + 1) * 0.7548776662);
-  orthonormalRows(q, k, n);
-  for (let it = 0; it < 60; it++) {
-    const next = new Float64Array(k * n);
-    for (let j = 0; j < k; j++) {
-      const v = q.subarray(j * n, (j + 1) * n),
-        out = next.subarray(j * n, (j + 1) * n);
-      for (let r = 0; r < n; r++) {
-        let s = 0;
-        const o = r * n;
-        for (let c = 0; c < n; c++) s += a[o + c] * v[c];
-        out[r] = s;
+/** (1/scale) R Rᵀ [n, n] for the first n rows R of [·, len]; four running sums: independent additions overlap. */
+function gram(r: Float64Array, n: number, len: number, scale: number): Float64Array {
+  const g = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) {
+    const oi = i * len;
+    for (let j = 0; j <= i; j++) {
+      const oj = j * len;
+      let s0 = 0,
+        s1 = 0,
+        s2 = 0,
+        s3 = 0,
+        k = 0;
+      for (; k + 4 <= len; k += 4) {
+        s0 += r[oi + k] * r[oj + k];
+        s1 += r[oi + k + 1] * r[oj + k + 1];
+        s2 += r[oi + k + 2] * r[oj + k + 2];
+        s3 += r[oi + k + 3] * r[oj + k + 3];
       }
+      for (; k < len; k++) s0 += r[oi + k] * r[oj + k];
+      g[i * n + j] = g[j * n + i] = (s0 + s1 + s2 + s3) / scale;
     }
-    orthonormalRows(next, k, n);
-    q = next;
   }
-  const vals: number[] = [];
-  for (let j = 0; j < k; j++) {
-    const v = q.subarray(j * n, (j + 1) * n);
-    let s = 0;
-    for (let r = 0; r < n; r++) {
-      let t = 0;
-      const o = r * n;
-      for (let c = 0; c < n; c++) t += a[o + c] * v[c];
-      s += v[r] * t;
+  return g;
+}
+
+/** [cols, rows] from [rows, cols]. */
+function transpose(a: Float64Array, rows: number, cols: number): Float64Array {
+  const t = new Float64Array(rows * cols);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) t[j * rows + i] = a[i * cols + j];
+  return t;
+}
+
+/**
+ * Every eigenvalue of a symmetric [n, n] matrix, ascending, from its lower triangle (overwritten; the upper
+ * one is not read). Householder reflections reduce it to a tridiagonal matrix with the same eigenvalues,
+ * whose eigenvalues the implicit QL iteration with shifts finds (Golub & Van Loan, Matrix Computations §8.3;
+ * Numerical Recipes' tred2 and tqli without the eigenvectors). Exact up to rounding, O(n³).
+ */
+export function symmetricEigenvalues(a: Float64Array, n: number): Float64Array {
+  // The tridiagonal matrix: diagonal d, off-diagonal e (e[i] couples i and i + 1; e[n − 1] = 0).
+  const d = new Float64Array(n),
+    e = new Float64Array(n),
+    v = new Float64Array(n),
+    w = new Float64Array(n);
+  for (let k = 0; k < n - 2; k++) {
+    // H = I − β v vᵀ maps x = a[k + 1 …, k] to α e₁ (v = x − α e₁, α of the sign that avoids cancellation);
+    // the trailing block A' becomes H A' H = A' − v wᵀ − w vᵀ, p = β A' v, w = p − (β pᵀv / 2) v.
+    let norm2 = 0;
+    for (let i = k + 1; i < n; i++) norm2 += a[i * n + k] ** 2;
+    const x0 = a[(k + 1) * n + k],
+      alpha = x0 > 0 ? -Math.sqrt(norm2) : Math.sqrt(norm2);
+    d[k] = a[k * n + k];
+    e[k] = alpha;
+    if (norm2 === 0) continue; // already tridiagonal in this column
+    for (let i = k + 1; i < n; i++) v[i] = a[i * n + k];
+    v[k + 1] -= alpha;
+    const beta = 1 / (norm2 - alpha * x0); // 2 / vᵀv
+    // A' v from the lower triangle: each a_ij, j < i, stands for a_ji too.
+    w.fill(0, k + 1);
+    for (let i = k + 1; i < n; i++) {
+      const o = i * n,
+        vi = v[i];
+      let s = a[o + i] * vi;
+      for (let j = k + 1; j < i; j++) {
+        s += a[o + j] * v[j];
+        w[j] += a[o + j] * vi;
+      }
+      w[i] += s;
     }
-    vals.push(s);
+    let pv = 0;
+    for (let i = k + 1; i < n; i++) {
+      w[i] *= beta;
+      pv += w[i] * v[i];
+    }
+    const half = (beta * pv) / 2;
+    for (let i = k + 1; i < n; i++) w[i] -= half * v[i];
+    for (let i = k + 1; i < n; i++) {
+      const o = i * n;
+      for (let j = k + 1; j <= i; j++) a[o + j] -= v[i] * w[j] + w[i] * v[j];
+    }
   }
-  return vals;
+  if (n >= 2) {
+    d[n - 2] = a[(n - 2) * n + n - 2];
+    e[n - 2] = a[(n - 1) * n + n - 2];
+  }
+  if (n >= 1) d[n - 1] = a[n * n - 1];
+
+  // Implicit QL: deflate from the top; each sweep over the unreduced block [l, m] applies a shifted QL step
+  // as a chain of Givens rotations from m up to l. An off-diagonal below ε‖T‖ is negligible: dropping it
+  // moves no eigenvalue by more than that (a test relative to the neighbouring diagonal alone never passes
+  // in a block of rounding-level eigenvalues, as a low-rank covariance has).
+  let norm = 0;
+  for (let i = 0; i < n; i++) norm = Math.max(norm, (i > 0 ? Math.abs(e[i - 1]) : 0) + Math.abs(d[i]) + Math.abs(e[i]));
+  for (let l = 0; l < n; l++) {
+    for (let iter = 0; ; iter++) {
+      let m = l;
+      while (m < n - 1 && Math.abs(e[m]) > Number.EPSILON * norm) m++;
+      if (m === l) break; // d[l] is an eigenvalue
+      if (iter === 60) throw new Error('symmetricEigenvalues: the QL iteration did not converge');
+      // The shift: the eigenvalue of the leading 2 × 2 of the block nearer d[l].
+      let g = (d[l + 1] - d[l]) / (2 * e[l]),
+        r = Math.hypot(g, 1);
+      g = d[m] - d[l] + e[l] / (g + (g >= 0 ? r : -r));
+      let s = 1,
+        c = 1,
+        p = 0,
+        i = m - 1;
+      for (; i >= l; i--) {
+        const f = s * e[i],
+          bb = c * e[i];
+        r = Math.hypot(f, g);
+        e[i + 1] = r;
+        if (r === 0) {
+          // Underflow: the block splits at i + 1; undo the pending shift and start again.
+          d[i + 1] -= p;
+          e[m] = 0;
+          break;
+        }
+        s = f / r;
+        c = g / r;
+        g = d[i + 1] - p;
+        r = (d[i] - g) * s + 2 * c * bb;
+        p = s * r;
+        d[i + 1] = g + p;
+        g = c * r - bb;
+      }
+      if (r === 0 && i >= l) continue;
+      d[l] -= p;
+      e[l] = g;
+      e[m] = 0;
+    }
+  }
+  return d.sort();
 }
 
 /** Gram–Schmidt on the rows of [k, n] in place; returns how many rows stayed independent (others zeroed). */

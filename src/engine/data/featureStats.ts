@@ -151,7 +151,9 @@ function transpose(a: Float64Array, rows: number, cols: number): Float64Array {
  * Every eigenvalue of a symmetric [n, n] matrix, ascending, from its lower triangle (overwritten; the upper
  * one is not read). Householder reflections reduce it to a tridiagonal matrix with the same eigenvalues,
  * whose eigenvalues the implicit QL iteration with shifts finds (Golub & Van Loan, Matrix Computations §8.3;
- * Numerical Recipes' tred2 and tqli without the eigenvectors). Exact up to rounding, O(n³).
+ * Numerical Recipes' tred2 and tqli without the eigenvectors). Exact up to rounding, O(n³). (dynamics/pca.ts's
+ * jacobiEigen also returns the vectors, for the few dozen checkpoints a PCA has; its sweeps are too slow for the
+ * hundreds of dimensions here, where only the values are needed.)
  */
 export function symmetricEigenvalues(a: Float64Array, n: number): Float64Array {
   // The tridiagonal matrix: diagonal d, off-diagonal e (e[i] couples i and i + 1; e[n − 1] = 0).

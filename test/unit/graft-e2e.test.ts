@@ -29,7 +29,10 @@ test(
     const dir = tmpDir('il-graft-');
     const d = donor(dir);
     const out = path.join(dir, 'runs');
-    const base = ['train', '--preset', 'smoke', '--sequences', '64', '--out', out];
+    // Half the smoke preset's evaluation sets: the grafts run on TF.js, where evaluation is most of a short run.
+    const cfg = path.join(dir, 'eval50.json');
+    fs.writeFileSync(cfg, JSON.stringify({ data: { evalSize: 50 } }));
+    const base = ['train', '--preset', 'smoke', '--sequences', '64', '--config', cfg, '--out', out];
     const plain = cliSync([...base, '--run-id', 'plain']);
     assert.equal(plain.code, 0, plain.err);
     for (const [id, clamp] of [
@@ -75,7 +78,11 @@ test("graft-in trains in the training child (the extension's and the sweeps' pat
   child.send({
     type: 'start',
     preset: 'smoke',
-    config: { train: { sequences: 64 }, clamps: [{ kind: 'graft-in', checkpoint: d, tillLayer: 0 }] },
+    config: {
+      train: { sequences: 64 },
+      data: { evalSize: 50 },
+      clamps: [{ kind: 'graft-in', checkpoint: d, tillLayer: 0 }],
+    },
     runsRoot: dir,
     runId: 'g',
   });

@@ -14,7 +14,7 @@
  * between the residual stream and every head's Q, K and V). The passes are differentiated like the other
  * multi-pass clamps (spec §3.4): gradients reach the weights through them, except along a stopped edge.
  */
-import { tf } from '../model/tf';
+import { tf, customGradOnFirstUse } from '../model/tf';
 import { ModelConfig, headDim } from '../model/config';
 import { ForwardResult, ModelInputs, Weights, forward, layerNorm, linear } from '../model/forward';
 import { site } from '../model/sites';
@@ -27,14 +27,11 @@ import { PathInput, inputSite } from './pathKinds';
 
 type PathSpec = Spec<'path-patch'> | Spec<'stop-gradient'>;
 
-type Unary = (x: tf.Tensor) => tf.Tensor;
-let stopGradientOp: Unary | null = null;
-/** The identity with a zero gradient (TF.js has no stop-gradient op); made on first use (model/tf.ts loads lazily). */
-export const stopGradient: Unary = (x) =>
-  (stopGradientOp ??= tf.customGrad(((x: tf.Tensor) => ({
-    value: tf.clone(x),
-    gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy),
-  })) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as Unary)(x);
+/** The identity with a zero gradient (TF.js has no stop-gradient op). */
+export const stopGradient = customGradOnFirstUse<(x: tf.Tensor) => tf.Tensor>((x: tf.Tensor) => ({
+  value: tf.clone(x),
+  gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy),
+}));
 
 /** Head `head`'s write into the residual stream, [B, T, d], from a per-head z [B, T, H, D] of block `layer`. */
 export function senderOutput(c: ModelConfig, w: Weights, z: tf.Tensor, layer: number, head: number): tf.Tensor {

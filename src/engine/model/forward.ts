@@ -6,7 +6,7 @@
  * Because the override is a `where`, no gradient reaches the overridden entries' upstream computation,
  * while a value computed by an earlier differentiable pass keeps its own gradient path.
  */
-import { tf } from './tf';
+import { tf, customGradOnFirstUse } from './tf';
 import { ModelConfig, headDim, seqLen } from './config';
 import { site } from './sites';
 import { ropeTables } from './rope';
@@ -86,11 +86,8 @@ function constants(c: ModelConfig): Constants {
  * a · b for [..., m, k] × [..., k, n] with a gradient written as plain matMuls on explicitly transposed
  * operands: the default gradient uses transposeA/B matMuls, 5–15× slower on the wasm backend.
  */
-type MatMul = (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
-let matMulFastOp: MatMul | null = null;
-/** Made on first use, so that loading this module does not load TensorFlow.js (model/tf.ts). */
-const matMulFast: MatMul = (a, b) =>
-  (matMulFastOp ??= tf.customGrad(((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
+const matMulFast = customGradOnFirstUse<(a: tf.Tensor, b: tf.Tensor) => tf.Tensor>(
+  (a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
     save([a, b]);
     return {
       value: tf.matMul(a, b),
@@ -99,7 +96,8 @@ const matMulFast: MatMul = (a, b) =>
         return [tf.matMul(dy, swapLast(sb)), tf.matMul(swapLast(sa), dy)];
       },
     };
-  }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as MatMul)(a, b);
+  },
+);
 
 function swapLast(x: tf.Tensor): tf.Tensor {
   const r = x.rank,

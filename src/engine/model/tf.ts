@@ -25,6 +25,18 @@ export const TFJS_VERSION: string = tfjsCoreVersion;
 export const tf = new Proxy({} as typeof TfCore, {
   get: (_, key) => Reflect.get(loadRuntime().tf, key),
 });
+/**
+ * `tf.customGrad(f)` as a function made on its first call: an op built when its module loads would load
+ * TensorFlow.js with it. `F` is the op's signature (customGrad's own typing takes tensors and a save function).
+ */
+export function customGradOnFirstUse<F extends (...args: never[]) => TfCore.Tensor>(
+  f: (...args: never[]) => { value: TfCore.Tensor; gradFunc: (...args: never[]) => TfCore.Tensor | TfCore.Tensor[] },
+): F {
+  let op: F | null = null;
+  return ((...args: Parameters<F>) =>
+    (op ??= tf.customGrad(f as Parameters<typeof TfCore.customGrad>[0]) as unknown as F)(...args)) as F;
+}
+
 /** The tfjs-core types the engine names as `tf.X` (a namespace of types only, merged with the value above). */
 // eslint-disable-next-line @typescript-eslint/no-namespace -- `tf.Tensor` in type positions, as with `import * as tf`
 export declare namespace tf {

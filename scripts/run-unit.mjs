@@ -26,6 +26,12 @@ const dir = join(root, 'test/unit');
 const CONCURRENCY = 2;
 /** Processes the shared files are dealt to (more than CONCURRENCY, so that one slow group does not end alone). */
 const GROUPS = 4;
+/** glibc malloc tunables of the test processes (below, at GLIBC_TUNABLES). */
+const TUNABLES = [
+  'glibc.malloc.hugetlb=1', // madvise(MADV_HUGEPAGE) on malloc's memory: the kernel here is in THP "madvise" mode
+  'glibc.malloc.mmap_threshold=268435456', // blocks up to 256 MB from the (huge-page) heap, not a fresh mmap each
+  'glibc.malloc.trim_threshold=1073741824', // the heap's free top kept up to 1 GB, not returned at each free
+].join(':');
 /** Files that keep a process of their own, and why. */
 const OWN_PROCESS = new Map([
   // It counts the banks this process makes and reads; data/load.ts keeps the last ones a process made in memory.
@@ -93,6 +99,11 @@ const processes = [
 
 const bundles = freshBundles(root);
 if (bundles) process.env.INDUCTION_LAB_BUNDLES = bundles;
+// glibc's malloc for the test processes and every process they start (ignored elsewhere): memory from the
+// allocator (typed arrays, the 16.6 MB feature bank) on transparent huge pages, and freed memory kept for reuse
+// instead of handed back and faulted in again. A page fault is dear on a virtual machine: on 2 cores this took
+// ≈ 8 s of CPU off the suite (docs/performance.md, round 9). A value the caller sets is kept.
+process.env.GLIBC_TUNABLES ??= TUNABLES;
 
 const seconds = {};
 const stream = run({ files: processes.map((p) => p.file), concurrency: CONCURRENCY });

@@ -136,14 +136,15 @@ export class OutputModel {
   private runTf(params: Params, b: Batch, record: Set<string>): { logits: Float32Array; patterns: Float32Array[] } {
     const w = new TfWeights(this.c, params, false);
     try {
-      return tf.tidy(() => {
+      // Returned outside the tidy: tidy would search the arrays for tensors element by element.
+      const out = { logits: new Float32Array(0), patterns: [] as Float32Array[] };
+      tf.tidy(() => {
         const { inputs, host } = batchTensors(this.task.bank, b);
         const r = clampedForward(this.c, w.weights, inputs, host, this.clamps, this.sequences, { record });
-        return {
-          logits: r.logits.dataSync() as Float32Array,
-          patterns: [...record].map((s) => r.acts.get(s)!.dataSync() as Float32Array),
-        };
+        out.logits = r.logits.dataSync() as Float32Array;
+        out.patterns = [...record].map((s) => r.acts.get(s)!.dataSync() as Float32Array);
       });
+      return out;
     } finally {
       w.dispose();
     }

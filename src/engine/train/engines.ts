@@ -77,7 +77,11 @@ class TfEngine implements TrainEngine {
   }
   step(batch: Batch, sequences: number, lr: number): number {
     const vars = Object.values(this.weights.vars);
-    const { loss, grads } = tf.tidy(() => {
+    // The results leave the tidy through these, not as its return value: tidy searches what it returns for
+    // tensors, element by element through a Float32Array (every gradient, every step).
+    let loss = 0;
+    const hostGrads: Partial<Params> = {};
+    tf.tidy(() => {
       const { inputs, host } = batchTensors(this.bank, batch);
       const items = this.c.contextLen + 1;
       const targets = tf.tensor1d(
@@ -92,11 +96,10 @@ class TfEngine implements TrainEngine {
           ),
         vars,
       );
-      const g: Partial<Params> = {};
-      for (const [n, t] of Object.entries(grads)) g[this.nameOf.get(n)!] = t.dataSync() as Float32Array;
-      return { loss: value.dataSync()[0], grads: g };
+      for (const [n, t] of Object.entries(grads)) hostGrads[this.nameOf.get(n)!] = t.dataSync() as Float32Array;
+      loss = value.dataSync()[0];
     });
-    adamStep({ ...DEFAULT_ADAM, lr }, this.adam, this.params_, grads);
+    adamStep({ ...DEFAULT_ADAM, lr }, this.adam, this.params_, hostGrads);
     this.weights.assign(this.params_);
     return loss;
   }

@@ -12,10 +12,26 @@
 //   (a fresh machine, CI) the order comes from test/unit/durations.json, an earlier run's durations committed as a
 //   seed (refresh it with `npm run test:unit -- --write-seed`); a file it does not list counts as average.
 //
+// - the test processes and all they start get glibc malloc tunables (huge pages, freed memory kept: page faults
+//   are dear on a virtual machine) and a temporary folder of this run's, on a RAM disk when there is one, removed
+//   at the end (TUNABLES, ramDisk below).
+//
 //   npm run test:unit                 every file
 //   npm run test:unit -- cli faults   only these files (names with or without .test.ts)
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import {
+  accessSync,
+  constants,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statfsSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir, userInfo } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { run } from 'node:test';
 import { spec } from 'node:test/reporters';
@@ -37,6 +53,32 @@ const OWN_PROCESS = new Map([
   // It counts the banks this process makes and reads; data/load.ts keeps the last ones a process made in memory.
   ['bankCache.test.ts', 'the in-memory bank cache'],
 ]);
+
+/**
+ * A RAM-backed folder for the tests' scratch, or null: /dev/shm when it is a tmpfs with 2 GB free (a run writes
+ * a few hundred MB at most) that this user can write.
+ */
+function ramDisk() {
+  const shm = '/dev/shm';
+  try {
+    accessSync(shm, constants.W_OK);
+    const st = statfsSync(shm);
+    return st.type === TMPFS_MAGIC && st.bavail * st.bsize >= 2 ** 31 ? shm : null;
+  } catch {
+    return null; // none here (not Linux, or no /dev/shm)
+  }
+}
+const TMPFS_MAGIC = 0x01021994;
+
+/** Keeps `name` under the tests' temporary folder pointing at the one in the usual temporary folder (a cache). */
+function keepCache(name) {
+  try {
+    mkdirSync(join(tmpdir(), name), { recursive: true });
+    symlinkSync(join(tmpdir(), name), join(testTmp, name));
+  } catch {
+    // a cold cache costs time only
+  }
+}
 
 const all = readdirSync(dir)
   .filter((f) => f.endsWith('.test.ts'))
@@ -83,7 +125,7 @@ for (const f of shared) {
   g.files.push(f);
   g.seconds += expect(f);
 }
-const scratch = mkdtempSync(join(tmpdir(), 'il-unit-'));
+const scratch = mkdtempSync(join(ramDisk() ?? tmpdir(), 'il-unit-'));
 const loader = join(dir, 'sharedProcess.cjs');
 /** The processes to run: a file of its own, or a group file (name → its test files). */
 const grouped = new Map();
@@ -104,6 +146,15 @@ if (bundles) process.env.INDUCTION_LAB_BUNDLES = bundles;
 // instead of handed back and faulted in again. A page fault is dear on a virtual machine: on 2 cores this took
 // ≈ 8 s of CPU off the suite (docs/performance.md, round 9). A value the caller sets is kept.
 process.env.GLIBC_TUNABLES ??= TUNABLES;
+// The test processes' temporary folder (os.tmpdir(): their run folders, checkpoints, locks) is this run's scratch,
+// on a RAM disk when there is one: the engine fsyncs every file it writes and a folder after each rename, ≈ 1 ms
+// each on this disk and ≈ 65 in a smoke run, time in which a core waits. Removed at the end with all that the
+// tests left. The bank cache and tsx's compile cache stay where they were, so that they outlive the run.
+const testTmp = join(scratch, 'tmp');
+mkdirSync(testTmp);
+keepCache(`tsx-${userInfo().uid}`);
+if (cacheDir) process.env.INDUCTION_LAB_CACHE = cacheDir;
+process.env.TMPDIR = testTmp;
 
 const seconds = {};
 const stream = run({ files: processes.map((p) => p.file), concurrency: CONCURRENCY });
@@ -119,7 +170,11 @@ stream.on('test:fail', (d) => {
   process.exitCode = 1;
 });
 stream.on('end', () => {
-  rmSync(scratch, { recursive: true, force: true });
+  try {
+    rmSync(scratch, { recursive: true, force: true });
+  } catch (e) {
+    console.error(`run-unit: could not remove ${scratch}: ${e.message}`);
+  }
   if (writeSeed) {
     // Every file's seconds, to a tenth (the order needs no more), in name order: a small, readable diff.
     const seed = Object.fromEntries(all.filter((f) => f in seconds).map((f) => [f, Math.round(seconds[f] * 10) / 10]));

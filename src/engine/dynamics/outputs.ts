@@ -137,7 +137,7 @@ export class OutputModel {
     const w = new TfWeights(this.c, params, false);
     try {
       // Returned outside the tidy: tidy would search the arrays for tensors element by element.
-      const out = { logits: new Float32Array(0), patterns: [] as Float32Array[] };
+      const out: { logits: Float32Array; patterns: Float32Array[] } = { logits: new Float32Array(0), patterns: [] };
       tf.tidy(() => {
         const { inputs, host } = batchTensors(this.task.bank, b);
         const r = clampedForward(this.c, w.weights, inputs, host, this.clamps, this.sequences, { record });

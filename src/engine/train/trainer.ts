@@ -34,6 +34,11 @@ import type {
 } from '../../shared/protocol';
 
 export const ENGINE_VERSION = '0.1.0';
+/**
+ * The training loop hands the event loop a turn at least this often (ms): a cancel, a stop signal or a parent's
+ * death is seen within it. A turn costs microseconds; progress is still reported every 250 ms.
+ */
+const YIELD_MS = 50;
 
 export interface TrainIO {
   emit(msg: FromChildMessage): void;
@@ -474,7 +479,8 @@ async function trainLocked(
   const evalLossAt = (seq: number) => (lastEval?.seq === seq ? lastEval.r.eval.fsl_train?.loss : undefined);
   let status: RunStatus = 'completed';
   let lastProgress = Date.now(),
-    lastProgressStep = step;
+    lastProgressStep = step,
+    lastYield = lastProgress;
   try {
     if (step === 0 && unitStep < 0) {
       if (thread) {
@@ -520,8 +526,11 @@ async function trainLocked(
         lastProgress = Date.now();
         lastProgressStep = step;
         lock.heartbeat();
-        // Let IPC messages (cancel) and signals in.
+      }
+      if (Date.now() - lastYield >= YIELD_MS) {
+        // Let IPC messages (cancel, a parent gone) and signals in: a stop is seen within YIELD_MS of training.
         await new Promise((r) => setImmediate(r));
+        lastYield = Date.now();
       }
     }
     // The evaluation in flight is logged (and its checkpoint written) before anything after it.

@@ -177,6 +177,64 @@ test('train batches satisfy the §1.1 invariants and stay in the train splits', 
   }
 });
 
+/**
+ * xoshiro128** seeded by the splitmix32-style mix of rng.ts, written the plain way in BigInt arithmetic modulo
+ * 2^32 (the engine's Rng keeps its state in a Uint32Array and int32 operations).
+ */
+function referenceU32(seed: number, stream: number, n: number): bigint[] {
+  const M = 0xffffffffn;
+  const mul = (a: bigint, b: bigint) => (a * b) & M;
+  const rotl = (x: bigint, k: bigint) => ((x << k) | (x >> (32n - k))) & M;
+  let x = mul(BigInt.asUintN(32, BigInt(seed)), 0x9e3779b1n) ^ mul(BigInt.asUintN(32, BigInt(stream)), 0x85ebca6bn);
+  x ^= 0x6a09e667n;
+  const next = () => {
+    x = (x + 0x9e3779b9n) & M;
+    let z = mul(x ^ (x >> 16n), 0x85ebca6bn);
+    z = mul(z ^ (z >> 13n), 0xc2b2ae35n);
+    return z ^ (z >> 16n);
+  };
+  let [s0, s1, s2, s3] = [next(), next(), next(), next()];
+  if ((s0 | s1 | s2 | s3) === 0n) s0 = 1n;
+  const out: bigint[] = [];
+  for (let i = 0; i < n; i++) {
+    out.push(mul(rotl(mul(s1, 5n), 7n), 9n));
+    const t = (s1 << 9n) & M;
+    s2 ^= s0;
+    s3 ^= s1;
+    s1 ^= s2;
+    s0 ^= s3;
+    s2 ^= t;
+    s3 = rotl(s3, 11n);
+  }
+  return out;
+}
+
+test('Rng: xoshiro128** words as the plain BigInt reference; uniform and normal built from them', () => {
+  for (const [seed, stream] of [
+    [0, 0],
+    [1, 7],
+    [-5, 3],
+    [2 ** 31 + 12345, 0xfffffff0],
+  ]) {
+    const want = referenceU32(seed, stream, 2000);
+    const r = new Rng(seed, stream);
+    assert.deepEqual(
+      want.map(() => BigInt(r.nextU32())),
+      want,
+      `seed ${seed}, stream ${stream}`,
+    );
+    // uniform: 27 + 26 bits of two words; normal: Box–Muller on two uniforms, the sine value kept for the next call.
+    const [a, b, c, d] = referenceU32(seed, stream, 4).map(Number);
+    const u = ((a >>> 5) * 2 ** 26 + (b >>> 6)) / 2 ** 53,
+      v = ((c >>> 5) * 2 ** 26 + (d >>> 6)) / 2 ** 53;
+    const g = new Rng(seed, stream);
+    assert.equal(new Rng(seed, stream).uniform(), u);
+    const radius = Math.sqrt(-2 * Math.log(u));
+    assert.equal(g.normal(), radius * Math.cos(2 * Math.PI * v));
+    assert.equal(g.normal(), radius * Math.sin(2 * Math.PI * v));
+  }
+});
+
 test('sampleBatch is deterministic given the rng', () => {
   assert.deepEqual(task.sampleBatch(new Rng(5), 100), task.sampleBatch(new Rng(5), 100));
   assert.notDeepEqual(task.sampleBatch(new Rng(5), 100), task.sampleBatch(new Rng(6), 100));

@@ -23,7 +23,7 @@ import { writeFileAtomic } from '../io/atomic';
 import type { FeatureBank } from './types';
 
 /** SHA-256 over GENERATOR_SOURCES (src/engine/data), each as `name NUL content NUL`, in this order. */
-export const GENERATOR_SOURCES_SHA256 = 'a8c1fa45bd9135e7613b9d4ba737a105c0188fa4f943d372c3989bb459e2dca7';
+export const GENERATOR_SOURCES_SHA256 = '3078660c7c301a59804c0c540628f4df2706d85a1cddef844ad9febd1f3fcf23';
 export const GENERATOR_SOURCES = ['rng.ts', 'synthetic.ts', 'structured.ts', 'standIn.ts'] as const;
 
 const MAGIC = Buffer.from('ILBANK02', 'latin1');

@@ -3,11 +3,13 @@
  * this so that a run is reproducible bit-for-bit from its seeds. xoshiro128** seeded by splitmix32.
  */
 export class Rng {
-  private s0: number;
-  private s1: number;
-  private s2: number;
-  private s3: number;
-  private spare: number | null = null;
+  // The xoshiro state in a typed array: uint32 values above 2^30 in plain fields are heap numbers, and every
+  // draw stored four of them (≈ 24 ns a draw against ≈ 4).
+  private readonly s = new Uint32Array(4);
+  // The cached second normal: a number field that never holds null stays an unboxed double (a null in it
+  // would make V8 allocate a heap number for every value stored).
+  private spare = 0;
+  private hasSpare = false;
 
   constructor(seed: number, stream = 0) {
     let x = (Math.imul(seed | 0, 0x9e3779b1) ^ Math.imul(stream | 0, 0x85ebca6b) ^ 0x6a09e667) >>> 0;
@@ -18,28 +20,24 @@ export class Rng {
       z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
       return (z ^ (z >>> 16)) >>> 0;
     };
-    this.s0 = next();
-    this.s1 = next();
-    this.s2 = next();
-    this.s3 = next();
-    if ((this.s0 | this.s1 | this.s2 | this.s3) === 0) this.s0 = 1;
+    const st = this.s;
+    for (let i = 0; i < 4; i++) st[i] = next();
+    if ((st[0] | st[1] | st[2] | st[3]) === 0) st[0] = 1;
   }
 
   /** Uniform 32-bit unsigned integer. */
   nextU32(): number {
-    const result = Math.imul(rotl(Math.imul(this.s1, 5) >>> 0, 7), 9) >>> 0;
-    const t = (this.s1 << 9) >>> 0;
-    this.s2 ^= this.s0;
-    this.s3 ^= this.s1;
-    this.s1 ^= this.s2;
-    this.s0 ^= this.s3;
-    this.s2 ^= t;
-    this.s3 = rotl(this.s3, 11);
-    this.s0 >>>= 0;
-    this.s1 >>>= 0;
-    this.s2 >>>= 0;
-    this.s3 >>>= 0;
-    return result;
+    const st = this.s;
+    const s0 = st[0],
+      s1 = st[1],
+      s2 = st[2] ^ s0,
+      s3 = st[3] ^ s1;
+    // The array stores each word modulo 2^32, so the int32 results of ^, << and imul need no >>> 0.
+    st[0] = s0 ^ s3;
+    st[1] = s1 ^ s2;
+    st[2] = s2 ^ (s1 << 9);
+    st[3] = rotl(s3, 11);
+    return Math.imul(rotl(Math.imul(s1, 5), 7), 9) >>> 0;
   }
 
   /** Uniform in [0, 1) with 53 random bits. */
@@ -55,16 +53,16 @@ export class Rng {
 
   /** Standard normal (Box–Muller, caching the second value). */
   normal(): number {
-    if (this.spare !== null) {
-      const v = this.spare;
-      this.spare = null;
-      return v;
+    if (this.hasSpare) {
+      this.hasSpare = false;
+      return this.spare;
     }
     let u = 0;
     while (u === 0) u = this.uniform();
     const v = this.uniform();
     const r = Math.sqrt(-2 * Math.log(u));
     this.spare = r * Math.sin(2 * Math.PI * v);
+    this.hasSpare = true;
     return r * Math.cos(2 * Math.PI * v);
   }
 
@@ -93,6 +91,7 @@ export class Rng {
   }
 }
 
+/** 32-bit rotate left, as an int32 (the callers store or multiply it modulo 2^32). */
 function rotl(x: number, k: number): number {
-  return ((x << k) | (x >>> (32 - k))) >>> 0;
+  return (x << k) | (x >>> (32 - k));
 }

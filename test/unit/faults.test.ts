@@ -45,9 +45,11 @@ before(() => {
 });
 
 test('a second writer on a run folder is refused naming the owner, and so is a --resume meanwhile', async () => {
-  // A long run (stopped below), so that the refused commands surely start while it trains.
+  // A long run, paused (SIGSTOP) once it trains: it holds the lock, alive, while the refused commands run, and
+  // spends no CPU meanwhile. SIGTERM is then delivered as it continues.
   const a = new CliProcess(train(['--run-id', 'busy', '--sequences', '640000']));
   await a.waitFor(/eval @ 0 seq/);
+  a.proc.kill('SIGSTOP');
   for (const args of [
     train(['--run-id', 'busy', '--sequences', '640000']),
     ['train', '--resume', path.join(dir, 'busy')],
@@ -60,6 +62,7 @@ test('a second writer on a run folder is refused naming the owner, and so is a -
     );
   }
   a.proc.kill('SIGTERM');
+  a.proc.kill('SIGCONT');
   assert.equal((await a.done).code, 143, a.err);
   const run = path.join(dir, 'busy');
   const seqs = rowsOf(run).map((r) => r.sequences);

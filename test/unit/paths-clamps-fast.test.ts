@@ -40,7 +40,7 @@ interface Out {
 }
 
 before(async () => {
-  await initBackend('cpu');
+  await initBackend('wasm');
 });
 
 /** Trained-looking weights (larger than init, so every path carries gradient well above float32 noise). */

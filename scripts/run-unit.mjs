@@ -70,11 +70,11 @@ function ramDisk() {
 }
 const TMPFS_MAGIC = 0x01021994;
 
-/** Keeps `name` under the tests' temporary folder pointing at the one in the usual temporary folder (a cache). */
-function keepCache(name) {
+/** Makes `into/name` a link to `name` in the usual temporary folder (a cache that outlives the run). */
+function keepCache(name, into) {
   try {
     mkdirSync(join(tmpdir(), name), { recursive: true });
-    symlinkSync(join(tmpdir(), name), join(testTmp, name));
+    symlinkSync(join(tmpdir(), name), join(into, name));
   } catch {
     // a cold cache costs time only
   }
@@ -152,7 +152,7 @@ process.env.GLIBC_TUNABLES ??= TUNABLES;
 // tests left. The bank cache and tsx's compile cache stay where they were, so that they outlive the run.
 const testTmp = join(scratch, 'tmp');
 mkdirSync(testTmp);
-keepCache(`tsx-${userInfo().uid}`);
+keepCache(`tsx-${userInfo().uid}`, testTmp);
 if (cacheDir) process.env.INDUCTION_LAB_CACHE = cacheDir;
 process.env.TMPDIR = testTmp;
 

@@ -4,7 +4,7 @@
  */
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { tf, initBackend } from '../../src/engine/model/tf';
+import { tf, initBackend, tidyToHost } from '../../src/engine/model/tf';
 import { DEFAULT_MODEL_CONFIG, ModelConfig } from '../../src/engine/model/config';
 import { initParams, countParams, Params } from '../../src/engine/model/params';
 import { forward, crossEntropy, Overrides } from '../../src/engine/model/forward';
@@ -15,6 +15,17 @@ import { TINY, randomInputs, toInputs, maxAbsDiff } from './helpers';
 
 before(async () => {
   await initBackend('wasm');
+});
+
+test('tidyToHost returns what its function made on the host and disposes the tensors made inside it', () => {
+  const before = tf.memory().numTensors;
+  const out = tidyToHost(() => {
+    const x = tf.tensor1d([1, 2, 3]);
+    return { sum: tf.sum(x).dataSync()[0], doubled: tf.mul(x, 2).dataSync() as Float32Array };
+  });
+  assert.equal(tf.memory().numTensors, before);
+  assert.equal(out.sum, 6);
+  assert.deepEqual([...out.doubled], [2, 4, 6]);
 });
 
 test('parameter count matches the paper (66,629 for L = 5; 67,274 for L = 10)', () => {

@@ -5,7 +5,7 @@
  * dense training sequences (spec §5.2), the same for every checkpoint and process. The run's clamps
  * active at each checkpoint apply unless `clean` (the model's outputs as trained, as in its evaluations).
  */
-import { tf } from '../model/tf';
+import { tidyToHost } from '../model/tf';
 import { Batch, TaskData } from '../data';
 import { ModelConfig, seqLen } from '../model/config';
 import { Params } from '../model/params';
@@ -136,15 +136,14 @@ export class OutputModel {
   private runTf(params: Params, b: Batch, record: Set<string>): { logits: Float32Array; patterns: Float32Array[] } {
     const w = new TfWeights(this.c, params, false);
     try {
-      // Returned outside the tidy: tidy would search the arrays for tensors element by element.
-      const out: { logits: Float32Array; patterns: Float32Array[] } = { logits: new Float32Array(0), patterns: [] };
-      tf.tidy(() => {
+      return tidyToHost(() => {
         const { inputs, host } = batchTensors(this.task.bank, b);
         const r = clampedForward(this.c, w.weights, inputs, host, this.clamps, this.sequences, { record });
-        out.logits = r.logits.dataSync() as Float32Array;
-        out.patterns = [...record].map((s) => r.acts.get(s)!.dataSync() as Float32Array);
+        return {
+          logits: r.logits.dataSync() as Float32Array,
+          patterns: [...record].map((s) => r.acts.get(s)!.dataSync() as Float32Array),
+        };
       });
-      return out;
     } finally {
       w.dispose();
     }

@@ -1,5 +1,5 @@
 /** A forward-only pass on the TensorFlow.js reference engine (clamps/apply.ts clampedForward), on host arrays. */
-import { tf } from '../model/tf';
+import { tidyToHost } from '../model/tf';
 import { ModelConfig } from '../model/config';
 import { HostBatch, classIds, itemExemplars } from '../model/hostBatch';
 import { TfWeights, hostBatchInputs } from '../model/tfModel';
@@ -14,16 +14,14 @@ export function tfClampedForward(
   active: ClampSpec[],
   record: ReadonlySet<string> | undefined,
 ): { logits: Float32Array; acts: Map<string, Float32Array> } {
-  const acts = new Map<string, Float32Array>();
-  let logits: Float32Array = new Float32Array(0);
-  tf.tidy(() => {
+  return tidyToHost(() => {
     const inputs = hostBatchInputs(c, batch);
     const exemplars = readsExemplars(active) ? itemExemplars(batch, c.inputDim) : undefined;
     // itemIds: the class corruption of path clamps tells items apart by their class (else their vector row).
     const host = { labels: batch.labels, size: batch.size, exemplars, itemIds: classIds(batch) };
     const r = clampedForward(c, weights.weights, inputs, host, active, 0, { record });
+    const acts = new Map<string, Float32Array>();
     for (const s of record ?? []) acts.set(s, r.acts.get(s)!.dataSync() as Float32Array);
-    logits = r.logits.dataSync() as Float32Array;
+    return { logits: r.logits.dataSync() as Float32Array, acts };
   });
-  return { logits, acts };
 }

@@ -37,6 +37,20 @@ export function customGradOnFirstUse<F extends (...args: never[]) => TfCore.Tens
     (op ??= tf.customGrad(f as Parameters<typeof TfCore.customGrad>[0]) as unknown as F)(...args)) as F;
 }
 
+/**
+ * `tf.tidy(f)` for an `f` that returns host data (typed arrays, numbers) made inside it. tidy searches what it
+ * returns for tensors to keep, element by element through every array (in a TF.js training step: every
+ * gradient, every step), so the result goes out beside the tidy instead. Tensors made in `f` are disposed, as
+ * with tidy; return none.
+ */
+export function tidyToHost<T>(f: () => T): T {
+  let out: T | undefined;
+  tf.tidy(() => {
+    out = f();
+  });
+  return out as T;
+}
+
 /** The tfjs-core types the engine names as `tf.X` (a namespace of types only, merged with the value above). */
 // eslint-disable-next-line @typescript-eslint/no-namespace -- `tf.Tensor` in type positions, as with `import * as tf`
 export declare namespace tf {

@@ -7,7 +7,7 @@
  * FastOptions, fast/foldedClamps.ts).
  * Both give the same numbers within float32 rounding (test/unit/fast.test.ts); the run records which ran.
  */
-import { tf, initBackend, BackendInfo, BackendName, BackendPreference } from '../model/tf';
+import { tf, tidyToHost, initBackend, BackendInfo, BackendName, BackendPreference } from '../model/tf';
 import { Batch, FeatureBank } from '../data';
 import { ModelConfig } from '../model/config';
 import { Params, cloneParams } from '../model/params';
@@ -77,11 +77,7 @@ class TfEngine implements TrainEngine {
   }
   step(batch: Batch, sequences: number, lr: number): number {
     const vars = Object.values(this.weights.vars);
-    // The results leave the tidy through these, not as its return value: tidy searches what it returns for
-    // tensors, element by element through a Float32Array (every gradient, every step).
-    let loss = 0;
-    const hostGrads: Partial<Params> = {};
-    tf.tidy(() => {
+    const { loss, grads } = tidyToHost(() => {
       const { inputs, host } = batchTensors(this.bank, batch);
       const items = this.c.contextLen + 1;
       const targets = tf.tensor1d(
@@ -96,10 +92,11 @@ class TfEngine implements TrainEngine {
           ),
         vars,
       );
-      for (const [n, t] of Object.entries(grads)) hostGrads[this.nameOf.get(n)!] = t.dataSync() as Float32Array;
-      loss = value.dataSync()[0];
+      const g: Partial<Params> = {};
+      for (const [n, t] of Object.entries(grads)) g[this.nameOf.get(n)!] = t.dataSync() as Float32Array;
+      return { loss: value.dataSync()[0], grads: g };
     });
-    adamStep({ ...DEFAULT_ADAM, lr }, this.adam, this.params_, hostGrads);
+    adamStep({ ...DEFAULT_ADAM, lr }, this.adam, this.params_, grads);
     this.weights.assign(this.params_);
     return loss;
   }

@@ -4,7 +4,7 @@
  */
 export class Rng {
   // The xoshiro state in a typed array: uint32 values above 2^30 in plain fields are heap numbers, and every
-  // draw stored four of them (≈ 24 ns a draw against ≈ 3).
+  // draw stored four of them (≈ 24 ns a draw against ≈ 4).
   private readonly s = new Uint32Array(4);
   // The cached second normal: a number field that never holds null stays an unboxed double (a null in it
   // would make V8 allocate a heap number for every value stored).

@@ -54,6 +54,8 @@ const OWN_PROCESS = new Map([
   ['bankCache.test.ts', 'the in-memory bank cache'],
 ]);
 
+/** statfs's f_type of a tmpfs (linux/magic.h TMPFS_MAGIC). */
+const TMPFS_MAGIC = 0x01021994;
 /**
  * A RAM-backed folder for the tests' scratch, or null: /dev/shm when it is a tmpfs with 2 GB free (a run writes
  * a few hundred MB at most) that this user can write.
@@ -68,7 +70,6 @@ function ramDisk() {
     return null; // none here (not Linux, or no /dev/shm)
   }
 }
-const TMPFS_MAGIC = 0x01021994;
 
 /** Makes `into/name` a link to `name` in the usual temporary folder (a cache that outlives the run). */
 function keepCache(name, into) {

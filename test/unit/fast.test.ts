@@ -239,10 +239,6 @@ function compareAll(c: ModelConfig, fast: FastResult, ref: Ref, sites: Iterable<
 v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
 const variants: WasmVariant[] = (['simd', 'relaxed'] as WasmVariant[]).filter(wasmVariantSupported);
 
-before(async () => {
-  await initBackend('wasm');
-});
-
 describe('fast path: configuration', () => {
   test('supports attention-only models, refuses MLP models with a clear error', () => {
     assert.equal(supports(DEFAULT_MODEL_CONFIG), true);

@@ -513,8 +513,9 @@ async function trainLocked(
           if (schedule.dueWithoutLoss(seqBefore, seq)) saveCheckpoint(seq);
         } else if (schedule.due(seqBefore, seq, evalLossAt(seq))) saveCheckpoint(seq);
       }
-      if (Date.now() - lastProgress > 250 || seq >= total) {
-        const dt = (Date.now() - lastProgress) / 1000;
+      const now = Date.now();
+      if (now - lastProgress > 250 || seq >= total) {
+        const dt = (now - lastProgress) / 1000;
         io.emit({
           type: 'progress',
           sequences: seq,
@@ -523,11 +524,11 @@ async function trainLocked(
           stepsPerSecond: (step - lastProgressStep) / Math.max(dt, 1e-3),
           trainLoss: loss,
         });
-        lastProgress = Date.now();
+        lastProgress = now;
         lastProgressStep = step;
         lock.heartbeat();
       }
-      if (Date.now() - lastYield >= YIELD_MS) {
+      if (now - lastYield >= YIELD_MS) {
         // Let IPC messages (cancel, a parent gone) and signals in: a stop is seen within YIELD_MS of training.
         await new Promise((r) => setImmediate(r));
         lastYield = Date.now();

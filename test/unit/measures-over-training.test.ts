@@ -330,16 +330,31 @@ test('--follow: measures checkpoints a step behind the newest while the run trai
   const rd = RunDir.open(runPath);
   // A writer holds the run's lock while it trains (what tells a live run from an interrupted one).
   const lock = RunLock.acquire(runPath, 'test: training');
-  setTimeout(() => addCheckpoint(rd, 320), 500);
-  setTimeout(() => {
-    addCheckpoint(rd, 480);
-    rd.updateRunJson({ status: 'completed' });
-    lock.release();
-  }, 1000);
+  // The run goes on as the measures come: 320 once 0 is measured, then 480 and the end once 160 is (which waits
+  // for 320). Driven by the measure files, not by timers, so nobody waits on a clock; a stage that waits 30 s goes
+  // on anyway, so a measure that never comes fails the assertions below instead of hanging the test.
+  let stage = 0,
+    since = Date.now();
+  const measured = (s: number) =>
+    fs.existsSync(path.join(runPath, `measures/dense-seq-${s}-sub32.json`)) || Date.now() - since > 30_000;
+  const writer = setInterval(() => {
+    if (stage === 0 && measured(0)) {
+      addCheckpoint(rd, 320);
+      stage = 1;
+      since = Date.now();
+    } else if (stage === 1 && measured(160)) {
+      addCheckpoint(rd, 480);
+      rd.updateRunJson({ status: 'completed' });
+      lock.release();
+      stage = 2;
+      clearInterval(writer);
+    }
+  }, 10);
   const r = await measureOverTraining(
     { runDir: runPath, follow: true, pollMs: 50, what: ['dense'], subsample: SUB, backend: 'cpu', progress: 'none' },
     quiet().io,
   );
+  clearInterval(writer);
   assert.deepEqual(r.computed, [0, 160, 320, 480]);
   assert.deepEqual(readSeries(runPath, r.files.dense).sequences, [0, 160, 320, 480]);
   // Each checkpoint was measured only once a newer one existed (160 after 320 appeared, 320 after 480).

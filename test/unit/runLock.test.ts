@@ -142,32 +142,38 @@ test('a process releases its lock when it exits, even by process.exit; a SIGKILL
 test('processes racing for one stale lock: exactly one gets it', async () => {
   const dir = tmpDir('il-lock-');
   writeLock(dir, owner({ pid: deadPid() }));
+  // Each racer loads the lock module, says "ready" and waits for the start time on stdin; once all four are
+  // ready it is 30 ms ahead, and each spins to it: the same moment, without a start-up allowance of idle seconds.
   const script = `const { RunLock } = require(${JSON.stringify(path.join(ROOT, 'src/engine/io/runLock.ts'))});
-    const go = Number(process.argv[1]);
-    // Asleep until 20 ms before the start, then spinning to it: the same moment without seconds of busy CPU.
-    setTimeout(() => { while (Date.now() < go) {}
+    process.stdin.once('data', (d) => { process.stdin.destroy(); const go = Number(d); while (Date.now() < go) {}
       try { RunLock.acquire(${JSON.stringify(dir)}, 'racer'); console.log('won'); setTimeout(() => {}, 6000); }
-      catch (e) { console.log(e.constructor.name); } }, Math.max(0, go - Date.now() - 20));`;
-  const go = Date.now() + 2500; // all four start trying at the same moment, after their start-up
+      catch (e) { console.log(e.constructor.name); } });
+    console.log('ready');`;
   const procs: ReturnType<typeof spawn>[] = [];
-  let closed = 0;
+  let closed = 0,
+    ready = 0;
   const outs = await Promise.all(
     Array.from(
       { length: 4 },
       () =>
         new Promise<string>((resolve) => {
-          const p = spawn(process.execPath, ['--require', 'tsx/cjs', '-e', script, String(go)], {
-            stdio: ['ignore', 'pipe', 'inherit'],
+          const p = spawn(process.execPath, ['--require', 'tsx/cjs', '-e', script], {
+            stdio: ['pipe', 'pipe', 'inherit'],
           });
           procs.push(p);
           let out = '';
           p.stdout!.on('data', (d) => {
+            const was = out;
             out += d;
+            if (!was.includes('ready') && out.includes('ready') && ++ready === 4) {
+              const go = String(Date.now() + 30);
+              for (const q of procs) q.stdin!.end(go);
+            }
           });
           p.on('close', () => {
             // The winner holds the lock until the other three have tried (and given up): then it may go.
             if (++closed === 3) for (const q of procs) if (q.exitCode === null && q.signalCode === null) q.kill();
-            resolve(out.trim());
+            resolve(out.replace('ready', '').trim());
           });
         }),
     ),

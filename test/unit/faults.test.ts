@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { liveRunStatus } from '../../src/engine/io';
+import { processAlive } from '../../src/engine/io/processAlive';
 import { CliProcess, ChildRun, cliSync, tmpDir, rowsOf, runJson, waitUntil, entryArgs } from './procHelpers';
 
 /**
@@ -166,15 +167,8 @@ test('a training child whose parent dies checkpoints and records "cancelled" (no
   );
   const childPid = Number(/child (\d+)/.exec(out)![1]);
   parent.kill('SIGKILL');
-  const gone = () => {
-    try {
-      process.kill(childPid, 0);
-      return false;
-    } catch {
-      return true;
-    }
-  };
-  await waitUntil(gone, 60_000, () => 'the orphaned child kept running');
+  // Exited: gone, or a zombie that init has not reaped yet (which can take a second).
+  await waitUntil(() => !processAlive(childPid), 60_000, () => 'the orphaned child kept running');
   const rj = runJson(run);
   assert.equal(rj.status, 'cancelled');
   assert.ok(fs.existsSync(path.join(run, 'checkpoints', `seq-${rj.sequences}.safetensors`)));

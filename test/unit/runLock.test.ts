@@ -18,6 +18,7 @@ import {
   LockOwner,
   STALE_AFTER_MS,
 } from '../../src/engine/io';
+import { processAlive } from '../../src/engine/io/processAlive';
 import { ROOT, tmpDir } from './procHelpers';
 
 const owner = (o: Partial<LockOwner>): LockOwner => ({
@@ -137,6 +138,35 @@ test('a process releases its lock when it exits, even by process.exit; a SIGKILL
   assert.equal(liveRunStatus(dir, { status: 'running' }).status, 'interrupted');
   assert.equal(liveRunStatus(dir, { status: 'cancelled' }).status, 'cancelled');
   assert.equal(liveRunStatus(path.join(dir, 'nope')).status, 'unknown');
+});
+
+test('a lock whose owner has exited is stale even before its zombie is reaped', async (t) => {
+  if (!fs.existsSync('/proc/self/stat')) {
+    t.skip('no /proc here: signal 0 is the only answer');
+    return;
+  }
+  // `sleep 0` runs in the background of a shell that then becomes `sleep 5`, which never reaps it: a zombie.
+  const sh = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 5'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const zombie = Number(await new Promise<string>((resolve) => sh.stdout!.once('data', (d) => resolve(String(d)))));
+    const state = () => {
+      const st = fs.readFileSync(`/proc/${zombie}/stat`, 'utf8');
+      return st.charAt(st.lastIndexOf(')') + 2);
+    };
+    for (let i = 0; i < 500 && state() !== 'Z'; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(state(), 'Z', 'the background sleep has exited and is not reaped');
+    assert.doesNotThrow(() => process.kill(zombie, 0), 'signal 0 still finds a zombie');
+    assert.equal(processAlive(zombie), false);
+    assert.equal(processAlive(sh.pid!), true, 'its parent runs');
+    assert.equal(processAlive(deadPid()), false);
+    const dir = tmpDir('il-lock-');
+    writeLock(dir, owner({ pid: zombie }));
+    const s = lockState(dir);
+    assert.equal(s.state, 'stale');
+    assert.equal(s.state === 'stale' && s.why, `pid ${zombie} is no longer running`);
+  } finally {
+    sh.kill();
+  }
 });
 
 test('processes racing for one stale lock: exactly one gets it', async () => {

@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { processAlive } from './processAlive';
 
 const FRIENDLY: Record<string, string> = {
   ENOSPC: 'disk full',
@@ -115,15 +116,6 @@ export function removeStaleTemps(dir: string): number {
     }
   }
   return removed;
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 export function writeJsonAtomic(file: string, value: unknown): void {

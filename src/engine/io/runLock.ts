@@ -14,6 +14,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describeFsError } from './atomic';
+import { processAlive } from './processAlive';
 
 export const LOCK_FILE = 'run.lock';
 /** How often a holder touches the lock, and how old another host's heartbeat may be before the lock is stale. */
@@ -59,15 +60,6 @@ function procStart(pid: number): string | undefined {
   }
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 export function lockPath(dir: string): string {
   return path.join(dir, LOCK_FILE);
 }
@@ -100,7 +92,7 @@ export function lockState(dir: string, now = Date.now()): LockState {
       ? { state: 'stale', owner: null, why: 'the lock file is unreadable (its writer died while creating it)' }
       : { state: 'held', owner: { pid: -1, host: '?', started: '?', command: 'starting' }, heartbeatAgeMs: age };
   if (owner.host === os.hostname()) {
-    if (!pidAlive(owner.pid)) return { state: 'stale', owner, why: `pid ${owner.pid} is no longer running` };
+    if (!processAlive(owner.pid)) return { state: 'stale', owner, why: `pid ${owner.pid} is no longer running` };
     const start = procStart(owner.pid);
     if (owner.procStart && start && start !== owner.procStart)
       return { state: 'stale', owner, why: `pid ${owner.pid} is now another process` };

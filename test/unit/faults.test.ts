@@ -168,7 +168,11 @@ test('a training child whose parent dies checkpoints and records "cancelled" (no
   const childPid = Number(/child (\d+)/.exec(out)![1]);
   parent.kill('SIGKILL');
   // Exited: gone, or a zombie that init has not reaped yet (which can take a second).
-  await waitUntil(() => !processAlive(childPid), 60_000, () => 'the orphaned child kept running');
+  await waitUntil(
+    () => !processAlive(childPid),
+    60_000,
+    () => 'the orphaned child kept running',
+  );
   const rj = runJson(run);
   assert.equal(rj.status, 'cancelled');
   assert.ok(fs.existsSync(path.join(run, 'checkpoints', `seq-${rj.sequences}.safetensors`)));

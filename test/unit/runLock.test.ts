@@ -145,19 +145,24 @@ test('a lock whose owner has exited is stale even before its zombie is reaped', 
     t.skip('no /proc here: signal 0 is the only answer');
     return;
   }
-  // `sleep 0` runs in the background of a shell that then becomes `sleep 5`, which never reaps it: a zombie.
-  const sh = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 5'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // A node process starts `true` and then blocks its event loop: libuv reaps children from the loop, so the exited
+  // `true` stays a zombie until the blocker ends (a shell's background job would be reaped by some shells).
+  const blocker = `const c = require('node:child_process').spawn('true'); process.stdout.write(c.pid + '\\n');
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5000);`;
+  const parent = spawn(process.execPath, ['-e', blocker], { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
-    const zombie = Number(await new Promise<string>((resolve) => sh.stdout!.once('data', (d) => resolve(String(d)))));
+    const zombie = Number(
+      await new Promise<string>((resolve) => parent.stdout!.once('data', (d) => resolve(String(d)))),
+    );
     const state = () => {
       const st = fs.readFileSync(`/proc/${zombie}/stat`, 'utf8');
       return st.charAt(st.lastIndexOf(')') + 2);
     };
     for (let i = 0; i < 500 && state() !== 'Z'; i++) await new Promise((r) => setTimeout(r, 10));
-    assert.equal(state(), 'Z', 'the background sleep has exited and is not reaped');
+    assert.equal(state(), 'Z', '`true` has exited and is not reaped');
     assert.doesNotThrow(() => process.kill(zombie, 0), 'signal 0 still finds a zombie');
     assert.equal(processAlive(zombie), false);
-    assert.equal(processAlive(sh.pid!), true, 'its parent runs');
+    assert.equal(processAlive(parent.pid!), true, 'its parent runs');
     assert.equal(processAlive(deadPid()), false);
     const dir = tmpDir('il-lock-');
     writeLock(dir, owner({ pid: zombie }));
@@ -165,7 +170,7 @@ test('a lock whose owner has exited is stale even before its zombie is reaped', 
     assert.equal(s.state, 'stale');
     assert.equal(s.state === 'stale' && s.why, `pid ${zombie} is no longer running`);
   } finally {
-    sh.kill();
+    parent.kill();
   }
 });
 

@@ -23,7 +23,7 @@ const probe = spawnSync(
   [
     '-c',
     `
-import importlib, shutil, sys, numpy
+import importlib.util, shutil, sys, numpy
 found = [m for m in ("h5py", "torch", "matplotlib", "pandas") if importlib.util.find_spec(m)]
 print(f"{sys.executable} {sys.version.split()[0]}, numpy {numpy.__version__}; optional: {', '.join(found) or 'none'}"
       f"{', jupyter' if shutil.which('jupyter') else ''}")
@@ -31,7 +31,9 @@ print(f"{sys.executable} {sys.version.split()[0]}, numpy {numpy.__version__}; op
   ],
   { encoding: 'utf8' },
 );
-console.log(`test:python: ${probe.stdout.trim()}`);
+// A probe that fails says why instead of printing an empty list (it once did: "import importlib" alone
+// does not load importlib.util on Debian's Python 3.11).
+console.log(`test:python: ${probe.stdout.trim() || `the probe of optional modules failed: ${probe.stderr.trim()}`}`);
 const args = ['-m', 'unittest', 'discover', '-s', 'python/tests', '-t', 'python/tests', ...process.argv.slice(2)];
 const r = spawnSync(py, args, { cwd: root, stdio: 'inherit' });
 process.exit(r.status ?? 1);

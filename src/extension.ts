@@ -208,8 +208,8 @@ export function activate(context: vscode.ExtensionContext): InductionLabApi {
     context.globalState.get('dashboardInPanel', false),
   );
   const guard =
-    (f: (...a: any[]) => unknown) =>
-    async (...a: any[]) => {
+    <A extends unknown[]>(f: (...a: A) => unknown) =>
+    async (...a: A) => {
       try {
         return await f(...a);
       } catch (e) {
@@ -218,7 +218,8 @@ export function activate(context: vscode.ExtensionContext): InductionLabApi {
       }
     };
 
-  const cmd = (id: string, f: (...a: any[]) => unknown) => vscode.commands.registerCommand(id, guard(f));
+  const cmd = <A extends unknown[]>(id: string, f: (...a: A) => unknown) =>
+    vscode.commands.registerCommand(id, guard(f));
   context.subscriptions.push(
     log,
     runs,

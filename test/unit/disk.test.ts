@@ -60,7 +60,7 @@ test(
     const run = path.join(small, 'full');
     const rj = runJson(run);
     assert.equal(rj.status, 'failed');
-    assert.match(rj.error, /metrics\.jsonl: ENOSPC/);
+    assert.match(rj.error ?? '', /metrics\.jsonl: ENOSPC/);
     const text = fs.readFileSync(path.join(run, 'metrics.jsonl'), 'utf8');
     const lines = text.split('\n');
     const whole = lines.slice(0, -1); // drops the '' after the last newline, or a torn last line (allowed)

@@ -43,7 +43,7 @@ test(
       assert.equal(r.code, 0, r.err);
       const rj = runJson(path.join(out, id));
       assert.equal(rj.status, 'completed');
-      assert.match(rj.engine, /^tfjs/, 'grafts run on the TensorFlow.js engine');
+      assert.match(rj.engine ?? '', /^tfjs/, 'grafts run on the TensorFlow.js engine');
       assert.equal(rj.config.clamps[0].kind, `graft-${id}`);
       const [g0, p0] = [rowsOf(path.join(out, id))[0], rowsOf(path.join(out, 'plain'))[0]];
       assert.ok(

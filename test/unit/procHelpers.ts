@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { FromChildMessage, ToChildMessage, MetricsRecord } from '../../src/shared/protocol';
+import type { RunJson } from '../../src/engine/train/trainer';
 
 export const ROOT = path.join(__dirname, '..', '..');
 export const CLI_TS = path.join(ROOT, 'src/engine/cli.ts');
@@ -171,5 +172,4 @@ export function rowsOf(dir: string): Array<Omit<MetricsRecord, 'wallTime'>> {
     });
 }
 
-export const runJson = (dir: string): Record<string, any> =>
-  JSON.parse(fs.readFileSync(path.join(dir, 'run.json'), 'utf8'));
+export const runJson = (dir: string): RunJson => JSON.parse(fs.readFileSync(path.join(dir, 'run.json'), 'utf8'));

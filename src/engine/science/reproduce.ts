@@ -16,6 +16,8 @@ import { combineSeeds, summarizeSeeds } from './seedBands';
 import { runToyModel, DEFAULT_TOY_SEED } from '../measures/toyModel';
 import { learningTime } from '../measures/learningTime';
 import type { MetricsRecord } from '../../shared/protocol';
+import type { HeadAblations } from '../measures/ablations';
+import type { CompositionMeasure, InfluenceMatrices, Table1 } from '../measures/influence';
 
 export const FIGURES = ['fig3a', 'fig3b', 'fig4a', 'fig4b', 'fig5a', 'fig5b', 'fig6', 'appfig11', 'appfig15'] as const;
 export type FigureId = (typeof FIGURES)[number];
@@ -318,7 +320,11 @@ async function figureForSeed(fig: FigureId, seed: number, c: SeedContext): Promi
       const dir = dirOf(runKey('main', o.scale, standIn, seed));
       const what = fig === 'fig4a' ? ['ablations'] : ['influence-matrix', 'composition'];
       const r = (await measureCommand({ runDir: dir, what, subsample: sub }, (l) => log(l))) as {
-        results: Record<string, any>;
+        results: {
+          ablations: HeadAblations;
+          'influence-matrix': { matrix: InfluenceMatrices; table1: Table1 };
+          composition: CompositionMeasure;
+        };
       };
       if (fig === 'fig4a') {
         const a = r.results.ablations;
@@ -338,7 +344,7 @@ async function figureForSeed(fig: FigureId, seed: number, c: SeedContext): Promi
               xDomain: [0, 1],
               yDomain: [0.2, 1.05],
               hline: { y: a.baseline.acc, label: 'no ablation' },
-              points: a.heads.flatMap((h: string, i: number) => [
+              points: a.heads.flatMap((h, i) => [
                 { x: a.inductionStrength[i], y: a.keepOne[i].acc, label: h, marker: 'circle' as const, seed },
                 { x: a.inductionStrength[i], y: a.removeOne[i].acc, label: h, marker: 'triangle' as const, seed },
               ]),
@@ -347,8 +353,8 @@ async function figureForSeed(fig: FigureId, seed: number, c: SeedContext): Promi
         };
         Object.assign(numbers, {
           baselineAcc: a.baseline.acc,
-          keepOneAcc: a.keepOne.map((x: { acc: number }) => x.acc),
-          removeOneAcc: a.removeOne.map((x: { acc: number }) => x.acc),
+          keepOneAcc: a.keepOne.map((x) => x.acc),
+          removeOneAcc: a.removeOne.map((x) => x.acc),
           inductionStrength: a.inductionStrength,
         });
       } else {

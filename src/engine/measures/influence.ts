@@ -188,6 +188,13 @@ export interface Table1 {
   rows: Array<{ group: string[]; source: string; patternsPreserved: number; valuesPreserved: number }>;
 }
 
+/** What the `influence-matrix` measure records: the App Fig 11 matrices and Table 1 at one checkpoint. */
+export interface InfluenceMeasure {
+  formula: InfluenceMatrices['formula'];
+  matrix: InfluenceMatrices;
+  table1: Table1;
+}
+
 /**
  * Table 1 for the paper's groups (8-head models) and, when it differs, for this model's own split:
  * Layer-1 heads whose dense PT score ≥ `ptThreshold` versus the rest.

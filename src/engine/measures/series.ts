@@ -22,7 +22,7 @@ import type { CachedRecord } from './cache';
 import { MEASURES_DIR } from './cache';
 import type { DenseSummary } from './dense';
 import type { HeadAblations, Additivity, AccLoss } from './ablations';
-import type { InfluenceMatrices, CompositionMeasure, Table1 } from './influence';
+import type { CompositionMeasure, InfluenceMeasure } from './influence';
 import type { LayerPaths } from './paths';
 import type { PosthocProgress } from './posthoc';
 import type { PathPatchingResult } from './pathPatching';
@@ -179,11 +179,7 @@ function complementaritySeries(rs: Array<{ table2: ComplementarityTable; table3:
   return { heads: rs[0].table2.heads, table2: table('table2'), table3: table('table3') };
 }
 
-function influenceSeries(
-  rs: Array<{ matrix: InfluenceMatrices; table1: Table1 }>,
-  seqs: number[],
-  dense: Map<number, DenseSummary>,
-) {
+function influenceSeries(rs: InfluenceMeasure[], seqs: number[], dense: Map<number, DenseSummary>) {
   const m = rs.map((r) => r.matrix);
   const { rows, cols } = m[0];
   const s = strongestHeads(seqs, dense);

@@ -13,7 +13,14 @@ import { RunConfig } from '../train/runConfig';
 import { CachedRecord, cachedMeasure, cachePath, readCache } from './cache';
 import { MeasureContext, SUBSAMPLE_SEED, denseSummary, runAblations } from './dense';
 import { additivity, complementarity, headAblations } from './ablations';
-import { ConfigEvaluator, compositionMeasure, influenceMatrix, influenceMatrixWith, table1 } from './influence';
+import {
+  ConfigEvaluator,
+  InfluenceMeasure,
+  compositionMeasure,
+  influenceMatrix,
+  influenceMatrixWith,
+  table1,
+} from './influence';
 import { layerPaths } from './paths';
 import { posthocProgress } from './posthoc';
 import { pathPatching } from './pathPatching';
@@ -142,10 +149,10 @@ export async function computeUnit(
           const pending = influenceMatrixWith(ctx, o.evaluator, { onProgress });
           const t1 = table1(ctx);
           const matrix = await pending;
-          return { formula: matrix.formula, matrix, table1: t1 };
+          return { formula: matrix.formula, matrix, table1: t1 } satisfies InfluenceMeasure;
         }
         const matrix = influenceMatrix(ctx, { onProgress });
-        return { formula: matrix.formula, matrix, table1: table1(ctx) };
+        return { formula: matrix.formula, matrix, table1: table1(ctx) } satisfies InfluenceMeasure;
       }
       case 'composition':
         return compositionMeasure(ctx);

@@ -17,7 +17,7 @@ import { runToyModel, DEFAULT_TOY_SEED } from '../measures/toyModel';
 import { learningTime } from '../measures/learningTime';
 import type { MetricsRecord } from '../../shared/protocol';
 import type { HeadAblations } from '../measures/ablations';
-import type { CompositionMeasure, InfluenceMatrices, Table1 } from '../measures/influence';
+import type { CompositionMeasure, InfluenceMeasure } from '../measures/influence';
 
 export const FIGURES = ['fig3a', 'fig3b', 'fig4a', 'fig4b', 'fig5a', 'fig5b', 'fig6', 'appfig11', 'appfig15'] as const;
 export type FigureId = (typeof FIGURES)[number];
@@ -322,7 +322,7 @@ async function figureForSeed(fig: FigureId, seed: number, c: SeedContext): Promi
       const r = (await measureCommand({ runDir: dir, what, subsample: sub }, (l) => log(l))) as {
         results: {
           ablations: HeadAblations;
-          'influence-matrix': { matrix: InfluenceMatrices; table1: Table1 };
+          'influence-matrix': InfluenceMeasure;
           composition: CompositionMeasure;
         };
       };

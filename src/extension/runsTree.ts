@@ -60,6 +60,12 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeNode> {
   /** The last node handed out per run folder, so reveal() finds the object the tree knows. */
   private readonly known = new Map<string, RunNode>();
 
+  /**
+   * VS Code keeps a resolved tooltip until the tree refreshes, and a checkpoint's hover image is drawn in the
+   * theme's ink (themeKind): without a refresh, a hover first opened in a dark theme stays light grey in a light one.
+   */
+  private readonly themeChanged = vscode.window.onDidChangeActiveColorTheme(() => this.refresh());
+
   constructor(private readonly liveness: LivenessSource = () => ({})) {}
 
   refresh(): void {
@@ -67,6 +73,7 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeNode> {
   }
 
   dispose(): void {
+    this.themeChanged.dispose();
     this.changed.dispose();
   }
 

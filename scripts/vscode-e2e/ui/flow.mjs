@@ -169,6 +169,8 @@ export async function flow(ui) {
     await screenshot('flow-10-two-smoke-runs');
   });
 
+  /** The checkpoint hover's image per theme: drawn in the theme's ink, so three themes give three images. */
+  const hoverImages = new Map();
   for (const [theme, tag] of [
     ['Dark Modern', 'dark'],
     ['Default High Contrast', 'hc'],
@@ -199,6 +201,7 @@ export async function flow(ui) {
         if (tries === 3) throw new Error('no checkpoint hover after 4 tries');
       }
       await page.waitForTimeout(500);
+      hoverImages.set(tag, await hover.locator('img').first().getAttribute('src'));
       await screenshot(`${tag}-checkpoint-hover`);
       await palette('Induction Lab: Start clamped run');
       await quickPick('preset');
@@ -208,4 +211,14 @@ export async function flow(ui) {
       await page.keyboard.press('Escape');
     });
   }
+  await step(
+    'the checkpoint hover is redrawn for each theme (not kept from the first theme it opened in)',
+    async () => {
+      const distinct = new Set(hoverImages.values());
+      if (hoverImages.size !== 3 || distinct.size !== 3 || distinct.has(null))
+        throw new Error(
+          `hover images per theme: ${[...hoverImages].map(([t, src]) => `${t} ${src?.slice(-24)}`).join(', ')}`,
+        );
+    },
+  );
 }
